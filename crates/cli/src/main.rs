@@ -1,0 +1,113 @@
+//! `geobatch`: study and speed up how GNN training batches are built.
+//!
+//! Exit codes: 0 success; 1 the job failed while running (data, I/O, a graph larger than the
+//! budget); 2 bad input (command line or config: unknown key, unknown plugin name, wrong type).
+
+mod plugins;
+
+use clap::{Parser, Subcommand};
+use geobatch_runner::{LoadedConfig, RunError, run_batches};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Study and speed up how GNN training batches are built.
+#[derive(Debug, Parser)]
+#[command(name = "geobatch", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List registered plugins (datasets, models, batchers, sinks) with one-line summaries.
+    List {
+        /// Only this kind: dataset, model, batcher or sink.
+        kind: Option<String>,
+        /// Print every plugin's options and example as Markdown (docs/plugins.md).
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Print an example config table for one plugin, with its options.
+    Example {
+        /// dataset, model, batcher or sink.
+        kind: String,
+        /// The plugin's registered name.
+        name: String,
+    },
+    /// Check a config without running it: keys, types, plugin names and option values.
+    Validate {
+        /// Experiment config (TOML).
+        config: PathBuf,
+        /// Print the resolved config (every default filled in).
+        #[arg(long)]
+        resolved: bool,
+    },
+    /// The batching study: plan and collate N training batches, report fill, distinct shapes and
+    /// time per batch, and record every batch through the configured sinks.
+    Batches {
+        /// Experiment config (TOML).
+        config: PathBuf,
+        /// Batches to make (overrides `[batches] steps`).
+        #[arg(long)]
+        steps: Option<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    geobatch_catalog::link();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let input = e
+                .downcast_ref::<RunError>()
+                .is_some_and(RunError::is_input_error)
+                || e.downcast_ref::<plugins::UsageError>().is_some();
+            ExitCode::from(if input { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::List { kind, markdown } => {
+            let kind = kind.as_deref().map(plugins::parse_kind).transpose()?;
+            print!(
+                "{}",
+                if markdown {
+                    plugins::markdown(kind)
+                } else {
+                    plugins::list(kind)
+                }
+            );
+        }
+        Command::Example { kind, name } => {
+            print!("{}", plugins::example(plugins::parse_kind(&kind)?, &name)?)
+        }
+        Command::Validate { config, resolved } => {
+            let loaded = LoadedConfig::from_file(&config)?;
+            if resolved {
+                print!("{}", loaded.resolved);
+            } else {
+                let c = &loaded.config;
+                println!(
+                    "{}: ok (experiment {:?}, dataset {}, batcher {} with batch_size {}, {} sink(s))",
+                    config.display(),
+                    c.experiment.name,
+                    c.dataset.typetag_name(),
+                    c.batcher.label(),
+                    c.batcher.batch_size(),
+                    c.sinks.len()
+                );
+            }
+        }
+        Command::Batches { config, steps } => {
+            let loaded = LoadedConfig::from_file(&config)?;
+            let summary = run_batches(&loaded, steps)?;
+            print!("{}", summary.render());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! The batcher plugin contract.
+
+use crate::error::Result;
+use crate::graph::GraphSize;
+use crate::plan::Plan;
+use crate::shape::Budget;
+use crate::stream::{GraphStream, Quirks, StreamMode};
+use std::fmt::Debug;
+
+/// What a batcher is built for: the split it serves and how the stream behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct BatcherContext<'a> {
+    /// Sizes of the split's graphs in stored order (budget estimation reads these).
+    pub sizes: &'a [GraphSize],
+    /// Name of the split, for messages.
+    pub split: &'a str,
+    /// Training (repeating) or evaluation (one pass).
+    pub mode: StreamMode,
+    /// Clean behaviour or the reference's quirks.
+    pub quirks: Quirks,
+}
+
+/// A runtime batcher: turns a stream of graph indices into plans.
+///
+/// Contract: every plan respects the jraph padding rules (`padded` has strictly more nodes and
+/// graphs than `real`, and at least as many edges); a graph the batcher cannot place is an error,
+/// never silently dropped (except the documented reference quirks).
+pub trait Batcher: Send + Debug {
+    /// Fills `plan` with the next batch. Returns `Ok(false)` when an evaluation stream is
+    /// exhausted and nothing is left to emit.
+    fn next_plan(
+        &mut self,
+        stream: &mut GraphStream,
+        sizes: &[GraphSize],
+        plan: &mut Plan,
+    ) -> Result<bool>;
+
+    /// The fixed padded shape of every batch, for budgeted batchers (dynamic, static-constant).
+    fn budget(&self) -> Option<Budget>;
+
+    /// The configured batch size.
+    fn batch_size(&self) -> usize;
+}
+
+/// Config of a batcher, registered by name with `#[typetag::serde(name = "...")]`.
+#[typetag::serde(tag = "kind")]
+pub trait BatcherSpec: Debug + Send + Sync {
+    /// The configured batch size.
+    fn batch_size(&self) -> usize;
+
+    /// A short label for tables and plots (e.g. `static-64`).
+    fn label(&self) -> String;
+
+    /// Checks the options without data (`geobatch validate`).
+    fn validate(&self) -> Result<()>;
+
+    /// Builds the runtime batcher for one split.
+    fn build(&self, ctx: &BatcherContext<'_>) -> Result<Box<dyn Batcher>>;
+}

@@ -1,0 +1,77 @@
+//! The dataset plugin contract.
+
+use crate::error::Result;
+use crate::graph::GraphSet;
+use serde::{Deserialize, Serialize};
+use std::fmt::{self, Debug};
+use std::path::PathBuf;
+
+/// The three splits of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitName {
+    /// Training split.
+    Train,
+    /// Validation split.
+    Validation,
+    /// Test split.
+    Test,
+}
+
+impl SplitName {
+    /// All splits in order.
+    pub const ALL: [SplitName; 3] = [SplitName::Train, SplitName::Validation, SplitName::Test];
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitName::Train => "train",
+            SplitName::Validation => "validation",
+            SplitName::Test => "test",
+        }
+    }
+}
+
+impl fmt::Display for SplitName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a dataset is loaded with.
+#[derive(Debug, Clone)]
+pub struct DatasetContext {
+    /// The run's seed (splits and synthetic generation derive from it unless the spec fixes one).
+    pub seed: u64,
+    /// Folder where fetched and imported data lives (`data/` by default).
+    pub data_dir: PathBuf,
+}
+
+/// A loaded dataset: three [`GraphSet`] splits sharing species classes and targets.
+pub trait Dataset: Send + Sync {
+    /// The registered name of the dataset plugin.
+    fn name(&self) -> &str;
+
+    /// One split.
+    fn split(&self, split: SplitName) -> &GraphSet;
+
+    /// Atomic number of each species class, in first-seen order.
+    fn species_classes(&self) -> &[u8] {
+        self.split(SplitName::Train).species_classes()
+    }
+
+    /// Target column names.
+    fn target_names(&self) -> &[String] {
+        self.split(SplitName::Train).target_names()
+    }
+}
+
+/// Config of a dataset, registered by name with `#[typetag::serde(name = "...")]`.
+#[typetag::serde(tag = "kind")]
+pub trait DatasetSpec: Debug + Send + Sync {
+    /// Checks the options without loading anything (`geobatch validate`).
+    fn validate(&self) -> Result<()>;
+
+    /// Loads (or generates) the dataset.
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>>;
+}

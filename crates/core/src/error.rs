@@ -1,0 +1,71 @@
+//! The error type of the core crate.
+
+use crate::shape::{Budget, Shape};
+
+/// Result alias with the core [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in graph storage, graph rules, planning and collation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Batch sizes below 2 leave no room for the padding graph.
+    #[error("batch_size must be at least 2 (one graph is always kept for padding), got {0}")]
+    BatchSize(usize),
+    /// A split or stream holds no graph at all.
+    #[error("the {0} split is empty: there is nothing to batch")]
+    EmptySplit(String),
+    /// A single graph does not fit the batcher's budget.
+    #[error(
+        "graph {index} ({nodes} nodes, {edges} edges) is larger than the batch budget \
+         ({} nodes, {} edges, {} graphs; one node and one graph are kept for padding): \
+         raise batch_size or use a static batcher",
+        budget.nodes, budget.edges, budget.graphs
+    )]
+    GraphTooLarge {
+        /// Index of the graph in its split.
+        index: u32,
+        /// Its node count.
+        nodes: u32,
+        /// Its edge count.
+        edges: u32,
+        /// The budget it exceeds.
+        budget: Budget,
+    },
+    /// A padded shape cannot hold the real content of a plan.
+    #[error(
+        "padded shape {padded} cannot hold real content {real}: needs more nodes than real \
+         (strictly), at least as many edges, and more graphs than real (strictly)"
+    )]
+    PaddingTooSmall {
+        /// Real content of the batch.
+        real: Shape,
+        /// Requested padded shape.
+        padded: Shape,
+    },
+    /// A graph rule cannot be applied to a graph.
+    #[error("graph {graph}: {message}")]
+    GraphRule {
+        /// The graph's id or index.
+        graph: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A dataset, graph or option is inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+    /// A sink failed to record or write.
+    #[error("sink {sink}: {message}")]
+    Sink {
+        /// The sink's registered name.
+        sink: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Convenience constructor for [`Error::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid(message.into())
+    }
+}

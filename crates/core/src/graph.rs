@@ -1,0 +1,583 @@
+//! Column-wise storage of one dataset split: [`GraphSet`] and its builder.
+
+use crate::error::{Error, Result};
+use crate::rules::{self, GraphRule};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Node and edge count of one graph, what batchers plan with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GraphSize {
+    /// Number of nodes (atoms).
+    pub nodes: u32,
+    /// Number of directed edges.
+    pub edges: u32,
+}
+
+/// A unit cell: three lattice vectors (rows, in Angstrom) and which of them are periodic.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Cell {
+    /// Lattice vectors a, b, c as rows.
+    pub lattice: [[f32; 3]; 3],
+    /// Periodic boundary condition along a, b, c.
+    pub pbc: [bool; 3],
+}
+
+impl Cell {
+    /// A fully periodic cell.
+    pub fn periodic(lattice: [[f32; 3]; 3]) -> Self {
+        Cell {
+            lattice,
+            pbc: [true; 3],
+        }
+    }
+
+    /// Whether any direction is periodic.
+    pub fn is_periodic(&self) -> bool {
+        self.pbc.iter().any(|&p| p)
+    }
+
+    /// A periodic cell from lattice parameters: lengths a, b, c (Angstrom) and angles alpha, beta,
+    /// gamma (degrees), with a along x and b in the xy plane (the crystallographic convention).
+    pub fn from_parameters(
+        a: f64,
+        b: f64,
+        c: f64,
+        alpha: f64,
+        beta: f64,
+        gamma: f64,
+    ) -> Option<Cell> {
+        let (ca, cb, cg) = (
+            alpha.to_radians().cos(),
+            beta.to_radians().cos(),
+            gamma.to_radians().cos(),
+        );
+        let sg = gamma.to_radians().sin();
+        if !(a > 0.0 && b > 0.0 && c > 0.0) || sg.abs() < 1e-8 {
+            return None;
+        }
+        let cx = cb;
+        let cy = (ca - cb * cg) / sg;
+        let cz2 = 1.0 - cx * cx - cy * cy;
+        if cz2.is_nan() || cz2 <= 1e-12 {
+            return None;
+        }
+        let lattice = [
+            [a, 0.0, 0.0],
+            [b * cg, b * sg, 0.0],
+            [c * cx, c * cy, c * cz2.sqrt()],
+        ];
+        Some(Cell::periodic(lattice.map(|r| r.map(|x| x as f32))))
+    }
+
+    /// Cartesian position of fractional coordinates in this cell.
+    pub fn to_cartesian(&self, frac: [f64; 3]) -> [f32; 3] {
+        let l = self.lattice.map(|r| r.map(f64::from));
+        [0, 1, 2].map(|k| (frac[0] * l[0][k] + frac[1] * l[1][k] + frac[2] * l[2][k]) as f32)
+    }
+}
+
+/// How a [`GraphSet`] holds its edges.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edges {
+    /// Every ordered pair of distinct nodes; generated at collation (fully connected molecules).
+    Full,
+    /// Edges computed once at load, contiguous per graph and sorted by receiver.
+    Stored {
+        /// Edge offsets per graph (graphs + 1 entries).
+        offsets: Vec<u64>,
+        /// Sender of each edge, as a node index local to its graph.
+        senders: Vec<u32>,
+        /// Receiver of each edge, local to its graph; non-decreasing within a graph.
+        receivers: Vec<u32>,
+        /// Receiver minus sender position, including the periodic image shift (Angstrom).
+        vectors: Vec<[f32; 3]>,
+    },
+}
+
+/// One dataset split held column-wise: no heap object per graph.
+#[derive(Debug, Clone)]
+pub struct GraphSet {
+    node_offsets: Vec<u32>,
+    atomic_numbers: Vec<u8>,
+    species: Vec<u32>,
+    positions: Vec<[f32; 3]>,
+    cells: Vec<Cell>,
+    targets: Vec<f32>,
+    target_names: Arc<Vec<String>>,
+    ids: String,
+    id_offsets: Vec<u32>,
+    edges: Edges,
+    sizes: Vec<GraphSize>,
+    species_classes: Arc<Vec<u8>>,
+}
+
+impl GraphSet {
+    /// Number of graphs.
+    pub fn len(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// Whether the set holds no graph.
+    pub fn is_empty(&self) -> bool {
+        self.sizes.is_empty()
+    }
+
+    /// Every graph's (nodes, edges), without touching features.
+    pub fn sizes(&self) -> &[GraphSize] {
+        &self.sizes
+    }
+
+    /// Node index range of graph `g` in the node columns.
+    pub fn node_range(&self, g: usize) -> Range<usize> {
+        self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize
+    }
+
+    /// Species class index of every node (classes in first-seen order, see [`Self::species_classes`]).
+    pub fn species(&self) -> &[u32] {
+        &self.species
+    }
+
+    /// Atomic number of every node.
+    pub fn atomic_numbers(&self) -> &[u8] {
+        &self.atomic_numbers
+    }
+
+    /// Position of every node (Angstrom).
+    pub fn positions(&self) -> &[[f32; 3]] {
+        &self.positions
+    }
+
+    /// Cell of graph `g` (all-zero and non-periodic for molecules).
+    pub fn cell(&self, g: usize) -> &Cell {
+        &self.cells[g]
+    }
+
+    /// Atomic number of each species class, in the order classes were first seen in the dataset.
+    pub fn species_classes(&self) -> &[u8] {
+        &self.species_classes
+    }
+
+    /// Names of the target columns.
+    pub fn target_names(&self) -> &[String] {
+        &self.target_names
+    }
+
+    /// Number of targets per graph.
+    pub fn n_targets(&self) -> usize {
+        self.target_names.len()
+    }
+
+    /// Targets of graph `g`.
+    pub fn targets(&self, g: usize) -> &[f32] {
+        let t = self.n_targets();
+        &self.targets[g * t..(g + 1) * t]
+    }
+
+    /// All targets, graph-major.
+    pub fn all_targets(&self) -> &[f32] {
+        &self.targets
+    }
+
+    /// String id of graph `g`.
+    pub fn id(&self, g: usize) -> &str {
+        &self.ids[self.id_offsets[g] as usize..self.id_offsets[g + 1] as usize]
+    }
+
+    /// The edge storage.
+    pub fn edges(&self) -> &Edges {
+        &self.edges
+    }
+
+    /// Total node count.
+    pub fn total_nodes(&self) -> usize {
+        self.species.len()
+    }
+
+    /// A new set with the graphs at `indices`, in that order (used to cut splits from a pool).
+    pub fn subset(&self, indices: &[u32]) -> GraphSet {
+        let mut out = GraphSet {
+            node_offsets: vec![0],
+            atomic_numbers: Vec::new(),
+            species: Vec::new(),
+            positions: Vec::new(),
+            cells: Vec::with_capacity(indices.len()),
+            targets: Vec::with_capacity(indices.len() * self.n_targets()),
+            target_names: Arc::clone(&self.target_names),
+            ids: String::new(),
+            id_offsets: vec![0],
+            edges: match self.edges {
+                Edges::Full => Edges::Full,
+                Edges::Stored { .. } => Edges::Stored {
+                    offsets: vec![0],
+                    senders: Vec::new(),
+                    receivers: Vec::new(),
+                    vectors: Vec::new(),
+                },
+            },
+            sizes: Vec::with_capacity(indices.len()),
+            species_classes: Arc::clone(&self.species_classes),
+        };
+        for &g in indices {
+            let g = g as usize;
+            let nodes = self.node_range(g);
+            out.atomic_numbers
+                .extend_from_slice(&self.atomic_numbers[nodes.clone()]);
+            out.species.extend_from_slice(&self.species[nodes.clone()]);
+            out.positions.extend_from_slice(&self.positions[nodes]);
+            out.node_offsets.push(out.species.len() as u32);
+            out.cells.push(self.cells[g]);
+            out.targets.extend_from_slice(self.targets(g));
+            out.ids.push_str(self.id(g));
+            out.id_offsets.push(out.ids.len() as u32);
+            out.sizes.push(self.sizes[g]);
+            if let (
+                Edges::Stored {
+                    offsets,
+                    senders,
+                    receivers,
+                    vectors,
+                },
+                Edges::Stored {
+                    offsets: o2,
+                    senders: s2,
+                    receivers: r2,
+                    vectors: v2,
+                },
+            ) = (&self.edges, &mut out.edges)
+            {
+                let e = offsets[g] as usize..offsets[g + 1] as usize;
+                s2.extend_from_slice(&senders[e.clone()]);
+                r2.extend_from_slice(&receivers[e.clone()]);
+                v2.extend_from_slice(&vectors[e]);
+                o2.push(s2.len() as u64);
+            }
+        }
+        out
+    }
+}
+
+/// Builds a [`GraphSet`] graph by graph, then applies a [`GraphRule`] and assigns species classes.
+#[derive(Debug, Default)]
+pub struct GraphSetBuilder {
+    node_offsets: Vec<u32>,
+    atomic_numbers: Vec<u8>,
+    positions: Vec<[f32; 3]>,
+    cells: Vec<Cell>,
+    targets: Vec<f32>,
+    target_names: Vec<String>,
+    ids: String,
+    id_offsets: Vec<u32>,
+}
+
+impl GraphSetBuilder {
+    /// A builder for graphs with the given target columns.
+    pub fn new(target_names: Vec<String>) -> Self {
+        GraphSetBuilder {
+            node_offsets: vec![0],
+            id_offsets: vec![0],
+            target_names,
+            ..Default::default()
+        }
+    }
+
+    /// Number of graphs pushed so far.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether no graph was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Adds one graph. Atomic numbers must be 1..=118, positions finite, and `targets` must have
+    /// one value per target column.
+    pub fn push(
+        &mut self,
+        id: &str,
+        atomic_numbers: &[u8],
+        positions: &[[f32; 3]],
+        cell: Option<Cell>,
+        targets: &[f32],
+    ) -> Result<()> {
+        let bad = |m: String| {
+            Err(Error::GraphRule {
+                graph: id.to_string(),
+                message: m,
+            })
+        };
+        if atomic_numbers.is_empty() {
+            return bad("graph has no atoms".into());
+        }
+        if atomic_numbers.len() != positions.len() {
+            return bad(format!(
+                "{} atomic numbers but {} positions",
+                atomic_numbers.len(),
+                positions.len()
+            ));
+        }
+        if let Some(z) = atomic_numbers.iter().find(|&&z| z == 0 || z > 118) {
+            return bad(format!("atomic number {z} is not an element"));
+        }
+        if positions.iter().flatten().any(|x| !x.is_finite()) {
+            return bad("a position is not a finite number".into());
+        }
+        if targets.len() != self.target_names.len() {
+            return bad(format!(
+                "{} target values for {} target columns",
+                targets.len(),
+                self.target_names.len()
+            ));
+        }
+        if let Some(c) = &cell {
+            if c.lattice.iter().flatten().any(|x| !x.is_finite()) {
+                return bad("the cell is not finite".into());
+            }
+            if c.is_periodic() && rules::cell_volume(&c.lattice).abs() < 1e-6 {
+                return bad("the periodic cell has zero volume".into());
+            }
+        }
+        self.atomic_numbers.extend_from_slice(atomic_numbers);
+        self.positions.extend_from_slice(positions);
+        self.node_offsets.push(self.atomic_numbers.len() as u32);
+        self.cells.push(cell.unwrap_or_default());
+        self.targets.extend_from_slice(targets);
+        self.ids.push_str(id);
+        self.id_offsets.push(self.ids.len() as u32);
+        Ok(())
+    }
+
+    /// Applies `rule` to every graph and assigns species classes in first-seen order
+    /// (or with the given class list, for splits that must share a dataset's classes).
+    pub fn build(self, rule: &GraphRule, classes: Option<&[u8]>) -> Result<GraphSet> {
+        let classes: Vec<u8> = match classes {
+            Some(c) => c.to_vec(),
+            None => {
+                let mut seen = Vec::new();
+                for &z in &self.atomic_numbers {
+                    if !seen.contains(&z) {
+                        seen.push(z);
+                    }
+                }
+                seen
+            }
+        };
+        let mut lookup = [u32::MAX; 256];
+        for (i, &z) in classes.iter().enumerate() {
+            lookup[z as usize] = i as u32;
+        }
+        let mut species = Vec::with_capacity(self.atomic_numbers.len());
+        for &z in &self.atomic_numbers {
+            let c = lookup[z as usize];
+            if c == u32::MAX {
+                return Err(Error::invalid(format!(
+                    "atomic number {z} is not among the dataset's species classes {classes:?}"
+                )));
+            }
+            species.push(c);
+        }
+        let n_graphs = self.cells.len();
+        let id_of = |g: usize| {
+            self.ids[self.id_offsets[g] as usize..self.id_offsets[g + 1] as usize].to_string()
+        };
+        let (edges, sizes) = match rule {
+            GraphRule::Full => {
+                let sizes = (0..n_graphs)
+                    .map(|g| {
+                        let n = self.node_offsets[g + 1] - self.node_offsets[g];
+                        let e = n as u64 * (n as u64 - 1);
+                        u32::try_from(e)
+                            .map(|edges| GraphSize { nodes: n, edges })
+                            .map_err(|_| Error::GraphRule {
+                                graph: id_of(g),
+                                message: format!("{n} atoms give too many edges for a full graph"),
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (Edges::Full, sizes)
+            }
+            _ => {
+                let mut offsets = vec![0u64];
+                let mut senders = Vec::new();
+                let mut receivers = Vec::new();
+                let mut vectors = Vec::new();
+                let mut sizes = Vec::with_capacity(n_graphs);
+                for g in 0..n_graphs {
+                    let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
+                    let before = senders.len();
+                    rules::build_edges(
+                        rule,
+                        &self.positions[nodes.clone()],
+                        &self.cells[g],
+                        &mut senders,
+                        &mut receivers,
+                        &mut vectors,
+                    )
+                    .map_err(|message| Error::GraphRule {
+                        graph: id_of(g),
+                        message,
+                    })?;
+                    offsets.push(senders.len() as u64);
+                    let edges =
+                        u32::try_from(senders.len() - before).map_err(|_| Error::GraphRule {
+                            graph: id_of(g),
+                            message: "too many edges".into(),
+                        })?;
+                    sizes.push(GraphSize {
+                        nodes: nodes.len() as u32,
+                        edges,
+                    });
+                }
+                (
+                    Edges::Stored {
+                        offsets,
+                        senders,
+                        receivers,
+                        vectors,
+                    },
+                    sizes,
+                )
+            }
+        };
+        Ok(GraphSet {
+            node_offsets: self.node_offsets,
+            atomic_numbers: self.atomic_numbers,
+            species,
+            positions: self.positions,
+            cells: self.cells,
+            targets: self.targets,
+            target_names: Arc::new(self.target_names),
+            ids: self.ids,
+            id_offsets: self.id_offsets,
+            edges,
+            sizes,
+            species_classes: Arc::new(classes),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn water_and_methane() -> GraphSetBuilder {
+        let mut b = GraphSetBuilder::new(vec!["y".into()]);
+        b.push(
+            "water",
+            &[8, 1, 1],
+            &[[0.0; 3], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]],
+            None,
+            &[1.0],
+        )
+        .unwrap();
+        b.push(
+            "methane",
+            &[6, 1, 1, 1, 1],
+            &[
+                [0.0; 3],
+                [1.0, 0.0, 0.0],
+                [-1.0, 0.0, 0.0],
+                [0.0, 1.0, 0.0],
+                [0.0, -1.0, 0.0],
+            ],
+            None,
+            &[2.0],
+        )
+        .unwrap();
+        b
+    }
+
+    #[test]
+    fn full_rule_sizes_and_first_seen_classes() {
+        let set = water_and_methane().build(&GraphRule::Full, None).unwrap();
+        assert_eq!(
+            set.sizes(),
+            &[
+                GraphSize { nodes: 3, edges: 6 },
+                GraphSize {
+                    nodes: 5,
+                    edges: 20
+                }
+            ]
+        );
+        assert_eq!(set.species_classes(), &[8, 1, 6]);
+        assert_eq!(set.species(), &[0, 1, 1, 2, 1, 1, 1, 1]);
+        assert_eq!(set.id(1), "methane");
+        assert_eq!(set.targets(1), &[2.0]);
+    }
+
+    #[test]
+    fn subset_keeps_columns_aligned() {
+        let set = water_and_methane()
+            .build(&GraphRule::Cutoff { radius: 1.5 }, None)
+            .unwrap();
+        let sub = set.subset(&[1, 0]);
+        assert_eq!(sub.id(0), "methane");
+        assert_eq!(sub.id(1), "water");
+        assert_eq!(sub.sizes()[0], set.sizes()[1]);
+        assert_eq!(
+            sub.positions()[sub.node_range(1)],
+            set.positions()[set.node_range(0)]
+        );
+        assert_eq!(sub.species_classes(), set.species_classes());
+        match (sub.edges(), set.edges()) {
+            (Edges::Stored { offsets: a, .. }, Edges::Stored { offsets: b, .. }) => {
+                assert_eq!(a[1] - a[0], b[2] - b[1]);
+            }
+            _ => panic!("cutoff edges must be stored"),
+        }
+    }
+
+    #[test]
+    fn cell_from_parameters_matches_hand_values() {
+        let cubic = Cell::from_parameters(4.0, 4.0, 4.0, 90.0, 90.0, 90.0).unwrap();
+        for (i, row) in cubic.lattice.iter().enumerate() {
+            for (k, x) in row.iter().enumerate() {
+                let want = if i == k { 4.0 } else { 0.0 };
+                assert!((x - want).abs() < 1e-6);
+            }
+        }
+        // Hexagonal a = b = 2.5, c = 4, gamma = 120: b = (-1.25, 2.165, 0).
+        let hex = Cell::from_parameters(2.5, 2.5, 4.0, 90.0, 90.0, 120.0).unwrap();
+        assert!(
+            (hex.lattice[1][0] + 1.25).abs() < 1e-6 && (hex.lattice[1][1] - 2.165_064).abs() < 1e-5
+        );
+        assert!((hex.lattice[2][2] - 4.0).abs() < 1e-6);
+        assert!(Cell::from_parameters(1.0, 1.0, 1.0, 90.0, 90.0, 0.0).is_none());
+        assert!(Cell::from_parameters(1.0, 1.0, 1.0, 10.0, 10.0, 120.0).is_none());
+        assert_eq!(cubic.to_cartesian([0.5, 0.25, 1.0]), [2.0, 1.0, 4.0]);
+    }
+
+    #[test]
+    fn bad_graphs_are_named() {
+        let mut b = GraphSetBuilder::new(vec!["y".into()]);
+        let err = b
+            .push("g7", &[0], &[[0.0; 3]], None, &[1.0])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("g7") && err.contains("atomic number 0"),
+            "{err}"
+        );
+        let err = b
+            .push("g8", &[1, 1], &[[0.0; 3]], None, &[1.0])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("g8") && err.contains("2 atomic numbers but 1 positions"),
+            "{err}"
+        );
+        let err = b
+            .push("g9", &[1], &[[f32::NAN, 0.0, 0.0]], None, &[1.0])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("finite"), "{err}");
+        let err = b
+            .push("g10", &[1], &[[0.0; 3]], None, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("0 target values"), "{err}");
+    }
+}

@@ -1,0 +1,41 @@
+//! geobatch-core: the data model and contracts every geobatch crate shares.
+//!
+//! * [`GraphSet`]: one dataset split, stored column-wise.
+//! * [`GraphRule`]: how edges are made from positions (`full`, `cutoff`, `knn`).
+//! * [`Shape`] / [`Budget`]: padded sizes and limits, with the study's rounding rules in [`rounding`].
+//! * [`Plan`] and [`GraphBatch`]: what a batcher chooses and the reused, padded host batch it is
+//!   collated into.
+//! * [`GraphStream`]: the seeded stream of graph indices shared by every batcher.
+//! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`]) with their config traits and the
+//!   [`registry`] of plugin descriptors.
+//!
+//! No ML engine lives here.
+
+pub mod batch;
+pub mod batcher;
+pub mod dataset;
+pub mod error;
+pub mod graph;
+pub mod plan;
+pub mod records;
+pub mod registry;
+pub mod rounding;
+pub mod rules;
+pub mod shape;
+pub mod sink;
+pub mod split;
+pub mod stream;
+
+pub use batch::GraphBatch;
+pub use batcher::{Batcher, BatcherContext, BatcherSpec};
+pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitName};
+pub use error::{Error, Result};
+pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize};
+pub use plan::Plan;
+pub use records::{EvalRecord, RunEnd, RunInfo, RunStatus, StepRecord};
+pub use registry::{OptionDoc, PluginDescriptor, PluginKind};
+pub use rules::GraphRule;
+pub use shape::{Budget, Shape};
+pub use sink::{Sink, SinkSpec};
+pub use split::{Amount, SplitSpec};
+pub use stream::{GraphStream, Quirks, StreamMode};

@@ -1,0 +1,117 @@
+//! Plugin descriptors, collected at link time with `inventory`.
+//!
+//! Every plugin submits one [`PluginDescriptor`] beside its typetag registration, so
+//! `geobatch list`, `geobatch example` and `docs/plugins.md` come from one source.
+
+use serde::Serialize;
+use std::fmt;
+
+/// The four kinds of plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// A dataset (`[dataset]`).
+    Dataset,
+    /// A model (`[model]`).
+    Model,
+    /// A batcher (`[batcher]`).
+    Batcher,
+    /// A result sink (`[[sinks]]`).
+    Sink,
+}
+
+impl PluginKind {
+    /// All kinds.
+    pub const ALL: [PluginKind; 4] = [
+        PluginKind::Dataset,
+        PluginKind::Model,
+        PluginKind::Batcher,
+        PluginKind::Sink,
+    ];
+
+    /// The spelling used on the command line and in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Dataset => "dataset",
+            PluginKind::Model => "model",
+            PluginKind::Batcher => "batcher",
+            PluginKind::Sink => "sink",
+        }
+    }
+
+    /// Parses a kind from its spelling (plural accepted).
+    pub fn parse(s: &str) -> Option<PluginKind> {
+        PluginKind::ALL
+            .into_iter()
+            .find(|k| s == k.as_str() || s.strip_suffix('s') == Some(k.as_str()))
+    }
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One option of a plugin, for documentation.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct OptionDoc {
+    /// Key in the plugin's table.
+    pub name: &'static str,
+    /// Type as written in TOML.
+    pub ty: &'static str,
+    /// Default value as TOML, or `required`.
+    pub default: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// A plugin's self-description.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PluginDescriptor {
+    /// Kind of plugin.
+    pub kind: PluginKind,
+    /// Registered name (the `kind = "..."` value); equals the typetag name.
+    pub name: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Options with defaults.
+    pub options: &'static [OptionDoc],
+    /// An example TOML table body (without the table header), valid as written.
+    pub example: &'static str,
+}
+
+inventory::collect!(PluginDescriptor);
+
+/// Every registered descriptor, sorted by kind then name.
+pub fn descriptors() -> Vec<&'static PluginDescriptor> {
+    let mut all: Vec<_> = inventory::iter::<PluginDescriptor>.into_iter().collect();
+    all.sort_by_key(|d| (d.kind, d.name));
+    all
+}
+
+/// The descriptor of one plugin.
+pub fn find(kind: PluginKind, name: &str) -> Option<&'static PluginDescriptor> {
+    inventory::iter::<PluginDescriptor>
+        .into_iter()
+        .find(|d| d.kind == kind && d.name == name)
+}
+
+/// Registered names of one kind, sorted.
+pub fn names(kind: PluginKind) -> Vec<&'static str> {
+    descriptors()
+        .into_iter()
+        .filter(|d| d.kind == kind)
+        .map(|d| d.name)
+        .collect()
+}
+
+/// The TOML table header a plugin kind lives under in an experiment config.
+pub fn table_header(kind: PluginKind) -> &'static str {
+    match kind {
+        PluginKind::Dataset => "[dataset]",
+        PluginKind::Model => "[model]",
+        PluginKind::Batcher => "[batcher]",
+        PluginKind::Sink => "[[sinks]]",
+    }
+}

@@ -1,0 +1,34 @@
+//! The sink plugin contract: where measurements go.
+
+use crate::error::Result;
+use crate::records::{EvalRecord, RunEnd, RunInfo, StepRecord};
+use std::fmt::Debug;
+
+/// A runtime sink. Lifecycle: [`Sink::start`], any number of [`Sink::step`] and [`Sink::eval`],
+/// then [`Sink::finish`], which the runner calls even when the run failed, so that everything
+/// recorded so far is readable.
+pub trait Sink: Send {
+    /// Called once before the first step with the run's identity.
+    fn start(&mut self, run: &RunInfo) -> Result<()>;
+
+    /// Called after every step.
+    fn step(&mut self, record: &StepRecord) -> Result<()>;
+
+    /// Called after every evaluation.
+    fn eval(&mut self, record: &EvalRecord) -> Result<()>;
+
+    /// Called once at the end, whatever the outcome.
+    fn finish(&mut self, end: &RunEnd) -> Result<()>;
+}
+
+/// Config of a sink, registered by name with `#[typetag::serde(name = "...")]`.
+#[typetag::serde(tag = "kind")]
+pub trait SinkSpec: Debug + Send + Sync {
+    /// Checks the options.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Builds the runtime sink.
+    fn build(&self) -> Result<Box<dyn Sink>>;
+}

@@ -1,0 +1,190 @@
+//! The stream of graph indices shared by every batcher (spec §1.1).
+//!
+//! Training streams repeat forever: at the end of every pass the order is reshuffled with the
+//! run's seeded ChaCha8 generator, and batches may span two passes (no epochs, no drop-last).
+//! Evaluation streams make one pass in stored order.
+
+use crate::error::{Error, Result};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Whether a stream repeats (training) or makes one pass (evaluation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamMode {
+    /// Repeat forever, reshuffling at every pass.
+    Train,
+    /// One pass in stored order, then stop.
+    Eval,
+}
+
+/// Clean behaviour (default) or the reference implementation's quirks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quirks {
+    /// Every pass shuffled (the first too); static batches take `batch_size - 1` graphs and drop
+    /// none; evaluation emits the trailing partial batch.
+    #[default]
+    Clean,
+    /// The reference's stream: the first training pass in stored order; the static batcher throws
+    /// away the graph that triggers each batch; static evaluation drops the trailing partial batch.
+    /// (The reference's Python Mersenne-Twister shuffles are not reproduced bit for bit.)
+    Reference,
+}
+
+impl Quirks {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quirks::Clean => "clean",
+            Quirks::Reference => "reference",
+        }
+    }
+}
+
+/// A stream of graph indices `0..n` with one-item look-ahead, so that a batcher can leave a graph
+/// that does not fit in the stream for the next batch (the dynamic batcher's carry-over).
+#[derive(Debug, Clone)]
+pub struct GraphStream {
+    order: Vec<u32>,
+    pos: usize,
+    pass: u64,
+    consumed: u64,
+    mode: StreamMode,
+    rng: ChaCha8Rng,
+}
+
+impl GraphStream {
+    /// A stream over `n` graphs. Training streams need at least one graph.
+    pub fn new(n: usize, mode: StreamMode, seed: u64, quirks: Quirks, split: &str) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::EmptySplit(split.to_string()));
+        }
+        let mut s = GraphStream {
+            order: (0..n as u32).collect(),
+            pos: 0,
+            pass: 0,
+            consumed: 0,
+            mode,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        };
+        if mode == StreamMode::Train && quirks == Quirks::Clean {
+            s.order.shuffle(&mut s.rng);
+        }
+        Ok(s)
+    }
+
+    /// The next graph index without consuming it; `None` at the end of an evaluation pass.
+    pub fn peek(&mut self) -> Option<u32> {
+        if self.pos == self.order.len() {
+            if self.mode == StreamMode::Eval {
+                return None;
+            }
+            self.order.shuffle(&mut self.rng);
+            self.pos = 0;
+            self.pass += 1;
+        }
+        Some(self.order[self.pos])
+    }
+
+    /// Consumes the graph returned by the last [`Self::peek`].
+    pub fn advance(&mut self) {
+        debug_assert!(self.pos < self.order.len());
+        self.pos += 1;
+        self.consumed += 1;
+    }
+
+    /// Consumes and returns the next graph index.
+    pub fn next_index(&mut self) -> Option<u32> {
+        let g = self.peek()?;
+        self.advance();
+        Some(g)
+    }
+
+    /// Completed passes over the data before the current one.
+    pub fn pass(&self) -> u64 {
+        self.pass
+    }
+
+    /// Graph indices consumed so far.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Number of graphs in one pass.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether the stream is over an empty set (never true: construction refuses it).
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Whether this stream repeats.
+    pub fn mode(&self) -> StreamMode {
+        self.mode
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn take(s: &mut GraphStream, n: usize) -> Vec<u32> {
+        (0..n).map(|_| s.next_index().unwrap()).collect()
+    }
+
+    #[test]
+    fn reference_first_pass_is_stored_order_then_shuffled() {
+        let mut s =
+            GraphStream::new(10, StreamMode::Train, 42, Quirks::Reference, "train").unwrap();
+        assert_eq!(take(&mut s, 10), (0..10).collect::<Vec<_>>());
+        let second = take(&mut s, 10);
+        assert_ne!(second, (0..10).collect::<Vec<_>>());
+        let mut sorted = second.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        assert_eq!(s.pass(), 1);
+    }
+
+    #[test]
+    fn clean_streams_shuffle_every_pass_and_are_seeded() {
+        let a = take(
+            &mut GraphStream::new(50, StreamMode::Train, 7, Quirks::Clean, "t").unwrap(),
+            120,
+        );
+        let b = take(
+            &mut GraphStream::new(50, StreamMode::Train, 7, Quirks::Clean, "t").unwrap(),
+            120,
+        );
+        let c = take(
+            &mut GraphStream::new(50, StreamMode::Train, 8, Quirks::Clean, "t").unwrap(),
+            120,
+        );
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a[..50], (0..50).collect::<Vec<_>>()[..]);
+        for pass in a.chunks(50).take(2) {
+            let mut p = pass.to_vec();
+            p.sort();
+            assert_eq!(p, (0..50).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn eval_stream_is_one_stored_pass() {
+        let mut s = GraphStream::new(3, StreamMode::Eval, 1, Quirks::Clean, "test").unwrap();
+        assert_eq!(take(&mut s, 3), vec![0, 1, 2]);
+        assert_eq!(s.peek(), None);
+    }
+
+    #[test]
+    fn empty_split_is_an_error() {
+        let err =
+            GraphStream::new(0, StreamMode::Train, 1, Quirks::Clean, "validation").unwrap_err();
+        assert!(err.to_string().contains("validation split is empty"));
+    }
+}

@@ -1,0 +1,339 @@
+//! The batching study (`geobatch batches`): plan and collate N training batches for a dataset and
+//! batcher, without a model, timing both phases and recording every batch through the sinks.
+
+use crate::config::LoadedConfig;
+use crate::env;
+use crate::error::RunError;
+use crate::sinks::SinkSet;
+use crate::stats::{median, quantile};
+use geobatch_core::records::RunEnd;
+use geobatch_core::{
+    BatcherContext, DatasetContext, GraphBatch, GraphStream, Plan, RunInfo, RunStatus, Shape,
+    StepRecord, StreamMode,
+};
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What the batching study found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchSummary {
+    /// Dataset plugin name.
+    pub dataset: String,
+    /// Batcher label.
+    pub batcher: String,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Split batched.
+    pub split: String,
+    /// Graphs in that split.
+    pub split_graphs: usize,
+    /// Batches made.
+    pub steps: u64,
+    /// Real nodes / padded nodes over all batches.
+    pub node_fill: f64,
+    /// Real edges / padded edges over all batches.
+    pub edge_fill: f64,
+    /// Real graphs / padded graphs over all batches.
+    pub graph_fill: f64,
+    /// Distinct padded shapes (what a shape-specialising compiler compiles).
+    pub distinct_shapes: usize,
+    /// Real graphs per batch: mean, min, max.
+    pub graphs_per_batch: (f64, usize, usize),
+    /// Median plan + collate time per batch after warm-up (ns).
+    pub median_ns: f64,
+    /// 99th percentile of plan + collate time after warm-up (ns).
+    pub p99_ns: u64,
+    /// Median planning time after warm-up (ns).
+    pub median_plan_ns: f64,
+    /// Median collation time after warm-up (ns).
+    pub median_collate_ns: f64,
+    /// Fixed shape of a budgeted batcher.
+    pub budget: Option<Shape>,
+    /// Folder of the run's results.
+    pub run_dir: PathBuf,
+}
+
+impl BatchSummary {
+    /// A human-readable report.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "batching study: {} on {} ({} split, {} graphs), batch_size {}",
+            self.batcher, self.dataset, self.split, self.split_graphs, self.batch_size
+        );
+        if let Some(b) = self.budget {
+            let _ = writeln!(s, "  budget             {b}");
+        }
+        let _ = writeln!(s, "  batches            {}", self.steps);
+        let _ = writeln!(s, "  fill nodes         {:.4}", self.node_fill);
+        let _ = writeln!(s, "  fill edges         {:.4}", self.edge_fill);
+        let _ = writeln!(s, "  fill graphs        {:.4}", self.graph_fill);
+        let _ = writeln!(s, "  distinct shapes    {}", self.distinct_shapes);
+        let (mean, min, max) = self.graphs_per_batch;
+        let _ = writeln!(
+            s,
+            "  real graphs/batch  mean {mean:.2}, min {min}, max {max}"
+        );
+        let _ = writeln!(
+            s,
+            "  time per batch     median {:.2} us, p99 {:.2} us (plan {:.2} us + collate {:.2} us)",
+            self.median_ns / 1e3,
+            self.p99_ns as f64 / 1e3,
+            self.median_plan_ns / 1e3,
+            self.median_collate_ns / 1e3
+        );
+        let _ = writeln!(s, "  results            {}", self.run_dir.display());
+        s
+    }
+}
+
+/// Runs the batching study of a loaded config; `steps` overrides `[batches] steps`.
+///
+/// Whatever happens after the sinks started, they are finished, so the rows written so far stay
+/// readable; a failure mid-way returns the error after that.
+pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSummary, RunError> {
+    let cfg = &loaded.config;
+    let steps = steps.unwrap_or(cfg.batches.steps);
+    if steps == 0 {
+        return Err(RunError::Config {
+            file: loaded.path.clone(),
+            message: "--steps must be at least 1".into(),
+        });
+    }
+    let split = cfg.batches.split;
+    let dataset = cfg.dataset.load(&DatasetContext {
+        seed: cfg.experiment.seed,
+        data_dir: cfg.experiment.data_dir.clone(),
+    })?;
+    let set = dataset.split(split);
+    let sizes = set.sizes();
+    let ctx = BatcherContext {
+        sizes,
+        split: split.as_str(),
+        mode: StreamMode::Train,
+        quirks: cfg.experiment.quirks,
+    };
+    let mut batcher = cfg.batcher.build(&ctx)?;
+    let mut stream = GraphStream::new(
+        set.len(),
+        StreamMode::Train,
+        cfg.experiment.seed,
+        cfg.experiment.quirks,
+        split.as_str(),
+    )?;
+
+    let label = cfg.batcher.label();
+    let bs = cfg.batcher.batch_size();
+    let run_id = format!(
+        "batches-{label}-bs{bs}-seed{}-{}",
+        cfg.experiment.seed,
+        &loaded.hash[..10]
+    );
+    let run_dir = cfg
+        .experiment
+        .results_dir
+        .join(&cfg.experiment.name)
+        .join(&run_id);
+    std::fs::create_dir_all(&run_dir).map_err(|source| RunError::Io {
+        path: run_dir.clone(),
+        source,
+    })?;
+    let cfg_path = run_dir.join("config.toml");
+    std::fs::write(&cfg_path, &loaded.resolved).map_err(|source| RunError::Io {
+        path: cfg_path,
+        source,
+    })?;
+
+    let run = RunInfo {
+        experiment: cfg.experiment.name.clone(),
+        run_id,
+        run_dir: run_dir.clone(),
+        job: "batches".into(),
+        dataset: cfg.dataset.typetag_name().to_string(),
+        model: None,
+        batcher: cfg.batcher.typetag_name().to_string(),
+        batcher_label: label.clone(),
+        batcher_options: serde_json::to_string(&cfg.batcher).unwrap_or_default(),
+        batch_size: bs as u32,
+        seed: cfg.experiment.seed,
+        quirks: cfg.experiment.quirks.as_str().into(),
+        mode: "serial".into(),
+        device: "cpu".into(),
+        threads: 1,
+        host: env::host(),
+        cpu: env::cpu_model(),
+        git_revision: env::git_revision(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started_at: env::unix_now(),
+        config_hash: loaded.hash.clone(),
+        planned_steps: steps,
+        budget: batcher.budget(),
+    };
+    let mut sinks = SinkSet::build(&cfg.sinks)?;
+    sinks.start(&run)?;
+
+    let started = Instant::now();
+    let mut plan = Plan::default();
+    let mut batch = GraphBatch::new();
+    let mut shapes = HashSet::new();
+    let mut acc = Accumulator::default();
+    let warmup = cfg.batches.warmup;
+    let mut outcome: Result<(), RunError> = Ok(());
+    for step in 0..steps {
+        let t0 = Instant::now();
+        let got = match batcher.next_plan(&mut stream, sizes, &mut plan) {
+            Ok(got) => got,
+            Err(e) => {
+                outcome = Err(e.into());
+                break;
+            }
+        };
+        let t1 = Instant::now();
+        if !got {
+            break; // a training stream never ends; kept for batchers that stop
+        }
+        if let Err(e) = batch.collate(set, &plan) {
+            outcome = Err(e.into());
+            break;
+        }
+        let t2 = Instant::now();
+        let (plan_ns, collate_ns) = ((t1 - t0).as_nanos() as u64, (t2 - t1).as_nanos() as u64);
+        let record = StepRecord {
+            step,
+            plan_ns,
+            collate_ns,
+            batching_ns: plan_ns + collate_ns,
+            update_ns: None,
+            wait_ns: None,
+            combined_ns: plan_ns + collate_ns,
+            real: plan.real,
+            padded: plan.padded,
+            new_shape: shapes.insert(plan.padded),
+            warmup: step < warmup,
+            loss: None,
+        };
+        acc.add(&record);
+        if let Err(e) = sinks.step(&record) {
+            outcome = Err(e.into());
+            break;
+        }
+    }
+    let end = RunEnd {
+        status: if outcome.is_ok() {
+            RunStatus::Complete
+        } else {
+            RunStatus::Failed
+        },
+        steps: acc.steps,
+        wall_ns: started.elapsed().as_nanos() as u64,
+        message: outcome.as_ref().err().map(|e| e.to_string()),
+    };
+    let finished = sinks.finish(&end);
+    outcome?;
+    finished?;
+    Ok(acc.summary(SummaryHead {
+        dataset: run.dataset,
+        batcher: label,
+        batch_size: bs,
+        split: split.as_str().into(),
+        split_graphs: set.len(),
+        distinct_shapes: shapes.len(),
+        budget: run.budget,
+        run_dir,
+    }))
+}
+
+/// Identity part of a summary.
+struct SummaryHead {
+    dataset: String,
+    batcher: String,
+    batch_size: usize,
+    split: String,
+    split_graphs: usize,
+    distinct_shapes: usize,
+    budget: Option<Shape>,
+    run_dir: PathBuf,
+}
+
+/// Running totals of the study.
+#[derive(Default)]
+struct Accumulator {
+    steps: u64,
+    real: [u64; 3],
+    padded: [u64; 3],
+    min_graphs: Option<usize>,
+    max_graphs: usize,
+    total_ns: Vec<u64>,
+    plan_ns: Vec<u64>,
+    collate_ns: Vec<u64>,
+}
+
+impl Accumulator {
+    fn add(&mut self, r: &StepRecord) {
+        self.steps += 1;
+        for (i, (real, padded)) in [
+            (r.real.nodes, r.padded.nodes),
+            (r.real.edges, r.padded.edges),
+            (r.real.graphs, r.padded.graphs),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.real[i] += real as u64;
+            self.padded[i] += padded as u64;
+        }
+        self.min_graphs = Some(
+            self.min_graphs
+                .map_or(r.real.graphs, |m| m.min(r.real.graphs)),
+        );
+        self.max_graphs = self.max_graphs.max(r.real.graphs);
+        if !r.warmup {
+            self.total_ns.push(r.batching_ns);
+            self.plan_ns.push(r.plan_ns);
+            self.collate_ns.push(r.collate_ns);
+        }
+    }
+
+    fn summary(mut self, head: SummaryHead) -> BatchSummary {
+        for v in [&mut self.total_ns, &mut self.plan_ns, &mut self.collate_ns] {
+            v.sort_unstable();
+        }
+        let ratio = |i: usize| {
+            if self.padded[i] == 0 {
+                0.0
+            } else {
+                self.real[i] as f64 / self.padded[i] as f64
+            }
+        };
+        BatchSummary {
+            dataset: head.dataset,
+            batcher: head.batcher,
+            batch_size: head.batch_size,
+            split: head.split,
+            split_graphs: head.split_graphs,
+            steps: self.steps,
+            node_fill: ratio(0),
+            edge_fill: ratio(1),
+            graph_fill: ratio(2),
+            distinct_shapes: head.distinct_shapes,
+            graphs_per_batch: (
+                if self.steps == 0 {
+                    0.0
+                } else {
+                    self.real[2] as f64 / self.steps as f64
+                },
+                self.min_graphs.unwrap_or(0),
+                self.max_graphs,
+            ),
+            median_ns: median(&self.total_ns).unwrap_or(0.0),
+            p99_ns: quantile(&self.total_ns, 0.99).unwrap_or(0),
+            median_plan_ns: median(&self.plan_ns).unwrap_or(0.0),
+            median_collate_ns: median(&self.collate_ns).unwrap_or(0.0),
+            budget: head.budget,
+            run_dir: head.run_dir,
+        }
+    }
+}

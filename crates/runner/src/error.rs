@@ -1,0 +1,35 @@
+//! Errors of the runner.
+
+use std::path::PathBuf;
+
+/// What can stop a job.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config file cannot be read, parsed or validated.
+    #[error("{}: {message}", file.display())]
+    Config {
+        /// The config file.
+        file: PathBuf,
+        /// What is wrong, with the key where known.
+        message: String,
+    },
+    /// A plugin or the core refused the data or the options.
+    #[error(transparent)]
+    Core(#[from] geobatch_core::Error),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl RunError {
+    /// Whether the error is the user's input (config or options) rather than a failure while
+    /// running; the CLI exits with 2 for these and 1 otherwise.
+    pub fn is_input_error(&self) -> bool {
+        matches!(self, RunError::Config { .. })
+    }
+}

@@ -1,0 +1,16 @@
+//! geobatch-runner: loads and validates experiment configs, runs jobs (the batching study now,
+//! training later) and fans their measurements out to the configured sinks.
+//!
+//! The runner depends only on `geobatch-core`: plugins reach it through the registries, so any
+//! binary that links `geobatch-catalog` (or its own plugin crates) can run every config.
+
+pub mod batches;
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod sinks;
+pub mod stats;
+
+pub use batches::{BatchSummary, run_batches};
+pub use config::{ExperimentConfig, LoadedConfig};
+pub use error::RunError;

@@ -1,0 +1,271 @@
+//! geobatch-testkit: small graph sets, proptest strategies and the batch invariants of
+//! DESIGN.md §3, shared by the tests of every crate.
+
+use geobatch_core::graph::Edges;
+use geobatch_core::{GraphBatch, GraphRule, GraphSet, GraphSetBuilder, Plan, Shape};
+use proptest::prelude::*;
+
+/// A strategy for graph sets of 1..=`max_graphs` molecules with 1..=`max_nodes` atoms each,
+/// random positions in a 6 Angstrom box, and either the `full` or a `cutoff` rule.
+pub fn arb_graph_set(max_graphs: usize, max_nodes: usize) -> impl Strategy<Value = GraphSet> {
+    let graph = prop::collection::vec(
+        ((1u8..=9), prop::array::uniform3(-3.0f32..3.0)),
+        1..=max_nodes,
+    );
+    let graphs = prop::collection::vec((graph, -10.0f32..10.0), 1..=max_graphs);
+    (graphs, prop::bool::ANY).prop_map(|(graphs, full)| {
+        let mut b = GraphSetBuilder::new(vec!["y".into()]);
+        for (i, (atoms, y)) in graphs.iter().enumerate() {
+            let z: Vec<u8> = atoms.iter().map(|a| a.0).collect();
+            let p: Vec<[f32; 3]> = atoms.iter().map(|a| a.1).collect();
+            b.push(&format!("g{i}"), &z, &p, None, &[*y])
+                .expect("generated graphs are valid");
+        }
+        let rule = if full {
+            GraphRule::Full
+        } else {
+            GraphRule::Cutoff { radius: 2.5 }
+        };
+        b.build(&rule, None).expect("generated graphs build")
+    })
+}
+
+/// The smallest padding jraph allows for `real` content: one more node and graph, no extra edge.
+pub fn minimal_padding(real: Shape) -> Shape {
+    Shape::new(real.nodes + 1, real.edges, real.graphs + 1)
+}
+
+/// Checks every DESIGN.md §3 invariant of a collated batch against its plan and the set.
+/// `budget` is the batcher's fixed shape, if it has one.
+pub fn check_batch(
+    set: &GraphSet,
+    plan: &Plan,
+    batch: &GraphBatch,
+    budget: Option<Shape>,
+) -> Result<(), String> {
+    let (real, padded) = (batch.real(), batch.padded());
+    let ensure = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    // plan bookkeeping
+    let sum_nodes: usize = plan
+        .graphs
+        .iter()
+        .map(|&g| set.sizes()[g as usize].nodes as usize)
+        .sum();
+    let sum_edges: usize = plan
+        .graphs
+        .iter()
+        .map(|&g| set.sizes()[g as usize].edges as usize)
+        .sum();
+    ensure(
+        real == Shape::new(sum_nodes, sum_edges, plan.graphs.len()),
+        format!("plan real {real} != sizes"),
+    )?;
+    ensure(
+        padded == plan.padded,
+        "batch shape differs from the plan".into(),
+    )?;
+    ensure(
+        padded.can_pad(&real),
+        format!("padded {padded} cannot hold {real}"),
+    )?;
+    if let Some(b) = budget {
+        ensure(
+            padded == b,
+            format!("padded {padded} differs from budget {b}"),
+        )?;
+        ensure(b.admits(&real), format!("real {real} exceeds budget {b}"))?;
+    }
+    // counts sum to array lengths
+    let n_node: usize = batch.n_node.iter().map(|&x| x as usize).sum();
+    let n_edge: usize = batch.n_edge.iter().map(|&x| x as usize).sum();
+    ensure(
+        n_node == padded.nodes && batch.species.len() == padded.nodes,
+        "node counts".into(),
+    )?;
+    ensure(
+        batch.positions.len() == padded.nodes && batch.node_graph.len() == padded.nodes,
+        "node columns".into(),
+    )?;
+    ensure(
+        n_edge == padded.edges && batch.senders.len() == padded.edges,
+        "edge counts".into(),
+    )?;
+    ensure(
+        batch.receivers.len() == padded.edges && batch.edge_vectors.len() == padded.edges,
+        "edge columns".into(),
+    )?;
+    ensure(
+        batch.n_node.len() == padded.graphs && batch.n_edge.len() == padded.graphs,
+        "graph counts".into(),
+    )?;
+    ensure(
+        batch.graph_mask.len() == padded.graphs,
+        "mask length".into(),
+    )?;
+    ensure(
+        batch.targets.len() == padded.graphs * set.n_targets(),
+        "target length".into(),
+    )?;
+    // node_graph agrees with n_node; edges stay inside their graph and are receiver-sorted
+    let mut g = 0usize;
+    let mut left = 0u32;
+    for (i, &ng) in batch.node_graph.iter().enumerate() {
+        while left == 0 {
+            left = *batch
+                .n_node
+                .get(g)
+                .ok_or(format!("node {i} beyond n_node"))?;
+            g += 1;
+        }
+        ensure(
+            ng as usize == g - 1,
+            format!("node {i} in graph {ng}, n_node says {}", g - 1),
+        )?;
+        left -= 1;
+    }
+    let mut e = 0usize;
+    for (gi, &count) in batch.n_edge.iter().enumerate() {
+        for _ in 0..count {
+            let (s, r) = (batch.senders[e] as usize, batch.receivers[e] as usize);
+            ensure(
+                s < padded.nodes && r < padded.nodes,
+                format!("edge {e} out of range"),
+            )?;
+            ensure(
+                batch.node_graph[s] as usize == gi && batch.node_graph[r] as usize == gi,
+                format!("edge {e} leaves graph {gi}"),
+            )?;
+            e += 1;
+        }
+    }
+    ensure(
+        batch.receivers.windows(2).all(|w| w[0] <= w[1]),
+        "receivers not sorted".into(),
+    )?;
+    // padding never touches a real graph; jraph layout
+    ensure(
+        batch.graph_mask.iter().take(real.graphs).all(|&m| m),
+        "real graph masked out".into(),
+    )?;
+    ensure(
+        batch.graph_mask.iter().skip(real.graphs).all(|&m| !m),
+        "padding graph marked real".into(),
+    )?;
+    ensure(
+        batch.n_node[real.graphs] as usize == padded.nodes - real.nodes,
+        "first padding graph owns padding nodes".into(),
+    )?;
+    ensure(
+        batch.n_edge[real.graphs] as usize == padded.edges - real.edges,
+        "first padding graph owns padding edges".into(),
+    )?;
+    ensure(
+        batch.n_node[real.graphs + 1..].iter().all(|&x| x == 0),
+        "later padding graphs not empty".into(),
+    )?;
+    for e in real.edges..padded.edges {
+        ensure(
+            batch.senders[e] as usize == real.nodes && batch.receivers[e] as usize == real.nodes,
+            format!("padding edge {e} not on the first padding node"),
+        )?;
+        ensure(
+            batch.edge_vectors[e] == [0.0; 3],
+            "padding edge vector not zero".into(),
+        )?;
+    }
+    ensure(
+        batch.species[real.nodes..].iter().all(|&s| s == 0),
+        "padding species not 0".into(),
+    )?;
+    ensure(
+        batch.positions[real.nodes..].iter().all(|p| *p == [0.0; 3]),
+        "padding positions not 0".into(),
+    )?;
+    ensure(
+        batch.targets[real.graphs * set.n_targets()..]
+            .iter()
+            .all(|&t| t == 0.0),
+        "padding targets not 0".into(),
+    )?;
+    // real content equals the set's graphs
+    let mut node = 0usize;
+    let mut edge = 0usize;
+    for (b, &g) in plan.graphs.iter().enumerate() {
+        let g = g as usize;
+        let range = set.node_range(g);
+        let n = range.len();
+        ensure(
+            batch.species[node..node + n] == set.species()[range.clone()],
+            format!("species of graph {g}"),
+        )?;
+        ensure(
+            batch.positions[node..node + n] == set.positions()[range],
+            format!("positions of graph {g}"),
+        )?;
+        ensure(
+            batch.targets[b * set.n_targets()..(b + 1) * set.n_targets()] == *set.targets(g),
+            format!("targets of graph {g}"),
+        )?;
+        let m = set.sizes()[g].edges as usize;
+        if let Edges::Stored {
+            offsets,
+            senders,
+            receivers,
+            ..
+        } = set.edges()
+        {
+            let o = offsets[g] as usize;
+            for k in 0..m {
+                ensure(
+                    batch.senders[edge + k] as usize == senders[o + k] as usize + node,
+                    format!("sender of graph {g}"),
+                )?;
+                ensure(
+                    batch.receivers[edge + k] as usize == receivers[o + k] as usize + node,
+                    format!("receiver of graph {g}"),
+                )?;
+            }
+        }
+        node += n;
+        edge += m;
+    }
+    Ok(())
+}
+
+/// A tiny message-passing "model" computed from the batch arrays alone, the way a GNN reads a
+/// padded batch: node state from species, one round of distance-weighted messages summed and
+/// mean-normalised over real incoming edges, then a per-graph mean readout over its nodes.
+/// Returns one value per real graph; padding must not change them.
+pub fn toy_readout(batch: &GraphBatch) -> Vec<f64> {
+    let n = batch.species.len();
+    let h: Vec<f64> = batch.species.iter().map(|&s| 1.0 + f64::from(s)).collect();
+    let mut msg = vec![0.0; n];
+    let mut deg = vec![0u32; n];
+    for e in 0..batch.senders.len() {
+        let (s, r) = (batch.senders[e] as usize, batch.receivers[e] as usize);
+        let d = batch.edge_vectors[e]
+            .iter()
+            .map(|x| f64::from(*x).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        msg[r] += h[s] * (-d).exp();
+        deg[r] += 1;
+    }
+    let out: Vec<f64> = (0..n)
+        .map(|i| {
+            h[i] + if deg[i] > 0 {
+                msg[i] / f64::from(deg[i])
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let graphs = batch.n_node.len();
+    let mut sum = vec![0.0; graphs];
+    for (i, &g) in batch.node_graph.iter().enumerate() {
+        sum[g as usize] += out[i];
+    }
+    (0..batch.real().graphs)
+        .map(|g| sum[g] / f64::from(batch.n_node[g].max(1)))
+        .collect()
+}

@@ -1,0 +1,303 @@
+//! The `dynamic` batcher: jraph's `dynamically_batch` with the study's budget estimator
+//! (spec §1.2).
+//!
+//! Graphs are added greedily in stream order while the batch holds at most `nodes - 1` nodes,
+//! `edges` edges and `graphs - 1` graphs of the budget; the graph that does not fit stays in the
+//! stream and starts the next batch. Every batch is padded to the budget, so all batches share one
+//! shape.
+
+use geobatch_core::rounding::next_multiple_of_64_strict;
+use geobatch_core::{
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,
+    PluginDescriptor, PluginKind, Result, Shape,
+};
+use serde::{Deserialize, Serialize};
+
+/// Config of the dynamic batcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicSpec {
+    /// Graph budget; at most `batch_size - 1` real graphs per batch.
+    pub batch_size: usize,
+    /// Number of leading graphs (stored order) the budget is estimated from.
+    #[serde(default = "default_estimation_graphs")]
+    pub num_estimation_graphs: usize,
+}
+
+fn default_estimation_graphs() -> usize {
+    1000
+}
+
+/// The study's budget estimator (`estimate_padding_budget_for_batch_size`).
+///
+/// From the first `min(num_estimation_graphs, N)` graphs in stored order:
+/// nodes = next64(max(mean_nodes * B, max_nodes)), edges = next64(max(mean_edges * B, max_edges)),
+/// graphs = B, where next64 is the strict rounding.
+pub fn estimate_budget(
+    sizes: &[GraphSize],
+    batch_size: usize,
+    num_estimation_graphs: usize,
+) -> Result<Budget> {
+    let head = &sizes[..sizes.len().min(num_estimation_graphs)];
+    if head.is_empty() {
+        return Err(Error::invalid(
+            "cannot estimate a dynamic budget from zero graphs",
+        ));
+    }
+    let n = head.len() as f64;
+    let mean_nodes = head.iter().map(|s| f64::from(s.nodes)).sum::<f64>() / n;
+    let mean_edges = head.iter().map(|s| f64::from(s.edges)).sum::<f64>() / n;
+    let max_nodes = head.iter().map(|s| s.nodes).max().unwrap_or(0);
+    let max_edges = head.iter().map(|s| s.edges).max().unwrap_or(0);
+    let b = batch_size as f64;
+    Ok(Shape::new(
+        next_multiple_of_64_strict((mean_nodes * b).max(f64::from(max_nodes))),
+        next_multiple_of_64_strict((mean_edges * b).max(f64::from(max_edges))),
+        batch_size,
+    ))
+}
+
+/// The runtime dynamic batcher.
+#[derive(Debug, Clone)]
+pub struct DynamicBatcher {
+    budget: Budget,
+    batch_size: usize,
+}
+
+impl DynamicBatcher {
+    /// A dynamic batcher with an explicit budget.
+    pub fn with_budget(budget: Budget) -> Result<Self> {
+        if budget.graphs < 2 {
+            return Err(Error::BatchSize(budget.graphs));
+        }
+        if budget.nodes < 2 {
+            return Err(Error::invalid("a dynamic budget needs at least 2 nodes"));
+        }
+        Ok(DynamicBatcher {
+            budget,
+            batch_size: budget.graphs,
+        })
+    }
+}
+
+impl Batcher for DynamicBatcher {
+    fn next_plan(
+        &mut self,
+        stream: &mut GraphStream,
+        sizes: &[GraphSize],
+        plan: &mut Plan,
+    ) -> Result<bool> {
+        plan.clear();
+        while let Some(g) = stream.peek() {
+            let s = sizes[g as usize];
+            let next = Shape::new(
+                plan.real.nodes + s.nodes as usize,
+                plan.real.edges + s.edges as usize,
+                plan.real.graphs + 1,
+            );
+            if self.budget.admits(&next) {
+                stream.advance();
+                plan.push(g, s);
+            } else if plan.is_empty() {
+                return Err(Error::GraphTooLarge {
+                    index: g,
+                    nodes: s.nodes,
+                    edges: s.edges,
+                    budget: self.budget,
+                });
+            } else {
+                break; // the graph stays in the stream and starts the next batch
+            }
+        }
+        plan.padded = self.budget;
+        Ok(!plan.is_empty())
+    }
+
+    fn budget(&self) -> Option<Budget> {
+        Some(self.budget)
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+}
+
+#[typetag::serde(name = "dynamic")]
+impl BatcherSpec for DynamicSpec {
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    fn label(&self) -> String {
+        "dynamic".into()
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.batch_size < 2 {
+            return Err(Error::BatchSize(self.batch_size));
+        }
+        if self.num_estimation_graphs == 0 {
+            return Err(Error::invalid(
+                "batcher.num_estimation_graphs must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &BatcherContext<'_>) -> Result<Box<dyn Batcher>> {
+        self.validate()?;
+        if ctx.sizes.is_empty() {
+            return Err(Error::EmptySplit(ctx.split.to_string()));
+        }
+        let budget = estimate_budget(ctx.sizes, self.batch_size, self.num_estimation_graphs)?;
+        Ok(Box::new(DynamicBatcher::with_budget(budget)?))
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Batcher,
+        name: "dynamic",
+        summary: "greedy fill under a node/edge/graph budget estimated from the data (jraph dynamically_batch)",
+        options: &[
+            OptionDoc { name: "batch_size", ty: "integer >= 2", default: "required", doc: "graph budget; at most batch_size - 1 real graphs per batch" },
+            OptionDoc { name: "num_estimation_graphs", ty: "integer", default: "1000", doc: "leading graphs (stored order) the node and edge budget is estimated from" },
+        ],
+        example: "kind = \"dynamic\"\nbatch_size = 32\n",
+    }
+}
+
+/// Forces this crate to be linked (called by `geobatch-catalog`).
+pub fn link() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geobatch_core::{Quirks, StreamMode};
+
+    fn sizes(v: &[(u32, u32)]) -> Vec<GraphSize> {
+        v.iter()
+            .map(|&(nodes, edges)| GraphSize { nodes, edges })
+            .collect()
+    }
+
+    #[test]
+    fn budget_uses_strict_next64_of_mean_times_batch_or_max() {
+        // mean nodes 10, mean edges 40 -> 10 * 32 = 320 is an exact multiple: strict gives 384.
+        let s = sizes(&[(5, 20), (15, 60)]);
+        assert_eq!(
+            estimate_budget(&s, 32, 1000).unwrap(),
+            Shape::new(384, 1344, 32)
+        );
+        // batch 2: mean*2 = 20 < max 15? no: 20 > 15 -> 64; edges 80 -> 128.
+        assert_eq!(
+            estimate_budget(&s, 2, 1000).unwrap(),
+            Shape::new(64, 128, 2)
+        );
+        // a single huge graph dominates the mean term: max wins.
+        let s = sizes(&[(1, 0), (1, 0), (1, 0), (200, 1000)]);
+        assert_eq!(estimate_budget(&s, 2, 1000).unwrap().nodes, 256);
+        // only the first graphs count
+        let s = sizes(&[(4, 8), (4, 8), (100, 1000)]);
+        assert_eq!(estimate_budget(&s, 4, 2).unwrap(), Shape::new(64, 64, 4));
+    }
+
+    #[test]
+    fn budget_mean_is_a_float() {
+        // mean nodes 10.5, * 6 = 63 -> 64; mean * 7 = 73.5 -> 128
+        let s = sizes(&[(10, 1), (11, 1)]);
+        assert_eq!(estimate_budget(&s, 6, 1000).unwrap().nodes, 64);
+        assert_eq!(estimate_budget(&s, 7, 1000).unwrap().nodes, 128);
+    }
+
+    fn run(budget: Shape, s: &[GraphSize], mode: StreamMode) -> Result<Vec<Vec<u32>>> {
+        let mut b = DynamicBatcher::with_budget(budget)?;
+        let mut stream = GraphStream::new(s.len(), mode, 0, Quirks::Reference, "train")?;
+        let mut plan = Plan::default();
+        let mut out = Vec::new();
+        while out.len() < 6 && b.next_plan(&mut stream, s, &mut plan)? {
+            assert_eq!(plan.padded, budget);
+            out.push(plan.graphs.clone());
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn greedy_fill_carries_the_overflowing_graph() {
+        // budget: 10 nodes (9 real), 100 edges, 4 graphs (3 real)
+        let s = sizes(&[(4, 1), (4, 1), (4, 1), (1, 1), (1, 1), (1, 1), (1, 1)]);
+        let batches = run(Shape::new(10, 100, 4), &s, StreamMode::Eval).unwrap();
+        // [0,1] = 8 nodes; graph 2 would make 12 > 9 -> carried; [2,3,4] hits 3 graphs; [5,6] tail.
+        assert_eq!(batches, vec![vec![0, 1], vec![2, 3, 4], vec![5, 6]]);
+    }
+
+    #[test]
+    fn node_limit_is_budget_minus_one_and_edge_limit_is_the_budget() {
+        let s = sizes(&[(9, 100), (1, 0)]);
+        let batches = run(Shape::new(10, 100, 4), &s, StreamMode::Eval).unwrap();
+        assert_eq!(batches, vec![vec![0], vec![1]]);
+        let s = sizes(&[(10, 1)]);
+        assert!(matches!(
+            run(Shape::new(10, 100, 4), &s, StreamMode::Eval),
+            Err(Error::GraphTooLarge { .. })
+        ));
+        let s = sizes(&[(2, 101)]);
+        assert!(matches!(
+            run(Shape::new(10, 100, 4), &s, StreamMode::Eval),
+            Err(Error::GraphTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn oversized_graph_emits_what_was_accumulated_then_fails() {
+        let s = sizes(&[(2, 1), (50, 1), (2, 1)]);
+        let mut b = DynamicBatcher::with_budget(Shape::new(10, 100, 4)).unwrap();
+        let mut stream = GraphStream::new(3, StreamMode::Eval, 0, Quirks::Clean, "train").unwrap();
+        let mut plan = Plan::default();
+        assert!(b.next_plan(&mut stream, &s, &mut plan).unwrap());
+        assert_eq!(plan.graphs, vec![0]);
+        let err = b
+            .next_plan(&mut stream, &s, &mut plan)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("graph 1 (50 nodes, 1 edges) is larger than the batch budget"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn training_batches_span_passes() {
+        let s = sizes(&[(3, 0), (3, 0), (3, 0)]);
+        let batches = run(Shape::new(8, 64, 8), &s, StreamMode::Train).unwrap();
+        // 7 real nodes max -> two graphs per batch; the second batch takes graph 2 then wraps.
+        assert_eq!(batches[0], vec![0, 1]);
+        assert_eq!(batches[1].len(), 2);
+        assert_eq!(batches[1][0], 2);
+    }
+
+    #[test]
+    fn spec_checks_batch_size_and_empty_split() {
+        let spec = DynamicSpec {
+            batch_size: 1,
+            num_estimation_graphs: 1000,
+        };
+        assert!(matches!(spec.validate(), Err(Error::BatchSize(1))));
+        let spec = DynamicSpec {
+            batch_size: 8,
+            num_estimation_graphs: 1000,
+        };
+        let ctx = BatcherContext {
+            sizes: &[],
+            split: "train",
+            mode: StreamMode::Train,
+            quirks: Quirks::Clean,
+        };
+        assert!(
+            spec.build(&ctx)
+                .unwrap_err()
+                .to_string()
+                .contains("train split is empty")
+        );
+    }
+}
