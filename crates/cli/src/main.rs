@@ -42,6 +42,9 @@ enum Command {
         /// Print the resolved config (every default filled in).
         #[arg(long)]
         resolved: bool,
+        /// Override a config value: `--set batcher.batch_size=64` (dotted key, TOML value).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
     },
     /// The batching study: plan and collate N training batches, report fill, distinct shapes and
     /// time per batch, and record every batch through the configured sinks.
@@ -51,6 +54,9 @@ enum Command {
         /// Batches to make (overrides `[batches] steps`).
         #[arg(long)]
         steps: Option<u64>,
+        /// Override a config value: `--set batcher.batch_size=64` (dotted key, TOML value).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
     },
 }
 
@@ -86,8 +92,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Example { kind, name } => {
             print!("{}", plugins::example(plugins::parse_kind(&kind)?, &name)?)
         }
-        Command::Validate { config, resolved } => {
-            let loaded = LoadedConfig::from_file(&config)?;
+        Command::Validate {
+            config,
+            resolved,
+            overrides,
+        } => {
+            let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
             if resolved {
                 print!("{}", loaded.resolved);
             } else {
@@ -103,8 +113,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Batches { config, steps } => {
-            let loaded = LoadedConfig::from_file(&config)?;
+        Command::Batches {
+            config,
+            steps,
+            overrides,
+        } => {
+            let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
             let summary = run_batches(&loaded, steps)?;
             print!("{}", summary.render());
         }

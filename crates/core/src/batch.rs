@@ -40,6 +40,32 @@ pub struct GraphBatch {
     real: Shape,
     padded: Shape,
     n_targets: usize,
+    full: FullPatterns,
+}
+
+/// Local (sender, receiver) lists of fully connected graphs, one per node count, built on first
+/// use: collation of `full` graphs then only offsets and gathers.
+#[derive(Debug, Clone, Default)]
+struct FullPatterns {
+    by_size: Vec<(Vec<u32>, Vec<u32>)>,
+}
+
+impl FullPatterns {
+    fn get(&mut self, n: usize) -> (&[u32], &[u32]) {
+        while self.by_size.len() <= n {
+            let m = self.by_size.len() as u32;
+            let (mut s, mut r) = (Vec::new(), Vec::new());
+            for i in 0..m {
+                for j in (0..m).filter(|&j| j != i) {
+                    s.push(j);
+                    r.push(i);
+                }
+            }
+            self.by_size.push((s, r));
+        }
+        let (s, r) = &self.by_size[n];
+        (s, r)
+    }
 }
 
 impl GraphBatch {
@@ -107,20 +133,14 @@ impl GraphBatch {
             let size = set.sizes()[g];
             match set.edges() {
                 Edges::Full => {
+                    let (ps, pr) = self.full.get(n);
                     let p = &positions[nodes];
-                    for i in 0..n {
-                        let (lo, hi) = (
-                            offset..offset + i as u32,
-                            offset + i as u32 + 1..offset + n as u32,
-                        );
-                        self.senders.extend(lo.chain(hi));
-                        self.receivers
-                            .extend(std::iter::repeat_n(offset + i as u32, n - 1));
-                        let pi = p[i];
-                        let diff = |pj: &[f32; 3]| [pi[0] - pj[0], pi[1] - pj[1], pi[2] - pj[2]];
-                        self.edge_vectors
-                            .extend(p[..i].iter().chain(&p[i + 1..]).map(diff));
-                    }
+                    self.senders.extend(ps.iter().map(|&j| j + offset));
+                    self.receivers.extend(pr.iter().map(|&i| i + offset));
+                    self.edge_vectors.extend(ps.iter().zip(pr).map(|(&j, &i)| {
+                        let (a, b) = (p[i as usize], p[j as usize]);
+                        [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+                    }));
                 }
                 Edges::Stored {
                     offsets,

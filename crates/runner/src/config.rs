@@ -118,11 +118,33 @@ pub struct LoadedConfig {
 impl LoadedConfig {
     /// Reads, parses and validates a config file.
     pub fn from_file(path: &Path) -> Result<Self, RunError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RunError::Config {
+        Self::from_file_with(path, &[])
+    }
+
+    /// Reads a config file, applies `KEY=VALUE` overrides (dotted keys, TOML values; a value that
+    /// is not valid TOML is taken as a string), then parses and validates it.
+    pub fn from_file_with(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
+        let fail = |message: String| RunError::Config {
             file: path.to_path_buf(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Self::from_str(&text, path)
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if overrides.is_empty() {
+            return Self::from_str(&text, path);
+        }
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
+        for o in overrides {
+            apply_override(&mut table, o).map_err(|m| fail(format!("--set {o}: {m}")))?;
+        }
+        let text = toml::to_string(&table).map_err(|e| fail(e.to_string()))?;
+        Self::from_str(&text, path).map_err(|e| match e {
+            RunError::Config { file, message } => RunError::Config {
+                file,
+                message: format!("{message}\n(line numbers refer to the config after --set)"),
+            },
+            other => other,
+        })
     }
 
     /// Parses and validates config text; `path` names it in errors.
@@ -156,6 +178,32 @@ impl LoadedConfig {
     }
 }
 
+/// Sets a dotted `key=value` in a TOML table, creating intermediate tables.
+pub fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), String> {
+    let (key, value) = spec.split_once('=').ok_or("expected KEY=VALUE")?;
+    let (key, value) = (key.trim(), value.trim());
+    let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("bad key {key:?}"));
+    }
+    let (last, path) = parts.split_last().ok_or("empty key")?;
+    let mut t = table;
+    for (i, p) in path.iter().enumerate() {
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{}` is not a table", parts[..=i].join(".")))?;
+    }
+    t.insert(last.to_string(), value);
+    Ok(())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -183,5 +231,29 @@ impl ExperimentConfig {
                 .map_err(|e| format!("[[sinks]] #{}: {e}", i + 1))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_set_dotted_keys_with_toml_values() {
+        let mut t: toml::Table =
+            toml::from_str("[batcher]\nkind = \"static\"\nbatch_size = 4\n").unwrap();
+        apply_override(&mut t, "batcher.batch_size=64").unwrap();
+        apply_override(&mut t, "batcher.pad = pow2").unwrap();
+        apply_override(&mut t, "dataset.graph.k=6").unwrap();
+        assert_eq!(t["batcher"]["batch_size"].as_integer(), Some(64));
+        assert_eq!(t["batcher"]["pad"].as_str(), Some("pow2"));
+        assert_eq!(t["dataset"]["graph"]["k"].as_integer(), Some(6));
+        assert!(
+            apply_override(&mut t, "batcher.kind.x=1")
+                .unwrap_err()
+                .contains("`batcher.kind` is not a table")
+        );
+        assert!(apply_override(&mut t, "nothing").is_err());
+        assert!(apply_override(&mut t, "a..b=1").is_err());
     }
 }

@@ -1,0 +1,232 @@
+//! The `geobatch` binary as a user runs it: smoke configs, listings, bad input and a run killed
+//! mid-way.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use arrow_array::cast::AsArray;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn geobatch(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_geobatch"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("geobatch runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn every_smoke_config_validates_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs: Vec<PathBuf> = std::fs::read_dir(repo().join("configs/smoke"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    configs.sort();
+    assert!(configs.len() >= 3, "smoke configs: {configs:?}");
+    for c in &configs {
+        let c = c.to_str().unwrap();
+        let o = geobatch(dir.path(), &["validate", c]);
+        assert!(o.status.success(), "validate {c}: {}", text(&o));
+        let o = geobatch(dir.path(), &["batches", c]);
+        assert!(o.status.success(), "batches {c}: {}", text(&o));
+        let out = text(&o);
+        for want in [
+            "fill nodes",
+            "fill edges",
+            "distinct shapes",
+            "real graphs/batch",
+            "time per batch",
+            "median",
+            "p99",
+        ] {
+            assert!(out.contains(want), "{c}: output lacks {want}:\n{out}");
+        }
+    }
+    let parts = walk(&dir.path().join("results"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("steps-"))
+        .count();
+    assert!(parts >= configs.len());
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn list_and_example_show_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = geobatch(dir.path(), &["list"]);
+    let out = text(&o);
+    for name in ["synthetic", "dynamic", "static", "parquet", "console"] {
+        assert!(out.contains(name), "{out}");
+    }
+    let o = geobatch(dir.path(), &["example", "batcher", "dynamic"]);
+    assert!(o.status.success());
+    assert!(text(&o).contains("[batcher]\nkind = \"dynamic\""));
+    let o = geobatch(dir.path(), &["example", "batcher", "greedy"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("registered batchers: dynamic, static"),
+        "{}",
+        text(&o)
+    );
+    let o = geobatch(dir.path(), &["list", "widgets"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("expected one of: dataset, model, batcher, sink"));
+}
+
+#[test]
+fn docs_plugins_md_is_generated_from_the_registry() {
+    let o = geobatch(&repo(), &["list", "--markdown"]);
+    let committed = std::fs::read_to_string(repo().join("docs/plugins.md")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        committed,
+        "docs/plugins.md is stale: run `geobatch list --markdown > docs/plugins.md`"
+    );
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+const HEAD: &str = "[experiment]\nname = \"bad\"\n[dataset]\nkind = \"synthetic\"\ngraphs = 60\n";
+
+#[test]
+fn bad_input_gets_a_clear_error_and_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("kind.toml", format!("{HEAD}[batcher]\nkind = \"greedy\"\nbatch_size = 4\n"), 2, vec!["unknown variant `greedy`", "`dynamic`", "`static`"]),
+        ("key.toml", format!("{HEAD}[batcher]\nkind = \"dynamic\"\nbatch_size = 4\nbugdet = 9\n"), 2, vec!["unknown field `bugdet`", "num_estimation_graphs"]),
+        ("type.toml", format!("{HEAD}[batcher]\nkind = \"static\"\nbatch_size = \"32\"\n"), 2, vec!["invalid type: string \"32\"", "key `batcher`"]),
+        ("bs.toml", format!("{HEAD}[batcher]\nkind = \"static\"\nbatch_size = 1\n"), 2, vec!["batch_size must be at least 2"]),
+        ("syntax.toml", format!("{HEAD}[batcher\n"), 2, vec!["syntax.toml", "line 6"]),
+        ("missing.toml", String::new(), 2, vec!["missing field `experiment`"]),
+        (
+            "large.toml",
+            "[experiment]\nname = \"bad\"\n[dataset]\nkind = \"synthetic\"\ngraphs = 300\nnodes = { min = 3, max = 29, mean = 10.0, sd = 8.0 }\n\
+             [batcher]\nkind = \"dynamic\"\nbatch_size = 2\nnum_estimation_graphs = 1\n[[sinks]]\nkind = \"parquet\"\n"
+                .to_string(),
+            1,
+            vec!["larger than the batch budget", "raise batch_size"],
+        ),
+        (
+            "empty.toml",
+            format!("{HEAD}split = {{ train = 60, validation = 0, test = 0 }}\n[batcher]\nkind = \"static\"\nbatch_size = 4\n[batches]\nsplit = \"test\"\n"),
+            1,
+            vec!["test split is empty"],
+        ),
+    ];
+    for (name, body, code, wants) in cases {
+        let path = write(dir.path(), name, &body);
+        let o = geobatch(dir.path(), &["batches", &path, "--steps", "5000"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(code), "{name}: {out}");
+        assert!(!out.contains("panicked"), "{name} panicked: {out}");
+        for w in wants {
+            assert!(out.contains(w), "{name}: {out:?} lacks {w:?}");
+        }
+    }
+    let o = geobatch(dir.path(), &["validate", "no/such/file.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no/such/file.toml: cannot read"));
+}
+
+#[test]
+fn a_killed_run_leaves_its_closed_part_files_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "long.toml",
+        "[experiment]\nname = \"kill\"\n[dataset]\nkind = \"synthetic\"\ngraphs = 500\n[batcher]\nkind = \"static\"\nbatch_size = 8\n\
+         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 2000\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_geobatch"))
+        .args(["batches", &cfg, "--steps", "1000000000"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let results = dir.path().join("results/kill");
+    let started = Instant::now();
+    let parts = loop {
+        let parts: Vec<PathBuf> = walk(&results)
+            .into_iter()
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "parquet")
+                    && p.to_string_lossy().contains("steps-")
+            })
+            .collect();
+        if parts.len() >= 3 {
+            break parts;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no part files appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut rows = 0;
+    for p in walk(&results).into_iter().filter(|p| {
+        p.extension().is_some_and(|e| e == "parquet") && p.to_string_lossy().contains("steps-")
+    }) {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let in_file: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(in_file, 2000, "{}", p.display());
+        rows += in_file;
+    }
+    assert!(rows >= parts.len() * 2000);
+    let run = walk(&results)
+        .into_iter()
+        .find(|p| p.ends_with("run.parquet"))
+        .unwrap();
+    let batch = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(run).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        batch
+            .column_by_name("status")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "running"
+    );
+}

@@ -1,0 +1,278 @@
+//! Parquet files written by the sink are read back with arrow and match what was recorded; a
+//! sink that dies without `finish` leaves its closed part files readable.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, UInt32Type, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+use geobatch_core::records::{EvalRecord, RunEnd, RunStatus};
+use geobatch_core::{RunInfo, Shape, Sink, StepRecord};
+use geobatch_sink_parquet::{ParquetSink, SCHEMA_VERSION};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::Path;
+
+fn read(path: &Path) -> (RecordBatch, Vec<(String, String)>) {
+    let file = std::fs::File::open(path).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|v| {
+            v.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let batches: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
+    (arrow_select_concat(&batches), kv)
+}
+
+fn arrow_select_concat(batches: &[RecordBatch]) -> RecordBatch {
+    assert_eq!(batches.len(), 1, "small files hold one record batch");
+    batches[0].clone()
+}
+
+fn run_info(dir: &Path) -> RunInfo {
+    RunInfo {
+        experiment: "exp".into(),
+        run_id: "r1".into(),
+        run_dir: dir.to_path_buf(),
+        job: "batches".into(),
+        dataset: "synthetic".into(),
+        batcher: "static".into(),
+        batcher_label: "static-64".into(),
+        batch_size: 16,
+        seed: 7,
+        quirks: "clean".into(),
+        mode: "serial".into(),
+        device: "cpu".into(),
+        planned_steps: 10,
+        budget: Some(Shape::new(1, 2, 3)),
+        ..Default::default()
+    }
+}
+
+fn record(step: u64) -> StepRecord {
+    StepRecord {
+        step,
+        plan_ns: 100 + step,
+        collate_ns: 200 + step,
+        batching_ns: 300 + 2 * step,
+        update_ns: step.is_multiple_of(2).then_some(1000 + step),
+        wait_ns: None,
+        combined_ns: 1300 + 3 * step,
+        real: Shape::new(10 + step as usize, 90, 15),
+        padded: Shape::new(64, 128, 16),
+        new_shape: step == 0,
+        warmup: step < 2,
+        loss: Some(0.5 / (1.0 + step as f32)),
+    }
+}
+
+#[test]
+fn steps_evals_and_run_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = ParquetSink::new(4);
+    sink.start(&run_info(dir.path())).unwrap();
+    let (_, kv) = read(&dir.path().join("run.parquet"));
+    assert!(kv.contains(&("geobatch.schema_version".into(), SCHEMA_VERSION.into())));
+    for s in 0..10 {
+        sink.step(&record(s)).unwrap();
+    }
+    sink.eval(&EvalRecord {
+        step: 9,
+        split: "validation".into(),
+        target: "y".into(),
+        rmse: 0.25,
+        mae: 0.125,
+        graphs: 100,
+    })
+    .unwrap();
+    sink.finish(&RunEnd {
+        status: RunStatus::Complete,
+        steps: 10,
+        wall_ns: 55,
+        message: None,
+    })
+    .unwrap();
+
+    let mut parts: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("steps-"))
+        .collect();
+    parts.sort();
+    assert_eq!(
+        parts,
+        vec![
+            "steps-00000.parquet",
+            "steps-00001.parquet",
+            "steps-00002.parquet"
+        ]
+    );
+    let mut step = 0u64;
+    for p in &parts {
+        let (b, kv) = read(&dir.path().join(p));
+        assert!(kv.contains(&("geobatch.table".into(), "steps".into())));
+        let col = |name: &str| {
+            b.column_by_name(name)
+                .unwrap_or_else(|| panic!("column {name}"))
+                .clone()
+        };
+        for i in 0..b.num_rows() {
+            let want = record(step);
+            assert_eq!(col("step").as_primitive::<UInt64Type>().value(i), want.step);
+            assert_eq!(
+                col("plan_ns").as_primitive::<UInt64Type>().value(i),
+                want.plan_ns
+            );
+            assert_eq!(
+                col("collate_ns").as_primitive::<UInt64Type>().value(i),
+                want.collate_ns
+            );
+            assert_eq!(
+                col("combined_ns").as_primitive::<UInt64Type>().value(i),
+                want.combined_ns
+            );
+            let update = col("update_ns");
+            assert_eq!(update.is_null(i), want.update_ns.is_none());
+            if let Some(u) = want.update_ns {
+                assert_eq!(update.as_primitive::<UInt64Type>().value(i), u);
+            }
+            assert!(col("wait_ns").is_null(i));
+            assert_eq!(
+                col("real_nodes").as_primitive::<UInt32Type>().value(i) as usize,
+                want.real.nodes
+            );
+            assert_eq!(
+                col("padded_edges").as_primitive::<UInt32Type>().value(i) as usize,
+                want.padded.edges
+            );
+            assert_eq!(col("new_shape").as_boolean().value(i), want.new_shape);
+            assert_eq!(col("warmup").as_boolean().value(i), want.warmup);
+            assert_eq!(
+                col("loss").as_primitive::<Float32Type>().value(i),
+                want.loss.unwrap()
+            );
+            assert_eq!(
+                col("batcher_label").as_string::<i32>().value(i),
+                "static-64"
+            );
+            assert_eq!(col("batch_size").as_primitive::<UInt32Type>().value(i), 16);
+            assert_eq!(col("seed").as_primitive::<UInt64Type>().value(i), 7);
+            step += 1;
+        }
+    }
+    assert_eq!(step, 10);
+
+    let (e, _) = read(&dir.path().join("evals.parquet"));
+    assert_eq!(e.num_rows(), 1);
+    assert_eq!(
+        e.column_by_name("rmse")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .value(0),
+        0.25
+    );
+    assert_eq!(
+        e.column_by_name("split")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "validation"
+    );
+    assert_eq!(
+        e.column_by_name("run_id")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "r1"
+    );
+
+    let (r, _) = read(&dir.path().join("run.parquet"));
+    assert_eq!(
+        r.column_by_name("status")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "complete"
+    );
+    assert_eq!(
+        r.column_by_name("steps")
+            .unwrap()
+            .as_primitive::<UInt64Type>()
+            .value(0),
+        10
+    );
+    assert_eq!(
+        r.column_by_name("budget_edges")
+            .unwrap()
+            .as_primitive::<UInt64Type>()
+            .value(0),
+        2
+    );
+    assert!(r.column_by_name("model").unwrap().is_null(0));
+}
+
+#[test]
+fn a_sink_that_dies_leaves_its_closed_parts_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = ParquetSink::new(3);
+    sink.start(&run_info(dir.path())).unwrap();
+    for s in 0..8 {
+        sink.step(&record(s)).unwrap();
+    }
+    drop(sink); // no finish: a crash
+    let (a, _) = read(&dir.path().join("steps-00000.parquet"));
+    let (b, _) = read(&dir.path().join("steps-00001.parquet"));
+    assert_eq!(
+        a.num_rows() + b.num_rows(),
+        6,
+        "the open part (2 rows) is lost, nothing else"
+    );
+    assert!(!dir.path().join("steps-00002.parquet").exists());
+    let (r, _) = read(&dir.path().join("run.parquet"));
+    assert_eq!(
+        r.column_by_name("status")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "running"
+    );
+}
+
+#[test]
+fn a_failed_run_records_its_status_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = ParquetSink::new(100);
+    sink.start(&run_info(dir.path())).unwrap();
+    for s in 0..5 {
+        sink.step(&record(s)).unwrap();
+    }
+    let end = RunEnd {
+        status: RunStatus::Failed,
+        steps: 5,
+        wall_ns: 1,
+        message: Some("graph 3 too large".into()),
+    };
+    sink.finish(&end).unwrap();
+    let (a, _) = read(&dir.path().join("steps-00000.parquet"));
+    assert_eq!(a.num_rows(), 5);
+    let (r, _) = read(&dir.path().join("run.parquet"));
+    assert_eq!(
+        r.column_by_name("status")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "failed"
+    );
+    assert_eq!(
+        r.column_by_name("message")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "graph 3 too large"
+    );
+}
