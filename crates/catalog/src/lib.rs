@@ -8,6 +8,8 @@
 pub use geobatch_batcher_dynamic as batcher_dynamic;
 #[cfg(feature = "batcher-static")]
 pub use geobatch_batcher_static as batcher_static;
+#[cfg(feature = "dataset-qm9")]
+pub use geobatch_dataset_qm9 as dataset_qm9;
 #[cfg(feature = "dataset-synthetic")]
 pub use geobatch_dataset_synthetic as dataset_synthetic;
 #[cfg(feature = "sink-console")]
@@ -17,6 +19,8 @@ pub use geobatch_sink_parquet as sink_parquet;
 
 /// Plugin names this build must register, as (kind, name).
 pub const EXPECTED: &[(&str, &str)] = &[
+    #[cfg(feature = "dataset-qm9")]
+    ("dataset", "qm9"),
     #[cfg(feature = "dataset-synthetic")]
     ("dataset", "synthetic"),
     #[cfg(feature = "batcher-dynamic")]
@@ -35,6 +39,8 @@ pub fn link() {
     batcher_dynamic::link();
     #[cfg(feature = "batcher-static")]
     batcher_static::link();
+    #[cfg(feature = "dataset-qm9")]
+    dataset_qm9::link();
     #[cfg(feature = "dataset-synthetic")]
     dataset_synthetic::link();
     #[cfg(feature = "sink-parquet")]

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 the job failed while running (data, I/O, a graph larger than the
 //! budget); 2 bad input (command line or config: unknown key, unknown plugin name, wrong type).
 
+mod data;
 mod plugins;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,11 @@ enum Command {
         /// Override a config value: `--set batcher.batch_size=64` (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+    },
+    /// Fetch and import real data (`geobatch data fetch qm9`).
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
     },
     /// The batching study: plan and collate N training batches, report fill, distinct shapes and
     /// time per batch, and record every batch through the configured sinks.
@@ -113,6 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Data { command } => data::run(command)?,
         Command::Batches {
             config,
             steps,

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::graph::GraphSet;
+use crate::targets::TargetStats;
 use serde::{Deserialize, Serialize};
 use std::fmt::{self, Debug};
 use std::path::PathBuf;
@@ -55,6 +56,11 @@ pub trait Dataset: Send + Sync {
     /// One split.
     fn split(&self, split: SplitName) -> &GraphSet;
 
+    /// Where the data came from (a file, a fixture, a generator), for the run's records.
+    fn source(&self) -> String {
+        self.name().to_string()
+    }
+
     /// Atomic number of each species class, in first-seen order.
     fn species_classes(&self) -> &[u8] {
         self.split(SplitName::Train).species_classes()
@@ -63,6 +69,16 @@ pub trait Dataset: Send + Sync {
     /// Target column names.
     fn target_names(&self) -> &[String] {
         self.split(SplitName::Train).target_names()
+    }
+
+    /// Units of the targets, one per target name (empty strings when unknown).
+    fn target_units(&self) -> Vec<String> {
+        vec![String::new(); self.target_names().len()]
+    }
+
+    /// Standardisation statistics of every target, from the training split.
+    fn target_stats(&self) -> Vec<TargetStats> {
+        TargetStats::of(self.split(SplitName::Train))
     }
 }
 

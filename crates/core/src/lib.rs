@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod batcher;
 pub mod dataset;
+pub mod elements;
 pub mod error;
 pub mod graph;
 pub mod plan;
@@ -25,6 +26,7 @@ pub mod shape;
 pub mod sink;
 pub mod split;
 pub mod stream;
+pub mod targets;
 
 pub use batch::GraphBatch;
 pub use batcher::{Batcher, BatcherContext, BatcherSpec};
@@ -33,9 +35,10 @@ pub use error::{Error, Result};
 pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize};
 pub use plan::Plan;
 pub use records::{EvalRecord, RunEnd, RunInfo, RunStatus, StepRecord};
-pub use registry::{OptionDoc, PluginDescriptor, PluginKind};
+pub use registry::{DataProvider, ImportArgs, OptionDoc, PluginDescriptor, PluginKind};
 pub use rules::GraphRule;
 pub use shape::{Budget, Shape};
 pub use sink::{Sink, SinkSpec};
 pub use split::{Amount, SplitSpec};
 pub use stream::{GraphStream, Quirks, StreamMode};
+pub use targets::TargetStats;

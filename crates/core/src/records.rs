@@ -20,6 +20,8 @@ pub struct RunInfo {
     pub job: String,
     /// Dataset plugin name.
     pub dataset: String,
+    /// Where the dataset came from (file, fixture, generator).
+    pub dataset_source: String,
     /// Model plugin name, when the job trains one.
     pub model: Option<String>,
     /// Batcher plugin name.

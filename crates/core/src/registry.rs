@@ -115,3 +115,42 @@ pub fn table_header(kind: PluginKind) -> &'static str {
         PluginKind::Sink => "[[sinks]]",
     }
 }
+
+/// What `geobatch data import` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ImportArgs {
+    /// The source: a file or folder in one of the provider's input formats.
+    pub source: std::path::PathBuf,
+    /// The file to write.
+    pub out: std::path::PathBuf,
+    /// Import only the first `limit` records (for fixtures).
+    pub limit: Option<usize>,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// A dataset's fetch and import commands (`geobatch data fetch NAME`, `geobatch data import NAME PATH`),
+/// registered with `inventory` by the dataset plugin.
+#[derive(Debug, Clone, Copy)]
+pub struct DataProvider {
+    /// Dataset name, as on the command line.
+    pub name: &'static str,
+    /// One line about the sources it reads.
+    pub summary: &'static str,
+    /// Where `import` writes by default, below the data folder.
+    pub default_out: &'static str,
+    /// Fetches the data into a data folder (idempotent) and returns a report; `None` when the data
+    /// cannot be fetched by geobatch.
+    pub fetch: Option<fn(data_dir: &std::path::Path, progress: bool) -> crate::Result<String>>,
+    /// Imports a source into geobatch's format and returns a report.
+    pub import: fn(args: &ImportArgs) -> crate::Result<String>,
+}
+
+inventory::collect!(DataProvider);
+
+/// Every registered data provider, sorted by name.
+pub fn data_providers() -> Vec<&'static DataProvider> {
+    let mut all: Vec<_> = inventory::iter::<DataProvider>.into_iter().collect();
+    all.sort_by_key(|d| d.name);
+    all
+}

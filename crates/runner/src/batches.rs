@@ -21,6 +21,8 @@ use std::time::Instant;
 pub struct BatchSummary {
     /// Dataset plugin name.
     pub dataset: String,
+    /// Where the dataset came from.
+    pub source: String,
     /// Batcher label.
     pub batcher: String,
     /// Batch size.
@@ -64,6 +66,7 @@ impl BatchSummary {
             "batching study: {} on {} ({} split, {} graphs), batch_size {}",
             self.batcher, self.dataset, self.split, self.split_graphs, self.batch_size
         );
+        let _ = writeln!(s, "  data               {}", self.source);
         if let Some(b) = self.budget {
             let _ = writeln!(s, "  budget             {b}");
         }
@@ -153,6 +156,7 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
         run_dir: run_dir.clone(),
         job: "batches".into(),
         dataset: cfg.dataset.typetag_name().to_string(),
+        dataset_source: dataset.source(),
         model: None,
         batcher: cfg.batcher.typetag_name().to_string(),
         batcher_label: label.clone(),
@@ -236,6 +240,7 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
     finished?;
     Ok(acc.summary(SummaryHead {
         dataset: run.dataset,
+        source: run.dataset_source,
         batcher: label,
         batch_size: bs,
         split: split.as_str().into(),
@@ -249,6 +254,7 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
 /// Identity part of a summary.
 struct SummaryHead {
     dataset: String,
+    source: String,
     batcher: String,
     batch_size: usize,
     split: String,
@@ -310,6 +316,7 @@ impl Accumulator {
         };
         BatchSummary {
             dataset: head.dataset,
+            source: head.source,
             batcher: head.batcher,
             batch_size: head.batch_size,
             split: head.split,

@@ -143,6 +143,7 @@ pub fn run_batch(run: &RunInfo, end: Option<&RunEnd>) -> Result<RecordBatch, Arr
         let v = v.to_string();
         move |_| Some(v.clone())
     };
+    c.str("dataset_source", 1, one(&run.dataset_source));
     c.str("batcher_options", 1, one(&run.batcher_options));
     c.u32("threads", 1, |_| Some(run.threads));
     c.str("host", 1, one(&run.host));

@@ -1,0 +1,109 @@
+//! `geobatch data fetch qm9`: the qm9pack wheel from PyPI via pip, verified, then imported.
+
+use crate::{import, store};
+use geobatch_core::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The pinned source package.
+pub const PACKAGE: &str = "qm9pack==1.0.3";
+/// Its wheel's file name.
+pub const WHEEL: &str = "qm9pack-1.0.3-py3-none-any.whl";
+/// SHA-256 of that wheel.
+pub const WHEEL_SHA256: &str = "1d88c2988007c6778e717ee3224cf511bd60e10732ebe3b7ed500ea5af05c9f0";
+
+/// Where the imported file lives below a data folder.
+pub fn default_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("qm9").join("qm9.parquet")
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf)
+            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Fetches and imports QM9 into `data_dir` unless it is already there.
+pub fn fetch(data_dir: &Path, progress: bool) -> Result<String> {
+    let out = default_file(data_dir);
+    if let Some(r) = std::fs::File::open(&out)
+        .ok()
+        .and_then(|f| store::read(f, &out.display().to_string()).ok())
+    {
+        return Ok(format!(
+            "{} already holds {} molecules: nothing to do",
+            out.display(),
+            r.len()
+        ));
+    }
+    let downloads = data_dir.join("downloads");
+    let wheel = downloads.join(WHEEL);
+    let have = wheel.is_file() && sha256_file(&wheel)? == WHEEL_SHA256;
+    if !have {
+        std::fs::create_dir_all(&downloads)
+            .map_err(|e| Error::invalid(format!("{}: {e}", downloads.display())))?;
+        let pip_ok = Command::new("python3")
+            .args(["-m", "pip", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !pip_ok {
+            return Err(Error::invalid(
+                "`python3 -m pip` is needed to download QM9 from PyPI: install Python 3 with pip \
+                 (Debian/Ubuntu: `apt-get install python3-pip`), or download the wheel \
+                 qm9pack-1.0.3-py3-none-any.whl yourself and run `geobatch data import qm9 WHEEL`",
+            ));
+        }
+        eprintln!(
+            "downloading {PACKAGE} (about 104 MB) with pip into {}",
+            downloads.display()
+        );
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                PACKAGE,
+                "-d",
+            ])
+            .arg(&downloads)
+            .status()
+            .map_err(|e| Error::invalid(format!("cannot run pip: {e}")))?;
+        if !status.success() {
+            return Err(Error::invalid(format!(
+                "`pip download {PACKAGE}` failed ({status})"
+            )));
+        }
+        let sum = sha256_file(&wheel)?;
+        if sum != WHEEL_SHA256 {
+            return Err(Error::invalid(format!(
+                "{}: checksum {sum} does not match the expected {WHEEL_SHA256}; delete it and fetch again",
+                wheel.display()
+            )));
+        }
+    }
+    let records = import::from_wheel(&wheel, None, progress)?;
+    store::write(
+        &records,
+        &out,
+        &format!("{PACKAGE} ({WHEEL}, sha256 {WHEEL_SHA256})"),
+    )?;
+    Ok(format!(
+        "imported {} molecules into {}",
+        records.len(),
+        out.display()
+    ))
+}

@@ -1,0 +1,375 @@
+//! The `qm9` dataset: QM9 (Ramakrishnan et al. 2014) as the study uses it (spec §4.1, §4.3).
+//!
+//! * `geobatch data fetch qm9` downloads the PyPI package qm9pack 1.0.3 with pip (130,831
+//!   molecules; the 3,054 "uncharacterized" ones are absent), checks its SHA-256 and imports it to
+//!   `data/qm9/qm9.parquet`.
+//! * `geobatch data import qm9 PATH` imports the wheel, a folder with its CSV files, or a folder of
+//!   the original `dsgdb9nsd_*.xyz` files.
+//! * The dataset loads that file (or the embedded 1,000-molecule fixture): targets by name (`U0`,
+//!   the study's, is the atomisation energy in eV), graph rule `full` by default, a seeded split
+//!   saved to and reused from `data/splits/`, standardisation statistics from the training split.
+
+pub mod fetch;
+pub mod import;
+pub mod parse;
+pub mod properties;
+pub mod records;
+pub mod store;
+
+use geobatch_core::{
+    DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet,
+    GraphSetBuilder, ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Result, SplitName,
+    SplitSpec,
+};
+use properties::{HARTREE_EV, reference_energy_u0};
+use records::Qm9Records;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The committed fixture: the first 1,000 molecules of qm9pack, made by `geobatch data import`.
+pub static FIXTURE: &[u8] = include_bytes!("../../../data/fixtures/qm9-1000.parquet");
+/// Name of the fixture in messages and configs.
+pub const FIXTURE_NAME: &str = "fixture";
+
+/// Config of the QM9 dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Qm9Spec {
+    /// `auto` (the fetched file if present, else the fixture), `fixture`, or a Parquet file path.
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// Target names (see `geobatch example dataset qm9`).
+    #[serde(default = "default_targets")]
+    pub targets: Vec<String>,
+    /// Graph rule (`full` in the study).
+    #[serde(default = "default_rule")]
+    pub graph: GraphRule,
+    /// Split sizes.
+    #[serde(default)]
+    pub split: SplitSpec,
+    /// Where the split is saved and reused; `<data_dir>/splits/qm9-<fingerprint>.json` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_file: Option<PathBuf>,
+}
+
+fn default_source() -> String {
+    "auto".into()
+}
+fn default_targets() -> Vec<String> {
+    vec!["U0".into()]
+}
+fn default_rule() -> GraphRule {
+    GraphRule::Full
+}
+
+/// The loaded QM9 dataset.
+#[derive(Debug)]
+pub struct Qm9Dataset {
+    splits: [GraphSet; 3],
+    units: Vec<String>,
+    source: String,
+}
+
+impl Dataset for Qm9Dataset {
+    fn name(&self) -> &str {
+        "qm9"
+    }
+
+    fn split(&self, split: SplitName) -> &GraphSet {
+        &self.splits[split as usize]
+    }
+
+    fn target_units(&self) -> Vec<String> {
+        self.units.clone()
+    }
+
+    fn source(&self) -> String {
+        self.source.clone()
+    }
+}
+
+impl Qm9Spec {
+    /// Reads the molecules the spec points at; returns them with a description of the source.
+    pub fn read(&self, data_dir: &Path) -> Result<(Qm9Records, String)> {
+        let path = match self.source.as_str() {
+            FIXTURE_NAME => None,
+            "auto" => Some(fetch::default_file(data_dir)).filter(|p| p.is_file()),
+            p => Some(PathBuf::from(p)),
+        };
+        match path {
+            None => {
+                let r = store::read(bytes::Bytes::from_static(FIXTURE), "embedded QM9 fixture")?;
+                let what = format!(
+                    "{FIXTURE_NAME} (first {} molecules of qm9pack 1.0.3)",
+                    r.len()
+                );
+                Ok((r, what))
+            }
+            Some(p) => {
+                let f = std::fs::File::open(&p).map_err(|e| {
+                    Error::invalid(format!(
+                        "{}: {e} (run `geobatch data fetch qm9`, or set dataset.source)",
+                        p.display()
+                    ))
+                })?;
+                let r = store::read(f, &p.display().to_string())?;
+                Ok((r, p.display().to_string()))
+            }
+        }
+    }
+
+    /// Per-molecule values of one target.
+    pub fn target_values(records: &Qm9Records, name: &str) -> Result<Vec<f32>> {
+        if name == "U0" {
+            let u0 = records
+                .property("U0")
+                .ok_or_else(|| Error::invalid("no U0 column"))?;
+            return (0..records.len())
+                .map(|m| {
+                    let mut e = u0[m];
+                    for &z in &records.atomic_numbers[records.atoms(m)] {
+                        e -= reference_energy_u0(z).ok_or_else(|| {
+                            Error::invalid(format!(
+                                "molecule {}: no reference energy for Z = {z}",
+                                records.id[m]
+                            ))
+                        })?;
+                    }
+                    Ok((e * HARTREE_EV) as f32)
+                })
+                .collect();
+        }
+        if name == "U0_total" {
+            return Ok(records
+                .property("U0")
+                .unwrap_or(&[])
+                .iter()
+                .map(|&v| v as f32)
+                .collect());
+        }
+        if let Some(col) = records.property(name) {
+            return Ok(col.iter().map(|&v| v as f32).collect());
+        }
+        if let Some(col) = records.polarizability(name) {
+            return col
+                .iter()
+                .enumerate()
+                .map(|(m, v)| {
+                    v.map(|v| v as f32).ok_or_else(|| {
+                        Error::invalid(format!("molecule {}: no {name} in this file (import with qm9_polarizability.csv)", records.id[m]))
+                    })
+                })
+                .collect();
+        }
+        let names: Vec<String> = properties::targets().into_iter().map(|t| t.0).collect();
+        Err(Error::invalid(format!(
+            "dataset.targets: unknown QM9 target {name:?}; known: {}",
+            names.join(", ")
+        )))
+    }
+
+    fn unit(name: &str) -> String {
+        properties::targets()
+            .into_iter()
+            .find(|t| t.0 == name)
+            .map(|t| t.1)
+            .unwrap_or_default()
+    }
+
+    fn split_path(&self, data_dir: &Path, n: usize, source: &str, seed: u64) -> PathBuf {
+        if let Some(p) = &self.split_file {
+            return p.clone();
+        }
+        let key = format!(
+            "{source}|{n}|{}|{seed}",
+            serde_json::to_string(&self.split).unwrap_or_default()
+        );
+        let h: String = Sha256::digest(key.as_bytes())
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        data_dir.join("splits").join(format!("qm9-{n}-{h}.json"))
+    }
+
+    /// The split as molecule row indices: loaded from the split file when it exists, otherwise
+    /// computed from the seed and saved.
+    pub fn split_indices(
+        &self,
+        records: &Qm9Records,
+        data_dir: &Path,
+        source: &str,
+        seed: u64,
+    ) -> Result<[Vec<u32>; 3]> {
+        let path = self.split_path(data_dir, records.len(), source, seed);
+        let row_of: std::collections::HashMap<u32, u32> = records
+            .index
+            .iter()
+            .enumerate()
+            .map(|(row, &idx)| (idx, row as u32))
+            .collect();
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+            let saved: SavedSplit = serde_json::from_str(&text).map_err(|e| {
+                Error::invalid(format!("{}: not a split file: {e}", path.display()))
+            })?;
+            let rows = |ids: &[u32]| -> Result<Vec<u32>> {
+                ids.iter()
+                    .map(|i| {
+                        row_of.get(i).copied().ok_or_else(|| {
+                            Error::invalid(format!(
+                                "{}: molecule index {i} is not in the dataset",
+                                path.display()
+                            ))
+                        })
+                    })
+                    .collect()
+            };
+            return Ok([
+                rows(&saved.train)?,
+                rows(&saved.validation)?,
+                rows(&saved.test)?,
+            ]);
+        }
+        let split = self.split.indices(records.len(), seed)?;
+        let ids = |rows: &[u32]| {
+            rows.iter()
+                .map(|&r| records.index[r as usize])
+                .collect::<Vec<u32>>()
+        };
+        let saved = SavedSplit {
+            dataset: "qm9".into(),
+            source: source.into(),
+            train: ids(&split[0]),
+            validation: ids(&split[1]),
+            test: ids(&split[2]),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::invalid(format!("{}: {e}", dir.display())))?;
+        }
+        let text = serde_json::to_string(&saved).map_err(|e| Error::invalid(e.to_string()))?;
+        std::fs::write(&path, text).map_err(|e| {
+            Error::invalid(format!("cannot save the split to {}: {e}", path.display()))
+        })?;
+        Ok(split)
+    }
+}
+
+/// A saved split: GDB indices per split.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedSplit {
+    dataset: String,
+    source: String,
+    train: Vec<u32>,
+    validation: Vec<u32>,
+    test: Vec<u32>,
+}
+
+#[typetag::serde(name = "qm9")]
+impl DatasetSpec for Qm9Spec {
+    fn validate(&self) -> Result<()> {
+        if self.targets.is_empty() {
+            return Err(Error::invalid("dataset.targets: name at least one target"));
+        }
+        let known: Vec<String> = properties::targets().into_iter().map(|t| t.0).collect();
+        if let Some(bad) = self.targets.iter().find(|t| !known.contains(t)) {
+            return Err(Error::invalid(format!(
+                "dataset.targets: unknown QM9 target {bad:?}; known: {}",
+                known.join(", ")
+            )));
+        }
+        self.graph
+            .validate()
+            .map_err(|m| Error::invalid(format!("dataset.{m}")))
+    }
+
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
+        self.validate()?;
+        let (records, source) = self.read(&ctx.data_dir)?;
+        let targets: Vec<Vec<f32>> = self
+            .targets
+            .iter()
+            .map(|t| Self::target_values(&records, t))
+            .collect::<Result<_>>()?;
+        let mut b = GraphSetBuilder::new(self.targets.clone());
+        let mut pos = Vec::new();
+        let mut y = vec![0.0f32; targets.len()];
+        for m in 0..records.len() {
+            let atoms = records.atoms(m);
+            pos.clear();
+            pos.extend(
+                records.positions[3 * atoms.start..3 * atoms.end]
+                    .chunks_exact(3)
+                    .map(|c| [c[0], c[1], c[2]]),
+            );
+            for (k, t) in targets.iter().enumerate() {
+                y[k] = t[m];
+            }
+            b.push(
+                &records.id[m],
+                &records.atomic_numbers[atoms],
+                &pos,
+                None,
+                &y,
+            )?;
+        }
+        let pool = b.build(&self.graph, None)?;
+        let [a, v, t] = self.split_indices(&records, &ctx.data_dir, &source, ctx.seed)?;
+        Ok(Box::new(Qm9Dataset {
+            splits: [pool.subset(&a), pool.subset(&v), pool.subset(&t)],
+            units: self.targets.iter().map(|t| Self::unit(t)).collect(),
+            source,
+        }))
+    }
+}
+
+fn import_cmd(args: &ImportArgs) -> Result<String> {
+    let records = import::import(&args.source, args.limit, args.progress)?;
+    let name = args.source.file_name().map_or_else(
+        || args.source.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let limit = args
+        .limit
+        .map(|n| format!(", first {n} molecules"))
+        .unwrap_or_default();
+    store::write(&records, &args.out, &format!("{name}{limit}"))?;
+    Ok(format!(
+        "imported {} molecules from {} into {}",
+        records.len(),
+        args.source.display(),
+        args.out.display()
+    ))
+}
+
+inventory::submit! {
+    DataProvider {
+        name: "qm9",
+        summary: "QM9 from the PyPI package qm9pack 1.0.3 (fetch), or import its wheel, its CSV folder or the original xyz files",
+        default_out: "qm9/qm9.parquet",
+        fetch: Some(fetch::fetch),
+        import: import_cmd,
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Dataset,
+        name: "qm9",
+        summary: "QM9 molecules (fetched and imported with `geobatch data fetch qm9`, or the embedded 1,000-molecule fixture)",
+        options: &[
+            OptionDoc { name: "source", ty: "\"auto\" | \"fixture\" | path", default: "\"auto\"", doc: "auto: data_dir/qm9/qm9.parquet if fetched, else the embedded fixture" },
+            OptionDoc { name: "targets", ty: "[string]", default: "[\"U0\"]", doc: "U0 (atomisation energy, eV), U0_total, U, H, G, zpve, homo, lumo, gap (Ha), A, B, C (GHz), mu (D), alpha, alpha_xx..alpha_zz (bohr^3), r2 (bohr^2), Cv (cal/(mol K))" },
+            OptionDoc { name: "graph", ty: "{ kind = \"full\" | \"cutoff\" | \"knn\", ... }", default: "{ kind = \"full\" }", doc: "graph rule (the study: full)" },
+            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions (floats) or counts (integers), seeded by the run's seed" },
+            OptionDoc { name: "split_file", ty: "path", default: "data_dir/splits/qm9-<n>-<fingerprint>.json", doc: "where the split is saved and reused" },
+        ],
+        example: "kind = \"qm9\"\nsource = \"auto\"\ntargets = [\"U0\"]\ngraph = { kind = \"full\" }\n",
+    }
+}
+
+/// Forces this crate to be linked (called by `geobatch-catalog`).
+pub fn link() {}

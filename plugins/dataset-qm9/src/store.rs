@@ -1,0 +1,243 @@
+//! geobatch's QM9 Parquet file: one row per molecule, positions as f32, units in the metadata.
+//!
+//! Columns: `index` (uint32), `id`, `smiles` (string), `atomic_numbers` (list<uint8>),
+//! `positions` (list<float32>, x y z per atom, Angstrom), the 15 properties of
+//! [`PROPERTIES`](crate::properties::PROPERTIES) (float64) and the 6 polarizability components
+//! (float64, null when unknown). Key-value metadata: `geobatch.schema = "qm9/1"`,
+//! `geobatch.units` (JSON: column -> unit) and `geobatch.source`.
+
+use crate::properties::{POLARIZABILITY, PROPERTIES};
+use crate::records::Qm9Records;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, UInt8Type, UInt32Type};
+use arrow_array::{
+    Array, ArrayRef, Float32Array, Float64Array, ListArray, RecordBatch, StringArray, UInt8Array,
+    UInt32Array,
+};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, Schema};
+use geobatch_core::{Error, Result};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::file::reader::ChunkReader;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Schema tag in the file metadata.
+pub const SCHEMA: &str = "qm9/1";
+
+fn list(
+    values: ArrayRef,
+    offsets: Vec<i32>,
+) -> std::result::Result<ListArray, arrow_schema::ArrowError> {
+    let field = Arc::new(Field::new("item", values.data_type().clone(), false));
+    ListArray::try_new(
+        field,
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        values,
+        None,
+    )
+}
+
+/// The record batch of all molecules.
+pub fn to_batch(
+    records: &Qm9Records,
+) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
+    let offsets: Vec<i32> = records.atom_offsets.iter().map(|&o| o as i32).collect();
+    let pos_offsets: Vec<i32> = records.atom_offsets.iter().map(|&o| 3 * o as i32).collect();
+    let mut fields = vec![
+        Field::new("index", DataType::UInt32, false),
+        Field::new("id", DataType::Utf8, false),
+        Field::new("smiles", DataType::Utf8, false),
+    ];
+    let mut arrays: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from(records.index.clone())),
+        Arc::new(StringArray::from_iter_values(&records.id)),
+        Arc::new(StringArray::from_iter_values(&records.smiles)),
+    ];
+    let z = list(
+        Arc::new(UInt8Array::from(records.atomic_numbers.clone())),
+        offsets,
+    )?;
+    let p = list(
+        Arc::new(Float32Array::from(records.positions.clone())),
+        pos_offsets,
+    )?;
+    fields.push(Field::new("atomic_numbers", z.data_type().clone(), false));
+    arrays.push(Arc::new(z));
+    fields.push(Field::new("positions", p.data_type().clone(), false));
+    arrays.push(Arc::new(p));
+    for (prop, col) in PROPERTIES.iter().zip(&records.properties) {
+        fields.push(Field::new(prop.name, DataType::Float64, false));
+        arrays.push(Arc::new(Float64Array::from(col.clone())));
+    }
+    for ((name, _), col) in POLARIZABILITY.iter().zip(&records.polarizability) {
+        fields.push(Field::new(*name, DataType::Float64, true));
+        arrays.push(Arc::new(Float64Array::from(col.clone())));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+}
+
+/// Units of every stored column, as JSON.
+pub fn units_json() -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("positions".into(), "Angstrom".into());
+    for p in PROPERTIES {
+        m.insert(p.name.into(), p.unit.into());
+    }
+    for (name, _) in POLARIZABILITY {
+        m.insert(name.into(), "bohr^3".into());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Writes records to `out` (through a temporary file and a rename).
+pub fn write(records: &Qm9Records, out: &Path, source: &str) -> Result<()> {
+    let fail = |e: String| Error::invalid(format!("{}: {e}", out.display()));
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    }
+    let batch = to_batch(records).map_err(|e| fail(e.to_string()))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(32_768))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new("geobatch.schema".into(), SCHEMA.to_string()),
+            KeyValue::new("geobatch.units".into(), units_json()),
+            KeyValue::new("geobatch.source".into(), source.to_string()),
+        ]))
+        .build();
+    let tmp = out.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| fail(e.to_string()))?;
+    let mut w =
+        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| fail(e.to_string()))?;
+    w.write(&batch).map_err(|e| fail(e.to_string()))?;
+    w.close().map_err(|e| fail(e.to_string()))?;
+    std::fs::rename(&tmp, out).map_err(|e| fail(e.to_string()))
+}
+
+/// Reads a QM9 Parquet file written by [`write`]; `name` names it in errors.
+pub fn read<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Qm9Records> {
+    let fail = |m: String| Error::invalid(format!("{name}: {m}"));
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input)
+        .map_err(|e| fail(format!("not a readable Parquet file ({e})")))?;
+    let schema_tag = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| {
+            kv.iter()
+                .find(|k| k.key == "geobatch.schema")
+                .and_then(|k| k.value.clone())
+        });
+    if schema_tag.as_deref() != Some(SCHEMA) {
+        return Err(fail(format!(
+            "not a geobatch QM9 file (schema {schema_tag:?}, expected {SCHEMA:?}); import it with `geobatch data import qm9`"
+        )));
+    }
+    let reader = builder
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut r = Qm9Records::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(format!("corrupt data ({e})")))?;
+        append(&mut r, &batch).map_err(&fail)?;
+    }
+    Ok(r)
+}
+
+fn column<'a>(b: &'a RecordBatch, name: &str) -> std::result::Result<&'a ArrayRef, String> {
+    b.column_by_name(name)
+        .ok_or_else(|| format!("missing column {name:?}"))
+}
+
+fn append(r: &mut Qm9Records, b: &RecordBatch) -> std::result::Result<(), String> {
+    let first_row = r.len();
+    let typed = |name: &str, t: DataType| -> std::result::Result<&ArrayRef, String> {
+        let c = column(b, name)?;
+        if *c.data_type() != t {
+            return Err(format!(
+                "column {name:?} has type {}, expected {t}",
+                c.data_type()
+            ));
+        }
+        Ok(c)
+    };
+    r.index.extend_from_slice(
+        typed("index", DataType::UInt32)?
+            .as_primitive::<UInt32Type>()
+            .values(),
+    );
+    r.id.extend(
+        typed("id", DataType::Utf8)?
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.unwrap_or("").to_string()),
+    );
+    r.smiles.extend(
+        typed("smiles", DataType::Utf8)?
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.unwrap_or("").to_string()),
+    );
+    let z = column(b, "atomic_numbers")?
+        .as_list_opt::<i32>()
+        .ok_or("column \"atomic_numbers\" is not a list")?;
+    let p = column(b, "positions")?
+        .as_list_opt::<i32>()
+        .ok_or("column \"positions\" is not a list")?;
+    let zv = z
+        .values()
+        .as_primitive_opt::<UInt8Type>()
+        .ok_or("atomic_numbers are not uint8")?;
+    let pv = p
+        .values()
+        .as_primitive_opt::<Float32Type>()
+        .ok_or("positions are not float32")?;
+    let (zo, po) = (z.value_offsets(), p.value_offsets());
+    for row in 0..b.num_rows() {
+        let (z0, z1) = (zo[row] as usize, zo[row + 1] as usize);
+        let (p0, p1) = (po[row] as usize, po[row + 1] as usize);
+        if p1 - p0 != 3 * (z1 - z0) || z1 == z0 {
+            return Err(format!(
+                "row {}: {} atoms but {} coordinates",
+                first_row + row,
+                z1 - z0,
+                p1 - p0
+            ));
+        }
+        r.atomic_numbers.extend_from_slice(&zv.values()[z0..z1]);
+        r.positions.extend_from_slice(&pv.values()[p0..p1]);
+        r.atom_offsets.push(r.atomic_numbers.len() as u32);
+    }
+    for (prop, col) in PROPERTIES.iter().zip(r.properties.iter_mut()) {
+        col.extend_from_slice(
+            typed(prop.name, DataType::Float64)?
+                .as_primitive::<Float64Type>()
+                .values(),
+        );
+    }
+    for ((name, _), col) in POLARIZABILITY.iter().zip(r.polarizability.iter_mut()) {
+        col.extend(
+            typed(name, DataType::Float64)?
+                .as_primitive::<Float64Type>()
+                .iter(),
+        );
+    }
+    if [
+        r.id.len(),
+        r.smiles.len(),
+        r.atom_offsets.len() - 1,
+        r.properties[0].len(),
+    ]
+    .iter()
+    .any(|&l| l != r.index.len())
+    {
+        return Err("columns of different lengths".into());
+    }
+    Ok(())
+}
