@@ -12,6 +12,10 @@ pub use geobatch_batcher_static as batcher_static;
 pub use geobatch_dataset_qm9 as dataset_qm9;
 #[cfg(feature = "dataset-synthetic")]
 pub use geobatch_dataset_synthetic as dataset_synthetic;
+#[cfg(feature = "model-mpeu")]
+pub use geobatch_model_mpeu as model_mpeu;
+#[cfg(feature = "model-schnet")]
+pub use geobatch_model_schnet as model_schnet;
 #[cfg(feature = "sink-console")]
 pub use geobatch_sink_console as sink_console;
 #[cfg(feature = "sink-parquet")]
@@ -23,6 +27,10 @@ pub const EXPECTED: &[(&str, &str)] = &[
     ("dataset", "qm9"),
     #[cfg(feature = "dataset-synthetic")]
     ("dataset", "synthetic"),
+    #[cfg(feature = "model-schnet")]
+    ("model", "schnet"),
+    #[cfg(feature = "model-mpeu")]
+    ("model", "mpeu"),
     #[cfg(feature = "batcher-dynamic")]
     ("batcher", "dynamic"),
     #[cfg(feature = "batcher-static")]
@@ -43,6 +51,10 @@ pub fn link() {
     dataset_qm9::link();
     #[cfg(feature = "dataset-synthetic")]
     dataset_synthetic::link();
+    #[cfg(feature = "model-schnet")]
+    model_schnet::link();
+    #[cfg(feature = "model-mpeu")]
+    model_mpeu::link();
     #[cfg(feature = "sink-parquet")]
     sink_parquet::link();
     #[cfg(feature = "sink-console")]

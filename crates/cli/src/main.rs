@@ -7,9 +7,11 @@ mod data;
 mod plugins;
 
 use clap::{Parser, Subcommand};
-use geobatch_runner::{LoadedConfig, RunError, run_batches};
+use geobatch_runner::{LoadedConfig, RunError, run_batches, run_train};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Study and speed up how GNN training batches are built.
 #[derive(Debug, Parser)]
@@ -44,6 +46,17 @@ enum Command {
         #[arg(long)]
         resolved: bool,
         /// Override a config value: `--set batcher.batch_size=64` (dotted key, TOML value).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Train the config's model with the study's timing protocol; results go to the sinks.
+    Run {
+        /// Experiment config (TOML).
+        config: PathBuf,
+        /// Training steps (overrides `[training] steps`).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Override a config value: `--set model.latent=32` (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
@@ -120,6 +133,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Data { command } => data::run(command)?,
+        Command::Run {
+            config,
+            steps,
+            overrides,
+        } => {
+            let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            // A second Ctrl-C while the run winds down kills the process as usual.
+            let _ = ctrlc::set_handler(move || {
+                if flag.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+                eprintln!("stopping after this step (Ctrl-C again to kill)");
+            });
+            let summary = run_train(&loaded, steps, &stop)?;
+            print!("{}", summary.render());
+        }
         Command::Batches {
             config,
             steps,

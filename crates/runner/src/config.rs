@@ -1,7 +1,9 @@
 //! Experiment configs: TOML in, validated and fully resolved (defaults filled in) out.
 
 use crate::error::RunError;
-use geobatch_core::{BatcherSpec, DatasetSpec, Quirks, SinkSpec, SplitName};
+use geobatch_core::{
+    BatcherSpec, DatasetSpec, ModelSpec, OptimizerSpec, Quirks, SinkSpec, SplitName,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -14,8 +16,14 @@ pub struct ExperimentConfig {
     pub experiment: ExperimentSection,
     /// The dataset plugin (`kind = "..."`) and its options.
     pub dataset: Box<dyn DatasetSpec>,
+    /// The model plugin and its options (needed by `geobatch run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Box<dyn ModelSpec>>,
     /// The batcher plugin and its options.
     pub batcher: Box<dyn BatcherSpec>,
+    /// Options of training (`geobatch run`).
+    #[serde(default)]
+    pub training: TrainingSection,
     /// Options of the batching study (`geobatch batches`).
     #[serde(default)]
     pub batches: BatchesSection,
@@ -42,6 +50,78 @@ pub struct ExperimentSection {
     /// Where fetched and imported data lives (relative to the working directory).
     #[serde(default = "default_data")]
     pub data_dir: PathBuf,
+}
+
+/// How batches reach the trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The study's protocol: build the batch, then update; nothing overlaps.
+    #[default]
+    Serial,
+    /// Batches are built on a worker thread into a bounded queue while the trainer computes.
+    Prefetch,
+}
+
+impl Mode {
+    /// The spelling in configs and results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Serial => "serial",
+            Mode::Prefetch => "prefetch",
+        }
+    }
+}
+
+/// The `[training]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSection {
+    /// Gradient updates.
+    #[serde(default = "default_train_steps")]
+    pub steps: u64,
+    /// Evaluate every this many steps (0: only at the end).
+    #[serde(default)]
+    pub eval_every: u64,
+    /// Splits evaluated.
+    #[serde(default = "default_eval_splits")]
+    pub eval_splits: Vec<SplitName>,
+    /// Leading steps flagged as warm-up.
+    #[serde(default = "default_warmup")]
+    pub warmup: u64,
+    /// `serial` (the study's protocol) or `prefetch`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// `cpu` or `cuda[:N]`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Adam and the learning-rate schedule.
+    #[serde(default)]
+    pub optimizer: OptimizerSpec,
+}
+
+impl Default for TrainingSection {
+    fn default() -> Self {
+        TrainingSection {
+            steps: default_train_steps(),
+            eval_every: 0,
+            eval_splits: default_eval_splits(),
+            warmup: default_warmup(),
+            mode: Mode::Serial,
+            device: default_device(),
+            optimizer: OptimizerSpec::default(),
+        }
+    }
+}
+
+fn default_train_steps() -> u64 {
+    1000
+}
+fn default_eval_splits() -> Vec<SplitName> {
+    vec![SplitName::Validation, SplitName::Test]
+}
+fn default_device() -> String {
+    "cpu".into()
 }
 
 /// The `[batches]` table: the batching-only study.

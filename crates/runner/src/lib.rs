@@ -8,9 +8,12 @@ pub mod batches;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod evaluate;
 pub mod sinks;
 pub mod stats;
+pub mod train;
 
 pub use batches::{BatchSummary, run_batches};
 pub use config::{ExperimentConfig, LoadedConfig};
 pub use error::RunError;
+pub use train::{TrainSummary, run_train};

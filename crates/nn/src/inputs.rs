@@ -1,0 +1,99 @@
+//! A padded host batch as backend tensors.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use geobatch_core::{GraphBatch, TargetStats};
+
+/// The tensors every model reads. Shapes: N padded nodes, E padded edges, G padded graphs,
+/// T targets.
+#[derive(Debug, Clone)]
+pub struct BatchInputs<B: Backend> {
+    /// Species class of every node, `[N]`.
+    pub species: Tensor<B, 1, Int>,
+    /// Edge length, `[E, 1]` (Angstrom; 0 on padding edges).
+    pub distances: Tensor<B, 2>,
+    /// Sender of every edge, `[E]`.
+    pub senders: Tensor<B, 1, Int>,
+    /// Receiver of every edge (non-decreasing), `[E]`.
+    pub receivers: Tensor<B, 1, Int>,
+    /// Graph of every node, `[N]`.
+    pub node_graph: Tensor<B, 1, Int>,
+    /// 1 / max(in-degree, 1) of every node, `[N, 1]`: turns segment sums into means.
+    pub inv_in_degree: Tensor<B, 2>,
+    /// 1 / max(nodes, 1) of every graph, `[G, 1]`: turns per-graph sums into means.
+    pub inv_n_node: Tensor<B, 2>,
+    /// 1 for real graphs, 0 for padding graphs, `[G, 1]`.
+    pub mask: Tensor<B, 2>,
+    /// Standardised targets, `[G, T]` (0 on padding graphs).
+    pub targets: Tensor<B, 2>,
+    /// Padded node count.
+    pub n_nodes: usize,
+    /// Padded graph count.
+    pub n_graphs: usize,
+    /// Real graph count.
+    pub n_real: usize,
+}
+
+fn ints<B: Backend>(v: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
+    let data: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+    Tensor::from_data(TensorData::new(data, [v.len()]), device)
+}
+
+fn floats<B: Backend>(v: Vec<f32>, shape: [usize; 2], device: &B::Device) -> Tensor<B, 2> {
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+impl<B: Backend> BatchInputs<B> {
+    /// Builds the tensors of `batch`, standardising targets with `stats`.
+    pub fn new(batch: &GraphBatch, stats: &[TargetStats], device: &B::Device) -> Self {
+        let (n, e, g) = (batch.species.len(), batch.senders.len(), batch.n_node.len());
+        let t = batch.n_targets();
+        let distances: Vec<f32> = batch
+            .edge_vectors
+            .iter()
+            .map(|v| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt())
+            .collect();
+        let mut degree = vec![0u32; n];
+        for &r in &batch.receivers {
+            degree[r as usize] += 1;
+        }
+        let inv_in_degree: Vec<f32> = degree.iter().map(|&d| 1.0 / d.max(1) as f32).collect();
+        let inv_n_node: Vec<f32> = batch
+            .n_node
+            .iter()
+            .map(|&c| 1.0 / c.max(1) as f32)
+            .collect();
+        let mask: Vec<f32> = batch
+            .graph_mask
+            .iter()
+            .map(|&m| if m { 1.0 } else { 0.0 })
+            .collect();
+        let targets: Vec<f32> = batch
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| {
+                let s = stats[i % t];
+                if batch.graph_mask[i / t] {
+                    ((f64::from(y) - s.mean) / s.std) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        BatchInputs {
+            species: ints(&batch.species, device),
+            distances: floats(distances, [e, 1], device),
+            senders: ints(&batch.senders, device),
+            receivers: ints(&batch.receivers, device),
+            node_graph: ints(&batch.node_graph, device),
+            inv_in_degree: floats(inv_in_degree, [n, 1], device),
+            inv_n_node: floats(inv_n_node, [g, 1], device),
+            mask: floats(mask, [g, 1], device),
+            targets: floats(targets, [g, t], device),
+            n_nodes: n,
+            n_graphs: g,
+            n_real: batch.real().graphs,
+        }
+    }
+}

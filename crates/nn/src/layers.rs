@@ -1,0 +1,120 @@
+//! Shared layers of the study's models (spec §3.1): bias-free dense layers initialised with a
+//! truncated normal of std 1/sqrt(fan_in), shifted softplus, the Gaussian radial basis, segment
+//! means over receivers and the per-graph mean readout.
+
+use crate::init::ParamInit;
+use burn::module::{Module, Param};
+use burn::tensor::backend::Backend;
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData, activation};
+
+/// A dense layer without bias: `y = x W`, `W` of shape `[in, out]`.
+#[derive(Module, Debug)]
+pub struct Dense<B: Backend> {
+    /// The weight matrix `[in, out]`.
+    pub weight: Param<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Dense<B> {
+    /// A layer with weights drawn from the study's truncated normal (std 1/sqrt(d_in)).
+    pub fn new(init: &mut ParamInit, d_in: usize, d_out: usize, device: &B::Device) -> Self {
+        let w = init.truncated_normal(d_in * d_out, 1.0 / (d_in as f64).sqrt());
+        Dense {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(w, [d_in, d_out]),
+                device,
+            )),
+        }
+    }
+
+    /// `x W` for `x` of shape `[n, in]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        x.matmul(self.weight.val())
+    }
+
+    /// Rows of `W` picked by index: the product of a one-hot input with `W`, without the one-hot.
+    pub fn embed(&self, classes: Tensor<B, 1, Int>) -> Tensor<B, 2> {
+        self.weight.val().select(0, classes)
+    }
+}
+
+/// Shifted softplus, `log(1 + e^x) - log 2`, computed stably as `max(x, 0) + log1p(e^-|x|) - log 2`.
+pub fn ssp<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let stable = x.clone().abs().neg().exp().log1p();
+    activation::relu(x) + stable - std::f64::consts::LN_2
+}
+
+/// A stack of dense layers with shifted softplus between them (and after the last if
+/// `activate_last`), as Haiku's `MLP` with `with_bias=False`.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    /// The layers.
+    pub layers: Vec<Dense<B>>,
+    /// Whether the output is activated too.
+    pub activate_last: bool,
+}
+
+impl<B: Backend> Mlp<B> {
+    /// An MLP through the given widths, e.g. `[150, 64, 64]`.
+    pub fn new(
+        init: &mut ParamInit,
+        widths: &[usize],
+        activate_last: bool,
+        device: &B::Device,
+    ) -> Self {
+        let layers = widths
+            .windows(2)
+            .map(|w| Dense::new(init, w[0], w[1], device))
+            .collect();
+        Mlp {
+            layers,
+            activate_last,
+        }
+    }
+
+    /// Applies the stack.
+    pub fn forward(&self, mut x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i < last || self.activate_last {
+                x = ssp(x);
+            }
+        }
+        x
+    }
+}
+
+/// Gaussian radial basis of the study: `e_k = exp(-(d - k delta)^2 / delta)` for k = 0..K-1
+/// (the exponent divided by delta, not by delta squared). `d` is `[E, 1]`, the result `[E, K]`.
+pub fn gaussian_rbf<B: Backend>(d: Tensor<B, 2>, k: usize, delta: f64) -> Tensor<B, 2> {
+    let device = d.device();
+    let centres: Vec<f32> = (0..k).map(|i| (i as f64 * delta) as f32).collect();
+    let centres = Tensor::<B, 2>::from_data(TensorData::new(centres, [1, k]), &device);
+    let diff = d - centres;
+    (diff.clone() * diff).div_scalar(delta).neg().exp()
+}
+
+/// Sum of edge rows into their receiver nodes: `[E, C] -> [N, C]`.
+pub fn segment_sum<B: Backend>(
+    values: Tensor<B, 2>,
+    segments: Tensor<B, 1, Int>,
+    n: usize,
+) -> Tensor<B, 2> {
+    let [_, c] = values.dims();
+    Tensor::zeros([n, c], &values.device()).select_assign(
+        0,
+        segments,
+        values,
+        IndexingUpdateOp::Add,
+    )
+}
+
+/// Mean of edge rows per receiver: the segment sum times `1 / max(count, 1)` (`inv_count` `[N, 1]`).
+pub fn segment_mean<B: Backend>(
+    values: Tensor<B, 2>,
+    segments: Tensor<B, 1, Int>,
+    inv_count: Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    let n = inv_count.dims()[0];
+    segment_sum(values, segments, n) * inv_count
+}

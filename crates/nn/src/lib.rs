@@ -1,0 +1,17 @@
+//! geobatch-nn: the ML engine glue (burn 0.21).
+//!
+//! * [`inputs`]: a padded [`GraphBatch`](geobatch_core::GraphBatch) as backend tensors.
+//! * [`layers`]: bias-free dense layers with the study's initialisation, shifted softplus, the
+//!   Gaussian radial basis, segment sums and means over receiver-sorted edges, mean readout.
+//! * [`trainer`]: the generic [`Trainer`](geobatch_core::Trainer): Adam, the staircase learning
+//!   rate, MSE over real graphs, predictions in target units.
+//! * [`backend`]: the backends a build offers (flex on the CPU; CUDA with the `cuda` feature).
+
+pub mod backend;
+pub mod init;
+pub mod inputs;
+pub mod layers;
+pub mod trainer;
+
+pub use inputs::BatchInputs;
+pub use trainer::{GnnTrainer, GraphRegressor};

@@ -1,0 +1,134 @@
+//! The generic trainer: Adam with the staircase learning rate, MSE of standardised targets over
+//! real graphs, predictions in target units.
+
+use crate::inputs::BatchInputs;
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+use geobatch_core::{Error, GraphBatch, OptimizerSpec, Result, StepStats, TargetStats, Trainer};
+use std::time::Instant;
+
+/// A model that maps a padded batch to standardised predictions `[G, T]`.
+pub trait GraphRegressor<B: Backend> {
+    /// Per-graph predictions of standardised targets, `[G, T]` (padding rows are ignored).
+    fn forward(&self, inputs: &BatchInputs<B>) -> Tensor<B, 2>;
+}
+
+/// Mean squared error over the real graphs (and every target) of a batch.
+pub fn masked_mse<B: Backend>(pred: Tensor<B, 2>, inputs: &BatchInputs<B>) -> Tensor<B, 1> {
+    let t = pred.dims()[1];
+    let diff = (pred - inputs.targets.clone()) * inputs.mask.clone();
+    (diff.clone() * diff)
+        .sum()
+        .div_scalar((inputs.n_real.max(1) * t) as f64)
+}
+
+/// Trains any [`GraphRegressor`] module on an autodiff backend.
+pub struct GnnTrainer<B: AutodiffBackend, M: AutodiffModule<B> + GraphRegressor<B>>
+where
+    M::InnerModule: GraphRegressor<B::InnerBackend>,
+{
+    model: Option<M>,
+    optim: OptimizerAdaptor<Adam, M, B>,
+    spec: OptimizerSpec,
+    stats: Vec<TargetStats>,
+    device: B::Device,
+    params: usize,
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B> + GraphRegressor<B>> GnnTrainer<B, M>
+where
+    M::InnerModule: GraphRegressor<B::InnerBackend>,
+{
+    /// A trainer for `model` with the given optimiser and target statistics.
+    pub fn new(model: M, spec: OptimizerSpec, stats: Vec<TargetStats>, device: B::Device) -> Self {
+        let optim = AdamConfig::new()
+            .with_beta_1(spec.beta1 as f32)
+            .with_beta_2(spec.beta2 as f32)
+            .with_epsilon(spec.epsilon as f32)
+            .init::<B, M>();
+        let params = model.num_params();
+        GnnTrainer {
+            model: Some(model),
+            optim,
+            spec,
+            stats,
+            device,
+            params,
+        }
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> Option<&M> {
+        self.model.as_ref()
+    }
+}
+
+fn ns(a: Instant, b: Instant) -> u64 {
+    (b - a).as_nanos() as u64
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B> + GraphRegressor<B> + Send> Trainer
+    for GnnTrainer<B, M>
+where
+    M::InnerModule: GraphRegressor<B::InnerBackend>,
+    B::Device: Send,
+{
+    fn train_step(&mut self, batch: &GraphBatch, step: u64) -> Result<StepStats> {
+        let model = self
+            .model
+            .take()
+            .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?;
+        let t0 = Instant::now();
+        let inputs = BatchInputs::<B>::new(batch, &self.stats, &self.device);
+        let t1 = Instant::now();
+        let loss = masked_mse(model.forward(&inputs), &inputs);
+        let t2 = Instant::now();
+        let grads = loss.backward();
+        let grads = GradientsParams::from_grads(grads, &model);
+        let t3 = Instant::now();
+        let model = self
+            .optim
+            .step(self.spec.learning_rate_at(step), model, grads);
+        let value: f32 = loss.into_scalar().elem();
+        let t4 = Instant::now();
+        self.model = Some(model);
+        Ok(StepStats {
+            loss: value,
+            transfer_ns: ns(t0, t1),
+            forward_ns: ns(t1, t2),
+            backward_ns: ns(t2, t3),
+            optimizer_ns: ns(t3, t4),
+        })
+    }
+
+    fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {
+        let model = self
+            .model
+            .as_ref()
+            .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?
+            .valid();
+        let inputs = BatchInputs::<B::InnerBackend>::new(batch, &self.stats, &self.device);
+        let pred = model.forward(&inputs);
+        let t = pred.dims()[1];
+        let values: Vec<f32> = pred
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .map_err(|e| Error::invalid(format!("{e:?}")))?;
+        out.clear();
+        for g in 0..batch.real().graphs {
+            for k in 0..t {
+                let s = self.stats[k];
+                out.push((f64::from(values[g * t + k]) * s.std + s.mean) as f32);
+            }
+        }
+        Ok(())
+    }
+
+    fn parameter_count(&self) -> usize {
+        self.params
+    }
+}

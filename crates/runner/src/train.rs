@@ -1,0 +1,446 @@
+//! Training (`geobatch run`): the timing protocol of the study (spec §2.3, DESIGN.md §7) in serial
+//! and prefetch modes, exact evaluation, results through the sinks.
+
+use crate::config::{LoadedConfig, Mode};
+use crate::env;
+use crate::error::RunError;
+use crate::evaluate::{SplitErrors, evaluate};
+use crate::sinks::SinkSet;
+use crate::stats::median;
+use geobatch_core::records::{EvalRecord, RunEnd};
+use geobatch_core::{
+    BatcherContext, DatasetContext, Error, GraphBatch, GraphStream, ModelContext, Plan, RunInfo,
+    RunStatus, SplitName, StepRecord, StreamMode,
+};
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// Loss above which a run is stopped as diverged (the reference's abort rule).
+pub const LOSS_LIMIT: f32 = 1e10;
+
+/// What a training run did.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Model plugin name.
+    pub model: String,
+    /// Trainable scalars.
+    pub parameters: usize,
+    /// Steps done.
+    pub steps: u64,
+    /// Mean loss of the first and last 10% of steps.
+    pub loss_first: f64,
+    /// Mean loss of the last 10% of steps.
+    pub loss_last: f64,
+    /// Median batching time (ns) after warm-up.
+    pub median_batching_ns: f64,
+    /// Median update time (ns) after warm-up.
+    pub median_update_ns: f64,
+    /// Median wait for a batch (ns) after warm-up, prefetch mode.
+    pub median_wait_ns: Option<f64>,
+    /// Distinct padded shapes.
+    pub distinct_shapes: usize,
+    /// Final evaluations.
+    pub evals: Vec<EvalRecord>,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Results folder.
+    pub run_dir: PathBuf,
+}
+
+impl TrainSummary {
+    /// A human-readable report.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "training: {} ({} parameters), {} steps, {}",
+            self.model,
+            self.parameters,
+            self.steps,
+            self.status.as_str()
+        );
+        let _ = writeln!(
+            s,
+            "  loss               {:.5} (first 10%) -> {:.5} (last 10%)",
+            self.loss_first, self.loss_last
+        );
+        let _ = writeln!(
+            s,
+            "  time per step      batching {:.3} ms, update {:.3} ms (medians){}",
+            self.median_batching_ns / 1e6,
+            self.median_update_ns / 1e6,
+            self.median_wait_ns
+                .map(|w| format!(", waited {:.3} ms for a batch", w / 1e6))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(s, "  distinct shapes    {}", self.distinct_shapes);
+        for e in &self.evals {
+            let _ = writeln!(
+                s,
+                "  {:<10} {} RMSE {:.5}  MAE {:.5}  ({} graphs, step {})",
+                e.split, e.target, e.rmse, e.mae, e.graphs, e.step
+            );
+        }
+        let _ = writeln!(s, "  results            {}", self.run_dir.display());
+        s
+    }
+}
+
+/// One batch handed from the batching side to the trainer.
+struct Built {
+    batch: GraphBatch,
+    plan_ns: u64,
+    collate_ns: u64,
+}
+
+/// Trains the config's model; `steps` overrides `[training] steps`. `stop` ends the run early
+/// (Ctrl-C) with status `interrupted`; the sinks are finished in every case.
+pub fn run_train(
+    loaded: &LoadedConfig,
+    steps: Option<u64>,
+    stop: &AtomicBool,
+) -> Result<TrainSummary, RunError> {
+    let cfg = &loaded.config;
+    let input = |m: &str| RunError::Config {
+        file: loaded.path.clone(),
+        message: m.to_string(),
+    };
+    let model_spec = cfg.model.as_ref().ok_or_else(|| {
+        input("no [model] table: `geobatch run` trains a model (see `geobatch list models`)")
+    })?;
+    let tr = &cfg.training;
+    let steps = steps.unwrap_or(tr.steps);
+    if steps == 0 {
+        return Err(input("--steps must be at least 1"));
+    }
+    let seed = cfg.experiment.seed;
+    let dataset = cfg.dataset.load(&DatasetContext {
+        seed,
+        data_dir: cfg.experiment.data_dir.clone(),
+    })?;
+    let train = dataset.split(SplitName::Train);
+    let ctx = BatcherContext {
+        sizes: train.sizes(),
+        split: "train",
+        mode: StreamMode::Train,
+        quirks: cfg.experiment.quirks,
+    };
+    let mut batcher = cfg.batcher.build(&ctx)?;
+    let mut stream = GraphStream::new(
+        train.len(),
+        StreamMode::Train,
+        seed,
+        cfg.experiment.quirks,
+        "train",
+    )?;
+    let stats = dataset.target_stats();
+    let mut trainer = model_spec.build(&ModelContext {
+        n_species: dataset.species_classes().len(),
+        target_stats: stats,
+        seed,
+        device: tr.device.clone(),
+        optimizer: tr.optimizer.clone(),
+    })?;
+    let parameters = trainer.parameter_count();
+    let model = model_spec.typetag_name().to_string();
+    eprintln!(
+        "{model}: {parameters} parameters; training on {} ({} graphs)",
+        dataset.source(),
+        train.len()
+    );
+
+    let label = cfg.batcher.label();
+    let bs = cfg.batcher.batch_size();
+    let run_id = format!(
+        "train-{model}-{label}-bs{bs}-seed{seed}-{}",
+        &loaded.hash[..10]
+    );
+    let run_dir = cfg
+        .experiment
+        .results_dir
+        .join(&cfg.experiment.name)
+        .join(&run_id);
+    std::fs::create_dir_all(&run_dir).map_err(|source| RunError::Io {
+        path: run_dir.clone(),
+        source,
+    })?;
+    let cfg_path = run_dir.join("config.toml");
+    std::fs::write(&cfg_path, &loaded.resolved).map_err(|source| RunError::Io {
+        path: cfg_path,
+        source,
+    })?;
+    let run = RunInfo {
+        experiment: cfg.experiment.name.clone(),
+        run_id,
+        run_dir: run_dir.clone(),
+        job: "train".into(),
+        dataset: cfg.dataset.typetag_name().to_string(),
+        dataset_source: dataset.source(),
+        model: Some(model.clone()),
+        batcher: cfg.batcher.typetag_name().to_string(),
+        batcher_label: label,
+        batcher_options: serde_json::to_string(&cfg.batcher).unwrap_or_default(),
+        batch_size: bs as u32,
+        seed,
+        quirks: cfg.experiment.quirks.as_str().into(),
+        mode: tr.mode.as_str().into(),
+        device: tr.device.clone(),
+        threads: 1,
+        host: env::host(),
+        cpu: env::cpu_model(),
+        git_revision: env::git_revision(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started_at: env::unix_now(),
+        config_hash: loaded.hash.clone(),
+        planned_steps: steps,
+        budget: batcher.budget(),
+    };
+    let mut sinks = SinkSet::build(&cfg.sinks)?;
+    sinks.start(&run)?;
+
+    let started = Instant::now();
+    let mut shapes = HashSet::new();
+    let mut losses: Vec<f32> = Vec::new();
+    let (mut batching, mut update, mut wait) = (Vec::new(), Vec::new(), Vec::new());
+    let mut evals: Vec<EvalRecord> = Vec::new();
+    let mut status = RunStatus::Complete;
+    let eval_splits = tr.eval_splits.clone();
+    let target_names = dataset.target_names().to_vec();
+
+    // One step's bookkeeping, shared by both modes. Returns Err to stop the run.
+    let mut step_done = |step: u64,
+                         trainer: &mut dyn geobatch_core::Trainer,
+                         built: &Built,
+                         wait_ns: Option<u64>,
+                         update_ns: u64,
+                         loss: f32,
+                         sinks: &mut SinkSet|
+     -> Result<(), RunError> {
+        let batching_ns = built.plan_ns + built.collate_ns;
+        let record = StepRecord {
+            step,
+            plan_ns: built.plan_ns,
+            collate_ns: built.collate_ns,
+            batching_ns,
+            update_ns: Some(update_ns),
+            wait_ns,
+            combined_ns: wait_ns.unwrap_or(batching_ns) + update_ns,
+            real: built.batch.real(),
+            padded: built.batch.padded(),
+            new_shape: shapes.insert(built.batch.padded()),
+            warmup: step < tr.warmup,
+            loss: Some(loss),
+        };
+        sinks.step(&record)?;
+        losses.push(loss);
+        if !record.warmup {
+            batching.push(batching_ns);
+            update.push(update_ns);
+            if let Some(w) = wait_ns {
+                wait.push(w);
+            }
+        }
+        if !loss.is_finite() || loss > LOSS_LIMIT {
+            return Err(RunError::Core(Error::invalid(format!(
+                "training diverged: loss {loss} at step {step} (limit {LOSS_LIMIT:e}); lower the learning rate"
+            ))));
+        }
+        let last = step + 1 == steps;
+        if last || (tr.eval_every > 0 && (step + 1).is_multiple_of(tr.eval_every)) {
+            for &split in &eval_splits {
+                let SplitErrors { rmse, mae, graphs } =
+                    evaluate(trainer, dataset.split(split), bs)?;
+                for (k, name) in target_names.iter().enumerate() {
+                    let rec = EvalRecord {
+                        step: step + 1,
+                        split: split.as_str().into(),
+                        target: name.clone(),
+                        rmse: rmse[k],
+                        mae: mae[k],
+                        graphs,
+                    };
+                    sinks.eval(&rec)?;
+                    if last {
+                        evals.push(rec);
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+
+    let mut outcome: Result<(), RunError> = Ok(());
+    match tr.mode {
+        Mode::Serial => {
+            let (mut plan, mut built) = (
+                Plan::default(),
+                Built {
+                    batch: GraphBatch::new(),
+                    plan_ns: 0,
+                    collate_ns: 0,
+                },
+            );
+            for step in 0..steps {
+                if stop.load(Ordering::Relaxed) {
+                    status = RunStatus::Interrupted;
+                    break;
+                }
+                let t0 = Instant::now();
+                let r = batcher
+                    .next_plan(&mut stream, train.sizes(), &mut plan)
+                    .and_then(|_| {
+                        let t1 = Instant::now();
+                        built.batch.collate(train, &plan)?;
+                        Ok(t1)
+                    });
+                let t1 = match r {
+                    Ok(t1) => t1,
+                    Err(e) => {
+                        outcome = Err(e.into());
+                        break;
+                    }
+                };
+                let t2 = Instant::now();
+                built.plan_ns = (t1 - t0).as_nanos() as u64;
+                built.collate_ns = (t2 - t1).as_nanos() as u64;
+                let stats = match trainer.train_step(&built.batch, step) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        outcome = Err(e.into());
+                        break;
+                    }
+                };
+                let update_ns = t2.elapsed().as_nanos() as u64;
+                if let Err(e) = step_done(
+                    step,
+                    trainer.as_mut(),
+                    &built,
+                    None,
+                    update_ns,
+                    stats.loss,
+                    &mut sinks,
+                ) {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        Mode::Prefetch => {
+            let done = AtomicBool::new(false);
+            let done_ref = &done;
+            std::thread::scope(|scope| {
+                let (tx, rx) = mpsc::sync_channel::<Result<Built, Error>>(2);
+                let (back_tx, back_rx) = mpsc::channel::<GraphBatch>();
+                let batcher = &mut batcher;
+                let stream = &mut stream;
+                scope.spawn(move || {
+                    let mut plan = Plan::default();
+                    for _ in 0..steps {
+                        if done_ref.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let mut batch = back_rx.try_recv().unwrap_or_default();
+                        let t0 = Instant::now();
+                        let r = batcher
+                            .next_plan(stream, train.sizes(), &mut plan)
+                            .and_then(|_| {
+                                let t1 = Instant::now();
+                                batch.collate(train, &plan)?;
+                                Ok(t1)
+                            });
+                        let item = r.map(|t1| Built {
+                            batch,
+                            plan_ns: (t1 - t0).as_nanos() as u64,
+                            collate_ns: t1.elapsed().as_nanos() as u64,
+                        });
+                        let failed = item.is_err();
+                        if tx.send(item).is_err() || failed {
+                            break;
+                        }
+                    }
+                });
+                for step in 0..steps {
+                    if stop.load(Ordering::Relaxed) {
+                        status = RunStatus::Interrupted;
+                        break;
+                    }
+                    let t0 = Instant::now();
+                    let built = match rx.recv() {
+                        Ok(Ok(b)) => b,
+                        Ok(Err(e)) => {
+                            outcome = Err(e.into());
+                            break;
+                        }
+                        Err(_) => {
+                            outcome = Err(RunError::Core(Error::invalid(
+                                "the batching thread stopped",
+                            )));
+                            break;
+                        }
+                    };
+                    let t1 = Instant::now();
+                    let stats = match trainer.train_step(&built.batch, step) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            outcome = Err(e.into());
+                            break;
+                        }
+                    };
+                    let update_ns = t1.elapsed().as_nanos() as u64;
+                    let wait_ns = (t1 - t0).as_nanos() as u64;
+                    if let Err(e) = step_done(
+                        step,
+                        trainer.as_mut(),
+                        &built,
+                        Some(wait_ns),
+                        update_ns,
+                        stats.loss,
+                        &mut sinks,
+                    ) {
+                        outcome = Err(e);
+                        break;
+                    }
+                    let _ = back_tx.send(built.batch);
+                }
+                done_ref.store(true, Ordering::Relaxed);
+                drop(rx);
+            });
+        }
+    }
+    if outcome.is_err() {
+        status = RunStatus::Failed;
+    }
+    let end = RunEnd {
+        status,
+        steps: losses.len() as u64,
+        wall_ns: started.elapsed().as_nanos() as u64,
+        message: outcome.as_ref().err().map(|e| e.to_string()),
+    };
+    let finished = sinks.finish(&end);
+    outcome?;
+    finished?;
+    let tenth = (losses.len() / 10).max(1);
+    let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len().max(1) as f64;
+    let (mut batching, mut update, mut wait) = (batching, update, wait);
+    for v in [&mut batching, &mut update, &mut wait] {
+        v.sort_unstable();
+    }
+    Ok(TrainSummary {
+        model,
+        parameters,
+        steps: losses.len() as u64,
+        loss_first: mean(&losses[..tenth.min(losses.len())]),
+        loss_last: mean(&losses[losses.len().saturating_sub(tenth)..]),
+        median_batching_ns: median(&batching).unwrap_or(0.0),
+        median_update_ns: median(&update).unwrap_or(0.0),
+        median_wait_ns: median(&wait),
+        distinct_shapes: shapes.len(),
+        evals,
+        status,
+        run_dir,
+    })
+}

@@ -1,0 +1,210 @@
+//! The `mpeu` model: message passing with edge updates (Jorgensen et al. 2018) as the study
+//! defines it (spec §3.1, §3.3).
+//!
+//! Inputs as SchNet (one-hot -> Linear(C); 150 Gaussians with the exponent divided by delta). For
+//! each of T steps, with its own weights:
+//! * edge update: e <- [Linear(2C) -> ssp -> Linear(C)](concat(h_sender, h_receiver, e)), input
+//!   width 2C + 150 in step 1 and 3C afterwards, the last layer linear;
+//! * message: m = [Linear(C) -> ssp -> Linear(C) -> ssp](e) * Linear(C)(h_sender);
+//! * node update: h <- h + [Linear(C) -> ssp -> Linear(C)](mean of m over incoming edges).
+//!
+//! Readout as SchNet. No biases.
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use geobatch_core::{
+    Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Trainer,
+};
+use geobatch_nn::backend::{CpuAutodiff, check_device};
+use geobatch_nn::init::ParamInit;
+use geobatch_nn::layers::{Dense, Mlp, gaussian_rbf, segment_mean, segment_sum};
+use geobatch_nn::{BatchInputs, GnnTrainer, GraphRegressor};
+use serde::{Deserialize, Serialize};
+
+/// Config of MPEU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MpeuSpec {
+    /// Latent size C.
+    #[serde(default = "default_latent")]
+    pub latent: usize,
+    /// Message-passing steps, each with its own weights.
+    #[serde(default = "default_steps")]
+    pub steps: usize,
+    /// Number of Gaussians K.
+    #[serde(default = "default_rbf")]
+    pub rbf: usize,
+    /// Gaussian spacing delta (Angstrom).
+    #[serde(default = "default_delta")]
+    pub rbf_spacing: f64,
+}
+
+fn default_latent() -> usize {
+    64
+}
+fn default_steps() -> usize {
+    3
+}
+fn default_rbf() -> usize {
+    150
+}
+fn default_delta() -> f64 {
+    0.1
+}
+
+impl Default for MpeuSpec {
+    fn default() -> Self {
+        MpeuSpec {
+            latent: default_latent(),
+            steps: default_steps(),
+            rbf: default_rbf(),
+            rbf_spacing: default_delta(),
+        }
+    }
+}
+
+/// One MPEU step.
+#[derive(Module, Debug)]
+pub struct Step<B: Backend> {
+    /// Edge update network (linear output).
+    pub edge: Mlp<B>,
+    /// Message network on the edge state (activated output).
+    pub message: Mlp<B>,
+    /// Linear map of the sender state.
+    pub node_in: Dense<B>,
+    /// Node update network.
+    pub update: Mlp<B>,
+}
+
+/// MPEU.
+#[derive(Module, Debug)]
+pub struct Mpeu<B: Backend> {
+    /// One-hot species to latent.
+    pub embed: Dense<B>,
+    /// The steps.
+    pub steps: Vec<Step<B>>,
+    /// Per-node readout network.
+    pub readout: Mlp<B>,
+    /// Number of Gaussians.
+    pub rbf: usize,
+    /// Gaussian spacing.
+    pub delta: f64,
+}
+
+impl<B: Backend> Mpeu<B> {
+    /// An MPEU for `species` classes and `targets` outputs, initialised from `seed`.
+    pub fn new(
+        spec: &MpeuSpec,
+        species: usize,
+        targets: usize,
+        seed: u64,
+        device: &B::Device,
+    ) -> Self {
+        let mut init = ParamInit::new(seed);
+        let c = spec.latent;
+        let embed = Dense::new(&mut init, species, c, device);
+        let steps = (0..spec.steps)
+            .map(|t| {
+                let edge_in = if t == 0 { 2 * c + spec.rbf } else { 3 * c };
+                Step {
+                    edge: Mlp::new(&mut init, &[edge_in, 2 * c, c], false, device),
+                    message: Mlp::new(&mut init, &[c, c, c], true, device),
+                    node_in: Dense::new(&mut init, c, c, device),
+                    update: Mlp::new(&mut init, &[c, c, c], false, device),
+                }
+            })
+            .collect();
+        let readout = Mlp::new(&mut init, &[c, c / 2, targets], false, device);
+        Mpeu {
+            embed,
+            steps,
+            readout,
+            rbf: spec.rbf,
+            delta: spec.rbf_spacing,
+        }
+    }
+}
+
+impl<B: Backend> GraphRegressor<B> for Mpeu<B> {
+    fn forward(&self, x: &BatchInputs<B>) -> Tensor<B, 2> {
+        let mut e = gaussian_rbf(x.distances.clone(), self.rbf, self.delta);
+        let mut h = self.embed.embed(x.species.clone());
+        for step in &self.steps {
+            let hs = h.clone().select(0, x.senders.clone());
+            let hr = h.clone().select(0, x.receivers.clone());
+            e = step.edge.forward(Tensor::cat(vec![hs, hr, e], 1));
+            let xj = step.node_in.forward(h.clone()).select(0, x.senders.clone());
+            let m = step.message.forward(e.clone()) * xj;
+            let agg = segment_mean(m, x.receivers.clone(), x.inv_in_degree.clone());
+            h = h + step.update.forward(agg);
+        }
+        let per_node = self.readout.forward(h);
+        segment_sum(per_node, x.node_graph.clone(), x.n_graphs) * x.inv_n_node.clone()
+    }
+}
+
+impl MpeuSpec {
+    /// Trainable scalars, counted from the architecture: embedding S*C; edge networks
+    /// (2C+K)*2C + 2C*C in step 1 and 3C*2C + 2C*C afterwards; per step the message network 2*C*C,
+    /// the sender map C*C and the update 2*C*C; readout C*(C/2) + (C/2)*T.
+    pub fn parameter_count(&self, species: usize, targets: usize) -> usize {
+        let (c, k, t) = (self.latent, self.rbf, self.steps);
+        let edges = (2 * c + k) * 2 * c + 2 * c * c + (t - 1) * (3 * c * 2 * c + 2 * c * c);
+        species * c + edges + t * (2 * c * c + c * c + 2 * c * c) + c * (c / 2) + (c / 2) * targets
+    }
+}
+
+#[typetag::serde(name = "mpeu")]
+impl ModelSpec for MpeuSpec {
+    fn validate(&self) -> Result<()> {
+        if self.latent < 2
+            || self.steps == 0
+            || self.rbf == 0
+            || self.rbf_spacing.is_nan()
+            || self.rbf_spacing <= 0.0
+        {
+            return Err(Error::invalid(
+                "model: latent >= 2, steps >= 1, rbf >= 1 and rbf_spacing > 0 are required",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
+        self.validate()?;
+        check_device(&ctx.device).map_err(Error::invalid)?;
+        let device = Default::default();
+        let model = Mpeu::<CpuAutodiff>::new(
+            self,
+            ctx.n_species,
+            ctx.target_stats.len(),
+            ctx.seed,
+            &device,
+        );
+        Ok(Box::new(GnnTrainer::new(
+            model,
+            ctx.optimizer.clone(),
+            ctx.target_stats.clone(),
+            device,
+        )))
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Model,
+        name: "mpeu",
+        summary: "MPEU as in the study: edge updates from (h_s, h_r, e), activated message net x sender, mean aggregation, no biases",
+        options: &[
+            OptionDoc { name: "latent", ty: "integer", default: "64", doc: "latent size C" },
+            OptionDoc { name: "steps", ty: "integer", default: "3", doc: "message-passing steps (separate weights)" },
+            OptionDoc { name: "rbf", ty: "integer", default: "150", doc: "number of Gaussians K" },
+            OptionDoc { name: "rbf_spacing", ty: "float", default: "0.1", doc: "Gaussian spacing delta in Angstrom" },
+        ],
+        example: "kind = \"mpeu\"\nlatent = 64\nsteps = 3\n",
+    }
+}
+
+/// Forces this crate to be linked (called by `geobatch-catalog`).
+pub fn link() {}
