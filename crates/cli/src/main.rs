@@ -60,6 +60,11 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Benchmarks: `geobatch bench step` times the training step.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Fetch and import real data (`geobatch data fetch qm9`).
     Data {
         #[command(subcommand)]
@@ -78,6 +83,35 @@ enum Command {
         overrides: Vec<String>,
     },
 }
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Time the training step of a model at several batch sizes on real batches.
+    Step {
+        /// Experiment config with a [model] (default: SchNet, dynamic batching, QM9 as
+        /// `source = "auto"` finds it).
+        config: Option<PathBuf>,
+        /// Model to time instead of the config's (e.g. schnet, mpeu).
+        #[arg(long)]
+        model: Option<String>,
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "16,32,64,128")]
+        batch_sizes: Vec<usize>,
+        /// Timed steps per batch size.
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// Untimed warm-up steps per batch size.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Override a config value (dotted key, TOML value).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+}
+
+/// The config `geobatch bench step` uses when none is given.
+const DEFAULT_BENCH_CONFIG: &str = "[experiment]\nname = \"bench\"\nseed = 42\n[dataset]\nkind = \"qm9\"\n\
+[model]\nkind = \"schnet\"\n[batcher]\nkind = \"dynamic\"\nbatch_size = 32\n[[sinks]]\nkind = \"console\"\n";
 
 fn main() -> ExitCode {
     geobatch_catalog::link();
@@ -133,6 +167,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Data { command } => data::run(command)?,
+        Command::Bench {
+            command:
+                BenchCommand::Step {
+                    config,
+                    model,
+                    batch_sizes,
+                    steps,
+                    warmup,
+                    mut overrides,
+                },
+        } => {
+            if let Some(m) = &model {
+                overrides.push(format!("model={{ kind = {m:?} }}"));
+            }
+            let loaded = match &config {
+                Some(c) => LoadedConfig::from_file_with(c, &overrides)?,
+                None => {
+                    let mut table: toml::Table = toml::from_str(DEFAULT_BENCH_CONFIG)?;
+                    for o in &overrides {
+                        geobatch_runner::config::apply_override(&mut table, o)
+                            .map_err(anyhow::Error::msg)?;
+                    }
+                    LoadedConfig::from_str(
+                        &toml::to_string(&table)?,
+                        std::path::Path::new("<default bench config>"),
+                    )?
+                }
+            };
+            let rows = geobatch_runner::bench::bench_step(&loaded, &batch_sizes, steps, warmup)?;
+            let name = loaded
+                .config
+                .model
+                .as_ref()
+                .map_or("?", |m| m.typetag_name());
+            print!("{}", geobatch_runner::bench::render(name, &rows));
+        }
         Command::Run {
             config,
             steps,

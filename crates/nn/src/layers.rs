@@ -37,10 +37,15 @@ impl<B: Backend> Dense<B> {
     }
 }
 
-/// Shifted softplus, `log(1 + e^x) - log 2`, computed stably as `max(x, 0) + log1p(e^-|x|) - log 2`.
+/// Above this, softplus(x) = x to f32 precision (log1p(e^-20) ~ 2e-9).
+const SOFTPLUS_LINEAR: f64 = 20.0;
+
+/// Shifted softplus, `log(1 + e^x) - log 2`, as `log1p(e^min(x, 20)) + relu(x - 20) - log 2`:
+/// no overflow, and autodiff gives the exact derivative `sigmoid(x)` everywhere, 0.5 at x = 0
+/// (the `max(x, 0) + log1p(e^-|x|)` form gets 0 there from the subgradients of relu and abs).
 pub fn ssp<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let stable = x.clone().abs().neg().exp().log1p();
-    activation::relu(x) + stable - std::f64::consts::LN_2
+    let soft = x.clone().clamp_max(SOFTPLUS_LINEAR).exp().log1p();
+    soft + activation::relu(x.sub_scalar(SOFTPLUS_LINEAR)) - std::f64::consts::LN_2
 }
 
 /// A stack of dense layers with shifted softplus between them (and after the last if

@@ -5,6 +5,7 @@
 //! binary that links `geobatch-catalog` (or its own plugin crates) can run every config.
 
 pub mod batches;
+pub mod bench;
 pub mod config;
 pub mod env;
 pub mod error;

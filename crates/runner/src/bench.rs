@@ -1,0 +1,169 @@
+//! `geobatch bench step`: the training step of a model timed at several batch sizes on real
+//! batches, warm-up excluded, with the share of each phase.
+
+use crate::config::LoadedConfig;
+use crate::error::RunError;
+use crate::stats::{median, quantile};
+use geobatch_core::{
+    BatcherContext, BatcherSpec, DatasetContext, GraphBatch, GraphStream, ModelContext, Plan,
+    SplitName, StreamMode,
+};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// Timing of one batch size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepBench {
+    /// Batch size.
+    pub batch_size: usize,
+    /// Timed steps (after warm-up).
+    pub steps: usize,
+    /// Median time of a whole step (batching + update), ms.
+    pub median_ms: f64,
+    /// 90th percentile of a whole step, ms.
+    pub p90_ms: f64,
+    /// Real graphs per second at the median step time.
+    pub graphs_per_s: f64,
+    /// Median of each phase, ms: batching, transfer, forward, backward, optimiser.
+    pub phases_ms: [f64; 5],
+}
+
+/// Names of the phases in [`StepBench::phases_ms`].
+pub const PHASES: [&str; 5] = ["batching", "transfer", "forward", "backward", "optimizer"];
+
+/// The config's batcher with another batch size.
+pub fn with_batch_size(
+    spec: &dyn BatcherSpec,
+    batch_size: usize,
+) -> Result<Box<dyn BatcherSpec>, String> {
+    let mut table = toml::Table::try_from(spec).map_err(|e| e.to_string())?;
+    table.insert("batch_size".into(), toml::Value::Integer(batch_size as i64));
+    table.try_into().map_err(|e: toml::de::Error| e.to_string())
+}
+
+/// Times `steps` training steps (after `warmup` untimed ones) at every batch size.
+pub fn bench_step(
+    loaded: &LoadedConfig,
+    batch_sizes: &[usize],
+    steps: usize,
+    warmup: usize,
+) -> Result<Vec<StepBench>, RunError> {
+    let cfg = &loaded.config;
+    let input = |m: String| RunError::Config {
+        file: loaded.path.clone(),
+        message: m,
+    };
+    let model = cfg
+        .model
+        .as_ref()
+        .ok_or_else(|| input("no [model] table to benchmark".into()))?;
+    let seed = cfg.experiment.seed;
+    let dataset = cfg.dataset.load(&DatasetContext {
+        seed,
+        data_dir: cfg.experiment.data_dir.clone(),
+    })?;
+    let train = dataset.split(SplitName::Train);
+    let mut out = Vec::new();
+    for &bs in batch_sizes {
+        let spec = with_batch_size(cfg.batcher.as_ref(), bs).map_err(input)?;
+        let ctx = BatcherContext {
+            sizes: train.sizes(),
+            split: "train",
+            mode: StreamMode::Train,
+            quirks: cfg.experiment.quirks,
+        };
+        let mut batcher = spec.build(&ctx)?;
+        let mut stream = GraphStream::new(
+            train.len(),
+            StreamMode::Train,
+            seed,
+            cfg.experiment.quirks,
+            "train",
+        )?;
+        let mut trainer = model.build(&ModelContext {
+            n_species: dataset.species_classes().len(),
+            target_stats: dataset.target_stats(),
+            seed,
+            device: cfg.training.device.clone(),
+            optimizer: cfg.training.optimizer.clone(),
+        })?;
+        let (mut plan, mut batch) = (Plan::default(), GraphBatch::new());
+        let (mut total, mut phases) = (Vec::new(), vec![Vec::new(); 5]);
+        let mut graphs = 0usize;
+        for step in 0..(warmup + steps) {
+            let t0 = Instant::now();
+            batcher.next_plan(&mut stream, train.sizes(), &mut plan)?;
+            batch.collate(train, &plan)?;
+            let batching = t0.elapsed().as_nanos() as u64;
+            let s = trainer.train_step(&batch, step as u64)?;
+            let whole = t0.elapsed().as_nanos() as u64;
+            if step >= warmup {
+                total.push(whole);
+                for (v, x) in phases.iter_mut().zip([
+                    batching,
+                    s.transfer_ns,
+                    s.forward_ns,
+                    s.backward_ns,
+                    s.optimizer_ns,
+                ]) {
+                    v.push(x);
+                }
+                graphs += plan.real.graphs;
+            }
+        }
+        total.sort_unstable();
+        phases.iter_mut().for_each(|v| v.sort_unstable());
+        let med = median(&total).unwrap_or(0.0);
+        let mut phases_ms = [0.0; 5];
+        for (p, v) in phases_ms.iter_mut().zip(&phases) {
+            *p = median(v).unwrap_or(0.0) / 1e6;
+        }
+        out.push(StepBench {
+            batch_size: bs,
+            steps,
+            median_ms: med / 1e6,
+            p90_ms: quantile(&total, 0.9).unwrap_or(0) as f64 / 1e6,
+            graphs_per_s: if med > 0.0 {
+                graphs as f64 / steps.max(1) as f64 / (med * 1e-9)
+            } else {
+                0.0
+            },
+            phases_ms,
+        });
+    }
+    Ok(out)
+}
+
+/// A table of benchmark rows.
+pub fn render(model: &str, rows: &[StepBench]) -> String {
+    let mut s = format!("training step of {model} (median over timed steps, warm-up excluded)\n");
+    let _ = writeln!(
+        s,
+        "{:>5} {:>6} {:>10} {:>9} {:>10}  share: {}",
+        "bs",
+        "steps",
+        "median ms",
+        "p90 ms",
+        "graphs/s",
+        PHASES.join(" / ")
+    );
+    for r in rows {
+        let sum: f64 = r.phases_ms.iter().sum::<f64>().max(1e-12);
+        let shares: Vec<String> = r
+            .phases_ms
+            .iter()
+            .map(|p| format!("{:.0}%", 100.0 * p / sum))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{:>5} {:>6} {:>10.2} {:>9.2} {:>10.0}  {}",
+            r.batch_size,
+            r.steps,
+            r.median_ms,
+            r.p90_ms,
+            r.graphs_per_s,
+            shares.join(" / ")
+        );
+    }
+    s
+}
