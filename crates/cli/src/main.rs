@@ -3,6 +3,12 @@
 //! Exit codes: 0 success; 1 the job failed while running (data, I/O, a graph larger than the
 //! budget); 2 bad input (command line or config: unknown key, unknown plugin name, wrong type).
 
+/// mimalloc instead of glibc's allocator: the tensor engine allocates and frees large buffers every
+/// step; with glibc's defaults they go back to the kernel and come back as page faults
+/// (docs/training.md has the measurement).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod data;
 mod plugins;
 
