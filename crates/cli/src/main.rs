@@ -13,7 +13,8 @@ mod data;
 mod plugins;
 
 use clap::{Parser, Subcommand};
-use geobatch_runner::{LoadedConfig, RunError, run_batches, run_train};
+use geobatch_runner::train::run_train_with;
+use geobatch_runner::{LoadedConfig, RunError, run_batches};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -59,12 +60,15 @@ enum Command {
     Run {
         /// Experiment config (TOML).
         config: PathBuf,
-        /// Training steps (overrides `[training] steps`).
+        /// Training steps (same as `--set training.steps=N`).
         #[arg(long)]
         steps: Option<u64>,
         /// Override a config value: `--set model.latent=32` (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+        /// Continue from the run's last checkpoint if it has one (same config, same results folder).
+        #[arg(long)]
+        resume: bool,
     },
     /// Benchmarks: `geobatch bench step` times the training step.
     Bench {
@@ -212,8 +216,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             config,
             steps,
-            overrides,
+            mut overrides,
+            resume,
         } => {
+            if let Some(n) = steps {
+                overrides.push(format!("training.steps={n}"));
+            }
             let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
             let stop = Arc::new(AtomicBool::new(false));
             let flag = Arc::clone(&stop);
@@ -224,7 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 eprintln!("stopping after this step (Ctrl-C again to kill)");
             });
-            let summary = run_train(&loaded, steps, &stop)?;
+            let summary = run_train_with(&loaded, None, &stop, resume)?;
             print!("{}", summary.render());
         }
         Command::Batches {

@@ -230,3 +230,109 @@ fn a_killed_run_leaves_its_closed_part_files_readable() {
         "running"
     );
 }
+
+fn steps_table(run_dir: &Path) -> Vec<(u64, f32)> {
+    use arrow_array::types::{Float32Type, UInt64Type};
+    let mut rows = Vec::new();
+    for p in walk(run_dir).into_iter().filter(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("steps-")
+            && p.extension().is_some_and(|e| e == "parquet")
+    }) {
+        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let b = b.unwrap();
+            let step = b
+                .column_by_name("step")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .clone();
+            let loss = b
+                .column_by_name("loss")
+                .unwrap()
+                .as_primitive::<Float32Type>()
+                .clone();
+            rows.extend(
+                step.values()
+                    .iter()
+                    .copied()
+                    .zip(loss.values().iter().copied()),
+            );
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    rows
+}
+
+#[test]
+fn a_killed_training_run_resumes_from_its_checkpoint_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "train.toml",
+        "[experiment]\nname = \"resume\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n[model]\nkind = \"schnet\"\nlatent = 8\nrbf = 40\n\
+         [batcher]\nkind = \"dynamic\"\nbatch_size = 8\n[training]\nsteps = 400\neval_every = 100\ncheckpoint_every = 20\n\
+         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n",
+    );
+    // the uninterrupted reference, in its own folder
+    let reference = dir.path().join("reference");
+    std::fs::create_dir_all(&reference).unwrap();
+    let o = geobatch(&reference, &["run", &cfg]);
+    assert!(o.status.success(), "{}", text(&o));
+    let want = steps_table(&reference.join("results"));
+    assert_eq!(want.len(), 400);
+
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_geobatch"))
+        .args(["run", &cfg])
+        .current_dir(&work)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let state = walk(&work.join("results"))
+            .into_iter()
+            .find(|p| p.ends_with("checkpoint/state.json"));
+        if let Some(s) = state {
+            let text = std::fs::read_to_string(s).unwrap_or_default();
+            if text.contains("\"step\":") && !text.contains("\"step\":20,") {
+                break; // at least the second checkpoint is written
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL mid-run
+    let killed = child.wait().unwrap();
+    assert!(!killed.success());
+    let o = geobatch(&work, &["run", &cfg, "--resume"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("resuming from the checkpoint at step"),
+        "{}",
+        text(&o)
+    );
+    let got = steps_table(&work.join("results"));
+    assert_eq!(got.len(), 400, "every step exactly once");
+    assert_eq!(
+        got, want,
+        "the resumed run matches the uninterrupted one bit for bit"
+    );
+    assert!(
+        walk(&work.join("results"))
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("checkpoint")),
+        "a complete run drops its checkpoint"
+    );
+}

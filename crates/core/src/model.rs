@@ -115,6 +115,12 @@ pub trait Trainer: Send {
 
     /// Number of trainable scalars.
     fn parameter_count(&self) -> usize;
+
+    /// Saves parameters and optimiser state into the folder `dir` (which exists).
+    fn save(&self, dir: &std::path::Path) -> Result<()>;
+
+    /// Restores parameters and optimiser state saved by [`Trainer::save`].
+    fn load(&mut self, dir: &std::path::Path) -> Result<()>;
 }
 
 /// Config of a model, registered by name with `#[typetag::serde(name = "...")]`.

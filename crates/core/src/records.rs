@@ -58,6 +58,8 @@ pub struct RunInfo {
     pub planned_steps: u64,
     /// Fixed padded shape of a budgeted batcher.
     pub budget: Option<Shape>,
+    /// The step a resumed run continues from (`None` for a fresh run).
+    pub resumed_from: Option<u64>,
 }
 
 /// One step: a batch built (and, when training, an update).

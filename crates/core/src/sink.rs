@@ -19,6 +19,18 @@ pub trait Sink: Send {
 
     /// Called once at the end, whatever the outcome.
     fn finish(&mut self, end: &RunEnd) -> Result<()>;
+
+    /// Called when the runner checkpoints: make everything recorded so far durable and return
+    /// what [`Sink::resume`] needs to continue from exactly this point.
+    fn checkpoint(&mut self) -> Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
+    }
+
+    /// Called after [`Sink::start`] when a run resumes from a checkpoint, with the value that
+    /// [`Sink::checkpoint`] returned then; anything recorded after that checkpoint is dropped.
+    fn resume(&mut self, _state: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Config of a sink, registered by name with `#[typetag::serde(name = "...")]`.

@@ -46,7 +46,7 @@ impl Quirks {
 
 /// A stream of graph indices `0..n` with one-item look-ahead, so that a batcher can leave a graph
 /// that does not fit in the stream for the next batch (the dynamic batcher's carry-over).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GraphStream {
     order: Vec<u32>,
     pos: usize,

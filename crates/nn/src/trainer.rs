@@ -5,9 +5,11 @@ use crate::inputs::BatchInputs;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use geobatch_core::{Error, GraphBatch, OptimizerSpec, Result, StepStats, TargetStats, Trainer};
+use std::path::Path;
 use std::time::Instant;
 
 /// A model that maps a padded batch to standardised predictions `[G, T]`.
@@ -44,11 +46,7 @@ where
 {
     /// A trainer for `model` with the given optimiser and target statistics.
     pub fn new(model: M, spec: OptimizerSpec, stats: Vec<TargetStats>, device: B::Device) -> Self {
-        let optim = AdamConfig::new()
-            .with_beta_1(spec.beta1 as f32)
-            .with_beta_2(spec.beta2 as f32)
-            .with_epsilon(spec.epsilon as f32)
-            .init::<B, M>();
+        let optim = fresh_optimizer::<B, M>(&spec);
         let params = model.num_params();
         GnnTrainer {
             model: Some(model),
@@ -131,4 +129,60 @@ where
     fn parameter_count(&self) -> usize {
         self.params
     }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+        let model = self
+            .model
+            .as_ref()
+            .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?;
+        let fail = |e: RecorderError| {
+            Error::invalid(format!(
+                "cannot save a checkpoint in {}: {e}",
+                dir.display()
+            ))
+        };
+        model
+            .clone()
+            .save_file(dir.join("model"), &recorder)
+            .map_err(fail)?;
+        recorder
+            .record(self.optim.to_record(), dir.join("optimizer"))
+            .map_err(fail)
+    }
+
+    fn load(&mut self, dir: &Path) -> Result<()> {
+        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+        let fail = |e: RecorderError| {
+            Error::invalid(format!(
+                "cannot load the checkpoint in {}: {e}",
+                dir.display()
+            ))
+        };
+        let model = self
+            .model
+            .take()
+            .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?;
+        self.model = Some(
+            model
+                .load_file(dir.join("model"), &recorder, &self.device)
+                .map_err(fail)?,
+        );
+        let record = recorder
+            .load(dir.join("optimizer"), &self.device)
+            .map_err(fail)?;
+        let optim = std::mem::replace(&mut self.optim, fresh_optimizer::<B, M>(&self.spec));
+        self.optim = optim.load_record(record);
+        Ok(())
+    }
+}
+
+fn fresh_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+    spec: &OptimizerSpec,
+) -> OptimizerAdaptor<Adam, M, B> {
+    AdamConfig::new()
+        .with_beta_1(spec.beta1 as f32)
+        .with_beta_2(spec.beta2 as f32)
+        .with_epsilon(spec.epsilon as f32)
+        .init::<B, M>()
 }

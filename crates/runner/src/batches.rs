@@ -175,6 +175,7 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
         config_hash: loaded.hash.clone(),
         planned_steps: steps,
         budget: batcher.budget(),
+        resumed_from: None,
     };
     let mut sinks = SinkSet::build(&cfg.sinks)?;
     sinks.start(&run)?;

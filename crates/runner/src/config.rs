@@ -98,6 +98,14 @@ pub struct TrainingSection {
     /// Adam and the learning-rate schedule.
     #[serde(default)]
     pub optimizer: OptimizerSpec,
+    /// Write a checkpoint (parameters, optimiser state, stream position) every this many steps
+    /// (0: never); `geobatch run --resume` continues from the last one. Serial mode only.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+}
+
+fn default_checkpoint_every() -> u64 {
+    0
 }
 
 impl Default for TrainingSection {
@@ -110,6 +118,7 @@ impl Default for TrainingSection {
             mode: Mode::Serial,
             device: default_device(),
             optimizer: OptimizerSpec::default(),
+            checkpoint_every: default_checkpoint_every(),
         }
     }
 }

@@ -31,6 +31,26 @@ impl SinkSet {
         self.sinks.iter_mut().try_for_each(|s| s.eval(record))
     }
 
+    /// Asks every sink for its resume state (see [`Sink::checkpoint`]).
+    pub fn checkpoint(&mut self) -> Result<Vec<serde_json::Value>> {
+        self.sinks.iter_mut().map(|s| s.checkpoint()).collect()
+    }
+
+    /// Hands every sink its resume state from a checkpoint.
+    pub fn resume(&mut self, states: &[serde_json::Value]) -> Result<()> {
+        if states.len() != self.sinks.len() {
+            return Err(geobatch_core::Error::invalid(format!(
+                "the checkpoint has {} sink states but the config has {} sinks",
+                states.len(),
+                self.sinks.len()
+            )));
+        }
+        self.sinks
+            .iter_mut()
+            .zip(states)
+            .try_for_each(|(s, v)| s.resume(v))
+    }
+
     /// Finishes every sink, even when one fails; returns the first error.
     pub fn finish(&mut self, end: &RunEnd) -> Result<()> {
         let mut first = Ok(());

@@ -12,9 +12,10 @@ use geobatch_core::{
     BatcherContext, DatasetContext, Error, GraphBatch, GraphStream, ModelContext, Plan, RunInfo,
     RunStatus, SplitName, StepRecord, StreamMode,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -103,6 +104,17 @@ pub fn run_train(
     loaded: &LoadedConfig,
     steps: Option<u64>,
     stop: &AtomicBool,
+) -> Result<TrainSummary, RunError> {
+    run_train_with(loaded, steps, stop, false)
+}
+
+/// As [`run_train`]; with `resume`, a run whose folder holds a checkpoint continues from it
+/// (parameters, optimiser state, stream position and the sinks' records up to that step).
+pub fn run_train_with(
+    loaded: &LoadedConfig,
+    steps: Option<u64>,
+    stop: &AtomicBool,
+    resume: bool,
 ) -> Result<TrainSummary, RunError> {
     let cfg = &loaded.config;
     let input = |m: &str| RunError::Config {
@@ -198,27 +210,60 @@ pub fn run_train(
         config_hash: loaded.hash.clone(),
         planned_steps: steps,
         budget: batcher.budget(),
+        resumed_from: None,
+    };
+    let ckpt_dir = run_dir.join("checkpoint");
+    let mut start_step = 0u64;
+    let mut progress = Progress::new(steps);
+    let mut sink_states = None;
+    if resume && ckpt_dir.join(STATE_FILE).is_file() {
+        let path = ckpt_dir.join(STATE_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let state: CheckpointState = serde_json::from_str(&text).map_err(|e| {
+            RunError::Core(Error::invalid(format!(
+                "{}: not a checkpoint: {e}",
+                path.display()
+            )))
+        })?;
+        trainer.load(&ckpt_dir)?;
+        stream = state.stream;
+        start_step = state.step;
+        progress = state.progress;
+        sink_states = Some(state.sinks);
+        eprintln!("resuming from the checkpoint at step {start_step}");
+    } else if ckpt_dir.exists() {
+        std::fs::remove_dir_all(&ckpt_dir).map_err(|source| RunError::Io {
+            path: ckpt_dir.clone(),
+            source,
+        })?;
+    }
+    let run = RunInfo {
+        resumed_from: sink_states.as_ref().map(|_| start_step),
+        ..run
     };
     let mut sinks = SinkSet::build(&cfg.sinks)?;
     sinks.start(&run)?;
+    if let Some(states) = &sink_states {
+        sinks.resume(states)?;
+    }
 
     let started = Instant::now();
-    let mut shapes = HashSet::new();
-    let mut losses: Vec<f32> = Vec::new();
-    let (mut batching, mut update, mut wait) = (Vec::new(), Vec::new(), Vec::new());
-    let mut evals: Vec<EvalRecord> = Vec::new();
     let mut status = RunStatus::Complete;
     let eval_splits = tr.eval_splits.clone();
     let target_names = dataset.target_names().to_vec();
 
     // One step's bookkeeping, shared by both modes. Returns Err to stop the run.
-    let mut step_done = |step: u64,
-                         trainer: &mut dyn geobatch_core::Trainer,
-                         built: &Built,
-                         wait_ns: Option<u64>,
-                         update_ns: u64,
-                         loss: f32,
-                         sinks: &mut SinkSet|
+    let step_done = |step: u64,
+                     trainer: &mut dyn geobatch_core::Trainer,
+                     built: &Built,
+                     wait_ns: Option<u64>,
+                     update_ns: u64,
+                     loss: f32,
+                     sinks: &mut SinkSet,
+                     progress: &mut Progress|
      -> Result<(), RunError> {
         let batching_ns = built.plan_ns + built.collate_ns;
         let record = StepRecord {
@@ -231,19 +276,12 @@ pub fn run_train(
             combined_ns: wait_ns.unwrap_or(batching_ns) + update_ns,
             real: built.batch.real(),
             padded: built.batch.padded(),
-            new_shape: shapes.insert(built.batch.padded()),
+            new_shape: progress.shapes.insert(built.batch.padded()),
             warmup: step < tr.warmup,
             loss: Some(loss),
         };
         sinks.step(&record)?;
-        losses.push(loss);
-        if !record.warmup {
-            batching.push(batching_ns);
-            update.push(update_ns);
-            if let Some(w) = wait_ns {
-                wait.push(w);
-            }
-        }
+        progress.add(step, steps, &record);
         if !loss.is_finite() || loss > LOSS_LIMIT {
             return Err(RunError::Core(Error::invalid(format!(
                 "training diverged: loss {loss} at step {step} (limit {LOSS_LIMIT:e}); lower the learning rate"
@@ -265,7 +303,7 @@ pub fn run_train(
                     };
                     sinks.eval(&rec)?;
                     if last {
-                        evals.push(rec);
+                        progress.evals.push(rec);
                     }
                 }
             }
@@ -284,7 +322,7 @@ pub fn run_train(
                     collate_ns: 0,
                 },
             );
-            for step in 0..steps {
+            for step in start_step..steps {
                 if stop.load(Ordering::Relaxed) {
                     status = RunStatus::Interrupted;
                     break;
@@ -323,7 +361,25 @@ pub fn run_train(
                     update_ns,
                     stats.loss,
                     &mut sinks,
+                    &mut progress,
                 ) {
+                    outcome = Err(e);
+                    break;
+                }
+                let next = step + 1;
+                let due = tr.checkpoint_every > 0
+                    && next.is_multiple_of(tr.checkpoint_every)
+                    && next < steps;
+                if due
+                    && let Err(e) = checkpoint(
+                        &ckpt_dir,
+                        next,
+                        &stream,
+                        &mut sinks,
+                        trainer.as_ref(),
+                        &progress,
+                    )
+                {
                     outcome = Err(e);
                     break;
                 }
@@ -400,6 +456,7 @@ pub fn run_train(
                         update_ns,
                         stats.loss,
                         &mut sinks,
+                        &mut progress,
                     ) {
                         outcome = Err(e);
                         break;
@@ -416,31 +473,143 @@ pub fn run_train(
     }
     let end = RunEnd {
         status,
-        steps: losses.len() as u64,
+        steps: progress.done,
         wall_ns: started.elapsed().as_nanos() as u64,
         message: outcome.as_ref().err().map(|e| e.to_string()),
     };
     let finished = sinks.finish(&end);
     outcome?;
     finished?;
-    let tenth = (losses.len() / 10).max(1);
-    let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len().max(1) as f64;
-    let (mut batching, mut update, mut wait) = (batching, update, wait);
-    for v in [&mut batching, &mut update, &mut wait] {
-        v.sort_unstable();
+    if status == RunStatus::Complete && ckpt_dir.exists() {
+        std::fs::remove_dir_all(&ckpt_dir).map_err(|source| RunError::Io {
+            path: ckpt_dir.clone(),
+            source,
+        })?;
     }
-    Ok(TrainSummary {
-        model,
-        parameters,
-        steps: losses.len() as u64,
-        loss_first: mean(&losses[..tenth.min(losses.len())]),
-        loss_last: mean(&losses[losses.len().saturating_sub(tenth)..]),
-        median_batching_ns: median(&batching).unwrap_or(0.0),
-        median_update_ns: median(&update).unwrap_or(0.0),
-        median_wait_ns: median(&wait),
-        distinct_shapes: shapes.len(),
-        evals,
-        status,
-        run_dir,
-    })
+    Ok(progress.summary(model, parameters, status, run_dir))
+}
+
+/// Name of the runner's state file inside a checkpoint folder.
+pub const STATE_FILE: &str = "state.json";
+
+/// Running totals of a training run; part of every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    done: u64,
+    first: (f64, u64),
+    last: (f64, u64),
+    window: u64,
+    shapes: HashSet<geobatch_core::Shape>,
+    batching: Vec<u64>,
+    update: Vec<u64>,
+    wait: Vec<u64>,
+    evals: Vec<EvalRecord>,
+}
+
+impl Progress {
+    fn new(steps: u64) -> Self {
+        Progress {
+            done: 0,
+            first: (0.0, 0),
+            last: (0.0, 0),
+            window: (steps / 10).max(1),
+            shapes: HashSet::new(),
+            batching: Vec::new(),
+            update: Vec::new(),
+            wait: Vec::new(),
+            evals: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, step: u64, steps: u64, r: &StepRecord) {
+        self.done = step + 1;
+        let loss = f64::from(r.loss.unwrap_or(f32::NAN));
+        if step < self.window {
+            self.first = (self.first.0 + loss, self.first.1 + 1);
+        }
+        if step + self.window >= steps {
+            self.last = (self.last.0 + loss, self.last.1 + 1);
+        }
+        if !r.warmup {
+            self.batching.push(r.batching_ns);
+            self.update.push(r.update_ns.unwrap_or(0));
+            if let Some(w) = r.wait_ns {
+                self.wait.push(w);
+            }
+        }
+    }
+
+    fn summary(
+        mut self,
+        model: String,
+        parameters: usize,
+        status: RunStatus,
+        run_dir: PathBuf,
+    ) -> TrainSummary {
+        for v in [&mut self.batching, &mut self.update, &mut self.wait] {
+            v.sort_unstable();
+        }
+        let mean = |(sum, n): (f64, u64)| if n == 0 { f64::NAN } else { sum / n as f64 };
+        TrainSummary {
+            model,
+            parameters,
+            steps: self.done,
+            loss_first: mean(self.first),
+            loss_last: mean(self.last),
+            median_batching_ns: median(&self.batching).unwrap_or(0.0),
+            median_update_ns: median(&self.update).unwrap_or(0.0),
+            median_wait_ns: median(&self.wait),
+            distinct_shapes: self.shapes.len(),
+            evals: self.evals,
+            status,
+            run_dir,
+        }
+    }
+}
+
+/// What a checkpoint holds besides the trainer's own files.
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointState {
+    /// The next step to run.
+    step: u64,
+    /// The training stream, positioned after the last checkpointed step.
+    stream: GraphStream,
+    /// Each sink's resume state, in config order.
+    sinks: Vec<serde_json::Value>,
+    /// Running totals.
+    progress: Progress,
+}
+
+/// Writes a checkpoint atomically: into `checkpoint.tmp`, then renamed over `checkpoint`.
+fn checkpoint(
+    dir: &Path,
+    step: u64,
+    stream: &GraphStream,
+    sinks: &mut SinkSet,
+    trainer: &dyn geobatch_core::Trainer,
+    progress: &Progress,
+) -> Result<(), RunError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    let tmp = dir.with_extension("tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let state = CheckpointState {
+        step,
+        stream: stream.clone(),
+        sinks: sinks.checkpoint()?,
+        progress: progress.clone(),
+    };
+    trainer.save(&tmp)?;
+    let text =
+        serde_json::to_string(&state).map_err(|e| RunError::Core(Error::invalid(e.to_string())))?;
+    std::fs::write(tmp.join(STATE_FILE), text).map_err(io(&tmp))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))
 }

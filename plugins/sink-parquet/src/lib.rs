@@ -108,12 +108,23 @@ fn remove_stale(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What the sink needs to continue after a checkpoint.
+#[derive(Debug, Serialize, Deserialize)]
+struct Resume {
+    /// Step part files closed at the checkpoint.
+    parts: u32,
+    /// Evaluations recorded up to the checkpoint.
+    evals: Vec<EvalRecord>,
+}
+
 impl Sink for ParquetSink {
     fn start(&mut self, run: &RunInfo) -> Result<()> {
         let dir: &PathBuf = &run.run_dir;
         std::fs::create_dir_all(dir)
             .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
-        remove_stale(dir)?;
+        if run.resumed_from.is_none() {
+            remove_stale(dir)?;
+        }
         self.run = Some(run.clone());
         self.write_run(None)
     }
@@ -129,6 +140,45 @@ impl Sink for ParquetSink {
     fn eval(&mut self, record: &EvalRecord) -> Result<()> {
         self.evals.push(record.clone());
         let run = self.run()?;
+        let batch = eval_batch(run, &self.evals).map_err(err)?;
+        tables::write_atomic(&run.run_dir.join("evals.parquet"), &batch, "evals").map_err(err)
+    }
+
+    fn checkpoint(&mut self) -> Result<serde_json::Value> {
+        self.flush_steps()?;
+        serde_json::to_value(Resume {
+            parts: self.part,
+            evals: self.evals.clone(),
+        })
+        .map_err(err)
+    }
+
+    fn resume(&mut self, state: &serde_json::Value) -> Result<()> {
+        let state: Resume = serde_json::from_value(state.clone())
+            .map_err(|e| err(format!("bad checkpoint state: {e}")))?;
+        let dir = self.run()?.run_dir.clone();
+        // Parts closed after the checkpoint hold steps that will be recorded again: drop them.
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let index = name
+                .strip_prefix("steps-")
+                .and_then(|n| n.split('.').next())
+                .and_then(|n| n.parse::<u32>().ok());
+            if index.is_some_and(|i| i >= state.parts) || name.ends_with(".tmp") {
+                std::fs::remove_file(entry.path())
+                    .map_err(|e| err(format!("{}: {e}", entry.path().display())))?;
+            }
+        }
+        self.part = state.parts;
+        self.steps.clear();
+        self.evals = state.evals;
+        let run = self.run()?;
+        if self.evals.is_empty() {
+            let _ = std::fs::remove_file(run.run_dir.join("evals.parquet"));
+            return Ok(());
+        }
         let batch = eval_batch(run, &self.evals).map_err(err)?;
         tables::write_atomic(&run.run_dir.join("evals.parquet"), &batch, "evals").map_err(err)
     }

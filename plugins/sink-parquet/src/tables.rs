@@ -33,6 +33,7 @@ impl Columns {
                     | "budget_nodes"
                     | "budget_edges"
                     | "budget_graphs"
+                    | "resumed_from"
             );
         self.0
             .push((Field::new(name, array.data_type().clone(), nullable), array));
@@ -160,6 +161,7 @@ pub fn run_batch(run: &RunInfo, end: Option<&RunEnd>) -> Result<RecordBatch, Arr
     c.u64("budget_nodes", 1, |_| run.budget.map(|b| b.nodes as u64));
     c.u64("budget_edges", 1, |_| run.budget.map(|b| b.edges as u64));
     c.u64("budget_graphs", 1, |_| run.budget.map(|b| b.graphs as u64));
+    c.u64("resumed_from", 1, |_| run.resumed_from);
     let status = end.map_or("running", |e| e.status.as_str());
     c.str("status", 1, one(status));
     c.u64("steps", 1, |_| Some(end.map_or(0, |e| e.steps)));
