@@ -32,6 +32,8 @@ pub struct BatchInputs<B: Backend> {
     pub n_graphs: usize,
     /// Real graph count.
     pub n_real: usize,
+    /// Edge lengths on the host, for bases computed there.
+    pub distances_host: Vec<f32>,
 }
 
 fn ints<B: Backend>(v: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
@@ -83,7 +85,7 @@ impl<B: Backend> BatchInputs<B> {
             .collect();
         BatchInputs {
             species: ints(&batch.species, device),
-            distances: floats(distances, [e, 1], device),
+            distances: floats(distances.clone(), [e, 1], device),
             senders: ints(&batch.senders, device),
             receivers: ints(&batch.receivers, device),
             node_graph: ints(&batch.node_graph, device),
@@ -94,6 +96,15 @@ impl<B: Backend> BatchInputs<B> {
             n_nodes: n,
             n_graphs: g,
             n_real: batch.real().graphs,
+            distances_host: distances,
         }
+    }
+
+    /// The study's Gaussian basis of the edge lengths, `[E, k]`, computed on the host with the
+    /// vectorised kernel of [`crate::fastmath`] (it needs no gradient: distances are data).
+    pub fn rbf(&self, k: usize, delta: f64) -> Tensor<B, 2> {
+        let mut out = Vec::new();
+        crate::fastmath::gaussian_rbf(&self.distances_host, k, delta as f32, &mut out);
+        floats(out, [self.distances_host.len(), k], &self.species.device())
     }
 }

@@ -2,6 +2,7 @@
 //! truncated normal of std 1/sqrt(fan_in), shifted softplus, the Gaussian radial basis, segment
 //! means over receivers and the per-graph mean readout.
 
+use crate::fused::FusedOps;
 use crate::init::ParamInit;
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
@@ -40,10 +41,17 @@ impl<B: Backend> Dense<B> {
 /// Above this, softplus(x) = x to f32 precision (log1p(e^-20) ~ 2e-9).
 const SOFTPLUS_LINEAR: f64 = 20.0;
 
-/// Shifted softplus, `log(1 + e^x) - log 2`, as `log1p(e^min(x, 20)) + relu(x - 20) - log 2`:
-/// no overflow, and autodiff gives the exact derivative `sigmoid(x)` everywhere, 0.5 at x = 0
-/// (the `max(x, 0) + log1p(e^-|x|)` form gets 0 there from the subgradients of relu and abs).
-pub fn ssp<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+/// Shifted softplus, `log(1 + e^x) - log 2`, through the fused kernel with its own backward pass
+/// ([`crate::fused`]).
+pub fn ssp<B: FusedOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    crate::fused::ssp(x)
+}
+
+/// Shifted softplus from burn's element-wise ops, `log1p(e^min(x, 20)) + relu(x - 20) - log 2`,
+/// for backends without [`FusedOps`] and as the reference the fused kernel is tested against.
+/// Autodiff gives the exact derivative `sigmoid(x)` everywhere, 0.5 at x = 0 (the
+/// `max(x, 0) + log1p(e^-|x|)` form gets 0 there from the subgradients of relu and abs).
+pub fn ssp_composite<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     let soft = x.clone().clamp_max(SOFTPLUS_LINEAR).exp().log1p();
     soft + activation::relu(x.sub_scalar(SOFTPLUS_LINEAR)) - std::f64::consts::LN_2
 }
@@ -75,7 +83,9 @@ impl<B: Backend> Mlp<B> {
             activate_last,
         }
     }
+}
 
+impl<B: FusedOps> Mlp<B> {
     /// Applies the stack.
     pub fn forward(&self, mut x: Tensor<B, 2>) -> Tensor<B, 2> {
         let last = self.layers.len().saturating_sub(1);

@@ -8,6 +8,8 @@
 //! * [`backend`]: the backends a build offers (flex on the CPU; CUDA with the `cuda` feature).
 
 pub mod backend;
+pub mod fastmath;
+pub mod fused;
 pub mod init;
 pub mod inputs;
 pub mod layers;

@@ -17,8 +17,9 @@ use geobatch_core::{
     Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Trainer,
 };
 use geobatch_nn::backend::{CpuAutodiff, check_device};
+use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Dense, Mlp, gaussian_rbf, segment_mean, segment_sum};
+use geobatch_nn::layers::{Dense, Mlp, segment_mean, segment_sum};
 use geobatch_nn::{BatchInputs, GnnTrainer, GraphRegressor};
 use serde::{Deserialize, Serialize};
 
@@ -126,9 +127,9 @@ impl<B: Backend> Mpeu<B> {
     }
 }
 
-impl<B: Backend> GraphRegressor<B> for Mpeu<B> {
+impl<B: FusedOps> GraphRegressor<B> for Mpeu<B> {
     fn forward(&self, x: &BatchInputs<B>) -> Tensor<B, 2> {
-        let mut e = gaussian_rbf(x.distances.clone(), self.rbf, self.delta);
+        let mut e = x.rbf(self.rbf, self.delta);
         let mut h = self.embed.embed(x.species.clone());
         for step in &self.steps {
             let hs = h.clone().select(0, x.senders.clone());

@@ -14,8 +14,9 @@ use geobatch_core::{
     Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Trainer,
 };
 use geobatch_nn::backend::{CpuAutodiff, check_device};
+use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Dense, Mlp, gaussian_rbf, segment_mean, segment_sum};
+use geobatch_nn::layers::{Dense, Mlp, segment_mean, segment_sum};
 use geobatch_nn::{BatchInputs, GnnTrainer, GraphRegressor};
 use serde::{Deserialize, Serialize};
 
@@ -117,9 +118,9 @@ impl<B: Backend> SchNet<B> {
     }
 }
 
-impl<B: Backend> GraphRegressor<B> for SchNet<B> {
+impl<B: FusedOps> GraphRegressor<B> for SchNet<B> {
     fn forward(&self, x: &BatchInputs<B>) -> Tensor<B, 2> {
-        let e = gaussian_rbf(x.distances.clone(), self.rbf, self.delta);
+        let e = x.rbf(self.rbf, self.delta);
         let mut h = self.embed.embed(x.species.clone());
         for step in &self.interactions {
             let w = step.filter.forward(e.clone());
