@@ -2,14 +2,14 @@
 //! batcher, without a model, timing both phases and recording every batch through the sinks.
 
 use crate::config::LoadedConfig;
-use crate::env;
 use crate::error::RunError;
+use crate::identity::{RunStart, new_run};
 use crate::sinks::SinkSet;
 use crate::stats::{median, quantile};
 use geobatch_core::records::RunEnd;
 use geobatch_core::{
-    BatcherContext, DatasetContext, GraphBatch, GraphStream, Plan, RunInfo, RunStatus, Shape,
-    StepRecord, StreamMode,
+    BatcherContext, DatasetContext, GraphBatch, GraphStream, Plan, RunStatus, Shape, StepRecord,
+    StreamMode,
 };
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -130,53 +130,19 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
 
     let label = cfg.batcher.label();
     let bs = cfg.batcher.batch_size();
-    let run_id = format!(
-        "batches-{label}-bs{bs}-seed{}-{}",
-        cfg.experiment.seed,
-        &loaded.hash[..10]
-    );
-    let run_dir = cfg
-        .experiment
-        .results_dir
-        .join(&cfg.experiment.name)
-        .join(&run_id);
-    std::fs::create_dir_all(&run_dir).map_err(|source| RunError::Io {
-        path: run_dir.clone(),
-        source,
-    })?;
-    let cfg_path = run_dir.join("config.toml");
-    std::fs::write(&cfg_path, &loaded.resolved).map_err(|source| RunError::Io {
-        path: cfg_path,
-        source,
-    })?;
-
-    let run = RunInfo {
-        experiment: cfg.experiment.name.clone(),
-        run_id,
-        run_dir: run_dir.clone(),
-        job: "batches".into(),
-        dataset: cfg.dataset.typetag_name().to_string(),
-        dataset_source: dataset.source(),
-        model: None,
-        batcher: cfg.batcher.typetag_name().to_string(),
-        batcher_label: label.clone(),
-        batcher_options: serde_json::to_string(&cfg.batcher).unwrap_or_default(),
-        batch_size: bs as u32,
-        seed: cfg.experiment.seed,
-        quirks: cfg.experiment.quirks.as_str().into(),
-        mode: "serial".into(),
-        device: "cpu".into(),
-        threads: 1,
-        host: env::host(),
-        cpu: env::cpu_model(),
-        git_revision: env::git_revision(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        started_at: env::unix_now(),
-        config_hash: loaded.hash.clone(),
-        planned_steps: steps,
-        budget: batcher.budget(),
-        resumed_from: None,
-    };
+    let run = new_run(
+        loaded,
+        RunStart {
+            job: "batches",
+            model: None,
+            dataset_source: dataset.source(),
+            budget: batcher.budget(),
+            planned_steps: steps,
+            mode: "serial",
+            device: "cpu",
+        },
+    )?;
+    let run_dir = run.run_dir.clone();
     let mut sinks = SinkSet::build(&cfg.sinks)?;
     sinks.start(&run)?;
 

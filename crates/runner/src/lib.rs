@@ -10,6 +10,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod evaluate;
+pub mod identity;
 pub mod sinks;
 pub mod stats;
 pub mod train;

@@ -2,9 +2,9 @@
 //! and prefetch modes, exact evaluation, results through the sinks.
 
 use crate::config::{LoadedConfig, Mode};
-use crate::env;
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate};
+use crate::identity::{RunStart, new_run};
 use crate::sinks::SinkSet;
 use crate::stats::median;
 use geobatch_core::records::{EvalRecord, RunEnd};
@@ -165,53 +165,20 @@ pub fn run_train_with(
         train.len()
     );
 
-    let label = cfg.batcher.label();
     let bs = cfg.batcher.batch_size();
-    let run_id = format!(
-        "train-{model}-{label}-bs{bs}-seed{seed}-{}",
-        &loaded.hash[..10]
-    );
-    let run_dir = cfg
-        .experiment
-        .results_dir
-        .join(&cfg.experiment.name)
-        .join(&run_id);
-    std::fs::create_dir_all(&run_dir).map_err(|source| RunError::Io {
-        path: run_dir.clone(),
-        source,
-    })?;
-    let cfg_path = run_dir.join("config.toml");
-    std::fs::write(&cfg_path, &loaded.resolved).map_err(|source| RunError::Io {
-        path: cfg_path,
-        source,
-    })?;
-    let run = RunInfo {
-        experiment: cfg.experiment.name.clone(),
-        run_id,
-        run_dir: run_dir.clone(),
-        job: "train".into(),
-        dataset: cfg.dataset.typetag_name().to_string(),
-        dataset_source: dataset.source(),
-        model: Some(model.clone()),
-        batcher: cfg.batcher.typetag_name().to_string(),
-        batcher_label: label,
-        batcher_options: serde_json::to_string(&cfg.batcher).unwrap_or_default(),
-        batch_size: bs as u32,
-        seed,
-        quirks: cfg.experiment.quirks.as_str().into(),
-        mode: tr.mode.as_str().into(),
-        device: tr.device.clone(),
-        threads: 1,
-        host: env::host(),
-        cpu: env::cpu_model(),
-        git_revision: env::git_revision(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        started_at: env::unix_now(),
-        config_hash: loaded.hash.clone(),
-        planned_steps: steps,
-        budget: batcher.budget(),
-        resumed_from: None,
-    };
+    let run = new_run(
+        loaded,
+        RunStart {
+            job: "train",
+            model: Some(&model),
+            dataset_source: dataset.source(),
+            budget: batcher.budget(),
+            planned_steps: steps,
+            mode: tr.mode.as_str(),
+            device: &tr.device,
+        },
+    )?;
+    let run_dir = run.run_dir.clone();
     let ckpt_dir = run_dir.join("checkpoint");
     let mut start_step = 0u64;
     let mut progress = Progress::new(steps);
