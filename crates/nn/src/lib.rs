@@ -13,6 +13,7 @@ pub mod fused;
 pub mod init;
 pub mod inputs;
 pub mod layers;
+pub mod sizes;
 pub mod trainer;
 
 pub use inputs::BatchInputs;

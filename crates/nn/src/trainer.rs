@@ -186,3 +186,27 @@ fn fresh_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
         .with_epsilon(spec.epsilon as f32)
         .init::<B, M>()
 }
+
+/// A boxed trainer for a model built on the CPU autodiff backend: checks the device named in the
+/// context, builds the model with `make` and wraps it in a [`GnnTrainer`].
+pub fn cpu_trainer<M>(
+    ctx: &geobatch_core::ModelContext,
+    make: impl FnOnce(&burn_flex::FlexDevice) -> M,
+) -> Result<Box<dyn Trainer>>
+where
+    M: AutodiffModule<crate::backend::CpuAutodiff>
+        + GraphRegressor<crate::backend::CpuAutodiff>
+        + Send
+        + 'static,
+    M::InnerModule: GraphRegressor<crate::backend::Cpu>,
+{
+    crate::backend::check_device(&ctx.device).map_err(Error::invalid)?;
+    let device = Default::default();
+    let model = make(&device);
+    Ok(Box::new(GnnTrainer::new(
+        model,
+        ctx.optimizer.clone(),
+        ctx.target_stats.clone(),
+        device,
+    )))
+}

@@ -10,14 +10,14 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use geobatch_core::{
-    Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Trainer,
-};
-use geobatch_nn::backend::{CpuAutodiff, check_device};
+use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Trainer};
+use geobatch_nn::backend::CpuAutodiff;
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, segment_mean, segment_sum};
-use geobatch_nn::{BatchInputs, GnnTrainer, GraphRegressor};
+use geobatch_nn::sizes;
+use geobatch_nn::trainer::cpu_trainer;
+use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
 
 /// Config of SchNet.
@@ -25,39 +25,26 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct SchNetSpec {
     /// Latent size C.
-    #[serde(default = "default_latent")]
+    #[serde(default = "sizes::default_latent")]
     pub latent: usize,
     /// Message-passing steps, each with its own weights.
-    #[serde(default = "default_steps")]
+    #[serde(default = "sizes::default_steps")]
     pub steps: usize,
     /// Number of Gaussians K.
-    #[serde(default = "default_rbf")]
+    #[serde(default = "sizes::default_rbf")]
     pub rbf: usize,
     /// Gaussian spacing delta (Angstrom).
-    #[serde(default = "default_delta")]
+    #[serde(default = "sizes::default_rbf_spacing")]
     pub rbf_spacing: f64,
-}
-
-fn default_latent() -> usize {
-    64
-}
-fn default_steps() -> usize {
-    3
-}
-fn default_rbf() -> usize {
-    150
-}
-fn default_delta() -> f64 {
-    0.1
 }
 
 impl Default for SchNetSpec {
     fn default() -> Self {
         SchNetSpec {
-            latent: default_latent(),
-            steps: default_steps(),
-            rbf: default_rbf(),
-            rbf_spacing: default_delta(),
+            latent: sizes::default_latent(),
+            steps: sizes::default_steps(),
+            rbf: sizes::default_rbf(),
+            rbf_spacing: sizes::default_rbf_spacing(),
         }
     }
 }
@@ -148,36 +135,15 @@ impl SchNetSpec {
 #[typetag::serde(name = "schnet")]
 impl ModelSpec for SchNetSpec {
     fn validate(&self) -> Result<()> {
-        if self.latent < 2
-            || self.steps == 0
-            || self.rbf == 0
-            || self.rbf_spacing.is_nan()
-            || self.rbf_spacing <= 0.0
-        {
-            return Err(Error::invalid(
-                "model: latent >= 2, steps >= 1, rbf >= 1 and rbf_spacing > 0 are required",
-            ));
-        }
-        Ok(())
+        sizes::check_sizes(self.latent, self.steps, self.rbf, self.rbf_spacing)
     }
 
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
         self.validate()?;
-        check_device(&ctx.device).map_err(Error::invalid)?;
-        let device = Default::default();
-        let model = SchNet::<CpuAutodiff>::new(
-            self,
-            ctx.n_species,
-            ctx.target_stats.len(),
-            ctx.seed,
-            &device,
-        );
-        Ok(Box::new(GnnTrainer::new(
-            model,
-            ctx.optimizer.clone(),
-            ctx.target_stats.clone(),
-            device,
-        )))
+        let (species, targets) = (ctx.n_species, ctx.target_stats.len());
+        cpu_trainer(ctx, |device| {
+            SchNet::<CpuAutodiff>::new(self, species, targets, ctx.seed, device)
+        })
     }
 }
 
@@ -186,12 +152,7 @@ inventory::submit! {
         kind: PluginKind::Model,
         name: "schnet",
         summary: "SchNet as in the study: 150 Gaussians (exponent / delta), filter MLP x sender, mean aggregation, no biases",
-        options: &[
-            OptionDoc { name: "latent", ty: "integer", default: "64", doc: "latent size C" },
-            OptionDoc { name: "steps", ty: "integer", default: "3", doc: "message-passing steps (separate weights)" },
-            OptionDoc { name: "rbf", ty: "integer", default: "150", doc: "number of Gaussians K" },
-            OptionDoc { name: "rbf_spacing", ty: "float", default: "0.1", doc: "Gaussian spacing delta in Angstrom" },
-        ],
+        options: sizes::SIZE_OPTIONS,
         example: "kind = \"schnet\"\nlatent = 64\nsteps = 3\n",
     }
 }
