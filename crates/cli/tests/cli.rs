@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use arrow_array::cast::AsArray;
+use geobatch_testkit::results::run_value;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -214,21 +215,7 @@ fn a_killed_run_leaves_its_closed_part_files_readable() {
         .into_iter()
         .find(|p| p.ends_with("run.parquet"))
         .unwrap();
-    let batch = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(run).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        batch
-            .column_by_name("status")
-            .unwrap()
-            .as_string::<i32>()
-            .value(0),
-        "running"
-    );
+    assert_eq!(run_value(run.parent().unwrap(), "status"), "running");
 }
 
 fn steps_table(run_dir: &Path) -> Vec<(u64, f32)> {

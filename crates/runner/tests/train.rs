@@ -6,6 +6,7 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, UInt64Type};
 use geobatch_runner::{LoadedConfig, run_train};
+use geobatch_testkit::results::run_value;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -154,22 +155,7 @@ fn a_diverging_run_stops_with_a_clear_message_and_finished_files() {
         .unwrap()
         .unwrap()
         .path();
-    let run = ParquetRecordBatchReaderBuilder::try_new(
-        std::fs::File::open(run_dir.join("run.parquet")).unwrap(),
-    )
-    .unwrap()
-    .build()
-    .unwrap()
-    .next()
-    .unwrap()
-    .unwrap();
-    assert_eq!(
-        run.column_by_name("status")
-            .unwrap()
-            .as_string::<i32>()
-            .value(0),
-        "failed"
-    );
+    assert_eq!(run_value(&run_dir, "status"), "failed");
     assert!(
         !column(&run_dir, "loss").is_empty(),
         "the steps before the divergence are kept"

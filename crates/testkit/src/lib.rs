@@ -269,3 +269,30 @@ pub fn toy_readout(batch: &GraphBatch) -> Vec<f64> {
         .map(|g| sum[g] / f64::from(batch.n_node[g].max(1)))
         .collect()
 }
+
+/// Reading results files back in tests.
+pub mod results {
+    use arrow_array::RecordBatch;
+    use arrow_array::cast::AsArray;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::path::Path;
+
+    /// Every record batch of a Parquet file (panics with the path when it cannot be read).
+    pub fn read(path: &Path) -> Vec<RecordBatch> {
+        let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .map(|b| b.unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            .collect()
+    }
+
+    /// A string column of a run's one-row `run.parquet` (e.g. `status`, `message`).
+    pub fn run_value(run_dir: &Path, column: &str) -> String {
+        let batches = read(&run_dir.join("run.parquet"));
+        let col = batches[0]
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("run.parquet has no {column}"));
+        col.as_string::<i32>().value(0).to_string()
+    }
+}
