@@ -323,3 +323,49 @@ fn a_killed_training_run_resumes_from_its_checkpoint_exactly() {
         "a complete run drops its checkpoint"
     );
 }
+
+#[test]
+fn bench_step_times_every_batch_size_with_its_padded_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = repo().join("configs/smoke/qm9-fixture-schnet.toml");
+    let o = geobatch(
+        dir.path(),
+        &[
+            "bench",
+            "step",
+            config.to_str().unwrap(),
+            "--batch-sizes",
+            "4,16",
+            "--steps",
+            "3",
+            "--warmup",
+            "1",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("training step of schnet"), "{out}");
+    // rows: bs, steps, median ms, p90 ms, graphs/s, edges, shares
+    let rows: Vec<Vec<f64>> = out
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<f64> = l
+                .split_whitespace()
+                .take(6)
+                .map_while(|c| c.parse().ok())
+                .collect();
+            (cols.len() == 6).then_some(cols)
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for (row, bs) in rows.iter().zip([4.0, 16.0]) {
+        assert_eq!(row[0], bs);
+        assert_eq!(row[1], 3.0);
+        assert!(row[2] > 0.0 && row[3] >= row[2], "median <= p90: {row:?}");
+        assert!(row[4] > 0.0 && row[5] > 0.0, "{row:?}");
+    }
+    assert!(
+        rows[1][5] > 2.0 * rows[0][5],
+        "larger batches pad to more edges: {out}"
+    );
+}

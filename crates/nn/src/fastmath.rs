@@ -7,12 +7,17 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_145_75;
 const LN2_LO: f32 = 1.428_606_8e-6;
 
-/// `e^-a` for `a >= 0` (larger than about 87 gives 0-ish subnormal-free results).
+/// Adding this to a float in [0, 2^22) rounds it to an integer held in the low mantissa bits.
+const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+
+/// `e^-a` for `a >= 0` (clamped to 87, below which no result is subnormal). Only float
+/// arithmetic and bit operations, so loops over it vectorise (a saturating `as i32` does not).
 #[inline(always)]
 pub fn exp_neg(a: f32) -> f32 {
     let a = a.clamp(0.0, 87.0);
-    let n = (a * LOG2E + 0.5) as i32; // round to nearest, a >= 0
-    let nf = n as f32;
+    let z = a * LOG2E + ROUND_MAGIC; // n = round(a log2 e) in the low bits of z
+    let nf = z - ROUND_MAGIC;
+    let n = z.to_bits().wrapping_sub(ROUND_MAGIC.to_bits()); // 0 ..= 126
     let r = (nf * LN2_HI - a) + nf * LN2_LO; // -a = -n ln2 + r, |r| <= ln2 / 2
     // e^r by its Taylor polynomial to degree 7 (error < 3e-8 on |r| <= 0.35)
     let p = 1.0
@@ -21,7 +26,7 @@ pub fn exp_neg(a: f32) -> f32 {
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    p * f32::from_bits(((127 - n) as u32) << 23)
+    p * f32::from_bits(127u32.wrapping_sub(n) << 23)
 }
 
 /// `ln(1 + t)` for `t` in `[0, 1]`, through `2 atanh(t / (2 + t))`.
@@ -36,20 +41,32 @@ pub fn ln1p_unit(t: f32) -> f32 {
     2.0 * s * q
 }
 
-/// Shifted softplus `ln(1 + e^x) - ln 2` of every element.
-pub fn ssp(x: &[f32], out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = v.max(0.0) + ln1p_unit(exp_neg(v.abs())) - std::f32::consts::LN_2;
-    }
+/// Shifted softplus `ln(1 + e^x) - ln 2` of every element, in place.
+pub fn ssp_in_place(x: &mut [f32]) {
+    pulp::Arch::new().dispatch(|| {
+        for v in x.iter_mut() {
+            *v = ssp_one(*v).0;
+        }
+    });
 }
 
-/// `grad * sigmoid(x)`: the backward pass of [`ssp`].
-pub fn ssp_grad(x: &[f32], grad: &[f32], out: &mut [f32]) {
-    for ((o, &v), &g) in out.iter_mut().zip(x).zip(grad) {
-        let t = exp_neg(v.abs());
-        let num = if v >= 0.0 { 1.0 } else { t };
-        *o = g * num / (1.0 + t);
-    }
+/// Shifted softplus of every element (in place) and its slope `sigmoid(x)`, in one pass: the
+/// forward pass keeps the slope so the backward pass is one multiplication.
+pub fn ssp_with_slope_in_place(x: &mut [f32], slope: &mut [f32]) {
+    pulp::Arch::new().dispatch(|| {
+        for (v, s) in x.iter_mut().zip(slope.iter_mut()) {
+            (*v, *s) = ssp_one(*v);
+        }
+    });
+}
+
+/// `(ssp(v), sigmoid(v))` from one exponential.
+#[inline(always)]
+fn ssp_one(v: f32) -> (f32, f32) {
+    let t = exp_neg(v.abs());
+    let y = v.max(0.0) + ln1p_unit(t) - std::f32::consts::LN_2;
+    let num = if v >= 0.0 { 1.0 } else { t };
+    (y, num / (1.0 + t))
 }
 
 /// The study's Gaussian basis of every distance, row-major `[distances, k]`:
@@ -58,12 +75,15 @@ pub fn gaussian_rbf(d: &[f32], k: usize, delta: f32, out: &mut Vec<f32>) {
     out.clear();
     out.resize(d.len() * k, 0.0);
     let inv = 1.0 / delta;
-    for (row, &di) in out.chunks_exact_mut(k).zip(d) {
-        for (i, o) in row.iter_mut().enumerate() {
-            let x = di - i as f32 * delta;
-            *o = exp_neg(x * x * inv);
+    let centres: Vec<f32> = (0..k).map(|i| i as f32 * delta).collect();
+    pulp::Arch::new().dispatch(|| {
+        for (row, &di) in out.chunks_exact_mut(k).zip(d) {
+            for (o, &c) in row.iter_mut().zip(&centres) {
+                let x = di - c;
+                *o = exp_neg(x * x * inv);
+            }
         }
-    }
+    });
 }
 
 #[cfg(test)]
@@ -83,8 +103,8 @@ mod tests {
         }
         assert!(worst < 1e-6, "exp_neg relative error {worst}");
         let xs: Vec<f32> = (0..4000).map(|i| -40.0 + i as f32 * 0.02).collect();
-        let mut y = vec![0.0; xs.len()];
-        ssp(&xs, &mut y);
+        let mut y = xs.clone();
+        ssp_in_place(&mut y);
         for (&x, &v) in xs.iter().zip(&y) {
             let want = (1.0 + f64::from(x).exp()).ln() - std::f64::consts::LN_2;
             assert!(
@@ -92,9 +112,11 @@ mod tests {
                 "ssp({x}) = {v}, want {want}"
             );
         }
-        let g = vec![1.0; xs.len()];
-        ssp_grad(&xs, &g, &mut y);
-        for (&x, &v) in xs.iter().zip(&y) {
+        let mut y2 = xs.clone();
+        let mut slope = vec![0.0; xs.len()];
+        ssp_with_slope_in_place(&mut y2, &mut slope);
+        assert_eq!(y, y2, "one-pass forward gives the same values");
+        for (&x, &v) in xs.iter().zip(&slope) {
             let want = 1.0 / (1.0 + (-f64::from(x)).exp());
             assert!(
                 (f64::from(v) - want).abs() <= 1e-6,

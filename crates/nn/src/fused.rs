@@ -17,38 +17,70 @@ use burn_flex::{Flex, FlexTensor};
 pub trait FusedOps: Backend {
     /// Shifted softplus `ln(1 + e^x) - ln 2` of every element.
     fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// `grad * sigmoid(x)`, the backward pass of [`FusedOps::ssp`].
-    fn ssp_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Shifted softplus and its slope `sigmoid(x)` (the forward pass of a tracked [`FusedOps::ssp`]
+    /// keeps the slope, so its backward pass is one multiplication).
+    fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
-fn flex_f32(t: &FlexTensor) -> (Vec<f32>, burn::tensor::Shape) {
-    let shape = t.shape();
+/// Runs `f` on the f32 elements of `t` in row-major order, borrowing them when `t` is
+/// contiguous f32 (the usual case) and copying otherwise.
+fn with_f32<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
     let c = t.to_contiguous();
-    let v = match c.as_slice::<f32>() {
-        Some(s) => s.to_vec(),
-        None => c
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .unwrap_or_default(),
-    };
-    (v, shape)
+    match c.as_slice::<f32>() {
+        Some(s) => f(s),
+        None => {
+            let v = c
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .unwrap_or_default();
+            f(&v)
+        }
+    }
+}
+
+fn flex_from(v: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(v, shape))
+}
+
+/// The f32 elements of `t` for writing in place, when `t` owns them alone and is contiguous
+/// (the usual case for an intermediate result no one else holds).
+fn unique_f32(t: &mut FlexTensor) -> Option<&mut [f32]> {
+    if t.dtype() != burn::tensor::DType::F32 {
+        return None;
+    }
+    let (start, end) = t.layout().contiguous_offsets()?;
+    t.try_storage_mut::<f32>().map(|s| &mut s[start..end])
 }
 
 impl FusedOps for Flex {
-    fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let (v, shape) = flex_f32(&x);
-        let mut out = vec![0.0f32; v.len()];
-        fastmath::ssp(&v, &mut out);
-        FlexTensor::from_data(TensorData::new(out, shape))
+    fn ssp(mut x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if let Some(v) = unique_f32(&mut x) {
+            fastmath::ssp_in_place(v);
+            return x;
+        }
+        let shape = x.shape();
+        let out = with_f32(&x, |v| {
+            let mut out = v.to_vec();
+            fastmath::ssp_in_place(&mut out);
+            out
+        });
+        flex_from(out, shape)
     }
 
-    fn ssp_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        let (v, shape) = flex_f32(&x);
-        let (g, _) = flex_f32(&grad);
-        let mut out = vec![0.0f32; v.len()];
-        fastmath::ssp_grad(&v, &g, &mut out);
-        FlexTensor::from_data(TensorData::new(out, shape))
+    fn ssp_with_slope(mut x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let shape = x.shape();
+        let mut slope = vec![0.0f32; shape.num_elements()];
+        if let Some(v) = unique_f32(&mut x) {
+            fastmath::ssp_with_slope_in_place(v, &mut slope);
+            return (x, flex_from(slope, shape));
+        }
+        let out = with_f32(&x, |v| {
+            let mut out = v.to_vec();
+            fastmath::ssp_with_slope_in_place(&mut out, &mut slope);
+            out
+        });
+        (flex_from(out, shape.clone()), flex_from(slope, shape))
     }
 }
 
@@ -64,8 +96,10 @@ impl<B: FusedOps> Backward<B, 1> for SspBackward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let x = ops.state;
-        unary::<B, _>(ops.parents, ops.node, grads, |grad| B::ssp_grad(x, grad));
+        let slope = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            B::float_mul(grad, slope)
+        });
     }
 }
 
@@ -77,17 +111,17 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = B::ssp(x.primitive.clone());
-                prep.finish(x.primitive, out)
+                let (out, slope) = B::ssp_with_slope(x.primitive);
+                prep.finish(slope, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::ssp(x.primitive)),
         }
     }
 
-    fn ssp_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        // Not differentiated further: the result enters the graph as a constant.
-        let out = B::ssp_grad(x.primitive, grad.primitive);
-        <Self as AutodiffBackend>::from_inner(out)
+    fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        // The slope enters the graph as a constant: it is not differentiated further.
+        let slope = <Self as AutodiffBackend>::from_inner(B::ssp_with_slope(x.primitive.clone()).1);
+        (Self::ssp(x), slope)
     }
 }
 

@@ -26,6 +26,8 @@ pub struct StepBench {
     pub graphs_per_s: f64,
     /// Median of each phase, ms: batching, transfer, forward, backward, optimiser.
     pub phases_ms: [f64; 5],
+    /// Median padded edge count of a batch: the work per step, to compare with other engines.
+    pub padded_edges: usize,
 }
 
 /// Names of the phases in [`StepBench::phases_ms`].
@@ -89,7 +91,7 @@ pub fn bench_step(
         })?;
         let (mut plan, mut batch) = (Plan::default(), GraphBatch::new());
         let (mut total, mut phases) = (Vec::new(), vec![Vec::new(); 5]);
-        let mut graphs = 0usize;
+        let (mut graphs, mut edges) = (0usize, Vec::new());
         for step in 0..(warmup + steps) {
             let t0 = Instant::now();
             batcher.next_plan(&mut stream, train.sizes(), &mut plan)?;
@@ -109,9 +111,11 @@ pub fn bench_step(
                     v.push(x);
                 }
                 graphs += plan.real.graphs;
+                edges.push(batch.senders.len());
             }
         }
         total.sort_unstable();
+        edges.sort_unstable();
         phases.iter_mut().for_each(|v| v.sort_unstable());
         let med = median(&total).unwrap_or(0.0);
         let mut phases_ms = [0.0; 5];
@@ -129,6 +133,7 @@ pub fn bench_step(
                 0.0
             },
             phases_ms,
+            padded_edges: edges.get(edges.len() / 2).copied().unwrap_or(0),
         });
     }
     Ok(out)
@@ -139,12 +144,13 @@ pub fn render(model: &str, rows: &[StepBench]) -> String {
     let mut s = format!("training step of {model} (median over timed steps, warm-up excluded)\n");
     let _ = writeln!(
         s,
-        "{:>5} {:>6} {:>10} {:>9} {:>10}  share: {}",
+        "{:>5} {:>6} {:>10} {:>9} {:>10} {:>8}  share: {}",
         "bs",
         "steps",
         "median ms",
         "p90 ms",
         "graphs/s",
+        "edges",
         PHASES.join(" / ")
     );
     for r in rows {
@@ -156,12 +162,13 @@ pub fn render(model: &str, rows: &[StepBench]) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "{:>5} {:>6} {:>10.2} {:>9.2} {:>10.0}  {}",
+            "{:>5} {:>6} {:>10.2} {:>9.2} {:>10.0} {:>8}  {}",
             r.batch_size,
             r.steps,
             r.median_ms,
             r.p90_ms,
             r.graphs_per_s,
+            r.padded_edges,
             shares.join(" / ")
         );
     }
