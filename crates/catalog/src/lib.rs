@@ -8,6 +8,10 @@
 pub use geobatch_batcher_dynamic as batcher_dynamic;
 #[cfg(feature = "batcher-static")]
 pub use geobatch_batcher_static as batcher_static;
+#[cfg(feature = "dataset-aflow")]
+pub use geobatch_dataset_aflow as dataset_aflow;
+#[cfg(feature = "dataset-cif")]
+pub use geobatch_dataset_cif as dataset_cif;
 #[cfg(feature = "dataset-qm9")]
 pub use geobatch_dataset_qm9 as dataset_qm9;
 #[cfg(feature = "dataset-synthetic")]
@@ -23,6 +27,10 @@ pub use geobatch_sink_parquet as sink_parquet;
 
 /// Plugin names this build must register, as (kind, name).
 pub const EXPECTED: &[(&str, &str)] = &[
+    #[cfg(feature = "dataset-aflow")]
+    ("dataset", "aflow"),
+    #[cfg(feature = "dataset-cif")]
+    ("dataset", "cif"),
     #[cfg(feature = "dataset-qm9")]
     ("dataset", "qm9"),
     #[cfg(feature = "dataset-synthetic")]
@@ -47,6 +55,10 @@ pub fn link() {
     batcher_dynamic::link();
     #[cfg(feature = "batcher-static")]
     batcher_static::link();
+    #[cfg(feature = "dataset-aflow")]
+    dataset_aflow::link();
+    #[cfg(feature = "dataset-cif")]
+    dataset_cif::link();
     #[cfg(feature = "dataset-qm9")]
     dataset_qm9::link();
     #[cfg(feature = "dataset-synthetic")]

@@ -2,8 +2,8 @@
 
 use crate::plugins::UsageError;
 use clap::Subcommand;
-use geobatch_core::ImportArgs;
 use geobatch_core::registry::{self, DataProvider};
+use geobatch_core::{FetchArgs, ImportArgs};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -19,6 +19,15 @@ pub enum DataCommand {
         /// Data folder.
         #[arg(long, default_value = "data")]
         dir: PathBuf,
+        /// Another source than the default: AFLUX endpoint (aflow), package index (qm9).
+        #[arg(long)]
+        url: Option<String>,
+        /// Records per request (aflow).
+        #[arg(long)]
+        page_size: Option<usize>,
+        /// Stop after this many requests; running again continues (aflow).
+        #[arg(long)]
+        max_pages: Option<usize>,
     },
     /// Import a dataset from a local file or folder into geobatch's Parquet format.
     Import {
@@ -69,14 +78,29 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        DataCommand::Fetch { name, dir } => {
+        DataCommand::Fetch {
+            name,
+            dir,
+            url,
+            page_size,
+            max_pages,
+        } => {
             let p = provider(&name)?;
             let fetch = p.fetch.ok_or_else(|| {
                 UsageError(format!(
                     "{name} cannot be fetched; use `geobatch data import {name} PATH`"
                 ))
             })?;
-            println!("{}", fetch(&dir, progress)?);
+            println!(
+                "{}",
+                fetch(&FetchArgs {
+                    data_dir: dir,
+                    progress,
+                    url,
+                    page_size,
+                    max_pages,
+                })?
+            );
         }
         DataCommand::Import {
             name,

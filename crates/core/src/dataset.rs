@@ -91,3 +91,34 @@ pub trait DatasetSpec: Debug + Send + Sync {
     /// Loads (or generates) the dataset.
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>>;
 }
+
+/// A dataset held as three ready splits: what most dataset plugins load into.
+#[derive(Debug)]
+pub struct SplitDataset {
+    /// Plugin name.
+    pub name: String,
+    /// Train, validation and test splits, sharing species classes and targets.
+    pub splits: [GraphSet; 3],
+    /// Unit of every target.
+    pub units: Vec<String>,
+    /// Where the data came from, with what was skipped while reading it.
+    pub source: String,
+}
+
+impl Dataset for SplitDataset {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn split(&self, split: SplitName) -> &GraphSet {
+        &self.splits[split as usize]
+    }
+
+    fn target_units(&self) -> Vec<String> {
+        self.units.clone()
+    }
+
+    fn source(&self) -> String {
+        self.source.clone()
+    }
+}

@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod batcher;
+pub mod crystal;
 pub mod dataset;
 pub mod elements;
 pub mod error;
@@ -31,16 +32,17 @@ pub mod targets;
 
 pub use batch::GraphBatch;
 pub use batcher::{Batcher, BatcherContext, BatcherSpec};
-pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitName};
+pub use crystal::Crystal;
+pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
 pub use error::{Error, Result};
 pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize};
 pub use model::{ModelContext, ModelSpec, OptimizerSpec, StepStats, Trainer};
 pub use plan::Plan;
 pub use records::{EvalRecord, RunEnd, RunInfo, RunStatus, StepRecord};
-pub use registry::{DataProvider, ImportArgs, OptionDoc, PluginDescriptor, PluginKind};
+pub use registry::{DataProvider, FetchArgs, ImportArgs, OptionDoc, PluginDescriptor, PluginKind};
 pub use rules::GraphRule;
 pub use shape::{Budget, Shape};
 pub use sink::{Sink, SinkSpec};
-pub use split::{Amount, SplitSpec};
+pub use split::{Amount, SavedSplit, SplitSpec};
 pub use stream::{GraphStream, Quirks, StreamMode};
 pub use targets::TargetStats;

@@ -129,6 +129,21 @@ pub struct ImportArgs {
     pub progress: bool,
 }
 
+/// What `geobatch data fetch NAME` passes to a provider.
+#[derive(Debug, Clone)]
+pub struct FetchArgs {
+    /// The data folder the provider writes below.
+    pub data_dir: std::path::PathBuf,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Another source address than the provider's default (a mirror, a test server).
+    pub url: Option<String>,
+    /// Records per request, for providers that page.
+    pub page_size: Option<usize>,
+    /// Stop after this many requests (a later fetch continues), for providers that page.
+    pub max_pages: Option<usize>,
+}
+
 /// A dataset's fetch and import commands (`geobatch data fetch NAME`, `geobatch data import NAME PATH`),
 /// registered with `inventory` by the dataset plugin.
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +156,7 @@ pub struct DataProvider {
     pub default_out: &'static str,
     /// Fetches the data into a data folder (idempotent) and returns a report; `None` when the data
     /// cannot be fetched by geobatch.
-    pub fetch: Option<fn(data_dir: &std::path::Path, progress: bool) -> crate::Result<String>>,
+    pub fetch: Option<fn(args: &FetchArgs) -> crate::Result<String>>,
     /// Imports a source into geobatch's format and returns a report.
     pub import: fn(args: &ImportArgs) -> crate::Result<String>,
 }

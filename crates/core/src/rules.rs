@@ -2,8 +2,9 @@
 //!
 //! Every rule emits edges grouped by receiver in increasing receiver order, so segment reductions
 //! over a collated batch are contiguous. An edge vector is `receiver - (sender + image shift)`.
-//! Distances are computed in f64; ties are broken by (distance rounded to 1e-6 Angstrom,
-//! sender index, image offset), so results are deterministic.
+//! Distances are computed in f64; ties are broken by (distance rounded to 1e-6 Angstrom, then the
+//! edge vector rounded to 1e-6 Angstrom), which names a neighbour by where it sits, not by its
+//! index: results are deterministic and do not depend on the order atoms are listed in.
 
 use crate::graph::Cell;
 use serde::{Deserialize, Serialize};
@@ -75,10 +76,13 @@ fn norm(a: [f64; 3]) -> f64 {
     dot(a, a).sqrt()
 }
 
-/// Candidate neighbour: quantised distance, sender, image and the vector.
+/// Candidate neighbour: its sort key (quantised distance, quantised vector), sender, image and
+/// the vector.
 #[derive(Clone, Copy)]
 struct Candidate {
-    key: (u64, u32, [i32; 3]),
+    key: (u64, [i64; 3]),
+    sender: u32,
+    image: [i32; 3],
     vector: [f64; 3],
 }
 
@@ -135,7 +139,9 @@ fn candidates(positions: &[[f64; 3]], cell: &Cell, radius: f64) -> Vec<Vec<Candi
                 if d <= radius {
                     let q = (d * 1e6).round() as u64;
                     list.push(Candidate {
-                        key: (q, j as u32, *n),
+                        key: (q, v.map(|x| (x * 1e6).round() as i64)),
+                        sender: j as u32,
+                        image: *n,
                         vector: v,
                     });
                 }
@@ -162,7 +168,7 @@ pub fn build_edges(
     let n = pos.len();
     let mut emit = |i: usize, list: &[Candidate]| {
         for c in list {
-            senders.push(c.key.1);
+            senders.push(c.sender);
             receivers.push(i as u32);
             vectors.push(c.vector.map(|x| x as f32));
         }
@@ -180,7 +186,7 @@ pub fn build_edges(
         GraphRule::Cutoff { radius } => {
             for (i, list) in candidates(&pos, cell, *radius).iter().enumerate() {
                 let mut sorted = list.clone();
-                sorted.sort_unstable_by_key(|c| (c.key.1, c.key.2));
+                sorted.sort_unstable_by_key(|c| (c.sender, c.image));
                 emit(i, &sorted);
             }
         }
@@ -273,10 +279,11 @@ mod tests {
         assert_eq!(r, vec![0, 1]);
         // Nearest to atom 0: atom 1 at (2,1.5,0) -> |.| = 2.5; atom 1 shifted by -a: (-1,1.5,0) ->
         // sqrt(3.25) = 1.8028; shifted by -b: (1,-1.5,0) -> 1.8028; by -a-b: (-2,-1.5,0) -> 2.5.
-        // Ties between the -a and -b images are broken by image offset: (-1,0,0) < (0,-1,0).
+        // Ties between the -a and -b images are broken by the edge vector: r0 - (r1 - b) =
+        // (-1, 1.5, 0) sorts before r0 - (r1 - a) = (1, -1.5, 0).
         assert_eq!(s[0], 1);
         assert!((len(v[0]) - 3.25f64.sqrt()).abs() < 1e-6);
-        assert_eq!(v[0], [1.0, -1.5, 0.0]); // r0 - (r1 - a)
+        assert_eq!(v[0], [-1.0, 1.5, 0.0]);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// The size of one split: a fraction of the dataset (a float) or a number of graphs (an integer).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -90,6 +92,112 @@ impl SplitSpec {
     }
 }
 
+/// A split saved next to the data so later runs reuse it (spec §4.3): graph ids per split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedSplit {
+    /// Dataset plugin name.
+    pub dataset: String,
+    /// Where the data came from when the split was made.
+    pub source: String,
+    /// Ids of the training graphs.
+    pub train: Vec<String>,
+    /// Ids of the validation graphs.
+    pub validation: Vec<String>,
+    /// Ids of the test graphs.
+    pub test: Vec<String>,
+}
+
+/// A short, stable fingerprint of `key` (FNV-1a, 64 bit) for file names.
+fn fingerprint(key: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl SplitSpec {
+    /// Where the split of `n` graphs of `dataset` from `source` is saved:
+    /// `<data_dir>/splits/<dataset>-<n>-<fingerprint>.json`.
+    pub fn default_file(
+        &self,
+        data_dir: &Path,
+        dataset: &str,
+        source: &str,
+        n: usize,
+        seed: u64,
+    ) -> PathBuf {
+        let key = format!(
+            "{dataset}|{source}|{n}|{}|{seed}",
+            serde_json::to_string(self).unwrap_or_default()
+        );
+        data_dir
+            .join("splits")
+            .join(format!("{dataset}-{n}-{}.json", fingerprint(&key)))
+    }
+
+    /// The split of the graphs named `ids` as index lists: read from `file` when it exists (every
+    /// id must be known), otherwise made from the seed and saved there.
+    pub fn load_or_make(
+        &self,
+        file: &Path,
+        dataset: &str,
+        source: &str,
+        ids: &[&str],
+        seed: u64,
+    ) -> Result<[Vec<u32>; 3]> {
+        if file.is_file() {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::invalid(format!("{}: {e}", file.display())))?;
+            let saved: SavedSplit = serde_json::from_str(&text).map_err(|e| {
+                Error::invalid(format!("{}: not a split file: {e}", file.display()))
+            })?;
+            let index: HashMap<&str, u32> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (*id, i as u32))
+                .collect();
+            let rows = |names: &[String]| -> Result<Vec<u32>> {
+                names
+                    .iter()
+                    .map(|n| {
+                        index.get(n.as_str()).copied().ok_or_else(|| {
+                            Error::invalid(format!(
+                                "{}: graph {n:?} is not in the dataset (delete the file to make a new split)",
+                                file.display()
+                            ))
+                        })
+                    })
+                    .collect()
+            };
+            return Ok([
+                rows(&saved.train)?,
+                rows(&saved.validation)?,
+                rows(&saved.test)?,
+            ]);
+        }
+        let split = self.indices(ids.len(), seed)?;
+        let names = |r: &[u32]| r.iter().map(|&i| ids[i as usize].to_string()).collect();
+        let saved = SavedSplit {
+            dataset: dataset.into(),
+            source: source.into(),
+            train: names(&split[0]),
+            validation: names(&split[1]),
+            test: names(&split[2]),
+        };
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::invalid(format!("{}: {e}", dir.display())))?;
+        }
+        let text = serde_json::to_string(&saved).map_err(|e| Error::invalid(e.to_string()))?;
+        std::fs::write(file, text).map_err(|e| {
+            Error::invalid(format!("cannot save the split to {}: {e}", file.display()))
+        })?;
+        Ok(split)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +225,38 @@ mod tests {
         assert_eq!((a.len(), b.len(), c.len()), (10, 5, 5));
         let err = spec.indices(19, 0).unwrap_err().to_string();
         assert!(err.contains("asks for 20 graphs"), "{err}");
+    }
+
+    #[test]
+    fn a_saved_split_is_reused_by_id() {
+        let dir = std::env::temp_dir().join(format!("geobatch-split-{}", std::process::id()));
+        let ids: Vec<String> = (0..20).map(|i| format!("g{i}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let spec = SplitSpec::default();
+        let file = spec.default_file(&dir, "toy", "here", 20, 7);
+        let first = spec.load_or_make(&file, "toy", "here", &refs, 7).unwrap();
+        assert!(file.is_file());
+        // another seed would shuffle differently, but the saved split wins
+        let again = spec.load_or_make(&file, "toy", "here", &refs, 8).unwrap();
+        assert_eq!(first, again);
+        // ids listed in another order map to the same graphs
+        let mut rev = refs.clone();
+        rev.reverse();
+        let moved = spec.load_or_make(&file, "toy", "here", &rev, 7).unwrap();
+        assert_eq!(
+            moved[0]
+                .iter()
+                .map(|&i| rev[i as usize])
+                .collect::<Vec<_>>(),
+            first[0]
+                .iter()
+                .map(|&i| refs[i as usize])
+                .collect::<Vec<_>>()
+        );
+        let err = spec
+            .load_or_make(&file, "toy", "here", &refs[..5], 7)
+            .unwrap_err();
+        assert!(err.to_string().contains("is not in the dataset"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -296,3 +296,44 @@ pub mod results {
         col.as_string::<i32>().value(0).to_string()
     }
 }
+
+/// Reading the stored edges of one graph, for tests of graph rules on real datasets.
+pub mod edges {
+    use geobatch_core::GraphSet;
+    use geobatch_core::graph::Edges;
+
+    /// Index of the graph named `id` in `set`.
+    pub fn graph_index(set: &GraphSet, id: &str) -> Option<usize> {
+        (0..set.len()).find(|&g| set.id(g) == id)
+    }
+
+    /// The edges of graph `g` as (receiver, sender, length in Angstrom), in stored order.
+    pub fn of(set: &GraphSet, g: usize) -> Vec<(u32, u32, f64)> {
+        let Edges::Stored {
+            offsets,
+            senders,
+            receivers,
+            vectors,
+        } = set.edges()
+        else {
+            panic!("graph rule with stored edges expected");
+        };
+        (offsets[g] as usize..offsets[g + 1] as usize)
+            .map(|e| {
+                let v = vectors[e];
+                let d = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+                (receivers[e], senders[e], d)
+            })
+            .collect()
+    }
+
+    /// Number of incoming edges of every node of graph `g`.
+    pub fn in_degrees(set: &GraphSet, g: usize) -> Vec<usize> {
+        let n = set.sizes()[g].nodes as usize;
+        let mut deg = vec![0; n];
+        for (r, _, _) in of(set, g) {
+            deg[r as usize] += 1;
+        }
+        deg
+    }
+}

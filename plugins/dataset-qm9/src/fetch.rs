@@ -1,6 +1,7 @@
 //! `geobatch data fetch qm9`: the qm9pack wheel from PyPI via pip, verified, then imported.
 
 use crate::{import, store};
+use geobatch_core::registry::FetchArgs;
 use geobatch_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -35,8 +36,10 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Fetches and imports QM9 into `data_dir` unless it is already there.
-pub fn fetch(data_dir: &Path, progress: bool) -> Result<String> {
+/// Fetches and imports QM9 into the data folder unless it is already there; `args.url` is a
+/// package index to download from instead of PyPI.
+pub fn fetch(args: &FetchArgs) -> Result<String> {
+    let (data_dir, progress) = (args.data_dir.as_path(), args.progress);
     let out = default_file(data_dir);
     if let Some(r) = std::fs::File::open(&out)
         .ok()
@@ -80,6 +83,7 @@ pub fn fetch(data_dir: &Path, progress: bool) -> Result<String> {
                 "-d",
             ])
             .arg(&downloads)
+            .args(args.url.iter().flat_map(|u| ["--index-url", u.as_str()]))
             .status()
             .map_err(|e| Error::invalid(format!("cannot run pip: {e}")))?;
         if !status.success() {

@@ -1,0 +1,204 @@
+//! `geobatch data fetch aflow`: pages through an AFLUX query for the study's fields (spec §4.2)
+//! into `data/aflow/aflow.jsonl`.
+//!
+//! Pages are appended to `aflow.jsonl.part`; after each page a state file records the next page
+//! and the part file's length, so an interrupted fetch resumes where it stopped (a half-written
+//! page is cut off). Every page is validated (JSON, one of AFLUX's answer shapes, objects with an
+//! `auid` or `aurl`) before it is kept. The finished file is renamed into place.
+
+use crate::reader::records_of;
+use geobatch_core::registry::FetchArgs;
+use geobatch_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// AFLOW's AFLUX endpoint.
+pub const DEFAULT_URL: &str = "https://aflow.org/API/aflux/v1.0/";
+/// The study's keywords (`scripts/data/get_aflow_csv.py`).
+pub const FIELDS: &str = "enthalpy_formation_atom(*),Egap(*),Egap_type(*),dft_type(*),ldau_type(*),energy_cutoff(*),energy_atom(*),density(*),geometry,positions_fractional,compound";
+/// Records per page unless told otherwise.
+pub const DEFAULT_PAGE_SIZE: usize = 10_000;
+
+/// Progress of a fetch, saved after every page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FetchState {
+    /// The endpoint.
+    pub url: String,
+    /// Records per page.
+    pub page_size: usize,
+    /// Next page to ask for (AFLUX pages count from 1).
+    pub next_page: usize,
+    /// Length of the part file after the last complete page.
+    pub bytes: u64,
+    /// Records kept so far.
+    pub records: usize,
+}
+
+/// The request for one page.
+pub fn page_url(base: &str, page: usize, size: usize) -> String {
+    format!("{base}?{FIELDS},$paging({page},{size})")
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::invalid(format!("{}: {e}", path.display()))
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> Result<String> {
+    let mut resp = agent
+        .get(url)
+        .call()
+        .map_err(|e| Error::invalid(format!("GET {url}: {e}")))?;
+    resp.body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_string()
+        .map_err(|e| Error::invalid(format!("GET {url}: reading the answer: {e}")))
+}
+
+/// One page's records as JSON lines, after checking them.
+fn page_lines(body: &str, url: &str) -> Result<Vec<String>> {
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| {
+        Error::invalid(format!(
+            "{url}: the answer is not JSON ({e}); the page is not kept, run again to retry"
+        ))
+    })?;
+    let records = records_of(value, url)?;
+    records
+        .iter()
+        .map(|r| {
+            if r.dedup_key().is_none() {
+                return Err(Error::invalid(format!(
+                    "{}: record without auid or aurl; the page is not kept",
+                    r.origin
+                )));
+            }
+            serde_json::to_string(&r.fields).map_err(|e| Error::invalid(e.to_string()))
+        })
+        .collect()
+}
+
+/// Fetches (or resumes fetching) the AFLUX query into `<data_dir>/aflow/aflow.jsonl`.
+pub fn fetch(args: &FetchArgs) -> Result<String> {
+    let out = args.data_dir.join(crate::DEFAULT_FILE);
+    let part = out.with_extension("jsonl.part");
+    let state_file = out.with_extension("fetch.json");
+    let url = args.url.clone().unwrap_or_else(|| DEFAULT_URL.to_string());
+    let page_size = args.page_size.unwrap_or(DEFAULT_PAGE_SIZE).max(1);
+    if out.is_file() && !state_file.is_file() {
+        return Ok(format!(
+            "{} exists: nothing to do (delete it to fetch again)",
+            out.display()
+        ));
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let saved: Option<FetchState> = std::fs::read_to_string(&state_file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let mut state = match saved {
+        Some(s) if s.url == url && s.page_size == page_size && part.is_file() => s,
+        _ => FetchState {
+            url: url.clone(),
+            page_size,
+            next_page: 1,
+            bytes: 0,
+            records: 0,
+        },
+    };
+    let resumed = state.next_page > 1;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&part)
+        .map_err(io(&part))?;
+    file.set_len(state.bytes).map_err(io(&part))?; // drop a half-written page
+    let mut file = std::io::BufWriter::new(file);
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::End(0)).map_err(io(&part))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into();
+    let bar = if args.progress {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_message(format!("AFLUX pages from {url}"));
+    let mut pages = 0usize;
+    loop {
+        if args.max_pages.is_some_and(|m| pages >= m) {
+            bar.finish_and_clear();
+            return Ok(format!(
+                "stopped after {pages} pages as asked: {} records so far in {}; run again to continue",
+                state.records,
+                part.display()
+            ));
+        }
+        let page_url = page_url(&url, state.next_page, page_size);
+        let body = get(&agent, &page_url)?;
+        let lines = page_lines(&body, &page_url)?;
+        for l in &lines {
+            writeln!(file, "{l}").map_err(io(&part))?;
+        }
+        file.flush().map_err(io(&part))?;
+        state.bytes = file.get_ref().metadata().map_err(io(&part))?.len();
+        state.records += lines.len();
+        state.next_page += 1;
+        pages += 1;
+        save_state(&state_file, &state)?;
+        bar.set_message(format!(
+            "page {} ({} records)",
+            state.next_page - 1,
+            state.records
+        ));
+        bar.tick();
+        if lines.len() < page_size {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    drop(file);
+    std::fs::rename(&part, &out).map_err(io(&out))?;
+    let _ = std::fs::remove_file(&state_file);
+    Ok(format!(
+        "fetched {} AFLOW records in {} pages{} into {}",
+        state.records,
+        state.next_page - 1,
+        if resumed { " (resumed)" } else { "" },
+        out.display()
+    ))
+}
+
+fn save_state(path: &PathBuf, state: &FetchState) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string(state).map_err(|e| Error::invalid(e.to_string()))?;
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_asks_for_the_study_fields_page_by_page() {
+        let u = page_url("http://h/API/aflux/v1.0/", 3, 500);
+        assert!(u.starts_with("http://h/API/aflux/v1.0/?enthalpy_formation_atom(*),Egap(*)"));
+        assert!(u.ends_with("geometry,positions_fractional,compound,$paging(3,500)"));
+    }
+
+    #[test]
+    fn pages_are_validated() {
+        assert!(page_lines("[{\"auid\": \"a\"}]", "u").is_ok());
+        assert!(page_lines("{\"1 of 2\": {\"aurl\": \"x\"}}", "u").is_ok());
+        let e = page_lines("[{\"Egap\": 1}]", "u").unwrap_err().to_string();
+        assert!(e.contains("without auid or aurl"), "{e}");
+        let e = page_lines("<html>", "u").unwrap_err().to_string();
+        assert!(e.contains("not JSON"), "{e}");
+    }
+}

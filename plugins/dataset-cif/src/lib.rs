@@ -1,0 +1,230 @@
+//! The `cif` dataset: CSV collections of P1 CIF strings, as Carbon-24, Perov-5 and MP-20 ship
+//! them (columns: an index, `material_id`, `cif`, properties), as periodic graphs.
+//!
+//! * `path` is one table or a folder of tables (`*.csv`, `*.csv.gz`). With `split_by = "auto"`
+//!   (the default) a folder holding `train`, `val` and `test` tables keeps those splits; anything
+//!   else is pooled and split by `split` with the run's seed (saved and reused by id).
+//! * Fractional coordinates are wrapped into the cell; partial occupancies and symmetry
+//!   operations other than the identity are refused with the row named (or skipped and counted
+//!   with `skip_bad`); rows lacking a target value are skipped and counted.
+//! * Graphs: periodic k nearest neighbours (k = 12) by default, or a cutoff.
+
+pub mod cif;
+pub mod table;
+
+use geobatch_core::{
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSetBuilder, OptionDoc,
+    PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// How the rows are cut into splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitBy {
+    /// `files` when the folder has train, val and test tables, else `seed`.
+    #[default]
+    Auto,
+    /// The train / val (or validation) / test tables are the splits.
+    Files,
+    /// All rows pooled and split by `split` with a seed.
+    Seed,
+}
+
+/// Config of a CIF collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CifSpec {
+    /// A CSV table or a folder of tables.
+    pub path: PathBuf,
+    /// Target columns (e.g. `energy_per_atom` for Carbon-24, `heat_all` for Perov-5).
+    pub targets: Vec<String>,
+    /// Graph rule.
+    #[serde(default = "default_rule")]
+    pub graph: GraphRule,
+    /// How rows are cut into splits.
+    #[serde(default)]
+    pub split_by: SplitBy,
+    /// Split sizes when splitting by seed.
+    #[serde(default)]
+    pub split: SplitSpec,
+    /// Where a seeded split is saved and reused; `<data_dir>/splits/cif-<n>-<fingerprint>.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_file: Option<PathBuf>,
+    /// The id column.
+    #[serde(default = "default_id")]
+    pub id_column: String,
+    /// The CIF column.
+    #[serde(default = "default_cif")]
+    pub cif_column: String,
+    /// Skip (and count) rows whose CIF cannot be read instead of failing.
+    #[serde(default)]
+    pub skip_bad: bool,
+}
+
+fn default_rule() -> GraphRule {
+    GraphRule::Knn { k: 12 }
+}
+fn default_id() -> String {
+    "material_id".into()
+}
+fn default_cif() -> String {
+    "cif".into()
+}
+
+/// Which split a table stem names.
+fn split_of(stem: &str) -> Option<usize> {
+    match stem {
+        "train" => Some(0),
+        "val" | "valid" | "validation" => Some(1),
+        "test" => Some(2),
+        _ => None,
+    }
+}
+
+#[typetag::serde(name = "cif")]
+impl DatasetSpec for CifSpec {
+    fn validate(&self) -> Result<()> {
+        if self.targets.is_empty() {
+            return Err(Error::invalid(
+                "dataset.targets: name at least one target column (e.g. [\"energy_per_atom\"])",
+            ));
+        }
+        self.graph
+            .validate()
+            .map_err(|m| Error::invalid(format!("dataset.{m}")))
+    }
+
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
+        self.validate()?;
+        let files = table::tables(&self.path)?;
+        let stems: Vec<Option<usize>> = files.iter().map(|f| split_of(&table::stem(f))).collect();
+        let have_all = [0, 1, 2].iter().all(|s| stems.contains(&Some(*s)));
+        let by_files = match self.split_by {
+            SplitBy::Files if !have_all => {
+                return Err(Error::invalid(format!(
+                    "dataset.split_by = \"files\" needs train, val and test tables in {}",
+                    self.path.display()
+                )));
+            }
+            SplitBy::Files => true,
+            SplitBy::Auto => have_all,
+            SplitBy::Seed => false,
+        };
+        let cols = table::Columns {
+            id: &self.id_column,
+            cif: &self.cif_column,
+            targets: &self.targets,
+        };
+        let mut b = GraphSetBuilder::new(self.targets.clone());
+        let mut split_of_graph = Vec::new();
+        let mut ids = HashSet::new();
+        let (mut read, mut bad, mut missing) = (0usize, 0usize, vec![0usize; self.targets.len()]);
+        let mut y = vec![0.0f32; self.targets.len()];
+        for (f, stem) in files.iter().zip(&stems) {
+            if by_files && stem.is_none() {
+                continue;
+            }
+            'rows: for row in table::read(f, &cols)? {
+                read += 1;
+                for (k, t) in row.targets.iter().enumerate() {
+                    match t {
+                        Some(v) => y[k] = *v as f32,
+                        None => {
+                            missing[k] += 1;
+                            continue 'rows;
+                        }
+                    }
+                }
+                match row.crystal {
+                    Ok(c) => {
+                        if !ids.insert(c.id.clone()) {
+                            return Err(Error::invalid(format!(
+                                "{}: id {:?} appears twice in the collection",
+                                row.origin, c.id
+                            )));
+                        }
+                        c.push_to(&mut b, &y)?;
+                        split_of_graph.push(stem.unwrap_or(0));
+                    }
+                    Err(_) if self.skip_bad => bad += 1,
+                    Err(m) => {
+                        return Err(Error::invalid(format!(
+                            "{m} (set dataset.skip_bad = true to skip and count such rows)"
+                        )));
+                    }
+                }
+            }
+        }
+        let mut report = format!("{read} rows read, {} kept", b.len());
+        let mut skipped: Vec<String> = self
+            .targets
+            .iter()
+            .zip(&missing)
+            .filter(|m| *m.1 > 0)
+            .map(|(t, n)| format!("{n} without {t}"))
+            .collect();
+        if bad > 0 {
+            skipped.push(format!("{bad} unreadable CIF"));
+        }
+        if !skipped.is_empty() {
+            report.push_str(&format!("; skipped: {}", skipped.join(", ")));
+        }
+        let source = format!(
+            "{} ({report}; split by {})",
+            self.path.display(),
+            if by_files { "files" } else { "seed" }
+        );
+        if b.is_empty() {
+            return Err(Error::invalid(format!("no usable rows in {source}")));
+        }
+        let pool = b.build(&self.graph, None)?;
+        let [a, v, t] = if by_files {
+            let mut parts: [Vec<u32>; 3] = Default::default();
+            for (g, s) in split_of_graph.iter().enumerate() {
+                parts[*s].push(g as u32);
+            }
+            parts
+        } else {
+            let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
+            let where_ = self.path.display().to_string();
+            let file = self.split_file.clone().unwrap_or_else(|| {
+                self.split
+                    .default_file(&ctx.data_dir, "cif", &where_, ids.len(), ctx.seed)
+            });
+            self.split
+                .load_or_make(&file, "cif", &where_, &ids, ctx.seed)?
+        };
+        Ok(Box::new(SplitDataset {
+            name: "cif".into(),
+            splits: [pool.subset(&a), pool.subset(&v), pool.subset(&t)],
+            units: vec![String::new(); self.targets.len()],
+            source,
+        }))
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Dataset,
+        name: "cif",
+        summary: "CSV collections of P1 CIFs (Carbon-24, Perov-5, MP-20) as periodic kNN graphs; targets by column",
+        options: &[
+            OptionDoc { name: "path", ty: "path", default: "required", doc: "a .csv / .csv.gz table or a folder of them" },
+            OptionDoc { name: "targets", ty: "[string]", default: "required", doc: "target columns, e.g. [\"energy_per_atom\"] (Carbon-24), [\"heat_all\"] (Perov-5); rows lacking one are skipped and counted" },
+            OptionDoc { name: "graph", ty: "{ kind = \"knn\" | \"cutoff\", ... }", default: "{ kind = \"knn\", k = 12 }", doc: "periodic graph rule" },
+            OptionDoc { name: "split_by", ty: "\"auto\" | \"files\" | \"seed\"", default: "\"auto\"", doc: "files: the folder's train/val/test tables; seed: pool and split; auto: files when all three exist" },
+            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions or counts when splitting by seed" },
+            OptionDoc { name: "split_file", ty: "path", default: "data_dir/splits/cif-<n>-<fingerprint>.json", doc: "where a seeded split is saved and reused (by id)" },
+            OptionDoc { name: "id_column", ty: "string", default: "\"material_id\"", doc: "the id column" },
+            OptionDoc { name: "cif_column", ty: "string", default: "\"cif\"", doc: "the CIF column" },
+            OptionDoc { name: "skip_bad", ty: "bool", default: "false", doc: "skip and count rows whose CIF cannot be read (partial occupancy, symmetry, malformed) instead of failing" },
+        ],
+        example: "kind = \"cif\"\npath = \"data/cif/perov_5\"\ntargets = [\"heat_all\"]\ngraph = { kind = \"knn\", k = 12 }\n",
+    }
+}
+
+/// Forces this crate to be linked (called by `geobatch-catalog`).
+pub fn link() {}
