@@ -369,3 +369,76 @@ fn bench_step_times_every_batch_size_with_its_padded_work() {
         "larger batches pad to more edges: {out}"
     );
 }
+
+#[test]
+fn crystal_examples_run_on_imported_and_committed_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = repo().join("data/fixtures/aflow-sample.jsonl");
+    let o = geobatch(
+        dir.path(),
+        &["data", "import", "aflow", fixture.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("imported 8 AFLOW records"),
+        "{}",
+        text(&o)
+    );
+    let cif = repo().join("data/fixtures/cif-sample.csv");
+    let cif_path = format!("dataset.path={:?}", cif.to_str().unwrap());
+    let shared = repo().join("../shared/data/crystals/perov5");
+    for batcher in ["dynamic", "static64", "static2n", "constant"] {
+        let aflow = repo().join(format!("configs/examples/aflow-{batcher}.toml"));
+        let o = geobatch(
+            dir.path(),
+            &[
+                "batches",
+                aflow.to_str().unwrap(),
+                "--steps",
+                "20",
+                "--set",
+                "batcher.batch_size=4",
+            ],
+        );
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        assert!(
+            out.contains("8 records read, 7 kept; skipped: 1 without Ef"),
+            "{out}"
+        );
+        let perov = repo().join(format!("configs/examples/perov5-{batcher}.toml"));
+        let o = geobatch(
+            dir.path(),
+            &[
+                "batches",
+                perov.to_str().unwrap(),
+                "--steps",
+                "20",
+                "--set",
+                &cif_path,
+                "--set",
+                "dataset.targets=[\"energy_per_atom\"]",
+                "--set",
+                "batcher.batch_size=3",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        if shared.is_dir() {
+            let path = format!("dataset.path={:?}", shared.to_str().unwrap());
+            let o = geobatch(
+                dir.path(),
+                &[
+                    "batches",
+                    perov.to_str().unwrap(),
+                    "--steps",
+                    "50",
+                    "--set",
+                    &path,
+                ],
+            );
+            let out = text(&o);
+            assert!(o.status.success(), "{out}");
+            assert!(out.contains("7572 rows read, 7572 kept"), "{out}");
+        }
+    }
+}

@@ -259,7 +259,7 @@ impl GraphSet {
 }
 
 /// Builds a [`GraphSet`] graph by graph, then applies a [`GraphRule`] and assigns species classes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct GraphSetBuilder {
     node_offsets: Vec<u32>,
     atomic_numbers: Vec<u8>,

@@ -196,7 +196,7 @@ impl DatasetSpec for AflowSpec {
             return Err(Error::invalid("dataset.targets: name at least one target"));
         }
         if let Some([lo, hi]) = self.target_range
-            && !(lo <= hi)
+            && (lo.is_nan() || hi.is_nan() || lo > hi)
         {
             return Err(Error::invalid(format!(
                 "dataset.target_range = [{lo}, {hi}]: min must not exceed max"
