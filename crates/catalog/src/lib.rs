@@ -18,6 +18,8 @@ pub use geobatch_dataset_qm9 as dataset_qm9;
 pub use geobatch_dataset_synthetic as dataset_synthetic;
 #[cfg(feature = "model-mpeu")]
 pub use geobatch_model_mpeu as model_mpeu;
+#[cfg(feature = "model-painn")]
+pub use geobatch_model_painn as model_painn;
 #[cfg(feature = "model-schnet")]
 pub use geobatch_model_schnet as model_schnet;
 #[cfg(feature = "sink-console")]
@@ -39,6 +41,8 @@ pub const EXPECTED: &[(&str, &str)] = &[
     ("model", "schnet"),
     #[cfg(feature = "model-mpeu")]
     ("model", "mpeu"),
+    #[cfg(feature = "model-painn")]
+    ("model", "painn"),
     #[cfg(feature = "batcher-dynamic")]
     ("batcher", "dynamic"),
     #[cfg(feature = "batcher-static")]
@@ -67,6 +71,8 @@ pub fn link() {
     model_schnet::link();
     #[cfg(feature = "model-mpeu")]
     model_mpeu::link();
+    #[cfg(feature = "model-painn")]
+    model_painn::link();
     #[cfg(feature = "sink-parquet")]
     sink_parquet::link();
     #[cfg(feature = "sink-console")]

@@ -442,3 +442,52 @@ fn crystal_examples_run_on_imported_and_committed_data() {
         }
     }
 }
+
+#[test]
+fn every_example_config_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for entry in std::fs::read_dir(repo().join("configs/examples")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let o = geobatch(dir.path(), &["validate", p.to_str().unwrap()]);
+            assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+            n += 1;
+        }
+    }
+    assert!(n >= 34, "{n} example configs");
+}
+
+#[test]
+fn painn_trains_on_periodic_crystals_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = repo().join("data/fixtures/aflow-sample.jsonl");
+    let o = geobatch(
+        dir.path(),
+        &["data", "import", "aflow", fixture.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let config = repo().join("configs/examples/aflow-painn-dynamic.toml");
+    let o = geobatch(
+        dir.path(),
+        &[
+            "run",
+            config.to_str().unwrap(),
+            "--steps",
+            "4",
+            "--set",
+            "model.hidden=8",
+            "--set",
+            "batcher.batch_size=3",
+            "--set",
+            "training.eval_every=4",
+            "--set",
+            "training.checkpoint_every=0",
+            "--set",
+            "training.eval_splits=[\"validation\"]",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("painn"), "{out}");
+}

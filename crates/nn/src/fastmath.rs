@@ -60,6 +60,35 @@ pub fn ssp_with_slope_in_place(x: &mut [f32], slope: &mut [f32]) {
     });
 }
 
+/// SiLU `x sigmoid(x)` of every element (in place) and its slope
+/// `sigmoid(x) (1 + x (1 - sigmoid(x)))`, in one pass.
+pub fn silu_with_slope_in_place(x: &mut [f32], slope: &mut [f32]) {
+    pulp::Arch::new().dispatch(|| {
+        for (v, s) in x.iter_mut().zip(slope.iter_mut()) {
+            let sig = sigmoid(*v);
+            *s = sig * (1.0 + *v * (1.0 - sig));
+            *v *= sig;
+        }
+    });
+}
+
+/// SiLU `x sigmoid(x)` of every element, in place.
+pub fn silu_in_place(x: &mut [f32]) {
+    pulp::Arch::new().dispatch(|| {
+        for v in x.iter_mut() {
+            *v *= sigmoid(*v);
+        }
+    });
+}
+
+/// The logistic function from one exponential of a non-positive number (no overflow).
+#[inline(always)]
+fn sigmoid(v: f32) -> f32 {
+    let t = exp_neg(v.abs());
+    let num = if v >= 0.0 { 1.0 } else { t };
+    num / (1.0 + t)
+}
+
 /// `(ssp(v), sigmoid(v))` from one exponential.
 #[inline(always)]
 fn ssp_one(v: f32) -> (f32, f32) {
@@ -121,6 +150,25 @@ mod tests {
             assert!(
                 (f64::from(v) - want).abs() <= 1e-6,
                 "sigmoid({x}) = {v}, want {want}"
+            );
+        }
+        let mut y = xs.clone();
+        let mut slope = vec![0.0; xs.len()];
+        silu_with_slope_in_place(&mut y, &mut slope);
+        let mut y2 = xs.clone();
+        silu_in_place(&mut y2);
+        assert_eq!(y, y2);
+        for ((&x, &v), &d) in xs.iter().zip(&y).zip(&slope) {
+            let x = f64::from(x);
+            let sig = 1.0 / (1.0 + (-x).exp());
+            assert!(
+                (f64::from(v) - x * sig).abs() <= 1e-6 * x.abs().max(1.0),
+                "silu({x}) = {v}"
+            );
+            let want = sig * (1.0 + x * (1.0 - sig));
+            assert!(
+                (f64::from(d) - want).abs() <= 1e-6,
+                "silu'({x}) = {d}, want {want}"
             );
         }
         let mut e = Vec::new();

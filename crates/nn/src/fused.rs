@@ -20,6 +20,10 @@ pub trait FusedOps: Backend {
     /// Shifted softplus and its slope `sigmoid(x)` (the forward pass of a tracked [`FusedOps::ssp`]
     /// keeps the slope, so its backward pass is one multiplication).
     fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// SiLU `x sigmoid(x)` of every element.
+    fn silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// SiLU and its slope (kept by a tracked [`FusedOps::silu`] for its backward pass).
+    fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// Runs `f` on the f32 elements of `t` in row-major order, borrowing them when `t` is
@@ -82,12 +86,42 @@ impl FusedOps for Flex {
         });
         (flex_from(out, shape.clone()), flex_from(slope, shape))
     }
+
+    fn silu(mut x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if let Some(v) = unique_f32(&mut x) {
+            fastmath::silu_in_place(v);
+            return x;
+        }
+        let shape = x.shape();
+        let out = with_f32(&x, |v| {
+            let mut out = v.to_vec();
+            fastmath::silu_in_place(&mut out);
+            out
+        });
+        flex_from(out, shape)
+    }
+
+    fn silu_with_slope(mut x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let shape = x.shape();
+        let mut slope = vec![0.0f32; shape.num_elements()];
+        if let Some(v) = unique_f32(&mut x) {
+            fastmath::silu_with_slope_in_place(v, &mut slope);
+            return (x, flex_from(slope, shape));
+        }
+        let out = with_f32(&x, |v| {
+            let mut out = v.to_vec();
+            fastmath::silu_with_slope_in_place(&mut out, &mut slope);
+            out
+        });
+        (flex_from(out, shape.clone()), flex_from(slope, shape))
+    }
 }
 
+/// Backward pass of an element-wise activation whose forward pass kept its slope.
 #[derive(Debug)]
-struct SspBackward;
+struct SlopeBackward;
 
-impl<B: FusedOps> Backward<B, 1> for SspBackward {
+impl<B: FusedOps> Backward<B, 1> for SlopeBackward {
     type State = B::FloatTensorPrimitive;
 
     fn backward(
@@ -103,19 +137,41 @@ impl<B: FusedOps> Backward<B, 1> for SspBackward {
     }
 }
 
+/// An element-wise kernel returning its value and its slope.
+type WithSlope<B> = fn(FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>);
+
+/// An activation on the autodiff backend: the inner kernel with its slope when tracked.
+fn activation<B: FusedOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    plain: fn(FloatTensor<B>) -> FloatTensor<B>,
+    with_slope: WithSlope<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match SlopeBackward
+        .prepare::<C>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (out, slope) = with_slope(x.primitive);
+            prep.finish(slope, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(plain(x.primitive)),
+    }
+}
+
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match SspBackward
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (out, slope) = B::ssp_with_slope(x.primitive);
-                prep.finish(slope, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::ssp(x.primitive)),
-        }
+        activation::<B, C>(x, B::ssp, B::ssp_with_slope)
+    }
+
+    fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        activation::<B, C>(x, B::silu, B::silu_with_slope)
+    }
+
+    fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let slope =
+            <Self as AutodiffBackend>::from_inner(B::silu_with_slope(x.primitive.clone()).1);
+        (Self::silu(x), slope)
     }
 
     fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
@@ -128,5 +184,11 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
 /// Shifted softplus through the fused kernel.
 pub fn ssp<B: FusedOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     let out = B::ssp(x.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+/// SiLU through the fused kernel.
+pub fn silu<B: FusedOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let out = B::silu(x.into_primitive().tensor());
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }

@@ -1,7 +1,7 @@
 //! Seeded parameter initialisation, generated on the host so every backend starts from the same
 //! numbers.
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -33,6 +33,15 @@ impl ParamInit {
             })
             .collect()
     }
+
+    /// `n` draws of Xavier (Glorot) uniform on `[-l, l]`, `l = sqrt(6 / (fan_in + fan_out))`
+    /// (Haiku's `VarianceScaling(1, "fan_avg", "uniform")`, PaiNN's initialiser).
+    pub fn xavier_uniform(&mut self, n: usize, fan_in: usize, fan_out: usize) -> Vec<f32> {
+        let limit = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt();
+        (0..n)
+            .map(|_| ((2.0 * self.rng.random::<f64>() - 1.0) * limit) as f32)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -56,5 +65,17 @@ mod tests {
             mean.abs() < 0.02 && (sd - 0.5 * 0.8796).abs() < 0.01,
             "mean {mean}, sd {sd}"
         );
+    }
+
+    #[test]
+    fn xavier_uniform_is_bounded_by_the_fan_average() {
+        let a = ParamInit::new(2).xavier_uniform(20_000, 20, 2304);
+        let limit = (6.0f64 / 2324.0).sqrt() as f32;
+        assert!(a.iter().all(|x| x.abs() <= limit));
+        let max = a.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!(max > 0.99 * limit);
+        let var = a.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / a.len() as f64;
+        // uniform on [-l, l] has variance l^2 / 3 = 2 / (fan_in + fan_out)
+        assert!((var - 2.0 / 2324.0).abs() < 0.05 * 2.0 / 2324.0, "{var}");
     }
 }

@@ -34,6 +34,9 @@ pub struct BatchInputs<B: Backend> {
     pub n_real: usize,
     /// Edge lengths on the host, for bases computed there.
     pub distances_host: Vec<f32>,
+    /// Edge vectors (receiver minus sender, image shift included) on the host, for models that
+    /// need directions.
+    pub vectors_host: Vec<[f32; 3]>,
 }
 
 fn ints<B: Backend>(v: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
@@ -97,7 +100,13 @@ impl<B: Backend> BatchInputs<B> {
             n_graphs: g,
             n_real: batch.real().graphs,
             distances_host: distances,
+            vectors_host: batch.edge_vectors.clone(),
         }
+    }
+
+    /// A float tensor of shape `shape` on this batch's device.
+    pub fn tensor(&self, values: Vec<f32>, shape: [usize; 2]) -> Tensor<B, 2> {
+        floats(values, shape, &self.species.device())
     }
 
     /// The study's Gaussian basis of the edge lengths, `[E, k]`, computed on the host with the

@@ -38,6 +38,40 @@ impl<B: Backend> Dense<B> {
     }
 }
 
+/// A dense layer with bias, `y = x W + b`, Xavier-uniform weights and zero bias (Haiku's
+/// `Linear` with PaiNN's initialiser).
+#[derive(Module, Debug)]
+pub struct Linear<B: Backend> {
+    /// The weight matrix `[in, out]`.
+    pub weight: Param<Tensor<B, 2>>,
+    /// The bias `[1, out]`.
+    pub bias: Param<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Linear<B> {
+    /// A layer with Xavier-uniform weights and a zero bias.
+    pub fn new(init: &mut ParamInit, d_in: usize, d_out: usize, device: &B::Device) -> Self {
+        let w = init.xavier_uniform(d_in * d_out, d_in, d_out);
+        Linear {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(w, [d_in, d_out]),
+                device,
+            )),
+            bias: Param::from_tensor(Tensor::zeros([1, d_out], device)),
+        }
+    }
+
+    /// `x W + b` for `x` of shape `[n, in]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        x.matmul(self.weight.val()) + self.bias.val()
+    }
+}
+
+/// SiLU `x sigmoid(x)` through the fused kernel with its own backward pass ([`crate::fused`]).
+pub fn silu<B: FusedOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    crate::fused::silu(x)
+}
+
 /// Above this, softplus(x) = x to f32 precision (log1p(e^-20) ~ 2e-9).
 const SOFTPLUS_LINEAR: f64 = 20.0;
 

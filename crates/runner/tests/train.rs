@@ -70,6 +70,7 @@ fn the_loss_falls_for_every_model_and_batcher() {
     for model in [
         "kind = \"schnet\"\nlatent = 32",
         "kind = \"mpeu\"\nlatent = 32",
+        "kind = \"painn\"\nhidden = 32",
     ] {
         for batcher in [
             "kind = \"dynamic\"\nbatch_size = 16",

@@ -1,0 +1,338 @@
+//! The `painn` model: PaiNN as the study profiled it (spec §3.4; tisabe/jraph_MPEU
+//! `models/painn.py`, a port of gerkone/painn-jax).
+//!
+//! Scalar features s `[N, F]` and vector features v `[N, 3, F]` (zero at the start). Edges carry
+//! the 3-D displacement r = receiver - sender (+ image shift): norm = sqrt(|r|^2 + 1e-8),
+//! direction = r / (norm + 1e-8), 20 Gaussians exp(-0.5 (d - mu)^2 / 0.3^2) on linspace(0, 6, 20)
+//! and a cosine cutoff at 6 A. One Linear(20 -> 3 F L) with bias, times the cutoff, gives every
+//! layer's filter. Each of the L layers (separate weights):
+//!
+//! * message: x = [Linear(F) -> SiLU -> Linear(3F)](s); gather x and v at the receivers;
+//!   (ds, dv1, dv2) = split(W ⊙ x_j); dv = dv1 ⊗ dir + dv2 ⊙ v_j; sum over the senders;
+//!   s += clip(ds, ±100), v += clip(dv, ±100);
+//! * update: (v_l, v_r) = split(Linear_noBias(2F)(v)); |v_r| = sqrt(Σ_xyz v_r^2 + 1e-8);
+//!   (a_ss, a_vv, a_sv) = split([Linear(F) -> SiLU -> Linear(3F)](s ‖ |v_r|));
+//!   s += clip(a_ss + a_sv Σ_xyz(v_r v_l), ±100); v += clip(a_vv ⊙ v_l, ±100).
+//!
+//! Readout: per node Linear(F) -> SiLU -> Linear(targets) on s, mean over the graph's nodes.
+//! Embedding and every Linear: Xavier-uniform weights, zero biases.
+
+pub mod message;
+
+use burn::module::{Module, Param};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use geobatch_core::{
+    Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Trainer,
+};
+use geobatch_nn::backend::CpuAutodiff;
+use geobatch_nn::fused::FusedOps;
+use geobatch_nn::init::ParamInit;
+use geobatch_nn::layers::{Linear, segment_sum, silu};
+use geobatch_nn::trainer::cpu_trainer;
+use geobatch_nn::{BatchInputs, GraphRegressor};
+use message::MessageOps;
+use serde::{Deserialize, Serialize};
+
+/// Clip of every feature update (spec §3.4).
+pub const CLIP: f64 = 100.0;
+/// Epsilon inside the norms.
+pub const NORM_EPS: f32 = 1e-8;
+
+/// Config of PaiNN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PainnSpec {
+    /// Hidden size F.
+    #[serde(default = "default_hidden")]
+    pub hidden: usize,
+    /// Layers, each with its own weights.
+    #[serde(default = "default_layers")]
+    pub layers: usize,
+    /// Number of Gaussians.
+    #[serde(default = "default_rbf")]
+    pub rbf: usize,
+    /// Cosine cutoff radius (Angstrom); the Gaussians span [0, cutoff].
+    #[serde(default = "default_cutoff")]
+    pub cutoff: f64,
+}
+
+fn default_hidden() -> usize {
+    256
+}
+fn default_layers() -> usize {
+    3
+}
+fn default_rbf() -> usize {
+    20
+}
+fn default_cutoff() -> f64 {
+    6.0
+}
+
+impl Default for PainnSpec {
+    fn default() -> Self {
+        PainnSpec {
+            hidden: default_hidden(),
+            layers: default_layers(),
+            rbf: default_rbf(),
+            cutoff: default_cutoff(),
+        }
+    }
+}
+
+impl PainnSpec {
+    /// Trainable scalars, counted from the architecture: embedding S F; filter 20 (3 F L) + 3 F L;
+    /// per layer the message MLP (F F + F) + (F 3F + 3F), the vector mix F 2F, the update MLP
+    /// (2F F + F) + (F 3F + 3F); readout (F F + F) + (F T + T).
+    pub fn parameter_count(&self, species: usize, targets: usize) -> usize {
+        let (f, k, l) = (self.hidden, self.rbf, self.layers);
+        species * f
+            + k * 3 * f * l
+            + 3 * f * l
+            + l * ((f * f + f)
+                + (f * 3 * f + 3 * f)
+                + f * 2 * f
+                + (2 * f * f + f)
+                + (f * 3 * f + 3 * f))
+            + (f * f + f)
+            + (f * targets + targets)
+    }
+}
+
+/// A two-layer MLP with biases and SiLU between.
+#[derive(Module, Debug)]
+pub struct Mlp2<B: Backend> {
+    /// First layer.
+    pub first: Linear<B>,
+    /// Second layer.
+    pub second: Linear<B>,
+}
+
+impl<B: FusedOps> Mlp2<B> {
+    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.second.forward(silu(self.first.forward(x)))
+    }
+}
+
+impl<B: Backend> Mlp2<B> {
+    fn new(init: &mut ParamInit, widths: [usize; 3], device: &B::Device) -> Self {
+        Mlp2 {
+            first: Linear::new(init, widths[0], widths[1], device),
+            second: Linear::new(init, widths[1], widths[2], device),
+        }
+    }
+}
+
+/// One PaiNN layer.
+#[derive(Module, Debug)]
+pub struct Layer<B: Backend> {
+    /// Message MLP on s: F -> F -> 3F.
+    pub message: Mlp2<B>,
+    /// Vector mix without bias: F -> 2F.
+    pub mix: Param<Tensor<B, 2>>,
+    /// Update MLP on s ‖ |v_r|: 2F -> F -> 3F.
+    pub update: Mlp2<B>,
+}
+
+/// PaiNN.
+#[derive(Module, Debug)]
+pub struct Painn<B: Backend> {
+    /// Species embedding `[S, F]`.
+    pub embed: Param<Tensor<B, 2>>,
+    /// Filters of every layer from the radial basis: K -> 3 F L.
+    pub filter: Linear<B>,
+    /// The layers.
+    pub layers: Vec<Layer<B>>,
+    /// Per-node readout: F -> F -> targets.
+    pub readout: Mlp2<B>,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Number of Gaussians.
+    pub rbf: usize,
+    /// Cutoff radius.
+    pub cutoff: f64,
+}
+
+/// Per-edge geometry on the host: `[E, K + 1]` rows of the Gaussian basis times the cosine cutoff
+/// followed by the cutoff itself (so `rows @ [W; b]` is the study's `(basis @ W + b) * cutoff` in
+/// one product), and the unit directions `[E, 3]`.
+pub fn edge_geometry(vectors: &[[f32; 3]], k: usize, cutoff: f64) -> (Vec<f32>, Vec<f32>) {
+    let e = vectors.len();
+    let (mut basis, mut dir) = (Vec::with_capacity(e * (k + 1)), Vec::with_capacity(3 * e));
+    let width = cutoff / k as f64;
+    let step = if k > 1 { cutoff / (k - 1) as f64 } else { 0.0 };
+    for v in vectors {
+        let sq = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+        let norm = (sq + NORM_EPS).sqrt();
+        dir.extend(v.iter().map(|x| x / (norm + NORM_EPS)));
+        let d = f64::from(norm);
+        let fcut = if d < cutoff {
+            0.5 * ((std::f64::consts::PI * d / cutoff).cos() + 1.0)
+        } else {
+            0.0
+        };
+        for i in 0..k {
+            let z = (d - i as f64 * step) / width;
+            basis.push(((-0.5 * z * z).exp() * fcut) as f32);
+        }
+        basis.push(fcut as f32);
+    }
+    (basis, dir)
+}
+
+impl<B: Backend> Painn<B> {
+    /// A PaiNN for `species` classes and `targets` outputs, initialised from `seed`.
+    pub fn new(
+        spec: &PainnSpec,
+        species: usize,
+        targets: usize,
+        seed: u64,
+        device: &B::Device,
+    ) -> Self {
+        let mut init = ParamInit::new(seed);
+        let f = spec.hidden;
+        let embed = init.xavier_uniform(species * f, species, f);
+        let embed = Param::from_tensor(Tensor::from_data(
+            TensorData::new(embed, [species, f]),
+            device,
+        ));
+        let filter = Linear::new(&mut init, spec.rbf, 3 * f * spec.layers, device);
+        let layers = (0..spec.layers)
+            .map(|_| Layer {
+                message: Mlp2::new(&mut init, [f, f, 3 * f], device),
+                mix: Param::from_tensor(Tensor::from_data(
+                    TensorData::new(init.xavier_uniform(f * 2 * f, f, 2 * f), [f, 2 * f]),
+                    device,
+                )),
+                update: Mlp2::new(&mut init, [2 * f, f, 3 * f], device),
+            })
+            .collect();
+        let readout = Mlp2::new(&mut init, [f, f, targets], device);
+        Painn {
+            embed,
+            filter,
+            layers,
+            readout,
+            hidden: f,
+            rbf: spec.rbf,
+            cutoff: spec.cutoff,
+        }
+    }
+}
+
+/// `x W[:, cols] + b[cols]`: some output columns of a linear layer, as a contiguous tensor.
+fn linear_cols<B: Backend>(
+    x: Tensor<B, 2>,
+    layer: &Linear<B>,
+    cols: std::ops::Range<usize>,
+) -> Tensor<B, 2> {
+    let rows = layer.weight.dims()[0];
+    x.matmul(layer.weight.val().slice([0..rows, cols.clone()]))
+        + layer.bias.val().slice([0..1, cols])
+}
+
+impl<B: FusedOps + MessageOps> Painn<B> {
+    /// The node features after the last layer: scalars `[N, F]` and vectors `[N, 3, F]`.
+    pub fn features(&self, x: &BatchInputs<B>) -> (Tensor<B, 2>, Tensor<B, 3>) {
+        let f = self.hidden;
+        let (n, e) = (x.n_nodes, x.vectors_host.len());
+        let (basis, dir) = edge_geometry(&x.vectors_host, self.rbf, self.cutoff);
+        let basis = x.tensor(basis, [e, self.rbf + 1]);
+        let dir = x.tensor(dir, [e, 3]);
+        let mut s = self.embed.val().select(0, x.species.clone());
+        // vector features component-outer: [3N, F] = the x rows of every node, then y, then z
+        let mut v = Tensor::<B, 2>::zeros([3 * n, f], &s.device());
+        for (l, layer) in self.layers.iter().enumerate() {
+            // this layer's columns of the one filter Linear(K -> 3 F L), times the cutoff
+            let cols = 3 * f * l..3 * f * (l + 1);
+            let weight = self.filter.weight.val().slice([0..self.rbf, cols.clone()]);
+            let bias = self.filter.bias.val().slice([0..1, cols]);
+            let w = basis.clone().matmul(Tensor::cat(vec![weight, bias], 0));
+            let xs = layer.message.forward(s.clone());
+            let sums = message::message(
+                w,
+                xs,
+                v.clone(),
+                dir.clone(),
+                x.senders.clone(),
+                x.receivers.clone(),
+                n,
+            );
+            s = s + sums.clone().narrow(0, 0, n).clamp(-CLIP, CLIP);
+            v = v + sums.narrow(0, n, 3 * n).clamp(-CLIP, CLIP);
+            // update
+            let vl = v.clone().matmul(layer.mix.val().slice([0..f, 0..f]));
+            let vr = v.clone().matmul(layer.mix.val().slice([0..f, f..2 * f]));
+            let over_xyz = |t: Tensor<B, 2>| t.reshape([3, n, f]).sum_dim(0).reshape([n, f]);
+            let vr_norm = over_xyz(vr.clone() * vr.clone())
+                .add_scalar(f64::from(NORM_EPS))
+                .sqrt();
+            let dot = over_xyz(vr * vl.clone());
+            let hidden = silu(
+                layer
+                    .update
+                    .first
+                    .forward(Tensor::cat(vec![s.clone(), vr_norm], 1)),
+            );
+            let a_ss = linear_cols(hidden.clone(), &layer.update.second, 0..f);
+            let a_vv = linear_cols(hidden.clone(), &layer.update.second, f..2 * f);
+            let a_sv = linear_cols(hidden, &layer.update.second, 2 * f..3 * f);
+            s = s + (a_ss + a_sv * dot).clamp(-CLIP, CLIP);
+            v = v
+                + (Tensor::cat(vec![a_vv.clone(), a_vv.clone(), a_vv], 0) * vl).clamp(-CLIP, CLIP);
+        }
+        (s, v.reshape([3, n, f]).swap_dims(0, 1))
+    }
+}
+
+impl<B: FusedOps + MessageOps> GraphRegressor<B> for Painn<B> {
+    fn forward(&self, x: &BatchInputs<B>) -> Tensor<B, 2> {
+        let (s, _) = self.features(x);
+        let per_node = self.readout.forward(s);
+        segment_sum(per_node, x.node_graph.clone(), x.n_graphs) * x.inv_n_node.clone()
+    }
+}
+
+#[typetag::serde(name = "painn")]
+impl ModelSpec for PainnSpec {
+    fn validate(&self) -> Result<()> {
+        if self.hidden == 0
+            || self.layers == 0
+            || self.rbf == 0
+            || self.cutoff.is_nan()
+            || self.cutoff <= 0.0
+        {
+            return Err(Error::invalid(
+                "model: hidden >= 1, layers >= 1, rbf >= 1 and cutoff > 0 are required",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
+        self.validate()?;
+        let (species, targets) = (ctx.n_species, ctx.target_stats.len());
+        cpu_trainer(ctx, |device| {
+            Painn::<CpuAutodiff>::new(self, species, targets, ctx.seed, device)
+        })
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Model,
+        name: "painn",
+        summary: "PaiNN as in the study: scalar and vector features, 20 Gaussians on a 6 A cosine cutoff, SiLU, sum aggregation, clipped updates",
+        options: &[
+            OptionDoc { name: "hidden", ty: "integer", default: "256", doc: "hidden size F" },
+            OptionDoc { name: "layers", ty: "integer", default: "3", doc: "message + update layers (separate weights)" },
+            OptionDoc { name: "rbf", ty: "integer", default: "20", doc: "Gaussians on [0, cutoff], width cutoff / rbf" },
+            OptionDoc { name: "cutoff", ty: "float", default: "6.0", doc: "cosine cutoff radius in Angstrom (edges beyond it carry zero filters)" },
+        ],
+        example: "kind = \"painn\"\nhidden = 256\nlayers = 3\n",
+    }
+}
+
+/// Forces this crate to be linked (called by `geobatch-catalog`).
+pub fn link() {}
