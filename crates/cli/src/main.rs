@@ -92,6 +92,26 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Run every combination of a config's `[sweep]` table, one after another; complete runs are
+    /// skipped and half-finished ones resume from their last checkpoint.
+    Sweep {
+        /// Sweep config (TOML with a `[sweep]` table).
+        config: PathBuf,
+        /// List the runs without running them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Override a config value in every run (dotted key, TOML value).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Tables, statistical tests and figures from the Parquet files of any number of runs.
+    Report {
+        /// A results folder (searched recursively for runs).
+        results: PathBuf,
+        /// Where the report goes (default: RESULTS/report).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +254,87 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             let summary = run_train_with(&loaded, None, &stop, resume)?;
             print!("{}", summary.render());
+        }
+        Command::Sweep {
+            config,
+            dry_run,
+            overrides,
+        } => {
+            let runs = geobatch_runner::sweep::expand(&config, &overrides)?;
+            if dry_run {
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout().lock();
+                for (i, r) in runs.iter().enumerate() {
+                    let state = if geobatch_runner::sweep::is_complete(&r.run_dir) {
+                        "complete"
+                    } else if r.run_dir.join("checkpoint").is_dir() {
+                        "resumable"
+                    } else {
+                        "to run"
+                    };
+                    let line = writeln!(
+                        stdout,
+                        "{:>4}  {:<10} {}  ({})",
+                        i + 1,
+                        state,
+                        r.settings.join(" "),
+                        r.run_dir.display()
+                    );
+                    if line.is_err() {
+                        break; // stdout closed (e.g. piped into `head`)
+                    }
+                }
+                return Ok(());
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            let _ = ctrlc::set_handler(move || {
+                if flag.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+                eprintln!(
+                    "stopping after this step (Ctrl-C again to kill); run the sweep again to resume"
+                );
+            });
+            let bar = indicatif::ProgressBar::new(runs.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("sweep {pos}/{len} {wide_bar} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let outcomes = geobatch_runner::sweep::run_sweep(&runs, &stop, |i, run, outcome| {
+                bar.set_position(i as u64);
+                bar.println(format!(
+                    "[{}/{}] {} {}",
+                    i + 1,
+                    runs.len(),
+                    match outcome {
+                        geobatch_runner::sweep::Outcome::Skipped => "complete, skipped:",
+                        geobatch_runner::sweep::Outcome::Resumed => "resuming:",
+                        geobatch_runner::sweep::Outcome::Ran => "running:",
+                    },
+                    run.settings.join(" ")
+                ));
+            })?;
+            bar.finish_and_clear();
+            let count = |o| outcomes.iter().filter(|&&x| x == o).count();
+            println!(
+                "sweep: {} runs; {} run, {} resumed, {} already complete{}",
+                runs.len(),
+                count(geobatch_runner::sweep::Outcome::Ran),
+                count(geobatch_runner::sweep::Outcome::Resumed),
+                count(geobatch_runner::sweep::Outcome::Skipped),
+                if outcomes.len() < runs.len() {
+                    " (stopped early: run it again to finish)"
+                } else {
+                    ""
+                }
+            );
+        }
+        Command::Report { results, out } => {
+            let out = out.unwrap_or_else(|| results.join("report"));
+            let report = geobatch_report::report(&results, &out)?;
+            print!("{report}");
+            println!("report written to {}", out.display());
         }
         Command::Batches {
             config,

@@ -491,3 +491,126 @@ fn painn_trains_on_periodic_crystals_from_the_cli() {
     assert!(o.status.success(), "{out}");
     assert!(out.contains("painn"), "{out}");
 }
+
+/// The run folders of a results tree, by name.
+fn run_dirs(results: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walk(results)
+        .into_iter()
+        .filter(|p| p.ends_with("run.parquet"))
+        .map(|p| p.parent().unwrap().to_path_buf())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_killed_sweep_finishes_on_restart_as_if_never_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "sweep.toml",
+        "[experiment]\nname = \"sw\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n[model]\nkind = \"schnet\"\nlatent = 8\nrbf = 40\n\
+         [batcher]\nkind = \"dynamic\"\nbatch_size = 8\n[training]\nsteps = 400\neval_every = 400\ncheckpoint_every = 10\n\
+         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n\
+         [sweep]\nseeds = [1, 2]\nbatcher = [{ kind = \"dynamic\" }, { kind = \"static\", pad = \"pow2\" }]\n\"batcher.batch_size\" = [8]\n",
+    );
+    let o = geobatch(dir.path(), &["sweep", &cfg, "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("to run").count(), 4, "{}", text(&o));
+
+    let reference = dir.path().join("reference");
+    std::fs::create_dir_all(&reference).unwrap();
+    let o = geobatch(&reference, &["sweep", &cfg]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("4 runs; 4 run, 0 resumed, 0 already complete"),
+        "{}",
+        text(&o)
+    );
+
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_geobatch"))
+        .args(["sweep", &cfg])
+        .current_dir(&work)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        // kill in the middle of the second run, after a few of its checkpoints
+        let dirs = run_dirs(&work.join("results"));
+        let second = dirs.iter().find(|d| {
+            std::fs::read_to_string(d.join("checkpoint/state.json"))
+                .is_ok_and(|t| t.contains("\"step\":") && !t.contains("\"step\":10,"))
+        });
+        if dirs.len() >= 2 && second.is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the sweep made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let o = geobatch(&work, &["sweep", &cfg]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("1 resumed"), "{out}");
+    assert!(out.contains("already complete"), "{out}");
+    let (want, got) = (
+        run_dirs(&reference.join("results")),
+        run_dirs(&work.join("results")),
+    );
+    assert_eq!(want.len(), 4);
+    assert_eq!(
+        want.iter()
+            .map(|d| d.file_name().unwrap().to_owned())
+            .collect::<Vec<_>>(),
+        got.iter()
+            .map(|d| d.file_name().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    );
+    for (a, b) in want.iter().zip(&got) {
+        assert_eq!(run_value(b, "status"), "complete");
+        let (sa, sb) = (steps_table(a), steps_table(b));
+        assert_eq!(sb.len(), 400, "{}: every step once", b.display());
+        assert!(
+            sb.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+            "no duplicated or missing steps"
+        );
+        assert_eq!(sa, sb, "{}: the same losses as uninterrupted", b.display());
+        // the final evaluation (a function of the final parameters) is bit-identical
+        let evals = |d: &Path| {
+            std::fs::read(d.join("evals.parquet")).map(|_| {
+                let r = ParquetRecordBatchReaderBuilder::try_new(
+                    std::fs::File::open(d.join("evals.parquet")).unwrap(),
+                )
+                .unwrap()
+                .build()
+                .unwrap();
+                r.flat_map(|b| {
+                    let b = b.unwrap();
+                    let c = b
+                        .column_by_name("rmse")
+                        .unwrap()
+                        .as_primitive::<arrow_array::types::Float64Type>()
+                        .clone();
+                    c.values().to_vec()
+                })
+                .collect::<Vec<f64>>()
+            })
+        };
+        assert_eq!(evals(a).unwrap(), evals(b).unwrap());
+    }
+    // a complete sweep is left alone
+    let o = geobatch(&work, &["sweep", &cfg]);
+    assert!(
+        text(&o).contains("0 run, 0 resumed, 4 already complete"),
+        "{}",
+        text(&o)
+    );
+}

@@ -24,20 +24,28 @@ pub struct RunStart<'a> {
     pub device: &'a str,
 }
 
-/// Creates the run folder `results_dir/experiment/run_id`, writes the resolved config into it as
-/// `config.toml`, and returns the run's identity. The id is
+/// The id of a run of `loaded`:
 /// `<job>[-<model>]-<batcher label>-bs<B>-seed<S>-<first 10 hex of the config hash>`.
+pub fn run_id(loaded: &LoadedConfig, job: &str, model: Option<&str>) -> String {
+    let cfg = &loaded.config;
+    let model_part = model.map(|m| format!("{m}-")).unwrap_or_default();
+    format!(
+        "{job}-{model_part}{}-bs{}-seed{}-{}",
+        cfg.batcher.label(),
+        cfg.batcher.batch_size(),
+        cfg.experiment.seed,
+        &loaded.hash[..10]
+    )
+}
+
+/// Creates the run folder `results_dir/experiment/run_id` (see [`run_id`]), writes the resolved
+/// config into it as `config.toml`, and returns the run's identity.
 pub fn new_run(loaded: &LoadedConfig, start: RunStart<'_>) -> Result<RunInfo, RunError> {
     let cfg = &loaded.config;
     let label = cfg.batcher.label();
     let bs = cfg.batcher.batch_size();
     let seed = cfg.experiment.seed;
-    let model_part = start.model.map(|m| format!("{m}-")).unwrap_or_default();
-    let run_id = format!(
-        "{}-{model_part}{label}-bs{bs}-seed{seed}-{}",
-        start.job,
-        &loaded.hash[..10]
-    );
+    let run_id = run_id(loaded, start.job, start.model);
     let run_dir = cfg
         .experiment
         .results_dir

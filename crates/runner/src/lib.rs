@@ -13,6 +13,7 @@ pub mod evaluate;
 pub mod identity;
 pub mod sinks;
 pub mod stats;
+pub mod sweep;
 pub mod train;
 
 pub use batches::{BatchSummary, run_batches};

@@ -1,0 +1,246 @@
+//! Reading runs back from a results folder: `run.parquet`, `steps-*.parquet`, `evals.parquet`
+//! (docs/results-schema.md).
+
+use crate::ReportError;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, UInt32Type, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::{Path, PathBuf};
+
+/// What identifies a run and groups it with others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunIdentity {
+    /// Run folder.
+    pub dir: PathBuf,
+    /// `run_id`.
+    pub run_id: String,
+    /// `batches` or `train`.
+    pub job: String,
+    /// Dataset plugin.
+    pub dataset: String,
+    /// Model plugin (`-` for the batching study).
+    pub model: String,
+    /// Batcher label.
+    pub batcher: String,
+    /// Batch size.
+    pub batch_size: u32,
+    /// Seed.
+    pub seed: u64,
+    /// `serial` or `prefetch`.
+    pub mode: String,
+    /// `complete`, `running`, `failed`, `interrupted`.
+    pub status: String,
+}
+
+/// The step columns the report uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Steps {
+    /// Step numbers.
+    pub step: Vec<u64>,
+    /// Host batching time (ns).
+    pub batching_ns: Vec<u64>,
+    /// Batching + update (ns).
+    pub combined_ns: Vec<u64>,
+    /// Real nodes per batch.
+    pub real_nodes: Vec<u32>,
+    /// Padded nodes per batch.
+    pub padded_nodes: Vec<u32>,
+    /// Real edges per batch.
+    pub real_edges: Vec<u32>,
+    /// Padded edges per batch.
+    pub padded_edges: Vec<u32>,
+    /// Real graphs per batch.
+    pub real_graphs: Vec<u32>,
+    /// First appearance of the padded shape.
+    pub new_shape: Vec<bool>,
+    /// Warm-up step.
+    pub warmup: Vec<bool>,
+}
+
+/// One evaluation row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Eval {
+    /// Step after which it ran.
+    pub step: u64,
+    /// Split name.
+    pub split: String,
+    /// RMSE in target units.
+    pub rmse: f64,
+    /// MAE in target units.
+    pub mae: f64,
+}
+
+/// A run read back.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Identity.
+    pub id: RunIdentity,
+    /// Every step, in order.
+    pub steps: Steps,
+    /// Every evaluation.
+    pub evals: Vec<Eval>,
+}
+
+fn batches(path: &Path) -> Result<Vec<RecordBatch>, ReportError> {
+    let bad = |m: String| ReportError::Read {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| bad(e.to_string()))?
+        .map(|b| b.map_err(|e| bad(e.to_string())))
+        .collect()
+}
+
+fn col<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a dyn Array, ReportError> {
+    b.column_by_name(name)
+        .map(|c| c.as_ref())
+        .ok_or_else(|| ReportError::Read {
+            path: path.to_path_buf(),
+            message: format!("no column {name:?}"),
+        })
+}
+
+fn strings(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<String>, ReportError> {
+    let c = col(b, name, path)?;
+    let s = c.as_string_opt::<i32>().ok_or_else(|| ReportError::Read {
+        path: path.to_path_buf(),
+        message: format!("column {name:?} is not text"),
+    })?;
+    Ok(s.iter().map(|v| v.unwrap_or("-").to_string()).collect())
+}
+
+macro_rules! numbers {
+    ($fn:ident, $t:ty, $arrow:ty) => {
+        fn $fn(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<$t>, ReportError> {
+            let c = col(b, name, path)?;
+            let p = c
+                .as_primitive_opt::<$arrow>()
+                .ok_or_else(|| ReportError::Read {
+                    path: path.to_path_buf(),
+                    message: format!("column {name:?} has type {}", c.data_type()),
+                })?;
+            Ok(p.iter().map(|v| v.unwrap_or_default()).collect())
+        }
+    };
+}
+numbers!(u64s, u64, UInt64Type);
+numbers!(u32s, u32, UInt32Type);
+numbers!(f64s, f64, Float64Type);
+
+fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<bool>, ReportError> {
+    let c = col(b, name, path)?;
+    let p = c.as_boolean_opt().ok_or_else(|| ReportError::Read {
+        path: path.to_path_buf(),
+        message: format!("column {name:?} is not boolean"),
+    })?;
+    Ok(p.iter().map(|v| v.unwrap_or(false)).collect())
+}
+
+/// Reads one run folder.
+pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
+    let run_path = dir.join("run.parquet");
+    let b = batches(&run_path)?;
+    let first = b.first().ok_or_else(|| ReportError::Read {
+        path: run_path.clone(),
+        message: "no rows".into(),
+    })?;
+    let one = |name: &str| -> Result<String, ReportError> {
+        Ok(strings(first, name, &run_path)?
+            .into_iter()
+            .next()
+            .unwrap_or_default())
+    };
+    let id = RunIdentity {
+        dir: dir.to_path_buf(),
+        run_id: one("run_id")?,
+        job: one("job")?,
+        dataset: one("dataset")?,
+        model: one("model")?,
+        batcher: one("batcher_label")?,
+        batch_size: u32s(first, "batch_size", &run_path)?
+            .first()
+            .copied()
+            .unwrap_or(0),
+        seed: u64s(first, "seed", &run_path)?
+            .first()
+            .copied()
+            .unwrap_or(0),
+        mode: one("mode")?,
+        status: one("status")?,
+    };
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| ReportError::Read {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("steps-") && n.ends_with(".parquet"))
+        })
+        .collect();
+    parts.sort();
+    let mut steps = Steps::default();
+    for p in &parts {
+        for b in batches(p)? {
+            steps.step.extend(u64s(&b, "step", p)?);
+            steps.batching_ns.extend(u64s(&b, "batching_ns", p)?);
+            steps.combined_ns.extend(u64s(&b, "combined_ns", p)?);
+            steps.real_nodes.extend(u32s(&b, "real_nodes", p)?);
+            steps.padded_nodes.extend(u32s(&b, "padded_nodes", p)?);
+            steps.real_edges.extend(u32s(&b, "real_edges", p)?);
+            steps.padded_edges.extend(u32s(&b, "padded_edges", p)?);
+            steps.real_graphs.extend(u32s(&b, "real_graphs", p)?);
+            steps.new_shape.extend(bools(&b, "new_shape", p)?);
+            steps.warmup.extend(bools(&b, "warmup", p)?);
+        }
+    }
+    let mut evals = Vec::new();
+    let eval_path = dir.join("evals.parquet");
+    if eval_path.is_file() {
+        for b in batches(&eval_path)? {
+            let (step, split) = (
+                u64s(&b, "step", &eval_path)?,
+                strings(&b, "split", &eval_path)?,
+            );
+            let (rmse, mae) = (f64s(&b, "rmse", &eval_path)?, f64s(&b, "mae", &eval_path)?);
+            for i in 0..step.len() {
+                evals.push(Eval {
+                    step: step[i],
+                    split: split[i].clone(),
+                    rmse: rmse[i],
+                    mae: mae[i],
+                });
+            }
+        }
+    }
+    Ok(Run { id, steps, evals })
+}
+
+/// Every run folder below `root` (folders holding a `run.parquet`), sorted.
+pub fn find_runs(root: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if d.join("run.parquet").is_file() {
+            out.push(d);
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

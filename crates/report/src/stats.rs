@@ -1,0 +1,174 @@
+//! Per-run metrics, their aggregation over seeds, Welch's t-test and Holm's correction.
+
+use crate::read::Run;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// Mean of `v` (NaN when empty).
+pub fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// Sample standard deviation (n - 1; NaN below two values).
+pub fn sd(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(v);
+    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+}
+
+/// Median (mean of the middle two for even lengths; NaN when empty).
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// Welch's two-sample t-test (unequal variances, two-sided): (t, degrees of freedom, p).
+/// `None` with fewer than two values in a sample or when both samples have no spread.
+pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let (va, vb) = (
+        sd(a).powi(2) / a.len() as f64,
+        sd(b).powi(2) / b.len() as f64,
+    );
+    if va + vb == 0.0 {
+        return None;
+    }
+    let t = (mean(a) - mean(b)) / (va + vb).sqrt();
+    let df =
+        (va + vb).powi(2) / (va.powi(2) / (a.len() - 1) as f64 + vb.powi(2) / (b.len() - 1) as f64);
+    let dist = StudentsT::new(0.0, 1.0, df).ok()?;
+    let p = 2.0 * (1.0 - dist.cdf(t.abs()));
+    Some((t, df, p.clamp(0.0, 1.0)))
+}
+
+/// Holm's step-down adjustment of `p` (family-wise error over all of them), in input order.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
+    let mut out = vec![0.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        out[i] = running;
+    }
+    out
+}
+
+/// The numbers the report keeps per run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunMetrics {
+    /// Steps recorded.
+    pub steps: usize,
+    /// Mean batching time over every step (warm-up and new shapes included), ms.
+    pub batching_mean_ms: f64,
+    /// Mean update time (combined minus batching), ms.
+    pub update_mean_ms: f64,
+    /// Mean combined time, ms (the study's "combined time").
+    pub combined_mean_ms: f64,
+    /// Median combined time over steady steps (no warm-up, no new shape), ms.
+    pub combined_steady_median_ms: f64,
+    /// Real graphs per second of combined time.
+    pub graphs_per_s: f64,
+    /// Real nodes per second of combined time.
+    pub nodes_per_s: f64,
+    /// Real over padded nodes.
+    pub fill_nodes: f64,
+    /// Real over padded edges.
+    pub fill_edges: f64,
+    /// Distinct padded shapes.
+    pub distinct_shapes: usize,
+    /// Last validation RMSE and MAE, if evaluated.
+    pub validation: Option<(f64, f64)>,
+    /// Last test RMSE and MAE, if evaluated.
+    pub test: Option<(f64, f64)>,
+}
+
+/// The metrics of one run.
+pub fn run_metrics(run: &Run) -> RunMetrics {
+    let s = &run.steps;
+    let ms = |v: &[u64]| v.iter().map(|&x| x as f64 / 1e6).collect::<Vec<f64>>();
+    let (batching, combined) = (ms(&s.batching_ns), ms(&s.combined_ns));
+    let steady: Vec<f64> = combined
+        .iter()
+        .zip(s.warmup.iter().zip(&s.new_shape))
+        .filter(|(_, (w, n))| !**w && !**n)
+        .map(|(c, _)| *c)
+        .collect();
+    let sum = |v: &[u32]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
+    let seconds = combined.iter().sum::<f64>() / 1e3;
+    let last = |split: &str| {
+        run.evals
+            .iter()
+            .filter(|e| e.split == split)
+            .max_by_key(|e| e.step)
+            .map(|e| (e.rmse, e.mae))
+    };
+    RunMetrics {
+        steps: combined.len(),
+        batching_mean_ms: mean(&batching),
+        update_mean_ms: mean(&combined) - mean(&batching),
+        combined_mean_ms: mean(&combined),
+        combined_steady_median_ms: median(&steady),
+        graphs_per_s: sum(&s.real_graphs) / seconds,
+        nodes_per_s: sum(&s.real_nodes) / seconds,
+        fill_nodes: sum(&s.real_nodes) / sum(&s.padded_nodes),
+        fill_edges: sum(&s.real_edges) / sum(&s.padded_edges).max(1.0),
+        distinct_shapes: s.new_shape.iter().filter(|&&n| n).count(),
+        validation: last("validation"),
+        test: last("test"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welch_matches_scipy() {
+        // scipy 1.x: stats.ttest_ind([1, 2, 3, 4, 5], [2, 4, 6, 8, 11], equal_var=False) gives
+        // statistic -1.866277899263374, pvalue 0.11499016052991898, df 5.573280030949771
+        let (t, df, p) = welch(&[1.0, 2.0, 3.0, 4.0, 5.0], &[2.0, 4.0, 6.0, 8.0, 11.0]).unwrap();
+        assert!((t + 1.866_277_899_263_374).abs() < 1e-12, "{t}");
+        assert!((df - 5.573_280_030_949_771).abs() < 1e-9, "{df}");
+        assert!((p - 0.114_990_160_529_918_98).abs() < 1e-9, "{p}");
+        assert!(welch(&[1.0], &[2.0, 3.0]).is_none());
+        assert!(welch(&[1.0, 1.0], &[2.0, 2.0]).is_none());
+    }
+
+    #[test]
+    fn holm_steps_down_and_keeps_order() {
+        // p = (0.01, 0.04, 0.03, 0.005), m = 4: sorted 0.005*4 = 0.02, 0.01*3 = 0.03,
+        // 0.03*2 = 0.06, 0.04*1 = 0.04 -> max-accumulated 0.02, 0.03, 0.06, 0.06
+        let adj = holm(&[0.01, 0.04, 0.03, 0.005]);
+        let want = [0.03, 0.06, 0.06, 0.02];
+        for (a, w) in adj.iter().zip(want) {
+            assert!((a - w).abs() < 1e-12, "{adj:?}");
+        }
+    }
+
+    #[test]
+    fn medians_and_spreads() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(
+            (sd(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]) - 2.138_089_935_299_395).abs() < 1e-12
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! The report on a results folder made by short real runs: numbers checked against values
+//! computed here from the Parquet files, figures written at the expected size.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, UInt64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+fn column_u64(dir: &Path, prefix: &str, name: &str) -> Vec<u64> {
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    parts.sort();
+    let mut out = Vec::new();
+    for p in parts {
+        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            out.extend(
+                b.unwrap()
+                    .column_by_name(name)
+                    .unwrap()
+                    .as_primitive::<UInt64Type>()
+                    .values()
+                    .iter()
+                    .copied(),
+            );
+        }
+    }
+    out
+}
+
+fn test_rmse(dir: &Path) -> f64 {
+    let f = std::fs::File::open(dir.join("evals.parquet")).unwrap();
+    let mut v = None;
+    for b in ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+    {
+        let b = b.unwrap();
+        let split = b
+            .column_by_name("split")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
+        let rmse = b
+            .column_by_name("rmse")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .clone();
+        for i in 0..b.num_rows() {
+            if split.value(i) == "test" {
+                v = Some(rmse.value(i));
+            }
+        }
+    }
+    v.unwrap()
+}
+
+fn png_size(p: &Path) -> (u32, u32) {
+    let b = std::fs::read(p).unwrap();
+    assert_eq!(&b[1..4], b"PNG");
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn report_numbers_match_the_parquet_files() {
+    geobatch_catalog::link();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sweep.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[experiment]\nname = \"rep\"\nresults_dir = {:?}\ndata_dir = {:?}\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n\
+             [model]\nkind = \"schnet\"\nlatent = 8\nrbf = 40\n[batcher]\nkind = \"dynamic\"\nbatch_size = 8\n\
+             [training]\nsteps = 30\neval_every = 15\neval_splits = [\"validation\", \"test\"]\noptimizer = {{ learning_rate = 1e-3 }}\n\
+             [[sinks]]\nkind = \"parquet\"\n[sweep]\nseeds = [1, 2, 3]\nbatcher = [{{ kind = \"dynamic\" }}, {{ kind = \"static\", pad = \"pow2\" }}]\n\
+             \"batcher.batch_size\" = [8, 16]\n",
+            dir.path().join("results").display().to_string(),
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let runs = geobatch_runner::sweep::expand(&cfg, &[]).unwrap();
+    assert_eq!(runs.len(), 12);
+    geobatch_runner::sweep::run_sweep(&runs, &AtomicBool::new(false), |_, _, _| {}).unwrap();
+    let out = dir.path().join("report");
+    let md = geobatch_report::report(&dir.path().join("results"), &out).unwrap();
+    assert!(md.contains("12 runs read, 12 complete"), "{md}");
+
+    // combined mean and steady median of one run, computed here from its steps
+    let run = runs
+        .iter()
+        .find(|r| {
+            r.settings.iter().any(|s| s.contains("pow2"))
+                && r.settings.iter().any(|s| s == "batcher.batch_size=16")
+                && r.settings.iter().any(|s| s == "experiment.seed=2")
+        })
+        .unwrap();
+    let combined = column_u64(&run.run_dir, "steps-", "combined_ns");
+    assert_eq!(combined.len(), 30);
+    let mean_ms = combined.iter().sum::<u64>() as f64 / 30.0 / 1e6;
+    let s = geobatch_report::summarise(&dir.path().join("results")).unwrap();
+    let row = s
+        .rows
+        .iter()
+        .find(|r| r.batcher == "static-2n" && r.cell.3 == 16)
+        .unwrap();
+    assert_eq!(row.runs.len(), 3);
+    assert!(
+        row.runs
+            .iter()
+            .any(|m| (m.combined_mean_ms - mean_ms).abs() < 1e-9),
+        "{mean_ms}"
+    );
+
+    // the mean over seeds and the Welch t statistic of the test RMSE, computed here
+    let rmse = |label: &str| -> Vec<f64> {
+        runs.iter()
+            .filter(|r| r.settings.iter().any(|s| s == "batcher.batch_size=16"))
+            .filter(|r| r.loaded.config.batcher.label() == label)
+            .map(|r| test_rmse(&r.run_dir))
+            .collect()
+    };
+    let (a, b) = (rmse("dynamic"), rmse("static-2n"));
+    let m = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let var = |v: &[f64]| v.iter().map(|x| (x - m(v)).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+    let t = (m(&a) - m(&b)) / (var(&a) / 3.0 + var(&b) / 3.0).sqrt();
+    let dyn_row = s
+        .rows
+        .iter()
+        .find(|r| r.batcher == "dynamic" && r.cell.3 == 16)
+        .unwrap();
+    assert!((dyn_row.stat(|x| x.test.map(|t| t.0)).0 - m(&a)).abs() < 1e-12);
+    let test = s.tests.iter().find(|x| x.cell.3 == 16).unwrap();
+    let sign = if test.a == "dynamic" { 1.0 } else { -1.0 };
+    assert!(
+        (test.t - sign * t).abs() < 1e-9 * t.abs().max(1.0),
+        "{} vs {t}",
+        test.t
+    );
+    assert_eq!(s.tests.len(), 2, "one test per batch size");
+    assert!(s.tests.iter().all(|x| x.p_holm >= x.p && x.p_holm <= 1.0));
+
+    // files: tables and non-empty figures of the expected size
+    for f in ["report.md", "summary.csv", "speedup.csv", "ttests.csv"] {
+        assert!(std::fs::metadata(out.join(f)).unwrap().len() > 50, "{f}");
+    }
+    if !geobatch_report::figures::font_available() {
+        eprintln!("figures not checked: no TrueType font on this machine");
+        return;
+    }
+    let figures: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let svgs: Vec<&PathBuf> = figures
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    for kind in [
+        "time_per_step",
+        "fill",
+        "shapes",
+        "speedup",
+        "learning_curves",
+        "pvalues",
+    ] {
+        assert!(
+            svgs.iter()
+                .any(|p| p.file_name().unwrap().to_string_lossy().starts_with(kind)),
+            "{kind} missing"
+        );
+    }
+    for p in &svgs {
+        let text = std::fs::read_to_string(p).unwrap();
+        assert!(
+            text.contains("<svg") && text.len() > 2000,
+            "{}",
+            p.display()
+        );
+    }
+    let pngs: Vec<&PathBuf> = figures
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert_eq!(pngs.len(), svgs.len());
+    for p in pngs {
+        assert_eq!(
+            png_size(p),
+            geobatch_report::figures::SIZE,
+            "{}",
+            p.display()
+        );
+        assert!(
+            std::fs::metadata(p).unwrap().len() > 5000,
+            "{}",
+            p.display()
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! Sweeps: a `[sweep]` table of dotted keys with value lists (and `seeds`) expands to the cartesian
+//! product of runs; `geobatch sweep` runs them one after another, skipping complete runs (same
+//! resolved config, hence the same run folder) and resuming half-finished ones from their last
+//! checkpoint.
+//!
+//! ```toml
+//! [sweep]
+//! seeds = [42, 43, 44]
+//! "model.kind" = ["schnet", "mpeu"]
+//! batcher = [{ kind = "dynamic" }, { kind = "static", pad = "pow2" }, { kind = "static", pad = "multiple64" }]
+//! "batcher.batch_size" = [16, 32, 64, 128]
+//! ```
+//!
+//! Keys are applied shortest first, so a whole table (`batcher`) is set before its fields.
+
+use crate::config::{LoadedConfig, apply_override};
+use crate::error::RunError;
+use crate::identity::run_id;
+use crate::train::run_train_with;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One run of a sweep.
+#[derive(Debug)]
+pub struct SweepRun {
+    /// The sweep's settings of this run, as `KEY=VALUE`.
+    pub settings: Vec<String>,
+    /// The run's config.
+    pub loaded: LoadedConfig,
+    /// Where its results go.
+    pub run_dir: PathBuf,
+}
+
+/// What happened to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Already complete: left alone.
+    Skipped,
+    /// Continued from its checkpoint.
+    Resumed,
+    /// Run from the start.
+    Ran,
+}
+
+/// Expands a sweep config (with `--set` overrides applied first) into its runs.
+pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunError> {
+    let fail = |message: String| RunError::Config {
+        file: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
+    let sweep = match table.remove("sweep") {
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => {
+            return Err(fail(
+                "`sweep` must be a table of dotted keys with value lists".into(),
+            ));
+        }
+        None => {
+            return Err(fail(
+                "no [sweep] table: `geobatch run` runs a single config".into(),
+            ));
+        }
+    };
+    for o in overrides {
+        apply_override(&mut table, o).map_err(|m| fail(format!("--set {o}: {m}")))?;
+    }
+    let mut axes: Vec<(String, Vec<toml::Value>)> = Vec::new();
+    for (key, values) in sweep {
+        let key = if key == "seeds" {
+            "experiment.seed".to_string()
+        } else {
+            key
+        };
+        let toml::Value::Array(values) = values else {
+            return Err(fail(format!(
+                "key `sweep.{key}`: expected a list of values"
+            )));
+        };
+        if values.is_empty() {
+            return Err(fail(format!("key `sweep.{key}`: the list is empty")));
+        }
+        axes.push((key, values));
+    }
+    axes.sort_by_key(|(k, _)| (k.split('.').count(), k.clone()));
+    let total: usize = axes.iter().map(|a| a.1.len()).product();
+    let mut runs = Vec::with_capacity(total);
+    for i in 0..total {
+        let mut t = table.clone();
+        let mut settings = Vec::with_capacity(axes.len());
+        let mut rest = i;
+        for (key, values) in axes.iter().rev() {
+            let v = &values[rest % values.len()];
+            rest /= values.len();
+            settings.push(format!("{key}={v}"));
+        }
+        settings.reverse();
+        for s in &settings {
+            apply_override(&mut t, s).map_err(|m| fail(format!("sweep {s}: {m}")))?;
+        }
+        let text = toml::to_string(&t).map_err(|e| fail(e.to_string()))?;
+        let loaded = LoadedConfig::from_str(&text, path).map_err(|e| match e {
+            RunError::Config { file, message } => RunError::Config {
+                file,
+                message: format!("run with {}: {message}", settings.join(", ")),
+            },
+            other => other,
+        })?;
+        let cfg = &loaded.config;
+        let model = cfg.model.as_ref().map(|m| m.typetag_name());
+        let job = if model.is_some() { "train" } else { "batches" };
+        let run_dir = cfg
+            .experiment
+            .results_dir
+            .join(&cfg.experiment.name)
+            .join(run_id(&loaded, job, model));
+        runs.push(SweepRun {
+            settings,
+            loaded,
+            run_dir,
+        });
+    }
+    Ok(runs)
+}
+
+/// Whether a run folder holds a complete run (`run.parquet` with status `complete`).
+pub fn is_complete(run_dir: &Path) -> bool {
+    use arrow_array::cast::AsArray;
+    let Ok(file) = std::fs::File::open(run_dir.join("run.parquet")) else {
+        return false;
+    };
+    let Ok(reader) = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+    else {
+        return false;
+    };
+    reader.flatten().any(|batch| {
+        batch
+            .column_by_name("status")
+            .and_then(|c| {
+                c.as_string_opt::<i32>()
+                    .map(|s| s.iter().any(|v| v == Some("complete")))
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// Runs every run of a sweep in order; `on_start(i, run, outcome)` is called before each.
+/// A run killed before its first checkpoint starts again from nothing (its folder is cleared).
+pub fn run_sweep(
+    runs: &[SweepRun],
+    stop: &AtomicBool,
+    mut on_start: impl FnMut(usize, &SweepRun, Outcome),
+) -> Result<Vec<Outcome>, RunError> {
+    let mut out = Vec::with_capacity(runs.len());
+    for (i, run) in runs.iter().enumerate() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let outcome = if is_complete(&run.run_dir) {
+            Outcome::Skipped
+        } else if run
+            .run_dir
+            .join("checkpoint")
+            .join(crate::train::STATE_FILE)
+            .is_file()
+        {
+            Outcome::Resumed
+        } else {
+            Outcome::Ran
+        };
+        on_start(i, run, outcome);
+        match outcome {
+            Outcome::Skipped => {}
+            Outcome::Resumed => {
+                run_train_with(&run.loaded, None, stop, true)?;
+            }
+            Outcome::Ran => {
+                if run.run_dir.exists() {
+                    std::fs::remove_dir_all(&run.run_dir).map_err(|source| RunError::Io {
+                        path: run.run_dir.clone(),
+                        source,
+                    })?;
+                }
+                if run.loaded.config.model.is_some() {
+                    run_train_with(&run.loaded, None, stop, false)?;
+                } else {
+                    crate::batches::run_batches(&run.loaded, None)?;
+                }
+            }
+        }
+        out.push(outcome);
+    }
+    Ok(out)
+}
