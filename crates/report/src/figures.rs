@@ -11,14 +11,20 @@ use std::sync::OnceLock;
 /// Pixel size of every figure.
 pub const SIZE: (u32, u32) = (800, 500);
 
-/// Line and bar colours, one per series.
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
+/// Line and bar colours, one per series (the 12 of ColorBrewer's "Paired", dark first).
+const PALETTE: [RGBColor; 12] = [
+    RGBColor(31, 120, 180),
+    RGBColor(51, 160, 44),
+    RGBColor(227, 26, 28),
+    RGBColor(255, 127, 0),
+    RGBColor(106, 61, 154),
+    RGBColor(177, 89, 40),
+    RGBColor(166, 206, 227),
+    RGBColor(178, 223, 138),
+    RGBColor(251, 154, 153),
+    RGBColor(253, 191, 111),
+    RGBColor(202, 178, 214),
+    RGBColor(120, 120, 120),
 ];
 
 /// One named series of (x, y) points.
@@ -155,7 +161,7 @@ fn lines_on<DB: DrawingBackend>(
                 } else {
                     String::new()
                 }
-            } else if x.abs() >= 100.0 {
+            } else if x.abs() >= 10.0 {
                 format!("{x:.0}")
             } else {
                 format!("{x:.3}")

@@ -24,7 +24,6 @@ use geobatch_core::{
 use properties::{HARTREE_EV, reference_energy_u0};
 use records::Qm9Records;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The committed fixture: the first 1,000 molecules of qm9pack, made by `geobatch data import`.
@@ -177,24 +176,9 @@ impl Qm9Spec {
             .unwrap_or_default()
     }
 
-    fn split_path(&self, data_dir: &Path, n: usize, source: &str, seed: u64) -> PathBuf {
-        if let Some(p) = &self.split_file {
-            return p.clone();
-        }
-        let key = format!(
-            "{source}|{n}|{}|{seed}",
-            serde_json::to_string(&self.split).unwrap_or_default()
-        );
-        let h: String = Sha256::digest(key.as_bytes())
-            .iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        data_dir.join("splits").join(format!("qm9-{n}-{h}.json"))
-    }
-
-    /// The split as molecule row indices: loaded from the split file when it exists, otherwise
-    /// computed from the seed and saved.
+    /// The split as molecule row indices: loaded from the split file (molecule ids per split)
+    /// when it exists, otherwise computed from the seed and saved
+    /// (`<data_dir>/splits/qm9-<n>-<fingerprint>.json` unless `split_file` names one).
     pub fn split_indices(
         &self,
         records: &Qm9Records,
@@ -202,70 +186,13 @@ impl Qm9Spec {
         source: &str,
         seed: u64,
     ) -> Result<[Vec<u32>; 3]> {
-        let path = self.split_path(data_dir, records.len(), source, seed);
-        let row_of: std::collections::HashMap<u32, u32> = records
-            .index
-            .iter()
-            .enumerate()
-            .map(|(row, &idx)| (idx, row as u32))
-            .collect();
-        if path.is_file() {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-            let saved: SavedSplit = serde_json::from_str(&text).map_err(|e| {
-                Error::invalid(format!("{}: not a split file: {e}", path.display()))
-            })?;
-            let rows = |ids: &[u32]| -> Result<Vec<u32>> {
-                ids.iter()
-                    .map(|i| {
-                        row_of.get(i).copied().ok_or_else(|| {
-                            Error::invalid(format!(
-                                "{}: molecule index {i} is not in the dataset",
-                                path.display()
-                            ))
-                        })
-                    })
-                    .collect()
-            };
-            return Ok([
-                rows(&saved.train)?,
-                rows(&saved.validation)?,
-                rows(&saved.test)?,
-            ]);
-        }
-        let split = self.split.indices(records.len(), seed)?;
-        let ids = |rows: &[u32]| {
-            rows.iter()
-                .map(|&r| records.index[r as usize])
-                .collect::<Vec<u32>>()
-        };
-        let saved = SavedSplit {
-            dataset: "qm9".into(),
-            source: source.into(),
-            train: ids(&split[0]),
-            validation: ids(&split[1]),
-            test: ids(&split[2]),
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::invalid(format!("{}: {e}", dir.display())))?;
-        }
-        let text = serde_json::to_string(&saved).map_err(|e| Error::invalid(e.to_string()))?;
-        std::fs::write(&path, text).map_err(|e| {
-            Error::invalid(format!("cannot save the split to {}: {e}", path.display()))
-        })?;
-        Ok(split)
+        let ids: Vec<&str> = records.id.iter().map(String::as_str).collect();
+        let file = self.split_file.clone().unwrap_or_else(|| {
+            self.split
+                .default_file(data_dir, "qm9", source, ids.len(), seed)
+        });
+        self.split.load_or_make(&file, "qm9", source, &ids, seed)
     }
-}
-
-/// A saved split: GDB indices per split.
-#[derive(Debug, Serialize, Deserialize)]
-struct SavedSplit {
-    dataset: String,
-    source: String,
-    train: Vec<u32>,
-    validation: Vec<u32>,
-    test: Vec<u32>,
 }
 
 #[typetag::serde(name = "qm9")]

@@ -194,7 +194,7 @@ fn splits_are_seeded_saved_and_reused() {
     // the saved file is what is used: edit it and the split follows
     let mut saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
-    saved["test"] = serde_json::json!([1, 3]);
+    saved["test"] = serde_json::json!(["dsgdb9nsd_000001", "dsgdb9nsd_000003"]);
     std::fs::write(&files[0], saved.to_string()).unwrap();
     let d = load(&s, dir.path(), 1);
     assert_eq!(
@@ -202,7 +202,7 @@ fn splits_are_seeded_saved_and_reused() {
         vec!["dsgdb9nsd_000001", "dsgdb9nsd_000003"]
     );
     // a split file naming unknown molecules is refused
-    saved["test"] = serde_json::json!([999_999]);
+    saved["test"] = serde_json::json!(["dsgdb9nsd_999999"]);
     std::fs::write(&files[0], saved.to_string()).unwrap();
     let err = s
         .load(&DatasetContext {
@@ -213,7 +213,7 @@ fn splits_are_seeded_saved_and_reused() {
         .unwrap()
         .to_string();
     assert!(
-        err.contains("molecule index 999999 is not in the dataset"),
+        err.contains("graph \"dsgdb9nsd_999999\" is not in the dataset"),
         "{err}"
     );
 }
