@@ -131,6 +131,8 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         ("bs.toml", format!("{HEAD}[batcher]\nkind = \"static\"\nbatch_size = 1\n"), 2, vec!["batch_size must be at least 2"]),
         ("syntax.toml", format!("{HEAD}[batcher\n"), 2, vec!["syntax.toml", "line 6"]),
         ("missing.toml", String::new(), 2, vec!["missing field `experiment`"]),
+        ("sweep.toml", format!("{HEAD}[batcher]\nkind = \"static\"\nbatch_size = 4\n[sweep]\nseeds = [1, 2]\n"), 2, vec!["[sweep] table", "geobatch sweep"]),
+        ("emptysweep.toml", format!("{HEAD}[batcher]\nkind = \"static\"\nbatch_size = 4\n[sweep]\nseeds = []\n"), 2, vec!["[sweep] table", "geobatch sweep"]),
         (
             "large.toml",
             "[experiment]\nname = \"bad\"\n[dataset]\nkind = \"synthetic\"\ngraphs = 300\nnodes = { min = 3, max = 29, mean = 10.0, sd = 8.0 }\n\

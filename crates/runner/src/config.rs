@@ -244,6 +244,13 @@ impl LoadedConfig {
         };
         let de = toml::Deserializer::parse(text)
             .map_err(|e| fail(e.to_string().trim_end().to_string()))?;
+        if toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("sweep")) {
+            return Err(fail(
+                "this config has a [sweep] table: run its combinations with `geobatch sweep` \
+                 (or remove the table to run the base config)"
+                    .into(),
+            ));
+        }
         let config: ExperimentConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
