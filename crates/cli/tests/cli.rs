@@ -158,6 +158,31 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
             assert!(out.contains(w), "{name}: {out:?} lacks {w:?}");
         }
     }
+    // devices: a bad name is bad input; CUDA in a CPU-only build says how to build it
+    let smoke = repo().join("configs/smoke/qm9-fixture-schnet.toml");
+    let smoke = smoke.to_str().unwrap();
+    let o = geobatch(
+        dir.path(),
+        &["run", smoke, "--set", "training.device=\"tpu\""],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("expected \"cpu\", \"cuda\" or \"cuda:N\""),
+        "{}",
+        text(&o)
+    );
+    if !cfg!(feature = "cuda") {
+        let o = geobatch(
+            dir.path(),
+            &["run", smoke, "--set", "training.device=\"cuda:0\""],
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            text(&o).contains("--features geobatch-cli/cuda"),
+            "{}",
+            text(&o)
+        );
+    }
     let o = geobatch(dir.path(), &["validate", "no/such/file.toml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no/such/file.toml: cannot read"));
@@ -615,4 +640,69 @@ fn a_killed_sweep_finishes_on_restart_as_if_never_interrupted() {
         "{}",
         text(&o)
     );
+}
+
+/// CPU and CUDA train the same first steps (builds with `--features cuda`, on a machine with a
+/// GPU, when `GEOBATCH_GPU=1`; `scripts/gpu-smoke.sh` runs it). One line per check.
+#[cfg(feature = "cuda")]
+#[test]
+fn gpu_and_cpu_losses_agree_for_every_model_and_batcher() {
+    if std::env::var("GEOBATCH_GPU").as_deref() != Ok("1") {
+        eprintln!("skipped: set GEOBATCH_GPU=1 on a machine with a CUDA GPU");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let models = [
+        "kind = \"schnet\"",
+        "kind = \"mpeu\"",
+        "kind = \"painn\"\nhidden = 64",
+    ];
+    let batchers = [
+        "kind = \"dynamic\"\nbatch_size = 16",
+        "kind = \"static\"\nbatch_size = 16\npad = \"multiple64\"",
+        "kind = \"static\"\nbatch_size = 16\npad = \"pow2\"",
+        "kind = \"static\"\nbatch_size = 16\npad = \"constant\"",
+    ];
+    let mut failures = 0;
+    for (mi, model) in models.iter().enumerate() {
+        for (bi, batcher) in batchers.iter().enumerate() {
+            let mut losses = Vec::new();
+            for device in ["cpu", "cuda:0"] {
+                let work = dir
+                    .path()
+                    .join(format!("m{mi}b{bi}-{}", device.replace(':', "")));
+                std::fs::create_dir_all(&work).unwrap();
+                let cfg = write(
+                    &work,
+                    "gpu.toml",
+                    &format!(
+                        "[experiment]\nname = \"gpu\"\nseed = 7\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n\
+                         [model]\n{model}\n[batcher]\n{batcher}\n[training]\nsteps = 20\neval_every = 20\n\
+                         eval_splits = [\"validation\"]\ndevice = \"{device}\"\n[[sinks]]\nkind = \"parquet\"\n"
+                    ),
+                );
+                let o = geobatch(&work, &["run", &cfg]);
+                assert!(o.status.success(), "{device}: {}", text(&o));
+                losses.push(steps_table(&work.join("results")));
+            }
+            // float32 on different hardware: the first steps agree to 1e-3 relative
+            let worst = losses[0]
+                .iter()
+                .zip(&losses[1])
+                .take(5)
+                .map(|(a, b)| ((a.1 - b.1).abs() / a.1.abs().max(1e-6)) as f64)
+                .fold(0.0, f64::max);
+            let ok = worst <= 1e-3 && losses[1].len() == 20;
+            if !ok {
+                failures += 1;
+            }
+            println!(
+                "{} {} / {}: first 5 losses, worst relative difference {worst:.2e} (tolerance 1e-3)",
+                if ok { "ok  " } else { "FAIL" },
+                model.lines().next().unwrap_or(""),
+                batcher.lines().collect::<Vec<_>>().join(" "),
+            );
+        }
+    }
+    assert_eq!(failures, 0, "CPU and GPU losses disagree");
 }

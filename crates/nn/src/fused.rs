@@ -118,6 +118,49 @@ impl FusedOps for Flex {
 }
 
 /// Backward pass of an element-wise activation whose forward pass kept its slope.
+/// The fused operations on CUDA, written with burn's element-wise tensor operations (burn fuses
+/// and compiles them at run time): the same values and slopes as the CPU kernels.
+#[cfg(feature = "cuda")]
+mod gpu {
+    use super::FusedOps;
+    use crate::backend::Gpu;
+    use burn::tensor::ops::FloatTensor;
+    use burn::tensor::{Tensor, TensorPrimitive, activation};
+
+    fn wrap(x: FloatTensor<Gpu>) -> Tensor<Gpu, 1> {
+        // element-wise only: the rank tag does not matter to these operations
+        Tensor::from_primitive(TensorPrimitive::Float(x))
+    }
+
+    fn unwrap(t: Tensor<Gpu, 1>) -> FloatTensor<Gpu> {
+        t.into_primitive().tensor()
+    }
+
+    impl FusedOps for Gpu {
+        fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            unwrap(crate::layers::ssp_composite(wrap(x)))
+        }
+
+        fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+            let x = wrap(x);
+            let slope = activation::sigmoid(x.clone());
+            (unwrap(crate::layers::ssp_composite(x)), unwrap(slope))
+        }
+
+        fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            let x = wrap(x);
+            unwrap(x.clone() * activation::sigmoid(x))
+        }
+
+        fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+            let x = wrap(x);
+            let s = activation::sigmoid(x.clone());
+            let slope = s.clone() * (x.clone() * (s.clone().neg().add_scalar(1.0))).add_scalar(1.0);
+            (unwrap(x * s), unwrap(slope))
+        }
+    }
+}
+
 #[derive(Debug)]
 struct SlopeBackward;
 

@@ -81,11 +81,15 @@ where
             .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?;
         let t0 = Instant::now();
         let inputs = BatchInputs::<B>::new(batch, &self.stats, &self.device);
+        let _ = B::sync(&self.device);
         let t1 = Instant::now();
         let loss = masked_mse(model.forward(&inputs), &inputs);
+        // on an asynchronous device, wait for the work of each phase before timing it
+        let _ = B::sync(&self.device);
         let t2 = Instant::now();
         let grads = loss.backward();
         let grads = GradientsParams::from_grads(grads, &model);
+        let _ = B::sync(&self.device);
         let t3 = Instant::now();
         let model = self
             .optim
@@ -187,6 +191,27 @@ fn fresh_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
         .init::<B, M>()
 }
 
+/// A boxed [`GnnTrainer`] for a model built by `make` on `device` of the autodiff backend `B`.
+pub fn boxed_trainer<B, M>(
+    ctx: &geobatch_core::ModelContext,
+    device: B::Device,
+    make: impl FnOnce(&B::Device) -> M,
+) -> Result<Box<dyn Trainer>>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + GraphRegressor<B> + Send + 'static,
+    M::InnerModule: GraphRegressor<B::InnerBackend>,
+    B::Device: Send,
+{
+    let model = make(&device);
+    Ok(Box::new(GnnTrainer::new(
+        model,
+        ctx.optimizer.clone(),
+        ctx.target_stats.clone(),
+        device,
+    )))
+}
+
 /// A boxed trainer for a model built on the CPU autodiff backend: checks the device named in the
 /// context, builds the model with `make` and wraps it in a [`GnnTrainer`].
 pub fn cpu_trainer<M>(
@@ -201,12 +226,56 @@ where
     M::InnerModule: GraphRegressor<crate::backend::Cpu>,
 {
     crate::backend::check_device(&ctx.device).map_err(Error::invalid)?;
-    let device = Default::default();
-    let model = make(&device);
-    Ok(Box::new(GnnTrainer::new(
-        model,
-        ctx.optimizer.clone(),
-        ctx.target_stats.clone(),
-        device,
-    )))
+    boxed_trainer::<crate::backend::CpuAutodiff, M>(ctx, Default::default(), make)
+}
+
+/// Builds a model's trainer on the device the [`geobatch_core::ModelContext`] names: `B` is bound
+/// to the autodiff backend (CPU, or CUDA in builds with the `cuda` feature) and `device` to its
+/// device, then `make` builds the model.
+///
+/// ```ignore
+/// geobatch_nn::trainer!(ctx, |B, device| SchNet::<B>::new(self, species, targets, ctx.seed, device))
+/// ```
+#[macro_export]
+macro_rules! trainer {
+    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {{
+        match $crate::backend::parse_device(&$ctx.device).map_err(geobatch_core::Error::invalid)? {
+            $crate::backend::DeviceKind::Cpu => {
+                type $b = $crate::backend::CpuAutodiff;
+                $crate::trainer::boxed_trainer::<$b, _>($ctx, Default::default(), |$device| $make)
+            }
+            $crate::backend::DeviceKind::Cuda(index) => {
+                $crate::__cuda_trainer!($ctx, index, |$b, $device| $make)
+            }
+        }
+    }};
+}
+
+/// The CUDA arm of [`trainer!`] in builds with the `cuda` feature.
+#[cfg(feature = "cuda")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cuda_trainer {
+    ($ctx:expr, $index:expr, |$b:ident, $device:ident| $make:expr) => {{
+        type $b = $crate::backend::GpuAutodiff;
+        $crate::trainer::boxed_trainer::<$b, _>(
+            $ctx,
+            $crate::backend::cuda_device($index),
+            |$device| $make,
+        )
+    }};
+}
+
+/// The CUDA arm of [`trainer!`] in builds without the `cuda` feature (never reached: the device
+/// check refuses CUDA first).
+#[cfg(not(feature = "cuda"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cuda_trainer {
+    ($ctx:expr, $index:expr, |$b:ident, $device:ident| $make:expr) => {{
+        let _ = $index;
+        Err(geobatch_core::Error::invalid(
+            "this geobatch was built without the `cuda` feature",
+        ))
+    }};
 }

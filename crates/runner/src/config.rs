@@ -316,6 +316,15 @@ impl ExperimentConfig {
         if self.batches.steps == 0 {
             return Err("batches.steps must be at least 1".into());
         }
+        let device = self.training.device.as_str();
+        let cuda_index = device
+            .strip_prefix("cuda:")
+            .map(|n| n.parse::<usize>().is_ok());
+        if !(device == "cpu" || device == "cuda" || cuda_index == Some(true)) {
+            return Err(format!(
+                "training.device = {device:?}: expected \"cpu\", \"cuda\" or \"cuda:N\""
+            ));
+        }
         self.dataset
             .validate()
             .map_err(|e| format!("[dataset] {e}"))?;

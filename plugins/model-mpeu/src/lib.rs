@@ -14,12 +14,10 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Trainer};
-use geobatch_nn::backend::CpuAutodiff;
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, segment_mean, segment_sum};
 use geobatch_nn::sizes;
-use geobatch_nn::trainer::cpu_trainer;
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
 
@@ -152,9 +150,9 @@ impl ModelSpec for MpeuSpec {
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
         self.validate()?;
         let (species, targets) = (ctx.n_species, ctx.target_stats.len());
-        cpu_trainer(ctx, |device| {
-            Mpeu::<CpuAutodiff>::new(self, species, targets, ctx.seed, device)
-        })
+        geobatch_nn::trainer!(ctx, |B, device| Mpeu::<B>::new(
+            self, species, targets, ctx.seed, device
+        ))
     }
 }
 

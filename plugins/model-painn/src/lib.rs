@@ -25,11 +25,9 @@ use burn::tensor::{Tensor, TensorData};
 use geobatch_core::{
     Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Trainer,
 };
-use geobatch_nn::backend::CpuAutodiff;
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Linear, segment_sum, silu};
-use geobatch_nn::trainer::cpu_trainer;
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use message::MessageOps;
 use serde::{Deserialize, Serialize};
@@ -313,9 +311,9 @@ impl ModelSpec for PainnSpec {
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
         self.validate()?;
         let (species, targets) = (ctx.n_species, ctx.target_stats.len());
-        cpu_trainer(ctx, |device| {
-            Painn::<CpuAutodiff>::new(self, species, targets, ctx.seed, device)
-        })
+        geobatch_nn::trainer!(ctx, |B, device| Painn::<B>::new(
+            self, species, targets, ctx.seed, device
+        ))
     }
 }
 

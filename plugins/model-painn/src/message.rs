@@ -384,3 +384,121 @@ pub fn message<B: MessageOps>(
     );
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
+
+/// The message block on CUDA, written with burn's tensor operations (gathers, products and
+/// scatter-adds): the same sums and gradients as the CPU kernels.
+#[cfg(feature = "cuda")]
+mod gpu {
+    use super::MessageOps;
+    use burn::tensor::ops::{FloatTensor, IntTensor};
+    use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorPrimitive};
+    use geobatch_nn::backend::Gpu;
+
+    type T2 = Tensor<Gpu, 2>;
+    type I1 = Tensor<Gpu, 1, Int>;
+
+    fn f(x: FloatTensor<Gpu>) -> T2 {
+        Tensor::from_primitive(TensorPrimitive::Float(x))
+    }
+
+    fn i(x: IntTensor<Gpu>) -> I1 {
+        Tensor::from_primitive(x)
+    }
+
+    fn scatter(rows: usize, index: I1, values: T2) -> T2 {
+        let cols = values.dims()[1];
+        Tensor::zeros([rows, cols], &values.device()).select_assign(
+            0,
+            index,
+            values,
+            IndexingUpdateOp::Add,
+        )
+    }
+
+    /// Per edge: the three filter blocks, the receiver's three message blocks, the receiver's
+    /// vector components and the direction components.
+    struct Edge {
+        w: [T2; 3],
+        x: [T2; 3],
+        v: [T2; 3],
+        d: [T2; 3],
+    }
+
+    fn edge(w: &T2, xs: &T2, v: &T2, dir: &T2, rcv: &I1) -> Edge {
+        let f = xs.dims()[1] / 3;
+        let n = xs.dims()[0];
+        let xj = xs.clone().select(0, rcv.clone());
+        let blk = |t: &T2, k: usize| t.clone().narrow(1, k * f, f);
+        Edge {
+            w: [blk(w, 0), blk(w, 1), blk(w, 2)],
+            x: [blk(&xj, 0), blk(&xj, 1), blk(&xj, 2)],
+            v: [0, 1, 2].map(|c| v.clone().narrow(0, c * n, n).select(0, rcv.clone())),
+            d: [0, 1, 2].map(|c| dir.clone().narrow(1, c, 1)),
+        }
+    }
+
+    impl MessageOps for Gpu {
+        fn painn_message(
+            w: FloatTensor<Self>,
+            xs: FloatTensor<Self>,
+            v: FloatTensor<Self>,
+            dir: FloatTensor<Self>,
+            senders: IntTensor<Self>,
+            receivers: IntTensor<Self>,
+            n: usize,
+        ) -> FloatTensor<Self> {
+            let (w, xs, v, dir, snd, rcv) = (f(w), f(xs), f(v), f(dir), i(senders), i(receivers));
+            let e = edge(&w, &xs, &v, &dir, &rcv);
+            let m = |k: usize| e.w[k].clone() * e.x[k].clone();
+            let mut blocks = vec![scatter(n, snd.clone(), m(0))];
+            for c in 0..3 {
+                let dv = m(1) * e.d[c].clone() + m(2) * e.v[c].clone();
+                blocks.push(scatter(n, snd.clone(), dv));
+            }
+            Tensor::cat(blocks, 0).into_primitive().tensor()
+        }
+
+        fn painn_message_backward(
+            grad: FloatTensor<Self>,
+            w: FloatTensor<Self>,
+            xs: FloatTensor<Self>,
+            v: FloatTensor<Self>,
+            dir: FloatTensor<Self>,
+            senders: IntTensor<Self>,
+            receivers: IntTensor<Self>,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+            let (g, w, xs, v, dir, snd, rcv) =
+                (f(grad), f(w), f(xs), f(v), f(dir), i(senders), i(receivers));
+            let n = xs.dims()[0];
+            let e = edge(&w, &xs, &v, &dir, &rcv);
+            let at_sender = |k: usize| g.clone().narrow(0, k * n, n).select(0, snd.clone());
+            let (gs, gv) = (at_sender(0), [at_sender(1), at_sender(2), at_sender(3)]);
+            let gm0 = gs;
+            let gm1 = gv[0].clone() * e.d[0].clone()
+                + gv[1].clone() * e.d[1].clone()
+                + gv[2].clone() * e.d[2].clone();
+            let gm2 = gv[0].clone() * e.v[0].clone()
+                + gv[1].clone() * e.v[1].clone()
+                + gv[2].clone() * e.v[2].clone();
+            let gm = [gm0, gm1, gm2];
+            let gw = Tensor::cat((0..3).map(|k| gm[k].clone() * e.x[k].clone()).collect(), 1);
+            let gx = scatter(
+                n,
+                rcv.clone(),
+                Tensor::cat((0..3).map(|k| gm[k].clone() * e.w[k].clone()).collect(), 1),
+            );
+            let m2 = e.w[2].clone() * e.x[2].clone();
+            let gvj = Tensor::cat(
+                (0..3)
+                    .map(|c| scatter(n, rcv.clone(), m2.clone() * gv[c].clone()))
+                    .collect(),
+                0,
+            );
+            (
+                gw.into_primitive().tensor(),
+                gx.into_primitive().tensor(),
+                gvj.into_primitive().tensor(),
+            )
+        }
+    }
+}
