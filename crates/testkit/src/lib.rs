@@ -337,3 +337,52 @@ pub mod edges {
         deg
     }
 }
+
+/// Checks shared by the model plugins' tests.
+pub mod models {
+    use geobatch_core::{GraphBatch, GraphSet, Plan, Shape, Trainer};
+
+    /// Collates `graphs` of `set` into one batch padded to `pad(real shape)`.
+    pub fn collate(set: &GraphSet, graphs: &[u32], pad: impl Fn(Shape) -> Shape) -> GraphBatch {
+        let mut plan = Plan::default();
+        for &g in graphs {
+            plan.push(g, set.sizes()[g as usize]);
+        }
+        plan.padded = pad(plan.real);
+        let mut batch = GraphBatch::new();
+        batch.collate(set, &plan).expect("a valid plan collates");
+        batch
+    }
+
+    /// Asserts that `graphs` predicted together in a batch padded by `extra` (nodes, edges,
+    /// graphs) give the same values as each graph alone in a minimally padded batch.
+    pub fn assert_padding_keeps_predictions(
+        trainer: &mut dyn Trainer,
+        set: &GraphSet,
+        graphs: &[u32],
+        extra: Shape,
+    ) {
+        let padded = collate(set, graphs, |r| {
+            Shape::new(
+                r.nodes + extra.nodes,
+                r.edges + extra.edges,
+                r.graphs + extra.graphs,
+            )
+        });
+        let mut together = Vec::new();
+        trainer.predict(&padded, &mut together).expect("prediction");
+        assert_eq!(together.len(), graphs.len());
+        for (i, &g) in graphs.iter().enumerate() {
+            let alone = collate(set, &[g], |r| {
+                Shape::new(r.nodes + 1, r.edges, r.graphs + 1)
+            });
+            let mut one = Vec::new();
+            trainer.predict(&alone, &mut one).expect("prediction");
+            let (a, b) = (f64::from(one[0]), f64::from(together[i]));
+            assert!(
+                (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                "graph {g}: alone {a}, in a padded batch {b}"
+            );
+        }
+    }
+}

@@ -2,9 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{
-    GraphBatch, GraphSet, ModelContext, ModelSpec, OptimizerSpec, Plan, Shape, TargetStats,
-};
+use geobatch_core::{ModelContext, ModelSpec, OptimizerSpec, Shape, TargetStats};
 use geobatch_dataset_synthetic::SyntheticSpec;
 use geobatch_model_mpeu::MpeuSpec;
 
@@ -39,17 +37,6 @@ fn parameter_count_matches_the_hand_count() {
     assert_eq!(spec.build(&ctx(5)).unwrap().parameter_count(), by_hand);
 }
 
-fn collate(set: &GraphSet, graphs: &[u32], pad: impl Fn(Shape) -> Shape) -> GraphBatch {
-    let mut plan = Plan::default();
-    for &g in graphs {
-        plan.push(g, set.sizes()[g as usize]);
-    }
-    plan.padded = pad(plan.real);
-    let mut batch = GraphBatch::new();
-    batch.collate(set, &plan).unwrap();
-    batch
-}
-
 #[test]
 fn padded_batches_and_single_graphs_predict_the_same() {
     let set = toml::from_str::<SyntheticSpec>("graphs = 12")
@@ -64,24 +51,12 @@ fn padded_batches_and_single_graphs_predict_the_same() {
     .unwrap();
     let graphs: Vec<u32> = (0..6).collect();
     // heavily padded: many extra nodes, edges and empty padding graphs
-    let padded = collate(&set, &graphs, |r| {
-        Shape::new(r.nodes + 100, r.edges + 500, r.graphs + 5)
-    });
-    let mut together = Vec::new();
-    trainer.predict(&padded, &mut together).unwrap();
-    assert_eq!(together.len(), 6);
-    for (i, &g) in graphs.iter().enumerate() {
-        let alone = collate(&set, &[g], |r| {
-            Shape::new(r.nodes + 1, r.edges, r.graphs + 1)
-        });
-        let mut one = Vec::new();
-        trainer.predict(&alone, &mut one).unwrap();
-        let (a, b) = (f64::from(one[0]), f64::from(together[i]));
-        assert!(
-            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-            "graph {g}: alone {a}, in a padded batch {b}"
-        );
-    }
+    geobatch_testkit::models::assert_padding_keeps_predictions(
+        trainer.as_mut(),
+        &set,
+        &graphs,
+        Shape::new(100, 500, 5),
+    );
 }
 
 #[test]
@@ -97,7 +72,7 @@ fn model_gradients_match_finite_differences_on_a_padded_batch() {
         .unwrap()
         .generate(2)
         .unwrap();
-    let batch = collate(&set, &[0, 1, 2], |r| {
+    let batch = geobatch_testkit::models::collate(&set, &[0, 1, 2], |r| {
         Shape::new(r.nodes + 20, r.edges + 30, r.graphs + 3)
     });
     let stats = TargetStats::of(&set);

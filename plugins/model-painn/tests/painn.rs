@@ -6,8 +6,8 @@
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use geobatch_core::{
-    GraphBatch, GraphRule, GraphSet, GraphSetBuilder, ModelContext, ModelSpec, OptimizerSpec, Plan,
-    Shape, TargetStats,
+    GraphRule, GraphSet, GraphSetBuilder, ModelContext, ModelSpec, OptimizerSpec, Shape,
+    TargetStats,
 };
 use geobatch_dataset_synthetic::SyntheticSpec;
 use geobatch_model_painn::message::message;
@@ -43,17 +43,6 @@ fn parameter_count_matches_the_hand_count() {
     assert_eq!(spec.build(&ctx(5)).unwrap().parameter_count(), by_hand);
 }
 
-fn collate(set: &GraphSet, graphs: &[u32], pad: impl Fn(Shape) -> Shape) -> GraphBatch {
-    let mut plan = Plan::default();
-    for &g in graphs {
-        plan.push(g, set.sizes()[g as usize]);
-    }
-    plan.padded = pad(plan.real);
-    let mut batch = GraphBatch::new();
-    batch.collate(set, &plan).unwrap();
-    batch
-}
-
 fn molecules(n: usize, seed: u64) -> GraphSet {
     toml::from_str::<SyntheticSpec>(&format!("graphs = {n}"))
         .unwrap()
@@ -71,24 +60,12 @@ fn padded_batches_and_single_graphs_predict_the_same() {
     .build(&ctx(set.species_classes().len()))
     .unwrap();
     let graphs: Vec<u32> = (0..5).collect();
-    let padded = collate(&set, &graphs, |r| {
-        Shape::new(r.nodes + 50, r.edges + 300, r.graphs + 4)
-    });
-    let mut together = Vec::new();
-    trainer.predict(&padded, &mut together).unwrap();
-    assert_eq!(together.len(), 5);
-    for (i, &g) in graphs.iter().enumerate() {
-        let alone = collate(&set, &[g], |r| {
-            Shape::new(r.nodes + 1, r.edges, r.graphs + 1)
-        });
-        let mut one = Vec::new();
-        trainer.predict(&alone, &mut one).unwrap();
-        let (a, b) = (f64::from(one[0]), f64::from(together[i]));
-        assert!(
-            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-            "graph {g}: alone {a}, padded {b}"
-        );
-    }
+    geobatch_testkit::models::assert_padding_keeps_predictions(
+        trainer.as_mut(),
+        &set,
+        &graphs,
+        Shape::new(50, 300, 4),
+    );
 }
 
 /// One molecule of `set` moved by `f` (positions) and with its atoms listed in `order`.
@@ -109,7 +86,7 @@ fn moved(set: &GraphSet, g: usize, order: &[usize], f: impl Fn([f32; 3]) -> [f32
 }
 
 fn features(model: &Painn<Cpu>, set: &GraphSet) -> (Vec<f32>, Vec<f32>, f32) {
-    let batch = collate(set, &[0], |r| {
+    let batch = geobatch_testkit::models::collate(set, &[0], |r| {
         Shape::new(r.nodes + 1, r.edges, r.graphs + 1)
     });
     let stats = [TargetStats {
