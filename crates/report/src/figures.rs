@@ -73,6 +73,32 @@ fn fail(path: &Path) -> impl Fn(String) -> ReportError + '_ {
     }
 }
 
+/// Draws one figure into `<stem>.svg` and `<stem>.png` with `$draw(&root)` (a function generic
+/// over the drawing backend); nothing without a font. Evaluates to the files written.
+macro_rules! render {
+    ($stem:expr, $draw:expr) => {{
+        let stem: &Path = $stem;
+        let mut files = Vec::new();
+        if font_available() {
+            let svg = stem.with_extension("svg");
+            {
+                let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+                $draw(&root).map_err(fail(&svg))?;
+                root.present().map_err(|e| fail(&svg)(e.to_string()))?;
+            }
+            files.push(svg);
+            let png = stem.with_extension("png");
+            {
+                let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+                $draw(&root).map_err(fail(&png))?;
+                root.present().map_err(|e| fail(&png)(e.to_string()))?;
+            }
+            files.push(png);
+        }
+        Ok(files)
+    }};
+}
+
 /// A line chart (x on a log2 axis when `log2_x`).
 pub fn line_chart(
     stem: &Path,
@@ -82,27 +108,9 @@ pub fn line_chart(
     series: &[Series],
     log2_x: bool,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let mut files = Vec::new();
-    if !font_available() {
-        return Ok(files);
-    }
-    let svg = stem.with_extension("svg");
-    {
-        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
-        lines_on(&root, title, x_label, y_label, series, log2_x).map_err(fail(&svg))?;
-        root.present().map_err(|e| fail(&svg)(e.to_string()))?;
-    }
-    files.push(svg);
-    {
-        let png = stem.with_extension("png");
-        {
-            let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-            lines_on(&root, title, x_label, y_label, series, log2_x).map_err(fail(&png))?;
-            root.present().map_err(|e| fail(&png)(e.to_string()))?;
-        }
-        files.push(png);
-    }
-    Ok(files)
+    render!(stem, |root| lines_on(
+        root, title, x_label, y_label, series, log2_x
+    ))
 }
 
 fn bounds(series: &[Series], log2_x: bool) -> ((f64, f64), (f64, f64)) {
@@ -201,27 +209,7 @@ pub fn bar_chart(
     y_label: &str,
     bars: &[(String, f64)],
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let mut files = Vec::new();
-    if !font_available() {
-        return Ok(files);
-    }
-    let svg = stem.with_extension("svg");
-    {
-        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
-        bars_on(&root, title, y_label, bars).map_err(fail(&svg))?;
-        root.present().map_err(|e| fail(&svg)(e.to_string()))?;
-    }
-    files.push(svg);
-    {
-        let png = stem.with_extension("png");
-        {
-            let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-            bars_on(&root, title, y_label, bars).map_err(fail(&png))?;
-            root.present().map_err(|e| fail(&png)(e.to_string()))?;
-        }
-        files.push(png);
-    }
-    Ok(files)
+    render!(stem, |root| bars_on(root, title, y_label, bars))
 }
 
 fn bars_on<DB: DrawingBackend>(
@@ -281,27 +269,7 @@ pub fn heatmap(
     names: &[String],
     p: &[Vec<Option<f64>>],
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let mut files = Vec::new();
-    if !font_available() {
-        return Ok(files);
-    }
-    let svg = stem.with_extension("svg");
-    {
-        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
-        heat_on(&root, title, names, p).map_err(fail(&svg))?;
-        root.present().map_err(|e| fail(&svg)(e.to_string()))?;
-    }
-    files.push(svg);
-    {
-        let png = stem.with_extension("png");
-        {
-            let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-            heat_on(&root, title, names, p).map_err(fail(&png))?;
-            root.present().map_err(|e| fail(&png)(e.to_string()))?;
-        }
-        files.push(png);
-    }
-    Ok(files)
+    render!(stem, |root| heat_on(root, title, names, p))
 }
 
 fn heat_on<DB: DrawingBackend>(
