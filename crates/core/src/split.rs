@@ -137,6 +137,24 @@ impl SplitSpec {
             .join(format!("{dataset}-{n}-{}.json", fingerprint(&key)))
     }
 
+    /// [`SplitSpec::load_or_make`] with `file`, or [`SplitSpec::default_file`] when none is given
+    /// (a dataset's `split_file` option).
+    pub fn saved(
+        &self,
+        file: Option<&Path>,
+        data_dir: &Path,
+        dataset: &str,
+        source: &str,
+        ids: &[&str],
+        seed: u64,
+    ) -> Result<[Vec<u32>; 3]> {
+        let file = file.map_or_else(
+            || self.default_file(data_dir, dataset, source, ids.len(), seed),
+            Path::to_path_buf,
+        );
+        self.load_or_make(&file, dataset, source, ids, seed)
+    }
+
     /// The split of the graphs named `ids` as index lists: read from `file` when it exists (every
     /// id must be known), otherwise made from the seed and saved there.
     pub fn load_or_make(

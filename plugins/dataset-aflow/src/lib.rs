@@ -226,18 +226,14 @@ impl DatasetSpec for AflowSpec {
         }
         let pool = builder.build(&self.graph, None)?;
         let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
-        let file = self.split_file.clone().unwrap_or_else(|| {
-            self.split.default_file(
-                &ctx.data_dir,
-                "aflow",
-                &path.display().to_string(),
-                ids.len(),
-                ctx.seed,
-            )
-        });
-        let [a, v, t] =
-            self.split
-                .load_or_make(&file, "aflow", &path.display().to_string(), &ids, ctx.seed)?;
+        let [a, v, t] = self.split.saved(
+            self.split_file.as_deref(),
+            &ctx.data_dir,
+            "aflow",
+            &path.display().to_string(),
+            &ids,
+            ctx.seed,
+        )?;
         Ok(Box::new(SplitDataset {
             name: "aflow".into(),
             splits: [pool.subset(&a), pool.subset(&v), pool.subset(&t)],

@@ -189,13 +189,14 @@ impl DatasetSpec for CifSpec {
             parts
         } else {
             let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
-            let where_ = self.path.display().to_string();
-            let file = self.split_file.clone().unwrap_or_else(|| {
-                self.split
-                    .default_file(&ctx.data_dir, "cif", &where_, ids.len(), ctx.seed)
-            });
-            self.split
-                .load_or_make(&file, "cif", &where_, &ids, ctx.seed)?
+            self.split.saved(
+                self.split_file.as_deref(),
+                &ctx.data_dir,
+                "cif",
+                &self.path.display().to_string(),
+                &ids,
+                ctx.seed,
+            )?
         };
         Ok(Box::new(SplitDataset {
             name: "cif".into(),

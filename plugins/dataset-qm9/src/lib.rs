@@ -187,11 +187,14 @@ impl Qm9Spec {
         seed: u64,
     ) -> Result<[Vec<u32>; 3]> {
         let ids: Vec<&str> = records.id.iter().map(String::as_str).collect();
-        let file = self.split_file.clone().unwrap_or_else(|| {
-            self.split
-                .default_file(data_dir, "qm9", source, ids.len(), seed)
-        });
-        self.split.load_or_make(&file, "qm9", source, &ids, seed)
+        self.split.saved(
+            self.split_file.as_deref(),
+            data_dir,
+            "qm9",
+            source,
+            &ids,
+            seed,
+        )
     }
 }
 
