@@ -9,6 +9,8 @@
 //! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`]) with their config traits and the
 //!   [`registry`] of plugin descriptors.
 //!
+//! * [`node`]: node-level tasks on one large graph (IBMB and its baselines).
+//!
 //! No ML engine lives here.
 
 pub mod batch;
@@ -19,6 +21,7 @@ pub mod elements;
 pub mod error;
 pub mod graph;
 pub mod model;
+pub mod node;
 pub mod plan;
 pub mod records;
 pub mod registry;
@@ -39,7 +42,9 @@ pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize};
 pub use model::{ModelContext, ModelSpec, OptimizerSpec, StepStats, Trainer};
 pub use plan::Plan;
 pub use records::{EvalRecord, RunEnd, RunInfo, RunStatus, StepRecord};
-pub use registry::{DataProvider, FetchArgs, ImportArgs, OptionDoc, PluginDescriptor, PluginKind};
+pub use registry::{
+    DataProvider, FetchArgs, ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Task,
+};
 pub use rules::GraphRule;
 pub use shape::{Budget, Shape};
 pub use sink::{Sink, SinkSpec};

@@ -66,11 +66,33 @@ pub struct OptionDoc {
     pub doc: &'static str,
 }
 
+/// Which task a plugin serves: many small graphs (molecules, crystals) or one large graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Graph-level regression over many small graphs (the default).
+    Graph,
+    /// Node classification on one large graph; batches are subgraphs.
+    Node,
+}
+
+impl Task {
+    /// The spelling in listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Graph => "graph",
+            Task::Node => "node",
+        }
+    }
+}
+
 /// A plugin's self-description.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct PluginDescriptor {
     /// Kind of plugin.
     pub kind: PluginKind,
+    /// The task it serves (sinks serve both and say `Graph`).
+    pub task: Task,
     /// Registered name (the `kind = "..."` value); equals the typetag name.
     pub name: &'static str,
     /// One-line summary.

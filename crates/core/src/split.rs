@@ -19,7 +19,8 @@ pub enum Amount {
 }
 
 impl Amount {
-    fn resolve(self, n: usize, key: &str) -> Result<usize> {
+    /// The number of items out of `n`; `key` names the option in errors.
+    pub fn resolve(self, n: usize, key: &str) -> Result<usize> {
         match self {
             Amount::Count(c) => Ok(c as usize),
             Amount::Fraction(f) if (0.0..=1.0).contains(&f) => Ok((f * n as f64).round() as usize),

@@ -9,7 +9,7 @@
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
     Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,
-    PluginDescriptor, PluginKind, Result, Shape,
+    PluginDescriptor, PluginKind, Result, Shape, Task,
 };
 use serde::{Deserialize, Serialize};
 
@@ -157,6 +157,7 @@ impl BatcherSpec for DynamicSpec {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Batcher,
+        task: Task::Graph,
         name: "dynamic",
         summary: "greedy fill under a node/edge/graph budget estimated from the data (jraph dynamically_batch)",
         options: &[

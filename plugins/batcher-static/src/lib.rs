@@ -16,7 +16,7 @@
 use geobatch_core::rounding::{ceil_multiple_of_64, ceil_power_of_two, next_multiple_of_64_strict};
 use geobatch_core::{
     Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,
-    PluginDescriptor, PluginKind, Quirks, Result, Shape,
+    PluginDescriptor, PluginKind, Quirks, Result, Shape, Task,
 };
 use serde::{Deserialize, Serialize};
 
@@ -190,6 +190,7 @@ impl BatcherSpec for StaticSpec {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Batcher,
+        task: Task::Graph,
         name: "static",
         summary: "batch_size - 1 graphs per batch, padded to a multiple of 64, a power of two or one constant shape",
         options: &[

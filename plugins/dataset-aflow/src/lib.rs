@@ -17,7 +17,7 @@ pub mod record;
 
 use geobatch_core::{
     DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSetBuilder,
-    ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec,
+    ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task,
 };
 use record::{AflowRecord, field_name, unit};
 use serde::{Deserialize, Serialize};
@@ -348,6 +348,7 @@ inventory::submit! {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Dataset,
+        task: Task::Graph,
         name: "aflow",
         summary: "AFLOW crystals (aflowlib.json entries, AFLUX answers, JSON Lines) as periodic kNN graphs; targets Ef, Egap",
         options: &[

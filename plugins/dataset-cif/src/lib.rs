@@ -14,7 +14,7 @@ pub mod table;
 
 use geobatch_core::{
     Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSetBuilder, OptionDoc,
-    PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec,
+    PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -210,6 +210,7 @@ impl DatasetSpec for CifSpec {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Dataset,
+        task: Task::Graph,
         name: "cif",
         summary: "CSV collections of P1 CIFs (Carbon-24, Perov-5, MP-20) as periodic kNN graphs; targets by column",
         options: &[

@@ -19,7 +19,7 @@ pub mod store;
 use geobatch_core::{
     DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet,
     GraphSetBuilder, ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Result, SplitName,
-    SplitSpec,
+    SplitSpec, Task,
 };
 use properties::{HARTREE_EV, reference_energy_u0};
 use records::Qm9Records;
@@ -288,6 +288,7 @@ inventory::submit! {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Dataset,
+        task: Task::Graph,
         name: "qm9",
         summary: "QM9 molecules (fetched and imported with `geobatch data fetch qm9`, or the embedded 1,000-molecule fixture)",
         options: &[

@@ -11,7 +11,7 @@
 
 use geobatch_core::{
     Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder,
-    OptionDoc, PluginDescriptor, PluginKind, Result, SplitName, SplitSpec,
+    OptionDoc, PluginDescriptor, PluginKind, Result, SplitName, SplitSpec, Task,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -350,6 +350,7 @@ impl DatasetSpec for SyntheticSpec {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Dataset,
+        task: Task::Graph,
         name: "synthetic",
         summary: "seeded synthetic molecules (QM9-like sizes) or periodic crystals, no download",
         options: &[

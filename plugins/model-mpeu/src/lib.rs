@@ -13,7 +13,7 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Trainer};
+use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, segment_mean, segment_sum};
@@ -159,6 +159,7 @@ impl ModelSpec for MpeuSpec {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Model,
+        task: Task::Graph,
         name: "mpeu",
         summary: "MPEU as in the study: edge updates from (h_s, h_r, e), activated message net x sender, mean aggregation, no biases",
         options: sizes::SIZE_OPTIONS,

@@ -23,7 +23,7 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use geobatch_core::{
-    Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Trainer,
+    Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Task, Trainer,
 };
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
@@ -320,6 +320,7 @@ impl ModelSpec for PainnSpec {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Model,
+        task: Task::Graph,
         name: "painn",
         summary: "PaiNN as in the study: scalar and vector features, 20 Gaussians on a 6 A cosine cutoff, SiLU, sum aggregation, clipped updates",
         options: &[

@@ -10,7 +10,7 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Trainer};
+use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, segment_mean, segment_sum};
@@ -148,6 +148,7 @@ impl ModelSpec for SchNetSpec {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Model,
+        task: Task::Graph,
         name: "schnet",
         summary: "SchNet as in the study: 150 Gaussians (exponent / delta), filter MLP x sender, mean aggregation, no biases",
         options: sizes::SIZE_OPTIONS,

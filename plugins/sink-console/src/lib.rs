@@ -3,7 +3,7 @@
 
 use geobatch_core::records::{EvalRecord, RunEnd};
 use geobatch_core::{
-    OptionDoc, PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord,
+    OptionDoc, PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord, Task,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -121,6 +121,7 @@ impl SinkSpec for ConsoleSpec {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Sink,
+        task: Task::Graph,
         name: "console",
         summary: "progress bar with rate and ETA on stderr, and a final summary line",
         options: &[OptionDoc { name: "progress", ty: "bool", default: "true", doc: "draw the progress bar (hidden anyway when stderr is not a terminal)" }],

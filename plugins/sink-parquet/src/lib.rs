@@ -18,6 +18,7 @@ pub use tables::{SCHEMA_VERSION, eval_batch, run_batch, step_batch};
 use geobatch_core::records::{EvalRecord, RunEnd, RunStatus};
 use geobatch_core::{
     Error, OptionDoc, PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord,
+    Task,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -213,6 +214,7 @@ impl SinkSpec for ParquetSpec {
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Sink,
+        task: Task::Graph,
         name: "parquet",
         summary: "run.parquet, steps-*.parquet (part files) and evals.parquet in the run folder",
         options: &[OptionDoc { name: "rows_per_part", ty: "integer", default: "10000", doc: "steps per part file; a crash loses at most the open part" }],

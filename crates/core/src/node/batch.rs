@@ -1,0 +1,260 @@
+//! Node-level plans and batches: output nodes plus auxiliary nodes, collated into the induced
+//! subgraph with local indices and an output mask.
+
+use super::graph::NodeGraph;
+use crate::error::{Error, Result};
+
+/// What a node-level batcher chooses: the output nodes whose loss and predictions count, and the
+/// auxiliary nodes kept as their receptive field. Both sorted by global id; `aux ⊇ outputs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodePlan {
+    /// Output nodes (global ids, sorted, unique).
+    pub outputs: Vec<u32>,
+    /// Every node of the batch's subgraph, outputs included (global ids, sorted, unique).
+    pub aux: Vec<u32>,
+}
+
+impl NodePlan {
+    /// Builds a plan from output nodes and any auxiliary nodes: sorts, deduplicates and adds the
+    /// outputs to the auxiliary set.
+    pub fn new(mut outputs: Vec<u32>, mut aux: Vec<u32>) -> Self {
+        outputs.sort_unstable();
+        outputs.dedup();
+        aux.extend_from_slice(&outputs);
+        aux.sort_unstable();
+        aux.dedup();
+        NodePlan { outputs, aux }
+    }
+
+    /// Copies another plan into this one, keeping allocations.
+    pub fn copy_from(&mut self, other: &NodePlan) {
+        self.outputs.clone_from(&other.outputs);
+        self.aux.clone_from(&other.aux);
+    }
+}
+
+/// A collated node-level batch: the induced subgraph `G[aux]` as a local CSR whose values are the
+/// **full-graph** `D⁻¹A` entries (not renormalised), gathered features, and the output nodes.
+/// Reused between steps.
+#[derive(Debug, Clone, Default)]
+pub struct NodeBatch {
+    /// Global id of every local node (sorted).
+    pub nodes: Vec<u32>,
+    /// Row-major features of the local nodes (`nodes x n_features`).
+    pub features: Vec<f32>,
+    /// Features per node.
+    pub n_features: usize,
+    /// Local CSR row pointers (`nodes + 1`).
+    pub row_ptr: Vec<u32>,
+    /// Row (receiver) of every kept entry, non-decreasing.
+    pub rows: Vec<u32>,
+    /// Column (sender) of every kept entry, local.
+    pub cols: Vec<u32>,
+    /// Full-graph `D⁻¹A` value of every kept entry: `1 / deg(row)` in the whole graph.
+    pub values: Vec<f32>,
+    /// `1 / (kept entries of the row)`: the in-batch mean weight (GraphSAGE), per entry.
+    pub mean_values: Vec<f32>,
+    /// Whether each local node is an output node.
+    pub out_mask: Vec<bool>,
+    /// Local index of every output node, ascending.
+    pub outputs: Vec<u32>,
+    /// Label of every output node (`-1` when unlabelled), aligned with `outputs`.
+    pub labels: Vec<i32>,
+    /// Number of classes of the graph.
+    pub n_classes: usize,
+    /// Adjacency entries of the local nodes in the full graph (kept + lost).
+    pub full_entries: u64,
+}
+
+impl NodeBatch {
+    /// Local nodes.
+    pub fn n_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Kept adjacency entries (self-loops included).
+    pub fn n_entries(&self) -> usize {
+        self.cols.len()
+    }
+
+    /// Output nodes.
+    pub fn n_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Entries of the local nodes' full-graph rows that the subgraph drops.
+    pub fn lost_entries(&self) -> u64 {
+        self.full_entries - self.cols.len() as u64
+    }
+}
+
+/// Collates plans into a reused [`NodeBatch`]; owns a global-to-local scratch map of one `u32` per
+/// graph node, reset after every batch.
+#[derive(Debug, Default)]
+pub struct NodeCollator {
+    local: Vec<u32>,
+}
+
+impl NodeCollator {
+    /// A collator for graphs of any size (the map grows on first use).
+    pub fn new() -> Self {
+        NodeCollator::default()
+    }
+
+    /// Builds the induced subgraph of `plan.aux` with the output mask of `plan.outputs`.
+    ///
+    /// Errors when the plan is empty, not sorted and unique, names a node outside the graph, or
+    /// has an output node outside its auxiliary set.
+    pub fn collate(
+        &mut self,
+        graph: &NodeGraph,
+        plan: &NodePlan,
+        batch: &mut NodeBatch,
+    ) -> Result<()> {
+        let n = graph.n_nodes();
+        if plan.outputs.is_empty() {
+            return Err(Error::invalid("a node-level plan has no output node"));
+        }
+        if !plan.aux.windows(2).all(|w| w[0] < w[1])
+            || !plan.outputs.windows(2).all(|w| w[0] < w[1])
+        {
+            return Err(Error::invalid(
+                "a node-level plan's nodes must be sorted and unique",
+            ));
+        }
+        if plan.aux.last().is_some_and(|&v| v as usize >= n) {
+            return Err(Error::invalid(format!(
+                "a node-level plan names node {}, but the graph has {n} nodes",
+                plan.aux[plan.aux.len() - 1]
+            )));
+        }
+        if self.local.len() < n {
+            self.local = vec![u32::MAX; n];
+        }
+        for (i, &v) in plan.aux.iter().enumerate() {
+            self.local[v as usize] = i as u32;
+        }
+        let result = self.fill(graph, plan, batch);
+        for &v in &plan.aux {
+            self.local[v as usize] = u32::MAX;
+        }
+        result
+    }
+
+    fn fill(&self, graph: &NodeGraph, plan: &NodePlan, b: &mut NodeBatch) -> Result<()> {
+        let f = graph.n_features();
+        b.n_features = f;
+        b.n_classes = graph.n_classes();
+        b.nodes.clone_from(&plan.aux);
+        b.features.clear();
+        b.row_ptr.clear();
+        b.rows.clear();
+        b.cols.clear();
+        b.values.clear();
+        b.mean_values.clear();
+        b.out_mask.clear();
+        b.out_mask.resize(plan.aux.len(), false);
+        b.outputs.clear();
+        b.labels.clear();
+        b.full_entries = 0;
+        b.row_ptr.push(0);
+        for (i, &v) in plan.aux.iter().enumerate() {
+            b.features.extend_from_slice(graph.feature_row(v));
+            let nbrs = graph.neighbors(v);
+            b.full_entries += nbrs.len() as u64;
+            let inv_deg = 1.0 / nbrs.len() as f32;
+            let start = b.cols.len();
+            for &u in nbrs {
+                let l = self.local[u as usize];
+                if l != u32::MAX {
+                    b.rows.push(i as u32);
+                    b.cols.push(l);
+                    b.values.push(inv_deg);
+                }
+            }
+            let kept = b.cols.len() - start;
+            let inv_kept = 1.0 / kept.max(1) as f32;
+            b.mean_values.extend(std::iter::repeat_n(inv_kept, kept));
+            b.row_ptr.push(b.cols.len() as u32);
+        }
+        for &o in &plan.outputs {
+            let l = self.local[o as usize];
+            if l == u32::MAX {
+                return Err(Error::invalid(format!(
+                    "output node {o} is not among the plan's auxiliary nodes"
+                )));
+            }
+            b.out_mask[l as usize] = true;
+            b.outputs.push(l);
+            b.labels.push(graph.labels()[o as usize]);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 0-1-2-3 path plus 3-0: a 4-cycle.
+    fn cycle4() -> NodeGraph {
+        let feats: Vec<f32> = (0..8).map(|x| x as f32).collect();
+        NodeGraph::from_edges(
+            4,
+            &[(0, 1), (1, 2), (2, 3), (3, 0)],
+            feats,
+            2,
+            vec![0, 1, 0, 1],
+            [vec![0, 1], vec![2], vec![3]],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn induced_subgraph_keeps_full_graph_values_and_counts_lost_edges() {
+        let g = cycle4();
+        let plan = NodePlan::new(vec![1], vec![0, 2]);
+        assert_eq!(plan.aux, vec![0, 1, 2]);
+        let mut b = NodeBatch::default();
+        NodeCollator::new().collate(&g, &plan, &mut b).unwrap();
+        assert_eq!(b.nodes, vec![0, 1, 2]);
+        assert_eq!(b.features, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        // node 0: {0,1,3} -> keeps 0,1; node 1: {0,1,2}; node 2: {1,2,3} -> keeps 1,2
+        assert_eq!(b.row_ptr, vec![0, 2, 5, 7]);
+        assert_eq!(b.cols, vec![0, 1, 0, 1, 2, 1, 2]);
+        assert_eq!(b.rows, vec![0, 0, 1, 1, 1, 2, 2]);
+        assert!(b.values.iter().all(|&v| (v - 1.0 / 3.0).abs() < 1e-7));
+        assert_eq!(b.mean_values[0], 0.5);
+        assert!((b.mean_values[2] - 1.0 / 3.0).abs() < 1e-7);
+        assert_eq!(b.outputs, vec![1]);
+        assert_eq!(b.out_mask, vec![false, true, false]);
+        assert_eq!(b.labels, vec![1]);
+        assert_eq!(b.full_entries, 9);
+        assert_eq!(b.lost_entries(), 2);
+    }
+
+    #[test]
+    fn bad_plans_are_errors_and_the_collator_stays_clean() {
+        let g = cycle4();
+        let mut c = NodeCollator::new();
+        let mut b = NodeBatch::default();
+        let bad = NodePlan {
+            outputs: vec![3],
+            aux: vec![0, 1],
+        };
+        let e = c.collate(&g, &bad, &mut b).unwrap_err().to_string();
+        assert!(e.contains("output node 3 is not among"), "{e}");
+        // the map was reset: a later plan sees no stale locals
+        c.collate(&g, &NodePlan::new(vec![3], vec![]), &mut b)
+            .unwrap();
+        assert_eq!(b.cols, vec![0]);
+        assert!(
+            c.collate(&g, &NodePlan::new(vec![], vec![1]), &mut b)
+                .is_err()
+        );
+        assert!(
+            c.collate(&g, &NodePlan::new(vec![9], vec![]), &mut b)
+                .is_err()
+        );
+    }
+}

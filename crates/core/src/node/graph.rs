@@ -1,0 +1,284 @@
+//! [`NodeGraph`]: one large graph for node-level tasks, held as CSR.
+
+use crate::dataset::SplitName;
+use crate::error::{Error, Result};
+
+/// One graph with node features, labels and train/validation/test node sets.
+///
+/// The adjacency is stored **pre-processed** (spec ibmb §3): undirected, every node with a
+/// self-loop, duplicate entries merged, columns sorted within each row. Edge weights are dropped.
+/// The one normalisation geobatch uses everywhere (training batches, batched and full-graph
+/// inference) is the random-walk normalisation `D⁻¹A`: the entry (i, j) is `1 / deg(i)`, where
+/// `deg` counts the self-loop. A batch slices these full-graph values and never renormalises.
+#[derive(Debug, Clone)]
+pub struct NodeGraph {
+    indptr: Vec<u64>,
+    indices: Vec<u32>,
+    features: Vec<f32>,
+    n_features: usize,
+    labels: Vec<i32>,
+    n_classes: usize,
+    splits: [Vec<u32>; 3],
+}
+
+impl NodeGraph {
+    /// Builds a graph from an edge list (either direction; symmetrised, self-loops added,
+    /// duplicates merged), row-major features (`n x n_features`), labels (`-1` = unlabelled)
+    /// and the three output-node sets.
+    ///
+    /// Errors name the first edge or node that is out of range, and the first output node of a
+    /// split without a label.
+    pub fn from_edges(
+        n: usize,
+        edges: &[(u32, u32)],
+        features: Vec<f32>,
+        n_features: usize,
+        labels: Vec<i32>,
+        splits: [Vec<u32>; 3],
+    ) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::invalid("the graph has no node"));
+        }
+        if n > u32::MAX as usize {
+            return Err(Error::invalid(format!(
+                "{n} nodes: node ids are 32-bit, at most {} nodes",
+                u32::MAX
+            )));
+        }
+        if let Some((i, &(a, b))) = edges
+            .iter()
+            .enumerate()
+            .find(|(_, (a, b))| *a as usize >= n || *b as usize >= n)
+        {
+            return Err(Error::invalid(format!(
+                "edge {i} ({a} -> {b}) names node {}, but the graph has {n} nodes (ids 0..{})",
+                if a as usize >= n { a } else { b },
+                n - 1
+            )));
+        }
+        let mut degree = vec![1u64; n];
+        for &(a, b) in edges {
+            if a != b {
+                degree[a as usize] += 1;
+                degree[b as usize] += 1;
+            }
+        }
+        let mut indptr = Vec::with_capacity(n + 1);
+        indptr.push(0u64);
+        for d in &degree {
+            let last = *indptr.last().unwrap_or(&0);
+            indptr.push(last + d);
+        }
+        let total = *indptr.last().unwrap_or(&0) as usize;
+        let mut indices = vec![0u32; total];
+        let mut fill: Vec<u64> = indptr[..n].to_vec();
+        for (i, f) in fill.iter_mut().enumerate() {
+            indices[*f as usize] = i as u32;
+            *f += 1;
+        }
+        for &(a, b) in edges {
+            if a != b {
+                indices[fill[a as usize] as usize] = b;
+                fill[a as usize] += 1;
+                indices[fill[b as usize] as usize] = a;
+                fill[b as usize] += 1;
+            }
+        }
+        // sort and merge duplicates row by row, compacting in place
+        let mut write = 0usize;
+        let mut new_ptr = Vec::with_capacity(n + 1);
+        new_ptr.push(0u64);
+        for i in 0..n {
+            let (s, e) = (indptr[i] as usize, indptr[i + 1] as usize);
+            indices[s..e].sort_unstable();
+            let mut prev = u32::MAX;
+            for k in s..e {
+                let c = indices[k];
+                if c != prev {
+                    indices[write] = c;
+                    write += 1;
+                    prev = c;
+                }
+            }
+            new_ptr.push(write as u64);
+        }
+        indices.truncate(write);
+        indices.shrink_to_fit();
+        Self::from_csr(new_ptr, indices, features, n_features, labels, splits)
+    }
+
+    /// Takes an already pre-processed CSR (undirected, self-loops, sorted unique columns) and
+    /// checks the rest of the data.
+    fn from_csr(
+        indptr: Vec<u64>,
+        indices: Vec<u32>,
+        features: Vec<f32>,
+        n_features: usize,
+        labels: Vec<i32>,
+        splits: [Vec<u32>; 3],
+    ) -> Result<Self> {
+        let n = indptr.len() - 1;
+        if features.len() != n * n_features {
+            return Err(Error::invalid(format!(
+                "features hold {} values, expected {n} nodes x {n_features} features",
+                features.len()
+            )));
+        }
+        if labels.len() != n {
+            return Err(Error::invalid(format!(
+                "{} labels for {n} nodes",
+                labels.len()
+            )));
+        }
+        let n_classes = labels.iter().copied().max().map_or(0, |m| (m + 1).max(0)) as usize;
+        for (split, ids) in SplitName::ALL.iter().zip(&splits) {
+            if let Some(&v) = ids.iter().find(|&&v| v as usize >= n) {
+                return Err(Error::invalid(format!(
+                    "the {split} split names node {v}, but the graph has {n} nodes"
+                )));
+            }
+            let missing: Vec<u32> = ids
+                .iter()
+                .copied()
+                .filter(|&v| labels[v as usize] < 0)
+                .collect();
+            if let Some(first) = missing.first() {
+                return Err(Error::invalid(format!(
+                    "labels missing for {} output nodes of the {split} split (first: node {first})",
+                    missing.len()
+                )));
+            }
+        }
+        Ok(NodeGraph {
+            indptr,
+            indices,
+            features,
+            n_features,
+            labels,
+            n_classes,
+            splits,
+        })
+    }
+
+    /// Number of nodes.
+    pub fn n_nodes(&self) -> usize {
+        self.indptr.len() - 1
+    }
+
+    /// Number of stored adjacency entries (both directions and self-loops).
+    pub fn n_entries(&self) -> u64 {
+        *self.indptr.last().unwrap_or(&0)
+    }
+
+    /// Row pointers (`n + 1`).
+    pub fn indptr(&self) -> &[u64] {
+        &self.indptr
+    }
+
+    /// Column indices of every row, sorted.
+    pub fn indices(&self) -> &[u32] {
+        &self.indices
+    }
+
+    /// The neighbours of `v` (itself included).
+    pub fn neighbors(&self, v: u32) -> &[u32] {
+        let (s, e) = (self.indptr[v as usize], self.indptr[v as usize + 1]);
+        &self.indices[s as usize..e as usize]
+    }
+
+    /// Degree of `v`, counting its self-loop.
+    pub fn degree(&self, v: u32) -> u32 {
+        (self.indptr[v as usize + 1] - self.indptr[v as usize]) as u32
+    }
+
+    /// Features per node.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Row-major node features (`n x n_features`).
+    pub fn features(&self) -> &[f32] {
+        &self.features
+    }
+
+    /// The feature row of `v`.
+    pub fn feature_row(&self, v: u32) -> &[f32] {
+        let f = self.n_features;
+        &self.features[v as usize * f..(v as usize + 1) * f]
+    }
+
+    /// Class of every node (`-1` when unlabelled).
+    pub fn labels(&self) -> &[i32] {
+        &self.labels
+    }
+
+    /// Number of classes (largest label + 1).
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    /// Output nodes of one split, in stored order.
+    pub fn split(&self, split: SplitName) -> &[u32] {
+        &self.splits[split as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path3() -> NodeGraph {
+        NodeGraph::from_edges(
+            3,
+            &[(0, 1), (1, 2), (2, 1), (1, 1)],
+            vec![0.0; 6],
+            2,
+            vec![0, 1, -1],
+            [vec![0], vec![1], vec![]],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn symmetrises_adds_self_loops_and_merges_duplicates() {
+        let g = path3();
+        assert_eq!(g.neighbors(0), &[0, 1]);
+        assert_eq!(g.neighbors(1), &[0, 1, 2]);
+        assert_eq!(g.neighbors(2), &[1, 2]);
+        assert_eq!(g.n_entries(), 7);
+        assert_eq!(g.degree(1), 3);
+        assert_eq!(g.n_classes(), 2);
+    }
+
+    #[test]
+    fn out_of_range_ids_and_missing_labels_are_named() {
+        let e = NodeGraph::from_edges(
+            3,
+            &[(0, 1), (1, 7)],
+            vec![],
+            0,
+            vec![0; 3],
+            Default::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("edge 1 (1 -> 7) names node 7") && e.contains("3 nodes"),
+            "{e}"
+        );
+        let e = NodeGraph::from_edges(
+            3,
+            &[(0, 1)],
+            vec![],
+            0,
+            vec![0, -1, -1],
+            [vec![0, 1, 2], vec![], vec![]],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("labels missing for 2 output nodes of the train split (first: node 1)"),
+            "{e}"
+        );
+    }
+}

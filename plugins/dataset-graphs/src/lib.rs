@@ -1,0 +1,220 @@
+//! Node-level datasets: one large graph with node features, labels and node splits.
+//!
+//! * `npz`: a NumPy `.npz` CSR graph (Cora, CiteSeer, ... as prepared by Shchur et al.), split
+//!   by a seeded draw (Planetoid-style 20 per class / 500 / 1000 by default).
+//! * `ogb`: an OGB node-property folder (`raw/*.csv.gz`, `split/<name>/*.csv.gz`) with its own
+//!   split.
+//! * `sbm`: a seeded stochastic block model with class-correlated features, any size.
+
+pub mod npz;
+pub mod ogb;
+pub mod sbm;
+pub mod split;
+
+use geobatch_core::node::{LoadedGraph, NodeDataset, NodeDatasetSpec, NodeGraph};
+use geobatch_core::{DatasetContext, Error, OptionDoc, PluginDescriptor, PluginKind, Result, Task};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+pub use sbm::SbmParams;
+pub use split::NodeSplitSpec;
+
+/// Scales every feature row to sum 1 (rows summing to 0 are left alone), the usual
+/// pre-processing of bag-of-words citation graphs.
+pub fn normalize_rows(features: &mut [f32], n_features: usize) {
+    if n_features == 0 {
+        return;
+    }
+    for row in features.chunks_mut(n_features) {
+        let s: f32 = row.iter().sum();
+        if s != 0.0 {
+            row.iter_mut().for_each(|x| *x /= s);
+        }
+    }
+}
+
+/// The `npz` dataset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NpzSpec {
+    /// The `.npz` file.
+    pub path: PathBuf,
+    /// How output nodes are drawn.
+    #[serde(default)]
+    pub split: NodeSplitSpec,
+    /// Scale feature rows to sum 1.
+    #[serde(default = "yes")]
+    pub normalize_features: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[typetag::serde(name = "npz")]
+impl NodeDatasetSpec for NpzSpec {
+    fn validate(&self) -> Result<()> {
+        self.split.validate()
+    }
+
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn NodeDataset>> {
+        let raw = npz::read(&self.path)?;
+        let mut features = raw.features;
+        if self.normalize_features {
+            normalize_rows(&mut features, raw.n_features);
+        }
+        let splits = self.split.draw(&raw.labels, ctx.seed)?;
+        let graph = NodeGraph::from_edges(
+            raw.n,
+            &raw.edges,
+            features,
+            raw.n_features,
+            raw.labels,
+            splits,
+        )
+        .map_err(|e| Error::invalid(format!("{}: {e}", self.path.display())))?;
+        Ok(Box::new(LoadedGraph {
+            name: "npz".into(),
+            source: format!("{} ({} nodes)", self.path.display(), graph.n_nodes()),
+            graph,
+        }))
+    }
+}
+
+/// The `ogb` dataset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OgbSpec {
+    /// The dataset folder (holding `raw/` and `split/`).
+    pub path: PathBuf,
+    /// Folder below `split/` (default: the first in name order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_name: Option<String>,
+    /// Scale feature rows to sum 1.
+    #[serde(default)]
+    pub normalize_features: bool,
+}
+
+#[typetag::serde(name = "ogb")]
+impl NodeDatasetSpec for OgbSpec {
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn load(&self, _ctx: &DatasetContext) -> Result<Box<dyn NodeDataset>> {
+        let raw = ogb::read(&self.path, self.split_name.as_deref())?;
+        let mut features = raw.features;
+        if self.normalize_features {
+            normalize_rows(&mut features, raw.n_features);
+        }
+        let graph = NodeGraph::from_edges(
+            raw.n,
+            &raw.edges,
+            features,
+            raw.n_features,
+            raw.labels,
+            raw.splits,
+        )
+        .map_err(|e| Error::invalid(format!("{}: {e}", self.path.display())))?;
+        Ok(Box::new(LoadedGraph {
+            name: "ogb".into(),
+            source: format!("{} (split {})", self.path.display(), raw.split_name),
+            graph,
+        }))
+    }
+}
+
+/// The `sbm` dataset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SbmSpec {
+    /// Generator settings.
+    #[serde(flatten)]
+    pub params: SbmParams,
+    /// How output nodes are drawn (default: 10% / 10% / 20% of the nodes).
+    #[serde(default = "sbm_split")]
+    pub split: NodeSplitSpec,
+    /// Seed of the generator (default: the run's seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+fn sbm_split() -> NodeSplitSpec {
+    NodeSplitSpec::fractions(0.1, 0.1, 0.2)
+}
+
+#[typetag::serde(name = "sbm")]
+impl NodeDatasetSpec for SbmSpec {
+    fn validate(&self) -> Result<()> {
+        self.params.validate()?;
+        self.split.validate()
+    }
+
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn NodeDataset>> {
+        let seed = self.seed.unwrap_or(ctx.seed);
+        let g = self.params.generate(seed)?;
+        let splits = self.split.draw(&g.labels, seed)?;
+        let p = &self.params;
+        let graph =
+            NodeGraph::from_edges(p.nodes, &g.edges, g.features, p.features, g.labels, splits)?;
+        Ok(Box::new(LoadedGraph {
+            name: "sbm".into(),
+            source: format!(
+                "sbm (nodes {}, classes {}, communities {}, degree {}, homophily {}, seed {seed})",
+                p.nodes, p.classes, p.communities, p.avg_degree, p.homophily
+            ),
+            graph,
+        }))
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Dataset,
+        task: Task::Node,
+        name: "npz",
+        summary: "one graph from a NumPy .npz CSR file (Cora, CiteSeer, ...) for node classification",
+        options: &[
+            OptionDoc { name: "path", ty: "path", default: "required", doc: "the .npz file (adj_*, attr_* or attr_matrix, labels)" },
+            OptionDoc { name: "split", ty: "{ train_per_class | train, validation, test[, seed] }", default: "{ train_per_class = 20, validation = 500, test = 1000 }", doc: "seeded draw of labelled nodes (counts or fractions)" },
+            OptionDoc { name: "normalize_features", ty: "bool", default: "true", doc: "scale feature rows to sum 1" },
+        ],
+        example: "kind = \"npz\"\npath = \"../shared/data/graphs/cora.npz\"\nsplit = { train_per_class = 20, validation = 500, test = 1000 }\n",
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Dataset,
+        task: Task::Node,
+        name: "ogb",
+        summary: "one graph from an OGB node-property folder (raw/*.csv.gz, split/<name>/*.csv.gz)",
+        options: &[
+            OptionDoc { name: "path", ty: "path", default: "required", doc: "the dataset folder, e.g. data/ogbn_arxiv" },
+            OptionDoc { name: "split_name", ty: "string", default: "the first folder below split/", doc: "which shipped split to use" },
+            OptionDoc { name: "normalize_features", ty: "bool", default: "false", doc: "scale feature rows to sum 1" },
+        ],
+        example: "kind = \"ogb\"\npath = \"data/ogbn_arxiv\"\n",
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Dataset,
+        task: Task::Node,
+        name: "sbm",
+        summary: "seeded stochastic block model with class-correlated Gaussian features, any size (scaling studies)",
+        options: &[
+            OptionDoc { name: "nodes", ty: "integer", default: "10000", doc: "nodes" },
+            OptionDoc { name: "classes", ty: "integer", default: "8", doc: "classes" },
+            OptionDoc { name: "communities", ty: "integer", default: "0 (one per class)", doc: "blocks; block c has class c % classes" },
+            OptionDoc { name: "avg_degree", ty: "float", default: "10", doc: "mean degree" },
+            OptionDoc { name: "homophily", ty: "float", default: "0.8", doc: "probability that an edge stays in its block" },
+            OptionDoc { name: "features", ty: "integer", default: "16", doc: "features per node" },
+            OptionDoc { name: "signal", ty: "float", default: "0.3", doc: "sd of the class means against unit noise" },
+            OptionDoc { name: "split", ty: "table", default: "{ train = 0.1, validation = 0.1, test = 0.2 }", doc: "as for npz" },
+            OptionDoc { name: "seed", ty: "integer", default: "the run's seed", doc: "generator seed" },
+        ],
+        example: "kind = \"sbm\"\nnodes = 100000\nclasses = 8\ncommunities = 64\navg_degree = 10\n",
+    }
+}
