@@ -71,8 +71,9 @@ pub struct NodeBatcherContext<'a> {
 pub trait NodeBatcher: Send + Debug {
     /// Starts epoch `epoch` (0-based): fixes the order (and, for sampling batchers, the samples).
     fn start_epoch(&mut self, epoch: u64) -> Result<()>;
-    /// Fills `plan` with the next batch of the epoch; `Ok(false)` when the epoch is over.
-    fn next_plan(&mut self, plan: &mut NodePlan) -> Result<bool>;
+    /// Fills `plan` with the next batch of the epoch (`graph` is the graph the batcher was built
+    /// for); `Ok(false)` when the epoch is over.
+    fn next_plan(&mut self, graph: &NodeGraph, plan: &mut NodePlan) -> Result<bool>;
     /// Batches per epoch.
     fn batches_per_epoch(&self) -> usize;
     /// Time spent building the batcher (pre-computation: PPR, partitioning, grouping), ns.

@@ -1,0 +1,260 @@
+//! The baselines IBMB is compared with: `cluster` (Cluster-GCN: partition the graph, a batch is
+//! the outputs of one part with the part's nodes as context, no expansion) and `neighbor`
+//! (GraphSAGE-style uniform fixed-fanout neighbourhood samples, drawn anew every epoch; the batch
+//! is the induced subgraph of the sampled nodes).
+
+use crate::fixed::FixedBatches;
+use crate::ibmb::outputs_by_part;
+use crate::order::Order;
+use crate::partition::{Partitioner, partition};
+use geobatch_core::node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeGraph, NodePlan};
+use geobatch_core::{Error, Result};
+use rand::SeedableRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Cluster-GCN batches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Parts for training.
+    #[serde(default = "d_parts")]
+    pub num_parts: usize,
+    /// Parts for inference (default: half of `num_parts`, at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_parts: Option<usize>,
+    /// Partitioner.
+    #[serde(default)]
+    pub partitioner: Partitioner,
+    /// Batch order in training.
+    #[serde(default)]
+    pub order: Order,
+}
+
+fn d_parts() -> usize {
+    4
+}
+
+#[typetag::serde(name = "cluster")]
+impl NodeBatcherSpec for ClusterSpec {
+    fn batch_size(&self) -> usize {
+        self.num_parts
+    }
+
+    fn label(&self) -> String {
+        format!("cluster-p{}", self.num_parts)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.partitioner.check()?;
+        if self.num_parts == 0 || self.inference_parts == Some(0) {
+            return Err(Error::invalid(
+                "num_parts and inference_parts must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
+        let parts = self.inference_parts.unwrap_or(self.num_parts.div_ceil(2));
+        Box::new(ClusterSpec {
+            num_parts: parts,
+            inference_parts: Some(parts),
+            order: Order::Fixed,
+            ..self.clone()
+        })
+    }
+
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+        self.validate()?;
+        let start = Instant::now();
+        let g = ctx.graph;
+        let part = partition(g, self.num_parts, self.partitioner, ctx.seed)?;
+        let mut members = vec![Vec::new(); self.num_parts];
+        for (v, &p) in part.iter().enumerate() {
+            members[p as usize].push(v as u32);
+        }
+        let mut out_part = vec![false; self.num_parts];
+        for &o in ctx.outputs {
+            out_part[part[o as usize] as usize] = true;
+        }
+        let groups = outputs_by_part(&part, ctx.outputs, self.num_parts);
+        if groups.is_empty() {
+            return Err(Error::EmptySplit(ctx.split.to_string()));
+        }
+        let nodes: Vec<Vec<u32>> = members
+            .into_iter()
+            .zip(out_part)
+            .filter(|(_, has)| *has)
+            .map(|(m, _)| m)
+            .collect();
+        let plans = groups
+            .into_iter()
+            .zip(nodes)
+            .map(|(o, a)| NodePlan::new(o, a))
+            .collect();
+        let ns = start.elapsed().as_nanos() as u64;
+        let order = if ctx.training {
+            self.order
+        } else {
+            Order::Fixed
+        };
+        Ok(Box::new(FixedBatches::new(
+            g,
+            ctx.outputs,
+            plans,
+            order,
+            ctx.seed,
+            ns,
+        )?))
+    }
+}
+
+/// Neighbour sampling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborSpec {
+    /// Output nodes per batch.
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Neighbours sampled per node, one entry per hop (outermost last).
+    #[serde(default = "d_fanouts")]
+    pub fanouts: Vec<usize>,
+    /// Inference batches are this many times larger.
+    #[serde(default = "d_scale")]
+    pub inference_scale: usize,
+}
+
+fn d_batch() -> usize {
+    512
+}
+fn d_fanouts() -> Vec<usize> {
+    vec![10, 5]
+}
+fn d_scale() -> usize {
+    2
+}
+
+#[typetag::serde(name = "neighbor")]
+impl NodeBatcherSpec for NeighborSpec {
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    fn label(&self) -> String {
+        let f: Vec<String> = self.fanouts.iter().map(|f| f.to_string()).collect();
+        format!("neighbor-{}", f.join("x"))
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 || self.inference_scale == 0 {
+            return Err(Error::invalid(
+                "batch_size and inference_scale must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
+        Box::new(NeighborSpec {
+            batch_size: self.batch_size * self.inference_scale,
+            inference_scale: 1,
+            ..self.clone()
+        })
+    }
+
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+        self.validate()?;
+        if ctx.outputs.is_empty() {
+            return Err(Error::EmptySplit(ctx.split.to_string()));
+        }
+        Ok(Box::new(NeighborSampler {
+            outputs: ctx.outputs.to_vec(),
+            batch: self.batch_size,
+            fanouts: self.fanouts.clone(),
+            training: ctx.training,
+            seed: ctx.seed,
+            order: Vec::new(),
+            pos: 0,
+            rng: ChaCha8Rng::seed_from_u64(ctx.seed),
+            seen: vec![false; ctx.graph.n_nodes()],
+        }))
+    }
+}
+
+/// The runtime neighbour sampler.
+#[derive(Debug)]
+struct NeighborSampler {
+    outputs: Vec<u32>,
+    batch: usize,
+    fanouts: Vec<usize>,
+    training: bool,
+    seed: u64,
+    order: Vec<u32>,
+    pos: usize,
+    rng: ChaCha8Rng,
+    seen: Vec<bool>,
+}
+
+impl NodeBatcher for NeighborSampler {
+    fn start_epoch(&mut self, epoch: u64) -> Result<()> {
+        self.order.clone_from(&self.outputs);
+        let seed = if self.training {
+            self.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        } else {
+            self.seed
+        };
+        self.rng = ChaCha8Rng::seed_from_u64(seed);
+        if self.training {
+            self.order.shuffle(&mut self.rng);
+        }
+        self.pos = 0;
+        Ok(())
+    }
+
+    fn next_plan(&mut self, graph: &NodeGraph, plan: &mut NodePlan) -> Result<bool> {
+        if self.pos >= self.order.len() {
+            return Ok(false);
+        }
+        let end = (self.pos + self.batch).min(self.order.len());
+        let outs = &self.order[self.pos..end];
+        self.pos = end;
+        let mut aux: Vec<u32> = outs.to_vec();
+        for &v in outs {
+            self.seen[v as usize] = true;
+        }
+        let mut frontier: Vec<u32> = outs.to_vec();
+        let mut next = Vec::new();
+        let mut pool = Vec::new();
+        for &f in &self.fanouts {
+            next.clear();
+            for &u in &frontier {
+                pool.clear();
+                pool.extend(graph.neighbors(u).iter().copied().filter(|&w| w != u));
+                for &w in pool.choose_multiple(&mut self.rng, f) {
+                    if !self.seen[w as usize] {
+                        self.seen[w as usize] = true;
+                        aux.push(w);
+                        next.push(w);
+                    }
+                }
+            }
+            std::mem::swap(&mut frontier, &mut next);
+        }
+        for &v in &aux {
+            self.seen[v as usize] = false;
+        }
+        *plan = NodePlan::new(outs.to_vec(), aux);
+        Ok(true)
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        self.outputs.len().div_ceil(self.batch)
+    }
+
+    fn precompute_ns(&self) -> u64 {
+        0
+    }
+}

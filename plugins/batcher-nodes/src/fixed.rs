@@ -1,0 +1,104 @@
+//! [`FixedBatches`]: precomputed plans replayed every epoch in a scheduled order.
+
+use crate::order::{Order, Scheduler, histogram};
+use geobatch_core::node::{NodeBatcher, NodeGraph, NodePlan};
+use geobatch_core::{Error, Result};
+
+/// Fixed, precomputed batches (IBMB, Cluster-GCN): built once, replayed every epoch.
+#[derive(Debug)]
+pub struct FixedBatches {
+    plans: Vec<NodePlan>,
+    scheduler: Scheduler,
+    current: Vec<usize>,
+    pos: usize,
+    precompute_ns: u64,
+}
+
+impl FixedBatches {
+    /// Wraps built plans; `order` uses the label histograms of their output nodes. Checks that
+    /// the plans' outputs partition `outputs` (every output exactly once).
+    pub fn new(
+        graph: &NodeGraph,
+        outputs: &[u32],
+        plans: Vec<NodePlan>,
+        order: Order,
+        seed: u64,
+        precompute_ns: u64,
+    ) -> Result<Self> {
+        check_partition(outputs, &plans)?;
+        let labels = graph.labels();
+        let hists: Vec<Vec<f64>> = plans
+            .iter()
+            .map(|p| {
+                histogram(
+                    p.outputs.iter().map(|&v| labels[v as usize]),
+                    graph.n_classes(),
+                )
+            })
+            .collect();
+        Ok(FixedBatches {
+            scheduler: Scheduler::new(order, &hists, seed),
+            plans,
+            current: Vec::new(),
+            pos: 0,
+            precompute_ns,
+        })
+    }
+
+    /// The plans in build order.
+    pub fn plans(&self) -> &[NodePlan] {
+        &self.plans
+    }
+}
+
+/// Errors unless the plans' output sets partition `outputs` and each lies inside its aux set.
+pub fn check_partition(outputs: &[u32], plans: &[NodePlan]) -> Result<()> {
+    let mut all: Vec<u32> = plans
+        .iter()
+        .flat_map(|p| p.outputs.iter().copied())
+        .collect();
+    all.sort_unstable();
+    let mut want = outputs.to_vec();
+    want.sort_unstable();
+    want.dedup();
+    if all != want {
+        return Err(Error::invalid(format!(
+            "internal: batches cover {} output slots for {} output nodes",
+            all.len(),
+            want.len()
+        )));
+    }
+    for p in plans {
+        if p.outputs.iter().any(|o| p.aux.binary_search(o).is_err()) {
+            return Err(Error::invalid(
+                "internal: an output node is outside its batch",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl NodeBatcher for FixedBatches {
+    fn start_epoch(&mut self, epoch: u64) -> Result<()> {
+        self.current = self.scheduler.epoch(epoch);
+        self.pos = 0;
+        Ok(())
+    }
+
+    fn next_plan(&mut self, _graph: &NodeGraph, plan: &mut NodePlan) -> Result<bool> {
+        let Some(&i) = self.current.get(self.pos) else {
+            return Ok(false);
+        };
+        self.pos += 1;
+        plan.copy_from(&self.plans[i]);
+        Ok(true)
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        self.plans.len()
+    }
+
+    fn precompute_ns(&self) -> u64 {
+        self.precompute_ns
+    }
+}

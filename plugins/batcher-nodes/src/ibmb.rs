@@ -1,0 +1,318 @@
+//! Influence-based mini-batching (spec ibmb §3, §4): node-wise (`ibmb-node`: per-output PPR push,
+//! top-k auxiliary sets, affinity grouping) and batch-wise (`ibmb-batch`: partition, then
+//! topic-sensitive PPR per batch).
+
+use crate::fixed::FixedBatches;
+use crate::grouping::{
+    affinity_pairs, aux_capped_groups, balanced_cap, greedy_groups, union_sorted,
+};
+use crate::order::Order;
+use crate::partition::{Partitioner, partition};
+use crate::ppr::{push_all, top_k, topic_ppr};
+use geobatch_core::node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodePlan};
+use geobatch_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Node-wise IBMB.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IbmbNodeSpec {
+    /// Output nodes per batch (a cap, balanced over the batches).
+    #[serde(default = "d_outputs")]
+    pub outputs_per_batch: usize,
+    /// Auxiliary nodes kept per output node (top-k PPR entries).
+    #[serde(default = "d_topk")]
+    pub topk: usize,
+    /// PPR teleport probability.
+    #[serde(default = "d_alpha")]
+    pub alpha: f32,
+    /// Push tolerance (residual below `alpha · eps · degree`).
+    #[serde(default = "d_eps")]
+    pub eps: f32,
+    /// Cap on auxiliary nodes per batch instead of outputs (the spec's aux-oriented merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_aux: Option<usize>,
+    /// Batch order in training.
+    #[serde(default = "d_order")]
+    pub order: Order,
+    /// Inference batches are this many times larger.
+    #[serde(default = "d_scale")]
+    pub inference_scale: usize,
+}
+
+fn d_outputs() -> usize {
+    1000
+}
+fn d_topk() -> usize {
+    16
+}
+fn d_alpha() -> f32 {
+    0.25
+}
+fn d_eps() -> f32 {
+    2e-4
+}
+fn d_order() -> Order {
+    Order::Order
+}
+fn d_scale() -> usize {
+    2
+}
+
+fn check_alpha(alpha: f32) -> Result<()> {
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(Error::invalid(format!(
+            "alpha = {alpha}: must lie in (0, 1)"
+        )));
+    }
+    Ok(())
+}
+
+#[typetag::serde(name = "ibmb-node")]
+impl NodeBatcherSpec for IbmbNodeSpec {
+    fn batch_size(&self) -> usize {
+        self.outputs_per_batch
+    }
+
+    fn label(&self) -> String {
+        format!("ibmb-node-k{}", self.topk)
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_alpha(self.alpha)?;
+        if self.outputs_per_batch == 0 || self.inference_scale == 0 {
+            return Err(Error::invalid(
+                "outputs_per_batch and inference_scale must be at least 1",
+            ));
+        }
+        if !(self.eps > 0.0) {
+            return Err(Error::invalid("eps must be positive"));
+        }
+        if let Some(m) = self.max_aux {
+            if m < self.topk + 1 {
+                return Err(Error::invalid(format!(
+                    "max_aux = {m} is smaller than one output node's top-k set \
+                     (topk {} + the node itself = {} nodes)",
+                    self.topk,
+                    self.topk + 1
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
+        Box::new(IbmbNodeSpec {
+            outputs_per_batch: self.outputs_per_batch * self.inference_scale,
+            max_aux: self.max_aux.map(|m| m * self.inference_scale),
+            order: Order::Fixed,
+            inference_scale: 1,
+            ..self.clone()
+        })
+    }
+
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+        self.validate()?;
+        let start = Instant::now();
+        let g = ctx.graph;
+        let mut outputs = ctx.outputs.to_vec();
+        outputs.sort_unstable();
+        outputs.dedup();
+        if outputs.is_empty() {
+            return Err(Error::EmptySplit(ctx.split.to_string()));
+        }
+        let mut index = vec![u32::MAX; g.n_nodes()];
+        for (i, &o) in outputs.iter().enumerate() {
+            index[o as usize] = i as u32;
+        }
+        let k = self.topk;
+        let results = push_all(g, &outputs, self.alpha, self.eps, |s, entries| {
+            let row: Vec<(u32, f32)> = entries
+                .iter()
+                .filter(|(v, _)| index[*v as usize] != u32::MAX)
+                .map(|&(v, p)| (index[v as usize], p))
+                .collect();
+            let aux = union_sorted(&top_k(entries, k), &[s]);
+            (row, aux)
+        });
+        let (rows, aux): (Vec<_>, Vec<_>) = results.into_iter().unzip();
+        let pairs = affinity_pairs(&rows);
+        drop(rows);
+        let groups = match self.max_aux {
+            Some(m) => {
+                if let Some((i, a)) = aux.iter().enumerate().find(|(_, a)| a.len() > m) {
+                    return Err(Error::invalid(format!(
+                        "max_aux = {m} is smaller than output node {}'s top-k set ({} nodes)",
+                        outputs[i],
+                        a.len()
+                    )));
+                }
+                aux_capped_groups(&aux, &pairs, m)
+            }
+            None => greedy_groups(
+                outputs.len(),
+                &pairs,
+                balanced_cap(outputs.len(), self.outputs_per_batch),
+            ),
+        };
+        let plans: Vec<NodePlan> = groups
+            .iter()
+            .map(|grp| {
+                let members: Vec<u32> = grp.iter().map(|&i| outputs[i as usize]).collect();
+                let mut a: Vec<u32> = grp
+                    .iter()
+                    .flat_map(|&i| aux[i as usize].iter().copied())
+                    .collect();
+                a.sort_unstable();
+                a.dedup();
+                NodePlan::new(members, a)
+            })
+            .collect();
+        let ns = start.elapsed().as_nanos() as u64;
+        let order = if ctx.training {
+            self.order
+        } else {
+            Order::Fixed
+        };
+        Ok(Box::new(FixedBatches::new(
+            g, &outputs, plans, order, ctx.seed, ns,
+        )?))
+    }
+}
+
+/// Batch-wise IBMB.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IbmbBatchSpec {
+    /// Parts the whole graph is partitioned into for training.
+    #[serde(default = "d_parts")]
+    pub num_parts: usize,
+    /// Parts for inference (default: half of `num_parts`, at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_parts: Option<usize>,
+    /// Auxiliary nodes per batch: `ceil(expand_ratio · nodes / num_parts)`.
+    #[serde(default = "d_ratio")]
+    pub expand_ratio: f64,
+    /// PPR teleport probability.
+    #[serde(default = "d_alpha")]
+    pub alpha: f32,
+    /// Power iterations of the topic-sensitive PPR.
+    #[serde(default = "d_iters")]
+    pub iters: usize,
+    /// Partitioner.
+    #[serde(default)]
+    pub partitioner: Partitioner,
+    /// Batch order in training.
+    #[serde(default = "d_order")]
+    pub order: Order,
+}
+
+fn d_parts() -> usize {
+    4
+}
+fn d_ratio() -> f64 {
+    1.0
+}
+fn d_iters() -> usize {
+    50
+}
+
+/// Columns of the dense topic-PPR block per pass: keeps it near 256 MB.
+fn chunk_columns(n: usize) -> usize {
+    ((256usize << 20) / (n.max(1) * 4)).clamp(1, 50)
+}
+
+#[typetag::serde(name = "ibmb-batch")]
+impl NodeBatcherSpec for IbmbBatchSpec {
+    fn batch_size(&self) -> usize {
+        self.num_parts
+    }
+
+    fn label(&self) -> String {
+        format!("ibmb-batch-p{}", self.num_parts)
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_alpha(self.alpha)?;
+        self.partitioner.check()?;
+        if self.num_parts == 0 || self.inference_parts == Some(0) {
+            return Err(Error::invalid(
+                "num_parts and inference_parts must be at least 1",
+            ));
+        }
+        if !(self.expand_ratio > 0.0) {
+            return Err(Error::invalid("expand_ratio must be positive"));
+        }
+        Ok(())
+    }
+
+    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
+        let parts = self.inference_parts.unwrap_or(self.num_parts.div_ceil(2));
+        Box::new(IbmbBatchSpec {
+            num_parts: parts,
+            inference_parts: Some(parts),
+            order: Order::Fixed,
+            ..self.clone()
+        })
+    }
+
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+        self.validate()?;
+        let start = Instant::now();
+        let g = ctx.graph;
+        let n = g.n_nodes();
+        let part = partition(g, self.num_parts, self.partitioner, ctx.seed)?;
+        let groups = outputs_by_part(&part, ctx.outputs, self.num_parts);
+        if groups.is_empty() {
+            return Err(Error::EmptySplit(ctx.split.to_string()));
+        }
+        let k = (self.expand_ratio * n as f64 / self.num_parts as f64).ceil() as usize;
+        let mut plans = Vec::with_capacity(groups.len());
+        for chunk in groups.chunks(chunk_columns(n)) {
+            let sets: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            let x = topic_ppr(g, &sets, self.alpha, self.iters);
+            let b = sets.len();
+            for (c, outs) in chunk.iter().enumerate() {
+                let entries: Vec<(u32, f32)> = (0..n)
+                    .filter_map(|v| {
+                        let p = x[v * b + c];
+                        (p > 0.0).then_some((v as u32, p))
+                    })
+                    .collect();
+                plans.push(NodePlan::new(outs.clone(), top_k(entries, k)));
+            }
+        }
+        let ns = start.elapsed().as_nanos() as u64;
+        let order = if ctx.training {
+            self.order
+        } else {
+            Order::Fixed
+        };
+        Ok(Box::new(FixedBatches::new(
+            g,
+            ctx.outputs,
+            plans,
+            order,
+            ctx.seed,
+            ns,
+        )?))
+    }
+}
+
+/// Output nodes grouped by part, empty parts dropped, each sorted.
+pub fn outputs_by_part(part: &[u32], outputs: &[u32], k: usize) -> Vec<Vec<u32>> {
+    let mut groups = vec![Vec::new(); k];
+    for &o in outputs {
+        groups[part[o as usize] as usize].push(o);
+    }
+    groups
+        .into_iter()
+        .filter(|g| !g.is_empty())
+        .map(|mut g| {
+            g.sort_unstable();
+            g.dedup();
+            g
+        })
+        .collect()
+}
