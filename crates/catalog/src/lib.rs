@@ -6,16 +6,22 @@
 
 #[cfg(feature = "batcher-dynamic")]
 pub use geobatch_batcher_dynamic as batcher_dynamic;
+#[cfg(feature = "batcher-nodes")]
+pub use geobatch_batcher_nodes as batcher_nodes;
 #[cfg(feature = "batcher-static")]
 pub use geobatch_batcher_static as batcher_static;
 #[cfg(feature = "dataset-aflow")]
 pub use geobatch_dataset_aflow as dataset_aflow;
 #[cfg(feature = "dataset-cif")]
 pub use geobatch_dataset_cif as dataset_cif;
+#[cfg(feature = "dataset-graphs")]
+pub use geobatch_dataset_graphs as dataset_graphs;
 #[cfg(feature = "dataset-qm9")]
 pub use geobatch_dataset_qm9 as dataset_qm9;
 #[cfg(feature = "dataset-synthetic")]
 pub use geobatch_dataset_synthetic as dataset_synthetic;
+#[cfg(feature = "model-gcn")]
+pub use geobatch_model_gcn as model_gcn;
 #[cfg(feature = "model-mpeu")]
 pub use geobatch_model_mpeu as model_mpeu;
 #[cfg(feature = "model-painn")]
@@ -51,6 +57,26 @@ pub const EXPECTED: &[(&str, &str)] = &[
     ("sink", "parquet"),
     #[cfg(feature = "sink-console")]
     ("sink", "console"),
+    #[cfg(feature = "dataset-graphs")]
+    ("dataset", "npz"),
+    #[cfg(feature = "dataset-graphs")]
+    ("dataset", "ogb"),
+    #[cfg(feature = "dataset-graphs")]
+    ("dataset", "sbm"),
+    #[cfg(feature = "batcher-nodes")]
+    ("batcher", "ibmb-node"),
+    #[cfg(feature = "batcher-nodes")]
+    ("batcher", "ibmb-batch"),
+    #[cfg(feature = "batcher-nodes")]
+    ("batcher", "cluster"),
+    #[cfg(feature = "batcher-nodes")]
+    ("batcher", "neighbor"),
+    #[cfg(feature = "batcher-nodes")]
+    ("batcher", "full"),
+    #[cfg(feature = "model-gcn")]
+    ("model", "gcn"),
+    #[cfg(feature = "model-gcn")]
+    ("model", "sage"),
 ];
 
 /// References every enabled plugin crate so the linker keeps their registrations.
@@ -77,4 +103,10 @@ pub fn link() {
     sink_parquet::link();
     #[cfg(feature = "sink-console")]
     sink_console::link();
+    #[cfg(feature = "dataset-graphs")]
+    dataset_graphs::link();
+    #[cfg(feature = "batcher-nodes")]
+    batcher_nodes::link();
+    #[cfg(feature = "model-gcn")]
+    model_gcn::link();
 }

@@ -63,6 +63,9 @@ enum Command {
         /// Training steps (same as `--set training.steps=N`).
         #[arg(long)]
         steps: Option<u64>,
+        /// Training epochs of a node-level config (same as `--set training.epochs=N`).
+        #[arg(long)]
+        epochs: Option<u64>,
         /// Override a config value: `--set model.latent=32` (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
@@ -159,6 +162,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// The config as a node-level config, when its dataset is a node-level plugin.
+fn node_config(
+    path: &std::path::Path,
+    overrides: &[String],
+) -> anyhow::Result<Option<geobatch_runner::node::LoadedNodeConfig>> {
+    let (text, _) = geobatch_runner::config::read_with_overrides(path, overrides)?;
+    if geobatch_runner::config::task_of(&text) != geobatch_core::Task::Node {
+        return Ok(None);
+    }
+    Ok(Some(
+        geobatch_runner::node::LoadedNodeConfig::from_file_with(path, overrides)?,
+    ))
+}
+
+/// A stop flag set by the first Ctrl-C (a second one kills the process).
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("stopping after this step (Ctrl-C again to kill)");
+    });
+    stop
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::List { kind, markdown } => {
@@ -180,6 +210,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             resolved,
             overrides,
         } => {
+            if let Some(node) = node_config(&config, &overrides)? {
+                if resolved {
+                    print!("{}", node.resolved);
+                } else {
+                    let c = &node.config;
+                    println!(
+                        "{}: ok (node-level; experiment {:?}, dataset {}, batcher {}, model {}, {} sink(s))",
+                        config.display(),
+                        c.experiment.name,
+                        c.dataset.typetag_name(),
+                        c.batcher.label(),
+                        c.model.as_ref().map_or("none", |m| m.typetag_name()),
+                        c.sinks.len()
+                    );
+                }
+                return Ok(());
+            }
             let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
             if resolved {
                 print!("{}", loaded.resolved);
@@ -236,9 +283,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             config,
             steps,
+            epochs,
             mut overrides,
             resume,
         } => {
+            if let Some(n) = epochs {
+                overrides.push(format!("training.epochs={n}"));
+            }
+            if let Some(node) = node_config(&config, &overrides)? {
+                if steps.is_some() || resume {
+                    anyhow::bail!(plugins::UsageError(
+                        "a node-level run counts epochs (--epochs) and has no checkpoints (--resume)"
+                            .into()
+                    ));
+                }
+                let stop = stop_on_ctrl_c();
+                let summary = geobatch_runner::node::run_node_train(&node, None, &stop)?;
+                print!("{}", summary.render());
+                return Ok(());
+            }
             if let Some(n) = steps {
                 overrides.push(format!("training.steps={n}"));
             }
@@ -341,6 +404,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             steps,
             overrides,
         } => {
+            if let Some(node) = node_config(&config, &overrides)? {
+                if steps.is_some() {
+                    anyhow::bail!(plugins::UsageError(
+                        "a node-level batching study counts epochs: --set batches.epochs=N".into()
+                    ));
+                }
+                let stop = stop_on_ctrl_c();
+                let summary = geobatch_runner::node::run_node_batches(&node, &stop)?;
+                print!("{}", summary.render());
+                return Ok(());
+            }
             let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
             let summary = run_batches(&loaded, steps)?;
             print!("{}", summary.render());

@@ -100,12 +100,21 @@ pub struct EvalRecord {
     pub split: String,
     /// Target name.
     pub target: String,
-    /// Root mean squared error, in the target's units.
+    /// Root mean squared error, in the target's units (`NaN` for classification).
     pub rmse: f64,
-    /// Mean absolute error, in the target's units.
+    /// Mean absolute error, in the target's units (`NaN` for classification).
     pub mae: f64,
-    /// Graphs evaluated.
+    /// Graphs evaluated (output nodes, for node-level tasks).
     pub graphs: u64,
+    /// Accuracy over the labelled output nodes (node classification only).
+    pub accuracy: Option<f64>,
+    /// Macro-averaged F1 over classes (node classification only).
+    pub macro_f1: Option<f64>,
+    /// How predictions were made (node classification only): `full` (the whole graph at once) or
+    /// the label of the batcher whose inference batches were used.
+    pub inference: Option<String>,
+    /// Wall time of the evaluation (ns), when measured.
+    pub eval_ns: Option<u64>,
 }
 
 /// How a run ended.

@@ -180,7 +180,8 @@ fn default_split() -> SplitName {
 /// Sinks used when a config names none.
 pub const DEFAULT_SINKS: &str = "[[sinks]]\nkind = \"parquet\"\n[[sinks]]\nkind = \"console\"\n";
 
-fn default_sinks() -> Vec<Box<dyn SinkSpec>> {
+/// The default sinks (`parquet` and `console`).
+pub fn default_sinks() -> Vec<Box<dyn SinkSpec>> {
     #[derive(Deserialize)]
     struct S {
         sinks: Vec<Box<dyn SinkSpec>>,
@@ -213,58 +214,22 @@ impl LoadedConfig {
     /// Reads a config file, applies `KEY=VALUE` overrides (dotted keys, TOML values; a value that
     /// is not valid TOML is taken as a string), then parses and validates it.
     pub fn from_file_with(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
-        let fail = |message: String| RunError::Config {
-            file: path.to_path_buf(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        if overrides.is_empty() {
-            return Self::from_str(&text, path);
+        let (text, rewritten) = read_with_overrides(path, overrides)?;
+        let r = Self::from_str(&text, path);
+        if rewritten {
+            r.map_err(after_overrides)
+        } else {
+            r
         }
-        let mut table: toml::Table =
-            toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
-        for o in overrides {
-            apply_override(&mut table, o).map_err(|m| fail(format!("--set {o}: {m}")))?;
-        }
-        let text = toml::to_string(&table).map_err(|e| fail(e.to_string()))?;
-        Self::from_str(&text, path).map_err(|e| match e {
-            RunError::Config { file, message } => RunError::Config {
-                file,
-                message: format!("{message}\n(line numbers refer to the config after --set)"),
-            },
-            other => other,
-        })
     }
 
     /// Parses and validates config text; `path` names it in errors.
     pub fn from_str(text: &str, path: &Path) -> Result<Self, RunError> {
-        let fail = |message: String| RunError::Config {
+        let (config, resolved, hash) = parse_resolved::<ExperimentConfig>(text, path)?;
+        config.validate().map_err(|message| RunError::Config {
             file: path.to_path_buf(),
             message,
-        };
-        let de = toml::Deserializer::parse(text)
-            .map_err(|e| fail(e.to_string().trim_end().to_string()))?;
-        if toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("sweep")) {
-            return Err(fail(
-                "this config has a [sweep] table: run its combinations with `geobatch sweep` \
-                 (or remove the table to run the base config)"
-                    .into(),
-            ));
-        }
-        let config: ExperimentConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            let inner = inner.trim_end();
-            if path.is_empty() || path == "." {
-                fail(inner.to_string())
-            } else {
-                fail(format!("key `{path}`: {inner}"))
-            }
         })?;
-        config.validate().map_err(fail)?;
-        let resolved =
-            toml::to_string(&config).map_err(|e| fail(format!("cannot resolve config: {e}")))?;
-        let hash = hex(&Sha256::digest(resolved.as_bytes()));
         Ok(LoadedConfig {
             path: path.to_path_buf(),
             config,
@@ -272,6 +237,84 @@ impl LoadedConfig {
             hash,
         })
     }
+}
+
+/// Reads a config file and applies `KEY=VALUE` overrides (see [`apply_override`]); returns the
+/// text to parse and whether it was rewritten.
+pub fn read_with_overrides(path: &Path, overrides: &[String]) -> Result<(String, bool), RunError> {
+    let fail = |message: String| RunError::Config {
+        file: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if overrides.is_empty() {
+        return Ok((text, false));
+    }
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
+    for o in overrides {
+        apply_override(&mut table, o).map_err(|m| fail(format!("--set {o}: {m}")))?;
+    }
+    let text = toml::to_string(&table).map_err(|e| fail(e.to_string()))?;
+    Ok((text, true))
+}
+
+/// Notes that line numbers refer to the rewritten config in an error from parsing it.
+pub fn after_overrides(e: RunError) -> RunError {
+    match e {
+        RunError::Config { file, message } => RunError::Config {
+            file,
+            message: format!("{message}\n(line numbers refer to the config after --set)"),
+        },
+        other => other,
+    }
+}
+
+/// Parses config text into `T` (errors name the key path), refuses a `[sweep]` table, and returns
+/// the value with its resolved TOML (every default filled in) and that text's SHA-256.
+pub fn parse_resolved<T: serde::de::DeserializeOwned + Serialize>(
+    text: &str,
+    path: &Path,
+) -> Result<(T, String, String), RunError> {
+    let fail = |message: String| RunError::Config {
+        file: path.to_path_buf(),
+        message,
+    };
+    let de =
+        toml::Deserializer::parse(text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
+    if toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("sweep")) {
+        return Err(fail(
+            "this config has a [sweep] table: run its combinations with `geobatch sweep` \
+             (or remove the table to run the base config)"
+                .into(),
+        ));
+    }
+    let config: T = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let inner = inner.trim_end();
+        if path.is_empty() || path == "." {
+            fail(inner.to_string())
+        } else {
+            fail(format!("key `{path}`: {inner}"))
+        }
+    })?;
+    let resolved =
+        toml::to_string(&config).map_err(|e| fail(format!("cannot resolve config: {e}")))?;
+    let hash = hex(&Sha256::digest(resolved.as_bytes()));
+    Ok((config, resolved, hash))
+}
+
+/// The task a config describes: the task of its `[dataset]` plugin (graph-level when the kind is
+/// unknown, so the graph-level parser reports the error).
+pub fn task_of(text: &str) -> geobatch_core::Task {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| {
+            let kind = t.get("dataset")?.get("kind")?.as_str()?.to_string();
+            geobatch_core::registry::find(geobatch_core::PluginKind::Dataset, &kind).map(|d| d.task)
+        })
+        .unwrap_or(geobatch_core::Task::Graph)
 }
 
 /// Sets a dotted `key=value` in a TOML table, creating intermediate tables.
@@ -307,24 +350,11 @@ fn hex(bytes: &[u8]) -> String {
 impl ExperimentConfig {
     /// Checks every section and plugin's options without loading data. Messages name the key.
     pub fn validate(&self) -> Result<(), String> {
-        let name = &self.experiment.name;
-        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-            return Err(format!(
-                "experiment.name = {name:?}: must be a non-empty folder name without slashes"
-            ));
-        }
+        check_experiment(&self.experiment)?;
         if self.batches.steps == 0 {
             return Err("batches.steps must be at least 1".into());
         }
-        let device = self.training.device.as_str();
-        let cuda_index = device
-            .strip_prefix("cuda:")
-            .map(|n| n.parse::<usize>().is_ok());
-        if !(device == "cpu" || device == "cuda" || cuda_index == Some(true)) {
-            return Err(format!(
-                "training.device = {device:?}: expected \"cpu\", \"cuda\" or \"cuda:N\""
-            ));
-        }
+        check_device(&self.training.device)?;
         self.dataset
             .validate()
             .map_err(|e| format!("[dataset] {e}"))?;
@@ -337,6 +367,30 @@ impl ExperimentConfig {
         }
         Ok(())
     }
+}
+
+/// Checks the `[experiment]` table.
+pub fn check_experiment(e: &ExperimentSection) -> Result<(), String> {
+    let name = &e.name;
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(format!(
+            "experiment.name = {name:?}: must be a non-empty folder name without slashes"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `training.device` value.
+pub fn check_device(device: &str) -> Result<(), String> {
+    let cuda_index = device
+        .strip_prefix("cuda:")
+        .map(|n| n.parse::<usize>().is_ok());
+    if !(device == "cpu" || device == "cuda" || cuda_index == Some(true)) {
+        return Err(format!(
+            "training.device = {device:?}: expected \"cpu\", \"cuda\" or \"cuda:N\""
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,56 +24,96 @@ pub struct RunStart<'a> {
     pub device: &'a str,
 }
 
-/// The id of a run of `loaded`:
-/// `<job>[-<model>]-<batcher label>-bs<B>-seed<S>-<first 10 hex of the config hash>`.
+/// What names a run, from any kind of config.
+#[derive(Debug, Clone)]
+pub struct RunNames<'a> {
+    /// The `[experiment]` table.
+    pub experiment: &'a crate::config::ExperimentSection,
+    /// Dataset plugin name.
+    pub dataset: String,
+    /// Batcher plugin name.
+    pub batcher: String,
+    /// Batcher label.
+    pub batcher_label: String,
+    /// Batcher options as JSON.
+    pub batcher_options: String,
+    /// Batch size as the batcher states it.
+    pub batch_size: usize,
+    /// The resolved config text.
+    pub resolved: &'a str,
+    /// Its SHA-256 (hex).
+    pub hash: &'a str,
+}
+
+impl<'a> RunNames<'a> {
+    /// The names of a graph-level config.
+    pub fn of(loaded: &'a LoadedConfig) -> Self {
+        let cfg = &loaded.config;
+        RunNames {
+            experiment: &cfg.experiment,
+            dataset: cfg.dataset.typetag_name().to_string(),
+            batcher: cfg.batcher.typetag_name().to_string(),
+            batcher_label: cfg.batcher.label(),
+            batcher_options: serde_json::to_string(&cfg.batcher).unwrap_or_default(),
+            batch_size: cfg.batcher.batch_size(),
+            resolved: &loaded.resolved,
+            hash: &loaded.hash,
+        }
+    }
+
+    /// The run id:
+    /// `<job>[-<model>]-<batcher label>-bs<B>-seed<S>-<first 10 hex of the config hash>`.
+    pub fn run_id(&self, job: &str, model: Option<&str>) -> String {
+        let model_part = model.map(|m| format!("{m}-")).unwrap_or_default();
+        format!(
+            "{job}-{model_part}{}-bs{}-seed{}-{}",
+            self.batcher_label,
+            self.batch_size,
+            self.experiment.seed,
+            &self.hash[..10]
+        )
+    }
+}
+
+/// The id of a run of `loaded` (see [`RunNames::run_id`]).
 pub fn run_id(loaded: &LoadedConfig, job: &str, model: Option<&str>) -> String {
-    let cfg = &loaded.config;
-    let model_part = model.map(|m| format!("{m}-")).unwrap_or_default();
-    format!(
-        "{job}-{model_part}{}-bs{}-seed{}-{}",
-        cfg.batcher.label(),
-        cfg.batcher.batch_size(),
-        cfg.experiment.seed,
-        &loaded.hash[..10]
-    )
+    RunNames::of(loaded).run_id(job, model)
 }
 
 /// Creates the run folder `results_dir/experiment/run_id` (see [`run_id`]), writes the resolved
 /// config into it as `config.toml`, and returns the run's identity.
 pub fn new_run(loaded: &LoadedConfig, start: RunStart<'_>) -> Result<RunInfo, RunError> {
-    let cfg = &loaded.config;
-    let label = cfg.batcher.label();
-    let bs = cfg.batcher.batch_size();
-    let seed = cfg.experiment.seed;
-    let run_id = run_id(loaded, start.job, start.model);
-    let run_dir = cfg
-        .experiment
-        .results_dir
-        .join(&cfg.experiment.name)
-        .join(&run_id);
+    create_run(&RunNames::of(loaded), start)
+}
+
+/// [`new_run`] for any config, named by `names`.
+pub fn create_run(names: &RunNames<'_>, start: RunStart<'_>) -> Result<RunInfo, RunError> {
+    let exp = names.experiment;
+    let run_id = names.run_id(start.job, start.model);
+    let run_dir = exp.results_dir.join(&exp.name).join(&run_id);
     std::fs::create_dir_all(&run_dir).map_err(|source| RunError::Io {
         path: run_dir.clone(),
         source,
     })?;
     let cfg_path = run_dir.join("config.toml");
-    std::fs::write(&cfg_path, &loaded.resolved).map_err(|source| RunError::Io {
+    std::fs::write(&cfg_path, names.resolved).map_err(|source| RunError::Io {
         path: cfg_path,
         source,
     })?;
     Ok(RunInfo {
-        experiment: cfg.experiment.name.clone(),
+        experiment: exp.name.clone(),
         run_id,
         run_dir,
         job: start.job.into(),
-        dataset: cfg.dataset.typetag_name().to_string(),
+        dataset: names.dataset.clone(),
         dataset_source: start.dataset_source,
         model: start.model.map(str::to_string),
-        batcher: cfg.batcher.typetag_name().to_string(),
-        batcher_label: label,
-        batcher_options: serde_json::to_string(&cfg.batcher).unwrap_or_default(),
-        batch_size: bs as u32,
-        seed,
-        quirks: cfg.experiment.quirks.as_str().into(),
+        batcher: names.batcher.clone(),
+        batcher_label: names.batcher_label.clone(),
+        batcher_options: names.batcher_options.clone(),
+        batch_size: names.batch_size as u32,
+        seed: exp.seed,
+        quirks: exp.quirks.as_str().into(),
         mode: start.mode.into(),
         device: start.device.into(),
         threads: 1,
@@ -82,7 +122,7 @@ pub fn new_run(loaded: &LoadedConfig, start: RunStart<'_>) -> Result<RunInfo, Ru
         git_revision: env::git_revision(),
         version: env!("CARGO_PKG_VERSION").into(),
         started_at: env::unix_now(),
-        config_hash: loaded.hash.clone(),
+        config_hash: names.hash.to_string(),
         planned_steps: start.planned_steps,
         budget: start.budget,
         resumed_from: None,

@@ -11,6 +11,7 @@ pub mod env;
 pub mod error;
 pub mod evaluate;
 pub mod identity;
+pub mod node;
 pub mod sinks;
 pub mod stats;
 pub mod sweep;

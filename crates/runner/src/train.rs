@@ -267,6 +267,10 @@ pub fn run_train_with(
                         rmse: rmse[k],
                         mae: mae[k],
                         graphs,
+                        accuracy: None,
+                        macro_f1: None,
+                        inference: None,
+                        eval_ns: None,
                     };
                     sinks.eval(&rec)?;
                     if last {

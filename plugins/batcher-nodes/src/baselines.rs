@@ -258,3 +258,47 @@ impl NodeBatcher for NeighborSampler {
         0
     }
 }
+
+/// Full-batch training: one batch holding every output node and the whole graph.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FullSpec {}
+
+#[typetag::serde(name = "full")]
+impl NodeBatcherSpec for FullSpec {
+    fn batch_size(&self) -> usize {
+        0
+    }
+
+    fn label(&self) -> String {
+        "full".into()
+    }
+
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
+        Box::new(self.clone())
+    }
+
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+        if ctx.outputs.is_empty() {
+            return Err(Error::EmptySplit(ctx.split.to_string()));
+        }
+        let start = Instant::now();
+        let plan = NodePlan::new(
+            ctx.outputs.to_vec(),
+            (0..ctx.graph.n_nodes() as u32).collect(),
+        );
+        let ns = start.elapsed().as_nanos() as u64;
+        Ok(Box::new(FixedBatches::new(
+            ctx.graph,
+            ctx.outputs,
+            vec![plan],
+            Order::Fixed,
+            ctx.seed,
+            ns,
+        )?))
+    }
+}

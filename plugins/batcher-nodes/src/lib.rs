@@ -7,6 +7,7 @@
 //! * `ibmb-batch`: batch-wise IBMB (graph partition of the outputs, topic-sensitive PPR per batch).
 //! * `cluster`: Cluster-GCN (partition, no expansion).
 //! * `neighbor`: uniform fixed-fanout neighbour sampling, resampled every epoch.
+//! * `full`: one batch with every output node and the whole graph (full-batch reference).
 //!
 //! Partitioning uses METIS with the `metis` feature, otherwise a pure-Rust graph-growing
 //! partitioner ([`partition`]).
@@ -21,7 +22,7 @@ pub mod ppr;
 
 use geobatch_core::{OptionDoc, PluginDescriptor, PluginKind, Task};
 
-pub use baselines::{ClusterSpec, NeighborSpec};
+pub use baselines::{ClusterSpec, FullSpec, NeighborSpec};
 pub use ibmb::{IbmbBatchSpec, IbmbNodeSpec};
 pub use order::Order;
 pub use partition::Partitioner;
@@ -96,3 +97,17 @@ inventory::submit! {
         example: "kind = \"neighbor\"\nbatch_size = 256\nfanouts = [10, 5]\n",
     }
 }
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Batcher,
+        task: Task::Node,
+        name: "full",
+        summary: "full-batch reference: one batch with every output node and the whole graph",
+        options: &[],
+        example: "kind = \"full\"\n",
+    }
+}
+
+/// Referenced by `geobatch-catalog` so the linker keeps this crate's plugin registrations.
+pub fn link() {}

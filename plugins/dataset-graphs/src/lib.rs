@@ -218,3 +218,6 @@ inventory::submit! {
         example: "kind = \"sbm\"\nnodes = 100000\nclasses = 8\ncommunities = 64\navg_degree = 10\n",
     }
 }
+
+/// Referenced by `geobatch-catalog` so the linker keeps this crate's plugin registrations.
+pub fn link() {}

@@ -51,10 +51,24 @@ impl Sink for ConsoleSink {
     }
 
     fn eval(&mut self, record: &EvalRecord) -> Result<()> {
-        let line = format!(
-            "step {}: {} RMSE {:.5} MAE {:.5}",
-            record.step, record.split, record.rmse, record.mae
-        );
+        let line = match (record.accuracy, record.macro_f1) {
+            (Some(acc), Some(f1)) => format!(
+                "step {}: {} accuracy {:.4} macro-F1 {:.4} ({} inference{})",
+                record.step,
+                record.split,
+                acc,
+                f1,
+                record.inference.as_deref().unwrap_or("batched"),
+                record
+                    .eval_ns
+                    .map(|ns| format!(", {:.1} ms", ns as f64 / 1e6))
+                    .unwrap_or_default()
+            ),
+            _ => format!(
+                "step {}: {} RMSE {:.5} MAE {:.5}",
+                record.step, record.split, record.rmse, record.mae
+            ),
+        };
         self.bar.println(&line);
         self.last_eval = Some(line);
         Ok(())

@@ -34,6 +34,10 @@ impl Columns {
                     | "budget_edges"
                     | "budget_graphs"
                     | "resumed_from"
+                    | "accuracy"
+                    | "macro_f1"
+                    | "inference"
+                    | "eval_ns"
             );
         self.0
             .push((Field::new(name, array.data_type().clone(), nullable), array));
@@ -66,6 +70,12 @@ impl Columns {
     fn f64(&mut self, name: &str, n: usize, f: impl Fn(usize) -> f64) {
         let mut b = Float64Builder::with_capacity(n);
         (0..n).for_each(|i| b.append_value(f(i)));
+        self.add(name, Arc::new(b.finish()));
+    }
+
+    fn f64_opt(&mut self, name: &str, n: usize, f: impl Fn(usize) -> Option<f64>) {
+        let mut b = Float64Builder::with_capacity(n);
+        (0..n).for_each(|i| b.append_option(f(i)));
         self.add(name, Arc::new(b.finish()));
     }
 
@@ -133,6 +143,10 @@ pub fn eval_batch(run: &RunInfo, rows: &[EvalRecord]) -> Result<RecordBatch, Arr
     c.f64("rmse", n, |i| rows[i].rmse);
     c.f64("mae", n, |i| rows[i].mae);
     c.u64("graphs", n, |i| Some(rows[i].graphs));
+    c.f64_opt("accuracy", n, |i| rows[i].accuracy);
+    c.f64_opt("macro_f1", n, |i| rows[i].macro_f1);
+    c.str("inference", n, |i| rows[i].inference.clone());
+    c.u64("eval_ns", n, |i| rows[i].eval_ns);
     c.finish()
 }
 

@@ -88,6 +88,10 @@ fn steps_evals_and_run_round_trip() {
         rmse: 0.25,
         mae: 0.125,
         graphs: 100,
+        accuracy: None,
+        macro_f1: None,
+        inference: None,
+        eval_ns: None,
     })
     .unwrap();
     sink.finish(&RunEnd {

@@ -1,0 +1,304 @@
+//! Node classifiers for node-level tasks: `gcn` and `sage` (GraphSAGE with mean aggregation),
+//! trained with Adam (optional L2 weight decay) on the output nodes of each batch.
+
+pub mod net;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::ElementConversion;
+use burn::tensor::backend::AutodiffBackend;
+use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec, NodeTrainer};
+use geobatch_core::{Error, OptionDoc, PluginDescriptor, PluginKind, Result, StepStats, Task};
+use geobatch_nn::backend::{DeviceKind, parse_device};
+use net::{NodeInputs, NodeNet, nll};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Options shared by both models.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeNetSpec {
+    /// Hidden width.
+    #[serde(default = "d_hidden")]
+    pub hidden: usize,
+    /// Message-passing layers.
+    #[serde(default = "d_layers")]
+    pub layers: usize,
+    /// Dropout probability after every block.
+    #[serde(default = "d_dropout")]
+    pub dropout: f64,
+    /// LayerNorm after every conv (the IBMB architecture).
+    #[serde(default = "d_true")]
+    pub layer_norm: bool,
+    /// Dropout probability on the input features (0: none; Kipf & Welling's GCN uses 0.5).
+    #[serde(default)]
+    pub input_dropout: f64,
+}
+
+fn d_hidden() -> usize {
+    256
+}
+fn d_layers() -> usize {
+    3
+}
+fn d_dropout() -> f64 {
+    0.5
+}
+fn d_true() -> bool {
+    true
+}
+
+impl NodeNetSpec {
+    fn validate(&self) -> Result<()> {
+        if self.hidden == 0 || self.layers == 0 {
+            return Err(Error::invalid("hidden and layers must be at least 1"));
+        }
+        for (name, p) in [
+            ("dropout", self.dropout),
+            ("input_dropout", self.input_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::invalid(format!("{name} = {p}: must lie in [0, 1)")));
+            }
+        }
+        Ok(())
+    }
+
+    fn build(&self, sage: bool, ctx: &NodeModelContext) -> Result<Box<dyn NodeTrainer>> {
+        self.validate()?;
+        if ctx.n_classes < 2 {
+            return Err(Error::invalid(format!(
+                "{} classes: a classifier needs at least 2",
+                ctx.n_classes
+            )));
+        }
+        let make = |device: &_| {
+            NodeNet::new(
+                sage,
+                ctx.n_features,
+                self.hidden,
+                self.layers,
+                ctx.n_classes,
+                self.layer_norm,
+                self.dropout,
+                self.input_dropout,
+                ctx.seed,
+                device,
+            )
+        };
+        match parse_device(&ctx.device).map_err(Error::invalid)? {
+            DeviceKind::Cpu => {
+                let device = Default::default();
+                Ok(Box::new(
+                    GcnTrainer::<geobatch_nn::backend::CpuAutodiff>::new(
+                        make(&device),
+                        ctx,
+                        device,
+                    ),
+                ))
+            }
+            #[cfg(feature = "cuda")]
+            DeviceKind::Cuda(i) => {
+                let device = geobatch_nn::backend::cuda_device(i);
+                Ok(Box::new(
+                    GcnTrainer::<geobatch_nn::backend::GpuAutodiff>::new(
+                        make(&device),
+                        ctx,
+                        device,
+                    ),
+                ))
+            }
+            #[cfg(not(feature = "cuda"))]
+            DeviceKind::Cuda(_) => Err(Error::invalid(
+                "this geobatch was built without the `cuda` feature",
+            )),
+        }
+    }
+}
+
+/// `gcn`: graph convolution with the full-graph `D⁻¹A` sliced to the batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcnSpec {
+    /// Architecture.
+    #[serde(flatten)]
+    pub net: NodeNetSpec,
+}
+
+#[typetag::serde(name = "gcn")]
+impl NodeModelSpec for GcnSpec {
+    fn validate(&self) -> Result<()> {
+        self.net.validate()
+    }
+    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn NodeTrainer>> {
+        self.net.build(false, ctx)
+    }
+}
+
+/// `sage`: GraphSAGE with mean aggregation over in-batch neighbours and a root term.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SageSpec {
+    /// Architecture.
+    #[serde(flatten)]
+    pub net: NodeNetSpec,
+}
+
+#[typetag::serde(name = "sage")]
+impl NodeModelSpec for SageSpec {
+    fn validate(&self) -> Result<()> {
+        self.net.validate()
+    }
+    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn NodeTrainer>> {
+        self.net.build(true, ctx)
+    }
+}
+
+/// Trains a [`NodeNet`] on an autodiff backend.
+pub struct GcnTrainer<B: AutodiffBackend> {
+    model: Option<NodeNet<B>>,
+    optim: OptimizerAdaptor<Adam, NodeNet<B>, B>,
+    lr: f64,
+    device: B::Device,
+    params: usize,
+}
+
+impl<B: AutodiffBackend> GcnTrainer<B> {
+    /// A trainer for `model` with the context's optimiser; seeds the backend (dropout).
+    pub fn new(model: NodeNet<B>, ctx: &NodeModelContext, device: B::Device) -> Self {
+        B::seed(&device, ctx.seed);
+        let wd = ctx.optimizer.weight_decay;
+        let optim = AdamConfig::new()
+            .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
+            .init::<B, NodeNet<B>>();
+        GcnTrainer {
+            params: model.num_params(),
+            model: Some(model),
+            optim,
+            lr: ctx.optimizer.learning_rate,
+            device,
+        }
+    }
+}
+
+fn ns(a: Instant, b: Instant) -> u64 {
+    (b - a).as_nanos() as u64
+}
+
+fn lost() -> Error {
+    Error::invalid("the model was lost by a failed step")
+}
+
+impl<B: AutodiffBackend> NodeTrainer for GcnTrainer<B>
+where
+    B::Device: Send,
+{
+    fn train_step(&mut self, batch: &NodeBatch, _step: u64) -> Result<StepStats> {
+        let model = self.model.take().ok_or_else(lost)?;
+        let t0 = Instant::now();
+        let inputs = NodeInputs::<B>::new(batch, &self.device);
+        let _ = B::sync(&self.device);
+        let t1 = Instant::now();
+        let loss = nll(model.forward(&inputs), &inputs);
+        let _ = B::sync(&self.device);
+        let t2 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let _ = B::sync(&self.device);
+        let t3 = Instant::now();
+        let model = self.optim.step(self.lr, model, grads);
+        let value: f32 = loss.into_scalar().elem();
+        let t4 = Instant::now();
+        self.model = Some(model);
+        Ok(StepStats {
+            loss: value,
+            transfer_ns: ns(t0, t1),
+            forward_ns: ns(t1, t2),
+            backward_ns: ns(t2, t3),
+            optimizer_ns: ns(t3, t4),
+        })
+    }
+
+    fn predict(&mut self, batch: &NodeBatch, classes: &mut Vec<u32>) -> Result<f64> {
+        let model = self.model.as_ref().ok_or_else(lost)?.valid();
+        let inputs = NodeInputs::<B::InnerBackend>::new(batch, &self.device);
+        let logp = model.forward(&inputs);
+        let loss: f32 = nll(logp.clone(), &inputs).into_scalar().elem();
+        let best: Vec<i64> = logp
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .into_vec()
+            .map_err(|e| Error::invalid(format!("{e:?}")))?;
+        classes.clear();
+        classes.extend(best.into_iter().map(|c| c as u32));
+        Ok(f64::from(loss) * inputs.n_labelled as f64)
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn parameter_count(&self) -> usize {
+        self.params
+    }
+}
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc {
+        name: "hidden",
+        ty: "integer",
+        default: "256",
+        doc: "hidden width",
+    },
+    OptionDoc {
+        name: "layers",
+        ty: "integer",
+        default: "3",
+        doc: "message-passing layers",
+    },
+    OptionDoc {
+        name: "dropout",
+        ty: "float",
+        default: "0.5",
+        doc: "dropout after every block",
+    },
+    OptionDoc {
+        name: "layer_norm",
+        ty: "bool",
+        default: "true",
+        doc: "LayerNorm after every conv",
+    },
+    OptionDoc {
+        name: "input_dropout",
+        ty: "float",
+        default: "0",
+        doc: "dropout on the input features",
+    },
+];
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Model,
+        task: Task::Node,
+        name: "gcn",
+        summary: "GCN node classifier (full-graph D^-1 A sliced to the batch; conv, LayerNorm, ReLU, dropout; linear head)",
+        options: OPTIONS,
+        example: "kind = \"gcn\"\nhidden = 64\nlayers = 2\ndropout = 0.5\nlayer_norm = false\n",
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Model,
+        task: Task::Node,
+        name: "sage",
+        summary: "GraphSAGE-mean node classifier (mean over in-batch neighbours plus a root term)",
+        options: OPTIONS,
+        example: "kind = \"sage\"\nhidden = 64\nlayers = 2\n",
+    }
+}
+
+/// Referenced by `geobatch-catalog` so the linker keeps this crate's plugin registrations.
+pub fn link() {}
