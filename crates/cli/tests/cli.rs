@@ -93,7 +93,7 @@ fn list_and_example_show_the_registry() {
     let o = geobatch(dir.path(), &["example", "batcher", "greedy"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        text(&o).contains("registered batchers: dynamic, static"),
+        text(&o).contains("registered batchers:") && text(&o).contains("dynamic, full"),
         "{}",
         text(&o)
     );

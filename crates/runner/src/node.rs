@@ -158,7 +158,8 @@ pub struct NodeBatches {
     /// Split whose output nodes are batched.
     #[serde(default = "d_split")]
     pub split: SplitName,
-    /// Epochs of batches to plan and collate.
+    /// Epochs of batches to plan and collate (times exclude the first epoch when there are
+    /// more: it pays for first-touch allocations).
     #[serde(default = "d_batch_epochs")]
     pub epochs: u64,
     /// Build the inference variant of the batcher instead.
@@ -170,14 +171,14 @@ fn d_split() -> SplitName {
     SplitName::Train
 }
 fn d_batch_epochs() -> u64 {
-    1
+    3
 }
 
 impl Default for NodeBatches {
     fn default() -> Self {
         NodeBatches {
             split: d_split(),
-            epochs: 1,
+            epochs: d_batch_epochs(),
             inference: false,
         }
     }
@@ -949,7 +950,7 @@ pub fn run_node_batches(
                     real: s,
                     padded: s,
                     new_shape: shapes.insert(s),
-                    warmup: false,
+                    warmup: epoch == 0 && bc.epochs > 1,
                     loss: None,
                 })?;
                 if epoch == 0 {
@@ -958,7 +959,9 @@ pub fn run_node_batches(
                     kept += batch.n_entries() as u64;
                     full += batch.full_entries;
                 }
-                times.push(plan_ns + collate_ns);
+                if epoch > 0 || bc.epochs == 1 {
+                    times.push(plan_ns + collate_ns);
+                }
                 step += 1;
             }
         }
