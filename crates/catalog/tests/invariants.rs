@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::registry::{self, PluginKind};
+use geobatch_core::registry::{self, PluginKind, Task};
 use geobatch_core::{
     BatcherContext, BatcherSpec, GraphBatch, GraphSet, GraphStream, Plan, Quirks, Shape, StreamMode,
 };
@@ -17,7 +17,7 @@ fn all_batchers(batch_size: usize) -> Vec<Box<dyn BatcherSpec>> {
     let mut out = Vec::new();
     for d in registry::descriptors()
         .into_iter()
-        .filter(|d| d.kind == PluginKind::Batcher)
+        .filter(|d| d.kind == PluginKind::Batcher && d.task == Task::Graph)
     {
         let mut table: toml::Table = toml::from_str(d.example).expect("example parses");
         table.insert("batch_size".into(), toml::Value::Integer(batch_size as i64));

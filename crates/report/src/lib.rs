@@ -142,7 +142,11 @@ pub fn summarise(results: &Path) -> Result<Summary, ReportError> {
         };
         let mut by_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
         for r in runs {
-            for e in r.evals.iter().filter(|e| e.split == split) {
+            for e in r
+                .evals
+                .iter()
+                .filter(|e| e.split == split && !e.rmse.is_nan())
+            {
                 by_step.entry(e.step).or_default().push(e.rmse);
             }
         }
@@ -293,11 +297,11 @@ pub fn report(results: &Path, out: &Path) -> Result<String, ReportError> {
     );
     let _ = writeln!(
         md,
-        "| dataset | model | mode | bs | batcher | seeds | batching | update | combined | steady | graphs/s | nodes/s | fill nodes | fill edges | shapes | val RMSE | test RMSE | test MAE |"
+        "| dataset | model | mode | bs | batcher | seeds | batching | update | combined | steady | graphs/s | nodes/s | fill nodes | fill edges | shapes | val RMSE | test RMSE | test MAE | test acc | test acc (full graph) |"
     );
     let _ = writeln!(
         md,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut csv_rows = Vec::new();
     for r in &s.rows {
@@ -316,8 +320,10 @@ pub fn report(results: &Path, out: &Path) -> Result<String, ReportError> {
             st(&|m| m.validation.map(|v| v.0)),
             st(&|m| m.test.map(|v| v.0)),
             st(&|m| m.test.map(|v| v.1)),
+            st(&|m| m.test_accuracy),
+            st(&|m| m.test_accuracy_full),
         ];
-        let digits = [3, 3, 3, 3, 0, 0, 3, 3, 1, 4, 4, 4];
+        let digits = [3, 3, 3, 3, 0, 0, 3, 3, 1, 4, 4, 4, 4, 4];
         let text: Vec<String> = cols.iter().zip(digits).map(|(c, dg)| pm(*c, dg)).collect();
         let _ = writeln!(
             md,
@@ -353,6 +359,8 @@ pub fn report(results: &Path, out: &Path) -> Result<String, ReportError> {
         "validation_rmse",
         "test_rmse",
         "test_mae",
+        "test_accuracy",
+        "test_accuracy_full",
     ];
     let mut header: Vec<String> = ["dataset", "model", "mode", "batch_size", "batcher", "seeds"]
         .iter()

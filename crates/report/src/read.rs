@@ -69,6 +69,10 @@ pub struct Eval {
     pub rmse: f64,
     /// MAE in target units.
     pub mae: f64,
+    /// Accuracy (node classification; absent in version-1 files).
+    pub accuracy: Option<f64>,
+    /// `full` or the inference batcher's label (node classification).
+    pub inference: Option<String>,
 }
 
 /// A run read back.
@@ -209,12 +213,22 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
                 strings(&b, "split", &eval_path)?,
             );
             let (rmse, mae) = (f64s(&b, "rmse", &eval_path)?, f64s(&b, "mae", &eval_path)?);
+            let accuracy = b.column_by_name("accuracy").and_then(|c| {
+                c.as_primitive_opt::<Float64Type>()
+                    .map(|p| p.iter().collect::<Vec<_>>())
+            });
+            let inference = b.column_by_name("inference").and_then(|c| {
+                c.as_string_opt::<i32>()
+                    .map(|s| s.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>())
+            });
             for i in 0..step.len() {
                 evals.push(Eval {
                     step: step[i],
                     split: split[i].clone(),
                     rmse: rmse[i],
                     mae: mae[i],
+                    accuracy: accuracy.as_ref().and_then(|a| a[i]),
+                    inference: inference.as_ref().and_then(|a| a[i].clone()),
                 });
             }
         }

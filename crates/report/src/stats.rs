@@ -98,6 +98,10 @@ pub struct RunMetrics {
     pub validation: Option<(f64, f64)>,
     /// Last test RMSE and MAE, if evaluated.
     pub test: Option<(f64, f64)>,
+    /// Final test accuracy with batched inference (node classification).
+    pub test_accuracy: Option<f64>,
+    /// Final test accuracy with full-graph inference (node classification).
+    pub test_accuracy_full: Option<f64>,
 }
 
 /// The metrics of one run.
@@ -116,9 +120,17 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
     let last = |split: &str| {
         run.evals
             .iter()
-            .filter(|e| e.split == split)
+            .filter(|e| e.split == split && !e.rmse.is_nan())
             .max_by_key(|e| e.step)
             .map(|e| (e.rmse, e.mae))
+    };
+    let accuracy = |full: bool| {
+        run.evals
+            .iter()
+            .filter(|e| e.split == "test" && (e.inference.as_deref() == Some("full")) == full)
+            .filter_map(|e| e.accuracy.map(|a| (e.step, a)))
+            .max_by_key(|e| e.0)
+            .map(|e| e.1)
     };
     RunMetrics {
         steps: combined.len(),
@@ -133,6 +145,8 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
         distinct_shapes: s.new_shape.iter().filter(|&&n| n).count(),
         validation: last("validation"),
         test: last("test"),
+        test_accuracy: accuracy(false),
+        test_accuracy_full: accuracy(true),
     }
 }
 

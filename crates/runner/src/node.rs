@@ -260,7 +260,7 @@ impl NodeConfig {
             return Err("training.epochs and batches.epochs must be at least 1".into());
         }
         let o = &self.training.optimizer;
-        if !(o.learning_rate > 0.0) || o.weight_decay < 0.0 {
+        if o.learning_rate.is_nan() || o.learning_rate <= 0.0 || o.weight_decay < 0.0 {
             return Err(
                 "training.optimizer: learning_rate must be positive, weight_decay not negative"
                     .into(),

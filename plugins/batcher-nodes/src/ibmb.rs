@@ -86,18 +86,18 @@ impl NodeBatcherSpec for IbmbNodeSpec {
                 "outputs_per_batch and inference_scale must be at least 1",
             ));
         }
-        if !(self.eps > 0.0) {
+        if self.eps.is_nan() || self.eps <= 0.0 {
             return Err(Error::invalid("eps must be positive"));
         }
-        if let Some(m) = self.max_aux {
-            if m < self.topk + 1 {
-                return Err(Error::invalid(format!(
-                    "max_aux = {m} is smaller than one output node's top-k set \
-                     (topk {} + the node itself = {} nodes)",
-                    self.topk,
-                    self.topk + 1
-                )));
-            }
+        if let Some(m) = self.max_aux
+            && m < self.topk + 1
+        {
+            return Err(Error::invalid(format!(
+                "max_aux = {m} is smaller than one output node's top-k set \
+                 (topk {} + the node itself = {} nodes)",
+                self.topk,
+                self.topk + 1
+            )));
         }
         Ok(())
     }
@@ -241,7 +241,7 @@ impl NodeBatcherSpec for IbmbBatchSpec {
                 "num_parts and inference_parts must be at least 1",
             ));
         }
-        if !(self.expand_ratio > 0.0) {
+        if self.expand_ratio.is_nan() || self.expand_ratio <= 0.0 {
             return Err(Error::invalid("expand_ratio must be positive"));
         }
         Ok(())

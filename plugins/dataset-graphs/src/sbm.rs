@@ -101,7 +101,10 @@ impl SbmParams {
                 self.communities, self.classes
             )));
         }
-        if !(self.avg_degree > 0.0 && self.avg_degree < self.nodes as f64) {
+        if self.avg_degree.is_nan()
+            || self.avg_degree <= 0.0
+            || self.avg_degree >= self.nodes as f64
+        {
             return Err(Error::invalid(
                 "avg_degree must be positive and below nodes",
             ));
