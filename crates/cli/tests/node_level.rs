@@ -323,3 +323,56 @@ fn bad_graphs_and_caps_get_clear_errors() {
     );
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn the_report_compares_node_batchers_by_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut accs: HashMap<String, Vec<f64>> = HashMap::new();
+    for (batcher, label) in [
+        ("kind = \"ibmb-node\"\noutputs_per_batch = 100\ntopk = 8", "ibmb-node-k8"),
+        ("kind = \"cluster\"\nnum_parts = 6", "cluster-p6"),
+    ] {
+        let cfg = sbm_config(dir.path(), batcher);
+        for seed in ["1", "2"] {
+            let o = geobatch(
+                dir.path(),
+                &["run", cfg.to_str().unwrap(), "--set", &format!("experiment.seed={seed}")],
+            );
+            assert!(o.status.success(), "{}", text(&o));
+        }
+        let exp = dir.path().join("results/sbm");
+        for e in std::fs::read_dir(&exp).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with(&format!("train-gcn-{label}")) {
+                let a = final_accuracy(&p);
+                let batched = a
+                    .iter()
+                    .find(|((s, how), _)| s == "test" && how != "full")
+                    .map(|(_, v)| *v)
+                    .unwrap();
+                accs.entry(label.to_string()).or_default().push(batched);
+            }
+        }
+    }
+    let o = geobatch(dir.path(), &["report", "results"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary = std::fs::read_to_string(dir.path().join("results/report/summary.csv")).unwrap();
+    let mut lines = summary.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "test_accuracy_mean").unwrap();
+    let mut rows = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let label = if f[4].starts_with("ibmb") { "ibmb-node-k8" } else { "cluster-p6" };
+        let want = accs[label].iter().sum::<f64>() / accs[label].len() as f64;
+        let got: f64 = f[col].parse().unwrap();
+        assert!((got - want).abs() < 1e-9, "{label}: report {got}, runs {want}");
+        assert_eq!(f[3], "0", "node batchers share one cell");
+        rows += 1;
+    }
+    assert_eq!(rows, 2);
+    // one Welch test between the two batchers of the cell
+    let tests = std::fs::read_to_string(dir.path().join("results/report/ttests.csv")).unwrap();
+    assert_eq!(tests.lines().count(), 2, "{tests}");
+}

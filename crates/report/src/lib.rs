@@ -119,11 +119,14 @@ pub fn summarise(results: &Path) -> Result<Summary, ReportError> {
             continue;
         }
         let id = &run.id;
+        // node-level batchers state incomparable sizes (outputs per batch, parts): their runs
+        // are compared within (dataset, model, mode), shown as batch size 0
+        let node_level = run.evals.iter().any(|e| e.accuracy.is_some());
         let cell = (
             id.dataset.clone(),
             id.model.clone(),
             id.mode.clone(),
-            id.batch_size,
+            if node_level { 0 } else { id.batch_size },
         );
         groups
             .entry((cell, id.batcher.clone()))
@@ -162,14 +165,15 @@ pub fn summarise(results: &Path) -> Result<Summary, ReportError> {
             runs: runs.iter().map(run_metrics).collect(),
         });
     }
-    // Welch tests of the test RMSE between every pair of batchers within a cell
+    // Welch tests of the test RMSE (node classification: test accuracy with batched inference)
+    // between every pair of batchers within a cell
     let mut raw = Vec::new();
     for (i, a) in s.rows.iter().enumerate() {
         for b in s.rows.iter().skip(i + 1).filter(|b| b.cell == a.cell) {
             let rmse = |r: &Row| {
                 r.runs
                     .iter()
-                    .filter_map(|m| m.test.map(|t| t.0))
+                    .filter_map(|m| m.test.map(|t| t.0).or(m.test_accuracy))
                     .collect::<Vec<f64>>()
             };
             if let Some((t, df, p)) = welch(&rmse(a), &rmse(b)) {
@@ -416,7 +420,7 @@ pub fn report(results: &Path, out: &Path) -> Result<String, ReportError> {
 
     let _ = writeln!(
         md,
-        "\n## Welch t-tests of the test RMSE between batchers (Holm-corrected over all {} tests)\n",
+        "\n## Welch t-tests of the test RMSE (node classification: test accuracy) between batchers (Holm-corrected over all {} tests)\n",
         s.tests.len()
     );
     if s.tests.is_empty() {
