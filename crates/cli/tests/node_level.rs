@@ -329,14 +329,22 @@ fn the_report_compares_node_batchers_by_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let mut accs: HashMap<String, Vec<f64>> = HashMap::new();
     for (batcher, label) in [
-        ("kind = \"ibmb-node\"\noutputs_per_batch = 100\ntopk = 8", "ibmb-node-k8"),
+        (
+            "kind = \"ibmb-node\"\noutputs_per_batch = 100\ntopk = 8",
+            "ibmb-node-k8",
+        ),
         ("kind = \"cluster\"\nnum_parts = 6", "cluster-p6"),
     ] {
         let cfg = sbm_config(dir.path(), batcher);
         for seed in ["1", "2"] {
             let o = geobatch(
                 dir.path(),
-                &["run", cfg.to_str().unwrap(), "--set", &format!("experiment.seed={seed}")],
+                &[
+                    "run",
+                    cfg.to_str().unwrap(),
+                    "--set",
+                    &format!("experiment.seed={seed}"),
+                ],
             );
             assert!(o.status.success(), "{}", text(&o));
         }
@@ -360,14 +368,24 @@ fn the_report_compares_node_batchers_by_accuracy() {
     let summary = std::fs::read_to_string(dir.path().join("results/report/summary.csv")).unwrap();
     let mut lines = summary.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "test_accuracy_mean").unwrap();
+    let col = header
+        .iter()
+        .position(|h| *h == "test_accuracy_mean")
+        .unwrap();
     let mut rows = 0;
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
-        let label = if f[4].starts_with("ibmb") { "ibmb-node-k8" } else { "cluster-p6" };
+        let label = if f[4].starts_with("ibmb") {
+            "ibmb-node-k8"
+        } else {
+            "cluster-p6"
+        };
         let want = accs[label].iter().sum::<f64>() / accs[label].len() as f64;
         let got: f64 = f[col].parse().unwrap();
-        assert!((got - want).abs() < 1e-9, "{label}: report {got}, runs {want}");
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{label}: report {got}, runs {want}"
+        );
         assert_eq!(f[3], "0", "node batchers share one cell");
         rows += 1;
     }
@@ -375,4 +393,36 @@ fn the_report_compares_node_batchers_by_accuracy() {
     // one Welch test between the two batchers of the cell
     let tests = std::fs::read_to_string(dir.path().join("results/report/ttests.csv")).unwrap();
     assert_eq!(tests.lines().count(), 2, "{tests}");
+}
+
+#[test]
+fn a_node_level_sweep_runs_each_combination_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(sbm_config(dir.path(), "kind = \"full\"")).unwrap();
+    let cfg = dir.path().join("sweep.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}[sweep]\nbatcher = [{{ kind = \"full\" }}, {{ kind = \"cluster\", num_parts = 4 }}]\nseeds = [1, 2]\n"
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let o = geobatch(dir.path(), &["sweep", cfg]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("4 runs; 4 run, 0 resumed, 0 already complete"),
+        "{}",
+        text(&o)
+    );
+    let runs = std::fs::read_dir(dir.path().join("results/sbm"))
+        .unwrap()
+        .count();
+    assert_eq!(runs, 4);
+    let o = geobatch(dir.path(), &["sweep", cfg]);
+    assert!(
+        text(&o).contains("4 runs; 0 run, 0 resumed, 4 already complete"),
+        "{}",
+        text(&o)
+    );
 }

@@ -224,7 +224,8 @@ impl LoadedNodeConfig {
         })
     }
 
-    fn names(&self) -> RunNames<'_> {
+    /// What names this config's runs.
+    pub fn names(&self) -> RunNames<'_> {
         let c = &self.config;
         RunNames {
             experiment: &c.experiment,

@@ -26,9 +26,18 @@ pub struct SweepRun {
     /// The sweep's settings of this run, as `KEY=VALUE`.
     pub settings: Vec<String>,
     /// The run's config.
-    pub loaded: LoadedConfig,
+    pub loaded: SweepConfig,
     /// Where its results go.
     pub run_dir: PathBuf,
+}
+
+/// One run's config: graph-level or node-level (by its dataset plugin's task).
+#[derive(Debug)]
+pub enum SweepConfig {
+    /// Many small graphs.
+    Graph(LoadedConfig),
+    /// One large graph.
+    Node(crate::node::LoadedNodeConfig),
 }
 
 /// What happened to a run.
@@ -101,21 +110,35 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
             apply_override(&mut t, s).map_err(|m| fail(format!("sweep {s}: {m}")))?;
         }
         let text = toml::to_string(&t).map_err(|e| fail(e.to_string()))?;
-        let loaded = LoadedConfig::from_str(&text, path).map_err(|e| match e {
+        let named = |e: RunError| match e {
             RunError::Config { file, message } => RunError::Config {
                 file,
                 message: format!("run with {}: {message}", settings.join(", ")),
             },
             other => other,
-        })?;
-        let cfg = &loaded.config;
-        let model = cfg.model.as_ref().map(|m| m.typetag_name());
-        let job = if model.is_some() { "train" } else { "batches" };
-        let run_dir = cfg
-            .experiment
-            .results_dir
-            .join(&cfg.experiment.name)
-            .join(run_id(&loaded, job, model));
+        };
+        let (loaded, run_dir) = if crate::config::task_of(&text) == geobatch_core::Task::Node {
+            let loaded = crate::node::LoadedNodeConfig::from_str(&text, path).map_err(named)?;
+            let model = loaded.config.model.as_ref().map(|m| m.typetag_name());
+            let job = if model.is_some() { "train" } else { "batches" };
+            let exp = &loaded.config.experiment;
+            let dir = exp
+                .results_dir
+                .join(&exp.name)
+                .join(loaded.names().run_id(job, model));
+            (SweepConfig::Node(loaded), dir)
+        } else {
+            let loaded = LoadedConfig::from_str(&text, path).map_err(named)?;
+            let cfg = &loaded.config;
+            let model = cfg.model.as_ref().map(|m| m.typetag_name());
+            let job = if model.is_some() { "train" } else { "batches" };
+            let dir = cfg
+                .experiment
+                .results_dir
+                .join(&cfg.experiment.name)
+                .join(run_id(&loaded, job, model));
+            (SweepConfig::Graph(loaded), dir)
+        };
         runs.push(SweepRun {
             settings,
             loaded,
@@ -175,7 +198,9 @@ pub fn run_sweep(
         match outcome {
             Outcome::Skipped => {}
             Outcome::Resumed => {
-                run_train_with(&run.loaded, None, stop, true)?;
+                if let SweepConfig::Graph(loaded) = &run.loaded {
+                    run_train_with(loaded, None, stop, true)?;
+                }
             }
             Outcome::Ran => {
                 if run.run_dir.exists() {
@@ -184,10 +209,19 @@ pub fn run_sweep(
                         source,
                     })?;
                 }
-                if run.loaded.config.model.is_some() {
-                    run_train_with(&run.loaded, None, stop, false)?;
-                } else {
-                    crate::batches::run_batches(&run.loaded, None)?;
+                match &run.loaded {
+                    SweepConfig::Graph(l) if l.config.model.is_some() => {
+                        run_train_with(l, None, stop, false)?;
+                    }
+                    SweepConfig::Graph(l) => {
+                        crate::batches::run_batches(l, None)?;
+                    }
+                    SweepConfig::Node(l) if l.config.model.is_some() => {
+                        crate::node::run_node_train(l, None, stop)?;
+                    }
+                    SweepConfig::Node(l) => {
+                        crate::node::run_node_batches(l, stop)?;
+                    }
                 }
             }
         }
