@@ -127,7 +127,7 @@ fn report_numbers_match_the_parquet_files() {
     let rmse = |label: &str| -> Vec<f64> {
         runs.iter()
             .filter(|r| r.settings.iter().any(|s| s == "batcher.batch_size=16"))
-            .filter(|r| r.loaded.config.batcher.label() == label)
+            .filter(|r| r.loaded.batcher_label() == label)
             .map(|r| test_rmse(&r.run_dir))
             .collect()
     };

@@ -40,6 +40,16 @@ pub enum SweepConfig {
     Node(crate::node::LoadedNodeConfig),
 }
 
+impl SweepConfig {
+    /// The label of the run's batcher.
+    pub fn batcher_label(&self) -> String {
+        match self {
+            SweepConfig::Graph(l) => l.config.batcher.label(),
+            SweepConfig::Node(l) => l.config.batcher.label(),
+        }
+    }
+}
+
 /// What happened to a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

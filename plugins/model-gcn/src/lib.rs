@@ -66,6 +66,31 @@ impl NodeNetSpec {
         Ok(())
     }
 
+    /// The network and its trainer on the autodiff backend `B`.
+    fn trainer<B: AutodiffBackend>(
+        &self,
+        sage: bool,
+        ctx: &NodeModelContext,
+        device: B::Device,
+    ) -> Box<dyn NodeTrainer>
+    where
+        B::Device: Send,
+    {
+        let net = NodeNet::<B>::new(
+            sage,
+            ctx.n_features,
+            self.hidden,
+            self.layers,
+            ctx.n_classes,
+            self.layer_norm,
+            self.dropout,
+            self.input_dropout,
+            ctx.seed,
+            &device,
+        );
+        Box::new(GcnTrainer::<B>::new(net, ctx, device))
+    }
+
     fn build(&self, sage: bool, ctx: &NodeModelContext) -> Result<Box<dyn NodeTrainer>> {
         self.validate()?;
         if ctx.n_classes < 2 {
@@ -74,41 +99,16 @@ impl NodeNetSpec {
                 ctx.n_classes
             )));
         }
-        let make = |device: &_| {
-            NodeNet::new(
-                sage,
-                ctx.n_features,
-                self.hidden,
-                self.layers,
-                ctx.n_classes,
-                self.layer_norm,
-                self.dropout,
-                self.input_dropout,
-                ctx.seed,
-                device,
-            )
-        };
         match parse_device(&ctx.device).map_err(Error::invalid)? {
-            DeviceKind::Cpu => {
-                let device = Default::default();
-                Ok(Box::new(
-                    GcnTrainer::<geobatch_nn::backend::CpuAutodiff>::new(
-                        make(&device),
-                        ctx,
-                        device,
-                    ),
-                ))
-            }
+            DeviceKind::Cpu => Ok(self.trainer::<geobatch_nn::backend::CpuAutodiff>(
+                sage,
+                ctx,
+                Default::default(),
+            )),
             #[cfg(feature = "cuda")]
             DeviceKind::Cuda(i) => {
                 let device = geobatch_nn::backend::cuda_device(i);
-                Ok(Box::new(
-                    GcnTrainer::<geobatch_nn::backend::GpuAutodiff>::new(
-                        make(&device),
-                        ctx,
-                        device,
-                    ),
-                ))
+                Ok(self.trainer::<geobatch_nn::backend::GpuAutodiff>(sage, ctx, device))
             }
             #[cfg(not(feature = "cuda"))]
             DeviceKind::Cuda(_) => Err(Error::invalid(
