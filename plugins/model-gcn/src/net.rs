@@ -33,6 +33,16 @@ pub struct NodeInputs<B: Backend> {
     pub labels: Tensor<B, 2, Int>,
     /// 1 for labelled outputs, 0 otherwise `[O, 1]`.
     pub labelled: Tensor<B, 2>,
+    /// Output-row entries: row as an output index `[E_o]`.
+    pub out_rows: Tensor<B, 1, Int>,
+    /// Output-row entries: local column `[E_o]`.
+    pub out_cols: Tensor<B, 1, Int>,
+    /// Output-row GCN weights `[E_o, 1]`.
+    pub out_values: Tensor<B, 2>,
+    /// Output-row SAGE weights `[E_o, 1]`.
+    pub out_mean_values: Tensor<B, 2>,
+    /// Output nodes.
+    pub n_outputs: usize,
     /// Labelled outputs.
     pub n_labelled: usize,
     /// Local nodes.
@@ -69,6 +79,11 @@ impl<B: Backend> NodeInputs<B> {
             values: col(&b.values),
             mean_values: col(&b.mean_values),
             outputs: ints(&b.outputs),
+            out_rows: ints(&b.out_rows),
+            out_cols: ints(&b.out_cols),
+            out_values: col(&b.out_values),
+            out_mean_values: col(&b.out_mean_values),
+            n_outputs: o,
             labels: Tensor::from_data(TensorData::new(labels, [o, 1]), device),
             n_labelled: labelled.iter().filter(|&&x| x > 0.0).count(),
             labelled: Tensor::from_data(TensorData::new(labelled, [o, 1]), device),
@@ -136,26 +151,34 @@ impl<B: Backend> NodeNet<B> {
         }
     }
 
-    /// Log-probabilities of the output nodes `[O, classes]`.
+    /// Log-probabilities of the output nodes `[O, classes]`. The last block computes only the
+    /// output rows (spec ibmb §5): it aggregates the output rows' entries alone.
     pub fn forward(&self, inp: &NodeInputs<B>) -> Tensor<B, 2> {
         let mut h = self.input_dropout.forward(inp.x.clone());
+        let last = self.convs.len() - 1;
         for (l, conv) in self.convs.iter().enumerate() {
-            h = if self.sage {
-                let gathered = h.clone().select(0, inp.cols.clone()) * inp.mean_values.clone();
-                let mean = segment_sum(gathered, inp.rows.clone(), inp.n);
-                conv.forward(mean) + self.roots[l].forward(h)
+            let (rows, cols, n) = if l == last {
+                (&inp.out_rows, &inp.out_cols, inp.n_outputs)
             } else {
-                let hw = conv.forward(h);
-                let gathered = hw.select(0, inp.cols.clone()) * inp.values.clone();
-                segment_sum(gathered, inp.rows.clone(), inp.n)
+                (&inp.rows, &inp.cols, inp.n)
+            };
+            h = if self.sage {
+                let w = if l == last { &inp.out_mean_values } else { &inp.mean_values };
+                let gathered = h.clone().select(0, cols.clone()) * w.clone();
+                let mean = segment_sum(gathered, rows.clone(), n);
+                let root = if l == last { h.select(0, inp.outputs.clone()) } else { h };
+                conv.forward(mean) + self.roots[l].forward(root)
+            } else {
+                let w = if l == last { &inp.out_values } else { &inp.values };
+                let gathered = conv.forward(h).select(0, cols.clone()) * w.clone();
+                segment_sum(gathered, rows.clone(), n)
             };
             if let Some(norm) = self.norms.get(l) {
                 h = norm.forward(h);
             }
             h = self.dropout.forward(relu(h));
         }
-        let out = h.select(0, inp.outputs.clone());
-        log_softmax(self.head.forward(out), 1)
+        log_softmax(self.head.forward(h), 1)
     }
 }
 

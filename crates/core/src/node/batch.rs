@@ -60,6 +60,15 @@ pub struct NodeBatch {
     pub outputs: Vec<u32>,
     /// Label of every output node (`-1` when unlabelled), aligned with `outputs`.
     pub labels: Vec<i32>,
+    /// The entries of the output nodes' rows only (for a last layer that computes only the
+    /// outputs): row as an index into `outputs`, non-decreasing.
+    pub out_rows: Vec<u32>,
+    /// Local column of every output-row entry.
+    pub out_cols: Vec<u32>,
+    /// `values` of the output-row entries.
+    pub out_values: Vec<f32>,
+    /// `mean_values` of the output-row entries.
+    pub out_mean_values: Vec<f32>,
     /// Number of classes of the graph.
     pub n_classes: usize,
     /// Adjacency entries of the local nodes in the full graph (kept + lost).
@@ -156,6 +165,10 @@ impl NodeCollator {
         b.out_mask.resize(plan.aux.len(), false);
         b.outputs.clear();
         b.labels.clear();
+        b.out_rows.clear();
+        b.out_cols.clear();
+        b.out_values.clear();
+        b.out_mean_values.clear();
         b.full_entries = 0;
         b.row_ptr.push(0);
         for (i, &v) in plan.aux.iter().enumerate() {
@@ -185,8 +198,14 @@ impl NodeCollator {
                 )));
             }
             b.out_mask[l as usize] = true;
+            let k = b.outputs.len() as u32;
             b.outputs.push(l);
             b.labels.push(graph.labels()[o as usize]);
+            let (s, e) = (b.row_ptr[l as usize] as usize, b.row_ptr[l as usize + 1] as usize);
+            b.out_rows.extend(std::iter::repeat_n(k, e - s));
+            b.out_cols.extend_from_slice(&b.cols[s..e]);
+            b.out_values.extend_from_slice(&b.values[s..e]);
+            b.out_mean_values.extend_from_slice(&b.mean_values[s..e]);
         }
         Ok(())
     }
@@ -229,6 +248,9 @@ mod tests {
         assert_eq!(b.outputs, vec![1]);
         assert_eq!(b.out_mask, vec![false, true, false]);
         assert_eq!(b.labels, vec![1]);
+        assert_eq!(b.out_rows, vec![0, 0, 0]);
+        assert_eq!(b.out_cols, vec![0, 1, 2]);
+        assert_eq!(b.out_values.len(), 3);
         assert_eq!(b.full_entries, 9);
         assert_eq!(b.lost_entries(), 2);
     }
