@@ -71,6 +71,33 @@ fn final_accuracy(run: &Path) -> HashMap<(String, String), f64> {
         .collect()
 }
 
+/// Validation accuracies of the periodic evaluations (all but the last step) with `inference`.
+fn validation_history(run: &Path, inference: &str) -> Vec<f64> {
+    let mut rows = Vec::new();
+    for b in read(&run.join("evals.parquet")) {
+        let step = b
+            .column_by_name("step")
+            .unwrap()
+            .as_primitive::<arrow_array::types::UInt64Type>();
+        let split = b.column_by_name("split").unwrap().as_string::<i32>();
+        let how = b.column_by_name("inference").unwrap().as_string::<i32>();
+        let acc = b
+            .column_by_name("accuracy")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            if split.value(i) == "validation" && how.value(i) == inference {
+                rows.push((step.value(i), acc.value(i)));
+            }
+        }
+    }
+    let last = rows.iter().map(|r| r.0).max().unwrap_or(0);
+    rows.into_iter()
+        .filter(|r| r.0 < last)
+        .map(|r| r.1)
+        .collect()
+}
+
 fn sbm_config(dir: &Path, batcher: &str) -> PathBuf {
     let p = dir.join(format!("sbm-{}.toml", batcher.split('"').nth(1).unwrap()));
     std::fs::write(
@@ -143,6 +170,7 @@ fn every_node_batcher_batches_and_trains_on_a_generated_graph() {
 
         let o = geobatch(dir.path(), &["run", cfg]);
         assert!(o.status.success(), "run {label}: {}", text(&o));
+        assert!(text(&o).contains("the parameters of epoch"), "{}", text(&o));
         let run = run_dir(dir.path(), "sbm", &format!("train-gcn-{label}"));
         assert_eq!(run_value(&run, "status"), "complete");
         let acc = final_accuracy(&run);
@@ -157,6 +185,15 @@ fn every_node_batcher_batches_and_trains_on_a_generated_graph() {
                 _ => "neighbor-5x5".into(),
             }
         };
+        // the best validation parameters were kept: the final validation accuracy is at least
+        // every periodic one
+        let periodic = validation_history(&run, &batched_label);
+        assert!(!periodic.is_empty());
+        let final_val = acc[&("validation".to_string(), batched_label.clone())];
+        assert!(
+            periodic.iter().all(|&a| a <= final_val),
+            "{label}: {periodic:?} then {final_val}"
+        );
         for split in ["validation", "test"] {
             let full = acc[&(split.to_string(), "full".to_string())];
             let batched = acc[&(split.to_string(), batched_label.clone())];

@@ -114,6 +114,10 @@ pub struct NodeTraining {
     /// Stop after this many evaluations without a better validation accuracy (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<u64>,
+    /// Keep the parameters of the best validation accuracy (checked every `eval_every` epochs and
+    /// after the last) and evaluate those at the end, as the reference does.
+    #[serde(default = "d_true")]
+    pub keep_best: bool,
 }
 
 fn d_epochs() -> u64 {
@@ -147,6 +151,7 @@ impl Default for NodeTraining {
             optimizer: NodeOptimizerSpec::default(),
             plateau: None,
             early_stopping: None,
+            keep_best: true,
         }
     }
 }
@@ -468,6 +473,8 @@ pub struct NodeTrainSummary {
     pub median_step_ns: (f64, f64),
     /// Final evaluations (split, inference, result).
     pub evals: Vec<(SplitName, String, NodeEval)>,
+    /// The epoch whose parameters were evaluated, when the best ones were kept.
+    pub kept_epoch: Option<u64>,
     /// How it ended.
     pub status: RunStatus,
     /// Results folder.
@@ -500,6 +507,12 @@ impl NodeTrainSummary {
             self.median_step_ns.0 / 1e6,
             self.median_step_ns.1 / 1e6
         );
+        if let Some(k) = self.kept_epoch {
+            let _ = writeln!(
+                s,
+                "  evaluated          the parameters of epoch {k} (best validation accuracy)"
+            );
+        }
         for (split, how, e) in &self.evals {
             let _ = writeln!(
                 s,
@@ -615,6 +628,8 @@ pub fn run_node_train(
     };
     let mut epochs_done = 0;
     let mut evals = Vec::new();
+    let mut best_epoch: Option<(u64, f64)> = None;
+    let mut kept: Option<u64> = None;
     let outcome = (|| -> Result<(), RunError> {
         let mut plan = NodePlan::default();
         let mut batch = NodeBatch::default();
@@ -671,11 +686,21 @@ pub fn run_node_train(
             state.epoch_ns.push(t_epoch.elapsed().as_nanos() as u64);
             epochs_done = epoch + 1;
             let last = epoch + 1 == epochs;
-            if !last && tr.eval_every > 0 && (epoch + 1).is_multiple_of(tr.eval_every) {
+            let periodic = tr.eval_every > 0 && (epoch + 1).is_multiple_of(tr.eval_every);
+            // with keep_best, the last epoch is always compared with the best so far
+            if (periodic && !last) || (last && tr.keep_best && tr.eval_every > 0) {
                 let (s, b) = &mut infer[0];
                 let e = evaluate_batched(trainer.as_mut(), graph, b.as_mut(), *s)?;
-                sinks.eval(&eval_record(state.step, *s, &infer_spec.label(), &e))?;
-                if state.after_eval(tr, &e, trainer.as_mut()) {
+                if !last {
+                    sinks.eval(&eval_record(state.step, *s, &infer_spec.label(), &e))?;
+                }
+                let better = e.accuracy > state.best_acc;
+                let stop = state.after_eval(tr, &e, trainer.as_mut());
+                if better && tr.keep_best {
+                    trainer.keep_best();
+                    best_epoch = Some((epoch + 1, e.accuracy));
+                }
+                if stop {
                     eprintln!(
                         "early stopping after epoch {}: no better validation accuracy",
                         epoch + 1
@@ -683,6 +708,14 @@ pub fn run_node_train(
                     break;
                 }
             }
+        }
+        if let Some((epoch, acc)) = best_epoch
+            && trainer.restore_best()
+        {
+            eprintln!(
+                "evaluating the parameters of epoch {epoch} (best validation accuracy {acc:.4})"
+            );
+            kept = Some(epoch);
         }
         let label = infer_spec.label();
         for (s, b) in &mut infer {
@@ -732,6 +765,7 @@ pub fn run_node_train(
         median_epoch_ns: med(&mut epoch_ns),
         median_step_ns: (med(&mut state.batching), med(&mut state.update)),
         evals,
+        kept_epoch: kept,
         status,
         run_dir,
     })

@@ -159,6 +159,7 @@ impl NodeModelSpec for SageSpec {
 /// Trains a [`NodeNet`] on an autodiff backend.
 pub struct GcnTrainer<B: AutodiffBackend> {
     model: Option<NodeNet<B>>,
+    best: Option<NodeNet<B>>,
     optim: OptimizerAdaptor<Adam, NodeNet<B>, B>,
     lr: f64,
     device: B::Device,
@@ -176,6 +177,7 @@ impl<B: AutodiffBackend> GcnTrainer<B> {
         GcnTrainer {
             params: model.num_params(),
             model: Some(model),
+            best: None,
             optim,
             lr: ctx.optimizer.learning_rate,
             device,
@@ -238,6 +240,21 @@ where
 
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
+    }
+
+    fn keep_best(&mut self) {
+        // module clones share the parameter tensors, which optimiser steps replace, not mutate
+        self.best = self.model.clone();
+    }
+
+    fn restore_best(&mut self) -> bool {
+        match &self.best {
+            Some(b) => {
+                self.model = Some(b.clone());
+                true
+            }
+            None => false,
+        }
     }
 
     fn parameter_count(&self) -> usize {

@@ -163,13 +163,25 @@ impl<B: Backend> NodeNet<B> {
                 (&inp.rows, &inp.cols, inp.n)
             };
             h = if self.sage {
-                let w = if l == last { &inp.out_mean_values } else { &inp.mean_values };
+                let w = if l == last {
+                    &inp.out_mean_values
+                } else {
+                    &inp.mean_values
+                };
                 let gathered = h.clone().select(0, cols.clone()) * w.clone();
                 let mean = segment_sum(gathered, rows.clone(), n);
-                let root = if l == last { h.select(0, inp.outputs.clone()) } else { h };
+                let root = if l == last {
+                    h.select(0, inp.outputs.clone())
+                } else {
+                    h
+                };
                 conv.forward(mean) + self.roots[l].forward(root)
             } else {
-                let w = if l == last { &inp.out_values } else { &inp.values };
+                let w = if l == last {
+                    &inp.out_values
+                } else {
+                    &inp.values
+                };
                 let gathered = conv.forward(h).select(0, cols.clone()) * w.clone();
                 segment_sum(gathered, rows.clone(), n)
             };

@@ -27,12 +27,22 @@ fn graph() -> NodeGraph {
     };
     let g = p.generate(2).unwrap();
     let train: Vec<u32> = (0..400).step_by(4).collect();
-    NodeGraph::from_edges(400, &g.edges, g.features, 5, g.labels, [train, vec![], vec![]]).unwrap()
+    NodeGraph::from_edges(
+        400,
+        &g.edges,
+        g.features,
+        5,
+        g.labels,
+        [train, vec![], vec![]],
+    )
+    .unwrap()
 }
 
 fn batch(g: &NodeGraph, outputs: Vec<u32>, aux: Vec<u32>) -> NodeBatch {
     let mut b = NodeBatch::default();
-    NodeCollator::new().collate(g, &NodePlan::new(outputs, aux), &mut b).unwrap();
+    NodeCollator::new()
+        .collate(g, &NodePlan::new(outputs, aux), &mut b)
+        .unwrap();
     b
 }
 
@@ -58,7 +68,10 @@ fn predictions_of_an_output_do_not_depend_on_the_other_outputs() {
             let all = rows(net.forward(&NodeInputs::new(&b_all, &device)));
             for (i, &o) in few.iter().enumerate() {
                 for (x, y) in a[i].iter().zip(&all[o as usize]) {
-                    assert!((x - y).abs() < 1e-5, "sage {sage} layers {layers} node {o}: {x} vs {y}");
+                    assert!(
+                        (x - y).abs() < 1e-5,
+                        "sage {sage} layers {layers} node {o}: {x} vs {y}"
+                    );
                 }
             }
         }
@@ -89,11 +102,17 @@ fn training_on_batches_lowers_the_loss() {
         batch(&g, train[50..].to_vec(), (150..400).collect()),
     ];
     let mut classes = Vec::new();
-    let before: f64 = halves.iter().map(|b| t.predict(b, &mut classes).unwrap()).sum();
+    let before: f64 = halves
+        .iter()
+        .map(|b| t.predict(b, &mut classes).unwrap())
+        .sum();
     for step in 0..60 {
         t.train_step(&halves[step % 2], step as u64).unwrap();
     }
-    let after: f64 = halves.iter().map(|b| t.predict(b, &mut classes).unwrap()).sum();
+    let after: f64 = halves
+        .iter()
+        .map(|b| t.predict(b, &mut classes).unwrap())
+        .sum();
     assert!(after < 0.7 * before, "loss {before} -> {after}");
     assert_eq!(classes.len(), 50);
 }

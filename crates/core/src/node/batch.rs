@@ -201,7 +201,10 @@ impl NodeCollator {
             let k = b.outputs.len() as u32;
             b.outputs.push(l);
             b.labels.push(graph.labels()[o as usize]);
-            let (s, e) = (b.row_ptr[l as usize] as usize, b.row_ptr[l as usize + 1] as usize);
+            let (s, e) = (
+                b.row_ptr[l as usize] as usize,
+                b.row_ptr[l as usize + 1] as usize,
+            );
             b.out_rows.extend(std::iter::repeat_n(k, e - s));
             b.out_cols.extend_from_slice(&b.cols[s..e]);
             b.out_values.extend_from_slice(&b.values[s..e]);

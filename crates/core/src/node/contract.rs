@@ -144,6 +144,11 @@ pub trait NodeTrainer: Send {
     fn predict(&mut self, batch: &NodeBatch, classes: &mut Vec<u32>) -> Result<f64>;
     /// Sets the learning rate (for schedules driven by the runner).
     fn set_learning_rate(&mut self, lr: f64);
+    /// Remembers the current parameters (in memory) as the best so far.
+    fn keep_best(&mut self);
+    /// Goes back to the parameters last remembered by [`NodeTrainer::keep_best`]; false when none
+    /// were.
+    fn restore_best(&mut self) -> bool;
     /// Number of trainable scalars.
     fn parameter_count(&self) -> usize;
 }
