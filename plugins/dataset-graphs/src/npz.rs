@@ -104,6 +104,9 @@ fn csr(
             ),
         ));
     }
+    if indptr.first() != Some(&0) {
+        return Err(fail(path, format!("`{prefix}_indptr` must start at 0")));
+    }
     for (r, w) in indptr.windows(2).enumerate() {
         if w[1] < w[0] || w[1] as usize > indices.len() {
             return Err(fail(

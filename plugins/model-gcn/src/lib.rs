@@ -93,6 +93,11 @@ impl NodeNetSpec {
 
     fn build(&self, sage: bool, ctx: &NodeModelContext) -> Result<Box<dyn NodeTrainer>> {
         self.validate()?;
+        if ctx.n_features == 0 {
+            return Err(Error::invalid(
+                "the graph has no node features: GCN and SAGE need at least one",
+            ));
+        }
         if ctx.n_classes < 2 {
             return Err(Error::invalid(format!(
                 "{} classes: a classifier needs at least 2",
