@@ -7,28 +7,11 @@ use arrow_array::cast::AsArray;
 use geobatch_testkit::results::run_value;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn geobatch(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_geobatch"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("geobatch runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{geobatch, repo, text};
 
 #[test]
 fn every_smoke_config_validates_and_runs() {

@@ -8,27 +8,9 @@ use arrow_array::types::{Float64Type, UInt32Type};
 use geobatch_testkit::results::{read, run_value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn geobatch(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_geobatch"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("geobatch runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{geobatch, repo, text};
 
 /// The single run folder below `results/<experiment>` whose name starts with `prefix`.
 fn run_dir(dir: &Path, experiment: &str, prefix: &str) -> PathBuf {
@@ -41,8 +23,8 @@ fn run_dir(dir: &Path, experiment: &str, prefix: &str) -> PathBuf {
     found.pop().unwrap()
 }
 
-/// Accuracy of every (split, inference) evaluated at the last step, from `evals.parquet`.
-fn final_accuracy(run: &Path) -> HashMap<(String, String), f64> {
+/// Every evaluation row of a run as (step, split, inference, accuracy), from `evals.parquet`.
+fn eval_rows(run: &Path) -> Vec<(u64, String, String, f64)> {
     let mut rows = Vec::new();
     for b in read(&run.join("evals.parquet")) {
         let step = b
@@ -64,6 +46,12 @@ fn final_accuracy(run: &Path) -> HashMap<(String, String), f64> {
             ));
         }
     }
+    rows
+}
+
+/// Accuracy of every (split, inference) evaluated at the last step.
+fn final_accuracy(run: &Path) -> HashMap<(String, String), f64> {
+    let rows = eval_rows(run);
     let last = rows.iter().map(|r| r.0).max().unwrap();
     rows.into_iter()
         .filter(|r| r.0 == last)
@@ -73,28 +61,11 @@ fn final_accuracy(run: &Path) -> HashMap<(String, String), f64> {
 
 /// Validation accuracies of the periodic evaluations (all but the last step) with `inference`.
 fn validation_history(run: &Path, inference: &str) -> Vec<f64> {
-    let mut rows = Vec::new();
-    for b in read(&run.join("evals.parquet")) {
-        let step = b
-            .column_by_name("step")
-            .unwrap()
-            .as_primitive::<arrow_array::types::UInt64Type>();
-        let split = b.column_by_name("split").unwrap().as_string::<i32>();
-        let how = b.column_by_name("inference").unwrap().as_string::<i32>();
-        let acc = b
-            .column_by_name("accuracy")
-            .unwrap()
-            .as_primitive::<Float64Type>();
-        for i in 0..b.num_rows() {
-            if split.value(i) == "validation" && how.value(i) == inference {
-                rows.push((step.value(i), acc.value(i)));
-            }
-        }
-    }
+    let rows = eval_rows(run);
     let last = rows.iter().map(|r| r.0).max().unwrap_or(0);
     rows.into_iter()
-        .filter(|r| r.0 < last)
-        .map(|r| r.1)
+        .filter(|r| r.0 < last && r.1 == "validation" && r.2 == inference)
+        .map(|r| r.3)
         .collect()
 }
 
@@ -336,6 +307,14 @@ fn bad_graphs_and_caps_get_clear_errors() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("max_aux = 5 is smaller than one output node's top-k set (topk 16 + the node itself = 17 nodes)"), "{}", text(&o));
+    // an unknown key names the valid ones
+    let o = geobatch(dir.path(), &["validate", cfg, "--set", "model.width=8"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("unknown field `width`, expected one of `hidden`, `layers`"),
+        "{}",
+        text(&o)
+    );
     // an unknown node batcher lists the registered ones
     let o = geobatch(dir.path(), &["validate", cfg, "--set", "batcher.kind=ibmb"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

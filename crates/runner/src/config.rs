@@ -194,18 +194,33 @@ pub fn default_sinks() -> Vec<Box<dyn SinkSpec>> {
 
 /// A config as loaded: the parsed value, its resolved TOML and that text's hash.
 #[derive(Debug)]
-pub struct LoadedConfig {
+pub struct Loaded<T> {
     /// File it came from.
     pub path: PathBuf,
     /// The parsed config.
-    pub config: ExperimentConfig,
+    pub config: T,
     /// The config with every default filled in, as TOML.
     pub resolved: String,
     /// SHA-256 (hex) of `resolved`.
     pub hash: String,
 }
 
-impl LoadedConfig {
+/// A graph-level config as loaded.
+pub type LoadedConfig = Loaded<ExperimentConfig>;
+
+/// A config that checks its own sections without loading data.
+pub trait Validate {
+    /// Checks every section; the message names the key.
+    fn validate(&self) -> Result<(), String>;
+}
+
+impl Validate for ExperimentConfig {
+    fn validate(&self) -> Result<(), String> {
+        ExperimentConfig::validate(self)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + Serialize + Validate> Loaded<T> {
     /// Reads, parses and validates a config file.
     pub fn from_file(path: &Path) -> Result<Self, RunError> {
         Self::from_file_with(path, &[])
@@ -225,12 +240,12 @@ impl LoadedConfig {
 
     /// Parses and validates config text; `path` names it in errors.
     pub fn from_str(text: &str, path: &Path) -> Result<Self, RunError> {
-        let (config, resolved, hash) = parse_resolved::<ExperimentConfig>(text, path)?;
+        let (config, resolved, hash) = parse_resolved::<T>(text, path)?;
         config.validate().map_err(|message| RunError::Config {
             file: path.to_path_buf(),
             message,
         })?;
-        Ok(LoadedConfig {
+        Ok(Loaded {
             path: path.to_path_buf(),
             config,
             resolved,

@@ -6,7 +6,7 @@
 //! `real_nodes` its auxiliary nodes (outputs included) and `real_edges` the adjacency entries kept
 //! in the induced subgraph (self-loops included); nothing is padded, so `padded_*` equal `real_*`.
 
-use crate::config::{ExperimentSection, after_overrides, parse_resolved, read_with_overrides};
+use crate::config::{ExperimentSection, Loaded, Validate};
 use crate::error::RunError;
 use crate::identity::{RunNames, RunStart, create_run};
 use crate::sinks::SinkSet;
@@ -20,7 +20,7 @@ use geobatch_core::records::{EvalRecord, RunEnd};
 use geobatch_core::{DatasetContext, Error, RunStatus, Shape, SinkSpec, SplitName, StepRecord};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -190,45 +190,15 @@ impl Default for NodeBatches {
 }
 
 /// A node-level config as loaded.
-#[derive(Debug)]
-pub struct LoadedNodeConfig {
-    /// File it came from.
-    pub path: PathBuf,
-    /// The parsed config.
-    pub config: NodeConfig,
-    /// Resolved TOML.
-    pub resolved: String,
-    /// SHA-256 of `resolved`.
-    pub hash: String,
+pub type LoadedNodeConfig = Loaded<NodeConfig>;
+
+impl Validate for NodeConfig {
+    fn validate(&self) -> Result<(), String> {
+        NodeConfig::validate(self)
+    }
 }
 
 impl LoadedNodeConfig {
-    /// Reads, applies overrides, parses and validates.
-    pub fn from_file_with(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
-        let (text, rewritten) = read_with_overrides(path, overrides)?;
-        let r = Self::from_str(&text, path);
-        if rewritten {
-            r.map_err(after_overrides)
-        } else {
-            r
-        }
-    }
-
-    /// Parses and validates config text.
-    pub fn from_str(text: &str, path: &Path) -> Result<Self, RunError> {
-        let (config, resolved, hash) = parse_resolved::<NodeConfig>(text, path)?;
-        config.validate().map_err(|message| RunError::Config {
-            file: path.to_path_buf(),
-            message,
-        })?;
-        Ok(LoadedNodeConfig {
-            path: path.to_path_buf(),
-            config,
-            resolved,
-            hash,
-        })
-    }
-
     /// What names this config's runs.
     pub fn names(&self) -> RunNames<'_> {
         let c = &self.config;

@@ -6,7 +6,7 @@
 use crate::fixed::FixedBatches;
 use crate::ibmb::outputs_by_part;
 use crate::order::Order;
-use crate::partition::{Partitioner, partition};
+use crate::partition::{Partitioner, check_parts, inference_parts, partition};
 use geobatch_core::node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeGraph, NodePlan};
 use geobatch_core::{Error, Result};
 use rand::SeedableRng;
@@ -48,17 +48,11 @@ impl NodeBatcherSpec for ClusterSpec {
     }
 
     fn validate(&self) -> Result<()> {
-        self.partitioner.check()?;
-        if self.num_parts == 0 || self.inference_parts == Some(0) {
-            return Err(Error::invalid(
-                "num_parts and inference_parts must be at least 1",
-            ));
-        }
-        Ok(())
+        check_parts(self.num_parts, self.inference_parts, self.partitioner)
     }
 
     fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
-        let parts = self.inference_parts.unwrap_or(self.num_parts.div_ceil(2));
+        let parts = inference_parts(self.num_parts, self.inference_parts);
         Box::new(ClusterSpec {
             num_parts: parts,
             inference_parts: Some(parts),

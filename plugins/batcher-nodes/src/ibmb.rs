@@ -7,7 +7,7 @@ use crate::grouping::{
     affinity_pairs, aux_capped_groups, balanced_cap, greedy_groups, union_sorted,
 };
 use crate::order::Order;
-use crate::partition::{Partitioner, partition};
+use crate::partition::{Partitioner, check_parts, inference_parts, partition};
 use crate::ppr::{push_all, top_k, topic_ppr};
 use geobatch_core::node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodePlan};
 use geobatch_core::{Error, Result};
@@ -235,12 +235,7 @@ impl NodeBatcherSpec for IbmbBatchSpec {
 
     fn validate(&self) -> Result<()> {
         check_alpha(self.alpha)?;
-        self.partitioner.check()?;
-        if self.num_parts == 0 || self.inference_parts == Some(0) {
-            return Err(Error::invalid(
-                "num_parts and inference_parts must be at least 1",
-            ));
-        }
+        check_parts(self.num_parts, self.inference_parts, self.partitioner)?;
         if self.expand_ratio.is_nan() || self.expand_ratio <= 0.0 {
             return Err(Error::invalid("expand_ratio must be positive"));
         }
@@ -248,7 +243,7 @@ impl NodeBatcherSpec for IbmbBatchSpec {
     }
 
     fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
-        let parts = self.inference_parts.unwrap_or(self.num_parts.div_ceil(2));
+        let parts = inference_parts(self.num_parts, self.inference_parts);
         Box::new(IbmbBatchSpec {
             num_parts: parts,
             inference_parts: Some(parts),

@@ -46,6 +46,22 @@ impl Partitioner {
     }
 }
 
+/// Checks the part counts and partitioner of a partition-based batcher.
+pub fn check_parts(num_parts: usize, inference_parts: Option<usize>, p: Partitioner) -> Result<()> {
+    p.check()?;
+    if num_parts == 0 || inference_parts == Some(0) {
+        return Err(Error::invalid(
+            "num_parts and inference_parts must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// Parts for inference: as configured, or half the training parts (at least 1).
+pub fn inference_parts(num_parts: usize, inference_parts: Option<usize>) -> usize {
+    inference_parts.unwrap_or(num_parts.div_ceil(2))
+}
+
 /// Part of every node, `0..k`.
 pub fn partition(
     graph: &NodeGraph,

@@ -124,19 +124,52 @@ impl NodeDatasetSpec for OgbSpec {
     }
 }
 
-/// The `sbm` dataset.
+/// The `sbm` dataset: the generator's settings (see [`SbmParams`]), the split and the seed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SbmSpec {
-    /// Generator settings.
-    #[serde(flatten)]
-    pub params: SbmParams,
+    /// Nodes.
+    #[serde(default = "sbm::default_nodes")]
+    pub nodes: usize,
+    /// Classes.
+    #[serde(default = "sbm::default_classes")]
+    pub classes: usize,
+    /// Communities (blocks); 0 means one per class.
+    #[serde(default)]
+    pub communities: usize,
+    /// Mean degree.
+    #[serde(default = "sbm::default_degree")]
+    pub avg_degree: f64,
+    /// Probability that an edge stays inside its community.
+    #[serde(default = "sbm::default_homophily")]
+    pub homophily: f64,
+    /// Features per node.
+    #[serde(default = "sbm::default_features")]
+    pub features: usize,
+    /// Standard deviation of the class means.
+    #[serde(default = "sbm::default_signal")]
+    pub signal: f64,
     /// How output nodes are drawn (default: 10% / 10% / 20% of the nodes).
     #[serde(default = "sbm_split")]
     pub split: NodeSplitSpec,
     /// Seed of the generator (default: the run's seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+}
+
+impl SbmSpec {
+    /// The generator's settings.
+    pub fn params(&self) -> SbmParams {
+        SbmParams {
+            nodes: self.nodes,
+            classes: self.classes,
+            communities: self.communities,
+            avg_degree: self.avg_degree,
+            homophily: self.homophily,
+            features: self.features,
+            signal: self.signal,
+        }
+    }
 }
 
 fn sbm_split() -> NodeSplitSpec {
@@ -146,15 +179,15 @@ fn sbm_split() -> NodeSplitSpec {
 #[typetag::serde(name = "sbm")]
 impl NodeDatasetSpec for SbmSpec {
     fn validate(&self) -> Result<()> {
-        self.params.validate()?;
+        self.params().validate()?;
         self.split.validate()
     }
 
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn NodeDataset>> {
         let seed = self.seed.unwrap_or(ctx.seed);
-        let g = self.params.generate(seed)?;
+        let p = self.params();
+        let g = p.generate(seed)?;
         let splits = self.split.draw(&g.labels, seed)?;
-        let p = &self.params;
         let graph =
             NodeGraph::from_edges(p.nodes, &g.edges, g.features, p.features, g.labels, splits)?;
         Ok(Box::new(LoadedGraph {

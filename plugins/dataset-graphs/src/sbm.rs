@@ -10,66 +10,49 @@ use geobatch_core::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use serde::{Deserialize, Serialize};
 
-/// Generator settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Generator settings (the `sbm` dataset's defaults in brackets).
+#[derive(Debug, Clone, PartialEq)]
 pub struct SbmParams {
-    /// Nodes.
-    #[serde(default = "default_nodes")]
+    /// Nodes [10,000].
     pub nodes: usize,
-    /// Classes.
-    #[serde(default = "default_classes")]
+    /// Classes [8].
     pub classes: usize,
-    /// Communities (blocks); 0 means one per class.
-    #[serde(default)]
+    /// Communities (blocks); 0 means one per class [0].
     pub communities: usize,
-    /// Mean degree (both directions counted once per edge end).
-    #[serde(default = "default_degree")]
+    /// Mean degree (both directions counted once per edge end) [10].
     pub avg_degree: f64,
-    /// Probability that an edge stays inside its community.
-    #[serde(default = "default_homophily")]
+    /// Probability that an edge stays inside its community [0.8].
     pub homophily: f64,
-    /// Features per node.
-    #[serde(default = "default_features")]
+    /// Features per node [16].
     pub features: usize,
-    /// Standard deviation of the class means (feature signal against unit noise).
-    #[serde(default = "default_signal")]
+    /// Standard deviation of the class means (feature signal against unit noise) [0.3].
     pub signal: f64,
 }
 
-fn default_nodes() -> usize {
+/// Default nodes.
+pub fn default_nodes() -> usize {
     10_000
 }
-fn default_classes() -> usize {
+/// Default classes.
+pub fn default_classes() -> usize {
     8
 }
-fn default_degree() -> f64 {
+/// Default mean degree.
+pub fn default_degree() -> f64 {
     10.0
 }
-fn default_homophily() -> f64 {
+/// Default homophily.
+pub fn default_homophily() -> f64 {
     0.8
 }
-fn default_features() -> usize {
+/// Default features per node.
+pub fn default_features() -> usize {
     16
 }
-fn default_signal() -> f64 {
+/// Default class-mean standard deviation.
+pub fn default_signal() -> f64 {
     0.3
-}
-
-impl Default for SbmParams {
-    fn default() -> Self {
-        SbmParams {
-            nodes: default_nodes(),
-            classes: default_classes(),
-            communities: 0,
-            avg_degree: default_degree(),
-            homophily: default_homophily(),
-            features: default_features(),
-            signal: default_signal(),
-        }
-    }
 }
 
 /// A generated graph before pre-processing.

@@ -125,10 +125,9 @@ impl NodeNetSpec {
 
 /// `gcn`: graph convolution with the full-graph `D⁻¹A` sliced to the batch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(transparent)]
 pub struct GcnSpec {
     /// Architecture.
-    #[serde(flatten)]
     pub net: NodeNetSpec,
 }
 
@@ -144,10 +143,9 @@ impl NodeModelSpec for GcnSpec {
 
 /// `sage`: GraphSAGE with mean aggregation over in-batch neighbours and a root term.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(transparent)]
 pub struct SageSpec {
     /// Architecture.
-    #[serde(flatten)]
     pub net: NodeNetSpec,
 }
 
