@@ -687,5 +687,48 @@ fn gpu_and_cpu_losses_agree_for_every_model_and_batcher() {
             );
         }
     }
+    // node-level: GCN on a generated graph (dropout off: the devices draw different masks)
+    for (bi, batcher) in [
+        "kind = \"ibmb-node\"\noutputs_per_batch = 100",
+        "kind = \"cluster\"\nnum_parts = 4",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut losses = Vec::new();
+        for device in ["cpu", "cuda:0"] {
+            let work = dir
+                .path()
+                .join(format!("node{bi}-{}", device.replace(':', "")));
+            std::fs::create_dir_all(&work).unwrap();
+            let cfg = write(
+                &work,
+                "gpu.toml",
+                &format!(
+                    "[experiment]\nname = \"gpu\"\nseed = 7\n[dataset]\nkind = \"sbm\"\nnodes = 2000\n\
+                     [model]\nkind = \"gcn\"\nhidden = 32\nlayers = 2\ndropout = 0.0\n[batcher]\n{batcher}\n\
+                     [training]\nepochs = 3\neval_every = 0\ndevice = \"{device}\"\n[[sinks]]\nkind = \"parquet\"\n"
+                ),
+            );
+            let o = geobatch(&work, &["run", &cfg]);
+            assert!(o.status.success(), "{device}: {}", text(&o));
+            losses.push(steps_table(&work.join("results")));
+        }
+        let worst = losses[0]
+            .iter()
+            .zip(&losses[1])
+            .take(5)
+            .map(|(a, b)| ((a.1 - b.1).abs() / a.1.abs().max(1e-6)) as f64)
+            .fold(0.0, f64::max);
+        let ok = worst <= 1e-3;
+        if !ok {
+            failures += 1;
+        }
+        println!(
+            "{} gcn (node-level) / {}: first 5 losses, worst relative difference {worst:.2e} (tolerance 1e-3)",
+            if ok { "ok  " } else { "FAIL" },
+            batcher.lines().collect::<Vec<_>>().join(" "),
+        );
+    }
     assert_eq!(failures, 0, "CPU and GPU losses disagree");
 }
