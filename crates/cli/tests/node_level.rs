@@ -442,3 +442,56 @@ fn a_node_level_sweep_runs_each_combination_once() {
         text(&o)
     );
 }
+
+#[test]
+fn prefetch_trains_the_same_steps_as_serial_and_records_the_wait() {
+    use arrow_array::Array;
+    use arrow_array::types::{Float32Type, UInt64Type};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sbm_config(
+        dir.path(),
+        "kind = \"neighbor\"\nbatch_size = 100\nfanouts = [5, 5]",
+    );
+    let mut losses = Vec::new();
+    for mode in ["serial", "prefetch"] {
+        let o = geobatch(
+            dir.path(),
+            &[
+                "run",
+                cfg.to_str().unwrap(),
+                "--set",
+                &format!("training.mode=\"{mode}\""),
+                "--set",
+                &format!("experiment.name=\"{mode}\""),
+            ],
+        );
+        assert!(o.status.success(), "{mode}: {}", text(&o));
+        let run = run_dir(dir.path(), mode, "train-gcn-neighbor");
+        assert_eq!(run_value(&run, "mode"), mode);
+        let mut l = Vec::new();
+        let mut waits = 0;
+        for b in read(&run.join("steps-00000.parquet")) {
+            let loss = b
+                .column_by_name("loss")
+                .unwrap()
+                .as_primitive::<Float32Type>();
+            let wait = b
+                .column_by_name("wait_ns")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            l.extend(loss.values().iter().copied());
+            waits += wait.len() - wait.null_count();
+        }
+        assert_eq!(
+            waits > 0,
+            mode == "prefetch",
+            "{mode}: wait_ns recorded only when prefetching"
+        );
+        losses.push(l);
+    }
+    assert_eq!(losses[0].len(), 8 * 3);
+    assert_eq!(
+        losses[0], losses[1],
+        "the same batches and updates in both modes"
+    );
+}

@@ -6,7 +6,7 @@
 //! `real_nodes` its auxiliary nodes (outputs included) and `real_edges` the adjacency entries kept
 //! in the induced subgraph (self-loops included); nothing is padded, so `padded_*` equal `real_*`.
 
-use crate::config::{ExperimentSection, Loaded, Validate};
+use crate::config::{ExperimentSection, Loaded, Mode, Validate};
 use crate::error::RunError;
 use crate::identity::{RunNames, RunStart, create_run};
 use crate::sinks::SinkSet;
@@ -105,6 +105,10 @@ pub struct NodeTraining {
     /// `cpu` or `cuda[:N]`.
     #[serde(default = "d_device")]
     pub device: String,
+    /// `serial` (batching, then the update) or `prefetch` (batches built on a worker thread while
+    /// the trainer computes).
+    #[serde(default)]
+    pub mode: Mode,
     /// Adam.
     #[serde(default)]
     pub optimizer: NodeOptimizerSpec,
@@ -148,6 +152,7 @@ impl Default for NodeTraining {
             full_graph_eval: true,
             eval_splits: d_eval_splits(),
             device: d_device(),
+            mode: Mode::Serial,
             optimizer: NodeOptimizerSpec::default(),
             plateau: None,
             early_stopping: None,
@@ -574,7 +579,7 @@ pub fn run_node_train(
             dataset_source: dataset.source(),
             budget: None,
             planned_steps: epochs * per_epoch,
-            mode: "serial",
+            mode: tr.mode.as_str(),
             device: &tr.device,
         },
     )?;
@@ -601,38 +606,28 @@ pub fn run_node_train(
     let mut best_epoch: Option<(u64, f64)> = None;
     let mut kept: Option<u64> = None;
     let outcome = (|| -> Result<(), RunError> {
-        let mut plan = NodePlan::default();
-        let mut batch = NodeBatch::default();
-        let mut collator = NodeCollator::new();
         for epoch in 0..epochs {
             let t_epoch = Instant::now();
-            batcher.start_epoch(epoch)?;
-            loop {
+            let mut interrupted = false;
+            for_each_batch(tr.mode, batcher.as_mut(), graph, epoch, &mut |built| {
                 if stop.load(Ordering::Relaxed) {
-                    status = RunStatus::Interrupted;
-                    return Ok(());
+                    interrupted = true;
+                    return Ok(false);
                 }
-                let t0 = Instant::now();
-                if !batcher.next_plan(graph, &mut plan)? {
-                    break;
-                }
-                let t1 = Instant::now();
-                collator.collate(graph, &plan, &mut batch)?;
                 let t2 = Instant::now();
-                let stats = trainer.train_step(&batch, state.step)?;
+                let stats = trainer.train_step(&built.batch, state.step)?;
                 let update_ns = t2.elapsed().as_nanos() as u64;
-                let (plan_ns, collate_ns) =
-                    ((t1 - t0).as_nanos() as u64, (t2 - t1).as_nanos() as u64);
-                let s = shape(&batch);
+                let batching_ns = built.plan_ns + built.collate_ns;
+                let s = shape(&built.batch);
                 let warmup = epoch < tr.warmup_epochs;
                 let record = StepRecord {
                     step: state.step,
-                    plan_ns,
-                    collate_ns,
-                    batching_ns: plan_ns + collate_ns,
+                    plan_ns: built.plan_ns,
+                    collate_ns: built.collate_ns,
+                    batching_ns,
                     update_ns: Some(update_ns),
-                    wait_ns: None,
-                    combined_ns: plan_ns + collate_ns + update_ns,
+                    wait_ns: built.wait_ns,
+                    combined_ns: built.wait_ns.unwrap_or(batching_ns) + update_ns,
                     real: s,
                     padded: s,
                     new_shape: state.shapes.insert(s),
@@ -641,7 +636,7 @@ pub fn run_node_train(
                 };
                 sinks.step(&record)?;
                 if !warmup {
-                    state.batching.push(plan_ns + collate_ns);
+                    state.batching.push(built.wait_ns.unwrap_or(batching_ns));
                     state.update.push(update_ns);
                 }
                 if !stats.loss.is_finite() {
@@ -652,6 +647,11 @@ pub fn run_node_train(
                     .into());
                 }
                 state.step += 1;
+                Ok(true)
+            })?;
+            if interrupted {
+                status = RunStatus::Interrupted;
+                return Ok(());
             }
             state.epoch_ns.push(t_epoch.elapsed().as_nanos() as u64);
             epochs_done = epoch + 1;
@@ -739,6 +739,96 @@ pub fn run_node_train(
         status,
         run_dir,
     })
+}
+
+/// One collated batch and what making it cost.
+pub struct Built {
+    /// The batch.
+    pub batch: NodeBatch,
+    /// Planning time (ns).
+    pub plan_ns: u64,
+    /// Collation time (ns).
+    pub collate_ns: u64,
+    /// Time the trainer waited for it (prefetch mode), ns.
+    pub wait_ns: Option<u64>,
+}
+
+/// Plans and collates every batch of epoch `epoch` and hands each to `f` (which returns false to
+/// stop early). Serial: batching then `f`, nothing overlapped. Prefetch: a worker thread batches
+/// into a queue of depth 1 while `f` runs, and the wait for each batch is measured.
+pub fn for_each_batch(
+    mode: Mode,
+    batcher: &mut dyn NodeBatcher,
+    graph: &NodeGraph,
+    epoch: u64,
+    f: &mut dyn FnMut(&Built) -> Result<bool, RunError>,
+) -> Result<(), RunError> {
+    batcher.start_epoch(epoch)?;
+    let make = |batcher: &mut dyn NodeBatcher,
+                plan: &mut NodePlan,
+                collator: &mut NodeCollator,
+                mut batch: NodeBatch|
+     -> Result<Option<Built>, Error> {
+        let t0 = Instant::now();
+        if !batcher.next_plan(graph, plan)? {
+            return Ok(None);
+        }
+        let t1 = Instant::now();
+        collator.collate(graph, plan, &mut batch)?;
+        Ok(Some(Built {
+            batch,
+            plan_ns: (t1 - t0).as_nanos() as u64,
+            collate_ns: t1.elapsed().as_nanos() as u64,
+            wait_ns: None,
+        }))
+    };
+    let mut plan = NodePlan::default();
+    let mut collator = NodeCollator::new();
+    match mode {
+        Mode::Serial => {
+            let mut spare = NodeBatch::default();
+            while let Some(built) = make(batcher, &mut plan, &mut collator, spare)? {
+                if !f(&built)? {
+                    break;
+                }
+                spare = built.batch;
+            }
+            Ok(())
+        }
+        Mode::Prefetch => std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Built, Error>>(1);
+            let (back_tx, back_rx) = std::sync::mpsc::channel::<NodeBatch>();
+            scope.spawn(move || {
+                loop {
+                    let spare = back_rx.try_recv().unwrap_or_default();
+                    match make(batcher, &mut plan, &mut collator, spare) {
+                        Ok(Some(built)) => {
+                            if tx.send(Ok(built)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => return,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            });
+            loop {
+                let t = Instant::now();
+                let Ok(item) = rx.recv() else {
+                    return Ok(());
+                };
+                let mut built = item?;
+                built.wait_ns = Some(t.elapsed().as_nanos() as u64);
+                if !f(&built)? {
+                    return Ok(());
+                }
+                let _ = back_tx.send(built.batch);
+            }
+        }),
+    }
 }
 
 /// Learning-rate schedule and early-stopping state.
@@ -924,26 +1014,15 @@ pub fn run_node_batches(
     let mut step = 0u64;
     let mut shapes = std::collections::HashSet::new();
     let outcome = (|| -> Result<(), RunError> {
-        let mut plan = NodePlan::default();
-        let mut batch = NodeBatch::default();
-        let mut collator = NodeCollator::new();
         for epoch in 0..bc.epochs {
-            batcher.start_epoch(epoch)?;
-            loop {
+            let mut interrupted = false;
+            for_each_batch(Mode::Serial, batcher.as_mut(), graph, epoch, &mut |built| {
                 if stop.load(Ordering::Relaxed) {
-                    status = RunStatus::Interrupted;
-                    return Ok(());
+                    interrupted = true;
+                    return Ok(false);
                 }
-                let t0 = Instant::now();
-                if !batcher.next_plan(graph, &mut plan)? {
-                    break;
-                }
-                let t1 = Instant::now();
-                collator.collate(graph, &plan, &mut batch)?;
-                let t2 = Instant::now();
-                let (plan_ns, collate_ns) =
-                    ((t1 - t0).as_nanos() as u64, (t2 - t1).as_nanos() as u64);
-                let s = shape(&batch);
+                let (batch, plan_ns, collate_ns) = (&built.batch, built.plan_ns, built.collate_ns);
+                let s = shape(batch);
                 sinks.step(&StepRecord {
                     step,
                     plan_ns,
@@ -968,6 +1047,11 @@ pub fn run_node_batches(
                     times.push(plan_ns + collate_ns);
                 }
                 step += 1;
+                Ok(true)
+            })?;
+            if interrupted {
+                status = RunStatus::Interrupted;
+                return Ok(());
             }
         }
         Ok(())
