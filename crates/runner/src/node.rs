@@ -635,7 +635,8 @@ pub fn run_node_train(
                     loss: Some(stats.loss),
                 };
                 sinks.step(&record)?;
-                if !warmup {
+                // warm-up steps count only when there is nothing else
+                if !warmup || epochs <= tr.warmup_epochs {
                     state.batching.push(built.wait_ns.unwrap_or(batching_ns));
                     state.update.push(update_ns);
                 }
