@@ -68,6 +68,49 @@ fn ns(a: Instant, b: Instant) -> u64 {
     (b - a).as_nanos() as u64
 }
 
+/// One gradient update timed by the protocol's phases, with a device synchronisation after each
+/// (a no-op on the CPU): `inputs` copies the host batch to the device, `loss` runs the forward
+/// pass; then backward and the optimiser step at learning rate `lr`. Returns the updated model and
+/// the step's loss and phase times.
+pub fn timed_update<B, M, O, I>(
+    model: M,
+    optim: &mut O,
+    lr: f64,
+    device: &B::Device,
+    inputs: impl FnOnce() -> I,
+    loss: impl FnOnce(&M, &I) -> Tensor<B, 1>,
+) -> (M, StepStats)
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    let t0 = Instant::now();
+    let inputs = inputs();
+    let _ = B::sync(device);
+    let t1 = Instant::now();
+    let loss = loss(&model, &inputs);
+    // on an asynchronous device, wait for the work of each phase before timing it
+    let _ = B::sync(device);
+    let t2 = Instant::now();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let _ = B::sync(device);
+    let t3 = Instant::now();
+    let model = optim.step(lr, model, grads);
+    let value: f32 = loss.into_scalar().elem();
+    let t4 = Instant::now();
+    (
+        model,
+        StepStats {
+            loss: value,
+            transfer_ns: ns(t0, t1),
+            forward_ns: ns(t1, t2),
+            backward_ns: ns(t2, t3),
+            optimizer_ns: ns(t3, t4),
+        },
+    )
+}
+
 impl<B: AutodiffBackend, M: AutodiffModule<B> + GraphRegressor<B> + Send> Trainer
     for GnnTrainer<B, M>
 where
@@ -79,31 +122,16 @@ where
             .model
             .take()
             .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?;
-        let t0 = Instant::now();
-        let inputs = BatchInputs::<B>::new(batch, &self.stats, &self.device);
-        let _ = B::sync(&self.device);
-        let t1 = Instant::now();
-        let loss = masked_mse(model.forward(&inputs), &inputs);
-        // on an asynchronous device, wait for the work of each phase before timing it
-        let _ = B::sync(&self.device);
-        let t2 = Instant::now();
-        let grads = loss.backward();
-        let grads = GradientsParams::from_grads(grads, &model);
-        let _ = B::sync(&self.device);
-        let t3 = Instant::now();
-        let model = self
-            .optim
-            .step(self.spec.learning_rate_at(step), model, grads);
-        let value: f32 = loss.into_scalar().elem();
-        let t4 = Instant::now();
+        let (model, stats) = timed_update(
+            model,
+            &mut self.optim,
+            self.spec.learning_rate_at(step),
+            &self.device,
+            || BatchInputs::<B>::new(batch, &self.stats, &self.device),
+            |model, inputs| masked_mse(model.forward(inputs), inputs),
+        );
         self.model = Some(model);
-        Ok(StepStats {
-            loss: value,
-            transfer_ns: ns(t0, t1),
-            forward_ns: ns(t1, t2),
-            backward_ns: ns(t2, t3),
-            optimizer_ns: ns(t3, t4),
-        })
+        Ok(stats)
     }
 
     fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {

@@ -6,15 +6,15 @@ pub mod net;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{Adam, AdamConfig};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec, NodeTrainer};
 use geobatch_core::{Error, OptionDoc, PluginDescriptor, PluginKind, Result, StepStats, Task};
 use geobatch_nn::backend::{DeviceKind, parse_device};
+use geobatch_nn::trainer::timed_update;
 use net::{NodeInputs, NodeNet, nll};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// Options shared by both models.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,10 +188,6 @@ impl<B: AutodiffBackend> GcnTrainer<B> {
     }
 }
 
-fn ns(a: Instant, b: Instant) -> u64 {
-    (b - a).as_nanos() as u64
-}
-
 fn lost() -> Error {
     Error::invalid("the model was lost by a failed step")
 }
@@ -202,27 +198,16 @@ where
 {
     fn train_step(&mut self, batch: &NodeBatch, _step: u64) -> Result<StepStats> {
         let model = self.model.take().ok_or_else(lost)?;
-        let t0 = Instant::now();
-        let inputs = NodeInputs::<B>::new(batch, &self.device);
-        let _ = B::sync(&self.device);
-        let t1 = Instant::now();
-        let loss = nll(model.forward(&inputs), &inputs);
-        let _ = B::sync(&self.device);
-        let t2 = Instant::now();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let _ = B::sync(&self.device);
-        let t3 = Instant::now();
-        let model = self.optim.step(self.lr, model, grads);
-        let value: f32 = loss.into_scalar().elem();
-        let t4 = Instant::now();
+        let (model, stats) = timed_update(
+            model,
+            &mut self.optim,
+            self.lr,
+            &self.device,
+            || NodeInputs::<B>::new(batch, &self.device),
+            |model, inputs| nll(model.forward(inputs), inputs),
+        );
         self.model = Some(model);
-        Ok(StepStats {
-            loss: value,
-            transfer_ns: ns(t0, t1),
-            forward_ns: ns(t1, t2),
-            backward_ns: ns(t2, t3),
-            optimizer_ns: ns(t3, t4),
-        })
+        Ok(stats)
     }
 
     fn predict(&mut self, batch: &NodeBatch, classes: &mut Vec<u32>) -> Result<f64> {
