@@ -606,50 +606,58 @@ pub fn run_node_train(
     let mut best_epoch: Option<(u64, f64)> = None;
     let mut kept: Option<u64> = None;
     let outcome = (|| -> Result<(), RunError> {
+        let mut collator = NodeCollator::new();
         for epoch in 0..epochs {
             let t_epoch = Instant::now();
             let mut interrupted = false;
-            for_each_batch(tr.mode, batcher.as_mut(), graph, epoch, &mut |built| {
-                if stop.load(Ordering::Relaxed) {
-                    interrupted = true;
-                    return Ok(false);
-                }
-                let t2 = Instant::now();
-                let stats = trainer.train_step(&built.batch, state.step)?;
-                let update_ns = t2.elapsed().as_nanos() as u64;
-                let batching_ns = built.plan_ns + built.collate_ns;
-                let s = shape(&built.batch);
-                let warmup = epoch < tr.warmup_epochs;
-                let record = StepRecord {
-                    step: state.step,
-                    plan_ns: built.plan_ns,
-                    collate_ns: built.collate_ns,
-                    batching_ns,
-                    update_ns: Some(update_ns),
-                    wait_ns: built.wait_ns,
-                    combined_ns: built.wait_ns.unwrap_or(batching_ns) + update_ns,
-                    real: s,
-                    padded: s,
-                    new_shape: state.shapes.insert(s),
-                    warmup,
-                    loss: Some(stats.loss),
-                };
-                sinks.step(&record)?;
-                // warm-up steps count only when there is nothing else
-                if !warmup || epochs <= tr.warmup_epochs {
-                    state.batching.push(built.wait_ns.unwrap_or(batching_ns));
-                    state.update.push(update_ns);
-                }
-                if !stats.loss.is_finite() {
-                    return Err(Error::invalid(format!(
-                        "training diverged: loss {} at step {}; lower the learning rate",
-                        stats.loss, state.step
-                    ))
-                    .into());
-                }
-                state.step += 1;
-                Ok(true)
-            })?;
+            for_each_batch(
+                tr.mode,
+                batcher.as_mut(),
+                graph,
+                &mut collator,
+                epoch,
+                &mut |built| {
+                    if stop.load(Ordering::Relaxed) {
+                        interrupted = true;
+                        return Ok(false);
+                    }
+                    let t2 = Instant::now();
+                    let stats = trainer.train_step(&built.batch, state.step)?;
+                    let update_ns = t2.elapsed().as_nanos() as u64;
+                    let batching_ns = built.plan_ns + built.collate_ns;
+                    let s = shape(&built.batch);
+                    let warmup = epoch < tr.warmup_epochs;
+                    let record = StepRecord {
+                        step: state.step,
+                        plan_ns: built.plan_ns,
+                        collate_ns: built.collate_ns,
+                        batching_ns,
+                        update_ns: Some(update_ns),
+                        wait_ns: built.wait_ns,
+                        combined_ns: built.wait_ns.unwrap_or(batching_ns) + update_ns,
+                        real: s,
+                        padded: s,
+                        new_shape: state.shapes.insert(s),
+                        warmup,
+                        loss: Some(stats.loss),
+                    };
+                    sinks.step(&record)?;
+                    // warm-up steps count only when there is nothing else
+                    if !warmup || epochs <= tr.warmup_epochs {
+                        state.batching.push(built.wait_ns.unwrap_or(batching_ns));
+                        state.update.push(update_ns);
+                    }
+                    if !stats.loss.is_finite() {
+                        return Err(Error::invalid(format!(
+                            "training diverged: loss {} at step {}; lower the learning rate",
+                            stats.loss, state.step
+                        ))
+                        .into());
+                    }
+                    state.step += 1;
+                    Ok(true)
+                },
+            )?;
             if interrupted {
                 status = RunStatus::Interrupted;
                 return Ok(());
@@ -754,13 +762,14 @@ pub struct Built {
     pub wait_ns: Option<u64>,
 }
 
-/// Plans and collates every batch of epoch `epoch` and hands each to `f` (which returns false to
-/// stop early). Serial: batching then `f`, nothing overlapped. Prefetch: a worker thread batches
+/// Plans and collates (with `collator`, kept across epochs) every batch of epoch `epoch` and hands
+/// each to `f` (which returns false to stop early). Serial: batching then `f`, nothing overlapped. Prefetch: a worker thread batches
 /// into a queue of depth 1 while `f` runs, and the wait for each batch is measured.
 pub fn for_each_batch(
     mode: Mode,
     batcher: &mut dyn NodeBatcher,
     graph: &NodeGraph,
+    collator: &mut NodeCollator,
     epoch: u64,
     f: &mut dyn FnMut(&Built) -> Result<bool, RunError>,
 ) -> Result<(), RunError> {
@@ -784,11 +793,10 @@ pub fn for_each_batch(
         }))
     };
     let mut plan = NodePlan::default();
-    let mut collator = NodeCollator::new();
     match mode {
         Mode::Serial => {
             let mut spare = NodeBatch::default();
-            while let Some(built) = make(batcher, &mut plan, &mut collator, spare)? {
+            while let Some(built) = make(batcher, &mut plan, collator, spare)? {
                 if !f(&built)? {
                     break;
                 }
@@ -802,7 +810,7 @@ pub fn for_each_batch(
             scope.spawn(move || {
                 loop {
                     let spare = back_rx.try_recv().unwrap_or_default();
-                    match make(batcher, &mut plan, &mut collator, spare) {
+                    match make(batcher, &mut plan, collator, spare) {
                         Ok(Some(built)) => {
                             if tx.send(Ok(built)).is_err() {
                                 return;
@@ -1015,41 +1023,50 @@ pub fn run_node_batches(
     let mut step = 0u64;
     let mut shapes = std::collections::HashSet::new();
     let outcome = (|| -> Result<(), RunError> {
+        let mut collator = NodeCollator::new();
         for epoch in 0..bc.epochs {
             let mut interrupted = false;
-            for_each_batch(Mode::Serial, batcher.as_mut(), graph, epoch, &mut |built| {
-                if stop.load(Ordering::Relaxed) {
-                    interrupted = true;
-                    return Ok(false);
-                }
-                let (batch, plan_ns, collate_ns) = (&built.batch, built.plan_ns, built.collate_ns);
-                let s = shape(batch);
-                sinks.step(&StepRecord {
-                    step,
-                    plan_ns,
-                    collate_ns,
-                    batching_ns: plan_ns + collate_ns,
-                    update_ns: None,
-                    wait_ns: None,
-                    combined_ns: plan_ns + collate_ns,
-                    real: s,
-                    padded: s,
-                    new_shape: shapes.insert(s),
-                    warmup: epoch == 0 && bc.epochs > 1,
-                    loss: None,
-                })?;
-                if epoch == 0 {
-                    outs.push(batch.n_outputs());
-                    auxs.push(batch.n_nodes());
-                    kept += batch.n_entries() as u64;
-                    full += batch.full_entries;
-                }
-                if epoch > 0 || bc.epochs == 1 {
-                    times.push(plan_ns + collate_ns);
-                }
-                step += 1;
-                Ok(true)
-            })?;
+            for_each_batch(
+                Mode::Serial,
+                batcher.as_mut(),
+                graph,
+                &mut collator,
+                epoch,
+                &mut |built| {
+                    if stop.load(Ordering::Relaxed) {
+                        interrupted = true;
+                        return Ok(false);
+                    }
+                    let (batch, plan_ns, collate_ns) =
+                        (&built.batch, built.plan_ns, built.collate_ns);
+                    let s = shape(batch);
+                    sinks.step(&StepRecord {
+                        step,
+                        plan_ns,
+                        collate_ns,
+                        batching_ns: plan_ns + collate_ns,
+                        update_ns: None,
+                        wait_ns: None,
+                        combined_ns: plan_ns + collate_ns,
+                        real: s,
+                        padded: s,
+                        new_shape: shapes.insert(s),
+                        warmup: epoch == 0 && bc.epochs > 1,
+                        loss: None,
+                    })?;
+                    if epoch == 0 {
+                        outs.push(batch.n_outputs());
+                        auxs.push(batch.n_nodes());
+                        kept += batch.n_entries() as u64;
+                        full += batch.full_entries;
+                    }
+                    if epoch > 0 || bc.epochs == 1 {
+                        times.push(plan_ns + collate_ns);
+                    }
+                    step += 1;
+                    Ok(true)
+                },
+            )?;
             if interrupted {
                 status = RunStatus::Interrupted;
                 return Ok(());
