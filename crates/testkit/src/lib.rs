@@ -340,7 +340,24 @@ pub mod edges {
 
 /// Checks shared by the model plugins' tests.
 pub mod models {
-    use geobatch_core::{GraphBatch, GraphSet, Plan, Shape, Trainer};
+    use geobatch_core::{
+        GraphBatch, GraphSet, ModelContext, OptimizerSpec, Plan, Shape, TargetStats, Trainer,
+    };
+
+    /// A CPU model context for `species` species classes and one QM9-like target (mean -70,
+    /// sd 10), seed 3, default optimiser.
+    pub fn context(species: usize) -> ModelContext {
+        ModelContext {
+            n_species: species,
+            target_stats: vec![TargetStats {
+                mean: -70.0,
+                std: 10.0,
+            }],
+            seed: 3,
+            device: "cpu".into(),
+            optimizer: OptimizerSpec::default(),
+        }
+    }
 
     /// Collates `graphs` of `set` into one batch padded to `pad(real shape)`.
     pub fn collate(set: &GraphSet, graphs: &[u32], pad: impl Fn(Shape) -> Shape) -> GraphBatch {

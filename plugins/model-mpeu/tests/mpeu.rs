@@ -2,22 +2,11 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{ModelContext, ModelSpec, OptimizerSpec, Shape, TargetStats};
+use geobatch_core::{ModelSpec, Shape, TargetStats};
 use geobatch_dataset_synthetic::SyntheticSpec;
 use geobatch_model_mpeu::MpeuSpec;
 
-fn ctx(species: usize) -> ModelContext {
-    ModelContext {
-        n_species: species,
-        target_stats: vec![TargetStats {
-            mean: -70.0,
-            std: 10.0,
-        }],
-        seed: 3,
-        device: "cpu".into(),
-        optimizer: OptimizerSpec::default(),
-    }
-}
+use geobatch_testkit::models::context as ctx;
 
 #[test]
 fn parameter_count_matches_the_hand_count() {

@@ -5,10 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use geobatch_core::{
-    GraphRule, GraphSet, GraphSetBuilder, ModelContext, ModelSpec, OptimizerSpec, Shape,
-    TargetStats,
-};
+use geobatch_core::{GraphRule, GraphSet, GraphSetBuilder, ModelSpec, Shape, TargetStats};
 use geobatch_dataset_synthetic::SyntheticSpec;
 use geobatch_model_painn::message::message;
 use geobatch_model_painn::{Painn, PainnSpec};
@@ -16,18 +13,7 @@ use geobatch_nn::BatchInputs;
 use geobatch_nn::backend::{Cpu, CpuAutodiff};
 use geobatch_nn::trainer::GraphRegressor;
 
-fn ctx(species: usize) -> ModelContext {
-    ModelContext {
-        n_species: species,
-        target_stats: vec![TargetStats {
-            mean: -70.0,
-            std: 10.0,
-        }],
-        seed: 3,
-        device: "cpu".into(),
-        optimizer: OptimizerSpec::default(),
-    }
-}
+use geobatch_testkit::models::context as ctx;
 
 #[test]
 fn parameter_count_matches_the_hand_count() {
