@@ -7,11 +7,10 @@ use arrow_array::cast::AsArray;
 use geobatch_testkit::results::run_value;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
-use common::{geobatch, repo, text};
+use common::{geobatch, kill_when, repo, text};
 
 #[test]
 fn every_smoke_config_validates_and_runs() {
@@ -180,39 +179,27 @@ fn a_killed_run_leaves_its_closed_part_files_readable() {
         "[experiment]\nname = \"kill\"\n[dataset]\nkind = \"synthetic\"\ngraphs = 500\n[batcher]\nkind = \"static\"\nbatch_size = 8\n\
          [[sinks]]\nkind = \"parquet\"\nrows_per_part = 2000\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_geobatch"))
-        .args(["batches", &cfg, "--steps", "1000000000"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let results = dir.path().join("results/kill");
-    let started = Instant::now();
-    let parts = loop {
-        let parts: Vec<PathBuf> = walk(&results)
+    let steps_parts = || -> Vec<PathBuf> {
+        walk(&results)
             .into_iter()
             .filter(|p| {
                 p.extension().is_some_and(|e| e == "parquet")
                     && p.to_string_lossy().contains("steps-")
             })
-            .collect();
-        if parts.len() >= 3 {
-            break parts;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no part files appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+            .collect()
     };
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    kill_when(
+        dir.path(),
+        &["batches", &cfg, "--steps", "1000000000"],
+        Duration::from_secs(120),
+        "no part files appeared",
+        || steps_parts().len() >= 3,
+    );
+    let parts = steps_parts();
     let mut rows = 0;
-    for p in walk(&results).into_iter().filter(|p| {
-        p.extension().is_some_and(|e| e == "parquet") && p.to_string_lossy().contains("steps-")
-    }) {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
+    for p in &parts {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
             .unwrap()
             .build()
             .unwrap();
@@ -286,32 +273,20 @@ fn a_killed_training_run_resumes_from_its_checkpoint_exactly() {
 
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_geobatch"))
-        .args(["run", &cfg])
-        .current_dir(&work)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        let state = walk(&work.join("results"))
-            .into_iter()
-            .find(|p| p.ends_with("checkpoint/state.json"));
-        if let Some(s) = state {
-            let text = std::fs::read_to_string(s).unwrap_or_default();
-            if text.contains("\"step\":") && !text.contains("\"step\":20,") {
-                break; // at least the second checkpoint is written
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL mid-run
-    let killed = child.wait().unwrap();
+    let killed = kill_when(
+        &work,
+        &["run", &cfg],
+        Duration::from_secs(120),
+        "no checkpoint appeared",
+        || {
+            walk(&work.join("results"))
+                .into_iter()
+                .find(|p| p.ends_with("checkpoint/state.json"))
+                .and_then(|s| std::fs::read_to_string(s).ok())
+                // at least the second checkpoint is written
+                .is_some_and(|t| t.contains("\"step\":") && !t.contains("\"step\":20,"))
+        },
+    );
     assert!(!killed.success());
     let o = geobatch(&work, &["run", &cfg, "--resume"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -540,32 +515,21 @@ fn a_killed_sweep_finishes_on_restart_as_if_never_interrupted() {
 
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_geobatch"))
-        .args(["sweep", &cfg])
-        .current_dir(&work)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        // kill in the middle of the second run, after a few of its checkpoints
-        let dirs = run_dirs(&work.join("results"));
-        let second = dirs.iter().find(|d| {
-            std::fs::read_to_string(d.join("checkpoint/state.json"))
-                .is_ok_and(|t| t.contains("\"step\":") && !t.contains("\"step\":10,"))
-        });
-        if dirs.len() >= 2 && second.is_some() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "the sweep made no progress"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    // kill in the middle of the second run, after a few of its checkpoints
+    kill_when(
+        &work,
+        &["sweep", &cfg],
+        Duration::from_secs(180),
+        "the sweep made no progress",
+        || {
+            let dirs = run_dirs(&work.join("results"));
+            dirs.len() >= 2
+                && dirs.iter().any(|d| {
+                    std::fs::read_to_string(d.join("checkpoint/state.json"))
+                        .is_ok_and(|t| t.contains("\"step\":") && !t.contains("\"step\":10,"))
+                })
+        },
+    );
     let o = geobatch(&work, &["sweep", &cfg]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");

@@ -3,7 +3,8 @@
 #![allow(dead_code)] // each test file uses a part
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -26,4 +27,32 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Runs `geobatch ARGS` in `dir` without output, polls `ready` until it holds (failing with
+/// `what` after `limit`), then kills the process with SIGKILL and returns how it ended.
+pub fn kill_when(
+    dir: &Path,
+    args: &[&str],
+    limit: Duration,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) -> ExitStatus {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_geobatch"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("geobatch starts");
+    let started = Instant::now();
+    while !ready() {
+        if started.elapsed() >= limit {
+            let _ = child.kill();
+            panic!("{what}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("kill"); // SIGKILL mid-run
+    child.wait().expect("wait")
 }
