@@ -375,6 +375,7 @@ pub fn evaluate_full(
             o
         },
         aux: (0..graph.n_nodes() as u32).collect(),
+        edges: Vec::new(),
     };
     let mut batch = NodeBatch::default();
     NodeCollator::new().collate(graph, &plan, &mut batch)?;

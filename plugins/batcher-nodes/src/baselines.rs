@@ -222,12 +222,14 @@ impl NodeBatcher for NeighborSampler {
         let mut frontier: Vec<u32> = outs.to_vec();
         let mut next = Vec::new();
         let mut pool = Vec::new();
+        let mut edges = Vec::new();
         for &f in &self.fanouts {
             next.clear();
             for &u in &frontier {
                 pool.clear();
                 pool.extend(graph.neighbors(u).iter().copied().filter(|&w| w != u));
                 for &w in pool.choose_multiple(&mut self.rng, f) {
+                    edges.push((u, w));
                     if !self.seen[w as usize] {
                         self.seen[w as usize] = true;
                         aux.push(w);
@@ -240,7 +242,7 @@ impl NodeBatcher for NeighborSampler {
         for &v in &aux {
             self.seen[v as usize] = false;
         }
-        *plan = NodePlan::new(outs.to_vec(), aux);
+        *plan = NodePlan::new(outs.to_vec(), aux).with_edges(edges);
         Ok(true)
     }
 

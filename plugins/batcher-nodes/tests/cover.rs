@@ -146,3 +146,35 @@ fn every_batcher_covers_its_outputs_exactly_once_per_epoch() {
         }
     }
 }
+
+#[test]
+fn neighbor_batches_keep_exactly_the_sampled_fanout_of_each_output() {
+    use geobatch_core::node::{NodeBatch, NodeCollator};
+    let g = graph(600, 3000);
+    let spec = NeighborSpec {
+        batch_size: 45,
+        fanouts: vec![4, 3],
+        inference_scale: 2,
+    };
+    let mut collator = NodeCollator::new();
+    let (mut sampled, mut induced) = (NodeBatch::default(), NodeBatch::default());
+    for p in epoch_plans(&spec, &g, SplitName::Train, true, 0) {
+        assert!(!p.edges.is_empty());
+        collator.collate(&g, &p, &mut sampled).unwrap();
+        for (k, &o) in p.outputs.iter().enumerate() {
+            let row = sampled
+                .out_rows
+                .iter()
+                .filter(|&&r| r as usize == k)
+                .count();
+            // up to 4 distinct neighbours besides the self-loop, every one kept
+            let want = (g.degree(o) as usize - 1).min(4) + 1;
+            assert_eq!(row, want, "output {o}");
+        }
+        // no row keeps more than the larger fanout plus its self-loop
+        assert!(sampled.row_ptr.windows(2).all(|w| w[1] - w[0] <= 5));
+        let whole = NodePlan::new(p.outputs.clone(), p.aux.clone());
+        collator.collate(&g, &whole, &mut induced).unwrap();
+        assert!(sampled.n_entries() < induced.n_entries());
+    }
+}

@@ -1,5 +1,5 @@
 //! Node-level plans and batches: output nodes plus auxiliary nodes, collated into the induced
-//! subgraph with local indices and an output mask.
+//! subgraph (or a sampled part of it) with local indices and an output mask.
 
 use super::graph::NodeGraph;
 use crate::error::{Error, Result};
@@ -12,6 +12,10 @@ pub struct NodePlan {
     pub outputs: Vec<u32>,
     /// Every node of the batch's subgraph, outputs included (global ids, sorted, unique).
     pub aux: Vec<u32>,
+    /// Sampled adjacency entries `(receiver, sender)`, global ids, sorted, unique, no self-loops.
+    /// Empty: the batch is the induced subgraph of `aux`. Otherwise it keeps only these entries
+    /// and every node's self-loop (neighbour sampling).
+    pub edges: Vec<(u32, u32)>,
 }
 
 impl NodePlan {
@@ -23,18 +27,34 @@ impl NodePlan {
         aux.extend_from_slice(&outputs);
         aux.sort_unstable();
         aux.dedup();
-        NodePlan { outputs, aux }
+        NodePlan {
+            outputs,
+            aux,
+            edges: Vec::new(),
+        }
+    }
+
+    /// Keeps only the sampled entries `(receiver, sender)` (plus self-loops) instead of the
+    /// induced subgraph; sorts them, drops duplicates and self-loops.
+    pub fn with_edges(mut self, mut edges: Vec<(u32, u32)>) -> Self {
+        edges.retain(|&(r, s)| r != s);
+        edges.sort_unstable();
+        edges.dedup();
+        self.edges = edges;
+        self
     }
 
     /// Copies another plan into this one, keeping allocations.
     pub fn copy_from(&mut self, other: &NodePlan) {
         self.outputs.clone_from(&other.outputs);
         self.aux.clone_from(&other.aux);
+        self.edges.clone_from(&other.edges);
     }
 }
 
-/// A collated node-level batch: the induced subgraph `G[aux]` as a local CSR whose values are the
-/// **full-graph** `D⁻¹A` entries (not renormalised), gathered features, and the output nodes.
+/// A collated node-level batch: the induced subgraph `G[aux]` (or the plan's sampled entries of
+/// it, plus self-loops) as a local CSR whose values are the **full-graph** `D⁻¹A` entries (not
+/// renormalised), gathered features, and the output nodes.
 /// Reused between steps.
 #[derive(Debug, Clone, Default)]
 pub struct NodeBatch {
@@ -110,10 +130,12 @@ impl NodeCollator {
         NodeCollator::default()
     }
 
-    /// Builds the induced subgraph of `plan.aux` with the output mask of `plan.outputs`.
+    /// Builds the induced subgraph of `plan.aux` (or, when the plan samples edges, those entries
+    /// plus self-loops) with the output mask of `plan.outputs`.
     ///
-    /// Errors when the plan is empty, not sorted and unique, names a node outside the graph, or
-    /// has an output node outside its auxiliary set.
+    /// Errors when the plan is empty, not sorted and unique, names a node outside the graph, has
+    /// an output node outside its auxiliary set, or samples an entry that is not an adjacency
+    /// entry between two of its nodes.
     pub fn collate(
         &mut self,
         graph: &NodeGraph,
@@ -126,6 +148,7 @@ impl NodeCollator {
         }
         if !plan.aux.windows(2).all(|w| w[0] < w[1])
             || !plan.outputs.windows(2).all(|w| w[0] < w[1])
+            || !plan.edges.windows(2).all(|w| w[0] < w[1])
         {
             return Err(Error::invalid(
                 "a node-level plan's nodes must be sorted and unique",
@@ -171,19 +194,38 @@ impl NodeCollator {
         b.out_mean_values.clear();
         b.full_entries = 0;
         b.row_ptr.push(0);
+        let sampled = &plan.edges;
+        let mut next_edge = 0;
+        let mut kept_sampled = 0;
         for (i, &v) in plan.aux.iter().enumerate() {
             b.features.extend_from_slice(graph.feature_row(v));
             let nbrs = graph.neighbors(v);
             b.full_entries += nbrs.len() as u64;
             let inv_deg = 1.0 / nbrs.len() as f32;
             let start = b.cols.len();
+            // the sampled entries of row v (a contiguous run: both lists are sorted)
+            while next_edge < sampled.len() && sampled[next_edge].0 < v {
+                next_edge += 1;
+            }
+            let first = next_edge;
+            while next_edge < sampled.len() && sampled[next_edge].0 == v {
+                next_edge += 1;
+            }
+            let row_sampled = &sampled[first..next_edge];
             for &u in nbrs {
                 let l = self.local[u as usize];
-                if l != u32::MAX {
-                    b.rows.push(i as u32);
-                    b.cols.push(l);
-                    b.values.push(inv_deg);
+                if l == u32::MAX {
+                    continue;
                 }
+                if !sampled.is_empty() && u != v {
+                    if row_sampled.binary_search(&(v, u)).is_err() {
+                        continue;
+                    }
+                    kept_sampled += 1;
+                }
+                b.rows.push(i as u32);
+                b.cols.push(l);
+                b.values.push(inv_deg);
             }
             let kept = b.cols.len() - start;
             let inv_kept = 1.0 / kept.max(1) as f32;
@@ -209,6 +251,21 @@ impl NodeCollator {
             b.out_cols.extend_from_slice(&b.cols[s..e]);
             b.out_values.extend_from_slice(&b.values[s..e]);
             b.out_mean_values.extend_from_slice(&b.mean_values[s..e]);
+        }
+        if kept_sampled != sampled.len() {
+            let bad = sampled
+                .iter()
+                .find(|&&(r, s)| {
+                    plan.aux.binary_search(&r).is_err()
+                        || plan.aux.binary_search(&s).is_err()
+                        || graph.neighbors(r).binary_search(&s).is_err()
+                })
+                .copied()
+                .unwrap_or_default();
+            return Err(Error::invalid(format!(
+                "a node-level plan samples the entry {bad:?}, which is not an adjacency entry \
+                 between two of its nodes"
+            )));
         }
         Ok(())
     }
@@ -259,6 +316,30 @@ mod tests {
     }
 
     #[test]
+    fn sampled_plans_keep_only_their_entries_and_self_loops() {
+        let g = cycle4();
+        let plan = NodePlan::new(vec![1], vec![0, 2]).with_edges(vec![(1, 0), (1, 1), (1, 0)]);
+        assert_eq!(plan.edges, vec![(1, 0)], "sorted, unique, no self-loop");
+        let mut b = NodeBatch::default();
+        NodeCollator::new().collate(&g, &plan, &mut b).unwrap();
+        // row 0: self-loop; row 1: 0 (sampled) and itself; row 2: self-loop
+        assert_eq!(b.row_ptr, vec![0, 1, 3, 4]);
+        assert_eq!(b.cols, vec![0, 0, 1, 2]);
+        assert!(b.values.iter().all(|&v| (v - 1.0 / 3.0).abs() < 1e-7));
+        assert_eq!(b.mean_values, vec![1.0, 0.5, 0.5, 1.0]);
+        assert_eq!(b.out_cols, vec![0, 1]);
+        assert_eq!(b.lost_entries(), 9 - 4);
+        for bad in [(1, 3), (0, 2)] {
+            let plan = NodePlan::new(vec![1], vec![0, 2]).with_edges(vec![bad]);
+            let e = NodeCollator::new()
+                .collate(&g, &plan, &mut b)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+
+    #[test]
     fn bad_plans_are_errors_and_the_collator_stays_clean() {
         let g = cycle4();
         let mut c = NodeCollator::new();
@@ -266,6 +347,7 @@ mod tests {
         let bad = NodePlan {
             outputs: vec![3],
             aux: vec![0, 1],
+            edges: Vec::new(),
         };
         let e = c.collate(&g, &bad, &mut b).unwrap_err().to_string();
         assert!(e.contains("output node 3 is not among"), "{e}");
