@@ -5,12 +5,12 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt32Type};
-use geobatch_testkit::results::{read, run_value};
+use geobatch_testkit::results::{read, run_count, run_value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{geobatch, repo, text};
+use common::{geobatch, geobatch_with, repo, text};
 
 /// The single run folder below `results/<experiment>` whose name starts with `prefix`.
 fn run_dir(dir: &Path, experiment: &str, prefix: &str) -> PathBuf {
@@ -139,11 +139,14 @@ fn every_node_batcher_batches_and_trains_on_a_generated_graph() {
             .sum();
         assert_eq!(outputs, 3 * 300, "{label}");
 
-        let o = geobatch(dir.path(), &["run", cfg]);
+        let o = geobatch_with(dir.path(), &["run", cfg], &[("RAYON_NUM_THREADS", "3")]);
         assert!(o.status.success(), "run {label}: {}", text(&o));
         assert!(text(&o).contains("the parameters of epoch"), "{}", text(&o));
         let run = run_dir(dir.path(), "sbm", &format!("train-gcn-{label}"));
         assert_eq!(run_value(&run, "status"), "complete");
+        // IBMB's PPR runs on rayon's pool; the other batchers and serial training on one thread
+        let threads = if label.starts_with("ibmb") { 3 } else { 1 };
+        assert_eq!(run_count(&run, "threads"), threads, "{label}");
         let acc = final_accuracy(&run);
         let batched_label = if label == "full" {
             "full".to_string()
@@ -468,6 +471,10 @@ fn prefetch_trains_the_same_steps_as_serial_and_records_the_wait() {
         assert!(o.status.success(), "{mode}: {}", text(&o));
         let run = run_dir(dir.path(), mode, "train-gcn-neighbor");
         assert_eq!(run_value(&run, "mode"), mode);
+        assert_eq!(
+            run_count(&run, "threads"),
+            if mode == "serial" { 1 } else { 2 }
+        );
         let mut l = Vec::new();
         let mut waits = 0;
         for b in read(&run.join("steps-00000.parquet")) {

@@ -40,7 +40,7 @@ pub struct RunInfo {
     pub mode: String,
     /// Device, e.g. `cpu`.
     pub device: String,
-    /// Worker threads the run may use.
+    /// Threads the run may use (training, prefetching, parallel pre-computation).
     pub threads: u32,
     /// Host name.
     pub host: String,

@@ -140,6 +140,7 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
             planned_steps: steps,
             mode: "serial",
             device: "cpu",
+            threads: 1,
         },
     )?;
     let run_dir = run.run_dir.clone();

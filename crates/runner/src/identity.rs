@@ -1,6 +1,6 @@
 //! A run's identity: its id, its folder (with the resolved config in it) and its [`RunInfo`].
 
-use crate::config::LoadedConfig;
+use crate::config::{LoadedConfig, Mode};
 use crate::env;
 use crate::error::RunError;
 use geobatch_core::{RunInfo, Shape};
@@ -22,6 +22,19 @@ pub struct RunStart<'a> {
     pub mode: &'a str,
     /// Device name.
     pub device: &'a str,
+    /// Threads the run may use: the training thread, a prefetching batcher thread, and parallel
+    /// pre-computation (see [`threads_of`]).
+    pub threads: u32,
+}
+
+/// Threads a run may use: one, two with a prefetching batcher thread, or more when the batcher's
+/// pre-computation ran in parallel on `precompute` threads.
+pub fn threads_of(mode: Mode, precompute: usize) -> u32 {
+    let training = match mode {
+        Mode::Serial => 1,
+        Mode::Prefetch => 2,
+    };
+    training.max(u32::try_from(precompute).unwrap_or(u32::MAX))
 }
 
 /// What names a run, from any kind of config.
@@ -116,7 +129,7 @@ pub fn create_run(names: &RunNames<'_>, start: RunStart<'_>) -> Result<RunInfo, 
         quirks: exp.quirks.as_str().into(),
         mode: start.mode.into(),
         device: start.device.into(),
-        threads: 1,
+        threads: start.threads,
         host: env::host(),
         cpu: env::cpu_model(),
         git_revision: env::git_revision(),

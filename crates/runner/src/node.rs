@@ -8,7 +8,7 @@
 
 use crate::config::{ExperimentSection, Loaded, Mode, Validate};
 use crate::error::RunError;
-use crate::identity::{RunNames, RunStart, create_run};
+use crate::identity::{RunNames, RunStart, create_run, threads_of};
 use crate::sinks::SinkSet;
 use crate::stats::median;
 use geobatch_core::node::metrics::{accuracy, macro_f1};
@@ -582,6 +582,13 @@ pub fn run_node_train(
             planned_steps: epochs * per_epoch,
             mode: tr.mode.as_str(),
             device: &tr.device,
+            threads: threads_of(
+                tr.mode,
+                infer
+                    .iter()
+                    .map(|(_, b)| b.precompute_threads())
+                    .fold(batcher.precompute_threads(), usize::max),
+            ),
         },
     )?;
     let run_dir = run.run_dir.clone();
@@ -1012,6 +1019,7 @@ pub fn run_node_batches(
             planned_steps: bc.epochs * batcher.batches_per_epoch() as u64,
             mode: "serial",
             device: "cpu",
+            threads: threads_of(Mode::Serial, batcher.precompute_threads()),
         },
     )?;
     let run_dir = run.run_dir.clone();

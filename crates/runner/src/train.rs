@@ -4,7 +4,7 @@
 use crate::config::{LoadedConfig, Mode};
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate};
-use crate::identity::{RunStart, new_run};
+use crate::identity::{RunStart, new_run, threads_of};
 use crate::sinks::SinkSet;
 use crate::stats::median;
 use geobatch_core::records::{EvalRecord, RunEnd};
@@ -176,6 +176,7 @@ pub fn run_train_with(
             planned_steps: steps,
             mode: tr.mode.as_str(),
             device: &tr.device,
+            threads: threads_of(tr.mode, 1),
         },
     )?;
     let run_dir = run.run_dir.clone();

@@ -6,7 +6,7 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, UInt64Type};
 use geobatch_runner::{LoadedConfig, run_train};
-use geobatch_testkit::results::run_value;
+use geobatch_testkit::results::{run_count, run_value};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -116,11 +116,21 @@ fn training_is_bitwise_reproducible_and_prefetch_trains_as_serial() {
             &format!("steps = 40\nmode = \"{mode}\"\neval_splits = []"),
         );
         let s = run_train(&loaded, None, &AtomicBool::new(false)).unwrap();
-        (column(&s.run_dir, "loss"), column(&s.run_dir, "wait_ns"))
+        let threads = run_count(&s.run_dir, "threads");
+        (
+            column(&s.run_dir, "loss"),
+            column(&s.run_dir, "wait_ns"),
+            threads,
+        )
     };
-    let (a, wait_a) = run("a", "serial");
-    let (b, _) = run("b", "serial");
-    let (c, wait_c) = run("c", "prefetch");
+    let (a, wait_a, threads_a) = run("a", "serial");
+    let (b, _, _) = run("b", "serial");
+    let (c, wait_c, threads_c) = run("c", "prefetch");
+    assert_eq!(
+        (threads_a, threads_c),
+        (1, 2),
+        "a batcher thread beside the trainer"
+    );
     assert_eq!(a.len(), 40);
     assert_eq!(a, b, "same seed, same losses, bit for bit");
     assert_eq!(a, c, "prefetch builds the same batches in the same order");

@@ -295,6 +295,22 @@ pub mod results {
             .unwrap_or_else(|| panic!("run.parquet has no {column}"));
         col.as_string::<i32>().value(0).to_string()
     }
+
+    /// An unsigned integer column of a run's one-row `run.parquet` (e.g. `threads`).
+    pub fn run_count(run_dir: &Path, column: &str) -> u64 {
+        use arrow_array::types::{UInt32Type, UInt64Type};
+        let batches = read(&run_dir.join("run.parquet"));
+        let col = batches[0]
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("run.parquet has no {column}"));
+        if let Some(c) = col.as_primitive_opt::<UInt32Type>() {
+            u64::from(c.value(0))
+        } else if let Some(c) = col.as_primitive_opt::<UInt64Type>() {
+            c.value(0)
+        } else {
+            panic!("run.parquet: {column} is {}, not u32/u64", col.data_type())
+        }
+    }
 }
 
 /// Reading the stored edges of one graph, for tests of graph rules on real datasets.

@@ -12,6 +12,7 @@ pub struct FixedBatches {
     current: Vec<usize>,
     pos: usize,
     precompute_ns: u64,
+    threads: usize,
 }
 
 impl FixedBatches {
@@ -42,7 +43,14 @@ impl FixedBatches {
             current: Vec::new(),
             pos: 0,
             precompute_ns,
+            threads: 1,
         })
+    }
+
+    /// Records that the pre-computation ran on `threads` threads (rayon's pool).
+    pub fn on_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// The plans in build order.
@@ -100,5 +108,9 @@ impl NodeBatcher for FixedBatches {
 
     fn precompute_ns(&self) -> u64 {
         self.precompute_ns
+    }
+
+    fn precompute_threads(&self) -> usize {
+        self.threads
     }
 }

@@ -175,9 +175,10 @@ impl NodeBatcherSpec for IbmbNodeSpec {
         } else {
             Order::Fixed
         };
-        Ok(Box::new(FixedBatches::new(
-            g, &outputs, plans, order, ctx.seed, ns,
-        )?))
+        Ok(Box::new(
+            FixedBatches::new(g, &outputs, plans, order, ctx.seed, ns)?
+                .on_threads(rayon::current_num_threads()),
+        ))
     }
 }
 
@@ -284,14 +285,10 @@ impl NodeBatcherSpec for IbmbBatchSpec {
         } else {
             Order::Fixed
         };
-        Ok(Box::new(FixedBatches::new(
-            g,
-            ctx.outputs,
-            plans,
-            order,
-            ctx.seed,
-            ns,
-        )?))
+        Ok(Box::new(
+            FixedBatches::new(g, ctx.outputs, plans, order, ctx.seed, ns)?
+                .on_threads(rayon::current_num_threads()),
+        ))
     }
 }
 

@@ -13,8 +13,14 @@ pub fn repo() -> PathBuf {
 
 /// Runs `geobatch ARGS` in `dir`.
 pub fn geobatch(dir: &Path, args: &[&str]) -> Output {
+    geobatch_with(dir, args, &[])
+}
+
+/// Runs `geobatch ARGS` in `dir` with extra environment variables.
+pub fn geobatch_with(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_geobatch"))
         .args(args)
+        .envs(vars.iter().copied())
         .current_dir(dir)
         .output()
         .expect("geobatch runs")

@@ -78,6 +78,10 @@ pub trait NodeBatcher: Send + Debug {
     fn batches_per_epoch(&self) -> usize;
     /// Time spent building the batcher (pre-computation: PPR, partitioning, grouping), ns.
     fn precompute_ns(&self) -> u64;
+    /// Threads the pre-computation ran on (1 unless it is parallel).
+    fn precompute_threads(&self) -> usize {
+        1
+    }
 }
 
 /// Config of a node-level batcher, registered by name with `#[typetag::serde(name = "...")]`.
