@@ -8,5 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
 cargo build --release --features geobatch-cli/cuda
+cargo test --release --features cuda -p geobatch-nn --lib cuda_tests
 GEOBATCH_GPU=1 cargo test --release --features geobatch-cli/cuda -p geobatch-cli --test cli \
   gpu_and_cpu_losses_agree -- --nocapture --test-threads 1

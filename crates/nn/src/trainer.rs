@@ -288,7 +288,7 @@ macro_rules! __cuda_trainer {
         type $b = $crate::backend::GpuAutodiff;
         $crate::trainer::boxed_trainer::<$b, _>(
             $ctx,
-            $crate::backend::cuda_device($index),
+            $crate::backend::cuda_device($index).map_err(geobatch_core::Error::invalid)?,
             |$device| $make,
         )
     }};

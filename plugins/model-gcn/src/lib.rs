@@ -112,7 +112,7 @@ impl NodeNetSpec {
             )),
             #[cfg(feature = "cuda")]
             DeviceKind::Cuda(i) => {
-                let device = geobatch_nn::backend::cuda_device(i);
+                let device = geobatch_nn::backend::cuda_device(i).map_err(Error::invalid)?;
                 Ok(self.trainer::<geobatch_nn::backend::GpuAutodiff>(sage, ctx, device))
             }
             #[cfg(not(feature = "cuda"))]
