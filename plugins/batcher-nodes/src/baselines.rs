@@ -89,19 +89,12 @@ impl NodeBatcherSpec for ClusterSpec {
             .zip(nodes)
             .map(|(o, a)| NodePlan::new(o, a))
             .collect();
-        let ns = start.elapsed().as_nanos() as u64;
-        let order = if ctx.training {
-            self.order
-        } else {
-            Order::Fixed
-        };
-        Ok(Box::new(FixedBatches::new(
-            g,
+        Ok(Box::new(FixedBatches::built(
+            ctx,
             ctx.outputs,
             plans,
-            order,
-            ctx.seed,
-            ns,
+            self.order,
+            start,
         )?))
     }
 }
@@ -287,14 +280,12 @@ impl NodeBatcherSpec for FullSpec {
             ctx.outputs.to_vec(),
             (0..ctx.graph.n_nodes() as u32).collect(),
         );
-        let ns = start.elapsed().as_nanos() as u64;
-        Ok(Box::new(FixedBatches::new(
-            ctx.graph,
+        Ok(Box::new(FixedBatches::built(
+            ctx,
             ctx.outputs,
             vec![plan],
             Order::Fixed,
-            ctx.seed,
-            ns,
+            start,
         )?))
     }
 }

@@ -1,8 +1,9 @@
 //! [`FixedBatches`]: precomputed plans replayed every epoch in a scheduled order.
 
 use crate::order::{Order, Scheduler, histogram};
-use geobatch_core::node::{NodeBatcher, NodeGraph, NodePlan};
+use geobatch_core::node::{NodeBatcher, NodeBatcherContext, NodeGraph, NodePlan};
 use geobatch_core::{Error, Result};
+use std::time::Instant;
 
 /// Fixed, precomputed batches (IBMB, Cluster-GCN): built once, replayed every epoch.
 #[derive(Debug)]
@@ -16,17 +17,21 @@ pub struct FixedBatches {
 }
 
 impl FixedBatches {
-    /// Wraps built plans; `order` uses the label histograms of their output nodes. Checks that
-    /// the plans' outputs partition `outputs` (every output exactly once).
-    pub fn new(
-        graph: &NodeGraph,
+    /// Wraps the plans a batcher built from `ctx` since `start` (its pre-computation time), for
+    /// `outputs`. Training replays them in `order`, using the label histograms of their output
+    /// nodes; inference keeps the build order. Checks that the plans' outputs partition `outputs`
+    /// (every output exactly once).
+    pub fn built(
+        ctx: &NodeBatcherContext<'_>,
         outputs: &[u32],
         plans: Vec<NodePlan>,
         order: Order,
-        seed: u64,
-        precompute_ns: u64,
+        start: Instant,
     ) -> Result<Self> {
+        let precompute_ns = start.elapsed().as_nanos() as u64;
         check_partition(outputs, &plans)?;
+        let order = if ctx.training { order } else { Order::Fixed };
+        let graph = ctx.graph;
         let labels = graph.labels();
         let hists: Vec<Vec<f64>> = plans
             .iter()
@@ -38,7 +43,7 @@ impl FixedBatches {
             })
             .collect();
         Ok(FixedBatches {
-            scheduler: Scheduler::new(order, &hists, seed),
+            scheduler: Scheduler::new(order, &hists, ctx.seed),
             plans,
             current: Vec::new(),
             pos: 0,

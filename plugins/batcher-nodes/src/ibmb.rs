@@ -169,14 +169,8 @@ impl NodeBatcherSpec for IbmbNodeSpec {
                 NodePlan::new(members, a)
             })
             .collect();
-        let ns = start.elapsed().as_nanos() as u64;
-        let order = if ctx.training {
-            self.order
-        } else {
-            Order::Fixed
-        };
         Ok(Box::new(
-            FixedBatches::new(g, &outputs, plans, order, ctx.seed, ns)?
+            FixedBatches::built(ctx, &outputs, plans, self.order, start)?
                 .on_threads(rayon::current_num_threads()),
         ))
     }
@@ -279,14 +273,8 @@ impl NodeBatcherSpec for IbmbBatchSpec {
                 plans.push(NodePlan::new(outs.clone(), top_k(entries, k)));
             }
         }
-        let ns = start.elapsed().as_nanos() as u64;
-        let order = if ctx.training {
-            self.order
-        } else {
-            Order::Fixed
-        };
         Ok(Box::new(
-            FixedBatches::new(g, ctx.outputs, plans, order, ctx.seed, ns)?
+            FixedBatches::built(ctx, ctx.outputs, plans, self.order, start)?
                 .on_threads(rayon::current_num_threads()),
         ))
     }
