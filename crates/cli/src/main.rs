@@ -13,8 +13,8 @@ mod data;
 mod plugins;
 
 use clap::{Parser, Subcommand};
-use geobatch_runner::train::run_train_with;
-use geobatch_runner::{LoadedConfig, RunError, run_batches};
+use geobatch_runner::jobs::AnyConfig;
+use geobatch_runner::{LoadedConfig, RunError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -162,32 +162,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// The config as a node-level config, when its dataset is a node-level plugin.
-fn node_config(
-    path: &std::path::Path,
-    overrides: &[String],
-) -> anyhow::Result<Option<geobatch_runner::node::LoadedNodeConfig>> {
+/// Whether the config (with its overrides) is node-level, by its dataset plugin's task.
+fn is_node_level(path: &std::path::Path, overrides: &[String]) -> anyhow::Result<bool> {
     let (text, _) = geobatch_runner::config::read_with_overrides(path, overrides)?;
-    if geobatch_runner::config::task_of(&text) != geobatch_core::Task::Node {
-        return Ok(None);
-    }
-    Ok(Some(
-        geobatch_runner::node::LoadedNodeConfig::from_file_with(path, overrides)?,
-    ))
+    Ok(geobatch_runner::config::task_of(&text) == geobatch_core::Task::Node)
 }
 
-/// A stop flag set by the first Ctrl-C (a second one kills the process).
-fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+/// A stop flag set by the first Ctrl-C, which prints `message`; a second one kills the
+/// process as usual.
+fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("stopping after this step (Ctrl-C again to kill)");
+        eprintln!("{message}");
     });
     stop
 }
+
+/// What the first Ctrl-C of a run says.
+const STOPPING: &str = "stopping after this step (Ctrl-C again to kill)";
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -210,37 +206,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             resolved,
             overrides,
         } => {
-            if let Some(node) = node_config(&config, &overrides)? {
-                if resolved {
-                    print!("{}", node.resolved);
-                } else {
-                    let c = &node.config;
-                    println!(
-                        "{}: ok (node-level; experiment {:?}, dataset {}, batcher {}, model {}, {} sink(s))",
-                        config.display(),
-                        c.experiment.name,
-                        c.dataset.typetag_name(),
-                        c.batcher.label(),
-                        c.model.as_ref().map_or("none", |m| m.typetag_name()),
-                        c.sinks.len()
-                    );
-                }
-                return Ok(());
-            }
-            let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
+            let loaded = AnyConfig::from_file_with(&config, &overrides)?;
             if resolved {
-                print!("{}", loaded.resolved);
+                print!("{}", loaded.resolved());
             } else {
-                let c = &loaded.config;
-                println!(
-                    "{}: ok (experiment {:?}, dataset {}, batcher {} with batch_size {}, {} sink(s))",
-                    config.display(),
-                    c.experiment.name,
-                    c.dataset.typetag_name(),
-                    c.batcher.label(),
-                    c.batcher.batch_size(),
-                    c.sinks.len()
-                );
+                println!("{}: ok ({})", config.display(), loaded.describe());
             }
         }
         Command::Data { command } => data::run(command)?,
@@ -287,36 +257,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             mut overrides,
             resume,
         } => {
-            if let Some(n) = epochs {
-                overrides.push(format!("training.epochs={n}"));
-            }
-            if let Some(node) = node_config(&config, &overrides)? {
-                if steps.is_some() || resume {
+            if is_node_level(&config, &overrides)? {
+                if steps.is_some() {
                     anyhow::bail!(plugins::UsageError(
-                        "a node-level run counts epochs (--epochs) and has no checkpoints (--resume)"
-                            .into()
+                        "a node-level run counts epochs: --epochs N".into()
                     ));
                 }
-                let stop = stop_on_ctrl_c();
-                let summary = geobatch_runner::node::run_node_train(&node, None, &stop)?;
-                print!("{}", summary.render());
-                return Ok(());
-            }
-            if let Some(n) = steps {
-                overrides.push(format!("training.steps={n}"));
-            }
-            let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = Arc::clone(&stop);
-            // A second Ctrl-C while the run winds down kills the process as usual.
-            let _ = ctrlc::set_handler(move || {
-                if flag.swap(true, Ordering::SeqCst) {
-                    std::process::exit(130);
+                if let Some(n) = epochs {
+                    overrides.push(format!("training.epochs={n}"));
                 }
-                eprintln!("stopping after this step (Ctrl-C again to kill)");
-            });
-            let summary = run_train_with(&loaded, None, &stop, resume)?;
-            print!("{}", summary.render());
+            } else {
+                if epochs.is_some() {
+                    anyhow::bail!(plugins::UsageError(
+                        "a graph-level run counts steps: --steps N".into()
+                    ));
+                }
+                if let Some(n) = steps {
+                    overrides.push(format!("training.steps={n}"));
+                }
+            }
+            let loaded = AnyConfig::from_file_with(&config, &overrides)?;
+            let stop = stop_on_ctrl_c(STOPPING);
+            print!("{}", loaded.train(&stop, resume)?);
         }
         Command::Sweep {
             config,
@@ -349,16 +311,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 return Ok(());
             }
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = Arc::clone(&stop);
-            let _ = ctrlc::set_handler(move || {
-                if flag.swap(true, Ordering::SeqCst) {
-                    std::process::exit(130);
-                }
-                eprintln!(
-                    "stopping after this step (Ctrl-C again to kill); run the sweep again to resume"
-                );
-            });
+            let stop = stop_on_ctrl_c(
+                "stopping after this step (Ctrl-C again to kill); run the sweep again to resume",
+            );
             let bar = indicatif::ProgressBar::new(runs.len() as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("sweep {pos}/{len} {wide_bar} {msg}")
@@ -404,19 +359,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             steps,
             overrides,
         } => {
-            if let Some(node) = node_config(&config, &overrides)? {
+            if is_node_level(&config, &overrides)? {
                 if steps.is_some() {
                     anyhow::bail!(plugins::UsageError(
                         "a node-level batching study counts epochs: --set batches.epochs=N".into()
                     ));
                 }
-                let stop = stop_on_ctrl_c();
-                let summary = geobatch_runner::node::run_node_batches(&node, &stop)?;
-                print!("{}", summary.render());
+                let stop = stop_on_ctrl_c(STOPPING);
+                print!(
+                    "{}",
+                    AnyConfig::from_file_with(&config, &overrides)?.batches(&stop)?
+                );
                 return Ok(());
             }
             let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
-            let summary = run_batches(&loaded, steps)?;
+            let summary = geobatch_runner::run_batches(&loaded, steps)?;
             print!("{}", summary.render());
         }
     }

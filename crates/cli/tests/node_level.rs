@@ -502,3 +502,121 @@ fn prefetch_trains_the_same_steps_as_serial_and_records_the_wait() {
         "the same batches and updates in both modes"
     );
 }
+
+/// Every step of a run as (step, loss), from all its `steps-*.parquet` parts, by step.
+fn steps_of(run: &Path) -> Vec<(u64, f32)> {
+    use arrow_array::types::{Float32Type, UInt64Type};
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(run).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if !(name.starts_with("steps-") && name.ends_with(".parquet")) {
+            continue;
+        }
+        for b in read(&p) {
+            let step = b
+                .column_by_name("step")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            let loss = b
+                .column_by_name("loss")
+                .unwrap()
+                .as_primitive::<Float32Type>();
+            rows.extend(
+                step.values()
+                    .iter()
+                    .copied()
+                    .zip(loss.values().iter().copied()),
+            );
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    rows
+}
+
+/// The `"step"` of a run's checkpoint, when one is written.
+fn checkpoint_step(results: &Path) -> Option<u64> {
+    let exp = std::fs::read_dir(results.join("sbm")).ok()?;
+    for run in exp {
+        let state = run.ok()?.path().join("checkpoint/state.json");
+        if let Ok(t) = std::fs::read_to_string(state) {
+            let rest = t.strip_prefix("{\"step\":")?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            return digits.parse().ok();
+        }
+    }
+    None
+}
+
+#[test]
+fn a_killed_node_level_run_resumes_from_its_checkpoint_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    // dropout, keep-best and a learning-rate plateau that moves every evaluation: a resumed run
+    // must restore the parameters, the best parameters, Adam, the schedule and the dropout draws
+    let cfg = dir.path().join("resume.toml");
+    std::fs::write(
+        &cfg,
+        "[experiment]\nname = \"sbm\"\nseed = 5\n\
+         [dataset]\nkind = \"sbm\"\nnodes = 20000\nclasses = 4\ncommunities = 16\navg_degree = 8\nsignal = 0.5\n\
+         [model]\nkind = \"gcn\"\nhidden = 32\nlayers = 2\ndropout = 0.5\n\
+         [batcher]\nkind = \"neighbor\"\nbatch_size = 50\nfanouts = [5, 5]\n\
+         [training]\nepochs = 16\neval_every = 2\ncheckpoint_every = 2\nkeep_best = true\n\
+         optimizer = { learning_rate = 0.01 }\n\
+         plateau = { patience = 0, cooldown = 0, factor = 0.7, min_lr = 0.001 }\n\
+         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n",
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    // the uninterrupted reference, serial
+    let reference = dir.path().join("reference");
+    std::fs::create_dir_all(&reference).unwrap();
+    let o = geobatch(&reference, &["run", cfg]);
+    assert!(o.status.success(), "{}", text(&o));
+    let want_run = run_dir(&reference, "sbm", "train-gcn");
+    let (want_steps, want_evals) = (steps_of(&want_run), eval_rows(&want_run));
+    let per_epoch = want_steps.len() as u64 / 16;
+    assert!(per_epoch > 1 && want_steps.len() as u64 == 16 * per_epoch);
+
+    // killed after its second checkpoint, in prefetch mode (whose checkpoints take the batch
+    // source's position when the worker made the batch), then resumed
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let prefetch = ["run", cfg, "--set", "training.mode=\"prefetch\""];
+    let killed = common::kill_when(
+        &work,
+        &prefetch,
+        std::time::Duration::from_secs(300),
+        "no second checkpoint appeared",
+        || checkpoint_step(&work.join("results")).is_some_and(|s| s >= 4 * per_epoch),
+    );
+    assert!(!killed.success());
+    let mut resume = prefetch.to_vec();
+    resume.push("--resume");
+    let o = geobatch(&work, &resume);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("resuming from the checkpoint at step"),
+        "{}",
+        text(&o)
+    );
+    let got_run = run_dir(&work, "sbm", "train-gcn");
+    assert_eq!(run_value(&got_run, "status"), "complete");
+    assert!(
+        run_count(&got_run, "resumed_from") >= 4 * per_epoch,
+        "run.parquet says where it resumed"
+    );
+    assert_eq!(
+        steps_of(&got_run),
+        want_steps,
+        "every step exactly once, with the uninterrupted run's losses bit for bit"
+    );
+    assert_eq!(
+        eval_rows(&got_run),
+        want_evals,
+        "the same evaluations, the kept best parameters included"
+    );
+    assert!(
+        !got_run.join("checkpoint").exists(),
+        "a complete run drops its checkpoint"
+    );
+}

@@ -39,9 +39,9 @@ pub use crystal::Crystal;
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
 pub use error::{Error, Result};
 pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize};
-pub use model::{ModelContext, ModelSpec, OptimizerSpec, StepStats, Trainer};
+pub use model::{Batch, ModelContext, ModelSpec, OptimizerSpec, StepStats, Trainer};
 pub use plan::Plan;
-pub use records::{EvalRecord, RunEnd, RunInfo, RunStatus, StepRecord};
+pub use records::{EvalRecord, RunEnd, RunInfo, RunStatus, StepRecord, StepTiming};
 pub use registry::{
     DataProvider, FetchArgs, ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Task,
 };

@@ -1,9 +1,14 @@
 //! The model plugin contract: a `ModelSpec` builds a `Trainer`; the runner only sees
 //! `train_step` and `predict`. Engine, backend and tensors stay inside `geobatch-nn` and the
 //! model crates.
+//!
+//! One contract serves both kinds of task: [`Trainer`] is generic over the [`Batch`] it trains
+//! on, [`GraphBatch`] (many small graphs, the default) or [`crate::node::NodeBatch`] (a subgraph
+//! of one large graph).
 
 use crate::batch::GraphBatch;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::shape::Shape;
 use crate::targets::TargetStats;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
@@ -104,23 +109,64 @@ pub struct StepStats {
     pub optimizer_ns: u64,
 }
 
-/// A model being trained.
-pub trait Trainer: Send {
-    /// One gradient update on a padded batch; `step` drives the learning-rate schedule.
-    fn train_step(&mut self, batch: &GraphBatch, step: u64) -> Result<StepStats>;
+/// What the runner knows of any batch a trainer takes.
+pub trait Batch: Default + Send + 'static {
+    /// What [`Trainer::predict`] writes for this kind of batch.
+    type Predictions: Default + Send;
+    /// Real content: nodes, edges, graphs (node batches: local nodes, kept adjacency entries,
+    /// output nodes).
+    fn real(&self) -> Shape;
+    /// Padded shape (equal to [`Batch::real`] for unpadded batches).
+    fn padded(&self) -> Shape;
+}
 
-    /// Predictions for the real graphs of a batch, in target units (de-standardised), graph-major
-    /// (`real graphs x targets`), written into `out`.
-    fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()>;
+impl Batch for GraphBatch {
+    /// Per real graph and target, graph-major, in target units.
+    type Predictions = Vec<f32>;
+    fn real(&self) -> Shape {
+        GraphBatch::real(self)
+    }
+    fn padded(&self) -> Shape {
+        GraphBatch::padded(self)
+    }
+}
+
+/// A model being trained on batches of kind `B`.
+pub trait Trainer<B: Batch = GraphBatch>: Send {
+    /// One gradient update on a batch; `step` drives the learning-rate schedule (and, for models
+    /// with dropout, the step's random draws, so a resumed run draws the same).
+    fn train_step(&mut self, batch: &B, step: u64) -> Result<StepStats>;
+
+    /// Predictions for the batch, written into `out`: for graph batches the real graphs'
+    /// targets in target units (de-standardised), graph-major (`real graphs x targets`); for
+    /// node batches the class of every output node and the summed negative log-likelihood of the
+    /// labelled ones.
+    fn predict(&mut self, batch: &B, out: &mut B::Predictions) -> Result<()>;
 
     /// Number of trainable scalars.
     fn parameter_count(&self) -> usize;
 
-    /// Saves parameters and optimiser state into the folder `dir` (which exists).
+    /// Saves parameters, optimiser state and the parameters kept by [`Trainer::keep_best`] into
+    /// the folder `dir` (which exists).
     fn save(&self, dir: &std::path::Path) -> Result<()>;
 
-    /// Restores parameters and optimiser state saved by [`Trainer::save`].
+    /// Restores what [`Trainer::save`] saved.
     fn load(&mut self, dir: &std::path::Path) -> Result<()>;
+
+    /// Sets the learning rate, for schedules driven by the runner (the node-level plateau).
+    /// Models whose rate follows their own schedule refuse.
+    fn set_learning_rate(&mut self, _lr: f64) -> Result<()> {
+        Err(Error::invalid(
+            "this model's learning rate follows its own schedule",
+        ))
+    }
+
+    /// Remembers the current parameters (in memory) as the best so far.
+    fn keep_best(&mut self) -> Result<()>;
+
+    /// Goes back to the parameters last remembered by [`Trainer::keep_best`]; false when none
+    /// were.
+    fn restore_best(&mut self) -> Result<bool>;
 }
 
 /// Config of a model, registered by name with `#[typetag::serde(name = "...")]`.

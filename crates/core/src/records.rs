@@ -91,6 +91,42 @@ pub struct StepRecord {
     pub loss: Option<f32>,
 }
 
+/// What making and using one batch cost (ns).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepTiming {
+    /// Planning.
+    pub plan_ns: u64,
+    /// Collation.
+    pub collate_ns: u64,
+    /// The trainer's wait for a prefetched batch (prefetch mode).
+    pub wait_ns: Option<u64>,
+    /// The update (training only).
+    pub update_ns: Option<u64>,
+}
+
+impl StepRecord {
+    /// The record of step `step` on `batch` with `timing`: batching is planning + collation,
+    /// combined is the wait (prefetch) or the batching (serial) plus the update. Not a new shape,
+    /// not warm-up, no loss: set those with struct update syntax.
+    pub fn timed(step: u64, batch: &impl crate::model::Batch, timing: StepTiming) -> Self {
+        let batching_ns = timing.plan_ns + timing.collate_ns;
+        StepRecord {
+            step,
+            plan_ns: timing.plan_ns,
+            collate_ns: timing.collate_ns,
+            batching_ns,
+            update_ns: timing.update_ns,
+            wait_ns: timing.wait_ns,
+            combined_ns: timing.wait_ns.unwrap_or(batching_ns) + timing.update_ns.unwrap_or(0),
+            real: batch.real(),
+            padded: batch.padded(),
+            new_shape: false,
+            warmup: false,
+            loss: None,
+        }
+    }
+}
+
 /// One evaluation of one split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRecord {
@@ -101,14 +137,18 @@ pub struct EvalRecord {
     /// Target name.
     pub target: String,
     /// Root mean squared error, in the target's units (`NaN` for classification).
+    #[serde(with = "lossless")]
     pub rmse: f64,
     /// Mean absolute error, in the target's units (`NaN` for classification).
+    #[serde(with = "lossless")]
     pub mae: f64,
     /// Graphs evaluated (output nodes, for node-level tasks).
     pub graphs: u64,
     /// Accuracy over the labelled output nodes (node classification only).
+    #[serde(with = "lossless::option")]
     pub accuracy: Option<f64>,
     /// Macro-averaged F1 over classes (node classification only).
+    #[serde(with = "lossless::option")]
     pub macro_f1: Option<f64>,
     /// How predictions were made (node classification only): `full` (the whole graph at once) or
     /// the label of the batcher whose inference batches were used.
@@ -154,4 +194,100 @@ pub struct RunEnd {
     pub wall_ns: u64,
     /// Error message of a failed run.
     pub message: Option<String>,
+}
+
+/// Floats that survive text formats without JSON's holes: finite values as numbers, `NaN` and
+/// the infinities as the strings `"NaN"`, `"inf"` and `"-inf"` (JSON would write `null` and
+/// could not read it back; checkpoints hold evaluation records).
+mod lossless {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Number(f64),
+        Text(String),
+    }
+
+    fn to_repr(v: f64) -> Repr {
+        if v.is_finite() {
+            Repr::Number(v)
+        } else if v.is_nan() {
+            Repr::Text("NaN".into())
+        } else if v > 0.0 {
+            Repr::Text("inf".into())
+        } else {
+            Repr::Text("-inf".into())
+        }
+    }
+
+    fn from_repr<E: serde::de::Error>(r: Repr) -> Result<f64, E> {
+        match r {
+            Repr::Number(v) => Ok(v),
+            Repr::Text(t) => match t.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                other => Err(E::custom(format!("not a number: {other:?}"))),
+            },
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        to_repr(*v).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        from_repr(Repr::deserialize(d)?)
+    }
+
+    /// The same for optional floats (`None` stays `null`).
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            v.map(super::to_repr).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            Option::<super::Repr>::deserialize(d)?
+                .map(super::from_repr)
+                .transpose()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluation_records_survive_json_with_every_float() {
+        for (rmse, acc) in [
+            (f64::NAN, Some(0.25)),
+            (f64::INFINITY, None),
+            (f64::NEG_INFINITY, Some(f64::NAN)),
+            (0.1 + 0.2, Some(1.0 / 3.0)),
+        ] {
+            let r = EvalRecord {
+                step: 3,
+                split: "validation".into(),
+                target: "label".into(),
+                rmse,
+                mae: rmse,
+                graphs: 7,
+                accuracy: acc,
+                macro_f1: acc,
+                inference: None,
+                eval_ns: Some(5),
+            };
+            let back: EvalRecord =
+                serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            let bits = |v: f64| if v.is_nan() { u64::MAX } else { v.to_bits() };
+            assert_eq!(bits(back.rmse), bits(r.rmse));
+            assert_eq!(bits(back.mae), bits(r.mae));
+            assert_eq!(back.accuracy.map(bits), acc.map(bits));
+            assert_eq!((back.step, back.graphs, back.eval_ns), (3, 7, Some(5)));
+        }
+    }
 }

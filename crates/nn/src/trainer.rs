@@ -33,6 +33,7 @@ where
     M::InnerModule: GraphRegressor<B::InnerBackend>,
 {
     model: Option<M>,
+    best: Option<M>,
     optim: OptimizerAdaptor<Adam, M, B>,
     spec: OptimizerSpec,
     stats: Vec<TargetStats>,
@@ -50,6 +51,7 @@ where
         let params = model.num_params();
         GnnTrainer {
             model: Some(model),
+            best: None,
             optim,
             spec,
             stats,
@@ -163,50 +165,104 @@ where
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
-        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-        let model = self
-            .model
-            .as_ref()
-            .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?;
-        let fail = |e: RecorderError| {
-            Error::invalid(format!(
-                "cannot save a checkpoint in {}: {e}",
-                dir.display()
-            ))
-        };
-        model
-            .clone()
-            .save_file(dir.join("model"), &recorder)
-            .map_err(fail)?;
-        recorder
-            .record(self.optim.to_record(), dir.join("optimizer"))
-            .map_err(fail)
+        let model = self.model.as_ref().ok_or_else(lost)?;
+        save_state::<B, _, _>(dir, model, self.best.as_ref(), &self.optim)
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
-        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-        let fail = |e: RecorderError| {
-            Error::invalid(format!(
-                "cannot load the checkpoint in {}: {e}",
-                dir.display()
-            ))
-        };
-        let model = self
-            .model
-            .take()
-            .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?;
-        self.model = Some(
-            model
-                .load_file(dir.join("model"), &recorder, &self.device)
-                .map_err(fail)?,
-        );
-        let record = recorder
-            .load(dir.join("optimizer"), &self.device)
-            .map_err(fail)?;
+        let model = self.model.take().ok_or_else(lost)?;
         let optim = std::mem::replace(&mut self.optim, fresh_optimizer::<B, M>(&self.spec));
-        self.optim = optim.load_record(record);
+        let (model, best, optim) = load_state::<B, _, _>(dir, model, optim, &self.device)?;
+        (self.model, self.best, self.optim) = (Some(model), best, optim);
         Ok(())
     }
+
+    fn keep_best(&mut self) -> Result<()> {
+        // module clones share the parameter tensors, which optimiser steps replace, not mutate
+        self.best = Some(self.model.clone().ok_or_else(lost)?);
+        Ok(())
+    }
+
+    fn restore_best(&mut self) -> Result<bool> {
+        Ok(match &self.best {
+            Some(b) => {
+                self.model = Some(b.clone());
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+fn lost() -> Error {
+    Error::invalid("the model was lost by a failed step")
+}
+
+/// Saves a trainer's state into the folder `dir`: the model (`model.mpk`), the parameters kept
+/// as the best (`best.mpk`, when there are) and the optimiser's state (`optimizer.mpk`), at
+/// full precision.
+pub fn save_state<B, M, O>(dir: &Path, model: &M, best: Option<&M>, optim: &O) -> Result<()>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let fail = |e: RecorderError| {
+        Error::invalid(format!(
+            "cannot save a checkpoint in {}: {e}",
+            dir.display()
+        ))
+    };
+    model
+        .clone()
+        .save_file(dir.join("model"), &recorder)
+        .map_err(fail)?;
+    if let Some(best) = best {
+        best.clone()
+            .save_file(dir.join("best"), &recorder)
+            .map_err(fail)?;
+    }
+    recorder
+        .record(optim.to_record(), dir.join("optimizer"))
+        .map_err(fail)
+}
+
+/// Loads what [`save_state`] saved: the model into `model`, the best parameters (when saved)
+/// and the optimiser's state into `optim`.
+pub fn load_state<B, M, O>(
+    dir: &Path,
+    model: M,
+    optim: O,
+    device: &B::Device,
+) -> Result<(M, Option<M>, O)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let fail = |e: RecorderError| {
+        Error::invalid(format!(
+            "cannot load the checkpoint in {}: {e}",
+            dir.display()
+        ))
+    };
+    let best = if dir.join("best.mpk").is_file() {
+        Some(
+            model
+                .clone()
+                .load_file(dir.join("best"), &recorder, device)
+                .map_err(fail)?,
+        )
+    } else {
+        None
+    };
+    let model = model
+        .load_file(dir.join("model"), &recorder, device)
+        .map_err(fail)?;
+    let record = recorder.load(dir.join("optimizer"), device).map_err(fail)?;
+    Ok((model, best, optim.load_record(record)))
 }
 
 fn fresh_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(

@@ -4,17 +4,14 @@
 use crate::config::LoadedConfig;
 use crate::error::RunError;
 use crate::identity::{RunStart, new_run};
-use crate::sinks::SinkSet;
 use crate::stats::{median, quantile};
-use geobatch_core::records::RunEnd;
-use geobatch_core::{
-    BatcherContext, DatasetContext, GraphBatch, GraphStream, Plan, RunStatus, Shape, StepRecord,
-    StreamMode,
-};
-use std::collections::HashSet;
+use crate::study::study;
+use crate::train::Schedule;
+use crate::train::graph::GraphSource;
+use geobatch_core::{BatcherContext, DatasetContext, Shape, StepRecord, StreamMode};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
 /// What the batching study found.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,10 +98,7 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
     let cfg = &loaded.config;
     let steps = steps.unwrap_or(cfg.batches.steps);
     if steps == 0 {
-        return Err(RunError::Config {
-            file: loaded.path.clone(),
-            message: "--steps must be at least 1".into(),
-        });
+        return Err(loaded.input_error("--steps must be at least 1"));
     }
     let split = cfg.batches.split;
     let dataset = cfg.dataset.load(&DatasetContext {
@@ -112,110 +106,53 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
         data_dir: cfg.experiment.data_dir.clone(),
     })?;
     let set = dataset.split(split);
-    let sizes = set.sizes();
-    let ctx = BatcherContext {
-        sizes,
+    let batcher = cfg.batcher.build(&BatcherContext {
+        sizes: set.sizes(),
         split: split.as_str(),
         mode: StreamMode::Train,
         quirks: cfg.experiment.quirks,
-    };
-    let mut batcher = cfg.batcher.build(&ctx)?;
-    let mut stream = GraphStream::new(
-        set.len(),
-        StreamMode::Train,
-        cfg.experiment.seed,
-        cfg.experiment.quirks,
-        split.as_str(),
-    )?;
-
-    let label = cfg.batcher.label();
-    let bs = cfg.batcher.batch_size();
+    })?;
+    let budget = batcher.budget();
+    let mut source = GraphSource::new(set, batcher, split, loaded)?;
     let run = new_run(
         loaded,
         RunStart {
             job: "batches",
             model: None,
             dataset_source: dataset.source(),
-            budget: batcher.budget(),
+            budget,
             planned_steps: steps,
             mode: "serial",
             device: "cpu",
             threads: 1,
         },
     )?;
-    let run_dir = run.run_dir.clone();
-    let mut sinks = SinkSet::build(&cfg.sinks)?;
-    sinks.start(&run)?;
-
-    let started = Instant::now();
-    let mut plan = Plan::default();
-    let mut batch = GraphBatch::new();
-    let mut shapes = HashSet::new();
-    let mut acc = Accumulator::default();
-    let warmup = cfg.batches.warmup;
-    let mut outcome: Result<(), RunError> = Ok(());
-    for step in 0..steps {
-        let t0 = Instant::now();
-        let got = match batcher.next_plan(&mut stream, sizes, &mut plan) {
-            Ok(got) => got,
-            Err(e) => {
-                outcome = Err(e.into());
-                break;
-            }
-        };
-        let t1 = Instant::now();
-        if !got {
-            break; // a training stream never ends; kept for batchers that stop
-        }
-        if let Err(e) = batch.collate(set, &plan) {
-            outcome = Err(e.into());
-            break;
-        }
-        let t2 = Instant::now();
-        let (plan_ns, collate_ns) = ((t1 - t0).as_nanos() as u64, (t2 - t1).as_nanos() as u64);
-        let record = StepRecord {
-            step,
-            plan_ns,
-            collate_ns,
-            batching_ns: plan_ns + collate_ns,
-            update_ns: None,
-            wait_ns: None,
-            combined_ns: plan_ns + collate_ns,
-            real: plan.real,
-            padded: plan.padded,
-            new_shape: shapes.insert(plan.padded),
-            warmup: step < warmup,
-            loss: None,
-        };
-        acc.add(&record);
-        if let Err(e) = sinks.step(&record) {
-            outcome = Err(e.into());
-            break;
-        }
-    }
-    let end = RunEnd {
-        status: if outcome.is_ok() {
-            RunStatus::Complete
-        } else {
-            RunStatus::Failed
-        },
-        steps: acc.steps,
-        wall_ns: started.elapsed().as_nanos() as u64,
-        message: outcome.as_ref().err().map(|e| e.to_string()),
+    let schedule = Schedule {
+        steps,
+        per_round: 1,
+        eval_every: 0,
+        checkpoint_every: 0,
+        warmup: cfg.batches.warmup,
     };
-    let finished = sinks.finish(&end);
-    outcome?;
-    finished?;
+    let mut acc = Accumulator::default();
+    let studied = study(
+        &mut source,
+        &run,
+        &cfg.sinks,
+        schedule,
+        &AtomicBool::new(false),
+        &mut |record, _| acc.add(record),
+    )?;
     Ok(acc.summary(SummaryHead {
         dataset: run.dataset,
         source: run.dataset_source,
-        batcher: label,
-        batch_size: bs,
+        batcher: cfg.batcher.label(),
+        batch_size: cfg.batcher.batch_size(),
         split: split.as_str().into(),
         split_graphs: set.len(),
-        distinct_shapes: shapes.len(),
+        distinct_shapes: studied.distinct_shapes,
         budget: run.budget,
-        run_dir,
+        run_dir: run.run_dir,
     }))
 }
 

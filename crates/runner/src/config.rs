@@ -99,7 +99,7 @@ pub struct TrainingSection {
     #[serde(default)]
     pub optimizer: OptimizerSpec,
     /// Write a checkpoint (parameters, optimiser state, stream position) every this many steps
-    /// (0: never); `geobatch run --resume` continues from the last one. Serial mode only.
+    /// (0: never); `geobatch run --resume` continues from the last one (serial and prefetch).
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
 }
@@ -212,6 +212,90 @@ pub type LoadedConfig = Loaded<ExperimentConfig>;
 pub trait Validate {
     /// Checks every section; the message names the key.
     fn validate(&self) -> Result<(), String>;
+}
+
+/// What every kind of config says about its runs: the sections all kinds share and the names
+/// that identify a run.
+pub trait RunConfig: Validate {
+    /// The `[experiment]` table.
+    fn experiment(&self) -> &ExperimentSection;
+    /// The result sinks.
+    fn sinks(&self) -> &[Box<dyn SinkSpec>];
+    /// Dataset plugin name.
+    fn dataset_name(&self) -> &'static str;
+    /// Batcher plugin name.
+    fn batcher_name(&self) -> &'static str;
+    /// Batcher label, e.g. `static-64`.
+    fn batcher_label(&self) -> String;
+    /// Batcher options as JSON.
+    fn batcher_options(&self) -> String;
+    /// Batch size as the batcher states it.
+    fn batch_size(&self) -> usize;
+    /// Model plugin name, when the config has a model.
+    fn model_name(&self) -> Option<&'static str>;
+}
+
+impl RunConfig for ExperimentConfig {
+    fn experiment(&self) -> &ExperimentSection {
+        &self.experiment
+    }
+    fn sinks(&self) -> &[Box<dyn SinkSpec>] {
+        &self.sinks
+    }
+    fn dataset_name(&self) -> &'static str {
+        self.dataset.typetag_name()
+    }
+    fn batcher_name(&self) -> &'static str {
+        self.batcher.typetag_name()
+    }
+    fn batcher_label(&self) -> String {
+        self.batcher.label()
+    }
+    fn batcher_options(&self) -> String {
+        serde_json::to_string(&self.batcher).unwrap_or_default()
+    }
+    fn batch_size(&self) -> usize {
+        self.batcher.batch_size()
+    }
+    fn model_name(&self) -> Option<&'static str> {
+        self.model.as_ref().map(|m| m.typetag_name())
+    }
+}
+
+impl<T: RunConfig> Loaded<T> {
+    /// What names this config's runs.
+    pub fn names(&self) -> crate::identity::RunNames<'_> {
+        let c = &self.config;
+        crate::identity::RunNames {
+            experiment: c.experiment(),
+            dataset: c.dataset_name().to_string(),
+            batcher: c.batcher_name().to_string(),
+            batcher_label: c.batcher_label(),
+            batcher_options: c.batcher_options(),
+            batch_size: c.batch_size(),
+            resolved: &self.resolved,
+            hash: &self.hash,
+        }
+    }
+
+    /// The folder of this config's run: its training run when it has a model, else its
+    /// batching study.
+    pub fn run_dir(&self) -> PathBuf {
+        let model = self.config.model_name();
+        let job = if model.is_some() { "train" } else { "batches" };
+        let e = self.config.experiment();
+        e.results_dir
+            .join(&e.name)
+            .join(self.names().run_id(job, model))
+    }
+
+    /// An input error about this config (exit code 2).
+    pub fn input_error(&self, message: &str) -> RunError {
+        RunError::Config {
+            file: self.path.clone(),
+            message: message.to_string(),
+        }
+    }
 }
 
 impl Validate for ExperimentConfig {

@@ -1,6 +1,6 @@
 //! A run's identity: its id, its folder (with the resolved config in it) and its [`RunInfo`].
 
-use crate::config::{LoadedConfig, Mode};
+use crate::config::{Loaded, Mode, RunConfig};
 use crate::env;
 use crate::error::RunError;
 use geobatch_core::{RunInfo, Shape};
@@ -58,22 +58,7 @@ pub struct RunNames<'a> {
     pub hash: &'a str,
 }
 
-impl<'a> RunNames<'a> {
-    /// The names of a graph-level config.
-    pub fn of(loaded: &'a LoadedConfig) -> Self {
-        let cfg = &loaded.config;
-        RunNames {
-            experiment: &cfg.experiment,
-            dataset: cfg.dataset.typetag_name().to_string(),
-            batcher: cfg.batcher.typetag_name().to_string(),
-            batcher_label: cfg.batcher.label(),
-            batcher_options: serde_json::to_string(&cfg.batcher).unwrap_or_default(),
-            batch_size: cfg.batcher.batch_size(),
-            resolved: &loaded.resolved,
-            hash: &loaded.hash,
-        }
-    }
-
+impl RunNames<'_> {
     /// The run id:
     /// `<job>[-<model>]-<batcher label>-bs<B>-seed<S>-<first 10 hex of the config hash>`.
     pub fn run_id(&self, job: &str, model: Option<&str>) -> String {
@@ -88,15 +73,10 @@ impl<'a> RunNames<'a> {
     }
 }
 
-/// The id of a run of `loaded` (see [`RunNames::run_id`]).
-pub fn run_id(loaded: &LoadedConfig, job: &str, model: Option<&str>) -> String {
-    RunNames::of(loaded).run_id(job, model)
-}
-
-/// Creates the run folder `results_dir/experiment/run_id` (see [`run_id`]), writes the resolved
-/// config into it as `config.toml`, and returns the run's identity.
-pub fn new_run(loaded: &LoadedConfig, start: RunStart<'_>) -> Result<RunInfo, RunError> {
-    create_run(&RunNames::of(loaded), start)
+/// Creates the run folder `results_dir/experiment/run_id` (see [`RunNames::run_id`]), writes
+/// the resolved config into it as `config.toml`, and returns the run's identity.
+pub fn new_run<T: RunConfig>(loaded: &Loaded<T>, start: RunStart<'_>) -> Result<RunInfo, RunError> {
+    create_run(&loaded.names(), start)
 }
 
 /// [`new_run`] for any config, named by `names`.

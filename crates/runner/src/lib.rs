@@ -1,5 +1,9 @@
-//! geobatch-runner: loads and validates experiment configs, runs jobs (the batching study now,
-//! training later) and fans their measurements out to the configured sinks.
+//! geobatch-runner: loads and validates experiment configs, runs jobs (training, the batching
+//! study, sweeps) and fans their measurements out to the configured sinks.
+//!
+//! One training loop ([`train`]) and one batching-study loop ([`study`]) serve both kinds of
+//! task: graph batches of many small graphs ([`train::graph`], [`batches`]) and node batches of
+//! one large graph ([`node`]). [`jobs::AnyConfig`] picks the kind by the config's dataset plugin.
 //!
 //! The runner depends only on `geobatch-core`: plugins reach it through the registries, so any
 //! binary that links `geobatch-catalog` (or its own plugin crates) can run every config.
@@ -11,9 +15,11 @@ pub mod env;
 pub mod error;
 pub mod evaluate;
 pub mod identity;
+pub mod jobs;
 pub mod node;
 pub mod sinks;
 pub mod stats;
+pub mod study;
 pub mod sweep;
 pub mod train;
 

@@ -1,7 +1,9 @@
 //! Fan-out of records to every configured sink.
 
+use crate::error::RunError;
 use geobatch_core::records::{EvalRecord, RunEnd};
-use geobatch_core::{Result, RunInfo, Sink, SinkSpec, StepRecord};
+use geobatch_core::{Result, RunInfo, RunStatus, Sink, SinkSpec, StepRecord};
+use std::time::Instant;
 
 /// The sinks of one run, called in config order.
 pub struct SinkSet {
@@ -61,5 +63,26 @@ impl SinkSet {
             }
         }
         first
+    }
+
+    /// Ends a run in every sink: with `outcome`'s status, or `failed` and its message when it
+    /// is an error; `steps` were recorded since `started`. Returns the outcome (its error
+    /// first), then the sinks' first error.
+    pub fn close(
+        &mut self,
+        outcome: std::result::Result<RunStatus, RunError>,
+        steps: u64,
+        started: Instant,
+    ) -> std::result::Result<RunStatus, RunError> {
+        let end = RunEnd {
+            status: *outcome.as_ref().unwrap_or(&RunStatus::Failed),
+            steps,
+            wall_ns: started.elapsed().as_nanos() as u64,
+            message: outcome.as_ref().err().map(ToString::to_string),
+        };
+        let finished = self.finish(&end);
+        let status = outcome?;
+        finished?;
+        Ok(status)
     }
 }

@@ -13,10 +13,10 @@
 //!
 //! Keys are applied shortest first, so a whole table (`batcher`) is set before its fields.
 
-use crate::config::{LoadedConfig, apply_override};
+use crate::config::apply_override;
 use crate::error::RunError;
-use crate::identity::run_id;
-use crate::train::run_train_with;
+use crate::jobs::AnyConfig;
+use crate::train::checkpoint;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,29 +25,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct SweepRun {
     /// The sweep's settings of this run, as `KEY=VALUE`.
     pub settings: Vec<String>,
-    /// The run's config.
-    pub loaded: SweepConfig,
+    /// The run's config (graph- or node-level, by its dataset plugin's task).
+    pub loaded: AnyConfig,
     /// Where its results go.
     pub run_dir: PathBuf,
-}
-
-/// One run's config: graph-level or node-level (by its dataset plugin's task).
-#[derive(Debug)]
-pub enum SweepConfig {
-    /// Many small graphs.
-    Graph(LoadedConfig),
-    /// One large graph.
-    Node(crate::node::LoadedNodeConfig),
-}
-
-impl SweepConfig {
-    /// The label of the run's batcher.
-    pub fn batcher_label(&self) -> String {
-        match self {
-            SweepConfig::Graph(l) => l.config.batcher.label(),
-            SweepConfig::Node(l) => l.config.batcher.label(),
-        }
-    }
 }
 
 /// What happened to a run.
@@ -127,28 +108,8 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
             },
             other => other,
         };
-        let (loaded, run_dir) = if crate::config::task_of(&text) == geobatch_core::Task::Node {
-            let loaded = crate::node::LoadedNodeConfig::from_str(&text, path).map_err(named)?;
-            let model = loaded.config.model.as_ref().map(|m| m.typetag_name());
-            let job = if model.is_some() { "train" } else { "batches" };
-            let exp = &loaded.config.experiment;
-            let dir = exp
-                .results_dir
-                .join(&exp.name)
-                .join(loaded.names().run_id(job, model));
-            (SweepConfig::Node(loaded), dir)
-        } else {
-            let loaded = LoadedConfig::from_str(&text, path).map_err(named)?;
-            let cfg = &loaded.config;
-            let model = cfg.model.as_ref().map(|m| m.typetag_name());
-            let job = if model.is_some() { "train" } else { "batches" };
-            let dir = cfg
-                .experiment
-                .results_dir
-                .join(&cfg.experiment.name)
-                .join(run_id(&loaded, job, model));
-            (SweepConfig::Graph(loaded), dir)
-        };
+        let loaded = AnyConfig::from_str(&text, path).map_err(named)?;
+        let run_dir = loaded.run_dir();
         runs.push(SweepRun {
             settings,
             loaded,
@@ -194,12 +155,7 @@ pub fn run_sweep(
         }
         let outcome = if is_complete(&run.run_dir) {
             Outcome::Skipped
-        } else if run
-            .run_dir
-            .join("checkpoint")
-            .join(crate::train::STATE_FILE)
-            .is_file()
-        {
+        } else if checkpoint::exists(&run.run_dir) {
             Outcome::Resumed
         } else {
             Outcome::Ran
@@ -208,9 +164,7 @@ pub fn run_sweep(
         match outcome {
             Outcome::Skipped => {}
             Outcome::Resumed => {
-                if let SweepConfig::Graph(loaded) = &run.loaded {
-                    run_train_with(loaded, None, stop, true)?;
-                }
+                run.loaded.train(stop, true)?;
             }
             Outcome::Ran => {
                 if run.run_dir.exists() {
@@ -219,19 +173,10 @@ pub fn run_sweep(
                         source,
                     })?;
                 }
-                match &run.loaded {
-                    SweepConfig::Graph(l) if l.config.model.is_some() => {
-                        run_train_with(l, None, stop, false)?;
-                    }
-                    SweepConfig::Graph(l) => {
-                        crate::batches::run_batches(l, None)?;
-                    }
-                    SweepConfig::Node(l) if l.config.model.is_some() => {
-                        crate::node::run_node_train(l, None, stop)?;
-                    }
-                    SweepConfig::Node(l) => {
-                        crate::node::run_node_batches(l, stop)?;
-                    }
+                if run.loaded.has_model() {
+                    run.loaded.train(stop, false)?;
+                } else {
+                    run.loaded.batches(stop)?;
                 }
             }
         }

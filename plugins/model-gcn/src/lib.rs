@@ -9,12 +9,15 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{Adam, AdamConfig};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
-use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec, NodeTrainer};
-use geobatch_core::{Error, OptionDoc, PluginDescriptor, PluginKind, Result, StepStats, Task};
+use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec, NodePredictions};
+use geobatch_core::{
+    Error, OptionDoc, PluginDescriptor, PluginKind, Result, StepStats, Task, Trainer,
+};
 use geobatch_nn::backend::{DeviceKind, parse_device};
-use geobatch_nn::trainer::timed_update;
+use geobatch_nn::trainer::{load_state, save_state, timed_update};
 use net::{NodeInputs, NodeNet, nll};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// Options shared by both models.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,7 +75,7 @@ impl NodeNetSpec {
         sage: bool,
         ctx: &NodeModelContext,
         device: B::Device,
-    ) -> Box<dyn NodeTrainer>
+    ) -> Box<dyn Trainer<NodeBatch>>
     where
         B::Device: Send,
     {
@@ -91,7 +94,7 @@ impl NodeNetSpec {
         Box::new(GcnTrainer::<B>::new(net, ctx, device))
     }
 
-    fn build(&self, sage: bool, ctx: &NodeModelContext) -> Result<Box<dyn NodeTrainer>> {
+    fn build(&self, sage: bool, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
         self.validate()?;
         if ctx.n_features == 0 {
             return Err(Error::invalid(
@@ -136,7 +139,7 @@ impl NodeModelSpec for GcnSpec {
     fn validate(&self) -> Result<()> {
         self.net.validate()
     }
-    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn NodeTrainer>> {
+    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
         self.net.build(false, ctx)
     }
 }
@@ -154,7 +157,7 @@ impl NodeModelSpec for SageSpec {
     fn validate(&self) -> Result<()> {
         self.net.validate()
     }
-    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn NodeTrainer>> {
+    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
         self.net.build(true, ctx)
     }
 }
@@ -164,40 +167,59 @@ pub struct GcnTrainer<B: AutodiffBackend> {
     model: Option<NodeNet<B>>,
     best: Option<NodeNet<B>>,
     optim: OptimizerAdaptor<Adam, NodeNet<B>, B>,
+    weight_decay: f64,
     lr: f64,
+    seed: u64,
     device: B::Device,
     params: usize,
 }
 
+/// Adam, with L2 weight decay when `weight_decay > 0`.
+fn adam<B: AutodiffBackend>(weight_decay: f64) -> OptimizerAdaptor<Adam, NodeNet<B>, B> {
+    AdamConfig::new()
+        .with_weight_decay(
+            (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+        )
+        .init::<B, NodeNet<B>>()
+}
+
 impl<B: AutodiffBackend> GcnTrainer<B> {
-    /// A trainer for `model` with the context's optimiser; seeds the backend (dropout).
+    /// A trainer for `model` with the context's optimiser.
     pub fn new(model: NodeNet<B>, ctx: &NodeModelContext, device: B::Device) -> Self {
-        B::seed(&device, ctx.seed);
-        let wd = ctx.optimizer.weight_decay;
-        let optim = AdamConfig::new()
-            .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
-            .init::<B, NodeNet<B>>();
         GcnTrainer {
             params: model.num_params(),
             model: Some(model),
             best: None,
-            optim,
+            optim: adam::<B>(ctx.optimizer.weight_decay),
+            weight_decay: ctx.optimizer.weight_decay,
             lr: ctx.optimizer.learning_rate,
+            seed: ctx.seed,
             device,
         }
     }
+}
+
+/// The seed of step `step`'s random draws (dropout): a function of the run's seed and the step
+/// only, so a resumed run draws what the uninterrupted one drew.
+fn step_seed(seed: u64, step: u64) -> u64 {
+    // SplitMix64's finaliser over the pair
+    let mut z = seed ^ step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn lost() -> Error {
     Error::invalid("the model was lost by a failed step")
 }
 
-impl<B: AutodiffBackend> NodeTrainer for GcnTrainer<B>
+impl<B: AutodiffBackend> Trainer<NodeBatch> for GcnTrainer<B>
 where
     B::Device: Send,
 {
-    fn train_step(&mut self, batch: &NodeBatch, _step: u64) -> Result<StepStats> {
+    fn train_step(&mut self, batch: &NodeBatch, step: u64) -> Result<StepStats> {
         let model = self.model.take().ok_or_else(lost)?;
+        B::seed(&self.device, step_seed(self.seed, step));
         let (model, stats) = timed_update(
             model,
             &mut self.optim,
@@ -210,7 +232,7 @@ where
         Ok(stats)
     }
 
-    fn predict(&mut self, batch: &NodeBatch, classes: &mut Vec<u32>) -> Result<f64> {
+    fn predict(&mut self, batch: &NodeBatch, out: &mut NodePredictions) -> Result<()> {
         let model = self.model.as_ref().ok_or_else(lost)?.valid();
         let inputs = NodeInputs::<B::InnerBackend>::new(batch, &self.device);
         let logp = model.forward(&inputs);
@@ -221,32 +243,48 @@ where
             .convert::<i64>()
             .into_vec()
             .map_err(|e| Error::invalid(format!("{e:?}")))?;
-        classes.clear();
-        classes.extend(best.into_iter().map(|c| c as u32));
-        Ok(f64::from(loss) * inputs.n_labelled as f64)
+        out.classes.clear();
+        out.classes.extend(best.into_iter().map(|c| c as u32));
+        out.nll = f64::from(loss) * inputs.n_labelled as f64;
+        Ok(())
     }
 
-    fn set_learning_rate(&mut self, lr: f64) {
+    fn parameter_count(&self) -> usize {
+        self.params
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        let model = self.model.as_ref().ok_or_else(lost)?;
+        save_state::<B, _, _>(dir, model, self.best.as_ref(), &self.optim)
+    }
+
+    fn load(&mut self, dir: &Path) -> Result<()> {
+        let model = self.model.take().ok_or_else(lost)?;
+        let optim = std::mem::replace(&mut self.optim, adam::<B>(self.weight_decay));
+        let (model, best, optim) = load_state::<B, _, _>(dir, model, optim, &self.device)?;
+        (self.model, self.best, self.optim) = (Some(model), best, optim);
+        Ok(())
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
         self.lr = lr;
+        Ok(())
     }
 
-    fn keep_best(&mut self) {
+    fn keep_best(&mut self) -> Result<()> {
         // module clones share the parameter tensors, which optimiser steps replace, not mutate
-        self.best = self.model.clone();
+        self.best = Some(self.model.clone().ok_or_else(lost)?);
+        Ok(())
     }
 
-    fn restore_best(&mut self) -> bool {
-        match &self.best {
+    fn restore_best(&mut self) -> Result<bool> {
+        Ok(match &self.best {
             Some(b) => {
                 self.model = Some(b.clone());
                 true
             }
             None => false,
-        }
-    }
-
-    fn parameter_count(&self) -> usize {
-        self.params
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use geobatch_core::SplitName;
 use geobatch_core::node::{
     NodeBatch, NodeCollator, NodeGraph, NodeModelContext, NodeModelSpec, NodeOptimizerSpec,
-    NodePlan,
+    NodePlan, NodePredictions,
 };
 use geobatch_dataset_graphs::SbmParams;
 use geobatch_model_gcn::GcnSpec;
@@ -101,18 +101,24 @@ fn training_on_batches_lowers_the_loss() {
         batch(&g, train[..50].to_vec(), (0..250).collect()),
         batch(&g, train[50..].to_vec(), (150..400).collect()),
     ];
-    let mut classes = Vec::new();
+    let mut out = NodePredictions::default();
     let before: f64 = halves
         .iter()
-        .map(|b| t.predict(b, &mut classes).unwrap())
+        .map(|b| {
+            t.predict(b, &mut out).unwrap();
+            out.nll
+        })
         .sum();
     for step in 0..60 {
         t.train_step(&halves[step % 2], step as u64).unwrap();
     }
     let after: f64 = halves
         .iter()
-        .map(|b| t.predict(b, &mut classes).unwrap())
+        .map(|b| {
+            t.predict(b, &mut out).unwrap();
+            out.nll
+        })
         .sum();
     assert!(after < 0.7 * before, "loss {before} -> {after}");
-    assert_eq!(classes.len(), 50);
+    assert_eq!(out.classes.len(), 50);
 }

@@ -117,6 +117,31 @@ impl NodeBatch {
     }
 }
 
+impl crate::model::Batch for NodeBatch {
+    type Predictions = NodePredictions;
+    /// Local nodes, kept entries, output nodes.
+    fn real(&self) -> crate::shape::Shape {
+        crate::shape::Shape {
+            nodes: self.n_nodes(),
+            edges: self.n_entries(),
+            graphs: self.n_outputs(),
+        }
+    }
+    /// Node batches are not padded.
+    fn padded(&self) -> crate::shape::Shape {
+        crate::model::Batch::real(self)
+    }
+}
+
+/// What a trainer predicts for a [`NodeBatch`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodePredictions {
+    /// Predicted class of every output node, in `outputs` order.
+    pub classes: Vec<u32>,
+    /// Summed negative log-likelihood of the labelled output nodes.
+    pub nll: f64,
+}
+
 /// Collates plans into a reused [`NodeBatch`]; owns a global-to-local scratch map of one `u32` per
 /// graph node, reset after every batch.
 #[derive(Debug, Default)]

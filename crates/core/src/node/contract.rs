@@ -5,7 +5,7 @@ use super::batch::{NodeBatch, NodePlan};
 use super::graph::NodeGraph;
 use crate::dataset::{DatasetContext, SplitName};
 use crate::error::Result;
-use crate::model::StepStats;
+use crate::model::Trainer;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
@@ -139,29 +139,11 @@ pub struct NodeModelContext {
     pub optimizer: NodeOptimizerSpec,
 }
 
-/// A node classifier being trained.
-pub trait NodeTrainer: Send {
-    /// One gradient update on a batch: mean negative log-likelihood over its output nodes.
-    fn train_step(&mut self, batch: &NodeBatch, step: u64) -> Result<StepStats>;
-    /// Predicted class of every output node of `batch` (in `batch.outputs` order) written to
-    /// `classes`; returns the summed negative log-likelihood of the labelled outputs.
-    fn predict(&mut self, batch: &NodeBatch, classes: &mut Vec<u32>) -> Result<f64>;
-    /// Sets the learning rate (for schedules driven by the runner).
-    fn set_learning_rate(&mut self, lr: f64);
-    /// Remembers the current parameters (in memory) as the best so far.
-    fn keep_best(&mut self);
-    /// Goes back to the parameters last remembered by [`NodeTrainer::keep_best`]; false when none
-    /// were.
-    fn restore_best(&mut self) -> bool;
-    /// Number of trainable scalars.
-    fn parameter_count(&self) -> usize;
-}
-
 /// Config of a node-level model, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
 pub trait NodeModelSpec: Debug + Send + Sync {
     /// Checks the options.
     fn validate(&self) -> Result<()>;
     /// Builds the trainer.
-    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn NodeTrainer>>;
+    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>>;
 }

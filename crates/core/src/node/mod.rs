@@ -7,9 +7,9 @@ pub mod contract;
 pub mod graph;
 pub mod metrics;
 
-pub use batch::{NodeBatch, NodeCollator, NodePlan};
+pub use batch::{NodeBatch, NodeCollator, NodePlan, NodePredictions};
 pub use contract::{
     LoadedGraph, NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeDataset, NodeDatasetSpec,
-    NodeModelContext, NodeModelSpec, NodeOptimizerSpec, NodeTrainer,
+    NodeModelContext, NodeModelSpec, NodeOptimizerSpec,
 };
 pub use graph::NodeGraph;

@@ -1,0 +1,266 @@
+//! The node-level config: the graph, the classifier, the training and inference batchers, and
+//! the `[training]` and `[batches]` tables of node-level runs.
+
+use crate::config::{ExperimentSection, Loaded, Mode, RunConfig, Validate};
+use geobatch_core::node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec, NodeOptimizerSpec};
+use geobatch_core::{SinkSpec, SplitName};
+use serde::{Deserialize, Serialize};
+
+/// A node-level experiment.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Name, seed and folders.
+    pub experiment: ExperimentSection,
+    /// The graph (`npz`, `ogb`, `sbm`, ...).
+    pub dataset: Box<dyn NodeDatasetSpec>,
+    /// The classifier (`gcn`, `sage`), for `geobatch run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Box<dyn NodeModelSpec>>,
+    /// The training batcher.
+    pub batcher: Box<dyn NodeBatcherSpec>,
+    /// The batcher of batched inference (default: the training batcher's inference variant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference: Option<Box<dyn NodeBatcherSpec>>,
+    /// Training options.
+    #[serde(default)]
+    pub training: NodeTraining,
+    /// Batching-study options.
+    #[serde(default)]
+    pub batches: NodeBatches,
+    /// Result sinks; `parquet` and `console` when absent.
+    #[serde(default = "crate::config::default_sinks")]
+    pub sinks: Vec<Box<dyn SinkSpec>>,
+}
+
+/// Reduce-on-plateau of the learning rate on the validation loss (spec ibmb §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plateau {
+    /// Factor applied to the learning rate.
+    #[serde(default = "d_factor")]
+    pub factor: f64,
+    /// Evaluations without improvement before a reduction.
+    #[serde(default = "d_patience")]
+    pub patience: u64,
+    /// Evaluations to wait after a reduction.
+    #[serde(default = "d_cooldown")]
+    pub cooldown: u64,
+    /// Smallest learning rate.
+    #[serde(default = "d_min_lr")]
+    pub min_lr: f64,
+}
+
+fn d_factor() -> f64 {
+    0.33
+}
+fn d_patience() -> u64 {
+    30
+}
+fn d_cooldown() -> u64 {
+    10
+}
+fn d_min_lr() -> f64 {
+    1e-4
+}
+
+/// The `[training]` table of a node-level config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeTraining {
+    /// Epochs (passes over the training batches).
+    #[serde(default = "d_epochs")]
+    pub epochs: u64,
+    /// Evaluate the validation split every this many epochs (0: only at the end).
+    #[serde(default = "d_eval_every")]
+    pub eval_every: u64,
+    /// Leading epochs whose steps are flagged as warm-up.
+    #[serde(default = "d_warmup")]
+    pub warmup_epochs: u64,
+    /// Also predict with the whole graph at once at the end (exact; needs memory for the whole
+    /// graph's activations).
+    #[serde(default = "d_true")]
+    pub full_graph_eval: bool,
+    /// Splits evaluated at the end.
+    #[serde(default = "d_eval_splits")]
+    pub eval_splits: Vec<SplitName>,
+    /// `cpu` or `cuda[:N]`.
+    #[serde(default = "d_device")]
+    pub device: String,
+    /// `serial` (batching, then the update) or `prefetch` (batches built on a worker thread while
+    /// the trainer computes).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Adam.
+    #[serde(default)]
+    pub optimizer: NodeOptimizerSpec,
+    /// Reduce the learning rate when the validation loss stops falling (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plateau: Option<Plateau>,
+    /// Stop after this many evaluations without a better validation accuracy (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<u64>,
+    /// Keep the parameters of the best validation accuracy (checked every `eval_every` epochs and
+    /// after the last) and evaluate those at the end, as the reference does.
+    #[serde(default = "d_true")]
+    pub keep_best: bool,
+    /// Write a checkpoint (parameters, optimiser state, best parameters, schedule state) every
+    /// this many epochs (0: never); `geobatch run --resume` continues from the last one.
+    #[serde(default)]
+    pub checkpoint_every: u64,
+}
+
+fn d_epochs() -> u64 {
+    100
+}
+fn d_eval_every() -> u64 {
+    10
+}
+fn d_warmup() -> u64 {
+    1
+}
+fn d_true() -> bool {
+    true
+}
+fn d_eval_splits() -> Vec<SplitName> {
+    vec![SplitName::Validation, SplitName::Test]
+}
+fn d_device() -> String {
+    "cpu".into()
+}
+
+impl Default for NodeTraining {
+    fn default() -> Self {
+        NodeTraining {
+            epochs: d_epochs(),
+            eval_every: d_eval_every(),
+            warmup_epochs: d_warmup(),
+            full_graph_eval: true,
+            eval_splits: d_eval_splits(),
+            device: d_device(),
+            mode: Mode::Serial,
+            optimizer: NodeOptimizerSpec::default(),
+            plateau: None,
+            early_stopping: None,
+            keep_best: true,
+            checkpoint_every: 0,
+        }
+    }
+}
+
+/// The `[batches]` table of a node-level config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeBatches {
+    /// Split whose output nodes are batched.
+    #[serde(default = "d_split")]
+    pub split: SplitName,
+    /// Epochs of batches to plan and collate (times exclude the first epoch when there are
+    /// more: it pays for first-touch allocations).
+    #[serde(default = "d_batch_epochs")]
+    pub epochs: u64,
+    /// Build the inference variant of the batcher instead.
+    #[serde(default)]
+    pub inference: bool,
+}
+
+fn d_split() -> SplitName {
+    SplitName::Train
+}
+fn d_batch_epochs() -> u64 {
+    3
+}
+
+impl Default for NodeBatches {
+    fn default() -> Self {
+        NodeBatches {
+            split: d_split(),
+            epochs: d_batch_epochs(),
+            inference: false,
+        }
+    }
+}
+
+/// A node-level config as loaded.
+pub type LoadedNodeConfig = Loaded<NodeConfig>;
+
+impl Validate for NodeConfig {
+    fn validate(&self) -> Result<(), String> {
+        NodeConfig::validate(self)
+    }
+}
+
+impl RunConfig for NodeConfig {
+    fn experiment(&self) -> &ExperimentSection {
+        &self.experiment
+    }
+    fn sinks(&self) -> &[Box<dyn SinkSpec>] {
+        &self.sinks
+    }
+    fn dataset_name(&self) -> &'static str {
+        self.dataset.typetag_name()
+    }
+    fn batcher_name(&self) -> &'static str {
+        self.batcher.typetag_name()
+    }
+    fn batcher_label(&self) -> String {
+        self.batcher.label()
+    }
+    fn batcher_options(&self) -> String {
+        serde_json::to_string(&self.batcher).unwrap_or_default()
+    }
+    fn batch_size(&self) -> usize {
+        self.batcher.batch_size()
+    }
+    fn model_name(&self) -> Option<&'static str> {
+        self.model.as_ref().map(|m| m.typetag_name())
+    }
+}
+
+impl NodeConfig {
+    /// Checks every section without loading data.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::config::check_experiment(&self.experiment)?;
+        crate::config::check_device(&self.training.device)?;
+        self.dataset
+            .validate()
+            .map_err(|e| format!("[dataset] {e}"))?;
+        self.batcher
+            .validate()
+            .map_err(|e| format!("[batcher] {e}"))?;
+        if let Some(i) = &self.inference {
+            i.validate().map_err(|e| format!("[inference] {e}"))?;
+        }
+        if let Some(m) = &self.model {
+            m.validate().map_err(|e| format!("[model] {e}"))?;
+        }
+        if self.training.epochs == 0 || self.batches.epochs == 0 {
+            return Err("training.epochs and batches.epochs must be at least 1".into());
+        }
+        let o = &self.training.optimizer;
+        if o.learning_rate.is_nan() || o.learning_rate <= 0.0 || o.weight_decay < 0.0 {
+            return Err(
+                "training.optimizer: learning_rate must be positive, weight_decay not negative"
+                    .into(),
+            );
+        }
+        for (i, s) in self.sinks.iter().enumerate() {
+            s.validate()
+                .map_err(|e| format!("[[sinks]] #{}: {e}", i + 1))?;
+        }
+        Ok(())
+    }
+
+    /// The batcher of batched inference: `[inference]` as written, or the training batcher's
+    /// inference variant.
+    /// `slot` keeps a derived variant alive.
+    pub(crate) fn inference_spec<'a>(
+        &'a self,
+        slot: &'a mut Option<Box<dyn NodeBatcherSpec>>,
+    ) -> &'a dyn NodeBatcherSpec {
+        match &self.inference {
+            Some(s) => s.as_ref(),
+            None => &**slot.insert(self.batcher.for_inference()),
+        }
+    }
+}

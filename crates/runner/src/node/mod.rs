@@ -1,0 +1,50 @@
+//! Node-level jobs on one large graph (DESIGN.md §11, spec `ibmb.md`): the config, training
+//! through the one training loop (`crate::train`), batched and full-graph evaluation, and the
+//! batching study.
+//!
+//! A config is node-level when its `[dataset]` plugin is (see [`crate::config::task_of`]).
+//! Records reuse the graph-level schema: a step's `real_graphs` counts its **output nodes**,
+//! `real_nodes` its auxiliary nodes (outputs included) and `real_edges` the adjacency entries kept
+//! in the induced subgraph (self-loops included); nothing is padded, so `padded_*` equal `real_*`.
+
+pub mod config;
+pub mod eval;
+pub mod study;
+pub mod train;
+
+pub use config::{LoadedNodeConfig, NodeBatches, NodeConfig, NodeTraining, Plateau};
+pub use eval::{NodeEval, evaluate_batched, evaluate_full};
+pub use study::{NodeBatchSummary, peak_rss, run_node_batches};
+pub use train::{NodeSource, NodeTrainSummary, run_node_train, run_node_train_with};
+
+use crate::error::RunError;
+use geobatch_core::node::{
+    NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeDataset, NodeGraph,
+};
+use geobatch_core::{DatasetContext, SplitName};
+use std::time::Instant;
+
+pub(crate) fn load_graph(cfg: &NodeConfig) -> Result<(Box<dyn NodeDataset>, u64), RunError> {
+    let t = Instant::now();
+    let d = cfg.dataset.load(&DatasetContext {
+        seed: cfg.experiment.seed,
+        data_dir: cfg.experiment.data_dir.clone(),
+    })?;
+    Ok((d, t.elapsed().as_nanos() as u64))
+}
+
+pub(crate) fn build_batcher(
+    spec: &dyn NodeBatcherSpec,
+    graph: &NodeGraph,
+    split: SplitName,
+    training: bool,
+    seed: u64,
+) -> Result<Box<dyn NodeBatcher>, RunError> {
+    Ok(spec.build(&NodeBatcherContext {
+        graph,
+        outputs: graph.split(split),
+        split,
+        training,
+        seed,
+    })?)
+}

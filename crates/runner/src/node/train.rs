@@ -1,0 +1,529 @@
+//! Node-level training (`geobatch run` on one large graph): epochs of node batches through the
+//! one training loop, batched validation for the learning-rate plateau, early stopping and
+//! keep-best, and batched and full-graph evaluation at the end.
+
+use super::config::{LoadedNodeConfig, NodeTraining};
+use super::eval::{NodeEval, eval_record, evaluate_batched, evaluate_full};
+use super::{build_batcher, load_graph};
+use crate::error::RunError;
+use crate::identity::{RunStart, new_run, threads_of};
+use crate::sinks::SinkSet;
+use crate::train::{BatchSource, Flow, Job, Point, Schedule, Task, train};
+use geobatch_core::node::{
+    NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodeModelContext, NodePlan,
+};
+use geobatch_core::{Error, RunStatus, SplitName, Trainer};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// What a node-level training run did.
+#[derive(Debug, Clone)]
+pub struct NodeTrainSummary {
+    /// Model name and parameters.
+    pub model: String,
+    /// Trainable scalars.
+    pub parameters: usize,
+    /// Epochs and steps done.
+    pub epochs: u64,
+    /// Steps done.
+    pub steps: u64,
+    /// Pre-computation time of the training and inference batchers (ns).
+    pub precompute_ns: (u64, u64),
+    /// Median epoch time (ns), warm-up epochs excluded when there are others.
+    pub median_epoch_ns: f64,
+    /// Median batching and update time per step (ns).
+    pub median_step_ns: (f64, f64),
+    /// Final evaluations (split, inference, result).
+    pub evals: Vec<(SplitName, String, NodeEval)>,
+    /// The epoch whose parameters were evaluated, when the best ones were kept.
+    pub kept_epoch: Option<u64>,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Results folder.
+    pub run_dir: PathBuf,
+}
+
+impl NodeTrainSummary {
+    /// A human-readable report.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "training: {} ({} parameters), {} epochs, {} steps, {}",
+            self.model,
+            self.parameters,
+            self.epochs,
+            self.steps,
+            self.status.as_str()
+        );
+        let _ = writeln!(
+            s,
+            "  precomputation     training batches {:.1} ms, inference batches {:.1} ms",
+            self.precompute_ns.0 as f64 / 1e6,
+            self.precompute_ns.1 as f64 / 1e6
+        );
+        let _ = writeln!(
+            s,
+            "  time               {:.1} ms per epoch; per step batching {:.3} ms, update {:.3} ms (medians)",
+            self.median_epoch_ns / 1e6,
+            self.median_step_ns.0 / 1e6,
+            self.median_step_ns.1 / 1e6
+        );
+        if let Some(k) = self.kept_epoch {
+            let _ = writeln!(
+                s,
+                "  evaluated          the parameters of epoch {k} (best validation accuracy)"
+            );
+        }
+        for (split, how, e) in &self.evals {
+            let _ = writeln!(
+                s,
+                "  {:<10} {:<22} accuracy {:.4}  macro-F1 {:.4}  ({} nodes, {} batches, {:.1} ms)",
+                split.as_str(),
+                how,
+                e.accuracy,
+                e.macro_f1,
+                e.outputs,
+                e.batches,
+                e.ns as f64 / 1e6
+            );
+        }
+        let _ = writeln!(s, "  results            {}", self.run_dir.display());
+        s
+    }
+}
+
+/// Node batches epoch after epoch: the batcher's plans of each epoch, collated into induced
+/// subgraphs. An epoch must have exactly the batches the batcher announces.
+pub struct NodeSource<'a> {
+    graph: &'a NodeGraph,
+    batcher: Box<dyn NodeBatcher>,
+    collator: NodeCollator,
+    plan: NodePlan,
+    per_epoch: u64,
+    epoch: u64,
+    taken: u64,
+    started: bool,
+}
+
+/// Where a [`NodeSource`] stands: `batches` of epoch `epoch` taken.
+#[derive(Debug, Serialize, Deserialize)]
+struct NodePosition {
+    epoch: u64,
+    batches: u64,
+}
+
+impl<'a> NodeSource<'a> {
+    /// Batches of `batcher` over `graph`, from epoch 0.
+    pub fn new(graph: &'a NodeGraph, batcher: Box<dyn NodeBatcher>) -> Result<Self, RunError> {
+        let per_epoch = batcher.batches_per_epoch() as u64;
+        if per_epoch == 0 {
+            return Err(Error::invalid("the batcher makes no batches per epoch").into());
+        }
+        Ok(NodeSource {
+            graph,
+            batcher,
+            collator: NodeCollator::new(),
+            plan: NodePlan::default(),
+            per_epoch,
+            epoch: 0,
+            taken: 0,
+            started: false,
+        })
+    }
+
+    /// Batches per epoch.
+    pub fn per_epoch(&self) -> u64 {
+        self.per_epoch
+    }
+
+    /// The batcher.
+    pub fn batcher(&self) -> &dyn NodeBatcher {
+        self.batcher.as_ref()
+    }
+
+    /// Plans the next batch of the epoch, moving to the next epoch after the last one.
+    fn plan_next(&mut self) -> Result<(), Error> {
+        if self.started && self.taken == self.per_epoch {
+            if self.batcher.next_plan(self.graph, &mut self.plan)? {
+                return Err(Error::invalid(format!(
+                    "the batcher made more than the {} batches per epoch it announced",
+                    self.per_epoch
+                )));
+            }
+            (self.epoch, self.taken, self.started) = (self.epoch + 1, 0, false);
+        }
+        if !self.started {
+            self.batcher.start_epoch(self.epoch)?;
+            self.started = true;
+        }
+        if !self.batcher.next_plan(self.graph, &mut self.plan)? {
+            return Err(Error::invalid(format!(
+                "the batcher made {} batches in epoch {} but announced {}",
+                self.taken, self.epoch, self.per_epoch
+            )));
+        }
+        self.taken += 1;
+        Ok(())
+    }
+}
+
+impl BatchSource for NodeSource<'_> {
+    type Batch = NodeBatch;
+    const QUEUE: usize = 1;
+
+    fn next(&mut self, batch: &mut NodeBatch) -> Result<(u64, u64), Error> {
+        let t0 = Instant::now();
+        self.plan_next()?;
+        let t1 = Instant::now();
+        self.collator.collate(self.graph, &self.plan, batch)?;
+        Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))
+    }
+
+    fn position(&self) -> Result<serde_json::Value, Error> {
+        let p = if self.started && self.taken == self.per_epoch {
+            NodePosition {
+                epoch: self.epoch + 1,
+                batches: 0,
+            }
+        } else {
+            NodePosition {
+                epoch: self.epoch,
+                batches: if self.started { self.taken } else { 0 },
+            }
+        };
+        serde_json::to_value(p).map_err(|e| Error::invalid(e.to_string()))
+    }
+
+    /// Starts the saved epoch again (its order and samples depend only on the seed and the
+    /// epoch) and skips the plans already taken.
+    fn restore(&mut self, position: serde_json::Value) -> Result<(), Error> {
+        let p: NodePosition = serde_json::from_value(position)
+            .map_err(|e| Error::invalid(format!("the checkpoint's batch position: {e}")))?;
+        (self.epoch, self.taken, self.started) = (p.epoch, 0, false);
+        for _ in 0..p.batches {
+            self.plan_next()?;
+        }
+        Ok(())
+    }
+}
+
+/// The learning-rate plateau, early stopping and keep-best; part of every checkpoint.
+/// Best values start at finite sentinels (a checkpoint's JSON has no infinities): every
+/// accuracy beats -1 and every finite loss beats `f64::MAX`, as they beat the infinities.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainState {
+    lr: f64,
+    best_loss: f64,
+    best_acc: f64,
+    since_loss: u64,
+    since_acc: u64,
+    cooldown: u64,
+    /// Epoch and validation accuracy of the parameters kept as the best.
+    best_epoch: Option<(u64, f64)>,
+}
+
+impl TrainState {
+    /// Updates the plateau schedule and early stopping; true when training should stop.
+    fn after_eval(
+        &mut self,
+        tr: &NodeTraining,
+        e: &NodeEval,
+        trainer: &mut dyn Trainer<NodeBatch>,
+    ) -> Result<bool, RunError> {
+        if let Some(p) = &tr.plateau {
+            if e.loss < self.best_loss {
+                self.best_loss = e.loss;
+                self.since_loss = 0;
+            } else {
+                self.since_loss += 1;
+            }
+            if self.cooldown > 0 {
+                self.cooldown -= 1;
+                self.since_loss = 0;
+            } else if self.since_loss > p.patience && self.lr > p.min_lr {
+                self.lr = (self.lr * p.factor).max(p.min_lr);
+                trainer.set_learning_rate(self.lr)?;
+                self.cooldown = p.cooldown;
+                self.since_loss = 0;
+            }
+        }
+        if e.accuracy > self.best_acc {
+            self.best_acc = e.accuracy;
+            self.since_acc = 0;
+        } else {
+            self.since_acc += 1;
+        }
+        Ok(tr.early_stopping.is_some_and(|n| self.since_acc >= n))
+    }
+}
+
+/// Node-level evaluation: batched validation after every `eval_every` epochs (plateau, early
+/// stopping, keep-best), and at the end batched and full-graph evaluation of the evaluated
+/// splits. Model selection always uses the validation split, whatever the order of
+/// `eval_splits`.
+struct NodeTask<'a> {
+    graph: &'a NodeGraph,
+    tr: &'a NodeTraining,
+    infer: Vec<(SplitName, Box<dyn NodeBatcher>)>,
+    label: String,
+    state: TrainState,
+    evals: Vec<(SplitName, String, NodeEval)>,
+    kept: Option<u64>,
+}
+
+impl NodeTask<'_> {
+    /// Batched inference on the validation split.
+    fn validate(&mut self, trainer: &mut dyn Trainer<NodeBatch>) -> Result<NodeEval, RunError> {
+        let (split, batcher) = self
+            .infer
+            .iter_mut()
+            .find(|(s, _)| *s == SplitName::Validation)
+            .ok_or_else(|| Error::invalid("no inference batches for the validation split"))?;
+        evaluate_batched(trainer, self.graph, batcher.as_mut(), *split)
+    }
+
+    /// Updates the schedule with a validation result after `epochs` epochs and keeps better
+    /// parameters; true when early stopping ends training.
+    fn judge(
+        &mut self,
+        e: &NodeEval,
+        epochs: u64,
+        trainer: &mut dyn Trainer<NodeBatch>,
+    ) -> Result<bool, RunError> {
+        let better = e.accuracy > self.state.best_acc;
+        let stop = self.state.after_eval(self.tr, e, trainer)?;
+        if better && self.tr.keep_best {
+            trainer.keep_best()?;
+            self.state.best_epoch = Some((epochs, e.accuracy));
+        }
+        Ok(stop)
+    }
+}
+
+impl Task for NodeTask<'_> {
+    type Batch = NodeBatch;
+
+    fn evaluate(
+        &mut self,
+        trainer: &mut dyn Trainer<NodeBatch>,
+        at: Point,
+        sinks: &mut SinkSet,
+    ) -> Result<Flow, RunError> {
+        let e = self.validate(trainer)?;
+        sinks.eval(&eval_record(
+            at.steps,
+            SplitName::Validation,
+            &self.label,
+            &e,
+        ))?;
+        if self.judge(&e, at.rounds, trainer)? {
+            eprintln!(
+                "early stopping after epoch {}: no better validation accuracy",
+                at.rounds
+            );
+            return Ok(Flow::Stop);
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(
+        &mut self,
+        trainer: &mut dyn Trainer<NodeBatch>,
+        at: Point,
+        sinks: &mut SinkSet,
+    ) -> Result<(), RunError> {
+        // with keep_best, the last epoch is compared with the best so far
+        if at.last && self.tr.keep_best && self.tr.eval_every > 0 {
+            let e = self.validate(trainer)?;
+            self.judge(&e, at.rounds, trainer)?;
+        }
+        if let Some((epoch, acc)) = self.state.best_epoch
+            && trainer.restore_best()?
+        {
+            eprintln!(
+                "evaluating the parameters of epoch {epoch} (best validation accuracy {acc:.4})"
+            );
+            self.kept = Some(epoch);
+        }
+        for (s, b) in &mut self.infer {
+            if !self.tr.eval_splits.contains(s) {
+                continue;
+            }
+            let e = evaluate_batched(trainer, self.graph, b.as_mut(), *s)?;
+            sinks.eval(&eval_record(at.steps, *s, &self.label, &e))?;
+            self.evals.push((*s, self.label.clone(), e));
+        }
+        if self.tr.full_graph_eval {
+            for &s in &self.tr.eval_splits {
+                let e = evaluate_full(trainer, self.graph, s)?;
+                sinks.eval(&eval_record(at.steps, s, "full", &e))?;
+                self.evals.push((s, "full".into(), e));
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> Result<serde_json::Value, RunError> {
+        serde_json::to_value(&self.state).map_err(|e| Error::invalid(e.to_string()).into())
+    }
+
+    fn restore(
+        &mut self,
+        state: serde_json::Value,
+        trainer: &mut dyn Trainer<NodeBatch>,
+    ) -> Result<(), RunError> {
+        self.state = serde_json::from_value(state)
+            .map_err(|e| Error::invalid(format!("the checkpoint's training state: {e}")))?;
+        if self.tr.plateau.is_some() {
+            trainer.set_learning_rate(self.state.lr)?;
+        }
+        Ok(())
+    }
+}
+
+/// Trains the config's node classifier; `epochs` overrides `[training] epochs`.
+pub fn run_node_train(
+    loaded: &LoadedNodeConfig,
+    epochs: Option<u64>,
+    stop: &AtomicBool,
+) -> Result<NodeTrainSummary, RunError> {
+    run_node_train_with(loaded, epochs, stop, false)
+}
+
+/// As [`run_node_train`]; with `resume`, a run whose folder holds a checkpoint continues from it
+/// (parameters, best parameters, optimiser state, epoch, schedule state and the sinks' records).
+pub fn run_node_train_with(
+    loaded: &LoadedNodeConfig,
+    epochs: Option<u64>,
+    stop: &AtomicBool,
+    resume: bool,
+) -> Result<NodeTrainSummary, RunError> {
+    let cfg = &loaded.config;
+    let tr = &cfg.training;
+    let model_spec = cfg.model.as_ref().ok_or_else(|| {
+        loaded.input_error("no [model] table: `geobatch run` trains a model (gcn or sage)")
+    })?;
+    let epochs = epochs.unwrap_or(tr.epochs);
+    if epochs == 0 {
+        return Err(loaded.input_error("epochs must be at least 1"));
+    }
+    let seed = cfg.experiment.seed;
+    let (dataset, load_ns) = load_graph(cfg)?;
+    let graph = dataset.graph();
+    eprintln!(
+        "{}: {} nodes, {} adjacency entries, {} features, {} classes; train/val/test {}/{}/{} (loaded in {:.0} ms)",
+        dataset.source(),
+        graph.n_nodes(),
+        graph.n_entries(),
+        graph.n_features(),
+        graph.n_classes(),
+        graph.split(SplitName::Train).len(),
+        graph.split(SplitName::Validation).len(),
+        graph.split(SplitName::Test).len(),
+        load_ns as f64 / 1e6
+    );
+    let source = NodeSource::new(
+        graph,
+        build_batcher(cfg.batcher.as_ref(), graph, SplitName::Train, true, seed)?,
+    )?;
+    let mut slot = None;
+    let infer_spec = cfg.inference_spec(&mut slot);
+    let mut infer: Vec<(SplitName, Box<dyn NodeBatcher>)> = Vec::new();
+    let mut splits = tr.eval_splits.clone();
+    if !splits.contains(&SplitName::Validation) {
+        splits.insert(0, SplitName::Validation);
+    }
+    for &s in &splits {
+        infer.push((s, build_batcher(infer_spec, graph, s, false, seed)?));
+    }
+    let infer_ns: u64 = infer.iter().map(|(_, b)| b.precompute_ns()).sum();
+    let trainer = model_spec.build(&NodeModelContext {
+        n_features: graph.n_features(),
+        n_classes: graph.n_classes(),
+        seed,
+        device: tr.device.clone(),
+        optimizer: tr.optimizer.clone(),
+    })?;
+    let model = model_spec.typetag_name().to_string();
+    let parameters = trainer.parameter_count();
+    let per_epoch = source.per_epoch();
+    let train_ns = source.batcher().precompute_ns();
+    eprintln!(
+        "{model}: {parameters} parameters; {per_epoch} training batches per epoch (precomputed in {:.0} ms), inference batches precomputed in {:.0} ms",
+        train_ns as f64 / 1e6,
+        infer_ns as f64 / 1e6
+    );
+    let run = new_run(
+        loaded,
+        RunStart {
+            job: "train",
+            model: Some(&model),
+            dataset_source: dataset.source(),
+            budget: None,
+            planned_steps: epochs * per_epoch,
+            mode: tr.mode.as_str(),
+            device: &tr.device,
+            threads: threads_of(
+                tr.mode,
+                infer
+                    .iter()
+                    .map(|(_, b)| b.precompute_threads())
+                    .fold(source.batcher().precompute_threads(), usize::max),
+            ),
+        },
+    )?;
+    let job = Job {
+        run,
+        sinks: &cfg.sinks,
+        source,
+        trainer,
+        schedule: Schedule {
+            steps: epochs * per_epoch,
+            per_round: per_epoch,
+            eval_every: tr.eval_every,
+            checkpoint_every: tr.checkpoint_every,
+            warmup: tr.warmup_epochs,
+        },
+        mode: tr.mode,
+        resume,
+    };
+    let mut task = NodeTask {
+        graph,
+        tr,
+        infer,
+        label: infer_spec.label(),
+        state: TrainState {
+            lr: tr.optimizer.learning_rate,
+            best_loss: f64::MAX,
+            best_acc: -1.0,
+            since_loss: 0,
+            since_acc: 0,
+            cooldown: 0,
+            best_epoch: None,
+        },
+        evals: Vec::new(),
+        kept: None,
+    };
+    let ended = train(job, &mut task, stop)?;
+    let m = ended.progress.medians(tr.warmup_epochs);
+    Ok(NodeTrainSummary {
+        model,
+        parameters,
+        epochs: ended.progress.steps() / per_epoch,
+        steps: ended.progress.steps(),
+        precompute_ns: (train_ns, infer_ns),
+        median_epoch_ns: m.round.unwrap_or(f64::NAN),
+        median_step_ns: (
+            m.wait.or(m.batching).unwrap_or(f64::NAN),
+            m.update.unwrap_or(f64::NAN),
+        ),
+        evals: task.evals,
+        kept_epoch: task.kept,
+        status: ended.status,
+        run_dir: ended.run_dir,
+    })
+}

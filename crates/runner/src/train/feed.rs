@@ -1,0 +1,136 @@
+//! Where training batches come from: a [`BatchSource`] plans and collates them one after
+//! another, and [`feed`] hands them to the update either serially (the study's protocol: batch,
+//! then update, nothing overlapped) or from a worker thread (prefetch). Both modes make the same
+//! batches in the same order, so they train the same bits.
+
+use crate::config::Mode;
+use crate::error::RunError;
+use geobatch_core::{Batch, Error};
+use std::ops::Range;
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// Makes the batches of one job: graph batches from a stream of graph indices, or node batches
+/// epoch after epoch.
+pub trait BatchSource: Send {
+    /// The kind of batch made.
+    type Batch: Batch;
+    /// Batches the prefetch queue may hold ahead of the trainer.
+    const QUEUE: usize;
+    /// Plans and collates the next batch into `batch` (reused between steps); returns the
+    /// planning and collation times (ns).
+    fn next(&mut self, batch: &mut Self::Batch) -> Result<(u64, u64), Error>;
+    /// Where the source stands (taken between two batches), for a checkpoint.
+    fn position(&self) -> Result<serde_json::Value, Error>;
+    /// Goes back to a position returned by [`BatchSource::position`].
+    fn restore(&mut self, position: serde_json::Value) -> Result<(), Error>;
+}
+
+/// One batch and what making it cost.
+#[derive(Debug)]
+pub struct Built<B> {
+    /// The batch.
+    pub batch: B,
+    /// Planning time (ns).
+    pub plan_ns: u64,
+    /// Collation time (ns).
+    pub collate_ns: u64,
+    /// Time the trainer waited for it (prefetch mode), ns.
+    pub wait_ns: Option<u64>,
+    /// The source's position right after this batch, taken when a checkpoint follows it.
+    pub position: Option<serde_json::Value>,
+}
+
+/// Whether to go on after a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Take the next batch.
+    Continue,
+    /// Stop here.
+    Stop,
+}
+
+/// What [`feed`] hands each batch to: the step and its batch; says whether to go on.
+pub type OnBatch<'f, B> = dyn FnMut(u64, &Built<B>) -> Result<Flow, RunError> + 'f;
+
+/// Makes the batch of `step` into `batch`, with the source's position after it when
+/// `mark(step)` (a checkpoint follows that step).
+fn make<S: BatchSource>(
+    source: &mut S,
+    mut batch: S::Batch,
+    step: u64,
+    mark: &dyn Fn(u64) -> bool,
+) -> Result<Built<S::Batch>, Error> {
+    let (plan_ns, collate_ns) = source.next(&mut batch)?;
+    let position = if mark(step) {
+        Some(source.position()?)
+    } else {
+        None
+    };
+    Ok(Built {
+        batch,
+        plan_ns,
+        collate_ns,
+        wait_ns: None,
+        position,
+    })
+}
+
+/// Hands the batches of `steps` to `f` in order until `f` says stop or fails.
+///
+/// Serial: each batch is made, then `f` runs. Prefetch: a worker thread makes batches into a
+/// queue of [`BatchSource::QUEUE`] while `f` runs, batches are recycled through a return
+/// channel, and the time `f`'s side waited for each batch is recorded in [`Built::wait_ns`].
+/// `mark(step)` says which batches carry the source's position (those a checkpoint follows):
+/// the worker is ahead of the trainer, so the position is taken when the batch is made.
+pub fn feed<S: BatchSource>(
+    mode: Mode,
+    source: &mut S,
+    steps: Range<u64>,
+    mark: &(dyn Fn(u64) -> bool + Sync),
+    f: &mut OnBatch<'_, S::Batch>,
+) -> Result<(), RunError> {
+    match mode {
+        Mode::Serial => {
+            let mut spare = S::Batch::default();
+            for step in steps {
+                let built = make(source, spare, step, mark)?;
+                if f(step, &built)? == Flow::Stop {
+                    break;
+                }
+                spare = built.batch;
+            }
+            Ok(())
+        }
+        // The receiver is dropped when the closure returns, before the scope joins the worker,
+        // so a worker blocked on a full queue wakes up with an error and ends.
+        Mode::Prefetch => std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel::<Result<Built<S::Batch>, Error>>(S::QUEUE);
+            let (back_tx, back_rx) = mpsc::channel::<S::Batch>();
+            let worker_steps = steps.clone();
+            scope.spawn(move || {
+                for step in worker_steps {
+                    let spare = back_rx.try_recv().unwrap_or_default();
+                    let item = make(source, spare, step, mark);
+                    let failed = item.is_err();
+                    if tx.send(item).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            for step in steps {
+                let t = Instant::now();
+                let Ok(item) = rx.recv() else {
+                    return Err(Error::invalid("the batching thread stopped").into());
+                };
+                let mut built = item?;
+                built.wait_ns = Some(t.elapsed().as_nanos() as u64);
+                if f(step, &built)? == Flow::Stop {
+                    break;
+                }
+                let _ = back_tx.send(built.batch);
+            }
+            Ok(())
+        }),
+    }
+}

@@ -1,0 +1,327 @@
+//! Graph-level training (`geobatch run` on a dataset of many small graphs): the training split's
+//! seeded stream batched by the config's batcher, evaluated with the one exact evaluator.
+
+use super::feed::{BatchSource, Flow};
+use super::{Job, Point, Schedule, Task, train};
+use crate::config::LoadedConfig;
+use crate::error::RunError;
+use crate::evaluate::{SplitErrors, evaluate};
+use crate::identity::{RunStart, new_run, threads_of};
+use crate::sinks::SinkSet;
+use geobatch_core::records::EvalRecord;
+use geobatch_core::{
+    Batcher, BatcherContext, Dataset, DatasetContext, Error, GraphBatch, GraphSet, GraphStream,
+    ModelContext, Plan, RunStatus, SplitName, StreamMode, Trainer,
+};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// Loss above which a run is stopped as diverged (the reference's abort rule).
+pub const LOSS_LIMIT: f32 = 1e10;
+
+/// What a training run did.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Model plugin name.
+    pub model: String,
+    /// Trainable scalars.
+    pub parameters: usize,
+    /// Steps done.
+    pub steps: u64,
+    /// Mean loss of the first 10% of steps.
+    pub loss_first: f64,
+    /// Mean loss of the last 10% of steps.
+    pub loss_last: f64,
+    /// Median batching time (ns) after warm-up.
+    pub median_batching_ns: f64,
+    /// Median update time (ns) after warm-up.
+    pub median_update_ns: f64,
+    /// Median wait for a batch (ns) after warm-up, prefetch mode.
+    pub median_wait_ns: Option<f64>,
+    /// Distinct padded shapes.
+    pub distinct_shapes: usize,
+    /// Final evaluations.
+    pub evals: Vec<EvalRecord>,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Results folder.
+    pub run_dir: PathBuf,
+}
+
+impl TrainSummary {
+    /// A human-readable report.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "training: {} ({} parameters), {} steps, {}",
+            self.model,
+            self.parameters,
+            self.steps,
+            self.status.as_str()
+        );
+        let _ = writeln!(
+            s,
+            "  loss               {:.5} (first 10%) -> {:.5} (last 10%)",
+            self.loss_first, self.loss_last
+        );
+        let _ = writeln!(
+            s,
+            "  time per step      batching {:.3} ms, update {:.3} ms (medians){}",
+            self.median_batching_ns / 1e6,
+            self.median_update_ns / 1e6,
+            self.median_wait_ns
+                .map(|w| format!(", waited {:.3} ms for a batch", w / 1e6))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(s, "  distinct shapes    {}", self.distinct_shapes);
+        for e in &self.evals {
+            let _ = writeln!(
+                s,
+                "  {:<10} {} RMSE {:.5}  MAE {:.5}  ({} graphs, step {})",
+                e.split, e.target, e.rmse, e.mae, e.graphs, e.step
+            );
+        }
+        let _ = writeln!(s, "  results            {}", self.run_dir.display());
+        s
+    }
+}
+
+/// Batches of one split: its seeded stream, planned by a batcher and collated by the core.
+pub struct GraphSource<'a> {
+    set: &'a GraphSet,
+    batcher: Box<dyn Batcher>,
+    stream: GraphStream,
+    plan: Plan,
+}
+
+impl<'a> GraphSource<'a> {
+    /// The repeating, shuffled stream of `split` batched by `batcher`.
+    pub fn new(
+        set: &'a GraphSet,
+        batcher: Box<dyn Batcher>,
+        split: SplitName,
+        loaded: &LoadedConfig,
+    ) -> Result<Self, RunError> {
+        let e = &loaded.config.experiment;
+        Ok(GraphSource {
+            set,
+            batcher,
+            stream: GraphStream::new(
+                set.len(),
+                StreamMode::Train,
+                e.seed,
+                e.quirks,
+                split.as_str(),
+            )?,
+            plan: Plan::default(),
+        })
+    }
+}
+
+impl BatchSource for GraphSource<'_> {
+    type Batch = GraphBatch;
+    const QUEUE: usize = 2;
+
+    fn next(&mut self, batch: &mut GraphBatch) -> Result<(u64, u64), Error> {
+        let t0 = Instant::now();
+        if !self
+            .batcher
+            .next_plan(&mut self.stream, self.set.sizes(), &mut self.plan)?
+        {
+            return Err(Error::invalid(
+                "the batcher ended a repeating training stream",
+            ));
+        }
+        let t1 = Instant::now();
+        batch.collate(self.set, &self.plan)?;
+        Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))
+    }
+
+    fn position(&self) -> Result<serde_json::Value, Error> {
+        serde_json::to_value(&self.stream).map_err(|e| Error::invalid(e.to_string()))
+    }
+
+    fn restore(&mut self, position: serde_json::Value) -> Result<(), Error> {
+        self.stream = serde_json::from_value(position)
+            .map_err(|e| Error::invalid(format!("the checkpoint's stream: {e}")))?;
+        Ok(())
+    }
+}
+
+/// Graph-level evaluation: RMSE and MAE of every target on the evaluated splits, with the
+/// exact evaluator.
+struct GraphTask<'a> {
+    dataset: &'a dyn Dataset,
+    splits: &'a [SplitName],
+    batch_size: usize,
+    finals: Vec<EvalRecord>,
+}
+
+impl GraphTask<'_> {
+    fn evaluate_all(
+        &mut self,
+        trainer: &mut dyn Trainer,
+        at: Point,
+        sinks: &mut SinkSet,
+    ) -> Result<(), RunError> {
+        for &split in self.splits {
+            let SplitErrors { rmse, mae, graphs } =
+                evaluate(trainer, self.dataset.split(split), self.batch_size)?;
+            for (k, name) in self.dataset.target_names().iter().enumerate() {
+                let rec = EvalRecord {
+                    step: at.steps,
+                    split: split.as_str().into(),
+                    target: name.clone(),
+                    rmse: rmse[k],
+                    mae: mae[k],
+                    graphs,
+                    accuracy: None,
+                    macro_f1: None,
+                    inference: None,
+                    eval_ns: None,
+                };
+                sinks.eval(&rec)?;
+                if at.last {
+                    self.finals.push(rec);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Task for GraphTask<'_> {
+    type Batch = GraphBatch;
+
+    fn evaluate(
+        &mut self,
+        trainer: &mut dyn Trainer,
+        at: Point,
+        sinks: &mut SinkSet,
+    ) -> Result<Flow, RunError> {
+        self.evaluate_all(trainer, at, sinks)?;
+        Ok(Flow::Continue)
+    }
+
+    fn finish(
+        &mut self,
+        trainer: &mut dyn Trainer,
+        at: Point,
+        sinks: &mut SinkSet,
+    ) -> Result<(), RunError> {
+        self.evaluate_all(trainer, at, sinks)
+    }
+}
+
+/// Trains the config's model; `steps` overrides `[training] steps`. `stop` ends the run early
+/// (Ctrl-C) with status `interrupted`; the sinks are finished in every case.
+pub fn run_train(
+    loaded: &LoadedConfig,
+    steps: Option<u64>,
+    stop: &AtomicBool,
+) -> Result<TrainSummary, RunError> {
+    run_train_with(loaded, steps, stop, false)
+}
+
+/// As [`run_train`]; with `resume`, a run whose folder holds a checkpoint continues from it
+/// (parameters, optimiser state, stream position and the sinks' records up to that step).
+pub fn run_train_with(
+    loaded: &LoadedConfig,
+    steps: Option<u64>,
+    stop: &AtomicBool,
+    resume: bool,
+) -> Result<TrainSummary, RunError> {
+    let cfg = &loaded.config;
+    let model_spec = cfg.model.as_ref().ok_or_else(|| {
+        loaded.input_error(
+            "no [model] table: `geobatch run` trains a model (see `geobatch list models`)",
+        )
+    })?;
+    let tr = &cfg.training;
+    let steps = steps.unwrap_or(tr.steps);
+    if steps == 0 {
+        return Err(loaded.input_error("--steps must be at least 1"));
+    }
+    let seed = cfg.experiment.seed;
+    let dataset = cfg.dataset.load(&DatasetContext {
+        seed,
+        data_dir: cfg.experiment.data_dir.clone(),
+    })?;
+    let train_set = dataset.split(SplitName::Train);
+    let batcher = cfg.batcher.build(&BatcherContext {
+        sizes: train_set.sizes(),
+        split: "train",
+        mode: StreamMode::Train,
+        quirks: cfg.experiment.quirks,
+    })?;
+    let budget = batcher.budget();
+    let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?;
+    let trainer = model_spec.build(&ModelContext {
+        n_species: dataset.species_classes().len(),
+        target_stats: dataset.target_stats(),
+        seed,
+        device: tr.device.clone(),
+        optimizer: tr.optimizer.clone(),
+    })?;
+    let parameters = trainer.parameter_count();
+    let model = model_spec.typetag_name().to_string();
+    eprintln!(
+        "{model}: {parameters} parameters; training on {} ({} graphs)",
+        dataset.source(),
+        train_set.len()
+    );
+    let run = new_run(
+        loaded,
+        RunStart {
+            job: "train",
+            model: Some(&model),
+            dataset_source: dataset.source(),
+            budget,
+            planned_steps: steps,
+            mode: tr.mode.as_str(),
+            device: &tr.device,
+            threads: threads_of(tr.mode, 1),
+        },
+    )?;
+    let job = Job {
+        run,
+        sinks: &cfg.sinks,
+        source,
+        trainer,
+        schedule: Schedule {
+            steps,
+            per_round: 1,
+            eval_every: tr.eval_every,
+            checkpoint_every: tr.checkpoint_every,
+            warmup: tr.warmup,
+        },
+        mode: tr.mode,
+        resume,
+    };
+    let mut task = GraphTask {
+        dataset: dataset.as_ref(),
+        splits: &tr.eval_splits,
+        batch_size: cfg.batcher.batch_size(),
+        finals: Vec::new(),
+    };
+    let ended = train(job, &mut task, stop)?;
+    let (loss_first, loss_last) = ended.progress.loss_windows();
+    let m = ended.progress.medians(0);
+    Ok(TrainSummary {
+        model,
+        parameters,
+        steps: ended.progress.steps(),
+        loss_first,
+        loss_last,
+        median_batching_ns: m.batching.unwrap_or(0.0),
+        median_update_ns: m.update.unwrap_or(0.0),
+        median_wait_ns: m.wait,
+        distinct_shapes: ended.progress.distinct_shapes(),
+        evals: task.finals,
+        status: ended.status,
+        run_dir: ended.run_dir,
+    })
+}

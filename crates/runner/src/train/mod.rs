@@ -1,0 +1,340 @@
+//! Training, written once for every kind of task (DESIGN.md §7, §11): batches of many small
+//! graphs ([`graph`]) and node batches of one large graph (`crate::node`) go through the same
+//! loop, whose phases are the functions of this module:
+//!
+//! 1. **resume** ([`train`]): a checkpoint, when asked for, restores the trainer, the batch
+//!    source's position, the task's state, the running totals and the sinks;
+//! 2. **start**: the sinks get the run's identity;
+//! 3. **plan and collate** ([`feed`]): serial or prefetch, the same batches in both modes;
+//! 4. **update** and **record** (`Steps::update`): the timed gradient update and one
+//!    [`StepRecord`] per step to every sink; a non-finite or exploding loss stops the run;
+//! 5. **evaluate** ([`Task::evaluate`]) and **checkpoint** (`Steps::checkpoint`) at round ends
+//!    (a round is a step for graph-level tasks and an epoch of node batches for node-level ones);
+//! 6. **finish**: the task's final evaluation ([`Task::finish`]), every sink finished whatever
+//!    happened ([`SinkSet::close`]), the checkpoint dropped once the run is complete.
+
+pub mod checkpoint;
+pub mod feed;
+pub mod graph;
+pub mod progress;
+
+pub use checkpoint::STATE_FILE;
+pub use feed::{BatchSource, Built, Flow, feed};
+pub use graph::{LOSS_LIMIT, TrainSummary, run_train, run_train_with};
+pub use progress::{Medians, Progress};
+
+use crate::config::Mode;
+use crate::error::RunError;
+use crate::sinks::SinkSet;
+use checkpoint::CheckpointState;
+use geobatch_core::{Batch, Error, RunInfo, RunStatus, SinkSpec, StepRecord, StepTiming, Trainer};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// When things happen in a run. Evaluation, checkpoints and warm-up count **rounds**: one step
+/// for graph-level tasks, one epoch of node batches for node-level ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Steps of the whole run.
+    pub steps: u64,
+    /// Steps per round (at least 1).
+    pub per_round: u64,
+    /// Evaluate every this many rounds (0: only at the end).
+    pub eval_every: u64,
+    /// Checkpoint every this many rounds (0: never).
+    pub checkpoint_every: u64,
+    /// Leading rounds whose steps are flagged as warm-up.
+    pub warmup: u64,
+}
+
+/// A point of a run's schedule: right after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Point {
+    /// Steps done.
+    pub steps: u64,
+    /// Rounds done.
+    pub rounds: u64,
+    /// Whether this is the end of the run's last step.
+    pub last: bool,
+}
+
+impl Schedule {
+    fn rounds_after(&self, step: u64) -> u64 {
+        (step + 1) / self.per_round.max(1)
+    }
+
+    /// Whether step `step` belongs to the warm-up.
+    pub fn warmup(&self, step: u64) -> bool {
+        step / self.per_round.max(1) < self.warmup
+    }
+
+    /// Whether step `step` ends a round.
+    pub fn ends_round(&self, step: u64) -> bool {
+        (step + 1).is_multiple_of(self.per_round.max(1))
+    }
+
+    /// The point right after step `step`.
+    pub fn after(&self, step: u64) -> Point {
+        Point {
+            steps: step + 1,
+            rounds: self.rounds_after(step),
+            last: step + 1 == self.steps,
+        }
+    }
+
+    /// Whether a periodic evaluation follows step `step` (the last step's is the task's finish).
+    pub fn evaluates_after(&self, step: u64) -> bool {
+        self.ends_round(step)
+            && self.eval_every > 0
+            && self.rounds_after(step).is_multiple_of(self.eval_every)
+            && step + 1 < self.steps
+    }
+
+    /// Whether a checkpoint follows step `step` (never after the last).
+    pub fn checkpoints_after(&self, step: u64) -> bool {
+        self.ends_round(step)
+            && self.checkpoint_every > 0
+            && self
+                .rounds_after(step)
+                .is_multiple_of(self.checkpoint_every)
+            && step + 1 < self.steps
+    }
+}
+
+/// What a kind of task adds to the loop: its evaluations and the state they keep.
+pub trait Task {
+    /// The batches it trains on.
+    type Batch: Batch;
+
+    /// A periodic evaluation after round `at.rounds` (never after the last step: that one is
+    /// [`Task::finish`]'s). [`Flow::Stop`] ends training early (early stopping).
+    fn evaluate(
+        &mut self,
+        trainer: &mut dyn Trainer<Self::Batch>,
+        at: Point,
+        sinks: &mut SinkSet,
+    ) -> Result<Flow, RunError>;
+
+    /// The final evaluation once training is over: after the last step, or at `at` after an
+    /// early stop.
+    fn finish(
+        &mut self,
+        trainer: &mut dyn Trainer<Self::Batch>,
+        at: Point,
+        sinks: &mut SinkSet,
+    ) -> Result<(), RunError>;
+
+    /// The task's own state, for a checkpoint.
+    fn state(&self) -> Result<serde_json::Value, RunError> {
+        Ok(serde_json::Value::Null)
+    }
+
+    /// Restores a state saved by [`Task::state`]; the trainer is already restored.
+    fn restore(
+        &mut self,
+        _state: serde_json::Value,
+        _trainer: &mut dyn Trainer<Self::Batch>,
+    ) -> Result<(), RunError> {
+        Ok(())
+    }
+}
+
+/// Everything a training run is made of, built by a task kind's entry point.
+pub struct Job<'a, S: BatchSource> {
+    /// The run's identity (its folder exists).
+    pub run: RunInfo,
+    /// The config's sinks.
+    pub sinks: &'a [Box<dyn SinkSpec>],
+    /// Where batches come from.
+    pub source: S,
+    /// The model being trained.
+    pub trainer: Box<dyn Trainer<S::Batch>>,
+    /// Steps, rounds, evaluation, checkpoints, warm-up.
+    pub schedule: Schedule,
+    /// Serial or prefetch.
+    pub mode: Mode,
+    /// Continue from the run's checkpoint when it has one.
+    pub resume: bool,
+}
+
+/// How a training run ended.
+#[derive(Debug)]
+pub struct Ended {
+    /// Complete (also after an early stop) or interrupted; failures are errors.
+    pub status: RunStatus,
+    /// Running totals of the whole run (a resumed run's included).
+    pub progress: Progress,
+    /// The run's results folder.
+    pub run_dir: PathBuf,
+}
+
+/// Runs a training job through its phases (see the module docs). `stop` ends it early (Ctrl-C)
+/// with status `interrupted`; the sinks are finished in every case.
+pub fn train<S, T>(job: Job<'_, S>, task: &mut T, stop: &AtomicBool) -> Result<Ended, RunError>
+where
+    S: BatchSource,
+    T: Task<Batch = S::Batch>,
+{
+    let Job {
+        run,
+        sinks: specs,
+        mut source,
+        mut trainer,
+        schedule,
+        mode,
+        resume,
+    } = job;
+    let ckpt = checkpoint::folder(&run.run_dir);
+    let mut progress = Progress::new(schedule.steps);
+    let mut start = 0;
+    let mut sink_states = None;
+    if resume && checkpoint::exists(&run.run_dir) {
+        let state = checkpoint::read(&ckpt)?;
+        trainer.load(&ckpt)?;
+        source.restore(state.source)?;
+        task.restore(state.task, trainer.as_mut())?;
+        (start, progress, sink_states) = (state.step, state.progress, Some(state.sinks));
+        eprintln!("resuming from the checkpoint at step {start}");
+    } else {
+        checkpoint::discard(&ckpt)?;
+    }
+    let run = RunInfo {
+        resumed_from: sink_states.as_ref().map(|_| start),
+        ..run
+    };
+    let mut sinks = SinkSet::build(specs)?;
+    sinks.start(&run)?;
+    if let Some(states) = &sink_states {
+        sinks.resume(states)?;
+    }
+    let started = Instant::now();
+    let mut steps = Steps {
+        trainer: trainer.as_mut(),
+        task,
+        sinks: &mut sinks,
+        progress,
+        schedule,
+        ckpt: &ckpt,
+        stop,
+        interrupted: false,
+        stopped_at: None,
+        round_start: Instant::now(),
+    };
+    let outcome = feed(
+        mode,
+        &mut source,
+        start..schedule.steps,
+        &|s| schedule.checkpoints_after(s),
+        &mut |step, built| steps.step(step, built),
+    )
+    .and_then(|()| steps.finish());
+    let Steps { progress, .. } = steps;
+    let status = sinks.close(outcome, progress.steps(), started)?;
+    if status == RunStatus::Complete {
+        checkpoint::discard(&ckpt)?;
+    }
+    Ok(Ended {
+        status,
+        progress,
+        run_dir: run.run_dir,
+    })
+}
+
+/// The state of the loop while it runs.
+struct Steps<'r, T: Task> {
+    trainer: &'r mut dyn Trainer<T::Batch>,
+    task: &'r mut T,
+    sinks: &'r mut SinkSet,
+    progress: Progress,
+    schedule: Schedule,
+    ckpt: &'r Path,
+    stop: &'r AtomicBool,
+    interrupted: bool,
+    stopped_at: Option<Point>,
+    round_start: Instant,
+}
+
+impl<T: Task> Steps<'_, T> {
+    /// One step: update on the batch and record it, then evaluate and checkpoint when due.
+    fn step(&mut self, step: u64, built: &Built<T::Batch>) -> Result<Flow, RunError> {
+        if self.stop.load(Ordering::Relaxed) {
+            self.interrupted = true;
+            return Ok(Flow::Stop);
+        }
+        self.update(step, built)?;
+        if !self.schedule.ends_round(step) {
+            return Ok(Flow::Continue);
+        }
+        if self.schedule.per_round > 1 {
+            self.progress
+                .add_round(self.round_start.elapsed().as_nanos() as u64);
+        }
+        let at = self.schedule.after(step);
+        if self.schedule.evaluates_after(step)
+            && self.task.evaluate(self.trainer, at, self.sinks)? == Flow::Stop
+        {
+            self.stopped_at = Some(at);
+            return Ok(Flow::Stop);
+        }
+        if self.schedule.checkpoints_after(step) {
+            self.checkpoint(at, built)?;
+        }
+        self.round_start = Instant::now();
+        Ok(Flow::Continue)
+    }
+
+    /// The timed update and its record; a diverged loss is an error after it is recorded.
+    fn update(&mut self, step: u64, built: &Built<T::Batch>) -> Result<(), RunError> {
+        let t = Instant::now();
+        let stats = self.trainer.train_step(&built.batch, step)?;
+        let timing = StepTiming {
+            plan_ns: built.plan_ns,
+            collate_ns: built.collate_ns,
+            wait_ns: built.wait_ns,
+            update_ns: Some(t.elapsed().as_nanos() as u64),
+        };
+        let record = StepRecord {
+            new_shape: self.progress.new_shape(built.batch.padded()),
+            warmup: self.schedule.warmup(step),
+            loss: Some(stats.loss),
+            ..StepRecord::timed(step, &built.batch, timing)
+        };
+        self.sinks.step(&record)?;
+        self.progress.add(&record, self.schedule.steps);
+        let loss = stats.loss;
+        if !loss.is_finite() || loss > LOSS_LIMIT {
+            return Err(RunError::Core(Error::invalid(format!(
+                "training diverged: loss {loss} at step {step} (limit {LOSS_LIMIT:e}); lower the learning rate"
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint at `at` (the batch's position was taken when it was made).
+    fn checkpoint(&mut self, at: Point, built: &Built<T::Batch>) -> Result<(), RunError> {
+        let source = built.position.clone().ok_or_else(|| {
+            Error::invalid("no batch source position was taken for this checkpoint")
+        })?;
+        let state = CheckpointState {
+            step: at.steps,
+            source,
+            task: self.task.state()?,
+            sinks: self.sinks.checkpoint()?,
+            progress: self.progress.clone(),
+        };
+        checkpoint::write(self.ckpt, &state, &*self.trainer)
+    }
+
+    /// The task's final evaluation when training is over (not when interrupted).
+    fn finish(&mut self) -> Result<RunStatus, RunError> {
+        if self.interrupted {
+            return Ok(RunStatus::Interrupted);
+        }
+        let at = self
+            .stopped_at
+            .unwrap_or_else(|| self.schedule.after(self.schedule.steps.saturating_sub(1)));
+        self.task.finish(self.trainer, at, self.sinks)?;
+        Ok(RunStatus::Complete)
+    }
+}

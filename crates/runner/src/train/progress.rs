@@ -1,0 +1,140 @@
+//! Running totals of a training run (losses, step times, shapes, round times): what the
+//! summary is made from, saved in every checkpoint so a resumed run reports the whole run.
+
+use crate::stats::median;
+use geobatch_core::{Shape, StepRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// Step times of one kind (ns), warm-up steps apart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Times {
+    timed: Vec<u64>,
+    warmup: Vec<u64>,
+}
+
+impl Times {
+    fn push(&mut self, warmup: bool, ns: u64) {
+        if warmup {
+            self.warmup.push(ns);
+        } else {
+            self.timed.push(ns);
+        }
+    }
+
+    /// Median after warm-up, or over the warm-up steps when every step was one.
+    fn median(&self) -> Option<f64> {
+        let mut v = if self.timed.is_empty() {
+            self.warmup.clone()
+        } else {
+            self.timed.clone()
+        };
+        v.sort_unstable();
+        median(&v)
+    }
+}
+
+/// Running totals of a training run; part of every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Progress {
+    done: u64,
+    first: (f64, u64),
+    last: (f64, u64),
+    window: u64,
+    shapes: HashSet<Shape>,
+    batching: Times,
+    update: Times,
+    wait: Times,
+    rounds: Vec<u64>,
+}
+
+/// Medians of a run's step times (ns).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Medians {
+    /// Plan + collate (`None` before the first step).
+    pub batching: Option<f64>,
+    /// The update (`None` before the first step).
+    pub update: Option<f64>,
+    /// Wait for a prefetched batch, in prefetch mode.
+    pub wait: Option<f64>,
+    /// Time of a round (an epoch of node batches), warm-up rounds left out when there are others.
+    pub round: Option<f64>,
+}
+
+impl Progress {
+    /// Totals of a run of `steps` steps (the loss windows are its first and last 10%).
+    pub fn new(steps: u64) -> Self {
+        Progress {
+            done: 0,
+            first: (0.0, 0),
+            last: (0.0, 0),
+            window: (steps / 10).max(1),
+            shapes: HashSet::new(),
+            batching: Times::default(),
+            update: Times::default(),
+            wait: Times::default(),
+            rounds: Vec::new(),
+        }
+    }
+
+    /// Whether `padded` is seen for the first time (and remembers it).
+    pub fn new_shape(&mut self, padded: Shape) -> bool {
+        self.shapes.insert(padded)
+    }
+
+    /// Adds a recorded step of a run of `steps` steps.
+    pub fn add(&mut self, r: &StepRecord, steps: u64) {
+        self.done = r.step + 1;
+        let loss = f64::from(r.loss.unwrap_or(f32::NAN));
+        if r.step < self.window {
+            self.first = (self.first.0 + loss, self.first.1 + 1);
+        }
+        if r.step + self.window >= steps {
+            self.last = (self.last.0 + loss, self.last.1 + 1);
+        }
+        self.batching.push(r.warmup, r.batching_ns);
+        self.update.push(r.warmup, r.update_ns.unwrap_or(0));
+        if let Some(w) = r.wait_ns {
+            self.wait.push(r.warmup, w);
+        }
+    }
+
+    /// Adds the time of a finished round.
+    pub fn add_round(&mut self, ns: u64) {
+        self.rounds.push(ns);
+    }
+
+    /// Steps done.
+    pub fn steps(&self) -> u64 {
+        self.done
+    }
+
+    /// Distinct padded shapes so far.
+    pub fn distinct_shapes(&self) -> usize {
+        self.shapes.len()
+    }
+
+    /// Mean loss of the first and of the last 10% of the steps.
+    pub fn loss_windows(&self) -> (f64, f64) {
+        let mean = |(sum, n): (f64, u64)| if n == 0 { f64::NAN } else { sum / n as f64 };
+        (mean(self.first), mean(self.last))
+    }
+
+    /// Medians of the step times; rounds before `warmup_rounds` are left out when there are
+    /// others.
+    pub fn medians(&self, warmup_rounds: u64) -> Medians {
+        let skip = usize::try_from(warmup_rounds).unwrap_or(usize::MAX);
+        let mut rounds = if self.rounds.len() > skip {
+            self.rounds[skip..].to_vec()
+        } else {
+            self.rounds.clone()
+        };
+        rounds.sort_unstable();
+        Medians {
+            batching: self.batching.median(),
+            update: self.update.median(),
+            wait: self.wait.median(),
+            round: median(&rounds),
+        }
+    }
+}
