@@ -178,19 +178,29 @@ where
     }
 
     fn keep_best(&mut self) -> Result<()> {
-        // module clones share the parameter tensors, which optimiser steps replace, not mutate
-        self.best = Some(self.model.clone().ok_or_else(lost)?);
-        Ok(())
+        keep_best(&self.model, &mut self.best)
     }
 
     fn restore_best(&mut self) -> Result<bool> {
-        Ok(match &self.best {
-            Some(b) => {
-                self.model = Some(b.clone());
-                true
-            }
-            None => false,
-        })
+        Ok(restore_best(&mut self.model, &self.best))
+    }
+}
+
+/// Remembers `model` as `best` (module clones share the parameter tensors, which optimiser steps
+/// replace, not mutate: the copy is cheap).
+pub fn keep_best<M: Clone>(model: &Option<M>, best: &mut Option<M>) -> Result<()> {
+    *best = Some(model.clone().ok_or_else(lost)?);
+    Ok(())
+}
+
+/// Puts `best` back into `model`; false when no parameters were kept.
+pub fn restore_best<M: Clone>(model: &mut Option<M>, best: &Option<M>) -> bool {
+    match best {
+        Some(b) => {
+            *model = Some(b.clone());
+            true
+        }
+        None => false,
     }
 }
 

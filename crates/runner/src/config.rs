@@ -313,13 +313,7 @@ impl<T: serde::de::DeserializeOwned + Serialize + Validate> Loaded<T> {
     /// Reads a config file, applies `KEY=VALUE` overrides (dotted keys, TOML values; a value that
     /// is not valid TOML is taken as a string), then parses and validates it.
     pub fn from_file_with(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
-        let (text, rewritten) = read_with_overrides(path, overrides)?;
-        let r = Self::from_str(&text, path);
-        if rewritten {
-            r.map_err(after_overrides)
-        } else {
-            r
-        }
+        parse_file_with(path, overrides, Self::from_str)
     }
 
     /// Parses and validates config text; `path` names it in errors.
@@ -356,6 +350,22 @@ pub fn read_with_overrides(path: &Path, overrides: &[String]) -> Result<(String,
     }
     let text = toml::to_string(&table).map_err(|e| fail(e.to_string()))?;
     Ok((text, true))
+}
+
+/// Reads a config file, applies `KEY=VALUE` overrides (see [`read_with_overrides`]) and parses
+/// the text with `parse`; errors from parsing rewritten text say that line numbers refer to it.
+pub fn parse_file_with<T>(
+    path: &Path,
+    overrides: &[String],
+    parse: impl FnOnce(&str, &Path) -> Result<T, RunError>,
+) -> Result<T, RunError> {
+    let (text, rewritten) = read_with_overrides(path, overrides)?;
+    let r = parse(&text, path);
+    if rewritten {
+        r.map_err(after_overrides)
+    } else {
+        r
+    }
 }
 
 /// Notes that line numbers refer to the rewritten config in an error from parsing it.

@@ -3,9 +3,7 @@
 //! ([`crate::config::task_of`]): many small graphs, or one large graph.
 
 use crate::batches::run_batches;
-use crate::config::{
-    Loaded, LoadedConfig, RunConfig, after_overrides, read_with_overrides, task_of,
-};
+use crate::config::{Loaded, LoadedConfig, RunConfig, parse_file_with, task_of};
 use crate::error::RunError;
 use crate::node::{LoadedNodeConfig, run_node_batches, run_node_train_with};
 use crate::train::run_train_with;
@@ -26,13 +24,7 @@ impl AnyConfig {
     /// Reads a config file, applies `KEY=VALUE` overrides, and parses and validates it as the
     /// kind its dataset plugin names.
     pub fn from_file_with(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
-        let (text, rewritten) = read_with_overrides(path, overrides)?;
-        let r = Self::from_str(&text, path);
-        if rewritten {
-            r.map_err(after_overrides)
-        } else {
-            r
-        }
+        parse_file_with(path, overrides, Self::from_str)
     }
 
     /// Parses and validates config text; `path` names it in errors.

@@ -14,7 +14,7 @@ use geobatch_core::{
     Error, OptionDoc, PluginDescriptor, PluginKind, Result, StepStats, Task, Trainer,
 };
 use geobatch_nn::backend::{DeviceKind, parse_device};
-use geobatch_nn::trainer::{load_state, save_state, timed_update};
+use geobatch_nn::trainer::{keep_best, load_state, restore_best, save_state, timed_update};
 use net::{NodeInputs, NodeNet, nll};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -272,19 +272,11 @@ where
     }
 
     fn keep_best(&mut self) -> Result<()> {
-        // module clones share the parameter tensors, which optimiser steps replace, not mutate
-        self.best = Some(self.model.clone().ok_or_else(lost)?);
-        Ok(())
+        keep_best(&self.model, &mut self.best)
     }
 
     fn restore_best(&mut self) -> Result<bool> {
-        Ok(match &self.best {
-            Some(b) => {
-                self.model = Some(b.clone());
-                true
-            }
-            None => false,
-        })
+        Ok(restore_best(&mut self.model, &self.best))
     }
 }
 
