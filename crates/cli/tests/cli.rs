@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod common;
-use common::{geobatch, kill_when, repo, text};
+use common::{geobatch, kill_when, repo, steps_table, text, walk};
 
 #[test]
 fn every_smoke_config_validates_and_runs() {
@@ -46,19 +46,6 @@ fn every_smoke_config_validates_and_runs() {
         .filter(|p| p.to_string_lossy().contains("steps-"))
         .count();
     assert!(parts >= configs.len());
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -213,44 +200,6 @@ fn a_killed_run_leaves_its_closed_part_files_readable() {
         .find(|p| p.ends_with("run.parquet"))
         .unwrap();
     assert_eq!(run_value(run.parent().unwrap(), "status"), "running");
-}
-
-fn steps_table(run_dir: &Path) -> Vec<(u64, f32)> {
-    use arrow_array::types::{Float32Type, UInt64Type};
-    let mut rows = Vec::new();
-    for p in walk(run_dir).into_iter().filter(|p| {
-        p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("steps-")
-            && p.extension().is_some_and(|e| e == "parquet")
-    }) {
-        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
-            .unwrap()
-            .build()
-            .unwrap()
-        {
-            let b = b.unwrap();
-            let step = b
-                .column_by_name("step")
-                .unwrap()
-                .as_primitive::<UInt64Type>()
-                .clone();
-            let loss = b
-                .column_by_name("loss")
-                .unwrap()
-                .as_primitive::<Float32Type>()
-                .clone();
-            rows.extend(
-                step.values()
-                    .iter()
-                    .copied()
-                    .zip(loss.values().iter().copied()),
-            );
-        }
-    }
-    rows.sort_by_key(|r| r.0);
-    rows
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{geobatch, geobatch_with, repo, text};
+use common::{geobatch, geobatch_with, repo, steps_table, text};
 
 /// The single run folder below `results/<experiment>` whose name starts with `prefix`.
 fn run_dir(dir: &Path, experiment: &str, prefix: &str) -> PathBuf {
@@ -503,37 +503,6 @@ fn prefetch_trains_the_same_steps_as_serial_and_records_the_wait() {
     );
 }
 
-/// Every step of a run as (step, loss), from all its `steps-*.parquet` parts, by step.
-fn steps_of(run: &Path) -> Vec<(u64, f32)> {
-    use arrow_array::types::{Float32Type, UInt64Type};
-    let mut rows = Vec::new();
-    for entry in std::fs::read_dir(run).unwrap() {
-        let p = entry.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if !(name.starts_with("steps-") && name.ends_with(".parquet")) {
-            continue;
-        }
-        for b in read(&p) {
-            let step = b
-                .column_by_name("step")
-                .unwrap()
-                .as_primitive::<UInt64Type>();
-            let loss = b
-                .column_by_name("loss")
-                .unwrap()
-                .as_primitive::<Float32Type>();
-            rows.extend(
-                step.values()
-                    .iter()
-                    .copied()
-                    .zip(loss.values().iter().copied()),
-            );
-        }
-    }
-    rows.sort_by_key(|r| r.0);
-    rows
-}
-
 /// The `"step"` of a run's checkpoint, when one is written.
 fn checkpoint_step(results: &Path) -> Option<u64> {
     let exp = std::fs::read_dir(results.join("sbm")).ok()?;
@@ -573,7 +542,7 @@ fn a_killed_node_level_run_resumes_from_its_checkpoint_exactly() {
     let o = geobatch(&reference, &["run", cfg]);
     assert!(o.status.success(), "{}", text(&o));
     let want_run = run_dir(&reference, "sbm", "train-gcn");
-    let (want_steps, want_evals) = (steps_of(&want_run), eval_rows(&want_run));
+    let (want_steps, want_evals) = (steps_table(&want_run), eval_rows(&want_run));
     let per_epoch = want_steps.len() as u64 / 16;
     assert!(per_epoch > 1 && want_steps.len() as u64 == 16 * per_epoch);
 
@@ -606,7 +575,7 @@ fn a_killed_node_level_run_resumes_from_its_checkpoint_exactly() {
         "run.parquet says where it resumed"
     );
     assert_eq!(
-        steps_of(&got_run),
+        steps_table(&got_run),
         want_steps,
         "every step exactly once, with the uninterrupted run's losses bit for bit"
     );

@@ -62,3 +62,59 @@ pub fn kill_when(
     child.kill().expect("kill"); // SIGKILL mid-run
     child.wait().expect("wait")
 }
+
+/// Every file below `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every step below `run_dir` (one run, or a results folder of one run) as (step, loss), from all
+/// its `steps-*.parquet` parts, by step.
+pub fn steps_table(run_dir: &Path) -> Vec<(u64, f32)> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, UInt64Type};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut rows = Vec::new();
+    for p in walk(run_dir).into_iter().filter(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("steps-")
+            && p.extension().is_some_and(|e| e == "parquet")
+    }) {
+        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let b = b.unwrap();
+            let step = b
+                .column_by_name("step")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .clone();
+            let loss = b
+                .column_by_name("loss")
+                .unwrap()
+                .as_primitive::<Float32Type>()
+                .clone();
+            rows.extend(
+                step.values()
+                    .iter()
+                    .copied()
+                    .zip(loss.values().iter().copied()),
+            );
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    rows
+}
