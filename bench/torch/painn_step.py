@@ -8,7 +8,7 @@ Xavier-uniform weights and zero biases, readout Linear(256) -> SiLU -> Linear(1)
 mean; Adam (1e-4), MSE of standardised U0 over real graphs. Batches as in schnet_step.py (QM9,
 fully connected, dynamic budget from the shuffled list, jraph padding).
 
-    .venv/bin/python bench/torch/painn_step.py [--data data/qm9/qm9.parquet] [--threads 1]
+    .venv/bin/python bench/torch/painn_step.py [--data data/qm9/qm9.parquet] [--threads 1] [--device cuda]
 """
 
 import argparse
@@ -63,14 +63,14 @@ class Painn(torch.nn.Module):
         fcut = torch.where(norm < self.cutoff, 0.5 * (torch.cos(math.pi * norm / self.cutoff) + 1), torch.zeros_like(norm))
         filters = self.filter(basis) * fcut
         s = self.embed[species]
-        v = torch.zeros(n, 3, f)
+        v = torch.zeros(n, 3, f, device=r.device)
         for l in range(self.n_layers):
             w = filters[:, 3 * f * l:3 * f * (l + 1)]
             m = w * self.message[l](s)[receivers]
             ds, dv1, dv2 = m[:, :f], m[:, f:2 * f], m[:, 2 * f:]
             dv = dv1[:, None, :] * direction[:, :, None] + dv2[:, None, :] * v[receivers]
-            s = s + torch.zeros(n, f).index_add_(0, senders, ds).clamp(-100, 100)
-            v = v + torch.zeros(n, 3, f).index_add_(0, senders, dv).clamp(-100, 100)
+            s = s + torch.zeros(n, f, device=r.device).index_add_(0, senders, ds).clamp(-100, 100)
+            v = v + torch.zeros(n, 3, f, device=r.device).index_add_(0, senders, dv).clamp(-100, 100)
             mixed = self.mix[l](v)
             vl, vr = mixed[..., :f], mixed[..., f:]
             vr_norm = torch.sqrt((vr * vr).sum(1) + 1e-8)
@@ -80,7 +80,7 @@ class Painn(torch.nn.Module):
             v = v + (a_vv[:, None, :] * vl).clamp(-100, 100)
         per_node = self.readout(s)
         g = inv_n.shape[0]
-        return torch.zeros(g, 1).index_add_(0, node_graph, per_node) * inv_n
+        return torch.zeros(g, 1, device=r.device).index_add_(0, node_graph, per_node) * inv_n
 
 
 def main():
@@ -90,28 +90,30 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]; the loss read-back ends each step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
     species, pos, y, n_species = load(a.data)
     mu, sd = float(y.mean()), float(y.std())
     model0 = Painn(n_species)
-    print(f"torch {torch.__version__}, {a.threads} threads, {len(species)} molecules, "
+    print(f"torch {torch.__version__}, {a.threads} threads, {dev}, {len(species)} molecules, "
           f"{sum(p.numel() for p in model0.parameters())} parameters")
     print(f"{'bs':>5} {'median ms':>10} {'p90 ms':>8} {'graphs/s':>9} {'edge budget':>12}")
     for bs in [int(b) for b in a.batch_sizes.split(",")]:
         torch.manual_seed(42)
-        model = Painn(n_species)
+        model = Painn(n_species).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
         batcher = Batcher(species, pos, y, bs)
         times, graphs = [], 0
         for step in range(a.warmup + a.steps):
             t0 = time.perf_counter()
             sp, p, ng, s, r, n_node, yy, mask, real = batcher.next()
-            sp, p, ng, s, r = map(torch.from_numpy, (sp, p, ng, s, r))
+            sp, p, ng, s, r, n_node, yy, mask = (torch.from_numpy(x).to(dev) for x in (sp, p, ng, s, r, n_node, yy, mask))
             vec = p[r] - p[s]
-            inv_n = (1.0 / torch.from_numpy(n_node).clamp(min=1))[:, None]
-            target = (torch.from_numpy(yy)[:, None] - mu) / sd
-            m = torch.from_numpy(mask)[:, None]
+            inv_n = (1.0 / n_node.clamp(min=1))[:, None]
+            target = (yy[:, None] - mu) / sd
+            m = mask[:, None]
             pred = model(sp, vec, s, r, ng, inv_n)
             loss = (((pred - target) * m) ** 2).sum() / real
             opt.zero_grad(set_to_none=True)

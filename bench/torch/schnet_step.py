@@ -10,7 +10,7 @@ the shuffled list, like geobatch's training split), padded
 with jraph's layout. Times batching (numpy) + update (forward, backward, Adam), median and p90.
 
     python3 -m venv .venv && .venv/bin/pip install torch pyarrow numpy
-    .venv/bin/python bench/torch/schnet_step.py [--data data/qm9/qm9.parquet] [--threads 2]
+    .venv/bin/python bench/torch/schnet_step.py [--data data/qm9/qm9.parquet] [--threads 2] [--device cuda]
 """
 
 import argparse
@@ -123,6 +123,17 @@ def ssp(x):
     return torch.nn.functional.softplus(x) - math.log(2.0)
 
 
+def gaussians(d, centres, delta):
+    """The study's basis exp(-(d - k delta)^2 / delta) of every edge length."""
+    return torch.exp(-((d[:, None] - centres[None, :]) ** 2) / delta)
+
+
+def mean_readout(h, readout, node_graph, inv_n):
+    """Linear(C/2) -> ssp -> Linear(1) per node, averaged per graph."""
+    per_node = ssp(h @ readout[0]) @ readout[1]
+    return torch.zeros(inv_n.shape[0], 1, device=h.device).index_add_(0, node_graph, per_node) * inv_n
+
+
 class SchNet(torch.nn.Module):
     def __init__(self, n_species, c=64, steps=3, k=150, seed=42):
         super().__init__()
@@ -140,35 +151,35 @@ class SchNet(torch.nn.Module):
         self.register_buffer("centres", torch.arange(k, dtype=torch.float32) * self.delta)
 
     def forward(self, species, d, senders, receivers, inv_deg, node_graph, inv_n):
-        e = torch.exp(-((d[:, None] - self.centres[None, :]) ** 2) / self.delta)
+        e = gaussians(d, self.centres, self.delta)
         h = self.embed[species]
-        n = h.shape[0]
         for t in range(len(self.node_in)):
             w = ssp(ssp(e @ self.filters[2 * t]) @ self.filters[2 * t + 1])
             m = w * (h @ self.node_in[t])[senders]
             agg = torch.zeros_like(h).index_add_(0, receivers, m) * inv_deg
             h = h + ssp(agg @ self.updates[2 * t]) @ self.updates[2 * t + 1]
-        per_node = ssp(h @ self.readout[0]) @ self.readout[1]
-        g = inv_n.shape[0]
-        return torch.zeros(g, 1).index_add_(0, node_graph, per_node) * inv_n
+        return mean_readout(h, self.readout, node_graph, inv_n)
 
 
-def main():
+def main(model_cls=SchNet):
+    """Times `model_cls` (SchNet's constructor and forward signature) at every batch size."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/qm9/qm9.parquet")
     ap.add_argument("--batch-sizes", default="16,32,64,128")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]; the loss read-back ends each step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
     species, pos, y, n_species = load(a.data)
     mu, sd = float(y.mean()), float(y.std())
-    print(f"torch {torch.__version__}, {a.threads} threads, {len(species)} molecules from {a.data}")
+    print(f"torch {torch.__version__}, {model_cls.__name__}, {a.threads} threads, {dev}, {len(species)} molecules from {a.data}")
     print(f"{'bs':>5} {'median ms':>10} {'p90 ms':>8} {'graphs/s':>9} {'batching ms':>12} {'update ms':>10} {'edge budget':>12}")
     for bs in [int(b) for b in a.batch_sizes.split(",")]:
         torch.manual_seed(42)
-        model = SchNet(n_species)
+        model = model_cls(n_species).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
         batcher = Batcher(species, pos, y, bs)
         times, bt, ut, graphs = [], [], [], 0
@@ -176,12 +187,12 @@ def main():
             t0 = time.perf_counter()
             sp, p, ng, s, r, n_node, yy, mask, real = batcher.next()
             t1 = time.perf_counter()
-            sp, p, ng, s, r = map(torch.from_numpy, (sp, p, ng, s, r))
+            sp, p, ng, s, r, n_node, yy, mask = (torch.from_numpy(x).to(dev) for x in (sp, p, ng, s, r, n_node, yy, mask))
             d = torch.linalg.vector_norm(p[r] - p[s], dim=1)
             deg = torch.bincount(r, minlength=p.shape[0]).clamp(min=1).float()[:, None]
-            inv_n = (1.0 / torch.from_numpy(n_node).clamp(min=1))[:, None]
-            target = (torch.from_numpy(yy)[:, None] - mu) / sd
-            m = torch.from_numpy(mask)[:, None]
+            inv_n = (1.0 / n_node.clamp(min=1))[:, None]
+            target = (yy[:, None] - mu) / sd
+            m = mask[:, None]
             pred = model(sp, d, s, r, 1.0 / deg, ng, inv_n)
             loss = (((pred - target) * m) ** 2).sum() / real
             opt.zero_grad(set_to_none=True)

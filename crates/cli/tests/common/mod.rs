@@ -11,6 +11,15 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The binary under test: `GEOBATCH_BIN` if set (a prebuilt binary, as `scripts/gpu-smoke.sh
+/// --prebuilt` uses on a machine without a Rust toolchain), else the one cargo built with the tests.
+pub fn binary() -> PathBuf {
+    std::env::var_os("GEOBATCH_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_geobatch")),
+        PathBuf::from,
+    )
+}
+
 /// Runs `geobatch ARGS` in `dir`.
 pub fn geobatch(dir: &Path, args: &[&str]) -> Output {
     geobatch_with(dir, args, &[])
@@ -18,7 +27,7 @@ pub fn geobatch(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs `geobatch ARGS` in `dir` with extra environment variables.
 pub fn geobatch_with(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_geobatch"))
+    Command::new(binary())
         .args(args)
         .envs(vars.iter().copied())
         .current_dir(dir)
@@ -44,7 +53,7 @@ pub fn kill_when(
     what: &str,
     mut ready: impl FnMut() -> bool,
 ) -> ExitStatus {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_geobatch"))
+    let mut child = Command::new(binary())
         .args(args)
         .current_dir(dir)
         .stdout(Stdio::null())

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Packs what a GPU machine without a Rust toolchain or network needs into DIR (default .gpu):
+# the CUDA build of geobatch, the two test binaries `scripts/gpu-smoke.sh --prebuilt DIR` runs
+# (stripped and xz-compressed: the CUDA binary is over 100 MB), and, when the full QM9 has been fetched, a random subset of it (QM9_SUBSET molecules,
+# default 24000, seed 0) small enough to travel; `scripts/gpu-study.sh DIR OUT` uses them.
+# Builds in target/cuda (the CUDA feature set is a separate build of burn).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="${1:-.gpu}"
+mkdir -p "$dir"
+args=(--release --features geobatch-cli/cuda -p geobatch-cli -p geobatch-nn --target-dir target/cuda)
+cargo test "${args[@]}" --no-run
+# the executables of the nn library tests and of the cli integration tests
+json=$(cargo test "${args[@]}" --no-run --message-format=json 2>/dev/null)
+exe() {
+  jq -r --arg name "$1" --arg kind "$2" \
+    'select(.reason == "compiler-artifact" and .target.name == $name and .target.kind[0] == $kind
+            and .executable != null) | .executable' <<<"$json" | tail -n 1
+}
+install -m 755 target/cuda/release/geobatch "$dir/geobatch"
+install -m 755 "$(exe geobatch_nn lib)" "$dir/nn-tests"
+install -m 755 "$(exe cli test)" "$dir/cli-tests"
+strip "$dir/geobatch" "$dir/nn-tests" "$dir/cli-tests"
+xz -9 -T0 -f "$dir/geobatch" "$dir/nn-tests" "$dir/cli-tests"
+if [[ -f data/qm9/qm9.parquet ]]; then
+  python3 - "$dir" "${QM9_SUBSET:-24000}" <<'PY'
+import sys
+import numpy as np
+import pyarrow.parquet as pq
+out, n = sys.argv[1], int(sys.argv[2])
+f = pq.ParquetFile("data/qm9/qm9.parquet")
+t = f.read()
+rows = np.sort(np.random.default_rng(0).choice(t.num_rows, size=min(n, t.num_rows), replace=False))
+# geobatch's tags (geobatch.schema, .source, .units) are the file's key-value metadata
+tags = {k: v for k, v in f.metadata.metadata.items() if k != b"ARROW:schema"}
+pq.write_table(t.take(rows).replace_schema_metadata(tags), f"{out}/qm9.parquet")
+print(f"{out}/qm9.parquet: {len(rows)} of {t.num_rows} molecules (random, seed 0)")
+PY
+fi
+ls -la "$dir"
