@@ -15,6 +15,11 @@ use burn_flex::{Flex, FlexTensor};
 
 /// Backends with geobatch's fused kernels.
 pub trait FusedOps: Backend {
+    /// Whether burn's index-add kernels on this backend loop over the indexed rows in one thread
+    /// per column (its CubeCL kernels do), so that [`crate::index`] splits the rows into chunks
+    /// summed in parallel.
+    const CHUNKED_INDEX_ADD: bool = false;
+
     /// Shifted softplus `ln(1 + e^x) - ln 2` of every element.
     fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Shifted softplus and its slope `sigmoid(x)` (the forward pass of a tracked [`FusedOps::ssp`]
@@ -137,6 +142,8 @@ mod gpu {
     }
 
     impl FusedOps for Gpu {
+        const CHUNKED_INDEX_ADD: bool = true;
+
         fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
             unwrap(crate::layers::ssp_composite(wrap(x)))
         }
@@ -203,6 +210,8 @@ fn activation<B: FusedOps, C: CheckpointStrategy>(
 }
 
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
+    const CHUNKED_INDEX_ADD: bool = B::CHUNKED_INDEX_ADD;
+
     fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
         activation::<B, C>(x, B::ssp, B::ssp_with_slope)
     }
@@ -234,4 +243,85 @@ pub fn ssp<B: FusedOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 pub fn silu<B: FusedOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     let out = B::silu(x.into_primitive().tensor());
     Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+    use super::{silu, ssp};
+    use crate::backend::{CpuAutodiff, GpuAutodiff, cuda_device};
+    use burn::tensor::backend::AutodiffBackend;
+    use burn::tensor::{Tensor, TensorData};
+    use rand::{Rng, SeedableRng};
+
+    /// Random values over the activations' whole working range, and the edge cases.
+    fn inputs() -> Vec<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut x: Vec<f32> = (0..10_007).map(|_| rng.random_range(-40.0..40.0)).collect();
+        x.extend([
+            0.0, -0.0, 1e-4, -1e-4, 19.99, 20.0, 20.01, -87.0, 87.0, 95.0, -95.0,
+        ]);
+        x
+    }
+
+    /// Value and gradient of `sum(f(x) * w)` for every activation, on backend `B`.
+    fn value_and_grad<B: AutodiffBackend + super::FusedOps>(
+        device: &B::Device,
+        x: &[f32],
+        w: &[f32],
+        f: fn(Tensor<B, 1>) -> Tensor<B, 1>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let xt = Tensor::<B, 1>::from_data(TensorData::new(x.to_vec(), [x.len()]), device)
+            .require_grad();
+        let wt = Tensor::<B, 1>::from_data(TensorData::new(w.to_vec(), [w.len()]), device);
+        let y = f(xt.clone());
+        let grads = (y.clone() * wt).sum().backward();
+        let g = xt.grad(&grads).unwrap();
+        (
+            y.into_data().into_vec::<f32>().unwrap(),
+            g.into_data().into_vec::<f32>().unwrap(),
+        )
+    }
+
+    fn worst(a: &[f32], b: &[f32]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(&p, &q)| (f64::from(p) - f64::from(q)).abs() / f64::from(q).abs().max(1.0))
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn cuda_activations_and_their_slopes_match_the_cpu_kernels() {
+        let Ok(device) = cuda_device(0) else {
+            eprintln!("skipped: no CUDA device");
+            return;
+        };
+        let x = inputs();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let w: Vec<f32> = x.iter().map(|_| rng.random_range(-1.0..1.0)).collect();
+        let cpu = Default::default();
+        type Case = (
+            &'static str,
+            fn(Tensor<CpuAutodiff, 1>) -> Tensor<CpuAutodiff, 1>,
+            fn(Tensor<GpuAutodiff, 1>) -> Tensor<GpuAutodiff, 1>,
+        );
+        let cases: [Case; 2] = [("ssp", ssp, ssp), ("silu", silu, silu)];
+        for (name, on_cpu, on_gpu) in cases {
+            let (yc, gc) = value_and_grad::<CpuAutodiff>(&cpu, &x, &w, on_cpu);
+            let (yg, gg) = value_and_grad::<GpuAutodiff>(&device, &x, &w, on_gpu);
+            assert!(
+                yg.iter().chain(&gg).all(|v| v.is_finite()),
+                "{name}: non-finite on CUDA"
+            );
+            let (dy, dg) = (worst(&yg, &yc), worst(&gg, &gc));
+            eprintln!(
+                "{name}: CUDA vs CPU, worst relative difference value {dy:.2e}, gradient {dg:.2e}"
+            );
+            assert!(
+                dy < 1e-5 && dg < 1e-5,
+                "{name}: value {dy:e}, gradient {dg:e}"
+            );
+        }
+    }
 }

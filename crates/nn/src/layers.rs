@@ -6,7 +6,9 @@ use crate::fused::FusedOps;
 use crate::init::ParamInit;
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData, activation};
+use burn::tensor::{Int, Tensor, TensorData, activation};
+
+pub use crate::index::{gather_rows, segment_mean, segment_sum};
 
 /// A dense layer without bias: `y = x W`, `W` of shape `[in, out]`.
 #[derive(Module, Debug)]
@@ -31,10 +33,12 @@ impl<B: Backend> Dense<B> {
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         x.matmul(self.weight.val())
     }
+}
 
+impl<B: FusedOps> Dense<B> {
     /// Rows of `W` picked by index: the product of a one-hot input with `W`, without the one-hot.
     pub fn embed(&self, classes: Tensor<B, 1, Int>) -> Tensor<B, 2> {
-        self.weight.val().select(0, classes)
+        gather_rows(self.weight.val(), classes)
     }
 }
 
@@ -141,29 +145,4 @@ pub fn gaussian_rbf<B: Backend>(d: Tensor<B, 2>, k: usize, delta: f64) -> Tensor
     let centres = Tensor::<B, 2>::from_data(TensorData::new(centres, [1, k]), &device);
     let diff = d - centres;
     (diff.clone() * diff).div_scalar(delta).neg().exp()
-}
-
-/// Sum of edge rows into their receiver nodes: `[E, C] -> [N, C]`.
-pub fn segment_sum<B: Backend>(
-    values: Tensor<B, 2>,
-    segments: Tensor<B, 1, Int>,
-    n: usize,
-) -> Tensor<B, 2> {
-    let [_, c] = values.dims();
-    Tensor::zeros([n, c], &values.device()).select_assign(
-        0,
-        segments,
-        values,
-        IndexingUpdateOp::Add,
-    )
-}
-
-/// Mean of edge rows per receiver: the segment sum times `1 / max(count, 1)` (`inv_count` `[N, 1]`).
-pub fn segment_mean<B: Backend>(
-    values: Tensor<B, 2>,
-    segments: Tensor<B, 1, Int>,
-    inv_count: Tensor<B, 2>,
-) -> Tensor<B, 2> {
-    let n = inv_count.dims()[0];
-    segment_sum(values, segments, n) * inv_count
 }

@@ -3,6 +3,8 @@
 //! * [`inputs`]: a padded [`GraphBatch`](geobatch_core::GraphBatch) as backend tensors.
 //! * [`layers`]: bias-free dense layers with the study's initialisation, shifted softplus, the
 //!   Gaussian radial basis, segment sums and means over receiver-sorted edges, mean readout.
+//! * [`index`]: gathers of rows and segment sums with their gradients, chunked on backends whose
+//!   index-add kernels are serial (CUDA).
 //! * [`trainer`]: the generic [`Trainer`](geobatch_core::Trainer): Adam, the staircase learning
 //!   rate, MSE over real graphs, predictions in target units.
 //! * [`backend`]: the backends a build offers (flex on the CPU; CUDA with the `cuda` feature).
@@ -10,6 +12,7 @@
 pub mod backend;
 pub mod fastmath;
 pub mod fused;
+pub mod index;
 pub mod init;
 pub mod inputs;
 pub mod layers;

@@ -14,6 +14,7 @@ use geobatch_core::{
     Error, OptionDoc, PluginDescriptor, PluginKind, Result, StepStats, Task, Trainer,
 };
 use geobatch_nn::backend::{DeviceKind, parse_device};
+use geobatch_nn::fused::FusedOps;
 use geobatch_nn::trainer::{keep_best, load_state, restore_best, save_state, timed_update};
 use net::{NodeInputs, NodeNet, nll};
 use serde::{Deserialize, Serialize};
@@ -70,13 +71,14 @@ impl NodeNetSpec {
     }
 
     /// The network and its trainer on the autodiff backend `B`.
-    fn trainer<B: AutodiffBackend>(
+    fn trainer<B: AutodiffBackend + FusedOps>(
         &self,
         sage: bool,
         ctx: &NodeModelContext,
         device: B::Device,
     ) -> Box<dyn Trainer<NodeBatch>>
     where
+        B::InnerBackend: FusedOps,
         B::Device: Send,
     {
         let net = NodeNet::<B>::new(
@@ -213,8 +215,9 @@ fn lost() -> Error {
     Error::invalid("the model was lost by a failed step")
 }
 
-impl<B: AutodiffBackend> Trainer<NodeBatch> for GcnTrainer<B>
+impl<B: AutodiffBackend + FusedOps> Trainer<NodeBatch> for GcnTrainer<B>
 where
+    B::InnerBackend: FusedOps,
     B::Device: Send,
 {
     fn train_step(&mut self, batch: &NodeBatch, step: u64) -> Result<StepStats> {

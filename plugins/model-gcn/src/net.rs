@@ -11,8 +11,9 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use geobatch_core::node::NodeBatch;
+use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Linear, segment_sum};
+use geobatch_nn::layers::{Linear, gather_rows, segment_sum};
 
 /// The batch as tensors.
 #[derive(Debug, Clone)]
@@ -111,7 +112,7 @@ pub struct NodeNet<B: Backend> {
     pub sage: bool,
 }
 
-impl<B: Backend> NodeNet<B> {
+impl<B: FusedOps> NodeNet<B> {
     /// A network with `layers` blocks of width `hidden`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -168,7 +169,7 @@ impl<B: Backend> NodeNet<B> {
                 } else {
                     &inp.mean_values
                 };
-                let gathered = h.clone().select(0, cols.clone()) * w.clone();
+                let gathered = gather_rows(h.clone(), cols.clone()) * w.clone();
                 let mean = segment_sum(gathered, rows.clone(), n);
                 let root = if l == last {
                     h.select(0, inp.outputs.clone())
@@ -182,7 +183,7 @@ impl<B: Backend> NodeNet<B> {
                 } else {
                     &inp.values
                 };
-                let gathered = conv.forward(h).select(0, cols.clone()) * w.clone();
+                let gathered = gather_rows(conv.forward(h), cols.clone()) * w.clone();
                 segment_sum(gathered, rows.clone(), n)
             };
             if let Some(norm) = self.norms.get(l) {

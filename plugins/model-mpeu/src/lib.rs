@@ -16,7 +16,7 @@ use burn::tensor::backend::Backend;
 use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Dense, Mlp, segment_mean, segment_sum};
+use geobatch_nn::layers::{Dense, Mlp, gather_rows, segment_mean, segment_sum};
 use geobatch_nn::sizes;
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
@@ -117,10 +117,10 @@ impl<B: FusedOps> GraphRegressor<B> for Mpeu<B> {
         let mut e = x.rbf(self.rbf, self.delta);
         let mut h = self.embed.embed(x.species.clone());
         for step in &self.steps {
-            let hs = h.clone().select(0, x.senders.clone());
-            let hr = h.clone().select(0, x.receivers.clone());
+            let hs = gather_rows(h.clone(), x.senders.clone());
+            let hr = gather_rows(h.clone(), x.receivers.clone());
             e = step.edge.forward(Tensor::cat(vec![hs, hr, e], 1));
-            let xj = step.node_in.forward(h.clone()).select(0, x.senders.clone());
+            let xj = gather_rows(step.node_in.forward(h.clone()), x.senders.clone());
             let m = step.message.forward(e.clone()) * xj;
             let agg = segment_mean(m, x.receivers.clone(), x.inv_in_degree.clone());
             h = h + step.update.forward(agg);

@@ -27,7 +27,7 @@ use geobatch_core::{
 };
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Linear, segment_sum, silu};
+use geobatch_nn::layers::{Linear, gather_rows, segment_sum, silu};
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use message::MessageOps;
 use serde::{Deserialize, Serialize};
@@ -238,7 +238,7 @@ impl<B: FusedOps + MessageOps> Painn<B> {
         let (basis, dir) = edge_geometry(&x.vectors_host, self.rbf, self.cutoff);
         let basis = x.tensor(basis, [e, self.rbf + 1]);
         let dir = x.tensor(dir, [e, 3]);
-        let mut s = self.embed.val().select(0, x.species.clone());
+        let mut s = gather_rows(self.embed.val(), x.species.clone());
         // vector features component-outer: [3N, F] = the x rows of every node, then y, then z
         let mut v = Tensor::<B, 2>::zeros([3 * n, f], &s.device());
         for (l, layer) in self.layers.iter().enumerate() {

@@ -391,7 +391,7 @@ pub fn message<B: MessageOps>(
 mod gpu {
     use super::MessageOps;
     use burn::tensor::ops::{FloatTensor, IntTensor};
-    use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorPrimitive};
+    use burn::tensor::{Int, Tensor, TensorPrimitive};
     use geobatch_nn::backend::Gpu;
 
     type T2 = Tensor<Gpu, 2>;
@@ -405,14 +405,10 @@ mod gpu {
         Tensor::from_primitive(x)
     }
 
+    /// Sum of edge rows into `rows` nodes, in parallel chunks (burn's CUDA index-add is serial
+    /// over the rows: geobatch_nn::index).
     fn scatter(rows: usize, index: I1, values: T2) -> T2 {
-        let cols = values.dims()[1];
-        Tensor::zeros([rows, cols], &values.device()).select_assign(
-            0,
-            index,
-            values,
-            IndexingUpdateOp::Add,
-        )
+        geobatch_nn::index::segment_sum_chunked(values, index, rows)
     }
 
     /// Per edge: the three filter blocks, the receiver's three message blocks, the receiver's

@@ -1,0 +1,333 @@
+//! Gathers of rows by index and sums of rows into segments (edges to nodes, nodes to graphs),
+//! with their gradients, fast on every backend.
+//!
+//! burn's CubeCL kernels for index-add (`select_assign`, `scatter`, and so the backward pass of
+//! `select` and `gather`) run one thread per column that loops over every indexed row: a segment
+//! sum of `[E, C]` edge rows is C threads doing E read-modify-writes each, which made a SchNet step
+//! on an H100 grow by about 2.4 us per edge (docs/gpu.md). On such backends
+//! ([`FusedOps::CHUNKED_INDEX_ADD`]) the rows are split into K chunks that are summed in parallel
+//! into K partial results (K x C threads, about [`CHUNK_ROWS`] rows each) and then added up; the
+//! gather is written so that its gradient is that same chunked sum. The CPU backend keeps burn's
+//! single-pass kernels.
+
+use crate::fused::FusedOps;
+use burn::tensor::backend::Backend;
+use burn::tensor::{IndexingUpdateOp, Int, Tensor};
+
+/// Rows each thread of a chunked index-add loops over (about).
+pub const CHUNK_ROWS: usize = 32;
+
+/// Most elements of the K partial results of a chunked index-add (64 MiB of f32).
+pub const CHUNK_BUFFER: usize = 1 << 24;
+
+/// Chunks K and rows per chunk for `e` rows added into an `[n, c]` result: about
+/// [`CHUNK_ROWS`] rows a chunk, the K partial results within [`CHUNK_BUFFER`], no empty chunk.
+pub fn chunks(e: usize, n: usize, c: usize) -> (usize, usize) {
+    let cap = (CHUNK_BUFFER / (n * c).max(1)).max(1);
+    let k = e.div_ceil(CHUNK_ROWS).clamp(1, cap);
+    let rows = e.div_ceil(k).max(1);
+    (e.div_ceil(rows).max(1), rows)
+}
+
+/// `index` padded with zeros to `k * rows` entries and repeated over `c` columns: `[k, rows, c]`.
+fn chunked_index<B: Backend>(
+    index: Tensor<B, 1, Int>,
+    k: usize,
+    rows: usize,
+    c: usize,
+) -> Tensor<B, 3, Int> {
+    let e = index.dims()[0];
+    let index = if k * rows > e {
+        let pad = Tensor::zeros([k * rows - e], &index.device());
+        Tensor::cat(vec![index, pad], 0)
+    } else {
+        index
+    };
+    index.reshape([k, rows, 1]).repeat_dim(2, c)
+}
+
+/// Sum of rows into segments, `[E, C] -> [N, C]`: row i of `values` is added to row
+/// `segments[i]` of the result (every segment id below `n`).
+pub fn segment_sum<B: FusedOps>(
+    values: Tensor<B, 2>,
+    segments: Tensor<B, 1, Int>,
+    n: usize,
+) -> Tensor<B, 2> {
+    if B::CHUNKED_INDEX_ADD {
+        segment_sum_chunked(values, segments, n)
+    } else {
+        let [_, c] = values.dims();
+        Tensor::zeros([n, c], &values.device()).select_assign(
+            0,
+            segments,
+            values,
+            IndexingUpdateOp::Add,
+        )
+    }
+}
+
+/// Mean of rows per segment: the segment sum times `1 / max(count, 1)` (`inv_count` `[N, 1]`).
+pub fn segment_mean<B: FusedOps>(
+    values: Tensor<B, 2>,
+    segments: Tensor<B, 1, Int>,
+    inv_count: Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    let n = inv_count.dims()[0];
+    segment_sum(values, segments, n) * inv_count
+}
+
+/// Rows of `table` picked by index, `[N, C] -> [E, C]` (`table.select(0, index)`), with a
+/// gradient that is a [`segment_sum`] on every backend.
+pub fn gather_rows<B: FusedOps>(table: Tensor<B, 2>, index: Tensor<B, 1, Int>) -> Tensor<B, 2> {
+    if B::CHUNKED_INDEX_ADD {
+        gather_rows_chunked(table, index)
+    } else {
+        table.select(0, index)
+    }
+}
+
+/// [`segment_sum`] as K parallel partial sums (any backend; the default on
+/// [`FusedOps::CHUNKED_INDEX_ADD`] ones). Padding rows are zeros added to segment 0.
+pub fn segment_sum_chunked<B: Backend>(
+    values: Tensor<B, 2>,
+    segments: Tensor<B, 1, Int>,
+    n: usize,
+) -> Tensor<B, 2> {
+    let [e, c] = values.dims();
+    let device = values.device();
+    if e == 0 {
+        return Tensor::zeros([n, c], &device);
+    }
+    let (k, rows) = chunks(e, n, c);
+    let values = if k * rows > e {
+        Tensor::cat(vec![values, Tensor::zeros([k * rows - e, c], &device)], 0)
+    } else {
+        values
+    };
+    let index = chunked_index(segments, k, rows, c);
+    Tensor::<B, 3>::zeros([k, n, c], &device)
+        .scatter(
+            1,
+            index,
+            values.reshape([k, rows, c]),
+            IndexingUpdateOp::Add,
+        )
+        .sum_dim(0)
+        .reshape([n, c])
+}
+
+/// [`gather_rows`] from K broadcast copies of `table`, so that the gradient is K parallel
+/// partial sums (any backend; the default on [`FusedOps::CHUNKED_INDEX_ADD`] ones).
+pub fn gather_rows_chunked<B: Backend>(
+    table: Tensor<B, 2>,
+    index: Tensor<B, 1, Int>,
+) -> Tensor<B, 2> {
+    let [n, c] = table.dims();
+    let e = index.dims()[0];
+    if e == 0 {
+        return Tensor::zeros([0, c], &table.device());
+    }
+    let (k, rows) = chunks(e, n, c);
+    let index = chunked_index(index, k, rows, c);
+    table
+        .unsqueeze_dim::<3>(0)
+        .expand([k, n, c])
+        .gather(1, index)
+        .reshape([k * rows, c])
+        .narrow(0, 0, e)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+    use super::*;
+    use crate::backend::CpuAutodiff;
+    use burn::tensor::TensorData;
+    use rand::{Rng, SeedableRng};
+
+    type B = CpuAutodiff;
+
+    fn floats(v: Vec<f32>, shape: [usize; 2]) -> Tensor<B, 2> {
+        Tensor::from_data(TensorData::new(v, shape), &Default::default())
+    }
+
+    fn ints(v: Vec<i32>) -> Tensor<B, 1, Int> {
+        let n = v.len();
+        Tensor::from_data(TensorData::new(v, [n]), &Default::default())
+    }
+
+    fn vec(t: Tensor<B, 2>) -> Vec<f32> {
+        t.into_data().into_vec::<f32>().unwrap()
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                "{what}[{i}]: {x} vs {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn chunks_cover_every_row_within_the_buffer() {
+        for (e, n, c) in [
+            (1, 1, 1),
+            (31, 5, 3),
+            (33, 5, 3),
+            (10_000, 600, 64),
+            (40_000, 2_400, 64),
+            (7, 3, 1 << 22),
+        ] {
+            let (k, rows) = chunks(e, n, c);
+            assert!(
+                k * rows >= e && (k - 1) * rows < e,
+                "{e} {n} {c}: {k} x {rows}"
+            );
+            assert!(
+                k == 1 || k * n * c <= CHUNK_BUFFER,
+                "{e} {n} {c}: {k} chunks"
+            );
+        }
+    }
+
+    /// The chunked sum and gather equal burn's select_assign and select, values and gradients,
+    /// at sizes with and without padding rows and with empty segments.
+    #[test]
+    fn chunked_sum_and_gather_match_select_with_gradients() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for (e, n, c) in [
+            (1, 1, 1),
+            (40, 7, 3),
+            (97, 13, 5),
+            (1_000, 61, 8),
+            (64, 200, 2),
+        ] {
+            let v: Vec<f32> = (0..e * c).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let t: Vec<f32> = (0..n * c).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let w: Vec<f32> = (0..n * c).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let we: Vec<f32> = (0..e * c).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut idx: Vec<i32> = (0..e).map(|_| rng.random_range(0..n as i32)).collect();
+            idx.sort_unstable(); // receivers are sorted, senders are not: both must work
+            if e > 3 {
+                idx.swap(0, e - 1);
+            }
+            let run = |chunked: bool| {
+                let x = floats(v.clone(), [e, c]).require_grad();
+                let tab = floats(t.clone(), [n, c]).require_grad();
+                let (s, g) = if chunked {
+                    (
+                        segment_sum_chunked(x.clone(), ints(idx.clone()), n),
+                        gather_rows_chunked(tab.clone(), ints(idx.clone())),
+                    )
+                } else {
+                    (
+                        Tensor::zeros([n, c], &Default::default()).select_assign(
+                            0,
+                            ints(idx.clone()),
+                            x.clone(),
+                            IndexingUpdateOp::Add,
+                        ),
+                        tab.clone().select(0, ints(idx.clone())),
+                    )
+                };
+                let loss = (s.clone() * floats(w.clone(), [n, c])).sum()
+                    + (g.clone() * floats(we.clone(), [e, c])).sum();
+                let grads = loss.backward();
+                let gx = x
+                    .grad(&grads)
+                    .unwrap()
+                    .into_data()
+                    .into_vec::<f32>()
+                    .unwrap();
+                let gt = tab
+                    .grad(&grads)
+                    .unwrap()
+                    .into_data()
+                    .into_vec::<f32>()
+                    .unwrap();
+                (vec(s), vec(g), gx, gt)
+            };
+            let (s0, g0, gx0, gt0) = run(false);
+            let (s1, g1, gx1, gt1) = run(true);
+            let at = format!("e={e} n={n} c={c}");
+            close(&s1, &s0, &format!("sum {at}"));
+            close(&g1, &g0, &format!("gather {at}"));
+            close(&gx1, &gx0, &format!("sum gradient {at}"));
+            close(&gt1, &gt0, &format!("gather gradient {at}"));
+        }
+    }
+}
+
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+    use super::{gather_rows, segment_sum};
+    use crate::backend::{CpuAutodiff, GpuAutodiff, cuda_device};
+    use crate::fused::FusedOps;
+    use burn::tensor::backend::{AutodiffBackend, Backend};
+    use burn::tensor::{Int, Tensor, TensorData};
+    use rand::{Rng, SeedableRng};
+
+    fn out<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
+        t.into_data().into_vec::<f32>().unwrap()
+    }
+
+    /// Segment sum and gather of the same data, and the gradients of a weighted sum of both.
+    fn run<B: AutodiffBackend + FusedOps>(
+        device: &B::Device,
+        v: &[f32],
+        t: &[f32],
+        idx: &[i32],
+        (e, n, c): (usize, usize, usize),
+    ) -> [Vec<f32>; 4] {
+        let f = |x: &[f32], s: [usize; 2]| {
+            Tensor::<B, 2>::from_data(TensorData::new(x.to_vec(), s), device)
+        };
+        let i = || Tensor::<B, 1, Int>::from_data(TensorData::new(idx.to_vec(), [e]), device);
+        let x = f(v, [e, c]).require_grad();
+        let tab = f(t, [n, c]).require_grad();
+        let s = segment_sum(x.clone(), i(), n);
+        let g = gather_rows(tab.clone(), i());
+        let loss = (s.clone() * f(t, [n, c])).sum() + (g.clone() * f(v, [e, c])).sum();
+        let grads = loss.backward();
+        [
+            out(s),
+            out(g),
+            out(x.grad(&grads).unwrap()),
+            out(tab.grad(&grads).unwrap()),
+        ]
+    }
+
+    #[test]
+    fn chunked_cuda_sums_and_gathers_match_the_cpu() {
+        let Ok(device) = cuda_device(0) else {
+            eprintln!("skipped: no CUDA device");
+            return;
+        };
+        const { assert!(<GpuAutodiff as FusedOps>::CHUNKED_INDEX_ADD) };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for (e, n, c) in [(9_920, 608, 64), (39_488, 2_368, 64), (1_001, 37, 3)] {
+            let v: Vec<f32> = (0..e * c).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let t: Vec<f32> = (0..n * c).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let idx: Vec<i32> = (0..e).map(|_| rng.random_range(0..n as i32)).collect();
+            let cpu = run::<CpuAutodiff>(&Default::default(), &v, &t, &idx, (e, n, c));
+            let gpu = run::<GpuAutodiff>(&device, &v, &t, &idx, (e, n, c));
+            for (k, what) in ["sum", "gather", "sum gradient", "gather gradient"]
+                .iter()
+                .enumerate()
+            {
+                let worst = gpu[k]
+                    .iter()
+                    .zip(&cpu[k])
+                    .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                    .fold(0.0f32, f32::max);
+                eprintln!("e={e} n={n} c={c} {what}: worst relative difference {worst:.2e}");
+                assert!(worst < 1e-4, "e={e} n={n} c={c} {what}: {worst:e}");
+            }
+        }
+    }
+}
