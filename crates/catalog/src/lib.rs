@@ -4,109 +4,54 @@
 //! inventory at link time; a crate nobody references is not linked and its plugins would silently
 //! vanish, so binaries call [`link`], which references every enabled plugin crate.
 
-#[cfg(feature = "batcher-dynamic")]
-pub use geobatch_batcher_dynamic as batcher_dynamic;
-#[cfg(feature = "batcher-nodes")]
-pub use geobatch_batcher_nodes as batcher_nodes;
-#[cfg(feature = "batcher-static")]
-pub use geobatch_batcher_static as batcher_static;
-#[cfg(feature = "dataset-aflow")]
-pub use geobatch_dataset_aflow as dataset_aflow;
-#[cfg(feature = "dataset-cif")]
-pub use geobatch_dataset_cif as dataset_cif;
-#[cfg(feature = "dataset-graphs")]
-pub use geobatch_dataset_graphs as dataset_graphs;
-#[cfg(feature = "dataset-qm9")]
-pub use geobatch_dataset_qm9 as dataset_qm9;
-#[cfg(feature = "dataset-synthetic")]
-pub use geobatch_dataset_synthetic as dataset_synthetic;
-#[cfg(feature = "model-gcn")]
-pub use geobatch_model_gcn as model_gcn;
-#[cfg(feature = "model-mpeu")]
-pub use geobatch_model_mpeu as model_mpeu;
-#[cfg(feature = "model-painn")]
-pub use geobatch_model_painn as model_painn;
-#[cfg(feature = "model-schnet")]
-pub use geobatch_model_schnet as model_schnet;
-#[cfg(feature = "sink-console")]
-pub use geobatch_sink_console as sink_console;
-#[cfg(feature = "sink-parquet")]
-pub use geobatch_sink_parquet as sink_parquet;
+/// Declares the catalog from one line per plugin crate: `"feature" => crate as alias: [(kind,
+/// name), ...];` gives the re-export `alias`, the crate's entry in [`CRATES`], its plugins in
+/// [`EXPECTED`] and its call in [`link`], all under its cargo feature, so that none can be
+/// forgotten apart from the others.
+macro_rules! plugins {
+    ($($feature:literal => $krate:ident as $alias:ident: [$(($kind:literal, $name:literal)),* $(,)?];)*) => {
+        $(
+            #[cfg(feature = $feature)]
+            pub use $krate as $alias;
+        )*
 
-/// Plugin names this build must register, as (kind, name).
-pub const EXPECTED: &[(&str, &str)] = &[
-    #[cfg(feature = "dataset-aflow")]
-    ("dataset", "aflow"),
-    #[cfg(feature = "dataset-cif")]
-    ("dataset", "cif"),
-    #[cfg(feature = "dataset-qm9")]
-    ("dataset", "qm9"),
-    #[cfg(feature = "dataset-synthetic")]
-    ("dataset", "synthetic"),
-    #[cfg(feature = "model-schnet")]
-    ("model", "schnet"),
-    #[cfg(feature = "model-mpeu")]
-    ("model", "mpeu"),
-    #[cfg(feature = "model-painn")]
-    ("model", "painn"),
-    #[cfg(feature = "batcher-dynamic")]
-    ("batcher", "dynamic"),
-    #[cfg(feature = "batcher-static")]
-    ("batcher", "static"),
-    #[cfg(feature = "sink-parquet")]
-    ("sink", "parquet"),
-    #[cfg(feature = "sink-console")]
-    ("sink", "console"),
-    #[cfg(feature = "dataset-graphs")]
-    ("dataset", "npz"),
-    #[cfg(feature = "dataset-graphs")]
-    ("dataset", "ogb"),
-    #[cfg(feature = "dataset-graphs")]
-    ("dataset", "sbm"),
-    #[cfg(feature = "batcher-nodes")]
-    ("batcher", "ibmb-node"),
-    #[cfg(feature = "batcher-nodes")]
-    ("batcher", "ibmb-batch"),
-    #[cfg(feature = "batcher-nodes")]
-    ("batcher", "cluster"),
-    #[cfg(feature = "batcher-nodes")]
-    ("batcher", "neighbor"),
-    #[cfg(feature = "batcher-nodes")]
-    ("batcher", "full"),
-    #[cfg(feature = "model-gcn")]
-    ("model", "gcn"),
-    #[cfg(feature = "model-gcn")]
-    ("model", "sage"),
-];
+        /// The plugin crates this build links, by cargo feature (package name without `geobatch-`).
+        pub const CRATES: &[&str] = &[$(
+            #[cfg(feature = $feature)]
+            $feature,
+        )*];
 
-/// References every enabled plugin crate so the linker keeps their registrations.
-pub fn link() {
-    #[cfg(feature = "batcher-dynamic")]
-    batcher_dynamic::link();
-    #[cfg(feature = "batcher-static")]
-    batcher_static::link();
-    #[cfg(feature = "dataset-aflow")]
-    dataset_aflow::link();
-    #[cfg(feature = "dataset-cif")]
-    dataset_cif::link();
-    #[cfg(feature = "dataset-qm9")]
-    dataset_qm9::link();
-    #[cfg(feature = "dataset-synthetic")]
-    dataset_synthetic::link();
-    #[cfg(feature = "model-schnet")]
-    model_schnet::link();
-    #[cfg(feature = "model-mpeu")]
-    model_mpeu::link();
-    #[cfg(feature = "model-painn")]
-    model_painn::link();
-    #[cfg(feature = "sink-parquet")]
-    sink_parquet::link();
-    #[cfg(feature = "sink-console")]
-    sink_console::link();
-    #[cfg(feature = "dataset-graphs")]
-    dataset_graphs::link();
-    #[cfg(feature = "batcher-nodes")]
-    batcher_nodes::link();
-    #[cfg(feature = "model-gcn")]
-    model_gcn::link();
+        /// Plugin names this build must register, as (kind, name).
+        pub const EXPECTED: &[(&str, &str)] = &[$($(
+            #[cfg(feature = $feature)]
+            ($kind, $name),
+        )*)*];
+
+        /// References every enabled plugin crate so the linker keeps their registrations.
+        pub fn link() {
+            $(
+                #[cfg(feature = $feature)]
+                $alias::link();
+            )*
+        }
+    };
+}
+
+// One line per plugin crate (its cargo feature is its package name without `geobatch-`); a plugin
+// crate under plugins/ that is missing here fails the catalog's tests.
+plugins! {
+    "batcher-dynamic" => geobatch_batcher_dynamic as batcher_dynamic: [("batcher", "dynamic")];
+    "batcher-nodes" => geobatch_batcher_nodes as batcher_nodes: [("batcher", "ibmb-node"), ("batcher", "ibmb-batch"), ("batcher", "cluster"), ("batcher", "neighbor"), ("batcher", "full")];
+    "batcher-static" => geobatch_batcher_static as batcher_static: [("batcher", "static")];
+    "dataset-aflow" => geobatch_dataset_aflow as dataset_aflow: [("dataset", "aflow")];
+    "dataset-cif" => geobatch_dataset_cif as dataset_cif: [("dataset", "cif")];
+    "dataset-graphs" => geobatch_dataset_graphs as dataset_graphs: [("dataset", "npz"), ("dataset", "ogb"), ("dataset", "sbm")];
+    "dataset-qm9" => geobatch_dataset_qm9 as dataset_qm9: [("dataset", "qm9")];
+    "dataset-synthetic" => geobatch_dataset_synthetic as dataset_synthetic: [("dataset", "synthetic")];
+    "model-gcn" => geobatch_model_gcn as model_gcn: [("model", "gcn"), ("model", "sage")];
+    "model-mpeu" => geobatch_model_mpeu as model_mpeu: [("model", "mpeu")];
+    "model-painn" => geobatch_model_painn as model_painn: [("model", "painn")];
+    "model-schnet" => geobatch_model_schnet as model_schnet: [("model", "schnet")];
+    "sink-console" => geobatch_sink_console as sink_console: [("sink", "console")];
+    "sink-parquet" => geobatch_sink_parquet as sink_parquet: [("sink", "parquet")];
 }
