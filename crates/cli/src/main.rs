@@ -13,6 +13,7 @@ mod data;
 mod plugins;
 
 use clap::{Parser, Subcommand};
+use geobatch_core::RunStatus;
 use geobatch_runner::jobs::AnyConfig;
 use geobatch_runner::{LoadedConfig, RunError};
 use std::path::PathBuf;
@@ -150,7 +151,7 @@ fn main() -> ExitCode {
     geobatch_catalog::link();
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             let input = e
@@ -182,10 +183,24 @@ fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
     stop
 }
 
+/// The exit code of a job stopped by Ctrl-C (the shell's convention, 128 + SIGINT).
+const INTERRUPTED: u8 = 130;
+
+/// Exit code 0, or [`INTERRUPTED`] when `interrupted`.
+fn finished(interrupted: bool) -> ExitCode {
+    if interrupted {
+        ExitCode::from(INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// What the first Ctrl-C of a run says.
 const STOPPING: &str = "stopping after this step (Ctrl-C again to kill)";
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs one command; the exit code on success is 0, or [`INTERRUPTED`] for a job that Ctrl-C
+/// stopped early.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::List { kind, markdown } => {
             let kind = kind.as_deref().map(plugins::parse_kind).transpose()?;
@@ -278,7 +293,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let loaded = AnyConfig::from_file_with(&config, &overrides)?;
             let stop = stop_on_ctrl_c(STOPPING);
-            print!("{}", loaded.train(&stop, resume)?);
+            let run = loaded.train(&stop, resume)?;
+            print!("{}", run.summary);
+            return Ok(finished(run.status == RunStatus::Interrupted));
         }
         Command::Sweep {
             config,
@@ -309,7 +326,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         break; // stdout closed (e.g. piped into `head`)
                     }
                 }
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             let stop = stop_on_ctrl_c(
                 "stopping after this step (Ctrl-C again to kill); run the sweep again to resume",
@@ -341,12 +358,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 count(geobatch_runner::sweep::Outcome::Ran),
                 count(geobatch_runner::sweep::Outcome::Resumed),
                 count(geobatch_runner::sweep::Outcome::Skipped),
-                if outcomes.len() < runs.len() {
+                if stop.load(Ordering::SeqCst) {
                     " (stopped early: run it again to finish)"
                 } else {
                     ""
                 }
             );
+            return Ok(finished(stop.load(Ordering::SeqCst)));
         }
         Command::Report { results, out } => {
             let out = out.unwrap_or_else(|| results.join("report"));
@@ -370,12 +388,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "{}",
                     AnyConfig::from_file_with(&config, &overrides)?.batches(&stop)?
                 );
-                return Ok(());
+                return Ok(finished(stop.load(Ordering::SeqCst)));
             }
             let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
             let summary = geobatch_runner::run_batches(&loaded, steps)?;
             print!("{}", summary.render());
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod common;
-use common::{geobatch, kill_when, repo, steps_table, text, walk};
+use common::{geobatch, kill_when, repo, signal_when, steps_table, text, walk};
 
 #[test]
 fn every_smoke_config_validates_and_runs() {
@@ -203,6 +203,42 @@ fn a_killed_run_leaves_its_closed_part_files_readable() {
         .find(|p| p.ends_with("run.parquet"))
         .unwrap();
     assert_eq!(run_value(run.parent().unwrap(), "status"), "running");
+}
+
+/// Ctrl-C stops a run after its current step: what ran is kept with status `interrupted` and the
+/// exit code is 130, not the 0 of a complete run.
+#[test]
+fn ctrl_c_stops_a_run_with_exit_code_130_and_status_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "long.toml",
+        &format!(
+            "{HEAD}[model]\nkind = \"schnet\"\nlatent = 8\nrbf = 10\n[batcher]\nkind = \"dynamic\"\n\
+             batch_size = 4\n[training]\nsteps = 100000000\neval_every = 0\n[[sinks]]\nkind = \"parquet\"\n"
+        ),
+    );
+    let results = dir.path().join("results");
+    let run_file = || {
+        walk(&results)
+            .into_iter()
+            .find(|p| p.ends_with("run.parquet"))
+    };
+    // run.parquet is written when training starts, after the Ctrl-C handler is set
+    let (status, out) = signal_when(
+        dir.path(),
+        &["run", &cfg],
+        Duration::from_secs(120),
+        "the run did not start",
+        || run_file().is_some(),
+        "INT",
+    );
+    assert_eq!(status.code(), Some(130), "{status:?}: {out}");
+    // the summary gives the loss of the last step that ran, not a NaN of the unreached last 10%
+    assert!(out.contains("the run stopped before its last 10%"), "{out}");
+    assert!(!out.contains("NaN"), "{out}");
+    let run = run_file().unwrap();
+    assert_eq!(run_value(run.parent().unwrap(), "status"), "interrupted");
 }
 
 #[test]

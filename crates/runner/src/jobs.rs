@@ -7,9 +7,19 @@ use crate::config::{Loaded, LoadedConfig, RunConfig, parse_file_with, task_of};
 use crate::error::RunError;
 use crate::node::{LoadedNodeConfig, run_node_batches, run_node_train_with};
 use crate::train::run_train_with;
-use geobatch_core::Task;
+use geobatch_core::{RunStatus, Task};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+
+/// A training run that ended: its rendered summary and its status (complete, or interrupted by
+/// the stop flag).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// The summary to print.
+    pub summary: String,
+    /// How the run ended.
+    pub status: RunStatus,
+}
 
 /// A loaded config of either task kind.
 #[derive(Debug)]
@@ -96,11 +106,23 @@ impl AnyConfig {
     }
 
     /// Trains the config's model (continuing from its checkpoint with `resume`) and returns the
-    /// rendered summary.
-    pub fn train(&self, stop: &AtomicBool, resume: bool) -> Result<String, RunError> {
+    /// rendered summary and how the run ended.
+    pub fn train(&self, stop: &AtomicBool, resume: bool) -> Result<Finished, RunError> {
         Ok(match self {
-            AnyConfig::Graph(l) => run_train_with(l, None, stop, resume)?.render(),
-            AnyConfig::Node(l) => run_node_train_with(l, None, stop, resume)?.render(),
+            AnyConfig::Graph(l) => {
+                let s = run_train_with(l, None, stop, resume)?;
+                Finished {
+                    summary: s.render(),
+                    status: s.status,
+                }
+            }
+            AnyConfig::Node(l) => {
+                let s = run_node_train_with(l, None, stop, resume)?;
+                Finished {
+                    summary: s.render(),
+                    status: s.status,
+                }
+            }
         })
     }
 

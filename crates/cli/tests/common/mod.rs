@@ -51,12 +51,25 @@ pub fn kill_when(
     args: &[&str],
     limit: Duration,
     what: &str,
-    mut ready: impl FnMut() -> bool,
+    ready: impl FnMut() -> bool,
 ) -> ExitStatus {
+    signal_when(dir, args, limit, what, ready, "KILL").0
+}
+
+/// As [`kill_when`], with the signal `name` (`KILL`, `INT` for a Ctrl-C) sent by `kill -NAME`;
+/// returns how the process ended and its standard output.
+pub fn signal_when(
+    dir: &Path,
+    args: &[&str],
+    limit: Duration,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+    name: &str,
+) -> (ExitStatus, String) {
     let mut child = Command::new(binary())
         .args(args)
         .current_dir(dir)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("geobatch starts");
@@ -68,8 +81,16 @@ pub fn kill_when(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.kill().expect("kill"); // SIGKILL mid-run
-    child.wait().expect("wait")
+    let sent = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -{name} failed");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// Every file below `dir`, recursively.

@@ -30,10 +30,12 @@ pub struct TrainSummary {
     pub parameters: usize,
     /// Steps done.
     pub steps: u64,
-    /// Mean loss of the first 10% of steps.
-    pub loss_first: f64,
-    /// Mean loss of the last 10% of steps.
-    pub loss_last: f64,
+    /// Mean loss of the first 10% of the planned steps (`None` if no step ran).
+    pub loss_first: Option<f64>,
+    /// Mean loss of the last 10% of the planned steps (`None` if the run stopped before them).
+    pub loss_last: Option<f64>,
+    /// Loss of the last step that ran.
+    pub loss_latest: Option<f64>,
     /// Median batching time (ns) after warm-up.
     pub median_batching_ns: f64,
     /// Median update time (ns) after warm-up.
@@ -64,8 +66,15 @@ impl TrainSummary {
         );
         let _ = writeln!(
             s,
-            "  loss               {:.5} (first 10%) -> {:.5} (last 10%)",
-            self.loss_first, self.loss_last
+            "  loss               {}",
+            match (self.loss_first, self.loss_last, self.loss_latest) {
+                (Some(a), Some(b), _) => format!("{a:.5} (first 10%) -> {b:.5} (last 10%)"),
+                (Some(a), None, Some(l)) => format!(
+                    "{a:.5} (first 10%) -> {l:.5} (step {}, the last that ran: the run stopped before its last 10%)",
+                    self.steps
+                ),
+                _ => "no step ran".into(),
+            }
         );
         let _ = writeln!(
             s,
@@ -309,6 +318,7 @@ pub fn run_train_with(
     };
     let ended = train(job, &mut task, stop)?;
     let (loss_first, loss_last) = ended.progress.loss_windows();
+    let loss_latest = ended.progress.latest_loss();
     let m = ended.progress.medians(0);
     Ok(TrainSummary {
         model,
@@ -316,6 +326,7 @@ pub fn run_train_with(
         steps: ended.progress.steps(),
         loss_first,
         loss_last,
+        loss_latest,
         median_batching_ns: m.batching.unwrap_or(0.0),
         median_update_ns: m.update.unwrap_or(0.0),
         median_wait_ns: m.wait,

@@ -46,6 +46,9 @@ pub struct Progress {
     update: Times,
     wait: Times,
     rounds: Vec<u64>,
+    /// Loss of the last step that ran (older checkpoints lack it).
+    #[serde(default)]
+    latest: Option<f64>,
 }
 
 /// Medians of a run's step times (ns).
@@ -74,6 +77,7 @@ impl Progress {
             update: Times::default(),
             wait: Times::default(),
             rounds: Vec::new(),
+            latest: None,
         }
     }
 
@@ -86,6 +90,7 @@ impl Progress {
     pub fn add(&mut self, r: &StepRecord, steps: u64) {
         self.done = r.step + 1;
         let loss = f64::from(r.loss.unwrap_or(f32::NAN));
+        self.latest = Some(loss);
         if r.step < self.window {
             self.first = (self.first.0 + loss, self.first.1 + 1);
         }
@@ -114,10 +119,16 @@ impl Progress {
         self.shapes.len()
     }
 
-    /// Mean loss of the first and of the last 10% of the steps.
-    pub fn loss_windows(&self) -> (f64, f64) {
-        let mean = |(sum, n): (f64, u64)| if n == 0 { f64::NAN } else { sum / n as f64 };
+    /// Mean loss of the first and of the last 10% of the planned steps; `None` for a window no
+    /// step reached (the last one of a run stopped early).
+    pub fn loss_windows(&self) -> (Option<f64>, Option<f64>) {
+        let mean = |(sum, n): (f64, u64)| (n > 0).then(|| sum / n as f64);
         (mean(self.first), mean(self.last))
+    }
+
+    /// Loss of the last step that ran.
+    pub fn latest_loss(&self) -> Option<f64> {
+        self.latest
     }
 
     /// Medians of the step times; rounds before `warmup_rounds` are left out when there are
