@@ -198,11 +198,7 @@ fn a_killed_run_leaves_its_closed_part_files_readable() {
         rows += in_file;
     }
     assert!(rows >= parts.len() * 2000);
-    let run = walk(&results)
-        .into_iter()
-        .find(|p| p.ends_with("run.parquet"))
-        .unwrap();
-    assert_eq!(run_value(run.parent().unwrap(), "status"), "running");
+    assert_eq!(run_value(&run_dirs(&results)[0], "status"), "running");
 }
 
 /// Ctrl-C stops a run after its current step: what ran is kept with status `interrupted` and the
@@ -219,26 +215,21 @@ fn ctrl_c_stops_a_run_with_exit_code_130_and_status_interrupted() {
         ),
     );
     let results = dir.path().join("results");
-    let run_file = || {
-        walk(&results)
-            .into_iter()
-            .find(|p| p.ends_with("run.parquet"))
-    };
+    let run_dir = || run_dirs(&results).into_iter().next();
     // run.parquet is written when training starts, after the Ctrl-C handler is set
     let (status, out) = signal_when(
         dir.path(),
         &["run", &cfg],
         Duration::from_secs(120),
         "the run did not start",
-        || run_file().is_some(),
+        || run_dir().is_some(),
         "INT",
     );
     assert_eq!(status.code(), Some(130), "{status:?}: {out}");
     // the summary gives the loss of the last step that ran, not a NaN of the unreached last 10%
     assert!(out.contains("the run stopped before its last 10%"), "{out}");
     assert!(!out.contains("NaN"), "{out}");
-    let run = run_file().unwrap();
-    assert_eq!(run_value(run.parent().unwrap(), "status"), "interrupted");
+    assert_eq!(run_value(&run_dir().unwrap(), "status"), "interrupted");
 }
 
 #[test]
