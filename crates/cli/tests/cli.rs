@@ -232,6 +232,42 @@ fn ctrl_c_stops_a_run_with_exit_code_130_and_status_interrupted() {
     assert_eq!(run_value(&run_dir().unwrap(), "status"), "interrupted");
 }
 
+/// A kill while a checkpoint is being written leaves a `checkpoint.tmp` folder beside the last
+/// complete checkpoint; the resume uses the complete one.
+#[test]
+fn a_kill_while_a_checkpoint_is_written_does_not_stop_the_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "train.toml",
+        &format!(
+            "{HEAD}[model]\nkind = \"schnet\"\nlatent = 8\nrbf = 10\n[batcher]\nkind = \"dynamic\"\n\
+             batch_size = 4\n[training]\nsteps = 2000\neval_every = 0\ncheckpoint_every = 10\n\
+             [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n"
+        ),
+    );
+    let results = dir.path().join("results");
+    let checkpointed = || {
+        run_dirs(&results)
+            .into_iter()
+            .find(|d| d.join("checkpoint/state.json").is_file())
+    };
+    kill_when(
+        dir.path(),
+        &["run", &cfg],
+        Duration::from_secs(120),
+        "no checkpoint appeared",
+        || checkpointed().is_some(),
+    );
+    // what a kill in the middle of the next checkpoint leaves behind
+    let half = checkpointed().unwrap().join("checkpoint.tmp");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("model.mpk"), b"half").unwrap();
+    let o = geobatch(dir.path(), &["run", &cfg, "--resume"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(steps_table(&results).len(), 2000, "every step exactly once");
+}
+
 #[test]
 fn a_killed_training_run_resumes_from_its_checkpoint_exactly() {
     let dir = tempfile::tempdir().unwrap();

@@ -167,7 +167,11 @@ impl Sink for ParquetSink {
                 .strip_prefix("steps-")
                 .and_then(|n| n.split('.').next())
                 .and_then(|n| n.parse::<u32>().ok());
-            if index.is_some_and(|i| i >= state.parts) || name.ends_with(".tmp") {
+            // parts after the checkpoint and this sink's half-written files; not the runner's
+            // `checkpoint.tmp` folder, left by a kill while a checkpoint was being written
+            let stale = index.is_some_and(|i| i >= state.parts);
+            let half_written = name.ends_with(".parquet.tmp");
+            if (stale || half_written) && entry.path().is_file() {
                 std::fs::remove_file(entry.path())
                     .map_err(|e| err(format!("{}: {e}", entry.path().display())))?;
             }
