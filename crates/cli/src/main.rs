@@ -351,6 +351,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ));
             })?;
             bar.finish_and_clear();
+            let stopped = stop.load(Ordering::SeqCst);
             let count = |o| outcomes.iter().filter(|&&x| x == o).count();
             println!(
                 "sweep: {} runs; {} run, {} resumed, {} already complete{}",
@@ -358,13 +359,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 count(geobatch_runner::sweep::Outcome::Ran),
                 count(geobatch_runner::sweep::Outcome::Resumed),
                 count(geobatch_runner::sweep::Outcome::Skipped),
-                if stop.load(Ordering::SeqCst) {
+                if stopped {
                     " (stopped early: run it again to finish)"
                 } else {
                     ""
                 }
             );
-            return Ok(finished(stop.load(Ordering::SeqCst)));
+            return Ok(finished(stopped));
         }
         Command::Report { results, out } => {
             let out = out.unwrap_or_else(|| results.join("report"));

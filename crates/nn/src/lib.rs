@@ -5,6 +5,7 @@
 //!   Gaussian radial basis, segment sums and means over receiver-sorted edges, mean readout.
 //! * [`index`]: gathers of rows and segment sums with their gradients, chunked on backends whose
 //!   index-add kernels are serial (CUDA).
+//! * [`state`]: what a trainer checkpoints (model, best parameters, optimiser) and its files.
 //! * [`trainer`]: the generic [`Trainer`](geobatch_core::Trainer): Adam, the staircase learning
 //!   rate, MSE over real graphs, predictions in target units.
 //! * [`backend`]: the backends a build offers (flex on the CPU; CUDA with the `cuda` feature).
@@ -17,6 +18,7 @@ pub mod init;
 pub mod inputs;
 pub mod layers;
 pub mod sizes;
+pub mod state;
 pub mod trainer;
 
 pub use inputs::BatchInputs;

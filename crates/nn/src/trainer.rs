@@ -2,10 +2,10 @@
 //! real graphs, predictions in target units.
 
 use crate::inputs::BatchInputs;
+use crate::state::TrainState;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use geobatch_core::{Error, GraphBatch, OptimizerSpec, Result, StepStats, TargetStats, Trainer};
@@ -32,9 +32,7 @@ pub struct GnnTrainer<B: AutodiffBackend, M: AutodiffModule<B> + GraphRegressor<
 where
     M::InnerModule: GraphRegressor<B::InnerBackend>,
 {
-    model: Option<M>,
-    best: Option<M>,
-    optim: OptimizerAdaptor<Adam, M, B>,
+    state: TrainState<M, OptimizerAdaptor<Adam, M, B>>,
     spec: OptimizerSpec,
     stats: Vec<TargetStats>,
     device: B::Device,
@@ -50,9 +48,7 @@ where
         let optim = fresh_optimizer::<B, M>(&spec);
         let params = model.num_params();
         GnnTrainer {
-            model: Some(model),
-            best: None,
-            optim,
+            state: TrainState::new(model, optim),
             spec,
             stats,
             device,
@@ -62,7 +58,7 @@ where
 
     /// The model being trained.
     pub fn model(&self) -> Option<&M> {
-        self.model.as_ref()
+        self.state.model().ok()
     }
 }
 
@@ -120,28 +116,21 @@ where
     B::Device: Send,
 {
     fn train_step(&mut self, batch: &GraphBatch, step: u64) -> Result<StepStats> {
-        let model = self
-            .model
-            .take()
-            .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?;
+        let model = self.state.take()?;
         let (model, stats) = timed_update(
             model,
-            &mut self.optim,
+            &mut self.state.optim,
             self.spec.learning_rate_at(step),
             &self.device,
             || BatchInputs::<B>::new(batch, &self.stats, &self.device),
             |model, inputs| masked_mse(model.forward(inputs), inputs),
         );
-        self.model = Some(model);
+        self.state.put(model);
         Ok(stats)
     }
 
     fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {
-        let model = self
-            .model
-            .as_ref()
-            .ok_or_else(|| Error::invalid("the model was lost by a failed step"))?
-            .valid();
+        let model = self.state.model()?.valid();
         let inputs = BatchInputs::<B::InnerBackend>::new(batch, &self.stats, &self.device);
         let pred = model.forward(&inputs);
         let t = pred.dims()[1];
@@ -165,114 +154,21 @@ where
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
-        let model = self.model.as_ref().ok_or_else(lost)?;
-        save_state::<B, _, _>(dir, model, self.best.as_ref(), &self.optim)
+        self.state.save::<B>(dir)
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
-        let model = self.model.take().ok_or_else(lost)?;
-        let optim = std::mem::replace(&mut self.optim, fresh_optimizer::<B, M>(&self.spec));
-        let (model, best, optim) = load_state::<B, _, _>(dir, model, optim, &self.device)?;
-        (self.model, self.best, self.optim) = (Some(model), best, optim);
-        Ok(())
+        let fresh = fresh_optimizer::<B, M>(&self.spec);
+        self.state.load::<B>(dir, fresh, &self.device)
     }
 
     fn keep_best(&mut self) -> Result<()> {
-        keep_best(&self.model, &mut self.best)
+        self.state.keep_best()
     }
 
     fn restore_best(&mut self) -> Result<bool> {
-        Ok(restore_best(&mut self.model, &self.best))
+        Ok(self.state.restore_best())
     }
-}
-
-/// Remembers `model` as `best` (module clones share the parameter tensors, which optimiser steps
-/// replace, not mutate: the copy is cheap).
-pub fn keep_best<M: Clone>(model: &Option<M>, best: &mut Option<M>) -> Result<()> {
-    *best = Some(model.clone().ok_or_else(lost)?);
-    Ok(())
-}
-
-/// Puts `best` back into `model`; false when no parameters were kept.
-pub fn restore_best<M: Clone>(model: &mut Option<M>, best: &Option<M>) -> bool {
-    match best {
-        Some(b) => {
-            *model = Some(b.clone());
-            true
-        }
-        None => false,
-    }
-}
-
-fn lost() -> Error {
-    Error::invalid("the model was lost by a failed step")
-}
-
-/// Saves a trainer's state into the folder `dir`: the model (`model.mpk`), the parameters kept
-/// as the best (`best.mpk`, when there are) and the optimiser's state (`optimizer.mpk`), at
-/// full precision.
-pub fn save_state<B, M, O>(dir: &Path, model: &M, best: Option<&M>, optim: &O) -> Result<()>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    O: Optimizer<M, B>,
-{
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    let fail = |e: RecorderError| {
-        Error::invalid(format!(
-            "cannot save a checkpoint in {}: {e}",
-            dir.display()
-        ))
-    };
-    model
-        .clone()
-        .save_file(dir.join("model"), &recorder)
-        .map_err(fail)?;
-    if let Some(best) = best {
-        best.clone()
-            .save_file(dir.join("best"), &recorder)
-            .map_err(fail)?;
-    }
-    recorder
-        .record(optim.to_record(), dir.join("optimizer"))
-        .map_err(fail)
-}
-
-/// Loads what [`save_state`] saved: the model into `model`, the best parameters (when saved)
-/// and the optimiser's state into `optim`.
-pub fn load_state<B, M, O>(
-    dir: &Path,
-    model: M,
-    optim: O,
-    device: &B::Device,
-) -> Result<(M, Option<M>, O)>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    O: Optimizer<M, B>,
-{
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    let fail = |e: RecorderError| {
-        Error::invalid(format!(
-            "cannot load the checkpoint in {}: {e}",
-            dir.display()
-        ))
-    };
-    let best = if dir.join("best.mpk").is_file() {
-        Some(
-            model
-                .clone()
-                .load_file(dir.join("best"), &recorder, device)
-                .map_err(fail)?,
-        )
-    } else {
-        None
-    };
-    let model = model
-        .load_file(dir.join("model"), &recorder, device)
-        .map_err(fail)?;
-    let record = recorder.load(dir.join("optimizer"), device).map_err(fail)?;
-    Ok((model, best, optim.load_record(record)))
 }
 
 fn fresh_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(

@@ -235,32 +235,41 @@ pub trait RunConfig: Validate {
     fn model_name(&self) -> Option<&'static str>;
 }
 
-impl RunConfig for ExperimentConfig {
-    fn experiment(&self) -> &ExperimentSection {
-        &self.experiment
-    }
-    fn sinks(&self) -> &[Box<dyn SinkSpec>] {
-        &self.sinks
-    }
-    fn dataset_name(&self) -> &'static str {
-        self.dataset.typetag_name()
-    }
-    fn batcher_name(&self) -> &'static str {
-        self.batcher.typetag_name()
-    }
-    fn batcher_label(&self) -> String {
-        self.batcher.label()
-    }
-    fn batcher_options(&self) -> String {
-        serde_json::to_string(&self.batcher).unwrap_or_default()
-    }
-    fn batch_size(&self) -> usize {
-        self.batcher.batch_size()
-    }
-    fn model_name(&self) -> Option<&'static str> {
-        self.model.as_ref().map(|m| m.typetag_name())
-    }
+/// Implements [`RunConfig`] for a config type with the fields `experiment`, `sinks`, `dataset`,
+/// `batcher` and `model: Option<_>` (the graph-level and the node-level config).
+macro_rules! run_config {
+    ($config:ty) => {
+        impl $crate::config::RunConfig for $config {
+            fn experiment(&self) -> &$crate::config::ExperimentSection {
+                &self.experiment
+            }
+            fn sinks(&self) -> &[Box<dyn geobatch_core::SinkSpec>] {
+                &self.sinks
+            }
+            fn dataset_name(&self) -> &'static str {
+                self.dataset.typetag_name()
+            }
+            fn batcher_name(&self) -> &'static str {
+                self.batcher.typetag_name()
+            }
+            fn batcher_label(&self) -> String {
+                self.batcher.label()
+            }
+            fn batcher_options(&self) -> String {
+                serde_json::to_string(&self.batcher).unwrap_or_default()
+            }
+            fn batch_size(&self) -> usize {
+                self.batcher.batch_size()
+            }
+            fn model_name(&self) -> Option<&'static str> {
+                self.model.as_ref().map(|m| m.typetag_name())
+            }
+        }
+    };
 }
+pub(crate) use run_config;
+
+run_config!(ExperimentConfig);
 
 impl<T: RunConfig> Loaded<T> {
     /// What names this config's runs.

@@ -108,22 +108,17 @@ impl AnyConfig {
     /// Trains the config's model (continuing from its checkpoint with `resume`) and returns the
     /// rendered summary and how the run ended.
     pub fn train(&self, stop: &AtomicBool, resume: bool) -> Result<Finished, RunError> {
-        Ok(match self {
+        let (summary, status) = match self {
             AnyConfig::Graph(l) => {
                 let s = run_train_with(l, None, stop, resume)?;
-                Finished {
-                    summary: s.render(),
-                    status: s.status,
-                }
+                (s.render(), s.status)
             }
             AnyConfig::Node(l) => {
                 let s = run_node_train_with(l, None, stop, resume)?;
-                Finished {
-                    summary: s.render(),
-                    status: s.status,
-                }
+                (s.render(), s.status)
             }
-        })
+        };
+        Ok(Finished { summary, status })
     }
 
     /// Runs the batching study and returns the rendered summary.

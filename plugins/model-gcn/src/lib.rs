@@ -15,7 +15,8 @@ use geobatch_core::{
 };
 use geobatch_nn::backend::{DeviceKind, parse_device};
 use geobatch_nn::fused::FusedOps;
-use geobatch_nn::trainer::{keep_best, load_state, restore_best, save_state, timed_update};
+use geobatch_nn::state::TrainState;
+use geobatch_nn::trainer::timed_update;
 use net::{NodeInputs, NodeNet, nll};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -166,9 +167,7 @@ impl NodeModelSpec for SageSpec {
 
 /// Trains a [`NodeNet`] on an autodiff backend.
 pub struct GcnTrainer<B: AutodiffBackend> {
-    model: Option<NodeNet<B>>,
-    best: Option<NodeNet<B>>,
-    optim: OptimizerAdaptor<Adam, NodeNet<B>, B>,
+    state: TrainState<NodeNet<B>, OptimizerAdaptor<Adam, NodeNet<B>, B>>,
     weight_decay: f64,
     lr: f64,
     seed: u64,
@@ -190,9 +189,7 @@ impl<B: AutodiffBackend> GcnTrainer<B> {
     pub fn new(model: NodeNet<B>, ctx: &NodeModelContext, device: B::Device) -> Self {
         GcnTrainer {
             params: model.num_params(),
-            model: Some(model),
-            best: None,
-            optim: adam::<B>(ctx.optimizer.weight_decay),
+            state: TrainState::new(model, adam::<B>(ctx.optimizer.weight_decay)),
             weight_decay: ctx.optimizer.weight_decay,
             lr: ctx.optimizer.learning_rate,
             seed: ctx.seed,
@@ -211,32 +208,28 @@ fn step_seed(seed: u64, step: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn lost() -> Error {
-    Error::invalid("the model was lost by a failed step")
-}
-
 impl<B: AutodiffBackend + FusedOps> Trainer<NodeBatch> for GcnTrainer<B>
 where
     B::InnerBackend: FusedOps,
     B::Device: Send,
 {
     fn train_step(&mut self, batch: &NodeBatch, step: u64) -> Result<StepStats> {
-        let model = self.model.take().ok_or_else(lost)?;
+        let model = self.state.take()?;
         B::seed(&self.device, step_seed(self.seed, step));
         let (model, stats) = timed_update(
             model,
-            &mut self.optim,
+            &mut self.state.optim,
             self.lr,
             &self.device,
             || NodeInputs::<B>::new(batch, &self.device),
             |model, inputs| nll(model.forward(inputs), inputs),
         );
-        self.model = Some(model);
+        self.state.put(model);
         Ok(stats)
     }
 
     fn predict(&mut self, batch: &NodeBatch, out: &mut NodePredictions) -> Result<()> {
-        let model = self.model.as_ref().ok_or_else(lost)?.valid();
+        let model = self.state.model()?.valid();
         let inputs = NodeInputs::<B::InnerBackend>::new(batch, &self.device);
         let logp = model.forward(&inputs);
         let loss: f32 = nll(logp.clone(), &inputs).into_scalar().elem();
@@ -257,16 +250,12 @@ where
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
-        let model = self.model.as_ref().ok_or_else(lost)?;
-        save_state::<B, _, _>(dir, model, self.best.as_ref(), &self.optim)
+        self.state.save::<B>(dir)
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
-        let model = self.model.take().ok_or_else(lost)?;
-        let optim = std::mem::replace(&mut self.optim, adam::<B>(self.weight_decay));
-        let (model, best, optim) = load_state::<B, _, _>(dir, model, optim, &self.device)?;
-        (self.model, self.best, self.optim) = (Some(model), best, optim);
-        Ok(())
+        let fresh = adam::<B>(self.weight_decay);
+        self.state.load::<B>(dir, fresh, &self.device)
     }
 
     fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
@@ -275,11 +264,11 @@ where
     }
 
     fn keep_best(&mut self) -> Result<()> {
-        keep_best(&self.model, &mut self.best)
+        self.state.keep_best()
     }
 
     fn restore_best(&mut self) -> Result<bool> {
-        Ok(restore_best(&mut self.model, &self.best))
+        Ok(self.state.restore_best())
     }
 }
 

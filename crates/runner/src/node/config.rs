@@ -1,7 +1,7 @@
 //! The node-level config: the graph, the classifier, the training and inference batchers, and
 //! the `[training]` and `[batches]` tables of node-level runs.
 
-use crate::config::{ExperimentSection, Loaded, Mode, RunConfig, Validate};
+use crate::config::{ExperimentSection, Loaded, Mode, Validate};
 use geobatch_core::node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec, NodeOptimizerSpec};
 use geobatch_core::{SinkSpec, SplitName};
 use serde::{Deserialize, Serialize};
@@ -190,32 +190,7 @@ impl Validate for NodeConfig {
     }
 }
 
-impl RunConfig for NodeConfig {
-    fn experiment(&self) -> &ExperimentSection {
-        &self.experiment
-    }
-    fn sinks(&self) -> &[Box<dyn SinkSpec>] {
-        &self.sinks
-    }
-    fn dataset_name(&self) -> &'static str {
-        self.dataset.typetag_name()
-    }
-    fn batcher_name(&self) -> &'static str {
-        self.batcher.typetag_name()
-    }
-    fn batcher_label(&self) -> String {
-        self.batcher.label()
-    }
-    fn batcher_options(&self) -> String {
-        serde_json::to_string(&self.batcher).unwrap_or_default()
-    }
-    fn batch_size(&self) -> usize {
-        self.batcher.batch_size()
-    }
-    fn model_name(&self) -> Option<&'static str> {
-        self.model.as_ref().map(|m| m.typetag_name())
-    }
-}
+crate::config::run_config!(NodeConfig);
 
 impl NodeConfig {
     /// Checks every section without loading data.
