@@ -309,7 +309,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for (i, r) in runs.iter().enumerate() {
                     let state = if geobatch_runner::sweep::is_complete(&r.run_dir) {
                         "complete"
-                    } else if r.run_dir.join("checkpoint").is_dir() {
+                    } else if geobatch_runner::train::checkpoint::exists(&r.run_dir) {
                         "resumable"
                     } else {
                         "to run"

@@ -190,6 +190,7 @@ where
     let mut start = 0;
     let mut sink_states = None;
     if resume && checkpoint::exists(&run.run_dir) {
+        checkpoint::recover(&ckpt)?;
         let state = checkpoint::read(&ckpt)?;
         trainer.load(&ckpt)?;
         source.restore(state.source)?;
