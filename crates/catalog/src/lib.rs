@@ -42,6 +42,7 @@ macro_rules! plugins {
 plugins! {
     "batcher-dynamic" => geobatch_batcher_dynamic as batcher_dynamic: [("batcher", "dynamic")];
     "batcher-nodes" => geobatch_batcher_nodes as batcher_nodes: [("batcher", "ibmb-node"), ("batcher", "ibmb-batch"), ("batcher", "cluster"), ("batcher", "neighbor"), ("batcher", "full")];
+    "batcher-pack" => geobatch_batcher_pack as batcher_pack: [("batcher", "pack")];
     "batcher-static" => geobatch_batcher_static as batcher_static: [("batcher", "static")];
     "dataset-aflow" => geobatch_dataset_aflow as dataset_aflow: [("dataset", "aflow")];
     "dataset-cif" => geobatch_dataset_cif as dataset_cif: [("dataset", "cif")];

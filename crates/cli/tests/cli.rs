@@ -270,13 +270,27 @@ fn a_kill_while_a_checkpoint_is_written_does_not_stop_the_resume() {
 
 #[test]
 fn a_killed_training_run_resumes_from_its_checkpoint_exactly() {
+    killed_and_resumed("dynamic");
+}
+
+/// The pack batcher holds graphs between batches: its checkpoint carries them.
+#[test]
+fn a_killed_pack_run_resumes_with_its_held_graphs_exactly() {
+    killed_and_resumed("pack");
+}
+
+/// Kills a training run with `batcher` after its second checkpoint, resumes it and compares it
+/// with an uninterrupted run, loss for loss.
+fn killed_and_resumed(batcher: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(
         dir.path(),
         "train.toml",
-        "[experiment]\nname = \"resume\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n[model]\nkind = \"schnet\"\nlatent = 8\nrbf = 40\n\
-         [batcher]\nkind = \"dynamic\"\nbatch_size = 8\n[training]\nsteps = 400\neval_every = 100\ncheckpoint_every = 20\n\
-         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n",
+        &format!(
+            "[experiment]\nname = \"resume\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n[model]\nkind = \"schnet\"\nlatent = 8\nrbf = 40\n\
+         [batcher]\nkind = \"{batcher}\"\nbatch_size = 8\n[training]\nsteps = 400\neval_every = 100\ncheckpoint_every = 20\n\
+         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n"
+        ),
     );
     // the uninterrupted reference, in its own folder
     let reference = dir.path().join("reference");

@@ -1,6 +1,6 @@
 //! The batcher plugin contract.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::GraphSize;
 use crate::plan::Plan;
 use crate::shape::Budget;
@@ -40,6 +40,25 @@ pub trait Batcher: Send + Debug {
 
     /// The configured batch size.
     fn batch_size(&self) -> usize;
+
+    /// What the batcher holds between plans (graphs drawn from the stream but not yet emitted),
+    /// for checkpoints: saved with the stream's position so that `--resume` continues exactly.
+    /// Batchers that hold nothing keep the default, `Null`.
+    fn state(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
+    }
+
+    /// Restores what [`Batcher::state`] returned (for the same split and config).
+    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
+        if state.is_null() {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "the checkpoint holds a batcher state, but this batcher keeps none: \
+                 was it written with another batcher?",
+            ))
+        }
+    }
 }
 
 /// Config of a batcher, registered by name with `#[typetag::serde(name = "...")]`.

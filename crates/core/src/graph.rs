@@ -15,6 +15,35 @@ pub struct GraphSize {
     pub edges: u32,
 }
 
+/// Mean and largest node and edge counts of a set of graphs: what budgets are sized from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SizeStats {
+    /// Mean nodes per graph.
+    pub mean_nodes: f64,
+    /// Mean edges per graph.
+    pub mean_edges: f64,
+    /// Largest node count.
+    pub max_nodes: u32,
+    /// Largest edge count.
+    pub max_edges: u32,
+}
+
+impl SizeStats {
+    /// The statistics of `sizes`; `None` when there is no graph.
+    pub fn of(sizes: &[GraphSize]) -> Option<Self> {
+        if sizes.is_empty() {
+            return None;
+        }
+        let n = sizes.len() as f64;
+        Some(SizeStats {
+            mean_nodes: sizes.iter().map(|s| f64::from(s.nodes)).sum::<f64>() / n,
+            mean_edges: sizes.iter().map(|s| f64::from(s.edges)).sum::<f64>() / n,
+            max_nodes: sizes.iter().map(|s| s.nodes).max().unwrap_or(0),
+            max_edges: sizes.iter().map(|s| s.edges).max().unwrap_or(0),
+        })
+    }
+}
+
 /// A unit cell: three lattice vectors (rows, in Angstrom) and which of them are periodic.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Cell {

@@ -38,7 +38,7 @@ pub use batcher::{Batcher, BatcherContext, BatcherSpec};
 pub use crystal::Crystal;
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
 pub use error::{Error, Result};
-pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize};
+pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize, SizeStats};
 pub use model::{Batch, ModelContext, ModelSpec, OptimizerSpec, StepStats, Trainer};
 pub use plan::Plan;
 pub use records::{EvalRecord, RunEnd, RunInfo, RunStatus, StepRecord, StepTiming};

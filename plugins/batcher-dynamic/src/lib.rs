@@ -9,7 +9,7 @@
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
     Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,
-    PluginDescriptor, PluginKind, Result, Shape, Task,
+    PluginDescriptor, PluginKind, Result, Shape, SizeStats, Task,
 };
 use serde::{Deserialize, Serialize};
 
@@ -39,16 +39,17 @@ pub fn estimate_budget(
     num_estimation_graphs: usize,
 ) -> Result<Budget> {
     let head = &sizes[..sizes.len().min(num_estimation_graphs)];
-    if head.is_empty() {
+    let Some(SizeStats {
+        mean_nodes,
+        mean_edges,
+        max_nodes,
+        max_edges,
+    }) = SizeStats::of(head)
+    else {
         return Err(Error::invalid(
             "cannot estimate a dynamic budget from zero graphs",
         ));
-    }
-    let n = head.len() as f64;
-    let mean_nodes = head.iter().map(|s| f64::from(s.nodes)).sum::<f64>() / n;
-    let mean_edges = head.iter().map(|s| f64::from(s.edges)).sum::<f64>() / n;
-    let max_nodes = head.iter().map(|s| s.nodes).max().unwrap_or(0);
-    let max_edges = head.iter().map(|s| s.edges).max().unwrap_or(0);
+    };
     let b = batch_size as f64;
     Ok(Shape::new(
         next_multiple_of_64_strict((mean_nodes * b).max(f64::from(max_nodes))),

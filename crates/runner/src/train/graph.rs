@@ -150,13 +150,23 @@ impl BatchSource for GraphSource<'_> {
     }
 
     fn position(&self) -> Result<serde_json::Value, Error> {
-        serde_json::to_value(&self.stream).map_err(|e| Error::invalid(e.to_string()))
+        let stream =
+            serde_json::to_value(&self.stream).map_err(|e| Error::invalid(e.to_string()))?;
+        Ok(serde_json::json!({ "stream": stream, "batcher": self.batcher.state()? }))
     }
 
     fn restore(&mut self, position: serde_json::Value) -> Result<(), Error> {
-        self.stream = serde_json::from_value(position)
+        let (stream, batcher) = match position {
+            serde_json::Value::Object(mut o) if o.contains_key("stream") => (
+                o.remove("stream").unwrap_or_default(),
+                o.remove("batcher").unwrap_or_default(),
+            ),
+            // checkpoints written before batchers had a state hold the stream alone
+            stream => (stream, serde_json::Value::Null),
+        };
+        self.stream = serde_json::from_value(stream)
             .map_err(|e| Error::invalid(format!("the checkpoint's stream: {e}")))?;
-        Ok(())
+        self.batcher.restore(batcher)
     }
 }
 

@@ -1,0 +1,315 @@
+//! The `pack` batcher: every batch has one padded shape, like `dynamic`, and fills it nearly as
+//! well as `static-64` fills its many shapes (docs/batching.md, "pack").
+//!
+//! **Budget.** Sized for `batch_size` graphs *on average* rather than at most: the node budget is
+//! dynamic's (`next64(max(mean nodes * batch_size, max nodes))`, strict rounding), the edge budget
+//! is sized for the same number of mean graphs as the node budget holds (`k = nodes / mean
+//! nodes`, edges = `next64(max(mean edges * k, max edges))`), and there are `ceil(graph_slack * k)
+//! + 1` graph slots, so the graph count rarely binds and node and edge fill turn into real graphs.
+//!
+//! **Rule.** First fit over a look-ahead window: a batch first takes, in arrival order, every
+//! held graph that still fits, then draws graphs from the stream, taking each one that fits and
+//! holding the others, until `window` graphs are held. A held graph is offered first to the next
+//! batch, which starts empty, so it waits at most one batch. Every batch is padded to the budget.
+//!
+//! **Passes.** A graph of a later training pass is never taken while a graph of an earlier pass
+//! is held back, so every pass is emitted exactly once, in order, as with every other batcher.
+//!
+//! **State.** The held graphs are the batcher's state ([`Batcher::state`]), saved in checkpoints.
+
+use geobatch_core::rounding::next_multiple_of_64_strict;
+use geobatch_core::{
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,
+    PluginDescriptor, PluginKind, Result, Shape, SizeStats, Task,
+};
+use serde::{Deserialize, Serialize};
+
+/// Config of the pack batcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackSpec {
+    /// Mean number of graphs the budget is sized for (more fit when they are small).
+    pub batch_size: usize,
+    /// Graphs held back at most (the look-ahead window).
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// Number of leading graphs (stored order) the budget is estimated from.
+    #[serde(default = "default_estimation_graphs")]
+    pub num_estimation_graphs: usize,
+    /// Graph slots per mean graph the node budget holds.
+    #[serde(default = "default_graph_slack")]
+    pub graph_slack: f64,
+    /// An explicit budget (nodes, edges, graphs) instead of the estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+}
+
+fn default_window() -> usize {
+    32
+}
+
+fn default_estimation_graphs() -> usize {
+    1000
+}
+
+fn default_graph_slack() -> f64 {
+    1.25
+}
+
+/// The pack budget for graphs of these sizes (see the crate's text).
+pub fn estimate_budget(stats: &SizeStats, batch_size: usize, graph_slack: f64) -> Budget {
+    let nodes = next_multiple_of_64_strict(
+        (stats.mean_nodes * batch_size as f64).max(f64::from(stats.max_nodes)),
+    );
+    let mean_graphs = nodes as f64 / stats.mean_nodes.max(1.0);
+    let edges = next_multiple_of_64_strict(
+        (stats.mean_edges * mean_graphs).max(f64::from(stats.max_edges)),
+    );
+    let graphs = (graph_slack * mean_graphs).ceil() as usize + 1;
+    Shape::new(nodes, edges, graphs.max(2))
+}
+
+/// A graph drawn from the stream and held back: its index, size and training pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// Index in the split.
+    pub graph: u32,
+    /// Nodes.
+    pub nodes: u32,
+    /// Edges.
+    pub edges: u32,
+    /// The stream's pass it was drawn in.
+    pub pass: u64,
+}
+
+/// The runtime pack batcher.
+#[derive(Debug, Clone)]
+pub struct PackBatcher {
+    budget: Budget,
+    window: usize,
+    batch_size: usize,
+    held: Vec<Held>,
+    keep: Vec<Held>,
+}
+
+/// What is left of a budget while a batch is filled.
+struct Room {
+    nodes: u32,
+    edges: u32,
+    graphs: usize,
+    /// The pass of the first graph left behind: later passes wait.
+    blocked: Option<u64>,
+}
+
+impl Room {
+    /// Takes `h` into `plan` when it fits and its pass is not blocked; else blocks its pass.
+    fn offer(&mut self, h: Held, plan: &mut Plan) -> bool {
+        let fits = h.nodes <= self.nodes
+            && h.edges <= self.edges
+            && self.graphs > 0
+            && self.blocked.is_none_or(|p| h.pass <= p);
+        if fits {
+            self.nodes -= h.nodes;
+            self.edges -= h.edges;
+            self.graphs -= 1;
+            plan.push(
+                h.graph,
+                GraphSize {
+                    nodes: h.nodes,
+                    edges: h.edges,
+                },
+            );
+        } else {
+            self.blocked.get_or_insert(h.pass);
+        }
+        fits
+    }
+}
+
+impl PackBatcher {
+    /// A pack batcher with an explicit budget and window.
+    pub fn new(budget: Budget, window: usize, batch_size: usize) -> Result<Self> {
+        if budget.graphs < 2 {
+            return Err(Error::BatchSize(budget.graphs));
+        }
+        if budget.nodes < 2 {
+            return Err(Error::invalid("a pack budget needs at least 2 nodes"));
+        }
+        if budget.nodes > u32::MAX as usize || budget.edges > u32::MAX as usize {
+            return Err(Error::invalid(format!("pack budget {budget} is too large")));
+        }
+        if window == 0 {
+            return Err(Error::invalid("batcher.window must be at least 1"));
+        }
+        Ok(PackBatcher {
+            budget,
+            window,
+            batch_size,
+            held: Vec::with_capacity(window),
+            keep: Vec::with_capacity(window),
+        })
+    }
+
+    /// The graphs held back now, in arrival order.
+    pub fn held(&self) -> &[Held] {
+        &self.held
+    }
+}
+
+impl Batcher for PackBatcher {
+    fn next_plan(
+        &mut self,
+        stream: &mut GraphStream,
+        sizes: &[GraphSize],
+        plan: &mut Plan,
+    ) -> Result<bool> {
+        plan.clear();
+        let mut room = Room {
+            nodes: (self.budget.nodes - 1) as u32,
+            edges: self.budget.edges as u32,
+            graphs: self.budget.graphs - 1,
+            blocked: None,
+        };
+        // the held graphs first, in arrival order
+        self.keep.clear();
+        for &h in &self.held {
+            if !room.offer(h, plan) {
+                self.keep.push(h);
+            }
+        }
+        std::mem::swap(&mut self.held, &mut self.keep);
+        // then the stream, until the window is full
+        while self.held.len() < self.window {
+            let Some(graph) = stream.peek() else { break };
+            let pass = stream.pass();
+            stream.advance();
+            let s = sizes[graph as usize];
+            if !self
+                .budget
+                .admits(&Shape::new(s.nodes as usize, s.edges as usize, 1))
+            {
+                return Err(Error::GraphTooLarge {
+                    index: graph,
+                    nodes: s.nodes,
+                    edges: s.edges,
+                    budget: self.budget,
+                });
+            }
+            let h = Held {
+                graph,
+                nodes: s.nodes,
+                edges: s.edges,
+                pass,
+            };
+            if !room.offer(h, plan) {
+                self.held.push(h);
+            }
+        }
+        if plan.is_empty() && !self.held.is_empty() {
+            // cannot happen: the oldest held graph always fits an empty budget
+            return Err(Error::invalid("pack: a held graph fits no batch"));
+        }
+        plan.padded = self.budget;
+        Ok(!plan.is_empty())
+    }
+
+    fn budget(&self) -> Option<Budget> {
+        Some(self.budget)
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    fn state(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(&self.held).map_err(|e| Error::invalid(e.to_string()))
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
+        let held: Vec<Held> = serde_json::from_value(state)
+            .map_err(|e| Error::invalid(format!("the checkpoint's pack window: {e}")))?;
+        if held.len() > self.window {
+            return Err(Error::invalid(format!(
+                "the checkpoint holds {} graphs, more than the window of {}",
+                held.len(),
+                self.window
+            )));
+        }
+        self.held = held;
+        Ok(())
+    }
+}
+
+#[typetag::serde(name = "pack")]
+impl BatcherSpec for PackSpec {
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    fn label(&self) -> String {
+        "pack".into()
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.batch_size < 2 {
+            return Err(Error::BatchSize(self.batch_size));
+        }
+        if self.window == 0 {
+            return Err(Error::invalid("batcher.window must be at least 1"));
+        }
+        if self.num_estimation_graphs == 0 {
+            return Err(Error::invalid(
+                "batcher.num_estimation_graphs must be at least 1",
+            ));
+        }
+        if !(self.graph_slack.is_finite() && self.graph_slack >= 1.0) {
+            return Err(Error::invalid(format!(
+                "batcher.graph_slack must be a number >= 1, got {}",
+                self.graph_slack
+            )));
+        }
+        if let Some(b) = self.budget.filter(|b| b.nodes < 2 || b.graphs < 2) {
+            return Err(Error::invalid(format!(
+                "batcher.budget {b} needs at least 2 nodes and 2 graphs (one of each pads)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &BatcherContext<'_>) -> Result<Box<dyn Batcher>> {
+        self.validate()?;
+        let head = &ctx.sizes[..ctx.sizes.len().min(self.num_estimation_graphs)];
+        let stats = SizeStats::of(head).ok_or_else(|| Error::EmptySplit(ctx.split.to_string()))?;
+        let budget = self
+            .budget
+            .unwrap_or_else(|| estimate_budget(&stats, self.batch_size, self.graph_slack));
+        Ok(Box::new(PackBatcher::new(
+            budget,
+            self.window,
+            self.batch_size,
+        )?))
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Batcher,
+        task: Task::Graph,
+        name: "pack",
+        summary: "one padded shape filled nearly full: first fit over a look-ahead window of the stream",
+        options: &[
+            OptionDoc { name: "batch_size", ty: "integer >= 2", default: "required", doc: "mean number of graphs the node budget is sized for (small graphs make more)" },
+            OptionDoc { name: "window", ty: "integer >= 1", default: "32", doc: "graphs held back at most for later batches (1 behaves like dynamic's carry-over)" },
+            OptionDoc { name: "num_estimation_graphs", ty: "integer", default: "1000", doc: "leading graphs (stored order) the budget is estimated from" },
+            OptionDoc { name: "graph_slack", ty: "number >= 1", default: "1.25", doc: "graph slots per mean graph the node budget holds" },
+            OptionDoc { name: "budget", ty: "{ nodes, edges, graphs }", default: "estimated", doc: "the padded shape of every batch, instead of the estimate" },
+        ],
+        example: "kind = \"pack\"\nbatch_size = 32\n",
+    }
+}
+
+/// Forces this crate to be linked (called by `geobatch-catalog`).
+pub fn link() {}
+
+#[cfg(test)]
+mod tests;
