@@ -1,5 +1,5 @@
 //! Plan + collate of one batch for QM9-sized synthetic molecules (fully connected, 3-29 atoms,
-//! mean 18), at batch sizes 16/32/64/128, for the dynamic and static-64 batchers.
+//! mean 18), at batch sizes 16/32/64/128, for the dynamic, static-64 and pack batchers.
 //!
 //! Run: `cargo bench -p geobatch-catalog --bench batching`.
 
@@ -17,7 +17,9 @@ fn bench(c: &mut Criterion) {
     let set = spec.generate(42).expect("synthetic molecules");
     let mut group = c.benchmark_group("plan+collate");
     for bs in [16usize, 32, 64, 128] {
-        let batchers: [(&str, Box<dyn BatcherSpec>); 2] = [
+        let pack: Box<dyn BatcherSpec> =
+            toml::from_str(&format!("kind = \"pack\"\nbatch_size = {bs}\n")).expect("pack spec");
+        let batchers: [(&str, Box<dyn BatcherSpec>); 3] = [
             (
                 "dynamic",
                 Box::new(DynamicSpec {
@@ -32,6 +34,7 @@ fn bench(c: &mut Criterion) {
                     pad: Pad::Multiple64,
                 }),
             ),
+            ("pack", pack),
         ];
         for (name, spec) in batchers {
             let ctx = BatcherContext {

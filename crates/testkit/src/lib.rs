@@ -270,6 +270,107 @@ pub fn toy_readout(batch: &GraphBatch) -> Vec<f64> {
         .collect()
 }
 
+/// The DESIGN.md §3 invariants of a whole batcher, for the tests of any batcher plugin: build it
+/// from its spec, plan and collate batches, and check them.
+pub mod batcher {
+    use super::{check_batch, minimal_padding, toy_readout};
+    use geobatch_core::{
+        BatcherContext, BatcherSpec, GraphBatch, GraphSet, GraphStream, Plan, Quirks, Shape,
+        StreamMode,
+    };
+
+    /// Up to `limit` plans of `spec` over `set` (stream seed 3), each with the batcher's budget.
+    pub fn plans(
+        spec: &dyn BatcherSpec,
+        set: &GraphSet,
+        mode: StreamMode,
+        quirks: Quirks,
+        limit: usize,
+    ) -> Result<Vec<(Plan, Option<Shape>)>, String> {
+        let label = spec.label();
+        let ctx = BatcherContext {
+            sizes: set.sizes(),
+            split: "train",
+            mode,
+            quirks,
+        };
+        let mut batcher = spec.build(&ctx).map_err(|e| format!("{label}: {e}"))?;
+        let mut stream =
+            GraphStream::new(set.len(), mode, 3, quirks, "train").map_err(|e| e.to_string())?;
+        let mut plan = Plan::default();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match batcher.next_plan(&mut stream, set.sizes(), &mut plan) {
+                Ok(true) => out.push((plan.clone(), batcher.budget())),
+                Ok(false) => break,
+                Err(e) => return Err(format!("{label}: {e}")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks `spec` (built with batch size `batch_size`) on `set`: every training batch keeps
+    /// the batch invariants, holds fewer real graphs than its graph slots and gives the same
+    /// per-graph output as the minimally padded batch (clean and reference quirks); evaluation
+    /// covers every graph exactly once; every clean training pass uses every graph once.
+    pub fn check_batcher(
+        spec: &dyn BatcherSpec,
+        set: &GraphSet,
+        batch_size: usize,
+    ) -> Result<(), String> {
+        let label = spec.label();
+        let all: Vec<u32> = (0..set.len() as u32).collect();
+        let (mut batch, mut tight_batch) = (GraphBatch::new(), GraphBatch::new());
+        for quirks in [Quirks::Clean, Quirks::Reference] {
+            for (plan, budget) in plans(spec, set, StreamMode::Train, quirks, 30)? {
+                batch.collate(set, &plan).map_err(|e| e.to_string())?;
+                check_batch(set, &plan, &batch, budget).map_err(|e| format!("{label}: {e}"))?;
+                // at most batch_size - 1 real graphs, or fewer than the budget's graph slots
+                // for batchers whose budget is sized for batch_size graphs on average (pack)
+                let slots = budget.map_or(batch_size, |b| b.graphs.max(batch_size));
+                if plan.real.graphs >= slots {
+                    return Err(format!(
+                        "{label}: {} real graphs at batch size {batch_size}",
+                        plan.real.graphs
+                    ));
+                }
+                let mut tight = plan.clone();
+                tight.padded = minimal_padding(plan.real);
+                tight_batch
+                    .collate(set, &tight)
+                    .map_err(|e| e.to_string())?;
+                if toy_readout(&batch) != toy_readout(&tight_batch) {
+                    return Err(format!("{label}: padding changed the per-graph output"));
+                }
+            }
+        }
+        let mut seen: Vec<u32> = plans(spec, set, StreamMode::Eval, Quirks::Clean, usize::MAX)?
+            .into_iter()
+            .flat_map(|(p, _)| p.graphs)
+            .collect();
+        seen.sort_unstable();
+        if seen != all {
+            return Err(format!(
+                "{label}: evaluation does not cover every graph once"
+            ));
+        }
+        let stream: Vec<u32> = plans(spec, set, StreamMode::Train, Quirks::Clean, 4 * set.len())?
+            .into_iter()
+            .flat_map(|(p, _)| p.graphs)
+            .collect();
+        for pass in stream.chunks_exact(set.len()) {
+            let mut p = pass.to_vec();
+            p.sort_unstable();
+            if p != all {
+                return Err(format!(
+                    "{label}: a training pass does not use every graph once"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Reading results files back in tests.
 pub mod results {
     use arrow_array::RecordBatch;
