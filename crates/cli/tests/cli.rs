@@ -130,9 +130,37 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
             assert!(out.contains(w), "{name}: {out:?} lacks {w:?}");
         }
     }
-    // devices: a bad name is bad input; CUDA in a CPU-only build says how to build it
     let smoke = repo().join("configs/smoke/qm9-fixture-schnet.toml");
     let smoke = smoke.to_str().unwrap();
+    // an empty evaluated split is refused before training, never scored as RMSE 0 over 0 graphs
+    let fresh = tempfile::tempdir().unwrap();
+    let o = geobatch(
+        fresh.path(),
+        &[
+            "run",
+            smoke,
+            "--set",
+            "dataset.split={ train = 900, validation = 100, test = 0 }",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("the test split is empty"), "{}", text(&o));
+    assert!(!fresh.path().join("results").exists(), "nothing ran");
+    let o = geobatch(
+        dir.path(),
+        &[
+            "run",
+            smoke,
+            "--set",
+            "dataset.split={ train = 900, validation = 100, test = 0 }",
+            "--set",
+            "training.eval_splits=[\"validation\"]",
+            "--set",
+            "sinks=[]",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // devices: a bad name is bad input; CUDA in a CPU-only build says how to build it
     let o = geobatch(
         dir.path(),
         &["run", smoke, "--set", "training.device=\"tpu\""],

@@ -269,6 +269,19 @@ pub fn run_train_with(
         seed,
         data_dir: cfg.experiment.data_dir.clone(),
     })?;
+    // an empty split would score RMSE 0 over 0 graphs: refuse it before anything runs
+    for &split in &tr.eval_splits {
+        if dataset.split(split).is_empty() {
+            return Err(loaded.input_error(&format!(
+                "the {split} split is empty, so it cannot be evaluated: give it graphs in \
+                 [dataset] split, or leave it out of training.eval_splits (now {:?})",
+                tr.eval_splits
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+            )));
+        }
+    }
     let train_set = dataset.split(SplitName::Train);
     let batcher = cfg.batcher.build(&BatcherContext {
         sizes: train_set.sizes(),
