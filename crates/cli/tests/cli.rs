@@ -545,6 +545,48 @@ fn run_dirs(results: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// `--set sweep.KEY=[...]` replaces a swept list; `--set` on a swept key is refused with the way
+/// to do it, never silently overridden by the sweep.
+#[test]
+fn sweep_set_replaces_a_swept_list_or_refuses_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "sweep.toml",
+        "[experiment]\nname = \"sw\"\n[dataset]\nkind = \"synthetic\"\ngraphs = 60\n\
+         [batcher]\nkind = \"dynamic\"\nbatch_size = 8\n\
+         [sweep]\nseeds = [1, 2]\n\"batcher.batch_size\" = [8, 16]\n",
+    );
+    let runs = |set: &[&str]| {
+        let mut args = vec!["sweep", cfg.as_str(), "--dry-run"];
+        args.extend(set);
+        let o = geobatch(dir.path(), &args);
+        (o.status.code(), text(&o))
+    };
+    let (code, out) = runs(&[]);
+    assert_eq!((code, out.matches("to run").count()), (Some(0), 4), "{out}");
+    let (code, out) = runs(&["--set", "sweep.seeds=[7]"]);
+    assert_eq!((code, out.matches("to run").count()), (Some(0), 2), "{out}");
+    assert!(out.contains("experiment.seed=7"), "{out}");
+    let (code, out) = runs(&["--set", "sweep.batcher.batch_size=[4, 8, 32]"]);
+    assert_eq!((code, out.matches("to run").count()), (Some(0), 6), "{out}");
+    for swept in [
+        "experiment.seed=3",
+        "batcher.batch_size=64",
+        "batcher={ kind = \"dynamic\", batch_size = 4 }",
+    ] {
+        let (code, out) = runs(&["--set", swept]);
+        assert_eq!(code, Some(2), "{swept}: {out}");
+        assert!(
+            out.contains("is swept by [sweep]") && out.contains("--set 'sweep."),
+            "{out}"
+        );
+    }
+    // a key the sweep does not touch still sets the base config of every run
+    let (code, out) = runs(&["--set", "batcher.num_estimation_graphs=10"]);
+    assert_eq!((code, out.matches("to run").count()), (Some(0), 4), "{out}");
+}
+
 #[test]
 fn a_killed_sweep_finishes_on_restart_as_if_never_interrupted() {
     let dir = tempfile::tempdir().unwrap();

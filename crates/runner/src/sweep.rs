@@ -64,16 +64,40 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
             ));
         }
     };
+    let mut sweep = sweep;
+    // `--set sweep.KEY=[...]` replaces a list of the sweep; other keys set the base config
+    let mut plain = Vec::new();
     for o in overrides {
-        apply_override(&mut table, o).map_err(|m| fail(format!("--set {o}: {m}")))?;
+        let (key, value) = o
+            .split_once('=')
+            .ok_or_else(|| fail(format!("--set {o}: expected KEY=VALUE")))?;
+        match key.trim().strip_prefix("sweep.") {
+            Some(k) => {
+                let mut v = toml::Table::new();
+                apply_override(&mut v, &format!("v={value}"))
+                    .map_err(|m| fail(format!("--set {o}: {m}")))?;
+                let k = k.trim().trim_matches('"').to_string();
+                sweep.insert(k, v.remove("v").unwrap_or(toml::Value::Array(vec![])));
+            }
+            None => plain.push((key.trim(), o)),
+        }
     }
     let mut axes: Vec<(String, Vec<toml::Value>)> = Vec::new();
-    for (key, values) in sweep {
-        let key = if key == "seeds" {
+    for (name, values) in sweep {
+        let key = if name == "seeds" {
             "experiment.seed".to_string()
         } else {
-            key
+            name.clone()
         };
+        let swept = |k: &str| {
+            k == key || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}."))
+        };
+        if let Some((k, o)) = plain.iter().find(|(k, _)| swept(k)) {
+            return Err(fail(format!(
+                "--set {o}: `{k}` is swept by [sweep] `{name}`; replace the sweep's list \
+                 instead: --set 'sweep.{name}=[...]'"
+            )));
+        }
         let toml::Value::Array(values) = values else {
             return Err(fail(format!(
                 "key `sweep.{key}`: expected a list of values"
@@ -83,6 +107,9 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
             return Err(fail(format!("key `sweep.{key}`: the list is empty")));
         }
         axes.push((key, values));
+    }
+    for (_, o) in &plain {
+        apply_override(&mut table, o).map_err(|m| fail(format!("--set {o}: {m}")))?;
     }
     axes.sort_by_key(|(k, _)| (k.split('.').count(), k.clone()));
     let total: usize = axes.iter().map(|a| a.1.len()).product();
