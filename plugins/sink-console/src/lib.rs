@@ -27,12 +27,18 @@ pub struct ConsoleSink {
     bar: ProgressBar,
     label: String,
     real_graphs: u64,
+    /// Steps run by this process (a resumed run ran the others before).
+    ran: u64,
     last_eval: Option<String>,
 }
 
 impl Sink for ConsoleSink {
     fn start(&mut self, run: &RunInfo) -> Result<()> {
         self.bar.set_length(run.planned_steps);
+        if let Some(from) = run.resumed_from {
+            self.bar.set_position(from);
+            self.bar.reset_eta();
+        }
         self.label = format!(
             "{} {} bs={} on {}",
             run.job, run.batcher_label, run.batch_size, run.dataset
@@ -43,6 +49,7 @@ impl Sink for ConsoleSink {
 
     fn step(&mut self, record: &StepRecord) -> Result<()> {
         self.real_graphs += record.real.graphs as u64;
+        self.ran += 1;
         self.bar.inc(1);
         if let Some(loss) = record.loss {
             self.bar.set_message(format!("loss {loss:.4}"));
@@ -77,23 +84,21 @@ impl Sink for ConsoleSink {
     fn finish(&mut self, end: &RunEnd) -> Result<()> {
         self.bar.finish_and_clear();
         let secs = end.wall_ns as f64 * 1e-9;
-        let rate = if secs > 0.0 {
-            end.steps as f64 / secs
+        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        // rates over what this process ran in its wall time, not the steps of an earlier process
+        let here = if self.ran < end.steps {
+            format!(", {} of them in this process", self.ran)
         } else {
-            0.0
+            String::new()
         };
         eprintln!(
-            "{}: {} after {} steps in {:.2} s ({:.1} steps/s, {:.0} graphs/s){}",
+            "{}: {} after {} steps{here} in {:.2} s ({:.1} steps/s, {:.0} graphs/s){}",
             self.label,
             end.status.as_str(),
             end.steps,
             secs,
-            rate,
-            if secs > 0.0 {
-                self.real_graphs as f64 / secs
-            } else {
-                0.0
-            },
+            per_sec(self.ran),
+            per_sec(self.real_graphs),
             end.message
                 .as_ref()
                 .map(|m| format!(": {m}"))
@@ -127,6 +132,7 @@ impl SinkSpec for ConsoleSpec {
             bar,
             label: String::new(),
             real_graphs: 0,
+            ran: 0,
             last_eval: None,
         }))
     }
