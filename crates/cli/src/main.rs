@@ -153,7 +153,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             let input = e
                 .downcast_ref::<RunError>()
                 .is_some_and(RunError::is_input_error)
@@ -161,6 +161,22 @@ fn main() -> ExitCode {
             ExitCode::from(if input { 2 } else { 1 })
         }
     }
+}
+
+/// An error and its causes, each cause once: most errors already write their source's text
+/// (`path: No such file or directory`), which `{:#}` would print a second time.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// Whether the config (with its overrides) is node-level, by its dataset plugin's task.

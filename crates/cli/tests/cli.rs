@@ -132,6 +132,17 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     }
     let smoke = repo().join("configs/smoke/qm9-fixture-schnet.toml");
     let smoke = smoke.to_str().unwrap();
+    // an OS error is printed once, not once per cause
+    let blocked = tempfile::tempdir().unwrap();
+    std::fs::write(
+        blocked.path().join("results"),
+        "a file where the results folder goes",
+    )
+    .unwrap();
+    let o = geobatch(blocked.path(), &["batches", smoke, "--steps", "5"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(out.matches("Not a directory").count(), 1, "{out}");
     // an empty evaluated split is refused before training, never scored as RMSE 0 over 0 graphs
     let fresh = tempfile::tempdir().unwrap();
     let o = geobatch(

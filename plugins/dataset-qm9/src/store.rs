@@ -134,8 +134,17 @@ pub fn read<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Qm9Records
                 .and_then(|k| k.value.clone())
         });
     if schema_tag.as_deref() != Some(SCHEMA) {
+        let what = match schema_tag.as_deref() {
+            None => "a Parquet file that geobatch did not write (it has no geobatch.schema tag)"
+                .to_string(),
+            Some(t) if t.starts_with("qm9/") => {
+                format!("a QM9 file of another geobatch version (format {t})")
+            }
+            Some(t) => format!("a geobatch file of another kind (format {t})"),
+        };
         return Err(fail(format!(
-            "not a geobatch QM9 file (schema {schema_tag:?}, expected {SCHEMA:?}); import it with `geobatch data import qm9`"
+            "{what}, not the QM9 molecules this geobatch reads (format {SCHEMA}); make one with \
+             `geobatch data fetch qm9` or `geobatch data import qm9 FILE`"
         )));
     }
     let reader = builder

@@ -269,6 +269,33 @@ fn corrupt_and_truncated_files_name_the_file() {
         .unwrap()
         .to_string();
     assert!(err.contains("cut.parquet"), "{err}");
+    // a Parquet file of something else says so in words
+    let other = dir.path().join("other.parquet");
+    let column: arrow_array::ArrayRef =
+        std::sync::Arc::new(arrow_array::Int32Array::from(vec![1, 2]));
+    let table = arrow_array::RecordBatch::try_from_iter([("a", column)]).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&other).unwrap(),
+        table.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&table).unwrap();
+    w.close().unwrap();
+    let err = spec(other.to_str().unwrap())
+        .load(&DatasetContext {
+            seed: 1,
+            data_dir: dir.path().into(),
+        })
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("other.parquet: a Parquet file that geobatch did not write")
+            && err.contains("geobatch data import qm9")
+            && !err.contains("None"),
+        "{err}"
+    );
     // a missing file says how to get it
     let err = spec("nowhere.parquet")
         .load(&DatasetContext {
