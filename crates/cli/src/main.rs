@@ -12,9 +12,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod data;
 mod plugins;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use geobatch_core::RunStatus;
 use geobatch_runner::jobs::AnyConfig;
+use geobatch_runner::sweep::RunState;
 use geobatch_runner::{LoadedConfig, RunError};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +75,9 @@ enum Command {
         /// Continue from the run's last checkpoint if it has one (same config, same results folder).
         #[arg(long)]
         resume: bool,
+        /// Discard an earlier run of the same config (complete or not) and start over.
+        #[arg(long)]
+        restart: bool,
     },
     /// Benchmarks: `geobatch bench step` times the training step.
     Bench {
@@ -287,6 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             epochs,
             mut overrides,
             resume,
+            restart,
         } => {
             if is_node_level(&config, &overrides)? {
                 if steps.is_some() {
@@ -308,6 +314,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let loaded = AnyConfig::from_file_with(&config, &overrides)?;
+            let dir = loaded.run_dir();
+            let shown = dir.display();
+            match (RunState::of(&dir), resume, restart) {
+                (_, true, true) => anyhow::bail!(plugins::UsageError(
+                    "--resume continues a run, --restart discards it: give one of them".into()
+                )),
+                (RunState::Complete, _, false) => {
+                    println!(
+                        "already complete: {shown} (its results are left as they are; \
+                         --restart runs it again and replaces them)"
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                (state @ (RunState::Resumable | RunState::Unfinished), false, false) => {
+                    let what = if state == RunState::Resumable {
+                        "stopped with a checkpoint: --resume continues it"
+                    } else {
+                        "stopped before its first checkpoint: --resume starts it again"
+                    };
+                    anyhow::bail!(plugins::UsageError(format!(
+                        "{shown} holds a run of this config that {what}, --restart discards it \
+                         and starts over"
+                    )));
+                }
+                (RunState::Fresh, ..) | (_, _, false) => {}
+                (_, _, true) => std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("{shown}: cannot discard the earlier run"))?,
+            }
             let stop = stop_on_ctrl_c(STOPPING);
             let run = loaded.train(&stop, resume)?;
             print!("{}", run.summary);
@@ -323,13 +357,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 use std::io::Write as _;
                 let mut stdout = std::io::stdout().lock();
                 for (i, r) in runs.iter().enumerate() {
-                    let state = if geobatch_runner::sweep::is_complete(&r.run_dir) {
-                        "complete"
-                    } else if geobatch_runner::train::checkpoint::exists(&r.run_dir) {
-                        "resumable"
-                    } else {
-                        "to run"
-                    };
+                    let state = RunState::of(&r.run_dir).as_str();
                     let line = writeln!(
                         stdout,
                         "{:>4}  {:<10} {}  ({})",

@@ -272,7 +272,8 @@ fn ctrl_c_stops_a_run_with_exit_code_130_and_status_interrupted() {
 }
 
 /// A kill while a checkpoint is being written leaves a `checkpoint.tmp` folder beside the last
-/// complete checkpoint; the resume uses the complete one.
+/// complete checkpoint; the resume uses the complete one. A plain `run` neither discards the
+/// killed run nor re-runs the complete one; `--restart` does, when asked.
 #[test]
 fn a_kill_while_a_checkpoint_is_written_does_not_stop_the_resume() {
     let dir = tempfile::tempdir().unwrap();
@@ -302,9 +303,33 @@ fn a_kill_while_a_checkpoint_is_written_does_not_stop_the_resume() {
     let half = checkpointed().unwrap().join("checkpoint.tmp");
     std::fs::create_dir_all(&half).unwrap();
     std::fs::write(half.join("model.mpk"), b"half").unwrap();
+    // a killed run is never discarded without being asked
+    let o = geobatch(dir.path(), &["run", &cfg]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--resume continues it, --restart discards it"),
+        "{}",
+        text(&o)
+    );
+    assert!(checkpointed().is_some(), "the checkpoint is still there");
+    let o = geobatch(dir.path(), &["run", &cfg, "--resume", "--restart"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = geobatch(dir.path(), &["run", &cfg, "--resume"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(steps_table(&results).len(), 2000, "every step exactly once");
+    let done = steps_table(&results);
+    assert_eq!(done.len(), 2000, "every step exactly once");
+    // a complete run is left as it is, with or without --resume
+    for args in [vec!["run", &cfg], vec!["run", &cfg, "--resume"]] {
+        let o = geobatch(dir.path(), &args);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("already complete"), "{}", text(&o));
+        assert_eq!(steps_table(&results), done, "results untouched");
+    }
+    // --restart runs it again from the start
+    let o = geobatch(dir.path(), &["run", &cfg, "--restart"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("already complete") && !text(&o).contains("resuming"));
+    assert_eq!(steps_table(&results).len(), 2000);
 }
 
 #[test]

@@ -146,6 +146,44 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
     Ok(runs)
 }
 
+/// What a run folder holds before a run starts in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Nothing of a run.
+    Fresh,
+    /// A complete run.
+    Complete,
+    /// A run that stopped with a checkpoint to continue from.
+    Resumable,
+    /// A run that stopped before its first checkpoint.
+    Unfinished,
+}
+
+impl RunState {
+    /// The state of the run folder `run_dir`.
+    pub fn of(run_dir: &Path) -> Self {
+        if is_complete(run_dir) {
+            RunState::Complete
+        } else if checkpoint::exists(run_dir) {
+            RunState::Resumable
+        } else if run_dir.join("run.parquet").is_file() {
+            RunState::Unfinished
+        } else {
+            RunState::Fresh
+        }
+    }
+
+    /// How `sweep --dry-run` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Fresh => "to run",
+            RunState::Complete => "complete",
+            RunState::Resumable => "resumable",
+            RunState::Unfinished => "to rerun",
+        }
+    }
+}
+
 /// Whether a run folder holds a complete run (`run.parquet` with status `complete`).
 pub fn is_complete(run_dir: &Path) -> bool {
     use arrow_array::cast::AsArray;
@@ -180,12 +218,10 @@ pub fn run_sweep(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let outcome = if is_complete(&run.run_dir) {
-            Outcome::Skipped
-        } else if checkpoint::exists(&run.run_dir) {
-            Outcome::Resumed
-        } else {
-            Outcome::Ran
+        let outcome = match RunState::of(&run.run_dir) {
+            RunState::Complete => Outcome::Skipped,
+            RunState::Resumable => Outcome::Resumed,
+            RunState::Fresh | RunState::Unfinished => Outcome::Ran,
         };
         on_start(i, run, outcome);
         match outcome {
