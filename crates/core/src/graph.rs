@@ -360,6 +360,12 @@ impl GraphSetBuilder {
                 self.target_names.len()
             ));
         }
+        if let Some((k, v)) = targets.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return bad(format!(
+                "target {} is {v}, not a finite number",
+                self.target_names[k]
+            ));
+        }
         if let Some(c) = &cell {
             if c.lattice.iter().flatten().any(|x| !x.is_finite()) {
                 return bad("the cell is not finite".into());
@@ -608,5 +614,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("0 target values"), "{err}");
+        for y in [f32::NAN, f32::INFINITY] {
+            let err = b
+                .push("g11", &[1], &[[0.0; 3]], None, &[y])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("graph g11: target y is") && err.contains("not a finite number"),
+                "{err}"
+            );
+        }
+        assert_eq!(b.len(), 0, "nothing bad was kept");
     }
 }

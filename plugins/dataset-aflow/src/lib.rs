@@ -155,10 +155,20 @@ impl AflowSpec {
             }
             for (k, f) in fields.iter().enumerate() {
                 match r.property(f) {
-                    Some(v) => y[k] = v as f32,
-                    None => {
+                    Ok(Some(v)) => y[k] = v as f32,
+                    Ok(None) => {
                         report.missing[k].1 += 1;
                         continue 'records;
+                    }
+                    // a value that is there but not a number is an error, not a missing value
+                    Err(_) if self.skip_bad => {
+                        report.bad += 1;
+                        continue 'records;
+                    }
+                    Err(m) => {
+                        return Err(Error::invalid(format!(
+                            "{m} (set dataset.skip_bad = true to skip and count such records)"
+                        )));
                     }
                 }
             }
@@ -175,7 +185,9 @@ impl AflowSpec {
                 continue;
             }
             match r.crystal() {
-                Ok(c) => c.push_to(&mut b, &y)?,
+                Ok(c) => c
+                    .push_to(&mut b, &y)
+                    .map_err(|e| Error::invalid(format!("{}: {e}", r.origin)))?,
                 Err(_) if self.skip_bad => report.bad += 1,
                 Err(m) => {
                     return Err(Error::invalid(format!(

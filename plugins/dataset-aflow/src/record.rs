@@ -133,9 +133,21 @@ impl AflowRecord {
             .find_map(|k| self.get(k).and_then(Value::as_str).map(str::to_string))
     }
 
-    /// A numeric property (`None` when missing, null or not a number).
-    pub fn property(&self, field: &str) -> Option<f64> {
-        self.get(field).and_then(number).filter(|x| x.is_finite())
+    /// A numeric property: `None` when absent (no key, null or an empty string), an error naming
+    /// the record when the value is there but not a finite number.
+    pub fn property(&self, field: &str) -> Result<Option<f64>, String> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(v) => match number(v) {
+                Some(x) if x.is_finite() => Ok(Some(x)),
+                _ => Err(format!(
+                    "record {} ({}): {field} is {v}, not a finite number",
+                    self.id(),
+                    self.origin
+                )),
+            },
+        }
     }
 
     /// The DFT types (`dft_type`), empty when missing.
@@ -254,8 +266,8 @@ mod tests {
             assert_eq!(c.atomic_numbers, vec![89, 35, 35, 35]);
             assert_eq!(c.parameters, [5.0, 5.0, 4.0, 90.0, 90.0, 120.0]);
             assert_eq!(c.fractional[3], [0.5, 0.5, 0.5]);
-            assert_eq!(r.property("Egap"), Some(4.1));
-            assert_eq!(r.property(field_name("Ef")), Some(-2.1));
+            assert_eq!(r.property("Egap"), Ok(Some(4.1)));
+            assert_eq!(r.property(field_name("Ef")), Ok(Some(-2.1)));
             assert_eq!(r.dft_types(), vec!["PAW_PBE".to_string()]);
         }
     }

@@ -155,6 +155,27 @@ fn bad_records_are_named_or_skipped_when_asked() {
         .unwrap();
     assert!(ds.source().contains("2 bad structure"), "{}", ds.source());
     assert_eq!(ds.split(SplitName::Train).len(), 1);
+    // a target that is there but not a number is an error, not "without Ef"
+    std::fs::write(
+        &bad,
+        format!(
+            "{}\n{}\n",
+            good.lines().next().unwrap(),
+            r#"{"auid": "aflow:text", "compound": "Na1Cl1", "geometry": [4, 4, 4, 90, 90, 90], "positions_fractional": [[0,0,0],[0.5,0.5,0.5]], "enthalpy_formation_atom": "abc"}"#
+        ),
+    )
+    .unwrap();
+    let err = spec(&bad, |_| {})
+        .load(&ctx(dir.path()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("aflow:text")
+            && err.contains("bad.jsonl:2")
+            && err.contains("enthalpy_formation_atom is \"abc\", not a finite number"),
+        "{err}"
+    );
     // a line that is not JSON names the file and line
     std::fs::write(
         &bad,

@@ -81,9 +81,9 @@ struct Items {
 
 fn items(text: &str) -> Result<Items, String> {
     let mut it = Items::default();
-    let mut lines = text.lines().peekable();
+    let mut lines = text.lines().enumerate().peekable();
     let mut in_text = false;
-    while let Some(line) = lines.next() {
+    while let Some((n, line)) = lines.next() {
         if line.starts_with(';') {
             in_text = !in_text; // multi-line text fields are not needed here
             continue;
@@ -97,7 +97,7 @@ fn items(text: &str) -> Result<Items, String> {
         }
         if t.eq_ignore_ascii_case("loop_") {
             let mut tags = Vec::new();
-            while let Some(l) = lines.peek() {
+            while let Some((_, l)) = lines.peek() {
                 let l = l.trim();
                 if l.starts_with('_') {
                     tags.push(
@@ -112,7 +112,7 @@ fn items(text: &str) -> Result<Items, String> {
                 }
             }
             let mut values = Vec::new();
-            while let Some(l) = lines.peek() {
+            while let Some((_, l)) = lines.peek() {
                 let lt = l.trim();
                 if lt.starts_with('_')
                     || lt.eq_ignore_ascii_case("loop_")
@@ -141,12 +141,17 @@ fn items(text: &str) -> Result<Items, String> {
             let value = if tk.is_empty() {
                 lines
                     .next()
-                    .map(|l| tokens(l).join(" "))
+                    .map(|(_, l)| tokens(l).join(" "))
                     .unwrap_or_default()
             } else {
                 tk.join(" ")
             };
             it.single.insert(tag, value);
+        } else {
+            return Err(format!(
+                "CIF line {}: {t:?} is not a data item, a loop or a comment",
+                n + 1
+            ));
         }
     }
     Ok(it)
@@ -333,6 +338,12 @@ loop_
         );
         let e = parse_p1(&NACL.replace("'P 1'", "'F m -3 m'")).unwrap_err();
         assert!(e.contains("only P1"), "{e}");
+        // a stray line is not skipped
+        let e = parse_p1(&NACL.replacen("loop_", "garbage here\nloop_", 1)).unwrap_err();
+        assert!(
+            e.contains("\"garbage here\" is not a data item") && e.contains("CIF line"),
+            "{e}"
+        );
         let e = parse_p1(&NACL.replace("_cell_length_b   5.64000000\n", "")).unwrap_err();
         assert!(e.contains("no _cell_length_b"), "{e}");
         let e =

@@ -146,7 +146,8 @@ impl DatasetSpec for CifSpec {
                                 row.origin, c.id
                             )));
                         }
-                        c.push_to(&mut b, &y)?;
+                        c.push_to(&mut b, &y)
+                            .map_err(|e| Error::invalid(format!("{}: {e}", row.origin)))?;
                         split_of_graph.push(stem.unwrap_or(0));
                     }
                     Err(_) if self.skip_bad => bad += 1,

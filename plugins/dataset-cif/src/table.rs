@@ -115,14 +115,21 @@ pub fn read(path: &Path, cols: &Columns) -> Result<Vec<Row>> {
                 parameters: s.parameters,
             })
             .map_err(|m| format!("{origin}: {m}"));
+        // an empty cell is a missing value; anything else must be a finite number
         let targets = target_cols
             .iter()
-            .map(|&c| {
-                rec.get(c)
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                    .filter(|x| x.is_finite())
+            .zip(cols.targets)
+            .map(|(&c, t)| match rec.get(c).map(str::trim).unwrap_or("") {
+                "" => Ok(None),
+                v => match v.parse::<f64>() {
+                    Ok(x) if x.is_finite() => Ok(Some(x)),
+                    _ => Err(Error::invalid(format!(
+                        "{origin}: column {t}: {v:?} is not a finite number (leave the cell \
+                         empty for a missing value)"
+                    ))),
+                },
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         rows.push(Row {
             origin,
             crystal,

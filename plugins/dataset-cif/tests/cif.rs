@@ -166,6 +166,33 @@ fn missing_targets_are_counted_and_bad_rows_named() {
         err.contains("no column \"gap\"") && err.contains("band_gap"),
         "{err}"
     );
+    // a target that is not a finite number is refused, naming the file, row and id
+    let nan = dir.path().join("nan.csv");
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    assert_eq!(text.matches(",-3.9,").count(), 1, "the CsCl row's energy");
+    std::fs::write(&nan, text.replace(",-3.9,", ",nan,")).unwrap();
+    let err = spec(&nan, &["energy_per_atom"])
+        .load(&ctx(dir.path()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("nan.csv, row 2")
+            && err.contains("fixture-CsCl")
+            && err.contains("column energy_per_atom: \"nan\" is not a finite number"),
+        "{err}"
+    );
+    // so is a malformed one; only an empty cell is missing
+    std::fs::write(&nan, text.replace(",-3.9,", ",-3.9x,")).unwrap();
+    let err = spec(&nan, &["energy_per_atom"])
+        .load(&ctx(dir.path()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("nan.csv, row 2") && err.contains("\"-3.9x\""),
+        "{err}"
+    );
     // partial occupancy and symmetry, gzip-compressed
     let text = std::fs::read_to_string(fixture())
         .unwrap()

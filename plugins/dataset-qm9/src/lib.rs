@@ -244,7 +244,8 @@ impl DatasetSpec for Qm9Spec {
                 &pos,
                 None,
                 &y,
-            )?;
+            )
+            .map_err(|e| Error::invalid(format!("{source}: {e}")))?;
         }
         let pool = b.build(&self.graph, None)?;
         let [a, v, t] = self.split_indices(&records, &ctx.data_dir, &source, ctx.seed)?;
