@@ -148,6 +148,9 @@ enum BenchCommand {
     },
 }
 
+/// Exit code of a report made without some runs, whose files cannot be read.
+const LEFT_OUT: u8 = 3;
+
 /// The config `geobatch bench step` uses when none is given.
 const DEFAULT_BENCH_CONFIG: &str = "[experiment]\nname = \"bench\"\nseed = 42\n[dataset]\nkind = \"qm9\"\n\
 [model]\nkind = \"schnet\"\n[batcher]\nkind = \"dynamic\"\nbatch_size = 32\n[[sinks]]\nkind = \"console\"\n";
@@ -414,8 +417,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { results, out } => {
             let out = out.unwrap_or_else(|| results.join("report"));
             let report = geobatch_report::report(&results, &out)?;
-            print!("{report}");
+            print!("{}", report.markdown);
             println!("report written to {}", out.display());
+            if !report.damaged.is_empty() {
+                for d in &report.damaged {
+                    eprintln!("left out, unreadable: {d}");
+                }
+                return Ok(ExitCode::from(LEFT_OUT));
+            }
         }
         Command::Batches {
             config,

@@ -97,6 +97,17 @@ pub struct Summary {
     pub runs_read: usize,
     /// Runs not complete (left out).
     pub incomplete: Vec<String>,
+    /// Runs whose files cannot be read (left out): the file and why.
+    pub damaged: Vec<String>,
+}
+
+/// What [`report`] wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The Markdown of `report.md`.
+    pub markdown: String,
+    /// Runs left out because their files cannot be read: the file and why.
+    pub damaged: Vec<String>,
 }
 
 /// Reads every run below `results` and aggregates it.
@@ -111,7 +122,14 @@ pub fn summarise(results: &Path) -> Result<Summary, ReportError> {
     let mut s = Summary::default();
     let mut groups: BTreeMap<(Cell, String), Vec<Run>> = BTreeMap::new();
     for d in dirs {
-        let run = read_run(&d)?;
+        // a damaged run is left out and named; the others are still reported
+        let run = match read_run(&d) {
+            Ok(run) => run,
+            Err(e) => {
+                s.damaged.push(e.to_string());
+                continue;
+            }
+        };
         s.runs_read += 1;
         if run.id.status != "complete" {
             s.incomplete
@@ -278,15 +296,20 @@ fn slug(parts: &[&str]) -> String {
         .join("_")
 }
 
-/// Writes the report into `out` and returns its Markdown.
-pub fn report(results: &Path, out: &Path) -> Result<String, ReportError> {
+/// Writes the report into `out` from every readable run; returns its Markdown and the runs left
+/// out as unreadable.
+pub fn report(results: &Path, out: &Path) -> Result<Written, ReportError> {
     let s = summarise(results)?;
     if s.rows.is_empty() {
         return Err(ReportError::Empty(format!(
-            "{}: {} runs, none complete ({})",
+            "{}: {} runs read, none complete ({}){}",
             results.display(),
             s.runs_read,
-            s.incomplete.join(", ")
+            s.incomplete.join(", "),
+            s.damaged
+                .iter()
+                .map(|d| format!("; unreadable: {d}"))
+                .collect::<String>()
         )));
     }
     std::fs::create_dir_all(out).map_err(|e| ReportError::Write {
@@ -306,6 +329,13 @@ pub fn report(results: &Path, out: &Path) -> Result<String, ReportError> {
             format!("; left out: {}", s.incomplete.join(", "))
         }
     );
+    if !s.damaged.is_empty() {
+        let _ = writeln!(md, "**Left out, unreadable ({}):**\n", s.damaged.len());
+        for d in &s.damaged {
+            let _ = writeln!(md, "- {d}");
+        }
+        let _ = writeln!(md);
+    }
     let _ = writeln!(
         md,
         "| dataset | model | mode | bs | batcher | seeds | batching | update | combined | steady | graphs/s | nodes/s | fill nodes | fill edges | shapes | val RMSE | test RMSE | test MAE | test acc | test acc (full graph) |"
@@ -628,5 +658,8 @@ pub fn report(results: &Path, out: &Path) -> Result<String, ReportError> {
         path,
         message: e.to_string(),
     })?;
-    Ok(md)
+    Ok(Written {
+        markdown: md,
+        damaged: s.damaged,
+    })
 }

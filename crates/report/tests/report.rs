@@ -94,7 +94,9 @@ fn report_numbers_match_the_parquet_files() {
     assert_eq!(runs.len(), 12);
     geobatch_runner::sweep::run_sweep(&runs, &AtomicBool::new(false), |_, _, _| {}).unwrap();
     let out = dir.path().join("report");
-    let md = geobatch_report::report(&dir.path().join("results"), &out).unwrap();
+    let md = geobatch_report::report(&dir.path().join("results"), &out)
+        .unwrap()
+        .markdown;
     assert!(md.contains("12 runs read, 12 complete"), "{md}");
 
     // combined mean and steady median of one run, computed here from its steps
@@ -150,6 +152,30 @@ fn report_numbers_match_the_parquet_files() {
     );
     assert_eq!(s.tests.len(), 2, "one test per batch size");
     assert!(s.tests.iter().all(|x| x.p_holm >= x.p && x.p_holm <= 1.0));
+
+    // a damaged run is left out and named; the report is made from the others
+    let damaged = runs[0].run_dir.join("evals.parquet");
+    let bytes = std::fs::read(&damaged).unwrap();
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let written =
+        geobatch_report::report(&dir.path().join("results"), &dir.path().join("report2")).unwrap();
+    assert!(
+        written.markdown.contains("11 runs read, 11 complete"),
+        "{}",
+        written.markdown
+    );
+    assert_eq!(written.damaged.len(), 1);
+    assert!(
+        written.damaged[0].contains("evals.parquet"),
+        "{:?}",
+        written.damaged
+    );
+    assert!(
+        written.markdown.contains("Left out, unreadable (1)"),
+        "{}",
+        written.markdown
+    );
+    std::fs::write(&damaged, &bytes).unwrap();
 
     // files: tables and non-empty figures of the expected size
     for f in ["report.md", "summary.csv", "speedup.csv", "ttests.csv"] {
