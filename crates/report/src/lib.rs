@@ -41,6 +41,9 @@ pub enum ReportError {
     /// Nothing to report.
     #[error("{0}")]
     Empty(String),
+    /// Runs of different configurations (or the same seed twice) would share a cell.
+    #[error("{0}")]
+    Mixed(String),
 }
 
 /// (dataset, model, mode, batch size): what batchers are compared within.
@@ -151,6 +154,7 @@ pub fn summarise(results: &Path) -> Result<Summary, ReportError> {
             .or_default()
             .push(run);
     }
+    check_cells(&groups)?;
     for ((cell, batcher), runs) in &groups {
         // learning curve: mean over seeds of the RMSE at each evaluated step (test, else validation)
         let split = if runs
@@ -294,6 +298,42 @@ fn slug(parts: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join("_")
+}
+
+/// A cell is one configuration less the seed and the batcher, with each seed once per batcher:
+/// runs that break this are never pooled (averaging them would mix experiments).
+fn check_cells(groups: &BTreeMap<(Cell, String), Vec<Run>>) -> Result<(), ReportError> {
+    let mut first: BTreeMap<&Cell, &Run> = BTreeMap::new();
+    for ((cell, batcher), runs) in groups {
+        let (d, m, mode, bs) = cell;
+        let name = format!("{d} {m} {mode} bs {bs}");
+        let mut seeds = BTreeMap::new();
+        for run in runs {
+            if let Some(other) = seeds.insert(run.id.seed, run) {
+                return Err(ReportError::Mixed(format!(
+                    "{} and {} are both {name} {batcher} with seed {}: report each experiment \
+                     on its own (geobatch report RESULTS/EXPERIMENT)",
+                    other.id.dir.display(),
+                    run.id.dir.display(),
+                    run.id.seed
+                )));
+            }
+            let reference = *first.entry(cell).or_insert(run);
+            if let (Some(a), Some(b)) = (&reference.id.config, &run.id.config) {
+                let keys = read::differing_keys(a, b, 5);
+                if !keys.is_empty() {
+                    return Err(ReportError::Mixed(format!(
+                        "{} and {} are both {name} but their configs differ in {}: report \
+                         each experiment on its own (geobatch report RESULTS/EXPERIMENT)",
+                        reference.id.dir.display(),
+                        run.id.dir.display(),
+                        keys.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes the report into `out` from every readable run; returns its Markdown and the runs left

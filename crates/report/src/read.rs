@@ -31,6 +31,47 @@ pub struct RunIdentity {
     pub mode: String,
     /// `complete`, `running`, `failed`, `interrupted`.
     pub status: String,
+    /// The resolved `config.toml` less what a report compares or repeats over (the seed, the
+    /// batcher table, the sinks): every run of a cell must share it. `None` without the file.
+    pub config: Option<toml::Table>,
+}
+
+/// The run's `config.toml` without the seed, the batcher and the sinks (see
+/// [`RunIdentity::config`]).
+fn comparable_config(dir: &Path) -> Option<toml::Table> {
+    let text = std::fs::read_to_string(dir.join("config.toml")).ok()?;
+    let mut t: toml::Table = text.parse().ok()?;
+    if let Some(toml::Value::Table(e)) = t.get_mut("experiment") {
+        e.remove("seed");
+    }
+    t.remove("batcher");
+    t.remove("sinks");
+    Some(t)
+}
+
+/// The dotted keys whose values differ between two configs (at most `limit`).
+pub fn differing_keys(a: &toml::Table, b: &toml::Table, limit: usize) -> Vec<String> {
+    fn walk(a: &toml::Table, b: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for k in keys {
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match (a.get(k), b.get(k)) {
+                (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
+                    walk(x, y, &name, out)
+                }
+                (x, y) if x != y => out.push(name),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(a, b, "", &mut out);
+    out.truncate(limit);
+    out
 }
 
 /// The step columns the report uses.
@@ -175,6 +216,7 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
             .unwrap_or(0),
         mode: one("mode")?,
         status: one("status")?,
+        config: comparable_config(dir),
     };
     let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| ReportError::Read {

@@ -177,6 +177,31 @@ fn report_numbers_match_the_parquet_files() {
     );
     std::fs::write(&damaged, &bytes).unwrap();
 
+    // runs of different configurations, or one seed twice, are never pooled into one cell
+    let config = runs[1].run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(text.matches("steps = 30\n").count(), 1, "{text}");
+    std::fs::write(&config, text.replace("steps = 30\n", "steps = 31\n")).unwrap();
+    let err = geobatch_report::summarise(&dir.path().join("results"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("configs differ in training.steps"), "{err}");
+    std::fs::write(&config, &text).unwrap();
+    let copy = dir.path().join("results/copy/run");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in std::fs::read_dir(&runs[0].run_dir).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    let err = geobatch_report::summarise(&dir.path().join("results"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("with seed") && err.contains("report each experiment"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir.path().join("results/copy")).unwrap();
+
     // files: tables and non-empty figures of the expected size
     for f in ["report.md", "summary.csv", "speedup.csv", "ttests.csv"] {
         assert!(std::fs::metadata(out.join(f)).unwrap().len() > 50, "{f}");
