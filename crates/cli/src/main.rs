@@ -319,6 +319,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let loaded = AnyConfig::from_file_with(&config, &overrides)?;
             let dir = loaded.run_dir();
             let shown = dir.display();
+            // held until the run ends: a second process on the same run folder is refused
+            let lock = geobatch_runner::lock::RunLock::try_acquire(&dir)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{shown}: another geobatch process is running this config now (it holds \
+                     {}); wait for it, or run it elsewhere with another experiment.results_dir",
+                    geobatch_runner::lock::LOCK_FILE
+                )
+            })?;
             match (RunState::of(&dir), resume, restart) {
                 (_, true, true) => anyhow::bail!(plugins::UsageError(
                     "--resume continues a run, --restart discards it: give one of them".into()
@@ -342,7 +350,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     )));
                 }
                 (RunState::Fresh, ..) | (_, _, false) => {}
-                (_, _, true) => std::fs::remove_dir_all(&dir)
+                (_, _, true) => lock
+                    .clear()
                     .with_context(|| format!("{shown}: cannot discard the earlier run"))?,
             }
             let stop = stop_on_ctrl_c(STOPPING);
@@ -360,7 +369,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 use std::io::Write as _;
                 let mut stdout = std::io::stdout().lock();
                 for (i, r) in runs.iter().enumerate() {
-                    let state = RunState::of(&r.run_dir).as_str();
+                    let state = if geobatch_runner::lock::is_locked(&r.run_dir) {
+                        "running"
+                    } else {
+                        RunState::of(&r.run_dir).as_str()
+                    };
                     let line = writeln!(
                         stdout,
                         "{:>4}  {:<10} {}  ({})",
@@ -393,6 +406,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         geobatch_runner::sweep::Outcome::Skipped => "complete, skipped:",
                         geobatch_runner::sweep::Outcome::Resumed => "resuming:",
                         geobatch_runner::sweep::Outcome::Ran => "running:",
+                        geobatch_runner::sweep::Outcome::Busy => "running elsewhere, skipped:",
                     },
                     run.settings.join(" ")
                 ));
@@ -400,12 +414,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bar.finish_and_clear();
             let stopped = stop.load(Ordering::SeqCst);
             let count = |o| outcomes.iter().filter(|&&x| x == o).count();
+            let busy = count(geobatch_runner::sweep::Outcome::Busy);
             println!(
-                "sweep: {} runs; {} run, {} resumed, {} already complete{}",
+                "sweep: {} runs; {} run, {} resumed, {} already complete{}{}",
                 runs.len(),
                 count(geobatch_runner::sweep::Outcome::Ran),
                 count(geobatch_runner::sweep::Outcome::Resumed),
                 count(geobatch_runner::sweep::Outcome::Skipped),
+                if busy > 0 {
+                    format!(", {busy} running in another process")
+                } else {
+                    String::new()
+                },
                 if stopped {
                     " (stopped early: run it again to finish)"
                 } else {

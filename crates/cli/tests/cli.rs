@@ -7,10 +7,11 @@ use arrow_array::cast::AsArray;
 use geobatch_testkit::results::run_value;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{geobatch, kill_when, repo, signal_when, steps_table, text, walk};
+use common::{binary, geobatch, kill_when, repo, signal_when, steps_table, text, walk};
 
 #[test]
 fn every_smoke_config_validates_and_runs() {
@@ -156,7 +157,12 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("the test split is empty"), "{}", text(&o));
-    assert!(!fresh.path().join("results").exists(), "nothing ran");
+    assert!(
+        !walk(fresh.path())
+            .iter()
+            .any(|p| p.ends_with("run.parquet")),
+        "nothing ran"
+    );
     let o = geobatch(
         dir.path(),
         &[
@@ -589,6 +595,82 @@ fn run_dirs(results: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// Two sweeps on one results folder share the runs: each run is done once, by one of them,
+/// and neither takes over the other's live checkpoint (no run records `resumed_from`).
+#[test]
+fn two_concurrent_sweeps_share_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "sweep.toml",
+        "[experiment]\nname = \"two\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n[model]\nkind = \"schnet\"\nlatent = 8\nrbf = 20\n\
+         [batcher]\nkind = \"dynamic\"\nbatch_size = 8\n[training]\nsteps = 300\neval_every = 0\ncheckpoint_every = 10\n\
+         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 50\n[sweep]\nseeds = [1, 2, 3, 4, 5, 6]\n",
+    );
+    let spawn = || {
+        Command::new(binary())
+            .args(["sweep", &cfg])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("geobatch starts")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let (ta, tb) = (text(&a), text(&b));
+    assert!(a.status.success() && b.status.success(), "{ta}\n{tb}");
+    let ran = |t: &str| -> usize {
+        t.split("runs; ")
+            .nth(1)
+            .and_then(|r| r.split(" run,").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no summary: {t}"))
+    };
+    assert_eq!(ran(&ta) + ran(&tb), 6, "each run once:\n{ta}\n{tb}");
+    let dirs = run_dirs(&dir.path().join("results"));
+    assert_eq!(dirs.len(), 6);
+    for d in &dirs {
+        assert_eq!(run_value(d, "status"), "complete");
+        assert_eq!(steps_table(d).len(), 300, "{}", d.display());
+        let run = geobatch_testkit::results::read(&d.join("run.parquet"));
+        let resumed = run[0].column_by_name("resumed_from").unwrap();
+        assert!(
+            resumed.is_null(0),
+            "{}: a live run was taken over",
+            d.display()
+        );
+    }
+    // a run folder that another process holds refuses `run`, even with --restart
+    let smoke = repo().join("configs/smoke/qm9-fixture-schnet.toml");
+    let smoke = smoke.to_str().unwrap();
+    let o = geobatch(
+        dir.path(),
+        &["run", smoke, "--set", "sinks=[{ kind = \"parquet\" }]"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let held = run_dirs(&dir.path().join("results/smoke"));
+    let lock = std::fs::File::open(held[0].join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    let o = geobatch(
+        dir.path(),
+        &[
+            "run",
+            smoke,
+            "--set",
+            "sinks=[{ kind = \"parquet\" }]",
+            "--restart",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("another geobatch process is running this config"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(run_value(&held[0], "status"), "complete", "left as it was");
 }
 
 /// `--set sweep.KEY=[...]` replaces a swept list; `--set` on a swept key is refused with the way

@@ -16,6 +16,7 @@ pub mod error;
 pub mod evaluate;
 pub mod identity;
 pub mod jobs;
+pub mod lock;
 pub mod node;
 pub mod sinks;
 pub mod stats;

@@ -16,6 +16,7 @@
 use crate::config::apply_override;
 use crate::error::RunError;
 use crate::jobs::AnyConfig;
+use crate::lock::RunLock;
 use crate::train::checkpoint;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +41,8 @@ pub enum Outcome {
     Resumed,
     /// Run from the start.
     Ran,
+    /// Left to the other process that is running it now.
+    Busy,
 }
 
 /// Expands a sweep config (with `--set` overrides applied first) into its runs.
@@ -208,6 +211,8 @@ pub fn is_complete(run_dir: &Path) -> bool {
 
 /// Runs every run of a sweep in order; `on_start(i, run, outcome)` is called before each.
 /// A run killed before its first checkpoint starts again from nothing (its folder is cleared).
+/// A run whose folder another process has locked ([`RunLock`]) is left to it, so several
+/// sweeps on one results folder share the runs.
 pub fn run_sweep(
     runs: &[SweepRun],
     stop: &AtomicBool,
@@ -218,23 +223,27 @@ pub fn run_sweep(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let outcome = match RunState::of(&run.run_dir) {
-            RunState::Complete => Outcome::Skipped,
-            RunState::Resumable => Outcome::Resumed,
-            RunState::Fresh | RunState::Unfinished => Outcome::Ran,
+        // a run another process holds is its own; complete runs are never locked for long
+        let lock = if is_complete(&run.run_dir) {
+            None
+        } else {
+            RunLock::try_acquire(&run.run_dir)?
+        };
+        let outcome = match (&lock, RunState::of(&run.run_dir)) {
+            (_, RunState::Complete) => Outcome::Skipped,
+            (None, _) => Outcome::Busy,
+            (Some(_), RunState::Resumable) => Outcome::Resumed,
+            (Some(_), RunState::Fresh | RunState::Unfinished) => Outcome::Ran,
         };
         on_start(i, run, outcome);
         match outcome {
-            Outcome::Skipped => {}
+            Outcome::Skipped | Outcome::Busy => {}
             Outcome::Resumed => {
                 run.loaded.train(stop, true)?;
             }
             Outcome::Ran => {
-                if run.run_dir.exists() {
-                    std::fs::remove_dir_all(&run.run_dir).map_err(|source| RunError::Io {
-                        path: run.run_dir.clone(),
-                        source,
-                    })?;
+                if let Some(lock) = &lock {
+                    lock.clear()?;
                 }
                 if run.loaded.has_model() {
                     run.loaded.train(stop, false)?;
