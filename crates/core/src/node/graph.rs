@@ -124,6 +124,14 @@ impl NodeGraph {
                 features.len()
             )));
         }
+        if let Some(i) = features.iter().position(|x| !x.is_finite()) {
+            return Err(Error::invalid(format!(
+                "node {}, feature {}: {} is not a finite number",
+                i / n_features,
+                i % n_features,
+                features[i]
+            )));
+        }
         if labels.len() != n {
             return Err(Error::invalid(format!(
                 "{} labels for {n} nodes",
@@ -248,6 +256,26 @@ mod tests {
         assert_eq!(g.n_entries(), 7);
         assert_eq!(g.degree(1), 3);
         assert_eq!(g.n_classes(), 2);
+    }
+
+    #[test]
+    fn non_finite_features_are_named() {
+        let mut features = vec![0.0; 6];
+        features[5] = f32::NAN;
+        let e = NodeGraph::from_edges(
+            3,
+            &[(0, 1)],
+            features,
+            2,
+            vec![0; 3],
+            [vec![0], vec![1], vec![]],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("node 2, feature 1: NaN is not a finite number"),
+            "{e}"
+        );
     }
 
     #[test]
