@@ -133,6 +133,29 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     }
     let smoke = repo().join("configs/smoke/qm9-fixture-schnet.toml");
     let smoke = smoke.to_str().unwrap();
+    // validate checks the model's options, the optimiser and the step count (exit 2, the key named)
+    for (set, want) in [
+        (
+            "training.optimizer={ learning_rate = -1.0 }",
+            "training.optimizer.learning_rate = -1",
+        ),
+        (
+            "training.optimizer={ learning_rate = nan }",
+            "training.optimizer.learning_rate = NaN",
+        ),
+        (
+            "training.optimizer={ beta2 = 1.0 }",
+            "training.optimizer.beta2",
+        ),
+        ("model.latent=0", "[model]"),
+        ("training.steps=0", "training.steps must be at least 1"),
+    ] {
+        for cmd in ["validate", "run"] {
+            let o = geobatch(dir.path(), &[cmd, smoke, "--set", set]);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {set}: {}", text(&o));
+            assert!(text(&o).contains(want), "{cmd} {set}: {}", text(&o));
+        }
+    }
     // an OS error is printed once, not once per cause
     let blocked = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -37,6 +37,37 @@ pub struct OptimizerSpec {
     pub epsilon: f64,
 }
 
+impl OptimizerSpec {
+    /// Checks the options (`geobatch validate`); messages name the key.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::invalid(format!(
+                    "training.optimizer.{name} = {v}: must be a positive number"
+                )))
+            }
+        };
+        positive("learning_rate", self.learning_rate)?;
+        positive("decay_rate", self.decay_rate)?;
+        positive("epsilon", self.epsilon)?;
+        if self.decay_steps == 0 {
+            return Err(Error::invalid(
+                "training.optimizer.decay_steps must be at least 1",
+            ));
+        }
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(Error::invalid(format!(
+                    "training.optimizer.{name} = {b}: must be in [0, 1)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn default_lr() -> f64 {
     1e-4
 }

@@ -472,7 +472,17 @@ impl ExperimentConfig {
         if self.batches.steps == 0 {
             return Err("batches.steps must be at least 1".into());
         }
+        if self.training.steps == 0 {
+            return Err("training.steps must be at least 1".into());
+        }
         check_device(&self.training.device)?;
+        self.training
+            .optimizer
+            .validate()
+            .map_err(|e| e.to_string())?;
+        if let Some(m) = &self.model {
+            m.validate().map_err(|e| format!("[model] {e}"))?;
+        }
         self.dataset
             .validate()
             .map_err(|e| format!("[dataset] {e}"))?;
