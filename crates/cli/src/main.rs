@@ -187,6 +187,16 @@ fn message(e: &anyhow::Error) -> String {
     out
 }
 
+/// Says on stderr that a config without `[[sinks]]` records nothing of its run.
+fn warn_without_sinks(loaded: &AnyConfig) {
+    if !loaded.has_sinks() {
+        eprintln!(
+            "warning: the config has no [[sinks]]: nothing of this run is recorded (add \
+             [[sinks]] kind = \"parquet\" to keep its results)"
+        );
+    }
+}
+
 /// Whether the config (with its overrides) is node-level, by its dataset plugin's task.
 fn is_node_level(path: &std::path::Path, overrides: &[String]) -> anyhow::Result<bool> {
     let (text, _) = geobatch_runner::config::read_with_overrides(path, overrides)?;
@@ -317,6 +327,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let loaded = AnyConfig::from_file_with(&config, &overrides)?;
+            warn_without_sinks(&loaded);
             let dir = loaded.run_dir();
             let shown = dir.display();
             // held until the run ends: a second process on the same run folder is refused

@@ -200,6 +200,11 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         ],
     );
     assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("warning: the config has no [[sinks]]"),
+        "{}",
+        text(&o)
+    );
     // devices: a bad name is bad input; CUDA in a CPU-only build says how to build it
     let o = geobatch(
         dir.path(),

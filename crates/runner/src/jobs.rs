@@ -73,6 +73,11 @@ impl AnyConfig {
         self.config().batcher_label()
     }
 
+    /// Whether the config records anything (`[[sinks]]` is not empty).
+    pub fn has_sinks(&self) -> bool {
+        !self.config().sinks().is_empty()
+    }
+
     /// Whether the config has a model (`run` trains it; without one, jobs study batching).
     pub fn has_model(&self) -> bool {
         self.config().model_name().is_some()

@@ -36,10 +36,11 @@ pub struct TrainSummary {
     pub loss_last: Option<f64>,
     /// Loss of the last step that ran.
     pub loss_latest: Option<f64>,
-    /// Median batching time (ns) after warm-up.
-    pub median_batching_ns: f64,
-    /// Median update time (ns) after warm-up.
-    pub median_update_ns: f64,
+    /// Median batching time (ns) after warm-up, over the warm-up steps when all were (`None`: no
+    /// step ran).
+    pub median_batching_ns: Option<f64>,
+    /// Median update time (ns), as `median_batching_ns`.
+    pub median_update_ns: Option<f64>,
     /// Median wait for a batch (ns) after warm-up, prefetch mode.
     pub median_wait_ns: Option<f64>,
     /// Distinct padded shapes.
@@ -76,15 +77,18 @@ impl TrainSummary {
                 _ => "no step ran".into(),
             }
         );
-        let _ = writeln!(
-            s,
-            "  time per step      batching {:.3} ms, update {:.3} ms (medians){}",
-            self.median_batching_ns / 1e6,
-            self.median_update_ns / 1e6,
-            self.median_wait_ns
-                .map(|w| format!(", waited {:.3} ms for a batch", w / 1e6))
-                .unwrap_or_default()
-        );
+        let _ = match (self.median_batching_ns, self.median_update_ns) {
+            (Some(b), Some(u)) => writeln!(
+                s,
+                "  time per step      batching {:.3} ms, update {:.3} ms (medians){}",
+                b / 1e6,
+                u / 1e6,
+                self.median_wait_ns
+                    .map(|w| format!(", waited {:.3} ms for a batch", w / 1e6))
+                    .unwrap_or_default()
+            ),
+            _ => writeln!(s, "  time per step      not measured: no step ran"),
+        };
         let _ = writeln!(s, "  distinct shapes    {}", self.distinct_shapes);
         for e in &self.evals {
             let _ = writeln!(
@@ -350,8 +354,8 @@ pub fn run_train_with(
         loss_first,
         loss_last,
         loss_latest,
-        median_batching_ns: m.batching.unwrap_or(0.0),
-        median_update_ns: m.update.unwrap_or(0.0),
+        median_batching_ns: m.batching,
+        median_update_ns: m.update,
         median_wait_ns: m.wait,
         distinct_shapes: ended.progress.distinct_shapes(),
         evals: task.finals,
