@@ -224,10 +224,12 @@ fn append(r: &mut Qm9Records, b: &RecordBatch) -> std::result::Result<(), String
         r.atom_offsets.push(r.atomic_numbers.len() as u32);
     }
     for (prop, col) in PROPERTIES.iter().zip(r.properties.iter_mut()) {
-        col.extend_from_slice(
+        // a null (a damaged or foreign file) becomes NaN, which loading refuses with the molecule
+        col.extend(
             typed(prop.name, DataType::Float64)?
                 .as_primitive::<Float64Type>()
-                .values(),
+                .iter()
+                .map(|v| v.unwrap_or(f64::NAN)),
         );
     }
     for ((name, _), col) in POLARIZABILITY.iter().zip(r.polarizability.iter_mut()) {

@@ -296,6 +296,65 @@ fn corrupt_and_truncated_files_name_the_file() {
             && !err.contains("None"),
         "{err}"
     );
+    // a null property (the file says "not null") is refused at load, naming the molecule
+    let fixture = std::fs::File::open(env_fixture()).unwrap();
+    let builder =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(fixture).unwrap();
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned();
+    let batches: Vec<arrow_array::RecordBatch> =
+        builder.build().unwrap().map(|b| b.unwrap()).collect();
+    let first = &batches[0];
+    let u0 = first.schema().index_of("U0").unwrap();
+    let mut values: Vec<Option<f64>> = first
+        .column(u0)
+        .as_any()
+        .downcast_ref::<arrow_array::Float64Array>()
+        .unwrap()
+        .iter()
+        .collect();
+    values[2] = None;
+    let mut columns = first.columns().to_vec();
+    columns[u0] = std::sync::Arc::new(arrow_array::Float64Array::from(values));
+    let fields: Vec<_> = first
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(fields));
+    let nulled = arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let path = dir.path().join("null.parquet");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(kv)
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        schema,
+        Some(props),
+    )
+    .unwrap();
+    w.write(&nulled).unwrap();
+    w.close().unwrap();
+    let err = spec(path.to_str().unwrap())
+        .load(&DatasetContext {
+            seed: 1,
+            data_dir: dir.path().into(),
+        })
+        .err()
+        .unwrap()
+        .to_string();
+    let id = store::read(std::fs::File::open(env_fixture()).unwrap(), "f")
+        .unwrap()
+        .id[2]
+        .clone();
+    assert!(
+        err.contains("null.parquet") && err.contains(&id) && err.contains("target U0 is NaN"),
+        "{err}"
+    );
     // a missing file says how to get it
     let err = spec("nowhere.parquet")
         .load(&DatasetContext {
