@@ -360,6 +360,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                          and starts over"
                     )));
                 }
+                (RunState::Fresh, true, _) => eprintln!(
+                    "nothing to resume in {shown}: starting from the first step (a config changed \
+                     by --steps or --set is another run, in another folder)"
+                ),
                 (RunState::Fresh, ..) | (_, _, false) => {}
                 (_, _, true) => lock
                     .clear()

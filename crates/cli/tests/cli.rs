@@ -168,6 +168,14 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert_eq!(out.matches("Not a directory").count(), 1, "{out}");
     // an empty evaluated split is refused before training, never scored as RMSE 0 over 0 graphs
+    // --resume with nothing to resume says so, and runs
+    let nothing = tempfile::tempdir().unwrap();
+    let o = geobatch(
+        nothing.path(),
+        &["run", smoke, "--resume", "--set", "sinks=[]"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("nothing to resume in"), "{}", text(&o));
     let fresh = tempfile::tempdir().unwrap();
     let o = geobatch(
         fresh.path(),

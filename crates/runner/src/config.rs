@@ -500,9 +500,11 @@ impl ExperimentConfig {
 /// Checks the `[experiment]` table.
 pub fn check_experiment(e: &ExperimentSection) -> Result<(), String> {
     let name = &e.name;
-    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.+".contains(c);
+    if name.is_empty() || !name.chars().all(plain) || name.starts_with('.') {
         return Err(format!(
-            "experiment.name = {name:?}: must be a non-empty folder name without slashes"
+            "experiment.name = {name:?}: must be a folder name of letters, digits and - _ . + \
+             (no slashes, spaces or quotes)"
         ));
     }
     Ok(())

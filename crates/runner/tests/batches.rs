@@ -212,11 +212,19 @@ fn config_errors_name_the_file_and_the_key() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("graphs must be at least 1"), "{msg}");
-    let text = "[experiment]\nname = \"a/b\"\n[dataset]\nkind = \"synthetic\"\n[batcher]\nkind = \"static\"\nbatch_size = 4\n";
-    let msg = LoadedConfig::from_str(text, Path::new("x.toml"))
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("experiment.name"), "{msg}");
+    // a name becomes a folder: no slashes, and no quote or space left over from a --set value
+    for name in ["a/b", "\\\"x", "a b", ".hidden"] {
+        let text = format!(
+            "[experiment]\nname = \"{name}\"\n[dataset]\nkind = \"synthetic\"\n[batcher]\nkind = \"static\"\nbatch_size = 4\n"
+        );
+        let msg = LoadedConfig::from_str(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("experiment.name") && msg.contains("no slashes, spaces or quotes"),
+            "{name}: {msg}"
+        );
+    }
 }
 
 #[test]
