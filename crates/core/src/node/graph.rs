@@ -139,6 +139,30 @@ impl NodeGraph {
             )));
         }
         let n_classes = labels.iter().copied().max().map_or(0, |m| (m + 1).max(0)) as usize;
+        if let Some(v) = labels.iter().position(|&l| l < -1) {
+            return Err(Error::invalid(format!(
+                "node {v} has label {}: labels are class ids 0.. or -1 (unlabelled)",
+                labels[v]
+            )));
+        }
+        // classes are 0..C-1: a label far above the others would make empty classes silently
+        let mut seen = vec![false; n_classes];
+        for &l in labels.iter().filter(|&&l| l >= 0) {
+            seen[l as usize] = true;
+        }
+        let empty: Vec<usize> = (0..n_classes).filter(|&c| !seen[c]).collect();
+        if let Some(&first) = empty.first() {
+            let top = labels
+                .iter()
+                .position(|&l| l as usize == n_classes - 1)
+                .unwrap_or(0);
+            return Err(Error::invalid(format!(
+                "labels name {n_classes} classes (the largest, {}, at node {top}) but {} of them \
+                 have no node (first: class {first}); labels must be the class ids 0..C-1",
+                n_classes - 1,
+                empty.len()
+            )));
+        }
         for (split, ids) in SplitName::ALL.iter().zip(&splits) {
             if let Some(&v) = ids.iter().find(|&&v| v as usize >= n) {
                 return Err(Error::invalid(format!(
@@ -276,6 +300,35 @@ mod tests {
             e.contains("node 2, feature 1: NaN is not a finite number"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_label_that_leaves_empty_classes_is_refused() {
+        let e = NodeGraph::from_edges(
+            3,
+            &[(0, 1)],
+            vec![],
+            0,
+            vec![0, 99, 1],
+            [vec![0], vec![1], vec![]],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("labels name 100 classes (the largest, 99, at node 1) but 97 of them have no node (first: class 2)"),
+            "{e}"
+        );
+        let e = NodeGraph::from_edges(
+            3,
+            &[(0, 1)],
+            vec![],
+            0,
+            vec![0, -5, 1],
+            [vec![0], vec![], vec![]],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("node 1 has label -5"), "{e}");
     }
 
     #[test]
