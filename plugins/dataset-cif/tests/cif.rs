@@ -26,6 +26,15 @@ fn spec(path: &Path, targets: &[&str]) -> CifSpec {
     .unwrap()
 }
 
+/// The error of loading `path` with `targets`, as text.
+fn load_err(path: &Path, targets: &[&str], dir: &Path) -> String {
+    spec(path, targets)
+        .load(&ctx(dir))
+        .err()
+        .unwrap()
+        .to_string()
+}
+
 fn ctx(dir: &Path) -> DatasetContext {
     DatasetContext {
         seed: 42,
@@ -157,11 +166,7 @@ fn missing_targets_are_counted_and_bad_rows_named() {
         ds.source()
     );
     // unknown column
-    let err = spec(&fixture(), &["gap"])
-        .load(&ctx(dir.path()))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&fixture(), &["gap"], dir.path());
     assert!(
         err.contains("no column \"gap\"") && err.contains("band_gap"),
         "{err}"
@@ -171,11 +176,7 @@ fn missing_targets_are_counted_and_bad_rows_named() {
     let text = std::fs::read_to_string(fixture()).unwrap();
     assert_eq!(text.matches(",-3.9,").count(), 1, "the CsCl row's energy");
     std::fs::write(&nan, text.replace(",-3.9,", ",nan,")).unwrap();
-    let err = spec(&nan, &["energy_per_atom"])
-        .load(&ctx(dir.path()))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&nan, &["energy_per_atom"], dir.path());
     assert!(
         err.contains("nan.csv, row 2")
             && err.contains("fixture-CsCl")
@@ -184,11 +185,7 @@ fn missing_targets_are_counted_and_bad_rows_named() {
     );
     // so is a malformed one; only an empty cell is missing
     std::fs::write(&nan, text.replace(",-3.9,", ",-3.9x,")).unwrap();
-    let err = spec(&nan, &["energy_per_atom"])
-        .load(&ctx(dir.path()))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&nan, &["energy_per_atom"], dir.path());
     assert!(
         err.contains("nan.csv, row 2") && err.contains("\"-3.9x\""),
         "{err}"
@@ -208,11 +205,7 @@ fn missing_targets_are_counted_and_bad_rows_named() {
     );
     enc.write_all(text.as_bytes()).unwrap();
     enc.finish().unwrap();
-    let err = spec(&gz, &["energy_per_atom"])
-        .load(&ctx(dir.path()))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&gz, &["energy_per_atom"], dir.path());
     assert!(
         err.contains("bad.csv.gz, row 1")
             && err.contains("fixture-NaCl")
@@ -235,11 +228,7 @@ fn missing_targets_are_counted_and_bad_rows_named() {
     );
     let csv = dir.path().join("occ.csv");
     std::fs::write(&csv, text).unwrap();
-    let err = spec(&csv, &["energy_per_atom"])
-        .load(&ctx(dir.path()))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&csv, &["energy_per_atom"], dir.path());
     assert!(
         err.contains("row 2")
             && err.contains("fixture-CsCl")
@@ -258,11 +247,7 @@ fn a_folder_with_train_val_test_tables_keeps_its_splits() {
         std::fs::copy(fixture(), folder.join(name)).unwrap();
     }
     // the same ids in every table: refused by name
-    let err = spec(&folder, &["energy_per_atom"])
-        .load(&ctx(dir.path()))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&folder, &["energy_per_atom"], dir.path());
     assert!(err.contains("appears twice"), "{err}");
     // distinct ids: rename in two copies
     let text = std::fs::read_to_string(fixture()).unwrap();

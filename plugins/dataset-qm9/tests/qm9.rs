@@ -33,6 +33,18 @@ fn spec(source: &str) -> Qm9Spec {
     toml::from_str(&format!("source = {source:?}")).unwrap()
 }
 
+/// The error of loading `source` (seed 1), as text.
+fn load_err(source: &Path, data_dir: &Path) -> String {
+    spec(source.to_str().unwrap())
+        .load(&DatasetContext {
+            seed: 1,
+            data_dir: data_dir.to_path_buf(),
+        })
+        .err()
+        .unwrap()
+        .to_string()
+}
+
 fn load(spec: &Qm9Spec, data_dir: &Path, seed: u64) -> Box<dyn geobatch_core::Dataset> {
     spec.load(&DatasetContext {
         seed,
@@ -245,14 +257,7 @@ fn corrupt_and_truncated_files_name_the_file() {
     // a Parquet file that is not one, and a truncated one
     let bad = dir.path().join("bad.parquet");
     std::fs::write(&bad, b"definitely not parquet").unwrap();
-    let err = spec(bad.to_str().unwrap())
-        .load(&DatasetContext {
-            seed: 1,
-            data_dir: dir.path().into(),
-        })
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&bad, dir.path());
     assert!(
         err.contains("bad.parquet") && err.contains("not a readable Parquet file"),
         "{err}"
@@ -260,14 +265,7 @@ fn corrupt_and_truncated_files_name_the_file() {
     let good = std::fs::read(env_fixture()).unwrap();
     let cut = dir.path().join("cut.parquet");
     std::fs::write(&cut, &good[..good.len() / 2]).unwrap();
-    let err = spec(cut.to_str().unwrap())
-        .load(&DatasetContext {
-            seed: 1,
-            data_dir: dir.path().into(),
-        })
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&cut, dir.path());
     assert!(err.contains("cut.parquet"), "{err}");
     // a Parquet file of something else says so in words
     let other = dir.path().join("other.parquet");
@@ -282,14 +280,7 @@ fn corrupt_and_truncated_files_name_the_file() {
     .unwrap();
     w.write(&table).unwrap();
     w.close().unwrap();
-    let err = spec(other.to_str().unwrap())
-        .load(&DatasetContext {
-            seed: 1,
-            data_dir: dir.path().into(),
-        })
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&other, dir.path());
     assert!(
         err.contains("other.parquet: a Parquet file that geobatch did not write")
             && err.contains("geobatch data import qm9")
@@ -339,14 +330,7 @@ fn corrupt_and_truncated_files_name_the_file() {
     .unwrap();
     w.write(&nulled).unwrap();
     w.close().unwrap();
-    let err = spec(path.to_str().unwrap())
-        .load(&DatasetContext {
-            seed: 1,
-            data_dir: dir.path().into(),
-        })
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&path, dir.path());
     let id = store::read(std::fs::File::open(env_fixture()).unwrap(), "f")
         .unwrap()
         .id[2]
@@ -356,14 +340,7 @@ fn corrupt_and_truncated_files_name_the_file() {
         "{err}"
     );
     // a missing file says how to get it
-    let err = spec("nowhere.parquet")
-        .load(&DatasetContext {
-            seed: 1,
-            data_dir: dir.path().into(),
-        })
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(Path::new("nowhere.parquet"), dir.path());
     assert!(
         err.contains("nowhere.parquet") && err.contains("geobatch data fetch qm9"),
         "{err}"
