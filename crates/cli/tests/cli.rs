@@ -112,7 +112,7 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
              [batcher]\nkind = \"dynamic\"\nbatch_size = 2\nnum_estimation_graphs = 1\n[[sinks]]\nkind = \"parquet\"\n"
                 .to_string(),
             1,
-            vec!["larger than the batch budget", "raise batch_size"],
+            vec!["larger than the batch budget", "raise batch_size", "train graph \"synthetic-"],
         ),
         (
             "empty.toml",

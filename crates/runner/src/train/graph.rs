@@ -105,6 +105,7 @@ impl TrainSummary {
 /// Batches of one split: its seeded stream, planned by a batcher and collated by the core.
 pub struct GraphSource<'a> {
     set: &'a GraphSet,
+    split: SplitName,
     batcher: Box<dyn Batcher>,
     stream: GraphStream,
     plan: Plan,
@@ -121,6 +122,7 @@ impl<'a> GraphSource<'a> {
         let e = &loaded.config.experiment;
         Ok(GraphSource {
             set,
+            split,
             batcher,
             stream: GraphStream::new(
                 set.len(),
@@ -140,10 +142,19 @@ impl BatchSource for GraphSource<'_> {
 
     fn next(&mut self, batch: &mut GraphBatch) -> Result<(u64, u64), Error> {
         let t0 = Instant::now();
-        if !self
+        let planned = self
             .batcher
-            .next_plan(&mut self.stream, self.set.sizes(), &mut self.plan)?
-        {
+            .next_plan(&mut self.stream, self.set.sizes(), &mut self.plan)
+            .map_err(|e| match e {
+                // the batcher knows the graph by its index in the split; the user by its id
+                Error::GraphTooLarge { index, .. } => Error::invalid(format!(
+                    "{} graph {:?} (number {index} of the split): {e}",
+                    self.split,
+                    self.set.id(index as usize)
+                )),
+                e => e,
+            })?;
+        if !planned {
             return Err(Error::invalid(
                 "the batcher ended a repeating training stream",
             ));
