@@ -9,6 +9,7 @@
 //! the slowest batcher (combined mean), and Welch t-tests of the test RMSE between every pair of
 //! batchers, Holm-corrected across all tests of the report.
 
+pub mod compile;
 pub mod figures;
 pub mod read;
 pub mod stats;
@@ -259,6 +260,123 @@ pub fn speedups(s: &Summary) -> Vec<(Cell, String, String, f64)> {
         .collect()
 }
 
+/// The compilation section: per row the cost of a new padded shape, per pair of batchers the
+/// break-even step count (`compile.csv`, `break_even.csv`).
+fn compile_section(md: &mut String, s: &Summary, out: &Path) -> Result<(), ReportError> {
+    let _ = writeln!(
+        md,
+        "\n## New padded shapes: cost and break-even\n\nPer new shape: mean over the steps that met a new padded shape of their combined time minus the steady median (a compile on a shape-specialising engine such as JAX's jit; about zero on geobatch's eager engine). Overhead = shapes x cost per shape. Break-even: the run length after which the batcher with more shapes (and less padding) is the faster over the whole run, n = (overhead a - overhead b) / (steady b - steady a); shapes are those met in the measured runs, so for a batcher that keeps meeting new ones it is a lower bound.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| dataset | model | mode | bs | batcher | shapes | steady ms | per new shape ms | overhead s |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    let mut rows = Vec::new();
+    for r in &s.rows {
+        let (d, m, mode, bs) = &r.cell;
+        let shapes = r.stat(|m| Some(m.distinct_shapes as f64));
+        let steady = r.stat(|m| Some(m.combined_steady_median_ms));
+        let per = r.stat(|m| Some(m.compile_per_shape_ms));
+        let over = r.stat(|m| Some(compile::overhead_ms(m) / 1e3));
+        let _ = writeln!(
+            md,
+            "| {d} | {m} | {mode} | {bs} | {} | {} | {} | {} | {} |",
+            r.batcher,
+            pm(shapes, 1),
+            pm(steady, 3),
+            pm(per, 1),
+            pm(over, 2)
+        );
+        let mut row = vec![
+            d.clone(),
+            m.clone(),
+            mode.clone(),
+            bs.to_string(),
+            r.batcher.clone(),
+        ];
+        for (mean, sd) in [shapes, steady, per, over] {
+            row.push(mean.to_string());
+            row.push(sd.to_string());
+        }
+        rows.push(row);
+    }
+    write_csv(
+        &out.join("compile.csv"),
+        &[
+            "dataset",
+            "model",
+            "mode",
+            "batch_size",
+            "batcher",
+            "shapes_mean",
+            "shapes_sd",
+            "steady_ms_mean",
+            "steady_ms_sd",
+            "per_new_shape_ms_mean",
+            "per_new_shape_ms_sd",
+            "overhead_s_mean",
+            "overhead_s_sd",
+        ],
+        rows,
+    )?;
+    let pairs = compile::break_even(&s.rows);
+    let _ = writeln!(
+        md,
+        "\n| dataset | model | mode | bs | a (more shapes) | b | steady ms a / b | overhead s a / b | break-even steps | verdict |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    let mut rows = Vec::new();
+    for p in &pairs {
+        let (d, m, mode, bs) = &p.cell;
+        let steps = p
+            .verdict
+            .steps()
+            .map_or("-".to_string(), |n| format!("{n:.0}"));
+        let _ = writeln!(
+            md,
+            "| {d} | {m} | {mode} | {bs} | {} | {} | {:.3} / {:.3} | {:.2} / {:.2} | {steps} | {} |",
+            p.a,
+            p.b,
+            p.steady_ms.0,
+            p.steady_ms.1,
+            p.overhead_ms.0 / 1e3,
+            p.overhead_ms.1 / 1e3,
+            p.verdict.words(&p.a)
+        );
+        rows.push(vec![
+            d.clone(),
+            m.clone(),
+            mode.clone(),
+            bs.to_string(),
+            p.a.clone(),
+            p.b.clone(),
+            p.steady_ms.0.to_string(),
+            p.steady_ms.1.to_string(),
+            p.overhead_ms.0.to_string(),
+            p.overhead_ms.1.to_string(),
+            p.verdict.steps().map_or(String::new(), |n| n.to_string()),
+            p.verdict.words(&p.a),
+        ]);
+    }
+    write_csv(
+        &out.join("break_even.csv"),
+        &[
+            "dataset",
+            "model",
+            "mode",
+            "batch_size",
+            "a",
+            "b",
+            "steady_ms_a",
+            "steady_ms_b",
+            "overhead_ms_a",
+            "overhead_ms_b",
+            "break_even_steps",
+            "verdict",
+        ],
+        rows,
+    )
+}
+
 fn pm(x: (f64, f64), digits: usize) -> String {
     if x.0.is_nan() {
         "-".into()
@@ -453,6 +571,8 @@ pub fn report(results: &Path, out: &Path) -> Result<Written, ReportError> {
     }
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     write_csv(&out.join("summary.csv"), &header_refs, csv_rows)?;
+
+    compile_section(&mut md, &s, out)?;
 
     let sp = speedups(&s);
     let _ = writeln!(

@@ -94,6 +94,10 @@ pub struct RunMetrics {
     pub fill_edges: f64,
     /// Distinct padded shapes.
     pub distinct_shapes: usize,
+    /// Cost of meeting a new padded shape, ms: the mean over new-shape steps of their combined
+    /// time minus the steady median (a compile on shape-specialising engines; NaN without
+    /// new-shape steps or without steady steps).
+    pub compile_per_shape_ms: f64,
     /// Last validation RMSE and MAE, if evaluated.
     pub validation: Option<(f64, f64)>,
     /// Last test RMSE and MAE, if evaluated.
@@ -132,17 +136,25 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
             .max_by_key(|e| e.0)
             .map(|e| e.1)
     };
+    let steady_median = median(&steady);
+    let first_steps: Vec<f64> = combined
+        .iter()
+        .zip(&s.new_shape)
+        .filter(|(_, n)| **n)
+        .map(|(c, _)| c - steady_median)
+        .collect();
     RunMetrics {
         steps: combined.len(),
         batching_mean_ms: mean(&batching),
         update_mean_ms: mean(&combined) - mean(&batching),
         combined_mean_ms: mean(&combined),
-        combined_steady_median_ms: median(&steady),
+        combined_steady_median_ms: steady_median,
         graphs_per_s: sum(&s.real_graphs) / seconds,
         nodes_per_s: sum(&s.real_nodes) / seconds,
         fill_nodes: sum(&s.real_nodes) / sum(&s.padded_nodes),
         fill_edges: sum(&s.real_edges) / sum(&s.padded_edges).max(1.0),
         distinct_shapes: s.new_shape.iter().filter(|&&n| n).count(),
+        compile_per_shape_ms: mean(&first_steps),
         validation: last("validation"),
         test: last("test"),
         test_accuracy: accuracy(false),

@@ -148,3 +148,60 @@ pub fn steps_table(run_dir: &Path) -> Vec<(u64, f32)> {
     rows.sort_by_key(|r| r.0);
     rows
 }
+
+/// One step column below `run_dir` as f64 per step (numbers; booleans as 0/1), from all its
+/// `steps-*.parquet` parts, by step.
+pub fn steps_column(run_dir: &Path, name: &str) -> Vec<f64> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, UInt32Type, UInt64Type};
+    use arrow_schema::DataType;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut rows = Vec::new();
+    for p in walk(run_dir).into_iter().filter(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("steps-")
+    }) {
+        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let b = b.unwrap();
+            let step = b
+                .column_by_name("step")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            let c = b.column_by_name(name).unwrap();
+            let values: Vec<f64> = match c.data_type() {
+                DataType::Boolean => c
+                    .as_boolean()
+                    .iter()
+                    .map(|v| f64::from(u8::from(v.unwrap_or(false))))
+                    .collect(),
+                DataType::UInt64 => c
+                    .as_primitive::<UInt64Type>()
+                    .iter()
+                    .map(|v| v.map_or(f64::NAN, |x| x as f64))
+                    .collect(),
+                DataType::UInt32 => c
+                    .as_primitive::<UInt32Type>()
+                    .iter()
+                    .map(|v| v.map_or(f64::NAN, f64::from))
+                    .collect(),
+                DataType::Float32 => c
+                    .as_primitive::<Float32Type>()
+                    .iter()
+                    .map(|v| v.map_or(f64::NAN, f64::from))
+                    .collect(),
+                other => panic!("column {name} has type {other}"),
+            };
+            assert_eq!(values.len(), c.len());
+            rows.extend(step.values().iter().copied().zip(values));
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    rows.into_iter().map(|r| r.1).collect()
+}

@@ -1,0 +1,98 @@
+//! The shared-memory segment a batch is written into: a file in `/dev/shm` (a memory file system;
+//! another temporary folder where there is none) that the worker maps once and reads through
+//! NumPy views. Writing an array is one copy from the collated batch into the segment, the
+//! analogue of a host-to-device transfer; nothing is serialised and Python copies nothing.
+
+use bytemuck::cast_slice;
+use geobatch_core::{Error, GraphBatch, Result};
+use serde_json::{Value, json};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Every array starts at a multiple of this many bytes (a cache line).
+const ALIGN: u64 = 64;
+
+/// The segment and its current size.
+pub struct Segment {
+    file: tempfile::NamedTempFile,
+    size: u64,
+    mask: Vec<u8>,
+}
+
+impl Segment {
+    /// An empty segment; it grows to the largest batch written.
+    pub fn new() -> Result<Segment> {
+        let shm = Path::new("/dev/shm");
+        let builder = || {
+            let mut b = tempfile::Builder::new();
+            b.prefix("geobatch-batch-");
+            b
+        };
+        let file = if shm.is_dir() {
+            builder().tempfile_in(shm)
+        } else {
+            builder().tempfile()
+        }
+        .or_else(|_| builder().tempfile())
+        .map_err(|e| Error::invalid(format!("python model: cannot make the batch segment: {e}")))?;
+        Ok(Segment {
+            file,
+            size: 0,
+            mask: Vec::new(),
+        })
+    }
+
+    /// Writes every array of `batch` (in `geobatch_bridge.ARRAYS` order) and returns the layout
+    /// the worker reads it with.
+    pub fn write(&mut self, batch: &GraphBatch) -> Result<Value> {
+        self.mask.clear();
+        self.mask
+            .extend(batch.graph_mask.iter().map(|&m| u8::from(m)));
+        let parts: [(&[u8], usize); 10] = [
+            (cast_slice(&batch.species), batch.species.len()),
+            (cast_slice(&batch.positions), batch.positions.len()),
+            (cast_slice(&batch.node_graph), batch.node_graph.len()),
+            (cast_slice(&batch.senders), batch.senders.len()),
+            (cast_slice(&batch.receivers), batch.receivers.len()),
+            (cast_slice(&batch.edge_vectors), batch.edge_vectors.len()),
+            (cast_slice(&batch.n_node), batch.n_node.len()),
+            (cast_slice(&batch.n_edge), batch.n_edge.len()),
+            (cast_slice(&batch.targets), batch.n_node.len()),
+            (&self.mask, self.mask.len()),
+        ];
+        let mut offsets = Vec::with_capacity(parts.len());
+        let mut end = 0u64;
+        for (bytes, _) in &parts {
+            offsets.push(end);
+            end = (end + bytes.len() as u64).div_ceil(ALIGN) * ALIGN;
+        }
+        let io = |e: std::io::Error| {
+            Error::invalid(format!(
+                "python model: cannot write the batch into {}: {e}",
+                self.file.path().display()
+            ))
+        };
+        if end > self.size {
+            let size = end.max(self.size * 2).max(1 << 16);
+            self.file.as_file().set_len(size).map_err(io)?;
+            self.size = size;
+        }
+        let mut layout = Vec::with_capacity(parts.len());
+        for ((bytes, rows), &offset) in parts.iter().zip(&offsets) {
+            self.file
+                .as_file()
+                .write_all_at(bytes, offset)
+                .map_err(io)?;
+            layout.push(json!([offset, rows]));
+        }
+        let (real, padded) = (batch.real(), batch.padded());
+        Ok(json!({
+            "segment": self.file.path(),
+            "size": self.size,
+            "arrays": layout,
+            "real": [real.nodes, real.edges, real.graphs],
+            "padded": [padded.nodes, padded.edges, padded.graphs],
+            "n_targets": batch.n_targets(),
+        }))
+    }
+}

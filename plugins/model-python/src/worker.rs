@@ -1,0 +1,272 @@
+//! The Python worker process: started with the user's interpreter, fed one JSON request per line
+//! on its stdin, answering one JSON line each on its stdout. Its stderr is passed through to
+//! geobatch's and its tail kept for error messages, so a crash names what Python printed.
+
+use geobatch_core::{Error, Result};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The worker script and the helper module the user's module imports (`geobatch_bridge`),
+/// embedded so that a built geobatch needs no files beside it.
+const WORKER: &str = include_str!("../../../python/geobatch_worker.py");
+const BRIDGE: &str = include_str!("../../../python/geobatch_bridge.py");
+
+/// How much of the worker's error output an error message quotes.
+const TAIL_BYTES: usize = 4000;
+
+/// A running worker.
+pub struct Worker {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    tail: Arc<Mutex<VecDeque<u8>>>,
+    pump: Option<JoinHandle<()>>,
+    python: String,
+    module: String,
+    /// Holds the worker script and bridge module while the worker runs.
+    _dir: tempfile::TempDir,
+}
+
+impl Worker {
+    /// Starts `python` on the worker script and waits until it has imported NumPy.
+    pub fn start(python: &str, module: &str) -> Result<Worker> {
+        let dir = tempfile::Builder::new()
+            .prefix("geobatch-python-")
+            .tempdir()
+            .map_err(|e| {
+                Error::invalid(format!("python model: cannot make a temporary folder: {e}"))
+            })?;
+        for (name, text) in [
+            ("geobatch_worker.py", WORKER),
+            ("geobatch_bridge.py", BRIDGE),
+        ] {
+            std::fs::write(dir.path().join(name), text)
+                .map_err(|e| Error::invalid(format!("python model: cannot write {name}: {e}")))?;
+        }
+        let mut child = Command::new(python)
+            .arg("-u")
+            .arg(dir.path().join("geobatch_worker.py"))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // its own process group: Ctrl-C stops geobatch's run (which checkpoints through the
+            // worker), not the worker under it
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "model.python = \"{python}\": cannot start it ({e}); name a Python 3 \
+                     interpreter, e.g. a virtual environment's bin/python"
+                ))
+            })?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let pump = child.stderr.take().map(|err| {
+            let tail = Arc::clone(&tail);
+            std::thread::spawn(move || pump_stderr(err, &tail))
+        });
+        let (stdin, stdout) = match (child.stdin.take(), child.stdout.take()) {
+            (Some(i), Some(o)) => (i, o),
+            _ => {
+                return Err(Error::invalid(
+                    "python model: the worker's pipes are missing",
+                ));
+            }
+        };
+        let mut worker = Worker {
+            child,
+            stdin: Some(stdin),
+            stdout: BufReader::new(stdout),
+            tail,
+            pump,
+            python: python.to_string(),
+            module: module.to_string(),
+            _dir: dir,
+        };
+        let hello = worker.read("start")?;
+        if let Some(missing) = hello.get("missing").and_then(Value::as_str) {
+            return Err(Error::invalid(format!(
+                "model.python = \"{python}\" has no {missing}: the python model needs NumPy in \
+                 that environment (install it with `{python} -m pip install numpy`)"
+            )));
+        }
+        if hello.get("ready").is_none() {
+            return Err(worker.refused("start", &hello));
+        }
+        Ok(worker)
+    }
+
+    /// Sends `request` (an object with `op`) and returns the worker's `ok` value.
+    pub fn call(&mut self, what: &str, request: &Value) -> Result<Value> {
+        let mut line = serde_json::to_vec(request)
+            .map_err(|e| Error::invalid(format!("python model: {what}: {e}")))?;
+        line.push(b'\n');
+        let sent = match self.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(&line).and_then(|()| stdin.flush()),
+            None => Err(std::io::ErrorKind::BrokenPipe.into()),
+        };
+        if sent.is_err() {
+            return Err(self.died(what));
+        }
+        let reply = self.read(what)?;
+        match reply.get("ok") {
+            Some(v) => Ok(v.clone()),
+            None => Err(self.refused(what, &reply)),
+        }
+    }
+
+    /// Reads one reply line; end of file means the worker is gone.
+    fn read(&mut self, what: &str) -> Result<Value> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) | Err(_) => Err(self.died(what)),
+            Ok(_) => serde_json::from_str(&line).map_err(|e| {
+                Error::invalid(format!(
+                    "python model: the worker answered {what} with something that is not \
+                     its protocol ({e}): {}",
+                    line.trim_end()
+                ))
+            }),
+        }
+    }
+
+    /// The error for a reply that carries `error` (a Python traceback or a protocol breach).
+    fn refused(&self, what: &str, reply: &Value) -> Error {
+        let message = reply
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no reply")
+            .to_string();
+        let hint = match reply.get("missing").and_then(Value::as_str) {
+            Some(name) => format!(
+                "\n(the interpreter {} has no module `{name}`: install it in that environment, \
+                 or name another interpreter with model.python)",
+                self.python
+            ),
+            None => String::new(),
+        };
+        Error::invalid(format!(
+            "python model {}: {what} failed:\n{message}{hint}",
+            self.module
+        ))
+    }
+
+    /// The error for a worker that exited or was killed: its exit status and last output.
+    fn died(&mut self, what: &str) -> Error {
+        self.stdin = None;
+        let status = wait_for(&mut self.child, Duration::from_secs(5));
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+        let tail = self.tail_text();
+        let status = match status {
+            Some(s) => describe(s),
+            None => "it stopped answering".to_string(),
+        };
+        Error::invalid(format!(
+            "python model {}: the Python worker ({}) died during {what}: {status}{}",
+            self.module,
+            self.python,
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!("; its last output:\n{tail}")
+            }
+        ))
+    }
+
+    fn tail_text(&self) -> String {
+        let tail = match self.tail.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let bytes: Vec<u8> = tail.iter().copied().collect();
+        String::from_utf8_lossy(&bytes).trim_end().to_string()
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The module this worker runs.
+    pub fn module(&self) -> &str {
+        &self.module
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"{\"op\":\"close\"}\n");
+        }
+        if wait_for(&mut self.child, Duration::from_secs(10)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+    }
+}
+
+/// Copies the worker's stderr to ours and keeps its last [`TAIL_BYTES`].
+fn pump_stderr(mut err: impl Read, tail: &Mutex<VecDeque<u8>>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = err.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let _ = std::io::stderr().write_all(&buf[..n]);
+        let mut t = match tail.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        t.extend(&buf[..n]);
+        let excess = t.len().saturating_sub(TAIL_BYTES);
+        t.drain(..excess);
+    }
+}
+
+/// Waits up to `limit` for the child to exit.
+fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
+            _ => return None,
+        }
+    }
+}
+
+/// "exit status 3" or "killed by signal 9".
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("it exited with status {code}"),
+        (None, Some(sig)) => format!("it was killed by signal {sig}"),
+        _ => format!("it ended ({status})"),
+    }
+}
+
+/// A request object for `op` with `fields` merged in.
+pub fn request(op: &str, fields: Value) -> Value {
+    let mut r = json!({ "op": op });
+    if let (Some(obj), Value::Object(extra)) = (r.as_object_mut(), fields) {
+        obj.extend(extra);
+    }
+    r
+}
+
+/// Whether `path` names a Python file (rather than a dotted module name).
+pub fn is_file(module: &str) -> bool {
+    module.ends_with(".py") || Path::new(module).components().count() > 1
+}

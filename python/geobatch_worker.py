@@ -1,0 +1,206 @@
+"""geobatch's Python worker: runs a user module as a geobatch trainer (the `python` model).
+
+geobatch starts ``python geobatch_worker.py`` and talks to it over a pipe, one JSON object per
+line each way (requests on stdin, replies on the original stdout; the module's own prints go to
+stderr). Batches arrive in a shared-memory file that geobatch writes and this worker maps once:
+the module gets read-only NumPy views of it (see geobatch_bridge.GraphBatch).
+
+The module protocol (docs/python.md):
+    build(ctx) -> model
+    model.train_step(batch, step, learning_rate) -> float   (returns when the device work is done)
+    model.predict(batch) -> array (real graphs x targets), in target units
+    model.parameter_count() -> int
+    model.state() -> picklable object;  model.load_state(state)
+"""
+
+import copy
+import importlib
+import importlib.util
+import json
+import math
+import mmap
+import os
+import pickle
+import signal
+import sys
+import traceback
+
+PROTOCOL = 1
+
+
+class ProtocolError(Exception):
+    """The module broke the protocol (a missing function, a wrong return type)."""
+
+
+def reply(out, payload):
+    out.write((json.dumps(payload) + "\n").encode())
+    out.flush()
+
+
+def load_module(name):
+    """Imports the user module from a .py path or a dotted module name."""
+    if name.endswith(".py") or os.sep in name:
+        path = os.path.abspath(name)
+        if not os.path.isfile(path):
+            raise ProtocolError(f"module file {name} does not exist")
+        sys.path.insert(0, os.path.dirname(path))
+        spec = importlib.util.spec_from_file_location(
+            os.path.splitext(os.path.basename(path))[0], path
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(name)
+
+
+REQUIRED = ("train_step", "predict", "parameter_count", "state", "load_state")
+
+
+class Worker:
+    def __init__(self):
+        import numpy as np
+
+        import geobatch_bridge
+
+        self.np = np
+        self.bridge = geobatch_bridge
+        self.model = None
+        self.maps = {}
+        self.best = None
+
+    def op_init(self, req):
+        module = load_module(req["module"])
+        build = getattr(module, "build", None)
+        if not callable(build):
+            raise ProtocolError(f"module {req['module']} has no function build(ctx)")
+        model = build(self.bridge.Context(req["ctx"]))
+        missing = [m for m in REQUIRED if not callable(getattr(model, m, None))]
+        if missing:
+            raise ProtocolError(
+                f"the model built by {req['module']} has no method "
+                + ", ".join(f"{m}()" for m in missing)
+            )
+        self.model = model
+        count = model.parameter_count()
+        if isinstance(count, bool) or not isinstance(count, (int, self.np.integer)) or count < 0:
+            raise ProtocolError(
+                f"parameter_count() returned {count!r}, expected a non-negative int"
+            )
+        return {"parameter_count": int(count), "pid": os.getpid()}
+
+    def batch(self, req):
+        """Read-only views of the shared segment, laid out as the request says."""
+        np = self.np
+        path = req["segment"]
+        mapped = self.maps.get(path)
+        if mapped is None or len(mapped) < req["size"]:
+            # a grown segment is mapped anew; the old map goes when no view of it is left
+            self.maps.clear()
+            with open(path, "rb") as f:
+                mapped = mmap.mmap(f.fileno(), req["size"], access=mmap.ACCESS_READ)
+            self.maps[path] = mapped
+        t = req["n_targets"]
+        arrays = {}
+        for (name, dtype, trailing), (offset, rows) in zip(self.bridge.ARRAYS, req["arrays"]):
+            trailing = (t,) if trailing is None else trailing
+            count = rows * math.prod(trailing)
+            view = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
+            arrays[name] = view.reshape((rows,) + trailing)
+        return self.bridge.GraphBatch(arrays, req["real"], req["padded"], t)
+
+    def op_train_step(self, req):
+        batch = self.batch(req)
+        loss = self.model.train_step(batch, req["step"], req["learning_rate"])
+        try:
+            value = float(loss)
+        except (TypeError, ValueError):
+            raise ProtocolError(
+                f"train_step() returned {type(loss).__name__}, expected a float (the loss)"
+            ) from None
+        if isinstance(loss, (str, bytes)):
+            raise ProtocolError("train_step() returned a string, expected a float (the loss)")
+        return {"loss": value if math.isfinite(value) else str(value)}
+
+    def op_predict(self, req):
+        np = self.np
+        batch = self.batch(req)
+        out = self.model.predict(batch)
+        try:
+            values = np.asarray(out, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ProtocolError(
+                f"predict() returned {type(out).__name__}, expected an array of "
+                f"{batch.real_graphs} x {batch.n_targets} numbers"
+            ) from None
+        want = batch.real_graphs * batch.n_targets
+        if values.size != want or values.ndim > 2:
+            raise ProtocolError(
+                f"predict() returned shape {values.shape}, expected "
+                f"({batch.real_graphs}, {batch.n_targets}): one row per real graph"
+            )
+        return {"predictions": [float(v) for v in values.reshape(-1)]}
+
+    def op_save(self, req):
+        with open(req["path"], "wb") as f:
+            pickle.dump(self.model.state(), f)
+        return {}
+
+    def op_load(self, req):
+        with open(req["path"], "rb") as f:
+            self.model.load_state(pickle.load(f))
+        return {}
+
+    def op_keep_best(self, req):
+        self.best = copy.deepcopy(self.model.state())
+        return {}
+
+    def op_restore_best(self, req):
+        if self.best is None:
+            return {"restored": False}
+        self.model.load_state(copy.deepcopy(self.best))
+        return {"restored": True}
+
+
+def module_traceback(e):
+    """The traceback of `e` from the first frame outside this worker (the module's code)."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(e), e, tb)).rstrip()
+
+
+def main():
+    # the protocol keeps the real stdout; everything printed from here on goes to stderr
+    # Ctrl-C is geobatch's to handle (it stops after the step and checkpoints through us)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        worker = Worker()
+    except ImportError as e:
+        reply(out, {"error": f"{sys.executable} cannot import {e.name}: {e}", "missing": e.name})
+        return
+    reply(out, {"ready": PROTOCOL, "python": sys.version.split()[0], "executable": sys.executable})
+    for line in sys.stdin.buffer:
+        req = json.loads(line)
+        op = req.get("op")
+        if op == "close":
+            break
+        handler = getattr(worker, "op_" + str(op), None)
+        try:
+            if handler is None:
+                raise ProtocolError(f"unknown request {op!r}")
+            reply(out, {"ok": handler(req)})
+        except ProtocolError as e:
+            reply(out, {"error": str(e)})
+        except BaseException as e:  # noqa: BLE001 - every failure of the module goes back
+            missing = e.name if isinstance(e, ImportError) else None
+            reply(out, {"error": module_traceback(e), "missing": missing})
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                break
+
+
+if __name__ == "__main__":
+    main()
