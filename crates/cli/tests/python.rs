@@ -24,19 +24,41 @@ fn python(modules: &str) -> Option<PathBuf> {
         || repo().join("target/python-env/bin/python"),
         PathBuf::from,
     );
-    let ok = Command::new(&path)
+    let found = importing(&path, modules);
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} cannot import {modules}: scripts/python-env.sh makes it",
+            path.display()
+        );
+    }
+    found
+}
+
+/// An interpreter with PyTorch: `GEOBATCH_TORCH_PYTHON`, else the test interpreter. PyTorch is
+/// not in the pinned environment (its wheels bring gigabytes of CUDA libraries), so its tests
+/// skip without it, under CI too.
+fn torch_python() -> Option<PathBuf> {
+    let path = std::env::var_os("GEOBATCH_TORCH_PYTHON").map_or_else(
+        || repo().join("target/python-env/bin/python"),
+        PathBuf::from,
+    );
+    importing(&path, "torch, numpy")
+}
+
+/// `path` if it can import `modules`; else None, saying so.
+fn importing(path: &Path, modules: &str) -> Option<PathBuf> {
+    let ok = Command::new(path)
         .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if ok {
-        return Some(path);
+        return Some(path.to_path_buf());
     }
-    let why = format!(
-        "{} cannot import {modules}: run scripts/python-env.sh (or set GEOBATCH_PYTHON)",
+    eprintln!(
+        "skipped: {} cannot import {modules} (scripts/python-env.sh, GEOBATCH_PYTHON)",
         path.display()
     );
-    assert!(std::env::var_os("CI").is_none(), "{why}");
-    eprintln!("skipped: {why}");
     None
 }
 
@@ -399,4 +421,52 @@ fn the_jax_schnet_compiles_once_per_padded_shape_and_learns() {
     );
     assert!(last < 0.8 * first, "the loss falls: {first} -> {last}");
     assert!(out.contains("test       U0 RMSE"), "{out}");
+}
+
+/// Runs `module` with its default options (the study's sizes) for a few steps on the QM9
+/// fixture and returns the output.
+fn full_size_run(py: &Path, module: &str, options: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "[experiment]\nname = \"full\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n\
+         [model]\nkind = \"python\"\npython = \"{}\"\nmodule = \"{}\"\noptions = {{ {options} }}\n\
+         [batcher]\nkind = \"dynamic\"\nbatch_size = 16\n\
+         [training]\nsteps = 30\neval_every = 30\noptimizer = {{ learning_rate = 1e-3 }}\n\
+         [[sinks]]\nkind = \"parquet\"\n[[sinks]]\nkind = \"console\"\nprogress = false\n",
+        py.display(),
+        repo().join(module).display(),
+    );
+    let cfg = write(dir.path(), "full.toml", &cfg);
+    let o = geobatch(dir.path(), &["run", &cfg]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let losses: Vec<f32> = steps_table(&dir.path().join("results"))
+        .iter()
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(losses.len(), 30);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    out
+}
+
+#[test]
+fn the_jax_schnet_has_the_studys_parameter_count() {
+    let Some(py) = python("jax, optax") else {
+        return;
+    };
+    let out = full_size_run(&py, "python/schnet_jax.py", "");
+    // QM9: 5 species x 64 + 3 x (150 x 64 + 4 x 64 x 64) + 64 x 32 + 32 x 1
+    assert!(out.contains("python (80352 parameters)"), "{out}");
+}
+
+#[test]
+fn the_torch_schnet_matches_the_jax_one_in_size_eager_and_compiled() {
+    let Some(py) = torch_python() else { return };
+    for options in ["", "compile = true"] {
+        let out = full_size_run(&py, "python/schnet_torch.py", options);
+        assert!(
+            out.contains("python (80352 parameters)"),
+            "{options}: {out}"
+        );
+    }
 }
