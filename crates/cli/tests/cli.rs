@@ -553,7 +553,7 @@ fn crystal_examples_run_on_imported_and_committed_data() {
             ],
         );
         assert!(o.status.success(), "{}", text(&o));
-        if shared.is_dir() {
+        if geobatch_testkit::shared_data(&shared).is_some() {
             let path = format!("dataset.path={:?}", shared.to_str().unwrap());
             let o = geobatch(
                 dir.path(),

@@ -217,8 +217,7 @@ fn citation_run(dir: &Path, config: &str, batcher: Option<&str>) -> HashMap<(Str
 
 #[test]
 fn gcn_on_cora_and_citeseer_reaches_the_usual_accuracy_and_ibmb_inference_matches_full_graph() {
-    if !repo().join("../shared/data/graphs/cora.npz").is_file() {
-        eprintln!("skipped: ../shared/data/graphs is absent");
+    if geobatch_testkit::shared_data(&repo().join("../shared/data/graphs/cora.npz")).is_none() {
         return;
     }
     // (config, full-batch test accuracy range; a PyTorch GCN of the same architecture on 5 random

@@ -520,3 +520,19 @@ pub mod models {
         }
     }
 }
+
+/// `path` (a file or folder of `../shared/data`) when it exists. When it does not, a test skips
+/// (this says so on stderr) on a developer's machine, but fails under CI (`CI` set), where the
+/// shared data is always beside the clone: a skip there would hide a broken path.
+pub fn shared_data(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    if path.exists() {
+        return Some(path.to_path_buf());
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is absent under CI, where ../shared/data must be beside the clone",
+        path.display()
+    );
+    eprintln!("skipped: {} is absent", path.display());
+    None
+}

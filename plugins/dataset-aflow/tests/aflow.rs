@@ -22,8 +22,7 @@ fn fixture() -> PathBuf {
 }
 
 fn shared() -> Option<PathBuf> {
-    let p = repo().join("../shared/data/crystals/aflow_samples");
-    p.is_dir().then_some(p)
+    geobatch_testkit::shared_data(&repo().join("../shared/data/crystals/aflow_samples"))
 }
 
 fn spec(path: &Path, f: impl FnOnce(&mut AflowSpec)) -> AflowSpec {
@@ -202,10 +201,7 @@ fn bad_records_are_named_or_skipped_when_asked() {
 
 #[test]
 fn real_aflow_records_from_the_shared_data() {
-    let Some(folder) = shared() else {
-        eprintln!("skipped: ../shared/data/crystals/aflow_samples is absent");
-        return;
-    };
+    let Some(folder) = shared() else { return };
     let dir = tempfile::tempdir().unwrap();
     // six aflowlib.json entries and two legacy AFLUX pages (20 entries each, no structures)
     let ds = spec(&folder, |_| {}).load(&ctx(dir.path())).unwrap();
