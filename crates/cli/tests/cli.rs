@@ -934,3 +934,55 @@ fn gpu_and_cpu_losses_agree_for_every_model_and_batcher() {
     }
     assert_eq!(failures, 0, "CPU and GPU losses disagree");
 }
+
+#[test]
+fn runs_on_the_fixture_and_on_fetched_qm9_never_share_a_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let cfg = write(
+        dir.path(),
+        "auto.toml",
+        &format!(
+            "[experiment]\nname = \"auto\"\ndata_dir = {:?}\n[dataset]\nkind = \"qm9\"\nsource = \"auto\"\n\
+             [batcher]\nkind = \"dynamic\"\nbatch_size = 8\n[[sinks]]\nkind = \"parquet\"\n\
+             [sweep]\nseeds = [1]\n",
+            data.to_str().unwrap()
+        ),
+    );
+    let folder = || {
+        let o = geobatch(dir.path(), &["sweep", &cfg, "--dry-run"]);
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        out.split("(results/auto/")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .unwrap_or_else(|| panic!("no run folder in {out}"))
+            .to_string()
+    };
+    let resolved = |cfg: &str| text(&geobatch(dir.path(), &["validate", cfg, "--resolved"]));
+    let plain = write(
+        dir.path(),
+        "plain.toml",
+        &std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("[sweep]\nseeds = [1]\n", ""),
+    );
+    // nothing fetched: `auto` is the fixture, and says so in the resolved config
+    assert!(
+        resolved(&plain)
+            .contains("# dataset source, resolved (part of the run identity): fixture (embedded)"),
+        "{}",
+        resolved(&plain)
+    );
+    let fixture_run = folder();
+    // a fetched file (any content: only its fingerprint is read here) is another run
+    std::fs::create_dir_all(data.join("qm9")).unwrap();
+    std::fs::write(data.join("qm9/qm9.parquet"), b"first").unwrap();
+    let fetched_run = folder();
+    assert_ne!(fixture_run, fetched_run);
+    assert!(resolved(&plain).contains("qm9.parquet (5 bytes, sha256 "));
+    // and other content is another run again
+    std::fs::write(data.join("qm9/qm9.parquet"), b"other").unwrap();
+    assert_ne!(folder(), fetched_run);
+}

@@ -212,6 +212,12 @@ pub type LoadedConfig = Loaded<ExperimentConfig>;
 pub trait Validate {
     /// Checks every section; the message names the key.
     fn validate(&self) -> Result<(), String>;
+
+    /// The dataset's resolved source, when the config alone does not name the data (see
+    /// `DatasetSpec::source_identity`): it joins the resolved config and so the run identity.
+    fn source_identity(&self) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 /// What every kind of config says about its runs: the sections all kinds share and the names
@@ -311,6 +317,12 @@ impl Validate for ExperimentConfig {
     fn validate(&self) -> Result<(), String> {
         ExperimentConfig::validate(self)
     }
+
+    fn source_identity(&self) -> Result<Option<String>, String> {
+        self.dataset
+            .source_identity(&self.experiment.data_dir)
+            .map_err(|e| format!("[dataset]: {e}"))
+    }
 }
 
 impl<T: serde::de::DeserializeOwned + Serialize + Validate> Loaded<T> {
@@ -327,11 +339,20 @@ impl<T: serde::de::DeserializeOwned + Serialize + Validate> Loaded<T> {
 
     /// Parses and validates config text; `path` names it in errors.
     pub fn from_str(text: &str, path: &Path) -> Result<Self, RunError> {
-        let (config, resolved, hash) = parse_resolved::<T>(text, path)?;
-        config.validate().map_err(|message| RunError::Config {
+        let (config, mut resolved, mut hash) = parse_resolved::<T>(text, path)?;
+        let fail = |message| RunError::Config {
             file: path.to_path_buf(),
             message,
-        })?;
+        };
+        config.validate().map_err(fail)?;
+        if let Some(source) = config.source_identity().map_err(fail)? {
+            // a comment: config.toml stays the config as written, and the hash (the run id)
+            // changes with the data it ran on
+            resolved.push_str(&format!(
+                "\n# dataset source, resolved (part of the run identity): {source}\n"
+            ));
+            hash = hex(&Sha256::digest(resolved.as_bytes()));
+        }
         Ok(Loaded {
             path: path.to_path_buf(),
             config,

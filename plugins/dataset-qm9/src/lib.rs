@@ -89,14 +89,18 @@ impl Dataset for Qm9Dataset {
 }
 
 impl Qm9Spec {
-    /// Reads the molecules the spec points at; returns them with a description of the source.
-    pub fn read(&self, data_dir: &Path) -> Result<(Qm9Records, String)> {
-        let path = match self.source.as_str() {
+    /// The file the spec reads (`None`: the embedded fixture).
+    fn file(&self, data_dir: &Path) -> Option<PathBuf> {
+        match self.source.as_str() {
             FIXTURE_NAME => None,
             "auto" => Some(fetch::default_file(data_dir)).filter(|p| p.is_file()),
             p => Some(PathBuf::from(p)),
-        };
-        match path {
+        }
+    }
+
+    /// Reads the molecules the spec points at; returns them with a description of the source.
+    pub fn read(&self, data_dir: &Path) -> Result<(Qm9Records, String)> {
+        match self.file(data_dir) {
             None => {
                 let r = store::read(bytes::Bytes::from_static(FIXTURE), "embedded QM9 fixture")?;
                 let what = format!(
@@ -214,6 +218,21 @@ impl DatasetSpec for Qm9Spec {
         self.graph
             .validate()
             .map_err(|m| Error::invalid(format!("dataset.{m}")))
+    }
+
+    fn source_identity(&self, data_dir: &Path) -> Result<Option<String>> {
+        Ok(match (self.source.as_str(), self.file(data_dir)) {
+            (FIXTURE_NAME, _) => None,
+            // `auto` without a fetched file: the fixture, which must not share runs with full QM9
+            (_, None) => Some(format!("{FIXTURE_NAME} (embedded)")),
+            (_, Some(p)) if p.is_file() => Some(format!(
+                "{} ({})",
+                p.display(),
+                geobatch_core::dataset::file_fingerprint(&p)?
+            )),
+            // a missing file: `load` says so
+            (_, Some(_)) => None,
+        })
     }
 
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
