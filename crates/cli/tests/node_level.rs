@@ -588,3 +588,56 @@ fn a_killed_node_level_run_resumes_from_its_checkpoint_exactly() {
         "a complete run drops its checkpoint"
     );
 }
+
+#[test]
+fn model_selection_uses_the_validation_split_whatever_the_order_of_eval_splits() {
+    let mut kept = Vec::new();
+    for splits in ["[\"validation\", \"test\"]", "[\"test\", \"validation\"]"] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("select.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[experiment]\nname = \"sbm\"\nseed = 3\n\
+                 [dataset]\nkind = \"sbm\"\nnodes = 4000\nclasses = 4\ncommunities = 8\navg_degree = 8\nsignal = 0.4\n\
+                 [model]\nkind = \"gcn\"\nhidden = 16\nlayers = 2\ndropout = 0.5\n\
+                 [batcher]\nkind = \"neighbor\"\nbatch_size = 200\nfanouts = [5, 5]\n\
+                 [training]\nepochs = 12\neval_every = 1\nkeep_best = true\neval_splits = {splits}\n\
+                 optimizer = {{ learning_rate = 0.02 }}\n\
+                 [[sinks]]\nkind = \"parquet\"\n[[sinks]]\nkind = \"console\"\nprogress = false\n"
+            ),
+        )
+        .unwrap();
+        let o = geobatch(dir.path(), &["run", cfg.to_str().unwrap()]);
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        let epoch: u64 = out
+            .split("the parameters of epoch ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no kept epoch: {out}"));
+        let run = run_dir(dir.path(), "sbm", "train-gcn");
+        let per_epoch = steps_table(&run).len() as u64 / 12;
+        let validation: Vec<(u64, f64)> = eval_rows(&run)
+            .into_iter()
+            .filter(|r| r.1 == "validation" && r.2 != "full")
+            .map(|r| (r.0, r.3))
+            .collect();
+        let best = validation.iter().map(|r| r.1).fold(f64::MIN, f64::max);
+        let at_kept = validation
+            .iter()
+            .find(|r| r.0 == epoch * per_epoch)
+            .unwrap_or_else(|| panic!("no validation row at epoch {epoch}: {validation:?}"))
+            .1;
+        assert_eq!(
+            at_kept, best,
+            "{splits}: kept epoch {epoch}, {validation:?}"
+        );
+        kept.push((epoch, final_accuracy(&run)));
+    }
+    assert_eq!(
+        kept[0], kept[1],
+        "the order of eval_splits changed the selection"
+    );
+}
