@@ -22,6 +22,18 @@ import os
 import numpy as np
 
 
+def _graph(batch):
+    """The arrays the forward pass reads, in its argument order."""
+    return (
+        batch.species,
+        batch.node_graph,
+        batch.senders,
+        batch.receivers,
+        batch.edge_vectors,
+        batch.n_node,
+    )
+
+
 def _ssp(x):
     import jax.numpy as jnp
 
@@ -125,27 +137,14 @@ class SchNet:
             self.params,
             self.opt_state,
             np.float32(learning_rate),
-            batch.species,
-            batch.node_graph,
-            batch.senders,
-            batch.receivers,
-            batch.edge_vectors,
-            batch.n_node,
+            *_graph(batch),
             batch.targets,
             batch.graph_mask,
         )
         return float(loss)  # waits for the device: the update time covers the work
 
     def predict(self, batch):
-        out = self._predict(
-            self.params,
-            batch.species,
-            batch.node_graph,
-            batch.senders,
-            batch.receivers,
-            batch.edge_vectors,
-            batch.n_node,
-        )
+        out = self._predict(self.params, *_graph(batch))
         return np.asarray(out)[: batch.real_graphs]
 
     def parameter_count(self):

@@ -398,31 +398,8 @@ fn killed_and_resumed(batcher: &str) {
          [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n[[sinks]]\nkind = \"console\"\nprogress = false\n"
         ),
     );
-    // the uninterrupted reference, in its own folder
-    let reference = dir.path().join("reference");
-    std::fs::create_dir_all(&reference).unwrap();
-    let o = geobatch(&reference, &["run", &cfg]);
-    assert!(o.status.success(), "{}", text(&o));
-    let want = steps_table(&reference.join("results"));
-    assert_eq!(want.len(), 400);
-
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let killed = kill_when(
-        &work,
-        &["run", &cfg],
-        Duration::from_secs(120),
-        "no checkpoint appeared",
-        || {
-            walk(&work.join("results"))
-                .into_iter()
-                .find(|p| p.ends_with("checkpoint/state.json"))
-                .and_then(|s| std::fs::read_to_string(s).ok())
-                // at least the second checkpoint is written
-                .is_some_and(|t| t.contains("\"step\":") && !t.contains("\"step\":20,"))
-        },
-    );
-    assert!(!killed.success());
+    // the uninterrupted reference, and a run killed after its second checkpoint
+    let (want, work) = common::reference_and_killed_run(dir.path(), &cfg, 400);
     let o = geobatch(&work, &["run", &cfg, "--resume"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{geobatch, kill_when, repo, steps_column, steps_table, text, walk};
+use common::{geobatch, repo, steps_column, steps_table, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -287,29 +287,7 @@ fn a_killed_python_run_resumes_exactly_from_its_checkpoint() {
         "c.toml",
         &numpy_config(&py, "kind = \"pack\"\nbatch_size = 8", training, ""),
     );
-    let reference = dir.path().join("reference");
-    std::fs::create_dir_all(&reference).unwrap();
-    let o = geobatch(&reference, &["run", &cfg]);
-    assert!(o.status.success(), "{}", text(&o));
-    let want = steps_table(&reference.join("results"));
-    assert_eq!(want.len(), 300);
-
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let killed = kill_when(
-        &work,
-        &["run", &cfg],
-        Duration::from_secs(120),
-        "no second checkpoint appeared",
-        || {
-            walk(&work.join("results"))
-                .into_iter()
-                .find(|p| p.ends_with("checkpoint/state.json"))
-                .and_then(|s| std::fs::read_to_string(s).ok())
-                .is_some_and(|t| t.contains("\"step\":") && !t.contains("\"step\":20,"))
-        },
-    );
-    assert!(!killed.success());
+    let (want, work) = common::reference_and_killed_run(dir.path(), &cfg, 300);
     let o = geobatch(&work, &["run", &cfg, "--resume"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");

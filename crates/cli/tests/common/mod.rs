@@ -107,101 +107,117 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Every step below `run_dir` (one run, or a results folder of one run) as (step, loss), from all
-/// its `steps-*.parquet` parts, by step.
+/// Every record batch of the `steps-*.parquet` parts below `run_dir` (one run, or a results
+/// folder of one run).
+pub fn step_parts(run_dir: &Path) -> Vec<arrow_array::RecordBatch> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut out = Vec::new();
+    for p in walk(run_dir).into_iter().filter(|p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("steps-"))
+            && p.extension().is_some_and(|e| e == "parquet")
+    }) {
+        let file = std::fs::File::open(&p).expect("a part opens");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .expect("a part reads");
+        out.extend(reader.map(|b| b.expect("a record batch")));
+    }
+    out
+}
+
+/// Every step below `run_dir` as (step, loss), from all its parts, by step.
 pub fn steps_table(run_dir: &Path) -> Vec<(u64, f32)> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float32Type, UInt64Type};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let mut rows = Vec::new();
-    for p in walk(run_dir).into_iter().filter(|p| {
-        p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("steps-")
-            && p.extension().is_some_and(|e| e == "parquet")
-    }) {
-        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
-            .unwrap()
-            .build()
-            .unwrap()
-        {
-            let b = b.unwrap();
-            let step = b
-                .column_by_name("step")
-                .unwrap()
-                .as_primitive::<UInt64Type>()
-                .clone();
-            let loss = b
-                .column_by_name("loss")
-                .unwrap()
-                .as_primitive::<Float32Type>()
-                .clone();
-            rows.extend(
-                step.values()
-                    .iter()
-                    .copied()
-                    .zip(loss.values().iter().copied()),
-            );
-        }
+    for b in step_parts(run_dir) {
+        let column = |name: &str| b.column_by_name(name).expect("a steps column");
+        let step = column("step").as_primitive::<UInt64Type>();
+        let loss = column("loss").as_primitive::<Float32Type>();
+        rows.extend(
+            step.values()
+                .iter()
+                .copied()
+                .zip(loss.values().iter().copied()),
+        );
     }
     rows.sort_by_key(|r| r.0);
     rows
 }
 
 /// One step column below `run_dir` as f64 per step (numbers; booleans as 0/1), from all its
-/// `steps-*.parquet` parts, by step.
+/// parts, by step.
 pub fn steps_column(run_dir: &Path, name: &str) -> Vec<f64> {
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float32Type, UInt32Type, UInt64Type};
     use arrow_schema::DataType;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let mut rows = Vec::new();
-    for p in walk(run_dir).into_iter().filter(|p| {
-        p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("steps-")
-    }) {
-        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
-            .unwrap()
-            .build()
-            .unwrap()
-        {
-            let b = b.unwrap();
-            let step = b
-                .column_by_name("step")
-                .unwrap()
-                .as_primitive::<UInt64Type>();
-            let c = b.column_by_name(name).unwrap();
-            let values: Vec<f64> = match c.data_type() {
-                DataType::Boolean => c
-                    .as_boolean()
-                    .iter()
-                    .map(|v| f64::from(u8::from(v.unwrap_or(false))))
-                    .collect(),
-                DataType::UInt64 => c
-                    .as_primitive::<UInt64Type>()
-                    .iter()
-                    .map(|v| v.map_or(f64::NAN, |x| x as f64))
-                    .collect(),
-                DataType::UInt32 => c
-                    .as_primitive::<UInt32Type>()
-                    .iter()
-                    .map(|v| v.map_or(f64::NAN, f64::from))
-                    .collect(),
-                DataType::Float32 => c
-                    .as_primitive::<Float32Type>()
-                    .iter()
-                    .map(|v| v.map_or(f64::NAN, f64::from))
-                    .collect(),
-                other => panic!("column {name} has type {other}"),
-            };
-            assert_eq!(values.len(), c.len());
-            rows.extend(step.values().iter().copied().zip(values));
-        }
+    for b in step_parts(run_dir) {
+        let step = b
+            .column_by_name("step")
+            .expect("a step column")
+            .as_primitive::<UInt64Type>();
+        let c = b
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        let values: Vec<f64> = match c.data_type() {
+            DataType::Boolean => c
+                .as_boolean()
+                .iter()
+                .map(|v| f64::from(u8::from(v.unwrap_or(false))))
+                .collect(),
+            DataType::UInt64 => c
+                .as_primitive::<UInt64Type>()
+                .iter()
+                .map(|v| v.map_or(f64::NAN, |x| x as f64))
+                .collect(),
+            DataType::UInt32 => c
+                .as_primitive::<UInt32Type>()
+                .iter()
+                .map(|v| v.map_or(f64::NAN, f64::from))
+                .collect(),
+            DataType::Float32 => c
+                .as_primitive::<Float32Type>()
+                .iter()
+                .map(|v| v.map_or(f64::NAN, f64::from))
+                .collect(),
+            other => panic!("column {name} has type {other}"),
+        };
+        assert_eq!(values.len(), c.len());
+        rows.extend(step.values().iter().copied().zip(values));
     }
     rows.sort_by_key(|r| r.0);
     rows.into_iter().map(|r| r.1).collect()
+}
+
+/// Runs `geobatch run CONFIG` (which checkpoints every 20 steps) to its end in `dir/reference`,
+/// and again in `dir/work`, killed with SIGKILL once its second checkpoint is written; returns
+/// the reference's steps (checked to number `steps`) and the work folder, ready for `--resume`.
+pub fn reference_and_killed_run(dir: &Path, cfg: &str, steps: usize) -> (Vec<(u64, f32)>, PathBuf) {
+    let reference = dir.join("reference");
+    std::fs::create_dir_all(&reference).expect("a folder");
+    let o = geobatch(&reference, &["run", cfg]);
+    assert!(o.status.success(), "{}", text(&o));
+    let want = steps_table(&reference.join("results"));
+    assert_eq!(want.len(), steps);
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).expect("a folder");
+    let killed = kill_when(
+        &work,
+        &["run", cfg],
+        Duration::from_secs(120),
+        "no second checkpoint appeared",
+        || {
+            walk(&work.join("results"))
+                .into_iter()
+                .find(|p| p.ends_with("checkpoint/state.json"))
+                .and_then(|s| std::fs::read_to_string(s).ok())
+                // at least the second checkpoint is written
+                .is_some_and(|t| t.contains("\"step\":") && !t.contains("\"step\":20,"))
+        },
+    );
+    assert!(!killed.success());
+    (want, work)
 }
