@@ -963,3 +963,47 @@ fn runs_on_the_fixture_and_on_fetched_qm9_never_share_a_run_folder() {
     std::fs::write(data.join("qm9/qm9.parquet"), b"other").unwrap();
     assert_ne!(folder(), fetched_run);
 }
+
+#[test]
+fn a_batch_size_the_data_cannot_fill_is_refused_before_any_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let smoke = repo().join("configs/smoke/qm9-fixture-schnet.toml");
+    let smoke = smoke.to_str().unwrap();
+    // validate: a hard cap, before any data is read (exit 2, the key named)
+    let o = geobatch(
+        dir.path(),
+        &["validate", smoke, "--set", "batcher.batch_size=1000000000"],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("batcher.batch_size = 1000000000: at most 1048576"),
+        "{out}"
+    );
+    // run, batches and bench: more than the training split can fill (800 fixture molecules)
+    for args in [
+        vec!["run", smoke, "--set", "batcher.batch_size=100000"],
+        vec!["batches", smoke, "--set", "batcher.batch_size=100000"],
+        vec![
+            "bench",
+            "step",
+            smoke,
+            "--batch-sizes",
+            "100000",
+            "--steps",
+            "1",
+        ],
+    ] {
+        let o = geobatch(dir.path(), &args);
+        let out = text(&o);
+        assert!(!o.status.success(), "{args:?}: {out}");
+        assert!(
+            out.contains("batcher.batch_size = 100000 is more than the train split can fill (800 graphs, so at most batch_size = 801)"),
+            "{args:?}: {out}"
+        );
+        assert!(
+            !out.contains("panicked") && !out.contains("memory allocation"),
+            "{out}"
+        );
+    }
+}

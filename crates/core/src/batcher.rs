@@ -61,6 +61,28 @@ pub trait Batcher: Send + Debug {
     }
 }
 
+/// The largest batch size any config may ask for (a million graphs; QM9's training split holds
+/// 104,665): checked by `geobatch validate`, before any data is loaded.
+pub const MAX_BATCH_SIZE: usize = 1 << 20;
+
+/// Builds `spec`'s batcher for a training split after checking that the batch size is one the
+/// split can fill: at most the split's graphs plus the padding graph (a larger batch would repeat
+/// graphs within one batch, and a huge one would exhaust memory before its first step).
+pub fn build_for_training(
+    spec: &dyn BatcherSpec,
+    ctx: &BatcherContext<'_>,
+) -> Result<Box<dyn Batcher>> {
+    let (bs, n) = (spec.batch_size(), ctx.sizes.len());
+    if bs > n + 1 {
+        return Err(Error::invalid(format!(
+            "batcher.batch_size = {bs} is more than the {} split can fill ({n} graphs, so at most batch_size = {}): lower batch_size",
+            ctx.split,
+            n + 1
+        )));
+    }
+    spec.build(ctx)
+}
+
 /// Config of a batcher, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
 pub trait BatcherSpec: Debug + Send + Sync {

@@ -106,12 +106,15 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
         data_dir: cfg.experiment.data_dir.clone(),
     })?;
     let set = dataset.split(split);
-    let batcher = cfg.batcher.build(&BatcherContext {
-        sizes: set.sizes(),
-        split: split.as_str(),
-        mode: StreamMode::Train,
-        quirks: cfg.experiment.quirks,
-    })?;
+    let batcher = geobatch_core::batcher::build_for_training(
+        cfg.batcher.as_ref(),
+        &BatcherContext {
+            sizes: set.sizes(),
+            split: split.as_str(),
+            mode: StreamMode::Train,
+            quirks: cfg.experiment.quirks,
+        },
+    )?;
     let budget = batcher.budget();
     let mut source = GraphSource::new(set, batcher, split, loaded)?;
     let run = new_run(

@@ -74,7 +74,7 @@ pub fn bench_step(
             mode: StreamMode::Train,
             quirks: cfg.experiment.quirks,
         };
-        let mut batcher = spec.build(&ctx)?;
+        let mut batcher = geobatch_core::batcher::build_for_training(spec.as_ref(), &ctx)?;
         let mut stream = GraphStream::new(
             train.len(),
             StreamMode::Train,

@@ -298,12 +298,15 @@ pub fn run_train_with(
         }
     }
     let train_set = dataset.split(SplitName::Train);
-    let batcher = cfg.batcher.build(&BatcherContext {
-        sizes: train_set.sizes(),
-        split: "train",
-        mode: StreamMode::Train,
-        quirks: cfg.experiment.quirks,
-    })?;
+    let batcher = geobatch_core::batcher::build_for_training(
+        cfg.batcher.as_ref(),
+        &BatcherContext {
+            sizes: train_set.sizes(),
+            split: "train",
+            mode: StreamMode::Train,
+            quirks: cfg.experiment.quirks,
+        },
+    )?;
     let budget = batcher.budget();
     let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?;
     let trainer = model_spec.build(&ModelContext {
