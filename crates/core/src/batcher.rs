@@ -73,6 +73,9 @@ pub fn build_for_training(
     ctx: &BatcherContext<'_>,
 ) -> Result<Box<dyn Batcher>> {
     let (bs, n) = (spec.batch_size(), ctx.sizes.len());
+    if n == 0 {
+        return Err(Error::EmptySplit(ctx.split.to_string()));
+    }
     if bs > n + 1 {
         return Err(Error::invalid(format!(
             "batcher.batch_size = {bs} is more than the {} split can fill ({n} graphs, so at most batch_size = {}): lower batch_size",
