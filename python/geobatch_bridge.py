@@ -14,6 +14,8 @@ Needs only NumPy; ``to_jraph`` needs jraph and ``to_torch`` needs PyTorch, impor
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 #: (name, dtype, trailing shape) of every array of a graph batch, in the order geobatch writes
@@ -129,8 +131,6 @@ def to_torch(batch: GraphBatch, device="cpu") -> dict:
             tensor = torch.from_numpy(value.copy())
         else:
             # read-only views: PyTorch warns on non-writable arrays but shares the memory
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 tensor = torch.from_numpy(value)

@@ -112,14 +112,15 @@ class Worker:
     def op_train_step(self, req):
         batch = self.batch(req)
         loss = self.model.train_step(batch, req["step"], req["learning_rate"])
+        wrong = ProtocolError(
+            f"train_step() returned {type(loss).__name__}, expected a float (the loss)"
+        )
+        if isinstance(loss, (str, bytes)):
+            raise wrong
         try:
             value = float(loss)
         except (TypeError, ValueError):
-            raise ProtocolError(
-                f"train_step() returned {type(loss).__name__}, expected a float (the loss)"
-            ) from None
-        if isinstance(loss, (str, bytes)):
-            raise ProtocolError("train_step() returned a string, expected a float (the loss)")
+            raise wrong from None
         return {"loss": value if math.isfinite(value) else str(value)}
 
     def op_predict(self, req):
