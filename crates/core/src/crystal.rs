@@ -40,7 +40,7 @@ impl Crystal {
         }
         Cell::from_parameters(a, b, c, al, be, ga).ok_or_else(|| {
             format!(
-                "lattice parameters {:?} do not make a cell with volume",
+                "lattice parameters {:?} do not make a cell (no volume, or lengths beyond f32)",
                 self.parameters
             )
         })

@@ -97,7 +97,13 @@ impl Cell {
             [b * cg, b * sg, 0.0],
             [c * cx, c * cy, c * cz2.sqrt()],
         ];
-        Some(Cell::periodic(lattice.map(|r| r.map(|x| x as f32))))
+        let lattice = lattice.map(|r| r.map(|x| x as f32));
+        // lengths beyond f32's range would become infinite vectors
+        lattice
+            .iter()
+            .flatten()
+            .all(|x| x.is_finite())
+            .then(|| Cell::periodic(lattice))
     }
 
     /// Cartesian position of fractional coordinates in this cell.

@@ -86,8 +86,15 @@ struct Candidate {
     vector: [f64; 3],
 }
 
+/// The most periodic images searched along one lattice vector, each way.
+const MAX_IMAGE_RANGE: f64 = 64.0;
+
 /// Lattice translations that can bring any pair of the given atoms within `radius`.
-fn images(positions: &[[f64; 3]], cell: &Cell, radius: f64) -> Vec<([i32; 3], [f64; 3])> {
+fn images(
+    positions: &[[f64; 3]],
+    cell: &Cell,
+    radius: f64,
+) -> Result<Vec<([i32; 3], [f64; 3])>, String> {
     let lat = cell.lattice.map(|r| r.map(f64::from));
     let mut range = [0i32; 3];
     if cell.is_periodic() {
@@ -106,7 +113,18 @@ fn images(positions: &[[f64; 3]], cell: &Cell, radius: f64) -> Vec<([i32; 3], [f
             let fr: Vec<f64> = positions.iter().map(|p| dot(*p, recip[i]) / vol).collect();
             let spread = fr.iter().cloned().fold(f64::MIN, f64::max)
                 - fr.iter().cloned().fold(f64::MAX, f64::min);
-            range[i] = (radius / height + spread).ceil() as i32;
+            let reach = (radius / height + spread).ceil();
+            // a cell far thinner than the radius (damaged lattice parameters) would need more
+            // images than any crystal has: refuse it instead of enumerating them
+            if reach.is_nan() || reach > MAX_IMAGE_RANGE {
+                return Err(format!(
+                    "the cell is {height:.3e} Angstrom thick along lattice vector {}: a radius of \
+                     {radius} Angstrom would need {reach:.0} periodic images that way (at most \
+                     {MAX_IMAGE_RANGE} are searched); check the lattice parameters",
+                    i + 1
+                ));
+            }
+            range[i] = reach as i32;
         }
     }
     let mut out = Vec::new();
@@ -120,12 +138,16 @@ fn images(positions: &[[f64; 3]], cell: &Cell, radius: f64) -> Vec<([i32; 3], [f
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// All candidates within `radius` of each receiver, grouped per receiver and sorted.
-fn candidates(positions: &[[f64; 3]], cell: &Cell, radius: f64) -> Vec<Vec<Candidate>> {
-    let imgs = images(positions, cell, radius);
+fn candidates(
+    positions: &[[f64; 3]],
+    cell: &Cell,
+    radius: f64,
+) -> Result<Vec<Vec<Candidate>>, String> {
+    let imgs = images(positions, cell, radius)?;
     let mut per_receiver = vec![Vec::new(); positions.len()];
     for (i, ri) in positions.iter().enumerate() {
         let list: &mut Vec<Candidate> = &mut per_receiver[i];
@@ -149,7 +171,7 @@ fn candidates(positions: &[[f64; 3]], cell: &Cell, radius: f64) -> Vec<Vec<Candi
         }
         list.sort_unstable_by_key(|c| c.key);
     }
-    per_receiver
+    Ok(per_receiver)
 }
 
 /// Appends the edges of one graph under `rule` (local indices), receiver-major.
@@ -184,7 +206,7 @@ pub fn build_edges(
             }
         }
         GraphRule::Cutoff { radius } => {
-            for (i, list) in candidates(&pos, cell, *radius).iter().enumerate() {
+            for (i, list) in candidates(&pos, cell, *radius)?.iter().enumerate() {
                 let mut sorted = list.clone();
                 sorted.sort_unstable_by_key(|c| (c.sender, c.image));
                 emit(i, &sorted);
@@ -201,7 +223,7 @@ pub fn build_edges(
             }
             for round in 1..=KNN_MAX_ROUNDS {
                 let radius = 2.0 * KNN_RADIUS_STEP * f64::from(round);
-                let lists = candidates(&pos, cell, radius);
+                let lists = candidates(&pos, cell, radius)?;
                 if lists.iter().all(|l| l.len() >= k_eff) {
                     for (i, list) in lists.iter().enumerate() {
                         emit(i, &list[..k_eff]);
@@ -333,6 +355,24 @@ mod tests {
         db.sort_by(f64::total_cmp);
         assert_eq!(da.len(), db.len());
         assert!(da.iter().zip(&db).all(|(x, y)| (x - y).abs() < 1e-5));
+    }
+
+    #[test]
+    fn a_cell_far_thinner_than_the_radius_is_refused_not_enumerated() {
+        // a damaged lattice parameter (a = 1e-6 A) would need 6e6 images along a: an error, at once
+        let cell = Cell::periodic([[1e-6, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0]]);
+        let (mut s, mut r, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        let e = build_edges(
+            &GraphRule::Cutoff { radius: 6.0 },
+            &[[0.0, 0.0, 0.0]],
+            &cell,
+            &mut s,
+            &mut r,
+            &mut v,
+        )
+        .unwrap_err();
+        assert!(e.contains("thick along lattice vector 1"), "{e}");
+        assert!(s.is_empty());
     }
 
     #[test]

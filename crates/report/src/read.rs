@@ -133,11 +133,24 @@ fn batches(path: &Path) -> Result<Vec<RecordBatch>, ReportError> {
         message: m,
     };
     let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(|e| bad(e.to_string()))?
-        .map(|b| b.map_err(|e| bad(e.to_string())))
-        .collect()
+    // flipped bytes can make the Parquet decoder panic: a damaged file, not a crash of the report
+    std::panic::catch_unwind(|| {
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| bad(e.to_string()))?
+            .map(|b| b.map_err(|e| bad(e.to_string())))
+            .collect()
+    })
+    .unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("the decoder failed");
+        Err(bad(format!(
+            "corrupt data, the Parquet decoder gave up ({why})"
+        )))
+    })
 }
 
 fn col<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a dyn Array, ReportError> {

@@ -270,6 +270,8 @@ pub fn toy_readout(batch: &GraphBatch) -> Vec<f64> {
         .collect()
 }
 
+pub mod fuzz;
+
 /// The DESIGN.md §3 invariants of a whole batcher, for the tests of any batcher plugin: build it
 /// from its spec, plan and collate batches, and check them.
 pub mod batcher {

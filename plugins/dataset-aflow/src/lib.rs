@@ -236,7 +236,10 @@ impl DatasetSpec for AflowSpec {
                 "no usable AFLOW records in {source}"
             )));
         }
-        let pool = builder.build(&self.graph, None)?;
+        // graph rules run here, after the records: name the file with the graph
+        let pool = builder
+            .build(&self.graph, None)
+            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
         let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
         let [a, v, t] = self.split.saved(
             self.split_file.as_deref(),

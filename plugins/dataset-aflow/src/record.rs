@@ -161,7 +161,7 @@ impl AflowRecord {
 
     /// Atomic numbers of the atoms in the order the positions list them: `species` with
     /// `composition` counts (species by species), else the `compound` formula expanded.
-    fn atomic_numbers(&self) -> Result<Vec<u8>, String> {
+    fn atomic_numbers(&self, positions: usize) -> Result<Vec<u8>, String> {
         let bad = |m: String| format!("record {} ({}): {m}", self.id(), self.origin);
         let pairs: Vec<(String, usize)> = match (self.get("species"), self.get("composition")) {
             (Some(s), Some(c)) => {
@@ -196,7 +196,17 @@ impl AflowRecord {
                 parse_formula(text).ok_or_else(|| bad(format!("compound {f} is not a formula")))?
             }
         };
-        let mut out = Vec::new();
+        // the counts are checked against the positions before any list is sized by them
+        let atoms = pairs
+            .iter()
+            .try_fold(0usize, |sum, (_, n)| sum.checked_add(*n));
+        if atoms != Some(positions) {
+            return Err(bad(format!(
+                "the species counts make {} atoms but positions_fractional lists {positions}",
+                atoms.map_or_else(|| "more than 2^64".to_string(), |a| a.to_string())
+            )));
+        }
+        let mut out = Vec::with_capacity(positions);
         for (sym, n) in pairs {
             let z = atomic_number(&sym).ok_or_else(|| bad(format!("{sym:?} is not an element")))?;
             out.extend(std::iter::repeat_n(z, n));
@@ -223,7 +233,7 @@ impl AflowRecord {
             .ok_or_else(|| self.missing("positions_fractional"))?;
         let fractional = triples(p)
             .ok_or_else(|| bad("positions_fractional is not a list of (x, y, z)".into()))?;
-        let atomic_numbers = self.atomic_numbers()?;
+        let atomic_numbers = self.atomic_numbers(fractional.len())?;
         let c = Crystal {
             id: self.id(),
             atomic_numbers,
@@ -313,7 +323,13 @@ mod tests {
         let e = with("positions_fractional", json!([[0, 0], [0.5, 0.5, 0.5]]));
         assert!(e.contains("positions_fractional"), "{e}");
         let e = with("compound", json!("Na1Cl2"));
-        assert!(e.contains("3 species for 2 positions"), "{e}");
+        assert!(
+            e.contains("species counts make 3 atoms but positions_fractional lists 2"),
+            "{e}"
+        );
+        // a damaged count is checked before anything is sized by it
+        let e = with("compound", json!("Na99999999999999999999Cl1"));
+        assert!(e.contains("positions_fractional lists 2"), "{e}");
         let e = with("compound", json!("Xx1Cl1"));
         assert!(e.contains("not an element"), "{e}");
         let mut b = base.clone();

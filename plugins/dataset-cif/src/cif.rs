@@ -158,17 +158,29 @@ fn items(text: &str) -> Result<Items, String> {
 }
 
 impl Items {
-    fn column(&self, tag: &str) -> Option<Vec<&str>> {
-        self.loops.iter().find_map(|(tags, values)| {
-            let i = tags.iter().position(|t| t == tag)?;
-            Some(
-                values
-                    .chunks(tags.len())
-                    .map(|row| row[i].as_str())
-                    .collect(),
-            )
-        })
+    /// The loop that holds `tag`: its tags and its values, row-major.
+    fn loop_of(&self, tag: &str) -> Option<&(Vec<String>, Vec<String>)> {
+        self.loops
+            .iter()
+            .find(|(tags, _)| tags.iter().any(|t| t == tag))
     }
+
+    /// The column `tag`, wherever its loop is.
+    fn column(&self, tag: &str) -> Option<Vec<&str>> {
+        let (tags, values) = self.loop_of(tag)?;
+        column_of(tags, values, tag)
+    }
+}
+
+/// The column `tag` of one loop.
+fn column_of<'a>(tags: &[String], values: &'a [String], tag: &str) -> Option<Vec<&'a str>> {
+    let i = tags.iter().position(|t| t == tag)?;
+    Some(
+        values
+            .chunks(tags.len())
+            .map(|row| row[i].as_str())
+            .collect(),
+    )
 }
 
 /// Parses a P1 CIF. Errors name what is wrong; symmetry other than the identity and partial
@@ -219,21 +231,28 @@ pub fn parse_p1(text: &str) -> Result<CifStructure, String> {
             }
         }
     }
-    let fx = it
-        .column("_atom_site_fract_x")
+    // every column of the atom sites comes from the loop of _atom_site_fract_x: columns of
+    // another loop would have other rows
+    let (tags, values) = it
+        .loop_of("_atom_site_fract_x")
         .ok_or("no _atom_site_fract_x loop")?;
-    let fy = it
-        .column("_atom_site_fract_y")
-        .ok_or("no _atom_site_fract_y")?;
-    let fz = it
-        .column("_atom_site_fract_z")
-        .ok_or("no _atom_site_fract_z")?;
-    let labels = it.column("_atom_site_label");
-    let symbols = it
-        .column("_atom_site_type_symbol")
+    let site_column = |tag: &str| -> Result<Option<Vec<&str>>, String> {
+        match column_of(tags, values, tag) {
+            Some(c) => Ok(Some(c)),
+            None if it.column(tag).is_some() => Err(format!(
+                "{tag} is in another loop than _atom_site_fract_x: the atom sites must be one loop"
+            )),
+            None => Ok(None),
+        }
+    };
+    let fx = site_column("_atom_site_fract_x")?.unwrap_or_default();
+    let fy = site_column("_atom_site_fract_y")?.ok_or("no _atom_site_fract_y")?;
+    let fz = site_column("_atom_site_fract_z")?.ok_or("no _atom_site_fract_z")?;
+    let labels = site_column("_atom_site_label")?;
+    let symbols = site_column("_atom_site_type_symbol")?
         .or_else(|| labels.clone())
         .ok_or("no _atom_site_type_symbol or _atom_site_label")?;
-    let occupancy = it.column("_atom_site_occupancy");
+    let occupancy = site_column("_atom_site_occupancy")?;
     let mut out = CifStructure {
         parameters,
         atomic_numbers: Vec::with_capacity(fx.len()),
@@ -356,6 +375,13 @@ loop_
         ))
         .unwrap_err();
         assert!(e.contains("not a multiple"), "{e}");
+        // site columns split over two loops (rows of different lengths) are refused, not indexed
+        let split = NACL.replace(
+            " _atom_site_occupancy\n",
+            "loop_\n _atom_site_occupancy\n  1\n loop_\n _atom_site_dummy\n",
+        );
+        let e = parse_p1(&split).unwrap_err();
+        assert!(e.contains("_atom_site_occupancy is in another loop"), "{e}");
     }
 
     #[test]

@@ -181,7 +181,10 @@ impl DatasetSpec for CifSpec {
         if b.is_empty() {
             return Err(Error::invalid(format!("no usable rows in {source}")));
         }
-        let pool = b.build(&self.graph, None)?;
+        // graph rules run here, after the rows: name the file with the graph
+        let pool = b
+            .build(&self.graph, None)
+            .map_err(|e| Error::invalid(format!("{}: {e}", self.path.display())))?;
         let [a, v, t] = if by_files {
             let mut parts: [Vec<u32>; 3] = Default::default();
             for (g, s) in split_of_graph.iter().enumerate() {

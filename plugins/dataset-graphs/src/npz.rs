@@ -93,7 +93,14 @@ fn csr(
             format!("`{prefix}_shape` must hold two numbers"),
         ));
     };
-    let (rows, cols) = (*rows as usize, *cols as usize);
+    // node indices are u32: a shape beyond that (or negative) is damage, not a graph
+    let dim = |v: i64| usize::try_from(v).ok().filter(|&v| v <= u32::MAX as usize);
+    let (Some(rows), Some(cols)) = (dim(*rows), dim(*cols)) else {
+        return Err(fail(
+            path,
+            format!("`{prefix}_shape` is ({rows}, {cols}): each must lie in 0..=2^32-1"),
+        ));
+    };
     if indptr.len() != rows + 1 {
         return Err(fail(
             path,
@@ -126,6 +133,23 @@ fn csr(
         ));
     }
     Ok((rows, cols))
+}
+
+/// Dense features beyond this many values (32 GiB of f32) are refused rather than allocated.
+const MAX_DENSE_VALUES: usize = 1 << 33;
+
+/// The length of a dense `n x f` feature matrix, or an error when it cannot be held.
+fn dense_len(path: &Path, n: usize, f: usize) -> Result<usize> {
+    n.checked_mul(f)
+        .filter(|&len| len <= MAX_DENSE_VALUES)
+        .ok_or_else(|| {
+            fail(
+                path,
+                format!(
+                    "dense features of {n} nodes x {f} columns exceed the {MAX_DENSE_VALUES} values                      (32 GiB) geobatch holds in memory"
+                ),
+            )
+        })
 }
 
 /// Reads an `.npz` graph.
@@ -165,7 +189,7 @@ pub fn read(path: &Path) -> Result<RawGraph> {
                 "`attr_data` and `attr_indices` differ in length",
             ));
         }
-        let mut x = vec![0f32; n * f];
+        let mut x = vec![0f32; dense_len(path, n, f)?];
         for r in 0..n {
             for k in aptr[r] as usize..aptr[r + 1] as usize {
                 x[r * f + aind[k] as usize] = adata[k];

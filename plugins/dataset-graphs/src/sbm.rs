@@ -42,6 +42,9 @@ pub fn default_classes() -> usize {
 pub fn default_degree() -> f64 {
     10.0
 }
+/// Below this chance that an attempt makes an edge, generation is refused rather than slow.
+const MIN_EDGE_CHANCE: f64 = 1e-3;
+
 /// Default homophily.
 pub fn default_homophily() -> f64 {
     0.8
@@ -95,6 +98,9 @@ impl SbmParams {
         if !(0.0..=1.0).contains(&self.homophily) {
             return Err(Error::invalid("homophily must lie in [0, 1]"));
         }
+        if !self.signal.is_finite() {
+            return Err(Error::invalid("signal must be a finite number"));
+        }
         if self.features == 0 {
             return Err(Error::invalid("features must be at least 1"));
         }
@@ -115,6 +121,26 @@ impl SbmParams {
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); blocks];
         for (v, &c) in community.iter().enumerate() {
             members[c as usize].push(v as u32);
+        }
+        // an attempt draws a self pair when the partner is u itself: with every node alone in its
+        // community and homophily 1 that is every attempt, and the loop below would never end
+        let success = (1.0 - self.homophily) * (1.0 - 1.0 / n as f64)
+            + self.homophily
+                * community
+                    .iter()
+                    .map(|&c| {
+                        let size = members[c as usize].len() as f64;
+                        (size - 1.0) / size
+                    })
+                    .sum::<f64>()
+                / n as f64;
+        if success < MIN_EDGE_CHANCE {
+            return Err(Error::invalid(format!(
+                "homophily = {} with {blocks} communities for {n} nodes leaves almost no node a \
+                 partner in its own community (an attempt makes an edge with probability \
+                 {success:.2e}): lower homophily or use fewer communities",
+                self.homophily
+            )));
         }
         let m = (n as f64 * self.avg_degree / 2.0).round() as usize;
         let mut edges = Vec::with_capacity(m);
@@ -189,6 +215,30 @@ mod tests {
         assert!(
             SbmParams {
                 homophily: 1.5,
+                ..p
+            }
+            .validate()
+            .is_err()
+        );
+        // every node alone in its community and homophily 1: no attempt can make an edge, and
+        // generation used to loop forever
+        let e = SbmParams {
+            nodes: 3,
+            communities: 100_000,
+            avg_degree: 2.0,
+            homophily: 1.0,
+            ..p
+        }
+        .generate(1)
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("lower homophily or use fewer communities"),
+            "{e}"
+        );
+        assert!(
+            SbmParams {
+                signal: f64::NAN,
                 ..p
             }
             .validate()

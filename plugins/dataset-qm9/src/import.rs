@@ -300,7 +300,7 @@ fn read_csv_part(
         let atomic_numbers =
             parse::element_list(get(4)?).map_err(|e| row_error(file, line, "Elements", e))?;
         let xyz = parse::number_list(get(5)?).map_err(|e| row_error(file, line, "XYZ_Ang", e))?;
-        if atomic_numbers.len() != n_atoms || xyz.len() != 3 * n_atoms {
+        if atomic_numbers.len() != n_atoms || xyz.len() != n_atoms.saturating_mul(3) {
             return Err(row_error(
                 file,
                 line,

@@ -100,6 +100,16 @@ pub fn xyz(text: &str, id: &str) -> Result<Molecule, (usize, String)> {
     for (k, v) in head[2..].iter().enumerate() {
         properties[k] = number(v).map_err(|e| (2, e))?;
     }
+    // the count is checked against the file before anything is sized by it
+    if n > lines.len() {
+        return Err((
+            1,
+            format!(
+                "the header says {n} atoms but the file has {} lines (an xyz file of n atoms has n + 5)",
+                lines.len()
+            ),
+        ));
+    }
     let mut atomic_numbers = Vec::with_capacity(n);
     let mut positions = Vec::with_capacity(n);
     for i in 0..n {

@@ -120,7 +120,26 @@ pub fn write(records: &Qm9Records, out: &Path, source: &str) -> Result<()> {
 }
 
 /// Reads a QM9 Parquet file written by [`write`]; `name` names it in errors.
+///
+/// A damaged file can make the Parquet decoder panic (e.g. "column start and length should not be
+/// negative" on flipped bytes): that is caught and reported as a corrupt file, never a crash.
 pub fn read<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Qm9Records> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(input, name))).unwrap_or_else(
+        |panic| {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the decoder failed");
+            Err(Error::invalid(format!(
+                "{name}: corrupt data, the Parquet decoder gave up ({why}); fetch or import the \
+                 file again"
+            )))
+        },
+    )
+}
+
+fn decode<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Qm9Records> {
     let fail = |m: String| Error::invalid(format!("{name}: {m}"));
     let builder = ParquetRecordBatchReaderBuilder::try_new(input)
         .map_err(|e| fail(format!("not a readable Parquet file ({e})")))?;
