@@ -20,6 +20,7 @@ pub mod dataset;
 pub mod elements;
 pub mod error;
 pub mod graph;
+pub mod lines;
 pub mod model;
 pub mod node;
 pub mod plan;

@@ -2,6 +2,7 @@
 //! benchmarks ship them: a leading index column, an id column, a `cif` column and properties.
 
 use crate::cif::parse_p1;
+use geobatch_core::lines::LineIndex;
 use geobatch_core::{Crystal, Error, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -78,7 +79,7 @@ pub fn read(path: &Path, cols: &Columns) -> Result<Vec<Row>> {
     };
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_reader(reader);
+        .from_reader(LineIndex::new(reader));
     let headers = csv
         .headers()
         .map_err(|e| Error::invalid(format!("{name}: cannot read the header: {e}")))?
@@ -102,10 +103,23 @@ pub fn read(path: &Path, cols: &Columns) -> Result<Vec<Row>> {
         .map(|t| col(t))
         .collect::<Result<Vec<_>>>()?;
     let mut rows = Vec::new();
-    for (i, rec) in csv.records().enumerate() {
-        let rec = rec.map_err(|e| Error::invalid(format!("{name}: row {}: {e}", i + 1)))?;
+    let mut rec = csv::StringRecord::new();
+    for i in 0.. {
+        match csv.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| csv.get_mut().line_at(p.byte()));
+                return Err(Error::invalid(format!(
+                    "{name}: row {} (line {line}): {e}",
+                    i + 1
+                )));
+            }
+        }
         let id = rec.get(id_col).unwrap_or("").to_string();
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = rec
+            .position()
+            .map_or(0, |p| csv.get_mut().line_at(p.byte()));
         let origin = format!("{name}, row {} (line {line}, id {id:?})", i + 1);
         let crystal = parse_p1(rec.get(cif_col).unwrap_or(""))
             .map(|s| Crystal {

@@ -183,6 +183,13 @@ fn missing_targets_are_counted_and_bad_rows_named() {
             && err.contains("column energy_per_atom: \"nan\" is not a finite number"),
         "{err}"
     );
+    // the line is the file line the row starts on (rows span many lines: each holds a CIF)
+    let line = 1 + text
+        .lines()
+        .position(|l| l.contains(",fixture-CsCl,"))
+        .unwrap();
+    assert!(line > 3, "the second row starts after the first CIF");
+    assert!(err.contains(&format!("(line {line}, ")), "{err}");
     // so is a malformed one; only an empty cell is missing
     std::fs::write(&nan, text.replace(",-3.9,", ",-3.9x,")).unwrap();
     let err = load_err(&nan, &["energy_per_atom"], dir.path());

@@ -4,6 +4,7 @@
 use crate::parse;
 use crate::properties::{POLARIZABILITY, PROPERTIES};
 use crate::records::{Molecule, Qm9Records};
+use geobatch_core::lines::LineIndex;
 use geobatch_core::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -227,14 +228,21 @@ fn columns(file: &str, reader: &mut csv::Reader<impl Read>, wanted: &[&str]) -> 
 
 fn read_polarizability(file: &str, r: impl Read, len: u64, progress: bool) -> Result<Polar> {
     let pb = bar(progress, len, "polarizability");
-    let mut reader = csv::Reader::from_reader(pb.wrap_read(r));
+    let mut reader = csv::Reader::from_reader(LineIndex::new(pb.wrap_read(r)));
     let mut wanted = vec!["XYZ_file"];
     wanted.extend(POLARIZABILITY.iter().map(|p| p.1));
     let cols = columns(file, &mut reader, &wanted)?;
     let mut map = HashMap::new();
-    for rec in reader.records() {
-        let rec = rec.map_err(|e| Error::invalid(format!("{file}: {e}")))?;
-        let line = rec.position().map_or(0, |p| p.line());
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(Error::invalid(format!("{file}: {e}"))),
+        }
+        let line = rec
+            .position()
+            .map_or(0, |p| reader.get_mut().line_at(p.byte()));
         let get = |k: usize| {
             rec.get(cols[k])
                 .ok_or_else(|| row_error(file, line, wanted[k], "missing value"))
@@ -264,7 +272,7 @@ fn read_csv_part(
         len,
         file.rsplit(['/', '!']).next().unwrap_or(file),
     );
-    let mut reader = csv::Reader::from_reader(pb.wrap_read(r));
+    let mut reader = csv::Reader::from_reader(LineIndex::new(pb.wrap_read(r)));
     let mut wanted = vec![
         "XYZ_file", "Index", "SMILES", "N_atoms", "Elements", "XYZ_Ang",
     ];
@@ -279,11 +287,15 @@ fn read_csv_part(
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e
+                    .position()
+                    .map_or(0, |p| reader.get_mut().line_at(p.byte()));
                 return Err(Error::invalid(format!("{file}, line {line}: {e}")));
             }
         }
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = rec
+            .position()
+            .map_or(0, |p| reader.get_mut().line_at(p.byte()));
         let get = |k: usize| {
             rec.get(cols[k])
                 .ok_or_else(|| row_error(file, line, wanted[k], "missing value"))

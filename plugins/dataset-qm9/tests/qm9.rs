@@ -248,6 +248,30 @@ fn corrupt_and_truncated_files_name_the_file() {
         err.contains("qm9_part1.csv, line 2, column RotA_GHz") && err.contains("\"15x.7\""),
         "{err}"
     );
+    // the line is the file's line, whatever the line endings and blank lines (the csv crate
+    // counts records there): CRLF, a blank line, the bad row on line 4
+    csv_folder(
+        dir.path(),
+        &[&format!(
+            "{METHANE}\r\n\r\n{}",
+            METHANE
+                .replace("000001", "000002")
+                .replace("157.7118", "15x.7")
+        )],
+    );
+    let text = std::fs::read_to_string(dir.path().join("qm9_part1.csv")).unwrap();
+    std::fs::write(
+        dir.path().join("qm9_part1.csv"),
+        text.replacen("\n", "\r\n", 1),
+    )
+    .unwrap();
+    let err = import::import(dir.path(), None, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("qm9_part1.csv, line 4, column RotA_GHz"),
+        "{err}"
+    );
     // element and coordinate counts that disagree
     csv_folder(dir.path(), &[&METHANE.replace("\",5,\"[4", "\",6,\"[4")]);
     let err = import::import(dir.path(), None, false)
