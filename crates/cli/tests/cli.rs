@@ -478,6 +478,38 @@ fn bench_step_times_every_batch_size_with_its_padded_work() {
 }
 
 #[test]
+fn bench_step_names_an_oversized_graph_by_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    // the budget comes from the first graph only, so a larger graph later cannot fit
+    let config = dir.path().join("big.toml");
+    std::fs::write(
+        &config,
+        "[experiment]\nname = \"bad\"\n[dataset]\nkind = \"synthetic\"\ngraphs = 300\n\
+         nodes = { min = 3, max = 29, mean = 10.0, sd = 8.0 }\n[model]\nkind = \"schnet\"\n\
+         latent = 8\n[batcher]\nkind = \"dynamic\"\nbatch_size = 2\nnum_estimation_graphs = 1\n",
+    )
+    .unwrap();
+    let o = geobatch(
+        dir.path(),
+        &[
+            "bench",
+            "step",
+            config.to_str().unwrap(),
+            "--batch-sizes",
+            "2",
+            "--steps",
+            "500",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("train graph \"synthetic-") && out.contains("larger than the batch budget"),
+        "{out}"
+    );
+}
+
+#[test]
 fn crystal_examples_run_on_imported_and_committed_data() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = repo().join("data/fixtures/aflow-sample.jsonl");

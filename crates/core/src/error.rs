@@ -16,7 +16,7 @@ pub enum Error {
     EmptySplit(String),
     /// A single graph does not fit the batcher's budget.
     #[error(
-        "graph {index} ({nodes} nodes, {edges} edges) is larger than the batch budget \
+        "graph number {index} of its split ({nodes} nodes, {edges} edges) is larger than the batch budget \
          ({} nodes, {} edges, {} graphs; one node and one graph are kept for padding): \
          raise batch_size or use a static batcher",
         budget.nodes, budget.edges, budget.graphs
@@ -67,5 +67,16 @@ impl Error {
     /// Convenience constructor for [`Error::Invalid`].
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::Invalid(message.into())
+    }
+
+    /// A [`Error::GraphTooLarge`] with the graph named by its id in `set` (the `split` split), as
+    /// the user knows it: the batcher only knows its position. Other errors pass unchanged.
+    pub fn naming_graph(self, split: &str, set: &crate::GraphSet) -> Self {
+        match self {
+            Error::GraphTooLarge { index, .. } if (index as usize) < set.len() => Error::invalid(
+                format!("{split} graph {:?}: {self}", set.id(index as usize)),
+            ),
+            e => e,
+        }
     }
 }

@@ -94,7 +94,9 @@ pub fn bench_step(
         let (mut graphs, mut edges) = (0usize, Vec::new());
         for step in 0..(warmup + steps) {
             let t0 = Instant::now();
-            batcher.next_plan(&mut stream, train.sizes(), &mut plan)?;
+            batcher
+                .next_plan(&mut stream, train.sizes(), &mut plan)
+                .map_err(|e| e.naming_graph("train", train))?;
             batch.collate(train, &plan)?;
             let batching = t0.elapsed().as_nanos() as u64;
             let s = trainer.train_step(&batch, step as u64)?;

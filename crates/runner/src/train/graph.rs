@@ -145,15 +145,7 @@ impl BatchSource for GraphSource<'_> {
         let planned = self
             .batcher
             .next_plan(&mut self.stream, self.set.sizes(), &mut self.plan)
-            .map_err(|e| match e {
-                // the batcher knows the graph by its index in the split; the user by its id
-                Error::GraphTooLarge { index, .. } => Error::invalid(format!(
-                    "{} graph {:?} (number {index} of the split): {e}",
-                    self.split,
-                    self.set.id(index as usize)
-                )),
-                e => e,
-            })?;
+            .map_err(|e| e.naming_graph(self.split.as_str(), self.set))?;
         if !planned {
             return Err(Error::invalid(
                 "the batcher ended a repeating training stream",
