@@ -1039,3 +1039,76 @@ fn a_batch_size_the_data_cannot_fill_is_refused_before_any_allocation() {
         );
     }
 }
+
+/// A tmpfs of `size` mounted on `dir` for as long as it lives (needs the right to mount: root,
+/// as on the project's machines; `None` where mounting is not allowed).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_named_the_run_marked_failed_and_no_half_written_file_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    // 256 KiB: the steps and the run's status fit, a checkpoint of an 80k-parameter model does not
+    let Some(_disk) = SmallDisk::mount(&results, "256k") else {
+        eprintln!("skipped: mounting a tmpfs is not allowed here");
+        return;
+    };
+    let config = dir.path().join("full.toml");
+    let smoke = std::fs::read_to_string(repo().join("configs/smoke/qm9-fixture-schnet.toml"))
+        .unwrap()
+        .replace("mode = \"prefetch\"", "checkpoint_every = 5");
+    std::fs::write(&config, format!("{smoke}\n[[sinks]]\nkind = \"parquet\"\n")).unwrap();
+    let results_dir = format!("experiment.results_dir={:?}", results.to_str().unwrap());
+    let o = geobatch(
+        dir.path(),
+        &[
+            "run",
+            config.to_str().unwrap(),
+            "--set",
+            &results_dir,
+            "--set",
+            "model.latent=64",
+            "--steps",
+            "50",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("No space left on device"), "{out}");
+    let files = walk(&results);
+    let run_dir = files
+        .iter()
+        .find(|p| p.ends_with("run.parquet"))
+        .and_then(|p| p.parent())
+        .unwrap_or_else(|| panic!("no run.parquet in {files:?}"))
+        .to_path_buf();
+    assert_eq!(run_value(&run_dir, "status"), "failed");
+    assert!(run_value(&run_dir, "message").contains("No space left on device"));
+    assert!(
+        files.iter().all(|p| !p
+            .strip_prefix(&results)
+            .unwrap()
+            .to_string_lossy()
+            .contains(".tmp")),
+        "half-written files left: {files:?}"
+    );
+}

@@ -3,7 +3,9 @@
 
 use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError};
+use burn::record::{
+    FullPrecisionSettings, NamedMpkBytesRecorder, NamedMpkFileRecorder, Recorder, RecorderError,
+};
 use burn::tensor::backend::AutodiffBackend;
 use geobatch_core::{Error, Result};
 use std::path::Path;
@@ -81,20 +83,26 @@ impl<M: Clone, O> TrainState<M, O> {
         M: AutodiffModule<B>,
         O: Optimizer<M, B>,
     {
-        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-        let fail = checkpoint_error("save a checkpoint in", dir);
-        self.model()?
-            .clone()
-            .save_file(dir.join("model"), &recorder)
-            .map_err(fail)?;
+        // encoded in memory, then written with std: a write error keeps its OS cause ("No space
+        // left on device"), which burn's file recorder reports as an opaque encoding error
+        let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
+        let encode = checkpoint_error("encode a checkpoint for", dir);
+        let write = |name: &str, bytes: Vec<u8>| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(|e| {
+                Error::invalid(format!("cannot save a checkpoint: {}: {e}", path.display()))
+            })
+        };
+        let model = self.model()?.clone().into_record();
+        write("model.mpk", recorder.record(model, ()).map_err(encode)?)?;
         if let Some(best) = &self.best {
-            best.clone()
-                .save_file(dir.join("best"), &recorder)
-                .map_err(fail)?;
+            let best = best.clone().into_record();
+            write("best.mpk", recorder.record(best, ()).map_err(encode)?)?;
         }
-        recorder
-            .record(self.optim.to_record(), dir.join("optimizer"))
-            .map_err(fail)
+        let optim = recorder
+            .record(self.optim.to_record(), ())
+            .map_err(encode)?;
+        write("optimizer.mpk", optim)
     }
 
     /// Loads what [`TrainState::save`] saved in `dir`, onto `device`; `fresh` is a new optimiser

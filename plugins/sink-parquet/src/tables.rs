@@ -196,16 +196,24 @@ pub fn write_atomic(path: &Path, batch: &RecordBatch, table: &str) -> Result<(),
             KeyValue::new("geobatch.table".into(), table.to_string()),
         ]))
         .build();
-    let file =
-        std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props))
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    writer
-        .write(batch)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    writer
-        .close()
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))
+    let written = (|| {
+        let file = std::fs::File::create(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props))
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        writer
+            .write(batch)
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        writer
+            .close()
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))
+    })();
+    if written.is_err() {
+        // a half-written file (a full disk) is removed: it holds nothing and would take space
+        // that the run's status still needs
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -95,11 +95,19 @@ pub fn write<B: Batch>(
 ) -> Result<(), RunError> {
     let (tmp, old) = (dir.with_extension("tmp"), previous(dir));
     remove(&tmp)?;
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    trainer.save(&tmp)?;
-    let text =
-        serde_json::to_string(state).map_err(|e| RunError::Core(Error::invalid(e.to_string())))?;
-    std::fs::write(tmp.join(STATE_FILE), text).map_err(io(&tmp))?;
+    let staged = (|| {
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        trainer.save(&tmp)?;
+        let text = serde_json::to_string(state)
+            .map_err(|e| RunError::Core(Error::invalid(e.to_string())))?;
+        std::fs::write(tmp.join(STATE_FILE), text).map_err(io(&tmp))
+    })();
+    if let Err(e) = staged {
+        // a half-written checkpoint (a full disk) is removed at once: the previous one stays
+        // the one to resume from, and the space goes to the run's status
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     if dir.join(STATE_FILE).is_file() {
         remove(&old)?;
         std::fs::rename(dir, &old).map_err(io(dir))?;
