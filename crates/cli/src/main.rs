@@ -406,27 +406,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let stop = stop_on_ctrl_c(
                 "stopping after this step (Ctrl-C again to kill); run the sweep again to resume",
             );
-            let bar = indicatif::ProgressBar::new(runs.len() as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("sweep {pos}/{len} {wide_bar} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            // one line per run, with the sweep's elapsed time and ETA (from the runs that ran);
+            // no sweep bar: each run draws its own, and two bars would leave copies behind
+            let started = std::time::Instant::now();
+            let mut ran = 0u32;
             let outcomes = geobatch_runner::sweep::run_sweep(&runs, &stop, |i, run, outcome| {
-                bar.set_position(i as u64);
-                bar.println(format!(
-                    "[{}/{}] {} {}",
+                use geobatch_runner::sweep::Outcome;
+                let elapsed = started.elapsed();
+                let eta = match (ran, outcome) {
+                    (0, _) | (_, Outcome::Skipped | Outcome::Busy) => String::new(),
+                    (n, _) => format!(
+                        ", ETA {}",
+                        indicatif::HumanDuration(elapsed / n * (runs.len() - i) as u32)
+                    ),
+                };
+                if matches!(outcome, Outcome::Ran | Outcome::Resumed) {
+                    ran += 1;
+                }
+                eprintln!(
+                    "[{}/{}] {} {} (sweep {} elapsed{eta})",
                     i + 1,
                     runs.len(),
                     match outcome {
-                        geobatch_runner::sweep::Outcome::Skipped => "complete, skipped:",
-                        geobatch_runner::sweep::Outcome::Resumed => "resuming:",
-                        geobatch_runner::sweep::Outcome::Ran => "running:",
-                        geobatch_runner::sweep::Outcome::Busy => "running elsewhere, skipped:",
+                        Outcome::Skipped => "complete, skipped:",
+                        Outcome::Resumed => "resuming:",
+                        Outcome::Ran => "running:",
+                        Outcome::Busy => "running elsewhere, skipped:",
                     },
-                    run.settings.join(" ")
-                ));
+                    run.settings.join(" "),
+                    indicatif::HumanDuration(elapsed)
+                );
             })?;
-            bar.finish_and_clear();
             let stopped = stop.load(Ordering::SeqCst);
             let count = |o| outcomes.iter().filter(|&&x| x == o).count();
             let busy = count(geobatch_runner::sweep::Outcome::Busy);

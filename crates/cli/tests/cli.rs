@@ -784,6 +784,15 @@ fn a_killed_sweep_finishes_on_restart_as_if_never_interrupted() {
         "{}",
         text(&o)
     );
+    // a line per run, with the sweep's elapsed time, and an ETA once a run has finished
+    assert!(text(&o).contains("[1/4] running:"), "{}", text(&o));
+    assert!(
+        text(&o)
+            .lines()
+            .any(|l| l.starts_with("[4/4] running:") && l.contains("elapsed, ETA")),
+        "{}",
+        text(&o)
+    );
 
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
@@ -1111,4 +1120,30 @@ fn a_full_disk_is_named_the_run_marked_failed_and_no_half_written_file_is_left()
             .contains(".tmp")),
         "half-written files left: {files:?}"
     );
+}
+
+#[test]
+fn progress_in_a_log_is_plain_lines_with_every_evaluation_and_a_training_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("log.toml");
+    let smoke = std::fs::read_to_string(repo().join("configs/smoke/qm9-fixture-schnet.toml"))
+        .unwrap()
+        .replace("mode = \"prefetch\"", "");
+    std::fs::write(
+        &config,
+        format!("{smoke}\n[[sinks]]\nkind = \"console\"\nevery_secs = 0.001\n"),
+    )
+    .unwrap();
+    // stderr is a pipe here, as in a batch job's log
+    let o = geobatch(dir.path(), &["run", config.to_str().unwrap()]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("step 10: validation RMSE"), "{out}");
+    assert!(out.contains("step 20: test RMSE"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("step ") && l.contains("/20 (") && l.contains("steps/s, ETA")),
+        "{out}"
+    );
+    assert!(out.contains("steps/s while training"), "{out}");
 }

@@ -17,6 +17,13 @@ pub trait Sink: Send {
     /// Called after every evaluation.
     fn eval(&mut self, record: &EvalRecord) -> Result<()>;
 
+    /// Called when the evaluations after step `step` (0-based, the last step trained) begin; the
+    /// phase ends at the next [`Sink::step`] or [`Sink::finish`]. For display: evaluation time is
+    /// not training time.
+    fn evaluating(&mut self, _step: u64) -> Result<()> {
+        Ok(())
+    }
+
     /// Called once at the end, whatever the outcome.
     fn finish(&mut self, end: &RunEnd) -> Result<()>;
 

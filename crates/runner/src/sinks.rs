@@ -33,6 +33,11 @@ impl SinkSet {
         self.sinks.iter_mut().try_for_each(|s| s.eval(record))
     }
 
+    /// Tells every sink that evaluations after `step` begin (see [`Sink::evaluating`]).
+    pub fn evaluating(&mut self, step: u64) -> Result<()> {
+        self.sinks.iter_mut().try_for_each(|s| s.evaluating(step))
+    }
+
     /// Asks every sink for its resume state (see [`Sink::checkpoint`]).
     pub fn checkpoint(&mut self) -> Result<Vec<serde_json::Value>> {
         self.sinks.iter_mut().map(|s| s.checkpoint()).collect()

@@ -272,9 +272,7 @@ impl<T: Task> Steps<'_, T> {
                 .add_round(self.round_start.elapsed().as_nanos() as u64);
         }
         let at = self.schedule.after(step);
-        if self.schedule.evaluates_after(step)
-            && self.task.evaluate(self.trainer, at, self.sinks)? == Flow::Stop
-        {
+        if self.schedule.evaluates_after(step) && self.evaluate_after(step, at)? == Flow::Stop {
             self.stopped_at = Some(at);
             return Ok(Flow::Stop);
         }
@@ -283,6 +281,12 @@ impl<T: Task> Steps<'_, T> {
         }
         self.round_start = Instant::now();
         Ok(Flow::Continue)
+    }
+
+    /// The periodic evaluation after `step`, announced to the sinks as its own phase.
+    fn evaluate_after(&mut self, step: u64, at: Point) -> Result<Flow, RunError> {
+        self.sinks.evaluating(step)?;
+        self.task.evaluate(self.trainer, at, self.sinks)
     }
 
     /// The timed update and its record; a diverged loss is an error after it is recorded.
@@ -335,6 +339,7 @@ impl<T: Task> Steps<'_, T> {
         let at = self
             .stopped_at
             .unwrap_or_else(|| self.schedule.after(self.schedule.steps.saturating_sub(1)));
+        self.sinks.evaluating(at.steps.saturating_sub(1))?;
         self.task.finish(self.trainer, at, self.sinks)?;
         Ok(RunStatus::Complete)
     }
