@@ -1147,3 +1147,64 @@ fn progress_in_a_log_is_plain_lines_with_every_evaluation_and_a_training_rate() 
     );
     assert!(out.contains("steps/s while training"), "{out}");
 }
+
+#[test]
+fn commands_the_configs_document_work_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // configs/nodes/sbm-1m.toml: swapping the batcher by replacing its table
+    let sbm = repo().join("configs/nodes/sbm-1m.toml");
+    let sbm_text = std::fs::read_to_string(&sbm).unwrap();
+    let swap = "batcher={kind=\"cluster\", num_parts=100}";
+    assert!(sbm_text.contains(&format!("--set '{swap}'")), "{sbm_text}");
+    let o = geobatch(
+        dir.path(),
+        &["validate", sbm.to_str().unwrap(), "--set", swap],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("batcher cluster-p100"), "{}", text(&o));
+    // setting only the kind keeps the old kind's options: refused, saying how to swap
+    let o = geobatch(
+        dir.path(),
+        &[
+            "validate",
+            sbm.to_str().unwrap(),
+            "--set",
+            "batcher.kind=\"cluster\"",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("replace the whole table instead"),
+        "{}",
+        text(&o)
+    );
+
+    // configs/sweeps/qm9-cpu.toml on the embedded fixture, with the split it documents (one
+    // seed, one batch size, 2 steps: the command, not the study)
+    let sweep = repo().join("configs/sweeps/qm9-cpu.toml");
+    let sweep_text = std::fs::read_to_string(&sweep).unwrap();
+    let split = "dataset.split={train=800, validation=100, test=100}";
+    assert!(
+        sweep_text.contains(&format!("--set '{split}'")),
+        "{sweep_text}"
+    );
+    let o = geobatch(
+        dir.path(),
+        &[
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--set",
+            split,
+            "--set",
+            "dataset.source=\"fixture\"",
+            "--set",
+            "sweep.seeds=[42]",
+            "--set",
+            "sweep.batcher.batch_size=[16]",
+            "--set",
+            "training.steps=2",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("3 runs; 3 run"), "{}", text(&o));
+}

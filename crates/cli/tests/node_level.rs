@@ -171,9 +171,13 @@ fn every_node_batcher_batches_and_trains_on_a_generated_graph() {
         for split in ["validation", "test"] {
             let full = acc[&(split.to_string(), "full".to_string())];
             let batched = acc[&(split.to_string(), batched_label.clone())];
-            // 4 classes: chance is 0.25
-            assert!(full > 0.6, "{label} {split}: full-graph accuracy {full}");
-            assert!(batched > 0.5, "{label} {split}: batched accuracy {batched}");
+            // 4 classes (chance 0.25); every batcher reaches 0.976-0.995 here (seeded runs), so a
+            // floor of 0.95 fails on a real loss of accuracy, not on noise
+            assert!(full > 0.95, "{label} {split}: full-graph accuracy {full}");
+            assert!(
+                batched > 0.95,
+                "{label} {split}: batched accuracy {batched}"
+            );
         }
     }
 }

@@ -57,6 +57,29 @@ pub struct GraphStream {
 }
 
 impl GraphStream {
+    /// Checks that a stream read back from a checkpoint covers exactly `n` graphs (its order a
+    /// permutation of `0..n`, its position inside it): a checkpoint of other data is refused
+    /// instead of drawing indices of the wrong graphs, or beyond the split.
+    pub fn check_covers(&self, n: usize) -> Result<()> {
+        let mut seen = vec![false; n];
+        let permutation = self.order.len() == n
+            && self.order.iter().all(|&i| {
+                let fresh = seen.get(i as usize).is_some_and(|s| !s);
+                if fresh {
+                    seen[i as usize] = true;
+                }
+                fresh
+            });
+        if !permutation || self.pos > n {
+            return Err(Error::invalid(format!(
+                "the checkpoint's stream orders {} graphs, but this split has {n}: the checkpoint \
+                 belongs to other data (run with --restart to start over)",
+                self.order.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// A stream over `n` graphs. Training streams need at least one graph.
     pub fn new(n: usize, mode: StreamMode, seed: u64, quirks: Quirks, split: &str) -> Result<Self> {
         if n == 0 {
@@ -148,6 +171,25 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
         assert_eq!(s.pass(), 1);
+    }
+
+    #[test]
+    fn a_stream_of_other_data_is_refused_on_resume() {
+        let mut s = GraphStream::new(800, StreamMode::Train, 7, Quirks::Clean, "t").unwrap();
+        take(&mut s, 900);
+        s.check_covers(800).unwrap();
+        // a fixture run's stream resumed on full QM9, and the reverse
+        let e = s.check_covers(130_831).unwrap_err().to_string();
+        assert!(
+            e.contains("orders 800 graphs, but this split has 130831"),
+            "{e}"
+        );
+        assert!(s.check_covers(10).is_err());
+        // a damaged order (an index twice, one beyond the split) is refused too
+        let mut bad: serde_json::Value = serde_json::to_value(&s).unwrap();
+        bad["order"][0] = bad["order"][1].clone();
+        let bad: GraphStream = serde_json::from_value(bad).unwrap();
+        assert!(bad.check_covers(800).is_err());
     }
 
     #[test]

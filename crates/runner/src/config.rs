@@ -393,8 +393,31 @@ pub fn parse_file_with<T>(
     let r = parse(&text, path);
     if rewritten {
         r.map_err(after_overrides)
+            .map_err(|e| hint_kind_override(e, overrides))
     } else {
         r
+    }
+}
+
+/// An unknown option after `--set TABLE.kind=...`: the table kept the old kind's options, which
+/// the new kind does not take; says how to replace the whole table.
+fn hint_kind_override(e: RunError, overrides: &[String]) -> RunError {
+    let kind_set = overrides.iter().find_map(|o| {
+        let key = o.split('=').next()?.trim();
+        key.strip_suffix(".kind")
+    });
+    match (e, kind_set) {
+        (RunError::Config { file, message }, Some(table)) if message.contains("unknown field") => {
+            RunError::Config {
+                file,
+                message: format!(
+                    "{message}\n(--set {table}.kind=... keeps the other options of [{table}], \
+                     which belong to the old kind: replace the whole table instead, e.g. \
+                     --set '{table}={{kind=\"NAME\", OPTION=VALUE}}')"
+                ),
+            }
+        }
+        (e, _) => e,
     }
 }
 

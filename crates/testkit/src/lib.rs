@@ -491,7 +491,9 @@ pub mod models {
     }
 
     /// Asserts that `graphs` predicted together in a batch padded by `extra` (nodes, edges,
-    /// graphs) give the same values as each graph alone in a minimally padded batch.
+    /// graphs) give the same values as each graph alone in a minimally padded batch, to 2e-6
+    /// relative (about 16 f32 ulps: only the summation order may differ; at targets around -70
+    /// that is 1.4e-4, where the former 1e-4 relative let 7e-3 of padding leakage pass).
     pub fn assert_padding_keeps_predictions(
         trainer: &mut dyn Trainer,
         set: &GraphSet,
@@ -516,7 +518,7 @@ pub mod models {
             trainer.predict(&alone, &mut one).expect("prediction");
             let (a, b) = (f64::from(one[0]), f64::from(together[i]));
             assert!(
-                (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                (a - b).abs() <= 2e-6 * a.abs().max(1.0),
                 "graph {g}: alone {a}, in a padded batch {b}"
             );
         }

@@ -171,8 +171,10 @@ impl BatchSource for GraphSource<'_> {
             // checkpoints written before batchers had a state hold the stream alone
             stream => (stream, serde_json::Value::Null),
         };
-        self.stream = serde_json::from_value(stream)
+        let stream: GraphStream = serde_json::from_value(stream)
             .map_err(|e| Error::invalid(format!("the checkpoint's stream: {e}")))?;
+        stream.check_covers(self.set.len())?;
+        self.stream = stream;
         self.batcher.restore(batcher)
     }
 }
