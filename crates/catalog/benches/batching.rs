@@ -40,7 +40,6 @@ fn bench(c: &mut Criterion) {
             let ctx = BatcherContext {
                 sizes: set.sizes(),
                 split: "train",
-                mode: StreamMode::Train,
                 quirks: Quirks::Clean,
             };
             let mut batcher = spec.build(&ctx).expect("batcher");

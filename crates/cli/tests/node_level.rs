@@ -645,3 +645,34 @@ fn model_selection_uses_the_validation_split_whatever_the_order_of_eval_splits()
         "the order of eval_splits changed the selection"
     );
 }
+
+#[test]
+fn options_a_node_level_run_would_ignore_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sbm_config(dir.path(), "kind = \"full\"");
+    let cfg = cfg.to_str().unwrap();
+    let ok = geobatch(dir.path(), &["validate", cfg]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    for (set, want) in [
+        (vec!["experiment.quirks=\"reference\""], "experiment.quirks"),
+        (
+            vec!["training.eval_every=0", "training.early_stopping=5"],
+            "training.early_stopping acts on periodic evaluations",
+        ),
+        (
+            vec![
+                "training.eval_every=0",
+                "training.plateau={factor=0.5, patience=2}",
+            ],
+            "training.plateau acts on periodic evaluations",
+        ),
+    ] {
+        let mut args = vec!["validate", cfg];
+        for s in &set {
+            args.extend(["--set", s]);
+        }
+        let o = geobatch(dir.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{set:?}: {}", text(&o));
+        assert!(text(&o).contains(want), "{set:?}: {}", text(&o));
+    }
+}

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::graph::GraphSize;
 use crate::plan::Plan;
 use crate::shape::Budget;
-use crate::stream::{GraphStream, Quirks, StreamMode};
+use crate::stream::{GraphStream, Quirks};
 use std::fmt::Debug;
 
 /// What a batcher is built for: the split it serves and how the stream behaves.
@@ -14,8 +14,6 @@ pub struct BatcherContext<'a> {
     pub sizes: &'a [GraphSize],
     /// Name of the split, for messages.
     pub split: &'a str,
-    /// Training (repeating) or evaluation (one pass).
-    pub mode: StreamMode,
     /// Clean behaviour or the reference's quirks.
     pub quirks: Quirks,
 }

@@ -171,7 +171,7 @@ pub fn summarise(results: &Path) -> Result<Summary, ReportError> {
             for e in r
                 .evals
                 .iter()
-                .filter(|e| e.split == split && !e.rmse.is_nan())
+                .filter(|e| e.split == split && e.accuracy.is_none())
             {
                 by_step.entry(e.step).or_default().push(e.rmse);
             }

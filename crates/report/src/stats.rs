@@ -1,6 +1,6 @@
 //! Per-run metrics, their aggregation over seeds, Welch's t-test and Holm's correction.
 
-use crate::read::Run;
+use crate::read::{Eval, Run};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Mean of `v` (NaN when empty).
@@ -108,6 +108,18 @@ pub struct RunMetrics {
     pub test_accuracy_full: Option<f64>,
 }
 
+/// RMSE and MAE of the last regression evaluation of `split`. A NaN there is the run's result
+/// and is returned as it is (the mean over seeds then shows NaN): an earlier finite evaluation
+/// must not stand in for it. Node-classification rows (accuracy, no RMSE) are not regression
+/// evaluations.
+pub fn last_errors(evals: &[Eval], split: &str) -> Option<(f64, f64)> {
+    evals
+        .iter()
+        .filter(|e| e.split == split && e.accuracy.is_none())
+        .max_by_key(|e| e.step)
+        .map(|e| (e.rmse, e.mae))
+}
+
 /// The metrics of one run.
 pub fn run_metrics(run: &Run) -> RunMetrics {
     let s = &run.steps;
@@ -121,13 +133,7 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
         .collect();
     let sum = |v: &[u32]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
     let seconds = combined.iter().sum::<f64>() / 1e3;
-    let last = |split: &str| {
-        run.evals
-            .iter()
-            .filter(|e| e.split == split && !e.rmse.is_nan())
-            .max_by_key(|e| e.step)
-            .map(|e| (e.rmse, e.mae))
-    };
+    let last = |split: &str| last_errors(&run.evals, split);
     let accuracy = |full: bool| {
         run.evals
             .iter()
@@ -165,6 +171,35 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nan_final_evaluation_is_the_result_not_skipped() {
+        let eval = |step: u64, split: &str, rmse: f64, accuracy: Option<f64>| Eval {
+            step,
+            split: split.into(),
+            rmse,
+            mae: rmse / 2.0,
+            accuracy,
+            inference: None,
+        };
+        let evals = [
+            eval(100, "test", 1.5, None),
+            eval(200, "test", f64::NAN, None),
+            eval(200, "validation", 1.0, None),
+        ];
+        let (rmse, _) = last_errors(&evals, "test").unwrap();
+        assert!(rmse.is_nan(), "the finite step-100 value stood in: {rmse}");
+        assert_eq!(last_errors(&evals, "validation"), Some((1.0, 0.5)));
+        // node classification rows carry no RMSE
+        assert_eq!(
+            last_errors(&[eval(5, "test", f64::NAN, Some(0.9))], "test"),
+            None
+        );
+        assert!(
+            mean(&[1.0, f64::NAN]).is_nan(),
+            "a NaN run makes the mean NaN"
+        );
+    }
 
     #[test]
     fn welch_matches_scipy() {

@@ -8,7 +8,7 @@ use crate::stats::{median, quantile};
 use crate::study::study;
 use crate::train::Schedule;
 use crate::train::graph::GraphSource;
-use geobatch_core::{BatcherContext, DatasetContext, Shape, StepRecord, StreamMode};
+use geobatch_core::{BatcherContext, DatasetContext, Shape, StepRecord};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -111,7 +111,6 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
         &BatcherContext {
             sizes: set.sizes(),
             split: split.as_str(),
-            mode: StreamMode::Train,
             quirks: cfg.experiment.quirks,
         },
     )?;

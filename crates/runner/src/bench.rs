@@ -71,7 +71,6 @@ pub fn bench_step(
         let ctx = BatcherContext {
             sizes: train.sizes(),
             split: "train",
-            mode: StreamMode::Train,
             quirks: cfg.experiment.quirks,
         };
         let mut batcher = geobatch_core::batcher::build_for_training(spec.as_ref(), &ctx)?;

@@ -293,7 +293,6 @@ pub mod batcher {
         let ctx = BatcherContext {
             sizes: set.sizes(),
             split: "train",
-            mode,
             quirks,
         };
         let mut batcher = spec.build(&ctx).map_err(|e| format!("{label}: {e}"))?;

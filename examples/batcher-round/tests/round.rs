@@ -27,7 +27,6 @@ fn nodes_and_edges_are_padded_to_a_multiple_of_step() {
     let ctx = BatcherContext {
         sizes: &sizes,
         split: "test",
-        mode: StreamMode::Eval,
         quirks: Quirks::Clean,
     };
     let mut batcher = spec.build(&ctx).unwrap();

@@ -263,7 +263,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("graph 1 (50 nodes, 1 edges) is larger than the batch budget"),
+            err.contains(
+                "graph number 1 of its split (50 nodes, 1 edges) is larger than the batch budget"
+            ),
             "{err}"
         );
     }
@@ -292,7 +294,6 @@ mod tests {
         let ctx = BatcherContext {
             sizes: &[],
             split: "train",
-            mode: StreamMode::Train,
             quirks: Quirks::Clean,
         };
         assert!(

@@ -72,7 +72,9 @@ fn a_graph_larger_than_the_budget_is_the_error_dynamic_gives() {
     let s = sizes(&[(2, 1), (50, 1), (2, 1)]);
     let err = eval(Shape::new(10, 100, 4), 4, &s).unwrap_err().to_string();
     assert!(
-        err.contains("graph 1 (50 nodes, 1 edges) is larger than the batch budget"),
+        err.contains(
+            "graph number 1 of its split (50 nodes, 1 edges) is larger than the batch budget"
+        ),
         "{err}"
     );
 }
@@ -169,7 +171,6 @@ fn spec_checks_its_options() {
     let ctx = BatcherContext {
         sizes: &[],
         split: "train",
-        mode: StreamMode::Train,
         quirks: Quirks::Clean,
     };
     let err = spec(r#"{"batch_size": 8}"#).build(&ctx).unwrap_err();

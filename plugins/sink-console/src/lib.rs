@@ -316,7 +316,7 @@ inventory::submit! {
         kind: PluginKind::Sink,
         task: Task::Graph,
         name: "console",
-        summary: "progress bar with rate and ETA on stderr, and a final summary line",
+        summary: "progress on stderr (a live bar on a terminal, plain lines in a log) with training rate and ETA, and a final summary line",
         options: &[
             OptionDoc { name: "progress", ty: "bool", default: "true", doc: "show progress: a live bar on a terminal, plain lines otherwise" },
             OptionDoc { name: "every_secs", ty: "float", default: "30", doc: "seconds between plain progress lines when stderr is not a terminal (logs, cluster jobs)" },

@@ -101,7 +101,8 @@ pub struct NodeTraining {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<u64>,
     /// Keep the parameters of the best validation accuracy (checked every `eval_every` epochs and
-    /// after the last) and evaluate those at the end, as the reference does.
+    /// after the last) and evaluate those at the end, as the reference does. With
+    /// `eval_every = 0` there is only the last to choose: the last parameters are evaluated.
     #[serde(default = "d_true")]
     pub keep_best: bool,
     /// Write a checkpoint (parameters, optimiser state, best parameters, schedule state) every
@@ -197,6 +198,25 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), String> {
         crate::config::check_experiment(&self.experiment)?;
         crate::config::check_device(&self.training.device)?;
+        if self.experiment.quirks != geobatch_core::stream::Quirks::Clean {
+            return Err(
+                "experiment.quirks: the reference quirks belong to the graph-level study's \
+                 batchers; a node-level run has none (remove the key)"
+                    .into(),
+            );
+        }
+        if self.training.eval_every == 0 {
+            let periodic = [
+                ("plateau", self.training.plateau.is_some()),
+                ("early_stopping", self.training.early_stopping.is_some()),
+            ];
+            if let Some((key, _)) = periodic.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "training.{key} acts on periodic evaluations, but training.eval_every = 0 \
+                     turns them off: set eval_every to at least 1, or remove {key}"
+                ));
+            }
+        }
         self.dataset
             .validate()
             .map_err(|e| format!("[dataset] {e}"))?;

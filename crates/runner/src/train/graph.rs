@@ -297,7 +297,6 @@ pub fn run_train_with(
         &BatcherContext {
             sizes: train_set.sizes(),
             split: "train",
-            mode: StreamMode::Train,
             quirks: cfg.experiment.quirks,
         },
     )?;
