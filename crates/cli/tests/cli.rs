@@ -595,6 +595,29 @@ fn every_example_config_validates() {
         }
     }
     assert!(n >= 34, "{n} example configs");
+    // the other folders: node-level configs validate, sweeps plan their runs
+    let tomls = |folder: &str| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        v.sort();
+        v
+    };
+    let nodes = tomls("configs/nodes");
+    assert!(!nodes.is_empty());
+    for p in nodes {
+        let o = geobatch(dir.path(), &["validate", p.to_str().unwrap()]);
+        assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+    }
+    let sweeps = tomls("configs/sweeps");
+    assert!(!sweeps.is_empty());
+    for p in sweeps {
+        let o = geobatch(dir.path(), &["sweep", p.to_str().unwrap(), "--dry-run"]);
+        assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+        assert!(text(&o).contains("to run"), "{}: {}", p.display(), text(&o));
+    }
 }
 
 #[test]
