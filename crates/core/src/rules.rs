@@ -86,15 +86,14 @@ struct Candidate {
     vector: [f64; 3],
 }
 
+/// A lattice translation: its integer offsets and its Cartesian shift.
+type Image = ([i32; 3], [f64; 3]);
+
 /// The most periodic images searched along one lattice vector, each way.
 const MAX_IMAGE_RANGE: f64 = 64.0;
 
 /// Lattice translations that can bring any pair of the given atoms within `radius`.
-fn images(
-    positions: &[[f64; 3]],
-    cell: &Cell,
-    radius: f64,
-) -> Result<Vec<([i32; 3], [f64; 3])>, String> {
+fn images(positions: &[[f64; 3]], cell: &Cell, radius: f64) -> Result<Vec<Image>, String> {
     let lat = cell.lattice.map(|r| r.map(f64::from));
     let mut range = [0i32; 3];
     if cell.is_periodic() {
