@@ -11,6 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod data;
 mod plugins;
+mod sweep_cmd;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -104,11 +105,26 @@ enum Command {
     /// Run every combination of a config's `[sweep]` table, one after another; complete runs are
     /// skipped and half-finished ones resume from their last checkpoint.
     Sweep {
-        /// Sweep config (TOML with a `[sweep]` table).
+        /// Sweep config (TOML with a `[sweep]` table; an optional `[slurm]` table for --slurm).
         config: PathBuf,
-        /// List the runs without running them.
+        /// List the runs without running them (with --slurm: write and print the sbatch script,
+        /// submit nothing).
         #[arg(long)]
         dry_run: bool,
+        /// Submit the sweep to SLURM as a job array (docs/sweeps.md), instead of running it here.
+        #[arg(long, conflicts_with_all = ["task", "status"])]
+        slurm: bool,
+        /// Run only the share of array task I: runs I*R .. I*R+R-1 of the sweep (R =
+        /// --runs-per-task), as a SLURM job array's task does.
+        #[arg(long, value_name = "I")]
+        task: Option<usize>,
+        /// Runs per task for --task.
+        #[arg(long, value_name = "R", default_value_t = 1, requires = "task")]
+        runs_per_task: usize,
+        /// Where every run stands (complete, running, interrupted, killed, failed, not started),
+        /// from the results folder alone.
+        #[arg(long, conflicts_with_all = ["dry_run", "task"])]
+        status: bool,
         /// Override a config value in every run (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
@@ -214,6 +230,12 @@ fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
         }
         eprintln!("{message}");
     });
+    // SLURM's warning before a time limit (SIGUSR1) and scancel / a shutdown (SIGTERM) stop the
+    // same way; a second SIGTERM ends the process at once
+    use signal_hook::consts::{SIGTERM, SIGUSR1};
+    let _ = signal_hook::flag::register_conditional_shutdown(SIGTERM, 143, Arc::clone(&stop));
+    let _ = signal_hook::flag::register(SIGTERM, Arc::clone(&stop));
+    let _ = signal_hook::flag::register(SIGUSR1, Arc::clone(&stop));
     stop
 }
 
@@ -377,87 +399,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep {
             config,
             dry_run,
+            slurm,
+            task,
+            runs_per_task,
+            status,
             overrides,
         } => {
             let runs = geobatch_runner::sweep::expand(&config, &overrides)?;
+            if status {
+                return sweep_cmd::status(&runs);
+            }
+            if slurm {
+                return sweep_cmd::submit(&config, &overrides, &runs, dry_run);
+            }
+            let range = match task {
+                Some(t) => geobatch_runner::sweep::task_range(t, runs_per_task, runs.len())
+                    .map_err(plugins::UsageError)?,
+                None => 0..runs.len(),
+            };
             if dry_run {
-                use std::io::Write as _;
-                let mut stdout = std::io::stdout().lock();
-                for (i, r) in runs.iter().enumerate() {
-                    let state = if geobatch_runner::lock::is_locked(&r.run_dir) {
-                        "running"
-                    } else {
-                        RunState::of(&r.run_dir).as_str()
-                    };
-                    let line = writeln!(
-                        stdout,
-                        "{:>4}  {:<10} {}  ({})",
-                        i + 1,
-                        state,
-                        r.settings.join(" "),
-                        r.run_dir.display()
-                    );
-                    if line.is_err() {
-                        break; // stdout closed (e.g. piped into `head`)
-                    }
-                }
-                return Ok(ExitCode::SUCCESS);
+                return sweep_cmd::dry_run(&runs, range);
             }
             let stop = stop_on_ctrl_c(
                 "stopping after this step (Ctrl-C again to kill); run the sweep again to resume",
             );
-            // one line per run, with the sweep's elapsed time and ETA (from the runs that ran);
-            // no sweep bar: each run draws its own, and two bars would leave copies behind
-            let started = std::time::Instant::now();
-            let mut ran = 0u32;
-            let outcomes = geobatch_runner::sweep::run_sweep(&runs, &stop, |i, run, outcome| {
-                use geobatch_runner::sweep::Outcome;
-                let elapsed = started.elapsed();
-                let eta = match (ran, outcome) {
-                    (0, _) | (_, Outcome::Skipped | Outcome::Busy) => String::new(),
-                    (n, _) => format!(
-                        ", ETA {}",
-                        indicatif::HumanDuration(elapsed / n * (runs.len() - i) as u32)
-                    ),
-                };
-                if matches!(outcome, Outcome::Ran | Outcome::Resumed) {
-                    ran += 1;
-                }
-                eprintln!(
-                    "[{}/{}] {} {} (sweep {} elapsed{eta})",
-                    i + 1,
-                    runs.len(),
-                    match outcome {
-                        Outcome::Skipped => "complete, skipped:",
-                        Outcome::Resumed => "resuming:",
-                        Outcome::Ran => "running:",
-                        Outcome::Busy => "running elsewhere, skipped:",
-                    },
-                    run.settings.join(" "),
-                    indicatif::HumanDuration(elapsed)
-                );
-            })?;
-            let stopped = stop.load(Ordering::SeqCst);
-            let count = |o| outcomes.iter().filter(|&&x| x == o).count();
-            let busy = count(geobatch_runner::sweep::Outcome::Busy);
-            println!(
-                "sweep: {} runs; {} run, {} resumed, {} already complete{}{}",
-                runs.len(),
-                count(geobatch_runner::sweep::Outcome::Ran),
-                count(geobatch_runner::sweep::Outcome::Resumed),
-                count(geobatch_runner::sweep::Outcome::Skipped),
-                if busy > 0 {
-                    format!(", {busy} running in another process")
-                } else {
-                    String::new()
-                },
-                if stopped {
-                    " (stopped early: run it again to finish)"
-                } else {
-                    ""
-                }
-            );
-            return Ok(finished(stopped));
+            return sweep_cmd::run(&runs, range, &stop);
         }
         Command::Report { results, out } => {
             let out = out.unwrap_or_else(|| results.join("report"));

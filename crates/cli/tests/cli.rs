@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{binary, geobatch, kill_when, repo, signal_when, steps_table, text, walk};
+use common::{
+    binary, geobatch, geobatch_with, kill_when, repo, signal_when, steps_table, text, walk,
+};
 
 #[test]
 fn every_smoke_config_validates_and_runs() {
@@ -1230,4 +1232,71 @@ fn commands_the_configs_document_work_as_written() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("3 runs; 3 run"), "{}", text(&o));
+}
+
+#[test]
+fn sweep_tasks_status_and_the_slurm_script_without_slurm() {
+    let dir = tempfile::tempdir().unwrap();
+    let smoke = std::fs::read_to_string(repo().join("configs/smoke/qm9-fixture-schnet.toml"))
+        .unwrap()
+        .replace("mode = \"prefetch\"", "");
+    std::fs::write(
+        dir.path().join("s.toml"),
+        format!(
+            "{smoke}\n[[sinks]]\nkind = \"parquet\"\n[sweep]\nseeds = [1, 2, 3]\n\
+             [slurm]\nruns_per_task = 2\npartition = \"gpu\"\n"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut a = vec!["sweep", "s.toml"];
+        a.extend(args);
+        geobatch_with(dir.path(), &a, &[("PATH", "/nonexistent")])
+    };
+    // without SLURM: a clear error, exit 1
+    let o = run(&["--slurm"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("sbatch not found"), "{}", text(&o));
+    // the script can still be written and read
+    let o = run(&["--slurm", "--dry-run", "--set", "slurm.max_concurrent=1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for want in [
+        "#SBATCH --array=0-1%1",
+        "#SBATCH --partition=gpu",
+        "--runs-per-task 2",
+        "not submitted",
+    ] {
+        assert!(text(&o).contains(want), "no {want:?}: {}", text(&o));
+    }
+    assert!(
+        dir.path()
+            .join("results/smoke/slurm/sweep.sbatch")
+            .is_file()
+    );
+    // a task's share, and a task that does not exist
+    let o = run(&["--task", "1", "--runs-per-task", "2", "--dry-run"]);
+    let listed: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(listed, ["3"], "{}", text(&o));
+    let o = run(&["--task", "2", "--runs-per-task", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("3 runs, 2 task(s) of 2"), "{}", text(&o));
+    // task 1 runs the third run only; --status sees it
+    let o = run(&[
+        "--task",
+        "1",
+        "--runs-per-task",
+        "2",
+        "--set",
+        "training.steps=2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["--status", "--set", "training.steps=2"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("sweep: 3 runs: 2 not started, 1 complete"),
+        "{out}"
+    );
 }

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod lock;
 pub mod node;
 pub mod sinks;
+pub mod slurm;
 pub mod stats;
 pub mod study;
 pub mod sweep;

@@ -68,12 +68,17 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
         }
     };
     let mut sweep = sweep;
+    // how the sweep is submitted to a cluster is not part of any run's config
+    table.remove("slurm");
     // `--set sweep.KEY=[...]` replaces a list of the sweep; other keys set the base config
     let mut plain = Vec::new();
     for o in overrides {
         let (key, value) = o
             .split_once('=')
             .ok_or_else(|| fail(format!("--set {o}: expected KEY=VALUE")))?;
+        if key.trim().starts_with("slurm.") {
+            continue;
+        }
         match key.trim().strip_prefix("sweep.") {
             Some(k) => {
                 let mut v = toml::Table::new();
@@ -189,24 +194,59 @@ impl RunState {
 
 /// Whether a run folder holds a complete run (`run.parquet` with status `complete`).
 pub fn is_complete(run_dir: &Path) -> bool {
+    stored_status(run_dir).as_deref() == Some("complete")
+}
+
+/// The `status` that `run.parquet` records (`running`, `complete`, `failed`, `interrupted`), or
+/// `None` when there is no readable `run.parquet`.
+pub fn stored_status(run_dir: &Path) -> Option<String> {
     use arrow_array::cast::AsArray;
-    let Ok(file) = std::fs::File::open(run_dir.join("run.parquet")) else {
-        return false;
-    };
-    let Ok(reader) = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+    let file = std::fs::File::open(run_dir.join("run.parquet")).ok()?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
-    else {
-        return false;
-    };
-    reader.flatten().any(|batch| {
-        batch
-            .column_by_name("status")
-            .and_then(|c| {
-                c.as_string_opt::<i32>()
-                    .map(|s| s.iter().any(|v| v == Some("complete")))
-            })
-            .unwrap_or(false)
+        .ok()?;
+    reader.flatten().find_map(|batch| {
+        let c = batch.column_by_name("status")?.as_string_opt::<i32>()?;
+        c.iter().flatten().next().map(str::to_string)
     })
+}
+
+/// Where a run of a sweep stands, from its folder alone (`geobatch sweep --status`): `complete`,
+/// `running` (another process holds its lock), `interrupted` (stopped by a signal; a checkpoint to
+/// resume from when checkpoints are on), `killed` (recorded as running, no process holds it),
+/// `failed`, or `not started`.
+pub fn progress_of(run_dir: &Path) -> &'static str {
+    if crate::lock::is_locked(run_dir) {
+        return "running";
+    }
+    match stored_status(run_dir).as_deref() {
+        Some("complete") => "complete",
+        Some("interrupted") => "interrupted",
+        Some("failed") => "failed",
+        Some(_) => "killed",
+        None if run_dir.exists() && checkpoint::exists(run_dir) => "killed",
+        None => "not started",
+    }
+}
+
+/// The runs of array task `task` when each task runs `per_task` consecutive runs of the sweep's
+/// (deterministic) expansion: the index range into it.
+pub fn task_range(
+    task: usize,
+    per_task: usize,
+    runs: usize,
+) -> Result<std::ops::Range<usize>, String> {
+    if per_task == 0 {
+        return Err("--runs-per-task must be at least 1".into());
+    }
+    let tasks = runs.div_ceil(per_task);
+    if task >= tasks {
+        return Err(format!(
+            "--task {task}: the sweep has {runs} runs, {tasks} task(s) of {per_task} (0..{})",
+            tasks.saturating_sub(1)
+        ));
+    }
+    Ok(task * per_task..((task + 1) * per_task).min(runs))
 }
 
 /// Runs every run of a sweep in order; `on_start(i, run, outcome)` is called before each.

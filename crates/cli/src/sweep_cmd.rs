@@ -1,0 +1,196 @@
+//! `geobatch sweep`: run a sweep (or one array task's share of it) here, list it, show where its
+//! runs stand, or submit it to SLURM.
+
+use crate::plugins::UsageError;
+use geobatch_runner::slurm::{ScriptPlan, SlurmOptions};
+use geobatch_runner::sweep::{Outcome, RunState, SweepRun, progress_of};
+use std::io::Write as _;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `--dry-run`: every run of `range` with what a sweep would do with it.
+pub fn dry_run(runs: &[SweepRun], range: Range<usize>) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    for (i, r) in runs.iter().enumerate().take(range.end).skip(range.start) {
+        let state = if geobatch_runner::lock::is_locked(&r.run_dir) {
+            "running"
+        } else {
+            RunState::of(&r.run_dir).as_str()
+        };
+        let line = writeln!(
+            stdout,
+            "{:>4}  {:<10} {}  ({})",
+            i + 1,
+            state,
+            r.settings.join(" "),
+            r.run_dir.display()
+        );
+        if line.is_err() {
+            break; // stdout closed (e.g. piped into `head`)
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--status`: where every run stands, and the counts.
+pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    for (i, r) in runs.iter().enumerate() {
+        let p = progress_of(&r.run_dir);
+        match counts.iter_mut().find(|c| c.0 == p) {
+            Some(c) => c.1 += 1,
+            None => counts.push((p, 1)),
+        }
+        let line = writeln!(
+            stdout,
+            "{:>4}  {:<12} {}  ({})",
+            i + 1,
+            p,
+            r.settings.join(" "),
+            r.run_dir.display()
+        );
+        if line.is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let summary: Vec<String> = counts.iter().map(|(p, n)| format!("{n} {p}")).collect();
+    let _ = writeln!(stdout, "sweep: {} runs: {}", runs.len(), summary.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the runs of `range` one after another (see [`geobatch_runner::sweep::run_sweep`]).
+pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
+    let first = range.start;
+    let share = &runs[range];
+    // one line per run, with the sweep's elapsed time and ETA (from the runs that ran);
+    // no sweep bar: each run draws its own, and two bars would leave copies behind
+    let started = std::time::Instant::now();
+    let mut ran = 0u32;
+    let outcomes = geobatch_runner::sweep::run_sweep(share, stop, |i, run, outcome| {
+        let elapsed = started.elapsed();
+        let eta = match (ran, outcome) {
+            (0, _) | (_, Outcome::Skipped | Outcome::Busy) => String::new(),
+            (n, _) => format!(
+                ", ETA {}",
+                indicatif::HumanDuration(elapsed / n * (share.len() - i) as u32)
+            ),
+        };
+        if matches!(outcome, Outcome::Ran | Outcome::Resumed) {
+            ran += 1;
+        }
+        eprintln!(
+            "[{}/{}] {} {} (sweep {} elapsed{eta})",
+            first + i + 1,
+            runs.len(),
+            match outcome {
+                Outcome::Skipped => "complete, skipped:",
+                Outcome::Resumed => "resuming:",
+                Outcome::Ran => "running:",
+                Outcome::Busy => "running elsewhere, skipped:",
+            },
+            run.settings.join(" "),
+            indicatif::HumanDuration(elapsed)
+        );
+    })?;
+    let stopped = stop.load(Ordering::SeqCst);
+    let count = |o| outcomes.iter().filter(|&&x| x == o).count();
+    let busy = count(Outcome::Busy);
+    println!(
+        "sweep: {} runs; {} run, {} resumed, {} already complete{}{}",
+        share.len(),
+        count(Outcome::Ran),
+        count(Outcome::Resumed),
+        count(Outcome::Skipped),
+        if busy > 0 {
+            format!(", {busy} running in another process")
+        } else {
+            String::new()
+        },
+        if stopped {
+            " (stopped early: run it again to finish)"
+        } else {
+            ""
+        }
+    );
+    Ok(crate::finished(stopped))
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    Ok(std::path::absolute(p)?)
+}
+
+/// `--slurm`: writes the job-array script into `<experiment>/slurm/` and submits it with sbatch
+/// (with `dry_run`, only writes and prints it). Only tasks with a run that is not complete are
+/// in the array.
+pub fn submit(
+    config: &Path,
+    overrides: &[String],
+    runs: &[SweepRun],
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let options = SlurmOptions::read(config, overrides)?;
+    let per = options.runs_per_task;
+    let tasks: Vec<usize> = (0..runs.len().div_ceil(per))
+        .filter(|&t| {
+            runs[t * per..((t + 1) * per).min(runs.len())]
+                .iter()
+                .any(|r| progress_of(&r.run_dir) != "complete")
+        })
+        .collect();
+    let experiment_dir = runs
+        .first()
+        .and_then(|r| r.run_dir.parent())
+        .ok_or_else(|| UsageError("the sweep has no runs".into()))?;
+    let experiment_dir = absolute(experiment_dir)?;
+    let name = experiment_dir.file_name().map_or_else(
+        || "geobatch".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    if tasks.is_empty() {
+        println!("all {} runs are complete: nothing to submit", runs.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let log_dir = experiment_dir.join("slurm");
+    std::fs::create_dir_all(&log_dir)?;
+    let geobatch = match &options.geobatch {
+        Some(p) => absolute(p)?,
+        None => std::env::current_exe()?,
+    };
+    let (config, workdir) = (absolute(config)?, std::env::current_dir()?);
+    let script = geobatch_runner::slurm::script(&ScriptPlan {
+        options: &options,
+        name: &format!("geobatch-{name}"),
+        tasks: &tasks,
+        config: &config,
+        overrides,
+        workdir: &workdir,
+        log_dir: &log_dir,
+        geobatch: &geobatch,
+    });
+    let path = log_dir.join("sweep.sbatch");
+    std::fs::write(&path, &script)?;
+    let what = format!(
+        "{} array task(s) of {per} run(s) for the {} of {} runs not complete",
+        tasks.len(),
+        runs.iter()
+            .filter(|r| progress_of(&r.run_dir) != "complete")
+            .count(),
+        runs.len()
+    );
+    if dry_run {
+        print!("{script}");
+        println!("# written to {} ({what}); not submitted", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let job = geobatch_runner::slurm::submit(&path)?;
+    println!(
+        "submitted job array {job}: {what}\n  script {}\n  logs   {}/{job}_<task>.out\n  status geobatch sweep {} --status",
+        path.display(),
+        log_dir.display(),
+        config.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
