@@ -85,9 +85,7 @@ impl SlurmOptions {
             file: path.to_path_buf(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let mut table: toml::Table =
-            toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
+        let mut table = crate::sweep::read_table(path)?;
         let mut wrapper = toml::Table::new();
         wrapper.insert(
             "slurm".into(),

@@ -45,15 +45,23 @@ pub enum Outcome {
     Busy,
 }
 
+/// The sweep config at `path` as a TOML table (errors name the file).
+pub fn read_table(path: &Path) -> Result<toml::Table, RunError> {
+    let fail = |message: String| RunError::Config {
+        file: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))
+}
+
 /// Expands a sweep config (with `--set` overrides applied first) into its runs.
 pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunError> {
     let fail = |message: String| RunError::Config {
         file: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
+    let mut table = read_table(path)?;
     let sweep = match table.remove("sweep") {
         Some(toml::Value::Table(t)) => t,
         Some(_) => {

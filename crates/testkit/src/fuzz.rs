@@ -155,6 +155,15 @@ pub fn mutated(base: Vec<u8>, max: usize) -> impl Strategy<Value = Vec<u8>> {
         .prop_map(move |ms| ms.iter().fold(base.clone(), |text, m| m.apply(&text)))
 }
 
+/// The proptest config of a fuzz test: [`cases`] cases, no failure files written into the repo.
+pub fn config(default: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: cases(default),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 /// The number of fuzz cases a test runs: `GEOBATCH_FUZZ_CASES` when set (a longer campaign),
 /// else `default` (bounded, for CI).
 pub fn cases(default: u32) -> u32 {

@@ -18,11 +18,7 @@ fn fixture() -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: fuzz::cases(256),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(fuzz::config(256))]
 
     #[test]
     fn damaged_records_load_or_name_the_file(bytes in fuzz::mutated(fixture(), 4)) {

@@ -28,11 +28,7 @@ fn one_cif() -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: fuzz::cases(256),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(fuzz::config(256))]
 
     #[test]
     fn a_damaged_cif_is_an_error_or_a_structure(text in fuzz::mutated(one_cif().into_bytes(), 4)) {

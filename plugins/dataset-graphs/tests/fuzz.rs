@@ -54,11 +54,7 @@ fn valid(dir: &Path) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: fuzz::cases(256),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(fuzz::config(256))]
 
     #[test]
     fn hostile_csr_arrays_read_or_name_the_file(

@@ -35,11 +35,7 @@ fn load(source: &Path, dir: &Path) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: fuzz::cases(200),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(fuzz::config(200))]
 
     #[test]
     fn a_damaged_xyz_file_is_an_error_with_a_line(text in fuzz::mutated(WATER_XYZ.as_bytes().to_vec(), 4)) {
@@ -65,11 +61,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: fuzz::cases(48),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(fuzz::config(48))]
 
     #[test]
     fn a_damaged_parquet_store_loads_or_names_the_file(
