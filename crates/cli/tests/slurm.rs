@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{geobatch, steps_table, text};
+use common::{geobatch, steps_column, steps_table, text};
 
 /// Whether a SLURM controller answers here.
 fn slurm_up() -> Result<(), String> {
@@ -243,6 +243,10 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
         assert_eq!(run_value(d, "status"), "complete", "{}", d.display());
         let steps: Vec<u64> = steps_table(d).iter().map(|r| r.0).collect();
         assert_eq!(steps, (0..STEPS).collect::<Vec<_>>(), "{}", d.display());
+        // the timings are whole across allocations: every step has its update time
+        let update = steps_column(d, "update_ns");
+        assert_eq!(update.len() as u64, STEPS, "{}", d.display());
+        assert!(update.iter().all(|&t| t > 0.0), "{}", d.display());
         let batches = geobatch_testkit::results::read(&d.join("run.parquet"));
         if batches[0]
             .column_by_name("resumed_from")
