@@ -133,12 +133,12 @@ pub fn submit(
 ) -> anyhow::Result<ExitCode> {
     let options = SlurmOptions::read(config, overrides)?;
     let per = options.runs_per_task;
+    let open: Vec<bool> = runs
+        .iter()
+        .map(|r| progress_of(&r.run_dir) != "complete")
+        .collect();
     let tasks: Vec<usize> = (0..runs.len().div_ceil(per))
-        .filter(|&t| {
-            runs[t * per..((t + 1) * per).min(runs.len())]
-                .iter()
-                .any(|r| progress_of(&r.run_dir) != "complete")
-        })
+        .filter(|&t| open[t * per..((t + 1) * per).min(runs.len())].contains(&true))
         .collect();
     let experiment_dir = runs
         .first()
@@ -175,9 +175,7 @@ pub fn submit(
     let what = format!(
         "{} array task(s) of {per} run(s) for the {} of {} runs not complete",
         tasks.len(),
-        runs.iter()
-            .filter(|r| progress_of(&r.run_dir) != "complete")
-            .count(),
+        open.iter().filter(|&&o| o).count(),
         runs.len()
     );
     if dry_run {

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 mod common;
 use common::{
-    binary, geobatch, geobatch_with, kill_when, repo, signal_when, steps_table, text, walk,
+    binary, geobatch, geobatch_with, kill_when, repo, run_dirs, signal_when, steps_table, text,
+    walk,
 };
 
 #[test]
@@ -657,16 +658,6 @@ fn painn_trains_on_periodic_crystals_from_the_cli() {
 }
 
 /// The run folders of a results tree, by name.
-fn run_dirs(results: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = walk(results)
-        .into_iter()
-        .filter(|p| p.ends_with("run.parquet"))
-        .map(|p| p.parent().unwrap().to_path_buf())
-        .collect();
-    v.sort();
-    v
-}
-
 /// Two sweeps on one results folder share the runs: each run is done once, by one of them,
 /// and neither takes over the other's live checkpoint (no run records `resumed_from`).
 #[test]

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{geobatch, steps_column, steps_table, text};
+use common::{geobatch, run_dirs, steps_column, steps_table, text};
 
 /// Whether a SLURM controller answers here.
 fn slurm_up() -> Result<(), String> {
@@ -78,21 +78,6 @@ fn status(dir: &Path) -> Vec<(usize, String, PathBuf)> {
             Some((n, state, dir.join(folder)))
         })
         .collect()
-}
-
-fn run_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("results/slurm-test"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("train-")
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// Waits until no task of the sweep's jobs (`--job-name`) is queued. SLURM holds a requeued task
@@ -236,7 +221,7 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
     assert!(text(&o).contains("nothing to submit"), "{}", text(&o));
 
     // every run complete, every step exactly once, the interrupted ones resumed
-    let dirs = run_dirs(dir);
+    let dirs = run_dirs(&dir.join("results"));
     assert_eq!(dirs.len(), 6);
     let mut resumed = 0;
     for d in &dirs {

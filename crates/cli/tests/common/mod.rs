@@ -107,6 +107,17 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Every run folder (one with a `run.parquet`) below `results`, sorted.
+pub fn run_dirs(results: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walk(results)
+        .into_iter()
+        .filter(|p| p.ends_with("run.parquet"))
+        .map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default())
+        .collect();
+    v.sort();
+    v
+}
+
 /// Every record batch of the `steps-*.parquet` parts below `run_dir` (one run, or a results
 /// folder of one run).
 pub fn step_parts(run_dir: &Path) -> Vec<arrow_array::RecordBatch> {
