@@ -158,6 +158,10 @@ enum BenchCommand {
         /// Untimed warm-up steps per batch size.
         #[arg(long, default_value_t = 5)]
         warmup: usize,
+        /// Kernel thread counts to time, comma-separated (default: the config's
+        /// training.threads, else every core this process may use).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
         /// Override a config value (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
@@ -293,6 +297,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     batch_sizes,
                     steps,
                     warmup,
+                    threads,
                     mut overrides,
                 },
         } => {
@@ -313,7 +318,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     )?
                 }
             };
-            let rows = geobatch_runner::bench::bench_step(&loaded, &batch_sizes, steps, warmup)?;
+            let rows =
+                geobatch_runner::bench::bench_step(&loaded, &batch_sizes, steps, warmup, &threads)?;
             let name = loaded
                 .config
                 .model

@@ -4,8 +4,8 @@
 
 use crate::fastmath;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Tensor, TensorData, TensorMetadata, TensorPrimitive};
+use burn::tensor::ops::{FloatTensor, IntTensor};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorMetadata, TensorPrimitive};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -29,28 +29,46 @@ pub trait FusedOps: Backend {
     fn silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// SiLU and its slope (kept by a tracked [`FusedOps::silu`] for its backward pass).
     fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>);
-}
 
-/// Runs `f` on the f32 elements of `t` in row-major order, borrowing them when `t` is
-/// contiguous f32 (the usual case) and copying otherwise.
-fn with_f32<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
-    let c = t.to_contiguous();
-    match c.as_slice::<f32>() {
-        Some(s) => f(s),
-        None => {
-            let v = c
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .unwrap_or_default();
-            f(&v)
-        }
+    /// Whether the products, gathers and segment sums below are geobatch's parallel CPU kernels
+    /// ([`crate::parallel`]: the same bits on any number of threads), so that [`crate::layers`]
+    /// and [`crate::index`] call them; other backends keep burn's operations there.
+    const PARALLEL_KERNELS: bool = false;
+
+    /// `x w` of rank-2 tensors.
+    fn matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(x, w)
+    }
+    /// `g w^T` of rank-2 tensors (the input gradient of [`FusedOps::matmul`]).
+    fn matmul_nt(g: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(g, Self::float_transpose(w))
+    }
+    /// `x^T g` of rank-2 tensors (the weight gradient of [`FusedOps::matmul`]).
+    fn matmul_tn(x: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(Self::float_transpose(x), g)
+    }
+    /// Rows of `table` `[n, c]` picked by `index`.
+    fn gather_rows(table: FloatTensor<Self>, index: IntTensor<Self>) -> FloatTensor<Self> {
+        Self::float_select(table, 0, index)
+    }
+    /// Row i of `values` `[e, c]` added into row `index[i]` of an `[n, c]` result of zeros.
+    fn segment_sum(
+        values: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        let values: Tensor<Self, 2> = Tensor::from_primitive(TensorPrimitive::Float(values));
+        let index: Tensor<Self, 1, Int> = Tensor::from_primitive(index);
+        let [_, c] = values.dims();
+        Tensor::<Self, 2>::zeros([n, c], &values.device())
+            .select_assign(0, index, values, IndexingUpdateOp::Add)
+            .into_primitive()
+            .tensor()
     }
 }
 
-fn flex_from(v: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
-}
+use crate::flex_kernels::{flex_from, with_f32};
+use crate::parallel::{map_in_place, map2_in_place};
 
 /// The f32 elements of `t` for writing in place, when `t` owns them alone and is contiguous
 /// (the usual case for an intermediate result no one else holds).
@@ -63,15 +81,41 @@ fn unique_f32(t: &mut FlexTensor) -> Option<&mut [f32]> {
 }
 
 impl FusedOps for Flex {
+    const PARALLEL_KERNELS: bool = true;
+
+    fn matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        crate::flex_kernels::matmul(x, w)
+    }
+
+    fn matmul_nt(g: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        crate::flex_kernels::matmul_nt(g, w)
+    }
+
+    fn matmul_tn(x: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        crate::flex_kernels::matmul_tn(x, g)
+    }
+
+    fn gather_rows(table: FloatTensor<Self>, index: IntTensor<Self>) -> FloatTensor<Self> {
+        crate::flex_kernels::gather_rows(table, index)
+    }
+
+    fn segment_sum(
+        values: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        crate::flex_kernels::segment_sum(values, index, n)
+    }
+
     fn ssp(mut x: FloatTensor<Self>) -> FloatTensor<Self> {
         if let Some(v) = unique_f32(&mut x) {
-            fastmath::ssp_in_place(v);
+            map_in_place(v, fastmath::ssp_in_place);
             return x;
         }
         let shape = x.shape();
         let out = with_f32(&x, |v| {
             let mut out = v.to_vec();
-            fastmath::ssp_in_place(&mut out);
+            map_in_place(&mut out, fastmath::ssp_in_place);
             out
         });
         flex_from(out, shape)
@@ -81,12 +125,12 @@ impl FusedOps for Flex {
         let shape = x.shape();
         let mut slope = vec![0.0f32; shape.num_elements()];
         if let Some(v) = unique_f32(&mut x) {
-            fastmath::ssp_with_slope_in_place(v, &mut slope);
+            map2_in_place(v, &mut slope, fastmath::ssp_with_slope_in_place);
             return (x, flex_from(slope, shape));
         }
         let out = with_f32(&x, |v| {
             let mut out = v.to_vec();
-            fastmath::ssp_with_slope_in_place(&mut out, &mut slope);
+            map2_in_place(&mut out, &mut slope, fastmath::ssp_with_slope_in_place);
             out
         });
         (flex_from(out, shape.clone()), flex_from(slope, shape))
@@ -94,13 +138,13 @@ impl FusedOps for Flex {
 
     fn silu(mut x: FloatTensor<Self>) -> FloatTensor<Self> {
         if let Some(v) = unique_f32(&mut x) {
-            fastmath::silu_in_place(v);
+            map_in_place(v, fastmath::silu_in_place);
             return x;
         }
         let shape = x.shape();
         let out = with_f32(&x, |v| {
             let mut out = v.to_vec();
-            fastmath::silu_in_place(&mut out);
+            map_in_place(&mut out, fastmath::silu_in_place);
             out
         });
         flex_from(out, shape)
@@ -110,12 +154,12 @@ impl FusedOps for Flex {
         let shape = x.shape();
         let mut slope = vec![0.0f32; shape.num_elements()];
         if let Some(v) = unique_f32(&mut x) {
-            fastmath::silu_with_slope_in_place(v, &mut slope);
+            map2_in_place(v, &mut slope, fastmath::silu_with_slope_in_place);
             return (x, flex_from(slope, shape));
         }
         let out = with_f32(&x, |v| {
             let mut out = v.to_vec();
-            fastmath::silu_with_slope_in_place(&mut out, &mut slope);
+            map2_in_place(&mut out, &mut slope, fastmath::silu_with_slope_in_place);
             out
         });
         (flex_from(out, shape.clone()), flex_from(slope, shape))
@@ -129,7 +173,7 @@ impl FusedOps for Flex {
 mod gpu {
     use super::FusedOps;
     use crate::backend::Gpu;
-    use burn::tensor::ops::FloatTensor;
+    use burn::tensor::ops::{FloatTensor, IntTensor};
     use burn::tensor::{Tensor, TensorPrimitive, activation};
 
     fn wrap(x: FloatTensor<Gpu>) -> Tensor<Gpu, 1> {
@@ -211,6 +255,23 @@ fn activation<B: FusedOps, C: CheckpointStrategy>(
 
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     const CHUNKED_INDEX_ADD: bool = B::CHUNKED_INDEX_ADD;
+    const PARALLEL_KERNELS: bool = B::PARALLEL_KERNELS;
+
+    fn matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        crate::tracked::matmul::<B, C>(x, w)
+    }
+
+    fn gather_rows(table: FloatTensor<Self>, index: IntTensor<Self>) -> FloatTensor<Self> {
+        crate::tracked::gather_rows::<B, C>(table, index)
+    }
+
+    fn segment_sum(
+        values: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        crate::tracked::segment_sum::<B, C>(values, index, n)
+    }
 
     fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
         activation::<B, C>(x, B::ssp, B::ssp_with_slope)

@@ -12,7 +12,7 @@
 
 use crate::fused::FusedOps;
 use burn::tensor::backend::Backend;
-use burn::tensor::{IndexingUpdateOp, Int, Tensor};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorPrimitive};
 
 /// Rows each thread of a chunked index-add loops over (about).
 pub const CHUNK_ROWS: usize = 32;
@@ -55,6 +55,13 @@ pub fn segment_sum<B: FusedOps>(
 ) -> Tensor<B, 2> {
     if B::CHUNKED_INDEX_ADD {
         segment_sum_chunked(values, segments, n)
+    } else if B::PARALLEL_KERNELS {
+        let out = B::segment_sum(
+            values.into_primitive().tensor(),
+            segments.into_primitive(),
+            n,
+        );
+        Tensor::from_primitive(TensorPrimitive::Float(out))
     } else {
         let [_, c] = values.dims();
         Tensor::zeros([n, c], &values.device()).select_assign(
@@ -81,6 +88,9 @@ pub fn segment_mean<B: FusedOps>(
 pub fn gather_rows<B: FusedOps>(table: Tensor<B, 2>, index: Tensor<B, 1, Int>) -> Tensor<B, 2> {
     if B::CHUNKED_INDEX_ADD {
         gather_rows_chunked(table, index)
+    } else if B::PARALLEL_KERNELS {
+        let out = B::gather_rows(table.into_primitive().tensor(), index.into_primitive());
+        Tensor::from_primitive(TensorPrimitive::Float(out))
     } else {
         table.select(0, index)
     }

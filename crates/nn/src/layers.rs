@@ -6,7 +6,7 @@ use crate::fused::FusedOps;
 use crate::init::ParamInit;
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData, activation};
+use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive, activation};
 
 pub use crate::index::{gather_rows, segment_mean, segment_sum};
 
@@ -28,14 +28,14 @@ impl<B: Backend> Dense<B> {
             )),
         }
     }
-
-    /// `x W` for `x` of shape `[n, in]`.
-    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.matmul(self.weight.val())
-    }
 }
 
 impl<B: FusedOps> Dense<B> {
+    /// `x W` for `x` of shape `[n, in]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        matmul(x, self.weight.val())
+    }
+
     /// Rows of `W` picked by index: the product of a one-hot input with `W`, without the one-hot.
     pub fn embed(&self, classes: Tensor<B, 1, Int>) -> Tensor<B, 2> {
         gather_rows(self.weight.val(), classes)
@@ -64,10 +64,23 @@ impl<B: Backend> Linear<B> {
             bias: Param::from_tensor(Tensor::zeros([1, d_out], device)),
         }
     }
+}
 
+impl<B: FusedOps> Linear<B> {
     /// `x W + b` for `x` of shape `[n, in]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.matmul(self.weight.val()) + self.bias.val()
+        matmul(x, self.weight.val()) + self.bias.val()
+    }
+}
+
+/// `x w` of rank-2 tensors: geobatch's parallel kernels where the backend has them
+/// ([`FusedOps::PARALLEL_KERNELS`]), burn's `matmul` elsewhere.
+pub fn matmul<B: FusedOps>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2> {
+    if B::PARALLEL_KERNELS {
+        let out = B::matmul(x.into_primitive().tensor(), w.into_primitive().tensor());
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    } else {
+        x.matmul(w)
     }
 }
 

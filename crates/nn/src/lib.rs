@@ -12,13 +12,17 @@
 
 pub mod backend;
 pub mod fastmath;
+pub mod flex_kernels;
 pub mod fused;
+pub mod gemm;
 pub mod index;
 pub mod init;
 pub mod inputs;
 pub mod layers;
+pub mod parallel;
 pub mod sizes;
 pub mod state;
+mod tracked;
 pub mod trainer;
 
 pub use inputs::BatchInputs;

@@ -14,6 +14,8 @@ use std::time::Instant;
 /// Timing of one batch size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepBench {
+    /// Kernel threads.
+    pub threads: usize,
     /// Batch size.
     pub batch_size: usize,
     /// Timed steps (after warm-up).
@@ -43,13 +45,64 @@ pub fn with_batch_size(
     table.try_into().map_err(|e: toml::de::Error| e.to_string())
 }
 
-/// Times `steps` training steps (after `warmup` untimed ones) at every batch size.
+/// Times `steps` training steps (after `warmup` untimed ones) at every batch size, on each
+/// count of kernel threads in `threads` (none: the config's `training.threads`, else every core).
 pub fn bench_step(
     loaded: &LoadedConfig,
     batch_sizes: &[usize],
     steps: usize,
     warmup: usize,
+    threads: &[usize],
 ) -> Result<Vec<StepBench>, RunError> {
+    let cfg = &loaded.config;
+    let input = |m: String| RunError::Config {
+        file: loaded.path.clone(),
+        message: m,
+    };
+    if cfg.model.is_none() {
+        return Err(input("no [model] table to benchmark".into()));
+    }
+    let seed = cfg.experiment.seed;
+    let dataset = cfg.dataset.load(&DatasetContext {
+        seed,
+        data_dir: cfg.experiment.data_dir.clone(),
+    })?;
+    let counts = if threads.is_empty() {
+        vec![crate::threads::resolve(cfg.training.threads)]
+    } else {
+        threads.to_vec()
+    };
+    if let Some(bad) = counts
+        .iter()
+        .find(|&&t| t == 0 || t > crate::config::MAX_THREADS)
+    {
+        return Err(input(format!(
+            "--threads {bad}: from 1 to {}",
+            crate::config::MAX_THREADS
+        )));
+    }
+    let mut out = Vec::new();
+    for &t in &counts {
+        out.extend(crate::threads::run_on(t, || {
+            let mut rows = Vec::new();
+            for &bs in batch_sizes {
+                rows.push(bench_one(loaded, dataset.as_ref(), bs, steps, warmup, t)?);
+            }
+            Ok::<_, RunError>(rows)
+        })??);
+    }
+    Ok(out)
+}
+
+/// Times one batch size on the current pool of `threads` kernel threads.
+fn bench_one(
+    loaded: &LoadedConfig,
+    dataset: &dyn geobatch_core::Dataset,
+    bs: usize,
+    steps: usize,
+    warmup: usize,
+    threads: usize,
+) -> Result<StepBench, RunError> {
     let cfg = &loaded.config;
     let input = |m: String| RunError::Config {
         file: loaded.path.clone(),
@@ -60,13 +113,8 @@ pub fn bench_step(
         .as_ref()
         .ok_or_else(|| input("no [model] table to benchmark".into()))?;
     let seed = cfg.experiment.seed;
-    let dataset = cfg.dataset.load(&DatasetContext {
-        seed,
-        data_dir: cfg.experiment.data_dir.clone(),
-    })?;
     let train = dataset.split(SplitName::Train);
-    let mut out = Vec::new();
-    for &bs in batch_sizes {
+    {
         let spec = with_batch_size(cfg.batcher.as_ref(), bs).map_err(input)?;
         let ctx = BatcherContext {
             sizes: train.sizes(),
@@ -123,7 +171,8 @@ pub fn bench_step(
         for (p, v) in phases_ms.iter_mut().zip(&phases) {
             *p = median(v).unwrap_or(0.0) / 1e6;
         }
-        out.push(StepBench {
+        Ok(StepBench {
+            threads,
             batch_size: bs,
             steps,
             median_ms: med / 1e6,
@@ -135,9 +184,8 @@ pub fn bench_step(
             },
             phases_ms,
             padded_edges: edges.get(edges.len() / 2).copied().unwrap_or(0),
-        });
+        })
     }
-    Ok(out)
 }
 
 /// A table of benchmark rows.
@@ -145,7 +193,8 @@ pub fn render(model: &str, rows: &[StepBench]) -> String {
     let mut s = format!("training step of {model} (median over timed steps, warm-up excluded)\n");
     let _ = writeln!(
         s,
-        "{:>5} {:>6} {:>10} {:>9} {:>10} {:>8}  share: {}",
+        "{:>7} {:>5} {:>6} {:>10} {:>9} {:>10} {:>8}  share: {}",
+        "threads",
         "bs",
         "steps",
         "median ms",
@@ -163,7 +212,8 @@ pub fn render(model: &str, rows: &[StepBench]) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "{:>5} {:>6} {:>10.2} {:>9.2} {:>10.0} {:>8}  {}",
+            "{:>7} {:>5} {:>6} {:>10.2} {:>9.2} {:>10.0} {:>8}  {}",
+            r.threads,
             r.batch_size,
             r.steps,
             r.median_ms,

@@ -102,6 +102,10 @@ pub struct TrainingSection {
     /// (0: never); `geobatch run --resume` continues from the last one (serial and prefetch).
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
+    /// Threads of the CPU kernels (default: the cores this process may use). Any count gives
+    /// the same bits; only the speed changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
 
 fn default_checkpoint_every() -> u64 {
@@ -119,6 +123,7 @@ impl Default for TrainingSection {
             device: default_device(),
             optimizer: OptimizerSpec::default(),
             checkpoint_every: default_checkpoint_every(),
+            threads: None,
         }
     }
 }
@@ -520,6 +525,7 @@ impl ExperimentConfig {
             return Err("training.steps must be at least 1".into());
         }
         check_device(&self.training.device)?;
+        check_threads(self.training.threads)?;
         self.training
             .optimizer
             .validate()
@@ -560,6 +566,22 @@ pub fn check_experiment(e: &ExperimentSection) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Checks `training.threads`: at least one, at most [`MAX_THREADS`].
+pub fn check_threads(threads: Option<usize>) -> Result<(), String> {
+    match threads {
+        Some(0) => Err(
+            "training.threads = 0: at least 1 (leave the key out to use every core this process \
+             may use)"
+                .into(),
+        ),
+        Some(t) if t > MAX_THREADS => Err(format!("training.threads = {t}: at most {MAX_THREADS}")),
+        _ => Ok(()),
+    }
+}
+
+/// Most kernel threads a run may ask for.
+pub const MAX_THREADS: usize = 1024;
 
 /// Checks a `training.device` value.
 pub fn check_device(device: &str) -> Result<(), String> {

@@ -24,6 +24,14 @@ pub enum RunError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The pool of kernel threads could not be started.
+    #[error("cannot start {threads} kernel thread(s): {message}")]
+    Threads {
+        /// Threads asked for.
+        threads: usize,
+        /// What the operating system said.
+        message: String,
+    },
 }
 
 impl RunError {

@@ -22,19 +22,21 @@ pub struct RunStart<'a> {
     pub mode: &'a str,
     /// Device name.
     pub device: &'a str,
-    /// Threads the run may use: the training thread, a prefetching batcher thread, and parallel
-    /// pre-computation (see [`threads_of`]).
+    /// Threads the run may use: the kernel threads of training, a prefetching batcher thread, and
+    /// parallel pre-computation (see [`threads_of`]).
     pub threads: u32,
 }
 
-/// Threads a run may use: one, two with a prefetching batcher thread, or more when the batcher's
-/// pre-computation ran in parallel on `precompute` threads.
-pub fn threads_of(mode: Mode, precompute: usize) -> u32 {
-    let training = match mode {
-        Mode::Serial => 1,
-        Mode::Prefetch => 2,
+/// Threads a run may use: its `kernel` threads (`training.threads`; 1 for a batching study),
+/// one more with a prefetching batcher thread, or more when the batcher's pre-computation ran
+/// in parallel on `precompute` threads.
+pub fn threads_of(kernel: usize, mode: Mode, precompute: usize) -> u32 {
+    let batcher = match mode {
+        Mode::Serial => 0,
+        Mode::Prefetch => 1,
     };
-    training.max(u32::try_from(precompute).unwrap_or(u32::MAX))
+    let training = kernel.max(1).saturating_add(batcher);
+    u32::try_from(training.max(precompute)).unwrap_or(u32::MAX)
 }
 
 /// What names a run, from any kind of config.

@@ -23,6 +23,7 @@ pub mod slurm;
 pub mod stats;
 pub mod study;
 pub mod sweep;
+pub mod threads;
 pub mod train;
 
 pub use batches::{BatchSummary, run_batches};

@@ -27,7 +27,7 @@ use geobatch_core::{
 };
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Linear, gather_rows, segment_sum, silu};
+use geobatch_nn::layers::{Linear, gather_rows, matmul, segment_sum, silu};
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use message::MessageOps;
 use serde::{Deserialize, Serialize};
@@ -220,13 +220,13 @@ impl<B: Backend> Painn<B> {
 }
 
 /// `x W[:, cols] + b[cols]`: some output columns of a linear layer, as a contiguous tensor.
-fn linear_cols<B: Backend>(
+fn linear_cols<B: FusedOps>(
     x: Tensor<B, 2>,
     layer: &Linear<B>,
     cols: std::ops::Range<usize>,
 ) -> Tensor<B, 2> {
     let rows = layer.weight.dims()[0];
-    x.matmul(layer.weight.val().slice([0..rows, cols.clone()]))
+    matmul(x, layer.weight.val().slice([0..rows, cols.clone()]))
         + layer.bias.val().slice([0..1, cols])
 }
 
@@ -246,7 +246,7 @@ impl<B: FusedOps + MessageOps> Painn<B> {
             let cols = 3 * f * l..3 * f * (l + 1);
             let weight = self.filter.weight.val().slice([0..self.rbf, cols.clone()]);
             let bias = self.filter.bias.val().slice([0..1, cols]);
-            let w = basis.clone().matmul(Tensor::cat(vec![weight, bias], 0));
+            let w = matmul(basis.clone(), Tensor::cat(vec![weight, bias], 0));
             let xs = layer.message.forward(s.clone());
             let sums = message::message(
                 w,
@@ -260,8 +260,8 @@ impl<B: FusedOps + MessageOps> Painn<B> {
             s = s + sums.clone().narrow(0, 0, n).clamp(-CLIP, CLIP);
             v = v + sums.narrow(0, n, 3 * n).clamp(-CLIP, CLIP);
             // update
-            let vl = v.clone().matmul(layer.mix.val().slice([0..f, 0..f]));
-            let vr = v.clone().matmul(layer.mix.val().slice([0..f, f..2 * f]));
+            let vl = matmul(v.clone(), layer.mix.val().slice([0..f, 0..f]));
+            let vr = matmul(v.clone(), layer.mix.val().slice([0..f, f..2 * f]));
             let over_xyz = |t: Tensor<B, 2>| t.reshape([3, n, f]).sum_dim(0).reshape([n, f]);
             let vr_norm = over_xyz(vr.clone() * vr.clone())
                 .add_scalar(f64::from(NORM_EPS))

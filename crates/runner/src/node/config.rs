@@ -109,6 +109,10 @@ pub struct NodeTraining {
     /// this many epochs (0: never); `geobatch run --resume` continues from the last one.
     #[serde(default)]
     pub checkpoint_every: u64,
+    /// Threads of the CPU kernels (default: the cores this process may use). Any count gives
+    /// the same bits; only the speed changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
 
 fn d_epochs() -> u64 {
@@ -145,6 +149,7 @@ impl Default for NodeTraining {
             early_stopping: None,
             keep_best: true,
             checkpoint_every: 0,
+            threads: None,
         }
     }
 }
@@ -198,6 +203,7 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), String> {
         crate::config::check_experiment(&self.experiment)?;
         crate::config::check_device(&self.training.device)?;
+        crate::config::check_threads(self.training.threads)?;
         if self.experiment.quirks != geobatch_core::stream::Quirks::Clean {
             return Err(
                 "experiment.quirks: the reference quirks belong to the graph-level study's \

@@ -151,7 +151,7 @@ pub fn run_node_batches(
             planned_steps: bc.epochs * per_epoch,
             mode: "serial",
             device: "cpu",
-            threads: threads_of(Mode::Serial, source.batcher().precompute_threads()),
+            threads: threads_of(1, Mode::Serial, source.batcher().precompute_threads()),
         },
     )?;
     let schedule = Schedule {

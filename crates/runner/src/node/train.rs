@@ -402,6 +402,20 @@ pub fn run_node_train_with(
     stop: &AtomicBool,
     resume: bool,
 ) -> Result<NodeTrainSummary, RunError> {
+    let threads = crate::threads::resolve(loaded.config.training.threads);
+    crate::threads::run_on(threads, || {
+        node_train_on_threads(loaded, epochs, stop, resume, threads)
+    })?
+}
+
+/// [`run_node_train_with`] inside the pool of `threads` kernel threads.
+fn node_train_on_threads(
+    loaded: &LoadedNodeConfig,
+    epochs: Option<u64>,
+    stop: &AtomicBool,
+    resume: bool,
+    threads: usize,
+) -> Result<NodeTrainSummary, RunError> {
     let cfg = &loaded.config;
     let tr = &cfg.training;
     let model_spec = cfg.model.as_ref().ok_or_else(|| {
@@ -468,6 +482,7 @@ pub fn run_node_train_with(
             mode: tr.mode.as_str(),
             device: &tr.device,
             threads: threads_of(
+                threads,
                 tr.mode,
                 infer
                     .iter()

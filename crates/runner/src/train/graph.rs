@@ -262,6 +262,20 @@ pub fn run_train_with(
     stop: &AtomicBool,
     resume: bool,
 ) -> Result<TrainSummary, RunError> {
+    let threads = crate::threads::resolve(loaded.config.training.threads);
+    crate::threads::run_on(threads, || {
+        train_on_threads(loaded, steps, stop, resume, threads)
+    })?
+}
+
+/// [`run_train_with`] inside the pool of `threads` kernel threads.
+fn train_on_threads(
+    loaded: &LoadedConfig,
+    steps: Option<u64>,
+    stop: &AtomicBool,
+    resume: bool,
+    threads: usize,
+) -> Result<TrainSummary, RunError> {
     let cfg = &loaded.config;
     let model_spec = cfg.model.as_ref().ok_or_else(|| {
         loaded.input_error(
@@ -326,7 +340,7 @@ pub fn run_train_with(
             planned_steps: steps,
             mode: tr.mode.as_str(),
             device: &tr.device,
-            threads: threads_of(tr.mode, 1),
+            threads: threads_of(threads, tr.mode, 1),
         },
     )?;
     let job = Job {

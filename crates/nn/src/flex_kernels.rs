@@ -1,0 +1,110 @@
+//! The [`crate::parallel`] kernels on burn's flex tensors: products, row gathers and segment
+//! sums of rank-2 f32 tensors, with i32 or i64 indices.
+
+use crate::gemm::MatRef;
+use crate::parallel;
+use burn::tensor::{DType, Shape, TensorData, TensorMetadata};
+use burn_flex::FlexTensor;
+
+/// Runs `f` on the f32 elements of `t` in row-major order, borrowing them when `t` is
+/// contiguous f32 (the usual case) and copying otherwise.
+pub(crate) fn with_f32<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+    if let Some(s) = t.as_slice::<f32>() {
+        return f(s);
+    }
+    let c = t.to_contiguous();
+    match c.as_slice::<f32>() {
+        Some(s) => f(s),
+        None => {
+            let v = c
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .unwrap_or_default();
+            f(&v)
+        }
+    }
+}
+
+/// A contiguous f32 tensor of `shape` holding `v`.
+pub(crate) fn flex_from(v: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(v, shape.into()))
+}
+
+/// The elements of an index tensor as row numbers.
+///
+/// # Panics
+/// On a negative index (geobatch builds its index tensors from validated batches).
+fn indices(t: &FlexTensor) -> Vec<usize> {
+    let row = |v: i64| usize::try_from(v).unwrap_or_else(|_| panic!("negative row index {v}"));
+    match t.dtype() {
+        DType::I32 => match t.as_slice::<i32>() {
+            Some(s) => s.iter().map(|&v| row(i64::from(v))).collect(),
+            None => indices(&t.to_contiguous()),
+        },
+        _ => t
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .unwrap_or_default()
+            .into_iter()
+            .map(row)
+            .collect(),
+    }
+}
+
+fn dims2(t: &FlexTensor, what: &str) -> [usize; 2] {
+    let shape = t.shape();
+    match shape.as_slice() {
+        &[r, c] => [r, c],
+        other => panic!("{what}: a rank-2 tensor expected, got shape {other:?}"),
+    }
+}
+
+/// `x w` for `x` `[m, k]` and `w` `[k, n]`.
+pub fn matmul(x: FlexTensor, w: FlexTensor) -> FlexTensor {
+    let ([m, k], [_, n]) = (dims2(&x, "matmul"), dims2(&w, "matmul"));
+    let out = with_f32(&x, |xs| {
+        with_f32(&w, |ws| {
+            parallel::matmul(xs, m, MatRef::row_major(ws, k, n))
+        })
+    });
+    flex_from(out, [m, n])
+}
+
+/// `g w^T` for `g` `[m, n]` and `w` `[k, n]`: the input gradient of `x w`.
+pub fn matmul_nt(g: FlexTensor, w: FlexTensor) -> FlexTensor {
+    let ([m, n], [k, _]) = (dims2(&g, "matmul_nt"), dims2(&w, "matmul_nt"));
+    let out = with_f32(&g, |gs| {
+        with_f32(&w, |ws| {
+            parallel::matmul(gs, m, MatRef::row_major(ws, k, n).t())
+        })
+    });
+    flex_from(out, [m, k])
+}
+
+/// `x^T g` for `x` `[m, k]` and `g` `[m, n]`: the weight gradient of `x w`.
+pub fn matmul_tn(x: FlexTensor, g: FlexTensor) -> FlexTensor {
+    let ([m, k], [_, n]) = (dims2(&x, "matmul_tn"), dims2(&g, "matmul_tn"));
+    let out = with_f32(&x, |xs| {
+        with_f32(&g, |gs| parallel::matmul_tn(xs, gs, m, k, n))
+    });
+    flex_from(out, [k, n])
+}
+
+/// Rows of `table` `[n, c]` picked by `index`: `[index.len(), c]`.
+pub fn gather_rows(table: FlexTensor, index: FlexTensor) -> FlexTensor {
+    let [_, c] = dims2(&table, "gather_rows");
+    let idx = indices(&index);
+    let out = with_f32(&table, |t| parallel::gather_rows(t, c, &idx));
+    flex_from(out, [idx.len(), c])
+}
+
+/// Rows of `values` `[e, c]` added into row `index[i]` of an `[n, c]` result.
+pub fn segment_sum(values: FlexTensor, index: FlexTensor, n: usize) -> FlexTensor {
+    let [_, c] = dims2(&values, "segment_sum");
+    let idx = indices(&index);
+    let out = with_f32(&values, |v| parallel::index_add_rows(v, c, &idx, n));
+    flex_from(out, [n, c])
+}

@@ -1,0 +1,273 @@
+//! Parallel CPU kernels that give the same bits on any number of threads (DESIGN.md: threads).
+//!
+//! Work is split into chunks whose boundaries depend only on the data's shape ([`CHUNK_ROWS`],
+//! [`CHUNK_ELEMS`]), never on the thread count, and every sum runs in a fixed order:
+//! * products `A B` and `G W^T`: each chunk of rows of the result is one product of the same rows
+//!   of the left factor;
+//! * weight gradients `X^T G`, a sum over all rows: one partial product per chunk of rows, the
+//!   partials added in chunk order;
+//! * row gathers: copies;
+//! * index-adds (segment sums, and the gradient of a gather): each thread owns a range of result
+//!   rows and adds the indexed rows into them in index order, the order of a serial loop, so the
+//!   split is free to follow the thread count;
+//! * element-wise kernels: chunks of elements.
+//!
+//! The threads are those of the rayon pool the caller runs in (`ThreadPool::install`; see
+//! [`pool`]); on one thread the same chunks run in sequence.
+
+use crate::gemm::{MatRef, matmul_into};
+use rayon::prelude::*;
+
+/// Rows of a chunk: a task of a row-split product, gather or weight-gradient partial sum.
+pub const CHUNK_ROWS: usize = 512;
+
+/// Elements of a chunk of an element-wise kernel.
+pub const CHUNK_ELEMS: usize = 1 << 14;
+
+/// A pool of `threads` worker threads for the kernels (at least one).
+///
+/// # Errors
+/// When the operating system refuses to start a thread.
+pub fn pool(threads: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("geobatch-kernel-{i}"))
+        .build()
+}
+
+/// The cores this process may use (its affinity mask and cgroup quota), at least one.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// `x b` for `x` row-major `[m, b.rows()]`: row-major `[m, b.cols()]`, chunks of rows in
+/// parallel.
+pub fn matmul(x: &[f32], m: usize, b: MatRef<'_>) -> Vec<f32> {
+    let (k, n) = (b.rows(), b.cols());
+    assert_eq!(
+        x.len(),
+        m * k,
+        "matmul: {m} x {k} input in {} elements",
+        x.len()
+    );
+    let mut out = vec![0.0f32; m * n];
+    if n == 0 || m == 0 {
+        return out;
+    }
+    if k == 0 {
+        return out;
+    }
+    out.par_chunks_mut(CHUNK_ROWS * n)
+        .zip(x.par_chunks(CHUNK_ROWS * k))
+        .for_each(|(o, xi)| {
+            let rows = xi.len() / k;
+            matmul_into(o, MatRef::row_major(xi, rows, k), b, false);
+        });
+    out
+}
+
+/// `x^T g` for `x` row-major `[m, k]` and `g` row-major `[m, n]`: row-major `[k, n]`, the sum
+/// over the m rows split into chunks of [`CHUNK_ROWS`] whose partial products are added in
+/// chunk order.
+pub fn matmul_tn(x: &[f32], g: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+    assert_eq!(
+        x.len(),
+        m * k,
+        "matmul_tn: {m} x {k} in {} elements",
+        x.len()
+    );
+    assert_eq!(
+        g.len(),
+        m * n,
+        "matmul_tn: {m} x {n} in {} elements",
+        g.len()
+    );
+    let mut out = vec![0.0f32; k * n];
+    if m == 0 || k == 0 || n == 0 {
+        return out;
+    }
+    let chunks = m.div_ceil(CHUNK_ROWS);
+    if chunks == 1 {
+        matmul_into(
+            &mut out,
+            MatRef::row_major(x, m, k).t(),
+            MatRef::row_major(g, m, n),
+            false,
+        );
+        return out;
+    }
+    let partials: Vec<Vec<f32>> = x
+        .par_chunks(CHUNK_ROWS * k)
+        .zip(g.par_chunks(CHUNK_ROWS * n))
+        .map(|(xi, gi)| {
+            let rows = xi.len() / k;
+            let mut p = vec![0.0f32; k * n];
+            matmul_into(
+                &mut p,
+                MatRef::row_major(xi, rows, k).t(),
+                MatRef::row_major(gi, rows, n),
+                false,
+            );
+            p
+        })
+        .collect();
+    out.par_chunks_mut(CHUNK_ELEMS)
+        .enumerate()
+        .for_each(|(c, o)| {
+            let (start, len) = (c * CHUNK_ELEMS, o.len());
+            o.copy_from_slice(&partials[0][start..start + len]);
+            for p in &partials[1..] {
+                for (a, b) in o.iter_mut().zip(&p[start..start + len]) {
+                    *a += b;
+                }
+            }
+        });
+    out
+}
+
+/// Rows `index[i]` of `table` (row-major `[_, c]`): row-major `[index.len(), c]`.
+///
+/// # Panics
+/// When an index is not a row of `table`.
+pub fn gather_rows(table: &[f32], c: usize, index: &[usize]) -> Vec<f32> {
+    let mut out = vec![0.0f32; index.len() * c];
+    if c == 0 {
+        return out;
+    }
+    out.par_chunks_mut(CHUNK_ROWS * c)
+        .zip(index.par_chunks(CHUNK_ROWS))
+        .for_each(|(o, idx)| {
+            for (row, &i) in o.chunks_exact_mut(c).zip(idx) {
+                row.copy_from_slice(&table[i * c..(i + 1) * c]);
+            }
+        });
+    out
+}
+
+/// Row `i` of `values` (row-major `[index.len(), c]`) added to row `index[i]` of an `[n, c]`
+/// result of zeros, for every i in order: each thread owns a range of result rows.
+///
+/// # Panics
+/// When an index is not below `n`.
+pub fn index_add_rows(values: &[f32], c: usize, index: &[usize], n: usize) -> Vec<f32> {
+    assert_eq!(
+        values.len(),
+        index.len() * c,
+        "index_add: values and index disagree"
+    );
+    if let Some(&bad) = index.iter().find(|&&i| i >= n) {
+        panic!("index_add: index {bad} is not below {n}");
+    }
+    let mut out = vec![0.0f32; n * c];
+    if c == 0 || n == 0 {
+        return out;
+    }
+    let parts = rayon::current_num_threads().clamp(1, n);
+    let rows = n.div_ceil(parts);
+    out.par_chunks_mut(rows * c).enumerate().for_each(|(p, o)| {
+        let (lo, hi) = (p * rows, p * rows + o.len() / c);
+        for (i, &s) in index.iter().enumerate() {
+            if (lo..hi).contains(&s) {
+                let dst = &mut o[(s - lo) * c..(s - lo + 1) * c];
+                for (d, v) in dst.iter_mut().zip(&values[i * c..(i + 1) * c]) {
+                    *d += v;
+                }
+            }
+        }
+    });
+    out
+}
+
+/// `f` on chunks of [`CHUNK_ELEMS`] elements of `x`, in parallel.
+pub fn map_in_place(x: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
+    x.par_chunks_mut(CHUNK_ELEMS).for_each(f);
+}
+
+/// `f` on matching chunks of `x` and `y` (of one length), in parallel.
+pub fn map2_in_place(
+    x: &mut [f32],
+    y: &mut [f32],
+    f: impl Fn(&mut [f32], &mut [f32]) + Sync + Send,
+) {
+    x.par_chunks_mut(CHUNK_ELEMS)
+        .zip(y.par_chunks_mut(CHUNK_ELEMS))
+        .for_each(|(a, b)| f(a, b));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+
+    /// Every kernel on 1, 2, 3 and 5 threads, at sizes with a partial last chunk.
+    fn on_threads<T: PartialEq + std::fmt::Debug + Send>(f: impl Fn() -> T + Sync) {
+        let one = pool(1).unwrap().install(&f);
+        for t in [2, 3, 5] {
+            assert_eq!(pool(t).unwrap().install(&f), one, "{t} threads");
+        }
+    }
+
+    #[test]
+    fn kernels_give_the_same_bits_on_any_number_of_threads() {
+        let (m, k, n) = (3 * CHUNK_ROWS + 17, 40, 24);
+        let x = random(m * k, 1);
+        let g = random(m * n, 2);
+        let w = random(k * n, 3);
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        on_threads(|| bits(matmul(&x, m, MatRef::row_major(&w, k, n))));
+        on_threads(|| bits(matmul(&g, m, MatRef::row_major(&w, k, n).t())));
+        on_threads(|| bits(matmul_tn(&x, &g, m, k, n)));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let index: Vec<usize> = (0..m).map(|_| rng.random_range(0..300)).collect();
+        on_threads(|| bits(index_add_rows(&g, n, &index, 300)));
+        on_threads(|| bits(gather_rows(&g, n, &index)));
+    }
+
+    #[test]
+    fn kernels_match_plain_loops() {
+        let (m, k, n) = (2 * CHUNK_ROWS + 3, 9, 5);
+        let x = random(m * k, 5);
+        let g = random(m * n, 6);
+        let w = random(k * n, 7);
+        let y = matmul(&x, m, MatRef::row_major(&w, k, n));
+        let gw = matmul_tn(&x, &g, m, k, n);
+        for i in [0, CHUNK_ROWS, m - 1] {
+            for j in 0..n {
+                let want: f32 = (0..k).map(|p| x[i * k + p] * w[p * n + j]).sum();
+                assert!((y[i * n + j] - want).abs() < 1e-5);
+            }
+        }
+        for p in 0..k {
+            for j in 0..n {
+                let want: f64 = (0..m)
+                    .map(|i| f64::from(x[i * k + p]) * f64::from(g[i * n + j]))
+                    .sum();
+                assert!((f64::from(gw[p * n + j]) - want).abs() < 1e-4);
+            }
+        }
+        let index: Vec<usize> = (0..m).map(|i| (i * 7) % 11).collect();
+        let sums = index_add_rows(&g, n, &index, 12);
+        let mut want = vec![0.0f32; 12 * n];
+        for (i, &s) in index.iter().enumerate() {
+            for j in 0..n {
+                want[s * n + j] += g[i * n + j];
+            }
+        }
+        assert_eq!(sums, want, "the serial loop's order, so the same bits");
+        let rows = gather_rows(&g, n, &index);
+        assert_eq!(&rows[n..2 * n], &g[7 * n..8 * n]);
+    }
+
+    #[test]
+    #[should_panic(expected = "not below")]
+    fn an_index_beyond_the_result_is_refused() {
+        let _ = index_add_rows(&[1.0, 2.0], 1, &[0, 5], 3);
+    }
+}
