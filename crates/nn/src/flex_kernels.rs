@@ -2,7 +2,7 @@
 //! sums of rank-2 f32 tensors, with i32 or i64 indices.
 
 use crate::gemm::MatRef;
-use crate::parallel;
+use crate::parallel::{self, Edges};
 use burn::tensor::{DType, Shape, TensorData, TensorMetadata};
 use burn_flex::FlexTensor;
 
@@ -107,4 +107,57 @@ pub fn segment_sum(values: FlexTensor, index: FlexTensor, n: usize) -> FlexTenso
     let idx = indices(&index);
     let out = with_f32(&values, |v| parallel::index_add_rows(v, c, &idx, n));
     flex_from(out, [n, c])
+}
+
+/// [`parallel::message_mean`] of `w` `[E, c]` and `x` `[n, c]`.
+pub fn message_mean(
+    w: FlexTensor,
+    x: FlexTensor,
+    senders: FlexTensor,
+    receivers: FlexTensor,
+    inv_count: FlexTensor,
+) -> FlexTensor {
+    let [n, c] = dims2(&x, "message_mean");
+    let (s, r) = (indices(&senders), indices(&receivers));
+    let out = with_f32(&w, |w| {
+        with_f32(&x, |x| {
+            with_f32(&inv_count, |inv| {
+                let edges = Edges {
+                    senders: &s,
+                    receivers: &r,
+                    inv_count: inv,
+                };
+                parallel::message_mean(w, x, c, edges)
+            })
+        })
+    });
+    flex_from(out, [n, c])
+}
+
+/// [`parallel::message_mean_backward`]: `(dw, dx)`.
+pub fn message_mean_backward(
+    g: FlexTensor,
+    w: FlexTensor,
+    x: FlexTensor,
+    senders: FlexTensor,
+    receivers: FlexTensor,
+    inv_count: FlexTensor,
+) -> (FlexTensor, FlexTensor) {
+    let ([e, c], [n, _]) = (dims2(&w, "message_mean"), dims2(&x, "message_mean"));
+    let (s, r) = (indices(&senders), indices(&receivers));
+    let (dw, dx) = with_f32(&g, |g| {
+        with_f32(&w, |w| {
+            with_f32(&x, |x| {
+                with_f32(&inv_count, |inv| {
+                    let edges = Edges {
+                        senders: &s,
+                        receivers: &r,
+                        inv_count: inv,
+                    };
+                    parallel::message_mean_backward(g, w, x, c, edges)
+                })
+            })
+        })
+    });
+    (flex_from(dw, [e, c]), flex_from(dx, [n, c]))
 }

@@ -65,6 +65,47 @@ pub trait FusedOps: Backend {
             .into_primitive()
             .tensor()
     }
+    /// The mean over incoming edges of `w[e] * x[senders[e]]` (`w` `[E, c]`, `x` `[n, c]`,
+    /// `inv_count` `[n, 1]` = 1 / max(in-degree, 1)): a gather, a product, a segment sum and a
+    /// scaling in one pass ([`crate::parallel::message_mean`]).
+    fn message_mean(
+        w: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        inv_count: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let float = |t| Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(t));
+        let x = float(x);
+        let n = x.dims()[0];
+        let xj = x.select(0, Tensor::from_primitive(senders));
+        let m = float(w) * xj;
+        let sum = Self::segment_sum(m.into_primitive().tensor(), receivers, n);
+        (float(sum) * float(inv_count)).into_primitive().tensor()
+    }
+    /// Gradients `(dw, dx)` of [`FusedOps::message_mean`] for the output gradient `g`.
+    fn message_mean_backward(
+        g: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        inv_count: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let float = |t| Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(t));
+        let (x, w) = (float(x), float(w));
+        let n = x.dims()[0];
+        let senders: Tensor<Self, 1, Int> = Tensor::from_primitive(senders);
+        let gs = float(g) * float(inv_count);
+        let ge = gs.select(0, Tensor::from_primitive(receivers));
+        let dw = ge.clone() * x.select(0, senders.clone());
+        let dx = Self::segment_sum(
+            (ge * w).into_primitive().tensor(),
+            senders.into_primitive(),
+            n,
+        );
+        (dw.into_primitive().tensor(), dx)
+    }
 }
 
 use crate::flex_kernels::{flex_from, with_f32};
@@ -105,6 +146,27 @@ impl FusedOps for Flex {
         n: usize,
     ) -> FloatTensor<Self> {
         crate::flex_kernels::segment_sum(values, index, n)
+    }
+
+    fn message_mean(
+        w: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        inv_count: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        crate::flex_kernels::message_mean(w, x, senders, receivers, inv_count)
+    }
+
+    fn message_mean_backward(
+        g: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        inv_count: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        crate::flex_kernels::message_mean_backward(g, w, x, senders, receivers, inv_count)
     }
 
     fn ssp(mut x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -271,6 +333,16 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         n: usize,
     ) -> FloatTensor<Self> {
         crate::tracked::segment_sum::<B, C>(values, index, n)
+    }
+
+    fn message_mean(
+        w: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        inv_count: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        crate::tracked::message_mean::<B, C>(w, x, senders, receivers, inv_count)
     }
 
     fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {

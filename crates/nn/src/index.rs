@@ -83,6 +83,31 @@ pub fn segment_mean<B: FusedOps>(
     segment_sum(values, segments, n) * inv_count
 }
 
+/// The mean over incoming edges of `w[e] * x[senders[e]]` (`w` `[E, C]`, `x` `[N, C]`,
+/// `inv_count` `[N, 1]`): `segment_mean(w * gather_rows(x, senders), receivers, inv_count)`, fused
+/// into one parallel pass (and its backward pass) where the backend has
+/// [`FusedOps::PARALLEL_KERNELS`], with the same bits.
+pub fn message_mean<B: FusedOps>(
+    w: Tensor<B, 2>,
+    x: Tensor<B, 2>,
+    senders: Tensor<B, 1, Int>,
+    receivers: Tensor<B, 1, Int>,
+    inv_count: Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    if B::PARALLEL_KERNELS {
+        let out = B::message_mean(
+            w.into_primitive().tensor(),
+            x.into_primitive().tensor(),
+            senders.into_primitive(),
+            receivers.into_primitive(),
+            inv_count.into_primitive().tensor(),
+        );
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    } else {
+        segment_mean(w * gather_rows(x, senders), receivers, inv_count)
+    }
+}
+
 /// Rows of `table` picked by index, `[N, C] -> [E, C]` (`table.select(0, index)`), with a
 /// gradient that is a [`segment_sum`] on every backend.
 pub fn gather_rows<B: FusedOps>(table: Tensor<B, 2>, index: Tensor<B, 1, Int>) -> Tensor<B, 2> {

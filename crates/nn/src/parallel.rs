@@ -178,6 +178,124 @@ pub fn index_add_rows(values: &[f32], c: usize, index: &[usize], n: usize) -> Ve
     out
 }
 
+/// Calls `add(out_row, i)` for every i with `index[i]` in the rows of `out` (row-major `[n, c]`),
+/// with `out_row` row `index[i]` of `out`, in index order; each thread owns a range of rows.
+fn owner_rows(out: &mut [f32], c: usize, index: &[usize], add: impl Fn(&mut [f32], usize) + Sync) {
+    let n = out.len() / c.max(1);
+    if c == 0 || n == 0 {
+        return;
+    }
+    let parts = rayon::current_num_threads().clamp(1, n);
+    let rows = n.div_ceil(parts);
+    out.par_chunks_mut(rows * c).enumerate().for_each(|(p, o)| {
+        let (lo, hi) = (p * rows, p * rows + o.len() / c);
+        for (i, &s) in index.iter().enumerate() {
+            if (lo..hi).contains(&s) {
+                add(&mut o[(s - lo) * c..(s - lo + 1) * c], i);
+            }
+        }
+    });
+}
+
+/// The edges of a message-passing step: `senders[e] -> receivers[e]`, with `1 / max(in-degree, 1)`
+/// of every node.
+#[derive(Debug, Clone, Copy)]
+pub struct Edges<'a> {
+    /// Sender node of every edge.
+    pub senders: &'a [usize],
+    /// Receiver node of every edge.
+    pub receivers: &'a [usize],
+    /// `1 / max(in-degree, 1)` of every node.
+    pub inv_count: &'a [f32],
+}
+
+impl Edges<'_> {
+    fn check(&self, e: usize, n: usize) {
+        assert!(
+            self.senders.len() == e && self.receivers.len() == e && self.inv_count.len() == n,
+            "message: {e} edges, {n} nodes, but {} senders, {} receivers, {} counts",
+            self.senders.len(),
+            self.receivers.len(),
+            self.inv_count.len()
+        );
+        if let Some(&bad) = self.senders.iter().chain(self.receivers).find(|&&i| i >= n) {
+            panic!("message: node {bad} is not below {n}");
+        }
+    }
+}
+
+/// The mean over incoming edges of `w[e] * x[senders[e]]`: row r is
+/// `inv_count[r] * sum over edges e into r of w[e] * x[senders[e]]` (edge order), the same bits
+/// as the gather, product, segment sum and scaling done one by one. `w` is `[E, c]`, `x` `[n, c]`.
+pub fn message_mean(w: &[f32], x: &[f32], c: usize, edges: Edges<'_>) -> Vec<f32> {
+    let n = x.len() / c.max(1);
+    edges.check(w.len() / c.max(1), n);
+    let mut out = vec![0.0f32; n * c];
+    owner_rows(&mut out, c, edges.receivers, |o, e| {
+        let (we, xs) = (&w[e * c..(e + 1) * c], edges.senders[e] * c);
+        for ((o, a), b) in o.iter_mut().zip(we).zip(&x[xs..xs + c]) {
+            *o += a * b;
+        }
+    });
+    out.par_chunks_mut(CHUNK_ROWS * c)
+        .zip(edges.inv_count.par_chunks(CHUNK_ROWS))
+        .for_each(|(o, inv)| {
+            for (row, &k) in o.chunks_exact_mut(c).zip(inv) {
+                row.iter_mut().for_each(|v| *v *= k);
+            }
+        });
+    out
+}
+
+/// Gradients of [`message_mean`] for the output gradient `g` `[n, c]`: `(dw [E, c], dx [n, c])`,
+/// with `gs = g * inv_count`, `dw[e] = gs[receivers[e]] * x[senders[e]]` and `dx[s]` the sum of
+/// `gs[receivers[e]] * w[e]` over the edges out of s (edge order).
+pub fn message_mean_backward(
+    g: &[f32],
+    w: &[f32],
+    x: &[f32],
+    c: usize,
+    edges: Edges<'_>,
+) -> (Vec<f32>, Vec<f32>) {
+    let n = x.len() / c.max(1);
+    let e = w.len() / c.max(1);
+    edges.check(e, n);
+    let mut gs = g.to_vec();
+    gs.par_chunks_mut(CHUNK_ROWS * c)
+        .zip(edges.inv_count.par_chunks(CHUNK_ROWS))
+        .for_each(|(o, inv)| {
+            for (row, &k) in o.chunks_exact_mut(c).zip(inv) {
+                row.iter_mut().for_each(|v| *v *= k);
+            }
+        });
+    let mut dw = vec![0.0f32; e * c];
+    if c > 0 {
+        dw.par_chunks_mut(CHUNK_ROWS * c)
+            .enumerate()
+            .for_each(|(chunk, o)| {
+                for (k, row) in o.chunks_exact_mut(c).enumerate() {
+                    let edge = chunk * CHUNK_ROWS + k;
+                    let (r, s) = (edges.receivers[edge] * c, edges.senders[edge] * c);
+                    for ((d, a), b) in row.iter_mut().zip(&gs[r..r + c]).zip(&x[s..s + c]) {
+                        *d = a * b;
+                    }
+                }
+            });
+    }
+    let mut dx = vec![0.0f32; n * c];
+    owner_rows(&mut dx, c, edges.senders, |o, edge| {
+        let r = edges.receivers[edge] * c;
+        for ((d, a), b) in o
+            .iter_mut()
+            .zip(&gs[r..r + c])
+            .zip(&w[edge * c..(edge + 1) * c])
+        {
+            *d += a * b;
+        }
+    });
+    (dw, dx)
+}
+
 /// `f` on chunks of [`CHUNK_ELEMS`] elements of `x`, in parallel.
 pub fn map_in_place(x: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
     x.par_chunks_mut(CHUNK_ELEMS).for_each(f);

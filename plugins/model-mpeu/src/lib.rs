@@ -16,7 +16,7 @@ use burn::tensor::backend::Backend;
 use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Dense, Mlp, gather_rows, segment_mean, segment_sum};
+use geobatch_nn::layers::{Dense, Mlp, gather_rows, message_mean, segment_sum};
 use geobatch_nn::sizes;
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
@@ -120,9 +120,13 @@ impl<B: FusedOps> GraphRegressor<B> for Mpeu<B> {
             let hs = gather_rows(h.clone(), x.senders.clone());
             let hr = gather_rows(h.clone(), x.receivers.clone());
             e = step.edge.forward(Tensor::cat(vec![hs, hr, e], 1));
-            let xj = gather_rows(step.node_in.forward(h.clone()), x.senders.clone());
-            let m = step.message.forward(e.clone()) * xj;
-            let agg = segment_mean(m, x.receivers.clone(), x.inv_in_degree.clone());
+            let agg = message_mean(
+                step.message.forward(e.clone()),
+                step.node_in.forward(h.clone()),
+                x.senders.clone(),
+                x.receivers.clone(),
+                x.inv_in_degree.clone(),
+            );
             h = h + step.update.forward(agg);
         }
         let per_node = self.readout.forward(h);

@@ -1,7 +1,8 @@
 //! PaiNN's message block as one fused operation with its own backward pass: for every edge
 //! (sender i, receiver j) m = W_e ⊙ x_j is split into (ds, dv1, dv2), dv = dv1 ⊗ dir_e + dv2 ⊙ v_j,
 //! and ds, dv are summed into the sender. Nothing of size edges x features is kept but the
-//! filters themselves; the loops run over edges in order, so results are deterministic.
+//! filters themselves; every sum runs over edges in order (each kernel thread owns a range of
+//! result rows), so results are the same bits on any number of threads.
 //!
 //! Layouts: filters `w` `[E, 3F]`, node messages `xs` `[N, 3F]`, vector features `v` `[3N, F]`
 //! (component-outer: the x rows of all nodes, then y, then z), directions `[E, 3]`; the output
@@ -17,6 +18,7 @@ use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
+use rayon::prelude::*;
 
 /// Backends with PaiNN's fused message kernel.
 pub trait MessageOps: Backend {
@@ -71,7 +73,41 @@ fn zeros(shape: [usize; 2]) -> FlexTensor {
     )
 }
 
-/// The forward kernel on host slices.
+/// Row ranges of `n` rows, one per kernel thread: `(first row, past the last)`.
+fn ranges(n: usize) -> Vec<(usize, usize)> {
+    let parts = rayon::current_num_threads().clamp(1, n.max(1));
+    let rows = n.div_ceil(parts).max(1);
+    (0..n.div_ceil(rows))
+        .map(|t| (t * rows, ((t + 1) * rows).min(n)))
+        .collect()
+}
+
+/// Every `block` of `data` (consecutive blocks of `n * width` elements) split at the row ranges
+/// of [`ranges`]: for each range, its rows of every block.
+fn split_blocks<'a>(
+    data: &'a mut [f32],
+    n: usize,
+    width: usize,
+    parts: &[(usize, usize)],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut out: Vec<Vec<&mut [f32]>> = parts.iter().map(|_| Vec::new()).collect();
+    let rows = parts.first().map_or(1, |p| (p.1 - p.0).max(1));
+    for block in data.chunks_mut((n * width).max(1)) {
+        for (t, part) in block.chunks_mut(rows * width).enumerate() {
+            if let Some(o) = out.get_mut(t) {
+                o.push(part);
+            }
+        }
+    }
+    out
+}
+
+/// Edges of a backward chunk (a task of the filter gradient).
+const EDGE_CHUNK: usize = 256;
+
+/// The forward kernel on host slices. Each kernel thread owns a range of senders and adds their
+/// edges' messages in edge order, the order of a serial loop: the same bits on any number of
+/// threads.
 #[allow(clippy::too_many_arguments)]
 pub fn message_forward(
     w: &[f32],
@@ -83,28 +119,42 @@ pub fn message_forward(
     f: usize,
     out: &mut [f32],
 ) {
-    let n = xs.len() / (3 * f);
-    pulp::Arch::new().dispatch(|| {
-        for (e, (&i, &j)) in senders.iter().zip(receivers).enumerate() {
-            let (i, j) = (i as usize, j as usize);
-            let we = &w[e * 3 * f..(e + 1) * 3 * f];
-            let xj = &xs[j * 3 * f..(j + 1) * 3 * f];
-            let (w1, w2) = we[f..].split_at(f);
-            let (x1, x2) = xj[f..].split_at(f);
-            let os = &mut out[i * f..(i + 1) * f];
-            for ((o, &a), &b) in os.iter_mut().zip(&we[..f]).zip(&xj[..f]) {
-                *o += a * b;
-            }
-            for c in 0..3 {
-                let dc = dir[e * 3 + c];
-                let vc = &v[(c * n + j) * f..(c * n + j + 1) * f];
-                let oc = &mut out[((1 + c) * n + i) * f..((1 + c) * n + i + 1) * f];
-                for k in 0..f {
-                    oc[k] += w1[k] * x1[k] * dc + w2[k] * x2[k] * vc[k];
+    let n = xs.len() / (3 * f).max(1);
+    if n == 0 || f == 0 {
+        return;
+    }
+    let parts = ranges(n);
+    let tasks = split_blocks(out, n, f, &parts);
+    tasks
+        .into_par_iter()
+        .zip(parts.par_iter())
+        .for_each(|(mut blocks, &(lo, hi))| {
+            pulp::Arch::new().dispatch(|| {
+                for (e, (&i, &j)) in senders.iter().zip(receivers).enumerate() {
+                    let (i, j) = (i as usize, j as usize);
+                    if !(lo..hi).contains(&i) {
+                        continue;
+                    }
+                    let il = i - lo;
+                    let we = &w[e * 3 * f..(e + 1) * 3 * f];
+                    let xj = &xs[j * 3 * f..(j + 1) * 3 * f];
+                    let (w1, w2) = we[f..].split_at(f);
+                    let (x1, x2) = xj[f..].split_at(f);
+                    let os = &mut blocks[0][il * f..(il + 1) * f];
+                    for ((o, &a), &b) in os.iter_mut().zip(&we[..f]).zip(&xj[..f]) {
+                        *o += a * b;
+                    }
+                    for c in 0..3 {
+                        let dc = dir[e * 3 + c];
+                        let vc = &v[(c * n + j) * f..(c * n + j + 1) * f];
+                        let oc = &mut blocks[1 + c][il * f..(il + 1) * f];
+                        for k in 0..f {
+                            oc[k] += w1[k] * x1[k] * dc + w2[k] * x2[k] * vc[k];
+                        }
+                    }
                 }
-            }
-        }
-    });
+            });
+        });
 }
 
 /// Host slices the backward kernel reads.
@@ -124,7 +174,25 @@ pub struct MessageInputs<'a> {
     pub receivers: &'a [i32],
 }
 
-/// The backward kernel on host slices: writes (dw, dxs, dv) into zeroed buffers.
+/// The gradients of an edge's three message parts, `(gm0, gm1, gm2)` at feature k.
+#[inline(always)]
+fn message_grads(
+    g: &[f32],
+    v: &[f32],
+    d: [f32; 3],
+    (i, j, n, f, k): (usize, usize, usize, usize, usize),
+) -> (f32, f32, f32) {
+    let row = |c: usize, node: usize| (c * n + node) * f + k;
+    let (g0, g1, g2) = (g[row(1, i)], g[row(2, i)], g[row(3, i)]);
+    let gm1 = g0 * d[0] + g1 * d[1] + g2 * d[2];
+    let gm2 = g0 * v[row(0, j)] + g1 * v[row(1, j)] + g2 * v[row(2, j)];
+    (g[i * f + k], gm1, gm2)
+}
+
+/// The backward kernel on host slices: writes (dw, dxs, dv) into zeroed buffers. The filter
+/// gradient is per edge (chunks of edges in parallel); the node gradients are sums over each
+/// receiver's edges, which every kernel thread adds in edge order for its own range of
+/// receivers: the same bits on any number of threads.
 pub fn message_backward(
     g: &[f32],
     x: MessageInputs,
@@ -141,53 +209,65 @@ pub fn message_backward(
         senders,
         receivers,
     } = x;
-    let n = xs.len() / (3 * f);
-    pulp::Arch::new().dispatch(|| {
-        for (e, (&i, &j)) in senders.iter().zip(receivers).enumerate() {
-            let (i, j) = (i as usize, j as usize);
-            let we = &w[e * 3 * f..(e + 1) * 3 * f];
-            let xj = &xs[j * 3 * f..(j + 1) * 3 * f];
-            let d = [dir[e * 3], dir[e * 3 + 1], dir[e * 3 + 2]];
-            let row = |c: usize, node: usize| (c * n + node) * f;
-            let gs = &g[i * f..(i + 1) * f];
-            let (g0, g1, g2) = (
-                &g[row(1, i)..row(1, i) + f],
-                &g[row(2, i)..row(2, i) + f],
-                &g[row(3, i)..row(3, i) + f],
-            );
-            let (v0, v1, v2) = (
-                &v[row(0, j)..row(0, j) + f],
-                &v[row(1, j)..row(1, j) + f],
-                &v[row(2, j)..row(2, j) + f],
-            );
-            let (gw0, rest) = gw[e * 3 * f..(e + 1) * 3 * f].split_at_mut(f);
-            let (gw1, gw2) = rest.split_at_mut(f);
-            let (gx0, rest) = gx[j * 3 * f..(j + 1) * 3 * f].split_at_mut(f);
-            let (gx1, gx2) = rest.split_at_mut(f);
-            let (w0, w1, w2) = (&we[..f], &we[f..2 * f], &we[2 * f..3 * f]);
-            let (x0, x1, x2) = (&xj[..f], &xj[f..2 * f], &xj[2 * f..3 * f]);
-            let (gs, g0, g1, g2) = (&gs[..f], &g0[..f], &g1[..f], &g2[..f]);
-            let (v0, v1, v2) = (&v0[..f], &v1[..f], &v2[..f]);
-            let (gw1, gw2, gx1, gx2) = (&mut gw1[..f], &mut gw2[..f], &mut gx1[..f], &mut gx2[..f]);
-            for k in 0..f {
-                let gm0 = gs[k];
-                let gm1 = g0[k] * d[0] + g1[k] * d[1] + g2[k] * d[2];
-                let gm2 = g0[k] * v0[k] + g1[k] * v1[k] + g2[k] * v2[k];
-                gw0[k] = gm0 * x0[k];
-                gw1[k] = gm1 * x1[k];
-                gw2[k] = gm2 * x2[k];
-                gx0[k] += gm0 * w0[k];
-                gx1[k] += gm1 * w1[k];
-                gx2[k] += gm2 * w2[k];
-            }
-            for (c, gc) in [g0, g1, g2].into_iter().enumerate() {
-                let gvj = &mut gv[row(c, j)..row(c, j) + f];
-                for ((o, (&a, &b)), &g) in gvj.iter_mut().zip(w2.iter().zip(x2)).zip(gc) {
-                    *o += a * b * g;
+    let n = xs.len() / (3 * f).max(1);
+    if n == 0 || f == 0 {
+        return;
+    }
+    let d_of = |e: usize| [dir[e * 3], dir[e * 3 + 1], dir[e * 3 + 2]];
+    gw.par_chunks_mut(EDGE_CHUNK * 3 * f)
+        .enumerate()
+        .for_each(|(chunk, gwc)| {
+            pulp::Arch::new().dispatch(|| {
+                for (k_e, gwe) in gwc.chunks_exact_mut(3 * f).enumerate() {
+                    let e = chunk * EDGE_CHUNK + k_e;
+                    let (i, j) = (senders[e] as usize, receivers[e] as usize);
+                    let xj = &xs[j * 3 * f..(j + 1) * 3 * f];
+                    let d = d_of(e);
+                    for k in 0..f {
+                        let (gm0, gm1, gm2) = message_grads(g, v, d, (i, j, n, f, k));
+                        gwe[k] = gm0 * xj[k];
+                        gwe[f + k] = gm1 * xj[f + k];
+                        gwe[2 * f + k] = gm2 * xj[2 * f + k];
+                    }
                 }
-            }
-        }
-    });
+            });
+        });
+    let parts = ranges(n);
+    let gx_parts = split_blocks(gx, n, 3 * f, &parts);
+    let gv_parts = split_blocks(gv, n, f, &parts);
+    gx_parts
+        .into_par_iter()
+        .zip(gv_parts.into_par_iter())
+        .zip(parts.par_iter())
+        .for_each(|((mut gxp, mut gvp), &(lo, hi))| {
+            pulp::Arch::new().dispatch(|| {
+                for (e, (&i, &j)) in senders.iter().zip(receivers).enumerate() {
+                    let (i, j) = (i as usize, j as usize);
+                    if !(lo..hi).contains(&j) {
+                        continue;
+                    }
+                    let jl = j - lo;
+                    let we = &w[e * 3 * f..(e + 1) * 3 * f];
+                    let xj = &xs[j * 3 * f..(j + 1) * 3 * f];
+                    let d = d_of(e);
+                    let gxj = &mut gxp[0][jl * 3 * f..(jl + 1) * 3 * f];
+                    for k in 0..f {
+                        let (gm0, gm1, gm2) = message_grads(g, v, d, (i, j, n, f, k));
+                        gxj[k] += gm0 * we[k];
+                        gxj[f + k] += gm1 * we[f + k];
+                        gxj[2 * f + k] += gm2 * we[2 * f + k];
+                    }
+                    let (w2, x2) = (&we[2 * f..3 * f], &xj[2 * f..3 * f]);
+                    for c in 0..3 {
+                        let gc = &g[((1 + c) * n + i) * f..((1 + c) * n + i + 1) * f];
+                        let gvj = &mut gvp[c][jl * f..(jl + 1) * f];
+                        for ((o, (&a, &b)), &g) in gvj.iter_mut().zip(w2.iter().zip(x2)).zip(gc) {
+                            *o += a * b * g;
+                        }
+                    }
+                }
+            });
+        });
 }
 
 impl MessageOps for Flex {

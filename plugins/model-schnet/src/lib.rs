@@ -13,7 +13,7 @@ use burn::tensor::backend::Backend;
 use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Dense, Mlp, gather_rows, segment_mean, segment_sum};
+use geobatch_nn::layers::{Dense, Mlp, message_mean, segment_sum};
 use geobatch_nn::sizes;
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
@@ -109,8 +109,13 @@ impl<B: FusedOps> GraphRegressor<B> for SchNet<B> {
         let mut h = self.embed.embed(x.species.clone());
         for step in &self.interactions {
             let w = step.filter.forward(e.clone());
-            let xj = gather_rows(step.node_in.forward(h.clone()), x.senders.clone());
-            let agg = segment_mean(w * xj, x.receivers.clone(), x.inv_in_degree.clone());
+            let agg = message_mean(
+                w,
+                step.node_in.forward(h.clone()),
+                x.senders.clone(),
+                x.receivers.clone(),
+                x.inv_in_degree.clone(),
+            );
             h = h + step.update.forward(agg);
         }
         let per_node = self.readout.forward(h);
