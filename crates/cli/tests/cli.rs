@@ -450,33 +450,42 @@ fn bench_step_times_every_batch_size_with_its_padded_work() {
             "3",
             "--warmup",
             "1",
+            "--threads",
+            "1,2",
         ],
     );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("training step of schnet"), "{out}");
-    // rows: bs, steps, median ms, p90 ms, graphs/s, edges, shares
+    // rows: threads, bs, steps, median ms, p90 ms, graphs/s, edges, shares
     let rows: Vec<Vec<f64>> = out
         .lines()
         .filter_map(|l| {
             let cols: Vec<f64> = l
                 .split_whitespace()
-                .take(6)
+                .take(7)
                 .map_while(|c| c.parse().ok())
                 .collect();
-            (cols.len() == 6).then_some(cols)
+            (cols.len() == 7).then_some(cols)
         })
         .collect();
-    assert_eq!(rows.len(), 2, "{out}");
-    for (row, bs) in rows.iter().zip([4.0, 16.0]) {
-        assert_eq!(row[0], bs);
-        assert_eq!(row[1], 3.0);
-        assert!(row[2] > 0.0 && row[3] >= row[2], "median <= p90: {row:?}");
-        assert!(row[4] > 0.0 && row[5] > 0.0, "{row:?}");
+    assert_eq!(rows.len(), 4, "{out}");
+    for (row, (threads, bs)) in rows
+        .iter()
+        .zip([(1.0, 4.0), (1.0, 16.0), (2.0, 4.0), (2.0, 16.0)])
+    {
+        assert_eq!((row[0], row[1]), (threads, bs), "{out}");
+        assert_eq!(row[2], 3.0);
+        assert!(row[3] > 0.0 && row[4] >= row[3], "median <= p90: {row:?}");
+        assert!(row[5] > 0.0 && row[6] > 0.0, "{row:?}");
     }
     assert!(
-        rows[1][5] > 2.0 * rows[0][5],
+        rows[1][6] > 2.0 * rows[0][6],
         "larger batches pad to more edges: {out}"
+    );
+    assert_eq!(
+        rows[0][6], rows[2][6],
+        "the same batches on any number of threads"
     );
 }
 

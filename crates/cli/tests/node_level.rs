@@ -139,14 +139,18 @@ fn every_node_batcher_batches_and_trains_on_a_generated_graph() {
             .sum();
         assert_eq!(outputs, 3 * 300, "{label}");
 
-        let o = geobatch_with(dir.path(), &["run", cfg], &[("RAYON_NUM_THREADS", "3")]);
+        let o = geobatch_with(
+            dir.path(),
+            &["run", cfg, "--set", "training.threads=3"],
+            &[("RAYON_NUM_THREADS", "1")],
+        );
         assert!(o.status.success(), "run {label}: {}", text(&o));
         assert!(text(&o).contains("the parameters of epoch"), "{}", text(&o));
         let run = run_dir(dir.path(), "sbm", &format!("train-gcn-{label}"));
         assert_eq!(run_value(&run, "status"), "complete");
-        // IBMB's PPR runs on rayon's pool; the other batchers and serial training on one thread
-        let threads = if label.starts_with("ibmb") { 3 } else { 1 };
-        assert_eq!(run_count(&run, "threads"), threads, "{label}");
+        // training (and IBMB's PPR) run on the run's pool of training.threads, whatever
+        // rayon's global pool is
+        assert_eq!(run_count(&run, "threads"), 3, "{label}");
         let acc = final_accuracy(&run);
         let batched_label = if label == "full" {
             "full".to_string()
@@ -467,6 +471,8 @@ fn prefetch_trains_the_same_steps_as_serial_and_records_the_wait() {
                 cfg.to_str().unwrap(),
                 "--set",
                 &format!("training.mode=\"{mode}\""),
+                "--set",
+                "training.threads=1",
                 "--set",
                 &format!("experiment.name=\"{mode}\""),
             ],

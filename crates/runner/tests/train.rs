@@ -114,7 +114,7 @@ fn training_is_bitwise_reproducible_and_prefetch_trains_as_serial() {
             &d,
             model,
             batcher,
-            &format!("steps = 40\nmode = \"{mode}\"\neval_splits = []"),
+            &format!("steps = 40\nmode = \"{mode}\"\neval_splits = []\nthreads = 1"),
         );
         let s = run_train(&loaded, None, &AtomicBool::new(false)).unwrap();
         let threads = run_count(&s.run_dir, "threads");
@@ -130,7 +130,7 @@ fn training_is_bitwise_reproducible_and_prefetch_trains_as_serial() {
     assert_eq!(
         (threads_a, threads_c),
         (1, 2),
-        "a batcher thread beside the trainer"
+        "one kernel thread, and a batcher thread beside it"
     );
     assert_eq!(a.len(), 40);
     assert_eq!(a, b, "same seed, same losses, bit for bit");
