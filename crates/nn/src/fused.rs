@@ -235,7 +235,7 @@ impl FusedOps for Flex {
 mod gpu {
     use super::FusedOps;
     use crate::backend::Gpu;
-    use burn::tensor::ops::{FloatTensor, IntTensor};
+    use burn::tensor::ops::FloatTensor;
     use burn::tensor::{Tensor, TensorPrimitive, activation};
 
     fn wrap(x: FloatTensor<Gpu>) -> Tensor<Gpu, 1> {

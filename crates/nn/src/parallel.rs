@@ -224,6 +224,20 @@ impl Edges<'_> {
     }
 }
 
+/// Row r of `out` (row-major `[_, c]`) times `k[r]`, chunks of rows in parallel.
+fn scale_rows(out: &mut [f32], c: usize, k: &[f32]) {
+    if c == 0 {
+        return;
+    }
+    out.par_chunks_mut(CHUNK_ROWS * c)
+        .zip(k.par_chunks(CHUNK_ROWS))
+        .for_each(|(o, ks)| {
+            for (row, &k) in o.chunks_exact_mut(c).zip(ks) {
+                row.iter_mut().for_each(|v| *v *= k);
+            }
+        });
+}
+
 /// The mean over incoming edges of `w[e] * x[senders[e]]`: row r is
 /// `inv_count[r] * sum over edges e into r of w[e] * x[senders[e]]` (edge order), the same bits
 /// as the gather, product, segment sum and scaling done one by one. `w` is `[E, c]`, `x` `[n, c]`.
@@ -237,13 +251,7 @@ pub fn message_mean(w: &[f32], x: &[f32], c: usize, edges: Edges<'_>) -> Vec<f32
             *o += a * b;
         }
     });
-    out.par_chunks_mut(CHUNK_ROWS * c)
-        .zip(edges.inv_count.par_chunks(CHUNK_ROWS))
-        .for_each(|(o, inv)| {
-            for (row, &k) in o.chunks_exact_mut(c).zip(inv) {
-                row.iter_mut().for_each(|v| *v *= k);
-            }
-        });
+    scale_rows(&mut out, c, edges.inv_count);
     out
 }
 
@@ -261,13 +269,7 @@ pub fn message_mean_backward(
     let e = w.len() / c.max(1);
     edges.check(e, n);
     let mut gs = g.to_vec();
-    gs.par_chunks_mut(CHUNK_ROWS * c)
-        .zip(edges.inv_count.par_chunks(CHUNK_ROWS))
-        .for_each(|(o, inv)| {
-            for (row, &k) in o.chunks_exact_mut(c).zip(inv) {
-                row.iter_mut().for_each(|v| *v *= k);
-            }
-        });
+    scale_rows(&mut gs, c, edges.inv_count);
     let mut dw = vec![0.0f32; e * c];
     if c > 0 {
         dw.par_chunks_mut(CHUNK_ROWS * c)
