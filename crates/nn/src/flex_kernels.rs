@@ -109,6 +109,23 @@ pub fn segment_sum(values: FlexTensor, index: FlexTensor, n: usize) -> FlexTenso
     flex_from(out, [n, c])
 }
 
+/// Runs `f` on the [`Edges`] of these senders, receivers and `1 / max(in-degree, 1)` counts.
+fn with_edges<R>(
+    senders: &FlexTensor,
+    receivers: &FlexTensor,
+    inv_count: &FlexTensor,
+    f: impl FnOnce(Edges<'_>) -> R,
+) -> R {
+    let (s, r) = (indices(senders), indices(receivers));
+    with_f32(inv_count, |inv| {
+        f(Edges {
+            senders: &s,
+            receivers: &r,
+            inv_count: inv,
+        })
+    })
+}
+
 /// [`parallel::message_mean`] of `w` `[E, c]` and `x` `[n, c]`.
 pub fn message_mean(
     w: FlexTensor,
@@ -118,17 +135,9 @@ pub fn message_mean(
     inv_count: FlexTensor,
 ) -> FlexTensor {
     let [n, c] = dims2(&x, "message_mean");
-    let (s, r) = (indices(&senders), indices(&receivers));
-    let out = with_f32(&w, |w| {
-        with_f32(&x, |x| {
-            with_f32(&inv_count, |inv| {
-                let edges = Edges {
-                    senders: &s,
-                    receivers: &r,
-                    inv_count: inv,
-                };
-                parallel::message_mean(w, x, c, edges)
-            })
+    let out = with_edges(&senders, &receivers, &inv_count, |edges| {
+        with_f32(&w, |w| {
+            with_f32(&x, |x| parallel::message_mean(w, x, c, edges))
         })
     });
     flex_from(out, [n, c])
@@ -144,18 +153,10 @@ pub fn message_mean_backward(
     inv_count: FlexTensor,
 ) -> (FlexTensor, FlexTensor) {
     let ([e, c], [n, _]) = (dims2(&w, "message_mean"), dims2(&x, "message_mean"));
-    let (s, r) = (indices(&senders), indices(&receivers));
-    let (dw, dx) = with_f32(&g, |g| {
-        with_f32(&w, |w| {
-            with_f32(&x, |x| {
-                with_f32(&inv_count, |inv| {
-                    let edges = Edges {
-                        senders: &s,
-                        receivers: &r,
-                        inv_count: inv,
-                    };
-                    parallel::message_mean_backward(g, w, x, c, edges)
-                })
+    let (dw, dx) = with_edges(&senders, &receivers, &inv_count, |edges| {
+        with_f32(&g, |g| {
+            with_f32(&w, |w| {
+                with_f32(&x, |x| parallel::message_mean_backward(g, w, x, c, edges))
             })
         })
     });
