@@ -9,6 +9,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod advise_cmd;
 mod data;
 mod plugins;
 mod sweep_cmd;
@@ -126,6 +127,36 @@ enum Command {
         #[arg(long, conflicts_with_all = ["dry_run", "task"])]
         status: bool,
         /// Override a config value in every run (dotted key, TOML value).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Which batcher trains this config fastest over N steps: probes each candidate with a short
+    /// real run, plans the N steps of each without the model, ranks the predicted totals (with
+    /// crossovers), writes advice.parquet; --validate runs the top two to check (docs/advise.md).
+    Advise {
+        /// Experiment config with a [model] (graph-level).
+        config: PathBuf,
+        /// Training steps the advice is for.
+        #[arg(long)]
+        steps: u64,
+        /// Candidate batchers, comma-separated, each KIND[:KEY=VALUE...] (e.g. static:pad=pow2);
+        /// default: dynamic, static:pad=multiple64, static:pad=pow2, pack and the config's own.
+        #[arg(long, value_delimiter = ',')]
+        batchers: Vec<String>,
+        /// Steps of each candidate's probe.
+        #[arg(long, default_value_t = 300)]
+        probe_steps: u64,
+        /// Time limit of each probe, seconds (it ends early, with what it measured).
+        #[arg(long, default_value_t = 120.0)]
+        probe_seconds: f64,
+        /// Run the recommended batcher and the runner-up for the N steps and report predicted
+        /// against measured total time.
+        #[arg(long)]
+        validate: bool,
+        /// Output folder (default: RESULTS_DIR/EXPERIMENT/advise-MODEL-bsB-stepsN).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a config value (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
@@ -430,6 +461,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "stopping after this step (Ctrl-C again to kill); run the sweep again to resume",
             );
             return sweep_cmd::run(&runs, range, &stop);
+        }
+        Command::Advise {
+            config,
+            steps,
+            batchers,
+            probe_steps,
+            probe_seconds,
+            validate,
+            out,
+            overrides,
+        } => {
+            if is_node_level(&config, &overrides)? {
+                anyhow::bail!(plugins::UsageError(
+                    "advise compares graph batchers over training steps; this config is \
+                     node-level (compare node batchers with a sweep and `geobatch report`)"
+                        .into()
+                ));
+            }
+            if !(probe_seconds > 0.0 && probe_seconds.is_finite()) {
+                anyhow::bail!(plugins::UsageError(
+                    "--probe-seconds must be a positive number".into()
+                ));
+            }
+            let req = advise_cmd::Request {
+                config,
+                overrides,
+                steps,
+                batchers,
+                probe_steps,
+                probe_seconds,
+                validate,
+                out,
+            };
+            let title = advise_cmd::title(&req)?;
+            let stop = stop_on_ctrl_c("stopping the advice (Ctrl-C again to kill)");
+            let (advice, out) = advise_cmd::run(&req, &stop)?;
+            let text = advice.render(&title);
+            std::fs::write(out.join("advice.md"), &text)
+                .with_context(|| format!("cannot write {}", out.join("advice.md").display()))?;
+            print!("{text}");
+            println!("\nadvice written to {}", out.display());
         }
         Command::Report { results, out } => {
             let out = out.unwrap_or_else(|| results.join("report"));

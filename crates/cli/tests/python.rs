@@ -448,3 +448,68 @@ fn the_torch_schnet_matches_the_jax_one_in_size_eager_and_compiled() {
         );
     }
 }
+
+#[test]
+fn advise_on_the_jax_engine_prices_every_new_shape_as_a_compile() {
+    let Some(py) = python("jax, optax") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "jax.toml",
+        &format!(
+            "[experiment]\nname = \"jax\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n\
+             [model]\nkind = \"python\"\npython = \"{}\"\nmodule = \"{}\"\n\
+             options = {{ latent = 16, steps = 1, rbf = 20 }}\n\
+             [batcher]\nkind = \"dynamic\"\nbatch_size = 8\n[training]\nwarmup = 2\n",
+            py.display(),
+            repo().join("python/schnet_jax.py").display(),
+        ),
+    );
+    let out = dir.path().join("advice");
+    let o = geobatch(
+        dir.path(),
+        &[
+            "advise",
+            &cfg,
+            "--steps",
+            "200",
+            "--batchers",
+            "dynamic,static:pad=multiple64",
+            "--probe-steps",
+            "20",
+            "--out",
+            &out.display().to_string(),
+        ],
+    );
+    let printed = text(&o);
+    assert!(o.status.success(), "{printed}");
+    let b = &geobatch_testkit::results::read(&out.join("advice.parquet"))[0];
+    let f = |name: &str, i: usize| {
+        b.column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .unwrap()
+            .value(i)
+    };
+    let labels = b
+        .column_by_name("batcher")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    let row = |l: &str| (0..2).find(|&i| labels.value(i) == l).unwrap();
+    let (s64, dynamic) = (row("static-64"), row("dynamic"));
+    // XLA compiles the step again for every new shape: tens of milliseconds at least, where
+    // geobatch's eager engine pays about nothing
+    let per_shape = f("compile_ms_per_shape", 0);
+    assert!(
+        per_shape > 20.0,
+        "compile per shape {per_shape} ms: {printed}"
+    );
+    assert!(f("new_shape_s", s64) > 5.0 * per_shape / 1e3, "{printed}");
+    assert_eq!(f("new_shape_s", dynamic), 0.0, "{printed}");
+    assert!(printed.contains("Crossovers"), "{printed}");
+}

@@ -9,6 +9,7 @@
 //! the slowest batcher (combined mean), and Welch t-tests of the test RMSE between every pair of
 //! batchers, Holm-corrected across all tests of the report.
 
+pub mod advise;
 pub mod compile;
 pub mod figures;
 pub mod read;

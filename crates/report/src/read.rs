@@ -93,6 +93,8 @@ pub struct Steps {
     pub padded_edges: Vec<u32>,
     /// Real graphs per batch.
     pub real_graphs: Vec<u32>,
+    /// Padded graphs per batch (zeros in files written before the column existed).
+    pub padded_graphs: Vec<u32>,
     /// First appearance of the padded shape.
     pub new_shape: Vec<bool>,
     /// Warm-up step.
@@ -255,6 +257,12 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
             steps.real_edges.extend(u32s(&b, "real_edges", p)?);
             steps.padded_edges.extend(u32s(&b, "padded_edges", p)?);
             steps.real_graphs.extend(u32s(&b, "real_graphs", p)?);
+            steps
+                .padded_graphs
+                .extend(match b.column_by_name("padded_graphs") {
+                    Some(_) => u32s(&b, "padded_graphs", p)?,
+                    None => vec![0; b.num_rows()],
+                });
             steps.new_shape.extend(bools(&b, "new_shape", p)?);
             steps.warmup.extend(bools(&b, "warmup", p)?);
         }

@@ -158,6 +158,47 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
     }))
 }
 
+/// Real content and padded shape of one planned batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedBatch {
+    /// Real nodes, edges and graphs.
+    pub real: Shape,
+    /// The shape it is padded to.
+    pub padded: Shape,
+}
+
+/// The first `steps` training batches of a config as its training run meets them (same seed,
+/// stream and batcher), planned only: no collation, no model, no sinks. A shape-specialising
+/// engine compiles once per distinct `padded` shape of this sequence.
+pub fn planned_batches(loaded: &LoadedConfig, steps: u64) -> Result<Vec<PlannedBatch>, RunError> {
+    let cfg = &loaded.config;
+    let dataset = cfg.dataset.load(&DatasetContext {
+        seed: cfg.experiment.seed,
+        data_dir: cfg.experiment.data_dir.clone(),
+    })?;
+    let split = geobatch_core::SplitName::Train;
+    let set = dataset.split(split);
+    let batcher = geobatch_core::batcher::build_for_training(
+        cfg.batcher.as_ref(),
+        &BatcherContext {
+            sizes: set.sizes(),
+            split: split.as_str(),
+            quirks: cfg.experiment.quirks,
+        },
+    )?;
+    let mut source = GraphSource::new(set, batcher, split, loaded)?;
+    let mut out = Vec::with_capacity(usize::try_from(steps).unwrap_or(0).min(1 << 24));
+    for _ in 0..steps {
+        source.plan_next()?;
+        let plan = source.plan();
+        out.push(PlannedBatch {
+            real: plan.real,
+            padded: plan.padded,
+        });
+    }
+    Ok(out)
+}
+
 /// Identity part of a summary.
 struct SummaryHead {
     dataset: String,

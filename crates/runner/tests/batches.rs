@@ -247,3 +247,68 @@ fn resolved_configs_fill_defaults_and_round_trip() {
     assert_eq!(a.hash, b.hash);
     assert_eq!(a.hash.len(), 64);
 }
+
+#[test]
+fn planned_batches_are_the_shapes_the_training_run_meets() {
+    for batcher in [
+        "kind = \"static\"\nbatch_size = 8\npad = \"multiple64\"",
+        "kind = \"pack\"\nbatch_size = 8",
+        "kind = \"dynamic\"\nbatch_size = 8",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = config(
+            dir.path(),
+            "kind = \"qm9\"\nsource = \"fixture\"\n[model]\nkind = \"schnet\"\nlatent = 8\nsteps = 1\n\
+             [training]\neval_splits = []\nthreads = 1",
+            batcher,
+            "",
+        );
+        let planned = geobatch_runner::batches::planned_batches(&loaded, 30).unwrap();
+        let run = geobatch_runner::run_train(
+            &loaded,
+            Some(30),
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
+        let mut met = Vec::new();
+        for b in steps(&run.run_dir) {
+            let col = |name: &str| {
+                b.column_by_name(name)
+                    .unwrap()
+                    .as_primitive::<UInt32Type>()
+                    .values()
+                    .to_vec()
+            };
+            let (n, e, g) = (
+                col("padded_nodes"),
+                col("padded_edges"),
+                col("padded_graphs"),
+            );
+            let (rn, re) = (col("real_nodes"), col("real_edges"));
+            for i in 0..n.len() {
+                met.push((n[i], e[i], g[i], rn[i], re[i]));
+            }
+        }
+        let expected: Vec<_> = planned
+            .iter()
+            .map(|p| {
+                let u = |v: usize| u32::try_from(v).unwrap();
+                (
+                    u(p.padded.nodes),
+                    u(p.padded.edges),
+                    u(p.padded.graphs),
+                    u(p.real.nodes),
+                    u(p.real.edges),
+                )
+            })
+            .collect();
+        assert_eq!(met, expected, "{batcher}");
+        let distinct: HashSet<_> = met.iter().map(|m| (m.0, m.1, m.2)).collect();
+        if batcher.contains("multiple64") {
+            assert!(
+                distinct.len() > 3,
+                "static-64 meets many shapes: {distinct:?}"
+            );
+        }
+    }
+}

@@ -136,12 +136,9 @@ impl<'a> GraphSource<'a> {
     }
 }
 
-impl BatchSource for GraphSource<'_> {
-    type Batch = GraphBatch;
-    const QUEUE: usize = 2;
-
-    fn next(&mut self, batch: &mut GraphBatch) -> Result<(u64, u64), Error> {
-        let t0 = Instant::now();
+impl GraphSource<'_> {
+    /// Plans the next batch without collating it; the plan is [`GraphSource::plan`].
+    pub fn plan_next(&mut self) -> Result<(), Error> {
         let planned = self
             .batcher
             .next_plan(&mut self.stream, self.set.sizes(), &mut self.plan)
@@ -151,6 +148,22 @@ impl BatchSource for GraphSource<'_> {
                 "the batcher ended a repeating training stream",
             ));
         }
+        Ok(())
+    }
+
+    /// The last plan made.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+impl BatchSource for GraphSource<'_> {
+    type Batch = GraphBatch;
+    const QUEUE: usize = 2;
+
+    fn next(&mut self, batch: &mut GraphBatch) -> Result<(u64, u64), Error> {
+        let t0 = Instant::now();
+        self.plan_next()?;
         let t1 = Instant::now();
         batch.collate(self.set, &self.plan)?;
         Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))

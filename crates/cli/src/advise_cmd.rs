@@ -1,0 +1,344 @@
+//! `geobatch advise CONFIG --steps N`: probes every candidate batcher with a short real run of
+//! the config's model, plans the N steps of each without the model, predicts and ranks their
+//! total training time (`geobatch_report::advise`), and with `--validate` runs the recommended
+//! batcher and the runner-up for N steps to check the prediction (docs/advise.md).
+
+use crate::plugins::UsageError;
+use anyhow::Context as _;
+use geobatch_report::advise::{Advice, Candidate, ShapeKey, advise};
+use geobatch_runner::LoadedConfig;
+use geobatch_runner::batches::{PlannedBatch, planned_batches};
+use geobatch_runner::config::read_with_overrides;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The candidates when `--batchers` is not given: the study's dynamic, static-64 and static-2^N,
+/// and `pack` (those registered in this build), plus the config's own batcher.
+pub const DEFAULT_BATCHERS: &[&str] = &[
+    "dynamic",
+    "static:pad=multiple64",
+    "static:pad=pow2",
+    "pack",
+];
+
+/// What `geobatch advise` was asked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Experiment config (graph-level, with a `[model]`).
+    pub config: PathBuf,
+    /// `--set` overrides.
+    pub overrides: Vec<String>,
+    /// Steps the advice is for.
+    pub steps: u64,
+    /// Candidate batchers, `KIND[:KEY=VALUE...]`.
+    pub batchers: Vec<String>,
+    /// Steps of each probe.
+    pub probe_steps: u64,
+    /// Time limit of each probe.
+    pub probe_seconds: f64,
+    /// Run the recommended batcher and the runner-up for N steps and compare.
+    pub validate: bool,
+    /// Output folder.
+    pub out: Option<PathBuf>,
+}
+
+/// A candidate's batcher table from `KIND[:KEY=VALUE...]` (values TOML, else strings); the
+/// config's batch size unless the spec sets one.
+pub fn candidate_table(spec: &str, batch_size: usize) -> Result<toml::Table, UsageError> {
+    let mut parts = spec.split(':');
+    let kind = parts.next().unwrap_or_default().trim();
+    if kind.is_empty() {
+        return Err(UsageError(format!(
+            "--batchers {spec:?}: expected KIND[:KEY=VALUE...], e.g. static:pad=pow2"
+        )));
+    }
+    let names = geobatch_core::registry::names(geobatch_core::PluginKind::Batcher);
+    if !names.contains(&kind) {
+        return Err(UsageError(format!(
+            "--batchers {spec:?}: unknown batcher {kind:?}; registered: {}",
+            names.join(", ")
+        )));
+    }
+    let mut t = toml::Table::new();
+    t.insert("kind".into(), toml::Value::String(kind.into()));
+    t.insert(
+        "batch_size".into(),
+        toml::Value::Integer(i64::try_from(batch_size).unwrap_or(i64::MAX)),
+    );
+    for kv in parts {
+        geobatch_runner::config::apply_override(&mut t, kv)
+            .map_err(|m| UsageError(format!("--batchers {spec:?}: {kv:?}: {m}")))?;
+    }
+    Ok(t)
+}
+
+/// The config with `batcher` in place of its own, for a run of `steps` steps under `results`:
+/// no evaluation, no checkpoints, Parquet only (advise measures training time).
+fn variant(
+    base: &toml::Table,
+    batcher: &toml::Table,
+    steps: u64,
+    results: &Path,
+    path: &Path,
+) -> anyhow::Result<LoadedConfig> {
+    let mut t = base.clone();
+    t.insert("batcher".into(), toml::Value::Table(batcher.clone()));
+    let training = t
+        .entry("training")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .context("`training` is not a table")?;
+    training.insert(
+        "steps".into(),
+        toml::Value::Integer(i64::try_from(steps).unwrap_or(i64::MAX)),
+    );
+    training.insert("eval_splits".into(), toml::Value::Array(Vec::new()));
+    training.insert("eval_every".into(), toml::Value::Integer(0));
+    training.insert("checkpoint_every".into(), toml::Value::Integer(0));
+    let experiment = t
+        .entry("experiment")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .context("`experiment` is not a table")?;
+    experiment.insert(
+        "results_dir".into(),
+        toml::Value::String(results.display().to_string()),
+    );
+    let mut sink = toml::Table::new();
+    sink.insert("kind".into(), toml::Value::String("parquet".into()));
+    t.insert(
+        "sinks".into(),
+        toml::Value::Array(vec![toml::Value::Table(sink)]),
+    );
+    Ok(LoadedConfig::from_str(&toml::to_string(&t)?, path)?)
+}
+
+/// Trains `loaded` into a fresh run folder (an earlier one of the same config is replaced),
+/// ended early when `limit` passes or `stop` is set; returns the steps read back.
+fn measure(
+    loaded: &LoadedConfig,
+    limit: Option<Duration>,
+    stop: &AtomicBool,
+) -> anyhow::Result<geobatch_report::read::Steps> {
+    let dir = loaded.run_dir();
+    let lock = geobatch_runner::lock::RunLock::try_acquire(&dir)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: another geobatch process is running this config now",
+            dir.display()
+        )
+    })?;
+    lock.clear()?;
+    let run_stop = AtomicBool::new(false);
+    let (done, ended) = mpsc::channel::<()>();
+    let summary = std::thread::scope(|s| {
+        let flag = &run_stop;
+        s.spawn(move || {
+            let start = Instant::now();
+            loop {
+                match ended.recv_timeout(Duration::from_millis(100)) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                if stop.load(Ordering::SeqCst) || limit.is_some_and(|l| start.elapsed() >= l) {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            }
+        });
+        let r = geobatch_runner::run_train(loaded, None, &run_stop);
+        let _ = done.send(());
+        r
+    })?;
+    drop(lock);
+    if stop.load(Ordering::SeqCst) {
+        anyhow::bail!("stopped (Ctrl-C)");
+    }
+    Ok(geobatch_report::read::read_run(&summary.run_dir)?.steps)
+}
+
+/// Shapes and fill of a planned run.
+fn planned(batches: &[PlannedBatch]) -> (Vec<ShapeKey>, (f64, f64), f64) {
+    let key = |s: &geobatch_core::Shape| {
+        [s.nodes, s.edges, s.graphs].map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+    };
+    let sum = |f: &dyn Fn(&PlannedBatch) -> usize| batches.iter().map(|b| f(b) as f64).sum::<f64>();
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    (
+        batches.iter().map(|b| key(&b.padded)).collect(),
+        (
+            ratio(sum(&|b| b.real.nodes), sum(&|b| b.padded.nodes)),
+            ratio(sum(&|b| b.real.edges), sum(&|b| b.padded.edges)),
+        ),
+        ratio(sum(&|b| b.real.graphs), batches.len() as f64),
+    )
+}
+
+/// Runs `geobatch advise`; returns the advice and the folder it was written to.
+pub fn run(req: &Request, stop: &AtomicBool) -> anyhow::Result<(Advice, PathBuf)> {
+    if req.steps == 0 {
+        anyhow::bail!(UsageError("--steps must be at least 1".into()));
+    }
+    if req.probe_steps < 2 {
+        anyhow::bail!(UsageError(
+            "--probe-steps must be at least 2 (the first step is start-up)".into()
+        ));
+    }
+    let base_loaded = LoadedConfig::from_file_with(&req.config, &req.overrides)?;
+    let cfg = &base_loaded.config;
+    let model = cfg.model.as_ref().ok_or_else(|| {
+        UsageError(format!(
+            "{}: no [model] table: advise times a model's training steps (see `geobatch list models`)",
+            req.config.display()
+        ))
+    })?;
+    let batch_size = cfg.batcher.batch_size();
+    let (text, _) = read_with_overrides(&req.config, &req.overrides)?;
+    let base: toml::Table = toml::from_str(&text)?;
+    let own = base
+        .get("batcher")
+        .and_then(toml::Value::as_table)
+        .cloned()
+        .context("the config has no [batcher] table")?;
+    let mut tables: Vec<toml::Table> = Vec::new();
+    let specs: Vec<String> = if req.batchers.is_empty() {
+        let names = geobatch_core::registry::names(geobatch_core::PluginKind::Batcher);
+        DEFAULT_BATCHERS
+            .iter()
+            .filter(|s| names.contains(&s.split(':').next().unwrap_or_default()))
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        req.batchers.clone()
+    };
+    for s in &specs {
+        tables.push(candidate_table(s, batch_size)?);
+    }
+    // the config's own batcher joins the default candidates unless it is one of them
+    let own_extra = req.batchers.is_empty();
+    if own_extra {
+        tables.push(own);
+    }
+    let last = tables.len() - 1;
+    let out = req.out.clone().unwrap_or_else(|| {
+        cfg.experiment
+            .results_dir
+            .join(&cfg.experiment.name)
+            .join(format!(
+                "advise-{}-bs{batch_size}-steps{}",
+                model.typetag_name(),
+                req.steps
+            ))
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut loaded_of = Vec::new();
+    for (i, t) in tables.into_iter().enumerate() {
+        let spec = toml::Value::Table(t.clone()).to_string();
+        let probe = variant(&base, &t, req.probe_steps, &out.join("probes"), &req.config)
+            .with_context(|| format!("batcher {spec}"))?;
+        let mut label = probe.config.batcher.label();
+        if candidates.iter().any(|c| c.label == label) {
+            if own_extra && i == last {
+                continue;
+            }
+            // two candidates of one label (options the label does not show): name the table
+            label = format!("{label} {spec}");
+        }
+        let started = Instant::now();
+        let plan = planned_batches(&probe, req.steps)?;
+        let plan_s = started.elapsed().as_secs_f64();
+        let (padded, fill, graphs_per_step) = planned(&plan);
+        eprintln!(
+            "advise: {label}: planned {} steps in {plan_s:.1} s; probing {} steps (at most {:.0} s)",
+            req.steps, req.probe_steps, req.probe_seconds
+        );
+        let steps = measure(
+            &probe,
+            Some(Duration::from_secs_f64(req.probe_seconds)),
+            stop,
+        )
+        .with_context(|| format!("probe of {label}"))?;
+        if steps.step.len() < 2 {
+            anyhow::bail!(
+                "probe of {label}: only {} step(s) ran in {} s: raise --probe-seconds",
+                steps.step.len(),
+                req.probe_seconds
+            );
+        }
+        candidates.push(Candidate {
+            label,
+            spec,
+            padded,
+            fill,
+            graphs_per_step,
+            probe: steps,
+        });
+        loaded_of.push(t);
+    }
+    let mut advice = advise(&candidates, req.steps, cfg.training.warmup);
+    if req.validate {
+        let top: Vec<String> = advice.top_two().iter().map(|r| r.label.clone()).collect();
+        for label in top {
+            let Some(i) = candidates.iter().position(|c| c.label == label) else {
+                continue;
+            };
+            eprintln!("advise: validating {label}: {} steps", req.steps);
+            let full = variant(
+                &base,
+                &loaded_of[i],
+                req.steps,
+                &out.join("validation"),
+                &req.config,
+            )?;
+            let steps =
+                measure(&full, None, stop).with_context(|| format!("validation run of {label}"))?;
+            advice.check(&label, &steps);
+        }
+    }
+    advice.write(&out)?;
+    Ok((advice, out))
+}
+
+/// The advice's title: model, data, batch size, device and threads.
+pub fn title(req: &Request) -> anyhow::Result<String> {
+    let loaded = LoadedConfig::from_file_with(&req.config, &req.overrides)?;
+    let c = &loaded.config;
+    Ok(format!(
+        "{} on {}, batch size {}, {}, {} kernel threads",
+        c.model.as_ref().map_or("?", |m| m.typetag_name()),
+        loaded.names().dataset,
+        c.batcher.batch_size(),
+        c.training.device,
+        geobatch_runner::threads::resolve(c.training.threads)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_take_the_config_batch_size_and_typed_options() {
+        geobatch_catalog::link();
+        let t = candidate_table("static:pad=pow2", 32).expect("parsed");
+        assert_eq!(t["kind"].as_str(), Some("static"));
+        assert_eq!(t["pad"].as_str(), Some("pow2"));
+        assert_eq!(t["batch_size"].as_integer(), Some(32));
+        let t = candidate_table("pack:batch_size=64:window=128", 32).expect("parsed");
+        assert_eq!(t["batch_size"].as_integer(), Some(64));
+        assert_eq!(t["window"].as_integer(), Some(128));
+        let e = candidate_table("greedy-nonexistent", 32).expect_err("unknown");
+        assert!(
+            e.0.contains("unknown batcher") && e.0.contains("registered:"),
+            "{e}"
+        );
+        assert!(candidate_table("", 32).is_err());
+        assert!(
+            candidate_table("static:pad", 32)
+                .expect_err("no value")
+                .0
+                .contains("KEY=VALUE")
+        );
+    }
+}
