@@ -444,7 +444,7 @@ impl Advice {
                 r.steady_ms,
                 r.shapes,
                 r.compile_ms / 1e3,
-                r.first_ms / 1e3,
+                (r.first_ms / 10.0).round() / 100.0 + 0.0,
                 r.fill.0,
                 r.fill.1,
                 r.graphs_per_step,
@@ -513,11 +513,17 @@ impl Advice {
                     );
                 }
             }
-            if let Some((fastest, behind)) = self.verdict() {
-                let _ = writeln!(
-                    s,
-                    "\nMeasured fastest: {fastest}; the recommended batcher took {behind:.1}% longer per step than it."
-                );
+            match self.verdict() {
+                Some((fastest, behind)) if behind > 0.0 => {
+                    let _ = writeln!(
+                        s,
+                        "\nMeasured fastest: {fastest}; the recommended batcher took {behind:.1}% longer per step than it."
+                    );
+                }
+                Some((fastest, _)) => {
+                    let _ = writeln!(s, "\nMeasured fastest: {fastest}, the recommended batcher.");
+                }
+                None => {}
             }
         }
         s
