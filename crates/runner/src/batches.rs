@@ -101,19 +101,9 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
         return Err(loaded.input_error("--steps must be at least 1"));
     }
     let split = cfg.batches.split;
-    let dataset = cfg.dataset.load(&DatasetContext {
-        seed: cfg.experiment.seed,
-        data_dir: cfg.experiment.data_dir.clone(),
-    })?;
+    let dataset = load_dataset(loaded)?;
     let set = dataset.split(split);
-    let batcher = geobatch_core::batcher::build_for_training(
-        cfg.batcher.as_ref(),
-        &BatcherContext {
-            sizes: set.sizes(),
-            split: split.as_str(),
-            quirks: cfg.experiment.quirks,
-        },
-    )?;
+    let batcher = batcher_for(loaded, set, split)?;
     let budget = batcher.budget();
     let mut source = GraphSource::new(set, batcher, split, loaded)?;
     let run = new_run(
@@ -158,6 +148,32 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
     }))
 }
 
+/// The config's dataset, loaded with its seed and data folder.
+fn load_dataset(loaded: &LoadedConfig) -> Result<Box<dyn geobatch_core::Dataset>, RunError> {
+    let cfg = &loaded.config;
+    Ok(cfg.dataset.load(&DatasetContext {
+        seed: cfg.experiment.seed,
+        data_dir: cfg.experiment.data_dir.clone(),
+    })?)
+}
+
+/// The config's batcher for the graphs of `split`.
+fn batcher_for(
+    loaded: &LoadedConfig,
+    set: &geobatch_core::GraphSet,
+    split: geobatch_core::SplitName,
+) -> Result<Box<dyn geobatch_core::Batcher>, RunError> {
+    let cfg = &loaded.config;
+    Ok(geobatch_core::batcher::build_for_training(
+        cfg.batcher.as_ref(),
+        &BatcherContext {
+            sizes: set.sizes(),
+            split: split.as_str(),
+            quirks: cfg.experiment.quirks,
+        },
+    )?)
+}
+
 /// Real content and padded shape of one planned batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlannedBatch {
@@ -171,21 +187,10 @@ pub struct PlannedBatch {
 /// stream and batcher), planned only: no collation, no model, no sinks. A shape-specialising
 /// engine compiles once per distinct `padded` shape of this sequence.
 pub fn planned_batches(loaded: &LoadedConfig, steps: u64) -> Result<Vec<PlannedBatch>, RunError> {
-    let cfg = &loaded.config;
-    let dataset = cfg.dataset.load(&DatasetContext {
-        seed: cfg.experiment.seed,
-        data_dir: cfg.experiment.data_dir.clone(),
-    })?;
+    let dataset = load_dataset(loaded)?;
     let split = geobatch_core::SplitName::Train;
     let set = dataset.split(split);
-    let batcher = geobatch_core::batcher::build_for_training(
-        cfg.batcher.as_ref(),
-        &BatcherContext {
-            sizes: set.sizes(),
-            split: split.as_str(),
-            quirks: cfg.experiment.quirks,
-        },
-    )?;
+    let batcher = batcher_for(loaded, set, split)?;
     let mut source = GraphSource::new(set, batcher, split, loaded)?;
     let mut out = Vec::with_capacity(usize::try_from(steps).unwrap_or(0).min(1 << 24));
     for _ in 0..steps {
