@@ -159,20 +159,9 @@ pub fn index_add_rows(values: &[f32], c: usize, index: &[usize], n: usize) -> Ve
         panic!("index_add: index {bad} is not below {n}");
     }
     let mut out = vec![0.0f32; n * c];
-    if c == 0 || n == 0 {
-        return out;
-    }
-    let parts = rayon::current_num_threads().clamp(1, n);
-    let rows = n.div_ceil(parts);
-    out.par_chunks_mut(rows * c).enumerate().for_each(|(p, o)| {
-        let (lo, hi) = (p * rows, p * rows + o.len() / c);
-        for (i, &s) in index.iter().enumerate() {
-            if (lo..hi).contains(&s) {
-                let dst = &mut o[(s - lo) * c..(s - lo + 1) * c];
-                for (d, v) in dst.iter_mut().zip(&values[i * c..(i + 1) * c]) {
-                    *d += v;
-                }
-            }
+    owner_rows(&mut out, c, index, |dst, i| {
+        for (d, v) in dst.iter_mut().zip(&values[i * c..(i + 1) * c]) {
+            *d += v;
         }
     });
     out
