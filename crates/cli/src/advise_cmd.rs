@@ -174,8 +174,8 @@ fn planned(batches: &[PlannedBatch]) -> (Vec<ShapeKey>, (f64, f64), f64) {
     )
 }
 
-/// Runs `geobatch advise`; returns the advice and the folder it was written to.
-pub fn run(req: &Request, stop: &AtomicBool) -> anyhow::Result<(Advice, PathBuf)> {
+/// Runs `geobatch advise`; returns the advice as Markdown and the folder it was written to.
+pub fn run(req: &Request, stop: &AtomicBool) -> anyhow::Result<(String, PathBuf)> {
     if req.steps == 0 {
         anyhow::bail!(UsageError("--steps must be at least 1".into()));
     }
@@ -184,7 +184,8 @@ pub fn run(req: &Request, stop: &AtomicBool) -> anyhow::Result<(Advice, PathBuf)
             "--probe-steps must be at least 2 (the first step is start-up)".into()
         ));
     }
-    let base_loaded = LoadedConfig::from_file_with(&req.config, &req.overrides)?;
+    let (text, _) = read_with_overrides(&req.config, &req.overrides)?;
+    let base_loaded = LoadedConfig::from_str(&text, &req.config)?;
     let cfg = &base_loaded.config;
     let model = cfg.model.as_ref().ok_or_else(|| {
         UsageError(format!(
@@ -193,7 +194,6 @@ pub fn run(req: &Request, stop: &AtomicBool) -> anyhow::Result<(Advice, PathBuf)
         ))
     })?;
     let batch_size = cfg.batcher.batch_size();
-    let (text, _) = read_with_overrides(&req.config, &req.overrides)?;
     let base: toml::Table = toml::from_str(&text)?;
     let own = base
         .get("batcher")
@@ -276,7 +276,16 @@ pub fn run(req: &Request, stop: &AtomicBool) -> anyhow::Result<(Advice, PathBuf)
         });
         loaded_of.push(t);
     }
+    let title = format!(
+        "{} on {}, batch size {batch_size}, {}, {} kernel threads",
+        model.typetag_name(),
+        base_loaded.names().dataset,
+        cfg.training.device,
+        geobatch_runner::threads::resolve(cfg.training.threads)
+    );
     let mut advice = advise(&candidates, req.steps, cfg.training.warmup);
+    // the prediction is kept before the validation runs, so a failed or stopped one loses nothing
+    write(&advice, &title, &out)?;
     if req.validate {
         let top: Vec<String> = advice.top_two().iter().map(|r| r.label.clone()).collect();
         for label in top {
@@ -294,24 +303,18 @@ pub fn run(req: &Request, stop: &AtomicBool) -> anyhow::Result<(Advice, PathBuf)
             let steps =
                 measure(&full, None, stop).with_context(|| format!("validation run of {label}"))?;
             advice.check(&label, &steps);
+            write(&advice, &title, &out)?;
         }
     }
-    advice.write(&out)?;
-    Ok((advice, out))
+    Ok((advice.render(&title), out))
 }
 
-/// The advice's title: model, data, batch size, device and threads.
-pub fn title(req: &Request) -> anyhow::Result<String> {
-    let loaded = LoadedConfig::from_file_with(&req.config, &req.overrides)?;
-    let c = &loaded.config;
-    Ok(format!(
-        "{} on {}, batch size {}, {}, {} kernel threads",
-        c.model.as_ref().map_or("?", |m| m.typetag_name()),
-        loaded.names().dataset,
-        c.batcher.batch_size(),
-        c.training.device,
-        geobatch_runner::threads::resolve(c.training.threads)
-    ))
+/// Writes `advice.md`, `advice.parquet` and `crossovers.parquet` into `out`.
+fn write(advice: &Advice, title: &str, out: &Path) -> anyhow::Result<()> {
+    advice.write(out)?;
+    let md = out.join("advice.md");
+    std::fs::write(&md, advice.render(title))
+        .with_context(|| format!("cannot write {}", md.display()))
 }
 
 #[cfg(test)]

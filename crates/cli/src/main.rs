@@ -494,12 +494,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 validate,
                 out,
             };
-            let title = advise_cmd::title(&req)?;
             let stop = stop_on_ctrl_c("stopping the advice (Ctrl-C again to kill)");
-            let (advice, out) = advise_cmd::run(&req, &stop)?;
-            let text = advice.render(&title);
-            std::fs::write(out.join("advice.md"), &text)
-                .with_context(|| format!("cannot write {}", out.join("advice.md").display()))?;
+            let (text, out) = advise_cmd::run(&req, &stop)?;
             print!("{text}");
             println!("\nadvice written to {}", out.display());
         }

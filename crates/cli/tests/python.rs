@@ -513,3 +513,47 @@ fn advise_on_the_jax_engine_prices_every_new_shape_as_a_compile() {
     assert_eq!(f("new_shape_s", dynamic), 0.0, "{printed}");
     assert!(printed.contains("Crossovers"), "{printed}");
 }
+
+#[test]
+fn advise_keeps_its_prediction_when_a_validation_run_fails() {
+    let Some(py) = python("numpy") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // the module raises at step 25: the 12-step probes pass, the 40-step validation fails
+    let cfg = write(
+        dir.path(),
+        "np.toml",
+        &numpy_config(
+            &py,
+            "kind = \"dynamic\"\nbatch_size = 8",
+            "steps = 5",
+            "fail_at = 25",
+        ),
+    );
+    let out = dir.path().join("advice");
+    let o = geobatch(
+        dir.path(),
+        &[
+            "advise",
+            &cfg,
+            "--steps",
+            "40",
+            "--batchers",
+            "dynamic,static:pad=multiple64",
+            "--probe-steps",
+            "12",
+            "--validate",
+            "--out",
+            &out.display().to_string(),
+        ],
+    );
+    let printed = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("validation run of"), "{printed}");
+    let rows = geobatch_testkit::results::read(&out.join("advice.parquet"));
+    assert_eq!(rows[0].num_rows(), 2, "the ranked prediction is kept");
+    assert!(
+        std::fs::read_to_string(out.join("advice.md"))
+            .unwrap()
+            .contains("Recommended: **")
+    );
+}
