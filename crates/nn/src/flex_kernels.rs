@@ -162,3 +162,38 @@ pub fn message_mean_backward(
     });
     (flex_from(dw, [e, c]), flex_from(dx, [n, c]))
 }
+
+/// [`parallel::pair_gather_add`]: `base + p[senders, ..d] + p[receivers, d..]` for `p` `[n, 2d]`
+/// and `base` `[E, d]`, written into `base` when no one else holds it.
+pub fn pair_gather_add(
+    p: FlexTensor,
+    senders: FlexTensor,
+    receivers: FlexTensor,
+    mut base: FlexTensor,
+) -> FlexTensor {
+    let [e, d] = dims2(&base, "pair_gather_add");
+    let (s, r) = (indices(&senders), indices(&receivers));
+    with_f32(&p, |p| {
+        if let Some(out) = crate::fused::unique_f32(&mut base) {
+            parallel::pair_gather_add(out, p, d, &s, &r);
+            return base;
+        }
+        let mut out = with_f32(&base, <[f32]>::to_vec);
+        parallel::pair_gather_add(&mut out, p, d, &s, &r);
+        flex_from(out, [e, d])
+    })
+}
+
+/// [`parallel::pair_index_add`]: the gradient of [`pair_gather_add`] with respect to `p`
+/// (`[n, 2d]`) for the output gradient `g` `[E, d]`.
+pub fn pair_index_add(
+    g: FlexTensor,
+    senders: FlexTensor,
+    receivers: FlexTensor,
+    n: usize,
+) -> FlexTensor {
+    let [_, d] = dims2(&g, "pair_index_add");
+    let (s, r) = (indices(&senders), indices(&receivers));
+    let out = with_f32(&g, |g| parallel::pair_index_add(g, d, &s, &r, n));
+    flex_from(out, [n, 2 * d])
+}

@@ -106,6 +106,48 @@ pub trait FusedOps: Backend {
         );
         (dw.into_primitive().tensor(), dx)
     }
+
+    /// The element-wise product `grad * slope` (the backward pass of an activation that kept its
+    /// slope; the two of one shape).
+    fn mul_slope(grad: FloatTensor<Self>, slope: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_mul(grad, slope)
+    }
+
+    /// `base[k] + p[senders[k], ..d] + p[receivers[k], d..]` for every edge k (`p` `[n, 2d]`,
+    /// `base` `[E, d]`): `concat(h[senders], h[receivers], e) W` computed as
+    /// `e W_e + (h [W_s | W_r])` gathered by sender and receiver ([`crate::parallel::pair_gather_add`]).
+    fn pair_gather_add(
+        p: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        base: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let p = Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(p));
+        let [n, d2] = p.dims();
+        let d = d2 / 2;
+        let ps = p.clone().slice([0..n, 0..d]);
+        let pr = p.slice([0..n, d..d2]);
+        let out = Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(base))
+            + ps.select(0, Tensor::from_primitive(senders))
+            + pr.select(0, Tensor::from_primitive(receivers));
+        out.into_primitive().tensor()
+    }
+    /// The gradient of [`FusedOps::pair_gather_add`] with respect to `p` (`[n, 2d]`) for the
+    /// output gradient `g` `[E, d]`: the rows of `g` summed by sender (first half) and by
+    /// receiver (second half).
+    fn pair_gather_add_backward(
+        g: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        let float = |t| Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(t));
+        let by_sender = Self::segment_sum(g.clone(), senders, n);
+        let by_receiver = Self::segment_sum(g, receivers, n);
+        Tensor::cat(vec![float(by_sender), float(by_receiver)], 1)
+            .into_primitive()
+            .tensor()
+    }
 }
 
 use crate::flex_kernels::{flex_from, with_f32};
@@ -113,7 +155,7 @@ use crate::parallel::{map_in_place, map2_in_place};
 
 /// The f32 elements of `t` for writing in place, when `t` owns them alone and is contiguous
 /// (the usual case for an intermediate result no one else holds).
-fn unique_f32(t: &mut FlexTensor) -> Option<&mut [f32]> {
+pub(crate) fn unique_f32(t: &mut FlexTensor) -> Option<&mut [f32]> {
     if t.dtype() != burn::tensor::DType::F32 {
         return None;
     }
@@ -167,6 +209,40 @@ impl FusedOps for Flex {
         inv_count: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         crate::flex_kernels::message_mean_backward(g, w, x, senders, receivers, inv_count)
+    }
+
+    fn pair_gather_add(
+        p: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        base: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        crate::flex_kernels::pair_gather_add(p, senders, receivers, base)
+    }
+
+    fn mul_slope(mut grad: FloatTensor<Self>, slope: FloatTensor<Self>) -> FloatTensor<Self> {
+        if grad.shape() != slope.shape() {
+            return <Self as burn::tensor::ops::FloatTensorOps<Self>>::float_mul(grad, slope);
+        }
+        with_f32(&slope, |k| {
+            if let Some(g) = unique_f32(&mut grad) {
+                crate::parallel::mul_in_place(g, k);
+                return grad;
+            }
+            let shape = grad.shape();
+            let mut out = with_f32(&grad, <[f32]>::to_vec);
+            crate::parallel::mul_in_place(&mut out, k);
+            flex_from(out, shape)
+        })
+    }
+
+    fn pair_gather_add_backward(
+        g: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        crate::flex_kernels::pair_index_add(g, senders, receivers, n)
     }
 
     fn ssp(mut x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -288,7 +364,7 @@ impl<B: FusedOps> Backward<B, 1> for SlopeBackward {
     ) {
         let slope = ops.state;
         unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-            B::float_mul(grad, slope)
+            B::mul_slope(grad, slope)
         });
     }
 }
@@ -343,6 +419,15 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         inv_count: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         crate::tracked::message_mean::<B, C>(w, x, senders, receivers, inv_count)
+    }
+
+    fn pair_gather_add(
+        p: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        base: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        crate::tracked::pair_gather_add::<B, C>(p, senders, receivers, base)
     }
 
     fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {

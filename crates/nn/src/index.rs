@@ -108,6 +108,33 @@ pub fn message_mean<B: FusedOps>(
     }
 }
 
+/// Edge rows from a node table and an edge base: `base + p[senders, ..d] + p[receivers, d..]`
+/// for `p` `[N, 2d]` and `base` `[E, d]` (with `p = h [W_s | W_r]` and `base = e W_e`, the product
+/// `concat(h[senders], h[receivers], e) W` without the concatenation). One parallel pass, and a
+/// backward pass that sums the gradient by sender and by receiver, where the backend has
+/// [`FusedOps::PARALLEL_KERNELS`]; two [`gather_rows`] and two sums elsewhere.
+pub fn pair_gather_add<B: FusedOps>(
+    p: Tensor<B, 2>,
+    senders: Tensor<B, 1, Int>,
+    receivers: Tensor<B, 1, Int>,
+    base: Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    if B::PARALLEL_KERNELS {
+        let out = B::pair_gather_add(
+            p.into_primitive().tensor(),
+            senders.into_primitive(),
+            receivers.into_primitive(),
+            base.into_primitive().tensor(),
+        );
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    } else {
+        let [n, d2] = p.dims();
+        let d = d2 / 2;
+        base + gather_rows(p.clone().slice([0..n, 0..d]), senders)
+            + gather_rows(p.slice([0..n, d..d2]), receivers)
+    }
+}
+
 /// Rows of `table` picked by index, `[N, C] -> [E, C]` (`table.select(0, index)`), with a
 /// gradient that is a [`segment_sum`] on every backend.
 pub fn gather_rows<B: FusedOps>(table: Tensor<B, 2>, index: Tensor<B, 1, Int>) -> Tensor<B, 2> {

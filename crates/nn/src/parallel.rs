@@ -40,6 +40,14 @@ pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
+/// `len` zeros, written by the pool's threads (a serial fill of a fresh `[E, C]` result costs as
+/// much as an element-wise kernel).
+pub fn zeroed(len: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    v.par_extend(rayon::iter::repeat_n(0.0f32, len));
+    v
+}
+
 /// `x b` for `x` row-major `[m, b.rows()]`: row-major `[m, b.cols()]`, chunks of rows in
 /// parallel.
 pub fn matmul(x: &[f32], m: usize, b: MatRef<'_>) -> Vec<f32> {
@@ -50,7 +58,7 @@ pub fn matmul(x: &[f32], m: usize, b: MatRef<'_>) -> Vec<f32> {
         "matmul: {m} x {k} input in {} elements",
         x.len()
     );
-    let mut out = vec![0.0f32; m * n];
+    let mut out = zeroed(m * n);
     if n == 0 || m == 0 {
         return out;
     }
@@ -130,7 +138,7 @@ pub fn matmul_tn(x: &[f32], g: &[f32], m: usize, k: usize, n: usize) -> Vec<f32>
 /// # Panics
 /// When an index is not a row of `table`.
 pub fn gather_rows(table: &[f32], c: usize, index: &[usize]) -> Vec<f32> {
-    let mut out = vec![0.0f32; index.len() * c];
+    let mut out = zeroed(index.len() * c);
     if c == 0 {
         return out;
     }
@@ -158,7 +166,7 @@ pub fn index_add_rows(values: &[f32], c: usize, index: &[usize], n: usize) -> Ve
     if let Some(&bad) = index.iter().find(|&&i| i >= n) {
         panic!("index_add: index {bad} is not below {n}");
     }
-    let mut out = vec![0.0f32; n * c];
+    let mut out = zeroed(n * c);
     owner_rows(&mut out, c, index, |dst, i| {
         for (d, v) in dst.iter_mut().zip(&values[i * c..(i + 1) * c]) {
             *d += v;
@@ -233,7 +241,7 @@ fn scale_rows(out: &mut [f32], c: usize, k: &[f32]) {
 pub fn message_mean(w: &[f32], x: &[f32], c: usize, edges: Edges<'_>) -> Vec<f32> {
     let n = x.len() / c.max(1);
     edges.check(w.len() / c.max(1), n);
-    let mut out = vec![0.0f32; n * c];
+    let mut out = zeroed(n * c);
     owner_rows(&mut out, c, edges.receivers, |o, e| {
         let (we, xs) = (&w[e * c..(e + 1) * c], edges.senders[e] * c);
         for ((o, a), b) in o.iter_mut().zip(we).zip(&x[xs..xs + c]) {
@@ -259,7 +267,7 @@ pub fn message_mean_backward(
     edges.check(e, n);
     let mut gs = g.to_vec();
     scale_rows(&mut gs, c, edges.inv_count);
-    let mut dw = vec![0.0f32; e * c];
+    let mut dw = zeroed(e * c);
     if c > 0 {
         dw.par_chunks_mut(CHUNK_ROWS * c)
             .enumerate()
@@ -273,7 +281,7 @@ pub fn message_mean_backward(
                 }
             });
     }
-    let mut dx = vec![0.0f32; n * c];
+    let mut dx = zeroed(n * c);
     owner_rows(&mut dx, c, edges.senders, |o, edge| {
         let r = edges.receivers[edge] * c;
         for ((d, a), b) in o
@@ -285,6 +293,94 @@ pub fn message_mean_backward(
         }
     });
     (dw, dx)
+}
+
+/// Edge rows from a node table: row k of `base` (row-major `[E, d]`) plus the first half of row
+/// `senders[k]` and the second half of row `receivers[k]` of `p` (row-major `[n, 2d]`), added in
+/// that order, chunks of rows in parallel. With `p = h [W_s | W_r]` and `base = e W_e` this is
+/// `concat(h[senders], h[receivers], e) W` without the `[E, 2C + _]` concatenation.
+///
+/// # Panics
+/// When the shapes disagree or an index is not a row of `p`.
+pub fn pair_gather_add(
+    base: &mut [f32],
+    p: &[f32],
+    d: usize,
+    senders: &[usize],
+    receivers: &[usize],
+) {
+    let e = senders.len();
+    assert!(
+        receivers.len() == e && base.len() == e * d && p.len() % (2 * d).max(1) == 0,
+        "pair_gather_add: {e} senders, {} receivers, {} base elements for width {d}, {} table \
+         elements",
+        receivers.len(),
+        base.len(),
+        p.len()
+    );
+    if d == 0 {
+        return;
+    }
+    let n = p.len() / (2 * d);
+    if let Some(&bad) = senders.iter().chain(receivers).find(|&&i| i >= n) {
+        panic!("pair_gather_add: node {bad} is not below {n}");
+    }
+    base.par_chunks_mut(CHUNK_ROWS * d)
+        .enumerate()
+        .for_each(|(chunk, o)| {
+            for (k, row) in o.chunks_exact_mut(d).enumerate() {
+                let edge = chunk * CHUNK_ROWS + k;
+                let (s, r) = (senders[edge] * 2 * d, receivers[edge] * 2 * d + d);
+                for ((o, a), b) in row.iter_mut().zip(&p[s..s + d]).zip(&p[r..r + d]) {
+                    *o = *o + a + b;
+                }
+            }
+        });
+}
+
+/// The gradient of [`pair_gather_add`] with respect to `p`: row-major `[n, 2d]`, whose row i is
+/// the sum of the rows of `g` (`[E, d]`) over the edges sent by i (first half) and over the
+/// edges received by i (second half), each in edge order.
+///
+/// # Panics
+/// When the shapes disagree or an index is not below `n`.
+pub fn pair_index_add(
+    g: &[f32],
+    d: usize,
+    senders: &[usize],
+    receivers: &[usize],
+    n: usize,
+) -> Vec<f32> {
+    let e = senders.len();
+    assert!(
+        receivers.len() == e && g.len() == e * d,
+        "pair_index_add: {e} senders, {} receivers, {} gradient elements for width {d}",
+        receivers.len(),
+        g.len()
+    );
+    if let Some(&bad) = senders.iter().chain(receivers).find(|&&i| i >= n) {
+        panic!("pair_index_add: node {bad} is not below {n}");
+    }
+    let mut out = zeroed(n * 2 * d);
+    for (index, half) in [(senders, 0), (receivers, d)] {
+        owner_rows(&mut out, 2 * d, index, |dst, k| {
+            for (o, v) in dst[half..half + d].iter_mut().zip(&g[k * d..(k + 1) * d]) {
+                *o += v;
+            }
+        });
+    }
+    out
+}
+
+/// `a[i] *= b[i]` for every i (one length), chunks of [`CHUNK_ELEMS`] in parallel.
+///
+/// # Panics
+/// When the lengths differ.
+pub fn mul_in_place(a: &mut [f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len(), "mul_in_place: lengths differ");
+    a.par_chunks_mut(CHUNK_ELEMS)
+        .zip(b.par_chunks(CHUNK_ELEMS))
+        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a *= b));
 }
 
 /// `f` on chunks of [`CHUNK_ELEMS`] elements of `x`, in parallel.
@@ -337,6 +433,53 @@ mod tests {
         let index: Vec<usize> = (0..m).map(|_| rng.random_range(0..300)).collect();
         on_threads(|| bits(index_add_rows(&g, n, &index, 300)));
         on_threads(|| bits(gather_rows(&g, n, &index)));
+        let receivers: Vec<usize> = (0..m).map(|_| rng.random_range(0..300)).collect();
+        let table = random(300 * 2 * n, 8);
+        on_threads(|| {
+            let mut base = g.clone();
+            pair_gather_add(&mut base, &table, n, &index, &receivers);
+            bits(base)
+        });
+        on_threads(|| bits(pair_index_add(&g, n, &index, &receivers, 300)));
+        on_threads(|| {
+            let mut a = g.clone();
+            mul_in_place(&mut a, &x[..g.len()]);
+            bits(a)
+        });
+    }
+
+    #[test]
+    fn pair_kernels_match_plain_loops() {
+        let (e, n, d) = (CHUNK_ROWS + 9, 13, 3);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let senders: Vec<usize> = (0..e).map(|_| rng.random_range(0..n)).collect();
+        let receivers: Vec<usize> = (0..e).map(|_| rng.random_range(0..n - 1)).collect();
+        let (p, base, g) = (random(n * 2 * d, 10), random(e * d, 11), random(e * d, 12));
+        let mut out = base.clone();
+        pair_gather_add(&mut out, &p, d, &senders, &receivers);
+        let grad = pair_index_add(&g, d, &senders, &receivers, n);
+        let mut want_grad = vec![0.0f32; n * 2 * d];
+        for k in 0..e {
+            let (s, r) = (senders[k], receivers[k]);
+            for j in 0..d {
+                let want = base[k * d + j] + p[s * 2 * d + j] + p[r * 2 * d + d + j];
+                assert_eq!(out[k * d + j], want, "edge {k}, column {j}");
+                want_grad[s * 2 * d + j] += g[k * d + j];
+                want_grad[r * 2 * d + d + j] += g[k * d + j];
+            }
+        }
+        assert_eq!(grad, want_grad, "the serial loop's order, so the same bits");
+        assert!(
+            grad[(n - 1) * 2 * d + d..].iter().all(|&v| v == 0.0),
+            "node n - 1 receives nothing"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not below")]
+    fn a_pair_index_beyond_the_table_is_refused() {
+        let mut base = vec![0.0; 2];
+        pair_gather_add(&mut base, &[0.0; 4], 1, &[0, 2], &[1, 1]);
     }
 
     #[test]

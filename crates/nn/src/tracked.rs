@@ -189,12 +189,63 @@ pub fn message_mean<B: FusedOps, C: CheckpointStrategy>(
     }
 }
 
+#[derive(Debug)]
+struct PairGatherAddBackward;
+
+impl<B: FusedOps> Backward<B, 2> for PairGatherAddBackward {
+    /// Senders, receivers and the table's row count.
+    type State = (IntTensor<B>, IntTensor<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (senders, receivers, n) = ops.state;
+        binary::<B, _, _>(
+            ops.parents,
+            ops.node,
+            grads,
+            |g| B::pair_gather_add_backward(g, senders, receivers, n),
+            |g| g,
+        );
+    }
+}
+
+/// [`FusedOps::pair_gather_add`] with its backward pass: `dp` sums the output gradient by sender
+/// and by receiver, `dbase` is the output gradient.
+pub fn pair_gather_add<B: FusedOps, C: CheckpointStrategy>(
+    p: FloatTensor<Autodiff<B, C>>,
+    senders: IntTensor<Autodiff<B, C>>,
+    receivers: IntTensor<Autodiff<B, C>>,
+    base: FloatTensor<Autodiff<B, C>>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match PairGatherAddBackward
+        .prepare::<C>([p.node.clone(), base.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let n = p.primitive.shape().as_slice().first().copied().unwrap_or(0);
+            let state = (senders.clone(), receivers.clone(), n);
+            prep.finish(
+                state,
+                B::pair_gather_add(p.primitive, senders, receivers, base.primitive),
+            )
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::pair_gather_add(
+            p.primitive,
+            senders,
+            receivers,
+            base.primitive,
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
     use crate::backend::CpuAutodiff;
-    use crate::layers::{gather_rows, matmul, message_mean, segment_mean, segment_sum};
+    use crate::layers::{
+        gather_rows, matmul, message_mean, pair_gather_add, segment_mean, segment_sum,
+    };
     use crate::parallel::CHUNK_ROWS;
     use burn::tensor::{Int, Tensor, TensorData};
     use rand::{Rng, SeedableRng};
@@ -288,6 +339,54 @@ mod tests {
         let (fused, plain) = (run(true), run(false));
         close(&fused.0, &plain.0, "sum of gathered rows");
         close(&fused.1, &plain.1, "gradient");
+    }
+
+    /// The fused edge input `base + p[s, ..d] + p[r, d..]` gives the same bits as two gathers and
+    /// two sums one by one, values and both gradients, on 1 and 3 threads.
+    #[test]
+    fn pair_gather_add_is_the_unfused_composition_bit_for_bit() {
+        let (n, e, d) = (41, 2 * CHUNK_ROWS + 7, 5);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let mut ints = |hi: i32| {
+            let v: Vec<i32> = (0..e).map(|_| rng.random_range(0..hi)).collect();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(v, [e]), &Default::default())
+        };
+        let (s, r) = (ints(n as i32), ints(n as i32 - 1));
+        let (p, base, up) = (random(n, 2 * d, 13), random(e, d, 14), random(e, d, 15));
+        let run = |fused: bool| {
+            let (pt, bt) = (p.clone().require_grad(), base.clone().require_grad());
+            let y = if fused {
+                pair_gather_add(pt.clone(), s.clone(), r.clone(), bt.clone())
+            } else {
+                bt.clone()
+                    + gather_rows(pt.clone().slice([0..n, 0..d]), s.clone())
+                    + gather_rows(pt.clone().slice([0..n, d..2 * d]), r.clone())
+            };
+            let grads = (y.clone() * up.clone()).sum().backward();
+            let bits = |t: Tensor<B, 2>| {
+                t.into_data()
+                    .into_vec::<f32>()
+                    .unwrap()
+                    .into_iter()
+                    .map(f32::to_bits)
+                    .collect::<Vec<_>>()
+            };
+            let (gp, gb) = (pt.grad(&grads).unwrap(), bt.grad(&grads).unwrap());
+            (
+                bits(y),
+                bits(Tensor::from_inner(gp)),
+                bits(Tensor::from_inner(gb)),
+            )
+        };
+        let one = crate::parallel::pool(1).unwrap().install(|| run(false));
+        for (threads, fused) in [(1, true), (3, true), (3, false)] {
+            let got = crate::parallel::pool(threads)
+                .unwrap()
+                .install(|| run(fused));
+            assert!(got.0 == one.0, "values, {threads} threads, fused {fused}");
+            assert!(got.1 == one.1, "dp, {threads} threads, fused {fused}");
+            assert!(got.2 == one.2, "dbase, {threads} threads, fused {fused}");
+        }
     }
 
     /// The fused message mean gives the same bits as the gather, product, segment sum and

@@ -16,7 +16,7 @@ use burn::tensor::backend::Backend;
 use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Dense, Mlp, gather_rows, message_mean, segment_sum};
+use geobatch_nn::layers::{Dense, Mlp, matmul, message_mean, pair_gather_add, segment_sum, ssp};
 use geobatch_nn::sizes;
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
@@ -112,14 +112,39 @@ impl<B: Backend> Mpeu<B> {
     }
 }
 
+impl<B: FusedOps> Step<B> {
+    /// The edge update `ssp(concat(h_s, h_r, e) W_a) W_b`, with `W_a` split by its rows into the
+    /// sender, receiver and edge parts: `e W_e + (h [W_s | W_r])` gathered by sender and receiver
+    /// ([`pair_gather_add`]), so the node parts are multiplied once per node, not once per edge,
+    /// and no `[E, 2C + _]` concatenation is made.
+    fn edge_update(&self, h: &Tensor<B, 2>, e: Tensor<B, 2>, x: &BatchInputs<B>) -> Tensor<B, 2> {
+        let [first, second] = [&self.edge.layers[0], &self.edge.layers[1]];
+        let w = first.weight.val();
+        let [rows, width] = w.dims();
+        let c = h.dims()[1];
+        let node_part = Tensor::cat(
+            vec![
+                w.clone().slice([0..c, 0..width]),
+                w.clone().slice([c..2 * c, 0..width]),
+            ],
+            1,
+        );
+        let z = pair_gather_add(
+            matmul(h.clone(), node_part),
+            x.senders.clone(),
+            x.receivers.clone(),
+            matmul(e, w.slice([2 * c..rows, 0..width])),
+        );
+        second.forward(ssp(z))
+    }
+}
+
 impl<B: FusedOps> GraphRegressor<B> for Mpeu<B> {
     fn forward(&self, x: &BatchInputs<B>) -> Tensor<B, 2> {
         let mut e = x.rbf(self.rbf, self.delta);
         let mut h = self.embed.embed(x.species.clone());
         for step in &self.steps {
-            let hs = gather_rows(h.clone(), x.senders.clone());
-            let hr = gather_rows(h.clone(), x.receivers.clone());
-            e = step.edge.forward(Tensor::cat(vec![hs, hr, e], 1));
+            e = step.edge_update(&h, e, x);
             let agg = message_mean(
                 step.message.forward(e.clone()),
                 step.node_in.forward(h.clone()),
