@@ -311,7 +311,7 @@ pub fn pair_gather_add(
 ) {
     let e = senders.len();
     assert!(
-        receivers.len() == e && base.len() == e * d && p.len() % (2 * d).max(1) == 0,
+        receivers.len() == e && base.len() == e * d && p.len().is_multiple_of((2 * d).max(1)),
         "pair_gather_add: {e} senders, {} receivers, {} base elements for width {d}, {} table \
          elements",
         receivers.len(),
