@@ -1,7 +1,8 @@
 //! Parallel CPU kernels that give the same bits on any number of threads (DESIGN.md: threads).
 //!
-//! Work is split into chunks whose boundaries depend only on the data's shape ([`CHUNK_ROWS`],
-//! [`CHUNK_ELEMS`]), never on the thread count, and every sum runs in a fixed order:
+//! Work is split into chunks whose boundaries depend only on the data's shape ([`product_rows`],
+//! [`CHUNK_ROWS`], [`CHUNK_ELEMS`]), never on the thread count, and every sum runs in a fixed
+//! order:
 //! * products `A B` and `G W^T`: each chunk of rows of the result is one product of the same rows
 //!   of the left factor;
 //! * weight gradients `X^T G`, a sum over all rows: one partial product per chunk of rows, the
@@ -20,6 +21,22 @@ use rayon::prelude::*;
 
 /// Rows of a chunk: a task of a row-split product, gather or weight-gradient partial sum.
 pub const CHUNK_ROWS: usize = 512;
+
+/// Products are split into at least this many row chunks when they have the rows for it, so
+/// a node-level product (a few hundred rows) keeps every thread busy too.
+pub const PRODUCT_TASKS: usize = 16;
+
+/// Fewest rows of a product chunk (below this a gemm call is mostly packing).
+pub const MIN_PRODUCT_ROWS: usize = 32;
+
+/// Rows of each chunk of an `m`-row product: `m / PRODUCT_TASKS` rounded up to a multiple of 16,
+/// within [`MIN_PRODUCT_ROWS`]..=[`CHUNK_ROWS`]. It depends on `m` only, never on the thread
+/// count, so the chunks (and a weight gradient's partial sums) are the same on any pool.
+pub fn product_rows(m: usize) -> usize {
+    m.div_ceil(PRODUCT_TASKS)
+        .next_multiple_of(16)
+        .clamp(MIN_PRODUCT_ROWS, CHUNK_ROWS)
+}
 
 /// Elements of a chunk of an element-wise kernel.
 pub const CHUNK_ELEMS: usize = 1 << 14;
@@ -48,8 +65,8 @@ pub fn zeroed(len: usize) -> Vec<f32> {
     v
 }
 
-/// `x b` for `x` row-major `[m, b.rows()]`: row-major `[m, b.cols()]`, chunks of rows in
-/// parallel.
+/// `x b` for `x` row-major `[m, b.rows()]`: row-major `[m, b.cols()]`, chunks of
+/// [`product_rows`] rows in parallel.
 pub fn matmul(x: &[f32], m: usize, b: MatRef<'_>) -> Vec<f32> {
     let (k, n) = (b.rows(), b.cols());
     assert_eq!(
@@ -65,8 +82,9 @@ pub fn matmul(x: &[f32], m: usize, b: MatRef<'_>) -> Vec<f32> {
     if k == 0 {
         return out;
     }
-    out.par_chunks_mut(CHUNK_ROWS * n)
-        .zip(x.par_chunks(CHUNK_ROWS * k))
+    let rows = product_rows(m);
+    out.par_chunks_mut(rows * n)
+        .zip(x.par_chunks(rows * k))
         .for_each(|(o, xi)| {
             let rows = xi.len() / k;
             matmul_into(o, MatRef::row_major(xi, rows, k), b, false);
@@ -75,7 +93,7 @@ pub fn matmul(x: &[f32], m: usize, b: MatRef<'_>) -> Vec<f32> {
 }
 
 /// `x^T g` for `x` row-major `[m, k]` and `g` row-major `[m, n]`: row-major `[k, n]`, the sum
-/// over the m rows split into chunks of [`CHUNK_ROWS`] whose partial products are added in
+/// over the m rows split into chunks of [`product_rows`] whose partial products are added in
 /// chunk order.
 pub fn matmul_tn(x: &[f32], g: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
     assert_eq!(
@@ -94,7 +112,8 @@ pub fn matmul_tn(x: &[f32], g: &[f32], m: usize, k: usize, n: usize) -> Vec<f32>
     if m == 0 || k == 0 || n == 0 {
         return out;
     }
-    let chunks = m.div_ceil(CHUNK_ROWS);
+    let rows = product_rows(m);
+    let chunks = m.div_ceil(rows);
     if chunks == 1 {
         matmul_into(
             &mut out,
@@ -105,8 +124,8 @@ pub fn matmul_tn(x: &[f32], g: &[f32], m: usize, k: usize, n: usize) -> Vec<f32>
         return out;
     }
     let partials: Vec<Vec<f32>> = x
-        .par_chunks(CHUNK_ROWS * k)
-        .zip(g.par_chunks(CHUNK_ROWS * n))
+        .par_chunks(rows * k)
+        .zip(g.par_chunks(rows * n))
         .map(|(xi, gi)| {
             let rows = xi.len() / k;
             let mut p = vec![0.0f32; k * n];
@@ -429,6 +448,11 @@ mod tests {
         on_threads(|| bits(matmul(&x, m, MatRef::row_major(&w, k, n))));
         on_threads(|| bits(matmul(&g, m, MatRef::row_major(&w, k, n).t())));
         on_threads(|| bits(matmul_tn(&x, &g, m, k, n)));
+        // a node-sized product: many small chunks, so many partial sums
+        let small: usize = 300;
+        assert!(small.div_ceil(product_rows(small)) >= 8);
+        on_threads(|| bits(matmul(&x[..small * k], small, MatRef::row_major(&w, k, n))));
+        on_threads(|| bits(matmul_tn(&x[..small * k], &g[..small * n], small, k, n)));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
         let index: Vec<usize> = (0..m).map(|_| rng.random_range(0..300)).collect();
         on_threads(|| bits(index_add_rows(&g, n, &index, 300)));
@@ -446,6 +470,17 @@ mod tests {
             mul_in_place(&mut a, &x[..g.len()]);
             bits(a)
         });
+    }
+
+    #[test]
+    fn product_chunks_depend_on_the_rows_only() {
+        assert_eq!(product_rows(1), MIN_PRODUCT_ROWS);
+        assert_eq!(product_rows(640), 48);
+        assert_eq!(product_rows(100_000), CHUNK_ROWS);
+        for m in [1, 31, 640, 1920, 10_112, 1 << 20] {
+            let rows = product_rows(m);
+            assert!(rows % 16 == 0 && (MIN_PRODUCT_ROWS..=CHUNK_ROWS).contains(&rows));
+        }
     }
 
     #[test]

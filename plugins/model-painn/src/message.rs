@@ -578,3 +578,78 @@ mod gpu {
         }
     }
 }
+
+#[cfg(test)]
+mod timing_scratch {
+    #[test]
+    fn scratch_timing() {
+        let (n, e, f) = (570usize, 10112usize, 256usize);
+        let w: Vec<f32> = (0..e * 3 * f).map(|i| (i % 7) as f32 * 0.1).collect();
+        let xs: Vec<f32> = (0..n * 3 * f).map(|i| (i % 5) as f32 * 0.1).collect();
+        let v = xs.clone();
+        let dir: Vec<f32> = (0..e * 3).map(|i| (i % 3) as f32).collect();
+        let mut senders = vec![];
+        let mut receivers = vec![];
+        let mut node = 0;
+        while senders.len() < e && node + 18 <= n {
+            for a in 0..18 {
+                for b in 0..18 {
+                    if a != b && senders.len() < e {
+                        senders.push((node + a) as i32);
+                        receivers.push((node + b) as i32);
+                    }
+                }
+            }
+            node += 18;
+        }
+        while senders.len() < e {
+            senders.push((n - 1) as i32);
+            receivers.push((n - 1) as i32);
+        }
+        let mut idx: Vec<usize> = (0..e).collect();
+        idx.sort_by_key(|&k| receivers[k]);
+        let senders: Vec<i32> = idx.iter().map(|&k| senders[k]).collect();
+        let receivers: Vec<i32> = idx.iter().map(|&k| receivers[k]).collect();
+        for t in [1, 2, 1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap();
+            let mut out = vec![0.0f32; 4 * n * f];
+            let start = std::time::Instant::now();
+            for _ in 0..10 {
+                pool.install(|| {
+                    super::message_forward(&w, &xs, &v, &dir, &senders, &receivers, f, &mut out)
+                });
+            }
+            let fwd = start.elapsed().as_secs_f64() * 100.0;
+            let (mut gw, mut gx, mut gv) = (
+                vec![0.0f32; e * 3 * f],
+                vec![0.0f32; n * 3 * f],
+                vec![0.0f32; 3 * n * f],
+            );
+            let start = std::time::Instant::now();
+            for _ in 0..10 {
+                pool.install(|| {
+                    super::message_backward(
+                        &out,
+                        super::MessageInputs {
+                            w: &w,
+                            xs: &xs,
+                            v: &v,
+                            dir: &dir,
+                            senders: &senders,
+                            receivers: &receivers,
+                        },
+                        f,
+                        &mut gw,
+                        &mut gx,
+                        &mut gv,
+                    )
+                });
+            }
+            let bwd = start.elapsed().as_secs_f64() * 100.0;
+            eprintln!("threads {t}: forward {fwd:.2} ms, backward {bwd:.2} ms");
+        }
+    }
+}
