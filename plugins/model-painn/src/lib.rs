@@ -18,6 +18,7 @@
 //! Embedding and every Linear: Xavier-uniform weights, zero biases.
 
 pub mod message;
+pub mod norms;
 
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
@@ -30,6 +31,7 @@ use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Linear, gather_rows, matmul, segment_sum, silu};
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use message::MessageOps;
+use norms::NormOps;
 use serde::{Deserialize, Serialize};
 
 /// Clip of every feature update (spec §3.4).
@@ -230,7 +232,7 @@ fn linear_cols<B: FusedOps>(
         + layer.bias.val().slice([0..1, cols])
 }
 
-impl<B: FusedOps + MessageOps> Painn<B> {
+impl<B: FusedOps + MessageOps + NormOps> Painn<B> {
     /// The node features after the last layer: scalars `[N, F]` and vectors `[N, 3, F]`.
     pub fn features(&self, x: &BatchInputs<B>) -> (Tensor<B, 2>, Tensor<B, 3>) {
         let f = self.hidden;
@@ -262,16 +264,15 @@ impl<B: FusedOps + MessageOps> Painn<B> {
             // update
             let vl = matmul(v.clone(), layer.mix.val().slice([0..f, 0..f]));
             let vr = matmul(v.clone(), layer.mix.val().slice([0..f, f..2 * f]));
-            let over_xyz = |t: Tensor<B, 2>| t.reshape([3, n, f]).sum_dim(0).reshape([n, f]);
-            let vr_norm = over_xyz(vr.clone() * vr.clone())
-                .add_scalar(f64::from(NORM_EPS))
-                .sqrt();
-            let dot = over_xyz(vr * vl.clone());
+            let norm_dot = norms::norm_dot_of(vl.clone(), vr);
+            let (vr_norm, dot) = (norm_dot.clone().narrow(0, 0, n), norm_dot.narrow(0, n, n));
+            // Linear(s ‖ |v_r|) as two products by the weight's row blocks (no column concat)
+            let first = &layer.update.first;
+            let w = first.weight.val();
             let hidden = silu(
-                layer
-                    .update
-                    .first
-                    .forward(Tensor::cat(vec![s.clone(), vr_norm], 1)),
+                matmul(s.clone(), w.clone().slice([0..f, 0..f]))
+                    + matmul(vr_norm, w.slice([f..2 * f, 0..f]))
+                    + first.bias.val(),
             );
             let a_ss = linear_cols(hidden.clone(), &layer.update.second, 0..f);
             let a_vv = linear_cols(hidden.clone(), &layer.update.second, f..2 * f);
@@ -284,7 +285,7 @@ impl<B: FusedOps + MessageOps> Painn<B> {
     }
 }
 
-impl<B: FusedOps + MessageOps> GraphRegressor<B> for Painn<B> {
+impl<B: FusedOps + MessageOps + NormOps> GraphRegressor<B> for Painn<B> {
     fn forward(&self, x: &BatchInputs<B>) -> Tensor<B, 2> {
         let (s, _) = self.features(x);
         let per_node = self.readout.forward(s);
