@@ -479,7 +479,7 @@ mod tests {
         assert_eq!(product_rows(100_000), CHUNK_ROWS);
         for m in [1, 31, 640, 1920, 10_112, 1 << 20] {
             let rows = product_rows(m);
-            assert!(rows % 16 == 0 && (MIN_PRODUCT_ROWS..=CHUNK_ROWS).contains(&rows));
+            assert!(rows.is_multiple_of(16) && (MIN_PRODUCT_ROWS..=CHUNK_ROWS).contains(&rows));
         }
     }
 

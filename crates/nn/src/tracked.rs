@@ -264,6 +264,39 @@ mod tests {
         t.into_data().into_vec::<f32>().unwrap()
     }
 
+    fn bits(t: Tensor<B, 2>) -> Vec<u32> {
+        values(t).into_iter().map(f32::to_bits).collect()
+    }
+
+    /// `run(fused)` (a value and two gradients, as bits) of a fused op on 1 and 3 threads, and of
+    /// its unfused composition on 3 threads, equal the composition on 1 thread.
+    fn same_bits_as_the_composition<T: PartialEq + Send>(
+        run: impl Fn(bool) -> (T, T, T) + Sync,
+        names: [&str; 3],
+    ) {
+        let one = crate::parallel::pool(1).unwrap().install(|| run(false));
+        for (threads, fused) in [(1, true), (3, true), (3, false)] {
+            let got = crate::parallel::pool(threads)
+                .unwrap()
+                .install(|| run(fused));
+            assert!(
+                got.0 == one.0,
+                "{}, {threads} threads, fused {fused}",
+                names[0]
+            );
+            assert!(
+                got.1 == one.1,
+                "{}, {threads} threads, fused {fused}",
+                names[1]
+            );
+            assert!(
+                got.2 == one.2,
+                "{}, {threads} threads, fused {fused}",
+                names[2]
+            );
+        }
+    }
+
     fn close(a: &[f32], b: &[f32], what: &str) {
         assert_eq!(a.len(), b.len(), "{what}");
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -363,14 +396,6 @@ mod tests {
                     + gather_rows(pt.clone().slice([0..n, d..2 * d]), r.clone())
             };
             let grads = (y.clone() * up.clone()).sum().backward();
-            let bits = |t: Tensor<B, 2>| {
-                t.into_data()
-                    .into_vec::<f32>()
-                    .unwrap()
-                    .into_iter()
-                    .map(f32::to_bits)
-                    .collect::<Vec<_>>()
-            };
             let (gp, gb) = (pt.grad(&grads).unwrap(), bt.grad(&grads).unwrap());
             (
                 bits(y),
@@ -378,15 +403,7 @@ mod tests {
                 bits(Tensor::from_inner(gb)),
             )
         };
-        let one = crate::parallel::pool(1).unwrap().install(|| run(false));
-        for (threads, fused) in [(1, true), (3, true), (3, false)] {
-            let got = crate::parallel::pool(threads)
-                .unwrap()
-                .install(|| run(fused));
-            assert!(got.0 == one.0, "values, {threads} threads, fused {fused}");
-            assert!(got.1 == one.1, "dp, {threads} threads, fused {fused}");
-            assert!(got.2 == one.2, "dbase, {threads} threads, fused {fused}");
-        }
+        same_bits_as_the_composition(run, ["values", "dp", "dbase"]);
     }
 
     /// The fused message mean gives the same bits as the gather, product, segment sum and
@@ -419,14 +436,6 @@ mod tests {
                 )
             };
             let grads = (y.clone() * up.clone()).sum().backward();
-            let bits = |t: Tensor<B, 2>| {
-                t.into_data()
-                    .into_vec::<f32>()
-                    .unwrap()
-                    .into_iter()
-                    .map(f32::to_bits)
-                    .collect::<Vec<_>>()
-            };
             let (gw, gx) = (wt.grad(&grads).unwrap(), xt.grad(&grads).unwrap());
             (
                 bits(y),
@@ -434,14 +443,6 @@ mod tests {
                 bits(Tensor::from_inner(gx)),
             )
         };
-        let one = crate::parallel::pool(1).unwrap().install(|| run(false));
-        for (threads, fused) in [(1, true), (3, true), (3, false)] {
-            let got = crate::parallel::pool(threads)
-                .unwrap()
-                .install(|| run(fused));
-            assert!(got.0 == one.0, "values, {threads} threads, fused {fused}");
-            assert!(got.1 == one.1, "dw, {threads} threads, fused {fused}");
-            assert!(got.2 == one.2, "dx, {threads} threads, fused {fused}");
-        }
+        same_bits_as_the_composition(run, ["values", "dw", "dx"]);
     }
 }
