@@ -48,7 +48,7 @@ pub trait MessageOps: Backend {
 }
 
 /// A contiguous f32 version of `t` (the same buffer when it already is one).
-fn dense(t: &FlexTensor) -> FlexTensor {
+pub(crate) fn dense(t: &FlexTensor) -> FlexTensor {
     if t.dtype() == burn::tensor::DType::F32 {
         t.to_contiguous()
     } else {

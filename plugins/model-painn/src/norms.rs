@@ -6,6 +6,7 @@
 //! burn's operations.
 
 use crate::NORM_EPS;
+use crate::message::dense;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
@@ -135,14 +136,6 @@ pub fn norm_dot_backward(g: &[f32], vl: &[f32], vr: &[f32], out: &[f32]) -> (Vec
     (dvl, dvr)
 }
 
-fn host(t: &FlexTensor) -> FlexTensor {
-    if t.dtype() == burn::tensor::DType::F32 {
-        t.to_contiguous()
-    } else {
-        FlexTensor::from_data(t.to_contiguous().into_data().convert::<f32>())
-    }
-}
-
 fn flex(v: Vec<f32>, rows: usize, cols: usize) -> FlexTensor {
     FlexTensor::from_data(burn::tensor::TensorData::new(v, [rows, cols]))
 }
@@ -150,7 +143,7 @@ fn flex(v: Vec<f32>, rows: usize, cols: usize) -> FlexTensor {
 impl NormOps for Flex {
     fn painn_norm_dot(vl: FloatTensor<Self>, vr: FloatTensor<Self>) -> FloatTensor<Self> {
         let [rows, f] = vl.shape().dims::<2>();
-        let (vl, vr) = (host(&vl), host(&vr));
+        let (vl, vr) = (dense(&vl), dense(&vr));
         flex(norm_dot(vl.storage(), vr.storage()), 2 * (rows / 3), f)
     }
 
@@ -161,7 +154,7 @@ impl NormOps for Flex {
         out: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let [rows, f] = vl.shape().dims::<2>();
-        let (g, vl, vr, out) = (host(&g), host(&vl), host(&vr), host(&out));
+        let (g, vl, vr, out) = (dense(&g), dense(&vl), dense(&vr), dense(&out));
         let (dvl, dvr) = norm_dot_backward(g.storage(), vl.storage(), vr.storage(), out.storage());
         (flex(dvl, rows, f), flex(dvr, rows, f))
     }
