@@ -17,6 +17,7 @@ pub struct Plan {
 
 impl Plan {
     /// Empties the plan, keeping its capacity.
+    #[inline]
     pub fn clear(&mut self) {
         self.graphs.clear();
         self.real = Shape::default();
@@ -24,6 +25,7 @@ impl Plan {
     }
 
     /// Adds a graph to the plan and its size to the real content.
+    #[inline]
     pub fn push(&mut self, index: u32, size: GraphSize) {
         self.graphs.push(index);
         self.real.nodes += size.nodes as usize;
@@ -32,6 +34,7 @@ impl Plan {
     }
 
     /// Whether the plan holds no graph.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.graphs.is_empty()
     }

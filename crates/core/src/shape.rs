@@ -18,6 +18,7 @@ pub struct Shape {
 
 impl Shape {
     /// A shape from its three counts.
+    #[inline]
     pub const fn new(nodes: usize, edges: usize, graphs: usize) -> Self {
         Shape {
             nodes,
@@ -51,6 +52,7 @@ pub type Budget = Shape;
 
 impl Shape {
     /// Whether `real` content respects this shape used as a budget.
+    #[inline]
     pub fn admits(&self, real: &Shape) -> bool {
         real.nodes < self.nodes && real.edges <= self.edges && real.graphs < self.graphs
     }

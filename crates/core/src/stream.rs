@@ -5,6 +5,7 @@
 //! Evaluation streams make one pass in stored order.
 
 use crate::error::{Error, Result};
+use crate::graph::GraphSize;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -100,6 +101,7 @@ impl GraphStream {
     }
 
     /// The next graph index without consuming it; `None` at the end of an evaluation pass.
+    #[inline]
     pub fn peek(&mut self) -> Option<u32> {
         if self.pos == self.order.len() {
             if self.mode == StreamMode::Eval {
@@ -112,7 +114,24 @@ impl GraphStream {
         Some(self.order[self.pos])
     }
 
+    /// The next graphs of the current pass and their sizes, without consuming them: fills the
+    /// front of `out` and returns how many (0 at the end of an evaluation pass). Reading several
+    /// sizes in one go lets their loads overlap: in a shuffled pass each is a cache miss.
+    #[inline]
+    pub fn peek_sizes(&mut self, sizes: &[GraphSize], out: &mut [(u32, GraphSize)]) -> usize {
+        if self.peek().is_none() {
+            return 0;
+        }
+        let ahead = &self.order[self.pos..];
+        let n = ahead.len().min(out.len());
+        for (slot, &g) in out.iter_mut().zip(&ahead[..n]) {
+            *slot = (g, sizes[g as usize]);
+        }
+        n
+    }
+
     /// Consumes the graph returned by the last [`Self::peek`].
+    #[inline]
     pub fn advance(&mut self) {
         debug_assert!(self.pos < self.order.len());
         self.pos += 1;
@@ -120,6 +139,7 @@ impl GraphStream {
     }
 
     /// Consumes and returns the next graph index.
+    #[inline]
     pub fn next_index(&mut self) -> Option<u32> {
         let g = self.peek()?;
         self.advance();
@@ -127,6 +147,7 @@ impl GraphStream {
     }
 
     /// Completed passes over the data before the current one.
+    #[inline]
     pub fn pass(&self) -> u64 {
         self.pass
     }
@@ -221,6 +242,34 @@ mod tests {
         let mut s = GraphStream::new(3, StreamMode::Eval, 1, Quirks::Clean, "test").unwrap();
         assert_eq!(take(&mut s, 3), vec![0, 1, 2]);
         assert_eq!(s.peek(), None);
+    }
+
+    #[test]
+    fn peek_sizes_reads_ahead_within_the_pass_without_consuming() {
+        let sizes: Vec<GraphSize> = (0..10)
+            .map(|i| GraphSize {
+                nodes: i,
+                edges: 10 * i,
+            })
+            .collect();
+        let mut s = GraphStream::new(10, StreamMode::Train, 3, Quirks::Clean, "t").unwrap();
+        let mut out = [(0, GraphSize::default()); 4];
+        take(&mut s, 7);
+        // three graphs are left in this pass: only those are peeked
+        assert_eq!(s.peek_sizes(&sizes, &mut out), 3);
+        assert_eq!(s.consumed(), 7);
+        let rest = take(&mut s, 3);
+        for (&(g, size), want) in out.iter().zip(&rest) {
+            assert_eq!((g, size), (*want, sizes[*want as usize]));
+        }
+        // the next peek starts the next pass, and fills the whole buffer
+        assert_eq!(s.peek_sizes(&sizes, &mut out), 4);
+        assert_eq!(s.pass(), 1);
+        assert_eq!(out[0].0, s.next_index().unwrap());
+        // an evaluation stream at its end peeks nothing
+        let mut e = GraphStream::new(2, StreamMode::Eval, 0, Quirks::Clean, "v").unwrap();
+        take(&mut e, 2);
+        assert_eq!(e.peek_sizes(&sizes, &mut out), 0);
     }
 
     #[test]

@@ -13,6 +13,9 @@ use geobatch_core::{
 };
 use serde::{Deserialize, Serialize};
 
+/// Graphs whose sizes are read from the stream in one go.
+const LOOKAHEAD: usize = 32;
+
 /// Config of the dynamic batcher.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,25 +92,32 @@ impl Batcher for DynamicBatcher {
         plan: &mut Plan,
     ) -> Result<bool> {
         plan.clear();
-        while let Some(g) = stream.peek() {
-            let s = sizes[g as usize];
-            let next = Shape::new(
-                plan.real.nodes + s.nodes as usize,
-                plan.real.edges + s.edges as usize,
-                plan.real.graphs + 1,
-            );
-            if self.budget.admits(&next) {
-                stream.advance();
-                plan.push(g, s);
-            } else if plan.is_empty() {
-                return Err(Error::GraphTooLarge {
-                    index: g,
-                    nodes: s.nodes,
-                    edges: s.edges,
-                    budget: self.budget,
-                });
-            } else {
-                break; // the graph stays in the stream and starts the next batch
+        // sizes are read LOOKAHEAD at a time so that their cache misses overlap
+        let mut ahead = [(0u32, GraphSize::default()); LOOKAHEAD];
+        'fill: loop {
+            let n = stream.peek_sizes(sizes, &mut ahead);
+            if n == 0 {
+                break;
+            }
+            for &(g, s) in &ahead[..n] {
+                let next = Shape::new(
+                    plan.real.nodes + s.nodes as usize,
+                    plan.real.edges + s.edges as usize,
+                    plan.real.graphs + 1,
+                );
+                if self.budget.admits(&next) {
+                    stream.advance();
+                    plan.push(g, s);
+                } else if plan.is_empty() {
+                    return Err(Error::GraphTooLarge {
+                        index: g,
+                        nodes: s.nodes,
+                        edges: s.edges,
+                        budget: self.budget,
+                    });
+                } else {
+                    break 'fill; // the graph stays in the stream and starts the next batch
+                }
             }
         }
         plan.padded = self.budget;

@@ -69,6 +69,9 @@ pub fn estimate_budget(stats: &SizeStats, batch_size: usize, graph_slack: f64) -
     Shape::new(nodes, edges, graphs.max(2))
 }
 
+/// Graphs whose sizes are read from the stream in one go.
+const LOOKAHEAD: usize = 32;
+
 /// A graph drawn from the stream and held back: its index, size and training pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Held {
@@ -178,31 +181,41 @@ impl Batcher for PackBatcher {
             }
         }
         std::mem::swap(&mut self.held, &mut self.keep);
-        // then the stream, until the window is full
-        while self.held.len() < self.window {
-            let Some(graph) = stream.peek() else { break };
+        // then the stream, until the window is full; sizes are read LOOKAHEAD at a time so
+        // that their cache misses overlap
+        let mut ahead = [(0u32, GraphSize::default()); LOOKAHEAD];
+        'fill: while self.held.len() < self.window {
+            let n = stream.peek_sizes(sizes, &mut ahead);
+            if n == 0 {
+                break;
+            }
+            // after the peek, which may start a pass; the graphs peeked are all of this pass
             let pass = stream.pass();
-            stream.advance();
-            let s = sizes[graph as usize];
-            if !self
-                .budget
-                .admits(&Shape::new(s.nodes as usize, s.edges as usize, 1))
-            {
-                return Err(Error::GraphTooLarge {
-                    index: graph,
+            for &(graph, s) in &ahead[..n] {
+                if self.held.len() >= self.window {
+                    break 'fill;
+                }
+                stream.advance();
+                if !self
+                    .budget
+                    .admits(&Shape::new(s.nodes as usize, s.edges as usize, 1))
+                {
+                    return Err(Error::GraphTooLarge {
+                        index: graph,
+                        nodes: s.nodes,
+                        edges: s.edges,
+                        budget: self.budget,
+                    });
+                }
+                let h = Held {
+                    graph,
                     nodes: s.nodes,
                     edges: s.edges,
-                    budget: self.budget,
-                });
-            }
-            let h = Held {
-                graph,
-                nodes: s.nodes,
-                edges: s.edges,
-                pass,
-            };
-            if !room.offer(h, plan) {
-                self.held.push(h);
+                    pass,
+                };
+                if !room.offer(h, plan) {
+                    self.held.push(h);
+                }
             }
         }
         if plan.is_empty() && !self.held.is_empty() {
