@@ -17,12 +17,14 @@
 //! Readout: per node Linear(F) -> SiLU -> Linear(targets) on s, mean over the graph's nodes.
 //! Embedding and every Linear: Xavier-uniform weights, zero biases.
 
+pub mod gates;
 pub mod message;
 pub mod norms;
 
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use gates::GateOps;
 use geobatch_core::{
     Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Task, Trainer,
 };
@@ -232,7 +234,7 @@ fn linear_cols<B: FusedOps>(
         + layer.bias.val().slice([0..1, cols])
 }
 
-impl<B: FusedOps + MessageOps + NormOps> Painn<B> {
+impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
     /// The node features after the last layer: scalars `[N, F]` and vectors `[N, 3, F]`.
     pub fn features(&self, x: &BatchInputs<B>) -> (Tensor<B, 2>, Tensor<B, 3>) {
         let f = self.hidden;
@@ -259,8 +261,8 @@ impl<B: FusedOps + MessageOps + NormOps> Painn<B> {
                 x.receivers.clone(),
                 n,
             );
-            s = s + sums.clone().narrow(0, 0, n).clamp(-CLIP, CLIP);
-            v = v + sums.narrow(0, n, 3 * n).clamp(-CLIP, CLIP);
+            s = gates::residual_of(s, sums.clone(), 0);
+            v = gates::residual_of(v, sums, n);
             // update
             let vl = matmul(v.clone(), layer.mix.val().slice([0..f, 0..f]));
             let vr = matmul(v.clone(), layer.mix.val().slice([0..f, f..2 * f]));
@@ -277,15 +279,14 @@ impl<B: FusedOps + MessageOps + NormOps> Painn<B> {
             let a_ss = linear_cols(hidden.clone(), &layer.update.second, 0..f);
             let a_vv = linear_cols(hidden.clone(), &layer.update.second, f..2 * f);
             let a_sv = linear_cols(hidden, &layer.update.second, 2 * f..3 * f);
-            s = s + (a_ss + a_sv * dot).clamp(-CLIP, CLIP);
-            v = v
-                + (Tensor::cat(vec![a_vv.clone(), a_vv.clone(), a_vv], 0) * vl).clamp(-CLIP, CLIP);
+            s = gates::gate_scalar_of(s, a_ss, a_sv, dot);
+            v = gates::gate_vector_of(v, a_vv, vl);
         }
         (s, v.reshape([3, n, f]).swap_dims(0, 1))
     }
 }
 
-impl<B: FusedOps + MessageOps + NormOps> GraphRegressor<B> for Painn<B> {
+impl<B: FusedOps + MessageOps + NormOps + GateOps> GraphRegressor<B> for Painn<B> {
     fn forward(&self, x: &BatchInputs<B>) -> Tensor<B, 2> {
         let (s, _) = self.features(x);
         let per_node = self.readout.forward(s);
