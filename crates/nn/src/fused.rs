@@ -113,6 +113,15 @@ pub trait FusedOps: Backend {
         Self::float_mul(grad, slope)
     }
 
+    /// `x + b` for `x` `[m, n]` and a bias row `b` `[1, n]`.
+    fn add_bias(x: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_add(x, b)
+    }
+    /// Column sums `[1, n]` of `g` `[m, n]`: the bias gradient of [`FusedOps::add_bias`].
+    fn bias_grad(g: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_sum_dim(g, 0)
+    }
+
     /// `base[k] + p[senders[k], ..d] + p[receivers[k], d..]` for every edge k (`p` `[n, 2d]`,
     /// `base` `[E, d]`): `concat(h[senders], h[receivers], e) W` computed as
     /// `e W_e + (h [W_s | W_r])` gathered by sender and receiver ([`crate::parallel::pair_gather_add`]).
@@ -218,6 +227,31 @@ impl FusedOps for Flex {
         base: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         crate::flex_kernels::pair_gather_add(p, senders, receivers, base)
+    }
+
+    fn add_bias(mut x: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (xs, bs) = (x.shape(), b.shape());
+        if xs.num_dims() != 2 || bs.as_slice() != [1, xs[1]] {
+            return <Self as burn::tensor::ops::FloatTensorOps<Self>>::float_add(x, b);
+        }
+        with_f32(&b, |b| {
+            if let Some(v) = unique_f32(&mut x) {
+                crate::parallel::add_row(v, b);
+                return x;
+            }
+            let mut out = with_f32(&x, <[f32]>::to_vec);
+            crate::parallel::add_row(&mut out, b);
+            flex_from(out, xs)
+        })
+    }
+
+    fn bias_grad(g: FloatTensor<Self>) -> FloatTensor<Self> {
+        let shape = g.shape();
+        if shape.num_dims() != 2 {
+            return <Self as burn::tensor::ops::FloatTensorOps<Self>>::float_sum_dim(g, 0);
+        }
+        let n = shape[1];
+        flex_from(with_f32(&g, |g| crate::parallel::column_sums(g, n)), [1, n])
     }
 
     fn mul_slope(mut grad: FloatTensor<Self>, slope: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -397,6 +431,10 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
 
     fn matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         crate::tracked::matmul::<B, C>(x, w)
+    }
+
+    fn add_bias(x: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        crate::tracked::add_bias::<B, C>(x, b)
     }
 
     fn gather_rows(table: FloatTensor<Self>, index: IntTensor<Self>) -> FloatTensor<Self> {

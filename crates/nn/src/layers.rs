@@ -69,8 +69,15 @@ impl<B: Backend> Linear<B> {
 impl<B: FusedOps> Linear<B> {
     /// `x W + b` for `x` of shape `[n, in]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        matmul(x, self.weight.val()) + self.bias.val()
+        add_bias(matmul(x, self.weight.val()), self.bias.val())
     }
+}
+
+/// `x + b` for `x` `[n, d]` and a bias row `b` `[1, d]`: geobatch's parallel kernels (the bias
+/// gradient summed over fixed row chunks) where the backend has them ([`FusedOps::add_bias`]).
+pub fn add_bias<B: FusedOps>(x: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
+    let out = B::add_bias(x.into_primitive().tensor(), b.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
 /// `x w` of rank-2 tensors: geobatch's parallel kernels where the backend has them

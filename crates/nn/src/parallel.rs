@@ -402,6 +402,59 @@ pub fn mul_in_place(a: &mut [f32], b: &[f32]) {
         .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a *= b));
 }
 
+/// `x[i, j] += b[j]` for `x` row-major `[_, b.len()]` (a layer's bias), chunks of rows in
+/// parallel.
+///
+/// # Panics
+/// When `x` is not a whole number of rows of `b.len()`.
+pub fn add_row(x: &mut [f32], b: &[f32]) {
+    let n = b.len();
+    if n == 0 {
+        return;
+    }
+    assert!(
+        x.len().is_multiple_of(n),
+        "add_row: {} elements are not rows of {n}",
+        x.len()
+    );
+    x.par_chunks_mut(CHUNK_ROWS * n).for_each(|rows| {
+        for row in rows.chunks_exact_mut(n) {
+            row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+        }
+    });
+}
+
+/// Column sums `[n]` of `g` row-major `[m, n]` (a bias gradient): partial sums over chunks of
+/// [`CHUNK_ROWS`] rows, each in row order, added in chunk order.
+///
+/// # Panics
+/// When `g` is not a whole number of rows of `n`.
+pub fn column_sums(g: &[f32], n: usize) -> Vec<f32> {
+    if n == 0 {
+        return Vec::new();
+    }
+    assert!(
+        g.len().is_multiple_of(n),
+        "column_sums: {} elements are not rows of {n}",
+        g.len()
+    );
+    let partials: Vec<Vec<f32>> = g
+        .par_chunks(CHUNK_ROWS * n)
+        .map(|rows| {
+            let mut p = vec![0.0f32; n];
+            for row in rows.chunks_exact(n) {
+                p.iter_mut().zip(row).for_each(|(p, v)| *p += v);
+            }
+            p
+        })
+        .collect();
+    let mut out = vec![0.0f32; n];
+    for p in &partials {
+        out.iter_mut().zip(p).for_each(|(o, p)| *o += p);
+    }
+    out
+}
+
 /// `f` on chunks of [`CHUNK_ELEMS`] elements of `x`, in parallel.
 pub fn map_in_place(x: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
     x.par_chunks_mut(CHUNK_ELEMS).for_each(f);
@@ -470,6 +523,33 @@ mod tests {
             mul_in_place(&mut a, &x[..g.len()]);
             bits(a)
         });
+        on_threads(|| {
+            let mut a = g.clone();
+            add_row(&mut a, &w[..n]);
+            bits(a)
+        });
+        on_threads(|| bits(column_sums(&g, n)));
+    }
+
+    /// The bias kernels against plain loops: the add exactly, the column sums (a different
+    /// summation order over more than one chunk) to rounding.
+    #[test]
+    fn bias_kernels_match_plain_loops() {
+        let (m, n) = (2 * CHUNK_ROWS + 9, 7);
+        let (g, b) = (random(m * n, 11), random(n, 12));
+        let mut added = g.clone();
+        add_row(&mut added, &b);
+        for (i, v) in added.iter().enumerate() {
+            assert_eq!(v.to_bits(), (g[i] + b[i % n]).to_bits());
+        }
+        let sums = column_sums(&g, n);
+        for (j, s) in sums.iter().enumerate() {
+            let want: f64 = (0..m).map(|i| f64::from(g[i * n + j])).sum();
+            assert!(
+                (f64::from(*s) - want).abs() < 1e-4,
+                "column {j}: {s} vs {want}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! * `y = x w`: `dx = g w^T` ([`FusedOps::matmul_nt`]), `dw = x^T g` ([`FusedOps::matmul_tn`]);
 //! * `y = gather(table, index)`: `dtable = segment_sum(g, index, n)`;
-//! * `y = segment_sum(values, index, n)`: `dvalues = gather(g, index)`.
+//! * `y = segment_sum(values, index, n)`: `dvalues = gather(g, index)`;
+//! * `y = x + b` (a bias row): `dx = g`, `db` = column sums of `g` ([`FusedOps::bias_grad`]).
 
 use crate::fused::FusedOps;
 use burn::tensor::TensorMetadata;
@@ -238,6 +239,33 @@ pub fn pair_gather_add<B: FusedOps, C: CheckpointStrategy>(
     }
 }
 
+#[derive(Debug)]
+struct AddBiasBackward;
+
+impl<B: FusedOps> Backward<B, 2> for AddBiasBackward {
+    type State = ();
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        binary::<B, _, _>(ops.parents, ops.node, grads, |g| g, |g| B::bias_grad(g));
+    }
+}
+
+/// [`FusedOps::add_bias`] with its backward pass: `dx` is the output gradient, `db` its column
+/// sums ([`FusedOps::bias_grad`]).
+pub fn add_bias<B: FusedOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    b: FloatTensor<Autodiff<B, C>>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match AddBiasBackward
+        .prepare::<C>([x.node.clone(), b.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((), B::add_bias(x.primitive, b.primitive)),
+        OpsKind::UnTracked(prep) => prep.finish(B::add_bias(x.primitive, b.primitive)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
@@ -333,6 +361,37 @@ mod tests {
         close(&fused.0, &plain.0, "x w");
         close(&fused.1, &plain.1, "dx");
         close(&fused.2, &plain.2, "dw");
+    }
+
+    /// The bias add and its gradients against burn's broadcast add (values and `dx` bit for bit,
+    /// `db` to rounding: its sum runs over fixed row chunks), and the same bits on 1 and 3
+    /// threads; more rows than one chunk.
+    #[test]
+    fn bias_add_and_gradients_match_burns_add() {
+        let m = 2 * CHUNK_ROWS + 37;
+        let (x, b, up) = (random(m, 9, 21), random(1, 9, 22), random(m, 9, 23));
+        let run = |fused: bool| {
+            let (xt, bt) = (x.clone().require_grad(), b.clone().require_grad());
+            let y = if fused {
+                crate::layers::add_bias(xt.clone(), bt.clone())
+            } else {
+                xt.clone() + bt.clone()
+            };
+            let grads = (y.clone() * up.clone()).sum().backward();
+            let (gx, gb) = (xt.grad(&grads).unwrap(), bt.grad(&grads).unwrap());
+            (
+                values(y),
+                gx.into_data().into_vec::<f32>().unwrap(),
+                gb.into_data().into_vec::<f32>().unwrap(),
+            )
+        };
+        let (fused, plain) = (run(true), run(false));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fused.0), bits(&plain.0), "x + b");
+        assert_eq!(bits(&fused.1), bits(&plain.1), "dx");
+        close(&fused.2, &plain.2, "db");
+        let three = crate::parallel::pool(3).unwrap().install(|| run(true));
+        assert_eq!(bits(&three.2), bits(&fused.2), "db on 3 threads");
     }
 
     /// A gather followed by a segment sum (an edge round trip) and the gradient through both.

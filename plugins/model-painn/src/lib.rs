@@ -30,7 +30,7 @@ use geobatch_core::{
 };
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Linear, gather_rows, matmul, segment_sum, silu};
+use geobatch_nn::layers::{Linear, add_bias, gather_rows, matmul, segment_sum, silu};
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use message::MessageOps;
 use norms::NormOps;
@@ -230,8 +230,10 @@ fn linear_cols<B: FusedOps>(
     cols: std::ops::Range<usize>,
 ) -> Tensor<B, 2> {
     let rows = layer.weight.dims()[0];
-    matmul(x, layer.weight.val().slice([0..rows, cols.clone()]))
-        + layer.bias.val().slice([0..1, cols])
+    add_bias(
+        matmul(x, layer.weight.val().slice([0..rows, cols.clone()])),
+        layer.bias.val().slice([0..1, cols]),
+    )
 }
 
 impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
@@ -271,11 +273,11 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
             // Linear(s ‖ |v_r|) as two products by the weight's row blocks (no column concat)
             let first = &layer.update.first;
             let w = first.weight.val();
-            let hidden = silu(
+            let hidden = silu(add_bias(
                 matmul(s.clone(), w.clone().slice([0..f, 0..f]))
-                    + matmul(vr_norm, w.slice([f..2 * f, 0..f]))
-                    + first.bias.val(),
-            );
+                    + matmul(vr_norm, w.slice([f..2 * f, 0..f])),
+                first.bias.val(),
+            ));
             let a_ss = linear_cols(hidden.clone(), &layer.update.second, 0..f);
             let a_vv = linear_cols(hidden.clone(), &layer.update.second, f..2 * f);
             let a_sv = linear_cols(hidden, &layer.update.second, 2 * f..3 * f);
