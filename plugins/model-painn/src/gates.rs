@@ -14,7 +14,7 @@
 //! operations, which is also the reference the kernels are tested against.
 
 use crate::CLIP;
-use crate::message::dense;
+use crate::message::{dense, flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
@@ -23,7 +23,7 @@ use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
-use burn_flex::{Flex, FlexTensor};
+use burn_flex::Flex;
 use geobatch_nn::parallel::{CHUNK_ELEMS, zeroed};
 use rayon::prelude::*;
 
@@ -313,10 +313,6 @@ pub fn gate_vector_backward(g: &[f32], a: &[f32], vl: &[f32]) -> (Vec<f32>, Vec<
             }
         });
     (da, dvl)
-}
-
-fn flex(v: Vec<f32>, rows: usize, cols: usize) -> FlexTensor {
-    FlexTensor::from_data(burn::tensor::TensorData::new(v, [rows, cols]))
 }
 
 impl GateOps for Flex {

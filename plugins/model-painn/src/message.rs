@@ -56,6 +56,11 @@ pub(crate) fn dense(t: &FlexTensor) -> FlexTensor {
     }
 }
 
+/// A `[rows, cols]` f32 tensor holding `v` (row-major).
+pub(crate) fn flex(v: Vec<f32>, rows: usize, cols: usize) -> FlexTensor {
+    FlexTensor::from_data(burn::tensor::TensorData::new(v, [rows, cols]))
+}
+
 /// A contiguous i32 version of an index tensor.
 fn dense_int(t: &FlexTensor) -> FlexTensor {
     if t.dtype() == burn::tensor::DType::I32 {

@@ -6,7 +6,7 @@
 //! burn's operations.
 
 use crate::NORM_EPS;
-use crate::message::dense;
+use crate::message::{dense, flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
@@ -15,7 +15,7 @@ use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
-use burn_flex::{Flex, FlexTensor};
+use burn_flex::Flex;
 use geobatch_nn::parallel::{CHUNK_ELEMS, zeroed};
 use rayon::prelude::*;
 
@@ -134,10 +134,6 @@ pub fn norm_dot_backward(g: &[f32], vl: &[f32], vr: &[f32], out: &[f32]) -> (Vec
             }
         });
     (dvl, dvr)
-}
-
-fn flex(v: Vec<f32>, rows: usize, cols: usize) -> FlexTensor {
-    FlexTensor::from_data(burn::tensor::TensorData::new(v, [rows, cols]))
 }
 
 impl NormOps for Flex {
