@@ -20,6 +20,8 @@
 pub mod gates;
 pub mod message;
 pub mod norms;
+#[cfg(test)]
+mod testing;
 
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;

@@ -204,28 +204,8 @@ pub fn norm_dot_of<B: NormOps>(vl: Tensor<B, 2>, vr: Tensor<B, 2>) -> Tensor<B, 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
     use super::*;
-    use geobatch_nn::backend::CpuAutodiff;
-    use rand::{Rng, SeedableRng};
-
-    type B = CpuAutodiff;
-
-    fn random(rows: usize, cols: usize, seed: u64) -> Tensor<B, 2> {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let v: Vec<f32> = (0..rows * cols)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        Tensor::from_data(
-            burn::tensor::TensorData::new(v, [rows, cols]),
-            &Default::default(),
-        )
-    }
-
-    fn values(t: Tensor<B, 2>) -> Vec<f32> {
-        t.into_data().into_vec::<f32>().unwrap()
-    }
+    use crate::testing::{check, random};
 
     /// The fused op against the composition of burn's operations (the other backends' path):
     /// values and both gradients, and the same bits on 1 and 3 threads. Sizes span more than one
@@ -233,48 +213,12 @@ mod tests {
     #[test]
     fn fused_norm_dot_matches_the_composition_and_any_thread_count() {
         let (n, f) = (70, 251);
-        let (vl, vr, up) = (
-            random(3 * n, f, 1),
-            random(3 * n, f, 2),
-            random(2 * n, f, 3),
+        let inputs = [random(3 * n, f, 1.0, 1), random(3 * n, f, 1.0, 2)];
+        check(
+            &inputs,
+            &random(2 * n, f, 1.0, 3),
+            &|x| norm_dot_of(x[0].clone(), x[1].clone()),
+            &|x| composite(x[0].clone(), x[1].clone()),
         );
-        let run = |fused: bool| {
-            let (l, r) = (vl.clone().require_grad(), vr.clone().require_grad());
-            let y = if fused {
-                norm_dot_of(l.clone(), r.clone())
-            } else {
-                composite(l.clone(), r.clone())
-            };
-            let grads = (y.clone() * up.clone()).sum().backward();
-            let (gl, gr) = (l.grad(&grads).unwrap(), r.grad(&grads).unwrap());
-            (
-                values(y),
-                gl.into_data().into_vec::<f32>().unwrap(),
-                gr.into_data().into_vec::<f32>().unwrap(),
-            )
-        };
-        let plain = run(false);
-        let one = geobatch_nn::parallel::pool(1)
-            .unwrap()
-            .install(|| run(true));
-        for (what, a, b) in [
-            ("value", &one.0, &plain.0),
-            ("dvl", &one.1, &plain.1),
-            ("dvr", &one.2, &plain.2),
-        ] {
-            for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-                assert!(
-                    (x - y).abs() <= 1e-5 * y.abs().max(1.0),
-                    "{what}[{i}]: {x} vs {y}"
-                );
-            }
-        }
-        let three = geobatch_nn::parallel::pool(3)
-            .unwrap()
-            .install(|| run(true));
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&three.0), bits(&one.0));
-        assert_eq!(bits(&three.1), bits(&one.1));
-        assert_eq!(bits(&three.2), bits(&one.2));
     }
 }
