@@ -12,8 +12,8 @@ use std::time::Duration;
 
 mod common;
 use common::{
-    binary, geobatch, geobatch_with, kill_when, repo, run_dirs, signal_when, steps_table, text,
-    walk,
+    binary, geobatch, geobatch_with, kill_when, repo, run_dirs, signal_when, steps_column,
+    steps_table, text, walk,
 };
 
 #[test]
@@ -379,25 +379,33 @@ fn a_kill_while_a_checkpoint_is_written_does_not_stop_the_resume() {
 
 #[test]
 fn a_killed_training_run_resumes_from_its_checkpoint_exactly() {
-    killed_and_resumed("dynamic");
+    killed_and_resumed("kind = \"dynamic\"");
 }
 
 /// The pack batcher holds graphs between batches: its checkpoint carries them.
 #[test]
 fn a_killed_pack_run_resumes_with_its_held_graphs_exactly() {
-    killed_and_resumed("pack");
+    killed_and_resumed("kind = \"pack\"");
 }
 
-/// Kills a training run with `batcher` after its second checkpoint, resumes it and compares it
-/// with an uninterrupted run, loss for loss.
-fn killed_and_resumed(batcher: &str) {
+/// static-64 meets many shapes: after the resume each old one is met cold again.
+#[test]
+fn a_killed_static_run_meets_its_old_shapes_cold_after_resuming() {
+    let cold = killed_and_resumed("kind = \"static\"\npad = \"multiple64\"");
+    assert!(cold >= 2, "the resumed process met {cold} old shapes cold");
+}
+
+/// Kills a training run with `batcher` (the batcher table's body) after its second checkpoint,
+/// resumes it and compares it with an uninterrupted run, loss for loss and shape flag for shape
+/// flag; returns how many old shapes the resumed process met cold.
+fn killed_and_resumed(batcher: &str) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(
         dir.path(),
         "train.toml",
         &format!(
             "[experiment]\nname = \"resume\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n[model]\nkind = \"schnet\"\nlatent = 8\nrbf = 40\n\
-         [batcher]\nkind = \"{batcher}\"\nbatch_size = 8\n[training]\nsteps = 400\neval_every = 100\ncheckpoint_every = 20\n\
+         [batcher]\n{batcher}\nbatch_size = 8\n[training]\nsteps = 400\neval_every = 100\ncheckpoint_every = 20\n\
          [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n[[sinks]]\nkind = \"console\"\nprogress = false\n"
         ),
     );
@@ -432,6 +440,34 @@ fn killed_and_resumed(batcher: &str) {
             .all(|p| !p.to_string_lossy().contains("checkpoint")),
         "a complete run drops its checkpoint"
     );
+    // new shapes are the run's own; cold ones are new to the process that ran the step
+    let flags = |run: &Path| {
+        let col = |name: &str| steps_column(run, name);
+        let (n, e, g) = (
+            col("padded_nodes"),
+            col("padded_edges"),
+            col("padded_graphs"),
+        );
+        let shapes: Vec<[u64; 3]> = (0..n.len())
+            .map(|i| [n[i] as u64, e[i] as u64, g[i] as u64])
+            .collect();
+        (shapes, col("new_shape"), col("cold_shape"))
+    };
+    let (shapes, new, cold) = flags(&work.join("results"));
+    let (_, new_ref, cold_ref) = flags(&dir.path().join("reference/results"));
+    assert_eq!(new, new_ref, "a resume changes no new_shape flag");
+    assert_eq!(cold_ref, new_ref, "cold = new in a run never resumed");
+    let mut seen = std::collections::HashSet::new();
+    let mut old_cold = 0;
+    for (i, shape) in shapes.iter().enumerate() {
+        if i as u64 == from {
+            seen.clear();
+        }
+        let first = seen.insert(*shape);
+        assert_eq!(cold[i] > 0.0, first, "step {i}: cold_shape");
+        old_cold += usize::from(first && new[i] == 0.0);
+    }
+    old_cold
 }
 
 #[test]

@@ -85,6 +85,10 @@ pub struct StepRecord {
     pub padded: Shape,
     /// Whether this padded shape appears for the first time in the run.
     pub new_shape: bool,
+    /// Whether this is the first step on this padded shape since the process started: a new
+    /// shape, or the first step on it after a resume. A shape-specialising engine (JAX's `jit`,
+    /// `torch.compile`) compiles here; it equals `new_shape` in a run that was not resumed.
+    pub cold_shape: bool,
     /// Whether the step belongs to the warm-up.
     pub warmup: bool,
     /// Training loss (standardised MSE over real graphs); training only.
@@ -106,8 +110,8 @@ pub struct StepTiming {
 
 impl StepRecord {
     /// The record of step `step` on `batch` with `timing`: batching is planning + collation,
-    /// combined is the wait (prefetch) or the batching (serial) plus the update. Not a new shape,
-    /// not warm-up, no loss: set those with struct update syntax.
+    /// combined is the wait (prefetch) or the batching (serial) plus the update. Not a new (or
+    /// cold) shape, not warm-up, no loss: set those with struct update syntax.
     pub fn timed(step: u64, batch: &impl crate::model::Batch, timing: StepTiming) -> Self {
         let batching_ns = timing.plan_ns + timing.collate_ns;
         StepRecord {
@@ -121,6 +125,7 @@ impl StepRecord {
             real: batch.real(),
             padded: batch.padded(),
             new_shape: false,
+            cold_shape: false,
             warmup: false,
             loss: None,
         }

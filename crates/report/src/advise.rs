@@ -162,7 +162,7 @@ impl CostModel {
         for s in probes {
             for i in 1..s.step.len() {
                 let excess = ms(s, i) - model.steady_ms(shape(s, i));
-                if s.new_shape[i] {
+                if s.cold_shape[i] {
                     compile.push(excess);
                 } else if s.warmup[i] {
                     warmup.push(excess);
@@ -215,9 +215,9 @@ impl CostModel {
     }
 }
 
-/// Whether step `i` of a probe is a steady one: not the first, not warm-up, not a new shape.
+/// Whether step `i` of a probe is a steady one: not the first, not warm-up, not a cold shape.
 fn steady(s: &Steps, i: usize) -> bool {
-    i > 0 && !s.new_shape[i] && !s.warmup[i]
+    i > 0 && !s.cold_shape[i] && !s.warmup[i]
 }
 
 /// One candidate batcher: its planned N steps and its probe.
@@ -647,7 +647,9 @@ mod tests {
             s.padded_edges.push(sh[1]);
             s.real_graphs.push(sh[2]);
             s.padded_graphs.push(sh[2]);
-            s.new_shape.push(seen.insert(*sh));
+            let new = seen.insert(*sh);
+            s.new_shape.push(new);
+            s.cold_shape.push(new);
             s.warmup.push(i < warmup);
         }
         s

@@ -262,11 +262,11 @@ pub fn speedups(s: &Summary) -> Vec<(Cell, String, String, f64)> {
 }
 
 /// The compilation section: per row the cost of a new padded shape, per pair of batchers the
-/// break-even step count (`compile.csv`, `break_even.csv`).
+/// break-even step count (`compile.csv`, per run `compile_runs.csv`, `break_even.csv`).
 fn compile_section(md: &mut String, s: &Summary, out: &Path) -> Result<(), ReportError> {
     let _ = writeln!(
         md,
-        "\n## New padded shapes: cost and break-even\n\nPer new shape: mean over the steps that met a new padded shape of their combined time minus the steady median (a compile on a shape-specialising engine such as JAX's jit; about zero on geobatch's eager engine). Overhead = shapes x cost per shape. Break-even: the run length after which the batcher with more shapes (and less padding) is the faster over the whole run, n = (overhead a - overhead b) / (steady b - steady a); shapes are those met in the measured runs, so for a batcher that keeps meeting new ones it is a lower bound.\n"
+        "\n## New padded shapes: cost and break-even\n\nPer new shape: mean over the steps that met a padded shape cold (new to the run, or met again for the first time after a resume) of their combined time minus the steady median (a compile on a shape-specialising engine such as JAX's jit; about zero on geobatch's eager engine); cold steps are left out of the steady median; per run (seed) in `compile_runs.csv`, with `cold_steps` (the compiles: the distinct shapes, plus the shapes met again after a resume). Overhead = shapes x cost per shape. Break-even: the run length after which the batcher with more shapes (and less padding) is the faster over the whole run, n = (overhead a - overhead b) / (steady b - steady a); shapes are those met in the measured runs, so for a batcher that keeps meeting new ones it is a lower bound.\n"
     );
     let _ = writeln!(
         md,
@@ -317,6 +317,49 @@ fn compile_section(md: &mut String, s: &Summary, out: &Path) -> Result<(), Repor
             "per_new_shape_ms_sd",
             "overhead_s_mean",
             "overhead_s_sd",
+        ],
+        rows,
+    )?;
+    // the same per run
+    let mut rows = Vec::new();
+    for r in &s.rows {
+        let (d, m, mode, bs) = &r.cell;
+        for run in &r.runs {
+            rows.push(vec![
+                d.clone(),
+                m.clone(),
+                mode.clone(),
+                bs.to_string(),
+                r.batcher.clone(),
+                run.seed.to_string(),
+                run.run_id.clone(),
+                run.steps.to_string(),
+                run.distinct_shapes.to_string(),
+                run.cold_shapes.to_string(),
+                run.combined_steady_median_ms.to_string(),
+                run.compile_per_shape_ms.to_string(),
+                (compile::overhead_ms(run) / 1e3).to_string(),
+                run.combined_mean_ms.to_string(),
+            ]);
+        }
+    }
+    write_csv(
+        &out.join("compile_runs.csv"),
+        &[
+            "dataset",
+            "model",
+            "mode",
+            "batch_size",
+            "batcher",
+            "seed",
+            "run_id",
+            "steps",
+            "shapes",
+            "cold_steps",
+            "steady_ms",
+            "per_new_shape_ms",
+            "overhead_s",
+            "combined_mean_ms",
         ],
         rows,
     )?;

@@ -97,6 +97,9 @@ pub struct Steps {
     pub padded_graphs: Vec<u32>,
     /// First appearance of the padded shape.
     pub new_shape: Vec<bool>,
+    /// First step on the padded shape since the process started (a compile on a
+    /// shape-specialising engine; `new_shape` in files written before the column existed).
+    pub cold_shape: Vec<bool>,
     /// Warm-up step.
     pub warmup: Vec<bool>,
 }
@@ -263,7 +266,14 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
                     Some(_) => u32s(&b, "padded_graphs", p)?,
                     None => vec![0; b.num_rows()],
                 });
-            steps.new_shape.extend(bools(&b, "new_shape", p)?);
+            let new_shape = bools(&b, "new_shape", p)?;
+            steps
+                .cold_shape
+                .extend(match b.column_by_name("cold_shape") {
+                    Some(_) => bools(&b, "cold_shape", p)?,
+                    None => new_shape.clone(),
+                });
+            steps.new_shape.extend(new_shape);
             steps.warmup.extend(bools(&b, "warmup", p)?);
         }
     }

@@ -74,6 +74,10 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
 /// The numbers the report keeps per run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunMetrics {
+    /// The run's `run_id`.
+    pub run_id: String,
+    /// The run's seed.
+    pub seed: u64,
     /// Steps recorded.
     pub steps: usize,
     /// Mean batching time over every step (warm-up and new shapes included), ms.
@@ -82,7 +86,7 @@ pub struct RunMetrics {
     pub update_mean_ms: f64,
     /// Mean combined time, ms (the study's "combined time").
     pub combined_mean_ms: f64,
-    /// Median combined time over steady steps (no warm-up, no new shape), ms.
+    /// Median combined time over steady steps (no warm-up, no cold shape), ms.
     pub combined_steady_median_ms: f64,
     /// Real graphs per second of combined time.
     pub graphs_per_s: f64,
@@ -94,9 +98,12 @@ pub struct RunMetrics {
     pub fill_edges: f64,
     /// Distinct padded shapes.
     pub distinct_shapes: usize,
-    /// Cost of meeting a new padded shape, ms: the mean over new-shape steps of their combined
-    /// time minus the steady median (a compile on shape-specialising engines; NaN without
-    /// new-shape steps or without steady steps).
+    /// Steps that met a padded shape cold: the distinct shapes, plus the old shapes met again
+    /// after a resume (the compiles of a shape-specialising engine).
+    pub cold_shapes: usize,
+    /// Cost of meeting a new padded shape, ms: the mean over cold-shape steps (new shapes, and
+    /// old ones first met again after a resume) of their combined time minus the steady median
+    /// (a compile on shape-specialising engines; NaN without such steps or without steady ones).
     pub compile_per_shape_ms: f64,
     /// Last validation RMSE and MAE, if evaluated.
     pub validation: Option<(f64, f64)>,
@@ -127,8 +134,8 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
     let (batching, combined) = (ms(&s.batching_ns), ms(&s.combined_ns));
     let steady: Vec<f64> = combined
         .iter()
-        .zip(s.warmup.iter().zip(&s.new_shape))
-        .filter(|(_, (w, n))| !**w && !**n)
+        .zip(s.warmup.iter().zip(&s.cold_shape))
+        .filter(|(_, (w, c))| !**w && !**c)
         .map(|(c, _)| *c)
         .collect();
     let sum = |v: &[u32]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
@@ -143,13 +150,17 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
             .map(|e| e.1)
     };
     let steady_median = median(&steady);
+    // every cold step is a compile on a shape-specialising engine, also the re-compiles of the
+    // old shapes after a resume; the distinct shapes are the run's own
     let first_steps: Vec<f64> = combined
         .iter()
-        .zip(&s.new_shape)
-        .filter(|(_, n)| **n)
+        .zip(&s.cold_shape)
+        .filter(|(_, c)| **c)
         .map(|(c, _)| c - steady_median)
         .collect();
     RunMetrics {
+        run_id: run.id.run_id.clone(),
+        seed: run.id.seed,
         steps: combined.len(),
         batching_mean_ms: mean(&batching),
         update_mean_ms: mean(&combined) - mean(&batching),
@@ -160,6 +171,7 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
         fill_nodes: sum(&s.real_nodes) / sum(&s.padded_nodes),
         fill_edges: sum(&s.real_edges) / sum(&s.padded_edges).max(1.0),
         distinct_shapes: s.new_shape.iter().filter(|&&n| n).count(),
+        cold_shapes: s.cold_shape.iter().filter(|&&c| c).count(),
         compile_per_shape_ms: mean(&first_steps),
         validation: last("validation"),
         test: last("test"),
@@ -171,6 +183,52 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two shapes alternating over 12 steps, resumed at step 6: steps 0, 1 (new) and 6, 7 (old
+    /// shapes met again by the resumed process) cost 1 s more than the 10 ms steady step.
+    #[test]
+    fn cold_steps_after_a_resume_are_priced_as_compiles_not_steady_steps() {
+        let mut steps = crate::read::Steps::default();
+        for i in 0..12u64 {
+            let cold = matches!(i, 0 | 1 | 6 | 7);
+            let nodes = if i % 2 == 0 { 64 } else { 128 };
+            steps.step.push(i);
+            steps.batching_ns.push(0);
+            steps
+                .combined_ns
+                .push(if cold { 1_010_000_000 } else { 10_000_000 });
+            steps.real_nodes.push(nodes);
+            steps.padded_nodes.push(nodes);
+            steps.real_edges.push(nodes);
+            steps.padded_edges.push(nodes);
+            steps.real_graphs.push(4);
+            steps.padded_graphs.push(4);
+            steps.new_shape.push(i < 2);
+            steps.cold_shape.push(cold);
+            steps.warmup.push(false);
+        }
+        let run = Run {
+            id: crate::read::RunIdentity {
+                dir: std::path::PathBuf::new(),
+                run_id: "r".into(),
+                job: "train".into(),
+                dataset: "qm9".into(),
+                model: "python".into(),
+                batcher: "static-64".into(),
+                batch_size: 4,
+                seed: 7,
+                mode: "serial".into(),
+                status: "complete".into(),
+                config: None,
+            },
+            steps,
+            evals: Vec::new(),
+        };
+        let m = run_metrics(&run);
+        assert_eq!((m.distinct_shapes, m.cold_shapes, m.seed), (2, 4, 7));
+        assert_eq!(m.combined_steady_median_ms, 10.0);
+        assert!((m.compile_per_shape_ms - 1000.0).abs() < 1e-9, "{m:?}");
+    }
 
     #[test]
     fn a_nan_final_evaluation_is_the_result_not_skipped() {

@@ -125,6 +125,20 @@ fn report_numbers_match_the_parquet_files() {
         "{mean_ms}"
     );
 
+    // the same run's row of compile_runs.csv: one row per run, never resumed, so every cold
+    // step is a new shape
+    let csv = std::fs::read_to_string(out.join("compile_runs.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 13, "{csv}");
+    let fields: Vec<&str> = csv
+        .lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f[3] == "16" && f[4] == "static-2n" && f[5] == "2")
+        .unwrap_or_else(|| panic!("no row for the run: {csv}"));
+    assert_eq!(fields[7], "30", "steps");
+    assert_eq!(fields[8], fields[9], "shapes = cold steps");
+    assert!(fields[8].parse::<usize>().unwrap() >= 1);
+    assert!((fields[13].parse::<f64>().unwrap() - mean_ms).abs() < 1e-9);
+
     // the mean over seeds and the Welch t statistic of the test RMSE, computed here
     let rmse = |label: &str| -> Vec<f64> {
         runs.iter()

@@ -55,8 +55,10 @@ pub fn study<S: BatchSource>(
                 wait_ns: None,
                 update_ns: None,
             };
+            let new_shape = shapes.insert(built.batch.padded());
             let record = StepRecord {
-                new_shape: shapes.insert(built.batch.padded()),
+                new_shape,
+                cold_shape: new_shape,
                 warmup: schedule.warmup(step),
                 ..StepRecord::timed(step, &built.batch, timing)
             };

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Version of the results schema, stored as `geobatch.schema_version` in every file.
-pub const SCHEMA_VERSION: &str = "2";
+pub const SCHEMA_VERSION: &str = "3";
 
 /// Columns being built: (name, type, nullable, values).
 struct Columns(Vec<(Field, ArrayRef)>);
@@ -125,6 +125,7 @@ pub fn step_batch(run: &RunInfo, rows: &[StepRecord]) -> Result<RecordBatch, Arr
     c.u32("padded_edges", n, |i| Some(rows[i].padded.edges as u32));
     c.u32("padded_graphs", n, |i| Some(rows[i].padded.graphs as u32));
     c.bool("new_shape", n, |i| rows[i].new_shape);
+    c.bool("cold_shape", n, |i| rows[i].cold_shape);
     c.bool("warmup", n, |i| rows[i].warmup);
     let mut loss = Float32Builder::with_capacity(n);
     rows.iter().for_each(|r| loss.append_option(r.loss));

@@ -66,6 +66,7 @@ fn record(step: u64) -> StepRecord {
         real: Shape::new(10 + step as usize, 90, 15),
         padded: Shape::new(64, 128, 16),
         new_shape: step == 0,
+        cold_shape: step == 0 || step == 3,
         warmup: step < 2,
         loss: Some(0.5 / (1.0 + step as f32)),
     }
@@ -155,6 +156,7 @@ fn steps_evals_and_run_round_trip() {
                 want.padded.edges
             );
             assert_eq!(col("new_shape").as_boolean().value(i), want.new_shape);
+            assert_eq!(col("cold_shape").as_boolean().value(i), want.cold_shape);
             assert_eq!(col("warmup").as_boolean().value(i), want.warmup);
             assert_eq!(
                 col("loss").as_primitive::<Float32Type>().value(i),

@@ -299,8 +299,10 @@ impl<T: Task> Steps<'_, T> {
             wait_ns: built.wait_ns,
             update_ns: Some(t.elapsed().as_nanos() as u64),
         };
+        let (new_shape, cold_shape) = self.progress.meet(built.batch.padded());
         let record = StepRecord {
-            new_shape: self.progress.new_shape(built.batch.padded()),
+            new_shape,
+            cold_shape,
             warmup: self.schedule.warmup(step),
             loss: Some(stats.loss),
             ..StepRecord::timed(step, &built.batch, timing)

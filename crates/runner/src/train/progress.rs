@@ -42,6 +42,9 @@ pub struct Progress {
     last: (f64, u64),
     window: u64,
     shapes: HashSet<Shape>,
+    /// Shapes met since this process started (not checkpointed: a resumed engine starts cold).
+    #[serde(skip)]
+    warm: HashSet<Shape>,
     batching: Times,
     update: Times,
     wait: Times,
@@ -73,6 +76,7 @@ impl Progress {
             last: (0.0, 0),
             window: (steps / 10).max(1),
             shapes: HashSet::new(),
+            warm: HashSet::new(),
             batching: Times::default(),
             update: Times::default(),
             wait: Times::default(),
@@ -81,9 +85,10 @@ impl Progress {
         }
     }
 
-    /// Whether `padded` is seen for the first time (and remembers it).
-    pub fn new_shape(&mut self, padded: Shape) -> bool {
-        self.shapes.insert(padded)
+    /// Whether `padded` is seen for the first time in the run, and whether for the first time
+    /// since this process started (a resumed run meets its old shapes cold again); remembers it.
+    pub fn meet(&mut self, padded: Shape) -> (bool, bool) {
+        (self.shapes.insert(padded), self.warm.insert(padded))
     }
 
     /// Adds a recorded step of a run of `steps` steps.
