@@ -9,6 +9,7 @@ Options (tests break the protocol on purpose with them):
     fail_at: raise ValueError in train_step at this step.
     crash_at: kill this worker (SIGKILL) in train_step at this step.
     exit_at: leave the worker with os._exit(3) at this step.
+    hang_at: never return from train_step at this step (an endless sleep).
     bad_loss_at: return a string instead of the loss at this step.
     omit: name of a method the built model lacks.
     bad_predict: predict returns one row too few.
@@ -18,6 +19,8 @@ Options (tests break the protocol on purpose with them):
 import mmap
 import os
 import signal
+import sys
+import time
 
 import numpy as np
 
@@ -96,6 +99,10 @@ class Linear:
             os.kill(os.getpid(), signal.SIGKILL)
         if step == self.opts.get("exit_at"):
             os._exit(3)
+        if step == self.opts.get("hang_at"):
+            print(f"hanging at step {step}", file=sys.stderr, flush=True)
+            while True:
+                time.sleep(1)
         if step == self.opts.get("bad_loss_at"):
             return "not a loss"
         rg = batch.real[2]

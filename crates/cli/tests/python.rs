@@ -225,6 +225,41 @@ fn a_killed_or_exiting_worker_is_an_error_not_a_hang() {
     }
 }
 
+/// A module that never returns is stopped at `model.timeout`: an error naming the call, the
+/// steps before it kept; a timeout that is not a positive number is refused up front.
+#[test]
+fn a_hung_module_is_stopped_at_the_timeout() {
+    let Some(py) = python("numpy") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = numpy_config(
+        &py,
+        "kind = \"dynamic\"\nbatch_size = 8",
+        TRAIN,
+        "hang_at = 7",
+    )
+    .replace("[batcher]", "timeout = 3\n[batcher]");
+    let cfg = write(dir.path(), "c.toml", &cfg);
+    let start = Instant::now();
+    let o = geobatch(dir.path(), &["run", &cfg]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("train_step at step 7 did not return within 3 s (model.timeout)"),
+        "{out}"
+    );
+    assert!(out.contains("hanging at step 7"), "its last output: {out}");
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert_eq!(steps_table(&dir.path().join("results")).len(), 7);
+    for bad in ["0", "-1", "nan"] {
+        let cfg = numpy_config(&py, "kind = \"dynamic\"\nbatch_size = 8", TRAIN, "")
+            .replace("[batcher]", &format!("timeout = {bad}\n[batcher]"));
+        let cfg = write(dir.path(), "bad.toml", &cfg);
+        let out = text(&geobatch(dir.path(), &["validate", &cfg]));
+        assert!(out.contains("model.timeout = "), "{bad}: {out}");
+        assert!(!out.contains("panicked"), "{out}");
+    }
+}
+
 #[test]
 fn a_missing_interpreter_module_or_numpy_is_named() {
     let Some(py) = python("numpy") else { return };
@@ -350,18 +385,7 @@ fn the_jax_schnet_compiles_once_per_padded_shape_and_learns() {
     };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("compiles.log");
-    let cfg = format!(
-        "[experiment]\nname = \"jax\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n\
-         [model]\nkind = \"python\"\npython = \"{}\"\nmodule = \"{}\"\n\
-         options = {{ latent = 16, steps = 1, rbf = 20, compile_log = \"{}\" }}\n\
-         [batcher]\nkind = \"static\"\nbatch_size = 8\npad = \"multiple64\"\n\
-         [training]\nsteps = 150\neval_every = 150\noptimizer = {{ learning_rate = 1e-2 }}\n\
-         [[sinks]]\nkind = \"parquet\"\n[[sinks]]\nkind = \"console\"\nprogress = false\n",
-        py.display(),
-        repo().join("python/schnet_jax.py").display(),
-        log.display()
-    );
-    let cfg = write(dir.path(), "jax.toml", &cfg);
+    let cfg = tiny_jax_static64(dir.path(), &py, &log, "");
     let o = geobatch(dir.path(), &["run", &cfg]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
@@ -399,6 +423,77 @@ fn the_jax_schnet_compiles_once_per_padded_shape_and_learns() {
     );
     assert!(last < 0.8 * first, "the loss falls: {first} -> {last}");
     assert!(out.contains("test       U0 RMSE"), "{out}");
+}
+
+/// A tiny JAX SchNet run (150 steps, static-64 at bs 8 on the QM9 fixture) whose compiles are
+/// logged to `log`, with `training` added to its `[training]` table; returns the config's path.
+fn tiny_jax_static64(dir: &Path, py: &Path, log: &Path, training: &str) -> String {
+    let cfg = format!(
+        "[experiment]\nname = \"jax\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n\
+         [model]\nkind = \"python\"\npython = \"{}\"\nmodule = \"{}\"\n\
+         options = {{ latent = 16, steps = 1, rbf = 20, compile_log = \"{}\" }}\n\
+         [batcher]\nkind = \"static\"\nbatch_size = 8\npad = \"multiple64\"\n\
+         [training]\nsteps = 150\neval_every = 150\noptimizer = {{ learning_rate = 1e-2 }}\n{training}\n\
+         [[sinks]]\nkind = \"parquet\"\n[[sinks]]\nkind = \"console\"\nprogress = false\n",
+        py.display(),
+        repo().join("python/schnet_jax.py").display(),
+        log.display()
+    );
+    write(dir, "jax.toml", &cfg)
+}
+
+/// A resumed JAX run compiles every shape it meets again: those steps are flagged `cold_shape`
+/// (one per compile of the resumed process), and the report prices them as compiles.
+#[test]
+fn a_resumed_jax_run_flags_every_recompile_as_a_cold_shape() {
+    let Some(py) = python("jax, optax") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("compiles.log");
+    let cfg = tiny_jax_static64(dir.path(), &py, &log, "checkpoint_every = 20");
+    let results = dir.path().join("results");
+    let killed = common::kill_when(
+        dir.path(),
+        &["run", &cfg],
+        Duration::from_secs(300),
+        "no checkpoint after step 40 appeared",
+        || {
+            common::walk(&results)
+                .into_iter()
+                .find(|p| p.ends_with("checkpoint/state.json"))
+                .and_then(|s| std::fs::read_to_string(s).ok())
+                .is_some_and(|t| t.contains("\"step\":") && !t.contains("\"step\":20,"))
+        },
+    );
+    assert!(!killed.success());
+    std::fs::remove_file(&log).unwrap();
+    let o = geobatch(dir.path(), &["run", &cfg, "--resume"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let from: usize = out
+        .split("resuming from the checkpoint at step ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no resume line: {out}"));
+    let (new, cold) = (
+        steps_column(&results, "new_shape"),
+        steps_column(&results, "cold_shape"),
+    );
+    assert_eq!(new.len(), 150, "every step once");
+    let count = |v: &[f64]| v.iter().filter(|&&x| x > 0.0).count();
+    let compiles = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert_eq!(
+        compiles,
+        count(&cold[from..]),
+        "one cold step per compile of the resumed process"
+    );
+    assert!(
+        count(&cold[from..]) > count(&new[from..]),
+        "old shapes met again after the resume are cold, not new"
+    );
+    assert_eq!(cold[..from], new[..from], "before the resume cold = new");
 }
 
 /// Runs `module` with its default options (the study's sizes) for a few steps on the QM9

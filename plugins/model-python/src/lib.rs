@@ -37,6 +37,10 @@ pub struct PythonSpec {
     /// Options handed to the module's `build(ctx)` as `ctx.options`.
     #[serde(default)]
     pub options: toml::Table,
+    /// The longest one call to the module may take, in seconds (a compile included); past it
+    /// the worker is stopped and the run ends with an error naming the call. No limit when absent.
+    #[serde(default)]
+    pub timeout: Option<f64>,
 }
 
 fn default_python() -> String {
@@ -55,6 +59,14 @@ impl ModelSpec for PythonSpec {
             return Err(Error::invalid(
                 "model.module is empty: name a .py file or a module",
             ));
+        }
+        if let Some(t) = self.timeout
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(Error::invalid(format!(
+                "model.timeout = {t}: give a positive number of seconds (or leave it out for no \
+                 limit)"
+            )));
         }
         Ok(())
     }
@@ -84,7 +96,8 @@ pub struct PythonTrainer {
 impl PythonTrainer {
     /// Starts the worker and builds the module's model.
     pub fn start(spec: &PythonSpec, ctx: &ModelContext) -> Result<PythonTrainer> {
-        let mut worker = Worker::start(&spec.python, &spec.module)?;
+        let timeout = spec.timeout.map(std::time::Duration::from_secs_f64);
+        let mut worker = Worker::start(&spec.python, &spec.module, timeout)?;
         let options = serde_json::to_value(&spec.options)
             .map_err(|e| Error::invalid(format!("model.options: {e}")))?;
         let reply = worker.call(
@@ -252,6 +265,12 @@ inventory::submit! {
                 ty: "table",
                 default: "{}",
                 doc: "handed to the module's build(ctx) as ctx.options",
+            },
+            OptionDoc {
+                name: "timeout",
+                ty: "float",
+                default: "(no limit)",
+                doc: "seconds one call to the module may take (compiles included) before the worker is stopped and the run ends with an error",
             },
         ],
         example: "kind = \"python\"\npython = \"python3\"\nmodule = \"python/schnet_jax.py\"\noptions = { latent = 64 }\n",

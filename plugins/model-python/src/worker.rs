@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ const TAIL_BYTES: usize = 4000;
 pub struct Worker {
     child: Child,
     stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    replies: Replies,
     tail: Arc<Mutex<VecDeque<u8>>>,
     pump: Option<JoinHandle<()>>,
     python: String,
@@ -34,9 +35,52 @@ pub struct Worker {
     _dir: tempfile::TempDir,
 }
 
+/// Where the worker's reply lines are read.
+enum Replies {
+    /// From its stdout, in the caller's thread (no limit: nothing between the call and its
+    /// reply).
+    Direct(BufReader<ChildStdout>),
+    /// From a thread that reads its stdout, so a wait can end at `limit`; the channel closes at
+    /// the end of the output.
+    Limited {
+        lines: Receiver<String>,
+        limit: Duration,
+    },
+}
+
+impl Replies {
+    fn new(stdout: ChildStdout, timeout: Option<Duration>) -> Replies {
+        let Some(limit) = timeout else {
+            return Replies::Direct(BufReader::new(stdout));
+        };
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // ends at the end of the output, a read error, or when the worker is dropped
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::result::Result::ok)
+            {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Replies::Limited { lines, limit }
+    }
+}
+
+/// Why no reply line came.
+enum NoReply {
+    /// The output ended: the worker is gone.
+    Ended,
+    /// Nothing within the limit.
+    TimedOut(Duration),
+}
+
 impl Worker {
-    /// Starts `python` on the worker script and waits until it has imported NumPy.
-    pub fn start(python: &str, module: &str) -> Result<Worker> {
+    /// Starts `python` on the worker script and waits until it has imported NumPy; every call
+    /// (this start too) that takes longer than `timeout` stops the worker and is an error.
+    pub fn start(python: &str, module: &str, timeout: Option<Duration>) -> Result<Worker> {
         let dir = tempfile::Builder::new()
             .prefix("geobatch-python-")
             .tempdir()
@@ -83,7 +127,7 @@ impl Worker {
         let mut worker = Worker {
             child,
             stdin: Some(stdin),
-            stdout: BufReader::new(stdout),
+            replies: Replies::new(stdout, timeout),
             tail,
             pump,
             python: python.to_string(),
@@ -122,19 +166,58 @@ impl Worker {
         }
     }
 
-    /// Reads one reply line; end of file means the worker is gone.
+    /// Reads one reply line; end of file means the worker is gone, no line within the timeout
+    /// stops it.
     fn read(&mut self, what: &str) -> Result<Value> {
-        let mut line = String::new();
-        match self.stdout.read_line(&mut line) {
-            Ok(0) | Err(_) => Err(self.died(what)),
-            Ok(_) => serde_json::from_str(&line).map_err(|e| {
-                Error::invalid(format!(
-                    "python model: the worker answered {what} with something that is not \
-                     its protocol ({e}): {}",
-                    line.trim_end()
-                ))
+        let line = match &mut self.replies {
+            Replies::Direct(out) => {
+                let mut line = String::new();
+                match out.read_line(&mut line) {
+                    Ok(0) | Err(_) => Err(NoReply::Ended),
+                    Ok(_) => Ok(line),
+                }
+            }
+            Replies::Limited { lines, limit } => lines.recv_timeout(*limit).map_err(|e| match e {
+                RecvTimeoutError::Timeout => NoReply::TimedOut(*limit),
+                RecvTimeoutError::Disconnected => NoReply::Ended,
             }),
+        };
+        let line = match line {
+            Ok(line) => line,
+            Err(NoReply::Ended) => return Err(self.died(what)),
+            Err(NoReply::TimedOut(limit)) => return Err(self.timed_out(what, limit)),
+        };
+        serde_json::from_str(&line).map_err(|e| {
+            Error::invalid(format!(
+                "python model: the worker answered {what} with something that is not its \
+                 protocol ({e}): {}",
+                line.trim_end()
+            ))
+        })
+    }
+
+    /// Stops a worker that did not answer `what` within `limit`; the error says so and quotes
+    /// its last output.
+    fn timed_out(&mut self, what: &str, limit: Duration) -> Error {
+        self.stdin = None;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
         }
+        let tail = self.tail_text();
+        Error::invalid(format!(
+            "python model {}: {what} did not return within {} s (model.timeout), so the Python \
+             worker ({}) was stopped{}",
+            self.module,
+            limit.as_secs_f64(),
+            self.python,
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!("; its last output:\n{tail}")
+            }
+        ))
     }
 
     /// The error for a reply that carries `error` (a Python traceback or a protocol breach).
