@@ -414,12 +414,7 @@ fn killed_and_resumed(batcher: &str) -> usize {
     let o = geobatch(&work, &["run", &cfg, "--resume"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    let from: u64 = out
-        .split("resuming from the checkpoint at step ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no resume line: {out}"));
+    let from = common::number_after(&out, "resuming from the checkpoint at step ");
     // the summary's rates count only the steps this process ran
     assert!(
         out.contains(&format!(

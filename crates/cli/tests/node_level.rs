@@ -621,12 +621,7 @@ fn model_selection_uses_the_validation_split_whatever_the_order_of_eval_splits()
         let o = geobatch(dir.path(), &["run", cfg.to_str().unwrap()]);
         let out = text(&o);
         assert!(o.status.success(), "{out}");
-        let epoch: u64 = out
-            .split("the parameters of epoch ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no kept epoch: {out}"));
+        let epoch = common::number_after(&out, "the parameters of epoch ");
         let run = run_dir(dir.path(), "sbm", "train-gcn");
         let per_epoch = steps_table(&run).len() as u64 / 12;
         let validation: Vec<(u64, f64)> = eval_rows(&run)

@@ -453,30 +453,13 @@ fn a_resumed_jax_run_flags_every_recompile_as_a_cold_shape() {
     let log = dir.path().join("compiles.log");
     let cfg = tiny_jax_static64(dir.path(), &py, &log, "checkpoint_every = 20");
     let results = dir.path().join("results");
-    let killed = common::kill_when(
-        dir.path(),
-        &["run", &cfg],
-        Duration::from_secs(300),
-        "no checkpoint after step 40 appeared",
-        || {
-            common::walk(&results)
-                .into_iter()
-                .find(|p| p.ends_with("checkpoint/state.json"))
-                .and_then(|s| std::fs::read_to_string(s).ok())
-                .is_some_and(|t| t.contains("\"step\":") && !t.contains("\"step\":20,"))
-        },
-    );
+    let killed = common::kill_after_second_checkpoint(dir.path(), &cfg);
     assert!(!killed.success());
     std::fs::remove_file(&log).unwrap();
     let o = geobatch(dir.path(), &["run", &cfg, "--resume"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    let from: usize = out
-        .split("resuming from the checkpoint at step ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no resume line: {out}"));
+    let from = common::number_after(&out, "resuming from the checkpoint at step ") as usize;
     let (new, cold) = (
         steps_column(&results, "new_shape"),
         steps_column(&results, "cold_shape"),

@@ -203,6 +203,35 @@ pub fn steps_column(run_dir: &Path, name: &str) -> Vec<f64> {
     rows.into_iter().map(|r| r.1).collect()
 }
 
+/// The number that follows `marker` in `out` (a step or an epoch the output names).
+pub fn number_after(out: &str, marker: &str) -> u64 {
+    out.split(marker)
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {marker:?}: {out}"))
+}
+
+/// Runs `geobatch run CONFIG` in `work` (whose run checkpoints every 20 steps) and kills it
+/// with SIGKILL once a checkpoint after step 20 is written; returns how it ended.
+pub fn kill_after_second_checkpoint(work: &Path, cfg: &str) -> ExitStatus {
+    let results = work.join("results");
+    kill_when(
+        work,
+        &["run", cfg],
+        Duration::from_secs(300),
+        "no second checkpoint appeared",
+        || {
+            walk(&results)
+                .into_iter()
+                .find(|p| p.ends_with("checkpoint/state.json"))
+                .and_then(|s| std::fs::read_to_string(s).ok())
+                // at least the second checkpoint is written
+                .is_some_and(|t| t.contains("\"step\":") && !t.contains("\"step\":20,"))
+        },
+    )
+}
+
 /// Runs `geobatch run CONFIG` (which checkpoints every 20 steps) to its end in `dir/reference`,
 /// and again in `dir/work`, killed with SIGKILL once its second checkpoint is written; returns
 /// the reference's steps (checked to number `steps`) and the work folder, ready for `--resume`.
@@ -215,20 +244,7 @@ pub fn reference_and_killed_run(dir: &Path, cfg: &str, steps: usize) -> (Vec<(u6
     assert_eq!(want.len(), steps);
     let work = dir.join("work");
     std::fs::create_dir_all(&work).expect("a folder");
-    let killed = kill_when(
-        &work,
-        &["run", cfg],
-        Duration::from_secs(120),
-        "no second checkpoint appeared",
-        || {
-            walk(&work.join("results"))
-                .into_iter()
-                .find(|p| p.ends_with("checkpoint/state.json"))
-                .and_then(|s| std::fs::read_to_string(s).ok())
-                // at least the second checkpoint is written
-                .is_some_and(|t| t.contains("\"step\":") && !t.contains("\"step\":20,"))
-        },
-    );
+    let killed = kill_after_second_checkpoint(&work, cfg);
     assert!(!killed.success());
     (want, work)
 }
