@@ -53,23 +53,39 @@ pub fn list(kind: Option<PluginKind>) -> String {
     s
 }
 
-/// A plugin's example table with its options as comments.
+/// A plugin's example table with its options as comments; a name registered for both tasks
+/// (the `python` model) gives one example per task.
 pub fn example(kind: PluginKind, name: &str) -> Result<String, UsageError> {
-    let d = registry::find(kind, name).ok_or_else(|| {
-        UsageError(format!(
+    let found: Vec<_> = selected(Some(kind))
+        .into_iter()
+        .filter(|d| d.name == name)
+        .collect();
+    if found.is_empty() {
+        return Err(UsageError(format!(
             "no {kind} named {name:?}; registered {kind}s: {}",
             registry::names(kind).join(", ")
-        ))
-    })?;
-    let mut s = format!("# {} {}: {}\n", d.kind, d.name, d.summary);
-    for o in d.options {
-        let _ = writeln!(
-            s,
-            "# {} ({}, default {}): {}",
-            o.name, o.ty, o.default, o.doc
-        );
+        )));
     }
-    let _ = write!(s, "{}\n{}", registry::table_header(kind), d.example);
+    let mut s = String::new();
+    for (i, d) in found.into_iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        let task = if d.task == Task::Node {
+            " (node-level task)"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "# {} {}{task}: {}", d.kind, d.name, d.summary);
+        for o in d.options {
+            let _ = writeln!(
+                s,
+                "# {} ({}, default {}): {}",
+                o.name, o.ty, o.default, o.doc
+            );
+        }
+        let _ = write!(s, "{}\n{}", registry::table_header(kind), d.example);
+    }
     Ok(s)
 }
 

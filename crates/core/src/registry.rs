@@ -105,27 +105,29 @@ pub struct PluginDescriptor {
 
 inventory::collect!(PluginDescriptor);
 
-/// Every registered descriptor, sorted by kind then name.
+/// Every registered descriptor, sorted by kind, name, then task (graph first).
 pub fn descriptors() -> Vec<&'static PluginDescriptor> {
     let mut all: Vec<_> = inventory::iter::<PluginDescriptor>.into_iter().collect();
-    all.sort_by_key(|d| (d.kind, d.name));
+    all.sort_by_key(|d| (d.kind, d.name, d.task));
     all
 }
 
-/// The descriptor of one plugin.
+/// The descriptor of one plugin (the graph-level one of a name registered for both tasks).
 pub fn find(kind: PluginKind, name: &str) -> Option<&'static PluginDescriptor> {
-    inventory::iter::<PluginDescriptor>
+    descriptors()
         .into_iter()
         .find(|d| d.kind == kind && d.name == name)
 }
 
-/// Registered names of one kind, sorted.
+/// Registered names of one kind, sorted, each once (a name may serve both tasks).
 pub fn names(kind: PluginKind) -> Vec<&'static str> {
-    descriptors()
+    let mut names: Vec<_> = descriptors()
         .into_iter()
         .filter(|d| d.kind == kind)
         .map(|d| d.name)
-        .collect()
+        .collect();
+    names.dedup();
+    names
 }
 
 /// The TOML table header a plugin kind lives under in an experiment config.
