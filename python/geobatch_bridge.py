@@ -5,9 +5,13 @@ padded batch as NumPy arrays that are read-only views of a shared-memory segment
 copied or serialised on the way into Python. The views are valid only during the call that
 receives them (the next batch is written over them): copy what must be kept.
 
-Layout (jraph's ``pad_with_graphs``): real graphs first, concatenated; the first padding graph
-owns every padding node and edge; padding edges point from and to the first padding node; padding
-features are zero. Edges are sorted by receiver, padding edges last. Index arrays are int32.
+Graph batches (``GraphBatch``; jraph's ``pad_with_graphs`` layout): real graphs first,
+concatenated; the first padding graph owns every padding node and edge; padding edges point from
+and to the first padding node; padding features are zero. Edges are sorted by receiver, padding
+edges last. Index arrays are int32.
+
+Node batches (``NodeBatch``, node-level tasks): a subgraph of one large graph as a local CSR
+matrix, not padded (a module for a shape-specialising compiler pads it itself).
 
 Needs only NumPy; ``to_jraph`` needs jraph and ``to_torch`` needs PyTorch, imported on use.
 """
@@ -19,7 +23,8 @@ import warnings
 import numpy as np
 
 #: (name, dtype, trailing shape) of every array of a graph batch, in the order geobatch writes
-#: them. The leading dimension is nodes, edges or graphs (targets: graphs x n_targets).
+#: them. The leading dimension is nodes, edges or graphs (targets: graphs x n_targets); a name in
+#: the trailing shape is one of the batch's scalars.
 ARRAYS = (
     ("species", np.int32, ()),
     ("positions", np.float32, (3,)),
@@ -29,8 +34,27 @@ ARRAYS = (
     ("edge_vectors", np.float32, (3,)),
     ("n_node", np.int32, ()),
     ("n_edge", np.int32, ()),
-    ("targets", np.float32, None),
+    ("targets", np.float32, ("n_targets",)),
     ("graph_mask", np.bool_, ()),
+)
+
+#: The same for a node batch (node-level tasks). Global ids and local indices are int32 views of
+#: geobatch's uint32 arrays (graphs have fewer than 2^31 nodes).
+NODE_ARRAYS = (
+    ("nodes", np.int32, ()),
+    ("features", np.float32, ("n_features",)),
+    ("row_ptr", np.int32, ()),
+    ("rows", np.int32, ()),
+    ("cols", np.int32, ()),
+    ("values", np.float32, ()),
+    ("mean_values", np.float32, ()),
+    ("out_mask", np.bool_, ()),
+    ("outputs", np.int32, ()),
+    ("labels", np.int32, ()),
+    ("out_rows", np.int32, ()),
+    ("out_cols", np.int32, ()),
+    ("out_values", np.float32, ()),
+    ("out_mean_values", np.float32, ()),
 )
 
 
@@ -73,29 +97,92 @@ class GraphBatch:
         return {name: getattr(self, name) for name, _, _ in ARRAYS}
 
 
+class NodeBatch:
+    """One batch of a node-level task: the subgraph of the batch's nodes (or the batcher's sampled
+    part of it, plus every node's self-loop) as a local CSR matrix, and its output nodes.
+
+    Attributes (NumPy arrays, read-only views):
+        nodes: (nodes,) global id of every local node, ascending.
+        features: (nodes, n_features) input features.
+        row_ptr: (nodes + 1,) CSR row pointers into the entry arrays.
+        rows, cols: (entries,) receiver and sender of every kept adjacency entry (local indices;
+            rows non-decreasing; self-loops included).
+        values: (entries,) the full graph's D^-1 A value of the entry, 1 / deg(row) in the whole
+            graph (not renormalised to the batch): what GCN propagates with.
+        mean_values: (entries,) 1 / (kept entries of the row): the in-batch mean (GraphSAGE).
+        out_mask: (nodes,) True for output nodes.
+        outputs: (outputs,) local index of every output node, ascending.
+        labels: (outputs,) class of every output node, -1 where unlabelled (no loss there).
+        out_rows, out_cols, out_values, out_mean_values: the entries of the output nodes' rows
+            only, with the row as an index into ``outputs`` (for a last layer that computes the
+            outputs alone).
+    Plain attributes:
+        real, padded: (nodes, entries, outputs), equal: node batches are not padded.
+        n_features, n_classes: widths; full_entries: the local nodes' entries in the whole graph
+            (kept and dropped).
+    """
+
+    def __init__(self, arrays: dict, scalars: dict):
+        for name, value in arrays.items():
+            setattr(self, name, value)
+        self.real = tuple(scalars["real"])
+        self.padded = tuple(scalars["padded"])
+        self.n_features = int(scalars["n_features"])
+        self.n_classes = int(scalars["n_classes"])
+        self.full_entries = int(scalars["full_entries"])
+
+    @property
+    def shape(self):
+        """(nodes, entries, outputs)."""
+        return self.padded
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of output nodes."""
+        return self.real[2]
+
+    def arrays(self) -> dict:
+        """Every array by name."""
+        return {name: getattr(self, name) for name, _, _ in NODE_ARRAYS}
+
+
 class Context:
     """What a model is built from (the module's ``build(ctx)`` receives one).
 
-    Attributes:
+    Attributes of every task:
+        task: ``"graph"`` (regression over many small graphs: ``train_step`` and ``predict`` get
+            ``GraphBatch``es) or ``"node"`` (node classification: ``NodeBatch``es).
+        seed: seed of the parameter initialisation.
+        device: geobatch's device string (``cpu``; the module chooses its own placement).
+        options: the ``[model.options]`` table of the config (a dict).
+        optimizer: a dict; graph tasks: learning_rate, decay_rate, decay_steps, beta1, beta2,
+            epsilon; node tasks: learning_rate, weight_decay (an L2 penalty).
+
+    Graph tasks only:
         n_species: width of the species one-hot.
         n_targets: targets per graph.
         target_mean, target_std: float64 arrays (n_targets,), statistics of the training split;
             the loss is the MSE of (y - mean) / std over real graphs.
-        seed: seed of the parameter initialisation.
-        device: geobatch's device string (``cpu``; the module chooses its own placement).
-        optimizer: dict with learning_rate, decay_rate, decay_steps, beta1, beta2, epsilon.
-        options: the ``[model.options]`` table of the config (a dict).
+
+    Node tasks only:
+        n_features: input features per node.
+        n_classes: classes.
     """
 
     def __init__(self, raw: dict):
-        self.n_species = int(raw["n_species"])
-        self.target_mean = np.asarray([t["mean"] for t in raw["target_stats"]], dtype=np.float64)
-        self.target_std = np.asarray([t["std"] for t in raw["target_stats"]], dtype=np.float64)
-        self.n_targets = len(self.target_mean)
+        self.task = raw.get("task", "graph")
         self.seed = int(raw["seed"])
         self.device = raw["device"]
         self.optimizer = dict(raw["optimizer"])
         self.options = dict(raw.get("options") or {})
+        if self.task == "node":
+            self.n_features = int(raw["n_features"])
+            self.n_classes = int(raw["n_classes"])
+            return
+        self.n_species = int(raw["n_species"])
+        self.target_mean = np.asarray([t["mean"] for t in raw["target_stats"]], dtype=np.float64)
+        self.target_std = np.asarray([t["std"] for t in raw["target_stats"]], dtype=np.float64)
+        self.n_targets = len(self.target_mean)
 
 
 def to_jraph(batch: GraphBatch):

@@ -3,12 +3,14 @@
 geobatch starts ``python geobatch_worker.py`` and talks to it over a pipe, one JSON object per
 line each way (requests on stdin, replies on the original stdout; the module's own prints go to
 stderr). Batches arrive in a shared-memory file that geobatch writes and this worker maps once:
-the module gets read-only NumPy views of it (see geobatch_bridge.GraphBatch).
+the module gets read-only NumPy views of it (see geobatch_bridge.GraphBatch and NodeBatch).
 
 The module protocol (docs/python.md):
-    build(ctx) -> model
+    build(ctx) -> model                                      (ctx.task: "graph" or "node")
     model.train_step(batch, step, learning_rate) -> float   (returns when the device work is done)
-    model.predict(batch) -> array (real graphs x targets), in target units
+    model.predict(batch) -> graph tasks: array (real graphs x targets), in target units;
+                            node tasks: array (outputs x classes) of scores (logits or
+                            log-probabilities; the worker takes the log-softmax)
     model.parameter_count() -> int
     model.state() -> picklable object;  model.load_state(state)
 """
@@ -54,6 +56,9 @@ def load_module(name):
     return importlib.import_module(name)
 
 
+#: The key that marks geobatch's checkpoint wrapper around the module's state.
+CHECKPOINT = "geobatch_checkpoint"
+
 REQUIRED = ("train_step", "predict", "parameter_count", "state", "load_state")
 
 
@@ -66,6 +71,7 @@ class Worker:
         self.np = np
         self.bridge = geobatch_bridge
         self.model = None
+        self.task = "graph"
         self.maps = {}
         self.best = None
 
@@ -74,7 +80,9 @@ class Worker:
         build = getattr(module, "build", None)
         if not callable(build):
             raise ProtocolError(f"module {req['module']} has no function build(ctx)")
-        model = build(self.bridge.Context(req["ctx"]))
+        ctx = self.bridge.Context(req["ctx"])
+        self.task = ctx.task
+        model = build(ctx)
         missing = [m for m in REQUIRED if not callable(getattr(model, m, None))]
         if missing:
             raise ProtocolError(
@@ -100,14 +108,18 @@ class Worker:
             with open(path, "rb") as f:
                 mapped = mmap.mmap(f.fileno(), req["size"], access=mmap.ACCESS_READ)
             self.maps[path] = mapped
-        t = req["n_targets"]
+        node = self.task == "node"
+        layout = self.bridge.NODE_ARRAYS if node else self.bridge.ARRAYS
         arrays = {}
-        for (name, dtype, trailing), (offset, rows) in zip(self.bridge.ARRAYS, req["arrays"]):
-            trailing = (t,) if trailing is None else trailing
+        for (name, dtype, trailing), (offset, rows) in zip(layout, req["arrays"]):
+            # a name in the trailing shape is one of the batch's scalars (n_targets, n_features)
+            trailing = tuple(req[d] if isinstance(d, str) else d for d in trailing)
             count = rows * math.prod(trailing)
             view = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
             arrays[name] = view.reshape((rows,) + trailing)
-        return self.bridge.GraphBatch(arrays, req["real"], req["padded"], t)
+        if node:
+            return self.bridge.NodeBatch(arrays, req)
+        return self.bridge.GraphBatch(arrays, req["real"], req["padded"], req["n_targets"])
 
     def op_train_step(self, req):
         batch = self.batch(req)
@@ -121,12 +133,14 @@ class Worker:
             value = float(loss)
         except (TypeError, ValueError):
             raise wrong from None
-        return {"loss": value if math.isfinite(value) else str(value)}
+        return {"loss": number(value)}
 
     def op_predict(self, req):
         np = self.np
         batch = self.batch(req)
         out = self.model.predict(batch)
+        if self.task == "node":
+            return node_predictions(np, out, batch.labels, batch.n_outputs, batch.n_classes)
         try:
             values = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):
@@ -140,16 +154,22 @@ class Worker:
                 f"predict() returned shape {values.shape}, expected "
                 f"({batch.real_graphs}, {batch.n_targets}): one row per real graph"
             )
-        return {"predictions": [float(v) for v in values.reshape(-1)]}
+        return {"predictions": [number(v) for v in values.reshape(-1)]}
 
     def op_save(self, req):
+        # the parameters kept as the best so far go with the state: a resumed run keeps them
         with open(req["path"], "wb") as f:
-            pickle.dump(self.model.state(), f)
+            pickle.dump({CHECKPOINT: 1, "state": self.model.state(), "best": self.best}, f)
         return {}
 
     def op_load(self, req):
         with open(req["path"], "rb") as f:
-            self.model.load_state(pickle.load(f))
+            saved = pickle.load(f)
+        if isinstance(saved, dict) and saved.get(CHECKPOINT) == 1:
+            self.model.load_state(saved["state"])
+            self.best = saved["best"]
+        else:  # a checkpoint written before the best parameters were saved with it
+            self.model.load_state(saved)
         return {}
 
     def op_keep_best(self, req):
@@ -161,6 +181,36 @@ class Worker:
             return {"restored": False}
         self.model.load_state(copy.deepcopy(self.best))
         return {"restored": True}
+
+
+def number(value):
+    """A float for JSON: non-finite values travel as their names ("nan", "inf"), which JSON
+    numbers cannot be."""
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
+
+
+def node_predictions(np, scores, labels, n_outputs, n_classes):
+    """The reply to a node-level predict: the class of every output node (the largest score) and
+    the summed negative log-likelihood of the labelled ones, from the log-softmax of the scores
+    (so logits and log-probabilities give the same)."""
+    try:
+        scores = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ProtocolError(
+            f"predict() returned {type(scores).__name__}, expected an array of "
+            f"{n_outputs} x {n_classes} scores"
+        ) from None
+    if scores.shape != (n_outputs, n_classes):
+        raise ProtocolError(
+            f"predict() returned shape {scores.shape}, expected ({n_outputs}, {n_classes}): "
+            "one row of class scores per output node"
+        )
+    top = scores.max(axis=1, keepdims=True)
+    logp = scores - top - np.log(np.exp(scores - top).sum(axis=1, keepdims=True))
+    labelled = np.flatnonzero(labels >= 0)
+    nll = -logp[labelled, labels[labelled]].sum()
+    return {"classes": [int(c) for c in scores.argmax(axis=1)], "nll": number(nll)}
 
 
 def module_traceback(e):

@@ -13,27 +13,10 @@
 
 mod common;
 
-use common::{geobatch, repo, steps_column, steps_table, text};
+use common::{geobatch, importing, python, repo, steps_column, steps_table, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// The test interpreter, if it can import `modules`.
-fn python(modules: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("GEOBATCH_PYTHON").map_or_else(
-        || repo().join("target/python-env/bin/python"),
-        PathBuf::from,
-    );
-    let found = importing(&path, modules);
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} cannot import {modules}: scripts/python-env.sh makes it",
-            path.display()
-        );
-    }
-    found
-}
 
 /// An interpreter with PyTorch: `GEOBATCH_TORCH_PYTHON`, else the test interpreter. PyTorch is
 /// not in the pinned environment (its wheels bring gigabytes of CUDA libraries), so its tests
@@ -44,22 +27,6 @@ fn torch_python() -> Option<PathBuf> {
         PathBuf::from,
     );
     importing(&path, "torch, numpy")
-}
-
-/// `path` if it can import `modules`; else None, saying so.
-fn importing(path: &Path, modules: &str) -> Option<PathBuf> {
-    let ok = Command::new(path)
-        .args(["-c", &format!("import {modules}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(path.to_path_buf());
-    }
-    eprintln!(
-        "skipped: {} cannot import {modules} (scripts/python-env.sh, GEOBATCH_PYTHON)",
-        path.display()
-    );
-    None
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {

@@ -1,4 +1,5 @@
-//! The `python` model: a user's Python module (JAX, PyTorch, NumPy) trained through geobatch.
+//! The `python` model: a user's Python module (JAX, PyTorch, NumPy) trained through geobatch, on
+//! graph-level tasks (padded graph batches) and node-level tasks (subgraph batches).
 //!
 //! The module runs in a worker process started with the interpreter the config names, so it uses
 //! that environment's packages and geobatch needs no rebuild. Requests and replies travel as JSON
@@ -6,8 +7,10 @@
 //! maps and hands to the module as read-only NumPy views (docs/python.md).
 
 mod segment;
+mod wire;
 mod worker;
 
+use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec};
 use geobatch_core::registry::OptionDoc;
 use geobatch_core::{
     Error, GraphBatch, ModelContext, ModelSpec, OptimizerSpec, PluginDescriptor, PluginKind,
@@ -16,9 +19,11 @@ use geobatch_core::{
 use segment::Segment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
+use wire::Wire;
 use worker::{Worker, request};
 
 /// File a checkpoint keeps the module's state in (a pickle of `model.state()`).
@@ -47,9 +52,9 @@ fn default_python() -> String {
     "python3".into()
 }
 
-#[typetag::serde(name = "python")]
-impl ModelSpec for PythonSpec {
-    fn validate(&self) -> Result<()> {
+impl PythonSpec {
+    /// Checks the options; messages name the key.
+    fn check(&self) -> Result<()> {
         if self.python.trim().is_empty() {
             return Err(Error::invalid(
                 "model.python is empty: name a Python 3 interpreter",
@@ -71,8 +76,9 @@ impl ModelSpec for PythonSpec {
         Ok(())
     }
 
-    fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
-        self.validate()?;
+    /// Checks the options and that a module named as a file exists, before starting anything.
+    fn check_module(&self) -> Result<()> {
+        self.check()?;
         if worker::is_file(&self.module) && !Path::new(&self.module).is_file() {
             return Err(Error::invalid(format!(
                 "model.module = \"{}\": no such file (paths are relative to the working \
@@ -80,42 +86,104 @@ impl ModelSpec for PythonSpec {
                 self.module
             )));
         }
+        Ok(())
+    }
+}
+
+#[typetag::serde(name = "python")]
+impl ModelSpec for PythonSpec {
+    fn validate(&self) -> Result<()> {
+        self.check()
+    }
+
+    fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
+        self.check_module()?;
         Ok(Box::new(PythonTrainer::start(self, ctx)?))
     }
 }
 
-/// A trainer whose every call is answered by the module in the worker.
-pub struct PythonTrainer {
+/// The same plugin for node-level tasks: the module classifies the output nodes of subgraph
+/// batches (docs/python.md, "Node-level tasks").
+#[typetag::serde(name = "python")]
+impl NodeModelSpec for PythonSpec {
+    fn validate(&self) -> Result<()> {
+        self.check()
+    }
+
+    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
+        self.check_module()?;
+        Ok(Box::new(PythonTrainer::start_node(self, ctx)?))
+    }
+}
+
+/// How a trainer's learning rate is set.
+#[derive(Debug, Clone)]
+enum Rate {
+    /// Graph-level runs: the schedule of `[training.optimizer]`, a function of the step.
+    Schedule(OptimizerSpec),
+    /// Node-level runs: set by the runner (the plateau schedule).
+    Set(f64),
+}
+
+/// A trainer whose every call is answered by the module in the worker; `B` is the kind of batch
+/// (graph batches, or node batches of a node-level task).
+pub struct PythonTrainer<B: Wire = GraphBatch> {
     // behind a lock because `Trainer::save` takes `&self` and talking to the worker writes
     worker: Mutex<Worker>,
     segment: Segment,
-    optimizer: OptimizerSpec,
+    rate: Rate,
     parameter_count: usize,
+    _batch: PhantomData<fn(&B)>,
 }
 
-impl PythonTrainer {
-    /// Starts the worker and builds the module's model.
-    pub fn start(spec: &PythonSpec, ctx: &ModelContext) -> Result<PythonTrainer> {
+impl PythonTrainer<GraphBatch> {
+    /// Starts the worker and builds the module's model for a graph-level task.
+    pub fn start(spec: &PythonSpec, ctx: &ModelContext) -> Result<Self> {
+        Self::start_with(
+            spec,
+            json!({
+                "n_species": ctx.n_species,
+                "target_stats": ctx.target_stats,
+                "seed": ctx.seed,
+                "device": ctx.device,
+                "optimizer": ctx.optimizer,
+            }),
+            Rate::Schedule(ctx.optimizer.clone()),
+        )
+    }
+}
+
+impl PythonTrainer<NodeBatch> {
+    /// Starts the worker and builds the module's model for a node-level task.
+    pub fn start_node(spec: &PythonSpec, ctx: &NodeModelContext) -> Result<Self> {
+        Self::start_with(
+            spec,
+            json!({
+                "n_features": ctx.n_features,
+                "n_classes": ctx.n_classes,
+                "seed": ctx.seed,
+                "device": ctx.device,
+                "optimizer": ctx.optimizer,
+            }),
+            Rate::Set(ctx.optimizer.learning_rate),
+        )
+    }
+}
+
+impl<B: Wire> PythonTrainer<B> {
+    /// Starts the worker and sends `init` with the context `ctx` (task and options added).
+    fn start_with(spec: &PythonSpec, mut ctx: Value, rate: Rate) -> Result<Self> {
         let timeout = spec.timeout.map(std::time::Duration::from_secs_f64);
         let mut worker = Worker::start(&spec.python, &spec.module, timeout)?;
         let options = serde_json::to_value(&spec.options)
             .map_err(|e| Error::invalid(format!("model.options: {e}")))?;
+        if let Some(obj) = ctx.as_object_mut() {
+            obj.insert("task".into(), json!(B::TASK));
+            obj.insert("options".into(), options);
+        }
         let reply = worker.call(
             "build",
-            &request(
-                "init",
-                json!({
-                    "module": spec.module,
-                    "ctx": {
-                        "n_species": ctx.n_species,
-                        "target_stats": ctx.target_stats,
-                        "seed": ctx.seed,
-                        "device": ctx.device,
-                        "optimizer": ctx.optimizer,
-                        "options": options,
-                    },
-                }),
-            ),
+            &request("init", json!({ "module": spec.module, "ctx": ctx })),
         )?;
         let parameter_count = reply
             .get("parameter_count")
@@ -125,8 +193,9 @@ impl PythonTrainer {
         Ok(PythonTrainer {
             worker: Mutex::new(worker),
             segment: Segment::new()?,
-            optimizer: ctx.optimizer.clone(),
+            rate,
             parameter_count,
+            _batch: PhantomData,
         })
     }
 
@@ -153,7 +222,7 @@ impl PythonTrainer {
         &mut self,
         what: &str,
         op: &str,
-        batch: &GraphBatch,
+        batch: &B,
         extra: Value,
     ) -> Result<(Value, u64)> {
         let t = Instant::now();
@@ -170,10 +239,13 @@ impl PythonTrainer {
     }
 }
 
-impl Trainer for PythonTrainer {
-    fn train_step(&mut self, batch: &GraphBatch, step: u64) -> Result<StepStats> {
+impl<B: Wire> Trainer<B> for PythonTrainer<B> {
+    fn train_step(&mut self, batch: &B, step: u64) -> Result<StepStats> {
         let what = format!("train_step at step {step}");
-        let lr = self.optimizer.learning_rate_at(step);
+        let lr = match &self.rate {
+            Rate::Schedule(o) => o.learning_rate_at(step),
+            Rate::Set(lr) => *lr,
+        };
         let t = Instant::now();
         let (reply, transfer_ns) = self.call_with_batch(
             &what,
@@ -182,19 +254,15 @@ impl Trainer for PythonTrainer {
             json!({ "step": step, "learning_rate": lr }),
         )?;
         let total = t.elapsed().as_nanos() as u64;
-        let loss = match reply.get("loss") {
-            Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN) as f32,
-            // a non-finite loss comes as its name ("nan", "inf"); the runner stops on it
-            Some(Value::String(s)) => s.parse::<f32>().unwrap_or(f32::NAN),
-            _ => {
-                return Err(Error::invalid(format!(
-                    "python model {}: {what} gave no loss",
-                    self.worker().module()
-                )));
-            }
+        // a non-finite loss comes as its name ("nan", "inf"); the runner stops on it
+        let Some(loss) = reply.get("loss").and_then(wire::number) else {
+            return Err(Error::invalid(format!(
+                "python model {}: {what} gave no loss",
+                self.worker().module()
+            )));
         };
         Ok(StepStats {
-            loss,
+            loss: loss as f32,
             transfer_ns,
             // one call runs the module's whole step: forward, backward and update are not
             // told apart from outside
@@ -204,19 +272,9 @@ impl Trainer for PythonTrainer {
         })
     }
 
-    fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {
+    fn predict(&mut self, batch: &B, out: &mut B::Predictions) -> Result<()> {
         let (reply, _) = self.call_with_batch("predict", "predict", batch, json!({}))?;
-        let values = reply
-            .get("predictions")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::invalid("python model: predict gave no predictions"))?;
-        out.clear();
-        out.extend(
-            values
-                .iter()
-                .map(|v| v.as_f64().map_or(f32::NAN, |x| x as f32)),
-        );
-        Ok(())
+        B::read_predictions(&reply, out)
     }
 
     fn parameter_count(&self) -> usize {
@@ -231,6 +289,18 @@ impl Trainer for PythonTrainer {
         self.call("load", "load", Self::state_path(dir)).map(|_| ())
     }
 
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        match &mut self.rate {
+            Rate::Set(current) => {
+                *current = lr;
+                Ok(())
+            }
+            Rate::Schedule(_) => Err(Error::invalid(
+                "this model's learning rate follows its own schedule",
+            )),
+        }
+    }
+
     fn keep_best(&mut self) -> Result<()> {
         self.call("keep_best", "keep_best", json!({})).map(|_| ())
     }
@@ -241,39 +311,53 @@ impl Trainer for PythonTrainer {
     }
 }
 
+/// The options of both registrations.
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc {
+        name: "python",
+        ty: "string",
+        default: "python3",
+        doc: "the interpreter (a virtual environment's bin/python, or a name on PATH)",
+    },
+    OptionDoc {
+        name: "module",
+        ty: "string",
+        default: "(required)",
+        doc: "a .py file (relative to the working directory) or a module name",
+    },
+    OptionDoc {
+        name: "options",
+        ty: "table",
+        default: "{}",
+        doc: "handed to the module's build(ctx) as ctx.options",
+    },
+    OptionDoc {
+        name: "timeout",
+        ty: "float",
+        default: "(no limit)",
+        doc: "seconds one call to the module may take (compiles included) before the worker is stopped and the run ends with an error",
+    },
+];
+
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Model,
         task: Task::Graph,
         name: "python",
         summary: "a Python module (JAX, PyTorch, NumPy) as the model, run by the named interpreter in a worker fed through shared memory (docs/python.md)",
-        options: &[
-            OptionDoc {
-                name: "python",
-                ty: "string",
-                default: "python3",
-                doc: "the interpreter (a virtual environment's bin/python, or a name on PATH)",
-            },
-            OptionDoc {
-                name: "module",
-                ty: "string",
-                default: "(required)",
-                doc: "a .py file (relative to the working directory) or a module name",
-            },
-            OptionDoc {
-                name: "options",
-                ty: "table",
-                default: "{}",
-                doc: "handed to the module's build(ctx) as ctx.options",
-            },
-            OptionDoc {
-                name: "timeout",
-                ty: "float",
-                default: "(no limit)",
-                doc: "seconds one call to the module may take (compiles included) before the worker is stopped and the run ends with an error",
-            },
-        ],
+        options: OPTIONS,
         example: "kind = \"python\"\npython = \"python3\"\nmodule = \"python/schnet_jax.py\"\noptions = { latent = 64 }\n",
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Model,
+        task: Task::Node,
+        name: "python",
+        summary: "a Python module as the node classifier of subgraph batches, run like the graph-level python model (docs/python.md)",
+        options: OPTIONS,
+        example: "kind = \"python\"\npython = \"python3\"\nmodule = \"python/sgc_numpy.py\"\noptions = { hops = 2 }\n",
     }
 }
 

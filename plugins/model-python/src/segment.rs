@@ -3,8 +3,8 @@
 //! NumPy views. Writing an array is one copy from the collated batch into the segment, the
 //! analogue of a host-to-device transfer; nothing is serialised and Python copies nothing.
 
-use bytemuck::cast_slice;
-use geobatch_core::{Error, GraphBatch, Result};
+use crate::wire::Wire;
+use geobatch_core::{Error, Result};
 use serde_json::{Value, json};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -16,7 +16,6 @@ const ALIGN: u64 = 64;
 pub struct Segment {
     file: tempfile::NamedTempFile,
     size: u64,
-    mask: Vec<u8>,
 }
 
 impl Segment {
@@ -35,31 +34,14 @@ impl Segment {
         }
         .or_else(|_| builder().tempfile())
         .map_err(|e| Error::invalid(format!("python model: cannot make the batch segment: {e}")))?;
-        Ok(Segment {
-            file,
-            size: 0,
-            mask: Vec::new(),
-        })
+        Ok(Segment { file, size: 0 })
     }
 
-    /// Writes every array of `batch` (in `geobatch_bridge.ARRAYS` order) and returns the layout
-    /// the worker reads it with.
-    pub fn write(&mut self, batch: &GraphBatch) -> Result<Value> {
-        self.mask.clear();
-        self.mask
-            .extend(batch.graph_mask.iter().map(|&m| u8::from(m)));
-        let parts: [(&[u8], usize); 10] = [
-            (cast_slice(&batch.species), batch.species.len()),
-            (cast_slice(&batch.positions), batch.positions.len()),
-            (cast_slice(&batch.node_graph), batch.node_graph.len()),
-            (cast_slice(&batch.senders), batch.senders.len()),
-            (cast_slice(&batch.receivers), batch.receivers.len()),
-            (cast_slice(&batch.edge_vectors), batch.edge_vectors.len()),
-            (cast_slice(&batch.n_node), batch.n_node.len()),
-            (cast_slice(&batch.n_edge), batch.n_edge.len()),
-            (cast_slice(&batch.targets), batch.n_node.len()),
-            (&self.mask, self.mask.len()),
-        ];
+    /// Writes every array of `batch` (in the bridge's order for its task) and returns the layout
+    /// the worker reads it with: the segment, each array's offset and leading dimension, and the
+    /// batch's scalars.
+    pub fn write<B: Wire>(&mut self, batch: &B) -> Result<Value> {
+        let parts = batch.parts();
         let mut offsets = Vec::with_capacity(parts.len());
         let mut end = 0u64;
         for (bytes, _) in &parts {
@@ -85,14 +67,12 @@ impl Segment {
                 .map_err(io)?;
             layout.push(json!([offset, rows]));
         }
-        let (real, padded) = (batch.real(), batch.padded());
-        Ok(json!({
-            "segment": self.file.path(),
-            "size": self.size,
-            "arrays": layout,
-            "real": [real.nodes, real.edges, real.graphs],
-            "padded": [padded.nodes, padded.edges, padded.graphs],
-            "n_targets": batch.n_targets(),
-        }))
+        let mut fields = batch.scalars();
+        if let Some(obj) = fields.as_object_mut() {
+            obj.insert("segment".into(), json!(self.file.path()));
+            obj.insert("size".into(), json!(self.size));
+            obj.insert("arrays".into(), Value::Array(layout));
+        }
+        Ok(fields)
     }
 }

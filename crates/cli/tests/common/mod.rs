@@ -248,3 +248,36 @@ pub fn reference_and_killed_run(dir: &Path, cfg: &str, steps: usize) -> (Vec<(u6
     assert!(!killed.success());
     (want, work)
 }
+
+/// The test interpreter, if it can import `modules`.
+pub fn python(modules: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("GEOBATCH_PYTHON").map_or_else(
+        || repo().join("target/python-env/bin/python"),
+        PathBuf::from,
+    );
+    let found = importing(&path, modules);
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} cannot import {modules}: scripts/python-env.sh makes it",
+            path.display()
+        );
+    }
+    found
+}
+
+/// `path` if it can import `modules`; else None, saying so.
+pub fn importing(path: &Path, modules: &str) -> Option<PathBuf> {
+    let ok = Command::new(path)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(path.to_path_buf());
+    }
+    eprintln!(
+        "skipped: {} cannot import {modules} (scripts/python-env.sh, GEOBATCH_PYTHON)",
+        path.display()
+    );
+    None
+}
