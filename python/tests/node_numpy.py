@@ -17,12 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import sgc_numpy  # noqa: E402
-
-
-def _mapped_base(a):
-    while isinstance(a, np.ndarray) and a.base is not None:
-        a = a.base
-    return a.obj if isinstance(a, memoryview) else a
+from linear_numpy import _mapped_base  # noqa: E402  (beside this file)
 
 
 def check_batch(batch):

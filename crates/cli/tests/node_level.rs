@@ -4,13 +4,13 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, UInt32Type};
+use arrow_array::types::UInt32Type;
 use geobatch_testkit::results::{read, run_count, run_value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{geobatch, geobatch_with, repo, steps_table, text};
+use common::{eval_rows, geobatch, geobatch_with, repo, steps_table, text};
 
 /// The single run folder below `results/<experiment>` whose name starts with `prefix`.
 fn run_dir(dir: &Path, experiment: &str, prefix: &str) -> PathBuf {
@@ -21,32 +21,6 @@ fn run_dir(dir: &Path, experiment: &str, prefix: &str) -> PathBuf {
         .collect();
     assert_eq!(found.len(), 1, "{prefix}: {found:?}");
     found.pop().unwrap()
-}
-
-/// Every evaluation row of a run as (step, split, inference, accuracy), from `evals.parquet`.
-fn eval_rows(run: &Path) -> Vec<(u64, String, String, f64)> {
-    let mut rows = Vec::new();
-    for b in read(&run.join("evals.parquet")) {
-        let step = b
-            .column_by_name("step")
-            .unwrap()
-            .as_primitive::<arrow_array::types::UInt64Type>();
-        let split = b.column_by_name("split").unwrap().as_string::<i32>();
-        let how = b.column_by_name("inference").unwrap().as_string::<i32>();
-        let acc = b
-            .column_by_name("accuracy")
-            .unwrap()
-            .as_primitive::<Float64Type>();
-        for i in 0..b.num_rows() {
-            rows.push((
-                step.value(i),
-                split.value(i).to_string(),
-                how.value(i).to_string(),
-                acc.value(i),
-            ));
-        }
-    }
-    rows
 }
 
 /// Accuracy of every (split, inference) evaluated at the last step.

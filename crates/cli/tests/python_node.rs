@@ -10,10 +10,8 @@
 
 mod common;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
-use common::{geobatch, python, repo, steps_table, text};
-use geobatch_testkit::results::{read, run_value};
+use common::{eval_rows, geobatch, python, repo, steps_table, text};
+use geobatch_testkit::results::run_value;
 use std::path::{Path, PathBuf};
 
 /// A node-level config with the `[model]` table body `model`: a seeded SBM (3,000 nodes, 4
@@ -55,27 +53,7 @@ fn the_run(dir: &Path) -> PathBuf {
 
 /// Accuracy of every (split, inference) evaluated at the last step.
 fn final_accuracy(run: &Path) -> Vec<(String, String, f64)> {
-    let mut rows = Vec::new();
-    for b in read(&run.join("evals.parquet")) {
-        let step = b
-            .column_by_name("step")
-            .unwrap()
-            .as_primitive::<arrow_array::types::UInt64Type>();
-        let split = b.column_by_name("split").unwrap().as_string::<i32>();
-        let how = b.column_by_name("inference").unwrap().as_string::<i32>();
-        let acc = b
-            .column_by_name("accuracy")
-            .unwrap()
-            .as_primitive::<Float64Type>();
-        for i in 0..b.num_rows() {
-            rows.push((
-                step.value(i),
-                split.value(i).to_string(),
-                how.value(i).to_string(),
-                acc.value(i),
-            ));
-        }
-    }
+    let rows = eval_rows(run);
     let last = rows.iter().map(|r| r.0).max().unwrap();
     rows.into_iter()
         .filter(|r| r.0 == last)

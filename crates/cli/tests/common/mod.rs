@@ -281,3 +281,37 @@ pub fn importing(path: &Path, modules: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// Every evaluation row of a run as (step, split, inference, accuracy), from `evals.parquet`.
+pub fn eval_rows(run: &Path) -> Vec<(u64, String, String, f64)> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, UInt64Type};
+    let mut rows = Vec::new();
+    for b in geobatch_testkit::results::read(&run.join("evals.parquet")) {
+        let step = b
+            .column_by_name("step")
+            .expect("a step column")
+            .as_primitive::<UInt64Type>();
+        let split = b
+            .column_by_name("split")
+            .expect("a split column")
+            .as_string::<i32>();
+        let how = b
+            .column_by_name("inference")
+            .expect("an inference column")
+            .as_string::<i32>();
+        let acc = b
+            .column_by_name("accuracy")
+            .expect("an accuracy column")
+            .as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            rows.push((
+                step.value(i),
+                split.value(i).to_string(),
+                how.value(i).to_string(),
+                acc.value(i),
+            ));
+        }
+    }
+    rows
+}
