@@ -21,22 +21,19 @@ pad ("pow2" or "none"), compile_log (a file that gets one line per compile).
 import numpy as np
 
 
-def _bucket(n, pad):
+def _bucket(n):
     """The padded size of a count: the next power of two above it (room for one padding row)."""
-    if pad == "none":
-        return n
     return 1 << int(n).bit_length()
 
 
 def _padded(batch, pad):
     """The batch's arrays padded to their buckets: (features, rows, cols, values, out_rows,
     out_cols, out_values, outputs, labels)."""
-    n, e, o = batch.real
-    oe = len(batch.out_rows)
-    pn, pe, po, poe = (_bucket(x, pad) for x in (n, e, o, oe))
     if pad == "none":
         return (batch.features, batch.rows, batch.cols, batch.values, batch.out_rows,
                 batch.out_cols, batch.out_values, batch.outputs, batch.labels)
+    n, e, o = batch.real
+    pn, pe, po, poe = (_bucket(x) for x in (n, e, o, len(batch.out_rows)))
 
     def grow(a, size, fill):
         out = np.full((size,) + a.shape[1:], fill, dtype=a.dtype)
