@@ -245,6 +245,24 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
         resumed >= 1,
         "the run stopped by the time-limit warning was resumed"
     );
+    // no step computed twice: every stop wrote its checkpoint at the step where it stopped,
+    // and a resume continued from exactly such a step (not from an earlier periodic one)
+    let all = logs(dir);
+    let after = |marker: &str| -> Vec<u64> {
+        all.split(marker)
+            .skip(1)
+            .filter_map(|r| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .collect()
+    };
+    let (stopped, resumes) = (
+        after("checkpoint written at step "),
+        after("resuming from the checkpoint at step "),
+    );
+    assert!(!stopped.is_empty(), "the stops wrote checkpoints:\n{all}");
+    assert!(
+        resumes.iter().any(|r| stopped.contains(r)),
+        "a resume started where a stop ended ({stopped:?} vs {resumes:?}):\n{all}"
+    );
     eprintln!(
         "SLURM sweep test: 6 runs, 3 tasks, a requeue and a resubmission in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -183,6 +183,10 @@ impl BatchSource for NodeSource<'_> {
         Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))
     }
 
+    fn skip(&mut self) -> Result<(), Error> {
+        self.plan_next()
+    }
+
     fn position(&self) -> Result<serde_json::Value, Error> {
         let p = if self.started && self.taken == self.per_epoch {
             NodePosition {
@@ -531,7 +535,12 @@ fn node_train_on_threads(
         epochs: ended.progress.steps() / per_epoch,
         steps: ended.progress.steps(),
         precompute_ns: (train_ns, infer_ns),
-        median_epoch_ns: m.round.unwrap_or(f64::NAN),
+        // an epoch of one batch is one step: its time is the step's (rounds are timed only
+        // when they hold several steps)
+        median_epoch_ns: m
+            .round
+            .or_else(|| Some(m.wait.or(m.batching)? + m.update?))
+            .unwrap_or(f64::NAN),
         median_step_ns: (
             m.wait.or(m.batching).unwrap_or(f64::NAN),
             m.update.unwrap_or(f64::NAN),

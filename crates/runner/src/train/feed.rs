@@ -20,6 +20,9 @@ pub trait BatchSource: Send {
     /// Plans and collates the next batch into `batch` (reused between steps); returns the
     /// planning and collation times (ns).
     fn next(&mut self, batch: &mut Self::Batch) -> Result<(u64, u64), Error>;
+    /// Moves past the next batch without collating it (the plan alone): replays the source to
+    /// the step where a stop signal ended the run, for its checkpoint.
+    fn skip(&mut self) -> Result<(), Error>;
     /// Where the source stands (taken between two batches), for a checkpoint.
     fn position(&self) -> Result<serde_json::Value, Error>;
     /// Goes back to a position returned by [`BatchSource::position`].

@@ -169,6 +169,10 @@ impl BatchSource for GraphSource<'_> {
         Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))
     }
 
+    fn skip(&mut self) -> Result<(), Error> {
+        self.plan_next()
+    }
+
     fn position(&self) -> Result<serde_json::Value, Error> {
         let stream =
             serde_json::to_value(&self.stream).map_err(|e| Error::invalid(e.to_string()))?;

@@ -204,6 +204,9 @@ where
         resumed_from: sink_states.as_ref().map(|_| start),
         ..run
     };
+    // where the source stands at the first step: a stop signal's checkpoint replays the plans
+    // from here (or from the last checkpoint) to the step where the run stopped
+    let anchor = (start, source.position()?);
     let mut sinks = SinkSet::build(specs)?;
     sinks.start(&run)?;
     if let Some(states) = &sink_states {
@@ -218,18 +221,21 @@ where
         schedule,
         ckpt: &ckpt,
         stop,
-        interrupted: false,
+        interrupted: None,
         stopped_at: None,
         round_start: Instant::now(),
+        anchor,
     };
-    let outcome = feed(
+    let fed = feed(
         mode,
         &mut source,
         start..schedule.steps,
         &|s| schedule.checkpoints_after(s),
         &mut |step, built| steps.step(step, built),
-    )
-    .and_then(|()| steps.finish());
+    );
+    let outcome = fed
+        .and_then(|()| steps.finish())
+        .and_then(|status| steps.checkpoint_on_stop(&mut source).map(|()| status));
     let Steps { progress, .. } = steps;
     let status = sinks.close(outcome, progress.steps(), started)?;
     if status == RunStatus::Complete {
@@ -251,16 +257,20 @@ struct Steps<'r, T: Task> {
     schedule: Schedule,
     ckpt: &'r Path,
     stop: &'r AtomicBool,
-    interrupted: bool,
+    /// The step a stop signal kept from running (the next step of a resumed run).
+    interrupted: Option<u64>,
     stopped_at: Option<Point>,
     round_start: Instant,
+    /// The next step and the batch source's position at the run's start or its last
+    /// checkpoint, whichever came last.
+    anchor: (u64, serde_json::Value),
 }
 
 impl<T: Task> Steps<'_, T> {
     /// One step: update on the batch and record it, then evaluate and checkpoint when due.
     fn step(&mut self, step: u64, built: &Built<T::Batch>) -> Result<Flow, RunError> {
         if self.stop.load(Ordering::Relaxed) {
-            self.interrupted = true;
+            self.interrupted = Some(step);
             return Ok(Flow::Stop);
         }
         self.update(step, built)?;
@@ -323,19 +333,53 @@ impl<T: Task> Steps<'_, T> {
         let source = built.position.clone().ok_or_else(|| {
             Error::invalid("no batch source position was taken for this checkpoint")
         })?;
+        self.write_checkpoint(at.steps, source)
+    }
+
+    /// Writes a checkpoint before step `next` with the batch source at `source`, and makes it
+    /// the anchor of a later stop's checkpoint.
+    fn write_checkpoint(&mut self, next: u64, source: serde_json::Value) -> Result<(), RunError> {
         let state = CheckpointState {
-            step: at.steps,
+            step: next,
             source,
             task: self.task.state()?,
             sinks: self.sinks.checkpoint()?,
             progress: self.progress.clone(),
         };
-        checkpoint::write(self.ckpt, &state, &*self.trainer)
+        checkpoint::write(self.ckpt, &state, &*self.trainer)?;
+        self.anchor = (next, state.source);
+        Ok(())
+    }
+
+    /// A stop signal's checkpoint (DESIGN.md §13): at the step the signal kept from running, so
+    /// `--resume` computes no step twice. The batch source has run ahead (the batch of that
+    /// step was made; in prefetch mode a few more), so it goes back to the anchor and plans,
+    /// without collating, up to that step. Nothing to do when the run was not interrupted, or
+    /// was interrupted before any step since the anchor (its checkpoint is already there).
+    fn checkpoint_on_stop<S>(&mut self, source: &mut S) -> Result<(), RunError>
+    where
+        S: BatchSource<Batch = T::Batch>,
+    {
+        let Some(next) = self.interrupted else {
+            return Ok(());
+        };
+        let (from, position) = self.anchor.clone();
+        if next <= from {
+            return Ok(());
+        }
+        source.restore(position)?;
+        for _ in from..next {
+            source.skip()?;
+        }
+        let position = source.position()?;
+        self.write_checkpoint(next, position)?;
+        eprintln!("checkpoint written at step {next}: --resume continues from there");
+        Ok(())
     }
 
     /// The task's final evaluation when training is over (not when interrupted).
     fn finish(&mut self) -> Result<RunStatus, RunError> {
-        if self.interrupted {
+        if self.interrupted.is_some() {
             return Ok(RunStatus::Interrupted);
         }
         let at = self
