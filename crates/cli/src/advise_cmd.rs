@@ -154,7 +154,10 @@ fn measure(
     if stop.load(Ordering::SeqCst) {
         anyhow::bail!("stopped (Ctrl-C)");
     }
-    Ok(geobatch_report::read::read_run(&summary.run_dir)?.steps)
+    let run = geobatch_report::read::read_run(&summary.run_dir)?;
+    // the probe's files must be what it recorded, or its timings are not evidence
+    geobatch_report::verify::verify(&run).map_err(anyhow::Error::msg)?;
+    Ok(run.steps)
 }
 
 /// Shapes and fill of a planned run.

@@ -199,7 +199,8 @@ enum BenchCommand {
     },
 }
 
-/// Exit code of a report made without some runs, whose files cannot be read.
+/// Exit code of a report made without some runs whose files cannot be read or do not match
+/// what the run recorded (also `sweep --status` when it finds such a run).
 const LEFT_OUT: u8 = 3;
 
 /// The config `geobatch bench step` uses when none is given.
@@ -504,10 +505,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = geobatch_report::report(&results, &out)?;
             print!("{}", report.markdown);
             println!("report written to {}", out.display());
-            if !report.damaged.is_empty() {
-                for d in &report.damaged {
-                    eprintln!("left out, unreadable: {d}");
-                }
+            for d in &report.damaged {
+                eprintln!("left out, unreadable: {d}");
+            }
+            for d in &report.inconsistent {
+                eprintln!("left out, not what it recorded: {d}");
+            }
+            if !report.damaged.is_empty() || !report.inconsistent.is_empty() {
                 return Ok(ExitCode::from(LEFT_OUT));
             }
         }

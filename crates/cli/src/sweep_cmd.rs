@@ -38,8 +38,19 @@ pub fn dry_run(runs: &[SweepRun], range: Range<usize>) -> anyhow::Result<ExitCod
 pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
     let mut counts: Vec<(&'static str, usize)> = Vec::new();
     let mut stdout = std::io::stdout().lock();
+    let mut inconsistent = false;
     for (i, r) in runs.iter().enumerate() {
-        let p = progress_of(&r.run_dir);
+        let mut p = progress_of(&r.run_dir);
+        if p == "complete" {
+            // a complete run counts only when its files are what it recorded
+            let checked = geobatch_report::read::read_run(&r.run_dir)
+                .map_err(|e| e.to_string())
+                .and_then(|run| geobatch_report::verify::verify(&run));
+            if let Err(why) = checked {
+                eprintln!("run {}: not what it recorded: {why}", i + 1);
+                (p, inconsistent) = ("inconsistent", true);
+            }
+        }
         match counts.iter_mut().find(|c| c.0 == p) {
             Some(c) => c.1 += 1,
             None => counts.push((p, 1)),
@@ -58,7 +69,11 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
     }
     let summary: Vec<String> = counts.iter().map(|(p, n)| format!("{n} {p}")).collect();
     let _ = writeln!(stdout, "sweep: {} runs: {}", runs.len(), summary.join(", "));
-    Ok(ExitCode::SUCCESS)
+    Ok(if inconsistent {
+        ExitCode::from(crate::LEFT_OUT)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Runs the runs of `range` one after another (see [`geobatch_runner::sweep::run_sweep`]).
@@ -69,7 +84,7 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
     // no sweep bar: each run draws its own, and two bars would leave copies behind
     let started = std::time::Instant::now();
     let mut ran = 0u32;
-    let outcomes = geobatch_runner::sweep::run_sweep(share, stop, |i, run, outcome| {
+    let swept = geobatch_runner::sweep::run_sweep(share, stop, |i, run, outcome| {
         let elapsed = started.elapsed();
         let eta = match (ran, outcome) {
             (0, _) | (_, Outcome::Skipped | Outcome::Busy) => String::new(),
@@ -96,6 +111,7 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
         );
     })?;
     let stopped = stop.load(Ordering::SeqCst);
+    let outcomes = &swept.outcomes;
     let count = |o| outcomes.iter().filter(|&&x| x == o).count();
     let busy = count(Outcome::Busy);
     println!(
@@ -115,6 +131,23 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
             ""
         }
     );
+    if !swept.failed.is_empty() {
+        eprintln!(
+            "{} run(s) failed (the others went on; run the sweep again to retry them):",
+            swept.failed.len()
+        );
+        for (i, why) in &swept.failed {
+            eprintln!(
+                "  [{}/{}] {}: {why}",
+                first + i + 1,
+                runs.len(),
+                share[*i].settings.join(" ")
+            );
+        }
+        if !stopped {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     Ok(crate::finished(stopped))
 }
 

@@ -50,4 +50,32 @@ pub trait SinkSpec: Debug + Send + Sync {
 
     /// Builds the runtime sink.
     fn build(&self) -> Result<Box<dyn Sink>>;
+
+    /// The files this sink writes into the run folder (names, or prefixes ending in `*`): a
+    /// run folder has one writer per table, so two sinks of a config may not claim the same
+    /// file (checked when the config is validated).
+    fn files(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// The first file two sinks of one config would both write, as (first sink, second sink,
+/// file), with sinks numbered from 1 in config order (see [`SinkSpec::files`]).
+pub fn colliding_files(sinks: &[Box<dyn SinkSpec>]) -> Option<(usize, usize, &'static str)> {
+    let overlap = |a: &str, b: &str| match (a.strip_suffix('*'), b.strip_suffix('*')) {
+        (Some(pa), Some(pb)) => pa.starts_with(pb) || pb.starts_with(pa),
+        (Some(pa), None) => b.starts_with(pa),
+        (None, Some(pb)) => a.starts_with(pb),
+        (None, None) => a == b,
+    };
+    for (i, a) in sinks.iter().enumerate() {
+        for (j, b) in sinks.iter().enumerate().skip(i + 1) {
+            for fa in a.files() {
+                if b.files().iter().any(|fb| overlap(fa, fb)) {
+                    return Some((i + 1, j + 1, fa));
+                }
+            }
+        }
+    }
+    None
 }

@@ -14,6 +14,8 @@ pub mod compile;
 pub mod figures;
 pub mod read;
 pub mod stats;
+pub mod verify;
+pub mod write;
 
 use read::{Run, find_runs, read_run};
 use stats::{RunMetrics, holm, mean, run_metrics, sd, welch};
@@ -104,6 +106,9 @@ pub struct Summary {
     pub incomplete: Vec<String>,
     /// Runs whose files cannot be read (left out): the file and why.
     pub damaged: Vec<String>,
+    /// Complete runs whose files are not what they recorded (left out, see [`verify`]): the
+    /// run folder and why.
+    pub inconsistent: Vec<String>,
 }
 
 /// What [`report`] wrote.
@@ -113,6 +118,8 @@ pub struct Written {
     pub markdown: String,
     /// Runs left out because their files cannot be read: the file and why.
     pub damaged: Vec<String>,
+    /// Complete runs left out because their files are not what they recorded: why.
+    pub inconsistent: Vec<String>,
 }
 
 /// Reads every run below `results` and aggregates it.
@@ -139,6 +146,11 @@ pub fn summarise(results: &Path) -> Result<Summary, ReportError> {
         if run.id.status != "complete" {
             s.incomplete
                 .push(format!("{} ({})", run.id.run_id, run.id.status));
+            continue;
+        }
+        // a complete run whose files are not what it recorded is left out and named
+        if let Err(why) = verify::verify(&run) {
+            s.inconsistent.push(why);
             continue;
         }
         let id = &run.id;
@@ -499,9 +511,16 @@ fn check_cells(groups: &BTreeMap<(Cell, String), Vec<Run>>) -> Result<(), Report
 }
 
 /// Writes the report into `out` from every readable run; returns its Markdown and the runs left
-/// out as unreadable.
+/// out as unreadable or inconsistent. The files are written as one set: into a temporary folder
+/// beside `out`, which then replaces `out` (an earlier report there is removed whole; a folder
+/// holding anything else is refused).
 pub fn report(results: &Path, out: &Path) -> Result<Written, ReportError> {
     let s = summarise(results)?;
+    write::as_one_set(out, |staging| write_report(results, s, staging))
+}
+
+/// Writes every file of the report of `s` into `out`.
+fn write_report(results: &Path, s: Summary, out: &Path) -> Result<Written, ReportError> {
     if s.rows.is_empty() {
         return Err(ReportError::Empty(format!(
             "{}: {} runs read, none complete ({}){}",
@@ -511,6 +530,11 @@ pub fn report(results: &Path, out: &Path) -> Result<Written, ReportError> {
             s.damaged
                 .iter()
                 .map(|d| format!("; unreadable: {d}"))
+                .chain(
+                    s.inconsistent
+                        .iter()
+                        .map(|d| format!("; not what it recorded: {d}"))
+                )
                 .collect::<String>()
         )));
     }
@@ -534,6 +558,17 @@ pub fn report(results: &Path, out: &Path) -> Result<Written, ReportError> {
     if !s.damaged.is_empty() {
         let _ = writeln!(md, "**Left out, unreadable ({}):**\n", s.damaged.len());
         for d in &s.damaged {
+            let _ = writeln!(md, "- {d}");
+        }
+        let _ = writeln!(md);
+    }
+    if !s.inconsistent.is_empty() {
+        let _ = writeln!(
+            md,
+            "**Left out, complete but not what they recorded ({}; docs/reliability.md):**\n",
+            s.inconsistent.len()
+        );
+        for d in &s.inconsistent {
             let _ = writeln!(md, "- {d}");
         }
         let _ = writeln!(md);
@@ -865,5 +900,6 @@ pub fn report(results: &Path, out: &Path) -> Result<Written, ReportError> {
     Ok(Written {
         markdown: md,
         damaged: s.damaged,
+        inconsistent: s.inconsistent,
     })
 }

@@ -34,6 +34,10 @@ pub struct RunIdentity {
     /// The resolved `config.toml` less what a report compares or repeats over (the seed, the
     /// batcher table, the sinks): every run of a cell must share it. `None` without the file.
     pub config: Option<toml::Table>,
+    /// The steps `run.parquet` says were recorded (0 in files without the column).
+    pub recorded_steps: u64,
+    /// `geobatch.schema_version` of `run.parquet` (0 when absent).
+    pub schema_version: u32,
 }
 
 /// The run's `config.toml` without the seed, the batcher and the sinks (see
@@ -130,9 +134,19 @@ pub struct Run {
     pub steps: Steps,
     /// Every evaluation.
     pub evals: Vec<Eval>,
+    /// The step part files found, in name order, with their rows and step ranges (first and
+    /// last row's step).
+    pub parts: Vec<geobatch_core::PartEntry>,
+    /// Whether `evals.parquet` exists.
+    pub evals_file: bool,
 }
 
 fn batches(path: &Path) -> Result<Vec<RecordBatch>, ReportError> {
+    Ok(batches_and_version(path)?.0)
+}
+
+/// The record batches of a Parquet file and its `geobatch.schema_version` (0 when absent).
+fn batches_and_version(path: &Path) -> Result<(Vec<RecordBatch>, u32), ReportError> {
     let bad = |m: String| ReportError::Read {
         path: path.to_path_buf(),
         message: m,
@@ -140,11 +154,25 @@ fn batches(path: &Path) -> Result<Vec<RecordBatch>, ReportError> {
     let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
     // flipped bytes can make the Parquet decoder panic: a damaged file, not a crash of the report
     std::panic::catch_unwind(|| {
-        ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
+        let version = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| {
+                kv.iter()
+                    .find(|k| k.key == "geobatch.schema_version")
+                    .and_then(|k| k.value.as_deref())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0);
+        let batches = builder
+            .build()
             .map_err(|e| bad(e.to_string()))?
             .map(|b| b.map_err(|e| bad(e.to_string())))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((batches, version))
     })
     .unwrap_or_else(|panic| {
         let why = panic
@@ -206,7 +234,7 @@ fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<bool>, ReportEr
 /// Reads one run folder.
 pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
     let run_path = dir.join("run.parquet");
-    let b = batches(&run_path)?;
+    let (b, schema_version) = batches_and_version(&run_path)?;
     let first = b.first().ok_or_else(|| ReportError::Read {
         path: run_path.clone(),
         message: "no rows".into(),
@@ -235,6 +263,14 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
         mode: one("mode")?,
         status: one("status")?,
         config: comparable_config(dir),
+        recorded_steps: match first.column_by_name("steps") {
+            Some(_) => u64s(first, "steps", &run_path)?
+                .first()
+                .copied()
+                .unwrap_or(0),
+            None => 0,
+        },
+        schema_version,
     };
     let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| ReportError::Read {
@@ -250,7 +286,9 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
         .collect();
     parts.sort();
     let mut steps = Steps::default();
+    let mut entries = Vec::with_capacity(parts.len());
     for p in &parts {
+        let before = steps.step.len();
         for b in batches(p)? {
             steps.step.extend(u64s(&b, "step", p)?);
             steps.batching_ns.extend(u64s(&b, "batching_ns", p)?);
@@ -276,10 +314,21 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
             steps.new_shape.extend(new_shape);
             steps.warmup.extend(bools(&b, "warmup", p)?);
         }
+        let rows = &steps.step[before..];
+        entries.push(geobatch_core::PartEntry {
+            file: p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            rows: rows.len() as u64,
+            first_step: rows.first().copied().unwrap_or(0),
+            last_step: rows.last().copied().unwrap_or(0),
+        });
     }
     let mut evals = Vec::new();
     let eval_path = dir.join("evals.parquet");
-    if eval_path.is_file() {
+    let evals_file = eval_path.is_file();
+    if evals_file {
         for b in batches(&eval_path)? {
             let (step, split) = (
                 u64s(&b, "step", &eval_path)?,
@@ -306,7 +355,13 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
             }
         }
     }
-    Ok(Run { id, steps, evals })
+    Ok(Run {
+        id,
+        steps,
+        evals,
+        parts: entries,
+        evals_file,
+    })
 }
 
 /// Every run folder below `root` (folders holding a `run.parquet`), sorted.

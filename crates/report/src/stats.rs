@@ -220,9 +220,13 @@ mod tests {
                 mode: "serial".into(),
                 status: "complete".into(),
                 config: None,
+                recorded_steps: 0,
+                schema_version: 0,
             },
             steps,
             evals: Vec::new(),
+            parts: Vec::new(),
+            evals_file: false,
         };
         let m = run_metrics(&run);
         assert_eq!((m.distinct_shapes, m.cold_shapes, m.seed), (2, 4, 7));

@@ -546,12 +546,26 @@ impl ExperimentConfig {
                 geobatch_core::batcher::MAX_BATCH_SIZE
             ));
         }
-        for (i, s) in self.sinks.iter().enumerate() {
-            s.validate()
-                .map_err(|e| format!("[[sinks]] #{}: {e}", i + 1))?;
-        }
-        Ok(())
+        check_sinks(&self.sinks)
     }
+}
+
+/// Checks every sink's options, and that no two sinks write the same file of the run folder
+/// (one writer per table: two `parquet` sinks would write the same part files twice over).
+pub fn check_sinks(sinks: &[Box<dyn SinkSpec>]) -> Result<(), String> {
+    for (i, s) in sinks.iter().enumerate() {
+        s.validate()
+            .map_err(|e| format!("[[sinks]] #{}: {e}", i + 1))?;
+    }
+    if let Some((a, b, file)) = geobatch_core::sink::colliding_files(sinks) {
+        return Err(format!(
+            "[[sinks]] #{a} ({}) and #{b} ({}) would both write {file} in the run folder: a run \
+             folder has one writer per table; keep one of them",
+            sinks[a - 1].typetag_name(),
+            sinks[b - 1].typetag_name()
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the `[experiment]` table.

@@ -45,6 +45,16 @@ pub enum Outcome {
     Busy,
 }
 
+/// What a sweep did: each run's outcome in order, and the runs that failed.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// The outcome of each run reached, in order.
+    pub outcomes: Vec<Outcome>,
+    /// The runs that failed (index into the runs given, and why); the sweep went on with the
+    /// others, and a rerun of the sweep retries them.
+    pub failed: Vec<(usize, String)>,
+}
+
 /// The sweep config at `path` as a TOML table (errors name the file).
 pub fn read_table(path: &Path) -> Result<toml::Table, RunError> {
     let fail = |message: String| RunError::Config {
@@ -260,47 +270,59 @@ pub fn task_range(
 /// Runs every run of a sweep in order; `on_start(i, run, outcome)` is called before each.
 /// A run killed before its first checkpoint starts again from nothing (its folder is cleared).
 /// A run whose folder another process has locked ([`RunLock`]) is left to it, so several
-/// sweeps on one results folder share the runs.
+/// sweeps on one results folder share the runs. A run that fails is recorded in
+/// [`Swept::failed`] and the sweep goes on with the next one.
 pub fn run_sweep(
     runs: &[SweepRun],
     stop: &AtomicBool,
     mut on_start: impl FnMut(usize, &SweepRun, Outcome),
-) -> Result<Vec<Outcome>, RunError> {
-    let mut out = Vec::with_capacity(runs.len());
+) -> Result<Swept, RunError> {
+    let mut swept = Swept::default();
     for (i, run) in runs.iter().enumerate() {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        // a run another process holds is its own; complete runs are never locked for long
-        let lock = if is_complete(&run.run_dir) {
-            None
-        } else {
-            RunLock::try_acquire(&run.run_dir)?
-        };
-        let outcome = match (&lock, RunState::of(&run.run_dir)) {
-            (_, RunState::Complete) => Outcome::Skipped,
-            (None, _) => Outcome::Busy,
-            (Some(_), RunState::Resumable) => Outcome::Resumed,
-            (Some(_), RunState::Fresh | RunState::Unfinished) => Outcome::Ran,
-        };
-        on_start(i, run, outcome);
-        match outcome {
-            Outcome::Skipped | Outcome::Busy => {}
-            Outcome::Resumed => {
-                run.loaded.train(stop, true)?;
-            }
-            Outcome::Ran => {
-                if let Some(lock) = &lock {
-                    lock.clear()?;
-                }
-                if run.loaded.has_model() {
-                    run.loaded.train(stop, false)?;
-                } else {
-                    run.loaded.batches(stop)?;
-                }
+        match run_one(run, stop, |o| on_start(i, run, o)) {
+            Ok(outcome) => swept.outcomes.push(outcome),
+            Err((outcome, e)) => {
+                swept.outcomes.push(outcome);
+                swept.failed.push((i, e.to_string()));
             }
         }
-        out.push(outcome);
     }
-    Ok(out)
+    Ok(swept)
+}
+
+/// One run of a sweep (see [`run_sweep`]); an error comes with the outcome it was going to
+/// have.
+fn run_one(
+    run: &SweepRun,
+    stop: &AtomicBool,
+    on_start: impl FnOnce(Outcome),
+) -> Result<Outcome, (Outcome, RunError)> {
+    // a run another process holds is its own; complete runs are never locked for long
+    let lock = if is_complete(&run.run_dir) {
+        None
+    } else {
+        RunLock::try_acquire(&run.run_dir).map_err(|e| (Outcome::Ran, e))?
+    };
+    let outcome = match (&lock, RunState::of(&run.run_dir)) {
+        (_, RunState::Complete) => Outcome::Skipped,
+        (None, _) => Outcome::Busy,
+        (Some(_), RunState::Resumable) => Outcome::Resumed,
+        (Some(_), RunState::Fresh | RunState::Unfinished) => Outcome::Ran,
+    };
+    on_start(outcome);
+    let ran = match outcome {
+        Outcome::Skipped | Outcome::Busy => Ok(()),
+        Outcome::Resumed => run.loaded.train(stop, true).map(drop),
+        Outcome::Ran => lock.as_ref().map_or(Ok(()), RunLock::clear).and_then(|()| {
+            if run.loaded.has_model() {
+                run.loaded.train(stop, false).map(drop)
+            } else {
+                run.loaded.batches(stop).map(drop)
+            }
+        }),
+    };
+    ran.map(|()| outcome).map_err(|e| (outcome, e))
 }

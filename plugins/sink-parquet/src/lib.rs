@@ -5,6 +5,9 @@
 //! * `steps-NNNNN.parquet`: one row per step, a new part file every `rows_per_part` rows, so a
 //!   crash loses at most the open part.
 //! * `evals.parquet`: one row per (evaluation, split), rewritten after every evaluation.
+//! * `manifest.json`: what the folder must hold (each closed part with its rows and step
+//!   range, the evaluation rows, the status), written at start, at every checkpoint and at the
+//!   end, before `run.parquet`'s final status; readers verify the files against it.
 //!
 //! Identity columns are repeated in every file, so globs over many runs need no joins. Every file
 //! is written under a temporary name and renamed when complete, so a file with its final name is
@@ -15,6 +18,7 @@ mod tables;
 
 pub use tables::{SCHEMA_VERSION, eval_batch, run_batch, step_batch};
 
+use geobatch_core::manifest::{MANIFEST_VERSION, Manifest, PartEntry};
 use geobatch_core::records::{EvalRecord, RunEnd, RunStatus};
 use geobatch_core::{
     Error, OptionDoc, PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord,
@@ -45,6 +49,9 @@ pub struct ParquetSink {
     evals: Vec<EvalRecord>,
     part: u32,
     written: u64,
+    /// The closed parts, for the manifest; `None` after resuming from a checkpoint written
+    /// before manifests existed (such a run gets none).
+    entries: Option<Vec<PartEntry>>,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -64,6 +71,7 @@ impl ParquetSink {
             evals: Vec::new(),
             part: 0,
             written: 0,
+            entries: Some(Vec::new()),
         }
     }
 
@@ -79,12 +87,39 @@ impl ParquetSink {
         }
         let run = self.run()?;
         let batch = step_batch(run, &self.steps).map_err(err)?;
-        let path = run.run_dir.join(format!("steps-{:05}.parquet", self.part));
-        tables::write_atomic(&path, &batch, "steps").map_err(err)?;
+        let file = format!("steps-{:05}.parquet", self.part);
+        tables::write_atomic(&run.run_dir.join(&file), &batch, "steps").map_err(err)?;
+        if let (Some(entries), Some(first), Some(last)) =
+            (&mut self.entries, self.steps.first(), self.steps.last())
+        {
+            entries.push(PartEntry {
+                file,
+                rows: self.steps.len() as u64,
+                first_step: first.step,
+                last_step: last.step,
+            });
+        }
         self.part += 1;
         self.written += self.steps.len() as u64;
         self.steps.clear();
         Ok(())
+    }
+
+    /// Writes `manifest.json` with `status` (see the module docs).
+    fn write_manifest(&self, status: RunStatus) -> Result<()> {
+        let (run, Some(parts)) = (self.run()?, &self.entries) else {
+            return Ok(());
+        };
+        Manifest {
+            version: MANIFEST_VERSION,
+            run_id: run.run_id.clone(),
+            status: status.as_str().to_string(),
+            steps: parts.last().map_or(0, |p| p.last_step + 1),
+            parts: parts.clone(),
+            eval_rows: self.evals.len() as u64,
+        }
+        .write(&run.run_dir)
+        .map_err(err)
     }
 
     fn write_run(&self, end: Option<&RunEnd>) -> Result<()> {
@@ -100,6 +135,7 @@ fn remove_stale(dir: &Path) -> Result<()> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let stale = name == "run.parquet"
             || name == "evals.parquet"
+            || name == geobatch_core::MANIFEST_FILE
             || (name.starts_with("steps-") && name.contains(".parquet"));
         if stale {
             std::fs::remove_file(entry.path())
@@ -116,6 +152,9 @@ struct Resume {
     parts: u32,
     /// Evaluations recorded up to the checkpoint.
     evals: Vec<EvalRecord>,
+    /// The closed parts (absent in checkpoints written before manifests existed).
+    #[serde(default)]
+    entries: Option<Vec<PartEntry>>,
 }
 
 impl Sink for ParquetSink {
@@ -127,6 +166,9 @@ impl Sink for ParquetSink {
             remove_stale(dir)?;
         }
         self.run = Some(run.clone());
+        if run.resumed_from.is_none() {
+            self.write_manifest(RunStatus::Running)?;
+        }
         self.write_run(None)
     }
 
@@ -147,9 +189,11 @@ impl Sink for ParquetSink {
 
     fn checkpoint(&mut self) -> Result<serde_json::Value> {
         self.flush_steps()?;
+        self.write_manifest(RunStatus::Running)?;
         serde_json::to_value(Resume {
             parts: self.part,
             evals: self.evals.clone(),
+            entries: self.entries.clone(),
         })
         .map_err(err)
     }
@@ -179,6 +223,11 @@ impl Sink for ParquetSink {
         self.part = state.parts;
         self.steps.clear();
         self.evals = state.evals;
+        self.entries = state.entries.filter(|e| e.len() == state.parts as usize);
+        if self.entries.is_none() {
+            let _ = std::fs::remove_file(dir.join(geobatch_core::MANIFEST_FILE));
+        }
+        self.write_manifest(RunStatus::Running)?;
         let run = self.run()?;
         if self.evals.is_empty() {
             let _ = std::fs::remove_file(run.run_dir.join("evals.parquet"));
@@ -195,6 +244,8 @@ impl Sink for ParquetSink {
             end.status = RunStatus::Failed;
             end.message = Some(e.to_string());
         }
+        // the manifest first: a kill between the two leaves `run.parquet` short of complete
+        self.write_manifest(end.status)?;
         self.write_run(Some(&end))?;
         flushed
     }
@@ -212,6 +263,15 @@ impl SinkSpec for ParquetSpec {
     fn build(&self) -> Result<Box<dyn Sink>> {
         self.validate()?;
         Ok(Box::new(ParquetSink::new(self.rows_per_part)))
+    }
+
+    fn files(&self) -> &'static [&'static str] {
+        &[
+            "run.parquet",
+            "steps-*",
+            "evals.parquet",
+            geobatch_core::MANIFEST_FILE,
+        ]
     }
 }
 

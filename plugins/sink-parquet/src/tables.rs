@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Version of the results schema, stored as `geobatch.schema_version` in every file.
-pub const SCHEMA_VERSION: &str = "3";
+pub const SCHEMA_VERSION: &str = "4";
 
 /// Columns being built: (name, type, nullable, values).
 struct Columns(Vec<(Field, ArrayRef)>);

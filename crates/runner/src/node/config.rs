@@ -245,11 +245,7 @@ impl NodeConfig {
                     .into(),
             );
         }
-        for (i, s) in self.sinks.iter().enumerate() {
-            s.validate()
-                .map_err(|e| format!("[[sinks]] #{}: {e}", i + 1))?;
-        }
-        Ok(())
+        crate::config::check_sinks(&self.sinks)
     }
 
     /// The batcher of batched inference: `[inference]` as written, or the training batcher's

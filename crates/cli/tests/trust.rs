@@ -1,0 +1,272 @@
+//! Issue 33, classes 1 and 3, driven through the binary as a user would: a stop signal is a
+//! checkpoint at the step where the run stopped (`--resume` computes no step twice), and a
+//! report never counts a run whose files are not what it recorded.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use geobatch_testkit::results::run_value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod common;
+use common::{geobatch, run_dirs, signal_when, steps_table, text, walk};
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// A tiny graph-level run on generated molecules: `steps` steps, no periodic checkpoint.
+fn graph_config(steps: u64, mode: &str) -> String {
+    format!(
+        "[experiment]\nname = \"trust\"\nseed = 3\n[dataset]\nkind = \"synthetic\"\ngraphs = 60\n\
+         [model]\nkind = \"schnet\"\nlatent = 8\nrbf = 10\n[batcher]\nkind = \"dynamic\"\nbatch_size = 4\n\
+         [training]\nsteps = {steps}\neval_every = 0\nmode = \"{mode}\"\n\
+         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n"
+    )
+}
+
+/// Sends `signal` to a run once its first part file is written; checks that the run stopped
+/// with a checkpoint at the step it reached (exactly the steps it recorded), that `--resume`
+/// continues at that step and says so, and that the finished run equals an uninterrupted one
+/// step for step, loss for loss.
+fn stop_is_a_checkpoint(signal: &str, mode: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = 4000;
+    let cfg = write(dir.path(), "run.toml", &graph_config(steps, mode));
+    let reference = dir.path().join("reference");
+    std::fs::create_dir_all(&reference).unwrap();
+    let o = geobatch(&reference, &["run", &cfg]);
+    assert!(o.status.success(), "{}", text(&o));
+    let want = steps_table(&run_dirs(&reference.join("results"))[0]);
+
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let results = work.join("results");
+    let (status, out) = signal_when(
+        &work,
+        &["run", &cfg],
+        Duration::from_secs(120),
+        "no part file was written",
+        || {
+            walk(&results)
+                .iter()
+                .any(|p| p.to_string_lossy().ends_with("steps-00001.parquet"))
+        },
+        signal,
+    );
+    assert_eq!(status.code(), Some(130), "{signal}: {status:?} {out}");
+    let run = run_dirs(&results).into_iter().next().unwrap();
+    assert_eq!(run_value(&run, "status"), "interrupted");
+    let done = steps_table(&run);
+    assert!(
+        !done.is_empty() && (done.len() as u64) < steps,
+        "{}",
+        done.len()
+    );
+    assert!(
+        run.join("checkpoint/state.json").is_file(),
+        "{signal}: no checkpoint"
+    );
+
+    let o = geobatch(&work, &["run", &cfg, "--resume"]);
+    let resumed = text(&o);
+    assert!(o.status.success(), "{resumed}");
+    let from = common::number_after(&resumed, "resuming from the checkpoint at step ");
+    assert_eq!(
+        from,
+        done.len() as u64,
+        "{signal} {mode}: the resume starts where the stopped run's records end"
+    );
+    let got = steps_table(&run);
+    assert_eq!(got.len() as u64, steps, "every step exactly once");
+    assert_eq!(
+        got, want,
+        "{signal} {mode}: the same steps and losses as uninterrupted"
+    );
+}
+
+#[test]
+fn sigterm_in_serial_mode_checkpoints_where_it_stopped() {
+    stop_is_a_checkpoint("TERM", "serial");
+}
+
+#[test]
+fn sigusr1_in_prefetch_mode_checkpoints_where_it_stopped() {
+    stop_is_a_checkpoint("USR1", "prefetch");
+}
+
+#[test]
+fn ctrl_c_in_prefetch_mode_checkpoints_where_it_stopped() {
+    stop_is_a_checkpoint("INT", "prefetch");
+}
+
+/// The same for a node-level run, stopped in the middle of an epoch.
+#[test]
+fn a_node_level_run_stopped_by_sigusr1_resumes_at_that_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "node.toml",
+        "[experiment]\nname = \"node\"\nseed = 1\n\
+         [dataset]\nkind = \"sbm\"\nnodes = 2000\nclasses = 4\ncommunities = 8\n\
+         [model]\nkind = \"gcn\"\nhidden = 8\nlayers = 2\n\
+         [batcher]\nkind = \"ibmb-node\"\noutputs_per_batch = 50\ntopk = 8\n\
+         [training]\nepochs = 400\neval_every = 0\n\
+         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 5\n",
+    );
+    let results = dir.path().join("results");
+    let (status, out) = signal_when(
+        dir.path(),
+        &["run", &cfg],
+        Duration::from_secs(120),
+        "no part file was written",
+        || {
+            walk(&results)
+                .iter()
+                .any(|p| p.to_string_lossy().ends_with("steps-00002.parquet"))
+        },
+        "USR1",
+    );
+    assert_eq!(status.code(), Some(130), "{status:?} {out}");
+    let run = run_dirs(&results).into_iter().next().unwrap();
+    let done = steps_table(&run).len() as u64;
+    let o = geobatch(dir.path(), &["run", &cfg, "--resume"]);
+    let resumed = text(&o);
+    assert!(o.status.success(), "{resumed}");
+    assert_eq!(
+        common::number_after(&resumed, "resuming from the checkpoint at step "),
+        done
+    );
+    let steps: Vec<u64> = steps_table(&run).iter().map(|r| r.0).collect();
+    assert_eq!(steps, (0..steps.len() as u64).collect::<Vec<_>>());
+}
+
+/// Runs `n` seeds of one cell (a sweep) in `dir`; returns the run folders.
+fn cell_of_seeds(dir: &Path, n: usize) -> Vec<PathBuf> {
+    let seeds: Vec<String> = (1..=n).map(|s| s.to_string()).collect();
+    let cfg = write(
+        dir,
+        "sweep.toml",
+        &format!(
+            "{}[sweep]\nseeds = [{}]\n",
+            graph_config(30, "serial").replace("eval_every = 0", "eval_every = 10"),
+            seeds.join(", ")
+        ),
+    );
+    let o = geobatch(dir, &["sweep", &cfg]);
+    assert!(o.status.success(), "{}", text(&o));
+    let runs = run_dirs(&dir.join("results"));
+    assert_eq!(runs.len(), n);
+    runs
+}
+
+/// A cell with one run missing its evaluations, one missing a part, one with a part copied in
+/// and one with its manifest removed: `report` leaves each out by name and exits 3; the cell
+/// counts the one run it used; `sweep --status` says the same.
+#[test]
+fn report_leaves_out_runs_whose_files_are_not_what_they_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = cell_of_seeds(dir.path(), 5);
+    std::fs::remove_file(runs[0].join("evals.parquet")).unwrap();
+    std::fs::remove_file(runs[1].join("steps-00001.parquet")).unwrap();
+    std::fs::copy(
+        runs[2].join("steps-00000.parquet"),
+        runs[2].join("steps-00009.parquet"),
+    )
+    .unwrap();
+    std::fs::remove_file(runs[3].join("manifest.json")).unwrap();
+    let o = geobatch(dir.path(), &["report", "results", "--out", "report"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    for (run, why) in [
+        (&runs[0], "evals.parquet holds 0 rows (it is missing)"),
+        (&runs[1], "steps-00001.parquet is missing"),
+        (
+            &runs[2],
+            "steps-00009.parquet is not one of the run's files",
+        ),
+        (&runs[3], "no manifest.json"),
+    ] {
+        let name = run.file_name().unwrap().to_string_lossy();
+        let named = format!("{name}: {why}");
+        assert!(out.contains(&named), "{named}\n{out}");
+    }
+    let md = std::fs::read_to_string(dir.path().join("report/report.md")).unwrap();
+    assert!(
+        md.contains("Left out, complete but not what they recorded (4;"),
+        "{md}"
+    );
+    let summary = std::fs::read_to_string(dir.path().join("report/summary.csv")).unwrap();
+    let header: Vec<&str> = summary.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = summary.lines().nth(1).unwrap().split(',').collect();
+    let seeds = header.iter().position(|h| *h == "seeds").unwrap();
+    assert_eq!(row[seeds], "1", "the cell used one run: {summary}");
+
+    let o = geobatch(dir.path(), &["sweep", "sweep.toml", "--status"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(
+        out.contains("4 inconsistent") && out.contains("1 complete"),
+        "{out}"
+    );
+}
+
+/// Two sinks that would write the same files are refused before anything runs.
+#[test]
+fn two_parquet_sinks_are_refused_at_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "two.toml",
+        &format!(
+            "{}[[sinks]]\nkind = \"parquet\"\nrows_per_part = 3\n",
+            graph_config(50, "serial")
+        ),
+    );
+    for cmd in ["validate", "run"] {
+        let o = geobatch(dir.path(), &[cmd, &cfg]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {out}");
+        assert!(
+            out.contains("[[sinks]] #1 (parquet) and #2 (parquet) would both write run.parquet"),
+            "{out}"
+        );
+    }
+    assert!(!dir.path().join("results").exists(), "nothing written");
+}
+
+/// `report --out` replaces an earlier report whole (no stale file of it stays) and refuses a
+/// folder that is not a report.
+#[test]
+fn report_out_is_written_as_one_set() {
+    let dir = tempfile::tempdir().unwrap();
+    cell_of_seeds(dir.path(), 2);
+    let report = dir.path().join("report");
+    let o = geobatch(dir.path(), &["report", "results", "--out", "report"]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(report.join("figure-of-an-older-report.svg"), "<svg/>").unwrap();
+    let o = geobatch(dir.path(), &["report", "results", "--out", "report"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(report.join("report.md").is_file());
+    assert!(!report.join("figure-of-an-older-report.svg").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("qm9.parquet"), "precious").unwrap();
+    let o = geobatch(dir.path(), &["report", "results", "--out", "data"]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("not a geobatch report"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(data.join("qm9.parquet")).unwrap(),
+        "precious"
+    );
+}
