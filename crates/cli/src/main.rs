@@ -1,7 +1,6 @@
 //! `geobatch`: study and speed up how GNN training batches are built.
 //!
-//! Exit codes: 0 success; 1 the job failed while running (data, I/O, a graph larger than the
-//! budget); 2 bad input (command line or config: unknown key, unknown plugin name, wrong type).
+//! Exit codes: one rule, in [`exit`] (docs/exit-codes.md).
 
 /// mimalloc instead of glibc's allocator: the tensor engine allocates and frees large buffers every
 /// step; with glibc's defaults they go back to the kernel and come back as page faults
@@ -11,15 +10,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod advise_cmd;
 mod data;
+mod exit;
 mod plugins;
 mod sweep_cmd;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use exit::Exit;
 use geobatch_core::RunStatus;
+use geobatch_runner::LoadedConfig;
 use geobatch_runner::jobs::AnyConfig;
 use geobatch_runner::sweep::RunState;
-use geobatch_runner::{LoadedConfig, RunError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -199,10 +200,6 @@ enum BenchCommand {
     },
 }
 
-/// Exit code of a report made without some runs whose files cannot be read or do not match
-/// what the run recorded (also `sweep --status` when it finds such a run).
-const LEFT_OUT: u8 = 3;
-
 /// The config `geobatch bench step` uses when none is given.
 const DEFAULT_BENCH_CONFIG: &str = "[experiment]\nname = \"bench\"\nseed = 42\n[dataset]\nkind = \"qm9\"\n\
 [model]\nkind = \"schnet\"\n[batcher]\nkind = \"dynamic\"\nbatch_size = 32\n[[sinks]]\nkind = \"console\"\n";
@@ -214,11 +211,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", message(&e));
-            let input = e
-                .downcast_ref::<RunError>()
-                .is_some_and(RunError::is_input_error)
-                || e.downcast_ref::<plugins::UsageError>().is_some();
-            ExitCode::from(if input { 2 } else { 1 })
+            Exit::of_error(&e).into()
         }
     }
 }
@@ -262,36 +255,33 @@ fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
     let flag = Arc::clone(&stop);
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+            std::process::exit(Exit::Interrupted.code().into());
         }
         eprintln!("{message}");
     });
     // SLURM's warning before a time limit (SIGUSR1) and scancel / a shutdown (SIGTERM) stop the
     // same way; a second SIGTERM ends the process at once
     use signal_hook::consts::{SIGTERM, SIGUSR1};
-    let _ = signal_hook::flag::register_conditional_shutdown(SIGTERM, 143, Arc::clone(&stop));
+    let _ = signal_hook::flag::register_conditional_shutdown(
+        SIGTERM,
+        Exit::Killed.code().into(),
+        Arc::clone(&stop),
+    );
     let _ = signal_hook::flag::register(SIGTERM, Arc::clone(&stop));
     let _ = signal_hook::flag::register(SIGUSR1, Arc::clone(&stop));
     stop
 }
 
-/// The exit code of a job stopped by Ctrl-C (the shell's convention, 128 + SIGINT).
-const INTERRUPTED: u8 = 130;
-
-/// Exit code 0, or [`INTERRUPTED`] when `interrupted`.
+/// Exit code 0, or 130 ([`Exit::Interrupted`]) when `interrupted`.
 fn finished(interrupted: bool) -> ExitCode {
-    if interrupted {
-        ExitCode::from(INTERRUPTED)
-    } else {
-        ExitCode::SUCCESS
-    }
+    Exit::finished(interrupted).into()
 }
 
 /// What the first Ctrl-C of a run says.
 const STOPPING: &str = "stopping after this step (Ctrl-C again to kill)";
 
-/// Runs one command; the exit code on success is 0, or [`INTERRUPTED`] for a job that Ctrl-C
-/// stopped early.
+/// Runs one command; the exit code on success is 0, or [`Exit::Interrupted`] for a job that a
+/// signal stopped early.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::List { kind, markdown } => {
@@ -512,7 +502,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("left out, not what it recorded: {d}");
             }
             if !report.damaged.is_empty() || !report.inconsistent.is_empty() {
-                return Ok(ExitCode::from(LEFT_OUT));
+                return Ok(Exit::LeftOut.into());
             }
         }
         Command::Batches {

@@ -70,7 +70,7 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
     let summary: Vec<String> = counts.iter().map(|(p, n)| format!("{n} {p}")).collect();
     let _ = writeln!(stdout, "sweep: {} runs: {}", runs.len(), summary.join(", "));
     Ok(if inconsistent {
-        ExitCode::from(crate::LEFT_OUT)
+        crate::exit::Exit::LeftOut.into()
     } else {
         ExitCode::SUCCESS
     })
@@ -145,7 +145,7 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
             );
         }
         if !stopped {
-            return Ok(ExitCode::FAILURE);
+            return Ok(crate::exit::Exit::Failed.into());
         }
     }
     Ok(crate::finished(stopped))

@@ -47,8 +47,13 @@ impl Manifest {
     /// Reads the manifest of a run folder; `Ok(None)` when there is none.
     pub fn read(run_dir: &Path) -> Result<Option<Manifest>> {
         let path = run_dir.join(MANIFEST_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+                Error::invalid(format!(
+                    "{}: not a geobatch manifest: binary data, not JSON text",
+                    path.display()
+                ))
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::invalid(format!("{}: {e}", path.display()))),
         };

@@ -151,10 +151,12 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
 /// The config's dataset, loaded with its seed and data folder.
 fn load_dataset(loaded: &LoadedConfig) -> Result<Box<dyn geobatch_core::Dataset>, RunError> {
     let cfg = &loaded.config;
-    Ok(cfg.dataset.load(&DatasetContext {
-        seed: cfg.experiment.seed,
-        data_dir: cfg.experiment.data_dir.clone(),
-    })?)
+    cfg.dataset
+        .load(&DatasetContext {
+            seed: cfg.experiment.seed,
+            data_dir: cfg.experiment.data_dir.clone(),
+        })
+        .map_err(RunError::Data)
 }
 
 /// The config's batcher for the graphs of `split`.

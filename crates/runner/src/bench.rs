@@ -63,10 +63,13 @@ pub fn bench_step(
         return Err(input("no [model] table to benchmark".into()));
     }
     let seed = cfg.experiment.seed;
-    let dataset = cfg.dataset.load(&DatasetContext {
-        seed,
-        data_dir: cfg.experiment.data_dir.clone(),
-    })?;
+    let dataset = cfg
+        .dataset
+        .load(&DatasetContext {
+            seed,
+            data_dir: cfg.experiment.data_dir.clone(),
+        })
+        .map_err(RunError::Data)?;
     let counts = if threads.is_empty() {
         vec![crate::threads::resolve(cfg.training.threads)]
     } else {

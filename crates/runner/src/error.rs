@@ -16,6 +16,10 @@ pub enum RunError {
     /// A plugin or the core refused the data or the options.
     #[error(transparent)]
     Core(#[from] geobatch_core::Error),
+    /// The dataset was refused while it was loaded, before any work: a missing, corrupt or
+    /// foreign data file, a bad split. Bad input, like a bad config.
+    #[error(transparent)]
+    Data(geobatch_core::Error),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -35,9 +39,9 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// Whether the error is the user's input (config or options) rather than a failure while
-    /// running; the CLI exits with 2 for these and 1 otherwise.
+    /// Whether the error is the user's input (config, options or data, found before any work)
+    /// rather than a failure while running; the CLI exits with 2 for these and 1 otherwise.
     pub fn is_input_error(&self) -> bool {
-        matches!(self, RunError::Config { .. })
+        matches!(self, RunError::Config { .. } | RunError::Data(_))
     }
 }

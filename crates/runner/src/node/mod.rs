@@ -26,10 +26,13 @@ use std::time::Instant;
 
 pub(crate) fn load_graph(cfg: &NodeConfig) -> Result<(Box<dyn NodeDataset>, u64), RunError> {
     let t = Instant::now();
-    let d = cfg.dataset.load(&DatasetContext {
-        seed: cfg.experiment.seed,
-        data_dir: cfg.experiment.data_dir.clone(),
-    })?;
+    let d = cfg
+        .dataset
+        .load(&DatasetContext {
+            seed: cfg.experiment.seed,
+            data_dir: cfg.experiment.data_dir.clone(),
+        })
+        .map_err(RunError::Data)?;
     Ok((d, t.elapsed().as_nanos() as u64))
 }
 

@@ -305,10 +305,13 @@ fn train_on_threads(
         return Err(loaded.input_error("--steps must be at least 1"));
     }
     let seed = cfg.experiment.seed;
-    let dataset = cfg.dataset.load(&DatasetContext {
-        seed,
-        data_dir: cfg.experiment.data_dir.clone(),
-    })?;
+    let dataset = cfg
+        .dataset
+        .load(&DatasetContext {
+            seed,
+            data_dir: cfg.experiment.data_dir.clone(),
+        })
+        .map_err(RunError::Data)?;
     // an empty split would score RMSE 0 over 0 graphs: refuse it before anything runs
     for &split in &tr.eval_splits {
         if dataset.split(split).is_empty() {
