@@ -398,3 +398,27 @@ fn a_sweep_survives_one_bad_run_and_retries_it() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("0 resumed, 2 already complete"), "{out}");
 }
+
+/// A node-level run whose epochs are one batch (full-graph training) prints real epoch and step
+/// times in its summary, not NaN.
+#[test]
+fn one_batch_epochs_print_real_times() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("full.toml"),
+        "[experiment]\nname = \"full\"\n[dataset]\nkind = \"sbm\"\nnodes = 500\nclasses = 4\ncommunities = 8\n\
+         [model]\nkind = \"gcn\"\nhidden = 8\nlayers = 2\n[batcher]\nkind = \"full\"\n\
+         [training]\nepochs = 6\neval_every = 0\n",
+    )
+    .unwrap();
+    let o = geobatch(dir.path(), &["run", "full.toml"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("ms per epoch"))
+        .unwrap_or_else(|| panic!("no time line: {out}"));
+    assert!(!line.contains("NaN"), "{line}");
+    let ms: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(ms > 0.0, "{line}");
+}
