@@ -501,7 +501,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for d in &report.inconsistent {
                 eprintln!("left out, not what it recorded: {d}");
             }
-            if !report.damaged.is_empty() || !report.inconsistent.is_empty() {
+            for d in &report.incomplete {
+                eprintln!("left out, not complete: {d}");
+            }
+            // a report made without some runs says so in its exit code too
+            if !report.damaged.is_empty()
+                || !report.inconsistent.is_empty()
+                || !report.incomplete.is_empty()
+            {
                 return Ok(Exit::LeftOut.into());
             }
         }

@@ -270,3 +270,29 @@ fn report_out_is_written_as_one_set() {
         "precious"
     );
 }
+
+/// A run stopped by a signal is left out of the report, named with its status, and the report
+/// exits 3: its tables come from the complete runs alone.
+#[test]
+fn report_leaves_out_an_interrupted_run_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    cell_of_seeds(dir.path(), 2);
+    let cfg = write(dir.path(), "long.toml", &graph_config(100_000, "serial"));
+    let results = dir.path().join("results");
+    let (status, _) = signal_when(
+        dir.path(),
+        &["run", &cfg, "--set", "experiment.seed=9"],
+        Duration::from_secs(120),
+        "the long run did not start",
+        || run_dirs(&results).len() == 3,
+        "TERM",
+    );
+    assert_eq!(status.code(), Some(130));
+    let o = geobatch(dir.path(), &["report", "results", "--out", "report"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(
+        out.contains("left out, not complete: ") && out.contains("(interrupted)"),
+        "{out}"
+    );
+}

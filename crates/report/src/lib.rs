@@ -120,6 +120,8 @@ pub struct Written {
     pub damaged: Vec<String>,
     /// Complete runs left out because their files are not what they recorded: why.
     pub inconsistent: Vec<String>,
+    /// Runs left out because they did not complete: run id and status.
+    pub incomplete: Vec<String>,
 }
 
 /// Reads every run below `results` and aggregates it.
@@ -901,5 +903,6 @@ fn write_report(results: &Path, s: Summary, out: &Path) -> Result<Written, Repor
         markdown: md,
         damaged: s.damaged,
         inconsistent: s.inconsistent,
+        incomplete: s.incomplete,
     })
 }
