@@ -148,8 +148,11 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
     }))
 }
 
-/// The config's dataset, loaded with its seed and data folder.
-fn load_dataset(loaded: &LoadedConfig) -> Result<Box<dyn geobatch_core::Dataset>, RunError> {
+/// The config's dataset, loaded with its seed and data folder; what the plugin refuses is bad
+/// input ([`RunError::Data`]).
+pub(crate) fn load_dataset(
+    loaded: &LoadedConfig,
+) -> Result<Box<dyn geobatch_core::Dataset>, RunError> {
     let cfg = &loaded.config;
     cfg.dataset
         .load(&DatasetContext {

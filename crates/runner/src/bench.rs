@@ -5,8 +5,7 @@ use crate::config::LoadedConfig;
 use crate::error::RunError;
 use crate::stats::{median, quantile};
 use geobatch_core::{
-    BatcherContext, BatcherSpec, DatasetContext, GraphBatch, GraphStream, ModelContext, Plan,
-    SplitName, StreamMode,
+    BatcherContext, BatcherSpec, GraphBatch, GraphStream, ModelContext, Plan, SplitName, StreamMode,
 };
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -62,14 +61,7 @@ pub fn bench_step(
     if cfg.model.is_none() {
         return Err(input("no [model] table to benchmark".into()));
     }
-    let seed = cfg.experiment.seed;
-    let dataset = cfg
-        .dataset
-        .load(&DatasetContext {
-            seed,
-            data_dir: cfg.experiment.data_dir.clone(),
-        })
-        .map_err(RunError::Data)?;
+    let dataset = crate::batches::load_dataset(loaded)?;
     let counts = if threads.is_empty() {
         vec![crate::threads::resolve(cfg.training.threads)]
     } else {

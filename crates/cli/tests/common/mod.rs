@@ -315,3 +315,16 @@ pub fn eval_rows(run: &Path) -> Vec<(u64, String, String, f64)> {
     }
     rows
 }
+
+/// The value of `column` in the first row of a report's `summary.csv`.
+pub fn summary_value(report: &Path, column: &str) -> String {
+    let summary = std::fs::read_to_string(report.join("summary.csv")).expect("summary.csv");
+    let mut lines = summary.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let i = header
+        .iter()
+        .position(|h| *h == column)
+        .unwrap_or_else(|| panic!("no column {column}: {summary}"));
+    row.get(i).map(|v| v.to_string()).unwrap_or_default()
+}

@@ -10,8 +10,8 @@ use crate::identity::{RunStart, new_run, threads_of};
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
-    Batcher, BatcherContext, Dataset, DatasetContext, Error, GraphBatch, GraphSet, GraphStream,
-    ModelContext, Plan, RunStatus, SplitName, StreamMode, Trainer,
+    Batcher, BatcherContext, Dataset, Error, GraphBatch, GraphSet, GraphStream, ModelContext, Plan,
+    RunStatus, SplitName, StreamMode, Trainer,
 };
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -305,13 +305,7 @@ fn train_on_threads(
         return Err(loaded.input_error("--steps must be at least 1"));
     }
     let seed = cfg.experiment.seed;
-    let dataset = cfg
-        .dataset
-        .load(&DatasetContext {
-            seed,
-            data_dir: cfg.experiment.data_dir.clone(),
-        })
-        .map_err(RunError::Data)?;
+    let dataset = crate::batches::load_dataset(loaded)?;
     // an empty split would score RMSE 0 over 0 graphs: refuse it before anything runs
     for &split in &tr.eval_splits {
         if dataset.split(split).is_empty() {
