@@ -1,11 +1,12 @@
 //! `geobatch data`: fetch and import datasets through the providers plugins register.
 
 use crate::plugins::UsageError;
+use anyhow::Context as _;
 use clap::Subcommand;
 use geobatch_core::registry::{self, DataProvider};
 use geobatch_core::{FetchArgs, ImportArgs};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Subcommands of `geobatch data`.
 #[derive(Debug, Subcommand)]
@@ -28,6 +29,9 @@ pub enum DataCommand {
         /// Stop after this many requests; running again continues (aflow).
         #[arg(long)]
         max_pages: Option<usize>,
+        /// Replace a store that is there but is not what this fetch makes.
+        #[arg(long)]
+        force: bool,
     },
     /// Import a dataset from a local file or folder into geobatch's Parquet format.
     Import {
@@ -41,9 +45,12 @@ pub enum DataCommand {
         /// Output file instead of the default place.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Import only the first N records (for fixtures).
+        /// Import only the first N records (for fixtures; give --out to keep the full store).
         #[arg(long)]
         limit: Option<usize>,
+        /// Replace an existing store with different content.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -84,6 +91,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             url,
             page_size,
             max_pages,
+            force,
         } => {
             let p = provider(&name)?;
             let fetch = p.fetch.ok_or_else(|| {
@@ -99,6 +107,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                     url,
                     page_size,
                     max_pages,
+                    force,
                 })?
             );
         }
@@ -108,19 +117,91 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             dir,
             out,
             limit,
+            force,
         } => {
             let p = provider(&name)?;
             let out = out.unwrap_or_else(|| dir.join(p.default_out));
-            println!(
-                "{}",
-                (p.import)(&ImportArgs {
-                    source: path,
-                    out,
-                    limit,
-                    progress
-                })?
-            );
+            println!("{}", import_guarded(p, path, &out, limit, progress, force)?);
         }
     }
     Ok(())
+}
+
+/// `out` with its file name changed to `.NAME.importing-PID` (the extension kept), beside it.
+fn staging_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "store".into());
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name.as_str(), ""));
+    out.with_file_name(format!(".{stem}.importing-{}.{ext}", std::process::id()))
+}
+
+/// Imports into a file beside `out`, then puts it in place: a store already at `out` with
+/// other content is replaced only with `force` (DESIGN.md §13: stores are never replaced
+/// without an explicit flag); one with the same bytes is left as it is.
+fn import_guarded(
+    p: &DataProvider,
+    source: PathBuf,
+    out: &Path,
+    limit: Option<usize>,
+    progress: bool,
+    force: bool,
+) -> anyhow::Result<String> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let staging = staging_path(out);
+    let imported = (p.import)(&ImportArgs {
+        source,
+        out: staging.clone(),
+        limit,
+        progress,
+    });
+    let report = match imported {
+        Ok(r) => r.replace(&staging.display().to_string(), &out.display().to_string()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            return Err(e.into());
+        }
+    };
+    let differs = |a: &Path, b: &Path| -> std::io::Result<bool> {
+        Ok(std::fs::read(a)? != std::fs::read(b)?)
+    };
+    if out.exists() {
+        let changed =
+            differs(&staging, out).with_context(|| format!("comparing with {}", out.display()));
+        match changed {
+            Ok(false) => {
+                let _ = std::fs::remove_file(&staging);
+                return Ok(format!(
+                    "{} already holds this import: left as it is",
+                    out.display()
+                ));
+            }
+            Ok(true) if !force => {
+                let _ = std::fs::remove_file(&staging);
+                return Err(UsageError(format!(
+                    "{} already holds a store with other content{}: the import would replace it; \
+                     add --force to replace it, or --out FILE to write the import elsewhere (a \
+                     fixture)",
+                    out.display(),
+                    if limit.is_some() {
+                        " (and this import has --limit)"
+                    } else {
+                        ""
+                    }
+                ))
+                .into());
+            }
+            Ok(true) => {}
+            Err(e) => {
+                let _ = std::fs::remove_file(&staging);
+                return Err(e);
+            }
+        }
+    }
+    std::fs::rename(&staging, out)
+        .with_context(|| format!("cannot move the import into {}", out.display()))?;
+    Ok(report)
 }

@@ -49,7 +49,9 @@ impl Exit {
         let input = e
             .downcast_ref::<geobatch_runner::RunError>()
             .is_some_and(geobatch_runner::RunError::is_input_error)
-            || e.downcast_ref::<crate::plugins::UsageError>().is_some();
+            || e.downcast_ref::<crate::plugins::UsageError>().is_some()
+            || e.downcast_ref::<geobatch_core::Error>()
+                .is_some_and(|e| matches!(e, geobatch_core::Error::Refused(_)));
         if input { Exit::BadInput } else { Exit::Failed }
     }
 

@@ -419,3 +419,80 @@ fn one_batch_epochs_print_real_times() {
     let ms: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(ms > 0.0, "{line}");
 }
+
+/// An import that would replace a store with other content refuses (exit 2, the store's bytes
+/// unchanged) and says how to go on; the same import again leaves it as it is; `--force`
+/// replaces it; `data fetch qm9` refuses a QM9 store that is not the full one.
+#[test]
+fn stores_are_not_replaced_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fixture = common::repo().join("data/fixtures/aflow-sample.jsonl");
+    let fixture = fixture.to_str().unwrap();
+    let store = d.join("data/aflow/aflow.jsonl");
+    let o = geobatch(d, &["data", "import", "aflow", fixture]);
+    assert!(o.status.success(), "{}", text(&o));
+    let full = std::fs::read(&store).unwrap();
+    let o = geobatch(d, &["data", "import", "aflow", fixture]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("already holds this import"),
+        "{}",
+        text(&o)
+    );
+    let o = geobatch(d, &["data", "import", "aflow", fixture, "--limit", "2"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("--force") && out.contains("--out FILE"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        full,
+        "the store is unchanged"
+    );
+    let small = d.join("small.jsonl");
+    let o = geobatch(
+        d,
+        &[
+            "data",
+            "import",
+            "aflow",
+            fixture,
+            "--limit",
+            "2",
+            "--out",
+            small.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&small).unwrap().lines().count(), 2);
+    let o = geobatch(
+        d,
+        &[
+            "data", "import", "aflow", fixture, "--limit", "2", "--force",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&store).unwrap().lines().count(), 2);
+    // nothing is left beside the store
+    let names: Vec<String> = std::fs::read_dir(d.join("data/aflow"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["aflow.jsonl".to_string()]);
+
+    // a QM9 store of 1,000 molecules where the full one belongs: fetch refuses, offline
+    let qm9 = d.join("data/qm9/qm9.parquet");
+    std::fs::create_dir_all(qm9.parent().unwrap()).unwrap();
+    std::fs::copy(common::repo().join("data/fixtures/qm9-1000.parquet"), &qm9).unwrap();
+    let o = geobatch(d, &["data", "fetch", "qm9"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("holds 1000 molecules, not the 130831") && out.contains("--force"),
+        "{out}"
+    );
+}

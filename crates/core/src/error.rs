@@ -53,6 +53,10 @@ pub enum Error {
     /// A dataset, graph or option is inconsistent.
     #[error("{0}")]
     Invalid(String),
+    /// Refused because it would replace or lose data that is there (a store of other content)
+    /// without an explicit flag: the user's input to change, not a failure.
+    #[error("{0}")]
+    Refused(String),
     /// A sink failed to record or write.
     #[error("sink {sink}: {message}")]
     Sink {

@@ -166,6 +166,8 @@ pub struct FetchArgs {
     pub page_size: Option<usize>,
     /// Stop after this many requests (a later fetch continues), for providers that page.
     pub max_pages: Option<usize>,
+    /// Replace a store that is already there but is not what this fetch makes.
+    pub force: bool,
 }
 
 /// A dataset's fetch and import commands (`geobatch data fetch NAME`, `geobatch data import NAME PATH`),

@@ -42,6 +42,11 @@ impl RunError {
     /// Whether the error is the user's input (config, options or data, found before any work)
     /// rather than a failure while running; the CLI exits with 2 for these and 1 otherwise.
     pub fn is_input_error(&self) -> bool {
-        matches!(self, RunError::Config { .. } | RunError::Data(_))
+        matches!(
+            self,
+            RunError::Config { .. }
+                | RunError::Data(_)
+                | RunError::Core(geobatch_core::Error::Refused(_))
+        )
     }
 }

@@ -5,6 +5,11 @@
 //! and the part file's length, so an interrupted fetch resumes where it stopped (a half-written
 //! page is cut off). Every page is validated (JSON, one of AFLUX's answer shapes, objects with an
 //! `auid` or `aurl`) before it is kept. The finished file is renamed into place.
+//!
+//! A server that ignores the paging (a page larger than asked, or a page of records already
+//! fetched), an answer with no records at all, and a resume with another page size or address
+//! than the fetch under way stop with an error: never a loop, a silently discarded part file or
+//! an empty dataset.
 
 use crate::reader::records_of;
 use geobatch_core::registry::FetchArgs;
@@ -57,8 +62,8 @@ fn get(agent: &ureq::Agent, url: &str) -> Result<String> {
         .map_err(|e| Error::invalid(format!("GET {url}: reading the answer: {e}")))
 }
 
-/// One page's records as JSON lines, after checking them.
-fn page_lines(body: &str, url: &str) -> Result<Vec<String>> {
+/// One page's records as JSON lines with their keys, after checking them.
+fn page_lines(body: &str, url: &str) -> Result<Vec<(String, String)>> {
     let value: serde_json::Value = serde_json::from_str(body).map_err(|e| {
         Error::invalid(format!(
             "{url}: the answer is not JSON ({e}); the page is not kept, run again to retry"
@@ -68,13 +73,15 @@ fn page_lines(body: &str, url: &str) -> Result<Vec<String>> {
     records
         .iter()
         .map(|r| {
-            if r.dedup_key().is_none() {
+            let Some(key) = r.dedup_key() else {
                 return Err(Error::invalid(format!(
                     "{}: record without auid or aurl; the page is not kept",
                     r.origin
                 )));
-            }
-            serde_json::to_string(&r.fields).map_err(|e| Error::invalid(e.to_string()))
+            };
+            let line =
+                serde_json::to_string(&r.fields).map_err(|e| Error::invalid(e.to_string()))?;
+            Ok((key, line))
         })
         .collect()
 }
@@ -100,6 +107,20 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
         .and_then(|t| serde_json::from_str(&t).ok());
     let mut state = match saved {
         Some(s) if s.url == url && s.page_size == page_size && part.is_file() => s,
+        // a fetch under way with other settings: its pages are not thrown away unasked
+        Some(s) if part.is_file() && s.records > 0 => {
+            return Err(Error::invalid(format!(
+                "{} holds a fetch under way from {} with page size {} ({} records in {} pages): \
+                 resume it with the same --url and --page-size, or delete {} and {} to start over",
+                part.display(),
+                s.url,
+                s.page_size,
+                s.records,
+                s.next_page - 1,
+                part.display(),
+                state_file.display()
+            )));
+        }
         _ => FetchState {
             url: url.clone(),
             page_size,
@@ -109,6 +130,19 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
         },
     };
     let resumed = state.next_page > 1;
+    // the keys of the records kept so far: a page of records already fetched means the server
+    // ignores the paging and would be fetched forever
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    if resumed {
+        let kept = std::fs::read_to_string(&part).map_err(io(&part))?;
+        let kept = kept.get(..state.bytes as usize).unwrap_or(&kept);
+        for (key, _) in page_lines(
+            &format!("[{}]", kept.lines().collect::<Vec<_>>().join(",")),
+            &part.display().to_string(),
+        )? {
+            seen.insert(key);
+        }
+    }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -142,8 +176,23 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
         let page_url = page_url(&url, state.next_page, page_size);
         let body = get(&agent, &page_url)?;
         let lines = page_lines(&body, &page_url)?;
-        for l in &lines {
+        if lines.len() > page_size {
+            return Err(Error::invalid(format!(
+                "{page_url}: {} records in a page of {page_size}: the server ignores the paging \
+                 ($paging); the page is not kept",
+                lines.len()
+            )));
+        }
+        if !lines.is_empty() && lines.iter().all(|(key, _)| seen.contains(key)) {
+            return Err(Error::invalid(format!(
+                "{page_url}: every record of this page was fetched before (page {} repeats an \
+                 earlier one): the server ignores the paging; stopped instead of fetching forever",
+                state.next_page
+            )));
+        }
+        for (key, l) in &lines {
             writeln!(file, "{l}").map_err(io(&part))?;
+            seen.insert(key.clone());
         }
         file.flush().map_err(io(&part))?;
         state.bytes = file.get_ref().metadata().map_err(io(&part))?.len();
@@ -163,6 +212,14 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
     }
     bar.finish_and_clear();
     drop(file);
+    if state.records == 0 {
+        let _ = std::fs::remove_file(&part);
+        let _ = std::fs::remove_file(&state_file);
+        return Err(Error::invalid(format!(
+            "{}: the server answered with no records at all; nothing is written (check --url)",
+            page_url(&url, 1, page_size)
+        )));
+    }
     std::fs::rename(&part, &out).map_err(io(&out))?;
     let _ = std::fs::remove_file(&state_file);
     Ok(format!(

@@ -317,6 +317,7 @@ fn fetch_pages_resumes_after_a_failure_and_loads() {
         url: Some(url),
         page_size: Some(2),
         max_pages: None,
+        force: false,
     };
     let err = fetch::fetch(&args).unwrap_err().to_string();
     assert!(err.contains("500"), "{err}");
@@ -364,6 +365,7 @@ fn a_stopped_fetch_continues_and_a_bad_page_is_not_kept() {
         url: Some(url),
         page_size: Some(2),
         max_pages: Some(1),
+        force: false,
     };
     let r = fetch::fetch(&args).unwrap();
     assert!(
@@ -378,4 +380,88 @@ fn a_stopped_fetch_continues_and_a_bad_page_is_not_kept() {
     );
     let part = dir.path().join("aflow/aflow.jsonl.part");
     assert_eq!(std::fs::read_to_string(part).unwrap().lines().count(), 2);
+}
+
+/// Two fixture records as one AFLUX page.
+fn two_records() -> String {
+    let good = std::fs::read_to_string(fixture()).unwrap();
+    let first: Vec<&str> = good
+        .lines()
+        .filter(|l| l.contains("\"auid\": \"aflow:fixture-00"))
+        .take(2)
+        .collect();
+    format!("[{}]", first.join(","))
+}
+
+fn fetch_args(dir: &std::path::Path, url: String, page_size: usize) -> FetchArgs {
+    FetchArgs {
+        data_dir: dir.to_path_buf(),
+        progress: false,
+        url: Some(url),
+        page_size: Some(page_size),
+        max_pages: None,
+        force: false,
+    }
+}
+
+/// A server that answers every page with the same records (it ignores `$paging`) stops the
+/// fetch with an error instead of fetching forever; so does a page larger than asked.
+#[test]
+fn a_server_that_ignores_paging_is_an_error_not_a_loop() {
+    let (url, log) = serve(vec![two_records(); 50], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let err = fetch::fetch(&fetch_args(dir.path(), url, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ignores the paging") && err.contains("page 2"),
+        "{err}"
+    );
+    assert_eq!(*log.lock().unwrap(), vec![1, 2]);
+    assert!(!dir.path().join("aflow/aflow.jsonl").exists());
+
+    let (url, _) = serve(vec![two_records()], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let err = fetch::fetch(&fetch_args(dir.path(), url, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("2 records in a page of 1"), "{err}");
+}
+
+/// An answer with no records at all writes no dataset.
+#[test]
+fn an_empty_answer_is_an_error_and_writes_nothing() {
+    let (url, _) = serve(vec![], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let err = fetch::fetch(&fetch_args(dir.path(), url, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no records at all"), "{err}");
+    assert!(!dir.path().join("aflow/aflow.jsonl").exists());
+    assert!(!dir.path().join("aflow/aflow.jsonl.part").exists());
+}
+
+/// A resume with another page size than the fetch under way keeps its pages and says how to
+/// go on, instead of discarding them.
+#[test]
+fn a_resume_with_another_page_size_keeps_the_fetch_under_way() {
+    let (url, _) = serve(vec![two_records(), two_records()], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = fetch_args(dir.path(), url, 2);
+    args.max_pages = Some(1);
+    fetch::fetch(&args).unwrap();
+    let part = dir.path().join("aflow/aflow.jsonl.part");
+    let before = std::fs::read(&part).unwrap();
+    args.max_pages = None;
+    args.page_size = Some(3);
+    let err = fetch::fetch(&args).unwrap_err().to_string();
+    assert!(
+        err.contains("page size 2") && err.contains("--page-size"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&part).unwrap(),
+        before,
+        "the part file is kept"
+    );
 }

@@ -36,8 +36,12 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Fetches and imports QM9 into the data folder unless it is already there; `args.url` is a
-/// package index to download from instead of PyPI.
+/// Molecules of the QM9 store that a fetch makes (qm9pack 1.0.3, every molecule imported).
+pub const MOLECULES: usize = 130_831;
+
+/// Fetches and imports QM9 into the data folder unless it is already there (a store of another
+/// size is replaced only with `force`); `args.url` is a package index to download from instead
+/// of PyPI.
 pub fn fetch(args: &FetchArgs) -> Result<String> {
     let (data_dir, progress) = (args.data_dir.as_path(), args.progress);
     let out = default_file(data_dir);
@@ -45,11 +49,24 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
         .ok()
         .and_then(|f| store::read(f, &out.display().to_string()).ok())
     {
-        return Ok(format!(
-            "{} already holds {} molecules: nothing to do",
-            out.display(),
-            r.len()
-        ));
+        if r.len() == MOLECULES {
+            return Ok(format!(
+                "{} already holds {} molecules: nothing to do",
+                out.display(),
+                r.len()
+            ));
+        }
+        // a store of another size (an import with --limit, another source) is not what this
+        // fetch makes: every `source = "auto"` run would train on it
+        if !args.force {
+            return Err(Error::Refused(format!(
+                "{} holds {} molecules, not the {MOLECULES} of QM9 that `data fetch qm9` makes \
+                 (it was imported with --limit or from another source): `geobatch data fetch \
+                 qm9 --force` replaces it; import fixtures with --out FILE",
+                out.display(),
+                r.len()
+            )));
+        }
     }
     let downloads = data_dir.join("downloads");
     let wheel = downloads.join(WHEEL);
