@@ -496,3 +496,60 @@ fn stores_are_not_replaced_without_force() {
         "{out}"
     );
 }
+
+/// A split file whose test graphs are also trained on, that lists a graph twice, or whose sizes
+/// disagree with the config's `split`, is refused (exit 2, the file named): never leaked test
+/// metrics, never a config.toml that records fractions the run did not use (3 cases).
+#[test]
+fn split_files_that_leak_repeat_or_disagree_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = d.join("split.json");
+    let config = |split: &str| {
+        format!(
+            "[experiment]\nname = \"split\"\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n\
+             split_file = {:?}\n{split}[batcher]\nkind = \"dynamic\"\nbatch_size = 8\n",
+            file.to_str().unwrap()
+        )
+    };
+    std::fs::write(d.join("make.toml"), config("")).unwrap();
+    let o = geobatch(d, &["batches", "make.toml", "--steps", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let made: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let ids = |k: &str| made[k].as_array().unwrap().clone();
+    let (train, test) = (ids("train"), ids("test"));
+    let with = |train: Vec<serde_json::Value>| {
+        let mut v = made.clone();
+        v["train"] = serde_json::Value::Array(train);
+        std::fs::write(&file, v.to_string()).unwrap();
+    };
+    let leaked = [train[1..].to_vec(), vec![test[0].clone()]].concat();
+    let twice = [train[1..].to_vec(), vec![train[2].clone()]].concat();
+    for (case, train, want) in [
+        ("leak", leaked, "is in both the train and the test split"),
+        ("twice", twice, "is listed twice in the train split"),
+    ] {
+        with(train);
+        let o = geobatch(d, &["batches", "make.toml", "--steps", "2"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{case}: {out}");
+        assert!(
+            out.contains("split.json") && out.contains(want),
+            "{case}: {out}"
+        );
+    }
+    with(train);
+    std::fs::write(
+        d.join("other.toml"),
+        config("split = { train = 0.5, validation = 0.25, test = 0.25 }\n"),
+    )
+    .unwrap();
+    let o = geobatch(d, &["batches", "other.toml", "--steps", "2"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("holds 800 / 100 / 100 graphs") && out.contains("asks for 500 / 250 / 250"),
+        "{out}"
+    );
+}

@@ -61,6 +61,19 @@ impl Default for SplitSpec {
 impl SplitSpec {
     /// Cuts `0..n` into (train, validation, test) index lists after a seeded shuffle.
     pub fn indices(&self, n: usize, run_seed: u64) -> Result<[Vec<u32>; 3]> {
+        let sizes = self.sizes(n)?;
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            self.seed.unwrap_or(run_seed),
+        ));
+        let train = order[..sizes[0]].to_vec();
+        let val = order[sizes[0]..sizes[0] + sizes[1]].to_vec();
+        let test = order[sizes[0] + sizes[1]..sizes[0] + sizes[1] + sizes[2]].to_vec();
+        Ok([train, val, test])
+    }
+
+    /// The (train, validation, test) sizes out of `n` graphs.
+    pub fn sizes(&self, n: usize) -> Result<[usize; 3]> {
         let sizes = [
             self.train.resolve(n, "train")?,
             self.validation.resolve(n, "validation")?,
@@ -82,14 +95,7 @@ impl SplitSpec {
                 )));
             }
         }
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-            self.seed.unwrap_or(run_seed),
-        ));
-        let train = order[..sizes[0]].to_vec();
-        let val = order[sizes[0]..sizes[0] + sizes[1]].to_vec();
-        let test = order[sizes[0] + sizes[1]..sizes[0] + sizes[1] + sizes[2]].to_vec();
-        Ok([train, val, test])
+        Ok(sizes)
     }
 }
 
@@ -177,24 +183,46 @@ impl SplitSpec {
                 .enumerate()
                 .map(|(i, id)| (*id, i as u32))
                 .collect();
-            let rows = |names: &[String]| -> Result<Vec<u32>> {
+            // each graph in at most one split, once: a test graph also trained on leaks into
+            // the test metrics, and a graph listed twice counts twice
+            let mut owner: Vec<Option<&str>> = vec![None; ids.len()];
+            let mut rows = |names: &[String], split: &'static str| -> Result<Vec<u32>> {
                 names
                     .iter()
                     .map(|n| {
-                        index.get(n.as_str()).copied().ok_or_else(|| {
+                        let i = index.get(n.as_str()).copied().ok_or_else(|| {
                             Error::invalid(format!(
-                                "{}: graph {n:?} is not in the dataset (delete the file to make a new split)",
+                                "{}: graph {n:?} of the {split} split is not in the dataset \
+                                 (delete the file to make a new split)",
                                 file.display()
                             ))
-                        })
+                        })?;
+                        match owner[i as usize] {
+                            Some(first) if first == split => Err(Error::invalid(format!(
+                                "{}: graph {n:?} is listed twice in the {split} split",
+                                file.display()
+                            ))),
+                            Some(first) => Err(Error::invalid(format!(
+                                "{}: graph {n:?} is in both the {first} and the {split} split: \
+                                 splits must not overlap (a graph trained on would leak into the \
+                                 metrics)",
+                                file.display()
+                            ))),
+                            None => {
+                                owner[i as usize] = Some(split);
+                                Ok(i)
+                            }
+                        }
                     })
                     .collect()
             };
-            return Ok([
-                rows(&saved.train)?,
-                rows(&saved.validation)?,
-                rows(&saved.test)?,
-            ]);
+            let split = [
+                rows(&saved.train, "train")?,
+                rows(&saved.validation, "validation")?,
+                rows(&saved.test, "test")?,
+            ];
+            self.check_agrees(file, &split, ids.len())?;
+            return Ok(split);
         }
         let split = self.indices(ids.len(), seed)?;
         let names = |r: &[u32]| r.iter().map(|&i| ids[i as usize].to_string()).collect();
@@ -214,6 +242,35 @@ impl SplitSpec {
             Error::invalid(format!("cannot save the split to {}: {e}", file.display()))
         })?;
         Ok(split)
+    }
+}
+
+impl SplitSpec {
+    /// Refuses a split file whose sizes are not the ones this spec asks for: the config's
+    /// `split` (0.8 / 0.1 / 0.1 when not written) would be recorded with the run but not used.
+    fn check_agrees(&self, file: &Path, split: &[Vec<u32>; 3], n: usize) -> Result<()> {
+        let have = [split[0].len(), split[1].len(), split[2].len()];
+        let want = self.sizes(n);
+        if want.as_ref().is_ok_and(|w| *w == have) {
+            return Ok(());
+        }
+        let asked = match want {
+            Ok(w) => format!("{} / {} / {}", w[0], w[1], w[2]),
+            Err(e) => format!("what cannot be ({e})"),
+        };
+        Err(Error::invalid(format!(
+            "{}: the split file holds {} / {} / {} graphs (train / validation / test), but the \
+             config's `split` asks for {asked} of the {n} graphs (0.8 / 0.1 / 0.1 when not \
+             written): give the file's counts, `split = {{ train = {}, validation = {}, test = {} \
+             }}`, or delete the file to make a new split",
+            file.display(),
+            have[0],
+            have[1],
+            have[2],
+            have[0],
+            have[1],
+            have[2]
+        )))
     }
 }
 
@@ -277,5 +334,74 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("is not in the dataset"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod checks {
+    use super::*;
+
+    fn write(dir: &Path, train: &[&str], validation: &[&str], test: &[&str]) -> PathBuf {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        let file = dir.join("split.json");
+        let saved = SavedSplit {
+            dataset: "toy".into(),
+            source: "here".into(),
+            train: names(train),
+            validation: names(validation),
+            test: names(test),
+        };
+        std::fs::write(&file, serde_json::to_string(&saved).unwrap()).unwrap();
+        file
+    }
+
+    #[test]
+    fn overlapping_repeated_unknown_and_disagreeing_splits_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = (0..10).map(|i| format!("g{i}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let counts = SplitSpec {
+            train: Amount::Count(8),
+            validation: Amount::Count(1),
+            test: Amount::Count(1),
+            seed: None,
+        };
+        let train = ["g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7"];
+        let load = |file: &Path, spec: &SplitSpec| {
+            spec.load_or_make(file, "toy", "here", &refs, 1)
+                .map_err(|e| e.to_string())
+        };
+        let good = write(dir.path(), &train, &["g8"], &["g9"]);
+        assert!(load(&good, &counts).is_ok());
+        // the default fractions of 10 graphs are 8 / 1 / 1 too
+        assert!(load(&good, &SplitSpec::default()).is_ok());
+        let leak = write(dir.path(), &train, &["g8"], &["g0"]);
+        let e = load(&leak, &counts).unwrap_err();
+        assert!(
+            e.contains("\"g0\" is in both the train and the test split"),
+            "{e}"
+        );
+        let twice = write(
+            dir.path(),
+            &["g0", "g0", "g1", "g2", "g3", "g4", "g5", "g6"],
+            &["g8"],
+            &["g9"],
+        );
+        let e = load(&twice, &counts).unwrap_err();
+        assert!(e.contains("listed twice in the train split"), "{e}");
+        let unknown = write(dir.path(), &train, &["g8"], &["g99"]);
+        let e = load(&unknown, &counts).unwrap_err();
+        assert!(
+            e.contains("\"g99\" of the test split is not in the dataset"),
+            "{e}"
+        );
+        let smaller = write(dir.path(), &train[..6], &["g8"], &["g9"]);
+        let e = load(&smaller, &SplitSpec::default()).unwrap_err();
+        assert!(
+            e.contains("holds 6 / 1 / 1 graphs")
+                && e.contains("asks for 8 / 1 / 1")
+                && e.contains("train = 6, validation = 1, test = 1"),
+            "{e}"
+        );
     }
 }

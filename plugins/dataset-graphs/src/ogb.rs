@@ -191,10 +191,29 @@ pub fn read(root: &Path, split_name: Option<&str>) -> Result<OgbGraph> {
     };
     let dir = split_root.join(&split_name);
     let mut splits: [Vec<u32>; 3] = Default::default();
+    // which split file listed each node first: a node in two splits (or twice in one) is refused
+    let mut owner: Vec<Option<&str>> = vec![None; n];
     for (slot, stem) in splits.iter_mut().zip(["train", "valid", "test"]) {
         let p = find(&dir, stem)?;
         for_rows(&p, |line, rec| {
-            slot.push(parse_id(&p, line, rec.get(0).unwrap_or(""), Some(n))?);
+            let v = parse_id(&p, line, rec.get(0).unwrap_or(""), Some(n))?;
+            match owner[v as usize] {
+                Some(first) if first == stem => {
+                    return Err(fail(&p, Some(line), format!("node {v} is listed twice")));
+                }
+                Some(first) => {
+                    return Err(fail(
+                        &p,
+                        Some(line),
+                        format!(
+                            "node {v} is also in the {first} split: splits must not overlap (a \
+                             node trained on would leak into the metrics)"
+                        ),
+                    ));
+                }
+                None => owner[v as usize] = Some(stem),
+            }
+            slot.push(v);
             Ok(())
         })?;
     }
@@ -229,6 +248,21 @@ mod tests {
         gz(&dir.join("split/time/train.csv.gz"), "0\n1\n");
         gz(&dir.join("split/time/valid.csv.gz"), "3\n");
         gz(&dir.join("split/time/test.csv.gz"), "2\n");
+    }
+
+    #[test]
+    fn a_node_in_two_split_files_or_twice_in_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        layout(dir.path(), "0,1\n1,2\n3,0\n");
+        gz(&dir.path().join("split/time/test.csv.gz"), "2\n0\n");
+        let e = read(dir.path(), None).unwrap_err().to_string();
+        assert!(
+            e.contains("test.csv.gz: line 2") && e.contains("node 0 is also in the train split"),
+            "{e}"
+        );
+        gz(&dir.path().join("split/time/test.csv.gz"), "2\n2\n");
+        let e = read(dir.path(), None).unwrap_err().to_string();
+        assert!(e.contains("line 2: node 2 is listed twice"), "{e}");
     }
 
     #[test]

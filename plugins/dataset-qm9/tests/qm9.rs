@@ -203,18 +203,23 @@ fn splits_are_seeded_saved_and_reused() {
         ids(a.as_ref(), SplitName::Test),
         ids(c.as_ref(), SplitName::Test)
     );
-    // the saved file is what is used: edit it and the split follows
+    // the saved file is what is used: edit it (swap a validation and a test molecule, the
+    // sizes kept; overlaps and other sizes are refused, see core's split checks) and the split
+    // follows
     let mut saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
-    saved["test"] = serde_json::json!(["dsgdb9nsd_000001", "dsgdb9nsd_000003"]);
+    let (v0, t0) = (saved["validation"][0].clone(), saved["test"][0].clone());
+    (saved["validation"][0], saved["test"][0]) = (t0.clone(), v0.clone());
     std::fs::write(&files[0], saved.to_string()).unwrap();
     let d = load(&s, dir.path(), 1);
+    let test = ids(d.as_ref(), SplitName::Test);
+    assert_eq!(test[0], v0.as_str().unwrap());
     assert_eq!(
-        ids(d.as_ref(), SplitName::Test),
-        vec!["dsgdb9nsd_000001", "dsgdb9nsd_000003"]
+        ids(d.as_ref(), SplitName::Validation)[0],
+        t0.as_str().unwrap()
     );
     // a split file naming unknown molecules is refused
-    saved["test"] = serde_json::json!(["dsgdb9nsd_999999"]);
+    saved["test"][0] = serde_json::json!("dsgdb9nsd_999999");
     std::fs::write(&files[0], saved.to_string()).unwrap();
     let err = s
         .load(&DatasetContext {
@@ -225,7 +230,7 @@ fn splits_are_seeded_saved_and_reused() {
         .unwrap()
         .to_string();
     assert!(
-        err.contains("graph \"dsgdb9nsd_999999\" is not in the dataset"),
+        err.contains("graph \"dsgdb9nsd_999999\" of the test split is not in the dataset"),
         "{err}"
     );
 }

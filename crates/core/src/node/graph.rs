@@ -163,6 +163,32 @@ impl NodeGraph {
                 empty.len()
             )));
         }
+        // each node in at most one split, once: a test node also trained on leaks its label
+        // into the test metrics, and a node listed twice counts twice
+        let mut owner: Vec<Option<SplitName>> = vec![None; n];
+        for (split, ids) in SplitName::ALL.iter().zip(&splits) {
+            for &v in ids {
+                match owner.get(v as usize).copied() {
+                    None => {
+                        return Err(Error::invalid(format!(
+                            "the {split} split names node {v}, but the graph has {n} nodes"
+                        )));
+                    }
+                    Some(Some(first)) if first == *split => {
+                        return Err(Error::invalid(format!(
+                            "the {split} split names node {v} twice"
+                        )));
+                    }
+                    Some(Some(first)) => {
+                        return Err(Error::invalid(format!(
+                            "node {v} is in both the {first} and the {split} split: splits must \
+                             not overlap (a node trained on would leak into the metrics)"
+                        )));
+                    }
+                    Some(None) => owner[v as usize] = Some(*split),
+                }
+            }
+        }
         for (split, ids) in SplitName::ALL.iter().zip(&splits) {
             if let Some(&v) = ids.iter().find(|&&v| v as usize >= n) {
                 return Err(Error::invalid(format!(
@@ -329,6 +355,23 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("node 1 has label -5"), "{e}");
+    }
+
+    #[test]
+    fn overlapping_and_repeated_split_nodes_are_refused() {
+        let graph = |splits| {
+            NodeGraph::from_edges(3, &[(0, 1)], vec![], 0, vec![0, 1, 0], splits)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        assert!(graph([vec![0], vec![1], vec![2]]).is_ok());
+        let e = graph([vec![0, 1], vec![], vec![1]]).unwrap_err();
+        assert!(
+            e.contains("node 1 is in both the train and the test split"),
+            "{e}"
+        );
+        let e = graph([vec![0, 0], vec![], vec![]]).unwrap_err();
+        assert!(e.contains("the train split names node 0 twice"), "{e}");
     }
 
     #[test]
