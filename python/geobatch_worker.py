@@ -1,8 +1,9 @@
 """geobatch's Python worker: runs a user module as a geobatch trainer (the `python` model).
 
 geobatch starts ``python geobatch_worker.py`` and talks to it over a pipe, one JSON object per
-line each way (requests on stdin, replies on the original stdout; the module's own prints go to
-stderr). Batches arrive in a shared-memory file that geobatch writes and this worker maps once:
+line each way (requests on the original stdin, replies on the original stdout, both moved to
+private descriptors at start; the module's own prints go to stderr and its stdin is /dev/null, so
+``input()`` or ``breakpoint()`` end with an error instead of reading the protocol). Batches arrive in a shared-memory file that geobatch writes and this worker maps once:
 the module gets read-only NumPy views of it (see geobatch_bridge.GraphBatch and NodeBatch).
 
 The module protocol (docs/python.md):
@@ -124,16 +125,13 @@ class Worker:
     def op_train_step(self, req):
         batch = self.batch(req)
         loss = self.model.train_step(batch, req["step"], req["learning_rate"])
-        wrong = ProtocolError(
-            f"train_step() returned {type(loss).__name__}, expected a float (the loss)"
-        )
-        if isinstance(loss, (str, bytes)):
-            raise wrong
-        try:
-            value = float(loss)
-        except (TypeError, ValueError):
-            raise wrong from None
-        return {"loss": number(value)}
+        value = as_array(self.np, loss)
+        if value is None or value.dtype.kind != "f" or value.size != 1:
+            raise ProtocolError(
+                f"train_step() returned {describe(loss, value)}, expected a float (the loss: a "
+                "Python float or a floating-point scalar)"
+            )
+        return {"loss": number(value.reshape(-1)[0])}
 
     def op_predict(self, req):
         np = self.np
@@ -141,18 +139,22 @@ class Worker:
         out = self.model.predict(batch)
         if self.task == "node":
             return node_predictions(np, out, batch.labels, batch.n_outputs, batch.n_classes)
-        try:
-            values = np.asarray(out, dtype=np.float64)
-        except (TypeError, ValueError):
+        values = as_array(np, out)
+        want = (batch.real_graphs, batch.n_targets)
+        # one target may come as a vector; a transposed (targets, graphs) array never passes
+        shaped = values is not None and (
+            values.shape == want
+            or (batch.n_targets == 1 and values.shape == (batch.real_graphs,))
+        )
+        if values is None or values.dtype.kind != "f":
             raise ProtocolError(
-                f"predict() returned {type(out).__name__}, expected an array of "
-                f"{batch.real_graphs} x {batch.n_targets} numbers"
-            ) from None
-        want = batch.real_graphs * batch.n_targets
-        if values.size != want or values.ndim > 2:
+                f"predict() returned {describe(out, values)}, expected a floating-point array "
+                f"of shape {want}: one row per real graph, one column per target"
+            )
+        if not shaped:
             raise ProtocolError(
-                f"predict() returned shape {values.shape}, expected "
-                f"({batch.real_graphs}, {batch.n_targets}): one row per real graph"
+                f"predict() returned shape {values.shape}, expected {want}: one row per real "
+                "graph, one column per target"
             )
         return {"predictions": [number(v) for v in values.reshape(-1)]}
 
@@ -183,6 +185,26 @@ class Worker:
         return {"restored": True}
 
 
+def as_array(np, value):
+    """`value` as a NumPy array (NumPy, JAX, a torch tensor, a number, nested lists), or None
+    when it cannot be one."""
+    if hasattr(value, "detach"):  # torch: off the graph and the device
+        value = value.detach().cpu()
+    try:
+        return np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything that is not an array is the module's mistake
+        return None
+
+
+def describe(value, array):
+    """What a module returned, for an error: its type, and dtype and shape when it has them."""
+    if array is None or array.dtype.kind == "O" or isinstance(value, (str, bytes)):
+        return type(value).__name__
+    if array.ndim == 0 and not hasattr(value, "shape"):
+        return f"{type(value).__name__} ({value!r})"
+    return f"{type(value).__name__} of dtype {array.dtype} and shape {array.shape}"
+
+
 def number(value):
     """A float for JSON: non-finite values travel as their names ("nan", "inf"), which JSON
     numbers cannot be."""
@@ -194,13 +216,13 @@ def node_predictions(np, scores, labels, n_outputs, n_classes):
     """The reply to a node-level predict: the class of every output node (the largest score) and
     the summed negative log-likelihood of the labelled ones, from the log-softmax of the scores
     (so logits and log-probabilities give the same)."""
-    try:
-        scores = np.asarray(scores, dtype=np.float64)
-    except (TypeError, ValueError):
+    values = as_array(np, scores)
+    if values is None or values.dtype.kind != "f":
         raise ProtocolError(
-            f"predict() returned {type(scores).__name__}, expected an array of "
-            f"{n_outputs} x {n_classes} scores"
-        ) from None
+            f"predict() returned {describe(scores, values)}, expected a floating-point array "
+            f"of {n_outputs} x {n_classes} class scores"
+        )
+    scores = values.astype(np.float64)
     if scores.shape != (n_outputs, n_classes):
         raise ProtocolError(
             f"predict() returned shape {scores.shape}, expected ({n_outputs}, {n_classes}): "
@@ -228,13 +250,19 @@ def main():
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    # the requests move to a private descriptor; the module's stdin is /dev/null
+    requests = os.fdopen(os.dup(0), "rb")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - for the process's lifetime
     try:
         worker = Worker()
     except ImportError as e:
         reply(out, {"error": f"{sys.executable} cannot import {e.name}: {e}", "missing": e.name})
         return
     reply(out, {"ready": PROTOCOL, "python": sys.version.split()[0], "executable": sys.executable})
-    for line in sys.stdin.buffer:
+    for line in requests:
         req = json.loads(line)
         op = req.get("op")
         if op == "close":

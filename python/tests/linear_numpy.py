@@ -13,6 +13,11 @@ Options (tests break the protocol on purpose with them):
     bad_loss_at: return a string instead of the loss at this step.
     omit: name of a method the built model lacks.
     bad_predict: predict returns one row too few.
+    loss_as: return the loss as "bool" (True), "int" (1) or "pair" (an array of two floats).
+    predict_as: return predictions "transposed" (targets x graphs), as "int", "complex" or "nan".
+    fork_exit_at: fork a child that sleeps holding the worker's pipes (as a DataLoader's workers
+        do), write its pid to the file `pid_file`, and leave the worker with os._exit(3).
+    input_at / breakpoint_at: call input() / breakpoint() in train_step at this step.
     log: a file that gets one line per train_step: step, padded nodes, edges, graphs, learning rate.
 """
 
@@ -105,6 +110,18 @@ class Linear:
                 time.sleep(1)
         if step == self.opts.get("bad_loss_at"):
             return "not a loss"
+        if step == self.opts.get("fork_exit_at"):
+            child = os.fork()
+            if child == 0:
+                time.sleep(300)
+                os._exit(0)
+            with open(self.opts["pid_file"], "w") as f:
+                f.write(str(child))
+            os._exit(3)
+        if step == self.opts.get("input_at"):
+            input("geobatch's protocol must not be readable here: ")
+        if step == self.opts.get("breakpoint_at"):
+            breakpoint()
         rg = batch.real[2]
         x = self._counts(batch)
         y = (batch.targets[:rg] - self.mean) / self.std
@@ -120,14 +137,22 @@ class Linear:
             mh = self.m[i] / (1 - b1**self.t)
             vh = self.v[i] / (1 - b2**self.t)
             p -= learning_rate * mh / (np.sqrt(vh) + eps)
-        return loss
+        return {"bool": True, "int": 1, "pair": np.array([loss, loss])}.get(
+            self.opts.get("loss_as"), loss
+        )
 
     def predict(self, batch):
         check_batch(batch)
         out = (self._counts(batch) @ self.w + self.b) * self.std + self.mean
         if self.opts.get("bad_predict"):
             return out[:-1]
-        return out
+        shown = {
+            "transposed": lambda: out.T,
+            "int": lambda: out.astype(np.int64),
+            "complex": lambda: out.astype(np.complex128),
+            "nan": lambda: np.full_like(out, np.nan),
+        }.get(self.opts.get("predict_as"))
+        return out if shown is None else shown()
 
     def parameter_count(self):
         return self.w.size + self.b.size

@@ -241,7 +241,12 @@ where
             .map_err(|e| Error::invalid(format!("{e:?}")))?;
         out.classes.clear();
         out.classes.extend(best.into_iter().map(|c| c as u32));
-        out.nll = f64::from(loss) * inputs.n_labelled as f64;
+        // a batch without labelled outputs adds nothing (its mean over none is not a number)
+        out.nll = if inputs.n_labelled == 0 {
+            0.0
+        } else {
+            f64::from(loss) * inputs.n_labelled as f64
+        };
         Ok(())
     }
 

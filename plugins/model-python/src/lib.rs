@@ -43,7 +43,8 @@ pub struct PythonSpec {
     #[serde(default)]
     pub options: toml::Table,
     /// The longest one call to the module may take, in seconds (a compile included); past it
-    /// the worker is stopped and the run ends with an error naming the call. No limit when absent.
+    /// the worker is stopped and the run ends with an error naming the call. 1,800 s when absent
+    /// (the worker's `DEFAULT_TIMEOUT`).
     #[serde(default)]
     pub timeout: Option<f64>,
 }
@@ -69,8 +70,8 @@ impl PythonSpec {
             && !(t.is_finite() && t > 0.0)
         {
             return Err(Error::invalid(format!(
-                "model.timeout = {t}: give a positive number of seconds (or leave it out for no \
-                 limit)"
+                "model.timeout = {t}: give a positive number of seconds (or leave it out for the \
+                 default of 1800)"
             )));
         }
         Ok(())
@@ -334,7 +335,7 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc {
         name: "timeout",
         ty: "float",
-        default: "(no limit)",
+        default: "1800",
         doc: "seconds one call to the module may take (compiles included) before the worker is stopped and the run ends with an error",
     },
 ];

@@ -1,6 +1,14 @@
 //! The Python worker process: started with the user's interpreter, fed one JSON request per line
 //! on its stdin, answering one JSON line each on its stdout. Its stderr is passed through to
 //! geobatch's and its tail kept for error messages, so a crash names what Python printed.
+//!
+//! The worker moves the protocol to private descriptors and gives the module `/dev/null` as
+//! stdin (`input()` or `breakpoint()` end with an error, they cannot read the protocol). Replies
+//! are read by a thread; the caller waits for them in ticks, checking between ticks whether the
+//! worker is still alive, so its death is noticed even when a child it forked (a DataLoader
+//! worker) keeps its pipes open. Every call has a time limit ([`DEFAULT_TIMEOUT`] unless the
+//! config's `model.timeout` says otherwise); a worker that passes it is stopped with its whole
+//! process group.
 
 use geobatch_core::{Error, Result};
 use serde_json::{Value, json};
@@ -22,11 +30,21 @@ const BRIDGE: &str = include_str!("../../../python/geobatch_bridge.py");
 /// How much of the worker's error output an error message quotes.
 const TAIL_BYTES: usize = 4000;
 
+/// The time limit of one call when the config sets none: long enough for a large model's
+/// compile on a slow machine, short of waiting forever.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// How often a wait for a reply checks that the worker is still alive.
+const TICK: Duration = Duration::from_millis(100);
+
 /// A running worker.
 pub struct Worker {
     child: Child,
     stdin: Option<ChildStdin>,
-    replies: Replies,
+    replies: Receiver<String>,
+    limit: Duration,
+    /// Whether `limit` is the config's `model.timeout` (else [`DEFAULT_TIMEOUT`]).
+    limit_set: bool,
     tail: Arc<Mutex<VecDeque<u8>>>,
     pump: Option<JoinHandle<()>>,
     python: String,
@@ -35,51 +53,27 @@ pub struct Worker {
     _dir: tempfile::TempDir,
 }
 
-/// Where the worker's reply lines are read.
-enum Replies {
-    /// From its stdout, in the caller's thread (no limit: nothing between the call and its
-    /// reply).
-    Direct(BufReader<ChildStdout>),
-    /// From a thread that reads its stdout, so a wait can end at `limit`; the channel closes at
-    /// the end of the output.
-    Limited {
-        lines: Receiver<String>,
-        limit: Duration,
-    },
-}
-
-impl Replies {
-    fn new(stdout: ChildStdout, timeout: Option<Duration>) -> Replies {
-        let Some(limit) = timeout else {
-            return Replies::Direct(BufReader::new(stdout));
-        };
-        let (send, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // ends at the end of the output, a read error, or when the worker is dropped
-            for line in BufReader::new(stdout)
-                .lines()
-                .map_while(std::result::Result::ok)
-            {
-                if send.send(line).is_err() {
-                    break;
-                }
+/// Reads the worker's reply lines in a thread, into a channel that closes at the end of the
+/// output (which a child holding the pipe can delay forever: see [`Worker::read`]).
+fn reply_lines(stdout: ChildStdout) -> Receiver<String> {
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
             }
-        });
-        Replies::Limited { lines, limit }
-    }
-}
-
-/// Why no reply line came.
-enum NoReply {
-    /// The output ended: the worker is gone.
-    Ended,
-    /// Nothing within the limit.
-    TimedOut(Duration),
+        }
+    });
+    lines
 }
 
 impl Worker {
     /// Starts `python` on the worker script and waits until it has imported NumPy; every call
-    /// (this start too) that takes longer than `timeout` stops the worker and is an error.
+    /// (this start too) that takes longer than `timeout` ([`DEFAULT_TIMEOUT`] when `None`)
+    /// stops the worker and is an error.
     pub fn start(python: &str, module: &str, timeout: Option<Duration>) -> Result<Worker> {
         let dir = tempfile::Builder::new()
             .prefix("geobatch-python-")
@@ -127,7 +121,9 @@ impl Worker {
         let mut worker = Worker {
             child,
             stdin: Some(stdin),
-            replies: Replies::new(stdout, timeout),
+            replies: reply_lines(stdout),
+            limit: timeout.unwrap_or(DEFAULT_TIMEOUT),
+            limit_set: timeout.is_some(),
             tail,
             pump,
             python: python.to_string(),
@@ -166,26 +162,27 @@ impl Worker {
         }
     }
 
-    /// Reads one reply line; end of file means the worker is gone, no line within the timeout
+    /// Reads one reply line. The end of the output, or the worker's exit (seen between ticks,
+    /// even while a child of it holds the pipe), means it is gone; no line within the limit
     /// stops it.
     fn read(&mut self, what: &str) -> Result<Value> {
-        let line = match &mut self.replies {
-            Replies::Direct(out) => {
-                let mut line = String::new();
-                match out.read_line(&mut line) {
-                    Ok(0) | Err(_) => Err(NoReply::Ended),
-                    Ok(_) => Ok(line),
+        let start = Instant::now();
+        let line = loop {
+            match self.replies.recv_timeout(TICK) {
+                Ok(line) => break line,
+                Err(RecvTimeoutError::Disconnected) => return Err(self.died(what)),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                // a reply written just before the exit is still a reply
+                match self.replies.recv_timeout(TICK) {
+                    Ok(line) => break line,
+                    Err(_) => return Err(self.died(what)),
                 }
             }
-            Replies::Limited { lines, limit } => lines.recv_timeout(*limit).map_err(|e| match e {
-                RecvTimeoutError::Timeout => NoReply::TimedOut(*limit),
-                RecvTimeoutError::Disconnected => NoReply::Ended,
-            }),
-        };
-        let line = match line {
-            Ok(line) => line,
-            Err(NoReply::Ended) => return Err(self.died(what)),
-            Err(NoReply::TimedOut(limit)) => return Err(self.timed_out(what, limit)),
+            if start.elapsed() >= self.limit {
+                return Err(self.timed_out(what, self.limit));
+            }
         };
         serde_json::from_str(&line).map_err(|e| {
             Error::invalid(format!(
@@ -200,17 +197,20 @@ impl Worker {
     /// its last output.
     fn timed_out(&mut self, what: &str, limit: Duration) -> Error {
         self.stdin = None;
-        let _ = self.child.kill();
+        self.kill_group();
         let _ = self.child.wait();
-        if let Some(pump) = self.pump.take() {
-            let _ = pump.join();
-        }
+        self.settle_pump();
         let tail = self.tail_text();
         Error::invalid(format!(
-            "python model {}: {what} did not return within {} s (model.timeout), so the Python \
-             worker ({}) was stopped{}",
+            "python model {}: {what} did not return within {} s ({}), so the Python worker ({}) \
+             was stopped{}",
             self.module,
             limit.as_secs_f64(),
+            if self.limit_set {
+                "model.timeout"
+            } else {
+                "the default limit when model.timeout is not set"
+            },
             self.python,
             if tail.is_empty() {
                 String::new()
@@ -245,9 +245,9 @@ impl Worker {
     fn died(&mut self, what: &str) -> Error {
         self.stdin = None;
         let status = wait_for(&mut self.child, Duration::from_secs(5));
-        if let Some(pump) = self.pump.take() {
-            let _ = pump.join();
-        }
+        // children it left behind (forked data loaders) go with it
+        self.kill_group();
+        self.settle_pump();
         let tail = self.tail_text();
         let status = match status {
             Some(s) => describe(s),
@@ -263,6 +263,36 @@ impl Worker {
                 format!("; its last output:\n{tail}")
             }
         ))
+    }
+
+    /// Kills the worker's process group: the worker and every child it forked that stayed in
+    /// its group. Only when the worker failed (its group id stays reserved while any member
+    /// lives, so this reaches no other process).
+    fn kill_group(&mut self) {
+        // the worker leads its own group (started with `process_group(0)`)
+        if let Some(pgid) = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.kill();
+    }
+
+    /// Lets the stderr copier finish (up to a second: a child holding the pipe would keep it
+    /// going), so the error quotes the worker's last words.
+    fn settle_pump(&mut self) {
+        let start = Instant::now();
+        while self
+            .pump
+            .as_ref()
+            .is_some_and(|p| !p.is_finished() && start.elapsed() < Duration::from_secs(1))
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(pump) = self.pump.take_if(|p| p.is_finished()) {
+            let _ = pump.join();
+        }
     }
 
     fn tail_text(&self) -> String {
@@ -294,9 +324,7 @@ impl Drop for Worker {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if let Some(pump) = self.pump.take() {
-            let _ = pump.join();
-        }
+        self.settle_pump();
     }
 }
 

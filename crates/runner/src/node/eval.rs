@@ -104,6 +104,14 @@ fn finish_eval(
         ))
         .into());
     }
+    if !loss.is_finite() {
+        // class scores that are not numbers give some class: the accuracy would look real
+        return Err(Error::invalid(format!(
+            "the {split} split's class scores are not finite (negative log-likelihood {loss}): \
+             the model predicted non-finite values; the run is failed, not complete"
+        ))
+        .into());
+    }
     let p: Vec<u32> = outs.iter().map(|&o| pred[o as usize]).collect();
     let l: Vec<i32> = outs.iter().map(|&o| graph.labels()[o as usize]).collect();
     Ok(NodeEval {

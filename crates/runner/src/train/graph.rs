@@ -229,6 +229,15 @@ impl GraphTask<'_> {
                     eval_ns: None,
                 };
                 sinks.eval(&rec)?;
+                if !(rec.rmse.is_finite() && rec.mae.is_finite()) {
+                    // recorded as it is, and never a silent `complete`
+                    return Err(Error::invalid(format!(
+                        "the evaluation after step {}: {} {} RMSE {}, MAE {} (the model \
+                         predicted non-finite values); the run is failed, not complete",
+                        at.steps, rec.split, rec.target, rec.rmse, rec.mae
+                    ))
+                    .into());
+                }
                 if at.last {
                     self.finals.push(rec);
                 }
