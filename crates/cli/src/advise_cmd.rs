@@ -190,6 +190,27 @@ pub fn run(req: &Request, stop: &AtomicBool) -> anyhow::Result<(String, PathBuf)
     let (text, _) = read_with_overrides(&req.config, &req.overrides)?;
     let base_loaded = LoadedConfig::from_str(&text, &req.config)?;
     let cfg = &base_loaded.config;
+    // warm-up steps are left out of a probe's timings: a probe of no more steps than that
+    // measures nothing, and every prediction would be 0 s
+    if req.probe_steps < cfg.training.warmup + 2 {
+        anyhow::bail!(UsageError(format!(
+            "--probe-steps {} is too short for the config's training.warmup = {}: a probe's \
+             warm-up steps are not timed, so it needs at least {} steps",
+            req.probe_steps,
+            cfg.training.warmup,
+            cfg.training.warmup + 2
+        )));
+    }
+    if let Some(twice) = req
+        .batchers
+        .iter()
+        .enumerate()
+        .find_map(|(i, b)| req.batchers[..i].contains(b).then_some(b))
+    {
+        anyhow::bail!(UsageError(format!(
+            "--batchers names {twice} twice: list each candidate once"
+        )));
+    }
     let model = cfg.model.as_ref().ok_or_else(|| {
         UsageError(format!(
             "{}: no [model] table: advise times a model's training steps (see `geobatch list models`)",

@@ -103,7 +103,7 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     let cases = [
         ("kind.toml", format!("{HEAD}[batcher]\nkind = \"no-such-batcher\"\nbatch_size = 4\n"), 2, vec!["unknown variant `no-such-batcher`", "`dynamic`", "`static`"]),
         ("key.toml", format!("{HEAD}[batcher]\nkind = \"dynamic\"\nbatch_size = 4\nbugdet = 9\n"), 2, vec!["unknown field `bugdet`", "num_estimation_graphs"]),
-        ("type.toml", format!("{HEAD}[batcher]\nkind = \"static\"\nbatch_size = \"32\"\n"), 2, vec!["invalid type: string \"32\"", "key `batcher`"]),
+        ("type.toml", format!("{HEAD}[batcher]\nkind = \"static\"\nbatch_size = \"32\"\n"), 2, vec!["invalid type: string \"32\"", "key `batcher.batch_size`"]),
         ("bs.toml", format!("{HEAD}[batcher]\nkind = \"static\"\nbatch_size = 1\n"), 2, vec!["batch_size must be at least 2"]),
         ("syntax.toml", format!("{HEAD}[batcher\n"), 2, vec!["syntax.toml", "line 6"]),
         ("missing.toml", String::new(), 2, vec!["missing field `experiment`"]),
@@ -120,7 +120,8 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         (
             "empty.toml",
             format!("{HEAD}split = {{ train = 60, validation = 0, test = 0 }}\n[batcher]\nkind = \"static\"\nbatch_size = 4\n[batches]\nsplit = \"test\"\n"),
-            1,
+            // found when the batcher is built for the split, before any work: bad input
+            2,
             vec!["test split is empty"],
         ),
     ];

@@ -260,8 +260,9 @@ fn bad_graphs_and_caps_get_clear_errors() {
     let cfg = cfg.to_str().unwrap();
     // an edge naming a node beyond the node count
     ogb(dir.path(), "0,1\n1,2\n2,7\n", "0\n1\n0\n1\n");
+    // a damaged data file is bad input, found before any work: exit 2 (docs/exit-codes.md)
     let o = geobatch(dir.path(), &["batches", cfg]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("edge.csv: line 3: node id 7 exceeds the node count (4 nodes"),
         "{}",
@@ -270,7 +271,7 @@ fn bad_graphs_and_caps_get_clear_errors() {
     // an output node without a label
     ogb(dir.path(), "0,1\n1,2\n", "0\n1\nnan\n1\n");
     let o = geobatch(dir.path(), &["run", cfg]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("labels missing for 1 output nodes of the test split (first: node 2)"),
         "{}",

@@ -164,3 +164,16 @@ impl Dataset for SplitDataset {
         self.source.clone()
     }
 }
+
+/// Refuses a list that names one item twice (`key` names the option): a target or split listed
+/// twice would be trained or reported twice over.
+pub fn check_unique<T: PartialEq + fmt::Display>(key: &str, items: &[T]) -> Result<()> {
+    for (i, a) in items.iter().enumerate() {
+        if items[..i].contains(a) {
+            return Err(crate::Error::invalid(format!(
+                "{key} names {a} twice: list each once"
+            )));
+        }
+    }
+    Ok(())
+}

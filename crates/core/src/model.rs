@@ -51,6 +51,13 @@ impl OptimizerSpec {
         };
         positive("learning_rate", self.learning_rate)?;
         positive("decay_rate", self.decay_rate)?;
+        if self.decay_rate > 1.0 {
+            return Err(Error::invalid(format!(
+                "training.optimizer.decay_rate = {}: at most 1 (the learning rate is multiplied by \
+                 it every decay_steps steps; above 1 it grows without bound)",
+                self.decay_rate
+            )));
+        }
         positive("epsilon", self.epsilon)?;
         if self.decay_steps == 0 {
             return Err(Error::invalid(

@@ -140,6 +140,10 @@ fn images(positions: &[[f64; 3]], cell: &Cell, radius: f64) -> Result<Vec<Image>
     Ok(out)
 }
 
+/// The most edges one graph may get from a radius (its candidate lists take about 100 bytes an
+/// edge while they are sorted: about a gigabyte).
+pub const MAX_GRAPH_EDGES: f64 = 1e7;
+
 /// All candidates within `radius` of each receiver, grouped per receiver and sorted.
 fn candidates(
     positions: &[[f64; 3]],
@@ -147,6 +151,24 @@ fn candidates(
     radius: f64,
 ) -> Result<Vec<Vec<Candidate>>, String> {
     let imgs = images(positions, cell, radius)?;
+    if cell.is_periodic() {
+        // the expected neighbours of a periodic crystal: its density times the sphere's volume;
+        // a radius far beyond the cell's size would allocate until the process is killed
+        let lat = cell.lattice.map(|r| r.map(f64::from));
+        let vol = dot(lat[0], cross(lat[1], lat[2])).abs();
+        let n = positions.len() as f64;
+        let sphere = 4.0 / 3.0 * std::f64::consts::PI * radius.powi(3);
+        let edges = n * n * sphere / vol;
+        if vol > 0.0 && edges > MAX_GRAPH_EDGES {
+            return Err(format!(
+                "a radius of {radius} Angstrom in this cell ({n} atoms in {vol:.3} cubic \
+                 Angstrom) gives about {edges:.2e} edges ({:.2e} per atom), more than the \
+                 {MAX_GRAPH_EDGES:.0e} one graph may have: lower the radius (graph.radius, or k \
+                 of knn)",
+                edges / n
+            ));
+        }
+    }
     let mut per_receiver = vec![Vec::new(); positions.len()];
     for (i, ri) in positions.iter().enumerate() {
         let list: &mut Vec<Candidate> = &mut per_receiver[i];
@@ -273,6 +295,32 @@ mod tests {
         let (s, r, _) = edges(&GraphRule::Cutoff { radius: 2.0 }, &pos, &Cell::default());
         // 1-2 lies exactly at the radius: included; 0-2 (3 A) is not.
         assert_eq!((s, r), (vec![1, 0, 2, 1], vec![0, 1, 1, 2]));
+    }
+
+    #[test]
+    fn a_radius_that_would_give_millions_of_edges_is_refused_before_building() {
+        let cell = Cell {
+            lattice: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            pbc: [true; 3],
+        };
+        let pos = [
+            [0.0f32, 0.0, 0.0],
+            [0.5, 0.5, 0.5],
+            [0.5, 0.0, 0.0],
+            [0.0, 0.5, 0.0],
+        ];
+        let (mut s, mut r, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        let e = build_edges(
+            &GraphRule::Cutoff { radius: 60.0 },
+            &pos,
+            &cell,
+            &mut s,
+            &mut r,
+            &mut v,
+        )
+        .unwrap_err();
+        assert!(e.contains("edges") && e.contains("lower the radius"), "{e}");
+        assert!(s.is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Size options shared by the study's message-passing models (SchNet, MPEU): defaults, checks
-//! and their documentation, so every model spells them the same way.
+//! and their documentation, so every model spells them the same way; and the memory check every
+//! model makes of its sizes before anything is allocated.
 
 use geobatch_core::{Error, OptionDoc, Result};
 
@@ -60,3 +61,39 @@ pub const SIZE_OPTIONS: &[OptionDoc] = &[
         doc: "Gaussian spacing delta in Angstrom",
     },
 ];
+
+/// Edges of the batch a memory estimate assumes (a QM9 batch of 128 graphs has about 36,000).
+pub const NOMINAL_EDGES: f64 = 50_000.0;
+
+/// Bytes this machine has available now (`MemAvailable` of `/proc/meminfo`); `None` where that
+/// cannot be read.
+pub fn available_memory() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+/// Refuses model sizes whose memory cannot be had, before anything is allocated: `params`
+/// parameters (each with its gradient and two Adam moments: 16 bytes) and `per_edge` floats of
+/// activations per edge, kept for the backward pass, for a batch of [`NOMINAL_EDGES`] edges.
+/// `sizes` names the options and their values for the message (`model.latent = 64`).
+pub fn check_memory(sizes: &str, params: f64, per_edge: f64) -> Result<()> {
+    let state = params * 16.0;
+    let activations = per_edge * 4.0 * NOMINAL_EDGES;
+    let need = state + activations;
+    let gib = |b: f64| b / f64::from(1u32 << 30);
+    match available_memory() {
+        Some(have) if need > have => Err(Error::invalid(format!(
+            "{sizes}: the model needs about {:.1} GiB ({:.3e} parameters with gradients and Adam \
+             state: {:.1} GiB; activations of a batch of {NOMINAL_EDGES} edges: {:.1} GiB), more \
+             than the {:.1} GiB this machine has available: choose smaller sizes",
+            gib(need),
+            params,
+            gib(state),
+            gib(activations),
+            gib(have)
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -154,29 +154,42 @@ pub(crate) fn load_dataset(
     loaded: &LoadedConfig,
 ) -> Result<Box<dyn geobatch_core::Dataset>, RunError> {
     let cfg = &loaded.config;
-    cfg.dataset
+    let dataset = cfg
+        .dataset
         .load(&DatasetContext {
             seed: cfg.experiment.seed,
             data_dir: cfg.experiment.data_dir.clone(),
         })
-        .map_err(RunError::Data)
+        .map_err(RunError::Data)?;
+    // a graph rule that leaves every graph without edges gives a model nothing to pass
+    let train = dataset.split(geobatch_core::SplitName::Train);
+    if !train.is_empty() && train.sizes().iter().all(|s| s.edges == 0) {
+        return Err(RunError::Data(geobatch_core::Error::invalid(format!(
+            "the graph rule (dataset.graph) gives no edge at all in the {} graphs of the train \
+             split: every atom is alone; raise the cutoff radius, or use knn or full",
+            train.len()
+        ))));
+    }
+    Ok(dataset)
 }
 
-/// The config's batcher for the graphs of `split`.
-fn batcher_for(
+/// The config's batcher for the graphs of `split`; what it refuses of its options against the
+/// split (a budget or window larger than the split) is bad input ([`RunError::Data`]).
+pub(crate) fn batcher_for(
     loaded: &LoadedConfig,
     set: &geobatch_core::GraphSet,
     split: geobatch_core::SplitName,
 ) -> Result<Box<dyn geobatch_core::Batcher>, RunError> {
     let cfg = &loaded.config;
-    Ok(geobatch_core::batcher::build_for_training(
+    geobatch_core::batcher::build_for_training(
         cfg.batcher.as_ref(),
         &BatcherContext {
             sizes: set.sizes(),
             split: split.as_str(),
             quirks: cfg.experiment.quirks,
         },
-    )?)
+    )
+    .map_err(RunError::Data)
 }
 
 /// Real content and padded shape of one planned batch.

@@ -374,7 +374,18 @@ pub fn read_with_overrides(path: &Path, overrides: &[String]) -> Result<(String,
         file: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(if e.kind() == std::io::ErrorKind::InvalidData {
+            "a binary file, not TOML text (it is not UTF-8): a config is a TOML text file".into()
+        } else {
+            format!("cannot read: {e}")
+        })
+    })?;
+    // a byte-order mark (some Windows editors write one) is not part of the config
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
     if overrides.is_empty() {
         return Ok((text, false));
     }
@@ -459,7 +470,8 @@ pub fn parse_resolved<T: serde::de::DeserializeOwned + Serialize>(
     let config: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        let inner = inner.trim_end();
+        let (path, inner) = name_the_key(text, path, inner.trim_end());
+        let inner = inner.as_str();
         if path.is_empty() || path == "." {
             fail(inner.to_string())
         } else {
@@ -470,6 +482,82 @@ pub fn parse_resolved<T: serde::de::DeserializeOwned + Serialize>(
         toml::to_string(&config).map_err(|e| fail(format!("cannot resolve config: {e}")))?;
     let hash = hex(&Sha256::digest(resolved.as_bytes()));
     Ok((config, resolved, hash))
+}
+
+/// A wrong type or value found inside a plugin's table (serde only knows the table: the
+/// plugin's options are read through its registered name) is named by its dotted key, found by
+/// its value, and an integer's valid range is added: `key `batcher`: invalid value: integer
+/// `-3`, expected usize` becomes `key `batcher.batch_size`: ... (a whole number from 0 to ...)`.
+fn name_the_key(text: &str, path: String, inner: &str) -> (String, String) {
+    let mut inner = inner.to_string();
+    if let Some(range) = ["usize", "u64", "u32", "u16", "u8", "i64", "i32"]
+        .iter()
+        .find(|t| inner.ends_with(&format!("expected {t}")))
+        .map(|t| match *t {
+            "usize" | "u64" => "a whole number from 0 to 18446744073709551615".to_string(),
+            "u32" => "a whole number from 0 to 4294967295".to_string(),
+            "u16" => "a whole number from 0 to 65535".to_string(),
+            "u8" => "a whole number from 0 to 255".to_string(),
+            "i32" => "a whole number from -2147483648 to 2147483647".to_string(),
+            _ => "a whole number from -9223372036854775808 to 9223372036854775807".to_string(),
+        })
+    {
+        inner.push_str(&format!(" ({range})"));
+    }
+    // the value the message quotes: `string "32"`, `integer `-3``, `floating point `inf``
+    let quoted = inner
+        .split_once("invalid type: ")
+        .or_else(|| inner.split_once("invalid value: "))
+        .and_then(|(_, rest)| rest.split_once(", expected"))
+        .map(|(v, _)| v.to_string());
+    let Some(quoted) = quoted else {
+        return (path, inner);
+    };
+    let literal = quoted
+        .split_once(' ')
+        .map_or(quoted.as_str(), |(_, v)| v)
+        .trim_start_matches("point ")
+        .trim_matches('`')
+        .to_string();
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return (path, inner);
+    };
+    let mut at: Option<&toml::Value> = None;
+    for (i, part) in path.split('.').enumerate() {
+        let next = match (i, at) {
+            (0, _) => doc.get(part),
+            (_, Some(toml::Value::Table(t))) => t.get(part),
+            (_, Some(toml::Value::Array(a))) => part.parse::<usize>().ok().and_then(|n| a.get(n)),
+            _ => None,
+        };
+        at = next;
+    }
+    let Some(toml::Value::Table(table)) = at else {
+        return (path, inner);
+    };
+    fn leaves<'a>(t: &'a toml::Table, prefix: &str, out: &mut Vec<(String, &'a toml::Value)>) {
+        for (k, v) in t {
+            let key = format!("{prefix}.{k}");
+            match v {
+                toml::Value::Table(sub) => leaves(sub, &key, out),
+                other => out.push((key, other)),
+            }
+        }
+    }
+    let mut all = Vec::new();
+    leaves(table, &path, &mut all);
+    let matching: Vec<&String> = all
+        .iter()
+        .filter(|(_, v)| {
+            let shown = v.to_string();
+            shown == literal || shown.trim_matches('"') == literal.trim_matches('"')
+        })
+        .map(|(k, _)| k)
+        .collect();
+    match matching.as_slice() {
+        [one] => ((*one).clone(), inner),
+        _ => (path, inner),
+    }
 }
 
 /// The task a config describes: the task of its `[dataset]` plugin (graph-level when the kind is
@@ -526,6 +614,8 @@ impl ExperimentConfig {
         }
         check_device(&self.training.device)?;
         check_threads(self.training.threads)?;
+        geobatch_core::dataset::check_unique("training.eval_splits", &self.training.eval_splits)
+            .map_err(|e| e.to_string())?;
         self.training
             .optimizer
             .validate()

@@ -16,8 +16,9 @@ pub enum RunError {
     /// A plugin or the core refused the data or the options.
     #[error(transparent)]
     Core(#[from] geobatch_core::Error),
-    /// The dataset was refused while it was loaded, before any work: a missing, corrupt or
-    /// foreign data file, a bad split. Bad input, like a bad config.
+    /// The dataset was refused while it was loaded, before any work (a missing, corrupt or
+    /// foreign data file, a bad split), or an option checked against it (a batcher's budget
+    /// larger than the split). Bad input, like a bad config.
     #[error(transparent)]
     Data(geobatch_core::Error),
     /// A file could not be read or written.

@@ -108,6 +108,12 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
             None => plain.push((key.trim(), o)),
         }
     }
+    if sweep.contains_key("seeds") && sweep.contains_key("experiment.seed") {
+        return Err(fail(
+            "[sweep] has both `seeds` and `experiment.seed`, which set the same key: keep one"
+                .into(),
+        ));
+    }
     let mut axes: Vec<(String, Vec<toml::Value>)> = Vec::new();
     for (name, values) in sweep {
         let key = if name == "seeds" {
@@ -131,6 +137,17 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
         };
         if values.is_empty() {
             return Err(fail(format!("key `sweep.{key}`: the list is empty")));
+        }
+        // a value listed twice is the same run twice (one folder, one result counted twice)
+        if let Some(twice) = values
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| values[..i].contains(v).then_some(v))
+        {
+            return Err(fail(format!(
+                "key `sweep.{name}`: {twice} is listed twice (the same run twice): list each \
+                 value once"
+            )));
         }
         axes.push((key, values));
     }

@@ -11,7 +11,16 @@ pub fn available() -> usize {
 
 /// The thread count of a run: `threads` as configured, else every core this process may use.
 pub fn resolve(threads: Option<usize>) -> usize {
-    threads.unwrap_or_else(available).max(1)
+    let cores = available();
+    if let Some(t) = threads.filter(|&t| t > cores) {
+        // more kernel threads than cores only take turns: slower, never faster
+        eprintln!(
+            "warning: training.threads = {t} is more than the {cores} core(s) this process may \
+             use; the kernels will take turns on them and run slower (leave the key out to use \
+             every core)"
+        );
+    }
+    threads.unwrap_or(cores).max(1)
 }
 
 /// Runs `f` with its parallel work on a pool of `threads` threads (`f` itself runs on one of

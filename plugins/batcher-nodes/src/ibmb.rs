@@ -69,6 +69,9 @@ fn check_alpha(alpha: f32) -> Result<()> {
     Ok(())
 }
 
+/// The most pushes per output node the PPR tolerance may ask for (`1 / (alpha eps)`).
+pub const MAX_PUSHES: f64 = 1e8;
+
 #[typetag::serde(name = "ibmb-node")]
 impl NodeBatcherSpec for IbmbNodeSpec {
     fn batch_size(&self) -> usize {
@@ -88,6 +91,19 @@ impl NodeBatcherSpec for IbmbNodeSpec {
         }
         if self.eps.is_nan() || self.eps <= 0.0 {
             return Err(Error::invalid("eps must be positive"));
+        }
+        // the push does up to 1 / (alpha eps) pushes per output node: bounded time needs a
+        // bounded product
+        let pushes = 1.0 / (f64::from(self.alpha) * f64::from(self.eps));
+        if pushes > MAX_PUSHES {
+            return Err(Error::invalid(format!(
+                "batcher.eps = {:e} with alpha = {}: the PPR push may take up to 1 / (alpha eps) \
+                 = {pushes:.1e} pushes per output node, more than {MAX_PUSHES:.0e}; give eps of at \
+                 least {:.1e}",
+                self.eps,
+                self.alpha,
+                1.0 / (MAX_PUSHES * f64::from(self.alpha))
+            )));
         }
         if let Some(m) = self.max_aux
             && m < self.topk + 1

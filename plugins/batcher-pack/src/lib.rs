@@ -296,6 +296,18 @@ impl BatcherSpec for PackSpec {
         let budget = self
             .budget
             .unwrap_or_else(|| estimate_budget(&stats, self.batch_size, self.graph_slack));
+        // an explicit budget for more graphs than the split holds would put every graph into
+        // each batch several times (an estimated one follows the split's sizes)
+        let n = ctx.sizes.len();
+        if let Some(explicit) = self.budget.filter(|b| b.graphs > n + 1) {
+            return Err(Error::invalid(format!(
+                "batcher.budget.graphs = {}: more than the {n} graphs of the {} split + 1 (the \
+                 padding graph); each batch would hold every graph several times: at most {}",
+                explicit.graphs,
+                ctx.split,
+                n + 1
+            )));
+        }
         Ok(Box::new(PackBatcher::new(
             budget,
             self.window,

@@ -204,6 +204,7 @@ impl AflowSpec {
 #[typetag::serde(name = "aflow")]
 impl DatasetSpec for AflowSpec {
     fn validate(&self) -> Result<()> {
+        geobatch_core::dataset::check_unique("dataset.targets", &self.targets)?;
         if self.targets.is_empty() {
             return Err(Error::invalid("dataset.targets: name at least one target"));
         }

@@ -87,6 +87,7 @@ fn split_of(stem: &str) -> Option<usize> {
 #[typetag::serde(name = "cif")]
 impl DatasetSpec for CifSpec {
     fn validate(&self) -> Result<()> {
+        geobatch_core::dataset::check_unique("dataset.targets", &self.targets)?;
         if self.targets.is_empty() {
             return Err(Error::invalid(
                 "dataset.targets: name at least one target column (e.g. [\"energy_per_atom\"])",

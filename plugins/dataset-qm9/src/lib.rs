@@ -205,6 +205,7 @@ impl Qm9Spec {
 #[typetag::serde(name = "qm9")]
 impl DatasetSpec for Qm9Spec {
     fn validate(&self) -> Result<()> {
+        geobatch_core::dataset::check_unique("dataset.targets", &self.targets)?;
         if self.targets.is_empty() {
             return Err(Error::invalid("dataset.targets: name at least one target"));
         }

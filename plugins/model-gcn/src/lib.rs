@@ -60,6 +60,16 @@ impl NodeNetSpec {
         if self.hidden == 0 || self.layers == 0 {
             return Err(Error::invalid("hidden and layers must be at least 1"));
         }
+        // per edge: the messages of every layer (node features are counted as edges too)
+        let (h, l) = (self.hidden as f64, self.layers as f64);
+        geobatch_nn::sizes::check_memory(
+            &format!(
+                "model.hidden = {}, model.layers = {}",
+                self.hidden, self.layers
+            ),
+            l * h * h,
+            2.0 * l * h,
+        )?;
         for (name, p) in [
             ("dropout", self.dropout),
             ("input_dropout", self.input_dropout),

@@ -311,7 +311,15 @@ impl ModelSpec for PainnSpec {
                 "model: hidden >= 1, layers >= 1, rbf >= 1 and cutoff > 0 are required",
             ));
         }
-        Ok(())
+        let (f, l, k) = (self.hidden as f64, self.layers as f64, self.rbf as f64);
+        geobatch_nn::sizes::check_memory(
+            &format!(
+                "model.hidden = {}, model.layers = {}, model.rbf = {}",
+                self.hidden, self.layers, self.rbf
+            ),
+            l * (3.0 * k * f + 9.0 * f * f),
+            l * (k + 6.0 * f),
+        )
     }
 
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {

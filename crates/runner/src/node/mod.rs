@@ -43,11 +43,12 @@ pub(crate) fn build_batcher(
     training: bool,
     seed: u64,
 ) -> Result<Box<dyn NodeBatcher>, RunError> {
-    Ok(spec.build(&NodeBatcherContext {
+    spec.build(&NodeBatcherContext {
         graph,
         outputs: graph.split(split),
         split,
         training,
         seed,
-    })?)
+    })
+    .map_err(RunError::Data)
 }

@@ -10,8 +10,8 @@ use crate::identity::{RunStart, new_run, threads_of};
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
-    Batcher, BatcherContext, Dataset, Error, GraphBatch, GraphSet, GraphStream, ModelContext, Plan,
-    RunStatus, SplitName, StreamMode, Trainer,
+    Batcher, Dataset, Error, GraphBatch, GraphSet, GraphStream, ModelContext, Plan, RunStatus,
+    SplitName, StreamMode, Trainer,
 };
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -329,14 +329,7 @@ fn train_on_threads(
         }
     }
     let train_set = dataset.split(SplitName::Train);
-    let batcher = geobatch_core::batcher::build_for_training(
-        cfg.batcher.as_ref(),
-        &BatcherContext {
-            sizes: train_set.sizes(),
-            split: "train",
-            quirks: cfg.experiment.quirks,
-        },
-    )?;
+    let batcher = crate::batches::batcher_for(loaded, train_set, SplitName::Train)?;
     let budget = batcher.budget();
     let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?;
     let trainer = model_spec.build(&ModelContext {
