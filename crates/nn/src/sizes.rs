@@ -97,3 +97,21 @@ pub fn check_memory(sizes: &str, params: f64, per_edge: f64) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+/// [`check_memory`] for the study's message-passing models: `latent` C, `steps` T and `rbf` K,
+/// with about `T (K C + squares C^2) + 2 C^2` parameters and `T (K + edge_rows C)` activations
+/// per edge.
+pub fn check_message_passing_memory(
+    latent: usize,
+    steps: usize,
+    rbf: usize,
+    squares: f64,
+    edge_rows: f64,
+) -> Result<()> {
+    let (c, t, k) = (latent as f64, steps as f64, rbf as f64);
+    check_memory(
+        &format!("model.latent = {latent}, model.steps = {steps}, model.rbf = {rbf}"),
+        t * (k * c + squares * c * c) + 2.0 * c * c,
+        t * (k + edge_rows * c),
+    )
+}

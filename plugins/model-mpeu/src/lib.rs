@@ -174,15 +174,7 @@ impl MpeuSpec {
 impl ModelSpec for MpeuSpec {
     fn validate(&self) -> Result<()> {
         sizes::check_sizes(self.latent, self.steps, self.rbf, self.rbf_spacing)?;
-        let (c, t, k) = (self.latent as f64, self.steps as f64, self.rbf as f64);
-        sizes::check_memory(
-            &format!(
-                "model.latent = {}, model.steps = {}, model.rbf = {}",
-                self.latent, self.steps, self.rbf
-            ),
-            t * (k * c + 6.0 * c * c) + 2.0 * c * c,
-            t * (k + 3.0 * c),
-        )
+        sizes::check_message_passing_memory(self.latent, self.steps, self.rbf, 6.0, 3.0)
     }
 
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {

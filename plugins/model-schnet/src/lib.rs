@@ -139,15 +139,7 @@ impl SchNetSpec {
 impl ModelSpec for SchNetSpec {
     fn validate(&self) -> Result<()> {
         sizes::check_sizes(self.latent, self.steps, self.rbf, self.rbf_spacing)?;
-        let (c, t, k) = (self.latent as f64, self.steps as f64, self.rbf as f64);
-        sizes::check_memory(
-            &format!(
-                "model.latent = {}, model.steps = {}, model.rbf = {}",
-                self.latent, self.steps, self.rbf
-            ),
-            t * (k * c + 4.0 * c * c) + 2.0 * c * c,
-            t * (k + 2.0 * c),
-        )
+        sizes::check_message_passing_memory(self.latent, self.steps, self.rbf, 4.0, 2.0)
     }
 
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
