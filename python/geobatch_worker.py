@@ -125,11 +125,13 @@ class Worker:
     def op_train_step(self, req):
         batch = self.batch(req)
         loss = self.model.train_step(batch, req["step"], req["learning_rate"])
-        value = as_array(self.np, loss)
-        if value is None or value.dtype.kind != "f" or value.size != 1:
+        # a Python float, or a NumPy/JAX/torch scalar (0-d or one-element array) of a real
+        # floating dtype; a bool, int, string, None or list is never taken for a loss
+        value = floating(self.np, loss)
+        if value is None or value.size != 1:
             raise ProtocolError(
-                f"train_step() returned {describe(loss, value)}, expected a float (the loss: a "
-                "Python float or a floating-point scalar)"
+                f"train_step() returned {describe(self.np, loss)}, expected a float (the loss: "
+                "a Python float or a floating-point scalar of NumPy, JAX or torch)"
             )
         return {"loss": number(value.reshape(-1)[0])}
 
@@ -139,19 +141,18 @@ class Worker:
         out = self.model.predict(batch)
         if self.task == "node":
             return node_predictions(np, out, batch.labels, batch.n_outputs, batch.n_classes)
-        values = as_array(np, out)
+        values = floating(np, out)
         want = (batch.real_graphs, batch.n_targets)
-        # one target may come as a vector; a transposed (targets, graphs) array never passes
-        shaped = values is not None and (
-            values.shape == want
-            or (batch.n_targets == 1 and values.shape == (batch.real_graphs,))
-        )
-        if values is None or values.dtype.kind != "f":
+        if values is None:
             raise ProtocolError(
-                f"predict() returned {describe(out, values)}, expected a floating-point array "
-                f"of shape {want}: one row per real graph, one column per target"
+                f"predict() returned {describe(np, out)}, expected a floating-point array "
+                f"(NumPy, JAX or torch) of shape {want}: one row per real graph, one column per "
+                "target"
             )
-        if not shaped:
+        # one target may come as a vector; a transposed (targets, graphs) array never passes
+        if values.shape != want and not (
+            batch.n_targets == 1 and values.shape == (batch.real_graphs,)
+        ):
             raise ProtocolError(
                 f"predict() returned shape {values.shape}, expected {want}: one row per real "
                 "graph, one column per target"
@@ -186,23 +187,45 @@ class Worker:
 
 
 def as_array(np, value):
-    """`value` as a NumPy array (NumPy, JAX, a torch tensor, a number, nested lists), or None
-    when it cannot be one."""
+    """`value` as a NumPy array when it is an array or a scalar that has a dtype (NumPy, JAX, a
+    torch tensor, a Python number); None for anything else (a list, a tuple, None, an object)."""
     if hasattr(value, "detach"):  # torch: off the graph and the device
         value = value.detach().cpu()
+    if not (hasattr(value, "dtype") or isinstance(value, (bool, int, float, complex))):
+        return None
     try:
         return np.asarray(value)
     except Exception:  # noqa: BLE001 - anything that is not an array is the module's mistake
         return None
 
 
-def describe(value, array):
+#: Floating dtypes NumPy does not know as such (ml_dtypes, which JAX uses): real numbers too.
+EXTRA_FLOATS = ("bfloat16", "float8_", "float6_", "float4_")
+
+
+def floating(np, value):
+    """`value` as a float64 NumPy array when it is an array or scalar of a real floating dtype
+    (float16/32/64, JAX's bfloat16 and float8), else None: integer, bool, complex, object and
+    string dtypes, and lists, are not predictions or losses."""
+    array = as_array(np, value)
+    if array is None:
+        return None
+    kind, name = array.dtype.kind, array.dtype.name
+    if kind == "f" or (kind == "V" and name.startswith(EXTRA_FLOATS)):
+        return array.astype(np.float64)
+    return None
+
+
+def describe(np, value):
     """What a module returned, for an error: its type, and dtype and shape when it has them."""
-    if array is None or array.dtype.kind == "O" or isinstance(value, (str, bytes)):
+    array = as_array(np, value)
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__} of length {len(value)}"
+    if array is None or isinstance(value, (str, bytes)):
         return type(value).__name__
     if array.ndim == 0 and not hasattr(value, "shape"):
         return f"{type(value).__name__} ({value!r})"
-    return f"{type(value).__name__} of dtype {array.dtype} and shape {array.shape}"
+    return f"{type(value).__name__} of dtype {array.dtype} and shape {tuple(array.shape)}"
 
 
 def number(value):
@@ -216,13 +239,14 @@ def node_predictions(np, scores, labels, n_outputs, n_classes):
     """The reply to a node-level predict: the class of every output node (the largest score) and
     the summed negative log-likelihood of the labelled ones, from the log-softmax of the scores
     (so logits and log-probabilities give the same)."""
-    values = as_array(np, scores)
-    if values is None or values.dtype.kind != "f":
+    values = floating(np, scores)
+    if values is None:
         raise ProtocolError(
-            f"predict() returned {describe(scores, values)}, expected a floating-point array "
-            f"of {n_outputs} x {n_classes} class scores"
+            f"predict() returned {describe(np, scores)}, expected a floating-point array "
+            f"(NumPy, JAX or torch) of shape ({n_outputs}, {n_classes}): one row of class "
+            "scores per output node"
         )
-    scores = values.astype(np.float64)
+    scores = values
     if scores.shape != (n_outputs, n_classes):
         raise ProtocolError(
             f"predict() returned shape {scores.shape}, expected ({n_outputs}, {n_classes}): "

@@ -8,7 +8,9 @@
 //! worker is still alive, so its death is noticed even when a child it forked (a DataLoader
 //! worker) keeps its pipes open. Every call has a time limit ([`DEFAULT_TIMEOUT`] unless the
 //! config's `model.timeout` says otherwise); a worker that passes it is stopped with its whole
-//! process group.
+//! process group. The worker runs in a process group of its own, and when it ends (failed or
+//! closed) that group is killed before the worker is reaped: the children it left behind go
+//! with it, and the group's id cannot have been taken by another process meanwhile.
 
 use geobatch_core::{Error, Result};
 use serde_json::{Value, json};
@@ -40,6 +42,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// A running worker.
 pub struct Worker {
     child: Child,
+    /// Whether [`Worker::end`] has reaped the worker (its process id may be reused since).
+    reaped: bool,
     stdin: Option<ChildStdin>,
     replies: Receiver<String>,
     limit: Duration,
@@ -120,6 +124,7 @@ impl Worker {
         };
         let mut worker = Worker {
             child,
+            reaped: false,
             stdin: Some(stdin),
             replies: reply_lines(stdout),
             limit: timeout.unwrap_or(DEFAULT_TIMEOUT),
@@ -173,7 +178,7 @@ impl Worker {
                 Err(RecvTimeoutError::Disconnected) => return Err(self.died(what)),
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
+            if self.exited() {
                 // a reply written just before the exit is still a reply
                 match self.replies.recv_timeout(TICK) {
                     Ok(line) => break line,
@@ -197,8 +202,7 @@ impl Worker {
     /// its last output.
     fn timed_out(&mut self, what: &str, limit: Duration) -> Error {
         self.stdin = None;
-        self.kill_group();
-        let _ = self.child.wait();
+        self.end(Duration::ZERO);
         self.settle_pump();
         let tail = self.tail_text();
         Error::invalid(format!(
@@ -244,9 +248,7 @@ impl Worker {
     /// The error for a worker that exited or was killed: its exit status and last output.
     fn died(&mut self, what: &str) -> Error {
         self.stdin = None;
-        let status = wait_for(&mut self.child, Duration::from_secs(5));
-        // children it left behind (forked data loaders) go with it
-        self.kill_group();
+        let status = self.end(Duration::from_secs(5));
         self.settle_pump();
         let tail = self.tail_text();
         let status = match status {
@@ -265,18 +267,55 @@ impl Worker {
         ))
     }
 
-    /// Kills the worker's process group: the worker and every child it forked that stayed in
-    /// its group. Only when the worker failed (its group id stays reserved while any member
-    /// lives, so this reaches no other process).
-    fn kill_group(&mut self) {
-        // the worker leads its own group (started with `process_group(0)`)
+    /// Whether the worker has exited, without reaping it: while it is not reaped its process
+    /// id, which is its group's id, cannot be given to another process.
+    fn exited(&self) -> bool {
+        if self.reaped {
+            return true;
+        }
+        let Some(pid) = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return true;
+        };
+        use rustix::process::WaitIdOptions as W;
+        match rustix::process::waitid(
+            rustix::process::WaitId::Pid(pid),
+            W::EXITED | W::NOHANG | W::NOWAIT,
+        ) {
+            Ok(status) => status.is_some(),
+            // interrupted: ask again at the next tick
+            Err(rustix::io::Errno::INTR) => false,
+            // no such child: gone
+            Err(_) => true,
+        }
+    }
+
+    /// Ends the worker: waits up to `grace` for it to exit by itself, then kills its process
+    /// group (the worker if still running, and every child it forked that stayed in its group:
+    /// data loaders, a `subprocess` left running), and only then reaps it. Returns its exit
+    /// status when it exited within `grace`.
+    fn end(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if self.reaped {
+            return None;
+        }
+        let start = Instant::now();
+        while !self.exited() && start.elapsed() < grace {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let exited = self.exited();
+        // the worker leads its own group (started with `process_group(0)`); unreaped, it keeps
+        // the group's id reserved, so the signal reaches no other process
         if let Some(pgid) = i32::try_from(self.child.id())
             .ok()
             .and_then(rustix::process::Pid::from_raw)
         {
             let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
         }
-        let _ = self.child.kill();
+        let status = self.child.wait().ok();
+        self.reaped = true;
+        if exited { status } else { None }
     }
 
     /// Lets the stderr copier finish (up to a second: a child holding the pipe would keep it
@@ -320,9 +359,9 @@ impl Drop for Worker {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"{\"op\":\"close\"}\n");
         }
-        if wait_for(&mut self.child, Duration::from_secs(10)).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        // a worker already ended (it died, or timed out) has nothing left to end
+        if !self.reaped {
+            self.end(Duration::from_secs(10));
         }
         self.settle_pump();
     }
@@ -343,18 +382,6 @@ fn pump_stderr(mut err: impl Read, tail: &Mutex<VecDeque<u8>>) {
         t.extend(&buf[..n]);
         let excess = t.len().saturating_sub(TAIL_BYTES);
         t.drain(..excess);
-    }
-}
-
-/// Waits up to `limit` for the child to exit.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
-            _ => return None,
-        }
     }
 }
 
