@@ -2,9 +2,14 @@
 //!
 //! Graphs are taken in stored order, `batch_size - 1` at a time, and padded to multiples of 64
 //! (nodes + 1, edges) with `batch_size` graphs, so a split needs only a few shapes.
+//!
+//! A model that writes more or fewer predictions than the batch's real graphs x targets is an
+//! error, not a panic or a silently shifted error. Predictions that are not numbers give a
+//! non-finite RMSE or MAE, which the training loop records and then fails the run on (never a
+//! `complete` run with a NaN metric).
 
 use geobatch_core::rounding::ceil_multiple_of_64;
-use geobatch_core::{GraphBatch, GraphSet, Plan, Result, Shape, Trainer};
+use geobatch_core::{Error, GraphBatch, GraphSet, Plan, Result, Shape, Trainer};
 
 /// RMSE and MAE of every target over a split, in the targets' units.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +45,14 @@ pub fn evaluate(
         );
         batch.collate(set, &plan)?;
         trainer.predict(&batch, &mut out)?;
+        if out.len() != chunk.len() * t {
+            return Err(Error::invalid(format!(
+                "the model gave {} predictions for a batch of {} graphs x {t} targets                  (expected {})",
+                out.len(),
+                chunk.len(),
+                chunk.len() * t
+            )));
+        }
         for (i, &g) in chunk.iter().enumerate() {
             for (k, &y) in set.targets(g as usize).iter().enumerate() {
                 let d = f64::from(out[i * t + k]) - f64::from(y);

@@ -1,5 +1,10 @@
 //! Node-level evaluation: accuracy and macro-F1 of a split's output nodes, predicted with a
 //! batcher's inference batches (every output exactly once) or with the whole graph at once.
+//!
+//! What the model gives back is checked: one class per output node, each below the number of
+//! classes; class scores that are not numbers (a non-finite negative log-likelihood) fail the
+//! evaluation with the split named, so a run never ends `complete` with an accuracy read from
+//! NaN scores.
 
 use crate::error::RunError;
 use geobatch_core::node::metrics::{accuracy, macro_f1};
@@ -45,6 +50,7 @@ pub fn evaluate_batched(
     while batcher.next_plan(graph, &mut plan)? {
         collator.collate(graph, &plan, &mut batch)?;
         trainer.predict(&batch, &mut out)?;
+        check_classes(graph, &plan, &out)?;
         loss += out.nll;
         for (&o, &c) in plan.outputs.iter().zip(&out.classes) {
             if pred[o as usize] != u32::MAX {
@@ -81,12 +87,41 @@ pub fn evaluate_full(
     NodeCollator::new().collate(graph, &plan, &mut batch)?;
     let mut out = NodePredictions::default();
     trainer.predict(&batch, &mut out)?;
+    check_classes(graph, &plan, &out)?;
     let loss = out.nll;
     let mut pred = vec![u32::MAX; graph.n_nodes()];
     for (&o, &c) in plan.outputs.iter().zip(&out.classes) {
         pred[o as usize] = c;
     }
     finish_eval(graph, split, &pred, loss, 1, t)
+}
+
+/// One class per output node of `plan`, each one of the graph's classes.
+fn check_classes(
+    graph: &NodeGraph,
+    plan: &NodePlan,
+    out: &NodePredictions,
+) -> Result<(), RunError> {
+    if out.classes.len() != plan.outputs.len() {
+        return Err(Error::invalid(format!(
+            "the model gave {} classes for a batch of {} output nodes",
+            out.classes.len(),
+            plan.outputs.len()
+        ))
+        .into());
+    }
+    if let Some(&c) = out
+        .classes
+        .iter()
+        .find(|&&c| c as usize >= graph.n_classes())
+    {
+        return Err(Error::invalid(format!(
+            "the model predicted class {c}, but the graph has {} classes",
+            graph.n_classes()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn finish_eval(
