@@ -4,6 +4,7 @@ use crate::plugins::UsageError;
 use anyhow::Context as _;
 use clap::Subcommand;
 use geobatch_core::registry::{self, DataProvider};
+use geobatch_core::store::Placed;
 use geobatch_core::{FetchArgs, ImportArgs};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -165,43 +166,24 @@ fn import_guarded(
             return Err(e.into());
         }
     };
-    let differs = |a: &Path, b: &Path| -> std::io::Result<bool> {
-        Ok(std::fs::read(a)? != std::fs::read(b)?)
-    };
-    if out.exists() {
-        let changed =
-            differs(&staging, out).with_context(|| format!("comparing with {}", out.display()));
-        match changed {
-            Ok(false) => {
-                let _ = std::fs::remove_file(&staging);
-                return Ok(format!(
-                    "{} already holds this import: left as it is",
-                    out.display()
-                ));
-            }
-            Ok(true) if !force => {
-                let _ = std::fs::remove_file(&staging);
-                return Err(UsageError(format!(
-                    "{} already holds a store with other content{}: the import would replace it; \
-                     add --force to replace it, or --out FILE to write the import elsewhere (a \
-                     fixture)",
-                    out.display(),
-                    if limit.is_some() {
-                        " (and this import has --limit)"
-                    } else {
-                        ""
-                    }
-                ))
-                .into());
-            }
-            Ok(true) => {}
-            Err(e) => {
-                let _ = std::fs::remove_file(&staging);
-                return Err(e);
-            }
+    let how = format!(
+        "add --force to replace it, or --out FILE to write the import elsewhere (a fixture){}",
+        if limit.is_some() {
+            "; this import has --limit"
+        } else {
+            ""
+        }
+    );
+    match geobatch_core::store::put_in_place(&staging, out, force, &how) {
+        Ok(Placed::Same) => Ok(format!(
+            "{} already holds this import: left as it is",
+            out.display()
+        )),
+        Ok(Placed::New) => Ok(report),
+        Ok(Placed::Replaced) => Ok(format!("{report} (the store that was there is replaced)")),
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            Err(e.into())
         }
     }
-    std::fs::rename(&staging, out)
-        .with_context(|| format!("cannot move the import into {}", out.display()))?;
-    Ok(report)
 }

@@ -8,11 +8,14 @@
 //!
 //! A server that ignores the paging (a page larger than asked, or a page of records already
 //! fetched), an answer with no records at all, and a resume with another page size or address
-//! than the fetch under way stop with an error: never a loop, a silently discarded part file or
-//! an empty dataset.
+//! than the fetch under way (or with an unreadable state, or a part file shorter than its state
+//! records) stop with an error: never a loop, a silently discarded part file or an empty
+//! dataset. A store already at `aflow.jsonl` is replaced only with `--force`
+//! (`geobatch_core::store`, the rule of every import and fetch).
 
 use crate::reader::records_of;
 use geobatch_core::registry::FetchArgs;
+use geobatch_core::store::{self, Placed};
 use geobatch_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -93,23 +96,46 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
     let state_file = out.with_extension("fetch.json");
     let url = args.url.clone().unwrap_or_else(|| DEFAULT_URL.to_string());
     let page_size = args.page_size.unwrap_or(DEFAULT_PAGE_SIZE).max(1);
-    if out.is_file() && !state_file.is_file() {
-        return Ok(format!(
-            "{} exists: nothing to do (delete it to fetch again)",
-            out.display()
+    let how = "`geobatch data fetch aflow --force` fetches again and replaces it once the new \
+               fetch is complete";
+    if out.exists() && !args.force {
+        if !part.is_file() {
+            return Ok(format!("{} exists: nothing to do ({how})", out.display()));
+        }
+        // a fetch under way would rename its pages over the store when it completes
+        return Err(store::refusal(
+            &out,
+            &format!(
+                "exists, and the fetch under way in {} would replace it when complete",
+                part.display()
+            ),
+            &format!(
+                "add --force to finish that fetch and replace the store, or delete {} and {} to \
+                 keep the store",
+                part.display(),
+                state_file.display()
+            ),
         ));
     }
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let saved: Option<FetchState> = std::fs::read_to_string(&state_file)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let kept_bytes = std::fs::metadata(&part).map_or(0, |m| m.len());
+    let saved: Option<FetchState> = match std::fs::read_to_string(&state_file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        // without a state the part file holds no page recorded as complete
+        _ if kept_bytes == 0 => None,
+        Err(e) => return Err(unreadable_state(&state_file, &part, &e.to_string())),
+        Ok(t) => Some(
+            serde_json::from_str(&t)
+                .map_err(|e| unreadable_state(&state_file, &part, &e.to_string()))?,
+        ),
+    };
     let mut state = match saved {
         Some(s) if s.url == url && s.page_size == page_size && part.is_file() => s,
         // a fetch under way with other settings: its pages are not thrown away unasked
         Some(s) if part.is_file() && s.records > 0 => {
-            return Err(Error::invalid(format!(
+            return Err(Error::Refused(format!(
                 "{} holds a fetch under way from {} with page size {} ({} records in {} pages): \
                  resume it with the same --url and --page-size, or delete {} and {} to start over",
                 part.display(),
@@ -129,6 +155,16 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
             records: 0,
         },
     };
+    if state.bytes > kept_bytes {
+        // zeros would fill the gap: a part file changed outside the fetch is not resumed
+        return Err(Error::Refused(format!(
+            "{}: {kept_bytes} bytes, but the fetch under way recorded {} bytes of complete pages \
+             in {}: the file was changed outside the fetch; delete both to start over",
+            part.display(),
+            state.bytes,
+            state_file.display()
+        )));
+    }
     let resumed = state.next_page > 1;
     // the keys of the records kept so far: a page of records already fetched means the server
     // ignores the paging and would be fetched forever
@@ -220,14 +256,29 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
             page_url(&url, 1, page_size)
         )));
     }
-    std::fs::rename(&part, &out).map_err(io(&out))?;
+    let placed = store::put_in_place(&part, &out, args.force, how)?;
     let _ = std::fs::remove_file(&state_file);
     Ok(format!(
-        "fetched {} AFLOW records in {} pages{} into {}",
+        "fetched {} AFLOW records in {} pages{} into {}{}",
         state.records,
         state.next_page - 1,
         if resumed { " (resumed)" } else { "" },
-        out.display()
+        out.display(),
+        match placed {
+            Placed::New => "",
+            Placed::Same => " (the same records as the store there: left as it is)",
+            Placed::Replaced => " (the store that was there is replaced, as --force asked)",
+        }
+    ))
+}
+
+/// A state file that cannot be read beside a part file of pages: resuming would discard them.
+fn unreadable_state(state_file: &Path, part: &Path, why: &str) -> Error {
+    Error::Refused(format!(
+        "{}: cannot be read ({why}), so the pages in {} cannot be resumed: delete both to start \
+         over",
+        state_file.display(),
+        part.display()
     ))
 }
 

