@@ -17,7 +17,7 @@ use geobatch_core::{
     PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// How the rows are cut into splits.
@@ -84,6 +84,44 @@ fn split_of(stem: &str) -> Option<usize> {
     }
 }
 
+/// The splits as named in messages, by index.
+const SPLITS: [&str; 3] = ["train", "validation", "test"];
+
+impl CifSpec {
+    /// With the splits taken from the folder's tables, `split_file` is never read and `split`
+    /// never used, yet the run's config.toml would record them: a `split_file`, and a `split`
+    /// other than the default that disagrees with the tables' sizes, are refused.
+    fn check_unused_split_options(&self, parts: &[Vec<u32>; 3]) -> Result<()> {
+        let from = format!(
+            "the splits come from the train, val and test tables in {} (split_by = {})",
+            self.path.display(),
+            if self.split_by == SplitBy::Files {
+                "\"files\""
+            } else {
+                "\"auto\", which found all three"
+            }
+        );
+        if let Some(file) = &self.split_file {
+            return Err(Error::invalid(format!(
+                "dataset.split_file = {:?}: {from}, so the split file would be ignored; remove \
+                 split_file, or set split_by = \"seed\" to pool the tables and split them by it",
+                file.display().to_string()
+            )));
+        }
+        let have = [parts[0].len(), parts[1].len(), parts[2].len()];
+        let n = have.iter().sum();
+        if self.split != SplitSpec::default() && self.split.sizes(n).ok() != Some(have) {
+            return Err(Error::invalid(format!(
+                "dataset.split: {from}, which hold {} / {} / {} crystals (train / validation / \
+                 test), but `split` asks for other sizes and would be ignored; remove `split`, \
+                 or set split_by = \"seed\" to pool the tables and split them by it",
+                have[0], have[1], have[2]
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[typetag::serde(name = "cif")]
 impl DatasetSpec for CifSpec {
     fn validate(&self) -> Result<()> {
@@ -121,7 +159,9 @@ impl DatasetSpec for CifSpec {
         };
         let mut b = GraphSetBuilder::new(self.targets.clone());
         let mut split_of_graph = Vec::new();
-        let mut ids = HashSet::new();
+        // where each id was read first (its table and split): an id in two split tables would
+        // put a graph trained on into the metrics, one twice in a table would count twice
+        let mut ids: HashMap<String, (String, Option<usize>)> = HashMap::new();
         let (mut read, mut bad, mut missing) = (0usize, 0usize, vec![0usize; self.targets.len()]);
         let mut y = vec![0.0f32; self.targets.len()];
         for (f, stem) in files.iter().zip(&stems) {
@@ -141,12 +181,25 @@ impl DatasetSpec for CifSpec {
                 }
                 match row.crystal {
                     Ok(c) => {
-                        if !ids.insert(c.id.clone()) {
+                        if let Some((first, first_split)) = ids.get(&c.id) {
+                            let splits = match (by_files, *first_split, *stem) {
+                                (true, Some(a), Some(b)) if a != b => format!(
+                                    ": it is in both the {} and the {} split, and splits must \
+                                     not overlap (a crystal trained on would leak into the \
+                                     metrics)",
+                                    SPLITS[a], SPLITS[b]
+                                ),
+                                (true, _, Some(b)) => {
+                                    format!(": it is listed twice in the {} split", SPLITS[b])
+                                }
+                                _ => String::new(),
+                            };
                             return Err(Error::invalid(format!(
-                                "{}: id {:?} appears twice in the collection",
+                                "{}: id {:?} appears twice in the collection (first at {first}){splits}",
                                 row.origin, c.id
                             )));
                         }
+                        ids.insert(c.id.clone(), (row.origin.clone(), *stem));
                         c.push_to(&mut b, &y)
                             .map_err(|e| Error::invalid(format!("{}: {e}", row.origin)))?;
                         split_of_graph.push(stem.unwrap_or(0));
@@ -191,6 +244,7 @@ impl DatasetSpec for CifSpec {
             for (g, s) in split_of_graph.iter().enumerate() {
                 parts[*s].push(g as u32);
             }
+            self.check_unused_split_options(&parts)?;
             parts
         } else {
             let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{DatasetContext, DatasetSpec, SplitName};
+use geobatch_core::{DatasetContext, DatasetSpec, SplitName, SplitSpec};
 use geobatch_dataset_cif::{CifSpec, SplitBy};
 use geobatch_testkit::edges;
 use std::io::Write;
@@ -253,16 +253,25 @@ fn a_folder_with_train_val_test_tables_keeps_its_splits() {
     for name in ["train.csv", "val.csv", "test.csv"] {
         std::fs::copy(fixture(), folder.join(name)).unwrap();
     }
-    // the same ids in every table: refused by name
-    let err = load_err(&folder, &["energy_per_atom"], dir.path());
-    assert!(err.contains("appears twice"), "{err}");
+    // the splits are the tables: no `split` of other sizes beside them
+    let by_files = || CifSpec {
+        split: SplitSpec::default(),
+        ..spec(&folder, &["energy_per_atom"])
+    };
+    // the same ids in every table: refused by name, with the tables and splits
+    let err = by_files().load(&ctx(dir.path())).err().unwrap().to_string();
+    assert!(
+        err.contains("train.csv, row 1")
+            && err.contains("appears twice")
+            && err.contains("set/test.csv, row 1")
+            && err.contains("in both the test and the train split"),
+        "{err}"
+    );
     // distinct ids: rename in two copies
     let text = std::fs::read_to_string(fixture()).unwrap();
     std::fs::write(folder.join("val.csv"), text.replace("fixture-", "val-")).unwrap();
     std::fs::write(folder.join("test.csv"), text.replace("fixture-", "test-")).unwrap();
-    let ds = spec(&folder, &["energy_per_atom"])
-        .load(&ctx(dir.path()))
-        .unwrap();
+    let ds = by_files().load(&ctx(dir.path())).unwrap();
     assert!(ds.source().contains("split by files"), "{}", ds.source());
     assert_eq!(ds.split(SplitName::Validation).len(), 5);
     assert!(ds.split(SplitName::Test).id(0).starts_with("test-"));
@@ -270,6 +279,78 @@ fn a_folder_with_train_val_test_tables_keeps_its_splits() {
     s.split_by = SplitBy::Seed;
     let ds = s.load(&ctx(dir.path())).unwrap();
     assert_eq!(ds.split(SplitName::Train).len(), 15);
+}
+
+/// With the splits taken from the tables, a `split_file` (never read) and a `split` whose sizes
+/// disagree with the tables (never used) are refused, naming the key: the run's config.toml
+/// would record them. A repeated id in one table names its split.
+#[test]
+fn split_options_that_tables_would_override_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("set");
+    std::fs::create_dir(&folder).unwrap();
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    for name in ["train", "val", "test"] {
+        let ids = text.replace("fixture-", &format!("{name}-"));
+        std::fs::write(folder.join(format!("{name}.csv")), ids).unwrap();
+    }
+    let load = |s: CifSpec| s.load(&ctx(dir.path())).err().map(|e| e.to_string());
+    let base = || CifSpec {
+        split: SplitSpec::default(),
+        ..spec(&folder, &["energy_per_atom"])
+    };
+    assert_eq!(load(base()), None);
+    // the tables hold 5 / 5 / 5: counts that say so are fine, others are refused
+    let counts = |a, b, c| -> SplitSpec {
+        toml::from_str(&format!("train = {a}\nvalidation = {b}\ntest = {c}")).unwrap()
+    };
+    assert_eq!(
+        load(CifSpec {
+            split: counts(5, 5, 5),
+            ..base()
+        }),
+        None
+    );
+    let e = load(CifSpec {
+        split: counts(13, 1, 1),
+        ..base()
+    })
+    .unwrap();
+    assert!(
+        e.contains("dataset.split: the splits come from the train, val and test tables")
+            && e.contains("hold 5 / 5 / 5 crystals")
+            && e.contains("split_by = \"seed\""),
+        "{e}"
+    );
+    let e = load(CifSpec {
+        split_file: Some(dir.path().join("mine.json")),
+        ..base()
+    })
+    .unwrap();
+    assert!(
+        e.contains("dataset.split_file = ") && e.contains("mine.json") && e.contains("ignored"),
+        "{e}"
+    );
+    // split by seed: both are used
+    let seeded = CifSpec {
+        split_by: SplitBy::Seed,
+        split: counts(13, 1, 1),
+        split_file: Some(dir.path().join("mine.json")),
+        ..base()
+    };
+    assert_eq!(load(seeded), None);
+    // an id twice in the test table
+    let test = text.replace("fixture-", "test-");
+    let rows = test.split_once('\n').unwrap().1;
+    std::fs::write(folder.join("test.csv"), format!("{test}{rows}")).unwrap();
+    let e = load(base()).unwrap();
+    assert!(
+        e.contains("test.csv, row 6")
+            && e.contains("(first at ")
+            && e.contains("test.csv, row 1")
+            && e.contains("listed twice in the test split"),
+        "{e}"
+    );
 }
 
 fn shared(name: &str) -> Option<PathBuf> {

@@ -193,13 +193,22 @@ pub fn read(root: &Path, split_name: Option<&str>) -> Result<OgbGraph> {
     let mut splits: [Vec<u32>; 3] = Default::default();
     // which split file listed each node first: a node in two splits (or twice in one) is refused
     let mut owner: Vec<Option<&str>> = vec![None; n];
-    for (slot, stem) in splits.iter_mut().zip(["train", "valid", "test"]) {
+    for ((slot, stem), split) in
+        splits
+            .iter_mut()
+            .zip(["train", "valid", "test"])
+            .zip(["train", "validation", "test"])
+    {
         let p = find(&dir, stem)?;
         for_rows(&p, |line, rec| {
             let v = parse_id(&p, line, rec.get(0).unwrap_or(""), Some(n))?;
             match owner[v as usize] {
-                Some(first) if first == stem => {
-                    return Err(fail(&p, Some(line), format!("node {v} is listed twice")));
+                Some(first) if first == split => {
+                    return Err(fail(
+                        &p,
+                        Some(line),
+                        format!("node {v} is listed twice in the {split} split"),
+                    ));
                 }
                 Some(first) => {
                     return Err(fail(
@@ -211,7 +220,7 @@ pub fn read(root: &Path, split_name: Option<&str>) -> Result<OgbGraph> {
                         ),
                     ));
                 }
-                None => owner[v as usize] = Some(stem),
+                None => owner[v as usize] = Some(split),
             }
             slot.push(v);
             Ok(())
@@ -262,7 +271,17 @@ mod tests {
         );
         gz(&dir.path().join("split/time/test.csv.gz"), "2\n2\n");
         let e = read(dir.path(), None).unwrap_err().to_string();
-        assert!(e.contains("line 2: node 2 is listed twice"), "{e}");
+        assert!(
+            e.contains("test.csv.gz: line 2: node 2 is listed twice in the test split"),
+            "{e}"
+        );
+        // a node the graph lacks, named with its file and line
+        gz(&dir.path().join("split/time/test.csv.gz"), "2\n7\n");
+        let e = read(dir.path(), None).unwrap_err().to_string();
+        assert!(
+            e.contains("test.csv.gz: line 2: node id 7 exceeds the node count (4 nodes"),
+            "{e}"
+        );
     }
 
     #[test]
