@@ -25,6 +25,7 @@ fn bench(c: &mut Criterion) {
                 Box::new(DynamicSpec {
                     batch_size: bs,
                     num_estimation_graphs: 1000,
+                    budget: None,
                 }),
             ),
             (

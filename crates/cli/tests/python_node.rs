@@ -293,7 +293,7 @@ fn the_worker_reads_node_predictions_as_log_softmax() {
     // logits and log-probabilities give the same classes and negative log-likelihood; the
     // unlabelled node (-1) adds nothing
     let script = format!(
-        "import sys, math, numpy as np\nsys.path.insert(0, {:?})\nimport geobatch_worker as w\n\
+        "import sys, math, numpy as np\nsys.path.insert(0, {:?})\nimport worker as w\n\
          z = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0], [1.0, 1.0, 5.0]])\n\
          labels = np.array([0, 2, -1])\n\
          a = w.node_predictions(np, z, labels, 3, 3)\n\
@@ -303,7 +303,7 @@ fn the_worker_reads_node_predictions_as_log_softmax() {
          assert a['classes'] == [0, 1, 2] == b['classes'], (a, b)\n\
          assert abs(a['nll'] - want) < 1e-12 and abs(b['nll'] - want) < 1e-12, (a, b, want)\n\
          print(a['nll'])\n",
-        repo().join("python").display().to_string()
+        repo().join("python/geobatch").display().to_string()
     );
     let o = std::process::Command::new(&py)
         .args(["-c", &script])

@@ -6,6 +6,7 @@
 //! * [`Plan`] and [`GraphBatch`]: what a batcher chooses and the reused, padded host batch it is
 //!   collated into.
 //! * [`GraphStream`]: the seeded stream of graph indices shared by every batcher.
+//! * [`epoch`]: plans from sizes alone (an epoch, N steps, a rank's share), for Python loops.
 //! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`]) with their config traits and the
 //!   [`registry`] of plugin descriptors.
 //!
@@ -18,6 +19,7 @@ pub mod batcher;
 pub mod crystal;
 pub mod dataset;
 pub mod elements;
+pub mod epoch;
 pub mod error;
 pub mod graph;
 pub mod lines;
@@ -40,6 +42,7 @@ pub use batch::GraphBatch;
 pub use batcher::{Batcher, BatcherContext, BatcherSpec};
 pub use crystal::Crystal;
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
+pub use epoch::Plans;
 pub use error::{Error, Result};
 pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize, SizeStats};
 pub use manifest::{MANIFEST_FILE, Manifest, PartEntry};

@@ -100,6 +100,30 @@ impl GraphStream {
         Ok(s)
     }
 
+    /// One pass over `n` graphs as an evaluation stream (it ends), in the order of pass `epoch` of
+    /// a seeded epoch sequence: ChaCha8 seeded with `seed`, on stream number `epoch`, shuffles
+    /// `0..n` once (`shuffle = false`: stored order). Epoch 0 is the first pass of the training
+    /// stream of the same seed; each epoch's order is computed directly, without the ones before.
+    pub fn epoch(n: usize, seed: u64, epoch: u64, shuffle: bool, split: &str) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::EmptySplit(split.to_string()));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(epoch);
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        if shuffle {
+            order.shuffle(&mut rng);
+        }
+        Ok(GraphStream {
+            order,
+            pos: 0,
+            pass: epoch,
+            consumed: 0,
+            mode: StreamMode::Eval,
+            rng,
+        })
+    }
+
     /// The next graph index without consuming it; `None` at the end of an evaluation pass.
     #[inline]
     pub fn peek(&mut self) -> Option<u32> {
@@ -235,6 +259,27 @@ mod tests {
             p.sort();
             assert_eq!(p, (0..50).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn epoch_zero_is_the_training_streams_first_pass_and_epochs_differ() {
+        let first = take(
+            &mut GraphStream::new(40, StreamMode::Train, 9, Quirks::Clean, "t").unwrap(),
+            40,
+        );
+        let mut e0 = GraphStream::epoch(40, 9, 0, true, "t").unwrap();
+        assert_eq!(take(&mut e0, 40), first);
+        assert_eq!(e0.peek(), None, "an epoch ends");
+        let e1 = take(&mut GraphStream::epoch(40, 9, 1, true, "t").unwrap(), 40);
+        assert_ne!(e1, first);
+        let mut sorted = e1.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..40).collect::<Vec<_>>());
+        assert_eq!(e1, take(&mut GraphStream::epoch(40, 9, 1, true, "t").unwrap(), 40));
+        assert_eq!(
+            take(&mut GraphStream::epoch(5, 9, 3, false, "t").unwrap(), 5),
+            vec![0, 1, 2, 3, 4]
+        );
     }
 
     #[test]

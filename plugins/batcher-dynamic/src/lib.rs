@@ -25,6 +25,10 @@ pub struct DynamicSpec {
     /// Number of leading graphs (stored order) the budget is estimated from.
     #[serde(default = "default_estimation_graphs")]
     pub num_estimation_graphs: usize,
+    /// An explicit budget (nodes, edges, graphs) instead of the estimate: at most `nodes - 1`
+    /// nodes, `edges` edges and `graphs - 1` graphs per batch, every batch padded to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 fn default_estimation_graphs() -> usize {
@@ -152,6 +156,11 @@ impl BatcherSpec for DynamicSpec {
                 "batcher.num_estimation_graphs must be at least 1",
             ));
         }
+        if let Some(b) = self.budget.filter(|b| b.nodes < 2 || b.graphs < 2) {
+            return Err(Error::invalid(format!(
+                "batcher.budget {b} needs at least 2 nodes and 2 graphs (one of each pads)"
+            )));
+        }
         Ok(())
     }
 
@@ -160,7 +169,21 @@ impl BatcherSpec for DynamicSpec {
         if ctx.sizes.is_empty() {
             return Err(Error::EmptySplit(ctx.split.to_string()));
         }
-        let budget = estimate_budget(ctx.sizes, self.batch_size, self.num_estimation_graphs)?;
+        let n = ctx.sizes.len();
+        let budget = match self.budget {
+            // more graph slots than the split holds would let one batch take a graph twice
+            Some(b) if b.graphs > n + 1 => {
+                return Err(Error::invalid(format!(
+                    "batcher.budget.graphs = {}: more than the {n} graphs of the {} split + 1 \
+                     (the padding graph): at most {}",
+                    b.graphs,
+                    ctx.split,
+                    n + 1
+                )));
+            }
+            Some(b) => b,
+            None => estimate_budget(ctx.sizes, self.batch_size, self.num_estimation_graphs)?,
+        };
         Ok(Box::new(DynamicBatcher::with_budget(budget)?))
     }
 }
@@ -174,6 +197,7 @@ inventory::submit! {
         options: &[
             OptionDoc { name: "batch_size", ty: "integer >= 2", default: "required", doc: "graph budget; at most batch_size - 1 real graphs per batch" },
             OptionDoc { name: "num_estimation_graphs", ty: "integer", default: "1000", doc: "leading graphs (stored order) the node and edge budget is estimated from" },
+            OptionDoc { name: "budget", ty: "{ nodes, edges, graphs }", default: "estimated", doc: "the padded shape of every batch, instead of the estimate (batch_size is then only its label)" },
         ],
         example: "kind = \"dynamic\"\nbatch_size = 32\n",
     }
@@ -295,11 +319,13 @@ mod tests {
         let spec = DynamicSpec {
             batch_size: 1,
             num_estimation_graphs: 1000,
+            budget: None,
         };
         assert!(matches!(spec.validate(), Err(Error::BatchSize(1))));
         let spec = DynamicSpec {
             batch_size: 8,
             num_estimation_graphs: 1000,
+            budget: None,
         };
         let ctx = BatcherContext {
             sizes: &[],
@@ -312,5 +338,29 @@ mod tests {
                 .to_string()
                 .contains("train split is empty")
         );
+    }
+
+    #[test]
+    fn an_explicit_budget_replaces_the_estimate_and_is_checked() {
+        let s = sizes(&[(3, 6), (5, 20), (2, 2), (4, 12)]);
+        let ctx = BatcherContext {
+            sizes: &s,
+            split: "train",
+            quirks: Quirks::Clean,
+        };
+        let spec: DynamicSpec =
+            serde_json::from_str(r#"{"batch_size": 8, "budget": {"nodes": 9, "edges": 30, "graphs": 4}}"#)
+                .unwrap();
+        let b = spec.build(&ctx).unwrap();
+        assert_eq!(b.budget(), Some(Shape::new(9, 30, 4)));
+        let small: DynamicSpec =
+            serde_json::from_str(r#"{"batch_size": 8, "budget": {"nodes": 1, "edges": 30, "graphs": 4}}"#)
+                .unwrap();
+        assert!(small.validate().unwrap_err().to_string().contains("at least 2 nodes"));
+        let wide: DynamicSpec =
+            serde_json::from_str(r#"{"batch_size": 8, "budget": {"nodes": 90, "edges": 300, "graphs": 6}}"#)
+                .unwrap();
+        let e = wide.build(&ctx).unwrap_err().to_string();
+        assert!(e.contains("budget.graphs = 6") && e.contains("at most 5"), "{e}");
     }
 }

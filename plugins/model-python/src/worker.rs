@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 /// The worker script and the helper module the user's module imports (`geobatch_bridge`),
 /// embedded so that a built geobatch needs no files beside it.
-const WORKER: &str = include_str!("../../../python/geobatch_worker.py");
-const BRIDGE: &str = include_str!("../../../python/geobatch_bridge.py");
+const WORKER: &str = include_str!("../../../python/geobatch/worker.py");
+const BRIDGE: &str = include_str!("../../../python/geobatch/bridge.py");
 
 /// How much of the worker's error output an error message quotes.
 const TAIL_BYTES: usize = 4000;

@@ -1,6 +1,8 @@
 """geobatch's Python worker: runs a user module as a geobatch trainer (the `python` model).
 
-geobatch starts ``python geobatch_worker.py`` and talks to it over a pipe, one JSON object per
+geobatch starts ``python geobatch_worker.py`` (this file, embedded in geobatch's `python` model and
+written beside ``geobatch_bridge.py``, which is ``geobatch/bridge.py``; ``python -m geobatch.worker``
+runs the installed package's copy) and talks to it over a pipe, one JSON object per
 line each way (requests on the original stdin, replies on the original stdout, both moved to
 private descriptors at start; the module's own prints go to stderr and its stdin is /dev/null, so
 ``input()`` or ``breakpoint()`` end with an error instead of reading the protocol). Batches arrive in a shared-memory file that geobatch writes and this worker maps once:
@@ -63,11 +65,25 @@ CHECKPOINT = "geobatch_checkpoint"
 REQUIRED = ("train_step", "predict", "parameter_count", "state", "load_state")
 
 
+def bridge_module():
+    """The bridge beside this worker: geobatch's embedded copy (``geobatch_bridge.py`` in the
+    worker's folder, where the `python` model writes both), else the installed package's
+    ``geobatch.bridge`` (``python -m geobatch.worker``), registered under the embedded name so
+    that modules importing ``geobatch_bridge`` find it."""
+    try:
+        import geobatch_bridge
+    except ImportError:
+        from geobatch import bridge as geobatch_bridge
+
+        sys.modules["geobatch_bridge"] = geobatch_bridge
+    return geobatch_bridge
+
+
 class Worker:
     def __init__(self):
         import numpy as np
 
-        import geobatch_bridge
+        geobatch_bridge = bridge_module()
 
         self.np = np
         self.bridge = geobatch_bridge

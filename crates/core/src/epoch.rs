@@ -1,0 +1,244 @@
+//! Plans from sizes alone: the batches of one pass over the graphs (an epoch), the first N batches
+//! of a training stream, and each rank's share of an epoch in a distributed run.
+//!
+//! This is what geobatch's Python package hands to a user's own training loop; the batchers are the
+//! registered ones, built from their config as the runner builds them.
+
+use crate::batcher::{BatcherContext, BatcherSpec, build_for_training};
+use crate::error::{Error, Result};
+use crate::graph::GraphSize;
+use crate::plan::Plan;
+use crate::shape::Shape;
+use crate::stream::{GraphStream, Quirks, StreamMode};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// Added to the seed of the generator that orders a distributed epoch's steps, so that the steps'
+/// order is not the graphs' order of the same epoch (the fractional part of the golden ratio).
+const STEP_ORDER_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Batches planned from sizes, held flat so that each field is one array: graph indices batch
+/// after batch, with every batch's real content and padded shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plans {
+    /// Graph indices (into the sizes) of every batch, concatenated in batch order.
+    pub indices: Vec<i64>,
+    /// Where each batch starts in `indices`, and the end: batches + 1 entries.
+    pub offsets: Vec<i64>,
+    /// Real nodes, edges and graphs of every batch (batches x 3, row-major).
+    pub real: Vec<i64>,
+    /// Padded nodes, edges and graphs of every batch (batches x 3, row-major).
+    pub padded: Vec<i64>,
+    /// Whether a batch is a second copy of one planned earlier in the epoch (made to even out a
+    /// distributed epoch); false everywhere in a plan of one rank.
+    pub repeated: Vec<bool>,
+}
+
+impl Default for Plans {
+    fn default() -> Self {
+        Plans {
+            indices: Vec::new(),
+            offsets: vec![0],
+            real: Vec::new(),
+            padded: Vec::new(),
+            repeated: Vec::new(),
+        }
+    }
+}
+
+impl Plans {
+    /// Number of batches.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Whether no batch is planned.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Graph indices of batch `b`.
+    pub fn batch(&self, b: usize) -> &[i64] {
+        &self.indices[self.offsets[b] as usize..self.offsets[b + 1] as usize]
+    }
+
+    /// Real content of batch `b`.
+    pub fn real_shape(&self, b: usize) -> Shape {
+        shape_at(&self.real, b)
+    }
+
+    /// Padded shape of batch `b`.
+    pub fn padded_shape(&self, b: usize) -> Shape {
+        shape_at(&self.padded, b)
+    }
+
+    /// Number of distinct padded shapes (the compiles of a shape-specialising engine).
+    pub fn distinct_shapes(&self) -> usize {
+        let mut shapes: Vec<Shape> = (0..self.len()).map(|b| self.padded_shape(b)).collect();
+        shapes.sort_unstable();
+        shapes.dedup();
+        shapes.len()
+    }
+
+    fn push(&mut self, graphs: &[i64], real: Shape, padded: Shape, repeated: bool) {
+        self.indices.extend_from_slice(graphs);
+        self.offsets.push(self.indices.len() as i64);
+        self.real.extend(triple(real));
+        self.padded.extend(triple(padded));
+        self.repeated.push(repeated);
+    }
+
+    fn push_plan(&mut self, plan: &Plan) {
+        self.indices.extend(plan.graphs.iter().map(|&g| i64::from(g)));
+        self.offsets.push(self.indices.len() as i64);
+        self.real.extend(triple(plan.real));
+        self.padded.extend(triple(plan.padded));
+        self.repeated.push(false);
+    }
+}
+
+fn shape_at(v: &[i64], b: usize) -> Shape {
+    Shape::new(v[3 * b] as usize, v[3 * b + 1] as usize, v[3 * b + 2] as usize)
+}
+
+fn triple(s: Shape) -> [i64; 3] {
+    [s.nodes as i64, s.edges as i64, s.graphs as i64]
+}
+
+fn batcher(
+    spec: &dyn BatcherSpec,
+    sizes: &[GraphSize],
+    quirks: Quirks,
+) -> Result<Box<dyn crate::Batcher>> {
+    spec.validate()?;
+    build_for_training(
+        spec,
+        &BatcherContext {
+            sizes,
+            split: "sizes",
+            quirks,
+        },
+    )
+}
+
+/// Plans one pass over `sizes` (epoch `epoch` of `seed`, see [`GraphStream::epoch`]): every graph
+/// once, batches ending with the pass (the last one may be partly filled). Epoch 0 of a seed is
+/// the first pass of the training stream the runner draws with that seed, so its batches are the
+/// runner's first ones up to the last batch, which there continues into the next pass.
+pub fn plan_epoch(
+    spec: &dyn BatcherSpec,
+    sizes: &[GraphSize],
+    seed: u64,
+    epoch: u64,
+    shuffle: bool,
+    quirks: Quirks,
+) -> Result<Plans> {
+    let mut batcher = batcher(spec, sizes, quirks)?;
+    let mut stream = GraphStream::epoch(sizes.len(), seed, epoch, shuffle, "sizes")?;
+    let mut plans = Plans::default();
+    let mut plan = Plan::default();
+    while batcher.next_plan(&mut stream, sizes, &mut plan)? {
+        plans.push_plan(&plan);
+    }
+    Ok(plans)
+}
+
+/// The first `steps` batches of the training stream of `seed`: the batches (and so the padded
+/// shapes) a geobatch training run or `geobatch batches` meets, passes spanned as they do.
+pub fn plan_steps(
+    spec: &dyn BatcherSpec,
+    sizes: &[GraphSize],
+    seed: u64,
+    quirks: Quirks,
+    steps: usize,
+) -> Result<Plans> {
+    let mut batcher = batcher(spec, sizes, quirks)?;
+    let mut stream = GraphStream::new(sizes.len(), StreamMode::Train, seed, quirks, "sizes")?;
+    let mut plans = Plans::default();
+    let mut plan = Plan::default();
+    for _ in 0..steps {
+        batcher.next_plan(&mut stream, sizes, &mut plan)?;
+        plans.push_plan(&plan);
+    }
+    Ok(plans)
+}
+
+/// Rank `rank`'s share of an epoch planned for `world_size` ranks. Every rank computes it from
+/// the same global plan, with no communication:
+///
+/// * every rank gets the same number of batches: `ceil(B / R)` of an epoch of `B` batches, the
+///   missing ones being second copies of the epoch's smallest batches (flagged `repeated`), or
+///   `floor(B / R)` with `drop_last`, the `B mod R` smallest batches left out;
+/// * the batches of one step are of similar real work: sorted by real edges plus nodes, taken `R`
+///   at a time, the steps then put in a seeded random order (`seed`, `epoch`), and the batches of
+///   a step dealt to the ranks in turn;
+/// * every rank pads a step's batch to the same shape, the largest of the step's batches in each
+///   count (for one-shape batchers that is their one shape; for `static` it is still a shape of
+///   its rule).
+///
+/// With one rank the plan is returned as it is.
+pub fn deal(
+    global: &Plans,
+    rank: usize,
+    world_size: usize,
+    drop_last: bool,
+    seed: u64,
+    epoch: u64,
+) -> Result<Plans> {
+    if world_size == 0 {
+        return Err(Error::invalid("world_size must be at least 1"));
+    }
+    if rank >= world_size {
+        return Err(Error::invalid(format!(
+            "rank {rank} is not below world_size {world_size}: ranks are 0..{}",
+            world_size - 1
+        )));
+    }
+    if world_size == 1 {
+        return Ok(global.clone());
+    }
+    let b = global.len();
+    if b == 0 || (drop_last && b < world_size) {
+        return Err(Error::invalid(format!(
+            "the epoch has {b} batches, fewer than the {world_size} ranks: with drop_last no rank \
+             would get one (lower world_size or the batch size)"
+        )));
+    }
+    let cost = |i: usize| {
+        let r = global.real_shape(i);
+        r.edges + r.nodes
+    };
+    let mut order: Vec<usize> = (0..b).collect();
+    order.sort_by(|&x, &y| cost(y).cmp(&cost(x)).then(x.cmp(&y)));
+    // (batch, repeated): the smallest batches are repeated or dropped
+    let mut slots: Vec<(usize, bool)> = order.iter().map(|&i| (i, false)).collect();
+    if drop_last {
+        slots.truncate(b - b % world_size);
+    } else {
+        let extra = (world_size - b % world_size) % world_size;
+        slots.extend((0..extra).map(|k| (order[b - 1 - k % b], true)));
+    }
+    let mut steps: Vec<&[(usize, bool)]> = slots.chunks(world_size).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(STEP_ORDER_SEED));
+    rng.set_stream(epoch);
+    steps.shuffle(&mut rng);
+    let mut out = Plans::default();
+    for (s, step) in steps.iter().enumerate() {
+        let mut padded = Shape::default();
+        for &(i, _) in *step {
+            let p = global.padded_shape(i);
+            padded = Shape::new(
+                padded.nodes.max(p.nodes),
+                padded.edges.max(p.edges),
+                padded.graphs.max(p.graphs),
+            );
+        }
+        let (i, repeated) = step[(rank + s) % world_size];
+        out.push(global.batch(i), global.real_shape(i), padded, repeated);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

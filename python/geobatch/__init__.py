@@ -1,0 +1,34 @@
+"""geobatch for Python: geobatch's batchers in your own PyTorch, PyG or JAX training loop.
+
+* ``Planner`` / ``Plan``: a registered batcher by its config name planning an epoch (or the next N
+  steps) from sizes alone, and each rank's equal share of it (``geobatch.planner``).
+* ``BatchSampler``: the same as a batch sampler for ``torch.utils.data.DataLoader``, with exact
+  ``len()``, ``set_epoch`` and ``state_dict`` (``geobatch.sampler``; torch is not imported).
+* ``GraphStore`` / ``Collator``: concatenated per-graph arrays collated into reusable padded
+  arrays in jraph's layout (``geobatch.store``); ``load_dataset`` reads geobatch's own datasets.
+* ``geobatch.torch`` (padding collate for PyG ``Data``, tensors) and ``geobatch.jraph``
+  (``GraphsTuple``) import their framework on use.
+
+docs/python.md has the guide; the ``python`` model's worker and bridge are ``geobatch.worker`` and
+``geobatch.bridge``.
+"""
+
+from ._native import __version__
+from .planner import Plan, Planner, batchers, check_sizes
+from .sampler import BatchSampler, PlannedBatch
+from .store import Collator, GraphStore, PaddedBatch, dataset_kinds, load_dataset
+
+__all__ = [
+    "BatchSampler",
+    "Collator",
+    "GraphStore",
+    "PaddedBatch",
+    "Plan",
+    "PlannedBatch",
+    "Planner",
+    "__version__",
+    "batchers",
+    "check_sizes",
+    "dataset_kinds",
+    "load_dataset",
+]

@@ -1,0 +1,176 @@
+"""Planning from sizes: a registered batcher by its config name, an epoch's plan, a rank's share.
+
+Every plan is made by geobatch's Rust batchers (the same crates as the ``geobatch`` command) with
+the GIL released; its arrays are NumPy arrays that own the Rust memory (no copy).
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from typing import Any
+
+import numpy as np
+
+from . import _native
+
+#: PyG's names for a dynamic budget (PyG PR #10467) and the budget count each sets.
+BUDGET_ARGS = {"max_num_nodes": "nodes", "max_num_edges": "edges", "max_num_graphs": "graphs"}
+
+
+def batchers() -> list[str]:
+    """Names of the registered graph-level batchers (``dynamic``, ``pack``, ``static``, and any a
+    plugin crate linked into this build registers)."""
+    return list(_native.batchers())
+
+
+def check_sizes(sizes: Any, name: str = "sizes") -> np.ndarray:
+    """``sizes`` as a C-contiguous ``(N, 2)`` int64 array of nodes and edges per graph, or a
+    ``ValueError``/``TypeError`` that names the argument and the first bad row."""
+    a = np.asarray(sizes)
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(
+            f"{name} must be an (N, 2) array of nodes and edges per graph, got shape {a.shape}"
+        )
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers (node and edge counts), got dtype {a.dtype}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name} is empty: there is nothing to plan")
+    if a.dtype.kind == "i" and (a < 0).any():
+        row = int(np.argwhere(a < 0)[0, 0])
+        raise ValueError(f"{name}[{row}] = {a[row].tolist()}: counts cannot be negative")
+    if a.dtype == np.uint64 and (a > np.iinfo(np.int64).max).any():
+        row = int(np.argwhere(a > np.iinfo(np.int64).max)[0, 0])
+        raise ValueError(f"{name}[{row}] = {a[row].tolist()}: counts too large")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _count(value: Any, name: str, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if int(value) < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    return int(value)
+
+
+class Plan:
+    """Batches planned from sizes: ``indices`` (graph indices, batch after batch), ``offsets``
+    (batches + 1; batch ``b`` is ``indices[offsets[b]:offsets[b + 1]]``), ``real`` and
+    ``padded`` (batches x 3: nodes, edges, graphs), ``repeated`` (a batch that repeats one of the
+    epoch to give every rank as many; see ``Planner.plan_epoch``)."""
+
+    __slots__ = ("indices", "offsets", "real", "padded", "repeated")
+
+    def __init__(self, indices, offsets, real, padded, repeated):
+        self.indices = indices
+        self.offsets = offsets
+        self.real = real
+        self.padded = padded
+        self.repeated = repeated
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, b: int) -> np.ndarray:
+        """The graph indices of batch ``b`` (a view)."""
+        n = len(self)
+        if not -n <= b < n:
+            raise IndexError(f"batch {b} of a plan of {n} batches")
+        b %= n
+        return self.indices[self.offsets[b] : self.offsets[b + 1]]
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        """The distinct padded shapes, sorted: what a shape-specialising compiler compiles."""
+        return sorted({tuple(int(x) for x in row) for row in self.padded})
+
+    def fill(self) -> tuple[float, float, float]:
+        """Real over padded nodes, edges and graphs, summed over the batches."""
+        r, p = self.real.sum(axis=0), self.padded.sum(axis=0)
+        return tuple(float(a) / float(b) if b else 0.0 for a, b in zip(r, p))
+
+    def __repr__(self) -> str:
+        return f"Plan({len(self)} batches, {len(self.indices)} graphs, {len(self.shapes())} shapes)"
+
+
+class Planner:
+    """A registered graph-level batcher built by its config name with the config's options, e.g.
+    ``Planner("static", batch_size=32, pad="multiple64")``, ``Planner("pack", batch_size=32)`` or
+    ``Planner("dynamic", budget={"nodes": 1024, "edges": 16384, "graphs": 33})``.
+
+    ``quirks="reference"`` reproduces the study's stream quirks (docs/batching.md). Unknown
+    names, unknown options and bad values raise ``ValueError`` with the valid choices.
+    """
+
+    def __init__(self, kind: str, batch_size: int = 32, *, quirks: str = "clean", **options):
+        if not isinstance(kind, str):
+            raise TypeError(f"kind must be a batcher name, one of {batchers()}, got {kind!r}")
+        batch_size = _count(batch_size, "batch_size")
+        table = {"kind": kind, "batch_size": batch_size, **options}
+        try:
+            text = json.dumps(table)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"batcher options must be plain values (numbers, strings, dicts): {e}") from None
+        self._native = _native.Planner(text, quirks)
+        self.kind = kind
+        self.quirks = quirks
+
+    @property
+    def label(self) -> str:
+        """The batcher's label in geobatch's tables (``static-64``, ``pack``, ...)."""
+        return self._native.label
+
+    @property
+    def batch_size(self) -> int:
+        """The configured batch size."""
+        return self._native.batch_size
+
+    @property
+    def options(self) -> dict:
+        """Every option of the batcher, defaults included."""
+        return json.loads(self._native.options_json())
+
+    def plan_epoch(
+        self,
+        sizes,
+        *,
+        seed: int,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+        shuffle: bool = True,
+    ) -> Plan:
+        """One pass over the graphs of ``sizes`` (an ``(N, 2)`` integer array of nodes and edges
+        per graph), in the order of epoch ``epoch`` of ``seed``: every graph once, the last
+        batch possibly partly filled. Epoch 0 is the first pass of a geobatch training run with
+        the same seed and batcher.
+
+        With ``world_size = R`` every rank computes the same global plan and takes its share:
+        as many batches on every rank (``ceil(B / R)``, the missing ones repeating the epoch's
+        smallest batches and flagged in ``repeated``; ``floor(B / R)`` with ``drop_last``), the
+        batches of a step of similar real work, and one padded shape per step on every rank.
+        """
+        sizes = check_sizes(sizes)
+        seed = _count(seed, "seed")
+        epoch = _count(epoch, "epoch")
+        world_size = _count(world_size, "world_size", 1)
+        rank = _count(rank, "rank")
+        if rank >= world_size:
+            raise ValueError(f"rank must be below world_size ({world_size}), got {rank}")
+        return Plan(
+            *self._native.plan_epoch(
+                sizes, seed, epoch, rank, world_size, bool(drop_last), bool(shuffle)
+            )
+        )
+
+    def plan_steps(self, sizes, *, seed: int, steps: int) -> Plan:
+        """The first ``steps`` batches of geobatch's training stream with this seed (passes
+        reshuffled and spanned, as in ``geobatch run``): the exact padded shapes of the next
+        ``steps`` steps, as ``geobatch advise`` plans them."""
+        sizes = check_sizes(sizes)
+        return Plan(
+            *self._native.plan_steps(sizes, _count(seed, "seed"), _count(steps, "steps", 1))
+        )
+
+    def __repr__(self) -> str:
+        return f"Planner({self.kind!r}, {self.options})"

@@ -1,0 +1,210 @@
+"""``BatchSampler``: geobatch's batchers as a batch sampler for ``torch.utils.data.DataLoader``
+(pure Python: torch is never imported here)."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from typing import Iterator, Optional
+
+import numpy as np
+
+from .planner import BUDGET_ARGS, Plan, Planner, _count, check_sizes
+
+
+class PlannedBatch(list):
+    """The graph indices of one batch (a ``list``), with ``padded``: the (nodes, edges, graphs)
+    the batch is padded to, and ``repeated``: whether it repeats a batch of the epoch."""
+
+    __slots__ = ("padded", "repeated")
+
+    def __init__(self, indices, padded, repeated=False):
+        super().__init__(indices)
+        self.padded = padded
+        self.repeated = repeated
+
+    def __reduce__(self):
+        return (PlannedBatch, (list(self), self.padded, self.repeated))
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) of an initialised ``torch.distributed`` process group, else (0, 1);
+    torch is only consulted when the program has imported it."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _budget(sizes: np.ndarray, given: dict) -> dict:
+    """A padded budget from PyG's ``max_num_*`` limits on real nodes, edges and graphs; a count
+    not given is one that never binds (derived from the others and the sizes)."""
+    n_max, e_max = int(sizes[:, 0].max()), int(sizes[:, 1].max())
+    graphs = len(sizes)
+    nodes = given.get("nodes")
+    edges = given.get("edges")
+    count = given.get("graphs")
+    if nodes is not None and nodes < n_max:
+        raise ValueError(
+            f"max_num_nodes = {nodes}: graph {int(sizes[:, 0].argmax())} alone has {n_max} nodes"
+        )
+    if edges is not None and edges < e_max:
+        raise ValueError(
+            f"max_num_edges = {edges}: graph {int(sizes[:, 1].argmax())} alone has {e_max} edges"
+        )
+    if count is not None and count < 1:
+        raise ValueError(f"max_num_graphs must be at least 1, got {count}")
+    if nodes is None:
+        nodes = int(sizes[:, 0].sum())
+    if edges is None:
+        # the most edges any set of graphs within the node limit can hold
+        ratio = float((sizes[:, 1] / np.maximum(sizes[:, 0], 1)).max())
+        edges = max(e_max, int(np.ceil(ratio * nodes)))
+        edges = min(edges, int(sizes[:, 1].sum()))
+    if count is None:
+        count = min(graphs, nodes // max(int(sizes[:, 0].min()), 1))
+    count = min(count, graphs)
+    return {"nodes": nodes + 1, "edges": edges, "graphs": count + 1}
+
+
+class BatchSampler:
+    """Yields batches of graph indices planned by a geobatch batcher, for
+    ``DataLoader(dataset, batch_sampler=BatchSampler(sizes, ...))``.
+
+    ``sizes`` is an ``(N, 2)`` integer array of nodes and edges per graph (what the batcher plans
+    from; the graphs are never loaded to size them). ``kind`` and ``**options`` name a registered
+    batcher and its options as in a config's ``[batcher]`` table. ``max_num_nodes``,
+    ``max_num_edges``, ``max_num_graphs`` (PyG's names) limit the real content of a batch and
+    give the batcher an explicit budget (``dynamic`` unless ``kind`` says otherwise).
+
+    Epochs: ``len()`` is the exact number of batches of this rank's epoch. After a complete pass
+    the next one starts on the next epoch by itself; ``set_epoch(e)`` chooses one (as
+    ``DistributedSampler`` does). Ranks: ``rank``/``world_size`` default to the initialised
+    ``torch.distributed`` group, else one process; every rank gets as many batches
+    (``Planner.plan_epoch``). ``state_dict()``/``load_state_dict()`` resume mid-epoch.
+    Each yielded batch is a ``PlannedBatch`` (a list with ``padded`` and ``repeated``).
+    """
+
+    def __init__(
+        self,
+        sizes,
+        kind: Optional[str] = None,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: Optional[int] = None,
+        world_size: Optional[int] = None,
+        drop_last: bool = False,
+        max_num_nodes: Optional[int] = None,
+        max_num_edges: Optional[int] = None,
+        max_num_graphs: Optional[int] = None,
+        quirks: str = "clean",
+        **options,
+    ):
+        self.sizes = check_sizes(sizes)
+        given = {
+            BUDGET_ARGS[k]: _count(v, k)
+            for k, v in (
+                ("max_num_nodes", max_num_nodes),
+                ("max_num_edges", max_num_edges),
+                ("max_num_graphs", max_num_graphs),
+            )
+            if v is not None
+        }
+        if given:
+            if "budget" in options:
+                raise ValueError("give either budget or max_num_nodes/edges/graphs, not both")
+            options["budget"] = _budget(self.sizes, given)
+            kind = kind or "dynamic"
+        self.planner = Planner(kind or "pack", batch_size, quirks=quirks, **options)
+        if (rank is None) != (world_size is None):
+            raise ValueError("give rank and world_size together (or neither)")
+        if rank is None:
+            rank, world_size = _distributed()
+        self.world_size = _count(world_size, "world_size", 1)
+        self.rank = _count(rank, "rank")
+        if self.rank >= self.world_size:
+            raise ValueError(f"rank must be below world_size ({self.world_size}), got {self.rank}")
+        self.seed = _count(seed, "seed")
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+        self._position = 0
+        self._plan: Optional[Plan] = None
+        self._plan_epoch = -1
+
+    def set_epoch(self, epoch: int) -> None:
+        """Starts epoch ``epoch`` at its first batch."""
+        self.epoch = _count(epoch, "epoch")
+        self._position = 0
+
+    def plan(self) -> Plan:
+        """This rank's plan of the current epoch (computed once per epoch)."""
+        if self._plan is None or self._plan_epoch != self.epoch:
+            self._plan = self.planner.plan_epoch(
+                self.sizes,
+                seed=self.seed,
+                epoch=self.epoch,
+                rank=self.rank,
+                world_size=self.world_size,
+                drop_last=self.drop_last,
+                shuffle=self.shuffle,
+            )
+            self._plan_epoch = self.epoch
+        return self._plan
+
+    def __len__(self) -> int:
+        return len(self.plan())
+
+    def __iter__(self) -> Iterator[PlannedBatch]:
+        plan = self.plan()
+        start = self._position
+        for b in range(start, len(plan)):
+            self._position = b + 1
+            yield PlannedBatch(
+                plan[b].tolist(),
+                tuple(int(x) for x in plan.padded[b]),
+                bool(plan.repeated[b]),
+            )
+        # a complete pass: the next one is the next epoch
+        self.epoch += 1
+        self._position = 0
+
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256(self.sizes.tobytes())
+        h.update(repr((self.planner.options, self.planner.quirks, self.shuffle, self.drop_last)).encode())
+        return h.hexdigest()[:16]
+
+    def state_dict(self, consumed: Optional[int] = None) -> dict:
+        """Where the sampler stands: epoch and batches of it already yielded (or ``consumed``,
+        the batches the training loop has used, when a loader reads ahead), with what the
+        plan depends on, so that a resume with other sizes or options is refused."""
+        position = self._position if consumed is None else _count(consumed, "consumed")
+        return {
+            "epoch": self.epoch,
+            "position": position,
+            "seed": self.seed,
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "fingerprint": self._fingerprint(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continues where ``state_dict()`` was taken: the next batch is the one after it."""
+        for key in ("epoch", "position", "seed", "world_size", "fingerprint"):
+            if key not in state:
+                raise ValueError(f"state_dict has no {key!r}: not a geobatch BatchSampler state")
+        if state["fingerprint"] != self._fingerprint() or state["seed"] != self.seed:
+            raise ValueError(
+                "the state belongs to another sampler (other sizes, batcher options or seed)"
+            )
+        if state["world_size"] != self.world_size:
+            raise ValueError(
+                f"the state was taken with world_size {state['world_size']}, this sampler has "
+                f"{self.world_size}"
+            )
+        self.epoch = _count(state["epoch"], "epoch")
+        position = _count(state["position"], "position")
+        if position > len(self.plan()):
+            raise ValueError(f"position {position} is past the epoch's {len(self.plan())} batches")
+        self._position = position

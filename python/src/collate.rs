@@ -1,0 +1,496 @@
+//! `Collator`: a plan's graphs gathered from a store of concatenated per-graph arrays into
+//! reusable padded output arrays, in the layout of geobatch's own batches (jraph's
+//! `pad_with_graphs`): real graphs first; the first padding graph owns every padding node and
+//! edge, padding edges point at the first padding node, padding rows are zero, further padding
+//! graphs are empty.
+//!
+//! Every array is seen as rows of bytes (the Python side passes `uint8` views), so any dtype and
+//! any trailing shape is a plain row copy. The arrays' addresses are taken once, when the
+//! collator is made, and the collator keeps the arrays alive; a collation then checks its
+//! indices and the output capacity and runs with the GIL released.
+//!
+//! The one module of the package with `unsafe` code: raw row copies into arrays whose bounds are
+//! checked before each collation (each block says what it relies on).
+#![allow(unsafe_code)]
+
+use crate::value_error;
+use numpy::{
+    PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray,
+    PyUntypedArrayMethods, dtype,
+};
+use pyo3::prelude::*;
+
+/// Rows of bytes at a fixed address: a store array or an output array.
+#[derive(Clone, Copy)]
+struct Rows {
+    ptr: *mut u8,
+    rows: usize,
+    row_bytes: usize,
+}
+
+/// A column of integers of one of the index dtypes.
+#[derive(Clone, Copy)]
+enum Ints {
+    I32(*mut i32, usize),
+    I64(*mut i64, usize),
+}
+
+impl Ints {
+    fn len(&self) -> usize {
+        match *self {
+            Ints::I32(_, n) | Ints::I64(_, n) => n,
+        }
+    }
+
+    /// Writes `v` at `i` (in bounds by the caller's checks).
+    #[inline]
+    unsafe fn set(&self, i: usize, v: i64) {
+        // SAFETY: the caller keeps `i < len`; the array is alive and exclusively ours to write
+        unsafe {
+            match *self {
+                Ints::I32(p, _) => *p.add(i) = v as i32,
+                Ints::I64(p, _) => *p.add(i) = v,
+            }
+        }
+    }
+
+    /// Fills `range` with `v`.
+    unsafe fn fill(&self, range: std::ops::Range<usize>, v: i64) {
+        // SAFETY: as for `set`
+        unsafe {
+            match *self {
+                Ints::I32(p, _) => {
+                    std::slice::from_raw_parts_mut(p.add(range.start), range.len()).fill(v as i32)
+                }
+                Ints::I64(p, _) => {
+                    std::slice::from_raw_parts_mut(p.add(range.start), range.len()).fill(v)
+                }
+            }
+        }
+    }
+}
+
+/// Every address a collation reads or writes.
+#[derive(Clone)]
+struct Layout {
+    graphs: usize,
+    node_offsets: *const i64,
+    /// `None`: every graph fully connected, edges made at collation.
+    edges: Option<StoredEdges>,
+    node_src: Vec<Rows>,
+    node_out: Vec<Rows>,
+    edge_src: Vec<Rows>,
+    edge_out: Vec<Rows>,
+    graph_src: Vec<Rows>,
+    graph_out: Vec<Rows>,
+    senders: Ints,
+    receivers: Ints,
+    node_graph: Ints,
+    n_node: Ints,
+    n_edge: Ints,
+    graph_mask: *mut bool,
+    capacity: [usize; 3],
+}
+
+/// Stored edges: per-graph offsets and local endpoints.
+#[derive(Clone, Copy)]
+struct StoredEdges {
+    offsets: *const i64,
+    senders: *const i32,
+    receivers: *const i32,
+}
+
+// SAFETY: the pointers are into NumPy arrays the collator holds references to; they are only
+// dereferenced during `collate`, which the Python side never runs on one collator from two
+// threads at once (the collator's method takes `&mut self` through PyO3's borrow checking).
+unsafe impl Send for Layout {}
+// SAFETY: as above; shared references never write.
+unsafe impl Sync for Layout {}
+
+/// Gathers plans from a store into reusable padded outputs (see the module's text).
+#[pyclass(module = "geobatch._native")]
+pub struct Collator {
+    layout: Layout,
+    /// The arrays the layout points into, kept alive.
+    _keep: Vec<Py<PyAny>>,
+}
+
+/// Address and rows of a C-contiguous `uint8` 2-D array.
+fn rows(a: &Bound<'_, PyAny>, what: &str) -> PyResult<Rows> {
+    let a = a
+        .cast::<PyArray2<u8>>()
+        .map_err(|_| value_error(format!("{what}: expected a 2-D uint8 view")))?;
+    if !a.is_c_contiguous() {
+        return Err(value_error(format!("{what} must be C-contiguous")));
+    }
+    let shape = a.shape();
+    Ok(Rows {
+        ptr: a.data(),
+        rows: shape[0],
+        row_bytes: shape[1],
+    })
+}
+
+/// Address and length of a C-contiguous int32 or int64 1-D array.
+fn ints(a: &Bound<'_, PyAny>, what: &str) -> PyResult<Ints> {
+    let u = a
+        .cast::<PyUntypedArray>()
+        .map_err(|_| value_error(format!("{what}: expected a NumPy array")))?;
+    if u.ndim() != 1 || !u.is_c_contiguous() {
+        return Err(value_error(format!("{what} must be 1-D and C-contiguous")));
+    }
+    let py = a.py();
+    let dt = u.dtype();
+    if dt.is_equiv_to(&dtype::<i32>(py)) {
+        let a = a.cast::<PyArray1<i32>>()?;
+        Ok(Ints::I32(a.data(), a.len()))
+    } else if dt.is_equiv_to(&dtype::<i64>(py)) {
+        let a = a.cast::<PyArray1<i64>>()?;
+        Ok(Ints::I64(a.data(), a.len()))
+    } else {
+        Err(value_error(format!("{what} must be int32 or int64")))
+    }
+}
+
+fn typed<'a, 'py, T: numpy::Element>(
+    a: &'a Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<&'a Bound<'py, PyArray1<T>>> {
+    let a = a.cast::<PyArray1<T>>().map_err(|_| {
+        value_error(format!(
+            "{what}: expected a 1-D {} array",
+            std::any::type_name::<T>()
+        ))
+    })?;
+    if !a.is_c_contiguous() {
+        return Err(value_error(format!("{what} must be C-contiguous")));
+    }
+    Ok(a)
+}
+
+#[pymethods]
+impl Collator {
+    /// A collator over a store (`node_offsets`, optional stored edges, row arrays per node, edge
+    /// and graph) into outputs of capacity `(nodes, edges, graphs)`. The Python package checks
+    /// the shapes; what is checked here is what memory safety needs.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (node_offsets, edge_offsets, senders_local, receivers_local, node_src, node_out, edge_src, edge_out, graph_src, graph_out, senders, receivers, node_graph, n_node, n_edge, graph_mask))]
+    fn new(
+        node_offsets: Bound<'_, PyAny>,
+        edge_offsets: Option<Bound<'_, PyAny>>,
+        senders_local: Option<Bound<'_, PyAny>>,
+        receivers_local: Option<Bound<'_, PyAny>>,
+        node_src: Vec<Bound<'_, PyAny>>,
+        node_out: Vec<Bound<'_, PyAny>>,
+        edge_src: Vec<Bound<'_, PyAny>>,
+        edge_out: Vec<Bound<'_, PyAny>>,
+        graph_src: Vec<Bound<'_, PyAny>>,
+        graph_out: Vec<Bound<'_, PyAny>>,
+        senders: Bound<'_, PyAny>,
+        receivers: Bound<'_, PyAny>,
+        node_graph: Bound<'_, PyAny>,
+        n_node: Bound<'_, PyAny>,
+        n_edge: Bound<'_, PyAny>,
+        graph_mask: Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let mut keep: Vec<Py<PyAny>> = Vec::new();
+        let offsets = typed::<i64>(&node_offsets, "node_offsets")?;
+        let node_offsets_slice = unsafe { offsets.as_slice() }.map_err(value_error)?;
+        let graphs = node_offsets_slice.len().saturating_sub(1);
+        let total_nodes = check_offsets(node_offsets_slice, "node_offsets")?;
+        let edges = match (edge_offsets, senders_local, receivers_local) {
+            (None, None, None) => None,
+            (Some(eo), Some(s), Some(r)) => {
+                let eo_a = typed::<i64>(&eo, "edge_offsets")?;
+                let eo_s = unsafe { eo_a.as_slice() }.map_err(value_error)?;
+                if eo_s.len() != graphs + 1 {
+                    return Err(value_error("edge_offsets must have one entry per graph + 1"));
+                }
+                let total = check_offsets(eo_s, "edge_offsets")?;
+                let (s_a, r_a) = (typed::<i32>(&s, "senders")?, typed::<i32>(&r, "receivers")?);
+                if s_a.len() != total || r_a.len() != total {
+                    return Err(value_error(format!(
+                        "senders and receivers must hold the {total} stored edges"
+                    )));
+                }
+                let (ss, rs) = unsafe { (s_a.as_slice(), r_a.as_slice()) };
+                let (ss, rs) = (ss.map_err(value_error)?, rs.map_err(value_error)?);
+                for g in 0..graphs {
+                    let n = (node_offsets_slice[g + 1] - node_offsets_slice[g]) as i64;
+                    let e = eo_s[g] as usize..eo_s[g + 1] as usize;
+                    if let Some(k) = e
+                        .clone()
+                        .find(|&k| !(0..n).contains(&i64::from(ss[k])) || !(0..n).contains(&i64::from(rs[k])))
+                    {
+                        return Err(value_error(format!(
+                            "edge {k} of graph {g} has an endpoint outside the graph's {n} nodes"
+                        )));
+                    }
+                }
+                let stored = StoredEdges {
+                    offsets: eo_a.data(),
+                    senders: s_a.data(),
+                    receivers: r_a.data(),
+                };
+                keep.extend([eo.unbind(), s.unbind(), r.unbind()]);
+                Some(stored)
+            }
+            _ => {
+                return Err(value_error(
+                    "edge_offsets, senders and receivers go together (or none: full graphs)",
+                ));
+            }
+        };
+        let group = |src: &[Bound<'_, PyAny>], out: &[Bound<'_, PyAny>], rows_in: usize, what: &str| -> PyResult<(Vec<Rows>, Vec<Rows>)> {
+            if src.len() != out.len() {
+                return Err(value_error(format!("{what}: as many outputs as arrays")));
+            }
+            let mut s = Vec::new();
+            let mut o = Vec::new();
+            for (k, (a, b)) in src.iter().zip(out).enumerate() {
+                let (ra, rb) = (rows(a, what)?, rows(b, what)?);
+                if ra.rows != rows_in || ra.row_bytes != rb.row_bytes {
+                    return Err(value_error(format!(
+                        "{what} array {k}: {} rows of {} bytes, output rows of {} bytes; expected {rows_in} rows",
+                        ra.rows, ra.row_bytes, rb.row_bytes
+                    )));
+                }
+                s.push(ra);
+                o.push(rb);
+            }
+            Ok((s, o))
+        };
+        let total_edges = match &edges {
+            // SAFETY: checked above: edge_offsets has graphs + 1 entries
+            Some(e) => (unsafe { *e.offsets.add(graphs) }) as usize,
+            None => 0,
+        };
+        let (node_src_r, node_out_r) = group(&node_src, &node_out, total_nodes, "node arrays")?;
+        let (edge_src_r, edge_out_r) = if edges.is_some() {
+            group(&edge_src, &edge_out, total_edges, "edge arrays")?
+        } else if edge_src.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            return Err(value_error("full graphs have no stored edge arrays"));
+        };
+        let (graph_src_r, graph_out_r) = group(&graph_src, &graph_out, graphs, "graph arrays")?;
+        let senders_i = ints(&senders, "senders output")?;
+        let receivers_i = ints(&receivers, "receivers output")?;
+        let node_graph_i = ints(&node_graph, "node_graph output")?;
+        let n_node_i = ints(&n_node, "n_node output")?;
+        let n_edge_i = ints(&n_edge, "n_edge output")?;
+        let mask = typed::<bool>(&graph_mask, "graph_mask output")?;
+        let capacity = [node_graph_i.len(), senders_i.len(), n_node_i.len()];
+        if receivers_i.len() != capacity[1]
+            || n_edge_i.len() != capacity[2]
+            || mask.len() != capacity[2]
+            || node_out_r.iter().any(|r| r.rows != capacity[0])
+            || edge_out_r.iter().any(|r| r.rows != capacity[1])
+            || graph_out_r.iter().any(|r| r.rows != capacity[2])
+        {
+            return Err(value_error(
+                "outputs must share one capacity per count (nodes, edges, graphs)",
+            ));
+        }
+        let layout = Layout {
+            graphs,
+            node_offsets: offsets.data(),
+            edges,
+            node_src: node_src_r,
+            node_out: node_out_r,
+            edge_src: edge_src_r,
+            edge_out: edge_out_r,
+            graph_src: graph_src_r,
+            graph_out: graph_out_r,
+            senders: senders_i,
+            receivers: receivers_i,
+            node_graph: node_graph_i,
+            n_node: n_node_i,
+            n_edge: n_edge_i,
+            graph_mask: mask.data(),
+            capacity,
+        };
+        keep.push(node_offsets.unbind());
+        for a in node_src
+            .into_iter()
+            .chain(node_out)
+            .chain(edge_src)
+            .chain(edge_out)
+            .chain(graph_src)
+            .chain(graph_out)
+            .chain([senders, receivers, node_graph, n_node, n_edge, graph_mask])
+        {
+            keep.push(a.unbind());
+        }
+        Ok(Collator {
+            layout,
+            _keep: keep,
+        })
+    }
+
+    /// Collates the graphs `indices` padded to `padded` = (nodes, edges, graphs); returns the
+    /// real (nodes, edges, graphs). The outputs' first `padded` rows hold the batch.
+    fn collate(
+        &mut self,
+        py: Python<'_>,
+        indices: Bound<'_, PyAny>,
+        padded: (usize, usize, usize),
+    ) -> PyResult<(usize, usize, usize)> {
+        let idx = typed::<i64>(&indices, "indices")?;
+        let ro = idx.readonly();
+        let idx = ro.as_slice().map_err(value_error)?;
+        let layout = self.layout.clone();
+        py.detach(|| unsafe { layout.collate(idx, [padded.0, padded.1, padded.2]) })
+            .map_err(value_error)
+    }
+}
+
+/// Checks that offsets start at 0 and never decrease; returns the total.
+fn check_offsets(o: &[i64], what: &str) -> PyResult<usize> {
+    if o.first() != Some(&0) {
+        return Err(value_error(format!("{what} must start at 0")));
+    }
+    if let Some(k) = o.windows(2).position(|w| w[1] < w[0]) {
+        return Err(value_error(format!("{what} decreases at graph {k}")));
+    }
+    Ok(*o.last().unwrap_or(&0) as usize)
+}
+
+impl Layout {
+    /// Nodes and edges of graph `g`.
+    #[inline]
+    unsafe fn counts(&self, g: usize) -> (usize, usize, usize, usize) {
+        // SAFETY: g < graphs, offsets have graphs + 1 entries
+        unsafe {
+            let n0 = *self.node_offsets.add(g) as usize;
+            let n = *self.node_offsets.add(g + 1) as usize - n0;
+            match &self.edges {
+                Some(e) => {
+                    let e0 = *e.offsets.add(g) as usize;
+                    (n0, n, e0, *e.offsets.add(g + 1) as usize - e0)
+                }
+                None => (n0, n, 0, n * n.saturating_sub(1)),
+            }
+        }
+    }
+
+    /// The collation (see the module's text).
+    ///
+    /// # Safety
+    /// The layout's arrays are alive and not resized; nobody else writes the outputs meanwhile.
+    unsafe fn collate(&self, indices: &[i64], padded: [usize; 3]) -> Result<(usize, usize, usize), String> {
+        let (mut nodes, mut edges) = (0usize, 0usize);
+        for (b, &g) in indices.iter().enumerate() {
+            if g < 0 || g as usize >= self.graphs {
+                return Err(format!(
+                    "indices[{b}] = {g}: the store holds graphs 0..{}",
+                    self.graphs
+                ));
+            }
+            let (_, n, _, m) = unsafe { self.counts(g as usize) };
+            nodes += n;
+            edges += m;
+        }
+        let real = [nodes, edges, indices.len()];
+        if !(padded[0] > nodes && padded[1] >= edges && padded[2] > indices.len()) {
+            return Err(format!(
+                "padded shape {padded:?} cannot hold the batch's {real:?} (nodes, edges, graphs): \
+                 it needs more nodes and graphs, and at least as many edges"
+            ));
+        }
+        if (0..3).any(|k| padded[k] > self.capacity[k]) {
+            return Err(format!(
+                "padded shape {padded:?} is larger than the outputs' capacity {:?}",
+                self.capacity
+            ));
+        }
+        unsafe { self.write(indices, padded, real) };
+        Ok((nodes, edges, indices.len()))
+    }
+
+    /// Writes the batch; every bound was checked by `collate`.
+    unsafe fn write(&self, indices: &[i64], padded: [usize; 3], real: [usize; 3]) {
+        let copy_rows = |src: &Rows, dst: &Rows, from: usize, to: usize, n: usize| {
+            let b = src.row_bytes;
+            // SAFETY: from + n <= src.rows (offsets checked), to + n <= capacity
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.ptr.add(from * b), dst.ptr.add(to * b), n * b)
+            };
+        };
+        let zero_rows = |dst: &Rows, from: usize, to: usize| {
+            let b = dst.row_bytes;
+            // SAFETY: to <= capacity
+            unsafe { std::ptr::write_bytes(dst.ptr.add(from * b), 0, (to - from) * b) };
+        };
+        let (mut at_n, mut at_e) = (0usize, 0usize);
+        for (b, &g) in indices.iter().enumerate() {
+            let g = g as usize;
+            let (n0, n, e0, m) = unsafe { self.counts(g) };
+            for (s, d) in self.node_src.iter().zip(&self.node_out) {
+                copy_rows(s, d, n0, at_n, n);
+            }
+            unsafe { self.node_graph.fill(at_n..at_n + n, b as i64) };
+            match &self.edges {
+                Some(e) => {
+                    for (s, d) in self.edge_src.iter().zip(&self.edge_out) {
+                        copy_rows(s, d, e0, at_e, m);
+                    }
+                    for k in 0..m {
+                        unsafe {
+                            let s = *e.senders.add(e0 + k) as i64;
+                            let r = *e.receivers.add(e0 + k) as i64;
+                            self.senders.set(at_e + k, s + at_n as i64);
+                            self.receivers.set(at_e + k, r + at_n as i64);
+                        }
+                    }
+                }
+                None => {
+                    // every ordered pair of distinct nodes, receiver-major (as geobatch's QM9)
+                    let mut k = at_e;
+                    for i in 0..n {
+                        for j in (0..n).filter(|&j| j != i) {
+                            unsafe {
+                                self.senders.set(k, (at_n + j) as i64);
+                                self.receivers.set(k, (at_n + i) as i64);
+                            }
+                            k += 1;
+                        }
+                    }
+                }
+            }
+            for (s, d) in self.graph_src.iter().zip(&self.graph_out) {
+                copy_rows(s, d, g, b, 1);
+            }
+            unsafe {
+                self.n_node.set(b, n as i64);
+                self.n_edge.set(b, m as i64);
+                *self.graph_mask.add(b) = true;
+            }
+            at_n += n;
+            at_e += m;
+        }
+        // padding: the first padding graph owns every padding node and edge
+        let [pn, pe, pg] = padded;
+        let rg = real[2];
+        for d in &self.node_out {
+            zero_rows(d, at_n, pn);
+        }
+        for d in &self.edge_out {
+            zero_rows(d, at_e, pe);
+        }
+        for d in &self.graph_out {
+            zero_rows(d, rg, pg);
+        }
+        unsafe {
+            self.node_graph.fill(at_n..pn, rg as i64);
+            self.senders.fill(at_e..pe, at_n as i64);
+            self.receivers.fill(at_e..pe, at_n as i64);
+            self.n_node.set(rg, (pn - at_n) as i64);
+            self.n_edge.set(rg, (pe - at_e) as i64);
+            self.n_node.fill(rg + 1..pg, 0);
+            self.n_edge.fill(rg + 1..pg, 0);
+            std::slice::from_raw_parts_mut(self.graph_mask.add(rg), pg - rg).fill(false);
+        }
+    }
+}

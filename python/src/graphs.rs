@@ -1,0 +1,84 @@
+//! Edges of geometric graphs by geobatch's graph rules (`full`, `cutoff`, `knn`, periodic
+//! images where a cell's `pbc` says so), for stores made from positions in Python.
+
+use crate::value_error;
+use geobatch_core::rules::{GraphRule, build_edges};
+use geobatch_core::Cell;
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+use pyo3::prelude::*;
+
+/// Edge offsets (graphs + 1), local senders and receivers, and edge vectors (edges x 3) of every
+/// graph under `rule_json` (a graph rule table as JSON), the GIL released.
+#[pyfunction]
+#[pyo3(signature = (rule_json, positions, node_offsets, cells = None, pbc = None))]
+#[allow(clippy::type_complexity)]
+pub fn graph_edges<'py>(
+    py: Python<'py>,
+    rule_json: &str,
+    positions: PyReadonlyArray2<'py, f32>,
+    node_offsets: PyReadonlyArray1<'py, i64>,
+    cells: Option<PyReadonlyArray3<'py, f32>>,
+    pbc: Option<PyReadonlyArray2<'py, bool>>,
+) -> PyResult<(
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i32>>,
+    Bound<'py, PyArray1<i32>>,
+    Bound<'py, PyArray2<f32>>,
+)> {
+    let rule: GraphRule =
+        serde_json::from_str(rule_json).map_err(|e| value_error(format!("graph: {e}")))?;
+    rule.validate().map_err(value_error)?;
+    let pos = positions.as_slice().map_err(value_error)?;
+    let offsets = node_offsets.as_slice().map_err(value_error)?;
+    let graphs = offsets.len().saturating_sub(1);
+    let cells = match &cells {
+        Some(c) => Some(c.as_slice().map_err(value_error)?),
+        None => None,
+    };
+    let pbc = match &pbc {
+        Some(p) => Some(p.as_slice().map_err(value_error)?),
+        None => None,
+    };
+    if cells.is_some_and(|c| c.len() != graphs * 9) || pbc.is_some_and(|p| p.len() != graphs * 3) {
+        return Err(value_error("cells must be (graphs, 3, 3) and pbc (graphs, 3)"));
+    }
+    let (edge_offsets, senders, receivers, vectors) = py
+        .detach(|| {
+            let mut s = Vec::new();
+            let mut r = Vec::new();
+            let mut v: Vec<[f32; 3]> = Vec::new();
+            let mut eo = vec![0i64];
+            for g in 0..graphs {
+                let (a, b) = (offsets[g] as usize, offsets[g + 1] as usize);
+                let mut cell = Cell::default();
+                if let Some(c) = cells {
+                    for (k, row) in cell.lattice.iter_mut().enumerate() {
+                        row.copy_from_slice(&c[g * 9 + 3 * k..g * 9 + 3 * k + 3]);
+                    }
+                }
+                if let Some(p) = pbc {
+                    cell.pbc.copy_from_slice(&p[g * 3..g * 3 + 3]);
+                }
+                let xyz: Vec<[f32; 3]> = pos[3 * a..3 * b]
+                    .chunks_exact(3)
+                    .map(|c| [c[0], c[1], c[2]])
+                    .collect();
+                let (mut gs, mut gr) = (Vec::new(), Vec::new());
+                build_edges(&rule, &xyz, &cell, &mut gs, &mut gr, &mut v)
+                    .map_err(|m| format!("graph {g}: {m}"))?;
+                s.extend(gs.iter().map(|&x| x as i32));
+                r.extend(gr.iter().map(|&x| x as i32));
+                eo.push(s.len() as i64);
+            }
+            Ok::<_, String>((eo, s, r, v))
+        })
+        .map_err(value_error)?;
+    let e = vectors.len();
+    let flat: Vec<f32> = vectors.into_iter().flatten().collect();
+    Ok((
+        PyArray1::from_vec(py, edge_offsets),
+        PyArray1::from_vec(py, senders),
+        PyArray1::from_vec(py, receivers),
+        PyArray1::from_vec(py, flat).reshape([e, 3])?,
+    ))
+}

@@ -1,0 +1,30 @@
+//! `geobatch._native`, the extension module of geobatch's Python package: the registered
+//! batchers planning from sizes (an epoch, N steps, a rank's share), geobatch's datasets as
+//! arrays, and collation of a plan into reusable padded arrays. The pure-Python package around it
+//! (`python/geobatch`) checks arguments and gives the user-facing classes; docs/python.md.
+
+mod collate;
+mod datasets;
+mod graphs;
+mod planner;
+
+use pyo3::prelude::*;
+
+/// The module: classes and functions the Python package wraps.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    geobatch_catalog::link();
+    m.add_class::<planner::Planner>()?;
+    m.add_function(wrap_pyfunction!(planner::batchers, m)?)?;
+    m.add_class::<collate::Collator>()?;
+    m.add_function(wrap_pyfunction!(datasets::load_dataset, m)?)?;
+    m.add_function(wrap_pyfunction!(datasets::dataset_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(graphs::graph_edges, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
+
+/// A Python `ValueError` with a message.
+pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(e.to_string())
+}

@@ -1,0 +1,193 @@
+//! `Planner`: a registered graph-level batcher built from its config options, planning epochs,
+//! rank shares and step sequences from sizes alone.
+
+use crate::value_error;
+use geobatch_core::registry::{self, PluginKind};
+use geobatch_core::{BatcherSpec, GraphSize, Plans, Quirks, Task, epoch};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+
+/// Names of the registered graph-level batchers, sorted.
+#[pyfunction]
+pub fn batchers() -> Vec<&'static str> {
+    registry::descriptors()
+        .into_iter()
+        .filter(|d| d.kind == PluginKind::Batcher && d.task == Task::Graph)
+        .map(|d| d.name)
+        .collect()
+}
+
+/// A batcher spec (config options as JSON, with `kind`) and the stream's quirks.
+#[pyclass(module = "geobatch._native", frozen)]
+pub struct Planner {
+    spec: Box<dyn BatcherSpec>,
+    quirks: Quirks,
+}
+
+/// Plan arrays: indices, offsets, real (B x 3), padded (B x 3), repeated.
+type PlanArrays<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray1<bool>>,
+);
+
+#[pymethods]
+impl Planner {
+    /// Builds the batcher `options["kind"]` from its options (a JSON object, as the `[batcher]`
+    /// table of a config) and checks them.
+    #[new]
+    fn new(options_json: &str, quirks: &str) -> PyResult<Self> {
+        let value: serde_json::Value = serde_json::from_str(options_json).map_err(value_error)?;
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let known = batchers();
+        if !known.contains(&kind.as_str()) {
+            return Err(value_error(format!(
+                "unknown batcher {kind:?}: the graph-level batchers are {}",
+                known.join(", ")
+            )));
+        }
+        let spec: Box<dyn BatcherSpec> = serde_json::from_value(value)
+            .map_err(|e| value_error(format!("batcher {kind:?}: {e}")))?;
+        spec.validate().map_err(value_error)?;
+        let quirks = match quirks {
+            "clean" => Quirks::Clean,
+            "reference" => Quirks::Reference,
+            other => {
+                return Err(value_error(format!(
+                    "quirks = {other:?}: \"clean\" or \"reference\""
+                )));
+            }
+        };
+        Ok(Planner { spec, quirks })
+    }
+
+    /// The batcher's label in tables (e.g. `static-64`).
+    #[getter]
+    fn label(&self) -> String {
+        self.spec.label()
+    }
+
+    /// The configured batch size.
+    #[getter]
+    fn batch_size(&self) -> usize {
+        self.spec.batch_size()
+    }
+
+    /// The batcher's options with their defaults, as JSON.
+    fn options_json(&self) -> PyResult<String> {
+        serde_json::to_string(&self.spec).map_err(value_error)
+    }
+
+    /// One epoch's plan for one rank (see `geobatch_core::epoch`), the GIL released.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_epoch<'py>(
+        &self,
+        py: Python<'py>,
+        sizes: PyReadonlyArray2<'py, i64>,
+        seed: u64,
+        epoch: u64,
+        rank: usize,
+        world_size: usize,
+        drop_last: bool,
+        shuffle: bool,
+    ) -> PyResult<PlanArrays<'py>> {
+        let flat = contiguous(&sizes)?;
+        let (spec, quirks) = (&*self.spec, self.quirks);
+        let plans = py
+            .detach(|| {
+                let sizes = graph_sizes(flat)?;
+                let global = epoch::plan_epoch(spec, &sizes, seed, epoch, shuffle, quirks)
+                    .map_err(plan_error)?;
+                epoch::deal(&global, rank, world_size, drop_last, seed, epoch).map_err(plan_error)
+            })
+            .map_err(value_error)?;
+        arrays(py, plans)
+    }
+
+    /// The first `steps` batches of the training stream of `seed`, the GIL released.
+    fn plan_steps<'py>(
+        &self,
+        py: Python<'py>,
+        sizes: PyReadonlyArray2<'py, i64>,
+        seed: u64,
+        steps: usize,
+    ) -> PyResult<PlanArrays<'py>> {
+        let flat = contiguous(&sizes)?;
+        let (spec, quirks) = (&*self.spec, self.quirks);
+        let plans = py
+            .detach(|| {
+                let sizes = graph_sizes(flat)?;
+                epoch::plan_steps(spec, &sizes, seed, quirks, steps).map_err(plan_error)
+            })
+            .map_err(value_error)?;
+        arrays(py, plans)
+    }
+}
+
+fn contiguous<'a>(sizes: &'a PyReadonlyArray2<'_, i64>) -> PyResult<&'a [i64]> {
+    if sizes.shape()[1] != 2 {
+        return Err(value_error(format!(
+            "sizes must have 2 columns (nodes, edges), got {}",
+            sizes.shape()[1]
+        )));
+    }
+    sizes
+        .as_slice()
+        .map_err(|_| value_error("sizes must be a C-contiguous array"))
+}
+
+/// Nodes and edges per graph, each a count that fits a u32.
+fn graph_sizes(flat: &[i64]) -> Result<Vec<GraphSize>, String> {
+    flat.chunks_exact(2)
+        .enumerate()
+        .map(|(i, row)| {
+            let count = |v: i64| u32::try_from(v).ok();
+            match (count(row[0]), count(row[1])) {
+                (Some(nodes), Some(edges)) => Ok(GraphSize { nodes, edges }),
+                _ => Err(format!(
+                    "sizes[{i}] = [{}, {}]: node and edge counts must be from 0 to {}",
+                    row[0],
+                    row[1],
+                    u32::MAX
+                )),
+            }
+        })
+        .collect()
+}
+
+/// A planning error in the words of a sizes array: a graph too large is named by its row.
+fn plan_error(e: geobatch_core::Error) -> String {
+    match e {
+        geobatch_core::Error::GraphTooLarge {
+            index,
+            nodes,
+            edges,
+            budget,
+        } => format!(
+            "sizes[{index}] = [{nodes}, {edges}]: the graph is larger than the batch budget \
+             ({} nodes, {} edges, {} graphs; one node and one graph are kept for padding): raise \
+             batch_size or the budget, or use a static batcher",
+            budget.nodes, budget.edges, budget.graphs
+        ),
+        geobatch_core::Error::EmptySplit(_) => "sizes is empty: there is nothing to plan".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Moves the plan's vectors into NumPy arrays (no copy).
+fn arrays(py: Python<'_>, p: Plans) -> PyResult<PlanArrays<'_>> {
+    let b = p.len();
+    Ok((
+        PyArray1::from_vec(py, p.indices),
+        PyArray1::from_vec(py, p.offsets),
+        PyArray1::from_vec(py, p.real).reshape([b, 3])?,
+        PyArray1::from_vec(py, p.padded).reshape([b, 3])?,
+        PyArray1::from_vec(py, p.repeated),
+    ))
+}
