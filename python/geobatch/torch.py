@@ -49,6 +49,9 @@ class PadCollate:
                 "geobatch.torch.PlannedDataset, or give PadCollate(shape=...)"
             )
         pn, pe, pg = padded
+        first = items[0]
+        node_keys = {k for k in first.keys() if first.is_node_attr(k)}
+        edge_keys = {k for k in first.keys() if first.is_edge_attr(k)}
         batch = Batch.from_data_list(list(items))
         n, e, g = batch.num_nodes, batch.num_edges, batch.num_graphs
         if not (pn > n and pe >= e and pg > g):
@@ -62,9 +65,9 @@ class PadCollate:
                 batch.edge_index = torch.cat([value, pad], dim=1)
             elif key == "batch":
                 batch.batch = torch.cat([value, torch.full((pn - n,), g, dtype=value.dtype)])
-            elif value.dim() > 0 and value.size(0) == n and batch.is_node_attr(key):
+            elif key in node_keys and value.dim() > 0 and value.size(0) == n:
                 batch[key] = _pad(value, pn)
-            elif value.dim() > 0 and value.size(0) == e and batch.is_edge_attr(key):
+            elif key in edge_keys and value.dim() > 0 and value.size(0) == e:
                 batch[key] = _pad(value, pe)
             elif value.dim() > 0 and value.size(0) == g:
                 batch[key] = _pad(value, pg)

@@ -15,8 +15,8 @@
 
 use crate::value_error;
 use numpy::{
-    PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray,
-    PyUntypedArrayMethods, dtype,
+    PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+    dtype,
 };
 use pyo3::prelude::*;
 
@@ -205,7 +205,9 @@ impl Collator {
                 let eo_a = typed::<i64>(&eo, "edge_offsets")?;
                 let eo_s = unsafe { eo_a.as_slice() }.map_err(value_error)?;
                 if eo_s.len() != graphs + 1 {
-                    return Err(value_error("edge_offsets must have one entry per graph + 1"));
+                    return Err(value_error(
+                        "edge_offsets must have one entry per graph + 1",
+                    ));
                 }
                 let total = check_offsets(eo_s, "edge_offsets")?;
                 let (s_a, r_a) = (typed::<i32>(&s, "senders")?, typed::<i32>(&r, "receivers")?);
@@ -219,10 +221,9 @@ impl Collator {
                 for g in 0..graphs {
                     let n = (node_offsets_slice[g + 1] - node_offsets_slice[g]) as i64;
                     let e = eo_s[g] as usize..eo_s[g + 1] as usize;
-                    if let Some(k) = e
-                        .clone()
-                        .find(|&k| !(0..n).contains(&i64::from(ss[k])) || !(0..n).contains(&i64::from(rs[k])))
-                    {
+                    if let Some(k) = e.clone().find(|&k| {
+                        !(0..n).contains(&i64::from(ss[k])) || !(0..n).contains(&i64::from(rs[k]))
+                    }) {
                         return Err(value_error(format!(
                             "edge {k} of graph {g} has an endpoint outside the graph's {n} nodes"
                         )));
@@ -242,7 +243,11 @@ impl Collator {
                 ));
             }
         };
-        let group = |src: &[Bound<'_, PyAny>], out: &[Bound<'_, PyAny>], rows_in: usize, what: &str| -> PyResult<(Vec<Rows>, Vec<Rows>)> {
+        let group = |src: &[Bound<'_, PyAny>],
+                     out: &[Bound<'_, PyAny>],
+                     rows_in: usize,
+                     what: &str|
+         -> PyResult<(Vec<Rows>, Vec<Rows>)> {
             if src.len() != out.len() {
                 return Err(value_error(format!("{what}: as many outputs as arrays")));
             }
@@ -379,7 +384,11 @@ impl Layout {
     ///
     /// # Safety
     /// The layout's arrays are alive and not resized; nobody else writes the outputs meanwhile.
-    unsafe fn collate(&self, indices: &[i64], padded: [usize; 3]) -> Result<(usize, usize, usize), String> {
+    unsafe fn collate(
+        &self,
+        indices: &[i64],
+        padded: [usize; 3],
+    ) -> Result<(usize, usize, usize), String> {
         let (mut nodes, mut edges) = (0usize, 0usize);
         for (b, &g) in indices.iter().enumerate() {
             if g < 0 || g as usize >= self.graphs {

@@ -2,8 +2,8 @@
 //! the runner loads them and handed to Python as arrays of a store.
 
 use crate::value_error;
-use geobatch_core::registry::{self, PluginKind};
 use geobatch_core::graph::Edges;
+use geobatch_core::registry::{self, PluginKind};
 use geobatch_core::{DatasetContext, DatasetSpec, GraphSet, SplitName, Task};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
@@ -76,8 +76,8 @@ pub fn load_dataset<'py>(
             known.join(", ")
         )));
     }
-    let spec: Box<dyn DatasetSpec> = serde_json::from_value(value)
-        .map_err(|e| value_error(format!("dataset {kind:?}: {e}")))?;
+    let spec: Box<dyn DatasetSpec> =
+        serde_json::from_value(value).map_err(|e| value_error(format!("dataset {kind:?}: {e}")))?;
     spec.validate().map_err(value_error)?;
     let ctx = DatasetContext {
         seed: seed.or(cfg_seed).unwrap_or(42),

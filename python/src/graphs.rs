@@ -2,9 +2,11 @@
 //! images where a cell's `pbc` says so), for stores made from positions in Python.
 
 use crate::value_error;
-use geobatch_core::rules::{GraphRule, build_edges};
 use geobatch_core::Cell;
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+use geobatch_core::rules::{GraphRule, build_edges};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+};
 use pyo3::prelude::*;
 
 /// Edge offsets (graphs + 1), local senders and receivers, and edge vectors (edges x 3) of every
@@ -40,7 +42,9 @@ pub fn graph_edges<'py>(
         None => None,
     };
     if cells.is_some_and(|c| c.len() != graphs * 9) || pbc.is_some_and(|p| p.len() != graphs * 3) {
-        return Err(value_error("cells must be (graphs, 3, 3) and pbc (graphs, 3)"));
+        return Err(value_error(
+            "cells must be (graphs, 3, 3) and pbc (graphs, 3)",
+        ));
     }
     let (edge_offsets, senders, receivers, vectors) = py
         .detach(|| {

@@ -100,6 +100,10 @@ enum Command {
         /// Batches to make (overrides `[batches] steps`).
         #[arg(long)]
         steps: Option<u64>,
+        /// Also write every batch's plan to this CSV file (step, real and padded shape, graph
+        /// indices in the split), to compare with another planner's.
+        #[arg(long, value_name = "FILE")]
+        plans: Option<PathBuf>,
         /// Override a config value: `--set batcher.batch_size=64` (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
@@ -515,9 +519,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Batches {
             config,
             steps,
+            plans,
             overrides,
         } => {
             if is_node_level(&config, &overrides)? {
+                if plans.is_some() {
+                    anyhow::bail!(plugins::UsageError(
+                        "--plans writes graph-level plans; a node-level study has none".into()
+                    ));
+                }
                 if steps.is_some() {
                     anyhow::bail!(plugins::UsageError(
                         "a node-level batching study counts epochs: --set batches.epochs=N".into()
@@ -531,7 +541,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(finished(stop.load(Ordering::SeqCst)));
             }
             let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
-            let summary = geobatch_runner::run_batches(&loaded, steps)?;
+            let summary =
+                geobatch_runner::run_batches_with_plans(&loaded, steps, plans.as_deref())?;
             print!("{}", summary.render());
         }
     }

@@ -10,6 +10,7 @@ use crate::train::Schedule;
 use crate::train::graph::GraphSource;
 use geobatch_core::{BatcherContext, DatasetContext, Shape, StepRecord};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
@@ -95,6 +96,17 @@ impl BatchSummary {
 /// Whatever happens after the sinks started, they are finished, so the rows written so far stay
 /// readable; a failure mid-way returns the error after that.
 pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSummary, RunError> {
+    run_batches_with_plans(loaded, steps, None)
+}
+
+/// [`run_batches`], also writing every batch's plan to `plans` (CSV: step, real and padded
+/// nodes, edges, graphs, and the graph indices in the split, space-separated), for comparing
+/// geobatch's plans with another planner's (the Python package's tests do).
+pub fn run_batches_with_plans(
+    loaded: &LoadedConfig,
+    steps: Option<u64>,
+    plans: Option<&std::path::Path>,
+) -> Result<BatchSummary, RunError> {
     let cfg = &loaded.config;
     let steps = steps.unwrap_or(cfg.batches.steps);
     if steps == 0 {
@@ -127,14 +139,48 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
         warmup: cfg.batches.warmup,
     };
     let mut acc = Accumulator::default();
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    let mut writer = match plans {
+        Some(p) => {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(p).map_err(io(p))?);
+            writeln!(w, "step,real_nodes,real_edges,real_graphs,padded_nodes,padded_edges,padded_graphs,graphs").map_err(io(p))?;
+            Some((w, p))
+        }
+        None => None,
+    };
+    let mut written: std::io::Result<()> = Ok(());
     let studied = study(
         &mut source,
         &run,
         &cfg.sinks,
         schedule,
         &AtomicBool::new(false),
-        &mut |record, _| acc.add(record),
+        &mut |record, batch| {
+            acc.add(record);
+            if let (Some((w, _)), Ok(())) = (writer.as_mut(), &written) {
+                let (r, p) = (record.real, record.padded);
+                let graphs: Vec<String> = batch.graph_index.iter().map(u32::to_string).collect();
+                written = writeln!(
+                    w,
+                    "{},{},{},{},{},{},{},{}",
+                    record.step,
+                    r.nodes,
+                    r.edges,
+                    r.graphs,
+                    p.nodes,
+                    p.edges,
+                    p.graphs,
+                    graphs.join(" ")
+                );
+            }
+        },
     )?;
+    if let Some((mut w, p)) = writer {
+        written.and_then(|()| w.flush()).map_err(io(p))?;
+    }
     Ok(acc.summary(SummaryHead {
         dataset: run.dataset,
         source: run.dataset_source,

@@ -26,7 +26,7 @@ pub mod sweep;
 pub mod threads;
 pub mod train;
 
-pub use batches::{BatchSummary, run_batches};
+pub use batches::{BatchSummary, run_batches, run_batches_with_plans};
 pub use config::{ExperimentConfig, LoadedConfig};
 pub use error::RunError;
 pub use train::{TrainSummary, run_train};

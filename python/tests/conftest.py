@@ -1,0 +1,50 @@
+"""Shared fixtures of the Python package's tests: QM9's training sizes as geobatch reads them
+(the embedded 1,000-molecule fixture, or the full store where it was fetched), from the
+repository root."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def repo():
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def qm9():
+    import geobatch
+
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        return geobatch.load_dataset(str(REPO / "configs/examples/qm9-dynamic.toml"))
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.fixture(scope="session")
+def qm9_sizes(qm9):
+    return qm9.splits["train"].sizes
+
+
+@pytest.fixture
+def random_sizes():
+    rng = np.random.default_rng(3)
+    n = rng.integers(1, 30, size=500)
+    return np.stack([n, n * np.maximum(n - 1, 0)], axis=1)
+
+
+#: every registered graph batcher with the options the tests plan with
+BATCHERS = [
+    ("dynamic", {}),
+    ("pack", {}),
+    ("static", {"pad": "multiple64"}),
+    ("static", {"pad": "pow2"}),
+    ("static", {"pad": "constant"}),
+]

