@@ -90,7 +90,8 @@ impl Plans {
     }
 
     fn push_plan(&mut self, plan: &Plan) {
-        self.indices.extend(plan.graphs.iter().map(|&g| i64::from(g)));
+        self.indices
+            .extend(plan.graphs.iter().map(|&g| i64::from(g)));
         self.offsets.push(self.indices.len() as i64);
         self.real.extend(triple(plan.real));
         self.padded.extend(triple(plan.padded));
@@ -99,7 +100,11 @@ impl Plans {
 }
 
 fn shape_at(v: &[i64], b: usize) -> Shape {
-    Shape::new(v[3 * b] as usize, v[3 * b + 1] as usize, v[3 * b + 2] as usize)
+    Shape::new(
+        v[3 * b] as usize,
+        v[3 * b + 1] as usize,
+        v[3 * b + 2] as usize,
+    )
 }
 
 fn triple(s: Shape) -> [i64; 3] {

@@ -275,7 +275,10 @@ mod tests {
         let mut sorted = e1.clone();
         sorted.sort();
         assert_eq!(sorted, (0..40).collect::<Vec<_>>());
-        assert_eq!(e1, take(&mut GraphStream::epoch(40, 9, 1, true, "t").unwrap(), 40));
+        assert_eq!(
+            e1,
+            take(&mut GraphStream::epoch(40, 9, 1, true, "t").unwrap(), 40)
+        );
         assert_eq!(
             take(&mut GraphStream::epoch(5, 9, 3, false, "t").unwrap(), 5),
             vec![0, 1, 2, 3, 4]

@@ -348,19 +348,31 @@ mod tests {
             split: "train",
             quirks: Quirks::Clean,
         };
-        let spec: DynamicSpec =
-            serde_json::from_str(r#"{"batch_size": 8, "budget": {"nodes": 9, "edges": 30, "graphs": 4}}"#)
-                .unwrap();
+        let spec: DynamicSpec = serde_json::from_str(
+            r#"{"batch_size": 8, "budget": {"nodes": 9, "edges": 30, "graphs": 4}}"#,
+        )
+        .unwrap();
         let b = spec.build(&ctx).unwrap();
         assert_eq!(b.budget(), Some(Shape::new(9, 30, 4)));
-        let small: DynamicSpec =
-            serde_json::from_str(r#"{"batch_size": 8, "budget": {"nodes": 1, "edges": 30, "graphs": 4}}"#)
-                .unwrap();
-        assert!(small.validate().unwrap_err().to_string().contains("at least 2 nodes"));
-        let wide: DynamicSpec =
-            serde_json::from_str(r#"{"batch_size": 8, "budget": {"nodes": 90, "edges": 300, "graphs": 6}}"#)
-                .unwrap();
+        let small: DynamicSpec = serde_json::from_str(
+            r#"{"batch_size": 8, "budget": {"nodes": 1, "edges": 30, "graphs": 4}}"#,
+        )
+        .unwrap();
+        assert!(
+            small
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at least 2 nodes")
+        );
+        let wide: DynamicSpec = serde_json::from_str(
+            r#"{"batch_size": 8, "budget": {"nodes": 90, "edges": 300, "graphs": 6}}"#,
+        )
+        .unwrap();
         let e = wide.build(&ctx).unwrap_err().to_string();
-        assert!(e.contains("budget.graphs = 6") && e.contains("at most 5"), "{e}");
+        assert!(
+            e.contains("budget.graphs = 6") && e.contains("at most 5"),
+            "{e}"
+        );
     }
 }

@@ -16,7 +16,9 @@ fn global(n: usize) -> Plans {
 }
 
 fn shares(g: &Plans, r: usize, drop_last: bool) -> Vec<Plans> {
-    (0..r).map(|k| deal(g, k, r, drop_last, 7, 3).unwrap()).collect()
+    (0..r)
+        .map(|k| deal(g, k, r, drop_last, 7, 3).unwrap())
+        .collect()
 }
 
 #[test]
@@ -52,8 +54,16 @@ fn drop_last_leaves_out_the_smallest_batches() {
         .flat_map(|s| (0..s.len()).map(move |b| s.batch(b)[0]))
         .collect();
     dealt.sort_unstable();
-    assert_eq!(dealt, (1..10).collect::<Vec<_>>(), "batch 0 has the least work");
-    assert!(ranks.iter().all(|s| s.len() == 3 && !s.repeated.contains(&true)));
+    assert_eq!(
+        dealt,
+        (1..10).collect::<Vec<_>>(),
+        "batch 0 has the least work"
+    );
+    assert!(
+        ranks
+            .iter()
+            .all(|s| s.len() == 3 && !s.repeated.contains(&true))
+    );
     let e = deal(&global(2), 0, 3, true, 7, 0).unwrap_err().to_string();
     assert!(e.contains("fewer than the 3 ranks"), "{e}");
 }
@@ -64,7 +74,10 @@ fn a_step_has_one_padded_shape_on_every_rank_and_similar_work() {
     let ranks = shares(&g, 4, false);
     for s in 0..ranks[0].len() {
         let shapes: Vec<Shape> = ranks.iter().map(|p| p.padded_shape(s)).collect();
-        assert!(shapes.iter().all(|&x| x == shapes[0]), "step {s}: {shapes:?}");
+        assert!(
+            shapes.iter().all(|&x| x == shapes[0]),
+            "step {s}: {shapes:?}"
+        );
         for p in &ranks {
             assert!(shapes[0].can_pad(&p.real_shape(s)));
         }
