@@ -54,6 +54,30 @@ impl Ints {
         }
     }
 
+    /// Writes `base + src[k]` at `at + k` for every k, matching the dtype once.
+    #[inline]
+    unsafe fn offset_copy(&self, at: usize, src: &[i32], base: usize) {
+        // SAFETY: as for `set`, for `at..at + src.len()`
+        unsafe {
+            match *self {
+                Ints::I32(p, _) => {
+                    let out = std::slice::from_raw_parts_mut(p.add(at), src.len());
+                    let base = base as i32;
+                    for (o, &x) in out.iter_mut().zip(src) {
+                        *o = x + base;
+                    }
+                }
+                Ints::I64(p, _) => {
+                    let out = std::slice::from_raw_parts_mut(p.add(at), src.len());
+                    let base = base as i64;
+                    for (o, &x) in out.iter_mut().zip(src) {
+                        *o = i64::from(x) + base;
+                    }
+                }
+            }
+        }
+    }
+
     /// Fills `range` with `v`.
     unsafe fn fill(&self, range: std::ops::Range<usize>, v: i64) {
         // SAFETY: as for `set`
@@ -90,6 +114,27 @@ struct Layout {
     n_edge: Ints,
     graph_mask: *mut bool,
     capacity: [usize; 3],
+    /// Local (senders, receivers) of a full graph of n nodes, receiver-major, for every n of
+    /// the store (full stores only).
+    full: Vec<(Vec<i32>, Vec<i32>)>,
+}
+
+/// The largest graph a full store may hold: its n (n - 1) edges are made at every collation.
+const MAX_FULL_NODES: usize = 2048;
+
+fn full_patterns(largest: usize) -> Vec<(Vec<i32>, Vec<i32>)> {
+    (0..=largest)
+        .map(|n| {
+            let (mut s, mut r) = (Vec::new(), Vec::new());
+            for i in 0..n as i32 {
+                for j in (0..n as i32).filter(|&j| j != i) {
+                    s.push(j);
+                    r.push(i);
+                }
+            }
+            (s, r)
+        })
+        .collect()
 }
 
 /// Stored edges: per-graph offsets and local endpoints.
@@ -298,7 +343,25 @@ impl Collator {
                 "outputs must share one capacity per count (nodes, edges, graphs)",
             ));
         }
+        let largest = node_offsets_slice
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as usize)
+            .max()
+            .unwrap_or(0);
+        let full = if edges.is_none() {
+            if largest > MAX_FULL_NODES {
+                return Err(value_error(format!(
+                    "a full graph of {largest} nodes would have {} edges made at every collation: \
+                     store its edges (edge_index) instead (at most {MAX_FULL_NODES} nodes)",
+                    largest * (largest - 1)
+                )));
+            }
+            full_patterns(largest)
+        } else {
+            Vec::new()
+        };
         let layout = Layout {
+            full,
             graphs,
             node_offsets: offsets.data(),
             edges,
@@ -345,7 +408,7 @@ impl Collator {
         let idx = typed::<i64>(&indices, "indices")?;
         let ro = idx.readonly();
         let idx = ro.as_slice().map_err(value_error)?;
-        let layout = self.layout.clone();
+        let layout = &self.layout;
         py.detach(|| unsafe { layout.collate(idx, [padded.0, padded.1, padded.2]) })
             .map_err(value_error)
     }
@@ -440,33 +503,25 @@ impl Layout {
                 copy_rows(s, d, n0, at_n, n);
             }
             unsafe { self.node_graph.fill(at_n..at_n + n, b as i64) };
-            match &self.edges {
+            let (ls, lr): (&[i32], &[i32]) = match &self.edges {
                 Some(e) => {
                     for (s, d) in self.edge_src.iter().zip(&self.edge_out) {
                         copy_rows(s, d, e0, at_e, m);
                     }
-                    for k in 0..m {
-                        unsafe {
-                            let s = *e.senders.add(e0 + k) as i64;
-                            let r = *e.receivers.add(e0 + k) as i64;
-                            self.senders.set(at_e + k, s + at_n as i64);
-                            self.receivers.set(at_e + k, r + at_n as i64);
-                        }
+                    // SAFETY: e0 + m <= stored edges (offsets checked at construction)
+                    unsafe {
+                        (
+                            std::slice::from_raw_parts(e.senders.add(e0), m),
+                            std::slice::from_raw_parts(e.receivers.add(e0), m),
+                        )
                     }
                 }
-                None => {
-                    // every ordered pair of distinct nodes, receiver-major (as geobatch's QM9)
-                    let mut k = at_e;
-                    for i in 0..n {
-                        for j in (0..n).filter(|&j| j != i) {
-                            unsafe {
-                                self.senders.set(k, (at_n + j) as i64);
-                                self.receivers.set(k, (at_n + i) as i64);
-                            }
-                            k += 1;
-                        }
-                    }
-                }
+                // every ordered pair of distinct nodes, receiver-major (as geobatch's QM9)
+                None => (&self.full[n].0, &self.full[n].1),
+            };
+            unsafe {
+                self.senders.offset_copy(at_e, ls, at_n);
+                self.receivers.offset_copy(at_e, lr, at_n);
             }
             for (s, d) in self.graph_src.iter().zip(&self.graph_out) {
                 copy_rows(s, d, g, b, 1);
