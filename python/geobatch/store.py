@@ -295,8 +295,11 @@ class Collator:
         return b
 
     def collate_plan(self, plan: Plan, b: int) -> PaddedBatch:
-        """Batch ``b`` of a plan, padded to the plan's shape."""
-        return self.collate(plan[b], plan.padded[b])
+        """Batch ``b`` of a plan, padded to the plan's shape (one native call)."""
+        real, padded = self._native.collate_at(plan.indices, plan.offsets, plan.padded, b)
+        batch = self._views.get(padded) or self._view(padded)
+        batch.real = real
+        return batch
 
 
 def dataset_kinds() -> list:

@@ -408,8 +408,54 @@ impl Collator {
         let idx = typed::<i64>(&indices, "indices")?;
         let ro = idx.readonly();
         let idx = ro.as_slice().map_err(value_error)?;
+        self.run(py, idx, [padded.0, padded.1, padded.2])
+    }
+
+    /// Collates batch `b` of a plan given by its arrays (`indices`, `offsets`, `padded`, as
+    /// `Planner` makes them); returns the real and the padded (nodes, edges, graphs). One call
+    /// per batch from Python, nothing converted on the way.
+    fn collate_at(
+        &mut self,
+        py: Python<'_>,
+        indices: Bound<'_, PyAny>,
+        offsets: Bound<'_, PyAny>,
+        padded: Bound<'_, PyAny>,
+        b: usize,
+    ) -> PyResult<((usize, usize, usize), (usize, usize, usize))> {
+        let (i, o) = (typed::<i64>(&indices, "indices")?, typed::<i64>(&offsets, "offsets")?);
+        let p = padded
+            .cast::<PyArray2<i64>>()
+            .map_err(|_| value_error("padded: expected a (batches, 3) int64 array"))?;
+        let (ri, ro, rp) = (i.readonly(), o.readonly(), p.readonly());
+        let (idx, off) = (
+            ri.as_slice().map_err(value_error)?,
+            ro.as_slice().map_err(value_error)?,
+        );
+        let pad = rp.as_slice().map_err(value_error)?;
+        if b + 1 >= off.len() || pad.len() != 3 * (off.len() - 1) {
+            return Err(value_error(format!(
+                "batch {b} of a plan of {} batches",
+                off.len().saturating_sub(1)
+            )));
+        }
+        let (a, z) = (off[b], off[b + 1]);
+        if a < 0 || z < a || z as usize > idx.len() {
+            return Err(value_error(format!("offsets[{b}..{}] are not a range of indices", b + 2)));
+        }
+        let shape = [pad[3 * b], pad[3 * b + 1], pad[3 * b + 2]];
+        if shape.iter().any(|&x| x < 0) {
+            return Err(value_error(format!("padded[{b}] = {shape:?} is negative")));
+        }
+        let shape = shape.map(|x| x as usize);
+        let real = self.run(py, &idx[a as usize..z as usize], shape)?;
+        Ok((real, (shape[0], shape[1], shape[2])))
+    }
+}
+
+impl Collator {
+    fn run(&self, py: Python<'_>, idx: &[i64], padded: [usize; 3]) -> PyResult<(usize, usize, usize)> {
         let layout = &self.layout;
-        py.detach(|| unsafe { layout.collate(idx, [padded.0, padded.1, padded.2]) })
+        py.detach(|| unsafe { layout.collate(idx, padded) })
             .map_err(value_error)
     }
 }
