@@ -267,6 +267,7 @@ class Collator:
             self.graph_mask,
         )
         self._views: Dict[Tuple[int, int, int], PaddedBatch] = {}
+        self._bound: Optional[Plan] = None
 
     def _view(self, padded: Tuple[int, int, int]) -> PaddedBatch:
         b = self._views.get(padded)
@@ -296,7 +297,11 @@ class Collator:
 
     def collate_plan(self, plan: Plan, b: int) -> PaddedBatch:
         """Batch ``b`` of a plan, padded to the plan's shape (one native call)."""
-        real, padded = self._native.collate_at(plan.indices, plan.offsets, plan.padded, b)
+        if self._bound is not plan:
+            # the plan's arrays are copied into the collator and checked once
+            self._native.bind(plan.indices, plan.offsets, plan.padded)
+            self._bound = plan
+        real, padded = self._native.collate_bound(b)
         batch = self._views.get(padded) or self._view(padded)
         batch.real = real
         return batch

@@ -156,8 +156,18 @@ unsafe impl Sync for Layout {}
 #[pyclass(module = "geobatch._native")]
 pub struct Collator {
     layout: Layout,
+    /// A plan copied in by `bind` (indices, offsets, padded shapes), checked once, so that a
+    /// batch of it is collated from its number alone.
+    bound: Option<BoundPlan>,
     /// The arrays the layout points into, kept alive.
     _keep: Vec<Py<PyAny>>,
+}
+
+/// A bound plan's arrays.
+struct BoundPlan {
+    indices: Vec<i64>,
+    offsets: Vec<usize>,
+    padded: Vec<[usize; 3]>,
 }
 
 /// Address and rows of a C-contiguous `uint8` 2-D array.
@@ -392,6 +402,7 @@ impl Collator {
             keep.push(a.unbind());
         }
         Ok(Collator {
+            bound: None,
             layout,
             _keep: keep,
         })
@@ -411,43 +422,70 @@ impl Collator {
         self.run(py, idx, [padded.0, padded.1, padded.2])
     }
 
-    /// Collates batch `b` of a plan given by its arrays (`indices`, `offsets`, `padded`, as
-    /// `Planner` makes them); returns the real and the padded (nodes, edges, graphs). One call
-    /// per batch from Python, nothing converted on the way.
-    fn collate_at(
+    /// Copies a plan's arrays (`indices`, `offsets`, `padded`, as `Planner` makes them) into
+    /// the collator and checks them once; `collate_bound(b)` then collates its batch `b`.
+    fn bind(
         &mut self,
-        py: Python<'_>,
         indices: Bound<'_, PyAny>,
         offsets: Bound<'_, PyAny>,
         padded: Bound<'_, PyAny>,
-        b: usize,
-    ) -> PyResult<((usize, usize, usize), (usize, usize, usize))> {
+    ) -> PyResult<()> {
         let (i, o) = (typed::<i64>(&indices, "indices")?, typed::<i64>(&offsets, "offsets")?);
         let p = padded
             .cast::<PyArray2<i64>>()
             .map_err(|_| value_error("padded: expected a (batches, 3) int64 array"))?;
         let (ri, ro, rp) = (i.readonly(), o.readonly(), p.readonly());
-        let (idx, off) = (
-            ri.as_slice().map_err(value_error)?,
-            ro.as_slice().map_err(value_error)?,
-        );
+        let idx = ri.as_slice().map_err(value_error)?;
+        let off = ro.as_slice().map_err(value_error)?;
         let pad = rp.as_slice().map_err(value_error)?;
-        if b + 1 >= off.len() || pad.len() != 3 * (off.len() - 1) {
+        let batches = off.len().saturating_sub(1);
+        if off.first() != Some(&0)
+            || off.windows(2).any(|w| w[1] < w[0])
+            || off.last().is_some_and(|&z| z as usize != idx.len())
+        {
+            return Err(value_error(
+                "offsets must rise from 0 to the number of indices",
+            ));
+        }
+        if pad.len() != 3 * batches || pad.iter().any(|&x| x < 0) {
+            return Err(value_error(
+                "padded must hold a non-negative (nodes, edges, graphs) per batch",
+            ));
+        }
+        self.bound = Some(BoundPlan {
+            indices: idx.to_vec(),
+            offsets: off.iter().map(|&x| x as usize).collect(),
+            padded: pad
+                .chunks_exact(3)
+                .map(|c| [c[0] as usize, c[1] as usize, c[2] as usize])
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// Collates batch `b` of the bound plan; returns the real and the padded (nodes, edges,
+    /// graphs).
+    fn collate_bound(
+        &mut self,
+        py: Python<'_>,
+        b: usize,
+    ) -> PyResult<((usize, usize, usize), (usize, usize, usize))> {
+        let plan = self
+            .bound
+            .as_ref()
+            .ok_or_else(|| value_error("no plan is bound: call bind first"))?;
+        if b + 1 >= plan.offsets.len() {
             return Err(value_error(format!(
                 "batch {b} of a plan of {} batches",
-                off.len().saturating_sub(1)
+                plan.offsets.len() - 1
             )));
         }
-        let (a, z) = (off[b], off[b + 1]);
-        if a < 0 || z < a || z as usize > idx.len() {
-            return Err(value_error(format!("offsets[{b}..{}] are not a range of indices", b + 2)));
-        }
-        let shape = [pad[3 * b], pad[3 * b + 1], pad[3 * b + 2]];
-        if shape.iter().any(|&x| x < 0) {
-            return Err(value_error(format!("padded[{b}] = {shape:?} is negative")));
-        }
-        let shape = shape.map(|x| x as usize);
-        let real = self.run(py, &idx[a as usize..z as usize], shape)?;
+        let shape = plan.padded[b];
+        let idx = &plan.indices[plan.offsets[b]..plan.offsets[b + 1]];
+        let layout = &self.layout;
+        let real = py
+            .detach(|| unsafe { layout.collate(idx, shape) })
+            .map_err(value_error)?;
         Ok((real, (shape[0], shape[1], shape[2])))
     }
 }

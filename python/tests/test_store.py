@@ -184,6 +184,15 @@ def test_bad_collations_are_refused_not_crashed():
         c.collate([0, 1, 2], (2, 256, 8))
     with pytest.raises(ValueError, match="capacity"):
         c.collate([0], (65, 256, 8))
+    plan = geobatch.Planner("pack", 6).plan_epoch(store.sizes, seed=0)
+    with pytest.raises(ValueError, match=f"batch {len(plan)} of a plan of {len(plan)} batches"):
+        c.collate_plan(plan, len(plan))
+    with pytest.raises(OverflowError):
+        c.collate_plan(plan, -1)
+    with pytest.raises(ValueError, match="offsets must rise"):
+        c._native.bind(plan.indices, plan.offsets[::-1].copy(), plan.padded)
+    with pytest.raises(ValueError, match="no plan is bound"):
+        store.collator((64, 256, 8))._native.collate_bound(0)
     with pytest.raises(ValueError, match="int32 or int64"):
         store.collator((64, 256, 8), index_dtype=np.float32)
 
