@@ -1,0 +1,190 @@
+//! The `extxyz` dataset: extended XYZ files as ASE writes them, one frame a graph.
+//!
+//! * `path` is one file, a folder of `.xyz`/`.extxyz` files or a glob pattern; each file plain or
+//!   gzip. Frames are read in file order ([`frames`]): the `Properties` column spec (`species` or
+//!   `Z`, `pos`, other columns stepped over), the comment line's `key=value` pairs
+//!   ([`comment`]), `Lattice` and `pbc`.
+//! * Targets are comment-line keys holding one number (`energy`, `U0`, ...), optionally divided
+//!   by the number of atoms (`per_atom`); frames lacking a target are skipped and counted, frames
+//!   can be selected by key-value pairs (`select`).
+//! * Graphs come from geobatch's graph rules, periodic along the directions `pbc` names (with
+//!   positions wrapped into the cell); the split is seeded, saved and reused by frame id.
+//! * Bad input is an error naming the file, the frame and the line, never a panic.
+
+pub mod comment;
+pub mod frames;
+pub mod properties;
+pub mod sources;
+pub mod structures;
+
+use comment::Value;
+use geobatch_core::{
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, OptionDoc, PluginDescriptor,
+    PluginKind, Result, SplitSpec, Task,
+};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use structures::{Collector, Finish, Scalar, Selection, Structure, Targets};
+
+/// Config of an extended XYZ dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtxyzSpec {
+    /// A file, a folder of files or a glob pattern.
+    pub path: PathBuf,
+    /// Comment-line keys holding the targets (e.g. `energy`).
+    pub targets: Vec<String>,
+    /// Targets divided by the number of atoms (named `<target>_per_atom` in results).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_atom: Vec<String>,
+    /// Units of the targets, one each (for reports); unknown when absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
+    /// The comment-line key naming each frame; `<file>:<frame>` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_key: Option<String>,
+    /// Only frames whose comment line has all these pairs.
+    #[serde(default, skip_serializing_if = "Selection::is_empty")]
+    pub select: Selection,
+    /// Graph rule.
+    #[serde(default = "default_rule")]
+    pub graph: GraphRule,
+    /// Split sizes.
+    #[serde(default)]
+    pub split: SplitSpec,
+    /// Where the split is saved and reused; `<data_dir>/splits/extxyz-<n>-<fingerprint>.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_file: Option<PathBuf>,
+}
+
+/// The default graph rule of the structure datasets: 12 nearest neighbours (all atoms of a
+/// molecule of up to 13), periodic where the structure is.
+pub fn default_rule() -> GraphRule {
+    GraphRule::Knn { k: 12 }
+}
+
+/// A comment-line value as a selection compares it (arrays never match).
+pub fn scalar(v: &Value) -> Option<Scalar> {
+    match v {
+        Value::Bool(b) => Some(Scalar::Bool(*b)),
+        Value::Int(i) => Some(Scalar::Int(*i)),
+        Value::Real(x) => Some(Scalar::Real(*x)),
+        Value::Str(s) => Some(Scalar::Str(s.clone())),
+        _ => None,
+    }
+}
+
+impl ExtxyzSpec {
+    fn targets(&self) -> Result<Targets> {
+        Targets::new(&self.targets, &self.per_atom)
+    }
+}
+
+/// Reads every frame of the spec's files into `out`.
+fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
+    let names = out.names().to_vec();
+    let mut values = vec![None; names.len()];
+    for src in sources::sources(&spec.path)? {
+        let text = sources::read(&src.path)?;
+        let file = src.path.display().to_string();
+        for frame in frames::frames(&text, &file, &[]) {
+            let f = frame.map_err(|e| Error::invalid(e.to_string()))?;
+            let origin = format!("{file}: frame {} (line {})", f.index, f.line);
+            if !structures::selected(&spec.select, |k| f.info(k).and_then(scalar)) {
+                out.skip_unselected();
+                continue;
+            }
+            for (slot, name) in values.iter_mut().zip(&names) {
+                *slot = match f.info(name) {
+                    None => None,
+                    Some(v) => Some(v.as_f64().ok_or_else(|| {
+                        Error::invalid(format!(
+                            "{origin}: target {name} is {} {:?}, not a number",
+                            v.kind(),
+                            v.text()
+                        ))
+                    })?),
+                };
+            }
+            let id = match &spec.id_key {
+                None => format!("{}:{}", src.name, f.index),
+                Some(k) => f.info(k).map(Value::text).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "{origin}: no {k:?} on the comment line (dataset.id_key)"
+                    ))
+                })?,
+            };
+            let s = Structure {
+                id,
+                origin,
+                numbers: f.numbers,
+                positions: f.positions,
+                lattice: f.lattice,
+                pbc: f.pbc,
+            };
+            out.push(&s, &values)?;
+        }
+    }
+    Ok(())
+}
+
+#[typetag::serde(name = "extxyz")]
+impl DatasetSpec for ExtxyzSpec {
+    fn validate(&self) -> Result<()> {
+        self.targets()?;
+        structures::check_units(&self.units, &self.targets)?;
+        self.graph
+            .validate()
+            .map_err(|m| Error::invalid(format!("dataset.{m}")))
+    }
+
+    fn source_identity(&self, _data_dir: &std::path::Path) -> Result<Option<String>> {
+        // a path that names nothing: `load` says so
+        let Ok(files) = sources::sources(&self.path) else {
+            return Ok(None);
+        };
+        let paths: Vec<&std::path::Path> = files.iter().map(|s| s.path.as_path()).collect();
+        structures::fingerprint(&paths).map(Some)
+    }
+
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
+        self.validate()?;
+        let mut out = Collector::new(self.targets()?);
+        collect(self, &mut out)?;
+        out.finish(
+            &Finish {
+                dataset: "extxyz",
+                path: &self.path,
+                graph: &self.graph,
+                split: &self.split,
+                split_file: self.split_file.as_deref(),
+                units: &self.units,
+            },
+            ctx,
+        )
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Dataset,
+        task: Task::Graph,
+        name: "extxyz",
+        summary: "your own structures: extended XYZ files as ASE writes them (molecules or periodic), targets from comment-line keys",
+        options: &[
+            OptionDoc { name: "path", ty: "path", default: "required", doc: "an .xyz / .extxyz file (gzip allowed), a folder of them, or a glob pattern such as \"data/md/*.xyz.gz\"" },
+            OptionDoc { name: "targets", ty: "[string]", default: "required", doc: "comment-line keys holding one number each, e.g. [\"energy\"]; frames lacking one are skipped and counted" },
+            OptionDoc { name: "per_atom", ty: "[string]", default: "[]", doc: "targets divided by the number of atoms (named <target>_per_atom in results)" },
+            OptionDoc { name: "units", ty: "[string]", default: "[]", doc: "units of the targets, one each, for reports" },
+            OptionDoc { name: "id_key", ty: "string", default: "<file>:<frame>", doc: "comment-line key naming each frame (ids key the saved split)" },
+            OptionDoc { name: "select", ty: "{ key = value, ... }", default: "{}", doc: "keep only frames whose comment line has all these pairs" },
+            OptionDoc { name: "graph", ty: "{ kind = \"knn\" | \"cutoff\" | \"full\", ... }", default: "{ kind = \"knn\", k = 12 }", doc: "graph rule; periodic along the directions pbc names" },
+            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions or counts, seeded by the run's seed" },
+            OptionDoc { name: "split_file", ty: "path", default: "data_dir/splits/extxyz-<n>-<fingerprint>.json", doc: "where the split is saved and reused (by id)" },
+        ],
+        example: "kind = \"extxyz\"\npath = \"plugins/dataset-extxyz/tests/fixtures/qm9_reduced_100.xyz\"\ntargets = [\"U0\"]\nunits = [\"Ha\"]\ngraph = { kind = \"full\" }\n",
+    }
+}
+
+/// Forces this crate to be linked (called by `geobatch-catalog`).
+pub fn link() {}

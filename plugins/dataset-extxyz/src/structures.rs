@@ -1,0 +1,431 @@
+//! Structures (atoms, positions, an optional cell) with their target values, collected into a
+//! split dataset: what the `extxyz` and `asedb` datasets share. Targets are chosen by name and
+//! optionally divided per atom; frames are selected by key-value pairs; the graphs come from
+//! geobatch's graph rules and the splits from [`SplitSpec`], saved and reused by id.
+
+use geobatch_core::crystal::wrap;
+use geobatch_core::{
+    Cell, Dataset, DatasetContext, Error, GraphRule, GraphSetBuilder, Result, SplitDataset,
+    SplitSpec,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// A value a selection compares with: `select = { config = "bulk", relaxed = true, n = 3 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A real number.
+    Real(f64),
+    /// A string.
+    Str(String),
+}
+
+impl Scalar {
+    /// Whether this equals a value found in the data (numbers compare as numbers).
+    pub fn matches(&self, found: &Scalar) -> bool {
+        let num = |s: &Scalar| match s {
+            Scalar::Int(i) => Some(*i as f64),
+            Scalar::Real(x) => Some(*x),
+            _ => None,
+        };
+        match (self, found) {
+            (Scalar::Bool(a), Scalar::Bool(b)) => a == b,
+            (Scalar::Str(a), Scalar::Str(b)) => a == b,
+            _ => matches!((num(self), num(found)), (Some(a), Some(b)) if a == b),
+        }
+    }
+}
+
+/// Key-value pairs a structure must have to be kept (all of them).
+pub type Selection = BTreeMap<String, Scalar>;
+
+/// Whether the structure whose values `lookup` gives matches every pair of `select`.
+pub fn selected(select: &Selection, lookup: impl Fn(&str) -> Option<Scalar>) -> bool {
+    select
+        .iter()
+        .all(|(k, want)| lookup(k).is_some_and(|v| want.matches(&v)))
+}
+
+/// One structure as a format gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Structure {
+    /// Its id (unique in the dataset).
+    pub id: String,
+    /// Where it was read (file, frame and line; database and row), for messages.
+    pub origin: String,
+    /// Atomic number of every atom.
+    pub numbers: Vec<u8>,
+    /// Cartesian positions (Angstrom).
+    pub positions: Vec<[f64; 3]>,
+    /// Lattice vectors as rows, when given.
+    pub lattice: Option<[[f64; 3]; 3]>,
+    /// Periodicity along each lattice vector.
+    pub pbc: [bool; 3],
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+impl Structure {
+    /// The cell and the positions as graphs take them: positions wrapped into the cell along its
+    /// periodic directions (the same crystal gives the same graph whichever image an atom is
+    /// written in), no cell when the structure is not periodic.
+    pub fn geometry(&self) -> std::result::Result<(Option<Cell>, Vec<[f32; 3]>), String> {
+        if self.numbers.len() != self.positions.len() {
+            return Err(format!(
+                "{} atoms but {} positions",
+                self.numbers.len(),
+                self.positions.len()
+            ));
+        }
+        if self.positions.iter().flatten().any(|x| !x.is_finite()) {
+            return Err("a position is not a finite number".into());
+        }
+        let to32 = |p: &[f64; 3]| p.map(|x| x as f32);
+        let periodic = self.pbc.iter().any(|&p| p);
+        let lattice = match self.lattice {
+            Some(l) if periodic => l,
+            _ => return Ok((None, self.positions.iter().map(to32).collect())),
+        };
+        if lattice.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(format!("the lattice {lattice:?} is not finite"));
+        }
+        let volume = dot(lattice[0], cross(lattice[1], lattice[2]));
+        if volume.abs() < 1e-6 {
+            return Err(format!(
+                "the periodic cell {lattice:?} has no volume ({volume:.3e} cubic Angstrom)"
+            ));
+        }
+        // fractional coordinate i of r is r . (a_j x a_k) / V
+        let recip = [
+            cross(lattice[1], lattice[2]),
+            cross(lattice[2], lattice[0]),
+            cross(lattice[0], lattice[1]),
+        ];
+        let positions = self
+            .positions
+            .iter()
+            .map(|r| {
+                let mut f = [0.0; 3];
+                for i in 0..3 {
+                    f[i] = dot(*r, recip[i]) / volume;
+                    if self.pbc[i] {
+                        f[i] = wrap(f[i]);
+                    }
+                }
+                [0, 1, 2].map(|k| {
+                    (f[0] * lattice[0][k] + f[1] * lattice[1][k] + f[2] * lattice[2][k]) as f32
+                })
+            })
+            .collect();
+        let cell = Cell {
+            lattice: lattice.map(|r| r.map(|x| x as f32)),
+            pbc: self.pbc,
+        };
+        Ok((Some(cell), positions))
+    }
+}
+
+/// What the targets are: names as the data has them, and which are divided per atom.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// Names to look up in the data.
+    pub names: Vec<String>,
+    /// Divided by the number of atoms, per name.
+    pub per_atom: Vec<bool>,
+}
+
+impl Targets {
+    /// Checks `per_atom` against `targets` (each a target, listed once).
+    pub fn new(targets: &[String], per_atom: &[String]) -> Result<Targets> {
+        geobatch_core::dataset::check_unique("dataset.targets", targets)?;
+        geobatch_core::dataset::check_unique("dataset.per_atom", per_atom)?;
+        if targets.is_empty() {
+            return Err(Error::invalid(
+                "dataset.targets: name at least one target (e.g. [\"energy\"])",
+            ));
+        }
+        if let Some(p) = per_atom.iter().find(|p| !targets.contains(p)) {
+            return Err(Error::invalid(format!(
+                "dataset.per_atom names {p:?}, which is not one of dataset.targets {targets:?}"
+            )));
+        }
+        let t = Targets {
+            names: targets.to_vec(),
+            per_atom: targets.iter().map(|t| per_atom.contains(t)).collect(),
+        };
+        geobatch_core::dataset::check_unique("the dataset's target names", &t.columns())?;
+        Ok(t)
+    }
+
+    /// The target columns of the graphs: the names, `<name>_per_atom` for those divided.
+    pub fn columns(&self) -> Vec<String> {
+        self.names
+            .iter()
+            .zip(&self.per_atom)
+            .map(|(n, &p)| {
+                if p {
+                    format!("{n}_per_atom")
+                } else {
+                    n.clone()
+                }
+            })
+            .collect()
+    }
+}
+
+/// Gathers structures into graphs, refusing repeated ids and counting what is skipped.
+#[derive(Debug)]
+pub struct Collector {
+    targets: Targets,
+    builder: GraphSetBuilder,
+    ids: HashMap<String, String>,
+    read: usize,
+    unselected: usize,
+    missing: Vec<usize>,
+    y: Vec<f32>,
+}
+
+/// How the collected structures become a dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct Finish<'a> {
+    /// The dataset plugin's name.
+    pub dataset: &'a str,
+    /// Where the data came from, as configured (named in messages and in the split's key).
+    pub path: &'a Path,
+    /// The graph rule.
+    pub graph: &'a GraphRule,
+    /// The split sizes.
+    pub split: &'a SplitSpec,
+    /// Where the split is saved and reused.
+    pub split_file: Option<&'a Path>,
+    /// Units of the targets (empty: unknown).
+    pub units: &'a [String],
+}
+
+impl Collector {
+    /// An empty collection of these targets.
+    pub fn new(targets: Targets) -> Collector {
+        let n = targets.names.len();
+        Collector {
+            builder: GraphSetBuilder::new(targets.columns()),
+            targets,
+            ids: HashMap::new(),
+            read: 0,
+            unselected: 0,
+            missing: vec![0; n],
+            y: vec![0.0; n],
+        }
+    }
+
+    /// The target names to look up.
+    pub fn names(&self) -> &[String] {
+        &self.targets.names
+    }
+
+    /// Counts a structure the selection left out.
+    pub fn skip_unselected(&mut self) {
+        self.read += 1;
+        self.unselected += 1;
+    }
+
+    /// Adds a structure with its target values (`None`: absent, the structure is skipped and
+    /// counted). Repeated ids, non-finite values and structures that make no graph are errors
+    /// naming the structure's origin.
+    pub fn push(&mut self, s: &Structure, values: &[Option<f64>]) -> Result<()> {
+        self.read += 1;
+        for (k, v) in values.iter().enumerate() {
+            let name = &self.targets.names[k];
+            let Some(v) = v else {
+                self.missing[k] += 1;
+                return Ok(());
+            };
+            if !v.is_finite() {
+                return Err(Error::invalid(format!(
+                    "{}: target {name} is {v}, not a finite number",
+                    s.origin
+                )));
+            }
+            let v = if self.targets.per_atom[k] {
+                if s.numbers.is_empty() {
+                    return Err(Error::invalid(format!("{}: no atoms", s.origin)));
+                }
+                v / s.numbers.len() as f64
+            } else {
+                *v
+            };
+            self.y[k] = v as f32;
+            if !self.y[k].is_finite() {
+                return Err(Error::invalid(format!(
+                    "{}: target {name} = {v} is beyond the range of 32-bit floats",
+                    s.origin
+                )));
+            }
+        }
+        if let Some(first) = self.ids.get(&s.id) {
+            return Err(Error::invalid(format!(
+                "{}: id {:?} appears twice (first at {first}); ids must be unique (choose another \
+                 dataset.id_key)",
+                s.origin, s.id
+            )));
+        }
+        let (cell, pos) = s
+            .geometry()
+            .map_err(|m| Error::invalid(format!("{}: {m}", s.origin)))?;
+        self.builder
+            .push(&s.id, &s.numbers, &pos, cell, &self.y)
+            .map_err(|e| Error::invalid(format!("{}: {e}", s.origin)))?;
+        self.ids.insert(s.id.clone(), s.origin.clone());
+        Ok(())
+    }
+
+    /// What was read and kept, and why the rest was skipped.
+    pub fn report(&self) -> String {
+        let mut report = format!("{} structures read, {} kept", self.read, self.builder.len());
+        let mut skipped: Vec<String> = self
+            .targets
+            .names
+            .iter()
+            .zip(&self.missing)
+            .filter(|m| *m.1 > 0)
+            .map(|(t, n)| format!("{n} without {t}"))
+            .collect();
+        if self.unselected > 0 {
+            skipped.push(format!("{} not selected", self.unselected));
+        }
+        if !skipped.is_empty() {
+            report.push_str(&format!("; skipped: {}", skipped.join(", ")));
+        }
+        report
+    }
+
+    /// Applies the graph rule, cuts the splits (saved and reused by id) and returns the dataset.
+    pub fn finish(self, f: &Finish, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
+        let source = format!("{} ({})", f.path.display(), self.report());
+        if self.builder.is_empty() {
+            return Err(Error::invalid(format!("no usable structures in {source}")));
+        }
+        let n_targets = self.targets.names.len();
+        let pool = self
+            .builder
+            .build(f.graph, None)
+            .map_err(|e| Error::invalid(format!("{}: {e}", f.path.display())))?;
+        let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
+        let [a, v, t] = f.split.saved(
+            f.split_file,
+            &ctx.data_dir,
+            f.dataset,
+            &f.path.display().to_string(),
+            &ids,
+            ctx.seed,
+        )?;
+        let units = if f.units.is_empty() {
+            vec![String::new(); n_targets]
+        } else {
+            f.units.to_vec()
+        };
+        Ok(Box::new(SplitDataset {
+            name: f.dataset.into(),
+            splits: [pool.subset(&a), pool.subset(&v), pool.subset(&t)],
+            units,
+            source,
+        }))
+    }
+}
+
+/// Checks `units` (none, or one per target).
+pub fn check_units(units: &[String], targets: &[String]) -> Result<()> {
+    if !units.is_empty() && units.len() != targets.len() {
+        return Err(Error::invalid(format!(
+            "dataset.units: {} units for {} targets (give one per target, or none)",
+            units.len(),
+            targets.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A content fingerprint of several files, for a dataset's `source_identity`.
+pub fn fingerprint(files: &[&Path]) -> Result<String> {
+    let mut parts = Vec::with_capacity(files.len());
+    for f in files {
+        parts.push(format!(
+            "{} ({})",
+            f.display(),
+            geobatch_core::dataset::file_fingerprint(f)?
+        ));
+    }
+    Ok(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn structure(pos: Vec<[f64; 3]>, pbc: [bool; 3]) -> Structure {
+        Structure {
+            id: "s".into(),
+            origin: "here".into(),
+            numbers: vec![6; pos.len()],
+            positions: pos,
+            lattice: Some([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]),
+            pbc,
+        }
+    }
+
+    #[test]
+    fn positions_wrap_along_periodic_directions_only() {
+        let s = structure(vec![[-0.5, 2.5, 3.0]], [true, true, false]);
+        let (cell, pos) = s.geometry().unwrap();
+        assert_eq!(pos[0], [1.5, 0.5, 3.0]);
+        assert_eq!(cell.unwrap().pbc, [true, true, false]);
+        let s = structure(vec![[-0.5, 2.5, 3.0]], [false; 3]);
+        assert_eq!(s.geometry().unwrap(), (None, vec![[-0.5, 2.5, 3.0]]));
+        let mut s = structure(vec![[0.0; 3]], [true; 3]);
+        s.lattice = Some([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]]);
+        assert!(s.geometry().unwrap_err().contains("no volume"));
+    }
+
+    #[test]
+    fn selections_compare_numbers_as_numbers() {
+        let mut sel = Selection::new();
+        sel.insert("n".into(), Scalar::Int(3));
+        sel.insert("name".into(), Scalar::Str("cu".into()));
+        let found = |k: &str| match k {
+            "n" => Some(Scalar::Real(3.0)),
+            "name" => Some(Scalar::Str("cu".into())),
+            _ => None,
+        };
+        assert!(selected(&sel, found));
+        sel.insert("other".into(), Scalar::Bool(true));
+        assert!(!selected(&sel, found));
+    }
+
+    #[test]
+    fn per_atom_targets_are_checked_and_renamed() {
+        let t = Targets::new(&["energy".into(), "gap".into()], &["energy".into()]).unwrap();
+        assert_eq!(t.columns(), vec!["energy_per_atom", "gap"]);
+        assert!(Targets::new(&["energy".into()], &["gap".into()]).is_err());
+        assert!(
+            Targets::new(&["e".into(), "e_per_atom".into()], &["e".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+    }
+}
