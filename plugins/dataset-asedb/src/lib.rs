@@ -1,0 +1,202 @@
+//! The `asedb` dataset: ASE databases (`ase.db`) as graphs, one row a graph.
+//!
+//! * `path` is an ASE SQLite database (format versions 5 to 9; read with a bundled SQLite, never
+//!   written) or an ASE JSON database, told apart by their first bytes. ASE's own collections
+//!   (`ase/collections/dcdft.json`, `g2.json`, `s22.json`) are JSON databases.
+//! * Targets are stored properties (`energy`, `free_energy`, `magmom`, `charge`) or key-value
+//!   pairs holding numbers, optionally divided per atom; rows lacking one are skipped and counted.
+//!   `select` keeps the rows whose key-value pairs match.
+//! * Graphs come from geobatch's graph rules, periodic along the directions `pbc` names; the
+//!   split is seeded, saved and reused by row id (or `id_key`).
+
+pub mod json;
+pub mod row;
+pub mod sqlite;
+
+use geobatch_core::{
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, OptionDoc, PluginDescriptor,
+    PluginKind, Result, SplitSpec, Task,
+};
+use geobatch_dataset_extxyz::structures::{
+    self, Collector, Finish, Scalar, Selection, Structure, Targets,
+};
+use row::{Lookup, Row};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Config of an ASE database dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsedbSpec {
+    /// An ASE SQLite (`.db`) or JSON (`.json`) database.
+    pub path: PathBuf,
+    /// Stored properties or key-value pairs holding the targets (e.g. `energy`).
+    pub targets: Vec<String>,
+    /// Targets divided by the number of atoms (named `<target>_per_atom` in results).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_atom: Vec<String>,
+    /// Units of the targets, one each (for reports); unknown when absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
+    /// `unique_id` or a key-value pair naming each row; the row id when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_key: Option<String>,
+    /// Only rows whose key-value pairs include all these.
+    #[serde(default, skip_serializing_if = "Selection::is_empty")]
+    pub select: Selection,
+    /// Graph rule.
+    #[serde(default = "geobatch_dataset_extxyz::default_rule")]
+    pub graph: GraphRule,
+    /// Split sizes.
+    #[serde(default)]
+    pub split: SplitSpec,
+    /// Where the split is saved and reused; `<data_dir>/splits/asedb-<n>-<fingerprint>.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_file: Option<PathBuf>,
+}
+
+/// Every row of the database at `path`, SQLite or JSON by its first bytes.
+pub fn read(path: &Path) -> Result<Vec<Row>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::invalid(format!(
+            "{}: {e} (set dataset.path to an ASE database, .db or .json)",
+            path.display()
+        ))
+    })?;
+    if bytes.starts_with(sqlite::MAGIC) {
+        drop(bytes);
+        return sqlite::read(path);
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return json::read(path, &bytes);
+    }
+    Err(Error::invalid(format!(
+        "{}: neither an ASE SQLite database nor an ASE JSON database",
+        path.display()
+    )))
+}
+
+/// A key-value pair as a selection compares it.
+fn scalar(v: &serde_json::Value) -> Option<Scalar> {
+    match v {
+        serde_json::Value::Bool(b) => Some(Scalar::Bool(*b)),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Scalar::Int)
+            .or_else(|| n.as_f64().map(Scalar::Real)),
+        serde_json::Value::String(s) => Some(Scalar::Str(s.clone())),
+        _ => None,
+    }
+}
+
+impl AsedbSpec {
+    fn targets(&self) -> Result<Targets> {
+        Targets::new(&self.targets, &self.per_atom)
+    }
+
+    fn id(&self, r: &Row, origin: &str) -> Result<String> {
+        match self.id_key.as_deref() {
+            None => Ok(r.id.to_string()),
+            Some("unique_id") => r
+                .unique_id
+                .clone()
+                .ok_or_else(|| Error::invalid(format!("{origin}: no unique_id (dataset.id_key)"))),
+            Some(k) => match r.key_value_pairs.get(k) {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                    Ok(v.to_string())
+                }
+                _ => Err(Error::invalid(format!(
+                    "{origin}: no key-value pair {k:?} to name the row (dataset.id_key)"
+                ))),
+            },
+        }
+    }
+}
+
+#[typetag::serde(name = "asedb")]
+impl DatasetSpec for AsedbSpec {
+    fn validate(&self) -> Result<()> {
+        self.targets()?;
+        structures::check_units(&self.units, &self.targets)?;
+        self.graph
+            .validate()
+            .map_err(|m| Error::invalid(format!("dataset.{m}")))
+    }
+
+    fn source_identity(&self, _data_dir: &Path) -> Result<Option<String>> {
+        if !self.path.is_file() {
+            return Ok(None); // `load` says so
+        }
+        structures::fingerprint(&[self.path.as_path()]).map(Some)
+    }
+
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
+        self.validate()?;
+        let mut out = Collector::new(self.targets()?);
+        let name = self.path.display().to_string();
+        let mut values = vec![None; self.targets.len()];
+        for r in read(&self.path)? {
+            let origin = format!("{name}: row id {}", r.id);
+            if !structures::selected(&self.select, |k| r.key_value_pairs.get(k).and_then(scalar)) {
+                out.skip_unselected();
+                continue;
+            }
+            for (slot, t) in values.iter_mut().zip(&self.targets) {
+                *slot = match r.get(t) {
+                    Lookup::Absent => None,
+                    Lookup::Number(x) => Some(x),
+                    Lookup::Other(v) => {
+                        return Err(Error::invalid(format!(
+                            "{origin}: target {t} is {v}, not a number"
+                        )));
+                    }
+                };
+            }
+            let s = Structure {
+                id: self.id(&r, &origin)?,
+                origin,
+                numbers: r.numbers,
+                positions: r.positions,
+                lattice: Some(r.cell),
+                pbc: r.pbc,
+            };
+            out.push(&s, &values)?;
+        }
+        out.finish(
+            &Finish {
+                dataset: "asedb",
+                path: &self.path,
+                graph: &self.graph,
+                split: &self.split,
+                split_file: self.split_file.as_deref(),
+                units: &self.units,
+            },
+            ctx,
+        )
+    }
+}
+
+inventory::submit! {
+    PluginDescriptor {
+        kind: PluginKind::Dataset,
+        task: Task::Graph,
+        name: "asedb",
+        summary: "your own structures: ASE databases (SQLite .db or JSON, e.g. ASE's collections), targets from stored properties or key-value pairs",
+        options: &[
+            OptionDoc { name: "path", ty: "path", default: "required", doc: "an ASE SQLite database (.db, format versions 5 to 9) or JSON database (.json)" },
+            OptionDoc { name: "targets", ty: "[string]", default: "required", doc: "energy, free_energy, magmom, charge, or key-value pairs holding numbers; rows lacking one are skipped and counted" },
+            OptionDoc { name: "per_atom", ty: "[string]", default: "[]", doc: "targets divided by the number of atoms (named <target>_per_atom in results)" },
+            OptionDoc { name: "units", ty: "[string]", default: "[]", doc: "units of the targets, one each, for reports" },
+            OptionDoc { name: "id_key", ty: "string", default: "the row id", doc: "\"unique_id\" or a key-value pair naming each row (ids key the saved split)" },
+            OptionDoc { name: "select", ty: "{ key = value, ... }", default: "{}", doc: "keep only rows whose key-value pairs include all these" },
+            OptionDoc { name: "graph", ty: "{ kind = \"knn\" | \"cutoff\" | \"full\", ... }", default: "{ kind = \"knn\", k = 12 }", doc: "graph rule; periodic along the directions pbc names" },
+            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions or counts, seeded by the run's seed" },
+            OptionDoc { name: "split_file", ty: "path", default: "data_dir/splits/asedb-<n>-<fingerprint>.json", doc: "where the split is saved and reused (by id)" },
+        ],
+        example: "kind = \"asedb\"\npath = \"plugins/dataset-asedb/tests/fixtures/structures.db\"\ntargets = [\"energy\"]\nper_atom = [\"energy\"]\nunits = [\"eV\"]\nselect = { config = \"al-md\" }\ngraph = { kind = \"cutoff\", radius = 5.0 }\n",
+    }
+}
+
+/// Forces this crate to be linked (called by `geobatch-catalog`).
+pub fn link() {}
