@@ -45,7 +45,9 @@ plugins! {
     "batcher-pack" => geobatch_batcher_pack as batcher_pack: [("batcher", "pack")];
     "batcher-static" => geobatch_batcher_static as batcher_static: [("batcher", "static")];
     "dataset-aflow" => geobatch_dataset_aflow as dataset_aflow: [("dataset", "aflow")];
+    "dataset-asedb" => geobatch_dataset_asedb as dataset_asedb: [("dataset", "asedb")];
     "dataset-cif" => geobatch_dataset_cif as dataset_cif: [("dataset", "cif")];
+    "dataset-extxyz" => geobatch_dataset_extxyz as dataset_extxyz: [("dataset", "extxyz")];
     "dataset-graphs" => geobatch_dataset_graphs as dataset_graphs: [("dataset", "npz"), ("dataset", "ogb"), ("dataset", "sbm")];
     "dataset-qm9" => geobatch_dataset_qm9 as dataset_qm9: [("dataset", "qm9")];
     "dataset-synthetic" => geobatch_dataset_synthetic as dataset_synthetic: [("dataset", "synthetic")];
