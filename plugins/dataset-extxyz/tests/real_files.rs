@@ -214,7 +214,10 @@ fn flashmd_frames_are_periodic_with_energy_stress_and_forces() {
     let g0 = (0..10).find(|&g| t.id(g) == "flashmd.xyz:0").unwrap();
     assert_eq!(
         t.targets(g0),
-        [(1.485070621928732f64 / 32.0) as f32, 1.485070621928732f64 as f32]
+        [
+            (1.485070621928732f64 / 32.0) as f32,
+            1.485070621928732f64 as f32
+        ]
     );
     assert!(t.cell(g0).is_periodic());
     let edges = t.sizes()[g0].edges;
