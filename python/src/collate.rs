@@ -430,7 +430,10 @@ impl Collator {
         offsets: Bound<'_, PyAny>,
         padded: Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let (i, o) = (typed::<i64>(&indices, "indices")?, typed::<i64>(&offsets, "offsets")?);
+        let (i, o) = (
+            typed::<i64>(&indices, "indices")?,
+            typed::<i64>(&offsets, "offsets")?,
+        );
         let p = padded
             .cast::<PyArray2<i64>>()
             .map_err(|_| value_error("padded: expected a (batches, 3) int64 array"))?;
@@ -491,7 +494,12 @@ impl Collator {
 }
 
 impl Collator {
-    fn run(&self, py: Python<'_>, idx: &[i64], padded: [usize; 3]) -> PyResult<(usize, usize, usize)> {
+    fn run(
+        &self,
+        py: Python<'_>,
+        idx: &[i64],
+        padded: [usize; 3],
+    ) -> PyResult<(usize, usize, usize)> {
         let layout = &self.layout;
         py.detach(|| unsafe { layout.collate(idx, padded) })
             .map_err(value_error)

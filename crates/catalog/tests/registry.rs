@@ -142,10 +142,12 @@ fn unknown_names_list_the_registered_ones() {
 #[test]
 fn unknown_keys_and_wrong_types_are_refused() {
     geobatch_catalog::link();
-    let err = parse::<Box<dyn BatcherSpec>>("kind = \"dynamic\"\nbatch_size = 4\nbudget = 3\n")
+    let err = parse::<Box<dyn BatcherSpec>>("kind = \"dynamic\"\nbatch_size = 4\nbuget = 3\n")
         .unwrap_err();
     assert!(
-        err.contains("unknown field `budget`") && err.contains("num_estimation_graphs"),
+        err.contains("unknown field `buget`")
+            && err.contains("num_estimation_graphs")
+            && err.contains("budget"),
         "{err}"
     );
     let err = parse::<Box<dyn BatcherSpec>>("kind = \"static\"\nbatch_size = 4.5\n").unwrap_err();
