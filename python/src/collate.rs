@@ -20,6 +20,9 @@ use numpy::{
 };
 use pyo3::prelude::*;
 
+/// Nodes, edges and graphs of a batch.
+type Counts = (usize, usize, usize);
+
 /// Rows of bytes at a fixed address: a store array or an output array.
 #[derive(Clone, Copy)]
 struct Rows {
@@ -414,8 +417,8 @@ impl Collator {
         &mut self,
         py: Python<'_>,
         indices: Bound<'_, PyAny>,
-        padded: (usize, usize, usize),
-    ) -> PyResult<(usize, usize, usize)> {
+        padded: Counts,
+    ) -> PyResult<Counts> {
         let idx = typed::<i64>(&indices, "indices")?;
         let ro = idx.readonly();
         let idx = ro.as_slice().map_err(value_error)?;
@@ -468,11 +471,7 @@ impl Collator {
 
     /// Collates batch `b` of the bound plan; returns the real and the padded (nodes, edges,
     /// graphs).
-    fn collate_bound(
-        &mut self,
-        py: Python<'_>,
-        b: usize,
-    ) -> PyResult<((usize, usize, usize), (usize, usize, usize))> {
+    fn collate_bound(&mut self, py: Python<'_>, b: usize) -> PyResult<(Counts, Counts)> {
         let plan = self
             .bound
             .as_ref()
@@ -494,12 +493,7 @@ impl Collator {
 }
 
 impl Collator {
-    fn run(
-        &self,
-        py: Python<'_>,
-        idx: &[i64],
-        padded: [usize; 3],
-    ) -> PyResult<(usize, usize, usize)> {
+    fn run(&self, py: Python<'_>, idx: &[i64], padded: [usize; 3]) -> PyResult<Counts> {
         let layout = &self.layout;
         py.detach(|| unsafe { layout.collate(idx, padded) })
             .map_err(value_error)
@@ -539,11 +533,7 @@ impl Layout {
     ///
     /// # Safety
     /// The layout's arrays are alive and not resized; nobody else writes the outputs meanwhile.
-    unsafe fn collate(
-        &self,
-        indices: &[i64],
-        padded: [usize; 3],
-    ) -> Result<(usize, usize, usize), String> {
+    unsafe fn collate(&self, indices: &[i64], padded: [usize; 3]) -> Result<Counts, String> {
         let (mut nodes, mut edges) = (0usize, 0usize);
         for (b, &g) in indices.iter().enumerate() {
             if g < 0 || g as usize >= self.graphs {

@@ -1,6 +1,8 @@
 """GraphStore and Collator: the padded layout against a NumPy reference, full and stored edges,
 graph rules, geobatch's datasets, reused buffers, jraph and torch views; bad input named."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -151,6 +153,36 @@ def test_load_dataset_by_table_and_errors(repo):
         geobatch.load_dataset(kind="synthetic", molecules=3, nonsense=1)
     with pytest.raises(ValueError, match="no .dataset. table|No such file"):
         geobatch.load_dataset(str(repo / "does-not-exist.toml"))
+
+
+def test_own_structures_extxyz_and_ase_databases(repo):
+    """A user's own structures (extended XYZ, ASE SQLite and JSON databases) read from Python by
+    the same plugins as `geobatch run`, planned and collated."""
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        xyz = geobatch.load_dataset("configs/examples/extxyz-schnet-dynamic.toml")
+        fx = "plugins/dataset-asedb/tests/fixtures/"
+        dbs = [
+            geobatch.load_dataset(kind="asedb", path=fx + name, targets=["energy"],
+                                  graph={"kind": "cutoff", "radius": 5.0})
+            for name in ("structures.db", "structures.json")
+        ]
+    finally:
+        os.chdir(cwd)
+    assert xyz.target_names == ["U0"]
+    total = sum(len(s) for s in xyz.splits.values())
+    assert total == 100, total
+    # the two database formats hold the same structures: the same graphs
+    a, b = (d.splits["train"] for d in dbs)
+    assert np.array_equal(a.sizes, b.sizes) and len(a) > 0
+    np.testing.assert_allclose(a.graphs["targets"], b.graphs["targets"])
+    for store in (xyz.splits["train"], a):
+        plan = geobatch.Planner("pack", 8).plan_epoch(store.sizes, seed=0)
+        batch = store.collator(plan.padded.max(axis=0)).collate_plan(plan, 0)
+        assert batch.n_node[batch.graph_mask].sum() == plan.real[0, 0]
+    with pytest.raises(ValueError, match="no_such.xyz"):
+        geobatch.load_dataset(kind="extxyz", path=str(repo / "no_such.xyz"), targets=["U0"])
 
 
 @pytest.mark.parametrize(

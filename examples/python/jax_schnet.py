@@ -3,7 +3,7 @@ trained on QM9 under `jax.jit`, batches planned by geobatch and collated into pa
 handed on as a `jraph.GraphsTuple`. XLA compiles the step once per distinct padded shape: the plan
 says in advance how many (`plan.shapes()`), and the loop counts the compiles it meets.
 
-    target/python-env/bin/python python/examples/jax_schnet.py --batcher pack --epochs 3
+    target/python-env/bin/python examples/python/jax_schnet.py --batcher pack --epochs 3
     ... --batcher static64          # one compile per new shape: many
 """
 
@@ -17,7 +17,9 @@ import numpy as np
 
 import geobatch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python")
+)
 import schnet_jax  # noqa: E402  (python/schnet_jax.py)
 
 BATCHERS = {

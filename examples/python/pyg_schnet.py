@@ -3,8 +3,8 @@
 `DynamicBatchSampler` + `Batch.from_data_list` (a new shape nearly every step: a compile each,
 until torch's recompile limit sends the rest to eager). Prints compiles and time per epoch.
 
-    /tmp/torch/bin/python python/examples/pyg_schnet.py --loader geobatch --epochs 3
-    /tmp/torch/bin/python python/examples/pyg_schnet.py --loader pyg --epochs 3
+    /tmp/torch/bin/python examples/python/pyg_schnet.py --loader geobatch --epochs 3
+    /tmp/torch/bin/python examples/python/pyg_schnet.py --loader pyg --epochs 3
     ... --backend aot_eager        # compiles counted without inductor's C++ build (quick)
 
 Needs torch and torch_geometric (docs/python.md); the model is PyG's `SchNet` modules (embedding,

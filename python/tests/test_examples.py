@@ -1,0 +1,45 @@
+"""The examples in examples/python run as a user runs them: one epoch on the QM9 fixture, the
+compiles they count equal to the padded shapes geobatch planned."""
+
+import importlib.util
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples/python"
+
+
+def run(script, *args):
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("batcher", ["pack", "static64"])
+def test_jax_example_compiles_once_per_planned_shape(batcher):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("JAX is not installed (scripts/python-env.sh installs it)")
+    out = run("jax_schnet.py", "--batcher", batcher, "--epochs", "1")
+    planned = int(re.search(r"(\d+) distinct padded shapes planned", out).group(1))
+    compiles = int(re.search(r"compiles: (\d+) =", out).group(1))
+    assert compiles == planned, out
+    if batcher == "pack":
+        assert planned == 1, out
+    else:
+        assert planned > 1, out
+
+
+def test_pyg_example_compiles_once_with_geobatchs_padding():
+    for module in ("torch", "torch_geometric"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (docs/python.md: the torch environment)")
+    out = run("pyg_schnet.py", "--loader", "geobatch", "--epochs", "2", "--backend", "aot_eager")
+    counts = [int(c) for c in re.findall(r"compiles so far (\d+)", out)]
+    assert counts == [1, 1], out
