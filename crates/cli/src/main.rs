@@ -541,9 +541,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(finished(stop.load(Ordering::SeqCst)));
             }
             let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
+            let stop = stop_on_ctrl_c(STOPPING);
             let summary =
-                geobatch_runner::run_batches_with_plans(&loaded, steps, plans.as_deref())?;
+                geobatch_runner::run_batches_with_plans(&loaded, steps, plans.as_deref(), &stop)?;
             print!("{}", summary.render());
+            return Ok(finished(stop.load(Ordering::SeqCst)));
         }
     }
     Ok(ExitCode::SUCCESS)

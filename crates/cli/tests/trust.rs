@@ -143,6 +143,42 @@ fn a_node_level_run_stopped_by_sigusr1_resumes_at_that_batch() {
     assert_eq!(steps, (0..steps.len() as u64).collect::<Vec<_>>());
 }
 
+/// A graph-level batching study (`geobatch batches`) stops at a Ctrl-C as a run does: after the
+/// batch it is making, exit 130, status `interrupted`, its summary over the batches it made, and
+/// every one of them in its readable Parquet parts.
+#[test]
+fn ctrl_c_stops_a_graph_level_batching_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "batches.toml",
+        "[experiment]\nname = \"study\"\nseed = 3\n[dataset]\nkind = \"synthetic\"\ngraphs = 60\n\
+         [batcher]\nkind = \"dynamic\"\nbatch_size = 4\n[batches]\nsteps = 100000000\n\
+         [[sinks]]\nkind = \"parquet\"\nrows_per_part = 1000\n",
+    );
+    let results = dir.path().join("results");
+    let (status, out) = signal_when(
+        dir.path(),
+        &["batches", &cfg],
+        Duration::from_secs(120),
+        "no part file was written",
+        || {
+            walk(&results)
+                .iter()
+                .any(|p| p.to_string_lossy().ends_with("steps-00002.parquet"))
+        },
+        "INT",
+    );
+    assert_eq!(status.code(), Some(130), "{status:?} {out}");
+    assert!(out.contains("status             interrupted"), "{out}");
+    let made = common::number_after(&out, "batches            ");
+    let run = run_dirs(&results).into_iter().next().unwrap();
+    assert_eq!(run_value(&run, "status"), "interrupted");
+    let rows: usize = common::step_parts(&run).iter().map(|b| b.num_rows()).sum();
+    assert!(made >= 2000 && made < 100_000_000, "{out}");
+    assert_eq!(rows as u64, made, "{out}");
+}
+
 /// Runs `n` seeds of one cell (a sweep) in `dir`; returns the run folders.
 fn cell_of_seeds(dir: &Path, n: usize) -> Vec<PathBuf> {
     let seeds: Vec<String> = (1..=n).map(|s| s.to_string()).collect();

@@ -8,7 +8,7 @@ use crate::stats::{median, quantile};
 use crate::study::study;
 use crate::train::Schedule;
 use crate::train::graph::GraphSource;
-use geobatch_core::{BatcherContext, DatasetContext, Shape, StepRecord};
+use geobatch_core::{BatcherContext, DatasetContext, RunStatus, Shape, StepRecord};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -31,6 +31,8 @@ pub struct BatchSummary {
     pub split_graphs: usize,
     /// Batches made.
     pub steps: u64,
+    /// Complete, or interrupted by a stop signal before its last batch.
+    pub status: RunStatus,
     /// Real nodes / padded nodes over all batches.
     pub node_fill: f64,
     /// Real edges / padded edges over all batches.
@@ -69,6 +71,9 @@ impl BatchSummary {
             let _ = writeln!(s, "  budget             {b}");
         }
         let _ = writeln!(s, "  batches            {}", self.steps);
+        if self.status != RunStatus::Complete {
+            let _ = writeln!(s, "  status             {}", self.status.as_str());
+        }
         let _ = writeln!(s, "  fill nodes         {:.4}", self.node_fill);
         let _ = writeln!(s, "  fill edges         {:.4}", self.edge_fill);
         let _ = writeln!(s, "  fill graphs        {:.4}", self.graph_fill);
@@ -96,16 +101,18 @@ impl BatchSummary {
 /// Whatever happens after the sinks started, they are finished, so the rows written so far stay
 /// readable; a failure mid-way returns the error after that.
 pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSummary, RunError> {
-    run_batches_with_plans(loaded, steps, None)
+    run_batches_with_plans(loaded, steps, None, &AtomicBool::new(false))
 }
 
 /// [`run_batches`], also writing every batch's plan to `plans` (CSV: step, real and padded
 /// nodes, edges, graphs, and the graph indices in the split, space-separated), for comparing
-/// geobatch's plans with another planner's (the Python package's tests do).
+/// geobatch's plans with another planner's (the Python package's tests do). `stop` ends the study
+/// after the current batch (status `interrupted`; the summary covers the batches made).
 pub fn run_batches_with_plans(
     loaded: &LoadedConfig,
     steps: Option<u64>,
     plans: Option<&std::path::Path>,
+    stop: &AtomicBool,
 ) -> Result<BatchSummary, RunError> {
     let cfg = &loaded.config;
     let steps = steps.unwrap_or(cfg.batches.steps);
@@ -157,7 +164,7 @@ pub fn run_batches_with_plans(
         &run,
         &cfg.sinks,
         schedule,
-        &AtomicBool::new(false),
+        stop,
         &mut |record, batch| {
             acc.add(record);
             if let (Some((w, _)), Ok(())) = (writer.as_mut(), &written) {
@@ -189,6 +196,7 @@ pub fn run_batches_with_plans(
         split: split.as_str().into(),
         split_graphs: set.len(),
         distinct_shapes: studied.distinct_shapes,
+        status: studied.status,
         budget: run.budget,
         run_dir: run.run_dir,
     }))
@@ -277,6 +285,7 @@ struct SummaryHead {
     split: String,
     split_graphs: usize,
     distinct_shapes: usize,
+    status: RunStatus,
     budget: Option<Shape>,
     run_dir: PathBuf,
 }
@@ -339,6 +348,7 @@ impl Accumulator {
             split: head.split,
             split_graphs: head.split_graphs,
             steps: self.steps,
+            status: head.status,
             node_fill: ratio(0),
             edge_fill: ratio(1),
             graph_fill: ratio(2),

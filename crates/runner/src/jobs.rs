@@ -2,7 +2,7 @@
 //! and `sweep` call. The kind is the task of the config's `[dataset]` plugin
 //! ([`crate::config::task_of`]): many small graphs, or one large graph.
 
-use crate::batches::run_batches;
+use crate::batches::run_batches_with_plans;
 use crate::config::{Loaded, LoadedConfig, RunConfig, parse_file_with, task_of};
 use crate::error::RunError;
 use crate::node::{LoadedNodeConfig, run_node_batches, run_node_train_with};
@@ -129,7 +129,7 @@ impl AnyConfig {
     /// Runs the batching study and returns the rendered summary.
     pub fn batches(&self, stop: &AtomicBool) -> Result<String, RunError> {
         Ok(match self {
-            AnyConfig::Graph(l) => run_batches(l, None)?.render(),
+            AnyConfig::Graph(l) => run_batches_with_plans(l, None, None, stop)?.render(),
             AnyConfig::Node(l) => run_node_batches(l, stop)?.render(),
         })
     }
