@@ -24,8 +24,9 @@ def run(script, *args):
 
 @pytest.mark.parametrize("batcher", ["pack", "static64"])
 def test_jax_example_compiles_once_per_planned_shape(batcher):
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("JAX is not installed (scripts/python-env.sh installs it)")
+    for module in ("jax", "optax"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (scripts/python-env.sh installs it)")
     out = run("jax_schnet.py", "--batcher", batcher, "--epochs", "1")
     planned = int(re.search(r"(\d+) distinct padded shapes planned", out).group(1))
     compiles = int(re.search(r"compiles: (\d+) =", out).group(1))
