@@ -14,6 +14,7 @@
 //!
 //! No ML engine lives here.
 
+pub mod atomic;
 pub mod batch;
 pub mod batcher;
 pub mod crystal;

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::io::Write as _;
 use std::path::Path;
 
 /// File name of the manifest inside a run folder.
@@ -73,11 +74,9 @@ impl Manifest {
     /// Writes the manifest into `run_dir` under a temporary name, then renames it.
     pub fn write(&self, run_dir: &Path) -> Result<()> {
         let path = run_dir.join(MANIFEST_FILE);
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self).map_err(|e| Error::invalid(e.to_string()))?;
-        std::fs::write(&tmp, text)
-            .map_err(|e| Error::invalid(format!("{}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
+        crate::atomic::write_atomic(&path, |f| f.write_all(text.as_bytes()))
+            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
     }
 
     /// Checks that the parts are in step order, cover `0..steps` without gaps or overlaps, and

@@ -283,10 +283,9 @@ fn unreadable_state(state_file: &Path, part: &Path, why: &str) -> Error {
 }
 
 fn save_state(path: &PathBuf, state: &FetchState) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string(state).map_err(|e| Error::invalid(e.to_string()))?;
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    geobatch_core::atomic::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes()))
+        .map_err(io(path))
 }
 
 #[cfg(test)]

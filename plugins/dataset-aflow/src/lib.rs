@@ -309,32 +309,28 @@ pub fn write_jsonl(records: &[AflowRecord], out: &Path) -> Result<(usize, usize,
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::invalid(format!("{}: {e}", dir.display())))?;
     }
-    let tmp = out.with_extension("jsonl.tmp");
-    let file = std::fs::File::create(&tmp)
-        .map_err(|e| Error::invalid(format!("{}: {e}", tmp.display())))?;
-    let mut w = std::io::BufWriter::new(file);
     let (mut written, mut dups, mut bad) = (0, 0, 0);
     let mut seen = HashSet::new();
-    for r in records {
-        if let Some(k) = r.dedup_key()
-            && !seen.insert(k)
-        {
-            dups += 1;
-            continue;
+    geobatch_core::atomic::write_atomic(out, |file| {
+        let mut w = std::io::BufWriter::new(file);
+        for r in records {
+            if let Some(k) = r.dedup_key()
+                && !seen.insert(k)
+            {
+                dups += 1;
+                continue;
+            }
+            if r.crystal().is_err() {
+                bad += 1;
+                continue;
+            }
+            let line = serde_json::to_string(&normalised(r)).map_err(std::io::Error::other)?;
+            writeln!(w, "{line}")?;
+            written += 1;
         }
-        if r.crystal().is_err() {
-            bad += 1;
-            continue;
-        }
-        let line =
-            serde_json::to_string(&normalised(r)).map_err(|e| Error::invalid(e.to_string()))?;
-        writeln!(w, "{line}").map_err(|e| Error::invalid(format!("{}: {e}", tmp.display())))?;
-        written += 1;
-    }
-    w.flush()
-        .map_err(|e| Error::invalid(format!("{}: {e}", tmp.display())))?;
-    drop(w);
-    std::fs::rename(&tmp, out).map_err(|e| Error::invalid(format!("{}: {e}", out.display())))?;
+        w.flush()
+    })
+    .map_err(|e| Error::invalid(format!("{}: {e}", out.display())))?;
     Ok((written, dups, bad))
 }
 

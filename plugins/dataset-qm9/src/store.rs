@@ -110,13 +110,13 @@ pub fn write(records: &Qm9Records, out: &Path, source: &str) -> Result<()> {
             KeyValue::new("geobatch.source".into(), source.to_string()),
         ]))
         .build();
-    let tmp = out.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| fail(e.to_string()))?;
-    let mut w =
-        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| fail(e.to_string()))?;
-    w.write(&batch).map_err(|e| fail(e.to_string()))?;
-    w.close().map_err(|e| fail(e.to_string()))?;
-    std::fs::rename(&tmp, out).map_err(|e| fail(e.to_string()))
+    geobatch_core::atomic::write_atomic(out, |file| {
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+        w.write(&batch)?;
+        w.close()?;
+        Ok(())
+    })
+    .map_err(|e| fail(e.to_string()))
 }
 
 /// Reads a QM9 Parquet file written by [`write`]; `name` names it in errors.

@@ -189,7 +189,6 @@ pub fn run_batch(run: &RunInfo, end: Option<&RunEnd>) -> Result<RecordBatch, Arr
 /// Writes `batch` to `path` through a temporary file and a rename, with the schema version and
 /// table name in the key-value metadata.
 pub fn write_atomic(path: &Path, batch: &RecordBatch, table: &str) -> Result<(), String> {
-    let tmp = path.with_extension("parquet.tmp");
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_key_value_metadata(Some(vec![
@@ -197,24 +196,13 @@ pub fn write_atomic(path: &Path, batch: &RecordBatch, table: &str) -> Result<(),
             KeyValue::new("geobatch.table".into(), table.to_string()),
         ]))
         .build();
-    let written = (|| {
-        let file = std::fs::File::create(&tmp)
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props))
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        writer
-            .write(batch)
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        writer
-            .close()
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))
-    })();
-    if written.is_err() {
-        // a half-written file (a full disk) is removed: it holds nothing and would take space
-        // that the run's status still needs
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    // a half-written file (a full disk) is removed: it holds nothing and would take space that
+    // the run's status still needs
+    geobatch_core::atomic::write_atomic(path, |file| {
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+        writer.write(batch)?;
+        writer.close()?;
+        Ok(())
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))
 }
