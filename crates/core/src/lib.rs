@@ -35,6 +35,7 @@ pub mod rules;
 pub mod shape;
 pub mod sink;
 pub mod split;
+pub mod stats;
 pub mod store;
 pub mod stream;
 pub mod targets;

@@ -4,10 +4,10 @@
 use crate::config::LoadedConfig;
 use crate::error::RunError;
 use crate::identity::{RunStart, new_run};
-use crate::stats::{median, quantile};
 use crate::study::study;
 use crate::train::Schedule;
 use crate::train::graph::GraphSource;
+use geobatch_core::stats::{median, quantile};
 use geobatch_core::{BatcherContext, DatasetContext, RunStatus, Shape, StepRecord};
 use std::fmt::Write as _;
 use std::io::Write as _;

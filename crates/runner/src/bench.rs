@@ -3,7 +3,7 @@
 
 use crate::config::LoadedConfig;
 use crate::error::RunError;
-use crate::stats::{median, quantile};
+use geobatch_core::stats::{median, quantile};
 use geobatch_core::{
     BatcherContext, BatcherSpec, GraphBatch, GraphStream, ModelContext, Plan, SplitName, StreamMode,
 };

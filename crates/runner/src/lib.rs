@@ -20,7 +20,6 @@ pub mod lock;
 pub mod node;
 pub mod sinks;
 pub mod slurm;
-pub mod stats;
 pub mod study;
 pub mod sweep;
 pub mod threads;

@@ -1,7 +1,7 @@
 //! Running totals of a training run (losses, step times, shapes, round times): what the
 //! summary is made from, saved in every checkpoint so a resumed run reports the whole run.
 
-use crate::stats::median;
+use geobatch_core::stats::median;
 use geobatch_core::{Shape, StepRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
