@@ -8,7 +8,7 @@ use super::{build_batcher, load_graph};
 use crate::error::RunError;
 use crate::identity::{RunStart, new_run, threads_of};
 use crate::sinks::SinkSet;
-use crate::train::{BatchSource, Flow, Job, Point, Schedule, Task, train};
+use crate::train::{BatchSource, Flow, Job, Point, Schedule, TaskHooks, train};
 use geobatch_core::node::{
     NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodeModelContext, NodePlan,
 };
@@ -219,7 +219,7 @@ impl BatchSource for NodeSource<'_> {
 /// Best values start at finite sentinels (a checkpoint's JSON has no infinities): every
 /// accuracy beats -1 and every finite loss beats `f64::MAX`, as they beat the infinities.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct TrainState {
+struct Plateau {
     lr: f64,
     best_loss: f64,
     best_acc: f64,
@@ -230,7 +230,7 @@ struct TrainState {
     best_epoch: Option<(u64, f64)>,
 }
 
-impl TrainState {
+impl Plateau {
     /// Updates the plateau schedule and early stopping; true when training should stop.
     fn after_eval(
         &mut self,
@@ -274,7 +274,7 @@ struct NodeTask<'a> {
     tr: &'a NodeTraining,
     infer: Vec<(SplitName, Box<dyn NodeBatcher>)>,
     label: String,
-    state: TrainState,
+    state: Plateau,
     evals: Vec<(SplitName, String, NodeEval)>,
     kept: Option<u64>,
 }
@@ -308,7 +308,7 @@ impl NodeTask<'_> {
     }
 }
 
-impl Task for NodeTask<'_> {
+impl TaskHooks for NodeTask<'_> {
     type Batch = NodeBatch;
 
     fn evaluate(
@@ -515,7 +515,7 @@ fn node_train_on_threads(
         tr,
         infer,
         label: infer_spec.label(),
-        state: TrainState {
+        state: Plateau {
             lr: tr.optimizer.learning_rate,
             best_loss: f64::MAX,
             best_acc: -1.0,

@@ -2,7 +2,7 @@
 //! seeded stream batched by the config's batcher, evaluated with the one exact evaluator.
 
 use super::feed::{BatchSource, Flow};
-use super::{Job, Point, Schedule, Task, train};
+use super::{Job, Point, Schedule, TaskHooks, train};
 use crate::config::LoadedConfig;
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate};
@@ -247,7 +247,7 @@ impl GraphTask<'_> {
     }
 }
 
-impl Task for GraphTask<'_> {
+impl TaskHooks for GraphTask<'_> {
     type Batch = GraphBatch;
 
     fn evaluate(

@@ -6,11 +6,11 @@
 //!    source's position, the task's state, the running totals and the sinks;
 //! 2. **start**: the sinks get the run's identity;
 //! 3. **plan and collate** ([`feed`]): serial or prefetch, the same batches in both modes;
-//! 4. **update** and **record** (`Steps::update`): the timed gradient update and one
+//! 4. **update** and **record** (`RunLoop::update`): the timed gradient update and one
 //!    [`StepRecord`] per step to every sink; a non-finite or exploding loss stops the run;
-//! 5. **evaluate** ([`Task::evaluate`]) and **checkpoint** (`Steps::checkpoint`) at round ends
+//! 5. **evaluate** ([`TaskHooks::evaluate`]) and **checkpoint** (`RunLoop::checkpoint`) at round ends
 //!    (a round is a step for graph-level tasks and an epoch of node batches for node-level ones);
-//! 6. **finish**: the task's final evaluation ([`Task::finish`]), every sink finished whatever
+//! 6. **finish**: the task's final evaluation ([`TaskHooks::finish`]), every sink finished whatever
 //!    happened ([`SinkSet::close`]), the checkpoint dropped once the run is complete.
 
 pub mod checkpoint;
@@ -102,13 +102,14 @@ impl Schedule {
     }
 }
 
-/// What a kind of task adds to the loop: its evaluations and the state they keep.
-pub trait Task {
+/// What a kind of task (core's [`geobatch_core::Task`]) adds to the loop: its evaluations and
+/// the state they keep.
+pub trait TaskHooks {
     /// The batches it trains on.
     type Batch: Batch;
 
     /// A periodic evaluation after round `at.rounds` (never after the last step: that one is
-    /// [`Task::finish`]'s). [`Flow::Stop`] ends training early (early stopping).
+    /// [`TaskHooks::finish`]'s). [`Flow::Stop`] ends training early (early stopping).
     fn evaluate(
         &mut self,
         trainer: &mut dyn Trainer<Self::Batch>,
@@ -130,7 +131,7 @@ pub trait Task {
         Ok(serde_json::Value::Null)
     }
 
-    /// Restores a state saved by [`Task::state`]; the trainer is already restored.
+    /// Restores a state saved by [`TaskHooks::state`]; the trainer is already restored.
     fn restore(
         &mut self,
         _state: serde_json::Value,
@@ -174,7 +175,7 @@ pub struct Ended {
 pub fn train<S, T>(job: Job<'_, S>, task: &mut T, stop: &AtomicBool) -> Result<Ended, RunError>
 where
     S: BatchSource,
-    T: Task<Batch = S::Batch>,
+    T: TaskHooks<Batch = S::Batch>,
 {
     let Job {
         run,
@@ -213,7 +214,7 @@ where
         sinks.resume(states)?;
     }
     let started = Instant::now();
-    let mut steps = Steps {
+    let mut steps = RunLoop {
         trainer: trainer.as_mut(),
         task,
         sinks: &mut sinks,
@@ -236,7 +237,7 @@ where
     let outcome = fed
         .and_then(|()| steps.finish())
         .and_then(|status| steps.checkpoint_on_stop(&mut source).map(|()| status));
-    let Steps { progress, .. } = steps;
+    let RunLoop { progress, .. } = steps;
     let status = sinks.close(outcome, progress.steps(), started)?;
     if status == RunStatus::Complete {
         checkpoint::discard(&ckpt)?;
@@ -249,7 +250,7 @@ where
 }
 
 /// The state of the loop while it runs.
-struct Steps<'r, T: Task> {
+struct RunLoop<'r, T: TaskHooks> {
     trainer: &'r mut dyn Trainer<T::Batch>,
     task: &'r mut T,
     sinks: &'r mut SinkSet,
@@ -266,7 +267,7 @@ struct Steps<'r, T: Task> {
     anchor: (u64, serde_json::Value),
 }
 
-impl<T: Task> Steps<'_, T> {
+impl<T: TaskHooks> RunLoop<'_, T> {
     /// One step: update on the batch and record it, then evaluate and checkpoint when due.
     fn step(&mut self, step: u64, built: &Built<T::Batch>) -> Result<Flow, RunError> {
         if self.stop.load(Ordering::Relaxed) {
