@@ -123,13 +123,7 @@ fn measure(
     stop: &AtomicBool,
 ) -> anyhow::Result<geobatch_report::read::Steps> {
     let dir = loaded.run_dir();
-    let lock = geobatch_runner::lock::RunLock::try_acquire(&dir)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "{}: another geobatch process is running this config now",
-            dir.display()
-        )
-    })?;
-    lock.clear()?;
+    let claim = geobatch_runner::policy::claim(&dir, geobatch_runner::policy::Ask::Fresh)?;
     let run_stop = AtomicBool::new(false);
     let (done, ended) = mpsc::channel::<()>();
     let summary = std::thread::scope(|s| {
@@ -150,7 +144,7 @@ fn measure(
         let _ = done.send(());
         r
     })?;
-    drop(lock);
+    drop(claim);
     if stop.load(Ordering::SeqCst) {
         anyhow::bail!("stopped (Ctrl-C)");
     }

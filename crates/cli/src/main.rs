@@ -14,13 +14,12 @@ mod exit;
 mod plugins;
 mod sweep_cmd;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use exit::Exit;
 use geobatch_core::RunStatus;
 use geobatch_runner::LoadedConfig;
 use geobatch_runner::jobs::AnyConfig;
-use geobatch_runner::sweep::RunState;
+use geobatch_runner::policy::{self, Ask, Claim, RunState};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -384,44 +383,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             warn_without_sinks(&loaded);
             let dir = loaded.run_dir();
             let shown = dir.display();
-            // held until the run ends: a second process on the same run folder is refused
-            let lock = geobatch_runner::lock::RunLock::try_acquire(&dir)?.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{shown}: another geobatch process is running this config now (it holds \
-                     {}); wait for it, or run it elsewhere with another experiment.results_dir",
-                    geobatch_runner::lock::LOCK_FILE
-                )
-            })?;
-            match (RunState::of(&dir), resume, restart) {
-                (_, true, true) => anyhow::bail!(plugins::UsageError(
-                    "--resume continues a run, --restart discards it: give one of them".into()
-                )),
-                (RunState::Complete, _, false) => {
+            // the lock is held until the run ends: a second process on the folder is refused
+            let claim = policy::claim(&dir, Ask::Run { resume, restart })?;
+            match &claim {
+                Claim::Complete => {
                     println!(
                         "already complete: {shown} (its results are left as they are; \
                          --restart runs it again and replaces them)"
                     );
                     return Ok(ExitCode::SUCCESS);
                 }
-                (state @ (RunState::Resumable | RunState::Unfinished), false, false) => {
-                    let what = if state == RunState::Resumable {
-                        "stopped with a checkpoint: --resume continues it"
-                    } else {
-                        "stopped before its first checkpoint: --resume starts it again"
-                    };
-                    anyhow::bail!(plugins::UsageError(format!(
-                        "{shown} holds a run of this config that {what}, --restart discards it \
-                         and starts over"
-                    )));
-                }
-                (RunState::Fresh, true, _) => eprintln!(
+                Claim::Run {
+                    state: RunState::Fresh,
+                    resume: true,
+                    ..
+                } => eprintln!(
                     "nothing to resume in {shown}: starting from the first step (a config changed \
                      by --steps or --set is another run, in another folder)"
                 ),
-                (RunState::Fresh, ..) | (_, _, false) => {}
-                (_, _, true) => lock
-                    .clear()
-                    .with_context(|| format!("{shown}: cannot discard the earlier run"))?,
+                Claim::Run { .. } | Claim::Busy => {}
             }
             let stop = stop_on_ctrl_c(STOPPING);
             let run = loaded.train(&stop, resume)?;

@@ -2,8 +2,9 @@
 //! runs stand, or submit it to SLURM.
 
 use crate::plugins::UsageError;
+use geobatch_runner::policy::RunState;
 use geobatch_runner::slurm::{ScriptPlan, SlurmOptions};
-use geobatch_runner::sweep::{Outcome, RunState, SweepRun, progress_of};
+use geobatch_runner::sweep::{Outcome, SweepRun, progress_of};
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};

@@ -179,6 +179,42 @@ fn ctrl_c_stops_a_graph_level_batching_study() {
     assert_eq!(rows as u64, made, "{out}");
 }
 
+/// A run's status is the runner's own record, whatever its sinks: a run with the console sink
+/// alone is complete once done, and `geobatch run` then leaves it (it was never "complete"
+/// while the status was read from the Parquet sink's file).
+#[test]
+fn a_console_only_run_is_complete_by_the_runners_own_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "console.toml",
+        &graph_config(6, "serial").replace(
+            "kind = \"parquet\"\nrows_per_part = 7",
+            "kind = \"console\"",
+        ),
+    );
+    let o = geobatch(dir.path(), &["run", &cfg]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = std::fs::read_dir(dir.path().join("results/trust"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("status.json")).unwrap()).unwrap();
+    assert_eq!(status["status"], "complete");
+    assert_eq!(status["steps"], 6);
+    assert!(!run.join("run.parquet").exists());
+    let again = geobatch(dir.path(), &["run", &cfg]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains("already complete"),
+        "{}",
+        text(&again)
+    );
+}
+
 /// Runs `n` seeds of one cell (a sweep) in `dir`; returns the run folders.
 fn cell_of_seeds(dir: &Path, n: usize) -> Vec<PathBuf> {
     let seeds: Vec<String> = (1..=n).map(|s| s.to_string()).collect();

@@ -29,6 +29,17 @@ pub enum RunError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Another process holds the run folder's lock (it is running this config now).
+    #[error(
+        "{}: another geobatch process is running this config now (it holds {}); wait for it, \
+         or run it elsewhere with another experiment.results_dir",
+        dir.display(),
+        crate::lock::LOCK_FILE
+    )]
+    Busy {
+        /// The run folder.
+        dir: PathBuf,
+    },
     /// The pool of kernel threads could not be started.
     #[error("cannot start {threads} kernel thread(s): {message}")]
     Threads {

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod jobs;
 pub mod lock;
 pub mod node;
+pub mod policy;
 pub mod sinks;
 pub mod slurm;
 pub mod study;

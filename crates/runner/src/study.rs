@@ -5,6 +5,7 @@
 
 use crate::config::Mode;
 use crate::error::RunError;
+use crate::policy;
 use crate::sinks::SinkSet;
 use crate::train::{BatchSource, Flow, Schedule, feed};
 use geobatch_core::{Batch, RunInfo, RunStatus, SinkSpec, StepRecord, StepTiming};
@@ -35,6 +36,7 @@ pub fn study<S: BatchSource>(
     observe: &mut dyn FnMut(&StepRecord, &S::Batch),
 ) -> Result<Studied, RunError> {
     let mut sinks = SinkSet::build(specs)?;
+    policy::record(&run.run_dir, RunStatus::Running, 0)?;
     sinks.start(run)?;
     let started = Instant::now();
     let mut shapes = HashSet::new();
@@ -75,7 +77,14 @@ pub fn study<S: BatchSource>(
             RunStatus::Complete
         }
     });
-    let status = sinks.close(outcome, steps, started)?;
+    let closed = sinks.close(outcome, steps, started);
+    let recorded = policy::record(
+        &run.run_dir,
+        closed.as_ref().map_or(RunStatus::Failed, |s| *s),
+        steps,
+    );
+    let status = closed?;
+    recorded?;
     Ok(Studied {
         steps,
         distinct_shapes: shapes.len(),

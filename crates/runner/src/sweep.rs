@@ -16,8 +16,9 @@
 use crate::config::apply_override;
 use crate::error::RunError;
 use crate::jobs::AnyConfig;
-use crate::lock::RunLock;
+use crate::policy::{self, Ask, Claim, stored_status};
 use crate::train::checkpoint;
+use geobatch_core::RunStatus;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -189,63 +190,6 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
     Ok(runs)
 }
 
-/// What a run folder holds before a run starts in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunState {
-    /// Nothing of a run.
-    Fresh,
-    /// A complete run.
-    Complete,
-    /// A run that stopped with a checkpoint to continue from.
-    Resumable,
-    /// A run that stopped before its first checkpoint.
-    Unfinished,
-}
-
-impl RunState {
-    /// The state of the run folder `run_dir`.
-    pub fn of(run_dir: &Path) -> Self {
-        if is_complete(run_dir) {
-            RunState::Complete
-        } else if checkpoint::exists(run_dir) {
-            RunState::Resumable
-        } else if run_dir.join("run.parquet").is_file() {
-            RunState::Unfinished
-        } else {
-            RunState::Fresh
-        }
-    }
-
-    /// How `sweep --dry-run` shows it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Fresh => "to run",
-            RunState::Complete => "complete",
-            RunState::Resumable => "resumable",
-            RunState::Unfinished => "to rerun",
-        }
-    }
-}
-
-/// Whether a run folder holds a complete run (`run.parquet` with status `complete`).
-pub fn is_complete(run_dir: &Path) -> bool {
-    stored_status(run_dir).as_deref() == Some("complete")
-}
-
-/// The `status` that `run.parquet` records (`running`, `complete`, `failed`, `interrupted`), or
-/// `None` when there is no readable `run.parquet`.
-pub fn stored_status(run_dir: &Path) -> Option<String> {
-    use arrow_array::cast::AsArray;
-    let file = std::fs::File::open(run_dir.join("run.parquet")).ok()?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .ok()?;
-    reader.flatten().find_map(|batch| {
-        let c = batch.column_by_name("status")?.as_string_opt::<i32>()?;
-        c.iter().flatten().next().map(str::to_string)
-    })
-}
-
 /// Where a run of a sweep stands, from its folder alone (`geobatch sweep --status`): `complete`,
 /// `running` (another process holds its lock), `interrupted` (stopped by a signal; a checkpoint to
 /// resume from when checkpoints are on), `killed` (recorded as running, no process holds it),
@@ -254,11 +198,11 @@ pub fn progress_of(run_dir: &Path) -> &'static str {
     if crate::lock::is_locked(run_dir) {
         return "running";
     }
-    match stored_status(run_dir).as_deref() {
-        Some("complete") => "complete",
-        Some("interrupted") => "interrupted",
-        Some("failed") => "failed",
-        Some(_) => "killed",
+    match stored_status(run_dir) {
+        Some(RunStatus::Complete) => "complete",
+        Some(RunStatus::Interrupted) => "interrupted",
+        Some(RunStatus::Failed) => "failed",
+        Some(RunStatus::Running) => "killed",
         None if run_dir.exists() && checkpoint::exists(run_dir) => "killed",
         None => "not started",
     }
@@ -286,7 +230,7 @@ pub fn task_range(
 
 /// Runs every run of a sweep in order; `on_start(i, run, outcome)` is called before each.
 /// A run killed before its first checkpoint starts again from nothing (its folder is cleared).
-/// A run whose folder another process has locked ([`RunLock`]) is left to it, so several
+/// A run whose folder another process has locked ([`crate::lock::RunLock`]) is left to it, so several
 /// sweeps on one results folder share the runs. A run that fails is recorded in
 /// [`Swept::failed`] and the sweep goes on with the next one.
 pub fn run_sweep(
@@ -317,29 +261,20 @@ fn run_one(
     stop: &AtomicBool,
     on_start: impl FnOnce(Outcome),
 ) -> Result<Outcome, (Outcome, RunError)> {
-    // a run another process holds is its own; complete runs are never locked for long
-    let lock = if is_complete(&run.run_dir) {
-        None
-    } else {
-        RunLock::try_acquire(&run.run_dir).map_err(|e| (Outcome::Ran, e))?
-    };
-    let outcome = match (&lock, RunState::of(&run.run_dir)) {
-        (_, RunState::Complete) => Outcome::Skipped,
-        (None, _) => Outcome::Busy,
-        (Some(_), RunState::Resumable) => Outcome::Resumed,
-        (Some(_), RunState::Fresh | RunState::Unfinished) => Outcome::Ran,
+    let claim = policy::claim(&run.run_dir, Ask::Sweep).map_err(|e| (Outcome::Ran, e))?;
+    let outcome = match &claim {
+        Claim::Complete => Outcome::Skipped,
+        Claim::Busy => Outcome::Busy,
+        Claim::Run { resume: true, .. } => Outcome::Resumed,
+        Claim::Run { resume: false, .. } => Outcome::Ran,
     };
     on_start(outcome);
     let ran = match outcome {
         Outcome::Skipped | Outcome::Busy => Ok(()),
         Outcome::Resumed => run.loaded.train(stop, true).map(drop),
-        Outcome::Ran => lock.as_ref().map_or(Ok(()), RunLock::clear).and_then(|()| {
-            if run.loaded.has_model() {
-                run.loaded.train(stop, false).map(drop)
-            } else {
-                run.loaded.batches(stop).map(drop)
-            }
-        }),
+        Outcome::Ran if run.loaded.has_model() => run.loaded.train(stop, false).map(drop),
+        Outcome::Ran => run.loaded.batches(stop).map(drop),
     };
+    drop(claim);
     ran.map(|()| outcome).map_err(|e| (outcome, e))
 }

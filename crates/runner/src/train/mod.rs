@@ -25,6 +25,7 @@ pub use progress::{Medians, Progress};
 
 use crate::config::Mode;
 use crate::error::RunError;
+use crate::policy;
 use crate::sinks::SinkSet;
 use checkpoint::CheckpointState;
 use geobatch_core::{Batch, Error, RunInfo, RunStatus, SinkSpec, StepRecord, StepTiming, Trainer};
@@ -209,6 +210,7 @@ where
     // from here (or from the last checkpoint) to the step where the run stopped
     let anchor = (start, source.position()?);
     let mut sinks = SinkSet::build(specs)?;
+    policy::record(&run.run_dir, RunStatus::Running, start)?;
     sinks.start(&run)?;
     if let Some(states) = &sink_states {
         sinks.resume(states)?;
@@ -238,7 +240,11 @@ where
         .and_then(|()| steps.finish())
         .and_then(|status| steps.checkpoint_on_stop(&mut source).map(|()| status));
     let RunLoop { progress, .. } = steps;
-    let status = sinks.close(outcome, progress.steps(), started)?;
+    let closed = sinks.close(outcome, progress.steps(), started);
+    let ended = closed.as_ref().map_or(RunStatus::Failed, |s| *s);
+    let recorded = policy::record(&run.run_dir, ended, progress.steps());
+    let status = closed?;
+    recorded?;
     if status == RunStatus::Complete {
         checkpoint::discard(&ckpt)?;
     }

@@ -1,0 +1,290 @@
+//! Run policy, once for every command: what a run folder holds (its status, recorded by the
+//! runner itself in `status.json`, whatever sinks the run has), and what a command may do with
+//! it: take its lock, start it, continue it from its checkpoint, discard it, or leave it
+//! (complete, or another process's). `geobatch run`, `sweep` (and its SLURM array tasks) and
+//! `advise`'s probes ask through [`claim`].
+
+use crate::error::RunError;
+use crate::lock::RunLock;
+use crate::train::checkpoint;
+use geobatch_core::RunStatus;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The runner's record of a run's status, in the run folder.
+pub const STATUS_FILE: &str = "status.json";
+
+/// What `status.json` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRecord {
+    /// `running` from the first step on, then how the run ended.
+    pub status: RunStatus,
+    /// Steps recorded so far (a resumed run's earlier steps included).
+    pub steps: u64,
+}
+
+/// Records `status` after `steps` in `run_dir` (written whole or not at all).
+pub fn record(run_dir: &Path, status: RunStatus, steps: u64) -> Result<(), RunError> {
+    let path = run_dir.join(STATUS_FILE);
+    let text = serde_json::to_string(&StatusRecord { status, steps })
+        .map_err(|e| RunError::Core(geobatch_core::Error::invalid(e.to_string())))?;
+    geobatch_core::atomic::write_atomic(&path, |f| std::io::Write::write_all(f, text.as_bytes()))
+        .map_err(|source| RunError::Io { path, source })
+}
+
+/// The status `run_dir` records: the runner's `status.json`, or for folders written before it
+/// existed the `status` of `run.parquet`; `None` when neither can be read.
+pub fn stored_status(run_dir: &Path) -> Option<RunStatus> {
+    let recorded = std::fs::read(run_dir.join(STATUS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<StatusRecord>(&b).ok());
+    match recorded {
+        Some(r) => Some(r.status),
+        None => parquet_status(run_dir),
+    }
+}
+
+/// The `status` column of `run.parquet` (runs recorded before `status.json`).
+fn parquet_status(run_dir: &Path) -> Option<RunStatus> {
+    use arrow_array::cast::AsArray;
+    let file = std::fs::File::open(run_dir.join("run.parquet")).ok()?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .ok()?;
+    let text = reader.flatten().find_map(|batch| {
+        let c = batch.column_by_name("status")?.as_string_opt::<i32>()?;
+        c.iter().flatten().next().map(str::to_string)
+    })?;
+    serde_json::from_value(serde_json::Value::String(text)).ok()
+}
+
+/// Whether `run_dir` holds a complete run.
+pub fn is_complete(run_dir: &Path) -> bool {
+    stored_status(run_dir) == Some(RunStatus::Complete)
+}
+
+/// What a run folder holds before a run starts in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Nothing of a run.
+    Fresh,
+    /// A complete run.
+    Complete,
+    /// A run that stopped with a checkpoint to continue from.
+    Resumable,
+    /// A run that stopped before its first checkpoint.
+    Unfinished,
+}
+
+impl RunState {
+    /// The state of the run folder `run_dir`.
+    pub fn of(run_dir: &Path) -> Self {
+        let status = stored_status(run_dir);
+        if status == Some(RunStatus::Complete) {
+            RunState::Complete
+        } else if checkpoint::exists(run_dir) {
+            RunState::Resumable
+        } else if status.is_some() {
+            RunState::Unfinished
+        } else {
+            RunState::Fresh
+        }
+    }
+
+    /// How `sweep --dry-run` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Fresh => "to run",
+            RunState::Complete => "complete",
+            RunState::Resumable => "resumable",
+            RunState::Unfinished => "to rerun",
+        }
+    }
+}
+
+/// How a command asks for a run folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// `geobatch run`: a stopped run is continued only with `resume`, discarded only with
+    /// `restart`; a complete one is left unless `restart`.
+    Run {
+        /// `--resume`.
+        resume: bool,
+        /// `--restart`.
+        restart: bool,
+    },
+    /// A sweep's run (and a SLURM array task's): a complete run is skipped, a run with a
+    /// checkpoint continued, any other started again from nothing; one another process holds is
+    /// left to it.
+    Sweep,
+    /// A probe (`advise`): always a fresh run, whatever the folder held.
+    Fresh,
+}
+
+/// What a command may do with a run folder.
+#[derive(Debug)]
+pub enum Claim {
+    /// Run it, holding its lock until the claim is dropped.
+    Run {
+        /// The lock.
+        lock: RunLock,
+        /// Continue from the folder's checkpoint (else start from the first step).
+        resume: bool,
+        /// What the folder held.
+        state: RunState,
+    },
+    /// The run is complete: nothing to do.
+    Complete,
+    /// Another process runs it now (a sweep leaves it to that process).
+    Busy,
+}
+
+/// Decides what `ask` may do with `run_dir` and, to run it, takes its lock (and clears what it
+/// discards). A refusal is bad input (exit 2): conflicting flags, or a stopped run that
+/// `geobatch run` was not told to resume or restart. Another process on the folder is an error
+/// for `run` and `advise` ([`RunError::Busy`]) and [`Claim::Busy`] for a sweep.
+pub fn claim(run_dir: &Path, ask: Ask) -> Result<Claim, RunError> {
+    let refuse = |m: String| RunError::Core(geobatch_core::Error::Refused(m));
+    let shown = run_dir.display();
+    if ask
+        == (Ask::Run {
+            resume: true,
+            restart: true,
+        })
+    {
+        return Err(refuse(
+            "--resume continues a run, --restart discards it: give one of them".into(),
+        ));
+    }
+    // complete runs are never locked for long: a sweep skips them without waiting on a lock
+    if ask == Ask::Sweep && is_complete(run_dir) {
+        return Ok(Claim::Complete);
+    }
+    let Some(lock) = RunLock::try_acquire(run_dir)? else {
+        return match ask {
+            Ask::Sweep => Ok(Claim::Busy),
+            _ => Err(RunError::Busy {
+                dir: run_dir.to_path_buf(),
+            }),
+        };
+    };
+    let state = RunState::of(run_dir);
+    let (resume, discard) = match (ask, state) {
+        (Ask::Fresh, _) => (false, true),
+        (Ask::Sweep, RunState::Complete) => return Ok(Claim::Complete),
+        (Ask::Sweep, RunState::Resumable) => (true, false),
+        (Ask::Sweep, _) => (false, true),
+        (Ask::Run { restart: true, .. }, _) => (false, true),
+        (Ask::Run { .. }, RunState::Complete) => return Ok(Claim::Complete),
+        (Ask::Run { resume: false, .. }, RunState::Resumable | RunState::Unfinished) => {
+            let what = if state == RunState::Resumable {
+                "stopped with a checkpoint: --resume continues it"
+            } else {
+                "stopped before its first checkpoint: --resume starts it again"
+            };
+            return Err(refuse(format!(
+                "{shown} holds a run of this config that {what}, --restart discards it and \
+                 starts over"
+            )));
+        }
+        (Ask::Run { resume, .. }, _) => (resume, false),
+    };
+    if discard {
+        lock.clear()?;
+    }
+    Ok(Claim::Run {
+        lock,
+        resume,
+        state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_ask(resume: bool, restart: bool) -> Ask {
+        Ask::Run { resume, restart }
+    }
+
+    #[test]
+    fn the_status_the_runner_records_decides_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("run");
+        assert_eq!(RunState::of(&d), RunState::Fresh);
+        std::fs::create_dir_all(&d).unwrap();
+        record(&d, RunStatus::Running, 3).unwrap();
+        assert_eq!(RunState::of(&d), RunState::Unfinished);
+        record(&d, RunStatus::Complete, 10).unwrap();
+        assert_eq!(RunState::of(&d), RunState::Complete);
+        assert!(is_complete(&d));
+        // a damaged record is no status at all
+        std::fs::write(d.join(STATUS_FILE), b"{").unwrap();
+        assert_eq!(stored_status(&d), None);
+    }
+
+    #[test]
+    fn each_command_gets_its_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("run");
+        // both flags: refused before the folder is made
+        let e = claim(&d, run_ask(true, true)).unwrap_err();
+        assert!(e.is_input_error() && e.to_string().contains("give one of them"));
+        assert!(!d.exists());
+        // a fresh folder: run it (--resume has nothing to continue)
+        match claim(&d, run_ask(true, false)).unwrap() {
+            Claim::Run { resume, state, .. } => {
+                assert!(resume);
+                assert_eq!(state, RunState::Fresh);
+            }
+            other => panic!("{other:?}"),
+        }
+        // stopped before a checkpoint: run refuses without a flag, a sweep starts it again
+        record(&d, RunStatus::Interrupted, 5).unwrap();
+        let e = claim(&d, run_ask(false, false)).unwrap_err();
+        assert!(e.is_input_error() && e.to_string().contains("--restart discards it"));
+        match claim(&d, Ask::Sweep).unwrap() {
+            Claim::Run { resume, state, .. } => {
+                assert!(!resume);
+                assert_eq!(state, RunState::Unfinished);
+            }
+            other => panic!("{other:?}"),
+        }
+        // the sweep's claim cleared the folder
+        assert_eq!(RunState::of(&d), RunState::Fresh);
+        // complete: run and sweep leave it, restart and a probe discard it
+        record(&d, RunStatus::Complete, 9).unwrap();
+        assert!(matches!(claim(&d, Ask::Sweep).unwrap(), Claim::Complete));
+        assert!(matches!(
+            claim(&d, run_ask(false, false)).unwrap(),
+            Claim::Complete
+        ));
+        assert!(matches!(
+            claim(&d, run_ask(false, true)).unwrap(),
+            Claim::Run { resume: false, .. }
+        ));
+        assert_eq!(RunState::of(&d), RunState::Fresh);
+        record(&d, RunStatus::Complete, 9).unwrap();
+        assert!(matches!(
+            claim(&d, Ask::Fresh).unwrap(),
+            Claim::Run { resume: false, .. }
+        ));
+        assert_eq!(RunState::of(&d), RunState::Fresh);
+    }
+
+    #[test]
+    fn a_held_folder_is_busy_for_a_sweep_and_an_error_for_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("run");
+        let held = claim(&d, Ask::Fresh).unwrap();
+        // a second open file description of the lock file conflicts, as another process would
+        assert!(matches!(claim(&d, Ask::Sweep).unwrap(), Claim::Busy));
+        let e = claim(&d, run_ask(false, false)).unwrap_err();
+        assert!(matches!(e, RunError::Busy { .. }) && !e.is_input_error());
+        drop(held);
+        assert!(matches!(
+            claim(&d, run_ask(false, false)).unwrap(),
+            Claim::Run { .. }
+        ));
+    }
+}
