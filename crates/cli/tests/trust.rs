@@ -215,6 +215,43 @@ fn a_console_only_run_is_complete_by_the_runners_own_record() {
     );
 }
 
+/// Every training step records where its update's time went: the four phases, each measured,
+/// adding up to no more than the update; the batching study has none.
+#[test]
+fn training_steps_record_the_phases_of_their_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "phases.toml", &graph_config(12, "serial"));
+    let o = geobatch(dir.path(), &["run", &cfg]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = run_dirs(&dir.path().join("results"))
+        .into_iter()
+        .next()
+        .unwrap();
+    let update = common::steps_column(&run, "update_ns");
+    let phases: Vec<Vec<f64>> = ["transfer_ns", "forward_ns", "backward_ns", "optimizer_ns"]
+        .iter()
+        .map(|c| common::steps_column(&run, c))
+        .collect();
+    assert_eq!(update.len(), 12);
+    for (i, u) in update.iter().enumerate() {
+        let parts: Vec<f64> = phases.iter().map(|p| p[i]).collect();
+        assert!(parts.iter().all(|p| p.is_finite()), "step {i}: {parts:?}");
+        assert!(parts[1] > 0.0 && parts[2] > 0.0, "step {i}: {parts:?}");
+        assert!(parts.iter().sum::<f64>() <= *u, "step {i}: {parts:?} > {u}");
+    }
+    let o = geobatch(dir.path(), &["batches", &cfg, "--steps", "5"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let study = run_dirs(&dir.path().join("results"))
+        .into_iter()
+        .find(|d| d.to_string_lossy().contains("batches-"))
+        .unwrap();
+    assert!(
+        common::steps_column(&study, "forward_ns")
+            .iter()
+            .all(|v| v.is_nan())
+    );
+}
+
 /// Runs `n` seeds of one cell (a sweep) in `dir`; returns the run folders.
 fn cell_of_seeds(dir: &Path, n: usize) -> Vec<PathBuf> {
     let seeds: Vec<String> = (1..=n).map(|s| s.to_string()).collect();

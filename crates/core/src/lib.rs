@@ -50,7 +50,7 @@ pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize, SizeStats};
 pub use manifest::{MANIFEST_FILE, Manifest, PartEntry};
 pub use model::{Batch, ModelContext, ModelSpec, OptimizerSpec, StepStats, Trainer};
 pub use plan::Plan;
-pub use records::{EvalRecord, RunEnd, RunInfo, RunStatus, StepRecord, StepTiming};
+pub use records::{EvalRecord, Phases, RunEnd, RunInfo, RunStatus, StepRecord, StepTiming};
 pub use registry::{
     DataProvider, FetchArgs, ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Task,
 };

@@ -139,12 +139,14 @@ pub struct StepStats {
     pub loss: f32,
     /// Host batch to device tensors.
     pub transfer_ns: u64,
-    /// Forward pass and loss.
-    pub forward_ns: u64,
-    /// Backward pass.
-    pub backward_ns: u64,
-    /// Optimiser update (and the synchronisation that reads the loss).
-    pub optimizer_ns: u64,
+    /// Forward pass and loss; `None` where the trainer cannot tell the phases apart (a Python
+    /// module's step is one call).
+    pub forward_ns: Option<u64>,
+    /// Backward pass (`None` as for `forward_ns`).
+    pub backward_ns: Option<u64>,
+    /// Optimiser update and the synchronisation that reads the loss (`None` as for
+    /// `forward_ns`).
+    pub optimizer_ns: Option<u64>,
 }
 
 /// What the runner knows of any batch a trainer takes.

@@ -93,6 +93,34 @@ pub struct StepRecord {
     pub warmup: bool,
     /// Training loss (standardised MSE over real graphs); training only.
     pub loss: Option<f32>,
+    /// The update's phases as the trainer timed them (ns); training only, and the phases after
+    /// the transfer only where the trainer tells them apart.
+    pub phases: Phases,
+}
+
+/// Where an update's time went (ns): `update_ns` holds them and the loop's own overhead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Host batch to device tensors.
+    pub transfer_ns: Option<u64>,
+    /// Forward pass and loss.
+    pub forward_ns: Option<u64>,
+    /// Backward pass.
+    pub backward_ns: Option<u64>,
+    /// Optimiser update and the synchronisation that reads the loss.
+    pub optimizer_ns: Option<u64>,
+}
+
+impl Phases {
+    /// The phases of a trainer's step.
+    pub fn of(stats: &crate::model::StepStats) -> Self {
+        Phases {
+            transfer_ns: Some(stats.transfer_ns),
+            forward_ns: stats.forward_ns,
+            backward_ns: stats.backward_ns,
+            optimizer_ns: stats.optimizer_ns,
+        }
+    }
 }
 
 /// What making and using one batch cost (ns).
@@ -111,7 +139,7 @@ pub struct StepTiming {
 impl StepRecord {
     /// The record of step `step` on `batch` with `timing`: batching is planning + collation,
     /// combined is the wait (prefetch) or the batching (serial) plus the update. Not a new (or
-    /// cold) shape, not warm-up, no loss: set those with struct update syntax.
+    /// cold) shape, not warm-up, no loss or phases: set those with struct update syntax.
     pub fn timed(step: u64, batch: &impl crate::model::Batch, timing: StepTiming) -> Self {
         let batching_ns = timing.plan_ns + timing.collate_ns;
         StepRecord {
@@ -128,6 +156,7 @@ impl StepRecord {
             cold_shape: false,
             warmup: false,
             loss: None,
+            phases: Phases::default(),
         }
     }
 }

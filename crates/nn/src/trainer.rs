@@ -102,9 +102,9 @@ where
         StepStats {
             loss: value,
             transfer_ns: ns(t0, t1),
-            forward_ns: ns(t1, t2),
-            backward_ns: ns(t2, t3),
-            optimizer_ns: ns(t3, t4),
+            forward_ns: Some(ns(t1, t2)),
+            backward_ns: Some(ns(t2, t3)),
+            optimizer_ns: Some(ns(t3, t4)),
         },
     )
 }

@@ -148,9 +148,9 @@ fn bench_one(
                 for (v, x) in phases.iter_mut().zip([
                     batching,
                     s.transfer_ns,
-                    s.forward_ns,
-                    s.backward_ns,
-                    s.optimizer_ns,
+                    s.forward_ns.unwrap_or(0),
+                    s.backward_ns.unwrap_or(0),
+                    s.optimizer_ns.unwrap_or(0),
                 ]) {
                     v.push(x);
                 }

@@ -247,14 +247,12 @@ impl<B: Wire> Trainer<B> for PythonTrainer<B> {
             Rate::Schedule(o) => o.learning_rate_at(step),
             Rate::Set(lr) => *lr,
         };
-        let t = Instant::now();
         let (reply, transfer_ns) = self.call_with_batch(
             &what,
             "train_step",
             batch,
             json!({ "step": step, "learning_rate": lr }),
         )?;
-        let total = t.elapsed().as_nanos() as u64;
         // a non-finite loss comes as its name ("nan", "inf"); the runner stops on it
         let Some(loss) = reply.get("loss").and_then(wire::number) else {
             return Err(Error::invalid(format!(
@@ -266,10 +264,10 @@ impl<B: Wire> Trainer<B> for PythonTrainer<B> {
             loss: loss as f32,
             transfer_ns,
             // one call runs the module's whole step: forward, backward and update are not
-            // told apart from outside
-            forward_ns: total.saturating_sub(transfer_ns),
-            backward_ns: 0,
-            optimizer_ns: 0,
+            // told apart from outside (the step's update time holds them)
+            forward_ns: None,
+            backward_ns: None,
+            optimizer_ns: None,
         })
     }
 

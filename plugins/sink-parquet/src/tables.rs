@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Version of the results schema, stored as `geobatch.schema_version` in every file.
-pub const SCHEMA_VERSION: &str = "4";
+pub const SCHEMA_VERSION: &str = "5";
 
 /// Columns being built: (name, type, nullable, values).
 struct Columns(Vec<(Field, ArrayRef)>);
@@ -130,6 +130,10 @@ pub fn step_batch(run: &RunInfo, rows: &[StepRecord]) -> Result<RecordBatch, Arr
     let mut loss = Float32Builder::with_capacity(n);
     rows.iter().for_each(|r| loss.append_option(r.loss));
     c.add("loss", Arc::new(loss.finish()));
+    c.u64("transfer_ns", n, |i| rows[i].phases.transfer_ns);
+    c.u64("forward_ns", n, |i| rows[i].phases.forward_ns);
+    c.u64("backward_ns", n, |i| rows[i].phases.backward_ns);
+    c.u64("optimizer_ns", n, |i| rows[i].phases.optimizer_ns);
     c.finish()
 }
 

@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 use geobatch_core::records::{EvalRecord, RunEnd, RunStatus};
-use geobatch_core::{RunInfo, Shape, Sink, StepRecord};
+use geobatch_core::{Phases, RunInfo, Shape, Sink, StepRecord};
 use geobatch_sink_parquet::{ParquetSink, SCHEMA_VERSION};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
@@ -69,6 +69,13 @@ fn record(step: u64) -> StepRecord {
         cold_shape: step == 0 || step == 3,
         warmup: step < 2,
         loss: Some(0.5 / (1.0 + step as f32)),
+        // a trainer that tells the phases apart on even steps, only the transfer on odd ones
+        phases: Phases {
+            transfer_ns: Some(10 + step),
+            forward_ns: step.is_multiple_of(2).then_some(400 + step),
+            backward_ns: step.is_multiple_of(2).then_some(500 + step),
+            optimizer_ns: step.is_multiple_of(2).then_some(60 + step),
+        },
     }
 }
 
@@ -147,6 +154,18 @@ fn steps_evals_and_run_round_trip() {
                 assert_eq!(update.as_primitive::<UInt64Type>().value(i), u);
             }
             assert!(col("wait_ns").is_null(i));
+            for (name, want) in [
+                ("transfer_ns", want.phases.transfer_ns),
+                ("forward_ns", want.phases.forward_ns),
+                ("backward_ns", want.phases.backward_ns),
+                ("optimizer_ns", want.phases.optimizer_ns),
+            ] {
+                let c = col(name);
+                assert_eq!(c.is_null(i), want.is_none(), "{name}");
+                if let Some(v) = want {
+                    assert_eq!(c.as_primitive::<UInt64Type>().value(i), v, "{name}");
+                }
+            }
             assert_eq!(
                 col("real_nodes").as_primitive::<UInt32Type>().value(i) as usize,
                 want.real.nodes

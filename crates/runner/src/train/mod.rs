@@ -28,7 +28,9 @@ use crate::error::RunError;
 use crate::policy;
 use crate::sinks::SinkSet;
 use checkpoint::CheckpointState;
-use geobatch_core::{Batch, Error, RunInfo, RunStatus, SinkSpec, StepRecord, StepTiming, Trainer};
+use geobatch_core::{
+    Batch, Error, Phases, RunInfo, RunStatus, SinkSpec, StepRecord, StepTiming, Trainer,
+};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -322,6 +324,7 @@ impl<T: TaskHooks> RunLoop<'_, T> {
             cold_shape,
             warmup: self.schedule.warmup(step),
             loss: Some(stats.loss),
+            phases: Phases::of(&stats),
             ..StepRecord::timed(step, &built.batch, timing)
         };
         self.sinks.step(&record)?;
