@@ -333,7 +333,7 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc {
         name: "timeout",
         ty: "float",
-        default: "1800",
+        default: "absent: 1800 s",
         doc: "seconds one call to the module may take (compiles included) before the worker is stopped and the run ends with an error",
     },
 ];
