@@ -1,10 +1,6 @@
-//! `round`: the batcher that `docs/writing-a-batcher.md` builds step by step.
-//!
-//! Static batching (`batch_size - 1` graphs per batch, in stream order) with nodes and edges
-//! padded up to a multiple of `step`: `step = 64` is the study's static-64, a larger step gives
-//! fewer distinct shapes (fewer compilations on a JIT engine) for more padding.
-//!
-//! The guide quotes this file; its test checks that every quoted block is still here.
+//! `round`: static batching (`batch_size - 1` graphs per batch, in stream order) with nodes and
+//! edges padded up to a multiple of `step`. `step = 64` is the study's static-64; a larger step
+//! gives fewer distinct shapes (fewer compilations on a JIT engine) for more padding.
 
 use geobatch_core::{
     Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,

@@ -1,4 +1,5 @@
-//! Tests of the round batcher, and of docs/writing-a-batcher.md, which quotes this crate.
+//! Tests of the round batcher: its shapes, the invariants every batcher keeps, its registration,
+//! and the batching study run with it chosen by name.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -9,7 +10,6 @@ use geobatch_core::{StreamMode, Task};
 use geobatch_testkit::arb_graph_set;
 use geobatch_testkit::batcher::check_batcher;
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
 
 #[test]
 fn nodes_and_edges_are_padded_to_a_multiple_of_step() {
@@ -81,66 +81,44 @@ fn round_is_registered_under_its_name() {
     assert!(err.contains("setp"), "{err}");
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The fenced blocks of a markdown text: (info string, lines).
-fn blocks(text: &str) -> Vec<(String, Vec<&str>)> {
-    let mut out = Vec::new();
-    let mut open: Option<(String, Vec<&str>)> = None;
-    for line in text.lines() {
-        match (open.take(), line.strip_prefix("```")) {
-            (None, Some(info)) => open = Some((info.trim().to_string(), Vec::new())),
-            (Some(block), Some(_)) => out.push(block),
-            (Some((info, mut lines)), None) => {
-                lines.push(line);
-                open = Some((info, lines));
-            }
-            (None, None) => {}
-        }
-    }
-    assert!(open.is_none(), "an unclosed code block");
-    out
-}
-
-/// Every code block of the guide is checked: a block whose first line names a file (`// path`
-/// or `# path`) must appear in that file as it is; a shell block may only name config files
-/// that exist. So the guide cannot drift from the code it teaches.
+/// `geobatch batches configs/examples/qm9-pack.toml --set 'batcher={ kind = "round", ... }'` as the
+/// CLI runs it, through the runner: linking a plugin crate registers its plugins by name.
 #[test]
-fn every_code_block_of_the_guide_is_in_the_code() {
-    let guide = std::fs::read_to_string(repo().join("docs/writing-a-batcher.md")).unwrap();
-    let blocks = blocks(&guide);
-    assert!(blocks.len() >= 8, "{} blocks", blocks.len());
-    for (info, lines) in &blocks {
-        let first = lines.first().copied().unwrap_or_default();
-        let named = first
-            .strip_prefix("// ")
-            .or_else(|| first.strip_prefix("# "))
-            .map(|p| repo().join(p.trim()))
-            .filter(|p| p.is_file());
-        if let Some(file) = named {
-            let source = std::fs::read_to_string(&file).unwrap();
-            let body = lines[1..].join("\n");
-            assert!(
-                source.contains(&body),
-                "a ```{info} block of the guide is not in {}:\n{body}",
-                file.display()
-            );
-        } else if info == "sh" {
-            for word in lines.iter().flat_map(|l| l.split_whitespace()) {
-                if word.ends_with(".toml") {
-                    assert!(
-                        repo().join(word).is_file(),
-                        "the guide runs {word}: missing"
-                    );
-                }
-            }
-        } else {
-            panic!(
-                "a ```{info} block names no file it is quoted from:\n{}",
-                lines.join("\n")
-            );
-        }
-    }
+fn the_batching_study_runs_round_by_name() {
+    geobatch_batcher_round::link();
+    geobatch_dataset_qm9::link();
+    geobatch_sink_parquet::link();
+    geobatch_sink_console::link();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // results and data (QM9's embedded fixture, and the split saved for it) in a scratch folder
+    let scratch = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("round-study");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let scratch = scratch.to_str().unwrap();
+    let overrides = [
+        r#"batcher={ kind = "round", batch_size = 32, step = 256 }"#.to_string(),
+        format!("experiment.results_dir={:?}", format!("{scratch}/results")),
+        format!("experiment.data_dir={:?}", format!("{scratch}/data")),
+    ];
+    let config = repo.join("configs/examples/qm9-pack.toml");
+    let loaded = geobatch_runner::LoadedConfig::from_file_with(&config, &overrides).unwrap();
+    let summary = geobatch_runner::run_batches(&loaded, None).unwrap();
+    assert_eq!(
+        (summary.batcher.as_str(), summary.batch_size),
+        ("round-256", 32)
+    );
+    assert_eq!(summary.steps, 10_000);
+    // the training stream repeats pass after pass, so every batch holds batch_size - 1 graphs
+    assert_eq!(summary.graphs_per_batch, (31.0, 31, 31));
+    assert!(summary.budget.is_none() && summary.distinct_shapes > 1);
+    assert!(
+        summary
+            .render()
+            .contains("round-256 on qm9 (train split, 800 graphs)")
+    );
+    let saved = std::fs::read_to_string(summary.run_dir.join("config.toml")).unwrap();
+    assert!(
+        saved.contains("kind = \"round\"\nbatch_size = 32\nstep = 256\n"),
+        "{saved}"
+    );
+    assert!(summary.run_dir.join("steps-00000.parquet").is_file());
 }
