@@ -60,7 +60,7 @@ fn every_plugins_documented_options_are_the_options_it_reads() {
     let mut checked = 0;
     for d in registry::descriptors() {
         let documented: BTreeSet<String> = d.options.iter().map(|o| o.name.to_string()).collect();
-        let accepted = accepted_fields(&d);
+        let accepted = accepted_fields(d);
         assert_eq!(
             documented, accepted,
             "{} {}: its OptionDoc rows (left) and the keys its spec reads (right) differ",
@@ -118,7 +118,7 @@ fn every_documented_default_is_the_default_the_plugin_takes() {
                 minimal.insert(k.clone(), v.clone());
             }
         }
-        let spec = round_trip(&d, &toml::to_string(&minimal).unwrap())
+        let spec = round_trip(d, &toml::to_string(&minimal).unwrap())
             .unwrap_or_else(|e| panic!("{} {}: its required options alone: {e}", d.kind, d.name));
         for o in d.options.iter().filter(|o| !required.contains(o.name)) {
             let Some(want) = default_value(o.default) else {

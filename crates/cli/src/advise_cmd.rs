@@ -10,9 +10,81 @@ use geobatch_runner::LoadedConfig;
 use geobatch_runner::batches::{PlannedBatch, planned_batches};
 use geobatch_runner::config::read_with_overrides;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// The arguments of `geobatch advise`.
+#[derive(Debug, clap::Args)]
+pub struct AdviseArgs {
+    /// Experiment config with a [model] (graph-level).
+    pub config: PathBuf,
+    /// Training steps the advice is for.
+    #[arg(long)]
+    pub steps: u64,
+    /// Candidate batchers, comma-separated, each KIND[:KEY=VALUE...] (e.g. static:pad=pow2);
+    /// default: dynamic, static:pad=multiple64, static:pad=pow2, pack and the config's own.
+    #[arg(long, value_delimiter = ',')]
+    pub batchers: Vec<String>,
+    /// Steps of each candidate's probe.
+    #[arg(long, default_value_t = 300)]
+    pub probe_steps: u64,
+    /// Time limit of each probe, seconds (it ends early, with what it measured).
+    #[arg(long, default_value_t = 120.0)]
+    pub probe_seconds: f64,
+    /// Run the recommended batcher and the runner-up for the N steps and report predicted
+    /// against measured total time.
+    #[arg(long)]
+    pub validate: bool,
+    /// Output folder (default: RESULTS_DIR/EXPERIMENT/advise-MODEL-bsB-stepsN).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override a config value (dotted key, TOML value).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// Advises a batcher for the config's run and prints the advice.
+pub fn command(args: AdviseArgs) -> anyhow::Result<ExitCode> {
+    let AdviseArgs {
+        config,
+        steps,
+        batchers,
+        probe_steps,
+        probe_seconds,
+        validate,
+        out,
+        overrides,
+    } = args;
+    if crate::is_node_level(&config, &overrides)? {
+        anyhow::bail!(UsageError(
+            "advise compares graph batchers over training steps; this config is \
+             node-level (compare node batchers with a sweep and `geobatch report`)"
+                .into()
+        ));
+    }
+    if !(probe_seconds > 0.0 && probe_seconds.is_finite()) {
+        anyhow::bail!(UsageError(
+            "--probe-seconds must be a positive number".into()
+        ));
+    }
+    let req = Request {
+        config,
+        overrides,
+        steps,
+        batchers,
+        probe_steps,
+        probe_seconds,
+        validate,
+        out,
+    };
+    let stop = crate::signals::stop_on_ctrl_c("stopping the advice (Ctrl-C again to kill)");
+    let (text, out) = run(&req, &stop)?;
+    print!("{text}");
+    println!("\nadvice written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
 
 /// The candidates when `--batchers` is not given: the study's dynamic, static-64 and static-2^N,
 /// and `pack` (those registered in this build), plus the config's own batcher.

@@ -2,6 +2,48 @@
 
 use geobatch_core::registry::{self, PluginDescriptor, PluginKind, Task};
 use std::fmt::{self, Write as _};
+use std::process::ExitCode;
+
+/// The arguments of `geobatch example`.
+#[derive(Debug, clap::Args)]
+pub struct ExampleArgs {
+    /// dataset, model, batcher or sink.
+    pub kind: String,
+    /// The plugin's registered name.
+    pub name: String,
+}
+
+/// Prints one plugin's example table.
+pub fn example_command(args: ExampleArgs) -> anyhow::Result<ExitCode> {
+    let ExampleArgs { kind, name } = args;
+    print!("{}", example(parse_kind(&kind)?, &name)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The arguments of `geobatch list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only this kind: dataset, model, batcher or sink.
+    pub kind: Option<String>,
+    /// Print every plugin's options and example as Markdown (docs/plugins.md).
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// Prints the registered plugins (or their Markdown reference).
+pub fn list_command(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let ListArgs { kind, markdown } = args;
+    let kind = kind.as_deref().map(parse_kind).transpose()?;
+    print!(
+        "{}",
+        if markdown {
+            self::markdown(kind)
+        } else {
+            list(kind)
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
 /// A command-line argument that names nothing registered (exit code 2).
 #[derive(Debug)]

@@ -11,6 +11,67 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The arguments of `geobatch sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// Sweep config (TOML with a `[sweep]` table; an optional `[slurm]` table for --slurm).
+    pub config: PathBuf,
+    /// List the runs without running them (with --slurm: write and print the sbatch script,
+    /// submit nothing).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Submit the sweep to SLURM as a job array (docs/sweeps.md), instead of running it here.
+    #[arg(long, conflicts_with_all = ["task", "status"])]
+    pub slurm: bool,
+    /// Run only the share of array task I: runs I*R .. I*R+R-1 of the sweep (R =
+    /// --runs-per-task), as a SLURM job array's task does.
+    #[arg(long, value_name = "I")]
+    pub task: Option<usize>,
+    /// Runs per task for --task.
+    #[arg(long, value_name = "R", default_value_t = 1, requires = "task")]
+    pub runs_per_task: usize,
+    /// Where every run stands (complete, running, interrupted, killed, failed, not started),
+    /// from the results folder alone.
+    #[arg(long, conflicts_with_all = ["dry_run", "task"])]
+    pub status: bool,
+    /// Override a config value in every run (dotted key, TOML value).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// Runs, lists, checks or submits a sweep.
+pub fn command(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    let SweepArgs {
+        config,
+        dry_run,
+        slurm,
+        task,
+        runs_per_task,
+        status,
+        overrides,
+    } = args;
+    let runs = geobatch_runner::sweep::expand(&config, &overrides)?;
+    if status {
+        return self::status(&runs);
+    }
+    if slurm {
+        return submit(&config, &overrides, &runs, dry_run);
+    }
+    let range = match task {
+        Some(t) => {
+            geobatch_runner::sweep::task_range(t, runs_per_task, runs.len()).map_err(UsageError)?
+        }
+        None => 0..runs.len(),
+    };
+    if dry_run {
+        return self::dry_run(&runs, range);
+    }
+    let stop = crate::signals::stop_on_ctrl_c(
+        "stopping after this step (Ctrl-C again to kill); run the sweep again to resume",
+    );
+    run(&runs, range, &stop)
+}
+
 /// `--dry-run`: every run of `range` with what a sweep would do with it.
 pub fn dry_run(runs: &[SweepRun], range: Range<usize>) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
@@ -149,7 +210,7 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
             return Ok(crate::exit::Exit::Failed.into());
         }
     }
-    Ok(crate::finished(stopped))
+    Ok(crate::signals::finished(stopped))
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {

@@ -19,7 +19,7 @@ use geobatch_core::store::{self, Placed};
 use geobatch_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// AFLOW's AFLUX endpoint.
@@ -282,7 +282,7 @@ fn unreadable_state(state_file: &Path, part: &Path, why: &str) -> Error {
     ))
 }
 
-fn save_state(path: &PathBuf, state: &FetchState) -> Result<()> {
+fn save_state(path: &Path, state: &FetchState) -> Result<()> {
     let text = serde_json::to_string(state).map_err(|e| Error::invalid(e.to_string()))?;
     geobatch_core::atomic::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes()))
         .map_err(io(path))

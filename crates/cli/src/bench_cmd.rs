@@ -1,0 +1,77 @@
+//! `geobatch bench step`: the training step of a model timed at several batch sizes.
+
+use geobatch_runner::LoadedConfig;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The benchmarks.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Time the training step of a model at several batch sizes on real batches.
+    Step {
+        /// Experiment config with a [model] (default: SchNet, dynamic batching, QM9 as
+        /// `source = "auto"` finds it).
+        config: Option<PathBuf>,
+        /// Model to time instead of the config's (e.g. schnet, mpeu).
+        #[arg(long)]
+        model: Option<String>,
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "16,32,64,128")]
+        batch_sizes: Vec<usize>,
+        /// Timed steps per batch size.
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// Untimed warm-up steps per batch size.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Kernel thread counts to time, comma-separated (default: the config's
+        /// training.threads, else every core this process may use).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
+        /// Override a config value (dotted key, TOML value).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+}
+
+/// The config `geobatch bench step` uses when none is given.
+const DEFAULT_BENCH_CONFIG: &str = "[experiment]\nname = \"bench\"\nseed = 42\n[dataset]\nkind = \"qm9\"\n\
+[model]\nkind = \"schnet\"\n[batcher]\nkind = \"dynamic\"\nbatch_size = 32\n[[sinks]]\nkind = \"console\"\n";
+
+/// Runs a benchmark and prints its table.
+pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Step {
+        config,
+        model,
+        batch_sizes,
+        steps,
+        warmup,
+        threads,
+        mut overrides,
+    } = command;
+    if let Some(m) = &model {
+        overrides.push(format!("model={{ kind = {m:?} }}"));
+    }
+    let loaded = match &config {
+        Some(c) => LoadedConfig::from_file_with(c, &overrides)?,
+        None => {
+            let mut table: toml::Table = toml::from_str(DEFAULT_BENCH_CONFIG)?;
+            for o in &overrides {
+                geobatch_runner::config::apply_override(&mut table, o)
+                    .map_err(anyhow::Error::msg)?;
+            }
+            LoadedConfig::from_str(
+                &toml::to_string(&table)?,
+                std::path::Path::new("<default bench config>"),
+            )?
+        }
+    };
+    let rows = geobatch_runner::bench::bench_step(&loaded, &batch_sizes, steps, warmup, &threads)?;
+    let name = loaded
+        .config
+        .model
+        .as_ref()
+        .map_or("?", |m| m.typetag_name());
+    print!("{}", geobatch_runner::bench::render(name, &rows));
+    Ok(ExitCode::SUCCESS)
+}
