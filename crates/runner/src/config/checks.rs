@@ -1,0 +1,64 @@
+//! Checks of the sections every kind of config shares: sinks, `[experiment]`, threads, device.
+
+use super::schema::ExperimentSection;
+use geobatch_core::SinkSpec;
+
+/// Checks every sink's options, and that no two sinks write the same file of the run folder
+/// (one writer per table: two `parquet` sinks would write the same part files twice over).
+pub fn check_sinks(sinks: &[Box<dyn SinkSpec>]) -> Result<(), String> {
+    for (i, s) in sinks.iter().enumerate() {
+        s.validate()
+            .map_err(|e| format!("[[sinks]] #{}: {e}", i + 1))?;
+    }
+    if let Some((a, b, file)) = geobatch_core::sink::colliding_files(sinks) {
+        return Err(format!(
+            "[[sinks]] #{a} ({}) and #{b} ({}) would both write {file} in the run folder: a run \
+             folder has one writer per table; keep one of them",
+            sinks[a - 1].typetag_name(),
+            sinks[b - 1].typetag_name()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the `[experiment]` table.
+pub fn check_experiment(e: &ExperimentSection) -> Result<(), String> {
+    let name = &e.name;
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.+".contains(c);
+    if name.is_empty() || !name.chars().all(plain) || name.starts_with('.') {
+        return Err(format!(
+            "experiment.name = {name:?}: must be a folder name of letters, digits and - _ . + \
+             (no slashes, spaces or quotes)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `training.threads`: at least one, at most [`MAX_THREADS`].
+pub fn check_threads(threads: Option<usize>) -> Result<(), String> {
+    match threads {
+        Some(0) => Err(
+            "training.threads = 0: at least 1 (leave the key out to use every core this process \
+             may use)"
+                .into(),
+        ),
+        Some(t) if t > MAX_THREADS => Err(format!("training.threads = {t}: at most {MAX_THREADS}")),
+        _ => Ok(()),
+    }
+}
+
+/// Most kernel threads a run may ask for.
+pub const MAX_THREADS: usize = 1024;
+
+/// Checks a `training.device` value.
+pub fn check_device(device: &str) -> Result<(), String> {
+    let cuda_index = device
+        .strip_prefix("cuda:")
+        .map(|n| n.parse::<usize>().is_ok());
+    if !(device == "cpu" || device == "cuda" || cuda_index == Some(true)) {
+        return Err(format!(
+            "training.device = {device:?}: expected \"cpu\", \"cuda\" or \"cuda:N\""
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Loading a config: parsed, validated, resolved (every default filled in) and hashed; the
+//! traits every kind of config implements, and the names of its runs.
+
+use super::overrides::parse_file_with;
+use super::schema::{ExperimentConfig, ExperimentSection};
+use crate::error::RunError;
+use geobatch_core::SinkSpec;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A config as loaded: the parsed value, its resolved TOML and that text's hash.
+#[derive(Debug)]
+pub struct Loaded<T> {
+    /// File it came from.
+    pub path: PathBuf,
+    /// The parsed config.
+    pub config: T,
+    /// The config with every default filled in, as TOML.
+    pub resolved: String,
+    /// SHA-256 (hex) of `resolved`.
+    pub hash: String,
+}
+
+/// A graph-level config as loaded.
+pub type LoadedConfig = Loaded<ExperimentConfig>;
+
+/// A config that checks its own sections without loading data.
+pub trait Validate {
+    /// Checks every section; the message names the key.
+    fn validate(&self) -> Result<(), String>;
+
+    /// The dataset's resolved source, when the config alone does not name the data (see
+    /// `DatasetSpec::source_identity`): it joins the resolved config and so the run identity.
+    fn source_identity(&self) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+}
+
+/// What every kind of config says about its runs: the sections all kinds share and the names
+/// that identify a run.
+pub trait RunConfig: Validate {
+    /// The `[experiment]` table.
+    fn experiment(&self) -> &ExperimentSection;
+    /// The result sinks.
+    fn sinks(&self) -> &[Box<dyn SinkSpec>];
+    /// Dataset plugin name.
+    fn dataset_name(&self) -> &'static str;
+    /// Batcher plugin name.
+    fn batcher_name(&self) -> &'static str;
+    /// Batcher label, e.g. `static-64`.
+    fn batcher_label(&self) -> String;
+    /// Batcher options as JSON.
+    fn batcher_options(&self) -> String;
+    /// Batch size as the batcher states it.
+    fn batch_size(&self) -> usize;
+    /// Model plugin name, when the config has a model.
+    fn model_name(&self) -> Option<&'static str>;
+}
+
+/// Implements [`RunConfig`] for a config type with the fields `experiment`, `sinks`, `dataset`,
+/// `batcher` and `model: Option<_>` (the graph-level and the node-level config).
+macro_rules! run_config {
+    ($config:ty) => {
+        impl $crate::config::RunConfig for $config {
+            fn experiment(&self) -> &$crate::config::ExperimentSection {
+                &self.experiment
+            }
+            fn sinks(&self) -> &[Box<dyn geobatch_core::SinkSpec>] {
+                &self.sinks
+            }
+            fn dataset_name(&self) -> &'static str {
+                self.dataset.typetag_name()
+            }
+            fn batcher_name(&self) -> &'static str {
+                self.batcher.typetag_name()
+            }
+            fn batcher_label(&self) -> String {
+                self.batcher.label()
+            }
+            fn batcher_options(&self) -> String {
+                serde_json::to_string(&self.batcher).unwrap_or_default()
+            }
+            fn batch_size(&self) -> usize {
+                self.batcher.batch_size()
+            }
+            fn model_name(&self) -> Option<&'static str> {
+                self.model.as_ref().map(|m| m.typetag_name())
+            }
+        }
+    };
+}
+pub(crate) use run_config;
+
+run_config!(ExperimentConfig);
+
+impl<T: RunConfig> Loaded<T> {
+    /// What names this config's runs.
+    pub fn names(&self) -> crate::identity::RunNames<'_> {
+        let c = &self.config;
+        crate::identity::RunNames {
+            experiment: c.experiment(),
+            dataset: c.dataset_name().to_string(),
+            batcher: c.batcher_name().to_string(),
+            batcher_label: c.batcher_label(),
+            batcher_options: c.batcher_options(),
+            batch_size: c.batch_size(),
+            resolved: &self.resolved,
+            hash: &self.hash,
+        }
+    }
+
+    /// The folder of this config's run: its training run when it has a model, else its
+    /// batching study.
+    pub fn run_dir(&self) -> PathBuf {
+        let model = self.config.model_name();
+        let job = if model.is_some() { "train" } else { "batches" };
+        let e = self.config.experiment();
+        e.results_dir
+            .join(&e.name)
+            .join(self.names().run_id(job, model))
+    }
+
+    /// An input error about this config (exit code 2).
+    pub fn input_error(&self, message: &str) -> RunError {
+        RunError::Config {
+            file: self.path.clone(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl Validate for ExperimentConfig {
+    fn validate(&self) -> Result<(), String> {
+        ExperimentConfig::validate(self)
+    }
+
+    fn source_identity(&self) -> Result<Option<String>, String> {
+        self.dataset
+            .source_identity(&self.experiment.data_dir)
+            .map_err(|e| format!("[dataset]: {e}"))
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + Serialize + Validate> Loaded<T> {
+    /// Reads, parses and validates a config file.
+    pub fn from_file(path: &Path) -> Result<Self, RunError> {
+        Self::from_file_with(path, &[])
+    }
+
+    /// Reads a config file, applies `KEY=VALUE` overrides (dotted keys, TOML values; a value that
+    /// is not valid TOML is taken as a string), then parses and validates it.
+    pub fn from_file_with(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
+        parse_file_with(path, overrides, Self::from_str)
+    }
+
+    /// Parses and validates config text; `path` names it in errors.
+    pub fn from_str(text: &str, path: &Path) -> Result<Self, RunError> {
+        let (config, mut resolved, mut hash) = parse_resolved::<T>(text, path)?;
+        let fail = |message| RunError::Config {
+            file: path.to_path_buf(),
+            message,
+        };
+        config.validate().map_err(fail)?;
+        if let Some(source) = config.source_identity().map_err(fail)? {
+            // a comment: config.toml stays the config as written, and the hash (the run id)
+            // changes with the data it ran on
+            resolved.push_str(&format!(
+                "\n# dataset source, resolved (part of the run identity): {source}\n"
+            ));
+            hash = hex(&Sha256::digest(resolved.as_bytes()));
+        }
+        Ok(Loaded {
+            path: path.to_path_buf(),
+            config,
+            resolved,
+            hash,
+        })
+    }
+}
+
+/// Parses config text into `T` (errors name the key path), refuses a `[sweep]` table, and returns
+/// the value with its resolved TOML (every default filled in) and that text's SHA-256.
+pub fn parse_resolved<T: serde::de::DeserializeOwned + Serialize>(
+    text: &str,
+    path: &Path,
+) -> Result<(T, String, String), RunError> {
+    let fail = |message: String| RunError::Config {
+        file: path.to_path_buf(),
+        message,
+    };
+    let de =
+        toml::Deserializer::parse(text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
+    if toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("sweep")) {
+        return Err(fail(
+            "this config has a [sweep] table: run its combinations with `geobatch sweep` \
+             (or remove the table to run the base config)"
+                .into(),
+        ));
+    }
+    let config: T = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let (path, inner) = name_the_key(text, path, inner.trim_end());
+        let inner = inner.as_str();
+        if path.is_empty() || path == "." {
+            fail(inner.to_string())
+        } else {
+            fail(format!("key `{path}`: {inner}"))
+        }
+    })?;
+    let resolved =
+        toml::to_string(&config).map_err(|e| fail(format!("cannot resolve config: {e}")))?;
+    let hash = hex(&Sha256::digest(resolved.as_bytes()));
+    Ok((config, resolved, hash))
+}
+
+/// A wrong type or value found inside a plugin's table (serde only knows the table: the
+/// plugin's options are read through its registered name) is named by its dotted key, found by
+/// its value, and an integer's valid range is added: `key `batcher`: invalid value: integer
+/// `-3`, expected usize` becomes `key `batcher.batch_size`: ... (a whole number from 0 to ...)`.
+fn name_the_key(text: &str, path: String, inner: &str) -> (String, String) {
+    let mut inner = inner.to_string();
+    if let Some(range) = ["usize", "u64", "u32", "u16", "u8", "i64", "i32"]
+        .iter()
+        .find(|t| inner.ends_with(&format!("expected {t}")))
+        .map(|t| match *t {
+            "usize" | "u64" => "a whole number from 0 to 18446744073709551615".to_string(),
+            "u32" => "a whole number from 0 to 4294967295".to_string(),
+            "u16" => "a whole number from 0 to 65535".to_string(),
+            "u8" => "a whole number from 0 to 255".to_string(),
+            "i32" => "a whole number from -2147483648 to 2147483647".to_string(),
+            _ => "a whole number from -9223372036854775808 to 9223372036854775807".to_string(),
+        })
+    {
+        inner.push_str(&format!(" ({range})"));
+    }
+    // the value the message quotes: `string "32"`, `integer `-3``, `floating point `inf``
+    let quoted = inner
+        .split_once("invalid type: ")
+        .or_else(|| inner.split_once("invalid value: "))
+        .and_then(|(_, rest)| rest.split_once(", expected"))
+        .map(|(v, _)| v.to_string());
+    let Some(quoted) = quoted else {
+        return (path, inner);
+    };
+    let literal = quoted
+        .split_once(' ')
+        .map_or(quoted.as_str(), |(_, v)| v)
+        .trim_start_matches("point ")
+        .trim_matches('`')
+        .to_string();
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return (path, inner);
+    };
+    let mut at: Option<&toml::Value> = None;
+    for (i, part) in path.split('.').enumerate() {
+        let next = match (i, at) {
+            (0, _) => doc.get(part),
+            (_, Some(toml::Value::Table(t))) => t.get(part),
+            (_, Some(toml::Value::Array(a))) => part.parse::<usize>().ok().and_then(|n| a.get(n)),
+            _ => None,
+        };
+        at = next;
+    }
+    let Some(toml::Value::Table(table)) = at else {
+        return (path, inner);
+    };
+    fn leaves<'a>(t: &'a toml::Table, prefix: &str, out: &mut Vec<(String, &'a toml::Value)>) {
+        for (k, v) in t {
+            let key = format!("{prefix}.{k}");
+            match v {
+                toml::Value::Table(sub) => leaves(sub, &key, out),
+                other => out.push((key, other)),
+            }
+        }
+    }
+    let mut all = Vec::new();
+    leaves(table, &path, &mut all);
+    let matching: Vec<&String> = all
+        .iter()
+        .filter(|(_, v)| {
+            let shown = v.to_string();
+            shown == literal || shown.trim_matches('"') == literal.trim_matches('"')
+        })
+        .map(|(k, _)| k)
+        .collect();
+    match matching.as_slice() {
+        [one] => ((*one).clone(), inner),
+        _ => (path, inner),
+    }
+}
+
+/// The task a config describes: the task of its `[dataset]` plugin (graph-level when the kind is
+/// unknown, so the graph-level parser reports the error).
+pub fn task_of(text: &str) -> geobatch_core::Task {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| {
+            let kind = t.get("dataset")?.get("kind")?.as_str()?.to_string();
+            geobatch_core::registry::find(geobatch_core::PluginKind::Dataset, &kind).map(|d| d.task)
+        })
+        .unwrap_or(geobatch_core::Task::Graph)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
