@@ -47,40 +47,20 @@ pub struct AdviseArgs {
 
 /// Advises a batcher for the config's run and prints the advice.
 pub fn command(args: AdviseArgs) -> anyhow::Result<ExitCode> {
-    let AdviseArgs {
-        config,
-        steps,
-        batchers,
-        probe_steps,
-        probe_seconds,
-        validate,
-        out,
-        overrides,
-    } = args;
-    if crate::is_node_level(&config, &overrides)? {
+    if crate::is_node_level(&args.config, &args.overrides)? {
         anyhow::bail!(UsageError(
             "advise compares graph batchers over training steps; this config is \
              node-level (compare node batchers with a sweep and `geobatch report`)"
                 .into()
         ));
     }
-    if !(probe_seconds > 0.0 && probe_seconds.is_finite()) {
+    if !(args.probe_seconds > 0.0 && args.probe_seconds.is_finite()) {
         anyhow::bail!(UsageError(
             "--probe-seconds must be a positive number".into()
         ));
     }
-    let req = Request {
-        config,
-        overrides,
-        steps,
-        batchers,
-        probe_steps,
-        probe_seconds,
-        validate,
-        out,
-    };
     let stop = crate::signals::stop_on_ctrl_c("stopping the advice (Ctrl-C again to kill)");
-    let (text, out) = run(&req, &stop)?;
+    let (text, out) = run(&args, &stop)?;
     print!("{text}");
     println!("\nadvice written to {}", out.display());
     Ok(ExitCode::SUCCESS)
@@ -94,27 +74,6 @@ pub const DEFAULT_BATCHERS: &[&str] = &[
     "static:pad=pow2",
     "pack",
 ];
-
-/// What `geobatch advise` was asked.
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// Experiment config (graph-level, with a `[model]`).
-    pub config: PathBuf,
-    /// `--set` overrides.
-    pub overrides: Vec<String>,
-    /// Steps the advice is for.
-    pub steps: u64,
-    /// Candidate batchers, `KIND[:KEY=VALUE...]`.
-    pub batchers: Vec<String>,
-    /// Steps of each probe.
-    pub probe_steps: u64,
-    /// Time limit of each probe.
-    pub probe_seconds: f64,
-    /// Run the recommended batcher and the runner-up for N steps and compare.
-    pub validate: bool,
-    /// Output folder.
-    pub out: Option<PathBuf>,
-}
 
 /// A candidate's batcher table from `KIND[:KEY=VALUE...]` (values TOML, else strings); the
 /// config's batch size unless the spec sets one.
@@ -244,7 +203,7 @@ fn planned(batches: &[PlannedBatch]) -> (Vec<ShapeKey>, (f64, f64), f64) {
 }
 
 /// Runs `geobatch advise`; returns the advice as Markdown and the folder it was written to.
-pub fn run(req: &Request, stop: &AtomicBool) -> anyhow::Result<(String, PathBuf)> {
+pub fn run(req: &AdviseArgs, stop: &AtomicBool) -> anyhow::Result<(String, PathBuf)> {
     if req.steps == 0 {
         anyhow::bail!(UsageError("--steps must be at least 1".into()));
     }
