@@ -11,6 +11,10 @@
 //!
 //! The one module of the package with `unsafe` code: raw row copies into arrays whose bounds are
 //! checked before each collation (each block says what it relies on).
+//!
+//! Why one long file: it is the crate's only unsafe module (raw-pointer row copies into the
+//! output arrays), kept whole so that every unsafe block and the checks that make it sound are
+//! audited in one place.
 #![allow(unsafe_code)]
 
 use crate::value_error;

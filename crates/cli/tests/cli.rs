@@ -1,5 +1,8 @@
 //! The `geobatch` binary as a user runs it: smoke configs, listings, bad input and a run killed
 //! mid-way.
+//!
+//! Why one long file: one integration-test binary of the built `geobatch` (each test file is a
+//! binary to link against the whole stack, minutes on CI's two cores).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 

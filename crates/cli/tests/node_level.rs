@@ -1,5 +1,8 @@
 //! Node-level tasks as a user runs them: every node batcher on a generated graph, GCN on Cora and
 //! CiteSeer (skipped when `../shared/data/graphs` is absent), and bad input.
+//!
+//! Why one long file: one integration-test binary (each is a link of the whole stack); the
+//! node-level commands share its generated graphs and helpers.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 

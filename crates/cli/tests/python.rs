@@ -8,6 +8,9 @@
 //! The interpreter is `GEOBATCH_PYTHON`, else `target/python-env/bin/python` (made by
 //! `scripts/python-env.sh`, which `.ci/run` calls). Without it (or without NumPy or JAX in it)
 //! these tests say so and pass without running, except under CI (`CI` set), where that fails.
+//!
+//! Why one long file: one integration-test binary (each is a link of the whole stack) that
+//! shares one Python environment and its worker modules.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
