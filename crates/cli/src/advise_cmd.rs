@@ -204,6 +204,65 @@ fn planned(batches: &[PlannedBatch]) -> (Vec<ShapeKey>, (f64, f64), f64) {
 
 /// Runs `geobatch advise`; returns the advice as Markdown and the folder it was written to.
 pub fn run(req: &AdviseArgs, stop: &AtomicBool) -> anyhow::Result<(String, PathBuf)> {
+    let (text, base_loaded) = checked(req)?;
+    let cfg = &base_loaded.config;
+    let model = cfg.model.as_ref().ok_or_else(|| {
+        UsageError(format!(
+            "{}: no [model] table: advise times a model's training steps (see `geobatch list models`)",
+            req.config.display()
+        ))
+    })?;
+    let batch_size = cfg.batcher.batch_size();
+    let base: toml::Table = toml::from_str(&text)?;
+    let tables = candidate_tables(req, &base, batch_size)?;
+    let out = req.out.clone().unwrap_or_else(|| {
+        cfg.experiment
+            .results_dir
+            .join(&cfg.experiment.name)
+            .join(format!(
+                "advise-{}-bs{batch_size}-steps{}",
+                model.typetag_name(),
+                req.steps
+            ))
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let (candidates, tables) = probe_all(req, &base, tables, &out, stop)?;
+    let title = format!(
+        "{} on {}, batch size {batch_size}, {}, {} kernel threads",
+        model.typetag_name(),
+        base_loaded.names().dataset,
+        cfg.training.device,
+        geobatch_runner::threads::resolve(cfg.training.threads)
+    );
+    let mut advice = advise(&candidates, req.steps, cfg.training.warmup);
+    // the prediction is kept before the validation runs, so a failed or stopped one loses nothing
+    write(&advice, &title, &out)?;
+    if req.validate {
+        let top: Vec<String> = advice.top_two().iter().map(|r| r.label.clone()).collect();
+        for label in top {
+            let Some(i) = candidates.iter().position(|c| c.label == label) else {
+                continue;
+            };
+            eprintln!("advise: validating {label}: {} steps", req.steps);
+            let full = variant(
+                &base,
+                &tables[i],
+                req.steps,
+                &out.join("validation"),
+                &req.config,
+            )?;
+            let steps =
+                measure(&full, None, stop).with_context(|| format!("validation run of {label}"))?;
+            advice.check(&label, &steps);
+            write(&advice, &title, &out)?;
+        }
+    }
+    Ok((advice.render(&title), out))
+}
+
+/// The request's numbers checked against each other and the config: the config's text (with
+/// its overrides) and the config loaded.
+fn checked(req: &AdviseArgs) -> anyhow::Result<(String, LoadedConfig)> {
     if req.steps == 0 {
         anyhow::bail!(UsageError("--steps must be at least 1".into()));
     }
@@ -212,18 +271,20 @@ pub fn run(req: &AdviseArgs, stop: &AtomicBool) -> anyhow::Result<(String, PathB
             "--probe-steps must be at least 2 (the first step is start-up)".into()
         ));
     }
-    let (text, _) = read_with_overrides(&req.config, &req.overrides)?;
-    let base_loaded = LoadedConfig::from_str(&text, &req.config)?;
-    let cfg = &base_loaded.config;
+    let (text, loaded) = {
+        let (text, _) = read_with_overrides(&req.config, &req.overrides)?;
+        let loaded = LoadedConfig::from_str(&text, &req.config)?;
+        (text, loaded)
+    };
+    let warmup = loaded.config.training.warmup;
     // warm-up steps are left out of a probe's timings: a probe of no more steps than that
     // measures nothing, and every prediction would be 0 s
-    if req.probe_steps < cfg.training.warmup + 2 {
+    if req.probe_steps < warmup + 2 {
         anyhow::bail!(UsageError(format!(
-            "--probe-steps {} is too short for the config's training.warmup = {}: a probe's \
-             warm-up steps are not timed, so it needs at least {} steps",
+            "--probe-steps {} is too short for the config's training.warmup = {warmup}: a \
+             probe's warm-up steps are not timed, so it needs at least {} steps",
             req.probe_steps,
-            cfg.training.warmup,
-            cfg.training.warmup + 2
+            warmup + 2
         )));
     }
     if let Some(twice) = req
@@ -236,20 +297,16 @@ pub fn run(req: &AdviseArgs, stop: &AtomicBool) -> anyhow::Result<(String, PathB
             "--batchers names {twice} twice: list each candidate once"
         )));
     }
-    let model = cfg.model.as_ref().ok_or_else(|| {
-        UsageError(format!(
-            "{}: no [model] table: advise times a model's training steps (see `geobatch list models`)",
-            req.config.display()
-        ))
-    })?;
-    let batch_size = cfg.batcher.batch_size();
-    let base: toml::Table = toml::from_str(&text)?;
-    let own = base
-        .get("batcher")
-        .and_then(toml::Value::as_table)
-        .cloned()
-        .context("the config has no [batcher] table")?;
-    let mut tables: Vec<toml::Table> = Vec::new();
+    Ok((text, loaded))
+}
+
+/// The candidates' batcher tables: `--batchers`, or the default candidates registered in this
+/// build followed by the config's own batcher.
+fn candidate_tables(
+    req: &AdviseArgs,
+    base: &toml::Table,
+    batch_size: usize,
+) -> anyhow::Result<Vec<toml::Table>> {
     let specs: Vec<String> = if req.batchers.is_empty() {
         let names = geobatch_core::registry::names(geobatch_core::PluginKind::Batcher);
         DEFAULT_BATCHERS
@@ -260,31 +317,39 @@ pub fn run(req: &AdviseArgs, stop: &AtomicBool) -> anyhow::Result<(String, PathB
     } else {
         req.batchers.clone()
     };
-    for s in &specs {
-        tables.push(candidate_table(s, batch_size)?);
-    }
-    // the config's own batcher joins the default candidates unless it is one of them
-    let own_extra = req.batchers.is_empty();
-    if own_extra {
+    let mut tables = specs
+        .iter()
+        .map(|s| candidate_table(s, batch_size))
+        .collect::<Result<Vec<_>, _>>()?;
+    // the config's own batcher joins the default candidates unless it is one of them (dropped
+    // by its label in probe_all)
+    if req.batchers.is_empty() {
+        let own = base
+            .get("batcher")
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .context("the config has no [batcher] table")?;
         tables.push(own);
     }
+    Ok(tables)
+}
+
+/// Plans and probes every candidate; returns them with the tables they came from (the config's
+/// own batcher left out when a default candidate has its label).
+fn probe_all(
+    req: &AdviseArgs,
+    base: &toml::Table,
+    tables: Vec<toml::Table>,
+    out: &Path,
+    stop: &AtomicBool,
+) -> anyhow::Result<(Vec<Candidate>, Vec<toml::Table>)> {
+    let own_extra = req.batchers.is_empty();
     let last = tables.len() - 1;
-    let out = req.out.clone().unwrap_or_else(|| {
-        cfg.experiment
-            .results_dir
-            .join(&cfg.experiment.name)
-            .join(format!(
-                "advise-{}-bs{batch_size}-steps{}",
-                model.typetag_name(),
-                req.steps
-            ))
-    });
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut candidates: Vec<Candidate> = Vec::new();
-    let mut loaded_of = Vec::new();
+    let mut kept = Vec::new();
     for (i, t) in tables.into_iter().enumerate() {
         let spec = toml::Value::Table(t.clone()).to_string();
-        let probe = variant(&base, &t, req.probe_steps, &out.join("probes"), &req.config)
+        let probe = variant(base, &t, req.probe_steps, &out.join("probes"), &req.config)
             .with_context(|| format!("batcher {spec}"))?;
         let mut label = probe.config.batcher.label();
         if candidates.iter().any(|c| c.label == label) {
@@ -323,39 +388,9 @@ pub fn run(req: &AdviseArgs, stop: &AtomicBool) -> anyhow::Result<(String, PathB
             graphs_per_step,
             probe: steps,
         });
-        loaded_of.push(t);
+        kept.push(t);
     }
-    let title = format!(
-        "{} on {}, batch size {batch_size}, {}, {} kernel threads",
-        model.typetag_name(),
-        base_loaded.names().dataset,
-        cfg.training.device,
-        geobatch_runner::threads::resolve(cfg.training.threads)
-    );
-    let mut advice = advise(&candidates, req.steps, cfg.training.warmup);
-    // the prediction is kept before the validation runs, so a failed or stopped one loses nothing
-    write(&advice, &title, &out)?;
-    if req.validate {
-        let top: Vec<String> = advice.top_two().iter().map(|r| r.label.clone()).collect();
-        for label in top {
-            let Some(i) = candidates.iter().position(|c| c.label == label) else {
-                continue;
-            };
-            eprintln!("advise: validating {label}: {} steps", req.steps);
-            let full = variant(
-                &base,
-                &loaded_of[i],
-                req.steps,
-                &out.join("validation"),
-                &req.config,
-            )?;
-            let steps =
-                measure(&full, None, stop).with_context(|| format!("validation run of {label}"))?;
-            advice.check(&label, &steps);
-            write(&advice, &title, &out)?;
-        }
-    }
-    Ok((advice.render(&title), out))
+    Ok((candidates, kept))
 }
 
 /// Writes `advice.md`, `advice.parquet` and `crossovers.parquet` into `out`.
