@@ -240,7 +240,8 @@ fn every_code_block_of_the_guide_is_in_the_code() {
     }
 }
 
-/// The guide's commands that no test runs, with why: each still names only what exists.
+/// The guide's `geobatch` commands that no test runs (by how they start), with why: each still
+/// names only what exists, and its overrides are checked.
 const NOT_RUN: &[(&str, &str)] = &[
     (
         "batches configs/examples/qm9-pack.toml",
@@ -248,10 +249,14 @@ const NOT_RUN: &[(&str, &str)] = &[
     ),
     (
         "bench step",
-        "trains SchNet at four batch sizes (minutes); the override is round's tested one",
+        "trains SchNet (the model crates are no dependency here); its override is round's tested one",
     ),
-    ("sweep", "nine or twelve training runs, about 20 minutes"),
-    ("report", "reads the sweep's results"),
+    (
+        "sweep",
+        "trains SchNet for every run: seconds for the quick sweep, half an hour for the study",
+    ),
+    ("report", "reads a sweep's results"),
+    ("data fetch", "downloads QM9 (104 MB)"),
 ];
 
 /// The workspace's package named `name`: its folder.
@@ -316,10 +321,57 @@ fn check_cargo(words: &[&str]) {
     }
 }
 
-/// Checks one `cargo run --release --bin geobatch -- ...` command.
-fn check_geobatch(args: &str, line: &str, tested: &str) {
+/// The words of a command line as the shell splits them (single quotes group, `>` is a word).
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    for ch in line.chars() {
+        match ch {
+            '\'' => (quoted, any) = (!quoted, true),
+            ' ' if !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            _ => {
+                word.push(ch);
+                any = true;
+            }
+        }
+    }
+    assert!(!quoted, "an unclosed quote: {line}");
+    if any {
+        words.push(word);
+    }
+    words
+}
+
+/// The experiment names the guide's results come from: its configs' and its overrides'.
+fn experiment_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for (_, lines) in blocks(&guide())
+        .into_iter()
+        .filter(|(info, _)| info == "sh")
+    {
+        for word in lines.iter().flat_map(|l| shell_words(l)) {
+            if word.starts_with("configs/") && word.ends_with(".toml") {
+                let config: toml::Table = toml::from_str(&read(&repo().join(&word))).unwrap();
+                names.push(config["experiment"]["name"].as_str().unwrap().to_string());
+            } else if let Some(name) = word.strip_prefix("experiment.name=") {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Checks one `geobatch` command (the words after `cargo run --release --bin geobatch --`): the
+/// command exists, so does its config, and each `--set KEY=VALUE` replaces a key of that config
+/// with a TOML value; a `batcher` override is one tests/round.rs runs; a batching study with an
+/// override is run by tests/round.rs on the same config; any other command is in NOT_RUN.
+fn check_geobatch(args: &[String], line: &str, tested: &str) {
     let cli = read(&repo().join("crates/cli/src/main.rs"));
-    let sub = args.split_whitespace().next().unwrap();
+    let sub = args[0].as_str();
     // a variant of the CLI's `enum Command`: `    Name {`, `    Name(...)` or `    Name,`
     let variant = format!("\n    {}{}", sub[..1].to_uppercase(), &sub[1..]);
     assert!(
@@ -328,40 +380,55 @@ fn check_geobatch(args: &str, line: &str, tested: &str) {
             .any(|end| cli.contains(&format!("{variant}{end}"))),
         "geobatch has no command {sub}: {line}"
     );
-    assert!(
-        cli.contains(&variant),
-        "geobatch has no command {sub}: {line}"
-    );
+    let config = args.iter().find(|w| w.ends_with(".toml"));
+    if let Some(config) = config {
+        assert!(repo().join(config).is_file(), "{line}: {config} is missing");
+    }
     let sets: Vec<&str> = args
-        .split("--set '")
-        .skip(1)
-        .map(|s| s.split('\'').next().unwrap())
+        .windows(2)
+        .filter(|w| w[0] == "--set")
+        .map(|w| w[1].as_str())
         .collect();
     for set in &sets {
-        assert!(
-            tested.contains(&format!("r#\"{set}\"#")),
-            "`--set '{set}'` is run by no test of tests/round.rs"
-        );
+        let (key, value) = set.split_once('=').unwrap();
+        // a value that is not TOML is taken as a string: only a plain word may be one
+        let plain = value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if let Err(e) = toml::from_str::<toml::Table>(&format!("v = {value}")) {
+            assert!(plain, "`--set '{set}'`: not a TOML value: {e}");
+        }
+        let config = config.unwrap_or_else(|| panic!("{line}: --set without a config"));
+        let mut table = toml::from_str::<toml::Value>(&read(&repo().join(config))).unwrap();
+        for part in key.split('.') {
+            table = table
+                .get(part)
+                .unwrap_or_else(|| panic!("`--set '{set}'`: {config} has no {key}"))
+                .clone();
+        }
+        if key == "batcher" {
+            assert!(
+                tested.contains(&format!("r#\"{set}\"#")),
+                "`--set '{set}'` is run by no test of tests/round.rs"
+            );
+        }
     }
-    if args == "list --markdown > docs/plugins.md" {
+    if args.join(" ") == "list --markdown > docs/plugins.md" {
         // the command the CLI's test asks for when docs/plugins.md is stale
         let cli_test = read(&repo().join("crates/cli/tests/cli.rs"));
-        assert!(cli_test.contains(&format!("`geobatch {args}`")), "{line}");
+        assert!(
+            cli_test.contains("`geobatch list --markdown > docs/plugins.md`"),
+            "{line}"
+        );
         return;
     }
-    if let Some(dir) = args.strip_prefix("report ") {
-        // results/<experiment name> of a config the guide runs
-        let name = dir.strip_prefix("results/").unwrap();
-        let configs = blocks(&guide())
-            .into_iter()
-            .flat_map(|(_, lines)| lines)
-            .flat_map(|l| l.split_whitespace())
-            .filter(|w| w.starts_with("configs/") && w.ends_with(".toml"))
-            .map(|c| read(&repo().join(c)))
-            .any(|text| text.contains(&format!("[experiment]\nname = \"{name}\"")));
-        assert!(configs, "no config of the guide writes {dir}");
+    if sub == "report" {
+        let name = args[1].strip_prefix("results/").unwrap();
+        assert!(
+            experiment_names().iter().any(|n| n == name),
+            "no config or override of the guide writes results/{name}"
+        );
     }
-    let config = args.split_whitespace().find(|w| w.ends_with(".toml"));
     if sub == "batches" && !sets.is_empty() {
         let config = config.unwrap();
         assert!(
@@ -370,6 +437,7 @@ fn check_geobatch(args: &str, line: &str, tested: &str) {
         );
         return;
     }
+    let args = args.join(" ");
     assert!(
         NOT_RUN.iter().any(|(start, _)| args.starts_with(start)),
         "`{line}` is run by no test: run it in one, or list it in NOT_RUN with why"
@@ -399,7 +467,8 @@ fn every_command_of_the_guide_is_checked() {
         }
         for line in lines {
             commands += 1;
-            let words: Vec<&str> = line.split_whitespace().collect();
+            let words = shell_words(line);
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
             match words.as_slice() {
                 ["rm", "-r", dir] => assert_eq!(
                     repo().join(dir).canonicalize().unwrap(),
@@ -408,8 +477,7 @@ fn every_command_of_the_guide_is_checked() {
                         .unwrap(),
                     "{line}"
                 ),
-                ["sed", "-i", .., "Cargo.toml"] => {
-                    let expr = line.split('\'').nth(1).unwrap();
+                ["sed", "-i", expr, "Cargo.toml"] => {
                     let parts: Vec<&str> = expr.split('|').collect();
                     let ["s", from, to, ""] = parts.as_slice() else {
                         panic!("{line}")
@@ -439,15 +507,17 @@ fn every_command_of_the_guide_is_checked() {
                     needed.dedup();
                     assert_eq!(made, needed, "{line}");
                 }
-                ["cargo", "run", "--release", "--bin", "geobatch", "--", ..] => {
-                    let args = line.split(" -- ").nth(1).unwrap();
-                    for word in args.split_whitespace() {
-                        let word = word.trim_matches('\'');
-                        if word.ends_with(".toml") {
-                            assert!(repo().join(word).is_file(), "{line}: {word} is missing");
-                        }
-                    }
-                    check_geobatch(args, line, &tested);
+                [
+                    "cargo",
+                    "run",
+                    "--release",
+                    "--bin",
+                    "geobatch",
+                    "--",
+                    args @ ..,
+                ] => {
+                    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                    check_geobatch(&args, line, &tested);
                 }
                 ["cargo", rest @ ..] => check_cargo(rest),
                 _ => panic!("the guide runs `{line}`: no check of this test knows it"),
