@@ -231,6 +231,19 @@ struct Plateau {
 }
 
 impl Plateau {
+    /// The state before the first epoch, at learning rate `lr`.
+    fn new(lr: f64) -> Self {
+        Plateau {
+            lr,
+            best_loss: f64::MAX,
+            best_acc: -1.0,
+            since_loss: 0,
+            since_acc: 0,
+            cooldown: 0,
+            best_epoch: None,
+        }
+    }
+
     /// Updates the plateau schedule and early stopping; true when training should stop.
     fn after_eval(
         &mut self,
@@ -269,10 +282,13 @@ impl Plateau {
 /// stopping, keep-best), and at the end batched and full-graph evaluation of the evaluated
 /// splits. Model selection always uses the validation split, whatever the order of
 /// `eval_splits`.
+/// The inference batcher of every evaluated split.
+type InferBatchers = Vec<(SplitName, Box<dyn NodeBatcher>)>;
+
 struct NodeTask<'a> {
     graph: &'a NodeGraph,
     tr: &'a NodeTraining,
-    infer: Vec<(SplitName, Box<dyn NodeBatcher>)>,
+    infer: InferBatchers,
     label: String,
     state: Plateau,
     evals: Vec<(SplitName, String, NodeEval)>,
@@ -432,32 +448,12 @@ fn node_train_on_threads(
     let seed = cfg.experiment.seed;
     let (dataset, load_ns) = load_graph(cfg)?;
     let graph = dataset.graph();
-    eprintln!(
-        "{}: {} nodes, {} adjacency entries, {} features, {} classes; train/val/test {}/{}/{} (loaded in {:.0} ms)",
-        dataset.source(),
-        graph.n_nodes(),
-        graph.n_entries(),
-        graph.n_features(),
-        graph.n_classes(),
-        graph.split(SplitName::Train).len(),
-        graph.split(SplitName::Validation).len(),
-        graph.split(SplitName::Test).len(),
-        load_ns as f64 / 1e6
-    );
+    eprintln!("{}", describe(&dataset.source(), graph, load_ns));
     let source = NodeSource::new(
         graph,
         build_batcher(cfg.batcher.as_ref(), graph, SplitName::Train, true, seed)?,
     )?;
-    let mut slot = None;
-    let infer_spec = cfg.inference_spec(&mut slot);
-    let mut infer: Vec<(SplitName, Box<dyn NodeBatcher>)> = Vec::new();
-    let mut splits = tr.eval_splits.clone();
-    if !splits.contains(&SplitName::Validation) {
-        splits.insert(0, SplitName::Validation);
-    }
-    for &s in &splits {
-        infer.push((s, build_batcher(infer_spec, graph, s, false, seed)?));
-    }
+    let (infer, label) = inference_batchers(cfg, graph)?;
     let infer_ns: u64 = infer.iter().map(|(_, b)| b.precompute_ns()).sum();
     let trainer = model_spec.build(&NodeModelContext {
         n_features: graph.n_features(),
@@ -514,27 +510,73 @@ fn node_train_on_threads(
         graph,
         tr,
         infer,
-        label: infer_spec.label(),
-        state: Plateau {
-            lr: tr.optimizer.learning_rate,
-            best_loss: f64::MAX,
-            best_acc: -1.0,
-            since_loss: 0,
-            since_acc: 0,
-            cooldown: 0,
-            best_epoch: None,
-        },
+        label,
+        state: Plateau::new(tr.optimizer.learning_rate),
         evals: Vec::new(),
         kept: None,
     };
     let ended = train(job, &mut task, stop)?;
-    let m = ended.progress.medians(tr.warmup_epochs);
-    Ok(NodeTrainSummary {
+    Ok(summary(
+        model,
+        parameters,
+        per_epoch,
+        (train_ns, infer_ns),
+        ended,
+        task,
+    ))
+}
+
+/// One line on the graph as loaded.
+fn describe(source: &str, graph: &NodeGraph, load_ns: u64) -> String {
+    format!(
+        "{source}: {} nodes, {} adjacency entries, {} features, {} classes; train/val/test {}/{}/{} (loaded in {:.0} ms)",
+        graph.n_nodes(),
+        graph.n_entries(),
+        graph.n_features(),
+        graph.n_classes(),
+        graph.split(SplitName::Train).len(),
+        graph.split(SplitName::Validation).len(),
+        graph.split(SplitName::Test).len(),
+        load_ns as f64 / 1e6
+    )
+}
+
+/// The inference batchers of the validation split (always: the plateau and early stopping
+/// read it) and of every other evaluated split, and their label.
+fn inference_batchers(
+    cfg: &crate::node::NodeConfig,
+    graph: &NodeGraph,
+) -> Result<(InferBatchers, String), RunError> {
+    let mut slot = None;
+    let infer_spec = cfg.inference_spec(&mut slot);
+    let mut splits = cfg.training.eval_splits.clone();
+    if !splits.contains(&SplitName::Validation) {
+        splits.insert(0, SplitName::Validation);
+    }
+    let seed = cfg.experiment.seed;
+    let infer = splits
+        .iter()
+        .map(|&s| Ok((s, build_batcher(infer_spec, graph, s, false, seed)?)))
+        .collect::<Result<_, RunError>>()?;
+    Ok((infer, infer_spec.label()))
+}
+
+/// What the run did, from its end and its task.
+fn summary(
+    model: String,
+    parameters: usize,
+    per_epoch: u64,
+    precompute_ns: (u64, u64),
+    ended: crate::train::Ended,
+    task: NodeTask<'_>,
+) -> NodeTrainSummary {
+    let m = ended.progress.medians(task.tr.warmup_epochs);
+    NodeTrainSummary {
         model,
         parameters,
         epochs: ended.progress.steps() / per_epoch,
         steps: ended.progress.steps(),
-        precompute_ns: (train_ns, infer_ns),
+        precompute_ns,
         // an epoch of one batch is one step: its time is the step's (rounds are timed only
         // when they hold several steps)
         median_epoch_ns: m
@@ -549,5 +591,5 @@ fn node_train_on_threads(
         kept_epoch: task.kept,
         status: ended.status,
         run_dir: ended.run_dir,
-    })
+    }
 }

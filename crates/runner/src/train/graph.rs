@@ -2,7 +2,7 @@
 //! seeded stream batched by the config's batcher, evaluated with the one exact evaluator.
 
 use super::feed::{BatchSource, Flow};
-use super::{Job, Point, Schedule, TaskHooks, train};
+use super::{Ended, Job, Point, Schedule, TaskHooks, train};
 use crate::config::LoadedConfig;
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate};
@@ -315,19 +315,7 @@ fn train_on_threads(
     }
     let seed = cfg.experiment.seed;
     let dataset = crate::batches::load_dataset(loaded)?;
-    // an empty split would score RMSE 0 over 0 graphs: refuse it before anything runs
-    for &split in &tr.eval_splits {
-        if dataset.split(split).is_empty() {
-            return Err(loaded.input_error(&format!(
-                "the {split} split is empty, so it cannot be evaluated: give it graphs in \
-                 [dataset] split, or leave it out of training.eval_splits (now {:?})",
-                tr.eval_splits
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-            )));
-        }
-    }
+    check_eval_splits(loaded, dataset.as_ref())?;
     let train_set = dataset.split(SplitName::Train);
     let batcher = crate::batches::batcher_for(loaded, train_set, SplitName::Train)?;
     let budget = batcher.budget();
@@ -381,10 +369,31 @@ fn train_on_threads(
         finals: Vec::new(),
     };
     let ended = train(job, &mut task, stop)?;
+    Ok(summary(model, parameters, ended, task.finals))
+}
+
+/// An empty split would score RMSE 0 over 0 graphs: refused before anything runs.
+fn check_eval_splits(
+    loaded: &LoadedConfig,
+    dataset: &dyn geobatch_core::Dataset,
+) -> Result<(), RunError> {
+    let splits = &loaded.config.training.eval_splits;
+    match splits.iter().find(|&&s| dataset.split(s).is_empty()) {
+        Some(split) => Err(loaded.input_error(&format!(
+            "the {split} split is empty, so it cannot be evaluated: give it graphs in \
+             [dataset] split, or leave it out of training.eval_splits (now {:?})",
+            splits.iter().map(|s| s.as_str()).collect::<Vec<_>>()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What the run did, from its end and its final evaluations.
+fn summary(model: String, parameters: usize, ended: Ended, evals: Vec<EvalRecord>) -> TrainSummary {
     let (loss_first, loss_last) = ended.progress.loss_windows();
     let loss_latest = ended.progress.latest_loss();
     let m = ended.progress.medians(0);
-    Ok(TrainSummary {
+    TrainSummary {
         model,
         parameters,
         steps: ended.progress.steps(),
@@ -395,8 +404,8 @@ fn train_on_threads(
         median_update_ns: m.update,
         median_wait_ns: m.wait,
         distinct_shapes: ended.progress.distinct_shapes(),
-        evals: task.finals,
+        evals,
         status: ended.status,
         run_dir: ended.run_dir,
-    })
+    }
 }
