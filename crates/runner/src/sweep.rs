@@ -66,14 +66,19 @@ pub fn read_table(path: &Path) -> Result<toml::Table, RunError> {
     toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))
 }
 
-/// Expands a sweep config (with `--set` overrides applied first) into its runs.
-pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunError> {
-    let fail = |message: String| RunError::Config {
+/// A config error about the sweep file `path`.
+fn sweep_error(path: &Path, message: String) -> RunError {
+    RunError::Config {
         file: path.to_path_buf(),
         message,
-    };
+    }
+}
+
+/// Expands a sweep config (with `--set` overrides applied first) into its runs.
+pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunError> {
+    let fail = |message: String| sweep_error(path, message);
     let mut table = read_table(path)?;
-    let sweep = match table.remove("sweep") {
+    let mut sweep = match table.remove("sweep") {
         Some(toml::Value::Table(t)) => t,
         Some(_) => {
             return Err(fail(
@@ -86,10 +91,24 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
             ));
         }
     };
-    let mut sweep = sweep;
     // how the sweep is submitted to a cluster is not part of any run's config
     table.remove("slurm");
-    // `--set sweep.KEY=[...]` replaces a list of the sweep; other keys set the base config
+    let plain = split_overrides(path, &mut sweep, overrides)?;
+    let axes = axes_of(path, sweep, &plain)?;
+    for (_, o) in &plain {
+        apply_override(&mut table, o).map_err(|m| fail(format!("--set {o}: {m}")))?;
+    }
+    runs_of(path, &table, &axes)
+}
+
+/// `--set sweep.KEY=[...]` replaces a list of the sweep (in `sweep`); the other overrides set
+/// the base config and are returned as (key, override); `slurm.` ones are the submission's.
+fn split_overrides<'o>(
+    path: &Path,
+    sweep: &mut toml::Table,
+    overrides: &'o [String],
+) -> Result<Vec<(&'o str, &'o String)>, RunError> {
+    let fail = |message: String| sweep_error(path, message);
     let mut plain = Vec::new();
     for o in overrides {
         let (key, value) = o
@@ -109,6 +128,17 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
             None => plain.push((key.trim(), o)),
         }
     }
+    Ok(plain)
+}
+
+/// The sweep's axes (dotted key, values), checked: lists, not empty, no value twice, no key
+/// also set by a plain `--set`; sorted shallow keys first.
+fn axes_of(
+    path: &Path,
+    sweep: toml::Table,
+    plain: &[(&str, &String)],
+) -> Result<Vec<(String, Vec<toml::Value>)>, RunError> {
+    let fail = |message: String| sweep_error(path, message);
     if sweep.contains_key("seeds") && sweep.contains_key("experiment.seed") {
         return Err(fail(
             "[sweep] has both `seeds` and `experiment.seed`, which set the same key: keep one"
@@ -152,10 +182,18 @@ pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunErr
         }
         axes.push((key, values));
     }
-    for (_, o) in &plain {
-        apply_override(&mut table, o).map_err(|m| fail(format!("--set {o}: {m}")))?;
-    }
     axes.sort_by_key(|(k, _)| (k.split('.').count(), k.clone()));
+    Ok(axes)
+}
+
+/// Every combination of the axes' values applied to the base `table`, loaded: the runs, the
+/// last axis varying fastest.
+fn runs_of(
+    path: &Path,
+    table: &toml::Table,
+    axes: &[(String, Vec<toml::Value>)],
+) -> Result<Vec<SweepRun>, RunError> {
+    let fail = |message: String| sweep_error(path, message);
     let total: usize = axes.iter().map(|a| a.1.len()).product();
     let mut runs = Vec::with_capacity(total);
     for i in 0..total {
