@@ -159,6 +159,9 @@ pub fn frames<'a>(text: &'a [u8], file: &'a str, keep: &'a [String]) -> Frames<'
     }
 }
 
+/// Three lattice vectors as rows.
+type Lattice = [[f64; 3]; 3];
+
 impl<'a> Frames<'a> {
     /// The next line without its end (`\n` or `\r\n`), counting lines.
     fn next_line(&mut self) -> Option<&'a [u8]> {
@@ -221,7 +224,33 @@ impl<'a> Frames<'a> {
             }
         };
         let props = properties::parse(&spec).map_err(|m| self.error(comment_no, m))?;
-        let lattice = match take(&mut info, "Lattice") {
+        let (lattice, pbc) = self.cell(&mut info, comment_no)?;
+        let (roles, mut columns, fields) = self.roles(&props, comment_no)?;
+        let (numbers, positions) = self.atoms(count, &props, &roles, &mut columns, fields)?;
+        Ok(Frame {
+            index: self.frame,
+            line: start,
+            numbers,
+            positions,
+            lattice,
+            pbc,
+            info,
+            columns,
+        })
+    }
+
+    /// The frame's `Lattice` and `pbc`, taken out of its comment-line pairs.
+    fn cell(
+        &self,
+        info: &mut Vec<(String, Value)>,
+        comment_no: usize,
+    ) -> Result<(Option<Lattice>, [bool; 3]), ParseError> {
+        let take = |info: &mut Vec<(String, Value)>, key: &str| {
+            info.iter()
+                .position(|(k, _)| k == key)
+                .map(|i| info.remove(i).1)
+        };
+        let lattice = match take(info, "Lattice") {
             None => None,
             Some(v) => match v.numbers() {
                 Some(x) if x.len() == 9 => {
@@ -239,7 +268,7 @@ impl<'a> Frames<'a> {
                 }
             },
         };
-        let pbc = match take(&mut info, "pbc") {
+        let pbc = match take(info, "pbc") {
             None => [lattice.is_some(); 3],
             Some(Value::Bool(b)) => [b; 3],
             Some(Value::Bools(v)) if v.len() == 3 => [v[0], v[1], v[2]],
@@ -263,7 +292,18 @@ impl<'a> Frames<'a> {
                 "pbc says the frame is periodic but it has no Lattice",
             ));
         }
-        let (roles, mut columns, fields) = self.roles(&props, comment_no)?;
+        Ok((lattice, pbc))
+    }
+
+    /// The frame's `count` atom lines: atomic numbers and positions, the kept columns filled.
+    fn atoms(
+        &mut self,
+        count: usize,
+        props: &[Property],
+        roles: &[Role],
+        columns: &mut [Column],
+        fields: usize,
+    ) -> Result<(Vec<u8>, Vec<[f64; 3]>), ParseError> {
         // no allocation by a count the file may not hold: at least two bytes an atom line
         let room = (self.text.len() - self.at) / 2;
         let mut numbers = Vec::with_capacity(count.min(room));
@@ -285,7 +325,7 @@ impl<'a> Frames<'a> {
             let mut z = 0u8;
             let mut species = 0u8;
             let mut pos = [0.0f64; 3];
-            for (p, role) in props.iter().zip(&roles) {
+            for (p, role) in props.iter().zip(roles) {
                 for c in 0..p.width {
                     let Some(f) = it.next() else {
                         let have = l
@@ -345,16 +385,7 @@ impl<'a> Frames<'a> {
             numbers.push(if z > 0 { z } else { species });
             positions.push(pos);
         }
-        Ok(Frame {
-            index: self.frame,
-            line: start,
-            numbers,
-            positions,
-            lattice,
-            pbc,
-            info,
-            columns,
-        })
+        Ok((numbers, positions))
     }
 
     /// The role of every property, the kept columns (empty) and the number of fields a line
