@@ -405,82 +405,10 @@ impl GraphSetBuilder {
                 seen
             }
         };
-        let mut lookup = [u32::MAX; 256];
-        for (i, &z) in classes.iter().enumerate() {
-            lookup[z as usize] = i as u32;
-        }
-        let mut species = Vec::with_capacity(self.atomic_numbers.len());
-        for &z in &self.atomic_numbers {
-            let c = lookup[z as usize];
-            if c == u32::MAX {
-                return Err(Error::invalid(format!(
-                    "atomic number {z} is not among the dataset's species classes {classes:?}"
-                )));
-            }
-            species.push(c);
-        }
-        let n_graphs = self.cells.len();
-        let id_of = |g: usize| {
-            self.ids[self.id_offsets[g] as usize..self.id_offsets[g + 1] as usize].to_string()
-        };
+        let species = species_of(&self.atomic_numbers, &classes)?;
         let (edges, sizes) = match rule {
-            GraphRule::Full => {
-                let sizes = (0..n_graphs)
-                    .map(|g| {
-                        let n = self.node_offsets[g + 1] - self.node_offsets[g];
-                        let e = n as u64 * (n as u64 - 1);
-                        u32::try_from(e)
-                            .map(|edges| GraphSize { nodes: n, edges })
-                            .map_err(|_| Error::GraphRule {
-                                graph: id_of(g),
-                                message: format!("{n} atoms give too many edges for a full graph"),
-                            })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                (Edges::Full, sizes)
-            }
-            _ => {
-                let mut offsets = vec![0u64];
-                let mut senders = Vec::new();
-                let mut receivers = Vec::new();
-                let mut vectors = Vec::new();
-                let mut sizes = Vec::with_capacity(n_graphs);
-                for g in 0..n_graphs {
-                    let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
-                    let before = senders.len();
-                    rules::build_edges(
-                        rule,
-                        &self.positions[nodes.clone()],
-                        &self.cells[g],
-                        &mut senders,
-                        &mut receivers,
-                        &mut vectors,
-                    )
-                    .map_err(|message| Error::GraphRule {
-                        graph: id_of(g),
-                        message,
-                    })?;
-                    offsets.push(senders.len() as u64);
-                    let edges =
-                        u32::try_from(senders.len() - before).map_err(|_| Error::GraphRule {
-                            graph: id_of(g),
-                            message: "too many edges".into(),
-                        })?;
-                    sizes.push(GraphSize {
-                        nodes: nodes.len() as u32,
-                        edges,
-                    });
-                }
-                (
-                    Edges::Stored {
-                        offsets,
-                        senders,
-                        receivers,
-                        vectors,
-                    },
-                    sizes,
-                )
-            }
+            GraphRule::Full => (Edges::Full, self.full_sizes()?),
+            _ => self.stored_edges(rule)?,
         };
         Ok(GraphSet {
             node_offsets: self.node_offsets,
@@ -497,6 +425,86 @@ impl GraphSetBuilder {
             species_classes: Arc::new(classes),
         })
     }
+
+    /// The id of graph `g`.
+    fn id_of(&self, g: usize) -> String {
+        self.ids[self.id_offsets[g] as usize..self.id_offsets[g + 1] as usize].to_string()
+    }
+
+    /// Every graph's size when every ordered pair of atoms is an edge.
+    fn full_sizes(&self) -> Result<Vec<GraphSize>> {
+        (0..self.cells.len())
+            .map(|g| {
+                let n = self.node_offsets[g + 1] - self.node_offsets[g];
+                let e = n as u64 * (n as u64 - 1);
+                u32::try_from(e)
+                    .map(|edges| GraphSize { nodes: n, edges })
+                    .map_err(|_| Error::GraphRule {
+                        graph: self.id_of(g),
+                        message: format!("{n} atoms give too many edges for a full graph"),
+                    })
+            })
+            .collect()
+    }
+
+    /// The edges `rule` makes in every graph, stored, with every graph's size.
+    fn stored_edges(&self, rule: &GraphRule) -> Result<(Edges, Vec<GraphSize>)> {
+        let n_graphs = self.cells.len();
+        let mut offsets = vec![0u64];
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        let mut vectors = Vec::new();
+        let mut sizes = Vec::with_capacity(n_graphs);
+        for g in 0..n_graphs {
+            let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
+            let before = senders.len();
+            rules::build_edges(
+                rule,
+                &self.positions[nodes.clone()],
+                &self.cells[g],
+                &mut senders,
+                &mut receivers,
+                &mut vectors,
+            )
+            .map_err(|message| Error::GraphRule {
+                graph: self.id_of(g),
+                message,
+            })?;
+            offsets.push(senders.len() as u64);
+            let edges = u32::try_from(senders.len() - before).map_err(|_| Error::GraphRule {
+                graph: self.id_of(g),
+                message: "too many edges".into(),
+            })?;
+            sizes.push(GraphSize {
+                nodes: nodes.len() as u32,
+                edges,
+            });
+        }
+        let edges = Edges::Stored {
+            offsets,
+            senders,
+            receivers,
+            vectors,
+        };
+        Ok((edges, sizes))
+    }
+}
+
+/// The species class of every atom: its atomic number's place in `classes`.
+fn species_of(atomic_numbers: &[u8], classes: &[u8]) -> Result<Vec<u32>> {
+    let mut lookup = [u32::MAX; 256];
+    for (i, &z) in classes.iter().enumerate() {
+        lookup[z as usize] = i as u32;
+    }
+    atomic_numbers
+        .iter()
+        .map(|&z| match lookup[z as usize] {
+            u32::MAX => Err(Error::invalid(format!(
+                "atomic number {z} is not among the dataset's species classes {classes:?}"
+            ))),
+            c => Ok(c),
+        })
+        .collect()
 }
 
 #[cfg(test)]
