@@ -412,6 +412,26 @@ fn tiny_jax_static64(dir: &Path, py: &Path, log: &Path, training: &str) -> Strin
     write(dir, "jax.toml", &cfg)
 }
 
+/// Waits until the file at `path` has not changed for three seconds (at most a minute).
+fn settle(path: &Path) {
+    let state = || {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    let (mut last, mut since) = (state(), std::time::Instant::now());
+    let started = std::time::Instant::now();
+    while since.elapsed() < std::time::Duration::from_secs(3)
+        && started.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let now = state();
+        if now != last {
+            (last, since) = (now, std::time::Instant::now());
+        }
+    }
+}
+
 /// A resumed JAX run compiles every shape it meets again: those steps are flagged `cold_shape`
 /// (one per compile of the resumed process), and the report prices them as compiles.
 #[test]
@@ -425,6 +445,9 @@ fn a_resumed_jax_run_flags_every_recompile_as_a_cold_shape() {
     let results = dir.path().join("results");
     let killed = common::kill_after_second_checkpoint(dir.path(), &cfg);
     assert!(!killed.success());
+    // the killed run's worker outlives it until its current call ends: a compile it was in
+    // the middle of still logs its line, so the log is cleared once it stops growing
+    settle(&log);
     std::fs::remove_file(&log).unwrap();
     let o = geobatch(dir.path(), &["run", &cfg, "--resume"]);
     let out = text(&o);
