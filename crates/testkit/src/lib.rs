@@ -43,8 +43,25 @@ pub fn check_batch(
     batch: &GraphBatch,
     budget: Option<Shape>,
 ) -> Result<(), String> {
+    check_plan(set, plan, batch, budget)?;
+    check_lengths(set, batch)?;
+    check_graphs_of_nodes_and_edges(batch)?;
+    check_padding(set, batch)?;
+    check_content(set, plan, batch)
+}
+
+fn ensure(ok: bool, what: String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what) }
+}
+
+/// The batch's real and padded shapes agree with the plan, the graphs' sizes and the budget.
+fn check_plan(
+    set: &GraphSet,
+    plan: &Plan,
+    batch: &GraphBatch,
+    budget: Option<Shape>,
+) -> Result<(), String> {
     let (real, padded) = (batch.real(), batch.padded());
-    let ensure = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
     // plan bookkeeping
     let sum_nodes: usize = plan
         .graphs
@@ -75,6 +92,12 @@ pub fn check_batch(
         )?;
         ensure(b.admits(&real), format!("real {real} exceeds budget {b}"))?;
     }
+    Ok(())
+}
+
+/// Counts sum to array lengths, and every array has its padded length.
+fn check_lengths(set: &GraphSet, batch: &GraphBatch) -> Result<(), String> {
+    let padded = batch.padded();
     // counts sum to array lengths
     let n_node: usize = batch.n_node.iter().map(|&x| x as usize).sum();
     let n_edge: usize = batch.n_edge.iter().map(|&x| x as usize).sum();
@@ -106,6 +129,12 @@ pub fn check_batch(
         batch.targets.len() == padded.graphs * set.n_targets(),
         "target length".into(),
     )?;
+    Ok(())
+}
+
+/// `node_graph` agrees with `n_node`; edges stay inside their graph and are receiver-sorted.
+fn check_graphs_of_nodes_and_edges(batch: &GraphBatch) -> Result<(), String> {
+    let padded = batch.padded();
     // node_graph agrees with n_node; edges stay inside their graph and are receiver-sorted
     let mut g = 0usize;
     let mut left = 0u32;
@@ -142,6 +171,12 @@ pub fn check_batch(
         batch.receivers.windows(2).all(|w| w[0] <= w[1]),
         "receivers not sorted".into(),
     )?;
+    Ok(())
+}
+
+/// Padding never touches a real graph, in jraph's layout.
+fn check_padding(set: &GraphSet, batch: &GraphBatch) -> Result<(), String> {
+    let (real, padded) = (batch.real(), batch.padded());
     // padding never touches a real graph; jraph layout
     ensure(
         batch.graph_mask.iter().take(real.graphs).all(|&m| m),
@@ -187,6 +222,11 @@ pub fn check_batch(
             .all(|&t| t == 0.0),
         "padding targets not 0".into(),
     )?;
+    Ok(())
+}
+
+/// The real content equals the set's graphs.
+fn check_content(set: &GraphSet, plan: &Plan, batch: &GraphBatch) -> Result<(), String> {
     // real content equals the set's graphs
     let mut node = 0usize;
     let mut edge = 0usize;
