@@ -106,6 +106,31 @@ pub struct Steps {
     pub cold_shape: Vec<bool>,
     /// Warm-up step.
     pub warmup: Vec<bool>,
+    /// The update's phases per step (ns; `None` where not recorded: the batching study, a
+    /// trainer that cannot tell them apart, files written before the columns existed).
+    pub phases: Vec<PhaseNs>,
+}
+
+/// One step's update phases as recorded (docs/results-schema.md), ns.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseNs {
+    /// Host batch copied into device tensors.
+    pub transfer: Option<u64>,
+    /// Forward pass and loss.
+    pub forward: Option<u64>,
+    /// Backward pass.
+    pub backward: Option<u64>,
+    /// Optimiser update and the synchronisation that reads the loss.
+    pub optimizer: Option<u64>,
+}
+
+impl Steps {
+    /// Whether step `i` is a steady one, the one definition of the report and `advise`: neither a
+    /// warm-up step nor the first on its padded shape since the process started (a compile on a
+    /// shape-specialising engine; a run's first step is always such a step).
+    pub fn is_steady(&self, i: usize) -> bool {
+        !self.warmup[i] && !self.cold_shape[i]
+    }
 }
 
 /// One evaluation row.
@@ -231,8 +256,46 @@ fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<bool>, ReportEr
     Ok(p.iter().map(|v| v.unwrap_or(false)).collect())
 }
 
-/// Reads one run folder.
+/// Reads one run folder: its identity (`run.parquet`), its steps (the `steps-*.parquet` parts in
+/// name order) and its evaluations (`evals.parquet`, when there).
 pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
+    let id = read_identity(dir)?;
+    let mut steps = Steps::default();
+    let mut parts = Vec::new();
+    for p in step_parts(dir)? {
+        let before = steps.step.len();
+        for b in batches(&p)? {
+            append_steps(&mut steps, &b, &p)?;
+        }
+        let rows = &steps.step[before..];
+        parts.push(geobatch_core::PartEntry {
+            file: p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            rows: rows.len() as u64,
+            first_step: rows.first().copied().unwrap_or(0),
+            last_step: rows.last().copied().unwrap_or(0),
+        });
+    }
+    let eval_path = dir.join("evals.parquet");
+    let evals_file = eval_path.is_file();
+    let evals = if evals_file {
+        read_evals(&eval_path)?
+    } else {
+        Vec::new()
+    };
+    Ok(Run {
+        id,
+        steps,
+        evals,
+        parts,
+        evals_file,
+    })
+}
+
+/// The identity columns of a run folder's `run.parquet` (its first row).
+fn read_identity(dir: &Path) -> Result<RunIdentity, ReportError> {
     let run_path = dir.join("run.parquet");
     let (b, schema_version) = batches_and_version(&run_path)?;
     let first = b.first().ok_or_else(|| ReportError::Read {
@@ -245,7 +308,7 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
             .next()
             .unwrap_or_default())
     };
-    let id = RunIdentity {
+    Ok(RunIdentity {
         dir: dir.to_path_buf(),
         run_id: one("run_id")?,
         job: one("job")?,
@@ -271,7 +334,11 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
             None => 0,
         },
         schema_version,
-    };
+    })
+}
+
+/// The `steps-*.parquet` files of a run folder, in name order.
+fn step_parts(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| ReportError::Read {
             path: dir.to_path_buf(),
@@ -285,83 +352,95 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
         })
         .collect();
     parts.sort();
-    let mut steps = Steps::default();
-    let mut entries = Vec::with_capacity(parts.len());
-    for p in &parts {
-        let before = steps.step.len();
-        for b in batches(p)? {
-            steps.step.extend(u64s(&b, "step", p)?);
-            steps.batching_ns.extend(u64s(&b, "batching_ns", p)?);
-            steps.combined_ns.extend(u64s(&b, "combined_ns", p)?);
-            steps.real_nodes.extend(u32s(&b, "real_nodes", p)?);
-            steps.padded_nodes.extend(u32s(&b, "padded_nodes", p)?);
-            steps.real_edges.extend(u32s(&b, "real_edges", p)?);
-            steps.padded_edges.extend(u32s(&b, "padded_edges", p)?);
-            steps.real_graphs.extend(u32s(&b, "real_graphs", p)?);
-            steps
-                .padded_graphs
-                .extend(match b.column_by_name("padded_graphs") {
-                    Some(_) => u32s(&b, "padded_graphs", p)?,
-                    None => vec![0; b.num_rows()],
-                });
-            let new_shape = bools(&b, "new_shape", p)?;
-            steps
-                .cold_shape
-                .extend(match b.column_by_name("cold_shape") {
-                    Some(_) => bools(&b, "cold_shape", p)?,
-                    None => new_shape.clone(),
-                });
-            steps.new_shape.extend(new_shape);
-            steps.warmup.extend(bools(&b, "warmup", p)?);
-        }
-        let rows = &steps.step[before..];
-        entries.push(geobatch_core::PartEntry {
-            file: p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            rows: rows.len() as u64,
-            first_step: rows.first().copied().unwrap_or(0),
-            last_step: rows.last().copied().unwrap_or(0),
+    Ok(parts)
+}
+
+/// Appends the rows of one record batch of the step part `p` to `steps`; the columns added in
+/// later schema versions default as older files mean them.
+fn append_steps(steps: &mut Steps, b: &RecordBatch, p: &Path) -> Result<(), ReportError> {
+    steps.step.extend(u64s(b, "step", p)?);
+    steps.batching_ns.extend(u64s(b, "batching_ns", p)?);
+    steps.combined_ns.extend(u64s(b, "combined_ns", p)?);
+    steps.real_nodes.extend(u32s(b, "real_nodes", p)?);
+    steps.padded_nodes.extend(u32s(b, "padded_nodes", p)?);
+    steps.real_edges.extend(u32s(b, "real_edges", p)?);
+    steps.padded_edges.extend(u32s(b, "padded_edges", p)?);
+    steps.real_graphs.extend(u32s(b, "real_graphs", p)?);
+    steps
+        .padded_graphs
+        .extend(match b.column_by_name("padded_graphs") {
+            Some(_) => u32s(b, "padded_graphs", p)?,
+            None => vec![0; b.num_rows()],
         });
-    }
+    let new_shape = bools(b, "new_shape", p)?;
+    steps
+        .cold_shape
+        .extend(match b.column_by_name("cold_shape") {
+            Some(_) => bools(b, "cold_shape", p)?,
+            None => new_shape.clone(),
+        });
+    steps.new_shape.extend(new_shape);
+    steps.warmup.extend(bools(b, "warmup", p)?);
+    let [transfer, forward, backward, optimizer] =
+        ["transfer_ns", "forward_ns", "backward_ns", "optimizer_ns"]
+            .map(|name| optional_u64s(b, name, p));
+    let (transfer, forward, backward, optimizer) = (transfer?, forward?, backward?, optimizer?);
+    steps.phases.extend((0..b.num_rows()).map(|i| PhaseNs {
+        transfer: transfer[i],
+        forward: forward[i],
+        backward: backward[i],
+        optimizer: optimizer[i],
+    }));
+    Ok(())
+}
+
+/// A nullable u64 column (all `None` when the file has no such column).
+fn optional_u64s(
+    b: &RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<Vec<Option<u64>>, ReportError> {
+    let Some(c) = b.column_by_name(name) else {
+        return Ok(vec![None; b.num_rows()]);
+    };
+    let p = c
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(|| ReportError::Read {
+            path: path.to_path_buf(),
+            message: format!("column {name:?} has type {}", c.data_type()),
+        })?;
+    Ok(p.iter().collect())
+}
+
+/// Every row of an `evals.parquet`.
+fn read_evals(eval_path: &Path) -> Result<Vec<Eval>, ReportError> {
     let mut evals = Vec::new();
-    let eval_path = dir.join("evals.parquet");
-    let evals_file = eval_path.is_file();
-    if evals_file {
-        for b in batches(&eval_path)? {
-            let (step, split) = (
-                u64s(&b, "step", &eval_path)?,
-                strings(&b, "split", &eval_path)?,
-            );
-            let (rmse, mae) = (f64s(&b, "rmse", &eval_path)?, f64s(&b, "mae", &eval_path)?);
-            let accuracy = b.column_by_name("accuracy").and_then(|c| {
-                c.as_primitive_opt::<Float64Type>()
-                    .map(|p| p.iter().collect::<Vec<_>>())
+    for b in batches(eval_path)? {
+        let (step, split) = (
+            u64s(&b, "step", eval_path)?,
+            strings(&b, "split", eval_path)?,
+        );
+        let (rmse, mae) = (f64s(&b, "rmse", eval_path)?, f64s(&b, "mae", eval_path)?);
+        let accuracy = b.column_by_name("accuracy").and_then(|c| {
+            c.as_primitive_opt::<Float64Type>()
+                .map(|p| p.iter().collect::<Vec<_>>())
+        });
+        let inference = b.column_by_name("inference").and_then(|c| {
+            c.as_string_opt::<i32>()
+                .map(|s| s.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>())
+        });
+        for i in 0..step.len() {
+            evals.push(Eval {
+                step: step[i],
+                split: split[i].clone(),
+                rmse: rmse[i],
+                mae: mae[i],
+                accuracy: accuracy.as_ref().and_then(|a| a[i]),
+                inference: inference.as_ref().and_then(|a| a[i].clone()),
             });
-            let inference = b.column_by_name("inference").and_then(|c| {
-                c.as_string_opt::<i32>()
-                    .map(|s| s.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>())
-            });
-            for i in 0..step.len() {
-                evals.push(Eval {
-                    step: step[i],
-                    split: split[i].clone(),
-                    rmse: rmse[i],
-                    mae: mae[i],
-                    accuracy: accuracy.as_ref().and_then(|a| a[i]),
-                    inference: inference.as_ref().and_then(|a| a[i].clone()),
-                });
-            }
         }
     }
-    Ok(Run {
-        id,
-        steps,
-        evals,
-        parts: entries,
-        evals_file,
-    })
+    Ok(evals)
 }
 
 /// Every run folder below `root` (folders holding a `run.parquet`), sorted.

@@ -1,6 +1,6 @@
 //! Per-run metrics, their aggregation over seeds, Welch's t-test and Holm's correction.
 
-use crate::read::{Eval, Run};
+use crate::read::{Eval, PhaseNs, Run, Steps};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Mean of `v` (NaN when empty).
@@ -21,19 +21,12 @@ pub fn sd(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
 }
 
-/// Median (mean of the middle two for even lengths; NaN when empty).
+/// Median (mean of the middle two for even lengths; NaN when empty): core's one median
+/// ([`geobatch_core::stats::median`]) of the sorted values.
 pub fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
+    let mut sorted = v.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    geobatch_core::stats::median(&sorted).unwrap_or(f64::NAN)
 }
 
 /// Welch's two-sample t-test (unequal variances, two-sided): (t, degrees of freedom, p).
@@ -113,6 +106,69 @@ pub struct RunMetrics {
     pub test_accuracy: Option<f64>,
     /// Final test accuracy with full-graph inference (node classification).
     pub test_accuracy_full: Option<f64>,
+    /// Where a steady step's time goes (`None` without recorded phases: the batching study,
+    /// files written before the phase columns existed).
+    pub phases: Option<Phases>,
+}
+
+/// Where a run's steady step goes: means over the steady steps with recorded phases, ms, so
+/// that the parts add up to `combined_ms`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    /// Host batching.
+    pub batching_ms: f64,
+    /// Host batch copied into device tensors.
+    pub transfer_ms: f64,
+    /// Forward pass and loss (`None` where the trainer cannot tell its phases apart).
+    pub forward_ms: Option<f64>,
+    /// Backward pass (as `forward_ms`).
+    pub backward_ms: Option<f64>,
+    /// Optimiser update and the loss read-back (as `forward_ms`).
+    pub optimizer_ms: Option<f64>,
+    /// The rest of the combined time: the loop's own time, the wait for a prefetched batch, and
+    /// where forward, backward and optimizer are not told apart, the whole model call.
+    pub rest_ms: f64,
+    /// Combined time.
+    pub combined_ms: f64,
+}
+
+/// The phase split of the steady steps of `s` that recorded their transfer (see [`Phases`]).
+pub fn phases(s: &Steps) -> Option<Phases> {
+    let rows: Vec<usize> = (0..s.combined_ns.len())
+        .filter(|&i| s.is_steady(i) && s.phases.get(i).is_some_and(|p| p.transfer.is_some()))
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mean_ms = |f: &dyn Fn(usize) -> Option<u64>| -> Option<f64> {
+        let v: Option<Vec<f64>> = rows
+            .iter()
+            .map(|&i| f(i).map(|ns| ns as f64 / 1e6))
+            .collect();
+        v.map(|v| mean(&v))
+    };
+    let phase = |f: fn(&PhaseNs) -> Option<u64>| mean_ms(&|i| f(&s.phases[i]));
+    let batching_ms = mean_ms(&|i| Some(s.batching_ns[i]))?;
+    let combined_ms = mean_ms(&|i| Some(s.combined_ns[i]))?;
+    let transfer_ms = phase(|p| p.transfer)?;
+    let (forward_ms, backward_ms, optimizer_ms) = (
+        phase(|p| p.forward),
+        phase(|p| p.backward),
+        phase(|p| p.optimizer),
+    );
+    let known = [forward_ms, backward_ms, optimizer_ms]
+        .iter()
+        .flatten()
+        .sum::<f64>();
+    Some(Phases {
+        batching_ms,
+        transfer_ms,
+        forward_ms,
+        backward_ms,
+        optimizer_ms,
+        rest_ms: combined_ms - batching_ms - transfer_ms - known,
+        combined_ms,
+    })
 }
 
 /// RMSE and MAE of the last regression evaluation of `split`. A NaN there is the run's result
@@ -132,11 +188,9 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
     let s = &run.steps;
     let ms = |v: &[u64]| v.iter().map(|&x| x as f64 / 1e6).collect::<Vec<f64>>();
     let (batching, combined) = (ms(&s.batching_ns), ms(&s.combined_ns));
-    let steady: Vec<f64> = combined
-        .iter()
-        .zip(s.warmup.iter().zip(&s.cold_shape))
-        .filter(|(_, (w, c))| !**w && !**c)
-        .map(|(c, _)| *c)
+    let steady: Vec<f64> = (0..combined.len())
+        .filter(|&i| s.is_steady(i))
+        .map(|i| combined[i])
         .collect();
     let sum = |v: &[u32]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
     let seconds = combined.iter().sum::<f64>() / 1e3;
@@ -177,12 +231,58 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
         test: last("test"),
         test_accuracy: accuracy(false),
         test_accuracy_full: accuracy(true),
+        phases: phases(s),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Four steps of 10 ms (1 ms batching): step 0 cold, step 1 warm-up, steps 2 and 3 steady
+    /// with transfer 1 and 3 ms, forward 2 ms, backward 4 ms, optimizer 1 ms.
+    fn phase_steps(told_apart: bool) -> Steps {
+        let mut s = Steps::default();
+        for i in 0..4u64 {
+            s.step.push(i);
+            s.batching_ns.push(1_000_000);
+            s.combined_ns.push(10_000_000);
+            s.cold_shape.push(i == 0);
+            s.warmup.push(i == 1);
+            let told = |ms: u64| told_apart.then_some(ms * 1_000_000);
+            s.phases.push(PhaseNs {
+                transfer: Some(if i == 3 { 3_000_000 } else { 1_000_000 }),
+                forward: told(2),
+                backward: told(4),
+                optimizer: told(1),
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn a_steady_steps_phases_add_up_to_its_combined_time() {
+        let p = phases(&phase_steps(true)).unwrap();
+        assert_eq!(p.batching_ms, 1.0);
+        assert_eq!(p.transfer_ms, 2.0, "mean of the steady steps 2 and 3 only");
+        assert_eq!(
+            (p.forward_ms, p.backward_ms, p.optimizer_ms),
+            (Some(2.0), Some(4.0), Some(1.0))
+        );
+        assert_eq!(p.rest_ms, 10.0 - 1.0 - 2.0 - 2.0 - 4.0 - 1.0);
+        assert_eq!(p.combined_ms, 10.0);
+        // the python model: one call after the transfer, its time is the rest
+        let p = phases(&phase_steps(false)).unwrap();
+        assert_eq!(
+            (p.forward_ms, p.backward_ms, p.optimizer_ms),
+            (None, None, None)
+        );
+        assert_eq!(p.rest_ms, 7.0);
+        // the batching study and older files recorded no phases
+        let mut none = phase_steps(true);
+        none.phases.clear();
+        assert_eq!(phases(&none), None);
+    }
 
     /// Two shapes alternating over 12 steps, resumed at step 6: steps 0, 1 (new) and 6, 7 (old
     /// shapes met again by the resumed process) cost 1 s more than the 10 ms steady step.
