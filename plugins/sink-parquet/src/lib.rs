@@ -16,7 +16,7 @@
 
 mod tables;
 
-pub use tables::{SCHEMA_VERSION, eval_batch, run_batch, step_batch};
+pub use tables::{SCHEMA_VERSION, eval_batch, run_batch, step_batch, write_table};
 
 use geobatch_core::manifest::{MANIFEST_VERSION, Manifest, PartEntry};
 use geobatch_core::records::{EvalRecord, RunEnd, RunStatus};

@@ -190,9 +190,10 @@ pub fn run_batch(run: &RunInfo, end: Option<&RunEnd>) -> Result<RecordBatch, Arr
     c.finish()
 }
 
-/// Writes `batch` to `path` through a temporary file and a rename, with the schema version and
-/// table name in the key-value metadata.
-pub fn write_atomic(path: &Path, batch: &RecordBatch, table: &str) -> Result<(), String> {
+/// Writes `batch` to `path` whole or not at all (core's atomic writer), Snappy-compressed, with
+/// the schema version and the table name in the key-value metadata: the one way geobatch writes
+/// a Parquet table (results and advice).
+pub fn write_table(path: &Path, batch: &RecordBatch, table: &str) -> std::io::Result<()> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_key_value_metadata(Some(vec![
@@ -208,5 +209,9 @@ pub fn write_atomic(path: &Path, batch: &RecordBatch, table: &str) -> Result<(),
         writer.close()?;
         Ok(())
     })
-    .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// [`write_table`], its error naming the file.
+pub fn write_atomic(path: &Path, batch: &RecordBatch, table: &str) -> Result<(), String> {
+    write_table(path, batch, table).map_err(|e| format!("{}: {e}", path.display()))
 }

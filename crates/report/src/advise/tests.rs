@@ -1,0 +1,173 @@
+//! The cost model, the ranking and the advice's text on hand-made probes.
+
+use super::*;
+
+/// A probe whose steps have shapes `shapes` and times `ms`, warm-up the first `warmup`.
+fn probe(shapes: &[ShapeKey], ms: &[f64], warmup: usize) -> Steps {
+    let mut seen = HashSet::new();
+    let mut s = Steps::default();
+    for (i, (sh, t)) in shapes.iter().zip(ms).enumerate() {
+        s.step.push(i as u64);
+        s.batching_ns.push(0);
+        s.combined_ns.push((t * 1e6) as u64);
+        s.real_nodes.push(sh[0]);
+        s.padded_nodes.push(sh[0]);
+        s.real_edges.push(sh[1]);
+        s.padded_edges.push(sh[1]);
+        s.real_graphs.push(sh[2]);
+        s.padded_graphs.push(sh[2]);
+        let new = seen.insert(*sh);
+        s.new_shape.push(new);
+        s.cold_shape.push(new);
+        s.warmup.push(i < warmup);
+    }
+    s
+}
+
+/// An engine whose steady step costs 1 ms + 0.01 ms per node + 0.001 ms per edge and whose
+/// new shapes cost `compile` ms more.
+fn engine(shapes: &[ShapeKey], compile: f64) -> Vec<f64> {
+    let mut seen = HashSet::new();
+    shapes
+        .iter()
+        .map(|s| {
+            let base = 1.0 + 0.01 * f64::from(s[0]) + 0.001 * f64::from(s[1]);
+            base + if seen.insert(*s) { compile } else { 0.0 }
+        })
+        .collect()
+}
+
+fn cand(label: &str, probe_shapes: &[ShapeKey], planned: &[ShapeKey], compile: f64) -> Candidate {
+    Candidate {
+        label: label.into(),
+        spec: format!("kind = {label:?}"),
+        padded: planned.to_vec(),
+        fill: (1.0, 1.0),
+        graphs_per_step: 1.0,
+        probe: probe(probe_shapes, &engine(probe_shapes, compile), 0),
+    }
+}
+
+#[test]
+fn the_plane_recovers_a_linear_cost_and_degrades_to_a_line_or_a_mean() {
+    let pts: Vec<(f64, f64, f64)> = [
+        (64.0, 500.0),
+        (128.0, 900.0),
+        (192.0, 2100.0),
+        (64.0, 700.0),
+    ]
+    .iter()
+    .map(|&(x, y)| (x, y, 1.0 + 0.01 * x + 0.001 * y))
+    .collect();
+    let p = Plane::fit(&pts);
+    assert!((p.a - 1.0).abs() < 1e-9 && (p.b - 0.01).abs() < 1e-12 && (p.c - 0.001).abs() < 1e-12);
+    // nodes and edges move together: a line in edges alone still predicts the points
+    let line: Vec<(f64, f64, f64)> = [1.0, 2.0, 3.0]
+        .iter()
+        .map(|&k| (64.0 * k, 640.0 * k, 5.0 * k))
+        .collect();
+    let l = Plane::fit(&line);
+    assert!((l.at([128, 1280, 1]) - 10.0).abs() < 1e-9);
+    let flat = Plane::fit(&[(64.0, 640.0, 3.0), (64.0, 640.0, 5.0)]);
+    assert!((flat.at([0, 0, 0]) - 4.0).abs() < 1e-12);
+}
+
+#[test]
+fn predicted_totals_add_the_compile_of_every_new_shape_and_rank_by_them() {
+    let a: ShapeKey = [128, 1024, 33];
+    let (b, c, d) = ([64, 512, 33], [192, 1536, 33], [256, 2048, 33]);
+    // "many": three shapes in its probe, four in its planned run; "one": a single shape
+    let many_probe = [b, b, c, b, c, d, b, c, d, d, b, c];
+    let many_plan = [b, c, d, b, [320, 2560, 33], c, b, d, b, c];
+    let one = [a; 12];
+    let compile = 50.0;
+    let adv = advise(
+        &[
+            cand("many", &many_probe, &many_plan, compile),
+            cand("one", &one, &[a; 10], compile),
+        ],
+        10,
+        0,
+    );
+    // the model recovers the compile cost from "many"'s probe
+    assert!(
+        (adv.model.compile.mean - compile).abs() < 1e-3,
+        "{:?}",
+        adv.model.compile
+    );
+    let truth = |p: &[ShapeKey]| engine(p, compile).iter().sum::<f64>();
+    let many = adv
+        .ranked
+        .iter()
+        .find(|r| r.label == "many")
+        .expect("ranked");
+    // the unseen shape [320, 2560] comes from the plane, exactly for a linear engine; the
+    // first step's excess is the probe's (a compile too)
+    assert!(
+        (many.predicted_ms - truth(&many_plan)).abs() < 1e-3,
+        "{} vs {}",
+        many.predicted_ms,
+        truth(&many_plan)
+    );
+    assert_eq!(many.shapes, 4);
+    // one shape, fewer compiles: faster over 10 steps
+    assert_eq!(adv.ranked[0].label, "one");
+    assert_eq!(adv.crossovers.len(), 1);
+}
+
+#[test]
+fn crossovers_name_the_step_from_which_the_faster_stays_ahead() {
+    let rank = |label: &str, steps: &[f64]| Ranked {
+        rank: 0,
+        label: label.into(),
+        spec: String::new(),
+        predicted_ms: steps.iter().sum(),
+        steady_ms: 0.0,
+        shapes: 1,
+        compile_ms: 0.0,
+        first_ms: 0.0,
+        probe: (0, 0),
+        fill: (1.0, 1.0),
+        graphs_per_step: 1.0,
+        cumulative: steps
+            .iter()
+            .scan(0.0, |acc, t| {
+                *acc += t;
+                Some(*acc)
+            })
+            .collect(),
+        measured: None,
+    };
+    // "compiled": 10 ms to start, then 1 ms; "eager": 3 ms per step. Totals 10+n-1 vs 3n:
+    // equal at n = 4.5, so "compiled" is ahead from step 5 on
+    let compiled = rank("compiled", &[10.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+    let eager = rank("eager", &[3.0; 8]);
+    let c = crossover(&compiled, &eager);
+    assert_eq!(c.after, Some(5));
+    assert!((c.margin_pct - 100.0 * (24.0 / 17.0 - 1.0)).abs() < 1e-9);
+    // ahead from the first step
+    assert_eq!(crossover(&eager, &rank("slow", &[4.0; 8])).after, None);
+}
+
+#[test]
+fn validation_compares_like_with_like_and_files_are_readable() {
+    let s: ShapeKey = [64, 512, 9];
+    let mut adv = advise(&[cand("x", &[s; 6], &[s; 20], 0.0)], 20, 0);
+    // a run stopped after 8 steps is compared with the prediction for 8 steps
+    let measured = probe(&[s; 8], &[1.0 + 0.64 + 0.512; 8], 0);
+    adv.check("x", &measured);
+    let m = adv.ranked[0].measured.expect("checked");
+    assert_eq!(m.steps, 8);
+    assert!(m.error_pct().abs() < 1e-6, "{}", m.error_pct());
+    assert_eq!(adv.verdict().map(|v| v.0.to_string()), Some("x".into()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    adv.write(dir.path()).expect("written");
+    let file = std::fs::File::open(dir.path().join("advice.parquet")).expect("file");
+    let rows: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .expect("reader")
+        .map(|b| b.expect("batch").num_rows())
+        .sum();
+    assert_eq!(rows, 1);
+    assert!(adv.render("t").contains("| x | 8 |"));
+}
