@@ -103,6 +103,21 @@ const HEAD: &str = "[experiment]\nname = \"bad\"\n[dataset]\nkind = \"synthetic\
 #[test]
 fn bad_input_gets_a_clear_error_and_exit_code() {
     let dir = tempfile::tempdir().unwrap();
+    bad_configs_are_refused_by_batches(dir.path());
+    let smoke = repo().join("configs/smoke/qm9-fixture-schnet.toml");
+    let smoke = smoke.to_str().unwrap();
+    bad_model_and_training_options_are_refused(dir.path(), smoke);
+    an_os_error_is_printed_once(smoke);
+    resume_with_nothing_to_resume_says_so_and_runs(smoke);
+    an_empty_evaluated_split_is_refused_before_training(smoke);
+    an_empty_split_not_evaluated_runs_and_warns_of_no_sinks(dir.path(), smoke);
+    bad_devices_are_refused(dir.path(), smoke);
+    a_missing_config_file_cannot_be_read(dir.path());
+}
+
+/// Unknown kinds and keys, wrong types, bad syntax, misplaced sweeps, a graph over the budget
+/// and an empty split: `geobatch batches` exits with the stated code and names the problem.
+fn bad_configs_are_refused_by_batches(dir: &Path) {
     let cases = [
         ("kind.toml", format!("{HEAD}[batcher]\nkind = \"no-such-batcher\"\nbatch_size = 4\n"), 2, vec!["unknown variant `no-such-batcher`", "`dynamic`", "`static`"]),
         ("key.toml", format!("{HEAD}[batcher]\nkind = \"dynamic\"\nbatch_size = 4\nbugdet = 9\n"), 2, vec!["unknown field `bugdet`", "num_estimation_graphs"]),
@@ -129,8 +144,8 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         ),
     ];
     for (name, body, code, wants) in cases {
-        let path = write(dir.path(), name, &body);
-        let o = geobatch(dir.path(), &["batches", &path, "--steps", "5000"]);
+        let path = write(dir, name, &body);
+        let o = geobatch(dir, &["batches", &path, "--steps", "5000"]);
         let out = text(&o);
         assert_eq!(o.status.code(), Some(code), "{name}: {out}");
         assert!(!out.contains("panicked"), "{name} panicked: {out}");
@@ -138,9 +153,11 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
             assert!(out.contains(w), "{name}: {out:?} lacks {w:?}");
         }
     }
-    let smoke = repo().join("configs/smoke/qm9-fixture-schnet.toml");
-    let smoke = smoke.to_str().unwrap();
-    // validate checks the model's options, the optimiser and the step count (exit 2, the key named)
+}
+
+/// `validate` and `run` check the model's options, the optimiser and the step count (exit 2,
+/// the key named).
+fn bad_model_and_training_options_are_refused(dir: &Path, smoke: &str) {
     for (set, want) in [
         (
             "training.optimizer={ learning_rate = -1.0 }",
@@ -158,12 +175,15 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         ("training.steps=0", "training.steps must be at least 1"),
     ] {
         for cmd in ["validate", "run"] {
-            let o = geobatch(dir.path(), &[cmd, smoke, "--set", set]);
+            let o = geobatch(dir, &[cmd, smoke, "--set", set]);
             assert_eq!(o.status.code(), Some(2), "{cmd} {set}: {}", text(&o));
             assert!(text(&o).contains(want), "{cmd} {set}: {}", text(&o));
         }
     }
-    // an OS error is printed once, not once per cause
+}
+
+/// An OS error (a file where the results folder goes) is printed once, not once per cause.
+fn an_os_error_is_printed_once(smoke: &str) {
     let blocked = tempfile::tempdir().unwrap();
     std::fs::write(
         blocked.path().join("results"),
@@ -174,8 +194,10 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert_eq!(out.matches("Not a directory").count(), 1, "{out}");
-    // an empty evaluated split is refused before training, never scored as RMSE 0 over 0 graphs
-    // --resume with nothing to resume says so, and runs
+}
+
+/// `--resume` with nothing to resume says so, and runs.
+fn resume_with_nothing_to_resume_says_so_and_runs(smoke: &str) {
     let nothing = tempfile::tempdir().unwrap();
     let o = geobatch(
         nothing.path(),
@@ -183,6 +205,10 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("nothing to resume in"), "{}", text(&o));
+}
+
+/// An empty evaluated split is refused before training, never scored as RMSE 0 over 0 graphs.
+fn an_empty_evaluated_split_is_refused_before_training(smoke: &str) {
     let fresh = tempfile::tempdir().unwrap();
     let o = geobatch(
         fresh.path(),
@@ -201,8 +227,12 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
             .any(|p| p.ends_with("run.parquet")),
         "nothing ran"
     );
+}
+
+/// An empty split that is not evaluated runs; a config with no sinks gets a warning.
+fn an_empty_split_not_evaluated_runs_and_warns_of_no_sinks(dir: &Path, smoke: &str) {
     let o = geobatch(
-        dir.path(),
+        dir,
         &[
             "run",
             smoke,
@@ -220,11 +250,11 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         "{}",
         text(&o)
     );
-    // devices: a bad name is bad input; CUDA in a CPU-only build says how to build it
-    let o = geobatch(
-        dir.path(),
-        &["run", smoke, "--set", "training.device=\"tpu\""],
-    );
+}
+
+/// A bad device name is bad input; CUDA in a CPU-only build says how to build it.
+fn bad_devices_are_refused(dir: &Path, smoke: &str) {
+    let o = geobatch(dir, &["run", smoke, "--set", "training.device=\"tpu\""]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("expected \"cpu\", \"cuda\" or \"cuda:N\""),
@@ -232,10 +262,7 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         text(&o)
     );
     if !cfg!(feature = "cuda") {
-        let o = geobatch(
-            dir.path(),
-            &["run", smoke, "--set", "training.device=\"cuda:0\""],
-        );
+        let o = geobatch(dir, &["run", smoke, "--set", "training.device=\"cuda:0\""]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(
             text(&o).contains("--features geobatch-cli/cuda"),
@@ -243,7 +270,11 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
             text(&o)
         );
     }
-    let o = geobatch(dir.path(), &["validate", "no/such/file.toml"]);
+}
+
+/// A config file that does not exist is bad input, named with "cannot read".
+fn a_missing_config_file_cannot_be_read(dir: &Path) {
+    let o = geobatch(dir, &["validate", "no/such/file.toml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no/such/file.toml: cannot read"));
 }
@@ -831,13 +862,28 @@ fn a_killed_sweep_finishes_on_restart_as_if_never_interrupted() {
          [[sinks]]\nkind = \"parquet\"\nrows_per_part = 7\n\
          [sweep]\nseeds = [1, 2]\nbatcher = [{ kind = \"dynamic\" }, { kind = \"static\", pad = \"pow2\" }]\n\"batcher.batch_size\" = [8]\n",
     );
-    let o = geobatch(dir.path(), &["sweep", &cfg, "--dry-run"]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(text(&o).matches("to run").count(), 4, "{}", text(&o));
-
+    a_dry_run_plans_four_runs(dir.path(), &cfg);
     let reference = dir.path().join("reference");
     std::fs::create_dir_all(&reference).unwrap();
-    let o = geobatch(&reference, &["sweep", &cfg]);
+    an_uninterrupted_sweep_runs_four_with_progress_lines(&reference, &cfg);
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    kill_the_sweep_in_its_second_run(&work, &cfg);
+    a_restart_resumes_one_run_and_skips_the_complete_ones(&work, &cfg);
+    the_runs_match_the_uninterrupted_sweep(&reference, &work);
+    a_complete_sweep_is_left_alone(&work, &cfg);
+}
+
+/// `sweep --dry-run` lists the four runs of the two seeds by two batchers.
+fn a_dry_run_plans_four_runs(dir: &Path, cfg: &str) {
+    let o = geobatch(dir, &["sweep", cfg, "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("to run").count(), 4, "{}", text(&o));
+}
+
+/// An uninterrupted sweep runs all four, with a line per run, the elapsed time and an ETA.
+fn an_uninterrupted_sweep_runs_four_with_progress_lines(reference: &Path, cfg: &str) {
+    let o = geobatch(reference, &["sweep", cfg]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("4 runs; 4 run, 0 resumed, 0 already complete"),
@@ -853,13 +899,13 @@ fn a_killed_sweep_finishes_on_restart_as_if_never_interrupted() {
         "{}",
         text(&o)
     );
+}
 
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    // kill in the middle of the second run, after a few of its checkpoints
+/// Kills the sweep in `work` in the middle of its second run, after a few of its checkpoints.
+fn kill_the_sweep_in_its_second_run(work: &Path, cfg: &str) {
     kill_when(
-        &work,
-        &["sweep", &cfg],
+        work,
+        &["sweep", cfg],
         Duration::from_secs(180),
         "the sweep made no progress",
         || {
@@ -871,11 +917,20 @@ fn a_killed_sweep_finishes_on_restart_as_if_never_interrupted() {
                 })
         },
     );
-    let o = geobatch(&work, &["sweep", &cfg]);
+}
+
+/// Run again, the sweep resumes the killed run and skips the complete one.
+fn a_restart_resumes_one_run_and_skips_the_complete_ones(work: &Path, cfg: &str) {
+    let o = geobatch(work, &["sweep", cfg]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("1 resumed"), "{out}");
     assert!(out.contains("already complete"), "{out}");
+}
+
+/// Every run finished after the kill has each step once, the same losses and the same final
+/// evaluation as the uninterrupted sweep.
+fn the_runs_match_the_uninterrupted_sweep(reference: &Path, work: &Path) {
     let (want, got) = (
         run_dirs(&reference.join("results")),
         run_dirs(&work.join("results")),
@@ -921,8 +976,11 @@ fn a_killed_sweep_finishes_on_restart_as_if_never_interrupted() {
         };
         assert_eq!(evals(a).unwrap(), evals(b).unwrap());
     }
-    // a complete sweep is left alone
-    let o = geobatch(&work, &["sweep", &cfg]);
+}
+
+/// A complete sweep is left alone: nothing run, nothing resumed.
+fn a_complete_sweep_is_left_alone(work: &Path, cfg: &str) {
+    let o = geobatch(work, &["sweep", cfg]);
     assert!(
         text(&o).contains("0 run, 0 resumed, 4 already complete"),
         "{}",

@@ -86,6 +86,22 @@ fn refused(dir: &Path, case: &str, dataset: &str, node: bool, file: &Path) {
 fn damaged_data_files_of_every_plugin_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let cases = missing_and_damaged_files_are_refused(d, &file_plugins());
+    let cases = cases + damaged_ogb_files_are_refused(d);
+    assert_eq!(cases, 4 * 6 + 3);
+}
+
+/// A plugin reading one file: name, file name, table given the path, node-level, valid first bytes.
+type Plugin = (
+    &'static str,
+    &'static str,
+    fn(&Path) -> String,
+    bool,
+    Vec<u8>,
+);
+
+/// The four plugins that read one file, each with a valid file's first half as its truncation.
+fn file_plugins() -> Vec<Plugin> {
     let fixtures = common::repo().join("data/fixtures");
     let qm9_fixture = std::fs::read(fixtures.join("qm9-1000.parquet")).unwrap();
     let half = |name: &str| {
@@ -94,15 +110,7 @@ fn damaged_data_files_of_every_plugin_are_bad_input() {
     };
     let (aflow_line, cif_start) = (half("aflow-sample.jsonl"), half("cif-sample.csv"));
     let npz_start = b"PK\x03\x04\x14\x00\x00\x00".to_vec();
-    // (plugin, file name, dataset table given the path, node-level, a valid file's first bytes)
-    type Plugin = (
-        &'static str,
-        &'static str,
-        fn(&Path) -> String,
-        bool,
-        Vec<u8>,
-    );
-    let plugins: Vec<Plugin> = vec![
+    vec![
         (
             "qm9",
             "store.parquet",
@@ -141,9 +149,13 @@ fn damaged_data_files_of_every_plugin_are_bad_input() {
             true,
             npz_start,
         ),
-    ];
+    ]
+}
+
+/// Each plugin refuses a missing file and every damage of its file, naming it; counts the cases.
+fn missing_and_damaged_files_are_refused(d: &Path, plugins: &[Plugin]) -> usize {
     let mut cases = 0;
-    for (plugin, file, table, node, start) in &plugins {
+    for (plugin, file, table, node, start) in plugins {
         let missing = d.join(format!("missing-{file}"));
         refused(
             d,
@@ -168,7 +180,12 @@ fn damaged_data_files_of_every_plugin_are_bad_input() {
             cases += 1;
         }
     }
-    // an OGB folder whose files are damaged, one at a time
+    cases
+}
+
+/// An OGB folder with one raw file damaged at a time is refused naming it; counts the cases.
+fn damaged_ogb_files_are_refused(d: &Path) -> usize {
+    let mut cases = 0;
     for (i, damaged) in [
         "raw/edge.csv.gz",
         "raw/node-feat.csv.gz",
@@ -178,29 +195,34 @@ fn damaged_data_files_of_every_plugin_are_bad_input() {
     .enumerate()
     {
         let root = d.join(format!("ogb-{i}"));
-        std::fs::create_dir_all(root.join("raw")).unwrap();
-        std::fs::create_dir_all(root.join("split/time")).unwrap();
-        let good: [(&str, &[u8]); 6] = [
-            ("raw/edge.csv.gz", b"0,1\n1,2\n2,0\n"),
-            ("raw/node-feat.csv.gz", b"0.1,0.2\n0.3,0.4\n0.5,0.6\n"),
-            ("raw/node-label.csv.gz", b"0\n1\n0\n"),
-            ("split/time/train.csv.gz", b"0\n"),
-            ("split/time/valid.csv.gz", b"1\n"),
-            ("split/time/test.csv.gz", b"2\n"),
-        ];
-        for (name, body) in good {
-            let bytes = if name == *damaged {
-                gzip(b"zero,one\nnot numbers at all\n")
-            } else {
-                gzip(body)
-            };
-            std::fs::write(root.join(name), bytes).unwrap();
-        }
+        write_ogb_folder(&root, damaged);
         let table = format!("kind = \"ogb\"\npath = {:?}", root.to_str().unwrap());
         refused(d, &format!("ogb-{i}"), &table, true, &root.join(damaged));
         cases += 1;
     }
-    assert_eq!(cases, 4 * 6 + 3);
+    cases
+}
+
+/// Writes a three-node OGB folder at `root` whose file `damaged` holds words, not numbers.
+fn write_ogb_folder(root: &Path, damaged: &str) {
+    std::fs::create_dir_all(root.join("raw")).unwrap();
+    std::fs::create_dir_all(root.join("split/time")).unwrap();
+    let good: [(&str, &[u8]); 6] = [
+        ("raw/edge.csv.gz", b"0,1\n1,2\n2,0\n"),
+        ("raw/node-feat.csv.gz", b"0.1,0.2\n0.3,0.4\n0.5,0.6\n"),
+        ("raw/node-label.csv.gz", b"0\n1\n0\n"),
+        ("split/time/train.csv.gz", b"0\n"),
+        ("split/time/valid.csv.gz", b"1\n"),
+        ("split/time/test.csv.gz", b"2\n"),
+    ];
+    for (name, body) in good {
+        let bytes = if name == damaged {
+            gzip(b"zero,one\nnot numbers at all\n")
+        } else {
+            gzip(body)
+        };
+        std::fs::write(root.join(name), bytes).unwrap();
+    }
 }
 
 /// A cell of three complete runs; returns the results folder and the run folders.
@@ -237,11 +259,22 @@ fn copy_dir(from: &Path, to: &Path) {
 fn damaged_result_folders_are_left_out_by_name() {
     let template = tempfile::tempdir().unwrap();
     let (_, runs) = three_runs(template.path());
-    let name = runs[0].file_name().unwrap().to_string_lossy().into_owned();
     let other = runs[1].clone();
-    type Harm = (&'static str, &'static str, Box<dyn Fn(&Path)>);
+    let mut harms = step_and_eval_file_harms();
+    harms.extend(manifest_and_content_harms(other));
+    for harm in &harms {
+        report_leaves_out(template.path(), &runs, harm);
+    }
+    assert_eq!(harms.len(), 12);
+}
+
+/// A way to damage a run: what it is, what the report must say, and the damage done to a folder.
+type Harm = (&'static str, &'static str, Box<dyn Fn(&Path)>);
+
+/// Step and eval files removed, copied or swapped.
+fn step_and_eval_file_harms() -> Vec<Harm> {
     let part = |i: u32| format!("steps-{i:05}.parquet");
-    let harms: Vec<Harm> = vec![
+    vec![
         (
             "no evals",
             "evals.parquet holds 0 rows",
@@ -275,6 +308,12 @@ fn damaged_result_folders_are_left_out_by_name() {
                 std::fs::rename(r.join("x"), r.join("steps-00001.parquet")).unwrap();
             }),
         ),
+    ]
+}
+
+/// Manifests missing, garbled, binary, copied from run `other` or edited; a truncated part.
+fn manifest_and_content_harms(other: PathBuf) -> Vec<Harm> {
+    vec![
         (
             "no manifest",
             "no manifest.json",
@@ -335,31 +374,34 @@ fn damaged_result_folders_are_left_out_by_name() {
                 .unwrap();
             }),
         ),
-    ];
-    for (what, why, harm) in &harms {
-        let dir = tempfile::tempdir().unwrap();
-        let results = dir.path().join("results");
-        for r in &runs {
-            let rel = r.strip_prefix(template.path().join("results")).unwrap();
-            copy_dir(r, &results.join(rel));
-        }
-        let victim = run_dirs(&results)
-            .into_iter()
-            .find(|r| r.ends_with(&name))
-            .unwrap();
-        harm(&victim);
-        let o = geobatch(dir.path(), &["report", "results", "--out", "report"]);
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(3), "{what}: {out}");
-        assert!(!out.contains("panicked"), "{what}: {out}");
-        assert!(
-            out.contains(&name) && out.contains(why),
-            "{what}: wants {why:?}: {out}"
-        );
-        let seeds = common::summary_value(&dir.path().join("report"), "seeds");
-        assert_eq!(seeds, "2", "{what}: the cell used two runs");
+    ]
+}
+
+/// With the first run harmed, the report exits 3, names it and why, and the cell uses two runs.
+fn report_leaves_out(template: &Path, runs: &[PathBuf], harm: &Harm) {
+    let name = runs[0].file_name().unwrap().to_string_lossy().into_owned();
+    let (what, why, harm) = harm;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    for r in runs {
+        let rel = r.strip_prefix(template.join("results")).unwrap();
+        copy_dir(r, &results.join(rel));
     }
-    assert_eq!(harms.len(), 12);
+    let victim = run_dirs(&results)
+        .into_iter()
+        .find(|r| r.ends_with(&name))
+        .unwrap();
+    harm(&victim);
+    let o = geobatch(dir.path(), &["report", "results", "--out", "report"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{what}: {out}");
+    assert!(!out.contains("panicked"), "{what}: {out}");
+    assert!(
+        out.contains(&name) && out.contains(why),
+        "{what}: wants {why:?}: {out}"
+    );
+    let seeds = common::summary_value(&dir.path().join("report"), "seeds");
+    assert_eq!(seeds, "2", "{what}: the cell used two runs");
 }
 
 /// A sweep whose second run diverges goes on with the third, lists the failed run and exits 1;

@@ -35,8 +35,27 @@ fn check(dir: &Path, case: &str, body: &[u8], args: &[&str], code: i32, wants: &
 fn options_out_of_bounds_name_the_key_and_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let schnet = |opts: &str| format!("{HEAD}{DYNAMIC}[model]\nkind = \"schnet\"\n{opts}\n");
-    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+    let cases: Vec<Case> = [
+        whole_number_cases(),
+        optimizer_and_list_cases(),
+        model_size_cases(),
+        runtime_sink_and_graph_cases(),
+    ]
+    .concat();
+    let n = cases.len();
+    for (case, body, wants) in cases {
+        check(d, case, body.as_bytes(), &["validate"], 2, &wants);
+    }
+    binary_is_refused_and_a_bom_is_skipped(d);
+    assert_eq!(n + 2, 25);
+}
+
+/// A hostile config case: its name, the TOML text, and what the message must name.
+type Case = (&'static str, String, Vec<&'static str>);
+
+/// Whole-number options given as a string, a negative or a fraction: key and range named.
+fn whole_number_cases() -> Vec<Case> {
+    vec![
         (
             "bs-string",
             format!("{HEAD}[batcher]\nkind = \"static\"\nbatch_size = \"32\"\n"),
@@ -64,6 +83,12 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
             ),
             vec!["key `dataset.graphs`"],
         ),
+    ]
+}
+
+/// Infinite learning rates, decay rates outside (0, 1], and lists naming an entry twice.
+fn optimizer_and_list_cases() -> Vec<Case> {
+    vec![
         (
             "lr-inf",
             format!("{HEAD}{DYNAMIC}[training]\noptimizer = {{ learning_rate = inf }}\n"),
@@ -96,6 +121,13 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
             ),
             vec!["dataset.targets names U0 twice"],
         ),
+    ]
+}
+
+/// Model sizes that need more memory than the machine has (key, GiB), or too small a latent.
+fn model_size_cases() -> Vec<Case> {
+    let schnet = |opts: &str| format!("{HEAD}{DYNAMIC}[model]\nkind = \"schnet\"\n{opts}\n");
+    vec![
         (
             "latent-huge",
             schnet("latent = 100000000"),
@@ -129,6 +161,12 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
             vec!["model.hidden = 100000000", "GiB"],
         ),
         ("latent-zero", schnet("latent = 0"), vec!["latent >= 2"]),
+    ]
+}
+
+/// An infinite timeout, a tiny PPR eps, zero threads, two parquet sinks and a negative radius.
+fn runtime_sink_and_graph_cases() -> Vec<Case> {
+    vec![
         (
             "timeout-inf",
             format!(
@@ -160,11 +198,11 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
             format!("{HEAD}graph = {{ kind = \"cutoff\", radius = -1.0 }}\n{DYNAMIC}"),
             vec!["radius"],
         ),
-    ];
-    let n = cases.len();
-    for (case, body, wants) in cases {
-        check(d, case, body.as_bytes(), &["validate"], 2, &wants);
-    }
+    ]
+}
+
+/// A binary file is refused as not TOML text; a byte-order mark before a good config is fine.
+fn binary_is_refused_and_a_bom_is_skipped(d: &Path) {
     // a binary file is called that; a byte-order mark is not part of the config
     check(
         d,
@@ -177,7 +215,6 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend_from_slice(format!("{HEAD}{DYNAMIC}").as_bytes());
     check(d, "bom", &bom, &["validate"], 0, &["ok"]);
-    assert_eq!(n + 2, 25);
 }
 
 /// Bounds that need the data: a batcher budget or window larger than the split, a graph rule

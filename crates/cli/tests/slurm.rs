@@ -142,6 +142,24 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    write_the_sweep_config(dir);
+    assert!(status(dir).iter().all(|s| s.1 == "not started"));
+    let job = submitting_gives_three_array_tasks(dir);
+    let limit = Duration::from_secs(300);
+    warn_task_1_and_cancel_task_2_mid_run(dir, &job, limit);
+    drain(limit, "the job array to end");
+    only_the_cancelled_task_left_work(dir);
+    a_resubmission_runs_only_the_task_with_work_left(dir, limit);
+    every_run_is_complete_with_every_step_once(dir);
+    no_step_was_computed_twice(dir);
+    eprintln!(
+        "SLURM sweep test: 6 runs, 3 tasks, a requeue and a resubmission in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Writes `sweep.toml`: 6 runs of STEPS steps, 2 runs per array task, checkpoints every 50.
+fn write_the_sweep_config(dir: &Path) {
     std::fs::write(
         dir.join("sweep.toml"),
         format!(
@@ -156,19 +174,24 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
         ),
     )
     .unwrap();
-    assert!(status(dir).iter().all(|s| s.1 == "not started"));
+}
 
+/// `--slurm` submits 3 array tasks of 2 runs; returns the job id.
+fn submitting_gives_three_array_tasks(dir: &Path) -> String {
     let o = geobatch(dir, &["sweep", "sweep.toml", "--slurm"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("3 array task(s) of 2 run(s)"), "{out}");
-    let job = out
-        .split("submitted job array ")
+    out.split("submitted job array ")
         .nth(1)
         .and_then(|r| r.split(':').next())
         .unwrap()
-        .to_string();
-    let limit = Duration::from_secs(300);
+        .to_string()
+}
+
+/// Task 1 gets the time-limit warning mid-run (checkpoint, `interrupted`, requeued); task 2 is
+/// cancelled mid-run (not requeued).
+fn warn_task_1_and_cancel_task_2_mid_run(dir: &Path, job: &str, limit: Duration) {
     // a run of `task` (runs 2 * task + 1 and + 2) running with a checkpoint written
     let mid_run = |task: usize| {
         status(dir).iter().any(|(n, st, d)| {
@@ -194,7 +217,10 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
     wait_for(limit, "task 1 to requeue itself", || {
         logs(dir).contains("requeueing task 1")
     });
-    drain(limit, "the job array to end");
+}
+
+/// After the first array, tasks 0 and 1 are complete; only the cancelled task's runs are left.
+fn only_the_cancelled_task_left_work(dir: &Path) {
     let s = status(dir);
     assert!(
         s.iter().filter(|x| x.1 == "complete").count() >= 4,
@@ -208,8 +234,11 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
             && ["interrupted", "killed", "not started"].contains(&x.1.as_str())),
         "{s:?}"
     );
+}
 
-    // resubmitted: only the task with work left
+/// Resubmitted, only the task with work left runs; then every run is complete and a third
+/// submission has nothing to submit.
+fn a_resubmission_runs_only_the_task_with_work_left(dir: &Path, limit: Duration) {
     let o = geobatch(dir, &["sweep", "sweep.toml", "--slurm"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
@@ -219,8 +248,10 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
     assert!(s.iter().all(|x| x.1 == "complete"), "{s:?}");
     let o = geobatch(dir, &["sweep", "sweep.toml", "--slurm"]);
     assert!(text(&o).contains("nothing to submit"), "{}", text(&o));
+}
 
-    // every run complete, every step exactly once, the interrupted ones resumed
+/// Every run is complete with every step exactly once and its update times, one of them resumed.
+fn every_run_is_complete_with_every_step_once(dir: &Path) {
     let dirs = run_dirs(&dir.join("results"));
     assert_eq!(dirs.len(), 6);
     let mut resumed = 0;
@@ -245,6 +276,10 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
         resumed >= 1,
         "the run stopped by the time-limit warning was resumed"
     );
+}
+
+/// No step computed twice: a resume continued from a step where a stop wrote its checkpoint.
+fn no_step_was_computed_twice(dir: &Path) {
     // no step computed twice: every stop wrote its checkpoint at the step where it stopped,
     // and a resume continued from exactly such a step (not from an earlier periodic one)
     let all = logs(dir);
@@ -262,9 +297,5 @@ fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes
     assert!(
         resumes.iter().any(|r| stopped.contains(r)),
         "a resume started where a stop ended ({stopped:?} vs {resumes:?}):\n{all}"
-    );
-    eprintln!(
-        "SLURM sweep test: 6 runs, 3 tasks, a requeue and a resubmission in {:.1} s",
-        started.elapsed().as_secs_f64()
     );
 }

@@ -76,92 +76,24 @@ fn stored(set: &GraphSet, g: usize) -> Vec<(u32, u32, [f32; 3])> {
 fn qm9_reduced_100_gives_the_qm9_plugins_graphs_and_targets() {
     let dir = tempfile::tempdir().unwrap();
     let path = fixture("qm9_reduced_100.xyz");
-    let qm9 = |rule: &str, targets: &str| {
-        let s: Qm9Spec = toml::from_str(&format!(
-            "source = \"fixture\"\ntargets = {targets}\ngraph = {rule}\nsplit = {{ train = 1000, validation = 0, test = 0 }}"
-        ))
-        .unwrap();
-        load_split(
-            s.load(&DatasetContext {
-                seed: 7,
-                data_dir: dir.path().to_path_buf(),
-            })
-            .unwrap(),
-        )
-    };
-    fn load_split(d: Box<dyn Dataset>) -> GraphSet {
-        d.split(SplitName::Train).clone()
-    }
     for rule in [
         "{ kind = \"full\" }",
         "{ kind = \"knn\", k = 4 }",
         "{ kind = \"cutoff\", radius = 2.0 }",
     ] {
-        let x = load_split(load(
-            &spec(&format!(
-                "path = {:?}\ntargets = [\"U0\"]\ngraph = {rule}\n{ALL_TRAIN}",
-                path.display().to_string()
-            )),
-            dir.path(),
-        ));
+        let x = extxyz_train(&path, rule, dir.path());
         assert_eq!(x.len(), 100);
-        let q = qm9(rule, "[\"U0_total\", \"U0\"]");
+        let q = qm9_train(rule, "[\"U0_total\", \"U0\"]", dir.path());
         let mut unmatched = Vec::new();
         for g in 0..100 {
             let id = x.id(g).to_string();
-            let a = x.node_range(g);
-            let Some(qg) = (0..q.len()).find(|&i| {
-                q.targets(i)[0] == x.targets(g)[0]
-                    && q.atomic_numbers()[q.node_range(i)] == x.atomic_numbers()[a.clone()]
-            }) else {
+            let Some(qg) = qm9_molecule_of(&x, &q, g) else {
                 unmatched.push(id);
                 continue;
             };
-            // in QM9's order: frame f is molecule f + 1, or a little further on
-            let frame: u32 = id.rsplit(':').next().unwrap().parse().unwrap();
-            let qid: u32 = q.id(qg).trim_start_matches("dsgdb9nsd_").parse().unwrap();
-            assert!(
-                (frame + 1..=frame + 4).contains(&qid),
-                "{id} is {}",
-                q.id(qg)
-            );
-            let b = q.node_range(qg);
-            assert_eq!(
-                x.atomic_numbers()[a.clone()],
-                q.atomic_numbers()[b.clone()],
-                "{id}"
-            );
-            for (p, r) in x.positions()[a.clone()]
-                .iter()
-                .zip(&q.positions()[b.clone()])
-            {
-                for k in 0..3 {
-                    assert!((p[k] - r[k]).abs() < 1e-6, "{id}: {p:?} {r:?}");
-                }
-            }
-            assert_eq!(x.sizes()[g], q.sizes()[qg], "{id} under {rule}");
-            // the targets: total U0 in Hartree, and the QM9 plugin's atomisation energy from it
-            assert_eq!(x.targets(g)[0], q.targets(qg)[0], "{id}");
-            let ev = (f64::from(x.targets(g)[0])
-                - x.atomic_numbers()[a.clone()]
-                    .iter()
-                    .map(|&z| reference_energy_u0(z).unwrap())
-                    .sum::<f64>())
-                * HARTREE_EV;
-            assert!(
-                (ev - f64::from(q.targets(qg)[1])).abs() < 1e-3,
-                "{id}: {ev} eV"
-            );
-            if !matches!(x.edges(), Edges::Full) {
-                let (ex, eq) = (stored(&x, g), stored(&q, qg));
-                assert_eq!(ex.len(), eq.len(), "{id}");
-                for (e, f) in ex.iter().zip(&eq) {
-                    assert_eq!((e.0, e.1), (f.0, f.1), "{id}");
-                    for k in 0..3 {
-                        assert!((e.2[k] - f.2[k]).abs() < 1e-5, "{id}");
-                    }
-                }
-            }
+            in_qm9_order_with_the_same_atoms_and_positions(&x, &q, g, qg, &id);
+            the_same_size_and_targets_as_qm9(&x, &q, g, qg, &id, rule);
+            the_same_edges_as_qm9(&x, &q, g, qg, &id);
         }
         unmatched.sort();
         assert_eq!(
@@ -172,6 +104,118 @@ fn qm9_reduced_100_gives_the_qm9_plugins_graphs_and_targets() {
                 "qm9_reduced_100.xyz:77"
             ]
         );
+    }
+}
+
+/// The train split of a loaded data set.
+fn load_split(d: Box<dyn Dataset>) -> GraphSet {
+    d.split(SplitName::Train).clone()
+}
+
+/// The frames of `path`, all in train, with target U0 and graph `rule`.
+fn extxyz_train(path: &Path, rule: &str, dir: &Path) -> GraphSet {
+    load_split(load(
+        &spec(&format!(
+            "path = {:?}\ntargets = [\"U0\"]\ngraph = {rule}\n{ALL_TRAIN}",
+            path.display().to_string()
+        )),
+        dir,
+    ))
+}
+
+/// geobatch's QM9 fixture, all in train, with `targets` and graph `rule`.
+fn qm9_train(rule: &str, targets: &str, dir: &Path) -> GraphSet {
+    let s: Qm9Spec = toml::from_str(&format!(
+        "source = \"fixture\"\ntargets = {targets}\ngraph = {rule}\nsplit = {{ train = 1000, validation = 0, test = 0 }}"
+    ))
+    .unwrap();
+    load_split(
+        s.load(&DatasetContext {
+            seed: 7,
+            data_dir: dir.to_path_buf(),
+        })
+        .unwrap(),
+    )
+}
+
+/// The QM9 molecule with frame `g`'s U0 and atoms, if the fixture holds it.
+fn qm9_molecule_of(x: &GraphSet, q: &GraphSet, g: usize) -> Option<usize> {
+    let a = x.node_range(g);
+    (0..q.len()).find(|&i| {
+        q.targets(i)[0] == x.targets(g)[0]
+            && q.atomic_numbers()[q.node_range(i)] == x.atomic_numbers()[a.clone()]
+    })
+}
+
+/// Frame `g` is QM9 molecule `qg` in QM9's order, with the same atoms and positions (1e-6).
+fn in_qm9_order_with_the_same_atoms_and_positions(
+    x: &GraphSet,
+    q: &GraphSet,
+    g: usize,
+    qg: usize,
+    id: &str,
+) {
+    let a = x.node_range(g);
+    // in QM9's order: frame f is molecule f + 1, or a little further on
+    let frame: u32 = id.rsplit(':').next().unwrap().parse().unwrap();
+    let qid: u32 = q.id(qg).trim_start_matches("dsgdb9nsd_").parse().unwrap();
+    assert!(
+        (frame + 1..=frame + 4).contains(&qid),
+        "{id} is {}",
+        q.id(qg)
+    );
+    let b = q.node_range(qg);
+    assert_eq!(
+        x.atomic_numbers()[a.clone()],
+        q.atomic_numbers()[b.clone()],
+        "{id}"
+    );
+    for (p, r) in x.positions()[a.clone()]
+        .iter()
+        .zip(&q.positions()[b.clone()])
+    {
+        for k in 0..3 {
+            assert!((p[k] - r[k]).abs() < 1e-6, "{id}: {p:?} {r:?}");
+        }
+    }
+}
+
+/// Frame `g` has molecule `qg`'s size under `rule`, its total U0, and its atomisation energy.
+fn the_same_size_and_targets_as_qm9(
+    x: &GraphSet,
+    q: &GraphSet,
+    g: usize,
+    qg: usize,
+    id: &str,
+    rule: &str,
+) {
+    let a = x.node_range(g);
+    assert_eq!(x.sizes()[g], q.sizes()[qg], "{id} under {rule}");
+    // the targets: total U0 in Hartree, and the QM9 plugin's atomisation energy from it
+    assert_eq!(x.targets(g)[0], q.targets(qg)[0], "{id}");
+    let ev = (f64::from(x.targets(g)[0])
+        - x.atomic_numbers()[a.clone()]
+            .iter()
+            .map(|&z| reference_energy_u0(z).unwrap())
+            .sum::<f64>())
+        * HARTREE_EV;
+    assert!(
+        (ev - f64::from(q.targets(qg)[1])).abs() < 1e-3,
+        "{id}: {ev} eV"
+    );
+}
+
+/// Frame `g` has molecule `qg`'s stored edges, same ends and vectors within 1e-5 (none if full).
+fn the_same_edges_as_qm9(x: &GraphSet, q: &GraphSet, g: usize, qg: usize, id: &str) {
+    if !matches!(x.edges(), Edges::Full) {
+        let (ex, eq) = (stored(x, g), stored(q, qg));
+        assert_eq!(ex.len(), eq.len(), "{id}");
+        for (e, f) in ex.iter().zip(&eq) {
+            assert_eq!((e.0, e.1), (f.0, f.1), "{id}");
+            for k in 0..3 {
+                assert!((e.2[k] - f.2[k]).abs() < 1e-5, "{id}");
+            }
+        }
     }
 }
 

@@ -238,25 +238,37 @@ fn splits_are_seeded_saved_and_reused() {
 #[test]
 fn corrupt_and_truncated_files_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    // a CSV cut in the middle of a row
-    csv_folder(dir.path(), &[METHANE, &WATER[..120]]);
-    let err = import::import(dir.path(), None, false)
-        .unwrap_err()
-        .to_string();
+    a_csv_cut_mid_row_names_its_line(dir.path());
+    a_bad_number_names_the_line_and_column(dir.path());
+    the_line_is_the_files_line_whatever_the_line_endings(dir.path());
+    atom_counts_that_disagree_are_refused(dir.path());
+    a_non_parquet_and_a_truncated_parquet_file_are_named(dir.path());
+    a_parquet_file_of_something_else_says_so(dir.path());
+    a_null_property_names_the_molecule(dir.path());
+    a_missing_file_says_how_to_get_it(dir.path());
+}
+
+/// A CSV cut in the middle of a row names the file and the line.
+fn a_csv_cut_mid_row_names_its_line(dir: &Path) {
+    csv_folder(dir, &[METHANE, &WATER[..120]]);
+    let err = import::import(dir, None, false).unwrap_err().to_string();
     assert!(err.contains("qm9_part1.csv, line 3"), "{err}");
-    // a bad number
-    csv_folder(dir.path(), &[&METHANE.replace("157.7118", "15x.7")]);
-    let err = import::import(dir.path(), None, false)
-        .unwrap_err()
-        .to_string();
+}
+
+/// A bad number names the file, line and column, and quotes the value.
+fn a_bad_number_names_the_line_and_column(dir: &Path) {
+    csv_folder(dir, &[&METHANE.replace("157.7118", "15x.7")]);
+    let err = import::import(dir, None, false).unwrap_err().to_string();
     assert!(
         err.contains("qm9_part1.csv, line 2, column RotA_GHz") && err.contains("\"15x.7\""),
         "{err}"
     );
-    // the line is the file's line, whatever the line endings and blank lines (the csv crate
-    // counts records there): CRLF, a blank line, the bad row on line 4
+}
+
+/// With CRLF and a blank line, the line named is the file's line, not the record number.
+fn the_line_is_the_files_line_whatever_the_line_endings(dir: &Path) {
     csv_folder(
-        dir.path(),
+        dir,
         &[&format!(
             "{METHANE}\r\n\r\n{}",
             METHANE
@@ -264,40 +276,41 @@ fn corrupt_and_truncated_files_name_the_file() {
                 .replace("157.7118", "15x.7")
         )],
     );
-    let text = std::fs::read_to_string(dir.path().join("qm9_part1.csv")).unwrap();
-    std::fs::write(
-        dir.path().join("qm9_part1.csv"),
-        text.replacen("\n", "\r\n", 1),
-    )
-    .unwrap();
-    let err = import::import(dir.path(), None, false)
-        .unwrap_err()
-        .to_string();
+    let text = std::fs::read_to_string(dir.join("qm9_part1.csv")).unwrap();
+    std::fs::write(dir.join("qm9_part1.csv"), text.replacen("\n", "\r\n", 1)).unwrap();
+    let err = import::import(dir, None, false).unwrap_err().to_string();
     assert!(
         err.contains("qm9_part1.csv, line 4, column RotA_GHz"),
         "{err}"
     );
-    // element and coordinate counts that disagree
-    csv_folder(dir.path(), &[&METHANE.replace("\",5,\"[4", "\",6,\"[4")]);
-    let err = import::import(dir.path(), None, false)
-        .unwrap_err()
-        .to_string();
+}
+
+/// An atom count that disagrees with the elements listed is refused.
+fn atom_counts_that_disagree_are_refused(dir: &Path) {
+    csv_folder(dir, &[&METHANE.replace("\",5,\"[4", "\",6,\"[4")]);
+    let err = import::import(dir, None, false).unwrap_err().to_string();
     assert!(err.contains("N_atoms = 6 but 5 elements"), "{err}");
-    // a Parquet file that is not one, and a truncated one
-    let bad = dir.path().join("bad.parquet");
+}
+
+/// A file that is not Parquet, and a truncated one, are refused naming the file.
+fn a_non_parquet_and_a_truncated_parquet_file_are_named(dir: &Path) {
+    let bad = dir.join("bad.parquet");
     std::fs::write(&bad, b"definitely not parquet").unwrap();
-    let err = load_err(&bad, dir.path());
+    let err = load_err(&bad, dir);
     assert!(
         err.contains("bad.parquet") && err.contains("not a readable Parquet file"),
         "{err}"
     );
     let good = std::fs::read(env_fixture()).unwrap();
-    let cut = dir.path().join("cut.parquet");
+    let cut = dir.join("cut.parquet");
     std::fs::write(&cut, &good[..good.len() / 2]).unwrap();
-    let err = load_err(&cut, dir.path());
+    let err = load_err(&cut, dir);
     assert!(err.contains("cut.parquet"), "{err}");
-    // a Parquet file of something else says so in words
-    let other = dir.path().join("other.parquet");
+}
+
+/// A Parquet file that geobatch did not write says so in words, with the import command.
+fn a_parquet_file_of_something_else_says_so(dir: &Path) {
+    let other = dir.join("other.parquet");
     let column: arrow_array::ArrayRef =
         std::sync::Arc::new(arrow_array::Int32Array::from(vec![1, 2]));
     let table = arrow_array::RecordBatch::try_from_iter([("a", column)]).unwrap();
@@ -309,14 +322,17 @@ fn corrupt_and_truncated_files_name_the_file() {
     .unwrap();
     w.write(&table).unwrap();
     w.close().unwrap();
-    let err = load_err(&other, dir.path());
+    let err = load_err(&other, dir);
     assert!(
         err.contains("other.parquet: a Parquet file that geobatch did not write")
             && err.contains("geobatch data import qm9")
             && !err.contains("None"),
         "{err}"
     );
-    // a null property (the file says "not null") is refused at load, naming the molecule
+}
+
+/// A null property (the file says "not null") is refused at load, naming the molecule.
+fn a_null_property_names_the_molecule(dir: &Path) {
     let fixture = std::fs::File::open(env_fixture()).unwrap();
     let builder =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(fixture).unwrap();
@@ -347,7 +363,7 @@ fn corrupt_and_truncated_files_name_the_file() {
         .collect();
     let schema = std::sync::Arc::new(arrow_schema::Schema::new(fields));
     let nulled = arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap();
-    let path = dir.path().join("null.parquet");
+    let path = dir.join("null.parquet");
     let props = parquet::file::properties::WriterProperties::builder()
         .set_key_value_metadata(kv)
         .build();
@@ -359,7 +375,7 @@ fn corrupt_and_truncated_files_name_the_file() {
     .unwrap();
     w.write(&nulled).unwrap();
     w.close().unwrap();
-    let err = load_err(&path, dir.path());
+    let err = load_err(&path, dir);
     let id = store::read(std::fs::File::open(env_fixture()).unwrap(), "f")
         .unwrap()
         .id[2]
@@ -368,8 +384,11 @@ fn corrupt_and_truncated_files_name_the_file() {
         err.contains("null.parquet") && err.contains(&id) && err.contains("target U0 is NaN"),
         "{err}"
     );
-    // a missing file says how to get it
-    let err = load_err(Path::new("nowhere.parquet"), dir.path());
+}
+
+/// A missing file says how to get it.
+fn a_missing_file_says_how_to_get_it(dir: &Path) {
+    let err = load_err(Path::new("nowhere.parquet"), dir);
     assert!(
         err.contains("nowhere.parquet") && err.contains("geobatch data fetch qm9"),
         "{err}"

@@ -84,8 +84,26 @@ fn steps_evals_and_run_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let mut sink = ParquetSink::new(4);
     sink.start(&run_info(dir.path())).unwrap();
-    let (_, kv) = read(&dir.path().join("run.parquet"));
+    run_parquet_carries_the_schema_version(dir.path());
+    record_ten_steps_an_eval_and_finish(&mut sink);
+    let parts = step_parts_are_numbered_in_order(dir.path());
+    let mut step = 0u64;
+    for p in &parts {
+        step = step_part_rows_match_the_records(&dir.path().join(p), step);
+    }
+    assert_eq!(step, 10);
+    evals_parquet_holds_the_eval(dir.path());
+    run_parquet_holds_the_end_of_the_run(dir.path());
+}
+
+/// `run.parquet`, written at `start`, carries the schema version in its key-value metadata.
+fn run_parquet_carries_the_schema_version(dir: &Path) {
+    let (_, kv) = read(&dir.join("run.parquet"));
     assert!(kv.contains(&("geobatch.schema_version".into(), SCHEMA_VERSION.into())));
+}
+
+/// Ten steps, one validation eval and a complete end are all accepted by the sink.
+fn record_ten_steps_an_eval_and_finish(sink: &mut ParquetSink) {
     for s in 0..10 {
         sink.step(&record(s)).unwrap();
     }
@@ -109,8 +127,11 @@ fn steps_evals_and_run_round_trip() {
         message: None,
     })
     .unwrap();
+}
 
-    let mut parts: Vec<_> = std::fs::read_dir(dir.path())
+/// Ten steps at four rows a part give three step parts, numbered from zero; returns their names.
+fn step_parts_are_numbered_in_order(dir: &Path) -> Vec<String> {
+    let mut parts: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("steps-"))
@@ -124,75 +145,85 @@ fn steps_evals_and_run_round_trip() {
             "steps-00002.parquet"
         ]
     );
-    let mut step = 0u64;
-    for p in &parts {
-        let (b, kv) = read(&dir.path().join(p));
-        assert!(kv.contains(&("geobatch.table".into(), "steps".into())));
-        let col = |name: &str| {
-            b.column_by_name(name)
-                .unwrap_or_else(|| panic!("column {name}"))
-                .clone()
-        };
-        for i in 0..b.num_rows() {
-            let want = record(step);
-            assert_eq!(col("step").as_primitive::<UInt64Type>().value(i), want.step);
-            assert_eq!(
-                col("plan_ns").as_primitive::<UInt64Type>().value(i),
-                want.plan_ns
-            );
-            assert_eq!(
-                col("collate_ns").as_primitive::<UInt64Type>().value(i),
-                want.collate_ns
-            );
-            assert_eq!(
-                col("combined_ns").as_primitive::<UInt64Type>().value(i),
-                want.combined_ns
-            );
-            let update = col("update_ns");
-            assert_eq!(update.is_null(i), want.update_ns.is_none());
-            if let Some(u) = want.update_ns {
-                assert_eq!(update.as_primitive::<UInt64Type>().value(i), u);
-            }
-            assert!(col("wait_ns").is_null(i));
-            for (name, want) in [
-                ("transfer_ns", want.phases.transfer_ns),
-                ("forward_ns", want.phases.forward_ns),
-                ("backward_ns", want.phases.backward_ns),
-                ("optimizer_ns", want.phases.optimizer_ns),
-            ] {
-                let c = col(name);
-                assert_eq!(c.is_null(i), want.is_none(), "{name}");
-                if let Some(v) = want {
-                    assert_eq!(c.as_primitive::<UInt64Type>().value(i), v, "{name}");
-                }
-            }
-            assert_eq!(
-                col("real_nodes").as_primitive::<UInt32Type>().value(i) as usize,
-                want.real.nodes
-            );
-            assert_eq!(
-                col("padded_edges").as_primitive::<UInt32Type>().value(i) as usize,
-                want.padded.edges
-            );
-            assert_eq!(col("new_shape").as_boolean().value(i), want.new_shape);
-            assert_eq!(col("cold_shape").as_boolean().value(i), want.cold_shape);
-            assert_eq!(col("warmup").as_boolean().value(i), want.warmup);
-            assert_eq!(
-                col("loss").as_primitive::<Float32Type>().value(i),
-                want.loss.unwrap()
-            );
-            assert_eq!(
-                col("batcher_label").as_string::<i32>().value(i),
-                "static-64"
-            );
-            assert_eq!(col("batch_size").as_primitive::<UInt32Type>().value(i), 16);
-            assert_eq!(col("seed").as_primitive::<UInt64Type>().value(i), 7);
-            step += 1;
+    parts
+}
+
+/// Every row of one step part matches `record(step)` from `first_step` on; returns the next step.
+fn step_part_rows_match_the_records(path: &Path, first_step: u64) -> u64 {
+    let (b, kv) = read(path);
+    assert!(kv.contains(&("geobatch.table".into(), "steps".into())));
+    let mut step = first_step;
+    for i in 0..b.num_rows() {
+        step_row_matches_its_record(&b, i, &record(step));
+        step += 1;
+    }
+    step
+}
+
+/// Row `i` of a steps batch holds the timings, phases, shapes, flags and run columns of `want`.
+fn step_row_matches_its_record(b: &RecordBatch, i: usize, want: &StepRecord) {
+    let col = |name: &str| {
+        b.column_by_name(name)
+            .unwrap_or_else(|| panic!("column {name}"))
+            .clone()
+    };
+    assert_eq!(col("step").as_primitive::<UInt64Type>().value(i), want.step);
+    assert_eq!(
+        col("plan_ns").as_primitive::<UInt64Type>().value(i),
+        want.plan_ns
+    );
+    assert_eq!(
+        col("collate_ns").as_primitive::<UInt64Type>().value(i),
+        want.collate_ns
+    );
+    assert_eq!(
+        col("combined_ns").as_primitive::<UInt64Type>().value(i),
+        want.combined_ns
+    );
+    let update = col("update_ns");
+    assert_eq!(update.is_null(i), want.update_ns.is_none());
+    if let Some(u) = want.update_ns {
+        assert_eq!(update.as_primitive::<UInt64Type>().value(i), u);
+    }
+    assert!(col("wait_ns").is_null(i));
+    for (name, want) in [
+        ("transfer_ns", want.phases.transfer_ns),
+        ("forward_ns", want.phases.forward_ns),
+        ("backward_ns", want.phases.backward_ns),
+        ("optimizer_ns", want.phases.optimizer_ns),
+    ] {
+        let c = col(name);
+        assert_eq!(c.is_null(i), want.is_none(), "{name}");
+        if let Some(v) = want {
+            assert_eq!(c.as_primitive::<UInt64Type>().value(i), v, "{name}");
         }
     }
-    assert_eq!(step, 10);
+    assert_eq!(
+        col("real_nodes").as_primitive::<UInt32Type>().value(i) as usize,
+        want.real.nodes
+    );
+    assert_eq!(
+        col("padded_edges").as_primitive::<UInt32Type>().value(i) as usize,
+        want.padded.edges
+    );
+    assert_eq!(col("new_shape").as_boolean().value(i), want.new_shape);
+    assert_eq!(col("cold_shape").as_boolean().value(i), want.cold_shape);
+    assert_eq!(col("warmup").as_boolean().value(i), want.warmup);
+    assert_eq!(
+        col("loss").as_primitive::<Float32Type>().value(i),
+        want.loss.unwrap()
+    );
+    assert_eq!(
+        col("batcher_label").as_string::<i32>().value(i),
+        "static-64"
+    );
+    assert_eq!(col("batch_size").as_primitive::<UInt32Type>().value(i), 16);
+    assert_eq!(col("seed").as_primitive::<UInt64Type>().value(i), 7);
+}
 
-    let (e, _) = read(&dir.path().join("evals.parquet"));
+/// `evals.parquet` holds the one eval with its rmse, split and run id.
+fn evals_parquet_holds_the_eval(dir: &Path) {
+    let (e, _) = read(&dir.join("evals.parquet"));
     assert_eq!(e.num_rows(), 1);
     assert_eq!(
         e.column_by_name("rmse")
@@ -215,8 +246,11 @@ fn steps_evals_and_run_round_trip() {
             .value(0),
         "r1"
     );
+}
 
-    let (r, _) = read(&dir.path().join("run.parquet"));
+/// `run.parquet`, rewritten at `finish`, holds the status, step count and budget; no model.
+fn run_parquet_holds_the_end_of_the_run(dir: &Path) {
+    let (r, _) = read(&dir.join("run.parquet"));
     assert_eq!(
         r.column_by_name("status")
             .unwrap()
