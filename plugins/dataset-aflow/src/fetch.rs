@@ -18,8 +18,10 @@ use geobatch_core::registry::FetchArgs;
 use geobatch_core::store::{self, Placed};
 use geobatch_core::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::Path;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// AFLOW's AFLUX endpoint.
@@ -89,128 +91,252 @@ fn page_lines(body: &str, url: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// How to replace a store that is already there.
+const HOW: &str = "`geobatch data fetch aflow --force` fetches again and replaces it once the new \
+               fetch is complete";
+
+/// The files of one fetch: the store, the part file its pages are appended to and the state file.
+struct Files {
+    out: PathBuf,
+    part: PathBuf,
+    state_file: PathBuf,
+}
+
+/// What the pages fetched so far left: the progress, the keys of the records kept and the part
+/// file, open at its end.
+struct Kept {
+    state: FetchState,
+    seen: HashSet<String>,
+    file: BufWriter<File>,
+}
+
+/// One fetch: its arguments, its files and the query's address and page size.
+struct Fetch<'a> {
+    args: &'a FetchArgs,
+    files: Files,
+    url: String,
+    page_size: usize,
+}
+
 /// Fetches (or resumes fetching) the AFLUX query into `<data_dir>/aflow/aflow.jsonl`.
 pub fn fetch(args: &FetchArgs) -> Result<String> {
-    let out = args.data_dir.join(crate::DEFAULT_FILE);
-    let part = out.with_extension("jsonl.part");
-    let state_file = out.with_extension("fetch.json");
-    let url = args.url.clone().unwrap_or_else(|| DEFAULT_URL.to_string());
-    let page_size = args.page_size.unwrap_or(DEFAULT_PAGE_SIZE).max(1);
-    let how = "`geobatch data fetch aflow --force` fetches again and replaces it once the new \
-               fetch is complete";
-    if out.exists() && !args.force {
-        if !part.is_file() {
-            return Ok(format!("{} exists: nothing to do ({how})", out.display()));
-        }
-        // a fetch under way would rename its pages over the store when it completes
-        return Err(store::refusal(
-            &out,
-            &format!(
-                "exists, and the fetch under way in {} would replace it when complete",
-                part.display()
-            ),
-            &format!(
-                "add --force to finish that fetch and replace the store, or delete {} and {} to \
-                 keep the store",
-                part.display(),
-                state_file.display()
-            ),
-        ));
+    let f = Fetch::new(args);
+    if let Some(done) = f.check_store()? {
+        return Ok(done);
     }
-    if let Some(dir) = out.parent() {
+    if let Some(dir) = f.files.out.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let kept_bytes = std::fs::metadata(&part).map_or(0, |m| m.len());
-    let saved: Option<FetchState> = match std::fs::read_to_string(&state_file) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        // without a state the part file holds no page recorded as complete
-        _ if kept_bytes == 0 => None,
-        Err(e) => return Err(unreadable_state(&state_file, &part, &e.to_string())),
-        Ok(t) => Some(
-            serde_json::from_str(&t)
-                .map_err(|e| unreadable_state(&state_file, &part, &e.to_string()))?,
-        ),
+    let kept_bytes = std::fs::metadata(&f.files.part).map_or(0, |m| m.len());
+    let saved = f.saved_state(kept_bytes)?;
+    let state = f.state_to_resume(saved, kept_bytes)?;
+    let resumed = state.next_page > 1;
+    let seen = if resumed {
+        f.kept_keys(state.bytes)?
+    } else {
+        HashSet::new()
     };
-    let mut state = match saved {
-        Some(s) if s.url == url && s.page_size == page_size && part.is_file() => s,
-        // a fetch under way with other settings: its pages are not thrown away unasked
-        Some(s) if part.is_file() && s.records > 0 => {
+    let file = f.open_part(state.bytes)?;
+    let mut kept = Kept { state, seen, file };
+    if let Some(stopped) = f.fetch_pages(&mut kept)? {
+        return Ok(stopped);
+    }
+    let Kept { state, file, .. } = kept;
+    drop(file);
+    f.finish(&state, resumed)
+}
+
+impl<'a> Fetch<'a> {
+    /// The fetch `args` ask for, with the default address and page size filled in.
+    fn new(args: &'a FetchArgs) -> Self {
+        let out = args.data_dir.join(crate::DEFAULT_FILE);
+        let files = Files {
+            part: out.with_extension("jsonl.part"),
+            state_file: out.with_extension("fetch.json"),
+            out,
+        };
+        Fetch {
+            args,
+            files,
+            url: args.url.clone().unwrap_or_else(|| DEFAULT_URL.to_string()),
+            page_size: args.page_size.unwrap_or(DEFAULT_PAGE_SIZE).max(1),
+        }
+    }
+
+    /// A store already in place: `Some` report when there is nothing to do, an error when a
+    /// fetch under way would replace it unasked; `None` when the fetch goes on.
+    fn check_store(&self) -> Result<Option<String>> {
+        let Files {
+            out,
+            part,
+            state_file,
+        } = &self.files;
+        if out.exists() && !self.args.force {
+            if !part.is_file() {
+                return Ok(Some(format!(
+                    "{} exists: nothing to do ({HOW})",
+                    out.display()
+                )));
+            }
+            // a fetch under way would rename its pages over the store when it completes
+            return Err(store::refusal(
+                out,
+                &format!(
+                    "exists, and the fetch under way in {} would replace it when complete",
+                    part.display()
+                ),
+                &format!(
+                    "add --force to finish that fetch and replace the store, or delete {} and {} to \
+                     keep the store",
+                    part.display(),
+                    state_file.display()
+                ),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// The state saved beside a part file of `kept_bytes` bytes, if any.
+    fn saved_state(&self, kept_bytes: u64) -> Result<Option<FetchState>> {
+        let Files {
+            part, state_file, ..
+        } = &self.files;
+        Ok(match std::fs::read_to_string(state_file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            // without a state the part file holds no page recorded as complete
+            _ if kept_bytes == 0 => None,
+            Err(e) => return Err(unreadable_state(state_file, part, &e.to_string())),
+            Ok(t) => Some(
+                serde_json::from_str(&t)
+                    .map_err(|e| unreadable_state(state_file, part, &e.to_string()))?,
+            ),
+        })
+    }
+
+    /// The state to go on from: the saved one when it is this fetch's, else a fresh start.
+    /// A fetch under way with other settings, and a part file shorter than its state records,
+    /// are refused.
+    fn state_to_resume(&self, saved: Option<FetchState>, kept_bytes: u64) -> Result<FetchState> {
+        let Files {
+            part, state_file, ..
+        } = &self.files;
+        let (url, page_size) = (&self.url, self.page_size);
+        let state = match saved {
+            Some(s) if s.url == *url && s.page_size == page_size && part.is_file() => s,
+            // a fetch under way with other settings: its pages are not thrown away unasked
+            Some(s) if part.is_file() && s.records > 0 => {
+                return Err(Error::Refused(format!(
+                    "{} holds a fetch under way from {} with page size {} ({} records in {} pages): \
+                     resume it with the same --url and --page-size, or delete {} and {} to start over",
+                    part.display(),
+                    s.url,
+                    s.page_size,
+                    s.records,
+                    s.next_page - 1,
+                    part.display(),
+                    state_file.display()
+                )));
+            }
+            _ => FetchState {
+                url: url.clone(),
+                page_size,
+                next_page: 1,
+                bytes: 0,
+                records: 0,
+            },
+        };
+        if state.bytes > kept_bytes {
+            // zeros would fill the gap: a part file changed outside the fetch is not resumed
             return Err(Error::Refused(format!(
-                "{} holds a fetch under way from {} with page size {} ({} records in {} pages): \
-                 resume it with the same --url and --page-size, or delete {} and {} to start over",
+                "{}: {kept_bytes} bytes, but the fetch under way recorded {} bytes of complete pages \
+                 in {}: the file was changed outside the fetch; delete both to start over",
                 part.display(),
-                s.url,
-                s.page_size,
-                s.records,
-                s.next_page - 1,
-                part.display(),
+                state.bytes,
                 state_file.display()
             )));
         }
-        _ => FetchState {
-            url: url.clone(),
-            page_size,
-            next_page: 1,
-            bytes: 0,
-            records: 0,
-        },
-    };
-    if state.bytes > kept_bytes {
-        // zeros would fill the gap: a part file changed outside the fetch is not resumed
-        return Err(Error::Refused(format!(
-            "{}: {kept_bytes} bytes, but the fetch under way recorded {} bytes of complete pages \
-             in {}: the file was changed outside the fetch; delete both to start over",
-            part.display(),
-            state.bytes,
-            state_file.display()
-        )));
+        Ok(state)
     }
-    let resumed = state.next_page > 1;
-    // the keys of the records kept so far: a page of records already fetched means the server
-    // ignores the paging and would be fetched forever
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-    if resumed {
-        let kept = std::fs::read_to_string(&part).map_err(io(&part))?;
-        let kept = kept.get(..state.bytes as usize).unwrap_or(&kept);
+
+    /// The keys of the records in the part file's first `bytes` bytes (its complete pages).
+    fn kept_keys(&self, bytes: u64) -> Result<HashSet<String>> {
+        let part = &self.files.part;
+        // the keys of the records kept so far: a page of records already fetched means the server
+        // ignores the paging and would be fetched forever
+        let mut seen: HashSet<String> = HashSet::new();
+        let kept = std::fs::read_to_string(part).map_err(io(part))?;
+        let kept = kept.get(..bytes as usize).unwrap_or(&kept);
         for (key, _) in page_lines(
             &format!("[{}]", kept.lines().collect::<Vec<_>>().join(",")),
             &part.display().to_string(),
         )? {
             seen.insert(key);
         }
+        Ok(seen)
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(&part)
-        .map_err(io(&part))?;
-    file.set_len(state.bytes).map_err(io(&part))?; // drop a half-written page
-    let mut file = std::io::BufWriter::new(file);
-    use std::io::Seek;
-    file.seek(std::io::SeekFrom::End(0)).map_err(io(&part))?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
-    let bar = if args.progress {
-        indicatif::ProgressBar::new_spinner()
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_message(format!("AFLUX pages from {url}"));
-    let mut pages = 0usize;
-    loop {
-        if args.max_pages.is_some_and(|m| pages >= m) {
-            bar.finish_and_clear();
-            return Ok(format!(
-                "stopped after {pages} pages as asked: {} records so far in {}; run again to continue",
-                state.records,
-                part.display()
+
+    /// The part file cut to its first `bytes` bytes and open for appending.
+    fn open_part(&self, bytes: u64) -> Result<BufWriter<File>> {
+        let part = &self.files.part;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(part)
+            .map_err(io(part))?;
+        file.set_len(bytes).map_err(io(part))?; // drop a half-written page
+        let mut file = BufWriter::new(file);
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::End(0)).map_err(io(part))?;
+        Ok(file)
+    }
+
+    /// Fetches and keeps pages until a short page ends the query (`None`) or `--max-pages` pages
+    /// were fetched (`Some` report).
+    fn fetch_pages(&self, kept: &mut Kept) -> Result<Option<String>> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
+        let bar = if self.args.progress {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_message(format!("AFLUX pages from {}", self.url));
+        let mut pages = 0usize;
+        loop {
+            if self.args.max_pages.is_some_and(|m| pages >= m) {
+                bar.finish_and_clear();
+                return Ok(Some(format!(
+                    "stopped after {pages} pages as asked: {} records so far in {}; run again to continue",
+                    kept.state.records,
+                    self.files.part.display()
+                )));
+            }
+            let lines = self.page(&agent, kept)?;
+            self.keep_page(kept, &lines)?;
+            pages += 1;
+            bar.set_message(format!(
+                "page {} ({} records)",
+                kept.state.next_page - 1,
+                kept.state.records
             ));
+            bar.tick();
+            if lines.len() < self.page_size {
+                break;
+            }
         }
-        let page_url = page_url(&url, state.next_page, page_size);
-        let body = get(&agent, &page_url)?;
+        bar.finish_and_clear();
+        Ok(None)
+    }
+
+    /// The next page's records, refused when the server ignores the paging (a page larger than
+    /// asked, or one of records already kept).
+    fn page(&self, agent: &ureq::Agent, kept: &Kept) -> Result<Vec<(String, String)>> {
+        let page_size = self.page_size;
+        let page_url = page_url(&self.url, kept.state.next_page, page_size);
+        let body = get(agent, &page_url)?;
         let lines = page_lines(&body, &page_url)?;
         if lines.len() > page_size {
             return Err(Error::invalid(format!(
@@ -219,57 +345,61 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
                 lines.len()
             )));
         }
-        if !lines.is_empty() && lines.iter().all(|(key, _)| seen.contains(key)) {
+        if !lines.is_empty() && lines.iter().all(|(key, _)| kept.seen.contains(key)) {
             return Err(Error::invalid(format!(
                 "{page_url}: every record of this page was fetched before (page {} repeats an \
                  earlier one): the server ignores the paging; stopped instead of fetching forever",
-                state.next_page
+                kept.state.next_page
             )));
         }
-        for (key, l) in &lines {
-            writeln!(file, "{l}").map_err(io(&part))?;
-            seen.insert(key.clone());
+        Ok(lines)
+    }
+
+    /// Appends a page to the part file and saves the state that records it as complete.
+    fn keep_page(&self, kept: &mut Kept, lines: &[(String, String)]) -> Result<()> {
+        let part = &self.files.part;
+        for (key, l) in lines {
+            writeln!(kept.file, "{l}").map_err(io(part))?;
+            kept.seen.insert(key.clone());
         }
-        file.flush().map_err(io(&part))?;
-        state.bytes = file.get_ref().metadata().map_err(io(&part))?.len();
-        state.records += lines.len();
-        state.next_page += 1;
-        pages += 1;
-        save_state(&state_file, &state)?;
-        bar.set_message(format!(
-            "page {} ({} records)",
+        kept.file.flush().map_err(io(part))?;
+        kept.state.bytes = kept.file.get_ref().metadata().map_err(io(part))?.len();
+        kept.state.records += lines.len();
+        kept.state.next_page += 1;
+        save_state(&self.files.state_file, &kept.state)
+    }
+
+    /// Puts the complete part file in place of the store (none is written for a query without
+    /// records) and reports what was fetched.
+    fn finish(&self, state: &FetchState, resumed: bool) -> Result<String> {
+        let Files {
+            out,
+            part,
+            state_file,
+        } = &self.files;
+        if state.records == 0 {
+            let _ = std::fs::remove_file(part);
+            let _ = std::fs::remove_file(state_file);
+            return Err(Error::invalid(format!(
+                "{}: the server answered with no records at all; nothing is written (check --url)",
+                page_url(&self.url, 1, self.page_size)
+            )));
+        }
+        let placed = store::put_in_place(part, out, self.args.force, HOW)?;
+        let _ = std::fs::remove_file(state_file);
+        Ok(format!(
+            "fetched {} AFLOW records in {} pages{} into {}{}",
+            state.records,
             state.next_page - 1,
-            state.records
-        ));
-        bar.tick();
-        if lines.len() < page_size {
-            break;
-        }
+            if resumed { " (resumed)" } else { "" },
+            out.display(),
+            match placed {
+                Placed::New => "",
+                Placed::Same => " (the same records as the store there: left as it is)",
+                Placed::Replaced => " (the store that was there is replaced, as --force asked)",
+            }
+        ))
     }
-    bar.finish_and_clear();
-    drop(file);
-    if state.records == 0 {
-        let _ = std::fs::remove_file(&part);
-        let _ = std::fs::remove_file(&state_file);
-        return Err(Error::invalid(format!(
-            "{}: the server answered with no records at all; nothing is written (check --url)",
-            page_url(&url, 1, page_size)
-        )));
-    }
-    let placed = store::put_in_place(&part, &out, args.force, how)?;
-    let _ = std::fs::remove_file(&state_file);
-    Ok(format!(
-        "fetched {} AFLOW records in {} pages{} into {}{}",
-        state.records,
-        state.next_page - 1,
-        if resumed { " (resumed)" } else { "" },
-        out.display(),
-        match placed {
-            Placed::New => "",
-            Placed::Same => " (the same records as the store there: left as it is)",
-            Placed::Replaced => " (the store that was there is replaced, as --force asked)",
-        }
-    ))
 }
 
 /// A state file that cannot be read beside a part file of pages: resuming would discard them.

@@ -97,7 +97,31 @@ fn parse_id(path: &Path, line: usize, field: &str, n: Option<usize>) -> Result<u
 pub fn read(root: &Path, split_name: Option<&str>) -> Result<OgbGraph> {
     let raw = root.join("raw");
     // labels fix the node count
-    let label_path = find(&raw, "node-label")?;
+    let labels = read_labels(&raw)?;
+    let n = labels.len();
+    let features = read_features(&raw, n)?;
+    let edges = read_edges(&raw, n)?;
+    let split_root = root.join("split");
+    let split_name = match split_name {
+        Some(s) => s.to_string(),
+        None => first_split_name(&split_root)?,
+    };
+    let splits = read_splits(&split_root.join(&split_name), n)?;
+    Ok(OgbGraph {
+        n,
+        edges,
+        features: features.values,
+        n_features: features.per_node,
+        labels,
+        splits,
+        split_name,
+    })
+}
+
+/// The labels of `raw/node-label.csv[.gz]`, one per node (`-1` for `nan` or empty); at least
+/// one row.
+fn read_labels(raw: &Path) -> Result<Vec<i32>> {
+    let label_path = find(raw, "node-label")?;
     let mut labels = Vec::new();
     for_rows(&label_path, |line, rec| {
         let f = rec.get(0).unwrap_or("").trim();
@@ -119,15 +143,25 @@ pub fn read(root: &Path, split_name: Option<&str>) -> Result<OgbGraph> {
         labels.push(v);
         Ok(())
     })?;
-    let n = labels.len();
-    if n == 0 {
+    if labels.is_empty() {
         return Err(fail(
             &label_path,
             None,
             "no label rows: the node count is unknown",
         ));
     }
-    let feat_path = find(&raw, "node-feat")?;
+    Ok(labels)
+}
+
+/// Node features as read: row-major values and how many per node.
+struct Features {
+    values: Vec<f32>,
+    per_node: usize,
+}
+
+/// The features of `raw/node-feat.csv[.gz]`: one row per node, every row as long as the first.
+fn read_features(raw: &Path, n: usize) -> Result<Features> {
+    let feat_path = find(raw, "node-feat")?;
     let mut features = Vec::new();
     let mut n_features = None;
     let mut rows = 0usize;
@@ -157,7 +191,15 @@ pub fn read(root: &Path, split_name: Option<&str>) -> Result<OgbGraph> {
             format!("{rows} feature rows, but {n} label rows"),
         ));
     }
-    let edge_path = find(&raw, "edge")?;
+    Ok(Features {
+        values: features,
+        per_node: n_features.unwrap_or(0),
+    })
+}
+
+/// The edges of `raw/edge.csv[.gz]`: `src,dst` node ids below `n`.
+fn read_edges(raw: &Path, n: usize) -> Result<Vec<(u32, u32)>> {
+    let edge_path = find(raw, "edge")?;
     let mut edges = Vec::new();
     for_rows(&edge_path, |line, rec| {
         if rec.len() != 2 {
@@ -172,24 +214,26 @@ pub fn read(root: &Path, split_name: Option<&str>) -> Result<OgbGraph> {
         edges.push((a, b));
         Ok(())
     })?;
-    let split_root = root.join("split");
-    let split_name = match split_name {
-        Some(s) => s.to_string(),
-        None => {
-            let mut names: Vec<String> = std::fs::read_dir(&split_root)
-                .map_err(|e| fail(&split_root, None, format!("cannot list: {e}")))?
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
-            names
-                .into_iter()
-                .next()
-                .ok_or_else(|| fail(&split_root, None, "no split folder"))?
-        }
-    };
-    let dir = split_root.join(&split_name);
+    Ok(edges)
+}
+
+/// The first folder below `split/` in name order.
+fn first_split_name(split_root: &Path) -> Result<String> {
+    let mut names: Vec<String> = std::fs::read_dir(split_root)
+        .map_err(|e| fail(split_root, None, format!("cannot list: {e}")))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .next()
+        .ok_or_else(|| fail(split_root, None, "no split folder"))
+}
+
+/// The train, valid and test node ids of the split folder `dir`, each below `n`.
+fn read_splits(dir: &Path, n: usize) -> Result<[Vec<u32>; 3]> {
     let mut splits: [Vec<u32>; 3] = Default::default();
     // which split file listed each node first: a node in two splits (or twice in one) is refused
     let mut owner: Vec<Option<&str>> = vec![None; n];
@@ -199,7 +243,7 @@ pub fn read(root: &Path, split_name: Option<&str>) -> Result<OgbGraph> {
             .zip(["train", "valid", "test"])
             .zip(["train", "validation", "test"])
     {
-        let p = find(&dir, stem)?;
+        let p = find(dir, stem)?;
         for_rows(&p, |line, rec| {
             let v = parse_id(&p, line, rec.get(0).unwrap_or(""), Some(n))?;
             match owner[v as usize] {
@@ -226,15 +270,7 @@ pub fn read(root: &Path, split_name: Option<&str>) -> Result<OgbGraph> {
             Ok(())
         })?;
     }
-    Ok(OgbGraph {
-        n,
-        edges,
-        features,
-        n_features: n_features.unwrap_or(0),
-        labels,
-        splits,
-        split_name,
-    })
+    Ok(splits)
 }
 
 #[cfg(test)]

@@ -40,96 +40,120 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// Molecules of the QM9 store that a fetch makes (qm9pack 1.0.3, every molecule imported).
 pub const MOLECULES: usize = 130_831;
 
+/// How to replace a store that is already there, or import elsewhere.
+const HOW: &str = "`geobatch data fetch qm9 --force` replaces it; import fixtures elsewhere with \
+               `geobatch data import qm9 PATH --out FILE`";
+
 /// Fetches and imports QM9 into the data folder unless it is already there (a store of another
 /// size is replaced only with `force`); `args.url` is a package index to download from instead
 /// of PyPI.
 pub fn fetch(args: &FetchArgs) -> Result<String> {
     let (data_dir, progress) = (args.data_dir.as_path(), args.progress);
     let out = default_file(data_dir);
-    let how = "`geobatch data fetch qm9 --force` replaces it; import fixtures elsewhere with \
-               `geobatch data import qm9 PATH --out FILE`";
-    if out.exists() {
-        let held = std::fs::File::open(&out)
-            .map_err(|e| Error::invalid(format!("{}: {e}", out.display())))
-            .and_then(|f| store::read(f, &out.display().to_string()));
-        match held {
-            Ok(r) if r.len() == MOLECULES => {
-                return Ok(format!(
-                    "{} already holds {} molecules: nothing to do",
-                    out.display(),
-                    r.len()
-                ));
-            }
-            // a store of another size (an import with --limit, another source) is not what
-            // this fetch makes, but every `source = "auto"` run would train on it
-            Ok(r) => store_guard::refuse_unless_forced(
-                &out,
-                args.force,
-                &format!(
-                    "holds {} molecules, not the {MOLECULES} of QM9 that `data fetch qm9` makes \
-                     (it was imported with --limit or from another source)",
-                    r.len()
-                ),
-                how,
-            )?,
-            // a file that is not a QM9 store is somebody's data too
-            Err(e) => store_guard::refuse_unless_forced(
-                &out,
-                args.force,
-                &format!("is there but is not a QM9 store ({e})"),
-                how,
-            )?,
-        }
+    if let Some(done) = check_store(&out, args.force)? {
+        return Ok(done);
     }
     let downloads = data_dir.join("downloads");
     let wheel = downloads.join(WHEEL);
     let have = wheel.is_file() && sha256_file(&wheel)? == WHEEL_SHA256;
     if !have {
-        std::fs::create_dir_all(&downloads)
-            .map_err(|e| Error::invalid(format!("{}: {e}", downloads.display())))?;
-        let pip_ok = Command::new("python3")
-            .args(["-m", "pip", "--version"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !pip_ok {
-            return Err(Error::invalid(
-                "`python3 -m pip` is needed to download QM9 from PyPI: install Python 3 with pip \
-                 (Debian/Ubuntu: `apt-get install python3-pip`), or download the wheel \
-                 qm9pack-1.0.3-py3-none-any.whl yourself and run `geobatch data import qm9 WHEEL`",
-            ));
-        }
-        eprintln!(
-            "downloading {PACKAGE} (about 104 MB) with pip into {}",
-            downloads.display()
-        );
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-                PACKAGE,
-                "-d",
-            ])
-            .arg(&downloads)
-            .args(args.url.iter().flat_map(|u| ["--index-url", u.as_str()]))
-            .status()
-            .map_err(|e| Error::invalid(format!("cannot run pip: {e}")))?;
-        if !status.success() {
-            return Err(Error::invalid(format!(
-                "`pip download {PACKAGE}` failed ({status})"
-            )));
-        }
-        let sum = sha256_file(&wheel)?;
-        if sum != WHEEL_SHA256 {
-            return Err(Error::invalid(format!(
-                "{}: checksum {sum} does not match the expected {WHEEL_SHA256}; delete it and fetch again",
-                wheel.display()
-            )));
-        }
+        download_wheel(&downloads, &wheel, args.url.as_deref())?;
     }
-    let records = import::from_wheel(&wheel, None, progress)?;
+    import_wheel(&wheel, &out, progress, args.force)
+}
+
+/// A store already at `out`: `Some` report when it is the full QM9 (nothing to do), `None`
+/// when there is none or it may be replaced (`force`), an error otherwise.
+fn check_store(out: &Path, force: bool) -> Result<Option<String>> {
+    if !out.exists() {
+        return Ok(None);
+    }
+    let held = std::fs::File::open(out)
+        .map_err(|e| Error::invalid(format!("{}: {e}", out.display())))
+        .and_then(|f| store::read(f, &out.display().to_string()));
+    match held {
+        Ok(r) if r.len() == MOLECULES => {
+            return Ok(Some(format!(
+                "{} already holds {} molecules: nothing to do",
+                out.display(),
+                r.len()
+            )));
+        }
+        // a store of another size (an import with --limit, another source) is not what
+        // this fetch makes, but every `source = "auto"` run would train on it
+        Ok(r) => store_guard::refuse_unless_forced(
+            out,
+            force,
+            &format!(
+                "holds {} molecules, not the {MOLECULES} of QM9 that `data fetch qm9` makes \
+                 (it was imported with --limit or from another source)",
+                r.len()
+            ),
+            HOW,
+        )?,
+        // a file that is not a QM9 store is somebody's data too
+        Err(e) => store_guard::refuse_unless_forced(
+            out,
+            force,
+            &format!("is there but is not a QM9 store ({e})"),
+            HOW,
+        )?,
+    }
+    Ok(None)
+}
+
+/// Downloads the pinned wheel with pip into `downloads` (from the package index `index`, or
+/// PyPI) and checks its SHA-256.
+fn download_wheel(downloads: &Path, wheel: &Path, index: Option<&str>) -> Result<()> {
+    std::fs::create_dir_all(downloads)
+        .map_err(|e| Error::invalid(format!("{}: {e}", downloads.display())))?;
+    let pip_ok = Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !pip_ok {
+        return Err(Error::invalid(
+            "`python3 -m pip` is needed to download QM9 from PyPI: install Python 3 with pip \
+             (Debian/Ubuntu: `apt-get install python3-pip`), or download the wheel \
+             qm9pack-1.0.3-py3-none-any.whl yourself and run `geobatch data import qm9 WHEEL`",
+        ));
+    }
+    eprintln!(
+        "downloading {PACKAGE} (about 104 MB) with pip into {}",
+        downloads.display()
+    );
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            PACKAGE,
+            "-d",
+        ])
+        .arg(downloads)
+        .args(index.into_iter().flat_map(|u| ["--index-url", u]))
+        .status()
+        .map_err(|e| Error::invalid(format!("cannot run pip: {e}")))?;
+    if !status.success() {
+        return Err(Error::invalid(format!(
+            "`pip download {PACKAGE}` failed ({status})"
+        )));
+    }
+    let sum = sha256_file(wheel)?;
+    if sum != WHEEL_SHA256 {
+        return Err(Error::invalid(format!(
+            "{}: checksum {sum} does not match the expected {WHEEL_SHA256}; delete it and fetch again",
+            wheel.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Imports the wheel's molecules into a staging file beside `out` and puts it in place.
+fn import_wheel(wheel: &Path, out: &Path, progress: bool, force: bool) -> Result<String> {
+    let records = import::from_wheel(wheel, None, progress)?;
     // written beside the store and put in place by the one rule of every import and fetch
     let staging = out.with_file_name(format!(".qm9.fetching-{}.parquet", std::process::id()));
     let written = store::write(
@@ -137,7 +161,7 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
         &staging,
         &format!("{PACKAGE} ({WHEEL}, sha256 {WHEEL_SHA256})"),
     )
-    .and_then(|()| store_guard::put_in_place(&staging, &out, args.force, how));
+    .and_then(|()| store_guard::put_in_place(&staging, out, force, HOW));
     if written.is_err() {
         let _ = std::fs::remove_file(&staging);
     }
