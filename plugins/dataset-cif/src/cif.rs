@@ -187,6 +187,28 @@ fn column_of<'a>(tags: &[String], values: &'a [String], tag: &str) -> Option<Vec
 /// occupancies are refused (the structure must list every atom of the cell).
 pub fn parse_p1(text: &str) -> Result<CifStructure, String> {
     let it = items(text)?;
+    let parameters = cell_parameters(&it)?;
+    check_space_group(&it)?;
+    check_symmetry_operations(&it)?;
+    let sites = AtomSites::of(&it)?;
+    let mut out = CifStructure {
+        parameters,
+        atomic_numbers: Vec::with_capacity(sites.fx.len()),
+        fractional: Vec::with_capacity(sites.fx.len()),
+    };
+    for i in 0..sites.fx.len() {
+        let (z, f) = sites.site(i)?;
+        out.atomic_numbers.push(z);
+        out.fractional.push(f);
+    }
+    if out.atomic_numbers.is_empty() {
+        return Err("no atom sites".into());
+    }
+    Ok(out)
+}
+
+/// The cell's a, b, c, alpha, beta, gamma.
+fn cell_parameters(it: &Items) -> Result<[f64; 6], String> {
     let mut parameters = [0.0; 6];
     for (p, tag) in parameters.iter_mut().zip([
         "_cell_length_a",
@@ -199,6 +221,11 @@ pub fn parse_p1(text: &str) -> Result<CifStructure, String> {
         let v = it.single.get(tag).ok_or_else(|| format!("no {tag}"))?;
         *p = number(v).ok_or_else(|| format!("{tag} {v:?} is not a number"))?;
     }
+    Ok(parameters)
+}
+
+/// Refuses a space group other than P1, when one is named.
+fn check_space_group(it: &Items) -> Result<(), String> {
     if let Some(sg) = it
         .single
         .get("_symmetry_space_group_name_h-m")
@@ -211,6 +238,11 @@ pub fn parse_p1(text: &str) -> Result<CifStructure, String> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Refuses a listed symmetry operation other than the identity.
+fn check_symmetry_operations(it: &Items) -> Result<(), String> {
     for tag in [
         "_symmetry_equiv_pos_as_xyz",
         "_space_group_symop_operation_xyz",
@@ -231,39 +263,68 @@ pub fn parse_p1(text: &str) -> Result<CifStructure, String> {
             }
         }
     }
-    // every column of the atom sites comes from the loop of _atom_site_fract_x: columns of
-    // another loop would have other rows
-    let (tags, values) = it
-        .loop_of("_atom_site_fract_x")
-        .ok_or("no _atom_site_fract_x loop")?;
-    let site_column = |tag: &str| -> Result<Option<Vec<&str>>, String> {
-        match column_of(tags, values, tag) {
-            Some(c) => Ok(Some(c)),
-            None if it.column(tag).is_some() => Err(format!(
-                "{tag} is in another loop than _atom_site_fract_x: the atom sites must be one loop"
-            )),
-            None => Ok(None),
-        }
-    };
-    let fx = site_column("_atom_site_fract_x")?.unwrap_or_default();
-    let fy = site_column("_atom_site_fract_y")?.ok_or("no _atom_site_fract_y")?;
-    let fz = site_column("_atom_site_fract_z")?.ok_or("no _atom_site_fract_z")?;
-    let labels = site_column("_atom_site_label")?;
-    let symbols = site_column("_atom_site_type_symbol")?
-        .or_else(|| labels.clone())
-        .ok_or("no _atom_site_type_symbol or _atom_site_label")?;
-    let occupancy = site_column("_atom_site_occupancy")?;
-    let mut out = CifStructure {
-        parameters,
-        atomic_numbers: Vec::with_capacity(fx.len()),
-        fractional: Vec::with_capacity(fx.len()),
-    };
-    for i in 0..fx.len() {
-        let site = labels
+    Ok(())
+}
+
+/// The columns of the atom-site loop, one value per site.
+struct AtomSites<'a> {
+    /// Fractional x.
+    fx: Vec<&'a str>,
+    /// Fractional y.
+    fy: Vec<&'a str>,
+    /// Fractional z.
+    fz: Vec<&'a str>,
+    /// Site labels, when given.
+    labels: Option<Vec<&'a str>>,
+    /// Type symbols, else the labels.
+    symbols: Vec<&'a str>,
+    /// Occupancies, when given.
+    occupancy: Option<Vec<&'a str>>,
+}
+
+impl<'a> AtomSites<'a> {
+    /// The atom-site columns, all from the loop of `_atom_site_fract_x`.
+    fn of(it: &'a Items) -> Result<Self, String> {
+        // every column of the atom sites comes from the loop of _atom_site_fract_x: columns of
+        // another loop would have other rows
+        let (tags, values) = it
+            .loop_of("_atom_site_fract_x")
+            .ok_or("no _atom_site_fract_x loop")?;
+        let site_column = |tag: &str| -> Result<Option<Vec<&str>>, String> {
+            match column_of(tags, values, tag) {
+                Some(c) => Ok(Some(c)),
+                None if it.column(tag).is_some() => Err(format!(
+                    "{tag} is in another loop than _atom_site_fract_x: the atom sites must be one loop"
+                )),
+                None => Ok(None),
+            }
+        };
+        let fx = site_column("_atom_site_fract_x")?.unwrap_or_default();
+        let fy = site_column("_atom_site_fract_y")?.ok_or("no _atom_site_fract_y")?;
+        let fz = site_column("_atom_site_fract_z")?.ok_or("no _atom_site_fract_z")?;
+        let labels = site_column("_atom_site_label")?;
+        let symbols = site_column("_atom_site_type_symbol")?
+            .or_else(|| labels.clone())
+            .ok_or("no _atom_site_type_symbol or _atom_site_label")?;
+        let occupancy = site_column("_atom_site_occupancy")?;
+        Ok(AtomSites {
+            fx,
+            fy,
+            fz,
+            labels,
+            symbols,
+            occupancy,
+        })
+    }
+
+    /// Atomic number and fractional coordinates of site `i`; a partial occupancy is refused.
+    fn site(&self, i: usize) -> Result<(u8, [f64; 3]), String> {
+        let site = self
+            .labels
             .as_ref()
             .map_or_else(|| format!("#{}", i + 1), |l| l[i].to_string());
-        let z = element(symbols[i])
-            .ok_or_else(|| format!("atom site {site}: {:?} is not an element", symbols[i]))?;
+        let z = element(self.symbols[i])
+            .ok_or_else(|| format!("atom site {site}: {:?} is not an element", self.symbols[i]))?;
         let coord = |c: &[&str], axis: &str| {
             number(c[i]).ok_or_else(|| {
                 format!(
@@ -272,8 +333,12 @@ pub fn parse_p1(text: &str) -> Result<CifStructure, String> {
                 )
             })
         };
-        let f = [coord(&fx, "x")?, coord(&fy, "y")?, coord(&fz, "z")?];
-        if let Some(occ) = &occupancy {
+        let f = [
+            coord(&self.fx, "x")?,
+            coord(&self.fy, "y")?,
+            coord(&self.fz, "z")?,
+        ];
+        if let Some(occ) = &self.occupancy {
             let o = number(occ[i]).ok_or_else(|| {
                 format!("atom site {site}: occupancy {:?} is not a number", occ[i])
             })?;
@@ -283,13 +348,8 @@ pub fn parse_p1(text: &str) -> Result<CifStructure, String> {
                 ));
             }
         }
-        out.atomic_numbers.push(z);
-        out.fractional.push(f);
+        Ok((z, f))
     }
-    if out.atomic_numbers.is_empty() {
-        return Err("no atom sites".into());
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub mod cif;
 pub mod table;
 
 use geobatch_core::{
-    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSetBuilder, OptionDoc,
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder, OptionDoc,
     PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task,
 };
 use serde::{Deserialize, Serialize};
@@ -120,6 +120,194 @@ impl CifSpec {
         }
         Ok(())
     }
+
+    /// Whether the folder's train, val and test tables are the splits (`stems`: the split each
+    /// table names); `split_by = "files"` without all three is refused.
+    fn splits_by_files(&self, stems: &[Option<usize>]) -> Result<bool> {
+        let have_all = [0, 1, 2].iter().all(|s| stems.contains(&Some(*s)));
+        Ok(match self.split_by {
+            SplitBy::Files if !have_all => {
+                return Err(Error::invalid(format!(
+                    "dataset.split_by = \"files\" needs train, val and test tables in {}",
+                    self.path.display()
+                )));
+            }
+            SplitBy::Files => true,
+            SplitBy::Auto => have_all,
+            SplitBy::Seed => false,
+        })
+    }
+
+    /// Reads the rows of `files` (when splitting by files, only the split tables) into graphs,
+    /// skipping and counting rows without a target and, with `skip_bad`, unreadable CIFs.
+    fn read_rows(
+        &self,
+        files: &[PathBuf],
+        stems: &[Option<usize>],
+        by_files: bool,
+    ) -> Result<Rows> {
+        let cols = table::Columns {
+            id: &self.id_column,
+            cif: &self.cif_column,
+            targets: &self.targets,
+        };
+        let mut rows = Rows {
+            builder: GraphSetBuilder::new(self.targets.clone()),
+            split_of_graph: Vec::new(),
+            read: 0,
+            bad: 0,
+            missing: vec![0usize; self.targets.len()],
+        };
+        // where each id was read first (its table and split): an id in two split tables would
+        // put a graph trained on into the metrics, one twice in a table would count twice
+        let mut ids = FirstSeen {
+            by_files,
+            ids: HashMap::new(),
+        };
+        let mut y = vec![0.0f32; self.targets.len()];
+        for (f, stem) in files.iter().zip(stems) {
+            if by_files && stem.is_none() {
+                continue;
+            }
+            for row in table::read(f, &cols)? {
+                rows.read += 1;
+                if !targets_into(&row.targets, &mut y, &mut rows.missing) {
+                    continue;
+                }
+                match row.crystal {
+                    Ok(c) => {
+                        ids.record(&c.id, &row.origin, *stem)?;
+                        c.push_to(&mut rows.builder, &y)
+                            .map_err(|e| Error::invalid(format!("{}: {e}", row.origin)))?;
+                        rows.split_of_graph.push(stem.unwrap_or(0));
+                    }
+                    Err(_) if self.skip_bad => rows.bad += 1,
+                    Err(m) => {
+                        return Err(Error::invalid(format!(
+                            "{m} (set dataset.skip_bad = true to skip and count such rows)"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The dataset's source as reported: the path, the rows read, kept and skipped, and how
+    /// it is split.
+    fn source(&self, rows: &Rows, by_files: bool) -> String {
+        let mut report = format!("{} rows read, {} kept", rows.read, rows.builder.len());
+        let mut skipped: Vec<String> = self
+            .targets
+            .iter()
+            .zip(&rows.missing)
+            .filter(|m| *m.1 > 0)
+            .map(|(t, n)| format!("{n} without {t}"))
+            .collect();
+        if rows.bad > 0 {
+            skipped.push(format!("{} unreadable CIF", rows.bad));
+        }
+        if !skipped.is_empty() {
+            report.push_str(&format!("; skipped: {}", skipped.join(", ")));
+        }
+        format!(
+            "{} ({report}; split by {})",
+            self.path.display(),
+            if by_files { "files" } else { "seed" }
+        )
+    }
+
+    /// The train, validation and test graphs of `pool`: by the table each graph came from
+    /// (`split_of_graph`), or by `split` with the run's seed (saved and reused by id).
+    fn split(
+        &self,
+        ctx: &DatasetContext,
+        pool: &GraphSet,
+        split_of_graph: &[usize],
+        by_files: bool,
+    ) -> Result<[Vec<u32>; 3]> {
+        if by_files {
+            let mut parts: [Vec<u32>; 3] = Default::default();
+            for (g, s) in split_of_graph.iter().enumerate() {
+                parts[*s].push(g as u32);
+            }
+            self.check_unused_split_options(&parts)?;
+            Ok(parts)
+        } else {
+            let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
+            self.split.saved(
+                self.split_file.as_deref(),
+                &ctx.data_dir,
+                "cif",
+                &self.path.display().to_string(),
+                &ids,
+                ctx.seed,
+            )
+        }
+    }
+}
+
+/// The tables' rows read into graphs, with each graph's split and the rows counted.
+struct Rows {
+    /// The graphs kept.
+    builder: GraphSetBuilder,
+    /// The split of every graph kept (0 when splitting by seed).
+    split_of_graph: Vec<usize>,
+    /// Rows read.
+    read: usize,
+    /// Rows skipped for an unreadable CIF.
+    bad: usize,
+    /// Rows skipped for a missing value, per target.
+    missing: Vec<usize>,
+}
+
+/// Copies a row's target values into `y`; `false` (the row's first missing target counted in
+/// `missing`) when one is missing.
+fn targets_into(targets: &[Option<f64>], y: &mut [f32], missing: &mut [usize]) -> bool {
+    for (k, t) in targets.iter().enumerate() {
+        match t {
+            Some(v) => y[k] = *v as f32,
+            None => {
+                missing[k] += 1;
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The ids read so far.
+struct FirstSeen {
+    /// Whether the tables are the splits (a repeated id then names them).
+    by_files: bool,
+    /// Where each id was read first: its row and split.
+    ids: HashMap<String, (String, Option<usize>)>,
+}
+
+impl FirstSeen {
+    /// Records `id`, read at `origin` from a table of split `stem`; an id read before is
+    /// refused with both places named.
+    fn record(&mut self, id: &str, origin: &str, stem: Option<usize>) -> Result<()> {
+        if let Some((first, first_split)) = self.ids.get(id) {
+            let splits = match (self.by_files, *first_split, stem) {
+                (true, Some(a), Some(b)) if a != b => format!(
+                    ": it is in both the {} and the {} split, and splits must \
+                     not overlap (a crystal trained on would leak into the \
+                     metrics)",
+                    SPLITS[a], SPLITS[b]
+                ),
+                (true, _, Some(b)) => {
+                    format!(": it is listed twice in the {} split", SPLITS[b])
+                }
+                _ => String::new(),
+            };
+            return Err(Error::invalid(format!(
+                "{origin}: id {id:?} appears twice in the collection (first at {first}){splits}"
+            )));
+        }
+        self.ids.insert(id.to_string(), (origin.to_string(), stem));
+        Ok(())
+    }
 }
 
 #[typetag::serde(name = "cif")]
@@ -140,123 +328,18 @@ impl DatasetSpec for CifSpec {
         self.validate()?;
         let files = table::tables(&self.path)?;
         let stems: Vec<Option<usize>> = files.iter().map(|f| split_of(&table::stem(f))).collect();
-        let have_all = [0, 1, 2].iter().all(|s| stems.contains(&Some(*s)));
-        let by_files = match self.split_by {
-            SplitBy::Files if !have_all => {
-                return Err(Error::invalid(format!(
-                    "dataset.split_by = \"files\" needs train, val and test tables in {}",
-                    self.path.display()
-                )));
-            }
-            SplitBy::Files => true,
-            SplitBy::Auto => have_all,
-            SplitBy::Seed => false,
-        };
-        let cols = table::Columns {
-            id: &self.id_column,
-            cif: &self.cif_column,
-            targets: &self.targets,
-        };
-        let mut b = GraphSetBuilder::new(self.targets.clone());
-        let mut split_of_graph = Vec::new();
-        // where each id was read first (its table and split): an id in two split tables would
-        // put a graph trained on into the metrics, one twice in a table would count twice
-        let mut ids: HashMap<String, (String, Option<usize>)> = HashMap::new();
-        let (mut read, mut bad, mut missing) = (0usize, 0usize, vec![0usize; self.targets.len()]);
-        let mut y = vec![0.0f32; self.targets.len()];
-        for (f, stem) in files.iter().zip(&stems) {
-            if by_files && stem.is_none() {
-                continue;
-            }
-            'rows: for row in table::read(f, &cols)? {
-                read += 1;
-                for (k, t) in row.targets.iter().enumerate() {
-                    match t {
-                        Some(v) => y[k] = *v as f32,
-                        None => {
-                            missing[k] += 1;
-                            continue 'rows;
-                        }
-                    }
-                }
-                match row.crystal {
-                    Ok(c) => {
-                        if let Some((first, first_split)) = ids.get(&c.id) {
-                            let splits = match (by_files, *first_split, *stem) {
-                                (true, Some(a), Some(b)) if a != b => format!(
-                                    ": it is in both the {} and the {} split, and splits must \
-                                     not overlap (a crystal trained on would leak into the \
-                                     metrics)",
-                                    SPLITS[a], SPLITS[b]
-                                ),
-                                (true, _, Some(b)) => {
-                                    format!(": it is listed twice in the {} split", SPLITS[b])
-                                }
-                                _ => String::new(),
-                            };
-                            return Err(Error::invalid(format!(
-                                "{}: id {:?} appears twice in the collection (first at {first}){splits}",
-                                row.origin, c.id
-                            )));
-                        }
-                        ids.insert(c.id.clone(), (row.origin.clone(), *stem));
-                        c.push_to(&mut b, &y)
-                            .map_err(|e| Error::invalid(format!("{}: {e}", row.origin)))?;
-                        split_of_graph.push(stem.unwrap_or(0));
-                    }
-                    Err(_) if self.skip_bad => bad += 1,
-                    Err(m) => {
-                        return Err(Error::invalid(format!(
-                            "{m} (set dataset.skip_bad = true to skip and count such rows)"
-                        )));
-                    }
-                }
-            }
-        }
-        let mut report = format!("{read} rows read, {} kept", b.len());
-        let mut skipped: Vec<String> = self
-            .targets
-            .iter()
-            .zip(&missing)
-            .filter(|m| *m.1 > 0)
-            .map(|(t, n)| format!("{n} without {t}"))
-            .collect();
-        if bad > 0 {
-            skipped.push(format!("{bad} unreadable CIF"));
-        }
-        if !skipped.is_empty() {
-            report.push_str(&format!("; skipped: {}", skipped.join(", ")));
-        }
-        let source = format!(
-            "{} ({report}; split by {})",
-            self.path.display(),
-            if by_files { "files" } else { "seed" }
-        );
-        if b.is_empty() {
+        let by_files = self.splits_by_files(&stems)?;
+        let rows = self.read_rows(&files, &stems, by_files)?;
+        let source = self.source(&rows, by_files);
+        if rows.builder.is_empty() {
             return Err(Error::invalid(format!("no usable rows in {source}")));
         }
         // graph rules run here, after the rows: name the file with the graph
-        let pool = b
+        let pool = rows
+            .builder
             .build(&self.graph, None)
             .map_err(|e| Error::invalid(format!("{}: {e}", self.path.display())))?;
-        let [a, v, t] = if by_files {
-            let mut parts: [Vec<u32>; 3] = Default::default();
-            for (g, s) in split_of_graph.iter().enumerate() {
-                parts[*s].push(g as u32);
-            }
-            self.check_unused_split_options(&parts)?;
-            parts
-        } else {
-            let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
-            self.split.saved(
-                self.split_file.as_deref(),
-                &ctx.data_dir,
-                "cif",
-                &self.path.display().to_string(),
-                &ids,
-                ctx.seed,
-            )?
-        };
+        let [a, v, t] = self.split(ctx, &pool, &rows.split_of_graph, by_files)?;
         Ok(Box::new(SplitDataset {
             name: "cif".into(),
             splits: [pool.subset(&a), pool.subset(&v), pool.subset(&t)],
