@@ -256,163 +256,25 @@ impl Collator {
         n_edge: Bound<'_, PyAny>,
         graph_mask: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let mut keep: Vec<Py<PyAny>> = Vec::new();
-        let offsets = typed::<i64>(&node_offsets, "node_offsets")?;
-        let node_offsets_slice = unsafe { offsets.as_slice() }.map_err(value_error)?;
-        let graphs = node_offsets_slice.len().saturating_sub(1);
-        let total_nodes = check_offsets(node_offsets_slice, "node_offsets")?;
-        let edges = match (edge_offsets, senders_local, receivers_local) {
-            (None, None, None) => None,
-            (Some(eo), Some(s), Some(r)) => {
-                let eo_a = typed::<i64>(&eo, "edge_offsets")?;
-                let eo_s = unsafe { eo_a.as_slice() }.map_err(value_error)?;
-                if eo_s.len() != graphs + 1 {
-                    return Err(value_error(
-                        "edge_offsets must have one entry per graph + 1",
-                    ));
-                }
-                let total = check_offsets(eo_s, "edge_offsets")?;
-                let (s_a, r_a) = (typed::<i32>(&s, "senders")?, typed::<i32>(&r, "receivers")?);
-                if s_a.len() != total || r_a.len() != total {
-                    return Err(value_error(format!(
-                        "senders and receivers must hold the {total} stored edges"
-                    )));
-                }
-                let (ss, rs) = unsafe { (s_a.as_slice(), r_a.as_slice()) };
-                let (ss, rs) = (ss.map_err(value_error)?, rs.map_err(value_error)?);
-                for g in 0..graphs {
-                    let n = (node_offsets_slice[g + 1] - node_offsets_slice[g]) as i64;
-                    let e = eo_s[g] as usize..eo_s[g + 1] as usize;
-                    if let Some(k) = e.clone().find(|&k| {
-                        !(0..n).contains(&i64::from(ss[k])) || !(0..n).contains(&i64::from(rs[k]))
-                    }) {
-                        return Err(value_error(format!(
-                            "edge {k} of graph {g} has an endpoint outside the graph's {n} nodes"
-                        )));
-                    }
-                }
-                let stored = StoredEdges {
-                    offsets: eo_a.data(),
-                    senders: s_a.data(),
-                    receivers: r_a.data(),
-                };
-                keep.extend([eo.unbind(), s.unbind(), r.unbind()]);
-                Some(stored)
-            }
-            _ => {
-                return Err(value_error(
-                    "edge_offsets, senders and receivers go together (or none: full graphs)",
-                ));
-            }
-        };
-        let group = |src: &[Bound<'_, PyAny>],
-                     out: &[Bound<'_, PyAny>],
-                     rows_in: usize,
-                     what: &str|
-         -> PyResult<(Vec<Rows>, Vec<Rows>)> {
-            if src.len() != out.len() {
-                return Err(value_error(format!("{what}: as many outputs as arrays")));
-            }
-            let mut s = Vec::new();
-            let mut o = Vec::new();
-            for (k, (a, b)) in src.iter().zip(out).enumerate() {
-                let (ra, rb) = (rows(a, what)?, rows(b, what)?);
-                if ra.rows != rows_in || ra.row_bytes != rb.row_bytes {
-                    return Err(value_error(format!(
-                        "{what} array {k}: {} rows of {} bytes, output rows of {} bytes; expected {rows_in} rows",
-                        ra.rows, ra.row_bytes, rb.row_bytes
-                    )));
-                }
-                s.push(ra);
-                o.push(rb);
-            }
-            Ok((s, o))
-        };
-        let total_edges = match &edges {
-            // SAFETY: checked above: edge_offsets has graphs + 1 entries
-            Some(e) => (unsafe { *e.offsets.add(graphs) }) as usize,
-            None => 0,
-        };
-        let (node_src_r, node_out_r) = group(&node_src, &node_out, total_nodes, "node arrays")?;
-        let (edge_src_r, edge_out_r) = if edges.is_some() {
-            group(&edge_src, &edge_out, total_edges, "edge arrays")?
-        } else if edge_src.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            return Err(value_error("full graphs have no stored edge arrays"));
-        };
-        let (graph_src_r, graph_out_r) = group(&graph_src, &graph_out, graphs, "graph arrays")?;
-        let senders_i = ints(&senders, "senders output")?;
-        let receivers_i = ints(&receivers, "receivers output")?;
-        let node_graph_i = ints(&node_graph, "node_graph output")?;
-        let n_node_i = ints(&n_node, "n_node output")?;
-        let n_edge_i = ints(&n_edge, "n_edge output")?;
-        let mask = typed::<bool>(&graph_mask, "graph_mask output")?;
-        let capacity = [node_graph_i.len(), senders_i.len(), n_node_i.len()];
-        if receivers_i.len() != capacity[1]
-            || n_edge_i.len() != capacity[2]
-            || mask.len() != capacity[2]
-            || node_out_r.iter().any(|r| r.rows != capacity[0])
-            || edge_out_r.iter().any(|r| r.rows != capacity[1])
-            || graph_out_r.iter().any(|r| r.rows != capacity[2])
-        {
-            return Err(value_error(
-                "outputs must share one capacity per count (nodes, edges, graphs)",
-            ));
+        Arrays {
+            node_offsets,
+            edge_offsets,
+            senders_local,
+            receivers_local,
+            node_src,
+            node_out,
+            edge_src,
+            edge_out,
+            graph_src,
+            graph_out,
+            senders,
+            receivers,
+            node_graph,
+            n_node,
+            n_edge,
+            graph_mask,
         }
-        let largest = node_offsets_slice
-            .windows(2)
-            .map(|w| (w[1] - w[0]) as usize)
-            .max()
-            .unwrap_or(0);
-        let full = if edges.is_none() {
-            if largest > MAX_FULL_NODES {
-                return Err(value_error(format!(
-                    "a full graph of {largest} nodes would have {} edges made at every collation: \
-                     store its edges (edge_index) instead (at most {MAX_FULL_NODES} nodes)",
-                    largest * (largest - 1)
-                )));
-            }
-            full_patterns(largest)
-        } else {
-            Vec::new()
-        };
-        let layout = Layout {
-            full,
-            graphs,
-            node_offsets: offsets.data(),
-            edges,
-            node_src: node_src_r,
-            node_out: node_out_r,
-            edge_src: edge_src_r,
-            edge_out: edge_out_r,
-            graph_src: graph_src_r,
-            graph_out: graph_out_r,
-            senders: senders_i,
-            receivers: receivers_i,
-            node_graph: node_graph_i,
-            n_node: n_node_i,
-            n_edge: n_edge_i,
-            graph_mask: mask.data(),
-            capacity,
-        };
-        keep.push(node_offsets.unbind());
-        for a in node_src
-            .into_iter()
-            .chain(node_out)
-            .chain(edge_src)
-            .chain(edge_out)
-            .chain(graph_src)
-            .chain(graph_out)
-            .chain([senders, receivers, node_graph, n_node, n_edge, graph_mask])
-        {
-            keep.push(a.unbind());
-        }
-        Ok(Collator {
-            bound: None,
-            layout,
-            _keep: keep,
-        })
+        .collator()
     }
 
     /// Collates the graphs `indices` padded to `padded` = (nodes, edges, graphs); returns the
@@ -502,6 +364,294 @@ impl Collator {
         py.detach(|| unsafe { layout.collate(idx, padded) })
             .map_err(value_error)
     }
+}
+
+/// The arrays a collator is made from, as `Collator::new` takes them.
+struct Arrays<'py> {
+    node_offsets: Bound<'py, PyAny>,
+    edge_offsets: Option<Bound<'py, PyAny>>,
+    senders_local: Option<Bound<'py, PyAny>>,
+    receivers_local: Option<Bound<'py, PyAny>>,
+    node_src: Vec<Bound<'py, PyAny>>,
+    node_out: Vec<Bound<'py, PyAny>>,
+    edge_src: Vec<Bound<'py, PyAny>>,
+    edge_out: Vec<Bound<'py, PyAny>>,
+    graph_src: Vec<Bound<'py, PyAny>>,
+    graph_out: Vec<Bound<'py, PyAny>>,
+    senders: Bound<'py, PyAny>,
+    receivers: Bound<'py, PyAny>,
+    node_graph: Bound<'py, PyAny>,
+    n_node: Bound<'py, PyAny>,
+    n_edge: Bound<'py, PyAny>,
+    graph_mask: Bound<'py, PyAny>,
+}
+
+/// A group of store arrays (per node, edge or graph) and their outputs, pairwise.
+#[derive(Default)]
+struct Group {
+    src: Vec<Rows>,
+    out: Vec<Rows>,
+}
+
+/// The index outputs' addresses, and the mask's length.
+struct IndexOutputs {
+    senders: Ints,
+    receivers: Ints,
+    node_graph: Ints,
+    n_node: Ints,
+    n_edge: Ints,
+    graph_mask: *mut bool,
+    mask_len: usize,
+}
+
+impl Arrays<'_> {
+    /// The collator over these arrays, once they are checked; it keeps them alive.
+    fn collator(self) -> PyResult<Collator> {
+        let layout = self.layout()?;
+        Ok(Collator {
+            bound: None,
+            layout,
+            _keep: self.keep(),
+        })
+    }
+
+    /// Checks what memory safety needs and takes every address a collation uses.
+    fn layout(&self) -> PyResult<Layout> {
+        let offsets = typed::<i64>(&self.node_offsets, "node_offsets")?;
+        let node_offsets_slice = unsafe { offsets.as_slice() }.map_err(value_error)?;
+        let graphs = node_offsets_slice.len().saturating_sub(1);
+        let total_nodes = check_offsets(node_offsets_slice, "node_offsets")?;
+        let edges = self.stored_edges(node_offsets_slice)?;
+        let total_edges = match &edges {
+            // SAFETY: checked above: edge_offsets has graphs + 1 entries
+            Some(e) => (unsafe { *e.offsets.add(graphs) }) as usize,
+            None => 0,
+        };
+        let node = Group::of(&self.node_src, &self.node_out, total_nodes, "node arrays")?;
+        let edge = if edges.is_some() {
+            Group::of(&self.edge_src, &self.edge_out, total_edges, "edge arrays")?
+        } else if self.edge_src.is_empty() {
+            Group::default()
+        } else {
+            return Err(value_error("full graphs have no stored edge arrays"));
+        };
+        let graph = Group::of(&self.graph_src, &self.graph_out, graphs, "graph arrays")?;
+        let index = self.index_outputs()?;
+        let capacity = index.capacity(&node, &edge, &graph)?;
+        let full = if edges.is_none() {
+            full_graph_patterns(node_offsets_slice)?
+        } else {
+            Vec::new()
+        };
+        Ok(Layout {
+            full,
+            graphs,
+            node_offsets: offsets.data(),
+            edges,
+            node_src: node.src,
+            node_out: node.out,
+            edge_src: edge.src,
+            edge_out: edge.out,
+            graph_src: graph.src,
+            graph_out: graph.out,
+            senders: index.senders,
+            receivers: index.receivers,
+            node_graph: index.node_graph,
+            n_node: index.n_node,
+            n_edge: index.n_edge,
+            graph_mask: index.graph_mask,
+            capacity,
+        })
+    }
+
+    /// The stored edges, checked against `node_offsets`: `edge_offsets`, `senders_local` and
+    /// `receivers_local` together, or none of them (full graphs).
+    fn stored_edges(&self, node_offsets: &[i64]) -> PyResult<Option<StoredEdges>> {
+        match (
+            &self.edge_offsets,
+            &self.senders_local,
+            &self.receivers_local,
+        ) {
+            (None, None, None) => Ok(None),
+            (Some(eo), Some(s), Some(r)) => checked_edges(node_offsets, eo, s, r).map(Some),
+            _ => Err(value_error(
+                "edge_offsets, senders and receivers go together (or none: full graphs)",
+            )),
+        }
+    }
+
+    /// The addresses of the index outputs (int32 or int64, and the bool mask).
+    fn index_outputs(&self) -> PyResult<IndexOutputs> {
+        let senders = ints(&self.senders, "senders output")?;
+        let receivers = ints(&self.receivers, "receivers output")?;
+        let node_graph = ints(&self.node_graph, "node_graph output")?;
+        let n_node = ints(&self.n_node, "n_node output")?;
+        let n_edge = ints(&self.n_edge, "n_edge output")?;
+        let mask = typed::<bool>(&self.graph_mask, "graph_mask output")?;
+        Ok(IndexOutputs {
+            senders,
+            receivers,
+            node_graph,
+            n_node,
+            n_edge,
+            graph_mask: mask.data(),
+            mask_len: mask.len(),
+        })
+    }
+
+    /// Every array, to be kept alive by the collator (stored edges first).
+    fn keep(self) -> Vec<Py<PyAny>> {
+        let mut keep: Vec<Py<PyAny>> = Vec::new();
+        keep.extend(
+            [self.edge_offsets, self.senders_local, self.receivers_local]
+                .into_iter()
+                .flatten()
+                .map(Bound::unbind),
+        );
+        keep.push(self.node_offsets.unbind());
+        for a in self
+            .node_src
+            .into_iter()
+            .chain(self.node_out)
+            .chain(self.edge_src)
+            .chain(self.edge_out)
+            .chain(self.graph_src)
+            .chain(self.graph_out)
+            .chain([
+                self.senders,
+                self.receivers,
+                self.node_graph,
+                self.n_node,
+                self.n_edge,
+                self.graph_mask,
+            ])
+        {
+            keep.push(a.unbind());
+        }
+        keep
+    }
+}
+
+/// Checks the stored edges (one offset per graph + 1, never decreasing, endpoints for every
+/// edge, each inside its graph) and takes their addresses.
+fn checked_edges(
+    node_offsets: &[i64],
+    eo: &Bound<'_, PyAny>,
+    s: &Bound<'_, PyAny>,
+    r: &Bound<'_, PyAny>,
+) -> PyResult<StoredEdges> {
+    let graphs = node_offsets.len().saturating_sub(1);
+    let eo_a = typed::<i64>(eo, "edge_offsets")?;
+    let eo_s = unsafe { eo_a.as_slice() }.map_err(value_error)?;
+    if eo_s.len() != graphs + 1 {
+        return Err(value_error(
+            "edge_offsets must have one entry per graph + 1",
+        ));
+    }
+    let total = check_offsets(eo_s, "edge_offsets")?;
+    let (s_a, r_a) = (typed::<i32>(s, "senders")?, typed::<i32>(r, "receivers")?);
+    if s_a.len() != total || r_a.len() != total {
+        return Err(value_error(format!(
+            "senders and receivers must hold the {total} stored edges"
+        )));
+    }
+    let (ss, rs) = unsafe { (s_a.as_slice(), r_a.as_slice()) };
+    let (ss, rs) = (ss.map_err(value_error)?, rs.map_err(value_error)?);
+    check_endpoints(node_offsets, eo_s, ss, rs)?;
+    Ok(StoredEdges {
+        offsets: eo_a.data(),
+        senders: s_a.data(),
+        receivers: r_a.data(),
+    })
+}
+
+/// Checks that every stored edge's local endpoints lie inside its graph's nodes.
+fn check_endpoints(
+    node_offsets: &[i64],
+    edge_offsets: &[i64],
+    ss: &[i32],
+    rs: &[i32],
+) -> PyResult<()> {
+    let graphs = node_offsets.len().saturating_sub(1);
+    for g in 0..graphs {
+        let n = node_offsets[g + 1] - node_offsets[g];
+        let e = edge_offsets[g] as usize..edge_offsets[g + 1] as usize;
+        if let Some(k) = e
+            .clone()
+            .find(|&k| !(0..n).contains(&i64::from(ss[k])) || !(0..n).contains(&i64::from(rs[k])))
+        {
+            return Err(value_error(format!(
+                "edge {k} of graph {g} has an endpoint outside the graph's {n} nodes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Group {
+    /// The addresses of `src` and `out`, pairwise: every store array has `rows_in` rows as
+    /// wide as its output's.
+    fn of(
+        src: &[Bound<'_, PyAny>],
+        out: &[Bound<'_, PyAny>],
+        rows_in: usize,
+        what: &str,
+    ) -> PyResult<Group> {
+        if src.len() != out.len() {
+            return Err(value_error(format!("{what}: as many outputs as arrays")));
+        }
+        let mut s = Vec::new();
+        let mut o = Vec::new();
+        for (k, (a, b)) in src.iter().zip(out).enumerate() {
+            let (ra, rb) = (rows(a, what)?, rows(b, what)?);
+            if ra.rows != rows_in || ra.row_bytes != rb.row_bytes {
+                return Err(value_error(format!(
+                    "{what} array {k}: {} rows of {} bytes, output rows of {} bytes; expected {rows_in} rows",
+                    ra.rows, ra.row_bytes, rb.row_bytes
+                )));
+            }
+            s.push(ra);
+            o.push(rb);
+        }
+        Ok(Group { src: s, out: o })
+    }
+}
+
+impl IndexOutputs {
+    /// The outputs' capacity (nodes, edges, graphs): every output must share it.
+    fn capacity(&self, node: &Group, edge: &Group, graph: &Group) -> PyResult<[usize; 3]> {
+        let capacity = [self.node_graph.len(), self.senders.len(), self.n_node.len()];
+        if self.receivers.len() != capacity[1]
+            || self.n_edge.len() != capacity[2]
+            || self.mask_len != capacity[2]
+            || node.out.iter().any(|r| r.rows != capacity[0])
+            || edge.out.iter().any(|r| r.rows != capacity[1])
+            || graph.out.iter().any(|r| r.rows != capacity[2])
+        {
+            return Err(value_error(
+                "outputs must share one capacity per count (nodes, edges, graphs)",
+            ));
+        }
+        Ok(capacity)
+    }
+}
+
+/// The edge patterns of full graphs up to the store's largest; a graph over `MAX_FULL_NODES`
+/// nodes is refused.
+fn full_graph_patterns(node_offsets: &[i64]) -> PyResult<Vec<(Vec<i32>, Vec<i32>)>> {
+    let largest = node_offsets
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as usize)
+        .max()
+        .unwrap_or(0);
+    if largest > MAX_FULL_NODES {
+        return Err(value_error(format!(
+            "a full graph of {largest} nodes would have {} edges made at every collation: \
+             store its edges (edge_index) instead (at most {MAX_FULL_NODES} nodes)",
+            largest * (largest - 1)
+        )));
+    }
+    Ok(full_patterns(largest))
 }
 
 /// Checks that offsets start at 0 and never decrease; returns the total.
