@@ -118,95 +118,9 @@ impl NodeGraph {
         splits: [Vec<u32>; 3],
     ) -> Result<Self> {
         let n = indptr.len() - 1;
-        if features.len() != n * n_features {
-            return Err(Error::invalid(format!(
-                "features hold {} values, expected {n} nodes x {n_features} features",
-                features.len()
-            )));
-        }
-        if let Some(i) = features.iter().position(|x| !x.is_finite()) {
-            return Err(Error::invalid(format!(
-                "node {}, feature {}: {} is not a finite number",
-                i / n_features,
-                i % n_features,
-                features[i]
-            )));
-        }
-        if labels.len() != n {
-            return Err(Error::invalid(format!(
-                "{} labels for {n} nodes",
-                labels.len()
-            )));
-        }
-        let n_classes = labels.iter().copied().max().map_or(0, |m| (m + 1).max(0)) as usize;
-        if let Some(v) = labels.iter().position(|&l| l < -1) {
-            return Err(Error::invalid(format!(
-                "node {v} has label {}: labels are class ids 0.. or -1 (unlabelled)",
-                labels[v]
-            )));
-        }
-        // classes are 0..C-1: a label far above the others would make empty classes silently
-        let mut seen = vec![false; n_classes];
-        for &l in labels.iter().filter(|&&l| l >= 0) {
-            seen[l as usize] = true;
-        }
-        let empty: Vec<usize> = (0..n_classes).filter(|&c| !seen[c]).collect();
-        if let Some(&first) = empty.first() {
-            let top = labels
-                .iter()
-                .position(|&l| l as usize == n_classes - 1)
-                .unwrap_or(0);
-            return Err(Error::invalid(format!(
-                "labels name {n_classes} classes (the largest, {}, at node {top}) but {} of them \
-                 have no node (first: class {first}); labels must be the class ids 0..C-1",
-                n_classes - 1,
-                empty.len()
-            )));
-        }
-        // each node in at most one split, once: a test node also trained on leaks its label
-        // into the test metrics, and a node listed twice counts twice
-        let mut owner: Vec<Option<SplitName>> = vec![None; n];
-        for (split, ids) in SplitName::ALL.iter().zip(&splits) {
-            for &v in ids {
-                match owner.get(v as usize).copied() {
-                    None => {
-                        return Err(Error::invalid(format!(
-                            "the {split} split names node {v}, but the graph has {n} nodes"
-                        )));
-                    }
-                    Some(Some(first)) if first == *split => {
-                        return Err(Error::invalid(format!(
-                            "the {split} split names node {v} twice"
-                        )));
-                    }
-                    Some(Some(first)) => {
-                        return Err(Error::invalid(format!(
-                            "node {v} is in both the {first} and the {split} split: splits must \
-                             not overlap (a node trained on would leak into the metrics)"
-                        )));
-                    }
-                    Some(None) => owner[v as usize] = Some(*split),
-                }
-            }
-        }
-        for (split, ids) in SplitName::ALL.iter().zip(&splits) {
-            if let Some(&v) = ids.iter().find(|&&v| v as usize >= n) {
-                return Err(Error::invalid(format!(
-                    "the {split} split names node {v}, but the graph has {n} nodes"
-                )));
-            }
-            let missing: Vec<u32> = ids
-                .iter()
-                .copied()
-                .filter(|&v| labels[v as usize] < 0)
-                .collect();
-            if let Some(first) = missing.first() {
-                return Err(Error::invalid(format!(
-                    "labels missing for {} output nodes of the {split} split (first: node {first})",
-                    missing.len()
-                )));
-            }
-        }
+        check_features(&features, n, n_features)?;
+        let n_classes = check_labels(&labels, n)?;
+        check_splits(&splits, &labels, n)?;
         Ok(NodeGraph {
             indptr,
             indices,
@@ -279,6 +193,111 @@ impl NodeGraph {
     pub fn split(&self, split: SplitName) -> &[u32] {
         &self.splits[split as usize]
     }
+}
+
+/// Features are `n` nodes x `n_features` finite numbers.
+fn check_features(features: &[f32], n: usize, n_features: usize) -> Result<()> {
+    if features.len() != n * n_features {
+        return Err(Error::invalid(format!(
+            "features hold {} values, expected {n} nodes x {n_features} features",
+            features.len()
+        )));
+    }
+    if let Some(i) = features.iter().position(|x| !x.is_finite()) {
+        return Err(Error::invalid(format!(
+            "node {}, feature {}: {} is not a finite number",
+            i / n_features,
+            i % n_features,
+            features[i]
+        )));
+    }
+    Ok(())
+}
+
+/// One label per node, each a class id or -1 (unlabelled), the classes 0..C-1 each held by a
+/// node; returns C.
+fn check_labels(labels: &[i32], n: usize) -> Result<usize> {
+    if labels.len() != n {
+        return Err(Error::invalid(format!(
+            "{} labels for {n} nodes",
+            labels.len()
+        )));
+    }
+    let n_classes = labels.iter().copied().max().map_or(0, |m| (m + 1).max(0)) as usize;
+    if let Some(v) = labels.iter().position(|&l| l < -1) {
+        return Err(Error::invalid(format!(
+            "node {v} has label {}: labels are class ids 0.. or -1 (unlabelled)",
+            labels[v]
+        )));
+    }
+    // classes are 0..C-1: a label far above the others would make empty classes silently
+    let mut seen = vec![false; n_classes];
+    for &l in labels.iter().filter(|&&l| l >= 0) {
+        seen[l as usize] = true;
+    }
+    let empty: Vec<usize> = (0..n_classes).filter(|&c| !seen[c]).collect();
+    if let Some(&first) = empty.first() {
+        let top = labels
+            .iter()
+            .position(|&l| l as usize == n_classes - 1)
+            .unwrap_or(0);
+        return Err(Error::invalid(format!(
+            "labels name {n_classes} classes (the largest, {}, at node {top}) but {} of them \
+             have no node (first: class {first}); labels must be the class ids 0..C-1",
+            n_classes - 1,
+            empty.len()
+        )));
+    }
+    Ok(n_classes)
+}
+
+/// Each split names nodes of the graph, each at most once and in one split only, all labelled.
+fn check_splits(splits: &[Vec<u32>; 3], labels: &[i32], n: usize) -> Result<()> {
+    // each node in at most one split, once: a test node also trained on leaks its label
+    // into the test metrics, and a node listed twice counts twice
+    let mut owner: Vec<Option<SplitName>> = vec![None; n];
+    for (split, ids) in SplitName::ALL.iter().zip(splits) {
+        for &v in ids {
+            match owner.get(v as usize).copied() {
+                None => {
+                    return Err(Error::invalid(format!(
+                        "the {split} split names node {v}, but the graph has {n} nodes"
+                    )));
+                }
+                Some(Some(first)) if first == *split => {
+                    return Err(Error::invalid(format!(
+                        "the {split} split names node {v} twice"
+                    )));
+                }
+                Some(Some(first)) => {
+                    return Err(Error::invalid(format!(
+                        "node {v} is in both the {first} and the {split} split: splits must \
+                         not overlap (a node trained on would leak into the metrics)"
+                    )));
+                }
+                Some(None) => owner[v as usize] = Some(*split),
+            }
+        }
+    }
+    for (split, ids) in SplitName::ALL.iter().zip(splits) {
+        if let Some(&v) = ids.iter().find(|&&v| v as usize >= n) {
+            return Err(Error::invalid(format!(
+                "the {split} split names node {v}, but the graph has {n} nodes"
+            )));
+        }
+        let missing: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|&v| labels[v as usize] < 0)
+            .collect();
+        if let Some(first) = missing.first() {
+            return Err(Error::invalid(format!(
+                "labels missing for {} output nodes of the {split} split (first: node {first})",
+                missing.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
