@@ -11,57 +11,40 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-fn column_u64(dir: &Path, prefix: &str, name: &str) -> Vec<u64> {
+/// Every record batch of the files of `dir` whose names start with `prefix`, in name order.
+fn batches(dir: &Path, prefix: &str) -> Vec<arrow_array::RecordBatch> {
     let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
         .collect();
     parts.sort();
+    parts
+        .into_iter()
+        .flat_map(|p| {
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(|b| b.unwrap())
+        })
+        .collect()
+}
+
+fn column_u64(dir: &Path, prefix: &str, name: &str) -> Vec<u64> {
     let mut out = Vec::new();
-    for p in parts {
-        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
-            .unwrap()
-            .build()
-            .unwrap()
-        {
-            out.extend(
-                b.unwrap()
-                    .column_by_name(name)
-                    .unwrap()
-                    .as_primitive::<UInt64Type>()
-                    .values()
-                    .iter()
-                    .copied(),
-            );
-        }
+    for b in batches(dir, prefix) {
+        let c = b.column_by_name(name).unwrap().as_primitive::<UInt64Type>();
+        out.extend(c.values().iter().copied());
     }
     out
 }
 
 fn column_bool(dir: &Path, prefix: &str, name: &str) -> Vec<bool> {
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .collect();
-    parts.sort();
     let mut out = Vec::new();
-    for p in parts {
-        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
-            .unwrap()
-            .build()
-            .unwrap()
-        {
-            let b = b.unwrap();
-            out.extend(
-                b.column_by_name(name)
-                    .unwrap()
-                    .as_boolean()
-                    .iter()
-                    .map(|v| v.unwrap()),
-            );
-        }
+    for b in batches(dir, prefix) {
+        let c = b.column_by_name(name).unwrap().as_boolean();
+        out.extend(c.iter().map(|v| v.unwrap()));
     }
     out
 }
