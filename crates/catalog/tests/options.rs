@@ -1,7 +1,8 @@
-//! A plugin's options are declared twice: as the fields of its spec (what serde reads, with
-//! their defaults) and as the `OptionDoc` rows of its descriptor (what `geobatch list` and
-//! docs/plugins.md show). This holds the two together for every registered plugin: the same
-//! names, and every default written as a TOML value equal to the default the spec takes.
+//! A plugin's options are declared once, on its spec's fields (`#[plugin_options]`: each field's
+//! `#[option]` gives the serde default and the `OptionDoc` row that `geobatch list` and
+//! docs/plugins.md show). What the macro cannot see is checked here for every registered plugin:
+//! that the rows name exactly the keys serde reads (shared rows, hand-written descriptors), and
+//! that every default documented as a TOML value is the default the spec takes.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 

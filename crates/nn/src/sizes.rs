@@ -1,5 +1,5 @@
 //! Size options shared by the study's message-passing models (SchNet, MPEU): defaults, checks
-//! and their documentation, so every model spells them the same way; and the memory check every
+//! and their documented rows (each beside its default), so every model spells them the same way; and the memory check every
 //! model makes of its sizes before anything is allocated.
 
 use geobatch_core::{Error, OptionDoc, Result};
@@ -34,33 +34,38 @@ pub fn check_sizes(latent: usize, steps: usize, rbf: usize, rbf_spacing: f64) ->
     Ok(())
 }
 
-/// Documentation of the size options, for plugin descriptors.
-pub const SIZE_OPTIONS: &[OptionDoc] = &[
-    OptionDoc {
-        name: "latent",
-        ty: "integer",
-        default: "64",
-        doc: "latent size C",
-    },
-    OptionDoc {
-        name: "steps",
-        ty: "integer",
-        default: "3",
-        doc: "message-passing steps (separate weights)",
-    },
-    OptionDoc {
-        name: "rbf",
-        ty: "integer",
-        default: "150",
-        doc: "number of Gaussians K",
-    },
-    OptionDoc {
-        name: "rbf_spacing",
-        ty: "float",
-        default: "0.1",
-        doc: "Gaussian spacing delta in Angstrom",
-    },
-];
+/// The documented row of `latent` (default [`default_latent`]), for the models' specs
+/// (`#[option(row = sizes::LATENT)]`).
+pub const LATENT: OptionDoc = OptionDoc {
+    name: "latent",
+    ty: "integer",
+    default: "64",
+    doc: "latent size C",
+};
+
+/// The documented row of `steps` (default [`default_steps`]).
+pub const STEPS: OptionDoc = OptionDoc {
+    name: "steps",
+    ty: "integer",
+    default: "3",
+    doc: "message-passing steps (separate weights)",
+};
+
+/// The documented row of `rbf` (default [`default_rbf`]).
+pub const RBF: OptionDoc = OptionDoc {
+    name: "rbf",
+    ty: "integer",
+    default: "150",
+    doc: "number of Gaussians K",
+};
+
+/// The documented row of `rbf_spacing` (default [`default_rbf_spacing`]).
+pub const RBF_SPACING: OptionDoc = OptionDoc {
+    name: "rbf_spacing",
+    ty: "float",
+    default: "0.1",
+    doc: "Gaussian spacing delta in Angstrom",
+};
 
 /// Edges of the batch a memory estimate assumes (a QM9 batch of 128 graphs has about 36,000).
 pub const NOMINAL_EDGES: f64 = 50_000.0;

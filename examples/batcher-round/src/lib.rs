@@ -3,24 +3,26 @@
 //! gives fewer distinct shapes (fewer compilations on a JIT engine) for more padding.
 
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,
-    PluginDescriptor, PluginKind, Result, Shape, Task,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan,
+    PluginDescriptor, PluginKind, Result, Shape, Task, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
 /// Config of the round batcher: a `[batcher]` table with `kind = "round"`.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoundSpec {
     /// Graph slots per batch: `batch_size - 1` real graphs and one for padding.
+    #[option(ty = "integer >= 2", doc = "graph slots per batch (one pads)")]
     pub batch_size: usize,
     /// Nodes and edges are padded up to a multiple of this.
-    #[serde(default = "default_step")]
+    #[option(
+        ty = "integer >= 1",
+        default = 128,
+        doc = "nodes and edges are padded up to a multiple of this"
+    )]
     pub step: usize,
-}
-
-fn default_step() -> usize {
-    128
 }
 
 /// The runtime round batcher.
@@ -105,10 +107,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "round",
         summary: "batch_size - 1 graphs per batch, nodes and edges padded to a multiple of step",
-        options: &[
-            OptionDoc { name: "batch_size", ty: "integer >= 2", default: "required", doc: "graph slots per batch (one pads)" },
-            OptionDoc { name: "step", ty: "integer >= 1", default: "128", doc: "nodes and edges are padded up to a multiple of this" },
-        ],
+        options: RoundSpec::OPTIONS,
         example: "kind = \"round\"\nbatch_size = 32\nstep = 128\n",
     }
 }

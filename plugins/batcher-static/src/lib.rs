@@ -15,8 +15,8 @@
 
 use geobatch_core::rounding::{ceil_multiple_of_64, ceil_power_of_two, next_multiple_of_64_strict};
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,
-    PluginDescriptor, PluginKind, Quirks, Result, Shape, Task,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan,
+    PluginDescriptor, PluginKind, Quirks, Result, Shape, Task, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,13 +34,18 @@ pub enum Pad {
 }
 
 /// Config of the static batcher.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticSpec {
     /// Graphs per padded batch: `batch_size - 1` real graphs plus one padding graph.
+    #[option(
+        ty = "integer >= 2",
+        doc = "graphs per padded batch (batch_size - 1 real + 1 padding graph)"
+    )]
     pub batch_size: usize,
     /// Padding rule.
-    #[serde(default)]
+    #[option(ty = "\"multiple64\" | \"pow2\" | \"constant\"", default = Pad::Multiple64, toml = "\"multiple64\"", doc = "padding rule of nodes and edges (spec §1.4-1.6)")]
     pub pad: Pad,
 }
 
@@ -193,10 +198,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "static",
         summary: "batch_size - 1 graphs per batch, padded to a multiple of 64, a power of two or one constant shape",
-        options: &[
-            OptionDoc { name: "batch_size", ty: "integer >= 2", default: "required", doc: "graphs per padded batch (batch_size - 1 real + 1 padding graph)" },
-            OptionDoc { name: "pad", ty: "\"multiple64\" | \"pow2\" | \"constant\"", default: "\"multiple64\"", doc: "padding rule of nodes and edges (spec §1.4-1.6)" },
-        ],
+        options: StaticSpec::OPTIONS,
         example: "kind = \"static\"\nbatch_size = 32\npad = \"multiple64\"\n",
     }
 }

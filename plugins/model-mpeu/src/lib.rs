@@ -13,7 +13,9 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer};
+use geobatch_core::{
+    ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer, plugin_options,
+};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, matmul, message_mean, pair_gather_add, segment_sum, ssp};
@@ -22,20 +24,25 @@ use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
 
 /// Config of MPEU.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MpeuSpec {
     /// Latent size C.
     #[serde(default = "sizes::default_latent")]
+    #[option(row = sizes::LATENT)]
     pub latent: usize,
     /// Message-passing steps, each with its own weights.
     #[serde(default = "sizes::default_steps")]
+    #[option(row = sizes::STEPS)]
     pub steps: usize,
     /// Number of Gaussians K.
     #[serde(default = "sizes::default_rbf")]
+    #[option(row = sizes::RBF)]
     pub rbf: usize,
     /// Gaussian spacing delta (Angstrom).
     #[serde(default = "sizes::default_rbf_spacing")]
+    #[option(row = sizes::RBF_SPACING)]
     pub rbf_spacing: f64,
 }
 
@@ -192,7 +199,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "mpeu",
         summary: "MPEU as in the study: edge updates from (h_s, h_r, e), activated message net x sender, mean aggregation, no biases",
-        options: sizes::SIZE_OPTIONS,
+        options: MpeuSpec::OPTIONS,
         example: "kind = \"mpeu\"\nlatent = 64\nsteps = 3\n",
     }
 }

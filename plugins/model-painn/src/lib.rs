@@ -28,7 +28,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use gates::GateOps;
 use geobatch_core::{
-    Error, ModelContext, ModelSpec, OptionDoc, PluginDescriptor, PluginKind, Result, Task, Trainer,
+    Error, ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer,
+    plugin_options,
 };
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
@@ -44,43 +45,43 @@ pub const CLIP: f64 = 100.0;
 pub const NORM_EPS: f32 = 1e-8;
 
 /// Config of PaiNN.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PainnSpec {
     /// Hidden size F.
-    #[serde(default = "default_hidden")]
+    #[option(ty = "integer", default = 256, doc = "hidden size F")]
     pub hidden: usize,
     /// Layers, each with its own weights.
-    #[serde(default = "default_layers")]
+    #[option(
+        ty = "integer",
+        default = 3,
+        doc = "message + update layers (separate weights)"
+    )]
     pub layers: usize,
     /// Number of Gaussians.
-    #[serde(default = "default_rbf")]
+    #[option(
+        ty = "integer",
+        default = 20,
+        doc = "Gaussians on [0, cutoff], width cutoff / rbf"
+    )]
     pub rbf: usize,
     /// Cosine cutoff radius (Angstrom); the Gaussians span [0, cutoff].
-    #[serde(default = "default_cutoff")]
+    #[option(
+        ty = "float",
+        default = 6.0,
+        doc = "cosine cutoff radius in Angstrom (edges beyond it carry zero filters)"
+    )]
     pub cutoff: f64,
-}
-
-fn default_hidden() -> usize {
-    256
-}
-fn default_layers() -> usize {
-    3
-}
-fn default_rbf() -> usize {
-    20
-}
-fn default_cutoff() -> f64 {
-    6.0
 }
 
 impl Default for PainnSpec {
     fn default() -> Self {
         PainnSpec {
-            hidden: default_hidden(),
-            layers: default_layers(),
-            rbf: default_rbf(),
-            cutoff: default_cutoff(),
+            hidden: Self::option_default_hidden(),
+            layers: Self::option_default_layers(),
+            rbf: Self::option_default_rbf(),
+            cutoff: Self::option_default_cutoff(),
         }
     }
 }
@@ -337,12 +338,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "painn",
         summary: "PaiNN as in the study: scalar and vector features, 20 Gaussians on a 6 A cosine cutoff, SiLU, sum aggregation, clipped updates",
-        options: &[
-            OptionDoc { name: "hidden", ty: "integer", default: "256", doc: "hidden size F" },
-            OptionDoc { name: "layers", ty: "integer", default: "3", doc: "message + update layers (separate weights)" },
-            OptionDoc { name: "rbf", ty: "integer", default: "20", doc: "Gaussians on [0, cutoff], width cutoff / rbf" },
-            OptionDoc { name: "cutoff", ty: "float", default: "6.0", doc: "cosine cutoff radius in Angstrom (edges beyond it carry zero filters)" },
-        ],
+        options: PainnSpec::OPTIONS,
         example: "kind = \"painn\"\nhidden = 256\nlayers = 3\n",
     }
 }

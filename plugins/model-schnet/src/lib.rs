@@ -10,7 +10,9 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use geobatch_core::{ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer};
+use geobatch_core::{
+    ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer, plugin_options,
+};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, message_mean, segment_sum};
@@ -19,20 +21,25 @@ use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
 
 /// Config of SchNet.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchNetSpec {
     /// Latent size C.
     #[serde(default = "sizes::default_latent")]
+    #[option(row = sizes::LATENT)]
     pub latent: usize,
     /// Message-passing steps, each with its own weights.
     #[serde(default = "sizes::default_steps")]
+    #[option(row = sizes::STEPS)]
     pub steps: usize,
     /// Number of Gaussians K.
     #[serde(default = "sizes::default_rbf")]
+    #[option(row = sizes::RBF)]
     pub rbf: usize,
     /// Gaussian spacing delta (Angstrom).
     #[serde(default = "sizes::default_rbf_spacing")]
+    #[option(row = sizes::RBF_SPACING)]
     pub rbf_spacing: f64,
 }
 
@@ -157,7 +164,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "schnet",
         summary: "SchNet as in the study: 150 Gaussians (exponent / delta), filter MLP x sender, mean aggregation, no biases",
-        options: sizes::SIZE_OPTIONS,
+        options: SchNetSpec::OPTIONS,
         example: "kind = \"schnet\"\nlatent = 64\nsteps = 3\n",
     }
 }
