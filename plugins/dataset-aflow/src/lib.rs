@@ -17,7 +17,8 @@ pub mod record;
 
 use geobatch_core::{
     DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSetBuilder,
-    ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task,
+    ImportArgs, PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task,
+    plugin_options,
 };
 use record::{AflowRecord, field_name, unit};
 use serde::{Deserialize, Serialize};
@@ -29,32 +30,73 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_FILE: &str = "aflow/aflow.jsonl";
 
 /// Config of the AFLOW dataset.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AflowSpec {
     /// A file or folder of AFLOW exports; `<data_dir>/aflow/aflow.jsonl` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "path",
+        toml = "data_dir/aflow/aflow.jsonl",
+        doc = "a file or folder of AFLOW exports (.json, .jsonl)"
+    )]
     pub path: Option<PathBuf>,
     /// Targets: `Ef` (= `enthalpy_formation_atom`), `Egap`, or any numeric AFLOW field.
     #[serde(default = "default_targets")]
+    #[option(
+        ty = "[string]",
+        toml = "[\"Ef\"]",
+        doc = "Ef (= enthalpy_formation_atom, eV/atom), Egap (eV), or any numeric AFLOW field; records lacking one are skipped and counted"
+    )]
     pub targets: Vec<String>,
     /// Graph rule (the study: k nearest neighbours, k = 12).
     #[serde(default = "default_rule")]
+    #[option(
+        ty = "{ kind = \"knn\" | \"cutoff\", ... }",
+        toml = "{ kind = \"knn\", k = 12 }",
+        doc = "periodic graph rule (the study: knn, k = 12)"
+    )]
     pub graph: GraphRule,
     /// Split sizes.
     #[serde(default)]
+    #[option(
+        ty = "{ train, validation, test[, seed] }",
+        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
+        doc = "fractions or counts, seeded by the run's seed"
+    )]
     pub split: SplitSpec,
     /// Where the split is saved and reused; `<data_dir>/splits/aflow-<n>-<fingerprint>.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "path",
+        toml = "data_dir/splits/aflow-<n>-<fingerprint>.json",
+        doc = "where the split is saved and reused (by auid)"
+    )]
     pub split_file: Option<PathBuf>,
     /// Keep only records whose `dft_type` contains this (e.g. `"PAW_PBE"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "string",
+        toml = "none",
+        doc = "keep only records of this DFT type, e.g. \"PAW_PBE\""
+    )]
     pub dft_type: Option<String>,
     /// Keep only records whose first target lies in `[min, max]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "[min, max]",
+        toml = "none",
+        doc = "keep only records whose first target lies in the range"
+    )]
     pub target_range: Option<[f64; 2]>,
     /// Skip (and count) records with a malformed or missing structure instead of failing.
     #[serde(default)]
+    #[option(
+        ty = "bool",
+        toml = "false",
+        doc = "skip and count records with a malformed or missing structure instead of failing"
+    )]
     pub skip_bad: bool,
 }
 
@@ -363,16 +405,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "aflow",
         summary: "AFLOW crystals (aflowlib.json entries, AFLUX answers, JSON Lines) as periodic kNN graphs; targets Ef, Egap",
-        options: &[
-            OptionDoc { name: "path", ty: "path", default: "data_dir/aflow/aflow.jsonl", doc: "a file or folder of AFLOW exports (.json, .jsonl)" },
-            OptionDoc { name: "targets", ty: "[string]", default: "[\"Ef\"]", doc: "Ef (= enthalpy_formation_atom, eV/atom), Egap (eV), or any numeric AFLOW field; records lacking one are skipped and counted" },
-            OptionDoc { name: "graph", ty: "{ kind = \"knn\" | \"cutoff\", ... }", default: "{ kind = \"knn\", k = 12 }", doc: "periodic graph rule (the study: knn, k = 12)" },
-            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions or counts, seeded by the run's seed" },
-            OptionDoc { name: "split_file", ty: "path", default: "data_dir/splits/aflow-<n>-<fingerprint>.json", doc: "where the split is saved and reused (by auid)" },
-            OptionDoc { name: "dft_type", ty: "string", default: "none", doc: "keep only records of this DFT type, e.g. \"PAW_PBE\"" },
-            OptionDoc { name: "target_range", ty: "[min, max]", default: "none", doc: "keep only records whose first target lies in the range" },
-            OptionDoc { name: "skip_bad", ty: "bool", default: "false", doc: "skip and count records with a malformed or missing structure instead of failing" },
-        ],
+        options: AflowSpec::OPTIONS,
         example: "kind = \"aflow\"\npath = \"data/aflow/aflow.jsonl\"\ntargets = [\"Ef\"]\ngraph = { kind = \"knn\", k = 12 }\n",
     }
 }

@@ -14,8 +14,8 @@ pub mod row;
 pub mod sqlite;
 
 use geobatch_core::{
-    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, OptionDoc, PluginDescriptor,
-    PluginKind, Result, SplitSpec, Task,
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, PluginDescriptor, PluginKind, Result,
+    SplitSpec, Task, plugin_options,
 };
 use geobatch_dataset_extxyz::structures::{
     self, Collector, Finish, Scalar, Selection, Structure, Targets,
@@ -25,33 +25,77 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Config of an ASE database dataset.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AsedbSpec {
     /// An ASE SQLite (`.db`) or JSON (`.json`) database.
+    #[option(
+        ty = "path",
+        doc = "an ASE SQLite database (.db, format versions 5 to 9) or JSON database (.json)"
+    )]
     pub path: PathBuf,
     /// Stored properties or key-value pairs holding the targets (e.g. `energy`).
+    #[option(
+        ty = "[string]",
+        doc = "energy, free_energy, magmom, charge, or key-value pairs holding numbers; rows lacking one are skipped and counted"
+    )]
     pub targets: Vec<String>,
     /// Targets divided by the number of atoms (named `<target>_per_atom` in results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[option(
+        ty = "[string]",
+        toml = "[]",
+        doc = "targets divided by the number of atoms (named <target>_per_atom in results)"
+    )]
     pub per_atom: Vec<String>,
     /// Units of the targets, one each (for reports); unknown when absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[option(
+        ty = "[string]",
+        toml = "[]",
+        doc = "units of the targets, one each, for reports"
+    )]
     pub units: Vec<String>,
     /// `unique_id` or a key-value pair naming each row; the row id when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "string",
+        toml = "the row id",
+        doc = "\"unique_id\" or a key-value pair naming each row (ids key the saved split)"
+    )]
     pub id_key: Option<String>,
     /// Only rows whose key-value pairs include all these.
     #[serde(default, skip_serializing_if = "Selection::is_empty")]
+    #[option(
+        ty = "{ key = value, ... }",
+        toml = "{}",
+        doc = "keep only rows whose key-value pairs include all these"
+    )]
     pub select: Selection,
     /// Graph rule.
     #[serde(default = "geobatch_dataset_extxyz::default_rule")]
+    #[option(
+        ty = "{ kind = \"knn\" | \"cutoff\" | \"full\", ... }",
+        toml = "{ kind = \"knn\", k = 12 }",
+        doc = "graph rule; periodic along the directions pbc names"
+    )]
     pub graph: GraphRule,
     /// Split sizes.
     #[serde(default)]
+    #[option(
+        ty = "{ train, validation, test[, seed] }",
+        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
+        doc = "fractions or counts, seeded by the run's seed"
+    )]
     pub split: SplitSpec,
     /// Where the split is saved and reused; `<data_dir>/splits/asedb-<n>-<fingerprint>.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "path",
+        toml = "data_dir/splits/asedb-<n>-<fingerprint>.json",
+        doc = "where the split is saved and reused (by id)"
+    )]
     pub split_file: Option<PathBuf>,
 }
 
@@ -183,17 +227,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "asedb",
         summary: "your own structures: ASE databases (SQLite .db or JSON, e.g. ASE's collections), targets from stored properties or key-value pairs",
-        options: &[
-            OptionDoc { name: "path", ty: "path", default: "required", doc: "an ASE SQLite database (.db, format versions 5 to 9) or JSON database (.json)" },
-            OptionDoc { name: "targets", ty: "[string]", default: "required", doc: "energy, free_energy, magmom, charge, or key-value pairs holding numbers; rows lacking one are skipped and counted" },
-            OptionDoc { name: "per_atom", ty: "[string]", default: "[]", doc: "targets divided by the number of atoms (named <target>_per_atom in results)" },
-            OptionDoc { name: "units", ty: "[string]", default: "[]", doc: "units of the targets, one each, for reports" },
-            OptionDoc { name: "id_key", ty: "string", default: "the row id", doc: "\"unique_id\" or a key-value pair naming each row (ids key the saved split)" },
-            OptionDoc { name: "select", ty: "{ key = value, ... }", default: "{}", doc: "keep only rows whose key-value pairs include all these" },
-            OptionDoc { name: "graph", ty: "{ kind = \"knn\" | \"cutoff\" | \"full\", ... }", default: "{ kind = \"knn\", k = 12 }", doc: "graph rule; periodic along the directions pbc names" },
-            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions or counts, seeded by the run's seed" },
-            OptionDoc { name: "split_file", ty: "path", default: "data_dir/splits/asedb-<n>-<fingerprint>.json", doc: "where the split is saved and reused (by id)" },
-        ],
+        options: AsedbSpec::OPTIONS,
         example: "kind = \"asedb\"\npath = \"plugins/dataset-asedb/tests/fixtures/structures.db\"\ntargets = [\"energy\"]\nper_atom = [\"energy\"]\nunits = [\"eV\"]\nselect = { config = \"al-md\" }\ngraph = { kind = \"cutoff\", radius = 5.0 }\n",
     }
 }

@@ -13,8 +13,8 @@ pub mod cif;
 pub mod table;
 
 use geobatch_core::{
-    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder, OptionDoc,
-    PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task,
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder,
+    PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -34,44 +34,60 @@ pub enum SplitBy {
 }
 
 /// Config of a CIF collection.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CifSpec {
     /// A CSV table or a folder of tables.
+    #[option(ty = "path", doc = "a .csv / .csv.gz table or a folder of them")]
     pub path: PathBuf,
     /// Target columns (e.g. `energy_per_atom` for Carbon-24, `heat_all` for Perov-5).
+    #[option(
+        ty = "[string]",
+        doc = "target columns, e.g. [\"energy_per_atom\"] (Carbon-24), [\"heat_all\"] (Perov-5); rows lacking one are skipped and counted"
+    )]
     pub targets: Vec<String>,
     /// Graph rule.
-    #[serde(default = "default_rule")]
+    #[option(ty = "{ kind = \"knn\" | \"cutoff\", ... }", default = GraphRule::Knn { k: 12 }, toml = "{ kind = \"knn\", k = 12 }", doc = "periodic graph rule")]
     pub graph: GraphRule,
     /// How rows are cut into splits.
     #[serde(default)]
+    #[option(
+        ty = "\"auto\" | \"files\" | \"seed\"",
+        toml = "\"auto\"",
+        doc = "files: the folder's train/val/test tables; seed: pool and split; auto: files when all three exist"
+    )]
     pub split_by: SplitBy,
     /// Split sizes when splitting by seed.
     #[serde(default)]
+    #[option(
+        ty = "{ train, validation, test[, seed] }",
+        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
+        doc = "fractions or counts when splitting by seed"
+    )]
     pub split: SplitSpec,
     /// Where a seeded split is saved and reused; `<data_dir>/splits/cif-<n>-<fingerprint>.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "path",
+        toml = "data_dir/splits/cif-<n>-<fingerprint>.json",
+        doc = "where a seeded split is saved and reused (by id)"
+    )]
     pub split_file: Option<PathBuf>,
     /// The id column.
-    #[serde(default = "default_id")]
+    #[option(ty = "string", default = "material_id".into(), doc = "the id column")]
     pub id_column: String,
     /// The CIF column.
-    #[serde(default = "default_cif")]
+    #[option(ty = "string", default = "cif".into(), doc = "the CIF column")]
     pub cif_column: String,
     /// Skip (and count) rows whose CIF cannot be read instead of failing.
     #[serde(default)]
+    #[option(
+        ty = "bool",
+        toml = "false",
+        doc = "skip and count rows whose CIF cannot be read (partial occupancy, symmetry, malformed) instead of failing"
+    )]
     pub skip_bad: bool,
-}
-
-fn default_rule() -> GraphRule {
-    GraphRule::Knn { k: 12 }
-}
-fn default_id() -> String {
-    "material_id".into()
-}
-fn default_cif() -> String {
-    "cif".into()
 }
 
 /// Which split a table stem names.
@@ -355,17 +371,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "cif",
         summary: "CSV collections of P1 CIFs (Carbon-24, Perov-5, MP-20) as periodic kNN graphs; targets by column",
-        options: &[
-            OptionDoc { name: "path", ty: "path", default: "required", doc: "a .csv / .csv.gz table or a folder of them" },
-            OptionDoc { name: "targets", ty: "[string]", default: "required", doc: "target columns, e.g. [\"energy_per_atom\"] (Carbon-24), [\"heat_all\"] (Perov-5); rows lacking one are skipped and counted" },
-            OptionDoc { name: "graph", ty: "{ kind = \"knn\" | \"cutoff\", ... }", default: "{ kind = \"knn\", k = 12 }", doc: "periodic graph rule" },
-            OptionDoc { name: "split_by", ty: "\"auto\" | \"files\" | \"seed\"", default: "\"auto\"", doc: "files: the folder's train/val/test tables; seed: pool and split; auto: files when all three exist" },
-            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions or counts when splitting by seed" },
-            OptionDoc { name: "split_file", ty: "path", default: "data_dir/splits/cif-<n>-<fingerprint>.json", doc: "where a seeded split is saved and reused (by id)" },
-            OptionDoc { name: "id_column", ty: "string", default: "\"material_id\"", doc: "the id column" },
-            OptionDoc { name: "cif_column", ty: "string", default: "\"cif\"", doc: "the CIF column" },
-            OptionDoc { name: "skip_bad", ty: "bool", default: "false", doc: "skip and count rows whose CIF cannot be read (partial occupancy, symmetry, malformed) instead of failing" },
-        ],
+        options: CifSpec::OPTIONS,
         example: "kind = \"cif\"\npath = \"data/cif/perov_5\"\ntargets = [\"heat_all\"]\ngraph = { kind = \"knn\", k = 12 }\n",
     }
 }

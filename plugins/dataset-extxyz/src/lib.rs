@@ -19,41 +19,85 @@ pub mod structures;
 
 use comment::Value;
 use geobatch_core::{
-    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, OptionDoc, PluginDescriptor,
-    PluginKind, Result, SplitSpec, Task,
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, PluginDescriptor, PluginKind, Result,
+    SplitSpec, Task, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use structures::{Collector, Finish, Scalar, Selection, Structure, Targets};
 
 /// Config of an extended XYZ dataset.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtxyzSpec {
     /// A file, a folder of files or a glob pattern.
+    #[option(
+        ty = "path",
+        doc = "an .xyz / .extxyz file (gzip allowed), a folder of them, or a glob pattern such as \"data/md/*.xyz.gz\""
+    )]
     pub path: PathBuf,
     /// Comment-line keys holding the targets (e.g. `energy`).
+    #[option(
+        ty = "[string]",
+        doc = "comment-line keys holding one number each, e.g. [\"energy\"]; frames lacking one are skipped and counted"
+    )]
     pub targets: Vec<String>,
     /// Targets divided by the number of atoms (named `<target>_per_atom` in results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[option(
+        ty = "[string]",
+        toml = "[]",
+        doc = "targets divided by the number of atoms (named <target>_per_atom in results)"
+    )]
     pub per_atom: Vec<String>,
     /// Units of the targets, one each (for reports); unknown when absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[option(
+        ty = "[string]",
+        toml = "[]",
+        doc = "units of the targets, one each, for reports"
+    )]
     pub units: Vec<String>,
     /// The comment-line key naming each frame; `<file>:<frame>` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "string",
+        toml = "<file>:<frame>",
+        doc = "comment-line key naming each frame (ids key the saved split)"
+    )]
     pub id_key: Option<String>,
     /// Only frames whose comment line has all these pairs.
     #[serde(default, skip_serializing_if = "Selection::is_empty")]
+    #[option(
+        ty = "{ key = value, ... }",
+        toml = "{}",
+        doc = "keep only frames whose comment line has all these pairs"
+    )]
     pub select: Selection,
     /// Graph rule.
     #[serde(default = "default_rule")]
+    #[option(
+        ty = "{ kind = \"knn\" | \"cutoff\" | \"full\", ... }",
+        toml = "{ kind = \"knn\", k = 12 }",
+        doc = "graph rule; periodic along the directions pbc names"
+    )]
     pub graph: GraphRule,
     /// Split sizes.
     #[serde(default)]
+    #[option(
+        ty = "{ train, validation, test[, seed] }",
+        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
+        doc = "fractions or counts, seeded by the run's seed"
+    )]
     pub split: SplitSpec,
     /// Where the split is saved and reused; `<data_dir>/splits/extxyz-<n>-<fingerprint>.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "path",
+        toml = "data_dir/splits/extxyz-<n>-<fingerprint>.json",
+        doc = "where the split is saved and reused (by id)"
+    )]
     pub split_file: Option<PathBuf>,
 }
 
@@ -171,17 +215,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "extxyz",
         summary: "your own structures: extended XYZ files as ASE writes them (molecules or periodic), targets from comment-line keys",
-        options: &[
-            OptionDoc { name: "path", ty: "path", default: "required", doc: "an .xyz / .extxyz file (gzip allowed), a folder of them, or a glob pattern such as \"data/md/*.xyz.gz\"" },
-            OptionDoc { name: "targets", ty: "[string]", default: "required", doc: "comment-line keys holding one number each, e.g. [\"energy\"]; frames lacking one are skipped and counted" },
-            OptionDoc { name: "per_atom", ty: "[string]", default: "[]", doc: "targets divided by the number of atoms (named <target>_per_atom in results)" },
-            OptionDoc { name: "units", ty: "[string]", default: "[]", doc: "units of the targets, one each, for reports" },
-            OptionDoc { name: "id_key", ty: "string", default: "<file>:<frame>", doc: "comment-line key naming each frame (ids key the saved split)" },
-            OptionDoc { name: "select", ty: "{ key = value, ... }", default: "{}", doc: "keep only frames whose comment line has all these pairs" },
-            OptionDoc { name: "graph", ty: "{ kind = \"knn\" | \"cutoff\" | \"full\", ... }", default: "{ kind = \"knn\", k = 12 }", doc: "graph rule; periodic along the directions pbc names" },
-            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions or counts, seeded by the run's seed" },
-            OptionDoc { name: "split_file", ty: "path", default: "data_dir/splits/extxyz-<n>-<fingerprint>.json", doc: "where the split is saved and reused (by id)" },
-        ],
+        options: ExtxyzSpec::OPTIONS,
         example: "kind = \"extxyz\"\npath = \"plugins/dataset-extxyz/tests/fixtures/qm9_reduced_100.xyz\"\ntargets = [\"U0\"]\nunits = [\"Ha\"]\ngraph = { kind = \"full\" }\n",
     }
 }

@@ -12,7 +12,9 @@ pub mod sbm;
 pub mod split;
 
 use geobatch_core::node::{LoadedGraph, NodeDataset, NodeDatasetSpec, NodeGraph};
-use geobatch_core::{DatasetContext, Error, OptionDoc, PluginDescriptor, PluginKind, Result, Task};
+use geobatch_core::{
+    DatasetContext, Error, PluginDescriptor, PluginKind, Result, Task, plugin_options,
+};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -34,21 +36,27 @@ pub fn normalize_rows(features: &mut [f32], n_features: usize) {
 }
 
 /// The `npz` dataset.
+#[plugin_options]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NpzSpec {
     /// The `.npz` file.
+    #[option(
+        ty = "path",
+        doc = "the .npz file (adj_*, attr_* or attr_matrix, labels)"
+    )]
     pub path: PathBuf,
     /// How output nodes are drawn.
     #[serde(default)]
+    #[option(
+        ty = "{ train_per_class | train, validation, test[, seed] }",
+        toml = "{ train_per_class = 20, validation = 500, test = 1000 }",
+        doc = "seeded draw of labelled nodes (counts or fractions)"
+    )]
     pub split: NodeSplitSpec,
     /// Scale feature rows to sum 1.
-    #[serde(default = "yes")]
+    #[option(ty = "bool", default = true, doc = "scale feature rows to sum 1")]
     pub normalize_features: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[typetag::serde(name = "npz")]
@@ -82,16 +90,24 @@ impl NodeDatasetSpec for NpzSpec {
 }
 
 /// The `ogb` dataset.
+#[plugin_options]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OgbSpec {
     /// The dataset folder (holding `raw/` and `split/`).
+    #[option(ty = "path", doc = "the dataset folder, e.g. data/ogbn_arxiv")]
     pub path: PathBuf,
     /// Folder below `split/` (default: the first in name order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "string",
+        toml = "the first folder below split/",
+        doc = "which shipped split to use"
+    )]
     pub split_name: Option<String>,
     /// Scale feature rows to sum 1.
     #[serde(default)]
+    #[option(ty = "bool", toml = "false", doc = "scale feature rows to sum 1")]
     pub normalize_features: bool,
 }
 
@@ -125,35 +141,50 @@ impl NodeDatasetSpec for OgbSpec {
 }
 
 /// The `sbm` dataset: the generator's settings (see [`SbmParams`]), the split and the seed.
+#[plugin_options]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SbmSpec {
     /// Nodes.
-    #[serde(default = "sbm::default_nodes")]
+    #[option(ty = "integer", default = 10_000, doc = "nodes")]
     pub nodes: usize,
     /// Classes.
-    #[serde(default = "sbm::default_classes")]
+    #[option(ty = "integer", default = 8, doc = "classes")]
     pub classes: usize,
     /// Communities (blocks); 0 means one per class.
     #[serde(default)]
+    #[option(
+        ty = "integer",
+        toml = "0 (one per class)",
+        doc = "blocks; block c has class c % classes"
+    )]
     pub communities: usize,
     /// Mean degree.
-    #[serde(default = "sbm::default_degree")]
+    #[option(ty = "float", default = 10.0, toml = "10", doc = "mean degree")]
     pub avg_degree: f64,
     /// Probability that an edge stays inside its community.
-    #[serde(default = "sbm::default_homophily")]
+    #[option(
+        ty = "float",
+        default = 0.8,
+        doc = "probability that an edge stays in its block"
+    )]
     pub homophily: f64,
     /// Features per node.
-    #[serde(default = "sbm::default_features")]
+    #[option(ty = "integer", default = 16, doc = "features per node")]
     pub features: usize,
     /// Standard deviation of the class means.
-    #[serde(default = "sbm::default_signal")]
+    #[option(
+        ty = "float",
+        default = 0.3,
+        doc = "sd of the class means against unit noise"
+    )]
     pub signal: f64,
     /// How output nodes are drawn (default: 10% / 10% / 20% of the nodes).
-    #[serde(default = "sbm_split")]
+    #[option(ty = "table", default = NodeSplitSpec::fractions(0.1, 0.1, 0.2), toml = "{ train = 0.1, validation = 0.1, test = 0.2 }", doc = "as for npz")]
     pub split: NodeSplitSpec,
     /// Seed of the generator (default: the run's seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(ty = "integer", toml = "the run's seed", doc = "generator seed")]
     pub seed: Option<u64>,
 }
 
@@ -170,10 +201,6 @@ impl SbmSpec {
             signal: self.signal,
         }
     }
-}
-
-fn sbm_split() -> NodeSplitSpec {
-    NodeSplitSpec::fractions(0.1, 0.1, 0.2)
 }
 
 #[typetag::serde(name = "sbm")]
@@ -207,11 +234,7 @@ inventory::submit! {
         task: Task::Node,
         name: "npz",
         summary: "one graph from a NumPy .npz CSR file (Cora, CiteSeer, ...) for node classification",
-        options: &[
-            OptionDoc { name: "path", ty: "path", default: "required", doc: "the .npz file (adj_*, attr_* or attr_matrix, labels)" },
-            OptionDoc { name: "split", ty: "{ train_per_class | train, validation, test[, seed] }", default: "{ train_per_class = 20, validation = 500, test = 1000 }", doc: "seeded draw of labelled nodes (counts or fractions)" },
-            OptionDoc { name: "normalize_features", ty: "bool", default: "true", doc: "scale feature rows to sum 1" },
-        ],
+        options: NpzSpec::OPTIONS,
         example: "kind = \"npz\"\npath = \"../shared/data/graphs/cora.npz\"\nsplit = { train_per_class = 20, validation = 500, test = 1000 }\n",
     }
 }
@@ -222,11 +245,7 @@ inventory::submit! {
         task: Task::Node,
         name: "ogb",
         summary: "one graph from an OGB node-property folder (raw/*.csv.gz, split/<name>/*.csv.gz)",
-        options: &[
-            OptionDoc { name: "path", ty: "path", default: "required", doc: "the dataset folder, e.g. data/ogbn_arxiv" },
-            OptionDoc { name: "split_name", ty: "string", default: "the first folder below split/", doc: "which shipped split to use" },
-            OptionDoc { name: "normalize_features", ty: "bool", default: "false", doc: "scale feature rows to sum 1" },
-        ],
+        options: OgbSpec::OPTIONS,
         example: "kind = \"ogb\"\npath = \"data/ogbn_arxiv\"\n",
     }
 }
@@ -237,17 +256,7 @@ inventory::submit! {
         task: Task::Node,
         name: "sbm",
         summary: "seeded stochastic block model with class-correlated Gaussian features, any size (scaling studies)",
-        options: &[
-            OptionDoc { name: "nodes", ty: "integer", default: "10000", doc: "nodes" },
-            OptionDoc { name: "classes", ty: "integer", default: "8", doc: "classes" },
-            OptionDoc { name: "communities", ty: "integer", default: "0 (one per class)", doc: "blocks; block c has class c % classes" },
-            OptionDoc { name: "avg_degree", ty: "float", default: "10", doc: "mean degree" },
-            OptionDoc { name: "homophily", ty: "float", default: "0.8", doc: "probability that an edge stays in its block" },
-            OptionDoc { name: "features", ty: "integer", default: "16", doc: "features per node" },
-            OptionDoc { name: "signal", ty: "float", default: "0.3", doc: "sd of the class means against unit noise" },
-            OptionDoc { name: "split", ty: "table", default: "{ train = 0.1, validation = 0.1, test = 0.2 }", doc: "as for npz" },
-            OptionDoc { name: "seed", ty: "integer", default: "the run's seed", doc: "generator seed" },
-        ],
+        options: SbmSpec::OPTIONS,
         example: "kind = \"sbm\"\nnodes = 100000\nclasses = 8\ncommunities = 64\navg_degree = 10\n",
     }
 }

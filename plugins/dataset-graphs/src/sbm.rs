@@ -30,33 +30,8 @@ pub struct SbmParams {
     pub signal: f64,
 }
 
-/// Default nodes.
-pub fn default_nodes() -> usize {
-    10_000
-}
-/// Default classes.
-pub fn default_classes() -> usize {
-    8
-}
-/// Default mean degree.
-pub fn default_degree() -> f64 {
-    10.0
-}
 /// Below this chance that an attempt makes an edge, generation is refused rather than slow.
 const MIN_EDGE_CHANCE: f64 = 1e-3;
-
-/// Default homophily.
-pub fn default_homophily() -> f64 {
-    0.8
-}
-/// Default features per node.
-pub fn default_features() -> usize {
-    16
-}
-/// Default class-mean standard deviation.
-pub fn default_signal() -> f64 {
-    0.3
-}
 
 /// A generated graph before pre-processing.
 #[derive(Debug, Clone)]

@@ -18,8 +18,8 @@ pub mod store;
 
 use geobatch_core::{
     DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet,
-    GraphSetBuilder, ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Result, SplitName,
-    SplitSpec, Task,
+    GraphSetBuilder, ImportArgs, PluginDescriptor, PluginKind, Result, SplitName, SplitSpec, Task,
+    plugin_options,
 };
 use properties::{HARTREE_EV, reference_energy_u0};
 use records::Qm9Records;
@@ -32,34 +32,35 @@ pub static FIXTURE: &[u8] = include_bytes!("../../../data/fixtures/qm9-1000.parq
 pub const FIXTURE_NAME: &str = "fixture";
 
 /// Config of the QM9 dataset.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Qm9Spec {
     /// `auto` (the fetched file if present, else the fixture), `fixture`, or a Parquet file path.
-    #[serde(default = "default_source")]
+    #[option(ty = "\"auto\" | \"fixture\" | path", default = "auto".into(), doc = "auto: data_dir/qm9/qm9.parquet if fetched, else the embedded fixture")]
     pub source: String,
     /// Target names (see `geobatch example dataset qm9`).
-    #[serde(default = "default_targets")]
+    #[option(ty = "[string]", default = vec!["U0".into()], toml = "[\"U0\"]", doc = "U0 (atomisation energy, eV), U0_total, U, H, G, zpve, homo, lumo, gap (Ha), A, B, C (GHz), mu (D), alpha, alpha_xx..alpha_zz (bohr^3), r2 (bohr^2), Cv (cal/(mol K))")]
     pub targets: Vec<String>,
     /// Graph rule (`full` in the study).
-    #[serde(default = "default_rule")]
+    #[option(ty = "{ kind = \"full\" | \"cutoff\" | \"knn\", ... }", default = GraphRule::Full, toml = "{ kind = \"full\" }", doc = "graph rule (the study: full)")]
     pub graph: GraphRule,
     /// Split sizes.
     #[serde(default)]
+    #[option(
+        ty = "{ train, validation, test[, seed] }",
+        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
+        doc = "fractions (floats) or counts (integers), seeded by the run's seed"
+    )]
     pub split: SplitSpec,
     /// Where the split is saved and reused; `<data_dir>/splits/qm9-<fingerprint>.json` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "path",
+        toml = "data_dir/splits/qm9-<n>-<fingerprint>.json",
+        doc = "where the split is saved and reused"
+    )]
     pub split_file: Option<PathBuf>,
-}
-
-fn default_source() -> String {
-    "auto".into()
-}
-fn default_targets() -> Vec<String> {
-    vec!["U0".into()]
-}
-fn default_rule() -> GraphRule {
-    GraphRule::Full
 }
 
 /// The loaded QM9 dataset.
@@ -314,13 +315,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "qm9",
         summary: "QM9 molecules (fetched and imported with `geobatch data fetch qm9`, or the embedded 1,000-molecule fixture)",
-        options: &[
-            OptionDoc { name: "source", ty: "\"auto\" | \"fixture\" | path", default: "\"auto\"", doc: "auto: data_dir/qm9/qm9.parquet if fetched, else the embedded fixture" },
-            OptionDoc { name: "targets", ty: "[string]", default: "[\"U0\"]", doc: "U0 (atomisation energy, eV), U0_total, U, H, G, zpve, homo, lumo, gap (Ha), A, B, C (GHz), mu (D), alpha, alpha_xx..alpha_zz (bohr^3), r2 (bohr^2), Cv (cal/(mol K))" },
-            OptionDoc { name: "graph", ty: "{ kind = \"full\" | \"cutoff\" | \"knn\", ... }", default: "{ kind = \"full\" }", doc: "graph rule (the study: full)" },
-            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions (floats) or counts (integers), seeded by the run's seed" },
-            OptionDoc { name: "split_file", ty: "path", default: "data_dir/splits/qm9-<n>-<fingerprint>.json", doc: "where the split is saved and reused" },
-        ],
+        options: Qm9Spec::OPTIONS,
         example: "kind = \"qm9\"\nsource = \"auto\"\ntargets = [\"U0\"]\ngraph = { kind = \"full\" }\n",
     }
 }

@@ -11,7 +11,7 @@
 
 use geobatch_core::{
     Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder,
-    OptionDoc, PluginDescriptor, PluginKind, Result, SplitName, SplitSpec, Task,
+    PluginDescriptor, PluginKind, Result, SplitName, SplitSpec, Task, plugin_options,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -78,31 +78,53 @@ impl Family {
 }
 
 /// Config of the synthetic dataset. Serialises resolved: family defaults written out.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, into = "Resolved")]
 pub struct SyntheticSpec {
     /// `molecules` or `crystals`.
     #[serde(default)]
+    #[option(
+        ty = "\"molecules\" | \"crystals\"",
+        toml = "\"molecules\"",
+        doc = "what to generate"
+    )]
     pub family: Family,
     /// Number of structures in all splits together.
-    #[serde(default = "default_graphs")]
+    #[option(ty = "integer", default = 2000, doc = "structures over all splits")]
     pub graphs: usize,
     /// Atoms per structure; the family's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "{ min, max, mean, sd }",
+        toml = "molecules { 3, 29, 18.0, 3.0 }; crystals { 1, 40, 8.0, 6.0 }",
+        doc = "atoms per structure: a rounded normal redrawn into [min, max]"
+    )]
     pub nodes: Option<SizeDist>,
     /// Graph rule; `full` for molecules and `knn` (k = 12) for crystals when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "{ kind = \"full\" | \"cutoff\" | \"knn\", ... }",
+        toml = "molecules full; crystals knn k = 12",
+        doc = "graph rule"
+    )]
     pub graph: Option<GraphRule>,
     /// Split sizes.
     #[serde(default)]
+    #[option(
+        ty = "{ train, validation, test[, seed] }",
+        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
+        doc = "fractions (floats) or counts (integers)"
+    )]
     pub split: SplitSpec,
     /// Generation seed; the run's seed when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "integer",
+        toml = "the run's seed",
+        doc = "generation and split seed"
+    )]
     pub seed: Option<u64>,
-}
-
-fn default_graphs() -> usize {
-    2000
 }
 
 /// The serialised form of [`SyntheticSpec`], with the family defaults filled in.
@@ -353,14 +375,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "synthetic",
         summary: "seeded synthetic molecules (QM9-like sizes) or periodic crystals, no download",
-        options: &[
-            OptionDoc { name: "family", ty: "\"molecules\" | \"crystals\"", default: "\"molecules\"", doc: "what to generate" },
-            OptionDoc { name: "graphs", ty: "integer", default: "2000", doc: "structures over all splits" },
-            OptionDoc { name: "nodes", ty: "{ min, max, mean, sd }", default: "molecules { 3, 29, 18.0, 3.0 }; crystals { 1, 40, 8.0, 6.0 }", doc: "atoms per structure: a rounded normal redrawn into [min, max]" },
-            OptionDoc { name: "graph", ty: "{ kind = \"full\" | \"cutoff\" | \"knn\", ... }", default: "molecules full; crystals knn k = 12", doc: "graph rule" },
-            OptionDoc { name: "split", ty: "{ train, validation, test[, seed] }", default: "{ train = 0.8, validation = 0.1, test = 0.1 }", doc: "fractions (floats) or counts (integers)" },
-            OptionDoc { name: "seed", ty: "integer", default: "the run's seed", doc: "generation and split seed" },
-        ],
+        options: SyntheticSpec::OPTIONS,
         example: "kind = \"synthetic\"\nfamily = \"molecules\"\ngraphs = 2000\nnodes = { min = 3, max = 29, mean = 18.0, sd = 3.0 }\ngraph = { kind = \"full\" }\n",
     }
 }
