@@ -8,8 +8,8 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,
-    PluginDescriptor, PluginKind, Result, Shape, SizeStats, Task,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan,
+    PluginDescriptor, PluginKind, Result, Shape, SizeStats, Task, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -17,22 +17,32 @@ use serde::{Deserialize, Serialize};
 const LOOKAHEAD: usize = 32;
 
 /// Config of the dynamic batcher.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DynamicSpec {
     /// Graph budget; at most `batch_size - 1` real graphs per batch.
+    #[option(
+        ty = "integer >= 2",
+        doc = "graph budget; at most batch_size - 1 real graphs per batch"
+    )]
     pub batch_size: usize,
     /// Number of leading graphs (stored order) the budget is estimated from.
-    #[serde(default = "default_estimation_graphs")]
+    #[option(
+        ty = "integer",
+        default = 1000,
+        doc = "leading graphs (stored order) the node and edge budget is estimated from"
+    )]
     pub num_estimation_graphs: usize,
     /// An explicit budget (nodes, edges, graphs) instead of the estimate: at most `nodes - 1`
     /// nodes, `edges` edges and `graphs - 1` graphs per batch, every batch padded to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "{ nodes, edges, graphs }",
+        toml = "estimated",
+        doc = "the padded shape of every batch, instead of the estimate (batch_size is then only its label)"
+    )]
     pub budget: Option<Budget>,
-}
-
-fn default_estimation_graphs() -> usize {
-    1000
 }
 
 /// The study's budget estimator (`estimate_padding_budget_for_batch_size`).
@@ -194,11 +204,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "dynamic",
         summary: "greedy fill under a node/edge/graph budget estimated from the data (jraph dynamically_batch)",
-        options: &[
-            OptionDoc { name: "batch_size", ty: "integer >= 2", default: "required", doc: "graph budget; at most batch_size - 1 real graphs per batch" },
-            OptionDoc { name: "num_estimation_graphs", ty: "integer", default: "1000", doc: "leading graphs (stored order) the node and edge budget is estimated from" },
-            OptionDoc { name: "budget", ty: "{ nodes, edges, graphs }", default: "estimated", doc: "the padded shape of every batch, instead of the estimate (batch_size is then only its label)" },
-        ],
+        options: DynamicSpec::OPTIONS,
         example: "kind = \"dynamic\"\nbatch_size = 32\n",
     }
 }

@@ -8,7 +8,7 @@ use crate::ibmb::outputs_by_part;
 use crate::order::Order;
 use crate::partition::{Partitioner, check_parts, inference_parts, partition};
 use geobatch_core::node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeGraph, NodePlan};
-use geobatch_core::{Error, Result};
+use geobatch_core::{Error, Result, plugin_options};
 use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
@@ -16,25 +16,25 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// Cluster-GCN batches.
+#[plugin_options]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
     /// Parts for training.
-    #[serde(default = "d_parts")]
+    #[option(ty = "integer", default = 4, doc = "parts for training")]
     pub num_parts: usize,
     /// Parts for inference (default: half of `num_parts`, at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(ty = "integer", toml = "num_parts / 2", doc = "parts for inference")]
     pub inference_parts: Option<usize>,
     /// Partitioner.
     #[serde(default)]
+    #[option(ty = "string", toml = "\"auto\"", doc = "auto | metis | grow")]
     pub partitioner: Partitioner,
     /// Batch order in training.
     #[serde(default)]
+    #[option(ty = "string", toml = "\"rand\"", doc = crate::ORDER_DOC)]
     pub order: Order,
-}
-
-fn d_parts() -> usize {
-    4
 }
 
 #[typetag::serde(name = "cluster")]
@@ -100,28 +100,23 @@ impl NodeBatcherSpec for ClusterSpec {
 }
 
 /// Neighbour sampling.
+#[plugin_options]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeighborSpec {
     /// Output nodes per batch.
-    #[serde(default = "d_batch")]
+    #[option(ty = "integer", default = 512, doc = "output nodes per batch")]
     pub batch_size: usize,
     /// Neighbours sampled per node, one entry per hop (outermost last).
-    #[serde(default = "d_fanouts")]
+    #[option(ty = "[integer]", default = vec![10, 5], toml = "[10, 5]", doc = "neighbours sampled per node per hop")]
     pub fanouts: Vec<usize>,
     /// Inference batches are this many times larger.
-    #[serde(default = "d_scale")]
+    #[option(
+        ty = "integer",
+        default = 2,
+        doc = "inference batches are this many times larger"
+    )]
     pub inference_scale: usize,
-}
-
-fn d_batch() -> usize {
-    512
-}
-fn d_fanouts() -> Vec<usize> {
-    vec![10, 5]
-}
-fn d_scale() -> usize {
-    2
 }
 
 #[typetag::serde(name = "neighbor")]

@@ -10,54 +10,62 @@ use crate::order::Order;
 use crate::partition::{Partitioner, check_parts, inference_parts, partition};
 use crate::ppr::{push_all, top_k, topic_ppr};
 use geobatch_core::node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodePlan};
-use geobatch_core::{Error, Result};
+use geobatch_core::{Error, Result, plugin_options};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// Node-wise IBMB.
+#[plugin_options]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IbmbNodeSpec {
     /// Output nodes per batch (a cap, balanced over the batches).
-    #[serde(default = "d_outputs")]
+    #[option(
+        ty = "integer",
+        default = 1000,
+        doc = "output nodes per batch (cap, balanced); inference uses inference_scale times more"
+    )]
     pub outputs_per_batch: usize,
     /// Auxiliary nodes kept per output node (top-k PPR entries).
-    #[serde(default = "d_topk")]
+    #[option(
+        ty = "integer",
+        default = 16,
+        doc = "auxiliary nodes per output node (largest PPR entries)"
+    )]
     pub topk: usize,
     /// PPR teleport probability.
     #[serde(default = "d_alpha")]
+    #[option(ty = "float", toml = "0.25", doc = "PPR teleport probability")]
     pub alpha: f32,
     /// Push tolerance (residual below `alpha · eps · degree`).
-    #[serde(default = "d_eps")]
+    #[option(ty = "float", default = 2e-4, doc = "push tolerance")]
     pub eps: f32,
     /// Cap on auxiliary nodes per batch instead of outputs (the spec's aux-oriented merge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "integer",
+        toml = "none",
+        doc = "cap auxiliary nodes per batch instead (aux-oriented merge)"
+    )]
     pub max_aux: Option<usize>,
     /// Batch order in training.
     #[serde(default = "d_order")]
+    #[option(ty = "string", toml = "\"order\"", doc = crate::ORDER_DOC)]
     pub order: Order,
     /// Inference batches are this many times larger.
-    #[serde(default = "d_scale")]
+    #[option(
+        ty = "integer",
+        default = 2,
+        doc = "inference batches are this many times larger"
+    )]
     pub inference_scale: usize,
 }
 
-fn d_outputs() -> usize {
-    1000
-}
-fn d_topk() -> usize {
-    16
-}
 fn d_alpha() -> f32 {
     0.25
 }
-fn d_eps() -> f32 {
-    2e-4
-}
 fn d_order() -> Order {
     Order::Order
-}
-fn d_scale() -> usize {
-    2
 }
 
 fn check_alpha(alpha: f32) -> Result<()> {
@@ -193,40 +201,52 @@ impl NodeBatcherSpec for IbmbNodeSpec {
 }
 
 /// Batch-wise IBMB.
+#[plugin_options]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IbmbBatchSpec {
     /// Parts the whole graph is partitioned into for training.
-    #[serde(default = "d_parts")]
+    #[option(
+        ty = "integer",
+        default = 4,
+        doc = "parts of the whole graph for training"
+    )]
     pub num_parts: usize,
     /// Parts for inference (default: half of `num_parts`, at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(ty = "integer", toml = "num_parts / 2", doc = "parts for inference")]
     pub inference_parts: Option<usize>,
     /// Auxiliary nodes per batch: `ceil(expand_ratio · nodes / num_parts)`.
     #[serde(default = "d_ratio")]
+    #[option(
+        ty = "float",
+        toml = "1.0",
+        doc = "auxiliary nodes per batch = ceil(ratio x nodes / num_parts)"
+    )]
     pub expand_ratio: f64,
     /// PPR teleport probability.
     #[serde(default = "d_alpha")]
+    #[option(ty = "float", toml = "0.25", doc = "PPR teleport probability")]
     pub alpha: f32,
     /// Power iterations of the topic-sensitive PPR.
-    #[serde(default = "d_iters")]
+    #[option(ty = "integer", default = 50, doc = "power iterations")]
     pub iters: usize,
     /// Partitioner.
     #[serde(default)]
+    #[option(
+        ty = "string",
+        toml = "\"auto\"",
+        doc = "auto (METIS if built with it) | metis | grow"
+    )]
     pub partitioner: Partitioner,
     /// Batch order in training.
     #[serde(default = "d_order")]
+    #[option(ty = "string", toml = "\"order\"", doc = crate::ORDER_DOC)]
     pub order: Order,
 }
 
-fn d_parts() -> usize {
-    4
-}
 fn d_ratio() -> f64 {
     1.0
-}
-fn d_iters() -> usize {
-    50
 }
 
 /// Columns of the dense topic-PPR block per pass: keeps it near 256 MB.

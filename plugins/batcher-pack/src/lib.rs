@@ -19,41 +19,51 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, OptionDoc, Plan,
-    PluginDescriptor, PluginKind, Result, Shape, SizeStats, Task,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan,
+    PluginDescriptor, PluginKind, Result, Shape, SizeStats, Task, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
 /// Config of the pack batcher.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PackSpec {
     /// Mean number of graphs the budget is sized for (more fit when they are small).
+    #[option(
+        ty = "integer >= 2",
+        doc = "mean number of graphs the node budget is sized for (small graphs make more)"
+    )]
     pub batch_size: usize,
     /// Graphs held back at most (the look-ahead window).
-    #[serde(default = "default_window")]
+    #[option(
+        ty = "integer >= 1",
+        default = 32,
+        doc = "graphs held back at most for later batches (1 behaves like dynamic's carry-over)"
+    )]
     pub window: usize,
     /// Number of leading graphs (stored order) the budget is estimated from.
-    #[serde(default = "default_estimation_graphs")]
+    #[option(
+        ty = "integer",
+        default = 1000,
+        doc = "leading graphs (stored order) the budget is estimated from"
+    )]
     pub num_estimation_graphs: usize,
     /// Graph slots per mean graph the node budget holds.
-    #[serde(default = "default_graph_slack")]
+    #[option(
+        ty = "number >= 1",
+        default = 1.25,
+        doc = "graph slots per mean graph the node budget holds"
+    )]
     pub graph_slack: f64,
     /// An explicit budget (nodes, edges, graphs) instead of the estimate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "{ nodes, edges, graphs }",
+        toml = "estimated",
+        doc = "the padded shape of every batch, instead of the estimate"
+    )]
     pub budget: Option<Budget>,
-}
-
-fn default_window() -> usize {
-    32
-}
-
-fn default_estimation_graphs() -> usize {
-    1000
-}
-
-fn default_graph_slack() -> f64 {
-    1.25
 }
 
 /// The pack budget for graphs of these sizes (see the crate's text).
@@ -322,13 +332,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "pack",
         summary: "one padded shape filled nearly full: first fit over a look-ahead window of the stream",
-        options: &[
-            OptionDoc { name: "batch_size", ty: "integer >= 2", default: "required", doc: "mean number of graphs the node budget is sized for (small graphs make more)" },
-            OptionDoc { name: "window", ty: "integer >= 1", default: "32", doc: "graphs held back at most for later batches (1 behaves like dynamic's carry-over)" },
-            OptionDoc { name: "num_estimation_graphs", ty: "integer", default: "1000", doc: "leading graphs (stored order) the budget is estimated from" },
-            OptionDoc { name: "graph_slack", ty: "number >= 1", default: "1.25", doc: "graph slots per mean graph the node budget holds" },
-            OptionDoc { name: "budget", ty: "{ nodes, edges, graphs }", default: "estimated", doc: "the padded shape of every batch, instead of the estimate" },
-        ],
+        options: PackSpec::OPTIONS,
         example: "kind = \"pack\"\nbatch_size = 32\n",
     }
 }

@@ -11,7 +11,7 @@ use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec, NodePredictions};
 use geobatch_core::{
-    Error, OptionDoc, PluginDescriptor, PluginKind, Result, StepStats, Task, Trainer,
+    Error, PluginDescriptor, PluginKind, Result, StepStats, Task, Trainer, plugin_options,
 };
 use geobatch_nn::backend::{DeviceKind, parse_device};
 use geobatch_nn::fused::FusedOps;
@@ -22,37 +22,26 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Options shared by both models.
+#[plugin_options]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeNetSpec {
     /// Hidden width.
-    #[serde(default = "d_hidden")]
+    #[option(ty = "integer", default = 256, doc = "hidden width")]
     pub hidden: usize,
     /// Message-passing layers.
-    #[serde(default = "d_layers")]
+    #[option(ty = "integer", default = 3, doc = "message-passing layers")]
     pub layers: usize,
     /// Dropout probability after every block.
-    #[serde(default = "d_dropout")]
+    #[option(ty = "float", default = 0.5, doc = "dropout after every block")]
     pub dropout: f64,
     /// LayerNorm after every conv (the IBMB architecture).
-    #[serde(default = "d_true")]
+    #[option(ty = "bool", default = true, doc = "LayerNorm after every conv")]
     pub layer_norm: bool,
     /// Dropout probability on the input features (0: none; Kipf & Welling's GCN uses 0.5).
     #[serde(default)]
+    #[option(ty = "float", toml = "0", doc = "dropout on the input features")]
     pub input_dropout: f64,
-}
-
-fn d_hidden() -> usize {
-    256
-}
-fn d_layers() -> usize {
-    3
-}
-fn d_dropout() -> f64 {
-    0.5
-}
-fn d_true() -> bool {
-    true
 }
 
 impl NodeNetSpec {
@@ -287,46 +276,13 @@ where
     }
 }
 
-const OPTIONS: &[OptionDoc] = &[
-    OptionDoc {
-        name: "hidden",
-        ty: "integer",
-        default: "256",
-        doc: "hidden width",
-    },
-    OptionDoc {
-        name: "layers",
-        ty: "integer",
-        default: "3",
-        doc: "message-passing layers",
-    },
-    OptionDoc {
-        name: "dropout",
-        ty: "float",
-        default: "0.5",
-        doc: "dropout after every block",
-    },
-    OptionDoc {
-        name: "layer_norm",
-        ty: "bool",
-        default: "true",
-        doc: "LayerNorm after every conv",
-    },
-    OptionDoc {
-        name: "input_dropout",
-        ty: "float",
-        default: "0",
-        doc: "dropout on the input features",
-    },
-];
-
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Model,
         task: Task::Node,
         name: "gcn",
         summary: "GCN node classifier (full-graph D^-1 A sliced to the batch; conv, LayerNorm, ReLU, dropout; linear head)",
-        options: OPTIONS,
+        options: NodeNetSpec::OPTIONS,
         example: "kind = \"gcn\"\nhidden = 64\nlayers = 2\ndropout = 0.5\nlayer_norm = false\n",
     }
 }
@@ -337,7 +293,7 @@ inventory::submit! {
         task: Task::Node,
         name: "sage",
         summary: "GraphSAGE-mean node classifier (mean over in-batch neighbours plus a root term)",
-        options: OPTIONS,
+        options: NodeNetSpec::OPTIONS,
         example: "kind = \"sage\"\nhidden = 64\nlayers = 2\n",
     }
 }

@@ -11,10 +11,9 @@ mod wire;
 mod worker;
 
 use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec};
-use geobatch_core::registry::OptionDoc;
 use geobatch_core::{
     Error, GraphBatch, ModelContext, ModelSpec, OptimizerSpec, PluginDescriptor, PluginKind,
-    Result, StepStats, Task, Trainer,
+    Result, StepStats, Task, Trainer, plugin_options,
 };
 use segment::Segment;
 use serde::{Deserialize, Serialize};
@@ -30,27 +29,38 @@ use worker::{Worker, request};
 const STATE_FILE: &str = "python-state.pkl";
 
 /// Config of a Python model.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PythonSpec {
     /// The interpreter: a path (a virtual environment's `bin/python`) or a name on `PATH`.
-    #[serde(default = "default_python")]
+    #[option(ty = "string", default = "python3".into(), doc = "the interpreter (a virtual environment's bin/python, or a name on PATH)")]
     pub python: String,
     /// The module: a `.py` file (relative to the working directory) or a dotted module name
     /// importable by that interpreter.
+    #[option(
+        ty = "string",
+        doc = "a .py file (relative to the working directory) or a module name"
+    )]
     pub module: String,
     /// Options handed to the module's `build(ctx)` as `ctx.options`.
     #[serde(default)]
+    #[option(
+        ty = "table",
+        toml = "{}",
+        doc = "handed to the module's build(ctx) as ctx.options"
+    )]
     pub options: toml::Table,
     /// The longest one call to the module may take, in seconds (a compile included); past it
     /// the worker is stopped and the run ends with an error naming the call. 1,800 s when absent
     /// (the worker's `DEFAULT_TIMEOUT`).
     #[serde(default)]
+    #[option(
+        ty = "float",
+        toml = "absent: 1800 s",
+        doc = "seconds one call to the module may take (compiles included) before the worker is stopped and the run ends with an error"
+    )]
     pub timeout: Option<f64>,
-}
-
-fn default_python() -> String {
-    "python3".into()
 }
 
 impl PythonSpec {
@@ -310,41 +320,13 @@ impl<B: Wire> Trainer<B> for PythonTrainer<B> {
     }
 }
 
-/// The options of both registrations.
-const OPTIONS: &[OptionDoc] = &[
-    OptionDoc {
-        name: "python",
-        ty: "string",
-        default: "python3",
-        doc: "the interpreter (a virtual environment's bin/python, or a name on PATH)",
-    },
-    OptionDoc {
-        name: "module",
-        ty: "string",
-        default: "(required)",
-        doc: "a .py file (relative to the working directory) or a module name",
-    },
-    OptionDoc {
-        name: "options",
-        ty: "table",
-        default: "{}",
-        doc: "handed to the module's build(ctx) as ctx.options",
-    },
-    OptionDoc {
-        name: "timeout",
-        ty: "float",
-        default: "absent: 1800 s",
-        doc: "seconds one call to the module may take (compiles included) before the worker is stopped and the run ends with an error",
-    },
-];
-
 inventory::submit! {
     PluginDescriptor {
         kind: PluginKind::Model,
         task: Task::Graph,
         name: "python",
         summary: "a Python module (JAX, PyTorch, NumPy) as the model, run by the named interpreter in a worker fed through shared memory (docs/python.md)",
-        options: OPTIONS,
+        options: PythonSpec::OPTIONS,
         example: "kind = \"python\"\npython = \"python3\"\nmodule = \"python/schnet_jax.py\"\noptions = { latent = 64 }\n",
     }
 }
@@ -355,7 +337,7 @@ inventory::submit! {
         task: Task::Node,
         name: "python",
         summary: "a Python module as the node classifier of subgraph batches, run like the graph-level python model (docs/python.md)",
-        options: OPTIONS,
+        options: PythonSpec::OPTIONS,
         example: "kind = \"python\"\npython = \"python3\"\nmodule = \"python/sgc_numpy.py\"\noptions = { hops = 2 }\n",
     }
 }

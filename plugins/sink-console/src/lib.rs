@@ -4,7 +4,7 @@
 
 use geobatch_core::records::{EvalRecord, RunEnd};
 use geobatch_core::{
-    OptionDoc, PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord, Task,
+    PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord, Task, plugin_options,
 };
 use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -12,24 +12,26 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// Config of the console sink.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSpec {
     /// Show progress (the summary is always printed).
-    #[serde(default = "yes")]
+    #[option(
+        ty = "bool",
+        default = true,
+        doc = "show progress: a live bar on a terminal, plain lines otherwise"
+    )]
     pub progress: bool,
     /// When stderr is not a terminal (a log file, a cluster job): seconds between plain progress
     /// lines.
-    #[serde(default = "default_every")]
+    #[option(
+        ty = "float",
+        default = 30.0,
+        toml = "30",
+        doc = "seconds between plain progress lines when stderr is not a terminal (logs, cluster jobs)"
+    )]
     pub every_secs: f64,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn default_every() -> f64 {
-    30.0
 }
 
 /// How progress is shown.
@@ -317,10 +319,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "console",
         summary: "progress on stderr (a live bar on a terminal, plain lines in a log) with training rate and ETA, and a final summary line",
-        options: &[
-            OptionDoc { name: "progress", ty: "bool", default: "true", doc: "show progress: a live bar on a terminal, plain lines otherwise" },
-            OptionDoc { name: "every_secs", ty: "float", default: "30", doc: "seconds between plain progress lines when stderr is not a terminal (logs, cluster jobs)" },
-        ],
+        options: ConsoleSpec::OPTIONS,
         example: "kind = \"console\"\nprogress = true\nevery_secs = 30.0\n",
     }
 }

@@ -21,23 +21,24 @@ pub use tables::{SCHEMA_VERSION, eval_batch, run_batch, step_batch, write_table}
 use geobatch_core::manifest::{MANIFEST_VERSION, Manifest, PartEntry};
 use geobatch_core::records::{EvalRecord, RunEnd, RunStatus};
 use geobatch_core::{
-    Error, OptionDoc, PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord,
-    Task,
+    Error, PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord, Task,
+    plugin_options,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Config of the Parquet sink.
+#[plugin_options]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParquetSpec {
     /// Steps per part file.
-    #[serde(default = "default_rows")]
+    #[option(
+        ty = "integer",
+        default = 10_000,
+        doc = "steps per part file; a crash loses at most the open part"
+    )]
     pub rows_per_part: usize,
-}
-
-fn default_rows() -> usize {
-    10_000
 }
 
 /// The runtime Parquet sink.
@@ -281,7 +282,7 @@ inventory::submit! {
         task: Task::Graph,
         name: "parquet",
         summary: "run.parquet, steps-*.parquet (part files) and evals.parquet in the run folder",
-        options: &[OptionDoc { name: "rows_per_part", ty: "integer", default: "10000", doc: "steps per part file; a crash loses at most the open part" }],
+        options: ParquetSpec::OPTIONS,
         example: "kind = \"parquet\"\nrows_per_part = 10000\n",
     }
 }
