@@ -5,8 +5,8 @@
 use crate::batches::run_batches_with_plans;
 use crate::config::{Loaded, LoadedConfig, RunConfig, parse_file_with, task_of};
 use crate::error::RunError;
-use crate::node::{LoadedNodeConfig, run_node_batches, run_node_train_with};
-use crate::train::run_train_with;
+use crate::node::{LoadedNodeConfig, run_node_batches};
+use crate::train::{RunSummary, run_train_with};
 use geobatch_core::{RunStatus, Task};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -113,17 +113,10 @@ impl AnyConfig {
     /// Trains the config's model (continuing from its checkpoint with `resume`) and returns the
     /// rendered summary and how the run ended.
     pub fn train(&self, stop: &AtomicBool, resume: bool) -> Result<Finished, RunError> {
-        let (summary, status) = match self {
-            AnyConfig::Graph(l) => {
-                let s = run_train_with(l, None, stop, resume)?;
-                (s.render(), s.status)
-            }
-            AnyConfig::Node(l) => {
-                let s = run_node_train_with(l, None, stop, resume)?;
-                (s.render(), s.status)
-            }
-        };
-        Ok(Finished { summary, status })
+        Ok(match self {
+            AnyConfig::Graph(l) => finished(run_train_with(l, None, stop, resume)?),
+            AnyConfig::Node(l) => finished(run_train_with(l, None, stop, resume)?),
+        })
     }
 
     /// Runs the batching study and returns the rendered summary.
@@ -132,5 +125,13 @@ impl AnyConfig {
             AnyConfig::Graph(l) => run_batches_with_plans(l, None, None, stop)?.render(),
             AnyConfig::Node(l) => run_node_batches(l, stop)?.render(),
         })
+    }
+}
+
+/// What a training run of either kind ended with.
+fn finished(summary: impl RunSummary) -> Finished {
+    Finished {
+        summary: summary.render(),
+        status: summary.status(),
     }
 }

@@ -11,7 +11,6 @@ use arrow_array::types::Float64Type;
 use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec, NodePredictions};
 use geobatch_core::{GraphBatch, ModelContext, ModelSpec, Result, StepStats, Trainer};
 use geobatch_runner::jobs::AnyConfig;
-use geobatch_runner::node::run_node_train;
 use geobatch_runner::run_train;
 use geobatch_testkit::results::{read, run_value};
 use serde::{Deserialize, Serialize};
@@ -272,7 +271,7 @@ fn broken_node_predictions_fail_the_run() {
         ) else {
             panic!("a node-level config");
         };
-        let err = run_node_train(&loaded, None, &AtomicBool::new(false))
+        let err = run_train(&loaded, None, &AtomicBool::new(false))
             .unwrap_err()
             .to_string();
         assert!(err.contains(want), "{predict}: wants {want:?}\n{err}");

@@ -15,7 +15,7 @@ pub mod train;
 pub use config::{LoadedNodeConfig, NodeBatches, NodeConfig, NodeTraining, Plateau};
 pub use eval::{NodeEval, evaluate_batched, evaluate_full};
 pub use study::{NodeBatchSummary, peak_rss, run_node_batches};
-pub use train::{NodeSource, NodeTrainSummary, run_node_train, run_node_train_with};
+pub use train::{NodeSource, NodeTask, NodeTrainSummary};
 
 use crate::error::RunError;
 use geobatch_core::node::{

@@ -2,21 +2,21 @@
 //! one training loop, batched validation for the learning-rate plateau, early stopping and
 //! keep-best, and batched and full-graph evaluation at the end.
 
-use super::config::{LoadedNodeConfig, NodeTraining};
+use super::config::{LoadedNodeConfig, NodeConfig, NodeTraining};
 use super::eval::{NodeEval, eval_record, evaluate_batched, evaluate_full};
 use super::{build_batcher, load_graph};
 use crate::error::RunError;
-use crate::identity::{RunStart, new_run, threads_of};
 use crate::sinks::SinkSet;
-use crate::train::{BatchSource, Flow, Job, Point, Schedule, TaskHooks, train};
+use crate::train::entry::{Prepared, Rounds, RunSummary, TrainKind, Trained};
+use crate::train::{BatchSource, Ended, Flow, Point, TaskHooks};
 use geobatch_core::node::{
-    NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodeModelContext, NodePlan,
+    NodeBatch, NodeBatcher, NodeCollator, NodeDataset, NodeGraph, NodeModelContext, NodeModelSpec,
+    NodePlan,
 };
 use geobatch_core::{Error, RunStatus, SplitName, Trainer};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// What a node-level training run did.
@@ -278,14 +278,14 @@ impl Plateau {
     }
 }
 
+/// The inference batcher of every evaluated split.
+type InferBatchers = Vec<(SplitName, Box<dyn NodeBatcher>)>;
+
 /// Node-level evaluation: batched validation after every `eval_every` epochs (plateau, early
 /// stopping, keep-best), and at the end batched and full-graph evaluation of the evaluated
 /// splits. Model selection always uses the validation split, whatever the order of
 /// `eval_splits`.
-/// The inference batcher of every evaluated split.
-type InferBatchers = Vec<(SplitName, Box<dyn NodeBatcher>)>;
-
-struct NodeTask<'a> {
+pub struct NodeTask<'a> {
     graph: &'a NodeGraph,
     tr: &'a NodeTraining,
     infer: InferBatchers,
@@ -293,6 +293,8 @@ struct NodeTask<'a> {
     state: Plateau,
     evals: Vec<(SplitName, String, NodeEval)>,
     kept: Option<u64>,
+    /// Pre-computation time of the training and inference batchers (ns), for the summary.
+    precompute_ns: (u64, u64),
 }
 
 impl NodeTask<'_> {
@@ -405,125 +407,108 @@ impl TaskHooks for NodeTask<'_> {
     }
 }
 
-/// Trains the config's node classifier; `epochs` overrides `[training] epochs`.
-pub fn run_node_train(
-    loaded: &LoadedNodeConfig,
-    epochs: Option<u64>,
-    stop: &AtomicBool,
-) -> Result<NodeTrainSummary, RunError> {
-    run_node_train_with(loaded, epochs, stop, false)
-}
-
-/// As [`run_node_train`]; with `resume`, a run whose folder holds a checkpoint continues from it
-/// (parameters, best parameters, optimiser state, epoch, schedule state and the sinks' records).
-pub fn run_node_train_with(
-    loaded: &LoadedNodeConfig,
-    epochs: Option<u64>,
-    stop: &AtomicBool,
-    resume: bool,
-) -> Result<NodeTrainSummary, RunError> {
-    let threads = crate::threads::resolve(loaded.config.training.threads);
-    crate::threads::run_on(threads, || {
-        node_train_on_threads(loaded, epochs, stop, resume, threads)
-    })?
-}
-
-/// [`run_node_train_with`] inside the pool of `threads` kernel threads.
-fn node_train_on_threads(
-    loaded: &LoadedNodeConfig,
-    epochs: Option<u64>,
-    stop: &AtomicBool,
-    resume: bool,
-    threads: usize,
-) -> Result<NodeTrainSummary, RunError> {
-    let cfg = &loaded.config;
-    let tr = &cfg.training;
-    let model_spec = cfg.model.as_ref().ok_or_else(|| {
-        loaded.input_error("no [model] table: `geobatch run` trains a model (gcn or sage)")
-    })?;
-    let epochs = epochs.unwrap_or(tr.epochs);
-    if epochs == 0 {
-        return Err(loaded.input_error("epochs must be at least 1"));
+impl RunSummary for NodeTrainSummary {
+    fn render(&self) -> String {
+        NodeTrainSummary::render(self)
     }
-    let seed = cfg.experiment.seed;
-    let (dataset, load_ns) = load_graph(cfg)?;
-    let graph = dataset.graph();
-    eprintln!("{}", describe(&dataset.source(), graph, load_ns));
-    let source = NodeSource::new(
-        graph,
-        build_batcher(cfg.batcher.as_ref(), graph, SplitName::Train, true, seed)?,
-    )?;
-    let (infer, label) = inference_batchers(cfg, graph)?;
-    let infer_ns: u64 = infer.iter().map(|(_, b)| b.precompute_ns()).sum();
-    let trainer = model_spec.build(&NodeModelContext {
-        n_features: graph.n_features(),
-        n_classes: graph.n_classes(),
-        seed,
-        device: tr.device.clone(),
-        optimizer: tr.optimizer.clone(),
-    })?;
-    let model = model_spec.typetag_name().to_string();
-    let parameters = trainer.parameter_count();
-    let per_epoch = source.per_epoch();
-    let train_ns = source.batcher().precompute_ns();
-    eprintln!(
-        "{model}: {parameters} parameters; {per_epoch} training batches per epoch (precomputed in {:.0} ms), inference batches precomputed in {:.0} ms",
-        train_ns as f64 / 1e6,
-        infer_ns as f64 / 1e6
-    );
-    let run = new_run(
-        loaded,
-        RunStart {
-            job: "train",
-            model: Some(&model),
-            dataset_source: dataset.source(),
-            budget: None,
-            planned_steps: epochs * per_epoch,
-            mode: tr.mode.as_str(),
-            device: &tr.device,
-            threads: threads_of(
-                threads,
-                tr.mode,
-                infer
-                    .iter()
-                    .map(|(_, b)| b.precompute_threads())
-                    .fold(source.batcher().precompute_threads(), usize::max),
-            ),
-        },
-    )?;
-    let job = Job {
-        run,
-        sinks: &cfg.sinks,
-        source,
-        trainer,
-        schedule: Schedule {
-            steps: epochs * per_epoch,
-            per_round: per_epoch,
+
+    fn status(&self) -> RunStatus {
+        self.status
+    }
+}
+
+/// Node-level training through the one entry point ([`crate::train::run_train`]): epochs of the
+/// training batcher's node batches, evaluated by [`NodeTask`].
+impl TrainKind for NodeConfig {
+    const ROUNDS: &'static str = "epochs";
+    type Model = dyn NodeModelSpec;
+    type Data = Box<dyn NodeDataset>;
+    type Source<'d> = NodeSource<'d>;
+    type Hooks<'d> = NodeTask<'d>;
+    type Summary = NodeTrainSummary;
+
+    fn rounds(&self) -> Rounds<'_> {
+        let tr = &self.training;
+        Rounds {
+            planned: tr.epochs,
             eval_every: tr.eval_every,
             checkpoint_every: tr.checkpoint_every,
             warmup: tr.warmup_epochs,
-        },
-        mode: tr.mode,
-        resume,
-    };
-    let mut task = NodeTask {
-        graph,
-        tr,
-        infer,
-        label,
-        state: Plateau::new(tr.optimizer.learning_rate),
-        evals: Vec::new(),
-        kept: None,
-    };
-    let ended = train(job, &mut task, stop)?;
-    Ok(summary(
-        model,
-        parameters,
-        per_epoch,
-        (train_ns, infer_ns),
-        ended,
-        task,
-    ))
+            mode: tr.mode,
+            device: &tr.device,
+            threads: tr.threads,
+        }
+    }
+
+    fn model(&self) -> Option<&Self::Model> {
+        self.model.as_deref()
+    }
+
+    fn load(loaded: &LoadedNodeConfig) -> Result<Box<dyn NodeDataset>, RunError> {
+        let (dataset, load_ns) = load_graph(&loaded.config)?;
+        eprintln!("{}", describe(&dataset.source(), dataset.graph(), load_ns));
+        Ok(dataset)
+    }
+
+    fn prepare<'d>(
+        loaded: &'d LoadedNodeConfig,
+        dataset: &'d Box<dyn NodeDataset>,
+        model: &'d Self::Model,
+    ) -> Result<Prepared<'d, Self>, RunError> {
+        let cfg = &loaded.config;
+        let tr = &cfg.training;
+        let seed = cfg.experiment.seed;
+        let graph = dataset.graph();
+        let source = NodeSource::new(
+            graph,
+            build_batcher(cfg.batcher.as_ref(), graph, SplitName::Train, true, seed)?,
+        )?;
+        let (infer, label) = inference_batchers(cfg, graph)?;
+        let infer_ns: u64 = infer.iter().map(|(_, b)| b.precompute_ns()).sum();
+        let trainer = model.build(&NodeModelContext {
+            n_features: graph.n_features(),
+            n_classes: graph.n_classes(),
+            seed,
+            device: tr.device.clone(),
+            optimizer: tr.optimizer.clone(),
+        })?;
+        let per_epoch = source.per_epoch();
+        let train_ns = source.batcher().precompute_ns();
+        let precompute_threads = infer
+            .iter()
+            .map(|(_, b)| b.precompute_threads())
+            .fold(source.batcher().precompute_threads(), usize::max);
+        Ok(Prepared {
+            source,
+            trainer,
+            hooks: NodeTask {
+                graph,
+                tr,
+                infer,
+                label,
+                state: Plateau::new(tr.optimizer.learning_rate),
+                evals: Vec::new(),
+                kept: None,
+                precompute_ns: (train_ns, infer_ns),
+            },
+            per_round: per_epoch,
+            dataset_source: dataset.source(),
+            budget: None,
+            precompute_threads,
+            about: format!(
+                "{per_epoch} training batches per epoch (precomputed in {:.0} ms), inference batches precomputed in {:.0} ms",
+                train_ns as f64 / 1e6,
+                infer_ns as f64 / 1e6
+            ),
+        })
+    }
+
+    fn summarise<'d>(trained: Trained, ended: Ended, task: Self::Hooks<'d>) -> NodeTrainSummary
+    where
+        Self: 'd,
+    {
+        summary(trained, ended, task)
+    }
 }
 
 /// One line on the graph as loaded.
@@ -562,21 +547,14 @@ fn inference_batchers(
 }
 
 /// What the run did, from its end and its task.
-fn summary(
-    model: String,
-    parameters: usize,
-    per_epoch: u64,
-    precompute_ns: (u64, u64),
-    ended: crate::train::Ended,
-    task: NodeTask<'_>,
-) -> NodeTrainSummary {
+fn summary(trained: Trained, ended: Ended, task: NodeTask<'_>) -> NodeTrainSummary {
     let m = ended.progress.medians(task.tr.warmup_epochs);
     NodeTrainSummary {
-        model,
-        parameters,
-        epochs: ended.progress.steps() / per_epoch,
+        model: trained.model,
+        parameters: trained.parameters,
+        epochs: ended.progress.steps() / trained.per_round,
         steps: ended.progress.steps(),
-        precompute_ns,
+        precompute_ns: task.precompute_ns,
         // an epoch of one batch is one step: its time is the step's (rounds are timed only
         // when they hold several steps)
         median_epoch_ns: m

@@ -1,21 +1,20 @@
 //! Graph-level training (`geobatch run` on a dataset of many small graphs): the training split's
 //! seeded stream batched by the config's batcher, evaluated with the one exact evaluator.
 
+use super::entry::{Prepared, Rounds, RunSummary, TrainKind, Trained};
 use super::feed::{BatchSource, Flow};
-use super::{Ended, Job, Point, Schedule, TaskHooks, train};
-use crate::config::LoadedConfig;
+use super::{Ended, Point, TaskHooks};
+use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate};
-use crate::identity::{RunStart, new_run, threads_of};
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
-    Batcher, Dataset, Error, GraphBatch, GraphSet, GraphStream, ModelContext, Plan, RunStatus,
-    SplitName, StreamMode, Trainer,
+    Batcher, Dataset, Error, GraphBatch, GraphSet, GraphStream, ModelContext, ModelSpec, Plan,
+    RunStatus, SplitName, StreamMode, Trainer,
 };
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// Loss above which a run is stopped as diverged (the reference's abort rule).
@@ -198,7 +197,7 @@ impl BatchSource for GraphSource<'_> {
 
 /// Graph-level evaluation: RMSE and MAE of every target on the evaluated splits, with the
 /// exact evaluator.
-struct GraphTask<'a> {
+pub struct GraphTask<'a> {
     dataset: &'a dyn Dataset,
     splits: &'a [SplitName],
     batch_size: usize,
@@ -270,106 +269,94 @@ impl TaskHooks for GraphTask<'_> {
     }
 }
 
-/// Trains the config's model; `steps` overrides `[training] steps`. `stop` ends the run early
-/// (Ctrl-C) with status `interrupted`; the sinks are finished in every case.
-pub fn run_train(
-    loaded: &LoadedConfig,
-    steps: Option<u64>,
-    stop: &AtomicBool,
-) -> Result<TrainSummary, RunError> {
-    run_train_with(loaded, steps, stop, false)
-}
-
-/// As [`run_train`]; with `resume`, a run whose folder holds a checkpoint continues from it
-/// (parameters, optimiser state, stream position and the sinks' records up to that step).
-pub fn run_train_with(
-    loaded: &LoadedConfig,
-    steps: Option<u64>,
-    stop: &AtomicBool,
-    resume: bool,
-) -> Result<TrainSummary, RunError> {
-    let threads = crate::threads::resolve(loaded.config.training.threads);
-    crate::threads::run_on(threads, || {
-        train_on_threads(loaded, steps, stop, resume, threads)
-    })?
-}
-
-/// [`run_train_with`] inside the pool of `threads` kernel threads.
-fn train_on_threads(
-    loaded: &LoadedConfig,
-    steps: Option<u64>,
-    stop: &AtomicBool,
-    resume: bool,
-    threads: usize,
-) -> Result<TrainSummary, RunError> {
-    let cfg = &loaded.config;
-    let model_spec = cfg.model.as_ref().ok_or_else(|| {
-        loaded.input_error(
-            "no [model] table: `geobatch run` trains a model (see `geobatch list models`)",
-        )
-    })?;
-    let tr = &cfg.training;
-    let steps = steps.unwrap_or(tr.steps);
-    if steps == 0 {
-        return Err(loaded.input_error("--steps must be at least 1"));
+impl RunSummary for TrainSummary {
+    fn render(&self) -> String {
+        TrainSummary::render(self)
     }
-    let seed = cfg.experiment.seed;
-    let dataset = crate::batches::load_dataset(loaded)?;
-    check_eval_splits(loaded, dataset.as_ref())?;
-    let train_set = dataset.split(SplitName::Train);
-    let batcher = crate::batches::batcher_for(loaded, train_set, SplitName::Train)?;
-    let budget = batcher.budget();
-    let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?;
-    let trainer = model_spec.build(&ModelContext {
-        n_species: dataset.species_classes().len(),
-        target_stats: dataset.target_stats(),
-        seed,
-        device: tr.device.clone(),
-        optimizer: tr.optimizer.clone(),
-    })?;
-    let parameters = trainer.parameter_count();
-    let model = model_spec.typetag_name().to_string();
-    eprintln!(
-        "{model}: {parameters} parameters; training on {} ({} graphs)",
-        dataset.source(),
-        train_set.len()
-    );
-    let run = new_run(
-        loaded,
-        RunStart {
-            job: "train",
-            model: Some(&model),
-            dataset_source: dataset.source(),
-            budget,
-            planned_steps: steps,
-            mode: tr.mode.as_str(),
-            device: &tr.device,
-            threads: threads_of(threads, tr.mode, 1),
-        },
-    )?;
-    let job = Job {
-        run,
-        sinks: &cfg.sinks,
-        source,
-        trainer,
-        schedule: Schedule {
-            steps,
-            per_round: 1,
+
+    fn status(&self) -> RunStatus {
+        self.status
+    }
+}
+
+/// Graph-level training through the one entry point ([`super::run_train`]): the dataset's
+/// training split batched by the config's batcher, evaluated by [`GraphTask`].
+impl TrainKind for ExperimentConfig {
+    const ROUNDS: &'static str = "steps";
+    type Model = dyn ModelSpec;
+    type Data = Box<dyn Dataset>;
+    type Source<'d> = GraphSource<'d>;
+    type Hooks<'d> = GraphTask<'d>;
+    type Summary = TrainSummary;
+
+    fn rounds(&self) -> Rounds<'_> {
+        let tr = &self.training;
+        Rounds {
+            planned: tr.steps,
             eval_every: tr.eval_every,
             checkpoint_every: tr.checkpoint_every,
             warmup: tr.warmup,
-        },
-        mode: tr.mode,
-        resume,
-    };
-    let mut task = GraphTask {
-        dataset: dataset.as_ref(),
-        splits: &tr.eval_splits,
-        batch_size: cfg.batcher.batch_size(),
-        finals: Vec::new(),
-    };
-    let ended = train(job, &mut task, stop)?;
-    Ok(summary(model, parameters, ended, task.finals))
+            mode: tr.mode,
+            device: &tr.device,
+            threads: tr.threads,
+        }
+    }
+
+    fn model(&self) -> Option<&Self::Model> {
+        self.model.as_deref()
+    }
+
+    fn load(loaded: &LoadedConfig) -> Result<Box<dyn Dataset>, RunError> {
+        let dataset = crate::batches::load_dataset(loaded)?;
+        check_eval_splits(loaded, dataset.as_ref())?;
+        Ok(dataset)
+    }
+
+    fn prepare<'d>(
+        loaded: &'d LoadedConfig,
+        dataset: &'d Box<dyn Dataset>,
+        model: &'d Self::Model,
+    ) -> Result<Prepared<'d, Self>, RunError> {
+        let cfg = &loaded.config;
+        let tr = &cfg.training;
+        let train_set = dataset.split(SplitName::Train);
+        let batcher = crate::batches::batcher_for(loaded, train_set, SplitName::Train)?;
+        let budget = batcher.budget();
+        let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?;
+        let trainer = model.build(&ModelContext {
+            n_species: dataset.species_classes().len(),
+            target_stats: dataset.target_stats(),
+            seed: cfg.experiment.seed,
+            device: tr.device.clone(),
+            optimizer: tr.optimizer.clone(),
+        })?;
+        Ok(Prepared {
+            source,
+            trainer,
+            hooks: GraphTask {
+                dataset: dataset.as_ref(),
+                splits: &tr.eval_splits,
+                batch_size: cfg.batcher.batch_size(),
+                finals: Vec::new(),
+            },
+            per_round: 1,
+            dataset_source: dataset.source(),
+            budget,
+            precompute_threads: 1,
+            about: format!(
+                "training on {} ({} graphs)",
+                dataset.source(),
+                train_set.len()
+            ),
+        })
+    }
+
+    fn summarise<'d>(trained: Trained, ended: Ended, task: Self::Hooks<'d>) -> TrainSummary
+    where
+        Self: 'd,
+    {
+        summary(trained, ended, task.finals)
+    }
 }
 
 /// An empty split would score RMSE 0 over 0 graphs: refused before anything runs.
@@ -389,13 +376,13 @@ fn check_eval_splits(
 }
 
 /// What the run did, from its end and its final evaluations.
-fn summary(model: String, parameters: usize, ended: Ended, evals: Vec<EvalRecord>) -> TrainSummary {
+fn summary(trained: Trained, ended: Ended, evals: Vec<EvalRecord>) -> TrainSummary {
     let (loss_first, loss_last) = ended.progress.loss_windows();
     let loss_latest = ended.progress.latest_loss();
     let m = ended.progress.medians(0);
     TrainSummary {
-        model,
-        parameters,
+        model: trained.model,
+        parameters: trained.parameters,
         steps: ended.progress.steps(),
         loss_first,
         loss_last,

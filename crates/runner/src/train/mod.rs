@@ -1,6 +1,7 @@
 //! Training, written once for every kind of task (DESIGN.md §7, §11): batches of many small
-//! graphs ([`graph`]) and node batches of one large graph (`crate::node`) go through the same
-//! loop, whose phases are the functions of this module:
+//! graphs ([`graph`]) and node batches of one large graph (`crate::node`) start at the same entry
+//! point ([`entry::run_train`], each kind a [`TrainKind`]) and go through the same loop, whose
+//! phases are the functions of this module:
 //!
 //! 1. **resume** ([`train`]): a checkpoint, when asked for, restores the trainer, the batch
 //!    source's position, the task's state, the running totals and the sinks;
@@ -14,13 +15,15 @@
 //!    happened ([`SinkSet::close`]), the checkpoint dropped once the run is complete.
 
 pub mod checkpoint;
+pub mod entry;
 pub mod feed;
 pub mod graph;
 pub mod progress;
 
 pub use checkpoint::STATE_FILE;
+pub use entry::{RunSummary, TrainKind, run_train, run_train_with};
 pub use feed::{BatchSource, Built, Flow, feed};
-pub use graph::{LOSS_LIMIT, TrainSummary, run_train, run_train_with};
+pub use graph::{LOSS_LIMIT, TrainSummary};
 pub use progress::{Medians, Progress};
 
 use crate::config::Mode;

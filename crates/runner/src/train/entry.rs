@@ -1,0 +1,206 @@
+//! The one entry point of training, for both kinds of task: [`run_train`] (what `geobatch run`,
+//! `sweep`, `advise` and SLURM tasks reach through `AnyConfig::train`). A kind of task
+//! ([`TrainKind`], implemented by the graph-level and the node-level config) brings what differs:
+//! its data, the batch source, trainer and evaluation hooks built on that data, and its summary.
+//! The entry does the rest, once: the kernel threads, the checks, the run's identity and the loop
+//! ([`super::train`]).
+
+use super::{BatchSource, Ended, Job, Schedule, TaskHooks, train};
+use crate::config::{Loaded, Mode, RunConfig};
+use crate::error::RunError;
+use crate::identity::{RunStart, new_run, threads_of};
+use geobatch_core::{RunStatus, Shape, Trainer};
+use std::sync::atomic::AtomicBool;
+
+/// The `[training]` settings every kind of task has, counted in rounds (a round is a step of
+/// a graph-level run and an epoch of node batches of a node-level one).
+#[derive(Debug, Clone, Copy)]
+pub struct Rounds<'a> {
+    /// Rounds of the run (`training.steps` or `training.epochs`).
+    pub planned: u64,
+    /// Evaluate every this many rounds (0: only at the end).
+    pub eval_every: u64,
+    /// Checkpoint every this many rounds (0: never).
+    pub checkpoint_every: u64,
+    /// Leading rounds whose steps are flagged as warm-up.
+    pub warmup: u64,
+    /// Serial or prefetch batching.
+    pub mode: Mode,
+    /// Device name.
+    pub device: &'a str,
+    /// Kernel threads (`None`: every core).
+    pub threads: Option<usize>,
+}
+
+/// The batches a kind's source makes.
+type BatchOf<'d, K> = <<K as TrainKind>::Source<'d> as BatchSource>::Batch;
+
+/// What a kind built on its data for one run.
+pub struct Prepared<'d, K: TrainKind + 'd> {
+    /// Where the training batches come from.
+    pub source: K::Source<'d>,
+    /// The model being trained.
+    pub trainer: Box<dyn Trainer<BatchOf<'d, K>>>,
+    /// The kind's evaluations and their state.
+    pub hooks: K::Hooks<'d>,
+    /// Steps per round: 1 for graph-level runs, the batches of an epoch for node-level ones.
+    pub per_round: u64,
+    /// Where the data came from (the run's `dataset_source`).
+    pub dataset_source: String,
+    /// The batcher's fixed padded shape, if it has one.
+    pub budget: Option<Shape>,
+    /// Threads the batchers' pre-computation ran on (1 when it ran on one).
+    pub precompute_threads: usize,
+    /// What the run trains on, for the line that announces it.
+    pub about: String,
+}
+
+/// The model of a run, as its summary names it.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// Model plugin name.
+    pub model: String,
+    /// Trainable scalars.
+    pub parameters: usize,
+    /// Steps per round.
+    pub per_round: u64,
+}
+
+/// What a finished training run reports, whatever its kind.
+pub trait RunSummary {
+    /// A human-readable report.
+    fn render(&self) -> String;
+    /// How the run ended.
+    fn status(&self) -> RunStatus;
+}
+
+/// A kind of training task as the one entry point [`run_train`] sees it: implemented by the
+/// config type of each kind.
+pub trait TrainKind: RunConfig + Sync + Sized {
+    /// The `[training]` key that counts the run's rounds (`steps` or `epochs`).
+    const ROUNDS: &'static str;
+    /// The model spec of the kind's configs.
+    type Model: ?Sized;
+    /// What the kind loads once and the rest of a run borrows.
+    type Data;
+    /// The source of its training batches.
+    type Source<'d>: BatchSource
+    where
+        Self: 'd;
+    /// Its evaluations.
+    type Hooks<'d>: TaskHooks<Batch = BatchOf<'d, Self>>
+    where
+        Self: 'd;
+    /// What a finished run reports.
+    type Summary: RunSummary + Send;
+
+    /// The config's `[training]` settings in rounds.
+    fn rounds(&self) -> Rounds<'_>;
+
+    /// The config's model, when it has one.
+    fn model(&self) -> Option<&Self::Model>;
+
+    /// Loads the data.
+    fn load(loaded: &Loaded<Self>) -> Result<Self::Data, RunError>;
+
+    /// Builds the batch source, the trainer of `model` and the hooks on `data`.
+    fn prepare<'d>(
+        loaded: &'d Loaded<Self>,
+        data: &'d Self::Data,
+        model: &'d Self::Model,
+    ) -> Result<Prepared<'d, Self>, RunError>;
+
+    /// The summary of a run that ended.
+    fn summarise<'d>(trained: Trained, ended: Ended, hooks: Self::Hooks<'d>) -> Self::Summary
+    where
+        Self: 'd;
+}
+
+/// Trains the config's model; `rounds` overrides its `training.steps` (graph-level) or
+/// `training.epochs` (node-level). `stop` ends the run early (Ctrl-C) with status
+/// `interrupted`; the sinks are finished in every case.
+pub fn run_train<K: TrainKind>(
+    loaded: &Loaded<K>,
+    rounds: Option<u64>,
+    stop: &AtomicBool,
+) -> Result<K::Summary, RunError> {
+    run_train_with(loaded, rounds, stop, false)
+}
+
+/// As [`run_train`]; with `resume`, a run whose folder holds a checkpoint continues from it
+/// (parameters, optimiser state, the batch source's position, the task's state and the sinks'
+/// records up to that step).
+pub fn run_train_with<K: TrainKind>(
+    loaded: &Loaded<K>,
+    rounds: Option<u64>,
+    stop: &AtomicBool,
+    resume: bool,
+) -> Result<K::Summary, RunError> {
+    let threads = crate::threads::resolve(loaded.config.rounds().threads);
+    crate::threads::run_on(threads, || {
+        train_on_threads(loaded, rounds, stop, resume, threads)
+    })?
+}
+
+/// [`run_train_with`] inside the pool of `threads` kernel threads.
+fn train_on_threads<K: TrainKind>(
+    loaded: &Loaded<K>,
+    rounds: Option<u64>,
+    stop: &AtomicBool,
+    resume: bool,
+    threads: usize,
+) -> Result<K::Summary, RunError> {
+    let settings = loaded.config.rounds();
+    let (Some(spec), Some(model)) = (loaded.config.model(), loaded.config.model_name()) else {
+        return Err(loaded.input_error(
+            "no [model] table: `geobatch run` trains a model (see `geobatch list models`)",
+        ));
+    };
+    let rounds = rounds.unwrap_or(settings.planned);
+    if rounds == 0 {
+        return Err(loaded.input_error(&format!("training.{} must be at least 1", K::ROUNDS)));
+    }
+    let data = K::load(loaded)?;
+    let prepared = K::prepare(loaded, &data, spec)?;
+    let trained = Trained {
+        model: model.to_string(),
+        parameters: prepared.trainer.parameter_count(),
+        per_round: prepared.per_round,
+    };
+    eprintln!(
+        "{model}: {} parameters; {}",
+        trained.parameters, prepared.about
+    );
+    let steps = rounds * prepared.per_round;
+    let run = new_run(
+        loaded,
+        RunStart {
+            job: "train",
+            model: Some(model),
+            dataset_source: prepared.dataset_source,
+            budget: prepared.budget,
+            planned_steps: steps,
+            mode: settings.mode.as_str(),
+            device: settings.device,
+            threads: threads_of(threads, settings.mode, prepared.precompute_threads),
+        },
+    )?;
+    let job = Job {
+        run,
+        sinks: loaded.config.sinks(),
+        source: prepared.source,
+        trainer: prepared.trainer,
+        schedule: Schedule {
+            steps,
+            per_round: prepared.per_round,
+            eval_every: settings.eval_every,
+            checkpoint_every: settings.checkpoint_every,
+            warmup: settings.warmup,
+        },
+        mode: settings.mode,
+        resume,
+    };
+    let mut hooks = prepared.hooks;
+    let ended = train(job, &mut hooks, stop)?;
+    Ok(K::summarise(trained, ended, hooks))
+}
