@@ -222,3 +222,6 @@ fn serde_has(attrs: &[Attribute], key: &str) -> syn::Result<bool> {
 fn is_option(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"))
 }
+
+#[cfg(test)]
+mod tests;

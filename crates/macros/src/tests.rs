@@ -1,0 +1,143 @@
+//! The macro's refusals, on the expansion itself: every spec it must refuse gives its message
+//! (the compile error a plugin author sees), and an accepted spec loses its `#[option]`s.
+
+use super::expand;
+use quote::ToTokens;
+use syn::{ItemStruct, parse_quote};
+
+/// The error `#[plugin_options]` gives for `item` (panics when it accepts it).
+fn refusal(mut item: ItemStruct) -> String {
+    match expand(&mut item) {
+        Ok(tokens) => panic!("accepted: {tokens}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_required_field_with_a_serde_default_is_refused() {
+    let message = refusal(parse_quote! {
+        struct Spec {
+            #[serde(default)]
+            #[option(ty = "integer", doc = "documented as required")]
+            size: usize,
+        }
+    });
+    assert!(message.contains("the field has a default"), "{message}");
+}
+
+#[test]
+fn an_option_field_documented_as_required_is_refused() {
+    let message = refusal(parse_quote! {
+        struct Spec {
+            #[option(ty = "integer", doc = "absent means none")]
+            limit: Option<u64>,
+        }
+    });
+    assert!(message.contains("the field has a default"), "{message}");
+}
+
+#[test]
+fn a_default_given_twice_is_refused() {
+    let message = refusal(parse_quote! {
+        struct Spec {
+            #[serde(default = "seven")]
+            #[option(ty = "integer", default = 7, doc = "twice")]
+            size: u32,
+        }
+    });
+    assert!(message.contains("the default is given twice"), "{message}");
+}
+
+#[test]
+fn a_default_that_is_not_a_literal_needs_its_toml() {
+    let message = refusal(parse_quote! {
+        struct Spec {
+            #[option(ty = "integer", default = 2 * 64, doc = "an expression")]
+            step: usize,
+        }
+    });
+    assert!(message.contains("not a literal"), "{message}");
+}
+
+#[test]
+fn a_field_without_an_option_is_refused_unless_serde_skips_it() {
+    let message = refusal(parse_quote! {
+        struct Spec {
+            forgotten: usize,
+        }
+    });
+    assert!(
+        message.contains("every field of a spec is an option"),
+        "{message}"
+    );
+    let mut skipped: ItemStruct = parse_quote! {
+        struct Spec {
+            #[serde(skip)]
+            cache: Vec<u8>,
+        }
+    };
+    assert!(expand(&mut skipped).is_ok());
+}
+
+#[test]
+fn unknown_repeated_and_missing_keys_are_refused() {
+    let unknown = refusal(parse_quote! {
+        struct Spec {
+            #[option(ty = "integer", doc = "x", help = "y")]
+            size: usize,
+        }
+    });
+    assert!(unknown.contains("unknown key"), "{unknown}");
+    let twice = refusal(parse_quote! {
+        struct Spec {
+            #[option(ty = "integer", ty = "float", doc = "x")]
+            size: usize,
+        }
+    });
+    assert!(twice.contains("given twice"), "{twice}");
+    let missing = refusal(parse_quote! {
+        struct Spec {
+            #[option(doc = "no type")]
+            size: usize,
+        }
+    });
+    assert!(missing.contains("needs doc"), "{missing}");
+    let two = refusal(parse_quote! {
+        struct Spec {
+            #[option(ty = "integer", doc = "x")]
+            #[option(ty = "integer", doc = "y")]
+            size: usize,
+        }
+    });
+    assert!(two.contains("one #[option] per field"), "{two}");
+}
+
+#[test]
+fn a_struct_without_named_fields_is_refused() {
+    let message = refusal(parse_quote! {
+        struct Spec(usize);
+    });
+    assert!(message.contains("named fields"), "{message}");
+}
+
+#[test]
+fn an_accepted_spec_keeps_serde_attributes_and_drops_its_options() {
+    let mut item: ItemStruct = parse_quote! {
+        struct Spec {
+            #[option(ty = "integer", default = 64, doc = "with a default")]
+            size: usize,
+            #[option(ty = "string", doc = "required")]
+            name: String,
+        }
+    };
+    let extra = expand(&mut item).map(|t| t.to_string()).unwrap_or_default();
+    let spec = item.to_token_stream().to_string();
+    assert!(!spec.contains("option ("), "{spec}");
+    assert!(
+        spec.contains("serde (default = \"Spec::option_default_size\")"),
+        "{spec}"
+    );
+    assert!(extra.contains("fn option_default_size"), "{extra}");
+    assert!(extra.contains("default : \"64\""), "{extra}");
+    assert!(extra.contains("default : \"required\""), "{extra}");
+}
