@@ -5,6 +5,7 @@ use crate::ReportError;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
+use geobatch_core::Phases;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
 
@@ -108,20 +109,7 @@ pub struct Steps {
     pub warmup: Vec<bool>,
     /// The update's phases per step (ns; `None` where not recorded: the batching study, a
     /// trainer that cannot tell them apart, files written before the columns existed).
-    pub phases: Vec<PhaseNs>,
-}
-
-/// One step's update phases as recorded (docs/results-schema.md), ns.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PhaseNs {
-    /// Host batch copied into device tensors.
-    pub transfer: Option<u64>,
-    /// Forward pass and loss.
-    pub forward: Option<u64>,
-    /// Backward pass.
-    pub backward: Option<u64>,
-    /// Optimiser update and the synchronisation that reads the loss.
-    pub optimizer: Option<u64>,
+    pub phases: Vec<Phases>,
 }
 
 impl Steps {
@@ -385,11 +373,11 @@ fn append_steps(steps: &mut Steps, b: &RecordBatch, p: &Path) -> Result<(), Repo
         ["transfer_ns", "forward_ns", "backward_ns", "optimizer_ns"]
             .map(|name| optional_u64s(b, name, p));
     let (transfer, forward, backward, optimizer) = (transfer?, forward?, backward?, optimizer?);
-    steps.phases.extend((0..b.num_rows()).map(|i| PhaseNs {
-        transfer: transfer[i],
-        forward: forward[i],
-        backward: backward[i],
-        optimizer: optimizer[i],
+    steps.phases.extend((0..b.num_rows()).map(|i| Phases {
+        transfer_ns: transfer[i],
+        forward_ns: forward[i],
+        backward_ns: backward[i],
+        optimizer_ns: optimizer[i],
     }));
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Per-run metrics, their aggregation over seeds, Welch's t-test and Holm's correction.
 
-use crate::read::{Eval, PhaseNs, Run, Steps};
+use crate::read::{Eval, Run, Steps};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Mean of `v` (NaN when empty).
@@ -135,7 +135,7 @@ pub struct Phases {
 /// The phase split of the steady steps of `s` that recorded their transfer (see [`Phases`]).
 pub fn phases(s: &Steps) -> Option<Phases> {
     let rows: Vec<usize> = (0..s.combined_ns.len())
-        .filter(|&i| s.is_steady(i) && s.phases.get(i).is_some_and(|p| p.transfer.is_some()))
+        .filter(|&i| s.is_steady(i) && s.phases.get(i).is_some_and(|p| p.transfer_ns.is_some()))
         .collect();
     if rows.is_empty() {
         return None;
@@ -147,14 +147,14 @@ pub fn phases(s: &Steps) -> Option<Phases> {
             .collect();
         v.map(|v| mean(&v))
     };
-    let phase = |f: fn(&PhaseNs) -> Option<u64>| mean_ms(&|i| f(&s.phases[i]));
+    let phase = |f: fn(&geobatch_core::Phases) -> Option<u64>| mean_ms(&|i| f(&s.phases[i]));
     let batching_ms = mean_ms(&|i| Some(s.batching_ns[i]))?;
     let combined_ms = mean_ms(&|i| Some(s.combined_ns[i]))?;
-    let transfer_ms = phase(|p| p.transfer)?;
+    let transfer_ms = phase(|p| p.transfer_ns)?;
     let (forward_ms, backward_ms, optimizer_ms) = (
-        phase(|p| p.forward),
-        phase(|p| p.backward),
-        phase(|p| p.optimizer),
+        phase(|p| p.forward_ns),
+        phase(|p| p.backward_ns),
+        phase(|p| p.optimizer_ns),
     );
     let known = [forward_ms, backward_ms, optimizer_ms]
         .iter()
@@ -250,11 +250,11 @@ mod tests {
             s.cold_shape.push(i == 0);
             s.warmup.push(i == 1);
             let told = |ms: u64| told_apart.then_some(ms * 1_000_000);
-            s.phases.push(PhaseNs {
-                transfer: Some(if i == 3 { 3_000_000 } else { 1_000_000 }),
-                forward: told(2),
-                backward: told(4),
-                optimizer: told(1),
+            s.phases.push(geobatch_core::Phases {
+                transfer_ns: Some(if i == 3 { 3_000_000 } else { 1_000_000 }),
+                forward_ns: told(2),
+                backward_ns: told(4),
+                optimizer_ns: told(1),
             });
         }
         s
