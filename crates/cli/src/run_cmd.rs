@@ -60,6 +60,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let loaded = AnyConfig::from_file_with(&config, &overrides)?;
+    loaded.require_model()?;
     warn_without_sinks(&loaded);
     let dir = loaded.run_dir();
     let shown = dir.display();

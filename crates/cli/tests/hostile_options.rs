@@ -317,3 +317,28 @@ fn threads_above_the_cores_warn_and_advise_checks_its_probes() {
         &["--batchers names dynamic twice"],
     );
 }
+
+/// `run` on a config without `[model]` (a batching-study config, graph- or node-level) is
+/// refused with exit 2 before anything is made: no run folder, no lock left behind.
+#[test]
+fn run_without_a_model_is_refused_before_any_folder_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (case, head) in [
+        ("graph", format!("{HEAD}{DYNAMIC}")),
+        ("node", format!("{NODE}[batcher]\nkind = \"full\"\n")),
+    ] {
+        let body = format!("{head}[[sinks]]\nkind = \"parquet\"\n");
+        let results = d.join(format!("results-{case}"));
+        let dir_set = format!("experiment.results_dir={}", results.display());
+        check(
+            d,
+            case,
+            body.as_bytes(),
+            &["run", "--set", &dir_set],
+            2,
+            &["no [model] table", "geobatch list models"],
+        );
+        assert!(!results.exists(), "{case}: {} was made", results.display());
+    }
+}

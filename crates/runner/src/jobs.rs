@@ -6,6 +6,7 @@ use crate::batches::run_batches_with_plans;
 use crate::config::{Loaded, LoadedConfig, RunConfig, parse_file_with, task_of};
 use crate::error::RunError;
 use crate::node::{LoadedNodeConfig, run_node_batches};
+use crate::train::entry::no_model;
 use crate::train::{RunSummary, run_train_with};
 use geobatch_core::{RunStatus, Task};
 use std::path::{Path, PathBuf};
@@ -81,6 +82,16 @@ impl AnyConfig {
     /// Whether the config has a model (`run` trains it; without one, jobs study batching).
     pub fn has_model(&self) -> bool {
         self.config().model_name().is_some()
+    }
+
+    /// Refuses a config without a model for training, before anything is made for its run
+    /// (without this check, `run` would claim the batching study's folder first).
+    pub fn require_model(&self) -> Result<(), RunError> {
+        match self {
+            _ if self.has_model() => Ok(()),
+            AnyConfig::Graph(l) => Err(no_model(l)),
+            AnyConfig::Node(l) => Err(no_model(l)),
+        }
     }
 
     /// The folder of the config's run: its training run when it has a model, else its batching

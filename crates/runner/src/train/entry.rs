@@ -142,6 +142,12 @@ pub fn run_train_with<K: TrainKind>(
     })?
 }
 
+/// The error of a training run whose config has no `[model]` table.
+pub fn no_model<C: RunConfig>(loaded: &Loaded<C>) -> RunError {
+    loaded
+        .input_error("no [model] table: `geobatch run` trains a model (see `geobatch list models`)")
+}
+
 /// [`run_train_with`] inside the pool of `threads` kernel threads.
 fn train_on_threads<K: TrainKind>(
     loaded: &Loaded<K>,
@@ -152,9 +158,7 @@ fn train_on_threads<K: TrainKind>(
 ) -> Result<K::Summary, RunError> {
     let settings = loaded.config.rounds();
     let (Some(spec), Some(model)) = (loaded.config.model(), loaded.config.model_name()) else {
-        return Err(loaded.input_error(
-            "no [model] table: `geobatch run` trains a model (see `geobatch list models`)",
-        ));
+        return Err(no_model(loaded));
     };
     let rounds = rounds.unwrap_or(settings.planned);
     if rounds == 0 {
