@@ -1,6 +1,7 @@
 //! Per-run metrics, their aggregation over seeds, Welch's t-test and Holm's correction.
 
 use crate::read::{Eval, Run, Steps};
+use geobatch_core::Phases;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Mean of `v` (NaN when empty).
@@ -108,13 +109,13 @@ pub struct RunMetrics {
     pub test_accuracy_full: Option<f64>,
     /// Where a steady step's time goes (`None` without recorded phases: the batching study,
     /// files written before the phase columns existed).
-    pub phases: Option<Phases>,
+    pub phases: Option<PhaseSplit>,
 }
 
 /// Where a run's steady step goes: means over the steady steps with recorded phases, ms, so
 /// that the parts add up to `combined_ms`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Phases {
+pub struct PhaseSplit {
     /// Host batching.
     pub batching_ms: f64,
     /// Host batch copied into device tensors.
@@ -132,8 +133,8 @@ pub struct Phases {
     pub combined_ms: f64,
 }
 
-/// The phase split of the steady steps of `s` that recorded their transfer (see [`Phases`]).
-pub fn phases(s: &Steps) -> Option<Phases> {
+/// The phase split of the steady steps of `s` that recorded their transfer (see [`PhaseSplit`]).
+pub fn phases(s: &Steps) -> Option<PhaseSplit> {
     let rows: Vec<usize> = (0..s.combined_ns.len())
         .filter(|&i| s.is_steady(i) && s.phases.get(i).is_some_and(|p| p.transfer_ns.is_some()))
         .collect();
@@ -147,7 +148,7 @@ pub fn phases(s: &Steps) -> Option<Phases> {
             .collect();
         v.map(|v| mean(&v))
     };
-    let phase = |f: fn(&geobatch_core::Phases) -> Option<u64>| mean_ms(&|i| f(&s.phases[i]));
+    let phase = |f: fn(&Phases) -> Option<u64>| mean_ms(&|i| f(&s.phases[i]));
     let batching_ms = mean_ms(&|i| Some(s.batching_ns[i]))?;
     let combined_ms = mean_ms(&|i| Some(s.combined_ns[i]))?;
     let transfer_ms = phase(|p| p.transfer_ns)?;
@@ -160,7 +161,7 @@ pub fn phases(s: &Steps) -> Option<Phases> {
         .iter()
         .flatten()
         .sum::<f64>();
-    Some(Phases {
+    Some(PhaseSplit {
         batching_ms,
         transfer_ms,
         forward_ms,
@@ -250,7 +251,7 @@ mod tests {
             s.cold_shape.push(i == 0);
             s.warmup.push(i == 1);
             let told = |ms: u64| told_apart.then_some(ms * 1_000_000);
-            s.phases.push(geobatch_core::Phases {
+            s.phases.push(Phases {
                 transfer_ns: Some(if i == 3 { 3_000_000 } else { 1_000_000 }),
                 forward_ns: told(2),
                 backward_ns: told(4),

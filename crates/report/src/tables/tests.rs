@@ -196,8 +196,8 @@ fn speedup_and_ttests_compare_the_batchers_of_a_cell() {
 
 #[test]
 fn phases_show_where_a_steady_step_goes_and_leave_out_rows_without_them() {
-    use crate::stats::Phases;
-    let split = |forward: Option<f64>, rest: f64| Phases {
+    use crate::stats::PhaseSplit;
+    let split = |forward: Option<f64>, rest: f64| PhaseSplit {
         batching_ms: 1.0,
         transfer_ms: 0.5,
         forward_ms: forward,
