@@ -29,4 +29,4 @@ pub mod train;
 pub use batches::{BatchSummary, run_batches, run_batches_with_plans};
 pub use config::{ExperimentConfig, LoadedConfig};
 pub use error::RunError;
-pub use train::{TrainSummary, run_train};
+pub use train::{RunSummary, TrainSummary, run_train};

@@ -46,9 +46,8 @@ pub struct NodeTrainSummary {
     pub run_dir: PathBuf,
 }
 
-impl NodeTrainSummary {
-    /// A human-readable report.
-    pub fn render(&self) -> String {
+impl RunSummary for NodeTrainSummary {
+    fn render(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -93,6 +92,10 @@ impl NodeTrainSummary {
         }
         let _ = writeln!(s, "  results            {}", self.run_dir.display());
         s
+    }
+
+    fn status(&self) -> RunStatus {
+        self.status
     }
 }
 
@@ -404,16 +407,6 @@ impl TaskHooks for NodeTask<'_> {
             trainer.set_learning_rate(self.state.lr)?;
         }
         Ok(())
-    }
-}
-
-impl RunSummary for NodeTrainSummary {
-    fn render(&self) -> String {
-        NodeTrainSummary::render(self)
-    }
-
-    fn status(&self) -> RunStatus {
-        self.status
     }
 }
 

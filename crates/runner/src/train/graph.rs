@@ -52,9 +52,8 @@ pub struct TrainSummary {
     pub run_dir: PathBuf,
 }
 
-impl TrainSummary {
-    /// A human-readable report.
-    pub fn render(&self) -> String {
+impl RunSummary for TrainSummary {
+    fn render(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -98,6 +97,10 @@ impl TrainSummary {
         }
         let _ = writeln!(s, "  results            {}", self.run_dir.display());
         s
+    }
+
+    fn status(&self) -> RunStatus {
+        self.status
     }
 }
 
@@ -266,16 +269,6 @@ impl TaskHooks for GraphTask<'_> {
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
         self.evaluate_all(trainer, at, sinks)
-    }
-}
-
-impl RunSummary for TrainSummary {
-    fn render(&self) -> String {
-        TrainSummary::render(self)
-    }
-
-    fn status(&self) -> RunStatus {
-        self.status
     }
 }
 
