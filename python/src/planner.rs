@@ -84,6 +84,16 @@ impl Planner {
         serde_json::to_string(&self.spec).map_err(value_error)
     }
 
+    /// A warning when the budget given in the options is far from the graphs of `sizes`
+    /// (`geobatch_core::batcher::budget_warning`); `None` for an estimated budget or one that fits.
+    fn budget_warning(&self, sizes: PyReadonlyArray2<'_, i64>) -> PyResult<Option<String>> {
+        let Some(budget) = self.spec.explicit_budget() else {
+            return Ok(None);
+        };
+        let sizes = graph_sizes(contiguous(&sizes)?).map_err(value_error)?;
+        Ok(geobatch_core::batcher::budget_warning(&sizes, budget))
+    }
+
     /// One epoch's plan for one rank (see `geobatch_core::epoch`), the GIL released.
     #[allow(clippy::too_many_arguments)]
     fn plan_epoch<'py>(

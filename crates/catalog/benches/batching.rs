@@ -24,7 +24,7 @@ fn bench(c: &mut Criterion) {
                 "dynamic",
                 Box::new(DynamicSpec {
                     batch_size: bs,
-                    num_estimation_graphs: 1000,
+                    num_estimation_graphs: None,
                     budget: None,
                 }),
             ),

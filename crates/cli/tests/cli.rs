@@ -1393,3 +1393,39 @@ fn sweep_tasks_status_and_the_slurm_script_without_slurm() {
         "{out}"
     );
 }
+
+/// A budget given by hand that the data's graphs would mostly leave empty is warned about, with
+/// its figures, and the run goes on; the estimate's own budget is not.
+#[test]
+fn a_budget_far_from_the_graph_sizes_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = |batcher: &str| {
+        format!(
+            "{HEAD}nodes = {{ min = 3, max = 12, mean = 8.0, sd = 2.0 }}\n[batcher]\n{batcher}\n\
+             [[sinks]]\nkind = \"parquet\"\n"
+        )
+    };
+    let wide = write(
+        dir.path(),
+        "wide.toml",
+        &body(
+            "kind = \"dynamic\"\nbatch_size = 8\nbudget = { nodes = 4096, edges = 512, graphs = 9 }",
+        ),
+    );
+    let o = geobatch(dir.path(), &["batches", &wide]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("warning: batcher.budget, on the train split") && out.contains("4096 nodes"),
+        "{out}"
+    );
+    let estimated = write(
+        dir.path(),
+        "estimated.toml",
+        &body("kind = \"dynamic\"\nbatch_size = 8"),
+    );
+    let o = geobatch(dir.path(), &["batches", &estimated]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains("warning: batcher.budget"), "{out}");
+}

@@ -10,12 +10,75 @@ use std::fmt::Debug;
 /// What a batcher is built for: the split it serves and how the stream behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct BatcherContext<'a> {
-    /// Sizes of the split's graphs in stored order (budget estimation reads these).
+    /// Sizes of the split's graphs in stored order.
     pub sizes: &'a [GraphSize],
     /// Name of the split, for messages.
     pub split: &'a str,
     /// Clean behaviour or the reference's quirks.
     pub quirks: Quirks,
+}
+
+/// The leading graphs (stored order) the study's estimator reads under `quirks = "reference"`
+/// when no `num_estimation_graphs` is given (spec §1.2).
+pub const REFERENCE_ESTIMATION_GRAPHS: usize = 1000;
+
+impl BatcherContext<'_> {
+    /// The sizes a budget is estimated from. `Some(k)`: the first `k` graphs in stored order, as
+    /// asked. `None`: every graph of the split (clean: the estimate never depends on the order the
+    /// data is stored in), or the study's first [`REFERENCE_ESTIMATION_GRAPHS`] under the reference
+    /// quirks.
+    pub fn estimation_sizes(&self, leading: Option<usize>) -> &[GraphSize] {
+        let k = match (leading, self.quirks) {
+            (Some(k), _) => k,
+            (None, Quirks::Clean) => self.sizes.len(),
+            (None, Quirks::Reference) => REFERENCE_ESTIMATION_GRAPHS,
+        };
+        &self.sizes[..self.sizes.len().min(k)]
+    }
+}
+
+/// A warning when a budget given by hand is far from the sizes of the graphs it batches: most of
+/// every batch padding (under half the nodes or edges filled by graphs of mean size), or room for
+/// fewer than two mean graphs. `None` when it fits or there is no graph.
+pub fn budget_warning(sizes: &[GraphSize], budget: Budget) -> Option<String> {
+    let stats = crate::graph::SizeStats::of(sizes)?;
+    let room_nodes = budget.nodes.saturating_sub(1) as f64;
+    let per_nodes = room_nodes / stats.mean_nodes.max(1.0);
+    let per_edges = if stats.mean_edges > 0.0 {
+        budget.edges as f64 / stats.mean_edges
+    } else {
+        f64::INFINITY
+    };
+    let graphs = per_nodes
+        .min(per_edges)
+        .min(budget.graphs.saturating_sub(1) as f64);
+    let node_fill = graphs * stats.mean_nodes / budget.nodes.max(1) as f64;
+    let edge_fill = if budget.edges == 0 {
+        1.0
+    } else {
+        graphs * stats.mean_edges / budget.edges as f64
+    };
+    let about = format!(
+        "the budget {budget} holds about {graphs:.1} graphs of mean size ({:.1} nodes, {:.1} \
+         edges; the largest {} nodes, {} edges)",
+        stats.mean_nodes, stats.mean_edges, stats.max_nodes, stats.max_edges
+    );
+    if graphs < 2.0 {
+        Some(format!(
+            "{about}: most batches will hold one graph; raise the budget (or leave it out to \
+             have it estimated from batch_size)"
+        ))
+    } else if node_fill < 0.5 || edge_fill < 0.5 {
+        Some(format!(
+            "{about}, filling {:.0}% of its nodes and {:.0}% of its edges: most of every batch \
+             will be padding; lower the counts that do not bind (or leave the budget out to have \
+             it estimated from batch_size)",
+            100.0 * node_fill,
+            100.0 * edge_fill
+        ))
+    } else {
+        None
+    }
 }
 
 /// A runtime batcher: turns a stream of graph indices into plans.
@@ -98,4 +161,75 @@ pub trait BatcherSpec: Debug + Send + Sync {
 
     /// Builds the runtime batcher for one split.
     fn build(&self, ctx: &BatcherContext<'_>) -> Result<Box<dyn Batcher>>;
+
+    /// The budget given by hand in the options, if any (checked against the data's sizes by
+    /// [`budget_warning`]); estimated budgets are not.
+    fn explicit_budget(&self) -> Option<Budget> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shape::Shape;
+
+    fn molecules(n: usize) -> Vec<GraphSize> {
+        vec![
+            GraphSize {
+                nodes: 18,
+                edges: 300
+            };
+            n
+        ]
+    }
+
+    #[test]
+    fn a_budget_that_fits_the_sizes_is_not_warned_about() {
+        // 32 molecules of 18 nodes and 300 edges: 640 nodes, 9,664 edges, 33 graphs
+        assert_eq!(
+            budget_warning(&molecules(100), Shape::new(640, 9664, 33)),
+            None
+        );
+        assert_eq!(budget_warning(&[], Shape::new(2, 0, 2)), None);
+    }
+
+    #[test]
+    fn a_budget_far_from_the_sizes_is_warned_about_with_its_figures() {
+        // room for one molecule only: the edges bind at 400 / 300 = 1.3
+        let w = budget_warning(&molecules(100), Shape::new(32, 400, 33)).unwrap();
+        assert!(
+            w.contains("about 1.3 graphs") && w.contains("one graph"),
+            "{w}"
+        );
+        // edges bind at 4 graphs: 6% of the nodes filled
+        let w = budget_warning(&molecules(100), Shape::new(1024, 1200, 129)).unwrap();
+        assert!(
+            w.contains("about 4.0 graphs") && w.contains("filling 7% of its nodes"),
+            "{w}"
+        );
+        // graph slots bind
+        let w = budget_warning(&molecules(100), Shape::new(4096, 100_000, 3)).unwrap();
+        assert!(
+            w.contains("about 2.0 graphs") && w.contains("padding"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn clean_estimates_read_every_graph_and_reference_the_first_thousand() {
+        let sizes = molecules(1500);
+        let ctx = |quirks| BatcherContext {
+            sizes: &sizes,
+            split: "train",
+            quirks,
+        };
+        assert_eq!(ctx(Quirks::Clean).estimation_sizes(None).len(), 1500);
+        assert_eq!(ctx(Quirks::Reference).estimation_sizes(None).len(), 1000);
+        assert_eq!(ctx(Quirks::Clean).estimation_sizes(Some(7)).len(), 7);
+        assert_eq!(
+            ctx(Quirks::Reference).estimation_sizes(Some(9000)).len(),
+            1500
+        );
+    }
 }

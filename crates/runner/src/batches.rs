@@ -228,13 +228,24 @@ pub(crate) fn load_dataset(
 }
 
 /// The config's batcher for the graphs of `split`; what it refuses of its options against the
-/// split (a budget or window larger than the split) is bad input ([`RunError::Data`]).
+/// split (a budget or window larger than the split) is bad input ([`RunError::Data`]). A budget
+/// given by hand that is far from the split's sizes is warned about on stderr.
 pub(crate) fn batcher_for(
     loaded: &LoadedConfig,
     set: &geobatch_core::GraphSet,
     split: geobatch_core::SplitName,
 ) -> Result<Box<dyn geobatch_core::Batcher>, RunError> {
     let cfg = &loaded.config;
+    if let Some(warning) = cfg
+        .batcher
+        .explicit_budget()
+        .and_then(|b| geobatch_core::batcher::budget_warning(set.sizes(), b))
+    {
+        eprintln!(
+            "warning: batcher.budget, on the {} split: {warning}",
+            split.as_str()
+        );
+    }
     geobatch_core::batcher::build_for_training(
         cfg.batcher.as_ref(),
         &BatcherContext {

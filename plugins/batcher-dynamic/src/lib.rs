@@ -27,13 +27,15 @@ pub struct DynamicSpec {
         doc = "graph budget; at most batch_size - 1 real graphs per batch"
     )]
     pub batch_size: usize,
-    /// Number of leading graphs (stored order) the budget is estimated from.
+    /// Leading graphs (stored order) the budget is estimated from; `None`: every graph (clean),
+    /// or the study's first 1,000 (reference quirks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[option(
-        ty = "integer",
-        default = 1000,
-        doc = "leading graphs (stored order) the node and edge budget is estimated from"
+        ty = "integer >= 1",
+        toml = "every graph (clean); 1000 (reference quirks)",
+        doc = "graphs the budget is estimated from: left out, every graph, so the order of the data does not matter (the study's first 1,000 in stored order under quirks = \"reference\"); given, the first k in stored order"
     )]
-    pub num_estimation_graphs: usize,
+    pub num_estimation_graphs: Option<usize>,
     /// An explicit budget (nodes, edges, graphs) instead of the estimate: at most `nodes - 1`
     /// nodes, `edges` edges and `graphs - 1` graphs per batch, every batch padded to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,21 +49,16 @@ pub struct DynamicSpec {
 
 /// The study's budget estimator (`estimate_padding_budget_for_batch_size`).
 ///
-/// From the first `min(num_estimation_graphs, N)` graphs in stored order:
+/// From the graphs of `sizes` (the caller picks them: [`BatcherContext::estimation_sizes`]):
 /// nodes = next64(max(mean_nodes * B, max_nodes)), edges = next64(max(mean_edges * B, max_edges)),
 /// graphs = B, where next64 is the strict rounding.
-pub fn estimate_budget(
-    sizes: &[GraphSize],
-    batch_size: usize,
-    num_estimation_graphs: usize,
-) -> Result<Budget> {
-    let head = &sizes[..sizes.len().min(num_estimation_graphs)];
+pub fn estimate_budget(sizes: &[GraphSize], batch_size: usize) -> Result<Budget> {
     let Some(SizeStats {
         mean_nodes,
         mean_edges,
         max_nodes,
         max_edges,
-    }) = SizeStats::of(head)
+    }) = SizeStats::of(sizes)
     else {
         return Err(Error::invalid(
             "cannot estimate a dynamic budget from zero graphs",
@@ -161,7 +158,7 @@ impl BatcherSpec for DynamicSpec {
         if self.batch_size < 2 {
             return Err(Error::BatchSize(self.batch_size));
         }
-        if self.num_estimation_graphs == 0 {
+        if self.num_estimation_graphs == Some(0) {
             return Err(Error::invalid(
                 "batcher.num_estimation_graphs must be at least 1",
             ));
@@ -192,9 +189,16 @@ impl BatcherSpec for DynamicSpec {
                 )));
             }
             Some(b) => b,
-            None => estimate_budget(ctx.sizes, self.batch_size, self.num_estimation_graphs)?,
+            None => estimate_budget(
+                ctx.estimation_sizes(self.num_estimation_graphs),
+                self.batch_size,
+            )?,
         };
         Ok(Box::new(DynamicBatcher::with_budget(budget)?))
+    }
+
+    fn explicit_budget(&self) -> Option<Budget> {
+        self.budget
     }
 }
 
@@ -227,29 +231,59 @@ mod tests {
     fn budget_uses_strict_next64_of_mean_times_batch_or_max() {
         // mean nodes 10, mean edges 40 -> 10 * 32 = 320 is an exact multiple: strict gives 384.
         let s = sizes(&[(5, 20), (15, 60)]);
-        assert_eq!(
-            estimate_budget(&s, 32, 1000).unwrap(),
-            Shape::new(384, 1344, 32)
-        );
+        assert_eq!(estimate_budget(&s, 32).unwrap(), Shape::new(384, 1344, 32));
         // batch 2: mean*2 = 20 < max 15? no: 20 > 15 -> 64; edges 80 -> 128.
-        assert_eq!(
-            estimate_budget(&s, 2, 1000).unwrap(),
-            Shape::new(64, 128, 2)
-        );
+        assert_eq!(estimate_budget(&s, 2).unwrap(), Shape::new(64, 128, 2));
         // a single huge graph dominates the mean term: max wins.
         let s = sizes(&[(1, 0), (1, 0), (1, 0), (200, 1000)]);
-        assert_eq!(estimate_budget(&s, 2, 1000).unwrap().nodes, 256);
-        // only the first graphs count
-        let s = sizes(&[(4, 8), (4, 8), (100, 1000)]);
-        assert_eq!(estimate_budget(&s, 4, 2).unwrap(), Shape::new(64, 64, 4));
+        assert_eq!(estimate_budget(&s, 2).unwrap().nodes, 256);
+    }
+
+    fn build(spec: &str, s: &[GraphSize], quirks: Quirks) -> Budget {
+        let spec: DynamicSpec = serde_json::from_str(spec).unwrap();
+        let ctx = BatcherContext {
+            sizes: s,
+            split: "train",
+            quirks,
+        };
+        spec.build(&ctx).unwrap().budget().unwrap()
+    }
+
+    #[test]
+    fn the_estimate_does_not_depend_on_the_stored_order() {
+        // 1,500 graphs stored small first (as QM9 is): the clean estimate reads every graph, so
+        // a sorted and a reversed copy give one budget; the reference reads the first 1,000
+        let mut s: Vec<GraphSize> = (0..1500u32)
+            .map(|i| GraphSize {
+                nodes: 3 + i / 60,
+                edges: (3 + i / 60) * (2 + i / 60),
+            })
+            .collect();
+        let spec = r#"{"batch_size": 32}"#;
+        let sorted = build(spec, &s, Quirks::Clean);
+        s.reverse();
+        assert_eq!(build(spec, &s, Quirks::Clean), sorted);
+        assert_eq!(sorted, estimate_budget(&s, 32).unwrap());
+        let reversed_reference = build(spec, &s, Quirks::Reference);
+        s.reverse();
+        let sorted_reference = build(spec, &s, Quirks::Reference);
+        assert_eq!(sorted_reference, estimate_budget(&s[..1000], 32).unwrap());
+        assert!(sorted_reference.nodes < sorted.nodes && sorted.nodes < reversed_reference.nodes);
+        // an explicit count is the first k in stored order, as asked
+        let first = build(
+            r#"{"batch_size": 4, "num_estimation_graphs": 2}"#,
+            &s,
+            Quirks::Clean,
+        );
+        assert_eq!(first, estimate_budget(&s[..2], 4).unwrap());
     }
 
     #[test]
     fn budget_mean_is_a_float() {
         // mean nodes 10.5, * 6 = 63 -> 64; mean * 7 = 73.5 -> 128
         let s = sizes(&[(10, 1), (11, 1)]);
-        assert_eq!(estimate_budget(&s, 6, 1000).unwrap().nodes, 64);
-        assert_eq!(estimate_budget(&s, 7, 1000).unwrap().nodes, 128);
+        assert_eq!(estimate_budget(&s, 6).unwrap().nodes, 64);
+        assert_eq!(estimate_budget(&s, 7).unwrap().nodes, 128);
     }
 
     fn run(budget: Shape, s: &[GraphSize], mode: StreamMode) -> Result<Vec<Vec<u32>>> {
@@ -324,13 +358,13 @@ mod tests {
     fn spec_checks_batch_size_and_empty_split() {
         let spec = DynamicSpec {
             batch_size: 1,
-            num_estimation_graphs: 1000,
+            num_estimation_graphs: None,
             budget: None,
         };
         assert!(matches!(spec.validate(), Err(Error::BatchSize(1))));
         let spec = DynamicSpec {
             batch_size: 8,
-            num_estimation_graphs: 1000,
+            num_estimation_graphs: None,
             budget: None,
         };
         let ctx = BatcherContext {

@@ -42,13 +42,15 @@ pub struct PackSpec {
         doc = "graphs held back at most for later batches (1 behaves like dynamic's carry-over)"
     )]
     pub window: usize,
-    /// Number of leading graphs (stored order) the budget is estimated from.
+    /// Leading graphs (stored order) the budget is estimated from; `None`: every graph (clean),
+    /// or the study's first 1,000 (reference quirks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[option(
-        ty = "integer",
-        default = 1000,
-        doc = "leading graphs (stored order) the budget is estimated from"
+        ty = "integer >= 1",
+        toml = "every graph (clean); 1000 (reference quirks)",
+        doc = "graphs the budget is estimated from: left out, every graph, so the order of the data does not matter (the study's first 1,000 in stored order under quirks = \"reference\"); given, the first k in stored order"
     )]
-    pub num_estimation_graphs: usize,
+    pub num_estimation_graphs: Option<usize>,
     /// Graph slots per mean graph the node budget holds.
     #[option(
         ty = "number >= 1",
@@ -280,7 +282,7 @@ impl BatcherSpec for PackSpec {
         if self.window == 0 {
             return Err(Error::invalid("batcher.window must be at least 1"));
         }
-        if self.num_estimation_graphs == 0 {
+        if self.num_estimation_graphs == Some(0) {
             return Err(Error::invalid(
                 "batcher.num_estimation_graphs must be at least 1",
             ));
@@ -301,7 +303,7 @@ impl BatcherSpec for PackSpec {
 
     fn build(&self, ctx: &BatcherContext<'_>) -> Result<Box<dyn Batcher>> {
         self.validate()?;
-        let head = &ctx.sizes[..ctx.sizes.len().min(self.num_estimation_graphs)];
+        let head = ctx.estimation_sizes(self.num_estimation_graphs);
         let stats = SizeStats::of(head).ok_or_else(|| Error::EmptySplit(ctx.split.to_string()))?;
         let budget = self
             .budget
@@ -323,6 +325,10 @@ impl BatcherSpec for PackSpec {
             self.window,
             self.batch_size,
         )?))
+    }
+
+    fn explicit_budget(&self) -> Option<Budget> {
+        self.budget
     }
 }
 

@@ -183,3 +183,30 @@ fn spec_checks_its_options() {
         .unwrap();
     assert_eq!(b.budget(), Some(Shape::new(64, 256, 9)));
 }
+
+#[test]
+fn the_estimate_does_not_depend_on_the_stored_order() {
+    // small graphs stored first: every graph is read (clean), the first 1,000 (reference)
+    let mut s: Vec<GraphSize> = (0..1500u32)
+        .map(|i| GraphSize {
+            nodes: 3 + i / 60,
+            edges: (3 + i / 60) * (2 + i / 60),
+        })
+        .collect();
+    let budget = |s: &[GraphSize], quirks| {
+        let spec: PackSpec = serde_json::from_str(r#"{"batch_size": 32}"#).unwrap();
+        let ctx = BatcherContext {
+            sizes: s,
+            split: "train",
+            quirks,
+        };
+        spec.build(&ctx).unwrap().budget().unwrap()
+    };
+    let all = estimate_budget(&SizeStats::of(&s).unwrap(), 32, 1.25);
+    assert_eq!(budget(&s, Quirks::Clean), all);
+    let head = estimate_budget(&SizeStats::of(&s[..1000]).unwrap(), 32, 1.25);
+    assert_eq!(budget(&s, Quirks::Reference), head);
+    s.reverse();
+    assert_eq!(budget(&s, Quirks::Clean), all);
+    assert_ne!(budget(&s, Quirks::Reference), head);
+}
