@@ -18,6 +18,10 @@ use rand_chacha::ChaCha8Rng;
 /// order is not the graphs' order of the same epoch (the fractional part of the golden ratio).
 const STEP_ORDER_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 
+/// The most ranks an epoch is dealt to (a million: more than any cluster runs one job on); more
+/// is refused before the shares are allocated.
+pub const MAX_WORLD_SIZE: usize = 1 << 20;
+
 /// Batches planned from sizes, held flat so that each field is one array: graph indices batch
 /// after batch, with every batch's real content and padded shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,7 +186,9 @@ pub fn plan_steps(
 ///   count (for one-shape batchers that is their one shape; for `static` it is still a shape of
 ///   its rule).
 ///
-/// With one rank the plan is returned as it is.
+/// With `drop_last`, the epoch's last batch is first left out when the end of the pass cut it
+/// short: when it holds fewer real graphs than every other batch (torch's `drop_last`). With one
+/// rank the plan is then returned as it is.
 pub fn deal(
     global: &Plans,
     rank: usize,
@@ -200,6 +206,19 @@ pub fn deal(
             world_size - 1
         )));
     }
+    if world_size > MAX_WORLD_SIZE {
+        return Err(Error::invalid(format!(
+            "world_size = {world_size}: at most {MAX_WORLD_SIZE} ranks (each gets a share of \
+             one epoch's batches, planned in this process's memory)"
+        )));
+    }
+    let trimmed;
+    let global = if drop_last {
+        trimmed = without_incomplete_last(global);
+        &trimmed
+    } else {
+        global
+    };
     if world_size == 1 {
         return Ok(global.clone());
     }
@@ -243,6 +262,30 @@ pub fn deal(
         out.push(global.batch(i), global.real_shape(i), padded, repeated);
     }
     Ok(out)
+}
+
+/// `global` without its last batch when that one holds fewer real graphs than every other
+/// batch (the pass ended it); as it is otherwise, or when it is the only batch.
+fn without_incomplete_last(global: &Plans) -> Plans {
+    let b = global.len();
+    if b < 2 {
+        return global.clone();
+    }
+    let graphs = |i: usize| global.real_shape(i).graphs;
+    let fewest = (0..b - 1).map(graphs).min().unwrap_or(0);
+    if graphs(b - 1) >= fewest {
+        return global.clone();
+    }
+    let mut out = Plans::default();
+    for i in 0..b - 1 {
+        out.push(
+            global.batch(i),
+            global.real_shape(i),
+            global.padded_shape(i),
+            global.repeated[i],
+        );
+    }
+    out
 }
 
 #[cfg(test)]

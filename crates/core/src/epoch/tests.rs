@@ -120,3 +120,33 @@ fn bad_ranks_are_refused_by_name() {
             .contains("world_size must be at least 1")
     );
 }
+
+#[test]
+fn drop_last_leaves_out_a_last_batch_the_end_of_the_pass_cut_short() {
+    // four batches of 3 graphs and a last one of 1: one rank drops it, as torch's drop_last does
+    let mut g = Plans::default();
+    for b in 0..4 {
+        g.push(
+            &[3 * b, 3 * b + 1, 3 * b + 2],
+            Shape::new(9, 9, 3),
+            Shape::new(16, 16, 4),
+            false,
+        );
+    }
+    g.push(&[12], Shape::new(3, 3, 1), Shape::new(16, 16, 4), false);
+    assert_eq!(deal(&g, 0, 1, false, 0, 0).unwrap().len(), 5);
+    let kept = deal(&g, 0, 1, true, 0, 0).unwrap();
+    assert_eq!(kept.len(), 4);
+    assert_eq!(kept.indices, (0..12).collect::<Vec<_>>());
+    // a full last batch is kept
+    let full = deal(&global(5), 0, 1, true, 0, 0).unwrap();
+    assert_eq!(full.len(), 5);
+}
+
+#[test]
+fn a_world_size_past_the_bound_is_refused_before_allocating() {
+    let e = deal(&global(3), 0, usize::MAX, false, 0, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at most 1048576 ranks"), "{e}");
+}
