@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import json
 import numbers
+import os
+import warnings
 from typing import Any
 
 import numpy as np
 
 from . import _native
+
+#: The most ranks an epoch is dealt to (geobatch_core::epoch::MAX_WORLD_SIZE).
+MAX_WORLD_SIZE = 2**20
 
 #: PyG's names for a dynamic budget (PyG PR #10467) and the budget count each sets.
 BUDGET_ARGS = {"max_num_nodes": "nodes", "max_num_edges": "edges", "max_num_graphs": "graphs"}
@@ -45,12 +50,54 @@ def check_sizes(sizes: Any, name: str = "sizes") -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
-def _count(value: Any, name: str, low: int = 0) -> int:
+def _count(value: Any, name: str, low: int = 0, high: int = 2**63 - 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if int(value) < low:
         raise ValueError(f"{name} must be at least {low}, got {value}")
+    if int(value) > high:
+        raise ValueError(f"{name} must be at most {high}, got {value}")
     return int(value)
+
+
+def available_memory() -> int:
+    """Bytes this process may still allocate: the machine's available memory
+    (``MemAvailable``), within the process's address-space limit (``ulimit -v``) where one is set;
+    the free physical memory where ``/proc/meminfo`` cannot be read."""
+    have = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    have = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if have is None:
+        try:
+            have = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            have = 2**62
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            have = min(have, soft)
+    except (ImportError, ValueError, OSError):
+        pass
+    return have
+
+
+def check_memory(need: float, what: str) -> None:
+    """A ``MemoryError`` naming ``what`` when ``need`` bytes are more than this process may
+    allocate (``available_memory``), before anything is allocated."""
+    have = available_memory()
+    if need > have:
+        raise MemoryError(
+            f"{what} needs about {need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB this "
+            "process may allocate"
+        )
 
 
 class Plan:
@@ -104,7 +151,7 @@ class Planner:
     def __init__(self, kind: str, batch_size: int = 32, *, quirks: str = "clean", **options):
         if not isinstance(kind, str):
             raise TypeError(f"kind must be a batcher name, one of {batchers()}, got {kind!r}")
-        batch_size = _count(batch_size, "batch_size")
+        batch_size = _count(batch_size, "batch_size", 1)
         table = {"kind": kind, "batch_size": batch_size, **options}
         try:
             text = json.dumps(table)
@@ -113,6 +160,16 @@ class Planner:
         self._native = _native.Planner(text, quirks)
         self.kind = kind
         self.quirks = quirks
+        self._table = table
+        #: whether plans warn about a budget far from the sizes (off where it was derived)
+        self.warn_budget = True
+
+    def __getstate__(self) -> dict:
+        return {"table": self._table, "quirks": self.quirks}
+
+    def __setstate__(self, state: dict) -> None:
+        table = dict(state["table"])
+        self.__init__(table.pop("kind"), table.pop("batch_size"), quirks=state["quirks"], **table)
 
     @property
     def label(self) -> str:
@@ -153,24 +210,36 @@ class Planner:
         sizes = check_sizes(sizes)
         seed = _count(seed, "seed")
         epoch = _count(epoch, "epoch")
-        world_size = _count(world_size, "world_size", 1)
+        world_size = _count(world_size, "world_size", 1, MAX_WORLD_SIZE)
         rank = _count(rank, "rank")
         if rank >= world_size:
             raise ValueError(f"rank must be below world_size ({world_size}), got {rank}")
+        self._warn_budget(sizes)
         return Plan(
             *self._native.plan_epoch(
                 sizes, seed, epoch, rank, world_size, bool(drop_last), bool(shuffle)
             )
         )
 
+    def _warn_budget(self, sizes: np.ndarray) -> None:
+        warning = self.warn_budget and self._native.budget_warning(sizes)
+        if warning:
+            warnings.warn(f"Planner({self.kind!r}): {warning}", stacklevel=3)
+
     def plan_steps(self, sizes, *, seed: int, steps: int) -> Plan:
         """The first ``steps`` batches of geobatch's training stream with this seed (passes
         reshuffled and spanned, as in ``geobatch run``): the exact padded shapes of the next
         ``steps`` steps, as ``geobatch advise`` plans them."""
         sizes = check_sizes(sizes)
-        return Plan(
-            *self._native.plan_steps(sizes, _count(seed, "seed"), _count(steps, "steps", 1))
-        )
+        steps = _count(steps, "steps", 1)
+        # a plan holds 8 bytes per graph index and 57 per batch; batches of small graphs hold up
+        # to the budget's graph slots, which for the estimated budgets stay under 2 x batch_size
+        per_step = 57 + 8 * 2 * max(self.batch_size, 1)
+        check_memory(steps * per_step, f"plan_steps(steps={steps})")
+        self._warn_budget(sizes)
+        return Plan(*self._native.plan_steps(sizes, _count(seed, "seed"), steps))
 
     def __repr__(self) -> str:
-        return f"Planner({self.kind!r}, {self.options})"
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items() if k != "kind")
+        quirks = "" if self.quirks == "clean" else f", quirks={self.quirks!r}"
+        return f"Planner({self.kind!r}, {options}{quirks})"

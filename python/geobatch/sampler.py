@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from .planner import BUDGET_ARGS, Plan, Planner, _count, check_sizes
+from .planner import BUDGET_ARGS, MAX_WORLD_SIZE, Plan, Planner, _count, check_sizes
 
 
 class PlannedBatch(list):
@@ -117,11 +117,13 @@ class BatchSampler:
             options["budget"] = _budget(self.sizes, given)
             kind = kind or "dynamic"
         self.planner = Planner(kind or "pack", batch_size, quirks=quirks, **options)
+        # counts derived from PyG's limits never bind: only a budget given whole is checked
+        self.planner.warn_budget = not given or len(given) == 3
         if (rank is None) != (world_size is None):
             raise ValueError("give rank and world_size together (or neither)")
         if rank is None:
             rank, world_size = _distributed()
-        self.world_size = _count(world_size, "world_size", 1)
+        self.world_size = _count(world_size, "world_size", 1, MAX_WORLD_SIZE)
         self.rank = _count(rank, "rank")
         if self.rank >= self.world_size:
             raise ValueError(f"rank must be below world_size ({self.world_size}), got {self.rank}")
@@ -130,6 +132,7 @@ class BatchSampler:
         self.drop_last = bool(drop_last)
         self.epoch = 0
         self._position = 0
+        self._pass = (0, 0)
         self._plan: Optional[Plan] = None
         self._plan_epoch = -1
 
@@ -137,6 +140,14 @@ class BatchSampler:
         """Starts epoch ``epoch`` at its first batch."""
         self.epoch = _count(epoch, "epoch")
         self._position = 0
+        self._pass = (self.epoch, 0)
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchSampler({self.planner!r}, {len(self.sizes)} graphs, seed={self.seed}, "
+            f"epoch={self.epoch}, position={self._position}, rank={self.rank}/{self.world_size}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last})"
+        )
 
     def plan(self) -> Plan:
         """This rank's plan of the current epoch (computed once per epoch)."""
@@ -154,18 +165,30 @@ class BatchSampler:
         return self._plan
 
     def __len__(self) -> int:
-        return len(self.plan())
+        """The number of batches the next pass yields: the rest of the epoch after a resume or
+        a pass left unfinished, else the whole epoch."""
+        return len(self.plan()) - self._position
 
     def __iter__(self) -> Iterator[PlannedBatch]:
+        plan, steps = self._pass_steps()
+        return (
+            PlannedBatch(plan[b].tolist(), tuple(int(x) for x in plan.padded[b]), bool(plan.repeated[b]))
+            for b in steps
+        )
+
+    def _pass_steps(self) -> Tuple[Plan, Iterator[int]]:
+        """The next pass: its plan and the numbers of the batches it yields (what ``__iter__``
+        and geobatch.torch.DataLoader walk)."""
+        # taken now, not at the generator's first step: DataLoader workers draw ahead, and
+        # state_dict(consumed=k) counts from the start of the pass the loop is consuming
         plan = self.plan()
-        start = self._position
+        self._pass = (self.epoch, self._position)
+        return plan, self._steps(plan, self._position)
+
+    def _steps(self, plan: Plan, start: int) -> Iterator[int]:
         for b in range(start, len(plan)):
             self._position = b + 1
-            yield PlannedBatch(
-                plan[b].tolist(),
-                tuple(int(x) for x in plan.padded[b]),
-                bool(plan.repeated[b]),
-            )
+            yield b
         # a complete pass: the next one is the next epoch
         self.epoch += 1
         self._position = 0
@@ -176,12 +199,26 @@ class BatchSampler:
         return h.hexdigest()[:16]
 
     def state_dict(self, consumed: Optional[int] = None) -> dict:
-        """Where the sampler stands: epoch and batches of it already yielded (or ``consumed``,
-        the batches the training loop has used, when a loader reads ahead), with what the
-        plan depends on, so that a resume with other sizes or options is refused."""
-        position = self._position if consumed is None else _count(consumed, "consumed")
+        """Where the sampler stands, with what the plan depends on (so that a resume with other
+        sizes or options is refused).
+
+        ``consumed=k``: the training loop has used ``k`` batches of the pass it is iterating
+        (the latest ``iter()`` of the sampler, i.e. of the ``DataLoader``); right whatever
+        ``DataLoader`` workers have drawn ahead, up to and past the epoch's end. Without it: the
+        batches the sampler itself has yielded (right for a loop without read-ahead)."""
+        if consumed is None:
+            epoch, position = self.epoch, self._position
+        else:
+            epoch, start = self._pass
+            size = len(self.planner.plan_epoch(
+                self.sizes, seed=self.seed, epoch=epoch, rank=self.rank,
+                world_size=self.world_size, drop_last=self.drop_last, shuffle=self.shuffle,
+            )) if epoch != self.epoch else len(self.plan())
+            position = start + _count(consumed, "consumed", 0, size - start)
+            if position == size:
+                epoch, position = epoch + 1, 0
         return {
-            "epoch": self.epoch,
+            "epoch": epoch,
             "position": position,
             "seed": self.seed,
             "rank": self.rank,
@@ -208,3 +245,4 @@ class BatchSampler:
         if position > len(self.plan()):
             raise ValueError(f"position {position} is past the epoch's {len(self.plan())} batches")
         self._position = position
+        self._pass = (self.epoch, position)

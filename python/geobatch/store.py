@@ -9,7 +9,11 @@ graphs are empty. ``graph_mask`` is true for real graphs.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+import numbers
+import os
+import sys
+import warnings
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,14 +21,18 @@ from . import _native
 from .planner import Plan, _count
 
 
-def _array(a: Any, name: str, rows: Optional[int] = None) -> np.ndarray:
-    a = np.ascontiguousarray(a)
+def _array(a: Any, name: str, rows: Optional[int] = None, copy: bool = True) -> np.ndarray:
+    """``a`` as a C-contiguous array the store owns: a read-only copy (``copy``), so that the
+    caller changing its array afterwards changes nothing collated from the store."""
+    a = np.array(a, order="C", copy=True) if copy else np.ascontiguousarray(a)
     if a.ndim == 0:
         raise ValueError(f"{name} must have one row per item, got a scalar")
     if a.dtype.hasobject:
         raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}")
     if rows is not None and len(a) != rows:
         raise ValueError(f"{name} has {len(a)} rows, expected {rows}")
+    if copy:
+        a.flags.writeable = False
     return a
 
 
@@ -56,8 +64,12 @@ class GraphStore:
     edges per graph; or ``full=True``: every ordered pair of distinct nodes of a graph is an
     edge, made at collation (no edge is stored).
 
+    The store owns what it holds: every array is copied once and made read-only (``copy=False``
+    keeps the caller's arrays as they are, which must then not change while the store is used).
+
     ``GraphStore.from_geometry`` builds the edges of atoms by geobatch's graph rules;
-    ``load_dataset`` gives geobatch's own datasets as stores.
+    ``GraphStore.from_pyg`` and ``GraphStore.from_jraph`` take PyG ``Data`` objects and jraph
+    ``GraphsTuple``; ``load_dataset`` gives geobatch's own datasets as stores.
     """
 
     def __init__(
@@ -70,6 +82,7 @@ class GraphStore:
         edge_index=None,
         n_edge=None,
         full: bool = False,
+        copy: bool = True,
     ):
         self.n_node = _counts(n_node, "n_node")
         self.node_offsets = _offsets(self.n_node)
@@ -105,12 +118,14 @@ class GraphStore:
                     f"edge_index[:, {k}] = {ei[:, k].tolist()} (graph {g}) is not a local index "
                     f"of the graph's {int(self.n_node[g])} nodes"
                 )
-            self.senders = np.ascontiguousarray(ei[0], dtype=np.int32)
-            self.receivers = np.ascontiguousarray(ei[1], dtype=np.int32)
+            self.senders = np.array(ei[0], dtype=np.int32)
+            self.receivers = np.array(ei[1], dtype=np.int32)
+            self.senders.flags.writeable = self.receivers.flags.writeable = False
         total_edges = int(self.n_edge.sum())
-        self.nodes = {k: _array(v, f"nodes[{k!r}]", total) for k, v in (nodes or {}).items()}
-        self.edges = {k: _array(v, f"edges[{k!r}]", total_edges) for k, v in (edges or {}).items()}
-        self.graphs = {k: _array(v, f"graphs[{k!r}]", n) for k, v in (graphs or {}).items()}
+        c = bool(copy)
+        self.nodes = {k: _array(v, f"nodes[{k!r}]", total, c) for k, v in (nodes or {}).items()}
+        self.edges = {k: _array(v, f"edges[{k!r}]", total_edges, c) for k, v in (edges or {}).items()}
+        self.graphs = {k: _array(v, f"graphs[{k!r}]", n, c) for k, v in (graphs or {}).items()}
 
     def __len__(self) -> int:
         return len(self.n_node)
@@ -194,16 +209,36 @@ class GraphStore:
             n_edge=n_edge,
         )
 
+    @classmethod
+    def from_jraph(cls, graphs) -> "GraphStore":
+        """A store of a ``jraph.GraphsTuple`` or a sequence of them (see
+        ``geobatch.jraph.from_jraph``)."""
+        from .jraph import from_jraph
+
+        return from_jraph(graphs)
+
+    def __repr__(self) -> str:
+        edges = "full" if self.full else f"{int(self.n_edge.sum())} edges"
+        names = ", ".join(
+            f"{group}={sorted(arrays)}"
+            for group, arrays in (("nodes", self.nodes), ("edges", self.edges), ("graphs", self.graphs))
+            if arrays
+        )
+        return f"GraphStore({len(self)} graphs, {int(self.n_node.sum())} nodes, {edges}; {names})"
+
     def collator(self, capacity, index_dtype=np.int32) -> "Collator":
         """A ``Collator`` with outputs for padded shapes up to ``capacity``."""
         return Collator(self, capacity, index_dtype)
 
 
 class PaddedBatch:
-    """A collated batch: views of the collator's output arrays, valid until its next collation
-    (copy what must be kept). ``nodes``/``edges``/``graphs``: the store's named arrays, padded;
+    """A collated batch: ``nodes``/``edges``/``graphs``: the store's named arrays, padded;
     ``senders``, ``receivers`` (batch indices), ``node_graph`` (graph of every node),
-    ``n_node``, ``n_edge``, ``graph_mask``; ``real`` and ``padded`` (nodes, edges, graphs)."""
+    ``n_node``, ``n_edge``, ``graph_mask``; ``real`` and ``padded`` (nodes, edges, graphs).
+
+    Lifetime: its arrays are never written again while anything refers to them (this batch, one
+    of its arrays, a view, a tensor or a JAX array made from one, a transfer in flight); the
+    collator writes its next batches into other buffers meanwhile (``Collator``)."""
 
     __slots__ = ("nodes", "edges", "graphs", "senders", "receivers", "node_graph", "n_node",
                  "n_edge", "graph_mask", "real", "padded")
@@ -224,10 +259,99 @@ class PaddedBatch:
         return f"PaddedBatch(real={self.real}, padded={self.padded})"
 
 
+class _Buffers:
+    """One set of output arrays of a collator, with the native collator that writes them.
+
+    ``free()`` tells whether nothing outside the set refers to its arrays: every array's
+    reference count is the one it had when the set was made (a batch handed out, a view of it, a
+    tensor or a JAX array made from it, or a transfer in flight each hold one)."""
+
+    __slots__ = ("arrays", "native", "baseline", "bound", "extra", "edge_index", "kinds")
+
+    def __init__(
+        self,
+        store: "GraphStore",
+        capacity,
+        idt,
+        extra: Optional[Callable[[], Dict[str, np.ndarray]]] = None,
+    ):
+        cn, ce, cg = capacity
+
+        def out(arrays, rows):
+            return {k: np.zeros((rows,) + a.shape[1:], dtype=a.dtype) for k, a in arrays.items()}
+
+        nodes, edges, graphs = out(store.nodes, cn), out(store.edges, ce), out(store.graphs, cg)
+        #: senders and receivers as the rows of one (2, edges) array: PyG's edge_index
+        edge_index = self.edge_index = np.zeros((2, ce), dtype=idt)
+        #: arrays of the caller's kept beside the outputs and guarded with them (the torch
+        #: loader's), made here by ``extra()`` so that the set holds their only references
+        self.extra = {} if extra is None else extra()
+        index = {
+            "senders": edge_index[0],
+            "receivers": edge_index[1],
+            "node_graph": np.zeros(cn, dtype=idt),
+            "n_node": np.zeros(cg, dtype=idt),
+            "n_edge": np.zeros(cg, dtype=idt),
+            "graph_mask": np.zeros(cg, dtype=bool),
+        }
+        stored = not store.full
+        self.native = _native.Collator(
+            store.node_offsets,
+            store.edge_offsets if stored else None,
+            store.senders if stored else None,
+            store.receivers if stored else None,
+            [_bytes(a) for a in store.nodes.values()],
+            [_bytes(a) for a in nodes.values()],
+            [_bytes(a) for a in store.edges.values()],
+            [_bytes(a) for a in edges.values()],
+            [_bytes(a) for a in store.graphs.values()],
+            [_bytes(a) for a in graphs.values()],
+            *index.values(),
+        )
+        self.arrays = (nodes, edges, graphs, index)
+        self.bound = None
+        del edge_index  # the baseline counts only the set's own references
+        self.baseline = self._counts()
+
+    def _flat(self):
+        nodes, edges, graphs, index = self.arrays
+        # views of a view refer to the array that owns the memory: edge_index for the two rows
+        return [*nodes.values(), *edges.values(), *graphs.values(), *index.values(),
+                *self.extra.values(), self.edge_index]
+
+    def _counts(self):
+        return [sys.getrefcount(a) for a in self._flat()]
+
+    def free(self) -> bool:
+        return self._counts() == self.baseline
+
+    def batch(self, real, padded) -> PaddedBatch:
+        nodes, edges, graphs, index = self.arrays
+        n, e, g = padded
+        b = PaddedBatch()
+        b.nodes = {k: v[:n] for k, v in nodes.items()}
+        b.edges = {k: v[:e] for k, v in edges.items()}
+        b.graphs = {k: v[:g] for k, v in graphs.items()}
+        b.senders, b.receivers = index["senders"][:e], index["receivers"][:e]
+        b.node_graph = index["node_graph"][:n]
+        b.n_node, b.n_edge = index["n_node"][:g], index["n_edge"][:g]
+        b.graph_mask = index["graph_mask"][:g]
+        b.real, b.padded = real, padded
+        return b
+
+
 class Collator:
-    """Collates plans of a ``GraphStore`` into output arrays allocated once for shapes up to
+    """Collates plans of a ``GraphStore`` into padded output arrays for shapes up to
     ``capacity`` (nodes, edges, graphs), with ``index_dtype`` (int32 or int64) indices. The
-    Rust kernel copies rows, makes full graphs' edges, pads, with the GIL released."""
+    Rust kernel copies rows, makes full graphs' edges, pads, with the GIL released.
+
+    **Lifetime.** A batch's arrays stay what they were until nothing refers to them any more:
+    the collator writes into a set of buffers only when no batch, array, view, tensor or JAX
+    array made from an earlier batch written there is alive (reference counts tell), and makes
+    another set when none is free. So a loop that keeps the last batch, a JAX step dispatched
+    asynchronously on ``batch.to_jraph()``, a ``torch.from_numpy`` tensor or a prefetch queue
+    never sees a later batch's data; a loop that drops each batch before the next collation
+    reuses one set (no allocation in steady state). ``buffers`` is the number of sets made."""
 
     def __init__(self, store: GraphStore, capacity, index_dtype=np.int32):
         cn, ce, cg = (_count(c, "capacity", 1) for c in capacity)
@@ -236,75 +360,76 @@ class Collator:
             raise ValueError(f"index_dtype must be int32 or int64, got {idt}")
         self.store = store
         self.capacity = (cn, ce, cg)
+        self.index_dtype = idt
+        self._sets = [_Buffers(store, self.capacity, idt)]
 
-        def out(arrays, rows):
-            return {k: np.zeros((rows,) + a.shape[1:], dtype=a.dtype) for k, a in arrays.items()}
+    @property
+    def buffers(self) -> int:
+        """Sets of output buffers made so far (one more each time every set was still in use)."""
+        return len(self._sets)
 
-        self.nodes, self.edges, self.graphs = out(store.nodes, cn), out(store.edges, ce), out(store.graphs, cg)
-        self.senders = np.zeros(ce, dtype=idt)
-        self.receivers = np.zeros(ce, dtype=idt)
-        self.node_graph = np.zeros(cn, dtype=idt)
-        self.n_node = np.zeros(cg, dtype=idt)
-        self.n_edge = np.zeros(cg, dtype=idt)
-        self.graph_mask = np.zeros(cg, dtype=bool)
-        stored = not store.full
-        self._native = _native.Collator(
-            store.node_offsets,
-            store.edge_offsets if stored else None,
-            store.senders if stored else None,
-            store.receivers if stored else None,
-            [_bytes(a) for a in store.nodes.values()],
-            [_bytes(a) for a in self.nodes.values()],
-            [_bytes(a) for a in store.edges.values()],
-            [_bytes(a) for a in self.edges.values()],
-            [_bytes(a) for a in store.graphs.values()],
-            [_bytes(a) for a in self.graphs.values()],
-            self.senders,
-            self.receivers,
-            self.node_graph,
-            self.n_node,
-            self.n_edge,
-            self.graph_mask,
-        )
-        self._views: Dict[Tuple[int, int, int], PaddedBatch] = {}
-        self._bound: Optional[Plan] = None
-
-    def _view(self, padded: Tuple[int, int, int]) -> PaddedBatch:
-        b = self._views.get(padded)
-        if b is None:
-            n, e, g = padded
-            b = PaddedBatch()
-            b.nodes = {k: v[:n] for k, v in self.nodes.items()}
-            b.edges = {k: v[:e] for k, v in self.edges.items()}
-            b.graphs = {k: v[:g] for k, v in self.graphs.items()}
-            b.senders, b.receivers = self.senders[:e], self.receivers[:e]
-            b.node_graph = self.node_graph[:n]
-            b.n_node, b.n_edge, b.graph_mask = self.n_node[:g], self.n_edge[:g], self.graph_mask[:g]
-            b.padded = padded
-            self._views[padded] = b
-        return b
+    def _free(self) -> _Buffers:
+        for s in self._sets:
+            if s.free():
+                return s
+        s = _Buffers(self.store, self.capacity, self.index_dtype)
+        self._sets.append(s)
+        return s
 
     def collate(self, indices, padded) -> PaddedBatch:
-        """The graphs ``indices`` (int64) of the store padded to ``padded`` (nodes, edges,
+        """The graphs ``indices`` (integers) of the store padded to ``padded`` (nodes, edges,
         graphs)."""
-        padded = (int(padded[0]), int(padded[1]), int(padded[2]))
-        if not (isinstance(indices, np.ndarray) and indices.dtype == np.int64):
-            indices = np.ascontiguousarray(indices, dtype=np.int64)
-        real = self._native.collate(indices, padded)
-        b = self._view(padded)
-        b.real = real
-        return b
+        padded = tuple(_count(x, "padded") for x in padded)
+        if len(padded) != 3:
+            raise ValueError(f"padded must be (nodes, edges, graphs), got {padded}")
+        indices = _indices(indices)
+        s = self._free()
+        real = s.native.collate(indices, padded)
+        return s.batch(real, padded)
 
     def collate_plan(self, plan: Plan, b: int) -> PaddedBatch:
         """Batch ``b`` of a plan, padded to the plan's shape (one native call)."""
-        if self._bound is not plan:
+        s = self._free()
+        if s.bound is not plan:
             # the plan's arrays are copied into the collator and checked once
-            self._native.bind(plan.indices, plan.offsets, plan.padded)
-            self._bound = plan
-        real, padded = self._native.collate_bound(b)
-        batch = self._views.get(padded) or self._view(padded)
-        batch.real = real
-        return batch
+            s.native.bind(plan.indices, plan.offsets, plan.padded)
+            s.bound = plan
+        b = _index(b, "batch")
+        real, padded = s.native.collate_bound(b + len(plan) if -len(plan) <= b < 0 else b)
+        return s.batch(real, padded)
+
+    def __repr__(self) -> str:
+        return (
+            f"Collator({len(self.store)} graphs, capacity={self.capacity}, "
+            f"index_dtype={self.index_dtype.name}, buffers={self.buffers})"
+        )
+
+    def __getstate__(self):
+        return {"store": self.store, "capacity": self.capacity, "index_dtype": self.index_dtype.str}
+
+    def __setstate__(self, state):
+        self.__init__(state["store"], state["capacity"], np.dtype(state["index_dtype"]))
+
+
+def _index(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < 0 and value < -(2**63):
+        raise ValueError(f"{name} = {value} is out of range")
+    return value
+
+
+def _indices(indices) -> np.ndarray:
+    """Graph indices as a C-contiguous int64 array; floats and other non-integers refused."""
+    if isinstance(indices, np.ndarray) and indices.dtype == np.int64 and indices.flags.c_contiguous:
+        return indices
+    a = np.asarray(indices)
+    if a.size and a.dtype.kind not in "iu":
+        raise TypeError(f"indices must be integers, got dtype {a.dtype}")
+    if a.ndim != 1:
+        raise ValueError(f"indices must be 1-D, got shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.int64)
 
 
 def dataset_kinds() -> list:
@@ -332,7 +457,7 @@ class Dataset:
             nodes = {"species": s["species"], "atomic_numbers": s["atomic_numbers"], "positions": s["positions"]}
             graphs = {"targets": s["targets"]}
             if s["full"]:
-                store = GraphStore(n_node, nodes=nodes, graphs=graphs, full=True)
+                store = GraphStore(n_node, nodes=nodes, graphs=graphs, full=True, copy=False)
             else:
                 store = GraphStore(
                     n_node,
@@ -341,6 +466,7 @@ class Dataset:
                     graphs=graphs,
                     edge_index=np.stack([s["senders"], s["receivers"]]),
                     n_edge=np.diff(s["edge_offsets"]),
+                    copy=False,
                 )
             self.splits[name] = store
             self.ids[name] = s["ids"]
@@ -348,13 +474,19 @@ class Dataset:
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k} {len(v)}" for k, v in self.splits.items())
-        return f"Dataset({self.name!r}: {sizes})"
+        return f"Dataset({self.name!r}: {sizes}; source {self.source})"
 
 
 def load_dataset(config=None, *, seed: Optional[int] = None, data_dir=None, **table) -> Dataset:
     """Reads a geobatch dataset with its plugin, as ``geobatch run`` does: from a config file's
     ``[dataset]`` table (its ``[experiment]`` seed and data folder unless given), or from the
-    table's keys, e.g. ``load_dataset(kind="qm9", targets=["U0"])``."""
+    table's keys, e.g. ``load_dataset(kind="qm9", targets=["U0"])``.
+
+    Never the embedded fixture unasked: with the table's keys and no ``source``, data that is not
+    there (QM9 not fetched into ``data_dir``, by default ``data`` under the current folder) is an
+    error that says where it looked; ``source="fixture"`` asks for the fixture. A config that
+    says ``source = "auto"`` gets its documented fallback, with a warning. ``Dataset.source``
+    (and its ``repr``) says what was loaded."""
     if config is not None and table:
         raise ValueError("give a config file or the dataset's options, not both")
     if config is None and "kind" not in table:
@@ -365,4 +497,18 @@ def load_dataset(config=None, *, seed: Optional[int] = None, data_dir=None, **ta
         raw = _native.load_dataset(config=str(config), seed=seed, data_dir=dd)
     else:
         raw = _native.load_dataset(table_json=json.dumps(table), seed=seed, data_dir=dd)
+    if str(raw["source"]).startswith("fixture") and "source" not in table:
+        where = os.path.abspath(dd if dd is not None else "data")
+        if config is None:
+            raise FileNotFoundError(
+                f"load_dataset(kind={table['kind']!r}): no fetched data in {where} (data_dir), so "
+                f"source = 'auto' would fall back to the embedded {raw['source']}: fetch it "
+                f"(`geobatch data fetch {table['kind']}`), give data_dir=..., or ask for "
+                "source='fixture'"
+            )
+        warnings.warn(
+            f"{config}: source = 'auto' found no fetched data in {where}; loaded the embedded "
+            f"{raw['source']}",
+            stacklevel=2,
+        )
     return Dataset(raw)

@@ -100,3 +100,88 @@ def test_planned_batches_pickle_with_their_shape():
     b = geobatch.PlannedBatch([4, 2], (64, 128, 3), True)
     c = pickle.loads(pickle.dumps(b))
     assert c == [4, 2] and c.padded == (64, 128, 3) and c.repeated
+
+
+@pytest.mark.parametrize("ahead", [0, 2, 4, None])
+def test_consumed_resumes_right_for_every_k_whatever_was_drawn_ahead(qm9_sizes, ahead):
+    """A DataLoader's workers draw batches ahead of the loop, up to and past the epoch's end:
+    ``state_dict(consumed=k)`` counts from the start of the pass the loop is consuming, so the
+    resume yields exactly the batches after the k-th, for every k."""
+    s = geobatch.BatchSampler(qm9_sizes, kind="pack", batch_size=32, seed=4)
+    s.set_epoch(2)
+    ref = geobatch.BatchSampler(qm9_sizes, kind="pack", batch_size=32, seed=4)
+    ref.set_epoch(2)
+    epoch2 = batches(ref)
+    epoch3 = batches(ref)
+    n = len(epoch2)
+    it = iter(s)
+    drawn = 0
+    for k in range(n + 1):
+        # the workers have drawn `ahead` batches more than the loop used (all of them: None)
+        target = n if ahead is None else min(n, k + ahead)
+        while drawn < target:
+            next(it)
+            drawn += 1
+        if ahead is None:
+            next(it, None)  # the sampler has run past the epoch's end
+        state = s.state_dict(consumed=k)
+        fresh = geobatch.BatchSampler(qm9_sizes, kind="pack", batch_size=32, seed=4)
+        fresh.load_state_dict(state)
+        assert len(fresh) == (n - k if k < n else len(epoch3)), k
+        assert batches(fresh) == (epoch2[k:] if k < n else epoch3), k
+    with pytest.raises(ValueError, match="consumed must be at most"):
+        s.state_dict(consumed=n + 1)
+
+
+def test_len_is_what_the_next_pass_yields(qm9_sizes):
+    s = geobatch.BatchSampler(qm9_sizes, kind="dynamic", batch_size=32, seed=1)
+    n = len(s)
+    for i, _ in enumerate(s):
+        if i == 4:
+            break
+    assert len(s) == n - 5
+    assert len(batches(s)) == n - 5
+    assert len(s) == len(batches(s))  # a new epoch: every batch
+
+
+def test_drop_last_drops_the_incomplete_last_batch_of_one_rank(qm9_sizes):
+    kept = geobatch.BatchSampler(qm9_sizes, kind="static", pad="multiple64", batch_size=32, seed=2,
+                                 drop_last=True)
+    every = geobatch.BatchSampler(qm9_sizes, kind="static", pad="multiple64", batch_size=32, seed=2)
+    a, b = batches(kept), batches(every)
+    assert len(b[-1]) < len(b[0]), "the fixture's last static batch is partial"
+    assert a == b[:-1] and len(kept) == len(a)
+
+
+def test_samplers_planners_and_collators_pickle_and_print(qm9):
+    train = qm9.splits["train"]
+    s = geobatch.BatchSampler(train.sizes, kind="pack", batch_size=32, seed=4)
+    it = iter(s)
+    next(it)
+    t = pickle.loads(pickle.dumps(s))
+    assert batches(t) == batches(s)
+    assert "BatchSampler(Planner('pack', batch_size=32" in repr(s)
+    p = geobatch.Planner("static", 16, pad="pow2")
+    q = pickle.loads(pickle.dumps(p))
+    assert repr(q) == repr(p) == "Planner('static', batch_size=16, pad='pow2')"
+    plan = p.plan_epoch(train.sizes, seed=0)
+    assert np.array_equal(q.plan_epoch(train.sizes, seed=0).indices, plan.indices)
+    c = train.collator(plan.padded.max(axis=0))
+    d = pickle.loads(pickle.dumps(c))
+    got, want = d.collate_plan(plan, 3), c.collate_plan(plan, 3)
+    assert np.array_equal(got.senders, want.senders)
+    assert np.array_equal(got.nodes["positions"], want.nodes["positions"])
+    assert repr(d).startswith("Collator(") and repr(got).startswith("PaddedBatch(")
+    assert repr(plan).startswith("Plan(") and repr(train).startswith("GraphStore(")
+
+
+def test_large_arguments_are_errors_not_aborts(qm9_sizes):
+    p = geobatch.Planner("pack", 32)
+    with pytest.raises(ValueError, match="world_size must be at most 1048576"):
+        p.plan_epoch(qm9_sizes, seed=0, world_size=10**9)
+    with pytest.raises(ValueError, match="world_size must be at most"):
+        geobatch.BatchSampler(qm9_sizes, rank=0, world_size=10**9)
+    with pytest.raises(MemoryError, match=r"plan_steps\(steps=1000000000000\) needs about"):
+        p.plan_steps(qm9_sizes, seed=0, steps=10**12)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        p.plan_epoch(qm9_sizes, seed=1.5)

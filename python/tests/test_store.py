@@ -91,15 +91,60 @@ def test_collation_matches_the_reference_layout(full, index_dtype, kind, options
         compare(batch, reference(store, plan[b], tuple(int(x) for x in plan.padded[b])))
 
 
-def test_outputs_are_reused_views_of_one_buffer():
+def test_a_batch_dropped_before_the_next_collation_leaves_its_buffers_to_it():
     store = random_store(np.random.default_rng(1))
     plan = geobatch.Planner("pack", 6).plan_epoch(store.sizes, seed=0)
     c = store.collator(plan.padded[0])
-    a = c.collate_plan(plan, 0)
-    pointer = a.senders.ctypes.data
-    b = c.collate_plan(plan, 1)
-    assert b is a and b.senders.ctypes.data == pointer
-    assert np.shares_memory(b.nodes["x"], c.nodes["x"])
+    pointer = c.collate_plan(plan, 0).senders.ctypes.data
+    for b in range(1, len(plan)):
+        # nothing refers to the last batch: one set of buffers, no allocation
+        assert c.collate_plan(plan, b).senders.ctypes.data == pointer
+    assert c.buffers == 1
+
+
+def test_a_batch_in_use_is_never_overwritten():
+    """The lifetime contract: whatever still refers to a batch (the batch, one array, a view of
+    one, a list of batches) keeps its values while later batches are collated."""
+    store = random_store(np.random.default_rng(1))
+    plan = geobatch.Planner("pack", 6).plan_epoch(store.sizes, seed=0)
+    c = store.collator(plan.padded.max(axis=0))
+    want = [reference(store, plan[b], tuple(int(x) for x in plan.padded[b])) for b in range(len(plan))]
+    kept = [c.collate_plan(plan, b) for b in range(len(plan))]
+    for b, batch in enumerate(kept):
+        compare(batch, want[b])
+    assert c.buffers == len(plan)
+    del kept
+    # a loop that keeps the previous batch while making the next uses two sets
+    c = store.collator(plan.padded.max(axis=0))
+    batch = None
+    arrays = []
+    for b in range(len(plan)):
+        batch = c.collate_plan(plan, b)
+        arrays.append(batch.nodes["x"][:3])  # a view outlives its batch
+        np.testing.assert_array_equal(arrays[-1], want[b]["n.x"][:3])
+    for b, a in enumerate(arrays):
+        np.testing.assert_array_equal(a, want[b]["n.x"][:3])
+    del arrays, batch, a
+    c.collate_plan(plan, 0)
+    first = c.collate_plan(plan, 1).senders.ctypes.data
+    second = c.collate_plan(plan, 2).senders.ctypes.data
+    assert first == second
+
+
+def test_a_store_owns_its_arrays():
+    rng = np.random.default_rng(8)
+    n_node = np.array([3, 4])
+    x = rng.normal(size=(7, 2)).astype(np.float32)
+    ei = np.array([[0, 1, 2, 0], [1, 2, 0, 3]], dtype=np.int32)
+    store = geobatch.GraphStore(n_node, nodes={"x": x}, edge_index=ei, n_edge=[2, 2])
+    x[:] = 99.0
+    ei[:] = 2_000_000_000
+    assert (store.nodes["x"] != 99.0).all() and store.senders.max() < 4
+    with pytest.raises(ValueError, match="read-only"):
+        store.nodes["x"][0] = 1.0
+    batch = store.collator((16, 16, 3)).collate([0, 1], (16, 16, 3))
+    assert batch.senders[: batch.real[1]].max() < 7 and batch.real == (7, 4, 2)
+    assert "GraphStore(2 graphs, 7 nodes, 4 edges; nodes=['x'])" == repr(store)
 
 
 def test_geometry_edges_follow_geobatchs_rules():
@@ -219,12 +264,19 @@ def test_bad_collations_are_refused_not_crashed():
     plan = geobatch.Planner("pack", 6).plan_epoch(store.sizes, seed=0)
     with pytest.raises(ValueError, match=f"batch {len(plan)} of a plan of {len(plan)} batches"):
         c.collate_plan(plan, len(plan))
-    with pytest.raises(OverflowError):
-        c.collate_plan(plan, -1)
+    # negative batch numbers count from the end, as for the plan itself
+    last = store.collator(plan.padded.max(axis=0)).collate_plan(plan, -1)
+    compare(last, reference(store, plan[-1], tuple(int(x) for x in plan.padded[-1])))
+    with pytest.raises((ValueError, OverflowError)):
+        c.collate_plan(plan, -len(plan) - 1)
+    with pytest.raises(TypeError, match="batch must be an integer"):
+        c.collate_plan(plan, 1.0)
+    with pytest.raises(TypeError, match="indices must be integers"):
+        c.collate([0.0, 1.7], (64, 256, 8))
     with pytest.raises(ValueError, match="offsets must rise"):
-        c._native.bind(plan.indices, plan.offsets[::-1].copy(), plan.padded)
+        c._sets[0].native.bind(plan.indices, plan.offsets[::-1].copy(), plan.padded)
     with pytest.raises(ValueError, match="no plan is bound"):
-        store.collator((64, 256, 8))._native.collate_bound(0)
+        store.collator((64, 256, 8))._sets[0].native.collate_bound(0)
     with pytest.raises(ValueError, match="int32 or int64"):
         store.collator((64, 256, 8), index_dtype=np.float32)
 
@@ -250,3 +302,17 @@ def test_torch_tensors_share_the_buffers():
     assert t["senders"].dtype == torch.int64
     assert t["x"].data_ptr() == b.nodes["x"].ctypes.data
     assert int(t["graph_mask"].sum()) == b.real[2]
+
+
+def test_a_slice_of_senders_or_receivers_keeps_its_batch():
+    # senders and receivers are rows of one (2, edges) array: a slice of a slice refers to it
+    store = random_store(np.random.default_rng(11))
+    plan = geobatch.Planner("pack", 6).plan_epoch(store.sizes, seed=0)
+    c = store.collator(plan.padded.max(axis=0))
+    first = c.collate_plan(plan, 0)
+    want = first.receivers[:5].copy()
+    kept = first.receivers[:5]
+    del first
+    for b in range(1, len(plan)):
+        c.collate_plan(plan, b)
+    assert np.array_equal(kept, want)

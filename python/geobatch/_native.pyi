@@ -1,0 +1,83 @@
+# Type stubs of geobatch's extension module (python/src, PyO3). The package's public API is the
+# pure-Python layer over it (geobatch.Planner, BatchSampler, GraphStore, Collator, ...), whose
+# modules carry their own annotations.
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+Counts = Tuple[int, int, int]
+PlanArrays = Tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.bool_],
+]
+
+def batchers() -> list[str]: ...
+def dataset_kinds() -> list[str]: ...
+def load_dataset(
+    config: Optional[str] = None,
+    table_json: Optional[str] = None,
+    seed: Optional[int] = None,
+    data_dir: Optional[str] = None,
+) -> dict[str, Any]: ...
+def graph_edges(
+    rule_json: str,
+    positions: npt.NDArray[np.float32],
+    node_offsets: npt.NDArray[np.int64],
+    cells: Optional[npt.NDArray[np.float32]] = None,
+    pbc: Optional[npt.NDArray[np.bool_]] = None,
+) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float32]]: ...
+
+class Planner:
+    def __init__(self, options_json: str, quirks: str) -> None: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def batch_size(self) -> int: ...
+    def options_json(self) -> str: ...
+    def budget_warning(self, sizes: npt.NDArray[np.int64]) -> Optional[str]: ...
+    def plan_epoch(
+        self,
+        sizes: npt.NDArray[np.int64],
+        seed: int,
+        epoch: int,
+        rank: int,
+        world_size: int,
+        drop_last: bool,
+        shuffle: bool,
+    ) -> PlanArrays: ...
+    def plan_steps(self, sizes: npt.NDArray[np.int64], seed: int, steps: int) -> PlanArrays: ...
+
+class Collator:
+    def __init__(
+        self,
+        node_offsets: npt.NDArray[np.int64],
+        edge_offsets: Optional[npt.NDArray[np.int64]],
+        senders_local: Optional[npt.NDArray[np.int32]],
+        receivers_local: Optional[npt.NDArray[np.int32]],
+        node_src: Sequence[npt.NDArray[np.uint8]],
+        node_out: Sequence[npt.NDArray[np.uint8]],
+        edge_src: Sequence[npt.NDArray[np.uint8]],
+        edge_out: Sequence[npt.NDArray[np.uint8]],
+        graph_src: Sequence[npt.NDArray[np.uint8]],
+        graph_out: Sequence[npt.NDArray[np.uint8]],
+        senders: npt.NDArray[Any],
+        receivers: npt.NDArray[Any],
+        node_graph: npt.NDArray[Any],
+        n_node: npt.NDArray[Any],
+        n_edge: npt.NDArray[Any],
+        graph_mask: npt.NDArray[np.bool_],
+    ) -> None: ...
+    def collate(self, indices: npt.NDArray[np.int64], padded: Counts) -> Counts: ...
+    def bind(
+        self,
+        indices: npt.NDArray[np.int64],
+        offsets: npt.NDArray[np.int64],
+        padded: npt.NDArray[np.int64],
+    ) -> None: ...
+    def collate_bound(self, b: int) -> Tuple[Counts, Counts]: ...
