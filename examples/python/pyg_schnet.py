@@ -1,15 +1,17 @@
-"""PyG's SchNet on QM9 under `torch.compile(dynamic=False)`, batched two ways: geobatch's
-`BatchSampler` with its padding collate (one padded shape with `pack`: one compile), and PyG's
-`DynamicBatchSampler` + `Batch.from_data_list` (a new shape nearly every step: a compile each,
-until torch's recompile limit sends the rest to eager). Prints compiles and time per epoch.
+"""PyG's own SchNet on QM9 under `torch.compile(dynamic=False)`, its forward unchanged, batched two
+ways: `geobatch.torch.DataLoader` (padded PyG batches from geobatch's collator; one padded shape
+with `pack` or `dynamic`: compiled once) and PyG's `DataLoader` (a new shape nearly every step: a
+compile each, until torch's recompile limit sends the rest to eager). Prints compiles and time
+per epoch.
 
-    /tmp/torch/bin/python examples/python/pyg_schnet.py --loader geobatch --epochs 3
-    /tmp/torch/bin/python examples/python/pyg_schnet.py --loader pyg --epochs 3
+    target/torch-env/bin/python examples/python/pyg_schnet.py --loader geobatch --epochs 3
+    target/torch-env/bin/python examples/python/pyg_schnet.py --loader pyg --epochs 3
     ... --backend aot_eager        # compiles counted without inductor's C++ build (quick)
 
-Needs torch and torch_geometric (docs/python.md); the model is PyG's `SchNet` modules (embedding,
-Gaussian smearing, interaction blocks) with the batch's own edges and a readout sized by the
-padded graph count, so that every shape is static.
+Needs torch and torch_geometric (scripts/torch-env.sh). What the model needs from the padded
+batch: its edges (SchNet's `interaction_graph`, which by default builds a radius graph whose edge
+count changes every step), a readout into `batch.max() + 1` graphs (PyG's own; the padded batch
+has the same number every step) and the loss masked to the real graphs (`batch.graph_mask`).
 """
 
 import argparse
@@ -17,32 +19,23 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
-from torch_geometric.data import Batch, Data
-from torch_geometric.loader import DynamicBatchSampler
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader as PyGLoader
 from torch_geometric.nn.models import SchNet
 
 import geobatch
-from geobatch.torch import PadCollate, PlannedDataset
+import geobatch.torch
 
 
-class PaddedSchNet(torch.nn.Module):
-    """PyG's SchNet on given edges (fully connected molecules), sum readout into num_graphs."""
+class BatchEdges:
+    """SchNet's ``interaction_graph``: the current batch's own edges and their lengths (the
+    molecules are fully connected, as in the study)."""
 
-    def __init__(self):
-        super().__init__()
-        self.net = SchNet(hidden_channels=64, num_filters=64, num_interactions=3, num_gaussians=50, cutoff=10.0)
+    edge_index = None
 
-    def forward(self, z, pos, edge_index, batch, num_graphs: int):
-        net = self.net
-        h = net.embedding(z)
-        row, col = edge_index
-        w = (pos[row] - pos[col]).pow(2).sum(-1).add(1e-12).sqrt()
-        attr = net.distance_expansion(w)
-        for block in net.interactions:
-            h = h + block(h, edge_index, w, attr)
-        h = net.lin2(net.act(net.lin1(h)))
-        return torch.zeros(num_graphs, 1, dtype=h.dtype).index_add(0, batch, h)
+    def __call__(self, pos, batch):
+        row, col = self.edge_index
+        return self.edge_index, (pos[row] - pos[col]).norm(dim=-1)
 
 
 def molecules(train):
@@ -68,25 +61,24 @@ def main():
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--backend", default="inductor")
+    ap.add_argument("--graphs", type=int, default=0, help="the first N training molecules only (0: all)")
     ap.add_argument("--config", default="configs/examples/qm9-dynamic.toml")
     args = ap.parse_args()
     torch.manual_seed(0)
     train = geobatch.load_dataset(args.config).splits["train"]
     data = molecules(train)
-    sizes = train.sizes
+    if args.graphs:
+        data = data[: args.graphs]
     if args.loader == "geobatch":
-        sampler = geobatch.BatchSampler(sizes, kind=args.batcher, batch_size=args.batch_size, seed=0)
-        loader = DataLoader(PlannedDataset(data), batch_sampler=sampler, collate_fn=PadCollate())
-        # PyG's node budget: the same real nodes per batch as geobatch's padded budget holds
-        budget = sampler.plan().padded.max(axis=0)
-        label = f"geobatch {sampler.planner.label}, padded to {tuple(int(x) for x in budget)}"
+        loader = geobatch.torch.DataLoader(data, args.batcher, args.batch_size, seed=0)
+        shapes = sorted({tuple(int(x) for x in p) for p in loader.sampler.plan().padded})
+        label = f"geobatch.torch.DataLoader({args.batcher!r}, {args.batch_size}), padded shapes {shapes}"
     else:
-        plan = geobatch.Planner("dynamic", args.batch_size).plan_epoch(sizes, seed=0)
-        max_nodes = int(plan.padded[0, 0]) - 1
-        loader = DataLoader(data, batch_sampler=DynamicBatchSampler(data, max_num=max_nodes, mode="node", shuffle=True),
-                            collate_fn=Batch.from_data_list)
-        label = f"PyG DynamicBatchSampler(max_num={max_nodes}, mode='node'), unpadded"
-    model = PaddedSchNet()
+        loader = PyGLoader(data, batch_size=args.batch_size, shuffle=True)
+        label = f"PyG DataLoader(batch_size={args.batch_size}), unpadded"
+    edges = BatchEdges()
+    model = SchNet(hidden_channels=64, num_filters=64, num_interactions=3, num_gaussians=50,
+                   cutoff=10.0, interaction_graph=edges)
     compiles = [0]
     from torch._dynamo.backends.registry import lookup_backend
 
@@ -96,31 +88,25 @@ def main():
         compiles[0] += 1
         return backend(gm, example_inputs)
 
+    compiled = torch.compile(model, dynamic=False, backend=counting)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step(z, pos, edge_index, batch, num_graphs, y, mask):
-        pred = model(z, pos, edge_index, batch, num_graphs)
-        err = (pred - y) ** 2 * mask[:, None]
-        loss = err.sum() / mask.sum()
-        loss.backward()
-        return loss
-
-    step = torch.compile(step, dynamic=False, backend=counting)
     print(label)
     for epoch in range(args.epochs):
         t0, losses, n = time.perf_counter(), [], 0
         for b in loader:
+            edges.edge_index = b.edge_index
+            pred = compiled(b.z, b.pos, b.batch)
             mask = getattr(b, "graph_mask", None)
             if mask is None:
                 mask = torch.ones(b.num_graphs, dtype=torch.bool)
+            loss = ((pred - b.y) ** 2)[mask].mean()
             opt.zero_grad()
-            loss = step(b.z, b.pos, b.edge_index, b.batch, int(b.num_graphs), b.y, mask.float())
+            loss.backward()
             opt.step()
             losses.append(float(loss))
             n += 1
         print(f"epoch {epoch}: {n} steps, {time.perf_counter() - t0:.2f} s, mean loss {np.mean(losses):.3f}, "
               f"compiles so far {compiles[0]}", flush=True)
-
 
 if __name__ == "__main__":
     main()

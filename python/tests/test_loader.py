@@ -1,0 +1,181 @@
+"""geobatch.torch.DataLoader: padded PyG batches from the native collator, PyG's Batch API on
+them, resume, prefetch, and stock PyG models compiling once (skips without torch and PyG)."""
+
+import numpy as np
+import pytest
+
+import geobatch
+
+torch = pytest.importorskip("torch", reason="torch is not installed (scripts/torch-env.sh)")
+pytest.importorskip("torch_geometric", reason="PyG is not installed (scripts/torch-env.sh)")
+
+from torch_geometric.data import Batch, Data, InMemoryDataset  # noqa: E402
+
+from geobatch.torch import DataLoader  # noqa: E402
+
+
+def molecules(qm9, n=300):
+    """QM9 molecules as PyG Data (fully connected, as geobatch's QM9)."""
+    train = qm9.splits["train"]
+    out = []
+    for g in range(n):
+        a, b = train.node_offsets[g], train.node_offsets[g + 1]
+        m = b - a
+        r, s = np.divmod(np.arange(m * m), m)
+        keep = r != s
+        out.append(Data(
+            z=torch.from_numpy(train.nodes["atomic_numbers"][a:b].astype(np.int64)),
+            pos=torch.from_numpy(train.nodes["positions"][a:b].copy()),
+            edge_index=torch.from_numpy(np.stack([s[keep], r[keep]])),
+            y=torch.from_numpy(train.graphs["targets"][g : g + 1].copy()),
+        ))
+    return out
+
+
+class Molecules(InMemoryDataset):
+    """An InMemoryDataset built from Data objects, as PyG's QM9 is stored."""
+
+    def __init__(self, data_list):
+        super().__init__(None)
+        self.data, self.slices = self.collate(data_list)
+
+
+def _equal_data(a, b):
+    assert a.num_nodes == b.num_nodes
+    for k in ("z", "pos", "edge_index", "y"):
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("source", ["list", "in_memory", "store"])
+@pytest.mark.parametrize("kind", ["pack", "static"])
+def test_batches_hold_every_graph_once_padded_with_pygs_api(qm9, source, kind):
+    data = molecules(qm9)
+    if source == "list":
+        dataset = data
+    elif source == "in_memory":
+        dataset = Molecules(data)
+    else:
+        dataset = geobatch.GraphStore.from_pyg(data)
+    options = {"pad": "multiple64"} if kind == "static" else {}
+    loader = DataLoader(dataset, kind, 16, seed=3, **options)
+    plan = loader.sampler.plan()
+    seen = []
+    for b, batch in enumerate(loader):
+        pn, pe, pg = (int(x) for x in plan.padded[b])
+        rn, re, rg = (int(x) for x in plan.real[b])
+        assert isinstance(batch, Batch)
+        assert batch.z.shape == (pn,) and batch.pos.shape == (pn, 3)
+        assert batch.edge_index.shape == (2, pe) and batch.edge_index.dtype == torch.int64
+        assert batch.y.shape[0] == pg and batch.num_graphs == pg
+        # padding belongs to the last graph: stock readouts give one row per padded graph
+        assert int(batch.batch.max()) + 1 == pg
+        assert int(batch.node_mask.sum()) == rn and int(batch.edge_mask.sum()) == re
+        assert int(batch.graph_mask.sum()) == rg == batch.num_real_graphs == len(batch)
+        assert (batch.edge_index[:, re:] == rn).all() and (batch.z[rn:] == 0).all()
+        assert torch.equal(batch.ptr[: rg + 1], torch.from_numpy(
+            np.concatenate([[0], np.cumsum(plan_sizes(dataset, loader, b)[:, 0])])))
+        # the real graphs come back as they went in
+        if source != "store":
+            graphs = batch.to_data_list()
+            assert len(graphs) == rg
+            for i, g in zip(plan[b], graphs):
+                _equal_data(g, data[int(i)])
+            _equal_data(batch[-1], data[int(plan[b][-1])])
+            # copies keep what the batch knows (PyG's .to(), .clone())
+            _equal_data(batch.clone()[0], data[int(plan[b][0])])
+            _equal_data(batch.to("cpu", non_blocking=True)[1], data[int(plan[b][1])])
+            with pytest.raises(IndexError):
+                batch[rg]
+        seen += [int(i) for i in plan[b]]
+    assert sorted(seen) == list(range(len(data)))
+
+
+def plan_sizes(dataset, loader, b):
+    plan = loader.sampler.plan()
+    return loader.store.sizes[plan[b]]
+
+
+def test_a_subset_of_an_in_memory_dataset_batches_its_own_graphs(qm9):
+    data = molecules(qm9, 120)
+    full = Molecules(data)
+    sub = full[torch.arange(10, 110, 3)]
+    loader = DataLoader(sub, "pack", 8, seed=0)
+    got = [g for batch in loader for g in batch.to_data_list()]
+    assert len(got) == len(sub)
+    want = sorted((g.pos.sum().item(), g.num_nodes) for g in (sub[i] for i in range(len(sub))))
+    assert sorted((g.pos.sum().item(), g.num_nodes) for g in got) == want
+
+
+def test_prefetch_gives_the_same_batches_and_resume_continues(qm9):
+    data = molecules(qm9)
+    inline = [b.to_data_list() for b in DataLoader(data, "pack", 16, seed=5)]
+    loader = DataLoader(data, "pack", 16, seed=5, prefetch=3)
+    ahead = [b.to_data_list() for b in loader]
+    assert len(inline) == len(ahead)
+    for x, y in zip(inline, ahead):
+        for a, b in zip(x, y):
+            _equal_data(a, b)
+    # state_dict counts what the loop took, not what the thread made ahead
+    loader = DataLoader(data, "pack", 16, seed=5, prefetch=3)
+    it = iter(loader)
+    for _ in range(4):
+        next(it)
+    state = loader.state_dict()
+    rest = [b.to_data_list() for b in it]
+    fresh = DataLoader(data, "pack", 16, seed=5)
+    fresh.load_state_dict(state)
+    assert len(fresh) == len(rest)
+    for x, y in zip(rest, fresh):
+        for a, b in zip(x, y.to_data_list()):
+            _equal_data(a, b)
+
+
+def test_kept_batches_are_not_overwritten(qm9):
+    data = molecules(qm9)
+    loader = DataLoader(data, "pack", 16, seed=2)
+    plan = loader.sampler.plan()  # the next pass's plan
+    kept = list(loader)
+    for b, batch in enumerate(kept):
+        for i, g in zip(plan[b], batch.to_data_list()):
+            _equal_data(g, data[int(i)])
+
+
+@pytest.mark.parametrize("workers", [0, 2, 4])
+@pytest.mark.parametrize("persistent", [False, True])
+def test_sampler_resume_with_dataloader_workers(qm9, workers, persistent):
+    """torch's DataLoader with workers drains the sampler ahead: state_dict(consumed=k) still
+    resumes after exactly k batches, for every k (and at the epoch's end)."""
+    from torch.utils.data import DataLoader as TorchLoader
+
+    sizes = qm9.splits["train"].sizes[:400]
+    if persistent and workers == 0:
+        pytest.skip("persistent workers need workers")
+    s = geobatch.BatchSampler(sizes, kind="pack", batch_size=16, seed=7)
+    loader = TorchLoader(range(len(sizes)), batch_sampler=s, num_workers=workers,
+                         persistent_workers=persistent, collate_fn=list)
+    epoch0 = [list(b) for b in loader]
+    epoch1 = [list(b) for b in loader]
+    n = len(epoch0)
+    s.set_epoch(0)
+    it = iter(loader)
+    for k in range(n + 1):
+        state = s.state_dict(consumed=k)
+        fresh = geobatch.BatchSampler(sizes, kind="pack", batch_size=16, seed=7)
+        fresh.load_state_dict(state)
+        assert [list(b) for b in fresh] == (epoch0[k:] if k < n else epoch1), k
+        if k < n:
+            assert list(next(it)) == epoch0[k]
+
+
+@pytest.mark.parametrize("prefetch", [0, 3])
+def test_a_loop_that_drops_its_batches_reuses_the_buffers(qm9, prefetch):
+    """Memory stays bounded: a loop that keeps no batch reuses a few buffer sets (the batch in
+    hand, the one being made, the ones made ahead) instead of one per batch."""
+    loader = DataLoader(molecules(qm9), "pack", 8, seed=1, prefetch=prefetch)
+    batches = 0
+    for _ in range(2):
+        for batch in loader:
+            batches += 1
+    sets = sum(len(pool) for pool in loader._pools.values())
+    # ahead: the queue, the one the thread makes, and the loop's previous one until it is dropped
+    assert batches > 40 and sets <= (prefetch + 3 if prefetch else 2), (batches, sets)
