@@ -196,13 +196,6 @@ def compiles(ds):
     from torch_geometric.nn import GIN, global_add_pool
     from torch_geometric.nn.models import SchNet
 
-    class Edges:
-        edge_index = None
-
-        def __call__(self, pos, batch):
-            row, col = self.edge_index
-            return self.edge_index, (pos[row] - pos[col]).norm(dim=-1)
-
     class GinModel(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -224,7 +217,7 @@ def compiles(ds):
                 graphs[0] += 1
                 return gm.forward
 
-            edges = Edges()
+            edges = geobatch.torch.BatchEdges()
             model = (SchNet(hidden_channels=16, num_filters=16, num_interactions=2, num_gaussians=16,
                             cutoff=10.0, interaction_graph=edges) if name.startswith("SchNet") else GinModel())
             compiled = torch.compile(model, backend=count, dynamic=False)

@@ -27,17 +27,6 @@ import geobatch
 import geobatch.torch
 
 
-class BatchEdges:
-    """SchNet's ``interaction_graph``: the current batch's own edges and their lengths (the
-    molecules are fully connected, as in the study)."""
-
-    edge_index = None
-
-    def __call__(self, pos, batch):
-        row, col = self.edge_index
-        return self.edge_index, (pos[row] - pos[col]).norm(dim=-1)
-
-
 def molecules(train):
     z, pos, no = train.nodes["atomic_numbers"], train.nodes["positions"], train.node_offsets
     y = train.graphs["targets"][:, :1]
@@ -76,7 +65,7 @@ def main():
     else:
         loader = PyGLoader(data, batch_size=args.batch_size, shuffle=True)
         label = f"PyG DataLoader(batch_size={args.batch_size}), unpadded"
-    edges = BatchEdges()
+    edges = geobatch.torch.BatchEdges()     # SchNet's edges: the batch's own
     model = SchNet(hidden_channels=64, num_filters=64, num_interactions=3, num_gaussians=50,
                    cutoff=10.0, interaction_graph=edges)
     compiles = [0]

@@ -249,6 +249,28 @@ class DataLoader:
         return batch
 
 
+class BatchEdges:
+    """PyG ``SchNet``'s ``interaction_graph`` over the padded batch's own edges, so that its
+    forward sees one edge count per padded shape (its default radius graph has a new edge count
+    every step): ``edges = BatchEdges(); SchNet(..., interaction_graph=edges)``, then
+    ``edges.edge_index = batch.edge_index`` before each forward. Returns the edges and their
+    lengths."""
+
+    def __init__(self):
+        #: the current batch's ``edge_index`` (set before each forward)
+        self.edge_index = None
+
+    def __call__(self, pos, batch):
+        if self.edge_index is None:
+            raise RuntimeError("BatchEdges: set .edge_index to the batch's edge_index before the forward")
+        row, col = self.edge_index
+        return self.edge_index, (pos[row] - pos[col]).norm(dim=-1)
+
+    def __repr__(self) -> str:
+        shape = None if self.edge_index is None else tuple(self.edge_index.shape)
+        return f"BatchEdges(edge_index={shape})"
+
+
 def _ahead(batches, depth: int):
     """The items of ``batches`` made on a background thread, at most ``depth`` ahead."""
     import queue

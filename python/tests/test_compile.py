@@ -14,7 +14,7 @@ pytest.importorskip("torch_geometric", reason="PyG is not installed (scripts/tor
 from torch_geometric.nn import GIN, global_add_pool  # noqa: E402
 from torch_geometric.nn.models import SchNet  # noqa: E402
 
-from geobatch.torch import DataLoader  # noqa: E402
+from geobatch.torch import BatchEdges, DataLoader  # noqa: E402
 
 from test_loader import molecules  # noqa: E402
 
@@ -28,16 +28,6 @@ class Counter:
     def __call__(self, gm, inputs):
         self.graphs += 1
         return gm.forward
-
-
-class BatchEdges:
-    """SchNet's ``interaction_graph``: the current padded batch's own edges and their lengths."""
-
-    edge_index = None
-
-    def __call__(self, pos, batch):
-        row, col = self.edge_index
-        return self.edge_index, (pos[row] - pos[col]).norm(dim=-1)
 
 
 class GINRegressor(torch.nn.Module):
