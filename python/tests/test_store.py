@@ -316,3 +316,10 @@ def test_a_slice_of_senders_or_receivers_keeps_its_batch():
     for b in range(1, len(plan)):
         c.collate_plan(plan, b)
     assert np.array_equal(kept, want)
+
+
+def test_a_dataset_larger_than_memory_is_an_exception_not_an_abort():
+    """load_dataset(kind="synthetic", graphs=10**9) used to abort the interpreter (a failed
+    allocation in Rust); it is refused before generation, naming the option."""
+    with pytest.raises(ValueError, match=r"dataset\.graphs = 1000000000.*GiB"):
+        geobatch.load_dataset(kind="synthetic", graphs=10**9)

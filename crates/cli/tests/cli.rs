@@ -1429,3 +1429,23 @@ fn a_budget_far_from_the_graph_sizes_is_warned_about() {
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(!out.contains("warning: batcher.budget"), "{out}");
 }
+
+/// A synthetic dataset whose atoms alone would not fit in memory is refused before it is
+/// generated (a failed allocation used to abort the process), naming the option.
+#[test]
+fn a_dataset_larger_than_memory_is_refused_before_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "huge.toml",
+        "[experiment]\nname = \"huge\"\n[dataset]\nkind = \"synthetic\"\ngraphs = 100000000000\n\
+         [batcher]\nkind = \"dynamic\"\nbatch_size = 8\n[[sinks]]\nkind = \"parquet\"\n",
+    );
+    let o = geobatch(dir.path(), &["batches", &config]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("dataset.graphs = 100000000000") && out.contains("GiB"),
+        "{out}"
+    );
+}

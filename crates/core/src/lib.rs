@@ -25,6 +25,7 @@ pub mod error;
 pub mod graph;
 pub mod lines;
 pub mod manifest;
+pub mod memory;
 pub mod model;
 pub mod node;
 pub mod plan;

@@ -70,14 +70,7 @@ pub const RBF_SPACING: OptionDoc = OptionDoc {
 /// Edges of the batch a memory estimate assumes (a QM9 batch of 128 graphs has about 36,000).
 pub const NOMINAL_EDGES: f64 = 50_000.0;
 
-/// Bytes this machine has available now (`MemAvailable` of `/proc/meminfo`); `None` where that
-/// cannot be read.
-pub fn available_memory() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024.0)
-}
+pub use geobatch_core::memory::available_memory;
 
 /// Refuses model sizes whose memory cannot be had, before anything is allocated: `params`
 /// parameters (each with its gradient and two Adam moments: 16 bytes) and `per_edge` floats of

@@ -354,6 +354,14 @@ impl DatasetSpec for SyntheticSpec {
         if self.graphs == 0 {
             return Err(Error::invalid("dataset.graphs must be at least 1"));
         }
+        // refused before generation allocates it: the atoms alone (positions and species, 16
+        // bytes each, at the mean size) are a lower bound of what the structures hold
+        let atoms = self.graphs as f64 * d.mean.clamp(f64::from(d.min), f64::from(d.max));
+        geobatch_core::memory::check_available(
+            &format!("dataset.graphs = {}", self.graphs),
+            atoms * 16.0,
+            &format!("{atoms:.3e} atoms at 16 bytes, before any edge"),
+        )?;
         self.rule()
             .validate()
             .map_err(|m| Error::invalid(format!("dataset.{m}")))
