@@ -62,7 +62,8 @@ def test_pack_fills_the_same_shape_with_every_graph_once():
     seen = []
     for t in packed:
         assert t.nodes["pos"].shape == (40, 3) and t.senders.shape == (400,) and t.n_node.shape == (6,)
-        seen += [tuple(g.globals[0].tolist()) for g in jraph.unbatch(jraph.unpad_with_graphs(t))]
+        # padding graphs have zero globals; the real ones are random normals
+        seen += [tuple(g.tolist()) for g in np.asarray(t.globals) if np.any(g != 0)]
     assert sorted(seen) == sorted(tuple(g.globals[0].tolist()) for g in graphs)
 
 
