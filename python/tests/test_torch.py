@@ -9,26 +9,10 @@ torch = pytest.importorskip("torch", reason="torch is not installed (docs/python
 pytest.importorskip("torch_geometric", reason="PyG is not installed (docs/python.md)")
 
 from torch.utils.data import DataLoader  # noqa: E402
-from torch_geometric.data import Data  # noqa: E402
 
 from geobatch.torch import PadCollate, PlannedDataset  # noqa: E402
 
-
-def molecules(qm9, n=200):
-    train = qm9.splits["train"]
-    out = []
-    for g in range(n):
-        a, b = train.node_offsets[g], train.node_offsets[g + 1]
-        m = b - a
-        r, s = np.divmod(np.arange(m * m), m)
-        keep = r != s
-        out.append(Data(
-            z=torch.from_numpy(train.nodes["atomic_numbers"][a:b].astype(np.int64)),
-            pos=torch.from_numpy(train.nodes["positions"][a:b]),
-            edge_index=torch.from_numpy(np.stack([s[keep], r[keep]])),
-            y=torch.from_numpy(train.graphs["targets"][g : g + 1]),
-        ))
-    return out
+from test_loader import molecules  # noqa: E402
 
 
 @pytest.mark.parametrize("kind,options", [("pack", {}), ("static", {"pad": "multiple64"})])
