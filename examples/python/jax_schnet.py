@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--config", default="configs/examples/qm9-dynamic.toml")
+    ap.add_argument("--graphs", type=int, default=0, help="the first N training molecules only (0: all)")
     args = ap.parse_args()
     import jax
 
@@ -56,7 +57,8 @@ def main():
 
     # a compile is a trace: the wrapper's Python body runs once per compile
     model._update = jax.jit(lambda *a: (compiles.__setitem__(0, compiles[0] + 1), inner(*a))[1])
-    plans = [planner.plan_epoch(train.sizes, seed=args.seed, epoch=e) for e in range(args.epochs)]
+    sizes = train.sizes[: args.graphs] if args.graphs else train.sizes  # plans over the first N
+    plans = [planner.plan_epoch(sizes, seed=args.seed, epoch=e) for e in range(args.epochs)]
     capacity = np.max([p.padded.max(axis=0) for p in plans], axis=0)
     collator = train.collator(capacity)
     shapes = {s for p in plans for s in p.shapes()}
