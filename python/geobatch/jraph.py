@@ -174,7 +174,10 @@ def dynamically_batch(
             f"kind = {kind!r}: dynamically_batch pads every batch to (n_node, n_edge, n_graph), "
             "which the budgeted batchers do: 'dynamic' or 'pack'"
         )
-    store = from_jraph(list(graphs_tuple_iterator))
+    tuples = list(graphs_tuple_iterator)
+    if not tuples:
+        return  # as jraph's: no graphs, no batches
+    store = from_jraph(tuples)
     budget = {"nodes": int(n_node), "edges": int(n_edge), "graphs": int(n_graph)}
     planner = Planner(kind, max(int(n_graph), 2), budget=budget, **options)
     plan = planner.plan_epoch(store.sizes, seed=0, shuffle=False)

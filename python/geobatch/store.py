@@ -325,6 +325,25 @@ class _Buffers:
     def free(self) -> bool:
         return self._counts() == self.baseline
 
+    def collate_bound(self, plan: Plan, b: int):
+        """(real, padded) of batch ``b`` of ``plan`` written into this set; the plan's arrays
+        are copied into the native collator (and checked) once per plan."""
+        if self.bound is not plan:
+            self.native.bind(plan.indices, plan.offsets, plan.padded)
+            self.bound = plan
+        return self.native.collate_bound(b)
+
+    @staticmethod
+    def take(pool: list, make: Callable[[], "_Buffers"]) -> "_Buffers":
+        """A set of ``pool`` that nothing refers to any more, else a new one from ``make()``
+        (added to the pool)."""
+        for s in pool:
+            if s.free():
+                return s
+        s = make()
+        pool.append(s)
+        return s
+
     def batch(self, real, padded) -> PaddedBatch:
         nodes, edges, graphs, index = self.arrays
         n, e, g = padded
@@ -369,12 +388,7 @@ class Collator:
         return len(self._sets)
 
     def _free(self) -> _Buffers:
-        for s in self._sets:
-            if s.free():
-                return s
-        s = _Buffers(self.store, self.capacity, self.index_dtype)
-        self._sets.append(s)
-        return s
+        return _Buffers.take(self._sets, lambda: _Buffers(self.store, self.capacity, self.index_dtype))
 
     def collate(self, indices, padded) -> PaddedBatch:
         """The graphs ``indices`` (integers) of the store padded to ``padded`` (nodes, edges,
@@ -390,12 +404,8 @@ class Collator:
     def collate_plan(self, plan: Plan, b: int) -> PaddedBatch:
         """Batch ``b`` of a plan, padded to the plan's shape (one native call)."""
         s = self._free()
-        if s.bound is not plan:
-            # the plan's arrays are copied into the collator and checked once
-            s.native.bind(plan.indices, plan.offsets, plan.padded)
-            s.bound = plan
         b = _index(b, "batch")
-        real, padded = s.native.collate_bound(b + len(plan) if -len(plan) <= b < 0 else b)
+        real, padded = s.collate_bound(plan, b + len(plan) if -len(plan) <= b < 0 else b)
         return s.batch(real, padded)
 
     def __repr__(self) -> str:

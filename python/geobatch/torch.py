@@ -217,30 +217,25 @@ class DataLoader:
     def _buffers(self, padded):
         from .store import _Buffers
 
-        pool = self._pools.setdefault(padded, [])
-        for s in pool:
-            if s.free():
-                return s
         n, e, g = padded
-        s = _Buffers(self.store, padded, np.dtype(np.int64), extra=lambda: {
-            "ptr": np.zeros(g + 1, dtype=np.int64),
-            "node_mask": np.zeros(n, dtype=bool),
-            "edge_mask": np.zeros(e, dtype=bool),
-        })
-        nodes, edges, graphs, _ = s.arrays
-        s.kinds = (tuple(nodes), tuple(edges), tuple(graphs))
-        pool.append(s)
-        return s
+
+        def make():
+            s = _Buffers(self.store, padded, np.dtype(np.int64), extra=lambda: {
+                "ptr": np.zeros(g + 1, dtype=np.int64),
+                "node_mask": np.zeros(n, dtype=bool),
+                "edge_mask": np.zeros(e, dtype=bool),
+            })
+            nodes, edges, graphs, _ = s.arrays
+            s.kinds = (tuple(nodes), tuple(edges), tuple(graphs))
+            return s
+
+        return _Buffers.take(self._pools.setdefault(padded, []), make)
 
     def _batch(self, bound, b: int):
         _, plan, shapes = bound
         padded = shapes[b]
         s = self._buffers(padded)
-        if s.bound is not plan:
-            # the plan's arrays are copied into this set's collator once
-            s.native.bind(plan.indices, plan.offsets, plan.padded)
-            s.bound = plan
-        real, _ = s.native.collate_bound(b)
+        real, _ = s.collate_bound(plan, b)
         batch = _pyg_batch(s, real, padded)
         if self.pin_memory:
             batch = batch.pin_memory()
@@ -429,6 +424,15 @@ def _from_data_list(items):
     for k in graph_keys:
         if first[k].dim() > 0 and first[k].shape[0] != 1:
             raise ValueError(f"graph attribute {k!r} has {first[k].shape[0]} rows per graph, not one")
+
+    keys = set(node_keys) | set(edge_keys) | set(graph_keys) | {"edge_index"}
+    for i, d in enumerate(items):
+        have = set(k for k in d.keys() if torch.is_tensor(d[k]))
+        if have != keys:
+            raise ValueError(
+                f"Data {i} has the tensor attributes {sorted(have)}, Data 0 {sorted(keys)}: "
+                "every graph of the dataset must have the same ones"
+            )
 
     def cat(key, graph=False):
         parts = [d[key].numpy() for d in items]

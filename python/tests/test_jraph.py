@@ -87,5 +87,8 @@ def test_mismatched_tuples_are_refused_by_number():
     short = graphs[2]._replace(n_edge=graphs[2].n_edge + 1)
     with pytest.raises(ValueError, match="n_edge"):
         geobatch.GraphStore.from_jraph(graphs[:2] + [short])
+    # no graphs: no batches, as jraph's
+    assert list(geobatch.jraph.dynamically_batch(iter([]), 40, 400, 6)) == []
+    assert list(jraph.dynamically_batch(iter([]), 40, 400, 6)) == []
     with pytest.raises(ValueError, match="'dynamic' or 'pack'"):
         list(geobatch.jraph.dynamically_batch(iter(graphs), 40, 400, 6, kind="static"))

@@ -179,3 +179,10 @@ def test_a_loop_that_drops_its_batches_reuses_the_buffers(qm9, prefetch):
     sets = sum(len(pool) for pool in loader._pools.values())
     # ahead: the queue, the one the thread makes, and the loop's previous one until it is dropped
     assert batches > 40 and sets <= (prefetch + 3 if prefetch else 2), (batches, sets)
+
+
+def test_graphs_with_other_attributes_are_refused_by_number(qm9):
+    data = molecules(qm9, 6)
+    odd = Data(z=data[5].z, pos=data[5].pos, edge_index=data[5].edge_index)  # no y
+    with pytest.raises(ValueError, match=r"Data 5 has the tensor attributes .*every graph"):
+        DataLoader(data[:5] + [odd], "pack", 4)
