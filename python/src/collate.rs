@@ -9,15 +9,18 @@
 //! collator is made, and the collator keeps the arrays alive; a collation then checks its
 //! indices and the output capacity and runs with the GIL released.
 //!
-//! The one module of the package with `unsafe` code: raw row copies into arrays whose bounds are
-//! checked before each collation (each block says what it relies on).
+//! The collation itself is core's engine (`geobatch_core::gather`), the one the runner uses: this
+//! module only makes the NumPy arrays into the engine's slices. It is the one module of the
+//! package with `unsafe` code: slices made from the arrays' addresses, which the collator keeps
+//! alive (each block says what it relies on).
 //!
-//! Why one long file: it is the crate's only unsafe module (raw-pointer row copies into the
-//! output arrays), kept whole so that every unsafe block and the checks that make it sound are
-//! audited in one place.
+//! Why one long file: it is the crate's only unsafe module, kept whole so that every unsafe
+//! block and the checks that make it sound are audited in one place.
 #![allow(unsafe_code)]
 
 use crate::value_error;
+use geobatch_core::gather::{self, EdgeSource, FullPatterns, IndexOut, Outputs, RowsOut, Store};
+use geobatch_core::shape::Shape;
 use numpy::{
     PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
     dtype,
@@ -49,54 +52,43 @@ impl Ints {
         }
     }
 
-    /// Writes `v` at `i` (in bounds by the caller's checks).
-    #[inline]
-    unsafe fn set(&self, i: usize, v: i64) {
-        // SAFETY: the caller keeps `i < len`; the array is alive and exclusively ours to write
+    /// The column as the engine writes it.
+    ///
+    /// # Safety
+    /// The array is alive, not resized, and nobody else reads or writes it meanwhile.
+    unsafe fn view<'a>(&self) -> IndexOut<'a> {
+        // SAFETY: the caller's; the address and length are the array's own
         unsafe {
             match *self {
-                Ints::I32(p, _) => *p.add(i) = v as i32,
-                Ints::I64(p, _) => *p.add(i) = v,
+                Ints::I32(p, n) => IndexOut::I32(std::slice::from_raw_parts_mut(p, n)),
+                Ints::I64(p, n) => IndexOut::I64(std::slice::from_raw_parts_mut(p, n)),
             }
         }
     }
+}
 
-    /// Writes `base + src[k]` at `at + k` for every k, matching the dtype once.
-    #[inline]
-    unsafe fn offset_copy(&self, at: usize, src: &[i32], base: usize) {
-        // SAFETY: as for `set`, for `at..at + src.len()`
-        unsafe {
-            match *self {
-                Ints::I32(p, _) => {
-                    let out = std::slice::from_raw_parts_mut(p.add(at), src.len());
-                    let base = base as i32;
-                    for (o, &x) in out.iter_mut().zip(src) {
-                        *o = x + base;
-                    }
-                }
-                Ints::I64(p, _) => {
-                    let out = std::slice::from_raw_parts_mut(p.add(at), src.len());
-                    let base = base as i64;
-                    for (o, &x) in out.iter_mut().zip(src) {
-                        *o = i64::from(x) + base;
-                    }
-                }
-            }
+impl Rows {
+    /// The store column as the engine reads it.
+    ///
+    /// # Safety
+    /// The array is alive and not resized while the view is used.
+    unsafe fn view<'a>(&self) -> gather::Rows<'a> {
+        gather::Rows {
+            // SAFETY: the caller's; `rows * row_bytes` is the array's size
+            bytes: unsafe { std::slice::from_raw_parts(self.ptr, self.rows * self.row_bytes) },
+            row_bytes: self.row_bytes,
         }
     }
 
-    /// Fills `range` with `v`.
-    unsafe fn fill(&self, range: std::ops::Range<usize>, v: i64) {
-        // SAFETY: as for `set`
-        unsafe {
-            match *self {
-                Ints::I32(p, _) => {
-                    std::slice::from_raw_parts_mut(p.add(range.start), range.len()).fill(v as i32)
-                }
-                Ints::I64(p, _) => {
-                    std::slice::from_raw_parts_mut(p.add(range.start), range.len()).fill(v)
-                }
-            }
+    /// The output column as the engine writes it.
+    ///
+    /// # Safety
+    /// As for `view`, and nobody else reads or writes it meanwhile.
+    unsafe fn view_mut<'a>(&self) -> RowsOut<'a> {
+        RowsOut {
+            // SAFETY: the caller's
+            bytes: unsafe { std::slice::from_raw_parts_mut(self.ptr, self.rows * self.row_bytes) },
+            row_bytes: self.row_bytes,
         }
     }
 }
@@ -104,8 +96,8 @@ impl Ints {
 /// Every address a collation reads or writes.
 #[derive(Clone)]
 struct Layout {
-    graphs: usize,
     node_offsets: *const i64,
+    node_offsets_len: usize,
     /// `None`: every graph fully connected, edges made at collation.
     edges: Option<StoredEdges>,
     node_src: Vec<Rows>,
@@ -121,35 +113,28 @@ struct Layout {
     n_edge: Ints,
     graph_mask: *mut bool,
     capacity: [usize; 3],
-    /// Local (senders, receivers) of a full graph of n nodes, receiver-major, for every n of
-    /// the store (full stores only).
-    full: Vec<(Vec<i32>, Vec<i32>)>,
+    /// Local (senders, receivers) of full graphs, receiver-major, for every n of a full store
+    /// and of stored graphs whose edges are their full pattern.
+    patterns: FullPatterns,
 }
 
 /// The largest graph a full store may hold: its n (n - 1) edges are made at every collation.
 const MAX_FULL_NODES: usize = 2048;
 
-fn full_patterns(largest: usize) -> Vec<(Vec<i32>, Vec<i32>)> {
-    (0..=largest)
-        .map(|n| {
-            let (mut s, mut r) = (Vec::new(), Vec::new());
-            for i in 0..n as i32 {
-                for j in (0..n as i32).filter(|&j| j != i) {
-                    s.push(j);
-                    r.push(i);
-                }
-            }
-            (s, r)
-        })
-        .collect()
-}
+/// The largest stored graph whose edges are compared with its full pattern (and collated from
+/// it when they are it): the patterns up to it take about 0.7 MB.
+const MAX_PATTERN_NODES: usize = 64;
 
-/// Stored edges: per-graph offsets and local endpoints.
-#[derive(Clone, Copy)]
+/// Stored edges: per-graph offsets and local endpoints, and which graphs' are their full
+/// pattern.
+#[derive(Clone)]
 struct StoredEdges {
     offsets: *const i64,
     senders: *const i32,
     receivers: *const i32,
+    /// The three arrays' lengths (the engine checks that they agree).
+    lens: [usize; 3],
+    full: Vec<bool>,
 }
 
 // SAFETY: the pointers are into NumPy arrays the collator holds references to; they are only
@@ -415,38 +400,29 @@ impl Arrays<'_> {
         })
     }
 
-    /// Checks what memory safety needs and takes every address a collation uses.
+    /// Checks what memory safety needs and takes every address a collation uses: dtypes,
+    /// contiguity and row widths here, the store's offsets and endpoints by the engine
+    /// ([`Store::check`]).
     fn layout(&self) -> PyResult<Layout> {
         let offsets = typed::<i64>(&self.node_offsets, "node_offsets")?;
-        let node_offsets_slice = unsafe { offsets.as_slice() }.map_err(value_error)?;
-        let graphs = node_offsets_slice.len().saturating_sub(1);
-        let total_nodes = check_offsets(node_offsets_slice, "node_offsets")?;
-        let edges = self.stored_edges(node_offsets_slice)?;
-        let total_edges = match &edges {
-            // SAFETY: checked above: edge_offsets has graphs + 1 entries
-            Some(e) => (unsafe { *e.offsets.add(graphs) }) as usize,
-            None => 0,
-        };
+        // SAFETY: read while the GIL is held and the array is borrowed by `self`
+        let node_offsets = unsafe { offsets.as_slice() }.map_err(value_error)?;
+        let graphs = node_offsets.len().saturating_sub(1);
+        let total_nodes = node_offsets.last().map_or(0, |&n| n.max(0) as usize);
+        let edges = self.stored_edges()?;
         let node = Group::of(&self.node_src, &self.node_out, total_nodes, "node arrays")?;
-        let edge = if edges.is_some() {
-            Group::of(&self.edge_src, &self.edge_out, total_edges, "edge arrays")?
-        } else if self.edge_src.is_empty() {
-            Group::default()
-        } else {
-            return Err(value_error("full graphs have no stored edge arrays"));
+        let edge = match &edges {
+            Some(e) => Group::of(&self.edge_src, &self.edge_out, e.lens[1], "edge arrays")?,
+            None if self.edge_src.is_empty() => Group::default(),
+            None => return Err(value_error("full graphs have no stored edge arrays")),
         };
         let graph = Group::of(&self.graph_src, &self.graph_out, graphs, "graph arrays")?;
         let index = self.index_outputs()?;
         let capacity = index.capacity(&node, &edge, &graph)?;
-        let full = if edges.is_none() {
-            full_graph_patterns(node_offsets_slice)?
-        } else {
-            Vec::new()
-        };
-        Ok(Layout {
-            full,
-            graphs,
+        let mut layout = Layout {
+            patterns: FullPatterns::default(),
             node_offsets: offsets.data(),
+            node_offsets_len: node_offsets.len(),
             edges,
             node_src: node.src,
             node_out: node.out,
@@ -461,19 +437,38 @@ impl Arrays<'_> {
             n_edge: index.n_edge,
             graph_mask: index.graph_mask,
             capacity,
-        })
+        };
+        // SAFETY: the arrays are alive (borrowed by `self`) and not written meanwhile
+        unsafe { layout.store(|store| store.check()) }.map_err(|e| value_error(e.to_string()))?;
+        // checked: the full patterns the collations need (a full store's, and those of stored
+        // graphs whose edges are exactly their pattern, which are then not read)
+        let full = unsafe { layout.store(full_pattern_flags) };
+        let largest = match &full {
+            None => Some(largest_full_graph(node_offsets)?),
+            Some(flags) => (0..graphs)
+                .filter(|&g| flags[g])
+                .map(|g| (node_offsets[g + 1] - node_offsets[g]) as usize)
+                .max(),
+        };
+        if let Some(n) = largest {
+            layout.patterns.cover(n);
+        }
+        if let (Some(e), Some(flags)) = (layout.edges.as_mut(), full) {
+            e.full = flags;
+        }
+        Ok(layout)
     }
 
-    /// The stored edges, checked against `node_offsets`: `edge_offsets`, `senders_local` and
+    /// The stored edges' arrays: `edge_offsets`, `senders_local` and
     /// `receivers_local` together, or none of them (full graphs).
-    fn stored_edges(&self, node_offsets: &[i64]) -> PyResult<Option<StoredEdges>> {
+    fn stored_edges(&self) -> PyResult<Option<StoredEdges>> {
         match (
             &self.edge_offsets,
             &self.senders_local,
             &self.receivers_local,
         ) {
             (None, None, None) => Ok(None),
-            (Some(eo), Some(s), Some(r)) => checked_edges(node_offsets, eo, s, r).map(Some),
+            (Some(eo), Some(s), Some(r)) => edge_arrays(eo, s, r).map(Some),
             _ => Err(value_error(
                 "edge_offsets, senders and receivers go together (or none: full graphs)",
             )),
@@ -532,60 +527,26 @@ impl Arrays<'_> {
     }
 }
 
-/// Checks the stored edges (one offset per graph + 1, never decreasing, endpoints for every
-/// edge, each inside its graph) and takes their addresses.
-fn checked_edges(
-    node_offsets: &[i64],
+/// The stored edges' addresses (their offsets and endpoints are checked with the rest of the
+/// store by the engine; which graphs' edges are their full pattern is found after that).
+fn edge_arrays(
     eo: &Bound<'_, PyAny>,
     s: &Bound<'_, PyAny>,
     r: &Bound<'_, PyAny>,
 ) -> PyResult<StoredEdges> {
-    let graphs = node_offsets.len().saturating_sub(1);
     let eo_a = typed::<i64>(eo, "edge_offsets")?;
+    // SAFETY: read while the GIL is held and the arrays are borrowed by the caller
     let eo_s = unsafe { eo_a.as_slice() }.map_err(value_error)?;
-    if eo_s.len() != graphs + 1 {
-        return Err(value_error(
-            "edge_offsets must have one entry per graph + 1",
-        ));
-    }
-    let total = check_offsets(eo_s, "edge_offsets")?;
     let (s_a, r_a) = (typed::<i32>(s, "senders")?, typed::<i32>(r, "receivers")?);
-    if s_a.len() != total || r_a.len() != total {
-        return Err(value_error(format!(
-            "senders and receivers must hold the {total} stored edges"
-        )));
-    }
     let (ss, rs) = unsafe { (s_a.as_slice(), r_a.as_slice()) };
     let (ss, rs) = (ss.map_err(value_error)?, rs.map_err(value_error)?);
-    check_endpoints(node_offsets, eo_s, ss, rs)?;
     Ok(StoredEdges {
         offsets: eo_a.data(),
         senders: s_a.data(),
         receivers: r_a.data(),
+        lens: [eo_s.len(), ss.len(), rs.len()],
+        full: Vec::new(),
     })
-}
-
-/// Checks that every stored edge's local endpoints lie inside its graph's nodes.
-fn check_endpoints(
-    node_offsets: &[i64],
-    edge_offsets: &[i64],
-    ss: &[i32],
-    rs: &[i32],
-) -> PyResult<()> {
-    let graphs = node_offsets.len().saturating_sub(1);
-    for g in 0..graphs {
-        let n = node_offsets[g + 1] - node_offsets[g];
-        let e = edge_offsets[g] as usize..edge_offsets[g + 1] as usize;
-        if let Some(k) = e
-            .clone()
-            .find(|&k| !(0..n).contains(&i64::from(ss[k])) || !(0..n).contains(&i64::from(rs[k])))
-        {
-            return Err(value_error(format!(
-                "edge {k} of graph {g} has an endpoint outside the graph's {n} nodes"
-            )));
-        }
-    }
-    Ok(())
 }
 
 impl Group {
@@ -636,12 +597,30 @@ impl IndexOutputs {
     }
 }
 
-/// The edge patterns of full graphs up to the store's largest; a graph over `MAX_FULL_NODES`
-/// nodes is refused.
-fn full_graph_patterns(node_offsets: &[i64]) -> PyResult<Vec<(Vec<i32>, Vec<i32>)>> {
+/// Per stored graph, whether its edges are exactly its full pattern (`None`: a full store).
+fn full_pattern_flags(store: &Store<'_, i64, i64, i32>) -> Option<Vec<bool>> {
+    match store.edges {
+        EdgeSource::Full => None,
+        EdgeSource::Stored {
+            offsets,
+            senders,
+            receivers,
+            ..
+        } => Some(gather::full_pattern_graphs(
+            store.node_offsets,
+            offsets,
+            senders,
+            receivers,
+            MAX_PATTERN_NODES,
+        )),
+    }
+}
+
+/// The largest graph of a full store; one over `MAX_FULL_NODES` nodes is refused.
+fn largest_full_graph(node_offsets: &[i64]) -> PyResult<usize> {
     let largest = node_offsets
         .windows(2)
-        .map(|w| (w[1] - w[0]) as usize)
+        .map(|w| (w[1] - w[0]).max(0) as usize)
         .max()
         .unwrap_or(0);
     if largest > MAX_FULL_NODES {
@@ -651,195 +630,68 @@ fn full_graph_patterns(node_offsets: &[i64]) -> PyResult<Vec<(Vec<i32>, Vec<i32>
             largest * (largest - 1)
         )));
     }
-    Ok(full_patterns(largest))
-}
-
-/// Checks that offsets start at 0 and never decrease; returns the total.
-fn check_offsets(o: &[i64], what: &str) -> PyResult<usize> {
-    if o.first() != Some(&0) {
-        return Err(value_error(format!("{what} must start at 0")));
-    }
-    if let Some(k) = o.windows(2).position(|w| w[1] < w[0]) {
-        return Err(value_error(format!("{what} decreases at graph {k}")));
-    }
-    Ok(*o.last().unwrap_or(&0) as usize)
+    Ok(largest)
 }
 
 impl Layout {
-    /// Nodes and edges of graph `g`.
-    #[inline]
-    unsafe fn counts(&self, g: usize) -> (usize, usize, usize, usize) {
-        // SAFETY: g < graphs, offsets have graphs + 1 entries
+    /// Calls `f` with the engine's view of the store.
+    ///
+    /// # Safety
+    /// The store's arrays are alive and not resized meanwhile.
+    unsafe fn store<T>(&self, f: impl FnOnce(&Store<'_, i64, i64, i32>) -> T) -> T {
+        // SAFETY: the caller's; every length is the array's own
         unsafe {
-            let n0 = *self.node_offsets.add(g) as usize;
-            let n = *self.node_offsets.add(g + 1) as usize - n0;
-            match &self.edges {
-                Some(e) => {
-                    let e0 = *e.offsets.add(g) as usize;
-                    (n0, n, e0, *e.offsets.add(g + 1) as usize - e0)
-                }
-                None => (n0, n, 0, n * n.saturating_sub(1)),
-            }
-        }
-    }
-
-    /// Asks the CPU to start loading the first cache lines of graph `g`'s rows (its nodes', its
-    /// edges' and its own), so that the copies of the graphs before it overlap the misses: a
-    /// plan's graphs lie at random places in a large store, and waiting for each one's first
-    /// lines in turn is most of a collation's time otherwise.
-    ///
-    /// # Safety
-    /// `g < graphs`.
-    unsafe fn prefetch(&self, g: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let ahead = |p: *const u8, bytes: usize| {
-                // every line of the graph's rows (up to 16 KiB a block: a QM9 molecule's edges
-                // are about 1.2 KiB an array); the hardware prefetcher neither starts on a run
-                // this short nor crosses a page
-                for at in (0..bytes.min(16 << 10)).step_by(64) {
-                    // SAFETY: a prefetch never faults; the address is inside the row block
-                    unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at).cast()) };
-                }
+            let node_offsets = std::slice::from_raw_parts(self.node_offsets, self.node_offsets_len);
+            let node_rows: Vec<_> = self.node_src.iter().map(|r| r.view()).collect();
+            let edge_rows: Vec<_> = self.edge_src.iter().map(|r| r.view()).collect();
+            let graph_rows: Vec<_> = self.graph_src.iter().map(|r| r.view()).collect();
+            let edges = match &self.edges {
+                None => EdgeSource::Full,
+                Some(e) => EdgeSource::Stored {
+                    offsets: std::slice::from_raw_parts(e.offsets, e.lens[0]),
+                    senders: std::slice::from_raw_parts(e.senders, e.lens[1]),
+                    receivers: std::slice::from_raw_parts(e.receivers, e.lens[2]),
+                    full: &e.full,
+                },
             };
-            // SAFETY: g < graphs (the caller's)
-            let (n0, n, e0, m) = unsafe { self.counts(g) };
-            for s in &self.node_src {
-                ahead(s.ptr.wrapping_add(n0 * s.row_bytes), n * s.row_bytes);
-            }
-            for s in &self.graph_src {
-                ahead(s.ptr.wrapping_add(g * s.row_bytes), s.row_bytes);
-            }
-            if let Some(e) = &self.edges {
-                for s in &self.edge_src {
-                    ahead(s.ptr.wrapping_add(e0 * s.row_bytes), m * s.row_bytes);
-                }
-                ahead(e.senders.wrapping_add(e0).cast(), m * 4);
-                ahead(e.receivers.wrapping_add(e0).cast(), m * 4);
-            }
+            f(&Store {
+                node_offsets,
+                edges,
+                node_rows: &node_rows,
+                edge_rows: &edge_rows,
+                graph_rows: &graph_rows,
+                positions: None,
+            })
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = g;
     }
 
-    /// The collation (see the module's text).
+    /// The collation, by the engine ([`gather::collate`]).
     ///
     /// # Safety
-    /// The layout's arrays are alive and not resized; nobody else writes the outputs meanwhile.
+    /// The layout's arrays are alive and not resized; nobody else reads or writes the outputs
+    /// meanwhile.
     unsafe fn collate(&self, indices: &[i64], padded: [usize; 3]) -> Result<Counts, String> {
-        let (mut nodes, mut edges) = (0usize, 0usize);
-        for (b, &g) in indices.iter().enumerate() {
-            if g < 0 || g as usize >= self.graphs {
-                return Err(format!(
-                    "indices[{b}] = {g}: the store holds graphs 0..{}",
-                    self.graphs
-                ));
-            }
-            let (_, n, _, m) = unsafe { self.counts(g as usize) };
-            nodes += n;
-            edges += m;
-        }
-        let real = [nodes, edges, indices.len()];
-        if !(padded[0] > nodes && padded[1] >= edges && padded[2] > indices.len()) {
-            return Err(format!(
-                "padded shape {padded:?} cannot hold the batch's {real:?} (nodes, edges, graphs): \
-                 it needs more nodes and graphs, and at least as many edges"
-            ));
-        }
-        if (0..3).any(|k| padded[k] > self.capacity[k]) {
-            return Err(format!(
-                "padded shape {padded:?} is larger than the outputs' capacity {:?}",
-                self.capacity
-            ));
-        }
-        unsafe { self.write(indices, padded, real) };
-        Ok((nodes, edges, indices.len()))
-    }
-
-    /// Writes the batch; every bound was checked by `collate`.
-    unsafe fn write(&self, indices: &[i64], padded: [usize; 3], real: [usize; 3]) {
-        let copy_rows = |src: &Rows, dst: &Rows, from: usize, to: usize, n: usize| {
-            let b = src.row_bytes;
-            // SAFETY: from + n <= src.rows (offsets checked), to + n <= capacity
-            unsafe {
-                std::ptr::copy_nonoverlapping(src.ptr.add(from * b), dst.ptr.add(to * b), n * b)
-            };
-        };
-        let zero_rows = |dst: &Rows, from: usize, to: usize| {
-            let b = dst.row_bytes;
-            // SAFETY: to <= capacity
-            unsafe { std::ptr::write_bytes(dst.ptr.add(from * b), 0, (to - from) * b) };
-        };
-        let (mut at_n, mut at_e) = (0usize, 0usize);
-        const AHEAD: usize = 2;
-        for &g in indices.iter().take(AHEAD) {
-            // SAFETY: every index was checked by `collate`
-            unsafe { self.prefetch(g as usize) };
-        }
-        for (b, &g) in indices.iter().enumerate() {
-            if let Some(&next) = indices.get(b + AHEAD) {
-                // SAFETY: as above
-                unsafe { self.prefetch(next as usize) };
-            }
-            let g = g as usize;
-            let (n0, n, e0, m) = unsafe { self.counts(g) };
-            for (s, d) in self.node_src.iter().zip(&self.node_out) {
-                copy_rows(s, d, n0, at_n, n);
-            }
-            unsafe { self.node_graph.fill(at_n..at_n + n, b as i64) };
-            let (ls, lr): (&[i32], &[i32]) = match &self.edges {
-                Some(e) => {
-                    for (s, d) in self.edge_src.iter().zip(&self.edge_out) {
-                        copy_rows(s, d, e0, at_e, m);
-                    }
-                    // SAFETY: e0 + m <= stored edges (offsets checked at construction)
-                    unsafe {
-                        (
-                            std::slice::from_raw_parts(e.senders.add(e0), m),
-                            std::slice::from_raw_parts(e.receivers.add(e0), m),
-                        )
-                    }
-                }
-                // every ordered pair of distinct nodes, receiver-major (as geobatch's QM9)
-                None => (&self.full[n].0, &self.full[n].1),
-            };
-            unsafe {
-                self.senders.offset_copy(at_e, ls, at_n);
-                self.receivers.offset_copy(at_e, lr, at_n);
-            }
-            for (s, d) in self.graph_src.iter().zip(&self.graph_out) {
-                copy_rows(s, d, g, b, 1);
-            }
-            unsafe {
-                self.n_node.set(b, n as i64);
-                self.n_edge.set(b, m as i64);
-                *self.graph_mask.add(b) = true;
-            }
-            at_n += n;
-            at_e += m;
-        }
-        // padding: the first padding graph owns every padding node and edge
-        let [pn, pe, pg] = padded;
-        let rg = real[2];
-        for d in &self.node_out {
-            zero_rows(d, at_n, pn);
-        }
-        for d in &self.edge_out {
-            zero_rows(d, at_e, pe);
-        }
-        for d in &self.graph_out {
-            zero_rows(d, rg, pg);
-        }
+        // SAFETY: the caller's
         unsafe {
-            self.node_graph.fill(at_n..pn, rg as i64);
-            self.senders.fill(at_e..pe, at_n as i64);
-            self.receivers.fill(at_e..pe, at_n as i64);
-            self.n_node.set(rg, (pn - at_n) as i64);
-            self.n_edge.set(rg, (pe - at_e) as i64);
-            self.n_node.fill(rg + 1..pg, 0);
-            self.n_edge.fill(rg + 1..pg, 0);
-            std::slice::from_raw_parts_mut(self.graph_mask.add(rg), pg - rg).fill(false);
+            let mut node_out: Vec<_> = self.node_out.iter().map(|r| r.view_mut()).collect();
+            let mut edge_out: Vec<_> = self.edge_out.iter().map(|r| r.view_mut()).collect();
+            let mut graph_out: Vec<_> = self.graph_out.iter().map(|r| r.view_mut()).collect();
+            let mut out = Outputs {
+                node_rows: &mut node_out,
+                edge_rows: &mut edge_out,
+                graph_rows: &mut graph_out,
+                senders: self.senders.view(),
+                receivers: self.receivers.view(),
+                node_graph: self.node_graph.view(),
+                n_node: self.n_node.view(),
+                n_edge: self.n_edge.view(),
+                graph_mask: std::slice::from_raw_parts_mut(self.graph_mask, self.capacity[2]),
+                edge_vectors: None,
+            };
+            let padded = Shape::new(padded[0], padded[1], padded[2]);
+            self.store(|store| gather::collate(store, &self.patterns, indices, padded, &mut out))
+                .map(|r| (r.nodes, r.edges, r.graphs))
+                .map_err(|e| e.to_string())
         }
     }
 }

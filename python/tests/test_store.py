@@ -2,6 +2,7 @@
 graph rules, geobatch's datasets, reused buffers, jraph and torch views; bad input named."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -14,12 +15,24 @@ def random_store(rng, n=40, full=False):
     total = int(n_node.sum())
     nodes = {"x": rng.normal(size=(total, 3)).astype(np.float32), "z": rng.integers(1, 9, size=total).astype(np.int64)}
     graphs = {"y": rng.normal(size=(n, 2))}
-    if full:
+    if full is True:
         return geobatch.GraphStore(n_node, nodes=nodes, graphs=graphs, full=True)
     n_edge = rng.integers(0, 12, size=n)
-    ei = np.concatenate(
-        [np.stack([rng.integers(0, m, size=e), rng.integers(0, m, size=e)]) for m, e in zip(n_node, n_edge)], axis=1
-    )
+    parts = [np.stack([rng.integers(0, m, size=e), rng.integers(0, m, size=e)]) for m, e in zip(n_node, n_edge)]
+    if full == "mixed":
+        # every other graph stored fully connected in geobatch's order (receiver-major), as PyG's
+        # QM9 holds it: collated from the pattern, which must give what the stored edges give
+        for g in range(0, n, 2):
+            r, s_ = np.divmod(np.arange(n_node[g] ** 2), n_node[g])
+            parts[g] = np.stack([s_[r != s_], r[r != s_]])
+            n_edge[g] = parts[g].shape[1]
+        # and one with the pattern's edges in another order: read as stored
+        m = int(n_node[1])
+        if m > 2:
+            r, s_ = np.divmod(np.arange(m * m), m)
+            parts[1] = np.stack([s_[r != s_], r[r != s_]])[:, ::-1]
+            n_edge[1] = parts[1].shape[1]
+    ei = np.concatenate(parts, axis=1)
     edges = {"w": rng.normal(size=(int(n_edge.sum()),)).astype(np.float32)}
     return geobatch.GraphStore(n_node, nodes=nodes, edges=edges, graphs=graphs, edge_index=ei, n_edge=n_edge)
 
@@ -76,7 +89,7 @@ def compare(batch, want):
         assert np.array_equal(got[k], want[k]), k
 
 
-@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize("full", [False, True, "mixed"])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("kind,options", [("pack", {}), ("static", {"pad": "multiple64"})])
 def test_collation_matches_the_reference_layout(full, index_dtype, kind, options):
@@ -323,3 +336,25 @@ def test_a_dataset_larger_than_memory_is_an_exception_not_an_abort():
     allocation in Rust); it is refused before generation, naming the option."""
     with pytest.raises(ValueError, match=r"dataset\.graphs = 1000000000.*GiB"):
         geobatch.load_dataset(kind="synthetic", graphs=10**9)
+
+
+@pytest.mark.parametrize(
+    "node_offsets,edge_offsets,senders,receivers,words",
+    [
+        ([0, 2, 5], [0, 2, 4], [1, 0, 0, 1], [0, 1, 1], "senders and receivers must hold the 4 stored edges"),
+        ([0, 2, 5], [0, 2], [1, 0], [0, 1], "one entry per graph + 1"),
+        ([], [0], [], [], "node_offsets must start at 0"),
+        ([0, 2, 5], [0, 2, 1], [1, 0], [0, 1], "edge_offsets decreases at graph 1"),
+        ([0, 2, 5], [0, 2, 4], [1, 0, 0, 7], [0, 1, 1, 0], "edge 3 of graph 1"),
+    ],
+)
+def test_the_native_collator_refuses_arrays_that_disagree(node_offsets, edge_offsets, senders, receivers, words):
+    """The engine's checks run before any address is used: lengths that disagree are errors,
+    never reads past an array (the native class is called directly, as the package does)."""
+    i64 = lambda a: np.asarray(a, dtype=np.int64)  # noqa: E731
+    i32 = lambda a: np.asarray(a, dtype=np.int32)  # noqa: E731
+    out = lambda n, t=np.int32: np.zeros(n, t)  # noqa: E731
+    with pytest.raises(ValueError, match=re.escape(words)):
+        geobatch._native.Collator(
+            i64(node_offsets), i64(edge_offsets), i32(senders), i32(receivers), [], [], [], [], [], [],
+            out(16), out(16), out(8), out(4), out(4), np.zeros(4, bool))

@@ -7,6 +7,7 @@
 //! across the whole batch, padding edges last.
 
 use crate::error::{Error, Result};
+use crate::gather::{self, EdgeSource, FullPatterns, IndexOut, Outputs, Rows, RowsOut, Store};
 use crate::graph::{Edges, GraphSet};
 use crate::plan::Plan;
 use crate::shape::Shape;
@@ -43,31 +44,6 @@ pub struct GraphBatch {
     full: FullPatterns,
 }
 
-/// Local (sender, receiver) lists of fully connected graphs, one per node count, built on first
-/// use: collation of `full` graphs then only offsets and gathers.
-#[derive(Debug, Clone, Default)]
-struct FullPatterns {
-    by_size: Vec<(Vec<u32>, Vec<u32>)>,
-}
-
-impl FullPatterns {
-    fn get(&mut self, n: usize) -> (&[u32], &[u32]) {
-        while self.by_size.len() <= n {
-            let m = self.by_size.len() as u32;
-            let (mut s, mut r) = (Vec::new(), Vec::new());
-            for i in 0..m {
-                for j in (0..m).filter(|&j| j != i) {
-                    s.push(j);
-                    r.push(i);
-                }
-            }
-            self.by_size.push((s, r));
-        }
-        let (s, r) = &self.by_size[n];
-        (s, r)
-    }
-}
-
 impl GraphBatch {
     /// An empty batch; it grows on first use.
     pub fn new() -> Self {
@@ -94,93 +70,147 @@ impl GraphBatch {
         self.padded.graphs - self.real.graphs
     }
 
-    /// Collates `plan` over `set` into this batch, padding to `plan.padded`.
+    /// Collates `plan` over `set` into this batch, padding to `plan.padded`, through the one
+    /// collation engine ([`gather::collate`]).
     pub fn collate(&mut self, set: &GraphSet, plan: &Plan) -> Result<()> {
         let (real, padded) = (plan.real, plan.padded);
         if !padded.can_pad(&real) {
             return Err(Error::PaddingTooSmall { real, padded });
         }
         let t = set.n_targets();
+        self.resize_to(padded, t);
+        if matches!(set.edges(), Edges::Full) {
+            let largest = plan
+                .graphs
+                .iter()
+                .map(|&g| set.node_range(g as usize).len());
+            self.full.cover(largest.max().unwrap_or(0));
+        }
+        let cols = SetColumns::of(set);
+        let mut node_out = [
+            RowsOut {
+                bytes: bytemuck::cast_slice_mut(&mut self.species),
+                row_bytes: 4,
+            },
+            RowsOut {
+                bytes: bytemuck::cast_slice_mut(&mut self.positions),
+                row_bytes: 12,
+            },
+        ];
+        let mut graph_out = [RowsOut {
+            bytes: bytemuck::cast_slice_mut(&mut self.targets),
+            row_bytes: 4 * t,
+        }];
+        // full graphs: edge vectors made from positions; stored ones: copied as an edge column
+        let (mut edge_out, edge_vectors) = match cols.edge_rows {
+            Some(_) => (
+                Some([RowsOut {
+                    bytes: bytemuck::cast_slice_mut(&mut self.edge_vectors),
+                    row_bytes: 12,
+                }]),
+                None,
+            ),
+            None => (None, Some(self.edge_vectors.as_mut_slice())),
+        };
+        let mut out = Outputs {
+            node_rows: &mut node_out,
+            edge_rows: edge_out.as_mut().map_or(&mut [], |r| r.as_mut_slice()),
+            graph_rows: if t == 0 { &mut [] } else { &mut graph_out },
+            senders: IndexOut::U32(&mut self.senders),
+            receivers: IndexOut::U32(&mut self.receivers),
+            node_graph: IndexOut::U32(&mut self.node_graph),
+            n_node: IndexOut::U32(&mut self.n_node),
+            n_edge: IndexOut::U32(&mut self.n_edge),
+            graph_mask: &mut self.graph_mask,
+            edge_vectors,
+        };
+        let collated = gather::collate(&cols.store(t), &self.full, &plan.graphs, padded, &mut out)?;
+        debug_assert_eq!(collated, real);
+        self.graph_index.clear();
+        self.graph_index.extend_from_slice(&plan.graphs);
         self.real = real;
         self.padded = padded;
         self.n_targets = t;
-        for v in [
-            &mut self.species,
-            &mut self.node_graph,
-            &mut self.senders,
-            &mut self.receivers,
-        ] {
-            v.clear();
-        }
-        for v in [&mut self.n_node, &mut self.n_edge, &mut self.graph_index] {
-            v.clear();
-        }
-        self.positions.clear();
-        self.edge_vectors.clear();
-        self.targets.clear();
-        self.graph_mask.clear();
+        Ok(())
+    }
 
-        let positions = set.positions();
-        for (b, &g) in plan.graphs.iter().enumerate() {
-            let g = g as usize;
-            let nodes = set.node_range(g);
-            let n = nodes.len();
-            let offset = self.species.len() as u32;
-            self.species
-                .extend_from_slice(&set.species()[nodes.clone()]);
-            self.positions.extend_from_slice(&positions[nodes.clone()]);
-            self.node_graph.extend(std::iter::repeat_n(b as u32, n));
-            let size = set.sizes()[g];
-            match set.edges() {
-                Edges::Full => {
-                    let (ps, pr) = self.full.get(n);
-                    let p = &positions[nodes];
-                    self.senders.extend(ps.iter().map(|&j| j + offset));
-                    self.receivers.extend(pr.iter().map(|&i| i + offset));
-                    self.edge_vectors.extend(ps.iter().zip(pr).map(|(&j, &i)| {
-                        let (a, b) = (p[i as usize], p[j as usize]);
-                        [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-                    }));
-                }
-                Edges::Stored {
-                    offsets,
-                    senders,
-                    receivers,
-                    vectors,
-                } => {
-                    let e = offsets[g] as usize..offsets[g + 1] as usize;
-                    self.senders
-                        .extend(senders[e.clone()].iter().map(|s| s + offset));
-                    self.receivers
-                        .extend(receivers[e.clone()].iter().map(|r| r + offset));
-                    self.edge_vectors.extend_from_slice(&vectors[e]);
-                }
-            }
-            self.n_node.push(size.nodes);
-            self.n_edge.push(size.edges);
-            self.targets.extend_from_slice(set.targets(g));
-            self.graph_mask.push(true);
-            self.graph_index.push(g as u32);
-        }
-        debug_assert_eq!(self.species.len(), real.nodes);
-        debug_assert_eq!(self.senders.len(), real.edges);
-
-        // Padding: the first padding graph takes every padding node and edge.
-        let (pad_nodes, pad_edges) = (padded.nodes - real.nodes, padded.edges - real.edges);
-        let first_pad_node = real.nodes as u32;
+    /// Sets every buffer's length to the padded shape (the engine writes every row of it);
+    /// allocates only when a buffer grows past its capacity.
+    fn resize_to(&mut self, padded: Shape, t: usize) {
         self.species.resize(padded.nodes, 0);
         self.positions.resize(padded.nodes, [0.0; 3]);
-        self.node_graph.resize(padded.nodes, real.graphs as u32);
-        self.senders.resize(padded.edges, first_pad_node);
-        self.receivers.resize(padded.edges, first_pad_node);
+        self.node_graph.resize(padded.nodes, 0);
+        self.senders.resize(padded.edges, 0);
+        self.receivers.resize(padded.edges, 0);
         self.edge_vectors.resize(padded.edges, [0.0; 3]);
-        self.n_node.push(pad_nodes as u32);
-        self.n_edge.push(pad_edges as u32);
         self.n_node.resize(padded.graphs, 0);
         self.n_edge.resize(padded.graphs, 0);
         self.targets.resize(padded.graphs * t, 0.0);
         self.graph_mask.resize(padded.graphs, false);
-        Ok(())
+    }
+}
+
+/// A graph set's columns as the collation engine reads them: species and positions per node,
+/// targets per graph, and the edges (full, or stored with their vectors as an edge column).
+struct SetColumns<'a> {
+    node_offsets: &'a [u32],
+    node_rows: [Rows<'a>; 2],
+    graph_rows: [Rows<'a>; 1],
+    edges: EdgeSource<'a, u64, u32>,
+    edge_rows: Option<[Rows<'a>; 1]>,
+    positions: Option<&'a [[f32; 3]]>,
+}
+
+impl<'a> SetColumns<'a> {
+    fn of(set: &'a GraphSet) -> Self {
+        let rows = |bytes: &'a [u8], row_bytes| Rows { bytes, row_bytes };
+        let (edges, edge_rows, positions) = match set.edges() {
+            Edges::Full => (EdgeSource::Full, None, Some(set.positions())),
+            Edges::Stored {
+                offsets,
+                senders,
+                receivers,
+                vectors,
+            } => {
+                let stored = EdgeSource::Stored {
+                    offsets: offsets.as_slice(),
+                    senders: senders.as_slice(),
+                    receivers: receivers.as_slice(),
+                    full: &[],
+                };
+                (
+                    stored,
+                    Some([rows(bytemuck::cast_slice(vectors), 12)]),
+                    None,
+                )
+            }
+        };
+        SetColumns {
+            node_offsets: set.node_offsets(),
+            node_rows: [
+                rows(bytemuck::cast_slice(set.species()), 4),
+                rows(bytemuck::cast_slice(set.positions()), 12),
+            ],
+            graph_rows: [rows(
+                bytemuck::cast_slice(set.all_targets()),
+                4 * set.n_targets(),
+            )],
+            edges,
+            edge_rows,
+            positions,
+        }
+    }
+
+    /// The engine's store over these columns (`t` targets per graph; none: no graph column).
+    fn store(&self, t: usize) -> Store<'_, u32, u64, u32> {
+        Store {
+            node_offsets: self.node_offsets,
+            edges: self.edges,
+            node_rows: &self.node_rows,
+            edge_rows: self.edge_rows.as_ref().map_or(&[], |r| r.as_slice()),
+            graph_rows: if t == 0 { &[] } else { &self.graph_rows },
+            positions: self.positions,
+        }
     }
 }
 

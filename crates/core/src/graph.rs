@@ -169,6 +169,11 @@ impl GraphSet {
         self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize
     }
 
+    /// Node offsets per graph (graphs + 1 entries): graph `g` holds nodes `[g]..[g + 1]`.
+    pub fn node_offsets(&self) -> &[u32] {
+        &self.node_offsets
+    }
+
     /// Species class index of every node (classes in first-seen order, see [`Self::species_classes`]).
     pub fn species(&self) -> &[u32] {
         &self.species
