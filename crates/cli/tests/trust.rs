@@ -352,11 +352,9 @@ fn report_out_is_written_as_one_set() {
     let report = dir.path().join("report");
     let o = geobatch(dir.path(), &["report", "results", "--out", "report"]);
     assert!(o.status.success(), "{}", text(&o));
-    std::fs::write(report.join("figure-of-an-older-report.svg"), "<svg/>").unwrap();
     let o = geobatch(dir.path(), &["report", "results", "--out", "report"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(report.join("report.md").is_file());
-    assert!(!report.join("figure-of-an-older-report.svg").exists());
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()
@@ -364,17 +362,40 @@ fn report_out_is_written_as_one_set() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
+    // the user's files beside a report are never deleted: refused (exit 2), named, all kept
+    std::fs::write(report.join("thesis.tex"), "precious").unwrap();
+    std::fs::create_dir_all(report.join("figs")).unwrap();
+    std::fs::write(report.join("figs/raw.csv"), "1,2").unwrap();
+    let o = geobatch(dir.path(), &["report", "results", "--out", "report"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("figs/raw.csv and 1 more files no report wrote"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(report.join("thesis.tex")).unwrap(),
+        "precious"
+    );
+    assert!(report.join("figs/raw.csv").is_file() && report.join("report.md").is_file());
+
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("qm9.parquet"), "precious").unwrap();
     let o = geobatch(dir.path(), &["report", "results", "--out", "data"]);
     let out = text(&o);
-    assert!(!o.status.success(), "{out}");
+    assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(out.contains("not a geobatch report"), "{out}");
     assert_eq!(
         std::fs::read_to_string(data.join("qm9.parquet")).unwrap(),
         "precious"
     );
+
+    // results that are not there: said so, bad input
+    let o = geobatch(dir.path(), &["report", "no-such-results"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("no-such-results: does not exist"), "{out}");
 }
 
 /// A run stopped by a signal is left out of the report, named with its status, and the report

@@ -48,6 +48,10 @@ pub enum ReportError {
     /// Nothing to report.
     #[error("{0}")]
     Empty(String),
+    /// The user's input cannot be used as it is: results that do not exist, an `--out` that
+    /// holds files a report did not write (exit 2 in the CLI).
+    #[error("{0}")]
+    Refused(String),
     /// Runs of different configurations (or the same seed twice) would share a cell.
     #[error("{0}")]
     Mixed(String),
@@ -70,8 +74,20 @@ pub struct Written {
 /// out as unreadable or inconsistent. The pipeline: read and aggregate the runs
 /// ([`summarise`]), make the tables ([`tables`]) and figures ([`charts`]), write them as one
 /// set ([`document::write`] into a temporary folder beside `out`, which then replaces `out`; an
-/// earlier report there is removed whole; a folder holding anything else is refused).
+/// earlier report there is removed whole; a folder holding anything a report did not write is
+/// refused, [`ReportError::Refused`]).
 pub fn report(results: &Path, out: &Path) -> Result<Written, ReportError> {
+    if !results.is_dir() {
+        let what = if results.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        return Err(ReportError::Refused(format!(
+            "{}: {what}; give the results folder of your runs (the `results` of their configs)",
+            results.display()
+        )));
+    }
     let s = summarise(results)?;
     write::as_one_set(out, |staging| document::write(results, s, staging))
 }

@@ -3,8 +3,12 @@
 use crate::ReportError;
 use std::path::{Path, PathBuf};
 
-/// The file every report folder holds; a folder with it (or an empty one) may be replaced.
+/// The file every report folder holds.
 pub const MARK: &str = "report.md";
+
+/// The record of the files a report wrote (one path per line, relative, `/`-separated): a report
+/// replaces a folder only when everything in it is listed there.
+pub const FILES: &str = ".geobatch-report-files";
 
 fn write_err(path: &Path, e: impl std::fmt::Display) -> ReportError {
     ReportError::Write {
@@ -22,28 +26,77 @@ fn sibling(out: &Path, tag: &str) -> PathBuf {
     out.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
 }
 
-/// Refuses an `out` that exists and is not a report folder (a file, or a folder with other
-/// files and no `report.md`): replacing it would delete what it holds.
+/// Every file (or link) under `dir`, as a relative `/`-separated path, sorted; links are not
+/// followed.
+fn files_under(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut todo = vec![PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        for entry in std::fs::read_dir(dir.join(&rel))? {
+            let entry = entry?;
+            let path = rel.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                todo.push(path);
+            } else {
+                let parts: Vec<_> = path.iter().map(|p| p.to_string_lossy()).collect();
+                found.push(parts.join("/"));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Refuses an `out` that holds anything a report did not write: a file, a folder of other files,
+/// or a report folder with files added (the user's `thesis.tex` beside `report.md`). An empty
+/// folder, or one holding only what its [`FILES`] record lists, may be replaced.
 fn check_replaceable(out: &Path) -> Result<(), ReportError> {
-    if !out.exists() {
-        return Ok(());
-    }
-    let refuse = |why: &str| {
-        write_err(
-            out,
-            format!("{why}; give --out a new folder or an earlier report's folder"),
-        )
+    let refuse = |why: String| {
+        ReportError::Refused(format!(
+            "{}: {why}; a report replaces only the files a report wrote: give --out a new \
+             folder, or move those files away",
+            out.display()
+        ))
     };
-    if !out.is_dir() {
-        return Err(refuse("it is a file, not a report folder"));
+    match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(write_err(out, e)),
+        Ok(m) if !m.is_dir() => return Err(refuse("it is a file, not a report folder".into())),
+        Ok(_) => {}
     }
-    let mut entries = std::fs::read_dir(out).map_err(|e| write_err(out, e))?;
-    if out.join(MARK).is_file() || entries.next().is_none() {
+    let files = files_under(out).map_err(|e| write_err(out, e))?;
+    if files.is_empty() {
         return Ok(());
     }
-    Err(refuse(&format!(
-        "it holds files but no {MARK}, so it is not a geobatch report and is left alone"
-    )))
+    let listed = match std::fs::read_to_string(out.join(FILES)) {
+        Ok(text) => text.lines().map(str::to_owned).collect::<Vec<_>>(),
+        Err(_) if files.iter().any(|f| f == MARK) => {
+            return Err(refuse(format!(
+                "it holds {MARK} but no record of the files a report wrote ({FILES}: a \
+                 report of an earlier geobatch, or files put there by hand), so nothing in it is \
+                 known to be a report's"
+            )));
+        }
+        Err(_) => {
+            return Err(refuse(format!(
+                "it holds files ({}) but no {MARK}, so it is not a geobatch report and is left \
+                 alone",
+                files[0]
+            )));
+        }
+    };
+    let foreign: Vec<&String> = files
+        .iter()
+        .filter(|f| *f != FILES && !listed.contains(f))
+        .collect();
+    match foreign.as_slice() {
+        [] => Ok(()),
+        [one] => Err(refuse(format!("it holds {one}, which no report wrote"))),
+        [first, rest @ ..] => Err(refuse(format!(
+            "it holds {first} and {} more files no report wrote",
+            rest.len()
+        ))),
+    }
 }
 
 /// Runs `write` on a fresh temporary folder beside `out`, then puts that folder in `out`'s
@@ -64,7 +117,7 @@ pub fn as_one_set<T>(
         }
     }
     std::fs::create_dir(&staging).map_err(|e| write_err(&staging, e))?;
-    let value = match write(&staging) {
+    let value = match write(&staging).and_then(|v| record_files(&staging).map(|()| v)) {
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -86,6 +139,14 @@ pub fn as_one_set<T>(
         std::fs::remove_dir_all(&old).map_err(|e| write_err(&old, e))?;
     }
     Ok(value)
+}
+
+/// Writes the [`FILES`] record of everything in `dir`.
+fn record_files(dir: &Path) -> Result<(), ReportError> {
+    let files = files_under(dir).map_err(|e| write_err(dir, e))?;
+    let mut text = files.join("\n");
+    text.push('\n');
+    std::fs::write(dir.join(FILES), text).map_err(|e| write_err(dir, e))
 }
 
 #[cfg(test)]
@@ -130,5 +191,40 @@ mod tests {
         let e = as_one_set(&foreign, |_| Ok(())).unwrap_err().to_string();
         assert!(e.contains("not a geobatch report"), "{e}");
         assert!(foreign.join("qm9.parquet").is_file());
+    }
+
+    #[test]
+    fn files_added_to_a_report_folder_are_never_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("report");
+        let report = |d: &Path| -> Result<(), ReportError> {
+            std::fs::create_dir(d.join("figures")).map_err(|e| write_err(d, e))?;
+            std::fs::write(d.join("figures/a.svg"), "<svg/>").map_err(|e| write_err(d, e))?;
+            std::fs::write(d.join(MARK), "r").map_err(|e| write_err(d, e))
+        };
+        as_one_set(&out, report).unwrap();
+        let listed = std::fs::read_to_string(out.join(FILES)).unwrap();
+        assert_eq!(listed, "figures/a.svg\nreport.md\n");
+        // again over its own files: replaced
+        as_one_set(&out, report).unwrap();
+        // the user's files beside it: refused, every file kept, named in the message
+        std::fs::write(out.join("thesis.tex"), "precious").unwrap();
+        std::fs::create_dir(out.join("figs")).unwrap();
+        std::fs::write(out.join("figs/raw.csv"), "1,2").unwrap();
+        let e = as_one_set(&out, report).unwrap_err();
+        assert!(matches!(e, ReportError::Refused(_)), "{e}");
+        assert!(e.to_string().contains("figs/raw.csv and 1 more"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("thesis.tex")).unwrap(),
+            "precious"
+        );
+        assert!(out.join("figs/raw.csv").is_file() && out.join(MARK).is_file());
+        // a report without the record (an earlier geobatch's) is not replaced either
+        std::fs::remove_file(out.join("thesis.tex")).unwrap();
+        std::fs::remove_dir_all(out.join("figs")).unwrap();
+        std::fs::remove_file(out.join(FILES)).unwrap();
+        let e = as_one_set(&out, report).unwrap_err().to_string();
+        assert!(e.contains("no record of the files"), "{e}");
+        assert!(out.join("figures/a.svg").is_file());
     }
 }
