@@ -50,8 +50,12 @@ impl Exit {
             .downcast_ref::<geobatch_runner::RunError>()
             .is_some_and(geobatch_runner::RunError::is_input_error)
             || e.downcast_ref::<crate::plugins::UsageError>().is_some()
-            || e.downcast_ref::<geobatch_core::Error>()
-                .is_some_and(|e| matches!(e, geobatch_core::Error::Refused(_)))
+            || e.downcast_ref::<geobatch_core::Error>().is_some_and(|e| {
+                matches!(
+                    e,
+                    geobatch_core::Error::Refused(_) | geobatch_core::Error::Source(_)
+                )
+            })
             || e.downcast_ref::<geobatch_report::ReportError>()
                 .is_some_and(|e| matches!(e, geobatch_report::ReportError::Refused(_)));
         if input { Exit::BadInput } else { Exit::Failed }

@@ -157,6 +157,30 @@ fn a_limited_import_does_not_replace_a_full_store() {
 /// `data fetch qm9` where the store's place holds a file that is not a QM9 store (somebody's
 /// data): refused before any download, the file unchanged. (The package index is a closed
 /// loopback port, so nothing could be downloaded even if the fetch went on.)
+/// Importing a source that is not there, or is not of the provider's formats, is the user's
+/// input to change: exit 2, the file named, nothing written (the target's place stays empty).
+#[test]
+fn an_import_of_a_missing_or_foreign_source_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("notes.txt"), "not a dataset\n").unwrap();
+    for provider in ["qm9", "aflow"] {
+        for source in ["no-such-file.zip", "notes.txt"] {
+            let o = geobatch(d, &["data", "import", provider, source, "--dir", "D"]);
+            assert_refused(&o, &[source]);
+            let left: Vec<String> = std::fs::read_dir(d.join("D"))
+                .map(|r| {
+                    r.flatten()
+                        .map(|e| e.path().display().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let files: Vec<_> = left.iter().flat_map(|p| names(Path::new(p))).collect();
+            assert!(files.is_empty(), "{provider} {source}: left {files:?}");
+        }
+    }
+}
+
 #[test]
 fn fetch_qm9_does_not_replace_a_file_it_cannot_read() {
     let dir = tempfile::tempdir().unwrap();

@@ -57,6 +57,11 @@ pub enum Error {
     /// without an explicit flag: the user's input to change, not a failure.
     #[error("{0}")]
     Refused(String),
+    /// Source data the user gave cannot be used: a file that is missing, unreadable, of another
+    /// format or corrupt (named, with its row or line where there is one). The user's input to
+    /// change, exit code 2 (an import that fails while writing is not this).
+    #[error("{0}")]
+    Source(String),
     /// A sink failed to record or write.
     #[error("sink {sink}: {message}")]
     Sink {
@@ -71,6 +76,11 @@ impl Error {
     /// Convenience constructor for [`Error::Invalid`].
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::Invalid(message.into())
+    }
+
+    /// `e` as an [`Error::Source`]: for the errors of reading what the user gave.
+    pub fn source(e: impl std::fmt::Display) -> Self {
+        Error::Source(e.to_string())
     }
 
     /// A [`Error::GraphTooLarge`] with the graph named by its id in `set` (the `split` split), as

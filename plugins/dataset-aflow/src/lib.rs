@@ -377,7 +377,8 @@ pub fn write_jsonl(records: &[AflowRecord], out: &Path) -> Result<(usize, usize,
 }
 
 fn import_cmd(args: &ImportArgs) -> Result<String> {
-    let mut records = reader::read(&args.source)?;
+    // reading the source is the user's input (exit 2); writing the store is not
+    let mut records = reader::read(&args.source).map_err(Error::source)?;
     if let Some(n) = args.limit {
         records.truncate(n);
     }

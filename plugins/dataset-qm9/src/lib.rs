@@ -281,7 +281,8 @@ impl DatasetSpec for Qm9Spec {
 }
 
 fn import_cmd(args: &ImportArgs) -> Result<String> {
-    let records = import::import(&args.source, args.limit, args.progress)?;
+    // reading the source is the user's input (exit 2); writing the store is not
+    let records = import::import(&args.source, args.limit, args.progress).map_err(Error::source)?;
     let name = args.source.file_name().map_or_else(
         || args.source.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
