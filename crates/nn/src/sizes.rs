@@ -70,7 +70,7 @@ pub const RBF_SPACING: OptionDoc = OptionDoc {
 /// Edges of the batch a memory estimate assumes (a QM9 batch of 128 graphs has about 36,000).
 pub const NOMINAL_EDGES: f64 = 50_000.0;
 
-pub use geobatch_core::memory::available_memory;
+pub use geobatch_core::memory::{available_memory, memory_limit};
 
 /// Refuses model sizes whose memory cannot be had, before anything is allocated: `params`
 /// parameters (each with its gradient and two Adam moments: 16 bytes) and `per_edge` floats of
@@ -81,11 +81,11 @@ pub fn check_memory(sizes: &str, params: f64, per_edge: f64) -> Result<()> {
     let activations = per_edge * 4.0 * NOMINAL_EDGES;
     let need = state + activations;
     let gib = |b: f64| b / f64::from(1u32 << 30);
-    match available_memory() {
-        Some(have) if need > have => Err(Error::invalid(format!(
+    match memory_limit() {
+        Some((have, which)) if need > have => Err(Error::invalid(format!(
             "{sizes}: the model needs about {:.1} GiB ({:.3e} parameters with gradients and Adam \
              state: {:.1} GiB; activations of a batch of {NOMINAL_EDGES} edges: {:.1} GiB), more \
-             than the {:.1} GiB this machine has available: choose smaller sizes",
+             than the {:.1} GiB {which}: choose smaller sizes",
             gib(need),
             params,
             gib(state),
