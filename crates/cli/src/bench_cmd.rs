@@ -1,5 +1,7 @@
 //! `geobatch bench step`: the training step of a model timed at several batch sizes.
 
+use crate::plugins::UsageError;
+use clap::builder::RangedU64ValueParser;
 use geobatch_runner::LoadedConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,18 +17,22 @@ pub enum BenchCommand {
         /// Model to time instead of the config's (e.g. schnet, mpeu).
         #[arg(long)]
         model: Option<String>,
-        /// Batch sizes, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "16,32,64,128")]
+        /// Batch sizes, comma-separated (each 2 to 1,048,576: one graph is kept for padding).
+        #[arg(long, value_delimiter = ',', default_value = "16,32,64,128",
+              value_parser = RangedU64ValueParser::<usize>::new().range(2..=1_048_576))]
         batch_sizes: Vec<usize>,
-        /// Timed steps per batch size.
-        #[arg(long, default_value_t = 50)]
+        /// Timed steps per batch size (at least 1).
+        #[arg(long, default_value_t = 50,
+              value_parser = RangedU64ValueParser::<usize>::new().range(1..=100_000_000))]
         steps: usize,
         /// Untimed warm-up steps per batch size.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5,
+              value_parser = RangedU64ValueParser::<usize>::new().range(0..=100_000_000))]
         warmup: usize,
         /// Kernel thread counts to time, comma-separated (default: the config's
         /// training.threads, else every core this process may use).
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',',
+              value_parser = RangedU64ValueParser::<usize>::new().range(1..=65_536))]
         threads: Vec<usize>,
         /// Override a config value (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -57,8 +63,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         None => {
             let mut table: toml::Table = toml::from_str(DEFAULT_BENCH_CONFIG)?;
             for o in &overrides {
-                geobatch_runner::config::apply_override(&mut table, o)
-                    .map_err(anyhow::Error::msg)?;
+                geobatch_runner::config::apply_override(&mut table, o).map_err(UsageError)?;
             }
             LoadedConfig::from_str(
                 &toml::to_string(&table)?,

@@ -71,7 +71,10 @@ impl NodeDatasetSpec for NpzSpec {
         if self.normalize_features {
             normalize_rows(&mut features, raw.n_features);
         }
-        let splits = self.split.draw(&raw.labels, ctx.seed)?;
+        let splits = self
+            .split
+            .draw(&raw.labels, ctx.seed)
+            .map_err(|e| Error::invalid(format!("{}: {e}", self.path.display())))?;
         let graph = NodeGraph::from_edges(
             raw.n,
             &raw.edges,

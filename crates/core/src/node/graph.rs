@@ -230,13 +230,15 @@ fn check_labels(labels: &[i32], n: usize) -> Result<usize> {
             labels[v]
         )));
     }
-    // classes are 0..C-1: a label far above the others would make empty classes silently
-    let mut seen = vec![false; n_classes];
-    for &l in labels.iter().filter(|&&l| l >= 0) {
-        seen[l as usize] = true;
-    }
-    let empty: Vec<usize> = (0..n_classes).filter(|&c| !seen[c]).collect();
-    if let Some(&first) = empty.first() {
+    // classes are 0..C-1: a label far above the others would make empty classes silently (and
+    // a table per class as large as the largest label: the distinct labels are counted instead)
+    let mut distinct: Vec<i32> = labels.iter().copied().filter(|&l| l >= 0).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != n_classes {
+        let first = (0..n_classes)
+            .find(|&c| distinct.get(c) != Some(&(c as i32)))
+            .unwrap_or(0);
         let top = labels
             .iter()
             .position(|&l| l as usize == n_classes - 1)
@@ -245,7 +247,17 @@ fn check_labels(labels: &[i32], n: usize) -> Result<usize> {
             "labels name {n_classes} classes (the largest, {}, at node {top}) but {} of them \
              have no node (first: class {first}); labels must be the class ids 0..C-1",
             n_classes - 1,
-            empty.len()
+            n_classes - distinct.len()
+        )));
+    }
+    if n_classes < 2 {
+        return Err(Error::invalid(format!(
+            "the labels hold {n_classes} class{}: node classification needs at least 2",
+            if n_classes == 1 {
+                " (every labelled node is class 0)"
+            } else {
+                "es (no node is labelled)"
+            }
         )));
     }
     Ok(n_classes)
@@ -394,6 +406,29 @@ mod tests {
     }
 
     #[test]
+    fn one_class_or_none_is_refused_and_a_huge_label_allocates_nothing() {
+        let graph = |labels: Vec<i32>| {
+            NodeGraph::from_edges(3, &[(0, 1)], vec![], 0, labels, Default::default())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let e = graph(vec![0, 0, -1]).unwrap_err();
+        assert!(
+            e.contains("1 class (every labelled node is class 0)"),
+            "{e}"
+        );
+        let e = graph(vec![-1, -1, -1]).unwrap_err();
+        assert!(e.contains("0 classes (no node is labelled)"), "{e}");
+        // a label of 2e9: named from the distinct labels, no table of 2e9 classes
+        let e = graph(vec![0, 1, 2_000_000_000]).unwrap_err();
+        assert!(
+            e.contains("1999999998 of them have no node (first: class 2)"),
+            "{e}"
+        );
+        assert!(graph(vec![0, 1, -1]).is_ok());
+    }
+
+    #[test]
     fn out_of_range_ids_and_missing_labels_are_named() {
         let e = NodeGraph::from_edges(
             3,
@@ -410,11 +445,11 @@ mod tests {
             "{e}"
         );
         let e = NodeGraph::from_edges(
-            3,
+            4,
             &[(0, 1)],
             vec![],
             0,
-            vec![0, -1, -1],
+            vec![0, -1, -1, 1],
             [vec![0, 1, 2], vec![], vec![]],
         )
         .unwrap_err()
