@@ -59,7 +59,7 @@ pub fn command(args: AdviseArgs) -> anyhow::Result<ExitCode> {
             "--probe-seconds must be a positive number".into()
         ));
     }
-    let stop = crate::signals::stop_on_ctrl_c("stopping the advice (Ctrl-C again to kill)");
+    let stop = crate::signals::stop_on_ctrl_c("stopping the advice (the signal again to kill)");
     let (text, out) = run(&args, &stop)?;
     print!("{text}");
     println!("\nadvice written to {}", out.display());
@@ -177,7 +177,10 @@ fn measure(
     })?;
     drop(claim);
     if stop.load(Ordering::SeqCst) {
-        anyhow::bail!("stopped (Ctrl-C)");
+        anyhow::bail!(crate::signals::Stopped {
+            what: "the advice",
+            by: crate::signals::stopped_by(),
+        });
     }
     let run = geobatch_report::read::read_run(&summary.run_dir)?;
     // the probe's files must be what it recorded, or its timings are not evidence

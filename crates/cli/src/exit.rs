@@ -46,6 +46,13 @@ impl Exit {
     /// The exit of an error: bad input when the runner or the command line says so, else a
     /// failure while running.
     pub fn of_error(e: &anyhow::Error) -> Exit {
+        if let Some(s) = e.downcast_ref::<crate::signals::Stopped>() {
+            return if s.by == "SIGTERM" {
+                Exit::Killed
+            } else {
+                Exit::Interrupted
+            };
+        }
         let input = e
             .downcast_ref::<geobatch_runner::RunError>()
             .is_some_and(geobatch_runner::RunError::is_input_error)

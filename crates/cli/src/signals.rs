@@ -3,8 +3,42 @@
 
 use crate::exit::Exit;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Set by the first SIGTERM and by SIGUSR1, to tell them from Ctrl-C afterwards.
+static SIGNALS: OnceLock<(Arc<AtomicBool>, Arc<AtomicBool>)> = OnceLock::new();
+
+/// The signal that set a stop flag: `SIGTERM`, `SIGUSR1` or `Ctrl-C`.
+pub fn stopped_by() -> &'static str {
+    match SIGNALS.get() {
+        Some((term, _)) if term.load(Ordering::SeqCst) => "SIGTERM",
+        Some((_, usr1)) if usr1.load(Ordering::SeqCst) => "SIGUSR1",
+        _ => "Ctrl-C",
+    }
+}
+
+/// A job that a stop signal ended before it had made anything to keep (`advise`): exit 143 after
+/// SIGTERM (as a process it ends), 130 after Ctrl-C or SIGUSR1.
+#[derive(Debug)]
+pub struct Stopped {
+    /// What was stopped, for the message.
+    pub what: &'static str,
+    /// The signal ([`stopped_by`]).
+    pub by: &'static str,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} stopped by {}: no advice is written",
+            self.what, self.by
+        )
+    }
+}
+
+impl std::error::Error for Stopped {}
 
 /// A stop flag set by the first Ctrl-C, which prints `message`; a second one kills the
 /// process as usual.
@@ -27,6 +61,9 @@ pub fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
     );
     let _ = signal_hook::flag::register(SIGTERM, Arc::clone(&stop));
     let _ = signal_hook::flag::register(SIGUSR1, Arc::clone(&stop));
+    let (term, usr1) = SIGNALS.get_or_init(Default::default);
+    let _ = signal_hook::flag::register(SIGTERM, Arc::clone(term));
+    let _ = signal_hook::flag::register(SIGUSR1, Arc::clone(usr1));
     stop
 }
 

@@ -163,3 +163,36 @@ fn bad_requests_are_refused_with_what_is_valid() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("node-level"), "{}", text(&o));
 }
+
+/// A stop signal during the probes ends the advice with the signal's own code, named: SIGTERM
+/// (scancel, a shutdown) 143, Ctrl-C 130; it was exit 1 and "Ctrl-C" for both.
+#[test]
+fn a_stop_signal_during_the_probes_exits_with_its_code() {
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(
+            dir.path(),
+            "[model]\nkind = \"schnet\"\nlatent = 8\nsteps = 1",
+        );
+        let probes = dir.path().join("advice/probes");
+        let (status, _) = common::signal_when(
+            dir.path(),
+            &[
+                "advise",
+                &cfg,
+                "--steps",
+                "1000000",
+                "--probe-steps",
+                "1000000",
+                "--out",
+                "advice",
+            ],
+            std::time::Duration::from_secs(120),
+            "advise starts its probes",
+            || probes.exists(),
+            signal,
+        );
+        assert_eq!(status.code(), Some(code), "{signal}: {status:?}");
+        assert!(!dir.path().join("advice/advice.md").exists());
+    }
+}
