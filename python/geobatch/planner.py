@@ -61,43 +61,29 @@ def _count(value: Any, name: str, low: int = 0, high: int = 2**63 - 1) -> int:
 
 
 def available_memory() -> int:
-    """Bytes this process may still allocate: the machine's available memory
-    (``MemAvailable``), within the process's address-space limit (``ulimit -v``) where one is set;
-    the free physical memory where ``/proc/meminfo`` cannot be read."""
-    have = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    have = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
-    if have is None:
-        try:
-            have = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            have = 2**62
-    try:
-        import resource
+    """Bytes this process may still allocate: the lowest of the machine's available memory, the
+    process's address-space limit (``ulimit -v``, less what it has mapped) and its cgroup's memory
+    limit, read by the same code that bounds the runner's sizes; the free physical memory where
+    none can be read."""
+    return _memory_limit()[0]
 
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            have = min(have, soft)
-    except (ImportError, ValueError, OSError):
-        pass
-    return have
+
+def _memory_limit() -> tuple[int, str]:
+    limit = _native.memory_limit()
+    if limit is not None:
+        return int(limit[0]), limit[1]
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine has free"
+    except (ValueError, OSError, AttributeError):
+        return 2**62, "unknown"
 
 
 def check_memory(need: float, what: str) -> None:
     """A ``MemoryError`` naming ``what`` when ``need`` bytes are more than this process may
     allocate (``available_memory``), before anything is allocated."""
-    have = available_memory()
+    have, which = _memory_limit()
     if need > have:
-        raise MemoryError(
-            f"{what} needs about {need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB this "
-            "process may allocate"
-        )
+        raise MemoryError(f"{what} needs about {need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB {which}")
 
 
 class Plan:

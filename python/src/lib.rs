@@ -20,8 +20,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(datasets::load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(datasets::dataset_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(graphs::graph_edges, m)?)?;
+    m.add_function(wrap_pyfunction!(memory_limit, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
+}
+
+/// Bytes this process may still allocate and which limit says so (the machine's available
+/// memory, `ulimit -v`, the cgroup's), as the runner bounds its sizes; `None` where no limit can
+/// be read.
+#[pyfunction]
+fn memory_limit() -> Option<(f64, &'static str)> {
+    geobatch_core::memory::memory_limit()
 }
 
 /// A Python `ValueError` with a message.

@@ -338,6 +338,28 @@ def test_a_dataset_larger_than_memory_is_an_exception_not_an_abort():
         geobatch.load_dataset(kind="synthetic", graphs=10**9)
 
 
+def test_sizes_are_held_against_the_processs_own_limit():
+    """A size that fits the machine but not the process's address-space limit (``ulimit -v``, as
+    a cluster job sets one) is an exception naming the limit, not an abort: the package reads
+    the limits with the runner's own code (geobatch_core::memory)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, geobatch\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, resource.RLIM_INFINITY))\n"
+        "have, which = geobatch._native.memory_limit()\n"
+        "assert have < 2 * 2**30 and 'ulimit -v' in which, (have, which)\n"
+        "try:\n"
+        "    geobatch.load_dataset(kind='synthetic', graphs=10**7)\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "dataset.graphs = 10000000" in out.stdout and "ulimit -v" in out.stdout, out.stdout
+
+
 @pytest.mark.parametrize(
     "node_offsets,edge_offsets,senders,receivers,words",
     [

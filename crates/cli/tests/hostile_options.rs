@@ -47,7 +47,7 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
         check(d, case, body.as_bytes(), &["validate"], 2, &wants);
     }
     binary_is_refused_and_a_bom_is_skipped(d);
-    assert_eq!(n + 2, 25);
+    assert_eq!(n + 2, 28);
 }
 
 /// A hostile config case: its name, the TOML text, and what the message must name.
@@ -135,7 +135,7 @@ fn model_size_cases() -> Vec<Case> {
         ),
         (
             "rbf-huge",
-            schnet("rbf = 100000000"),
+            schnet("rbf = 100000000\nrbf_spacing = 0.0001"),
             vec!["model.rbf = 100000000", "GiB"],
         ),
         (
@@ -161,6 +161,28 @@ fn model_size_cases() -> Vec<Case> {
             vec!["model.hidden = 100000000", "GiB"],
         ),
         ("latent-zero", schnet("latent = 0"), vec!["latent >= 2"]),
+        // was NaN at the first step, blamed on the learning rate
+        (
+            "rbf-spacing-huge",
+            schnet("rbf_spacing = 1e300"),
+            vec![
+                "model.rbf_spacing = 1e300",
+                "between 1e-6 and 10000.0 Angstrom",
+            ],
+        ),
+        (
+            "rbf-spacing-tiny",
+            schnet("rbf_spacing = 1e-9"),
+            vec!["model.rbf_spacing = 1e-9", "between 1e-6"],
+        ),
+        (
+            "rbf-reach",
+            schnet("rbf = 1000000\nlatent = 2\nsteps = 1"),
+            vec![
+                "model.rbf = 1000000 with model.rbf_spacing = 0.1",
+                "at most 10000.0",
+            ],
+        ),
     ]
 }
 

@@ -24,12 +24,37 @@ pub fn default_rbf_spacing() -> f64 {
     0.1
 }
 
-/// Checks the size options of a model.
+/// The smallest Gaussian spacing (Angstrom): below it `1 / delta` leaves float32's precision for
+/// any distance.
+pub const MIN_RBF_SPACING: f64 = 1e-6;
+
+/// The farthest Gaussian centre (`rbf x rbf_spacing`, Angstrom) the basis may reach.
+pub const MAX_RBF_REACH: f64 = 1e4;
+
+/// Checks the size options of a model (the Gaussian basis within [`MIN_RBF_SPACING`] and
+/// [`MAX_RBF_REACH`]).
 pub fn check_sizes(latent: usize, steps: usize, rbf: usize, rbf_spacing: f64) -> Result<()> {
     if latent < 2 || steps == 0 || rbf == 0 || rbf_spacing.is_nan() || rbf_spacing <= 0.0 {
         return Err(Error::invalid(
             "model: latent >= 2, steps >= 1, rbf >= 1 and rbf_spacing > 0 are required",
         ));
+    }
+    // the basis is exp(-(d - k delta)^2 / delta) in float32: a spacing whose centres leave any
+    // distance, or that float32 cannot hold, gives NaN at the first step (then blamed on the
+    // learning rate)
+    if !(MIN_RBF_SPACING..=MAX_RBF_REACH).contains(&rbf_spacing) {
+        return Err(Error::invalid(format!(
+            "model.rbf_spacing = {rbf_spacing:?}: the Gaussians' spacing must be between \
+             {MIN_RBF_SPACING:?} and {MAX_RBF_REACH:?} Angstrom (float32 holds neither end beyond)"
+        )));
+    }
+    let reach = rbf as f64 * rbf_spacing;
+    if reach > MAX_RBF_REACH {
+        return Err(Error::invalid(format!(
+            "model.rbf = {rbf} with model.rbf_spacing = {rbf_spacing:?}: the Gaussians' centres \
+             k x rbf_spacing (k < rbf) reach {reach:.3e} Angstrom; rbf x rbf_spacing must be at \
+             most {MAX_RBF_REACH:?} Angstrom"
+        )));
     }
     Ok(())
 }

@@ -29,7 +29,9 @@ pub fn normalize_rows(features: &mut [f32], n_features: usize) {
     }
     for row in features.chunks_mut(n_features) {
         let s: f32 = row.iter().sum();
-        if s != 0.0 {
+        // a row with an infinite or NaN value is left as it is, for the graph's check to name
+        // the value (dividing would make an infinity NaN)
+        if s != 0.0 && s.is_finite() {
             row.iter_mut().for_each(|x| *x /= s);
         }
     }
@@ -266,3 +268,23 @@ inventory::submit! {
 
 /// Referenced by `geobatch-catalog` so the linker keeps this crate's plugin registrations.
 pub fn link() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_sum_to_one_and_an_infinite_value_stays_infinite_for_the_check_to_name() {
+        let mut f = vec![1.0, 3.0, 0.0, 0.0, f32::INFINITY, 1.0];
+        normalize_rows(&mut f, 2);
+        assert_eq!(&f[..4], &[0.25, 0.75, 0.0, 0.0]);
+        assert_eq!(f[4], f32::INFINITY);
+        let e = NodeGraph::from_edges(3, &[(0, 1)], f, 2, vec![0, 1, 0], Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("node 2, feature 0: inf is not a finite number"),
+            "{e}"
+        );
+    }
+}

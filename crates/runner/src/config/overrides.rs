@@ -89,6 +89,20 @@ pub fn after_overrides(e: RunError) -> RunError {
 pub fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), String> {
     let (key, value) = spec.split_once('=').ok_or("expected KEY=VALUE")?;
     let (key, value) = (key.trim(), value.trim());
+    // a whole number TOML cannot hold would become the string of its digits below
+    let digits = value
+        .strip_prefix(['+', '-'])
+        .unwrap_or(value)
+        .replace('_', "");
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && value.replace('_', "").parse::<i64>().is_err()
+    {
+        return Err(format!(
+            "{key} = {value}: larger than a whole number can be in TOML \
+             (-9223372036854775808 to 9223372036854775807)"
+        ));
+    }
     let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
@@ -124,6 +138,14 @@ mod tests {
         assert_eq!(t["batcher"]["batch_size"].as_integer(), Some(64));
         assert_eq!(t["batcher"]["pad"].as_str(), Some("pow2"));
         assert_eq!(t["dataset"]["graph"]["k"].as_integer(), Some(6));
+        // the largest u64 is not "a string": it is too large for TOML, and said so
+        let e = apply_override(&mut t, "training.steps=18446744073709551615").unwrap_err();
+        assert!(
+            e.contains("training.steps = 18446744073709551615: larger than"),
+            "{e}"
+        );
+        apply_override(&mut t, "training.steps=9_223_372_036_854_775_807").unwrap();
+        apply_override(&mut t, "dataset.name=007").unwrap();
         assert!(
             apply_override(&mut t, "batcher.kind.x=1")
                 .unwrap_err()
