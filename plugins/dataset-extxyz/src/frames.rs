@@ -322,6 +322,23 @@ impl<'a> Frames<'a> {
             let mut it = l
                 .split(|b| b.is_ascii_whitespace())
                 .filter(|f| !f.is_empty());
+            // one whole number where an atom line should be: the next frame's count line, so
+            // this frame's count is larger than its atoms (not a bad chemical symbol)
+            let mut tokens = it.clone();
+            if let (Some(only), None) = (tokens.next(), tokens.next())
+                && fields > 1
+                && only.iter().all(u8::is_ascii_digit)
+            {
+                return Err(self.error(
+                    no,
+                    format!(
+                        "the frame says it has {count} atoms but holds {}: this line ({:?}) \
+                         reads as the next frame's atom count",
+                        numbers.len(),
+                        String::from_utf8_lossy(&only[..only.len().min(20)])
+                    ),
+                ));
+            }
             let mut z = 0u8;
             let mut species = 0u8;
             let mut pos = [0.0f64; 3];
@@ -516,6 +533,11 @@ mod tests {
             ("1\n\nH 0 a 0\n", 3, "not a real number"),
             ("x\n", 1, "expected the number of atoms"),
             ("3\n\nH 0 0 0\n", 3, "ends after 1 of the frame's 3 atoms"),
+            (
+                "3\n\nH 0 0 0\nH 0 0 1\n2\n\nH 0 0 0\nH 0 0 1\n",
+                5,
+                "says it has 3 atoms but holds 2: this line (\"2\") reads as the next frame's",
+            ),
             ("1\npbc=T\nH 0 0 0\n", 2, "no Lattice"),
             ("1\nLattice=\"1 2\"\nH 0 0 0\n", 2, "9 numbers"),
             (
