@@ -595,30 +595,3 @@ fn split_files_that_leak_repeat_or_disagree_are_refused() {
         "{out}"
     );
 }
-
-/// A size that fits the machine's memory but not the process's own limit (`ulimit -v`, as a
-/// cluster's job or a container sets one) is refused before it is allocated, the limit named:
-/// without that check the allocation aborts the process with no message.
-#[test]
-fn a_size_over_the_processs_own_memory_limit_is_refused_not_an_abort() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::repo().join("configs/examples/synthetic-dynamic.toml");
-    // 5e6 graphs of 18 atoms: at least 1.3 GiB, under any test machine's memory, over 1 GB
-    let o = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -v 1000000 && exec '{}' batches '{}' --steps 10 --set 'sinks=[]' \
-             --set dataset.graphs=5000000",
-            common::binary().display(),
-            config.display()
-        ))
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{out}");
-    assert!(
-        out.contains("dataset.graphs = 5000000") && out.contains("ulimit -v"),
-        "{out}"
-    );
-}

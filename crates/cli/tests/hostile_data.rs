@@ -157,29 +157,6 @@ fn a_limited_import_does_not_replace_a_full_store() {
 /// `data fetch qm9` where the store's place holds a file that is not a QM9 store (somebody's
 /// data): refused before any download, the file unchanged. (The package index is a closed
 /// loopback port, so nothing could be downloaded even if the fetch went on.)
-/// Importing a source that is not there, or is not of the provider's formats, is the user's
-/// input to change: exit 2, the file named, nothing written (the target's place stays empty).
-#[test]
-fn an_import_of_a_missing_or_foreign_source_is_bad_input() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(d.join("notes.txt"), "not a dataset\n").unwrap();
-    for provider in ["qm9", "aflow"] {
-        for source in ["no-such-file.zip", "notes.txt"] {
-            let o = geobatch(d, &["data", "import", provider, source, "--dir", "D"]);
-            assert_refused(&o, &[source]);
-            let left: Vec<String> = std::fs::read_dir(d.join("D"))
-                .map(|r| {
-                    r.flatten()
-                        .map(|e| e.path().display().to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let files: Vec<_> = left.iter().flat_map(|p| names(Path::new(p))).collect();
-            assert!(files.is_empty(), "{provider} {source}: left {files:?}");
-        }
-    }
-}
 
 #[test]
 fn fetch_qm9_does_not_replace_a_file_it_cannot_read() {
@@ -563,58 +540,4 @@ fn cif_split_tables_are_checked() {
             "in both the train and the validation split",
         ],
     );
-}
-
-/// A node-classification graph whose labels hold one class (or a label of 2e9) is the data's
-/// fault: exit 2 with the file named, before any model is built or any table allocated.
-#[test]
-fn an_npz_of_one_class_or_a_huge_label_is_bad_input() {
-    use ndarray::{Array1, Array2};
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let n = 60usize;
-    let write = |name: &str, labels: Vec<i64>| {
-        let path = d.join(name);
-        let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&path).unwrap());
-        let indptr: Vec<i32> = (0..=n as i32).collect();
-        let indices: Vec<i32> = (0..n as i32).map(|i| (i + 1) % n as i32).collect();
-        w.add_array("adj_indptr", &Array1::from(indptr)).unwrap();
-        w.add_array("adj_indices", &Array1::from(indices)).unwrap();
-        w.add_array("adj_data", &Array1::from(vec![1f32; n]))
-            .unwrap();
-        w.add_array("adj_shape", &Array1::from(vec![n as i64, n as i64]))
-            .unwrap();
-        let x = Array2::from_shape_fn((n, 4), |(i, j)| (i * 4 + j) as f32);
-        w.add_array("attr_matrix", &x).unwrap();
-        w.add_array("labels", &Array1::from(labels)).unwrap();
-        w.finish().unwrap();
-        path
-    };
-    let one = write("one.npz", vec![0; n]);
-    let mut huge = vec![0i64; n];
-    huge[n - 1] = 2_000_000_000;
-    huge[n - 2] = 1;
-    let huge = write("huge.npz", huge);
-    let none = write("none.npz", vec![-1; n]);
-    let config = repo().join("configs/nodes/cora-gcn-full.toml");
-    for (path, words) in [
-        (&one, "1 class (every labelled node is class 0)"),
-        (&huge, "1999999998 of them have no node"),
-        (&none, "only 0 labelled nodes"),
-    ] {
-        let o = geobatch(
-            d,
-            &[
-                "run",
-                config.to_str().unwrap(),
-                "--set",
-                &format!("dataset.path={:?}", path.to_str().unwrap()),
-                "--set",
-                "dataset.split={ train_per_class = 5, validation = 10, test = 10 }",
-                "--set",
-                "sinks=[]",
-            ],
-        );
-        assert_refused(&o, &[path.file_name().unwrap().to_str().unwrap(), words]);
-    }
 }

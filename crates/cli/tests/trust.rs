@@ -423,3 +423,48 @@ fn report_leaves_out_an_interrupted_run_and_exits_3() {
         "{out}"
     );
 }
+
+/// A complete run whose folder is not what it recorded (a part deleted) is never skipped as
+/// complete: the sweep again names it as failed (exit 1) and leaves it as it is, `run` on its
+/// config refuses (exit 2) and points at --restart, which runs it again; the intact run is
+/// skipped as before.
+#[test]
+fn a_damaged_complete_run_is_not_skipped_by_sweep_or_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = cell_of_seeds(dir.path(), 2);
+    let damaged = runs
+        .iter()
+        .find(|r| r.to_string_lossy().contains("seed1"))
+        .unwrap()
+        .clone();
+    std::fs::remove_file(damaged.join("steps-00001.parquet")).unwrap();
+    let o = geobatch(dir.path(), &["sweep", "sweep.toml"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("not what it recorded") && out.contains("steps-00001.parquet is missing"),
+        "{out}"
+    );
+    assert!(out.contains("1 already complete"), "{out}");
+    assert!(
+        !damaged.join("steps-00001.parquet").exists(),
+        "left as it is"
+    );
+
+    // the same run by the config it recorded: refused, then --restart runs it again
+    let recorded = damaged.join("config.toml");
+    let recorded = recorded.to_str().unwrap();
+    let o = geobatch(dir.path(), &["run", recorded]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("says it is complete, but it is not what it recorded")
+            && out.contains("--restart runs it again"),
+        "{out}"
+    );
+    let o = geobatch(dir.path(), &["run", recorded, "--restart"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(damaged.join("steps-00001.parquet").exists());
+    let o = geobatch(dir.path(), &["sweep", "sweep.toml"]);
+    assert!(o.status.success(), "{}", text(&o));
+}

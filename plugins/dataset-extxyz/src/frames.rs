@@ -295,6 +295,34 @@ impl<'a> Frames<'a> {
         Ok((lattice, pbc))
     }
 
+    /// Refuses an atom line that is one whole number (when atom lines have more fields): the
+    /// next frame's count line, so the frame's `count` is larger than the `read` atoms it holds
+    /// (rather than naming the number a bad chemical symbol).
+    fn not_a_count_line(
+        &self,
+        l: &[u8],
+        no: usize,
+        count: usize,
+        read: usize,
+        fields: usize,
+    ) -> Result<(), ParseError> {
+        let mut tokens = l
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty());
+        match (tokens.next(), tokens.next()) {
+            (Some(only), None) if fields > 1 && only.iter().all(u8::is_ascii_digit) => Err(self
+                .error(
+                    no,
+                    format!(
+                        "the frame says it has {count} atoms but holds {read}: this line ({:?}) \
+                         reads as the next frame's atom count",
+                        String::from_utf8_lossy(&only[..only.len().min(20)])
+                    ),
+                )),
+            _ => Ok(()),
+        }
+    }
+
     /// The frame's `count` atom lines: atomic numbers and positions, the kept columns filled.
     fn atoms(
         &mut self,
@@ -322,23 +350,7 @@ impl<'a> Frames<'a> {
             let mut it = l
                 .split(|b| b.is_ascii_whitespace())
                 .filter(|f| !f.is_empty());
-            // one whole number where an atom line should be: the next frame's count line, so
-            // this frame's count is larger than its atoms (not a bad chemical symbol)
-            let mut tokens = it.clone();
-            if let (Some(only), None) = (tokens.next(), tokens.next())
-                && fields > 1
-                && only.iter().all(u8::is_ascii_digit)
-            {
-                return Err(self.error(
-                    no,
-                    format!(
-                        "the frame says it has {count} atoms but holds {}: this line ({:?}) \
-                         reads as the next frame's atom count",
-                        numbers.len(),
-                        String::from_utf8_lossy(&only[..only.len().min(20)])
-                    ),
-                ));
-            }
+            self.not_a_count_line(l, no, count, numbers.len(), fields)?;
             let mut z = 0u8;
             let mut species = 0u8;
             let mut pos = [0.0f64; 3];

@@ -21,6 +21,23 @@ use std::path::PathBuf;
 pub use sbm::SbmParams;
 pub use split::NodeSplitSpec;
 
+/// Refuses a graph whose labels hold fewer than two classes: node classification has nothing to
+/// learn (found at load, with the file named, rather than when a model is built).
+fn classes_to_learn(graph: &NodeGraph, path: &std::path::Path) -> Result<()> {
+    match graph.n_classes() {
+        0 => Err(Error::invalid(format!(
+            "{}: no node is labelled: node classification needs labels of at least 2 classes",
+            path.display()
+        ))),
+        1 => Err(Error::invalid(format!(
+            "{}: the labels hold 1 class (every labelled node is class 0): node classification \
+             needs at least 2",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Scales every feature row to sum 1 (rows summing to 0 are left alone), the usual
 /// pre-processing of bag-of-words citation graphs.
 pub fn normalize_rows(features: &mut [f32], n_features: usize) {
@@ -86,6 +103,7 @@ impl NodeDatasetSpec for NpzSpec {
             splits,
         )
         .map_err(|e| Error::invalid(format!("{}: {e}", self.path.display())))?;
+        classes_to_learn(&graph, &self.path)?;
         Ok(Box::new(LoadedGraph {
             name: "npz".into(),
             source: format!("{} ({} nodes)", self.path.display(), graph.n_nodes()),
@@ -137,6 +155,7 @@ impl NodeDatasetSpec for OgbSpec {
             raw.splits,
         )
         .map_err(|e| Error::invalid(format!("{}: {e}", self.path.display())))?;
+        classes_to_learn(&graph, &self.path)?;
         Ok(Box::new(LoadedGraph {
             name: "ogb".into(),
             source: format!("{} (split {})", self.path.display(), raw.split_name),

@@ -250,16 +250,6 @@ fn check_labels(labels: &[i32], n: usize) -> Result<usize> {
             n_classes - distinct.len()
         )));
     }
-    if n_classes < 2 {
-        return Err(Error::invalid(format!(
-            "the labels hold {n_classes} class{}: node classification needs at least 2",
-            if n_classes == 1 {
-                " (every labelled node is class 0)"
-            } else {
-                "es (no node is labelled)"
-            }
-        )));
-    }
     Ok(n_classes)
 }
 
@@ -406,19 +396,12 @@ mod tests {
     }
 
     #[test]
-    fn one_class_or_none_is_refused_and_a_huge_label_allocates_nothing() {
+    fn a_huge_label_allocates_nothing() {
         let graph = |labels: Vec<i32>| {
             NodeGraph::from_edges(3, &[(0, 1)], vec![], 0, labels, Default::default())
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         };
-        let e = graph(vec![0, 0, -1]).unwrap_err();
-        assert!(
-            e.contains("1 class (every labelled node is class 0)"),
-            "{e}"
-        );
-        let e = graph(vec![-1, -1, -1]).unwrap_err();
-        assert!(e.contains("0 classes (no node is labelled)"), "{e}");
         // a label of 2e9: named from the distinct labels, no table of 2e9 classes
         let e = graph(vec![0, 1, 2_000_000_000]).unwrap_err();
         assert!(

@@ -1,0 +1,141 @@
+//! Issue 45's hostile inputs, driven through the binary as a user would: sources that are
+//! missing or foreign, node graphs of one class or none, and sizes over the process's own memory
+//! limit. Each ends with exit code 2 and a message that names the file or option: no abort, no
+//! exit 1 for the user's input.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::path::Path;
+use std::process::Output;
+
+mod common;
+use common::{geobatch, repo, text};
+
+/// Exit 2, no panic, and every part of the message.
+fn assert_refused(o: &Output, parts: &[&str]) {
+    let out = text(o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+    for p in parts {
+        assert!(out.contains(p), "the message says {p:?}: {out}");
+    }
+}
+
+/// The names of the files in `dir` (none when it does not exist).
+fn names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Importing a source that is not there, or is not of the provider's formats, is the user's
+/// input to change: exit 2, the file named, nothing written (the target's place stays empty).
+#[test]
+fn an_import_of_a_missing_or_foreign_source_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("notes.txt"), "not a dataset\n").unwrap();
+    for provider in ["qm9", "aflow"] {
+        for source in ["no-such-file.zip", "notes.txt"] {
+            let o = geobatch(d, &["data", "import", provider, source, "--dir", "D"]);
+            assert_refused(&o, &[source]);
+            let left: Vec<String> = std::fs::read_dir(d.join("D"))
+                .map(|r| {
+                    r.flatten()
+                        .map(|e| e.path().display().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let files: Vec<_> = left.iter().flat_map(|p| names(Path::new(p))).collect();
+            assert!(files.is_empty(), "{provider} {source}: left {files:?}");
+        }
+    }
+}
+
+/// A node-classification graph whose labels hold one class (or a label of 2e9) is the data's
+/// fault: exit 2 with the file named, before any model is built or any table allocated.
+#[test]
+fn an_npz_of_one_class_or_a_huge_label_is_bad_input() {
+    use ndarray::{Array1, Array2};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let n = 60usize;
+    let write = |name: &str, labels: Vec<i64>| {
+        let path = d.join(name);
+        let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&path).unwrap());
+        let indptr: Vec<i32> = (0..=n as i32).collect();
+        let indices: Vec<i32> = (0..n as i32).map(|i| (i + 1) % n as i32).collect();
+        w.add_array("adj_indptr", &Array1::from(indptr)).unwrap();
+        w.add_array("adj_indices", &Array1::from(indices)).unwrap();
+        w.add_array("adj_data", &Array1::from(vec![1f32; n]))
+            .unwrap();
+        w.add_array("adj_shape", &Array1::from(vec![n as i64, n as i64]))
+            .unwrap();
+        let x = Array2::from_shape_fn((n, 4), |(i, j)| (i * 4 + j) as f32);
+        w.add_array("attr_matrix", &x).unwrap();
+        w.add_array("labels", &Array1::from(labels)).unwrap();
+        w.finish().unwrap();
+        path
+    };
+    let one = write("one.npz", vec![0; n]);
+    let mut huge = vec![0i64; n];
+    huge[n - 1] = 2_000_000_000;
+    huge[n - 2] = 1;
+    let huge = write("huge.npz", huge);
+    let none = write("none.npz", vec![-1; n]);
+    let config = repo().join("configs/nodes/cora-gcn-full.toml");
+    for (path, words) in [
+        (
+            &one,
+            "the labels hold 1 class (every labelled node is class 0)",
+        ),
+        (&huge, "1999999998 of them have no node"),
+        (&none, "only 0 labelled nodes"),
+    ] {
+        let o = geobatch(
+            d,
+            &[
+                "run",
+                config.to_str().unwrap(),
+                "--set",
+                &format!("dataset.path={:?}", path.to_str().unwrap()),
+                "--set",
+                "dataset.split={ train_per_class = 5, validation = 10, test = 10 }",
+                "--set",
+                "sinks=[]",
+            ],
+        );
+        assert_refused(&o, &[path.file_name().unwrap().to_str().unwrap(), words]);
+    }
+}
+
+/// A size that fits the machine's memory but not the process's own limit (`ulimit -v`, as a
+/// cluster's job or a container sets one) is refused before it is allocated, the limit named:
+/// without that check the allocation aborts the process with no message.
+#[test]
+fn a_size_over_the_processs_own_memory_limit_is_refused_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = repo().join("configs/examples/synthetic-dynamic.toml");
+    // 5e6 graphs of 18 atoms: at least 1.3 GiB, under any test machine's memory, over 1 GB
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1000000 && exec '{}' batches '{}' --steps 10 --set 'sinks=[]' \
+             --set dataset.graphs=5000000",
+            common::binary().display(),
+            config.display()
+        ))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("dataset.graphs = 5000000") && out.contains("ulimit -v"),
+        "{out}"
+    );
+}
