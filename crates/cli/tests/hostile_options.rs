@@ -40,6 +40,7 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
         optimizer_and_list_cases(),
         model_size_cases(),
         runtime_sink_and_graph_cases(),
+        degrading_batcher_cases(),
     ]
     .concat();
     let n = cases.len();
@@ -47,7 +48,7 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
         check(d, case, body.as_bytes(), &["validate"], 2, &wants);
     }
     binary_is_refused_and_a_bom_is_skipped(d);
-    assert_eq!(n + 2, 28);
+    assert_eq!(n + 2, 32);
 }
 
 /// A hostile config case: its name, the TOML text, and what the message must name.
@@ -182,6 +183,33 @@ fn model_size_cases() -> Vec<Case> {
                 "model.rbf = 1000000 with model.rbf_spacing = 0.1",
                 "at most 10000.0",
             ],
+        ),
+    ]
+}
+
+/// Batcher options that quietly degrade a result: refused, naming the option (issue 45, class 5).
+fn degrading_batcher_cases() -> Vec<Case> {
+    let node = |batcher: &str| format!("{NODE}[model]\nkind = \"gcn\"\n[batcher]\n{batcher}\n");
+    vec![
+        (
+            "fanouts-empty",
+            node("kind = \"neighbor\"\nfanouts = []"),
+            vec!["batcher.fanouts = []", "a fanout per hop"],
+        ),
+        (
+            "fanouts-zero",
+            node("kind = \"neighbor\"\nfanouts = [10, 0]"),
+            vec!["batcher.fanouts[1] = 0"],
+        ),
+        (
+            "ibmb-iters-zero",
+            node("kind = \"ibmb-batch\"\nnum_parts = 8\niters = 0"),
+            vec!["batcher.iters = 0", "at least 1"],
+        ),
+        (
+            "pack-window-huge",
+            format!("{HEAD}[batcher]\nkind = \"pack\"\nbatch_size = 8\nwindow = 100000000\n"),
+            vec!["batcher.window = 100000000: at most 65536"],
         ),
     ]
 }

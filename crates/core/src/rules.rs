@@ -207,6 +207,34 @@ pub fn build_edges(
     receivers: &mut Vec<u32>,
     vectors: &mut Vec<[f32; 3]>,
 ) -> Result<(), String> {
+    let first = vectors.len();
+    edges_of(rule, positions, cell, senders, receivers, vectors)?;
+    // two atoms at one position: an edge with no direction (NaN in every model that normalises
+    // it), which no structure means: a duplicated atom
+    if let Some(k) = vectors[first..].iter().position(|v| {
+        v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() < MIN_EDGE_LENGTH.powi(2)
+    }) {
+        let (s, r) = (senders[first + k], receivers[first + k]);
+        return Err(format!(
+            "atoms {s} and {r} are at one position (closer than {MIN_EDGE_LENGTH:?} Angstrom): \
+             an edge between them has no direction; is an atom duplicated?"
+        ));
+    }
+    Ok(())
+}
+
+/// The shortest edge a structure may have (Angstrom): closer atoms are one atom twice.
+pub const MIN_EDGE_LENGTH: f64 = 1e-4;
+
+/// The edges of [`build_edges`], before their lengths are checked.
+fn edges_of(
+    rule: &GraphRule,
+    positions: &[[f32; 3]],
+    cell: &Cell,
+    senders: &mut Vec<u32>,
+    receivers: &mut Vec<u32>,
+    vectors: &mut Vec<[f32; 3]>,
+) -> Result<(), String> {
     let pos: Vec<[f64; 3]> = positions.iter().map(|p| p.map(f64::from)).collect();
     let n = pos.len();
     let mut emit = |i: usize, list: &[Candidate]| {
@@ -287,6 +315,24 @@ mod tests {
         assert_eq!(s, vec![1, 2, 0, 2, 0, 1]);
         assert_eq!(v[0], [-1.0, 0.0, 0.0]); // r0 - r1
         assert_eq!(v[5], [-1.0, 2.0, 0.0]); // r2 - r1
+    }
+
+    #[test]
+    fn two_atoms_at_one_position_are_named() {
+        let pos = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]];
+        for rule in [
+            GraphRule::Full,
+            GraphRule::Cutoff { radius: 2.0 },
+            GraphRule::Knn { k: 1 },
+        ] {
+            let (mut s, mut r, mut v) = (Vec::new(), Vec::new(), Vec::new());
+            let e = build_edges(&rule, &pos, &Cell::default(), &mut s, &mut r, &mut v).unwrap_err();
+            assert!(
+                e.contains("atoms 2 and 1 are at one position")
+                    || e.contains("atoms 1 and 2 are at one position"),
+                "{rule:?}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -136,6 +136,20 @@ impl NodeBatcherSpec for NeighborSpec {
                 "batch_size and inference_scale must be at least 1",
             ));
         }
+        // no hop, or a hop of no neighbour: the model sees the output nodes without the graph
+        // (test accuracy 0.09-0.14 on Cora against 0.78), which no one means
+        if self.fanouts.is_empty() {
+            return Err(Error::invalid(
+                "batcher.fanouts = []: neighbour sampling needs a fanout per hop (one per layer \
+                 of the model), e.g. [10, 5]",
+            ));
+        }
+        if let Some(k) = self.fanouts.iter().position(|&f| f == 0) {
+            return Err(Error::invalid(format!(
+                "batcher.fanouts[{k}] = 0: a hop that samples no neighbour cuts the graph there; \
+                 each fanout must be at least 1"
+            )));
+        }
         Ok(())
     }
 

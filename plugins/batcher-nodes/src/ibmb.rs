@@ -270,6 +270,13 @@ impl NodeBatcherSpec for IbmbBatchSpec {
         if self.expand_ratio.is_nan() || self.expand_ratio <= 0.0 {
             return Err(Error::invalid("expand_ratio must be positive"));
         }
+        if self.iters == 0 {
+            return Err(Error::invalid(
+                "batcher.iters = 0: without a power iteration the PPR scores are the teleport \
+                 vector alone and no auxiliary node is chosen by influence; at least 1 (the \
+                 study's default is 50)",
+            ));
+        }
         Ok(())
     }
 
