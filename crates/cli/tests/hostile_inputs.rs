@@ -139,3 +139,55 @@ fn a_size_over_the_processs_own_memory_limit_is_refused_not_an_abort() {
         "{out}"
     );
 }
+
+/// A cutoff that leaves most atoms without a neighbour may be meant, so it runs, but the figure
+/// is said (it was silent: only "no edge at all" was refused).
+#[test]
+fn a_cutoff_that_leaves_most_atoms_alone_is_warned_about_with_the_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = repo().join("configs/examples/qm9-dynamic.toml");
+    let o = geobatch(
+        dir.path(),
+        &[
+            "batches",
+            config.to_str().unwrap(),
+            "--steps",
+            "3",
+            "--set",
+            "sinks=[]",
+            "--set",
+            "dataset.source=\"fixture\"",
+            "--set",
+            "dataset.graph={kind=\"cutoff\", radius=1.0}",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "warning: dataset.graph leaves 9315 of the 9832 atoms of the train split (95%)"
+        ),
+        "{out}"
+    );
+    // a usual cutoff: no warning
+    let o = geobatch(
+        dir.path(),
+        &[
+            "batches",
+            config.to_str().unwrap(),
+            "--steps",
+            "3",
+            "--set",
+            "sinks=[]",
+            "--set",
+            "dataset.source=\"fixture\"",
+            "--set",
+            "dataset.graph={kind=\"cutoff\", radius=5.0}",
+        ],
+    );
+    assert!(
+        o.status.success() && !text(&o).contains("without a neighbour"),
+        "{}",
+        text(&o)
+    );
+}

@@ -230,6 +230,23 @@ impl GraphSet {
         &self.edges
     }
 
+    /// Nodes that receive no edge (an atom alone under a cutoff), over every graph; 0 for full
+    /// graphs of two or more nodes. Receivers are sorted within a graph: one pass.
+    pub fn isolated_nodes(&self) -> usize {
+        match &self.edges {
+            Edges::Full => self.sizes.iter().filter(|s| s.nodes == 1).count(),
+            Edges::Stored {
+                offsets, receivers, ..
+            } => (0..self.len())
+                .map(|g| {
+                    let r = &receivers[offsets[g] as usize..offsets[g + 1] as usize];
+                    let distinct = r.len() - r.windows(2).filter(|w| w[0] == w[1]).count();
+                    self.node_range(g).len() - distinct
+                })
+                .sum(),
+        }
+    }
+
     /// Total node count.
     pub fn total_nodes(&self) -> usize {
         self.species.len()

@@ -224,6 +224,16 @@ pub(crate) fn load_dataset(
             train.len()
         ))));
     }
+    // most atoms alone may be meant (a short cutoff on purpose), but is worth the figure
+    let (alone, atoms) = (train.isolated_nodes(), train.total_nodes());
+    if atoms > 0 && alone * 2 > atoms {
+        eprintln!(
+            "warning: dataset.graph leaves {alone} of the {atoms} atoms of the train split \
+             ({:.0}%) without a neighbour: they take nothing from the graph; raise the cutoff \
+             radius, or use knn",
+            100.0 * alone as f64 / atoms as f64
+        );
+    }
     Ok(dataset)
 }
 
