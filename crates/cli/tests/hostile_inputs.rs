@@ -146,23 +146,22 @@ fn a_size_over_the_processs_own_memory_limit_is_refused_not_an_abort() {
 fn a_cutoff_that_leaves_most_atoms_alone_is_warned_about_with_the_figure() {
     let dir = tempfile::tempdir().unwrap();
     let config = repo().join("configs/examples/qm9-dynamic.toml");
-    let o = geobatch(
-        dir.path(),
-        &[
+    let batches = |radius: &str| {
+        let graph = format!("dataset.graph={{kind=\"cutoff\", radius={radius}}}");
+        let args = [
             "batches",
             config.to_str().unwrap(),
             "--steps",
             "3",
             "--set",
             "sinks=[]",
-            "--set",
-            "dataset.source=\"fixture\"",
-            "--set",
-            "dataset.graph={kind=\"cutoff\", radius=1.0}",
-        ],
-    );
-    let out = text(&o);
-    assert!(o.status.success(), "{out}");
+        ];
+        let sets = ["--set", "dataset.source=\"fixture\"", "--set", &graph];
+        let o = geobatch(dir.path(), &[&args[..], &sets[..]].concat());
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    let out = batches("1.0");
     assert!(
         out.contains(
             "warning: dataset.graph leaves 9315 of the 9832 atoms of the train split (95%)"
@@ -170,24 +169,6 @@ fn a_cutoff_that_leaves_most_atoms_alone_is_warned_about_with_the_figure() {
         "{out}"
     );
     // a usual cutoff: no warning
-    let o = geobatch(
-        dir.path(),
-        &[
-            "batches",
-            config.to_str().unwrap(),
-            "--steps",
-            "3",
-            "--set",
-            "sinks=[]",
-            "--set",
-            "dataset.source=\"fixture\"",
-            "--set",
-            "dataset.graph={kind=\"cutoff\", radius=5.0}",
-        ],
-    );
-    assert!(
-        o.status.success() && !text(&o).contains("without a neighbour"),
-        "{}",
-        text(&o)
-    );
+    let out = batches("5.0");
+    assert!(!out.contains("without a neighbour"), "{out}");
 }
