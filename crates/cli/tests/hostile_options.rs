@@ -48,7 +48,7 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
         check(d, case, body.as_bytes(), &["validate"], 2, &wants);
     }
     binary_is_refused_and_a_bom_is_skipped(d);
-    assert_eq!(n + 2, 32);
+    assert_eq!(n + 2, 33);
 }
 
 /// A hostile config case: its name, the TOML text, and what the message must name.
@@ -187,7 +187,8 @@ fn model_size_cases() -> Vec<Case> {
     ]
 }
 
-/// Batcher options that quietly degrade a result: refused, naming the option (issue 45, class 5).
+/// Options that quietly degrade a result or hang: refused, naming the option (issue 45, classes 3
+/// and 5).
 fn degrading_batcher_cases() -> Vec<Case> {
     let node = |batcher: &str| format!("{NODE}[model]\nkind = \"gcn\"\n[batcher]\n{batcher}\n");
     vec![
@@ -205,6 +206,14 @@ fn degrading_batcher_cases() -> Vec<Case> {
             "ibmb-iters-zero",
             node("kind = \"ibmb-batch\"\nnum_parts = 8\niters = 0"),
             vec!["batcher.iters = 0", "at least 1"],
+        ),
+        // a hang with nothing printed before (quadratic placement of 10^7 atoms)
+        (
+            "synthetic-molecule-huge",
+            format!(
+                "{HEAD}nodes = {{ mean = 10000000.0, sd = 0.0, min = 10000000, max = 10000000 }}\n{DYNAMIC}"
+            ),
+            vec!["dataset.nodes: max = 10000000", "at most 10000 atoms"],
         ),
         (
             "pack-window-huge",

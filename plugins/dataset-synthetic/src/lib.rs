@@ -198,6 +198,9 @@ impl SyntheticSpec {
     }
 }
 
+/// The most atoms of one synthetic molecule (its generation is quadratic in them).
+pub const MAX_MOLECULE_ATOMS: u32 = 10_000;
+
 /// QM9's elements with roughly QM9's atom proportions.
 const MOLECULE_ELEMENTS: [(u8, f64); 5] =
     [(1, 0.51), (6, 0.35), (7, 0.056), (8, 0.078), (9, 0.006)];
@@ -339,6 +342,16 @@ impl DatasetSpec for SyntheticSpec {
             return Err(Error::invalid(format!(
                 "dataset.nodes: need 1 <= min <= max, got min = {}, max = {}",
                 d.min, d.max
+            )));
+        }
+        // a molecule is placed atom by atom against every atom placed (and its energy sums
+        // every pair): 10^7 atoms was hours at full CPU with nothing printed
+        if self.family == Family::Molecules && d.max > MAX_MOLECULE_ATOMS {
+            return Err(Error::invalid(format!(
+                "dataset.nodes: max = {}: synthetic molecules have at most {MAX_MOLECULE_ATOMS} \
+                 atoms (each is placed against every atom before it); use family = \"crystals\" \
+                 for large structures",
+                d.max
             )));
         }
         if !(d.sd.is_finite() && d.sd >= 0.0 && d.mean.is_finite()) {
