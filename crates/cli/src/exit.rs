@@ -46,6 +46,9 @@ impl Exit {
     /// The exit of an error: bad input when the runner or the command line says so, else a
     /// failure while running.
     pub fn of_error(e: &anyhow::Error) -> Exit {
+        if let Some(geobatch_runner::RunError::Stopped { .. }) = e.downcast_ref() {
+            return Exit::Interrupted;
+        }
         if let Some(s) = e.downcast_ref::<crate::signals::Stopped>() {
             return if s.by == "SIGTERM" {
                 Exit::Killed

@@ -468,3 +468,42 @@ fn a_damaged_complete_run_is_not_skipped_by_sweep_or_run() {
     let o = geobatch(dir.path(), &["sweep", "sweep.toml"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// A SIGTERM while the dataset loads ends the run when loading ends: exit 130, nothing of the
+/// run written (no step, no checkpoint). It used to be noticed only after a whole first step,
+/// which then wrote a checkpoint of a run that never meant to start.
+#[test]
+fn a_stop_signal_while_the_dataset_loads_ends_the_run_before_its_first_step() {
+    let dir = tempfile::tempdir().unwrap();
+    // a million synthetic molecules: a few seconds of loading
+    let cfg = write(
+        dir.path(),
+        "slow.toml",
+        &graph_config(1_000_000, "serial").replace("graphs = 60", "graphs = 1000000"),
+    );
+    let results = dir.path().join("results");
+    let mut seen: Option<std::time::Instant> = None;
+    let (status, _) = signal_when(
+        dir.path(),
+        &["run", &cfg],
+        Duration::from_secs(120),
+        "the run claims its folder",
+        || {
+            // the folder is claimed before loading, the signal handlers set a moment later
+            if seen.is_none() && results.exists() {
+                seen = Some(std::time::Instant::now());
+            }
+            seen.is_some_and(|t| t.elapsed() >= Duration::from_millis(300))
+        },
+        "TERM",
+    );
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let written: Vec<_> = walk(&results)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("steps-") || name == "run.parquet" || name.contains("checkpoint")
+        })
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+}

@@ -121,6 +121,7 @@ pub fn run_batches_with_plans(
     }
     let split = cfg.batches.split;
     let dataset = load_dataset(loaded)?;
+    RunError::unless_stopped(stop, "loading the dataset")?;
     let set = dataset.split(split);
     let batcher = batcher_for(loaded, set, split)?;
     let budget = batcher.budget();

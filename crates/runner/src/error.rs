@@ -40,6 +40,13 @@ pub enum RunError {
         /// The run folder.
         dir: PathBuf,
     },
+    /// A stop signal came while the data was loaded or the model built: the job ends there, before
+    /// its first step, and writes nothing (the CLI exits 130, as for any stopped job).
+    #[error("stopped by a signal while {phase}: nothing was run or written")]
+    Stopped {
+        /// What was under way (`loading the dataset`, `building the model`).
+        phase: &'static str,
+    },
     /// The pool of kernel threads could not be started.
     #[error("cannot start {threads} kernel thread(s): {message}")]
     Threads {
@@ -51,6 +58,20 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// [`RunError::Stopped`] when `stop` is set: checked between the long phases before a job's
+    /// first step (loading, building), so a signal during them ends the job when they end
+    /// instead of after a whole first step and a checkpoint.
+    pub fn unless_stopped(
+        stop: &std::sync::atomic::AtomicBool,
+        phase: &'static str,
+    ) -> Result<(), RunError> {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(RunError::Stopped { phase })
+        } else {
+            Ok(())
+        }
+    }
+
     /// Whether the error is the user's input (config, options or data, found before any work)
     /// rather than a failure while running; the CLI exits with 2 for these and 1 otherwise.
     pub fn is_input_error(&self) -> bool {

@@ -165,7 +165,9 @@ fn train_on_threads<K: TrainKind>(
         return Err(loaded.input_error(&format!("training.{} must be at least 1", K::ROUNDS)));
     }
     let data = K::load(loaded)?;
+    RunError::unless_stopped(stop, "loading the dataset")?;
     let prepared = K::prepare(loaded, &data, spec)?;
+    RunError::unless_stopped(stop, "building the model and its batches")?;
     let trained = Trained {
         model: model.to_string(),
         parameters: prepared.trainer.parameter_count(),
