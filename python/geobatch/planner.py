@@ -137,7 +137,8 @@ class Planner:
     def __init__(self, kind: str, batch_size: int = 32, *, quirks: str = "clean", **options):
         if not isinstance(kind, str):
             raise TypeError(f"kind must be a batcher name, one of {batchers()}, got {kind!r}")
-        batch_size = _count(batch_size, "batch_size", 1)
+        # one graph is always kept for padding: 2 is the least for every batcher, as in Rust
+        batch_size = _count(batch_size, "batch_size", 2)
         table = {"kind": kind, "batch_size": batch_size, **options}
         try:
             text = json.dumps(table)

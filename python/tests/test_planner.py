@@ -186,7 +186,7 @@ def test_a_graph_larger_than_the_budget_is_named_by_its_row():
         (lambda: geobatch.Planner("static", 32, pad="multiple63"), "multiple63"),
         (lambda: geobatch.Planner("pack", 32, windw=4), "windw"),
         (lambda: geobatch.Planner("pack", 1), "batch_size must be at least 2"),
-        (lambda: geobatch.Planner("pack", -3), "batch_size must be at least 1"),
+        (lambda: geobatch.Planner("pack", -3), "batch_size must be at least 2, got -3"),
         (lambda: geobatch.Planner("pack", 32, graph_slack=0.5), "graph_slack"),
         (lambda: geobatch.Planner("dynamic", 32, quirks="fancy"), "quirks"),
         (lambda: geobatch.Planner("ibmb-node", 32), "graph-level batchers"),
