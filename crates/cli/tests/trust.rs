@@ -507,3 +507,39 @@ fn a_stop_signal_while_the_dataset_loads_ends_the_run_before_its_first_step() {
         .collect();
     assert!(written.is_empty(), "{written:?}");
 }
+
+/// `--resume` over an interrupted run whose part was deleted is refused (exit 2, the part and
+/// its steps named, the folder left as it is): it used to continue and end `complete` with the
+/// part's steps missing. `--restart` runs it again.
+#[test]
+fn a_resume_over_a_deleted_part_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "run.toml", &graph_config(4000, "serial"));
+    let results = dir.path().join("results");
+    let (status, _) = signal_when(
+        dir.path(),
+        &["run", &cfg],
+        Duration::from_secs(120),
+        "no part file was written",
+        || {
+            walk(&results)
+                .iter()
+                .any(|p| p.to_string_lossy().ends_with("steps-00001.parquet"))
+        },
+        "INT",
+    );
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let run = run_dirs(&results).into_iter().next().unwrap();
+    std::fs::remove_file(run.join("steps-00000.parquet")).unwrap();
+    let o = geobatch(dir.path(), &["run", &cfg, "--resume"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("steps-00000.parquet is missing (manifest.json lists it, steps 0-6)"),
+        "{out}"
+    );
+    assert!(run.join("steps-00001.parquet").is_file() && run.join("checkpoint").exists());
+    let o = geobatch(dir.path(), &["run", &cfg, "--restart"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(steps_table(&run).len(), 4000);
+}

@@ -192,11 +192,36 @@ pub fn claim(run_dir: &Path, ask: Ask) -> Result<Claim, RunError> {
     if discard {
         lock.clear()?;
     }
+    if resume && state == RunState::Resumable {
+        parts_are_there(run_dir).map_err(refuse)?;
+    }
     Ok(Claim::Run {
         lock,
         resume,
         state,
     })
+}
+
+/// Refuses a resume over a folder missing a part its manifest lists: the continued run would
+/// end `complete` with a hole in its steps table.
+fn parts_are_there(run_dir: &Path) -> Result<(), String> {
+    let manifest = geobatch_core::Manifest::read(run_dir).map_err(|e| e.to_string())?;
+    let missing = manifest
+        .iter()
+        .flat_map(|m| &m.parts)
+        .find(|p| !run_dir.join(&p.file).is_file());
+    match missing {
+        Some(p) => Err(format!(
+            "{}: {} is missing ({} lists it, steps {}-{}): resuming would leave those steps out \
+             of a run that ends complete; --restart runs it again from the first step",
+            run_dir.display(),
+            p.file,
+            geobatch_core::MANIFEST_FILE,
+            p.first_step,
+            p.last_step
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
