@@ -477,6 +477,10 @@ impl GraphSetBuilder {
         let mut receivers = Vec::new();
         let mut vectors = Vec::new();
         let mut sizes = Vec::with_capacity(n_graphs);
+        // the edges made so far, projected over every graph, are held against memory at each
+        // doubling: many graphs of a radius far beyond their cells would allocate until the
+        // process is killed (one graph alone is bounded by the rule)
+        let mut next_check = 1 << 20;
         for g in 0..n_graphs {
             let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
             let before = senders.len();
@@ -501,6 +505,10 @@ impl GraphSetBuilder {
                 nodes: nodes.len() as u32,
                 edges,
             });
+            if senders.len() >= next_check {
+                next_check = senders.len() * 2;
+                project_edges(rule, senders.len(), g + 1, n_graphs)?;
+            }
         }
         let edges = Edges::Stored {
             offsets,
@@ -510,6 +518,27 @@ impl GraphSetBuilder {
         };
         Ok((edges, sizes))
     }
+}
+
+/// Refuses a graph rule whose edges, `made` in the first `done` of `graphs` graphs and projected
+/// over all of them, need more memory than this process can have (20 bytes an edge: endpoints
+/// and vector, twice for the growth of their arrays).
+fn project_edges(rule: &GraphRule, made: usize, done: usize, graphs: usize) -> Result<()> {
+    let projected = made as f64 / done as f64 * graphs as f64;
+    let rule = match rule {
+        GraphRule::Full => "{ kind = \"full\" }".to_string(),
+        GraphRule::Cutoff { radius } => format!("{{ kind = \"cutoff\", radius = {radius} }}"),
+        GraphRule::Knn { k } => format!("{{ kind = \"knn\", k = {k} }}"),
+    };
+    crate::memory::check_available(
+        &format!("dataset.graph = {rule}"),
+        projected * 40.0,
+        &format!(
+            "about {projected:.3e} edges over the {graphs} graphs, {:.0} a graph in the first {done}: \
+             lower the radius (or k)",
+            made as f64 / done as f64
+        ),
+    )
 }
 
 /// The species class of every atom: its atomic number's place in `classes`.

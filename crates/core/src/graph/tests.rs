@@ -131,3 +131,18 @@ fn bad_graphs_are_named() {
     }
     assert_eq!(b.len(), 0, "nothing bad was kept");
 }
+
+#[test]
+fn edges_projected_over_every_graph_are_held_against_memory() {
+    let rule = GraphRule::Cutoff { radius: 8.0 };
+    // a million edges in the first graph of ten billion: about 1e16 edges, refused by name
+    let e = super::project_edges(&rule, 1 << 20, 1, 10_000_000_000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("dataset.graph = { kind = \"cutoff\", radius = 8 }")
+            && e.contains("lower the radius"),
+        "{e}"
+    );
+    assert!(super::project_edges(&rule, 1000, 10, 20).is_ok());
+}
