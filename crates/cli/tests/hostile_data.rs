@@ -15,10 +15,9 @@
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod common;
-use common::{geobatch, repo, run_dirs, text};
+use common::{assert_refused, geobatch, repo, run_dirs, text};
 
 const HEADER: &str = "XYZ_file,Index,SMILES,InChi,N_atoms,Stoichiometry,Elements,XYZ_Ang,Mulliken_pop,Harmonic_Freq_cmi,RotA_GHz,RotB_GHz,RotC_GHz,Dipole_debye,Polarizability_bohr3,HOMO_au,LUMO_au,HOMO_LUMO_gap_au,R2_bohr2,ZPVE_au,InternalEnergy_0K_au,InternalEnergy_298K_au,Enthalphy_298K_au,GibbsFreeEnergy_298K_au,Heatcapacity_Cv_cal_mol_K";
 const METHANE: &str = r#""dsgdb9nsd_000001.xyz",1,"C","InChI=1S/CH4/h1H4",5,"[4,1,0,0,0]","['C','H','H','H','H']","[[-0.0126981359,1.0858041578,0.0080009958],[0.002150416,-0.0060313176,0.0019761204],[1.0117308433,1.4637511618,0.0002765748],[-0.540815069,1.4475266138,-0.8766437152],[-0.5238136345,1.4379326443,0.9063972942]]","[-0.535689,0.133921,0.133922,0.133923,0.133923]","[1341.307,1341.3284]",157.7118,157.70997,157.70699,0.,13.21,-0.3877,0.1171,0.5048,35.3641,0.044749,-40.47893,-40.476062,-40.475117,-40.498597,6.469"#;
@@ -57,16 +56,6 @@ fn names(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// Asserts a refusal: exit code 2, no panic, and every one of `parts` in the message.
-fn assert_refused(o: &Output, parts: &[&str]) {
-    let out = text(o);
-    assert_eq!(o.status.code(), Some(2), "{out}");
-    assert!(!out.contains("panicked"), "{out}");
-    for p in parts {
-        assert!(out.contains(p), "the message says {p:?}: {out}");
-    }
 }
 
 /// The issue's case: a store holds the full dataset and an import with `--limit` is run into

@@ -6,20 +6,9 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::path::Path;
-use std::process::Output;
 
 mod common;
-use common::{geobatch, repo, text};
-
-/// Exit 2, no panic, and every part of the message.
-fn assert_refused(o: &Output, parts: &[&str]) {
-    let out = text(o);
-    assert_eq!(o.status.code(), Some(2), "{out}");
-    assert!(!out.contains("panicked"), "{out}");
-    for p in parts {
-        assert!(out.contains(p), "the message says {p:?}: {out}");
-    }
-}
+use common::{assert_refused, geobatch, repo, text};
 
 /// The names of the files in `dir` (none when it does not exist).
 fn names(dir: &Path) -> Vec<String> {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod common;
-use common::{geobatch, run_dirs, signal_when, steps_table, text, walk};
+use common::{geobatch, run_dirs, signal_after_part, signal_when, steps_table, text, walk};
 
 fn write(dir: &Path, name: &str, body: &str) -> String {
     let p = dir.join(name);
@@ -44,18 +44,7 @@ fn stop_is_a_checkpoint(signal: &str, mode: &str) {
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     let results = work.join("results");
-    let (status, out) = signal_when(
-        &work,
-        &["run", &cfg],
-        Duration::from_secs(120),
-        "no part file was written",
-        || {
-            walk(&results)
-                .iter()
-                .any(|p| p.to_string_lossy().ends_with("steps-00001.parquet"))
-        },
-        signal,
-    );
+    let (status, out) = signal_after_part(&work, &["run", &cfg], "steps-00001.parquet", signal);
     assert_eq!(status.code(), Some(130), "{signal}: {status:?} {out}");
     let run = run_dirs(&results).into_iter().next().unwrap();
     assert_eq!(run_value(&run, "status"), "interrupted");
@@ -117,18 +106,8 @@ fn a_node_level_run_stopped_by_sigusr1_resumes_at_that_batch() {
          [[sinks]]\nkind = \"parquet\"\nrows_per_part = 5\n",
     );
     let results = dir.path().join("results");
-    let (status, out) = signal_when(
-        dir.path(),
-        &["run", &cfg],
-        Duration::from_secs(120),
-        "no part file was written",
-        || {
-            walk(&results)
-                .iter()
-                .any(|p| p.to_string_lossy().ends_with("steps-00002.parquet"))
-        },
-        "USR1",
-    );
+    let (status, out) =
+        signal_after_part(dir.path(), &["run", &cfg], "steps-00002.parquet", "USR1");
     assert_eq!(status.code(), Some(130), "{status:?} {out}");
     let run = run_dirs(&results).into_iter().next().unwrap();
     let done = steps_table(&run).len() as u64;
@@ -157,18 +136,8 @@ fn ctrl_c_stops_a_graph_level_batching_study() {
          [[sinks]]\nkind = \"parquet\"\nrows_per_part = 1000\n",
     );
     let results = dir.path().join("results");
-    let (status, out) = signal_when(
-        dir.path(),
-        &["batches", &cfg],
-        Duration::from_secs(120),
-        "no part file was written",
-        || {
-            walk(&results)
-                .iter()
-                .any(|p| p.to_string_lossy().ends_with("steps-00002.parquet"))
-        },
-        "INT",
-    );
+    let (status, out) =
+        signal_after_part(dir.path(), &["batches", &cfg], "steps-00002.parquet", "INT");
     assert_eq!(status.code(), Some(130), "{status:?} {out}");
     assert!(out.contains("status             interrupted"), "{out}");
     let made = common::number_after(&out, "batches            ");
@@ -516,18 +485,7 @@ fn a_resume_over_a_deleted_part_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "run.toml", &graph_config(4000, "serial"));
     let results = dir.path().join("results");
-    let (status, _) = signal_when(
-        dir.path(),
-        &["run", &cfg],
-        Duration::from_secs(120),
-        "no part file was written",
-        || {
-            walk(&results)
-                .iter()
-                .any(|p| p.to_string_lossy().ends_with("steps-00001.parquet"))
-        },
-        "INT",
-    );
+    let (status, _) = signal_after_part(dir.path(), &["run", &cfg], "steps-00001.parquet", "INT");
     assert_eq!(status.code(), Some(130), "{status:?}");
     let run = run_dirs(&results).into_iter().next().unwrap();
     std::fs::remove_file(run.join("steps-00000.parquet")).unwrap();

@@ -93,6 +93,39 @@ pub fn signal_when(
     )
 }
 
+/// [`signal_when`] once the part file `part` (`steps-00001.parquet`) is written anywhere below
+/// `dir/results`.
+pub fn signal_after_part(
+    dir: &Path,
+    args: &[&str],
+    part: &str,
+    name: &str,
+) -> (ExitStatus, String) {
+    let results = dir.join("results");
+    signal_when(
+        dir,
+        args,
+        Duration::from_secs(120),
+        "no part file was written",
+        || {
+            walk(&results)
+                .iter()
+                .any(|p| p.to_string_lossy().ends_with(part))
+        },
+        name,
+    )
+}
+
+/// A refusal: exit code 2, no panic, and every one of `parts` in the message.
+pub fn assert_refused(o: &Output, parts: &[&str]) {
+    let out = text(o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+    for p in parts {
+        assert!(out.contains(p), "the message says {p:?}: {out}");
+    }
+}
+
 /// Every file below `dir`, recursively.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
