@@ -660,7 +660,6 @@ impl Layout {
                 node_rows: &node_rows,
                 edge_rows: &edge_rows,
                 graph_rows: &graph_rows,
-                positions: None,
             })
         }
     }
@@ -686,7 +685,6 @@ impl Layout {
                 n_node: self.n_node.view(),
                 n_edge: self.n_edge.view(),
                 graph_mask: std::slice::from_raw_parts_mut(self.graph_mask, self.capacity[2]),
-                edge_vectors: None,
             };
             let padded = Shape::new(padded[0], padded[1], padded[2]);
             self.store(|store| gather::collate(store, &self.patterns, indices, padded, &mut out))

@@ -5,6 +5,14 @@
 //! Padding edges have sender = receiver = the first padding node. Padding features are zero
 //! (species class 0, zero positions, zero edge vectors, zero targets). Edges are sorted by receiver
 //! across the whole batch, padding edges last.
+//!
+//! Edge vectors are carried only where they are data: a set that stores its edges (periodic image
+//! shifts) has them copied at collation; fully connected graphs' vectors are the positions'
+//! differences, made where they are read ([`GraphBatch::edge_vectors`]), so the batching step writes
+//! no per-edge geometry for them (as the study's reference batch holds no vectors, and PyG's
+//! models make distances from `pos`).
+
+use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 use crate::gather::{self, EdgeSource, FullPatterns, IndexOut, Outputs, Rows, RowsOut, Store};
@@ -26,8 +34,6 @@ pub struct GraphBatch {
     pub senders: Vec<u32>,
     /// Absolute receiver node of every edge (non-decreasing).
     pub receivers: Vec<u32>,
-    /// Receiver minus sender position, periodic image shift included (padding: zeros).
-    pub edge_vectors: Vec<[f32; 3]>,
     /// Nodes per graph, padded graphs included.
     pub n_node: Vec<u32>,
     /// Edges per graph, padded graphs included.
@@ -38,6 +44,8 @@ pub struct GraphBatch {
     pub graph_mask: Vec<bool>,
     /// Index in the split of every real graph.
     pub graph_index: Vec<u32>,
+    /// Stored edges' vectors (empty when the graphs are fully connected: see `edge_vectors`).
+    stored_vectors: Vec<[f32; 3]>,
     real: Shape,
     padded: Shape,
     n_targets: usize,
@@ -70,6 +78,26 @@ impl GraphBatch {
         self.padded.graphs - self.real.graphs
     }
 
+    /// Receiver minus sender position of every edge, periodic image shift included (padding:
+    /// zeros): the stored vectors, borrowed, or for fully connected graphs made from the positions
+    /// (bit for bit what a collation that wrote them would have written).
+    pub fn edge_vectors(&self) -> Cow<'_, [[f32; 3]]> {
+        if self.stored_vectors.len() == self.senders.len() {
+            return Cow::Borrowed(&self.stored_vectors);
+        }
+        let p = &self.positions;
+        let made = self
+            .senders
+            .iter()
+            .zip(&self.receivers)
+            .map(|(&s, &r)| {
+                let (a, b) = (p[r as usize], p[s as usize]);
+                [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+            })
+            .collect();
+        Cow::Owned(made)
+    }
+
     /// Collates `plan` over `set` into this batch, padding to `plan.padded`, through the one
     /// collation engine ([`gather::collate`]).
     pub fn collate(&mut self, set: &GraphSet, plan: &Plan) -> Result<()> {
@@ -78,7 +106,7 @@ impl GraphBatch {
             return Err(Error::PaddingTooSmall { real, padded });
         }
         let t = set.n_targets();
-        self.resize_to(padded, t);
+        self.resize_to(padded, t, !matches!(set.edges(), Edges::Full));
         if matches!(set.edges(), Edges::Full) {
             let largest = plan
                 .graphs
@@ -101,17 +129,13 @@ impl GraphBatch {
             bytes: bytemuck::cast_slice_mut(&mut self.targets),
             row_bytes: 4 * t,
         }];
-        // full graphs: edge vectors made from positions; stored ones: copied as an edge column
-        let (mut edge_out, edge_vectors) = match cols.edge_rows {
-            Some(_) => (
-                Some([RowsOut {
-                    bytes: bytemuck::cast_slice_mut(&mut self.edge_vectors),
-                    row_bytes: 12,
-                }]),
-                None,
-            ),
-            None => (None, Some(self.edge_vectors.as_mut_slice())),
-        };
+        // stored edges: their vectors copied as an edge column; full graphs: none (made on read)
+        let mut edge_out = cols.edge_rows.map(|_| {
+            [RowsOut {
+                bytes: bytemuck::cast_slice_mut(&mut self.stored_vectors),
+                row_bytes: 12,
+            }]
+        });
         let mut out = Outputs {
             node_rows: &mut node_out,
             edge_rows: edge_out.as_mut().map_or(&mut [], |r| r.as_mut_slice()),
@@ -122,7 +146,6 @@ impl GraphBatch {
             n_node: IndexOut::U32(&mut self.n_node),
             n_edge: IndexOut::U32(&mut self.n_edge),
             graph_mask: &mut self.graph_mask,
-            edge_vectors,
         };
         let collated = gather::collate(&cols.store(t), &self.full, &plan.graphs, padded, &mut out)?;
         debug_assert_eq!(collated, real);
@@ -136,13 +159,14 @@ impl GraphBatch {
 
     /// Sets every buffer's length to the padded shape (the engine writes every row of it);
     /// allocates only when a buffer grows past its capacity.
-    fn resize_to(&mut self, padded: Shape, t: usize) {
+    fn resize_to(&mut self, padded: Shape, t: usize, stored_edges: bool) {
         self.species.resize(padded.nodes, 0);
         self.positions.resize(padded.nodes, [0.0; 3]);
         self.node_graph.resize(padded.nodes, 0);
         self.senders.resize(padded.edges, 0);
         self.receivers.resize(padded.edges, 0);
-        self.edge_vectors.resize(padded.edges, [0.0; 3]);
+        self.stored_vectors
+            .resize(if stored_edges { padded.edges } else { 0 }, [0.0; 3]);
         self.n_node.resize(padded.graphs, 0);
         self.n_edge.resize(padded.graphs, 0);
         self.targets.resize(padded.graphs * t, 0.0);
@@ -158,14 +182,13 @@ struct SetColumns<'a> {
     graph_rows: [Rows<'a>; 1],
     edges: EdgeSource<'a, u64, u32>,
     edge_rows: Option<[Rows<'a>; 1]>,
-    positions: Option<&'a [[f32; 3]]>,
 }
 
 impl<'a> SetColumns<'a> {
     fn of(set: &'a GraphSet) -> Self {
         let rows = |bytes: &'a [u8], row_bytes| Rows { bytes, row_bytes };
-        let (edges, edge_rows, positions) = match set.edges() {
-            Edges::Full => (EdgeSource::Full, None, Some(set.positions())),
+        let (edges, edge_rows) = match set.edges() {
+            Edges::Full => (EdgeSource::Full, None),
             Edges::Stored {
                 offsets,
                 senders,
@@ -178,11 +201,7 @@ impl<'a> SetColumns<'a> {
                     receivers: receivers.as_slice(),
                     full: &[],
                 };
-                (
-                    stored,
-                    Some([rows(bytemuck::cast_slice(vectors), 12)]),
-                    None,
-                )
+                (stored, Some([rows(bytemuck::cast_slice(vectors), 12)]))
             }
         };
         SetColumns {
@@ -197,7 +216,6 @@ impl<'a> SetColumns<'a> {
             )],
             edges,
             edge_rows,
-            positions,
         }
     }
 
@@ -209,7 +227,6 @@ impl<'a> SetColumns<'a> {
             node_rows: &self.node_rows,
             edge_rows: self.edge_rows.as_ref().map_or(&[], |r| r.as_slice()),
             graph_rows: if t == 0 { &[] } else { &self.graph_rows },
-            positions: self.positions,
         }
     }
 }
@@ -217,7 +234,7 @@ impl<'a> SetColumns<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{GraphSetBuilder, GraphSize};
+    use crate::graph::{Cell, GraphSetBuilder, GraphSize};
     use crate::rules::GraphRule;
 
     fn set() -> GraphSet {
@@ -259,12 +276,58 @@ mod tests {
         // graph 0 (split graph 1) edges, then graph 1 with node offset 3, then padding on node 5
         assert_eq!(batch.receivers, vec![0, 0, 1, 1, 2, 2, 3, 4, 5, 5]);
         assert_eq!(batch.senders, vec![1, 2, 0, 2, 0, 1, 4, 3, 5, 5]);
-        assert_eq!(batch.edge_vectors[7], [1.0, 0.0, 0.0]);
-        assert_eq!(batch.edge_vectors[9], [0.0; 3]);
+        assert_eq!(batch.edge_vectors()[7], [1.0, 0.0, 0.0]);
+        assert_eq!(batch.edge_vectors()[9], [0.0; 3]);
         assert_eq!(batch.targets, vec![-2.0, 1.5, 0.0, 0.0]);
         assert_eq!(batch.graph_mask, vec![true, true, false, false]);
         assert_eq!(batch.graph_index, vec![1, 0]);
         assert_eq!(batch.padding_graphs(), 2);
+    }
+
+    #[test]
+    fn full_graphs_vectors_are_made_from_positions_stored_ones_are_copied() {
+        let set = set();
+        let mut batch = GraphBatch::new();
+        batch
+            .collate(&set, &plan(&set, &[1, 0], Shape::new(8, 10, 4)))
+            .unwrap();
+        assert!(
+            batch.stored_vectors.is_empty(),
+            "full graphs write no vectors"
+        );
+        let made = batch.edge_vectors();
+        for e in 0..10 {
+            let (s, r) = (batch.senders[e] as usize, batch.receivers[e] as usize);
+            let (a, b) = (batch.positions[r], batch.positions[s]);
+            assert_eq!(made[e], [a[0] - b[0], a[1] - b[1], a[2] - b[2]]);
+        }
+        // one atom in a 2 A cubic cell: its only neighbours within 2.5 A are its own images,
+        // whose vectors are the image shifts (zero from the positions alone)
+        let mut b = GraphSetBuilder::new(vec!["y".into()]);
+        let lattice = [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]];
+        b.push(
+            "x",
+            &[6],
+            &[[0.5; 3]],
+            Some(Cell::periodic(lattice)),
+            &[1.0],
+        )
+        .unwrap();
+        let periodic = b.build(&GraphRule::Cutoff { radius: 2.5 }, None).unwrap();
+        let m = periodic.sizes()[0].edges as usize;
+        assert_eq!(m, 6);
+        batch
+            .collate(&periodic, &plan(&periodic, &[0], Shape::new(2, m + 2, 2)))
+            .unwrap();
+        let stored = batch.edge_vectors();
+        assert!(matches!(stored, Cow::Borrowed(_)));
+        let mut lengths: Vec<f32> = stored[..m]
+            .iter()
+            .map(|v| v.iter().map(|x| x * x).sum::<f32>().sqrt())
+            .collect();
+        lengths.dedup();
+        assert_eq!(lengths, vec![2.0]);
+        assert_eq!(stored[m..], [[0.0; 3]; 2]);
     }
 
     #[test]

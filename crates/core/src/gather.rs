@@ -58,8 +58,6 @@ pub struct Store<'a, N: Index, E: Index, L: Index> {
     pub edge_rows: &'a [Rows<'a>],
     /// Columns with a row per graph.
     pub graph_rows: &'a [Rows<'a>],
-    /// Node positions, when edge vectors (receiver minus sender) are made at collation.
-    pub positions: Option<&'a [[f32; 3]]>,
 }
 
 /// Where a collation writes; every column holds at least the padded shape's rows.
@@ -83,8 +81,6 @@ pub struct Outputs<'s, 'a> {
     pub n_edge: IndexOut<'a>,
     /// True for real graphs.
     pub graph_mask: &'a mut [bool],
-    /// Receiver minus sender position of every edge, made from [`Store::positions`].
-    pub edge_vectors: Option<&'a mut [[f32; 3]]>,
 }
 
 /// Local (senders, receivers) of fully connected graphs, one per node count, receiver-major.
@@ -166,12 +162,6 @@ impl<N: Index, E: Index, L: Index> Store<'_, N, E, L> {
         let graphs = self.graphs();
         rows_match(self.node_rows, nodes, "node")?;
         rows_match(self.graph_rows, graphs, "graph")?;
-        if self.positions.is_some_and(|p| p.len() != nodes) {
-            return Err(Error::invalid(format!(
-                "positions: {} rows, expected {nodes}",
-                self.positions.map_or(0, <[_]>::len)
-            )));
-        }
         match self.edges {
             EdgeSource::Full if !self.edge_rows.is_empty() => {
                 Err(Error::invalid("full graphs have no stored edge arrays"))
@@ -301,10 +291,7 @@ impl Outputs<'_, '_> {
         let least =
             |cols: &[RowsOut<'_>], n: usize| cols.iter().map(RowsOut::rows).fold(n, usize::min);
         let nodes = least(self.node_rows, self.node_graph.len());
-        let mut edges = least(self.edge_rows, self.senders.len().min(self.receivers.len()));
-        if let Some(v) = &self.edge_vectors {
-            edges = edges.min(v.len());
-        }
+        let edges = least(self.edge_rows, self.senders.len().min(self.receivers.len()));
         let graphs = least(
             self.graph_rows,
             self.n_node
@@ -339,11 +326,6 @@ pub fn collate<G: Index, N: Index, E: Index, L: Index>(
         return Err(Error::invalid(format!(
             "padded shape {padded} is larger than the outputs' capacity {capacity}"
         )));
-    }
-    if store.positions.is_some() != out.edge_vectors.is_some() {
-        return Err(Error::invalid(
-            "edge vectors need positions in the store and an output, or neither",
-        ));
     }
     write_graphs(store, patterns, graphs, out);
     write_padding(real, padded, out);
@@ -410,16 +392,14 @@ fn write_graphs<G: Index, N: Index, E: Index, L: Index>(
                 },
                 false,
             ) => {
-                let (s, r) = (&senders[e0..e0 + m], &receivers[e0..e0 + m]);
-                endpoints(out, store.positions, n0, n, at_n, at_e, s, r);
+                out.senders.offset_copy(at_e, &senders[e0..e0 + m], at_n);
+                out.receivers
+                    .offset_copy(at_e, &receivers[e0..e0 + m], at_n);
             }
             _ => {
                 let (s, r) = patterns.get(n);
                 out.senders.offset_copy(at_e, s, at_n);
                 out.receivers.offset_copy(at_e, r, at_n);
-                if let (Some(p), Some(v)) = (store.positions, out.edge_vectors.as_deref_mut()) {
-                    full_vectors(&p[n0..n0 + n], &mut v[at_e..at_e + m]);
-                }
             }
         }
         for (c, o) in store.graph_rows.iter().zip(out.graph_rows.iter_mut()) {
@@ -430,62 +410,6 @@ fn write_graphs<G: Index, N: Index, E: Index, L: Index>(
         out.graph_mask[b] = true;
         at_n += n;
         at_e += m;
-    }
-}
-
-/// Writes one graph's endpoints (offset by `at_n`) and, when asked, its edge vectors.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn endpoints<L: Index>(
-    out: &mut Outputs<'_, '_>,
-    positions: Option<&[[f32; 3]]>,
-    n0: usize,
-    n: usize,
-    at_n: usize,
-    at_e: usize,
-    s: &[L],
-    r: &[L],
-) {
-    out.senders.offset_copy(at_e, s, at_n);
-    out.receivers.offset_copy(at_e, r, at_n);
-    if let (Some(p), Some(v)) = (positions, out.edge_vectors.as_deref_mut()) {
-        let p = &p[n0..n0 + n];
-        for ((v, &j), &i) in v[at_e..at_e + s.len()].iter_mut().zip(s).zip(r) {
-            let (a, b) = (p[i.at()], p[j.at()]);
-            *v = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-        }
-    }
-}
-
-/// Writes the edge vectors of a fully connected graph at positions `p` (receiver-major: for each
-/// receiver, every other node in order), from the positions alone.
-fn full_vectors(p: &[[f32; 3]], v: &mut [[f32; 3]]) {
-    let per = p.len().saturating_sub(1);
-    if per == 0 {
-        return;
-    }
-    for (i, row) in v.chunks_exact_mut(per).enumerate() {
-        let (before, after) = row.split_at_mut(i);
-        differences(p[i], &p[..i], before);
-        differences(p[i], &p[i + 1..], after);
-    }
-}
-
-/// `out[k] = a - from[k]`, four vectors (twelve floats) at a time so that it vectorises.
-#[inline]
-fn differences(a: [f32; 3], from: &[[f32; 3]], out: &mut [[f32; 3]]) {
-    let a4: [f32; 12] = bytemuck::cast([a; 4]);
-    let (o4, o_rest) = out.as_chunks_mut::<4>();
-    let (f4, f_rest) = from.as_chunks::<4>();
-    for (o, f) in o4.iter_mut().zip(f4) {
-        let o: &mut [f32; 12] = bytemuck::cast_mut(o);
-        let f: &[f32; 12] = bytemuck::cast_ref(f);
-        for k in 0..12 {
-            o[k] = a4[k] - f[k];
-        }
-    }
-    for (o, b) in o_rest.iter_mut().zip(f_rest) {
-        *o = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
     }
 }
 
@@ -502,9 +426,6 @@ fn write_padding(real: Shape, padded: Shape, out: &mut Outputs<'_, '_>) {
     }
     for o in out.graph_rows.iter_mut() {
         o.zero(rg, pg);
-    }
-    if let Some(v) = out.edge_vectors.as_deref_mut() {
-        v[re..pe].fill([0.0; 3]);
     }
     out.node_graph.fill(rn..pn, rg);
     out.senders.fill(re..pe, rn);

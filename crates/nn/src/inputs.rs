@@ -53,8 +53,8 @@ impl<B: Backend> BatchInputs<B> {
     pub fn new(batch: &GraphBatch, stats: &[TargetStats], device: &B::Device) -> Self {
         let (n, e, g) = (batch.species.len(), batch.senders.len(), batch.n_node.len());
         let t = batch.n_targets();
-        let distances: Vec<f32> = batch
-            .edge_vectors
+        let vectors = batch.edge_vectors().into_owned();
+        let distances: Vec<f32> = vectors
             .iter()
             .map(|v| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt())
             .collect();
@@ -100,7 +100,7 @@ impl<B: Backend> BatchInputs<B> {
             n_graphs: g,
             n_real: batch.real().graphs,
             distances_host: distances,
-            vectors_host: batch.edge_vectors.clone(),
+            vectors_host: vectors,
         }
     }
 

@@ -113,8 +113,9 @@ fn check_lengths(set: &GraphSet, batch: &GraphBatch) -> Result<(), String> {
         n_edge == padded.edges && batch.senders.len() == padded.edges,
         "edge counts".into(),
     )?;
+    let vectors = batch.edge_vectors();
     ensure(
-        batch.receivers.len() == padded.edges && batch.edge_vectors.len() == padded.edges,
+        batch.receivers.len() == padded.edges && vectors.len() == padded.edges,
         "edge columns".into(),
     )?;
     ensure(
@@ -198,13 +199,14 @@ fn check_padding(set: &GraphSet, batch: &GraphBatch) -> Result<(), String> {
         batch.n_node[real.graphs + 1..].iter().all(|&x| x == 0),
         "later padding graphs not empty".into(),
     )?;
+    let vectors = batch.edge_vectors();
     for e in real.edges..padded.edges {
         ensure(
             batch.senders[e] as usize == real.nodes && batch.receivers[e] as usize == real.nodes,
             format!("padding edge {e} not on the first padding node"),
         )?;
         ensure(
-            batch.edge_vectors[e] == [0.0; 3],
+            vectors[e] == [0.0; 3],
             "padding edge vector not zero".into(),
         )?;
     }
@@ -281,9 +283,10 @@ pub fn toy_readout(batch: &GraphBatch) -> Vec<f64> {
     let h: Vec<f64> = batch.species.iter().map(|&s| 1.0 + f64::from(s)).collect();
     let mut msg = vec![0.0; n];
     let mut deg = vec![0u32; n];
+    let vectors = batch.edge_vectors();
     for e in 0..batch.senders.len() {
         let (s, r) = (batch.senders[e] as usize, batch.receivers[e] as usize);
-        let d = batch.edge_vectors[e]
+        let d = vectors[e]
             .iter()
             .map(|x| f64::from(*x).powi(2))
             .sum::<f64>()

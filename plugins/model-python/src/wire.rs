@@ -2,6 +2,8 @@
 //! the bridge's order (`geobatch_bridge.ARRAYS` for graph batches, `NODE_ARRAYS` for node
 //! batches), the scalars beside them, and the reply of `predict`.
 
+use std::borrow::Cow;
+
 use bytemuck::cast_slice;
 use geobatch_core::node::{NodeBatch, NodePredictions};
 use geobatch_core::{Batch, Error, GraphBatch, Result};
@@ -11,8 +13,9 @@ use serde_json::{Value, json};
 pub trait Wire: Batch {
     /// The task the worker builds the model for (`graph` or `node`).
     const TASK: &'static str;
-    /// Every array as bytes with its leading dimension, in the bridge's order.
-    fn parts(&self) -> Vec<(&[u8], usize)>;
+    /// Every array as bytes with its leading dimension, in the bridge's order (borrowed, or made
+    /// here where the batch derives an array when it is read).
+    fn parts(&self) -> Vec<(Cow<'_, [u8]>, usize)>;
     /// The scalars the worker shapes the arrays with (real and padded shape, widths).
     fn scalars(&self) -> Value;
     /// Reads the worker's `predict` reply into `out`.
@@ -29,21 +32,41 @@ pub fn number(v: &Value) -> Option<f64> {
     }
 }
 
+/// Edge vectors as bytes: borrowed where the batch stores them, copied where it made them.
+fn vector_bytes(v: Cow<'_, [[f32; 3]]>) -> Cow<'_, [u8]> {
+    match v {
+        Cow::Borrowed(v) => Cow::Borrowed(cast_slice(v)),
+        Cow::Owned(v) => Cow::Owned(cast_slice(&v).to_vec()),
+    }
+}
+
 impl Wire for GraphBatch {
     const TASK: &'static str = "graph";
 
-    fn parts(&self) -> Vec<(&[u8], usize)> {
+    fn parts(&self) -> Vec<(Cow<'_, [u8]>, usize)> {
         vec![
-            (cast_slice(&self.species), self.species.len()),
-            (cast_slice(&self.positions), self.positions.len()),
-            (cast_slice(&self.node_graph), self.node_graph.len()),
-            (cast_slice(&self.senders), self.senders.len()),
-            (cast_slice(&self.receivers), self.receivers.len()),
-            (cast_slice(&self.edge_vectors), self.edge_vectors.len()),
-            (cast_slice(&self.n_node), self.n_node.len()),
-            (cast_slice(&self.n_edge), self.n_edge.len()),
-            (cast_slice(&self.targets), self.n_node.len()),
-            (cast_slice(&self.graph_mask), self.graph_mask.len()),
+            (Cow::Borrowed(cast_slice(&self.species)), self.species.len()),
+            (
+                Cow::Borrowed(cast_slice(&self.positions)),
+                self.positions.len(),
+            ),
+            (
+                Cow::Borrowed(cast_slice(&self.node_graph)),
+                self.node_graph.len(),
+            ),
+            (Cow::Borrowed(cast_slice(&self.senders)), self.senders.len()),
+            (
+                Cow::Borrowed(cast_slice(&self.receivers)),
+                self.receivers.len(),
+            ),
+            (vector_bytes(self.edge_vectors()), self.senders.len()),
+            (Cow::Borrowed(cast_slice(&self.n_node)), self.n_node.len()),
+            (Cow::Borrowed(cast_slice(&self.n_edge)), self.n_edge.len()),
+            (Cow::Borrowed(cast_slice(&self.targets)), self.n_node.len()),
+            (
+                Cow::Borrowed(cast_slice(&self.graph_mask)),
+                self.graph_mask.len(),
+            ),
         ]
     }
 
@@ -74,24 +97,39 @@ impl Wire for GraphBatch {
 impl Wire for NodeBatch {
     const TASK: &'static str = "node";
 
-    fn parts(&self) -> Vec<(&[u8], usize)> {
+    fn parts(&self) -> Vec<(Cow<'_, [u8]>, usize)> {
         let nodes = self.n_nodes();
         vec![
-            (cast_slice(&self.nodes), nodes),
-            (cast_slice(&self.features), nodes),
-            (cast_slice(&self.row_ptr), self.row_ptr.len()),
-            (cast_slice(&self.rows), self.rows.len()),
-            (cast_slice(&self.cols), self.cols.len()),
-            (cast_slice(&self.values), self.values.len()),
-            (cast_slice(&self.mean_values), self.mean_values.len()),
-            (cast_slice(&self.out_mask), self.out_mask.len()),
-            (cast_slice(&self.outputs), self.outputs.len()),
-            (cast_slice(&self.labels), self.labels.len()),
-            (cast_slice(&self.out_rows), self.out_rows.len()),
-            (cast_slice(&self.out_cols), self.out_cols.len()),
-            (cast_slice(&self.out_values), self.out_values.len()),
+            (Cow::Borrowed(cast_slice(&self.nodes)), nodes),
+            (Cow::Borrowed(cast_slice(&self.features)), nodes),
+            (Cow::Borrowed(cast_slice(&self.row_ptr)), self.row_ptr.len()),
+            (Cow::Borrowed(cast_slice(&self.rows)), self.rows.len()),
+            (Cow::Borrowed(cast_slice(&self.cols)), self.cols.len()),
+            (Cow::Borrowed(cast_slice(&self.values)), self.values.len()),
             (
-                cast_slice(&self.out_mean_values),
+                Cow::Borrowed(cast_slice(&self.mean_values)),
+                self.mean_values.len(),
+            ),
+            (
+                Cow::Borrowed(cast_slice(&self.out_mask)),
+                self.out_mask.len(),
+            ),
+            (Cow::Borrowed(cast_slice(&self.outputs)), self.outputs.len()),
+            (Cow::Borrowed(cast_slice(&self.labels)), self.labels.len()),
+            (
+                Cow::Borrowed(cast_slice(&self.out_rows)),
+                self.out_rows.len(),
+            ),
+            (
+                Cow::Borrowed(cast_slice(&self.out_cols)),
+                self.out_cols.len(),
+            ),
+            (
+                Cow::Borrowed(cast_slice(&self.out_values)),
+                self.out_values.len(),
+            ),
+            (
+                Cow::Borrowed(cast_slice(&self.out_mean_values)),
                 self.out_mean_values.len(),
             ),
         ]

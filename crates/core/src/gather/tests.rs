@@ -8,7 +8,6 @@ struct Fixture {
     receivers: Vec<i32>,
     z: Vec<u8>,
     y: Vec<u8>,
-    positions: Vec<[f32; 3]>,
 }
 
 /// Graph 0 fully connected in the pattern's order, graph 1 with its 2 edges stored reversed.
@@ -20,13 +19,6 @@ fn fixture() -> Fixture {
         receivers: vec![0, 0, 1, 1, 2, 2, 1, 0],
         z: vec![6, 1, 1, 8, 8],
         y: vec![10, 11, 20, 21],
-        positions: vec![
-            [0.0; 3],
-            [1.0, 0.0, 0.0],
-            [0.0, 2.0, 0.0],
-            [0.0; 3],
-            [0.0, 0.0, 3.0],
-        ],
     }
 }
 
@@ -41,7 +33,6 @@ struct Written {
     n_node: Vec<i64>,
     n_edge: Vec<i64>,
     mask: Vec<bool>,
-    vectors: Vec<[f32; 3]>,
 }
 
 fn run(
@@ -64,7 +55,6 @@ fn run(
         node_rows: &node_rows,
         edge_rows: &[],
         graph_rows: &graph_rows,
-        positions: Some(&f.positions),
     };
     store.check()?;
     let mut patterns = FullPatterns::default();
@@ -72,7 +62,6 @@ fn run(
     let (mut z, mut y) = (vec![0xAAu8; 8], vec![0xAAu8; 8]);
     let (mut s, mut r, mut ng) = (vec![-1i64; 12], vec![-1i64; 12], vec![-1i32; 8]);
     let (mut nn, mut ne, mut mask) = (vec![u32::MAX; 4], vec![-1i64; 4], vec![true; 4]);
-    let mut vectors = vec![[9.0f32; 3]; 12];
     let mut node_out = [RowsOut {
         bytes: &mut z,
         row_bytes: 1,
@@ -91,7 +80,6 @@ fn run(
         n_node: IndexOut::U32(&mut nn),
         n_edge: IndexOut::I64(&mut ne),
         graph_mask: &mut mask,
-        edge_vectors: Some(&mut vectors),
     };
     collate(&store, &patterns, graphs, padded, &mut out)?;
     let (n, e, g) = (padded.nodes, padded.edges, padded.graphs);
@@ -104,7 +92,6 @@ fn run(
         n_node: nn[..g].iter().map(|&x| i64::from(x)).collect(),
         n_edge: ne[..g].to_vec(),
         mask: mask[..g].to_vec(),
-        vectors: vectors[..e].to_vec(),
     })
 }
 
@@ -130,10 +117,6 @@ fn stored_edges_are_gathered_in_jraphs_padding_layout() {
     assert_eq!(w.n_node, vec![2, 3, 2, 0]);
     assert_eq!(w.n_edge, vec![2, 6, 2, 0]);
     assert_eq!(w.mask, vec![true, true, false, false]);
-    // receiver minus sender: node 1 of graph 1 is at z = 3
-    assert_eq!(w.vectors[0], [0.0, 0.0, 3.0]);
-    assert_eq!(w.vectors[2], [-1.0, 0.0, 0.0]);
-    assert_eq!(w.vectors[9], [0.0; 3]);
 }
 
 #[test]
@@ -198,7 +181,6 @@ fn bad_plans_are_errors_before_anything_is_written() {
         node_rows: &[],
         edge_rows: &[],
         graph_rows: &[],
-        positions: None,
     };
     let (mut s, mut r, mut ng, mut nn, mut ne, mut m) = (
         vec![0i32; 12],
@@ -221,7 +203,6 @@ fn bad_plans_are_errors_before_anything_is_written() {
             n_node: IndexOut::I32(&mut nn),
             n_edge: IndexOut::I32(&mut ne),
             graph_mask: &mut m,
-            edge_vectors: None,
         };
         collate(&store, patterns, &[0i64], Shape::new(4, 6, 2), &mut out).map_err(|e| e.to_string())
     };
@@ -252,7 +233,6 @@ fn stores_are_checked_where_they_enter() {
             node_rows: &node_rows,
             edge_rows: &[],
             graph_rows: &[],
-            positions: None,
         }
         .check()
         .map_err(|e| e.to_string())
