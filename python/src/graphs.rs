@@ -8,6 +8,7 @@ use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
 };
 use pyo3::prelude::*;
+use rayon::prelude::*;
 
 /// Edge offsets (graphs + 1), local senders and receivers, and edge vectors (edges x 3) of every
 /// graph under `rule_json` (a graph rule table as JSON), the GIL released.
@@ -46,32 +47,39 @@ pub fn graph_edges<'py>(
             "cells must be (graphs, 3, 3) and pbc (graphs, 3)",
         ));
     }
+    let one_graph = |g: usize| -> Result<(Vec<u32>, Vec<u32>, Vec<[f32; 3]>), String> {
+        let (a, b) = (offsets[g] as usize, offsets[g + 1] as usize);
+        let mut cell = Cell::default();
+        if let Some(c) = cells {
+            for (k, row) in cell.lattice.iter_mut().enumerate() {
+                row.copy_from_slice(&c[g * 9 + 3 * k..g * 9 + 3 * k + 3]);
+            }
+        }
+        if let Some(p) = pbc {
+            cell.pbc.copy_from_slice(&p[g * 3..g * 3 + 3]);
+        }
+        let xyz: Vec<[f32; 3]> = pos[3 * a..3 * b]
+            .chunks_exact(3)
+            .map(|c| [c[0], c[1], c[2]])
+            .collect();
+        let (mut s, mut r, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        build_edges(&rule, &xyz, &cell, &mut s, &mut r, &mut v)
+            .map_err(|m| format!("graph {g}: {m}"))?;
+        Ok((s, r, v))
+    };
+    // graphs in parallel (each large one also searches in parallel), joined in order; the
+    // first graph (in order) that fails is the one named
     let (edge_offsets, senders, receivers, vectors) = py
         .detach(|| {
-            let mut s = Vec::new();
-            let mut r = Vec::new();
-            let mut v: Vec<[f32; 3]> = Vec::new();
-            let mut eo = vec![0i64];
-            for g in 0..graphs {
-                let (a, b) = (offsets[g] as usize, offsets[g + 1] as usize);
-                let mut cell = Cell::default();
-                if let Some(c) = cells {
-                    for (k, row) in cell.lattice.iter_mut().enumerate() {
-                        row.copy_from_slice(&c[g * 9 + 3 * k..g * 9 + 3 * k + 3]);
-                    }
-                }
-                if let Some(p) = pbc {
-                    cell.pbc.copy_from_slice(&p[g * 3..g * 3 + 3]);
-                }
-                let xyz: Vec<[f32; 3]> = pos[3 * a..3 * b]
-                    .chunks_exact(3)
-                    .map(|c| [c[0], c[1], c[2]])
-                    .collect();
-                let (mut gs, mut gr) = (Vec::new(), Vec::new());
-                build_edges(&rule, &xyz, &cell, &mut gs, &mut gr, &mut v)
-                    .map_err(|m| format!("graph {g}: {m}"))?;
+            let parts: Vec<_> = (0..graphs).into_par_iter().map(one_graph).collect();
+            let (mut s, mut r, mut v) = (Vec::new(), Vec::new(), Vec::new());
+            let mut eo = Vec::with_capacity(graphs + 1);
+            eo.push(0i64);
+            for part in parts {
+                let (gs, gr, gv) = part?;
                 s.extend(gs.iter().map(|&x| x as i32));
                 r.extend(gr.iter().map(|&x| x as i32));
+                v.extend_from_slice(&gv);
                 eo.push(s.len() as i64);
             }
             Ok::<_, String>((eo, s, r, v))

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::rules::{self, GraphRule};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::Arc;
@@ -398,8 +399,11 @@ impl GraphSetBuilder {
             if c.lattice.iter().flatten().any(|x| !x.is_finite()) {
                 return bad("the cell is not finite".into());
             }
-            if c.is_periodic() && rules::cell_volume(&c.lattice).abs() < 1e-6 {
-                return bad("the periodic cell has zero volume".into());
+            if c.is_periodic() {
+                let lattice = c.lattice.map(|r| r.map(f64::from));
+                if let Err(m) = crate::neighbors::check_cell(&lattice, c.pbc) {
+                    return bad(m);
+                }
             }
         }
         self.atomic_numbers.extend_from_slice(atomic_numbers);
@@ -469,54 +473,121 @@ impl GraphSetBuilder {
             .collect()
     }
 
-    /// The edges `rule` makes in every graph, stored, with every graph's size.
+    /// The edges `rule` makes in every graph, stored, with every graph's size. Graphs are built in
+    /// parallel, in waves that grow while the edges made so far, projected over every graph, fit
+    /// in memory (many graphs of a radius far beyond their cells would allocate until the
+    /// process is killed; one graph alone is bounded by the rule). Errors name the first graph
+    /// (in order) that fails.
     fn stored_edges(&self, rule: &GraphRule) -> Result<(Edges, Vec<GraphSize>)> {
         let n_graphs = self.cells.len();
-        let mut offsets = vec![0u64];
-        let mut senders = Vec::new();
-        let mut receivers = Vec::new();
-        let mut vectors = Vec::new();
-        let mut sizes = Vec::with_capacity(n_graphs);
-        // the edges made so far, projected over every graph, are held against memory at each
-        // doubling: many graphs of a radius far beyond their cells would allocate until the
-        // process is killed (one graph alone is bounded by the rule)
+        let mut all = GraphEdges {
+            offsets: vec![0u64],
+            ..GraphEdges::default()
+        };
+        let per_task = 16;
+        let mut wave = per_task * rayon::current_num_threads();
         let mut next_check = 1 << 20;
-        for g in 0..n_graphs {
+        let mut done = 0;
+        while done < n_graphs {
+            let end = (done + wave).min(n_graphs);
+            let parts: Vec<Result<GraphEdges>> = (done..end)
+                .step_by(per_task)
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(|a| self.edges_of(rule, a..(a + per_task).min(end)))
+                .collect();
+            for part in parts {
+                all.append(part?);
+            }
+            if done == 0 && end < n_graphs {
+                // room for every graph's edges at the first wave's rate (within the memory the
+                // projection allows), so that the lists are not copied as they grow
+                let rate = all.senders.len() as f64 / end as f64;
+                let want = (rate * n_graphs as f64 * 1.05) as usize;
+                if project_edges(rule, all.senders.len(), end, n_graphs).is_ok() {
+                    all.reserve(want.saturating_sub(all.senders.len()), n_graphs);
+                }
+            }
+            if all.senders.len() >= next_check {
+                next_check = all.senders.len() * 2;
+                project_edges(rule, all.senders.len(), end, n_graphs)?;
+            }
+            done = end;
+            wave = (wave * 2).min(4096);
+        }
+        let edges = Edges::Stored {
+            offsets: all.offsets,
+            senders: all.senders,
+            receivers: all.receivers,
+            vectors: all.vectors,
+        };
+        Ok((edges, all.sizes))
+    }
+
+    /// The edges `rule` makes in `graphs` (offsets from 0).
+    fn edges_of(&self, rule: &GraphRule, graphs: std::ops::Range<usize>) -> Result<GraphEdges> {
+        let mut out = GraphEdges {
+            offsets: Vec::with_capacity(graphs.len()),
+            ..GraphEdges::default()
+        };
+        for g in graphs {
             let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
-            let before = senders.len();
+            let before = out.senders.len();
             rules::build_edges(
                 rule,
                 &self.positions[nodes.clone()],
                 &self.cells[g],
-                &mut senders,
-                &mut receivers,
-                &mut vectors,
+                &mut out.senders,
+                &mut out.receivers,
+                &mut out.vectors,
             )
             .map_err(|message| Error::GraphRule {
                 graph: self.id_of(g),
                 message,
             })?;
-            offsets.push(senders.len() as u64);
-            let edges = u32::try_from(senders.len() - before).map_err(|_| Error::GraphRule {
-                graph: self.id_of(g),
-                message: "too many edges".into(),
-            })?;
-            sizes.push(GraphSize {
+            out.offsets.push(out.senders.len() as u64);
+            let edges =
+                u32::try_from(out.senders.len() - before).map_err(|_| Error::GraphRule {
+                    graph: self.id_of(g),
+                    message: "too many edges".into(),
+                })?;
+            out.sizes.push(GraphSize {
                 nodes: nodes.len() as u32,
                 edges,
             });
-            if senders.len() >= next_check {
-                next_check = senders.len() * 2;
-                project_edges(rule, senders.len(), g + 1, n_graphs)?;
-            }
         }
-        let edges = Edges::Stored {
-            offsets,
-            senders,
-            receivers,
-            vectors,
-        };
-        Ok((edges, sizes))
+        Ok(out)
+    }
+}
+
+/// Edges of consecutive graphs: their end offsets, endpoints, vectors and sizes.
+#[derive(Default)]
+struct GraphEdges {
+    offsets: Vec<u64>,
+    senders: Vec<u32>,
+    receivers: Vec<u32>,
+    vectors: Vec<[f32; 3]>,
+    sizes: Vec<GraphSize>,
+}
+
+impl GraphEdges {
+    /// Room for `edges` more edges and `graphs` more graphs.
+    fn reserve(&mut self, edges: usize, graphs: usize) {
+        self.senders.reserve(edges);
+        self.receivers.reserve(edges);
+        self.vectors.reserve(edges);
+        self.offsets.reserve(graphs);
+        self.sizes.reserve(graphs);
+    }
+
+    /// Appends the graphs of `next` (whose offsets start from 0) after these.
+    fn append(&mut self, next: GraphEdges) {
+        let base = self.senders.len() as u64;
+        self.offsets.extend(next.offsets.iter().map(|o| o + base));
+        self.senders.extend_from_slice(&next.senders);
+        self.receivers.extend_from_slice(&next.receivers);
+        self.vectors.extend_from_slice(&next.vectors);
+        self.sizes.extend_from_slice(&next.sizes);
     }
 }
 

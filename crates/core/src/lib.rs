@@ -28,6 +28,7 @@ pub mod lines;
 pub mod manifest;
 pub mod memory;
 pub mod model;
+pub mod neighbors;
 pub mod node;
 pub mod plan;
 pub mod prefetch;

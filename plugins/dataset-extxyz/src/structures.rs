@@ -105,17 +105,16 @@ impl Structure {
         if lattice.iter().flatten().any(|x| !x.is_finite()) {
             return Err(format!("the lattice {lattice:?} is not finite"));
         }
-        let volume = dot(lattice[0], cross(lattice[1], lattice[2]));
-        if volume.abs() < 1e-6 {
-            return Err(format!(
-                "the periodic cell {lattice:?} has no volume ({volume:.3e} cubic Angstrom)"
-            ));
-        }
-        // fractional coordinate i of r is r . (a_j x a_k) / V
+        // the lattice's periodic vectors, and unit vectors across the open directions (which
+        // may be zero in the file: ASE's nanotubes, graphene and slabs without vacuum)
+        let basis = geobatch_core::neighbors::periodic_basis(&lattice, self.pbc)
+            .map_err(|m| format!("{m} (lattice {lattice:?}, pbc {:?})", self.pbc))?;
+        let volume = dot(basis[0], cross(basis[1], basis[2]));
+        // fractional coordinate i of r is r . (b_j x b_k) / V
         let recip = [
-            cross(lattice[1], lattice[2]),
-            cross(lattice[2], lattice[0]),
-            cross(lattice[0], lattice[1]),
+            cross(basis[1], basis[2]),
+            cross(basis[2], basis[0]),
+            cross(basis[0], basis[1]),
         ];
         let positions = self
             .positions
@@ -128,9 +127,8 @@ impl Structure {
                         f[i] = wrap(f[i]);
                     }
                 }
-                [0, 1, 2].map(|k| {
-                    (f[0] * lattice[0][k] + f[1] * lattice[1][k] + f[2] * lattice[2][k]) as f32
-                })
+                [0, 1, 2]
+                    .map(|k| (f[0] * basis[0][k] + f[1] * basis[1][k] + f[2] * basis[2][k]) as f32)
             })
             .collect();
         let cell = Cell {
