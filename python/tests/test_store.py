@@ -170,7 +170,7 @@ def test_geometry_edges_follow_geobatchs_rules():
     for g in range(3):
         p = pos[no[g] : no[g + 1]]
         d = np.linalg.norm(p[:, None] - p[None], axis=-1)
-        want = int(((d <= 2.5) & ~np.eye(len(p), dtype=bool)).sum())
+        want = int(((d < 2.5) & ~np.eye(len(p), dtype=bool)).sum())
         assert store.n_edge[g] == want
     e = store.edges["edge_vectors"]
     s, r = store.senders, store.receivers
@@ -183,6 +183,15 @@ def test_geometry_edges_follow_geobatchs_rules():
     per = geobatch.GraphStore.from_geometry([8, 8], [[0, 0, 0], [1.5, 1.5, 1.5]], [2],
                                             graph={"kind": "knn", "k": 6}, cells=cell, pbc=[[True] * 3])
     assert per.n_edge[0] >= 12
+    # ASE's layers and tubes: a zero lattice vector along the open directions
+    layer = np.array([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 0]])
+    tube = np.array([[0, 0, 0], [0, 0, 0], [0, 0, 2.0]])
+    low = geobatch.GraphStore.from_geometry([6, 6], [[0, 0, 0], [0, 0, 5]], [1, 1],
+                                            graph={"kind": "cutoff", "radius": 2.1},
+                                            cells=np.stack([layer, tube]),
+                                            pbc=[[True, True, False], [False, False, True]])
+    assert list(low.n_edge) == [4, 2]
+    assert sorted(map(tuple, np.abs(low.edges["edge_vectors"][4:]).tolist())) == [(0, 0, 2)] * 2
     with pytest.raises(ValueError, match="radius"):
         geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "cutoff", "radius": -1})
     with pytest.raises(ValueError, match="not finite"):
