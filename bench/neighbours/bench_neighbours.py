@@ -36,9 +36,9 @@ def cell(n_side, seed):
 
 
 def geobatch_edges(structures):
-    pos = np.concatenate([a.positions for a in structures]).astype(np.float32)
+    pos = np.concatenate([a.positions for a in structures])
     offsets = np.cumsum([0] + [len(a) for a in structures]).astype(np.int64)
-    cells = np.stack([np.asarray(a.cell) for a in structures]).astype(np.float32)
+    cells = np.stack([a.cell[:] for a in structures])
     pbc = np.stack([a.pbc for a in structures])
     rule = json.dumps({"kind": "cutoff", "radius": CUTOFF})
     _, s, _, _ = _native.graph_edges(rule, pos, offsets, cells, pbc)

@@ -167,11 +167,13 @@ class GraphStore:
         if rule.get("kind") == "full" and len(rule) == 1 and pbc is None:
             return cls(counts, nodes=node_arrays, graphs=graphs, full=True)
         n = len(counts)
-        c = None if cells is None else np.ascontiguousarray(cells, dtype=np.float32).reshape(n, 3, 3)
+        # edges are found in double precision (the store keeps float32 positions)
+        c = None if cells is None else np.ascontiguousarray(cells, dtype=np.float64).reshape(n, 3, 3)
         p = None if pbc is None else np.ascontiguousarray(pbc, dtype=bool).reshape(n, 3)
         if (p is None) != (c is None):
             raise ValueError("give cells and pbc together")
-        eo, s, r, v = _native.graph_edges(json.dumps(rule), pos, offsets, c, p)
+        exact = np.ascontiguousarray(positions, dtype=np.float64).reshape(pos.shape)
+        eo, s, r, v = _native.graph_edges(json.dumps(rule), exact, offsets, c, p)
         return cls(
             counts,
             nodes=node_arrays,

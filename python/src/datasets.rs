@@ -128,7 +128,7 @@ fn store<'py>(py: Python<'py>, set: &GraphSet) -> PyResult<Bound<'py, PyDict>> {
         "targets",
         PyArray1::from_slice(py, set.all_targets()).reshape([n, set.n_targets()])?,
     )?;
-    let mut cells: Vec<f32> = Vec::with_capacity(n * 9);
+    let mut cells: Vec<f64> = Vec::with_capacity(n * 9);
     let mut pbc: Vec<bool> = Vec::with_capacity(n * 3);
     for g in 0..n {
         let c = set.cell(g);

@@ -18,9 +18,9 @@ use rayon::prelude::*;
 pub fn graph_edges<'py>(
     py: Python<'py>,
     rule_json: &str,
-    positions: PyReadonlyArray2<'py, f32>,
+    positions: PyReadonlyArray2<'py, f64>,
     node_offsets: PyReadonlyArray1<'py, i64>,
-    cells: Option<PyReadonlyArray3<'py, f32>>,
+    cells: Option<PyReadonlyArray3<'py, f64>>,
     pbc: Option<PyReadonlyArray2<'py, bool>>,
 ) -> PyResult<(
     Bound<'py, PyArray1<i64>>,
@@ -58,7 +58,7 @@ pub fn graph_edges<'py>(
         if let Some(p) = pbc {
             cell.pbc.copy_from_slice(&p[g * 3..g * 3 + 3]);
         }
-        let xyz: Vec<[f32; 3]> = pos[3 * a..3 * b]
+        let xyz: Vec<[f64; 3]> = pos[3 * a..3 * b]
             .chunks_exact(3)
             .map(|c| [c[0], c[1], c[2]])
             .collect();

@@ -47,7 +47,7 @@ impl Crystal {
     }
 
     /// Checks the atoms and returns the cell and the wrapped Cartesian positions.
-    pub fn geometry(&self) -> std::result::Result<(Cell, Vec<[f32; 3]>), String> {
+    pub fn geometry(&self) -> std::result::Result<(Cell, Vec<[f64; 3]>), String> {
         if self.atomic_numbers.is_empty() {
             return Err("no atoms".into());
         }

@@ -48,15 +48,15 @@ impl SizeStats {
 /// A unit cell: three lattice vectors (rows, in Angstrom) and which of them are periodic.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Cell {
-    /// Lattice vectors a, b, c as rows.
-    pub lattice: [[f32; 3]; 3],
+    /// Lattice vectors a, b, c as rows (double precision: edges are found in it).
+    pub lattice: [[f64; 3]; 3],
     /// Periodic boundary condition along a, b, c.
     pub pbc: [bool; 3],
 }
 
 impl Cell {
     /// A fully periodic cell.
-    pub fn periodic(lattice: [[f32; 3]; 3]) -> Self {
+    pub fn periodic(lattice: [[f64; 3]; 3]) -> Self {
         Cell {
             lattice,
             pbc: [true; 3],
@@ -98,8 +98,6 @@ impl Cell {
             [b * cg, b * sg, 0.0],
             [c * cx, c * cy, c * cz2.sqrt()],
         ];
-        let lattice = lattice.map(|r| r.map(|x| x as f32));
-        // lengths beyond f32's range would become infinite vectors
         lattice
             .iter()
             .flatten()
@@ -108,9 +106,9 @@ impl Cell {
     }
 
     /// Cartesian position of fractional coordinates in this cell.
-    pub fn to_cartesian(&self, frac: [f64; 3]) -> [f32; 3] {
-        let l = self.lattice.map(|r| r.map(f64::from));
-        [0, 1, 2].map(|k| (frac[0] * l[0][k] + frac[1] * l[1][k] + frac[2] * l[2][k]) as f32)
+    pub fn to_cartesian(&self, frac: [f64; 3]) -> [f64; 3] {
+        let l = &self.lattice;
+        [0, 1, 2].map(|k| frac[0] * l[0][k] + frac[1] * l[1][k] + frac[2] * l[2][k])
     }
 }
 
@@ -321,7 +319,8 @@ impl GraphSet {
 pub struct GraphSetBuilder {
     node_offsets: Vec<u32>,
     atomic_numbers: Vec<u8>,
-    positions: Vec<[f32; 3]>,
+    /// Double precision until the edges are found; the set keeps them as f32.
+    positions: Vec<[f64; 3]>,
     cells: Vec<Cell>,
     targets: Vec<f32>,
     target_names: Vec<String>,
@@ -350,13 +349,14 @@ impl GraphSetBuilder {
         self.cells.is_empty()
     }
 
-    /// Adds one graph. Atomic numbers must be 1..=118, positions finite, and `targets` must have
-    /// one value per target column.
+    /// Adds one graph. Atomic numbers must be 1..=118, positions finite (in float32's range: the
+    /// set stores them so), and `targets` must have one value per target column. Edges are found
+    /// from the positions and the cell as given, in double precision.
     pub fn push(
         &mut self,
         id: &str,
         atomic_numbers: &[u8],
-        positions: &[[f32; 3]],
+        positions: &[[f64; 3]],
         cell: Option<Cell>,
         targets: &[f32],
     ) -> Result<()> {
@@ -382,6 +382,9 @@ impl GraphSetBuilder {
         if positions.iter().flatten().any(|x| !x.is_finite()) {
             return bad("a position is not a finite number".into());
         }
+        if let Some(x) = positions.iter().flatten().find(|&&x| !(x as f32).is_finite()) {
+            return bad(format!("a position ({x:e} Angstrom) is beyond float32's range"));
+        }
         if targets.len() != self.target_names.len() {
             return bad(format!(
                 "{} target values for {} target columns",
@@ -399,11 +402,10 @@ impl GraphSetBuilder {
             if c.lattice.iter().flatten().any(|x| !x.is_finite()) {
                 return bad("the cell is not finite".into());
             }
-            if c.is_periodic() {
-                let lattice = c.lattice.map(|r| r.map(f64::from));
-                if let Err(m) = crate::neighbors::check_cell(&lattice, c.pbc) {
-                    return bad(m);
-                }
+            if c.is_periodic()
+                && let Err(m) = crate::neighbors::check_cell(&c.lattice, c.pbc)
+            {
+                return bad(m);
             }
         }
         self.atomic_numbers.extend_from_slice(atomic_numbers);
@@ -440,7 +442,7 @@ impl GraphSetBuilder {
             node_offsets: self.node_offsets,
             atomic_numbers: self.atomic_numbers,
             species,
-            positions: self.positions,
+            positions: self.positions.iter().map(|p| p.map(|x| x as f32)).collect(),
             cells: self.cells,
             targets: self.targets,
             target_names: Arc::new(self.target_names),

@@ -61,9 +61,8 @@ impl GraphRule {
 }
 
 /// Signed volume of a cell given its lattice vectors as rows.
-pub fn cell_volume(l: &[[f32; 3]; 3]) -> f64 {
-    let a = l.map(|r| r.map(f64::from));
-    dot(a[0], cross(a[1], a[2]))
+pub fn cell_volume(l: &[[f64; 3]; 3]) -> f64 {
+    dot(l[0], cross(l[1], l[2]))
 }
 
 fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
@@ -93,7 +92,7 @@ const RECEIVERS_PER_TASK: usize = 1024;
 /// the ball's measure there) exceed [`MAX_GRAPH_EDGES`]: a radius far beyond the cell's size
 /// would allocate until the process is killed.
 fn check_expected_edges(n: usize, cell: &Cell, radius: f64) -> Result<(), String> {
-    let l = cell.lattice.map(|r| r.map(f64::from));
+    let l = cell.lattice;
     let periodic: Vec<usize> = (0..3).filter(|&i| cell.pbc[i]).collect();
     let n = n as f64;
     let (measure, ball) = match periodic.as_slice() {
@@ -136,8 +135,7 @@ fn search(
     pick: &Pick<'_>,
     out: &mut EdgeLists<'_>,
 ) -> Result<bool, String> {
-    let lattice = cell.lattice.map(|r| r.map(f64::from));
-    let grid = Grid::new(pos, &lattice, cell.pbc, radius)?;
+    let grid = Grid::new(pos, &cell.lattice, cell.pbc, radius)?;
     check_expected_edges(pos.len(), cell, radius)?;
     let n = pos.len();
     if n <= RECEIVERS_PER_TASK {
@@ -232,7 +230,7 @@ fn knn_key(c: &Neighbour) -> (u64, [i64; 3], u32, [i32; 3]) {
 /// search radius).
 pub fn build_edges(
     rule: &GraphRule,
-    positions: &[[f32; 3]],
+    positions: &[[f64; 3]],
     cell: &Cell,
     senders: &mut Vec<u32>,
     receivers: &mut Vec<u32>,
@@ -260,13 +258,13 @@ pub const MIN_EDGE_LENGTH: f64 = 1e-4;
 /// The edges of [`build_edges`], before their lengths are checked.
 fn edges_of(
     rule: &GraphRule,
-    positions: &[[f32; 3]],
+    positions: &[[f64; 3]],
     cell: &Cell,
     senders: &mut Vec<u32>,
     receivers: &mut Vec<u32>,
     vectors: &mut Vec<[f32; 3]>,
 ) -> Result<(), String> {
-    let pos: Vec<[f64; 3]> = positions.iter().map(|p| p.map(f64::from)).collect();
+    let pos = positions;
     let n = pos.len();
     let mut out = EdgeLists {
         senders,
@@ -289,7 +287,7 @@ fn edges_of(
             // same positions, cell and radius give the same order; sorting cost a quarter of
             // the search)
             let as_found = |_: &mut Vec<Neighbour>| true;
-            search(&pos, cell, *radius, &as_found, &mut out)?;
+            search(pos, cell, *radius, &as_found, &mut out)?;
         }
         GraphRule::Knn { k } => {
             let k_eff = if cell.is_periodic() {
@@ -310,7 +308,7 @@ fn edges_of(
             };
             for round in 1..=KNN_MAX_ROUNDS {
                 let radius = 2.0 * KNN_RADIUS_STEP * f64::from(round);
-                if search(&pos, cell, radius, &nearest, &mut out)? {
+                if search(pos, cell, radius, &nearest, &mut out)? {
                     return Ok(());
                 }
             }
@@ -329,7 +327,7 @@ mod tests {
 
     fn edges(
         rule: &GraphRule,
-        pos: &[[f32; 3]],
+        pos: &[[f64; 3]],
         cell: &Cell,
     ) -> (Vec<u32>, Vec<u32>, Vec<[f32; 3]>) {
         let (mut s, mut r, mut v) = (Vec::new(), Vec::new(), Vec::new());
@@ -384,7 +382,7 @@ mod tests {
             pbc: [true; 3],
         };
         let pos = [
-            [0.0f32, 0.0, 0.0],
+            [0.0f64, 0.0, 0.0],
             [0.5, 0.5, 0.5],
             [0.5, 0.0, 0.0],
             [0.0, 0.5, 0.0],

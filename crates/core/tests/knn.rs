@@ -8,7 +8,7 @@ use geobatch_core::rules::{GraphRule, build_edges};
 use proptest::prelude::*;
 
 /// Edges of one graph as (receiver, sender, vector).
-fn edges(rule: &GraphRule, pos: &[[f32; 3]], cell: &Cell) -> Vec<(u32, u32, [f32; 3])> {
+fn edges(rule: &GraphRule, pos: &[[f64; 3]], cell: &Cell) -> Vec<(u32, u32, [f32; 3])> {
     let (mut s, mut r, mut v) = (Vec::new(), Vec::new(), Vec::new());
     build_edges(rule, pos, cell, &mut s, &mut r, &mut v).unwrap();
     r.into_iter()
@@ -27,7 +27,7 @@ fn keys(e: impl Iterator<Item = (u32, u32, [f32; 3])>) -> Vec<(u32, u32, [i64; 3
     k
 }
 
-fn crystal() -> impl Strategy<Value = (Cell, Vec<[f32; 3]>)> {
+fn crystal() -> impl Strategy<Value = (Cell, Vec<[f64; 3]>)> {
     (
         (2.5f64..7.0, 2.5f64..7.0, 2.5f64..7.0),
         (70f64..110.0, 70f64..110.0, 70f64..110.0),
@@ -68,7 +68,7 @@ proptest! {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             perm.swap(i, (s >> 33) as usize % (i + 1));
         }
-        let moved: Vec<[f32; 3]> = perm.iter().map(|&p| pos[p]).collect();
+        let moved: Vec<[f64; 3]> = perm.iter().map(|&p| pos[p]).collect();
         let e2 = edges(&rule, &moved, &cell);
         let renamed = e2
             .into_iter()
@@ -101,7 +101,7 @@ fn equivalent_atoms_get_equal_neighbour_shells() {
         [0.0, 0.0, 0.5],
         [0.5, 0.5, 0.5],
     ];
-    let pos: Vec<[f32; 3]> = frac.iter().map(|f| cell.to_cartesian(*f)).collect();
+    let pos: Vec<[f64; 3]> = frac.iter().map(|f| cell.to_cartesian(*f)).collect();
     let e = edges(&GraphRule::Knn { k: 12 }, &pos, &cell);
     let shell = |i: u32| {
         let mut d: Vec<i64> = e

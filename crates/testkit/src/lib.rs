@@ -17,7 +17,7 @@ pub fn arb_graph_set(max_graphs: usize, max_nodes: usize) -> impl Strategy<Value
         let mut b = GraphSetBuilder::new(vec!["y".into()]);
         for (i, (atoms, y)) in graphs.iter().enumerate() {
             let z: Vec<u8> = atoms.iter().map(|a| a.0).collect();
-            let p: Vec<[f32; 3]> = atoms.iter().map(|a| a.1).collect();
+            let p: Vec<[f64; 3]> = atoms.iter().map(|a| a.1.map(f64::from)).collect();
             b.push(&format!("g{i}"), &z, &p, None, &[*y])
                 .expect("generated graphs are valid");
         }

@@ -85,7 +85,7 @@ impl Structure {
     /// The cell and the positions as graphs take them: positions wrapped into the cell along its
     /// periodic directions (the same crystal gives the same graph whichever image an atom is
     /// written in), no cell when the structure is not periodic.
-    pub fn geometry(&self) -> std::result::Result<(Option<Cell>, Vec<[f32; 3]>), String> {
+    pub fn geometry(&self) -> std::result::Result<(Option<Cell>, Vec<[f64; 3]>), String> {
         if self.numbers.len() != self.positions.len() {
             return Err(format!(
                 "{} atoms but {} positions",
@@ -96,11 +96,10 @@ impl Structure {
         if self.positions.iter().flatten().any(|x| !x.is_finite()) {
             return Err("a position is not a finite number".into());
         }
-        let to32 = |p: &[f64; 3]| p.map(|x| x as f32);
         let periodic = self.pbc.iter().any(|&p| p);
         let lattice = match self.lattice {
             Some(l) if periodic => l,
-            _ => return Ok((None, self.positions.iter().map(to32).collect())),
+            _ => return Ok((None, self.positions.clone())),
         };
         if lattice.iter().flatten().any(|x| !x.is_finite()) {
             return Err(format!("the lattice {lattice:?} is not finite"));
@@ -127,12 +126,11 @@ impl Structure {
                         f[i] = wrap(f[i]);
                     }
                 }
-                [0, 1, 2]
-                    .map(|k| (f[0] * basis[0][k] + f[1] * basis[1][k] + f[2] * basis[2][k]) as f32)
+                [0, 1, 2].map(|k| f[0] * basis[0][k] + f[1] * basis[1][k] + f[2] * basis[2][k])
             })
             .collect();
         let cell = Cell {
-            lattice: lattice.map(|r| r.map(|x| x as f32)),
+            lattice,
             pbc: self.pbc,
         };
         Ok((Some(cell), positions))

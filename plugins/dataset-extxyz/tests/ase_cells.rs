@@ -141,3 +141,53 @@ fn every_cell_ase_builds_loads_as_a_dataset() {
     let train = data.split(geobatch_core::SplitName::Train);
     assert_eq!(train.len(), 11);
 }
+
+/// Loads `text` as an extended XYZ dataset with a 5 A cutoff; the train split's stored edges.
+fn cutoff_edges(text: &str) -> Vec<(u32, u32, [f32; 3])> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.xyz");
+    std::fs::write(&path, text).unwrap();
+    let spec: ExtxyzSpec = toml::from_str(&format!(
+        "path = {path:?}\ntargets = [\"energy\"]\ngraph = {{ kind = \"cutoff\", radius = 5.0 }}\n\
+         split = {{ train = 1.0, validation = 0.0, test = 0.0 }}"
+    ))
+    .unwrap();
+    let data = spec
+        .load(&DatasetContext {
+            seed: 7,
+            data_dir: dir.path().to_path_buf(),
+        })
+        .unwrap();
+    let set = data.split(geobatch_core::SplitName::Train);
+    let geobatch_core::graph::Edges::Stored {
+        senders,
+        receivers,
+        vectors,
+        ..
+    } = set.edges()
+    else {
+        panic!("cutoff graphs store their edges")
+    };
+    (0..senders.len())
+        .map(|e| (receivers[e], senders[e], vectors[e]))
+        .collect()
+}
+
+#[test]
+fn edges_are_found_in_double_precision_with_the_strict_rule() {
+    // 5.0000002 A apart: not an edge at a 5 A cutoff
+    let apart = "2\nenergy=1.0 pbc=\"F F F\"\nC 0.0 0.0 0.0\nC 5.0000002 0.0 0.0\n";
+    assert!(cutoff_edges(apart).is_empty());
+    // exactly at the radius: not an edge (ASE's `<`); 2e-7 A under: an edge (in float32 it is
+    // 5.0 A, not one)
+    let at = "2\nenergy=1.0 pbc=\"F F F\"\nC 0.0 0.0 0.0\nC 5.0 0.0 0.0\n";
+    assert!(cutoff_edges(at).is_empty());
+    let under = "2\nenergy=1.0 pbc=\"F F F\"\nC 0.0 0.0 0.0\nC 4.9999998 0.0 0.0\n";
+    assert_eq!(cutoff_edges(under).len(), 2);
+    // a molecule 1e4 A from the origin keeps its bond to float32's precision of the bond, not of
+    // the position (float32 positions there are 1e-3 A apart)
+    let far = "2\nenergy=1.0 pbc=\"F F F\"\nC 10000.0 0.0 0.0\nC 10001.2345678 0.0 0.0\n";
+    let e = cutoff_edges(far);
+    assert_eq!(e.len(), 2);
+    assert!((e[0].2[0].abs() - 1.234_567_8).abs() < 1e-6, "{e:?}");
+}

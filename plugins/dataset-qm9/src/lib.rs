@@ -254,7 +254,7 @@ impl DatasetSpec for Qm9Spec {
             pos.extend(
                 records.positions[3 * atoms.start..3 * atoms.end]
                     .chunks_exact(3)
-                    .map(|c| [c[0], c[1], c[2]]),
+                    .map(|c| [c[0], c[1], c[2]].map(f64::from)),
             );
             for (k, t) in targets.iter().enumerate() {
                 y[k] = t[m];

@@ -192,7 +192,8 @@ impl SyntheticSpec {
                     (Some(cell), crystal_energy(&z))
                 }
             };
-            b.push(&format!("synthetic-{g}"), &z, &pos, cell, &[y])?;
+            let exact: Vec<[f64; 3]> = pos.iter().map(|p| p.map(f64::from)).collect();
+            b.push(&format!("synthetic-{g}"), &z, &exact, cell, &[y])?;
         }
         b.build(&self.rule(), None)
     }
@@ -304,7 +305,8 @@ fn crystal(rng: &mut ChaCha8Rng, n: usize, z: &mut Vec<u8>, pos: &mut Vec<[f32; 
         .collect();
     for i in 0..n {
         z.push(elems[i % kinds]);
-        pos.push(cell.to_cartesian([rng.random(), rng.random(), rng.random()]));
+        let p = cell.to_cartesian([rng.random(), rng.random(), rng.random()]);
+        pos.push(p.map(|x| x as f32));
     }
     cell
 }

@@ -61,9 +61,9 @@ fn moved(set: &GraphSet, g: usize, order: &[usize], f: impl Fn([f32; 3]) -> [f32
         .iter()
         .map(|&i| set.atomic_numbers()[r.start + i])
         .collect();
-    let pos: Vec<[f32; 3]> = order
+    let pos: Vec<[f64; 3]> = order
         .iter()
-        .map(|&i| f(set.positions()[r.start + i]))
+        .map(|&i| f(set.positions()[r.start + i]).map(f64::from))
         .collect();
     let mut b = GraphSetBuilder::new(vec!["y".into()]);
     b.push("m", &z, &pos, None, &[0.0]).unwrap();

@@ -110,7 +110,7 @@ fn bad_graphs_are_named() {
         "{err}"
     );
     let err = b
-        .push("g9", &[1], &[[f32::NAN, 0.0, 0.0]], None, &[1.0])
+        .push("g9", &[1], &[[f64::NAN, 0.0, 0.0]], None, &[1.0])
         .unwrap_err()
         .to_string();
     assert!(err.contains("finite"), "{err}");
