@@ -102,7 +102,7 @@ mod tests {
             parameters: [2.0, 2.0, 2.0, 90.0, 90.0, 90.0],
         };
         let (_, pos) = c.geometry().unwrap();
-        assert_eq!(pos[1], [0.5, 1.0, 1.0]);
+        assert_eq!(pos[1].map(|x| x as f32), [0.5, 1.0, 1.0]);
         c.parameters[3] = 0.0;
         assert!(c.geometry().unwrap_err().contains("angles"));
         c.parameters = [2.0, 2.0, 2.0, 90.0, 90.0, 90.0];

@@ -15,12 +15,27 @@ pub const MAX_IMAGE_RANGE: f64 = 64.0;
 /// One neighbour of a receiver.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Neighbour {
+    /// Sender, then image, as one integer ([`Neighbour::order_of`]): sorting by it sorts by
+    /// (sender, image) when every image is within +-127 along each vector.
+    pub order: u64,
     /// The sender atom.
     pub sender: u32,
     /// Lattice translation of the sender (zero along open directions).
     pub image: [i32; 3],
     /// Receiver minus (sender + image shift), Angstrom.
     pub vector: [f64; 3],
+}
+
+impl Neighbour {
+    /// The sort key of a sender and image: the sender, then each image component offset by 128
+    /// in a byte; `u64::MAX` when a component is outside -128..=127 (sort those by fields).
+    pub fn order_of(sender: u32, image: [i32; 3]) -> u64 {
+        if image.iter().any(|&x| !(-128..=127).contains(&x)) {
+            return u64::MAX;
+        }
+        let [a, b, c] = image.map(|x| (x + 128) as u64);
+        (u64::from(sender) << 24) | (a << 16) | (b << 8) | c
+    }
 }
 
 /// The search space of one structure: a basis whose periodic rows are the lattice's and whose open
@@ -153,6 +168,128 @@ fn inverse(b: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
     inv
 }
 
+/// How fractional coordinates become bins: where the open directions start and how far they
+/// span, bins per direction, and how many bins a radius reaches each way.
+struct Layout {
+    pbc: [bool; 3],
+    lo: [f64; 3],
+    span: [f64; 3],
+    bins: [i64; 3],
+    reach: [i64; 3],
+}
+
+impl Layout {
+    /// Bins a little thicker than `radius` (rounding never hides a neighbour two bins away), over
+    /// the cell along periodic directions and over the atoms' extent along open ones; at most
+    /// about eight bins an atom (a gas of far-apart atoms would have far more bins than atoms).
+    fn new(
+        frac: &[[f64; 3]],
+        pbc: [bool; 3],
+        heights: [f64; 3],
+        radius: f64,
+    ) -> Result<Layout, String> {
+        let thick = radius * (1.0 + 1e-9) + 1e-12;
+        let mut lo = [0.0f64; 3];
+        let mut span = [1.0f64; 3];
+        let mut bins = [1i64; 3];
+        for c in 0..3 {
+            if !pbc[c] {
+                let (min, max) = frac
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(a, z), f| (a.min(f[c]), z.max(f[c])));
+                (lo[c], span[c]) = if frac.is_empty() {
+                    (0.0, 0.0)
+                } else {
+                    (min, max - min)
+                };
+            }
+            bins[c] = ((span[c] * heights[c] / thick).floor() as i64).clamp(1, 1 << 20);
+        }
+        let cap = (8 * frac.len()).max(64) as f64;
+        while bins.iter().map(|&x| x as f64).product::<f64>() > cap {
+            let f = (bins.iter().map(|&x| x as f64).product::<f64>() / cap).cbrt();
+            let shrunk = bins.map(|x| ((x as f64 / f.max(1.01)).floor() as i64).max(1));
+            if shrunk == bins {
+                break;
+            }
+            bins = shrunk;
+        }
+        let mut reach = [0i64; 3];
+        for c in 0..3 {
+            let t = span[c] * heights[c] / bins[c] as f64;
+            let r = if t > 0.0 {
+                (radius / t).floor() + 1.0
+            } else {
+                1.0
+            };
+            if pbc[c] && r > MAX_IMAGE_RANGE {
+                return Err(format!(
+                    "the cell is {:.3e} Angstrom thick along lattice vector {}: a radius of \
+                     {radius} Angstrom would need {r:.0} periodic images that way (at most \
+                     {MAX_IMAGE_RANGE} are searched); check the lattice parameters",
+                    heights[c],
+                    c + 1
+                ));
+            }
+            reach[c] = if pbc[c] {
+                r as i64
+            } else {
+                r.min(bins[c] as f64) as i64
+            };
+        }
+        Ok(Layout {
+            pbc,
+            lo,
+            span,
+            bins,
+            reach,
+        })
+    }
+
+    /// The bin of fractional coordinates `f` and the lattice translation wrapping removed.
+    fn place(&self, f: [f64; 3]) -> ([i64; 3], [i32; 3]) {
+        let mut bin = [0i64; 3];
+        let mut wrap = [0i32; 3];
+        for c in 0..3 {
+            let mut x = f[c];
+            if self.pbc[c] {
+                let w = x.floor();
+                x -= w;
+                wrap[c] = w as i32;
+            } else {
+                x = if self.span[c] > 0.0 {
+                    (x - self.lo[c]) / self.span[c]
+                } else {
+                    0.0
+                };
+            }
+            bin[c] = ((x * self.bins[c] as f64) as i64).clamp(0, self.bins[c] - 1);
+        }
+        (bin, wrap)
+    }
+}
+
+/// The atoms ordered by bin (a counting sort) and each bin's offset into them.
+fn bin_order(placed: &[([i64; 3], [i32; 3])], bins: [i64; 3]) -> (Vec<u32>, Vec<u32>) {
+    let flat = |b: [i64; 3]| ((b[0] * bins[1] + b[1]) * bins[2] + b[2]) as usize;
+    let total = (bins[0] * bins[1] * bins[2]) as usize;
+    let mut start = vec![0u32; total + 1];
+    for (bin, _) in placed {
+        start[flat(*bin) + 1] += 1;
+    }
+    for k in 0..total {
+        start[k + 1] += start[k];
+    }
+    let mut fill = start.clone();
+    let mut atoms = vec![0u32; placed.len()];
+    for (i, (bin, _)) in placed.iter().enumerate() {
+        let at = &mut fill[flat(*bin)];
+        atoms[*at as usize] = i as u32;
+        *at += 1;
+    }
+    (start, atoms)
+}
+
 impl<'a> Grid<'a> {
     /// Bins `positions` for pairs closer than `radius` under `lattice` (rows) and `pbc`.
     ///
@@ -185,95 +322,10 @@ impl<'a> Grid<'a> {
         if frac.iter().flatten().any(|x| !x.is_finite()) {
             return Err("a position is not a finite number".into());
         }
-        // bins a little thicker than the radius, so that rounding never hides a neighbour two
-        // bins away
-        let thick = radius * (1.0 + 1e-9) + 1e-12;
-        let mut lo = [0.0f64; 3];
-        let mut span = [1.0f64; 3];
-        let mut bins = [1i64; 3];
-        for c in 0..3 {
-            if !pbc[c] {
-                let (min, max) = frac
-                    .iter()
-                    .fold((f64::MAX, f64::MIN), |(a, z), f| (a.min(f[c]), z.max(f[c])));
-                lo[c] = if positions.is_empty() { 0.0 } else { min };
-                span[c] = if positions.is_empty() { 0.0 } else { max - min };
-            }
-            let extent = span[c] * heights[c];
-            bins[c] = ((extent / thick).floor() as i64).clamp(1, 1 << 20);
-        }
-        // a sparse structure (a gas, atoms far apart) would have far more bins than atoms
-        let cap = (8 * positions.len()).max(64) as f64;
-        while bins.iter().map(|&x| x as f64).product::<f64>() > cap {
-            let f = (bins.iter().map(|&x| x as f64).product::<f64>() / cap).cbrt();
-            let shrunk = bins.map(|x| ((x as f64 / f.max(1.01)).floor() as i64).max(1));
-            if shrunk == bins {
-                break;
-            }
-            bins = shrunk;
-        }
-        let mut reach = [0i64; 3];
-        for c in 0..3 {
-            let t = span[c] * heights[c] / bins[c] as f64;
-            let r = if t > 0.0 {
-                (radius / t).floor() + 1.0
-            } else {
-                1.0
-            };
-            if pbc[c] && r > MAX_IMAGE_RANGE {
-                return Err(format!(
-                    "the cell is {:.3e} Angstrom thick along lattice vector {}: a radius of \
-                     {radius} Angstrom would need {r:.0} periodic images that way (at most \
-                     {MAX_IMAGE_RANGE} are searched); check the lattice parameters",
-                    heights[c],
-                    c + 1
-                ));
-            }
-            reach[c] = if pbc[c] {
-                r as i64
-            } else {
-                r.min(bins[c] as f64) as i64
-            };
-        }
-        let placed: Vec<([i64; 3], [i32; 3])> = frac
-            .iter()
-            .map(|f| {
-                let mut bin = [0i64; 3];
-                let mut wrap = [0i32; 3];
-                for c in 0..3 {
-                    let mut x = f[c];
-                    if pbc[c] {
-                        let w = x.floor();
-                        x -= w;
-                        wrap[c] = w as i32;
-                    } else {
-                        x = if span[c] > 0.0 {
-                            (x - lo[c]) / span[c]
-                        } else {
-                            0.0
-                        };
-                    }
-                    bin[c] = ((x * bins[c] as f64) as i64).clamp(0, bins[c] - 1);
-                }
-                (bin, wrap)
-            })
-            .collect();
-        let flat = |b: [i64; 3]| ((b[0] * bins[1] + b[1]) * bins[2] + b[2]) as usize;
-        let total = (bins[0] * bins[1] * bins[2]) as usize;
-        let mut start = vec![0u32; total + 1];
-        for (bin, _) in &placed {
-            start[flat(*bin) + 1] += 1;
-        }
-        for k in 0..total {
-            start[k + 1] += start[k];
-        }
-        let mut fill = start.clone();
-        let mut atoms = vec![0u32; positions.len()];
-        for (i, (bin, _)) in placed.iter().enumerate() {
-            let at = &mut fill[flat(*bin)];
-            atoms[*at as usize] = i as u32;
-            *at += 1;
-        }
+        let layout = Layout::new(&frac, pbc, heights, radius)?;
+        let (bins, reach) = (layout.bins, layout.reach);
+        let placed: Vec<([i64; 3], [i32; 3])> = frac.iter().map(|f| layout.place(*f)).collect();
+        let (start, atoms) = bin_order(&placed, bins);
         let mut lattice_p = [[0.0; 3]; 3];
         for c in 0..3 {
             if pbc[c] {
@@ -359,6 +411,7 @@ impl<'a> Grid<'a> {
                         });
                         if dot(v, v) < r2 {
                             out.push(Neighbour {
+                                order: Neighbour::order_of(j as u32, image),
                                 sender: j as u32,
                                 image,
                                 vector: v,

@@ -3,9 +3,8 @@
 //! Every rule emits edges grouped by receiver in increasing receiver order, so segment reductions
 //! over a collated batch are contiguous. An edge vector is `receiver - (sender + image shift)`.
 //! Neighbours are found in linear time by [`crate::neighbors`] (double precision, a pair is an
-//! edge when closer than the radius, ASE's rule). Within a receiver, `cutoff` keeps the search's
-//! order (deterministic: the same positions, cell and radius give the same edges in the same
-//! order); `knn` orders by (distance rounded to 1e-6 Angstrom, then the edge vector rounded to
+//! edge when closer than the radius, ASE's rule). Within a receiver, `cutoff` orders its edges
+//! by (sender, image); `knn` orders by (distance rounded to 1e-6 Angstrom, then the edge vector rounded to
 //! 1e-6 Angstrom), which names a neighbour by where it sits, not by its index, so its choice does
 //! not depend on the order atoms are listed in.
 
@@ -197,6 +196,27 @@ fn receivers_into(
     true
 }
 
+/// Sorts `list` by its `order` keys: the keys with their places (16 bytes each) are sorted, not
+/// the neighbours (48 bytes each), then the neighbours are put in that order.
+fn sort_by_order(list: &mut Vec<Neighbour>) {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<(Vec<u128>, Vec<Neighbour>)> =
+            const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    SCRATCH.with_borrow_mut(|(keys, moved)| {
+        keys.clear();
+        keys.extend(
+            list.iter()
+                .enumerate()
+                .map(|(k, c)| (u128::from(c.order) << 32) | k as u128),
+        );
+        keys.sort_unstable();
+        moved.clear();
+        moved.extend(keys.iter().map(|k| list[(*k as u32) as usize]));
+        std::mem::swap(list, moved);
+    });
+}
+
 /// The edges one block of receivers found.
 #[derive(Default)]
 struct Block {
@@ -283,11 +303,16 @@ fn edges_of(
             }
         }
         GraphRule::Cutoff { radius } => {
-            // in the search's order: bins in a fixed order, atoms of a bin in index order (the
-            // same positions, cell and radius give the same order; sorting cost a quarter of
-            // the search)
-            let as_found = |_: &mut Vec<Neighbour>| true;
-            search(pos, cell, *radius, &as_found, &mut out)?;
+            // by sender, then image: one integer each, unless an image is far (then by fields)
+            let by_sender = |list: &mut Vec<Neighbour>| {
+                if list.iter().any(|c| c.order == u64::MAX) {
+                    list.sort_unstable_by_key(|c| (c.sender, c.image));
+                } else {
+                    sort_by_order(list);
+                }
+                true
+            };
+            search(pos, cell, *radius, &by_sender, &mut out)?;
         }
         GraphRule::Knn { k } => {
             let k_eff = if cell.is_periodic() {

@@ -205,15 +205,24 @@ fn the_same_size_and_targets_as_qm9(
     );
 }
 
-/// Frame `g` has molecule `qg`'s stored edges, same ends and vectors within 1e-5 (none if full).
+/// Frame `g` has molecule `qg`'s stored edges, same ends and vectors within 1e-5 (none if full),
+/// or at a near tie another neighbour at the same distance.
 fn the_same_edges_as_qm9(x: &GraphSet, q: &GraphSet, g: usize, qg: usize, id: &str) {
     if !matches!(x.edges(), Edges::Full) {
         let (ex, eq) = (stored(x, g), stored(q, qg));
         assert_eq!(ex.len(), eq.len(), "{id}");
+        let len = |v: [f32; 3]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
         for (e, f) in ex.iter().zip(&eq) {
-            assert_eq!((e.0, e.1), (f.0, f.1), "{id}");
-            for k in 0..3 {
-                assert!((e.2[k] - f.2[k]).abs() < 1e-5, "{id}");
+            assert_eq!(e.0, f.0, "{id}");
+            if e.1 == f.1 {
+                for k in 0..3 {
+                    assert!((e.2[k] - f.2[k]).abs() < 1e-5, "{id}");
+                }
+            } else {
+                // the file's positions have more digits than QM9's float32 ones, and edges are
+                // found in double precision: two neighbours at one distance (to 1e-5 A) may
+                // swap places, never a neighbour at another distance
+                assert!((len(e.2) - len(f.2)).abs() < 1e-5, "{id}: {e:?} vs {f:?}");
             }
         }
     }
