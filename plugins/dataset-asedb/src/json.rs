@@ -3,7 +3,7 @@
 //! are nested lists, `{"__ndarray__": [shape, dtype, flat values]}`, or (cells) an object whose
 //! `array` is one of those.
 
-use crate::row::{COLUMNS, Row, element};
+use crate::row::{COLUMNS, Row, element, number, parse_json};
 use geobatch_core::{Error, Result};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -36,7 +36,7 @@ fn flat(v: &Value) -> Option<Vec<&Value>> {
 }
 
 fn reals(v: &Value) -> Option<Vec<f64>> {
-    flat(v)?.into_iter().map(Value::as_f64).collect()
+    flat(v)?.into_iter().map(number).collect()
 }
 
 /// One row from its JSON object.
@@ -86,8 +86,17 @@ fn row(id: i64, o: &Map<String, Value>) -> std::result::Result<Row, String> {
     for (k, c) in COLUMNS.iter().enumerate() {
         columns[k] = match o.get(*c) {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_f64().ok_or_else(|| format!("{c} is not a number"))?),
+            Some(v) => Some(number(v).ok_or_else(|| format!("{c} is not a number"))?),
         };
+    }
+    // ASE's JSON rows never store `charge`: ASE's row computes it as the sum of the initial
+    // charges (its SQLite rows store that sum)
+    let charge = COLUMNS.iter().position(|c| *c == "charge");
+    if let (Some(k), Some(q)) = (charge, o.get("initial_charges"))
+        && columns[k].is_none()
+    {
+        let q = reals(q).ok_or("initial_charges is not a list of numbers")?;
+        columns[k] = Some(q.iter().sum());
     }
     let key_value_pairs = match o.get("key_value_pairs") {
         None => Map::new(),
@@ -116,11 +125,8 @@ fn row(id: i64, o: &Map<String, Value>) -> std::result::Result<Row, String> {
 /// Every row of an ASE JSON database, in the order of its `ids` (by id when it has none).
 pub fn read(path: &Path, bytes: &[u8]) -> Result<Vec<Row>> {
     let name = path.display().to_string();
-    let top: Value = serde_json::from_slice(bytes).map_err(|e| {
-        Error::invalid(format!(
-            "{name}: not JSON: {e} (a NaN or Infinity value cannot be read)"
-        ))
-    })?;
+    let top: Value =
+        parse_json(bytes).map_err(|e| Error::invalid(format!("{name}: not JSON: {e}")))?;
     let Value::Object(top) = top else {
         return Err(Error::invalid(format!(
             "{name}: not an ASE JSON database (not a JSON object of rows)"

@@ -97,6 +97,14 @@ pub struct AsedbSpec {
         doc = "where the split is saved and reused (by id)"
     )]
     pub split_file: Option<PathBuf>,
+    /// Leave out and count structures with a non-finite target or position.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[option(
+        ty = "bool",
+        toml = "false",
+        doc = "leave out and count structures with a NaN or infinite target or position instead of refusing the data"
+    )]
+    pub skip_non_finite: bool,
 }
 
 /// Every row of the database at `path`, SQLite or JSON by its first bytes.
@@ -177,7 +185,7 @@ impl DatasetSpec for AsedbSpec {
 
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
         self.validate()?;
-        let mut out = Collector::new(self.targets()?);
+        let mut out = Collector::new(self.targets()?).skip_non_finite(self.skip_non_finite);
         let name = self.path.display().to_string();
         let mut values = vec![None; self.targets.len()];
         for r in read(&self.path)? {

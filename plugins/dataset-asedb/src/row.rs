@@ -2,6 +2,56 @@
 //! key-value pairs, whichever backend it came from.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// What a non-finite number becomes in [`parse_json`]: a string JSON cannot otherwise hold.
+const NON_FINITE: char = '\u{0}';
+
+/// Parses JSON as Python's `json` (ASE's writer) writes it: the bare tokens `NaN`, `Infinity`
+/// and `-Infinity`, which JSON has not, are read as those numbers ([`number`] gives them back)
+/// instead of refusing the whole text.
+pub fn parse_json(bytes: &[u8]) -> serde_json::Result<Value> {
+    serde_json::from_slice(&mark_non_finite(bytes))
+}
+
+/// The text with `NaN`, `Infinity` and `-Infinity` outside strings made into marker strings.
+fn mark_non_finite(bytes: &[u8]) -> Cow<'_, [u8]> {
+    const TOKENS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
+    let mut out: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped, mut i) = (false, false, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            (escaped, in_string) = (!escaped && b == b'\\', b != b'"' || escaped);
+        } else if b == b'"' {
+            in_string = true;
+        } else if let Some(t) = TOKENS.iter().find(|t| bytes[i..].starts_with(t)) {
+            let o = out.get_or_insert_with(|| bytes[..i].to_vec());
+            o.extend_from_slice(format!("\"\\u0000{}\"", String::from_utf8_lossy(t)).as_bytes());
+            i += t.len();
+            continue;
+        }
+        if let Some(o) = out.as_mut() {
+            o.push(b);
+        }
+        i += 1;
+    }
+    out.map_or(Cow::Borrowed(bytes), Cow::Owned)
+}
+
+/// A number of a value [`parse_json`] read: a JSON number, or a non-finite one it marked.
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.strip_prefix(NON_FINITE).and_then(|t| match t {
+            "NaN" => Some(f64::NAN),
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
 
 /// The scalar columns of ASE's `systems` table (and keys of a JSON database's rows) that can be
 /// targets, besides key-value pairs.
@@ -47,7 +97,7 @@ impl Row {
         }
         match self.key_value_pairs.get(name) {
             None | Some(Value::Null) => Lookup::Absent,
-            Some(v) => v.as_f64().map_or(Lookup::Other(v), Lookup::Number),
+            Some(v) => number(v).map_or(Lookup::Other(v), Lookup::Number),
         }
     }
 }

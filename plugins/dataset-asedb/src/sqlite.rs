@@ -132,14 +132,11 @@ pub fn read(path: &Path) -> Result<Vec<Row>> {
             ValueRef::Null => serde_json::Map::new(),
             v => {
                 let t = text(v).ok_or_else(|| bad("key_value_pairs is not text".into()))?;
-                match serde_json::from_str::<serde_json::Value>(&t) {
+                match crate::row::parse_json(t.as_bytes()) {
                     Ok(serde_json::Value::Object(m)) => m,
                     Ok(_) => return Err(bad("key_value_pairs is not a JSON object".into())),
                     Err(e) => {
-                        return Err(bad(format!(
-                            "key_value_pairs is not JSON ({e}); a NaN or Infinity value cannot \
-                             be read"
-                        )));
+                        return Err(bad(format!("key_value_pairs is not JSON ({e})")));
                     }
                 }
             }

@@ -208,7 +208,10 @@ fn damaged_and_foreign_databases_are_named() {
     edit("UPDATE systems SET numbers = x'01000000' WHERE id = 5");
     let e = load_err(&body, dir.path());
     assert!(e.contains("row id 5: numbers is 4 bytes"), "{e}");
+    // a NaN key-value pair is read as ASE writes it (Python's bare NaN); cut JSON is named
     edit("UPDATE systems SET key_value_pairs = '{\"a\": NaN}' WHERE id = 6");
+    assert!(load(&body, dir.path()).is_ok());
+    edit("UPDATE systems SET key_value_pairs = '{\"a\": ' WHERE id = 6");
     let e = load_err(&body, dir.path());
     assert!(e.contains("row id 6: key_value_pairs is not JSON"), "{e}");
     edit("DROP TABLE information");
@@ -274,4 +277,70 @@ fn ase_collections_dcdft_gives_71_crystals() {
     let rows = read(Path::new(&g2)).unwrap();
     assert_eq!(rows.len(), 162);
     assert!(rows.iter().all(|r| r.pbc == [false; 3]));
+}
+
+/// An ASE JSON database as ASE 3.29.0 writes it (`ase.db.connect("x.json").write(atoms, e2=...)`):
+/// row 1 has a NaN energy and key-value pair (Python's json writes the bare token `NaN`), rows 1
+/// and 2 initial charges (ASE stores no `charge` in JSON rows; its row sums the charges).
+const ASE_JSON_WITH_NAN: &str = r#"{"1": {
+ "calculator": "unknown",
+ "cell": {"__ndarray__": [[3, 3], "float64", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]},
+ "energy": NaN,
+ "initial_charges": {"__ndarray__": [[3], "float64", [0.5, 0.2, 0.1]]},
+ "key_value_pairs": {"e2": NaN, "name": "NaN in a string"},
+ "numbers": {"__ndarray__": [[3], "int64", [8, 1, 1]]},
+ "pbc": {"__ndarray__": [[3], "bool", [false, false, false]]},
+ "positions": {"__ndarray__": [[3, 3], "float64", [0.0, 0.0, 0.119262, 0.0, 0.763239, -0.477047, 0.0, -0.763239, -0.477047]]}},
+"2": {
+ "cell": {"__ndarray__": [[3, 3], "float64", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]},
+ "energy": -14.2,
+ "initial_charges": {"__ndarray__": [[3], "float64", [0.5, 0.2, 0.25]]},
+ "key_value_pairs": {"e2": 1.0, "name": "Infinity"},
+ "numbers": {"__ndarray__": [[3], "int64", [8, 1, 1]]},
+ "pbc": {"__ndarray__": [[3], "bool", [false, false, false]]},
+ "positions": {"__ndarray__": [[3, 3], "float64", [0.0, 0.0, 0.119262, 0.0, 0.763239, -0.477047, 0.0, -0.763239, -0.477047]]}},
+"ids": [1, 2],
+"nextid": 3}"#;
+
+#[test]
+fn ase_json_non_finite_values_and_charge_read_as_ase_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.json");
+    std::fs::write(&path, ASE_JSON_WITH_NAN).unwrap();
+    let path = path.display().to_string();
+    // charge is the sum of the initial charges, as ASE's row computes it; strings stay strings
+    let d = load(
+        &format!("path = {path:?}\ntargets = [\"charge\"]\nid_key = \"name\"\n{ALL_TRAIN}"),
+        dir.path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let t = d.split(SplitName::Train);
+    let by_id = |id: &str| t.targets((0..t.len()).find(|&g| t.id(g) == id).unwrap())[0];
+    assert!((by_id("NaN in a string") - 0.8).abs() < 1e-6);
+    assert!((by_id("Infinity") - 0.95).abs() < 1e-6);
+    // one NaN no longer refuses the file as JSON: the row is named
+    let e = load_err(
+        &format!("path = {path:?}\ntargets = [\"energy\"]\n{ALL_TRAIN}"),
+        dir.path(),
+    );
+    assert!(
+        e.contains("row id 1: target energy is NaN") && e.contains("skip_non_finite"),
+        "{e}"
+    );
+    // or, asked, the row is left out and counted
+    for target in ["energy", "e2"] {
+        let d = load(
+            &format!(
+                "path = {path:?}\ntargets = [\"{target}\"]\nskip_non_finite = true\n{ALL_TRAIN}"
+            ),
+            dir.path(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.split(SplitName::Train).len(), 1, "{target}");
+        assert!(
+            d.source().contains("skipped: 1 with non-finite values"),
+            "{}",
+            d.source()
+        );
+    }
 }

@@ -132,14 +132,15 @@ pub fn typed(raw: &str) -> Value {
 
 /// Parses a comment line into its pairs, in order; a key given twice keeps its last value.
 ///
-/// Returns an error for a quote or bracket left open.
+/// A quote or bracket left open runs to the end of the line, as in ASE's `key_val_str_to_dict`
+/// (`name="a b` is `name = "a b"`; the pairs after it are part of its value). Never an error
+/// today; the `Result` is kept for lines a later rule refuses.
 pub fn parse(line: &str) -> Result<Vec<(String, Value)>, String> {
     // each entry: the key's characters, then one list per `=`-separated value part
     let mut pairs: Vec<Vec<String>> = vec![vec![String::new()]];
     let mut close: Option<char> = None;
-    let mut opened_at = 0;
     let mut escaped = false;
-    for (at, c) in line.trim().char_indices() {
+    for c in line.trim().chars() {
         let last = pairs.last_mut().and_then(|p| p.last_mut());
         let Some(cur) = last else { break };
         if escaped {
@@ -161,7 +162,6 @@ pub fn parse(line: &str) -> Result<Vec<(String, Value)>, String> {
             _ => None,
         } {
             close = Some(end);
-            opened_at = at;
         } else if c.is_whitespace() {
             // a separator after an empty part (`a= b`, leading blanks) starts nothing
             let part_empty = pairs
@@ -186,12 +186,6 @@ pub fn parse(line: &str) -> Result<Vec<(String, Value)>, String> {
         } else {
             cur.push(c);
         }
-    }
-    if let Some(end) = close {
-        return Err(format!(
-            "a quote or bracket opened at column {} is never closed by {end:?}",
-            opened_at + 1
-        ));
     }
     let mut out: Vec<(String, Value)> = Vec::with_capacity(pairs.len());
     for p in pairs {
@@ -259,9 +253,19 @@ mod tests {
     }
 
     #[test]
-    fn open_quotes_are_errors_and_odd_lines_are_keys() {
-        assert!(parse("a=\"1 2").unwrap_err().contains("column 3"));
-        assert!(parse("x=[1,2").is_err());
+    fn open_quotes_run_to_the_end_as_in_ase_and_odd_lines_are_keys() {
+        // what ase.io.extxyz.key_val_str_to_dict (ASE 3.29.0) gives for each line
+        let p = parse("energy=1.0 name=\"abc def").unwrap();
+        assert_eq!(get(&p, "energy"), Value::Real(1.0));
+        assert_eq!(get(&p, "name"), Value::Str("abc def".into()));
+        let p = parse("name=\"abc energy=2.0").unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(get(&p, "name"), Value::Str("abc energy=2.0".into()));
+        let p = parse("energy=1.5 comment=\"unclosed pbc=\"F F F\"").unwrap();
+        assert_eq!(get(&p, "comment"), Value::Str("unclosed pbc=F".into()));
+        assert_eq!(get(&p, "F"), Value::Bool(true));
+        let p = parse("x=\"a b\" y=\"c").unwrap();
+        assert_eq!(get(&p, "y"), Value::Str("c".into()));
         let p = parse("gdb 3\t157.7 x=a=b").unwrap();
         assert_eq!(get(&p, "gdb"), Value::Bool(true));
         assert_eq!(get(&p, "x"), Value::Str("a=b".into()));

@@ -562,7 +562,6 @@ mod tests {
                 2,
                 "must be R:3",
             ),
-            ("1\na=\"open\nH 0 0 0\n", 2, "never closed"),
             ("1\nProperties=Z:I:1:pos:R:3\n0 0 0 0\n", 3, "atomic number"),
         ];
         for (text, line, what) in cases {

@@ -99,6 +99,14 @@ pub struct ExtxyzSpec {
         doc = "where the split is saved and reused (by id)"
     )]
     pub split_file: Option<PathBuf>,
+    /// Leave out and count structures with a non-finite target or position.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[option(
+        ty = "bool",
+        toml = "false",
+        doc = "leave out and count structures with a NaN or infinite target or position instead of refusing the data"
+    )]
+    pub skip_non_finite: bool,
 }
 
 /// The default graph rule of the structure datasets: 12 nearest neighbours (all atoms of a
@@ -193,7 +201,7 @@ impl DatasetSpec for ExtxyzSpec {
 
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
         self.validate()?;
-        let mut out = Collector::new(self.targets()?);
+        let mut out = Collector::new(self.targets()?).skip_non_finite(self.skip_non_finite);
         collect(self, &mut out)?;
         out.finish(
             &Finish {

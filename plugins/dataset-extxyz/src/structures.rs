@@ -195,6 +195,8 @@ pub struct Collector {
     unselected: usize,
     missing: Vec<usize>,
     y: Vec<f32>,
+    skip_non_finite: bool,
+    non_finite: usize,
 }
 
 /// How the collected structures become a dataset.
@@ -226,7 +228,16 @@ impl Collector {
             unselected: 0,
             missing: vec![0; n],
             y: vec![0.0; n],
+            skip_non_finite: false,
+            non_finite: 0,
         }
+    }
+
+    /// Structures with a non-finite target or position are left out and counted (`true`)
+    /// instead of refused, naming them (`false`, the default).
+    pub fn skip_non_finite(mut self, skip: bool) -> Collector {
+        self.skip_non_finite = skip;
+        self
     }
 
     /// The target names to look up.
@@ -245,6 +256,12 @@ impl Collector {
     /// naming the structure's origin.
     pub fn push(&mut self, s: &Structure, values: &[Option<f64>]) -> Result<()> {
         self.read += 1;
+        let finite = values.iter().flatten().all(|v| v.is_finite())
+            && s.positions.iter().flatten().all(|x| x.is_finite());
+        if !finite && self.skip_non_finite {
+            self.non_finite += 1;
+            return Ok(());
+        }
         for (k, v) in values.iter().enumerate() {
             let name = &self.targets.names[k];
             let Some(v) = v else {
@@ -253,7 +270,8 @@ impl Collector {
             };
             if !v.is_finite() {
                 return Err(Error::invalid(format!(
-                    "{}: target {name} is {v}, not a finite number",
+                    "{}: target {name} is {v}, not a finite number (dataset.skip_non_finite = \
+                     true leaves such structures out and counts them)",
                     s.origin
                 )));
             }
@@ -303,6 +321,9 @@ impl Collector {
             .collect();
         if self.unselected > 0 {
             skipped.push(format!("{} not selected", self.unselected));
+        }
+        if self.non_finite > 0 {
+            skipped.push(format!("{} with non-finite values", self.non_finite));
         }
         if !skipped.is_empty() {
             report.push_str(&format!("; skipped: {}", skipped.join(", ")));

@@ -191,3 +191,31 @@ fn edges_are_found_in_double_precision_with_the_strict_rule() {
     assert_eq!(e.len(), 2);
     assert!((e[0].2[0].abs() - 1.234_567_8).abs() < 1e-6, "{e:?}");
 }
+
+#[test]
+fn a_non_finite_frame_is_named_or_left_out_and_counted_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.xyz");
+    let frame = |e: &str| format!("1\nenergy={e} pbc=\"F F F\"\nC 0.0 0.0 0.0\n");
+    std::fs::write(&path, [frame("1.0"), frame("nan"), frame("2.0")].concat()).unwrap();
+    let load = |extra: &str| {
+        let spec: ExtxyzSpec = toml::from_str(&format!(
+            "path = {path:?}\ntargets = [\"energy\"]\n{extra}\n\
+             split = {{ train = 1.0, validation = 0.0, test = 0.0 }}"
+        ))
+        .unwrap();
+        spec.load(&DatasetContext {
+            seed: 7,
+            data_dir: dir.path().to_path_buf(),
+        })
+    };
+    let e = load("").err().unwrap().to_string();
+    assert!(e.contains("frame 1") && e.contains("NaN"), "{e}");
+    let d = load("skip_non_finite = true").unwrap();
+    assert_eq!(d.split(geobatch_core::SplitName::Train).len(), 2);
+    assert!(
+        d.source().contains("1 with non-finite values"),
+        "{}",
+        d.source()
+    );
+}
