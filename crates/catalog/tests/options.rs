@@ -80,7 +80,7 @@ fn default_value(text: &str) -> Option<serde_json::Value> {
 }
 
 /// Numbers compare as numbers (`1` and `1.0` are one default; a spec may hold an `f32`), and
-/// an empty list or table as a value the spec leaves out when empty.
+/// an empty list or table, or a `false` flag, as a value the spec leaves out when empty or off.
 fn same(want: &serde_json::Value, got: &serde_json::Value) -> bool {
     use serde_json::Value;
     match (want, got) {
@@ -89,6 +89,8 @@ fn same(want: &serde_json::Value, got: &serde_json::Value) -> bool {
             x == y || (x - y).abs() <= 1e-6 * x.abs().max(y.abs())
         }
         (Value::Array(x), Value::Null) => x.is_empty(),
+        // a flag the spec leaves out when off (so configs written before it hash the same)
+        (Value::Bool(false), Value::Null) => true,
         (Value::Object(x), Value::Null) => x.is_empty(),
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))

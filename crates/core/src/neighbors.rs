@@ -57,7 +57,8 @@ pub struct Grid<'a> {
     placed: Vec<([i64; 3], [i32; 3])>,
 }
 
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+/// The cross product of two vectors.
+pub fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],
@@ -65,11 +66,13 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     ]
 }
 
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+/// The dot product of two vectors.
+pub fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
-fn norm(a: [f64; 3]) -> f64 {
+/// The length of a vector.
+pub fn norm(a: [f64; 3]) -> f64 {
     dot(a, a).sqrt()
 }
 

@@ -9,7 +9,7 @@
 //! not depend on the order atoms are listed in.
 
 use crate::graph::Cell;
-use crate::neighbors::{Grid, Neighbour};
+use crate::neighbors::{Grid, Neighbour, cross, dot, norm};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -62,22 +62,6 @@ impl GraphRule {
 /// Signed volume of a cell given its lattice vectors as rows.
 pub fn cell_volume(l: &[[f64; 3]; 3]) -> f64 {
     dot(l[0], cross(l[1], l[2]))
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn norm(a: [f64; 3]) -> f64 {
-    dot(a, a).sqrt()
 }
 
 /// The most edges one graph may get from a radius (its neighbour lists take about 100 bytes an

@@ -4,6 +4,7 @@
 //! geobatch's graph rules and the splits from [`SplitSpec`], saved and reused by id.
 
 use geobatch_core::crystal::wrap;
+use geobatch_core::neighbors::{cross, dot};
 use geobatch_core::{
     Cell, Dataset, DatasetContext, Error, GraphRule, GraphSetBuilder, Result, SplitDataset,
     SplitSpec,
@@ -67,18 +68,6 @@ pub struct Structure {
     pub lattice: Option<[[f64; 3]; 3]>,
     /// Periodicity along each lattice vector.
     pub pbc: [bool; 3],
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 impl Structure {
