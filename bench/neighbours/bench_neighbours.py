@@ -25,7 +25,7 @@ from vesin import NeighborList
 from geobatch import _native
 
 CUTOFF = 4.9
-REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "15"))
 
 
 def cell(n_side, seed):

@@ -49,10 +49,11 @@ pub struct Grid<'a> {
     reach: [i64; 3],
     /// Bin offsets into `atoms` (one more than the bins).
     start: Vec<u32>,
-    /// Atoms ordered by bin.
-    atoms: Vec<u32>,
     /// Wrapped positions of `atoms`, in their order (what the search compares).
     sorted: Vec<[f64; 3]>,
+    /// Of `atoms`, in their order: the atom, its position as given and its wrapping (what an
+    /// accepted candidate is measured again with), side by side in memory.
+    slots: Vec<(u32, [f64; 3], [i32; 3])>,
     /// Every atom's bin and the lattice translation its wrapping removed.
     placed: Vec<([i64; 3], [i32; 3])>,
 }
@@ -346,6 +347,10 @@ impl<'a> Grid<'a> {
                 })
             })
             .collect();
+        let slots = atoms
+            .iter()
+            .map(|&i| (i, positions[i as usize], placed[i as usize].1))
+            .collect();
         Ok(Grid {
             positions,
             lattice: lattice_p,
@@ -354,8 +359,8 @@ impl<'a> Grid<'a> {
             bins,
             reach,
             start,
-            atoms,
             sorted,
+            slots,
             placed,
         })
     }
@@ -377,45 +382,46 @@ impl<'a> Grid<'a> {
         let r2 = self.radius * self.radius;
         let loose = r2 * (1.0 + 1e-9);
         let (rx, ry, rz) = (self.reach[0], self.reach[1], self.reach[2]);
+        let shift = |q: i32, c: usize| l[c].map(|x| f64::from(q) * x);
+        let add = |a: [f64; 3], b: [f64; 3]| [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
         for dx in -rx..=rx {
             let Some((bx, qx)) = self.step(0, bin[0] + dx) else {
                 continue;
             };
+            let sx = shift(qx, 0);
             for dy in -ry..=ry {
                 let Some((by, qy)) = self.step(1, bin[1] + dy) else {
                     continue;
                 };
+                let sxy = add(sx, shift(qy, 1));
                 for dz in -rz..=rz {
                     let Some((bz, qz)) = self.step(2, bin[2] + dz) else {
                         continue;
                     };
                     let k = ((bx * self.bins[1] + by) * self.bins[2] + bz) as usize;
                     let q = [qx, qy, qz];
-                    let qf = q.map(f64::from);
                     // where the receiver sits relative to this bin's image
-                    let centre = [0, 1, 2]
-                        .map(|c| wi[c] - (qf[0] * l[0][c] + qf[1] * l[1][c] + qf[2] * l[2][c]));
+                    let s3 = add(sxy, shift(qz, 2));
+                    let centre = [wi[0] - s3[0], wi[1] - s3[1], wi[2] - s3[2]];
                     let (a, z) = (self.start[k] as usize, self.start[k + 1] as usize);
                     for (slot, wj) in self.sorted[a..z].iter().enumerate() {
                         let d = [centre[0] - wj[0], centre[1] - wj[1], centre[2] - wj[2]];
                         if d[0] * d[0] + d[1] * d[1] + d[2] * d[2] >= loose {
                             continue;
                         }
-                        let j = self.atoms[a + slot] as usize;
-                        let wrap_j = self.placed[j].1;
+                        let (j, pj, wrap_j) = self.slots[a + slot];
                         let image = [0, 1, 2].map(|c| q[c] + wrap_i[c] - wrap_j[c]);
-                        if i == j && image == [0, 0, 0] {
+                        if i == j as usize && image == [0, 0, 0] {
                             continue;
                         }
-                        let pj = self.positions[j];
                         let n = image.map(f64::from);
                         let v = [0, 1, 2].map(|c| {
                             pi[c] - (pj[c] + n[0] * l[0][c] + n[1] * l[1][c] + n[2] * l[2][c])
                         });
                         if dot(v, v) < r2 {
                             out.push(Neighbour {
-                                order: Neighbour::order_of(j as u32, image),
-                                sender: j as u32,
+                                order: Neighbour::order_of(j, image),
+                                sender: j,
                                 image,
                                 vector: v,
                             });
@@ -432,7 +438,16 @@ impl<'a> Grid<'a> {
     fn step(&self, c: usize, b: i64) -> Option<(i64, i32)> {
         let n = self.bins[c];
         if self.pbc[c] {
-            Some((b.rem_euclid(n), b.div_euclid(n) as i32))
+            // one image either way without a division (the usual reach of one bin)
+            Some(if (0..n).contains(&b) {
+                (b, 0)
+            } else if (-n..0).contains(&b) {
+                (b + n, -1)
+            } else if (n..2 * n).contains(&b) {
+                (b - n, 1)
+            } else {
+                (b.rem_euclid(n), b.div_euclid(n) as i32)
+            })
         } else if (0..n).contains(&b) {
             Some((b, 0))
         } else {

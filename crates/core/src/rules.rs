@@ -180,23 +180,29 @@ fn receivers_into(
     true
 }
 
-/// Sorts `list` by its `order` keys: the keys with their places (16 bytes each) are sorted, not
-/// the neighbours (48 bytes each), then the neighbours are put in that order.
+/// Sorts `list` by its `order` keys: the keys with their places are sorted (one `u64` each when
+/// the list is at most 256 long, the usual case), not the neighbours (48 bytes each), then the
+/// neighbours are put in that order.
 fn sort_by_order(list: &mut Vec<Neighbour>) {
     thread_local! {
-        static SCRATCH: std::cell::RefCell<(Vec<u128>, Vec<Neighbour>)> =
+        static SCRATCH: std::cell::RefCell<(Vec<u64>, Vec<Neighbour>)> =
             const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    if list.len() > 256 {
+        list.sort_unstable_by_key(|c| c.order);
+        return;
     }
     SCRATCH.with_borrow_mut(|(keys, moved)| {
         keys.clear();
+        // order uses 56 bits (32 of sender, 24 of image): room for the place in the low byte
         keys.extend(
             list.iter()
                 .enumerate()
-                .map(|(k, c)| (u128::from(c.order) << 32) | k as u128),
+                .map(|(k, c)| (c.order << 8) | k as u64),
         );
         keys.sort_unstable();
         moved.clear();
-        moved.extend(keys.iter().map(|k| list[(*k as u32) as usize]));
+        moved.extend(keys.iter().map(|k| list[(*k & 0xff) as usize]));
         std::mem::swap(list, moved);
     });
 }
