@@ -43,7 +43,9 @@ impl std::error::Error for Stopped {}
 /// A stop flag set by the first Ctrl-C, which prints `message`; a second one kills the
 /// process as usual.
 pub fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
+    // the process's one stop request: long library work (reading data, building graphs) checks
+    // it too and ends early (geobatch_core::stop)
+    let stop = geobatch_core::stop::flag();
     let flag = Arc::clone(&stop);
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {

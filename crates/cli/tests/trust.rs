@@ -6,7 +6,7 @@
 
 use geobatch_testkit::results::run_value;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod common;
 use common::{geobatch, run_dirs, signal_after_part, signal_when, steps_table, text, walk};
@@ -473,6 +473,48 @@ fn a_stop_signal_while_the_dataset_loads_ends_the_run_before_its_first_step() {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             name.starts_with("steps-") || name == "run.parquet" || name.contains("checkpoint")
         })
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+}
+
+/// A stop signal while a long load is under way ends it there, not when it ends: 400,000
+/// synthetic crystals with kNN graphs take about 15 s to generate and build on two cores; the
+/// signal, a second into them, ends the job within a few seconds (exit 130, nothing written).
+#[test]
+fn a_stop_signal_ends_a_long_load_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "slow.toml",
+        &graph_config(5, "serial").replace(
+            "graphs = 60",
+            "family = \"crystals\"\ngraphs = 400000\ngraph = { kind = \"knn\", k = 12 }",
+        ),
+    );
+    let results = dir.path().join("results");
+    let mut seen: Option<Instant> = None;
+    let (status, _) = signal_when(
+        dir.path(),
+        &["run", &cfg],
+        Duration::from_secs(120),
+        "the run claims its folder",
+        || {
+            if seen.is_none() && results.exists() {
+                seen = Some(Instant::now());
+            }
+            seen.is_some_and(|t| t.elapsed() >= Duration::from_secs(1))
+        },
+        "TERM",
+    );
+    let after = seen.unwrap().elapsed();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(
+        after < Duration::from_secs(8),
+        "the load ran on for {after:?} after the signal"
+    );
+    let written: Vec<_> = walk(&results)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
     assert!(written.is_empty(), "{written:?}");
 }

@@ -62,6 +62,9 @@ pub enum Error {
     /// change, exit code 2 (an import that fails while writing is not this).
     #[error("{0}")]
     Source(String),
+    /// A stop signal came while the work was under way ([`crate::stop`]); nothing it made is kept.
+    #[error("stopped by a signal while {0}")]
+    Stopped(String),
     /// A sink failed to record or write.
     #[error("sink {sink}: {message}")]
     Sink {
@@ -76,6 +79,15 @@ impl Error {
     /// Convenience constructor for [`Error::Invalid`].
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::Invalid(message.into())
+    }
+
+    /// This error as met in `context` (a file, a source): an [`Error::Invalid`] that names it,
+    /// or unchanged when it is [`Error::Stopped`] (a stop is not a fault of the data).
+    pub fn within(self, context: impl std::fmt::Display) -> Self {
+        match self {
+            Error::Stopped(_) => self,
+            e => Error::invalid(format!("{context}: {e}")),
+        }
     }
 
     /// `e` as an [`Error::Source`]: for the errors of reading what the user gave.

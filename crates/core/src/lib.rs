@@ -40,6 +40,7 @@ pub mod shape;
 pub mod sink;
 pub mod split;
 pub mod stats;
+pub mod stop;
 pub mod store;
 pub mod stream;
 pub mod targets;

@@ -215,7 +215,7 @@ pub(crate) fn load_dataset(
             seed: cfg.experiment.seed,
             data_dir: cfg.experiment.data_dir.clone(),
         })
-        .map_err(RunError::Data)?;
+        .map_err(RunError::loading)?;
     // a graph rule that leaves every graph without edges gives a model nothing to pass
     let train = dataset.split(geobatch_core::SplitName::Train);
     if !train.is_empty() && train.sizes().iter().all(|s| s.edges == 0) {

@@ -58,6 +58,17 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// An error of loading the dataset: what the plugin refuses is bad input ([`RunError::Data`]);
+    /// a stop signal while it loaded ends the job there ([`RunError::Stopped`]).
+    pub fn loading(e: geobatch_core::Error) -> RunError {
+        match e {
+            geobatch_core::Error::Stopped(_) => RunError::Stopped {
+                phase: "loading the dataset",
+            },
+            e => RunError::Data(e),
+        }
+    }
+
     /// [`RunError::Stopped`] when `stop` is set: checked between the long phases before a job's
     /// first step (loading, building), so a signal during them ends the job when they end
     /// instead of after a whole first step and a checkpoint.

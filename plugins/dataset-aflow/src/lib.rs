@@ -282,7 +282,7 @@ impl DatasetSpec for AflowSpec {
         // graph rules run here, after the records: name the file with the graph
         let pool = builder
             .build(&self.graph, None)
-            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+            .map_err(|e| e.within(path.display()))?;
         let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
         let [a, v, t] = self.split.saved(
             self.split_file.as_deref(),

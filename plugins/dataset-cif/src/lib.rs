@@ -354,7 +354,7 @@ impl DatasetSpec for CifSpec {
         let pool = rows
             .builder
             .build(&self.graph, None)
-            .map_err(|e| Error::invalid(format!("{}: {e}", self.path.display())))?;
+            .map_err(|e| e.within(self.path.display()))?;
         let [a, v, t] = self.split(ctx, &pool, &rows.split_of_graph, by_files)?;
         Ok(Box::new(SplitDataset {
             name: "cif".into(),

@@ -244,6 +244,9 @@ impl Collector {
     /// counted). Repeated ids, non-finite values and structures that make no graph are errors
     /// naming the structure's origin.
     pub fn push(&mut self, s: &Structure, values: &[Option<f64>]) -> Result<()> {
+        if self.read.is_multiple_of(1024) {
+            geobatch_core::stop::check("reading the structures")?;
+        }
         self.read += 1;
         let finite = values.iter().flatten().all(|v| v.is_finite())
             && s.positions.iter().flatten().all(|x| x.is_finite());
@@ -330,7 +333,7 @@ impl Collector {
         let pool = self
             .builder
             .build(f.graph, None)
-            .map_err(|e| Error::invalid(format!("{}: {e}", f.path.display())))?;
+            .map_err(|e| e.within(f.path.display()))?;
         let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
         let [a, v, t] = f.split.saved(
             f.split_file,

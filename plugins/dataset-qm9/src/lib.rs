@@ -268,9 +268,7 @@ impl DatasetSpec for Qm9Spec {
             )
             .map_err(|e| Error::invalid(format!("{source}: {e}")))?;
         }
-        let pool = b
-            .build(&self.graph, None)
-            .map_err(|e| Error::invalid(format!("{source}: {e}")))?;
+        let pool = b.build(&self.graph, None).map_err(|e| e.within(&source))?;
         let [a, v, t] = self.split_indices(&records, &ctx.data_dir, &source, ctx.seed)?;
         Ok(Box::new(Qm9Dataset {
             splits: [pool.subset(&a), pool.subset(&v), pool.subset(&t)],

@@ -176,6 +176,9 @@ impl SyntheticSpec {
         let mut z = Vec::new();
         let mut pos = Vec::new();
         for g in 0..self.graphs {
+            if g.is_multiple_of(4096) {
+                geobatch_core::stop::check("generating the synthetic graphs")?;
+            }
             let n = loop {
                 let x = normal.sample(&mut rng).round();
                 if x >= f64::from(dist.min) && x <= f64::from(dist.max) {

@@ -23,6 +23,7 @@ impl GraphSetBuilder {
         let mut next_check = 1 << 20;
         let mut done = 0;
         while done < n_graphs {
+            crate::stop::check("building the graphs' edges")?;
             let end = (done + wave).min(n_graphs);
             let parts: Vec<Result<GraphEdges>> = (done..end)
                 .step_by(per_task)

@@ -32,7 +32,7 @@ pub(crate) fn load_graph(cfg: &NodeConfig) -> Result<(Box<dyn NodeDataset>, u64)
             seed: cfg.experiment.seed,
             data_dir: cfg.experiment.data_dir.clone(),
         })
-        .map_err(RunError::Data)?;
+        .map_err(RunError::loading)?;
     Ok((d, t.elapsed().as_nanos() as u64))
 }
 
