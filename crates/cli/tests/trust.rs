@@ -6,6 +6,7 @@
 
 use geobatch_testkit::results::run_value;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -438,6 +439,38 @@ fn a_damaged_complete_run_is_not_skipped_by_sweep_or_run() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
+/// Runs `geobatch run` on `config` in `dir` and sends SIGTERM `after` the run claims its folder
+/// (loading starts then; the signal handlers are set a moment later). Returns how it ended and
+/// how long after the folder appeared, and checks that nothing of the run was written (no step,
+/// no run table, no checkpoint).
+fn signal_while_loading(dir: &Path, config: &str, after: Duration) -> (ExitStatus, Duration) {
+    let cfg = write(dir, "slow.toml", config);
+    let results = dir.join("results");
+    let mut seen: Option<Instant> = None;
+    let (status, _) = signal_when(
+        dir,
+        &["run", &cfg],
+        Duration::from_secs(120),
+        "the run claims its folder",
+        || {
+            if seen.is_none() && results.exists() {
+                seen = Some(Instant::now());
+            }
+            seen.is_some_and(|t| t.elapsed() >= after)
+        },
+        "TERM",
+    );
+    let written: Vec<_> = walk(&results)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.ends_with(".parquet") || name.contains("checkpoint")
+        })
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+    (status, seen.map_or(Duration::ZERO, |t| t.elapsed()))
+}
+
 /// A SIGTERM while the dataset loads ends the run when loading ends: exit 130, nothing of the
 /// run written (no step, no checkpoint). It used to be noticed only after a whole first step,
 /// which then wrote a checkpoint of a run that never meant to start.
@@ -445,36 +478,9 @@ fn a_damaged_complete_run_is_not_skipped_by_sweep_or_run() {
 fn a_stop_signal_while_the_dataset_loads_ends_the_run_before_its_first_step() {
     let dir = tempfile::tempdir().unwrap();
     // a million synthetic molecules: a few seconds of loading
-    let cfg = write(
-        dir.path(),
-        "slow.toml",
-        &graph_config(1_000_000, "serial").replace("graphs = 60", "graphs = 1000000"),
-    );
-    let results = dir.path().join("results");
-    let mut seen: Option<std::time::Instant> = None;
-    let (status, _) = signal_when(
-        dir.path(),
-        &["run", &cfg],
-        Duration::from_secs(120),
-        "the run claims its folder",
-        || {
-            // the folder is claimed before loading, the signal handlers set a moment later
-            if seen.is_none() && results.exists() {
-                seen = Some(std::time::Instant::now());
-            }
-            seen.is_some_and(|t| t.elapsed() >= Duration::from_millis(300))
-        },
-        "TERM",
-    );
+    let config = graph_config(1_000_000, "serial").replace("graphs = 60", "graphs = 1000000");
+    let (status, _) = signal_while_loading(dir.path(), &config, Duration::from_millis(300));
     assert_eq!(status.code(), Some(130), "{status:?}");
-    let written: Vec<_> = walk(&results)
-        .into_iter()
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with("steps-") || name == "run.parquet" || name.contains("checkpoint")
-        })
-        .collect();
-    assert!(written.is_empty(), "{written:?}");
 }
 
 /// A stop signal while a long load is under way ends it there, not when it ends: 400,000
@@ -483,40 +489,16 @@ fn a_stop_signal_while_the_dataset_loads_ends_the_run_before_its_first_step() {
 #[test]
 fn a_stop_signal_ends_a_long_load_while_it_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write(
-        dir.path(),
-        "slow.toml",
-        &graph_config(5, "serial").replace(
-            "graphs = 60",
-            "family = \"crystals\"\ngraphs = 400000\ngraph = { kind = \"knn\", k = 12 }",
-        ),
+    let config = graph_config(5, "serial").replace(
+        "graphs = 60",
+        "family = \"crystals\"\ngraphs = 400000\ngraph = { kind = \"knn\", k = 12 }",
     );
-    let results = dir.path().join("results");
-    let mut seen: Option<Instant> = None;
-    let (status, _) = signal_when(
-        dir.path(),
-        &["run", &cfg],
-        Duration::from_secs(120),
-        "the run claims its folder",
-        || {
-            if seen.is_none() && results.exists() {
-                seen = Some(Instant::now());
-            }
-            seen.is_some_and(|t| t.elapsed() >= Duration::from_secs(1))
-        },
-        "TERM",
-    );
-    let after = seen.unwrap().elapsed();
+    let (status, after) = signal_while_loading(dir.path(), &config, Duration::from_secs(1));
     assert_eq!(status.code(), Some(130), "{status:?}");
     assert!(
         after < Duration::from_secs(8),
         "the load ran on for {after:?} after the signal"
     );
-    let written: Vec<_> = walk(&results)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
-    assert!(written.is_empty(), "{written:?}");
 }
 
 /// `--resume` over an interrupted run whose part was deleted is refused (exit 2, the part and
