@@ -69,6 +69,8 @@ enum Command {
 
 fn main() -> ExitCode {
     geobatch_catalog::link();
+    // long loads (graphs of many structures) say how far they are, every few seconds
+    geobatch_core::progress::enable();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

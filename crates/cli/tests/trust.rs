@@ -10,7 +10,9 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{geobatch, run_dirs, signal_after_part, signal_when, steps_table, text, walk};
+use common::{
+    geobatch, run_dirs, signal_after_part, signal_when, signal_when_output, steps_table, text, walk,
+};
 
 fn write(dir: &Path, name: &str, body: &str) -> String {
     let p = dir.join(name);
@@ -440,14 +442,18 @@ fn a_damaged_complete_run_is_not_skipped_by_sweep_or_run() {
 }
 
 /// Runs `geobatch run` on `config` in `dir` and sends SIGTERM `after` the run claims its folder
-/// (loading starts then; the signal handlers are set a moment later). Returns how it ended and
-/// how long after the folder appeared, and checks that nothing of the run was written (no step,
-/// no run table, no checkpoint).
-fn signal_while_loading(dir: &Path, config: &str, after: Duration) -> (ExitStatus, Duration) {
+/// (loading starts then; the signal handlers are set a moment later). Returns how it ended, how
+/// long after the folder appeared, and its standard error; checks that nothing of the run was
+/// written (no step, no run table, no checkpoint).
+fn signal_while_loading(
+    dir: &Path,
+    config: &str,
+    after: Duration,
+) -> (ExitStatus, Duration, String) {
     let cfg = write(dir, "slow.toml", config);
     let results = dir.join("results");
     let mut seen: Option<Instant> = None;
-    let (status, _) = signal_when(
+    let out = signal_when_output(
         dir,
         &["run", &cfg],
         Duration::from_secs(120),
@@ -468,7 +474,12 @@ fn signal_while_loading(dir: &Path, config: &str, after: Duration) -> (ExitStatu
         })
         .collect();
     assert!(written.is_empty(), "{written:?}");
-    (status, seen.map_or(Duration::ZERO, |t| t.elapsed()))
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (
+        out.status,
+        seen.map_or(Duration::ZERO, |t| t.elapsed()),
+        stderr,
+    )
 }
 
 /// A SIGTERM while the dataset loads ends the run when loading ends: exit 130, nothing of the
@@ -479,13 +490,14 @@ fn a_stop_signal_while_the_dataset_loads_ends_the_run_before_its_first_step() {
     let dir = tempfile::tempdir().unwrap();
     // a million synthetic molecules: a few seconds of loading
     let config = graph_config(1_000_000, "serial").replace("graphs = 60", "graphs = 1000000");
-    let (status, _) = signal_while_loading(dir.path(), &config, Duration::from_millis(300));
+    let (status, _, _) = signal_while_loading(dir.path(), &config, Duration::from_millis(300));
     assert_eq!(status.code(), Some(130), "{status:?}");
 }
 
-/// A stop signal while a long load is under way ends it there, not when it ends: 400,000
-/// synthetic crystals with kNN graphs take about 15 s to generate and build on two cores; the
-/// signal, a second into them, ends the job within a few seconds (exit 130, nothing written).
+/// A long load says how far it is and a stop signal ends it while it runs, not when it ends:
+/// 400,000 synthetic crystals with kNN graphs take about 15 s to generate and build on two
+/// cores; progress lines come every 2 s; the signal, 5 s in, ends the job within a few seconds
+/// (exit 130, nothing written).
 #[test]
 fn a_stop_signal_ends_a_long_load_while_it_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -493,11 +505,16 @@ fn a_stop_signal_ends_a_long_load_while_it_runs() {
         "graphs = 60",
         "family = \"crystals\"\ngraphs = 400000\ngraph = { kind = \"knn\", k = 12 }",
     );
-    let (status, after) = signal_while_loading(dir.path(), &config, Duration::from_secs(1));
+    let (status, after, stderr) = signal_while_loading(dir.path(), &config, Duration::from_secs(5));
     assert_eq!(status.code(), Some(130), "{status:?}");
     assert!(
-        after < Duration::from_secs(8),
-        "the load ran on for {after:?} after the signal"
+        after < Duration::from_secs(12),
+        "the load ran on for {:?} after the signal",
+        after - Duration::from_secs(5)
+    );
+    assert!(
+        stderr.contains("of 400000 (") && stderr.contains("stopped by a signal while loading"),
+        "{stderr}"
     );
 }
 

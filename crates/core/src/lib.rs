@@ -32,6 +32,7 @@ pub mod neighbors;
 pub mod node;
 pub mod plan;
 pub mod prefetch;
+pub mod progress;
 pub mod records;
 pub mod registry;
 pub mod rounding;

@@ -5,6 +5,7 @@
 
 use geobatch_core::crystal::wrap;
 use geobatch_core::neighbors::{cross, dot};
+use geobatch_core::progress::Progress;
 use geobatch_core::{
     Cell, Dataset, DatasetContext, Error, GraphRule, GraphSetBuilder, Result, SplitDataset,
     SplitSpec,
@@ -186,6 +187,7 @@ pub struct Collector {
     y: Vec<f32>,
     skip_non_finite: bool,
     non_finite: usize,
+    progress: Progress,
 }
 
 /// How the collected structures become a dataset.
@@ -219,6 +221,7 @@ impl Collector {
             y: vec![0.0; n],
             skip_non_finite: false,
             non_finite: 0,
+            progress: Progress::new("reading structures", None),
         }
     }
 
@@ -246,6 +249,7 @@ impl Collector {
     pub fn push(&mut self, s: &Structure, values: &[Option<f64>]) -> Result<()> {
         if self.read.is_multiple_of(1024) {
             geobatch_core::stop::check("reading the structures")?;
+            self.progress.at(self.read);
         }
         self.read += 1;
         let finite = values.iter().flatten().all(|v| v.is_finite())
@@ -325,6 +329,7 @@ impl Collector {
 
     /// Applies the graph rule, cuts the splits (saved and reused by id) and returns the dataset.
     pub fn finish(self, f: &Finish, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
+        self.progress.done(self.read);
         let source = format!("{} ({})", f.path.display(), self.report());
         if self.builder.is_empty() {
             return Err(Error::invalid(format!("no usable structures in {source}")));

@@ -9,6 +9,7 @@
 //!   3-9 Angstrom and angles of 75-105 degrees, one to four elements drawn from a pool of twenty;
 //!   graph rule `knn` with k = 12 by default. Target `formation_energy`: per-atom, in eV/atom.
 
+use geobatch_core::progress::Progress;
 use geobatch_core::{
     Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder,
     PluginDescriptor, PluginKind, Result, SplitName, SplitSpec, Task, plugin_options,
@@ -175,9 +176,11 @@ impl SyntheticSpec {
         let mut b = GraphSetBuilder::new(vec![self.family.target().to_string()]);
         let mut z = Vec::new();
         let mut pos = Vec::new();
+        let mut progress = Progress::new("generating synthetic graphs", Some(self.graphs));
         for g in 0..self.graphs {
             if g.is_multiple_of(4096) {
                 geobatch_core::stop::check("generating the synthetic graphs")?;
+                progress.at(g);
             }
             let n = loop {
                 let x = normal.sample(&mut rng).round();
@@ -198,6 +201,7 @@ impl SyntheticSpec {
             let exact: Vec<[f64; 3]> = pos.iter().map(|p| p.map(f64::from)).collect();
             b.push(&format!("synthetic-{g}"), &z, &exact, cell, &[y])?;
         }
+        progress.done(self.graphs);
         b.build(&self.rule(), None)
     }
 }

@@ -63,14 +63,30 @@ pub fn signal_when(
     args: &[&str],
     limit: Duration,
     what: &str,
-    mut ready: impl FnMut() -> bool,
+    ready: impl FnMut() -> bool,
     name: &str,
 ) -> (ExitStatus, String) {
+    let out = signal_when_output(dir, args, limit, what, ready, name);
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// As [`signal_when`], returning the whole output (standard error too).
+pub fn signal_when_output(
+    dir: &Path,
+    args: &[&str],
+    limit: Duration,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+    name: &str,
+) -> std::process::Output {
     let mut child = Command::new(binary())
         .args(args)
         .current_dir(dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("geobatch starts");
     let started = Instant::now();
@@ -86,11 +102,7 @@ pub fn signal_when(
         .status()
         .expect("kill runs");
     assert!(sent.success(), "kill -{name} failed");
-    let out = child.wait_with_output().expect("wait");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    child.wait_with_output().expect("wait")
 }
 
 /// [`signal_when`] once the part file `part` (`steps-00001.parquet`) is written anywhere below

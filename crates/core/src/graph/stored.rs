@@ -22,8 +22,10 @@ impl GraphSetBuilder {
         let mut wave = per_task * rayon::current_num_threads();
         let mut next_check = 1 << 20;
         let mut done = 0;
+        let mut progress = crate::progress::Progress::new("building graph edges", Some(n_graphs));
         while done < n_graphs {
             crate::stop::check("building the graphs' edges")?;
+            progress.at(done);
             let end = (done + wave).min(n_graphs);
             let parts: Vec<Result<GraphEdges>> = (done..end)
                 .step_by(per_task)
@@ -50,6 +52,7 @@ impl GraphSetBuilder {
             done = end;
             wave = (wave * 2).min(4096);
         }
+        progress.done(n_graphs);
         let edges = Edges::Stored {
             offsets: all.offsets,
             senders: all.senders,
