@@ -1,7 +1,7 @@
 //! Column-wise storage of one dataset split: [`GraphSet`] and its builder.
 
 use crate::error::{Error, Result};
-use crate::rules::GraphRule;
+use crate::rules::{self, GraphRule};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::Arc;
@@ -318,8 +318,11 @@ impl GraphSet {
 pub struct GraphSetBuilder {
     node_offsets: Vec<u32>,
     atomic_numbers: Vec<u8>,
-    /// Double precision until the edges are found; the set keeps them as f32.
-    positions: Vec<[f64; 3]>,
+    /// Positions as the set keeps them.
+    positions: Vec<[f32; 3]>,
+    /// Positions in double precision, for finding edges: kept only once a pushed position is not
+    /// a float32 (data read as float32, QM9's, needs no copy).
+    exact: Option<Vec<[f64; 3]>>,
     cells: Vec<Cell>,
     targets: Vec<f32>,
     target_names: Vec<String>,
@@ -414,7 +417,22 @@ impl GraphSetBuilder {
             }
         }
         self.atomic_numbers.extend_from_slice(atomic_numbers);
-        self.positions.extend_from_slice(positions);
+        let narrow = positions.iter().map(|p| p.map(|x| x as f32));
+        match &mut self.exact {
+            Some(exact) => exact.extend_from_slice(positions),
+            None if positions
+                .iter()
+                .flatten()
+                .any(|&x| f64::from(x as f32) != x) =>
+            {
+                let mut exact: Vec<[f64; 3]> =
+                    self.positions.iter().map(|p| p.map(f64::from)).collect();
+                exact.extend_from_slice(positions);
+                self.exact = Some(exact);
+            }
+            None => {}
+        }
+        self.positions.extend(narrow);
         self.node_offsets.push(self.atomic_numbers.len() as u32);
         self.cells.push(cell.unwrap_or_default());
         self.targets.extend_from_slice(targets);
@@ -440,14 +458,17 @@ impl GraphSetBuilder {
         };
         let species = species_of(&self.atomic_numbers, &classes)?;
         let (edges, sizes) = match rule {
-            GraphRule::Full => (Edges::Full, self.full_sizes()?),
+            GraphRule::Full => {
+                self.no_atoms_at_one_position()?;
+                (Edges::Full, self.full_sizes()?)
+            }
             _ => self.stored_edges(rule)?,
         };
         Ok(GraphSet {
             node_offsets: self.node_offsets,
             atomic_numbers: self.atomic_numbers,
             species,
-            positions: self.positions.iter().map(|p| p.map(|x| x as f32)).collect(),
+            positions: self.positions,
             cells: self.cells,
             targets: self.targets,
             target_names: Arc::new(self.target_names),
@@ -462,6 +483,51 @@ impl GraphSetBuilder {
     /// The id of graph `g`.
     fn id_of(&self, g: usize) -> String {
         self.ids[self.id_offsets[g] as usize..self.id_offsets[g + 1] as usize].to_string()
+    }
+
+    /// Refuses a graph with two atoms at one position (closer than
+    /// [`rules::MIN_EDGE_LENGTH`]): in a full graph they are an edge with no direction, which no
+    /// structure means (a duplicated atom). The rules that store edges check their own; this
+    /// is every pair of every graph (QM9: about 20 million, told apart by x in a few milliseconds).
+    fn no_atoms_at_one_position(&self) -> Result<()> {
+        let min2 = rules::MIN_EDGE_LENGTH * rules::MIN_EDGE_LENGTH;
+        let first = (0..self.cells.len()).find(|&g| {
+            let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
+            match &self.exact {
+                Some(exact) => two_at_one_position(&exact[nodes], min2),
+                None => two_at_one_position(&self.positions[nodes], min2),
+            }
+        });
+        let Some(g) = first else {
+            return Ok(());
+        };
+        let p = self.exact_positions(g);
+        let close =
+            |a: &[f64; 3], b: &[f64; 3]| (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>() < min2;
+        let (i, j) = (0..p.len())
+            .flat_map(|i| (i + 1..p.len()).map(move |j| (i, j)))
+            .find(|&(i, j)| close(&p[i], &p[j]))
+            .unwrap_or((0, 0));
+        Err(Error::GraphRule {
+            graph: self.id_of(g),
+            message: format!(
+                "atoms {i} and {j} are at one position (closer than {:?} Angstrom): an edge \
+                 between them has no direction; is an atom duplicated?",
+                rules::MIN_EDGE_LENGTH
+            ),
+        })
+    }
+
+    /// Graph `g`'s positions in double precision (as pushed).
+    fn exact_positions(&self, g: usize) -> std::borrow::Cow<'_, [[f64; 3]]> {
+        let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
+        match &self.exact {
+            Some(exact) => std::borrow::Cow::Borrowed(&exact[nodes]),
+            None => self.positions[nodes]
+                .iter()
+                .map(|p| p.map(f64::from))
+                .collect(),
+        }
     }
 
     /// Every graph's size when every ordered pair of atoms is an edge.
@@ -479,6 +545,21 @@ impl GraphSetBuilder {
             })
             .collect()
     }
+}
+
+/// Whether two of `p` are closer than `sqrt(min2)` (most pairs are told apart by x alone).
+fn two_at_one_position<T: Copy + Into<f64>>(p: &[[T; 3]], min2: f64) -> bool {
+    let reach = min2.sqrt();
+    p.iter().enumerate().any(|(i, a)| {
+        let a = a.map(Into::into);
+        p[i + 1..].iter().any(|b| {
+            let b = b.map(Into::into);
+            (a[0] - b[0]).abs() < reach && {
+                let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+                d[0] * d[0] + d[1] * d[1] + d[2] * d[2] < min2
+            }
+        })
+    })
 }
 
 /// The species class of every atom: its atomic number's place in `classes`.

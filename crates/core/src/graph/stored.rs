@@ -73,7 +73,7 @@ impl GraphSetBuilder {
             let before = out.senders.len();
             rules::build_edges(
                 rule,
-                &self.positions[nodes.clone()],
+                &self.exact_positions(g),
                 &self.cells[g],
                 &mut out.senders,
                 &mut out.receivers,

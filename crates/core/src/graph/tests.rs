@@ -151,3 +151,17 @@ fn edges_projected_over_every_graph_are_held_against_memory() {
     );
     assert!(super::stored::project_edges(&rule, 1000, 10, 20).is_ok());
 }
+
+#[test]
+fn two_atoms_at_one_position_are_named_in_full_graphs_too() {
+    let mut b = GraphSetBuilder::new(vec!["y".into()]);
+    b.push("ok", &[6, 1], &[[0.0; 3], [1.0, 0.0, 0.0]], None, &[0.0])
+        .unwrap();
+    let twice = [[0.0; 3], [1.0, 0.0, 0.0], [1.0, 0.0, 0.00001]];
+    b.push("twice", &[6, 1, 1], &twice, None, &[0.0]).unwrap();
+    let e = b.build(&GraphRule::Full, None).unwrap_err().to_string();
+    assert!(
+        e.contains("twice") && e.contains("atoms 1 and 2 are at one position"),
+        "{e}"
+    );
+}
