@@ -10,6 +10,9 @@ use numpy::{
 use pyo3::prelude::*;
 use rayon::prelude::*;
 
+/// Senders, receivers and vectors of edges.
+type Edges = (Vec<u32>, Vec<u32>, Vec<[f32; 3]>);
+
 /// Edge offsets (graphs + 1), local senders and receivers, and edge vectors (edges x 3) of every
 /// graph under `rule_json` (a graph rule table as JSON), the GIL released.
 #[pyfunction]
@@ -47,7 +50,8 @@ pub fn graph_edges<'py>(
             "cells must be (graphs, 3, 3) and pbc (graphs, 3)",
         ));
     }
-    let one_graph = |g: usize| -> Result<(Vec<u32>, Vec<u32>, Vec<[f32; 3]>), String> {
+    // graph `g`'s edges appended to (senders, receivers, vectors)
+    let edges_into = |g: usize, out: &mut Edges| -> Result<(), String> {
         let (a, b) = (offsets[g] as usize, offsets[g + 1] as usize);
         let mut cell = Cell::default();
         if let Some(c) = cells {
@@ -62,35 +66,48 @@ pub fn graph_edges<'py>(
             .chunks_exact(3)
             .map(|c| [c[0], c[1], c[2]])
             .collect();
-        let (mut s, mut r, mut v) = (Vec::new(), Vec::new(), Vec::new());
-        build_edges(&rule, &xyz, &cell, &mut s, &mut r, &mut v)
-            .map_err(|m| format!("graph {g}: {m}"))?;
-        Ok((s, r, v))
+        build_edges(&rule, &xyz, &cell, &mut out.0, &mut out.1, &mut out.2)
+            .map_err(|m| format!("graph {g}: {m}"))
     };
     // graphs in parallel (each large one also searches in parallel), joined in order; the
-    // first graph (in order) that fails is the one named
-    let (edge_offsets, senders, receivers, vectors) = py
+    // first graph (in order) that fails is the one named. On one thread, straight into the lists.
+    let (edge_offsets, all) = py
         .detach(|| {
-            let parts: Vec<_> = (0..graphs).into_par_iter().map(one_graph).collect();
-            let (mut s, mut r, mut v) = (Vec::new(), Vec::new(), Vec::new());
+            let mut all: Edges = Default::default();
             let mut eo = Vec::with_capacity(graphs + 1);
             eo.push(0i64);
+            if rayon::current_num_threads() == 1 {
+                for g in 0..graphs {
+                    edges_into(g, &mut all)?;
+                    eo.push(all.0.len() as i64);
+                }
+                return Ok((eo, all));
+            }
+            let parts: Vec<_> = (0..graphs)
+                .into_par_iter()
+                .map(|g| {
+                    let mut part: Edges = Default::default();
+                    edges_into(g, &mut part).map(|()| part)
+                })
+                .collect();
             for part in parts {
                 let (gs, gr, gv) = part?;
-                s.extend(gs.iter().map(|&x| x as i32));
-                r.extend(gr.iter().map(|&x| x as i32));
-                v.extend_from_slice(&gv);
-                eo.push(s.len() as i64);
+                all.0.extend_from_slice(&gs);
+                all.1.extend_from_slice(&gr);
+                all.2.extend_from_slice(&gv);
+                eo.push(all.0.len() as i64);
             }
-            Ok::<_, String>((eo, s, r, v))
+            Ok::<_, String>((eo, all))
         })
         .map_err(value_error)?;
+    let (senders, receivers, vectors) = all;
     let e = vectors.len();
-    let flat: Vec<f32> = vectors.into_iter().flatten().collect();
+    let ints = |v: &[u32]| PyArray1::from_slice(py, bytemuck::cast_slice::<u32, i32>(v));
+    let flat = PyArray1::from_slice(py, bytemuck::cast_slice::<[f32; 3], f32>(&vectors));
     Ok((
         PyArray1::from_vec(py, edge_offsets),
-        PyArray1::from_vec(py, senders),
-        PyArray1::from_vec(py, receivers),
-        PyArray1::from_vec(py, flat).reshape([e, 3])?,
+        ints(&senders),
+        ints(&receivers),
+        flat.reshape([e, 3])?,
     ))
 }

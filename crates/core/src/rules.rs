@@ -121,8 +121,8 @@ fn search(
     let grid = Grid::new(pos, &cell.lattice, cell.pbc, radius)?;
     check_expected_edges(pos.len(), cell, radius)?;
     let n = pos.len();
-    if n <= RECEIVERS_PER_TASK {
-        // one task: straight into the graph's lists
+    if n <= RECEIVERS_PER_TASK || rayon::current_num_threads() == 1 {
+        // one task (or one thread): straight into the graph's lists
         let first = out.senders.len();
         if !receivers_into(&grid, 0..n, pick, out) {
             out.senders.truncate(first);
