@@ -34,8 +34,8 @@ pub struct Manifest {
     pub version: u32,
     /// The run's `run_id`.
     pub run_id: String,
-    /// `running`, `complete`, `failed` or `interrupted`: the status `run.parquet` records.
-    pub status: String,
+    /// The status `run.parquet` records (`running`, `complete`, `failed`, `interrupted`).
+    pub status: crate::records::RunStatus,
     /// Steps recorded: the steps table holds steps `0..steps`, each once.
     pub steps: u64,
     /// The step part files, in step order.
@@ -119,7 +119,7 @@ mod tests {
         Manifest {
             version: MANIFEST_VERSION,
             run_id: "r".into(),
-            status: "complete".into(),
+            status: crate::records::RunStatus::Complete,
             steps,
             parts,
             eval_rows: 2,

@@ -5,6 +5,7 @@ use crate::ReportError;
 use crate::read::{self, Run, find_runs, read_run};
 use crate::stats::{RunMetrics, holm, mean, run_metrics, sd, welch};
 use crate::verify;
+use geobatch_core::records::RunStatus;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -114,7 +115,7 @@ fn group_runs(dirs: &[std::path::PathBuf], s: &mut Summary) -> Groups {
             }
         };
         s.runs_read += 1;
-        if run.id.status != "complete" {
+        if RunStatus::parse(&run.id.status) != Some(RunStatus::Complete) {
             s.incomplete
                 .push(format!("{} ({})", run.id.run_id, run.id.status));
             continue;

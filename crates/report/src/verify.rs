@@ -4,6 +4,7 @@
 
 use crate::read::Run;
 use geobatch_core::Manifest;
+use geobatch_core::records::RunStatus;
 
 /// The first schema version whose runs must carry a manifest.
 pub const MANIFEST_SINCE: u32 = 4;
@@ -59,10 +60,16 @@ fn check_manifest(run: &Run, m: &Manifest) -> Result<(), String> {
     let dir = id.dir.display();
     let file = geobatch_core::MANIFEST_FILE;
     m.check().map_err(|e| format!("{dir}: {e}"))?;
-    if m.run_id != id.run_id || m.status != id.status || m.steps != id.recorded_steps {
+    let same_status = RunStatus::parse(&id.status) == Some(m.status);
+    if m.run_id != id.run_id || !same_status || m.steps != id.recorded_steps {
         return Err(format!(
             "{dir}: {file} (run {}, {}, {} steps) disagrees with run.parquet (run {}, {}, {} steps)",
-            m.run_id, m.status, m.steps, id.run_id, id.status, id.recorded_steps
+            m.run_id,
+            m.status.as_str(),
+            m.steps,
+            id.run_id,
+            id.status,
+            id.recorded_steps
         ));
     }
     for p in &m.parts {

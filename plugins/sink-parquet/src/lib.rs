@@ -114,7 +114,7 @@ impl ParquetSink {
         Manifest {
             version: MANIFEST_VERSION,
             run_id: run.run_id.clone(),
-            status: status.as_str().to_string(),
+            status,
             steps: parts.last().map_or(0, |p| p.last_step + 1),
             parts: parts.clone(),
             eval_rows: self.evals.len() as u64,
