@@ -510,11 +510,7 @@ impl GraphSetBuilder {
             .unwrap_or((0, 0));
         Err(Error::GraphRule {
             graph: self.id_of(g),
-            message: format!(
-                "atoms {i} and {j} are at one position (closer than {:?} Angstrom): an edge \
-                 between them has no direction; is an atom duplicated?",
-                rules::MIN_EDGE_LENGTH
-            ),
+            message: rules::at_one_position(i, j),
         })
     }
 

@@ -59,11 +59,6 @@ impl GraphRule {
     }
 }
 
-/// Signed volume of a cell given its lattice vectors as rows.
-pub fn cell_volume(l: &[[f64; 3]; 3]) -> f64 {
-    dot(l[0], cross(l[1], l[2]))
-}
-
 /// The most edges one graph may get from a radius (its neighbour lists take about 100 bytes an
 /// edge while they are sorted: about a gigabyte).
 pub const MAX_GRAPH_EDGES: f64 = 1e7;
@@ -247,17 +242,19 @@ pub fn build_edges(
     vectors: &mut Vec<[f32; 3]>,
 ) -> Result<(), String> {
     let first = vectors.len();
-    edges_of(rule, positions, cell, senders, receivers, vectors)?;
+    let mut out = EdgeLists {
+        senders,
+        receivers,
+        vectors,
+    };
+    edges_of(rule, positions, cell, &mut out)?;
     // two atoms at one position: an edge with no direction (NaN in every model that normalises
     // it), which no structure means: a duplicated atom
-    if let Some(k) = vectors[first..].iter().position(|v| {
+    if let Some(k) = out.vectors[first..].iter().position(|v| {
         v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() < MIN_EDGE_LENGTH.powi(2)
     }) {
-        let (s, r) = (senders[first + k], receivers[first + k]);
-        return Err(format!(
-            "atoms {s} and {r} are at one position (closer than {MIN_EDGE_LENGTH:?} Angstrom): \
-             an edge between them has no direction; is an atom duplicated?"
-        ));
+        let (s, r) = (out.senders[first + k], out.receivers[first + k]);
+        return Err(at_one_position(s as usize, r as usize));
     }
     Ok(())
 }
@@ -265,22 +262,22 @@ pub fn build_edges(
 /// The shortest edge a structure may have (Angstrom): closer atoms are one atom twice.
 pub const MIN_EDGE_LENGTH: f64 = 1e-4;
 
+/// What is wrong with atoms `i` and `j` closer than [`MIN_EDGE_LENGTH`].
+pub fn at_one_position(i: usize, j: usize) -> String {
+    format!(
+        "atoms {i} and {j} are at one position (closer than {MIN_EDGE_LENGTH:?} Angstrom): an \
+         edge between them has no direction; is an atom duplicated?"
+    )
+}
+
 /// The edges of [`build_edges`], before their lengths are checked.
 fn edges_of(
     rule: &GraphRule,
-    positions: &[[f64; 3]],
+    pos: &[[f64; 3]],
     cell: &Cell,
-    senders: &mut Vec<u32>,
-    receivers: &mut Vec<u32>,
-    vectors: &mut Vec<[f32; 3]>,
+    out: &mut EdgeLists<'_>,
 ) -> Result<(), String> {
-    let pos = positions;
     let n = pos.len();
-    let mut out = EdgeLists {
-        senders,
-        receivers,
-        vectors,
-    };
     match rule {
         GraphRule::Full => {
             for i in 0..n {
@@ -302,7 +299,7 @@ fn edges_of(
                 }
                 true
             };
-            search(pos, cell, *radius, &by_sender, &mut out)?;
+            search(pos, cell, *radius, &by_sender, out)?;
         }
         GraphRule::Knn { k } => {
             let k_eff = if cell.is_periodic() {
@@ -323,7 +320,7 @@ fn edges_of(
             };
             for round in 1..=KNN_MAX_ROUNDS {
                 let radius = 2.0 * KNN_RADIUS_STEP * f64::from(round);
-                if search(pos, cell, radius, &nearest, &mut out)? {
+                if search(pos, cell, radius, &nearest, out)? {
                     return Ok(());
                 }
             }
