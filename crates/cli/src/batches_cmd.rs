@@ -1,9 +1,7 @@
 //! `geobatch batches CONFIG`: the batching study (no model), graph- or node-level.
 
-use crate::plugins::UsageError;
 use crate::signals::{STOPPING, finished, stop_on_ctrl_c};
-use geobatch_runner::LoadedConfig;
-use geobatch_runner::jobs::AnyConfig;
+use geobatch_runner::jobs::{AnyConfig, Request};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -33,27 +31,12 @@ pub fn run(args: BatchesArgs) -> anyhow::Result<ExitCode> {
         plans,
         overrides,
     } = args;
-    if crate::is_node_level(&config, &overrides)? {
-        if plans.is_some() {
-            anyhow::bail!(UsageError(
-                "--plans writes graph-level plans; a node-level study has none".into()
-            ));
-        }
-        if steps.is_some() {
-            anyhow::bail!(UsageError(
-                "a node-level batching study counts epochs: --set batches.epochs=N".into()
-            ));
-        }
-        let stop = stop_on_ctrl_c(STOPPING);
-        print!(
-            "{}",
-            AnyConfig::from_file_with(&config, &overrides)?.batches(&stop)?
-        );
-        return Ok(finished(stop.load(Ordering::SeqCst)));
-    }
-    let loaded = LoadedConfig::from_file_with(&config, &overrides)?;
+    let request = Request::Batches {
+        steps,
+        plans: plans.is_some(),
+    };
+    let loaded = AnyConfig::open(&config, &overrides, request)?;
     let stop = stop_on_ctrl_c(STOPPING);
-    let summary = geobatch_runner::run_batches_with_plans(&loaded, steps, plans.as_deref(), &stop)?;
-    print!("{}", summary.render());
+    print!("{}", loaded.batches(steps, plans.as_deref(), &stop)?);
     Ok(finished(stop.load(Ordering::SeqCst)))
 }

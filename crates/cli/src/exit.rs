@@ -60,6 +60,7 @@ impl Exit {
             .downcast_ref::<geobatch_runner::RunError>()
             .is_some_and(geobatch_runner::RunError::is_input_error)
             || e.downcast_ref::<crate::plugins::UsageError>().is_some()
+            || crate::advise_cmd::is_input_error(e)
             || e.downcast_ref::<geobatch_core::Error>().is_some_and(|e| {
                 matches!(
                     e,

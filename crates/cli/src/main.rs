@@ -113,9 +113,3 @@ fn message(e: &anyhow::Error) -> String {
     }
     out
 }
-
-/// Whether the config (with its overrides) is node-level, by its dataset plugin's task.
-fn is_node_level(path: &std::path::Path, overrides: &[String]) -> anyhow::Result<bool> {
-    let (text, _) = geobatch_runner::config::read_with_overrides(path, overrides)?;
-    Ok(geobatch_runner::config::task_of(&text) == geobatch_core::Task::Node)
-}

@@ -1,9 +1,8 @@
 //! `geobatch run CONFIG`: train a config's model, with the runner's run policy for its folder (start, `--resume`, `--restart`, already complete).
 
-use crate::plugins::UsageError;
 use crate::signals::{STOPPING, finished, stop_on_ctrl_c};
 use geobatch_core::RunStatus;
-use geobatch_runner::jobs::AnyConfig;
+use geobatch_runner::jobs::{AnyConfig, Request};
 use geobatch_runner::policy::{self, Ask, Claim, RunState};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,30 +35,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config,
         steps,
         epochs,
-        mut overrides,
+        overrides,
         resume,
         restart,
     } = args;
-    if crate::is_node_level(&config, &overrides)? {
-        if steps.is_some() {
-            anyhow::bail!(UsageError(
-                "a node-level run counts epochs: --epochs N".into()
-            ));
-        }
-        if let Some(n) = epochs {
-            overrides.push(format!("training.epochs={n}"));
-        }
-    } else {
-        if epochs.is_some() {
-            anyhow::bail!(UsageError(
-                "a graph-level run counts steps: --steps N".into()
-            ));
-        }
-        if let Some(n) = steps {
-            overrides.push(format!("training.steps={n}"));
-        }
-    }
-    let loaded = AnyConfig::from_file_with(&config, &overrides)?;
+    let loaded = AnyConfig::open(&config, &overrides, Request::Train { steps, epochs })?;
     loaded.require_model()?;
     warn_without_sinks(&loaded);
     let dir = loaded.run_dir();

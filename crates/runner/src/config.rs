@@ -10,7 +10,7 @@ mod schema;
 
 pub use checks::{MAX_THREADS, check_device, check_experiment, check_sinks, check_threads};
 pub(crate) use load::run_config;
-pub use load::{Loaded, LoadedConfig, RunConfig, Validate, parse_resolved, task_of};
+pub use load::{Document, Loaded, LoadedConfig, RunConfig, Validate};
 pub use overrides::{after_overrides, apply_override, parse_file_with, read_with_overrides};
 pub use schema::{
     BatchesSection, DEFAULT_SINKS, ExperimentConfig, ExperimentSection, Mode, TrainingSection,

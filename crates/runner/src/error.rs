@@ -13,6 +13,9 @@ pub enum RunError {
         /// What is wrong, with the key where known.
         message: String,
     },
+    /// The command line asks what the config cannot do (`--epochs` of a graph-level run).
+    #[error("{0}")]
+    Usage(String),
     /// A plugin or the core refused the data or the options.
     #[error(transparent)]
     Core(#[from] geobatch_core::Error),
@@ -89,6 +92,7 @@ impl RunError {
         matches!(
             self,
             RunError::Config { .. }
+                | RunError::Usage(_)
                 | RunError::Data(_)
                 | RunError::Core(geobatch_core::Error::Refused(_))
         )

@@ -1,9 +1,11 @@
-//! A config of either task kind and the jobs it runs: what `geobatch run`, `batches`, `validate`
-//! and `sweep` call. The kind is the task of the config's `[dataset]` plugin
-//! ([`crate::config::task_of`]): many small graphs, or one large graph.
+//! A config of either task kind and the jobs it runs: what `geobatch run`, `batches`, `validate`,
+//! `advise` and `sweep` call. The kind is decided here, once, from the one parse of the config
+//! ([`crate::config::Document::task`]): the task of its `[dataset]` plugin, many small graphs or
+//! one large graph. What a command line asks ([`Request`]) is checked against it here too, so
+//! the CLI branches on no kind.
 
 use crate::batches::run_batches_with_plans;
-use crate::config::{Loaded, LoadedConfig, RunConfig, parse_file_with, task_of};
+use crate::config::{Document, LoadedConfig, RunConfig, parse_file_with};
 use crate::error::RunError;
 use crate::node::{LoadedNodeConfig, run_node_batches};
 use crate::train::entry::no_model;
@@ -22,6 +24,72 @@ pub struct Finished {
     pub status: RunStatus,
 }
 
+/// What a command asks of a config beyond its file and `--set` overrides: checked against the
+/// config's kind before the config is typed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Request {
+    /// The config as it is (`validate`, `sweep`).
+    #[default]
+    AsWritten,
+    /// Training (`run`): `--steps` (graph-level) or `--epochs` (node-level), set in the config
+    /// as `training.steps` / `training.epochs` (so they are part of the run's identity).
+    Train {
+        /// `--steps N`.
+        steps: Option<u64>,
+        /// `--epochs N`.
+        epochs: Option<u64>,
+    },
+    /// The batching study (`batches`): `--steps N` batches and `--plans FILE` (graph-level).
+    Batches {
+        /// `--steps N`.
+        steps: Option<u64>,
+        /// Whether `--plans FILE` is given.
+        plans: bool,
+    },
+    /// Advice on a batcher (`advise`): graph-level only.
+    Advise,
+}
+
+impl Request {
+    /// The overrides the request adds to the config.
+    fn overrides(self) -> Vec<String> {
+        match self {
+            Request::Train { steps, epochs } => steps
+                .map(|n| format!("training.steps={n}"))
+                .into_iter()
+                .chain(epochs.map(|n| format!("training.epochs={n}")))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Why a config of `task` cannot do what is asked, if it cannot.
+    fn refusal(self, task: Task) -> Option<&'static str> {
+        match (task, self) {
+            (Task::Node, Request::Train { steps: Some(_), .. }) => {
+                Some("a node-level run counts epochs: --epochs N")
+            }
+            (
+                Task::Graph,
+                Request::Train {
+                    epochs: Some(_), ..
+                },
+            ) => Some("a graph-level run counts steps: --steps N"),
+            (Task::Node, Request::Batches { plans: true, .. }) => {
+                Some("--plans writes graph-level plans; a node-level study has none")
+            }
+            (Task::Node, Request::Batches { steps: Some(_), .. }) => {
+                Some("a node-level batching study counts epochs: --set batches.epochs=N")
+            }
+            (Task::Node, Request::Advise) => Some(
+                "advise compares graph batchers over training steps; this config is \
+                 node-level (compare node batchers with a sweep and `geobatch report`)",
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// A loaded config of either task kind.
 #[derive(Debug)]
 pub enum AnyConfig {
@@ -35,15 +103,43 @@ impl AnyConfig {
     /// Reads a config file, applies `KEY=VALUE` overrides, and parses and validates it as the
     /// kind its dataset plugin names.
     pub fn from_file_with(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
-        parse_file_with(path, overrides, Self::from_str)
+        Self::open(path, overrides, Request::AsWritten)
+    }
+
+    /// Reads a config file once, applies `KEY=VALUE` overrides and what `request` sets, decides
+    /// its kind and refuses a request the kind cannot do ([`RunError::Usage`]), then types and
+    /// validates it as that kind.
+    pub fn open(path: &Path, overrides: &[String], request: Request) -> Result<Self, RunError> {
+        let mut all = overrides.to_vec();
+        all.extend(request.overrides());
+        parse_file_with(path, &all, |text, path| {
+            Self::parse(Document::parse(text, path)?, request)
+        })
     }
 
     /// Parses and validates config text; `path` names it in errors.
     pub fn from_str(text: &str, path: &Path) -> Result<Self, RunError> {
-        Ok(match task_of(text) {
-            Task::Node => AnyConfig::Node(Loaded::from_str(text, path)?),
-            Task::Graph => AnyConfig::Graph(Loaded::from_str(text, path)?),
+        Self::parse(Document::parse(text, path)?, Request::AsWritten)
+    }
+
+    /// The config of `doc`, typed as its kind once `request` is found possible for that kind.
+    fn parse(doc: Document<'_>, request: Request) -> Result<Self, RunError> {
+        let task = doc.task();
+        if let Some(why) = request.refusal(task) {
+            return Err(RunError::Usage(why.to_string()));
+        }
+        Ok(match task {
+            Task::Node => AnyConfig::Node(doc.load()?),
+            Task::Graph => AnyConfig::Graph(doc.load()?),
         })
+    }
+
+    /// The graph-level config (as a [`Request::Advise`] opened it), or `None` for a node-level one.
+    pub fn into_graph(self) -> Option<LoadedConfig> {
+        match self {
+            AnyConfig::Graph(l) => Some(l),
+            AnyConfig::Node(_) => None,
+        }
     }
 
     /// The task kind.
@@ -130,10 +226,17 @@ impl AnyConfig {
         })
     }
 
-    /// Runs the batching study and returns the rendered summary.
-    pub fn batches(&self, stop: &AtomicBool) -> Result<String, RunError> {
+    /// Runs the batching study and returns the rendered summary: `steps` batches (default
+    /// `[batches] steps`) and their plans written to `plans`, for a graph-level config (a
+    /// node-level one was refused them by [`Request::Batches`]).
+    pub fn batches(
+        &self,
+        steps: Option<u64>,
+        plans: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<String, RunError> {
         Ok(match self {
-            AnyConfig::Graph(l) => run_batches_with_plans(l, None, None, stop)?.render(),
+            AnyConfig::Graph(l) => run_batches_with_plans(l, steps, plans, stop)?.render(),
             AnyConfig::Node(l) => run_node_batches(l, stop)?.render(),
         })
     }

@@ -358,7 +358,7 @@ fn run_one(
         Outcome::Skipped | Outcome::Busy | Outcome::Damaged => Ok(()),
         Outcome::Resumed => run.loaded.train(stop, true).map(drop),
         Outcome::Ran if run.loaded.has_model() => run.loaded.train(stop, false).map(drop),
-        Outcome::Ran => run.loaded.batches(stop).map(drop),
+        Outcome::Ran => run.loaded.batches(None, None, stop).map(drop),
     };
     drop(claim);
     ran.map(|()| outcome).map_err(|e| (outcome, e))

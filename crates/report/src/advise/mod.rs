@@ -17,6 +17,7 @@
 //! N batches without a model (seconds) gives the exact shapes the run will meet.
 
 mod files;
+pub mod job;
 mod model;
 mod render;
 #[cfg(test)]

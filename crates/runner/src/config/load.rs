@@ -156,11 +156,53 @@ impl<T: serde::de::DeserializeOwned + Serialize + Validate> Loaded<T> {
 
     /// Parses and validates config text; `path` names it in errors.
     pub fn from_str(text: &str, path: &Path) -> Result<Self, RunError> {
-        let (config, mut resolved, mut hash) = parse_resolved::<T>(text, path)?;
-        let fail = |message| RunError::Config {
-            file: path.to_path_buf(),
-            message,
-        };
+        Document::parse(text, path)?.load()
+    }
+}
+
+/// A config's text parsed once: the one parse that decides its kind ([`Document::task`]),
+/// refuses a `[sweep]` table and becomes its typed value ([`Document::load`]).
+pub struct Document<'t> {
+    text: &'t str,
+    path: &'t Path,
+    root: toml::Spanned<toml::de::DeTable<'t>>,
+}
+
+impl<'t> Document<'t> {
+    /// Parses config text; `path` names it in errors.
+    pub fn parse(text: &'t str, path: &'t Path) -> Result<Self, RunError> {
+        let root = toml::de::DeTable::parse(text)
+            .map_err(|e| config_error(path, e.to_string().trim_end().to_string()))?;
+        Ok(Document { text, path, root })
+    }
+
+    /// A top-level table's value.
+    fn top(&self, key: &str) -> Option<&toml::de::DeValue<'t>> {
+        self.root
+            .get_ref()
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(_, v)| v.get_ref())
+    }
+
+    /// The task the config describes: the task of its `[dataset]` plugin (graph-level when the
+    /// kind is unknown, so the graph-level parser reports the error).
+    pub fn task(&self) -> geobatch_core::Task {
+        self.top("dataset")
+            .and_then(|d| d.get("kind")?.get_ref().as_str())
+            .and_then(|kind| {
+                geobatch_core::registry::find(geobatch_core::PluginKind::Dataset, kind)
+            })
+            .map_or(geobatch_core::Task::Graph, |d| d.task)
+    }
+
+    /// The typed config, validated, resolved (every default filled in) and hashed.
+    pub fn load<T: serde::de::DeserializeOwned + Serialize + Validate>(
+        self,
+    ) -> Result<Loaded<T>, RunError> {
+        let path = self.path;
+        let (config, mut resolved, mut hash) = self.resolve::<T>()?;
+        let fail = |message| config_error(path, message);
         config.validate().map_err(fail)?;
         if let Some(source) = config.source_identity().map_err(fail)? {
             // a comment: config.toml stays the config as written, and the hash (the run id)
@@ -177,42 +219,48 @@ impl<T: serde::de::DeserializeOwned + Serialize + Validate> Loaded<T> {
             hash,
         })
     }
+
+    /// The typed value (errors name the key path), refusing a `[sweep]` table, with its resolved
+    /// TOML (every default filled in) and that text's SHA-256.
+    fn resolve<T: serde::de::DeserializeOwned + Serialize>(
+        self,
+    ) -> Result<(T, String, String), RunError> {
+        let (text, path) = (self.text, self.path);
+        let fail = |message: String| config_error(path, message);
+        if self.top("sweep").is_some() {
+            return Err(fail(
+                "this config has a [sweep] table: run its combinations with `geobatch sweep` \
+                 (or remove the table to run the base config)"
+                    .into(),
+            ));
+        }
+        let de = toml::Deserializer::from(self.root);
+        let config: T = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let mut inner = e.into_inner();
+            // the parsed document does not carry its text: the error quotes it from here
+            inner.set_input(Some(text));
+            let (path, inner) = name_the_key(text, path, inner.to_string().trim_end());
+            let inner = inner.as_str();
+            if path.is_empty() || path == "." {
+                fail(inner.to_string())
+            } else {
+                fail(format!("key `{path}`: {inner}"))
+            }
+        })?;
+        let resolved =
+            toml::to_string(&config).map_err(|e| fail(format!("cannot resolve config: {e}")))?;
+        let hash = hex(&Sha256::digest(resolved.as_bytes()));
+        Ok((config, resolved, hash))
+    }
 }
 
-/// Parses config text into `T` (errors name the key path), refuses a `[sweep]` table, and returns
-/// the value with its resolved TOML (every default filled in) and that text's SHA-256.
-pub fn parse_resolved<T: serde::de::DeserializeOwned + Serialize>(
-    text: &str,
-    path: &Path,
-) -> Result<(T, String, String), RunError> {
-    let fail = |message: String| RunError::Config {
+/// An error about the config file `path` (exit code 2).
+fn config_error(path: &Path, message: String) -> RunError {
+    RunError::Config {
         file: path.to_path_buf(),
         message,
-    };
-    let de =
-        toml::Deserializer::parse(text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
-    if toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("sweep")) {
-        return Err(fail(
-            "this config has a [sweep] table: run its combinations with `geobatch sweep` \
-             (or remove the table to run the base config)"
-                .into(),
-        ));
     }
-    let config: T = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let (path, inner) = name_the_key(text, path, inner.trim_end());
-        let inner = inner.as_str();
-        if path.is_empty() || path == "." {
-            fail(inner.to_string())
-        } else {
-            fail(format!("key `{path}`: {inner}"))
-        }
-    })?;
-    let resolved =
-        toml::to_string(&config).map_err(|e| fail(format!("cannot resolve config: {e}")))?;
-    let hash = hex(&Sha256::digest(resolved.as_bytes()));
-    Ok((config, resolved, hash))
 }
 
 /// A wrong type or value found inside a plugin's table (serde only knows the table: the
@@ -289,18 +337,6 @@ fn name_the_key(text: &str, path: String, inner: &str) -> (String, String) {
         [one] => ((*one).clone(), inner),
         _ => (path, inner),
     }
-}
-
-/// The task a config describes: the task of its `[dataset]` plugin (graph-level when the kind is
-/// unknown, so the graph-level parser reports the error).
-pub fn task_of(text: &str) -> geobatch_core::Task {
-    toml::from_str::<toml::Table>(text)
-        .ok()
-        .and_then(|t| {
-            let kind = t.get("dataset")?.get("kind")?.as_str()?.to_string();
-            geobatch_core::registry::find(geobatch_core::PluginKind::Dataset, &kind).map(|d| d.task)
-        })
-        .unwrap_or(geobatch_core::Task::Graph)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,0 +1,471 @@
+//! The job of `geobatch advise` as a library function ([`run`]): the candidates' configs (the
+//! config with another batcher, for a short probe or a validation run), their probes (real runs
+//! of the model, stopped at a time limit), their planned N steps, the ranked prediction and its
+//! files. The CLI parses the arguments into a [`Request`] and prints what [`run`] returns.
+
+use super::{Advice, Candidate, ShapeKey, advise};
+use crate::ReportError;
+use crate::read::Steps;
+use geobatch_runner::batches::{PlannedBatch, planned_batches};
+use geobatch_runner::jobs::{self, AnyConfig};
+use geobatch_runner::{LoadedConfig, RunError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// What `geobatch advise` is asked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Experiment config with a `[model]` (graph-level).
+    pub config: PathBuf,
+    /// `--set KEY=VALUE` overrides of the config.
+    pub overrides: Vec<String>,
+    /// Training steps the advice is for.
+    pub steps: u64,
+    /// Candidate batchers, each `KIND[:KEY=VALUE...]`; empty: [`DEFAULT_BATCHERS`] and the
+    /// config's own.
+    pub batchers: Vec<String>,
+    /// Steps of each candidate's probe.
+    pub probe_steps: u64,
+    /// Time limit of each probe, seconds.
+    pub probe_seconds: f64,
+    /// Whether to run the recommended batcher and the runner-up for the N steps.
+    pub validate: bool,
+    /// Output folder (default: RESULTS_DIR/EXPERIMENT/advise-MODEL-bsB-stepsN).
+    pub out: Option<PathBuf>,
+}
+
+/// Why no advice was given.
+#[derive(Debug, thiserror::Error)]
+pub enum AdviseError {
+    /// The request or the config cannot be advised on as it is (exit 2 in the CLI).
+    #[error("{0}")]
+    Usage(String),
+    /// The config, or a candidate's config, was refused, or a probe's run failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// A probe's files could not be read back, or the advice not written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// Something else failed while advising.
+    #[error("{0}")]
+    Failed(String),
+    /// The stop flag was set: no advice is written.
+    #[error("stopped: no advice is written")]
+    Stopped,
+    /// What failed, in which part of the job (a candidate's probe, a validation run).
+    #[error("{what}")]
+    Within {
+        /// The part of the job.
+        what: String,
+        /// What failed there.
+        #[source]
+        source: Box<AdviseError>,
+    },
+}
+
+impl AdviseError {
+    /// Whether the error is the user's input (the request, the config, a candidate's options)
+    /// rather than a failure while running.
+    pub fn is_input_error(&self) -> bool {
+        match self {
+            AdviseError::Usage(_) => true,
+            AdviseError::Run(e) => e.is_input_error(),
+            AdviseError::Report(e) => matches!(e, ReportError::Refused(_)),
+            AdviseError::Within { source, .. } => source.is_input_error(),
+            AdviseError::Failed(_) | AdviseError::Stopped => false,
+        }
+    }
+
+    /// Whether the stop flag ended the job.
+    pub fn is_stopped(&self) -> bool {
+        match self {
+            AdviseError::Stopped => true,
+            AdviseError::Within { source, .. } => source.is_stopped(),
+            _ => false,
+        }
+    }
+}
+
+/// An error of `what` (a part of the job), named by it.
+fn within(what: String) -> impl FnOnce(AdviseError) -> AdviseError {
+    move |e| AdviseError::Within {
+        what,
+        source: Box::new(e),
+    }
+}
+
+/// The candidates when `--batchers` is not given: the study's dynamic, static-64 and static-2^N,
+/// and `pack` (those registered in this build), plus the config's own batcher.
+pub const DEFAULT_BATCHERS: &[&str] = &[
+    "dynamic",
+    "static:pad=multiple64",
+    "static:pad=pow2",
+    "pack",
+];
+
+/// A candidate's batcher table from `KIND[:KEY=VALUE...]` (values TOML, else strings); the
+/// config's batch size unless the spec sets one.
+pub fn candidate_table(spec: &str, batch_size: usize) -> Result<toml::Table, AdviseError> {
+    let mut parts = spec.split(':');
+    let kind = parts.next().unwrap_or_default().trim();
+    if kind.is_empty() {
+        return Err(AdviseError::Usage(format!(
+            "--batchers {spec:?}: expected KIND[:KEY=VALUE...], e.g. static:pad=pow2"
+        )));
+    }
+    let names = geobatch_core::registry::names(geobatch_core::PluginKind::Batcher);
+    if !names.contains(&kind) {
+        return Err(AdviseError::Usage(format!(
+            "--batchers {spec:?}: unknown batcher {kind:?}; registered: {}",
+            names.join(", ")
+        )));
+    }
+    let mut t = toml::Table::new();
+    t.insert("kind".into(), toml::Value::String(kind.into()));
+    t.insert(
+        "batch_size".into(),
+        toml::Value::Integer(i64::try_from(batch_size).unwrap_or(i64::MAX)),
+    );
+    for kv in parts {
+        geobatch_runner::config::apply_override(&mut t, kv)
+            .map_err(|m| AdviseError::Usage(format!("--batchers {spec:?}: {kv:?}: {m}")))?;
+    }
+    Ok(t)
+}
+
+/// The config with `batcher` in place of its own, for a run of `steps` steps under `results`:
+/// no evaluation, no checkpoints, Parquet only (advise measures training time).
+fn variant(
+    base: &toml::Table,
+    batcher: &toml::Table,
+    steps: u64,
+    results: &Path,
+    path: &Path,
+) -> Result<LoadedConfig, AdviseError> {
+    let mut t = base.clone();
+    t.insert("batcher".into(), toml::Value::Table(batcher.clone()));
+    let training = t
+        .entry("training")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| AdviseError::Usage("`training` is not a table".into()))?;
+    training.insert(
+        "steps".into(),
+        toml::Value::Integer(i64::try_from(steps).unwrap_or(i64::MAX)),
+    );
+    training.insert("eval_splits".into(), toml::Value::Array(Vec::new()));
+    training.insert("eval_every".into(), toml::Value::Integer(0));
+    training.insert("checkpoint_every".into(), toml::Value::Integer(0));
+    let experiment = t
+        .entry("experiment")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| AdviseError::Usage("`experiment` is not a table".into()))?;
+    experiment.insert(
+        "results_dir".into(),
+        toml::Value::String(results.display().to_string()),
+    );
+    let mut sink = toml::Table::new();
+    sink.insert("kind".into(), toml::Value::String("parquet".into()));
+    t.insert(
+        "sinks".into(),
+        toml::Value::Array(vec![toml::Value::Table(sink)]),
+    );
+    let text = toml::to_string(&t).map_err(|e| AdviseError::Failed(e.to_string()))?;
+    Ok(LoadedConfig::from_str(&text, path)?)
+}
+
+/// Trains `loaded` into a fresh run folder (an earlier one of the same config is replaced),
+/// ended early when `limit` passes or `stop` is set; returns the steps read back.
+fn measure(
+    loaded: &LoadedConfig,
+    limit: Option<Duration>,
+    stop: &AtomicBool,
+) -> Result<Steps, AdviseError> {
+    let dir = loaded.run_dir();
+    let claim = geobatch_runner::policy::claim(&dir, geobatch_runner::policy::Ask::Fresh)?;
+    let run_stop = AtomicBool::new(false);
+    let (done, ended) = mpsc::channel::<()>();
+    let summary = std::thread::scope(|s| {
+        let flag = &run_stop;
+        s.spawn(move || {
+            let start = Instant::now();
+            loop {
+                match ended.recv_timeout(Duration::from_millis(100)) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                if stop.load(Ordering::SeqCst) || limit.is_some_and(|l| start.elapsed() >= l) {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            }
+        });
+        let r = geobatch_runner::run_train(loaded, None, &run_stop);
+        let _ = done.send(());
+        r
+    })?;
+    drop(claim);
+    if stop.load(Ordering::SeqCst) {
+        return Err(AdviseError::Stopped);
+    }
+    let run = crate::read::read_run(&summary.run_dir)?;
+    // the probe's files must be what it recorded, or its timings are not evidence
+    crate::verify::verify(&run).map_err(AdviseError::Failed)?;
+    Ok(run.steps)
+}
+
+/// Shapes and fill of a planned run.
+fn planned(batches: &[PlannedBatch]) -> (Vec<ShapeKey>, (f64, f64), f64) {
+    let key = |s: &geobatch_core::Shape| {
+        [s.nodes, s.edges, s.graphs].map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+    };
+    let sum = |f: &dyn Fn(&PlannedBatch) -> usize| batches.iter().map(|b| f(b) as f64).sum::<f64>();
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    (
+        batches.iter().map(|b| key(&b.padded)).collect(),
+        (
+            ratio(sum(&|b| b.real.nodes), sum(&|b| b.padded.nodes)),
+            ratio(sum(&|b| b.real.edges), sum(&|b| b.padded.edges)),
+        ),
+        ratio(sum(&|b| b.real.graphs), batches.len() as f64),
+    )
+}
+
+/// Runs `geobatch advise`: probes and plans every candidate, writes the advice (and with
+/// `validate` checks it); returns the advice as Markdown and the folder it was written to.
+pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), AdviseError> {
+    let (text, base_loaded) = checked(req)?;
+    let cfg = &base_loaded.config;
+    let model = cfg.model.as_ref().ok_or_else(|| {
+        AdviseError::Usage(format!(
+            "{}: no [model] table: advise times a model's training steps (see `geobatch list models`)",
+            req.config.display()
+        ))
+    })?;
+    let batch_size = cfg.batcher.batch_size();
+    let base: toml::Table =
+        toml::from_str(&text).map_err(|e| AdviseError::Failed(e.to_string()))?;
+    let tables = candidate_tables(req, &base, batch_size)?;
+    let out = req.out.clone().unwrap_or_else(|| {
+        cfg.experiment
+            .results_dir
+            .join(&cfg.experiment.name)
+            .join(format!(
+                "advise-{}-bs{batch_size}-steps{}",
+                model.typetag_name(),
+                req.steps
+            ))
+    });
+    std::fs::create_dir_all(&out)
+        .map_err(|e| AdviseError::Failed(format!("cannot create {}: {e}", out.display())))?;
+    let (candidates, tables) = probe_all(req, &base, tables, &out, stop)?;
+    let title = format!(
+        "{} on {}, batch size {batch_size}, {}, {} kernel threads",
+        model.typetag_name(),
+        base_loaded.names().dataset,
+        cfg.training.device,
+        geobatch_runner::threads::resolve(cfg.training.threads)
+    );
+    let mut advice = advise(&candidates, req.steps, cfg.training.warmup);
+    // the prediction is kept before the validation runs, so a failed or stopped one loses nothing
+    write(&advice, &title, &out)?;
+    if req.validate {
+        let top: Vec<String> = advice.top_two().iter().map(|r| r.label.clone()).collect();
+        for label in top {
+            let Some(i) = candidates.iter().position(|c| c.label == label) else {
+                continue;
+            };
+            eprintln!("advise: validating {label}: {} steps", req.steps);
+            let full = variant(
+                &base,
+                &tables[i],
+                req.steps,
+                &out.join("validation"),
+                &req.config,
+            )?;
+            let steps =
+                measure(&full, None, stop).map_err(within(format!("validation run of {label}")))?;
+            advice.check(&label, &steps);
+            write(&advice, &title, &out)?;
+        }
+    }
+    Ok((advice.render(&title), out))
+}
+
+/// The request's numbers checked against each other and the config: the config's resolved text
+/// (with its overrides) and the config loaded.
+fn checked(req: &Request) -> Result<(String, LoadedConfig), AdviseError> {
+    // the kind is checked as the config is read: advise is for graph-level training
+    let loaded = AnyConfig::open(&req.config, &req.overrides, jobs::Request::Advise)?
+        .into_graph()
+        .ok_or_else(|| AdviseError::Usage("advise is for graph-level configs".into()))?;
+    // the candidates' configs are this one's (every default filled in) with another batcher
+    let text = loaded.resolved.clone();
+    if !(req.probe_seconds > 0.0 && req.probe_seconds.is_finite()) {
+        return Err(AdviseError::Usage(
+            "--probe-seconds must be a positive number".into(),
+        ));
+    }
+    if req.steps == 0 {
+        return Err(AdviseError::Usage("--steps must be at least 1".into()));
+    }
+    if req.probe_steps < 2 {
+        return Err(AdviseError::Usage(
+            "--probe-steps must be at least 2 (the first step is start-up)".into(),
+        ));
+    }
+    let warmup = loaded.config.training.warmup;
+    // warm-up steps are left out of a probe's timings: a probe of no more steps than that
+    // measures nothing, and every prediction would be 0 s
+    if req.probe_steps < warmup + 2 {
+        return Err(AdviseError::Usage(format!(
+            "--probe-steps {} is too short for the config's training.warmup = {warmup}: a \
+             probe's warm-up steps are not timed, so it needs at least {} steps",
+            req.probe_steps,
+            warmup + 2
+        )));
+    }
+    if let Some(twice) = req
+        .batchers
+        .iter()
+        .enumerate()
+        .find_map(|(i, b)| req.batchers[..i].contains(b).then_some(b))
+    {
+        return Err(AdviseError::Usage(format!(
+            "--batchers names {twice} twice: list each candidate once"
+        )));
+    }
+    Ok((text, loaded))
+}
+
+/// The candidates' batcher tables: `--batchers`, or the default candidates registered in this
+/// build followed by the config's own batcher.
+fn candidate_tables(
+    req: &Request,
+    base: &toml::Table,
+    batch_size: usize,
+) -> Result<Vec<toml::Table>, AdviseError> {
+    let specs: Vec<String> = if req.batchers.is_empty() {
+        let names = geobatch_core::registry::names(geobatch_core::PluginKind::Batcher);
+        DEFAULT_BATCHERS
+            .iter()
+            .filter(|s| names.contains(&s.split(':').next().unwrap_or_default()))
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        req.batchers.clone()
+    };
+    let mut tables = specs
+        .iter()
+        .map(|s| candidate_table(s, batch_size))
+        .collect::<Result<Vec<_>, _>>()?;
+    // the config's own batcher joins the default candidates unless it is one of them (dropped
+    // by its label in probe_all)
+    if req.batchers.is_empty() {
+        let own = base
+            .get("batcher")
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .ok_or_else(|| AdviseError::Usage("the config has no [batcher] table".into()))?;
+        tables.push(own);
+    }
+    Ok(tables)
+}
+
+/// Plans and probes every candidate; returns them with the tables they came from (the config's
+/// own batcher left out when a default candidate has its label).
+fn probe_all(
+    req: &Request,
+    base: &toml::Table,
+    tables: Vec<toml::Table>,
+    out: &Path,
+    stop: &AtomicBool,
+) -> Result<(Vec<Candidate>, Vec<toml::Table>), AdviseError> {
+    let own_extra = req.batchers.is_empty();
+    let last = tables.len() - 1;
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut kept = Vec::new();
+    for (i, t) in tables.into_iter().enumerate() {
+        let spec = toml::Value::Table(t.clone()).to_string();
+        let probe = variant(base, &t, req.probe_steps, &out.join("probes"), &req.config)
+            .map_err(within(format!("batcher {spec}")))?;
+        let mut label = probe.config.batcher.label();
+        if candidates.iter().any(|c| c.label == label) {
+            if own_extra && i == last {
+                continue;
+            }
+            // two candidates of one label (options the label does not show): name the table
+            label = format!("{label} {spec}");
+        }
+        let started = Instant::now();
+        let plan = planned_batches(&probe, req.steps)?;
+        let plan_s = started.elapsed().as_secs_f64();
+        let (padded, fill, graphs_per_step) = planned(&plan);
+        eprintln!(
+            "advise: {label}: planned {} steps in {plan_s:.1} s; probing {} steps (at most {:.0} s)",
+            req.steps, req.probe_steps, req.probe_seconds
+        );
+        let steps = measure(
+            &probe,
+            Some(Duration::from_secs_f64(req.probe_seconds)),
+            stop,
+        )
+        .map_err(within(format!("probe of {label}")))?;
+        if steps.step.len() < 2 {
+            return Err(AdviseError::Failed(format!(
+                "probe of {label}: only {} step(s) ran in {} s: raise --probe-seconds",
+                steps.step.len(),
+                req.probe_seconds
+            )));
+        }
+        candidates.push(Candidate {
+            label,
+            spec,
+            padded,
+            fill,
+            graphs_per_step,
+            probe: steps,
+        });
+        kept.push(t);
+    }
+    Ok((candidates, kept))
+}
+
+/// Writes `advice.md`, `advice.parquet` and `crossovers.parquet` into `out`.
+fn write(advice: &Advice, title: &str, out: &Path) -> Result<(), AdviseError> {
+    advice.write(out)?;
+    let md = out.join("advice.md");
+    std::fs::write(&md, advice.render(title))
+        .map_err(|e| AdviseError::Failed(format!("cannot write {}: {e}", md.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_take_the_config_batch_size_and_typed_options() {
+        geobatch_catalog::link();
+        let t = candidate_table("static:pad=pow2", 32).expect("parsed");
+        assert_eq!(t["kind"].as_str(), Some("static"));
+        assert_eq!(t["pad"].as_str(), Some("pow2"));
+        assert_eq!(t["batch_size"].as_integer(), Some(32));
+        let t = candidate_table("pack:batch_size=64:window=128", 32).expect("parsed");
+        assert_eq!(t["batch_size"].as_integer(), Some(64));
+        assert_eq!(t["window"].as_integer(), Some(128));
+        let e = candidate_table("greedy-nonexistent", 32).expect_err("unknown");
+        assert!(
+            e.to_string().contains("unknown batcher") && e.to_string().contains("registered:"),
+            "{e}"
+        );
+        assert!(candidate_table("", 32).is_err());
+        assert!(
+            candidate_table("static:pad", 32)
+                .expect_err("no value")
+                .to_string()
+                .contains("KEY=VALUE")
+        );
+    }
+}
