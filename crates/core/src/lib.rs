@@ -37,6 +37,7 @@ pub mod records;
 pub mod registry;
 pub mod rounding;
 pub mod rules;
+pub mod run_record;
 pub mod shape;
 pub mod sink;
 pub mod split;

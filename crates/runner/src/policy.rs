@@ -1,5 +1,5 @@
-//! Run policy, once for every command: what a run folder holds (its status, recorded by the
-//! runner itself in `status.json`, whatever sinks the run has), and what a command may do with
+//! Run policy, once for every command: what a run folder holds (its status, the run record of
+//! `geobatch_core::run_record`, whatever sinks the run has), and what a command may do with
 //! it: take its lock, start it, continue it from its checkpoint, discard it, or leave it
 //! (complete, or another process's). `geobatch run`, `sweep` (and its SLURM array tasks) and
 //! `advise`'s probes ask through [`claim`].
@@ -8,59 +8,16 @@ use crate::error::RunError;
 use crate::lock::RunLock;
 use crate::train::checkpoint;
 use geobatch_core::RunStatus;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// The runner's record of a run's status, in the run folder.
-pub const STATUS_FILE: &str = "status.json";
-
-/// What `status.json` holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusRecord {
-    /// `running` from the first step on, then how the run ended.
-    pub status: RunStatus,
-    /// Steps recorded so far (a resumed run's earlier steps included).
-    pub steps: u64,
-}
+pub use geobatch_core::run_record::{STATUS_FILE, StatusRecord, is_complete, stored_status};
 
 /// Records `status` after `steps` in `run_dir` (written whole or not at all).
 pub fn record(run_dir: &Path, status: RunStatus, steps: u64) -> Result<(), RunError> {
-    let path = run_dir.join(STATUS_FILE);
-    let text = serde_json::to_string(&StatusRecord { status, steps })
-        .map_err(|e| RunError::Core(geobatch_core::Error::invalid(e.to_string())))?;
-    geobatch_core::atomic::write_atomic(&path, |f| std::io::Write::write_all(f, text.as_bytes()))
-        .map_err(|source| RunError::Io { path, source })
-}
-
-/// The status `run_dir` records: the runner's `status.json`, or for folders written before it
-/// existed the `status` of `run.parquet`; `None` when neither can be read.
-pub fn stored_status(run_dir: &Path) -> Option<RunStatus> {
-    let recorded = std::fs::read(run_dir.join(STATUS_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<StatusRecord>(&b).ok());
-    match recorded {
-        Some(r) => Some(r.status),
-        None => parquet_status(run_dir),
-    }
-}
-
-/// The `status` column of `run.parquet` (runs recorded before `status.json`).
-fn parquet_status(run_dir: &Path) -> Option<RunStatus> {
-    use arrow_array::cast::AsArray;
-    let file = std::fs::File::open(run_dir.join("run.parquet")).ok()?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .ok()?;
-    let text = reader.flatten().find_map(|batch| {
-        let c = batch.column_by_name("status")?.as_string_opt::<i32>()?;
-        c.iter().flatten().next().map(str::to_string)
-    })?;
-    serde_json::from_value(serde_json::Value::String(text)).ok()
-}
-
-/// Whether `run_dir` holds a complete run.
-pub fn is_complete(run_dir: &Path) -> bool {
-    stored_status(run_dir) == Some(RunStatus::Complete)
+    geobatch_core::run_record::record(run_dir, status, steps).map_err(|source| RunError::Io {
+        path: run_dir.join(STATUS_FILE),
+        source,
+    })
 }
 
 /// What a run folder holds before a run starts in it.

@@ -14,9 +14,8 @@
 //! always readable. The schema version sits in the key-value metadata under
 //! `geobatch.schema_version`. Columns are documented in `docs/results-schema.md`.
 
-mod tables;
-
-pub use tables::{SCHEMA_VERSION, eval_batch, run_batch, step_batch, write_table};
+use geobatch_tables as tables;
+pub use geobatch_tables::SCHEMA_VERSION;
 
 use geobatch_core::manifest::{MANIFEST_VERSION, Manifest, PartEntry};
 use geobatch_core::records::{EvalRecord, RunEnd, RunStatus};
@@ -87,7 +86,7 @@ impl ParquetSink {
             return Ok(());
         }
         let run = self.run()?;
-        let batch = step_batch(run, &self.steps).map_err(err)?;
+        let batch = tables::step_batch(run, &self.steps).map_err(err)?;
         let file = format!("steps-{:05}.parquet", self.part);
         tables::write_atomic(&run.run_dir.join(&file), &batch, "steps").map_err(err)?;
         if let (Some(entries), Some(first), Some(last)) =
@@ -125,7 +124,7 @@ impl ParquetSink {
 
     fn write_run(&self, end: Option<&RunEnd>) -> Result<()> {
         let run = self.run()?;
-        let batch = run_batch(run, end).map_err(err)?;
+        let batch = tables::run_batch(run, end).map_err(err)?;
         tables::write_atomic(&run.run_dir.join("run.parquet"), &batch, "run").map_err(err)
     }
 }
@@ -184,7 +183,7 @@ impl Sink for ParquetSink {
     fn eval(&mut self, record: &EvalRecord) -> Result<()> {
         self.evals.push(record.clone());
         let run = self.run()?;
-        let batch = eval_batch(run, &self.evals).map_err(err)?;
+        let batch = tables::eval_batch(run, &self.evals).map_err(err)?;
         tables::write_atomic(&run.run_dir.join("evals.parquet"), &batch, "evals").map_err(err)
     }
 
@@ -234,7 +233,7 @@ impl Sink for ParquetSink {
             let _ = std::fs::remove_file(run.run_dir.join("evals.parquet"));
             return Ok(());
         }
-        let batch = eval_batch(run, &self.evals).map_err(err)?;
+        let batch = tables::eval_batch(run, &self.evals).map_err(err)?;
         tables::write_atomic(&run.run_dir.join("evals.parquet"), &batch, "evals").map_err(err)
     }
 

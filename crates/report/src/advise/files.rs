@@ -117,7 +117,7 @@ impl Advice {
 /// Writes one table of the advice as geobatch writes every Parquet table (whole or not at all,
 /// tagged with the schema version and `table`).
 fn write_parquet(path: &Path, batch: &RecordBatch, table: &str) -> Result<(), ReportError> {
-    geobatch_sink_parquet::write_table(path, batch, table).map_err(|e| ReportError::Write {
+    geobatch_tables::write_table(path, batch, table).map_err(|e| ReportError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
