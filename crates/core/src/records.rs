@@ -161,6 +161,21 @@ impl StepRecord {
     }
 }
 
+/// Whether a step is a steady one, the one definition every summary uses (`geobatch run`'s and
+/// `bench step`'s medians, the report's and `advise`'s): neither a warm-up step nor the first on
+/// its padded shape since the process started (a compile on a shape-specialising engine; a run's
+/// first step is always such a step).
+pub fn is_steady(warmup: bool, cold_shape: bool) -> bool {
+    !warmup && !cold_shape
+}
+
+impl StepRecord {
+    /// Whether this step is a steady one ([`is_steady`]).
+    pub fn is_steady(&self) -> bool {
+        is_steady(self.warmup, self.cold_shape)
+    }
+}
+
 /// One evaluation of one split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRecord {

@@ -113,11 +113,10 @@ pub struct Steps {
 }
 
 impl Steps {
-    /// Whether step `i` is a steady one, the one definition of the report and `advise`: neither a
-    /// warm-up step nor the first on its padded shape since the process started (a compile on a
-    /// shape-specialising engine; a run's first step is always such a step).
+    /// Whether step `i` is a steady one (the one definition, `geobatch_core::records::is_steady`:
+    /// neither a warm-up step nor the first on its padded shape since the process started).
     pub fn is_steady(&self, i: usize) -> bool {
-        !self.warmup[i] && !self.cold_shape[i]
+        geobatch_core::records::is_steady(self.warmup[i], self.cold_shape[i])
     }
 }
 

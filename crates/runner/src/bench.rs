@@ -1,14 +1,15 @@
 //! `geobatch bench step`: the training step of a model timed at several batch sizes on real
-//! batches, warm-up excluded, with the share of each phase.
+//! batches (the training loop's own source and step), steady steps only, with the share of each
+//! phase.
 
 use crate::config::LoadedConfig;
+use crate::config::Mode;
 use crate::error::RunError;
+use crate::train::graph::GraphSource;
+use crate::train::{Flow, Progress, feed, timed_update};
 use geobatch_core::stats::{median, quantile};
-use geobatch_core::{
-    BatcherContext, BatcherSpec, GraphBatch, GraphStream, ModelContext, Plan, SplitName, StreamMode,
-};
+use geobatch_core::{BatcherContext, BatcherSpec, ModelContext, SplitName, StepRecord};
 use std::fmt::Write as _;
-use std::time::Instant;
 
 /// Timing of one batch size.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +18,7 @@ pub struct StepBench {
     pub threads: usize,
     /// Batch size.
     pub batch_size: usize,
-    /// Timed steps (after warm-up).
+    /// Timed steps: the steady ones (after warm-up, not the first on their shape).
     pub steps: usize,
     /// Median time of a whole step (batching + update), ms.
     pub median_ms: f64,
@@ -89,7 +90,9 @@ pub fn bench_step(
     Ok(out)
 }
 
-/// Times one batch size on the current pool of `threads` kernel threads.
+/// Times one batch size on the current pool of `threads` kernel threads: the training loop's own
+/// batch source ([`GraphSource`], fed serially) and step ([`timed_update`]); the medians are of
+/// the steady steps (`StepRecord::is_steady`), as in every summary.
 fn bench_one(
     loaded: &LoadedConfig,
     dataset: &dyn geobatch_core::Dataset,
@@ -107,85 +110,80 @@ fn bench_one(
         .model
         .as_ref()
         .ok_or_else(|| input("no [model] table to benchmark".into()))?;
-    let seed = cfg.experiment.seed;
     let train = dataset.split(SplitName::Train);
-    {
-        let spec = with_batch_size(cfg.batcher.as_ref(), bs).map_err(input)?;
-        let ctx = BatcherContext {
-            sizes: train.sizes(),
-            split: "train",
-            quirks: cfg.experiment.quirks,
-        };
-        let mut batcher = geobatch_core::batcher::build_for_training(spec.as_ref(), &ctx)?;
-        let mut stream = GraphStream::new(
-            train.len(),
-            StreamMode::Train,
-            seed,
-            cfg.experiment.quirks,
-            "train",
-        )?;
-        let mut trainer = model.build(&ModelContext {
-            n_species: dataset.species_classes().len(),
-            target_stats: dataset.target_stats(),
-            seed,
-            device: cfg.training.device.clone(),
-            optimizer: cfg.training.optimizer.clone(),
-        })?;
-        let (mut plan, mut batch) = (Plan::default(), GraphBatch::new());
-        let (mut total, mut phases) = (Vec::new(), vec![Vec::new(); 5]);
-        let (mut graphs, mut edges) = (0usize, Vec::new());
-        for step in 0..(warmup + steps) {
-            let t0 = Instant::now();
-            batcher
-                .next_plan(&mut stream, train.sizes(), &mut plan)
-                .map_err(|e| e.naming_graph("train", train))?;
-            batch.collate(train, &plan)?;
-            let batching = t0.elapsed().as_nanos() as u64;
-            let s = trainer.train_step(&batch, step as u64)?;
-            let whole = t0.elapsed().as_nanos() as u64;
-            if step >= warmup {
-                total.push(whole);
-                for (v, x) in phases.iter_mut().zip([
-                    batching,
-                    s.transfer_ns,
-                    s.forward_ns.unwrap_or(0),
-                    s.backward_ns.unwrap_or(0),
-                    s.optimizer_ns.unwrap_or(0),
-                ]) {
-                    v.push(x);
-                }
-                graphs += plan.real.graphs;
-                edges.push(batch.senders.len());
-            }
-        }
-        total.sort_unstable();
-        edges.sort_unstable();
-        phases.iter_mut().for_each(|v| v.sort_unstable());
-        let med = median(&total).unwrap_or(0.0);
-        let mut phases_ms = [0.0; 5];
-        for (p, v) in phases_ms.iter_mut().zip(&phases) {
-            *p = median(v).unwrap_or(0.0) / 1e6;
-        }
-        Ok(StepBench {
-            threads,
-            batch_size: bs,
-            steps,
-            median_ms: med / 1e6,
-            p90_ms: quantile(&total, 0.9).unwrap_or(0) as f64 / 1e6,
-            graphs_per_s: if med > 0.0 {
-                graphs as f64 / steps.max(1) as f64 / (med * 1e-9)
-            } else {
-                0.0
-            },
-            phases_ms,
-            padded_edges: edges.get(edges.len() / 2).copied().unwrap_or(0),
-        })
+    let spec = with_batch_size(cfg.batcher.as_ref(), bs).map_err(input)?;
+    let ctx = BatcherContext {
+        sizes: train.sizes(),
+        split: "train",
+        quirks: cfg.experiment.quirks,
+    };
+    let batcher = geobatch_core::batcher::build_for_training(spec.as_ref(), &ctx)?;
+    let mut source = GraphSource::new(train, batcher, SplitName::Train, loaded)?;
+    let mut trainer = model.build(&ModelContext {
+        n_species: dataset.species_classes().len(),
+        target_stats: dataset.target_stats(),
+        seed: cfg.experiment.seed,
+        device: cfg.training.device.clone(),
+        optimizer: cfg.training.optimizer.clone(),
+    })?;
+    let total_steps = (warmup + steps) as u64;
+    let mut progress = Progress::new(total_steps);
+    let mut records = Vec::with_capacity(steps);
+    feed(
+        Mode::Serial,
+        &mut source,
+        0..total_steps,
+        &|_| false,
+        &mut |step, built| {
+            let warm = step < warmup as u64;
+            let (r, _) = timed_update(trainer.as_mut(), built, step, warm, &mut progress)?;
+            records.extend(r.is_steady().then_some(r));
+            Ok(Flow::Continue)
+        },
+    )?;
+    Ok(summarise(&records, bs, threads))
+}
+
+/// The row of one batch size from its steady steps.
+fn summarise(records: &[StepRecord], bs: usize, threads: usize) -> StepBench {
+    let sorted = |f: &dyn Fn(&StepRecord) -> u64| {
+        let mut v: Vec<u64> = records.iter().map(f).collect();
+        v.sort_unstable();
+        v
+    };
+    let total = sorted(&|r| r.combined_ns);
+    let phases = [
+        sorted(&|r| r.batching_ns),
+        sorted(&|r| r.phases.transfer_ns.unwrap_or(0)),
+        sorted(&|r| r.phases.forward_ns.unwrap_or(0)),
+        sorted(&|r| r.phases.backward_ns.unwrap_or(0)),
+        sorted(&|r| r.phases.optimizer_ns.unwrap_or(0)),
+    ];
+    let edges = sorted(&|r| r.padded.edges as u64);
+    let graphs: usize = records.iter().map(|r| r.real.graphs).sum();
+    let med = median(&total).unwrap_or(0.0);
+    let steps = records.len();
+    StepBench {
+        threads,
+        batch_size: bs,
+        steps,
+        median_ms: med / 1e6,
+        p90_ms: quantile(&total, 0.9).unwrap_or(0) as f64 / 1e6,
+        graphs_per_s: if med > 0.0 {
+            graphs as f64 / steps.max(1) as f64 / (med * 1e-9)
+        } else {
+            0.0
+        },
+        phases_ms: phases.map(|v| median(&v).unwrap_or(0.0) / 1e6),
+        padded_edges: edges.get(edges.len() / 2).copied().unwrap_or(0) as usize,
     }
 }
 
 /// A table of benchmark rows.
 pub fn render(model: &str, rows: &[StepBench]) -> String {
-    let mut s = format!("training step of {model} (median over timed steps, warm-up excluded)\n");
+    let mut s = format!(
+        "training step of {model} (median over steady steps: warm-up and first steps on a shape excluded)\n"
+    );
     let _ = writeln!(
         s,
         "{:>7} {:>5} {:>6} {:>10} {:>9} {:>10} {:>8}  share: {}",

@@ -185,3 +185,38 @@ fn a_config_without_a_model_cannot_train() {
         "{err}"
     );
 }
+
+/// `bench step` times the training loop's own batches and step, and its medians are of the
+/// steady steps only (the one definition): with one constant padded shape, every step after the
+/// warm-up is steady (the one cold step, the first, is a warm-up step), so all `steps` count and
+/// none of the warm-up ones.
+#[test]
+fn bench_step_times_the_steady_steps_of_the_training_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = config(
+        dir.path(),
+        "kind = \"schnet\"\nlatent = 8",
+        "kind = \"static\"\nbatch_size = 4\npad = \"constant\"",
+        "steps = 5\nthreads = 1",
+    );
+    let rows = geobatch_runner::bench::bench_step(&loaded, &[4, 8], 6, 2, &[1]).unwrap();
+    assert_eq!(rows.len(), 2);
+    for (r, bs) in rows.iter().zip([4, 8]) {
+        assert_eq!((r.batch_size, r.threads), (bs, 1));
+        assert_eq!(r.steps, 6, "{r:?}");
+        assert!(r.median_ms > 0.0 && r.p90_ms >= r.median_ms, "{r:?}");
+        assert!(r.phases_ms[0] > 0.0 && r.phases_ms[2] > 0.0, "{r:?}");
+        assert!(r.graphs_per_s > 0.0 && r.padded_edges > 0, "{r:?}");
+    }
+    // a padded shape per batch: a step on a shape met for the first time is not steady, so
+    // fewer steps count than ran after the warm-up, and at least one does
+    let loaded = config(
+        dir.path(),
+        "kind = \"schnet\"\nlatent = 8",
+        "kind = \"static\"\nbatch_size = 4\npad = \"pow2\"",
+        "steps = 5\nthreads = 1",
+    );
+    let rows = geobatch_runner::bench::bench_step(&loaded, &[4], 12, 1, &[1]).unwrap();
+    assert!(rows[0].steps >= 1 && rows[0].steps < 12, "{:?}", rows[0]);
+    assert!(geobatch_runner::bench::render("schnet", &rows).contains("steady steps"));
+}

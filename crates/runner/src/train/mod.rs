@@ -32,7 +32,7 @@ use crate::policy;
 use crate::sinks::SinkSet;
 use checkpoint::CheckpointState;
 use geobatch_core::{
-    Batch, Error, Phases, RunInfo, RunStatus, SinkSpec, StepRecord, StepTiming, Trainer,
+    Batch, Error, Phases, RunInfo, RunStatus, SinkSpec, StepRecord, StepStats, StepTiming, Trainer,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -278,6 +278,35 @@ struct RunLoop<'r, T: TaskHooks> {
     anchor: (u64, serde_json::Value),
 }
 
+/// One timed update on a built batch, the step of every training loop (`train`'s and `bench
+/// step`'s): the trainer's step and its record, the padded shape met in `progress`.
+pub(crate) fn timed_update<B: Batch>(
+    trainer: &mut dyn Trainer<B>,
+    built: &Built<B>,
+    step: u64,
+    warmup: bool,
+    progress: &mut Progress,
+) -> Result<(StepRecord, StepStats), RunError> {
+    let t = Instant::now();
+    let stats = trainer.train_step(&built.batch, step)?;
+    let timing = StepTiming {
+        plan_ns: built.plan_ns,
+        collate_ns: built.collate_ns,
+        wait_ns: built.wait_ns,
+        update_ns: Some(t.elapsed().as_nanos() as u64),
+    };
+    let (new_shape, cold_shape) = progress.meet(built.batch.padded());
+    let record = StepRecord {
+        new_shape,
+        cold_shape,
+        warmup,
+        loss: Some(stats.loss),
+        phases: Phases::of(&stats),
+        ..StepRecord::timed(step, &built.batch, timing)
+    };
+    Ok((record, stats))
+}
+
 impl<T: TaskHooks> RunLoop<'_, T> {
     /// One step: update on the batch and record it, then evaluate and checkpoint when due.
     fn step(&mut self, step: u64, built: &Built<T::Batch>) -> Result<Flow, RunError> {
@@ -313,23 +342,8 @@ impl<T: TaskHooks> RunLoop<'_, T> {
 
     /// The timed update and its record; a diverged loss is an error after it is recorded.
     fn update(&mut self, step: u64, built: &Built<T::Batch>) -> Result<(), RunError> {
-        let t = Instant::now();
-        let stats = self.trainer.train_step(&built.batch, step)?;
-        let timing = StepTiming {
-            plan_ns: built.plan_ns,
-            collate_ns: built.collate_ns,
-            wait_ns: built.wait_ns,
-            update_ns: Some(t.elapsed().as_nanos() as u64),
-        };
-        let (new_shape, cold_shape) = self.progress.meet(built.batch.padded());
-        let record = StepRecord {
-            new_shape,
-            cold_shape,
-            warmup: self.schedule.warmup(step),
-            loss: Some(stats.loss),
-            phases: Phases::of(&stats),
-            ..StepRecord::timed(step, &built.batch, timing)
-        };
+        let warmup = self.schedule.warmup(step);
+        let (record, stats) = timed_update(self.trainer, built, step, warmup, &mut self.progress)?;
         self.sinks.step(&record)?;
         self.progress.add(&record, self.schedule.steps);
         let loss = stats.loss;

@@ -6,28 +6,33 @@ use geobatch_core::{Shape, StepRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-/// Step times of one kind (ns), warm-up steps apart.
+/// Step times of one kind (ns), steady steps apart (`StepRecord::is_steady`: neither warm-up nor
+/// the first step on a shape in this process).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Times {
-    timed: Vec<u64>,
-    warmup: Vec<u64>,
+    /// Steady steps (named `timed` in checkpoints).
+    #[serde(rename = "timed")]
+    steady: Vec<u64>,
+    /// The other steps (named `warmup` in checkpoints).
+    #[serde(rename = "warmup")]
+    other: Vec<u64>,
 }
 
 impl Times {
-    fn push(&mut self, warmup: bool, ns: u64) {
-        if warmup {
-            self.warmup.push(ns);
+    fn push(&mut self, steady: bool, ns: u64) {
+        if steady {
+            self.steady.push(ns);
         } else {
-            self.timed.push(ns);
+            self.other.push(ns);
         }
     }
 
-    /// Median after warm-up, or over the warm-up steps when every step was one.
+    /// Median of the steady steps, or of every step when none was steady.
     fn median(&self) -> Option<f64> {
-        let mut v = if self.timed.is_empty() {
-            self.warmup.clone()
+        let mut v = if self.steady.is_empty() {
+            self.other.clone()
         } else {
-            self.timed.clone()
+            self.steady.clone()
         };
         v.sort_unstable();
         median(&v)
@@ -102,10 +107,11 @@ impl Progress {
         if r.step + self.window >= steps {
             self.last = (self.last.0 + loss, self.last.1 + 1);
         }
-        self.batching.push(r.warmup, r.batching_ns);
-        self.update.push(r.warmup, r.update_ns.unwrap_or(0));
+        let steady = r.is_steady();
+        self.batching.push(steady, r.batching_ns);
+        self.update.push(steady, r.update_ns.unwrap_or(0));
         if let Some(w) = r.wait_ns {
-            self.wait.push(r.warmup, w);
+            self.wait.push(steady, w);
         }
     }
 
