@@ -18,8 +18,11 @@ pub struct StepBench {
     pub threads: usize,
     /// Batch size.
     pub batch_size: usize,
-    /// Timed steps: the steady ones (after warm-up, not the first on their shape).
+    /// Timed steps: the steady ones (after warm-up, not the first on their shape); `steps`, or
+    /// fewer when [`STEADY_TRIES`] times as many steps met too many new shapes.
     pub steps: usize,
+    /// Steps that ran: the warm-up, the timed steps and the first steps on a new shape between.
+    pub ran: usize,
     /// Median time of a whole step (batching + update), ms.
     pub median_ms: f64,
     /// 90th percentile of a whole step, ms.
@@ -31,6 +34,10 @@ pub struct StepBench {
     /// Median padded edge count of a batch: the work per step, to compare with other engines.
     pub padded_edges: usize,
 }
+
+/// At most this many times `--steps` steps run after the warm-up to time `--steps` steady ones
+/// (a batcher that meets a new shape at most steps gives fewer).
+pub const STEADY_TRIES: usize = 4;
 
 /// Names of the phases in [`StepBench::phases_ms`].
 pub const PHASES: [&str; 5] = ["batching", "transfer", "forward", "backward", "optimizer"];
@@ -126,25 +133,36 @@ fn bench_one(
         device: cfg.training.device.clone(),
         optimizer: cfg.training.optimizer.clone(),
     })?;
-    let total_steps = (warmup + steps) as u64;
-    let mut progress = Progress::new(total_steps);
+    // steps on a shape met for the first time are not steady: the run goes on until `steps`
+    // steady ones are timed, or at most STEADY_TRIES times as many steps have run
+    let most = (warmup + steps.saturating_mul(STEADY_TRIES)) as u64;
+    let mut progress = Progress::new(most);
     let mut records = Vec::with_capacity(steps);
+    let mut ran = 0;
     feed(
         Mode::Serial,
         &mut source,
-        0..total_steps,
+        0..most,
         &|_| false,
         &mut |step, built| {
             let warm = step < warmup as u64;
             let (r, _) = timed_update(trainer.as_mut(), built, step, warm, &mut progress)?;
             records.extend(r.is_steady().then_some(r));
-            Ok(Flow::Continue)
+            ran += 1;
+            Ok(if records.len() >= steps {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
         },
     )?;
-    Ok(summarise(&records, bs, threads))
+    Ok(StepBench {
+        ran,
+        ..summarise(&records, bs, threads)
+    })
 }
 
-/// The row of one batch size from its steady steps.
+/// The row of one batch size from its steady steps (`ran` left 0).
 fn summarise(records: &[StepRecord], bs: usize, threads: usize) -> StepBench {
     let sorted = |f: &dyn Fn(&StepRecord) -> u64| {
         let mut v: Vec<u64> = records.iter().map(f).collect();
@@ -167,6 +185,7 @@ fn summarise(records: &[StepRecord], bs: usize, threads: usize) -> StepBench {
         threads,
         batch_size: bs,
         steps,
+        ran: 0,
         median_ms: med / 1e6,
         p90_ms: quantile(&total, 0.9).unwrap_or(0) as f64 / 1e6,
         graphs_per_s: if med > 0.0 {

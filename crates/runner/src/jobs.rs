@@ -5,12 +5,13 @@
 //! the CLI branches on no kind.
 
 use crate::batches::run_batches_with_plans;
-use crate::config::{Document, LoadedConfig, RunConfig, parse_file_with};
+use crate::config::{Document, ExperimentConfig, Loaded, RunConfig, parse_file_with};
 use crate::error::RunError;
-use crate::node::{LoadedNodeConfig, run_node_batches};
+use crate::node::{NodeConfig, run_node_batches};
 use crate::train::entry::no_model;
-use crate::train::{RunSummary, run_train_with};
+use crate::train::{RunSummary, TrainKind, run_train_with};
 use geobatch_core::{RunStatus, Task};
+use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -90,14 +91,106 @@ impl Request {
     }
 }
 
-/// A loaded config of either task kind.
-#[derive(Debug)]
-pub enum AnyConfig {
-    /// Many small graphs (molecules, crystals).
-    Graph(LoadedConfig),
-    /// One large graph (node classification).
-    Node(LoadedNodeConfig),
+/// A kind of task as the jobs see it: what differs between graph-level and node-level configs
+/// beyond training ([`TrainKind`]): the task it is and its batching study. Implemented by the
+/// config type of each kind; everything else a job does is written once, for every kind.
+pub trait Kind: TrainKind + std::fmt::Debug + 'static {
+    /// The task.
+    const TASK: Task;
+
+    /// Runs the batching study and returns the rendered summary: `steps` batches and their
+    /// plans written to `plans` where the kind has them ([`Request::refusal`] says where not).
+    fn study(
+        loaded: &Loaded<Self>,
+        steps: Option<u64>,
+        plans: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<String, RunError>;
 }
+
+impl Kind for ExperimentConfig {
+    const TASK: Task = Task::Graph;
+
+    fn study(
+        loaded: &Loaded<Self>,
+        steps: Option<u64>,
+        plans: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<String, RunError> {
+        Ok(run_batches_with_plans(loaded, steps, plans, stop)?.render())
+    }
+}
+
+impl Kind for NodeConfig {
+    const TASK: Task = Task::Node;
+
+    fn study(
+        loaded: &Loaded<Self>,
+        _steps: Option<u64>,
+        _plans: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<String, RunError> {
+        Ok(run_node_batches(loaded, stop)?.render())
+    }
+}
+
+/// A loaded config of some kind, as [`AnyConfig`] holds it (object-safe; one implementation,
+/// for every [`Kind`]).
+trait Jobs: std::fmt::Debug {
+    fn task(&self) -> Task;
+    fn config(&self) -> &dyn RunConfig;
+    fn resolved(&self) -> &str;
+    fn run_dir(&self) -> PathBuf;
+    fn no_model(&self) -> RunError;
+    fn train(&self, stop: &AtomicBool, resume: bool) -> Result<Finished, RunError>;
+    fn study(
+        &self,
+        steps: Option<u64>,
+        plans: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<String, RunError>;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+impl<K: Kind> Jobs for Loaded<K> {
+    fn task(&self) -> Task {
+        K::TASK
+    }
+    fn config(&self) -> &dyn RunConfig {
+        &self.config
+    }
+    fn resolved(&self) -> &str {
+        &self.resolved
+    }
+    fn run_dir(&self) -> PathBuf {
+        Loaded::run_dir(self)
+    }
+    fn no_model(&self) -> RunError {
+        no_model(self)
+    }
+    fn train(&self, stop: &AtomicBool, resume: bool) -> Result<Finished, RunError> {
+        let summary = run_train_with(self, None, stop, resume)?;
+        Ok(Finished {
+            summary: summary.render(),
+            status: summary.status(),
+        })
+    }
+    fn study(
+        &self,
+        steps: Option<u64>,
+        plans: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<String, RunError> {
+        K::study(self, steps, plans, stop)
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// A loaded config of either task kind, its kind decided once, when it was parsed.
+#[derive(Debug)]
+pub struct AnyConfig(Box<dyn Jobs>);
 
 impl AnyConfig {
     /// Reads a config file, applies `KEY=VALUE` overrides, and parses and validates it as the
@@ -128,80 +221,62 @@ impl AnyConfig {
         if let Some(why) = request.refusal(task) {
             return Err(RunError::Usage(why.to_string()));
         }
-        Ok(match task {
-            Task::Node => AnyConfig::Node(doc.load()?),
-            Task::Graph => AnyConfig::Graph(doc.load()?),
-        })
+        Ok(AnyConfig(match task {
+            Task::Graph => Box::new(doc.load::<ExperimentConfig>()?),
+            Task::Node => Box::new(doc.load::<NodeConfig>()?),
+        }))
     }
 
-    /// The graph-level config (as a [`Request::Advise`] opened it), or `None` for a node-level one.
-    pub fn into_graph(self) -> Option<LoadedConfig> {
-        match self {
-            AnyConfig::Graph(l) => Some(l),
-            AnyConfig::Node(_) => None,
-        }
+    /// The config as the kind `K` loaded it, or `None` when it is of another kind
+    /// (`into_loaded::<ExperimentConfig>()` after a [`Request::Advise`]).
+    pub fn into_loaded<K: Kind>(self) -> Option<Loaded<K>> {
+        self.0.into_any().downcast::<Loaded<K>>().ok().map(|b| *b)
     }
 
     /// The task kind.
     pub fn task(&self) -> Task {
-        match self {
-            AnyConfig::Graph(_) => Task::Graph,
-            AnyConfig::Node(_) => Task::Node,
-        }
-    }
-
-    fn config(&self) -> &dyn RunConfig {
-        match self {
-            AnyConfig::Graph(l) => &l.config,
-            AnyConfig::Node(l) => &l.config,
-        }
+        self.0.task()
     }
 
     /// The config with every default filled in, as TOML.
     pub fn resolved(&self) -> &str {
-        match self {
-            AnyConfig::Graph(l) => &l.resolved,
-            AnyConfig::Node(l) => &l.resolved,
-        }
+        self.0.resolved()
     }
 
     /// The label of the config's batcher.
     pub fn batcher_label(&self) -> String {
-        self.config().batcher_label()
+        self.0.config().batcher_label()
     }
 
     /// Whether the config records anything (`[[sinks]]` is not empty).
     pub fn has_sinks(&self) -> bool {
-        !self.config().sinks().is_empty()
+        !self.0.config().sinks().is_empty()
     }
 
     /// Whether the config has a model (`run` trains it; without one, jobs study batching).
     pub fn has_model(&self) -> bool {
-        self.config().model_name().is_some()
+        self.0.config().model_name().is_some()
     }
 
     /// Refuses a config without a model for training, before anything is made for its run
     /// (without this check, `run` would claim the batching study's folder first).
     pub fn require_model(&self) -> Result<(), RunError> {
-        match self {
-            _ if self.has_model() => Ok(()),
-            AnyConfig::Graph(l) => Err(no_model(l)),
-            AnyConfig::Node(l) => Err(no_model(l)),
+        if self.has_model() {
+            Ok(())
+        } else {
+            Err(self.0.no_model())
         }
     }
 
     /// The folder of the config's run: its training run when it has a model, else its batching
     /// study.
     pub fn run_dir(&self) -> PathBuf {
-        match self {
-            AnyConfig::Graph(l) => l.run_dir(),
-            AnyConfig::Node(l) => l.run_dir(),
-        }
+        self.0.run_dir()
     }
 
     /// One line saying what the config holds (`geobatch validate`).
     pub fn describe(&self) -> String {
-        let c = self.config();
+        let c = self.0.config();
         let kind = match self.task() {
             Task::Graph => "",
             Task::Node => "node-level; ",
@@ -220,10 +295,7 @@ impl AnyConfig {
     /// Trains the config's model (continuing from its checkpoint with `resume`) and returns the
     /// rendered summary and how the run ended.
     pub fn train(&self, stop: &AtomicBool, resume: bool) -> Result<Finished, RunError> {
-        Ok(match self {
-            AnyConfig::Graph(l) => finished(run_train_with(l, None, stop, resume)?),
-            AnyConfig::Node(l) => finished(run_train_with(l, None, stop, resume)?),
-        })
+        self.0.train(stop, resume)
     }
 
     /// Runs the batching study and returns the rendered summary: `steps` batches (default
@@ -235,17 +307,6 @@ impl AnyConfig {
         plans: Option<&Path>,
         stop: &AtomicBool,
     ) -> Result<String, RunError> {
-        Ok(match self {
-            AnyConfig::Graph(l) => run_batches_with_plans(l, steps, plans, stop)?.render(),
-            AnyConfig::Node(l) => run_node_batches(l, stop)?.render(),
-        })
-    }
-}
-
-/// What a training run of either kind ended with.
-fn finished(summary: impl RunSummary) -> Finished {
-    Finished {
-        summary: summary.render(),
-        status: summary.status(),
+        self.0.study(steps, plans, stop)
     }
 }

@@ -10,7 +10,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec, NodePredictions};
 use geobatch_core::{GraphBatch, ModelContext, ModelSpec, Result, StepStats, Trainer};
+use geobatch_runner::ExperimentConfig;
 use geobatch_runner::jobs::AnyConfig;
+use geobatch_runner::node::NodeConfig;
 use geobatch_runner::run_train;
 use geobatch_testkit::results::{read, run_value};
 use serde::{Deserialize, Serialize};
@@ -162,12 +164,13 @@ fn load(dir: &Path, dataset: &str, training: &str, predict: &str) -> AnyConfig {
 /// A graph-level run of the broken model; its error and its run folder.
 fn graph_run(predict: &str) -> (String, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let AnyConfig::Graph(loaded) = load(
+    let Some(loaded) = load(
         dir.path(),
         "kind = \"qm9\"\nsource = \"fixture\"\n[batcher]\nkind = \"dynamic\"\nbatch_size = 8",
         "steps = 10\neval_every = 5",
         predict,
-    ) else {
+    )
+    .into_loaded::<ExperimentConfig>() else {
         panic!("a graph-level config");
     };
     let err = run_train(&loaded, None, &AtomicBool::new(false))
@@ -262,13 +265,14 @@ fn broken_node_predictions_fail_the_run() {
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let AnyConfig::Node(loaded) = load(
+        let Some(loaded) = load(
             dir.path(),
             "kind = \"sbm\"\nnodes = 400\nclasses = 4\ncommunities = 4\navg_degree = 6\n\
              [batcher]\nkind = \"cluster\"\nnum_parts = 4",
             "epochs = 3\neval_every = 1",
             predict,
-        ) else {
+        )
+        .into_loaded::<NodeConfig>() else {
             panic!("a node-level config");
         };
         let err = run_train(&loaded, None, &AtomicBool::new(false))

@@ -8,7 +8,7 @@ use crate::ReportError;
 use crate::read::Steps;
 use geobatch_runner::batches::{PlannedBatch, planned_batches};
 use geobatch_runner::jobs::{self, AnyConfig};
-use geobatch_runner::{LoadedConfig, RunError};
+use geobatch_runner::{ExperimentConfig, LoadedConfig, RunError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -299,7 +299,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
 fn checked(req: &Request) -> Result<(String, LoadedConfig), AdviseError> {
     // the kind is checked as the config is read: advise is for graph-level training
     let loaded = AnyConfig::open(&req.config, &req.overrides, jobs::Request::Advise)?
-        .into_graph()
+        .into_loaded::<ExperimentConfig>()
         .ok_or_else(|| AdviseError::Usage("advise is for graph-level configs".into()))?;
     // the candidates' configs are this one's (every default filled in) with another batcher
     let text = loaded.resolved.clone();
