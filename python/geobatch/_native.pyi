@@ -21,30 +21,33 @@ def batchers() -> list[str]: ...
 def dataset_kinds() -> list[str]: ...
 def memory_limit() -> Optional[Tuple[float, str]]: ...
 def load_dataset(
+    *,
     config: Optional[str] = None,
-    table_json: Optional[str] = None,
+    table: Optional[dict[str, Any]] = None,
     seed: Optional[int] = None,
     data_dir: Optional[str] = None,
 ) -> dict[str, Any]: ...
 def graph_edges(
-    rule_json: str,
-    positions: npt.NDArray[np.float32],
+    rule: dict[str, Any],
+    positions: npt.NDArray[np.float64],
     node_offsets: npt.NDArray[np.int64],
-    cells: Optional[npt.NDArray[np.float32]] = None,
+    *,
+    cells: Optional[npt.NDArray[np.float64]] = None,
     pbc: Optional[npt.NDArray[np.bool_]] = None,
 ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float32]]: ...
 
 class Planner:
-    def __init__(self, options_json: str, quirks: str) -> None: ...
+    def __init__(self, kind: str, *, options: dict[str, Any], quirks: str = "clean") -> None: ...
     @property
     def label(self) -> str: ...
     @property
     def batch_size(self) -> int: ...
-    def options_json(self) -> str: ...
+    def options(self) -> dict[str, Any]: ...
     def budget_warning(self, sizes: npt.NDArray[np.int64]) -> Optional[str]: ...
     def plan_epoch(
         self,
         sizes: npt.NDArray[np.int64],
+        *,
         seed: int,
         epoch: int,
         rank: int,
@@ -52,11 +55,12 @@ class Planner:
         drop_last: bool,
         shuffle: bool,
     ) -> PlanArrays: ...
-    def plan_steps(self, sizes: npt.NDArray[np.int64], seed: int, steps: int) -> PlanArrays: ...
+    def plan_steps(self, sizes: npt.NDArray[np.int64], *, seed: int, steps: int) -> PlanArrays: ...
 
 class Collator:
     def __init__(
         self,
+        *,
         node_offsets: npt.NDArray[np.int64],
         edge_offsets: Optional[npt.NDArray[np.int64]],
         senders_local: Optional[npt.NDArray[np.int32]],

@@ -6,7 +6,6 @@ the GIL released; its arrays are NumPy arrays that own the Rust memory (no copy)
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
 import warnings
@@ -140,11 +139,7 @@ class Planner:
         # one graph is always kept for padding: 2 is the least for every batcher, as in Rust
         batch_size = _count(batch_size, "batch_size", 2)
         table = {"kind": kind, "batch_size": batch_size, **options}
-        try:
-            text = json.dumps(table)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"batcher options must be plain values (numbers, strings, dicts): {e}") from None
-        self._native = _native.Planner(text, quirks)
+        self._native = _native.Planner(kind, options={"batch_size": batch_size, **options}, quirks=quirks)
         self.kind = kind
         self.quirks = quirks
         self._table = table
@@ -171,7 +166,7 @@ class Planner:
     @property
     def options(self) -> dict:
         """Every option of the batcher, defaults included."""
-        return json.loads(self._native.options_json())
+        return self._native.options()
 
     def plan_epoch(
         self,
@@ -204,7 +199,13 @@ class Planner:
         self._warn_budget(sizes)
         return Plan(
             *self._native.plan_epoch(
-                sizes, seed, epoch, rank, world_size, bool(drop_last), bool(shuffle)
+                sizes,
+                seed=seed,
+                epoch=epoch,
+                rank=rank,
+                world_size=world_size,
+                drop_last=bool(drop_last),
+                shuffle=bool(shuffle),
             )
         )
 
@@ -224,7 +225,7 @@ class Planner:
         per_step = 57 + 8 * 2 * max(self.batch_size, 1)
         check_memory(steps * per_step, f"plan_steps(steps={steps})")
         self._warn_budget(sizes)
-        return Plan(*self._native.plan_steps(sizes, _count(seed, "seed"), steps))
+        return Plan(*self._native.plan_steps(sizes, seed=_count(seed, "seed"), steps=steps))
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items() if k != "kind")

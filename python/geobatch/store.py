@@ -8,7 +8,6 @@ graphs are empty. ``graph_mask`` is true for real graphs.
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
 import sys
@@ -173,7 +172,7 @@ class GraphStore:
         if (p is None) != (c is None):
             raise ValueError("give cells and pbc together")
         exact = np.ascontiguousarray(positions, dtype=np.float64).reshape(pos.shape)
-        eo, s, r, v = _native.graph_edges(json.dumps(rule), exact, offsets, c, p)
+        eo, s, r, v = _native.graph_edges(rule, exact, offsets, cells=c, pbc=p)
         return cls(
             counts,
             nodes=node_arrays,
@@ -298,17 +297,17 @@ class _Buffers:
         }
         stored = not store.full
         self.native = _native.Collator(
-            store.node_offsets,
-            store.edge_offsets if stored else None,
-            store.senders if stored else None,
-            store.receivers if stored else None,
-            [_bytes(a) for a in store.nodes.values()],
-            [_bytes(a) for a in nodes.values()],
-            [_bytes(a) for a in store.edges.values()],
-            [_bytes(a) for a in edges.values()],
-            [_bytes(a) for a in store.graphs.values()],
-            [_bytes(a) for a in graphs.values()],
-            *index.values(),
+            node_offsets=store.node_offsets,
+            edge_offsets=store.edge_offsets if stored else None,
+            senders_local=store.senders if stored else None,
+            receivers_local=store.receivers if stored else None,
+            node_src=[_bytes(a) for a in store.nodes.values()],
+            node_out=[_bytes(a) for a in nodes.values()],
+            edge_src=[_bytes(a) for a in store.edges.values()],
+            edge_out=[_bytes(a) for a in edges.values()],
+            graph_src=[_bytes(a) for a in store.graphs.values()],
+            graph_out=[_bytes(a) for a in graphs.values()],
+            **index,
         )
         self.arrays = (nodes, edges, graphs, index)
         self.bound = None
@@ -508,7 +507,7 @@ def load_dataset(config=None, *, seed: Optional[int] = None, data_dir=None, **ta
     if config is not None:
         raw = _native.load_dataset(config=str(config), seed=seed, data_dir=dd)
     else:
-        raw = _native.load_dataset(table_json=json.dumps(table), seed=seed, data_dir=dd)
+        raw = _native.load_dataset(table=table, seed=seed, data_dir=dd)
     if str(raw["source"]).startswith("fixture") and "source" not in table:
         where = os.path.abspath(dd if dd is not None else "data")
         if config is None:

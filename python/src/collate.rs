@@ -222,7 +222,7 @@ impl Collator {
     /// the shapes; what is checked here is what memory safety needs.
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (node_offsets, edge_offsets, senders_local, receivers_local, node_src, node_out, edge_src, edge_out, graph_src, graph_out, senders, receivers, node_graph, n_node, n_edge, graph_mask))]
+    #[pyo3(signature = (*, node_offsets, edge_offsets, senders_local, receivers_local, node_src, node_out, edge_src, edge_out, graph_src, graph_out, senders, receivers, node_graph, n_node, n_edge, graph_mask))]
     fn new(
         node_offsets: Bound<'_, PyAny>,
         edge_offsets: Option<Bound<'_, PyAny>>,

@@ -2,6 +2,7 @@
 //! the runner loads them and handed to Python as arrays of a store.
 
 use crate::value_error;
+use crate::values::json_of;
 use geobatch_core::graph::Edges;
 use geobatch_core::registry::{self, PluginKind};
 use geobatch_core::{DatasetContext, DatasetSpec, GraphSet, SplitName, Task};
@@ -42,26 +43,22 @@ fn from_config(path: &str) -> PyResult<(serde_json::Value, Option<u64>, Option<P
 }
 
 /// Loads a dataset (the GIL released) from a config file's `[dataset]` table or from a table
-/// given as JSON, with the seed and data folder given or else the config's (else 42 and `data`).
+/// given as a dict, with the seed and data folder given or else the config's (else 42 and `data`).
 /// Returns a dict: name, source, target names and units, species classes, and per split the
 /// store's arrays (node offsets, atomic numbers, species classes, positions, targets, cells, pbc,
 /// ids, and the stored edges, or `full` for graphs whose every pair of atoms is an edge).
 #[pyfunction]
-#[pyo3(signature = (config = None, table_json = None, seed = None, data_dir = None))]
+#[pyo3(signature = (*, config = None, table = None, seed = None, data_dir = None))]
 pub fn load_dataset<'py>(
     py: Python<'py>,
     config: Option<String>,
-    table_json: Option<String>,
+    table: Option<Bound<'py, PyDict>>,
     seed: Option<u64>,
     data_dir: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (value, cfg_seed, cfg_dir) = match (config, table_json) {
+    let (value, cfg_seed, cfg_dir) = match (config, table) {
         (Some(path), None) => from_config(&path)?,
-        (None, Some(json)) => (
-            serde_json::from_str(&json).map_err(value_error)?,
-            None,
-            None,
-        ),
+        (None, Some(table)) => (json_of(table.as_any(), "dataset options")?, None, None),
         _ => return Err(value_error("give a config file or a dataset table")),
     };
     let kind = value
@@ -80,8 +77,10 @@ pub fn load_dataset<'py>(
         serde_json::from_value(value).map_err(|e| value_error(format!("dataset {kind:?}: {e}")))?;
     spec.validate().map_err(value_error)?;
     let ctx = DatasetContext {
-        seed: seed.or(cfg_seed).unwrap_or(42),
-        data_dir: data_dir.or(cfg_dir).unwrap_or_else(|| "data".into()),
+        seed: seed.or(cfg_seed).unwrap_or(DatasetContext::DEFAULT_SEED),
+        data_dir: data_dir
+            .or(cfg_dir)
+            .unwrap_or_else(|| DatasetContext::DEFAULT_DATA_DIR.into()),
     };
     let dataset = py
         .detach(|| spec.load(&ctx).map_err(|e| e.to_string()))

@@ -2,25 +2,27 @@
 //! images where a cell's `pbc` says so), for stores made from positions in Python.
 
 use crate::value_error;
+use crate::values::json_of;
 use geobatch_core::Cell;
 use geobatch_core::rules::{GraphRule, build_edges};
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
 };
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use rayon::prelude::*;
 
 /// Senders, receivers and vectors of edges.
 type Edges = (Vec<u32>, Vec<u32>, Vec<[f32; 3]>);
 
 /// Edge offsets (graphs + 1), local senders and receivers, and edge vectors (edges x 3) of every
-/// graph under `rule_json` (a graph rule table as JSON), the GIL released.
+/// graph under `rule` (a graph rule table, as a dict), the GIL released.
 #[pyfunction]
-#[pyo3(signature = (rule_json, positions, node_offsets, cells = None, pbc = None))]
+#[pyo3(signature = (rule, positions, node_offsets, *, cells = None, pbc = None))]
 #[allow(clippy::type_complexity)]
 pub fn graph_edges<'py>(
     py: Python<'py>,
-    rule_json: &str,
+    rule: Bound<'py, PyDict>,
     positions: PyReadonlyArray2<'py, f64>,
     node_offsets: PyReadonlyArray1<'py, i64>,
     cells: Option<PyReadonlyArray3<'py, f64>>,
@@ -31,8 +33,8 @@ pub fn graph_edges<'py>(
     Bound<'py, PyArray1<i32>>,
     Bound<'py, PyArray2<f32>>,
 )> {
-    let rule: GraphRule =
-        serde_json::from_str(rule_json).map_err(|e| value_error(format!("graph: {e}")))?;
+    let rule: GraphRule = serde_json::from_value(json_of(rule.as_any(), "graph rule")?)
+        .map_err(|e| value_error(format!("graph: {e}")))?;
     rule.validate().map_err(value_error)?;
     let pos = positions.as_slice().map_err(value_error)?;
     let offsets = node_offsets.as_slice().map_err(value_error)?;

@@ -7,6 +7,7 @@ mod collate;
 mod datasets;
 mod graphs;
 mod planner;
+mod values;
 
 use pyo3::prelude::*;
 

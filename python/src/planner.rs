@@ -2,10 +2,12 @@
 //! rank shares and step sequences from sizes alone.
 
 use crate::value_error;
+use crate::values::{json_of, py_of};
 use geobatch_core::registry::{self, PluginKind};
 use geobatch_core::{BatcherSpec, GraphSize, Plans, Quirks, Task, epoch};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 /// Names of the registered graph-level batchers, sorted.
 #[pyfunction]
@@ -17,7 +19,7 @@ pub fn batchers() -> Vec<&'static str> {
         .collect()
 }
 
-/// A batcher spec (config options as JSON, with `kind`) and the stream's quirks.
+/// A batcher spec (built from its name and options) and the stream's quirks.
 #[pyclass(module = "geobatch._native", frozen)]
 pub struct Planner {
     spec: Box<dyn BatcherSpec>,
@@ -35,18 +37,17 @@ type PlanArrays<'py> = (
 
 #[pymethods]
 impl Planner {
-    /// Builds the batcher `options["kind"]` from its options (a JSON object, as the `[batcher]`
-    /// table of a config) and checks them.
+    /// Builds the batcher `kind` from its `options` (a dict, as the `[batcher]` table of a
+    /// config without its `kind`) and checks them.
     #[new]
-    fn new(options_json: &str, quirks: &str) -> PyResult<Self> {
-        let value: serde_json::Value = serde_json::from_str(options_json).map_err(value_error)?;
-        let kind = value
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or_default()
-            .to_string();
+    #[pyo3(signature = (kind, *, options, quirks = "clean"))]
+    fn new(kind: &str, options: &Bound<'_, PyDict>, quirks: &str) -> PyResult<Self> {
+        let mut value = json_of(options.as_any(), "batcher options")?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("kind".into(), kind.into());
+        }
         let known = batchers();
-        if !known.contains(&kind.as_str()) {
+        if !known.contains(&kind) {
             return Err(value_error(format!(
                 "unknown batcher {kind:?}: the graph-level batchers are {}",
                 known.join(", ")
@@ -79,9 +80,10 @@ impl Planner {
         self.spec.batch_size()
     }
 
-    /// The batcher's options with their defaults, as JSON.
-    fn options_json(&self) -> PyResult<String> {
-        serde_json::to_string(&self.spec).map_err(value_error)
+    /// The batcher's options with their defaults (and its `kind`), as a dict.
+    fn options<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = serde_json::to_value(&self.spec).map_err(value_error)?;
+        py_of(py, &value)
     }
 
     /// A warning when the budget given in the options is far from the graphs of `sizes`
@@ -96,6 +98,7 @@ impl Planner {
 
     /// One epoch's plan for one rank (see `geobatch_core::epoch`), the GIL released.
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (sizes, *, seed, epoch, rank, world_size, drop_last, shuffle))]
     fn plan_epoch<'py>(
         &self,
         py: Python<'py>,
@@ -121,6 +124,7 @@ impl Planner {
     }
 
     /// The first `steps` batches of the training stream of `seed`, the GIL released.
+    #[pyo3(signature = (sizes, *, seed, steps))]
     fn plan_steps<'py>(
         &self,
         py: Python<'py>,

@@ -154,6 +154,20 @@ def test_options_defaults_and_labels():
     assert geobatch.Planner("dynamic", budget=budget).options["budget"] == budget
 
 
+def test_options_cross_to_rust_as_python_values():
+    """Options are handed to the engine as Python values, not JSON text: NumPy scalars (which
+    JSON cannot write) are numbers, tuples are lists, and the options come back as a dict of
+    plain Python values."""
+    p = geobatch.Planner("pack", np.int64(32), window=np.int64(64), graph_slack=np.float32(1.5))
+    options = p.options
+    assert options["window"] == 64 and type(options["window"]) is int
+    assert options["graph_slack"] == 1.5 and type(options["graph_slack"]) is float
+    budget = {"nodes": np.int32(600), "edges": 9000, "graphs": 40}
+    assert geobatch.Planner("dynamic", budget=budget).options["budget"]["nodes"] == 600
+    with pytest.raises(TypeError, match="plain values"):
+        geobatch.Planner("dynamic", budget={1: 2})
+
+
 @pytest.mark.parametrize(
     "sizes,error,words",
     [

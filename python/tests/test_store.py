@@ -387,5 +387,8 @@ def test_the_native_collator_refuses_arrays_that_disagree(node_offsets, edge_off
     out = lambda n, t=np.int32: np.zeros(n, t)  # noqa: E731
     with pytest.raises(ValueError, match=re.escape(words)):
         geobatch._native.Collator(
-            i64(node_offsets), i64(edge_offsets), i32(senders), i32(receivers), [], [], [], [], [], [],
-            out(16), out(16), out(8), out(4), out(4), np.zeros(4, bool))
+            node_offsets=i64(node_offsets), edge_offsets=i64(edge_offsets),
+            senders_local=i32(senders), receivers_local=i32(receivers),
+            node_src=[], node_out=[], edge_src=[], edge_out=[], graph_src=[], graph_out=[],
+            senders=out(16), receivers=out(16), node_graph=out(8), n_node=out(4), n_edge=out(4),
+            graph_mask=np.zeros(4, bool))

@@ -48,6 +48,13 @@ pub struct DatasetContext {
     pub data_dir: PathBuf,
 }
 
+impl DatasetContext {
+    /// The seed of a config that names none (`experiment.seed`).
+    pub const DEFAULT_SEED: u64 = 42;
+    /// The data folder of a config that names none (`experiment.data_dir`).
+    pub const DEFAULT_DATA_DIR: &'static str = "data";
+}
+
 /// A loaded dataset: three [`GraphSet`] splits sharing species classes and targets.
 pub trait Dataset: Send + Sync {
     /// The registered name of the dataset plugin.

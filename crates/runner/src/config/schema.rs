@@ -163,13 +163,13 @@ impl Default for BatchesSection {
 }
 
 fn default_seed() -> u64 {
-    42
+    geobatch_core::DatasetContext::DEFAULT_SEED
 }
 fn default_results() -> PathBuf {
     "results".into()
 }
 fn default_data() -> PathBuf {
-    "data".into()
+    geobatch_core::DatasetContext::DEFAULT_DATA_DIR.into()
 }
 fn default_steps() -> u64 {
     1000
