@@ -14,6 +14,7 @@
 pub mod comment;
 pub mod frames;
 pub mod properties;
+pub mod rows;
 pub mod sources;
 pub mod structures;
 
@@ -45,19 +46,11 @@ pub struct ExtxyzSpec {
     pub targets: Vec<String>,
     /// Targets divided by the number of atoms (named `<target>_per_atom` in results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[option(
-        ty = "[string]",
-        toml = "[]",
-        doc = "targets divided by the number of atoms (named <target>_per_atom in results)"
-    )]
+    #[option(row = rows::PER_ATOM)]
     pub per_atom: Vec<String>,
     /// Units of the targets, one each (for reports); unknown when absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[option(
-        ty = "[string]",
-        toml = "[]",
-        doc = "units of the targets, one each, for reports"
-    )]
+    #[option(row = rows::UNITS)]
     pub units: Vec<String>,
     /// The comment-line key naming each frame; `<file>:<frame>` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,19 +70,11 @@ pub struct ExtxyzSpec {
     pub select: Selection,
     /// Graph rule.
     #[serde(default = "default_rule")]
-    #[option(
-        ty = "{ kind = \"knn\" | \"cutoff\" | \"full\", ... }",
-        toml = "{ kind = \"knn\", k = 12 }",
-        doc = "graph rule; periodic along the directions pbc names"
-    )]
+    #[option(row = rows::GRAPH)]
     pub graph: GraphRule,
     /// Split sizes.
     #[serde(default)]
-    #[option(
-        ty = "{ train, validation, test[, seed] }",
-        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
-        doc = "fractions or counts, seeded by the run's seed"
-    )]
+    #[option(row = rows::SPLIT)]
     pub split: SplitSpec,
     /// Where the split is saved and reused; `<data_dir>/splits/extxyz-<n>-<fingerprint>.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,11 +86,7 @@ pub struct ExtxyzSpec {
     pub split_file: Option<PathBuf>,
     /// Leave out and count structures with a non-finite target or position.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    #[option(
-        ty = "bool",
-        toml = "false",
-        doc = "leave out and count structures with a NaN or infinite target or position instead of refusing the data"
-    )]
+    #[option(row = rows::SKIP_NON_FINITE)]
     pub skip_non_finite: bool,
 }
 
