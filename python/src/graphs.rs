@@ -71,36 +71,8 @@ pub fn graph_edges<'py>(
         build_edges(&rule, &xyz, &cell, &mut out.0, &mut out.1, &mut out.2)
             .map_err(|m| format!("graph {g}: {m}"))
     };
-    // graphs in parallel (each large one also searches in parallel), joined in order; the
-    // first graph (in order) that fails is the one named. On one thread, straight into the lists.
     let (edge_offsets, all) = py
-        .detach(|| {
-            let mut all: Edges = Default::default();
-            let mut eo = Vec::with_capacity(graphs + 1);
-            eo.push(0i64);
-            if rayon::current_num_threads() == 1 {
-                for g in 0..graphs {
-                    edges_into(g, &mut all)?;
-                    eo.push(all.0.len() as i64);
-                }
-                return Ok((eo, all));
-            }
-            let parts: Vec<_> = (0..graphs)
-                .into_par_iter()
-                .map(|g| {
-                    let mut part: Edges = Default::default();
-                    edges_into(g, &mut part).map(|()| part)
-                })
-                .collect();
-            for part in parts {
-                let (gs, gr, gv) = part?;
-                all.0.extend_from_slice(&gs);
-                all.1.extend_from_slice(&gr);
-                all.2.extend_from_slice(&gv);
-                eo.push(all.0.len() as i64);
-            }
-            Ok::<_, String>((eo, all))
-        })
+        .detach(|| all_edges(graphs, &edges_into))
         .map_err(value_error)?;
     let (senders, receivers, vectors) = all;
     let e = vectors.len();
@@ -112,4 +84,38 @@ pub fn graph_edges<'py>(
         ints(&receivers),
         flat.reshape([e, 3])?,
     ))
+}
+
+/// Edge offsets and the edges of `graphs` graphs, `edges_into(g, out)` appending graph `g`'s.
+/// Graphs in parallel (each large one also searches in parallel), joined in order; the first
+/// graph (in order) that fails is the one named. On one thread, straight into the lists.
+fn all_edges(
+    graphs: usize,
+    edges_into: &(dyn Fn(usize, &mut Edges) -> Result<(), String> + Sync),
+) -> Result<(Vec<i64>, Edges), String> {
+    let mut all: Edges = Default::default();
+    let mut eo = Vec::with_capacity(graphs + 1);
+    eo.push(0i64);
+    if rayon::current_num_threads() == 1 {
+        for g in 0..graphs {
+            edges_into(g, &mut all)?;
+            eo.push(all.0.len() as i64);
+        }
+        return Ok((eo, all));
+    }
+    let parts: Vec<_> = (0..graphs)
+        .into_par_iter()
+        .map(|g| {
+            let mut part: Edges = Default::default();
+            edges_into(g, &mut part).map(|()| part)
+        })
+        .collect();
+    for part in parts {
+        let (gs, gr, gv) = part?;
+        all.0.extend_from_slice(&gs);
+        all.1.extend_from_slice(&gr);
+        all.2.extend_from_slice(&gv);
+        eo.push(all.0.len() as i64);
+    }
+    Ok((eo, all))
 }

@@ -362,60 +362,11 @@ impl GraphSetBuilder {
         cell: Option<Cell>,
         targets: &[f32],
     ) -> Result<()> {
-        let bad = |m: String| {
-            Err(Error::GraphRule {
+        self.check(atomic_numbers, positions, cell.as_ref(), targets)
+            .map_err(|message| Error::GraphRule {
                 graph: id.to_string(),
-                message: m,
-            })
-        };
-        if atomic_numbers.is_empty() {
-            return bad("graph has no atoms".into());
-        }
-        if atomic_numbers.len() != positions.len() {
-            return bad(format!(
-                "{} atomic numbers but {} positions",
-                atomic_numbers.len(),
-                positions.len()
-            ));
-        }
-        if let Some(z) = atomic_numbers.iter().find(|&&z| z == 0 || z > 118) {
-            return bad(format!("atomic number {z} is not an element"));
-        }
-        if positions.iter().flatten().any(|x| !x.is_finite()) {
-            return bad("a position is not a finite number".into());
-        }
-        if let Some(x) = positions
-            .iter()
-            .flatten()
-            .find(|&&x| !(x as f32).is_finite())
-        {
-            return bad(format!(
-                "a position ({x:e} Angstrom) is beyond float32's range"
-            ));
-        }
-        if targets.len() != self.target_names.len() {
-            return bad(format!(
-                "{} target values for {} target columns",
-                targets.len(),
-                self.target_names.len()
-            ));
-        }
-        if let Some((k, v)) = targets.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return bad(format!(
-                "target {} is {v}, not a finite number",
-                self.target_names[k]
-            ));
-        }
-        if let Some(c) = &cell {
-            if c.lattice.iter().flatten().any(|x| !x.is_finite()) {
-                return bad("the cell is not finite".into());
-            }
-            if c.is_periodic()
-                && let Err(m) = crate::neighbors::check_cell(&c.lattice, c.pbc)
-            {
-                return bad(m);
-            }
-        }
+                message,
+            })?;
         self.atomic_numbers.extend_from_slice(atomic_numbers);
         let narrow = positions.iter().map(|p| p.map(|x| x as f32));
         match &mut self.exact {
@@ -438,6 +389,66 @@ impl GraphSetBuilder {
         self.targets.extend_from_slice(targets);
         self.ids.push_str(id);
         self.id_offsets.push(self.ids.len() as u32);
+        Ok(())
+    }
+
+    /// Why a structure cannot join the set, if it cannot: atoms, positions, cell and targets
+    /// checked before anything is appended.
+    fn check(
+        &self,
+        atomic_numbers: &[u8],
+        positions: &[[f64; 3]],
+        cell: Option<&Cell>,
+        targets: &[f32],
+    ) -> std::result::Result<(), String> {
+        if atomic_numbers.is_empty() {
+            return Err("graph has no atoms".into());
+        }
+        if atomic_numbers.len() != positions.len() {
+            return Err(format!(
+                "{} atomic numbers but {} positions",
+                atomic_numbers.len(),
+                positions.len()
+            ));
+        }
+        if let Some(z) = atomic_numbers.iter().find(|&&z| z == 0 || z > 118) {
+            return Err(format!("atomic number {z} is not an element"));
+        }
+        if positions.iter().flatten().any(|x| !x.is_finite()) {
+            return Err("a position is not a finite number".into());
+        }
+        if let Some(x) = positions
+            .iter()
+            .flatten()
+            .find(|&&x| !(x as f32).is_finite())
+        {
+            return Err(format!(
+                "a position ({x:e} Angstrom) is beyond float32's range"
+            ));
+        }
+        if targets.len() != self.target_names.len() {
+            return Err(format!(
+                "{} target values for {} target columns",
+                targets.len(),
+                self.target_names.len()
+            ));
+        }
+        if let Some((k, v)) = targets.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(format!(
+                "target {} is {v}, not a finite number",
+                self.target_names[k]
+            ));
+        }
+        if let Some(c) = cell {
+            if c.lattice.iter().flatten().any(|x| !x.is_finite()) {
+                return Err("the cell is not finite".into());
+            }
+            if c.is_periodic()
+                && let Err(m) = crate::neighbors::check_cell(&c.lattice, c.pbc)
+            {
+                return Err(m);
+            }
+        }
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use crate::study::study;
 use crate::train::Schedule;
 use crate::train::graph::GraphSource;
 use geobatch_core::stats::{median, quantile};
-use geobatch_core::{BatcherContext, DatasetContext, RunStatus, Shape, StepRecord};
+use geobatch_core::{BatcherContext, DatasetContext, GraphBatch, RunStatus, Shape, StepRecord};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -147,19 +147,7 @@ pub fn run_batches_with_plans(
         warmup: cfg.batches.warmup,
     };
     let mut acc = Accumulator::default();
-    let io = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| RunError::Io { path, source }
-    };
-    let mut writer = match plans {
-        Some(p) => {
-            let mut w = std::io::BufWriter::new(std::fs::File::create(p).map_err(io(p))?);
-            writeln!(w, "step,real_nodes,real_edges,real_graphs,padded_nodes,padded_edges,padded_graphs,graphs").map_err(io(p))?;
-            Some((w, p))
-        }
-        None => None,
-    };
-    let mut written: std::io::Result<()> = Ok(());
+    let mut csv = plans.map(PlanCsv::create).transpose()?;
     let studied = study(
         &mut source,
         &run,
@@ -168,26 +156,13 @@ pub fn run_batches_with_plans(
         stop,
         &mut |record, batch| {
             acc.add(record);
-            if let (Some((w, _)), Ok(())) = (writer.as_mut(), &written) {
-                let (r, p) = (record.real, record.padded);
-                let graphs: Vec<String> = batch.graph_index.iter().map(u32::to_string).collect();
-                written = writeln!(
-                    w,
-                    "{},{},{},{},{},{},{},{}",
-                    record.step,
-                    r.nodes,
-                    r.edges,
-                    r.graphs,
-                    p.nodes,
-                    p.edges,
-                    p.graphs,
-                    graphs.join(" ")
-                );
+            if let Some(csv) = csv.as_mut() {
+                csv.write(record, batch);
             }
         },
     )?;
-    if let Some((mut w, p)) = writer {
-        written.and_then(|()| w.flush()).map_err(io(p))?;
+    if let Some(csv) = csv {
+        csv.finish()?;
     }
     Ok(acc.summary(SummaryHead {
         dataset: run.dataset,
@@ -201,6 +176,68 @@ pub fn run_batches_with_plans(
         budget: run.budget,
         run_dir: run.run_dir,
     }))
+}
+
+/// `--plans FILE`: every batch's plan as a CSV row (step, real and padded shape, graph indices
+/// in the split); the first write error is kept and returned by [`PlanCsv::finish`].
+struct PlanCsv<'p> {
+    out: std::io::BufWriter<std::fs::File>,
+    path: &'p std::path::Path,
+    written: std::io::Result<()>,
+}
+
+impl<'p> PlanCsv<'p> {
+    /// Creates the file and writes its header.
+    fn create(path: &'p std::path::Path) -> Result<Self, RunError> {
+        let file = std::fs::File::create(path).map_err(|e| Self::error(path, e))?;
+        let mut csv = PlanCsv {
+            out: std::io::BufWriter::new(file),
+            path,
+            written: Ok(()),
+        };
+        csv.written = writeln!(
+            csv.out,
+            "step,real_nodes,real_edges,real_graphs,padded_nodes,padded_edges,padded_graphs,graphs"
+        );
+        Ok(csv)
+    }
+
+    /// Writes the row of one batch (nothing after a write failed).
+    fn write(&mut self, record: &StepRecord, batch: &GraphBatch) {
+        if self.written.is_err() {
+            return;
+        }
+        let (r, p) = (record.real, record.padded);
+        let graphs: Vec<String> = batch.graph_index.iter().map(u32::to_string).collect();
+        self.written = writeln!(
+            self.out,
+            "{},{},{},{},{},{},{},{}",
+            record.step,
+            r.nodes,
+            r.edges,
+            r.graphs,
+            p.nodes,
+            p.edges,
+            p.graphs,
+            graphs.join(" ")
+        );
+    }
+
+    /// Flushes the file; the first error of any write, named by the file.
+    fn finish(mut self) -> Result<(), RunError> {
+        let path = self.path;
+        let written = std::mem::replace(&mut self.written, Ok(()));
+        written
+            .and_then(|()| self.out.flush())
+            .map_err(|e| Self::error(path, e))
+    }
+
+    fn error(path: &std::path::Path, source: std::io::Error) -> RunError {
+        RunError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// The config's dataset, loaded with its seed and data folder; what the plugin refuses is bad

@@ -199,15 +199,12 @@ fn array_spec(tasks: &[usize]) -> String {
     parts.join(",")
 }
 
-/// The sbatch script of a job array.
-pub fn script(plan: &ScriptPlan) -> String {
+/// The `#SBATCH` options of the array job: name, array (with its concurrency), log files, the
+/// resources and the time-limit warning.
+fn sbatch_options(plan: &ScriptPlan) -> Vec<String> {
     let o = plan.options;
-    let mut s = String::from(
-        "#!/bin/bash\n# written by `geobatch sweep --slurm`; submit again with the same command\n",
-    );
-    let mut opt = |line: String| {
-        let _ = writeln!(s, "#SBATCH {line}");
-    };
+    let mut lines = Vec::new();
+    let mut opt = |line: String| lines.push(line);
     opt(format!("--job-name={}", shell_quote(plan.name)));
     let mut array = array_spec(plan.tasks);
     if let Some(m) = o.max_concurrent {
@@ -241,6 +238,18 @@ pub fn script(plan: &ScriptPlan) -> String {
     for e in &o.extra {
         opt(e.clone());
     }
+    lines
+}
+
+/// The sbatch script of a job array.
+pub fn script(plan: &ScriptPlan) -> String {
+    let mut s = String::from(
+        "#!/bin/bash\n# written by `geobatch sweep --slurm`; submit again with the same command\n",
+    );
+    for line in sbatch_options(plan) {
+        let _ = writeln!(s, "#SBATCH {line}");
+    }
+    let o = plan.options;
     s.push_str("\nset -u\n");
     let _ = writeln!(s, "cd {}", shell_quote(&plan.workdir.display().to_string()));
     for line in &o.setup {

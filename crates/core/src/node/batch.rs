@@ -96,6 +96,30 @@ pub struct NodeBatch {
 }
 
 impl NodeBatch {
+    /// Empties the batch for `plan` (buffers kept): its nodes, features and classes set, the
+    /// arrays filled next cleared.
+    fn reset(&mut self, graph: &NodeGraph, plan: &NodePlan) {
+        self.n_features = graph.n_features();
+        self.n_classes = graph.n_classes();
+        self.nodes.clone_from(&plan.aux);
+        self.features.clear();
+        self.row_ptr.clear();
+        self.rows.clear();
+        self.cols.clear();
+        self.values.clear();
+        self.mean_values.clear();
+        self.out_mask.clear();
+        self.out_mask.resize(plan.aux.len(), false);
+        self.outputs.clear();
+        self.labels.clear();
+        self.out_rows.clear();
+        self.out_cols.clear();
+        self.out_values.clear();
+        self.out_mean_values.clear();
+        self.full_entries = 0;
+        self.row_ptr.push(0);
+    }
+
     /// Local nodes.
     pub fn n_nodes(&self) -> usize {
         self.nodes.len()
@@ -199,26 +223,7 @@ impl NodeCollator {
     }
 
     fn fill(&self, graph: &NodeGraph, plan: &NodePlan, b: &mut NodeBatch) -> Result<()> {
-        let f = graph.n_features();
-        b.n_features = f;
-        b.n_classes = graph.n_classes();
-        b.nodes.clone_from(&plan.aux);
-        b.features.clear();
-        b.row_ptr.clear();
-        b.rows.clear();
-        b.cols.clear();
-        b.values.clear();
-        b.mean_values.clear();
-        b.out_mask.clear();
-        b.out_mask.resize(plan.aux.len(), false);
-        b.outputs.clear();
-        b.labels.clear();
-        b.out_rows.clear();
-        b.out_cols.clear();
-        b.out_values.clear();
-        b.out_mean_values.clear();
-        b.full_entries = 0;
-        b.row_ptr.push(0);
+        b.reset(graph, plan);
         let sampled = &plan.edges;
         let mut next_edge = 0;
         let mut kept_sampled = 0;
@@ -257,6 +262,28 @@ impl NodeCollator {
             b.mean_values.extend(std::iter::repeat_n(inv_kept, kept));
             b.row_ptr.push(b.cols.len() as u32);
         }
+        self.fill_outputs(graph, plan, b)?;
+        if kept_sampled != sampled.len() {
+            let bad = sampled
+                .iter()
+                .find(|&&(r, s)| {
+                    plan.aux.binary_search(&r).is_err()
+                        || plan.aux.binary_search(&s).is_err()
+                        || graph.neighbors(r).binary_search(&s).is_err()
+                })
+                .copied()
+                .unwrap_or_default();
+            return Err(Error::invalid(format!(
+                "a node-level plan samples the entry {bad:?}, which is not an adjacency entry \
+                 between two of its nodes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The output nodes of `plan` in `b`: their mask, labels and the rows of their adjacency
+    /// entries (the rows are already in `b`).
+    fn fill_outputs(&self, graph: &NodeGraph, plan: &NodePlan, b: &mut NodeBatch) -> Result<()> {
         for &o in &plan.outputs {
             let l = self.local[o as usize];
             if l == u32::MAX {
@@ -276,21 +303,6 @@ impl NodeCollator {
             b.out_cols.extend_from_slice(&b.cols[s..e]);
             b.out_values.extend_from_slice(&b.values[s..e]);
             b.out_mean_values.extend_from_slice(&b.mean_values[s..e]);
-        }
-        if kept_sampled != sampled.len() {
-            let bad = sampled
-                .iter()
-                .find(|&&(r, s)| {
-                    plan.aux.binary_search(&r).is_err()
-                        || plan.aux.binary_search(&s).is_err()
-                        || graph.neighbors(r).binary_search(&s).is_err()
-                })
-                .copied()
-                .unwrap_or_default();
-            return Err(Error::invalid(format!(
-                "a node-level plan samples the entry {bad:?}, which is not an adjacency entry \
-                 between two of its nodes"
-            )));
         }
         Ok(())
     }

@@ -10,8 +10,9 @@ use crate::error::RunError;
 use crate::identity::{RunStart, new_run, threads_of};
 use crate::study::study;
 use crate::train::Schedule;
-use geobatch_core::SplitName;
+use geobatch_core::node::NodeBatch;
 use geobatch_core::stats::median;
+use geobatch_core::{SplitName, StepRecord};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -117,6 +118,41 @@ impl NodeBatchSummary {
     }
 }
 
+/// What the study counts of a node-level run's batches: outputs, auxiliary nodes and adjacency
+/// entries kept of the first epoch, and the batching times after the warm-up.
+#[derive(Default)]
+struct Tally {
+    outs: Vec<usize>,
+    auxs: Vec<usize>,
+    times: Vec<u64>,
+    kept: u64,
+    full: u64,
+}
+
+impl Tally {
+    fn add(&mut self, record: &StepRecord, batch: &NodeBatch, per_epoch: u64) {
+        if record.step < per_epoch {
+            self.outs.push(batch.n_outputs());
+            self.auxs.push(batch.n_nodes());
+            self.kept += batch.n_entries() as u64;
+            self.full += batch.full_entries;
+        }
+        if !record.warmup {
+            self.times.push(record.batching_ns);
+        }
+    }
+}
+
+/// Mean, least and most of counts.
+fn spread(v: &[usize]) -> (f64, usize, usize) {
+    let mean = v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
+    (
+        mean,
+        v.iter().copied().min().unwrap_or(0),
+        v.iter().copied().max().unwrap_or(0),
+    )
+}
+
 /// Builds the config's batcher for `[batches] split` and plans and collates `[batches] epochs`
 /// epochs of batches without a model, recording every batch. The first epoch is warm-up when
 /// there are more (it pays for first-touch allocations): the times leave it out, the output and
@@ -161,35 +197,16 @@ pub fn run_node_batches(
         checkpoint_every: 0,
         warmup: u64::from(bc.epochs > 1),
     };
-    let (mut outs, mut auxs, mut times) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut kept, mut full) = (0u64, 0u64);
+    let mut tally = Tally::default();
     study(
         &mut source,
         &run,
         &cfg.sinks,
         schedule,
         stop,
-        &mut |record, batch| {
-            if record.step < per_epoch {
-                outs.push(batch.n_outputs());
-                auxs.push(batch.n_nodes());
-                kept += batch.n_entries() as u64;
-                full += batch.full_entries;
-            }
-            if !record.warmup {
-                times.push(record.batching_ns);
-            }
-        },
+        &mut |record, batch| tally.add(record, batch, per_epoch),
     )?;
-    let stats = |v: &[usize]| {
-        let mean = v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
-        (
-            mean,
-            v.iter().copied().min().unwrap_or(0),
-            v.iter().copied().max().unwrap_or(0),
-        )
-    };
-    times.sort_unstable();
+    tally.times.sort_unstable();
     Ok(NodeBatchSummary {
         batcher: spec.label(),
         dataset: dataset.source(),
@@ -199,10 +216,10 @@ pub fn run_node_batches(
         load_ns,
         precompute_ns: source.batcher().precompute_ns(),
         batches: per_epoch as usize,
-        outputs: stats(&outs),
-        aux: stats(&auxs),
-        kept: (kept, full),
-        median_batch_ns: median(&times).unwrap_or(f64::NAN),
+        outputs: spread(&tally.outs),
+        aux: spread(&tally.auxs),
+        kept: (tally.kept, tally.full),
+        median_batch_ns: median(&tally.times).unwrap_or(f64::NAN),
         peak_rss: peak_rss(),
         run_dir: run.run_dir,
     })

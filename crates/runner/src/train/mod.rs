@@ -176,6 +176,50 @@ pub struct Ended {
     pub run_dir: PathBuf,
 }
 
+/// Where a run starts: its first step, its running totals and its sinks' states (a resumed
+/// run's from its checkpoint).
+struct Resumed {
+    start: u64,
+    progress: Progress,
+    sink_states: Option<Vec<serde_json::Value>>,
+}
+
+impl Resumed {
+    /// A run from its first step.
+    fn fresh(steps: u64) -> Self {
+        Resumed {
+            start: 0,
+            progress: Progress::new(steps),
+            sink_states: None,
+        }
+    }
+}
+
+/// Restores the trainer, the batch source and the task from the checkpoint in `ckpt` (finishing
+/// a swap a kill interrupted first).
+fn resume_from<S, T>(
+    ckpt: &Path,
+    source: &mut S,
+    trainer: &mut dyn Trainer<S::Batch>,
+    task: &mut T,
+) -> Result<Resumed, RunError>
+where
+    S: BatchSource,
+    T: TaskHooks<Batch = S::Batch>,
+{
+    checkpoint::recover(ckpt)?;
+    let state = checkpoint::read(ckpt)?;
+    trainer.load(ckpt)?;
+    source.restore(state.source)?;
+    task.restore(state.task, trainer)?;
+    eprintln!("resuming from the checkpoint at step {}", state.step);
+    Ok(Resumed {
+        start: state.step,
+        progress: state.progress,
+        sink_states: Some(state.sinks),
+    })
+}
+
 /// Runs a training job through its phases (see the module docs). `stop` ends it early (Ctrl-C)
 /// with status `interrupted`; the sinks are finished in every case.
 pub fn train<S, T>(job: Job<'_, S>, task: &mut T, stop: &AtomicBool) -> Result<Ended, RunError>
@@ -193,20 +237,16 @@ where
         resume,
     } = job;
     let ckpt = checkpoint::folder(&run.run_dir);
-    let mut progress = Progress::new(schedule.steps);
-    let mut start = 0;
-    let mut sink_states = None;
-    if resume && checkpoint::exists(&run.run_dir) {
-        checkpoint::recover(&ckpt)?;
-        let state = checkpoint::read(&ckpt)?;
-        trainer.load(&ckpt)?;
-        source.restore(state.source)?;
-        task.restore(state.task, trainer.as_mut())?;
-        (start, progress, sink_states) = (state.step, state.progress, Some(state.sinks));
-        eprintln!("resuming from the checkpoint at step {start}");
+    let Resumed {
+        start,
+        progress,
+        sink_states,
+    } = if resume && checkpoint::exists(&run.run_dir) {
+        resume_from(&ckpt, &mut source, trainer.as_mut(), task)?
     } else {
         checkpoint::discard(&ckpt)?;
-    }
+        Resumed::fresh(schedule.steps)
+    };
     let run = RunInfo {
         resumed_from: sink_states.as_ref().map(|_| start),
         ..run
