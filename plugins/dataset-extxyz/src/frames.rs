@@ -80,6 +80,15 @@ impl Frame {
     }
 }
 
+/// What an atom line says of the atom: its atomic number (`Z`), the atomic number of its
+/// species, and its position.
+#[derive(Default)]
+struct Atom {
+    z: u8,
+    species: u8,
+    pos: [f64; 3],
+}
+
 /// What a property's fields become.
 #[derive(Debug, Clone, Copy)]
 enum Role {
@@ -351,9 +360,7 @@ impl<'a> Frames<'a> {
                 .split(|b| b.is_ascii_whitespace())
                 .filter(|f| !f.is_empty());
             self.not_a_count_line(l, no, count, numbers.len(), fields)?;
-            let mut z = 0u8;
-            let mut species = 0u8;
-            let mut pos = [0.0f64; 3];
+            let mut atom = Atom::default();
             for (p, role) in props.iter().zip(roles) {
                 for c in 0..p.width {
                     let Some(f) = it.next() else {
@@ -370,51 +377,66 @@ impl<'a> Frames<'a> {
                             ),
                         ));
                     };
-                    let bad = |what: &str| {
-                        self.error(
-                            no,
-                            format!(
-                                "{}: {:?} is not {what}",
-                                p.name,
-                                String::from_utf8_lossy(&f[..f.len().min(40)])
-                            ),
-                        )
-                    };
-                    match *role {
-                        Role::Skip => {}
-                        Role::Pos => {
-                            // width 3, checked in `roles`
-                            if let Some(slot) = pos.get_mut(c) {
-                                *slot = real(f).ok_or_else(|| bad("a real number"))?;
-                            }
-                        }
-                        Role::Species => {
-                            species = atomic_number(f).ok_or_else(|| bad("a chemical symbol"))?;
-                        }
-                        Role::Z => {
-                            z = int(f)
-                                .filter(|z| (1..=118).contains(z))
-                                .ok_or_else(|| bad("an atomic number (1 to 118)"))?
-                                as u8;
-                        }
-                        Role::Keep(k) => match &mut columns[k].data {
-                            ColumnData::Real(v) => v.push(real(f).ok_or_else(|| bad("a real"))?),
-                            ColumnData::Int(v) => {
-                                v.push(int(f).ok_or_else(|| bad("an integer"))?);
-                            }
-                            ColumnData::Logical(v) => {
-                                v.push(logical(f).ok_or_else(|| bad("T or F"))?);
-                            }
-                            ColumnData::Str(v) => v.push(String::from_utf8_lossy(f).into_owned()),
-                        },
-                    }
+                    self.field(f, *role, (p, c), no, &mut atom, columns)?;
                 }
             }
             // `Z` wins over `species` when both are given, as in ASE
-            numbers.push(if z > 0 { z } else { species });
-            positions.push(pos);
+            numbers.push(if atom.z > 0 { atom.z } else { atom.species });
+            positions.push(atom.pos);
         }
         Ok((numbers, positions))
+    }
+
+    /// Field `c` of property `p` on line `no`, read by its role into `atom` or a kept column.
+    #[inline]
+    fn field(
+        &self,
+        f: &[u8],
+        role: Role,
+        (p, c): (&Property, usize),
+        no: usize,
+        atom: &mut Atom,
+        columns: &mut [Column],
+    ) -> Result<(), ParseError> {
+        let bad = |what: &str| {
+            self.error(
+                no,
+                format!(
+                    "{}: {:?} is not {what}",
+                    p.name,
+                    String::from_utf8_lossy(&f[..f.len().min(40)])
+                ),
+            )
+        };
+        match role {
+            Role::Skip => {}
+            Role::Pos => {
+                // width 3, checked in `roles`
+                if let Some(slot) = atom.pos.get_mut(c) {
+                    *slot = real(f).ok_or_else(|| bad("a real number"))?;
+                }
+            }
+            Role::Species => {
+                atom.species = atomic_number(f).ok_or_else(|| bad("a chemical symbol"))?;
+            }
+            Role::Z => {
+                atom.z = int(f)
+                    .filter(|z| (1..=118).contains(z))
+                    .ok_or_else(|| bad("an atomic number (1 to 118)"))?
+                    as u8;
+            }
+            Role::Keep(k) => match &mut columns[k].data {
+                ColumnData::Real(v) => v.push(real(f).ok_or_else(|| bad("a real"))?),
+                ColumnData::Int(v) => {
+                    v.push(int(f).ok_or_else(|| bad("an integer"))?);
+                }
+                ColumnData::Logical(v) => {
+                    v.push(logical(f).ok_or_else(|| bad("T or F"))?);
+                }
+                ColumnData::Str(v) => v.push(String::from_utf8_lossy(f).into_owned()),
+            },
+        }
+        Ok(())
     }
 
     /// The role of every property, the kept columns (empty) and the number of fields a line
