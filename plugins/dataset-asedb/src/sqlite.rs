@@ -71,11 +71,7 @@ fn text(v: ValueRef<'_>) -> Option<String> {
 /// Every row of an ASE SQLite database, by id.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
     let name = path.display().to_string();
-    let sql = |e: rusqlite::Error| {
-        Error::invalid(format!(
-            "{name}: {e} (is this an ASE database written by ase.db?)"
-        ))
-    };
+    let sql = sql_error(&name);
     let con = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -107,54 +103,69 @@ pub fn read(path: &Path) -> Result<Vec<Row>> {
     let mut rows = stmt.query([]).map_err(sql)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(sql)? {
-        let id: i64 = r.get(0).map_err(sql)?;
-        let bad = |m: String| Error::invalid(format!("{name}: row id {id}: {m}"));
-        let get = |i: usize| r.get_ref(i).map_err(sql);
-        let pos = f64s(blob(get(3)?, "positions").map_err(bad)?)
-            .filter(|p| p.len().is_multiple_of(3))
-            .ok_or_else(|| bad("positions is not an array of 3-vectors of 64-bit floats".into()))?;
-        let positions: Vec<[f64; 3]> = pos.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
-        let numbers =
-            numbers(blob(get(2)?, "numbers").map_err(bad)?, positions.len()).map_err(bad)?;
-        let cell = f64s(blob(get(4)?, "cell").map_err(bad)?)
-            .filter(|c| c.len() == 9)
-            .ok_or_else(|| bad("cell is not 9 64-bit floats".into()))?;
-        let pbc = match get(5)? {
-            ValueRef::Integer(m) => pbc_of_mask(m),
-            ValueRef::Null => [false; 3],
-            _ => return Err(bad("pbc is not an integer".into())),
-        };
-        let mut columns = [None; 4];
-        for (k, c) in COLUMNS.iter().enumerate() {
-            columns[k] = real(get(6 + k)?, c).map_err(bad)?;
-        }
-        let kvp = match get(6 + COLUMNS.len())? {
-            ValueRef::Null => serde_json::Map::new(),
-            v => {
-                let t = text(v).ok_or_else(|| bad("key_value_pairs is not text".into()))?;
-                match crate::row::parse_json(t.as_bytes()) {
-                    Ok(serde_json::Value::Object(m)) => m,
-                    Ok(_) => return Err(bad("key_value_pairs is not a JSON object".into())),
-                    Err(e) => {
-                        return Err(bad(format!("key_value_pairs is not JSON ({e})")));
-                    }
-                }
-            }
-        };
-        out.push(Row {
-            id,
-            unique_id: text(get(1)?),
-            numbers,
-            positions,
-            cell: [
-                [cell[0], cell[1], cell[2]],
-                [cell[3], cell[4], cell[5]],
-                [cell[6], cell[7], cell[8]],
-            ],
-            pbc,
-            columns,
-            key_value_pairs: kvp,
-        });
+        out.push(row_of(r, &name)?);
     }
     Ok(out)
+}
+
+/// An SQLite error of the file `name`, as the error of a read.
+fn sql_error(name: &str) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
+    move |e| {
+        Error::invalid(format!(
+            "{name}: {e} (is this an ASE database written by ase.db?)"
+        ))
+    }
+}
+
+/// One row of the `systems` table (the columns of [`read`]'s query, in order); `name` names the
+/// file in errors.
+fn row_of(r: &rusqlite::Row<'_>, name: &str) -> Result<Row> {
+    let sql = sql_error(name);
+    let id: i64 = r.get(0).map_err(sql)?;
+    let bad = |m: String| Error::invalid(format!("{name}: row id {id}: {m}"));
+    let get = |i: usize| r.get_ref(i).map_err(sql);
+    let pos = f64s(blob(get(3)?, "positions").map_err(bad)?)
+        .filter(|p| p.len().is_multiple_of(3))
+        .ok_or_else(|| bad("positions is not an array of 3-vectors of 64-bit floats".into()))?;
+    let positions: Vec<[f64; 3]> = pos.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
+    let numbers = numbers(blob(get(2)?, "numbers").map_err(bad)?, positions.len()).map_err(bad)?;
+    let cell = f64s(blob(get(4)?, "cell").map_err(bad)?)
+        .filter(|c| c.len() == 9)
+        .ok_or_else(|| bad("cell is not 9 64-bit floats".into()))?;
+    let pbc = match get(5)? {
+        ValueRef::Integer(m) => pbc_of_mask(m),
+        ValueRef::Null => [false; 3],
+        _ => return Err(bad("pbc is not an integer".into())),
+    };
+    let mut columns = [None; 4];
+    for (k, c) in COLUMNS.iter().enumerate() {
+        columns[k] = real(get(6 + k)?, c).map_err(bad)?;
+    }
+    let kvp = match get(6 + COLUMNS.len())? {
+        ValueRef::Null => serde_json::Map::new(),
+        v => {
+            let t = text(v).ok_or_else(|| bad("key_value_pairs is not text".into()))?;
+            match crate::row::parse_json(t.as_bytes()) {
+                Ok(serde_json::Value::Object(m)) => m,
+                Ok(_) => return Err(bad("key_value_pairs is not a JSON object".into())),
+                Err(e) => {
+                    return Err(bad(format!("key_value_pairs is not JSON ({e})")));
+                }
+            }
+        }
+    };
+    Ok(Row {
+        id,
+        unique_id: text(get(1)?),
+        numbers,
+        positions,
+        cell: [
+            [cell[0], cell[1], cell[2]],
+            [cell[3], cell[4], cell[5]],
+            [cell[6], cell[7], cell[8]],
+        ],
+        pbc,
+        columns,
+        key_value_pairs: kvp,
+    })
 }
