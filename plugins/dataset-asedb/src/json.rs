@@ -82,22 +82,7 @@ fn row(id: i64, o: &Map<String, Value>) -> std::result::Result<Row, String> {
             }
         }
     };
-    let mut columns = [None; 4];
-    for (k, c) in COLUMNS.iter().enumerate() {
-        columns[k] = match o.get(*c) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(number(v).ok_or_else(|| format!("{c} is not a number"))?),
-        };
-    }
-    // ASE's JSON rows never store `charge`: ASE's row computes it as the sum of the initial
-    // charges (its SQLite rows store that sum)
-    let charge = COLUMNS.iter().position(|c| *c == "charge");
-    if let (Some(k), Some(q)) = (charge, o.get("initial_charges"))
-        && columns[k].is_none()
-    {
-        let q = reals(q).ok_or("initial_charges is not a list of numbers")?;
-        columns[k] = Some(q.iter().sum());
-    }
+    let columns = columns_of(o)?;
     let key_value_pairs = match o.get("key_value_pairs") {
         None => Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -120,6 +105,28 @@ fn row(id: i64, o: &Map<String, Value>) -> std::result::Result<Row, String> {
         columns,
         key_value_pairs,
     })
+}
+
+/// The numeric columns of a row (energy, free energy, magnetic moment, charge), `None` where
+/// the row has none.
+fn columns_of(o: &Map<String, Value>) -> std::result::Result<[Option<f64>; 4], String> {
+    let mut columns = [None; 4];
+    for (k, c) in COLUMNS.iter().enumerate() {
+        columns[k] = match o.get(*c) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(number(v).ok_or_else(|| format!("{c} is not a number"))?),
+        };
+    }
+    // ASE's JSON rows never store `charge`: ASE's row computes it as the sum of the initial
+    // charges (its SQLite rows store that sum)
+    let charge = COLUMNS.iter().position(|c| *c == "charge");
+    if let (Some(k), Some(q)) = (charge, o.get("initial_charges"))
+        && columns[k].is_none()
+    {
+        let q = reals(q).ok_or("initial_charges is not a list of numbers")?;
+        columns[k] = Some(q.iter().sum());
+    }
+    Ok(columns)
 }
 
 /// Every row of an ASE JSON database, in the order of its `ids` (by id when it has none).
