@@ -68,6 +68,30 @@ pub fn tables(source: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The target cells of a record (columns `target_cols`, named `names`): an empty cell is a
+/// missing value; anything else must be a finite number.
+fn targets_of(
+    rec: &csv::StringRecord,
+    target_cols: &[usize],
+    names: &[String],
+    origin: &str,
+) -> Result<Vec<Option<f64>>> {
+    target_cols
+        .iter()
+        .zip(names)
+        .map(|(&c, t)| match rec.get(c).map(str::trim).unwrap_or("") {
+            "" => Ok(None),
+            v => match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(Some(x)),
+                _ => Err(Error::invalid(format!(
+                    "{origin}: column {t}: {v:?} is not a finite number (leave the cell \
+                     empty for a missing value)"
+                ))),
+            },
+        })
+        .collect()
+}
+
 /// Reads every row of one table.
 pub fn read(path: &Path, cols: &Columns) -> Result<Vec<Row>> {
     let name = path.display().to_string();
@@ -129,21 +153,7 @@ pub fn read(path: &Path, cols: &Columns) -> Result<Vec<Row>> {
                 parameters: s.parameters,
             })
             .map_err(|m| format!("{origin}: {m}"));
-        // an empty cell is a missing value; anything else must be a finite number
-        let targets = target_cols
-            .iter()
-            .zip(cols.targets)
-            .map(|(&c, t)| match rec.get(c).map(str::trim).unwrap_or("") {
-                "" => Ok(None),
-                v => match v.parse::<f64>() {
-                    Ok(x) if x.is_finite() => Ok(Some(x)),
-                    _ => Err(Error::invalid(format!(
-                        "{origin}: column {t}: {v:?} is not a finite number (leave the cell \
-                         empty for a missing value)"
-                    ))),
-                },
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let targets = targets_of(&rec, &target_cols, cols.targets, &origin)?;
         rows.push(Row {
             origin,
             crystal,
