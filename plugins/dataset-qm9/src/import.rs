@@ -258,6 +258,62 @@ fn read_polarizability(file: &str, r: impl Read, len: u64, progress: bool) -> Re
     Ok(map)
 }
 
+/// The molecule of one CSV record (columns `cols` of the names `wanted`), at `line` of `file`.
+fn molecule(
+    rec: &csv::StringRecord,
+    cols: &[usize],
+    wanted: &[&str],
+    (file, line): (&str, u64),
+    polar: Option<&Polar>,
+) -> Result<Molecule> {
+    let get = |k: usize| {
+        rec.get(cols[k])
+            .ok_or_else(|| row_error(file, line, wanted[k], "missing value"))
+    };
+    let xyz_file = get(0)?;
+    let index: u32 = get(1)?
+        .trim()
+        .parse()
+        .map_err(|_| row_error(file, line, "Index", "not an integer"))?;
+    let n_atoms: usize = get(3)?
+        .trim()
+        .parse()
+        .map_err(|_| row_error(file, line, "N_atoms", "not an integer"))?;
+    let atomic_numbers =
+        parse::element_list(get(4)?).map_err(|e| row_error(file, line, "Elements", e))?;
+    let xyz = parse::number_list(get(5)?).map_err(|e| row_error(file, line, "XYZ_Ang", e))?;
+    if atomic_numbers.len() != n_atoms || xyz.len() != n_atoms.saturating_mul(3) {
+        return Err(row_error(
+            file,
+            line,
+            "XYZ_Ang",
+            format!(
+                "N_atoms = {n_atoms} but {} elements and {} coordinates",
+                atomic_numbers.len(),
+                xyz.len()
+            ),
+        ));
+    }
+    let mut properties = [0.0; 15];
+    for (k, p) in properties.iter_mut().enumerate() {
+        *p = parse::number(get(6 + k)?).map_err(|e| row_error(file, line, wanted[6 + k], e))?;
+    }
+    Ok(Molecule {
+        index,
+        id: xyz_file.trim_end_matches(".xyz").to_string(),
+        smiles: get(2)?.to_string(),
+        atomic_numbers,
+        positions: xyz
+            .chunks_exact(3)
+            .map(|c| [c[0] as f32, c[1] as f32, c[2] as f32])
+            .collect(),
+        properties,
+        polarizability: polar
+            .and_then(|m| m.get(xyz_file))
+            .map_or([None; 6], |v| v.map(Some)),
+    })
+}
+
 fn read_csv_part(
     file: &str,
     r: impl Read,
@@ -296,52 +352,7 @@ fn read_csv_part(
         let line = rec
             .position()
             .map_or(0, |p| reader.get_mut().line_at(p.byte()));
-        let get = |k: usize| {
-            rec.get(cols[k])
-                .ok_or_else(|| row_error(file, line, wanted[k], "missing value"))
-        };
-        let xyz_file = get(0)?;
-        let index: u32 = get(1)?
-            .trim()
-            .parse()
-            .map_err(|_| row_error(file, line, "Index", "not an integer"))?;
-        let n_atoms: usize = get(3)?
-            .trim()
-            .parse()
-            .map_err(|_| row_error(file, line, "N_atoms", "not an integer"))?;
-        let atomic_numbers =
-            parse::element_list(get(4)?).map_err(|e| row_error(file, line, "Elements", e))?;
-        let xyz = parse::number_list(get(5)?).map_err(|e| row_error(file, line, "XYZ_Ang", e))?;
-        if atomic_numbers.len() != n_atoms || xyz.len() != n_atoms.saturating_mul(3) {
-            return Err(row_error(
-                file,
-                line,
-                "XYZ_Ang",
-                format!(
-                    "N_atoms = {n_atoms} but {} elements and {} coordinates",
-                    atomic_numbers.len(),
-                    xyz.len()
-                ),
-            ));
-        }
-        let mut properties = [0.0; 15];
-        for (k, p) in properties.iter_mut().enumerate() {
-            *p = parse::number(get(6 + k)?).map_err(|e| row_error(file, line, wanted[6 + k], e))?;
-        }
-        out.push(Molecule {
-            index,
-            id: xyz_file.trim_end_matches(".xyz").to_string(),
-            smiles: get(2)?.to_string(),
-            atomic_numbers,
-            positions: xyz
-                .chunks_exact(3)
-                .map(|c| [c[0] as f32, c[1] as f32, c[2] as f32])
-                .collect(),
-            properties,
-            polarizability: polar
-                .and_then(|m| m.get(xyz_file))
-                .map_or([None; 6], |v| v.map(Some)),
-        });
+        out.push(molecule(&rec, &cols, &wanted, (file, line), polar)?);
     }
     pb.finish_and_clear();
     Ok(())

@@ -183,35 +183,13 @@ fn column<'a>(b: &'a RecordBatch, name: &str) -> std::result::Result<&'a ArrayRe
         .ok_or_else(|| format!("missing column {name:?}"))
 }
 
-fn append(r: &mut Qm9Records, b: &RecordBatch) -> std::result::Result<(), String> {
-    let first_row = r.len();
-    let typed = |name: &str, t: DataType| -> std::result::Result<&ArrayRef, String> {
-        let c = column(b, name)?;
-        if *c.data_type() != t {
-            return Err(format!(
-                "column {name:?} has type {}, expected {t}",
-                c.data_type()
-            ));
-        }
-        Ok(c)
-    };
-    r.index.extend_from_slice(
-        typed("index", DataType::UInt32)?
-            .as_primitive::<UInt32Type>()
-            .values(),
-    );
-    r.id.extend(
-        typed("id", DataType::Utf8)?
-            .as_string::<i32>()
-            .iter()
-            .map(|s| s.unwrap_or("").to_string()),
-    );
-    r.smiles.extend(
-        typed("smiles", DataType::Utf8)?
-            .as_string::<i32>()
-            .iter()
-            .map(|s| s.unwrap_or("").to_string()),
-    );
+/// The atoms of a batch's molecules (rows from `first_row` on): atomic numbers, positions and
+/// offsets appended to `r`, each row's coordinates checked against its atoms.
+fn append_atoms(
+    r: &mut Qm9Records,
+    b: &RecordBatch,
+    first_row: usize,
+) -> std::result::Result<(), String> {
     let z = column(b, "atomic_numbers")?
         .as_list_opt::<i32>()
         .ok_or("column \"atomic_numbers\" is not a list")?;
@@ -242,6 +220,39 @@ fn append(r: &mut Qm9Records, b: &RecordBatch) -> std::result::Result<(), String
         r.positions.extend_from_slice(&pv.values()[p0..p1]);
         r.atom_offsets.push(r.atomic_numbers.len() as u32);
     }
+    Ok(())
+}
+
+fn append(r: &mut Qm9Records, b: &RecordBatch) -> std::result::Result<(), String> {
+    let first_row = r.len();
+    let typed = |name: &str, t: DataType| -> std::result::Result<&ArrayRef, String> {
+        let c = column(b, name)?;
+        if *c.data_type() != t {
+            return Err(format!(
+                "column {name:?} has type {}, expected {t}",
+                c.data_type()
+            ));
+        }
+        Ok(c)
+    };
+    r.index.extend_from_slice(
+        typed("index", DataType::UInt32)?
+            .as_primitive::<UInt32Type>()
+            .values(),
+    );
+    r.id.extend(
+        typed("id", DataType::Utf8)?
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.unwrap_or("").to_string()),
+    );
+    r.smiles.extend(
+        typed("smiles", DataType::Utf8)?
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.unwrap_or("").to_string()),
+    );
+    append_atoms(r, b, first_row)?;
     for (prop, col) in PROPERTIES.iter().zip(r.properties.iter_mut()) {
         // a null (a damaged or foreign file) becomes NaN, which loading refuses with the molecule
         col.extend(
