@@ -1,6 +1,6 @@
 //! The house rules on size, computed over every Rust file of the workspace (crates, plugins, the
-//! Python package, examples; tests included): no function over 100 lines, and a source file over
-//! 600 lines says at its top why it is one long file.
+//! Python package, examples; tests included): no function over 100 lines, none outside the tests
+//! over 80, and a source file over 600 lines says at its top why it is one long file.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 /// The longest a function may be, in lines (its signature to its closing brace).
 const MAX_FUNCTION_LINES: usize = 100;
+/// The longest a function outside the tests may be (test files, `tests.rs` modules and what
+/// follows a file's `#[cfg(test)]` are tests).
+const MAX_CODE_FUNCTION_LINES: usize = 80;
 /// A file longer than this says why at its top.
 const MAX_FILE_LINES: usize = 600;
 
@@ -197,6 +200,30 @@ fn no_function_is_over_100_lines() {
     assert!(
         long.is_empty(),
         "functions over {MAX_FUNCTION_LINES} lines (split them into named steps):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn no_function_outside_the_tests_is_over_80_lines() {
+    let mut long = Vec::new();
+    for f in workspace_files() {
+        let rel = relative(&f);
+        if rel.contains("/tests/") || rel.contains("/benches/") || rel.ends_with("tests.rs") {
+            continue;
+        }
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+        for (name, line, lines) in functions(code) {
+            if lines > MAX_CODE_FUNCTION_LINES {
+                long.push(format!("{rel}:{line} {name}: {lines} lines"));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions outside the tests over {MAX_CODE_FUNCTION_LINES} lines (split them into \
+         named steps):\n{}",
         long.join("\n")
     );
 }
