@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+DEFAULT_DATA_DIR: str
 
 Counts = Tuple[int, int, int]
 PlanArrays = Tuple[

@@ -509,7 +509,7 @@ def load_dataset(config=None, *, seed: Optional[int] = None, data_dir=None, **ta
     else:
         raw = _native.load_dataset(table=table, seed=seed, data_dir=dd)
     if str(raw["source"]).startswith("fixture") and "source" not in table:
-        where = os.path.abspath(dd if dd is not None else "data")
+        where = os.path.abspath(dd if dd is not None else _native.DEFAULT_DATA_DIR)
         if config is None:
             raise FileNotFoundError(
                 f"load_dataset(kind={table['kind']!r}): no fetched data in {where} (data_dir), so "

@@ -23,6 +23,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(graphs::graph_edges, m)?)?;
     m.add_function(wrap_pyfunction!(memory_limit, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // the data folder a config that names none reads (`experiment.data_dir`), one definition
+    m.add(
+        "DEFAULT_DATA_DIR",
+        geobatch_core::DatasetContext::DEFAULT_DATA_DIR,
+    )?;
     Ok(())
 }
 
