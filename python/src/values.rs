@@ -8,9 +8,24 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyTuple};
 use serde_json::Value;
 
+/// Deepest nesting of dicts and lists an option may have (a dict that holds itself would
+/// recurse without end).
+pub const MAX_DEPTH: usize = 64;
+
 /// The JSON value of a plain Python value; `what` names it in the error for anything else
-/// (a `TypeError`).
+/// (a `TypeError`), and for values nested deeper than [`MAX_DEPTH`].
 pub fn json_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
+    json_at(obj, what, 0)
+}
+
+/// [`json_of`] of a value `depth` levels down.
+fn json_at(obj: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(PyTypeError::new_err(format!(
+            "{what} are nested more than {MAX_DEPTH} levels deep (a dict or list that holds \
+             itself?)"
+        )));
+    }
     let plain = || {
         PyTypeError::new_err(format!(
             "{what} must be plain values (numbers, strings, lists, dicts), got {}",
@@ -35,7 +50,7 @@ pub fn json_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
         let mut map = serde_json::Map::new();
         for (k, v) in d.iter() {
             let key: String = k.cast::<PyString>().map_err(|_| plain())?.extract()?;
-            let value = json_of(&v, what)?;
+            let value = json_at(&v, what, depth + 1)?;
             map.insert(key, value);
         }
         return Ok(Value::Object(map));
@@ -43,7 +58,7 @@ pub fn json_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
     if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
         let items = obj
             .try_iter()?
-            .map(|item| json_of(&item?, what))
+            .map(|item| json_at(&item?, what, depth + 1))
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(Value::Array(items));
     }

@@ -166,6 +166,17 @@ def test_options_cross_to_rust_as_python_values():
     assert geobatch.Planner("dynamic", budget=budget).options["budget"]["nodes"] == 600
     with pytest.raises(TypeError, match="plain values"):
         geobatch.Planner("dynamic", budget={1: 2})
+    # a dict that holds itself is refused, not followed without end
+    looped = {"nodes": 600}
+    looped["self"] = looped
+    with pytest.raises(TypeError, match="nested more than 64 levels"):
+        geobatch.Planner("dynamic", budget=looped)
+    cycle = []
+    cycle.append(cycle)
+    with pytest.raises(TypeError, match="nested more than 64 levels"):
+        geobatch.GraphStore.from_geometry(
+            [6, 6], np.eye(2, 3), [2], graph={"kind": "cutoff", "radius": cycle}
+        )
 
 
 @pytest.mark.parametrize(
