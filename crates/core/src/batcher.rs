@@ -99,7 +99,7 @@ pub trait Batcher: Send + Debug {
     /// The fixed padded shape of every batch, for budgeted batchers (dynamic, static-constant).
     fn budget(&self) -> Option<Budget>;
 
-    /// The configured batch size.
+    /// The configured `batch_size` (see [`BatcherSpec::batch_size`]).
     fn batch_size(&self) -> usize;
 
     /// What the batcher holds between plans (graphs drawn from the stream but not yet emitted),
@@ -150,7 +150,10 @@ pub fn build_for_training(
 /// Config of a batcher, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
 pub trait BatcherSpec: Debug + Send + Sync {
-    /// The configured batch size.
+    /// The configured `batch_size`, whose meaning is the batcher's own (docs/batching.md, "What
+    /// batch_size means"): graph slots per batch, one kept for padding (`static`, `dynamic`'s
+    /// graph budget), or the mean graphs a budget is sized for (`pack`). It names runs
+    /// (`bs32`) and scales estimated budgets; it is not a count of real graphs.
     fn batch_size(&self) -> usize;
 
     /// A short label for tables and plots (e.g. `static-64`).

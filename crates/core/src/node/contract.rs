@@ -87,7 +87,9 @@ pub trait NodeBatcher: Send + Debug {
 /// Config of a node-level batcher, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
 pub trait NodeBatcherSpec: Debug + Send + Sync {
-    /// Output nodes per batch (a cap, or the average for partition-based batchers).
+    /// The number that names the run (`bs70`): output nodes per batch for batchers that cap
+    /// them (`ibmb-node`, `neighbor`), the number of parts for partition-based ones (`cluster`,
+    /// `ibmb-batch`), 0 for `full` (docs/batching.md, "What batch_size means").
     fn batch_size(&self) -> usize;
     /// A short label for tables and plots (e.g. `ibmb-node-k16`).
     fn label(&self) -> String;

@@ -52,7 +52,9 @@ pub trait RunConfig: Validate {
     fn batcher_label(&self) -> String;
     /// Batcher options as JSON.
     fn batcher_options(&self) -> String;
-    /// Batch size as the batcher states it.
+    /// The batcher's `batch_size`, in its own meaning: graph slots or mean graphs per batch
+    /// (graph-level, `BatcherSpec::batch_size`), output nodes or parts per batch (node-level,
+    /// `NodeBatcherSpec::batch_size`); it names the run (`bs32`).
     fn batch_size(&self) -> usize;
     /// Model plugin name, when the config has a model.
     fn model_name(&self) -> Option<&'static str>;
