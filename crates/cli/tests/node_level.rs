@@ -655,3 +655,54 @@ fn options_a_node_level_run_would_ignore_are_refused() {
         assert!(text(&o).contains(want), "{set:?}: {}", text(&o));
     }
 }
+
+/// What a command line asks is checked against the config's kind, once, in the runner, before
+/// anything is made: steps of a node-level run, epochs of a graph-level one, plans or a batch
+/// count of a node-level study, advice on a node-level config; each is refused (exit 2) with what
+/// to give instead, and no results folder is made.
+#[test]
+fn a_command_line_the_kind_cannot_do_is_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = sbm_config(dir.path(), "kind = \"cluster\"\nnum_parts = 8");
+    let node = node.to_str().unwrap();
+    let graph = repo().join("configs/smoke/qm9-fixture-schnet.toml");
+    let graph = graph.to_str().unwrap();
+    let results = ["--set", "experiment.results_dir=\"results\""];
+    for (args, says) in [
+        (vec!["run", node, "--steps", "3"], "a node-level run counts epochs: --epochs N"),
+        (vec!["run", graph, "--epochs", "3"], "a graph-level run counts steps: --steps N"),
+        (
+            vec!["batches", node, "--plans", "plans.csv"],
+            "--plans writes graph-level plans; a node-level study has none",
+        ),
+        (
+            vec!["batches", node, "--steps", "5"],
+            "a node-level batching study counts epochs: --set batches.epochs=N",
+        ),
+        (vec!["advise", node, "--steps", "10"], "this config is node-level"),
+    ] {
+        let mut all = args.clone();
+        all.extend(results);
+        let o = geobatch(dir.path(), &all);
+        common::assert_refused(&o, &[says]);
+        assert!(!dir.path().join("results").exists(), "{args:?} made results");
+        assert!(!dir.path().join("plans.csv").exists(), "{args:?} wrote plans");
+    }
+    // the kind a --set changes is the kind that is checked
+    let o = geobatch(
+        dir.path(),
+        &[
+            "run",
+            graph,
+            "--epochs",
+            "2",
+            "--set",
+            "dataset={ kind = \"sbm\", nodes = 300 }",
+        ],
+    );
+    assert!(
+        !text(&o).contains("counts steps"),
+        "the overridden kind is node-level: {}",
+        text(&o)
+    );
+}
