@@ -89,7 +89,8 @@ class Plan:
     """Batches planned from sizes: ``indices`` (graph indices, batch after batch), ``offsets``
     (batches + 1; batch ``b`` is ``indices[offsets[b]:offsets[b + 1]]``), ``real`` and
     ``padded`` (batches x 3: nodes, edges, graphs), ``repeated`` (a batch that repeats one of the
-    epoch to give every rank as many; see ``Planner.plan_epoch``)."""
+    epoch to give every rank as many; see ``Planner.plan_epoch``). The same arrays as Rust's
+    ``geobatch_core::Plans`` (where ``Plan`` is one batch's plan)."""
 
     __slots__ = ("indices", "offsets", "real", "padded", "repeated")
 

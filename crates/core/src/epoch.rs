@@ -23,7 +23,9 @@ const STEP_ORDER_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 pub const MAX_WORLD_SIZE: usize = 1 << 20;
 
 /// Batches planned from sizes, held flat so that each field is one array: graph indices batch
-/// after batch, with every batch's real content and padded shape.
+/// after batch, with every batch's real content and padded shape. Python's `geobatch.Plan` is
+/// this, field for field (the name differs: in Rust a [`crate::Plan`] is one batch's plan, what
+/// every batcher plugin fills).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plans {
     /// Graph indices (into the sizes) of every batch, concatenated in batch order.
