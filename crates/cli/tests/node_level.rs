@@ -669,8 +669,14 @@ fn a_command_line_the_kind_cannot_do_is_refused_before_anything_is_made() {
     let graph = graph.to_str().unwrap();
     let results = ["--set", "experiment.results_dir=\"results\""];
     for (args, says) in [
-        (vec!["run", node, "--steps", "3"], "a node-level run counts epochs: --epochs N"),
-        (vec!["run", graph, "--epochs", "3"], "a graph-level run counts steps: --steps N"),
+        (
+            vec!["run", node, "--steps", "3"],
+            "a node-level run counts epochs: --epochs N",
+        ),
+        (
+            vec!["run", graph, "--epochs", "3"],
+            "a graph-level run counts steps: --steps N",
+        ),
         (
             vec!["batches", node, "--plans", "plans.csv"],
             "--plans writes graph-level plans; a node-level study has none",
@@ -679,14 +685,23 @@ fn a_command_line_the_kind_cannot_do_is_refused_before_anything_is_made() {
             vec!["batches", node, "--steps", "5"],
             "a node-level batching study counts epochs: --set batches.epochs=N",
         ),
-        (vec!["advise", node, "--steps", "10"], "this config is node-level"),
+        (
+            vec!["advise", node, "--steps", "10"],
+            "this config is node-level",
+        ),
     ] {
         let mut all = args.clone();
         all.extend(results);
         let o = geobatch(dir.path(), &all);
         common::assert_refused(&o, &[says]);
-        assert!(!dir.path().join("results").exists(), "{args:?} made results");
-        assert!(!dir.path().join("plans.csv").exists(), "{args:?} wrote plans");
+        assert!(
+            !dir.path().join("results").exists(),
+            "{args:?} made results"
+        );
+        assert!(
+            !dir.path().join("plans.csv").exists(),
+            "{args:?} wrote plans"
+        );
     }
     // the kind a --set changes is the kind that is checked
     let o = geobatch(
