@@ -96,11 +96,7 @@ fn row(id: i64, o: &Map<String, Value>) -> std::result::Result<Row, String> {
             .map(str::to_string),
         numbers,
         positions,
-        cell: [
-            [cell[0], cell[1], cell[2]],
-            [cell[3], cell[4], cell[5]],
-            [cell[6], cell[7], cell[8]],
-        ],
+        cell: crate::row::cell_rows(&cell),
         pbc,
         columns,
         key_value_pairs,

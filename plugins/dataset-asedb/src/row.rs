@@ -102,6 +102,11 @@ impl Row {
     }
 }
 
+/// A cell's nine numbers (lattice vectors one after another) as its three rows.
+pub fn cell_rows(c: &[f64]) -> [[f64; 3]; 3] {
+    [[c[0], c[1], c[2]], [c[3], c[4], c[5]], [c[6], c[7], c[8]]]
+}
+
 /// An atomic number from a stored integer, when it is one (1 to 118).
 pub fn element(z: i64) -> Option<u8> {
     u8::try_from(z).ok().filter(|z| (1..=118).contains(z))

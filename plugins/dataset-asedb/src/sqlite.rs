@@ -159,11 +159,7 @@ fn row_of(r: &rusqlite::Row<'_>, name: &str) -> Result<Row> {
         unique_id: text(get(1)?),
         numbers,
         positions,
-        cell: [
-            [cell[0], cell[1], cell[2]],
-            [cell[3], cell[4], cell[5]],
-            [cell[6], cell[7], cell[8]],
-        ],
+        cell: crate::row::cell_rows(&cell),
         pbc,
         columns,
         key_value_pairs: kvp,
