@@ -5,7 +5,7 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 
 /// Deepest nesting of dicts and lists an option may have (a dict that holds itself would
@@ -44,7 +44,7 @@ fn json_at(obj: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Value> 
     }
     if obj.cast::<PyFloat>().is_ok() {
         let x: f64 = obj.extract()?;
-        return Ok(serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number));
+        return finite(x, what);
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut map = serde_json::Map::new();
@@ -69,11 +69,25 @@ fn json_at(obj: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Value> 
     if let Ok(u) = obj.extract::<u64>() {
         return Ok(Value::from(u));
     }
+    if obj.cast::<PyInt>().is_ok() {
+        return Err(crate::value_error(format!(
+            "{what} must fit 64 bits, got a whole number of {} digits",
+            obj.str().map_or(0, |s| s.len().unwrap_or(0))
+        )));
+    }
     // NumPy floating scalars (anything with __float__)
     if let Ok(x) = obj.extract::<f64>() {
-        return Ok(serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number));
+        return finite(x, what);
     }
     Err(plain())
+}
+
+/// A float option as a JSON number; NaN and the infinities (which JSON cannot hold, and no
+/// option takes) are a `ValueError` naming them.
+fn finite(x: f64, what: &str) -> PyResult<Value> {
+    serde_json::Number::from_f64(x)
+        .map(Value::Number)
+        .ok_or_else(|| crate::value_error(format!("{what} must be finite numbers, got {x}")))
 }
 
 /// The Python value of a JSON value (dicts, lists, strings, numbers, booleans, `None`).

@@ -166,6 +166,14 @@ def test_options_cross_to_rust_as_python_values():
     assert geobatch.Planner("dynamic", budget=budget).options["budget"]["nodes"] == 600
     with pytest.raises(TypeError, match="plain values"):
         geobatch.Planner("dynamic", budget={1: 2})
+    with pytest.raises(ValueError, match="must be finite numbers, got inf"):
+        geobatch.Planner("pack", 32, graph_slack=float("inf"))
+    with pytest.raises(ValueError, match="must be finite numbers, got NaN"):
+        geobatch.GraphStore.from_geometry(
+            [6, 6], np.eye(2, 3), [2], graph={"kind": "cutoff", "radius": np.float32("nan")}
+        )
+    with pytest.raises(ValueError, match="must fit 64 bits"):
+        geobatch.Planner("pack", 32, window=2**70)
     # a dict that holds itself is refused, not followed without end
     looped = {"nodes": 600}
     looped["self"] = looped
