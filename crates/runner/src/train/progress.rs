@@ -6,34 +6,40 @@ use geobatch_core::{Shape, StepRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-/// Step times of one kind (ns), steady steps apart (`StepRecord::is_steady`: neither warm-up nor
-/// the first step on a shape in this process).
+/// Step times of one kind (ns): steady steps (`StepRecord::is_steady`: neither warm-up nor the
+/// first step on a shape in this process), the other steps after the warm-up, and the warm-up.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Times {
-    /// Steady steps (named `timed` in checkpoints).
+    /// Steady steps (named `timed` in checkpoints, where older ones hold every step after the
+    /// warm-up).
     #[serde(rename = "timed")]
     steady: Vec<u64>,
-    /// The other steps (named `warmup` in checkpoints).
-    #[serde(rename = "warmup")]
-    other: Vec<u64>,
+    /// Steps after the warm-up that were the first on their shape.
+    #[serde(default)]
+    cold: Vec<u64>,
+    /// Warm-up steps.
+    warmup: Vec<u64>,
 }
 
 impl Times {
-    fn push(&mut self, steady: bool, ns: u64) {
-        if steady {
+    fn push(&mut self, r: &StepRecord, ns: u64) {
+        if r.is_steady() {
             self.steady.push(ns);
+        } else if r.warmup {
+            self.warmup.push(ns);
         } else {
-            self.other.push(ns);
+            self.cold.push(ns);
         }
     }
 
-    /// Median of the steady steps, or of every step when none was steady.
+    /// Median of the steady steps; where none is steady (every batch a new shape, as node
+    /// batches of random samplers), of the steps after the warm-up; else of every step.
     fn median(&self) -> Option<f64> {
-        let mut v = if self.steady.is_empty() {
-            self.other.clone()
-        } else {
-            self.steady.clone()
-        };
+        let mut v = [&self.steady, &self.cold, &self.warmup]
+            .into_iter()
+            .find(|v| !v.is_empty())
+            .cloned()
+            .unwrap_or_default();
         v.sort_unstable();
         median(&v)
     }
@@ -107,11 +113,10 @@ impl Progress {
         if r.step + self.window >= steps {
             self.last = (self.last.0 + loss, self.last.1 + 1);
         }
-        let steady = r.is_steady();
-        self.batching.push(steady, r.batching_ns);
-        self.update.push(steady, r.update_ns.unwrap_or(0));
+        self.batching.push(r, r.batching_ns);
+        self.update.push(r, r.update_ns.unwrap_or(0));
         if let Some(w) = r.wait_ns {
-            self.wait.push(steady, w);
+            self.wait.push(r, w);
         }
     }
 
@@ -158,5 +163,47 @@ impl Progress {
             wait: self.wait.median(),
             round: median(&rounds),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(step: u64, update_ns: u64, warmup: bool, cold_shape: bool) -> StepRecord {
+        StepRecord {
+            step,
+            update_ns: Some(update_ns),
+            warmup,
+            cold_shape,
+            ..StepRecord::default()
+        }
+    }
+
+    /// The summary's medians are of the steady steps, as the report's: a warm-up step and the
+    /// first step on a shape are left out; with no steady step, the steps after the warm-up.
+    #[test]
+    fn medians_are_of_the_steady_steps() {
+        let mut p = Progress::new(6);
+        for r in [
+            step(0, 900, true, true),
+            step(1, 800, true, false),
+            step(2, 700, false, true),
+            step(3, 10, false, false),
+            step(4, 20, false, false),
+            step(5, 30, false, false),
+        ] {
+            p.add(&r, 6);
+        }
+        assert_eq!(p.medians(0).update, Some(20.0));
+        let mut cold = Progress::new(3);
+        for r in [
+            step(0, 900, true, true),
+            step(1, 40, false, true),
+            step(2, 60, false, true),
+        ] {
+            cold.add(&r, 3);
+        }
+        assert_eq!(cold.medians(0).update, Some(50.0));
     }
 }
