@@ -54,7 +54,7 @@ pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName}
 pub use epoch::Plans;
 pub use error::{Error, Result};
 /// A plugin's options declared once, on its spec's fields (see `geobatch_macros`).
-pub use geobatch_macros::plugin_options;
+pub use geobatch_macros::{plugin, plugin_options};
 pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize, SizeStats};
 pub use manifest::{MANIFEST_FILE, Manifest, PartEntry};
 pub use model::{Batch, ModelContext, ModelSpec, OptimizerSpec, StepStats, Trainer};

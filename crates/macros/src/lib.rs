@@ -1,4 +1,5 @@
-//! `#[plugin_options]`: a plugin's options declared once, on the fields of its spec.
+//! `#[plugin_options]`: a plugin's options declared once, on the fields of its spec; and
+//! `#[plugin(...)]`: a plugin registered once, on its spec's impl (the `plugin` module).
 //!
 //! Put on a spec struct (above its `#[derive]`), it reads an `#[option(...)]` on every field and
 //! writes, from that one place, the field's serde default and the spec's `OPTIONS`: the
@@ -17,6 +18,8 @@
 //! A field without `default`, `toml` or `row` is required: documented as `required`, and a serde
 //! default or an `Option` type on it is refused (it would not be). A field serde skips needs no
 //! `#[option]`.
+
+mod plugin;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
@@ -38,6 +41,17 @@ pub fn plugin_options(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut item = parse_macro_input!(item as ItemStruct);
     match expand(&mut item) {
         Ok(extra) => quote!(#item #extra).into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Registers a plugin once, on its spec's impl of the plugin trait: see the `plugin` module.
+/// `#[plugin(name = "static", summary = "...", example = "batch_size = 32\n")]`.
+#[proc_macro_attribute]
+pub fn plugin(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::ItemImpl);
+    match plugin::expand(attr.into(), item) {
+        Ok(tokens) => tokens.into(),
         Err(e) => e.to_compile_error().into(),
     }
 }

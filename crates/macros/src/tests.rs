@@ -141,3 +141,76 @@ fn an_accepted_spec_keeps_serde_attributes_and_drops_its_options() {
     assert!(extra.contains("default : \"64\""), "{extra}");
     assert!(extra.contains("default : \"required\""), "{extra}");
 }
+
+/// `#[plugin]`: the registration it writes for a spec's impl, and what it refuses.
+mod plugin {
+    use crate::plugin::expand;
+    use quote::quote;
+    use syn::parse_quote;
+
+    fn expanded(attr: proc_macro2::TokenStream, item: syn::ItemImpl) -> syn::Result<String> {
+        expand(attr, item).map(|t| t.to_string())
+    }
+
+    #[test]
+    fn the_name_is_written_once_and_kind_and_task_come_from_the_trait() {
+        let out = expanded(
+            quote!(
+                name = "round",
+                summary = "rounded",
+                example = "batch_size = 32\n"
+            ),
+            parse_quote! { impl BatcherSpec for RoundSpec {} },
+        )
+        .expect("expanded");
+        assert!(
+            out.contains(":: typetag :: serde (name = \"round\")"),
+            "{out}"
+        );
+        assert!(out.contains("PluginKind :: Batcher"), "{out}");
+        assert!(out.contains("Task :: Graph"), "{out}");
+        assert!(out.contains("< RoundSpec > :: OPTIONS"), "{out}");
+        assert!(
+            out.contains(r#"example : "kind = \"round\"\nbatch_size = 32\n""#),
+            "{out}"
+        );
+        let node = expanded(
+            quote!(
+                name = "gcn",
+                summary = "s",
+                example = "",
+                options = NodeNetSpec::OPTIONS
+            ),
+            parse_quote! { impl geobatch_core::node::NodeModelSpec for GcnSpec {} },
+        )
+        .expect("expanded");
+        assert!(node.contains("PluginKind :: Model"), "{node}");
+        assert!(node.contains("Task :: Node"), "{node}");
+        assert!(node.contains("options : NodeNetSpec :: OPTIONS"), "{node}");
+    }
+
+    #[test]
+    fn a_missing_name_an_unknown_key_and_an_unknown_trait_are_refused() {
+        let refused = |attr, item| expanded(attr, item).expect_err("refused").to_string();
+        let m = refused(
+            quote!(summary = "s", example = ""),
+            parse_quote! { impl BatcherSpec for S {} },
+        );
+        assert!(m.contains("needs name"), "{m}");
+        let m = refused(
+            quote!(name = "x", summary = "s", example = "", colour = "red"),
+            parse_quote! { impl BatcherSpec for S {} },
+        );
+        assert!(m.contains("unknown key"), "{m}");
+        let m = refused(
+            quote!(name = "x", summary = "s", example = ""),
+            parse_quote! { impl Display for S {} },
+        );
+        assert!(m.contains("does not know the plugin trait Display"), "{m}");
+        let m = refused(
+            quote!(name = "x", summary = "s", example = ""),
+            parse_quote! { impl S {} },
+        );
+        assert!(m.contains("goes on the spec's impl"), "{m}");
+    }
+}

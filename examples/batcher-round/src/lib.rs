@@ -3,8 +3,8 @@
 //! gives fewer distinct shapes (fewer compilations on a JIT engine) for more padding.
 
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan,
-    PluginDescriptor, PluginKind, Result, Shape, Task, plugin_options,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan, Result,
+    Shape, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +69,11 @@ impl Batcher for RoundBatcher {
     }
 }
 
-#[typetag::serde(name = "round")]
+#[geobatch_core::plugin(
+    name = "round",
+    summary = "batch_size - 1 graphs per batch, nodes and edges padded to a multiple of step",
+    example = "batch_size = 32\nstep = 128\n"
+)]
 impl BatcherSpec for RoundSpec {
     fn batch_size(&self) -> usize {
         self.batch_size
@@ -98,17 +102,6 @@ impl BatcherSpec for RoundSpec {
             batch_size: self.batch_size,
             step: self.step,
         }))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Batcher,
-        task: Task::Graph,
-        name: "round",
-        summary: "batch_size - 1 graphs per batch, nodes and edges padded to a multiple of step",
-        options: RoundSpec::OPTIONS,
-        example: "kind = \"round\"\nbatch_size = 32\nstep = 128\n",
     }
 }
 

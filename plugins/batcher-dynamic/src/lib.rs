@@ -8,8 +8,8 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan,
-    PluginDescriptor, PluginKind, Result, Shape, SizeStats, Task, plugin_options,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan, Result,
+    Shape, SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -144,7 +144,11 @@ impl Batcher for DynamicBatcher {
     }
 }
 
-#[typetag::serde(name = "dynamic")]
+#[geobatch_core::plugin(
+    name = "dynamic",
+    summary = "greedy fill under a node/edge/graph budget estimated from the data (jraph dynamically_batch)",
+    example = "batch_size = 32\n"
+)]
 impl BatcherSpec for DynamicSpec {
     fn batch_size(&self) -> usize {
         self.batch_size
@@ -199,17 +203,6 @@ impl BatcherSpec for DynamicSpec {
 
     fn explicit_budget(&self) -> Option<Budget> {
         self.budget
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Batcher,
-        task: Task::Graph,
-        name: "dynamic",
-        summary: "greedy fill under a node/edge/graph budget estimated from the data (jraph dynamically_batch)",
-        options: DynamicSpec::OPTIONS,
-        example: "kind = \"dynamic\"\nbatch_size = 32\n",
     }
 }
 

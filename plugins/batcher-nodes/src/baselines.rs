@@ -37,7 +37,11 @@ pub struct ClusterSpec {
     pub order: Order,
 }
 
-#[typetag::serde(name = "cluster")]
+#[geobatch_core::plugin(
+    name = "cluster",
+    summary = "Cluster-GCN baseline: partition the graph; a batch is one part's outputs with the part as context",
+    example = "num_parts = 8\n"
+)]
 impl NodeBatcherSpec for ClusterSpec {
     fn batch_size(&self) -> usize {
         self.num_parts
@@ -119,7 +123,11 @@ pub struct NeighborSpec {
     pub inference_scale: usize,
 }
 
-#[typetag::serde(name = "neighbor")]
+#[geobatch_core::plugin(
+    name = "neighbor",
+    summary = "neighbour-sampling baseline: uniform fixed-fanout neighbourhoods of random output batches, resampled every epoch",
+    example = "batch_size = 256\nfanouts = [10, 5]\n"
+)]
 impl NodeBatcherSpec for NeighborSpec {
     fn batch_size(&self) -> usize {
         self.batch_size
@@ -262,7 +270,12 @@ impl NodeBatcher for NeighborSampler {
 #[serde(deny_unknown_fields)]
 pub struct FullSpec {}
 
-#[typetag::serde(name = "full")]
+#[geobatch_core::plugin(
+    name = "full",
+    summary = "full-batch reference: one batch with every output node and the whole graph",
+    example = "",
+    options = &[]
+)]
 impl NodeBatcherSpec for FullSpec {
     fn batch_size(&self) -> usize {
         0

@@ -80,7 +80,11 @@ fn check_alpha(alpha: f32) -> Result<()> {
 /// The most pushes per output node the PPR tolerance may ask for (`1 / (alpha eps)`).
 pub const MAX_PUSHES: f64 = 1e8;
 
-#[typetag::serde(name = "ibmb-node")]
+#[geobatch_core::plugin(
+    name = "ibmb-node",
+    summary = "node-wise IBMB: PPR push per output node, top-k auxiliary nodes, outputs grouped by PPR affinity (fixed batches)",
+    example = "outputs_per_batch = 70\ntopk = 32\neps = 1e-4\n"
+)]
 impl NodeBatcherSpec for IbmbNodeSpec {
     fn batch_size(&self) -> usize {
         self.outputs_per_batch
@@ -254,7 +258,11 @@ fn chunk_columns(n: usize) -> usize {
     ((256usize << 20) / (n.max(1) * 4)).clamp(1, 50)
 }
 
-#[typetag::serde(name = "ibmb-batch")]
+#[geobatch_core::plugin(
+    name = "ibmb-batch",
+    summary = "batch-wise IBMB: graph partition of the outputs, then topic-sensitive PPR auxiliary nodes per batch (fixed batches)",
+    example = "num_parts = 8\n"
+)]
 impl NodeBatcherSpec for IbmbBatchSpec {
     fn batch_size(&self) -> usize {
         self.num_parts

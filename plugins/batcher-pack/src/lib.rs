@@ -19,8 +19,8 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan,
-    PluginDescriptor, PluginKind, Result, Shape, SizeStats, Task, plugin_options,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan, Result,
+    Shape, SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -268,7 +268,11 @@ impl Batcher for PackBatcher {
     }
 }
 
-#[typetag::serde(name = "pack")]
+#[geobatch_core::plugin(
+    name = "pack",
+    summary = "one padded shape filled nearly full: first fit over a look-ahead window of the stream",
+    example = "batch_size = 32\n"
+)]
 impl BatcherSpec for PackSpec {
     fn batch_size(&self) -> usize {
         self.batch_size
@@ -340,17 +344,6 @@ impl BatcherSpec for PackSpec {
 
     fn explicit_budget(&self) -> Option<Budget> {
         self.budget
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Batcher,
-        task: Task::Graph,
-        name: "pack",
-        summary: "one padded shape filled nearly full: first fit over a look-ahead window of the stream",
-        options: PackSpec::OPTIONS,
-        example: "kind = \"pack\"\nbatch_size = 32\n",
     }
 }
 

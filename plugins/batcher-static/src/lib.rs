@@ -15,8 +15,8 @@
 
 use geobatch_core::rounding::{ceil_multiple_of_64, ceil_power_of_two, next_multiple_of_64_strict};
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan,
-    PluginDescriptor, PluginKind, Quirks, Result, Shape, Task, plugin_options,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan, Quirks,
+    Result, Shape, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -156,7 +156,11 @@ impl Batcher for StaticBatcher {
     }
 }
 
-#[typetag::serde(name = "static")]
+#[geobatch_core::plugin(
+    name = "static",
+    summary = "batch_size - 1 graphs per batch, padded to a multiple of 64, a power of two or one constant shape",
+    example = "batch_size = 32\npad = \"multiple64\"\n"
+)]
 impl BatcherSpec for StaticSpec {
     fn batch_size(&self) -> usize {
         self.batch_size
@@ -189,17 +193,6 @@ impl BatcherSpec for StaticSpec {
             ctx.quirks,
             ctx.sizes,
         )?))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Batcher,
-        task: Task::Graph,
-        name: "static",
-        summary: "batch_size - 1 graphs per batch, padded to a multiple of 64, a power of two or one constant shape",
-        options: StaticSpec::OPTIONS,
-        example: "kind = \"static\"\nbatch_size = 32\npad = \"multiple64\"\n",
     }
 }
 

@@ -17,8 +17,7 @@ pub mod record;
 
 use geobatch_core::{
     DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSetBuilder,
-    ImportArgs, PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task,
-    plugin_options,
+    ImportArgs, Result, SplitDataset, SplitSpec, plugin_options,
 };
 use record::{AflowRecord, field_name, unit};
 use serde::{Deserialize, Serialize};
@@ -243,7 +242,11 @@ impl AflowSpec {
     }
 }
 
-#[typetag::serde(name = "aflow")]
+#[geobatch_core::plugin(
+    name = "aflow",
+    summary = "AFLOW crystals (aflowlib.json entries, AFLUX answers, JSON Lines) as periodic kNN graphs; targets Ef, Egap",
+    example = "path = \"data/aflow/aflow.jsonl\"\ntargets = [\"Ef\"]\ngraph = { kind = \"knn\", k = 12 }\n"
+)]
 impl DatasetSpec for AflowSpec {
     fn validate(&self) -> Result<()> {
         geobatch_core::dataset::check_unique("dataset.targets", &self.targets)?;
@@ -397,17 +400,6 @@ inventory::submit! {
         default_out: DEFAULT_FILE,
         fetch: Some(fetch::fetch),
         import: import_cmd,
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Dataset,
-        task: Task::Graph,
-        name: "aflow",
-        summary: "AFLOW crystals (aflowlib.json entries, AFLUX answers, JSON Lines) as periodic kNN graphs; targets Ef, Egap",
-        options: AflowSpec::OPTIONS,
-        example: "kind = \"aflow\"\npath = \"data/aflow/aflow.jsonl\"\ntargets = [\"Ef\"]\ngraph = { kind = \"knn\", k = 12 }\n",
     }
 }
 

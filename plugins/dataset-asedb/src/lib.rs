@@ -14,8 +14,7 @@ pub mod row;
 pub mod sqlite;
 
 use geobatch_core::{
-    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, PluginDescriptor, PluginKind, Result,
-    SplitSpec, Task, plugin_options,
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, Result, SplitSpec, plugin_options,
 };
 use geobatch_dataset_extxyz::rows;
 use geobatch_dataset_extxyz::structures::{
@@ -147,7 +146,11 @@ impl AsedbSpec {
     }
 }
 
-#[typetag::serde(name = "asedb")]
+#[geobatch_core::plugin(
+    name = "asedb",
+    summary = "your own structures: ASE databases (SQLite .db or JSON, e.g. ASE's collections), targets from stored properties or key-value pairs",
+    example = "path = \"plugins/dataset-asedb/tests/fixtures/structures.db\"\ntargets = [\"energy\"]\nper_atom = [\"energy\"]\nunits = [\"eV\"]\nselect = { config = \"al-md\" }\ngraph = { kind = \"cutoff\", radius = 5.0 }\n"
+)]
 impl DatasetSpec for AsedbSpec {
     fn validate(&self) -> Result<()> {
         self.targets()?;
@@ -207,17 +210,6 @@ impl DatasetSpec for AsedbSpec {
             },
             ctx,
         )
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Dataset,
-        task: Task::Graph,
-        name: "asedb",
-        summary: "your own structures: ASE databases (SQLite .db or JSON, e.g. ASE's collections), targets from stored properties or key-value pairs",
-        options: AsedbSpec::OPTIONS,
-        example: "kind = \"asedb\"\npath = \"plugins/dataset-asedb/tests/fixtures/structures.db\"\ntargets = [\"energy\"]\nper_atom = [\"energy\"]\nunits = [\"eV\"]\nselect = { config = \"al-md\" }\ngraph = { kind = \"cutoff\", radius = 5.0 }\n",
     }
 }
 

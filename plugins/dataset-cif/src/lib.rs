@@ -13,8 +13,8 @@ pub mod cif;
 pub mod table;
 
 use geobatch_core::{
-    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder,
-    PluginDescriptor, PluginKind, Result, SplitDataset, SplitSpec, Task, plugin_options,
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder, Result,
+    SplitDataset, SplitSpec, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -326,7 +326,11 @@ impl FirstSeen {
     }
 }
 
-#[typetag::serde(name = "cif")]
+#[geobatch_core::plugin(
+    name = "cif",
+    summary = "CSV collections of P1 CIFs (Carbon-24, Perov-5, MP-20) as periodic kNN graphs; targets by column",
+    example = "path = \"data/cif/perov_5\"\ntargets = [\"heat_all\"]\ngraph = { kind = \"knn\", k = 12 }\n"
+)]
 impl DatasetSpec for CifSpec {
     fn validate(&self) -> Result<()> {
         geobatch_core::dataset::check_unique("dataset.targets", &self.targets)?;
@@ -362,17 +366,6 @@ impl DatasetSpec for CifSpec {
             units: vec![String::new(); self.targets.len()],
             source,
         }))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Dataset,
-        task: Task::Graph,
-        name: "cif",
-        summary: "CSV collections of P1 CIFs (Carbon-24, Perov-5, MP-20) as periodic kNN graphs; targets by column",
-        options: CifSpec::OPTIONS,
-        example: "kind = \"cif\"\npath = \"data/cif/perov_5\"\ntargets = [\"heat_all\"]\ngraph = { kind = \"knn\", k = 12 }\n",
     }
 }
 

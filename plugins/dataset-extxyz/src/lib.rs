@@ -20,8 +20,7 @@ pub mod structures;
 
 use comment::Value;
 use geobatch_core::{
-    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, PluginDescriptor, PluginKind, Result,
-    SplitSpec, Task, plugin_options,
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, Result, SplitSpec, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -161,7 +160,11 @@ fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
     Ok(())
 }
 
-#[typetag::serde(name = "extxyz")]
+#[geobatch_core::plugin(
+    name = "extxyz",
+    summary = "your own structures: extended XYZ files as ASE writes them (molecules or periodic), targets from comment-line keys",
+    example = "path = \"plugins/dataset-extxyz/tests/fixtures/qm9_reduced_100.xyz\"\ntargets = [\"U0\"]\nunits = [\"Ha\"]\ngraph = { kind = \"full\" }\n"
+)]
 impl DatasetSpec for ExtxyzSpec {
     fn validate(&self) -> Result<()> {
         self.targets()?;
@@ -195,17 +198,6 @@ impl DatasetSpec for ExtxyzSpec {
             },
             ctx,
         )
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Dataset,
-        task: Task::Graph,
-        name: "extxyz",
-        summary: "your own structures: extended XYZ files as ASE writes them (molecules or periodic), targets from comment-line keys",
-        options: ExtxyzSpec::OPTIONS,
-        example: "kind = \"extxyz\"\npath = \"plugins/dataset-extxyz/tests/fixtures/qm9_reduced_100.xyz\"\ntargets = [\"U0\"]\nunits = [\"Ha\"]\ngraph = { kind = \"full\" }\n",
     }
 }
 

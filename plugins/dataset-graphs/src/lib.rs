@@ -12,9 +12,7 @@ pub mod sbm;
 pub mod split;
 
 use geobatch_core::node::{LoadedGraph, NodeDataset, NodeDatasetSpec, NodeGraph};
-use geobatch_core::{
-    DatasetContext, Error, PluginDescriptor, PluginKind, Result, Task, plugin_options,
-};
+use geobatch_core::{DatasetContext, Error, Result, plugin_options};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -78,7 +76,11 @@ pub struct NpzSpec {
     pub normalize_features: bool,
 }
 
-#[typetag::serde(name = "npz")]
+#[geobatch_core::plugin(
+    name = "npz",
+    summary = "one graph from a NumPy .npz CSR file (Cora, CiteSeer, ...) for node classification",
+    example = "path = \"../shared/data/graphs/cora.npz\"\nsplit = { train_per_class = 20, validation = 500, test = 1000 }\n"
+)]
 impl NodeDatasetSpec for NpzSpec {
     fn validate(&self) -> Result<()> {
         self.split.validate()
@@ -134,7 +136,11 @@ pub struct OgbSpec {
     pub normalize_features: bool,
 }
 
-#[typetag::serde(name = "ogb")]
+#[geobatch_core::plugin(
+    name = "ogb",
+    summary = "one graph from an OGB node-property folder (raw/*.csv.gz, split/<name>/*.csv.gz)",
+    example = "path = \"data/ogbn_arxiv\"\n"
+)]
 impl NodeDatasetSpec for OgbSpec {
     fn validate(&self) -> Result<()> {
         Ok(())
@@ -227,7 +233,11 @@ impl SbmSpec {
     }
 }
 
-#[typetag::serde(name = "sbm")]
+#[geobatch_core::plugin(
+    name = "sbm",
+    summary = "seeded stochastic block model with class-correlated Gaussian features, any size (scaling studies)",
+    example = "nodes = 100000\nclasses = 8\ncommunities = 64\navg_degree = 10\n"
+)]
 impl NodeDatasetSpec for SbmSpec {
     fn validate(&self) -> Result<()> {
         self.params().validate()?;
@@ -249,39 +259,6 @@ impl NodeDatasetSpec for SbmSpec {
             ),
             graph,
         }))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Dataset,
-        task: Task::Node,
-        name: "npz",
-        summary: "one graph from a NumPy .npz CSR file (Cora, CiteSeer, ...) for node classification",
-        options: NpzSpec::OPTIONS,
-        example: "kind = \"npz\"\npath = \"../shared/data/graphs/cora.npz\"\nsplit = { train_per_class = 20, validation = 500, test = 1000 }\n",
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Dataset,
-        task: Task::Node,
-        name: "ogb",
-        summary: "one graph from an OGB node-property folder (raw/*.csv.gz, split/<name>/*.csv.gz)",
-        options: OgbSpec::OPTIONS,
-        example: "kind = \"ogb\"\npath = \"data/ogbn_arxiv\"\n",
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Dataset,
-        task: Task::Node,
-        name: "sbm",
-        summary: "seeded stochastic block model with class-correlated Gaussian features, any size (scaling studies)",
-        options: SbmSpec::OPTIONS,
-        example: "kind = \"sbm\"\nnodes = 100000\nclasses = 8\ncommunities = 64\navg_degree = 10\n",
     }
 }
 

@@ -18,8 +18,7 @@ pub mod store;
 
 use geobatch_core::{
     DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet,
-    GraphSetBuilder, ImportArgs, PluginDescriptor, PluginKind, Result, SplitName, SplitSpec, Task,
-    plugin_options,
+    GraphSetBuilder, ImportArgs, Result, SplitName, SplitSpec, plugin_options,
 };
 use properties::{HARTREE_EV, reference_energy_u0};
 use records::Qm9Records;
@@ -203,7 +202,11 @@ impl Qm9Spec {
     }
 }
 
-#[typetag::serde(name = "qm9")]
+#[geobatch_core::plugin(
+    name = "qm9",
+    summary = "QM9 molecules (fetched and imported with `geobatch data fetch qm9`, or the embedded 1,000-molecule fixture)",
+    example = "source = \"auto\"\ntargets = [\"U0\"]\ngraph = { kind = \"full\" }\n"
+)]
 impl DatasetSpec for Qm9Spec {
     fn validate(&self) -> Result<()> {
         geobatch_core::dataset::check_unique("dataset.targets", &self.targets)?;
@@ -305,17 +308,6 @@ inventory::submit! {
         default_out: "qm9/qm9.parquet",
         fetch: Some(fetch::fetch),
         import: import_cmd,
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Dataset,
-        task: Task::Graph,
-        name: "qm9",
-        summary: "QM9 molecules (fetched and imported with `geobatch data fetch qm9`, or the embedded 1,000-molecule fixture)",
-        options: Qm9Spec::OPTIONS,
-        example: "kind = \"qm9\"\nsource = \"auto\"\ntargets = [\"U0\"]\ngraph = { kind = \"full\" }\n",
     }
 }
 

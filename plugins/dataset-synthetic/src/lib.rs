@@ -12,7 +12,7 @@
 use geobatch_core::progress::Progress;
 use geobatch_core::{
     Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder,
-    PluginDescriptor, PluginKind, Result, SplitName, SplitSpec, Task, plugin_options,
+    Result, SplitName, SplitSpec, plugin_options,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -343,7 +343,11 @@ impl Dataset for SyntheticDataset {
     }
 }
 
-#[typetag::serde(name = "synthetic")]
+#[geobatch_core::plugin(
+    name = "synthetic",
+    summary = "seeded synthetic molecules (QM9-like sizes) or periodic crystals, no download",
+    example = "family = \"molecules\"\ngraphs = 2000\nnodes = { min = 3, max = 29, mean = 18.0, sd = 3.0 }\ngraph = { kind = \"full\" }\n"
+)]
 impl DatasetSpec for SyntheticSpec {
     fn validate(&self) -> Result<()> {
         let d = self.sizes();
@@ -396,17 +400,6 @@ impl DatasetSpec for SyntheticSpec {
         Ok(Box::new(SyntheticDataset {
             splits: [pool.subset(&a), pool.subset(&b), pool.subset(&c)],
         }))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Dataset,
-        task: Task::Graph,
-        name: "synthetic",
-        summary: "seeded synthetic molecules (QM9-like sizes) or periodic crystals, no download",
-        options: SyntheticSpec::OPTIONS,
-        example: "kind = \"synthetic\"\nfamily = \"molecules\"\ngraphs = 2000\nnodes = { min = 3, max = 29, mean = 18.0, sd = 3.0 }\ngraph = { kind = \"full\" }\n",
     }
 }
 

@@ -10,9 +10,7 @@ use burn::optim::{Adam, AdamConfig};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec, NodePredictions};
-use geobatch_core::{
-    Error, PluginDescriptor, PluginKind, Result, StepStats, Task, Trainer, plugin_options,
-};
+use geobatch_core::{Error, Result, StepStats, Trainer, plugin_options};
 use geobatch_nn::backend::{DeviceKind, parse_device};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::state::TrainState;
@@ -136,7 +134,12 @@ pub struct GcnSpec {
     pub net: NodeNetSpec,
 }
 
-#[typetag::serde(name = "gcn")]
+#[geobatch_core::plugin(
+    name = "gcn",
+    summary = "GCN node classifier (full-graph D^-1 A sliced to the batch; conv, LayerNorm, ReLU, dropout; linear head)",
+    example = "hidden = 64\nlayers = 2\ndropout = 0.5\nlayer_norm = false\n",
+    options = NodeNetSpec::OPTIONS
+)]
 impl NodeModelSpec for GcnSpec {
     fn validate(&self) -> Result<()> {
         self.net.validate()
@@ -154,7 +157,12 @@ pub struct SageSpec {
     pub net: NodeNetSpec,
 }
 
-#[typetag::serde(name = "sage")]
+#[geobatch_core::plugin(
+    name = "sage",
+    summary = "GraphSAGE-mean node classifier (mean over in-batch neighbours plus a root term)",
+    example = "hidden = 64\nlayers = 2\n",
+    options = NodeNetSpec::OPTIONS
+)]
 impl NodeModelSpec for SageSpec {
     fn validate(&self) -> Result<()> {
         self.net.validate()
@@ -273,28 +281,6 @@ where
 
     fn restore_best(&mut self) -> Result<bool> {
         Ok(self.state.restore_best())
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Model,
-        task: Task::Node,
-        name: "gcn",
-        summary: "GCN node classifier (full-graph D^-1 A sliced to the batch; conv, LayerNorm, ReLU, dropout; linear head)",
-        options: NodeNetSpec::OPTIONS,
-        example: "kind = \"gcn\"\nhidden = 64\nlayers = 2\ndropout = 0.5\nlayer_norm = false\n",
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Model,
-        task: Task::Node,
-        name: "sage",
-        summary: "GraphSAGE-mean node classifier (mean over in-batch neighbours plus a root term)",
-        options: NodeNetSpec::OPTIONS,
-        example: "kind = \"sage\"\nhidden = 64\nlayers = 2\n",
     }
 }
 

@@ -13,9 +13,7 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use geobatch_core::{
-    ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer, plugin_options,
-};
+use geobatch_core::{ModelContext, ModelSpec, Result, Trainer, plugin_options};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, matmul, message_mean, pair_gather_add, segment_sum, ssp};
@@ -177,7 +175,11 @@ impl MpeuSpec {
     }
 }
 
-#[typetag::serde(name = "mpeu")]
+#[geobatch_core::plugin(
+    name = "mpeu",
+    summary = "MPEU as in the study: edge updates from (h_s, h_r, e), activated message net x sender, mean aggregation, no biases",
+    example = "latent = 64\nsteps = 3\n"
+)]
 impl ModelSpec for MpeuSpec {
     fn validate(&self) -> Result<()> {
         sizes::check_sizes(self.latent, self.steps, self.rbf, self.rbf_spacing)?;
@@ -190,17 +192,6 @@ impl ModelSpec for MpeuSpec {
         geobatch_nn::trainer!(ctx, |B, device| Mpeu::<B>::new(
             self, species, targets, ctx.seed, device
         ))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Model,
-        task: Task::Graph,
-        name: "mpeu",
-        summary: "MPEU as in the study: edge updates from (h_s, h_r, e), activated message net x sender, mean aggregation, no biases",
-        options: MpeuSpec::OPTIONS,
-        example: "kind = \"mpeu\"\nlatent = 64\nsteps = 3\n",
     }
 }
 

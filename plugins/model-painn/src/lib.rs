@@ -27,10 +27,7 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use gates::GateOps;
-use geobatch_core::{
-    Error, ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer,
-    plugin_options,
-};
+use geobatch_core::{Error, ModelContext, ModelSpec, Result, Trainer, plugin_options};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Linear, add_bias, gather_rows, matmul, segment_sum, silu};
@@ -299,7 +296,11 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> GraphRegressor<B> for Painn<B
     }
 }
 
-#[typetag::serde(name = "painn")]
+#[geobatch_core::plugin(
+    name = "painn",
+    summary = "PaiNN as in the study: scalar and vector features, 20 Gaussians on a 6 A cosine cutoff, SiLU, sum aggregation, clipped updates",
+    example = "hidden = 256\nlayers = 3\n"
+)]
 impl ModelSpec for PainnSpec {
     fn validate(&self) -> Result<()> {
         if self.hidden == 0
@@ -329,17 +330,6 @@ impl ModelSpec for PainnSpec {
         geobatch_nn::trainer!(ctx, |B, device| Painn::<B>::new(
             self, species, targets, ctx.seed, device
         ))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Model,
-        task: Task::Graph,
-        name: "painn",
-        summary: "PaiNN as in the study: scalar and vector features, 20 Gaussians on a 6 A cosine cutoff, SiLU, sum aggregation, clipped updates",
-        options: PainnSpec::OPTIONS,
-        example: "kind = \"painn\"\nhidden = 256\nlayers = 3\n",
     }
 }
 

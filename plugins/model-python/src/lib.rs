@@ -12,8 +12,8 @@ mod worker;
 
 use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec};
 use geobatch_core::{
-    Error, GraphBatch, ModelContext, ModelSpec, OptimizerSpec, PluginDescriptor, PluginKind,
-    Result, StepStats, Task, Trainer, plugin_options,
+    Error, GraphBatch, ModelContext, ModelSpec, OptimizerSpec, Result, StepStats, Trainer,
+    plugin_options,
 };
 use segment::Segment;
 use serde::{Deserialize, Serialize};
@@ -101,7 +101,11 @@ impl PythonSpec {
     }
 }
 
-#[typetag::serde(name = "python")]
+#[geobatch_core::plugin(
+    name = "python",
+    summary = "a Python module (JAX, PyTorch, NumPy) as the model, run by the named interpreter in a worker fed through shared memory (docs/python.md)",
+    example = "python = \"python3\"\nmodule = \"python/schnet_jax.py\"\noptions = { latent = 64 }\n"
+)]
 impl ModelSpec for PythonSpec {
     fn validate(&self) -> Result<()> {
         self.check()
@@ -115,7 +119,11 @@ impl ModelSpec for PythonSpec {
 
 /// The same plugin for node-level tasks: the module classifies the output nodes of subgraph
 /// batches (docs/python.md, "Node-level tasks").
-#[typetag::serde(name = "python")]
+#[geobatch_core::plugin(
+    name = "python",
+    summary = "a Python module as the node classifier of subgraph batches, run like the graph-level python model (docs/python.md)",
+    example = "python = \"python3\"\nmodule = \"python/sgc_numpy.py\"\noptions = { hops = 2 }\n"
+)]
 impl NodeModelSpec for PythonSpec {
     fn validate(&self) -> Result<()> {
         self.check()
@@ -317,28 +325,6 @@ impl<B: Wire> Trainer<B> for PythonTrainer<B> {
     fn restore_best(&mut self) -> Result<bool> {
         let reply = self.call("restore_best", "restore_best", json!({}))?;
         Ok(reply.get("restored").and_then(Value::as_bool) == Some(true))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Model,
-        task: Task::Graph,
-        name: "python",
-        summary: "a Python module (JAX, PyTorch, NumPy) as the model, run by the named interpreter in a worker fed through shared memory (docs/python.md)",
-        options: PythonSpec::OPTIONS,
-        example: "kind = \"python\"\npython = \"python3\"\nmodule = \"python/schnet_jax.py\"\noptions = { latent = 64 }\n",
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Model,
-        task: Task::Node,
-        name: "python",
-        summary: "a Python module as the node classifier of subgraph batches, run like the graph-level python model (docs/python.md)",
-        options: PythonSpec::OPTIONS,
-        example: "kind = \"python\"\npython = \"python3\"\nmodule = \"python/sgc_numpy.py\"\noptions = { hops = 2 }\n",
     }
 }
 

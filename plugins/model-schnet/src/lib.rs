@@ -10,9 +10,7 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use geobatch_core::{
-    ModelContext, ModelSpec, PluginDescriptor, PluginKind, Result, Task, Trainer, plugin_options,
-};
+use geobatch_core::{ModelContext, ModelSpec, Result, Trainer, plugin_options};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, message_mean, segment_sum};
@@ -142,7 +140,11 @@ impl SchNetSpec {
     }
 }
 
-#[typetag::serde(name = "schnet")]
+#[geobatch_core::plugin(
+    name = "schnet",
+    summary = "SchNet as in the study: 150 Gaussians (exponent / delta), filter MLP x sender, mean aggregation, no biases",
+    example = "latent = 64\nsteps = 3\n"
+)]
 impl ModelSpec for SchNetSpec {
     fn validate(&self) -> Result<()> {
         sizes::check_sizes(self.latent, self.steps, self.rbf, self.rbf_spacing)?;
@@ -155,17 +157,6 @@ impl ModelSpec for SchNetSpec {
         geobatch_nn::trainer!(ctx, |B, device| SchNet::<B>::new(
             self, species, targets, ctx.seed, device
         ))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Model,
-        task: Task::Graph,
-        name: "schnet",
-        summary: "SchNet as in the study: 150 Gaussians (exponent / delta), filter MLP x sender, mean aggregation, no biases",
-        options: SchNetSpec::OPTIONS,
-        example: "kind = \"schnet\"\nlatent = 64\nsteps = 3\n",
     }
 }
 

@@ -3,9 +3,7 @@
 //! time only (evaluation is its own phase), and a one-line summary at the end.
 
 use geobatch_core::records::{EvalRecord, RunEnd};
-use geobatch_core::{
-    PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord, Task, plugin_options,
-};
+use geobatch_core::{Result, RunInfo, Sink, SinkSpec, StepRecord, plugin_options};
 use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
@@ -264,7 +262,11 @@ impl Sink for ConsoleSink {
     }
 }
 
-#[typetag::serde(name = "console")]
+#[geobatch_core::plugin(
+    name = "console",
+    summary = "progress on stderr (a live bar on a terminal, plain lines in a log) with training rate and ETA, and a final summary line",
+    example = "progress = true\nevery_secs = 30.0\n"
+)]
 impl SinkSpec for ConsoleSpec {
     fn validate(&self) -> Result<()> {
         if !(self.every_secs.is_finite() && self.every_secs > 0.0) {
@@ -310,17 +312,6 @@ impl SinkSpec for ConsoleSpec {
             last_line: Instant::now(),
             last_eval: None,
         }))
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Sink,
-        task: Task::Graph,
-        name: "console",
-        summary: "progress on stderr (a live bar on a terminal, plain lines in a log) with training rate and ETA, and a final summary line",
-        options: ConsoleSpec::OPTIONS,
-        example: "kind = \"console\"\nprogress = true\nevery_secs = 30.0\n",
     }
 }
 

@@ -19,10 +19,7 @@ pub use geobatch_tables::SCHEMA_VERSION;
 
 use geobatch_core::manifest::{MANIFEST_VERSION, Manifest, PartEntry};
 use geobatch_core::records::{EvalRecord, RunEnd, RunStatus};
-use geobatch_core::{
-    Error, PluginDescriptor, PluginKind, Result, RunInfo, Sink, SinkSpec, StepRecord, Task,
-    plugin_options,
-};
+use geobatch_core::{Error, Result, RunInfo, Sink, SinkSpec, StepRecord, plugin_options};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -251,7 +248,11 @@ impl Sink for ParquetSink {
     }
 }
 
-#[typetag::serde(name = "parquet")]
+#[geobatch_core::plugin(
+    name = "parquet",
+    summary = "run.parquet, steps-*.parquet (part files) and evals.parquet in the run folder",
+    example = "rows_per_part = 10000\n"
+)]
 impl SinkSpec for ParquetSpec {
     fn validate(&self) -> Result<()> {
         if self.rows_per_part == 0 {
@@ -272,17 +273,6 @@ impl SinkSpec for ParquetSpec {
             "evals.parquet",
             geobatch_core::MANIFEST_FILE,
         ]
-    }
-}
-
-inventory::submit! {
-    PluginDescriptor {
-        kind: PluginKind::Sink,
-        task: Task::Graph,
-        name: "parquet",
-        summary: "run.parquet, steps-*.parquet (part files) and evals.parquet in the run folder",
-        options: ParquetSpec::OPTIONS,
-        example: "kind = \"parquet\"\nrows_per_part = 10000\n",
     }
 }
 

@@ -1,0 +1,86 @@
+//! `#[plugin(...)]`: a plugin registered once, on its spec's impl of the plugin trait. It writes
+//! the impl's typetag registration (`#[typetag::serde(name = ...)]`, what `kind = "..."` in a
+//! config finds) and the plugin's `PluginDescriptor` (what `geobatch list`, `geobatch example` and
+//! docs/plugins.md show), so the plugin's name is written in one place. The kind of plugin and its
+//! task come from the trait (`BatcherSpec`, `NodeBatcherSpec`, `DatasetSpec`, ...); the options
+//! are the spec's `OPTIONS` (from `#[plugin_options]`) unless `options = ...` says otherwise; the
+//! example is given without its `kind` line, which the macro writes.
+
+use proc_macro2::TokenStream as Tokens;
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+use syn::{Expr, ItemImpl, LitStr};
+
+/// The registration of `item` with the arguments `attr`.
+pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
+    let (mut name, mut summary, mut example, mut options) =
+        (None::<LitStr>, None::<Expr>, None::<LitStr>, None::<Expr>);
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            name = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("summary") {
+            summary = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("example") {
+            example = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("options") {
+            options = Some(meta.value()?.parse()?);
+        } else {
+            return Err(meta.error("unknown key: expected name, summary, example or options"));
+        }
+        Ok(())
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    let missing =
+        |what: &str| syn::Error::new(item.span(), format!("#[plugin] needs {what} = \"...\""));
+    let name = name.ok_or_else(|| missing("name"))?;
+    let summary = summary.ok_or_else(|| missing("summary"))?;
+    let example = example.ok_or_else(|| missing("example"))?;
+    let Some((_, trait_path, _)) = &item.trait_ else {
+        return Err(syn::Error::new(
+            item.span(),
+            "#[plugin] goes on the spec's impl of its plugin trait (BatcherSpec, DatasetSpec, ...)",
+        ));
+    };
+    let trait_name = trait_path
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    let (kind, task) = match trait_name.as_str() {
+        "BatcherSpec" => ("Batcher", "Graph"),
+        "NodeBatcherSpec" => ("Batcher", "Node"),
+        "DatasetSpec" => ("Dataset", "Graph"),
+        "NodeDatasetSpec" => ("Dataset", "Node"),
+        "ModelSpec" => ("Model", "Graph"),
+        "NodeModelSpec" => ("Model", "Node"),
+        "SinkSpec" => ("Sink", "Graph"),
+        other => {
+            return Err(syn::Error::new(
+                trait_path.span(),
+                format!("#[plugin] does not know the plugin trait {other}"),
+            ));
+        }
+    };
+    let (kind, task) = (format_ident!("{kind}"), format_ident!("{task}"));
+    let self_ty = &item.self_ty;
+    let options = options.map_or_else(|| quote!(<#self_ty>::OPTIONS), |o| quote!(#o));
+    let full_example = LitStr::new(
+        &format!("kind = \"{}\"\n{}", name.value(), example.value()),
+        example.span(),
+    );
+    Ok(quote! {
+        #[::typetag::serde(name = #name)]
+        #item
+
+        ::inventory::submit! {
+            ::geobatch_core::PluginDescriptor {
+                kind: ::geobatch_core::PluginKind::#kind,
+                task: ::geobatch_core::Task::#task,
+                name: #name,
+                summary: #summary,
+                options: #options,
+                example: #full_example,
+            }
+        }
+    })
+}
