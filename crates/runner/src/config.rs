@@ -1,7 +1,7 @@
 //! Experiment configs: TOML in, validated and fully resolved (defaults filled in) out. By job:
-//! [`schema`] (the graph-level tables and defaults), [`load`] (parse, validate, resolve, hash;
-//! the traits every config kind implements), [`overrides`] (`--set`), [`checks`] (the sections
-//! every kind shares).
+//! `schema` (the graph-level tables and defaults), `load` (the one parse, [`Document`]; validate,
+//! resolve, hash; the traits every config kind implements), `overrides` (`--set`), `checks` (the
+//! sections every kind shares).
 
 mod checks;
 mod load;

@@ -99,7 +99,8 @@ pub trait Kind: TrainKind + std::fmt::Debug + 'static {
     const TASK: Task;
 
     /// Runs the batching study and returns the rendered summary: `steps` batches and their
-    /// plans written to `plans` where the kind has them ([`Request::refusal`] says where not).
+    /// plans written to `plans` where the kind has them (a [`Request`] the kind cannot do is
+    /// refused before).
     fn study(
         loaded: &Loaded<Self>,
         steps: Option<u64>,

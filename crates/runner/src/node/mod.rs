@@ -2,7 +2,7 @@
 //! through the one training loop (`crate::train`), batched and full-graph evaluation, and the
 //! batching study.
 //!
-//! A config is node-level when its `[dataset]` plugin is (see [`crate::config::task_of`]).
+//! A config is node-level when its `[dataset]` plugin is (see [`crate::config::Document::task`]).
 //! Records reuse the graph-level schema: a step's `real_graphs` counts its **output nodes**,
 //! `real_nodes` its auxiliary nodes (outputs included) and `real_edges` the adjacency entries kept
 //! in the induced subgraph (self-loops included); nothing is padded, so `padded_*` equal `real_*`.

@@ -6,7 +6,7 @@
 //! 1. **resume** ([`train`]): a checkpoint, when asked for, restores the trainer, the batch
 //!    source's position, the task's state, the running totals and the sinks;
 //! 2. **start**: the sinks get the run's identity;
-//! 3. **plan and collate** ([`feed`]): serial or prefetch, the same batches in both modes;
+//! 3. **plan and collate** ([`feed()`]): serial or prefetch, the same batches in both modes;
 //! 4. **update** and **record** (`RunLoop::update`): the timed gradient update and one
 //!    [`StepRecord`] per step to every sink; a non-finite or exploding loss stops the run;
 //! 5. **evaluate** ([`TaskHooks::evaluate`]) and **checkpoint** (`RunLoop::checkpoint`) at round ends
