@@ -48,7 +48,7 @@ fn options_out_of_bounds_name_the_key_and_the_limit() {
         check(d, case, body.as_bytes(), &["validate"], 2, &wants);
     }
     binary_is_refused_and_a_bom_is_skipped(d);
-    assert_eq!(n + 2, 33);
+    assert_eq!(n + 2, 36);
 }
 
 /// A hostile config case: its name, the TOML text, and what the message must name.
@@ -83,6 +83,25 @@ fn whole_number_cases() -> Vec<Case> {
                 "[experiment]\nname = \"o\"\n[dataset]\nkind = \"synthetic\"\ngraphs = -1\n{DYNAMIC}"
             ),
             vec!["key `dataset.graphs`"],
+        ),
+        (
+            // two options of the plugin hold the same bad value: the one read first is named
+            "same-value-twice",
+            format!(
+                "{HEAD}[batcher]\nkind = \"dynamic\"\nbatch_size = 8\n\
+                 num_estimation_graphs = -4\nbudget = {{ nodes = 5, edges = -4 }}\n"
+            ),
+            vec!["key `batcher.budget.edges`", "integer `-4`"],
+        ),
+        (
+            "unknown-plugin-key",
+            format!("{HEAD}[batcher]\nkind = \"dynamic\"\nbatch_size = 8\nbuget = 3\n"),
+            vec!["key `batcher.buget`", "unknown field `buget`"],
+        ),
+        (
+            "node-plugin-key",
+            format!("{NODE}[batcher]\nkind = \"ibmb-node\"\nbatch_size = 8\n"),
+            vec!["key `batcher.batch_size`", "unknown field `batch_size`"],
         ),
     ]
 }

@@ -101,6 +101,34 @@ pub struct PluginDescriptor {
     pub options: &'static [OptionDoc],
     /// An example TOML table body (without the table header), valid as written.
     pub example: &'static str,
+    /// Where reading this plugin's options from a table (its `kind` key left out) first fails:
+    /// [`first_error`] of the spec's type. typetag reads a plugin's table through its
+    /// registered name, so a config's error path stops at the table; this names the key in it.
+    #[serde(skip)]
+    pub first_error: fn(&mut dyn erased_serde::Deserializer<'_>) -> Option<OptionError>,
+}
+
+/// Where reading a plugin's options failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    /// The dotted key path inside the plugin's table (`nodes.max`, `targets[0]`); empty or
+    /// `.` for the table itself.
+    pub path: String,
+    /// The error's message.
+    pub message: String,
+}
+
+/// The first error reading `T` from `de`, with the key path inside `T` where it happened;
+/// `None` when `T` reads.
+pub fn first_error<T: serde::de::DeserializeOwned>(
+    de: &mut dyn erased_serde::Deserializer<'_>,
+) -> Option<OptionError> {
+    serde_path_to_error::deserialize::<_, T>(de)
+        .err()
+        .map(|e| OptionError {
+            path: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })
 }
 
 inventory::collect!(PluginDescriptor);

@@ -80,6 +80,7 @@ pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
                 summary: #summary,
                 options: #options,
                 example: #full_example,
+                first_error: ::geobatch_core::registry::first_error::<#self_ty>,
             }
         }
     })

@@ -4,7 +4,7 @@
 use super::overrides::parse_file_with;
 use super::schema::{ExperimentConfig, ExperimentSection};
 use crate::error::RunError;
-use geobatch_core::SinkSpec;
+use geobatch_core::{PluginKind, SinkSpec, Task};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -236,16 +236,20 @@ impl<'t> Document<'t> {
                     .into(),
             ));
         }
+        let task = self.task();
         let de = toml::Deserializer::from(self.root);
         let config: T = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
+            let at = Step::of(e.path());
+            let mut path = e.path().to_string();
             let mut inner = e.into_inner();
             // the parsed document does not carry its text: the error quotes it from here
             inner.set_input(Some(text));
-            let (path, inner) = name_the_key(text, path, inner.to_string().trim_end());
-            let inner = inner.as_str();
+            let inner = with_range(inner.to_string().trim_end());
+            if let Some(key) = key_in_plugin(text, &at, task) {
+                path = format!("{path}.{key}");
+            }
             if path.is_empty() || path == "." {
-                fail(inner.to_string())
+                fail(inner)
             } else {
                 fail(format!("key `{path}`: {inner}"))
             }
@@ -265,79 +269,79 @@ fn config_error(path: &Path, message: String) -> RunError {
     }
 }
 
-/// A wrong type or value found inside a plugin's table (serde only knows the table: the
-/// plugin's options are read through its registered name) is named by its dotted key, found by
-/// its value, and an integer's valid range is added: `key `batcher`: invalid value: integer
-/// `-3`, expected usize` becomes `key `batcher.batch_size`: ... (a whole number from 0 to ...)`.
-fn name_the_key(text: &str, path: String, inner: &str) -> (String, String) {
-    let mut inner = inner.to_string();
-    if let Some(range) = ["usize", "u64", "u32", "u16", "u8", "i64", "i32"]
-        .iter()
-        .find(|t| inner.ends_with(&format!("expected {t}")))
-        .map(|t| match *t {
-            "usize" | "u64" => "a whole number from 0 to 18446744073709551615".to_string(),
-            "u32" => "a whole number from 0 to 4294967295".to_string(),
-            "u16" => "a whole number from 0 to 65535".to_string(),
-            "u8" => "a whole number from 0 to 255".to_string(),
-            "i32" => "a whole number from -2147483648 to 2147483647".to_string(),
-            _ => "a whole number from -9223372036854775808 to 9223372036854775807".to_string(),
-        })
-    {
-        inner.push_str(&format!(" ({range})"));
+/// `message` with the valid range of the integer type it expects added: `invalid value:
+/// integer `-3`, expected usize` ends `(a whole number from 0 to 18446744073709551615)`.
+fn with_range(message: &str) -> String {
+    let range = [
+        ("usize", "0 to 18446744073709551615"),
+        ("u64", "0 to 18446744073709551615"),
+        ("u32", "0 to 4294967295"),
+        ("u16", "0 to 65535"),
+        ("u8", "0 to 255"),
+        ("i32", "-2147483648 to 2147483647"),
+        ("i64", "-9223372036854775808 to 9223372036854775807"),
+    ]
+    .into_iter()
+    .find(|(t, _)| message.ends_with(&format!("expected {t}")));
+    match range {
+        Some((_, range)) => format!("{message} (a whole number from {range})"),
+        None => message.to_string(),
     }
-    // the value the message quotes: `string "32"`, `integer `-3``, `floating point `inf``
-    let quoted = inner
-        .split_once("invalid type: ")
-        .or_else(|| inner.split_once("invalid value: "))
-        .and_then(|(_, rest)| rest.split_once(", expected"))
-        .map(|(v, _)| v.to_string());
-    let Some(quoted) = quoted else {
-        return (path, inner);
-    };
-    let literal = quoted
-        .split_once(' ')
-        .map_or(quoted.as_str(), |(_, v)| v)
-        .trim_start_matches("point ")
-        .trim_matches('`')
-        .to_string();
-    let Ok(doc) = text.parse::<toml::Table>() else {
-        return (path, inner);
-    };
-    let mut at: Option<&toml::Value> = None;
-    for (i, part) in path.split('.').enumerate() {
-        let next = match (i, at) {
-            (0, _) => doc.get(part),
-            (_, Some(toml::Value::Table(t))) => t.get(part),
-            (_, Some(toml::Value::Array(a))) => part.parse::<usize>().ok().and_then(|n| a.get(n)),
+}
+
+/// The key inside a plugin's table where reading it failed. serde's path stops at a plugin's
+/// table (typetag reads it through its registered name), so the table at `at` in the config
+/// `text` is read again, without its `kind` key, by the plugin it names
+/// ([`geobatch_core::PluginDescriptor::first_error`]) to find the key it fails at.
+fn key_in_plugin(text: &str, at: &[Step], task: Task) -> Option<String> {
+    let root = toml::de::DeTable::parse(text).ok()?.into_inner();
+    let mut value: Option<&toml::de::DeValue<'_>> = None;
+    for step in at {
+        let next = match (step, value) {
+            (Step::Key(k), None) => root.get(k.as_str()),
+            (Step::Key(k), Some(toml::de::DeValue::Table(t))) => t.get(k.as_str()),
+            (Step::Index(i), Some(toml::de::DeValue::Array(a))) => a.get(*i),
             _ => None,
         };
-        at = next;
+        value = Some(next?.get_ref());
     }
-    let Some(toml::Value::Table(table)) = at else {
-        return (path, inner);
+    let Some(toml::de::DeValue::Table(table)) = value else {
+        return None;
     };
-    fn leaves<'a>(t: &'a toml::Table, prefix: &str, out: &mut Vec<(String, &'a toml::Value)>) {
-        for (k, v) in t {
-            let key = format!("{prefix}.{k}");
-            match v {
-                toml::Value::Table(sub) => leaves(sub, &key, out),
-                other => out.push((key, other)),
-            }
-        }
-    }
-    let mut all = Vec::new();
-    leaves(table, &path, &mut all);
-    let matching: Vec<&String> = all
-        .iter()
-        .filter(|(_, v)| {
-            let shown = v.to_string();
-            shown == literal || shown.trim_matches('"') == literal.trim_matches('"')
+    let name = table.get("kind")?.get_ref().as_str()?;
+    let mut options = table.clone();
+    options.remove("kind");
+    let options = toml::Spanned::new(0..0, options);
+    geobatch_core::registry::descriptors()
+        .into_iter()
+        .filter(|d| d.name == name && (d.task == task || d.kind == PluginKind::Sink))
+        .find_map(|d| {
+            let de = toml::Deserializer::from(options.clone());
+            let found = (d.first_error)(&mut <dyn erased_serde::Deserializer>::erase(de))?;
+            // the same entries read in the same order fail at the same key (the wording of the
+            // message may differ: typetag buffers the table); that key must be the table's
+            let first = found.path.split(['.', '[']).next().unwrap_or_default();
+            options.get_ref().contains_key(first).then_some(found.path)
         })
-        .map(|(k, _)| k)
-        .collect();
-    match matching.as_slice() {
-        [one] => ((*one).clone(), inner),
-        _ => (path, inner),
+}
+
+/// One step of a key path: a table's key or an array's index.
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Step {
+    /// The steps of serde's path.
+    fn of(path: &serde_path_to_error::Path) -> Vec<Step> {
+        path.iter()
+            .map(|s| match s {
+                serde_path_to_error::Segment::Seq { index } => Step::Index(*index),
+                serde_path_to_error::Segment::Map { key } => Step::Key(key.clone()),
+                serde_path_to_error::Segment::Enum { variant } => Step::Key(variant.clone()),
+                serde_path_to_error::Segment::Unknown => Step::Key(String::new()),
+            })
+            .collect()
     }
 }
 
