@@ -4,7 +4,7 @@
 use crate::plugins::UsageError;
 use geobatch_runner::policy::RunState;
 use geobatch_runner::slurm::{ScriptPlan, SlurmOptions};
-use geobatch_runner::sweep::{Outcome, Progress, SweepRun, progress_of};
+use geobatch_runner::sweep::{Outcome, SweepRun};
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -76,11 +76,7 @@ pub fn command(args: SweepArgs) -> anyhow::Result<ExitCode> {
 pub fn dry_run(runs: &[SweepRun], range: Range<usize>) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     for (i, r) in runs.iter().enumerate().take(range.end).skip(range.start) {
-        let state = if geobatch_runner::lock::is_locked(&r.run_dir) {
-            Progress::Running.as_str()
-        } else {
-            RunState::of(&r.run_dir).as_str()
-        };
+        let state = RunState::of(&r.run_dir).action();
         let line = writeln!(
             stdout,
             "{:>4}  {:<10} {}  ({})",
@@ -111,16 +107,16 @@ pub fn verify_folder(run_dir: &std::path::Path) -> Result<(), String> {
 
 /// `--status`: where every run stands, and the counts.
 pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
-    let mut counts: Vec<(Progress, usize)> = Vec::new();
+    let mut counts: Vec<(RunState, usize)> = Vec::new();
     let mut stdout = std::io::stdout().lock();
     let mut inconsistent = false;
     for (i, r) in runs.iter().enumerate() {
-        let mut p = progress_of(&r.run_dir);
-        if p == Progress::Complete {
+        let mut p = RunState::of(&r.run_dir);
+        if p == RunState::Complete {
             // a complete run counts only when its files are what it recorded
             if let Err(why) = verify_folder(&r.run_dir) {
                 eprintln!("run {}: not what it recorded: {why}", i + 1);
-                (p, inconsistent) = (Progress::Inconsistent, true);
+                (p, inconsistent) = (RunState::Inconsistent, true);
             }
         }
         match counts.iter_mut().find(|c| c.0 == p) {
@@ -131,7 +127,7 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
             stdout,
             "{:>4}  {:<12} {}  ({})",
             i + 1,
-            p.as_str(),
+            p.status(),
             r.settings.join(" "),
             r.run_dir.display()
         );
@@ -141,7 +137,7 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
     }
     let summary: Vec<String> = counts
         .iter()
-        .map(|(p, n)| format!("{n} {}", p.as_str()))
+        .map(|(p, n)| format!("{n} {}", p.status()))
         .collect();
     let _ = writeln!(stdout, "sweep: {} runs: {}", runs.len(), summary.join(", "));
     Ok(if inconsistent {
@@ -245,7 +241,7 @@ pub fn submit(
     let per = options.runs_per_task;
     let open: Vec<bool> = runs
         .iter()
-        .map(|r| progress_of(&r.run_dir) != Progress::Complete)
+        .map(|r| RunState::of(&r.run_dir) != RunState::Complete)
         .collect();
     let tasks: Vec<usize> = (0..runs.len().div_ceil(per))
         .filter(|&t| open[t * per..((t + 1) * per).min(runs.len())].contains(&true))

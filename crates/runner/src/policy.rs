@@ -20,42 +20,100 @@ pub fn record(run_dir: &Path, status: RunStatus, steps: u64) -> Result<(), RunEr
     })
 }
 
-/// What a run folder holds before a run starts in it.
+/// What a run folder holds: the one view of a run folder every command decides on (`run`, a
+/// sweep and its SLURM tasks, `sweep --dry-run` and `--status`, `advise`'s probes), read from its
+/// lock, its run record (`geobatch_core::run_record`) and its checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
     /// Nothing of a run.
     Fresh,
+    /// Another process holds its lock and runs it.
+    Running,
     /// A complete run.
     Complete,
-    /// A run that stopped with a checkpoint to continue from.
-    Resumable,
-    /// A run that stopped before its first checkpoint.
-    Unfinished,
+    /// A run that stopped before its end.
+    Stopped {
+        /// How it stopped.
+        how: Stopped,
+        /// A checkpoint is there to continue from.
+        checkpoint: bool,
+    },
+    /// Recorded complete, but its files are not what it recorded: only a command that read
+    /// them back says so (`sweep --status`); [`RunState::of`] does not read them.
+    Inconsistent,
+}
+
+/// How a run stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// By a signal.
+    Interrupted,
+    /// By an error.
+    Failed,
+    /// Recorded as running, but no process holds it: the process died.
+    Killed,
 }
 
 impl RunState {
-    /// The state of the run folder `run_dir`.
+    /// The state of the run folder `run_dir`, its lock included.
     pub fn of(run_dir: &Path) -> Self {
+        if crate::lock::is_locked(run_dir) {
+            return RunState::Running;
+        }
+        Self::recorded(run_dir)
+    }
+
+    /// The state `run_dir` records, its lock left aside (for the holder of the lock).
+    pub fn recorded(run_dir: &Path) -> Self {
         let status = stored_status(run_dir);
-        if status == Some(RunStatus::Complete) {
-            RunState::Complete
-        } else if checkpoint::exists(run_dir) {
-            RunState::Resumable
-        } else if status.is_some() {
-            RunState::Unfinished
-        } else {
-            RunState::Fresh
+        let checkpoint = checkpoint::exists(run_dir);
+        let how = match status {
+            Some(RunStatus::Complete) => return RunState::Complete,
+            None if !checkpoint => return RunState::Fresh,
+            Some(RunStatus::Interrupted) => Stopped::Interrupted,
+            Some(RunStatus::Failed) => Stopped::Failed,
+            Some(RunStatus::Running) | None => Stopped::Killed,
+        };
+        RunState::Stopped { how, checkpoint }
+    }
+
+    /// What a sweep does with it, as `sweep --dry-run` shows it.
+    pub fn action(self) -> &'static str {
+        match self {
+            RunState::Fresh => "to run",
+            RunState::Running => "running",
+            RunState::Complete => "complete",
+            RunState::Stopped {
+                checkpoint: true, ..
+            } => "resumable",
+            RunState::Stopped { .. } | RunState::Inconsistent => "to rerun",
         }
     }
 
-    /// How `sweep --dry-run` shows it.
-    pub fn as_str(self) -> &'static str {
+    /// Where it stands, as `sweep --status` shows it.
+    pub fn status(self) -> &'static str {
         match self {
-            RunState::Fresh => "to run",
+            RunState::Fresh => "not started",
+            RunState::Running => "running",
             RunState::Complete => "complete",
-            RunState::Resumable => "resumable",
-            RunState::Unfinished => "to rerun",
+            RunState::Stopped { how, .. } => match how {
+                Stopped::Interrupted => "interrupted",
+                Stopped::Failed => "failed",
+                Stopped::Killed => "killed",
+            },
+            RunState::Inconsistent => "inconsistent",
         }
+    }
+
+    /// A stopped run with a checkpoint to continue from.
+    pub fn is_resumable(self) -> bool {
+        matches!(
+            self,
+            RunState::Stopped {
+                checkpoint: true,
+                ..
+            }
+        )
     }
 }
 
@@ -125,16 +183,16 @@ pub fn claim(run_dir: &Path, ask: Ask) -> Result<Claim, RunError> {
             }),
         };
     };
-    let state = RunState::of(run_dir);
+    let state = RunState::recorded(run_dir);
     let (resume, discard) = match (ask, state) {
         (Ask::Fresh, _) => (false, true),
         (Ask::Sweep, RunState::Complete) => return Ok(Claim::Complete),
-        (Ask::Sweep, RunState::Resumable) => (true, false),
+        (Ask::Sweep, _) if state.is_resumable() => (true, false),
         (Ask::Sweep, _) => (false, true),
         (Ask::Run { restart: true, .. }, _) => (false, true),
         (Ask::Run { .. }, RunState::Complete) => return Ok(Claim::Complete),
-        (Ask::Run { resume: false, .. }, RunState::Resumable | RunState::Unfinished) => {
-            let what = if state == RunState::Resumable {
+        (Ask::Run { resume: false, .. }, RunState::Stopped { .. }) => {
+            let what = if state.is_resumable() {
                 "stopped with a checkpoint: --resume continues it"
             } else {
                 "stopped before its first checkpoint: --resume starts it again"
@@ -149,7 +207,7 @@ pub fn claim(run_dir: &Path, ask: Ask) -> Result<Claim, RunError> {
     if discard {
         lock.clear()?;
     }
-    if resume && state == RunState::Resumable {
+    if resume && state.is_resumable() {
         parts_are_there(run_dir).map_err(refuse)?;
     }
     Ok(Claim::Run {
@@ -196,7 +254,22 @@ mod tests {
         assert_eq!(RunState::of(&d), RunState::Fresh);
         std::fs::create_dir_all(&d).unwrap();
         record(&d, RunStatus::Running, 3).unwrap();
-        assert_eq!(RunState::of(&d), RunState::Unfinished);
+        let killed = RunState::Stopped {
+            how: Stopped::Killed,
+            checkpoint: false,
+        };
+        assert_eq!(RunState::of(&d), killed);
+        assert_eq!((killed.status(), killed.action()), ("killed", "to rerun"));
+        record(&d, RunStatus::Failed, 3).unwrap();
+        assert_eq!(RunState::of(&d).status(), "failed");
+        record(&d, RunStatus::Interrupted, 3).unwrap();
+        assert_eq!(RunState::of(&d).status(), "interrupted");
+        assert!(!RunState::of(&d).is_resumable());
+        // while a process holds the lock, the folder is running (its holder reads the record)
+        let held = RunLock::try_acquire(&d).unwrap().expect("free");
+        assert_eq!(RunState::of(&d), RunState::Running);
+        assert_eq!(RunState::recorded(&d).status(), "interrupted");
+        drop(held);
         record(&d, RunStatus::Complete, 10).unwrap();
         assert_eq!(RunState::of(&d), RunState::Complete);
         assert!(is_complete(&d));
@@ -228,7 +301,13 @@ mod tests {
         match claim(&d, Ask::Sweep).unwrap() {
             Claim::Run { resume, state, .. } => {
                 assert!(!resume);
-                assert_eq!(state, RunState::Unfinished);
+                assert_eq!(
+                    state,
+                    RunState::Stopped {
+                        how: Stopped::Interrupted,
+                        checkpoint: false
+                    }
+                );
             }
             other => panic!("{other:?}"),
         }

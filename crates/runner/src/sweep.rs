@@ -16,9 +16,7 @@
 use crate::config::apply_override;
 use crate::error::RunError;
 use crate::jobs::AnyConfig;
-use crate::policy::{self, Ask, Claim, stored_status};
-use crate::train::checkpoint;
-use geobatch_core::RunStatus;
+use crate::policy::{self, Ask, Claim};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -228,56 +226,6 @@ fn runs_of(
         });
     }
     Ok(runs)
-}
-
-/// Where a run of a sweep stands (`geobatch sweep --status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// Finished every planned step.
-    Complete,
-    /// Another process holds its lock.
-    Running,
-    /// Stopped by a signal (a checkpoint to resume from when checkpoints are on).
-    Interrupted,
-    /// Recorded as running, but no process holds it.
-    Killed,
-    /// Stopped by an error.
-    Failed,
-    /// Nothing of it yet.
-    NotStarted,
-    /// Recorded complete, but its files are not what it recorded.
-    Inconsistent,
-}
-
-impl Progress {
-    /// How `sweep --status` shows it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Progress::Complete => "complete",
-            Progress::Running => "running",
-            Progress::Interrupted => "interrupted",
-            Progress::Killed => "killed",
-            Progress::Failed => "failed",
-            Progress::NotStarted => "not started",
-            Progress::Inconsistent => "inconsistent",
-        }
-    }
-}
-
-/// Where a run of a sweep stands, from its folder alone (its lock and its recorded status; a
-/// complete run's files are not read here: see [`Progress::Inconsistent`]).
-pub fn progress_of(run_dir: &Path) -> Progress {
-    if crate::lock::is_locked(run_dir) {
-        return Progress::Running;
-    }
-    match stored_status(run_dir) {
-        Some(RunStatus::Complete) => Progress::Complete,
-        Some(RunStatus::Interrupted) => Progress::Interrupted,
-        Some(RunStatus::Failed) => Progress::Failed,
-        Some(RunStatus::Running) => Progress::Killed,
-        None if run_dir.exists() && checkpoint::exists(run_dir) => Progress::Killed,
-        None => Progress::NotStarted,
-    }
 }
 
 /// The runs of array task `task` when each task runs `per_task` consecutive runs of the sweep's
