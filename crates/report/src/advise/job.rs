@@ -135,46 +135,38 @@ pub fn candidate_table(spec: &str, batch_size: usize) -> Result<toml::Table, Adv
     Ok(t)
 }
 
-/// The config with `batcher` in place of its own, for a run of `steps` steps under `results`:
-/// no evaluation, no checkpoints, Parquet only (advise measures training time).
+/// The config `base` with `batcher` in place of its own, for a run of `steps` steps under
+/// `results`: no evaluation, no checkpoints, Parquet only (advise measures training time). The
+/// sections are set on the typed config; the batcher, written by the user as `--batchers`
+/// options, is read with the config so that its errors name the key (`batcher.pad`).
 fn variant(
-    base: &toml::Table,
+    base: &LoadedConfig,
     batcher: &toml::Table,
     steps: u64,
     results: &Path,
-    path: &Path,
 ) -> Result<LoadedConfig, AdviseError> {
-    let mut t = base.clone();
-    t.insert("batcher".into(), toml::Value::Table(batcher.clone()));
-    let training = t
-        .entry("training")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        .as_table_mut()
-        .ok_or_else(|| AdviseError::Usage("`training` is not a table".into()))?;
-    training.insert(
-        "steps".into(),
-        toml::Value::Integer(i64::try_from(steps).unwrap_or(i64::MAX)),
-    );
-    training.insert("eval_splits".into(), toml::Value::Array(Vec::new()));
-    training.insert("eval_every".into(), toml::Value::Integer(0));
-    training.insert("checkpoint_every".into(), toml::Value::Integer(0));
-    let experiment = t
-        .entry("experiment")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        .as_table_mut()
-        .ok_or_else(|| AdviseError::Usage("`experiment` is not a table".into()))?;
-    experiment.insert(
-        "results_dir".into(),
-        toml::Value::String(results.display().to_string()),
-    );
-    let mut sink = toml::Table::new();
-    sink.insert("kind".into(), toml::Value::String("parquet".into()));
-    t.insert(
-        "sinks".into(),
-        toml::Value::Array(vec![toml::Value::Table(sink)]),
-    );
-    let text = toml::to_string(&t).map_err(|e| AdviseError::Failed(e.to_string()))?;
-    Ok(LoadedConfig::from_str(&text, path)?)
+    let failed = |e: &dyn std::fmt::Display| AdviseError::Failed(e.to_string());
+    // a plugin's spec is not Clone: the base is read again from its resolved text
+    let mut config: ExperimentConfig = toml::from_str(&base.resolved).map_err(|e| failed(&e))?;
+    let training = &mut config.training;
+    training.steps = steps;
+    (
+        training.eval_splits,
+        training.eval_every,
+        training.checkpoint_every,
+    ) = (Vec::new(), 0, 0);
+    config.experiment.results_dir = results.to_path_buf();
+    let mut parquet = toml::Table::new();
+    parquet.insert("kind".into(), toml::Value::String("parquet".into()));
+    config.sinks = vec![
+        toml::Value::Table(parquet)
+            .try_into()
+            .map_err(|e| failed(&e))?,
+    ];
+    let mut table = toml::Table::try_from(&config).map_err(|e| failed(&e))?;
+    table.insert("batcher".into(), toml::Value::Table(batcher.clone()));
+    let text = toml::to_string(&table).map_err(|e| failed(&e))?;
+    Ok(LoadedConfig::from_str(&text, &base.path)?)
 }
 
 /// Trains `loaded` into a fresh run folder (an earlier one of the same config is replaced),
@@ -236,7 +228,7 @@ fn planned(batches: &[PlannedBatch]) -> (Vec<ShapeKey>, (f64, f64), f64) {
 /// Runs `geobatch advise`: probes and plans every candidate, writes the advice (and with
 /// `validate` checks it); returns the advice as Markdown and the folder it was written to.
 pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), AdviseError> {
-    let (text, base_loaded) = checked(req)?;
+    let base_loaded = checked(req)?;
     let cfg = &base_loaded.config;
     let model = cfg.model.as_ref().ok_or_else(|| {
         AdviseError::Usage(format!(
@@ -245,9 +237,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
         ))
     })?;
     let batch_size = cfg.batcher.batch_size();
-    let base: toml::Table =
-        toml::from_str(&text).map_err(|e| AdviseError::Failed(e.to_string()))?;
-    let tables = candidate_tables(req, &base, batch_size)?;
+    let tables = candidate_tables(req, &base_loaded, batch_size)?;
     let out = req.out.clone().unwrap_or_else(|| {
         cfg.experiment
             .results_dir
@@ -260,7 +250,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
     });
     std::fs::create_dir_all(&out)
         .map_err(|e| AdviseError::Failed(format!("cannot create {}: {e}", out.display())))?;
-    let (candidates, tables) = probe_all(req, &base, tables, &out, stop)?;
+    let (candidates, tables) = probe_all(req, &base_loaded, tables, &out, stop)?;
     let title = format!(
         "{} on {}, batch size {batch_size}, {}, {} kernel threads",
         model.typetag_name(),
@@ -278,13 +268,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
                 continue;
             };
             eprintln!("advise: validating {label}: {} steps", req.steps);
-            let full = variant(
-                &base,
-                &tables[i],
-                req.steps,
-                &out.join("validation"),
-                &req.config,
-            )?;
+            let full = variant(&base_loaded, &tables[i], req.steps, &out.join("validation"))?;
             let steps =
                 measure(&full, None, stop).map_err(within(format!("validation run of {label}")))?;
             advice.check(&label, &steps);
@@ -294,15 +278,13 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
     Ok((advice.render(&title), out))
 }
 
-/// The request's numbers checked against each other and the config: the config's resolved text
-/// (with its overrides) and the config loaded.
-fn checked(req: &Request) -> Result<(String, LoadedConfig), AdviseError> {
+/// The request's numbers checked against each other and the config; the config loaded (with
+/// its overrides).
+fn checked(req: &Request) -> Result<LoadedConfig, AdviseError> {
     // the kind is checked as the config is read: advise is for graph-level training
     let loaded = AnyConfig::open(&req.config, &req.overrides, jobs::Request::Advise)?
         .into_loaded::<ExperimentConfig>()
         .ok_or_else(|| AdviseError::Usage("advise is for graph-level configs".into()))?;
-    // the candidates' configs are this one's (every default filled in) with another batcher
-    let text = loaded.resolved.clone();
     if !(req.probe_seconds > 0.0 && req.probe_seconds.is_finite()) {
         return Err(AdviseError::Usage(
             "--probe-seconds must be a positive number".into(),
@@ -337,14 +319,14 @@ fn checked(req: &Request) -> Result<(String, LoadedConfig), AdviseError> {
             "--batchers names {twice} twice: list each candidate once"
         )));
     }
-    Ok((text, loaded))
+    Ok(loaded)
 }
 
 /// The candidates' batcher tables: `--batchers`, or the default candidates registered in this
 /// build followed by the config's own batcher.
 fn candidate_tables(
     req: &Request,
-    base: &toml::Table,
+    base: &LoadedConfig,
     batch_size: usize,
 ) -> Result<Vec<toml::Table>, AdviseError> {
     let specs: Vec<String> = if req.batchers.is_empty() {
@@ -364,11 +346,8 @@ fn candidate_tables(
     // the config's own batcher joins the default candidates unless it is one of them (dropped
     // by its label in probe_all)
     if req.batchers.is_empty() {
-        let own = base
-            .get("batcher")
-            .and_then(toml::Value::as_table)
-            .cloned()
-            .ok_or_else(|| AdviseError::Usage("the config has no [batcher] table".into()))?;
+        let own = toml::Table::try_from(&base.config.batcher)
+            .map_err(|e| AdviseError::Failed(e.to_string()))?;
         tables.push(own);
     }
     Ok(tables)
@@ -378,7 +357,7 @@ fn candidate_tables(
 /// own batcher left out when a default candidate has its label).
 fn probe_all(
     req: &Request,
-    base: &toml::Table,
+    base: &LoadedConfig,
     tables: Vec<toml::Table>,
     out: &Path,
     stop: &AtomicBool,
@@ -389,7 +368,7 @@ fn probe_all(
     let mut kept = Vec::new();
     for (i, t) in tables.into_iter().enumerate() {
         let spec = toml::Value::Table(t.clone()).to_string();
-        let probe = variant(base, &t, req.probe_steps, &out.join("probes"), &req.config)
+        let probe = variant(base, &t, req.probe_steps, &out.join("probes"))
             .map_err(within(format!("batcher {spec}")))?;
         let mut label = probe.config.batcher.label();
         if candidates.iter().any(|c| c.label == label) {
