@@ -14,7 +14,7 @@ docs/python.md has the guide; the ``python`` model's worker and bridge are ``geo
 """
 
 from ._native import __version__
-from .planner import Plan, Planner, batchers, check_sizes
+from .planner import Plan, Planner, batchers, check_sizes, checked_sizes
 from .sampler import BatchSampler, PlannedBatch
 from .store import Collator, GraphStore, PaddedBatch, dataset_kinds, load_dataset
 
@@ -29,6 +29,7 @@ __all__ = [
     "__version__",
     "batchers",
     "check_sizes",
+    "checked_sizes",
     "dataset_kinds",
     "load_dataset",
 ]

@@ -49,6 +49,15 @@ def check_sizes(sizes: Any, name: str = "sizes") -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
+def checked_sizes(sizes: Any) -> "_native.Sizes":
+    """``sizes`` checked once, where they enter: a native ``Sizes`` (what plans are made from) as
+    given, else an array checked by ``check_sizes`` and kept natively, so that planning it again
+    checks nothing."""
+    if isinstance(sizes, _native.Sizes):
+        return sizes
+    return _native.Sizes(check_sizes(sizes))
+
+
 def _count(value: Any, name: str, low: int = 0, high: int = 2**63 - 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
@@ -181,7 +190,7 @@ class Planner:
         shuffle: bool = True,
     ) -> Plan:
         """One pass over the graphs of ``sizes`` (an ``(N, 2)`` integer array of nodes and edges
-        per graph), in the order of epoch ``epoch`` of ``seed``: every graph once, the last
+        per graph, or those already checked by ``checked_sizes``), in the order of epoch ``epoch`` of ``seed``: every graph once, the last
         batch possibly partly filled. Epoch 0 is the first pass of a geobatch training run with
         the same seed and batcher.
 
@@ -190,7 +199,7 @@ class Planner:
         smallest batches and flagged in ``repeated``; ``floor(B / R)`` with ``drop_last``), the
         batches of a step of similar real work, and one padded shape per step on every rank.
         """
-        sizes = check_sizes(sizes)
+        sizes = checked_sizes(sizes)
         seed = _count(seed, "seed")
         epoch = _count(epoch, "epoch")
         world_size = _count(world_size, "world_size", 1, MAX_WORLD_SIZE)
@@ -210,7 +219,7 @@ class Planner:
             )
         )
 
-    def _warn_budget(self, sizes: np.ndarray) -> None:
+    def _warn_budget(self, sizes: "_native.Sizes") -> None:
         warning = self.warn_budget and self._native.budget_warning(sizes)
         if warning:
             warnings.warn(f"Planner({self.kind!r}): {warning}", stacklevel=3)
@@ -219,7 +228,7 @@ class Planner:
         """The first ``steps`` batches of geobatch's training stream with this seed (passes
         reshuffled and spanned, as in ``geobatch run``): the exact padded shapes of the next
         ``steps`` steps, as ``geobatch advise`` plans them."""
-        sizes = check_sizes(sizes)
+        sizes = checked_sizes(sizes)
         steps = _count(steps, "steps", 1)
         # a plan holds 8 bytes per graph index and 57 per batch; batches of small graphs hold up
         # to the budget's graph slots, which for the estimated budgets stay under 2 x batch_size

@@ -9,7 +9,7 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from .planner import BUDGET_ARGS, MAX_WORLD_SIZE, Plan, Planner, _count, check_sizes
+from .planner import BUDGET_ARGS, MAX_WORLD_SIZE, Plan, Planner, _count, check_sizes, checked_sizes
 
 
 class PlannedBatch(list):
@@ -102,6 +102,8 @@ class BatchSampler:
         **options,
     ):
         self.sizes = check_sizes(sizes)
+        # checked once: every epoch's plan is made from these
+        self._sizes = checked_sizes(self.sizes)
         given = {
             BUDGET_ARGS[k]: _count(v, k)
             for k, v in (
@@ -153,7 +155,7 @@ class BatchSampler:
         """This rank's plan of the current epoch (computed once per epoch)."""
         if self._plan is None or self._plan_epoch != self.epoch:
             self._plan = self.planner.plan_epoch(
-                self.sizes,
+                self._sizes,
                 seed=self.seed,
                 epoch=self.epoch,
                 rank=self.rank,
@@ -211,7 +213,7 @@ class BatchSampler:
         else:
             epoch, start = self._pass
             size = len(self.planner.plan_epoch(
-                self.sizes, seed=self.seed, epoch=epoch, rank=self.rank,
+                self._sizes, seed=self.seed, epoch=epoch, rank=self.rank,
                 world_size=self.world_size, drop_last=self.drop_last, shuffle=self.shuffle,
             )) if epoch != self.epoch else len(self.plan())
             position = start + _count(consumed, "consumed", 0, size - start)

@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     geobatch_catalog::link();
     m.add_class::<planner::Planner>()?;
+    m.add_class::<planner::Sizes>()?;
     m.add_function(wrap_pyfunction!(planner::batchers, m)?)?;
     m.add_class::<collate::Collator>()?;
     m.add_function(wrap_pyfunction!(datasets::load_dataset, m)?)?;

@@ -26,6 +26,45 @@ pub struct Planner {
     quirks: Quirks,
 }
 
+/// Nodes and edges per graph, checked once where they enter (`Sizes(array)`, an `(N, 2)`
+/// C-contiguous int64 array of counts from 0 to 2^32 - 1): what every plan is made from, so a
+/// sampler's plans check nothing again.
+#[pyclass(module = "geobatch._native", frozen)]
+pub struct Sizes {
+    graphs: Vec<GraphSize>,
+}
+
+#[pymethods]
+impl Sizes {
+    /// Checks `sizes` and keeps them.
+    #[new]
+    fn new(sizes: PyReadonlyArray2<'_, i64>) -> PyResult<Self> {
+        let graphs = graph_sizes(contiguous(&sizes)?).map_err(value_error)?;
+        Ok(Sizes { graphs })
+    }
+
+    /// The number of graphs.
+    fn __len__(&self) -> usize {
+        self.graphs.len()
+    }
+
+    /// Pickled as the array it was made from (DataLoader workers, spawned processes).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Reduced<'py>> {
+        let py = slf.py();
+        let flat: Vec<i64> = slf
+            .get()
+            .graphs
+            .iter()
+            .flat_map(|g| [i64::from(g.nodes), i64::from(g.edges)])
+            .collect();
+        let array = PyArray1::from_vec(py, flat).reshape([slf.get().graphs.len(), 2])?;
+        Ok((slf.get_type().into_any(), (array,)))
+    }
+}
+
+/// How a `Sizes` pickles: its class and the array to make it from.
+type Reduced<'py> = (Bound<'py, PyAny>, (Bound<'py, PyArray2<i64>>,));
+
 /// Plan arrays: indices, offsets, real (B x 3), padded (B x 3), repeated.
 type PlanArrays<'py> = (
     Bound<'py, PyArray1<i64>>,
@@ -88,12 +127,9 @@ impl Planner {
 
     /// A warning when the budget given in the options is far from the graphs of `sizes`
     /// (`geobatch_core::batcher::budget_warning`); `None` for an estimated budget or one that fits.
-    fn budget_warning(&self, sizes: PyReadonlyArray2<'_, i64>) -> PyResult<Option<String>> {
-        let Some(budget) = self.spec.explicit_budget() else {
-            return Ok(None);
-        };
-        let sizes = graph_sizes(contiguous(&sizes)?).map_err(value_error)?;
-        Ok(geobatch_core::batcher::budget_warning(&sizes, budget))
+    fn budget_warning(&self, sizes: &Bound<'_, Sizes>) -> Option<String> {
+        let budget = self.spec.explicit_budget()?;
+        geobatch_core::batcher::budget_warning(&sizes.get().graphs, budget)
     }
 
     /// One epoch's plan for one rank (see `geobatch_core::epoch`), the GIL released.
@@ -102,7 +138,7 @@ impl Planner {
     fn plan_epoch<'py>(
         &self,
         py: Python<'py>,
-        sizes: PyReadonlyArray2<'py, i64>,
+        sizes: &Bound<'py, Sizes>,
         seed: u64,
         epoch: u64,
         rank: usize,
@@ -110,12 +146,10 @@ impl Planner {
         drop_last: bool,
         shuffle: bool,
     ) -> PyResult<PlanArrays<'py>> {
-        let flat = contiguous(&sizes)?;
-        let (spec, quirks) = (&*self.spec, self.quirks);
+        let (spec, quirks, sizes) = (&*self.spec, self.quirks, &sizes.get().graphs);
         let plans = py
             .detach(|| {
-                let sizes = graph_sizes(flat)?;
-                let global = epoch::plan_epoch(spec, &sizes, seed, epoch, shuffle, quirks)
+                let global = epoch::plan_epoch(spec, sizes, seed, epoch, shuffle, quirks)
                     .map_err(plan_error)?;
                 epoch::deal(&global, rank, world_size, drop_last, seed, epoch).map_err(plan_error)
             })
@@ -128,17 +162,13 @@ impl Planner {
     fn plan_steps<'py>(
         &self,
         py: Python<'py>,
-        sizes: PyReadonlyArray2<'py, i64>,
+        sizes: &Bound<'py, Sizes>,
         seed: u64,
         steps: usize,
     ) -> PyResult<PlanArrays<'py>> {
-        let flat = contiguous(&sizes)?;
-        let (spec, quirks) = (&*self.spec, self.quirks);
+        let (spec, quirks, sizes) = (&*self.spec, self.quirks, &sizes.get().graphs);
         let plans = py
-            .detach(|| {
-                let sizes = graph_sizes(flat)?;
-                epoch::plan_steps(spec, &sizes, seed, quirks, steps).map_err(plan_error)
-            })
+            .detach(|| epoch::plan_steps(spec, sizes, seed, quirks, steps).map_err(plan_error))
             .map_err(value_error)?;
         arrays(py, plans)
     }

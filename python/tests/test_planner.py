@@ -205,6 +205,25 @@ def test_bad_sizes_are_named(sizes, error, words):
     assert words in str(e.value)
 
 
+def test_sizes_are_checked_once_where_they_enter(random_sizes):
+    """``checked_sizes`` checks an array once and keeps it natively: plans made from it are the
+    plans of the array, it pickles as the array, and a bad array is refused where it enters."""
+    checked = geobatch.checked_sizes(random_sizes)
+    assert isinstance(checked, geobatch._native.Sizes) and len(checked) == len(random_sizes)
+    assert geobatch.checked_sizes(checked) is checked
+    p = geobatch.Planner("pack", 16)
+    a, b = p.plan_epoch(random_sizes, seed=3, epoch=1), p.plan_epoch(checked, seed=3, epoch=1)
+    assert np.array_equal(a.indices, b.indices) and np.array_equal(a.padded, b.padded)
+    steps = p.plan_steps(checked, seed=3, steps=5)
+    assert np.array_equal(steps.padded, p.plan_steps(random_sizes, seed=3, steps=5).padded)
+    back = pickle.loads(pickle.dumps(checked))
+    assert np.array_equal(p.plan_epoch(back, seed=3).indices, p.plan_epoch(checked, seed=3).indices)
+    with pytest.raises(ValueError, match=r"sizes\[1\] = \[-1, 0\]"):
+        geobatch.checked_sizes([[3, 6], [-1, 0]])
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        p.plan_epoch("not sizes", seed=0)
+
+
 def test_a_graph_larger_than_the_budget_is_named_by_its_row():
     sizes = np.array([[3, 6]] * 50 + [[400, 9000]] + [[3, 6]] * 10)
     with pytest.raises(ValueError, match=r"sizes\[50\] = \[400, 9000\].*larger than the batch budget"):
