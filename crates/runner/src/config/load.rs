@@ -312,9 +312,15 @@ fn key_in_plugin(text: &str, at: &[Step], task: Task) -> Option<String> {
     let mut options = table.clone();
     options.remove("kind");
     let options = toml::Spanned::new(0..0, options);
+    // the table's kind of plugin by its top-level key (`sinks`, `batcher`, ...), where it says
+    let kind = match at.first() {
+        Some(Step::Key(top)) => PluginKind::parse(top),
+        _ => None,
+    };
     geobatch_core::registry::descriptors()
         .into_iter()
-        .filter(|d| d.name == name && (d.task == task || d.kind == PluginKind::Sink))
+        .filter(|d| d.name == name && kind.is_none_or(|k| d.kind == k))
+        .filter(|d| d.task == task || d.kind == PluginKind::Sink)
         .find_map(|d| {
             let de = toml::Deserializer::from(options.clone());
             let found = (d.first_error)(&mut <dyn erased_serde::Deserializer>::erase(de))?;
