@@ -8,7 +8,7 @@ use crate::study::study;
 use crate::train::Schedule;
 use crate::train::graph::GraphSource;
 use geobatch_core::stats::{median, quantile};
-use geobatch_core::{BatcherContext, DatasetContext, GraphBatch, RunStatus, Shape, StepRecord};
+use geobatch_core::{BatcherContext, GraphBatch, RunStatus, Shape, StepRecord};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -248,10 +248,7 @@ pub(crate) fn load_dataset(
     let cfg = &loaded.config;
     let dataset = cfg
         .dataset
-        .load(&DatasetContext {
-            seed: cfg.experiment.seed,
-            data_dir: cfg.experiment.data_dir.clone(),
-        })
+        .load(&cfg.experiment.dataset_context())
         .map_err(RunError::loading)?;
     // a graph rule that leaves every graph without edges gives a model nothing to pass
     let train = dataset.split(geobatch_core::SplitName::Train);

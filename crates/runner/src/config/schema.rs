@@ -51,6 +51,16 @@ pub struct ExperimentSection {
     pub data_dir: PathBuf,
 }
 
+impl ExperimentSection {
+    /// What a dataset plugin is loaded with: this experiment's seed and data folder.
+    pub fn dataset_context(&self) -> geobatch_core::DatasetContext {
+        geobatch_core::DatasetContext {
+            seed: self.seed,
+            data_dir: self.data_dir.clone(),
+        }
+    }
+}
+
 /// How batches reach the trainer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

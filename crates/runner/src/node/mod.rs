@@ -21,17 +21,14 @@ use crate::error::RunError;
 use geobatch_core::node::{
     NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeDataset, NodeGraph,
 };
-use geobatch_core::{DatasetContext, SplitName};
+use geobatch_core::SplitName;
 use std::time::Instant;
 
 pub(crate) fn load_graph(cfg: &NodeConfig) -> Result<(Box<dyn NodeDataset>, u64), RunError> {
     let t = Instant::now();
     let d = cfg
         .dataset
-        .load(&DatasetContext {
-            seed: cfg.experiment.seed,
-            data_dir: cfg.experiment.data_dir.clone(),
-        })
+        .load(&cfg.experiment.dataset_context())
         .map_err(RunError::loading)?;
     Ok((d, t.elapsed().as_nanos() as u64))
 }
