@@ -107,7 +107,8 @@ pub fn verify_folder(run_dir: &std::path::Path) -> Result<(), String> {
 
 /// `--status`: where every run stands, and the counts.
 pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
-    let mut counts: Vec<(RunState, usize)> = Vec::new();
+    // tallied as shown: runs stopped alike count together, with or without a checkpoint
+    let mut counts: Vec<(&str, usize)> = Vec::new();
     let mut stdout = std::io::stdout().lock();
     let mut inconsistent = false;
     for (i, r) in runs.iter().enumerate() {
@@ -119,9 +120,9 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
                 (p, inconsistent) = (RunState::Inconsistent, true);
             }
         }
-        match counts.iter_mut().find(|c| c.0 == p) {
+        match counts.iter_mut().find(|c| c.0 == p.status()) {
             Some(c) => c.1 += 1,
-            None => counts.push((p, 1)),
+            None => counts.push((p.status(), 1)),
         }
         let line = writeln!(
             stdout,
@@ -137,7 +138,7 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
     }
     let summary: Vec<String> = counts
         .iter()
-        .map(|(p, n)| format!("{n} {}", p.status()))
+        .map(|(shown, n)| format!("{n} {shown}"))
         .collect();
     let _ = writeln!(stdout, "sweep: {} runs: {}", runs.len(), summary.join(", "));
     Ok(if inconsistent {

@@ -1392,6 +1392,39 @@ fn sweep_tasks_status_and_the_slurm_script_without_slurm() {
         out.contains("sweep: 3 runs: 2 not started, 1 complete"),
         "{out}"
     );
+    // the other two interrupted, one of them with a checkpoint: counted together by --status,
+    // told apart by --dry-run (one resumable, one to rerun)
+    let o = run(&["--dry-run", "--set", "training.steps=2"]);
+    let dirs: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| Some(l.rsplit_once('(')?.1.trim_end_matches(')').to_string()))
+        .collect();
+    assert_eq!(dirs.len(), 3, "{}", text(&o));
+    for (i, d) in dirs[..2].iter().enumerate() {
+        let d = dir.path().join(d);
+        std::fs::create_dir_all(d.join("checkpoint")).unwrap();
+        std::fs::write(
+            d.join("status.json"),
+            r#"{"status":"interrupted","steps":1}"#,
+        )
+        .unwrap();
+        if i == 0 {
+            std::fs::write(d.join("checkpoint/state.json"), "{}").unwrap();
+        }
+    }
+    let o = run(&["--status", "--set", "training.steps=2"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("sweep: 3 runs: 2 interrupted, 1 complete"),
+        "{out}"
+    );
+    let o = run(&["--dry-run", "--set", "training.steps=2"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for (line, want) in lines.iter().zip(["resumable", "to rerun", "complete"]) {
+        assert!(line.contains(want), "{want:?}: {out}");
+    }
 }
 
 /// A budget given by hand that the data's graphs would mostly leave empty is warned about, with

@@ -18,10 +18,10 @@ pub use study::{NodeBatchSummary, peak_rss, run_node_batches};
 pub use train::{NodeSource, NodeTask, NodeTrainSummary};
 
 use crate::error::RunError;
+use geobatch_core::SplitName;
 use geobatch_core::node::{
     NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeDataset, NodeGraph,
 };
-use geobatch_core::SplitName;
 use std::time::Instant;
 
 pub(crate) fn load_graph(cfg: &NodeConfig) -> Result<(Box<dyn NodeDataset>, u64), RunError> {
