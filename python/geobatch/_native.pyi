@@ -21,6 +21,17 @@ PlanArrays = Tuple[
 def batchers() -> list[str]: ...
 def dataset_kinds() -> list[str]: ...
 def memory_limit() -> Optional[Tuple[float, str]]: ...
+def greedy_batches(
+    nodes: npt.NDArray[np.int64],
+    edges: npt.NDArray[np.int64],
+    graphs: npt.NDArray[np.int64],
+    budget: Counts,
+) -> Tuple[list[int], Optional[int]]: ...
+def offset_edges(
+    edge_index: npt.NDArray[np.int64],
+    edges: npt.NDArray[np.int64],
+    nodes: npt.NDArray[np.int64],
+) -> None: ...
 def load_dataset(
     *,
     config: Optional[str] = None,
@@ -62,6 +73,12 @@ class Planner:
     ) -> PlanArrays: ...
     def plan_steps(self, sizes: Sizes, *, seed: int, steps: int) -> PlanArrays: ...
 
+class Lease:
+    """The owner of one collated batch's buffer: the base of its arrays."""
+
+class BoundPlan:
+    def __len__(self) -> int: ...
+
 class Collator:
     def __init__(
         self,
@@ -71,23 +88,35 @@ class Collator:
         senders_local: Optional[npt.NDArray[np.int32]],
         receivers_local: Optional[npt.NDArray[np.int32]],
         node_src: Sequence[npt.NDArray[np.uint8]],
-        node_out: Sequence[npt.NDArray[np.uint8]],
         edge_src: Sequence[npt.NDArray[np.uint8]],
-        edge_out: Sequence[npt.NDArray[np.uint8]],
         graph_src: Sequence[npt.NDArray[np.uint8]],
-        graph_out: Sequence[npt.NDArray[np.uint8]],
-        senders: npt.NDArray[Any],
-        receivers: npt.NDArray[Any],
-        node_graph: npt.NDArray[Any],
-        n_node: npt.NDArray[Any],
-        n_edge: npt.NDArray[Any],
-        graph_mask: npt.NDArray[np.bool_],
+        node_dtypes: Sequence[Tuple[np.dtype, Tuple[int, ...]]],
+        edge_dtypes: Sequence[Tuple[np.dtype, Tuple[int, ...]]],
+        graph_dtypes: Sequence[Tuple[np.dtype, Tuple[int, ...]]],
+        capacity: Counts,
+        index_dtype: np.dtype,
+        pyg: bool,
+        max_free: int,
     ) -> None: ...
-    def collate(self, indices: npt.NDArray[np.int64], padded: Counts) -> Counts: ...
+    def collate(
+        self, indices: npt.NDArray[np.int64], padded: Counts
+    ) -> Tuple[Counts, Tuple[npt.NDArray[Any], ...]]: ...
     def bind(
         self,
         indices: npt.NDArray[np.int64],
         offsets: npt.NDArray[np.int64],
         padded: npt.NDArray[np.int64],
-    ) -> None: ...
-    def collate_bound(self, b: int) -> Tuple[Counts, Counts]: ...
+    ) -> BoundPlan: ...
+    def collate_bound(
+        self, plan: BoundPlan, b: int
+    ) -> Tuple[Counts, Counts, Tuple[npt.NDArray[Any], ...]]: ...
+    @property
+    def leased(self) -> int: ...
+    @property
+    def free(self) -> int: ...
+    @property
+    def buffer_bytes(self) -> int: ...
+    @property
+    def max_free(self) -> int: ...
+    @max_free.setter
+    def max_free(self, value: int) -> None: ...

@@ -137,12 +137,19 @@ class BatchSampler:
         self._pass = (0, 0)
         self._plan: Optional[Plan] = None
         self._plan_epoch = -1
+        # changed by every new pass, set_epoch and load_state_dict: a pass whose number is no
+        # longer this one leaves the sampler's position alone
+        self._generation = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Starts epoch ``epoch`` at its first batch."""
+        """Starts epoch ``epoch`` at its first batch, with the next pass. Called in the middle
+        of a pass, the pass in progress runs to its end as planned (its batches are not
+        counted); the next pass is epoch ``epoch`` from its first batch (as
+        ``DistributedSampler.set_epoch``, which takes effect at the next ``iter()``)."""
         self.epoch = _count(epoch, "epoch")
         self._position = 0
         self._pass = (self.epoch, 0)
+        self._generation += 1
 
     def __repr__(self) -> str:
         return (
@@ -185,15 +192,28 @@ class BatchSampler:
         # state_dict(consumed=k) counts from the start of the pass the loop is consuming
         plan = self.plan()
         self._pass = (self.epoch, self._position)
-        return plan, self._steps(plan, self._position)
+        self._generation += 1
+        return plan, self._steps(plan, self._position, self._generation)
 
-    def _steps(self, plan: Plan, start: int) -> Iterator[int]:
+    def _steps(self, plan: Plan, start: int, generation: int) -> Iterator[int]:
         for b in range(start, len(plan)):
-            self._position = b + 1
+            if self._generation == generation:
+                self._position = b + 1
             yield b
-        # a complete pass: the next one is the next epoch
-        self.epoch += 1
-        self._position = 0
+        # a complete pass: the next one is the next epoch (unless set_epoch or a newer pass
+        # said otherwise meanwhile)
+        if self._generation == generation:
+            self.epoch += 1
+            self._position = 0
+
+    def _rewind(self, generation: int, consumed: int) -> None:
+        """Puts the sampler back to ``consumed`` batches into the pass ``generation`` started,
+        when that pass is still the latest and nothing chose another epoch since: a loader that
+        drew batches ahead and stopped early (a ``break``) continues at the first batch its
+        loop did not take."""
+        if self._generation == generation:
+            state = self.state_dict(consumed=consumed)
+            self.epoch, self._position = state["epoch"], state["position"]
 
     def _fingerprint(self) -> str:
         h = hashlib.sha256(self.sizes.tobytes())
@@ -248,3 +268,4 @@ class BatchSampler:
             raise ValueError(f"position {position} is past the epoch's {len(self.plan())} batches")
         self._position = position
         self._pass = (self.epoch, position)
+        self._generation += 1

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numbers
 import os
-import sys
 import warnings
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -227,9 +226,9 @@ class GraphStore:
         )
         return f"GraphStore({len(self)} graphs, {int(self.n_node.sum())} nodes, {edges}; {names})"
 
-    def collator(self, capacity, index_dtype=np.int32) -> "Collator":
+    def collator(self, capacity, index_dtype=np.int32, *, max_free: int = 8) -> "Collator":
         """A ``Collator`` with outputs for padded shapes up to ``capacity``."""
-        return Collator(self, capacity, index_dtype)
+        return Collator(self, capacity, index_dtype, max_free=max_free)
 
 
 class PaddedBatch:
@@ -237,9 +236,10 @@ class PaddedBatch:
     ``senders``, ``receivers`` (batch indices), ``node_graph`` (graph of every node),
     ``n_node``, ``n_edge``, ``graph_mask``; ``real`` and ``padded`` (nodes, edges, graphs).
 
-    Lifetime: its arrays are never written again while anything refers to them (this batch, one
-    of its arrays, a view, a tensor or a JAX array made from one, a transfer in flight); the
-    collator writes its next batches into other buffers meanwhile (``Collator``)."""
+    Lifetime: its arrays own their buffer, which is never written again while anything refers to
+    them (this batch, one of its arrays, a view, a tensor or a JAX array made from one, a
+    transfer in flight), and goes back to the collator when the last of them is dropped
+    (``Collator``)."""
 
     __slots__ = ("nodes", "edges", "graphs", "senders", "receivers", "node_graph", "n_node",
                  "n_edge", "graph_mask", "real", "padded")
@@ -260,104 +260,44 @@ class PaddedBatch:
         return f"PaddedBatch(real={self.real}, padded={self.padded})"
 
 
-class _Buffers:
-    """One set of output arrays of a collator, with the native collator that writes them.
+def _native_collator(store: "GraphStore", capacity, index_dtype, *, pyg: bool, max_free: int):
+    """The native collator of a store: its arrays as rows of bytes, with their dtypes and
+    trailing shapes (what the output arrays are made as)."""
+    stored = not store.full
 
-    ``free()`` tells whether nothing outside the set refers to its arrays: every array's
-    reference count is the one it had when the set was made (a batch handed out, a view of it, a
-    tensor or a JAX array made from it, or a transfer in flight each hold one)."""
+    def spec(arrays):
+        return [(a.dtype, tuple(int(d) for d in a.shape[1:])) for a in arrays.values()]
 
-    __slots__ = ("arrays", "native", "baseline", "bound", "extra", "edge_index", "kinds")
+    return _native.Collator(
+        node_offsets=store.node_offsets,
+        edge_offsets=store.edge_offsets if stored else None,
+        senders_local=store.senders if stored else None,
+        receivers_local=store.receivers if stored else None,
+        node_src=[_bytes(a) for a in store.nodes.values()],
+        edge_src=[_bytes(a) for a in store.edges.values()],
+        graph_src=[_bytes(a) for a in store.graphs.values()],
+        node_dtypes=spec(store.nodes),
+        edge_dtypes=spec(store.edges),
+        graph_dtypes=spec(store.graphs),
+        capacity=tuple(int(c) for c in capacity),
+        index_dtype=np.dtype(index_dtype),
+        pyg=pyg,
+        max_free=max_free,
+    )
 
-    def __init__(
-        self,
-        store: "GraphStore",
-        capacity,
-        idt,
-        extra: Optional[Callable[[], Dict[str, np.ndarray]]] = None,
-    ):
-        cn, ce, cg = capacity
 
-        def out(arrays, rows):
-            return {k: np.zeros((rows,) + a.shape[1:], dtype=a.dtype) for k, a in arrays.items()}
-
-        nodes, edges, graphs = out(store.nodes, cn), out(store.edges, ce), out(store.graphs, cg)
-        #: senders and receivers as the rows of one (2, edges) array: PyG's edge_index
-        edge_index = self.edge_index = np.zeros((2, ce), dtype=idt)
-        #: arrays of the caller's kept beside the outputs and guarded with them (the torch
-        #: loader's), made here by ``extra()`` so that the set holds their only references
-        self.extra = {} if extra is None else extra()
-        index = {
-            "senders": edge_index[0],
-            "receivers": edge_index[1],
-            "node_graph": np.zeros(cn, dtype=idt),
-            "n_node": np.zeros(cg, dtype=idt),
-            "n_edge": np.zeros(cg, dtype=idt),
-            "graph_mask": np.zeros(cg, dtype=bool),
-        }
-        stored = not store.full
-        self.native = _native.Collator(
-            node_offsets=store.node_offsets,
-            edge_offsets=store.edge_offsets if stored else None,
-            senders_local=store.senders if stored else None,
-            receivers_local=store.receivers if stored else None,
-            node_src=[_bytes(a) for a in store.nodes.values()],
-            node_out=[_bytes(a) for a in nodes.values()],
-            edge_src=[_bytes(a) for a in store.edges.values()],
-            edge_out=[_bytes(a) for a in edges.values()],
-            graph_src=[_bytes(a) for a in store.graphs.values()],
-            graph_out=[_bytes(a) for a in graphs.values()],
-            **index,
-        )
-        self.arrays = (nodes, edges, graphs, index)
-        self.bound = None
-        del edge_index  # the baseline counts only the set's own references
-        self.baseline = self._counts()
-
-    def _flat(self):
-        nodes, edges, graphs, index = self.arrays
-        # views of a view refer to the array that owns the memory: edge_index for the two rows
-        return [*nodes.values(), *edges.values(), *graphs.values(), *index.values(),
-                *self.extra.values(), self.edge_index]
-
-    def _counts(self):
-        return [sys.getrefcount(a) for a in self._flat()]
-
-    def free(self) -> bool:
-        return self._counts() == self.baseline
-
-    def collate_bound(self, plan: Plan, b: int):
-        """(real, padded) of batch ``b`` of ``plan`` written into this set; the plan's arrays
-        are copied into the native collator (and checked) once per plan."""
-        if self.bound is not plan:
-            self.native.bind(plan.indices, plan.offsets, plan.padded)
-            self.bound = plan
-        return self.native.collate_bound(b)
-
-    @staticmethod
-    def take(pool: list, make: Callable[[], "_Buffers"]) -> "_Buffers":
-        """A set of ``pool`` that nothing refers to any more, else a new one from ``make()``
-        (added to the pool)."""
-        for s in pool:
-            if s.free():
-                return s
-        s = make()
-        pool.append(s)
-        return s
-
-    def batch(self, real, padded) -> PaddedBatch:
-        nodes, edges, graphs, index = self.arrays
-        n, e, g = padded
-        b = PaddedBatch()
-        b.nodes = {k: v[:n] for k, v in nodes.items()}
-        b.edges = {k: v[:e] for k, v in edges.items()}
-        b.graphs = {k: v[:g] for k, v in graphs.items()}
-        b.senders, b.receivers = index["senders"][:e], index["receivers"][:e]
-        b.node_graph = index["node_graph"][:n]
-        b.n_node, b.n_edge = index["n_node"][:g], index["n_edge"][:g]
-        b.graph_mask = index["graph_mask"][:g]
-        b.real, b.padded = real, padded
-        return b
+def _padded_batch(names, real, padded, arrays) -> PaddedBatch:
+    """A ``PaddedBatch`` of a native collation's arrays (jraph's layout)."""
+    nodes, edges, graphs = names
+    k, m, j = len(nodes), len(edges), len(graphs)
+    b = PaddedBatch()
+    b.nodes = dict(zip(nodes, arrays[:k]))
+    b.edges = dict(zip(edges, arrays[k : k + m]))
+    b.graphs = dict(zip(graphs, arrays[k + m : k + m + j]))
+    edge_index, b.node_graph, b.n_node, b.n_edge, b.graph_mask = arrays[k + m + j : k + m + j + 5]
+    b.senders, b.receivers = edge_index
+    b.real, b.padded = real, padded
+    return b
 
 
 class Collator:
@@ -365,15 +305,17 @@ class Collator:
     ``capacity`` (nodes, edges, graphs), with ``index_dtype`` (int32 or int64) indices. The
     Rust kernel copies rows, makes full graphs' edges, pads, with the GIL released.
 
-    **Lifetime.** A batch's arrays stay what they were until nothing refers to them any more:
-    the collator writes into a set of buffers only when no batch, array, view, tensor or JAX
-    array made from an earlier batch written there is alive (reference counts tell), and makes
-    another set when none is free. So a loop that keeps the last batch, a JAX step dispatched
-    asynchronously on ``batch.to_jraph()``, a ``torch.from_numpy`` tensor or a prefetch queue
-    never sees a later batch's data; a loop that drops each batch before the next collation
-    reuses one set (no allocation in steady state). ``buffers`` is the number of sets made."""
+    **Lifetime.** Every batch is written into a buffer of its own, which its arrays own: it
+    stays what it was for as long as anything refers to it (the batch, an array or view of it, a
+    ``torch.from_numpy`` tensor, a JAX array, a transfer in flight), and goes back to the
+    collator when the last of them is dropped. So a loop that keeps the last batch, a JAX step
+    dispatched asynchronously on ``batch.to_jraph()``, a prefetch queue or a list of kept
+    batches never sees a later batch's data; a loop that drops each batch reuses two buffers (no
+    allocation in steady state); keeping a batch costs one allocation, and dropping it gives the
+    memory back (at most ``max_free`` buffers are kept for later batches, the rest are freed).
+    ``buffers`` counts the buffers held: out with live batches, and free."""
 
-    def __init__(self, store: GraphStore, capacity, index_dtype=np.int32):
+    def __init__(self, store: GraphStore, capacity, index_dtype=np.int32, *, max_free: int = 8):
         cn, ce, cg = (_count(c, "capacity", 1) for c in capacity)
         idt = np.dtype(index_dtype)
         if idt not in (np.dtype(np.int32), np.dtype(np.int64)):
@@ -381,15 +323,24 @@ class Collator:
         self.store = store
         self.capacity = (cn, ce, cg)
         self.index_dtype = idt
-        self._sets = [_Buffers(store, self.capacity, idt)]
+        self._names = (tuple(store.nodes), tuple(store.edges), tuple(store.graphs))
+        self._native = _native_collator(store, self.capacity, idt, pyg=False,
+                                        max_free=_count(max_free, "max_free"))
+        self._bound: Optional[tuple] = None
 
     @property
     def buffers(self) -> int:
-        """Sets of output buffers made so far (one more each time every set was still in use)."""
-        return len(self._sets)
+        """Buffers this collator holds: out with batches still alive, and kept free."""
+        return self._native.leased + self._native.free
 
-    def _free(self) -> _Buffers:
-        return _Buffers.take(self._sets, lambda: _Buffers(self.store, self.capacity, self.index_dtype))
+    @property
+    def max_free(self) -> int:
+        """The most free buffers kept for later batches (one given back beyond them is freed)."""
+        return self._native.max_free
+
+    @max_free.setter
+    def max_free(self, value: int) -> None:
+        self._native.max_free = _count(value, "max_free")
 
     def collate(self, indices, padded) -> PaddedBatch:
         """The graphs ``indices`` (integers) of the store padded to ``padded`` (nodes, edges,
@@ -397,17 +348,23 @@ class Collator:
         padded = tuple(_count(x, "padded") for x in padded)
         if len(padded) != 3:
             raise ValueError(f"padded must be (nodes, edges, graphs), got {padded}")
-        indices = _indices(indices)
-        s = self._free()
-        real = s.native.collate(indices, padded)
-        return s.batch(real, padded)
+        real, arrays = self._native.collate(_indices(indices), padded)
+        return _padded_batch(self._names, real, padded, arrays)
+
+    def _bind(self, plan: Plan):
+        """The plan copied into the collator and checked, once per plan."""
+        bound = self._bound
+        if bound is None or bound[0] is not plan:
+            bound = (plan, self._native.bind(plan.indices, plan.offsets, plan.padded))
+            self._bound = bound
+        return bound[1]
 
     def collate_plan(self, plan: Plan, b: int) -> PaddedBatch:
         """Batch ``b`` of a plan, padded to the plan's shape (one native call)."""
-        s = self._free()
         b = _index(b, "batch")
-        real, padded = s.collate_bound(plan, b + len(plan) if -len(plan) <= b < 0 else b)
-        return s.batch(real, padded)
+        n = len(plan)
+        real, padded, arrays = self._native.collate_bound(self._bind(plan), b + n if -n <= b < 0 else b)
+        return _padded_batch(self._names, real, padded, arrays)
 
     def __repr__(self) -> str:
         return (
@@ -416,10 +373,12 @@ class Collator:
         )
 
     def __getstate__(self):
-        return {"store": self.store, "capacity": self.capacity, "index_dtype": self.index_dtype.str}
+        return {"store": self.store, "capacity": self.capacity, "index_dtype": self.index_dtype.str,
+                "max_free": self.max_free}
 
     def __setstate__(self, state):
-        self.__init__(state["store"], state["capacity"], np.dtype(state["index_dtype"]))
+        self.__init__(state["store"], state["capacity"], np.dtype(state["index_dtype"]),
+                      max_free=state.get("max_free", 8))
 
 
 def _index(value, name: str) -> int:

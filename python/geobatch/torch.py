@@ -4,6 +4,7 @@ collate for ``torch.utils.data.DataLoader`` over PyG ``Data`` objects, so that
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -30,21 +31,24 @@ def tensors(batch, device=None) -> dict:
 
 class PadCollate:
     """``collate_fn`` for ``DataLoader(PlannedDataset(dataset), batch_sampler=BatchSampler(...),
-    collate_fn=PadCollate())``: the PyG ``Data`` objects of a planned batch as one PyG ``Batch``
-    padded to the plan's shape, jraph's layout: real graphs first, then one padding graph that
-    owns every padding node and edge (edges from and to the first padding node), then empty
-    graphs. Node attributes, edge attributes and graph attributes are zero-padded;
-    ``batch.batch`` maps padding nodes to the first padding graph; ``node_mask``, ``edge_mask``
-    and ``graph_mask`` mark real entries; ``num_graphs`` is the padded graph count. Index
-    tensors are int64."""
+    collate_fn=PadCollate())``: the PyG ``Data`` objects of a planned batch as one padded batch
+    in the layout of ``geobatch.torch.DataLoader``'s (the same ``PaddedBatch`` type, tensor for
+    tensor; see ``DataLoader``): the plan's padded shape plus one node, padding nodes and edges
+    in the last padding graph, padding edges from the first padding node to the second (no
+    self-loop), zero-padded attributes, ``ptr``, ``node_mask``, ``edge_mask``, ``graph_mask``,
+    ``num_real_graphs``; index tensors int64. It joins the graphs with
+    ``Batch.from_data_list`` (``DataLoader`` is the fast path)."""
 
     def __init__(self, shape: Optional[Sequence[int]] = None):
         #: the padded shape for data that comes without one (a one-shape batcher's budget)
         self.shape = None if shape is None else tuple(int(x) for x in shape)
 
+    def __repr__(self) -> str:
+        return f"PadCollate(shape={self.shape})"
+
     def __call__(self, items):
         import torch
-        from torch_geometric.data import Batch
+        from torch_geometric.data import Batch, Data
 
         padded = getattr(items, "padded", None) or self.shape
         if padded is None:
@@ -54,35 +58,42 @@ class PadCollate:
             )
         pn, pe, pg = padded
         first = items[0]
-        node_keys = {k for k in first.keys() if first.is_node_attr(k)}
-        edge_keys = {k for k in first.keys() if first.is_edge_attr(k)}
-        batch = Batch.from_data_list(list(items))
-        n, e, g = batch.num_nodes, batch.num_edges, batch.num_graphs
+        tensors = [k for k in first.keys() if torch.is_tensor(first[k]) and k != "edge_index"]
+        node_keys = tuple(k for k in tensors if first.is_node_attr(k))
+        edge_keys = tuple(k for k in tensors if first.is_edge_attr(k))
+        graph_keys = tuple(k for k in tensors if k not in node_keys and k not in edge_keys)
+        joined = Batch.from_data_list(list(items))
+        n, e, g = joined.num_nodes, joined.num_edges, joined.num_graphs
         if not (pn > n and pe >= e and pg > g):
             raise ValueError(f"padded shape {padded} cannot hold the batch's ({n}, {e}, {g})")
-        for key in list(batch.keys()):
-            value = batch[key]
-            if not torch.is_tensor(value) or key in ("ptr",):
-                continue
-            if key == "edge_index":
-                pad = torch.full((2, pe - e), n, dtype=value.dtype)
-                batch.edge_index = torch.cat([value, pad], dim=1)
-            elif key == "batch":
-                batch.batch = torch.cat([value, torch.full((pn - n,), g, dtype=value.dtype)])
-            elif key in node_keys and value.dim() > 0 and value.size(0) == n:
-                batch[key] = _pad(value, pn)
-            elif key in edge_keys and value.dim() > 0 and value.size(0) == e:
-                batch[key] = _pad(value, pe)
-            elif value.dim() > 0 and value.size(0) == g:
-                batch[key] = _pad(value, pg)
-        batch.node_mask = torch.arange(pn) < n
-        batch.edge_mask = torch.arange(pe) < e
-        batch.graph_mask = torch.arange(pg) < g
+        pn += 1  # the second padding node, which padding edges point at
+        last = pg - 1
+        mapping = {}
+        for key in node_keys:
+            mapping[key] = _pad(joined[key], pn)
+        for key in edge_keys:
+            mapping[key] = _pad(joined[key], pe)
+        for key in graph_keys:
+            value = joined[key]
+            mapping[key] = _pad(value if value.dim() else value.reshape(1), pg)
+        pad_edges = torch.stack([torch.full((pe - e,), n, dtype=torch.long),
+                                 torch.full((pe - e,), n + 1, dtype=torch.long)])
+        mapping["edge_index"] = torch.cat([joined.edge_index.long(), pad_edges], dim=1)
+        mapping["batch"] = torch.cat([joined.batch, torch.full((pn - n,), last, dtype=torch.long)])
         counts = torch.zeros(pg, dtype=torch.long)
-        counts[:g] = batch.ptr[1:] - batch.ptr[:-1]
-        counts[g] = pn - n
-        batch.ptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+        counts[:g] = joined.ptr[1:] - joined.ptr[:-1]
+        counts[last] += pn - n
+        mapping["ptr"] = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+        mapping["graph_mask"] = torch.arange(pg) < g
+        mapping["node_mask"] = torch.arange(pn) < n
+        mapping["edge_mask"] = torch.arange(pe) < e
+        mapping["num_real_graphs"] = g
+        cls = _padded_batch_class()
+        batch = cls.__new__(cls)
+        Data.__init__(batch)
+        batch._store._mapping.update(mapping)
         batch._num_graphs = pg
+        batch.__dict__["_kinds"] = (node_keys, edge_keys, graph_keys)
         return batch
 
 
@@ -116,6 +127,9 @@ class PlannedDataset:
         items = _Items(self.dataset[i] for i in indices)
         items.padded = getattr(indices, "padded", None)
         return items
+
+    def __repr__(self) -> str:
+        return f"PlannedDataset({len(self.dataset)} graphs of {type(self.dataset).__name__})"
 
 
 class DataLoader:
@@ -169,21 +183,42 @@ class DataLoader:
         )
         self.prefetch = _count(prefetch, "prefetch")
         self.pin_memory = bool(pin_memory)
+        if self.pin_memory and not _accelerator():
+            # as torch's DataLoader: pinning needs an accelerator, and without one it is skipped
+            warnings.warn(
+                "'pin_memory' argument is set as true but no accelerator is found, then device "
+                "pinned memory won't be used.", UserWarning, stacklevel=2,
+            )
+            self.pin_memory = False
         self.device = device
-        self._pools: dict = {}
+        self._native = None
+        self._capacity = None
         self._bound = None
+        nodes, edges, graphs = (tuple(d) for d in (self.store.nodes, self.store.edges, self.store.graphs))
+        self._kinds = (nodes, edges, graphs)
+        # the names of the native arrays in the batch (None: not a PyG attribute)
+        self._keys = (*nodes, *edges, *graphs, "edge_index", "batch", None, None, "graph_mask",
+                      "ptr", "node_mask", "edge_mask")
         self._taken = 0
+        self._running = None  # the pass in progress: (generation, prefetch thread or None)
 
     def __len__(self) -> int:
         return len(self.sampler)
 
     def set_epoch(self, epoch: int) -> None:
-        """Starts epoch ``epoch`` at its first batch (as ``DistributedSampler.set_epoch``)."""
+        """Starts epoch ``epoch`` at its first batch with the next pass (as
+        ``DistributedSampler.set_epoch``). Called in the middle of a pass, the pass in progress
+        runs to its end as planned; ``state_dict()`` then resumes at epoch ``epoch``'s first
+        batch."""
         self.sampler.set_epoch(epoch)
 
     def state_dict(self) -> dict:
         """Where the loop stands: the batches it took from the current pass (prefetched ones not
-        counted)."""
+        counted); after ``set_epoch`` or ``load_state_dict`` in the middle of a pass, where they
+        put the sampler."""
+        running = self._running
+        if running is not None and running[0] != self.sampler._generation:
+            return self.sampler.state_dict()
         return self.sampler.state_dict(consumed=self._taken)
 
     def load_state_dict(self, state: dict) -> None:
@@ -194,54 +229,88 @@ class DataLoader:
         return f"geobatch.torch.DataLoader({self.sampler!r}, prefetch={self.prefetch})"
 
     def __iter__(self):
+        # a pass broken out of whose iterator is still alive: its prefetch thread is stopped
+        # (and the sampler put back to what its loop took) before this pass starts
+        self._stop()
         plan, steps = self.sampler._pass_steps()
-        bound = self._bind(plan)
+        native, bound = self._bind(plan)
+        generation = self.sampler._generation
         self._taken = 0
-        made = (self._batch(bound, b) for b in steps)
+        make = self._make
         if self.prefetch:
-            made = _ahead(made, self.prefetch)
-        for batch in made:
-            self._taken += 1
-            yield batch
+            ahead = _Prefetch((make(native, bound, b) for b in steps), self.prefetch)
+            self._running = (generation, ahead)
+            batches = iter(ahead)
+        else:
+            self._running = (generation, None)
+            batches = (make(native, bound, b) for b in steps)
+        return self._pass(batches, generation)
+
+    def _pass(self, batches, generation):
+        try:
+            for batch in batches:
+                self._taken += 1
+                yield batch
+        finally:
+            running = self._running
+            if running is not None and running[0] == generation:
+                self._stop()
+
+    def _stop(self) -> None:
+        """Stops the pass in progress (its prefetch thread joined) and puts the sampler back to
+        the batches its loop took."""
+        running, self._running = self._running, None
+        if running is None:
+            return
+        generation, ahead = running
+        if ahead is not None:
+            ahead.close()
+        self.sampler._rewind(generation, self._taken)
 
     def _bind(self, plan):
-        """The plan as the collator reads it: graph numbers of the store (a subset's mapped
-        through its rows), the padded shapes as tuples; made once per plan."""
-        if self._bound is None or self._bound[0] is not plan:
-            indices = plan.indices if self._rows is None else self._rows[plan.indices]
-            mapped = Plan(indices, plan.offsets, plan.real, plan.padded, plan.repeated)
-            shapes = [tuple(p) for p in plan.padded.tolist()]
-            self._bound = (plan, mapped, shapes)
-        return self._bound
+        """The native collator (made again only when a plan's shapes outgrow it) and the plan
+        bound to it: graph numbers of the store (a subset's mapped through its rows); made once
+        per plan."""
+        if self._bound is not None and self._bound[0] is plan:
+            return self._bound[1], self._bound[2]
+        from .store import _native_collator
 
-    def _buffers(self, padded):
-        from .store import _Buffers
+        capacity = tuple(int(x) for x in plan.padded.max(axis=0))
+        if self._capacity is None or any(c > h for c, h in zip(capacity, self._capacity)):
+            if self._capacity is not None:
+                capacity = tuple(max(c, h) for c, h in zip(capacity, self._capacity))
+            self._native = _native_collator(self.store, capacity, np.int64, pyg=True,
+                                            max_free=self.prefetch + 4)
+            self._capacity = capacity
+        indices = plan.indices if self._rows is None else self._rows[plan.indices]
+        bound = self._native.bind(np.ascontiguousarray(indices, dtype=np.int64), plan.offsets, plan.padded)
+        self._bound = (plan, self._native, bound)
+        return self._native, bound
 
-        n, e, g = padded
+    @property
+    def buffers(self) -> int:
+        """Buffers of batches held: out with batches still alive, and kept free."""
+        n = self._native
+        return 0 if n is None else n.leased + n.free
 
-        def make():
-            s = _Buffers(self.store, padded, np.dtype(np.int64), extra=lambda: {
-                "ptr": np.zeros(g + 1, dtype=np.int64),
-                "node_mask": np.zeros(n, dtype=bool),
-                "edge_mask": np.zeros(e, dtype=bool),
-            })
-            nodes, edges, graphs, _ = s.arrays
-            s.kinds = (tuple(nodes), tuple(edges), tuple(graphs))
-            return s
-
-        return _Buffers.take(self._pools.setdefault(padded, []), make)
-
-    def _batch(self, bound, b: int):
-        _, plan, shapes = bound
-        padded = shapes[b]
-        s = self._buffers(padded)
-        real, _ = s.collate_bound(plan, b)
-        batch = _pyg_batch(s, real, padded)
+    def _make(self, native, bound, b: int):
+        real, padded, arrays = native.collate_bound(bound, b)
+        batch = _pyg_batch(self._keys, self._kinds, arrays, real, padded)
         if self.pin_memory:
             batch = batch.pin_memory()
         if self.device is not None:
             batch = batch.to(self.device, non_blocking=self.pin_memory)
         return batch
+
+
+def _accelerator() -> bool:
+    """Whether torch sees a device that pinned memory is for (CUDA, or torch's accelerator)."""
+    import torch
+
+    acc = getattr(torch, "accelerator", None)
+    if acc is not None and hasattr(acc, "is_available"):
+        return bool(acc.is_available())
+    return bool(torch.cuda.is_available())
 
 
 class BatchEdges:
@@ -266,78 +335,71 @@ class BatchEdges:
         return f"BatchEdges(edge_index={shape})"
 
 
-def _ahead(batches, depth: int):
-    """The items of ``batches`` made on a background thread, at most ``depth`` ahead."""
-    import queue
-    import threading
+class _Prefetch:
+    """The items of ``batches`` made on a background thread, at most ``depth`` ahead.
+    ``close()`` stops the thread and waits for it: nothing it was making outlives the pass."""
 
-    q: "queue.Queue" = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
+    def __init__(self, batches, depth: int):
+        import queue
+        import threading
 
-    def work():
+        self._queue: "queue.Queue" = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = object()
+        self._thread = threading.Thread(target=self._work, args=(batches,), name="geobatch-prefetch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, batches):
         try:
             for b in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(b, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not self._put(b):
                     return
-            q.put(done)
+            self._put(self._done)
         except BaseException as e:  # handed to the loop, raised there
-            q.put(e)
+            self._put(e)
 
-    t = threading.Thread(target=work, name="geobatch-prefetch", daemon=True)
-    t.start()
-    try:
+    def __iter__(self):
         while True:
-            item = q.get()
-            if item is done:
+            item = self._queue.get()
+            if item is self._done:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
+
+    def close(self) -> None:
+        import queue
+
+        self._stop.set()
+        self._thread.join()
+        while True:  # the batches made ahead go back to the collator
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put_nowait(self._done)  # an iterator of this pass still in use ends
 
 
-def _pyg_batch(s, real, padded):
-    """The PyG ``Batch`` over one collated set of buffers (no copy)."""
+def _pyg_batch(keys, kinds, arrays, real, padded):
+    """The PyG ``Batch`` over one natively collated batch in PyG's layout (no copy)."""
     import torch
     from torch_geometric.data import Data
 
-    nodes, edges, graphs, index = s.arrays
-    n, e, g = real
-    pn, pe, pg = padded
-    x = s.extra
-    node_graph, n_node = index["node_graph"], index["n_node"]
-    last = pg - 1
-    if last != g:
-        # padding belongs to the last padding graph: batch.max() + 1 == pg on every batch
-        node_graph[n:] = last
-        n_node[last], n_node[g] = n_node[g], 0
-    np.cumsum(n_node, out=x["ptr"][1:])
-    x["node_mask"][:n] = True
-    x["node_mask"][n:] = False
-    x["edge_mask"][:e] = True
-    x["edge_mask"][e:] = False
     t = torch.from_numpy
-    attrs = {}
-    for k, v in nodes.items():
-        attrs[k] = t(v)
-    for k, v in edges.items():
-        attrs[k] = t(v)
-    for k, v in graphs.items():
-        attrs[k] = t(v)
-    attrs["edge_index"] = t(s.edge_index)
-    attrs["batch"] = t(node_graph)
-    attrs["ptr"] = t(x["ptr"])
-    attrs["node_mask"] = t(x["node_mask"])
-    attrs["edge_mask"] = t(x["edge_mask"])
-    attrs["graph_mask"] = t(index["graph_mask"])
+    mapping = {k: t(a) for k, a in zip(keys, arrays) if k is not None}
+    mapping["num_real_graphs"] = real[2]
     cls = _padded_batch_class()
     # made as Data() with no attributes, which then go straight into its store's mapping: PyG's
     # per-attribute __setattr__ (a cache lookup that raises and catches an exception each time)
@@ -345,12 +407,11 @@ def _pyg_batch(s, real, padded):
     # fresh store has nothing for them to do
     batch = cls.__new__(cls)
     Data.__init__(batch)
-    attrs["num_real_graphs"] = g
-    batch._store._mapping.update(attrs)
-    batch._num_graphs = pg
+    batch._store._mapping.update(mapping)
+    batch._num_graphs = padded[2]
     # which attributes are per node, edge and graph: to_data_list's slices are made from it
     # when first asked for (_PaddedBatchBase), not for every batch
-    batch.__dict__["_kinds"] = s.kinds
+    batch.__dict__["_kinds"] = kinds
     return batch
 
 
@@ -494,6 +555,19 @@ class _PaddedBatchBase:
     def __len__(self):
         return self.num_real_graphs
 
+    def __reduce__(self):
+        # PyG's Batch pickles as its class's bases, which only PyG's own batch classes are
+        # made from: a padded batch pickles as itself (torch.save, multiprocessing queues)
+        return _rebuild_padded_batch, (self.__dict__.copy(),)
+
+
+def _rebuild_padded_batch(state):
+    """A ``PaddedBatch`` from its pickled state."""
+    cls = _padded_batch_class()
+    batch = cls.__new__(cls)
+    batch.__setstate__(state)
+    return batch
+
 
 def _padded_batch_class():
     cls = globals().get("PaddedBatch")
@@ -508,9 +582,65 @@ def _padded_batch_class():
     return cls
 
 
+def _masked_batch_norm_class():
+    cls = globals().get("MaskedBatchNorm")
+    if cls is not None:
+        return cls
+    import torch
+
+    class MaskedBatchNorm(torch.nn.BatchNorm1d):
+        """``torch.nn.BatchNorm1d`` over the real rows of a padded batch: in training, the batch
+        statistics (and the running ones it updates) are those of the rows where ``mask`` is
+        true, so real outputs do not depend on the padding; in evaluation it is BatchNorm1d
+        (running statistics, row by row). ``forward(x, mask)`` with ``x`` (rows, features) and
+        ``mask`` (rows,) bool, e.g. ``batch.node_mask``; or set ``.mask`` before the forward
+        of a model that calls ``norm(x)`` (as ``BatchEdges``). Padding rows come out
+        normalised with the real rows' statistics: mask them out of the loss. Static shapes:
+        compiles once under ``torch.compile(dynamic=False)``."""
+
+        def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                     affine: bool = True, track_running_stats: bool = True, device=None, dtype=None):
+            super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+            #: the real rows of the next forward's input, when the forward is not given one
+            self.mask = None
+
+        def forward(self, x, mask=None):
+            mask = self.mask if mask is None else mask
+            if mask is None or x.dim() != 2:
+                if mask is not None:
+                    raise ValueError(f"MaskedBatchNorm: x must be (rows, features), got {tuple(x.shape)}")
+                return super().forward(x)
+            if not self.training and self.track_running_stats:
+                return super().forward(x)
+            m = mask.to(x.dtype).unsqueeze(-1)
+            count = m.sum(0)
+            mean = (x * m).sum(0) / count.clamp_min(1)
+            var = ((x - mean) ** 2 * m).sum(0) / count.clamp_min(1)
+            if self.training and self.track_running_stats:
+                with torch.no_grad():
+                    self.num_batches_tracked.add_(1)
+                    if self.momentum is None:
+                        factor = 1.0 / self.num_batches_tracked.to(x.dtype)
+                    else:
+                        factor = self.momentum
+                    unbiased = var * count / (count - 1).clamp_min(1)
+                    self.running_mean.mul_(1 - factor).add_(factor * mean)
+                    self.running_var.mul_(1 - factor).add_(factor * unbiased)
+            out = (x - mean) * torch.rsqrt(var + self.eps)
+            if self.affine:
+                out = out * self.weight + self.bias
+            return out
+
+    MaskedBatchNorm.__module__ = __name__
+    globals()["MaskedBatchNorm"] = MaskedBatchNorm
+    return MaskedBatchNorm
+
+
 def __getattr__(name):
-    # PaddedBatch subclasses PyG's Batch: made when first asked for, so that importing
-    # geobatch.torch needs neither torch nor PyG
+    # PaddedBatch subclasses PyG's Batch and MaskedBatchNorm torch's BatchNorm1d: made when
+    # first asked for, so that importing geobatch.torch needs neither torch nor PyG
     if name == "PaddedBatch":
         return _padded_batch_class()
+    if name == "MaskedBatchNorm":
+        return _masked_batch_norm_class()
     raise AttributeError(name)

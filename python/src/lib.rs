@@ -6,6 +6,7 @@
 mod collate;
 mod datasets;
 mod graphs;
+mod jraph;
 mod planner;
 mod values;
 
@@ -19,9 +20,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<planner::Sizes>()?;
     m.add_function(wrap_pyfunction!(planner::batchers, m)?)?;
     m.add_class::<collate::Collator>()?;
+    m.add_class::<collate::BoundPlan>()?;
+    m.add_class::<collate::Lease>()?;
     m.add_function(wrap_pyfunction!(datasets::load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(datasets::dataset_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(graphs::graph_edges, m)?)?;
+    m.add_function(wrap_pyfunction!(jraph::greedy_batches, m)?)?;
+    m.add_function(wrap_pyfunction!(jraph::offset_edges, m)?)?;
     m.add_function(wrap_pyfunction!(memory_limit, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // the data folder a config that names none reads (`experiment.data_dir`), one definition

@@ -48,6 +48,21 @@ impl Sizes {
         self.graphs.len()
     }
 
+    /// The graphs' count and the range of their node and edge counts.
+    fn __repr__(&self) -> String {
+        let range = |f: fn(&GraphSize) -> u32| {
+            let lo = self.graphs.iter().map(f).min().unwrap_or(0);
+            let hi = self.graphs.iter().map(f).max().unwrap_or(0);
+            format!("{lo}..={hi}")
+        };
+        format!(
+            "Sizes({} graphs, nodes {}, edges {})",
+            self.graphs.len(),
+            range(|g| g.nodes),
+            range(|g| g.edges)
+        )
+    }
+
     /// Pickled as the array it was made from (DataLoader workers, spawned processes).
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Reduced<'py>> {
         let py = slf.py();

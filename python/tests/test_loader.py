@@ -64,6 +64,7 @@ def test_batches_hold_every_graph_once_padded_with_pygs_api(qm9, source, kind):
         pn, pe, pg = (int(x) for x in plan.padded[b])
         rn, re, rg = (int(x) for x in plan.real[b])
         assert isinstance(batch, Batch)
+        pn += 1  # the second padding node, which padding edges point at
         assert batch.z.shape == (pn,) and batch.pos.shape == (pn, 3)
         assert batch.edge_index.shape == (2, pe) and batch.edge_index.dtype == torch.int64
         assert batch.y.shape[0] == pg and batch.num_graphs == pg
@@ -71,7 +72,8 @@ def test_batches_hold_every_graph_once_padded_with_pygs_api(qm9, source, kind):
         assert int(batch.batch.max()) + 1 == pg
         assert int(batch.node_mask.sum()) == rn and int(batch.edge_mask.sum()) == re
         assert int(batch.graph_mask.sum()) == rg == batch.num_real_graphs == len(batch)
-        assert (batch.edge_index[:, re:] == rn).all() and (batch.z[rn:] == 0).all()
+        assert (batch.edge_index[0, re:] == rn).all() and (batch.edge_index[1, re:] == rn + 1).all()
+        assert (batch.z[rn:] == 0).all()
         assert torch.equal(batch.ptr[: rg + 1], torch.from_numpy(
             np.concatenate([[0], np.cumsum(plan_sizes(dataset, loader, b)[:, 0])])))
         # the real graphs come back as they went in
@@ -176,7 +178,7 @@ def test_a_loop_that_drops_its_batches_reuses_the_buffers(qm9, prefetch):
     for _ in range(2):
         for batch in loader:
             batches += 1
-    sets = sum(len(pool) for pool in loader._pools.values())
+    sets = loader.buffers
     # ahead: the queue, the one the thread makes, and the loop's previous one until it is dropped
     assert batches > 40 and sets <= (prefetch + 3 if prefetch else 2), (batches, sets)
 
@@ -186,3 +188,139 @@ def test_graphs_with_other_attributes_are_refused_by_number(qm9):
     odd = Data(z=data[5].z, pos=data[5].pos, edge_index=data[5].edge_index)  # no y
     with pytest.raises(ValueError, match=r"Data 5 has the tensor attributes .*every graph"):
         DataLoader(data[:5] + [odd], "pack", 4)
+
+
+def test_kept_batches_cost_a_buffer_each_and_give_the_memory_back(qm9):
+    """list(loader), a cached validation set: every kept batch keeps its data, and dropping
+    them gives their buffers back (at most the few kept for later batches remain)."""
+    data = molecules(qm9)
+    loader = DataLoader(data, "pack", 16, seed=2, prefetch=2)
+    plan = loader.sampler.plan()
+    kept = list(loader)
+    assert loader.buffers >= len(kept) == len(plan)
+    for b, batch in enumerate(kept):
+        for i, g in zip(plan[b], batch.to_data_list()):
+            _equal_data(g, data[int(i)])
+    del kept, batch, g  # a graph of to_data_list() is a view of its batch: it keeps its buffer
+    assert loader.buffers <= loader.prefetch + 4
+
+
+@pytest.mark.parametrize("prefetch", [4, 8])
+def test_a_pass_broken_out_of_and_iterated_again_never_fails(qm9, prefetch):
+    """Break after the first batch and iterate again at once, 200 times: the prefetch thread of
+    the broken pass is stopped before the next starts (no 'Already borrowed'), and each pass
+    continues at the first batch the loop did not take, as without prefetch."""
+    data = molecules(qm9, 200)
+    loader = DataLoader(data, "pack", 8, seed=1, prefetch=prefetch)
+    inline = DataLoader(data, "pack", 8, seed=1)
+    for _ in range(200):
+        for batch in loader:
+            break
+        for want in inline:
+            break
+        assert torch.equal(batch.z, want.z) and torch.equal(batch.edge_index, want.edge_index)
+        assert loader.state_dict() == inline.state_dict()
+    # an iterator still alive when the next pass starts: stopped, not raced
+    it = iter(loader)
+    next(it)
+    again = iter(loader)
+    next(again)
+    assert list(it) == []
+
+
+def test_set_epoch_in_the_middle_of_a_pass_takes_effect_at_the_next(qm9):
+    data = molecules(qm9, 200)
+    for prefetch in (0, 3):
+        loader = DataLoader(data, "pack", 8, seed=4, prefetch=prefetch)
+        epoch0 = [b.z.clone() for b in DataLoader(data, "pack", 8, seed=4)]
+        ref = DataLoader(data, "pack", 8, seed=4)
+        ref.set_epoch(5)
+        epoch5 = [b.z.clone() for b in ref]
+        it = iter(loader)
+        first = [next(it).z.clone() for _ in range(3)]
+        loader.set_epoch(5)
+        assert loader.state_dict()["epoch"] == 5 and loader.state_dict()["position"] == 0
+        rest = [b.z.clone() for b in it]  # the pass in progress runs to its end as planned
+        assert all(torch.equal(a, b) for a, b in zip(first + rest, epoch0))
+        assert len(first + rest) == len(epoch0)
+        nxt = [b.z.clone() for b in loader]  # the next pass is epoch 5 from its first batch
+        assert len(nxt) == len(epoch5) and all(torch.equal(a, b) for a, b in zip(nxt, epoch5))
+
+
+def _assert_same_batch(a, b):
+    assert type(a) is type(b)
+    assert set(a.keys()) == set(b.keys())
+    for k in a.keys():
+        if torch.is_tensor(a[k]):
+            assert torch.equal(a[k], b[k]), k
+        else:
+            assert a[k] == b[k], k
+    assert a.num_graphs == b.num_graphs and len(a) == len(b)
+
+
+def test_a_padded_batch_saves_loads_and_pickles(qm9, tmp_path):
+    import pickle
+
+    data = molecules(qm9, 60)
+    batch = next(iter(DataLoader(data, "pack", 8, seed=0)))
+    torch.save(batch, tmp_path / "batch.pt")
+    loaded = torch.load(tmp_path / "batch.pt", weights_only=False)
+    _assert_same_batch(loaded, batch)
+    for a, b in zip(loaded.to_data_list(), batch.to_data_list()):
+        _equal_data(a, b)
+    _assert_same_batch(pickle.loads(pickle.dumps(batch)), batch)
+
+
+def _echo(q_in, q_out):
+    batch = q_in.get(timeout=120)
+    q_out.put((batch, batch.num_real_graphs, float(batch.pos.sum())))
+
+
+def test_batches_cross_processes(qm9):
+    """torch.multiprocessing queues (shared memory) carry a padded batch to another process and
+    back."""
+    import torch.multiprocessing as mp
+
+    data = molecules(qm9, 60)
+    batch = next(iter(DataLoader(data, "pack", 8, seed=0)))
+    ctx = mp.get_context("spawn")
+    q_in, q_out = ctx.Queue(), ctx.Queue()
+    p = ctx.Process(target=_echo, args=(q_in, q_out))
+    p.start()
+    q_in.put(batch)
+    back, real, pos_sum = q_out.get(timeout=300)
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    assert real == batch.num_real_graphs and pos_sum == pytest.approx(float(batch.pos.sum()))
+    _assert_same_batch(back, batch)
+
+
+def test_pin_memory_without_an_accelerator_warns_as_torchs_loader(qm9):
+    if torch.cuda.is_available():
+        pytest.skip("an accelerator is present: pinning works")
+    with pytest.warns(UserWarning, match="pin_memory"):
+        loader = DataLoader(molecules(qm9, 40), "pack", 8, pin_memory=True)
+    assert len(list(loader)) == len(loader.sampler.plan())
+
+
+def test_padcollate_and_the_loader_give_one_layout(qm9):
+    """The same planned batch from PadCollate (torch's DataLoader over PyG Data) and from
+    geobatch.torch.DataLoader: the same PaddedBatch, tensor for tensor."""
+    from torch.utils.data import DataLoader as TorchLoader
+
+    from geobatch.torch import PadCollate, PlannedDataset
+
+    data = molecules(qm9, 120)
+    ours = DataLoader(data, "static", 8, seed=3, pad="multiple64")
+    sampler = geobatch.BatchSampler(ours.store.sizes, kind="static", batch_size=8, seed=3, pad="multiple64")
+    theirs = TorchLoader(PlannedDataset(data), batch_sampler=sampler, collate_fn=PadCollate())
+    n = 0
+    for a, b in zip(ours, theirs):
+        _assert_same_batch(a, b)
+        rn = int(a.node_mask.sum())
+        pad = a.edge_index[:, ~a.edge_mask]
+        assert (pad[0] == rn).all() and (pad[1] == rn + 1).all()  # no padding self-loop
+        n += 1
+    assert n == len(sampler.plan())
+    assert repr(PadCollate()) == "PadCollate(shape=None)"
+    assert repr(PlannedDataset(data)) == "PlannedDataset(120 graphs of list)"

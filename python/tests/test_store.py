@@ -296,9 +296,9 @@ def test_bad_collations_are_refused_not_crashed():
     with pytest.raises(TypeError, match="indices must be integers"):
         c.collate([0.0, 1.7], (64, 256, 8))
     with pytest.raises(ValueError, match="offsets must rise"):
-        c._sets[0].native.bind(plan.indices, plan.offsets[::-1].copy(), plan.padded)
-    with pytest.raises(ValueError, match="no plan is bound"):
-        store.collator((64, 256, 8))._sets[0].native.collate_bound(0)
+        c._native.bind(plan.indices, plan.offsets[::-1].copy(), plan.padded)
+    with pytest.raises(TypeError):
+        store.collator((64, 256, 8))._native.collate_bound(plan, 0)  # not a bound plan
     with pytest.raises(ValueError, match="int32 or int64"):
         store.collator((64, 256, 8), index_dtype=np.float32)
 
@@ -384,11 +384,9 @@ def test_the_native_collator_refuses_arrays_that_disagree(node_offsets, edge_off
     never reads past an array (the native class is called directly, as the package does)."""
     i64 = lambda a: np.asarray(a, dtype=np.int64)  # noqa: E731
     i32 = lambda a: np.asarray(a, dtype=np.int32)  # noqa: E731
-    out = lambda n, t=np.int32: np.zeros(n, t)  # noqa: E731
     with pytest.raises(ValueError, match=re.escape(words)):
         geobatch._native.Collator(
             node_offsets=i64(node_offsets), edge_offsets=i64(edge_offsets),
             senders_local=i32(senders), receivers_local=i32(receivers),
-            node_src=[], node_out=[], edge_src=[], edge_out=[], graph_src=[], graph_out=[],
-            senders=out(16), receivers=out(16), node_graph=out(8), n_node=out(4), n_edge=out(4),
-            graph_mask=np.zeros(4, bool))
+            node_src=[], edge_src=[], graph_src=[], node_dtypes=[], edge_dtypes=[], graph_dtypes=[],
+            capacity=(8, 16, 4), index_dtype=np.dtype(np.int32), pyg=False, max_free=2)
