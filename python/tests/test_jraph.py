@@ -11,8 +11,9 @@ import geobatch.jraph
 jraph = pytest.importorskip("jraph", reason="jraph is not installed (scripts/python-env.sh)")
 
 
-def tuples(n=200, seed=0, dict_features=True):
-    """Random molecules as single-graph GraphsTuples, fully connected, as a jraph user has them."""
+def tuples(n=200, seed=0, dict_features=True, index=np.int32):
+    """Random molecules as single-graph GraphsTuples, fully connected, as a jraph user has them
+    (``index``: the dtype of senders, receivers and counts; NumPy's default is int64)."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
@@ -24,9 +25,9 @@ def tuples(n=200, seed=0, dict_features=True):
         nodes = {"z": z, "pos": pos} if dict_features else pos
         edges = np.linalg.norm(pos[s[keep]] - pos[r[keep]], axis=1)[:, None].astype(np.float32)
         out.append(jraph.GraphsTuple(
-            nodes=nodes, edges=edges, senders=s[keep].astype(np.int32),
-            receivers=r[keep].astype(np.int32), n_node=np.array([m], dtype=np.int32),
-            n_edge=np.array([int(keep.sum())], dtype=np.int32),
+            nodes=nodes, edges=edges, senders=s[keep].astype(index),
+            receivers=r[keep].astype(index), n_node=np.array([m], dtype=index),
+            n_edge=np.array([int(keep.sum())], dtype=index),
             globals=rng.normal(size=(1, 2)).astype(np.float32),
         ))
     return out
@@ -39,16 +40,74 @@ def _same(a, b):
     lb, tb = tu.tree_flatten(b)
     assert ta == tb
     for x, y in zip(la, lb):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("index", [np.int32, np.int64])
 @pytest.mark.parametrize("dict_features", [True, False])
-def test_dynamic_gives_jraphs_own_padded_tuples(dict_features):
-    graphs = tuples(dict_features=dict_features)
+def test_dynamic_gives_jraphs_own_padded_tuples(dict_features, index):
+    graphs = tuples(dict_features=dict_features, index=index)
     budget = dict(n_node=40, n_edge=400, n_graph=6)
     want = list(jraph.dynamically_batch(iter(graphs), **budget))
     got = list(geobatch.jraph.dynamically_batch(iter(graphs), **budget))
     assert len(got) == len(want) > 10
+    for a, b in zip(got, want):
+        _same(a, b)
+
+
+def test_tuples_are_read_as_batches_are_made():
+    """Like jraph's, the drop-in reads the iterator as it goes: the first batch comes after a
+    bounded read-ahead, so an endless stream works (reading every tuple first never yields)."""
+    import itertools
+
+    graphs = tuples(50, index=np.int64)
+    read = [0]
+
+    def endless():
+        for k in itertools.count():
+            read[0] += 1
+            yield graphs[k % len(graphs)]
+
+    budget = dict(n_node=40, n_edge=400, n_graph=6)
+    got = list(itertools.islice(geobatch.jraph.dynamically_batch(endless(), **budget), 30))
+    want = list(itertools.islice(jraph.dynamically_batch(endless(), **budget), 30))
+    assert len(got) == 30
+    for a, b in zip(got, want):
+        _same(a, b)
+    assert read[0] < 10_000
+
+
+def test_tuples_of_many_graphs_stay_whole_as_jraphs_do():
+    graphs = tuples(90, index=np.int64)
+    many = [jraph.batch(graphs[k:k + 3]) for k in range(0, 90, 3)]
+    budget = dict(n_node=60, n_edge=700, n_graph=8)
+    want = list(jraph.dynamically_batch(iter(many), **budget))
+    got = list(geobatch.jraph.dynamically_batch(iter(many), **budget))
+    assert len(got) == len(want) > 3
+    for a, b in zip(got, want):
+        _same(a, b)
+
+
+def test_a_tuple_over_the_budget_ends_as_jraphs_does():
+    graphs = tuples(40, index=np.int64)
+    big = tuples(1, seed=5, index=np.int64)[0]
+    n = 30
+    r, s = np.divmod(np.arange(n * n), n)
+    big = big._replace(nodes={"z": np.ones(n, np.int32), "pos": np.zeros((n, 3), np.float32)},
+                       edges=np.zeros((n * n - n, 1), np.float32), senders=s[r != s], receivers=r[r != s],
+                       n_node=np.array([n]), n_edge=np.array([n * n - n]))
+    stream = graphs[:20] + [big] + graphs[20:]
+    budget = dict(n_node=20, n_edge=400, n_graph=6)
+    want, got = [], []
+    with pytest.raises(RuntimeError, match="Found graph bigger than batch size"):
+        for t in jraph.dynamically_batch(iter(stream), **budget):
+            want.append(t)
+    with pytest.raises(RuntimeError, match="Found graph bigger than batch size"):
+        for t in geobatch.jraph.dynamically_batch(iter(stream), **budget):
+            got.append(t)
+    assert len(got) == len(want) > 0
     for a, b in zip(got, want):
         _same(a, b)
 
@@ -87,6 +146,11 @@ def test_mismatched_tuples_are_refused_by_number():
     short = graphs[2]._replace(n_edge=graphs[2].n_edge + 1)
     with pytest.raises(ValueError, match="n_edge"):
         geobatch.GraphStore.from_jraph(graphs[:2] + [short])
+    with pytest.raises(ValueError, match="GraphsTuple 3 holds nodes"):
+        list(geobatch.jraph.dynamically_batch(iter(graphs[:3] + [odd]), 40, 400, 6))
+    bad = graphs[1]._replace(senders=graphs[1].senders + 100)
+    with pytest.raises(ValueError, match="an endpoint outside"):
+        list(geobatch.jraph.dynamically_batch(iter(graphs[:1] + [bad]), 40, 400, 6))
     # no graphs: no batches, as jraph's
     assert list(geobatch.jraph.dynamically_batch(iter([]), 40, 400, 6)) == []
     assert list(jraph.dynamically_batch(iter([]), 40, 400, 6)) == []

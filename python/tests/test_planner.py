@@ -218,6 +218,9 @@ def test_sizes_are_checked_once_where_they_enter(random_sizes):
     assert np.array_equal(steps.padded, p.plan_steps(random_sizes, seed=3, steps=5).padded)
     back = pickle.loads(pickle.dumps(checked))
     assert np.array_equal(p.plan_epoch(back, seed=3).indices, p.plan_epoch(checked, seed=3).indices)
+    nodes, edges = random_sizes[:, 0], random_sizes[:, 1]
+    assert repr(checked) == (f"Sizes({len(random_sizes)} graphs, nodes {nodes.min()}..={nodes.max()}, "
+                             f"edges {edges.min()}..={edges.max()})")
     with pytest.raises(ValueError, match=r"sizes\[1\] = \[-1, 0\]"):
         geobatch.checked_sizes([[3, 6], [-1, 0]])
     with pytest.raises(ValueError, match=r"\(N, 2\)"):

@@ -144,6 +144,19 @@ def test_a_batch_in_use_is_never_overwritten():
     assert first == second
 
 
+def test_copy_false_keeps_the_callers_arrays_writable():
+    """copy=False keeps the caller's array itself, writable, and reads it at every collation:
+    a change shows in later batches (docs/python.md says so)."""
+    x = np.arange(14, dtype=np.float32).reshape(7, 2)
+    store = geobatch.GraphStore([3, 4], nodes={"x": x}, edge_index=[[0, 1], [1, 0]], n_edge=[1, 1],
+                                copy=False)
+    assert store.nodes["x"] is x and x.flags.writeable
+    c = store.collator((8, 2, 3))
+    assert c.collate([0], (4, 1, 2)).nodes["x"][0, 0] == 0
+    x[0, 0] = 5
+    assert c.collate([0], (4, 1, 2)).nodes["x"][0, 0] == 5
+
+
 def test_a_store_owns_its_arrays():
     rng = np.random.default_rng(8)
     n_node = np.array([3, 4])
