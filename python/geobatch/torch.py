@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from typing import Any, Optional, Sequence
+from weakref import ref as _weakref
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class PadCollate:
 
     def __call__(self, items):
         import torch
-        from torch_geometric.data import Batch, Data
+        from torch_geometric.data import Batch
 
         padded = getattr(items, "padded", None) or self.shape
         if padded is None:
@@ -88,13 +89,7 @@ class PadCollate:
         mapping["node_mask"] = torch.arange(pn) < n
         mapping["edge_mask"] = torch.arange(pe) < e
         mapping["num_real_graphs"] = g
-        cls = _padded_batch_class()
-        batch = cls.__new__(cls)
-        Data.__init__(batch)
-        batch._store._mapping.update(mapping)
-        batch._num_graphs = pg
-        batch.__dict__["_kinds"] = (node_keys, edge_keys, graph_keys)
-        return batch
+        return _new_padded_batch(mapping, pg, (node_keys, edge_keys, graph_keys))
 
 
 def _pad(value, rows: int):
@@ -279,8 +274,10 @@ class DataLoader:
         if self._capacity is None or any(c > h for c, h in zip(capacity, self._capacity)):
             if self._capacity is not None:
                 capacity = tuple(max(c, h) for c, h in zip(capacity, self._capacity))
+            # read-ahead: the next batch is collated on the collator's own thread (no GIL)
+            # while the loop uses this one
             self._native = _native_collator(self.store, capacity, np.int64, pyg=True,
-                                            max_free=self.prefetch + 4)
+                                            max_free=self.prefetch + 5, read_ahead=True)
             self._capacity = capacity
         indices = plan.indices if self._rows is None else self._rows[plan.indices]
         bound = self._native.bind(np.ascontiguousarray(indices, dtype=np.int64), plan.offsets, plan.padded)
@@ -394,24 +391,47 @@ class _Prefetch:
 
 def _pyg_batch(keys, kinds, arrays, real, padded):
     """The PyG ``Batch`` over one natively collated batch in PyG's layout (no copy)."""
-    import torch
-    from torch_geometric.data import Data
-
-    t = torch.from_numpy
+    t = _torch().from_numpy
     mapping = {k: t(a) for k, a in zip(keys, arrays) if k is not None}
     mapping["num_real_graphs"] = real[2]
-    cls = _padded_batch_class()
-    # made as Data() with no attributes, which then go straight into its store's mapping: PyG's
-    # per-attribute __setattr__ (a cache lookup that raises and catches an exception each time)
-    # and Batch's metaclass (a signature inspection per call) are most of a batch's cost, and a
-    # fresh store has nothing for them to do
+    return _new_padded_batch(mapping, padded[2], kinds)
+
+
+def _torch():
+    """torch, imported once it is needed (geobatch.torch imports without it)."""
+    global _torch_module
+    if _torch_module is None:
+        import torch
+
+        _torch_module = torch
+    return _torch_module
+
+
+_torch_module = None
+
+
+def _new_padded_batch(mapping: dict, graphs: int, kinds):
+    """A ``PaddedBatch`` holding ``mapping`` (attribute name -> tensor), of ``graphs`` padded
+    graphs, ``kinds`` the node, edge and graph attribute names. Made as ``Data()`` would make an
+    empty one (its store, with a weak reference to the batch; the attribute classes), with the
+    attributes put straight into the store's mapping: PyG's per-attribute ``__setattr__`` (a
+    cache lookup that raises and catches an exception each time), ``Data.__init__``'s calls and
+    ``Batch``'s metaclass (a signature inspection per call) are most of a batch's cost
+    otherwise, and a fresh store has nothing for them to do (tested against PyG's API)."""
+    cls = PaddedBatch if "PaddedBatch" in globals() else _padded_batch_class()
+    store_cls, edge_attr, tensor_attr = cls._geobatch_empty
     batch = cls.__new__(cls)
-    Data.__init__(batch)
-    batch._store._mapping.update(mapping)
-    batch._num_graphs = padded[2]
+    store = store_cls.__new__(store_cls)
+    store.__dict__["_mapping"] = mapping
+    store.__dict__["_parent"] = _weakref(batch)
+    d = batch.__dict__
+    d["_edge_attr_cls"] = edge_attr
+    d["_tensor_attr_cls"] = tensor_attr
+    d["_store"] = store
+    d["_num_graphs"] = graphs
     # which attributes are per node, edge and graph: to_data_list's slices are made from it
     # when first asked for (_PaddedBatchBase), not for every batch
-    batch.__dict__["_kinds"] = kinds
+    d["_kinds"] = kinds
     return batch
 
 
@@ -578,6 +598,13 @@ def _padded_batch_class():
         # padded overrides first; Data last, where PyG's get_example looks for the item class
         meta = type("PaddedBatchMeta", (type(Batch), type(Data)), {})
         cls = meta("PaddedBatch", (_PaddedBatchBase, Batch, Data), {"__module__": __name__})
+        # what an empty Data holds besides its store: made once, checked to be only that
+        empty = Data()
+        extra = set(empty.__dict__) - {"_store", "_edge_attr_cls", "_tensor_attr_cls"}
+        if extra or set(empty._store.__dict__) != {"_mapping", "_parent"}:
+            raise RuntimeError(f"this PyG's Data holds {sorted(empty.__dict__)}: geobatch.torch knows "
+                               "PyG 2.4-2.6's; please report it")
+        cls._geobatch_empty = (type(empty._store), empty._edge_attr_cls, empty._tensor_attr_cls)
         globals()["PaddedBatch"] = cls
     return cls
 

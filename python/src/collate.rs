@@ -49,7 +49,7 @@ use pyo3::types::PyTuple;
 use std::alloc::Layout as AllocLayout;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// Nodes, edges and graphs of a batch.
 type Counts = (usize, usize, usize);
@@ -286,22 +286,33 @@ impl Drop for Lease {
 /// share it.
 #[pyclass(module = "geobatch._native", frozen)]
 pub struct BoundPlan {
+    data: Arc<PlanData>,
+}
+
+/// A bound plan's arrays (shared with the read-ahead thread).
+struct PlanData {
     indices: Vec<i64>,
     offsets: Vec<usize>,
     padded: Vec<[usize; 3]>,
 }
 
+impl PlanData {
+    fn batches(&self) -> usize {
+        self.padded.len()
+    }
+}
+
 #[pymethods]
 impl BoundPlan {
     fn __len__(&self) -> usize {
-        self.padded.len()
+        self.data.batches()
     }
 
     fn __repr__(&self) -> String {
         format!(
             "BoundPlan({} batches, {} graphs)",
-            self.padded.len(),
-            self.indices.len()
+            self.data.batches(),
+            self.data.indices.len()
         )
     }
 }
@@ -310,13 +321,288 @@ impl BoundPlan {
 /// module's text).
 #[pyclass(module = "geobatch._native", frozen)]
 pub struct Collator {
+    engine: Arc<Engine>,
+    /// The next batch of a bound plan, collated on a thread of its own while the caller uses
+    /// this one (`None`: every batch collated when asked for).
+    ahead: Option<ReadAhead>,
+    /// The store arrays the layout points into, kept alive.
+    _keep: Vec<Py<PyAny>>,
+}
+
+/// What a collation needs, shared by the collator and its read-ahead thread.
+struct Engine {
     layout: Layout,
     columns: Columns,
     /// The largest padded shape (of the plan, before PyG's extra node).
     capacity: [usize; 3],
     pool: Arc<Pool>,
-    /// The store arrays the layout points into, kept alive.
-    _keep: Vec<Py<PyAny>>,
+}
+
+/// A batch written into its buffer: the buffer, the real and the written (nodes, edges,
+/// graphs).
+struct Collated {
+    buffer: Buffer,
+    real: Counts,
+    shape: Counts,
+}
+
+/// Why a collation failed.
+enum Failure {
+    /// Bad indices or shapes (a `ValueError`).
+    Value(String),
+    /// No memory for a buffer of this many bytes (a `MemoryError`).
+    Memory(usize),
+}
+
+impl Failure {
+    fn into_py(self) -> PyErr {
+        match self {
+            Failure::Value(m) => value_error(m),
+            Failure::Memory(bytes) => {
+                PyMemoryError::new_err(format!("a batch buffer of {bytes} bytes"))
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Collates `idx` padded to `padded` into a buffer of its own (no Python needed: on any
+    /// thread, the GIL released).
+    fn collate(&self, idx: &[i64], padded: [usize; 3]) -> Result<Collated, Failure> {
+        if padded.iter().zip(&self.capacity).any(|(p, c)| p > c) {
+            return Err(Failure::Value(format!(
+                "padded shape {padded:?} is larger than the collator's capacity {:?}",
+                self.capacity
+            )));
+        }
+        let extra = usize::from(self.columns.kind == Kind::Pyg);
+        let shape = (padded[0] + extra, padded[1], padded[2]);
+        let places = places(&self.columns, shape);
+        let mut buffer = self.pool.take().ok_or(Failure::Memory(self.pool.bytes))?;
+        // SAFETY: the buffer was just taken: nothing else reads or writes it; the store's
+        // arrays are kept alive by the collator (which outlives every collation, the
+        // read-ahead thread's included) and never written
+        let result = unsafe {
+            let bytes = buffer.bytes_mut();
+            self.layout.collate(
+                &self.columns,
+                self.columns.index_bytes,
+                bytes,
+                &places,
+                idx,
+                shape,
+            )
+        };
+        match result {
+            Ok(real) => Ok(Collated {
+                buffer,
+                real,
+                shape,
+            }),
+            Err(e) => {
+                self.pool.give_back(buffer);
+                Err(Failure::Value(e))
+            }
+        }
+    }
+
+    /// Batch `b` of a bound plan.
+    fn collate_batch(&self, plan: &PlanData, b: usize) -> Result<Collated, Failure> {
+        if b >= plan.batches() {
+            return Err(Failure::Value(format!(
+                "batch {b} of a plan of {} batches",
+                plan.batches()
+            )));
+        }
+        let idx = &plan.indices[plan.offsets[b]..plan.offsets[b + 1]];
+        self.collate(idx, plan.padded[b])
+    }
+}
+
+/// The read-ahead of a collator: one batch collated on a thread of its own (started on first
+/// use), handed over when it is asked for, given back to the pool when it is not (a loop that
+/// stopped, another plan).
+struct ReadAhead {
+    shared: Arc<Ahead>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The slot the collator and its read-ahead thread share.
+struct Ahead {
+    slot: Mutex<Slot>,
+    changed: Condvar,
+}
+
+/// The one job of a read-ahead: which batch, and where it stands.
+#[derive(Default)]
+struct Slot {
+    job: Option<(Arc<PlanData>, usize)>,
+    phase: Phase,
+    shutdown: bool,
+}
+
+/// Where a read-ahead job stands.
+#[derive(Default)]
+enum Phase {
+    /// No job.
+    #[default]
+    Idle,
+    /// Asked for, not started: the caller may take it back and collate it itself.
+    Pending,
+    /// Being collated by the thread.
+    Working,
+    /// Done.
+    Ready(Result<Collated, Failure>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // every state a panic could leave behind is a valid one (the slot is replaced whole)
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ReadAhead {
+    fn new() -> ReadAhead {
+        ReadAhead {
+            shared: Arc::new(Ahead {
+                slot: Mutex::new(Slot::default()),
+                changed: Condvar::new(),
+            }),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Batch `b` of `plan` if it is the job of the read-ahead; `None`: collate it here. Waits
+    /// (the GIL released) only while the thread is collating it.
+    fn claim(
+        &self,
+        py: Python<'_>,
+        plan: &Arc<PlanData>,
+        b: usize,
+    ) -> Option<Result<Collated, Failure>> {
+        {
+            // the thread holds the lock only to change the phase, never while collating
+            let mut slot = lock(&self.shared.slot);
+            let mine = slot
+                .job
+                .as_ref()
+                .is_some_and(|(p, k)| Arc::ptr_eq(p, plan) && *k == b);
+            if !mine {
+                return None;
+            }
+            match std::mem::take(&mut slot.phase) {
+                Phase::Ready(result) => {
+                    slot.job = None;
+                    return Some(result);
+                }
+                Phase::Idle | Phase::Pending => {
+                    slot.job = None;
+                    return None;
+                }
+                Phase::Working => slot.phase = Phase::Working,
+            }
+        }
+        py.detach(|| self.wait_for(plan, b))
+    }
+
+    /// Waits for the thread to finish batch `b` of `plan`, and takes it.
+    fn wait_for(&self, plan: &Arc<PlanData>, b: usize) -> Option<Result<Collated, Failure>> {
+        let ahead = &self.shared;
+        let mut slot = lock(&ahead.slot);
+        loop {
+            let mine = slot
+                .job
+                .as_ref()
+                .is_some_and(|(p, k)| Arc::ptr_eq(p, plan) && *k == b);
+            if !mine {
+                return None;
+            }
+            match std::mem::take(&mut slot.phase) {
+                Phase::Working => {
+                    slot.phase = Phase::Working;
+                    slot = ahead.changed.wait(slot).unwrap_or_else(|e| e.into_inner());
+                }
+                Phase::Ready(result) => {
+                    slot.job = None;
+                    return Some(result);
+                }
+                Phase::Idle | Phase::Pending => {
+                    slot.job = None;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Asks the thread for batch `b` of `plan` (started when first needed); a result nobody
+    /// took goes back to the pool. Skipped while the thread is busy.
+    fn schedule(&self, engine: &Arc<Engine>, plan: Arc<PlanData>, b: usize) {
+        let ahead = &self.shared;
+        {
+            let mut slot = lock(&ahead.slot);
+            if slot.shutdown || matches!(slot.phase, Phase::Working) {
+                return;
+            }
+            if let Phase::Ready(Ok(stale)) = std::mem::take(&mut slot.phase) {
+                engine.pool.give_back(stale.buffer);
+            }
+            slot.job = Some((plan, b));
+            slot.phase = Phase::Pending;
+        }
+        ahead.changed.notify_all();
+        let mut thread = lock(&self.thread);
+        if thread.is_none() {
+            let (ahead, engine) = (self.shared.clone(), engine.clone());
+            // a thread that cannot start leaves every job pending: each is collated by the
+            // caller that asks for it
+            *thread = std::thread::Builder::new()
+                .name("geobatch-collate".into())
+                .spawn(move || read_ahead(&ahead, &engine))
+                .ok();
+        }
+    }
+
+    /// Stops the thread (after the collation it is in) and gives its result back.
+    fn stop(&self, engine: &Engine) {
+        lock(&self.shared.slot).shutdown = true;
+        self.shared.changed.notify_all();
+        if let Some(thread) = lock(&self.thread).take() {
+            // the thread only ends its loop; a panic in it has nothing to report here
+            let _ = thread.join();
+        }
+        if let Phase::Ready(Ok(stale)) = std::mem::take(&mut lock(&self.shared.slot).phase) {
+            engine.pool.give_back(stale.buffer);
+        }
+    }
+}
+
+/// The read-ahead thread: collates each pending job until told to stop.
+fn read_ahead(ahead: &Ahead, engine: &Engine) {
+    let mut slot = lock(&ahead.slot);
+    loop {
+        if slot.shutdown {
+            return;
+        }
+        match (&slot.phase, slot.job.clone()) {
+            (Phase::Pending, Some((plan, b))) => {
+                slot.phase = Phase::Working;
+                drop(slot);
+                let result = engine.collate_batch(&plan, b);
+                slot = lock(&ahead.slot);
+                slot.phase = Phase::Ready(result);
+                ahead.changed.notify_all();
+            }
+            _ => slot = ahead.changed.wait(slot).unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}
+
+impl Drop for Collator {
+    fn drop(&mut self) {
+        // the thread reads the store's arrays, which `_keep` holds: it ends first
+        if let Some(ahead) = &self.ahead {
+            ahead.stop(&self.engine);
+        }
+    }
 }
 
 /// Address and rows of a C-contiguous `uint8` 2-D array.
@@ -386,7 +672,7 @@ impl Collator {
     /// checked here is what memory safety needs.
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (*, node_offsets, edge_offsets, senders_local, receivers_local, node_src, edge_src, graph_src, node_dtypes, edge_dtypes, graph_dtypes, capacity, index_dtype, pyg, max_free))]
+    #[pyo3(signature = (*, node_offsets, edge_offsets, senders_local, receivers_local, node_src, edge_src, graph_src, node_dtypes, edge_dtypes, graph_dtypes, capacity, index_dtype, pyg, max_free, read_ahead = false))]
     fn new(
         py: Python<'_>,
         node_offsets: Bound<'_, PyAny>,
@@ -403,6 +689,7 @@ impl Collator {
         index_dtype: Bound<'_, PyArrayDescr>,
         pyg: bool,
         max_free: usize,
+        read_ahead: bool,
     ) -> PyResult<Self> {
         let arrays = Arrays {
             node_offsets,
@@ -453,15 +740,18 @@ impl Collator {
         let extra = usize::from(pyg);
         let bytes = checked_bytes(&columns, (cn + extra, ce, cg))?;
         Ok(Collator {
-            layout,
-            columns,
-            capacity: [cn, ce, cg],
-            pool: Arc::new(Pool {
-                free: Mutex::new(Vec::new()),
-                max_free: AtomicUsize::new(max_free),
-                leased: AtomicUsize::new(0),
-                bytes,
+            engine: Arc::new(Engine {
+                layout,
+                columns,
+                capacity: [cn, ce, cg],
+                pool: Arc::new(Pool {
+                    free: Mutex::new(Vec::new()),
+                    max_free: AtomicUsize::new(max_free),
+                    leased: AtomicUsize::new(0),
+                    bytes,
+                }),
             }),
+            ahead: read_ahead.then(ReadAhead::new),
             _keep: arrays.keep(),
         })
     }
@@ -477,7 +767,11 @@ impl Collator {
         let idx = typed::<i64>(&indices, "indices")?;
         let ro = idx.readonly();
         let idx = ro.as_slice().map_err(value_error)?;
-        self.run(py, idx, [padded.0, padded.1, padded.2])
+        let engine = &self.engine;
+        let collated = py
+            .detach(|| engine.collate(idx, [padded.0, padded.1, padded.2]))
+            .map_err(Failure::into_py)?;
+        self.hand_out(py, collated)
     }
 
     /// Copies a plan's arrays (`indices`, `offsets`, `padded`, as `Planner` makes them) and
@@ -514,79 +808,96 @@ impl Collator {
             ));
         }
         Ok(BoundPlan {
-            indices: idx.to_vec(),
-            offsets: off.iter().map(|&x| x as usize).collect(),
-            padded: pad
-                .chunks_exact(3)
-                .map(|c| [c[0] as usize, c[1] as usize, c[2] as usize])
-                .collect(),
+            data: Arc::new(PlanData {
+                indices: idx.to_vec(),
+                offsets: off.iter().map(|&x| x as usize).collect(),
+                padded: pad
+                    .chunks_exact(3)
+                    .map(|c| [c[0] as usize, c[1] as usize, c[2] as usize])
+                    .collect(),
+            }),
         })
     }
 
     /// Collates batch `b` of a bound plan; returns the real and the padded (nodes, edges,
-    /// graphs) and the batch's arrays.
+    /// graphs) and the batch's arrays. With read-ahead, batch `b + 1` is then collated on the
+    /// collator's thread while the caller uses this one (and handed over when asked for).
     fn collate_bound<'py>(
         &self,
         py: Python<'py>,
         plan: &Bound<'py, BoundPlan>,
         b: usize,
     ) -> PyResult<(Counts, Counts, Bound<'py, PyTuple>)> {
-        let plan = plan.get();
-        if b + 1 >= plan.offsets.len() {
+        let data = &plan.get().data;
+        if b >= data.batches() {
             return Err(value_error(format!(
                 "batch {b} of a plan of {} batches",
-                plan.offsets.len().saturating_sub(1)
+                data.batches()
             )));
         }
-        let shape = plan.padded[b];
-        let idx = &plan.indices[plan.offsets[b]..plan.offsets[b + 1]];
-        let (real, arrays) = self.run(py, idx, shape)?;
-        Ok((real, (shape[0], shape[1], shape[2]), arrays))
+        let engine = &self.engine;
+        let claimed = match &self.ahead {
+            Some(ahead) => ahead.claim(py, data, b),
+            None => None,
+        };
+        let collated = match claimed {
+            Some(result) => result,
+            None => py.detach(|| engine.collate_batch(data, b)),
+        }
+        .map_err(Failure::into_py)?;
+        if let Some(ahead) = &self.ahead
+            && b + 1 < data.batches()
+        {
+            ahead.schedule(engine, data.clone(), b + 1);
+        }
+        let p = data.padded[b];
+        let (real, arrays) = self.hand_out(py, collated)?;
+        Ok((real, (p[0], p[1], p[2]), arrays))
     }
 
     /// Buffers out with batches that are still alive.
     #[getter]
     fn leased(&self) -> usize {
-        self.pool.leased.load(Ordering::Relaxed)
+        self.engine.pool.leased.load(Ordering::Relaxed)
     }
 
     /// Free buffers kept for the next batches.
     #[getter]
     fn free(&self) -> usize {
-        self.pool.free_list().len()
+        self.engine.pool.free_list().len()
     }
 
     /// Bytes of one buffer (every array of a batch of the largest shape).
     #[getter]
     fn buffer_bytes(&self) -> usize {
-        self.pool.bytes
+        self.engine.pool.bytes
     }
 
     /// The most free buffers kept (beyond them a buffer given back is freed).
     #[getter]
     fn get_max_free(&self) -> usize {
-        self.pool.max_free.load(Ordering::Relaxed)
+        self.engine.pool.max_free.load(Ordering::Relaxed)
     }
 
     #[setter]
     fn set_max_free(&self, value: usize) {
-        self.pool.max_free.store(value, Ordering::Relaxed);
-        let mut free = self.pool.free_list();
+        self.engine.pool.max_free.store(value, Ordering::Relaxed);
+        let mut free = self.engine.pool.free_list();
         free.truncate(value);
     }
 
     fn __repr__(&self) -> String {
         format!(
             "_native.Collator(capacity={:?}, {} layout, {} leased, {} free, {} bytes each)",
-            self.capacity,
-            if self.columns.kind == Kind::Pyg {
+            self.engine.capacity,
+            if self.engine.columns.kind == Kind::Pyg {
                 "PyG"
             } else {
                 "jraph"
             },
             self.leased(),
             self.free(),
-            self.pool.bytes
+            self.engine.pool.bytes
         )
     }
 }
@@ -612,46 +923,24 @@ fn checked_bytes(columns: &Columns, (n, e, g): Counts) -> PyResult<usize> {
 }
 
 impl Collator {
-    /// Takes a buffer, collates into it with the GIL released, and hands out its arrays.
-    fn run<'py>(
+    /// The arrays of a collated batch, which own its buffer through their lease.
+    fn hand_out<'py>(
         &self,
         py: Python<'py>,
-        idx: &[i64],
-        padded: [usize; 3],
+        collated: Collated,
     ) -> PyResult<(Counts, Bound<'py, PyTuple>)> {
-        if padded.iter().zip(&self.capacity).any(|(p, c)| p > c) {
-            return Err(value_error(format!(
-                "padded shape {padded:?} is larger than the collator's capacity {:?}",
-                self.capacity
-            )));
-        }
-        let extra = usize::from(self.columns.kind == Kind::Pyg);
-        let shape = (padded[0] + extra, padded[1], padded[2]);
-        let places = places(&self.columns, shape);
-        let mut buffer = self.pool.take().ok_or_else(|| {
-            PyMemoryError::new_err(format!("a batch buffer of {} bytes", self.pool.bytes))
-        })?;
-        let index_bytes = self.columns.index_bytes;
-        let (layout, columns) = (&self.layout, &self.columns);
-        // SAFETY: the buffer was just taken: nothing else reads or writes it; the store's
-        // arrays are kept alive by the collator and never written
-        let result = py.detach(|| unsafe {
-            let bytes = buffer.bytes_mut();
-            layout.collate(columns, index_bytes, bytes, &places, idx, shape)
-        });
-        let real = match result {
-            Ok(real) => real,
-            Err(e) => {
-                self.pool.give_back(buffer);
-                return Err(value_error(e));
-            }
-        };
+        let Collated {
+            buffer,
+            real,
+            shape,
+        } = collated;
+        let places = places(&self.engine.columns, shape);
         let data = buffer.ptr.as_ptr();
         let lease = Bound::new(
             py,
             Lease {
                 buffer: Some(buffer),
-                pool: self.pool.clone(),
+                pool: self.engine.pool.clone(),
             },
         )?;
         let arrays = self.arrays(py, &lease, data, &places, shape)?;
@@ -669,7 +958,7 @@ impl Collator {
         places: &[(usize, usize)],
         (n, e, g): Counts,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let c = &self.columns;
+        let c = &self.engine.columns;
         let index = c.index.bind(py);
         let (b, i64_) = (dtype::<bool>(py), dtype::<i64>(py));
         let mut specs: Vec<(&Bound<'py, PyArrayDescr>, Vec<usize>)> = Vec::new();
@@ -687,13 +976,20 @@ impl Collator {
             (index, vec![g]),
             (&b, vec![g]),
         ]);
-        if c.kind == Kind::Pyg {
+        let pyg = c.kind == Kind::Pyg;
+        if pyg {
             specs.extend([(&i64_, vec![g + 1]), (&b, vec![n]), (&b, vec![e])]);
         }
+        // PyG's batches have no n_node and n_edge (ptr says it): `None` in their place
+        let skipped = specs.len() - if pyg { 6 } else { 3 };
         specs
             .into_iter()
             .zip(places)
-            .map(|((dt, dims), &(at, _))| {
+            .enumerate()
+            .map(|(k, ((dt, dims), &(at, _)))| {
+                if pyg && (k == skipped || k == skipped + 1) {
+                    return Ok(py.None().into_bound(py));
+                }
                 // SAFETY: `at` and the array's bytes lie inside the lease's buffer (`places`
                 // made the buffer's size), which the lease owns and which lives as long as the
                 // array (its base)

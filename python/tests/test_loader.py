@@ -180,7 +180,7 @@ def test_a_loop_that_drops_its_batches_reuses_the_buffers(qm9, prefetch):
             batches += 1
     sets = loader.buffers
     # ahead: the queue, the one the thread makes, and the loop's previous one until it is dropped
-    assert batches > 40 and sets <= (prefetch + 3 if prefetch else 2), (batches, sets)
+    assert batches > 40 and sets <= (prefetch + 4 if prefetch else 3), (batches, sets)
 
 
 def test_graphs_with_other_attributes_are_refused_by_number(qm9):
@@ -202,7 +202,7 @@ def test_kept_batches_cost_a_buffer_each_and_give_the_memory_back(qm9):
         for i, g in zip(plan[b], batch.to_data_list()):
             _equal_data(g, data[int(i)])
     del kept, batch, g  # a graph of to_data_list() is a view of its batch: it keeps its buffer
-    assert loader.buffers <= loader.prefetch + 4
+    assert loader.buffers <= loader.prefetch + 5
 
 
 @pytest.mark.parametrize("prefetch", [4, 8])
@@ -274,6 +274,9 @@ def test_a_padded_batch_saves_loads_and_pickles(qm9, tmp_path):
 def _echo(q_in, q_out):
     batch = q_in.get(timeout=120)
     q_out.put((batch, batch.num_real_graphs, float(batch.pos.sum())))
+    # a process that sent tensors through shared memory lives until they are received (torch's
+    # rule for torch.multiprocessing): the parent says when
+    q_in.get(timeout=120)
 
 
 def test_batches_cross_processes(qm9):
@@ -289,6 +292,7 @@ def test_batches_cross_processes(qm9):
     p.start()
     q_in.put(batch)
     back, real, pos_sum = q_out.get(timeout=300)
+    q_in.put("received")
     p.join(timeout=60)
     assert p.exitcode == 0
     assert real == batch.num_real_graphs and pos_sum == pytest.approx(float(batch.pos.sum()))
