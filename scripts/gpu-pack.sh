@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Packs what a GPU machine without a Rust toolchain or network needs into DIR (default .gpu):
-# the CUDA build of geobatch, the two test binaries `scripts/gpu-smoke.sh --prebuilt DIR` runs
-# (stripped and xz-compressed: the CUDA binary is over 100 MB), and, when the full QM9 has been fetched, a random subset of it (QM9_SUBSET molecules,
-# default 24000, seed 0) small enough to travel; `scripts/gpu-study.sh DIR OUT` uses them.
-# Builds in target/cuda (the CUDA feature set is a separate build of burn).
+# the GPU build of geobatch (CUDA, and wgpu so that the same binaries can be tried on a machine
+# without a GPU through Mesa's lavapipe), the two test binaries `scripts/gpu-smoke.sh
+# --prebuilt DIR` and `scripts/gpu-ab.sh --prebuilt DIR` run (stripped and xz-compressed: the
+# binaries are over 100 MB), and, when the full QM9 has been fetched, a random subset of it
+# (QM9_SUBSET molecules, default 24000, seed 0) small enough to travel; `scripts/gpu-study.sh
+# DIR OUT` uses them too. The device tool carries at most 64 MiB: the pack's size is printed.
+# Builds in target/gpu (the GPU feature set is a separate build of burn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${1:-.gpu}"
 mkdir -p "$dir"
-args=(--release --features geobatch-cli/cuda -p geobatch-cli -p geobatch-nn --target-dir target/cuda)
+args=(--release --features geobatch-cli/cuda,geobatch-cli/wgpu,geobatch-nn/cuda,geobatch-nn/wgpu
+      -p geobatch-cli -p geobatch-nn --target-dir target/gpu)
 cargo test "${args[@]}" --no-run
 # the executables of the nn library tests and of the cli integration tests
 json=$(cargo test "${args[@]}" --no-run --message-format=json 2>/dev/null)
@@ -17,7 +21,7 @@ exe() {
     'select(.reason == "compiler-artifact" and .target.name == $name and .target.kind[0] == $kind
             and .executable != null) | .executable' <<<"$json" | tail -n 1
 }
-install -m 755 target/cuda/release/geobatch "$dir/geobatch"
+install -m 755 target/gpu/release/geobatch "$dir/geobatch"
 install -m 755 "$(exe geobatch_nn lib)" "$dir/nn-tests"
 install -m 755 "$(exe cli test)" "$dir/cli-tests"
 strip "$dir/geobatch" "$dir/nn-tests" "$dir/cli-tests"
@@ -38,3 +42,4 @@ print(f"{out}/qm9.parquet: {len(rows)} of {t.num_rows} molecules (random, seed 0
 PY
 fi
 ls -la "$dir"
+echo "pack: $(du -cb "$dir"/* | tail -n 1 | cut -f1) bytes (the device tool carries at most 64 MiB)"

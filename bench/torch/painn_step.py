@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from schnet_step import Batcher, load
+from schnet_step import Batcher, append_csv, load
 
 
 def linear(d_in, d_out, gen, bias=True):
@@ -91,6 +91,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]; the loss read-back ends each step")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (one padded shape: one compile)")
+    ap.add_argument("--csv", help="also append the rows to this CSV file (scripts/gpu-ab.sh's columns)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -104,6 +106,8 @@ def main():
         torch.manual_seed(42)
         model = Painn(n_species).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+        if a.compile:
+            model = torch.compile(model)
         batcher = Batcher(species, pos, y, bs)
         times, graphs = [], 0
         for step in range(a.warmup + a.steps):
@@ -126,6 +130,11 @@ def main():
         med = float(np.median(times))
         print(f"{bs:>5} {1e3 * med:>10.2f} {1e3 * np.percentile(times, 90):>8.2f} "
               f"{graphs / a.steps / med:>9.0f} {batcher.n_edge:>12}")
+        if a.csv:
+            variant = "compile" if a.compile else "eager"
+            append_csv(a.csv, f"torch,painn,{dev},{variant},{a.threads},{bs},{a.steps},"
+                              f"{1e3 * med:.4f},{1e3 * np.percentile(times, 90):.4f},{graphs / a.steps / med:.1f},"
+                              f"{batcher.n_edge},,,,,")
 
 
 if __name__ == "__main__":

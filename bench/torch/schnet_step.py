@@ -113,6 +113,20 @@ class Batcher:
         return species, pos, node_graph, senders, receivers, n_node, y, mask, len(graphs)
 
 
+CSV_HEADER = ("engine,model,device,variant,threads,bs,steps,median_ms,p90_ms,graphs_per_s,edges,"
+              "batching_ms,transfer_ms,forward_ms,backward_ms,optimizer_ms")
+
+
+def append_csv(path, line):
+    """Appends one row to `path`, with geobatch bench step's header when the file is new."""
+    import os
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    with open(path, "a") as f:
+        if new:
+            f.write(CSV_HEADER + "\n")
+        f.write(line + "\n")
+
+
 def dense(d_in, d_out, gen):
     w = torch.empty(d_in, d_out)
     torch.nn.init.trunc_normal_(w, std=1 / math.sqrt(d_in), a=-2 / math.sqrt(d_in), b=2 / math.sqrt(d_in), generator=gen)
@@ -170,6 +184,8 @@ def main(model_cls=SchNet):
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]; the loss read-back ends each step")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (one padded shape: one compile)")
+    ap.add_argument("--csv", help="also append the rows to this CSV file (scripts/gpu-ab.sh's columns)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -181,6 +197,8 @@ def main(model_cls=SchNet):
         torch.manual_seed(42)
         model = model_cls(n_species).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+        if a.compile:
+            model = torch.compile(model)
         batcher = Batcher(species, pos, y, bs)
         times, bt, ut, graphs = [], [], [], 0
         for step in range(a.warmup + a.steps):
@@ -208,6 +226,11 @@ def main(model_cls=SchNet):
         med = float(np.median(times))
         print(f"{bs:>5} {1e3 * med:>10.2f} {1e3 * np.percentile(times, 90):>8.2f} {graphs / a.steps / med:>9.0f} "
               f"{1e3 * np.median(bt):>12.2f} {1e3 * np.median(ut):>10.2f} {batcher.n_edge:>12}")
+        if a.csv:
+            variant = "compile" if a.compile else "eager"
+            append_csv(a.csv, f"torch,{model_cls.__name__.lower()},{dev},{variant},{a.threads},{bs},{a.steps},"
+                              f"{1e3 * med:.4f},{1e3 * np.percentile(times, 90):.4f},{graphs / a.steps / med:.1f},"
+                              f"{batcher.n_edge},{1e3 * np.median(bt):.4f},,,,")
 
 
 if __name__ == "__main__":

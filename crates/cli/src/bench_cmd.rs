@@ -1,6 +1,7 @@
 //! `geobatch bench step`: the training step of a model timed at several batch sizes.
 
 use crate::plugins::UsageError;
+use anyhow::Context as _;
 use clap::builder::RangedU64ValueParser;
 use geobatch_runner::LoadedConfig;
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ pub enum BenchCommand {
         /// Override a config value (dotted key, TOML value).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+        /// Also append the rows to this CSV file (header written when the file is new): engine,
+        /// model, device, engine variant, threads, batch size and the timings, for
+        /// scripts/gpu-ab.sh and other tables.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
     },
 }
 
@@ -54,6 +60,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         warmup,
         threads,
         mut overrides,
+        csv,
     } = command;
     if let Some(m) = &model {
         overrides.push(format!("model={{ kind = {m:?} }}"));
@@ -78,5 +85,29 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map_or("?", |m| m.typetag_name());
     print!("{}", geobatch_runner::bench::render(name, &rows));
+    if let Some(path) = csv {
+        let training = &loaded.config.training;
+        let lines = geobatch_runner::bench::csv_rows(
+            name,
+            &training.device,
+            &training.engine.label(),
+            &rows,
+        );
+        append_csv(&path, &lines).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Appends `lines` to the CSV file at `path`, with the header first when the file is new or
+/// empty.
+fn append_csv(path: &std::path::Path, lines: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    if file.metadata()?.len() == 0 {
+        writeln!(file, "{}", geobatch_runner::bench::CSV_HEADER)?;
+    }
+    file.write_all(lines.as_bytes())
 }

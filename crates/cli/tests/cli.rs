@@ -988,15 +988,21 @@ fn a_complete_sweep_is_left_alone(work: &Path, cfg: &str) {
     );
 }
 
-/// CPU and CUDA train the same first steps (builds with `--features cuda`, on a machine with a
-/// GPU, when `GEOBATCH_GPU=1`; `scripts/gpu-smoke.sh` runs it). One line per check.
-#[cfg(feature = "cuda")]
+/// CPU and GPU train the same first steps, for every model and batcher and every engine variant
+/// (builds with `--features cuda` or `wgpu`, when `GEOBATCH_GPU` names the device: `cuda:0`
+/// (or `1`) on a machine with a CUDA GPU, `wgpu` with a Vulkan driver, Mesa's lavapipe
+/// included; `scripts/gpu-smoke.sh` and `scripts/gpu-ab.sh` run it). One line per check.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
 #[test]
-fn gpu_and_cpu_losses_agree_for_every_model_and_batcher() {
-    if std::env::var("GEOBATCH_GPU").as_deref() != Ok("1") {
-        eprintln!("skipped: set GEOBATCH_GPU=1 on a machine with a CUDA GPU");
-        return;
-    }
+fn gpu_and_cpu_losses_agree_for_every_model_batcher_and_engine_variant() {
+    let gpu = match std::env::var("GEOBATCH_GPU").as_deref() {
+        Ok("1") => "cuda:0".to_string(),
+        Ok(d) if !d.is_empty() => d.to_string(),
+        _ => {
+            eprintln!("skipped: set GEOBATCH_GPU to the device (cuda:0 or wgpu)");
+            return;
+        }
+    };
     let dir = tempfile::tempdir().unwrap();
     let models = [
         "kind = \"schnet\"",
@@ -1024,6 +1030,34 @@ fn gpu_and_cpu_losses_agree_for_every_model_and_batcher() {
             ));
         }
     }
+    // the engine variants (`[training.engine]`), each model with dynamic batching; the last
+    // overlaps uploads with steps, in prefetch mode
+    for model in models {
+        for (engine, mode) in [
+            ("fusion = true", "serial"),
+            ("basis = \"device\"", "serial"),
+            ("segments = \"csr\"", "serial"),
+            (
+                "fusion = true\nbasis = \"device\"\nsegments = \"csr\"\nupload = \"worker\"",
+                "prefetch",
+            ),
+        ] {
+            cases.push((
+                format!(
+                    "{} / dynamic / {mode} / engine {}",
+                    model.lines().next().unwrap_or(""),
+                    engine.replace('\n', ", ")
+                ),
+                format!(
+                    "[experiment]\nname = \"gpu\"\nseed = 7\n[dataset]\nkind = \"qm9\"\nsource = \"fixture\"\n\
+                     [model]\n{model}\n[batcher]\nkind = \"dynamic\"\nbatch_size = 16\n[training]\nsteps = 20\n\
+                     eval_every = 20\neval_splits = [\"validation\"]\ndevice = \"DEVICE\"\nmode = \"{mode}\"\n\
+                     [training.engine]\n{engine}\n[[sinks]]\nkind = \"parquet\"\n"
+                ),
+                Some(20),
+            ));
+        }
+    }
     // node-level: GCN on a generated graph (dropout off: the devices draw different masks)
     for batcher in [
         "kind = \"ibmb-node\"\noutputs_per_batch = 100",
@@ -1042,7 +1076,7 @@ fn gpu_and_cpu_losses_agree_for_every_model_and_batcher() {
     let mut failures = 0;
     for (i, (label, config, steps)) in cases.iter().enumerate() {
         let mut losses = Vec::new();
-        for device in ["cpu", "cuda:0"] {
+        for device in ["cpu", gpu.as_str()] {
             let work = dir
                 .path()
                 .join(format!("case{i}-{}", device.replace(':', "")));

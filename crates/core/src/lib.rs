@@ -20,6 +20,7 @@ pub mod batcher;
 pub mod crystal;
 pub mod dataset;
 pub mod elements;
+pub mod engine;
 pub mod epoch;
 pub mod error;
 pub mod gather;
@@ -51,13 +52,16 @@ pub use batch::GraphBatch;
 pub use batcher::{Batcher, BatcherContext, BatcherSpec};
 pub use crystal::Crystal;
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
+pub use engine::EngineOptions;
 pub use epoch::Plans;
 pub use error::{Error, Result};
 /// A plugin's options declared once, on its spec's fields (see `geobatch_macros`).
 pub use geobatch_macros::{plugin, plugin_options};
 pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize, SizeStats};
 pub use manifest::{MANIFEST_FILE, Manifest, PartEntry};
-pub use model::{Batch, ModelContext, ModelSpec, OptimizerSpec, StepStats, Trainer};
+pub use model::{
+    Batch, ModelContext, ModelSpec, OptimizerSpec, Staged, Stager, StepStats, Trainer,
+};
 pub use plan::Plan;
 pub use records::{EvalRecord, Phases, RunEnd, RunInfo, RunStatus, StepRecord, StepTiming};
 pub use registry::{

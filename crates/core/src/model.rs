@@ -130,6 +130,8 @@ pub struct ModelContext {
     pub device: String,
     /// Optimiser settings.
     pub optimizer: OptimizerSpec,
+    /// How the engine runs a step (GPU variants; [`crate::engine`]).
+    pub engine: crate::EngineOptions,
 }
 
 /// Timing of one training step's phases (ns) and its loss.
@@ -171,11 +173,41 @@ impl Batch for GraphBatch {
     }
 }
 
+/// A batch's device inputs, made ahead of its step by a [`Stager`] (opaque to the runner).
+pub struct Staged(pub Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Staged(..)")
+    }
+}
+
+/// Makes a trainer's device inputs from batches on another thread (the prefetch worker), so
+/// that the copy to the device overlaps the previous step (`training.engine.upload = "worker"`).
+pub trait Stager<B: Batch = GraphBatch>: Send {
+    /// The device inputs of `batch`, for [`Trainer::train_staged`].
+    fn stage(&mut self, batch: &B) -> Result<Staged>;
+}
+
 /// A model being trained on batches of kind `B`.
 pub trait Trainer<B: Batch = GraphBatch>: Send {
     /// One gradient update on a batch; `step` drives the learning-rate schedule (and, for models
     /// with dropout, the step's random draws, so a resumed run draws the same).
     fn train_step(&mut self, batch: &B, step: u64) -> Result<StepStats>;
+
+    /// A [`Stager`] that makes this trainer's device inputs on another thread, where the
+    /// trainer has one and its options ask for it (`training.engine.upload = "worker"`); `None`
+    /// (the default) where each step makes its own.
+    fn stager(&self) -> Option<Box<dyn Stager<B>>> {
+        None
+    }
+
+    /// [`Trainer::train_step`] on inputs its [`Trainer::stager`] made from `batch`; the step's
+    /// transfer phase is then only the hand-over. The default ignores them.
+    fn train_staged(&mut self, batch: &B, staged: Staged, step: u64) -> Result<StepStats> {
+        drop(staged);
+        self.train_step(batch, step)
+    }
 
     /// Predictions for the batch, written into `out`: for graph batches the real graphs'
     /// targets in target units (de-standardised), graph-major (`real graphs x targets`); for

@@ -5,12 +5,78 @@ pub type Cpu = burn::backend::Flex;
 /// The CPU backend with autodiff, for training.
 pub type CpuAutodiff = burn::backend::Autodiff<Cpu>;
 
-/// The CUDA backend (kernels compiled at run time; no toolkit needed to build).
+/// The runtimes of burn's CubeCL backend (CUDA, wgpu).
+#[cfg(feature = "cube")]
+pub use burn_cubecl::CubeRuntime;
+
+/// burn's CubeCL backend on runtime `R` (one kernel launch per tensor operation), with the
+/// element types every geobatch model uses.
+#[cfg(feature = "cube")]
+pub type Cube<R> = burn_cubecl::CubeBackend<R, f32, i32, u8>;
+/// [`Cube`] under burn's kernel fusion: element-wise chains (and reductions and matrix products
+/// with their element-wise neighbours) are compiled into one kernel at run time.
+#[cfg(feature = "cube")]
+pub type Fused<R> = burn_fusion::Fusion<Cube<R>>;
+
+/// The CUDA backend without fusion (kernels compiled at run time; no toolkit needed to build).
 #[cfg(feature = "cuda")]
-pub type Gpu = burn::backend::Cuda;
+pub type Gpu = Cube<cubecl::cuda::CudaRuntime>;
 /// The CUDA backend with autodiff, for training.
 #[cfg(feature = "cuda")]
 pub type GpuAutodiff = burn::backend::Autodiff<Gpu>;
+/// The CUDA backend with kernel fusion (`training.gpu.fusion = true`).
+#[cfg(feature = "cuda")]
+pub type GpuFused = Fused<cubecl::cuda::CudaRuntime>;
+/// [`GpuFused`] with autodiff, for training.
+#[cfg(feature = "cuda")]
+pub type GpuFusedAutodiff = burn::backend::Autodiff<GpuFused>;
+
+/// The wgpu backend without fusion (Vulkan, Metal, DX12; Mesa's lavapipe on a machine without a
+/// GPU).
+#[cfg(feature = "wgpu")]
+pub type Wgpu = Cube<cubecl::wgpu::WgpuRuntime>;
+/// The wgpu backend with autodiff.
+#[cfg(feature = "wgpu")]
+pub type WgpuAutodiff = burn::backend::Autodiff<Wgpu>;
+/// The wgpu backend with kernel fusion.
+#[cfg(feature = "wgpu")]
+pub type WgpuFused = Fused<cubecl::wgpu::WgpuRuntime>;
+/// [`WgpuFused`] with autodiff.
+#[cfg(feature = "wgpu")]
+pub type WgpuFusedAutodiff = burn::backend::Autodiff<WgpuFused>;
+
+/// The default wgpu device, once an adapter is found (a Vulkan, Metal or DX12 driver; on a Linux
+/// machine without a GPU, Mesa's lavapipe: Debian's `mesa-vulkan-drivers`); the device is set
+/// up here, so that a missing adapter is an error, not a panic on first use.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_device() -> Result<burn::backend::wgpu::WgpuDevice, String> {
+    use std::sync::OnceLock;
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let device = burn::backend::wgpu::WgpuDevice::DefaultDevice;
+    let ready =
+        READY.get_or_init(|| {
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let made = std::panic::catch_unwind(|| {
+                let t = burn::tensor::Tensor::<Wgpu, 1>::zeros([1], &device);
+                t.into_data();
+            });
+            std::panic::set_hook(hook);
+            made.map_err(|e| {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                .unwrap_or_default();
+            format!(
+                "no usable wgpu adapter (a Vulkan, Metal or DX12 driver; on Linux without a GPU, \
+                 Mesa's lavapipe from the package mesa-vulkan-drivers){}",
+                if why.is_empty() { String::new() } else { format!(": {why}") }
+            )
+        })
+        });
+    ready.clone().map(|()| device)
+}
 
 /// The CUDA device with this index, once the driver loads and reports that device (burn's CUDA
 /// runtime panics on first use otherwise).
@@ -52,13 +118,20 @@ pub enum DeviceKind {
     Cpu,
     /// CUDA device number N.
     Cuda(usize),
+    /// The default wgpu adapter.
+    Wgpu,
 }
 
-/// Parses a device value: `cpu`, `cuda` (= `cuda:0`) or `cuda:N`; CUDA needs a build with the
-/// `cuda` feature.
+/// Parses a device value: `cpu`, `cuda` (= `cuda:0`), `cuda:N` or `wgpu`; CUDA and wgpu need a
+/// build with the `cuda` or `wgpu` feature.
 pub fn parse_device(device: &str) -> Result<DeviceKind, String> {
     match device {
         "cpu" => Ok(DeviceKind::Cpu),
+        "wgpu" if cfg!(feature = "wgpu") => Ok(DeviceKind::Wgpu),
+        "wgpu" => Err(
+            "device \"wgpu\": this geobatch was built without the `wgpu` feature (cargo build --release --features geobatch-cli/wgpu)"
+                .into(),
+        ),
         d if d == "cuda" || d.starts_with("cuda:") => {
             let index = match d.strip_prefix("cuda:") {
                 None => 0,
@@ -74,7 +147,7 @@ pub fn parse_device(device: &str) -> Result<DeviceKind, String> {
                 ))
             }
         }
-        d => Err(format!("unknown device {d:?}; expected cpu or cuda[:N]")),
+        d => Err(format!("unknown device {d:?}; expected cpu, cuda[:N] or wgpu")),
     }
 }
 

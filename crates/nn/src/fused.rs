@@ -65,6 +65,36 @@ pub trait FusedOps: Backend {
             .into_primitive()
             .tensor()
     }
+    /// Row i of `values` `[e, c]` added into row `index[i]` of an `[n, c]` result, given the rows
+    /// grouped by segment: the rows of segment s are `order[offsets[s]..offsets[s + 1]]`, or
+    /// `offsets[s]..offsets[s + 1]` themselves when `order` is `None` (rows sorted by segment).
+    /// Backends with a kernel over the grouping ([`FusedOps::GROUPED_SUMS`]) use it; the others
+    /// [`FusedOps::segment_sum`] by `index`.
+    fn segment_sum_grouped(
+        values: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        order: Option<IntTensor<Self>>,
+        offsets: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        let _ = (order, offsets);
+        Self::segment_sum(values, index, n)
+    }
+    /// Rows of `table` `[n, c]` picked by `index`, whose gradient is
+    /// [`FusedOps::segment_sum_grouped`] with the index's grouping (`order`, `offsets`).
+    fn gather_rows_grouped(
+        table: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        order: Option<IntTensor<Self>>,
+        offsets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let _ = (order, offsets);
+        Self::gather_rows(table, index)
+    }
+    /// Whether [`FusedOps::segment_sum_grouped`] has a kernel of its own (the CubeCL backends),
+    /// so that a batch carries its groupings (`training.engine.segments = "csr"`).
+    const GROUPED_SUMS: bool = false;
+
     /// The mean over incoming edges of `w[e] * x[senders[e]]` (`w` `[E, c]`, `x` `[n, c]`,
     /// `inv_count` `[n, 1]` = 1 / max(in-degree, 1)): a gather, a product, a segment sum and a
     /// scaling in one pass ([`crate::parallel::message_mean`]).
@@ -339,51 +369,6 @@ impl FusedOps for Flex {
 }
 
 /// Backward pass of an element-wise activation whose forward pass kept its slope.
-/// The fused operations on CUDA, written with burn's element-wise tensor operations (burn fuses
-/// and compiles them at run time): the same values and slopes as the CPU kernels.
-#[cfg(feature = "cuda")]
-mod gpu {
-    use super::FusedOps;
-    use crate::backend::Gpu;
-    use burn::tensor::ops::FloatTensor;
-    use burn::tensor::{Tensor, TensorPrimitive, activation};
-
-    fn wrap(x: FloatTensor<Gpu>) -> Tensor<Gpu, 1> {
-        // element-wise only: the rank tag does not matter to these operations
-        Tensor::from_primitive(TensorPrimitive::Float(x))
-    }
-
-    fn unwrap(t: Tensor<Gpu, 1>) -> FloatTensor<Gpu> {
-        t.into_primitive().tensor()
-    }
-
-    impl FusedOps for Gpu {
-        const CHUNKED_INDEX_ADD: bool = true;
-
-        fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
-            unwrap(crate::layers::ssp_composite(wrap(x)))
-        }
-
-        fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
-            let x = wrap(x);
-            let slope = activation::sigmoid(x.clone());
-            (unwrap(crate::layers::ssp_composite(x)), unwrap(slope))
-        }
-
-        fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-            let x = wrap(x);
-            unwrap(x.clone() * activation::sigmoid(x))
-        }
-
-        fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
-            let x = wrap(x);
-            let s = activation::sigmoid(x.clone());
-            let slope = s.clone() * (x.clone() * (s.clone().neg().add_scalar(1.0))).add_scalar(1.0);
-            (unwrap(x * s), unwrap(slope))
-        }
-    }
-}
-
 #[derive(Debug)]
 struct SlopeBackward;
 
@@ -428,6 +413,26 @@ fn activation<B: FusedOps, C: CheckpointStrategy>(
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     const CHUNKED_INDEX_ADD: bool = B::CHUNKED_INDEX_ADD;
     const PARALLEL_KERNELS: bool = B::PARALLEL_KERNELS;
+    const GROUPED_SUMS: bool = B::GROUPED_SUMS;
+
+    fn segment_sum_grouped(
+        values: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        order: Option<IntTensor<Self>>,
+        offsets: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        crate::tracked::segment_sum_grouped::<B, C>(values, index, order, offsets, n)
+    }
+
+    fn gather_rows_grouped(
+        table: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        order: Option<IntTensor<Self>>,
+        offsets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        crate::tracked::gather_rows_grouped::<B, C>(table, index, order, offsets)
+    }
 
     fn matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         crate::tracked::matmul::<B, C>(x, w)
@@ -499,85 +504,4 @@ pub fn ssp<B: FusedOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 pub fn silu<B: FusedOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     let out = B::silu(x.into_primitive().tensor());
     Tensor::from_primitive(TensorPrimitive::Float(out))
-}
-
-#[cfg(all(test, feature = "cuda"))]
-mod cuda_tests {
-    #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
-    use super::{silu, ssp};
-    use crate::backend::{CpuAutodiff, GpuAutodiff, cuda_device};
-    use burn::tensor::backend::AutodiffBackend;
-    use burn::tensor::{Tensor, TensorData};
-    use rand::{Rng, SeedableRng};
-
-    /// Random values over the activations' whole working range, and the edge cases.
-    fn inputs() -> Vec<f32> {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let mut x: Vec<f32> = (0..10_007).map(|_| rng.random_range(-40.0..40.0)).collect();
-        x.extend([
-            0.0, -0.0, 1e-4, -1e-4, 19.99, 20.0, 20.01, -87.0, 87.0, 95.0, -95.0,
-        ]);
-        x
-    }
-
-    /// Value and gradient of `sum(f(x) * w)` for every activation, on backend `B`.
-    fn value_and_grad<B: AutodiffBackend + super::FusedOps>(
-        device: &B::Device,
-        x: &[f32],
-        w: &[f32],
-        f: fn(Tensor<B, 1>) -> Tensor<B, 1>,
-    ) -> (Vec<f32>, Vec<f32>) {
-        let xt = Tensor::<B, 1>::from_data(TensorData::new(x.to_vec(), [x.len()]), device)
-            .require_grad();
-        let wt = Tensor::<B, 1>::from_data(TensorData::new(w.to_vec(), [w.len()]), device);
-        let y = f(xt.clone());
-        let grads = (y.clone() * wt).sum().backward();
-        let g = xt.grad(&grads).unwrap();
-        (
-            y.into_data().into_vec::<f32>().unwrap(),
-            g.into_data().into_vec::<f32>().unwrap(),
-        )
-    }
-
-    fn worst(a: &[f32], b: &[f32]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(&p, &q)| (f64::from(p) - f64::from(q)).abs() / f64::from(q).abs().max(1.0))
-            .fold(0.0, f64::max)
-    }
-
-    #[test]
-    fn cuda_activations_and_their_slopes_match_the_cpu_kernels() {
-        let Ok(device) = cuda_device(0) else {
-            eprintln!("skipped: no CUDA device");
-            return;
-        };
-        let x = inputs();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
-        let w: Vec<f32> = x.iter().map(|_| rng.random_range(-1.0..1.0)).collect();
-        let cpu = Default::default();
-        type Case = (
-            &'static str,
-            fn(Tensor<CpuAutodiff, 1>) -> Tensor<CpuAutodiff, 1>,
-            fn(Tensor<GpuAutodiff, 1>) -> Tensor<GpuAutodiff, 1>,
-        );
-        let cases: [Case; 2] = [("ssp", ssp, ssp), ("silu", silu, silu)];
-        for (name, on_cpu, on_gpu) in cases {
-            let (yc, gc) = value_and_grad::<CpuAutodiff>(&cpu, &x, &w, on_cpu);
-            let (yg, gg) = value_and_grad::<GpuAutodiff>(&device, &x, &w, on_gpu);
-            assert!(
-                yg.iter().chain(&gg).all(|v| v.is_finite()),
-                "{name}: non-finite on CUDA"
-            );
-            let (dy, dg) = (worst(&yg, &yc), worst(&gg, &gc));
-            eprintln!(
-                "{name}: CUDA vs CPU, worst relative difference value {dy:.2e}, gradient {dg:.2e}"
-            );
-            assert!(
-                dy < 1e-5 && dg < 1e-5,
-                "{name}: value {dy:e}, gradient {dg:e}"
-            );
-        }
-    }
 }

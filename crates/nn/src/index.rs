@@ -14,6 +14,128 @@ use crate::fused::FusedOps;
 use burn::tensor::backend::Backend;
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorPrimitive};
 
+/// Rows (edges or nodes) and the segments (nodes or graphs) they belong to: what sums rows into
+/// segments ([`Segments::sum`]) and gathers segment rows back ([`Segments::gather`], whose
+/// gradient is that sum). Where the batch carries the rows grouped by segment
+/// ([`Segments::grouping`], `training.engine.segments = "csr"`), backends with a kernel over the
+/// grouping ([`FusedOps::GROUPED_SUMS`]) use it, in both directions.
+#[derive(Debug, Clone)]
+pub struct Segments<B: Backend> {
+    /// The segment of every row, `[E]`.
+    pub index: Tensor<B, 1, Int>,
+    /// Number of segments.
+    pub n: usize,
+    /// The rows grouped by segment, where the batch carries it.
+    pub grouping: Option<Grouping<B>>,
+}
+
+/// The rows of every segment, in compressed-row form: segment s holds rows
+/// `order[offsets[s]..offsets[s + 1]]` (or `offsets[s]..offsets[s + 1]` when the rows are sorted
+/// by segment and `order` is `None`).
+#[derive(Debug, Clone)]
+pub struct Grouping<B: Backend> {
+    /// The rows sorted by segment (stable), `[E]`; `None` when they already are.
+    pub order: Option<Tensor<B, 1, Int>>,
+    /// Where each segment's rows start, and the row count at the end, `[n + 1]`.
+    pub offsets: Tensor<B, 1, Int>,
+}
+
+/// The grouping of `index` (every entry below `n`) on the host: the stable sorting order, `None`
+/// when `index` is already sorted, and the `n + 1` offsets (a counting sort, O(E + n)).
+pub fn group_rows(index: &[u32], n: usize) -> (Option<Vec<i32>>, Vec<i32>) {
+    let mut offsets = vec![0i32; n + 1];
+    for &s in index {
+        offsets[s as usize + 1] += 1;
+    }
+    for i in 0..n {
+        offsets[i + 1] += offsets[i];
+    }
+    if index.windows(2).all(|w| w[0] <= w[1]) {
+        return (None, offsets);
+    }
+    let mut next = offsets.clone();
+    let mut order = vec![0i32; index.len()];
+    for (row, &s) in index.iter().enumerate() {
+        let at = &mut next[s as usize];
+        order[*at as usize] = row as i32;
+        *at += 1;
+    }
+    (Some(order), offsets)
+}
+
+impl<B: Backend> Segments<B> {
+    /// Segments of `index` without a grouping.
+    pub fn new(index: Tensor<B, 1, Int>, n: usize) -> Self {
+        Segments {
+            index,
+            n,
+            grouping: None,
+        }
+    }
+
+    /// Segments of a host index (every entry below `n`) on `device`, with its grouping when
+    /// `grouped`.
+    pub fn from_host(index: &[u32], n: usize, grouped: bool, device: &B::Device) -> Self {
+        let ints = |v: Vec<i32>| {
+            let len = v.len();
+            Tensor::<B, 1, Int>::from_data(burn::tensor::TensorData::new(v, [len]), device)
+        };
+        let grouping = grouped.then(|| {
+            let (order, offsets) = group_rows(index, n);
+            Grouping {
+                order: order.map(ints),
+                offsets: ints(offsets),
+            }
+        });
+        Segments {
+            index: ints(index.iter().map(|&i| i as i32).collect()),
+            n,
+            grouping,
+        }
+    }
+}
+
+impl<B: FusedOps> Segments<B> {
+    /// Rows of `values` `[E, C]` summed into their segments, `[n, C]`.
+    pub fn sum(&self, values: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.grouping {
+            Some(g) if B::GROUPED_SUMS => {
+                let out = B::segment_sum_grouped(
+                    values.into_primitive().tensor(),
+                    self.index.clone().into_primitive(),
+                    g.order.clone().map(Tensor::into_primitive),
+                    g.offsets.clone().into_primitive(),
+                    self.n,
+                );
+                Tensor::from_primitive(TensorPrimitive::Float(out))
+            }
+            _ => segment_sum(values, self.index.clone(), self.n),
+        }
+    }
+
+    /// The segment sum times `1 / max(count, 1)` (`inv_count` `[n, 1]`).
+    pub fn mean(&self, values: Tensor<B, 2>, inv_count: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.sum(values) * inv_count
+    }
+
+    /// Row `index[i]` of `table` `[n, C]` for every row i, `[E, C]`, with the segment sum as its
+    /// gradient.
+    pub fn gather(&self, table: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.grouping {
+            Some(g) if B::GROUPED_SUMS => {
+                let out = B::gather_rows_grouped(
+                    table.into_primitive().tensor(),
+                    self.index.clone().into_primitive(),
+                    g.order.clone().map(Tensor::into_primitive),
+                    g.offsets.clone().into_primitive(),
+                );
+                Tensor::from_primitive(TensorPrimitive::Float(out))
+            }
+            _ => gather_rows(table, self.index.clone()),
+        }
+    }
+}
+
 /// Rows each thread of a chunked index-add loops over (about).
 pub const CHUNK_ROWS: usize = 32;
 
@@ -84,27 +206,27 @@ pub fn segment_mean<B: FusedOps>(
 }
 
 /// The mean over incoming edges of `w[e] * x[senders[e]]` (`w` `[E, C]`, `x` `[N, C]`,
-/// `inv_count` `[N, 1]`): `segment_mean(w * gather_rows(x, senders), receivers, inv_count)`, fused
-/// into one parallel pass (and its backward pass) where the backend has
-/// [`FusedOps::PARALLEL_KERNELS`], with the same bits.
+/// `inv_count` `[N, 1]`): `receivers.mean(w * senders.gather(x), inv_count)`, fused into one
+/// parallel pass (and its backward pass) where the backend has [`FusedOps::PARALLEL_KERNELS`],
+/// with the same bits.
 pub fn message_mean<B: FusedOps>(
     w: Tensor<B, 2>,
     x: Tensor<B, 2>,
-    senders: Tensor<B, 1, Int>,
-    receivers: Tensor<B, 1, Int>,
+    senders: &Segments<B>,
+    receivers: &Segments<B>,
     inv_count: Tensor<B, 2>,
 ) -> Tensor<B, 2> {
     if B::PARALLEL_KERNELS {
         let out = B::message_mean(
             w.into_primitive().tensor(),
             x.into_primitive().tensor(),
-            senders.into_primitive(),
-            receivers.into_primitive(),
+            senders.index.clone().into_primitive(),
+            receivers.index.clone().into_primitive(),
             inv_count.into_primitive().tensor(),
         );
         Tensor::from_primitive(TensorPrimitive::Float(out))
     } else {
-        segment_mean(w * gather_rows(x, senders), receivers, inv_count)
+        receivers.mean(w * senders.gather(x), inv_count)
     }
 }
 
@@ -112,26 +234,26 @@ pub fn message_mean<B: FusedOps>(
 /// for `p` `[N, 2d]` and `base` `[E, d]` (with `p = h [W_s | W_r]` and `base = e W_e`, the product
 /// `concat(h[senders], h[receivers], e) W` without the concatenation). One parallel pass, and a
 /// backward pass that sums the gradient by sender and by receiver, where the backend has
-/// [`FusedOps::PARALLEL_KERNELS`]; two [`gather_rows`] and two sums elsewhere.
+/// [`FusedOps::PARALLEL_KERNELS`]; two [`Segments::gather`] elsewhere.
 pub fn pair_gather_add<B: FusedOps>(
     p: Tensor<B, 2>,
-    senders: Tensor<B, 1, Int>,
-    receivers: Tensor<B, 1, Int>,
+    senders: &Segments<B>,
+    receivers: &Segments<B>,
     base: Tensor<B, 2>,
 ) -> Tensor<B, 2> {
     if B::PARALLEL_KERNELS {
         let out = B::pair_gather_add(
             p.into_primitive().tensor(),
-            senders.into_primitive(),
-            receivers.into_primitive(),
+            senders.index.clone().into_primitive(),
+            receivers.index.clone().into_primitive(),
             base.into_primitive().tensor(),
         );
         Tensor::from_primitive(TensorPrimitive::Float(out))
     } else {
         let [n, d2] = p.dims();
         let d = d2 / 2;
-        base + gather_rows(p.clone().slice([0..n, 0..d]), senders)
-            + gather_rows(p.slice([0..n, d..d2]), receivers)
+        base + senders.gather(p.clone().slice([0..n, 0..d]))
+            + receivers.gather(p.slice([0..n, d..d2]))
     }
 }
 
@@ -319,77 +441,6 @@ mod tests {
             close(&g1, &g0, &format!("gather {at}"));
             close(&gx1, &gx0, &format!("sum gradient {at}"));
             close(&gt1, &gt0, &format!("gather gradient {at}"));
-        }
-    }
-}
-
-#[cfg(all(test, feature = "cuda"))]
-mod cuda_tests {
-    #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
-    use super::{gather_rows, segment_sum};
-    use crate::backend::{CpuAutodiff, GpuAutodiff, cuda_device};
-    use crate::fused::FusedOps;
-    use burn::tensor::backend::{AutodiffBackend, Backend};
-    use burn::tensor::{Int, Tensor, TensorData};
-    use rand::{Rng, SeedableRng};
-
-    fn out<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
-        t.into_data().into_vec::<f32>().unwrap()
-    }
-
-    /// Segment sum and gather of the same data, and the gradients of a weighted sum of both.
-    fn run<B: AutodiffBackend + FusedOps>(
-        device: &B::Device,
-        v: &[f32],
-        t: &[f32],
-        idx: &[i32],
-        (e, n, c): (usize, usize, usize),
-    ) -> [Vec<f32>; 4] {
-        let f = |x: &[f32], s: [usize; 2]| {
-            Tensor::<B, 2>::from_data(TensorData::new(x.to_vec(), s), device)
-        };
-        let i = || Tensor::<B, 1, Int>::from_data(TensorData::new(idx.to_vec(), [e]), device);
-        let x = f(v, [e, c]).require_grad();
-        let tab = f(t, [n, c]).require_grad();
-        let s = segment_sum(x.clone(), i(), n);
-        let g = gather_rows(tab.clone(), i());
-        let loss = (s.clone() * f(t, [n, c])).sum() + (g.clone() * f(v, [e, c])).sum();
-        let grads = loss.backward();
-        [
-            out(s),
-            out(g),
-            out(x.grad(&grads).unwrap()),
-            out(tab.grad(&grads).unwrap()),
-        ]
-    }
-
-    #[test]
-    fn chunked_cuda_sums_and_gathers_match_the_cpu() {
-        let Ok(device) = cuda_device(0) else {
-            eprintln!("skipped: no CUDA device");
-            return;
-        };
-        const { assert!(<GpuAutodiff as FusedOps>::CHUNKED_INDEX_ADD) };
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        for (e, n, c) in [(9_920, 608, 64), (39_488, 2_368, 64), (1_001, 37, 3)] {
-            let v: Vec<f32> = (0..e * c).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let t: Vec<f32> = (0..n * c).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let idx: Vec<i32> = (0..e).map(|_| rng.random_range(0..n as i32)).collect();
-            let cpu = run::<CpuAutodiff>(&Default::default(), &v, &t, &idx, (e, n, c));
-            let gpu = run::<GpuAutodiff>(&device, &v, &t, &idx, (e, n, c));
-            for (k, what) in ["sum", "gather", "sum gradient", "gather gradient"]
-                .iter()
-                .enumerate()
-            {
-                let worst = gpu[k]
-                    .iter()
-                    .zip(&cpu[k])
-                    .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-                    .fold(0.0f32, f32::max);
-                eprintln!("e={e} n={n} c={c} {what}: worst relative difference {worst:.2e}");
-                assert!(worst < 1e-4, "e={e} n={n} c={c} {what}: {worst:e}");
-            }
         }
     }
 }

@@ -1,8 +1,11 @@
 //! A padded host batch as backend tensors.
 
+use crate::fused::FusedOps;
+use crate::index::Segments;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use geobatch_core::{GraphBatch, TargetStats};
+use geobatch_core::engine::{BasisPlace, SegmentKernel};
+use geobatch_core::{EngineOptions, GraphBatch, TargetStats};
 
 /// The tensors every model reads. Shapes: N padded nodes, E padded edges, G padded graphs,
 /// T targets.
@@ -12,12 +15,12 @@ pub struct BatchInputs<B: Backend> {
     pub species: Tensor<B, 1, Int>,
     /// Edge length, `[E, 1]` (Angstrom; 0 on padding edges).
     pub distances: Tensor<B, 2>,
-    /// Sender of every edge, `[E]`.
-    pub senders: Tensor<B, 1, Int>,
-    /// Receiver of every edge (non-decreasing), `[E]`.
-    pub receivers: Tensor<B, 1, Int>,
-    /// Graph of every node, `[N]`.
-    pub node_graph: Tensor<B, 1, Int>,
+    /// Sender of every edge, `[E]`, into the N nodes.
+    pub senders: Segments<B>,
+    /// Receiver of every edge (non-decreasing), `[E]`, into the N nodes.
+    pub receivers: Segments<B>,
+    /// Graph of every node (non-decreasing), `[N]`, into the G graphs.
+    pub node_graph: Segments<B>,
     /// 1 / max(in-degree, 1) of every node, `[N, 1]`: turns segment sums into means.
     pub inv_in_degree: Tensor<B, 2>,
     /// 1 / max(nodes, 1) of every graph, `[G, 1]`: turns per-graph sums into means.
@@ -37,6 +40,8 @@ pub struct BatchInputs<B: Backend> {
     /// Edge vectors (receiver minus sender, image shift included) on the host, for models that
     /// need directions.
     pub vectors_host: Vec<[f32; 3]>,
+    /// Where the models' radial bases are computed (`training.engine.basis`).
+    pub basis: BasisPlace,
 }
 
 fn ints<B: Backend>(v: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
@@ -48,9 +53,17 @@ fn floats<B: Backend>(v: Vec<f32>, shape: [usize; 2], device: &B::Device) -> Ten
     Tensor::from_data(TensorData::new(v, shape), device)
 }
 
-impl<B: Backend> BatchInputs<B> {
-    /// Builds the tensors of `batch`, standardising targets with `stats`.
-    pub fn new(batch: &GraphBatch, stats: &[TargetStats], device: &B::Device) -> Self {
+impl<B: FusedOps> BatchInputs<B> {
+    /// Builds the tensors of `batch`, standardising targets with `stats`; with
+    /// `engine.segments = "csr"`, on backends with kernels over groupings
+    /// ([`FusedOps::GROUPED_SUMS`]), the edges grouped by sender and by receiver and the nodes by
+    /// graph ride along.
+    pub fn new(
+        batch: &GraphBatch,
+        stats: &[TargetStats],
+        device: &B::Device,
+        engine: &EngineOptions,
+    ) -> Self {
         let (n, e, g) = (batch.species.len(), batch.senders.len(), batch.n_node.len());
         let t = batch.n_targets();
         let vectors = batch.edge_vectors().into_owned();
@@ -86,12 +99,13 @@ impl<B: Backend> BatchInputs<B> {
                 }
             })
             .collect();
+        let grouped = B::GROUPED_SUMS && engine.segments == SegmentKernel::Csr;
         BatchInputs {
             species: ints(&batch.species, device),
             distances: floats(distances.clone(), [e, 1], device),
-            senders: ints(&batch.senders, device),
-            receivers: ints(&batch.receivers, device),
-            node_graph: ints(&batch.node_graph, device),
+            senders: Segments::from_host(&batch.senders, n, grouped, device),
+            receivers: Segments::from_host(&batch.receivers, n, grouped, device),
+            node_graph: Segments::from_host(&batch.node_graph, g, grouped, device),
             inv_in_degree: floats(inv_in_degree, [n, 1], device),
             inv_n_node: floats(inv_n_node, [g, 1], device),
             mask: floats(mask, [g, 1], device),
@@ -101,17 +115,25 @@ impl<B: Backend> BatchInputs<B> {
             n_real: batch.real().graphs,
             distances_host: distances,
             vectors_host: vectors,
+            basis: engine.basis,
         }
     }
+}
 
+impl<B: Backend> BatchInputs<B> {
     /// A float tensor of shape `shape` on this batch's device.
     pub fn tensor(&self, values: Vec<f32>, shape: [usize; 2]) -> Tensor<B, 2> {
         floats(values, shape, &self.species.device())
     }
 
-    /// The study's Gaussian basis of the edge lengths, `[E, k]`, computed on the host with the
-    /// vectorised kernel of [`crate::fastmath`] (it needs no gradient: distances are data).
+    /// The study's Gaussian basis of the edge lengths, `[E, k]` (it needs no gradient: distances
+    /// are data): on the host with the vectorised kernel of [`crate::fastmath`], or on the
+    /// device from [`BatchInputs::distances`] ([`crate::layers::gaussian_rbf`]) when
+    /// `training.engine.basis = "device"`.
     pub fn rbf(&self, k: usize, delta: f64) -> Tensor<B, 2> {
+        if self.basis == BasisPlace::Device {
+            return crate::layers::gaussian_rbf(self.distances.clone(), k, delta);
+        }
         let mut out = Vec::new();
         crate::fastmath::gaussian_rbf(&self.distances_host, k, delta as f32, &mut out);
         floats(out, [self.distances_host.len(), k], &self.species.device())

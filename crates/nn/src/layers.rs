@@ -8,7 +8,9 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive, activation};
 
-pub use crate::index::{gather_rows, message_mean, pair_gather_add, segment_mean, segment_sum};
+pub use crate::index::{
+    Segments, gather_rows, message_mean, pair_gather_add, segment_mean, segment_sum,
+};
 
 /// A dense layer without bias: `y = x W`, `W` of shape `[in, out]`.
 #[derive(Module, Debug)]

@@ -11,6 +11,8 @@
 //! * [`backend`]: the backends a build offers (flex on the CPU; CUDA with the `cuda` feature).
 
 pub mod backend;
+#[cfg(feature = "cube")]
+pub mod cube;
 pub mod fastmath;
 pub mod flex_kernels;
 pub mod fused;

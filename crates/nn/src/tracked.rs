@@ -5,6 +5,7 @@
 //! * `y = x w`: `dx = g w^T` ([`FusedOps::matmul_nt`]), `dw = x^T g` ([`FusedOps::matmul_tn`]);
 //! * `y = gather(table, index)`: `dtable = segment_sum(g, index, n)`;
 //! * `y = segment_sum(values, index, n)`: `dvalues = gather(g, index)`;
+//! * the same two over an index's grouping (CSR): `dtable = segment_sum_grouped(g, ...)`;
 //! * `y = x + b` (a bias row): `dx = g`, `db` = column sums of `g` ([`FusedOps::bias_grad`]).
 
 use crate::fused::FusedOps;
@@ -121,6 +122,86 @@ pub fn segment_sum<B: FusedOps, C: CheckpointStrategy>(
             prep.finish(index.clone(), B::segment_sum(values.primitive, index, n))
         }
         OpsKind::UnTracked(prep) => prep.finish(B::segment_sum(values.primitive, index, n)),
+    }
+}
+
+/// A grouping of rows by segment (see [`FusedOps::segment_sum_grouped`]): the sorting order
+/// (none when the rows are sorted) and the `n + 1` offsets.
+type Grouping<B> = (Option<IntTensor<B>>, IntTensor<B>);
+
+#[derive(Debug)]
+struct GroupedSumBackward;
+
+impl<B: FusedOps> Backward<B, 1> for GroupedSumBackward {
+    /// The index.
+    type State = IntTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let index = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |g| B::gather_rows(g, index));
+    }
+}
+
+/// Rows of `values` summed into `n` segments over their grouping, with its backward pass (a
+/// gather by `index`).
+pub fn segment_sum_grouped<B: FusedOps, C: CheckpointStrategy>(
+    values: FloatTensor<Autodiff<B, C>>,
+    index: IntTensor<Autodiff<B, C>>,
+    order: Option<IntTensor<Autodiff<B, C>>>,
+    offsets: IntTensor<Autodiff<B, C>>,
+    n: usize,
+) -> FloatTensor<Autodiff<B, C>> {
+    let sum = |v| B::segment_sum_grouped(v, index.clone(), order.clone(), offsets.clone(), n);
+    match GroupedSumBackward
+        .prepare::<C>([values.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(index.clone(), sum(values.primitive)),
+        OpsKind::UnTracked(prep) => prep.finish(sum(values.primitive)),
+    }
+}
+
+#[derive(Debug)]
+struct GroupedGatherBackward;
+
+impl<B: FusedOps> Backward<B, 1> for GroupedGatherBackward {
+    /// The index, its grouping and the table's row count.
+    type State = (IntTensor<B>, Grouping<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (index, (order, offsets), n) = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |g| {
+            B::segment_sum_grouped(g, index, order, offsets, n)
+        });
+    }
+}
+
+/// Rows of `table` picked by `index`, with a backward pass that sums over the index's grouping.
+pub fn gather_rows_grouped<B: FusedOps, C: CheckpointStrategy>(
+    table: FloatTensor<Autodiff<B, C>>,
+    index: IntTensor<Autodiff<B, C>>,
+    order: Option<IntTensor<Autodiff<B, C>>>,
+    offsets: IntTensor<Autodiff<B, C>>,
+) -> FloatTensor<Autodiff<B, C>> {
+    let n = table
+        .primitive
+        .shape()
+        .as_slice()
+        .first()
+        .copied()
+        .unwrap_or(0);
+    let gather = |t| B::gather_rows_grouped(t, index.clone(), order.clone(), offsets.clone());
+    match GroupedGatherBackward
+        .prepare::<C>([table.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = (index.clone(), (order.clone(), offsets.clone()), n);
+            prep.finish(state, gather(table.primitive))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(gather(table.primitive)),
     }
 }
 
@@ -272,7 +353,7 @@ mod tests {
 
     use crate::backend::CpuAutodiff;
     use crate::layers::{
-        gather_rows, matmul, message_mean, pair_gather_add, segment_mean, segment_sum,
+        Segments, gather_rows, matmul, message_mean, pair_gather_add, segment_mean, segment_sum,
     };
     use crate::parallel::CHUNK_ROWS;
     use burn::tensor::{Int, Tensor, TensorData};
@@ -448,7 +529,12 @@ mod tests {
         let run = |fused: bool| {
             let (pt, bt) = (p.clone().require_grad(), base.clone().require_grad());
             let y = if fused {
-                pair_gather_add(pt.clone(), s.clone(), r.clone(), bt.clone())
+                pair_gather_add(
+                    pt.clone(),
+                    &Segments::new(s.clone(), n),
+                    &Segments::new(r.clone(), n),
+                    bt.clone(),
+                )
             } else {
                 bt.clone()
                     + gather_rows(pt.clone().slice([0..n, 0..d]), s.clone())
@@ -486,7 +572,13 @@ mod tests {
         let run = |fused: bool| {
             let (wt, xt) = (w.clone().require_grad(), x.clone().require_grad());
             let y = if fused {
-                message_mean(wt.clone(), xt.clone(), s.clone(), r.clone(), inv.clone())
+                message_mean(
+                    wt.clone(),
+                    xt.clone(),
+                    &Segments::new(s.clone(), n),
+                    &Segments::new(r.clone(), n),
+                    inv.clone(),
+                )
             } else {
                 segment_mean(
                     wt.clone() * gather_rows(xt.clone(), s.clone()),

@@ -1,6 +1,7 @@
 //! The generic trainer: Adam with the staircase learning rate, MSE of standardised targets over
 //! real graphs, predictions in target units.
 
+use crate::fused::FusedOps;
 use crate::inputs::BatchInputs;
 use crate::state::TrainState;
 use burn::module::AutodiffModule;
@@ -8,7 +9,11 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
-use geobatch_core::{Error, GraphBatch, OptimizerSpec, Result, StepStats, TargetStats, Trainer};
+use geobatch_core::engine::Upload;
+use geobatch_core::{
+    EngineOptions, Error, GraphBatch, OptimizerSpec, Result, Staged, Stager, StepStats,
+    TargetStats, Trainer,
+};
 use std::path::Path;
 use std::time::Instant;
 
@@ -36,6 +41,7 @@ where
     spec: OptimizerSpec,
     stats: Vec<TargetStats>,
     device: B::Device,
+    engine: EngineOptions,
     params: usize,
 }
 
@@ -43,8 +49,14 @@ impl<B: AutodiffBackend, M: AutodiffModule<B> + GraphRegressor<B>> GnnTrainer<B,
 where
     M::InnerModule: GraphRegressor<B::InnerBackend>,
 {
-    /// A trainer for `model` with the given optimiser and target statistics.
-    pub fn new(model: M, spec: OptimizerSpec, stats: Vec<TargetStats>, device: B::Device) -> Self {
+    /// A trainer for `model` with the given optimiser, target statistics and engine variant.
+    pub fn new(
+        model: M,
+        spec: OptimizerSpec,
+        stats: Vec<TargetStats>,
+        device: B::Device,
+        engine: EngineOptions,
+    ) -> Self {
         let optim = fresh_optimizer::<B, M>(&spec);
         let params = model.num_params();
         GnnTrainer {
@@ -52,6 +64,7 @@ where
             spec,
             stats,
             device,
+            engine,
             params,
         }
     }
@@ -59,6 +72,26 @@ where
     /// The model being trained.
     pub fn model(&self) -> Option<&M> {
         self.state.model().ok()
+    }
+}
+
+/// Makes a [`GnnTrainer`]'s device inputs on the prefetch worker (`training.engine.upload =
+/// "worker"`): on a GPU the copies run on the worker's own stream while the trainer's step runs
+/// on its stream, and each batch is handed over once its copies are done.
+struct InputStager<B: Backend> {
+    stats: Vec<TargetStats>,
+    device: B::Device,
+    engine: EngineOptions,
+}
+
+impl<B: FusedOps> Stager for InputStager<B>
+where
+    B::Device: Send,
+{
+    fn stage(&mut self, batch: &GraphBatch) -> Result<Staged> {
+        let inputs = BatchInputs::<B>::new(batch, &self.stats, &self.device, &self.engine);
+        B::sync(&self.device).map_err(|e| Error::invalid(format!("device: {e:?}")))?;
+        Ok(Staged(Box::new(inputs)))
     }
 }
 
@@ -109,10 +142,11 @@ where
     )
 }
 
-impl<B: AutodiffBackend, M: AutodiffModule<B> + GraphRegressor<B> + Send> Trainer
+impl<B: AutodiffBackend + FusedOps, M: AutodiffModule<B> + GraphRegressor<B> + Send> Trainer
     for GnnTrainer<B, M>
 where
     M::InnerModule: GraphRegressor<B::InnerBackend>,
+    B::InnerBackend: FusedOps,
     B::Device: Send,
 {
     fn train_step(&mut self, batch: &GraphBatch, step: u64) -> Result<StepStats> {
@@ -122,7 +156,34 @@ where
             &mut self.state.optim,
             self.spec.learning_rate_at(step),
             &self.device,
-            || BatchInputs::<B>::new(batch, &self.stats, &self.device),
+            || BatchInputs::<B>::new(batch, &self.stats, &self.device, &self.engine),
+            |model, inputs| masked_mse(model.forward(inputs), inputs),
+        );
+        self.state.put(model);
+        Ok(stats)
+    }
+
+    fn stager(&self) -> Option<Box<dyn Stager>> {
+        (self.engine.upload == Upload::Worker).then(|| {
+            Box::new(InputStager::<B> {
+                stats: self.stats.clone(),
+                device: self.device.clone(),
+                engine: self.engine,
+            }) as Box<dyn Stager>
+        })
+    }
+
+    fn train_staged(&mut self, batch: &GraphBatch, staged: Staged, step: u64) -> Result<StepStats> {
+        let Ok(inputs) = staged.0.downcast::<BatchInputs<B>>() else {
+            return self.train_step(batch, step);
+        };
+        let model = self.state.take()?;
+        let (model, stats) = timed_update(
+            model,
+            &mut self.state.optim,
+            self.spec.learning_rate_at(step),
+            &self.device,
+            || *inputs,
             |model, inputs| masked_mse(model.forward(inputs), inputs),
         );
         self.state.put(model);
@@ -131,7 +192,8 @@ where
 
     fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {
         let model = self.state.model()?.valid();
-        let inputs = BatchInputs::<B::InnerBackend>::new(batch, &self.stats, &self.device);
+        let inputs =
+            BatchInputs::<B::InnerBackend>::new(batch, &self.stats, &self.device, &self.engine);
         let pred = model.forward(&inputs);
         let t = pred.dims()[1];
         let values: Vec<f32> = pred
@@ -188,7 +250,8 @@ pub fn boxed_trainer<B, M>(
     make: impl FnOnce(&B::Device) -> M,
 ) -> Result<Box<dyn Trainer>>
 where
-    B: AutodiffBackend,
+    B: AutodiffBackend + FusedOps,
+    B::InnerBackend: FusedOps,
     M: AutodiffModule<B> + GraphRegressor<B> + Send + 'static,
     M::InnerModule: GraphRegressor<B::InnerBackend>,
     B::Device: Send,
@@ -199,6 +262,7 @@ where
         ctx.optimizer.clone(),
         ctx.target_stats.clone(),
         device,
+        ctx.engine,
     )))
 }
 
@@ -220,8 +284,9 @@ where
 }
 
 /// Builds a model's trainer on the device the [`geobatch_core::ModelContext`] names: `B` is bound
-/// to the autodiff backend (CPU, or CUDA in builds with the `cuda` feature) and `device` to its
-/// device, then `make` builds the model.
+/// to the autodiff backend (CPU; CUDA or wgpu in builds with the `cuda` or `wgpu` feature, fused
+/// or not as `training.engine.fusion` says) and `device` to its device, then `make` builds the
+/// model.
 ///
 /// ```ignore
 /// geobatch_nn::trainer!(ctx, |B, device| SchNet::<B>::new(self, species, targets, ctx.seed, device))
@@ -237,6 +302,9 @@ macro_rules! trainer {
             $crate::backend::DeviceKind::Cuda(index) => {
                 $crate::__cuda_trainer!($ctx, index, |$b, $device| $make)
             }
+            $crate::backend::DeviceKind::Wgpu => {
+                $crate::__wgpu_trainer!($ctx, |$b, $device| $make)
+            }
         }
     }};
 }
@@ -247,12 +315,14 @@ macro_rules! trainer {
 #[macro_export]
 macro_rules! __cuda_trainer {
     ($ctx:expr, $index:expr, |$b:ident, $device:ident| $make:expr) => {{
-        type $b = $crate::backend::GpuAutodiff;
-        $crate::trainer::boxed_trainer::<$b, _>(
-            $ctx,
-            $crate::backend::cuda_device($index).map_err(geobatch_core::Error::invalid)?,
-            |$device| $make,
-        )
+        let device = $crate::backend::cuda_device($index).map_err(geobatch_core::Error::invalid)?;
+        if $ctx.engine.fusion {
+            type $b = $crate::backend::GpuFusedAutodiff;
+            $crate::trainer::boxed_trainer::<$b, _>($ctx, device, |$device| $make)
+        } else {
+            type $b = $crate::backend::GpuAutodiff;
+            $crate::trainer::boxed_trainer::<$b, _>($ctx, device, |$device| $make)
+        }
     }};
 }
 
@@ -266,6 +336,36 @@ macro_rules! __cuda_trainer {
         let _ = $index;
         Err(geobatch_core::Error::invalid(
             "this geobatch was built without the `cuda` feature",
+        ))
+    }};
+}
+
+/// The wgpu arm of [`trainer!`] in builds with the `wgpu` feature.
+#[cfg(feature = "wgpu")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wgpu_trainer {
+    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {{
+        let device = $crate::backend::wgpu_device().map_err(geobatch_core::Error::invalid)?;
+        if $ctx.engine.fusion {
+            type $b = $crate::backend::WgpuFusedAutodiff;
+            $crate::trainer::boxed_trainer::<$b, _>($ctx, device, |$device| $make)
+        } else {
+            type $b = $crate::backend::WgpuAutodiff;
+            $crate::trainer::boxed_trainer::<$b, _>($ctx, device, |$device| $make)
+        }
+    }};
+}
+
+/// The wgpu arm of [`trainer!`] in builds without the `wgpu` feature (never reached: the device
+/// check refuses wgpu first).
+#[cfg(not(feature = "wgpu"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wgpu_trainer {
+    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {{
+        Err(geobatch_core::Error::invalid(
+            "this geobatch was built without the `wgpu` feature",
         ))
     }};
 }

@@ -98,8 +98,9 @@ pub fn bench_step(
 }
 
 /// Times one batch size on the current pool of `threads` kernel threads: the training loop's own
-/// batch source ([`GraphSource`], fed serially) and step ([`timed_update`]); the medians are of
-/// the steady steps (`StepRecord::is_steady`), as in every summary.
+/// batch source ([`GraphSource`], fed in the config's `training.mode`, serial by default) and
+/// step ([`timed_update`]); the medians are of the steady steps (`StepRecord::is_steady`), as in
+/// every summary.
 fn bench_one(
     loaded: &LoadedConfig,
     dataset: &dyn geobatch_core::Dataset,
@@ -132,6 +133,7 @@ fn bench_one(
         seed: cfg.experiment.seed,
         device: cfg.training.device.clone(),
         optimizer: cfg.training.optimizer.clone(),
+        engine: cfg.training.engine,
     })?;
     // steps on a shape met for the first time are not steady: the run goes on until `steps`
     // steady ones are timed, or at most STEADY_TRIES times as many steps have run
@@ -139,11 +141,17 @@ fn bench_one(
     let mut progress = Progress::new(most);
     let mut records = Vec::with_capacity(steps);
     let mut ran = 0;
+    let mode = cfg.training.mode;
+    let stager = match mode {
+        Mode::Prefetch => trainer.stager(),
+        Mode::Serial => None,
+    };
     feed(
-        Mode::Serial,
+        mode,
         &mut source,
         0..most,
         &|_| false,
+        stager,
         &mut |step, built| {
             let warm = step < warmup as u64;
             let (r, _) = timed_update(trainer.as_mut(), built, step, warm, &mut progress)?;
@@ -233,6 +241,24 @@ pub fn render(model: &str, rows: &[StepBench]) -> String {
             r.graphs_per_s,
             r.padded_edges,
             shares.join(" / ")
+        );
+    }
+    s
+}
+
+/// The header of [`csv_rows`].
+pub const CSV_HEADER: &str = "engine,model,device,variant,threads,bs,steps,median_ms,p90_ms,graphs_per_s,edges,batching_ms,transfer_ms,forward_ms,backward_ms,optimizer_ms";
+
+/// Benchmark rows as CSV lines (no header; [`CSV_HEADER`] names the columns): `engine` is
+/// `geobatch`, `variant` the config's `training.engine` label (`default`, `fusion+...`).
+pub fn csv_rows(model: &str, device: &str, variant: &str, rows: &[StepBench]) -> String {
+    let mut s = String::new();
+    for r in rows {
+        let [b, t, f, bw, o] = r.phases_ms;
+        let _ = writeln!(
+            s,
+            "geobatch,{model},{device},{variant},{},{},{},{:.4},{:.4},{:.1},{},{b:.4},{t:.4},{f:.4},{bw:.4},{o:.4}",
+            r.threads, r.batch_size, r.steps, r.median_ms, r.p90_ms, r.graphs_per_s, r.padded_edges,
         );
     }
     s

@@ -46,6 +46,7 @@ pub fn study<S: BatchSource>(
         source,
         0..schedule.steps,
         &|_| false,
+        None,
         &mut |step, built| {
             if stop.load(Ordering::Relaxed) {
                 interrupted = true;

@@ -517,6 +517,7 @@ pub mod models {
             seed: 3,
             device: "cpu".into(),
             optimizer: OptimizerSpec::default(),
+            engine: Default::default(),
         }
     }
 

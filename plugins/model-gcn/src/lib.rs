@@ -122,6 +122,15 @@ impl NodeNetSpec {
             DeviceKind::Cuda(_) => Err(Error::invalid(
                 "this geobatch was built without the `cuda` feature",
             )),
+            #[cfg(feature = "wgpu")]
+            DeviceKind::Wgpu => {
+                let device = geobatch_nn::backend::wgpu_device().map_err(Error::invalid)?;
+                Ok(self.trainer::<geobatch_nn::backend::WgpuAutodiff>(sage, ctx, device))
+            }
+            #[cfg(not(feature = "wgpu"))]
+            DeviceKind::Wgpu => Err(Error::invalid(
+                "this geobatch was built without the `wgpu` feature",
+            )),
         }
     }
 }

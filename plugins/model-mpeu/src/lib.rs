@@ -16,7 +16,7 @@ use burn::tensor::backend::Backend;
 use geobatch_core::{ModelContext, ModelSpec, Result, Trainer, plugin_options};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Dense, Mlp, matmul, message_mean, pair_gather_add, segment_sum, ssp};
+use geobatch_nn::layers::{Dense, Mlp, matmul, message_mean, pair_gather_add, ssp};
 use geobatch_nn::sizes;
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
@@ -136,8 +136,8 @@ impl<B: FusedOps> Step<B> {
         );
         let z = pair_gather_add(
             matmul(h.clone(), node_part),
-            x.senders.clone(),
-            x.receivers.clone(),
+            &x.senders,
+            &x.receivers,
             matmul(e, w.slice([2 * c..rows, 0..width])),
         );
         second.forward(ssp(z))
@@ -153,14 +153,14 @@ impl<B: FusedOps> GraphRegressor<B> for Mpeu<B> {
             let agg = message_mean(
                 step.message.forward(e.clone()),
                 step.node_in.forward(h.clone()),
-                x.senders.clone(),
-                x.receivers.clone(),
+                &x.senders,
+                &x.receivers,
                 x.inv_in_degree.clone(),
             );
             h = h + step.update.forward(agg);
         }
         let per_node = self.readout.forward(h);
-        segment_sum(per_node, x.node_graph.clone(), x.n_graphs) * x.inv_n_node.clone()
+        x.node_graph.mean(per_node, x.inv_n_node.clone())
     }
 }
 

@@ -393,8 +393,10 @@ impl GateOps for Flex {
     }
 }
 
-#[cfg(feature = "cuda")]
-impl GateOps for geobatch_nn::backend::Gpu {}
+#[cfg(feature = "cube")]
+impl<R: geobatch_nn::backend::CubeRuntime> GateOps for geobatch_nn::backend::Cube<R> {}
+#[cfg(feature = "cube")]
+impl<R: geobatch_nn::backend::CubeRuntime> GateOps for geobatch_nn::backend::Fused<R> {}
 
 #[derive(Debug)]
 struct ResidualBackward;

@@ -27,10 +27,11 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use gates::GateOps;
+use geobatch_core::engine::BasisPlace;
 use geobatch_core::{Error, ModelContext, ModelSpec, Result, Trainer, plugin_options};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Linear, add_bias, gather_rows, matmul, segment_sum, silu};
+use geobatch_nn::layers::{Linear, add_bias, gather_rows, matmul, silu};
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use message::MessageOps;
 use norms::NormOps;
@@ -183,6 +184,34 @@ pub fn edge_geometry(vectors: &[[f32; 3]], k: usize, cutoff: f64) -> (Vec<f32>, 
     (basis, dir)
 }
 
+/// [`edge_geometry`] on the device from the edge vectors `[E, 3]`
+/// (`training.engine.basis = "device"`): the same rows in f32 arithmetic.
+pub fn device_geometry<B: Backend>(
+    vectors: Tensor<B, 2>,
+    k: usize,
+    cutoff: f64,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let device = vectors.device();
+    let norm = (vectors.clone() * vectors.clone())
+        .sum_dim(1)
+        .add_scalar(f64::from(NORM_EPS))
+        .sqrt();
+    let dir = vectors / norm.clone().add_scalar(f64::from(NORM_EPS));
+    let inside = norm.clone().lower_elem(cutoff).float();
+    let fcut = (norm.clone() * (std::f64::consts::PI / cutoff))
+        .cos()
+        .add_scalar(1.0)
+        * 0.5
+        * inside;
+    let width = cutoff / k as f64;
+    let step = if k > 1 { cutoff / (k - 1) as f64 } else { 0.0 };
+    let centres: Vec<f32> = (0..k).map(|i| (i as f64 * step) as f32).collect();
+    let centres = Tensor::<B, 2>::from_data(TensorData::new(centres, [1, k]), &device);
+    let z = (norm - centres) / width;
+    let basis = (z.clone() * z).mul_scalar(-0.5).exp() * fcut.clone();
+    (Tensor::cat(vec![basis, fcut], 1), dir)
+}
+
 impl<B: Backend> Painn<B> {
     /// A PaiNN for `species` classes and `targets` outputs, initialised from `seed`.
     pub fn new(
@@ -241,9 +270,13 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
     pub fn features(&self, x: &BatchInputs<B>) -> (Tensor<B, 2>, Tensor<B, 3>) {
         let f = self.hidden;
         let (n, e) = (x.n_nodes, x.vectors_host.len());
-        let (basis, dir) = edge_geometry(&x.vectors_host, self.rbf, self.cutoff);
-        let basis = x.tensor(basis, [e, self.rbf + 1]);
-        let dir = x.tensor(dir, [e, 3]);
+        let (basis, dir) = if x.basis == BasisPlace::Device {
+            let flat = x.vectors_host.iter().flatten().copied().collect();
+            device_geometry(x.tensor(flat, [e, 3]), self.rbf, self.cutoff)
+        } else {
+            let (basis, dir) = edge_geometry(&x.vectors_host, self.rbf, self.cutoff);
+            (x.tensor(basis, [e, self.rbf + 1]), x.tensor(dir, [e, 3]))
+        };
         let mut s = gather_rows(self.embed.val(), x.species.clone());
         // vector features component-outer: [3N, F] = the x rows of every node, then y, then z
         let mut v = Tensor::<B, 2>::zeros([3 * n, f], &s.device());
@@ -254,15 +287,7 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
             let bias = self.filter.bias.val().slice([0..1, cols]);
             let w = matmul(basis.clone(), Tensor::cat(vec![weight, bias], 0));
             let xs = layer.message.forward(s.clone());
-            let sums = message::message(
-                w,
-                xs,
-                v.clone(),
-                dir.clone(),
-                x.senders.clone(),
-                x.receivers.clone(),
-                n,
-            );
+            let sums = message::message(w, xs, v.clone(), dir.clone(), &x.senders, &x.receivers, n);
             s = gates::residual_of(s, sums.clone(), 0);
             v = gates::residual_of(v, sums, n);
             // update
@@ -292,7 +317,7 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> GraphRegressor<B> for Painn<B
     fn forward(&self, x: &BatchInputs<B>) -> Tensor<B, 2> {
         let (s, _) = self.features(x);
         let per_node = self.readout.forward(s);
-        segment_sum(per_node, x.node_graph.clone(), x.n_graphs) * x.inv_n_node.clone()
+        x.node_graph.mean(per_node, x.inv_n_node.clone())
     }
 }
 

@@ -11,16 +11,19 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use burn::tensor::{Int, Tensor, TensorMetadata, TensorPrimitive};
+use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
+use geobatch_nn::fused::FusedOps;
+use geobatch_nn::index::Segments;
 use rayon::prelude::*;
 
-/// Backends with PaiNN's fused message kernel.
+/// Backends with PaiNN's message block as one operation: fused CPU kernels, or (the default)
+/// burn's tensor operations with chunked index-adds.
 pub trait MessageOps: Backend {
     /// The summed messages `[4N, F]` (see the module documentation).
     fn painn_message(
@@ -31,7 +34,9 @@ pub trait MessageOps: Backend {
         senders: IntTensor<Self>,
         receivers: IntTensor<Self>,
         n: usize,
-    ) -> FloatTensor<Self>;
+    ) -> FloatTensor<Self> {
+        chains::message::<Self>(w, xs, v, dir, senders, receivers, n)
+    }
 
     /// Gradients of the summed messages with respect to `w`, `xs` and `v`, given the gradient of
     /// the output.
@@ -44,7 +49,9 @@ pub trait MessageOps: Backend {
         dir: FloatTensor<Self>,
         senders: IntTensor<Self>,
         receivers: IntTensor<Self>,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        chains::message_backward::<Self>(grad, w, xs, v, dir, senders, receivers)
+    }
 }
 
 /// A contiguous f32 version of `t` (the same buffer when it already is one).
@@ -449,67 +456,92 @@ impl<B: MessageOps, C: CheckpointStrategy> MessageOps for Autodiff<B, C> {
 }
 
 /// The fused message block on tensors: `[4N, F]` sums of ds, then dv_x, dv_y, dv_z, per sender.
-pub fn message<B: MessageOps>(
+pub fn message<B: MessageOps + FusedOps>(
     w: Tensor<B, 2>,
     xs: Tensor<B, 2>,
     v: Tensor<B, 2>,
     dir: Tensor<B, 2>,
-    senders: Tensor<B, 1, Int>,
-    receivers: Tensor<B, 1, Int>,
+    senders: &Segments<B>,
+    receivers: &Segments<B>,
     n: usize,
 ) -> Tensor<B, 2> {
+    if B::GROUPED_SUMS && senders.grouping.is_some() {
+        return grouped(w, xs, v, dir, senders, receivers, n);
+    }
     let out = B::painn_message(
         w.into_primitive().tensor(),
         xs.into_primitive().tensor(),
         v.into_primitive().tensor(),
         dir.into_primitive().tensor(),
-        senders.into_primitive(),
-        receivers.into_primitive(),
+        senders.index.clone().into_primitive(),
+        receivers.index.clone().into_primitive(),
         n,
     );
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
-/// The message block on CUDA, written with burn's tensor operations (gathers, products and
-/// scatter-adds): the same sums and gradients as the CPU kernels.
-#[cfg(feature = "cuda")]
-mod gpu {
-    use super::MessageOps;
+/// The message block from gathers at the receivers and sums into the senders over the batch's
+/// groupings (`training.engine.segments = "csr"`), differentiated by autodiff (the gradient of
+/// each gather is a sum over the same grouping).
+fn grouped<B: FusedOps>(
+    w: Tensor<B, 2>,
+    xs: Tensor<B, 2>,
+    v: Tensor<B, 2>,
+    dir: Tensor<B, 2>,
+    senders: &Segments<B>,
+    receivers: &Segments<B>,
+    n: usize,
+) -> Tensor<B, 2> {
+    let f = xs.dims()[1] / 3;
+    let m = w * receivers.gather(xs);
+    let block = |k: usize| m.clone().narrow(1, k * f, f);
+    let mut sums = vec![senders.sum(block(0))];
+    for c in 0..3 {
+        let vj = receivers.gather(v.clone().narrow(0, c * n, n));
+        sums.push(senders.sum(block(1) * dir.clone().narrow(1, c, 1) + block(2) * vj));
+    }
+    Tensor::cat(sums, 0)
+}
+
+/// The message block written with burn's tensor operations (gathers, products and chunked
+/// index-adds), for backends without a fused kernel (the GPU backends): the same sums and
+/// gradients as the CPU kernels.
+mod chains {
+    use burn::tensor::backend::Backend;
     use burn::tensor::ops::{FloatTensor, IntTensor};
     use burn::tensor::{Int, Tensor, TensorPrimitive};
-    use geobatch_nn::backend::Gpu;
 
-    type T2 = Tensor<Gpu, 2>;
-    type I1 = Tensor<Gpu, 1, Int>;
+    type T2<B> = Tensor<B, 2>;
+    type I1<B> = Tensor<B, 1, Int>;
 
-    fn f(x: FloatTensor<Gpu>) -> T2 {
+    fn f<B: Backend>(x: FloatTensor<B>) -> T2<B> {
         Tensor::from_primitive(TensorPrimitive::Float(x))
     }
 
-    fn i(x: IntTensor<Gpu>) -> I1 {
+    fn i<B: Backend>(x: IntTensor<B>) -> I1<B> {
         Tensor::from_primitive(x)
     }
 
     /// Sum of edge rows into `rows` nodes, in parallel chunks (burn's CUDA index-add is serial
     /// over the rows: geobatch_nn::index).
-    fn scatter(rows: usize, index: I1, values: T2) -> T2 {
+    fn scatter<B: Backend>(rows: usize, index: I1<B>, values: T2<B>) -> T2<B> {
         geobatch_nn::index::segment_sum_chunked(values, index, rows)
     }
 
     /// Per edge: the three filter blocks, the receiver's three message blocks, the receiver's
     /// vector components and the direction components.
-    struct Edge {
-        w: [T2; 3],
-        x: [T2; 3],
-        v: [T2; 3],
-        d: [T2; 3],
+    struct Edge<B: Backend> {
+        w: [T2<B>; 3],
+        x: [T2<B>; 3],
+        v: [T2<B>; 3],
+        d: [T2<B>; 3],
     }
 
-    fn edge(w: &T2, xs: &T2, v: &T2, dir: &T2, rcv: &I1) -> Edge {
+    fn edge<B: Backend>(w: &T2<B>, xs: &T2<B>, v: &T2<B>, dir: &T2<B>, rcv: &I1<B>) -> Edge<B> {
         let f = xs.dims()[1] / 3;
         let n = xs.dims()[0];
         let xj = xs.clone().select(0, rcv.clone());
-        let blk = |t: &T2, k: usize| t.clone().narrow(1, k * f, f);
+        let blk = |t: &T2<B>, k: usize| t.clone().narrow(1, k * f, f);
         Edge {
             w: [blk(w, 0), blk(w, 1), blk(w, 2)],
             x: [blk(&xj, 0), blk(&xj, 1), blk(&xj, 2)],
@@ -518,68 +550,88 @@ mod gpu {
         }
     }
 
-    impl MessageOps for Gpu {
-        fn painn_message(
-            w: FloatTensor<Self>,
-            xs: FloatTensor<Self>,
-            v: FloatTensor<Self>,
-            dir: FloatTensor<Self>,
-            senders: IntTensor<Self>,
-            receivers: IntTensor<Self>,
-            n: usize,
-        ) -> FloatTensor<Self> {
-            let (w, xs, v, dir, snd, rcv) = (f(w), f(xs), f(v), f(dir), i(senders), i(receivers));
-            let e = edge(&w, &xs, &v, &dir, &rcv);
-            let m = |k: usize| e.w[k].clone() * e.x[k].clone();
-            let mut blocks = vec![scatter(n, snd.clone(), m(0))];
-            for c in 0..3 {
-                let dv = m(1) * e.d[c].clone() + m(2) * e.v[c].clone();
-                blocks.push(scatter(n, snd.clone(), dv));
-            }
-            Tensor::cat(blocks, 0).into_primitive().tensor()
+    /// [`super::MessageOps::painn_message`].
+    pub fn message<B: Backend>(
+        w: FloatTensor<B>,
+        xs: FloatTensor<B>,
+        v: FloatTensor<B>,
+        dir: FloatTensor<B>,
+        senders: IntTensor<B>,
+        receivers: IntTensor<B>,
+        n: usize,
+    ) -> FloatTensor<B> {
+        let (w, xs, v, dir, snd, rcv) = (
+            f::<B>(w),
+            f::<B>(xs),
+            f::<B>(v),
+            f::<B>(dir),
+            i::<B>(senders),
+            i::<B>(receivers),
+        );
+        let e = edge(&w, &xs, &v, &dir, &rcv);
+        let m = |k: usize| e.w[k].clone() * e.x[k].clone();
+        let mut blocks = vec![scatter(n, snd.clone(), m(0))];
+        for c in 0..3 {
+            let dv = m(1) * e.d[c].clone() + m(2) * e.v[c].clone();
+            blocks.push(scatter(n, snd.clone(), dv));
         }
+        Tensor::cat(blocks, 0).into_primitive().tensor()
+    }
 
-        fn painn_message_backward(
-            grad: FloatTensor<Self>,
-            w: FloatTensor<Self>,
-            xs: FloatTensor<Self>,
-            v: FloatTensor<Self>,
-            dir: FloatTensor<Self>,
-            senders: IntTensor<Self>,
-            receivers: IntTensor<Self>,
-        ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-            let (g, w, xs, v, dir, snd, rcv) =
-                (f(grad), f(w), f(xs), f(v), f(dir), i(senders), i(receivers));
-            let n = xs.dims()[0];
-            let e = edge(&w, &xs, &v, &dir, &rcv);
-            let at_sender = |k: usize| g.clone().narrow(0, k * n, n).select(0, snd.clone());
-            let (gs, gv) = (at_sender(0), [at_sender(1), at_sender(2), at_sender(3)]);
-            let gm0 = gs;
-            let gm1 = gv[0].clone() * e.d[0].clone()
-                + gv[1].clone() * e.d[1].clone()
-                + gv[2].clone() * e.d[2].clone();
-            let gm2 = gv[0].clone() * e.v[0].clone()
-                + gv[1].clone() * e.v[1].clone()
-                + gv[2].clone() * e.v[2].clone();
-            let gm = [gm0, gm1, gm2];
-            let gw = Tensor::cat((0..3).map(|k| gm[k].clone() * e.x[k].clone()).collect(), 1);
-            let gx = scatter(
-                n,
-                rcv.clone(),
-                Tensor::cat((0..3).map(|k| gm[k].clone() * e.w[k].clone()).collect(), 1),
-            );
-            let m2 = e.w[2].clone() * e.x[2].clone();
-            let gvj = Tensor::cat(
-                (0..3)
-                    .map(|c| scatter(n, rcv.clone(), m2.clone() * gv[c].clone()))
-                    .collect(),
-                0,
-            );
-            (
-                gw.into_primitive().tensor(),
-                gx.into_primitive().tensor(),
-                gvj.into_primitive().tensor(),
-            )
-        }
+    /// [`super::MessageOps::painn_message_backward`].
+    #[allow(clippy::type_complexity)]
+    pub fn message_backward<B: Backend>(
+        grad: FloatTensor<B>,
+        w: FloatTensor<B>,
+        xs: FloatTensor<B>,
+        v: FloatTensor<B>,
+        dir: FloatTensor<B>,
+        senders: IntTensor<B>,
+        receivers: IntTensor<B>,
+    ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+        let (g, w, xs, v, dir, snd, rcv) = (
+            f::<B>(grad),
+            f::<B>(w),
+            f::<B>(xs),
+            f::<B>(v),
+            f::<B>(dir),
+            i::<B>(senders),
+            i::<B>(receivers),
+        );
+        let n = xs.dims()[0];
+        let e = edge(&w, &xs, &v, &dir, &rcv);
+        let at_sender = |k: usize| g.clone().narrow(0, k * n, n).select(0, snd.clone());
+        let (gs, gv) = (at_sender(0), [at_sender(1), at_sender(2), at_sender(3)]);
+        let gm0 = gs;
+        let gm1 = gv[0].clone() * e.d[0].clone()
+            + gv[1].clone() * e.d[1].clone()
+            + gv[2].clone() * e.d[2].clone();
+        let gm2 = gv[0].clone() * e.v[0].clone()
+            + gv[1].clone() * e.v[1].clone()
+            + gv[2].clone() * e.v[2].clone();
+        let gm = [gm0, gm1, gm2];
+        let gw = Tensor::cat((0..3).map(|k| gm[k].clone() * e.x[k].clone()).collect(), 1);
+        let gx = scatter(
+            n,
+            rcv.clone(),
+            Tensor::cat((0..3).map(|k| gm[k].clone() * e.w[k].clone()).collect(), 1),
+        );
+        let m2 = e.w[2].clone() * e.x[2].clone();
+        let gvj = Tensor::cat(
+            (0..3)
+                .map(|c| scatter(n, rcv.clone(), m2.clone() * gv[c].clone()))
+                .collect(),
+            0,
+        );
+        (
+            gw.into_primitive().tensor(),
+            gx.into_primitive().tensor(),
+            gvj.into_primitive().tensor(),
+        )
     }
 }
+
+#[cfg(feature = "cube")]
+impl<R: geobatch_nn::backend::CubeRuntime> MessageOps for geobatch_nn::backend::Cube<R> {}
+#[cfg(feature = "cube")]
+impl<R: geobatch_nn::backend::CubeRuntime> MessageOps for geobatch_nn::backend::Fused<R> {}

@@ -156,8 +156,10 @@ impl NormOps for Flex {
     }
 }
 
-#[cfg(feature = "cuda")]
-impl NormOps for geobatch_nn::backend::Gpu {}
+#[cfg(feature = "cube")]
+impl<R: geobatch_nn::backend::CubeRuntime> NormOps for geobatch_nn::backend::Cube<R> {}
+#[cfg(feature = "cube")]
+impl<R: geobatch_nn::backend::CubeRuntime> NormOps for geobatch_nn::backend::Fused<R> {}
 
 #[derive(Debug)]
 struct NormDotBackward;

@@ -11,6 +11,7 @@ use geobatch_model_painn::message::message;
 use geobatch_model_painn::{Painn, PainnSpec};
 use geobatch_nn::BatchInputs;
 use geobatch_nn::backend::{Cpu, CpuAutodiff};
+use geobatch_nn::index::Segments;
 use geobatch_nn::trainer::GraphRegressor;
 
 use geobatch_testkit::models::context as ctx;
@@ -79,7 +80,7 @@ fn features(model: &Painn<Cpu>, set: &GraphSet) -> (Vec<f32>, Vec<f32>, f32) {
         mean: 0.0,
         std: 1.0,
     }];
-    let inputs = BatchInputs::<Cpu>::new(&batch, &stats, &Default::default());
+    let inputs = BatchInputs::<Cpu>::new(&batch, &stats, &Default::default(), &Default::default());
     let (s, v) = model.features(&inputs);
     let e = model.forward(&inputs);
     let vec = |t: Tensor<Cpu, 2>| t.into_data().convert::<f32>().into_vec::<f32>().unwrap();
@@ -227,13 +228,14 @@ fn fused_message_matches_the_reference_and_finite_differences() {
         &dev,
     );
     let probe = t(4 * n, f);
+    let (senders, receivers) = (Segments::new(snd.clone(), n), Segments::new(rcv.clone(), n));
     let fused = message(
         w.clone(),
         xs.clone(),
         v.clone(),
         dir.clone(),
-        snd.clone(),
-        rcv.clone(),
+        &senders,
+        &receivers,
         n,
     );
     let plain = reference(
@@ -287,7 +289,7 @@ fn fused_message_matches_the_reference_and_finite_differences() {
                     "xs" => (w.clone(), moved, v.clone()),
                     _ => (w.clone(), xs.clone(), moved),
                 };
-                let out = message(w, xs, v, dir.clone(), snd.clone(), rcv.clone(), n);
+                let out = message(w, xs, v, dir.clone(), &senders, &receivers, n);
                 f64::from((out * probe.clone()).sum().into_scalar())
             };
             let numeric = (l(h) - l(-h)) / (2.0 * f64::from(h));

@@ -13,7 +13,7 @@ use burn::tensor::backend::Backend;
 use geobatch_core::{ModelContext, ModelSpec, Result, Trainer, plugin_options};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
-use geobatch_nn::layers::{Dense, Mlp, message_mean, segment_sum};
+use geobatch_nn::layers::{Dense, Mlp, message_mean};
 use geobatch_nn::sizes;
 use geobatch_nn::{BatchInputs, GraphRegressor};
 use serde::{Deserialize, Serialize};
@@ -117,14 +117,14 @@ impl<B: FusedOps> GraphRegressor<B> for SchNet<B> {
             let agg = message_mean(
                 w,
                 step.node_in.forward(h.clone()),
-                x.senders.clone(),
-                x.receivers.clone(),
+                &x.senders,
+                &x.receivers,
                 x.inv_in_degree.clone(),
             );
             h = h + step.update.forward(agg);
         }
         let per_node = self.readout.forward(h);
-        segment_sum(per_node, x.node_graph.clone(), x.n_graphs) * x.inv_n_node.clone()
+        x.node_graph.mean(per_node, x.inv_n_node.clone())
     }
 }
 

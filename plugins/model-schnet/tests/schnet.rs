@@ -67,7 +67,7 @@ fn model_gradients_match_finite_differences_on_a_padded_batch() {
     };
     let device = Default::default();
     let model = SchNet::<B>::new(&spec, set.species_classes().len(), 1, 1, &device);
-    let inputs = BatchInputs::<B>::new(&batch, &stats, &device);
+    let inputs = BatchInputs::<B>::new(&batch, &stats, &device, &Default::default());
     let w0: Vec<f32> = model
         .embed
         .weight

@@ -2,7 +2,7 @@
 
 use super::checks::{check_device, check_experiment, check_sinks, check_threads};
 use geobatch_core::{
-    BatcherSpec, DatasetSpec, ModelSpec, OptimizerSpec, Quirks, SinkSpec, SplitName,
+    BatcherSpec, DatasetSpec, EngineOptions, ModelSpec, OptimizerSpec, Quirks, SinkSpec, SplitName,
 };
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -115,6 +115,10 @@ pub struct TrainingSection {
     /// the same bits; only the speed changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+    /// How the engine runs a step: the GPU variants (`[training.engine]`; left out of a resolved
+    /// config while every option has its default).
+    #[serde(default, skip_serializing_if = "EngineOptions::is_default")]
+    pub engine: EngineOptions,
 }
 
 fn default_checkpoint_every() -> u64 {
@@ -133,6 +137,7 @@ impl Default for TrainingSection {
             optimizer: OptimizerSpec::default(),
             checkpoint_every: default_checkpoint_every(),
             threads: None,
+            engine: EngineOptions::default(),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::config::Mode;
 use crate::error::RunError;
-use geobatch_core::{Batch, Error};
+use geobatch_core::{Batch, Error, Staged, Stager};
 use std::ops::Range;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -42,6 +42,9 @@ pub struct Built<B> {
     pub wait_ns: Option<u64>,
     /// The source's position right after this batch, taken when a checkpoint follows it.
     pub position: Option<serde_json::Value>,
+    /// The trainer's device inputs of this batch, made by its stager on the prefetch worker
+    /// (`training.engine.upload = "worker"`); taken by the step.
+    pub staged: Option<Staged>,
 }
 
 /// Whether to go on after a batch.
@@ -54,7 +57,7 @@ pub enum Flow {
 }
 
 /// What [`feed`] hands each batch to: the step and its batch; says whether to go on.
-pub type OnBatch<'f, B> = dyn FnMut(u64, &Built<B>) -> Result<Flow, RunError> + 'f;
+pub type OnBatch<'f, B> = dyn FnMut(u64, &mut Built<B>) -> Result<Flow, RunError> + 'f;
 
 /// Makes the batch of `step` into `batch`, with the source's position after it when
 /// `mark(step)` (a checkpoint follows that step).
@@ -76,6 +79,7 @@ fn make<S: BatchSource>(
         collate_ns,
         wait_ns: None,
         position,
+        staged: None,
     })
 }
 
@@ -85,20 +89,23 @@ fn make<S: BatchSource>(
 /// queue of [`BatchSource::QUEUE`] while `f` runs, batches are recycled through a return
 /// channel, and the time `f`'s side waited for each batch is recorded in [`Built::wait_ns`].
 /// `mark(step)` says which batches carry the source's position (those a checkpoint follows):
-/// the worker is ahead of the trainer, so the position is taken when the batch is made.
+/// the worker is ahead of the trainer, so the position is taken when the batch is made. A
+/// `stager` (prefetch only) turns each batch into the trainer's device inputs on the worker too,
+/// into [`Built::staged`].
 pub fn feed<S: BatchSource>(
     mode: Mode,
     source: &mut S,
     steps: Range<u64>,
     mark: &(dyn Fn(u64) -> bool + Sync),
+    stager: Option<Box<dyn Stager<S::Batch>>>,
     f: &mut OnBatch<'_, S::Batch>,
 ) -> Result<(), RunError> {
     match mode {
         Mode::Serial => {
             let mut spare = S::Batch::default();
             for step in steps {
-                let built = make(source, spare, step, mark)?;
-                if f(step, &built)? == Flow::Stop {
+                let mut built = make(source, spare, step, mark)?;
+                if f(step, &mut built)? == Flow::Stop {
                     break;
                 }
                 spare = built.batch;
@@ -111,10 +118,16 @@ pub fn feed<S: BatchSource>(
             let (tx, rx) = mpsc::sync_channel::<Result<Built<S::Batch>, Error>>(S::QUEUE);
             let (back_tx, back_rx) = mpsc::channel::<S::Batch>();
             let worker_steps = steps.clone();
+            let mut stager = stager;
             scope.spawn(move || {
                 for step in worker_steps {
                     let spare = back_rx.try_recv().unwrap_or_default();
-                    let item = make(source, spare, step, mark);
+                    let item = make(source, spare, step, mark).and_then(|mut built| {
+                        if let Some(stager) = stager.as_mut() {
+                            built.staged = Some(stager.stage(&built.batch)?);
+                        }
+                        Ok(built)
+                    });
                     let failed = item.is_err();
                     if tx.send(item).is_err() || failed {
                         return;
@@ -128,7 +141,7 @@ pub fn feed<S: BatchSource>(
                 };
                 let mut built = item?;
                 built.wait_ns = Some(t.elapsed().as_nanos() as u64);
-                if f(step, &built)? == Flow::Stop {
+                if f(step, &mut built)? == Flow::Stop {
                     break;
                 }
                 let _ = back_tx.send(built.batch);

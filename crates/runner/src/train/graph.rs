@@ -322,6 +322,7 @@ impl TrainKind for ExperimentConfig {
             seed: cfg.experiment.seed,
             device: tr.device.clone(),
             optimizer: tr.optimizer.clone(),
+            engine: tr.engine,
         })?;
         Ok(Prepared {
             source,

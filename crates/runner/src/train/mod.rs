@@ -274,11 +274,16 @@ where
         round_start: Instant::now(),
         anchor,
     };
+    let stager = match mode {
+        Mode::Prefetch => steps.trainer.stager(),
+        Mode::Serial => None,
+    };
     let fed = feed(
         mode,
         &mut source,
         start..schedule.steps,
         &|s| schedule.checkpoints_after(s),
+        stager,
         &mut |step, built| steps.step(step, built),
     );
     let outcome = fed
@@ -322,13 +327,16 @@ struct RunLoop<'r, T: TaskHooks> {
 /// step`'s): the trainer's step and its record, the padded shape met in `progress`.
 pub(crate) fn timed_update<B: Batch>(
     trainer: &mut dyn Trainer<B>,
-    built: &Built<B>,
+    built: &mut Built<B>,
     step: u64,
     warmup: bool,
     progress: &mut Progress,
 ) -> Result<(StepRecord, StepStats), RunError> {
     let t = Instant::now();
-    let stats = trainer.train_step(&built.batch, step)?;
+    let stats = match built.staged.take() {
+        Some(staged) => trainer.train_staged(&built.batch, staged, step)?,
+        None => trainer.train_step(&built.batch, step)?,
+    };
     let timing = StepTiming {
         plan_ns: built.plan_ns,
         collate_ns: built.collate_ns,
@@ -349,7 +357,7 @@ pub(crate) fn timed_update<B: Batch>(
 
 impl<T: TaskHooks> RunLoop<'_, T> {
     /// One step: update on the batch and record it, then evaluate and checkpoint when due.
-    fn step(&mut self, step: u64, built: &Built<T::Batch>) -> Result<Flow, RunError> {
+    fn step(&mut self, step: u64, built: &mut Built<T::Batch>) -> Result<Flow, RunError> {
         if self.stop.load(Ordering::Relaxed) {
             self.interrupted = Some(step);
             return Ok(Flow::Stop);
@@ -381,7 +389,7 @@ impl<T: TaskHooks> RunLoop<'_, T> {
     }
 
     /// The timed update and its record; a diverged loss is an error after it is recorded.
-    fn update(&mut self, step: u64, built: &Built<T::Batch>) -> Result<(), RunError> {
+    fn update(&mut self, step: u64, built: &mut Built<T::Batch>) -> Result<(), RunError> {
         let warmup = self.schedule.warmup(step);
         let (record, stats) = timed_update(self.trainer, built, step, warmup, &mut self.progress)?;
         self.sinks.step(&record)?;

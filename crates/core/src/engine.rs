@@ -1,0 +1,141 @@
+//! How geobatch's engine runs a training step: the variants `scripts/gpu-ab.sh` measures
+//! against each other on a GPU (`[training.engine]`). The defaults are the engine as measured
+//! (docs/gpu.md); a variant becomes the default only after a device measurement says so.
+
+use serde::{Deserialize, Serialize};
+
+/// The `[training.engine]` table. Every option but `upload` matters on GPU devices (`cuda`,
+/// `wgpu`) only; the CPU keeps its own kernels, which are faster there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineOptions {
+    /// burn's kernel fusion: chains of element-wise operations (and reductions and matrix
+    /// products with their element-wise neighbours) compiled into one kernel at run time.
+    #[serde(default)]
+    pub fusion: bool,
+    /// Where the models' radial bases are computed.
+    #[serde(default)]
+    pub basis: BasisPlace,
+    /// How rows of edges are summed into nodes and graphs (and so the gradient of every gather).
+    #[serde(default)]
+    pub segments: SegmentKernel,
+    /// Where a batch is turned into device tensors in prefetch mode.
+    #[serde(default)]
+    pub upload: Upload,
+}
+
+impl EngineOptions {
+    /// Whether every option has its default (a resolved config then leaves the table out, so
+    /// the run identities of configs without it do not change).
+    pub fn is_default(&self) -> bool {
+        *self == EngineOptions::default()
+    }
+
+    /// A short label of the non-default options (`fusion+basis=device`), or `default`: the
+    /// variant column of `scripts/gpu-ab.sh`'s table.
+    pub fn label(&self) -> String {
+        let mut parts = Vec::new();
+        if self.fusion {
+            parts.push("fusion".to_string());
+        }
+        if self.basis != BasisPlace::default() {
+            parts.push(format!("basis={}", self.basis.as_str()));
+        }
+        if self.segments != SegmentKernel::default() {
+            parts.push(format!("segments={}", self.segments.as_str()));
+        }
+        if self.upload != Upload::default() {
+            parts.push(format!("upload={}", self.upload.as_str()));
+        }
+        if parts.is_empty() {
+            "default".into()
+        } else {
+            parts.join("+")
+        }
+    }
+}
+
+/// Where a radial basis (`[E, K]` floats) is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BasisPlace {
+    /// On the host, by one vectorised CPU pass, then copied to the device with the batch.
+    #[default]
+    Host,
+    /// On the device, from the edge lengths (only `E` floats are copied).
+    Device,
+}
+
+impl BasisPlace {
+    /// The spelling in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BasisPlace::Host => "host",
+            BasisPlace::Device => "device",
+        }
+    }
+}
+
+/// How a GPU sums rows into segments (edges into their receivers or senders, nodes into graphs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentKernel {
+    /// burn's index-add over K chunks of about 32 rows, summed in parallel, then added up.
+    #[default]
+    Chunked,
+    /// geobatch's kernel over compressed rows: the batch carries every segment's range of
+    /// (sorted) rows, and one thread per output element adds its range, in order (no atomics,
+    /// no partial buffers, the same bits every run).
+    Csr,
+}
+
+impl SegmentKernel {
+    /// The spelling in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegmentKernel::Chunked => "chunked",
+            SegmentKernel::Csr => "csr",
+        }
+    }
+}
+
+/// Where a batch becomes device tensors when batches are prefetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upload {
+    /// In the step (its `transfer` phase), as in serial mode.
+    #[default]
+    Step,
+    /// On the prefetch worker, while the previous step computes (on a GPU, the copy runs on the
+    /// worker's own stream); the step's `transfer` phase is then only the hand-over.
+    Worker,
+}
+
+impl Upload {
+    /// The spelling in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Upload::Step => "step",
+            Upload::Worker => "worker",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_name_the_non_default_options() {
+        assert_eq!(EngineOptions::default().label(), "default");
+        assert!(EngineOptions::default().is_default());
+        let o = EngineOptions {
+            fusion: true,
+            basis: BasisPlace::Device,
+            segments: SegmentKernel::Csr,
+            upload: Upload::Worker,
+        };
+        assert_eq!(o.label(), "fusion+basis=device+segments=csr+upload=worker");
+        assert!(!o.is_default());
+    }
+}
