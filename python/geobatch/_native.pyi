@@ -97,7 +97,6 @@ class Collator:
         index_dtype: np.dtype,
         pyg: bool,
         max_free: int,
-        read_ahead: bool = False,
     ) -> None: ...
     def collate(
         self, indices: npt.NDArray[np.int64], padded: Counts

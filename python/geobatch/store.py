@@ -260,11 +260,9 @@ class PaddedBatch:
         return f"PaddedBatch(real={self.real}, padded={self.padded})"
 
 
-def _native_collator(store: "GraphStore", capacity, index_dtype, *, pyg: bool, max_free: int,
-                     read_ahead: bool = False):
+def _native_collator(store: "GraphStore", capacity, index_dtype, *, pyg: bool, max_free: int):
     """The native collator of a store: its arrays as rows of bytes, with their dtypes and
-    trailing shapes (what the output arrays are made as); ``read_ahead``: each batch of a bound
-    plan starts the next one's collation on the collator's thread."""
+    trailing shapes (what the output arrays are made as)."""
     stored = not store.full
 
     def spec(arrays):
@@ -285,7 +283,6 @@ def _native_collator(store: "GraphStore", capacity, index_dtype, *, pyg: bool, m
         index_dtype=np.dtype(index_dtype),
         pyg=pyg,
         max_free=max_free,
-        read_ahead=read_ahead,
     )
 
 

@@ -274,10 +274,8 @@ class DataLoader:
         if self._capacity is None or any(c > h for c, h in zip(capacity, self._capacity)):
             if self._capacity is not None:
                 capacity = tuple(max(c, h) for c, h in zip(capacity, self._capacity))
-            # read-ahead: the next batch is collated on the collator's own thread (no GIL)
-            # while the loop uses this one
             self._native = _native_collator(self.store, capacity, np.int64, pyg=True,
-                                            max_free=self.prefetch + 5, read_ahead=True)
+                                            max_free=self.prefetch + 4)
             self._capacity = capacity
         indices = plan.indices if self._rows is None else self._rows[plan.indices]
         bound = self._native.bind(np.ascontiguousarray(indices, dtype=np.int64), plan.offsets, plan.padded)

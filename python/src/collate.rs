@@ -49,7 +49,7 @@ use pyo3::types::PyTuple;
 use std::alloc::Layout as AllocLayout;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 /// Nodes, edges and graphs of a batch.
 type Counts = (usize, usize, usize);
@@ -286,10 +286,10 @@ impl Drop for Lease {
 /// share it.
 #[pyclass(module = "geobatch._native", frozen)]
 pub struct BoundPlan {
-    data: Arc<PlanData>,
+    data: PlanData,
 }
 
-/// A bound plan's arrays (shared with the read-ahead thread).
+/// A bound plan's arrays.
 struct PlanData {
     indices: Vec<i64>,
     offsets: Vec<usize>,
@@ -321,15 +321,12 @@ impl BoundPlan {
 /// module's text).
 #[pyclass(module = "geobatch._native", frozen)]
 pub struct Collator {
-    engine: Arc<Engine>,
-    /// The next batch of a bound plan, collated on a thread of its own while the caller uses
-    /// this one (`None`: every batch collated when asked for).
-    ahead: Option<ReadAhead>,
+    engine: Engine,
     /// The store arrays the layout points into, kept alive.
     _keep: Vec<Py<PyAny>>,
 }
 
-/// What a collation needs, shared by the collator and its read-ahead thread.
+/// What a collation needs (no Python: it runs with the GIL released).
 struct Engine {
     layout: Layout,
     columns: Columns,
@@ -380,8 +377,8 @@ impl Engine {
         let places = places(&self.columns, shape);
         let mut buffer = self.pool.take().ok_or(Failure::Memory(self.pool.bytes))?;
         // SAFETY: the buffer was just taken: nothing else reads or writes it; the store's
-        // arrays are kept alive by the collator (which outlives every collation, the
-        // read-ahead thread's included) and never written
+        // arrays are kept alive by the collator (which outlives every collation) and never
+        // written
         let result = unsafe {
             let bytes = buffer.bytes_mut();
             self.layout.collate(
@@ -416,192 +413,6 @@ impl Engine {
         }
         let idx = &plan.indices[plan.offsets[b]..plan.offsets[b + 1]];
         self.collate(idx, plan.padded[b])
-    }
-}
-
-/// The read-ahead of a collator: one batch collated on a thread of its own (started on first
-/// use), handed over when it is asked for, given back to the pool when it is not (a loop that
-/// stopped, another plan).
-struct ReadAhead {
-    shared: Arc<Ahead>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-/// The slot the collator and its read-ahead thread share.
-struct Ahead {
-    slot: Mutex<Slot>,
-    changed: Condvar,
-}
-
-/// The one job of a read-ahead: which batch, and where it stands.
-#[derive(Default)]
-struct Slot {
-    job: Option<(Arc<PlanData>, usize)>,
-    phase: Phase,
-    shutdown: bool,
-}
-
-/// Where a read-ahead job stands.
-#[derive(Default)]
-enum Phase {
-    /// No job.
-    #[default]
-    Idle,
-    /// Asked for, not started: the caller may take it back and collate it itself.
-    Pending,
-    /// Being collated by the thread.
-    Working,
-    /// Done.
-    Ready(Result<Collated, Failure>),
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // every state a panic could leave behind is a valid one (the slot is replaced whole)
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl ReadAhead {
-    fn new() -> ReadAhead {
-        ReadAhead {
-            shared: Arc::new(Ahead {
-                slot: Mutex::new(Slot::default()),
-                changed: Condvar::new(),
-            }),
-            thread: Mutex::new(None),
-        }
-    }
-
-    /// Batch `b` of `plan` if it is the job of the read-ahead; `None`: collate it here. Waits
-    /// (the GIL released) only while the thread is collating it.
-    fn claim(
-        &self,
-        py: Python<'_>,
-        plan: &Arc<PlanData>,
-        b: usize,
-    ) -> Option<Result<Collated, Failure>> {
-        {
-            // the thread holds the lock only to change the phase, never while collating
-            let mut slot = lock(&self.shared.slot);
-            let mine = slot
-                .job
-                .as_ref()
-                .is_some_and(|(p, k)| Arc::ptr_eq(p, plan) && *k == b);
-            if !mine {
-                return None;
-            }
-            match std::mem::take(&mut slot.phase) {
-                Phase::Ready(result) => {
-                    slot.job = None;
-                    return Some(result);
-                }
-                Phase::Idle | Phase::Pending => {
-                    slot.job = None;
-                    return None;
-                }
-                Phase::Working => slot.phase = Phase::Working,
-            }
-        }
-        py.detach(|| self.wait_for(plan, b))
-    }
-
-    /// Waits for the thread to finish batch `b` of `plan`, and takes it.
-    fn wait_for(&self, plan: &Arc<PlanData>, b: usize) -> Option<Result<Collated, Failure>> {
-        let ahead = &self.shared;
-        let mut slot = lock(&ahead.slot);
-        loop {
-            let mine = slot
-                .job
-                .as_ref()
-                .is_some_and(|(p, k)| Arc::ptr_eq(p, plan) && *k == b);
-            if !mine {
-                return None;
-            }
-            match std::mem::take(&mut slot.phase) {
-                Phase::Working => {
-                    slot.phase = Phase::Working;
-                    slot = ahead.changed.wait(slot).unwrap_or_else(|e| e.into_inner());
-                }
-                Phase::Ready(result) => {
-                    slot.job = None;
-                    return Some(result);
-                }
-                Phase::Idle | Phase::Pending => {
-                    slot.job = None;
-                    return None;
-                }
-            }
-        }
-    }
-
-    /// Asks the thread for batch `b` of `plan` (started when first needed); a result nobody
-    /// took goes back to the pool. Skipped while the thread is busy.
-    fn schedule(&self, engine: &Arc<Engine>, plan: Arc<PlanData>, b: usize) {
-        let ahead = &self.shared;
-        {
-            let mut slot = lock(&ahead.slot);
-            if slot.shutdown || matches!(slot.phase, Phase::Working) {
-                return;
-            }
-            if let Phase::Ready(Ok(stale)) = std::mem::take(&mut slot.phase) {
-                engine.pool.give_back(stale.buffer);
-            }
-            slot.job = Some((plan, b));
-            slot.phase = Phase::Pending;
-        }
-        ahead.changed.notify_all();
-        let mut thread = lock(&self.thread);
-        if thread.is_none() {
-            let (ahead, engine) = (self.shared.clone(), engine.clone());
-            // a thread that cannot start leaves every job pending: each is collated by the
-            // caller that asks for it
-            *thread = std::thread::Builder::new()
-                .name("geobatch-collate".into())
-                .spawn(move || read_ahead(&ahead, &engine))
-                .ok();
-        }
-    }
-
-    /// Stops the thread (after the collation it is in) and gives its result back.
-    fn stop(&self, engine: &Engine) {
-        lock(&self.shared.slot).shutdown = true;
-        self.shared.changed.notify_all();
-        if let Some(thread) = lock(&self.thread).take() {
-            // the thread only ends its loop; a panic in it has nothing to report here
-            let _ = thread.join();
-        }
-        if let Phase::Ready(Ok(stale)) = std::mem::take(&mut lock(&self.shared.slot).phase) {
-            engine.pool.give_back(stale.buffer);
-        }
-    }
-}
-
-/// The read-ahead thread: collates each pending job until told to stop.
-fn read_ahead(ahead: &Ahead, engine: &Engine) {
-    let mut slot = lock(&ahead.slot);
-    loop {
-        if slot.shutdown {
-            return;
-        }
-        match (&slot.phase, slot.job.clone()) {
-            (Phase::Pending, Some((plan, b))) => {
-                slot.phase = Phase::Working;
-                drop(slot);
-                let result = engine.collate_batch(&plan, b);
-                slot = lock(&ahead.slot);
-                slot.phase = Phase::Ready(result);
-                ahead.changed.notify_all();
-            }
-            _ => slot = ahead.changed.wait(slot).unwrap_or_else(|e| e.into_inner()),
-        }
-    }
-}
-
-impl Drop for Collator {
-    fn drop(&mut self) {
-        // the thread reads the store's arrays, which `_keep` holds: it ends first
-        if let Some(ahead) = &self.ahead {
-            ahead.stop(&self.engine);
-        }
     }
 }
 
@@ -672,7 +483,7 @@ impl Collator {
     /// checked here is what memory safety needs.
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (*, node_offsets, edge_offsets, senders_local, receivers_local, node_src, edge_src, graph_src, node_dtypes, edge_dtypes, graph_dtypes, capacity, index_dtype, pyg, max_free, read_ahead = false))]
+    #[pyo3(signature = (*, node_offsets, edge_offsets, senders_local, receivers_local, node_src, edge_src, graph_src, node_dtypes, edge_dtypes, graph_dtypes, capacity, index_dtype, pyg, max_free))]
     fn new(
         py: Python<'_>,
         node_offsets: Bound<'_, PyAny>,
@@ -689,7 +500,6 @@ impl Collator {
         index_dtype: Bound<'_, PyArrayDescr>,
         pyg: bool,
         max_free: usize,
-        read_ahead: bool,
     ) -> PyResult<Self> {
         let arrays = Arrays {
             node_offsets,
@@ -740,7 +550,7 @@ impl Collator {
         let extra = usize::from(pyg);
         let bytes = checked_bytes(&columns, (cn + extra, ce, cg))?;
         Ok(Collator {
-            engine: Arc::new(Engine {
+            engine: Engine {
                 layout,
                 columns,
                 capacity: [cn, ce, cg],
@@ -750,8 +560,7 @@ impl Collator {
                     leased: AtomicUsize::new(0),
                     bytes,
                 }),
-            }),
-            ahead: read_ahead.then(ReadAhead::new),
+            },
             _keep: arrays.keep(),
         })
     }
@@ -808,20 +617,19 @@ impl Collator {
             ));
         }
         Ok(BoundPlan {
-            data: Arc::new(PlanData {
+            data: PlanData {
                 indices: idx.to_vec(),
                 offsets: off.iter().map(|&x| x as usize).collect(),
                 padded: pad
                     .chunks_exact(3)
                     .map(|c| [c[0] as usize, c[1] as usize, c[2] as usize])
                     .collect(),
-            }),
+            },
         })
     }
 
     /// Collates batch `b` of a bound plan; returns the real and the padded (nodes, edges,
-    /// graphs) and the batch's arrays. With read-ahead, batch `b + 1` is then collated on the
-    /// collator's thread while the caller uses this one (and handed over when asked for).
+    /// graphs) and the batch's arrays.
     fn collate_bound<'py>(
         &self,
         py: Python<'py>,
@@ -836,20 +644,9 @@ impl Collator {
             )));
         }
         let engine = &self.engine;
-        let claimed = match &self.ahead {
-            Some(ahead) => ahead.claim(py, data, b),
-            None => None,
-        };
-        let collated = match claimed {
-            Some(result) => result,
-            None => py.detach(|| engine.collate_batch(data, b)),
-        }
-        .map_err(Failure::into_py)?;
-        if let Some(ahead) = &self.ahead
-            && b + 1 < data.batches()
-        {
-            ahead.schedule(engine, data.clone(), b + 1);
-        }
+        let collated = py
+            .detach(|| engine.collate_batch(data, b))
+            .map_err(Failure::into_py)?;
         let p = data.padded[b];
         let (real, arrays) = self.hand_out(py, collated)?;
         Ok((real, (p[0], p[1], p[2]), arrays))
