@@ -224,3 +224,64 @@ fn bench_step_times_the_steady_steps_of_the_training_loop() {
     );
     assert!(geobatch_runner::bench::render("schnet", &rows).contains("steady steps"));
 }
+
+/// The engine's GPU variants on the CPU: the prefetch worker's staged inputs and the grouping
+/// (which the CPU kernels do not use) train the same bits as the default; a basis made by
+/// tensor operations rounds differently, by little; the run folder's config names the variant
+/// and leaves the default out; a wrong key is named with the valid ones.
+#[test]
+fn engine_variants_on_the_cpu_train_as_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, training: &str| {
+        let loaded = config(
+            &dir.path().join(name),
+            "kind = \"schnet\"\nlatent = 16",
+            "kind = \"dynamic\"\nbatch_size = 8",
+            &format!("steps = 20\neval_splits = []\nthreads = 1\n{training}"),
+        );
+        let s = run_train(&loaded, None, &AtomicBool::new(false)).unwrap();
+        let config = std::fs::read_to_string(s.run_dir.join("config.toml")).unwrap();
+        let mut transfer = column(&s.run_dir, "transfer_ns");
+        transfer.sort_by(f64::total_cmp);
+        (
+            column(&s.run_dir, "loss"),
+            config,
+            transfer[transfer.len() / 2],
+        )
+    };
+    let (base, base_config, base_transfer) = run("a", "");
+    assert_eq!(base.len(), 20);
+    assert!(!base_config.contains("engine"), "{base_config}");
+    let (worker, worker_config, worker_transfer) =
+        run("b", "mode = \"prefetch\"\nengine = { upload = \"worker\" }");
+    assert_eq!(
+        worker, base,
+        "inputs staged on the prefetch worker train the same bits"
+    );
+    assert!(
+        worker_transfer < base_transfer,
+        "the step only takes the staged inputs over: transfer {worker_transfer} ns vs {base_transfer} ns"
+    );
+    assert!(
+        worker_config.contains("[training.engine]")
+            && worker_config.contains("upload = \"worker\""),
+        "{worker_config}"
+    );
+    let (csr, _, _) = run("c", "engine = { segments = \"csr\" }");
+    assert_eq!(csr, base, "the CPU keeps its segment kernels");
+    let (device, _, _) = run("d", "engine = { basis = \"device\", fusion = true }");
+    for (a, b) in device.iter().zip(&base) {
+        assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    let wrong = LoadedConfig::from_str(
+        "[experiment]\nname = \"t\"\n[dataset]\nkind = \"synthetic\"\n[batcher]\nkind = \"dynamic\"\nbatch_size = 8\n\
+         [training]\nengine = { fuse = true }\n",
+        Path::new("wrong.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        wrong.contains("training.engine") && wrong.contains("fuse") && wrong.contains("fusion"),
+        "{wrong}"
+    );
+}
