@@ -471,11 +471,9 @@ pub(crate) mod device_tests {
         let w = random(x.len(), 12);
         let cpu = Default::default();
         for_each_gpu!(|G, device, name| {
-            let cases: [(
-                &str,
-                fn(Tensor<CpuAutodiff, 1>) -> Tensor<CpuAutodiff, 1>,
-                fn(Tensor<G, 1>) -> Tensor<G, 1>,
-            ); 2] = [("ssp", ssp, ssp), ("silu", silu, silu)];
+            type Pair<X> = fn(Tensor<X, 1>) -> Tensor<X, 1>;
+            let cases: [(&str, Pair<CpuAutodiff>, Pair<G>); 2] =
+                [("ssp", ssp, ssp), ("silu", silu, silu)];
             for (what, on_cpu, on_gpu) in cases {
                 let (yc, gc) = value_and_grad::<CpuAutodiff>(&cpu, &x, &w, on_cpu);
                 let (yg, gg) = value_and_grad::<G>(&device, &x, &w, on_gpu);
@@ -553,7 +551,8 @@ pub(crate) mod device_tests {
                 );
                 h = h + crate::layers::ssp(m);
             }
-            x.node_graph.mean(self.readout.forward(h), x.inv_n_node.clone())
+            x.node_graph
+                .mean(self.readout.forward(h), x.inv_n_node.clone())
         }
     }
 
@@ -563,12 +562,20 @@ pub(crate) mod device_tests {
         let mut b = geobatch_core::GraphSetBuilder::new(vec!["y".into()]);
         for i in 0..n {
             let atoms = rng.random_range(3..10);
-            let z: Vec<u8> = (0..atoms).map(|_| [1u8, 6, 8][rng.random_range(0..3)]).collect();
+            let z: Vec<u8> = (0..atoms)
+                .map(|_| [1u8, 6, 8][rng.random_range(0..3)])
+                .collect();
             let pos: Vec<[f64; 3]> = (0..atoms)
                 .map(|_| std::array::from_fn(|_| rng.random_range(-2.0..2.0)))
                 .collect();
-            b.push(&format!("m{i}"), &z, &pos, None, &[rng.random_range(-1.0..1.0)])
-                .unwrap();
+            b.push(
+                &format!("m{i}"),
+                &z,
+                &pos,
+                None,
+                &[rng.random_range(-1.0..1.0)],
+            )
+            .unwrap();
         }
         b.build(&geobatch_core::GraphRule::Full, None).unwrap()
     }
@@ -672,7 +679,10 @@ pub(crate) mod device_tests {
                 let v = EngineOptions { fusion: false, ..v };
                 let got = losses::<G>(device.clone(), v);
                 let d = worst(&got, &want);
-                eprintln!("{name} {}: losses {got:?}, worst relative difference {d:.1e}", v.label());
+                eprintln!(
+                    "{name} {}: losses {got:?}, worst relative difference {d:.1e}",
+                    v.label()
+                );
                 assert!(d < 1e-4, "{name} {}: {got:?} vs {want:?}", v.label());
             }
         });
