@@ -57,8 +57,8 @@ pub fn command(args: AdviseArgs) -> anyhow::Result<ExitCode> {
         }),
         e => anyhow::Error::new(e),
     })?;
-    print!("{text}");
-    println!("\nadvice written to {}", out.display());
+    geobatch_core::out!("{text}");
+    geobatch_core::outln!("\nadvice written to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -84,7 +84,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         .model
         .as_ref()
         .map_or("?", |m| m.typetag_name());
-    print!("{}", geobatch_runner::bench::render(name, &rows));
+    geobatch_core::out!("{}", geobatch_runner::bench::render(name, &rows));
     if let Some(path) = csv {
         let training = &loaded.config.training;
         let lines = geobatch_runner::bench::csv_rows(

@@ -74,7 +74,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
     match cmd {
         DataCommand::List => {
             for p in registry::data_providers() {
-                println!(
+                geobatch_core::outln!(
                     "{:<10} {}{}",
                     p.name,
                     p.summary,
@@ -100,7 +100,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                     "{name} cannot be fetched; use `geobatch data import {name} PATH`"
                 ))
             })?;
-            println!(
+            geobatch_core::outln!(
                 "{}",
                 fetch(&FetchArgs {
                     data_dir: dir,
@@ -122,7 +122,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
         } => {
             let p = provider(&name)?;
             let out = out.unwrap_or_else(|| dir.join(p.default_out));
-            println!("{}", import_guarded(p, path, &out, limit, progress, force)?);
+            geobatch_core::outln!("{}", import_guarded(p, path, &out, limit, progress, force)?);
         }
     }
     Ok(())

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            geobatch_core::errln!("error: {}", message(&e));
             Exit::of_error(&e).into()
         }
     }

@@ -19,16 +19,16 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let ReportArgs { results, out } = args;
     let out = out.unwrap_or_else(|| results.join("report"));
     let report = geobatch_report::report(&results, &out)?;
-    print!("{}", report.markdown);
-    println!("report written to {}", out.display());
+    geobatch_core::out!("{}", report.markdown);
+    geobatch_core::outln!("report written to {}", out.display());
     for d in &report.damaged {
-        eprintln!("left out, unreadable: {d}");
+        geobatch_core::errln!("left out, unreadable: {d}");
     }
     for d in &report.inconsistent {
-        eprintln!("left out, not what it recorded: {d}");
+        geobatch_core::errln!("left out, not what it recorded: {d}");
     }
     for d in &report.incomplete {
-        eprintln!("left out, not complete: {d}");
+        geobatch_core::errln!("left out, not complete: {d}");
     }
     // a report made without some runs says so in its exit code too
     if !report.damaged.is_empty()

@@ -51,7 +51,7 @@ pub fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(Exit::Interrupted.code().into());
         }
-        eprintln!("{message}");
+        geobatch_core::errln!("{message}");
     });
     // SLURM's warning before a time limit (SIGUSR1) and scancel / a shutdown (SIGTERM) stop the
     // same way; a second SIGTERM ends the process at once

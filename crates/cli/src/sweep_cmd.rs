@@ -116,7 +116,7 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
         if p == RunState::Complete {
             // a complete run counts only when its files are what it recorded
             if let Err(why) = verify_folder(&r.run_dir) {
-                eprintln!("run {}: not what it recorded: {why}", i + 1);
+                geobatch_core::errln!("run {}: not what it recorded: {why}", i + 1);
                 (p, inconsistent) = (RunState::Inconsistent, true);
             }
         }
@@ -169,7 +169,7 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
             if matches!(outcome, Outcome::Ran | Outcome::Resumed) {
                 ran += 1;
             }
-            eprintln!(
+            geobatch_core::errln!(
                 "[{}/{}] {} {} (sweep {} elapsed{eta})",
                 first + i + 1,
                 runs.len(),
@@ -188,7 +188,7 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
     let outcomes = &swept.outcomes;
     let count = |o| outcomes.iter().filter(|&&x| x == o).count();
     let busy = count(Outcome::Busy);
-    println!(
+    geobatch_core::outln!(
         "sweep: {} runs; {} run, {} resumed, {} already complete{}{}",
         share.len(),
         count(Outcome::Ran),
@@ -206,12 +206,12 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
         }
     );
     if !swept.failed.is_empty() {
-        eprintln!(
+        geobatch_core::errln!(
             "{} run(s) failed (the others went on; run the sweep again to retry them):",
             swept.failed.len()
         );
         for (i, why) in &swept.failed {
-            eprintln!(
+            geobatch_core::errln!(
                 "  [{}/{}] {}: {why}",
                 first + i + 1,
                 runs.len(),
@@ -257,7 +257,7 @@ pub fn submit(
         |n| n.to_string_lossy().into_owned(),
     );
     if tasks.is_empty() {
-        println!("all {} runs are complete: nothing to submit", runs.len());
+        geobatch_core::outln!("all {} runs are complete: nothing to submit", runs.len());
         return Ok(ExitCode::SUCCESS);
     }
     let log_dir = experiment_dir.join("slurm");
@@ -286,12 +286,12 @@ pub fn submit(
         runs.len()
     );
     if dry_run {
-        print!("{script}");
-        println!("# written to {} ({what}); not submitted", path.display());
+        geobatch_core::out!("{script}");
+        geobatch_core::outln!("# written to {} ({what}); not submitted", path.display());
         return Ok(ExitCode::SUCCESS);
     }
     let job = geobatch_runner::slurm::submit(&path)?;
-    println!(
+    geobatch_core::outln!(
         "submitted job array {job}: {what}\n  script {}\n  logs   {}/{job}_<task>.out\n  status geobatch sweep {} --status",
         path.display(),
         log_dir.display(),

@@ -26,9 +26,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     } = args;
     let loaded = AnyConfig::from_file_with(&config, &overrides)?;
     if resolved {
-        print!("{}", loaded.resolved());
+        geobatch_core::out!("{}", loaded.resolved());
     } else {
-        println!("{}: ok ({})", config.display(), loaded.describe());
+        geobatch_core::outln!("{}: ok ({})", config.display(), loaded.describe());
     }
     Ok(ExitCode::SUCCESS)
 }

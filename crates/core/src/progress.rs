@@ -47,19 +47,19 @@ impl Progress {
         self.printed = true;
         let secs = self.started.elapsed().as_secs_f64();
         match self.total {
-            Some(t) if t > 0 => eprintln!(
+            Some(t) if t > 0 => crate::errln!(
                 "{}: {done} of {t} ({:.0}%), {secs:.0} s",
                 self.what,
                 100.0 * done as f64 / t as f64
             ),
-            _ => eprintln!("{}: {done}, {secs:.0} s", self.what),
+            _ => crate::errln!("{}: {done}, {secs:.0} s", self.what),
         }
     }
 
     /// The work is done: a last line when any was printed.
     pub fn done(&self, done: usize) {
         if self.printed {
-            eprintln!(
+            crate::errln!(
                 "{}: {done} done in {:.1} s",
                 self.what,
                 self.started.elapsed().as_secs_f64()

@@ -262,7 +262,7 @@ pub(crate) fn load_dataset(
     // most atoms alone may be meant (a short cutoff on purpose), but is worth the figure
     let (alone, atoms) = (train.isolated_nodes(), train.total_nodes());
     if atoms > 0 && alone * 2 > atoms {
-        eprintln!(
+        geobatch_core::errln!(
             "warning: dataset.graph leaves {alone} of the {atoms} atoms of the train split \
              ({:.0}%) without a neighbour: they take nothing from the graph; raise the cutoff \
              radius, or use knn",
@@ -286,7 +286,7 @@ pub(crate) fn batcher_for(
         .explicit_budget()
         .and_then(|b| geobatch_core::batcher::budget_warning(set.sizes(), b))
     {
-        eprintln!(
+        geobatch_core::errln!(
             "warning: batcher.budget, on the {} split: {warning}",
             split.as_str()
         );

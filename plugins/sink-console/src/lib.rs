@@ -130,7 +130,7 @@ impl ConsoleSink {
     fn line(&self, text: &str) {
         match self.display {
             Display::Bar => self.bar.println(text),
-            Display::Lines(_) => eprintln!("{text}"),
+            Display::Lines(_) => geobatch_core::errln!("{text}"),
             Display::Quiet => {}
         }
     }
@@ -174,7 +174,7 @@ impl Sink for ConsoleSink {
             }
             Display::Lines(every) if self.last_line.elapsed() >= every => {
                 self.last_line = Instant::now();
-                eprintln!(
+                geobatch_core::errln!(
                     "{}: step {}/{} ({:.0}%), {}{}",
                     self.label,
                     self.position,
@@ -242,7 +242,7 @@ impl Sink for ConsoleSink {
             ),
             _ => String::new(),
         };
-        eprintln!(
+        geobatch_core::errln!(
             "{}: {} after {} steps{here} in {:.2} s ({:.1} steps/s, {:.0} graphs/s{training}){}",
             self.label,
             end.status.as_str(),
@@ -256,7 +256,7 @@ impl Sink for ConsoleSink {
                 .unwrap_or_default()
         );
         if let Some(e) = &self.last_eval {
-            eprintln!("  last evaluation: {e}");
+            geobatch_core::errln!("  last evaluation: {e}");
         }
         Ok(())
     }

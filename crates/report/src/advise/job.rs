@@ -267,7 +267,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
             let Some(i) = candidates.iter().position(|c| c.label == label) else {
                 continue;
             };
-            eprintln!("advise: validating {label}: {} steps", req.steps);
+            geobatch_core::errln!("advise: validating {label}: {} steps", req.steps);
             let full = variant(&base_loaded, &tables[i], req.steps, &out.join("validation"))?;
             let steps =
                 measure(&full, None, stop).map_err(within(format!("validation run of {label}")))?;
@@ -382,9 +382,11 @@ fn probe_all(
         let plan = planned_batches(&probe, req.steps)?;
         let plan_s = started.elapsed().as_secs_f64();
         let (padded, fill, graphs_per_step) = planned(&plan);
-        eprintln!(
+        geobatch_core::errln!(
             "advise: {label}: planned {} steps in {plan_s:.1} s; probing {} steps (at most {:.0} s)",
-            req.steps, req.probe_steps, req.probe_seconds
+            req.steps,
+            req.probe_steps,
+            req.probe_seconds
         );
         let steps = measure(
             &probe,

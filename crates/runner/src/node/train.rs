@@ -346,7 +346,7 @@ impl TaskHooks for NodeTask<'_> {
             &e,
         ))?;
         if self.judge(&e, at.rounds, trainer)? {
-            eprintln!(
+            geobatch_core::errln!(
                 "early stopping after epoch {}: no better validation accuracy",
                 at.rounds
             );
@@ -369,7 +369,7 @@ impl TaskHooks for NodeTask<'_> {
         if let Some((epoch, acc)) = self.state.best_epoch
             && trainer.restore_best()?
         {
-            eprintln!(
+            geobatch_core::errln!(
                 "evaluating the parameters of epoch {epoch} (best validation accuracy {acc:.4})"
             );
             self.kept = Some(epoch);
@@ -439,7 +439,7 @@ impl TrainKind for NodeConfig {
 
     fn load(loaded: &LoadedNodeConfig) -> Result<Box<dyn NodeDataset>, RunError> {
         let (dataset, load_ns) = load_graph(&loaded.config)?;
-        eprintln!("{}", describe(&dataset.source(), dataset.graph(), load_ns));
+        geobatch_core::errln!("{}", describe(&dataset.source(), dataset.graph(), load_ns));
         Ok(dataset)
     }
 

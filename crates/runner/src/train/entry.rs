@@ -173,9 +173,10 @@ fn train_on_threads<K: TrainKind>(
         parameters: prepared.trainer.parameter_count(),
         per_round: prepared.per_round,
     };
-    eprintln!(
+    geobatch_core::errln!(
         "{model}: {} parameters; {}",
-        trained.parameters, prepared.about
+        trained.parameters,
+        prepared.about
     );
     let steps = rounds * prepared.per_round;
     let run = new_run(

@@ -212,7 +212,7 @@ where
     trainer.load(ckpt)?;
     source.restore(state.source)?;
     task.restore(state.task, trainer)?;
-    eprintln!("resuming from the checkpoint at step {}", state.step);
+    geobatch_core::errln!("resuming from the checkpoint at step {}", state.step);
     Ok(Resumed {
         start: state.step,
         progress: state.progress,
@@ -448,7 +448,7 @@ impl<T: TaskHooks> RunLoop<'_, T> {
         }
         let position = source.position()?;
         self.write_checkpoint(next, position)?;
-        eprintln!("checkpoint written at step {next}: --resume continues from there");
+        geobatch_core::errln!("checkpoint written at step {next}: --resume continues from there");
         Ok(())
     }
 
