@@ -18,6 +18,7 @@ The module protocol (docs/python.md):
     model.state() -> picklable object;  model.load_state(state)
 """
 
+import contextlib
 import copy
 import importlib
 import importlib.util
@@ -26,8 +27,11 @@ import math
 import mmap
 import os
 import pickle
+import shutil
 import signal
 import sys
+import threading
+import time
 import traceback
 
 PROTOCOL = 1
@@ -112,12 +116,18 @@ class Worker:
             raise ProtocolError(
                 f"parameter_count() returned {count!r}, expected a non-negative int"
             )
+        if count >= 2**64:
+            raise ProtocolError(
+                f"parameter_count() returned {count}, more than 2**64: expected the number of "
+                "the model's parameters"
+            )
         return {"parameter_count": int(count), "pid": os.getpid()}
 
     def batch(self, req):
         """Read-only views of the shared segment, laid out as the request says."""
         np = self.np
         path = req["segment"]
+        SEGMENTS.add(path)
         mapped = self.maps.get(path)
         if mapped is None or len(mapped) < req["size"]:
             # a grown segment is mapped anew; the old map goes when no view of it is left
@@ -283,7 +293,39 @@ def module_traceback(e):
     return "".join(traceback.format_exception(type(e), e, tb)).rstrip()
 
 
+#: The batch segments geobatch gave this worker (removed by :func:`watch_parent`).
+SEGMENTS = set()
+
+
+def watch_parent():
+    """Ends this worker when geobatch is gone. geobatch ends the worker's process group and
+    removes its folder and segment however it ends itself, except when it is killed outright
+    (SIGKILL, the OOM killer): then this thread, which sees the parent change, removes the
+    worker's folder (``GEOBATCH_WORKER_DIR``) and the segments it was given, and kills the
+    worker's process group, children included. A module busy in a step still yields to it
+    (Python switches threads every few milliseconds)."""
+    parent = os.environ.get("GEOBATCH_PARENT")
+    folder = os.environ.get("GEOBATCH_WORKER_DIR")
+    if not parent or not parent.isdigit():
+        return
+    parent = int(parent)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.1)
+        for path in list(SEGMENTS):
+            if os.path.basename(path).startswith("geobatch-batch-"):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        if folder and os.path.basename(folder).startswith("geobatch-python-"):
+            shutil.rmtree(folder, ignore_errors=True)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="geobatch-parent", daemon=True).start()
+
+
 def main():
+    watch_parent()
     # the protocol keeps the real stdout; everything printed from here on goes to stderr
     # Ctrl-C is geobatch's to handle (it stops after the step and checkpoints through us)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -40,32 +40,49 @@ impl std::fmt::Display for Stopped {
 
 impl std::error::Error for Stopped {}
 
-/// A stop flag set by the first Ctrl-C, which prints `message`; a second one kills the
-/// process as usual.
+/// A stop flag set by the first Ctrl-C (which prints `message`), SIGTERM or SIGUSR1; a second
+/// Ctrl-C or SIGTERM ends the process at once (exit 130, 143), after removing what it must not
+/// leave behind ([`geobatch_core::leftovers`]: a Python worker's process group, its folder and
+/// batch segment). The signals are taken by a thread of their own, so that this is ordinary
+/// code and not a signal handler's; the first call installs it, later calls share its flag.
 pub fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
     // the process's one stop request: long library work (reading data, building graphs) checks
     // it too and ends early (geobatch_core::stop)
     let stop = geobatch_core::stop::flag();
-    let flag = Arc::clone(&stop);
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(Exit::Interrupted.code().into());
-        }
-        geobatch_core::errln!("{message}");
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1])
+        else {
+            return;
+        };
+        let (term, usr1) = SIGNALS.get_or_init(Default::default);
+        let (stop, term, usr1) = (Arc::clone(&stop), Arc::clone(term), Arc::clone(usr1));
+        let _ = std::thread::Builder::new()
+            .name("geobatch-signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    let again = stop.swap(true, Ordering::SeqCst);
+                    match signal {
+                        SIGTERM => term.store(true, Ordering::SeqCst),
+                        SIGUSR1 => usr1.store(true, Ordering::SeqCst),
+                        _ => {}
+                    }
+                    if again && signal != SIGUSR1 {
+                        geobatch_core::leftovers::clean_up();
+                        let code = if signal == SIGTERM {
+                            Exit::Killed
+                        } else {
+                            Exit::Interrupted
+                        };
+                        std::process::exit(code.code().into());
+                    }
+                    if signal == SIGINT {
+                        geobatch_core::errln!("{message}");
+                    }
+                }
+            });
     });
-    // SLURM's warning before a time limit (SIGUSR1) and scancel / a shutdown (SIGTERM) stop the
-    // same way; a second SIGTERM ends the process at once
-    use signal_hook::consts::{SIGTERM, SIGUSR1};
-    let _ = signal_hook::flag::register_conditional_shutdown(
-        SIGTERM,
-        Exit::Killed.code().into(),
-        Arc::clone(&stop),
-    );
-    let _ = signal_hook::flag::register(SIGTERM, Arc::clone(&stop));
-    let _ = signal_hook::flag::register(SIGUSR1, Arc::clone(&stop));
-    let (term, usr1) = SIGNALS.get_or_init(Default::default);
-    let _ = signal_hook::flag::register(SIGTERM, Arc::clone(term));
-    let _ = signal_hook::flag::register(SIGUSR1, Arc::clone(usr1));
     stop
 }
 

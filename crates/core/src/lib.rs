@@ -26,6 +26,7 @@ pub mod epoch;
 pub mod error;
 pub mod gather;
 pub mod graph;
+pub mod leftovers;
 pub mod lines;
 pub mod manifest;
 pub mod memory;

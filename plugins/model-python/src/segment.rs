@@ -16,6 +16,8 @@ const ALIGN: u64 = 64;
 pub struct Segment {
     file: tempfile::NamedTempFile,
     size: u64,
+    /// Removes the file if geobatch ends at once (a second Ctrl-C): `file` does when dropped.
+    _leftover: geobatch_core::leftovers::Registration,
 }
 
 impl Segment {
@@ -34,7 +36,14 @@ impl Segment {
         }
         .or_else(|_| builder().tempfile())
         .map_err(|e| Error::invalid(format!("python model: cannot make the batch segment: {e}")))?;
-        Ok(Segment { file, size: 0 })
+        let _leftover = geobatch_core::leftovers::register(
+            geobatch_core::leftovers::Leftover::File(file.path().to_path_buf()),
+        );
+        Ok(Segment {
+            file,
+            size: 0,
+            _leftover,
+        })
     }
 
     /// Writes every array of `batch` (in the bridge's order for its task) and returns the layout

@@ -12,6 +12,7 @@
 //! closed) that group is killed before the worker is reaped: the children it left behind go
 //! with it, and the group's id cannot have been taken by another process meanwhile.
 
+use geobatch_core::leftovers::{self, Leftover};
 use geobatch_core::{Error, Result};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -53,9 +54,15 @@ pub struct Worker {
     pump: Option<JoinHandle<()>>,
     python: String,
     module: String,
-    /// Holds the worker script and bridge module while the worker runs.
-    _dir: tempfile::TempDir,
+    /// The worker's process group, to be killed if geobatch ends at once (a second Ctrl-C);
+    /// dropped once the worker is reaped (its id may then be another process's).
+    group: Option<Leftovers>,
+    /// Holds the worker script and bridge module while the worker runs (registered too).
+    _dir: (tempfile::TempDir, Leftovers),
 }
+
+/// A registration of [`geobatch_core::leftovers`].
+type Leftovers = geobatch_core::leftovers::Registration;
 
 /// Reads the worker's reply lines in a thread, into a channel that closes at the end of the
 /// output (which a child holding the pipe can delay forever: see [`Worker::read`]).
@@ -92,10 +99,15 @@ impl Worker {
             std::fs::write(dir.path().join(name), text)
                 .map_err(|e| Error::invalid(format!("python model: cannot write {name}: {e}")))?;
         }
+        let folder = leftovers::register(Leftover::Folder(dir.path().to_path_buf()));
         let mut child = Command::new(python)
             .arg("-u")
             .arg(dir.path().join("geobatch_worker.py"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
+            // a geobatch killed with SIGKILL cleans up nothing: the worker watches for its
+            // parent's end and then removes its folder and segment and ends its process group
+            .env("GEOBATCH_PARENT", std::process::id().to_string())
+            .env("GEOBATCH_WORKER_DIR", dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -109,6 +121,7 @@ impl Worker {
                      interpreter, e.g. a virtual environment's bin/python"
                 ))
             })?;
+        let group = leftovers::register(Leftover::ProcessGroup(child.id()));
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let pump = child.stderr.take().map(|err| {
             let tail = Arc::clone(&tail);
@@ -133,7 +146,8 @@ impl Worker {
             pump,
             python: python.to_string(),
             module: module.to_string(),
-            _dir: dir,
+            group: Some(group),
+            _dir: (dir, folder),
         };
         let hello = worker.read("start")?;
         if let Some(missing) = hello.get("missing").and_then(Value::as_str) {
@@ -313,6 +327,7 @@ impl Worker {
         {
             let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
         }
+        self.group = None;
         let status = self.child.wait().ok();
         self.reaped = true;
         if exited { status } else { None }
