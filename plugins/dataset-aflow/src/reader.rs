@@ -67,12 +67,14 @@ pub fn records_of(value: Value, origin: &str) -> Result<Vec<AflowRecord>> {
     }
 }
 
-/// Whether a file is read as JSON Lines (by its extension).
+/// Whether a file is read as JSON Lines (by its extension, before a compression's: `.jsonl.gz`).
 fn is_lines(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("jsonl" | "ndjson")
-    )
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let name = [".gz", ".bz2", ".xz"]
+        .iter()
+        .find_map(|c| name.strip_suffix(c))
+        .unwrap_or(name);
+    name.ends_with(".jsonl") || name.ends_with(".ndjson")
 }
 
 /// The files of a source: the file itself, or a folder's `*.json`, `*.jsonl` and `*.ndjson`
@@ -103,35 +105,89 @@ pub fn files(source: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Every record of a file or folder, in file order.
+/// Every record of a file or folder, in file order. Files may be compressed (gzip, bzip2, xz)
+/// and may start with a UTF-8 byte-order mark (as Windows tools write them), which is skipped.
 pub fn read(source: &Path) -> Result<Vec<AflowRecord>> {
     let mut out = Vec::new();
     for f in files(source)? {
-        let text = std::fs::read_to_string(&f)
-            .map_err(|e| Error::invalid(format!("{}: {e}", f.display())))?;
         let name = f.display().to_string();
+        let bytes = geobatch_core::compressed::read(&f)?;
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            Error::invalid(format!(
+                "{name}: not UTF-8 text (byte {}): AFLOW files are UTF-8 JSON",
+                e.valid_up_to()
+            ))
+        })?;
         if is_lines(&f) {
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
                 let origin = format!("{name}:{}", i + 1);
-                let v: Value = serde_json::from_str(line)
-                    .map_err(|e| Error::invalid(format!("{origin}: not JSON: {e}")))?;
-                out.extend(records_of(v, &origin)?);
+                out.extend(records_of(parse(line, &origin)?, &origin)?);
             }
         } else {
-            let v: Value = serde_json::from_str(&text).map_err(|e| {
-                Error::invalid(format!(
-                    "{name}: not JSON at line {}, column {}: {e}",
-                    e.line(),
-                    e.column()
-                ))
-            })?;
-            out.extend(records_of(v, &name)?);
+            out.extend(records_of(parse(text, &name)?, &name)?);
         }
     }
     Ok(out)
+}
+
+/// One JSON document, `origin` naming it; a key repeated in its top-level object (two entries
+/// `"3 of 10"` in a legacy AFLUX answer, a field twice in an entry) is refused, naming the key:
+/// JSON readers keep one of the two and lose the other without a word.
+fn parse(text: &str, origin: &str) -> Result<Value> {
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        Error::invalid(format!(
+            "{origin}: not JSON at line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if let Value::Object(o) = &v {
+        let keys: Keys = serde_json::from_str(text).map_err(|e| Error::invalid(e.to_string()))?;
+        if keys.0 != o.len() {
+            let repeated = keys.1.unwrap_or_default();
+            return Err(Error::invalid(format!(
+                "{origin}: the key {repeated:?} appears twice in one object (the second would \
+                 silently replace the first): each entry of an AFLUX answer needs its own key"
+            )));
+        }
+    }
+    Ok(v)
+}
+
+/// The number of keys of a top-level JSON object as written, and the first repeated one.
+struct Keys(usize, Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Keys, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Keys, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut repeated = None;
+                let mut n = 0;
+                while let Some(k) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    n += 1;
+                    if !seen.insert(k.clone()) && repeated.is_none() {
+                        repeated = Some(k);
+                    }
+                }
+                Ok(Keys(n, repeated))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 #[cfg(test)]
@@ -159,5 +215,39 @@ mod tests {
                 .contains("item 1")
         );
         assert!(records_of(json!("x"), "f").is_err());
+    }
+
+    /// A byte-order mark is skipped; a repeated key of a legacy AFLUX answer is named, not
+    /// silently lost; compressed files read like plain ones.
+    #[test]
+    fn a_byte_order_mark_reads_and_a_repeated_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = r#"{"auid": "aflow:1", "compound": "Si2"}"#;
+        let bom = dir.path().join("bom.json");
+        std::fs::write(
+            &bom,
+            [b"\xEF\xBB\xBF".as_slice(), entry.as_bytes()].concat(),
+        )
+        .unwrap();
+        assert_eq!(read(&bom).unwrap()[0].id(), "aflow:1");
+        let lines = dir.path().join("bom.jsonl");
+        std::fs::write(&lines, format!("\u{feff}{entry}\n{entry}\n")).unwrap();
+        assert_eq!(read(&lines).unwrap().len(), 2);
+        let page = dir.path().join("page.json");
+        std::fs::write(
+            &page,
+            r#"{"1 of 3": {"auid": "a"}, "2 of 3": {"auid": "b"}, "2 of 3": {"auid": "c"}}"#,
+        )
+        .unwrap();
+        let e = read(&page).unwrap_err().to_string();
+        assert!(
+            e.contains("page.json") && e.contains("\"2 of 3\" appears twice"),
+            "{e}"
+        );
+        let gz = dir.path().join("entry.json.gz");
+        let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut w, entry.as_bytes()).unwrap();
+        std::fs::write(&gz, w.finish().unwrap()).unwrap();
+        assert_eq!(read(&gz).unwrap()[0].id(), "aflow:1");
     }
 }

@@ -4,7 +4,6 @@
 use crate::cif::parse_p1;
 use geobatch_core::lines::LineIndex;
 use geobatch_core::{Crystal, Error, Result};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// One row: the crystal (or why it could not be read) and the chosen target values.
@@ -95,12 +94,8 @@ fn targets_of(
 /// Reads every row of one table.
 pub fn read(path: &Path, cols: &Columns) -> Result<Vec<Row>> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| Error::invalid(format!("{name}: {e}")))?;
-    let reader: Box<dyn Read> = if name.ends_with(".gz") {
-        Box::new(flate2::read::GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
+    // gzip, bzip2 or xz by the first bytes (a CSV named .gz that is not: read as it is)
+    let reader = geobatch_core::compressed::open(path)?;
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(LineIndex::new(reader));

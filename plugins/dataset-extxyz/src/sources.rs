@@ -1,7 +1,6 @@
 //! Where frames come from: one file, a folder of files or a glob pattern, each plain or gzip.
 
 use geobatch_core::{Error, Result};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// One file to read and the name its frames' ids start with.
@@ -97,16 +96,8 @@ pub fn sources(path: &Path) -> Result<Vec<Source>> {
     )))
 }
 
-/// The bytes of a file, decompressed when it is gzip (by its first two bytes).
+/// The bytes of a file, decompressed when its first bytes say gzip, bzip2 or xz (an archive or
+/// another compression is refused, named: never read as frames of binary noise).
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    let fail = |e: std::io::Error| Error::invalid(format!("{}: {e}", path.display()));
-    let raw = std::fs::read(path).map_err(fail)?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
-        flate2::read::MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| Error::invalid(format!("{}: not readable gzip: {e}", path.display())))?;
-        return Ok(out);
-    }
-    Ok(raw)
+    geobatch_core::compressed::read(path)
 }

@@ -3,8 +3,6 @@
 //! node; `nan` = unlabelled) and `split/<name>/{train,valid,test}.csv.gz` (one node id per line).
 
 use geobatch_core::{Error, Result};
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A graph read from an OGB folder, with the split it ships.
@@ -38,12 +36,8 @@ fn for_rows(
     path: &Path,
     mut row: impl FnMut(usize, &csv::StringRecord) -> Result<()>,
 ) -> Result<()> {
-    let file = File::open(path).map_err(|e| fail(path, None, format!("cannot open: {e}")))?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
+    // gzip (OGB's own), bzip2 or xz by the first bytes
+    let reader = geobatch_core::compressed::open(path)?;
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -280,8 +274,10 @@ mod tests {
 
     fn gz(path: &Path, text: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let mut e =
-            flate2::write::GzEncoder::new(File::create(path).unwrap(), flate2::Compression::fast());
+        let mut e = flate2::write::GzEncoder::new(
+            std::fs::File::create(path).unwrap(),
+            flate2::Compression::fast(),
+        );
         e.write_all(text.as_bytes()).unwrap();
         e.finish().unwrap();
     }
