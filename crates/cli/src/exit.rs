@@ -64,7 +64,9 @@ impl Exit {
             || e.downcast_ref::<geobatch_core::Error>().is_some_and(|e| {
                 matches!(
                     e,
-                    geobatch_core::Error::Refused(_) | geobatch_core::Error::Source(_)
+                    geobatch_core::Error::Refused(_)
+                        | geobatch_core::Error::Source(_)
+                        | geobatch_core::Error::Memory(_)
                 )
             })
             || e.downcast_ref::<geobatch_report::ReportError>()

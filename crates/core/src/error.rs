@@ -62,6 +62,11 @@ pub enum Error {
     /// change, exit code 2 (an import that fails while writing is not this).
     #[error("{0}")]
     Source(String),
+    /// A size this process cannot have, refused before it is allocated ([`crate::memory`]): the
+    /// estimate, the limit that binds and the options to change. The user's input to change,
+    /// exit code 2, wherever it is found (an allocation past the limit would abort the process).
+    #[error("{0}")]
+    Memory(String),
     /// A stop signal came while the work was under way ([`crate::stop`]); nothing it made is kept.
     #[error("stopped by a signal while {0}")]
     Stopped(String),
@@ -86,6 +91,7 @@ impl Error {
     pub fn within(self, context: impl std::fmt::Display) -> Self {
         match self {
             Error::Stopped(_) => self,
+            Error::Memory(m) => Error::Memory(format!("{context}: {m}")),
             e => Error::invalid(format!("{context}: {e}")),
         }
     }

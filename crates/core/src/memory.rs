@@ -2,8 +2,11 @@
 //! that fails aborts the process: no error, no message, results of the run lost).
 //!
 //! Three limits bind, whichever is lowest: the machine's available memory, the process's
-//! address-space limit (`ulimit -v`, less what it has mapped already) and its cgroup's memory
-//! limit (a container's or a SLURM job's, less what the cgroup uses already).
+//! address-space limit (`ulimit -v`, less the address space it holds: what its writable private
+//! mappings really use, and the whole of every other mapping) and its cgroup's memory limit (the
+//! cgroup this process is in, v2 or v1, and each of its ancestors: a container's or a SLURM
+//! job's, less what it uses already). A refusal is [`crate::Error::Memory`] (exit 2 in the CLI),
+//! naming the estimate and the limit.
 
 /// Bytes this process can still allocate, and which limit says so (for messages); `None` where
 /// no limit can be read.
@@ -16,16 +19,19 @@ pub fn memory_limit() -> Option<(f64, &'static str)> {
     let address = read("/proc/self/limits")
         .as_deref()
         .and_then(address_space_limit)
-        .zip(
-            read("/proc/self/status")
+        .and_then(|limit| {
+            let held = read("/proc/self/smaps")
                 .as_deref()
-                .and_then(|t| kib_field(t, "VmSize:")),
-        )
-        .map(|(limit, mapped)| {
-            (
-                (limit - mapped).max(0.0),
+                .and_then(address_space_held)
+                .or_else(|| {
+                    read("/proc/self/status")
+                        .as_deref()
+                        .and_then(|t| kib_field(t, "VmSize:"))
+                })?;
+            Some((
+                (limit - held).max(0.0),
                 "this process may still map under its address-space limit (ulimit -v)",
-            )
+            ))
         });
     let cgroup = cgroup_room(read).map(|b| (b, "this process's cgroup may still use"));
     [machine, address, cgroup]
@@ -59,19 +65,108 @@ fn address_space_limit(limits: &str) -> Option<f64> {
         .ok()
 }
 
-/// The room left under the cgroup's memory limit (v2 `memory.max`, v1 `memory.limit_in_bytes`),
-/// in bytes; `None` without a limit.
+/// The address space this process holds that a new allocation cannot reuse, in bytes, from
+/// `/proc/self/smaps`: what a writable private anonymous mapping really uses (resident or
+/// swapped: an allocator's reserved arena is room for what it allocates next), and the whole
+/// size of every other mapping (code, files, the `PROT_NONE` reservations of other allocators).
+fn address_space_held(smaps: &str) -> Option<f64> {
+    let mut held = 0.0;
+    let mut reusable = false;
+    let mut size = 0.0;
+    let mut used = 0.0;
+    let mut seen = false;
+    let mut close = |reusable: bool, size: f64, used: f64| {
+        held += if reusable { used } else { size };
+    };
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && first.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            if seen {
+                close(reusable, size, used);
+            }
+            seen = true;
+            let perms = fields.next().unwrap_or("");
+            let inode = fields.nth(2).unwrap_or("0");
+            let path = fields.next().unwrap_or("");
+            reusable = perms.starts_with("rw")
+                && perms.ends_with('p')
+                && inode == "0"
+                && (path.is_empty() || path == "[heap]");
+            size = 0.0;
+            used = 0.0;
+            continue;
+        }
+        let kib = || {
+            fields
+                .clone()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(|k| k * 1024.0)
+        };
+        match first {
+            "Size:" => size = kib()?,
+            "Rss:" | "Swap:" => used += kib().unwrap_or(0.0),
+            _ => {}
+        }
+    }
+    if !seen {
+        return None;
+    }
+    close(reusable, size, used);
+    Some(held)
+}
+
+/// The room left under the memory limits of this process's own cgroup and its ancestors (v2
+/// `memory.max`, v1 `memory.limit_in_bytes`, under the path `/proc/self/cgroup` names), the
+/// smallest of them, in bytes; `None` without a limit. A SLURM job's or a container's limit is
+/// set on its own cgroup, not on the hierarchy's root.
 fn cgroup_room(read: impl Fn(&str) -> Option<String>) -> Option<f64> {
     let number = |p: &str| read(p).and_then(|t| t.trim().parse::<f64>().ok());
-    let (limit, used) = match number("/sys/fs/cgroup/memory.max") {
-        Some(limit) => (limit, number("/sys/fs/cgroup/memory.current")),
-        None => (
-            number("/sys/fs/cgroup/memory/memory.limit_in_bytes")?,
-            number("/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-        ),
+    let membership = read("/proc/self/cgroup").unwrap_or_default();
+    let own = |v1: bool| {
+        membership.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let wanted = if v1 {
+                controllers.split(',').any(|c| c == "memory")
+            } else {
+                controllers.is_empty()
+            };
+            wanted.then(|| path.to_string())
+        })
     };
-    // cgroup v1 writes "no limit" as a page-rounded i64::MAX
-    (limit < 1e18).then(|| (limit - used.unwrap_or(0.0)).max(0.0))
+    // (root of the hierarchy, limit file, usage file, this process's path in it)
+    let hierarchies = [
+        ("/sys/fs/cgroup", "memory.max", "memory.current", own(false)),
+        (
+            "/sys/fs/cgroup/memory",
+            "memory.limit_in_bytes",
+            "memory.usage_in_bytes",
+            own(true),
+        ),
+    ];
+    let mut room: Option<f64> = None;
+    for (root, limit_file, usage_file, path) in hierarchies {
+        let path = path.unwrap_or_default();
+        let mut dir = path.trim_end_matches('/').to_string();
+        loop {
+            let at = format!("{root}{dir}");
+            if let Some(limit) = number(&format!("{at}/{limit_file}")) {
+                // cgroup v1 writes "no limit" as a page-rounded i64::MAX
+                if limit < 1e18 {
+                    let used = number(&format!("{at}/{usage_file}")).unwrap_or(0.0);
+                    let here = (limit - used).max(0.0);
+                    room = Some(room.map_or(here, |r| r.min(here)));
+                }
+            }
+            match dir.rfind('/') {
+                Some(i) => dir.truncate(i),
+                None => break,
+            }
+        }
+    }
+    room
 }
 
 /// `bytes` as GiB, for messages.
@@ -80,16 +175,61 @@ pub fn gib(bytes: f64) -> f64 {
 }
 
 /// Refuses `need` bytes (a lower bound of what `what` will allocate) when this process cannot
-/// have them ([`memory_limit`]); `what` names the option and its value
-/// (`dataset.graphs = 1000000000`).
+/// have them ([`memory_limit`]) with [`crate::Error::Memory`]; `what` names the option and its
+/// value (`dataset.graphs = 1000000000`).
 pub fn check_available(what: &str, need: f64, detail: &str) -> crate::Result<()> {
     match memory_limit() {
-        Some((have, which)) if need > have => Err(crate::Error::invalid(format!(
+        Some((have, which)) if need > have => Err(crate::Error::Memory(format!(
             "{what}: needs at least {:.1} GiB ({detail}), more than the {:.1} GiB {which}",
             gib(need),
             gib(have)
         ))),
         _ => Ok(()),
+    }
+}
+
+/// What a model's training step holds for one padded batch: its parameters' state and the
+/// activations kept for the backward pass, per edge and per node. The runner checks it against
+/// [`memory_limit`] for the largest batch its batcher can make (the budget) before the first
+/// step, and for every larger padded shape met before that batch is trained on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepMemory {
+    /// The model's options and values the estimate depends on (`model.latent = 64, ...`).
+    pub sizes: String,
+    /// Bytes held whatever the batch: parameters, gradients, optimiser state.
+    pub fixed: f64,
+    /// Bytes of activations per padded edge.
+    pub per_edge: f64,
+    /// Bytes of activations per padded node.
+    pub per_node: f64,
+}
+
+impl StepMemory {
+    /// Bytes one step on a batch of `shape` needs.
+    pub fn bytes(&self, shape: crate::Shape) -> f64 {
+        self.fixed + self.per_edge * shape.edges as f64 + self.per_node * shape.nodes as f64
+    }
+
+    /// Refuses a batch of `shape` (`what`: where it comes from, for the message) whose step
+    /// this process cannot hold ([`crate::Error::Memory`]).
+    pub fn check(&self, shape: crate::Shape, what: &str) -> crate::Result<()> {
+        let need = self.bytes(shape);
+        match memory_limit() {
+            Some((have, which)) if need > have => Err(crate::Error::Memory(format!(
+                "{}: a training step on {what} ({} nodes, {} edges) needs about {:.1} GiB \
+                 (parameters and optimiser state {:.2} GiB, activations {:.1} GiB), more than \
+                 the {:.1} GiB {which}: choose smaller model sizes, a smaller batch_size, or \
+                 fewer edges (dataset.graph)",
+                self.sizes,
+                shape.nodes,
+                shape.edges,
+                gib(need),
+                gib(self.fixed),
+                gib(need - self.fixed),
+                gib(have)
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -135,5 +275,52 @@ mod tests {
             _ => None,
         };
         assert_eq!(cgroup_room(v1), None);
+    }
+
+    #[test]
+    fn the_cgroup_limit_is_read_where_this_process_is_and_above() {
+        // a SLURM job's limit sits on its own cgroup, the root has none
+        let job = |p: &str| match p {
+            "/proc/self/cgroup" => Some("0::/system.slice/slurmstepd.scope/job_7/step_0\n".into()),
+            "/sys/fs/cgroup/memory.max" => Some("max\n".into()),
+            "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/memory.max" => {
+                Some("8000\n".into())
+            }
+            "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/memory.current" => {
+                Some("3000\n".into())
+            }
+            "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/step_0/memory.max" => {
+                Some("max\n".into())
+            }
+            _ => None,
+        };
+        assert_eq!(cgroup_room(job), Some(5000.0));
+        let v1 = |p: &str| match p {
+            "/proc/self/cgroup" => Some("5:cpuacct,cpu:/x\n4:memory:/slurm/uid_0/job_9\n".into()),
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes" => Some("9223372036854771712".into()),
+            "/sys/fs/cgroup/memory/slurm/uid_0/job_9/memory.limit_in_bytes" => Some("4096".into()),
+            "/sys/fs/cgroup/memory/slurm/uid_0/job_9/memory.usage_in_bytes" => Some("96".into()),
+            _ => None,
+        };
+        assert_eq!(cgroup_room(v1), Some(4000.0));
+    }
+
+    #[test]
+    fn reserved_arenas_are_room_and_other_mappings_are_held() {
+        let smaps = "\
+55d0c0000000-55d0c0100000 r-xp 00000000 08:01 1234 /usr/bin/geobatch
+Size:               1024 kB
+Rss:                 512 kB
+7f0000000000-7f0040000000 rw-p 00000000 00:00 0 
+Size:            1048576 kB
+Rss:                2048 kB
+Swap:                 16 kB
+7f0040000000-7f0044000000 ---p 00000000 00:00 0 
+Size:              65536 kB
+Rss:                   0 kB
+";
+        let held = address_space_held(smaps).expect("parsed");
+        assert_eq!(held, (1024.0 + 2048.0 + 16.0 + 65536.0) * 1024.0);
+        assert_eq!(address_space_held(""), None);
     }
 }

@@ -249,6 +249,13 @@ pub trait ModelSpec: Debug + Send + Sync {
 
     /// Builds the trainer.
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>>;
+
+    /// What one training step holds per padded batch, for models whose activations grow with
+    /// the batch (checked by the runner against this process's memory before the step
+    /// allocates it); `None` when the model does not say (a Python module's).
+    fn step_memory(&self) -> Option<crate::memory::StepMemory> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! and their documented rows (each beside its default), so every model spells them the same way; and the memory check every
 //! model makes of its sizes before anything is allocated.
 
+use geobatch_core::memory::StepMemory;
 use geobatch_core::{Error, OptionDoc, Result};
 
 /// Default latent size C (spec §3.1).
@@ -97,23 +98,34 @@ pub const NOMINAL_EDGES: f64 = 50_000.0;
 
 pub use geobatch_core::memory::{available_memory, memory_limit};
 
-/// Refuses model sizes whose memory cannot be had, before anything is allocated: `params`
-/// parameters (each with its gradient and two Adam moments: 16 bytes) and `per_edge` floats of
-/// activations per edge, kept for the backward pass, for a batch of [`NOMINAL_EDGES`] edges.
-/// `sizes` names the options and their values for the message (`model.latent = 64`).
+/// What a model's step holds per padded batch (core's `StepMemory`): `params` parameters (each
+/// with its gradient and two Adam moments: 16 bytes) and `per_edge` floats of activations per
+/// edge, kept for the backward pass. `sizes` names the options and their values for messages
+/// (`model.latent = 64`).
+pub fn step_memory(sizes: &str, params: f64, per_edge: f64) -> StepMemory {
+    StepMemory {
+        sizes: sizes.to_string(),
+        fixed: params * 16.0,
+        per_edge: per_edge * 4.0,
+        per_node: 0.0,
+    }
+}
+
+/// Refuses model sizes whose memory cannot be had, before anything is allocated: the
+/// [`step_memory`] of a batch of [`NOMINAL_EDGES`] edges. The runner checks the real batches'.
 pub fn check_memory(sizes: &str, params: f64, per_edge: f64) -> Result<()> {
-    let state = params * 16.0;
-    let activations = per_edge * 4.0 * NOMINAL_EDGES;
-    let need = state + activations;
+    let m = step_memory(sizes, params, per_edge);
+    let activations = m.per_edge * NOMINAL_EDGES;
+    let need = m.fixed + activations;
     let gib = |b: f64| b / f64::from(1u32 << 30);
     match memory_limit() {
-        Some((have, which)) if need > have => Err(Error::invalid(format!(
+        Some((have, which)) if need > have => Err(Error::Memory(format!(
             "{sizes}: the model needs about {:.1} GiB ({:.3e} parameters with gradients and Adam \
              state: {:.1} GiB; activations of a batch of {NOMINAL_EDGES} edges: {:.1} GiB), more \
              than the {:.1} GiB {which}: choose smaller sizes",
             gib(need),
             params,
-            gib(state),
+            gib(m.fixed),
             gib(activations),
             gib(have)
         ))),
@@ -121,9 +133,25 @@ pub fn check_memory(sizes: &str, params: f64, per_edge: f64) -> Result<()> {
     }
 }
 
-/// [`check_memory`] for the study's message-passing models: `latent` C, `steps` T and `rbf` K,
-/// with about `T (K C + squares C^2) + 2 C^2` parameters and `T (K + edge_rows C)` activations
-/// per edge.
+/// The [`step_memory`] of the study's message-passing models: `latent` C, `steps` T and `rbf`
+/// K, with about `T (K C + squares C^2) + 2 C^2` parameters and `T (K + edge_rows C)`
+/// activations per edge.
+pub fn message_passing_step_memory(
+    latent: usize,
+    steps: usize,
+    rbf: usize,
+    squares: f64,
+    edge_rows: f64,
+) -> StepMemory {
+    let (c, t, k) = (latent as f64, steps as f64, rbf as f64);
+    step_memory(
+        &format!("model.latent = {latent}, model.steps = {steps}, model.rbf = {rbf}"),
+        t * (k * c + squares * c * c) + 2.0 * c * c,
+        t * (k + edge_rows * c),
+    )
+}
+
+/// [`check_memory`] for the study's message-passing models ([`message_passing_step_memory`]).
 pub fn check_message_passing_memory(
     latent: usize,
     steps: usize,
@@ -131,10 +159,6 @@ pub fn check_message_passing_memory(
     squares: f64,
     edge_rows: f64,
 ) -> Result<()> {
-    let (c, t, k) = (latent as f64, steps as f64, rbf as f64);
-    check_memory(
-        &format!("model.latent = {latent}, model.steps = {steps}, model.rbf = {rbf}"),
-        t * (k * c + squares * c * c) + 2.0 * c * c,
-        t * (k + edge_rows * c),
-    )
+    let m = message_passing_step_memory(latent, steps, rbf, squares, edge_rows);
+    check_memory(&m.sizes, m.fixed / 16.0, m.per_edge / 4.0)
 }

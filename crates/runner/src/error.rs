@@ -94,7 +94,9 @@ impl RunError {
             RunError::Config { .. }
                 | RunError::Usage(_)
                 | RunError::Data(_)
-                | RunError::Core(geobatch_core::Error::Refused(_))
+                | RunError::Core(
+                    geobatch_core::Error::Refused(_) | geobatch_core::Error::Memory(_)
+                )
         )
     }
 }

@@ -76,13 +76,14 @@ impl NodeSplitSpec {
         let labelled = pool.len();
         let mut train = Vec::new();
         if let Some(k) = self.train_per_class {
-            let classes = labels.iter().copied().max().map_or(0, |m| m + 1) as usize;
-            let mut taken = vec![0usize; classes];
+            // counted by label as met, not in a table as long as the largest label (one label
+            // of 2e9 would ask 16 GB before the labels are checked)
+            let mut taken: std::collections::HashMap<i32, usize> = std::collections::HashMap::new();
             let mut rest = Vec::with_capacity(pool.len());
             for v in pool {
-                let c = labels[v as usize] as usize;
-                if taken[c] < k {
-                    taken[c] += 1;
+                let taken = taken.entry(labels[v as usize]).or_insert(0);
+                if *taken < k {
+                    *taken += 1;
                     train.push(v);
                 } else {
                     rest.push(v);

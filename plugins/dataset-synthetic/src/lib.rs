@@ -380,13 +380,26 @@ impl DatasetSpec for SyntheticSpec {
         if self.graphs == 0 {
             return Err(Error::invalid("dataset.graphs must be at least 1"));
         }
-        // refused before generation allocates it: the atoms alone (positions and species, 16
-        // bytes each, at the mean size) are a lower bound of what the structures hold
-        let atoms = self.graphs as f64 * d.mean.clamp(f64::from(d.min), f64::from(d.max));
+        // refused before generation allocates it: the atoms (positions and species, 16 bytes
+        // each, at the mean size) and the edges the rule stores (endpoints and vector, twice
+        // while their arrays grow: 40 bytes; `full` stores none) are a lower bound of what the
+        // structures hold
+        let mean = d.mean.clamp(f64::from(d.min), f64::from(d.max));
+        let atoms = self.graphs as f64 * mean;
+        let per_atom = match (self.rule(), self.family) {
+            (GraphRule::Knn { k }, Family::Crystals) => k as f64,
+            (GraphRule::Knn { k }, Family::Molecules) => (k as f64).min(mean - 1.0).max(0.0),
+            // made at collation (full), or unknown before the positions (cutoff)
+            _ => 0.0,
+        };
+        let edges = atoms * per_atom;
         geobatch_core::memory::check_available(
             &format!("dataset.graphs = {}", self.graphs),
-            atoms * 16.0,
-            &format!("{atoms:.3e} atoms at 16 bytes, before any edge"),
+            atoms * 16.0 + edges * 40.0,
+            &format!(
+                "{atoms:.3e} atoms at 16 bytes and {edges:.3e} stored edges at 40 bytes, \
+                 {per_atom:.0} an atom"
+            ),
         )?;
         self.rule()
             .validate()

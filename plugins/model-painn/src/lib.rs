@@ -321,6 +321,22 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> GraphRegressor<B> for Painn<B
     }
 }
 
+impl PainnSpec {
+    /// What a step holds per batch: about `L (3 K F + 9 F^2)` parameters and `L (K + 6 F)`
+    /// activations per edge.
+    fn memory(&self) -> geobatch_core::memory::StepMemory {
+        let (f, l, k) = (self.hidden as f64, self.layers as f64, self.rbf as f64);
+        geobatch_nn::sizes::step_memory(
+            &format!(
+                "model.hidden = {}, model.layers = {}, model.rbf = {}",
+                self.hidden, self.layers, self.rbf
+            ),
+            l * (3.0 * k * f + 9.0 * f * f),
+            l * (k + 6.0 * f),
+        )
+    }
+}
+
 #[geobatch_core::plugin(
     name = "painn",
     summary = "PaiNN as in the study: scalar and vector features, 20 Gaussians on a 6 A cosine cutoff, SiLU, sum aggregation, clipped updates",
@@ -338,15 +354,12 @@ impl ModelSpec for PainnSpec {
                 "model: hidden >= 1, layers >= 1, rbf >= 1 and cutoff > 0 are required",
             ));
         }
-        let (f, l, k) = (self.hidden as f64, self.layers as f64, self.rbf as f64);
-        geobatch_nn::sizes::check_memory(
-            &format!(
-                "model.hidden = {}, model.layers = {}, model.rbf = {}",
-                self.hidden, self.layers, self.rbf
-            ),
-            l * (3.0 * k * f + 9.0 * f * f),
-            l * (k + 6.0 * f),
-        )
+        let m = self.memory();
+        geobatch_nn::sizes::check_memory(&m.sizes, m.fixed / 16.0, m.per_edge / 4.0)
+    }
+
+    fn step_memory(&self) -> Option<geobatch_core::memory::StepMemory> {
+        Some(self.memory())
     }
 
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {

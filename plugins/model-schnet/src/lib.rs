@@ -151,6 +151,16 @@ impl ModelSpec for SchNetSpec {
         sizes::check_message_passing_memory(self.latent, self.steps, self.rbf, 4.0, 2.0)
     }
 
+    fn step_memory(&self) -> Option<geobatch_core::memory::StepMemory> {
+        Some(sizes::message_passing_step_memory(
+            self.latent,
+            self.steps,
+            self.rbf,
+            4.0,
+            2.0,
+        ))
+    }
+
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
         self.validate()?;
         let (species, targets) = (ctx.n_species, ctx.target_stats.len());

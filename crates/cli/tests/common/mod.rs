@@ -35,6 +35,20 @@ pub fn geobatch_with(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output
         .expect("geobatch runs")
 }
 
+/// Runs `geobatch ARGS` in `dir` under an address-space limit of `kib` KiB (`ulimit -v`, as a
+/// cluster's job or a container sets one), set by the shell that execs it.
+pub fn geobatch_limited(dir: &Path, kib: u64, args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -v \"$0\" && exec \"$@\"")
+        .arg(kib.to_string())
+        .arg(binary())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("bash runs")
+}
+
 /// Standard output and error together.
 pub fn text(o: &Output) -> String {
     format!(

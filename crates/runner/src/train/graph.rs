@@ -8,10 +8,11 @@ use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate};
 use crate::sinks::SinkSet;
+use geobatch_core::memory::StepMemory;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
     Batcher, Dataset, Error, GraphBatch, GraphSet, GraphStream, ModelContext, ModelSpec, Plan,
-    RunStatus, SplitName, StreamMode, Trainer,
+    RunStatus, Shape, SplitName, StreamMode, Trainer,
 };
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -111,6 +112,10 @@ pub struct GraphSource<'a> {
     batcher: Box<dyn Batcher>,
     stream: GraphStream,
     plan: Plan,
+    /// What the model's step holds per batch, checked for every padded shape larger than
+    /// `checked` before the batch is handed to the trainer (`None`: the model does not say).
+    memory: Option<StepMemory>,
+    checked: Shape,
 }
 
 impl<'a> GraphSource<'a> {
@@ -134,7 +139,34 @@ impl<'a> GraphSource<'a> {
                 split.as_str(),
             )?,
             plan: Plan::default(),
+            memory: None,
+            checked: Shape::default(),
         })
+    }
+
+    /// Checks every padded batch larger than any checked before against `memory` (the model's
+    /// [`StepMemory`]) before it is trained on: a batch whose step this process cannot hold is
+    /// refused ([`Error::Memory`]) instead of aborting the process in the allocation.
+    pub fn with_memory_check(mut self, memory: Option<StepMemory>) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// [`GraphSource::with_memory_check`]'s check of `padded`.
+    fn check_memory(&mut self, padded: Shape) -> Result<(), Error> {
+        let Some(m) = &self.memory else {
+            return Ok(());
+        };
+        if padded.edges <= self.checked.edges && padded.nodes <= self.checked.nodes {
+            return Ok(());
+        }
+        m.check(padded, &format!("a padded {} batch", self.split.as_str()))?;
+        self.checked = Shape {
+            nodes: padded.nodes.max(self.checked.nodes),
+            edges: padded.edges.max(self.checked.edges),
+            graphs: padded.graphs.max(self.checked.graphs),
+        };
+        Ok(())
     }
 }
 
@@ -167,6 +199,7 @@ impl BatchSource for GraphSource<'_> {
         let t0 = Instant::now();
         self.plan_next()?;
         let t1 = Instant::now();
+        self.check_memory(self.plan.padded)?;
         batch.collate(self.set, &self.plan)?;
         Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))
     }
@@ -315,7 +348,13 @@ impl TrainKind for ExperimentConfig {
         let train_set = dataset.split(SplitName::Train);
         let batcher = crate::batches::batcher_for(loaded, train_set, SplitName::Train)?;
         let budget = batcher.budget();
-        let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?;
+        let memory = model.step_memory();
+        if let (Some(m), Some(b)) = (&memory, budget) {
+            // the largest batch the batcher can make, before anything is built
+            m.check(b, "the batcher's budget").map_err(RunError::Data)?;
+        }
+        let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?
+            .with_memory_check(memory);
         let trainer = model.build(&ModelContext {
             n_species: dataset.species_classes().len(),
             target_stats: dataset.target_stats(),
