@@ -470,6 +470,7 @@ impl GraphSetBuilder {
         let species = species_of(&self.atomic_numbers, &classes)?;
         let (edges, sizes) = match rule {
             GraphRule::Full => {
+                self.no_periodic_cell()?;
                 self.no_atoms_at_one_position()?;
                 (Edges::Full, self.full_sizes()?)
             }
@@ -494,6 +495,27 @@ impl GraphSetBuilder {
     /// The id of graph `g`.
     fn id_of(&self, g: usize) -> String {
         self.ids[self.id_offsets[g] as usize..self.id_offsets[g + 1] as usize].to_string()
+    }
+
+    /// Refuses a periodic graph under `full`, which ignores periodicity: the data's periodic
+    /// images would be left out without a word.
+    fn no_periodic_cell(&self) -> Result<()> {
+        let Some(g) = self.cells.iter().position(Cell::is_periodic) else {
+            return Ok(());
+        };
+        let yes_no = |p: bool| if p { "T" } else { "F" };
+        let pbc: Vec<&str> = self.cells[g].pbc.iter().map(|&p| yes_no(p)).collect();
+        Err(Error::GraphRule {
+            graph: self.id_of(g),
+            message: format!(
+                "periodic (pbc = \"{}\") but the graph rule is {{ kind = \"full\" }}, which joins \
+                 the atoms of the cell as listed and none of their periodic images (a 1-atom \
+                 cell would have no edge): use {{ kind = \"cutoff\", radius = 5.0 }} or \
+                 {{ kind = \"knn\", k = 12 }} for periodic structures (a molecule stored with \
+                 pbc in a box: write it with pbc = \"F F F\")",
+                pbc.join(" ")
+            ),
+        })
     }
 
     /// Refuses a graph with two atoms at one position (closer than
@@ -555,7 +577,7 @@ impl GraphSetBuilder {
 }
 
 /// Whether two of `p` are closer than `sqrt(min2)` (most pairs are told apart by x alone).
-fn two_at_one_position<T: Copy + Into<f64>>(p: &[[T; 3]], min2: f64) -> bool {
+pub(crate) fn two_at_one_position<T: Copy + Into<f64>>(p: &[[T; 3]], min2: f64) -> bool {
     let reach = min2.sqrt();
     p.iter().enumerate().any(|(i, a)| {
         let a = a.map(Into::into);

@@ -19,9 +19,16 @@ pub const KNN_RADIUS_STEP: f64 = 3.0;
 /// Number of search rounds of the kNN rule before it gives up.
 pub const KNN_MAX_ROUNDS: u32 = 9;
 
-/// How the edges of a graph are built. Config: `graph = { kind = "knn", k = 12 }`.
+/// How the edges of a graph are built. Config: `graph = { kind = "knn", k = 12 }`. A key another
+/// kind takes (`radius` beside `kind = "full"`, `k` beside `cutoff`) is refused, naming it: it
+/// would change nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "lowercase",
+    deny_unknown_fields,
+    try_from = "RuleTable"
+)]
 pub enum GraphRule {
     /// All ordered pairs of distinct atoms, no self edges, no periodic images (QM9 in the study).
     Full,
@@ -43,6 +50,44 @@ pub enum GraphRule {
 
 fn default_k() -> usize {
     12
+}
+
+/// A graph rule's table as written: every key any kind takes, checked against its kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleTable {
+    kind: String,
+    radius: Option<f64>,
+    k: Option<usize>,
+}
+
+impl TryFrom<RuleTable> for GraphRule {
+    type Error = String;
+
+    fn try_from(t: RuleTable) -> Result<GraphRule, String> {
+        let ignored = |key: &str, what: &str| {
+            Err(format!(
+                "graph.{key} does nothing under kind = \"{}\" ({what}): leave it out, or choose \
+                 the kind that takes it (radius: cutoff; k: knn)",
+                t.kind
+            ))
+        };
+        match (t.kind.as_str(), t.radius, t.k) {
+            ("full", Some(_), _) => ignored("radius", "every pair of atoms is an edge"),
+            ("full", _, Some(_)) => ignored("k", "every pair of atoms is an edge"),
+            ("full", None, None) => Ok(GraphRule::Full),
+            ("cutoff", _, Some(_)) => ignored("k", "every pair closer than radius is an edge"),
+            ("cutoff", Some(radius), None) => Ok(GraphRule::Cutoff { radius }),
+            ("cutoff", None, None) => Err("graph kind \"cutoff\" needs radius (Angstrom)".into()),
+            ("knn", Some(_), _) => ignored("radius", "the search radius grows until k are found"),
+            ("knn", None, k) => Ok(GraphRule::Knn {
+                k: k.unwrap_or_else(default_k),
+            }),
+            (other, _, _) => Err(format!(
+                "unknown graph kind `{other}`, expected one of `full`, `cutoff`, `knn`"
+            )),
+        }
+    }
 }
 
 impl GraphRule {
@@ -259,6 +304,31 @@ pub fn build_edges(
     Ok(())
 }
 
+/// What `full` refuses of one graph, for callers that make its edges at collation (the Python
+/// package's stores) rather than through a `GraphSet`: a periodic cell (`full` joins no periodic
+/// image) and two atoms at one position (an edge with no direction).
+pub fn check_full(positions: &[[f64; 3]], cell: &Cell) -> Result<(), String> {
+    if cell.pbc.iter().any(|&p| p) {
+        return Err(format!(
+            "periodic (pbc = {:?}) but the graph rule is full, which joins the atoms as listed and \
+             none of their periodic images: use {{\"kind\": \"cutoff\", \"radius\": 5.0}} or \
+             {{\"kind\": \"knn\", \"k\": 12}} for periodic structures",
+            cell.pbc
+        ));
+    }
+    let min2 = MIN_EDGE_LENGTH * MIN_EDGE_LENGTH;
+    if !crate::graph::two_at_one_position(positions, min2) {
+        return Ok(());
+    }
+    let close =
+        |a: &[f64; 3], b: &[f64; 3]| (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>() < min2;
+    let (i, j) = (0..positions.len())
+        .flat_map(|i| (i + 1..positions.len()).map(move |j| (i, j)))
+        .find(|&(i, j)| close(&positions[i], &positions[j]))
+        .unwrap_or((0, 0));
+    Err(at_one_position(i, j))
+}
+
 /// The shortest edge a structure may have (Angstrom): closer atoms are one atom twice.
 pub const MIN_EDGE_LENGTH: f64 = 1e-4;
 
@@ -349,6 +419,40 @@ mod tests {
 
     fn len(v: [f32; 3]) -> f64 {
         v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt()
+    }
+
+    #[test]
+    fn a_key_the_kind_does_not_take_is_refused_by_name() {
+        let rule = |text: &str| serde_json::from_str::<GraphRule>(text).map_err(|e| e.to_string());
+        assert_eq!(rule(r#"{"kind":"full"}"#), Ok(GraphRule::Full));
+        assert_eq!(rule(r#"{"kind":"knn"}"#), Ok(GraphRule::Knn { k: 12 }));
+        assert_eq!(
+            rule(r#"{"kind":"cutoff","radius":5.0}"#),
+            Ok(GraphRule::Cutoff { radius: 5.0 })
+        );
+        for (text, key) in [
+            (
+                r#"{"kind":"full","radius":5.0}"#,
+                "graph.radius does nothing under kind = \"full\"",
+            ),
+            (
+                r#"{"kind":"knn","radius":5.0}"#,
+                "graph.radius does nothing under kind = \"knn\"",
+            ),
+            (
+                r#"{"kind":"cutoff","radius":5.0,"k":3}"#,
+                "graph.k does nothing",
+            ),
+            (r#"{"kind":"cutoff"}"#, "needs radius"),
+            (r#"{"kind":"full","r":1}"#, "unknown field `r`"),
+            (r#"{"kind":"ring"}"#, "unknown graph kind `ring`"),
+        ] {
+            let e = rule(text).expect_err(text);
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        // written back as it was read
+        let back = serde_json::to_string(&GraphRule::Cutoff { radius: 5.0 }).unwrap();
+        assert_eq!(back, r#"{"kind":"cutoff","radius":5.0}"#);
     }
 
     #[test]

@@ -183,7 +183,27 @@ fn axes_of(
         axes.push((key, values));
     }
     axes.sort_by_key(|(k, _)| (k.split('.').count(), k.clone()));
+    overlapping_axes(&axes).map_err(fail)?;
     Ok(axes)
+}
+
+/// Refuses two axes of which one sets a table holding the other's key (`training` and
+/// `training.steps`): one overrides the other, so runs would run with values their labels do
+/// not say (a label `training={steps=9}` on a run of 3 steps).
+fn overlapping_axes(axes: &[(String, Vec<toml::Value>)]) -> Result<(), String> {
+    for (i, (outer, _)) in axes.iter().enumerate() {
+        if let Some((inner, _)) = axes[i + 1..]
+            .iter()
+            .find(|(k, _)| k.starts_with(&format!("{outer}.")))
+        {
+            return Err(format!(
+                "[sweep] `{outer}` and `{inner}` both set {inner} (a value of `{outer}` is a \
+                 table that holds it): one would override the other under labels that say \
+                 otherwise; sweep `{inner}` alone, or put every value in `{outer}`'s tables"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every combination of the axes' values applied to the base `table`, loaded: the runs, the

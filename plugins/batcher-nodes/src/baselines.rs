@@ -186,6 +186,10 @@ impl NodeBatcherSpec for NeighborSpec {
             seen: vec![false; ctx.graph.n_nodes()],
         }))
     }
+
+    fn hops(&self) -> Option<(usize, &'static str)> {
+        Some((self.fanouts.len(), "batcher.fanouts"))
+    }
 }
 
 /// The runtime neighbour sampler.

@@ -121,8 +121,30 @@ fn scalar(v: &serde_json::Value) -> Option<Scalar> {
     }
 }
 
+/// The arrays of an ASE database's rows: per-atom, or a vector per structure.
+const ARRAYS: [&str; 8] = [
+    "forces",
+    "stress",
+    "momenta",
+    "initial_magmoms",
+    "initial_charges",
+    "magmoms",
+    "charges",
+    "dipole",
+];
+
 impl AsedbSpec {
     fn targets(&self) -> Result<Targets> {
+        // ASE's arrays (per atom, or a vector per structure) are no target: rows that carry
+        // them would all be skipped as "without" them
+        if let Some(t) = self.targets.iter().find(|t| ARRAYS.contains(&t.as_str())) {
+            return Err(Error::invalid(format!(
+                "dataset.targets: {t} is an array in ASE databases (per atom, or a vector per \
+                 structure), not one number per structure: geobatch's targets are {} or \
+                 key-value pairs",
+                row::COLUMNS.join(", ")
+            )));
+        }
         Targets::new(&self.targets, &self.per_atom)
     }
 

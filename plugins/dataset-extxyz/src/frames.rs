@@ -152,6 +152,10 @@ pub struct Frames<'a> {
     file: &'a str,
     keep: &'a [String],
     done: bool,
+    /// Whether the frame being read has no `Properties` (ASE's default is assumed): then an atom
+    /// line with more fields than the default's is refused, since its columns cannot be told
+    /// apart (`C 6 x y z` would give the position (6, x, y)).
+    assumed: bool,
 }
 
 /// The frames of `text` (an extended XYZ file's bytes) named `file` in errors, keeping the
@@ -165,6 +169,7 @@ pub fn frames<'a>(text: &'a [u8], file: &'a str, keep: &'a [String]) -> Frames<'
         file,
         keep,
         done: false,
+        assumed: false,
     }
 }
 
@@ -222,7 +227,9 @@ impl<'a> Frames<'a> {
                 .position(|(k, _)| k == key)
                 .map(|i| info.remove(i).1)
         };
-        let spec = match take(&mut info, "Properties") {
+        let properties = take(&mut info, "Properties");
+        self.assumed = properties.is_none();
+        let spec = match properties {
             None => properties::DEFAULT.to_string(),
             Some(Value::Str(s)) => s,
             Some(v) => {
@@ -379,6 +386,22 @@ impl<'a> Frames<'a> {
                     };
                     self.field(f, *role, (p, c), no, &mut atom, columns)?;
                 }
+            }
+            if self.assumed && it.next().is_some() {
+                let have = l
+                    .split(|b| b.is_ascii_whitespace())
+                    .filter(|f| !f.is_empty())
+                    .count();
+                return Err(self.error(
+                    no,
+                    format!(
+                        "{have} fields, but the comment line has no Properties=, so this frame \
+                         is read as {} ({fields} fields: symbol x y z) and its columns cannot be \
+                         told apart; name them on the comment line, e.g. \
+                         Properties=species:S:1:Z:I:1:pos:R:3",
+                        properties::DEFAULT
+                    ),
+                ));
             }
             // `Z` wins over `species` when both are given, as in ASE
             numbers.push(if atom.z > 0 { atom.z } else { atom.species });
@@ -602,6 +625,25 @@ mod tests {
             .find_map(Result::err)
             .unwrap();
         assert_eq!((e.frame, e.line), (1, 6));
+    }
+
+    #[test]
+    fn without_properties_an_extra_column_is_refused_not_read_as_a_position() {
+        let t = "2\nenergy=1.0\nC 6 0.0 0.0 1.5\nC 6 0.0 0.0 0.0\n";
+        let e = frames(t.as_bytes(), "x.xyz", &[])
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.to_string()
+                .contains("5 fields, but the comment line has no Properties="),
+            "{e}"
+        );
+        // the default's own four fields read as before
+        let t = "1\nenergy=1.0\nC 0.0 0.0 1.5\n";
+        let f = frames(t.as_bytes(), "x.xyz", &[]).next().unwrap().unwrap();
+        assert_eq!(f.positions, vec![[0.0, 0.0, 1.5]]);
     }
 
     #[test]

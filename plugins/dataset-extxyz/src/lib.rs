@@ -119,7 +119,8 @@ fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
     for src in sources::sources(&spec.path)? {
         let text = sources::read(&src.path)?;
         let file = src.path.display().to_string();
-        for frame in frames::frames(&text, &file, &[]) {
+        // target names are kept as per-atom columns too, to say so when a target is one
+        for frame in frames::frames(&text, &file, &names) {
             let f = frame.map_err(|e| Error::invalid(e.to_string()))?;
             let origin = format!("{file}: frame {} (line {})", f.index, f.line);
             if !structures::selected(&spec.select, |k| f.info(k).and_then(scalar)) {
@@ -128,6 +129,13 @@ fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
             }
             for (slot, name) in values.iter_mut().zip(&names) {
                 *slot = match f.info(name) {
+                    None if f.column(name).is_some() => {
+                        return Err(Error::invalid(format!(
+                            "{origin}: target {name} is a per-atom column of the frame \
+                             (Properties=...:{name}:...), not one number per structure: \
+                             geobatch's targets are comment-line values such as energy"
+                        )));
+                    }
                     None => None,
                     Some(v) => Some(v.as_f64().ok_or_else(|| {
                         Error::invalid(format!(

@@ -348,6 +348,21 @@ impl Collector {
             &ids,
             ctx.seed,
         )?;
+        let used = a.len() + v.len() + t.len();
+        if used < pool.len() {
+            // counts are meant for large datasets: on a larger selection they leave out the
+            // rest without a word
+            geobatch_core::errln!(
+                "warning: dataset.split uses {used} of the {} structures ({} train, {} \
+                 validation, {} test); {} are left out: write fractions (split = {{ train = 0.8, \
+                 validation = 0.1, test = 0.1 }}) to use them all",
+                pool.len(),
+                a.len(),
+                v.len(),
+                t.len(),
+                pool.len() - used
+            );
+        }
         let units = if f.units.is_empty() {
             vec![String::new(); n_targets]
         } else {

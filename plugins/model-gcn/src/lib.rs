@@ -153,6 +153,9 @@ impl NodeModelSpec for GcnSpec {
     fn validate(&self) -> Result<()> {
         self.net.validate()
     }
+    fn layers(&self) -> Option<usize> {
+        Some(self.net.layers)
+    }
     fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
         self.net.build(false, ctx)
     }
@@ -175,6 +178,9 @@ pub struct SageSpec {
 impl NodeModelSpec for SageSpec {
     fn validate(&self) -> Result<()> {
         self.net.validate()
+    }
+    fn layers(&self) -> Option<usize> {
+        Some(self.net.layers)
     }
     fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
         self.net.build(true, ctx)

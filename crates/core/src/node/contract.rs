@@ -99,6 +99,14 @@ pub trait NodeBatcherSpec: Debug + Send + Sync {
     fn for_inference(&self) -> Box<dyn NodeBatcherSpec>;
     /// Builds the runtime batcher (pre-computation happens here and is timed).
     fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>>;
+
+    /// The hops a batch keeps around its output nodes, for batchers that sample them hop by
+    /// hop (`neighbor`: one fanout per hop), with the option that sets them; `None` for the
+    /// others. A model with more layers than hops is refused: its outer layers would see no
+    /// neighbour.
+    fn hops(&self) -> Option<(usize, &'static str)> {
+        None
+    }
 }
 
 /// Adam with optional L2 weight decay, for node-level training.
@@ -148,4 +156,9 @@ pub trait NodeModelSpec: Debug + Send + Sync {
     fn validate(&self) -> Result<()>;
     /// Builds the trainer.
     fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>>;
+
+    /// The model's message-passing layers (hops it reads), where it says; `None` otherwise.
+    fn layers(&self) -> Option<usize> {
+        None
+    }
 }

@@ -234,6 +234,16 @@ impl NodeConfig {
         }
         if let Some(m) = &self.model {
             m.validate().map_err(|e| format!("[model] {e}"))?;
+            if let (Some((hops, key)), Some(layers)) = (self.batcher.hops(), m.layers())
+                && hops < layers
+            {
+                return Err(format!(
+                    "{key} samples {hops} hop(s) but model.layers = {layers}: the outer \
+                     {} layer(s) would see no sampled neighbour and train on too little (no \
+                     word of it but a lower accuracy); give one fanout per layer",
+                    layers - hops
+                ));
+            }
         }
         if self.training.epochs == 0 || self.batches.epochs == 0 {
             return Err("training.epochs and batches.epochs must be at least 1".into());
