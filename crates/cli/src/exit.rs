@@ -70,7 +70,16 @@ impl Exit {
                 )
             })
             || e.downcast_ref::<geobatch_report::ReportError>()
-                .is_some_and(|e| matches!(e, geobatch_report::ReportError::Refused(_)));
+                .is_some_and(|e| {
+                    // results that do not exist, hold no run or mix experiments in one cell, an
+                    // --out that holds other files: the folders given, before any report is made
+                    matches!(
+                        e,
+                        geobatch_report::ReportError::Refused(_)
+                            | geobatch_report::ReportError::Empty(_)
+                            | geobatch_report::ReportError::Mixed(_)
+                    )
+                });
         if input { Exit::BadInput } else { Exit::Failed }
     }
 

@@ -92,7 +92,7 @@ class Hostile:
         return out if shown is None else shown()
 
     def parameter_count(self):
-        return 1
+        return 10 ** self.o.get("count_power", 0)
 
     def state(self):
         return {}
@@ -462,4 +462,24 @@ fn the_module_cannot_touch_the_protocol_through_stdin_or_stdout() {
             );
         }
     }
+}
+
+/// A parameter count beyond 64 bits (10**30) is named by its value: it said "no parameter
+/// count" (issue 58).
+#[test]
+fn a_parameter_count_beyond_64_bits_is_named() {
+    let Some(py) = python("numpy") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = "options = { count_power = 30 }";
+    let (o, _) = run_within(
+        dir.path(),
+        &graph_config(dir.path(), &py, model),
+        Duration::from_secs(60),
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("parameter_count() returned 1000000000000000000000000000000, more than 2**64"),
+        "{out}"
+    );
 }

@@ -64,27 +64,32 @@ fn check_replaceable(out: &Path) -> Result<(), ReportError> {
         Ok(m) if !m.is_dir() => return Err(refuse("it is a file, not a report folder".into())),
         Ok(_) => {}
     }
-    let files = files_under(out).map_err(|e| write_err(out, e))?;
-    if files.is_empty() {
-        return Ok(());
-    }
+    // a folder without a report's record is judged by its first entry: never walked (`--out /`
+    // would walk the whole file system before refusing)
     let listed = match std::fs::read_to_string(out.join(FILES)) {
         Ok(text) => text.lines().map(str::to_owned).collect::<Vec<_>>(),
-        Err(_) if files.iter().any(|f| f == MARK) => {
-            return Err(refuse(format!(
-                "it holds {MARK} but no record of the files a report wrote ({FILES}: a \
-                 report of an earlier geobatch, or files put there by hand), so nothing in it is \
-                 known to be a report's"
-            )));
-        }
         Err(_) => {
-            return Err(refuse(format!(
-                "it holds files ({}) but no {MARK}, so it is not a geobatch report and is left \
-                 alone",
-                files[0]
-            )));
+            let first = std::fs::read_dir(out)
+                .map_err(|e| write_err(out, e))?
+                .next()
+                .transpose()
+                .map_err(|e| write_err(out, e))?;
+            return match first {
+                None => Ok(()),
+                Some(_) if out.join(MARK).exists() => Err(refuse(format!(
+                    "it holds {MARK} but no record of the files a report wrote ({FILES}: a \
+                     report of an earlier geobatch, or files put there by hand), so nothing in \
+                     it is known to be a report's"
+                ))),
+                Some(entry) => Err(refuse(format!(
+                    "it holds files ({}) but no {MARK}, so it is not a geobatch report and is \
+                     left alone",
+                    entry.file_name().to_string_lossy()
+                ))),
+            };
         }
     };
+    let files = files_under(out).map_err(|e| write_err(out, e))?;
     let foreign: Vec<&String> = files
         .iter()
         .filter(|f| *f != FILES && !listed.contains(f))
@@ -106,6 +111,7 @@ pub fn as_one_set<T>(
     out: &Path,
     write: impl FnOnce(&Path) -> Result<T, ReportError>,
 ) -> Result<T, ReportError> {
+    recover(out)?;
     check_replaceable(out)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| write_err(parent, e))?;
@@ -139,6 +145,52 @@ pub fn as_one_set<T>(
         std::fs::remove_dir_all(&old).map_err(|e| write_err(&old, e))?;
     }
     Ok(value)
+}
+
+/// Clears what a killed report left beside `out` (`.NAME.tmp-PID`, `.NAME.old-PID` of a process
+/// that is gone): a half-written report is removed; an earlier report moved aside is put back
+/// when `out` is missing (the report was killed between its two renames), else removed.
+fn recover(out: &Path) -> Result<(), ReportError> {
+    let Some(name) = out.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(());
+    };
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    let gone = |pid: &str| {
+        pid.parse::<u32>().is_ok_and(|p| {
+            p != std::process::id()
+                && Path::new("/proc/self").exists()
+                && !Path::new("/proc").join(pid).exists()
+        })
+    };
+    let mut stale: Vec<(PathBuf, bool)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let rest = file.strip_prefix(&format!(".{name}."))?;
+            let (tag, pid) = rest.split_once('-')?;
+            let old = match tag {
+                "tmp" => false,
+                "old" => true,
+                _ => return None,
+            };
+            gone(pid).then(|| (e.path(), old))
+        })
+        .collect();
+    stale.sort();
+    for (path, old) in stale {
+        if old && !out.exists() && path.join(MARK).is_file() {
+            std::fs::rename(&path, out).map_err(|e| write_err(&path, e))?;
+        } else {
+            std::fs::remove_dir_all(&path).map_err(|e| write_err(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes the [`FILES`] record of everything in `dir`.
@@ -226,5 +278,43 @@ mod tests {
         let e = as_one_set(&out, report).unwrap_err().to_string();
         assert!(e.contains("no record of the files"), "{e}");
         assert!(out.join("figures/a.svg").is_file());
+    }
+
+    /// A killed report's half-written folder is removed by the next report; an earlier report
+    /// it had moved aside is put back first; a folder without a record is refused without being
+    /// walked (`--out /`).
+    #[test]
+    fn a_killed_reports_leftovers_are_cleared_and_no_folder_is_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("report");
+        // no process has this id (above the kernel's pid_max)
+        let dead = 4_999_999;
+        let tmp = dir.path().join(format!(".report.tmp-{dead}"));
+        let old = dir.path().join(format!(".report.old-{dead}"));
+        std::fs::create_dir(&tmp).unwrap();
+        std::fs::write(tmp.join(MARK), "half").unwrap();
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join(MARK), "earlier").unwrap();
+        std::fs::write(old.join(FILES), "report.md\n").unwrap();
+        as_one_set(&out, |d| {
+            assert_eq!(std::fs::read_to_string(out.join(MARK)).unwrap(), "earlier");
+            std::fs::write(d.join(MARK), "new").map_err(|e| write_err(d, e))
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(out.join(MARK)).unwrap(), "new");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["report"], "nothing left beside the report");
+        // a folder of other things, with a deep tree: refused by its first entry
+        let big = dir.path().join("big");
+        std::fs::create_dir_all(big.join("a/b/c")).unwrap();
+        let e = as_one_set(&big, |_| Ok(())).unwrap_err().to_string();
+        assert!(e.contains("(a) but no report.md"), "{e}");
+        let e = as_one_set(Path::new("/"), |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a geobatch report"), "{e}");
     }
 }

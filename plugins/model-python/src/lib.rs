@@ -204,11 +204,23 @@ impl<B: Wire> PythonTrainer<B> {
             "build",
             &request("init", json!({ "module": spec.module, "ctx": ctx })),
         )?;
-        let parameter_count = reply
-            .get("parameter_count")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Error::invalid("python model: build gave no parameter count"))?
-            as usize;
+        let parameter_count = match reply.get("parameter_count") {
+            Some(n) => n
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "python model {}: parameter_count() returned {n}, not a whole number of \
+                     parameters below 2^64",
+                        spec.module
+                    ))
+                })?,
+            None => {
+                return Err(Error::invalid(
+                    "python model: build gave no parameter count",
+                ));
+            }
+        };
         Ok(PythonTrainer {
             worker: Mutex::new(worker),
             segment: Segment::new()?,
