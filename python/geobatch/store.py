@@ -163,6 +163,9 @@ class GraphStore:
         node_arrays = {"atomic_numbers": z, "positions": pos, **(nodes or {})}
         rule = {"kind": graph} if isinstance(graph, str) else dict(graph)
         if rule.get("kind") == "full" and len(rule) == 1 and pbc is None:
+            # what the CLI's full rule refuses: two atoms at one position (no edge direction)
+            exact = np.ascontiguousarray(positions, dtype=np.float64).reshape(pos.shape)
+            _native.check_full_graphs(exact, offsets)
             return cls(counts, nodes=node_arrays, graphs=graphs, full=True)
         n = len(counts)
         # edges are found in double precision (the store keeps float32 positions)

@@ -4,7 +4,7 @@
 use crate::value_error;
 use crate::values::json_of;
 use geobatch_core::Cell;
-use geobatch_core::rules::{GraphRule, build_edges};
+use geobatch_core::rules::{GraphRule, build_edges, check_full};
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
 };
@@ -68,6 +68,9 @@ pub fn graph_edges<'py>(
             .chunks_exact(3)
             .map(|c| [c[0], c[1], c[2]])
             .collect();
+        if rule == GraphRule::Full {
+            check_full(&xyz, &cell).map_err(|m| format!("graph {g}: {m}"))?;
+        }
         build_edges(&rule, &xyz, &cell, &mut out.0, &mut out.1, &mut out.2)
             .map_err(|m| format!("graph {g}: {m}"))
     };
@@ -84,6 +87,30 @@ pub fn graph_edges<'py>(
         ints(&receivers),
         flat.reshape([e, 3])?,
     ))
+}
+
+/// Checks graphs whose `full` edges are made at collation as the CLI's `full` rule does: two
+/// atoms at one position (an edge with no direction) are refused, naming the graph and atoms.
+#[pyfunction]
+pub fn check_full_graphs(
+    py: Python<'_>,
+    positions: PyReadonlyArray2<'_, f64>,
+    node_offsets: PyReadonlyArray1<'_, i64>,
+) -> PyResult<()> {
+    let pos = positions.as_slice().map_err(value_error)?;
+    let offsets = node_offsets.as_slice().map_err(value_error)?;
+    let graphs = offsets.len().saturating_sub(1);
+    py.detach(|| {
+        (0..graphs).into_par_iter().try_for_each(|g| {
+            let (a, b) = (offsets[g] as usize, offsets[g + 1] as usize);
+            let xyz: Vec<[f64; 3]> = pos[3 * a..3 * b]
+                .chunks_exact(3)
+                .map(|c| [c[0], c[1], c[2]])
+                .collect();
+            check_full(&xyz, &Cell::default()).map_err(|m| format!("graph {g}: {m}"))
+        })
+    })
+    .map_err(value_error)
 }
 
 /// Edge offsets and the edges of `graphs` graphs, `edges_into(g, out)` appending graph `g`'s.

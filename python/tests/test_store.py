@@ -211,6 +211,25 @@ def test_geometry_edges_follow_geobatchs_rules():
         geobatch.GraphStore.from_geometry(z, np.full((15, 3), np.nan), n_node, graph={"kind": "cutoff", "radius": 2})
 
 
+def test_full_refuses_what_the_cli_refuses():
+    """`full` refuses two atoms at one position and periodic cells, and a key of another rule
+    (`radius`) is refused by name, as the CLI's configs are (issue 58): they were accepted."""
+    z, n_node = [6, 6, 8], [3]
+    twice = [[0.0, 0, 0], [0.0, 0, 0], [1.2, 0, 0]]
+    with pytest.raises(ValueError, match="atoms 0 and 1 are at one position"):
+        geobatch.GraphStore.from_geometry(z, twice, n_node)
+    with pytest.raises(ValueError, match="atoms 0 and 1 are at one position"):
+        geobatch.GraphStore.from_geometry(z, twice, n_node, graph={"kind": "full"},
+                                          cells=np.eye(3)[None] * 9, pbc=[[False] * 3])
+    apart = [[0.0, 0, 0], [1.1, 0, 0], [0, 1.2, 0]]
+    with pytest.raises(ValueError, match="graph.radius does nothing under kind = \"full\""):
+        geobatch.GraphStore.from_geometry(z, apart, n_node, graph={"kind": "full", "radius": 5.0})
+    with pytest.raises(ValueError, match="periodic"):
+        geobatch.GraphStore.from_geometry(z, apart, n_node, graph="full",
+                                          cells=np.eye(3)[None] * 3, pbc=[[True] * 3])
+    assert geobatch.GraphStore.from_geometry(z, apart, n_node).n_edge[0] == 6
+
+
 def test_geobatch_qm9_collates_as_geobatch_does(qm9):
     train = qm9.splits["train"]
     assert train.full and set(train.nodes) == {"species", "atomic_numbers", "positions"}
