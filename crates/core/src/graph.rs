@@ -1,4 +1,8 @@
 //! Column-wise storage of one dataset split: [`GraphSet`] and its builder.
+//!
+//! Why one long file: the set and its builder share one private layout (offsets, columns, the
+//! exact positions kept while edges are made) and the checks a rule makes of it before the set
+//! exists; apart, that layout would be public.
 
 use crate::error::{Error, Result};
 use crate::rules::{self, GraphRule};

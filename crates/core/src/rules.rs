@@ -1,5 +1,9 @@
 //! Graph rules: how edges are made from positions (and cells).
 //!
+//! Why one long file: the three rules, the check of a rule's table against its kind, the checks
+//! `full` makes where its edges are made at collation and their tests share one set of private
+//! helpers (edge lists, the search over the neighbour grid); the tests are a third of it.
+//!
 //! Every rule emits edges grouped by receiver in increasing receiver order, so segment reductions
 //! over a collated batch are contiguous. An edge vector is `receiver - (sender + image shift)`.
 //! Neighbours are found in linear time by [`crate::neighbors`] (double precision, a pair is an
