@@ -62,12 +62,13 @@ pub fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
             .name("geobatch-signals".into())
             .spawn(move || {
                 for signal in signals.forever() {
-                    let again = stop.swap(true, Ordering::SeqCst);
+                    // which signal it was is set before the stop, which a job may act on at once
                     match signal {
                         SIGTERM => term.store(true, Ordering::SeqCst),
                         SIGUSR1 => usr1.store(true, Ordering::SeqCst),
                         _ => {}
                     }
+                    let again = stop.swap(true, Ordering::SeqCst);
                     if again && signal != SIGUSR1 {
                         geobatch_core::leftovers::clean_up();
                         let code = if signal == SIGTERM {
