@@ -76,6 +76,22 @@ fn options_that_would_change_nothing_are_refused_by_name() {
         &o,
         &["`training` and `training.steps` both set training.steps"],
     );
+    // tables that leave the inner key out combine as their labels say (the study's grids)
+    std::fs::write(
+        &sweep,
+        format!(
+            "{base}\n[sweep]\nbatcher = [{{kind = \"dynamic\"}}, {{kind = \"static\"}}]\n\
+             \"batcher.batch_size\" = [8, 16]\n"
+        ),
+    )
+    .unwrap();
+    let o = geobatch(d, &["sweep", path(&sweep), "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let runs = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains("batcher.batch_size="))
+        .count();
+    assert_eq!(runs, 4, "{}", text(&o));
 }
 
 /// Item 4: an extended XYZ frame without `Properties=` whose atom lines carry an extra column

@@ -187,15 +187,23 @@ fn axes_of(
     Ok(axes)
 }
 
-/// Refuses two axes of which one sets a table holding the other's key (`training` and
-/// `training.steps`): one overrides the other, so runs would run with values their labels do
-/// not say (a label `training={steps=9}` on a run of 3 steps).
+/// Refuses two axes of which one sets a table holding the other's key (`training = [{steps = 9}]`
+/// beside `training.steps`): one overrides the other, so runs would run with values their labels
+/// do not say (a label `training={steps=9}` on a run of 3 steps). Tables that leave the inner key
+/// out (`batcher = [{kind = "dynamic"}]` beside `batcher.batch_size`) combine as their labels say.
 fn overlapping_axes(axes: &[(String, Vec<toml::Value>)]) -> Result<(), String> {
-    for (i, (outer, _)) in axes.iter().enumerate() {
-        if let Some((inner, _)) = axes[i + 1..]
-            .iter()
-            .find(|(k, _)| k.starts_with(&format!("{outer}.")))
-        {
+    for (i, (outer, values)) in axes.iter().enumerate() {
+        let holds = |inner: &str| {
+            let Some(rest) = inner.strip_prefix(&format!("{outer}.")) else {
+                return false;
+            };
+            values.iter().any(|v| {
+                rest.split('.')
+                    .try_fold(v, |v, part| v.as_table().and_then(|t| t.get(part)))
+                    .is_some()
+            })
+        };
+        if let Some((inner, _)) = axes[i + 1..].iter().find(|(k, _)| holds(k)) {
             return Err(format!(
                 "[sweep] `{outer}` and `{inner}` both set {inner} (a value of `{outer}` is a \
                  table that holds it): one would override the other under labels that say \
