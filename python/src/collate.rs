@@ -10,6 +10,9 @@
 //!   padding edge is a self-loop (stock layers remove self-loops with a data-dependent mask);
 //!   `ptr`, `node_mask` and `edge_mask` are written too.
 //!
+//! Why one long file: it is the crate's only unsafe module, kept whole so that every unsafe
+//! block and the checks that make it sound are audited in one place.
+//!
 //! **Buffers and leases.** Each batch is written into a buffer of its own (one allocation, 64-byte
 //! aligned, holding every output array of the batch back to back). The arrays handed to Python
 //! are NumPy arrays over that buffer whose base is a `Lease`: the buffer stays theirs for as long
@@ -30,9 +33,6 @@
 //! the one module of the package with `unsafe` code: slices made from the arrays' addresses, which
 //! the collator keeps alive, buffers allocated and freed by hand, and NumPy arrays made over them
 //! (each block says what it relies on).
-//!
-//! Why one long file: it is the crate's only unsafe module, kept whole so that every unsafe
-//! block and the checks that make it sound are audited in one place.
 #![allow(unsafe_code)]
 
 use crate::value_error;

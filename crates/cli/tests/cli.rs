@@ -1004,6 +1004,42 @@ fn gpu_and_cpu_losses_agree_for_every_model_batcher_and_engine_variant() {
         }
     };
     let dir = tempfile::tempdir().unwrap();
+    let mut failures = 0;
+    for (i, (label, config, steps)) in gpu_cases().iter().enumerate() {
+        let mut losses = Vec::new();
+        for device in ["cpu", gpu.as_str()] {
+            let work = dir
+                .path()
+                .join(format!("case{i}-{}", device.replace(':', "")));
+            std::fs::create_dir_all(&work).unwrap();
+            let cfg = write(&work, "gpu.toml", &config.replace("DEVICE", device));
+            let o = geobatch(&work, &["run", &cfg]);
+            assert!(o.status.success(), "{device}: {}", text(&o));
+            losses.push(steps_table(&work.join("results")));
+        }
+        // float32 on different hardware: the first steps agree to 1e-3 relative
+        let worst = losses[0]
+            .iter()
+            .zip(&losses[1])
+            .take(5)
+            .map(|(a, b)| ((a.1 - b.1).abs() / a.1.abs().max(1e-6)) as f64)
+            .fold(0.0, f64::max);
+        let ok = worst <= 1e-3 && steps.is_none_or(|n| losses[1].len() == n);
+        if !ok {
+            failures += 1;
+        }
+        println!(
+            "{} {label}: first 5 losses, worst relative difference {worst:.2e} (tolerance 1e-3)",
+            if ok { "ok  " } else { "FAIL" },
+        );
+    }
+    assert_eq!(failures, 0, "CPU and GPU losses disagree");
+}
+
+/// The cases of [`gpu_and_cpu_losses_agree_for_every_model_batcher_and_engine_variant`]: (label,
+/// config with DEVICE for the device, steps expected).
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+fn gpu_cases() -> Vec<(String, String, Option<usize>)> {
     let models = [
         "kind = \"schnet\"",
         "kind = \"mpeu\"",
@@ -1015,7 +1051,6 @@ fn gpu_and_cpu_losses_agree_for_every_model_batcher_and_engine_variant() {
         "kind = \"static\"\nbatch_size = 16\npad = \"pow2\"",
         "kind = \"static\"\nbatch_size = 16\npad = \"constant\"",
     ];
-    // (label, config with DEVICE for the device, steps expected)
     let mut cases: Vec<(String, String, Option<usize>)> = Vec::new();
     for model in models {
         for batcher in batchers {
@@ -1073,36 +1108,7 @@ fn gpu_and_cpu_losses_agree_for_every_model_batcher_and_engine_variant() {
             None,
         ));
     }
-    let mut failures = 0;
-    for (i, (label, config, steps)) in cases.iter().enumerate() {
-        let mut losses = Vec::new();
-        for device in ["cpu", gpu.as_str()] {
-            let work = dir
-                .path()
-                .join(format!("case{i}-{}", device.replace(':', "")));
-            std::fs::create_dir_all(&work).unwrap();
-            let cfg = write(&work, "gpu.toml", &config.replace("DEVICE", device));
-            let o = geobatch(&work, &["run", &cfg]);
-            assert!(o.status.success(), "{device}: {}", text(&o));
-            losses.push(steps_table(&work.join("results")));
-        }
-        // float32 on different hardware: the first steps agree to 1e-3 relative
-        let worst = losses[0]
-            .iter()
-            .zip(&losses[1])
-            .take(5)
-            .map(|(a, b)| ((a.1 - b.1).abs() / a.1.abs().max(1e-6)) as f64)
-            .fold(0.0, f64::max);
-        let ok = worst <= 1e-3 && steps.is_none_or(|n| losses[1].len() == n);
-        if !ok {
-            failures += 1;
-        }
-        println!(
-            "{} {label}: first 5 losses, worst relative difference {worst:.2e} (tolerance 1e-3)",
-            if ok { "ok  " } else { "FAIL" },
-        );
-    }
-    assert_eq!(failures, 0, "CPU and GPU losses disagree");
+    cases
 }
 
 #[test]

@@ -220,6 +220,49 @@ where
     })
 }
 
+/// Where a run starts: its checkpoint when it resumes and has one, else step 0 (and any stale
+/// checkpoint removed).
+fn starting_point<S, T>(
+    resume: bool,
+    run_dir: &Path,
+    source: &mut S,
+    trainer: &mut dyn Trainer<S::Batch>,
+    task: &mut T,
+    schedule: &Schedule,
+) -> Result<Resumed, RunError>
+where
+    S: BatchSource,
+    T: TaskHooks<Batch = S::Batch>,
+{
+    let ckpt = checkpoint::folder(run_dir);
+    if resume && checkpoint::exists(run_dir) {
+        resume_from(&ckpt, source, trainer, task)
+    } else {
+        checkpoint::discard(&ckpt)?;
+        Ok(Resumed::fresh(schedule.steps))
+    }
+}
+
+/// Finishes the sinks with the loop's `outcome` and records how the run ended (failed when the
+/// sinks could not be closed); a complete run's checkpoint is removed.
+fn close(
+    sinks: &mut SinkSet,
+    outcome: Result<RunStatus, RunError>,
+    steps: u64,
+    started: Instant,
+    run_dir: &Path,
+) -> Result<RunStatus, RunError> {
+    let closed = sinks.close(outcome, steps, started);
+    let ended = closed.as_ref().map_or(RunStatus::Failed, |s| *s);
+    let recorded = policy::record(run_dir, ended, steps);
+    let status = closed?;
+    recorded?;
+    if status == RunStatus::Complete {
+        checkpoint::discard(&checkpoint::folder(run_dir))?;
+    }
+    Ok(status)
+}
+
 /// Runs a training job through its phases (see the module docs). `stop` ends it early (Ctrl-C)
 /// with status `interrupted`; the sinks are finished in every case.
 pub fn train<S, T>(job: Job<'_, S>, task: &mut T, stop: &AtomicBool) -> Result<Ended, RunError>
@@ -241,12 +284,14 @@ where
         start,
         progress,
         sink_states,
-    } = if resume && checkpoint::exists(&run.run_dir) {
-        resume_from(&ckpt, &mut source, trainer.as_mut(), task)?
-    } else {
-        checkpoint::discard(&ckpt)?;
-        Resumed::fresh(schedule.steps)
-    };
+    } = starting_point(
+        resume,
+        &run.run_dir,
+        &mut source,
+        trainer.as_mut(),
+        task,
+        &schedule,
+    )?;
     let run = RunInfo {
         resumed_from: sink_states.as_ref().map(|_| start),
         ..run
@@ -290,14 +335,7 @@ where
         .and_then(|()| steps.finish())
         .and_then(|status| steps.checkpoint_on_stop(&mut source).map(|()| status));
     let RunLoop { progress, .. } = steps;
-    let closed = sinks.close(outcome, progress.steps(), started);
-    let ended = closed.as_ref().map_or(RunStatus::Failed, |s| *s);
-    let recorded = policy::record(&run.run_dir, ended, progress.steps());
-    let status = closed?;
-    recorded?;
-    if status == RunStatus::Complete {
-        checkpoint::discard(&ckpt)?;
-    }
+    let status = close(&mut sinks, outcome, progress.steps(), started, &run.run_dir)?;
     Ok(Ended {
         status,
         progress,
