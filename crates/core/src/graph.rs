@@ -4,6 +4,7 @@
 //! exact positions kept while edges are made) and the checks a rule makes of it before the set
 //! exists; apart, that layout would be public.
 
+pub use crate::cell::Cell;
 use crate::error::{Error, Result};
 use crate::rules::{self, GraphRule};
 use serde::{Deserialize, Serialize};
@@ -45,73 +46,6 @@ impl SizeStats {
             max_nodes: sizes.iter().map(|s| s.nodes).max().unwrap_or(0),
             max_edges: sizes.iter().map(|s| s.edges).max().unwrap_or(0),
         })
-    }
-}
-
-/// A unit cell: three lattice vectors (rows, in Angstrom) and which of them are periodic.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Cell {
-    /// Lattice vectors a, b, c as rows (double precision: edges are found in it).
-    pub lattice: [[f64; 3]; 3],
-    /// Periodic boundary condition along a, b, c.
-    pub pbc: [bool; 3],
-}
-
-impl Cell {
-    /// A fully periodic cell.
-    pub fn periodic(lattice: [[f64; 3]; 3]) -> Self {
-        Cell {
-            lattice,
-            pbc: [true; 3],
-        }
-    }
-
-    /// Whether any direction is periodic.
-    pub fn is_periodic(&self) -> bool {
-        self.pbc.iter().any(|&p| p)
-    }
-
-    /// A periodic cell from lattice parameters: lengths a, b, c (Angstrom) and angles alpha, beta,
-    /// gamma (degrees), with a along x and b in the xy plane (the crystallographic convention).
-    pub fn from_parameters(
-        a: f64,
-        b: f64,
-        c: f64,
-        alpha: f64,
-        beta: f64,
-        gamma: f64,
-    ) -> Option<Cell> {
-        let (ca, cb, cg) = (
-            alpha.to_radians().cos(),
-            beta.to_radians().cos(),
-            gamma.to_radians().cos(),
-        );
-        let sg = gamma.to_radians().sin();
-        if !(a > 0.0 && b > 0.0 && c > 0.0) || sg.abs() < 1e-8 {
-            return None;
-        }
-        let cx = cb;
-        let cy = (ca - cb * cg) / sg;
-        let cz2 = 1.0 - cx * cx - cy * cy;
-        if cz2.is_nan() || cz2 <= 1e-12 {
-            return None;
-        }
-        let lattice = [
-            [a, 0.0, 0.0],
-            [b * cg, b * sg, 0.0],
-            [c * cx, c * cy, c * cz2.sqrt()],
-        ];
-        lattice
-            .iter()
-            .flatten()
-            .all(|x| x.is_finite())
-            .then(|| Cell::periodic(lattice))
-    }
-
-    /// Cartesian position of fractional coordinates in this cell.
-    pub fn to_cartesian(&self, frac: [f64; 3]) -> [f64; 3] {
-        let l = &self.lattice;
-        [0, 1, 2].map(|k| frac[0] * l[0][k] + frac[1] * l[1][k] + frac[2] * l[2][k])
     }
 }
 
@@ -531,8 +465,8 @@ impl GraphSetBuilder {
         let first = (0..self.cells.len()).find(|&g| {
             let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
             match &self.exact {
-                Some(exact) => two_at_one_position(&exact[nodes], min2),
-                None => two_at_one_position(&self.positions[nodes], min2),
+                Some(exact) => rules::two_at_one_position(&exact[nodes], min2),
+                None => rules::two_at_one_position(&self.positions[nodes], min2),
             }
         });
         let Some(g) = first else {
@@ -578,21 +512,6 @@ impl GraphSetBuilder {
             })
             .collect()
     }
-}
-
-/// Whether two of `p` are closer than `sqrt(min2)` (most pairs are told apart by x alone).
-pub(crate) fn two_at_one_position<T: Copy + Into<f64>>(p: &[[T; 3]], min2: f64) -> bool {
-    let reach = min2.sqrt();
-    p.iter().enumerate().any(|(i, a)| {
-        let a = a.map(Into::into);
-        p[i + 1..].iter().any(|b| {
-            let b = b.map(Into::into);
-            (a[0] - b[0]).abs() < reach && {
-                let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-                d[0] * d[0] + d[1] * d[1] + d[2] * d[2] < min2
-            }
-        })
-    })
 }
 
 /// The species class of every atom: its atomic number's place in `classes`.

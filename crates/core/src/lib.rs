@@ -17,6 +17,7 @@
 pub mod atomic;
 pub mod batch;
 pub mod batcher;
+pub mod cell;
 pub mod compressed;
 pub mod console;
 pub mod crystal;

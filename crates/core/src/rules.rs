@@ -12,7 +12,7 @@
 //! 1e-6 Angstrom), which names a neighbour by where it sits, not by its index, so its choice does
 //! not depend on the order atoms are listed in.
 
-use crate::graph::Cell;
+use crate::cell::Cell;
 use crate::neighbors::{Grid, Neighbour, cross, dot, norm};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -321,7 +321,7 @@ pub fn check_full(positions: &[[f64; 3]], cell: &Cell) -> Result<(), String> {
         ));
     }
     let min2 = MIN_EDGE_LENGTH * MIN_EDGE_LENGTH;
-    if !crate::graph::two_at_one_position(positions, min2) {
+    if !two_at_one_position(positions, min2) {
         return Ok(());
     }
     let close =
@@ -335,6 +335,21 @@ pub fn check_full(positions: &[[f64; 3]], cell: &Cell) -> Result<(), String> {
 
 /// The shortest edge a structure may have (Angstrom): closer atoms are one atom twice.
 pub const MIN_EDGE_LENGTH: f64 = 1e-4;
+
+/// Whether two of `p` are closer than `sqrt(min2)` (most pairs are told apart by x alone).
+pub(crate) fn two_at_one_position<T: Copy + Into<f64>>(p: &[[T; 3]], min2: f64) -> bool {
+    let reach = min2.sqrt();
+    p.iter().enumerate().any(|(i, a)| {
+        let a = a.map(Into::into);
+        p[i + 1..].iter().any(|b| {
+            let b = b.map(Into::into);
+            (a[0] - b[0]).abs() < reach && {
+                let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+                d[0] * d[0] + d[1] * d[1] + d[2] * d[2] < min2
+            }
+        })
+    })
+}
 
 /// What is wrong with atoms `i` and `j` closer than [`MIN_EDGE_LENGTH`].
 pub fn at_one_position(i: usize, j: usize) -> String {

@@ -174,7 +174,7 @@ pub fn pair_gather_add(
     let [e, d] = dims2(&base, "pair_gather_add");
     let (s, r) = (indices(&senders), indices(&receivers));
     with_f32(&p, |p| {
-        if let Some(out) = crate::fused::unique_f32(&mut base) {
+        if let Some(out) = unique_f32(&mut base) {
             parallel::pair_gather_add(out, p, d, &s, &r);
             return base;
         }
@@ -196,4 +196,14 @@ pub fn pair_index_add(
     let (s, r) = (indices(&senders), indices(&receivers));
     let out = with_f32(&g, |g| parallel::pair_index_add(g, d, &s, &r, n));
     flex_from(out, [n, 2 * d])
+}
+
+/// The f32 elements of `t` for writing in place, when `t` owns them alone and is contiguous
+/// (the usual case for an intermediate result no one else holds).
+pub(crate) fn unique_f32(t: &mut FlexTensor) -> Option<&mut [f32]> {
+    if t.dtype() != burn::tensor::DType::F32 {
+        return None;
+    }
+    let (start, end) = t.layout().contiguous_offsets()?;
+    t.try_storage_mut::<f32>().map(|s| &mut s[start..end])
 }

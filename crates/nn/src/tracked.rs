@@ -10,6 +10,7 @@
 
 use crate::fused::FusedOps;
 use burn::tensor::TensorMetadata;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
@@ -344,6 +345,132 @@ pub fn add_bias<B: FusedOps, C: CheckpointStrategy>(
     {
         OpsKind::Tracked(prep) => prep.finish((), B::add_bias(x.primitive, b.primitive)),
         OpsKind::UnTracked(prep) => prep.finish(B::add_bias(x.primitive, b.primitive)),
+    }
+}
+
+/// Backward pass of an element-wise activation whose forward pass kept its slope.
+#[derive(Debug)]
+struct SlopeBackward;
+
+impl<B: FusedOps> Backward<B, 1> for SlopeBackward {
+    type State = B::FloatTensorPrimitive;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let slope = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            B::mul_slope(grad, slope)
+        });
+    }
+}
+
+/// An element-wise kernel returning its value and its slope.
+type WithSlope<B> = fn(FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>);
+
+/// An activation on the autodiff backend: the inner kernel with its slope when tracked.
+fn activation<B: FusedOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    plain: fn(FloatTensor<B>) -> FloatTensor<B>,
+    with_slope: WithSlope<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match SlopeBackward
+        .prepare::<C>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (out, slope) = with_slope(x.primitive);
+            prep.finish(slope, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(plain(x.primitive)),
+    }
+}
+
+impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
+    const CHUNKED_INDEX_ADD: bool = B::CHUNKED_INDEX_ADD;
+    const PARALLEL_KERNELS: bool = B::PARALLEL_KERNELS;
+    const GROUPED_SUMS: bool = B::GROUPED_SUMS;
+
+    fn segment_sum_grouped(
+        values: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        order: Option<IntTensor<Self>>,
+        offsets: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        segment_sum_grouped::<B, C>(values, index, order, offsets, n)
+    }
+
+    fn gather_rows_grouped(
+        table: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        order: Option<IntTensor<Self>>,
+        offsets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        gather_rows_grouped::<B, C>(table, index, order, offsets)
+    }
+
+    fn matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        matmul::<B, C>(x, w)
+    }
+
+    fn add_bias(x: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        add_bias::<B, C>(x, b)
+    }
+
+    fn gather_rows(table: FloatTensor<Self>, index: IntTensor<Self>) -> FloatTensor<Self> {
+        gather_rows::<B, C>(table, index)
+    }
+
+    fn segment_sum(
+        values: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        segment_sum::<B, C>(values, index, n)
+    }
+
+    fn message_mean(
+        w: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        inv_count: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        message_mean::<B, C>(w, x, senders, receivers, inv_count)
+    }
+
+    fn pair_gather_add(
+        p: FloatTensor<Self>,
+        senders: IntTensor<Self>,
+        receivers: IntTensor<Self>,
+        base: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        pair_gather_add::<B, C>(p, senders, receivers, base)
+    }
+
+    fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        activation::<B, C>(x, B::ssp, B::ssp_with_slope)
+    }
+
+    fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        activation::<B, C>(x, B::silu, B::silu_with_slope)
+    }
+
+    fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let slope =
+            <Self as AutodiffBackend>::from_inner(B::silu_with_slope(x.primitive.clone()).1);
+        (Self::silu(x), slope)
+    }
+
+    fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        // The slope enters the graph as a constant: it is not differentiated further.
+        let slope = <Self as AutodiffBackend>::from_inner(B::ssp_with_slope(x.primitive.clone()).1);
+        (Self::ssp(x), slope)
     }
 }
 

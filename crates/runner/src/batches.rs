@@ -6,9 +6,9 @@ use crate::error::RunError;
 use crate::identity::{RunStart, new_run};
 use crate::study::study;
 use crate::train::Schedule;
-use crate::train::graph::GraphSource;
+use crate::train::graph::{GraphSource, batcher_for, load_dataset};
 use geobatch_core::stats::{median, quantile};
-use geobatch_core::{BatcherContext, GraphBatch, RunStatus, Shape, StepRecord};
+use geobatch_core::{GraphBatch, RunStatus, Shape, StepRecord};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -238,68 +238,6 @@ impl<'p> PlanCsv<'p> {
             source,
         }
     }
-}
-
-/// The config's dataset, loaded with its seed and data folder; what the plugin refuses is bad
-/// input ([`RunError::Data`]).
-pub(crate) fn load_dataset(
-    loaded: &LoadedConfig,
-) -> Result<Box<dyn geobatch_core::Dataset>, RunError> {
-    let cfg = &loaded.config;
-    let dataset = cfg
-        .dataset
-        .load(&cfg.experiment.dataset_context())
-        .map_err(RunError::loading)?;
-    // a graph rule that leaves every graph without edges gives a model nothing to pass
-    let train = dataset.split(geobatch_core::SplitName::Train);
-    if !train.is_empty() && train.sizes().iter().all(|s| s.edges == 0) {
-        return Err(RunError::Data(geobatch_core::Error::invalid(format!(
-            "the graph rule (dataset.graph) gives no edge at all in the {} graphs of the train \
-             split: every atom is alone; raise the cutoff radius, or use knn or full",
-            train.len()
-        ))));
-    }
-    // most atoms alone may be meant (a short cutoff on purpose), but is worth the figure
-    let (alone, atoms) = (train.isolated_nodes(), train.total_nodes());
-    if atoms > 0 && alone * 2 > atoms {
-        geobatch_core::errln!(
-            "warning: dataset.graph leaves {alone} of the {atoms} atoms of the train split \
-             ({:.0}%) without a neighbour: they take nothing from the graph; raise the cutoff \
-             radius, or use knn",
-            100.0 * alone as f64 / atoms as f64
-        );
-    }
-    Ok(dataset)
-}
-
-/// The config's batcher for the graphs of `split`; what it refuses of its options against the
-/// split (a budget or window larger than the split) is bad input ([`RunError::Data`]). A budget
-/// given by hand that is far from the split's sizes is warned about on stderr.
-pub(crate) fn batcher_for(
-    loaded: &LoadedConfig,
-    set: &geobatch_core::GraphSet,
-    split: geobatch_core::SplitName,
-) -> Result<Box<dyn geobatch_core::Batcher>, RunError> {
-    let cfg = &loaded.config;
-    if let Some(warning) = cfg
-        .batcher
-        .explicit_budget()
-        .and_then(|b| geobatch_core::batcher::budget_warning(set.sizes(), b))
-    {
-        geobatch_core::errln!(
-            "warning: batcher.budget, on the {} split: {warning}",
-            split.as_str()
-        );
-    }
-    geobatch_core::batcher::build_for_training(
-        cfg.batcher.as_ref(),
-        &BatcherContext {
-            sizes: set.sizes(),
-            split: split.as_str(),
-            quirks: cfg.experiment.quirks,
-        },
-    )
-    .map_err(RunError::Data)
 }
 
 /// Real content and padded shape of one planned batch.

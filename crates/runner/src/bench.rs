@@ -69,7 +69,7 @@ pub fn bench_step(
     if cfg.model.is_none() {
         return Err(input("no [model] table to benchmark".into()));
     }
-    let dataset = crate::batches::load_dataset(loaded)?;
+    let dataset = crate::train::graph::load_dataset(loaded)?;
     let counts = if threads.is_empty() {
         vec![crate::threads::resolve(cfg.training.threads)]
     } else {

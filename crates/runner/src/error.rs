@@ -37,11 +37,13 @@ pub enum RunError {
         "{}: another geobatch process is running this config now (it holds {}); wait for it, \
          or run it elsewhere with another experiment.results_dir",
         dir.display(),
-        crate::lock::LOCK_FILE
+        lock.file_name().unwrap_or_default().to_string_lossy()
     )]
     Busy {
         /// The run folder.
         dir: PathBuf,
+        /// Its lock file, held by the other process.
+        lock: PathBuf,
     },
     /// A stop signal came while the data was loaded or the model built: the job ends there, before
     /// its first step, and writes nothing (the CLI exits 130, as for any stopped job).

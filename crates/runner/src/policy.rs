@@ -180,6 +180,7 @@ pub fn claim(run_dir: &Path, ask: Ask) -> Result<Claim, RunError> {
             Ask::Sweep => Ok(Claim::Busy),
             _ => Err(RunError::Busy {
                 dir: run_dir.to_path_buf(),
+                lock: run_dir.join(crate::lock::LOCK_FILE),
             }),
         };
     };

@@ -1,6 +1,5 @@
 //! Checks of the sections every kind of config shares: sinks, `[experiment]`, threads, device.
 
-use super::schema::ExperimentSection;
 use geobatch_core::SinkSpec;
 
 /// Checks every sink's options, and that no two sinks write the same file of the run folder
@@ -21,9 +20,8 @@ pub fn check_sinks(sinks: &[Box<dyn SinkSpec>]) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks the `[experiment]` table.
-pub fn check_experiment(e: &ExperimentSection) -> Result<(), String> {
-    let name = &e.name;
+/// Checks `experiment.name`: a folder name.
+pub fn check_experiment_name(name: &str) -> Result<(), String> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_.+".contains(c);
     if name.is_empty() || !name.chars().all(plain) || name.starts_with('.') {
         return Err(format!(

@@ -1,6 +1,6 @@
 //! The graph-level config's schema: its tables, their defaults, and its checks.
 
-use super::checks::{check_device, check_experiment, check_sinks, check_threads};
+use super::checks::{check_device, check_experiment_name, check_sinks, check_threads};
 use geobatch_core::{
     BatcherSpec, DatasetSpec, EngineOptions, ModelSpec, OptimizerSpec, Quirks, SinkSpec, SplitName,
 };
@@ -52,6 +52,11 @@ pub struct ExperimentSection {
 }
 
 impl ExperimentSection {
+    /// Checks the table (its name is a folder name).
+    pub fn check(&self) -> Result<(), String> {
+        check_experiment_name(&self.name)
+    }
+
     /// What a dataset plugin is loaded with: this experiment's seed and data folder.
     pub fn dataset_context(&self) -> geobatch_core::DatasetContext {
         geobatch_core::DatasetContext {
@@ -214,7 +219,7 @@ pub fn default_sinks() -> Vec<Box<dyn SinkSpec>> {
 impl ExperimentConfig {
     /// Checks every section and plugin's options without loading data. Messages name the key.
     pub fn validate(&self) -> Result<(), String> {
-        check_experiment(&self.experiment)?;
+        self.experiment.check()?;
         if self.batches.steps == 0 {
             return Err("batches.steps must be at least 1".into());
         }

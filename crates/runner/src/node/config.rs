@@ -201,7 +201,7 @@ crate::config::run_config!(NodeConfig);
 impl NodeConfig {
     /// Checks every section without loading data.
     pub fn validate(&self) -> Result<(), String> {
-        crate::config::check_experiment(&self.experiment)?;
+        self.experiment.check()?;
         crate::config::check_device(&self.training.device)?;
         crate::config::check_threads(self.training.threads)?;
         if self.experiment.quirks != geobatch_core::stream::Quirks::Clean {
