@@ -1,9 +1,9 @@
 //! `geobatch advise CONFIG --steps N`: probes every candidate batcher with a short real run of
 //! the config's model, plans the N steps of each without the model, predicts and ranks their
 //! total training time, and with `--validate` runs the recommended batcher and the runner-up for
-//! N steps to check the prediction (docs/advise.md). The job is `geobatch_report::advise::job`.
+//! N steps to check the prediction (docs/advise.md). The job is `geobatch_runner::advise::job`.
 
-use geobatch_report::advise::job::{self, AdviseError};
+use geobatch_runner::advise::job::{self, AdviseError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

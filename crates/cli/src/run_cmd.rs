@@ -49,7 +49,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     match &claim {
         Claim::Complete => {
             // a folder that says complete is taken at its word only when its files agree
-            crate::sweep_cmd::verify_folder(&dir).map_err(|why| {
+            geobatch_results::verify::verify_folder(&dir).map_err(|why| {
                 geobatch_core::Error::Refused(format!(
                     "{shown} says it is complete, but it is not what it recorded: {why}; it is \
                      left as it is: --restart runs it again and replaces it"

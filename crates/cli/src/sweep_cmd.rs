@@ -92,19 +92,6 @@ pub fn dry_run(runs: &[SweepRun], range: Range<usize>) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether a complete run's folder is what it recorded (read back and checked against its
-/// manifest, as `report` and `--status` do); a run that wrote no table has nothing to check.
-pub fn verify_folder(run_dir: &std::path::Path) -> Result<(), String> {
-    // a run with no table sink (console only) recorded no files to check: its own record stands
-    let recorded = ["run.parquet", geobatch_core::MANIFEST_FILE];
-    if !recorded.iter().any(|f| run_dir.join(f).exists()) {
-        return Ok(());
-    }
-    geobatch_report::read::read_run(run_dir)
-        .map_err(|e| e.to_string())
-        .and_then(|run| geobatch_report::verify::verify(&run))
-}
-
 /// `--status`: where every run stands, and the counts.
 pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
     // tallied as shown: runs stopped alike count together, with or without a checkpoint
@@ -115,7 +102,7 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
         let mut p = RunState::of(&r.run_dir);
         if p == RunState::Complete {
             // a complete run counts only when its files are what it recorded
-            if let Err(why) = verify_folder(&r.run_dir) {
+            if let Err(why) = geobatch_results::verify::verify_folder(&r.run_dir) {
                 geobatch_core::errln!("run {}: not what it recorded: {why}", i + 1);
                 (p, inconsistent) = (RunState::Inconsistent, true);
             }
@@ -156,34 +143,33 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
     // no sweep bar: each run draws its own, and two bars would leave copies behind
     let started = std::time::Instant::now();
     let mut ran = 0u32;
-    let swept =
-        geobatch_runner::sweep::run_sweep(share, stop, &verify_folder, |i, run, outcome| {
-            let elapsed = started.elapsed();
-            let eta = match (ran, outcome) {
-                (0, _) | (_, Outcome::Skipped | Outcome::Busy | Outcome::Damaged) => String::new(),
-                (n, _) => format!(
-                    ", ETA {}",
-                    indicatif::HumanDuration(elapsed / n * (share.len() - i) as u32)
-                ),
-            };
-            if matches!(outcome, Outcome::Ran | Outcome::Resumed) {
-                ran += 1;
-            }
-            geobatch_core::errln!(
-                "[{}/{}] {} {} (sweep {} elapsed{eta})",
-                first + i + 1,
-                runs.len(),
-                match outcome {
-                    Outcome::Skipped => "complete, skipped:",
-                    Outcome::Resumed => "resuming:",
-                    Outcome::Ran => "running:",
-                    Outcome::Busy => "running elsewhere, skipped:",
-                    Outcome::Damaged => "complete but damaged, left as it is:",
-                },
-                run.settings.join(" "),
-                indicatif::HumanDuration(elapsed)
-            );
-        })?;
+    let swept = geobatch_runner::sweep::run_sweep(share, stop, |i, run, outcome| {
+        let elapsed = started.elapsed();
+        let eta = match (ran, outcome) {
+            (0, _) | (_, Outcome::Skipped | Outcome::Busy | Outcome::Damaged) => String::new(),
+            (n, _) => format!(
+                ", ETA {}",
+                indicatif::HumanDuration(elapsed / n * (share.len() - i) as u32)
+            ),
+        };
+        if matches!(outcome, Outcome::Ran | Outcome::Resumed) {
+            ran += 1;
+        }
+        geobatch_core::errln!(
+            "[{}/{}] {} {} (sweep {} elapsed{eta})",
+            first + i + 1,
+            runs.len(),
+            match outcome {
+                Outcome::Skipped => "complete, skipped:",
+                Outcome::Resumed => "resuming:",
+                Outcome::Ran => "running:",
+                Outcome::Busy => "running elsewhere, skipped:",
+                Outcome::Damaged => "complete but damaged, left as it is:",
+            },
+            run.settings.join(" "),
+            indicatif::HumanDuration(elapsed)
+        );
+    })?;
     let stopped = stop.load(Ordering::SeqCst);
     let outcomes = &swept.outcomes;
     let count = |o| outcomes.iter().filter(|&&x| x == o).count();

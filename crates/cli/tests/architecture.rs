@@ -69,7 +69,7 @@ fn every_module_map_lists_exactly_its_folders_files() {
         "crates/runner/src/",
         "crates/cli/src/",
         "crates/report/src/",
-        "crates/tables/src/",
+        "crates/results/src/",
         "python/src/",
     ] {
         assert!(folders.contains(&needed), "no module map of {needed}");

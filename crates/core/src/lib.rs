@@ -14,6 +14,7 @@
 //!
 //! No ML engine lives here.
 
+pub mod advice;
 pub mod atomic;
 pub mod batch;
 pub mod batcher;
@@ -30,7 +31,6 @@ pub mod gather;
 pub mod graph;
 pub mod leftovers;
 pub mod lines;
-pub mod manifest;
 pub mod memory;
 pub mod model;
 pub mod neighbors;
@@ -42,7 +42,6 @@ pub mod records;
 pub mod registry;
 pub mod rounding;
 pub mod rules;
-pub mod run_record;
 pub mod shape;
 pub mod sink;
 pub mod split;
@@ -62,7 +61,6 @@ pub use error::{Error, Result};
 /// A plugin's options declared once, on its spec's fields (see `geobatch_macros`).
 pub use geobatch_macros::{plugin, plugin_options};
 pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize, SizeStats};
-pub use manifest::{MANIFEST_FILE, Manifest, PartEntry};
 pub use model::{
     Batch, ModelContext, ModelSpec, OptimizerSpec, Staged, Stager, StepStats, Trainer,
 };

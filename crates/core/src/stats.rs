@@ -1,5 +1,5 @@
-//! Order statistics: the one median and quantile of geobatch (the runner's timing summaries,
-//! `bench`, and the report's tables use these).
+//! The one mean, median and quantile of geobatch (the runner's timing summaries, `bench`, the
+//! advice's cost model and the report's tables use these).
 
 /// A value a median is taken of: a time in nanoseconds or any float.
 pub trait Sample: Copy {
@@ -16,6 +16,15 @@ impl Sample for u64 {
 impl Sample for f64 {
     fn value(self) -> f64 {
         self
+    }
+}
+
+/// Arithmetic mean (NaN when empty).
+pub fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
     }
 }
 

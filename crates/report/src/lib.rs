@@ -9,17 +9,14 @@
 //! the slowest batcher (combined mean), and Welch t-tests of the test RMSE between every pair of
 //! batchers, Holm-corrected across all tests of the report.
 
-pub mod advise;
 pub mod charts;
 pub mod compile;
 pub mod document;
 pub mod figures;
-pub mod read;
 pub mod stats;
 pub mod summary;
 pub mod table;
 pub mod tables;
-pub mod verify;
 pub mod write;
 
 pub use summary::{Cell, Row, Summary, Test, speedups, summarise};
@@ -30,13 +27,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// A results file cannot be read.
-    #[error("{}: {message}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Read(#[from] geobatch_results::ReadError),
     /// A report file cannot be written.
     #[error("cannot write {}: {message}", path.display())]
     Write {

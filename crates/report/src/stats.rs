@@ -1,17 +1,10 @@
 //! Per-run metrics, their aggregation over seeds, Welch's t-test and Holm's correction.
 
-use crate::read::{Eval, Run, Steps};
 use geobatch_core::Phases;
+use geobatch_results::read::{Eval, Run, Steps};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-/// Mean of `v` (NaN when empty).
-pub fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
-}
+pub use geobatch_core::stats::mean;
 
 /// Sample standard deviation (n - 1; NaN below two values).
 pub fn sd(v: &[f64]) -> f64 {
@@ -289,7 +282,7 @@ mod tests {
     /// shapes met again by the resumed process) cost 1 s more than the 10 ms steady step.
     #[test]
     fn cold_steps_after_a_resume_are_priced_as_compiles_not_steady_steps() {
-        let mut steps = crate::read::Steps::default();
+        let mut steps = geobatch_results::read::Steps::default();
         for i in 0..12u64 {
             let cold = matches!(i, 0 | 1 | 6 | 7);
             let nodes = if i % 2 == 0 { 64 } else { 128 };
@@ -309,7 +302,7 @@ mod tests {
             steps.warmup.push(false);
         }
         let run = Run {
-            id: crate::read::RunIdentity {
+            id: geobatch_results::read::RunIdentity {
                 dir: std::path::PathBuf::new(),
                 run_id: "r".into(),
                 job: "train".into(),

@@ -2,10 +2,10 @@
 //! ([`Row`]), their learning curves, and the Welch tests between the batchers of a cell.
 
 use crate::ReportError;
-use crate::read::{self, Run, find_runs, read_run};
 use crate::stats::{RunMetrics, holm, mean, run_metrics, sd, welch};
-use crate::verify;
 use geobatch_core::records::RunStatus;
+use geobatch_results::read::{self, Run, find_runs, read_run};
+use geobatch_results::verify;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -105,8 +105,7 @@ fn twelve_runs() -> (tempfile::TempDir, Vec<SweepRun>) {
     .unwrap();
     let runs = geobatch_runner::sweep::expand(&cfg, &[]).unwrap();
     assert_eq!(runs.len(), 12);
-    geobatch_runner::sweep::run_sweep(&runs, &AtomicBool::new(false), &|_| Ok(()), |_, _, _| {})
-        .unwrap();
+    geobatch_runner::sweep::run_sweep(&runs, &AtomicBool::new(false), |_, _, _| {}).unwrap();
 
     (dir, runs)
 }

@@ -8,6 +8,7 @@
 //! The runner depends only on `geobatch-core`: plugins reach it through the registries, so any
 //! binary that links `geobatch-catalog` (or its own plugin crates) can run every config.
 
+pub mod advise;
 pub mod batches;
 pub mod bench;
 pub mod config;

@@ -1,5 +1,5 @@
 //! Run policy, once for every command: what a run folder holds (its status, the run record of
-//! `geobatch_core::run_record`, whatever sinks the run has), and what a command may do with
+//! `geobatch_results::record`, whatever sinks the run has), and what a command may do with
 //! it: take its lock, start it, continue it from its checkpoint, discard it, or leave it
 //! (complete, or another process's). `geobatch run`, `sweep` (and its SLURM array tasks) and
 //! `advise`'s probes ask through [`claim`].
@@ -10,11 +10,11 @@ use crate::train::checkpoint;
 use geobatch_core::RunStatus;
 use std::path::Path;
 
-pub use geobatch_core::run_record::{STATUS_FILE, StatusRecord, is_complete, stored_status};
+pub use geobatch_results::record::{STATUS_FILE, StatusRecord, is_complete, stored_status};
 
 /// Records `status` after `steps` in `run_dir` (written whole or not at all).
 pub fn record(run_dir: &Path, status: RunStatus, steps: u64) -> Result<(), RunError> {
-    geobatch_core::run_record::record(run_dir, status, steps).map_err(|source| RunError::Io {
+    geobatch_results::record::record(run_dir, status, steps).map_err(|source| RunError::Io {
         path: run_dir.join(STATUS_FILE),
         source,
     })
@@ -22,7 +22,7 @@ pub fn record(run_dir: &Path, status: RunStatus, steps: u64) -> Result<(), RunEr
 
 /// What a run folder holds: the one view of a run folder every command decides on (`run`, a
 /// sweep and its SLURM tasks, `sweep --dry-run` and `--status`, `advise`'s probes), read from its
-/// lock, its run record (`geobatch_core::run_record`) and its checkpoint.
+/// lock, its run record (`geobatch_results::record`) and its checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
     /// Nothing of a run.
@@ -221,7 +221,7 @@ pub fn claim(run_dir: &Path, ask: Ask) -> Result<Claim, RunError> {
 /// Refuses a resume over a folder missing a part its manifest lists: the continued run would
 /// end `complete` with a hole in its steps table.
 fn parts_are_there(run_dir: &Path) -> Result<(), String> {
-    let manifest = geobatch_core::Manifest::read(run_dir).map_err(|e| e.to_string())?;
+    let manifest = geobatch_results::Manifest::read(run_dir).map_err(|e| e.to_string())?;
     let missing = manifest
         .iter()
         .flat_map(|m| &m.parts)
@@ -232,7 +232,7 @@ fn parts_are_there(run_dir: &Path) -> Result<(), String> {
              of a run that ends complete; --restart runs it again from the first step",
             run_dir.display(),
             p.file,
-            geobatch_core::MANIFEST_FILE,
+            geobatch_results::MANIFEST_FILE,
             p.first_step,
             p.last_step
         )),

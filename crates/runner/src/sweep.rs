@@ -281,12 +281,11 @@ pub fn task_range(
 /// A run whose folder another process has locked ([`crate::lock::RunLock`]) is left to it, so several
 /// sweeps on one results folder share the runs. A run that fails is recorded in
 /// [`Swept::failed`] and the sweep goes on with the next one. A complete run is skipped only
-/// when `verify` finds its folder what it recorded (the report crate's check, given by the
-/// caller); otherwise it is a failed run, named with why, and its folder is left as it is.
+/// when its folder is what it recorded ([`geobatch_results::verify::verify_folder`]); otherwise
+/// it is a failed run, named with why, and its folder is left as it is.
 pub fn run_sweep(
     runs: &[SweepRun],
     stop: &AtomicBool,
-    verify: &dyn Fn(&Path) -> Result<(), String>,
     mut on_start: impl FnMut(usize, &SweepRun, Outcome),
 ) -> Result<Swept, RunError> {
     let mut swept = Swept::default();
@@ -294,7 +293,7 @@ pub fn run_sweep(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        match run_one(run, stop, verify, |o| on_start(i, run, o)) {
+        match run_one(run, stop, |o| on_start(i, run, o)) {
             Ok(outcome) => swept.outcomes.push(outcome),
             Err((outcome, e)) => {
                 swept.outcomes.push(outcome);
@@ -310,12 +309,11 @@ pub fn run_sweep(
 fn run_one(
     run: &SweepRun,
     stop: &AtomicBool,
-    verify: &dyn Fn(&Path) -> Result<(), String>,
     on_start: impl FnOnce(Outcome),
 ) -> Result<Outcome, (Outcome, RunError)> {
     let claim = policy::claim(&run.run_dir, Ask::Sweep).map_err(|e| (Outcome::Ran, e))?;
     if matches!(claim, Claim::Complete) {
-        verify(&run.run_dir).map_err(|why| {
+        geobatch_results::verify::verify_folder(&run.run_dir).map_err(|why| {
             let e = geobatch_core::Error::Refused(format!(
                 "complete, but not what it recorded: {why}; it is left as it is: \
                  `geobatch run CONFIG --restart` (with the sweep's settings) runs it again"

@@ -14,12 +14,12 @@
 //! always readable. The schema version sits in the key-value metadata under
 //! `geobatch.schema_version`. Columns are documented in `docs/results-schema.md`.
 
-use geobatch_tables as tables;
-pub use geobatch_tables::SCHEMA_VERSION;
+use geobatch_results::tables;
+pub use geobatch_results::tables::SCHEMA_VERSION;
 
-use geobatch_core::manifest::{MANIFEST_VERSION, Manifest, PartEntry};
 use geobatch_core::records::{EvalRecord, RunEnd, RunStatus};
 use geobatch_core::{Error, Result, RunInfo, Sink, SinkSpec, StepRecord, plugin_options};
+use geobatch_results::manifest::{MANIFEST_VERSION, Manifest, PartEntry};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -132,7 +132,7 @@ fn remove_stale(dir: &Path) -> Result<()> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let stale = name == "run.parquet"
             || name == "evals.parquet"
-            || name == geobatch_core::MANIFEST_FILE
+            || name == geobatch_results::MANIFEST_FILE
             || (name.starts_with("steps-") && name.contains(".parquet"));
         if stale {
             std::fs::remove_file(entry.path())
@@ -222,7 +222,7 @@ impl Sink for ParquetSink {
         self.evals = state.evals;
         self.entries = state.entries.filter(|e| e.len() == state.parts as usize);
         if self.entries.is_none() {
-            let _ = std::fs::remove_file(dir.join(geobatch_core::MANIFEST_FILE));
+            let _ = std::fs::remove_file(dir.join(geobatch_results::MANIFEST_FILE));
         }
         self.write_manifest(RunStatus::Running)?;
         let run = self.run()?;
@@ -271,7 +271,7 @@ impl SinkSpec for ParquetSpec {
             "run.parquet",
             "steps-*",
             "evals.parquet",
-            geobatch_core::MANIFEST_FILE,
+            geobatch_results::MANIFEST_FILE,
         ]
     }
 }

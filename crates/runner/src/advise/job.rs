@@ -3,12 +3,12 @@
 //! of the model, stopped at a time limit), their planned N steps, the ranked prediction and its
 //! files. The CLI parses the arguments into a [`Request`] and prints what [`run`] returns.
 
-use super::{Advice, Candidate, ShapeKey, advise};
-use crate::ReportError;
-use crate::read::Steps;
-use geobatch_runner::batches::{PlannedBatch, planned_batches};
-use geobatch_runner::jobs::{self, AnyConfig};
-use geobatch_runner::{ExperimentConfig, LoadedConfig, RunError};
+use crate::batches::{PlannedBatch, planned_batches};
+use crate::jobs::{self, AnyConfig};
+use crate::{ExperimentConfig, LoadedConfig, RunError};
+use geobatch_core::advice::{Advice, Candidate, ShapeKey, advise};
+use geobatch_results::ReadError;
+use geobatch_results::read::Steps;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -45,9 +45,9 @@ pub enum AdviseError {
     /// The config, or a candidate's config, was refused, or a probe's run failed.
     #[error(transparent)]
     Run(#[from] RunError),
-    /// A probe's files could not be read back, or the advice not written.
+    /// A probe's files could not be read back.
     #[error(transparent)]
-    Report(#[from] ReportError),
+    Read(#[from] ReadError),
     /// Something else failed while advising.
     #[error("{0}")]
     Failed(String),
@@ -72,9 +72,8 @@ impl AdviseError {
         match self {
             AdviseError::Usage(_) => true,
             AdviseError::Run(e) => e.is_input_error(),
-            AdviseError::Report(e) => matches!(e, ReportError::Refused(_)),
             AdviseError::Within { source, .. } => source.is_input_error(),
-            AdviseError::Failed(_) | AdviseError::Stopped => false,
+            AdviseError::Read(_) | AdviseError::Failed(_) | AdviseError::Stopped => false,
         }
     }
 
@@ -129,7 +128,7 @@ pub fn candidate_table(spec: &str, batch_size: usize) -> Result<toml::Table, Adv
         toml::Value::Integer(i64::try_from(batch_size).unwrap_or(i64::MAX)),
     );
     for kv in parts {
-        geobatch_runner::config::apply_override(&mut t, kv)
+        crate::config::apply_override(&mut t, kv)
             .map_err(|m| AdviseError::Usage(format!("--batchers {spec:?}: {kv:?}: {m}")))?;
     }
     Ok(t)
@@ -177,7 +176,7 @@ fn measure(
     stop: &AtomicBool,
 ) -> Result<Steps, AdviseError> {
     let dir = loaded.run_dir();
-    let claim = geobatch_runner::policy::claim(&dir, geobatch_runner::policy::Ask::Fresh)?;
+    let claim = crate::policy::claim(&dir, crate::policy::Ask::Fresh)?;
     let run_stop = AtomicBool::new(false);
     let (done, ended) = mpsc::channel::<()>();
     let summary = std::thread::scope(|s| {
@@ -194,7 +193,7 @@ fn measure(
                 }
             }
         });
-        let r = geobatch_runner::run_train(loaded, None, &run_stop);
+        let r = crate::run_train(loaded, None, &run_stop);
         let _ = done.send(());
         r
     })?;
@@ -202,9 +201,9 @@ fn measure(
     if stop.load(Ordering::SeqCst) {
         return Err(AdviseError::Stopped);
     }
-    let run = crate::read::read_run(&summary.run_dir)?;
+    let run = geobatch_results::read::read_run(&summary.run_dir)?;
     // the probe's files must be what it recorded, or its timings are not evidence
-    crate::verify::verify(&run).map_err(AdviseError::Failed)?;
+    geobatch_results::verify::verify(&run).map_err(AdviseError::Failed)?;
     Ok(run.steps)
 }
 
@@ -256,7 +255,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
         model.typetag_name(),
         base_loaded.names().dataset,
         cfg.training.device,
-        geobatch_runner::threads::resolve(cfg.training.threads)
+        crate::threads::resolve(cfg.training.threads)
     );
     let mut advice = advise(&candidates, req.steps, cfg.training.warmup);
     // the prediction is kept before the validation runs, so a failed or stopped one loses nothing
@@ -271,7 +270,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
             let full = variant(&base_loaded, &tables[i], req.steps, &out.join("validation"))?;
             let steps =
                 measure(&full, None, stop).map_err(within(format!("validation run of {label}")))?;
-            advice.check(&label, &steps);
+            advice.check(&label, &steps.combined_ms());
             write(&advice, &title, &out)?;
         }
     }
@@ -407,7 +406,7 @@ fn probe_all(
             padded,
             fill,
             graphs_per_step,
-            probe: steps,
+            probe: steps.probe(),
         });
         kept.push(t);
     }
@@ -416,7 +415,7 @@ fn probe_all(
 
 /// Writes `advice.md`, `advice.parquet` and `crossovers.parquet` into `out`.
 fn write(advice: &Advice, title: &str, out: &Path) -> Result<(), AdviseError> {
-    advice.write(out)?;
+    super::files::write(advice, out).map_err(AdviseError::Failed)?;
     let md = out.join("advice.md");
     std::fs::write(&md, advice.render(title))
         .map_err(|e| AdviseError::Failed(format!("cannot write {}: {e}", md.display())))

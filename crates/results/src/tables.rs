@@ -1,8 +1,6 @@
-//! geobatch-tables: the format of a run's result files, one definition for every writer. Arrow
-//! record batches of the three result tables (`steps`, `run`, `evals`) with the schema version
-//! they carry, and atomic Parquet writing (the Parquet sink's files, and the report's and
-//! advise's own tables). The report reads these files and writes through this crate without
-//! depending on a plugin.
+//! The format of a run's result files, one definition for every writer: Arrow record batches of
+//! the three result tables (`steps`, `run`, `evals`) with the schema version they carry, and
+//! atomic Parquet writing (the Parquet sink's files, and the report's and advise's own tables).
 
 use arrow_array::builder::{
     BooleanBuilder, Float32Builder, Float64Builder, StringBuilder, UInt32Builder, UInt64Builder,

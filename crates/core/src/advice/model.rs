@@ -1,7 +1,7 @@
 //! The cost model fitted to the probes: a shape's steady time (its own mean, or a plane in padded
 //! nodes and edges), the cost of a new shape and of a warm-up step.
 
-use crate::read::Steps;
+use super::Probe;
 use crate::stats::mean;
 use std::collections::{HashMap, HashSet};
 
@@ -99,33 +99,15 @@ pub struct CostModel {
     pub warmup: Sampled,
 }
 
-/// The padded shape of step `i` of a probe.
-pub(super) fn shape(s: &Steps, i: usize) -> ShapeKey {
-    [
-        s.padded_nodes[i],
-        s.padded_edges[i],
-        s.padded_graphs.get(i).copied().unwrap_or(0),
-    ]
-}
-
-/// Combined time of step `i` of a probe (ms).
-pub(super) fn ms(s: &Steps, i: usize) -> f64 {
-    s.combined_ns[i] as f64 / 1e6
-}
-
 impl CostModel {
     /// Fits the model to the probes' step records.
-    pub fn fit(probes: &[&Steps]) -> CostModel {
+    pub fn fit(probes: &[&Probe]) -> CostModel {
         let mut by_shape: HashMap<ShapeKey, Vec<f64>> = HashMap::new();
         let mut points = Vec::new();
         for s in probes {
-            for i in (0..s.step.len()).filter(|&i| s.is_steady(i)) {
-                by_shape.entry(shape(s, i)).or_default().push(ms(s, i));
-                points.push((
-                    f64::from(s.padded_nodes[i]),
-                    f64::from(s.padded_edges[i]),
-                    ms(s, i),
-                ));
+            for i in (0..s.len()).filter(|&i| s.is_steady(i)) {
+                by_shape.entry(s.shape[i]).or_default().push(s.ms[i]);
+                points.push((f64::from(s.shape[i][0]), f64::from(s.shape[i][1]), s.ms[i]));
             }
         }
         let mut model = CostModel {
@@ -139,9 +121,9 @@ impl CostModel {
         };
         let (mut compile, mut warmup) = (Vec::new(), Vec::new());
         for s in probes {
-            for i in 1..s.step.len() {
-                let excess = ms(s, i) - model.steady_ms(shape(s, i));
-                if s.cold_shape[i] {
+            for i in 1..s.len() {
+                let excess = s.ms[i] - model.steady_ms(s.shape[i]);
+                if s.cold[i] {
                     compile.push(excess);
                 } else if s.warmup[i] {
                     warmup.push(excess);
@@ -162,11 +144,11 @@ impl CostModel {
     }
 
     /// Excess of a probe's first step over its shape's steady time (ms).
-    pub fn first_excess(&self, probe: &Steps) -> f64 {
-        if probe.step.is_empty() {
+    pub fn first_excess(&self, probe: &Probe) -> f64 {
+        if probe.is_empty() {
             0.0
         } else {
-            ms(probe, 0) - self.steady_ms(shape(probe, 0))
+            probe.ms[0] - self.steady_ms(probe.shape[0])
         }
     }
 

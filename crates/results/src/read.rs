@@ -1,7 +1,7 @@
 //! Reading runs back from a results folder: `run.parquet`, `steps-*.parquet`, `evals.parquet`
 //! (docs/results-schema.md).
 
-use crate::ReportError;
+use crate::ReadError;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
@@ -118,6 +118,26 @@ impl Steps {
     pub fn is_steady(&self, i: usize) -> bool {
         geobatch_core::records::is_steady(self.warmup[i], self.cold_shape[i])
     }
+
+    /// The combined time of every step (ms), in order.
+    pub fn combined_ms(&self) -> Vec<f64> {
+        self.combined_ns.iter().map(|&t| t as f64 / 1e6).collect()
+    }
+
+    /// The steps as the advice's cost model reads them: time, padded shape (graphs 0 in files
+    /// written before the column existed), cold and warm-up flags.
+    pub fn probe(&self) -> geobatch_core::advice::Probe {
+        let mut p = geobatch_core::advice::Probe::default();
+        for (i, ms) in self.combined_ms().into_iter().enumerate() {
+            let shape = [
+                self.padded_nodes[i],
+                self.padded_edges[i],
+                self.padded_graphs.get(i).copied().unwrap_or(0),
+            ];
+            p.push(ms, shape, self.cold_shape[i], self.warmup[i]);
+        }
+        p
+    }
 }
 
 /// One evaluation row.
@@ -148,18 +168,18 @@ pub struct Run {
     pub evals: Vec<Eval>,
     /// The step part files found, in name order, with their rows and step ranges (first and
     /// last row's step).
-    pub parts: Vec<geobatch_core::PartEntry>,
+    pub parts: Vec<crate::PartEntry>,
     /// Whether `evals.parquet` exists.
     pub evals_file: bool,
 }
 
-fn batches(path: &Path) -> Result<Vec<RecordBatch>, ReportError> {
+fn batches(path: &Path) -> Result<Vec<RecordBatch>, ReadError> {
     Ok(batches_and_version(path)?.0)
 }
 
 /// The record batches of a Parquet file and its `geobatch.schema_version` (0 when absent).
-fn batches_and_version(path: &Path) -> Result<(Vec<RecordBatch>, u32), ReportError> {
-    let bad = |m: String| ReportError::Read {
+fn batches_and_version(path: &Path) -> Result<(Vec<RecordBatch>, u32), ReadError> {
+    let bad = |m: String| ReadError {
         path: path.to_path_buf(),
         message: m,
     };
@@ -198,18 +218,18 @@ fn batches_and_version(path: &Path) -> Result<(Vec<RecordBatch>, u32), ReportErr
     })
 }
 
-fn col<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a dyn Array, ReportError> {
+fn col<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a dyn Array, ReadError> {
     b.column_by_name(name)
         .map(|c| c.as_ref())
-        .ok_or_else(|| ReportError::Read {
+        .ok_or_else(|| ReadError {
             path: path.to_path_buf(),
             message: format!("no column {name:?}"),
         })
 }
 
-fn strings(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<String>, ReportError> {
+fn strings(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<String>, ReadError> {
     let c = col(b, name, path)?;
-    let s = c.as_string_opt::<i32>().ok_or_else(|| ReportError::Read {
+    let s = c.as_string_opt::<i32>().ok_or_else(|| ReadError {
         path: path.to_path_buf(),
         message: format!("column {name:?} is not text"),
     })?;
@@ -218,14 +238,12 @@ fn strings(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<String>, Repo
 
 macro_rules! numbers {
     ($fn:ident, $t:ty, $arrow:ty) => {
-        fn $fn(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<$t>, ReportError> {
+        fn $fn(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<$t>, ReadError> {
             let c = col(b, name, path)?;
-            let p = c
-                .as_primitive_opt::<$arrow>()
-                .ok_or_else(|| ReportError::Read {
-                    path: path.to_path_buf(),
-                    message: format!("column {name:?} has type {}", c.data_type()),
-                })?;
+            let p = c.as_primitive_opt::<$arrow>().ok_or_else(|| ReadError {
+                path: path.to_path_buf(),
+                message: format!("column {name:?} has type {}", c.data_type()),
+            })?;
             Ok(p.iter().map(|v| v.unwrap_or_default()).collect())
         }
     };
@@ -234,9 +252,9 @@ numbers!(u64s, u64, UInt64Type);
 numbers!(u32s, u32, UInt32Type);
 numbers!(f64s, f64, Float64Type);
 
-fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<bool>, ReportError> {
+fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<bool>, ReadError> {
     let c = col(b, name, path)?;
-    let p = c.as_boolean_opt().ok_or_else(|| ReportError::Read {
+    let p = c.as_boolean_opt().ok_or_else(|| ReadError {
         path: path.to_path_buf(),
         message: format!("column {name:?} is not boolean"),
     })?;
@@ -245,7 +263,7 @@ fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<bool>, ReportEr
 
 /// Reads one run folder: its identity (`run.parquet`), its steps (the `steps-*.parquet` parts in
 /// name order) and its evaluations (`evals.parquet`, when there).
-pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
+pub fn read_run(dir: &Path) -> Result<Run, ReadError> {
     let id = read_identity(dir)?;
     let mut steps = Steps::default();
     let mut parts = Vec::new();
@@ -255,7 +273,7 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
             append_steps(&mut steps, &b, &p)?;
         }
         let rows = &steps.step[before..];
-        parts.push(geobatch_core::PartEntry {
+        parts.push(crate::PartEntry {
             file: p
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -282,14 +300,14 @@ pub fn read_run(dir: &Path) -> Result<Run, ReportError> {
 }
 
 /// The identity columns of a run folder's `run.parquet` (its first row).
-fn read_identity(dir: &Path) -> Result<RunIdentity, ReportError> {
+fn read_identity(dir: &Path) -> Result<RunIdentity, ReadError> {
     let run_path = dir.join("run.parquet");
     let (b, schema_version) = batches_and_version(&run_path)?;
-    let first = b.first().ok_or_else(|| ReportError::Read {
+    let first = b.first().ok_or_else(|| ReadError {
         path: run_path.clone(),
         message: "no rows".into(),
     })?;
-    let one = |name: &str| -> Result<String, ReportError> {
+    let one = |name: &str| -> Result<String, ReadError> {
         Ok(strings(first, name, &run_path)?
             .into_iter()
             .next()
@@ -325,9 +343,9 @@ fn read_identity(dir: &Path) -> Result<RunIdentity, ReportError> {
 }
 
 /// The `steps-*.parquet` files of a run folder, in name order.
-fn step_parts(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+fn step_parts(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
     let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| ReportError::Read {
+        .map_err(|e| ReadError {
             path: dir.to_path_buf(),
             message: e.to_string(),
         })?
@@ -344,7 +362,7 @@ fn step_parts(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
 
 /// Appends the rows of one record batch of the step part `p` to `steps`; the columns added in
 /// later schema versions default as older files mean them.
-fn append_steps(steps: &mut Steps, b: &RecordBatch, p: &Path) -> Result<(), ReportError> {
+fn append_steps(steps: &mut Steps, b: &RecordBatch, p: &Path) -> Result<(), ReadError> {
     steps.step.extend(u64s(b, "step", p)?);
     steps.batching_ns.extend(u64s(b, "batching_ns", p)?);
     steps.combined_ns.extend(u64s(b, "combined_ns", p)?);
@@ -382,17 +400,13 @@ fn append_steps(steps: &mut Steps, b: &RecordBatch, p: &Path) -> Result<(), Repo
 }
 
 /// A nullable u64 column (all `None` when the file has no such column).
-fn optional_u64s(
-    b: &RecordBatch,
-    name: &str,
-    path: &Path,
-) -> Result<Vec<Option<u64>>, ReportError> {
+fn optional_u64s(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Option<u64>>, ReadError> {
     let Some(c) = b.column_by_name(name) else {
         return Ok(vec![None; b.num_rows()]);
     };
     let p = c
         .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| ReportError::Read {
+        .ok_or_else(|| ReadError {
             path: path.to_path_buf(),
             message: format!("column {name:?} has type {}", c.data_type()),
         })?;
@@ -400,7 +414,7 @@ fn optional_u64s(
 }
 
 /// Every row of an `evals.parquet`.
-fn read_evals(eval_path: &Path) -> Result<Vec<Eval>, ReportError> {
+fn read_evals(eval_path: &Path) -> Result<Vec<Eval>, ReadError> {
     let mut evals = Vec::new();
     for b in batches(eval_path)? {
         let (step, split) = (
@@ -431,7 +445,7 @@ fn read_evals(eval_path: &Path) -> Result<Vec<Eval>, ReportError> {
 }
 
 /// Every run folder below `root` (folders holding a `run.parquet`), sorted.
-pub fn find_runs(root: &Path) -> Result<Vec<PathBuf>, ReportError> {
+pub fn find_runs(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {

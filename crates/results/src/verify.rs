@@ -2,12 +2,25 @@
 //! sweep's status never counts a run whose files are missing, extra, duplicated or
 //! inconsistent.
 
+use crate::Manifest;
 use crate::read::Run;
-use geobatch_core::Manifest;
 use geobatch_core::records::RunStatus;
 
 /// The first schema version whose runs must carry a manifest.
 pub const MANIFEST_SINCE: u32 = 4;
+
+/// Whether a complete run's folder is what it recorded: read back and checked against its
+/// manifest ([`verify`]); a run that wrote no table (a console sink only) has nothing to check,
+/// and its own record stands.
+pub fn verify_folder(run_dir: &std::path::Path) -> Result<(), String> {
+    let recorded = ["run.parquet", crate::MANIFEST_FILE];
+    if !recorded.iter().any(|f| run_dir.join(f).exists()) {
+        return Ok(());
+    }
+    crate::read::read_run(run_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|run| verify(&run))
+}
 
 /// Why a complete run cannot be trusted, or `Ok` when its files are what it recorded.
 ///
@@ -24,7 +37,7 @@ pub fn verify(run: &Run) -> Result<(), String> {
             return Err(format!(
                 "{}: no {} (written by this geobatch with every run): the folder is incomplete",
                 id.dir.display(),
-                geobatch_core::MANIFEST_FILE
+                crate::MANIFEST_FILE
             ));
         }
         None => {}
@@ -58,7 +71,7 @@ fn check_steps(run: &Run) -> Result<(), String> {
 fn check_manifest(run: &Run, m: &Manifest) -> Result<(), String> {
     let id = &run.id;
     let dir = id.dir.display();
-    let file = geobatch_core::MANIFEST_FILE;
+    let file = crate::MANIFEST_FILE;
     m.check().map_err(|e| format!("{dir}: {e}"))?;
     let same_status = RunStatus::parse(&id.status) == Some(m.status);
     if m.run_id != id.run_id || !same_status || m.steps != id.recorded_steps {

@@ -3,7 +3,7 @@
 //! `advise`, `sweep --status`) verify a run against it and leave out, loudly, a run whose files
 //! are missing, extra, duplicated or inconsistent.
 
-use crate::error::{Error, Result};
+use geobatch_core::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::path::Path;
@@ -35,7 +35,7 @@ pub struct Manifest {
     /// The run's `run_id`.
     pub run_id: String,
     /// The status `run.parquet` records (`running`, `complete`, `failed`, `interrupted`).
-    pub status: crate::records::RunStatus,
+    pub status: geobatch_core::records::RunStatus,
     /// Steps recorded: the steps table holds steps `0..steps`, each once.
     pub steps: u64,
     /// The step part files, in step order.
@@ -75,7 +75,7 @@ impl Manifest {
     pub fn write(&self, run_dir: &Path) -> Result<()> {
         let path = run_dir.join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(self).map_err(|e| Error::invalid(e.to_string()))?;
-        crate::atomic::write_atomic(&path, |f| f.write_all(text.as_bytes()))
+        geobatch_core::atomic::write_atomic(&path, |f| f.write_all(text.as_bytes()))
             .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
     }
 
@@ -119,7 +119,7 @@ mod tests {
         Manifest {
             version: MANIFEST_VERSION,
             run_id: "r".into(),
-            status: crate::records::RunStatus::Complete,
+            status: geobatch_core::records::RunStatus::Complete,
             steps,
             parts,
             eval_rows: 2,

@@ -3,23 +3,11 @@
 use super::*;
 
 /// A probe whose steps have shapes `shapes` and times `ms`, warm-up the first `warmup`.
-fn probe(shapes: &[ShapeKey], ms: &[f64], warmup: usize) -> Steps {
+fn probe(shapes: &[ShapeKey], ms: &[f64], warmup: usize) -> Probe {
     let mut seen = HashSet::new();
-    let mut s = Steps::default();
+    let mut s = Probe::default();
     for (i, (sh, t)) in shapes.iter().zip(ms).enumerate() {
-        s.step.push(i as u64);
-        s.batching_ns.push(0);
-        s.combined_ns.push((t * 1e6) as u64);
-        s.real_nodes.push(sh[0]);
-        s.padded_nodes.push(sh[0]);
-        s.real_edges.push(sh[1]);
-        s.padded_edges.push(sh[1]);
-        s.real_graphs.push(sh[2]);
-        s.padded_graphs.push(sh[2]);
-        let new = seen.insert(*sh);
-        s.new_shape.push(new);
-        s.cold_shape.push(new);
-        s.warmup.push(i < warmup);
+        s.push(*t, *sh, seen.insert(*sh), i < warmup);
     }
     s
 }
@@ -150,24 +138,14 @@ fn crossovers_name_the_step_from_which_the_faster_stays_ahead() {
 }
 
 #[test]
-fn validation_compares_like_with_like_and_files_are_readable() {
+fn validation_compares_like_with_like() {
     let s: ShapeKey = [64, 512, 9];
     let mut adv = advise(&[cand("x", &[s; 6], &[s; 20], 0.0)], 20, 0);
     // a run stopped after 8 steps is compared with the prediction for 8 steps
-    let measured = probe(&[s; 8], &[1.0 + 0.64 + 0.512; 8], 0);
-    adv.check("x", &measured);
+    adv.check("x", &[1.0 + 0.64 + 0.512; 8]);
     let m = adv.ranked[0].measured.expect("checked");
     assert_eq!(m.steps, 8);
     assert!(m.error_pct().abs() < 1e-6, "{}", m.error_pct());
     assert_eq!(adv.verdict().map(|v| v.0.to_string()), Some("x".into()));
-    let dir = tempfile::tempdir().expect("tempdir");
-    adv.write(dir.path()).expect("written");
-    let file = std::fs::File::open(dir.path().join("advice.parquet")).expect("file");
-    let rows: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .expect("reader")
-        .map(|b| b.expect("batch").num_rows())
-        .sum();
-    assert_eq!(rows, 1);
     assert!(adv.render("t").contains("| x | 8 |"));
 }

@@ -1,5 +1,6 @@
-//! `geobatch advise`: which batcher makes N training steps the fastest, predicted from short
-//! probes and the exact shape sequence of the N steps, then checked against real runs
+//! Which batcher makes N training steps the fastest, predicted from short probes and the exact
+//! shape sequence of the N steps, then checked against real runs: the cost model of `geobatch
+//! advise` (a runner job) and of `geobatch.advise` in Python, pure arithmetic on step times
 //! (docs/advise.md).
 //!
 //! The cost model, in milliseconds of combined time (batching + update, the study's step time):
@@ -16,8 +17,6 @@
 //! The shape sequence is not extrapolated: batchers are deterministic for a seed, so planning the
 //! N batches without a model (seconds) gives the exact shapes the run will meet.
 
-mod files;
-pub mod job;
 mod model;
 mod render;
 #[cfg(test)]
@@ -25,10 +24,49 @@ mod tests;
 
 pub use model::{CostModel, MIN_SAMPLES, Plane, Sampled, ShapeKey};
 
-use crate::read::Steps;
+use crate::records::is_steady;
 use crate::stats::mean;
-use model::shape;
 use std::collections::HashSet;
+
+/// A probe's steps as the cost model reads them, in the order they ran.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Probe {
+    /// Combined time of each step (batching + update, ms).
+    pub ms: Vec<f64>,
+    /// Padded shape of each step.
+    pub shape: Vec<ShapeKey>,
+    /// Whether each step was the first on its padded shape since the process started (a compile
+    /// on a shape-specialising engine).
+    pub cold: Vec<bool>,
+    /// Whether each step was a warm-up step.
+    pub warmup: Vec<bool>,
+}
+
+impl Probe {
+    /// Steps measured.
+    pub fn len(&self) -> usize {
+        self.ms.len()
+    }
+
+    /// Whether no step was measured.
+    pub fn is_empty(&self) -> bool {
+        self.ms.is_empty()
+    }
+
+    /// Adds a step: its time (ms), padded shape, whether it was cold and a warm-up step.
+    pub fn push(&mut self, ms: f64, shape: ShapeKey, cold: bool, warmup: bool) {
+        self.ms.push(ms);
+        self.shape.push(shape);
+        self.cold.push(cold);
+        self.warmup.push(warmup);
+    }
+
+    /// Whether step `i` is a steady one (neither a warm-up step nor cold: the one definition,
+    /// [`crate::records::is_steady`]).
+    pub fn is_steady(&self, i: usize) -> bool {
+        is_steady(self.warmup[i], self.cold[i])
+    }
+}
 
 /// One candidate batcher: its planned N steps and its probe.
 #[derive(Debug, Clone)]
@@ -43,8 +81,8 @@ pub struct Candidate {
     pub fill: (f64, f64),
     /// Mean real graphs per step over the N steps.
     pub graphs_per_step: f64,
-    /// The probe's step records.
-    pub probe: Steps,
+    /// Its probe's steps.
+    pub probe: Probe,
 }
 
 /// A validation run's measured total.
@@ -146,9 +184,7 @@ pub fn advise(candidates: &[Candidate], steps: u64, warmup: u64) -> Advice {
                 })
                 .collect();
             let shapes: HashSet<&ShapeKey> = c.padded.iter().collect();
-            let probe_shapes: HashSet<ShapeKey> = (0..c.probe.step.len())
-                .map(|i| shape(&c.probe, i))
-                .collect();
+            let probe_shapes: HashSet<&ShapeKey> = c.probe.shape.iter().collect();
             let steady: Vec<f64> = c.padded.iter().map(|&s| model.steady_ms(s)).collect();
             Ranked {
                 rank: 0,
@@ -163,7 +199,7 @@ pub fn advise(candidates: &[Candidate], steps: u64, warmup: u64) -> Advice {
                 shapes: shapes.len(),
                 compile_ms: shapes.len().saturating_sub(1) as f64 * model.compile.mean,
                 first_ms: first,
-                probe: (c.probe.step.len(), probe_shapes.len()),
+                probe: (c.probe.len(), probe_shapes.len()),
                 fill: c.fill,
                 graphs_per_step: c.graphs_per_step,
                 cumulative,
@@ -204,14 +240,15 @@ fn crossover(faster: &Ranked, slower: &Ranked) -> Crossover {
 }
 
 impl Advice {
-    /// Records a validation run of `label`: its step records, read back.
-    pub fn check(&mut self, label: &str, steps: &Steps) {
+    /// Records a validation run of `label`: the combined time of each of its steps (ms), in
+    /// order (all N, or fewer when it was stopped).
+    pub fn check(&mut self, label: &str, measured_ms: &[f64]) {
         if let Some(r) = self.ranked.iter_mut().find(|r| r.label == label) {
-            let n = steps.step.len().min(r.cumulative.len());
+            let n = measured_ms.len().min(r.cumulative.len());
             if n > 0 {
                 r.measured = Some(Measured {
                     steps: n,
-                    total_ms: steps.combined_ns[..n].iter().map(|&t| t as f64 / 1e6).sum(),
+                    total_ms: measured_ms[..n].iter().sum(),
                     predicted_ms: r.cumulative[n - 1],
                 });
             }
