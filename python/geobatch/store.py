@@ -18,6 +18,12 @@ import numpy as np
 from . import _native
 from .planner import Plan, _count
 
+# The one import circle of the package, on purpose: ``GraphStore.from_jraph``,
+# ``PaddedBatch.to_jraph`` and ``PaddedBatch.to_torch`` are the conveniences users reach for on
+# the store, while ``geobatch.jraph`` and ``geobatch.torch`` build on the store. Those three import
+# their framework module inside the call, so importing geobatch imports neither JAX nor torch,
+# and the store never depends on them at import time.
+
 
 def _array(a: Any, name: str, rows: Optional[int] = None, copy: bool = True) -> np.ndarray:
     """``a`` as a C-contiguous array the store owns: a read-only copy (``copy``), so that the

@@ -3,7 +3,7 @@
 //! total training time, and with `--validate` runs the recommended batcher and the runner-up for
 //! N steps to check the prediction (docs/advise.md). The job is `geobatch_runner::advise::job`.
 
-use geobatch_runner::advise::job::{self, AdviseError};
+use geobatch_runner::advise::job;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,20 +50,8 @@ pub fn command(args: AdviseArgs) -> anyhow::Result<ExitCode> {
         out: args.out,
     };
     let stop = crate::signals::stop_on_ctrl_c("stopping the advice (the signal again to kill)");
-    let (text, out) = job::run(&request, &stop).map_err(|e| match e {
-        e if e.is_stopped() => anyhow::Error::new(crate::signals::Stopped {
-            what: "the advice",
-            by: crate::signals::stopped_by(),
-        }),
-        e => anyhow::Error::new(e),
-    })?;
+    let (text, out) = job::run(&request, &stop)?;
     geobatch_core::out!("{text}");
     geobatch_core::outln!("\nadvice written to {}", out.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Whether an error of `advise` is bad input (exit 2).
-pub fn is_input_error(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<AdviseError>()
-        .is_some_and(AdviseError::is_input_error)
 }

@@ -1,6 +1,5 @@
 //! `geobatch bench step`: the training step of a model timed at several batch sizes.
 
-use crate::plugins::UsageError;
 use anyhow::Context as _;
 use clap::builder::RangedU64ValueParser;
 use geobatch_runner::LoadedConfig;
@@ -70,7 +69,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         None => {
             let mut table: toml::Table = toml::from_str(DEFAULT_BENCH_CONFIG)?;
             for o in &overrides {
-                geobatch_runner::config::apply_override(&mut table, o).map_err(UsageError)?;
+                geobatch_runner::config::apply_override(&mut table, o)
+                    .map_err(geobatch_runner::RunError::Usage)?;
             }
             LoadedConfig::from_str(
                 &toml::to_string(&table)?,

@@ -1,11 +1,10 @@
 //! `geobatch data`: fetch and import datasets through the providers plugins register.
 
-use crate::plugins::UsageError;
-use anyhow::Context as _;
 use clap::Subcommand;
 use geobatch_core::registry::{self, DataProvider};
 use geobatch_core::store::Placed;
 use geobatch_core::{FetchArgs, ImportArgs};
+use geobatch_runner::RunError;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -55,13 +54,13 @@ pub enum DataCommand {
     },
 }
 
-fn provider(name: &str) -> Result<&'static DataProvider, UsageError> {
+fn provider(name: &str) -> Result<&'static DataProvider, RunError> {
     registry::data_providers()
         .into_iter()
         .find(|p| p.name == name)
         .ok_or_else(|| {
             let names: Vec<&str> = registry::data_providers().iter().map(|p| p.name).collect();
-            UsageError(format!(
+            RunError::Usage(format!(
                 "no data provider named {name:?}; known: {}",
                 names.join(", ")
             ))
@@ -69,7 +68,7 @@ fn provider(name: &str) -> Result<&'static DataProvider, UsageError> {
 }
 
 /// Runs a `geobatch data` subcommand.
-pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
+pub fn run(cmd: DataCommand) -> Result<(), RunError> {
     let progress = std::io::stderr().is_terminal();
     match cmd {
         DataCommand::List => {
@@ -96,7 +95,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
         } => {
             let p = provider(&name)?;
             let fetch = p.fetch.ok_or_else(|| {
-                UsageError(format!(
+                RunError::Usage(format!(
                     "{name} cannot be fetched; use `geobatch data import {name} PATH`"
                 ))
             })?;
@@ -148,9 +147,12 @@ fn import_guarded(
     limit: Option<usize>,
     progress: bool,
     force: bool,
-) -> anyhow::Result<String> {
+) -> Result<String, RunError> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
     let staging = staging_path(out);
     let imported = (p.import)(&ImportArgs {

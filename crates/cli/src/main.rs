@@ -1,7 +1,8 @@
 //! `geobatch`: study and speed up how GNN training batches are built. One module per command
 //! (its arguments and what it does); the policy it applies lives in the runner.
 //!
-//! Exit codes: one rule, in [`exit`] (docs/exit-codes.md).
+//! Exit codes: one rule, in `geobatch_runner::exit` (docs/exit-codes.md); every error of a job
+//! says which it ends with (`RunError::exit`).
 
 /// mimalloc instead of glibc's allocator: the tensor engine allocates and frees large buffers every
 /// step; with glibc's defaults they go back to the kernel and come back as page faults
@@ -13,7 +14,6 @@ mod advise_cmd;
 mod batches_cmd;
 mod bench_cmd;
 mod data;
-mod exit;
 mod plugins;
 mod report_cmd;
 mod run_cmd;
@@ -22,7 +22,8 @@ mod sweep_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
-use exit::Exit;
+use geobatch_runner::RunError;
+use geobatch_runner::exit::Exit;
 use std::process::ExitCode;
 
 /// Study and speed up how GNN training batches are built.
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             geobatch_core::errln!("error: {}", message(&e));
-            Exit::of_error(&e).into()
+            exit_of(&e).into()
         }
     }
 }
@@ -90,12 +91,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(a) => validate_cmd::run(a),
         Command::Run(a) => run_cmd::run(a),
         Command::Bench { command } => bench_cmd::run(command),
-        Command::Data { command } => data::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Data { command } => Ok(data::run(command).map(|()| ExitCode::SUCCESS)?),
         Command::Batches(a) => batches_cmd::run(a),
         Command::Sweep(a) => sweep_cmd::command(a),
         Command::Advise(a) => advise_cmd::command(a),
         Command::Report(a) => report_cmd::run(a),
     }
+}
+
+/// How the process ends after `e`: the job's own error says ([`RunError::exit`]: bad input,
+/// failure, stopped); anything else the command line itself met (a file it writes) is a failure.
+fn exit_of(e: &anyhow::Error) -> Exit {
+    e.downcast_ref::<RunError>()
+        .map_or(Exit::Failed, RunError::exit)
 }
 
 /// An error and its causes, each cause once: most errors already write their source's text

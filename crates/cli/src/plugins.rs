@@ -1,7 +1,8 @@
 //! `geobatch list` and `geobatch example`: views of the plugin registry.
 
 use geobatch_core::registry::{self, PluginDescriptor, PluginKind, Task};
-use std::fmt::{self, Write as _};
+use geobatch_runner::RunError;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 /// The arguments of `geobatch example`.
@@ -45,23 +46,11 @@ pub fn list_command(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A command-line argument that names nothing registered (exit code 2).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
 /// Parses a plugin kind, listing the valid ones on error.
-pub fn parse_kind(s: &str) -> Result<PluginKind, UsageError> {
+pub fn parse_kind(s: &str) -> Result<PluginKind, RunError> {
     PluginKind::parse(s).ok_or_else(|| {
         let kinds: Vec<&str> = PluginKind::ALL.iter().map(|k| k.as_str()).collect();
-        UsageError(format!(
+        RunError::Usage(format!(
             "unknown plugin kind {s:?}; expected one of: {}",
             kinds.join(", ")
         ))
@@ -97,13 +86,13 @@ pub fn list(kind: Option<PluginKind>) -> String {
 
 /// A plugin's example table with its options as comments; a name registered for both tasks
 /// (the `python` model) gives one example per task.
-pub fn example(kind: PluginKind, name: &str) -> Result<String, UsageError> {
+pub fn example(kind: PluginKind, name: &str) -> Result<String, RunError> {
     let found: Vec<_> = selected(Some(kind))
         .into_iter()
         .filter(|d| d.name == name)
         .collect();
     if found.is_empty() {
-        return Err(UsageError(format!(
+        return Err(RunError::Usage(format!(
             "no {kind} named {name:?}; registered {kind}s: {}",
             registry::names(kind).join(", ")
         )));

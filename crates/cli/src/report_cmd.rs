@@ -1,6 +1,7 @@
 //! `geobatch report RESULTS`: tables, tests and figures from a results folder, and the runs left out named.
 
-use crate::exit::Exit;
+use geobatch_runner::RunError;
+use geobatch_runner::exit::Exit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,7 +19,7 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let ReportArgs { results, out } = args;
     let out = out.unwrap_or_else(|| results.join("report"));
-    let report = geobatch_report::report(&results, &out)?;
+    let report = geobatch_report::report(&results, &out).map_err(RunError::from)?;
     geobatch_core::out!("{}", report.markdown);
     geobatch_core::outln!("report written to {}", out.display());
     for d in &report.damaged {

@@ -50,10 +50,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Claim::Complete => {
             // a folder that says complete is taken at its word only when its files agree
             geobatch_results::verify::verify_folder(&dir).map_err(|why| {
-                geobatch_core::Error::Refused(format!(
+                geobatch_runner::RunError::Core(geobatch_core::Error::Refused(format!(
                     "{shown} says it is complete, but it is not what it recorded: {why}; it is \
                      left as it is: --restart runs it again and replaces it"
-                ))
+                )))
             })?;
             geobatch_core::outln!(
                 "already complete: {shown} (its results are left as they are; \

@@ -1,44 +1,11 @@
 //! Stop signals: the first Ctrl-C (SIGINT), SIGTERM or SIGUSR1 sets a flag a job checks after
 //! each step; a second one ends the process at once.
 
-use crate::exit::Exit;
+use geobatch_core::stop::Signal;
+use geobatch_runner::exit::Exit;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-
-/// Set by the first SIGTERM and by SIGUSR1, to tell them from Ctrl-C afterwards.
-static SIGNALS: OnceLock<(Arc<AtomicBool>, Arc<AtomicBool>)> = OnceLock::new();
-
-/// The signal that set a stop flag: `SIGTERM`, `SIGUSR1` or `Ctrl-C`.
-pub fn stopped_by() -> &'static str {
-    match SIGNALS.get() {
-        Some((term, _)) if term.load(Ordering::SeqCst) => "SIGTERM",
-        Some((_, usr1)) if usr1.load(Ordering::SeqCst) => "SIGUSR1",
-        _ => "Ctrl-C",
-    }
-}
-
-/// A job that a stop signal ended before it had made anything to keep (`advise`): exit 143 after
-/// SIGTERM (as a process it ends), 130 after Ctrl-C or SIGUSR1.
-#[derive(Debug)]
-pub struct Stopped {
-    /// What was stopped, for the message.
-    pub what: &'static str,
-    /// The signal ([`stopped_by`]).
-    pub by: &'static str,
-}
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} stopped by {}: no advice is written",
-            self.what, self.by
-        )
-    }
-}
-
-impl std::error::Error for Stopped {}
 
 /// A stop flag set by the first Ctrl-C (which prints `message`), SIGTERM or SIGUSR1; a second
 /// Ctrl-C or SIGTERM ends the process at once (exit 130, 143), after removing what it must not
@@ -56,18 +23,17 @@ pub fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
         else {
             return;
         };
-        let (term, usr1) = SIGNALS.get_or_init(Default::default);
-        let (stop, term, usr1) = (Arc::clone(&stop), Arc::clone(term), Arc::clone(usr1));
+        let stop = Arc::clone(&stop);
         let _ = std::thread::Builder::new()
             .name("geobatch-signals".into())
             .spawn(move || {
                 for signal in signals.forever() {
                     // which signal it was is set before the stop, which a job may act on at once
-                    match signal {
-                        SIGTERM => term.store(true, Ordering::SeqCst),
-                        SIGUSR1 => usr1.store(true, Ordering::SeqCst),
-                        _ => {}
-                    }
+                    geobatch_core::stop::note(match signal {
+                        SIGTERM => Signal::Terminate,
+                        SIGUSR1 => Signal::User1,
+                        _ => Signal::Interrupt,
+                    });
                     let again = stop.swap(true, Ordering::SeqCst);
                     if again && signal != SIGUSR1 {
                         geobatch_core::leftovers::clean_up();

@@ -1,7 +1,6 @@
 //! `geobatch sweep`: run a sweep (or one array task's share of it) here, list it, show where its
 //! runs stand, or submit it to SLURM.
 
-use crate::plugins::UsageError;
 use geobatch_runner::policy::RunState;
 use geobatch_runner::slurm::{ScriptPlan, SlurmOptions};
 use geobatch_runner::sweep::{Outcome, SweepRun};
@@ -58,9 +57,8 @@ pub fn command(args: SweepArgs) -> anyhow::Result<ExitCode> {
         return submit(&config, &overrides, &runs, dry_run);
     }
     let range = match task {
-        Some(t) => {
-            geobatch_runner::sweep::task_range(t, runs_per_task, runs.len()).map_err(UsageError)?
-        }
+        Some(t) => geobatch_runner::sweep::task_range(t, runs_per_task, runs.len())
+            .map_err(geobatch_runner::RunError::Usage)?,
         None => 0..runs.len(),
     };
     if dry_run {
@@ -99,13 +97,11 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let mut inconsistent = false;
     for (i, r) in runs.iter().enumerate() {
-        let mut p = RunState::of(&r.run_dir);
-        if p == RunState::Complete {
-            // a complete run counts only when its files are what it recorded
-            if let Err(why) = geobatch_results::verify::verify_folder(&r.run_dir) {
-                geobatch_core::errln!("run {}: not what it recorded: {why}", i + 1);
-                (p, inconsistent) = (RunState::Inconsistent, true);
-            }
+        // a complete run counts only when its files are what it recorded
+        let (p, why) = RunState::verified(&r.run_dir);
+        if let Some(why) = why {
+            geobatch_core::errln!("run {}: not what it recorded: {why}", i + 1);
+            inconsistent = true;
         }
         match counts.iter_mut().find(|c| c.0 == p.status()) {
             Some(c) => c.1 += 1,
@@ -129,7 +125,7 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
         .collect();
     let _ = writeln!(stdout, "sweep: {} runs: {}", runs.len(), summary.join(", "));
     Ok(if inconsistent {
-        crate::exit::Exit::LeftOut.into()
+        geobatch_runner::exit::Exit::LeftOut.into()
     } else {
         ExitCode::SUCCESS
     })
@@ -205,7 +201,7 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
             );
         }
         if !stopped {
-            return Ok(crate::exit::Exit::Failed.into());
+            return Ok(geobatch_runner::exit::Exit::Failed.into());
         }
     }
     Ok(crate::signals::finished(stopped))
@@ -226,17 +222,11 @@ pub fn submit(
 ) -> anyhow::Result<ExitCode> {
     let options = SlurmOptions::read(config, overrides)?;
     let per = options.runs_per_task;
-    let open: Vec<bool> = runs
-        .iter()
-        .map(|r| RunState::of(&r.run_dir) != RunState::Complete)
-        .collect();
-    let tasks: Vec<usize> = (0..runs.len().div_ceil(per))
-        .filter(|&t| open[t * per..((t + 1) * per).min(runs.len())].contains(&true))
-        .collect();
+    let (tasks, open) = geobatch_runner::slurm::open_tasks(runs, per);
     let experiment_dir = runs
         .first()
         .and_then(|r| r.run_dir.parent())
-        .ok_or_else(|| UsageError("the sweep has no runs".into()))?;
+        .ok_or_else(|| geobatch_runner::RunError::Usage("the sweep has no runs".into()))?;
     let experiment_dir = absolute(experiment_dir)?;
     let name = experiment_dir.file_name().map_or_else(
         || "geobatch".to_string(),
@@ -268,7 +258,7 @@ pub fn submit(
     let what = format!(
         "{} array task(s) of {per} run(s) for the {} of {} runs not complete",
         tasks.len(),
-        open.iter().filter(|&&o| o).count(),
+        open,
         runs.len()
     );
     if dry_run {

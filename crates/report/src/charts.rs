@@ -1,7 +1,7 @@
 //! The report's figures, one set per (dataset, model, mode): time per step, fill and shapes
 //! against batch size, the speedup, the learning curves and the Holm p-values of each batch size.
 
-use crate::ReportError;
+use crate::ResultsError;
 use crate::figures::{self, Series};
 use crate::summary::{Row, Summary, Test};
 use crate::tables::Speedup;
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 type Panel = (String, String, String);
 
 /// Draws every figure of `s` into `out`; returns the files written.
-pub fn draw(s: &Summary, speedups: &[Speedup], out: &Path) -> Result<Vec<PathBuf>, ReportError> {
+pub fn draw(s: &Summary, speedups: &[Speedup], out: &Path) -> Result<Vec<PathBuf>, ResultsError> {
     let mut panels: BTreeMap<Panel, Vec<&Row>> = BTreeMap::new();
     for r in &s.rows {
         panels
@@ -65,7 +65,7 @@ fn against_batch_size(
     panel: &Panel,
     rows: &[&Row],
     out: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<PathBuf>, ResultsError> {
     let mut by_batcher: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
     for r in rows {
         by_batcher.entry(&r.batcher).or_default().push(r);
@@ -119,7 +119,7 @@ fn speedup_bars(
     panel: &Panel,
     speedups: &[Speedup],
     out: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<PathBuf>, ResultsError> {
     let bars: Vec<(String, f64)> = speedups
         .iter()
         .filter(|(c, ..)| in_panel(c, panel))
@@ -137,7 +137,7 @@ fn speedup_bars(
 }
 
 /// RMSE against step, one line per batcher and batch size (none without evaluations).
-fn learning_curves(panel: &Panel, s: &Summary, out: &Path) -> Result<Vec<PathBuf>, ReportError> {
+fn learning_curves(panel: &Panel, s: &Summary, out: &Path) -> Result<Vec<PathBuf>, ResultsError> {
     let curves: Vec<Series> = s
         .curves
         .iter()
@@ -168,7 +168,7 @@ fn p_values(
     rows: &[&Row],
     tests: &[Test],
     out: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<PathBuf>, ResultsError> {
     let (d, m, mode) = panel;
     let mut figs = Vec::new();
     for bs in rows.iter().map(|r| r.cell.3).collect::<BTreeSet<_>>() {

@@ -3,16 +3,16 @@
 
 use crate::summary::{Summary, speedups};
 use crate::table::Table;
-use crate::{ReportError, Written, charts, compile, tables};
+use crate::{ResultsError, Written, charts, compile, tables};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Writes every file of the report of `s` (on the runs below `results`) into `out`.
-pub fn write(results: &Path, s: Summary, out: &Path) -> Result<Written, ReportError> {
+pub fn write(results: &Path, s: Summary, out: &Path) -> Result<Written, ResultsError> {
     if s.rows.is_empty() {
         return Err(nothing_complete(results, &s));
     }
-    std::fs::create_dir_all(out).map_err(|e| ReportError::Write {
+    std::fs::create_dir_all(out).map_err(|e| ResultsError::Write {
         path: out.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -25,7 +25,7 @@ pub fn write(results: &Path, s: Summary, out: &Path) -> Result<Written, ReportEr
     md += &ttest_section(&s, out)?;
     md += &figure_list(&charts::draw(&s, &speedups, out)?);
     let path = out.join("report.md");
-    std::fs::write(&path, &md).map_err(|e| ReportError::Write {
+    std::fs::write(&path, &md).map_err(|e| ResultsError::Write {
         path,
         message: e.to_string(),
     })?;
@@ -38,8 +38,8 @@ pub fn write(results: &Path, s: Summary, out: &Path) -> Result<Written, ReportEr
 }
 
 /// The error of a results folder with no complete, readable and consistent run.
-fn nothing_complete(results: &Path, s: &Summary) -> ReportError {
-    ReportError::Empty(format!(
+fn nothing_complete(results: &Path, s: &Summary) -> ResultsError {
+    ResultsError::Empty(format!(
         "{}: {} runs read, none complete ({}){}",
         results.display(),
         s.runs_read,
@@ -98,14 +98,14 @@ fn left_out(title: &str, runs: &[String]) -> String {
 }
 
 /// A table's Markdown, its CSV written to `out/csv`.
-fn section(out: &Path, table: &Table, csv: &str) -> Result<String, ReportError> {
+fn section(out: &Path, table: &Table, csv: &str) -> Result<String, ResultsError> {
     table.write_csv(&out.join(csv))?;
     Ok(table.markdown())
 }
 
 /// Where a steady step's time goes (`phases.csv`); nothing when no run recorded the update's
 /// phases.
-fn phase_section(out: &Path, table: &Table) -> Result<String, ReportError> {
+fn phase_section(out: &Path, table: &Table) -> Result<String, ResultsError> {
     if table.rows.is_empty() {
         return Ok(String::new());
     }
@@ -117,7 +117,7 @@ fn phase_section(out: &Path, table: &Table) -> Result<String, ReportError> {
 
 /// New padded shapes: what one costs per row, and the break-even run length per pair of
 /// batchers (`compile.csv`, `compile_runs.csv`, `break_even.csv`).
-fn compile_section(s: &Summary, out: &Path) -> Result<String, ReportError> {
+fn compile_section(s: &Summary, out: &Path) -> Result<String, ResultsError> {
     let mut md = String::from(
         "\n## New padded shapes: cost and break-even\n\nPer new shape: mean over the steps that met a padded shape cold (new to the run, or met again for the first time after a resume) of their combined time minus the steady median (a compile on a shape-specialising engine such as JAX's jit; about zero on geobatch's eager engine); cold steps are left out of the steady median; per run (seed) in `compile_runs.csv`, with `cold_steps` (the compiles: the distinct shapes, plus the shapes met again after a resume). Overhead = shapes x cost per shape. Break-even: the run length after which the batcher with more shapes (and less padding) is the faster over the whole run, n = (overhead a - overhead b) / (steady b - steady a); shapes are those met in the measured runs, so for a batcher that keeps meeting new ones it is a lower bound.\n\n",
     );
@@ -130,7 +130,7 @@ fn compile_section(s: &Summary, out: &Path) -> Result<String, ReportError> {
 }
 
 /// The slowest / fastest batcher per cell (`speedup.csv`).
-fn speedup_section(out: &Path, table: &Table) -> Result<String, ReportError> {
+fn speedup_section(out: &Path, table: &Table) -> Result<String, ResultsError> {
     Ok(format!(
         "\n## Speedup (slowest / fastest combined mean per step; node-level cells, bs 0: per output node)\n\n{}",
         section(out, table, "speedup.csv")?
@@ -138,7 +138,7 @@ fn speedup_section(out: &Path, table: &Table) -> Result<String, ReportError> {
 }
 
 /// Welch tests between the batchers of each cell (`ttests.csv`).
-fn ttest_section(s: &Summary, out: &Path) -> Result<String, ReportError> {
+fn ttest_section(s: &Summary, out: &Path) -> Result<String, ResultsError> {
     let table = tables::ttests(&s.tests);
     let mut md = format!(
         "\n## Welch t-tests of the test RMSE (node classification: test accuracy) between batchers (Holm-corrected over all {} tests)\n\n",

@@ -2,7 +2,7 @@
 //! (`GEOBATCH_FONT`, else DejaVu Sans or Liberation Sans in the usual places); without one no
 //! figure is drawn and the report says so.
 
-use crate::ReportError;
+use crate::ResultsError;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -66,8 +66,8 @@ pub fn font_available() -> bool {
     })
 }
 
-fn fail(path: &Path) -> impl Fn(String) -> ReportError + '_ {
-    move |m| ReportError::Write {
+fn fail(path: &Path) -> impl Fn(String) -> ResultsError + '_ {
+    move |m| ResultsError::Write {
         path: path.to_path_buf(),
         message: m,
     }
@@ -107,7 +107,7 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
     log2_x: bool,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<PathBuf>, ResultsError> {
     render!(stem, |root| lines_on(
         root, title, x_label, y_label, series, log2_x
     ))
@@ -208,7 +208,7 @@ pub fn bar_chart(
     title: &str,
     y_label: &str,
     bars: &[(String, f64)],
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<PathBuf>, ResultsError> {
     render!(stem, |root| bars_on(root, title, y_label, bars))
 }
 
@@ -268,7 +268,7 @@ pub fn heatmap(
     title: &str,
     names: &[String],
     p: &[Vec<Option<f64>>],
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<PathBuf>, ResultsError> {
     render!(stem, |root| heat_on(root, title, names, p))
 }
 

@@ -21,33 +21,9 @@ pub mod write;
 
 pub use summary::{Cell, Row, Summary, Test, speedups, summarise};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// What can go wrong while reporting.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// A results file cannot be read.
-    #[error(transparent)]
-    Read(#[from] geobatch_results::ReadError),
-    /// A report file cannot be written.
-    #[error("cannot write {}: {message}", path.display())]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-    /// Nothing to report.
-    #[error("{0}")]
-    Empty(String),
-    /// The user's input cannot be used as it is: results that do not exist, an `--out` that
-    /// holds files a report did not write (exit 2 in the CLI).
-    #[error("{0}")]
-    Refused(String),
-    /// Runs of different configurations (or the same seed twice) would share a cell.
-    #[error("{0}")]
-    Mixed(String),
-}
+pub use geobatch_results::ResultsError;
 
 /// What [`report`] wrote.
 #[derive(Debug, Clone)]
@@ -67,15 +43,15 @@ pub struct Written {
 /// ([`summarise`]), make the tables ([`tables`]) and figures ([`charts`]), write them as one
 /// set ([`document::write`] into a temporary folder beside `out`, which then replaces `out`; an
 /// earlier report there is removed whole; a folder holding anything a report did not write is
-/// refused, [`ReportError::Refused`]).
-pub fn report(results: &Path, out: &Path) -> Result<Written, ReportError> {
+/// refused, [`ResultsError::Refused`]).
+pub fn report(results: &Path, out: &Path) -> Result<Written, ResultsError> {
     if !results.is_dir() {
         let what = if results.exists() {
             "is not a folder"
         } else {
             "does not exist"
         };
-        return Err(ReportError::Refused(format!(
+        return Err(ResultsError::Refused(format!(
             "{}: {what}; give the results folder of your runs (the `results` of their configs)",
             results.display()
         )));

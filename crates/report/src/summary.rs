@@ -1,7 +1,7 @@
 //! The runs of a results folder aggregated: complete runs grouped into cells and batchers
 //! ([`Row`]), their learning curves, and the Welch tests between the batchers of a cell.
 
-use crate::ReportError;
+use crate::ResultsError;
 use crate::stats::{RunMetrics, holm, mean, run_metrics, sd, welch};
 use geobatch_core::records::RunStatus;
 use geobatch_results::read::{self, Run, find_runs, read_run};
@@ -77,10 +77,10 @@ pub struct Summary {
 type Groups = BTreeMap<(Cell, String), Vec<Run>>;
 
 /// Reads every run below `results` and aggregates it.
-pub fn summarise(results: &Path) -> Result<Summary, ReportError> {
+pub fn summarise(results: &Path) -> Result<Summary, ResultsError> {
     let dirs = find_runs(results)?;
     if dirs.is_empty() {
-        return Err(ReportError::Empty(format!(
+        return Err(ResultsError::Empty(format!(
             "{}: no runs (folders with run.parquet) below this folder",
             results.display()
         )));
@@ -241,7 +241,7 @@ pub fn speedups(s: &Summary) -> Vec<(Cell, String, String, f64)> {
 
 /// A cell is one configuration less the seed and the batcher, with each seed once per batcher:
 /// runs that break this are never pooled (averaging them would mix experiments).
-fn check_cells(groups: &Groups) -> Result<(), ReportError> {
+fn check_cells(groups: &Groups) -> Result<(), ResultsError> {
     let mut first: BTreeMap<&Cell, &Run> = BTreeMap::new();
     for ((cell, batcher), runs) in groups {
         let (d, m, mode, bs) = cell;
@@ -249,7 +249,7 @@ fn check_cells(groups: &Groups) -> Result<(), ReportError> {
         let mut seeds = BTreeMap::new();
         for run in runs {
             if let Some(other) = seeds.insert(run.id.seed, run) {
-                return Err(ReportError::Mixed(format!(
+                return Err(ResultsError::Mixed(format!(
                     "{} and {} are both {name} {batcher} with seed {}: report each experiment \
                      on its own (geobatch report RESULTS/EXPERIMENT)",
                     other.id.dir.display(),
@@ -261,7 +261,7 @@ fn check_cells(groups: &Groups) -> Result<(), ReportError> {
             if let (Some(a), Some(b)) = (&reference.id.config, &run.id.config) {
                 let keys = read::differing_keys(a, b, 5);
                 if !keys.is_empty() {
-                    return Err(ReportError::Mixed(format!(
+                    return Err(ResultsError::Mixed(format!(
                         "{} and {} are both {name} but their configs differ in {}: report \
                          each experiment on its own (geobatch report RESULTS/EXPERIMENT)",
                         reference.id.dir.display(),

@@ -1,7 +1,7 @@
 //! A report table as one list of columns: each [`Column`] names its Markdown header, its CSV
 //! column names and how a row's value is shown in both, so the two files cannot drift apart.
 
-use crate::ReportError;
+use crate::ResultsError;
 use crate::summary::Cell;
 use std::path::Path;
 
@@ -134,8 +134,8 @@ impl Table {
     }
 
     /// Writes the CSV file.
-    pub fn write_csv(&self, path: &Path) -> Result<(), ReportError> {
-        let fail = |m: String| ReportError::Write {
+    pub fn write_csv(&self, path: &Path) -> Result<(), ResultsError> {
+        let fail = |m: String| ResultsError::Write {
             path: path.to_path_buf(),
             message: m,
         };

@@ -1,6 +1,6 @@
 //! Writing a report folder as one set: never a mix of files from two reports.
 
-use crate::ReportError;
+use crate::ResultsError;
 use std::path::{Path, PathBuf};
 
 /// The file every report folder holds.
@@ -10,8 +10,8 @@ pub const MARK: &str = "report.md";
 /// replaces a folder only when everything in it is listed there.
 pub const FILES: &str = ".geobatch-report-files";
 
-fn write_err(path: &Path, e: impl std::fmt::Display) -> ReportError {
-    ReportError::Write {
+fn write_err(path: &Path, e: impl std::fmt::Display) -> ResultsError {
+    ResultsError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
     }
@@ -50,9 +50,9 @@ fn files_under(dir: &Path) -> std::io::Result<Vec<String>> {
 /// Refuses an `out` that holds anything a report did not write: a file, a folder of other files,
 /// or a report folder with files added (the user's `thesis.tex` beside `report.md`). An empty
 /// folder, or one holding only what its [`FILES`] record lists, may be replaced.
-fn check_replaceable(out: &Path) -> Result<(), ReportError> {
+fn check_replaceable(out: &Path) -> Result<(), ResultsError> {
     let refuse = |why: String| {
-        ReportError::Refused(format!(
+        ResultsError::Refused(format!(
             "{}: {why}; a report replaces only the files a report wrote: give --out a new \
              folder, or move those files away",
             out.display()
@@ -109,8 +109,8 @@ fn check_replaceable(out: &Path) -> Result<(), ReportError> {
 /// place. On failure the temporary folder is removed and `out` is left as it was.
 pub fn as_one_set<T>(
     out: &Path,
-    write: impl FnOnce(&Path) -> Result<T, ReportError>,
-) -> Result<T, ReportError> {
+    write: impl FnOnce(&Path) -> Result<T, ResultsError>,
+) -> Result<T, ResultsError> {
     recover(out)?;
     check_replaceable(out)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -150,7 +150,7 @@ pub fn as_one_set<T>(
 /// Clears what a killed report left beside `out` (`.NAME.tmp-PID`, `.NAME.old-PID` of a process
 /// that is gone): a half-written report is removed; an earlier report moved aside is put back
 /// when `out` is missing (the report was killed between its two renames), else removed.
-fn recover(out: &Path) -> Result<(), ReportError> {
+fn recover(out: &Path) -> Result<(), ResultsError> {
     let Some(name) = out.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Ok(());
     };
@@ -194,7 +194,7 @@ fn recover(out: &Path) -> Result<(), ReportError> {
 }
 
 /// Writes the [`FILES`] record of everything in `dir`.
-fn record_files(dir: &Path) -> Result<(), ReportError> {
+fn record_files(dir: &Path) -> Result<(), ResultsError> {
     let files = files_under(dir).map_err(|e| write_err(dir, e))?;
     let mut text = files.join("\n");
     text.push('\n');
@@ -230,7 +230,7 @@ mod tests {
         let out = dir.path().join("report");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join(MARK), "earlier").unwrap();
-        let failed = as_one_set(&out, |d| -> Result<(), ReportError> {
+        let failed = as_one_set(&out, |d| -> Result<(), ResultsError> {
             std::fs::write(d.join(MARK), "half").map_err(|e| write_err(d, e))?;
             Err(write_err(d, "disk full"))
         });
@@ -249,7 +249,7 @@ mod tests {
     fn files_added_to_a_report_folder_are_never_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("report");
-        let report = |d: &Path| -> Result<(), ReportError> {
+        let report = |d: &Path| -> Result<(), ResultsError> {
             std::fs::create_dir(d.join("figures")).map_err(|e| write_err(d, e))?;
             std::fs::write(d.join("figures/a.svg"), "<svg/>").map_err(|e| write_err(d, e))?;
             std::fs::write(d.join(MARK), "r").map_err(|e| write_err(d, e))
@@ -264,7 +264,7 @@ mod tests {
         std::fs::create_dir(out.join("figs")).unwrap();
         std::fs::write(out.join("figs/raw.csv"), "1,2").unwrap();
         let e = as_one_set(&out, report).unwrap_err();
-        assert!(matches!(e, ReportError::Refused(_)), "{e}");
+        assert!(matches!(e, ResultsError::Refused(_)), "{e}");
         assert!(e.to_string().contains("figs/raw.csv and 1 more"), "{e}");
         assert_eq!(
             std::fs::read_to_string(out.join("thesis.tex")).unwrap(),

@@ -31,3 +31,42 @@ pub struct ReadError {
     /// What is wrong.
     pub message: String,
 }
+
+/// What can go wrong with a results folder: reading it, writing what is made of it (a report),
+/// or the folders given (nothing in them, a folder that would be replaced, runs that cannot be
+/// compared).
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    /// A results file cannot be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A file cannot be written.
+    #[error("cannot write {}: {message}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Nothing to report: no run in the folders given (bad input).
+    #[error("{0}")]
+    Empty(String),
+    /// The user's input cannot be used as it is: results that do not exist, an `--out` that
+    /// holds files a report did not write (bad input).
+    #[error("{0}")]
+    Refused(String),
+    /// Runs of different configurations (or the same seed twice) would share a cell (bad input).
+    #[error("{0}")]
+    Mixed(String),
+}
+
+impl ResultsError {
+    /// Whether the error is the folders the user gave rather than a failure while reading or
+    /// writing.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            ResultsError::Empty(_) | ResultsError::Refused(_) | ResultsError::Mixed(_)
+        )
+    }
+}

@@ -1,5 +1,6 @@
 //! Errors of the runner.
 
+use crate::exit::Exit;
 use std::path::PathBuf;
 
 /// What can stop a job.
@@ -52,6 +53,30 @@ pub enum RunError {
         /// What was under way (`loading the dataset`, `building the model`).
         phase: &'static str,
     },
+    /// A results folder could not be read, or what is made of it written; or the folders given
+    /// cannot be used (nothing in them, runs that cannot be compared: bad input).
+    #[error(transparent)]
+    Results(#[from] geobatch_results::ResultsError),
+    /// Something else failed while the job ran (a probe's files not what it recorded, an
+    /// advice that cannot be written).
+    #[error("{0}")]
+    Failed(String),
+    /// What failed, in which part of a job (a candidate's probe, a validation run).
+    #[error("{what}")]
+    Within {
+        /// The part of the job.
+        what: String,
+        /// What failed there.
+        #[source]
+        source: Box<RunError>,
+    },
+    /// A stop signal ended `advise`, which keeps nothing of what it made: exit 143 after
+    /// SIGTERM (as a process it ends), 130 after Ctrl-C or SIGUSR1.
+    #[error("the advice stopped by {by}: no advice is written")]
+    AdviceStopped {
+        /// The signal (`SIGTERM`, `SIGUSR1`, `Ctrl-C`).
+        by: &'static str,
+    },
     /// The pool of kernel threads could not be started.
     #[error("cannot start {threads} kernel thread(s): {message}")]
     Threads {
@@ -91,14 +116,45 @@ impl RunError {
     /// Whether the error is the user's input (config, options or data, found before any work)
     /// rather than a failure while running; the CLI exits with 2 for these and 1 otherwise.
     pub fn is_input_error(&self) -> bool {
-        matches!(
-            self,
-            RunError::Config { .. }
-                | RunError::Usage(_)
-                | RunError::Data(_)
-                | RunError::Core(
-                    geobatch_core::Error::Refused(_) | geobatch_core::Error::Memory(_)
-                )
-        )
+        match self {
+            RunError::Config { .. } | RunError::Usage(_) | RunError::Data(_) => true,
+            RunError::Core(e) => matches!(
+                e,
+                geobatch_core::Error::Refused(_)
+                    | geobatch_core::Error::Source(_)
+                    | geobatch_core::Error::Memory(_)
+            ),
+            RunError::Results(e) => e.is_input_error(),
+            RunError::Within { source, .. } => source.is_input_error(),
+            _ => false,
+        }
+    }
+
+    /// How a job that ends with this error exits (docs/exit-codes.md): stopped by a signal
+    /// (130, or 143 for `advise` after SIGTERM), bad input (2) or a failure while running (1).
+    pub fn exit(&self) -> Exit {
+        match self {
+            RunError::Stopped { .. } => Exit::Interrupted,
+            RunError::AdviceStopped { by } if *by == "SIGTERM" => Exit::Killed,
+            RunError::AdviceStopped { .. } => Exit::Interrupted,
+            RunError::Within { source, .. } => source.exit(),
+            e if e.is_input_error() => Exit::BadInput,
+            _ => Exit::Failed,
+        }
+    }
+
+    /// Whether a stop signal ended the job (the stop flag, seen by a job that keeps nothing).
+    pub fn is_stopped(&self) -> bool {
+        match self {
+            RunError::Stopped { .. } | RunError::AdviceStopped { .. } => true,
+            RunError::Within { source, .. } => source.is_stopped(),
+            _ => false,
+        }
+    }
+}
+
+impl From<geobatch_results::ReadError> for RunError {
+    fn from(e: geobatch_results::ReadError) -> Self {
+        RunError::Results(e.into())
     }
 }

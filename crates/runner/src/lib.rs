@@ -15,6 +15,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod evaluate;
+pub mod exit;
 pub mod identity;
 pub mod jobs;
 pub mod lock;

@@ -38,8 +38,8 @@ pub enum RunState {
         /// A checkpoint is there to continue from.
         checkpoint: bool,
     },
-    /// Recorded complete, but its files are not what it recorded: only a command that read
-    /// them back says so (`sweep --status`); [`RunState::of`] does not read them.
+    /// Recorded complete, but its files are not what it recorded: only a reader of the files
+    /// says so ([`RunState::verified`], `sweep --status`); [`RunState::of`] does not read them.
     Inconsistent,
 }
 
@@ -61,6 +61,19 @@ impl RunState {
             return RunState::Running;
         }
         Self::recorded(run_dir)
+    }
+
+    /// [`RunState::of`], with a complete run's files read back and held against what it
+    /// recorded ([`geobatch_results::verify::verify_folder`]): [`RunState::Inconsistent`] and
+    /// why, when they are not.
+    pub fn verified(run_dir: &Path) -> (Self, Option<String>) {
+        match Self::of(run_dir) {
+            RunState::Complete => match geobatch_results::verify::verify_folder(run_dir) {
+                Ok(()) => (RunState::Complete, None),
+                Err(why) => (RunState::Inconsistent, Some(why)),
+            },
+            state => (state, None),
+        }
     }
 
     /// The state `run_dir` records, its lock left aside (for the holder of the lock).

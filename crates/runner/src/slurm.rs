@@ -297,6 +297,19 @@ fi
     s
 }
 
+/// The array tasks of a sweep whose runs are dealt `per_task` to a task that still have work:
+/// a task is left out when every run of it is complete. Also the runs not complete.
+pub fn open_tasks(runs: &[crate::sweep::SweepRun], per_task: usize) -> (Vec<usize>, usize) {
+    let open: Vec<bool> = runs
+        .iter()
+        .map(|r| crate::policy::RunState::of(&r.run_dir) != crate::policy::RunState::Complete)
+        .collect();
+    let tasks = (0..runs.len().div_ceil(per_task.max(1)))
+        .filter(|&t| open[t * per_task..((t + 1) * per_task).min(runs.len())].contains(&true))
+        .collect();
+    (tasks, open.iter().filter(|&&o| o).count())
+}
+
 /// Submits `script_path` with `sbatch --parsable`; returns the job id.
 pub fn submit(script_path: &Path) -> Result<String, RunError> {
     let out = std::process::Command::new("sbatch")

@@ -7,7 +7,6 @@ use crate::batches::{PlannedBatch, planned_batches};
 use crate::jobs::{self, AnyConfig};
 use crate::{ExperimentConfig, LoadedConfig, RunError};
 use geobatch_core::advice::{Advice, Candidate, ShapeKey, advise};
-use geobatch_results::ReadError;
 use geobatch_results::read::Steps;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,62 +35,18 @@ pub struct Request {
     pub out: Option<PathBuf>,
 }
 
-/// Why no advice was given.
-#[derive(Debug, thiserror::Error)]
-pub enum AdviseError {
-    /// The request or the config cannot be advised on as it is (exit 2 in the CLI).
-    #[error("{0}")]
-    Usage(String),
-    /// The config, or a candidate's config, was refused, or a probe's run failed.
-    #[error(transparent)]
-    Run(#[from] RunError),
-    /// A probe's files could not be read back.
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    /// Something else failed while advising.
-    #[error("{0}")]
-    Failed(String),
-    /// The stop flag was set: no advice is written.
-    #[error("stopped: no advice is written")]
-    Stopped,
-    /// What failed, in which part of the job (a candidate's probe, a validation run).
-    #[error("{what}")]
-    Within {
-        /// The part of the job.
-        what: String,
-        /// What failed there.
-        #[source]
-        source: Box<AdviseError>,
-    },
-}
-
-impl AdviseError {
-    /// Whether the error is the user's input (the request, the config, a candidate's options)
-    /// rather than a failure while running.
-    pub fn is_input_error(&self) -> bool {
-        match self {
-            AdviseError::Usage(_) => true,
-            AdviseError::Run(e) => e.is_input_error(),
-            AdviseError::Within { source, .. } => source.is_input_error(),
-            AdviseError::Read(_) | AdviseError::Failed(_) | AdviseError::Stopped => false,
+/// An error of `what` (a part of the job), named by it; a stop is left as it is (the advice
+/// stopped, whatever part it was in).
+fn within(what: String) -> impl FnOnce(RunError) -> RunError {
+    move |e| {
+        if e.is_stopped() {
+            e
+        } else {
+            RunError::Within {
+                what,
+                source: Box::new(e),
+            }
         }
-    }
-
-    /// Whether the stop flag ended the job.
-    pub fn is_stopped(&self) -> bool {
-        match self {
-            AdviseError::Stopped => true,
-            AdviseError::Within { source, .. } => source.is_stopped(),
-            _ => false,
-        }
-    }
-}
-
-/// An error of `what` (a part of the job), named by it.
-fn within(what: String) -> impl FnOnce(AdviseError) -> AdviseError {
-    move |e| AdviseError::Within {
-        what,
-        source: Box::new(e),
     }
 }
 
@@ -106,17 +61,17 @@ pub const DEFAULT_BATCHERS: &[&str] = &[
 
 /// A candidate's batcher table from `KIND[:KEY=VALUE...]` (values TOML, else strings); the
 /// config's batch size unless the spec sets one.
-pub fn candidate_table(spec: &str, batch_size: usize) -> Result<toml::Table, AdviseError> {
+pub fn candidate_table(spec: &str, batch_size: usize) -> Result<toml::Table, RunError> {
     let mut parts = spec.split(':');
     let kind = parts.next().unwrap_or_default().trim();
     if kind.is_empty() {
-        return Err(AdviseError::Usage(format!(
+        return Err(RunError::Usage(format!(
             "--batchers {spec:?}: expected KIND[:KEY=VALUE...], e.g. static:pad=pow2"
         )));
     }
     let names = geobatch_core::registry::names(geobatch_core::PluginKind::Batcher);
     if !names.contains(&kind) {
-        return Err(AdviseError::Usage(format!(
+        return Err(RunError::Usage(format!(
             "--batchers {spec:?}: unknown batcher {kind:?}; registered: {}",
             names.join(", ")
         )));
@@ -129,7 +84,7 @@ pub fn candidate_table(spec: &str, batch_size: usize) -> Result<toml::Table, Adv
     );
     for kv in parts {
         crate::config::apply_override(&mut t, kv)
-            .map_err(|m| AdviseError::Usage(format!("--batchers {spec:?}: {kv:?}: {m}")))?;
+            .map_err(|m| RunError::Usage(format!("--batchers {spec:?}: {kv:?}: {m}")))?;
     }
     Ok(t)
 }
@@ -143,8 +98,8 @@ fn variant(
     batcher: &toml::Table,
     steps: u64,
     results: &Path,
-) -> Result<LoadedConfig, AdviseError> {
-    let failed = |e: &dyn std::fmt::Display| AdviseError::Failed(e.to_string());
+) -> Result<LoadedConfig, RunError> {
+    let failed = |e: &dyn std::fmt::Display| RunError::Failed(e.to_string());
     // a plugin's spec is not Clone: the base is read again from its resolved text
     let mut config: ExperimentConfig = toml::from_str(&base.resolved).map_err(|e| failed(&e))?;
     let training = &mut config.training;
@@ -165,7 +120,7 @@ fn variant(
     let mut table = toml::Table::try_from(&config).map_err(|e| failed(&e))?;
     table.insert("batcher".into(), toml::Value::Table(batcher.clone()));
     let text = toml::to_string(&table).map_err(|e| failed(&e))?;
-    Ok(LoadedConfig::from_str(&text, &base.path)?)
+    LoadedConfig::from_str(&text, &base.path)
 }
 
 /// Trains `loaded` into a fresh run folder (an earlier one of the same config is replaced),
@@ -174,7 +129,7 @@ fn measure(
     loaded: &LoadedConfig,
     limit: Option<Duration>,
     stop: &AtomicBool,
-) -> Result<Steps, AdviseError> {
+) -> Result<Steps, RunError> {
     let dir = loaded.run_dir();
     let claim = crate::policy::claim(&dir, crate::policy::Ask::Fresh)?;
     let run_stop = AtomicBool::new(false);
@@ -199,11 +154,13 @@ fn measure(
     })?;
     drop(claim);
     if stop.load(Ordering::SeqCst) {
-        return Err(AdviseError::Stopped);
+        return Err(RunError::AdviceStopped {
+            by: geobatch_core::stop::stopped_by(),
+        });
     }
     let run = geobatch_results::read::read_run(&summary.run_dir)?;
     // the probe's files must be what it recorded, or its timings are not evidence
-    geobatch_results::verify::verify(&run).map_err(AdviseError::Failed)?;
+    geobatch_results::verify::verify(&run).map_err(RunError::Failed)?;
     Ok(run.steps)
 }
 
@@ -226,11 +183,11 @@ fn planned(batches: &[PlannedBatch]) -> (Vec<ShapeKey>, (f64, f64), f64) {
 
 /// Runs `geobatch advise`: probes and plans every candidate, writes the advice (and with
 /// `validate` checks it); returns the advice as Markdown and the folder it was written to.
-pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), AdviseError> {
+pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), RunError> {
     let base_loaded = checked(req)?;
     let cfg = &base_loaded.config;
     let model = cfg.model.as_ref().ok_or_else(|| {
-        AdviseError::Usage(format!(
+        RunError::Usage(format!(
             "{}: no [model] table: advise times a model's training steps (see `geobatch list models`)",
             req.config.display()
         ))
@@ -248,7 +205,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
             ))
     });
     std::fs::create_dir_all(&out)
-        .map_err(|e| AdviseError::Failed(format!("cannot create {}: {e}", out.display())))?;
+        .map_err(|e| RunError::Failed(format!("cannot create {}: {e}", out.display())))?;
     let (candidates, tables) = probe_all(req, &base_loaded, tables, &out, stop)?;
     let title = format!(
         "{} on {}, batch size {batch_size}, {}, {} kernel threads",
@@ -279,21 +236,21 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Advise
 
 /// The request's numbers checked against each other and the config; the config loaded (with
 /// its overrides).
-fn checked(req: &Request) -> Result<LoadedConfig, AdviseError> {
+fn checked(req: &Request) -> Result<LoadedConfig, RunError> {
     // the kind is checked as the config is read: advise is for graph-level training
     let loaded = AnyConfig::open(&req.config, &req.overrides, jobs::Request::Advise)?
         .into_loaded::<ExperimentConfig>()
-        .ok_or_else(|| AdviseError::Usage("advise is for graph-level configs".into()))?;
+        .ok_or_else(|| RunError::Usage("advise is for graph-level configs".into()))?;
     if !(req.probe_seconds > 0.0 && req.probe_seconds.is_finite()) {
-        return Err(AdviseError::Usage(
+        return Err(RunError::Usage(
             "--probe-seconds must be a positive number".into(),
         ));
     }
     if req.steps == 0 {
-        return Err(AdviseError::Usage("--steps must be at least 1".into()));
+        return Err(RunError::Usage("--steps must be at least 1".into()));
     }
     if req.probe_steps < 2 {
-        return Err(AdviseError::Usage(
+        return Err(RunError::Usage(
             "--probe-steps must be at least 2 (the first step is start-up)".into(),
         ));
     }
@@ -301,7 +258,7 @@ fn checked(req: &Request) -> Result<LoadedConfig, AdviseError> {
     // warm-up steps are left out of a probe's timings: a probe of no more steps than that
     // measures nothing, and every prediction would be 0 s
     if req.probe_steps < warmup + 2 {
-        return Err(AdviseError::Usage(format!(
+        return Err(RunError::Usage(format!(
             "--probe-steps {} is too short for the config's training.warmup = {warmup}: a \
              probe's warm-up steps are not timed, so it needs at least {} steps",
             req.probe_steps,
@@ -314,7 +271,7 @@ fn checked(req: &Request) -> Result<LoadedConfig, AdviseError> {
         .enumerate()
         .find_map(|(i, b)| req.batchers[..i].contains(b).then_some(b))
     {
-        return Err(AdviseError::Usage(format!(
+        return Err(RunError::Usage(format!(
             "--batchers names {twice} twice: list each candidate once"
         )));
     }
@@ -327,7 +284,7 @@ fn candidate_tables(
     req: &Request,
     base: &LoadedConfig,
     batch_size: usize,
-) -> Result<Vec<toml::Table>, AdviseError> {
+) -> Result<Vec<toml::Table>, RunError> {
     let specs: Vec<String> = if req.batchers.is_empty() {
         let names = geobatch_core::registry::names(geobatch_core::PluginKind::Batcher);
         DEFAULT_BATCHERS
@@ -346,7 +303,7 @@ fn candidate_tables(
     // by its label in probe_all)
     if req.batchers.is_empty() {
         let own = toml::Table::try_from(&base.config.batcher)
-            .map_err(|e| AdviseError::Failed(e.to_string()))?;
+            .map_err(|e| RunError::Failed(e.to_string()))?;
         tables.push(own);
     }
     Ok(tables)
@@ -360,7 +317,7 @@ fn probe_all(
     tables: Vec<toml::Table>,
     out: &Path,
     stop: &AtomicBool,
-) -> Result<(Vec<Candidate>, Vec<toml::Table>), AdviseError> {
+) -> Result<(Vec<Candidate>, Vec<toml::Table>), RunError> {
     let own_extra = req.batchers.is_empty();
     let last = tables.len() - 1;
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -394,7 +351,7 @@ fn probe_all(
         )
         .map_err(within(format!("probe of {label}")))?;
         if steps.step.len() < 2 {
-            return Err(AdviseError::Failed(format!(
+            return Err(RunError::Failed(format!(
                 "probe of {label}: only {} step(s) ran in {} s: raise --probe-seconds",
                 steps.step.len(),
                 req.probe_seconds
@@ -414,11 +371,11 @@ fn probe_all(
 }
 
 /// Writes `advice.md`, `advice.parquet` and `crossovers.parquet` into `out`.
-fn write(advice: &Advice, title: &str, out: &Path) -> Result<(), AdviseError> {
-    super::files::write(advice, out).map_err(AdviseError::Failed)?;
+fn write(advice: &Advice, title: &str, out: &Path) -> Result<(), RunError> {
+    super::files::write(advice, out).map_err(RunError::Failed)?;
     let md = out.join("advice.md");
     std::fs::write(&md, advice.render(title))
-        .map_err(|e| AdviseError::Failed(format!("cannot write {}: {e}", md.display())))
+        .map_err(|e| RunError::Failed(format!("cannot write {}: {e}", md.display())))
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Exit codes: the one rule, as docs/exit-codes.md states it (a test holds the two together).
+//! Exit codes: the one rule, as docs/exit-codes.md states it (a test holds the two together);
+//! every error of a job says which it ends with ([`crate::RunError::exit`]).
 
 use std::process::ExitCode;
 
@@ -41,46 +42,6 @@ impl Exit {
             Exit::Interrupted => 130,
             Exit::Killed => 143,
         }
-    }
-
-    /// The exit of an error: bad input when the runner or the command line says so, else a
-    /// failure while running.
-    pub fn of_error(e: &anyhow::Error) -> Exit {
-        if let Some(geobatch_runner::RunError::Stopped { .. }) = e.downcast_ref() {
-            return Exit::Interrupted;
-        }
-        if let Some(s) = e.downcast_ref::<crate::signals::Stopped>() {
-            return if s.by == "SIGTERM" {
-                Exit::Killed
-            } else {
-                Exit::Interrupted
-            };
-        }
-        let input = e
-            .downcast_ref::<geobatch_runner::RunError>()
-            .is_some_and(geobatch_runner::RunError::is_input_error)
-            || e.downcast_ref::<crate::plugins::UsageError>().is_some()
-            || crate::advise_cmd::is_input_error(e)
-            || e.downcast_ref::<geobatch_core::Error>().is_some_and(|e| {
-                matches!(
-                    e,
-                    geobatch_core::Error::Refused(_)
-                        | geobatch_core::Error::Source(_)
-                        | geobatch_core::Error::Memory(_)
-                )
-            })
-            || e.downcast_ref::<geobatch_report::ReportError>()
-                .is_some_and(|e| {
-                    // results that do not exist, hold no run or mix experiments in one cell, an
-                    // --out that holds other files: the folders given, before any report is made
-                    matches!(
-                        e,
-                        geobatch_report::ReportError::Refused(_)
-                            | geobatch_report::ReportError::Empty(_)
-                            | geobatch_report::ReportError::Mixed(_)
-                    )
-                });
-        if input { Exit::BadInput } else { Exit::Failed }
     }
 
     /// [`Exit::Interrupted`] when `interrupted`, else [`Exit::Success`].
