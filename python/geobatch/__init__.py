@@ -8,17 +8,22 @@
   arrays in jraph's layout (``geobatch.store``); ``load_dataset`` reads geobatch's own datasets.
 * ``geobatch.torch`` (padding collate for PyG ``Data``, tensors) and ``geobatch.jraph``
   (``GraphsTuple``) import their framework on use.
+* ``advise``: which batcher makes N steps of your own (compiled) training step the fastest,
+  predicted from short probes of it and the exact padded shapes of the N steps
+  (``geobatch.advice``).
 
 docs/python.md has the guide; the ``python`` model's worker and bridge are ``geobatch.worker`` and
 ``geobatch.bridge``.
 """
 
 from ._native import __version__
+from .advice import Advice, advise
 from .planner import Plan, Planner, batchers, check_sizes, checked_sizes
 from .sampler import BatchSampler, PlannedBatch
 from .store import Collator, GraphStore, PaddedBatch, dataset_kinds, load_dataset
 
 __all__ = [
+    "Advice",
     "BatchSampler",
     "Collator",
     "GraphStore",
@@ -27,6 +32,7 @@ __all__ = [
     "PlannedBatch",
     "Planner",
     "__version__",
+    "advise",
     "batchers",
     "check_sizes",
     "checked_sizes",

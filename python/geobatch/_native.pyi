@@ -21,6 +21,14 @@ PlanArrays = Tuple[
 def batchers() -> list[str]: ...
 def dataset_kinds() -> list[str]: ...
 def memory_limit() -> Optional[Tuple[float, str]]: ...
+def advise(
+    *,
+    candidates: list[dict[str, Any]],
+    steps: int,
+    warmup: int,
+    measured: dict[str, npt.NDArray[np.float64]],
+    title: str,
+) -> dict[str, Any]: ...
 def greedy_batches(
     nodes: npt.NDArray[np.int64],
     edges: npt.NDArray[np.int64],

@@ -1,8 +1,10 @@
 //! `geobatch._native`, the extension module of geobatch's Python package: the registered
 //! batchers planning from sizes (an epoch, N steps, a rank's share), geobatch's datasets as
-//! arrays, and collation of a plan into reusable padded arrays. The pure-Python package around it
+//! arrays, collation of a plan into reusable padded arrays, and the advice's prediction from
+//! probes measured in a user's own loop. The pure-Python package around it
 //! (`python/geobatch`) checks arguments and gives the user-facing classes; docs/python.md.
 
+mod advice;
 mod collate;
 mod datasets;
 mod graphs;
@@ -29,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jraph::greedy_batches, m)?)?;
     m.add_function(wrap_pyfunction!(jraph::offset_edges, m)?)?;
     m.add_function(wrap_pyfunction!(memory_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(advice::advise, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // the data folder a config that names none reads (`experiment.data_dir`), one definition
     m.add(

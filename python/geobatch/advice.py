@@ -1,0 +1,514 @@
+"""``geobatch.advise`` (this module, ``geobatch.advice``): which batcher makes N steps of *your*
+training step the fastest.
+
+The study's question asked in the user's own loop: a compiled PyTorch step on padded PyG batches
+(``torch.compile``) or a jitted JAX step on padded arrays (``jax.jit``) pays for every new padded
+shape once (a compile) and for its padding on every step. For each candidate batcher this plans
+the N steps exactly (the padded shape of every step, from sizes alone), probes the user's step on
+real batches of that batcher (stopped after ``probe_steps`` steps or ``probe_seconds``), and
+predicts the total with the cost model of ``geobatch advise`` (``geobatch_core::advice``: a shape's
+steady time, the cost of a new shape, the first step), ranked, with the evidence. docs/advise.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import numbers
+import sys
+import time
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _native
+from .planner import Planner, _count
+
+#: The candidates when none are given: the study's three and ``pack``, as ``geobatch advise``.
+DEFAULT_CANDIDATES = ("dynamic", "static:pad=multiple64", "static:pad=pow2", "pack")
+
+#: The columns of ``Advice.rows()`` and its tables, in order.
+COLUMNS = (
+    "rank", "batcher", "options", "predicted_s", "steady_ms", "shapes", "new_shape_s",
+    "first_step_s", "fill_nodes", "fill_edges", "graphs_per_step", "probe_steps", "probe_shapes",
+    "measured_steps", "measured_s", "predicted_same_steps_s", "error_pct",
+)
+
+
+def _scalar(text: str):
+    """A ``KEY=VALUE`` option's value as TOML reads a bare scalar: integer, float, boolean, else
+    the text (quotes removed)."""
+    t = text.strip()
+    if t in ("true", "false"):
+        return t == "true"
+    for kind in (int, float):
+        try:
+            return kind(t)
+        except ValueError:
+            pass
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
+        return t[1:-1]
+    return t
+
+
+def candidate_options(candidate: Any) -> dict:
+    """A candidate as a batcher table: ``"KIND[:KEY=VALUE...]"`` (as ``geobatch advise
+    --batchers`` takes it: ``"static:pad=pow2"``), a dict with ``kind`` and options, or a
+    ``Planner``."""
+    if isinstance(candidate, Planner):
+        return dict(candidate.options)
+    if isinstance(candidate, dict):
+        if "kind" not in candidate:
+            raise ValueError(f"candidate {candidate!r}: a dict needs 'kind' (a batcher name)")
+        return dict(candidate)
+    if not isinstance(candidate, str):
+        raise TypeError(f"candidate {candidate!r}: expected 'KIND[:KEY=VALUE...]', a dict or a Planner")
+    kind, *options = candidate.split(":")
+    if not kind.strip():
+        raise ValueError(f"candidate {candidate!r}: expected KIND[:KEY=VALUE...], e.g. static:pad=pow2")
+    table = {"kind": kind.strip()}
+    for kv in options:
+        key, sep, value = kv.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"candidate {candidate!r}: {kv!r} is not KEY=VALUE")
+        table[key.strip()] = _scalar(value)
+    return table
+
+
+class _Source:
+    """The batches of one candidate in the order a user's loop meets them: epoch after epoch
+    (``set_epoch(0)``, ``set_epoch(1)``, ...) of one seed, each epoch's plan made by the
+    batcher from sizes alone."""
+
+    def __init__(self, data, framework: str, options: dict, seed: int, loader_options: dict):
+        table = dict(options)
+        kind, batch_size = table.pop("kind"), table.pop("batch_size")
+        self.framework = framework
+        if framework == "torch":
+            from .torch import DataLoader
+
+            self.loader = DataLoader(data, kind, batch_size, seed=seed, shuffle=True,
+                                     **loader_options, **table)
+            self.sampler = self.loader.sampler
+        else:
+            from .sampler import BatchSampler
+
+            unknown = sorted(set(loader_options) - {"index_dtype"})
+            if unknown:
+                raise TypeError(
+                    f"{unknown}: options of geobatch.torch.DataLoader; {framework} batches take "
+                    "index_dtype only"
+                )
+            self.store, self.layout, dtype = data
+            self.sampler = BatchSampler(self.store.sizes, kind, batch_size, seed=seed,
+                                        shuffle=True, rank=0, world_size=1, **table)
+            self.index_dtype = loader_options.get("index_dtype", dtype)
+            self.collator = None
+        self.label = self.sampler.planner.label
+
+    def plans(self) -> Iterator:
+        """Each epoch's plan, from epoch 0 on."""
+        epoch = 0
+        while True:
+            self.sampler.set_epoch(epoch)
+            yield self.sampler.plan()
+            epoch += 1
+
+    def planned(self, steps: int) -> Tuple[np.ndarray, np.ndarray]:
+        """The padded and real shapes (steps x 3) of the first ``steps`` steps."""
+        padded, real, n = [], [], 0
+        for plan in self.plans():
+            padded.append(plan.padded)
+            real.append(plan.real)
+            n += len(plan)
+            if n >= steps:
+                break
+        return np.concatenate(padded)[:steps], np.concatenate(real)[:steps]
+
+    def batches(self) -> Iterator[Tuple[tuple, Any]]:
+        """(padded shape, batch) for every step, from the first step of epoch 0."""
+        if self.framework == "torch":
+            epoch = 0
+            while True:
+                self.loader.set_epoch(epoch)
+                plan = self.loader.sampler.plan()
+                for b, batch in enumerate(self.loader):
+                    yield tuple(int(x) for x in plan.padded[b]), batch
+                epoch += 1
+        for plan in self.plans():
+            capacity = tuple(int(x) for x in plan.padded.max(axis=0))
+            if self.collator is None or any(c > h for c, h in zip(capacity, self.collator.capacity)):
+                if self.collator is not None:
+                    capacity = tuple(max(c, h) for c, h in zip(capacity, self.collator.capacity))
+                self.collator = self.store.collator(capacity, self.index_dtype)
+            for b in range(len(plan)):
+                batch = self.collator.collate_plan(plan, b)
+                shape = tuple(int(x) for x in plan.padded[b])
+                if self.framework == "jraph":
+                    from .jraph import graphs_tuple
+
+                    batch = graphs_tuple(batch, self.layout)
+                yield shape, batch
+
+
+def _framework(data, framework: Optional[str]):
+    """(framework, the data as the sources take it): ``torch`` (a list of PyG ``Data``, an
+    ``InMemoryDataset``), ``jraph`` (``GraphsTuple`` objects) or ``arrays`` (a ``GraphStore``,
+    whose batches are ``PaddedBatch`` objects)."""
+    from .store import GraphStore
+
+    if framework not in (None, "torch", "jraph", "arrays"):
+        raise ValueError(f"framework must be 'torch', 'jraph' or 'arrays', got {framework!r}")
+    if isinstance(data, GraphStore):
+        if framework in (None, "arrays", "jraph"):
+            return framework or "arrays", (data, getattr(data, "jraph_layout", None), np.int32)
+        return "torch", data
+    first = None
+    try:
+        first = data[0]
+    except (TypeError, IndexError, KeyError):
+        pass
+    if first is not None and hasattr(first, "n_node") and hasattr(first, "senders"):
+        from .jraph import from_jraph
+
+        store = from_jraph(data)
+        if framework == "torch":
+            raise ValueError("framework='torch' takes PyG data; these are jraph GraphsTuples")
+        # batches keep the tuples' index dtype (NumPy's int64 when the user made them so)
+        dtype = np.asarray(first.senders).dtype
+        dtype = dtype if dtype in (np.dtype(np.int32), np.dtype(np.int64)) else np.int32
+        return framework or "jraph", (store, getattr(store, "jraph_layout", None), dtype)
+    if framework in (None, "torch"):
+        return "torch", data
+    raise ValueError(
+        f"framework={framework!r} takes a GraphStore or jraph GraphsTuples; got {type(data).__name__}"
+    )
+
+
+def _default_sync(out) -> None:
+    """Waits for the device work of a step: JAX's arrays in ``out`` (``block_until_ready``),
+    torch's CUDA stream when CUDA is in use; a CPU step has returned when it is done."""
+    jax = sys.modules.get("jax")
+    if jax is not None and out is not None:
+        jax.block_until_ready(out)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def _reset_compiled() -> None:
+    """Empties the compile caches of the frameworks in use (``torch._dynamo.reset()``,
+    ``jax.clear_caches()``), so that a run meets every shape as a fresh process would."""
+    if "torch._dynamo" in sys.modules:
+        sys.modules["torch._dynamo"].reset()
+    jax = sys.modules.get("jax")
+    if jax is not None and hasattr(jax, "clear_caches"):
+        jax.clear_caches()
+
+
+class _Saved:
+    """The user's training state, saved before anything runs and put back before every run and
+    at the end: objects with ``state_dict``/``load_state_dict`` (a model, an optimizer, a
+    scheduler), and torch's random number generators."""
+
+    def __init__(self, state):
+        if state is None:
+            objects = []
+        elif hasattr(state, "state_dict"):
+            objects = [state]
+        elif isinstance(state, (list, tuple)):
+            objects = list(state)
+        else:
+            raise TypeError(
+                f"state: {type(state).__name__} has no state_dict/load_state_dict (give a model, an "
+                "optimizer, or a list of them)"
+            )
+        for o in objects:
+            if not (hasattr(o, "state_dict") and hasattr(o, "load_state_dict")):
+                raise TypeError(f"state: {type(o).__name__} has no state_dict/load_state_dict")
+        self.objects = objects
+        self.saved = [copy.deepcopy(o.state_dict()) for o in objects]
+        torch = sys.modules.get("torch")
+        self.rng = None
+        if torch is not None:
+            cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+            self.rng = (torch.get_rng_state(), cuda)
+
+    def restore(self) -> None:
+        # a deep copy each time: an optimizer's state loaded as it is would be the saved tensors,
+        # changed in place by the next step
+        for o, s in zip(self.objects, self.saved):
+            o.load_state_dict(copy.deepcopy(s))
+        if self.rng is not None:
+            torch = sys.modules["torch"]
+            torch.set_rng_state(self.rng[0])
+            if self.rng[1] is not None:
+                torch.cuda.set_rng_state_all(self.rng[1])
+
+
+class _Progress:
+    """One line per run on stderr, updated in place on a terminal (else every 10 s)."""
+
+    def __init__(self, enabled: Optional[bool]):
+        self.tty = sys.stderr.isatty()
+        self.enabled = self.tty if enabled is None else bool(enabled)
+        self.last = 0.0
+
+    def update(self, what: str, done: int, total: int, shapes: int, elapsed: float, end: bool = False):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not end and now - self.last < (0.5 if self.tty else 10.0):
+            return
+        self.last = now
+        line = f"advise: {what}: {done}/{total} steps, {shapes} shapes, {elapsed:.1f} s"
+        if self.tty:
+            sys.stderr.write("\r" + line + ("\n" if end else "\x1b[K"))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+class Advice:
+    """The ranked advice: ``ranked`` (a dict per candidate, fastest first: predicted total,
+    steady step, shapes, new-shape cost, first step, fill, graphs per step, the probe, and where
+    validated the measured total and the error), ``crossovers`` (for every pair, the run length
+    from which the faster stays ahead), ``model`` (the fitted cost of a new shape and the plane
+    of steady times), ``best`` (the recommended batcher's label) and ``options(label)`` (its
+    batcher table, for ``geobatch.torch.DataLoader`` or a ``Planner``). ``repr`` is the text
+    ``geobatch advise`` prints; ``rows()``, ``to_pandas()``, ``to_polars()`` are tables."""
+
+    def __init__(self, result: dict, options: dict, title: str):
+        self.steps = int(result["steps"])
+        self.ranked: List[dict] = result["ranked"]
+        self.crossovers: List[dict] = result["crossovers"]
+        self.model: dict = result["model"]
+        self.verdict = result["verdict"]
+        self.markdown: str = result["markdown"]
+        self.title = title
+        self._options = options
+
+    @property
+    def best(self) -> str:
+        """The recommended batcher's label (``static-64``, ``pack``, ...)."""
+        return self.ranked[0]["label"]
+
+    def options(self, label: Optional[str] = None) -> dict:
+        """The batcher table of ``label`` (default: the recommended one): ``kind``, ``batch_size``
+        and its options, e.g. ``DataLoader(data, **advice.options())``."""
+        return dict(self._options[label or self.best])
+
+    def rows(self) -> List[dict]:
+        """A dict per candidate, fastest first, with the columns of ``COLUMNS``."""
+        out = []
+        for r in self.ranked:
+            row = {k: r.get(k) for k in COLUMNS}
+            row["batcher"] = r["label"]
+            row["options"] = r["spec"]
+            out.append(row)
+        return out
+
+    def to_pandas(self):
+        """The rows as a ``pandas.DataFrame``."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(), columns=list(COLUMNS))
+
+    def to_polars(self):
+        """The rows as a ``polars.DataFrame``."""
+        import polars as pl
+
+        return pl.DataFrame(self.rows())
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+
+def _run(step, source: _Source, n: int, limit_s: Optional[float], *, init, sync, progress, what):
+    """Runs ``step`` on the first ``n`` batches of ``source`` (fewer when ``limit_s`` passes,
+    at least two); returns each step's time (ms: the batch made, the step, its device work) and
+    padded shape."""
+    ms, shapes, seen = [], [], set()
+    carry = init
+    started = time.perf_counter()
+    batches = source.batches()
+    try:
+        for i in range(n):
+            t0 = time.perf_counter_ns()
+            shape, batch = next(batches)
+            if init is not None:
+                carry = step(carry, batch)
+                out = carry
+            else:
+                out = step(batch)
+            sync(out)
+            ms.append((time.perf_counter_ns() - t0) / 1e6)
+            shapes.append(shape)
+            seen.add(shape)
+            elapsed = time.perf_counter() - started
+            progress.update(what, i + 1, n, len(seen), elapsed)
+            if limit_s is not None and elapsed >= limit_s and i >= 1:
+                break
+    finally:
+        batches.close()
+    if what.endswith("start-up"):
+        return np.asarray(ms, dtype=np.float64), shapes
+    progress.update(what, len(ms), n, len(seen), time.perf_counter() - started, end=True)
+    return np.asarray(ms, dtype=np.float64), shapes
+
+
+def _cold(shapes: Sequence[tuple]) -> List[bool]:
+    """Whether each step is the first on its shape in its run (every run starts cold)."""
+    seen = set()
+    out = []
+    for s in shapes:
+        out.append(s not in seen)
+        seen.add(s)
+    return out
+
+
+def _warn_recompile_limit(labels_shapes, framework: str) -> None:
+    """torch.compile recompiles one function at most ``cache_size_limit`` times (8 by default);
+    shapes beyond run eagerly, which the prediction does not model: said, with the fix."""
+    if framework != "torch" or "torch._dynamo" not in sys.modules:
+        return
+    import warnings
+
+    limit = sys.modules["torch._dynamo"].config.cache_size_limit
+    over = [(label, n) for label, n in labels_shapes if n > limit]
+    if over:
+        named = ", ".join(f"{label} ({n} shapes)" for label, n in over)
+        warnings.warn(
+            f"torch.compile recompiles a function at most {limit} times "
+            f"(torch._dynamo.config.cache_size_limit): {named} would run the shapes beyond "
+            "eagerly, which this advice does not predict; raise the limit (and "
+            "accumulated_cache_size_limit) above the shapes planned",
+            stacklevel=3,
+        )
+
+
+def advise(
+    step: Callable,
+    data: Any,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    candidates: Iterable[Any] = DEFAULT_CANDIDATES,
+    seed: int = 0,
+    init: Any = None,
+    state: Any = None,
+    sync: Optional[Callable[[Any], None]] = None,
+    fresh: Any = True,
+    probe_steps: int = 200,
+    probe_seconds: float = 60.0,
+    warmup: int = 0,
+    validate: Any = False,
+    validate_steps: Optional[int] = None,
+    framework: Optional[str] = None,
+    progress: Optional[bool] = None,
+    title: Optional[str] = None,
+    **loader_options,
+) -> Advice:
+    """Which batcher makes ``steps`` steps of ``step`` the fastest, predicted from short probes
+    of ``step`` itself and the exact padded shapes of the ``steps`` steps.
+
+    ``step`` is the user's own training step: ``step(batch)`` (a compiled PyTorch step on a
+    padded PyG ``Batch``: its model and optimizer given as ``state``, saved before and put back
+    after every probe, so asking changes nothing of the training), or, with ``init``,
+    ``step(state, batch) -> state`` (a jitted JAX step: every run starts from ``init``, which is
+    never changed). ``data``: a list of PyG ``Data`` or an ``InMemoryDataset`` (batches from
+    ``geobatch.torch.DataLoader``), jraph ``GraphsTuple`` objects (batches as ``GraphsTuple``),
+    or a ``GraphStore`` (``PaddedBatch`` batches; ``framework="torch"`` for PyG batches).
+    ``candidates``: batchers as ``"KIND[:KEY=VALUE...]"``, dicts or ``Planner`` objects, each with
+    ``batch_size`` unless it sets its own; ``seed``: the loop's data order (epochs ``0, 1, ...``).
+
+    Each candidate is probed for ``probe_steps`` steps or ``probe_seconds`` (at least 2 steps),
+    with the compile caches emptied first (``fresh``: torch's and JAX's, or a callable that empties
+    those of another compiler; each probe meets its shapes as a fresh process does); ``sync(out)`` waits for a step's device work (default: JAX's
+    ``block_until_ready``, torch's CUDA synchronize). ``validate=True`` runs the recommended
+    batcher and the runner-up for ``validate_steps`` (default ``steps``) and reports predicted
+    against measured (``validate="all"``: every candidate). ``warmup``: the first steps of a run
+    the cost model sets apart. ``loader_options`` go to ``geobatch.torch.DataLoader`` (``device``,
+    ``pin_memory``, ``prefetch``). Progress goes to stderr (``progress``: default on a terminal).
+    """
+    steps = _count(steps, "steps", 1)
+    probe_steps = _count(probe_steps, "probe_steps", 2)
+    warmup = _count(warmup, "warmup")
+    if probe_steps < warmup + 2:
+        raise ValueError(
+            f"probe_steps={probe_steps} is too short for warmup={warmup}: a probe's warm-up steps "
+            f"are set apart, so it needs at least {warmup + 2}"
+        )
+    if not (isinstance(probe_seconds, numbers.Real) and probe_seconds > 0 and np.isfinite(probe_seconds)):
+        raise ValueError(f"probe_seconds must be a positive number, got {probe_seconds!r}")
+    if validate not in (False, True, "all"):
+        raise ValueError(f"validate must be False, True or 'all', got {validate!r}")
+    validate_steps = steps if validate_steps is None else _count(validate_steps, "validate_steps", 1)
+    if not callable(step):
+        raise TypeError(f"step must be callable, got {type(step).__name__}")
+    tables = [candidate_options(c) for c in candidates]
+    if not tables:
+        raise ValueError("no candidate batcher given")
+    for t in tables:
+        t.setdefault("batch_size", batch_size)
+    framework, data = _framework(data, framework)
+    sync = sync or _default_sync
+    shown = _Progress(progress)
+    saved = _Saved(state)
+    sources, options = [], {}
+    for t in tables:
+        source = _Source(data, framework, t, seed, loader_options)
+        label = source.label
+        if label in options:
+            label = f"{label} {t}"
+            source.label = label
+        options[label] = t
+        sources.append(source)
+    planned = [s.planned(steps) for s in sources]
+    _warn_recompile_limit(
+        [(s.label, len({tuple(r) for r in p[0].tolist()})) for s, p in zip(sources, planned)],
+        framework,
+    )
+    title = title or f"your step, {framework} batches, batch size {batch_size}"
+
+    def run(source, n, limit, what):
+        saved.restore()
+        if callable(fresh):
+            fresh()
+        elif fresh:
+            _reset_compiled()
+        return _run(step, source, n, limit, init=init, sync=sync, progress=shown,
+                    what=f"{source.label} {what}")
+
+    try:
+        # one step thrown away first: the framework's one-time start-up (its backend, thread
+        # pools, the first trace) is no candidate's, and would be charged to the first probe
+        run(sources[0], 1, None, "start-up")
+        cands = []
+        for source, (padded, real) in zip(sources, planned):
+            ms, shapes = run(source, probe_steps, float(probe_seconds), "probe")
+            totals = real.sum(axis=0).astype(np.float64), padded.sum(axis=0).astype(np.float64)
+            fill = tuple(float(r / p) if p else 0.0 for r, p in zip(totals[0][:2], totals[1][:2]))
+            cands.append({
+                "label": source.label,
+                "spec": ", ".join(f"{k} = {json.dumps(v)}" for k, v in options[source.label].items()),
+                "padded": np.ascontiguousarray(padded, dtype=np.int64),
+                "fill": fill,
+                "graphs_per_step": float(real[:, 2].mean()),
+                "probe_ms": ms,
+                "probe_shape": np.asarray(shapes, dtype=np.int64).reshape(-1, 3),
+                "probe_cold": _cold(shapes),
+                "probe_warmup": [i < warmup for i in range(len(ms))],
+            })
+        result = _native.advise(candidates=cands, steps=steps, warmup=warmup, measured={}, title=title)
+        if validate:
+            chosen = result["ranked"] if validate == "all" else result["ranked"][:2]
+            measured = {}
+            for r in chosen:
+                source = sources[[s.label for s in sources].index(r["label"])]
+                measured[r["label"]], _ = run(source, validate_steps, None, "validation")
+            result = _native.advise(candidates=cands, steps=steps, warmup=warmup,
+                                    measured=measured, title=title)
+    finally:
+        saved.restore()
+    return Advice(result, options, title)

@@ -1,0 +1,304 @@
+"""geobatch.advise on the fixture: the plan is the shapes the loop meets, the user's state is
+put back, the ranking agrees with running every candidate, and bad arguments are named."""
+
+import time
+
+import numpy as np
+import pytest
+
+import geobatch
+from geobatch.advice import _Source, candidate_options
+
+
+@pytest.fixture(scope="module")
+def train():
+    return geobatch.load_dataset(kind="qm9", source="fixture").splits["train"]
+
+
+def test_candidates_read_as_advise_reads_its_batchers():
+    assert candidate_options("static:pad=pow2") == {"kind": "static", "pad": "pow2"}
+    assert candidate_options("pack:window=128:batch_size=64") == {
+        "kind": "pack", "window": 128, "batch_size": 64,
+    }
+    assert candidate_options({"kind": "dynamic"}) == {"kind": "dynamic"}
+    assert candidate_options(geobatch.Planner("static", 16, pad="multiple64"))["pad"] == "multiple64"
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        candidate_options("static:pad")
+    with pytest.raises(ValueError, match="'kind'"):
+        candidate_options({"pad": "pow2"})
+    with pytest.raises(TypeError):
+        candidate_options(3)
+
+
+@pytest.mark.parametrize("candidate", ["dynamic", "static:pad=multiple64", "pack"])
+def test_the_planned_shapes_are_the_shapes_the_loop_meets(train, candidate):
+    # over two epochs (the fixture's 800 molecules make 50 steps of 16), as a loop meets them
+    options = dict(candidate_options(candidate), batch_size=16)
+    source = _Source((train, None, np.int32), "arrays", options, 7, {})
+    padded, real = source.planned(120)
+    met = []
+    for _, batch in zip(range(120), (b for _, b in source.batches())):
+        met.append(batch.padded)
+        assert batch.real == tuple(real[len(met) - 1])
+    assert met == [tuple(p) for p in padded.tolist()]
+    # and what geobatch's planner gives epoch after epoch for the same seed
+    planner = geobatch.Planner(options.pop("kind"), **options)
+    epochs = [planner.plan_epoch(train.sizes, seed=7, epoch=e).padded for e in range(3)]
+    assert np.array_equal(np.concatenate(epochs)[:120], padded)
+
+
+class Engine:
+    """A step with a compile per new padded shape and a steady cost growing with the padding,
+    like a jitted step: the cost model's world, timed for real."""
+
+    def __init__(self, compile_s=0.03, base_s=5e-4, per_node_s=4e-6):
+        self.compiled = set()
+        self.compile_s, self.base_s, self.per_node_s = compile_s, base_s, per_node_s
+
+    def reset(self):
+        self.compiled.clear()
+
+    def __call__(self, batch):
+        shape = batch.padded
+        if shape not in self.compiled:
+            self.compiled.add(shape)
+            time.sleep(self.compile_s)
+        time.sleep(self.base_s + self.per_node_s * shape[0])
+
+
+def brute_force(engine, train, candidates, steps, batch_size):
+    """Every candidate run for `steps` steps from a cold engine: total seconds by label."""
+    totals = {}
+    for c in candidates:
+        source = _Source((train, None, np.int32), "arrays", dict(candidate_options(c), batch_size=batch_size), 0, {})
+        engine.reset()
+        t0 = time.perf_counter()
+        for _, (_, batch) in zip(range(steps), source.batches()):
+            engine(batch)
+        totals[source.label] = time.perf_counter() - t0
+    return totals
+
+
+def test_the_ranking_agrees_with_running_every_candidate(train):
+    engine = Engine()
+    candidates = ["dynamic", "static:pad=multiple64", "static:pad=pow2", "pack"]
+    advice = geobatch.advise(engine, train, steps=150, batch_size=16, candidates=candidates,
+                             probe_steps=30, probe_seconds=5, fresh=engine.reset, progress=False)
+    measured = brute_force(engine, train, candidates, 150, 16)
+    predicted = {r["label"]: r["predicted_s"] for r in advice.ranked}
+    assert set(predicted) == set(measured) == {"dynamic", "static-64", "static-2n", "pack"}
+    # the one that pays a compile for every new shape is last, predicted and measured
+    assert advice.ranked[-1]["label"] == "static-64" == max(measured, key=measured.get)
+    for label, seconds in measured.items():
+        assert abs(predicted[label] - seconds) / seconds < 0.25, (label, predicted[label], seconds)
+    # the fitted cost of a new shape is the engine's
+    assert abs(advice.model["new_shape_ms"] - 1e3 * engine.compile_s) < 15
+    assert advice.best == advice.ranked[0]["label"] and advice.options()["batch_size"] == 16
+
+
+def test_validation_reports_predicted_against_measured_for_the_top_two(train):
+    engine = Engine(compile_s=0.01)
+    advice = geobatch.advise(engine, train, steps=60, batch_size=16, probe_steps=20,
+                             probe_seconds=5, fresh=engine.reset, validate=True, progress=False)
+    validated = [r for r in advice.ranked if r["measured_steps"] is not None]
+    assert [r["rank"] for r in validated] == [1, 2]
+    assert all(r["measured_steps"] == 60 and r["measured_s"] > 0 for r in validated)
+    assert "Validation (real runs)" in repr(advice)
+    rows = advice.rows()
+    assert [r["batcher"] for r in rows] == [r["label"] for r in advice.ranked]
+    assert rows[0]["error_pct"] is not None and rows[-1]["measured_s"] is None
+
+
+def test_a_probe_stops_at_its_time_limit_with_at_least_two_steps(train):
+    def slow(batch):
+        time.sleep(0.2)
+
+    advice = geobatch.advise(slow, train, steps=100, batch_size=16, candidates=["dynamic"],
+                             probe_steps=50, probe_seconds=0.05, progress=False)
+    assert advice.ranked[0]["probe_steps"] == 2
+
+
+def test_a_functional_step_starts_every_run_from_init_which_stays_as_it_was(train):
+    init = {"w": np.zeros(3), "steps": 0}
+    seen = []
+
+    def step(state, batch):
+        seen.append(state["steps"])
+        return {"w": state["w"] + 1.0, "steps": state["steps"] + 1}
+
+    geobatch.advise(step, train, steps=20, batch_size=16, candidates=["dynamic", "pack"],
+                    init=init, probe_steps=5, validate=True, validate_steps=4, progress=False)
+    assert init["steps"] == 0 and np.array_equal(init["w"], np.zeros(3))
+    # the start-up step, two probes of 5 steps and two validation runs of 4, each from init
+    assert seen == [0] + [0, 1, 2, 3, 4] * 2 + [0, 1, 2, 3] * 2
+
+
+def test_state_is_put_back_after_every_run_and_at_the_end_even_when_the_step_fails(train):
+    class Counter:
+        def __init__(self):
+            self.value = 0
+
+        def state_dict(self):
+            return {"value": self.value}
+
+        def load_state_dict(self, s):
+            self.value = s["value"]
+
+    counter = Counter()
+    starts = []
+
+    def step(batch):
+        if counter.value == 0:
+            starts.append(batch.padded)
+        counter.value += 1
+
+    geobatch.advise(step, train, steps=20, batch_size=16, candidates=["dynamic", "pack"],
+                    state=counter, probe_steps=4, progress=False)
+    assert counter.value == 0 and len(starts) == 3  # the start-up step and two probes
+
+    def failing(batch):
+        counter.value += 1
+        raise RuntimeError("the user's step failed")
+
+    with pytest.raises(RuntimeError, match="the user's step failed"):
+        geobatch.advise(failing, train, steps=20, batch_size=16, state=counter, progress=False)
+    assert counter.value == 0
+
+
+def test_bad_arguments_are_named(train):
+    ok = dict(steps=10, batch_size=16, progress=False)
+    noop = lambda batch: None  # noqa: E731
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        geobatch.advise(noop, train, **{**ok, "steps": 0})
+    with pytest.raises(ValueError, match="probe_steps must be at least 2"):
+        geobatch.advise(noop, train, probe_steps=1, **ok)
+    with pytest.raises(ValueError, match="probe_seconds"):
+        geobatch.advise(noop, train, probe_seconds=float("nan"), **ok)
+    with pytest.raises(ValueError, match="validate"):
+        geobatch.advise(noop, train, validate="top", **ok)
+    with pytest.raises(TypeError, match="callable"):
+        geobatch.advise("step", train, **ok)
+    with pytest.raises(TypeError, match="index_dtype only"):
+        geobatch.advise(noop, train, device="cuda", **ok)
+    with pytest.raises(TypeError, match="state_dict"):
+        geobatch.advise(noop, train, state=object(), **ok)
+    with pytest.raises(ValueError, match="unknown|registered|batcher"):
+        geobatch.advise(noop, train, candidates=["greedy-nonexistent"], **ok)
+    with pytest.raises(ValueError, match="no candidate"):
+        geobatch.advise(noop, train, candidates=[], **ok)
+
+
+def test_a_jitted_jax_step_on_jraph_tuples_is_ranked_as_running_every_candidate():
+    jax = pytest.importorskip("jax", reason="JAX is not installed (scripts/python-env.sh)")
+    jraph = pytest.importorskip("jraph", reason="jraph is not installed (scripts/python-env.sh)")
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    graphs = []
+    for _ in range(600):
+        m = int(rng.integers(2, 12))
+        r, s = np.divmod(np.arange(m * m), m)
+        keep = r != s
+        graphs.append(jraph.GraphsTuple(
+            nodes=rng.normal(size=(m, 8)).astype(np.float32), edges=None,
+            senders=s[keep], receivers=r[keep], n_node=np.array([m]),
+            n_edge=np.array([int(keep.sum())]), globals=np.zeros((1, 1), np.float32)))
+
+    @jax.jit
+    def update(w, g):
+        def loss(w):
+            h = jnp.tanh(g.nodes @ w)
+            m = jax.ops.segment_sum(h[g.senders], g.receivers, g.nodes.shape[0])
+            return jnp.sum((h + m) ** 2)
+
+        return w - 1e-3 * jax.grad(loss)(w)
+
+    def step(w, g):
+        return update(w, g)
+
+    w0 = jnp.ones((8, 8), jnp.float32)
+    candidates = ["dynamic", "static:pad=multiple64", "pack"]
+    steps = 120
+    advice = geobatch.advise(step, graphs, steps=steps, batch_size=16, candidates=candidates,
+                             init=w0, probe_steps=40, probe_seconds=20, validate="all",
+                             progress=False)
+    assert np.array_equal(np.asarray(w0), np.ones((8, 8), np.float32))
+    by_label = {r["label"]: r for r in advice.ranked}
+    # every candidate validated: the prediction of each within 35% of its measured total (a
+    # compile per shape: static-64 meets many, dynamic and pack one)
+    for label, r in by_label.items():
+        assert r["measured_steps"] == steps
+        assert abs(r["error_pct"]) < 35, (label, r["predicted_s"], r["measured_s"])
+    measured = {k: r["measured_s"] for k, r in by_label.items()}
+    assert advice.ranked[-1]["label"] == "static-64" == max(measured, key=measured.get)
+    assert by_label["static-64"]["shapes"] > 10 and by_label["dynamic"]["shapes"] == 1
+
+
+def test_a_torch_models_parameters_optimizer_and_rng_are_as_before_asking(train):
+    torch = pytest.importorskip("torch", reason="torch is not installed (docs/python.md)")
+    pytest.importorskip("torch_geometric", reason="PyG is not installed (docs/python.md)")
+    from torch_geometric.data import Data
+
+    off, pos = train.node_offsets, train.nodes["positions"]
+    data = [Data(pos=torch.from_numpy(pos[off[g]:off[g + 1]]),
+                 edge_index=torch.zeros((2, 0), dtype=torch.int64),
+                 y=torch.ones(1, 1)) for g in range(300)]
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    for _ in range(3):  # an optimizer with state already, as in the middle of a training
+        opt.zero_grad()
+        model(torch.randn(4, 3)).sum().backward()
+        opt.step()
+    before = ({k: v.clone() for k, v in model.state_dict().items()},
+              {k: v.clone() for k, v in opt.state_dict()["state"][0].items()},
+              torch.get_rng_state().clone())
+    starts = []
+
+    def step(batch):
+        starts.append(float(model[0].weight.sum()))
+        opt.zero_grad()
+        out = model(batch.pos)[batch.node_mask]
+        out.sum().backward()
+        opt.step()
+        return out
+
+    advice = geobatch.advise(step, data, steps=40, batch_size=8, candidates=["dynamic", "pack"],
+                             state=[model, opt], probe_steps=6, validate=True, validate_steps=5,
+                             progress=False)
+    assert advice.ranked[0]["measured_steps"] == 5
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[0][k]), k
+    for k, v in opt.state_dict()["state"][0].items():
+        assert torch.equal(torch.as_tensor(v), torch.as_tensor(before[1][k])), k
+    assert torch.equal(torch.get_rng_state(), before[2])
+    # every run started from the parameters it was asked with: start-up, 2 probes, 2 validations
+    first = starts[0]
+    assert starts.count(first) == 5 and len(set(starts)) > 1
+
+
+def test_every_run_of_a_compiled_step_compiles_as_a_fresh_process_would(train):
+    torch = pytest.importorskip("torch", reason="torch is not installed (docs/python.md)")
+    pytest.importorskip("torch_geometric", reason="PyG is not installed (docs/python.md)")
+    from torch_geometric.data import Data
+
+    off, pos = train.node_offsets, train.nodes["positions"]
+    data = [Data(pos=torch.from_numpy(pos[off[g]:off[g + 1]]),
+                 edge_index=torch.zeros((2, 0), dtype=torch.int64)) for g in range(200)]
+    model = torch.nn.Linear(3, 1)
+    compiles = []
+
+    def counting(gm, example_inputs):
+        compiles.append(tuple(example_inputs[0].shape))
+        return gm.forward
+
+    forward = torch.compile(model, dynamic=False, backend=counting)
+
+    def step(batch):
+        return forward(batch.pos).sum()
+
+    geobatch.advise(step, data, steps=30, batch_size=8, candidates=["dynamic", "pack"],
+                    probe_steps=5, validate=True, validate_steps=4, progress=False)
+    # dynamic and pack pad every batch to one shape each: one compile per run (the start-up
+    # step's, two probes' and two validation runs'), each in a process-fresh cache
+    assert len(compiles) == 5, compiles
