@@ -66,17 +66,11 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     }
     let loaded = match &config {
         Some(c) => LoadedConfig::from_file_with(c, &overrides)?,
-        None => {
-            let mut table: toml::Table = toml::from_str(DEFAULT_BENCH_CONFIG)?;
-            for o in &overrides {
-                geobatch_runner::config::apply_override(&mut table, o)
-                    .map_err(geobatch_runner::RunError::Usage)?;
-            }
-            LoadedConfig::from_str(
-                &toml::to_string(&table)?,
-                std::path::Path::new("<default bench config>"),
-            )?
-        }
+        None => LoadedConfig::from_str_with(
+            DEFAULT_BENCH_CONFIG,
+            std::path::Path::new("<default bench config>"),
+            &overrides,
+        )?,
     };
     let rows = geobatch_runner::bench::bench_step(&loaded, &batch_sizes, steps, warmup, &threads)?;
     let name = loaded

@@ -556,6 +556,48 @@ fn bench_step_times_every_batch_size_with_its_padded_work() {
 }
 
 #[test]
+fn bench_step_set_edits_the_built_in_config_and_names_bad_values() {
+    // no config given: --set edits the built-in one, and a bad value is named as in a file's
+    let dir = tempfile::tempdir().unwrap();
+    let o = geobatch(
+        dir.path(),
+        &[
+            "bench",
+            "step",
+            "--set",
+            "batcher.kind=nope",
+            "--steps",
+            "1",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("<default bench config>: key `batcher.kind`"),
+        "{out}"
+    );
+    assert!(out.contains("`dynamic`, `pack`, `static`"), "{out}");
+    assert!(
+        out.contains("line numbers refer to the config after --set"),
+        "{out}"
+    );
+    let o = geobatch(
+        dir.path(),
+        &[
+            "bench",
+            "step",
+            "--set",
+            "batcher.batch_size=0",
+            "--steps",
+            "1",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("batch_size must be at least 2"), "{out}");
+}
+
+#[test]
 fn bench_step_names_an_oversized_graph_by_its_id() {
     let dir = tempfile::tempdir().unwrap();
     // the budget comes from the first graph only, so a larger graph later cannot fit

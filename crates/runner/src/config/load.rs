@@ -160,6 +160,12 @@ impl<T: serde::de::DeserializeOwned + Serialize + Validate> Loaded<T> {
     pub fn from_str(text: &str, path: &Path) -> Result<Self, RunError> {
         Document::parse(text, path)?.load()
     }
+
+    /// Config text (built in, not a file's) with `KEY=VALUE` overrides applied, parsed and
+    /// validated; `path` names it in errors.
+    pub fn from_str_with(text: &str, path: &Path, overrides: &[String]) -> Result<Self, RunError> {
+        super::overrides::parse_text_with(text, path, overrides, Self::from_str)
+    }
 }
 
 /// A config's text parsed once: the one parse that decides its kind ([`Document::task`]),

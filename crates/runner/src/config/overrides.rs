@@ -23,9 +23,23 @@ pub fn read_with_overrides(path: &Path, overrides: &[String]) -> Result<(String,
         Some(rest) => rest.to_string(),
         None => text,
     };
+    with_overrides(text, path, overrides)
+}
+
+/// Config `text` with `KEY=VALUE` overrides applied (see [`apply_override`]); `path` names it in
+/// errors. Returns the text to parse and whether it was rewritten.
+pub fn with_overrides(
+    text: String,
+    path: &Path,
+    overrides: &[String],
+) -> Result<(String, bool), RunError> {
     if overrides.is_empty() {
         return Ok((text, false));
     }
+    let fail = |message: String| RunError::Config {
+        file: path.to_path_buf(),
+        message,
+    };
     let mut table: toml::Table =
         toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
     for o in overrides {
@@ -43,7 +57,30 @@ pub fn parse_file_with<T>(
     parse: impl FnOnce(&str, &Path) -> Result<T, RunError>,
 ) -> Result<T, RunError> {
     let (text, rewritten) = read_with_overrides(path, overrides)?;
-    let r = parse(&text, path);
+    parse_rewritten(&text, rewritten, path, overrides, parse)
+}
+
+/// Parses config `text` (built in, not read from a file) with `KEY=VALUE` overrides applied, as
+/// [`parse_file_with`] parses a file's.
+pub fn parse_text_with<T>(
+    text: &str,
+    path: &Path,
+    overrides: &[String],
+    parse: impl FnOnce(&str, &Path) -> Result<T, RunError>,
+) -> Result<T, RunError> {
+    let (text, rewritten) = with_overrides(text.to_string(), path, overrides)?;
+    parse_rewritten(&text, rewritten, path, overrides, parse)
+}
+
+/// `parse(text)`; errors of text rewritten by overrides say that line numbers refer to it.
+fn parse_rewritten<T>(
+    text: &str,
+    rewritten: bool,
+    path: &Path,
+    overrides: &[String],
+    parse: impl FnOnce(&str, &Path) -> Result<T, RunError>,
+) -> Result<T, RunError> {
+    let r = parse(text, path);
     if rewritten {
         r.map_err(after_overrides)
             .map_err(|e| hint_kind_override(e, overrides))
