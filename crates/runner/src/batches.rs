@@ -6,7 +6,7 @@ use crate::error::RunError;
 use crate::identity::{RunStart, new_run};
 use crate::study::study;
 use crate::train::Schedule;
-use crate::train::graph::{GraphSource, batcher_for, load_dataset};
+use crate::train::graph_source::{GraphSource, batcher_for, load_dataset};
 use geobatch_core::stats::{median, quantile};
 use geobatch_core::{GraphBatch, RunStatus, Shape, StepRecord};
 use std::fmt::Write as _;

@@ -5,7 +5,7 @@
 use crate::config::LoadedConfig;
 use crate::config::Mode;
 use crate::error::RunError;
-use crate::train::graph::GraphSource;
+use crate::train::graph_source::GraphSource;
 use crate::train::{Flow, Progress, feed, timed_update};
 use geobatch_core::stats::{median, quantile};
 use geobatch_core::{BatcherContext, BatcherSpec, ModelContext, SplitName, StepRecord};
@@ -69,7 +69,7 @@ pub fn bench_step(
     if cfg.model.is_none() {
         return Err(input("no [model] table to benchmark".into()));
     }
-    let dataset = crate::train::graph::load_dataset(loaded)?;
+    let dataset = crate::train::graph_source::load_dataset(loaded)?;
     let counts = if threads.is_empty() {
         vec![crate::threads::resolve(cfg.training.threads)]
     } else {

@@ -4,12 +4,11 @@
 //! one large graph. What a command line asks ([`Request`]) is checked against it here too, so
 //! the CLI branches on no kind.
 
-use crate::batches::run_batches_with_plans;
 use crate::config::{Document, ExperimentConfig, Loaded, RunConfig, parse_file_with};
 use crate::error::RunError;
-use crate::node::{NodeConfig, run_node_batches};
+use crate::node::NodeConfig;
 use crate::train::entry::no_model;
-use crate::train::{RunSummary, TrainKind, run_train_with};
+use crate::train::{RunSummary, TaskKind, run_train_with};
 use geobatch_core::{RunStatus, Task};
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -91,52 +90,8 @@ impl Request {
     }
 }
 
-/// A kind of task as the jobs see it: what differs between graph-level and node-level configs
-/// beyond training ([`TrainKind`]): the task it is and its batching study. Implemented by the
-/// config type of each kind; everything else a job does is written once, for every kind.
-pub trait Kind: TrainKind + std::fmt::Debug + 'static {
-    /// The task.
-    const TASK: Task;
-
-    /// Runs the batching study and returns the rendered summary: `steps` batches and their
-    /// plans written to `plans` where the kind has them (a [`Request`] the kind cannot do is
-    /// refused before).
-    fn study(
-        loaded: &Loaded<Self>,
-        steps: Option<u64>,
-        plans: Option<&Path>,
-        stop: &AtomicBool,
-    ) -> Result<String, RunError>;
-}
-
-impl Kind for ExperimentConfig {
-    const TASK: Task = Task::Graph;
-
-    fn study(
-        loaded: &Loaded<Self>,
-        steps: Option<u64>,
-        plans: Option<&Path>,
-        stop: &AtomicBool,
-    ) -> Result<String, RunError> {
-        Ok(run_batches_with_plans(loaded, steps, plans, stop)?.render())
-    }
-}
-
-impl Kind for NodeConfig {
-    const TASK: Task = Task::Node;
-
-    fn study(
-        loaded: &Loaded<Self>,
-        _steps: Option<u64>,
-        _plans: Option<&Path>,
-        stop: &AtomicBool,
-    ) -> Result<String, RunError> {
-        Ok(run_node_batches(loaded, stop)?.render())
-    }
-}
-
 /// A loaded config of some kind, as [`AnyConfig`] holds it (object-safe; one implementation,
-/// for every [`Kind`]).
+/// for every [`TaskKind`]).
 trait Jobs: std::fmt::Debug {
     fn task(&self) -> Task;
     fn config(&self) -> &dyn RunConfig;
@@ -153,7 +108,7 @@ trait Jobs: std::fmt::Debug {
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
-impl<K: Kind> Jobs for Loaded<K> {
+impl<K: TaskKind> Jobs for Loaded<K> {
     fn task(&self) -> Task {
         K::TASK
     }
@@ -230,7 +185,7 @@ impl AnyConfig {
 
     /// The config as the kind `K` loaded it, or `None` when it is of another kind
     /// (`into_loaded::<ExperimentConfig>()` after a [`Request::Advise`]).
-    pub fn into_loaded<K: Kind>(self) -> Option<Loaded<K>> {
+    pub fn into_loaded<K: TaskKind>(self) -> Option<Loaded<K>> {
         self.0.into_any().downcast::<Loaded<K>>().ok().map(|b| *b)
     }
 

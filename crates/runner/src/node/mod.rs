@@ -9,13 +9,15 @@
 
 pub mod config;
 pub mod eval;
+pub mod source;
 pub mod study;
 pub mod train;
 
 pub use config::{LoadedNodeConfig, NodeBatches, NodeConfig, NodeTraining, Plateau};
 pub use eval::{NodeEval, evaluate_batched, evaluate_full};
+pub use source::NodeSource;
 pub use study::{NodeBatchSummary, peak_rss, run_node_batches};
-pub use train::{NodeSource, NodeTask, NodeTrainSummary};
+pub use train::{NodeTask, NodeTrainSummary};
 
 use crate::error::RunError;
 use geobatch_core::SplitName;

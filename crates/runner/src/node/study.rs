@@ -3,7 +3,7 @@
 //! memory, through the shared study loop.
 
 use super::config::LoadedNodeConfig;
-use super::train::NodeSource;
+use super::source::NodeSource;
 use super::{build_batcher, load_graph};
 use crate::config::Mode;
 use crate::error::RunError;

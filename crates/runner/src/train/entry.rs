@@ -1,7 +1,8 @@
 //! The one entry point of training, for both kinds of task: [`run_train`] (what `geobatch run`,
 //! `sweep`, `advise` and SLURM tasks reach through `AnyConfig::train`). A kind of task
-//! ([`TrainKind`], implemented by the graph-level and the node-level config) brings what differs:
-//! its data, the batch source, trainer and evaluation hooks built on that data, and its summary.
+//! ([`TaskKind`], the one trait a kind implements: the graph-level and the node-level config)
+//! brings what differs: its task, its data, the batch source, trainer and evaluation hooks built
+//! on that data, its summary, and its batching study.
 //! The entry does the rest, once: the kernel threads, the checks, the run's identity and the loop
 //! ([`super::train`]).
 
@@ -9,7 +10,8 @@ use super::{BatchSource, Ended, Job, Schedule, TaskHooks, train};
 use crate::config::{Loaded, Mode, RunConfig};
 use crate::error::RunError;
 use crate::identity::{RunStart, new_run, threads_of};
-use geobatch_core::{RunStatus, Shape, Trainer};
+use geobatch_core::{RunStatus, Shape, Task, Trainer};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 /// The `[training]` settings every kind of task has, counted in rounds (a round is a step of
@@ -33,10 +35,10 @@ pub struct Rounds<'a> {
 }
 
 /// The batches a kind's source makes.
-type BatchOf<'d, K> = <<K as TrainKind>::Source<'d> as BatchSource>::Batch;
+type BatchOf<'d, K> = <<K as TaskKind>::Source<'d> as BatchSource>::Batch;
 
 /// What a kind built on its data for one run.
-pub struct Prepared<'d, K: TrainKind + 'd> {
+pub struct Prepared<'d, K: TaskKind + 'd> {
     /// Where the training batches come from.
     pub source: K::Source<'d>,
     /// The model being trained.
@@ -74,9 +76,13 @@ pub trait RunSummary {
     fn status(&self) -> RunStatus;
 }
 
-/// A kind of training task as the one entry point [`run_train`] sees it: implemented by the
-/// config type of each kind.
-pub trait TrainKind: RunConfig + Sync + Sized {
+/// A kind of task: the one trait a kind implements (by its config type), whose associated types
+/// carry what differs between kinds. The training entry ([`run_train`]) and every job
+/// (`crate::jobs::AnyConfig`) are written once over it; its shared sections and run names are
+/// [`RunConfig`]'s.
+pub trait TaskKind: RunConfig + Sync + Sized + std::fmt::Debug + 'static {
+    /// The task: many small graphs or one large graph.
+    const TASK: Task;
     /// The `[training]` key that counts the run's rounds (`steps` or `epochs`).
     const ROUNDS: &'static str;
     /// The model spec of the kind's configs.
@@ -114,12 +120,22 @@ pub trait TrainKind: RunConfig + Sync + Sized {
     fn summarise<'d>(trained: Trained, ended: Ended, hooks: Self::Hooks<'d>) -> Self::Summary
     where
         Self: 'd;
+
+    /// Runs the batching study and returns the rendered summary: `steps` batches and their
+    /// plans written to `plans` where the kind has them (a request the kind cannot do is
+    /// refused before, by `crate::jobs::Request`).
+    fn study(
+        loaded: &Loaded<Self>,
+        steps: Option<u64>,
+        plans: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<String, RunError>;
 }
 
 /// Trains the config's model; `rounds` overrides its `training.steps` (graph-level) or
 /// `training.epochs` (node-level). `stop` ends the run early (Ctrl-C) with status
 /// `interrupted`; the sinks are finished in every case.
-pub fn run_train<K: TrainKind>(
+pub fn run_train<K: TaskKind>(
     loaded: &Loaded<K>,
     rounds: Option<u64>,
     stop: &AtomicBool,
@@ -130,7 +146,7 @@ pub fn run_train<K: TrainKind>(
 /// As [`run_train`]; with `resume`, a run whose folder holds a checkpoint continues from it
 /// (parameters, optimiser state, the batch source's position, the task's state and the sinks'
 /// records up to that step).
-pub fn run_train_with<K: TrainKind>(
+pub fn run_train_with<K: TaskKind>(
     loaded: &Loaded<K>,
     rounds: Option<u64>,
     stop: &AtomicBool,
@@ -149,7 +165,7 @@ pub fn no_model<C: RunConfig>(loaded: &Loaded<C>) -> RunError {
 }
 
 /// [`run_train_with`] inside the pool of `threads` kernel threads.
-fn train_on_threads<K: TrainKind>(
+fn train_on_threads<K: TaskKind>(
     loaded: &Loaded<K>,
     rounds: Option<u64>,
     stop: &AtomicBool,

@@ -1,22 +1,22 @@
 //! Graph-level training (`geobatch run` on a dataset of many small graphs): the training split's
 //! seeded stream batched by the config's batcher, evaluated with the one exact evaluator.
 
-use super::entry::{Prepared, Rounds, RunSummary, TrainKind, Trained};
-use super::feed::{BatchSource, Flow};
+use super::entry::{Prepared, Rounds, RunSummary, TaskKind, Trained};
+use super::feed::Flow;
+use super::graph_source::{GraphSource, batcher_for, load_dataset};
 use super::{Ended, Point, TaskHooks};
+use crate::batches::run_batches_with_plans;
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate};
 use crate::sinks::SinkSet;
-use geobatch_core::memory::StepMemory;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
-    Batcher, Dataset, Error, GraphBatch, GraphSet, GraphStream, ModelContext, ModelSpec, Plan,
-    RunStatus, Shape, SplitName, StreamMode, Trainer,
+    Dataset, Error, GraphBatch, ModelContext, ModelSpec, RunStatus, SplitName, Task, Trainer,
 };
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 /// Loss above which a run is stopped as diverged (the reference's abort rule).
 pub const LOSS_LIMIT: f32 = 1e10;
@@ -105,132 +105,6 @@ impl RunSummary for TrainSummary {
     }
 }
 
-/// Batches of one split: its seeded stream, planned by a batcher and collated by the core.
-pub struct GraphSource<'a> {
-    set: &'a GraphSet,
-    split: SplitName,
-    batcher: Box<dyn Batcher>,
-    stream: GraphStream,
-    plan: Plan,
-    /// What the model's step holds per batch, checked for every padded shape larger than
-    /// `checked` before the batch is handed to the trainer (`None`: the model does not say).
-    memory: Option<StepMemory>,
-    checked: Shape,
-}
-
-impl<'a> GraphSource<'a> {
-    /// The repeating, shuffled stream of `split` batched by `batcher`.
-    pub fn new(
-        set: &'a GraphSet,
-        batcher: Box<dyn Batcher>,
-        split: SplitName,
-        loaded: &LoadedConfig,
-    ) -> Result<Self, RunError> {
-        let e = &loaded.config.experiment;
-        Ok(GraphSource {
-            set,
-            split,
-            batcher,
-            stream: GraphStream::new(
-                set.len(),
-                StreamMode::Train,
-                e.seed,
-                e.quirks,
-                split.as_str(),
-            )?,
-            plan: Plan::default(),
-            memory: None,
-            checked: Shape::default(),
-        })
-    }
-
-    /// Checks every padded batch larger than any checked before against `memory` (the model's
-    /// [`StepMemory`]) before it is trained on: a batch whose step this process cannot hold is
-    /// refused ([`Error::Memory`]) instead of aborting the process in the allocation.
-    pub fn with_memory_check(mut self, memory: Option<StepMemory>) -> Self {
-        self.memory = memory;
-        self
-    }
-
-    /// [`GraphSource::with_memory_check`]'s check of `padded`.
-    fn check_memory(&mut self, padded: Shape) -> Result<(), Error> {
-        let Some(m) = &self.memory else {
-            return Ok(());
-        };
-        if padded.edges <= self.checked.edges && padded.nodes <= self.checked.nodes {
-            return Ok(());
-        }
-        m.check(padded, &format!("a padded {} batch", self.split.as_str()))?;
-        self.checked = Shape {
-            nodes: padded.nodes.max(self.checked.nodes),
-            edges: padded.edges.max(self.checked.edges),
-            graphs: padded.graphs.max(self.checked.graphs),
-        };
-        Ok(())
-    }
-}
-
-impl GraphSource<'_> {
-    /// Plans the next batch without collating it; the plan is [`GraphSource::plan`].
-    pub fn plan_next(&mut self) -> Result<(), Error> {
-        let planned = self
-            .batcher
-            .next_plan(&mut self.stream, self.set.sizes(), &mut self.plan)
-            .map_err(|e| e.naming_graph(self.split.as_str(), self.set))?;
-        if !planned {
-            return Err(Error::invalid(
-                "the batcher ended a repeating training stream",
-            ));
-        }
-        Ok(())
-    }
-
-    /// The last plan made.
-    pub fn plan(&self) -> &Plan {
-        &self.plan
-    }
-}
-
-impl BatchSource for GraphSource<'_> {
-    type Batch = GraphBatch;
-    const QUEUE: usize = 2;
-
-    fn next(&mut self, batch: &mut GraphBatch) -> Result<(u64, u64), Error> {
-        let t0 = Instant::now();
-        self.plan_next()?;
-        let t1 = Instant::now();
-        self.check_memory(self.plan.padded)?;
-        batch.collate(self.set, &self.plan)?;
-        Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))
-    }
-
-    fn skip(&mut self) -> Result<(), Error> {
-        self.plan_next()
-    }
-
-    fn position(&self) -> Result<serde_json::Value, Error> {
-        let stream =
-            serde_json::to_value(&self.stream).map_err(|e| Error::invalid(e.to_string()))?;
-        Ok(serde_json::json!({ "stream": stream, "batcher": self.batcher.state()? }))
-    }
-
-    fn restore(&mut self, position: serde_json::Value) -> Result<(), Error> {
-        let (stream, batcher) = match position {
-            serde_json::Value::Object(mut o) if o.contains_key("stream") => (
-                o.remove("stream").unwrap_or_default(),
-                o.remove("batcher").unwrap_or_default(),
-            ),
-            // checkpoints written before batchers had a state hold the stream alone
-            stream => (stream, serde_json::Value::Null),
-        };
-        let stream: GraphStream = serde_json::from_value(stream)
-            .map_err(|e| Error::invalid(format!("the checkpoint's stream: {e}")))?;
-        stream.check_covers(self.set.len())?;
-        self.stream = stream;
-        self.batcher.restore(batcher)
-    }
-}
-
 /// Graph-level evaluation: RMSE and MAE of every target on the evaluated splits, with the
 /// exact evaluator.
 pub struct GraphTask<'a> {
@@ -305,9 +179,11 @@ impl TaskHooks for GraphTask<'_> {
     }
 }
 
-/// Graph-level training through the one entry point ([`super::run_train`]): the dataset's
-/// training split batched by the config's batcher, evaluated by [`GraphTask`].
-impl TrainKind for ExperimentConfig {
+/// The graph-level kind: training through the one entry point ([`super::run_train`]) on the
+/// dataset's training split batched by the config's batcher, evaluated by [`GraphTask`]; its
+/// batching study is [`run_batches_with_plans`].
+impl TaskKind for ExperimentConfig {
+    const TASK: Task = Task::Graph;
     const ROUNDS: &'static str = "steps";
     type Model = dyn ModelSpec;
     type Data = Box<dyn Dataset>;
@@ -390,6 +266,14 @@ impl TrainKind for ExperimentConfig {
     {
         summary(trained, ended, task.finals)
     }
+    fn study(
+        loaded: &LoadedConfig,
+        steps: Option<u64>,
+        plans: Option<&Path>,
+        stop: &AtomicBool,
+    ) -> Result<String, RunError> {
+        Ok(run_batches_with_plans(loaded, steps, plans, stop)?.render())
+    }
 }
 
 /// An empty split would score RMSE 0 over 0 graphs: refused before anything runs.
@@ -428,66 +312,4 @@ fn summary(trained: Trained, ended: Ended, evals: Vec<EvalRecord>) -> TrainSumma
         status: ended.status,
         run_dir: ended.run_dir,
     }
-}
-
-/// The config's dataset, loaded with its seed and data folder; what the plugin refuses is bad
-/// input ([`RunError::Data`]).
-pub(crate) fn load_dataset(
-    loaded: &LoadedConfig,
-) -> Result<Box<dyn geobatch_core::Dataset>, RunError> {
-    let cfg = &loaded.config;
-    let dataset = cfg
-        .dataset
-        .load(&cfg.experiment.dataset_context())
-        .map_err(RunError::loading)?;
-    // a graph rule that leaves every graph without edges gives a model nothing to pass
-    let train = dataset.split(geobatch_core::SplitName::Train);
-    if !train.is_empty() && train.sizes().iter().all(|s| s.edges == 0) {
-        return Err(RunError::Data(geobatch_core::Error::invalid(format!(
-            "the graph rule (dataset.graph) gives no edge at all in the {} graphs of the train \
-             split: every atom is alone; raise the cutoff radius, or use knn or full",
-            train.len()
-        ))));
-    }
-    // most atoms alone may be meant (a short cutoff on purpose), but is worth the figure
-    let (alone, atoms) = (train.isolated_nodes(), train.total_nodes());
-    if atoms > 0 && alone * 2 > atoms {
-        geobatch_core::errln!(
-            "warning: dataset.graph leaves {alone} of the {atoms} atoms of the train split \
-             ({:.0}%) without a neighbour: they take nothing from the graph; raise the cutoff \
-             radius, or use knn",
-            100.0 * alone as f64 / atoms as f64
-        );
-    }
-    Ok(dataset)
-}
-
-/// The config's batcher for the graphs of `split`; what it refuses of its options against the
-/// split (a budget or window larger than the split) is bad input ([`RunError::Data`]). A budget
-/// given by hand that is far from the split's sizes is warned about on stderr.
-pub(crate) fn batcher_for(
-    loaded: &LoadedConfig,
-    set: &geobatch_core::GraphSet,
-    split: geobatch_core::SplitName,
-) -> Result<Box<dyn geobatch_core::Batcher>, RunError> {
-    let cfg = &loaded.config;
-    if let Some(warning) = cfg
-        .batcher
-        .explicit_budget()
-        .and_then(|b| geobatch_core::batcher::budget_warning(set.sizes(), b))
-    {
-        geobatch_core::errln!(
-            "warning: batcher.budget, on the {} split: {warning}",
-            split.as_str()
-        );
-    }
-    geobatch_core::batcher::build_for_training(
-        cfg.batcher.as_ref(),
-        &geobatch_core::BatcherContext {
-            sizes: set.sizes(),
-            split: split.as_str(),
-            quirks: cfg.experiment.quirks,
-        },
-    )
-    .map_err(RunError::Data)
 }

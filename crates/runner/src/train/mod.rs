@@ -1,6 +1,6 @@
 //! Training, written once for every kind of task (DESIGN.md §7, §11): batches of many small
 //! graphs ([`graph`]) and node batches of one large graph (`crate::node`) start at the same entry
-//! point ([`entry::run_train`], each kind a [`TrainKind`]) and go through the same loop, whose
+//! point ([`entry::run_train`], each kind a [`TaskKind`]) and go through the same loop, whose
 //! phases are the functions of this module:
 //!
 //! 1. **resume** ([`train`]): a checkpoint, when asked for, restores the trainer, the batch
@@ -18,10 +18,11 @@ pub mod checkpoint;
 pub mod entry;
 pub mod feed;
 pub mod graph;
+pub mod graph_source;
 pub mod progress;
 
 pub use checkpoint::STATE_FILE;
-pub use entry::{RunSummary, TrainKind, run_train, run_train_with};
+pub use entry::{RunSummary, TaskKind, run_train, run_train_with};
 pub use feed::{BatchSource, Built, Flow, feed};
 pub use graph::{LOSS_LIMIT, TrainSummary};
 pub use progress::{Medians, Progress};
