@@ -118,6 +118,14 @@ fn as_python<'py>(py: Python<'py>, a: &Advice, title: &str) -> PyResult<Bound<'p
     let model = PyDict::new(py);
     model.set_item("new_shape_ms", a.model.compile.mean)?;
     model.set_item("new_shape_samples", a.model.compile.samples)?;
+    // by how many dimensions of the shape were new to its run: (mean ms, samples) for 0 to 3
+    let by_new: Vec<(f64, usize)> = a
+        .model
+        .compile_by_new
+        .iter()
+        .map(|c| (c.mean, c.samples))
+        .collect();
+    model.set_item("new_shape_ms_by_new_dims", by_new)?;
     model.set_item("warmup_ms", a.model.warmup.mean)?;
     model.set_item("warmup_samples", a.model.warmup.samples)?;
     let p = a.model.plane;

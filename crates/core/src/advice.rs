@@ -9,8 +9,11 @@
 //!   least-squares plane in padded nodes and edges fitted to every steady step of every probe. The
 //!   engine sees only the padded arrays, so a shape costs the same whichever batcher made it;
 //! - a step that meets a new padded shape after the first step adds the compile cost: the mean
-//!   excess over their shape's steady time of such steps, pooled over the probes (seconds on a
-//!   shape-specialising engine such as JAX's jit, about zero on geobatch's eager engine);
+//!   excess over their shape's steady time of such steps, pooled over the probes by how many of
+//!   the shape's dimensions (nodes, edges, graphs) were new to the run ([`model::new_dims`]:
+//!   inductor compiles again only the kernels of new dimensions); seconds on a
+//!   shape-specialising engine such as JAX's jit or `torch.compile`, about zero on geobatch's
+//!   eager engine;
 //! - a warm-up step adds the probes' mean warm-up excess, the first step its own probe's excess
 //!   (start-up and the first compile).
 //!
@@ -22,7 +25,7 @@ mod render;
 #[cfg(test)]
 mod tests;
 
-pub use model::{CostModel, MIN_SAMPLES, Plane, Sampled, ShapeKey};
+pub use model::{CostModel, MIN_SAMPLES, Plane, Sampled, ShapeKey, new_dims, novelty};
 
 use crate::records::is_steady;
 use crate::stats::mean;
@@ -197,7 +200,7 @@ pub fn advise(candidates: &[Candidate], steps: u64, warmup: u64) -> Advice {
                     mean(&steady)
                 },
                 shapes: shapes.len(),
-                compile_ms: shapes.len().saturating_sub(1) as f64 * model.compile.mean,
+                compile_ms: model.compile_total(&c.padded),
                 first_ms: first,
                 probe: (c.probe.len(), probe_shapes.len()),
                 fill: c.fill,

@@ -46,9 +46,22 @@ impl Advice {
     /// What a new shape and a warm-up step cost, and whether a probe could tell.
     fn model_notes(&self, s: &mut String) {
         let m = &self.model;
+        let classes: Vec<String> = (0..m.compile_by_new.len())
+            .rev()
+            .filter(|&d| m.compile_by_new[d].samples > 0)
+            .map(|d| {
+                let c = m.compile_by_new[d];
+                format!("{d} new: {:.1} ms ({})", c.mean, c.samples)
+            })
+            .collect();
+        let by_new = if classes.len() > 1 {
+            format!("; by dimensions new to the run: {}", classes.join(", "))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "\nCost of a new padded shape: {:.1} ms (mean of {} steps); warm-up excess {:.1} ms per step ({} steps).",
+            "\nCost of a new padded shape: {:.1} ms (mean of {} steps{by_new}); warm-up excess {:.1} ms per step ({} steps).",
             m.compile.mean, m.compile.samples, m.warmup.mean, m.warmup.samples
         );
         if m.compile.samples == 0 && self.ranked.iter().any(|r| r.shapes > 1) {

@@ -98,8 +98,10 @@ fn predicted_totals_add_the_compile_of_every_new_shape_and_rank_by_them() {
         truth(&many_plan)
     );
     assert_eq!(many.shapes, 4);
-    // one shape, fewer compiles: faster over 10 steps
+    // one shape, fewer compiles: faster over 10 steps, and no new-shape cost (+0, not -0)
     assert_eq!(adv.ranked[0].label, "one");
+    let none = adv.ranked[0].compile_ms;
+    assert!(none == 0.0 && none.is_sign_positive(), "{none}");
     assert_eq!(adv.crossovers.len(), 1);
 }
 
@@ -148,4 +150,70 @@ fn validation_compares_like_with_like() {
     assert!(m.error_pct().abs() < 1e-6, "{}", m.error_pct());
     assert_eq!(adv.verdict().map(|v| v.0.to_string()), Some("x".into()));
     assert!(adv.render("t").contains("| x | 8 |"));
+}
+
+#[test]
+fn a_new_shape_costs_what_its_new_dimensions_cost() {
+    // an engine that compiles again only what a new dimension needs (inductor's code cache):
+    // 30 ms for a new node count and edge count, 10 ms for a new edge count alone
+    let cost = |new: usize| if new == 2 { 30.0 } else { 10.0 };
+    let timed = |shapes: &[ShapeKey]| {
+        let mut seen = <[HashSet<u32>; 3]>::default();
+        let mut met = HashSet::new();
+        let ms: Vec<f64> = shapes
+            .iter()
+            .map(|&s| {
+                let dims = new_dims(&mut seen, s);
+                1.0 + if met.insert(s) { cost(dims) } else { 0.0 }
+            })
+            .collect();
+        let mut p = Probe::default();
+        let mut cold = HashSet::new();
+        for (s, t) in shapes.iter().zip(ms) {
+            p.push(t, *s, cold.insert(*s), false);
+        }
+        p
+    };
+    let (n1, n2) = (64, 128);
+    let probe_shapes: Vec<ShapeKey> = vec![
+        [n1, 500, 33],
+        [n1, 500, 33],
+        [n2, 600, 33], // both new: 30
+        [n1, 700, 33], // edges new: 10
+        [n2, 800, 33], // edges new: 10
+        [n1, 500, 33],
+        [n2, 600, 33],
+        [n1, 700, 33],
+    ];
+    // the planned run: one shape with both new, then eight with only a new edge count
+    let mut plan: Vec<ShapeKey> = vec![[n1, 500, 33], [n2, 600, 33]];
+    plan.extend((1..=8).map(|k| [n1 + 64 * (k % 2), 600 + 100 * k, 33]));
+    let c = Candidate {
+        label: "static".into(),
+        spec: "kind = \"static\"".into(),
+        padded: plan.clone(),
+        fill: (1.0, 1.0),
+        graphs_per_step: 1.0,
+        probe: timed(&probe_shapes),
+    };
+    let adv = advise(&[c], plan.len() as u64, 0);
+    let m = &adv.model;
+    assert_eq!(m.compile_by_new[2].samples, 1);
+    assert_eq!(m.compile_by_new[1].samples, 2);
+    assert!((m.compile_ms(2) - 30.0).abs() < 1e-9 && (m.compile_ms(1) - 10.0).abs() < 1e-9);
+    // no sample with no new dimension: the nearest class, one new dimension
+    assert!((m.compile_ms(0) - 10.0).abs() < 1e-9);
+    // 30 + 8 x 10, where the pooled mean (16.7 ms) would have said 150
+    let r = &adv.ranked[0];
+    assert!((r.compile_ms - 110.0).abs() < 1e-9, "{}", r.compile_ms);
+    let truth: f64 = timed(&plan).ms.iter().sum();
+    assert!(
+        (r.predicted_ms - truth).abs() < 1e-9,
+        "{} vs {truth}",
+        r.predicted_ms
+    );
+    assert!(
+        adv.render("t")
+            .contains("by dimensions new to the run: 2 new: 30.0 ms (1), 1 new: 10.0 ms (2)")
+    );
 }
