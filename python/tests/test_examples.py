@@ -1,6 +1,7 @@
 """The examples in examples/python run as a user runs them: one epoch on the QM9 fixture, the
 compiles they count equal to the padded shapes geobatch planned."""
 
+import csv
 import importlib.util
 import pathlib
 import re
@@ -48,3 +49,32 @@ def test_pyg_example_compiles_once_with_geobatchs_padding():
     # PyG's SchNet breaks its graph once (the readout's size is read back): the graphs of the
     # first step, and not one more in two epochs
     assert len(counts) == 2 and counts[0] >= 1 and counts[1] == counts[0], out
+
+
+def advise_rows(script, modules, tmp_path, *extra):
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    table = tmp_path / "rows.csv"
+    out = run(script, "--graphs", "800", "--steps", "24", "--probe-steps", "12",
+              "--probe-seconds", "30", "--validate", "all", "--csv", str(table), *extra)
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return out, rows
+
+
+@pytest.mark.parametrize("script,modules,extra", [
+    ("advise_jax_schnet.py", ("jax", "optax"), ()),
+    ("advise_pyg_schnet.py", ("torch", "torch_geometric"), ("--backend", "aot_eager")),
+])
+def test_advise_examples_rank_every_candidate_and_measure_it(script, modules, extra, tmp_path):
+    # the docs' worked examples, small: the four default candidates ranked, each planned for
+    # the 24 steps, probed, and run for them (validate all), the table written as the docs read it
+    out, rows = advise_rows(script, modules, tmp_path, *extra)
+    assert sorted(r["batcher"] for r in rows) == ["dynamic", "pack", "static-2n", "static-64"], out
+    assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4], out
+    for r in rows:
+        assert int(r["steps"]) == 24 and int(r["measured_steps"]) == 24, r
+        assert float(r["predicted_s"]) > 0 and float(r["measured_s"]) > 0, r
+        assert int(r["shapes"]) >= 1 and float(r["steady_ms"]) > 0, r
+    assert "advised in" in out, out
