@@ -8,8 +8,6 @@ on real padded batches of each (XLA compiles once per new shape), and the total 
     ... --graphs 4000 --steps 100 --probe-seconds 20     # a quick look
 """
 
-import argparse
-import csv
 import os
 import sys
 import time
@@ -24,19 +22,12 @@ sys.path.insert(
 )
 import schnet_jax  # noqa: E402  (python/schnet_jax.py)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import advise_cli  # noqa: E402  (the advise examples' command line)
+
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--probe-steps", type=int, default=300)
-    ap.add_argument("--probe-seconds", type=float, default=60.0)
-    ap.add_argument("--validate", choices=["none", "top", "all"], default="top")
-    ap.add_argument("--graphs", type=int, default=0, help="the first N training molecules only (0: all)")
-    ap.add_argument("--config", default="configs/examples/qm9-dynamic.toml")
-    ap.add_argument("--csv", help="append the advice's rows here")
-    ap.add_argument("--candidates", help="batchers, comma-separated (default: advise's four)")
-    ap.add_argument("--evidence", help="save every probe and validation step here (.npz)")
+    ap = advise_cli.parser(__doc__, probe_seconds=60.0)
     args = ap.parse_args()
     t0 = time.perf_counter()
     data = geobatch.load_dataset(args.config)
@@ -68,28 +59,14 @@ def main():
                                              batch.graphs["targets"], batch.graph_mask)
         return params, opt_state
 
-    validate = {"none": False, "top": True, "all": "all"}[args.validate]
     advice = geobatch.advise(
-        step, train, steps=args.steps, batch_size=args.batch_size,
-        init=(model.params, model.opt_state), probe_steps=args.probe_steps,
-        probe_seconds=args.probe_seconds, validate=validate,
-        **({"candidates": args.candidates.split(",")} if args.candidates else {}),
+        step, train,
+        init=(model.params, model.opt_state), **advise_cli.advise_options(args),
         title=f"JAX SchNet, jax.jit, {len(train)} QM9 molecules, batch size {args.batch_size}",
     )
     print(advice)
     print(f"advised in {time.perf_counter() - t0:.0f} s; Planner(**{advice.options()})")
-    if args.evidence:
-        advice.save(args.evidence)
-    if args.csv:
-        rows = advice.rows()
-        new = not os.path.exists(args.csv)
-        with open(args.csv, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["engine", "steps", *rows[0]])
-            if new:
-                w.writeheader()
-            for r in rows:
-                w.writerow({"engine": "jax.jit", "steps": args.steps, **r})
-
+    advise_cli.keep(advice, args, "jax.jit")
 
 if __name__ == "__main__":
     main()

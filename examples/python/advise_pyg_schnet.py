@@ -15,8 +15,6 @@ real graphs (`graph_mask`). torch.compile recompiles one function at most
 batching must, else the shapes beyond run eagerly.
 """
 
-import argparse
-import csv
 import os
 import sys
 import time
@@ -28,21 +26,12 @@ import geobatch
 import geobatch.torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import advise_cli  # noqa: E402  (the advise examples' command line)
 from pyg_schnet import molecules  # noqa: E402  (the same Data as the example's)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--probe-steps", type=int, default=300)
-    ap.add_argument("--probe-seconds", type=float, default=120.0)
-    ap.add_argument("--validate", choices=["none", "top", "all"], default="top")
-    ap.add_argument("--graphs", type=int, default=0, help="the first N training molecules only (0: all)")
-    ap.add_argument("--config", default="configs/examples/qm9-dynamic.toml")
-    ap.add_argument("--csv", help="append the advice's rows here")
-    ap.add_argument("--candidates", help="batchers, comma-separated (default: advise's four)")
-    ap.add_argument("--evidence", help="save every probe and validation step here (.npz)")
+    ap = advise_cli.parser(__doc__, probe_seconds=120.0)
     ap.add_argument("--backend", default="inductor",
                     help="torch.compile's backend (aot_eager: compiles in a fraction of the time)")
     args = ap.parse_args()
@@ -71,28 +60,15 @@ def main():
         opt.step()
         return loss
 
-    validate = {"none": False, "top": True, "all": "all"}[args.validate]
     advice = geobatch.advise(
-        step, data, steps=args.steps, batch_size=args.batch_size, state=[model, opt],
-        probe_steps=args.probe_steps, probe_seconds=args.probe_seconds, validate=validate,
-        **({"candidates": args.candidates.split(",")} if args.candidates else {}),
+        step, data, state=[model, opt],
+        **advise_cli.advise_options(args),
         title=f"PyG SchNet, torch.compile ({args.backend}), {len(data)} QM9 molecules, batch size {args.batch_size}",
     )
     print(advice)
     print(f"advised in {time.perf_counter() - t0:.0f} s; "
           f"geobatch.torch.DataLoader(data, **{advice.options()})")
-    if args.evidence:
-        advice.save(args.evidence)
-    if args.csv:
-        rows = advice.rows()
-        new = not os.path.exists(args.csv)
-        with open(args.csv, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["engine", "steps", *rows[0]])
-            if new:
-                w.writeheader()
-            for r in rows:
-                w.writerow({"engine": "torch.compile", "steps": args.steps, **r})
-
+    advise_cli.keep(advice, args, "torch.compile")
 
 if __name__ == "__main__":
     main()
