@@ -252,23 +252,29 @@ fn an_empty_split_not_evaluated_runs_and_warns_of_no_sinks(dir: &Path, smoke: &s
     );
 }
 
-/// A bad device name is bad input; CUDA in a CPU-only build says how to build it.
+/// A bad device name is bad input; CUDA or wgpu in a CPU-only build says how to build it.
 fn bad_devices_are_refused(dir: &Path, smoke: &str) {
     let o = geobatch(dir, &["run", smoke, "--set", "training.device=\"tpu\""]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("expected \"cpu\", \"cuda\" or \"cuda:N\""),
+        text(&o).contains("expected \"cpu\", \"cuda\", \"cuda:N\" or \"wgpu\""),
         "{}",
         text(&o)
     );
-    if !cfg!(feature = "cuda") {
-        let o = geobatch(dir, &["run", smoke, "--set", "training.device=\"cuda:0\""]);
+    // wgpu is a device by its spelling too (the GPU A/B script runs it on lavapipe); a build
+    // without the backend says how to build one
+    for (device, feature, built) in [
+        ("cuda:0", "cuda", cfg!(feature = "cuda")),
+        ("wgpu", "wgpu", cfg!(feature = "wgpu")),
+    ] {
+        if built {
+            continue;
+        }
+        let set = format!("training.device=\"{device}\"");
+        let o = geobatch(dir, &["run", smoke, "--set", &set]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-        assert!(
-            text(&o).contains("--features geobatch-cli/cuda"),
-            "{}",
-            text(&o)
-        );
+        let how = format!("--features geobatch-cli/{feature}");
+        assert!(text(&o).contains(&how), "{}", text(&o));
     }
 }
 

@@ -55,6 +55,37 @@ impl EngineOptions {
     }
 }
 
+/// Where a model trains: a `training.device` value, parsed. Which devices a build can use is
+/// the engine's to say (`geobatch_nn::backend::parse_device`); this is the one spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// The CPU (burn's flex backend).
+    Cpu,
+    /// CUDA device number N (`cuda` is `cuda:0`).
+    Cuda(usize),
+    /// The default wgpu adapter (Vulkan, Metal, DX12; Mesa's lavapipe without a GPU).
+    Wgpu,
+}
+
+impl DeviceKind {
+    /// The accepted spellings, for messages.
+    pub const EXPECTED: &'static str = "expected \"cpu\", \"cuda\", \"cuda:N\" or \"wgpu\"";
+
+    /// Parses `cpu`, `cuda`, `cuda:N` or `wgpu`; the error says what is accepted.
+    pub fn parse(device: &str) -> Result<DeviceKind, String> {
+        match device {
+            "cpu" => Ok(DeviceKind::Cpu),
+            "wgpu" => Ok(DeviceKind::Wgpu),
+            "cuda" => Ok(DeviceKind::Cuda(0)),
+            d => d
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceKind::Cuda)
+                .ok_or_else(|| format!("device {d:?}: {}", DeviceKind::EXPECTED)),
+        }
+    }
+}
+
 /// Where a radial basis (`[E, K]` floats) is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -124,6 +155,18 @@ impl Upload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devices_have_one_spelling() {
+        assert_eq!(DeviceKind::parse("cpu"), Ok(DeviceKind::Cpu));
+        assert_eq!(DeviceKind::parse("cuda"), Ok(DeviceKind::Cuda(0)));
+        assert_eq!(DeviceKind::parse("cuda:3"), Ok(DeviceKind::Cuda(3)));
+        assert_eq!(DeviceKind::parse("wgpu"), Ok(DeviceKind::Wgpu));
+        for bad in ["tpu", "cuda:", "cuda:x", "CPU", ""] {
+            let e = DeviceKind::parse(bad).unwrap_err();
+            assert!(e.contains(DeviceKind::EXPECTED), "{e}");
+        }
+    }
 
     #[test]
     fn labels_name_the_non_default_options() {

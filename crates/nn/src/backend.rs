@@ -111,43 +111,23 @@ pub fn cuda_device_count() -> Result<usize, String> {
     }
 }
 
-/// Where a model trains, parsed from a `--device` / `training.device` value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceKind {
-    /// The CPU (flex backend).
-    Cpu,
-    /// CUDA device number N.
-    Cuda(usize),
-    /// The default wgpu adapter.
-    Wgpu,
-}
+/// Where a model trains (the one spelling of a device, in core).
+pub use geobatch_core::engine::DeviceKind;
 
-/// Parses a device value: `cpu`, `cuda` (= `cuda:0`), `cuda:N` or `wgpu`; CUDA and wgpu need a
-/// build with the `cuda` or `wgpu` feature.
+/// Parses a device value ([`DeviceKind::parse`]) and checks that this build has its backend:
+/// CUDA and wgpu need a build with the `cuda` or `wgpu` feature.
 pub fn parse_device(device: &str) -> Result<DeviceKind, String> {
-    match device {
-        "cpu" => Ok(DeviceKind::Cpu),
-        "wgpu" if cfg!(feature = "wgpu") => Ok(DeviceKind::Wgpu),
-        "wgpu" => Err(
-            "device \"wgpu\": this geobatch was built without the `wgpu` feature (cargo build --release --features geobatch-cli/wgpu)"
-                .into(),
-        ),
-        d if d == "cuda" || d.starts_with("cuda:") => {
-            let index = match d.strip_prefix("cuda:") {
-                None => 0,
-                Some(n) => n
-                    .parse()
-                    .map_err(|_| format!("device {d:?}: expected cuda:N with N a device number"))?,
-            };
-            if cfg!(feature = "cuda") {
-                Ok(DeviceKind::Cuda(index))
-            } else {
-                Err(format!(
-                    "device {d:?}: this geobatch was built without the `cuda` feature (cargo build --release --features geobatch-cli/cuda)"
-                ))
-            }
-        }
-        d => Err(format!("unknown device {d:?}; expected cpu, cuda[:N] or wgpu")),
+    let kind = DeviceKind::parse(device)?;
+    match kind {
+        DeviceKind::Wgpu if !cfg!(feature = "wgpu") => Err(format!(
+            "device {device:?}: this geobatch was built without the `wgpu` feature (cargo build \
+             --release --features geobatch-cli/wgpu)"
+        )),
+        DeviceKind::Cuda(_) if !cfg!(feature = "cuda") => Err(format!(
+            "device {device:?}: this geobatch was built without the `cuda` feature (cargo build \
+             --release --features geobatch-cli/cuda)"
+        )),
+        _ => Ok(kind),
     }
 }
 

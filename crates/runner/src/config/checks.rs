@@ -1,6 +1,7 @@
 //! Checks of the sections every kind of config shares: sinks, `[experiment]`, threads, device.
 
 use geobatch_core::SinkSpec;
+use geobatch_core::engine::DeviceKind;
 
 /// Checks every sink's options, and that no two sinks write the same file of the run folder
 /// (one writer per table: two `parquet` sinks would write the same part files twice over).
@@ -48,15 +49,10 @@ pub fn check_threads(threads: Option<usize>) -> Result<(), String> {
 /// Most kernel threads a run may ask for.
 pub const MAX_THREADS: usize = 1024;
 
-/// Checks a `training.device` value.
+/// Checks a `training.device` value's spelling ([`DeviceKind::parse`]); whether this build
+/// can use it is the engine's check, when the model trains.
 pub fn check_device(device: &str) -> Result<(), String> {
-    let cuda_index = device
-        .strip_prefix("cuda:")
-        .map(|n| n.parse::<usize>().is_ok());
-    if !(device == "cpu" || device == "cuda" || cuda_index == Some(true)) {
-        return Err(format!(
-            "training.device = {device:?}: expected \"cpu\", \"cuda\" or \"cuda:N\""
-        ));
-    }
-    Ok(())
+    DeviceKind::parse(device)
+        .map(|_| ())
+        .map_err(|_| format!("training.device = {device:?}: {}", DeviceKind::EXPECTED))
 }
