@@ -4,8 +4,9 @@
 # without a GPU through Mesa's lavapipe), the two test binaries `scripts/gpu-smoke.sh
 # --prebuilt DIR` and `scripts/gpu-ab.sh --prebuilt DIR` run (stripped and xz-compressed: the
 # binaries are over 100 MB), and, when the full QM9 has been fetched, a random subset of it
-# (QM9_SUBSET molecules, default 24000, seed 0) small enough to travel; `scripts/gpu-study.sh
-# DIR OUT` uses them too. The device tool carries at most 64 MiB: the pack's size is printed.
+# (QM9_SUBSET molecules, default 20000, seed 0) small enough to travel: with the binaries (about
+# 47 MB) and the repository, within the 64 MiB the device tool carries (the pack's size is
+# printed). `scripts/gpu-study.sh DIR OUT` uses them too.
 # Builds in target/gpu (the GPU feature set is a separate build of burn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +27,12 @@ install -m 755 "$(exe geobatch_nn lib)" "$dir/nn-tests"
 install -m 755 "$(exe cli test)" "$dir/cli-tests"
 strip "$dir/geobatch" "$dir/nn-tests" "$dir/cli-tests"
 xz -9 -T0 -f "$dir/geobatch" "$dir/nn-tests" "$dir/cli-tests"
-if [[ -f data/qm9/qm9.parquet ]]; then
-  python3 - "$dir" "${QM9_SUBSET:-24000}" <<'PY'
+# the subset is cut by a Python with NumPy and pyarrow (PYTHON, default python3)
+py=${PYTHON:-python3}
+if [[ -f data/qm9/qm9.parquet ]] && ! "$py" -c "import numpy, pyarrow" 2>/dev/null; then
+  echo "no QM9 subset packed: $py lacks numpy or pyarrow (set PYTHON to one that has both)" >&2
+elif [[ -f data/qm9/qm9.parquet ]]; then
+  "$py" - "$dir" "${QM9_SUBSET:-20000}" <<'PY'
 import sys
 import numpy as np
 import pyarrow.parquet as pq
