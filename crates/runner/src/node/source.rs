@@ -6,7 +6,6 @@ use crate::train::BatchSource;
 use geobatch_core::Error;
 use geobatch_core::node::{NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodePlan};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// Node batches epoch after epoch: the batcher's plans of each epoch, collated into induced
 /// subgraphs. An epoch must have exactly the batches the batcher announces.
@@ -87,16 +86,12 @@ impl BatchSource for NodeSource<'_> {
     type Batch = NodeBatch;
     const QUEUE: usize = 1;
 
-    fn next(&mut self, batch: &mut NodeBatch) -> Result<(u64, u64), Error> {
-        let t0 = Instant::now();
-        self.plan_next()?;
-        let t1 = Instant::now();
-        self.collator.collate(self.graph, &self.plan, batch)?;
-        Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))
-    }
-
     fn skip(&mut self) -> Result<(), Error> {
         self.plan_next()
+    }
+
+    fn collate(&mut self, batch: &mut NodeBatch) -> Result<(), Error> {
+        self.collator.collate(self.graph, &self.plan, batch)
     }
 
     fn position(&self) -> Result<serde_json::Value, Error> {

@@ -17,12 +17,20 @@ pub trait BatchSource: Send {
     type Batch: Batch;
     /// Batches the prefetch queue may hold ahead of the trainer.
     const QUEUE: usize;
-    /// Plans and collates the next batch into `batch` (reused between steps); returns the
-    /// planning and collation times (ns).
-    fn next(&mut self, batch: &mut Self::Batch) -> Result<(u64, u64), Error>;
-    /// Moves past the next batch without collating it (the plan alone): replays the source to
-    /// the step where a stop signal ended the run, for its checkpoint.
+    /// Plans the next batch without collating it: half of [`BatchSource::next`], and alone it
+    /// replays the source to the step where a stop signal ended the run, for its checkpoint.
     fn skip(&mut self) -> Result<(), Error>;
+    /// Collates the plan the last [`BatchSource::skip`] made into `batch` (reused between steps).
+    fn collate(&mut self, batch: &mut Self::Batch) -> Result<(), Error>;
+    /// Plans and collates the next batch into `batch`; returns the planning and collation
+    /// times (ns).
+    fn next(&mut self, batch: &mut Self::Batch) -> Result<(u64, u64), Error> {
+        let t0 = Instant::now();
+        self.skip()?;
+        let t1 = Instant::now();
+        self.collate(batch)?;
+        Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))
+    }
     /// Where the source stands (taken between two batches), for a checkpoint.
     fn position(&self) -> Result<serde_json::Value, Error>;
     /// Goes back to a position returned by [`BatchSource::position`].

@@ -9,7 +9,6 @@ use geobatch_core::memory::StepMemory;
 use geobatch_core::{
     Batcher, Error, GraphBatch, GraphSet, GraphStream, Plan, Shape, SplitName, StreamMode,
 };
-use std::time::Instant;
 
 /// Batches of one split: its seeded stream, planned by a batcher and collated by the core.
 pub struct GraphSource<'a> {
@@ -101,17 +100,13 @@ impl BatchSource for GraphSource<'_> {
     type Batch = GraphBatch;
     const QUEUE: usize = 2;
 
-    fn next(&mut self, batch: &mut GraphBatch) -> Result<(u64, u64), Error> {
-        let t0 = Instant::now();
-        self.plan_next()?;
-        let t1 = Instant::now();
-        self.check_memory(self.plan.padded)?;
-        batch.collate(self.set, &self.plan)?;
-        Ok(((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64))
-    }
-
     fn skip(&mut self) -> Result<(), Error> {
         self.plan_next()
+    }
+
+    fn collate(&mut self, batch: &mut GraphBatch) -> Result<(), Error> {
+        self.check_memory(self.plan.padded)?;
+        batch.collate(self.set, &self.plan)
     }
 
     fn position(&self) -> Result<serde_json::Value, Error> {
