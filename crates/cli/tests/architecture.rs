@@ -161,3 +161,93 @@ fn every_quoted_path_names_something_in_the_sources() {
     }
     assert!(checked >= 20, "only {checked} quoted paths found");
 }
+
+/// Whether `line` opens a function (`fn`, `pub fn`, `pub(crate) const unsafe fn`, ...).
+fn opens_function(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    for w in words.by_ref() {
+        if w == "fn" {
+            return true;
+        }
+        let modifier = w.starts_with("pub")
+            || matches!(
+                w,
+                "const" | "async" | "unsafe" | "extern" | "\"C\"" | "default"
+            );
+        if !modifier {
+            return false;
+        }
+    }
+    false
+}
+
+/// The functions of a source file's non-test code longer than `limit` lines (signature to
+/// closing brace): `(first line, lines)`. A module's `#[cfg(test)] mod` and what follows it are
+/// its tests; a function ends at the first `}` at its own indentation.
+fn long_functions(text: &str, limit: usize) -> Vec<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .windows(2)
+        .position(|w| w[0].trim() == "#[cfg(test)]" && w[1].trim_start().starts_with("mod "))
+        .unwrap_or(lines.len());
+    let mut long = Vec::new();
+    let mut i = 0;
+    while i < end {
+        if !opens_function(lines[i]) {
+            i += 1;
+            continue;
+        }
+        let indent = &lines[i][..lines[i].len() - lines[i].trim_start().len()];
+        let Some(body) = (i..end).find(|&j| {
+            let l = lines[j].trim_end();
+            l.ends_with('{') || l.ends_with(';')
+        }) else {
+            break;
+        };
+        if lines[body].trim_end().ends_with(';') {
+            i = body + 1;
+            continue;
+        }
+        let close = (body + 1..end)
+            .find(|&j| lines[j].trim_end() == format!("{indent}}}"))
+            .unwrap_or(end);
+        if close + 1 - i > limit {
+            long.push((i + 1, close + 1 - i));
+        }
+        i += 1;
+    }
+    long
+}
+
+#[test]
+fn no_function_outside_the_tests_is_over_80_lines() {
+    let root = repo();
+    let mut files = BTreeSet::new();
+    for top in ["crates", "plugins", "examples", "python/src"] {
+        rust_files(&root.join(top), &root, &mut files);
+    }
+    let mut long = Vec::new();
+    let mut read = 0;
+    for f in files
+        .iter()
+        .filter(|f| f.contains("/src/") && !f.ends_with("/tests.rs") && !f.contains("/target/"))
+    {
+        let text = std::fs::read_to_string(root.join(f)).unwrap();
+        read += 1;
+        for (line, n) in long_functions(&text, 80) {
+            long.push(format!("{f}:{line}: {n} lines"));
+        }
+    }
+    assert!(read > 100, "{read} source files read");
+    assert!(
+        long.is_empty(),
+        "functions over 80 lines:\n{}",
+        long.join("\n")
+    );
+    // the scanner itself: a long function is found, a test module's is not
+    let body = "    let x = 1;\n".repeat(81);
+    let sample = format!(
+        "pub fn long() {{\n{body}}}\n#[cfg(test)]\nmod tests {{\n    fn t() {{\n{body}    }}\n}}\n"
+    );
+    assert_eq!(long_functions(&sample, 80), [(1, 83)]);
+}

@@ -67,7 +67,8 @@ pub use model::{
 pub use plan::Plan;
 pub use records::{EvalRecord, Phases, RunEnd, RunInfo, RunStatus, StepRecord, StepTiming};
 pub use registry::{
-    DataProvider, FetchArgs, ImportArgs, OptionDoc, PluginDescriptor, PluginKind, Task,
+    DataProvider, FetchArgs, ImportArgs, OptionDefault, OptionDoc, PluginDescriptor, PluginKind,
+    Task,
 };
 pub use rules::GraphRule;
 pub use shape::{Budget, Shape};

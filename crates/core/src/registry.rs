@@ -60,10 +60,72 @@ pub struct OptionDoc {
     pub name: &'static str,
     /// Type as written in TOML.
     pub ty: &'static str,
-    /// Default value as TOML, or `required`.
-    pub default: &'static str,
+    /// What the spec takes when the key is absent.
+    pub default: OptionDefault,
     /// What it does.
     pub doc: &'static str,
+}
+
+/// An option's documented default: shown from the value the spec takes where it is one, so that
+/// the documentation cannot drift from it.
+#[derive(Debug, Clone, Copy)]
+pub enum OptionDefault {
+    /// None: the key must be given.
+    Required,
+    /// As written in the spec's source: a literal (`64`, `"cutoff"`, `[]`), or words for what
+    /// no value says (`none`, `the run's seed`).
+    Text(&'static str),
+    /// The default value, written as TOML when shown ([`toml_text`]; [`crate::value_default!`]).
+    Value(fn() -> String),
+}
+
+impl OptionDefault {
+    /// Whether the key must be given.
+    pub fn is_required(&self) -> bool {
+        matches!(self, OptionDefault::Required)
+    }
+}
+
+impl fmt::Display for OptionDefault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionDefault::Required => f.write_str("required"),
+            OptionDefault::Text(text) => f.write_str(text),
+            OptionDefault::Value(shown) => f.write_str(&shown()),
+        }
+    }
+}
+
+impl Serialize for OptionDefault {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// `value` as a TOML value (`{ kind = "knn", k = 12 }`, `"auto"`, `0.25`): how a default
+/// value is shown.
+pub fn toml_text<T: Serialize + ?Sized>(value: &T) -> String {
+    // written directly (not through `toml::Value`, whose tables sort their keys): a struct's
+    // fields in their order, `kind` first
+    let mut text = String::new();
+    match value.serialize(toml::ser::ValueSerializer::new(&mut text)) {
+        Ok(_) => text,
+        Err(e) => format!("(not a TOML value: {e})"),
+    }
+}
+
+/// The [`OptionDefault::Value`] of an expression (a default function's call, `default_rule()`):
+/// a hand-written [`OptionDoc`]'s default shown from the value itself.
+#[macro_export]
+macro_rules! value_default {
+    ($default:expr) => {
+        $crate::registry::OptionDefault::Value({
+            fn shown() -> ::std::string::String {
+                $crate::registry::toml_text(&$default)
+            }
+            shown
+        })
+    };
 }
 
 /// Which task a plugin serves: many small graphs (molecules, crystals) or one large graph.

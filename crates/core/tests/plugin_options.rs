@@ -1,21 +1,29 @@
 //! `#[plugin_options]` on a spec of every kind of option: the rows it writes (named after their
-//! fields, in field order, defaults as TOML or as given), and the serde defaults it adds.
+//! fields, in field order, defaults as written or shown from their values), and the serde
+//! defaults it adds.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{OptionDoc, plugin_options};
+use geobatch_core::{OptionDefault, OptionDoc, plugin_options, value_default};
 use serde::{Deserialize, Serialize};
 
 /// A row shared by several specs.
 const SHARED: OptionDoc = OptionDoc {
     name: "shared",
     ty: "integer",
-    default: "7",
+    default: value_default!(seven()),
     doc: "a row several plugins use",
 };
 
 fn seven() -> u32 {
     7
+}
+
+/// A default that is neither a literal nor serde's: a table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Window {
+    from: u32,
+    to: u32,
 }
 
 /// Every kind of option the macro knows.
@@ -31,11 +39,16 @@ struct Spec {
     rule: String,
     #[option(ty = "list of integers", default = vec![], doc = "an empty list")]
     ids: Vec<u32>,
-    #[option(ty = "integer", default = 2 * 64, toml = "128", doc = "an expression")]
+    #[option(ty = "integer", default = 2 * 64, doc = "an expression")]
     step: usize,
+    #[option(ty = "table", default = Window { from: 1, to: 9 }, doc = "a table")]
+    window: Window,
     #[serde(default)]
-    #[option(ty = "boolean", toml = "false", doc = "serde's own default")]
+    #[option(ty = "boolean", doc = "serde's own default")]
     quiet: bool,
+    #[serde(default)]
+    #[option(ty = "integer", toml = "0 (every one)", doc = "in words")]
+    every: u32,
     #[option(ty = "integer", toml = "none", doc = "absent: none")]
     limit: Option<u64>,
     #[serde(default = "seven")]
@@ -47,9 +60,13 @@ struct Spec {
 
 #[test]
 fn rows_follow_the_fields_with_their_defaults_as_toml() {
-    let rows: Vec<(&str, &str, &str, &str)> = Spec::OPTIONS
+    let rows: Vec<(&str, &str, String, &str)> = Spec::OPTIONS
         .iter()
-        .map(|o| (o.name, o.ty, o.default, o.doc))
+        .map(|o| (o.name, o.ty, o.default.to_string(), o.doc))
+        .collect();
+    let rows: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|(n, t, d, o)| (*n, *t, d.as_str(), *o))
         .collect();
     assert_eq!(
         rows,
@@ -59,9 +76,25 @@ fn rows_follow_the_fields_with_their_defaults_as_toml() {
             ("rule", "string", "\"cutoff\"", "a string"),
             ("ids", "list of integers", "[]", "an empty list"),
             ("step", "integer", "128", "an expression"),
+            ("window", "table", "{ from = 1, to = 9 }", "a table"),
             ("quiet", "boolean", "false", "serde's own default"),
+            ("every", "integer", "0 (every one)", "in words"),
             ("limit", "integer", "none", "absent: none"),
             ("shared", "integer", "7", "a row several plugins use"),
+        ]
+    );
+    let kinds: Vec<&str> = Spec::OPTIONS
+        .iter()
+        .map(|o| match o.default {
+            OptionDefault::Required => "required",
+            OptionDefault::Text(_) => "text",
+            OptionDefault::Value(_) => "value",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "required", "text", "text", "text", "value", "value", "value", "text", "text", "value"
         ]
     );
 }
@@ -77,7 +110,9 @@ fn absent_keys_take_the_declared_defaults_and_required_ones_are_refused() {
             rule: "cutoff".into(),
             ids: Vec::new(),
             step: 128,
+            window: Window { from: 1, to: 9 },
             quiet: false,
+            every: 0,
             limit: None,
             shared: 7,
             cache: Vec::new(),

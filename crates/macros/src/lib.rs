@@ -8,16 +8,18 @@
 //! - `doc = "..."`: what the option does; `ty = "..."`: its type as written in TOML (both
 //!   required unless `row`; any constant `&str` expression);
 //! - `default = EXPR`: the value the spec takes when the key is absent (the macro writes the
-//!   field's `#[serde(default = ...)]`); it is documented as written when it is a literal
-//!   (number, boolean, string, `vec![]`), else by `toml`;
-//! - `toml = "..."`: the documented default, as TOML or in words: of a `default` that is not a
-//!   literal, or of a field that serde defaults by its own attribute or that is an `Option`;
+//!   field's `#[serde(default = ...)]`);
+//! - `toml = "..."`: the default in words, where no value says it: an `Option`'s none (`none`,
+//!   `the run's seed`), or what a value means (`0 (one per class)`). A default that is a value
+//!   (`default = EXPR`, or serde's own `#[serde(default)]`) is shown from that value: a literal
+//!   as written, any other value written as TOML when listed; a `toml` that is itself a TOML
+//!   value beside it is refused (it would say the default a second time);
 //! - `row = PATH`: an `OptionDoc` constant shared by several plugins (its name must be the
 //!   field's: the catalog's options test checks every row against the keys serde reads).
 //!
-//! A field without `default`, `toml` or `row` is required: documented as `required`, and a serde
-//! default or an `Option` type on it is refused (it would not be). A field serde skips needs no
-//! `#[option]`.
+//! A field without `default`, a serde default, `toml` or `row` is required: documented as
+//! `required`; an `Option` field without `toml` is refused (it would not be). A field serde
+//! skips needs no `#[option]`.
 
 mod plugin;
 
@@ -96,7 +98,7 @@ fn expand(item: &mut ItemStruct) -> syn::Result<Tokens> {
             rows.push(quote!(#row));
             continue;
         }
-        let default_text = documented_default(field, &option)?;
+        let default_doc = documented_default(&spec, &name, field, &option)?;
         if let Some(value) = &option.default {
             let function = format_ident!("option_default_{}", name);
             let path = format!("{spec}::{function}");
@@ -118,7 +120,7 @@ fn expand(item: &mut ItemStruct) -> syn::Result<Tokens> {
             ));
         };
         rows.push(quote! {
-            ::geobatch_core::OptionDoc { name: #name, ty: #ty, default: #default_text, doc: #doc }
+            ::geobatch_core::OptionDoc { name: #name, ty: #ty, default: #default_doc, doc: #doc }
         });
     }
     Ok(quote! {
@@ -164,33 +166,72 @@ fn take_option(field: &mut Field) -> syn::Result<Option<OptionAttr>> {
     Ok(Some(o))
 }
 
-/// The `OptionDoc::default` text of a field: its `toml`, its literal `default`, or `required`.
-fn documented_default(field: &Field, o: &OptionAttr) -> syn::Result<Tokens> {
-    let serde_default = serde_has(&field.attrs, "default")?;
-    if o.default.is_some() && serde_default {
+/// The `OptionDoc::default` of a field: `Text` of its literal `default` or of its `toml` words,
+/// `Value` (shown from the value itself) of any other default, or `Required`.
+fn documented_default(
+    spec: &syn::Ident,
+    name: &str,
+    field: &Field,
+    o: &OptionAttr,
+) -> syn::Result<Tokens> {
+    let serde_default = serde_default(&field.attrs)?;
+    if o.default.is_some() && serde_default.is_some() {
         return Err(syn::Error::new(
             field.span(),
             "the default is given twice: by #[option(default = ...)] and by #[serde(default)]",
         ));
     }
+    let value = match (&o.default, &serde_default) {
+        (Some(value), _) => match literal_toml(value) {
+            Some(text) if o.toml.is_none() => {
+                return Ok(quote!(::geobatch_core::OptionDefault::Text(#text)));
+            }
+            _ => {
+                let function = format_ident!("option_default_{}", name);
+                Some(quote!(#spec::#function()))
+            }
+        },
+        (None, Some(None)) => {
+            let ty = &field.ty;
+            Some(quote!(<#ty as ::core::default::Default>::default()))
+        }
+        (None, Some(Some(path))) => {
+            let path: syn::ExprPath = path.parse()?;
+            Some(quote!(#path()))
+        }
+        (None, None) => None,
+    };
     if let Some(text) = &o.toml {
-        return Ok(quote!(#text));
+        if value.is_some() && is_toml_value(text) {
+            return Err(syn::Error::new(
+                text.span(),
+                "this default is shown from its value: leave toml = \"...\" out (it is for a \
+                 default in words, e.g. \"the run's seed\")",
+            ));
+        }
+        return Ok(quote!(::geobatch_core::OptionDefault::Text(#text)));
     }
-    if let Some(value) = &o.default {
-        return literal_toml(value).map(|t| quote!(#t)).ok_or_else(|| {
-            syn::Error::new(
-                value.span(),
-                "this default is not a literal: document it with toml = \"...\"",
-            )
-        });
-    }
-    if serde_default || is_option(&field.ty) {
+    if is_option(&field.ty) {
         return Err(syn::Error::new(
             field.span(),
-            "the field has a default (serde's, or an Option's none): document it with toml = \"...\"",
+            "the field has a default (an Option's none): document it with toml = \"...\"",
         ));
     }
-    Ok(quote!("required"))
+    Ok(match value {
+        Some(value) => quote!(::geobatch_core::value_default!(#value)),
+        None => quote!(::geobatch_core::OptionDefault::Required),
+    })
+}
+
+/// Whether `text` is a string literal that reads as a TOML value (`"[10, 5]"`, `"0.25"`), as
+/// opposed to words (`"none"`, `"the run's seed"`).
+fn is_toml_value(text: &Expr) -> bool {
+    match text {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => toml::from_str::<toml::Table>(&format!("v = {}", s.value())).is_ok(),
+        _ => false,
+    }
 }
 
 /// The TOML spelling of a literal default (`64`, `-1.5`, `true`, `"cutoff"`, `[]`), if it is one.
@@ -217,7 +258,7 @@ fn literal_toml(value: &Expr) -> Option<String> {
     }
 }
 
-/// Whether one of the field's `#[serde(...)]` attributes holds `key` (`default`, `skip`).
+/// Whether one of the field's `#[serde(...)]` attributes holds `key` (`skip`).
 fn serde_has(attrs: &[Attribute], key: &str) -> syn::Result<bool> {
     let mut found = false;
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
@@ -225,6 +266,34 @@ fn serde_has(attrs: &[Attribute], key: &str) -> syn::Result<bool> {
             found |= meta.path.is_ident(key);
             if meta.input.peek(syn::Token![=]) {
                 let _: Expr = meta.value()?.parse()?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(found)
+}
+
+/// The field's serde default: `None` without one, `Some(None)` for `#[serde(default)]` (the
+/// type's `Default`), `Some(Some(path))` for `#[serde(default = "path")]`.
+fn serde_default(attrs: &[Attribute]) -> syn::Result<Option<Option<syn::LitStr>>> {
+    let mut found = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        attr.parse_nested_meta(|meta| {
+            let is_default = meta.path.is_ident("default");
+            if meta.input.peek(syn::Token![=]) {
+                let value: Expr = meta.value()?.parse()?;
+                if is_default {
+                    let Expr::Lit(ExprLit {
+                        lit: Lit::Str(path),
+                        ..
+                    }) = value
+                    else {
+                        return Err(meta.error("expected default = \"path\""));
+                    };
+                    found = Some(Some(path));
+                }
+            } else if is_default {
+                found = Some(None);
             }
             Ok(())
         })?;

@@ -14,15 +14,36 @@ fn refusal(mut item: ItemStruct) -> String {
 }
 
 #[test]
-fn a_required_field_with_a_serde_default_is_refused() {
-    let message = refusal(parse_quote! {
+fn a_toml_value_beside_a_default_is_refused_and_words_are_kept() {
+    for item in [
+        parse_quote! {
+            struct Spec {
+                #[serde(default)]
+                #[option(ty = "boolean", toml = "false", doc = "said twice")]
+                quiet: bool,
+            }
+        },
+        parse_quote! {
+            struct Spec {
+                #[option(ty = "integer", default = 2 * 64, toml = "128", doc = "said twice")]
+                step: usize,
+            }
+        },
+    ] {
+        let message = refusal(item);
+        assert!(message.contains("shown from its value"), "{message}");
+    }
+    let mut words: ItemStruct = parse_quote! {
         struct Spec {
             #[serde(default)]
-            #[option(ty = "integer", doc = "documented as required")]
-            size: usize,
+            #[option(ty = "integer", toml = "0 (one per class)", doc = "words")]
+            classes: usize,
         }
-    });
-    assert!(message.contains("the field has a default"), "{message}");
+    };
+    let extra = expand(&mut words)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    assert!(extra.contains("Text (\"0 (one per class)\")"), "{extra}");
 }
 
 #[test]
@@ -49,14 +70,29 @@ fn a_default_given_twice_is_refused() {
 }
 
 #[test]
-fn a_default_that_is_not_a_literal_needs_its_toml() {
-    let message = refusal(parse_quote! {
+fn a_default_that_is_not_a_literal_is_shown_from_its_value() {
+    let mut item: ItemStruct = parse_quote! {
         struct Spec {
             #[option(ty = "integer", default = 2 * 64, doc = "an expression")]
             step: usize,
+            #[serde(default)]
+            #[option(ty = "boolean", doc = "serde's own default")]
+            quiet: bool,
+            #[serde(default = "seven")]
+            #[option(ty = "integer", doc = "serde's default function")]
+            days: u32,
         }
-    });
-    assert!(message.contains("not a literal"), "{message}");
+    };
+    let extra = expand(&mut item).map(|t| t.to_string()).unwrap_or_default();
+    assert!(
+        extra.contains("value_default ! (Spec :: option_default_step ())"),
+        "{extra}"
+    );
+    assert!(
+        extra.contains("value_default ! (< bool as :: core :: default :: Default > :: default ())"),
+        "{extra}"
+    );
+    assert!(extra.contains("value_default ! (seven ())"), "{extra}");
 }
 
 #[test]
@@ -138,8 +174,8 @@ fn an_accepted_spec_keeps_serde_attributes_and_drops_its_options() {
         "{spec}"
     );
     assert!(extra.contains("fn option_default_size"), "{extra}");
-    assert!(extra.contains("default : \"64\""), "{extra}");
-    assert!(extra.contains("default : \"required\""), "{extra}");
+    assert!(extra.contains("OptionDefault :: Text (\"64\")"), "{extra}");
+    assert!(extra.contains("OptionDefault :: Required"), "{extra}");
 }
 
 /// `#[plugin]`: the registration it writes for a spec's impl, and what it refuses.

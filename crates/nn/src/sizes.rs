@@ -65,7 +65,7 @@ pub fn check_sizes(latent: usize, steps: usize, rbf: usize, rbf_spacing: f64) ->
 pub const LATENT: OptionDoc = OptionDoc {
     name: "latent",
     ty: "integer",
-    default: "64",
+    default: geobatch_core::value_default!(default_latent()),
     doc: "latent size C",
 };
 
@@ -73,7 +73,7 @@ pub const LATENT: OptionDoc = OptionDoc {
 pub const STEPS: OptionDoc = OptionDoc {
     name: "steps",
     ty: "integer",
-    default: "3",
+    default: geobatch_core::value_default!(default_steps()),
     doc: "message-passing steps (separate weights)",
 };
 
@@ -81,7 +81,7 @@ pub const STEPS: OptionDoc = OptionDoc {
 pub const RBF: OptionDoc = OptionDoc {
     name: "rbf",
     ty: "integer",
-    default: "150",
+    default: geobatch_core::value_default!(default_rbf()),
     doc: "number of Gaussians K",
 };
 
@@ -89,7 +89,7 @@ pub const RBF: OptionDoc = OptionDoc {
 pub const RBF_SPACING: OptionDoc = OptionDoc {
     name: "rbf_spacing",
     ty: "float",
-    default: "0.1",
+    default: geobatch_core::value_default!(default_rbf_spacing()),
     doc: "Gaussian spacing delta in Angstrom",
 };
 

@@ -29,11 +29,11 @@ pub struct ClusterSpec {
     pub inference_parts: Option<usize>,
     /// Partitioner.
     #[serde(default)]
-    #[option(ty = "string", toml = "\"auto\"", doc = "auto | metis | grow")]
+    #[option(ty = "string", doc = "auto | metis | grow")]
     pub partitioner: Partitioner,
     /// Batch order in training.
     #[serde(default)]
-    #[option(ty = "string", toml = "\"rand\"", doc = crate::ORDER_DOC)]
+    #[option(ty = "string", doc = crate::ORDER_DOC)]
     pub order: Order,
 }
 
@@ -112,7 +112,7 @@ pub struct NeighborSpec {
     #[option(ty = "integer", default = 512, doc = "output nodes per batch")]
     pub batch_size: usize,
     /// Neighbours sampled per node, one entry per hop (outermost last).
-    #[option(ty = "[integer]", default = vec![10, 5], toml = "[10, 5]", doc = "neighbours sampled per node per hop")]
+    #[option(ty = "[integer]", default = vec![10, 5], doc = "neighbours sampled per node per hop")]
     pub fanouts: Vec<usize>,
     /// Inference batches are this many times larger.
     #[option(

@@ -35,7 +35,7 @@ pub struct IbmbNodeSpec {
     pub topk: usize,
     /// PPR teleport probability.
     #[serde(default = "d_alpha")]
-    #[option(ty = "float", toml = "0.25", doc = "PPR teleport probability")]
+    #[option(ty = "float", doc = "PPR teleport probability")]
     pub alpha: f32,
     /// Push tolerance (residual below `alpha · eps · degree`).
     #[option(ty = "float", default = 2e-4, doc = "push tolerance")]
@@ -50,7 +50,7 @@ pub struct IbmbNodeSpec {
     pub max_aux: Option<usize>,
     /// Batch order in training.
     #[serde(default = "d_order")]
-    #[option(ty = "string", toml = "\"order\"", doc = crate::ORDER_DOC)]
+    #[option(ty = "string", doc = crate::ORDER_DOC)]
     pub order: Order,
     /// Inference batches are this many times larger.
     #[option(
@@ -224,28 +224,23 @@ pub struct IbmbBatchSpec {
     #[serde(default = "d_ratio")]
     #[option(
         ty = "float",
-        toml = "1.0",
         doc = "auxiliary nodes per batch = ceil(ratio x nodes / num_parts)"
     )]
     pub expand_ratio: f64,
     /// PPR teleport probability.
     #[serde(default = "d_alpha")]
-    #[option(ty = "float", toml = "0.25", doc = "PPR teleport probability")]
+    #[option(ty = "float", doc = "PPR teleport probability")]
     pub alpha: f32,
     /// Power iterations of the topic-sensitive PPR.
     #[option(ty = "integer", default = 50, doc = "power iterations")]
     pub iters: usize,
     /// Partitioner.
     #[serde(default)]
-    #[option(
-        ty = "string",
-        toml = "\"auto\"",
-        doc = "auto (METIS if built with it) | metis | grow"
-    )]
+    #[option(ty = "string", doc = "auto (METIS if built with it) | metis | grow")]
     pub partitioner: Partitioner,
     /// Batch order in training.
     #[serde(default = "d_order")]
-    #[option(ty = "string", toml = "\"order\"", doc = crate::ORDER_DOC)]
+    #[option(ty = "string", doc = crate::ORDER_DOC)]
     pub order: Order,
 }
 

@@ -45,7 +45,7 @@ pub struct StaticSpec {
     )]
     pub batch_size: usize,
     /// Padding rule.
-    #[option(ty = "\"multiple64\" | \"pow2\" | \"constant\"", default = Pad::Multiple64, toml = "\"multiple64\"", doc = "padding rule of nodes and edges (spec §1.4-1.6)")]
+    #[option(ty = "\"multiple64\" | \"pow2\" | \"constant\"", default = Pad::Multiple64, doc = "padding rule of nodes and edges (spec §1.4-1.6)")]
     pub pad: Pad,
 }
 

@@ -45,7 +45,6 @@ pub struct AflowSpec {
     #[serde(default = "default_targets")]
     #[option(
         ty = "[string]",
-        toml = "[\"Ef\"]",
         doc = "Ef (= enthalpy_formation_atom, eV/atom), Egap (eV), or any numeric AFLOW field; records lacking one are skipped and counted"
     )]
     pub targets: Vec<String>,
@@ -53,7 +52,6 @@ pub struct AflowSpec {
     #[serde(default = "default_rule")]
     #[option(
         ty = "{ kind = \"knn\" | \"cutoff\", ... }",
-        toml = "{ kind = \"knn\", k = 12 }",
         doc = "periodic graph rule (the study: knn, k = 12)"
     )]
     pub graph: GraphRule,
@@ -61,7 +59,6 @@ pub struct AflowSpec {
     #[serde(default)]
     #[option(
         ty = "{ train, validation, test[, seed] }",
-        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
         doc = "fractions or counts, seeded by the run's seed"
     )]
     pub split: SplitSpec,
@@ -93,7 +90,6 @@ pub struct AflowSpec {
     #[serde(default)]
     #[option(
         ty = "bool",
-        toml = "false",
         doc = "skip and count records with a malformed or missing structure instead of failing"
     )]
     pub skip_bad: bool,

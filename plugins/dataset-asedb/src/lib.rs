@@ -61,7 +61,6 @@ pub struct AsedbSpec {
     #[serde(default, skip_serializing_if = "Selection::is_empty")]
     #[option(
         ty = "{ key = value, ... }",
-        toml = "{}",
         doc = "keep only rows whose key-value pairs include all these"
     )]
     pub select: Selection,

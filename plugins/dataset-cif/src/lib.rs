@@ -48,13 +48,12 @@ pub struct CifSpec {
     )]
     pub targets: Vec<String>,
     /// Graph rule.
-    #[option(ty = "{ kind = \"knn\" | \"cutoff\", ... }", default = GraphRule::Knn { k: 12 }, toml = "{ kind = \"knn\", k = 12 }", doc = "periodic graph rule")]
+    #[option(ty = "{ kind = \"knn\" | \"cutoff\", ... }", default = GraphRule::Knn { k: 12 }, doc = "periodic graph rule")]
     pub graph: GraphRule,
     /// How rows are cut into splits.
     #[serde(default)]
     #[option(
         ty = "\"auto\" | \"files\" | \"seed\"",
-        toml = "\"auto\"",
         doc = "files: the folder's train/val/test tables; seed: pool and split; auto: files when all three exist"
     )]
     pub split_by: SplitBy,
@@ -62,7 +61,6 @@ pub struct CifSpec {
     #[serde(default)]
     #[option(
         ty = "{ train, validation, test[, seed] }",
-        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
         doc = "fractions or counts when splitting by seed"
     )]
     pub split: SplitSpec,
@@ -84,7 +82,6 @@ pub struct CifSpec {
     #[serde(default)]
     #[option(
         ty = "bool",
-        toml = "false",
         doc = "skip and count rows whose CIF cannot be read (partial occupancy, symmetry, malformed) instead of failing"
     )]
     pub skip_bad: bool,

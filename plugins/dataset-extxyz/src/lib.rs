@@ -63,7 +63,6 @@ pub struct ExtxyzSpec {
     #[serde(default, skip_serializing_if = "Selection::is_empty")]
     #[option(
         ty = "{ key = value, ... }",
-        toml = "{}",
         doc = "keep only frames whose comment line has all these pairs"
     )]
     pub select: Selection,

@@ -2,12 +2,13 @@
 //! each spec puts `#[option(row = rows::NAME)]` on its field of that name.
 
 use geobatch_core::registry::OptionDoc;
+use geobatch_core::{SplitSpec, value_default};
 
 /// `per_atom` (default: none).
 pub const PER_ATOM: OptionDoc = OptionDoc {
     name: "per_atom",
     ty: "[string]",
-    default: "[]",
+    default: value_default!(Vec::<String>::new()),
     doc: "targets divided by the number of atoms (named <target>_per_atom in results)",
 };
 
@@ -15,7 +16,7 @@ pub const PER_ATOM: OptionDoc = OptionDoc {
 pub const UNITS: OptionDoc = OptionDoc {
     name: "units",
     ty: "[string]",
-    default: "[]",
+    default: value_default!(Vec::<String>::new()),
     doc: "units of the targets, one each, for reports",
 };
 
@@ -23,7 +24,7 @@ pub const UNITS: OptionDoc = OptionDoc {
 pub const GRAPH: OptionDoc = OptionDoc {
     name: "graph",
     ty: "{ kind = \"knn\" | \"cutoff\" | \"full\", ... }",
-    default: "{ kind = \"knn\", k = 12 }",
+    default: value_default!(crate::default_rule()),
     doc: "graph rule; periodic along the directions pbc names",
 };
 
@@ -31,7 +32,7 @@ pub const GRAPH: OptionDoc = OptionDoc {
 pub const SPLIT: OptionDoc = OptionDoc {
     name: "split",
     ty: "{ train, validation, test[, seed] }",
-    default: "{ train = 0.8, validation = 0.1, test = 0.1 }",
+    default: value_default!(SplitSpec::default()),
     doc: "fractions or counts, seeded by the run's seed",
 };
 
@@ -39,6 +40,6 @@ pub const SPLIT: OptionDoc = OptionDoc {
 pub const SKIP_NON_FINITE: OptionDoc = OptionDoc {
     name: "skip_non_finite",
     ty: "bool",
-    default: "false",
+    default: value_default!(bool::default()),
     doc: "leave out and count structures with a NaN or infinite target or position instead of refusing the data",
 };

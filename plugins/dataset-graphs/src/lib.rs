@@ -67,7 +67,6 @@ pub struct NpzSpec {
     #[serde(default)]
     #[option(
         ty = "{ train_per_class | train, validation, test[, seed] }",
-        toml = "{ train_per_class = 20, validation = 500, test = 1000 }",
         doc = "seeded draw of labelled nodes (counts or fractions)"
     )]
     pub split: NodeSplitSpec,
@@ -132,7 +131,7 @@ pub struct OgbSpec {
     pub split_name: Option<String>,
     /// Scale feature rows to sum 1.
     #[serde(default)]
-    #[option(ty = "bool", toml = "false", doc = "scale feature rows to sum 1")]
+    #[option(ty = "bool", doc = "scale feature rows to sum 1")]
     pub normalize_features: bool,
 }
 
@@ -190,7 +189,7 @@ pub struct SbmSpec {
     )]
     pub communities: usize,
     /// Mean degree.
-    #[option(ty = "float", default = 10.0, toml = "10", doc = "mean degree")]
+    #[option(ty = "float", default = 10.0, doc = "mean degree")]
     pub avg_degree: f64,
     /// Probability that an edge stays inside its community.
     #[option(
@@ -210,7 +209,7 @@ pub struct SbmSpec {
     )]
     pub signal: f64,
     /// How output nodes are drawn (default: 10% / 10% / 20% of the nodes).
-    #[option(ty = "table", default = NodeSplitSpec::fractions(0.1, 0.1, 0.2), toml = "{ train = 0.1, validation = 0.1, test = 0.2 }", doc = "as for npz")]
+    #[option(ty = "table", default = NodeSplitSpec::fractions(0.1, 0.1, 0.2), doc = "as for npz")]
     pub split: NodeSplitSpec,
     /// Seed of the generator (default: the run's seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]

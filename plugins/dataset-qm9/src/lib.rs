@@ -39,16 +39,15 @@ pub struct Qm9Spec {
     #[option(ty = "\"auto\" | \"fixture\" | path", default = "auto".into(), doc = "auto: data_dir/qm9/qm9.parquet if fetched, else the embedded fixture")]
     pub source: String,
     /// Target names (see `geobatch example dataset qm9`).
-    #[option(ty = "[string]", default = vec!["U0".into()], toml = "[\"U0\"]", doc = "U0 (atomisation energy, eV), U0_total, U, H, G, zpve, homo, lumo, gap (Ha), A, B, C (GHz), mu (D), alpha, alpha_xx..alpha_zz (bohr^3), r2 (bohr^2), Cv (cal/(mol K))")]
+    #[option(ty = "[string]", default = vec!["U0".into()], doc = "U0 (atomisation energy, eV), U0_total, U, H, G, zpve, homo, lumo, gap (Ha), A, B, C (GHz), mu (D), alpha, alpha_xx..alpha_zz (bohr^3), r2 (bohr^2), Cv (cal/(mol K))")]
     pub targets: Vec<String>,
     /// Graph rule (`full` in the study).
-    #[option(ty = "{ kind = \"full\" | \"cutoff\" | \"knn\", ... }", default = GraphRule::Full, toml = "{ kind = \"full\" }", doc = "graph rule (the study: full)")]
+    #[option(ty = "{ kind = \"full\" | \"cutoff\" | \"knn\", ... }", default = GraphRule::Full, doc = "graph rule (the study: full)")]
     pub graph: GraphRule,
     /// Split sizes.
     #[serde(default)]
     #[option(
         ty = "{ train, validation, test[, seed] }",
-        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
         doc = "fractions (floats) or counts (integers), seeded by the run's seed"
     )]
     pub split: SplitSpec,

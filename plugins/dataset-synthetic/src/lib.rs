@@ -85,11 +85,7 @@ impl Family {
 pub struct SyntheticSpec {
     /// `molecules` or `crystals`.
     #[serde(default)]
-    #[option(
-        ty = "\"molecules\" | \"crystals\"",
-        toml = "\"molecules\"",
-        doc = "what to generate"
-    )]
+    #[option(ty = "\"molecules\" | \"crystals\"", doc = "what to generate")]
     pub family: Family,
     /// Number of structures in all splits together.
     #[option(ty = "integer", default = 2000, doc = "structures over all splits")]
@@ -114,7 +110,6 @@ pub struct SyntheticSpec {
     #[serde(default)]
     #[option(
         ty = "{ train, validation, test[, seed] }",
-        toml = "{ train = 0.8, validation = 0.1, test = 0.1 }",
         doc = "fractions (floats) or counts (integers)"
     )]
     pub split: SplitSpec,

@@ -38,7 +38,7 @@ pub struct NodeNetSpec {
     pub layer_norm: bool,
     /// Dropout probability on the input features (0: none; Kipf & Welling's GCN uses 0.5).
     #[serde(default)]
-    #[option(ty = "float", toml = "0", doc = "dropout on the input features")]
+    #[option(ty = "float", doc = "dropout on the input features")]
     pub input_dropout: f64,
 }
 

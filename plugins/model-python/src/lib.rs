@@ -45,11 +45,7 @@ pub struct PythonSpec {
     pub module: String,
     /// Options handed to the module's `build(ctx)` as `ctx.options`.
     #[serde(default)]
-    #[option(
-        ty = "table",
-        toml = "{}",
-        doc = "handed to the module's build(ctx) as ctx.options"
-    )]
+    #[option(ty = "table", doc = "handed to the module's build(ctx) as ctx.options")]
     pub options: toml::Table,
     /// The longest one call to the module may take, in seconds (a compile included); past it
     /// the worker is stopped and the run ends with an error naming the call. 1,800 s when absent

@@ -26,7 +26,6 @@ pub struct ConsoleSpec {
     #[option(
         ty = "float",
         default = 30.0,
-        toml = "30",
         doc = "seconds between plain progress lines when stderr is not a terminal (logs, cluster jobs)"
     )]
     pub every_secs: f64,
