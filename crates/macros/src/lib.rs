@@ -81,7 +81,7 @@ fn expand(item: &mut ItemStruct) -> syn::Result<Tokens> {
     let (mut rows, mut defaults) = (Vec::new(), Vec::new());
     for field in &mut fields.named {
         let Some(option) = take_option(field)? else {
-            if serde_has(&field.attrs, "skip")? {
+            if serde_field(&field.attrs)?.skip {
                 continue;
             }
             return Err(syn::Error::new(
@@ -174,7 +174,7 @@ fn documented_default(
     field: &Field,
     o: &OptionAttr,
 ) -> syn::Result<Tokens> {
-    let serde_default = serde_default(&field.attrs)?;
+    let serde_default = serde_field(&field.attrs)?.default;
     if o.default.is_some() && serde_default.is_some() {
         return Err(syn::Error::new(
             field.span(),
@@ -258,28 +258,23 @@ fn literal_toml(value: &Expr) -> Option<String> {
     }
 }
 
-/// Whether one of the field's `#[serde(...)]` attributes holds `key` (`skip`).
-fn serde_has(attrs: &[Attribute], key: &str) -> syn::Result<bool> {
-    let mut found = false;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        attr.parse_nested_meta(|meta| {
-            found |= meta.path.is_ident(key);
-            if meta.input.peek(syn::Token![=]) {
-                let _: Expr = meta.value()?.parse()?;
-            }
-            Ok(())
-        })?;
-    }
-    Ok(found)
+/// What the field's `#[serde(...)]` attributes say that the macro needs.
+#[derive(Default)]
+struct SerdeField {
+    /// `#[serde(skip)]`.
+    skip: bool,
+    /// `None` without a default, `Some(None)` for `#[serde(default)]` (the type's `Default`),
+    /// `Some(Some(path))` for `#[serde(default = "path")]`.
+    default: Option<Option<syn::LitStr>>,
 }
 
-/// The field's serde default: `None` without one, `Some(None)` for `#[serde(default)]` (the
-/// type's `Default`), `Some(Some(path))` for `#[serde(default = "path")]`.
-fn serde_default(attrs: &[Attribute]) -> syn::Result<Option<Option<syn::LitStr>>> {
-    let mut found = None;
+/// Reads the field's `#[serde(...)]` attributes.
+fn serde_field(attrs: &[Attribute]) -> syn::Result<SerdeField> {
+    let mut found = SerdeField::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         attr.parse_nested_meta(|meta| {
             let is_default = meta.path.is_ident("default");
+            found.skip |= meta.path.is_ident("skip");
             if meta.input.peek(syn::Token![=]) {
                 let value: Expr = meta.value()?.parse()?;
                 if is_default {
@@ -290,10 +285,10 @@ fn serde_default(attrs: &[Attribute]) -> syn::Result<Option<Option<syn::LitStr>>
                     else {
                         return Err(meta.error("expected default = \"path\""));
                     };
-                    found = Some(Some(path));
+                    found.default = Some(Some(path));
                 }
             } else if is_default {
-                found = Some(None);
+                found.default = Some(None);
             }
             Ok(())
         })?;
