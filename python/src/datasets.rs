@@ -144,6 +144,7 @@ fn store<'py>(py: Python<'py>, set: &GraphSet) -> PyResult<Bound<'py, PyDict>> {
             senders,
             receivers,
             vectors,
+            ..
         } => {
             d.set_item("full", false)?;
             let offsets: Vec<i64> = offsets.iter().map(|&o| o as i64).collect();

@@ -49,6 +49,7 @@ plugins! {
     "dataset-cif" => geobatch_dataset_cif as dataset_cif: [("dataset", "cif")];
     "dataset-extxyz" => geobatch_dataset_extxyz as dataset_extxyz: [("dataset", "extxyz")];
     "dataset-graphs" => geobatch_dataset_graphs as dataset_graphs: [("dataset", "npz"), ("dataset", "ogb"), ("dataset", "sbm")];
+    "dataset-mlearn" => geobatch_dataset_mlearn as dataset_mlearn: [("dataset", "mlearn")];
     "dataset-qm9" => geobatch_dataset_qm9 as dataset_qm9: [("dataset", "qm9")];
     "dataset-synthetic" => geobatch_dataset_synthetic as dataset_synthetic: [("dataset", "synthetic")];
     "model-gcn" => geobatch_model_gcn as model_gcn: [("model", "gcn"), ("model", "sage")];

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 use crate::gather::{self, EdgeSource, FullPatterns, IndexOut, Outputs, Rows, RowsOut, Store};
-use crate::graph::{Edges, GraphSet};
+use crate::graph::{Edges, GraphSet, LabelKinds};
 use crate::plan::Plan;
 use crate::shape::Shape;
 
@@ -44,11 +44,27 @@ pub struct GraphBatch {
     pub graph_mask: Vec<bool>,
     /// Index in the split of every real graph.
     pub graph_index: Vec<u32>,
+    /// Force on every node (eV/Angstrom; padding: zeros) when the set carries forces; empty
+    /// otherwise.
+    pub forces: Vec<[f32; 3]>,
+    /// Image shift `S` of every edge (`vector = x_receiver - (x_sender + S . cell)`; padding and
+    /// fully connected graphs: zeros) when the set carries forces or stress; empty otherwise.
+    pub shifts: Vec<[i32; 3]>,
+    /// Lattice vectors (rows) of every graph, row-major 3x3 (molecules and padding: zeros),
+    /// when the set carries forces or stress; empty otherwise.
+    pub cells: Vec<[f32; 9]>,
+    /// Stress of every graph, row-major 3x3 (eV/Angstrom^3; unknown and padding: zeros), when
+    /// the set carries stress; empty otherwise.
+    pub stress: Vec<[f32; 9]>,
+    /// 1 where a graph's stress is known, 0 elsewhere (padding included), when the set carries
+    /// stress; empty otherwise.
+    pub stress_weight: Vec<f32>,
     /// Stored edges' vectors (empty when the graphs are fully connected: see `edge_vectors`).
     stored_vectors: Vec<[f32; 3]>,
     real: Shape,
     padded: Shape,
     n_targets: usize,
+    labels: LabelKinds,
     full: FullPatterns,
 }
 
@@ -71,6 +87,11 @@ impl GraphBatch {
     /// Targets per graph.
     pub fn n_targets(&self) -> usize {
         self.n_targets
+    }
+
+    /// Which labels beyond the targets the batch carries (those of its set).
+    pub fn labels(&self) -> LabelKinds {
+        self.labels
     }
 
     /// Number of padding graphs (the jraph mask counts trailing empty graphs plus one).
@@ -106,7 +127,8 @@ impl GraphBatch {
             return Err(Error::PaddingTooSmall { real, padded });
         }
         let t = set.n_targets();
-        self.resize_to(padded, t, !matches!(set.edges(), Edges::Full));
+        let labels = set.labels();
+        self.resize_to(padded, t, !matches!(set.edges(), Edges::Full), labels);
         if matches!(set.edges(), Edges::Full) {
             let largest = plan
                 .graphs
@@ -115,6 +137,8 @@ impl GraphBatch {
             self.full.cover(largest.max().unwrap_or(0));
         }
         let cols = SetColumns::of(set);
+        // species, positions, then forces where the set carries them (the same columns as the
+        // set's, in its order)
         let mut node_out = [
             RowsOut {
                 bytes: bytemuck::cast_slice_mut(&mut self.species),
@@ -124,21 +148,30 @@ impl GraphBatch {
                 bytes: bytemuck::cast_slice_mut(&mut self.positions),
                 row_bytes: 12,
             },
+            RowsOut {
+                bytes: bytemuck::cast_slice_mut(&mut self.forces),
+                row_bytes: 12,
+            },
         ];
         let mut graph_out = [RowsOut {
             bytes: bytemuck::cast_slice_mut(&mut self.targets),
             row_bytes: 4 * t,
         }];
-        // stored edges: their vectors copied as an edge column; full graphs: none (made on read)
-        let mut edge_out = cols.edge_rows.map(|_| {
-            [RowsOut {
+        // stored edges: their vectors (and, with labels, image shifts) copied as edge columns;
+        // full graphs: none (made on read)
+        let mut edge_out = [
+            RowsOut {
                 bytes: bytemuck::cast_slice_mut(&mut self.stored_vectors),
                 row_bytes: 12,
-            }]
-        });
+            },
+            RowsOut {
+                bytes: bytemuck::cast_slice_mut(&mut self.shifts),
+                row_bytes: 12,
+            },
+        ];
         let mut out = Outputs {
-            node_rows: &mut node_out,
-            edge_rows: edge_out.as_mut().map_or(&mut [], |r| r.as_mut_slice()),
+            node_rows: &mut node_out[..cols.node_count],
+            edge_rows: &mut edge_out[..cols.edge_count],
             graph_rows: if t == 0 { &mut [] } else { &mut graph_out },
             senders: IndexOut::U32(&mut self.senders),
             receivers: IndexOut::U32(&mut self.receivers),
@@ -154,12 +187,50 @@ impl GraphBatch {
         self.real = real;
         self.padded = padded;
         self.n_targets = t;
+        self.labels = labels;
+        self.graph_labels(set, &plan.graphs);
         Ok(())
+    }
+
+    /// The per-graph rows of a set with labels (cells; stress and whether it is known), real
+    /// graphs first and zeros after: a few rows a graph, written here rather than as columns.
+    fn graph_labels(&mut self, set: &GraphSet, graphs: &[u32]) {
+        if !self.labels.any() {
+            return;
+        }
+        self.cells.fill([0.0; 9]);
+        for (b, &g) in graphs.iter().enumerate() {
+            let l = set.cell(g as usize).lattice;
+            self.cells[b] = std::array::from_fn(|k| l[k / 3][k % 3] as f32);
+        }
+        if !self.labels.stress {
+            return;
+        }
+        self.stress.fill([0.0; 9]);
+        self.stress_weight.fill(0.0);
+        for (b, &g) in graphs.iter().enumerate() {
+            if let Some(s) = set.stress(g as usize) {
+                self.stress[b] = *s;
+                self.stress_weight[b] = 1.0;
+            }
+        }
     }
 
     /// Sets every buffer's length to the padded shape (the engine writes every row of it);
     /// allocates only when a buffer grows past its capacity.
-    fn resize_to(&mut self, padded: Shape, t: usize, stored_edges: bool) {
+    fn resize_to(&mut self, padded: Shape, t: usize, stored_edges: bool, labels: LabelKinds) {
+        let some = |yes: bool, n: usize| if yes { n } else { 0 };
+        self.forces
+            .resize(some(labels.forces, padded.nodes), [0.0; 3]);
+        // fully connected graphs (molecules) have no image: their shifts stay zero
+        self.shifts.clear();
+        self.shifts.resize(some(labels.any(), padded.edges), [0; 3]);
+        self.cells
+            .resize(some(labels.any(), padded.graphs), [0.0; 9]);
+        self.stress
+            .resize(some(labels.stress, padded.graphs), [0.0; 9]);
+        self.stress_weight
+            .resize(some(labels.stress, padded.graphs), 0.0);
         self.species.resize(padded.nodes, 0);
         self.positions.resize(padded.nodes, [0.0; 3]);
         self.node_graph.resize(padded.nodes, 0);
@@ -178,22 +249,28 @@ impl GraphBatch {
 /// targets per graph, and the edges (full, or stored with their vectors as an edge column).
 struct SetColumns<'a> {
     node_offsets: &'a [u32],
-    node_rows: [Rows<'a>; 2],
+    /// Species, positions and (the first `node_count` used) forces.
+    node_rows: [Rows<'a>; 3],
+    node_count: usize,
     graph_rows: [Rows<'a>; 1],
     edges: EdgeSource<'a, u64, u32>,
-    edge_rows: Option<[Rows<'a>; 1]>,
+    /// Vectors and image shifts of stored edges (the first `edge_count` used).
+    edge_rows: [Rows<'a>; 2],
+    edge_count: usize,
 }
 
 impl<'a> SetColumns<'a> {
     fn of(set: &'a GraphSet) -> Self {
         let rows = |bytes: &'a [u8], row_bytes| Rows { bytes, row_bytes };
-        let (edges, edge_rows) = match set.edges() {
-            Edges::Full => (EdgeSource::Full, None),
+        let labels = set.labels();
+        let (edges, edge_rows, edge_count) = match set.edges() {
+            Edges::Full => (EdgeSource::Full, [rows(&[], 12), rows(&[], 12)], 0),
             Edges::Stored {
                 offsets,
                 senders,
                 receivers,
                 vectors,
+                shifts,
             } => {
                 let stored = EdgeSource::Stored {
                     offsets: offsets.as_slice(),
@@ -201,7 +278,11 @@ impl<'a> SetColumns<'a> {
                     receivers: receivers.as_slice(),
                     full: &[],
                 };
-                (stored, Some([rows(bytemuck::cast_slice(vectors), 12)]))
+                let cols = [
+                    rows(bytemuck::cast_slice(vectors), 12),
+                    rows(bytemuck::cast_slice(shifts), 12),
+                ];
+                (stored, cols, if labels.any() { 2 } else { 1 })
             }
         };
         SetColumns {
@@ -209,13 +290,16 @@ impl<'a> SetColumns<'a> {
             node_rows: [
                 rows(bytemuck::cast_slice(set.species()), 4),
                 rows(bytemuck::cast_slice(set.positions()), 12),
+                rows(bytemuck::cast_slice(set.forces().unwrap_or(&[])), 12),
             ],
+            node_count: if labels.forces { 3 } else { 2 },
             graph_rows: [rows(
                 bytemuck::cast_slice(set.all_targets()),
                 4 * set.n_targets(),
             )],
             edges,
             edge_rows,
+            edge_count,
         }
     }
 
@@ -224,8 +308,8 @@ impl<'a> SetColumns<'a> {
         Store {
             node_offsets: self.node_offsets,
             edges: self.edges,
-            node_rows: &self.node_rows,
-            edge_rows: self.edge_rows.as_ref().map_or(&[], |r| r.as_slice()),
+            node_rows: &self.node_rows[..self.node_count],
+            edge_rows: &self.edge_rows[..self.edge_count],
             graph_rows: if t == 0 { &[] } else { &self.graph_rows },
         }
     }
@@ -372,5 +456,157 @@ mod tests {
             (ptr, cap)
         );
         let _ = GraphSize::default();
+    }
+
+    /// Two periodic cells with forces, the second with a stress, under a cutoff.
+    fn labelled() -> GraphSet {
+        use crate::graph::{AtomLabels, LabelKinds};
+        let mut b = GraphSetBuilder::new(vec!["energy".into()]).carrying(LabelKinds {
+            forces: true,
+            stress: true,
+        });
+        let cell = |a: f64| Cell {
+            lattice: [[a, 0.0, 0.0], [0.0, a, 0.0], [0.0, 0.0, a]],
+            pbc: [true; 3],
+        };
+        let f1 = [[0.5, -1.0, 2.0]];
+        b.push_labelled(
+            "one",
+            &[29],
+            &[[0.1, 0.2, 0.3]],
+            Some(cell(2.5)),
+            &[-3.0],
+            AtomLabels {
+                forces: Some(&f1),
+                stress: None,
+            },
+        )
+        .unwrap();
+        let f2 = [[1.0, 0.0, 0.0], [-1.0, 0.25, 0.0]];
+        let s2 = [[0.1, 0.2, 0.3], [0.2, 0.4, 0.5], [0.3, 0.5, 0.6]];
+        b.push_labelled(
+            "two",
+            &[29, 29],
+            &[[0.0; 3], [1.4, 1.4, 0.0]],
+            Some(cell(2.9)),
+            &[-7.0],
+            AtomLabels {
+                forces: Some(&f2),
+                stress: Some(s2),
+            },
+        )
+        .unwrap();
+        b.build(&GraphRule::Cutoff { radius: 3.0 }, None).unwrap()
+    }
+
+    #[test]
+    fn forces_shifts_cells_and_stress_are_collated_and_padding_is_zero() {
+        let labelled = labelled();
+        let set = &labelled;
+        assert_eq!(set.stress(0), None);
+        assert!(set.stress(1).is_some());
+        let real = Shape::new(
+            3,
+            set.sizes()[0].edges as usize + set.sizes()[1].edges as usize,
+            2,
+        );
+        let padded = Shape::new(real.nodes + 2, real.edges + 5, 4);
+        let mut batch = GraphBatch::new();
+        batch.collate(set, &plan(set, &[1, 0], padded)).unwrap();
+        assert_eq!(
+            batch.forces[..3],
+            [[1.0, 0.0, 0.0], [-1.0, 0.25, 0.0], [0.5, -1.0, 2.0]]
+        );
+        assert!(batch.forces[3..].iter().all(|f| *f == [0.0; 3]));
+        assert_eq!(batch.stress_weight, vec![1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            batch.stress[0],
+            [0.1, 0.2, 0.3, 0.2, 0.4, 0.5, 0.3, 0.5, 0.6]
+        );
+        assert!(batch.stress[1..].iter().all(|s| *s == [0.0; 9]));
+        assert_eq!(batch.cells[0][0], 2.9);
+        assert_eq!(batch.cells[1][8], 2.5);
+        assert!(batch.cells[2..].iter().all(|c| *c == [0.0; 9]));
+        // every edge's vector is rebuilt from positions, its image shift and its graph's cell
+        let v = batch.edge_vectors();
+        for e in 0..real.edges {
+            let (s, r) = (batch.senders[e] as usize, batch.receivers[e] as usize);
+            let c = &batch.cells[batch.node_graph[r] as usize];
+            let sh = batch.shifts[e];
+            for k in 0..3 {
+                let image: f32 = (0..3).map(|m| sh[m] as f32 * c[m * 3 + k]).sum();
+                let rebuilt = batch.positions[r][k] - batch.positions[s][k] - image;
+                assert!(
+                    (rebuilt - v[e][k]).abs() < 1e-5,
+                    "edge {e}: {rebuilt} vs {}",
+                    v[e][k]
+                );
+            }
+        }
+        assert!(
+            batch.shifts.iter().any(|s| *s != [0; 3]),
+            "a periodic image is an edge"
+        );
+        assert!(batch.shifts[real.edges..].iter().all(|s| *s == [0; 3]));
+        // a set without labels collates none
+        let plain = self::set();
+        batch
+            .collate(&plain, &plan(&plain, &[0], Shape::new(8, 10, 4)))
+            .unwrap();
+        assert!(batch.forces.is_empty() && batch.shifts.is_empty() && batch.cells.is_empty());
+    }
+
+    #[test]
+    fn labels_are_checked_as_they_are_pushed() {
+        use crate::graph::{AtomLabels, LabelKinds};
+        let carrying = LabelKinds {
+            forces: true,
+            stress: true,
+        };
+        let mut b = GraphSetBuilder::new(vec!["energy".into()]).carrying(carrying);
+        let p = [[0.0; 3], [1.0, 0.0, 0.0]];
+        let push = |b: &mut GraphSetBuilder, labels: AtomLabels<'_>| {
+            b.push_labelled("x", &[1, 1], &p, None, &[0.0], labels)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = push(&mut b, AtomLabels::default());
+        assert!(e.contains("no forces"), "{e}");
+        let e = push(
+            &mut b,
+            AtomLabels {
+                forces: Some(&[[0.0; 3]]),
+                stress: None,
+            },
+        );
+        assert!(e.contains("1 force rows for 2 atoms"), "{e}");
+        let nan = [[0.0; 3], [f64::NAN, 0.0, 0.0]];
+        let e = push(
+            &mut b,
+            AtomLabels {
+                forces: Some(&nan),
+                stress: None,
+            },
+        );
+        assert!(e.contains("atom 1") && e.contains("not finite"), "{e}");
+        let ok = [[0.0; 3]; 2];
+        let e = push(
+            &mut b,
+            AtomLabels {
+                forces: Some(&ok),
+                stress: Some([[0.0; 3]; 3]),
+            },
+        );
+        assert!(e.contains("not periodic"), "{e}");
+        assert!(b.is_empty(), "nothing refused was kept");
+        let mut plain = GraphSetBuilder::new(vec!["energy".into()]);
+        let e = push(
+            &mut plain,
+            AtomLabels {
+                forces: Some(&ok),
+                stress: None,
+            },
+        );
+        assert!(e.contains("carries none"), "{e}");
     }
 }

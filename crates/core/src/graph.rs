@@ -64,7 +64,36 @@ pub enum Edges {
         receivers: Vec<u32>,
         /// Receiver minus sender position, including the periodic image shift (Angstrom).
         vectors: Vec<[f32; 3]>,
+        /// The sender's integer lattice translation `S` of every edge (zero in molecules):
+        /// `vector = x_receiver - (x_sender + S . lattice)`.
+        shifts: Vec<[i32; 3]>,
     },
+}
+
+/// Which labels beyond the per-graph targets a set carries (DESIGN.md §16).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelKinds {
+    /// Per-atom forces (eV/Angstrom), on every structure.
+    pub forces: bool,
+    /// Per-structure stress (eV/Angstrom^3, ASE's sign), where a structure has one.
+    pub stress: bool,
+}
+
+impl LabelKinds {
+    /// Whether any label beyond the targets is carried.
+    pub fn any(self) -> bool {
+        self.forces || self.stress
+    }
+}
+
+/// One structure's force and stress labels as a reader gives them (ASE's units and signs: forces
+/// in eV/Angstrom, stress in eV/Angstrom^3 as `(1/V) dE/d(strain)`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AtomLabels<'a> {
+    /// The force on every atom.
+    pub forces: Option<&'a [[f64; 3]]>,
+    /// The 3x3 stress of a periodic structure.
+    pub stress: Option<[[f64; 3]; 3]>,
 }
 
 /// One dataset split held column-wise: no heap object per graph.
@@ -82,9 +111,50 @@ pub struct GraphSet {
     edges: Edges,
     sizes: Vec<GraphSize>,
     species_classes: Arc<Vec<u8>>,
+    labels: LabelKinds,
+    /// The rule the edges were made by.
+    rule: GraphRule,
+    /// Per-atom forces when carried (empty otherwise).
+    forces: Vec<[f32; 3]>,
+    /// Per-graph stress, row-major 3x3, when carried (zeros where unknown; empty otherwise).
+    stress: Vec<[f32; 9]>,
+    /// Whether each graph's stress is known (empty when no stress is carried).
+    stress_known: Vec<bool>,
 }
 
 impl GraphSet {
+    /// The graph rule the set's edges were made by.
+    pub fn rule(&self) -> &GraphRule {
+        &self.rule
+    }
+
+    /// Which labels beyond the targets the set carries.
+    pub fn labels(&self) -> LabelKinds {
+        self.labels
+    }
+
+    /// The force on every atom (eV/Angstrom), when the set carries forces.
+    pub fn forces(&self) -> Option<&[[f32; 3]]> {
+        self.labels.forces.then_some(self.forces.as_slice())
+    }
+
+    /// Graph `g`'s stress (eV/Angstrom^3, row-major 3x3), when the set carries stress and `g`
+    /// has one.
+    pub fn stress(&self, g: usize) -> Option<&[f32; 9]> {
+        (self.labels.stress && self.stress_known[g]).then(|| &self.stress[g])
+    }
+
+    /// Every graph's stress (zeros where unknown) and whether it is known: empty slices when
+    /// the set carries no stress.
+    pub fn all_stress(&self) -> (&[[f32; 9]], &[bool]) {
+        (&self.stress, &self.stress_known)
+    }
+
+    /// Graphs whose stress is known (0 when the set carries none).
+    pub fn stress_count(&self) -> usize {
+        self.stress_known.iter().filter(|&&k| k).count()
+    }
+
     /// Number of graphs.
     pub fn len(&self) -> usize {
         self.sizes.len()
@@ -207,10 +277,16 @@ impl GraphSet {
                     senders: Vec::new(),
                     receivers: Vec::new(),
                     vectors: Vec::new(),
+                    shifts: Vec::new(),
                 },
             },
             sizes: Vec::with_capacity(indices.len()),
             species_classes: Arc::clone(&self.species_classes),
+            labels: self.labels,
+            rule: self.rule.clone(),
+            forces: Vec::new(),
+            stress: Vec::new(),
+            stress_known: Vec::new(),
         };
         for &g in indices {
             let g = g as usize;
@@ -218,7 +294,15 @@ impl GraphSet {
             out.atomic_numbers
                 .extend_from_slice(&self.atomic_numbers[nodes.clone()]);
             out.species.extend_from_slice(&self.species[nodes.clone()]);
-            out.positions.extend_from_slice(&self.positions[nodes]);
+            out.positions
+                .extend_from_slice(&self.positions[nodes.clone()]);
+            if self.labels.forces {
+                out.forces.extend_from_slice(&self.forces[nodes]);
+            }
+            if self.labels.stress {
+                out.stress.push(self.stress[g]);
+                out.stress_known.push(self.stress_known[g]);
+            }
             out.node_offsets.push(out.species.len() as u32);
             out.cells.push(self.cells[g]);
             out.targets.extend_from_slice(self.targets(g));
@@ -231,19 +315,22 @@ impl GraphSet {
                     senders,
                     receivers,
                     vectors,
+                    shifts,
                 },
                 Edges::Stored {
                     offsets: o2,
                     senders: s2,
                     receivers: r2,
                     vectors: v2,
+                    shifts: i2,
                 },
             ) = (&self.edges, &mut out.edges)
             {
                 let e = offsets[g] as usize..offsets[g + 1] as usize;
                 s2.extend_from_slice(&senders[e.clone()]);
                 r2.extend_from_slice(&receivers[e.clone()]);
-                v2.extend_from_slice(&vectors[e]);
+                v2.extend_from_slice(&vectors[e.clone()]);
+                i2.extend_from_slice(&shifts[e]);
                 o2.push(s2.len() as u64);
             }
         }
@@ -266,9 +353,100 @@ pub struct GraphSetBuilder {
     target_names: Vec<String>,
     ids: String,
     id_offsets: Vec<u32>,
+    labels: LabelKinds,
+    forces: Vec<[f32; 3]>,
+    stress: Vec<[f32; 9]>,
+    stress_known: Vec<bool>,
 }
 
 impl GraphSetBuilder {
+    /// The builder of a set that carries `labels` (forces on every structure, stress where a
+    /// structure has one): structures are then pushed with [`GraphSetBuilder::push_labelled`].
+    pub fn carrying(mut self, labels: LabelKinds) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    /// Which labels the set will carry.
+    pub fn labels(&self) -> LabelKinds {
+        self.labels
+    }
+
+    /// [`GraphSetBuilder::push`] with the structure's forces and stress: forces are required
+    /// (one finite row per atom) when the set carries them, stress is optional (a finite 3x3 of
+    /// a structure periodic along all three lattice vectors). Labels the set does not carry are
+    /// refused rather than dropped.
+    pub fn push_labelled(
+        &mut self,
+        id: &str,
+        atomic_numbers: &[u8],
+        positions: &[[f64; 3]],
+        cell: Option<Cell>,
+        targets: &[f32],
+        labels: AtomLabels<'_>,
+    ) -> Result<()> {
+        let fail = |message: String| Error::GraphRule {
+            graph: id.to_string(),
+            message,
+        };
+        self.check_labels(atomic_numbers.len(), cell.as_ref(), &labels)
+            .map_err(fail)?;
+        self.push(id, atomic_numbers, positions, cell, targets)?;
+        if let Some(f) = labels.forces.filter(|_| self.labels.forces) {
+            self.forces
+                .extend(f.iter().map(|row| row.map(|x| x as f32)));
+        }
+        if self.labels.stress {
+            let known = labels.stress.is_some();
+            let s = labels.stress.unwrap_or_default();
+            self.stress
+                .push(std::array::from_fn(|k| s[k / 3][k % 3] as f32));
+            self.stress_known.push(known);
+        }
+        Ok(())
+    }
+
+    /// Why a structure's labels cannot join the set, if they cannot.
+    fn check_labels(
+        &self,
+        atoms: usize,
+        cell: Option<&Cell>,
+        labels: &AtomLabels<'_>,
+    ) -> std::result::Result<(), String> {
+        match (self.labels.forces, labels.forces) {
+            (true, None) => return Err("no forces, but the set carries forces".into()),
+            (false, Some(_)) => {
+                return Err("forces given, but the set carries none (ask for them)".into());
+            }
+            (true, Some(f)) if f.len() != atoms => {
+                return Err(format!("{} force rows for {atoms} atoms", f.len()));
+            }
+            (true, Some(f)) => {
+                if let Some(i) = f.iter().position(|r| r.iter().any(|x| !x.is_finite())) {
+                    return Err(format!("the force on atom {i} is {:?}, not finite", f[i]));
+                }
+            }
+            (false, None) => {}
+        }
+        let Some(s) = labels.stress else {
+            return Ok(());
+        };
+        if !self.labels.stress {
+            return Err("a stress given, but the set carries none (ask for it)".into());
+        }
+        if s.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(format!("the stress {s:?} is not finite"));
+        }
+        if !cell.is_some_and(|c| c.pbc == [true; 3]) {
+            return Err(
+                "a stress on a structure that is not periodic along all three lattice vectors \
+                 (stress is the energy's derivative by a strain of the cell per volume)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// A builder for graphs with the given target columns.
     pub fn new(target_names: Vec<String>) -> Self {
         GraphSetBuilder {
@@ -291,7 +469,8 @@ impl GraphSetBuilder {
 
     /// Adds one graph. Atomic numbers must be 1..=118, positions finite (in float32's range: the
     /// set stores them so), and `targets` must have one value per target column. Edges are found
-    /// from the positions and the cell as given, in double precision.
+    /// from the positions and the cell as given, in double precision. A set that carries forces
+    /// takes its structures through [`GraphSetBuilder::push_labelled`].
     pub fn push(
         &mut self,
         id: &str,
@@ -414,6 +593,19 @@ impl GraphSetBuilder {
             }
             _ => self.stored_edges(rule)?,
         };
+        if self.labels.forces && self.forces.len() != self.atomic_numbers.len() {
+            return Err(Error::invalid(format!(
+                "the set carries forces, but {} of its {} atoms have none (structures pushed \
+                 without their labels)",
+                self.atomic_numbers.len() - self.forces.len(),
+                self.atomic_numbers.len()
+            )));
+        }
+        if self.labels.stress && self.stress.len() != self.cells.len() {
+            return Err(Error::invalid(
+                "the set carries stress, but some structures were pushed without their labels",
+            ));
+        }
         Ok(GraphSet {
             node_offsets: self.node_offsets,
             atomic_numbers: self.atomic_numbers,
@@ -427,6 +619,11 @@ impl GraphSetBuilder {
             edges,
             sizes,
             species_classes: Arc::new(classes),
+            labels: self.labels,
+            rule: rule.clone(),
+            forces: self.forces,
+            stress: self.stress,
+            stress_known: self.stress_known,
         })
     }
 

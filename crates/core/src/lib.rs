@@ -10,6 +10,7 @@
 //! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`]) with their config traits and the
 //!   [`registry`] of plugin descriptors.
 //!
+//! * [`potential`]: what a potential (energy, forces, stress) is trained with and predicts.
 //! * [`node`]: node-level tasks on one large graph (IBMB and its baselines).
 //!
 //! No ML engine lives here.
@@ -36,6 +37,7 @@ pub mod model;
 pub mod neighbors;
 pub mod node;
 pub mod plan;
+pub mod potential;
 pub mod prefetch;
 pub mod progress;
 pub mod records;
@@ -60,11 +62,12 @@ pub use epoch::Plans;
 pub use error::{Error, Result};
 /// A plugin's options declared once, on its spec's fields (see `geobatch_macros`).
 pub use geobatch_macros::{plugin, plugin_options};
-pub use graph::{Cell, GraphSet, GraphSetBuilder, GraphSize, SizeStats};
+pub use graph::{AtomLabels, Cell, GraphSet, GraphSetBuilder, GraphSize, LabelKinds, SizeStats};
 pub use model::{
     Batch, ModelContext, ModelSpec, OptimizerSpec, Staged, Stager, StepStats, Trainer,
 };
 pub use plan::Plan;
+pub use potential::{ForceContext, ForcePredictions, LossWeights};
 pub use records::{EvalRecord, Phases, RunEnd, RunInfo, RunStatus, StepRecord, StepTiming};
 pub use registry::{
     DataProvider, FetchArgs, ImportArgs, OptionDefault, OptionDoc, PluginDescriptor, PluginKind,

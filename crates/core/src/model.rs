@@ -132,6 +132,9 @@ pub struct ModelContext {
     pub optimizer: OptimizerSpec,
     /// How the engine runs a step (GPU variants; [`crate::engine`]).
     pub engine: crate::EngineOptions,
+    /// A potential's setup when the dataset carries forces (energy + forces + stress training);
+    /// `None` for the study's per-graph targets.
+    pub forces: Option<crate::potential::ForceContext>,
 }
 
 /// Timing of one training step's phases (ns) and its loss.
@@ -215,6 +218,18 @@ pub trait Trainer<B: Batch = GraphBatch>: Send {
     /// labelled ones.
     fn predict(&mut self, batch: &B, out: &mut B::Predictions) -> Result<()>;
 
+    /// A potential's energies, forces and stresses of the batch's real graphs (DESIGN.md §16);
+    /// models that are no potential refuse.
+    fn predict_forces(
+        &mut self,
+        _batch: &B,
+        _out: &mut crate::potential::ForcePredictions,
+    ) -> Result<()> {
+        Err(Error::invalid(
+            "this model predicts per-graph targets, not energies with forces",
+        ))
+    }
+
     /// Number of trainable scalars.
     fn parameter_count(&self) -> usize;
 
@@ -255,6 +270,12 @@ pub trait ModelSpec: Debug + Send + Sync {
     /// allocates it); `None` when the model does not say (a Python module's).
     fn step_memory(&self) -> Option<crate::memory::StepMemory> {
         None
+    }
+
+    /// Whether the model trains as a potential (energy from positions, forces and stress as its
+    /// derivatives) on a dataset that carries forces.
+    fn trains_forces(&self) -> bool {
+        false
     }
 }
 

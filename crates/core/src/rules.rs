@@ -172,6 +172,7 @@ fn search(
             out.senders.truncate(first);
             out.receivers.truncate(first);
             out.vectors.truncate(first);
+            out.shifts.truncate(first);
             return Ok(false);
         }
         return Ok(true);
@@ -184,6 +185,7 @@ fn search(
                 senders: &mut part.senders,
                 receivers: &mut part.receivers,
                 vectors: &mut part.vectors,
+                shifts: &mut part.shifts,
             };
             let range = t * RECEIVERS_PER_TASK..((t + 1) * RECEIVERS_PER_TASK).min(n);
             receivers_into(&grid, range, pick, &mut lists).then_some(part)
@@ -196,6 +198,7 @@ fn search(
         out.senders.extend_from_slice(&part.senders);
         out.receivers.extend_from_slice(&part.receivers);
         out.vectors.extend_from_slice(&part.vectors);
+        out.shifts.extend_from_slice(&part.shifts);
     }
     Ok(true)
 }
@@ -219,6 +222,7 @@ fn receivers_into(
             out.senders.push(c.sender);
             out.receivers.push(i as u32);
             out.vectors.push(c.vector.map(|x| x as f32));
+            out.shifts.push(c.image);
         }
     }
     true
@@ -257,6 +261,7 @@ struct Block {
     senders: Vec<u32>,
     receivers: Vec<u32>,
     vectors: Vec<[f32; 3]>,
+    shifts: Vec<[i32; 3]>,
 }
 
 /// Where a graph's edges are appended.
@@ -264,6 +269,8 @@ struct EdgeLists<'a> {
     senders: &'a mut Vec<u32>,
     receivers: &'a mut Vec<u32>,
     vectors: &'a mut Vec<[f32; 3]>,
+    /// The sender's lattice translation (image) of every edge.
+    shifts: &'a mut Vec<[i32; 3]>,
 }
 
 /// The kNN order of a neighbour: its distance rounded to 1e-6 Angstrom, then its vector rounded
@@ -290,11 +297,36 @@ pub fn build_edges(
     receivers: &mut Vec<u32>,
     vectors: &mut Vec<[f32; 3]>,
 ) -> Result<(), String> {
+    let mut shifts = Vec::new();
+    build_edges_with_shifts(
+        rule,
+        positions,
+        cell,
+        senders,
+        receivers,
+        vectors,
+        &mut shifts,
+    )
+}
+
+/// [`build_edges`], with every edge's image shift `S` (the sender's integer lattice translation)
+/// appended to `shifts`: `vector = x_receiver - (x_sender + S . lattice)`, so that a model
+/// differentiated by position rebuilds the vector from positions and cell (DESIGN.md §16).
+pub fn build_edges_with_shifts(
+    rule: &GraphRule,
+    positions: &[[f64; 3]],
+    cell: &Cell,
+    senders: &mut Vec<u32>,
+    receivers: &mut Vec<u32>,
+    vectors: &mut Vec<[f32; 3]>,
+    shifts: &mut Vec<[i32; 3]>,
+) -> Result<(), String> {
     let first = vectors.len();
     let mut out = EdgeLists {
         senders,
         receivers,
         vectors,
+        shifts,
     };
     edges_of(rule, positions, cell, &mut out)?;
     // two atoms at one position: an edge with no direction (NaN in every model that normalises
@@ -375,6 +407,7 @@ fn edges_of(
                     out.receivers.push(i as u32);
                     out.vectors
                         .push([0, 1, 2].map(|k| (pos[i][k] - pos[j][k]) as f32));
+                    out.shifts.push([0; 3]);
                 }
             }
         }

@@ -42,6 +42,13 @@ pub struct BatchInputs<B: Backend> {
     pub vectors_host: Vec<[f32; 3]>,
     /// Where the models' radial bases are computed (`training.engine.basis`).
     pub basis: BasisPlace,
+    /// Edge vectors as a tensor `[E, 3]`, when the inputs are a potential's
+    /// ([`BatchInputs::smooth`]): differentiated by the engine, padding edges moved beyond the
+    /// cutoff. `None` for the study's targets (models read `vectors_host`).
+    pub vectors: Option<Tensor<B, 2>>,
+    /// A potential's cosine envelope of every edge, `[E, 1]`: 1 at length 0, 0 from the cutoff
+    /// on, with a zero slope there (`None`: no cutoff, or not a potential's inputs).
+    pub envelope: Option<Tensor<B, 2>>,
 }
 
 fn ints<B: Backend>(v: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
@@ -116,7 +123,73 @@ impl<B: FusedOps> BatchInputs<B> {
             distances_host: distances,
             vectors_host: vectors,
             basis: engine.basis,
+            vectors: None,
+            envelope: None,
         }
+    }
+
+    /// A potential's inputs (DESIGN.md §16): geometry from the edge vectors `vectors` `[E, 3]`
+    /// (the engine differentiates through them), smooth in the positions. Padding edges are
+    /// moved `2 x cutoff` (1,000 Angstrom without a cutoff) along x, beyond every basis and
+    /// envelope, so that they add exactly zero; messages are summed (a mean over a cutoff's
+    /// neighbours jumps as one crosses it) and graphs read out as sums (energy is extensive):
+    /// both inverse counts are 1. The basis is made on the device, from the tensors.
+    pub fn smooth(
+        batch: &GraphBatch,
+        vectors: Tensor<B, 2>,
+        cutoff: Option<f64>,
+        device: &B::Device,
+        engine: &EngineOptions,
+    ) -> Self {
+        let (n, e, g) = (batch.species.len(), batch.senders.len(), batch.n_node.len());
+        let far = cutoff.map_or(1000.0, |c| 2.0 * c) as f32;
+        let real = batch.real().edges;
+        let mut offset = vec![0.0f32; 3 * e];
+        for row in offset.chunks_exact_mut(3).skip(real) {
+            row[0] = far;
+        }
+        let vectors = vectors + floats(offset, [e, 3], device);
+        let distances = (vectors.clone() * vectors.clone()).sum_dim(1).sqrt();
+        let envelope = cutoff.map(|rc| {
+            let inside = distances.clone().lower_elem(rc).float();
+            (distances.clone() * (std::f64::consts::PI / rc))
+                .cos()
+                .add_scalar(1.0)
+                .mul_scalar(0.5)
+                * inside
+        });
+        let mask: Vec<f32> = batch
+            .graph_mask
+            .iter()
+            .map(|&m| if m { 1.0 } else { 0.0 })
+            .collect();
+        let grouped = B::GROUPED_SUMS && engine.segments == SegmentKernel::Csr;
+        BatchInputs {
+            species: ints(&batch.species, device),
+            distances,
+            senders: Segments::from_host(&batch.senders, n, grouped, device),
+            receivers: Segments::from_host(&batch.receivers, n, grouped, device),
+            node_graph: Segments::from_host(&batch.node_graph, g, grouped, device),
+            inv_in_degree: Tensor::ones([n, 1], device),
+            inv_n_node: Tensor::ones([g, 1], device),
+            mask: floats(mask, [g, 1], device),
+            targets: Tensor::zeros([g, batch.n_targets().max(1)], device),
+            n_nodes: n,
+            n_graphs: g,
+            n_real: batch.real().graphs,
+            distances_host: Vec::new(),
+            vectors_host: Vec::new(),
+            basis: BasisPlace::Device,
+            vectors: Some(vectors),
+            envelope,
+        }
+    }
+
+    /// The edge vectors of `batch` `[E, 3]` as stored (padding: zeros), for [`BatchInputs::smooth`].
+    pub fn edge_vector_tensor(batch: &GraphBatch, device: &B::Device) -> Tensor<B, 2> {
+        let v = batch.edge_vectors();
+        let flat: Vec<f32> = v.iter().flatten().copied().collect();
+        floats(flat, [v.len(), 3], device)
     }
 }
 

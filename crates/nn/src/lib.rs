@@ -8,6 +8,8 @@
 //! * [`state`]: what a trainer checkpoints (model, best parameters, optimiser) and its files.
 //! * [`trainer`]: the generic [`Trainer`](geobatch_core::Trainer): Adam, the staircase learning
 //!   rate, MSE over real graphs, predictions in target units.
+//! * [`potential`]: models trained as potentials: energy, forces and stress, with exact
+//!   second-order gradients on nested autodiff (DESIGN.md §16).
 //! * [`backend`]: the backends a build offers (flex on the CPU; CUDA with the `cuda` feature).
 
 pub mod backend;
@@ -22,6 +24,7 @@ pub mod init;
 pub mod inputs;
 pub mod layers;
 pub mod parallel;
+pub mod potential;
 pub mod sizes;
 pub mod state;
 mod tracked;

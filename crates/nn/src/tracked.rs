@@ -9,8 +9,9 @@
 //! * `y = x + b` (a bias row): `dx = g`, `db` = column sums of `g` ([`FusedOps::bias_grad`]).
 
 use crate::fused::FusedOps;
+use burn::tensor::Scalar;
 use burn::tensor::TensorMetadata;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::ops::FloatTensorOps;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
@@ -461,15 +462,23 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         activation::<B, C>(x, B::silu, B::silu_with_slope)
     }
 
+    /// SiLU and its slope `s (1 + x (1 - s))` (`s = sigmoid(x)`), the slope made of tracked
+    /// operations: under nested autodiff (a potential's forces) the outer backward pass
+    /// multiplies by it, and its own derivative is part of the exact second-order gradient.
     fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let slope =
-            <Self as AutodiffBackend>::from_inner(B::silu_with_slope(x.primitive.clone()).1);
-        (Self::silu(x), slope)
+        use burn::tensor::ops::ActivationOps;
+        let s = <Self as ActivationOps<Self>>::sigmoid(x.clone());
+        let one_minus = Self::float_add_scalar(Self::float_neg(s.clone()), Scalar::Float(1.0));
+        let inner =
+            Self::float_add_scalar(Self::float_mul(x.clone(), one_minus), Scalar::Float(1.0));
+        (Self::silu(x), Self::float_mul(s, inner))
     }
 
+    /// Shifted softplus and its slope `sigmoid(x)`, the slope a tracked operation (see
+    /// [`FusedOps::silu_with_slope`] here).
     fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        // The slope enters the graph as a constant: it is not differentiated further.
-        let slope = <Self as AutodiffBackend>::from_inner(B::ssp_with_slope(x.primitive.clone()).1);
+        use burn::tensor::ops::ActivationOps;
+        let slope = <Self as ActivationOps<Self>>::sigmoid(x.clone());
         (Self::ssp(x), slope)
     }
 }

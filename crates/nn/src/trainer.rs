@@ -309,6 +309,37 @@ macro_rules! trainer {
     }};
 }
 
+/// [`trainer!`] for a model that also trains as a potential: with a potential's setup in the
+/// context (a dataset that carries forces) the model is trained on energies, forces and stresses
+/// by a [`crate::potential::ForceTrainer`], on the CPU engine (nested autodiff on the GPU
+/// backends is not built in); without one, as [`trainer!`].
+#[macro_export]
+macro_rules! potential_trainer {
+    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {{
+        if $ctx.forces.is_none() {
+            $crate::trainer!($ctx, |$b, $device| $make)
+        } else {
+            match $crate::backend::parse_device(&$ctx.device)
+                .map_err(geobatch_core::Error::invalid)?
+            {
+                $crate::backend::DeviceKind::Cpu => {
+                    type $b = $crate::backend::CpuAutodiff;
+                    $crate::potential::boxed_potential::<$b, _>(
+                        $ctx,
+                        Default::default(),
+                        |$device| $make,
+                    )
+                }
+                _ => Err(geobatch_core::Error::invalid(format!(
+                    "training.device = {:?}: energies with forces train on the CPU engine \
+                     (device = \"cpu\"); nested autodiff on the GPU backends is not built in yet",
+                    $ctx.device
+                ))),
+            }
+        }
+    }};
+}
+
 /// The CUDA arm of [`trainer!`] in builds with the `cuda` feature.
 #[cfg(feature = "cuda")]
 #[doc(hidden)]

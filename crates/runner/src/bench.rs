@@ -134,6 +134,7 @@ fn bench_one(
         device: cfg.training.device.clone(),
         optimizer: cfg.training.optimizer.clone(),
         engine: cfg.training.engine,
+        forces: None,
     })?;
     // steps on a shape met for the first time are not steady: the run goes on until `steps`
     // steady ones are timed, or at most STEADY_TRIES times as many steps have run

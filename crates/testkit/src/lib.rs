@@ -475,6 +475,7 @@ pub mod edges {
             senders,
             receivers,
             vectors,
+            ..
         } = set.edges()
         else {
             panic!("graph rule with stored edges expected");
@@ -518,6 +519,7 @@ pub mod models {
             device: "cpu".into(),
             optimizer: OptimizerSpec::default(),
             engine: Default::default(),
+            forces: None,
         }
     }
 

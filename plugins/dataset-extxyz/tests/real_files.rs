@@ -57,6 +57,7 @@ fn stored(set: &GraphSet, g: usize) -> Vec<(u32, u32, [f32; 3])> {
         senders,
         receivers,
         vectors,
+        ..
     } = set.edges()
     else {
         panic!("stored edges expected");

@@ -8,11 +8,17 @@
 //! * `crystals`: 1-40 atoms per cell (normal, mean 8, sd 6), triclinic cells with lengths of
 //!   3-9 Angstrom and angles of 75-105 degrees, one to four elements drawn from a pool of twenty;
 //!   graph rule `knn` with k = 12 by default. Target `formation_energy`: per-atom, in eV/atom.
+//! * `labels = "morse"`: the structures labelled by a Morse pair potential ([`pair`]) instead,
+//!   with exact total `energy` (eV), per-atom forces and, for crystals, stress: the
+//!   interatomic-potential workload without a download (crystals' atoms then kept at least
+//!   1.2 Angstrom apart, where they can be).
+
+pub mod pair;
 
 use geobatch_core::progress::Progress;
 use geobatch_core::{
-    Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder,
-    Result, SplitName, SplitSpec, plugin_options,
+    AtomLabels, Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet,
+    GraphSetBuilder, LabelKinds, Result, SplitName, SplitSpec, plugin_options,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,6 +34,14 @@ pub enum Family {
     Molecules,
     /// Periodic crystals.
     Crystals,
+}
+
+/// What labels the structures carry beyond the family's default target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairLabels {
+    /// The Morse pair potential of [`pair::Morse::default`]: total energy, forces, stress.
+    Morse,
 }
 
 /// Distribution of atoms per structure: a normal distribution with the given mean and standard
@@ -121,6 +135,14 @@ pub struct SyntheticSpec {
         doc = "generation and split seed"
     )]
     pub seed: Option<u64>,
+    /// Labels from a pair potential (energy, forces, stress) instead of the family's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "\"morse\"",
+        toml = "none (the family's target)",
+        doc = "label the structures with a Morse pair potential: total energy (eV), forces (eV/A) and, for crystals, stress (eV/A^3)"
+    )]
+    pub labels: Option<PairLabels>,
 }
 
 /// The serialised form of [`SyntheticSpec`], with the family defaults filled in.
@@ -133,6 +155,8 @@ struct Resolved {
     split: SplitSpec,
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<PairLabels>,
 }
 
 impl From<SyntheticSpec> for Resolved {
@@ -144,6 +168,7 @@ impl From<SyntheticSpec> for Resolved {
             graph: s.rule(),
             split: s.split,
             seed: s.seed,
+            labels: s.labels,
         }
     }
 }
@@ -168,7 +193,15 @@ impl SyntheticSpec {
         let normal = Normal::new(dist.mean, dist.sd.max(1e-9))
             .map_err(|e| Error::invalid(format!("dataset.nodes: {e}")))?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut b = GraphSetBuilder::new(vec![self.family.target().to_string()]);
+        let target = match self.labels {
+            Some(PairLabels::Morse) => "energy",
+            None => self.family.target(),
+        };
+        let morse = pair::Morse::default();
+        let mut b = GraphSetBuilder::new(vec![target.to_string()]).carrying(LabelKinds {
+            forces: self.labels.is_some(),
+            stress: self.labels.is_some() && self.family == Family::Crystals,
+        });
         let mut z = Vec::new();
         let mut pos = Vec::new();
         let mut progress = Progress::new("generating synthetic graphs", Some(self.graphs));
@@ -189,12 +222,29 @@ impl SyntheticSpec {
                     (None, molecule_energy(&z, &pos))
                 }
                 Family::Crystals => {
-                    let cell = crystal(&mut rng, n, &mut z, &mut pos);
+                    let apart = if self.labels.is_some() { 1.2 } else { 0.0 };
+                    let cell = crystal(&mut rng, n, apart, &mut z, &mut pos);
                     (Some(cell), crystal_energy(&z))
                 }
             };
             let exact: Vec<[f64; 3]> = pos.iter().map(|p| p.map(f64::from)).collect();
-            b.push(&format!("synthetic-{g}"), &z, &exact, cell, &[y])?;
+            let id = format!("synthetic-{g}");
+            match self.labels {
+                None => b.push(&id, &z, &exact, cell, &[y])?,
+                Some(PairLabels::Morse) => {
+                    let l = morse
+                        .label(&exact, cell.as_ref())
+                        .map_err(|m| Error::GraphRule {
+                            graph: id.clone(),
+                            message: m,
+                        })?;
+                    let labels = AtomLabels {
+                        forces: Some(&l.forces),
+                        stress: l.stress,
+                    };
+                    b.push_labelled(&id, &z, &exact, cell, &[l.energy as f32], labels)?;
+                }
+            }
         }
         progress.done(self.graphs);
         b.build(&self.rule(), None)
@@ -283,7 +333,15 @@ fn molecule_energy(z: &[u8], pos: &[[f32; 3]]) -> f32 {
     e as f32
 }
 
-fn crystal(rng: &mut ChaCha8Rng, n: usize, z: &mut Vec<u8>, pos: &mut Vec<[f32; 3]>) -> Cell {
+/// A random cell with `n` atoms at random places, each kept at least `apart` Angstrom from the
+/// atoms before it (and their images) where 50 draws find such a place.
+fn crystal(
+    rng: &mut ChaCha8Rng,
+    n: usize,
+    apart: f64,
+    z: &mut Vec<u8>,
+    pos: &mut Vec<[f32; 3]>,
+) -> Cell {
     z.clear();
     pos.clear();
     let cell = loop {
@@ -305,12 +363,45 @@ fn crystal(rng: &mut ChaCha8Rng, n: usize, z: &mut Vec<u8>, pos: &mut Vec<[f32; 
     let elems: Vec<u8> = (0..kinds)
         .map(|_| CRYSTAL_ELEMENTS[rng.random_range(0..CRYSTAL_ELEMENTS.len())])
         .collect();
+    let mut frac: Vec<[f64; 3]> = Vec::with_capacity(n);
     for i in 0..n {
         z.push(elems[i % kinds]);
-        let p = cell.to_cartesian([rng.random(), rng.random(), rng.random()]);
+        let mut f = [rng.random(), rng.random(), rng.random()];
+        for _ in 0..50 {
+            if apart == 0.0
+                || frac
+                    .iter()
+                    .all(|q| periodic_distance(&cell, f, *q) >= apart)
+            {
+                break;
+            }
+            f = [rng.random(), rng.random(), rng.random()];
+        }
+        frac.push(f);
+        let p = cell.to_cartesian(f);
         pos.push(p.map(|x| x as f32));
     }
     cell
+}
+
+/// The shortest distance between fractional points `a` and `b` over the 27 nearest images of
+/// their difference (wrapped into [-1/2, 1/2) first).
+fn periodic_distance(cell: &Cell, a: [f64; 3], b: [f64; 3]) -> f64 {
+    let d = [0, 1, 2].map(|m| (a[m] - b[m]) - (a[m] - b[m]).round());
+    let mut best = f64::INFINITY;
+    for i in -1..=1 {
+        for j in -1..=1 {
+            for k in -1..=1 {
+                let f = [
+                    d[0] + f64::from(i),
+                    d[1] + f64::from(j),
+                    d[2] + f64::from(k),
+                ];
+                best = best.min(geobatch_core::neighbors::norm(cell.to_cartesian(f)));
+            }
+        }
+    }
+    best
 }
 
 fn crystal_energy(z: &[u8]) -> f32 {
@@ -426,6 +517,7 @@ mod tests {
             graph: None,
             split: SplitSpec::default(),
             seed: None,
+            labels: None,
         }
     }
 

@@ -6,6 +6,11 @@
 //! m = W * x_j; h <- h + [Linear(C) -> ssp -> Linear(C)](mean of m over incoming edges). Readout:
 //! per node Linear(C/2) -> ssp -> Linear(targets), mean over the graph's nodes. No biases anywhere;
 //! weights truncated normal with std 1/sqrt(fan_in).
+//!
+//! As a potential (a dataset with forces, DESIGN.md §16) the same network reads its inputs
+//! smooth ([`geobatch_nn::BatchInputs::smooth`]): filters times the cosine envelope of the
+//! graph's cutoff, messages summed, per-atom outputs summed into the energy; forces and stress
+//! are its derivatives ([`geobatch_nn::potential`]).
 
 use burn::module::Module;
 use burn::tensor::Tensor;
@@ -114,6 +119,11 @@ impl<B: FusedOps> GraphRegressor<B> for SchNet<B> {
         let mut h = self.embed.embed(x.species.clone());
         for step in &self.interactions {
             let w = step.filter.forward(e.clone());
+            // a potential's edges fade to zero at the cutoff (SchNet's cosine cutoff)
+            let w = match &x.envelope {
+                Some(envelope) => w * envelope.clone(),
+                None => w,
+            };
             let agg = message_mean(
                 w,
                 step.node_in.forward(h.clone()),
@@ -164,9 +174,13 @@ impl ModelSpec for SchNetSpec {
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
         self.validate()?;
         let (species, targets) = (ctx.n_species, ctx.target_stats.len());
-        geobatch_nn::trainer!(ctx, |B, device| SchNet::<B>::new(
+        geobatch_nn::potential_trainer!(ctx, |B, device| SchNet::<B>::new(
             self, species, targets, ctx.seed, device
         ))
+    }
+
+    fn trains_forces(&self) -> bool {
+        true
     }
 }
 

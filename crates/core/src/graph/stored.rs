@@ -58,6 +58,7 @@ impl GraphSetBuilder {
             senders: all.senders,
             receivers: all.receivers,
             vectors: all.vectors,
+            shifts: all.shifts,
         };
         Ok((edges, all.sizes))
     }
@@ -71,13 +72,14 @@ impl GraphSetBuilder {
         for g in graphs {
             let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
             let before = out.senders.len();
-            rules::build_edges(
+            rules::build_edges_with_shifts(
                 rule,
                 &self.exact_positions(g),
                 &self.cells[g],
                 &mut out.senders,
                 &mut out.receivers,
                 &mut out.vectors,
+                &mut out.shifts,
             )
             .map_err(|message| Error::GraphRule {
                 graph: self.id_of(g),
@@ -105,6 +107,7 @@ struct GraphEdges {
     senders: Vec<u32>,
     receivers: Vec<u32>,
     vectors: Vec<[f32; 3]>,
+    shifts: Vec<[i32; 3]>,
     sizes: Vec<GraphSize>,
 }
 
@@ -114,6 +117,7 @@ impl GraphEdges {
         self.senders.reserve(edges);
         self.receivers.reserve(edges);
         self.vectors.reserve(edges);
+        self.shifts.reserve(edges);
         self.offsets.reserve(graphs);
         self.sizes.reserve(graphs);
     }
@@ -125,13 +129,14 @@ impl GraphEdges {
         self.senders.extend_from_slice(&next.senders);
         self.receivers.extend_from_slice(&next.receivers);
         self.vectors.extend_from_slice(&next.vectors);
+        self.shifts.extend_from_slice(&next.shifts);
         self.sizes.extend_from_slice(&next.sizes);
     }
 }
 
 /// Refuses a graph rule whose edges, `made` in the first `done` of `graphs` graphs and projected
-/// over all of them, need more memory than this process can have (20 bytes an edge: endpoints
-/// and vector, twice for the growth of their arrays).
+/// over all of them, need more memory than this process can have (32 bytes an edge: endpoints,
+/// vector and image shift, about twice that while their arrays grow).
 pub(super) fn project_edges(
     rule: &GraphRule,
     made: usize,
@@ -146,7 +151,7 @@ pub(super) fn project_edges(
     };
     crate::memory::check_available(
         &format!("dataset.graph = {rule}"),
-        projected * 40.0,
+        projected * 64.0,
         &format!(
             "about {projected:.3e} edges over the {graphs} graphs, {:.0} a graph in the first {done}: \
              lower the radius (or k)",

@@ -336,6 +336,7 @@ where
             ..Default::default()
         },
         engine,
+        forces: None,
     };
     let mut trainer =
         crate::trainer::boxed_trainer::<B, Tiny<B>>(&ctx, device, |d| Tiny::new(d)).unwrap();

@@ -2,7 +2,8 @@
 
 use super::checks::{check_device, check_experiment_name, check_sinks, check_threads};
 use geobatch_core::{
-    BatcherSpec, DatasetSpec, EngineOptions, ModelSpec, OptimizerSpec, Quirks, SinkSpec, SplitName,
+    BatcherSpec, DatasetSpec, EngineOptions, LossWeights, ModelSpec, OptimizerSpec, Quirks,
+    SinkSpec, SplitName,
 };
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -124,6 +125,10 @@ pub struct TrainingSection {
     /// config while every option has its default).
     #[serde(default, skip_serializing_if = "EngineOptions::is_default")]
     pub engine: EngineOptions,
+    /// Weights of a potential's energy, force and stress terms (`[training.loss]`), for datasets
+    /// that carry forces; the defaults (1, 1, 1) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossWeights>,
 }
 
 fn default_checkpoint_every() -> u64 {
@@ -143,6 +148,7 @@ impl Default for TrainingSection {
             checkpoint_every: default_checkpoint_every(),
             threads: None,
             engine: EngineOptions::default(),
+            loss: None,
         }
     }
 }
@@ -234,6 +240,9 @@ impl ExperimentConfig {
             .optimizer
             .validate()
             .map_err(|e| e.to_string())?;
+        if let Some(w) = &self.training.loss {
+            w.validate().map_err(|e| e.to_string())?;
+        }
         if let Some(m) = &self.model {
             m.validate().map_err(|e| format!("[model] {e}"))?;
         }

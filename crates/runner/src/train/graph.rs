@@ -8,11 +8,12 @@ use super::{Ended, Point, TaskHooks};
 use crate::batches::run_batches_with_plans;
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::error::RunError;
-use crate::evaluate::{SplitErrors, evaluate};
+use crate::evaluate::{SplitErrors, evaluate, evaluate_forces};
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
-    Dataset, Error, GraphBatch, ModelContext, ModelSpec, RunStatus, SplitName, Task, Trainer,
+    Dataset, Error, ForceContext, GraphBatch, GraphRule, ModelContext, ModelSpec, RunStatus,
+    SplitName, Task, Trainer,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -122,15 +123,39 @@ impl GraphTask<'_> {
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
         for &split in self.splits {
-            let SplitErrors { rmse, mae, graphs } =
-                evaluate(trainer, self.dataset.split(split), self.batch_size)?;
-            for (k, name) in self.dataset.target_names().iter().enumerate() {
+            let set = self.dataset.split(split);
+            let rows: Vec<(String, f64, f64)>;
+            let graphs;
+            if set.labels().forces {
+                let errors = evaluate_forces(trainer, set, self.batch_size)?;
+                graphs = errors.graphs;
+                rows = errors
+                    .rows
+                    .into_iter()
+                    .map(|(name, r, m)| (name.to_string(), r, m))
+                    .collect();
+            } else {
+                let SplitErrors {
+                    rmse,
+                    mae,
+                    graphs: n,
+                } = evaluate(trainer, set, self.batch_size)?;
+                graphs = n;
+                rows = self
+                    .dataset
+                    .target_names()
+                    .iter()
+                    .enumerate()
+                    .map(|(k, name)| (name.clone(), rmse[k], mae[k]))
+                    .collect();
+            }
+            for (target, rmse, mae) in rows {
                 let rec = EvalRecord {
                     step: at.steps,
                     split: split.as_str().into(),
-                    target: name.clone(),
-                    rmse: rmse[k],
-                    mae: mae[k],
+                    target,
+                    rmse,
+                    mae,
                     graphs,
                     accuracy: None,
                     macro_f1: None,
@@ -231,6 +256,7 @@ impl TaskKind for ExperimentConfig {
         }
         let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?
             .with_memory_check(memory);
+        let forces = potential_setup(loaded, dataset.as_ref(), model)?;
         let trainer = model.build(&ModelContext {
             n_species: dataset.species_classes().len(),
             target_stats: dataset.target_stats(),
@@ -238,6 +264,7 @@ impl TaskKind for ExperimentConfig {
             device: tr.device.clone(),
             optimizer: tr.optimizer.clone(),
             engine: tr.engine,
+            forces,
         })?;
         Ok(Prepared {
             source,
@@ -274,6 +301,52 @@ impl TaskKind for ExperimentConfig {
     ) -> Result<String, RunError> {
         Ok(run_batches_with_plans(loaded, steps, plans, stop)?.render())
     }
+}
+
+/// A potential's setup when the dataset carries forces (DESIGN.md §16): the model must train as
+/// one, the graph rule be smooth in the positions, and `[training.loss]` is refused without
+/// forces (it would weigh nothing).
+pub fn potential_setup(
+    loaded: &LoadedConfig,
+    dataset: &dyn Dataset,
+    model: &dyn ModelSpec,
+) -> Result<Option<ForceContext>, RunError> {
+    let train = dataset.split(SplitName::Train);
+    let loss = loaded.config.training.loss;
+    if !train.labels().forces {
+        return match loss {
+            Some(_) => Err(loaded.input_error(
+                "[training.loss] weighs a potential's energy, forces and stress, but the dataset \
+                 carries no forces: name them among the dataset's targets (targets = \
+                 [\"energy\", \"forces\"]) or leave [training.loss] out",
+            )),
+            None => Ok(None),
+        };
+    }
+    if !model.trains_forces() {
+        return Err(loaded.input_error(&format!(
+            "the dataset carries forces, so the model trains as a potential (energy from the \
+             positions, forces as its negative gradient), which model.kind = {:?} does not: \
+             use \"schnet\" or \"painn\"",
+            model.typetag_name()
+        )));
+    }
+    let cutoff = match train.rule() {
+        GraphRule::Cutoff { radius } => Some(*radius),
+        GraphRule::Full => None,
+        GraphRule::Knn { k } => {
+            return Err(loaded.input_error(&format!(
+                "dataset.graph = {{ kind = \"knn\", k = {k} }}: a potential's energy must be \
+                 smooth in the positions, and the k nearest neighbours change by jumps as atoms \
+                 move: use graph = {{ kind = \"cutoff\", radius = 5.0 }}"
+            )));
+        }
+    };
+    Ok(Some(ForceContext::fit(
+        train,
+        loss.unwrap_or_default(),
+        cutoff,
+    )?))
 }
 
 /// An empty split would score RMSE 0 over 0 graphs: refused before anything runs.
