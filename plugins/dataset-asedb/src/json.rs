@@ -88,7 +88,20 @@ fn row(id: i64, o: &Map<String, Value>) -> std::result::Result<Row, String> {
         Some(Value::Object(m)) => m.clone(),
         Some(_) => return Err("key_value_pairs is not an object".into()),
     };
+    let forces = match o.get("forces") {
+        None | Some(Value::Null) => None,
+        Some(f) => {
+            let v = reals(f).ok_or("forces is not a list of numbers")?;
+            Some(crate::row::triples(&v, positions.len(), "forces")?)
+        }
+    };
+    let stress = match o.get("stress") {
+        None | Some(Value::Null) => None,
+        Some(s) => Some(reals(s).ok_or("stress is not a list of numbers")?),
+    };
     Ok(Row {
+        forces,
+        stress,
         id,
         unique_id: o
             .get("unique_id")

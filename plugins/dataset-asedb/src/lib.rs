@@ -135,14 +135,25 @@ const ARRAYS: [&str; 8] = [
 impl AsedbSpec {
     fn targets(&self) -> Result<Targets> {
         // ASE's arrays (per atom, or a vector per structure) are no target: rows that carry
-        // them would all be skipped as "without" them
-        if let Some(t) = self.targets.iter().find(|t| ARRAYS.contains(&t.as_str())) {
+        // them would all be skipped as "without" them; forces and stress are a potential's
+        // labels
+        if let Some(t) = self
+            .targets
+            .iter()
+            .find(|t| ARRAYS.contains(&t.as_str()) && !structures::LABELS.contains(&t.as_str()))
+        {
             return Err(Error::invalid(format!(
                 "dataset.targets: {t} is an array in ASE databases (per atom, or a vector per \
                  structure), not one number per structure: geobatch's targets are {} or \
-                 key-value pairs",
+                 key-value pairs (and a potential's labels forces and stress)",
                 row::COLUMNS.join(", ")
             )));
+        }
+        if self.targets.iter().any(|t| t == "virial") {
+            return Err(Error::invalid(
+                "dataset.targets names virial: ASE databases store the stress (eV/A^3): name \
+                 stress",
+            ));
         }
         Targets::new(&self.targets, &self.per_atom)
     }
@@ -192,14 +203,16 @@ impl DatasetSpec for AsedbSpec {
         self.validate()?;
         let mut out = Collector::new(self.targets()?).skip_non_finite(self.skip_non_finite);
         let name = self.path.display().to_string();
-        let mut values = vec![None; self.targets.len()];
+        let names = out.names().to_vec();
+        let labels = out.labels();
+        let mut values = vec![None; names.len()];
         for r in read(&self.path)? {
             let origin = format!("{name}: row id {}", r.id);
             if !structures::selected(&self.select, |k| r.key_value_pairs.get(k).and_then(scalar)) {
                 out.skip_unselected();
                 continue;
             }
-            for (slot, t) in values.iter_mut().zip(&self.targets) {
+            for (slot, t) in values.iter_mut().zip(&names) {
                 *slot = match r.get(t) {
                     Lookup::Absent => None,
                     Lookup::Number(x) => Some(x),
@@ -210,6 +223,13 @@ impl DatasetSpec for AsedbSpec {
                     }
                 };
             }
+            let stress = match r.stress.as_deref().filter(|_| labels.stress) {
+                None => None,
+                Some(v) => Some(
+                    structures::stress_matrix(v)
+                        .map_err(|m| Error::invalid(format!("{origin}: stress: {m}")))?,
+                ),
+            };
             let s = Structure {
                 id: self.id(&r, &origin)?,
                 origin,
@@ -217,6 +237,8 @@ impl DatasetSpec for AsedbSpec {
                 positions: r.positions,
                 lattice: Some(r.cell),
                 pbc: r.pbc,
+                forces: r.forces.filter(|_| labels.forces),
+                stress,
             };
             out.push(&s, &values)?;
         }

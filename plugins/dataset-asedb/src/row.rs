@@ -76,6 +76,18 @@ pub struct Row {
     pub columns: [Option<f64>; 4],
     /// The key-value pairs.
     pub key_value_pairs: Map<String, Value>,
+    /// The calculator's forces (eV/Angstrom, one row per atom), when stored.
+    pub forces: Option<Vec<[f64; 3]>>,
+    /// The calculator's stress as stored (6 Voigt values `xx yy zz yz xz xy` or 9, eV/A^3).
+    pub stress: Option<Vec<f64>>,
+}
+
+/// Rows of three from a flat list whose length is `3 * n`, for `n` atoms.
+pub fn triples(v: &[f64], n: usize, what: &str) -> std::result::Result<Vec<[f64; 3]>, String> {
+    if v.len() != 3 * n {
+        return Err(format!("{what} has {} values for {n} atoms", v.len()));
+    }
+    Ok(v.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
 }
 
 /// A value looked up by name in a row.

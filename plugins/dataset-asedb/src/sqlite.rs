@@ -95,8 +95,8 @@ pub fn read(path: &Path) -> Result<Vec<Row>> {
     }
     let mut stmt = con
         .prepare(&format!(
-            "SELECT id, unique_id, numbers, positions, cell, pbc, {}, key_value_pairs FROM systems \
-             ORDER BY id",
+            "SELECT id, unique_id, numbers, positions, cell, pbc, {}, key_value_pairs, forces, \
+             stress FROM systems ORDER BY id",
             COLUMNS.join(", ")
         ))
         .map_err(sql)?;
@@ -154,7 +154,24 @@ fn row_of(r: &rusqlite::Row<'_>, name: &str) -> Result<Row> {
             }
         }
     };
+    let arrays = 7 + COLUMNS.len();
+    let optional_blob = |i: usize, what: &str| -> Result<Option<Vec<f64>>> {
+        match get(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Blob(b) => f64s(b)
+                .map(Some)
+                .ok_or_else(|| bad(format!("{what} is not an array of 64-bit floats"))),
+            _ => Err(bad(format!("{what} is not a blob"))),
+        }
+    };
+    let forces = optional_blob(arrays, "forces")?
+        .map(|f| crate::row::triples(&f, positions.len(), "forces"))
+        .transpose()
+        .map_err(bad)?;
+    let stress = optional_blob(arrays + 1, "stress")?;
     Ok(Row {
+        forces,
+        stress,
         id,
         unique_id: text(get(1)?),
         numbers,

@@ -7,6 +7,10 @@
 //! * Targets are comment-line keys holding one number (`energy`, `U0`, ...), optionally divided
 //!   by the number of atoms (`per_atom`); frames lacking a target are skipped and counted, frames
 //!   can be selected by key-value pairs (`select`).
+//! * A potential's labels (DESIGN.md §16), as ASE writes them: `forces` (the per-atom column
+//!   `forces:R:3`, eV/Angstrom; frames without it are skipped and counted) and `stress` (the
+//!   comment line's 6 Voigt or 9 values, eV/Angstrom^3) or `virial` (eV, read as
+//!   `-virial / volume`); a frame without a stress is kept without one.
 //! * Graphs come from geobatch's graph rules, periodic along the directions `pbc` names (with
 //!   positions wrapped into the cell); the split is seeded, saved and reused by frame id.
 //! * Bad input is an error naming the file, the frame and the line, never a panic.
@@ -114,12 +118,19 @@ impl ExtxyzSpec {
 /// Reads every frame of the spec's files into `out`.
 fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
     let names = out.names().to_vec();
+    let labels = out.labels();
+    let stress_key = out.stress_key();
+    // the per-atom columns kept: the targets' (to say so when a target is one) and the forces
+    let mut keep = names.clone();
+    if labels.forces {
+        keep.push("forces".into());
+    }
     let mut values = vec![None; names.len()];
     for src in sources::sources(&spec.path)? {
         let text = sources::read(&src.path)?;
         let file = src.path.display().to_string();
         // target names are kept as per-atom columns too, to say so when a target is one
-        for frame in frames::frames(&text, &file, &names) {
+        for frame in frames::frames(&text, &file, &keep) {
             let f = frame.map_err(|e| Error::invalid(e.to_string()))?;
             let origin = format!("{file}: frame {} (line {})", f.index, f.line);
             if !structures::selected(&spec.select, |k| f.info(k).and_then(scalar)) {
@@ -153,6 +164,8 @@ fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
                     ))
                 })?,
             };
+            let (forces, stress) = potential_labels(&f, labels, stress_key)
+                .map_err(|m| Error::invalid(format!("{origin}: {m}")))?;
             let s = Structure {
                 id,
                 origin,
@@ -160,11 +173,56 @@ fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
                 positions: f.positions,
                 lattice: f.lattice,
                 pbc: f.pbc,
+                forces,
+                stress,
             };
             out.push(&s, &values)?;
         }
     }
     Ok(())
+}
+
+/// A frame's forces (its `forces` column, ASE's `forces:R:3`) and stress (the comment line's
+/// `stress`, 6 or 9 numbers, or `virial`, converted), where asked and present.
+type FrameLabels = (Option<Vec<[f64; 3]>>, Option<[[f64; 3]; 3]>);
+
+fn potential_labels(
+    f: &frames::Frame,
+    labels: geobatch_core::LabelKinds,
+    stress_key: &str,
+) -> std::result::Result<FrameLabels, String> {
+    let forces = match f.column("forces").filter(|_| labels.forces) {
+        None => None,
+        Some(c) => match (&c.data, c.width) {
+            (frames::ColumnData::Real(v), 3) => {
+                Some(v.chunks_exact(3).map(|r| [r[0], r[1], r[2]]).collect())
+            }
+            _ => {
+                return Err(format!(
+                    "the forces column is {} value(s) per atom of another type than R:3 \
+                     (Properties=...:forces:R:3:...)",
+                    c.width
+                ));
+            }
+        },
+    };
+    let stress = match f.info(stress_key).filter(|_| labels.stress) {
+        None => None,
+        Some(v) => {
+            let numbers = v.numbers().ok_or_else(|| {
+                format!("{stress_key} is {} {:?}, not numbers", v.kind(), v.text())
+            })?;
+            let m =
+                structures::stress_matrix(&numbers).map_err(|m| format!("{stress_key}: {m}"))?;
+            Some(if stress_key == "virial" {
+                let l = f.lattice.ok_or("a virial without a Lattice (no volume)")?;
+                structures::stress_of_virial(m, &l)?
+            } else {
+                m
+            })
+        }
+    };
+    Ok((forces, stress))
 }
 
 #[geobatch_core::plugin(

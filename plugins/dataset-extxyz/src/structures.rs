@@ -7,8 +7,8 @@ use geobatch_core::crystal::wrap;
 use geobatch_core::neighbors::{cross, dot};
 use geobatch_core::progress::Progress;
 use geobatch_core::{
-    Cell, Dataset, DatasetContext, Error, GraphRule, GraphSetBuilder, Result, SplitDataset,
-    SplitSpec,
+    AtomLabels, Cell, Dataset, DatasetContext, Error, GraphRule, GraphSetBuilder, LabelKinds,
+    Result, SplitDataset, SplitSpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -69,6 +69,36 @@ pub struct Structure {
     pub lattice: Option<[[f64; 3]; 3]>,
     /// Periodicity along each lattice vector.
     pub pbc: [bool; 3],
+    /// The force on every atom (eV/Angstrom), when the data has them.
+    pub forces: Option<Vec<[f64; 3]>>,
+    /// The stress (eV/Angstrom^3, ASE's sign), when the data has one.
+    pub stress: Option<[[f64; 3]; 3]>,
+}
+
+/// A stress as ASE stores it, six values in Voigt order `xx yy zz yz xz xy` or a 3x3 row-major,
+/// as a 3x3 matrix.
+pub fn stress_matrix(v: &[f64]) -> std::result::Result<[[f64; 3]; 3], String> {
+    match *v {
+        [xx, yy, zz, yz, xz, xy] => Ok([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]),
+        [a, b, c, d, e, f, g, h, i] => Ok([[a, b, c], [d, e, f], [g, h, i]]),
+        _ => Err(format!(
+            "{} values: a stress has 6 (Voigt: xx yy zz yz xz xy) or 9 (3x3)",
+            v.len()
+        )),
+    }
+}
+
+/// The stress of a virial `W = -V stress` (ASE's and extended XYZ's `virial`, eV) of a cell with
+/// the lattice `l`.
+pub fn stress_of_virial(
+    virial: [[f64; 3]; 3],
+    l: &[[f64; 3]; 3],
+) -> std::result::Result<[[f64; 3]; 3], String> {
+    let volume = dot(l[0], cross(l[1], l[2])).abs();
+    if volume <= 0.0 {
+        return Err("a virial of a cell with no volume".into());
+    }
+    Ok(virial.map(|row| row.map(|x| -x / volume)))
 }
 
 impl Structure {
@@ -127,20 +157,50 @@ impl Structure {
     }
 }
 
-/// What the targets are: names as the data has them, and which are divided per atom.
+/// The names in `dataset.targets` that are labels of a potential rather than per-structure
+/// targets: per-atom `forces`, and a `stress` (or a `virial`, read as the stress it is).
+pub const LABELS: [&str; 3] = ["forces", "stress", "virial"];
+
+/// What the targets are: names as the data has them, and which are divided per atom; and the
+/// labels of a potential asked for among them ([`LABELS`]).
 #[derive(Debug, Clone)]
 pub struct Targets {
-    /// Names to look up in the data.
+    /// Names of the per-structure targets to look up in the data.
     pub names: Vec<String>,
     /// Divided by the number of atoms, per name.
     pub per_atom: Vec<bool>,
+    /// The potential's labels asked for (forces, stress).
+    pub labels: LabelKinds,
+    /// Where the stress is read: `stress`, or `virial` (converted).
+    pub stress_key: &'static str,
 }
 
 impl Targets {
-    /// Checks `per_atom` against `targets` (each a target, listed once).
+    /// Checks `per_atom` against `targets` (each a target, listed once); `forces`, `stress` and
+    /// `virial` are a potential's labels: with forces, the one per-structure target is the total
+    /// energy, and a stress is trained only with forces.
     pub fn new(targets: &[String], per_atom: &[String]) -> Result<Targets> {
         geobatch_core::dataset::check_unique("dataset.targets", targets)?;
         geobatch_core::dataset::check_unique("dataset.per_atom", per_atom)?;
+        let has = |n: &str| targets.iter().any(|t| t == n);
+        let labels = LabelKinds {
+            forces: has("forces"),
+            stress: has("stress") || has("virial"),
+        };
+        if has("stress") && has("virial") {
+            return Err(Error::invalid(
+                "dataset.targets names stress and virial: one stress is read, from either",
+            ));
+        }
+        let stress_key = if has("virial") { "virial" } else { "stress" };
+        let targets: Vec<String> = targets
+            .iter()
+            .filter(|t| !LABELS.contains(&t.as_str()))
+            .cloned()
+            .collect();
+        if labels.any() {
+            check_potential(&targets, per_atom, labels)?;
+        }
         if targets.is_empty() {
             return Err(Error::invalid(
                 "dataset.targets: name at least one target (e.g. [\"energy\"])",
@@ -152,8 +212,10 @@ impl Targets {
             )));
         }
         let t = Targets {
-            names: targets.to_vec(),
             per_atom: targets.iter().map(|t| per_atom.contains(t)).collect(),
+            names: targets,
+            labels,
+            stress_key,
         };
         geobatch_core::dataset::check_unique("the dataset's target names", &t.columns())?;
         Ok(t)
@@ -175,6 +237,30 @@ impl Targets {
     }
 }
 
+/// What a potential's labels ask of the other targets: one, the total energy (not per atom), and
+/// forces with any stress.
+fn check_potential(targets: &[String], per_atom: &[String], labels: LabelKinds) -> Result<()> {
+    if !labels.forces {
+        return Err(Error::invalid(
+            "dataset.targets: a stress (or virial) is trained with forces: add \"forces\"",
+        ));
+    }
+    if targets.len() != 1 {
+        return Err(Error::invalid(format!(
+            "dataset.targets: with forces, name one more target, the total energy (eV) whose \
+             negative gradient the forces are, e.g. [\"energy\", \"forces\"]; found {targets:?}"
+        )));
+    }
+    if per_atom.contains(&targets[0]) {
+        return Err(Error::invalid(format!(
+            "dataset.per_atom names {:?}: a potential is trained on the total energy, whose \
+             gradient the forces are; leave it out of per_atom",
+            targets[0]
+        )));
+    }
+    Ok(())
+}
+
 /// Gathers structures into graphs, refusing repeated ids and counting what is skipped.
 #[derive(Debug)]
 pub struct Collector {
@@ -187,6 +273,10 @@ pub struct Collector {
     y: Vec<f32>,
     skip_non_finite: bool,
     non_finite: usize,
+    /// Structures skipped for having no forces (a potential's data).
+    no_forces: usize,
+    /// Structures kept without a stress (a potential's data with stresses).
+    no_stress: usize,
     progress: Progress,
 }
 
@@ -212,7 +302,9 @@ impl Collector {
     pub fn new(targets: Targets) -> Collector {
         let n = targets.names.len();
         Collector {
-            builder: GraphSetBuilder::new(targets.columns()),
+            builder: GraphSetBuilder::new(targets.columns()).carrying(targets.labels),
+            no_forces: 0,
+            no_stress: 0,
             targets,
             ids: HashMap::new(),
             read: 0,
@@ -237,6 +329,16 @@ impl Collector {
         &self.targets.names
     }
 
+    /// The potential's labels asked for.
+    pub fn labels(&self) -> LabelKinds {
+        self.targets.labels
+    }
+
+    /// Where a stress is read (`stress` or `virial`).
+    pub fn stress_key(&self) -> &'static str {
+        self.targets.stress_key
+    }
+
     /// Counts a structure the selection left out.
     pub fn skip_unselected(&mut self) {
         self.read += 1;
@@ -252,8 +354,15 @@ impl Collector {
             self.progress.at(self.read);
         }
         self.read += 1;
+        let labels = self.targets.labels;
+        if labels.forces && s.forces.is_none() {
+            self.no_forces += 1;
+            return Ok(());
+        }
         let finite = values.iter().flatten().all(|v| v.is_finite())
-            && s.positions.iter().flatten().all(|x| x.is_finite());
+            && s.positions.iter().flatten().all(|x| x.is_finite())
+            && s.forces.iter().flatten().flatten().all(|x| x.is_finite())
+            && s.stress.iter().flatten().flatten().all(|x| x.is_finite());
         if !finite && self.skip_non_finite {
             self.non_finite += 1;
             return Ok(());
@@ -297,9 +406,17 @@ impl Collector {
         let (cell, pos) = s
             .geometry()
             .map_err(|m| Error::invalid(format!("{}: {m}", s.origin)))?;
+        let stress = s.stress.filter(|_| labels.stress);
+        let atom_labels = AtomLabels {
+            forces: s.forces.as_deref().filter(|_| labels.forces),
+            stress,
+        };
         self.builder
-            .push(&s.id, &s.numbers, &pos, cell, &self.y)
+            .push_labelled(&s.id, &s.numbers, &pos, cell, &self.y, atom_labels)
             .map_err(|e| Error::invalid(format!("{}: {e}", s.origin)))?;
+        if labels.stress && stress.is_none() {
+            self.no_stress += 1;
+        }
         self.ids.insert(s.id.clone(), s.origin.clone());
         Ok(())
     }
@@ -321,8 +438,17 @@ impl Collector {
         if self.non_finite > 0 {
             skipped.push(format!("{} with non-finite values", self.non_finite));
         }
+        if self.no_forces > 0 {
+            skipped.push(format!("{} without forces", self.no_forces));
+        }
         if !skipped.is_empty() {
             report.push_str(&format!("; skipped: {}", skipped.join(", ")));
+        }
+        if self.no_stress > 0 {
+            report.push_str(&format!(
+                "; {} kept without a {} (trained on energy and forces only)",
+                self.no_stress, self.targets.stress_key
+            ));
         }
         report
     }
@@ -377,8 +503,12 @@ impl Collector {
     }
 }
 
-/// Checks `units` (none, or one per target).
+/// Checks `units` (none, or one per per-structure target: `targets` without [`LABELS`]).
 pub fn check_units(units: &[String], targets: &[String]) -> Result<()> {
+    let targets: Vec<&String> = targets
+        .iter()
+        .filter(|t| !LABELS.contains(&t.as_str()))
+        .collect();
     if !units.is_empty() && units.len() != targets.len() {
         return Err(Error::invalid(format!(
             "dataset.units: {} units for {} targets (give one per target, or none)",
@@ -414,6 +544,8 @@ mod tests {
             positions: pos,
             lattice: Some([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]),
             pbc,
+            forces: None,
+            stress: None,
         }
     }
 
@@ -455,6 +587,44 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("twice")
+        );
+    }
+
+    #[test]
+    fn a_potentials_labels_are_told_from_targets() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        let t = Targets::new(&names(&["energy", "forces", "virial"]), &[]).unwrap();
+        assert_eq!(t.names, vec!["energy"]);
+        assert!(t.labels.forces && t.labels.stress);
+        assert_eq!(t.stress_key, "virial");
+        let e = Targets::new(&names(&["energy", "stress"]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trained with forces"), "{e}");
+        let e = Targets::new(&names(&["energy", "gap", "forces"]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("name one more target"), "{e}");
+        let e = Targets::new(&names(&["forces"]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("name one more target"), "{e}");
+        let e = Targets::new(&names(&["energy", "forces"]), &names(&["energy"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("total energy"), "{e}");
+        assert!(check_units(&names(&["eV"]), &names(&["energy", "forces"])).is_ok());
+    }
+
+    #[test]
+    fn stresses_read_as_ase_stores_them() {
+        let m = stress_matrix(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        assert_eq!(m, [[1.0, 6.0, 5.0], [6.0, 2.0, 4.0], [5.0, 4.0, 3.0]]);
+        assert!(stress_matrix(&[1.0; 4]).unwrap_err().contains("6 (Voigt"));
+        let l = [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]];
+        assert_eq!(
+            stress_of_virial([[8.0, 0.0, 0.0]; 3], &l).unwrap()[0][0],
+            -1.0
         );
     }
 }

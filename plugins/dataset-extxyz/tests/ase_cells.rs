@@ -76,6 +76,8 @@ fn every_cell_ase_builds_gives_ases_edges() {
             positions: f.positions.clone(),
             lattice: f.lattice,
             pbc: f.pbc,
+            forces: None,
+            stress: None,
         };
         let (cell, pos) = s.geometry().unwrap_or_else(|e| panic!("{name}: {e}"));
         let cell = cell.unwrap_or_default();
