@@ -15,6 +15,7 @@ mod batches_cmd;
 mod bench_cmd;
 mod data;
 mod plugins;
+mod predict_cmd;
 mod report_cmd;
 mod run_cmd;
 mod signals;
@@ -66,6 +67,9 @@ enum Command {
     Advise(advise_cmd::AdviseArgs),
     /// Tables, statistical tests and figures from the Parquet files of any number of runs.
     Report(report_cmd::ReportArgs),
+    /// A trained potential's energies, forces and stresses of new structures (extended XYZ or
+    /// an ASE database in, extended XYZ out).
+    Predict(predict_cmd::PredictArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(a) => sweep_cmd::command(a),
         Command::Advise(a) => advise_cmd::command(a),
         Command::Report(a) => report_cmd::run(a),
+        Command::Predict(a) => predict_cmd::run(a),
     }
 }
 

@@ -111,3 +111,169 @@ fn schnet_trains_on_an_xyz_file_and_on_an_ase_database_with_one_line_changed() {
         text(&o)
     );
 }
+
+/// An extended XYZ frame of aluminium: the 32 atoms of a 2x2x2 fcc cell (a = 4.05 A) moved by
+/// `jitter(atom, axis)`.
+fn aluminium(jitter: impl Fn(usize, usize) -> f64) -> String {
+    let mut out = String::from(
+        "32\nLattice=\"8.1 0 0 0 8.1 0 0 0 8.1\" Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n",
+    );
+    let basis = [
+        [0.0, 0.0, 0.0],
+        [0.5, 0.5, 0.0],
+        [0.5, 0.0, 0.5],
+        [0.0, 0.5, 0.5],
+    ];
+    let mut atom = 0;
+    for i in 0..2 {
+        for j in 0..2 {
+            for k in 0..2 {
+                for b in basis {
+                    let p: Vec<String> = (0..3)
+                        .map(|a| {
+                            let cell = [i, j, k][a] as f64;
+                            ((cell + b[a]) * 4.05 + jitter(atom, a)).to_string()
+                        })
+                        .collect();
+                    out.push_str(&format!("Al {}\n", p.join(" ")));
+                    atom += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The energies and the first frame's forces of a predicted extended XYZ file.
+fn predicted(text: &str) -> (Vec<f64>, Vec<[f64; 3]>) {
+    let mut energies = Vec::new();
+    let mut forces = Vec::new();
+    let mut lines = text.lines();
+    while let Some(count) = lines.next() {
+        let n: usize = count.trim().parse().unwrap();
+        let comment = lines.next().unwrap();
+        let e = comment
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("energy="))
+            .unwrap();
+        energies.push(e.parse().unwrap());
+        for _ in 0..n {
+            let f: Vec<f64> = lines
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .skip(4)
+                .map(|x| x.parse().unwrap())
+                .collect();
+            if energies.len() == 1 {
+                forces.push([f[0], f[1], f[2]]);
+            }
+        }
+    }
+    (energies, forces)
+}
+
+#[test]
+fn a_trained_potentials_predicted_forces_are_the_gradient_of_its_energies() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = repo().join("configs/examples/extxyz-schnet-dynamic.toml");
+    let xyz = repo().join("plugins/dataset-extxyz/tests/fixtures/flashmd.xyz");
+    let line = format!(
+        "dataset={{kind=\"extxyz\", path={:?}, targets=[\"energy\", \"forces\", \"stress\"], \
+         graph={{kind=\"cutoff\", radius=4.0}}, split={{train=8, validation=1, test=1}}}}",
+        xyz.to_str().unwrap()
+    );
+    let o = geobatch(
+        dir.path(),
+        &[
+            "run",
+            config.to_str().unwrap(),
+            "--steps",
+            "6",
+            "--set",
+            &line,
+            "--set",
+            "model={kind=\"schnet\", latent=16, steps=2, rbf=40, rbf_spacing=0.1}",
+            "--set",
+            "batcher.batch_size=3",
+            "--set",
+            "training.eval_every=0",
+            "--set",
+            "training.checkpoint_every=0",
+            "--set",
+            "training.eval_splits=[\"test\"]",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("forces_meV_per_A"), "{out}");
+    let run = common::run_dirs(&dir.path().join("results")).pop().unwrap();
+    assert!(run.join("model/potential.json").is_file());
+    // a structure it never saw (fcc aluminium, jittered), and copies with one coordinate moved
+    let h = 5e-3;
+    let jitter = |a: usize, x: usize| 0.07 * ((a * 7 + x * 3) % 11) as f64 / 11.0 - 0.035;
+    let mut frames = aluminium(jitter);
+    let moved: Vec<(usize, usize)> = (0..3).flat_map(|a| (0..3).map(move |x| (a, x))).collect();
+    for &(atom, axis) in &moved {
+        for sign in [1.0, -1.0] {
+            frames.push_str(&aluminium(|a, x| {
+                jitter(a, x)
+                    + if (a, x) == (atom, axis) {
+                        sign * h
+                    } else {
+                        0.0
+                    }
+            }));
+        }
+    }
+    let data = dir.path().join("new.xyz");
+    std::fs::write(&data, frames).unwrap();
+    let out_xyz = dir.path().join("pred.xyz");
+    let out_pq = dir.path().join("pred.parquet");
+    let o = geobatch(
+        dir.path(),
+        &[
+            "predict",
+            "--run",
+            run.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out_xyz.to_str().unwrap(),
+            "--parquet",
+            out_pq.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out_pq.is_file());
+    let (energies, forces) = predicted(&std::fs::read_to_string(&out_xyz).unwrap());
+    assert_eq!(energies.len(), 1 + 2 * moved.len());
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (k, &(atom, axis)) in moved.iter().enumerate() {
+        let fd = -(energies[1 + 2 * k] - energies[2 + 2 * k]) / (2.0 * h);
+        let f = forces[atom][axis];
+        diff += (fd - f).powi(2);
+        norm += f * f;
+    }
+    let relative = (diff / norm).sqrt();
+    eprintln!("relative error {relative:e} over {} forces", moved.len());
+    assert!(
+        relative < 0.02,
+        "forces vs central differences of the predicted energies: {relative:.4} relative"
+    );
+    // a run without forces keeps no potential: predict says so
+    let o = geobatch(
+        dir.path(),
+        &[
+            "predict",
+            "--run",
+            dir.path().to_str().unwrap(),
+            "--data",
+            "x.xyz",
+            "--out",
+            "y.xyz",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no trained potential"), "{}", text(&o));
+}

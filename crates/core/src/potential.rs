@@ -62,7 +62,7 @@ impl LossWeights {
 
 /// What a potential (energy from positions, forces as its negative gradient, stress as its strain
 /// derivative) is built with, from the training split: DESIGN.md §16.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForceContext {
     /// The loss weights.
     pub weights: LossWeights,

@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod lock;
 pub mod node;
 pub mod policy;
+pub mod predict;
 pub mod sinks;
 pub mod slurm;
 pub mod study;

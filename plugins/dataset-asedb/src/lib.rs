@@ -256,5 +256,23 @@ impl DatasetSpec for AsedbSpec {
     }
 }
 
+/// Every row of the database at `path` as a structure, no target: what `geobatch predict` reads.
+pub fn read_structures(path: &Path) -> Result<Vec<Structure>> {
+    let name = path.display().to_string();
+    Ok(read(path)?
+        .into_iter()
+        .map(|r| Structure {
+            id: r.id.to_string(),
+            origin: format!("{name}: row id {}", r.id),
+            numbers: r.numbers,
+            positions: r.positions,
+            lattice: Some(r.cell),
+            pbc: r.pbc,
+            forces: None,
+            stress: None,
+        })
+        .collect())
+}
+
 /// Forces this crate to be linked (called by `geobatch-catalog`).
 pub fn link() {}

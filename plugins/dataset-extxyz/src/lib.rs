@@ -21,6 +21,7 @@ pub mod properties;
 pub mod rows;
 pub mod sources;
 pub mod structures;
+pub mod write;
 
 use comment::Value;
 use geobatch_core::{
@@ -180,6 +181,33 @@ fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every frame of the files at `path` (a file, folder or glob, as `path` of the dataset) as a
+/// structure, positions as written, no target: what `geobatch predict` reads.
+pub fn read_structures(path: &std::path::Path) -> Result<Vec<Structure>> {
+    let mut out = Vec::new();
+    for src in sources::sources(path)? {
+        let text = sources::read(&src.path)?;
+        let file = src.path.display().to_string();
+        for frame in frames::frames(&text, &file, &[]) {
+            let f = frame.map_err(|e| Error::invalid(e.to_string()))?;
+            out.push(Structure {
+                id: format!("{}:{}", src.name, f.index),
+                origin: format!("{file}: frame {} (line {})", f.index, f.line),
+                numbers: f.numbers,
+                positions: f.positions,
+                lattice: f.lattice,
+                pbc: f.pbc,
+                forces: None,
+                stress: None,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::invalid(format!("{}: no frames", path.display())));
+    }
+    Ok(out)
 }
 
 /// A frame's forces (its `forces` column, ASE's `forces:R:3`) and stress (the comment line's

@@ -9,6 +9,7 @@ use crate::batches::run_batches_with_plans;
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate, evaluate_forces};
+use crate::predict::SavedPotential;
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
@@ -113,6 +114,8 @@ pub struct GraphTask<'a> {
     splits: &'a [SplitName],
     batch_size: usize,
     finals: Vec<EvalRecord>,
+    /// A potential's run folder and what it is saved with once the run is complete.
+    potential: Option<(PathBuf, SavedPotential)>,
 }
 
 impl GraphTask<'_> {
@@ -200,7 +203,11 @@ impl TaskHooks for GraphTask<'_> {
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
-        self.evaluate_all(trainer, at, sinks)
+        self.evaluate_all(trainer, at, sinks)?;
+        if let Some((run_dir, saved)) = &self.potential {
+            crate::predict::save(run_dir, &*trainer, saved)?;
+        }
+        Ok(())
     }
 }
 
@@ -257,6 +264,14 @@ impl TaskKind for ExperimentConfig {
         let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?
             .with_memory_check(memory);
         let forces = potential_setup(loaded, dataset.as_ref(), model)?;
+        let potential = forces.clone().map(|setup| {
+            let saved = SavedPotential {
+                classes: dataset.species_classes().to_vec(),
+                rule: train_set.rule().clone(),
+                setup,
+            };
+            (loaded.run_dir(), saved)
+        });
         let trainer = model.build(&ModelContext {
             n_species: dataset.species_classes().len(),
             target_stats: dataset.target_stats(),
@@ -274,6 +289,7 @@ impl TaskKind for ExperimentConfig {
                 splits: &tr.eval_splits,
                 batch_size: cfg.batcher.batch_size(),
                 finals: Vec::new(),
+                potential,
             },
             per_round: 1,
             dataset_source: dataset.source(),

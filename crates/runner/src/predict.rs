@@ -1,0 +1,244 @@
+//! A trained potential's predictions (`geobatch predict`): the energies, forces and stresses of
+//! structures it never saw, from the model a complete run keeps in its folder.
+//!
+//! A run that trains a potential (a dataset with forces) saves, once complete, its trained model
+//! in `RUN_DIR/model/` with `potential.json`: the species classes, the graph rule and what the
+//! potential was built with ([`ForceContext`]: reference energies, scale). [`Potential::open`]
+//! builds the model of the run's `config.toml` with them and loads the weights; the structures
+//! become graphs under the run's rule, batched as the exact evaluator batches.
+
+use crate::config::LoadedConfig;
+use crate::error::RunError;
+use geobatch_core::rounding::ceil_multiple_of_64;
+use geobatch_core::{
+    AtomLabels, Cell, Error, ForceContext, ForcePredictions, GraphBatch, GraphRule,
+    GraphSetBuilder, LabelKinds, ModelContext, Plan, Shape, Trainer,
+};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The folder of a run's trained model.
+pub const MODEL_DIR: &str = "model";
+/// What the potential was built with, beside its weights.
+pub const POTENTIAL_FILE: &str = "potential.json";
+/// Structures per predicted batch.
+const PER_BATCH: usize = 15;
+
+/// What a potential needs besides its weights and config: the species classes (atomic numbers
+/// in class order), the graph rule and its setup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPotential {
+    /// Atomic number of every species class.
+    pub classes: Vec<u8>,
+    /// The graph rule the potential was trained with.
+    pub rule: GraphRule,
+    /// Reference energies, scale, cutoff.
+    pub setup: ForceContext,
+}
+
+/// Saves a trained potential into `run_dir/model/` (through a temporary folder and a rename).
+pub fn save(run_dir: &Path, trainer: &dyn Trainer, saved: &SavedPotential) -> Result<(), RunError> {
+    let dir = run_dir.join(MODEL_DIR);
+    let tmp = run_dir.join(format!("{MODEL_DIR}.tmp"));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    trainer.save(&tmp)?;
+    let json = serde_json::to_string_pretty(saved)
+        .map_err(|e| Error::invalid(format!("cannot write {POTENTIAL_FILE}: {e}")))?;
+    std::fs::write(tmp.join(POTENTIAL_FILE), json).map_err(io(&tmp.join(POTENTIAL_FILE)))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(io(&dir))
+}
+
+/// One structure to predict.
+#[derive(Debug, Clone)]
+pub struct Structure<'a> {
+    /// Its id (in messages).
+    pub id: &'a str,
+    /// Atomic number of every atom.
+    pub numbers: &'a [u8],
+    /// Cartesian positions (Angstrom).
+    pub positions: &'a [[f64; 3]],
+    /// The cell, for periodic structures.
+    pub cell: Option<Cell>,
+}
+
+/// What the potential predicts for one structure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Total energy (eV).
+    pub energy: f64,
+    /// Force on every atom (eV/Angstrom).
+    pub forces: Vec<[f32; 3]>,
+    /// Stress (eV/Angstrom^3, row-major 3x3, ASE's sign) of a structure periodic along all three
+    /// lattice vectors.
+    pub stress: Option<[f32; 9]>,
+}
+
+/// A trained potential, ready to predict.
+pub struct Potential {
+    trainer: Box<dyn Trainer>,
+    saved: SavedPotential,
+    model: PathBuf,
+}
+
+impl Potential {
+    /// The potential of the complete run in `run_dir`.
+    pub fn open(run_dir: &Path) -> Result<Potential, RunError> {
+        let model = run_dir.join(MODEL_DIR);
+        let file = model.join(POTENTIAL_FILE);
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            RunError::Core(Error::invalid(format!(
+                "{}: {e}: no trained potential in {} (a complete run of a dataset with forces \
+                 keeps its model there)",
+                file.display(),
+                run_dir.display()
+            )))
+        })?;
+        let saved: SavedPotential = serde_json::from_str(&text).map_err(|e| {
+            RunError::Core(Error::invalid(format!(
+                "{}: not a potential this geobatch saved ({e})",
+                file.display()
+            )))
+        })?;
+        let loaded = LoadedConfig::from_file(&run_dir.join("config.toml"))?;
+        let cfg = &loaded.config;
+        let spec = cfg.model.as_deref().ok_or_else(|| {
+            RunError::Core(Error::invalid(format!(
+                "{}: the run's config has no [model]",
+                run_dir.display()
+            )))
+        })?;
+        let mut trainer = spec.build(&ModelContext {
+            n_species: saved.classes.len(),
+            target_stats: vec![geobatch_core::TargetStats {
+                mean: 0.0,
+                std: 1.0,
+            }],
+            seed: cfg.experiment.seed,
+            device: cfg.training.device.clone(),
+            optimizer: cfg.training.optimizer.clone(),
+            engine: cfg.training.engine,
+            forces: Some(saved.setup.clone()),
+        })?;
+        trainer.load(&model)?;
+        Ok(Potential {
+            trainer,
+            saved,
+            model,
+        })
+    }
+
+    /// The graph rule the potential was trained with.
+    pub fn rule(&self) -> &GraphRule {
+        &self.saved.rule
+    }
+
+    /// The predictions for `structures`, in their order.
+    pub fn predict(&mut self, structures: &[Structure<'_>]) -> Result<Vec<Prediction>, RunError> {
+        // carrying (unknown) stresses: the batches then hold the cells and image shifts that
+        // stresses are made with
+        let mut b = GraphSetBuilder::new(Vec::new()).carrying(LabelKinds {
+            forces: false,
+            stress: true,
+        });
+        for s in structures {
+            if let Some(z) = s.numbers.iter().find(|z| !self.saved.classes.contains(z)) {
+                return Err(RunError::Core(Error::invalid(format!(
+                    "{}: atomic number {z} was not in the potential's training data (its \
+                     species are {:?}; {})",
+                    s.id,
+                    self.saved.classes,
+                    self.model.display()
+                ))));
+            }
+            b.push_labelled(
+                s.id,
+                s.numbers,
+                s.positions,
+                s.cell,
+                &[],
+                AtomLabels::default(),
+            )?;
+        }
+        let set = b.build(&self.saved.rule, Some(&self.saved.classes))?;
+        let mut out = Vec::with_capacity(set.len());
+        let (mut plan, mut batch) = (Plan::default(), GraphBatch::new());
+        let mut p = ForcePredictions::default();
+        let all: Vec<u32> = (0..set.len() as u32).collect();
+        for chunk in all.chunks(PER_BATCH) {
+            plan.clear();
+            for &g in chunk {
+                plan.push(g, set.sizes()[g as usize]);
+            }
+            plan.padded = Shape::new(
+                ceil_multiple_of_64(plan.real.nodes + 1),
+                ceil_multiple_of_64(plan.real.edges),
+                PER_BATCH + 1,
+            );
+            batch.collate(&set, &plan)?;
+            self.trainer.predict_forces(&batch, &mut p)?;
+            let mut atom = 0;
+            for (i, &g) in chunk.iter().enumerate() {
+                let n = set.node_range(g as usize).len();
+                let periodic = set.cell(g as usize).pbc == [true; 3];
+                out.push(Prediction {
+                    energy: p.energy[i],
+                    forces: p.forces[atom..atom + n].to_vec(),
+                    stress: periodic.then_some(p.stress[i]),
+                });
+                atom += n;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Writes `predictions` of the structures named `ids` as a Parquet table: `id` (string),
+/// `energy` (float64, eV), `forces` (list<float32>, x y z per atom, eV/Angstrom) and `stress`
+/// (list<float32>, row-major 3x3, eV/Angstrom^3; null where not periodic in three directions).
+pub fn write_parquet(
+    path: &Path,
+    ids: &[String],
+    predictions: &[Prediction],
+) -> Result<(), RunError> {
+    use arrow_array::builder::{Float32Builder, ListBuilder};
+    use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let mut forces = ListBuilder::new(Float32Builder::new());
+    let mut stress = ListBuilder::new(Float32Builder::new());
+    for p in predictions {
+        forces.values().append_slice(p.forces.as_flattened());
+        forces.append(true);
+        match &p.stress {
+            Some(s) => {
+                stress.values().append_slice(s);
+                stress.append(true);
+            }
+            None => stress.append(false),
+        }
+    }
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("id", Arc::new(StringArray::from_iter_values(ids))),
+        (
+            "energy",
+            Arc::new(Float64Array::from_iter_values(
+                predictions.iter().map(|p| p.energy),
+            )),
+        ),
+        ("forces", Arc::new(forces.finish())),
+        ("stress", Arc::new(stress.finish())),
+    ];
+    let batch = RecordBatch::try_from_iter(columns)
+        .map_err(|e| RunError::Core(Error::invalid(format!("{}: {e}", path.display()))))?;
+    geobatch_results::tables::write_atomic(path, &batch, "predictions")
+        .map_err(|m| RunError::Core(Error::invalid(m)))
+}
