@@ -42,6 +42,15 @@ pub enum BenchCommand {
         /// scripts/gpu-ab.sh and other tables.
         #[arg(long, value_name = "FILE")]
         csv: Option<PathBuf>,
+        /// Instead of timing, write a potential's first batches (at the first batch size), its
+        /// initial weights and its first step's loss and predictions into this folder as NumPy
+        /// files, for another engine to compute with (bench/torch/schnet_forces.py).
+        #[arg(long, value_name = "DIR")]
+        dump: Option<PathBuf>,
+        /// Batches written by --dump.
+        #[arg(long, default_value_t = 20,
+              value_parser = RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+        dump_batches: usize,
     },
 }
 
@@ -60,6 +69,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         threads,
         mut overrides,
         csv,
+        dump,
+        dump_batches,
     } = command;
     if let Some(m) = &model {
         overrides.push(format!("model={{ kind = {m:?} }}"));
@@ -72,6 +83,12 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             &overrides,
         )?,
     };
+    if let Some(dir) = dump {
+        let bs = batch_sizes.first().copied().unwrap_or(16);
+        let what = geobatch_runner::dump::dump_potential(&loaded, &dir, bs, dump_batches)?;
+        geobatch_core::outln!("{what}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let rows = geobatch_runner::bench::bench_step(&loaded, &batch_sizes, steps, warmup, &threads)?;
     let name = loaded
         .config

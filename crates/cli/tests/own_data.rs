@@ -277,3 +277,59 @@ fn a_trained_potentials_predicted_forces_are_the_gradient_of_its_energies() {
     assert!(!o.status.success());
     assert!(text(&o).contains("no trained potential"), "{}", text(&o));
 }
+
+#[test]
+fn pytorchs_double_backward_gives_the_same_loss_and_forces_from_the_same_weights_and_batch() {
+    // torch is not in CI's environment (about 5 GB: scripts/torch-env.sh)
+    let Some(torch) =
+        common::importing(&repo().join("target/torch-env/bin/python"), "torch, numpy")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = repo().join("configs/examples/mlearn-schnet-forces.toml");
+    let dump = dir.path().join("dump");
+    let o = geobatch(
+        dir.path(),
+        &[
+            "bench",
+            "step",
+            config.to_str().unwrap(),
+            "--batch-sizes",
+            "8",
+            "--dump",
+            dump.to_str().unwrap(),
+            "--dump-batches",
+            "2",
+            "--set",
+            "dataset.source=\"fixture\"",
+            "--set",
+            "dataset.elements=[\"Cu\", \"Ge\", \"Li\", \"Mo\", \"Ni\", \"Si\"]",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = std::process::Command::new(torch)
+        .arg(repo().join("bench/torch/schnet_forces.py"))
+        .args([
+            "--dump",
+            dump.to_str().unwrap(),
+            "--check-only",
+            "--threads",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let number_after = |marker: &str| -> f64 {
+        let rest = &out[out.find(marker).unwrap() + marker.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let loss = number_after("relative difference ");
+    let forces = number_after("forces: largest difference ");
+    assert!(
+        loss < 1e-5,
+        "loss at step 1 differs by {loss:e} (relative):\n{out}"
+    );
+    assert!(forces < 1e-5, "forces differ by {forces:e} eV/A:\n{out}");
+}

@@ -64,7 +64,7 @@ pub use error::{Error, Result};
 pub use geobatch_macros::{plugin, plugin_options};
 pub use graph::{AtomLabels, Cell, GraphSet, GraphSetBuilder, GraphSize, LabelKinds, SizeStats};
 pub use model::{
-    Batch, ModelContext, ModelSpec, OptimizerSpec, Staged, Stager, StepStats, Trainer,
+    Batch, ModelContext, ModelSpec, NamedTensor, OptimizerSpec, Staged, Stager, StepStats, Trainer,
 };
 pub use plan::Plan;
 pub use potential::{ForceContext, ForcePredictions, LossWeights};

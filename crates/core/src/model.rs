@@ -154,6 +154,18 @@ pub struct StepStats {
     pub optimizer_ns: Option<u64>,
 }
 
+/// A model parameter by its path in the model (`interactions.0.filter.layers.0.weight`), for
+/// comparisons with other engines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    /// Path of the parameter in the model, dot-separated.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its values, row-major.
+    pub values: Vec<f32>,
+}
+
 /// What the runner knows of any batch a trainer takes.
 pub trait Batch: Default + Send + 'static {
     /// What [`Trainer::predict`] writes for this kind of batch.
@@ -232,6 +244,12 @@ pub trait Trainer<B: Batch = GraphBatch>: Send {
 
     /// Number of trainable scalars.
     fn parameter_count(&self) -> usize;
+
+    /// The model's parameters by path, for comparisons with other engines (`geobatch bench
+    /// step --dump`); models that cannot say refuse.
+    fn parameters(&self) -> Result<Vec<NamedTensor>> {
+        Err(Error::invalid("this model does not export its parameters"))
+    }
 
     /// Saves parameters, optimiser state and the parameters kept by [`Trainer::keep_best`] into
     /// the folder `dir` (which exists).

@@ -15,6 +15,7 @@
 pub mod backend;
 #[cfg(feature = "cube")]
 pub mod cube;
+pub mod export;
 pub mod fastmath;
 pub mod flex_kernels;
 pub mod fused;

@@ -215,6 +215,10 @@ where
         self.params
     }
 
+    fn parameters(&self) -> Result<Vec<geobatch_core::NamedTensor>> {
+        Ok(crate::export::parameters(self.state.model()?))
+    }
+
     fn save(&self, dir: &Path) -> Result<()> {
         self.state.save::<B>(dir)
     }

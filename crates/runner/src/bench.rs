@@ -134,7 +134,8 @@ fn bench_one(
         device: cfg.training.device.clone(),
         optimizer: cfg.training.optimizer.clone(),
         engine: cfg.training.engine,
-        forces: None,
+        // a dataset with forces benchmarks a potential's step (energy, forces, stress)
+        forces: crate::train::graph::potential_setup(loaded, dataset, model.as_ref())?,
     })?;
     // steps on a shape met for the first time are not steady: the run goes on until `steps`
     // steady ones are timed, or at most STEADY_TRIES times as many steps have run

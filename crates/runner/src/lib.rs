@@ -12,6 +12,7 @@ pub mod advise;
 pub mod batches;
 pub mod bench;
 pub mod config;
+pub mod dump;
 pub mod env;
 pub mod error;
 pub mod evaluate;

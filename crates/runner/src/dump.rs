@@ -1,0 +1,159 @@
+//! `geobatch bench step --dump DIR`: a potential's batches, initial weights, setup and first
+//! step written for another engine to compute with (`bench/torch/schnet_forces.py`): the same
+//! batches and weights give the same loss, energies and forces, and the same work to time.
+//!
+//! Written: `batch-NNN.npz` (the first `batches` batches of the training loop's own source:
+//! `species`, `vectors` (edge vectors, receiver minus sender with the image shift), `senders`,
+//! `receivers`, `node_graph`, `n_node`, `graph_mask`, `energy` (total, eV), `forces`, `stress`,
+//! `stress_weight`, `cells`, `positions`, `shifts`), `weights.npz` (every parameter by its path in
+//! the model, before any step), `setup.json` (reference energies, scale, spreads, cutoff, loss
+//! weights, model options) and `first.json` (the loss of the first batch before any update, and
+//! the predicted energies, forces and stresses of its real graphs).
+
+use crate::config::LoadedConfig;
+use crate::error::RunError;
+use crate::train::feed::BatchSource;
+use crate::train::graph_source::{GraphSource, load_dataset};
+use geobatch_core::{BatcherContext, Error, ForcePredictions, GraphBatch, ModelContext, SplitName};
+use ndarray::{Array1, Array2, ArrayD, IxDyn};
+use ndarray_npy::NpzWriter;
+use std::path::Path;
+
+fn fail(path: &Path) -> impl Fn(String) -> RunError + '_ {
+    move |m| RunError::Core(Error::invalid(format!("{}: {m}", path.display())))
+}
+
+/// Writes one batch's arrays.
+fn write_batch(path: &Path, b: &GraphBatch) -> Result<(), RunError> {
+    let file = std::fs::File::create(path).map_err(|e| fail(path)(e.to_string()))?;
+    let mut npz = NpzWriter::new(file);
+    let e = |x: ndarray_npy::WriteNpzError| fail(path)(x.to_string());
+    let ints = |v: &[u32]| Array1::from_iter(v.iter().map(|&x| i64::from(x)));
+    let rows = |v: &[f32], cols: usize| {
+        Array2::from_shape_vec((v.len() / cols.max(1), cols), v.to_vec()).unwrap_or_default()
+    };
+    let vectors: Vec<f32> = b.edge_vectors().iter().flatten().copied().collect();
+    let t = b.n_targets().max(1);
+    let energy: Vec<f64> = (0..b.n_node.len())
+        .map(|g| f64::from(b.targets.get(g * t).copied().unwrap_or(0.0)))
+        .collect();
+    npz.add_array("species", &ints(&b.species)).map_err(e)?;
+    npz.add_array("senders", &ints(&b.senders)).map_err(e)?;
+    npz.add_array("receivers", &ints(&b.receivers)).map_err(e)?;
+    npz.add_array("node_graph", &ints(&b.node_graph))
+        .map_err(e)?;
+    npz.add_array("n_node", &ints(&b.n_node)).map_err(e)?;
+    npz.add_array(
+        "graph_mask",
+        &Array1::from_iter(b.graph_mask.iter().map(|&m| u8::from(m))),
+    )
+    .map_err(e)?;
+    npz.add_array("vectors", &rows(&vectors, 3)).map_err(e)?;
+    npz.add_array("positions", &rows(b.positions.as_flattened(), 3))
+        .map_err(e)?;
+    npz.add_array("forces", &rows(b.forces.as_flattened(), 3))
+        .map_err(e)?;
+    npz.add_array("cells", &rows(b.cells.as_flattened(), 9))
+        .map_err(e)?;
+    npz.add_array("stress", &rows(b.stress.as_flattened(), 9))
+        .map_err(e)?;
+    npz.add_array("stress_weight", &Array1::from(b.stress_weight.clone()))
+        .map_err(e)?;
+    let shifts: Vec<i64> = b.shifts.iter().flatten().map(|&x| i64::from(x)).collect();
+    npz.add_array(
+        "shifts",
+        &Array2::from_shape_vec((shifts.len() / 3, 3), shifts).unwrap_or_default(),
+    )
+    .map_err(e)?;
+    npz.add_array("energy", &Array1::from(energy)).map_err(e)?;
+    npz.finish().map_err(e)?;
+    Ok(())
+}
+
+/// Dumps `batches` batches of batch size `bs` of the config's potential into `dir`.
+pub fn dump_potential(
+    loaded: &LoadedConfig,
+    dir: &Path,
+    bs: usize,
+    batches: usize,
+) -> Result<String, RunError> {
+    let cfg = &loaded.config;
+    let input = |m: String| RunError::Config {
+        file: loaded.path.clone(),
+        message: m,
+    };
+    let model = cfg
+        .model
+        .as_ref()
+        .ok_or_else(|| input("no [model] table to dump".into()))?;
+    let dataset = load_dataset(loaded)?;
+    let setup = crate::train::graph::potential_setup(loaded, dataset.as_ref(), model.as_ref())?
+        .ok_or_else(|| {
+            input("--dump writes a potential's batches: the dataset carries no forces".into())
+        })?;
+    let train = dataset.split(SplitName::Train);
+    let spec = crate::bench::with_batch_size(cfg.batcher.as_ref(), bs).map_err(input)?;
+    let ctx = BatcherContext {
+        sizes: train.sizes(),
+        split: "train",
+        quirks: cfg.experiment.quirks,
+    };
+    let batcher = geobatch_core::batcher::build_for_training(spec.as_ref(), &ctx)?;
+    let mut source = GraphSource::new(train, batcher, SplitName::Train, loaded)?;
+    let mut trainer = model.build(&ModelContext {
+        n_species: dataset.species_classes().len(),
+        target_stats: dataset.target_stats(),
+        seed: cfg.experiment.seed,
+        device: cfg.training.device.clone(),
+        optimizer: cfg.training.optimizer.clone(),
+        engine: cfg.training.engine,
+        forces: Some(setup.clone()),
+    })?;
+    std::fs::create_dir_all(dir).map_err(|e| fail(dir)(e.to_string()))?;
+    // the weights before any step
+    let weights = dir.join("weights.npz");
+    let file = std::fs::File::create(&weights).map_err(|e| fail(&weights)(e.to_string()))?;
+    let mut npz = NpzWriter::new(file);
+    for p in trainer.parameters()? {
+        let a = ArrayD::from_shape_vec(IxDyn(&p.shape), p.values)
+            .map_err(|e| fail(&weights)(e.to_string()))?;
+        npz.add_array(p.name.as_str(), &a)
+            .map_err(|e| fail(&weights)(e.to_string()))?;
+    }
+    npz.finish().map_err(|e| fail(&weights)(e.to_string()))?;
+    let mut batch = GraphBatch::new();
+    let mut first = None;
+    for k in 0..batches {
+        source.next(&mut batch)?;
+        write_batch(&dir.join(format!("batch-{k:03}.npz")), &batch)?;
+        if k == 0 {
+            let mut p = ForcePredictions::default();
+            trainer.predict_forces(&batch, &mut p)?;
+            let loss = trainer.train_step(&batch, 0)?.loss;
+            first = Some((loss, p));
+        }
+    }
+    let (loss, p) = first.ok_or_else(|| input("--dump-batches must be at least 1".into()))?;
+    let json = serde_json::json!({
+        "loss": loss,
+        "energy": p.energy,
+        "forces": p.forces,
+        "stress": p.stress,
+    });
+    let setup_json = serde_json::json!({
+        "setup": setup,
+        "classes": dataset.species_classes(),
+        "model": toml::Value::try_from(model.as_ref()).map_err(|e| input(e.to_string()))?,
+        "optimizer": cfg.training.optimizer,
+        "batch_size": bs,
+    });
+    for (name, value) in [("first.json", json), ("setup.json", setup_json)] {
+        let path = dir.join(name);
+        std::fs::write(&path, value.to_string()).map_err(|e| fail(&path)(e.to_string()))?;
+    }
+    Ok(format!(
+        "wrote {batches} batches (batch size {bs}), the initial weights and the first step's loss \
+         {loss} to {}",
+        dir.display()
+    ))
+}
