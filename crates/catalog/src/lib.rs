@@ -40,6 +40,7 @@ macro_rules! plugins {
 // One line per plugin crate (its cargo feature is its package name without `geobatch-`); a plugin
 // crate under plugins/ that is missing here fails the catalog's tests.
 plugins! {
+    "batcher-atoms" => geobatch_batcher_atoms as batcher_atoms: [("batcher", "atoms")];
     "batcher-dynamic" => geobatch_batcher_dynamic as batcher_dynamic: [("batcher", "dynamic")];
     "batcher-nodes" => geobatch_batcher_nodes as batcher_nodes: [("batcher", "ibmb-node"), ("batcher", "ibmb-batch"), ("batcher", "cluster"), ("batcher", "neighbor"), ("batcher", "full")];
     "batcher-pack" => geobatch_batcher_pack as batcher_pack: [("batcher", "pack")];

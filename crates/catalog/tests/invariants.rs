@@ -53,3 +53,102 @@ proptest! {
         }
     }
 }
+
+/// A potential (SchNet trained on Morse-labelled periodic cells) gives every real graph of every
+/// registered batcher's padded batches the energy, forces and stress it gives the same graphs
+/// with the least padding (DESIGN.md §16): padding adds exactly zero; what differs is the
+/// rounding of sums whose chunks the padded sizes move. Force labels arrive unchanged, padding
+/// atoms carry zero labels.
+#[test]
+fn every_batcher_s_padding_adds_zero_energy_and_force_to_a_potential() {
+    use geobatch_catalog::dataset_synthetic::{Family, PairLabels, SizeDist, SyntheticSpec};
+    use geobatch_core::{
+        ForceContext, ForcePredictions, GraphBatch, GraphRule, LossWeights, ModelContext,
+        ModelSpec, SplitSpec,
+    };
+    let spec = SyntheticSpec {
+        family: Family::Crystals,
+        graphs: 40,
+        nodes: Some(SizeDist {
+            min: 1,
+            max: 9,
+            mean: 4.0,
+            sd: 2.0,
+        }),
+        graph: Some(GraphRule::Cutoff { radius: 4.0 }),
+        split: SplitSpec::default(),
+        seed: Some(4),
+        labels: Some(PairLabels::Morse),
+    };
+    let set = spec.generate(4).unwrap();
+    let setup = ForceContext::fit(&set, LossWeights::default(), Some(4.0)).unwrap();
+    let model: Box<dyn ModelSpec> =
+        toml::from_str::<toml::Table>("kind = \"schnet\"\nlatent = 8\nsteps = 2\nrbf = 40\n")
+            .unwrap()
+            .try_into()
+            .unwrap();
+    let mut trainer = model
+        .build(&ModelContext {
+            n_species: set.species_classes().len(),
+            target_stats: geobatch_core::TargetStats::of(&set),
+            seed: 1,
+            device: "cpu".into(),
+            optimizer: Default::default(),
+            engine: Default::default(),
+            forces: Some(setup),
+        })
+        .unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * a.abs().max(1e-3);
+    let (mut batch, mut tight_batch) = (GraphBatch::new(), GraphBatch::new());
+    let (mut p, mut q) = (ForcePredictions::default(), ForcePredictions::default());
+    for spec in all_batchers(5) {
+        let label = spec.label();
+        let plans = geobatch_testkit::batcher::plans(
+            spec.as_ref(),
+            &set,
+            geobatch_core::StreamMode::Train,
+            geobatch_core::Quirks::Clean,
+            4,
+        )
+        .unwrap();
+        for (plan, _) in plans {
+            batch.collate(&set, &plan).unwrap();
+            let mut tight = plan.clone();
+            tight.padded = geobatch_testkit::minimal_padding(plan.real);
+            tight_batch.collate(&set, &tight).unwrap();
+            trainer.predict_forces(&batch, &mut p).unwrap();
+            trainer.predict_forces(&tight_batch, &mut q).unwrap();
+            for (a, b) in p.energy.iter().zip(&q.energy) {
+                assert!(close(*a, *b), "{label}: energy {a} vs {b}");
+            }
+            let flat = |x: &ForcePredictions| -> Vec<f64> {
+                let f = x.forces.iter().flatten().chain(x.stress.iter().flatten());
+                f.map(|&v| f64::from(v)).collect()
+            };
+            assert_eq!(
+                p.forces.len(),
+                plan.real.nodes,
+                "{label}: a force per real atom"
+            );
+            for (a, b) in flat(&p).into_iter().zip(flat(&q)) {
+                assert!(close(a, b), "{label}: force or stress {a} vs {b}");
+            }
+            // labels: the real atoms' as stored, padding atoms' zero
+            let mut atom = 0;
+            for &g in &plan.graphs {
+                let r = set.node_range(g as usize);
+                let n = r.len();
+                assert_eq!(
+                    batch.forces[atom..atom + n],
+                    set.forces().unwrap()[r],
+                    "{label}"
+                );
+                atom += n;
+            }
+            assert!(
+                batch.forces[atom..].iter().all(|f| *f == [0.0; 3]),
+                "{label}"
+            );
+        }
+    }
+}
