@@ -11,7 +11,6 @@
 use crate::fused::FusedOps;
 use burn::tensor::Scalar;
 use burn::tensor::TensorMetadata;
-use burn::tensor::ops::FloatTensorOps;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
@@ -369,6 +368,67 @@ impl<B: FusedOps> Backward<B, 1> for SlopeBackward {
     }
 }
 
+/// An activation's value `out` of `x`, tracked with the slope `slope` the inner kernel gave
+/// with it.
+fn with_slope<B: FusedOps, C: CheckpointStrategy>(
+    x: &FloatTensor<Autodiff<B, C>>,
+    out: FloatTensor<B>,
+    slope: FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match SlopeBackward
+        .prepare::<C>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(slope, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+/// Backward pass of the slope `s = sigmoid(x)` of the shifted softplus: `ds/dx = s (1 - s)`.
+#[derive(Debug)]
+struct SigmoidSlopeBackward;
+
+impl<B: FusedOps> Backward<B, 1> for SigmoidSlopeBackward {
+    /// The slope `s`.
+    type State = B::FloatTensorPrimitive;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let s = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |g| {
+            let one_minus = B::float_add_scalar(B::float_neg(s.clone()), Scalar::Float(1.0));
+            B::float_mul(g, B::float_mul(s, one_minus))
+        });
+    }
+}
+
+/// Backward pass of SiLU's slope `s (1 + x (1 - s))`: its derivative
+/// `s (1 - s) (2 + x (1 - 2 s))`, with `s = sigmoid(x)`.
+#[derive(Debug)]
+struct SiluSlopeBackward;
+
+impl<B: FusedOps> Backward<B, 1> for SiluSlopeBackward {
+    /// The input `x`.
+    type State = B::FloatTensorPrimitive;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        use burn::tensor::ops::ActivationOps;
+        let x = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |g| {
+            let s = <B as ActivationOps<B>>::sigmoid(x.clone());
+            let one = |t| B::float_add_scalar(t, Scalar::Float(1.0));
+            let s1 = B::float_mul(s.clone(), one(B::float_neg(s.clone())));
+            // 2 + x (1 - 2 s)
+            let two_s = B::float_mul_scalar(s, Scalar::Float(2.0));
+            let inner = B::float_add_scalar(
+                B::float_mul(x, one(B::float_neg(two_s))),
+                Scalar::Float(2.0),
+            );
+            B::float_mul(g, B::float_mul(s1, inner))
+        });
+    }
+}
+
 /// An element-wise kernel returning its value and its slope.
 type WithSlope<B> = fn(FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>);
 
@@ -462,24 +522,38 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         activation::<B, C>(x, B::silu, B::silu_with_slope)
     }
 
-    /// SiLU and its slope `s (1 + x (1 - s))` (`s = sigmoid(x)`), the slope made of tracked
-    /// operations: under nested autodiff (a potential's forces) the outer backward pass
-    /// multiplies by it, and its own derivative is part of the exact second-order gradient.
+    /// SiLU and its slope `s (1 + x (1 - s))` (`s = sigmoid(x)`) from one pass of the inner
+    /// kernel, both tracked: under nested autodiff (a potential's forces) the outer backward pass
+    /// multiplies by the slope, and the slope's own derivative `s (1 - s) (2 + x (1 - 2 s))` is
+    /// part of the exact second-order gradient.
     fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        use burn::tensor::ops::ActivationOps;
-        let s = <Self as ActivationOps<Self>>::sigmoid(x.clone());
-        let one_minus = Self::float_add_scalar(Self::float_neg(s.clone()), Scalar::Float(1.0));
-        let inner =
-            Self::float_add_scalar(Self::float_mul(x.clone(), one_minus), Scalar::Float(1.0));
-        (Self::silu(x), Self::float_mul(s, inner))
+        let (out, slope) = B::silu_with_slope(x.primitive.clone());
+        let y = with_slope::<B, C>(&x, out, slope.clone());
+        let slope = match SiluSlopeBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(x.primitive, slope),
+            OpsKind::UnTracked(prep) => prep.finish(slope),
+        };
+        (y, slope)
     }
 
-    /// Shifted softplus and its slope `sigmoid(x)`, the slope a tracked operation (see
-    /// [`FusedOps::silu_with_slope`] here).
+    /// Shifted softplus and its slope `s = sigmoid(x)` from one pass of the inner kernel, both
+    /// tracked (the slope's derivative is `s (1 - s)`; see [`FusedOps::silu_with_slope`] here).
     fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        use burn::tensor::ops::ActivationOps;
-        let slope = <Self as ActivationOps<Self>>::sigmoid(x.clone());
-        (Self::ssp(x), slope)
+        let (out, s) = B::ssp_with_slope(x.primitive.clone());
+        let y = with_slope::<B, C>(&x, out, s.clone());
+        let slope = match SigmoidSlopeBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(s.clone(), s),
+            OpsKind::UnTracked(prep) => prep.finish(s),
+        };
+        (y, slope)
     }
 }
 
