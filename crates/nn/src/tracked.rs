@@ -56,6 +56,82 @@ pub fn matmul<B: FusedOps, C: CheckpointStrategy>(
 }
 
 #[derive(Debug)]
+struct MatmulNtBackward;
+
+impl<B: FusedOps> Backward<B, 2> for MatmulNtBackward {
+    /// Both factors `g`, `w` of `g w^T`.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (g, w) = ops.state;
+        binary::<B, _, _>(
+            ops.parents,
+            ops.node,
+            grads,
+            |d| B::matmul(d, w),
+            |d| B::matmul_tn(d, g),
+        );
+    }
+}
+
+/// `g w^T` (a product's input gradient) with its backward pass: `dg = d w`, `dw = d^T g`, so
+/// that the outer backward pass of nested autodiff records the inner kernels, not burn's
+/// single-threaded product.
+pub fn matmul_nt<B: FusedOps, C: CheckpointStrategy>(
+    g: FloatTensor<Autodiff<B, C>>,
+    w: FloatTensor<Autodiff<B, C>>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match MatmulNtBackward
+        .prepare::<C>([g.node.clone(), w.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = (g.primitive.clone(), w.primitive.clone());
+            prep.finish(state, B::matmul_nt(g.primitive, w.primitive))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::matmul_nt(g.primitive, w.primitive)),
+    }
+}
+
+#[derive(Debug)]
+struct MatmulTnBackward;
+
+impl<B: FusedOps> Backward<B, 2> for MatmulTnBackward {
+    /// Both factors `x`, `g` of `x^T g`.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, g) = ops.state;
+        binary::<B, _, _>(
+            ops.parents,
+            ops.node,
+            grads,
+            |d| B::matmul_nt(g, d),
+            |d| B::matmul(x, d),
+        );
+    }
+}
+
+/// `x^T g` (a product's weight gradient) with its backward pass: `dx = g d^T`, `dg = x d`.
+pub fn matmul_tn<B: FusedOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    g: FloatTensor<Autodiff<B, C>>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match MatmulTnBackward
+        .prepare::<C>([x.node.clone(), g.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = (x.primitive.clone(), g.primitive.clone());
+            prep.finish(state, B::matmul_tn(x.primitive, g.primitive))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::matmul_tn(x.primitive, g.primitive)),
+    }
+}
+
+#[derive(Debug)]
 struct GatherBackward;
 
 impl<B: FusedOps> Backward<B, 1> for GatherBackward {
@@ -477,6 +553,14 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
 
     fn matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         matmul::<B, C>(x, w)
+    }
+
+    fn matmul_nt(g: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        matmul_nt::<B, C>(g, w)
+    }
+
+    fn matmul_tn(x: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        matmul_tn::<B, C>(x, g)
     }
 
     fn add_bias(x: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
