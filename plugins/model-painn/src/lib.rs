@@ -15,6 +15,11 @@
 //!   s += clip(a_ss + a_sv Σ_xyz(v_r v_l), ±100); v += clip(a_vv ⊙ v_l, ±100).
 //!
 //! Readout: per node Linear(F) -> SiLU -> Linear(targets) on s, mean over the graph's nodes.
+//!
+//! As a potential (a dataset with forces, DESIGN.md §16) the same network reads its inputs
+//! smooth: the geometry from the differentiated edge vectors, the message block composed of
+//! gathers and sums (so that the directions are differentiated too), per-atom outputs summed into
+//! the energy; the model's cutoff must lie within the graph's radius.
 //! Embedding and every Linear: Xavier-uniform weights, zero biases.
 
 pub mod gates;
@@ -269,8 +274,12 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
     /// The node features after the last layer: scalars `[N, F]` and vectors `[N, 3, F]`.
     pub fn features(&self, x: &BatchInputs<B>) -> (Tensor<B, 2>, Tensor<B, 3>) {
         let f = self.hidden;
-        let (n, e) = (x.n_nodes, x.vectors_host.len());
-        let (basis, dir) = if x.basis == BasisPlace::Device {
+        let n = x.n_nodes;
+        let e = x.senders.index.dims()[0];
+        let (basis, dir) = if let Some(v) = &x.vectors {
+            // a potential's inputs: the geometry from the differentiated edge vectors
+            device_geometry(v.clone(), self.rbf, self.cutoff)
+        } else if x.basis == BasisPlace::Device {
             let flat = x.vectors_host.iter().flatten().copied().collect();
             device_geometry(x.tensor(flat, [e, 3]), self.rbf, self.cutoff)
         } else {
@@ -287,7 +296,12 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
             let bias = self.filter.bias.val().slice([0..1, cols]);
             let w = matmul(basis.clone(), Tensor::cat(vec![weight, bias], 0));
             let xs = layer.message.forward(s.clone());
-            let sums = message::message(w, xs, v.clone(), dir.clone(), &x.senders, &x.receivers, n);
+            let sums = if x.vectors.is_some() {
+                // differentiated by the directions too (the fused block treats them as data)
+                message::composite(w, xs, v.clone(), dir.clone(), &x.senders, &x.receivers, n)
+            } else {
+                message::message(w, xs, v.clone(), dir.clone(), &x.senders, &x.receivers, n)
+            };
             s = gates::residual_of(s, sums.clone(), 0);
             v = gates::residual_of(v, sums, n);
             // update
@@ -364,10 +378,26 @@ impl ModelSpec for PainnSpec {
 
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
         self.validate()?;
+        if let Some(rc) = ctx.forces.as_ref().and_then(|f| f.cutoff)
+            && self.cutoff > rc
+        {
+            // edges between the graph's radius and the model's cutoff are missing: an atom
+            // crossing the radius would change the energy by a jump
+            return Err(Error::invalid(format!(
+                "model.cutoff = {} is beyond the graph's radius ({rc} A): a potential's energy \
+                 must be smooth in the positions, so the model's cosine cutoff must be within \
+                 the edges the graph holds: set model.cutoff <= {rc} (or a larger graph radius)",
+                self.cutoff
+            )));
+        }
         let (species, targets) = (ctx.n_species, ctx.target_stats.len());
-        geobatch_nn::trainer!(ctx, |B, device| Painn::<B>::new(
+        geobatch_nn::potential_trainer!(ctx, |B, device| Painn::<B>::new(
             self, species, targets, ctx.seed, device
         ))
+    }
+
+    fn trains_forces(&self) -> bool {
+        true
     }
 }
 

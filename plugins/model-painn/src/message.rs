@@ -480,9 +480,24 @@ pub fn message<B: MessageOps + FusedOps>(
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
+/// The message block composed of gathers at the receivers and sums into the senders, every input
+/// differentiated (the directions `dir` included): a potential's path, whose energy is
+/// differentiated by the edge vectors, twice under nested autodiff.
+pub fn composite<B: FusedOps>(
+    w: Tensor<B, 2>,
+    xs: Tensor<B, 2>,
+    v: Tensor<B, 2>,
+    dir: Tensor<B, 2>,
+    senders: &Segments<B>,
+    receivers: &Segments<B>,
+    n: usize,
+) -> Tensor<B, 2> {
+    grouped(w, xs, v, dir, senders, receivers, n)
+}
+
 /// The message block from gathers at the receivers and sums into the senders over the batch's
-/// groupings (`training.engine.segments = "csr"`), differentiated by autodiff (the gradient of
-/// each gather is a sum over the same grouping).
+/// groupings (`training.engine.segments = "csr"`, or none: plain gathers and sums), differentiated
+/// by autodiff (the gradient of each gather is a sum over the same grouping).
 fn grouped<B: FusedOps>(
     w: Tensor<B, 2>,
     xs: Tensor<B, 2>,
