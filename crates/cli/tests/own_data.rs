@@ -333,3 +333,56 @@ fn pytorchs_double_backward_gives_the_same_loss_and_forces_from_the_same_weights
     );
     assert!(forces < 1e-5, "forces differ by {forces:e} eV/A:\n{out}");
 }
+
+/// A potential's bad input, through the binary: each a clear refusal (exit 2) naming what is
+/// wrong, nothing trained on wrong labels.
+#[test]
+fn a_potentials_bad_input_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = repo().join("configs/examples/mlearn-schnet-forces.toml");
+    let fixture = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            config.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--set",
+            "dataset.source=\"fixture\"",
+            "--set",
+            "dataset.elements=[\"Cu\", \"Ge\", \"Li\", \"Mo\", \"Ni\", \"Si\"]",
+            "--set",
+            "batcher.batch_size=4",
+        ];
+        args.extend_from_slice(extra);
+        geobatch(dir.path(), &args)
+    };
+    // the k nearest neighbours change by jumps as atoms move
+    let o = fixture(&["--set", "dataset.graph={kind=\"knn\", k=12}"]);
+    common::assert_refused(&o, &["knn", "smooth", "cutoff"]);
+    // a model that is no potential
+    let o = fixture(&["--set", "model={kind=\"mpeu\"}"]);
+    common::assert_refused(&o, &["potential", "mpeu", "schnet"]);
+    // PaiNN's cutoff beyond the graph's radius
+    let o = fixture(&[
+        "--set",
+        "model={kind=\"painn\", hidden=8, layers=1, cutoff=6.0}",
+    ]);
+    common::assert_refused(&o, &["model.cutoff = 6", "radius"]);
+    // loss weights without forces in the data
+    let o = fixture(&["--set", "dataset.targets=[\"energy\"]"]);
+    common::assert_refused(&o, &["[training.loss]", "no forces"]);
+    let o = fixture(&[
+        "--set",
+        "training.loss={energy=0.0, forces=0.0, stress=0.0}",
+    ]);
+    common::assert_refused(&o, &["every weight is 0"]);
+    // an extended XYZ file without forces asked for forces: every frame skipped, counted, refused
+    let xyz = repo().join("plugins/dataset-extxyz/tests/fixtures/qm9_reduced_100.xyz");
+    let line = format!(
+        "dataset={{kind=\"extxyz\", path={:?}, targets=[\"U0\", \"forces\"], \
+         graph={{kind=\"full\"}}}}",
+        xyz.to_str().unwrap()
+    );
+    let o = fixture(&["--set", &line]);
+    common::assert_refused(&o, &["no usable structures", "100 without forces"]);
+}

@@ -295,6 +295,14 @@ pub trait ModelSpec: Debug + Send + Sync {
     fn trains_forces(&self) -> bool {
         false
     }
+
+    /// Whether the model can be a smooth potential on graphs of this `cutoff` radius (`None`:
+    /// fully connected molecules): a model with a cutoff of its own beyond the graph's radius
+    /// would change its energy by a jump as an atom crosses the radius. Checked before anything
+    /// is built; the message names the option.
+    fn check_potential(&self, _cutoff: Option<f64>) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

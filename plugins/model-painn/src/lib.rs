@@ -378,17 +378,8 @@ impl ModelSpec for PainnSpec {
 
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
         self.validate()?;
-        if let Some(rc) = ctx.forces.as_ref().and_then(|f| f.cutoff)
-            && self.cutoff > rc
-        {
-            // edges between the graph's radius and the model's cutoff are missing: an atom
-            // crossing the radius would change the energy by a jump
-            return Err(Error::invalid(format!(
-                "model.cutoff = {} is beyond the graph's radius ({rc} A): a potential's energy \
-                 must be smooth in the positions, so the model's cosine cutoff must be within \
-                 the edges the graph holds: set model.cutoff <= {rc} (or a larger graph radius)",
-                self.cutoff
-            )));
+        if let Some(f) = &ctx.forces {
+            self.check_potential(f.cutoff)?;
         }
         let (species, targets) = (ctx.n_species, ctx.target_stats.len());
         geobatch_nn::potential_trainer!(ctx, |B, device| Painn::<B>::new(
@@ -398,6 +389,20 @@ impl ModelSpec for PainnSpec {
 
     fn trains_forces(&self) -> bool {
         true
+    }
+
+    fn check_potential(&self, cutoff: Option<f64>) -> Result<()> {
+        match cutoff {
+            // edges between the graph's radius and the model's cutoff are missing: an atom
+            // crossing the radius would change the energy by a jump
+            Some(rc) if self.cutoff > rc => Err(Error::invalid(format!(
+                "model.cutoff = {} is beyond the graph's radius ({rc} A): a potential's energy \
+                 must be smooth in the positions, so the model's cosine cutoff must be within \
+                 the edges the graph holds: set model.cutoff <= {rc} (or a larger graph radius)",
+                self.cutoff
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 

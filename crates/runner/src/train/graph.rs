@@ -358,6 +358,9 @@ pub fn potential_setup(
             )));
         }
     };
+    model
+        .check_potential(cutoff)
+        .map_err(|e| loaded.input_error(&e.to_string()))?;
     Ok(Some(ForceContext::fit(
         train,
         loss.unwrap_or_default(),
