@@ -123,6 +123,101 @@ pub fn gaussian_rbf(d: &[f32], k: usize, delta: f32, out: &mut Vec<f32>) {
     });
 }
 
+/// Rows of the basis computed per parallel task.
+const BASIS_ROWS: usize = 256;
+
+/// Runs `f(first_row, rows of out)` over chunks of [`BASIS_ROWS`] rows of `out` (`width` values
+/// a row) in parallel: chunk boundaries independent of the thread count, rows independent.
+fn by_rows(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    use rayon::prelude::*;
+    out.par_chunks_mut((BASIS_ROWS * width).max(1))
+        .enumerate()
+        .for_each(|(c, chunk)| pulp::Arch::new().dispatch(|| f(c * BASIS_ROWS, chunk)));
+}
+
+/// The Gaussian basis `[distances, k]` of [`gaussian_rbf`], rows computed in parallel.
+pub fn gaussian_basis(d: &[f32], k: usize, delta: f32) -> Vec<f32> {
+    let mut out = vec![0.0; d.len() * k];
+    let inv = 1.0 / delta;
+    by_rows(&mut out, k, |first, rows| {
+        for (r, row) in rows.chunks_exact_mut(k).enumerate() {
+            let di = d[first + r];
+            for (i, o) in row.iter_mut().enumerate() {
+                let x = di - i as f32 * delta;
+                let a = x * x * inv;
+                *o = if a > RBF_CUT { 0.0 } else { exp_neg(a) };
+            }
+        }
+    });
+    out
+}
+
+/// Per distance, `sum_i g_i b_i c_i` with `b` the basis and `c = -2 (d - mu_i) / delta` its
+/// log-slope (`c' = weights(i)` of `x = d - mu_i` when given): the basis' backward pass
+/// (`weights` none) and its second derivative (`weights(x) = c^2 - 2 / delta`).
+fn basis_sums(
+    g: &[f32],
+    d: &[f32],
+    k: usize,
+    delta: f32,
+    weight: impl Fn(f32) -> f32 + Sync,
+) -> Vec<f32> {
+    let inv = 1.0 / delta;
+    let mut out = vec![0.0; d.len()];
+    by_rows(&mut out, 1, |first, rows| {
+        for (r, o) in rows.iter_mut().enumerate() {
+            let e = first + r;
+            let di = d[e];
+            let mut acc = 0.0f32;
+            for (i, &gi) in g[e * k..(e + 1) * k].iter().enumerate() {
+                let x = di - i as f32 * delta;
+                let a = x * x * inv;
+                if a <= RBF_CUT {
+                    acc += gi * exp_neg(a) * weight(x);
+                }
+            }
+            *o = acc;
+        }
+    });
+    out
+}
+
+/// The basis' backward pass: `dL/dd = sum_i g_i b_i (-2 (d - mu_i) / delta)` per distance.
+pub fn gaussian_basis_backward(g: &[f32], d: &[f32], k: usize, delta: f32) -> Vec<f32> {
+    let c = -2.0 / delta;
+    basis_sums(g, d, k, delta, |x| c * x)
+}
+
+/// The derivative of the basis' backward pass by the distance: `sum_i g_i b_i (c_i^2 - 2 /
+/// delta)` with `c_i = -2 (d - mu_i) / delta`.
+pub fn gaussian_basis_curvature(g: &[f32], d: &[f32], k: usize, delta: f32) -> Vec<f32> {
+    let c = -2.0 / delta;
+    basis_sums(g, d, k, delta, |x| (c * x) * (c * x) + c)
+}
+
+/// The derivative of the basis' backward pass by its output gradient, times `u` per distance:
+/// `u b_i (-2 (d - mu_i) / delta)`, `[distances, k]`.
+pub fn gaussian_basis_slope(u: &[f32], d: &[f32], k: usize, delta: f32) -> Vec<f32> {
+    let mut out = vec![0.0; d.len() * k];
+    let inv = 1.0 / delta;
+    let c = -2.0 / delta;
+    by_rows(&mut out, k, |first, rows| {
+        for (r, row) in rows.chunks_exact_mut(k).enumerate() {
+            let (di, ui) = (d[first + r], u[first + r]);
+            for (i, o) in row.iter_mut().enumerate() {
+                let x = di - i as f32 * delta;
+                let a = x * x * inv;
+                *o = if a > RBF_CUT {
+                    0.0
+                } else {
+                    ui * exp_neg(a) * c * x
+                };
+            }
+        }
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

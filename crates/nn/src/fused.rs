@@ -132,6 +132,51 @@ pub trait FusedOps: Backend {
         (dw.into_primitive().tensor(), dx)
     }
 
+    /// The study's Gaussian basis `[E, k]` of the distances `d` `[E, 1]`:
+    /// `exp(-(d - i delta)^2 / delta)` ([`crate::layers::gaussian_rbf`]).
+    fn gaussian_basis(d: FloatTensor<Self>, k: usize, delta: f64) -> FloatTensor<Self> {
+        let d = Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(d));
+        crate::layers::gaussian_rbf(d, k, delta)
+            .into_primitive()
+            .tensor()
+    }
+    /// The basis' backward pass `[E, 1]` for the output gradient `g` `[E, k]`:
+    /// `sum_i g_i b_i c_i`, `c_i = -2 (d - i delta) / delta`.
+    fn gaussian_basis_backward(
+        g: FloatTensor<Self>,
+        d: FloatTensor<Self>,
+        k: usize,
+        delta: f64,
+    ) -> FloatTensor<Self> {
+        let (g, d) = (basis_float::<Self>(g), basis_float::<Self>(d));
+        let (b, c) = basis_parts(d, k, delta);
+        basis_prim((g * b * c).sum_dim(1))
+    }
+    /// The derivative of [`FusedOps::gaussian_basis_backward`] by `d`, per distance:
+    /// `sum_i g_i b_i (c_i^2 - 2 / delta)`.
+    fn gaussian_basis_curvature(
+        g: FloatTensor<Self>,
+        d: FloatTensor<Self>,
+        k: usize,
+        delta: f64,
+    ) -> FloatTensor<Self> {
+        let (g, d) = (basis_float::<Self>(g), basis_float::<Self>(d));
+        let (b, c) = basis_parts(d, k, delta);
+        basis_prim((g * b * (c.clone() * c).sub_scalar(2.0 / delta)).sum_dim(1))
+    }
+    /// The derivative of [`FusedOps::gaussian_basis_backward`] by `g`, times `u` `[E, 1]`:
+    /// `u b_i c_i`, `[E, k]`.
+    fn gaussian_basis_slope(
+        u: FloatTensor<Self>,
+        d: FloatTensor<Self>,
+        k: usize,
+        delta: f64,
+    ) -> FloatTensor<Self> {
+        let (u, d) = (basis_float::<Self>(u), basis_float::<Self>(d));
+        let (b, c) = basis_parts(d, k, delta);
+        basis_prim(b * c * u)
+    }
+
     /// The element-wise product `grad * slope` (the backward pass of an activation that kept its
     /// slope; the two of one shape).
     fn mul_slope(grad: FloatTensor<Self>, slope: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -184,11 +229,80 @@ pub trait FusedOps: Backend {
     }
 }
 
+fn basis_float<B: Backend>(t: FloatTensor<B>) -> Tensor<B, 2> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+fn basis_prim<B: Backend>(t: Tensor<B, 2>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+/// The basis `b` `[E, k]` of `d` `[E, 1]` and its log-slopes `c = -2 (d - mu) / delta`.
+fn basis_parts<B: Backend>(d: Tensor<B, 2>, k: usize, delta: f64) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let centres: Vec<f32> = (0..k).map(|i| (i as f64 * delta) as f32).collect();
+    let centres =
+        Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(centres, [1, k]), &d.device());
+    let x = d.clone() - centres;
+    let b = crate::layers::gaussian_rbf(d, k, delta);
+    (b, x.mul_scalar(-2.0 / delta))
+}
+
 use crate::flex_kernels::{flex_from, unique_f32, with_f32};
 use crate::parallel::{map_in_place, map2_in_place};
 
 impl FusedOps for Flex {
     const PARALLEL_KERNELS: bool = true;
+
+    fn gaussian_basis(d: FloatTensor<Self>, k: usize, delta: f64) -> FloatTensor<Self> {
+        let e = d.shape().num_elements();
+        let out = with_f32(&d, |d| fastmath::gaussian_basis(d, k, delta as f32));
+        flex_from(out, [e, k])
+    }
+
+    fn gaussian_basis_backward(
+        g: FloatTensor<Self>,
+        d: FloatTensor<Self>,
+        k: usize,
+        delta: f64,
+    ) -> FloatTensor<Self> {
+        let e = d.shape().num_elements();
+        let out = with_f32(&g, |g| {
+            with_f32(&d, |d| {
+                fastmath::gaussian_basis_backward(g, d, k, delta as f32)
+            })
+        });
+        flex_from(out, [e, 1])
+    }
+
+    fn gaussian_basis_curvature(
+        g: FloatTensor<Self>,
+        d: FloatTensor<Self>,
+        k: usize,
+        delta: f64,
+    ) -> FloatTensor<Self> {
+        let e = d.shape().num_elements();
+        let out = with_f32(&g, |g| {
+            with_f32(&d, |d| {
+                fastmath::gaussian_basis_curvature(g, d, k, delta as f32)
+            })
+        });
+        flex_from(out, [e, 1])
+    }
+
+    fn gaussian_basis_slope(
+        u: FloatTensor<Self>,
+        d: FloatTensor<Self>,
+        k: usize,
+        delta: f64,
+    ) -> FloatTensor<Self> {
+        let e = d.shape().num_elements();
+        let out = with_f32(&u, |u| {
+            with_f32(&d, |d| {
+                fastmath::gaussian_basis_slope(u, d, k, delta as f32)
+            })
+        });
+        flex_from(out, [e, k])
+    }
 
     fn matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         crate::flex_kernels::matmul(x, w)
@@ -351,6 +465,13 @@ impl FusedOps for Flex {
         });
         (flex_from(out, shape.clone()), flex_from(slope, shape))
     }
+}
+
+/// The study's Gaussian basis `[E, k]` of the distances `d` `[E, 1]` through the fused kernel,
+/// with backward passes to second order on autodiff backends ([`crate::tracked`]).
+pub fn gaussian_basis<B: FusedOps>(d: Tensor<B, 2>, k: usize, delta: f64) -> Tensor<B, 2> {
+    let out = B::gaussian_basis(d.into_primitive().tensor(), k, delta);
+    Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
 /// Shifted softplus through the fused kernel.

@@ -185,6 +185,19 @@ impl<B: FusedOps> BatchInputs<B> {
         }
     }
 
+    /// The study's Gaussian basis of the edge lengths, `[E, k]`: on the host with the vectorised
+    /// kernel of [`crate::fastmath`] (distances are data), or on the device from
+    /// [`BatchInputs::distances`] through the fused basis ([`crate::fused::gaussian_basis`],
+    /// differentiated twice in a potential's inputs) when `training.engine.basis = "device"`.
+    pub fn rbf(&self, k: usize, delta: f64) -> Tensor<B, 2> {
+        if self.basis == BasisPlace::Device {
+            return crate::fused::gaussian_basis(self.distances.clone(), k, delta);
+        }
+        let mut out = Vec::new();
+        crate::fastmath::gaussian_rbf(&self.distances_host, k, delta as f32, &mut out);
+        floats(out, [self.distances_host.len(), k], &self.species.device())
+    }
+
     /// The edge vectors of `batch` `[E, 3]` as stored (padding: zeros), for [`BatchInputs::smooth`].
     pub fn edge_vector_tensor(batch: &GraphBatch, device: &B::Device) -> Tensor<B, 2> {
         let v = batch.edge_vectors();
@@ -197,18 +210,5 @@ impl<B: Backend> BatchInputs<B> {
     /// A float tensor of shape `shape` on this batch's device.
     pub fn tensor(&self, values: Vec<f32>, shape: [usize; 2]) -> Tensor<B, 2> {
         floats(values, shape, &self.species.device())
-    }
-
-    /// The study's Gaussian basis of the edge lengths, `[E, k]` (it needs no gradient: distances
-    /// are data): on the host with the vectorised kernel of [`crate::fastmath`], or on the
-    /// device from [`BatchInputs::distances`] ([`crate::layers::gaussian_rbf`]) when
-    /// `training.engine.basis = "device"`.
-    pub fn rbf(&self, k: usize, delta: f64) -> Tensor<B, 2> {
-        if self.basis == BasisPlace::Device {
-            return crate::layers::gaussian_rbf(self.distances.clone(), k, delta);
-        }
-        let mut out = Vec::new();
-        crate::fastmath::gaussian_rbf(&self.distances_host, k, delta as f32, &mut out);
-        floats(out, [self.distances_host.len(), k], &self.species.device())
     }
 }

@@ -2,12 +2,13 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use crate::backend::CpuAutodiff;
+use crate::backend::{Cpu, CpuAutodiff};
 use crate::layers::{
     Segments, gather_rows, matmul, message_mean, pair_gather_add, segment_mean, segment_sum,
 };
 use crate::parallel::CHUNK_ROWS;
 use burn::tensor::{Int, Tensor, TensorData};
+use burn_autodiff::Autodiff;
 use rand::{Rng, SeedableRng};
 
 type B = CpuAutodiff;
@@ -245,4 +246,56 @@ fn message_mean_is_the_unfused_composition_bit_for_bit() {
         )
     };
     same_bits_as_the_composition(run, ["values", "dw", "dx"]);
+}
+
+/// The fused Gaussian basis under nested autodiff (a potential's forces): the first and second
+/// derivatives by the distances, and the first by the basis' weights, equal those of the
+/// composition of burn's operations.
+#[test]
+fn the_fused_basis_differentiates_twice_like_the_composition() {
+    type Outer = Autodiff<CpuAutodiff>;
+    let dev = Default::default();
+    let (e, k, delta) = (37usize, 40usize, 0.1);
+    let d: Vec<f32> = (0..e).map(|i| 0.3 + 0.11 * i as f32).collect();
+    let w: Vec<f32> = (0..e * k)
+        .map(|i| ((i * 7919) % 23) as f32 / 23.0 - 0.5)
+        .collect();
+    let v: Vec<f32> = (0..e).map(|i| ((i * 31) % 7) as f32 / 7.0 - 0.4).collect();
+    // energy sum(w . basis(d)); its gradient g by d (outer); loss sum(g . v) by d and w (inner)
+    let run = |fused: bool| {
+        let d1 = Tensor::<CpuAutodiff, 2>::from_data(TensorData::new(d.clone(), [e, 1]), &dev)
+            .require_grad();
+        let w1 = Tensor::<CpuAutodiff, 2>::from_data(TensorData::new(w.clone(), [e, k]), &dev)
+            .require_grad();
+        let d2 = Tensor::<Outer, 2>::from_inner(d1.clone()).require_grad();
+        let w2 = Tensor::<Outer, 2>::from_inner(w1.clone());
+        let basis = if fused {
+            crate::fused::gaussian_basis(d2.clone(), k, delta)
+        } else {
+            crate::layers::gaussian_rbf(d2.clone(), k, delta)
+        };
+        let energy = (basis * w2).sum();
+        let g = d2.grad(&energy.backward()).unwrap();
+        let v1 = Tensor::<CpuAutodiff, 2>::from_data(TensorData::new(v.clone(), [e, 1]), &dev);
+        let grads = (g.clone() * v1).sum().backward();
+        let vals = |t: Tensor<Cpu, 2>| t.into_data().to_vec::<f32>().unwrap();
+        (
+            vals(g.inner()),
+            vals(d1.grad(&grads).unwrap()),
+            vals(w1.grad(&grads).unwrap()),
+        )
+    };
+    let (fused, composite) = (run(true), run(false));
+    for (name, a, b) in [
+        ("dE/dd", &fused.0, &composite.0),
+        ("d2E/dd2", &fused.1, &composite.1),
+        ("d2E/dd dw", &fused.2, &composite.2),
+    ] {
+        let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
+        let worst = a
+            .iter()
+            .zip(b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst <= 1e-5 * scale, "{name}: {worst} (largest {scale})");
+    }
 }
