@@ -154,7 +154,8 @@ fn periodic_batches(d: &Path, graph: &str, extra: &[&str]) -> std::process::Outp
 
 /// Item 5: periodic structures under `full` (no periodic images: a 1-atom cell has no edge) are
 /// refused naming the structure; the extended XYZ example's own rule (a cutoff) takes them. A
-/// per-atom array named as a target is refused saying so (it was "skipped: N without forces"),
+/// per-atom array named as a target is refused saying so (it was "skipped: N without forces");
+/// forces alone are a potential's labels without its energy, refused naming what is missing;
 /// and a split of counts that leaves structures out says how many.
 #[test]
 fn data_that_would_mislead_a_materials_user_says_so() {
@@ -174,13 +175,20 @@ fn data_that_would_mislead_a_materials_user_says_so() {
     // the example as shipped: a cutoff, right for molecules and crystals alike
     let shipped = std::fs::read_to_string(example("extxyz-schnet-dynamic.toml")).unwrap();
     assert!(shipped.contains("graph = { kind = \"cutoff\", radius = 5.0 }"));
-    // forces are per-atom: a target of them is refused, in a frame and in a database
+    // a per-atom array is no target, in a frame and in a database; forces are a potential's
+    // labels, trained with the total energy they are the gradient of
+    let o = periodic_batches(
+        d,
+        "{kind=\"cutoff\", radius=5.0}",
+        &["--set", "dataset.targets=[\"energies\"]"],
+    );
+    assert_refused(&o, &["target energies is a per-atom column of the frame"]);
     let o = periodic_batches(
         d,
         "{kind=\"cutoff\", radius=5.0}",
         &["--set", "dataset.targets=[\"forces\"]"],
     );
-    assert_refused(&o, &["target forces is a per-atom column of the frame"]);
+    assert_refused(&o, &["with forces, name one more target, the total energy"]);
     let db = repo().join("plugins/dataset-asedb/tests/fixtures/structures.db");
     let asedb = example("asedb-schnet-dynamic.toml");
     let o = geobatch(
@@ -189,7 +197,7 @@ fn data_that_would_mislead_a_materials_user_says_so() {
             "validate",
             path(&asedb),
             "--set",
-            "dataset.targets=[\"forces\"]",
+            "dataset.targets=[\"momenta\"]",
             "--set",
             "dataset.per_atom=[]",
             "--set",
@@ -198,7 +206,7 @@ fn data_that_would_mislead_a_materials_user_says_so() {
     );
     assert_refused(
         &o,
-        &["dataset.targets: forces is an array in ASE databases"],
+        &["dataset.targets: momenta is an array in ASE databases"],
     );
     // counts that leave structures out say so; the example's fractions use them all
     let batches = |split: &[&str]| {

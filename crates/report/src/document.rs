@@ -19,6 +19,7 @@ pub fn write(results: &Path, s: Summary, out: &Path) -> Result<Written, ResultsE
     let speedups = speedups(&s);
     let mut md = intro(results, &s);
     md += &section(out, &tables::summary(&s.rows), "summary.csv")?;
+    md += &target_section(out, &tables::targets(&s.rows))?;
     md += &phase_section(out, &tables::phases(&s.rows))?;
     md += &compile_section(&s, out)?;
     md += &speedup_section(out, &tables::speedup(&speedups))?;
@@ -101,6 +102,17 @@ fn left_out(title: &str, runs: &[String]) -> String {
 fn section(out: &Path, table: &Table, csv: &str) -> Result<String, ResultsError> {
     table.write_csv(&out.join(csv))?;
     Ok(table.markdown())
+}
+
+/// Test errors by target (`targets.csv`), for runs that evaluate several; nothing otherwise.
+fn target_section(out: &Path, table: &Table) -> Result<String, ResultsError> {
+    if table.rows.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!(
+        "\n## Test errors by target\n\nThe runs above evaluate several targets; the summary's test columns (and the t-tests) are of each run's last one. Every target's last test RMSE and MAE, mean ± sd over seeds (a potential's: energy per atom in meV/atom, force components in meV/A, stress components in meV/A^3; docs/results-schema.md):\n\n{}",
+        section(out, table, "targets.csv")?
+    ))
 }
 
 /// Where a steady step's time goes (`phases.csv`); nothing when no run recorded the update's

@@ -94,8 +94,12 @@ pub struct RunMetrics {
     pub compile_per_shape_ms: f64,
     /// Last validation RMSE and MAE, if evaluated.
     pub validation: Option<(f64, f64)>,
-    /// Last test RMSE and MAE, if evaluated.
+    /// Last test RMSE and MAE, if evaluated (of the run's last target where it has several:
+    /// [`RunMetrics::targets`] has each).
     pub test: Option<(f64, f64)>,
+    /// The last test RMSE and MAE of every target, in evaluation order (a potential's energy per
+    /// atom, forces and stress; several targets of one dataset).
+    pub targets: Vec<(String, f64, f64)>,
     /// Final test accuracy with batched inference (node classification).
     pub test_accuracy: Option<f64>,
     /// Final test accuracy with full-graph inference (node classification).
@@ -177,6 +181,22 @@ pub fn last_errors(evals: &[Eval], split: &str) -> Option<(f64, f64)> {
         .map(|e| (e.rmse, e.mae))
 }
 
+/// The last RMSE and MAE of every target on `split`, in the order the targets were evaluated.
+pub fn last_by_target(evals: &[Eval], split: &str) -> Vec<(String, f64, f64)> {
+    let mut out: Vec<(String, u64, f64, f64)> = Vec::new();
+    for e in evals
+        .iter()
+        .filter(|e| e.split == split && e.accuracy.is_none())
+    {
+        match out.iter_mut().find(|t| t.0 == e.target) {
+            Some(t) if e.step >= t.1 => *t = (e.target.clone(), e.step, e.rmse, e.mae),
+            Some(_) => {}
+            None => out.push((e.target.clone(), e.step, e.rmse, e.mae)),
+        }
+    }
+    out.into_iter().map(|(t, _, r, m)| (t, r, m)).collect()
+}
+
 /// The metrics of one run.
 pub fn run_metrics(run: &Run) -> RunMetrics {
     let s = &run.steps;
@@ -223,6 +243,7 @@ pub fn run_metrics(run: &Run) -> RunMetrics {
         compile_per_shape_ms: mean(&first_steps),
         validation: last("validation"),
         test: last("test"),
+        targets: last_by_target(&run.evals, "test"),
         test_accuracy: accuracy(false),
         test_accuracy_full: accuracy(true),
         phases: phases(s),
@@ -331,6 +352,7 @@ mod tests {
     #[test]
     fn a_nan_final_evaluation_is_the_result_not_skipped() {
         let eval = |step: u64, split: &str, rmse: f64, accuracy: Option<f64>| Eval {
+            target: "y".into(),
             step,
             split: split.into(),
             rmse,
@@ -387,5 +409,32 @@ mod tests {
         assert!(
             (sd(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]) - 2.138_089_935_299_395).abs() < 1e-12
         );
+    }
+
+    #[test]
+    fn every_targets_last_errors_in_evaluation_order() {
+        let eval = |step: u64, target: &str, rmse: f64| Eval {
+            target: target.into(),
+            step,
+            split: "test".into(),
+            rmse,
+            mae: rmse / 2.0,
+            accuracy: None,
+            inference: None,
+        };
+        let evals = [
+            eval(100, "energy_per_atom_meV", 30.0),
+            eval(100, "forces_meV_per_A", 300.0),
+            eval(200, "energy_per_atom_meV", 20.0),
+            eval(200, "forces_meV_per_A", 200.0),
+        ];
+        assert_eq!(
+            last_by_target(&evals, "test"),
+            vec![
+                ("energy_per_atom_meV".to_string(), 20.0, 10.0),
+                ("forces_meV_per_A".to_string(), 200.0, 100.0)
+            ]
+        );
+        assert!(last_by_target(&evals, "validation").is_empty());
     }
 }

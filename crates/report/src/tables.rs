@@ -95,6 +95,51 @@ pub fn summary(rows: &[Row]) -> Table {
     Table::of(&cols, rows)
 }
 
+/// Per row and target: the last test RMSE and MAE, mean ± sd over seeds (`targets.csv`), for
+/// rows whose runs evaluate several targets (a potential's energy, forces and stress).
+pub fn targets(rows: &[Row]) -> Table {
+    type Item<'a> = (&'a Row, &'a str);
+    let mut cols = cell_columns(|(r, _): &Item| &r.cell);
+    cols.push(Column::new("batcher", "batcher", |(r, _): &Item| {
+        Field::same(&r.batcher)
+    }));
+    cols.push(Column::new("target", "target", |(_, t): &Item| {
+        Field::same(t)
+    }));
+    for (header, name, pick) in [
+        ("test RMSE", "test_rmse", 0usize),
+        ("test MAE", "test_mae", 1),
+    ] {
+        cols.push(Column {
+            header: Some(header.to_string()),
+            csv: vec![format!("{name}_mean"), format!("{name}_sd")],
+            value: Box::new(move |(r, t): &Item| {
+                let (mean, sd) = r.stat(|m| {
+                    m.targets
+                        .iter()
+                        .find(|x| x.0 == *t)
+                        .map(|x| if pick == 0 { x.1 } else { x.2 })
+                });
+                Field {
+                    text: pm((mean, sd), 4),
+                    csv: vec![mean.to_string(), sd.to_string()],
+                }
+            }),
+        });
+    }
+    let items: Vec<Item> = rows
+        .iter()
+        .filter(|r| r.runs.iter().any(|m| m.targets.len() > 1))
+        .flat_map(|r| {
+            r.runs
+                .first()
+                .into_iter()
+                .flat_map(move |m| m.targets.iter().map(move |t| (r, t.0.as_str())))
+        })
+        .collect();
+    Table::of(&cols, items)
+}
+
 /// Per row whose runs recorded the update's phases: where a steady step's time goes
 /// (`phases.csv`); rows without them (the batching study, no steady step) are left out.
 pub fn phases(rows: &[Row]) -> Table {

@@ -147,6 +147,8 @@ pub struct Eval {
     pub step: u64,
     /// Split name.
     pub split: String,
+    /// Target name (empty in files without the column).
+    pub target: String,
     /// RMSE in target units.
     pub rmse: f64,
     /// MAE in target units.
@@ -430,10 +432,18 @@ fn read_evals(eval_path: &Path) -> Result<Vec<Eval>, ReadError> {
             c.as_string_opt::<i32>()
                 .map(|s| s.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>())
         });
+        let target = b.column_by_name("target").and_then(|c| {
+            c.as_string_opt::<i32>().map(|s| {
+                s.iter()
+                    .map(|v| v.unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+            })
+        });
         for i in 0..step.len() {
             evals.push(Eval {
                 step: step[i],
                 split: split[i].clone(),
+                target: target.as_ref().map(|t| t[i].clone()).unwrap_or_default(),
                 rmse: rmse[i],
                 mae: mae[i],
                 accuracy: accuracy.as_ref().and_then(|a| a[i]),
