@@ -459,6 +459,8 @@ where
     )))
 }
 
+pub mod checks;
+
 /// The scalar value of a rank-1 tensor of one element.
 pub fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
     t.into_scalar().elem()

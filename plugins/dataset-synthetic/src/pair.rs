@@ -108,6 +108,37 @@ impl Morse {
     }
 }
 
+/// A set of `structures` (atomic numbers, positions, a periodic cell each) labelled by `morse`:
+/// total energy, forces and stress; edges by `rule`, species classes `classes` (first seen when
+/// `None`). For tests and checks of potentials.
+pub fn labelled_set(
+    morse: &Morse,
+    structures: &[(Vec<u8>, Vec<[f64; 3]>, Cell)],
+    rule: &GraphRule,
+    classes: Option<&[u8]>,
+) -> geobatch_core::Result<geobatch_core::GraphSet> {
+    use geobatch_core::{AtomLabels, GraphSetBuilder, LabelKinds};
+    let mut b = GraphSetBuilder::new(vec!["energy".into()]).carrying(LabelKinds {
+        forces: true,
+        stress: true,
+    });
+    for (k, (z, p, cell)) in structures.iter().enumerate() {
+        let id = format!("s{k}");
+        let l = morse
+            .label(p, Some(cell))
+            .map_err(|message| geobatch_core::Error::GraphRule {
+                graph: id.clone(),
+                message,
+            })?;
+        let labels = AtomLabels {
+            forces: Some(&l.forces),
+            stress: l.stress,
+        };
+        b.push_labelled(&id, z, p, Some(*cell), &[l.energy as f32], labels)?;
+    }
+    b.build(rule, classes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
