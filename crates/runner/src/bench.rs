@@ -8,7 +8,7 @@ use crate::error::RunError;
 use crate::train::graph_source::GraphSource;
 use crate::train::{Flow, Progress, feed, timed_update};
 use geobatch_core::stats::{median, quantile};
-use geobatch_core::{BatcherContext, BatcherSpec, ModelContext, SplitName, StepRecord};
+use geobatch_core::{BatcherContext, BatcherSpec, SplitName, StepRecord};
 use std::fmt::Write as _;
 
 /// Timing of one batch size.
@@ -127,16 +127,9 @@ fn bench_one(
     };
     let batcher = geobatch_core::batcher::build_for_training(spec.as_ref(), &ctx)?;
     let mut source = GraphSource::new(train, batcher, SplitName::Train, loaded)?;
-    let mut trainer = model.build(&ModelContext {
-        n_species: dataset.species_classes().len(),
-        target_stats: dataset.target_stats(),
-        seed: cfg.experiment.seed,
-        device: cfg.training.device.clone(),
-        optimizer: cfg.training.optimizer.clone(),
-        engine: cfg.training.engine,
-        // a dataset with forces benchmarks a potential's step (energy, forces, stress)
-        forces: crate::train::graph::potential_setup(loaded, dataset, model.as_ref())?,
-    })?;
+    // a dataset with forces benchmarks a potential's step (energy, forces, stress)
+    let forces = crate::train::graph::potential_setup(loaded, dataset, model.as_ref())?;
+    let mut trainer = model.build(&crate::train::graph::model_context(loaded, dataset, forces))?;
     // steps on a shape met for the first time are not steady: the run goes on until `steps`
     // steady ones are timed, or at most STEADY_TRIES times as many steps have run
     let most = (warmup + steps.saturating_mul(STEADY_TRIES)) as u64;

@@ -14,7 +14,7 @@ use crate::config::LoadedConfig;
 use crate::error::RunError;
 use crate::train::feed::BatchSource;
 use crate::train::graph_source::{GraphSource, load_dataset};
-use geobatch_core::{BatcherContext, Error, ForcePredictions, GraphBatch, ModelContext, SplitName};
+use geobatch_core::{BatcherContext, Error, ForcePredictions, GraphBatch, SplitName};
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use ndarray_npy::NpzWriter;
 use std::path::Path;
@@ -100,15 +100,8 @@ pub fn dump_potential(
     };
     let batcher = geobatch_core::batcher::build_for_training(spec.as_ref(), &ctx)?;
     let mut source = GraphSource::new(train, batcher, SplitName::Train, loaded)?;
-    let mut trainer = model.build(&ModelContext {
-        n_species: dataset.species_classes().len(),
-        target_stats: dataset.target_stats(),
-        seed: cfg.experiment.seed,
-        device: cfg.training.device.clone(),
-        optimizer: cfg.training.optimizer.clone(),
-        engine: cfg.training.engine,
-        forces: Some(setup.clone()),
-    })?;
+    let context = crate::train::graph::model_context(loaded, dataset.as_ref(), Some(setup.clone()));
+    let mut trainer = model.build(&context)?;
     std::fs::create_dir_all(dir).map_err(|e| fail(dir)(e.to_string()))?;
     // the weights before any step
     let weights = dir.join("weights.npz");

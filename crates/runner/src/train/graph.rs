@@ -272,15 +272,7 @@ impl TaskKind for ExperimentConfig {
             };
             (loaded.run_dir(), saved)
         });
-        let trainer = model.build(&ModelContext {
-            n_species: dataset.species_classes().len(),
-            target_stats: dataset.target_stats(),
-            seed: cfg.experiment.seed,
-            device: tr.device.clone(),
-            optimizer: tr.optimizer.clone(),
-            engine: tr.engine,
-            forces,
-        })?;
+        let trainer = model.build(&model_context(loaded, dataset.as_ref(), forces))?;
         Ok(Prepared {
             source,
             trainer,
@@ -316,6 +308,25 @@ impl TaskKind for ExperimentConfig {
         stop: &AtomicBool,
     ) -> Result<String, RunError> {
         Ok(run_batches_with_plans(loaded, steps, plans, stop)?.render())
+    }
+}
+
+/// What the config's model is built from on `dataset`: its species classes and target
+/// statistics, the run's seed, device, optimiser and engine, and a potential's setup (`forces`).
+pub fn model_context(
+    loaded: &LoadedConfig,
+    dataset: &dyn Dataset,
+    forces: Option<ForceContext>,
+) -> ModelContext {
+    let cfg = &loaded.config;
+    ModelContext {
+        n_species: dataset.species_classes().len(),
+        target_stats: dataset.target_stats(),
+        seed: cfg.experiment.seed,
+        device: cfg.training.device.clone(),
+        optimizer: cfg.training.optimizer.clone(),
+        engine: cfg.training.engine,
+        forces,
     }
 }
 
