@@ -91,7 +91,7 @@ pub struct ForcePredictions {
     /// Force on every real atom (eV/Angstrom), in batch order.
     pub forces: Vec<[f32; 3]>,
     /// Stress of every real graph (eV/Angstrom^3, row-major 3x3; zeros where not periodic in
-    /// three directions).
+    /// three directions); empty when the model predicts no stress (a direct force head).
     pub stress: Vec<[f32; 9]>,
 }
 

@@ -187,7 +187,7 @@ fn forces_and_stress<B: FusedOps>(
 }
 
 /// The weighted loss of a batch's energies, forces and stresses (see the module documentation),
-/// on the parameters' backend `B`.
+/// on the parameters' backend `B`, from the energy's gradient `dv` by the edge vectors.
 fn potential_loss<B: FusedOps>(
     batch: &GraphBatch,
     setup: &ForceContext,
@@ -196,10 +196,24 @@ fn potential_loss<B: FusedOps>(
     device: &B::Device,
 ) -> Tensor<B, 1> {
     let host = HostLabels::of(batch, setup);
+    let with_stress = setup.stress && setup.weights.stress > 0.0 && !batch.stress_weight.is_empty();
+    let (forces, stress) = forces_and_stress(batch, dv, &host, with_stress, device);
+    loss_terms(batch, setup, &host, energy, forces, stress, device)
+}
+
+/// The weighted loss of energies `[G, 1]`, forces `[N, 3]` and, where given, stresses `[G, 9]`
+/// (all in units of the scale) against the batch's labels.
+fn loss_terms<B: FusedOps>(
+    batch: &GraphBatch,
+    setup: &ForceContext,
+    host: &HostLabels,
+    energy: Tensor<B, 2>,
+    forces: Tensor<B, 2>,
+    stress: Option<Tensor<B, 2>>,
+    device: &B::Device,
+) -> Tensor<B, 1> {
     let real = batch.real();
     let w = setup.weights;
-    let with_stress = setup.stress && w.stress > 0.0 && !batch.stress_weight.is_empty();
-    let (forces, stress) = forces_and_stress(batch, dv, &host, with_stress, device);
     let scale = setup.scale;
     let [se, sf, ss] = setup.spread;
     let residual = column::<B>(host.residual.clone(), device);
@@ -229,6 +243,25 @@ fn potential_loss<B: FusedOps>(
         }
     }
     loss
+}
+
+/// The energies `[G, 1]` (padding graphs 0) and forces `[N, 3]` of a model with a direct force
+/// head, from one forward pass on `B` (`None`: the model's forces are its energy's gradient).
+fn direct<B, M>(
+    model: &M,
+    batch: &GraphBatch,
+    cutoff: Option<f64>,
+    device: &B::Device,
+    engine: &EngineOptions,
+) -> Option<(Tensor<B, 2>, Tensor<B, 2>)>
+where
+    B: FusedOps,
+    M: GraphRegressor<B>,
+{
+    let v = BatchInputs::<B>::edge_vector_tensor(batch, device);
+    let inputs = BatchInputs::<B>::smooth(batch, v, cutoff, device, engine);
+    let (energy, forces) = model.direct_forces(&inputs)?;
+    Some((energy * inputs.mask.clone(), forces))
 }
 
 /// Trains a model as a potential on the autodiff backend `B` (its parameters' backend), with
@@ -293,9 +326,13 @@ fn step_loss<B, M>(
 ) -> Tensor<B, 1>
 where
     B: AutodiffBackend + FusedOps,
-    M: AutodiffModule<B> + HasAutodiffModule<Autodiff<B>>,
+    M: AutodiffModule<B> + GraphRegressor<B> + HasAutodiffModule<Autodiff<B>>,
     M::TrainModule: GraphRegressor<Autodiff<B>>,
 {
+    if let Some((energy, forces)) = direct(model, batch, setup.cutoff, device, engine) {
+        let host = HostLabels::of(batch, setup);
+        return loss_terms(batch, setup, &host, energy, forces, None, device);
+    }
     let lifted =
         <M::TrainModule as AutodiffModule<Autodiff<B>>>::from_inner(model.clone()).no_grad();
     let (energy, dv) =
@@ -365,17 +402,28 @@ where
 
     fn predict_forces(&mut self, batch: &GraphBatch, out: &mut ForcePredictions) -> Result<()> {
         let model = self.state.model()?.clone().no_grad();
-        let (energy, dv) = energy_and_gradient::<B, _>(
-            &model,
-            batch,
-            self.setup.cutoff,
-            &self.device,
-            &self.engine,
-        );
-        let device = energy.device();
         let host = HostLabels::of(batch, &self.setup);
-        let periodic = batch.cells.len() == batch.n_node.len();
-        let (forces, stress) = forces_and_stress(batch, dv, &host, periodic, &device);
+        let mut direct_head = false;
+        let (energy, forces, stress) =
+            match direct::<B, _>(&model, batch, self.setup.cutoff, &self.device, &self.engine) {
+                Some((energy, forces)) => {
+                    direct_head = true;
+                    (energy.inner(), forces.inner(), None)
+                }
+                None => {
+                    let (energy, dv) = energy_and_gradient::<B, _>(
+                        &model,
+                        batch,
+                        self.setup.cutoff,
+                        &self.device,
+                        &self.engine,
+                    );
+                    let periodic = batch.cells.len() == batch.n_node.len();
+                    let (forces, stress) =
+                        forces_and_stress(batch, dv, &host, periodic, &self.device);
+                    (energy, forces, stress)
+                }
+            };
         let scale = self.setup.scale;
         let real = batch.real();
         let energy = host_values(energy)?;
@@ -400,6 +448,8 @@ where
                         .map(|row| std::array::from_fn(|k| (f64::from(row[k]) * scale) as f32)),
                 );
             }
+            // a direct force head predicts no stress: none is given
+            None if direct_head => {}
             None => out.stress.resize(real.graphs, [0.0; 9]),
         }
         Ok(())

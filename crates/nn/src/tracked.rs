@@ -19,119 +19,6 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
 
 #[derive(Debug)]
-struct MatmulBackward;
-
-impl<B: FusedOps> Backward<B, 2> for MatmulBackward {
-    /// Both factors (reference-counted handles, no copies).
-    type State = (FloatTensor<B>, FloatTensor<B>);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (x, w) = ops.state;
-        binary::<B, _, _>(
-            ops.parents,
-            ops.node,
-            grads,
-            |g| B::matmul_nt(g, w),
-            |g| B::matmul_tn(x, g),
-        );
-    }
-}
-
-/// `x w` with its backward pass.
-pub fn matmul<B: FusedOps, C: CheckpointStrategy>(
-    x: FloatTensor<Autodiff<B, C>>,
-    w: FloatTensor<Autodiff<B, C>>,
-) -> FloatTensor<Autodiff<B, C>> {
-    match MatmulBackward
-        .prepare::<C>([x.node.clone(), w.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let state = (x.primitive.clone(), w.primitive.clone());
-            prep.finish(state, B::matmul(x.primitive, w.primitive))
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::matmul(x.primitive, w.primitive)),
-    }
-}
-
-#[derive(Debug)]
-struct MatmulNtBackward;
-
-impl<B: FusedOps> Backward<B, 2> for MatmulNtBackward {
-    /// Both factors `g`, `w` of `g w^T`.
-    type State = (FloatTensor<B>, FloatTensor<B>);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (g, w) = ops.state;
-        binary::<B, _, _>(
-            ops.parents,
-            ops.node,
-            grads,
-            |d| B::matmul(d, w),
-            |d| B::matmul_tn(d, g),
-        );
-    }
-}
-
-/// `g w^T` (a product's input gradient) with its backward pass: `dg = d w`, `dw = d^T g`, so
-/// that the outer backward pass of nested autodiff records the inner kernels, not burn's
-/// single-threaded product.
-pub fn matmul_nt<B: FusedOps, C: CheckpointStrategy>(
-    g: FloatTensor<Autodiff<B, C>>,
-    w: FloatTensor<Autodiff<B, C>>,
-) -> FloatTensor<Autodiff<B, C>> {
-    match MatmulNtBackward
-        .prepare::<C>([g.node.clone(), w.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let state = (g.primitive.clone(), w.primitive.clone());
-            prep.finish(state, B::matmul_nt(g.primitive, w.primitive))
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::matmul_nt(g.primitive, w.primitive)),
-    }
-}
-
-#[derive(Debug)]
-struct MatmulTnBackward;
-
-impl<B: FusedOps> Backward<B, 2> for MatmulTnBackward {
-    /// Both factors `x`, `g` of `x^T g`.
-    type State = (FloatTensor<B>, FloatTensor<B>);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (x, g) = ops.state;
-        binary::<B, _, _>(
-            ops.parents,
-            ops.node,
-            grads,
-            |d| B::matmul_nt(g, d),
-            |d| B::matmul(x, d),
-        );
-    }
-}
-
-/// `x^T g` (a product's weight gradient) with its backward pass: `dx = g d^T`, `dg = x d`.
-pub fn matmul_tn<B: FusedOps, C: CheckpointStrategy>(
-    x: FloatTensor<Autodiff<B, C>>,
-    g: FloatTensor<Autodiff<B, C>>,
-) -> FloatTensor<Autodiff<B, C>> {
-    match MatmulTnBackward
-        .prepare::<C>([x.node.clone(), g.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let state = (x.primitive.clone(), g.primitive.clone());
-            prep.finish(state, B::matmul_tn(x.primitive, g.primitive))
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::matmul_tn(x.primitive, g.primitive)),
-    }
-}
-
-#[derive(Debug)]
 struct GatherBackward;
 
 impl<B: FusedOps> Backward<B, 1> for GatherBackward {
@@ -424,90 +311,6 @@ pub fn add_bias<B: FusedOps, C: CheckpointStrategy>(
     }
 }
 
-/// Backward pass of the Gaussian basis: `dd = sum_i g_i b_i c_i` ([`FusedOps::gaussian_basis_backward`]).
-#[derive(Debug)]
-struct BasisBackward;
-
-impl<B: FusedOps> Backward<B, 1> for BasisBackward {
-    /// The distances, the number of Gaussians and their spacing.
-    type State = (FloatTensor<B>, usize, f64);
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (d, k, delta) = ops.state;
-        unary::<B, _>(ops.parents, ops.node, grads, |g| {
-            B::gaussian_basis_backward(g, d, k, delta)
-        });
-    }
-}
-
-/// [`FusedOps::gaussian_basis`] with its backward pass.
-pub fn gaussian_basis<B: FusedOps, C: CheckpointStrategy>(
-    d: FloatTensor<Autodiff<B, C>>,
-    k: usize,
-    delta: f64,
-) -> FloatTensor<Autodiff<B, C>> {
-    match BasisBackward
-        .prepare::<C>([d.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let out = B::gaussian_basis(d.primitive.clone(), k, delta);
-            prep.finish((d.primitive, k, delta), out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::gaussian_basis(d.primitive, k, delta)),
-    }
-}
-
-/// Backward pass of the basis' backward pass (second order): by the output gradient `g`,
-/// `u b_i c_i`; by the distances, `u sum_i g_i b_i (c_i^2 - 2 / delta)`.
-#[derive(Debug)]
-struct BasisGradBackward;
-
-impl<B: FusedOps> Backward<B, 2> for BasisGradBackward {
-    /// The output gradient, the distances, the number of Gaussians and their spacing.
-    type State = (FloatTensor<B>, FloatTensor<B>, usize, f64);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (g, d, k, delta) = ops.state;
-        let d2 = d.clone();
-        binary::<B, _, _>(
-            ops.parents,
-            ops.node,
-            grads,
-            |u| B::gaussian_basis_slope(u, d, k, delta),
-            |u| B::float_mul(u, B::gaussian_basis_curvature(g, d2, k, delta)),
-        );
-    }
-}
-
-/// [`FusedOps::gaussian_basis_backward`] with its own backward pass, so that the basis is
-/// differentiated twice under nested autodiff.
-pub fn gaussian_basis_backward<B: FusedOps, C: CheckpointStrategy>(
-    g: FloatTensor<Autodiff<B, C>>,
-    d: FloatTensor<Autodiff<B, C>>,
-    k: usize,
-    delta: f64,
-) -> FloatTensor<Autodiff<B, C>> {
-    match BasisGradBackward
-        .prepare::<C>([g.node.clone(), d.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let out =
-                B::gaussian_basis_backward(g.primitive.clone(), d.primitive.clone(), k, delta);
-            prep.finish((g.primitive, d.primitive, k, delta), out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::gaussian_basis_backward(
-            g.primitive,
-            d.primitive,
-            k,
-            delta,
-        )),
-    }
-}
-
 /// Backward pass of an element-wise activation whose forward pass kept its slope.
 #[derive(Debug)]
 struct SlopeBackward;
@@ -610,6 +413,12 @@ fn activation<B: FusedOps, C: CheckpointStrategy>(
         OpsKind::UnTracked(prep) => prep.finish(plain(x.primitive)),
     }
 }
+
+mod basis;
+mod products;
+
+use basis::{gaussian_basis, gaussian_basis_backward};
+use products::{matmul, matmul_nt, matmul_tn};
 
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     const CHUNKED_INDEX_ADD: bool = B::CHUNKED_INDEX_ADD;

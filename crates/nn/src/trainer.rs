@@ -21,6 +21,14 @@ use std::time::Instant;
 pub trait GraphRegressor<B: Backend> {
     /// Per-graph predictions of standardised targets, `[G, T]` (padding rows are ignored).
     fn forward(&self, inputs: &BatchInputs<B>) -> Tensor<B, 2>;
+
+    /// A potential with a direct force head (fairchem's option, never the default): its per-graph
+    /// energies `[G, 1]` and per-atom forces `[N, 3]` from one forward pass, both in units of
+    /// the potential's scale; the forces are then predicted, not the energy's gradient, and no
+    /// stress is. `None` (the default): the forces are the energy's negative gradient.
+    fn direct_forces(&self, _inputs: &BatchInputs<B>) -> Option<(Tensor<B, 2>, Tensor<B, 2>)> {
+        None
+    }
 }
 
 /// Mean squared error over the real graphs (and every target) of a batch.

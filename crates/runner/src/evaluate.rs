@@ -149,9 +149,10 @@ pub fn evaluate_forces(
                 }
             }
             atom += nodes.len();
-            if let Some(s) = set.stress(g) {
+            // a model that predicts no stress (a direct force head) leaves the list empty
+            if let (Some(s), Some(p)) = (set.stress(g), out.stress.get(i)) {
                 for k in 0..9 {
-                    stress.add(f64::from(out.stress[i][k]) - f64::from(s[k]));
+                    stress.add(f64::from(p[k]) - f64::from(s[k]));
                 }
             }
         }

@@ -193,7 +193,8 @@ impl Potential {
                 out.push(Prediction {
                     energy: p.energy[i],
                     forces: p.forces[atom..atom + n].to_vec(),
-                    stress: periodic.then_some(p.stress[i]),
+                    // none where not periodic, or where the model predicts none
+                    stress: p.stress.get(i).copied().filter(|_| periodic),
                 });
                 atom += n;
             }

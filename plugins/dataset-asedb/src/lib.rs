@@ -137,11 +137,10 @@ impl AsedbSpec {
         // ASE's arrays (per atom, or a vector per structure) are no target: rows that carry
         // them would all be skipped as "without" them; forces and stress are a potential's
         // labels
-        if let Some(t) = self
-            .targets
-            .iter()
-            .find(|t| ARRAYS.contains(&t.as_str()) && !structures::LABELS.contains(&t.as_str()))
-        {
+        if let Some(t) = self.targets.iter().find(|t| {
+            ARRAYS.contains(&t.as_str())
+                && !geobatch_dataset_extxyz::labels::LABELS.contains(&t.as_str())
+        }) {
             return Err(Error::invalid(format!(
                 "dataset.targets: {t} is an array in ASE databases (per atom, or a vector per \
                  structure), not one number per structure: geobatch's targets are {} or \
@@ -226,7 +225,7 @@ impl DatasetSpec for AsedbSpec {
             let stress = match r.stress.as_deref().filter(|_| labels.stress) {
                 None => None,
                 Some(v) => Some(
-                    structures::stress_matrix(v)
+                    geobatch_dataset_extxyz::labels::stress_matrix(v)
                         .map_err(|m| Error::invalid(format!("{origin}: stress: {m}")))?,
                 ),
             };

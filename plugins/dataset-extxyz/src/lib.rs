@@ -17,6 +17,7 @@
 
 pub mod comment;
 pub mod frames;
+pub mod labels;
 pub mod properties;
 pub mod rows;
 pub mod sources;
@@ -240,11 +241,10 @@ fn potential_labels(
             let numbers = v.numbers().ok_or_else(|| {
                 format!("{stress_key} is {} {:?}, not numbers", v.kind(), v.text())
             })?;
-            let m =
-                structures::stress_matrix(&numbers).map_err(|m| format!("{stress_key}: {m}"))?;
+            let m = labels::stress_matrix(&numbers).map_err(|m| format!("{stress_key}: {m}"))?;
             Some(if stress_key == "virial" {
                 let l = f.lattice.ok_or("a virial without a Lattice (no volume)")?;
-                structures::stress_of_virial(m, &l)?
+                labels::stress_of_virial(m, &l)?
             } else {
                 m
             })

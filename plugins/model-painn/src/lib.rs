@@ -76,6 +76,33 @@ pub struct PainnSpec {
         doc = "cosine cutoff radius in Angstrom (edges beyond it carry zero filters)"
     )]
     pub cutoff: f64,
+    /// How a potential's forces are made: the energy's negative gradient, or a direct head.
+    #[serde(skip_serializing_if = "ForceHead::is_conservative")]
+    #[option(
+        ty = "\"conservative\" | \"direct\"",
+        default = ForceHead::Conservative,
+        doc = "a potential's forces: conservative (-dE/dx, with stress) or direct (a linear head on the vector features, fairchem's option: faster, not a gradient, no stress)"
+    )]
+    pub forces: ForceHead,
+}
+
+/// How a PaiNN potential makes its forces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForceHead {
+    /// The negative gradient of the energy (exact second-order training; with stress).
+    #[default]
+    Conservative,
+    /// A bias-free linear map of the vector features `[N, 3, F] -> [N, 3]` (fairchem's PaiNN
+    /// option): one forward pass, forces that are not a gradient, no stress.
+    Direct,
+}
+
+impl ForceHead {
+    /// Whether this is the default, conservative forces.
+    pub fn is_conservative(&self) -> bool {
+        *self == ForceHead::Conservative
+    }
 }
 
 impl Default for PainnSpec {
@@ -85,6 +112,7 @@ impl Default for PainnSpec {
             layers: Self::option_default_layers(),
             rbf: Self::option_default_rbf(),
             cutoff: Self::option_default_cutoff(),
+            forces: ForceHead::Conservative,
         }
     }
 }
@@ -160,6 +188,8 @@ pub struct Painn<B: Backend> {
     pub rbf: usize,
     /// Cutoff radius.
     pub cutoff: f64,
+    /// The direct force head `[F, 1]` (`forces = "direct"`), if any.
+    pub force_head: Option<Param<Tensor<B, 2>>>,
 }
 
 /// Per-edge geometry on the host: `[E, K + 1]` rows of the Gaussian basis times the cosine cutoff
@@ -245,7 +275,14 @@ impl<B: Backend> Painn<B> {
             })
             .collect();
         let readout = Mlp2::new(&mut init, [f, f, targets], device);
+        let force_head = (spec.forces == ForceHead::Direct).then(|| {
+            Param::from_tensor(Tensor::from_data(
+                TensorData::new(init.xavier_uniform(f, f, 1), [f, 1]),
+                device,
+            ))
+        });
         Painn {
+            force_head,
             embed,
             filter,
             layers,
@@ -296,7 +333,7 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
             let bias = self.filter.bias.val().slice([0..1, cols]);
             let w = matmul(basis.clone(), Tensor::cat(vec![weight, bias], 0));
             let xs = layer.message.forward(s.clone());
-            let sums = if x.vectors.is_some() {
+            let sums = if x.vectors.as_ref().is_some_and(|v| v.is_require_grad()) {
                 // differentiated by the directions too (the fused block treats them as data)
                 message::composite(w, xs, v.clone(), dir.clone(), &x.senders, &x.receivers, n)
             } else {
@@ -332,6 +369,17 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> GraphRegressor<B> for Painn<B
         let (s, _) = self.features(x);
         let per_node = self.readout.forward(s);
         x.node_graph.mean(per_node, x.inv_n_node.clone())
+    }
+
+    fn direct_forces(&self, x: &BatchInputs<B>) -> Option<(Tensor<B, 2>, Tensor<B, 2>)> {
+        let head = self.force_head.as_ref()?;
+        let (s, v) = self.features(x);
+        let [n, _, f] = v.dims();
+        let energy = x
+            .node_graph
+            .mean(self.readout.forward(s), x.inv_n_node.clone());
+        let forces = matmul(v.reshape([n * 3, f]), head.val()).reshape([n, 3]);
+        Some((energy, forces))
     }
 }
 

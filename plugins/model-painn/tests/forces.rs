@@ -6,7 +6,7 @@
 
 use geobatch_core::{ForceContext, GraphRule, GraphSet, LossWeights, Shape};
 use geobatch_dataset_synthetic::pair::{Morse, labelled_set};
-use geobatch_model_painn::{Painn, PainnSpec};
+use geobatch_model_painn::{ForceHead, Painn, PainnSpec};
 use geobatch_nn::backend::CpuAutodiff;
 use geobatch_nn::potential::ForceTrainer;
 use geobatch_nn::potential::checks::{self, Pick, Structure};
@@ -20,12 +20,17 @@ fn set_of(structures: &[Structure]) -> GraphSet {
 }
 
 fn trainer(set: &GraphSet) -> ForceTrainer<CpuAutodiff, Model> {
+    trainer_with(set, ForceHead::Conservative)
+}
+
+fn trainer_with(set: &GraphSet, forces: ForceHead) -> ForceTrainer<CpuAutodiff, Model> {
     let setup = ForceContext::fit(set, LossWeights::default(), Some(RADIUS)).unwrap();
     let spec = PainnSpec {
         hidden: 16,
         layers: 2,
         rbf: 20,
         cutoff: RADIUS,
+        forces,
     };
     let optimizer = geobatch_core::OptimizerSpec {
         learning_rate: 1e-3,
@@ -91,4 +96,30 @@ fn training_lowers_the_force_error() {
         losses[0],
         losses[59]
     );
+}
+
+#[test]
+fn a_direct_force_head_trains_and_predicts_forces_without_stress() {
+    use geobatch_core::{ForcePredictions, Trainer};
+    let set = set_of(&checks::structures());
+    let mut t = trainer_with(&set, ForceHead::Direct);
+    let losses = checks::losses(&mut t, &set);
+    assert!(losses.iter().all(|l| l.is_finite()));
+    assert!(
+        losses[59] < 0.5 * losses[0],
+        "loss {} -> {}",
+        losses[0],
+        losses[59]
+    );
+    let mut p = ForcePredictions::default();
+    t.predict_forces(&checks::batch(&set, Shape::new(1, 0, 1)), &mut p)
+        .unwrap();
+    assert_eq!(p.forces.len(), set.total_nodes());
+    assert!(p.forces.iter().flatten().any(|f| *f != 0.0));
+    assert!(
+        p.stress.iter().flatten().all(|s| *s == 0.0),
+        "a direct head predicts no stress"
+    );
+    // the head's forces are not the energy's gradient: padding still adds nothing
+    assert!(checks::padding_difference(&mut t, &set) <= 1e-5);
 }
