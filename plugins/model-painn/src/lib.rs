@@ -77,10 +77,10 @@ pub struct PainnSpec {
     )]
     pub cutoff: f64,
     /// How a potential's forces are made: the energy's negative gradient, or a direct head.
-    #[serde(skip_serializing_if = "ForceHead::is_conservative")]
+    #[serde(default, skip_serializing_if = "ForceHead::is_conservative")]
     #[option(
         ty = "\"conservative\" | \"direct\"",
-        default = ForceHead::Conservative,
+        toml = "conservative (left out of resolved configs)",
         doc = "a potential's forces: conservative (-dE/dx, with stress) or direct (a linear head on the vector features, fairchem's option: faster, not a gradient, no stress)"
     )]
     pub forces: ForceHead,
