@@ -437,7 +437,7 @@ impl GraphSetBuilder {
         if s.iter().flatten().any(|x| !x.is_finite()) {
             return Err(format!("the stress {s:?} is not finite"));
         }
-        if !cell.is_some_and(|c| c.pbc == [true; 3]) {
+        if cell.is_none_or(|c| c.pbc != [true; 3]) {
             return Err(
                 "a stress on a structure that is not periodic along all three lattice vectors \
                  (stress is the energy's derivative by a strain of the cell per volume)"

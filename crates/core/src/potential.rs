@@ -204,11 +204,12 @@ fn least_squares(rows: &[Vec<f64>], y: &[f64]) -> Vec<f64> {
         if d == 0.0 {
             continue;
         }
-        for r in 0..k {
+        let pivot = a[c].clone();
+        for (r, row) in a.iter_mut().enumerate() {
             if r != c {
-                let f = a[r][c] / d;
-                for j in c..=k {
-                    a[r][j] -= f * a[c][j];
+                let f = row[c] / d;
+                for (x, p) in row.iter_mut().zip(&pivot).skip(c) {
+                    *x -= f * p;
                 }
             }
         }

@@ -50,7 +50,10 @@ fn extxyz(path: &Path, targets: &str, dir: &Path) -> Result<Box<dyn Dataset>, St
 
 /// Every structure's forces and stress, by id order of the split (ids differ between formats,
 /// so by energy).
-fn labels(d: &dyn Dataset) -> Vec<(f32, Vec<[f32; 3]>, Option<[f32; 9]>)> {
+/// A structure's energy, forces and stress.
+type Labelled = (f32, Vec<[f32; 3]>, Option<[f32; 9]>);
+
+fn labels(d: &dyn Dataset) -> Vec<Labelled> {
     let s = d.split(SplitName::Train);
     let mut out: Vec<_> = (0..s.len())
         .map(|g| {

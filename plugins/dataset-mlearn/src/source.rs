@@ -25,7 +25,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// kBar per eV/Angstrom^3.
-pub const KBAR_PER_EV_A3: f64 = 1602.176_620_8;
+pub const KBAR_PER_EV_A3: f64 = 1_602.176_620_8;
 
 /// Where the files sit inside the source distribution (after its top folder).
 pub const DATA_PATH: &str = "alignn/examples/sample_data_ff/mlearn_data";

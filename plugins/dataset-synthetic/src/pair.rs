@@ -108,12 +108,15 @@ impl Morse {
     }
 }
 
+/// One structure to label: atomic numbers, Cartesian positions (Angstrom), its cell.
+pub type Structure = (Vec<u8>, Vec<[f64; 3]>, Cell);
+
 /// A set of `structures` (atomic numbers, positions, a periodic cell each) labelled by `morse`:
 /// total energy, forces and stress; edges by `rule`, species classes `classes` (first seen when
 /// `None`). For tests and checks of potentials.
 pub fn labelled_set(
     morse: &Morse,
-    structures: &[(Vec<u8>, Vec<[f64; 3]>, Cell)],
+    structures: &[Structure],
     rule: &GraphRule,
     classes: Option<&[u8]>,
 ) -> geobatch_core::Result<geobatch_core::GraphSet> {

@@ -4,6 +4,8 @@
 //! nothing, and the parameter gradient of the force loss (second order, nested autodiff) is the
 //! loss's finite difference.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use geobatch_core::{ForceContext, GraphRule, GraphSet, LossWeights, Shape};
 use geobatch_dataset_synthetic::pair::{Morse, labelled_set};
 use geobatch_model_schnet::{SchNet, SchNetSpec};
