@@ -22,16 +22,16 @@ pub struct SplitErrors {
     pub graphs: u64,
 }
 
-/// Evaluates `trainer` on every graph of `set` once.
-pub fn evaluate(
-    trainer: &mut dyn Trainer,
+/// Collates every graph of `set` once, in stored order, `batch_size - 1` at a time padded to
+/// multiples of 64 (the exact evaluator's batches), and hands each batch with its graphs to
+/// `each`.
+fn for_each_batch(
     set: &GraphSet,
     batch_size: usize,
-) -> Result<SplitErrors> {
-    let t = set.n_targets();
+    mut each: impl FnMut(&GraphBatch, &[u32], &Plan) -> Result<()>,
+) -> Result<u64> {
     let per_batch = batch_size.max(2) - 1;
-    let (mut sq, mut abs) = (vec![0.0f64; t], vec![0.0f64; t]);
-    let (mut plan, mut batch, mut out) = (Plan::default(), GraphBatch::new(), Vec::new());
+    let (mut plan, mut batch) = (Plan::default(), GraphBatch::new());
     let mut graphs = 0u64;
     for chunk in (0..set.len() as u32).collect::<Vec<_>>().chunks(per_batch) {
         plan.clear();
@@ -44,7 +44,23 @@ pub fn evaluate(
             per_batch + 1,
         );
         batch.collate(set, &plan)?;
-        trainer.predict(&batch, &mut out)?;
+        each(&batch, chunk, &plan)?;
+        graphs += chunk.len() as u64;
+    }
+    Ok(graphs)
+}
+
+/// Evaluates `trainer` on every graph of `set` once.
+pub fn evaluate(
+    trainer: &mut dyn Trainer,
+    set: &GraphSet,
+    batch_size: usize,
+) -> Result<SplitErrors> {
+    let t = set.n_targets();
+    let (mut sq, mut abs) = (vec![0.0f64; t], vec![0.0f64; t]);
+    let mut out = Vec::new();
+    let graphs = for_each_batch(set, batch_size, |batch, chunk, _| {
+        trainer.predict(batch, &mut out)?;
         if out.len() != chunk.len() * t {
             return Err(Error::invalid(format!(
                 "the model gave {} predictions for a batch of {} graphs x {t} targets                  (expected {})",
@@ -60,8 +76,8 @@ pub fn evaluate(
                 abs[k] += d.abs();
             }
         }
-        graphs += chunk.len() as u64;
-    }
+        Ok(())
+    })?;
     let n = graphs.max(1) as f64;
     Ok(SplitErrors {
         rmse: sq.iter().map(|s| (s / n).sqrt()).collect(),
@@ -109,24 +125,11 @@ pub fn evaluate_forces(
     set: &GraphSet,
     batch_size: usize,
 ) -> Result<ForceErrors> {
-    let per_batch = batch_size.max(2) - 1;
-    let (mut plan, mut batch) = (Plan::default(), GraphBatch::new());
     let mut out = geobatch_core::ForcePredictions::default();
     let (mut energy, mut forces, mut stress) =
         (Moments::default(), Moments::default(), Moments::default());
-    let mut graphs = 0u64;
-    for chunk in (0..set.len() as u32).collect::<Vec<_>>().chunks(per_batch) {
-        plan.clear();
-        for &g in chunk {
-            plan.push(g, set.sizes()[g as usize]);
-        }
-        plan.padded = Shape::new(
-            ceil_multiple_of_64(plan.real.nodes + 1),
-            ceil_multiple_of_64(plan.real.edges),
-            per_batch + 1,
-        );
-        batch.collate(set, &plan)?;
-        trainer.predict_forces(&batch, &mut out)?;
+    let graphs = for_each_batch(set, batch_size, |batch, chunk, plan| {
+        trainer.predict_forces(batch, &mut out)?;
         if out.energy.len() != chunk.len() || out.forces.len() != plan.real.nodes {
             return Err(Error::invalid(format!(
                 "the model gave {} energies and {} forces for a batch of {} structures and {} atoms",
@@ -156,8 +159,8 @@ pub fn evaluate_forces(
                 }
             }
         }
-        graphs += chunk.len() as u64;
-    }
+        Ok(())
+    })?;
     let milli = 1e3;
     let (er, ea) = energy.rmse_mae(milli);
     let (fr, fa) = forces.rmse_mae(milli);
