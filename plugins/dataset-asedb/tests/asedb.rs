@@ -344,3 +344,7 @@ fn ase_json_non_finite_values_and_charge_read_as_ase_reads_them() {
         );
     }
 }
+
+/// A potential's checks (issue 65), in this binary: one test binary a crate links.
+#[path = "asedb/forces.rs"]
+mod forces;

@@ -301,3 +301,7 @@ fn fused_message_matches_the_reference_and_finite_differences() {
         }
     }
 }
+
+/// A potential's checks (issue 65), in this binary: one test binary a crate links.
+#[path = "painn/forces.rs"]
+mod forces;

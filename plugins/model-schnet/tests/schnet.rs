@@ -115,3 +115,7 @@ fn model_gradients_match_finite_differences_on_a_padded_batch() {
     }
     assert_eq!(checked, w0.len());
 }
+
+/// A potential's checks (issue 65), in this binary: one test binary a crate links.
+#[path = "schnet/forces.rs"]
+mod forces;
