@@ -39,16 +39,16 @@ fn is_database(path: &Path) -> bool {
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let mut potential = Potential::open(&args.run)?;
     let structures: Vec<Structure> = if is_database(&args.data) {
-        dataset_asedb::read_structures(&args.data).map_err(RunError::Core)?
+        dataset_asedb::read_structures(&args.data).map_err(RunError::Data)?
     } else {
-        dataset_extxyz::read_structures(&args.data).map_err(RunError::Core)?
+        dataset_extxyz::read_structures(&args.data).map_err(RunError::Data)?
     };
     // graphs from the positions wrapped into the cell (as the datasets make them); the output
     // keeps the positions as written
     let mut geometry = Vec::with_capacity(structures.len());
     for s in &structures {
         let g = s.geometry().map_err(|m| {
-            RunError::Core(geobatch_core::Error::invalid(format!("{}: {m}", s.origin)))
+            RunError::Data(geobatch_core::Error::invalid(format!("{}: {m}", s.origin)))
         })?;
         geometry.push(g);
     }

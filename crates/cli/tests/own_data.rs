@@ -267,21 +267,30 @@ fn a_trained_potentials_predicted_forces_are_the_gradient_of_its_energies() {
         relative < 0.02,
         "forces vs central differences of the predicted energies: {relative:.4} relative"
     );
-    // a folder without a potential: predict says so
-    let o = geobatch(
-        dir.path(),
-        &[
-            "predict",
-            "--run",
-            dir.path().to_str().unwrap(),
-            "--data",
-            "x.xyz",
-            "--out",
-            "y.xyz",
-        ],
+    // bad input, each exit 2 naming it: a folder without a potential, a species it never saw,
+    // a file that is not extended XYZ
+    let predict = |run: &std::path::Path, data: &std::path::Path| {
+        let args = ["predict", "--run", run.to_str().unwrap(), "--data"];
+        let rest = [data.to_str().unwrap(), "--out", "y.xyz"];
+        geobatch(dir.path(), &[&args[..], &rest[..]].concat())
+    };
+    common::assert_refused(&predict(dir.path(), &data), &["no trained potential"]);
+    let fe = dir.path().join("fe.xyz");
+    std::fs::write(
+        &fe,
+        "1\nLattice=\"3 0 0 0 3 0 0 0 3\" pbc=\"T T T\"\nFe 0 0 0\n",
+    )
+    .unwrap();
+    common::assert_refused(
+        &predict(&run, &fe),
+        &["atomic number 26", "not in the potential's"],
     );
-    assert!(!o.status.success());
-    assert!(text(&o).contains("no trained potential"), "{}", text(&o));
+    std::fs::write(&fe, "not a frame\n").unwrap();
+    common::assert_refused(&predict(&run, &fe), &["fe.xyz", "frame 0"]);
+    assert!(
+        !dir.path().join("y.xyz").exists(),
+        "nothing written for refused input"
+    );
 }
 
 #[test]

@@ -96,7 +96,7 @@ impl Potential {
         let model = run_dir.join(MODEL_DIR);
         let file = model.join(POTENTIAL_FILE);
         let text = std::fs::read_to_string(&file).map_err(|e| {
-            RunError::Core(Error::invalid(format!(
+            RunError::Data(Error::invalid(format!(
                 "{}: {e}: no trained potential in {} (a complete run of a dataset with forces \
                  keeps its model there)",
                 file.display(),
@@ -104,7 +104,7 @@ impl Potential {
             )))
         })?;
         let saved: SavedPotential = serde_json::from_str(&text).map_err(|e| {
-            RunError::Core(Error::invalid(format!(
+            RunError::Data(Error::invalid(format!(
                 "{}: not a potential this geobatch saved ({e})",
                 file.display()
             )))
@@ -112,7 +112,7 @@ impl Potential {
         let loaded = LoadedConfig::from_file(&run_dir.join("config.toml"))?;
         let cfg = &loaded.config;
         let spec = cfg.model.as_deref().ok_or_else(|| {
-            RunError::Core(Error::invalid(format!(
+            RunError::Data(Error::invalid(format!(
                 "{}: the run's config has no [model]",
                 run_dir.display()
             )))
@@ -152,7 +152,7 @@ impl Potential {
         });
         for s in structures {
             if let Some(z) = s.numbers.iter().find(|z| !self.saved.classes.contains(z)) {
-                return Err(RunError::Core(Error::invalid(format!(
+                return Err(RunError::Data(Error::invalid(format!(
                     "{}: atomic number {z} was not in the potential's training data (its \
                      species are {:?}; {})",
                     s.id,
@@ -167,9 +167,12 @@ impl Potential {
                 s.cell,
                 &[],
                 AtomLabels::default(),
-            )?;
+            )
+            .map_err(RunError::Data)?;
         }
-        let set = b.build(&self.saved.rule, Some(&self.saved.classes))?;
+        let set = b
+            .build(&self.saved.rule, Some(&self.saved.classes))
+            .map_err(RunError::Data)?;
         let mut out = Vec::with_capacity(set.len());
         let (mut plan, mut batch) = (Plan::default(), GraphBatch::new());
         let mut p = ForcePredictions::default();
