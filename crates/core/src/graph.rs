@@ -65,7 +65,8 @@ pub enum Edges {
         /// Receiver minus sender position, including the periodic image shift (Angstrom).
         vectors: Vec<[f32; 3]>,
         /// The sender's integer lattice translation `S` of every edge (zero in molecules):
-        /// `vector = x_receiver - (x_sender + S . lattice)`.
+        /// `vector = x_receiver - (x_sender + S . lattice)`; kept only in a set with a
+        /// potential's labels (empty otherwise).
         shifts: Vec<[i32; 3]>,
     },
 }
@@ -330,7 +331,9 @@ impl GraphSet {
                 s2.extend_from_slice(&senders[e.clone()]);
                 r2.extend_from_slice(&receivers[e.clone()]);
                 v2.extend_from_slice(&vectors[e.clone()]);
-                i2.extend_from_slice(&shifts[e]);
+                if !shifts.is_empty() {
+                    i2.extend_from_slice(&shifts[e]);
+                }
                 o2.push(s2.len() as u64);
             }
         }

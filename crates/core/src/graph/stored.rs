@@ -13,6 +13,9 @@ impl GraphSetBuilder {
     /// process is killed; one graph alone is bounded by the rule). Errors name the first graph
     /// (in order) that fails.
     pub(super) fn stored_edges(&self, rule: &GraphRule) -> Result<(Edges, Vec<GraphSize>)> {
+        // image shifts are kept only for a set with a potential's labels (12 more bytes an edge)
+        let keep = self.labels.any();
+        let bytes = if keep { 64.0 } else { 40.0 };
         let n_graphs = self.cells.len();
         let mut all = GraphEdges {
             offsets: vec![0u64],
@@ -31,7 +34,7 @@ impl GraphSetBuilder {
                 .step_by(per_task)
                 .collect::<Vec<_>>()
                 .into_par_iter()
-                .map(|a| self.edges_of(rule, a..(a + per_task).min(end)))
+                .map(|a| self.edges_of(rule, a..(a + per_task).min(end), keep))
                 .collect();
             for part in parts {
                 all.append(part?);
@@ -41,13 +44,13 @@ impl GraphSetBuilder {
                 // projection allows), so that the lists are not copied as they grow
                 let rate = all.senders.len() as f64 / end as f64;
                 let want = (rate * n_graphs as f64 * 1.05) as usize;
-                if project_edges(rule, all.senders.len(), end, n_graphs).is_ok() {
+                if project_edges(rule, all.senders.len(), end, n_graphs, bytes).is_ok() {
                     all.reserve(want.saturating_sub(all.senders.len()), n_graphs);
                 }
             }
             if all.senders.len() >= next_check {
                 next_check = all.senders.len() * 2;
-                project_edges(rule, all.senders.len(), end, n_graphs)?;
+                project_edges(rule, all.senders.len(), end, n_graphs, bytes)?;
             }
             done = end;
             wave = (wave * 2).min(4096);
@@ -63,8 +66,13 @@ impl GraphSetBuilder {
         Ok((edges, all.sizes))
     }
 
-    /// The edges `rule` makes in `graphs` (offsets from 0).
-    fn edges_of(&self, rule: &GraphRule, graphs: std::ops::Range<usize>) -> Result<GraphEdges> {
+    /// The edges `rule` makes in `graphs` (offsets from 0), with their image shifts if `keep`.
+    fn edges_of(
+        &self,
+        rule: &GraphRule,
+        graphs: std::ops::Range<usize>,
+        keep: bool,
+    ) -> Result<GraphEdges> {
         let mut out = GraphEdges {
             offsets: Vec::with_capacity(graphs.len()),
             ..GraphEdges::default()
@@ -86,6 +94,9 @@ impl GraphSetBuilder {
                 message,
             })?;
             out.offsets.push(out.senders.len() as u64);
+            if !keep {
+                out.shifts.clear();
+            }
             let edges =
                 u32::try_from(out.senders.len() - before).map_err(|_| Error::GraphRule {
                     graph: self.id_of(g),
@@ -135,13 +146,14 @@ impl GraphEdges {
 }
 
 /// Refuses a graph rule whose edges, `made` in the first `done` of `graphs` graphs and projected
-/// over all of them, need more memory than this process can have (32 bytes an edge: endpoints,
-/// vector and image shift, about twice that while their arrays grow).
+/// over all of them, need more memory than this process can have (`bytes` an edge: endpoints and
+/// vector, 20 bytes, and a kept image shift, 12, about twice that while their arrays grow).
 pub(super) fn project_edges(
     rule: &GraphRule,
     made: usize,
     done: usize,
     graphs: usize,
+    bytes: f64,
 ) -> Result<()> {
     let projected = made as f64 / done as f64 * graphs as f64;
     let rule = match rule {
@@ -151,7 +163,7 @@ pub(super) fn project_edges(
     };
     crate::memory::check_available(
         &format!("dataset.graph = {rule}"),
-        projected * 64.0,
+        projected * bytes,
         &format!(
             "about {projected:.3e} edges over the {graphs} graphs, {:.0} a graph in the first {done}: \
              lower the radius (or k)",
