@@ -295,6 +295,30 @@ def _native_collator(store: "GraphStore", capacity, index_dtype, *, pyg: bool, m
     )
 
 
+#: The edge length (Angstrom) of every padding edge of a batch that carries periodic edges: each
+#: padding graph's ``cell`` is this times the identity, each padding edge's ``cell_offsets``
+#: ``(1, 0, 0)``, so ``x_s + S . cell - x_r`` of a padding edge is ``(PADDING_LENGTH, 0, 0)``:
+#: beyond any cutoff, and never zero (a zero-length edge is infinite or NaN in ``1/r``, in the
+#: gradient of ``|r|``). Real rows are never touched.
+PADDING_LENGTH = 1000.0
+
+
+def pad_periodic(cell, cell_offsets, real) -> None:
+    """Writes the padding rows of a batch's per-graph ``cell`` and per-edge ``cell_offsets``
+    (NumPy arrays or torch tensors) as ``PADDING_LENGTH`` says; ``real`` is the batch's real
+    (nodes, edges, graphs). Nothing happens unless the batch has both."""
+    if cell is None or cell_offsets is None:
+        return
+    _, re, rg = real
+    if rg < len(cell):
+        cell[rg:] = 0
+        for i in range(3):
+            cell[rg:, i, i] = PADDING_LENGTH
+    if re < len(cell_offsets):
+        cell_offsets[re:] = 0
+        cell_offsets[re:, 0] = 1
+
+
 def _padded_batch(names, real, padded, arrays) -> PaddedBatch:
     """A ``PaddedBatch`` of a native collation's arrays (jraph's layout)."""
     nodes, edges, graphs = names
@@ -306,6 +330,7 @@ def _padded_batch(names, real, padded, arrays) -> PaddedBatch:
     edge_index, b.node_graph, b.n_node, b.n_edge, b.graph_mask = arrays[k + m + j : k + m + j + 5]
     b.senders, b.receivers = edge_index
     b.real, b.padded = real, padded
+    pad_periodic(b.graphs.get("cell"), b.edges.get("cell_offsets"), real)
     return b
 
 
@@ -420,7 +445,14 @@ class Dataset:
     """A geobatch dataset read from Python: ``splits`` (``train``, ``validation``, ``test``) of
     ``GraphStore`` with node arrays ``species`` (class index), ``atomic_numbers``, ``positions``,
     graph arrays ``targets`` (graphs x targets) and, for stored edges, ``edge_vectors``;
-    ``ids`` per split; ``target_names``, ``target_units``, ``species_classes``, ``source``."""
+    ``ids`` per split; ``target_names``, ``target_units``, ``species_classes``, ``source``.
+
+    With a potential's labels (``targets=["energy", "forces", "stress"]``): node array
+    ``forces`` (eV/Angstrom), graph arrays ``cell`` (3 x 3, lattice vectors as rows, float32),
+    ``stress`` (3 x 3, eV/Angstrom^3, ASE's sign; zero where unknown) and ``stress_mask``, and
+    edge array ``cell_offsets`` (int32): the sender's lattice translation ``S``, so that
+    ``positions[s] + S @ cell - positions[r]`` is the edge's vector from its receiver to the
+    sender's image (OCP's ``get_pbc_distances``; ``edge_vectors`` is its negative)."""
 
     def __init__(self, raw: dict):
         self.name = raw["name"]
@@ -435,13 +467,21 @@ class Dataset:
             n_node = np.diff(s["node_offsets"])
             nodes = {"species": s["species"], "atomic_numbers": s["atomic_numbers"], "positions": s["positions"]}
             graphs = {"targets": s["targets"]}
+            edges = {"edge_vectors": s.get("edge_vectors")}
+            if "forces" in s:
+                nodes["forces"] = s["forces"]
+                graphs["cell"] = s["cells"].astype(np.float32)
+            if "stress" in s:
+                graphs["stress"], graphs["stress_mask"] = s["stress"], s["stress_mask"]
+            if "cell_offsets" in s:
+                edges["cell_offsets"] = s["cell_offsets"]
             if s["full"]:
                 store = GraphStore(n_node, nodes=nodes, graphs=graphs, full=True, copy=False)
             else:
                 store = GraphStore(
                     n_node,
                     nodes=nodes,
-                    edges={"edge_vectors": s["edge_vectors"]},
+                    edges=edges,
                     graphs=graphs,
                     edge_index=np.stack([s["senders"], s["receivers"]]),
                     n_edge=np.diff(s["edge_offsets"]),

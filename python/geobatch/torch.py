@@ -11,6 +11,18 @@ from weakref import ref as _weakref
 import numpy as np
 
 from .planner import Plan
+from .store import pad_periodic
+
+#: geobatch's array names that PyG (and OCP/fairchem data) spell otherwise: a ``GraphStore``'s
+#: ``positions`` are a PyG batch's ``pos``
+PYG_NAMES = {"positions": "pos"}
+
+
+def _pyg_name(key: str, group) -> str:
+    """The PyG attribute name of a store array (``positions`` -> ``pos``, unless the store has
+    a ``pos`` of its own)."""
+    name = PYG_NAMES.get(key, key)
+    return key if name in group else name
 
 
 def tensors(batch, device=None) -> dict:
@@ -59,6 +71,8 @@ class PadCollate:
             )
         pn, pe, pg = padded
         first = items[0]
+        for i, item in enumerate(items):
+            check_potential_data(item, i)
         tensors = [k for k in first.keys() if torch.is_tensor(first[k]) and k != "edge_index"]
         node_keys = tuple(k for k in tensors if first.is_node_attr(k))
         edge_keys = tuple(k for k in tensors if first.is_edge_attr(k))
@@ -89,7 +103,34 @@ class PadCollate:
         mapping["node_mask"] = torch.arange(pn) < n
         mapping["edge_mask"] = torch.arange(pe) < e
         mapping["num_real_graphs"] = g
+        if "cell" in graph_keys and "cell_offsets" in edge_keys:
+            pad_periodic(mapping["cell"], mapping["cell_offsets"], (n, e, g))
         return _new_padded_batch(mapping, pg, (node_keys, edge_keys, graph_keys))
+
+
+#: A potential's attributes of a PyG ``Data`` (OCP/fairchem's names): rows of what, and the
+#: shape of a row
+_POTENTIAL_ATTRS = {"forces": ("nodes", (3,)), "cell": ("graph", (3, 3)),
+                    "stress": ("graph", (3, 3)), "cell_offsets": ("edges", (3,))}
+
+
+def check_potential_data(data, i: int) -> None:
+    """Raises ``ValueError`` naming structure ``i`` and the attribute when a PyG ``Data``'s
+    ``forces`` are not (atoms, 3), its ``cell`` or ``stress`` not (1, 3, 3) (OCP's layout: PyG
+    concatenates graph attributes along the first dimension) or its ``cell_offsets`` not
+    (edges, 3)."""
+    for key, (per, row) in _POTENTIAL_ATTRS.items():
+        value = getattr(data, key, None) if key in data.keys() else None
+        if value is None or not hasattr(value, "shape"):
+            continue
+        rows = {"nodes": data.num_nodes, "edges": data.num_edges, "graph": 1}[per]
+        want = (rows,) + row
+        if tuple(value.shape) != want:
+            what = {"nodes": "atoms", "edges": "edges", "graph": "1"}[per]
+            raise ValueError(
+                f"structure {i}: {key} has shape {tuple(value.shape)}, expected {want} "
+                f"({what} x {' x '.join(map(str, row))}{', as OCP/fairchem data hold it' if per == 'graph' else ''})"
+            )
 
 
 def _pad(value, rows: int):
@@ -189,11 +230,16 @@ class DataLoader:
         self._native = None
         self._capacity = None
         self._bound = None
-        nodes, edges, graphs = (tuple(d) for d in (self.store.nodes, self.store.edges, self.store.graphs))
+        nodes, edges, graphs = (tuple(_pyg_name(k, d) for k in d)
+                                for d in (self.store.nodes, self.store.edges, self.store.graphs))
         self._kinds = (nodes, edges, graphs)
         # the names of the native arrays in the batch (None: not a PyG attribute)
         self._keys = (*nodes, *edges, *graphs, "edge_index", "batch", None, None, "graph_mask",
                       "ptr", "node_mask", "edge_mask")
+        # where a periodic batch's cell and cell_offsets are among the native arrays
+        self._periodic = ((len(nodes) + len(edges) + graphs.index("cell"),
+                           len(nodes) + edges.index("cell_offsets"))
+                          if "cell" in graphs and "cell_offsets" in edges else None)
         self._taken = 0
         self._running = None  # the pass in progress: (generation, prefetch thread or None)
 
@@ -290,6 +336,8 @@ class DataLoader:
 
     def _make(self, native, bound, b: int):
         real, padded, arrays = native.collate_bound(bound, b)
+        if self._periodic is not None:
+            pad_periodic(arrays[self._periodic[0]], arrays[self._periodic[1]], real)
         batch = _pyg_batch(self._keys, self._kinds, arrays, real, padded)
         if self.pin_memory:
             batch = batch.pin_memory()
@@ -470,6 +518,12 @@ def _from_in_memory(data, slices):
         if data.is_edge_attr(key):
             edges[key] = arr
         elif data.is_node_attr(key) and not (len(arr) == graphs_count and (per == 1).all() and key == "y"):
+            if n_node is not None and not np.array_equal(per, n_node):
+                g = int(np.argwhere(per != n_node)[0, 0])
+                raise ValueError(
+                    f"structure {g}: {key} has {int(per[g])} rows, its other node attributes "
+                    f"{int(n_node[g])}"
+                )
             nodes[key] = arr
             n_node = per if n_node is None else n_node
         elif (per == 1).all() and len(arr) == graphs_count:
@@ -506,6 +560,7 @@ def _from_data_list(items):
 
     keys = set(node_keys) | set(edge_keys) | set(graph_keys) | {"edge_index"}
     for i, d in enumerate(items):
+        check_potential_data(d, i)
         have = set(k for k in d.keys() if torch.is_tensor(d[k]))
         if have != keys:
             raise ValueError(

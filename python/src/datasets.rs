@@ -137,6 +137,7 @@ fn store<'py>(py: Python<'py>, set: &GraphSet) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("cells", PyArray1::from_vec(py, cells).reshape([n, 3, 3])?)?;
     d.set_item("pbc", PyArray1::from_vec(py, pbc).reshape([n, 3])?)?;
     d.set_item("ids", (0..n).map(|g| set.id(g)).collect::<Vec<_>>())?;
+    labels(py, set, &d)?;
     match set.edges() {
         Edges::Full => d.set_item("full", true)?,
         Edges::Stored {
@@ -144,7 +145,7 @@ fn store<'py>(py: Python<'py>, set: &GraphSet) -> PyResult<Bound<'py, PyDict>> {
             senders,
             receivers,
             vectors,
-            ..
+            shifts,
         } => {
             d.set_item("full", false)?;
             let offsets: Vec<i64> = offsets.iter().map(|&o| o as i64).collect();
@@ -158,7 +159,39 @@ fn store<'py>(py: Python<'py>, set: &GraphSet) -> PyResult<Bound<'py, PyDict>> {
                 "edge_vectors",
                 PyArray1::from_vec(py, v).reshape([vectors.len(), 3])?,
             )?;
+            if set.labels().forces {
+                let s: Vec<i32> = shifts.iter().flatten().copied().collect();
+                d.set_item(
+                    "cell_offsets",
+                    PyArray1::from_vec(py, s).reshape([shifts.len(), 3])?,
+                )?;
+            }
         }
     }
     Ok(d)
+}
+
+/// A potential's labels of one split: per-atom `forces`, per-graph `stress` (3 x 3, zero where
+/// unknown) with `stress_mask`, as the set carries them.
+fn labels<'py>(py: Python<'py>, set: &GraphSet, d: &Bound<'py, PyDict>) -> PyResult<()> {
+    if let Some(forces) = set.forces() {
+        let f: Vec<f32> = forces.iter().flatten().copied().collect();
+        d.set_item(
+            "forces",
+            PyArray1::from_vec(py, f).reshape([forces.len(), 3])?,
+        )?;
+    }
+    if set.labels().stress {
+        let n = set.len();
+        let mut stress = Vec::with_capacity(n * 9);
+        let mut known = Vec::with_capacity(n);
+        for g in 0..n {
+            let s = set.stress(g);
+            known.push(s.is_some());
+            stress.extend(s.copied().unwrap_or([0.0; 9]));
+        }
+        d.set_item("stress", PyArray1::from_vec(py, stress).reshape([n, 3, 3])?)?;
+        d.set_item("stress_mask", PyArray1::from_vec(py, known))?;
+    }
+    Ok(())
 }
