@@ -360,22 +360,43 @@ class BatchEdges:
     """PyG ``SchNet``'s ``interaction_graph`` over the padded batch's own edges, so that its
     forward sees one edge count per padded shape (its default radius graph has a new edge count
     every step): ``edges = BatchEdges(); SchNet(..., interaction_graph=edges)``, then
-    ``edges.edge_index = batch.edge_index`` before each forward. Returns the edges and their
-    lengths."""
+    ``edges.use(batch)`` (or ``edges.edge_index = batch.edge_index``) before each forward.
+    Returns the edges and their lengths: ``|pos[j] - pos[i]|`` for ``edge_index = (j, i)``, or,
+    for a batch with ``cell_offsets`` and ``cell``, the periodic ``|pos[j] + S . cell - pos[i]|``
+    (OCP's ``get_pbc_distances``), a function of ``pos`` that autograd differentiates (forces
+    as ``-dE/dpos``)."""
 
     def __init__(self):
         #: the current batch's ``edge_index`` (set before each forward)
         self.edge_index = None
+        #: the current batch's per-edge integer image shifts, or ``None`` (no periodic images)
+        self.cell_offsets = None
+        #: the current batch's per-graph cells (graphs x 3 x 3), with ``cell_offsets``
+        self.cell = None
+
+    def use(self, batch) -> "BatchEdges":
+        """Takes ``edge_index``, and ``cell_offsets`` and ``cell`` where the batch has them."""
+        self.edge_index = batch.edge_index
+        offsets = getattr(batch, "cell_offsets", None)
+        self.cell_offsets = offsets
+        self.cell = None if offsets is None else batch.cell
+        return self
 
     def __call__(self, pos, batch):
         if self.edge_index is None:
-            raise RuntimeError("BatchEdges: set .edge_index to the batch's edge_index before the forward")
+            raise RuntimeError("BatchEdges: call .use(batch) (or set .edge_index) before the forward")
         row, col = self.edge_index
-        return self.edge_index, (pos[row] - pos[col]).norm(dim=-1)
+        vec = pos[row] - pos[col]
+        if self.cell_offsets is not None:
+            torch = _torch()
+            cell = self.cell.to(pos.dtype)[batch[row]]
+            vec = vec + torch.einsum("ei,eij->ej", self.cell_offsets.to(pos.dtype), cell)
+        return self.edge_index, vec.norm(dim=-1)
 
     def __repr__(self) -> str:
         shape = None if self.edge_index is None else tuple(self.edge_index.shape)
-        return f"BatchEdges(edge_index={shape})"
+        periodic = "" if self.cell_offsets is None else ", periodic"
+        return f"BatchEdges(edge_index={shape}{periodic})"
 
 
 class _Prefetch:

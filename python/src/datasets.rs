@@ -1,5 +1,6 @@
-//! geobatch's own datasets (QM9, synthetic, AFLOW, CIF collections), loaded by their plugins as
-//! the runner loads them and handed to Python as arrays of a store.
+//! geobatch's own datasets (QM9, synthetic, AFLOW, CIF collections, mlearn, extended XYZ, ASE
+//! databases), loaded by their plugins as the runner loads them and handed to Python as arrays
+//! of a store, a potential's labels (forces, stress, image shifts) included.
 
 use crate::value_error;
 use crate::values::json_of;
@@ -46,7 +47,8 @@ fn from_config(path: &str) -> PyResult<(serde_json::Value, Option<u64>, Option<P
 /// given as a dict, with the seed and data folder given or else the config's (else 42 and `data`).
 /// Returns a dict: name, source, target names and units, species classes, and per split the
 /// store's arrays (node offsets, atomic numbers, species classes, positions, targets, cells, pbc,
-/// ids, and the stored edges, or `full` for graphs whose every pair of atoms is an edge).
+/// ids, and the stored edges, or `full` for graphs whose every pair of atoms is an edge; with a
+/// potential's labels also forces, stress with its mask, and the edges' image shifts).
 #[pyfunction]
 #[pyo3(signature = (*, config = None, table = None, seed = None, data_dir = None))]
 pub fn load_dataset<'py>(

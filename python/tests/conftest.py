@@ -47,4 +47,5 @@ BATCHERS = [
     ("static", {"pad": "multiple64"}),
     ("static", {"pad": "pow2"}),
     ("static", {"pad": "constant"}),
+    ("atoms", {}),
 ]

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -78,3 +79,30 @@ def test_advise_examples_rank_every_candidate_and_measure_it(script, modules, ex
         assert float(r["predicted_s"]) > 0 and float(r["measured_s"]) > 0, r
         assert int(r["shapes"]) >= 1 and float(r["steady_ms"]) > 0, r
     assert "advised in" in out, out
+
+
+def losses_of(out):
+    return [float(x) for x in re.findall(r"step \d+: loss ([-\d.e+]+)", out)]
+
+
+def test_jax_forces_example_compiles_once_and_its_gradients_are_unpadded_ones():
+    for module in ("jax", "optax"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (scripts/python-env.sh installs it)")
+    out = run("jax_forces.py")
+    planned = int(re.search(r"(\d+) distinct padded shapes planned", out).group(1))
+    assert int(re.search(r"compiles: (\d+) =", out).group(1)) == planned == 1, out
+    losses = losses_of(out)
+    assert len(losses) == 14 and all(np.isfinite(losses)), out
+    worst = float(re.search(r"largest relative difference ([-\d.e+]+)", run("jax_forces.py", "--check")).group(1))
+    assert worst < 1e-12, worst
+
+
+def test_pyg_forces_example_losses_equal_pygs_own_loader():
+    for module in ("torch", "torch_geometric"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (docs/python.md: the torch environment)")
+    ours = losses_of(run("pyg_forces.py", "--loader", "geobatch"))
+    theirs = losses_of(run("pyg_forces.py", "--loader", "pyg"))
+    assert len(ours) == len(theirs) == 14
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)

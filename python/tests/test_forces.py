@@ -14,15 +14,7 @@ import pytest
 import geobatch
 
 CUTOFF = 5.0
-#: every registered batcher, as a user names them
-BATCHERS = [
-    ("dynamic", {}),
-    ("pack", {}),
-    ("static", {"pad": "multiple64"}),
-    ("static", {"pad": "pow2"}),
-    ("static", {"pad": "constant"}),
-    ("atoms", {}),
-]
+from conftest import BATCHERS  # every registered batcher, as a user names them
 
 
 def need(*modules):
@@ -149,18 +141,24 @@ def test_padding_edges_lie_beyond_any_cutoff(mlearn):
 def test_labels_and_shapes_of_a_potential_dataset(mlearn):
     train = mlearn.splits["train"]
     assert train.nodes["forces"].shape == train.nodes["positions"].shape
-    assert train.edges["cell_offsets"].dtype == np.int32 and train.edges["cell_offsets"].shape == (int(train.n_edge.sum()), 3)
+    # the narrowest integer type holding the shifts; no stored float vectors (the step rebuilds them)
+    assert train.edges["cell_offsets"].dtype == np.int8 and train.edges["cell_offsets"].shape == (int(train.n_edge.sum()), 3)
+    assert set(train.edges) == {"cell_offsets"}
     assert train.graphs["stress"].shape == (len(train), 3, 3) and train.graphs["stress_mask"].all()
     # mlearn's validation and test files copy training stresses: none is kept
     assert not mlearn.splits["test"].graphs["stress_mask"].any()
     assert (mlearn.splits["test"].graphs["stress"] == 0).all()
-    # OCP's convention, stated in docs/python.md: x_s + S.cell - x_r is minus geobatch's edge vector
+    # OCP's convention, stated in docs/python.md: x_s + S.cell - x_r is minus geobatch's edge
+    # vector (the same structures loaded for their energy alone keep the stored vectors)
+    plain = geobatch.load_dataset(kind="mlearn", source="fixture", targets=["energy"], graph={"kind": "cutoff", "radius": CUTOFF})
+    stored = plain.splits["train"]
+    assert (stored.senders == train.senders).all() and (stored.receivers == train.receivers).all()
     s, r = train.senders.astype(np.int64), train.receivers.astype(np.int64)
     graph = np.repeat(np.arange(len(train)), train.n_edge)
     base = train.node_offsets[graph]
     pos = train.nodes["positions"].astype(np.float64)
     vec = pos[base + s] + np.einsum("ei,eij->ej", train.edges["cell_offsets"], train.graphs["cell"][graph].astype(np.float64)) - pos[base + r]
-    np.testing.assert_allclose(vec, -train.edges["edge_vectors"], atol=1e-4)
+    np.testing.assert_allclose(vec, -stored.edges["edge_vectors"], atol=1e-4)
 
 
 def test_a_potential_needs_the_labels_it_names(tmp_path):
@@ -384,3 +382,18 @@ def _graph_of_positions(store, split, k):
         if b - a == d - c and (store.nodes["positions"][a:b] == key).all():
             return g
     raise AssertionError(f"structure {k} of the database is not in the store")
+
+
+def test_a_store_of_fairchem_data_keeps_the_cell_a_matrix(mlearn):
+    need("torch", "torch_geometric")
+    store = mlearn.splits["train"]
+    again = geobatch.GraphStore.from_pyg(fairchem_data(store))
+    assert again.graphs["cell"].shape == (len(store), 3, 3) and (again.graphs["cell"] == store.graphs["cell"]).all()
+    assert again.graphs["energy"].shape == (len(store), 1)
+    plan = geobatch.Planner("pack", 8).plan_epoch(again.sizes, seed=0)
+    batch = again.collator(plan.padded.max(axis=0)).collate_plan(plan, 0)
+    assert (batch.graphs["cell"][batch.real[2]:] == geobatch.store.PADDING_LENGTH * np.eye(3)).all()
+    data = fairchem_data(store)[:3]
+    data[1].forces = data[1].forces[:, :2]
+    with pytest.raises(ValueError, match="structure 1: forces"):
+        geobatch.GraphStore.from_pyg(data)

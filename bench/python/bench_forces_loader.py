@@ -1,0 +1,170 @@
+"""A potential's batches in a PyG loop on full mlearn (issue 66), one process, one run:
+
+* microseconds per batch of ``geobatch.torch.DataLoader`` over ``load_dataset(kind="mlearn",
+  targets=["energy", "forces", "stress"])`` against PyG's ``DataLoader`` over the same structures
+  as OCP/fairchem-style ``Data`` with the same attributes (``pos``, ``atomic_numbers``,
+  ``forces``, ``edge_index``, ``cell_offsets``, ``cell``, ``stress``, ``energy``), bs 16 and 32;
+* what the potential's arrays (forces, cell, stress and its mask, cell_offsets, with the padding
+  edges' offsets and cells written) add to a batch's collation, against a memcpy of their bytes
+  (from cache and from a cold source).
+
+Medians over BENCH_REPEATS epochs (default 5); the load average is printed at the start and end.
+
+    geobatch data fetch mlearn
+    target/torch-env/bin/python bench/python/bench_forces_loader.py
+"""
+
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import geobatch
+import geobatch.torch
+from geobatch.store import GraphStore, pad_periodic
+
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+POTENTIAL = {"nodes": ("forces",), "edges": ("cell_offsets",), "graphs": ("cell", "stress", "stress_mask")}
+
+
+def median(fn, reps=REPEATS):
+    """Median over ``reps`` calls of fn() -> items, in microseconds per item."""
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        n = fn()
+        times.append((time.perf_counter() - t) / max(n, 1))
+    return statistics.median(times) * 1e6
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def fairchem_data(store):
+    import torch
+    from torch_geometric.data import Data
+
+    out = []
+    for g in range(len(store)):
+        a, b = store.node_offsets[g], store.node_offsets[g + 1]
+        ea, eb = store.edge_offsets[g], store.edge_offsets[g + 1]
+        out.append(Data(
+            pos=torch.from_numpy(store.nodes["positions"][a:b]),
+            atomic_numbers=torch.from_numpy(store.nodes["atomic_numbers"][a:b].astype(np.int64)),
+            forces=torch.from_numpy(store.nodes["forces"][a:b]),
+            edge_index=torch.from_numpy(np.stack([store.senders[ea:eb], store.receivers[ea:eb]]).astype(np.int64)),
+            cell_offsets=torch.from_numpy(store.edges["cell_offsets"][ea:eb]),
+            cell=torch.from_numpy(store.graphs["cell"][g:g + 1]),
+            stress=torch.from_numpy(store.graphs["stress"][g:g + 1]),
+            energy=torch.from_numpy(store.graphs["targets"][g, :1]),
+        ))
+    return out
+
+
+def count(loader):
+    n = 0
+    for _ in loader:
+        n += 1
+    return n
+
+
+def without_potential(store):
+    """The store without the potential's arrays (what a batch cost before them)."""
+    return GraphStore(
+        store.n_node,
+        nodes={k: v for k, v in store.nodes.items() if k not in POTENTIAL["nodes"]},
+        edges={k: v for k, v in store.edges.items() if k not in POTENTIAL["edges"]},
+        graphs={k: v for k, v in store.graphs.items() if k not in POTENTIAL["graphs"]},
+        edge_index=np.stack([store.senders, store.receivers]), n_edge=store.n_edge, copy=False,
+    )
+
+
+def collation(store, bs, rows):
+    """The loader's collation (PyG layout, with the padding rows of cell and cell_offsets
+    written) with and without the potential's arrays; the difference against a memcpy of the
+    bytes those arrays take in a batch."""
+    plan = geobatch.Planner("pack", bs).plan_epoch(store.sizes, seed=0)
+    reps = 2000
+    timed = {}
+    for name, s in (("with", store), ("without", without_potential(store))):
+        loader = geobatch.torch.DataLoader(s, "pack", bs, seed=0)
+        native, bound = loader._bind(plan)
+        periodic = loader._periodic
+
+        def run():
+            for k in range(reps):
+                real, _, arrays = native.collate_bound(bound, k % len(plan))
+                if periodic is not None:
+                    pad_periodic(arrays[periodic[0]], arrays[periodic[1]], real)
+            return reps
+
+        timed[name] = median(run)
+        if name == "with":
+            _, padded, arrays = native.collate_bound(bound, 0)
+            names = loader._keys
+            extra = sum(a.nbytes for k, a in zip(names, arrays)
+                        if k in (*POTENTIAL["nodes"], *POTENTIAL["edges"], *POTENTIAL["graphs"]))
+            # n_node and n_edge are written too, not handed out (PyG's batches have ptr)
+            everything = sum(a.nbytes for a in arrays if a is not None) + 2 * 8 * padded[2]
+            del arrays
+    w, c = memcpy(extra, reps)
+    _, floor = memcpy(everything, reps)
+    added = timed["with"] - timed["without"]
+    rows.append((bs, f"collation with the potential's arrays ({extra} bytes a batch; {everything} "
+                     f"in all: {timed['with'] / floor:.2f}x a cold memcpy of them, {floor:.1f} us)",
+                 timed["with"]))
+    rows.append((bs, "collation without them", timed["without"]))
+    rows.append((bs, f"added by them: {added / c:.2f}x a cold memcpy of their bytes ({c:.1f} us), "
+                     f"{added / w:.2f}x a warm one ({w:.1f} us)", added))
+
+
+def memcpy(nbytes, reps):
+    """Microseconds of a memcpy of ``nbytes``: from cache (warm) and from a cold source."""
+    src = np.random.default_rng(0).integers(0, 255, size=nbytes, dtype=np.uint8)
+    dst = np.empty_like(src)
+
+    def warm():
+        for _ in range(reps):
+            np.copyto(dst, src)
+        return reps
+
+    big = np.full(2**30, 7, dtype=np.uint8)  # written: zeros would all map one page
+    starts = np.random.default_rng(1).integers(0, len(big) - nbytes, size=reps)
+
+    def cold():
+        for k in range(reps):
+            np.copyto(dst, big[starts[k]:starts[k] + nbytes])
+        return reps
+
+    return median(warm), median(cold)
+
+
+def main():
+    from torch_geometric.loader import DataLoader as PyGLoader
+
+    print(load(), flush=True)
+    data = geobatch.load_dataset(kind="mlearn", targets=["energy", "forces", "stress"],
+                                 graph={"kind": "cutoff", "radius": 5.0})
+    store = data.splits["train"]
+    print(f"{data!r}\ntrain: {store!r}", flush=True)
+    ds = fairchem_data(store)
+    rows = []
+    for bs in (16, 32):
+        ours = geobatch.torch.DataLoader(store, "pack", bs, seed=0)
+        a = median(lambda: count(ours))
+        pyg = PyGLoader(ds, batch_size=bs, shuffle=True)
+        b = median(lambda: count(pyg))
+        rows.append((bs, "geobatch.torch.DataLoader (pack)", a))
+        rows.append((bs, f"PyG DataLoader, same attributes: {b / a:.1f}x geobatch's", b))
+        collation(store, bs, rows)
+    print("| bs | what | us per batch |\n|---:|---|---:|")
+    for bs, what, us in rows:
+        print(f"| {bs} | {what} | {us:.1f} |")
+    print(load(), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
