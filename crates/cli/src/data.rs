@@ -99,6 +99,7 @@ pub fn run(cmd: DataCommand) -> Result<(), RunError> {
                     "{name} cannot be fetched; use `geobatch data import {name} PATH`"
                 ))
             })?;
+            let _held = hold(&dir.join(p.default_out))?;
             geobatch_core::outln!(
                 "{}",
                 fetch(&FetchArgs {
@@ -121,10 +122,49 @@ pub fn run(cmd: DataCommand) -> Result<(), RunError> {
         } => {
             let p = provider(&name)?;
             let out = out.unwrap_or_else(|| dir.join(p.default_out));
+            let _held = hold(&out)?;
             geobatch_core::outln!("{}", import_guarded(p, path, &out, limit, progress, force)?);
         }
     }
     Ok(())
+}
+
+/// An exclusive hold on the store `out` for one `geobatch data` command: an OS lock (`flock`,
+/// released however the process ends) on `.NAME.lock` beside it. A second fetch or import into
+/// the same store waits for the first, saying so, and then finds its work done (or replaces it
+/// only with `--force`), instead of both writing one download or part file.
+fn hold(out: &Path) -> Result<std::fs::File, RunError> {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "store".into());
+    let path = out.with_file_name(format!(".{name}.lock"));
+    let io = |source| RunError::Io {
+        path: path.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            geobatch_core::errln!(
+                "another `geobatch data` command is writing {}: waiting for it to finish \
+                 (Ctrl-C to stop waiting)",
+                out.display()
+            );
+            file.lock().map_err(io)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
 }
 
 /// `out` with its file name changed to `.NAME.importing-PID` (the extension kept), beside it.

@@ -74,7 +74,8 @@ pub fn command(args: SweepArgs) -> anyhow::Result<ExitCode> {
 pub fn dry_run(runs: &[SweepRun], range: Range<usize>) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     for (i, r) in runs.iter().enumerate().take(range.end).skip(range.start) {
-        let state = RunState::of(&r.run_dir).action();
+        // a complete run shows as complete only when its files are what it recorded
+        let state = RunState::verified(&r.run_dir).0.action();
         let line = writeln!(
             stdout,
             "{:>4}  {:<10} {}  ({})",

@@ -64,7 +64,7 @@ impl Format {
 /// archive or a compression this cannot read is [`Error::Source`], named.
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
     let file =
-        std::fs::File::open(path).map_err(|e| Error::Source(format!("{}: {e}", path.display())))?;
+        crate::files::open(path).map_err(|e| Error::Source(format!("{}: {e}", path.display())))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let head = reader
         .fill_buf()
@@ -87,7 +87,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let format = {
         let mut head = [0u8; 8];
-        let n = std::fs::File::open(path)
+        let n = crate::files::open(path)
             .and_then(|mut f| f.read(&mut head))
             .unwrap_or(0);
         Format::sniff(&head[..n])

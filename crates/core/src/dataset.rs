@@ -116,7 +116,7 @@ pub fn file_fingerprint(path: &std::path::Path) -> Result<String> {
     type Key = (std::path::PathBuf, u64, Option<std::time::SystemTime>);
     static CACHE: Mutex<Option<HashMap<Key, String>>> = Mutex::new(None);
     let fail = |e: std::io::Error| crate::Error::invalid(format!("{}: {e}", path.display()));
-    let meta = std::fs::metadata(path).map_err(fail)?;
+    let meta = crate::files::regular(path).map_err(fail)?;
     let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(f) = cache.get_or_insert_with(HashMap::new).get(&key) {

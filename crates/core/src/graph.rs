@@ -232,6 +232,31 @@ impl GraphSet {
         &self.ids[self.id_offsets[g] as usize..self.id_offsets[g + 1] as usize]
     }
 
+    /// A key of graph `g`'s structure (its atoms, positions bit for bit, cell and periodicity;
+    /// FNV-1a, 64 bit): equal for copies of one structure, whatever their ids, so that a split
+    /// can keep copies together ([`crate::split::SplitSpec::saved`]).
+    pub fn content_key(&self, g: usize) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        let r = self.node_range(g);
+        eat(&self.atomic_numbers[r.clone()]);
+        for p in &self.positions[r] {
+            p.iter().for_each(|x| eat(&x.to_bits().to_le_bytes()));
+        }
+        let cell = self.cell(g);
+        cell.lattice
+            .iter()
+            .flatten()
+            .for_each(|x| eat(&x.to_bits().to_le_bytes()));
+        eat(&cell.pbc.map(u8::from));
+        h
+    }
+
     /// The edge storage.
     pub fn edges(&self) -> &Edges {
         &self.edges

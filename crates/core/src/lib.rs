@@ -28,6 +28,7 @@ pub mod elements;
 pub mod engine;
 pub mod epoch;
 pub mod error;
+pub mod files;
 pub mod gather;
 pub mod graph;
 pub mod leftovers;

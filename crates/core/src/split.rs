@@ -162,6 +162,41 @@ impl SplitSpec {
         self.load_or_make(&file, dataset, source, ids, seed)
     }
 
+    /// [`SplitSpec::saved`] over the structures of `pool`, each structure once: a structure
+    /// present twice (same atoms, positions and cell, [`crate::GraphSet::content_key`], whatever
+    /// its id) would land in two splits, its test copy measured on what training saw. Later
+    /// copies are left out of every split; returns the split (indices into `pool`) and how many
+    /// copies were left out, which is also said on stderr.
+    pub fn saved_once(
+        &self,
+        file: Option<&Path>,
+        data_dir: &Path,
+        dataset: &str,
+        source: &str,
+        pool: &crate::GraphSet,
+        seed: u64,
+    ) -> Result<([Vec<u32>; 3], usize)> {
+        let mut seen = std::collections::HashSet::with_capacity(pool.len());
+        let kept: Vec<u32> = (0..pool.len())
+            .filter(|&g| seen.insert(pool.content_key(g)))
+            .map(|g| g as u32)
+            .collect();
+        let copies = pool.len() - kept.len();
+        if copies > 0 {
+            crate::errln!(
+                "{source}: {copies} of {} structures are copies of earlier ones (same atoms, \
+                 positions and cell): each is kept once, in one split",
+                pool.len()
+            );
+        }
+        let ids: Vec<&str> = kept.iter().map(|&g| pool.id(g as usize)).collect();
+        let split = self.saved(file, data_dir, dataset, source, &ids, seed)?;
+        Ok((
+            split.map(|r| r.iter().map(|&i| kept[i as usize]).collect()),
+            copies,
+        ))
+    }
+
     /// The split of the graphs named `ids` as index lists: read from `file` when it exists (every
     /// id must be known), otherwise made from the seed and saved there.
     pub fn load_or_make(
@@ -173,7 +208,7 @@ impl SplitSpec {
         seed: u64,
     ) -> Result<[Vec<u32>; 3]> {
         if file.is_file() {
-            let text = std::fs::read_to_string(file)
+            let text = crate::files::read_text(file)
                 .map_err(|e| Error::invalid(format!("{}: {e}", file.display())))?;
             let saved: SavedSplit = serde_json::from_str(&text).map_err(|e| {
                 Error::invalid(format!("{}: not a split file: {e}", file.display()))

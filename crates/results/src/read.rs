@@ -3,7 +3,10 @@
 
 use crate::ReadError;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, UInt32Type, UInt64Type};
+use arrow_array::types::{
+    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
 use arrow_array::{Array, RecordBatch};
 use geobatch_core::Phases;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -44,7 +47,7 @@ pub struct RunIdentity {
 /// The run's `config.toml` without the seed, the batcher and the sinks (see
 /// [`RunIdentity::config`]).
 fn comparable_config(dir: &Path) -> Option<toml::Table> {
-    let text = std::fs::read_to_string(dir.join("config.toml")).ok()?;
+    let text = geobatch_core::files::read_text(&dir.join("config.toml")).ok()?;
     let mut t: toml::Table = text.parse().ok()?;
     if let Some(toml::Value::Table(e)) = t.get_mut("experiment") {
         e.remove("seed");
@@ -185,7 +188,7 @@ fn batches_and_version(path: &Path) -> Result<(Vec<RecordBatch>, u32), ReadError
         path: path.to_path_buf(),
         message: m,
     };
-    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let file = geobatch_core::files::open(path).map_err(|e| bad(e.to_string()))?;
     // flipped bytes can make the Parquet decoder panic: a damaged file, not a crash of the report
     std::panic::catch_unwind(|| {
         let builder =
@@ -201,6 +204,13 @@ fn batches_and_version(path: &Path) -> Result<(Vec<RecordBatch>, u32), ReadError
                     .and_then(|v| v.parse().ok())
             })
             .unwrap_or(0);
+        if version > crate::tables::schema_version() {
+            return Err(bad(format!(
+                "written by a newer geobatch (results schema version {version}; this geobatch \
+                 reads versions up to {}): read it with that version, or update geobatch",
+                crate::tables::schema_version()
+            )));
+        }
         let batches = builder
             .build()
             .map_err(|e| bad(e.to_string()))?
@@ -229,30 +239,120 @@ fn col<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a dyn Array,
         })
 }
 
-fn strings(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<String>, ReadError> {
-    let c = col(b, name, path)?;
-    let s = c.as_string_opt::<i32>().ok_or_else(|| ReadError {
-        path: path.to_path_buf(),
-        message: format!("column {name:?} is not text"),
-    })?;
-    Ok(s.iter().map(|v| v.unwrap_or("-").to_string()).collect())
+/// The values of a text column as Arrow writers store text: `string` (geobatch's),
+/// `large_string` (polars'), `string_view` and dictionary-encoded text (categoricals);
+/// `None` for a column that is not text.
+fn texts(c: &dyn Array) -> Option<Vec<Option<String>>> {
+    let own = |v: Option<&str>| v.map(str::to_string);
+    if let Some(s) = c.as_string_opt::<i32>() {
+        return Some(s.iter().map(own).collect());
+    }
+    if let Some(s) = c.as_string_opt::<i64>() {
+        return Some(s.iter().map(own).collect());
+    }
+    if let Some(s) = c.as_string_view_opt() {
+        return Some(s.iter().map(own).collect());
+    }
+    let d = c.as_any_dictionary_opt()?;
+    let values = texts(d.values().as_ref())?;
+    let keys = d.normalized_keys();
+    Some(
+        (0..c.len())
+            .map(|i| {
+                if c.is_null(i) {
+                    None
+                } else {
+                    values.get(keys[i]).cloned().flatten()
+                }
+            })
+            .collect(),
+    )
 }
 
-macro_rules! numbers {
-    ($fn:ident, $t:ty, $arrow:ty) => {
-        fn $fn(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<$t>, ReadError> {
-            let c = col(b, name, path)?;
-            let p = c.as_primitive_opt::<$arrow>().ok_or_else(|| ReadError {
-                path: path.to_path_buf(),
-                message: format!("column {name:?} has type {}", c.data_type()),
-            })?;
-            Ok(p.iter().map(|v| v.unwrap_or_default()).collect())
-        }
-    };
+fn strings(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<String>, ReadError> {
+    let c = col(b, name, path)?;
+    let s = texts(c).ok_or_else(|| ReadError {
+        path: path.to_path_buf(),
+        message: format!(
+            "column {name:?} is not text (it has type {})",
+            c.data_type()
+        ),
+    })?;
+    Ok(s.into_iter()
+        .map(|v| v.unwrap_or_else(|| "-".into()))
+        .collect())
 }
-numbers!(u64s, u64, UInt64Type);
-numbers!(u32s, u32, UInt32Type);
-numbers!(f64s, f64, Float64Type);
+
+/// The values of a numeric column as `T`, from any integer or float type that holds them
+/// exactly (a tool that rewrote the file may have widened or narrowed its types).
+fn numbers<T: TryFrom<i128> + Default>(
+    b: &RecordBatch,
+    name: &str,
+    path: &Path,
+    float: Option<fn(f64) -> T>,
+) -> Result<Vec<T>, ReadError> {
+    let c = col(b, name, path)?;
+    let bad = |why: String| ReadError {
+        path: path.to_path_buf(),
+        message: format!("column {name:?} {why}"),
+    };
+    macro_rules! ints {
+        ($($t:ty),*) => {$(
+            if let Some(p) = c.as_primitive_opt::<$t>() {
+                return p
+                    .iter()
+                    .map(|v| {
+                        let v = v.unwrap_or_default();
+                        T::try_from(v as i128).map_err(|_| bad(format!("holds {v}, out of range")))
+                    })
+                    .collect();
+            }
+        )*};
+    }
+    ints!(
+        UInt64Type, UInt32Type, UInt16Type, UInt8Type, Int64Type, Int32Type, Int16Type, Int8Type
+    );
+    if let Some(f) = float {
+        if let Some(p) = c.as_primitive_opt::<Float64Type>() {
+            return Ok(p.iter().map(|v| f(v.unwrap_or_default())).collect());
+        }
+        if let Some(p) = c.as_primitive_opt::<Float32Type>() {
+            return Ok(p
+                .iter()
+                .map(|v| f(f64::from(v.unwrap_or_default())))
+                .collect());
+        }
+    }
+    Err(bad(format!("has type {}", c.data_type())))
+}
+
+fn u64s(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<u64>, ReadError> {
+    numbers(b, name, path, None)
+}
+
+fn u32s(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<u32>, ReadError> {
+    numbers(b, name, path, None)
+}
+
+/// A float column (an integer column a tool wrote for whole numbers is read too).
+fn f64s(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<f64>, ReadError> {
+    let c = col(b, name, path)?;
+    if let Some(p) = c.as_primitive_opt::<Float64Type>() {
+        return Ok(p.iter().map(|v| v.unwrap_or_default()).collect());
+    }
+    numbers::<Whole>(b, name, path, Some(Whole)).map(|v| v.into_iter().map(|w| w.0).collect())
+}
+
+/// A number read as f64 from any numeric column.
+#[derive(Default)]
+struct Whole(f64);
+
+impl TryFrom<i128> for Whole {
+    type Error = std::convert::Infallible;
+    fn try_from(v: i128) -> Result<Self, Self::Error> {
+        Ok(Whole(v as f64))
+    }
+}
 
 fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<bool>, ReadError> {
     let c = col(b, name, path)?;
@@ -406,13 +506,14 @@ fn optional_u64s(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Option<
     let Some(c) = b.column_by_name(name) else {
         return Ok(vec![None; b.num_rows()]);
     };
-    let p = c
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| ReadError {
-            path: path.to_path_buf(),
-            message: format!("column {name:?} has type {}", c.data_type()),
-        })?;
-    Ok(p.iter().collect())
+    if let Some(p) = c.as_primitive_opt::<UInt64Type>() {
+        return Ok(p.iter().collect());
+    }
+    // another integer type (a tool's rewrite): its values, its nulls kept
+    let values = u64s(b, name, path)?;
+    Ok((0..c.len())
+        .map(|i| (!c.is_null(i)).then(|| values[i]))
+        .collect())
 }
 
 /// Every row of an `evals.parquet`.
@@ -425,20 +526,23 @@ fn read_evals(eval_path: &Path) -> Result<Vec<Eval>, ReadError> {
         );
         let (rmse, mae) = (f64s(&b, "rmse", eval_path)?, f64s(&b, "mae", eval_path)?);
         let accuracy = b.column_by_name("accuracy").and_then(|c| {
-            c.as_primitive_opt::<Float64Type>()
-                .map(|p| p.iter().collect::<Vec<_>>())
+            if let Some(p) = c.as_primitive_opt::<Float64Type>() {
+                return Some(p.iter().collect::<Vec<_>>());
+            }
+            c.as_primitive_opt::<Float32Type>()
+                .map(|p| p.iter().map(|v| v.map(f64::from)).collect::<Vec<_>>())
         });
-        let inference = b.column_by_name("inference").and_then(|c| {
-            c.as_string_opt::<i32>()
-                .map(|s| s.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>())
-        });
-        let target = b.column_by_name("target").and_then(|c| {
-            c.as_string_opt::<i32>().map(|s| {
-                s.iter()
-                    .map(|v| v.unwrap_or("").to_string())
+        let inference = b
+            .column_by_name("inference")
+            .and_then(|c| texts(c.as_ref()));
+        let target = b
+            .column_by_name("target")
+            .and_then(|c| texts(c.as_ref()))
+            .map(|t| {
+                t.into_iter()
+                    .map(Option::unwrap_or_default)
                     .collect::<Vec<_>>()
-            })
-        });
+            });
         for i in 0..step.len() {
             evals.push(Eval {
                 step: step[i],
@@ -476,3 +580,6 @@ pub fn find_runs(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,6 +18,11 @@ use std::sync::Arc;
 /// Version of the results schema, stored as `geobatch.schema_version` in every file.
 pub const SCHEMA_VERSION: &str = "5";
 
+/// [`SCHEMA_VERSION`] as a number (files of a later version are refused by the reader).
+pub fn schema_version() -> u32 {
+    SCHEMA_VERSION.parse().unwrap_or(u32::MAX)
+}
+
 /// Columns being built: (name, type, nullable, values).
 struct Columns(Vec<(Field, ArrayRef)>);
 

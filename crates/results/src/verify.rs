@@ -17,9 +17,20 @@ pub fn verify_folder(run_dir: &std::path::Path) -> Result<(), String> {
     if !recorded.iter().any(|f| run_dir.join(f).exists()) {
         return Ok(());
     }
-    crate::read::read_run(run_dir)
-        .map_err(|e| e.to_string())
-        .and_then(|run| verify(&run))
+    let run = crate::read::read_run(run_dir).map_err(|e| e.to_string())?;
+    // status.json is the last record a run writes and the one a hand can edit: a complete run
+    // says so in run.parquet too (written before it)
+    if RunStatus::parse(&run.id.status) != Some(RunStatus::Complete) {
+        return Err(format!(
+            "{}: {} records it complete, but run.parquet records it {} after {} steps (a \
+             record edited by hand, or a run killed between its last two writes)",
+            run_dir.display(),
+            crate::record::STATUS_FILE,
+            run.id.status,
+            run.steps.step.len()
+        ));
+    }
+    verify(&run)
 }
 
 /// Why a complete run cannot be trusted, or `Ok` when its files are what it recorded.

@@ -62,7 +62,8 @@ pub fn read_table(path: &Path) -> Result<toml::Table, RunError> {
         file: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let text =
+        geobatch_core::files::read_text(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))
 }
 
@@ -73,6 +74,10 @@ fn sweep_error(path: &Path, message: String) -> RunError {
         message,
     }
 }
+
+/// The most runs a sweep may expand to: each is a folder and a training run, and expanding
+/// (every run's config loaded and checked) takes about a millisecond a run.
+pub const MAX_RUNS: usize = 100_000;
 
 /// Expands a sweep config (with `--set` overrides applied first) into its runs.
 pub fn expand(path: &Path, overrides: &[String]) -> Result<Vec<SweepRun>, RunError> {
@@ -222,9 +227,25 @@ fn runs_of(
     axes: &[(String, Vec<toml::Value>)],
 ) -> Result<Vec<SweepRun>, RunError> {
     let fail = |message: String| sweep_error(path, message);
-    let total: usize = axes.iter().map(|a| a.1.len()).product();
+    let total = axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.1.len()))
+        .filter(|&n| n <= MAX_RUNS)
+        .ok_or_else(|| {
+            let sizes: Vec<String> = axes
+                .iter()
+                .map(|(k, v)| format!("{k} {}", v.len()))
+                .collect();
+            fail(format!(
+                "the sweep has more than {MAX_RUNS} runs ({}): split it into sweeps of fewer \
+                 values (each run is a folder and a training run)",
+                sizes.join(" x ")
+            ))
+        })?;
     let mut runs = Vec::with_capacity(total);
+    let mut progress = geobatch_core::progress::Progress::new("expanding the sweep", Some(total));
     for i in 0..total {
+        progress.at(i);
         let mut t = table.clone();
         let mut settings = Vec::with_capacity(axes.len());
         let mut rest = i;
@@ -253,6 +274,7 @@ fn runs_of(
             run_dir,
         });
     }
+    progress.done(total);
     Ok(runs)
 }
 

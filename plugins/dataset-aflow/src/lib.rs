@@ -282,13 +282,12 @@ impl DatasetSpec for AflowSpec {
         let pool = builder
             .build(&self.graph, None)
             .map_err(|e| e.within(path.display()))?;
-        let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
-        let [a, v, t] = self.split.saved(
+        let ([a, v, t], _) = self.split.saved_once(
             self.split_file.as_deref(),
             &ctx.data_dir,
             "aflow",
             &path.display().to_string(),
-            &ids,
+            &pool,
             ctx.seed,
         )?;
         Ok(Box::new(SplitDataset {
@@ -380,6 +379,20 @@ fn import_cmd(args: &ImportArgs) -> Result<String> {
     let mut records = reader::read(&args.source).map_err(Error::source)?;
     if let Some(n) = args.limit {
         records.truncate(n);
+    }
+    if records.is_empty() {
+        return Err(Error::Source(format!(
+            "{}: no AFLOW records read (nothing is written): an aflowlib.json entry, an AFLUX \
+             answer or JSON Lines of them is expected",
+            args.source.display()
+        )));
+    }
+    if records.iter().all(|r| r.crystal().is_err()) {
+        return Err(Error::Source(format!(
+            "{}: none of its {} AFLOW records has a usable structure (nothing is written)",
+            args.source.display(),
+            records.len()
+        )));
     }
     let (written, dups, bad) = write_jsonl(&records, &args.out)?;
     Ok(format!(

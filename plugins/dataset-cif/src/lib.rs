@@ -247,15 +247,15 @@ impl CifSpec {
             self.check_unused_split_options(&parts)?;
             Ok(parts)
         } else {
-            let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
-            self.split.saved(
+            let (split, _) = self.split.saved_once(
                 self.split_file.as_deref(),
                 &ctx.data_dir,
                 "cif",
                 &self.path.display().to_string(),
-                &ids,
+                pool,
                 ctx.seed,
-            )
+            )?;
+            Ok(split)
         }
     }
 }

@@ -412,28 +412,27 @@ impl Collector {
             .builder
             .build(f.graph, None)
             .map_err(|e| e.within(f.path.display()))?;
-        let ids: Vec<&str> = (0..pool.len()).map(|g| pool.id(g)).collect();
-        let [a, v, t] = f.split.saved(
+        let ([a, v, t], copies) = f.split.saved_once(
             f.split_file,
             &ctx.data_dir,
             f.dataset,
             &f.path.display().to_string(),
-            &ids,
+            &pool,
             ctx.seed,
         )?;
         let used = a.len() + v.len() + t.len();
-        if used < pool.len() {
+        if used + copies < pool.len() {
             // counts are meant for large datasets: on a larger selection they leave out the
             // rest without a word
             geobatch_core::errln!(
                 "warning: dataset.split uses {used} of the {} structures ({} train, {} \
                  validation, {} test); {} are left out: write fractions (split = {{ train = 0.8, \
                  validation = 0.1, test = 0.1 }}) to use them all",
-                pool.len(),
+                pool.len() - copies,
                 a.len(),
                 v.len(),
                 t.len(),
-                pool.len() - used
+                pool.len() - copies - used
             );
         }
         let units = if f.units.is_empty() {

@@ -29,8 +29,8 @@ pub fn default_file(data_dir: &Path) -> PathBuf {
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+    let bytes = geobatch_core::files::read(path)
+        .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
     Ok(Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

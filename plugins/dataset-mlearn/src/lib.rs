@@ -117,7 +117,7 @@ impl MlearnSpec {
                 Ok((r, what))
             }
             Some(p) => {
-                let f = std::fs::File::open(&p).map_err(|e| {
+                let f = geobatch_core::files::open(&p).map_err(|e| {
                     Error::invalid(format!(
                         "{}: {e} (run `geobatch data fetch mlearn`, or set dataset.source)",
                         p.display()
@@ -249,6 +249,13 @@ impl DatasetSpec for MlearnSpec {
 /// `geobatch data import mlearn PATH`.
 fn import_cmd(args: &ImportArgs) -> Result<String> {
     let (records, findings) = source::read(&args.source, args.limit)?;
+    if records.is_empty() {
+        return Err(Error::Source(format!(
+            "{}: no mlearn structures read (nothing is written): alignn's .tar.gz or its \
+             mlearn_data folder is expected",
+            args.source.display()
+        )));
+    }
     store::write(
         &records,
         &args.out,

@@ -109,7 +109,7 @@ impl Qm9Spec {
                 Ok((r, what))
             }
             Some(p) => {
-                let f = std::fs::File::open(&p).map_err(|e| {
+                let f = geobatch_core::files::open(&p).map_err(|e| {
                     Error::invalid(format!(
                         "{}: {e} (run `geobatch data fetch qm9`, or set dataset.source)",
                         p.display()
@@ -283,6 +283,13 @@ impl DatasetSpec for Qm9Spec {
 fn import_cmd(args: &ImportArgs) -> Result<String> {
     // reading the source is the user's input (exit 2); writing the store is not
     let records = import::import(&args.source, args.limit, args.progress).map_err(Error::source)?;
+    if records.len() == 0 {
+        return Err(Error::Source(format!(
+            "{}: no molecules read (nothing is written): the qm9pack wheel, its CSV folder or \
+             the original xyz files are expected",
+            args.source.display()
+        )));
+    }
     let name = args.source.file_name().map_or_else(
         || args.source.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

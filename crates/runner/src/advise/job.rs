@@ -194,6 +194,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), RunErr
     })?;
     let batch_size = cfg.batcher.batch_size();
     let tables = candidate_tables(req, &base_loaded, batch_size)?;
+    plans_fit(req.steps, tables.len())?;
     let out = req.out.clone().unwrap_or_else(|| {
         cfg.experiment
             .results_dir
@@ -232,6 +233,22 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), RunErr
         }
     }
     Ok((advice.render(&title), out))
+}
+
+/// Refuses `steps` steps that `candidates` plans could not hold in this process's memory,
+/// before anything is planned or written (as `run` refuses a dataset or a batch that cannot
+/// fit): every candidate keeps a padded shape per step, and each is planned in full first.
+fn plans_fit(steps: u64, candidates: usize) -> Result<(), RunError> {
+    let per_step =
+        std::mem::size_of::<PlannedBatch>() + candidates * std::mem::size_of::<ShapeKey>();
+    geobatch_core::memory::check_available(
+        &format!("--steps {steps}"),
+        steps as f64 * per_step as f64,
+        &format!(
+            "{per_step} bytes a step: a planned shape per step for each of {candidates} candidates"
+        ),
+    )?;
+    Ok(())
 }
 
 /// The request's numbers checked against each other and the config; the config loaded (with

@@ -221,6 +221,33 @@ where
     })
 }
 
+/// A resumed run's recorded steps (its kept `steps-*.parquet` parts, when it writes them) are
+/// steps `0..start`, `start` the step its checkpoint continues at: a checkpoint edited by hand
+/// or copied from another run would otherwise leave a hole or a repeat in a run that ends
+/// complete.
+fn steps_before(run_dir: &Path, start: u64) -> Result<(), RunError> {
+    if !run_dir.join("run.parquet").is_file() {
+        return Ok(());
+    }
+    let run = geobatch_results::read::read_run(run_dir)
+        .map_err(|e| RunError::Core(geobatch_core::Error::Refused(e.to_string())))?;
+    let steps = &run.steps.step;
+    let hole = steps.iter().enumerate().find(|&(i, &s)| s != i as u64);
+    if steps.len() as u64 == start && hole.is_none() {
+        return Ok(());
+    }
+    Err(RunError::Core(geobatch_core::Error::Refused(format!(
+        "{}: its checkpoint continues at step {start}, but its steps-*.parquet files hold {} \
+         ({}): a checkpoint or part not of this run; --restart runs it again",
+        run_dir.display(),
+        steps.len(),
+        match hole {
+            Some((i, s)) => format!("step {s} where step {i} belongs"),
+            None => format!("steps 0..{}", steps.len()),
+        }
+    ))))
+}
+
 /// Where a run starts: its checkpoint when it resumes and has one, else step 0 (and any stale
 /// checkpoint removed).
 fn starting_point<S, T>(
@@ -305,6 +332,7 @@ where
     sinks.start(&run)?;
     if let Some(states) = &sink_states {
         sinks.resume(states)?;
+        steps_before(&run.run_dir, start)?;
     }
     let started = Instant::now();
     let mut steps = RunLoop {
