@@ -16,14 +16,20 @@ import contextlib
 import copy
 import json
 import numbers
+import os
 import sys
 import time
+import zipfile
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _native
-from .planner import Planner, _count
+from .planner import Planner, _count, check_memory
+
+#: Bytes a planned step takes per candidate while ``advise`` plans: padded and real shapes (2 x 3
+#: int64), their concatenation and slice, and the native copy of the padded ones
+_BYTES_PER_STEP = 5 * 3 * 8
 
 #: The candidates when none are given: the study's three and ``pack``, as ``geobatch advise``.
 DEFAULT_CANDIDATES = ("dynamic", "static:pad=multiple64", "static:pad=pow2", "pack")
@@ -50,6 +56,25 @@ def _scalar(text: str):
     if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
         return t[1:-1]
     return t
+
+
+def _candidates(candidates: Any) -> list:
+    """``advise``'s candidates as a list: one candidate (a ``"KIND[:KEY=VALUE...]"`` string, a
+    dict, a ``Planner``) is a list of one, never read letter by letter or key by key."""
+    if isinstance(candidates, (str, dict, Planner)):
+        return [candidates]
+    if isinstance(candidates, (bytes, bytearray)):
+        raise TypeError(
+            f"candidates = {candidates!r}: give text (candidates={candidates.decode(errors='replace')!r}), "
+            "or a list of batchers"
+        )
+    try:
+        return list(candidates)
+    except TypeError:
+        raise TypeError(
+            f"candidates = {candidates!r}: expected a batcher ('KIND[:KEY=VALUE...]', a dict or a "
+            "Planner) or a list of them, e.g. candidates=['dynamic', 'pack']"
+        ) from None
 
 
 def candidate_options(candidate: Any) -> dict:
@@ -286,7 +311,8 @@ class Advice:
     the run, 0 to 3; the plane of steady times), ``best`` (the recommended batcher's label) and ``options(label)`` (its
     batcher table, for ``geobatch.torch.DataLoader`` or a ``Planner``). ``repr`` is the text
     ``geobatch advise`` prints; ``rows()``, ``to_pandas()``, ``to_polars()`` are tables;
-    ``save(path)`` keeps the evidence (every probe and validation step) as ``.npz``."""
+    ``save(path)`` keeps the advice and its evidence (every probe and validation step) in the
+    ``.npz`` file ``path``, and ``Advice.load(path)`` gives it back."""
 
     def __init__(self, result: dict, options: dict, title: str, probes: dict, measured: dict):
         self.steps = int(result["steps"])
@@ -304,16 +330,72 @@ class Advice:
         self._options = options
 
     def save(self, path) -> None:
-        """Saves the evidence to ``path`` (a NumPy ``.npz``): per candidate ``LABEL/probe_ms``,
-        ``LABEL/probe_shape``, ``LABEL/probe_cold``, ``LABEL/probe_planned`` (the padded shapes of
-        the ``steps`` steps) and, when validated, ``LABEL/measured_ms``."""
+        """Saves the advice to ``path``, a NumPy ``.npz`` archive written at exactly that path
+        (a path that does not end in ``.npz``, or that is a folder, is refused: NumPy would
+        write ``path + ".npz"`` beside it). It holds the evidence, per candidate
+        ``LABEL/probe_ms``, ``LABEL/probe_shape``, ``LABEL/probe_cold``, ``LABEL/probe_planned``
+        (the padded shapes of the ``steps`` steps) and, when validated, ``LABEL/measured_ms``;
+        and ``advice.json`` (UTF-8 bytes of JSON: the ranking, crossovers, model, verdict,
+        title and each candidate's batcher table), from which ``Advice.load(path)`` makes the
+        advice again. ``np.load(path)`` reads it without pickles."""
+        target = _npz_path(path, "save")
+        parent = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(parent):
+            raise FileNotFoundError(f"Advice.save({target!r}): the folder {parent!r} does not exist")
         arrays = {}
         for label, probe in self.probes.items():
             for key, value in probe.items():
                 arrays[f"{label}/probe_{key}"] = np.asarray(value)
             if label in self.measured:
                 arrays[f"{label}/measured_ms"] = np.asarray(self.measured[label])
-        np.savez(path, **arrays)
+        saved = {
+            "format": 1,
+            "result": {"steps": self.steps, "ranked": self.ranked, "crossovers": self.crossovers,
+                       "model": self.model, "verdict": self.verdict, "markdown": self.markdown},
+            "options": self._options,
+            "title": self.title,
+        }
+        text = json.dumps(_to_json(saved))
+        arrays[_SAVED] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+        # a file object: np.savez appends ".npz" to a name that lacks it, never to a file
+        with open(target, "wb") as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "Advice":
+        """The advice ``save(path)`` wrote: its ranking, options, title, probes and
+        measurements as they were."""
+        target = _npz_path(path, "load")
+        if not os.path.isfile(target):
+            raise FileNotFoundError(f"Advice.load({target!r}): no such file")
+        try:
+            with np.load(target, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise ValueError(
+                f"Advice.load({target!r}): not a NumPy .npz archive written by Advice.save "
+                f"({type(e).__name__}: {e})"
+            ) from None
+        meta = arrays.pop(_SAVED, None)
+        if meta is None or meta.dtype != np.uint8 or meta.ndim != 1:
+            raise ValueError(
+                f"Advice.load({target!r}): the archive has no {_SAVED!r} entry, so it holds "
+                "evidence only (written by an older geobatch's Advice.save, or not by "
+                "Advice.save): read its arrays with np.load"
+            )
+        try:
+            saved = json.loads(meta.tobytes().decode("utf-8"), object_hook=_from_json)
+            result, options, title = saved["result"], saved["options"], saved["title"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"Advice.load({target!r}): its {_SAVED!r} entry is not Advice.save's ({e})") from None
+        probes, measured = {}, {}
+        for key, value in arrays.items():
+            label, _, name = key.rpartition("/")
+            if name == "measured_ms":
+                measured[label] = value
+            elif name.startswith("probe_"):
+                probes.setdefault(label, {})[name[len("probe_"):]] = value
+        return cls(result, options, title, probes, measured)
 
     @property
     def best(self) -> str:
@@ -349,6 +431,63 @@ class Advice:
 
     def __repr__(self) -> str:
         return self.markdown
+
+
+#: the entry of a saved advice's ``.npz`` that holds everything but the evidence (UTF-8 JSON)
+_SAVED = "advice.json"
+
+
+def _npz_path(path, what: str) -> str:
+    """``path`` as text, refused unless it names an ``.npz`` file (not a folder)."""
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise TypeError(
+            f"Advice.{what}: path must be a file path (str or os.PathLike) ending in .npz, got "
+            f"{type(path).__name__} {path!r}"
+        ) from None
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if os.path.isdir(text):
+        raise ValueError(
+            f"Advice.{what}({text!r}): that is a folder; give the path of a .npz file, e.g. "
+            f"{os.path.join(text, 'advice.npz')!r}"
+        )
+    if not text.lower().endswith(".npz"):
+        raise ValueError(
+            f"Advice.{what}({text!r}): give a path ending in .npz (the file written and read is "
+            f"exactly that path), e.g. {os.path.splitext(text)[0] + '.npz'!r}"
+        )
+    return text
+
+
+def _to_json(value):
+    """An advice's value as JSON takes it: NumPy arrays and tuples tagged (``_from_json`` gives
+    them back as they were), NumPy scalars as numbers."""
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_json(v) for v in value]}
+    if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    raise TypeError(
+        f"Advice.save: {type(value).__name__} {value!r} (in a candidate's options?) cannot be "
+        "saved: give options as numbers, text, lists and dicts"
+    )
+
+
+def _from_json(obj: dict):
+    if set(obj) == {"__ndarray__", "dtype"}:
+        return np.asarray(obj["__ndarray__"], dtype=np.dtype(obj["dtype"]))
+    if set(obj) == {"__tuple__"}:
+        return tuple(obj["__tuple__"])
+    return obj
 
 
 def _run(step, source: _Source, n: int, limit_s: Optional[float], *, init, sync, progress, what):
@@ -446,8 +585,9 @@ def advise(
     never changed). ``data``: a list of PyG ``Data`` or an ``InMemoryDataset`` (batches from
     ``geobatch.torch.DataLoader``), jraph ``GraphsTuple`` objects (batches as ``GraphsTuple``),
     or a ``GraphStore`` (``PaddedBatch`` batches; ``framework="torch"`` for PyG batches).
-    ``candidates``: batchers as ``"KIND[:KEY=VALUE...]"``, dicts or ``Planner`` objects, each with
-    ``batch_size`` unless it sets its own; ``seed``: the loop's data order (epochs ``0, 1, ...``).
+    ``candidates``: batchers as ``"KIND[:KEY=VALUE...]"``, dicts or ``Planner`` objects (a list
+    of them, or one alone: ``candidates="pack"``), each with ``batch_size`` unless it sets its own;
+    ``seed``: the loop's data order (epochs ``0, 1, ...``).
 
     Each candidate is probed for ``probe_steps`` steps or ``probe_seconds`` (at least 2 steps),
     with the compile caches emptied first (``fresh``: torch's compiled frames and a new inductor
@@ -476,7 +616,7 @@ def advise(
     validate_steps = steps if validate_steps is None else _count(validate_steps, "validate_steps", 1)
     if not callable(step):
         raise TypeError(f"step must be callable, got {type(step).__name__}")
-    tables = [candidate_options(c) for c in candidates]
+    tables = [candidate_options(c) for c in _candidates(candidates)]
     if not tables:
         raise ValueError("no candidate batcher given")
     for t in tables:
@@ -494,6 +634,11 @@ def advise(
             source.label = label
         options[label] = t
         sources.append(source)
+    # every candidate's N steps are planned in full (padded and real shapes, their joins and the
+    # native copy): a length that cannot be held is refused before anything is planned, by the
+    # check Planner.plan_steps makes (it aborted the interpreter in an allocation)
+    check_memory(steps * len(sources) * _BYTES_PER_STEP,
+                 f"advise(steps={steps}) with {len(sources)} candidates")
     planned = [s.planned(steps) for s in sources]
     _warn_recompile_limit(
         [(s.label, len({tuple(r) for r in p[0].tolist()})) for s, p in zip(sources, planned)],

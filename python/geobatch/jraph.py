@@ -57,7 +57,10 @@ def from_jraph(graphs):
     its edges (made local to each graph). ``store.jraph_layout`` keeps how the fields were held,
     so that batches go back to tuples of the same form (``dynamically_batch``).
 
-    Each tuple costs a few list appends; the arrays are joined and checked once, at the end."""
+    Each tuple costs a few list appends; the arrays are joined and checked once, at the end:
+    a tuple whose arrays do not have the rows its counts say (``n_node`` summing to more or
+    fewer node rows, ``n_edge`` to more or fewer edges, senders or receivers, a ``globals`` row
+    per graph) is refused with a ``ValueError`` naming its position and the counts."""
     from .store import GraphStore
 
     tuples = [graphs] if hasattr(graphs, "n_node") else list(graphs)
@@ -92,6 +95,7 @@ def from_jraph(graphs):
     )
     graphs_of = np.fromiter((np.size(n) for n in n_nodes), dtype=np.int64, count=len(tuples))
     edges_of = np.fromiter((np.size(s) for s in sends), dtype=np.int64, count=len(tuples))
+    _check_tuples(tuples, n_nodes, n_edges, n_node, n_edge, graphs_of, features, keys)
     if len(senders) != len(receivers) or len(senders) != int(n_edge.sum()):
         raise ValueError(
             f"{len(senders)} senders and {len(receivers)} receivers, n_edge sums to "
@@ -127,6 +131,50 @@ def from_jraph(graphs):
 
 
 _FIELDS = ("nodes", "edges", "globals")
+
+
+def _check_tuples(tuples, n_nodes, n_edges, n_node, n_edge, graphs_of, features, keys) -> None:
+    """``from_jraph``'s checks of each tuple (a few vectorised comparisons; the message from
+    ``_check_tuple``): its n_node and n_edge of as many graphs, no negative count, and its
+    arrays of the rows its counts say."""
+    count = len(tuples)
+    edge_graphs = np.fromiter((np.size(e) for e in n_edges), dtype=np.int64, count=count)
+    bad = np.flatnonzero(edge_graphs != graphs_of)
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(
+            f"GraphsTuple {i}: n_node has {int(graphs_of[i])} entries (graphs), n_edge "
+            f"{int(edge_graphs[i])}"
+        )
+    ends = np.cumsum(graphs_of)
+    starts = ends - graphs_of
+    for name, counts in (("n_node", n_node), ("n_edge", n_edge)):
+        if (counts < 0).any():
+            k = int(np.flatnonzero(counts < 0)[0])
+            i = int(np.searchsorted(ends, k, side="right"))
+            raise ValueError(
+                f"GraphsTuple {i}: {name}[{k - int(starts[i])}] = {int(counts[k])}: counts "
+                "cannot be negative"
+            )
+    node_sums, edge_sums = (
+        np.concatenate([[0], np.cumsum(c)])[ends] - np.concatenate([[0], np.cumsum(c)])[starts]
+        for c in (n_node, n_edge)
+    )
+    wants = (node_sums, edge_sums, graphs_of)
+    columns = [wants[which] for which in range(3) for _ in keys[which]]
+    parts = [features[which][k] for which in range(3) for k in keys[which]]
+    parts += [[t.senders for t in tuples], [t.receivers for t in tuples]]
+    columns += [edge_sums, edge_sums]
+    for want, values in zip(columns, parts):
+        try:
+            got = np.fromiter(map(len, values), dtype=np.int64, count=count)
+        except TypeError:  # a scalar among them
+            got = np.fromiter((-1 if r is None else r for r in map(_rows, values)),
+                              dtype=np.int64, count=count)
+        bad = np.flatnonzero(got != want)
+        if len(bad):
+            i = int(bad[0])
+            _check_tuple(i, tuples[i], int(node_sums[i]), int(edge_sums[i]), int(graphs_of[i]))
 
 
 def _join(parts: list, name: str) -> np.ndarray:
@@ -172,7 +220,10 @@ def dynamically_batch(
     Like jraph's it reads the tuples as it goes (a few thousand at most ahead of the batch it
     yields), so the first batch comes at once and an endless iterator works; each batch is
     joined with one NumPy copy per array and one native pass over its edges (no
-    ``jraph.batch_np`` and ``pad_with_graphs``). Every yielded tuple's arrays are its own."""
+    ``jraph.batch_np`` and ``pad_with_graphs``). Every yielded tuple's arrays are its own. A
+    batch whose arrays do not join to the rows their counts say is refused with a
+    ``ValueError`` naming the first tuple whose ``n_node`` (or ``n_edge``, or graph count) is
+    not its arrays' rows."""
     from .planner import _count
 
     if kind not in ("dynamic", "pack"):
@@ -319,12 +370,14 @@ def _collate(make, shape, base, tuples, sizes, rows, budget):
                 fields[f] = _joined(values, real, padded)
             except (TypeError, AttributeError, ValueError):
                 _mismatch(ts, f, kind, keys, rows, base)
+                _check_rows(ts, rows, base, nodes, edges, graphs)
                 raise
         else:
             try:
                 fields[f] = {k: _joined([v[k] for v in values], real, padded) for k in keys}
             except (TypeError, KeyError, ValueError, IndexError):
                 _mismatch(ts, f, kind, keys, rows, base)
+                _check_rows(ts, rows, base, nodes, edges, graphs)
                 raise
             if any(len(v) != len(keys) for v in values):
                 _mismatch(ts, f, kind, keys, rows, base)
@@ -333,6 +386,7 @@ def _collate(make, shape, base, tuples, sizes, rows, budget):
         np.concatenate([t.senders for t in ts], out=edge_index[0, :re], casting="same_kind")
         np.concatenate([t.receivers for t in ts], out=edge_index[1, :re], casting="same_kind")
     except ValueError:
+        _check_rows(ts, rows, base, nodes, edges, graphs)
         raise ValueError(
             f"GraphsTuples {_positions(rows, base)}: their senders and receivers are not the "
             f"{re} edges their n_edge counts"
@@ -373,6 +427,47 @@ def _counts(parts, real: int, padded: int, pad: int) -> np.ndarray:
     out[real] = pad
     out[real + 1:] = 0
     return out
+
+
+def _rows(value):
+    """The rows (first dimension) of an array-like, or ``None`` for a scalar."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        shape = np.shape(value)
+    return int(shape[0]) if len(shape) else None
+
+
+def _check_tuple(position: int, t, n_node: int, n_edge: int, graphs: int) -> None:
+    """Raises ``ValueError`` naming GraphsTuple ``position`` when its arrays do not have the rows
+    its counts say: ``n_node`` (summed) node rows, ``n_edge`` (summed) edge rows, senders and
+    receivers, and one ``globals`` row per graph (entry of ``n_node``)."""
+    for f, want, what in (
+        ("nodes", n_node, f"its n_node sums to {n_node}"),
+        ("edges", n_edge, f"its n_edge sums to {n_edge}"),
+        ("globals", graphs, f"it holds {graphs} graph{'s' if graphs != 1 else ''} (entries of n_node)"),
+    ):
+        value = getattr(t, f)
+        if value is None:
+            continue
+        parts = value.items() if isinstance(value, dict) else ((None, value),)
+        for k, v in parts:
+            got = _rows(v)
+            if got != want:
+                name = f if k is None else f"{f}[{k!r}]"
+                held = "a scalar" if got is None else f"{got} rows"
+                raise ValueError(f"GraphsTuple {position}: {name} has {held}, {what}")
+    for f in ("senders", "receivers"):
+        got = _rows(getattr(t, f))
+        if got != n_edge:
+            held = "a scalar" if got is None else f"{got} entries"
+            raise ValueError(f"GraphsTuple {position}: {f} has {held}, its n_edge sums to {n_edge}")
+
+
+def _check_rows(ts, rows, base: int, nodes, edges, graphs) -> None:
+    """``_check_tuple`` for each of a batch's tuples (``rows``: their positions after ``base``;
+    ``nodes``, ``edges``, ``graphs``: their counts)."""
+    for i, t, n, e, g in zip(rows, ts, nodes, edges, graphs):
+        _check_tuple(base + int(i), t, int(n), int(e), int(g))
 
 
 def _positions(rows, base: int) -> str:

@@ -50,6 +50,65 @@ def _counts(a: Any, name: str) -> np.ndarray:
     return a.astype(np.int64)
 
 
+#: The largest atomic number (oganesson)
+MAX_ATOMIC_NUMBER = 118
+
+
+def _check_atomic_numbers(z: np.ndarray, offsets: np.ndarray) -> None:
+    """Refuses atomic numbers that are not whole numbers of 1..118, naming the first bad row
+    (and its graph and atom)."""
+    if z.dtype.kind not in "iuf":
+        raise TypeError(
+            f"atomic_numbers must be integers 1..{MAX_ATOMIC_NUMBER}, got dtype {z.dtype}"
+        )
+    if z.size == 0:
+        return
+    flat = z.reshape(len(z), -1)
+    with np.errstate(invalid="ignore"):
+        bad = ~((flat >= 1) & (flat <= MAX_ATOMIC_NUMBER))
+        if z.dtype.kind == "f":
+            bad |= flat != np.round(flat)
+    rows = bad.any(axis=1)
+    if rows.any():
+        i = int(np.flatnonzero(rows)[0])
+        g = int(np.searchsorted(offsets, i, side="right") - 1)
+        value = z[i].item() if z.ndim == 1 else z[i].tolist()
+        raise ValueError(
+            f"atomic_numbers[{i}] = {value!r} (graph {g}, atom {i - int(offsets[g])}): atomic "
+            f"numbers are whole numbers 1..{MAX_ATOMIC_NUMBER}"
+        )
+
+
+def _check_rule(rule: dict) -> None:
+    """A cutoff's ``radius`` (a positive finite number of Angstrom) and a kNN rule's ``k`` (a
+    positive integer), refused by name and value before the native rule reads them; other
+    keys and values are the native reader's to check."""
+    kind = rule.get("kind")
+    if kind == "cutoff" and "radius" in rule:
+        radius = rule["radius"]
+        if isinstance(radius, bool) or not isinstance(radius, numbers.Real):
+            raise TypeError(
+                f"graph.radius = {radius!r}: a cutoff radius must be a positive, finite number of "
+                "Angstrom, e.g. 5.0"
+            )
+        value = float(radius)
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(
+                f"graph.radius = {value}: a cutoff radius must be a positive, finite number of "
+                "Angstrom, e.g. 5.0"
+            )
+    if kind == "knn" and "k" in rule:
+        k = rule["k"]
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise TypeError(f"graph.k = {k!r}: k (neighbours per atom) must be a positive integer, e.g. 12")
+        if not 1 <= int(k) <= np.iinfo(np.int64).max:
+            raise ValueError(
+                f"graph.k = {int(k)}: k (neighbours per atom) must be a positive integer (of 64 "
+                "bits), e.g. 12"
+            )
+        rule["k"] = int(k)
+
+
 def _offsets(counts: np.ndarray) -> np.ndarray:
     out = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=out[1:])
@@ -157,7 +216,11 @@ class GraphStore:
         ``{"kind": "knn", "k": 12}``, with periodic images where ``pbc`` (graphs x 3) is true
         for the ``cells`` (graphs x 3 x 3, lattice vectors as rows). Node arrays
         ``atomic_numbers`` and ``positions``; edge array ``edge_vectors`` (receiver minus
-        sender, image shift included); ``graphs`` adds graph arrays (targets)."""
+        sender, image shift included); ``graphs`` adds graph arrays (targets).
+
+        Refused with the value named: an atomic number outside 1..118 (or not a whole number),
+        a ``radius`` that is not a positive finite number, a ``k`` that is not a positive
+        integer; a cutoff that gives no edge at all warns (``UserWarning``)."""
         counts = _counts(n_node, "n_node")
         offsets = _offsets(counts)
         pos = np.ascontiguousarray(positions, dtype=np.float32)
@@ -166,8 +229,10 @@ class GraphStore:
         if not np.isfinite(pos).all():
             raise ValueError(f"positions[{int(np.argwhere(~np.isfinite(pos))[0, 0])}] is not finite")
         z = _array(atomic_numbers, "atomic_numbers", len(pos))
+        _check_atomic_numbers(z, offsets)
         node_arrays = {"atomic_numbers": z, "positions": pos, **(nodes or {})}
         rule = {"kind": graph} if isinstance(graph, str) else dict(graph)
+        _check_rule(rule)
         if rule.get("kind") == "full" and len(rule) == 1 and pbc is None:
             # what the CLI's full rule refuses: two atoms at one position (no edge direction)
             exact = np.ascontiguousarray(positions, dtype=np.float64).reshape(pos.shape)
@@ -181,6 +246,16 @@ class GraphStore:
             raise ValueError("give cells and pbc together")
         exact = np.ascontiguousarray(positions, dtype=np.float64).reshape(pos.shape)
         eo, s, r, v = _native.graph_edges(rule, exact, offsets, cells=c, pbc=p)
+        if rule.get("kind") == "cutoff" and len(s) == 0 and (
+            (counts > 1).any() or (p is not None and p.any())
+        ):
+            warnings.warn(
+                f"graph.radius = {float(rule['radius'])} Angstrom gives no edge at all in the {n} "
+                "graphs: no two atoms (or periodic images) are that close; positions are read in "
+                "Angstrom, and a cutoff is typically 4-6 Angstrom",
+                UserWarning,
+                stacklevel=2,
+            )
         return cls(
             counts,
             nodes=node_arrays,

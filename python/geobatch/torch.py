@@ -189,7 +189,10 @@ class DataLoader:
     the collator's memory, which is not written again while any of them is alive.
 
     ``len()``, ``set_epoch``, ``state_dict()`` (the batches this loop took from the current pass)
-    and ``load_state_dict`` are the sampler's."""
+    and ``load_state_dict`` are the sampler's. A loader pickles and deep-copies (also in the
+    middle of a pass, with ``prefetch``) as its dataset, options and sampler where
+    ``state_dict()`` stands: the copy's next pass starts at the first batch this loop did not
+    take; the pass in progress (its iterator, prefetch thread and buffers) is not copied."""
 
     def __init__(
         self,
@@ -242,6 +245,7 @@ class DataLoader:
                           if "cell" in graphs and "cell_offsets" in edges else None)
         self._taken = 0
         self._running = None  # the pass in progress: (generation, prefetch thread or None)
+        self._last = None  # the sampler's generation when the latest pass started
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -257,8 +261,9 @@ class DataLoader:
         """Where the loop stands: the batches it took from the current pass (prefetched ones not
         counted); after ``set_epoch`` or ``load_state_dict`` in the middle of a pass, where they
         put the sampler."""
-        running = self._running
-        if running is not None and running[0] != self.sampler._generation:
+        # set_epoch or load_state_dict since the latest pass started (during it or after it)
+        # put the sampler where it stands now; else it stands where this loop's batches took it
+        if self._last is None or self._last != self.sampler._generation:
             return self.sampler.state_dict()
         return self.sampler.state_dict(consumed=self._taken)
 
@@ -269,7 +274,42 @@ class DataLoader:
     def __repr__(self) -> str:
         return f"geobatch.torch.DataLoader({self.sampler!r}, prefetch={self.prefetch})"
 
+    #: what a loader holds only while it runs: the native collator (its buffers), the plan bound
+    #: to it, the pass in progress (its prefetch thread, whose lock cannot be pickled)
+    _RUNNING = ("_native", "_capacity", "_bound", "_running", "_taken", "_last", "_owner")
+
+    def __getstate__(self) -> dict:
+        # a loader pickles (pickle, copy.deepcopy, multiprocessing) as its dataset, options and
+        # sampler, standing where state_dict() says: a pass in progress, its prefetch thread
+        # and its collator are not copied, the copy starts its next pass at the first batch
+        # this loop did not take
+        state = {k: v for k, v in self.__dict__.items() if k not in self._RUNNING}
+        state["_where"] = self.state_dict()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        where = state.pop("_where", None)
+        self.__dict__.update(state)
+        self._native = self._capacity = self._bound = self._running = self._last = None
+        self._taken = 0
+        if where is not None:
+            self.sampler.load_state_dict(where)
+
     def __iter__(self):
+        import threading
+
+        # one pass at a time, as one sampler position: a pass another thread is iterating is
+        # not cut short (or mixed with this one) by a second loop
+        owner = getattr(self, "_owner", None)
+        if self._running is not None and owner is not None and owner != threading.get_ident():
+            raise RuntimeError(
+                "geobatch.torch.DataLoader: another thread is iterating a pass of this loader; "
+                "a loader is one loop's (one sampler position, as torch's with a stateful "
+                "sampler): make one loader per thread (copy.deepcopy(loader) gives one at this "
+                "position), or let the other pass end first"
+            )
+        self._owner = threading.get_ident()
         # a pass broken out of whose iterator is still alive: its prefetch thread is stopped
         # (and the sampler put back to what its loop took) before this pass starts
         self._stop()
@@ -277,6 +317,7 @@ class DataLoader:
         native, bound = self._bind(plan)
         generation = self.sampler._generation
         self._taken = 0
+        self._last = generation
         make = self._make
         if self.prefetch:
             ahead = _Prefetch((make(native, bound, b) for b in steps), self.prefetch)
@@ -695,9 +736,15 @@ def _masked_batch_norm_class():
         true, so real outputs do not depend on the padding; in evaluation it is BatchNorm1d
         (running statistics, row by row). ``forward(x, mask)`` with ``x`` (rows, features) and
         ``mask`` (rows,) bool, e.g. ``batch.node_mask``; or set ``.mask`` before the forward
-        of a model that calls ``norm(x)`` (as ``BatchEdges``). Padding rows come out
-        normalised with the real rows' statistics: mask them out of the loss. Static shapes:
-        compiles once under ``torch.compile(dynamic=False)``."""
+        of a model that calls ``norm(x)`` (as ``BatchEdges``). Padding rows come out as zero
+        rows normalised with the real rows' statistics: mask them out of the loss.
+
+        Padding values never enter: they are selected out (``torch.where``), not multiplied by
+        zero, so NaN, inf or huge values in padding rows change no output (the padding rows'
+        included), no gradient and no running statistic. A batch with no real row
+        (``mask`` all false) leaves the running statistics and ``num_batches_tracked`` as they
+        were, and normalises with mean 0 and variance 0. Static shapes, no branch on values:
+        compiles once (one graph) under ``torch.compile(dynamic=False)``."""
 
         def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
                      affine: bool = True, track_running_stats: bool = True, device=None, dtype=None):
@@ -711,28 +758,46 @@ def _masked_batch_norm_class():
                 if mask is not None:
                     raise ValueError(f"MaskedBatchNorm: x must be (rows, features), got {tuple(x.shape)}")
                 return super().forward(x)
+            if tuple(mask.shape) != tuple(x.shape[:1]):
+                raise ValueError(
+                    f"MaskedBatchNorm: mask has shape {tuple(mask.shape)}, x has {x.shape[0]} rows: "
+                    f"give one bool per row, ({x.shape[0]},)"
+                )
+            # padding rows are selected out, never multiplied by zero (0 * NaN and 0 * inf are
+            # NaN): whatever they hold reaches no real output, gradient or statistic
+            keep = mask.to(torch.bool).unsqueeze(-1)
+            x = torch.where(keep, x, 0.0)
             if not self.training and self.track_running_stats:
                 return super().forward(x)
-            m = mask.to(x.dtype).unsqueeze(-1)
-            count = m.sum(0)
-            mean = (x * m).sum(0) / count.clamp_min(1)
-            var = ((x - mean) ** 2 * m).sum(0) / count.clamp_min(1)
+            count = keep.sum(0).to(x.dtype)  # (1,): the real rows
+            n = count.clamp_min(1)
+            mean = x.sum(0) / n
+            dev = torch.where(keep, x - mean, 0.0)
+            var = (dev * dev).sum(0) / n
             if self.training and self.track_running_stats:
                 with torch.no_grad():
-                    self.num_batches_tracked.add_(1)
+                    # a batch without a real row has no statistics: nothing is updated or counted
+                    # (tensor arithmetic, no branch on values: one graph under torch.compile)
+                    real = count > 0
+                    tracked = self.num_batches_tracked
+                    tracked.add_(real.to(tracked.dtype).squeeze(0))
                     if self.momentum is None:
-                        factor = 1.0 / self.num_batches_tracked.to(x.dtype)
+                        factor = 1.0 / tracked.clamp_min(1).to(x.dtype)
                     else:
                         factor = self.momentum
                     unbiased = var * count / (count - 1).clamp_min(1)
-                    self.running_mean.mul_(1 - factor).add_(factor * mean)
-                    self.running_var.mul_(1 - factor).add_(factor * unbiased)
+                    self.running_mean.copy_(torch.where(
+                        real, self.running_mean * (1 - factor) + factor * mean, self.running_mean))
+                    self.running_var.copy_(torch.where(
+                        real, self.running_var * (1 - factor) + factor * unbiased, self.running_var))
             out = (x - mean) * torch.rsqrt(var + self.eps)
             if self.affine:
                 out = out * self.weight + self.bias
             return out
 
+    # pickled (torch.save of a model) as geobatch.torch.MaskedBatchNorm, which __getattr__ gives
     MaskedBatchNorm.__module__ = __name__
+    MaskedBatchNorm.__qualname__ = "MaskedBatchNorm"
     globals()["MaskedBatchNorm"] = MaskedBatchNorm
     return MaskedBatchNorm
 

@@ -195,6 +195,11 @@ def test_bad_arguments_are_named(train):
         geobatch.advise(noop, train, candidates=["greedy-nonexistent"], **ok)
     with pytest.raises(ValueError, match="no candidate"):
         geobatch.advise(noop, train, candidates=[], **ok)
+    # a length whose plans could not be held: refused before planning (it aborted the interpreter)
+    started = time.perf_counter()
+    with pytest.raises(MemoryError, match=r"advise\(steps=1000000000000\) with \d+ candidates needs about"):
+        geobatch.advise(noop, train, **{**ok, "steps": 10**12})
+    assert time.perf_counter() - started < 30
 
 
 def test_a_jitted_jax_step_on_jraph_tuples_is_ranked_as_running_every_candidate(tmp_path):
@@ -331,3 +336,77 @@ def test_every_run_of_a_compiled_step_compiles_as_a_fresh_process_would(train):
     # dynamic and pack pad every batch to one shape each: one compile per run (the start-up
     # step's, two probes' and two validation runs'), each in a process-fresh cache
     assert len(compiles) == 5, compiles
+
+
+def _quick_advice(train, **options):
+    return geobatch.advise(lambda batch: None, train, steps=30, batch_size=16, probe_steps=4,
+                           warmup=0, progress=False, **options)
+
+
+def test_save_writes_the_path_given_and_load_gives_the_advice_back(train, tmp_path, monkeypatch):
+    """np.savez appends .npz to a name without it: save('folder') wrote folder.npz beside the
+    folder and save('advice.json') advice.json.npz. Now such paths are refused by name, the file
+    written is the path given, and Advice.load reads it back whole."""
+    import os
+
+    advice = _quick_advice(train, candidates=["dynamic", "pack"], validate=True, validate_steps=3)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ValueError, match=r"save\('folder'\): that is a folder.*folder/advice\.npz"):
+        advice.save("folder")
+    with pytest.raises(ValueError, match=r"save\('advice\.json'\): give a path ending in \.npz.*'advice\.npz'"):
+        advice.save("advice.json")
+    with pytest.raises(ValueError, match=r"save\('evidence'\): give a path ending in \.npz"):
+        advice.save("evidence")
+    with pytest.raises(TypeError, match="path must be a file path"):
+        advice.save(3)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        advice.save(tmp_path / "missing" / "advice.npz")
+    assert sorted(os.listdir(tmp_path)) == ["folder"]
+    advice.save("advice.npz")
+    advice.save(tmp_path / "folder" / "again.npz")
+    assert sorted(os.listdir(tmp_path)) == ["advice.npz", "folder"]
+    assert os.listdir(tmp_path / "folder") == ["again.npz"]
+
+    back = geobatch.Advice.load(tmp_path / "advice.npz")
+    assert repr(back) == repr(advice) and back.title == advice.title and back.steps == advice.steps
+    assert back.best == advice.best and back.options() == advice.options()
+    assert back.rows() == advice.rows() and back.verdict == advice.verdict
+    assert back.crossovers == advice.crossovers and back.model == advice.model
+    for r, s in zip(back.ranked, advice.ranked):
+        assert set(r) == set(s)
+        for k in r:
+            assert np.array_equal(r[k], s[k]), k
+    assert set(back.probes) == set(advice.probes) and set(back.measured) == set(advice.measured)
+    for label, probe in advice.probes.items():
+        for k, v in probe.items():
+            assert np.array_equal(back.probes[label][k], v), (label, k)
+    for label, ms in advice.measured.items():
+        assert np.array_equal(back.measured[label], ms)
+    # the evidence stays plain arrays for np.load (no pickles)
+    with np.load("advice.npz") as z:
+        assert np.array_equal(z[f"{advice.best}/measured_ms"], advice.measured[advice.best])
+
+    with pytest.raises(ValueError, match=r"load\('advice\.json'\): give a path ending in \.npz"):
+        geobatch.Advice.load("advice.json")
+    with pytest.raises(FileNotFoundError, match=r"load\('nothing\.npz'\): no such file"):
+        geobatch.Advice.load("nothing.npz")
+    np.savez("evidence-only.npz", **{"pack/probe_ms": np.ones(3)})
+    with pytest.raises(ValueError, match="evidence only"):
+        geobatch.Advice.load("evidence-only.npz")
+    (tmp_path / "text.npz").write_text("not an archive")
+    with pytest.raises(ValueError, match="not a NumPy .npz archive"):
+        geobatch.Advice.load("text.npz")
+
+
+def test_one_candidate_alone_is_one_candidate_not_letters(train):
+    """candidates='pack' was read letter by letter ('p', 'a', 'c', 'k': unknown batchers)."""
+    assert [r["label"] for r in _quick_advice(train, candidates="pack").ranked] == ["pack"]
+    one = _quick_advice(train, candidates={"kind": "static", "pad": "pow2"})
+    assert [r["label"] for r in one.ranked] == ["static-2n"]
+    planner = geobatch.Planner("dynamic", 16)
+    assert len(_quick_advice(train, candidates=planner).ranked) == 1
+    with pytest.raises(TypeError, match=r"candidates = 3: expected a batcher"):
+        _quick_advice(train, candidates=3)
+    with pytest.raises(TypeError, match=r"candidates = b'pack': give text"):
+        _quick_advice(train, candidates=b"pack")

@@ -156,3 +156,50 @@ def test_mismatched_tuples_are_refused_by_number():
     assert list(jraph.dynamically_batch(iter([]), 40, 400, 6)) == []
     with pytest.raises(ValueError, match="'dynamic' or 'pack'"):
         list(geobatch.jraph.dynamically_batch(iter(graphs), 40, 400, 6, kind="static"))
+
+
+def _with(graphs, k, bad):
+    return graphs[:k] + [bad] + graphs[k + 1:]
+
+
+def test_counts_that_are_not_a_tuples_rows_are_refused_by_number():
+    """n_node summing to more node rows than a tuple has (or n_edge to more edges) ended in
+    NumPy's 'Output array is the wrong shape'; now the tuple's position and counts are named,
+    by from_jraph, GraphStore.from_jraph and dynamically_batch (dynamic and pack)."""
+    graphs = tuples(60, seed=3)
+    k = next(i for i, g in enumerate(graphs) if i > 4 and g.n_node[0] >= 3)
+    g = graphs[k]
+    m, e = int(g.n_node[0]), int(g.n_edge[0])
+    bare = [t._replace(edges=None) for t in graphs]  # senders and receivers alone
+    cases = [
+        (graphs, g._replace(n_node=g.n_node + 2),
+         rf"GraphsTuple {k}: nodes\['z'\] has {m} rows, its n_node sums to {m + 2}"),
+        (graphs, g._replace(n_node=g.n_node - 1),
+         rf"GraphsTuple {k}: nodes\['z'\] has {m} rows, its n_node sums to {m - 1}"),
+        (graphs, g._replace(n_edge=g.n_edge + 3),
+         rf"GraphsTuple {k}: edges has {e} rows, its n_edge sums to {e + 3}"),
+        (bare, bare[k]._replace(n_edge=g.n_edge + 3),
+         rf"GraphsTuple {k}: senders has {e} entries, its n_edge sums to {e + 3}"),
+        (bare, bare[k]._replace(receivers=g.receivers[:-1]),
+         rf"GraphsTuple {k}: receivers has {e - 1} entries, its n_edge sums to {e}"),
+        (graphs, g._replace(globals=np.zeros((2, 2), np.float32)),
+         rf"GraphsTuple {k}: globals has 2 rows, it holds 1 graph "),
+    ]
+    for base, bad, words in cases:
+        data = _with(base, k, bad)
+        with pytest.raises(ValueError, match=words):
+            geobatch.jraph.from_jraph(data)
+        with pytest.raises(ValueError, match=words):
+            geobatch.GraphStore.from_jraph(data)
+        for kind in ("dynamic", "pack"):
+            with pytest.raises(ValueError, match=words):
+                list(geobatch.jraph.dynamically_batch(iter(data), 60, 600, 8, kind=kind))
+    # counts off in two tuples that make up for each other: from_jraph names the first
+    two = _with(_with(graphs, k, g._replace(n_node=g.n_node + 1)), k + 1,
+                graphs[k + 1]._replace(n_node=graphs[k + 1].n_node - 1))
+    with pytest.raises(ValueError, match=rf"GraphsTuple {k}: nodes\['z'\] has {m} rows"):
+        geobatch.GraphStore.from_jraph(two)
+    with pytest.raises(ValueError, match=rf"GraphsTuple {k}: n_node\[0\] = -1: counts cannot be negative"):
+        geobatch.GraphStore.from_jraph(_with(graphs, k, g._replace(n_node=np.array([-1]))))
+    with pytest.raises(ValueError, match=rf"GraphsTuple {k}: n_node has 1 entries \(graphs\), n_edge 2"):
+        geobatch.GraphStore.from_jraph(_with(graphs, k, g._replace(n_edge=np.array([e, 0]))))

@@ -328,3 +328,68 @@ def test_padcollate_and_the_loader_give_one_layout(qm9):
     assert n == len(sampler.plan())
     assert repr(PadCollate()) == "PadCollate(shape=None)"
     assert repr(PlannedDataset(data)) == "PlannedDataset(120 graphs of list)"
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_a_loader_pickles_and_copies_in_the_middle_of_a_pass(qm9, prefetch):
+    """A loader that had started a pass held its native collator and, with prefetch, a thread
+    (cannot pickle 'geobatch._native.Collator' / '_thread.lock'): pickle.dumps and
+    copy.deepcopy failed. Now the copy is the loader standing where state_dict() says, and its
+    next pass gives the batches this loop has not taken."""
+    import copy
+    import pickle
+
+    data = molecules(qm9, 200)
+    loader = DataLoader(data, "pack", 8, seed=2, prefetch=prefetch)
+    for copied in (pickle.loads(pickle.dumps(loader)), copy.deepcopy(loader)):
+        assert copied.state_dict() == loader.state_dict() and len(copied) == len(loader)
+    it = iter(loader)
+    taken = [next(it) for _ in range(3)]
+    state = loader.state_dict()
+    copies = [pickle.loads(pickle.dumps(loader)), copy.deepcopy(loader)]
+    rest = [b.z.clone() for b in it]
+    assert len(taken) + len(rest) == len(DataLoader(data, "pack", 8, seed=2))
+    for copied in copies:
+        assert copied.state_dict() == state and copied.prefetch == prefetch
+        got = [b.z.clone() for b in copied]
+        assert len(got) == len(rest) and all(torch.equal(a, b) for a, b in zip(got, rest))
+        assert copied.state_dict() == loader.state_dict()  # both at the next epoch's start
+    # after the pass, and after set_epoch between passes: where state_dict() says
+    loader.set_epoch(4)
+    assert loader.state_dict()["epoch"] == 4 and loader.state_dict()["position"] == 0
+    again = copy.deepcopy(loader)
+    assert again.state_dict() == loader.state_dict()
+    first = [b.z.clone() for b in loader]
+    assert all(torch.equal(a, b.z) for a, b in zip(first, again))
+
+
+def test_a_pass_in_progress_on_another_thread_is_not_cut_short(qm9):
+    pytest.importorskip("torch_geometric")
+    import threading
+
+    import geobatch.torch
+
+    loader = geobatch.torch.DataLoader(qm9.splits["train"], "pack", 32, seed=0, prefetch=2)
+    n = len(loader)
+    first = iter(loader)
+    next(first)
+    errors = []
+
+    def second():
+        try:
+            iter(loader)
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join()
+    assert errors and "another thread is iterating a pass" in errors[0]
+    # the first pass goes on, whole: every batch of the plan
+    assert 1 + sum(1 for _ in first) == n
+    # once it ended, another thread may take the loader
+    done = []
+    t = threading.Thread(target=lambda: done.append(sum(1 for _ in loader)))
+    t.start()
+    t.join()
+    assert done and done[0] > 0

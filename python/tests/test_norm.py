@@ -65,3 +65,100 @@ def test_the_mask_attribute_serves_a_model_that_calls_norm_x():
     assert torch.allclose(norm(x)[:10], MaskedBatchNorm(3)(real), atol=1e-5)
     with pytest.raises(ValueError, match=r"\(rows, features\)"):
         norm(x[None])
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_an_all_padding_batch_leaves_the_running_statistics_alone(momentum):
+    """A batch with no real row has no statistics: the running ones (and num_batches_tracked)
+    stay as they were, and the output is finite (they used to move towards mean 0, var 0)."""
+    torch.manual_seed(0)
+    norm = MaskedBatchNorm(4, momentum=momentum)
+    x, mask = _padded(torch.randn(20, 4) * 2 + 3, 32)
+    norm(x, mask)
+    before = {k: v.clone() for k, v in norm.state_dict().items()}
+    out = norm(torch.randn(32, 4), torch.zeros(32, dtype=torch.bool))
+    assert torch.isfinite(out).all()
+    for k, v in norm.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    # and the next real batch is counted as the second (momentum=None: a cumulative average)
+    ref = torch.nn.BatchNorm1d(4, momentum=momentum)
+    ref(x[:20])
+    ref(x[:20] * 2)
+    norm(torch.cat([x[:20] * 2, x[20:]]), mask)
+    for k, v in ref.state_dict().items():
+        assert torch.allclose(norm.state_dict()[k].to(v.dtype), v, atol=1e-5), k
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 3e38])
+def test_nan_and_inf_in_padding_rows_never_reach_real_rows_or_running_statistics(bad):
+    """Padding may hold anything (an earlier layer's NaN, a huge value): the outputs (padding rows
+    included), the gradients and the running statistics are those of zero padding, in training
+    and evaluation (0 * NaN was NaN in the masked sums)."""
+    torch.manual_seed(0)
+    real = torch.randn(12, 3)
+    clean, mask = _padded(real, 20)
+    dirty = clean.clone()
+    dirty[12:] = bad
+    outs, grads, states = [], [], []
+    for x in (clean, dirty):
+        norm = MaskedBatchNorm(3)
+        torch.manual_seed(1)
+        torch.nn.init.uniform_(norm.weight)
+        x = x.clone().requires_grad_(True)
+        out = norm(x, mask)
+        out[:12].square().sum().backward()
+        outs.append(out.detach())
+        grads.append((x.grad, norm.weight.grad, norm.bias.grad))
+        norm.eval()
+        outs.append(norm(x, mask).detach())
+        states.append(norm.state_dict())
+    for clean_out, dirty_out in zip(outs[:2], outs[2:]):
+        assert torch.isfinite(dirty_out).all() and torch.allclose(clean_out, dirty_out, atol=1e-6)
+    for clean_grad, dirty_grad in zip(*grads):
+        assert torch.isfinite(dirty_grad).all() and torch.allclose(clean_grad, dirty_grad, atol=1e-6)
+    assert not grads[1][0][12:].any()
+    for k, v in states[0].items():
+        assert torch.isfinite(states[1][k].float()).all() and torch.allclose(states[1][k], v), k
+
+
+def test_a_mask_of_another_length_is_refused_by_name():
+    norm = MaskedBatchNorm(3)
+    with pytest.raises(ValueError, match=r"mask has shape \(9,\), x has 10 rows"):
+        norm(torch.randn(10, 3), torch.ones(9, dtype=torch.bool))
+
+
+def test_masked_batch_norm_compiles_as_one_graph_on_any_mask():
+    """No data-dependent branch: one graph (fullgraph) for real, all-padding and NaN-padded
+    batches of one shape, in training and evaluation."""
+    graphs = []
+
+    def counting(gm, inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch.manual_seed(0)
+    norm = MaskedBatchNorm(3)
+    compiled = torch.compile(norm, backend=counting, dynamic=False, fullgraph=True)
+    x, mask = _padded(torch.randn(10, 3), 16)
+    eager = MaskedBatchNorm(3)
+    for m in (mask, torch.zeros(16, dtype=torch.bool), mask):
+        x = x.clone()
+        x[10:] = float("nan")
+        got, want = compiled(x, m), eager(x, m)
+        assert torch.allclose(got[m], want[m]) and torch.isfinite(got[m]).all()
+    assert len(graphs) == 1
+    for k, v in eager.state_dict().items():
+        assert torch.allclose(norm.state_dict()[k], v), k
+
+
+def test_a_model_with_masked_batch_norm_pickles():
+    """torch.save(model) pickles its layers' classes by name: the class made on first use is
+    found as geobatch.torch.MaskedBatchNorm."""
+    import copy
+    import pickle
+
+    norm = MaskedBatchNorm(3)
+    norm(torch.randn(5, 3), torch.ones(5, dtype=torch.bool))
+    back = pickle.loads(pickle.dumps(torch.nn.Sequential(norm)))[0]
+    assert type(back) is MaskedBatchNorm and torch.equal(back.running_mean, norm.running_mean)
+    assert type(copy.deepcopy(norm)) is MaskedBatchNorm

@@ -168,7 +168,7 @@ def test_options_cross_to_rust_as_python_values():
         geobatch.Planner("dynamic", budget={1: 2})
     with pytest.raises(ValueError, match="must be finite numbers, got inf"):
         geobatch.Planner("pack", 32, graph_slack=float("inf"))
-    with pytest.raises(ValueError, match="must be finite numbers, got NaN"):
+    with pytest.raises(ValueError, match="graph.radius = nan: a cutoff radius must be a positive, finite"):
         geobatch.GraphStore.from_geometry(
             [6, 6], np.eye(2, 3), [2], graph={"kind": "cutoff", "radius": np.float32("nan")}
         )
@@ -183,7 +183,7 @@ def test_options_cross_to_rust_as_python_values():
     cycle.append(cycle)
     with pytest.raises(TypeError, match="nested more than 64 levels"):
         geobatch.GraphStore.from_geometry(
-            [6, 6], np.eye(2, 3), [2], graph={"kind": "cutoff", "radius": cycle}
+            [6, 6], np.eye(2, 3), [2], graph={"kind": "cutoff", "radius": 2.0, "extra": cycle}
         )
 
 

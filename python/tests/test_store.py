@@ -422,3 +422,43 @@ def test_the_native_collator_refuses_arrays_that_disagree(node_offsets, edge_off
             senders_local=i32(senders), receivers_local=i32(receivers),
             node_src=[], edge_src=[], graph_src=[], node_dtypes=[], edge_dtypes=[], graph_dtypes=[],
             capacity=(8, 16, 4), index_dtype=np.dtype(np.int32), pyg=False, max_free=2)
+
+
+def test_geometry_refuses_atomic_numbers_radii_and_k_that_are_no_such_thing():
+    """Atomic numbers 0, 119, -1 and 6.5 were stored; a radius of 1e-300 gave a store without a
+    single edge, and bad radii and k were named by the rule reader's serde message."""
+    pos = [[0.0, 0, 0], [1.1, 0, 0], [0, 1.2, 0], [5.0, 5, 5], [6.0, 5, 5]]
+    n_node = [3, 2]
+    for z, row, value in (([6, 1, 1, 8, 0], 4, "0"), ([6, 119, 1, 8, 8], 1, "119"),
+                          ([6, 1, -1, 8, 8], 2, "-1"), ([6.0, 1.0, 1.0, 6.5, 8.0], 3, "6.5")):
+        graph, atom = (0, row) if row < 3 else (1, row - 3)
+        words = rf"atomic_numbers\[{row}\] = {value} \(graph {graph}, atom {atom}\): atomic numbers are whole numbers 1\.\.118"
+        for rule in ("full", {"kind": "cutoff", "radius": 2.0}, {"kind": "knn", "k": 1}):
+            with pytest.raises(ValueError, match=words):
+                geobatch.GraphStore.from_geometry(z, pos, n_node, graph=rule)
+    with pytest.raises(TypeError, match="atomic_numbers must be integers 1..118, got dtype bool"):
+        geobatch.GraphStore.from_geometry([True] * 5, pos, n_node)
+    z = [6, 1, 1, 118, 8]
+    assert geobatch.GraphStore.from_geometry([6.0, 1.0, 1.0, 118.0, 8.0], pos, n_node).full
+    for radius, error in ((0.0, ValueError), (-2, ValueError), (float("inf"), ValueError),
+                          (float("nan"), ValueError), ("5", TypeError), (True, TypeError),
+                          ([5.0], TypeError)):
+        with pytest.raises(error, match=r"graph\.radius = .*: a cutoff radius must be a positive, finite number of Angstrom"):
+            geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "cutoff", "radius": radius})
+    for k, error in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (2.0, TypeError),
+                     (True, TypeError), ("2", TypeError), (10**30, ValueError)):
+        with pytest.raises(error, match=rf"graph\.k = {k!r}: k \(neighbours per atom\) must be a positive integer"):
+            geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "knn", "k": k})
+    assert geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "knn", "k": np.int64(1)}).n_edge.tolist() == [3, 2]
+    # a cutoff so small that no atom has a neighbour: said, with the radius
+    with pytest.warns(UserWarning, match=r"graph\.radius = 1e-300 Angstrom gives no edge at all in the 2 graphs"):
+        empty = geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "cutoff", "radius": 1e-300})
+    assert empty.n_edge.tolist() == [0, 0]
+    # single atoms have no edge whatever the radius: nothing to say
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lone = geobatch.GraphStore.from_geometry([6, 8], [[0.0, 0, 0], [0, 0, 0]], [1, 1],
+                                                 graph={"kind": "cutoff", "radius": 5.0})
+    assert lone.n_edge.tolist() == [0, 0]
