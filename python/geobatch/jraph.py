@@ -274,12 +274,18 @@ def _batches(it, budget, kind, options):
             bounds = list(zip(starts, starts[1:] + [over if over is not None else len(tuples)]))
             batches = [range(a, b) for a, b in bounds]
         else:
-            if planner is None:
+            # a chunk of k tuples fills at most k graphs of a batch: its planner's graph budget
+            # is at most k + 1 (a planner over 64 tuples refused n_graph >= 66); the budget is
+            # given, so batch_size (2) sizes nothing
+            graphs = min(budget[2], len(tuples) + 1)
+            if planner is None or planner[0] != graphs:
                 from .planner import Planner
 
-                planner = Planner("pack", max(budget[2], 2), budget=dict(zip(("nodes", "edges", "graphs"), budget)), **options)
-                planner.warn_budget = False
-            batches, over = _packed(planner, sizes, budget)
+                made = Planner("pack", 2, budget={"nodes": budget[0], "edges": budget[1], "graphs": graphs},
+                               **options)
+                made.warn_budget = False
+                planner = (graphs, made)
+            batches, over = _packed(planner[1], sizes, budget)
         if over is not None:
             for rows in batches:
                 yield _collate(make, shape, base, tuples, sizes, rows, budget)

@@ -91,6 +91,16 @@ class PadCollate:
         for key in graph_keys:
             value = joined[key]
             mapping[key] = _pad(value if value.dim() else value.reshape(1), pg)
+        # what is not a tensor in a Data, as PyG's Batch holds it: numbers as a tensor (padded
+        # as graph attributes), anything else a list of the real graphs' values
+        extra = [k for k in first.keys() if k != "edge_index" and not torch.is_tensor(first[k])]
+        for key in extra:
+            value = joined[key]
+            if torch.is_tensor(value):
+                mapping[key] = _pad(value if value.dim() else value.reshape(1), pg)
+                graph_keys += (key,)
+            else:
+                mapping[key] = value
         pad_edges = torch.stack([torch.full((pe - e,), n, dtype=torch.long),
                                  torch.full((pe - e,), n + 1, dtype=torch.long)])
         mapping["edge_index"] = torch.cat([joined.edge_index.long(), pad_edges], dim=1)
@@ -214,7 +224,7 @@ class DataLoader:
         from .planner import _count
         from .sampler import BatchSampler
 
-        self.store, self._rows = _as_store(dataset)
+        self.store, self._rows, self._objects = _as_store(dataset)
         sizes = self.store.sizes if self._rows is None else self.store.sizes[self._rows]
         self.sampler = BatchSampler(
             sizes, kind, batch_size, shuffle=shuffle, seed=seed, rank=rank,
@@ -320,12 +330,12 @@ class DataLoader:
         self._last = generation
         make = self._make
         if self.prefetch:
-            ahead = _Prefetch((make(native, bound, b) for b in steps), self.prefetch)
+            ahead = _Prefetch((make(native, bound, b, plan) for b in steps), self.prefetch)
             self._running = (generation, ahead)
             batches = iter(ahead)
         else:
             self._running = (generation, None)
-            batches = (make(native, bound, b) for b in steps)
+            batches = (make(native, bound, b, plan) for b in steps)
         return self._pass(batches, generation)
 
     def _pass(self, batches, generation):
@@ -375,11 +385,15 @@ class DataLoader:
         n = self._native
         return 0 if n is None else n.leased + n.free
 
-    def _make(self, native, bound, b: int):
+    def _make(self, native, bound, b: int, plan):
         real, padded, arrays = native.collate_bound(bound, b)
         if self._periodic is not None:
             pad_periodic(arrays[self._periodic[0]], arrays[self._periodic[1]], real)
-        batch = _pyg_batch(self._keys, self._kinds, arrays, real, padded)
+        objects = None
+        if self._objects:  # PyG's way: a list of the real graphs' values
+            graphs = plan.indices[plan.offsets[b]:plan.offsets[b + 1]].tolist()
+            objects = {k: [v[g] for g in graphs] for k, v in self._objects.items()}
+        batch = _pyg_batch(self._keys, self._kinds, arrays, real, padded, objects)
         if self.pin_memory:
             batch = batch.pin_memory()
         if self.device is not None:
@@ -497,10 +511,13 @@ class _Prefetch:
         self._queue.put_nowait(self._done)  # an iterator of this pass still in use ends
 
 
-def _pyg_batch(keys, kinds, arrays, real, padded):
-    """The PyG ``Batch`` over one natively collated batch in PyG's layout (no copy)."""
+def _pyg_batch(keys, kinds, arrays, real, padded, objects=None):
+    """The PyG ``Batch`` over one natively collated batch in PyG's layout (no copy), with the
+    real graphs' non-numeric attributes as lists (``objects``)."""
     t = _torch().from_numpy
     mapping = {k: t(a) for k, a in zip(keys, arrays) if k is not None}
+    if objects:
+        mapping.update(objects)
     mapping["num_real_graphs"] = real[2]
     return _new_padded_batch(mapping, padded[2], kinds)
 
@@ -544,12 +561,13 @@ def _new_padded_batch(mapping: dict, graphs: int, kinds):
 
 
 def _as_store(dataset):
-    """(store, rows) of a loader's dataset: rows maps the dataset's positions to the store's
-    graphs (a subset or shuffled view of an ``InMemoryDataset``), or ``None``."""
+    """(store, rows, objects) of a loader's dataset: rows maps the dataset's positions to the
+    store's graphs (a subset or shuffled view of an ``InMemoryDataset``), or ``None``; objects
+    the non-numeric attributes of a list of ``Data`` (name -> one value per graph)."""
     from .store import GraphStore
 
     if isinstance(dataset, GraphStore):
-        return dataset, None
+        return dataset, None, {}
     data = getattr(dataset, "_data", None)
     slices = getattr(dataset, "slices", None)
     if data is not None and isinstance(slices, dict) and "edge_index" in slices:
@@ -557,8 +575,9 @@ def _as_store(dataset):
         rows = getattr(dataset, "_indices", None)
         if rows is not None:
             rows = np.asarray(rows.tolist() if hasattr(rows, "tolist") else list(rows), dtype=np.int64)
-        return store, rows
-    return _from_data_list([dataset[i] for i in range(len(dataset))]), None
+        return store, rows, {}
+    store, objects = _from_data_list([dataset[i] for i in range(len(dataset))])
+    return store, None, objects
 
 
 def _from_in_memory(data, slices):
@@ -620,6 +639,21 @@ def _from_data_list(items):
         if first[k].dim() > 0 and first[k].shape[0] != 1:
             raise ValueError(f"graph attribute {k!r} has {first[k].shape[0]} rows per graph, not one")
 
+    # attributes that are not tensors, as PyG batches them: numbers one per graph (a tensor),
+    # anything else (SMILES strings, names) a list of the batch's real graphs
+    others = [k for k in first.keys() if k != "edge_index" and not torch.is_tensor(first[k])]
+    numbers_of, objects = {}, {}
+    for k in others:
+        values = []
+        for i, d in enumerate(items):
+            if k not in d.keys():
+                raise ValueError(f"Data {i} has no {k!r}, Data 0 has: every graph must have the same attributes")
+            values.append(d[k])
+        if all(isinstance(v, (bool, int, float, np.number, np.bool_)) for v in values):
+            numbers_of[k] = np.asarray(values)
+        else:
+            objects[k] = values
+
     keys = set(node_keys) | set(edge_keys) | set(graph_keys) | {"edge_index"}
     for i, d in enumerate(items):
         check_potential_data(d, i)
@@ -634,15 +668,16 @@ def _from_data_list(items):
         parts = [d[key].numpy() for d in items]
         return np.stack(parts) if graph and first[key].dim() == 0 else np.concatenate(parts)
 
-    return GraphStore(
+    store = GraphStore(
         np.array([d.num_nodes for d in items], dtype=np.int64),
         nodes={k: cat(k) for k in node_keys},
         edges={k: cat(k) for k in edge_keys},
-        graphs={k: cat(k, True) for k in graph_keys},
+        graphs={**{k: cat(k, True) for k in graph_keys}, **numbers_of},
         edge_index=np.concatenate([d.edge_index.numpy() for d in items], axis=1),
         n_edge=np.array([d.num_edges for d in items], dtype=np.int64),
         copy=False,
     )
+    return store, objects
 
 
 class _PaddedBatchBase:
@@ -669,6 +704,8 @@ class _PaddedBatchBase:
         out.update({k: edge_ptr for k in edge_keys})
         out.update({k: rows for k in graph_keys})
         out["edge_index"] = edge_ptr
+        # a list of the real graphs' values (strings, objects): PyG takes element i for graph i
+        out.update({k: rows for k, v in self._store._mapping.items() if isinstance(v, list)})
         return out
 
     @property

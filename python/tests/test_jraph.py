@@ -126,6 +126,21 @@ def test_pack_fills_the_same_shape_with_every_graph_once():
     assert sorted(seen) == sorted(tuple(g.globals[0].tolist()) for g in graphs)
 
 
+@pytest.mark.parametrize("n_graph", [66, 100, 1000])
+def test_pack_takes_any_graph_count(n_graph):
+    # a planner over the first 64 tuples refused n_graph >= 66 on its first batch
+    graphs = tuples(300)
+    budget = dict(n_node=12 * n_graph, n_edge=132 * n_graph, n_graph=n_graph)
+    packed = list(geobatch.jraph.dynamically_batch(iter(graphs), **budget, kind="pack"))
+    seen = []
+    for t in packed:
+        assert t.n_node.shape == (n_graph,)
+        seen += [tuple(g.tolist()) for g in np.asarray(t.globals) if np.any(g != 0)]
+    assert sorted(seen) == sorted(tuple(g.globals[0].tolist()) for g in graphs)
+    if n_graph > 300:
+        assert len(packed) == 1
+
+
 def test_tuples_of_many_graphs_are_split_into_their_graphs():
     graphs = tuples(30)
     store = geobatch.GraphStore.from_jraph([jraph.batch(graphs[:10]), jraph.batch(graphs[10:])])

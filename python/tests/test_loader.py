@@ -393,3 +393,34 @@ def test_a_pass_in_progress_on_another_thread_is_not_cut_short(qm9):
     t.start()
     t.join()
     assert done and done[0] > 0
+
+
+def test_attributes_that_are_not_tensors_are_carried_as_pyg_does(qm9):
+    import geobatch.torch
+
+    train = qm9.splits["train"]
+    data = []
+    for g in range(40):
+        a, b = train.node_offsets[g], train.node_offsets[g + 1]
+        n = int(b - a)
+        r, s = np.divmod(np.arange(n * n), n)
+        keep = r != s
+        data.append(Data(pos=torch.from_numpy(train.nodes["positions"][a:b].copy()),
+                         edge_index=torch.from_numpy(np.stack([s[keep], r[keep]])),
+                         smiles=f"molecule-{g}", natoms=n))
+    loader = geobatch.torch.DataLoader(data, "pack", 8, seed=0)
+    plan = loader.sampler.plan()
+    for b, batch in enumerate(loader):
+        graphs = plan[b].tolist()
+        assert batch.smiles == [f"molecule-{g}" for g in graphs]
+        assert batch.natoms[: batch.num_real_graphs].tolist() == [data[g].num_nodes for g in graphs]
+        assert [d.smiles for d in batch.to_data_list()] == batch.smiles
+        items = geobatch.torch.PlannedDataset(data).__getitems__(_planned(plan, b))
+        slow = geobatch.torch.PadCollate()(items)
+        assert slow.smiles == batch.smiles and torch.equal(slow.natoms, batch.natoms)
+
+
+def _planned(plan, b):
+    from geobatch.sampler import PlannedBatch
+
+    return PlannedBatch(plan[b].tolist(), tuple(int(x) for x in plan.padded[b]))

@@ -129,39 +129,35 @@ pub fn run(cmd: DataCommand) -> Result<(), RunError> {
     Ok(())
 }
 
-/// An exclusive hold on the store `out` for one `geobatch data` command: an OS lock (`flock`,
-/// released however the process ends) on `.NAME.lock` beside it. A second fetch or import into
-/// the same store waits for the first, saying so, and then finds its work done (or replaces it
-/// only with `--force`), instead of both writing one download or part file.
-fn hold(out: &Path) -> Result<std::fs::File, RunError> {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "store".into());
-    let path = out.with_file_name(format!(".{name}.lock"));
+/// An exclusive hold on the folder of the store `out` for one `geobatch data` command: an OS
+/// lock (`flock` on the folder itself, released however the process ends; nothing is written
+/// for it). A second fetch or import into the same folder waits for the first, saying so, and
+/// then finds its work done (or replaces it only with `--force`), instead of both writing one
+/// download or part file. `None` where folders cannot be locked (not Unix).
+fn hold(out: &Path) -> Result<Option<std::fs::File>, RunError> {
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let io = |source| RunError::Io {
-        path: path.clone(),
+        path: dir.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::create_dir_all(dir).map_err(io)?;
+    if !cfg!(unix) {
+        return Ok(None);
     }
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
+    let folder = std::fs::File::open(dir).map_err(io)?;
+    match folder.try_lock() {
+        Ok(()) => Ok(Some(folder)),
         Err(std::fs::TryLockError::WouldBlock) => {
             geobatch_core::errln!(
-                "another `geobatch data` command is writing {}: waiting for it to finish \
+                "another `geobatch data` command is writing into {}: waiting for it to finish \
                  (Ctrl-C to stop waiting)",
-                out.display()
+                dir.display()
             );
-            file.lock().map_err(io)?;
-            Ok(file)
+            folder.lock().map_err(io)?;
+            Ok(Some(folder))
         }
         Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }

@@ -232,9 +232,10 @@ impl GraphSet {
         &self.ids[self.id_offsets[g] as usize..self.id_offsets[g + 1] as usize]
     }
 
-    /// A key of graph `g`'s structure (its atoms, positions bit for bit, cell and periodicity;
-    /// FNV-1a, 64 bit): equal for copies of one structure, whatever their ids, so that a split
-    /// can keep copies together ([`crate::split::SplitSpec::saved`]).
+    /// A key of graph `g` (its atoms, positions bit for bit, cell, periodicity and targets;
+    /// FNV-1a, 64 bit): equal for copies of one labelled structure, whatever their ids, so that
+    /// a split keeps each once ([`crate::split::SplitSpec::saved_once`]). One structure with
+    /// two different labels is two graphs.
     pub fn content_key(&self, g: usize) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |bytes: &[u8]| {
@@ -254,6 +255,9 @@ impl GraphSet {
             .flatten()
             .for_each(|x| eat(&x.to_bits().to_le_bytes()));
         eat(&cell.pbc.map(u8::from));
+        for t in self.targets(g) {
+            eat(&t.to_bits().to_le_bytes());
+        }
         h
     }
 

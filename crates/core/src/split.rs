@@ -163,10 +163,10 @@ impl SplitSpec {
     }
 
     /// [`SplitSpec::saved`] over the structures of `pool`, each structure once: a structure
-    /// present twice (same atoms, positions and cell, [`crate::GraphSet::content_key`], whatever
-    /// its id) would land in two splits, its test copy measured on what training saw. Later
-    /// copies are left out of every split; returns the split (indices into `pool`) and how many
-    /// copies were left out, which is also said on stderr.
+    /// present twice (same atoms, positions, cell and targets, [`crate::GraphSet::content_key`],
+    /// whatever its id) would land in two splits, its test copy measured on what training saw.
+    /// Later copies are left out of every split; returns the split (indices into `pool`) and how
+    /// many copies were left out, which is also said on stderr.
     pub fn saved_once(
         &self,
         file: Option<&Path>,
@@ -185,7 +185,7 @@ impl SplitSpec {
         if copies > 0 {
             crate::errln!(
                 "{source}: {copies} of {} structures are copies of earlier ones (same atoms, \
-                 positions and cell): each is kept once, in one split",
+                 positions, cell and targets): each is kept once, in one split",
                 pool.len()
             );
         }

@@ -275,10 +275,12 @@ fn a_folder_with_train_val_test_tables_keeps_its_splits() {
     assert!(ds.source().contains("split by files"), "{}", ds.source());
     assert_eq!(ds.split(SplitName::Validation).len(), 5);
     assert!(ds.split(SplitName::Test).id(0).starts_with("test-"));
+    // split by seed, the three tables' crystals are one pool: they are the same five crystals
+    // (renamed), so each is kept once, not trained on under one id and tested under another
     let mut s = spec(&folder, &["energy_per_atom"]);
     s.split_by = SplitBy::Seed;
     let ds = s.load(&ctx(dir.path())).unwrap();
-    assert_eq!(ds.split(SplitName::Train).len(), 15);
+    assert_eq!(ds.split(SplitName::Train).len(), 5);
 }
 
 /// With the splits taken from the tables, a `split_file` (never read) and a `split` whose sizes
@@ -331,10 +333,10 @@ fn split_options_that_tables_would_override_are_refused() {
         e.contains("dataset.split_file = ") && e.contains("mine.json") && e.contains("ignored"),
         "{e}"
     );
-    // split by seed: both are used
+    // split by seed: both are used (over the five crystals the three tables hold, renamed)
     let seeded = CifSpec {
         split_by: SplitBy::Seed,
-        split: counts(13, 1, 1),
+        split: counts(3, 1, 1),
         split_file: Some(dir.path().join("mine.json")),
         ..base()
     };
