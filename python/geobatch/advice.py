@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 
 import numpy as np
 
-from . import _native
+from . import _native, evidence
 from .planner import Planner, _count, check_memory
 
 #: Bytes a planned step takes per candidate while ``advise`` plans: padded and real shapes (2 x 3
@@ -39,6 +39,7 @@ COLUMNS = (
     "rank", "batcher", "options", "predicted_s", "steady_ms", "shapes", "new_shape_s",
     "first_step_s", "fill_nodes", "fill_edges", "graphs_per_step", "probe_steps", "probe_shapes",
     "measured_steps", "measured_s", "predicted_same_steps_s", "error_pct",
+    "new_shapes_extrapolated", "probe_spread_pct",
 )
 
 
@@ -140,6 +141,10 @@ class _Source:
             yield self.sampler.plan()
             epoch += 1
 
+    def first_epoch(self) -> np.ndarray:
+        """The padded shapes of epoch 0's batches."""
+        return next(self.plans()).padded
+
     def planned(self, steps: int) -> Tuple[np.ndarray, np.ndarray]:
         """The padded and real shapes (steps x 3) of the first ``steps`` steps."""
         padded, real, n = [], [], 0
@@ -151,23 +156,31 @@ class _Source:
                 break
         return np.concatenate(padded)[:steps], np.concatenate(real)[:steps]
 
-    def batches(self) -> Iterator[Tuple[tuple, Any]]:
-        """(padded shape, batch) for every step, from the first step of epoch 0."""
+    def batches(self, order: Optional[Sequence[int]] = None) -> Iterator[Tuple[tuple, Any]]:
+        """(padded shape, batch) for every step, from the first step of epoch 0; with ``order``,
+        epoch 0's batches in that order first (a probe's teaching order)."""
         if self.framework == "torch":
             epoch = 0
+            if order is not None:
+                self.loader.set_epoch(0)
+                plan = self.loader.sampler.plan()
+                native, bound = self.loader._bind(plan)
+                for b in order:
+                    yield tuple(int(x) for x in plan.padded[b]), self.loader._make(native, bound, b, plan)
+                epoch = 1
             while True:
                 self.loader.set_epoch(epoch)
                 plan = self.loader.sampler.plan()
                 for b, batch in enumerate(self.loader):
                     yield tuple(int(x) for x in plan.padded[b]), batch
                 epoch += 1
-        for plan in self.plans():
+        for epoch, plan in enumerate(self.plans()):
             capacity = tuple(int(x) for x in plan.padded.max(axis=0))
             if self.collator is None or any(c > h for c, h in zip(capacity, self.collator.capacity)):
                 if self.collator is not None:
                     capacity = tuple(max(c, h) for c, h in zip(capacity, self.collator.capacity))
                 self.collator = self.store.collator(capacity, self.index_dtype)
-            for b in range(len(plan)):
+            for b in (order if epoch == 0 and order is not None else range(len(plan))):
                 batch = self.collator.collate_plan(plan, b)
                 shape = tuple(int(x) for x in plan.padded[b])
                 if self.framework == "jraph":
@@ -284,7 +297,8 @@ class _Progress:
 
     def __init__(self, enabled: Optional[bool]):
         self.tty = sys.stderr.isatty()
-        self.enabled = self.tty if enabled is None else bool(enabled)
+        # on by default off a terminal too (a notebook, a log): a line every 10 s
+        self.enabled = True if enabled is None else bool(enabled)
         self.last = 0.0
 
     def update(self, what: str, done: int, total: int, shapes: int, elapsed: float, end: bool = False):
@@ -326,6 +340,12 @@ class Advice:
         self.model: dict = result["model"]
         self.verdict = result["verdict"]
         self.markdown: str = result["markdown"]
+        #: the framework's one-time start-up (s): its first step, whatever the batcher
+        self.startup_s: Optional[float] = result.get("startup_s")
+        #: the first two candidates when they are closer than their probes' spread, else None
+        self.tie: Optional[dict] = result.get("tie")
+        #: per candidate, its new shapes by class (new dimensions): measured or extrapolated
+        self.uncertainty: dict = result.get("uncertainty") or {}
         self.title = title
         self._options = options
 
@@ -351,7 +371,8 @@ class Advice:
         saved = {
             "format": 1,
             "result": {"steps": self.steps, "ranked": self.ranked, "crossovers": self.crossovers,
-                       "model": self.model, "verdict": self.verdict, "markdown": self.markdown},
+                       "model": self.model, "verdict": self.verdict, "markdown": self.markdown,
+                       "startup_s": self.startup_s, "tie": self.tie, "uncertainty": self.uncertainty},
             "options": self._options,
             "title": self.title,
         }
@@ -430,7 +451,8 @@ class Advice:
         return pl.DataFrame(self.rows())
 
     def __repr__(self) -> str:
-        return self.markdown
+        return self.markdown + evidence.notes({"startup_s": self.startup_s, "tie": self.tie,
+                                               "uncertainty": self.uncertainty})
 
 
 #: the entry of a saved advice's ``.npz`` that holds everything but the evidence (UTF-8 JSON)
@@ -490,14 +512,15 @@ def _from_json(obj: dict):
     return obj
 
 
-def _run(step, source: _Source, n: int, limit_s: Optional[float], *, init, sync, progress, what):
+def _run(step, source: _Source, n: int, limit_s: Optional[float], *, init, sync, progress, what,
+         order=None):
     """Runs ``step`` on the first ``n`` batches of ``source`` (fewer when ``limit_s`` passes,
-    at least two); returns each step's time (ms: the batch made, the step, its device work) and
-    padded shape."""
+    at least two; epoch 0's in ``order`` when given); returns each step's time (ms: the batch
+    made, the step, its device work) and padded shape."""
     ms, shapes, seen = [], [], set()
     carry = init
     started = time.perf_counter()
-    batches = source.batches()
+    batches = source.batches(order)
     try:
         for i in range(n):
             t0 = time.perf_counter_ns()
@@ -521,6 +544,21 @@ def _run(step, source: _Source, n: int, limit_s: Optional[float], *, init, sync,
         return np.asarray(ms, dtype=np.float64), shapes
     progress.update(what, len(ms), n, len(seen), time.perf_counter() - started, end=True)
     return np.asarray(ms, dtype=np.float64), shapes
+
+
+def _annotated(result: dict, cands: List[dict], startup_ms) -> dict:
+    """The native advice with what it is sure of (``evidence``): the start-up, a tie within the
+    probes' spread, and per candidate which classes of new shapes were measured."""
+    by_new = result["model"]["new_shape_ms_by_new_dims"]
+    spreads = {c["label"]: evidence.spread(c["probe_ms"], c["probe_cold"], c["probe_warmup"]) for c in cands}
+    result["startup_s"] = float(startup_ms[0]) / 1e3 if len(startup_ms) else None
+    result["tie"] = evidence.tie(result["ranked"], spreads)
+    result["uncertainty"] = {c["label"]: evidence.uncertainty(c["padded"], by_new) for c in cands}
+    for r in result["ranked"]:
+        u = result["uncertainty"].get(r["label"], {})
+        r["new_shapes_extrapolated"] = int(sum(u.get("extrapolated", {}).values()))
+        r["probe_spread_pct"] = 100 * spreads.get(r["label"], 0.0)
+    return result
 
 
 def _cold(shapes: Sequence[tuple]) -> List[bool]:
@@ -599,7 +637,8 @@ def advise(
     first steps of a run (10, as ``geobatch advise``'s ``training.warmup``) whose excess over the
     steady time the cost model sets apart (caches, buffers and thread pools still warming up).
     ``loader_options`` go to ``geobatch.torch.DataLoader`` (``device``, ``pin_memory``,
-    ``prefetch``). Progress goes to stderr (``progress``: default on a terminal).
+    ``prefetch``). Progress goes to stderr (``progress``, default on: updated in place on a
+    terminal, a line every 10 s elsewhere, a notebook or a log; ``progress=False`` silences it).
     """
     steps = _count(steps, "steps", 1)
     probe_steps = _count(probe_steps, "probe_steps", 2)
@@ -646,22 +685,24 @@ def advise(
     )
     title = title or f"your step, {framework} batches, batch size {batch_size}"
 
-    def run(source, n, limit, what):
+    def run(source, n, limit, what, order=None):
         saved.restore()
         if callable(fresh):
             fresh()
         with _fresh() if fresh is True else contextlib.nullcontext():
             return _run(step, source, n, limit, init=init, sync=sync, progress=shown,
-                        what=f"{source.label} {what}")
+                        what=f"{source.label} {what}", order=order)
 
     measured = {}
     try:
         # one step thrown away first: the framework's one-time start-up (its backend, thread
         # pools, the first trace) is no candidate's, and would be charged to the first probe
-        run(sources[0], 1, None, "start-up")
+        startup_ms, _ = run(sources[0], 1, None, "start-up")
         cands = []
         for source, (padded, real) in zip(sources, planned):
-            ms, shapes = run(source, probe_steps, float(probe_seconds), "probe")
+            # the classes of new shapes its plan meets most are probed first (evidence.py)
+            order = evidence.teaching_order(source.first_epoch(), padded)
+            ms, shapes = run(source, probe_steps, float(probe_seconds), "probe", order)
             totals = real.sum(axis=0).astype(np.float64), padded.sum(axis=0).astype(np.float64)
             fill = tuple(float(r / p) if p else 0.0 for r, p in zip(totals[0][:2], totals[1][:2]))
             cands.append({
@@ -675,14 +716,15 @@ def advise(
                 "probe_cold": _cold(shapes),
                 "probe_warmup": [i < warmup for i in range(len(ms))],
             })
-        result = _native.advise(candidates=cands, steps=steps, warmup=warmup, measured={}, title=title)
+        result = _annotated(_native.advise(candidates=cands, steps=steps, warmup=warmup, measured={},
+                                           title=title), cands, startup_ms)
         if validate:
             chosen = result["ranked"] if validate == "all" else result["ranked"][:2]
             for r in chosen:
                 source = sources[[s.label for s in sources].index(r["label"])]
                 measured[r["label"]], _ = run(source, validate_steps, None, "validation")
-            result = _native.advise(candidates=cands, steps=steps, warmup=warmup,
-                                    measured=measured, title=title)
+            result = _annotated(_native.advise(candidates=cands, steps=steps, warmup=warmup,
+                                               measured=measured, title=title), cands, startup_ms)
     finally:
         saved.restore()
     probes = {
