@@ -283,75 +283,64 @@ fn strings(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<String>, Read
         .collect())
 }
 
-/// The values of a numeric column as `T`, from any integer or float type that holds them
-/// exactly (a tool that rewrote the file may have widened or narrowed its types).
-fn numbers<T: TryFrom<i128> + Default>(
-    b: &RecordBatch,
-    name: &str,
-    path: &Path,
-    float: Option<fn(f64) -> T>,
-) -> Result<Vec<T>, ReadError> {
-    let c = col(b, name, path)?;
-    let bad = |why: String| ReadError {
-        path: path.to_path_buf(),
-        message: format!("column {name:?} {why}"),
-    };
+/// The values of an integer column of any width and sign (a tool that rewrote the file may
+/// have widened, narrowed or signed its types); `None` for a column that is not integers.
+fn integers(c: &dyn Array) -> Option<Vec<i128>> {
     macro_rules! ints {
         ($($t:ty),*) => {$(
             if let Some(p) = c.as_primitive_opt::<$t>() {
-                return p
-                    .iter()
-                    .map(|v| {
-                        let v = v.unwrap_or_default();
-                        T::try_from(v as i128).map_err(|_| bad(format!("holds {v}, out of range")))
-                    })
-                    .collect();
+                return Some(p.iter().map(|v| v.map_or(0, i128::from)).collect());
             }
         )*};
     }
     ints!(
         UInt64Type, UInt32Type, UInt16Type, UInt8Type, Int64Type, Int32Type, Int16Type, Int8Type
     );
-    if let Some(f) = float {
-        if let Some(p) = c.as_primitive_opt::<Float64Type>() {
-            return Ok(p.iter().map(|v| f(v.unwrap_or_default())).collect());
-        }
-        if let Some(p) = c.as_primitive_opt::<Float32Type>() {
-            return Ok(p
-                .iter()
-                .map(|v| f(f64::from(v.unwrap_or_default())))
-                .collect());
-        }
-    }
-    Err(bad(format!("has type {}", c.data_type())))
+    None
+}
+
+/// An unsigned column as `T`, refusing a value out of `T`'s range by name.
+fn unsigned<T: TryFrom<i128>>(
+    b: &RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<Vec<T>, ReadError> {
+    let c = col(b, name, path)?;
+    let bad = |why: String| ReadError {
+        path: path.to_path_buf(),
+        message: format!("column {name:?} {why}"),
+    };
+    integers(c)
+        .ok_or_else(|| bad(format!("has type {}", c.data_type())))?
+        .into_iter()
+        .map(|v| T::try_from(v).map_err(|_| bad(format!("holds {v}, out of range"))))
+        .collect()
 }
 
 fn u64s(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<u64>, ReadError> {
-    numbers(b, name, path, None)
+    unsigned(b, name, path)
 }
 
 fn u32s(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<u32>, ReadError> {
-    numbers(b, name, path, None)
+    unsigned(b, name, path)
 }
 
-/// A float column (an integer column a tool wrote for whole numbers is read too).
+/// A float column, float64 or float32 (an integer column a tool wrote for whole numbers is
+/// read too).
 fn f64s(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<f64>, ReadError> {
     let c = col(b, name, path)?;
     if let Some(p) = c.as_primitive_opt::<Float64Type>() {
         return Ok(p.iter().map(|v| v.unwrap_or_default()).collect());
     }
-    numbers::<Whole>(b, name, path, Some(Whole)).map(|v| v.into_iter().map(|w| w.0).collect())
-}
-
-/// A number read as f64 from any numeric column.
-#[derive(Default)]
-struct Whole(f64);
-
-impl TryFrom<i128> for Whole {
-    type Error = std::convert::Infallible;
-    fn try_from(v: i128) -> Result<Self, Self::Error> {
-        Ok(Whole(v as f64))
+    if let Some(p) = c.as_primitive_opt::<Float32Type>() {
+        return Ok(p.iter().map(|v| f64::from(v.unwrap_or_default())).collect());
     }
+    integers(c)
+        .map(|v| v.into_iter().map(|x| x as f64).collect())
+        .ok_or_else(|| ReadError {
+            path: path.to_path_buf(),
+            message: format!("column {name:?} has type {}", c.data_type()),
+        })
 }
 
 fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<bool>, ReadError> {

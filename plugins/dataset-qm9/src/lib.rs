@@ -283,7 +283,7 @@ impl DatasetSpec for Qm9Spec {
 fn import_cmd(args: &ImportArgs) -> Result<String> {
     // reading the source is the user's input (exit 2); writing the store is not
     let records = import::import(&args.source, args.limit, args.progress).map_err(Error::source)?;
-    if records.len() == 0 {
+    if records.is_empty() {
         return Err(Error::Source(format!(
             "{}: no molecules read (nothing is written): the qm9pack wheel, its CSV folder or \
              the original xyz files are expected",
