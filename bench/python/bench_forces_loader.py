@@ -15,7 +15,6 @@ Medians over BENCH_REPEATS epochs (default 5); the load average is printed at th
 """
 
 import os
-import statistics
 import sys
 import time
 
@@ -25,50 +24,12 @@ import geobatch
 import geobatch.torch
 from geobatch.store import GraphStore, pad_periodic
 
-REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+os.environ.setdefault("BENCH_REPEATS", "5")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_loader import count, load  # noqa: E402  (the loader benchmark's helpers)
+from bench_loader import median_per_batch as median  # noqa: E402
+
 POTENTIAL = {"nodes": ("forces",), "edges": ("cell_offsets",), "graphs": ("cell", "stress", "stress_mask")}
-
-
-def median(fn, reps=REPEATS):
-    """Median over ``reps`` calls of fn() -> items, in microseconds per item."""
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        n = fn()
-        times.append((time.perf_counter() - t) / max(n, 1))
-    return statistics.median(times) * 1e6
-
-
-def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def fairchem_data(store):
-    import torch
-    from torch_geometric.data import Data
-
-    out = []
-    for g in range(len(store)):
-        a, b = store.node_offsets[g], store.node_offsets[g + 1]
-        ea, eb = store.edge_offsets[g], store.edge_offsets[g + 1]
-        out.append(Data(
-            pos=torch.from_numpy(store.nodes["positions"][a:b]),
-            atomic_numbers=torch.from_numpy(store.nodes["atomic_numbers"][a:b].astype(np.int64)),
-            forces=torch.from_numpy(store.nodes["forces"][a:b]),
-            edge_index=torch.from_numpy(np.stack([store.senders[ea:eb], store.receivers[ea:eb]]).astype(np.int64)),
-            cell_offsets=torch.from_numpy(store.edges["cell_offsets"][ea:eb]),
-            cell=torch.from_numpy(store.graphs["cell"][g:g + 1]),
-            stress=torch.from_numpy(store.graphs["stress"][g:g + 1]),
-            energy=torch.from_numpy(store.graphs["targets"][g, :1]),
-        ))
-    return out
-
-
-def count(loader):
-    n = 0
-    for _ in loader:
-        n += 1
-    return n
 
 
 def without_potential(store):
@@ -150,7 +111,7 @@ def main():
                                  graph={"kind": "cutoff", "radius": 5.0})
     store = data.splits["train"]
     print(f"{data!r}\ntrain: {store!r}", flush=True)
-    ds = fairchem_data(store)
+    ds = geobatch.torch.data_list(store)
     rows = []
     for bs in (16, 32):
         ours = geobatch.torch.DataLoader(store, "pack", bs, seed=0)

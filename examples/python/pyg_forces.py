@@ -6,7 +6,8 @@ pos[i]|`), batched two ways on the same graphs in the same order:
 * `--loader geobatch`: `geobatch.torch.DataLoader` over the `load_dataset` store (padded PyG
   batches; the loss masked to the real graphs and atoms);
 * `--loader pyg`: PyG's `DataLoader` over OCP/fairchem-style `Data` (`pos`, `forces`, `cell`,
-  `cell_offsets`, `energy`), with geobatch's `BatchSampler` choosing the batches.
+  `cell_offsets`, `targets`: `geobatch.torch.data_list`), with geobatch's `BatchSampler` choosing
+  the batches.
 
 The two print the same losses (tested to 1e-5, python/tests/test_examples.py).
 
@@ -23,7 +24,6 @@ import time
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader as PyGLoader
 from torch_geometric.nn.models import SchNet
 
@@ -34,31 +34,12 @@ CUTOFF = 5.0
 FORCE_WEIGHT = 10.0
 
 
-def fairchem_data(store):
-    """The store's structures as OCP/fairchem-style PyG ``Data``: what a PyG user has."""
-    out = []
-    for g in range(len(store)):
-        a, b = store.node_offsets[g], store.node_offsets[g + 1]
-        ea, eb = store.edge_offsets[g], store.edge_offsets[g + 1]
-        out.append(Data(
-            pos=torch.from_numpy(store.nodes["positions"][a:b].copy()),
-            atomic_numbers=torch.from_numpy(store.nodes["atomic_numbers"][a:b].astype(np.int64)),
-            forces=torch.from_numpy(store.nodes["forces"][a:b].copy()),
-            edge_index=torch.from_numpy(np.stack([store.senders[ea:eb], store.receivers[ea:eb]]).astype(np.int64)),
-            cell_offsets=torch.from_numpy(store.edges["cell_offsets"][ea:eb].copy()),
-            cell=torch.from_numpy(store.graphs["cell"][g:g + 1].copy()),
-            energy=torch.from_numpy(store.graphs["targets"][g, :1].copy()),
-        ))
-    return out
-
-
 def step_loss(model, edges, batch, shift):
     """Energy per atom and force mean squared errors of one batch, over its real graphs and
     atoms (all of them in an unpadded batch)."""
     pos = batch.pos.requires_grad_(True)
     edges.use(batch)
-    z = batch.atomic_numbers if "atomic_numbers" in batch.keys() else batch.z
-    energy = model(z.long(), pos, batch.batch).squeeze(-1)
+    energy = model(batch.atomic_numbers.long(), pos, batch.batch).squeeze(-1)
     graphs = getattr(batch, "graph_mask", None)
     nodes = getattr(batch, "node_mask", None)
     if graphs is None:
@@ -68,8 +49,7 @@ def step_loss(model, edges, batch, shift):
     energy = energy + shift * atoms
     (grad,) = torch.autograd.grad((energy * graphs).sum(), pos, create_graph=True)
     forces = -grad
-    target = batch.energy if "energy" in batch.keys() else batch.targets[:, 0]
-    de = torch.where(graphs, (energy - target.reshape(-1)) / atoms, 0.0)
+    de = torch.where(graphs, (energy - batch.targets[:, 0]) / atoms, 0.0)
     df = torch.where(nodes[:, None], forces - batch.forces, 0.0)
     return (de**2).sum() / graphs.sum() + FORCE_WEIGHT * (df**2).sum() / (3 * nodes.sum())
 
@@ -92,7 +72,8 @@ def main():
         loader = geobatch.torch.DataLoader(train, args.batcher, args.batch_size, seed=0)
     else:
         sampler = geobatch.BatchSampler(train.sizes, args.batcher, args.batch_size, seed=0)
-        loader = PyGLoader(fairchem_data(train), batch_sampler=sampler)
+        # the store's structures as PyG Data (pos, forces, cell (1, 3, 3), cell_offsets, targets)
+        loader = PyGLoader(geobatch.torch.data_list(train), batch_sampler=sampler)
     torch.manual_seed(0)
     edges = geobatch.torch.BatchEdges()  # SchNet's edges: the batch's own, periodic
     model = SchNet(hidden_channels=32, num_filters=32, num_interactions=2, num_gaussians=25,

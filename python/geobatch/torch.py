@@ -143,6 +143,30 @@ def check_potential_data(data, i: int) -> None:
             )
 
 
+def data_list(store) -> list:
+    """The graphs of a ``GraphStore`` (``load_dataset``'s splits among them) as PyG ``Data``,
+    one per graph, as a PyG user holds them: node arrays (``positions`` as ``pos``), edge arrays
+    and ``edge_index`` (local), graph arrays as one row each (a cell ``(1, 3, 3)``, as
+    OCP/fairchem data hold it); tensors share the store's memory where they can. For PyG's own
+    loaders, or a check against them."""
+    import torch
+    from torch_geometric.data import Data
+
+    if store.full:
+        raise ValueError("data_list: a full store makes its edges at collation; give a store with stored edges")
+    t = torch.from_numpy
+    out = []
+    for g in range(len(store)):
+        a, b = int(store.node_offsets[g]), int(store.node_offsets[g + 1])
+        ea, eb = int(store.edge_offsets[g]), int(store.edge_offsets[g + 1])
+        attrs = {_pyg_name(k, store.nodes): t(np.ascontiguousarray(v[a:b])) for k, v in store.nodes.items()}
+        attrs.update({k: t(np.ascontiguousarray(v[ea:eb])) for k, v in store.edges.items()})
+        attrs.update({k: t(np.ascontiguousarray(v[g:g + 1])) for k, v in store.graphs.items()})
+        edge_index = np.stack([store.senders[ea:eb], store.receivers[ea:eb]]).astype(np.int64)
+        out.append(Data(edge_index=t(edge_index), **attrs))
+    return out
+
+
 def _pad(value, rows: int):
     import torch
 

@@ -225,25 +225,11 @@ def _graph_of(store, data):
 
 
 def fairchem_data(store):
-    """OCP/fairchem-style PyG ``Data`` of the store's structures."""
-    import torch
-    from torch_geometric.data import Data
+    """OCP/fairchem-style PyG ``Data`` of the store's structures (pos, forces, cell (1, 3, 3),
+    cell_offsets, stress, targets), as ``geobatch.torch.data_list`` makes them."""
+    import geobatch.torch
 
-    out = []
-    for g in range(len(store)):
-        a, b = store.node_offsets[g], store.node_offsets[g + 1]
-        ea, eb = store.edge_offsets[g], store.edge_offsets[g + 1]
-        out.append(Data(
-            pos=torch.from_numpy(store.nodes["positions"][a:b].copy()),
-            atomic_numbers=torch.from_numpy(store.nodes["atomic_numbers"][a:b].astype(np.int64)),
-            forces=torch.from_numpy(store.nodes["forces"][a:b].copy()),
-            edge_index=torch.from_numpy(np.stack([store.senders[ea:eb], store.receivers[ea:eb]]).astype(np.int64)),
-            cell_offsets=torch.from_numpy(store.edges["cell_offsets"][ea:eb].astype(np.int64)),
-            cell=torch.from_numpy(store.graphs["cell"][g:g + 1].copy()),
-            stress=torch.from_numpy(store.graphs["stress"][g:g + 1].copy()),
-            energy=torch.tensor([float(store.graphs["targets"][g, 0])]),
-        ))
-    return out
+    return geobatch.torch.data_list(store)
 
 
 def test_fairchem_style_data_go_through_unchanged(mlearn):
@@ -261,11 +247,11 @@ def test_fairchem_style_data_go_through_unchanged(mlearn):
     for b, batch in enumerate(fast):
         items = geobatch.torch.PlannedDataset(data).__getitems__(_Planned(plan, b))
         slow = collate(items)
-        for key in ("pos", "forces", "cell", "cell_offsets", "stress", "energy", "edge_index", "batch", "ptr"):
+        for key in ("pos", "forces", "cell", "cell_offsets", "stress", "targets", "edge_index", "batch", "ptr"):
             assert torch.equal(batch[key], slow[key]), key
         for k, d in enumerate(batch.to_data_list()):
             want = data[int(plan[b][k])]
-            for key in ("pos", "forces", "cell", "cell_offsets", "stress", "energy"):
+            for key in ("pos", "forces", "cell", "cell_offsets", "stress", "targets"):
                 assert torch.equal(d[key], want[key]), key
     assert b == len(plan) - 1
 
@@ -389,7 +375,7 @@ def test_a_store_of_fairchem_data_keeps_the_cell_a_matrix(mlearn):
     store = mlearn.splits["train"]
     again = geobatch.GraphStore.from_pyg(fairchem_data(store))
     assert again.graphs["cell"].shape == (len(store), 3, 3) and (again.graphs["cell"] == store.graphs["cell"]).all()
-    assert again.graphs["energy"].shape == (len(store), 1)
+    assert again.graphs["targets"].shape == (len(store), 1)
     plan = geobatch.Planner("pack", 8).plan_epoch(again.sizes, seed=0)
     batch = again.collator(plan.padded.max(axis=0)).collate_plan(plan, 0)
     assert (batch.graphs["cell"][batch.real[2]:] == geobatch.store.PADDING_LENGTH * np.eye(3)).all()
