@@ -26,7 +26,7 @@ from geobatch.store import GraphStore, pad_periodic
 
 os.environ.setdefault("BENCH_REPEATS", "5")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_loader import count, load  # noqa: E402  (the loader benchmark's helpers)
+from bench_loader import count, load, memcpy_us  # noqa: E402  (the loader benchmark's helpers)
 from bench_loader import median_per_batch as median  # noqa: E402
 
 POTENTIAL = {"nodes": ("forces",), "edges": ("cell_offsets",), "graphs": ("cell", "stress", "stress_mask")}
@@ -84,23 +84,7 @@ def collation(store, bs, rows):
 
 def memcpy(nbytes, reps):
     """Microseconds of a memcpy of ``nbytes``: from cache (warm) and from a cold source."""
-    src = np.random.default_rng(0).integers(0, 255, size=nbytes, dtype=np.uint8)
-    dst = np.empty_like(src)
-
-    def warm():
-        for _ in range(reps):
-            np.copyto(dst, src)
-        return reps
-
-    big = np.full(2**30, 7, dtype=np.uint8)  # written: zeros would all map one page
-    starts = np.random.default_rng(1).integers(0, len(big) - nbytes, size=reps)
-
-    def cold():
-        for k in range(reps):
-            np.copyto(dst, big[starts[k]:starts[k] + nbytes])
-        return reps
-
-    return median(warm), median(cold)
+    return memcpy_us(nbytes, False, reps), memcpy_us(nbytes, True, reps, 2**30)
 
 
 def main():

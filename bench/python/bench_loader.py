@@ -115,6 +115,27 @@ def loaders(ds, store, rows):
         collation(store, bs, rows)
 
 
+def memcpy_us(nbytes, cold, reps, source_bytes=2**31):
+    """Microseconds of a memcpy of ``nbytes``: from cache, or (``cold``) from random places of
+    a ``source_bytes`` buffer (median of REPEATS rounds of ``reps`` copies)."""
+    src = np.random.default_rng(0).integers(0, 255, size=nbytes, dtype=np.uint8)
+    dst = np.empty_like(src)
+    if not cold:
+        def run():
+            for _ in range(reps):
+                np.copyto(dst, src)
+            return reps
+        return median_per_batch(run)
+    big = np.full(source_bytes, 7, dtype=np.uint8)  # written: zeros would all map one page
+    starts = np.random.default_rng(1).integers(0, len(big) - nbytes, size=reps)
+
+    def run_cold():
+        for k in range(reps):
+            np.copyto(dst, big[starts[k]:starts[k] + nbytes])
+        return reps
+    return median_per_batch(run_cold)
+
+
 def collation(store, bs, rows):
     """Item 8: collation (the loader's, PyG layout; and collate_plan's, jraph layout) against a
     memcpy of the bytes it writes, from cache and from a cold source."""
@@ -133,24 +154,7 @@ def collation(store, bs, rows):
     del batch, arrays
 
     def memcpy_of(nbytes, cold):
-        src = np.random.default_rng(0).integers(0, 255, size=nbytes, dtype=np.uint8)
-        dst = np.empty_like(src)
-        if not cold:
-            def run():
-                for _ in range(reps):
-                    np.copyto(dst, src)
-                return reps
-            return median_per_batch(run)
-        big = np.full(2**31, 7, dtype=np.uint8)  # written: zeros would all map one page
-        starts = np.random.default_rng(1).integers(0, len(big) - nbytes, size=reps)
-
-        def run_cold():
-            for k in range(reps):
-                np.copyto(dst, big[starts[k]:starts[k] + nbytes])
-            return reps
-        out = median_per_batch(run_cold)
-        del big
-        return out
+        return memcpy_us(nbytes, cold, reps)
 
     def collate_jraph():
         for k in range(reps):
