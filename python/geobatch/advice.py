@@ -451,8 +451,9 @@ class Advice:
         return pl.DataFrame(self.rows())
 
     def __repr__(self) -> str:
-        return self.markdown + evidence.notes({"startup_s": self.startup_s, "tie": self.tie,
-                                               "uncertainty": self.uncertainty})
+        notes = evidence.notes({"startup_s": self.startup_s, "tie": self.tie,
+                                "uncertainty": self.uncertainty})
+        return self.markdown.rstrip("\n") + notes + "\n" if notes else self.markdown
 
 
 #: the entry of a saved advice's ``.npz`` that holds everything but the evidence (UTF-8 JSON)
