@@ -263,3 +263,99 @@ where
         .map(|step| t.train_step(&b, step).expect("a step").loss)
         .collect()
 }
+
+/// A trainer of `model` as a potential of `set`'s labels (default loss weights, `radius` its
+/// graphs' cutoff, Adam at 1e-3), as the models' tests train one.
+///
+/// # Panics
+/// When the set carries no forces.
+pub fn trainer<M: Checked>(model: M, set: &GraphSet, radius: f64) -> ForceTrainer<CpuAutodiff, M>
+where
+    M::TrainModule: GraphRegressor<Outer>,
+{
+    let setup =
+        geobatch_core::ForceContext::fit(set, geobatch_core::LossWeights::default(), Some(radius))
+            .expect("a set with forces");
+    let optimizer = geobatch_core::OptimizerSpec {
+        learning_rate: 1e-3,
+        ..Default::default()
+    };
+    ForceTrainer::new(
+        model,
+        optimizer,
+        setup,
+        Default::default(),
+        Default::default(),
+    )
+}
+
+/// Asserts that the forces and stress are the derivatives of the model's own energy
+/// ([`derivative_errors`] under 2%).
+///
+/// # Panics
+/// When they are not.
+pub fn assert_derivatives<M: Checked>(
+    t: &mut ForceTrainer<CpuAutodiff, M>,
+    base: &[Structure],
+    set_of: &dyn Fn(&[Structure]) -> GraphSet,
+) where
+    M::TrainModule: GraphRegressor<Outer>,
+{
+    let (forces, stress) = derivative_errors(t, base, set_of);
+    assert!(forces < 0.02, "forces vs central differences: {forces}");
+    assert!(stress < 0.02, "stress vs a strained cell: {stress}");
+}
+
+/// Asserts that padding adds nothing ([`padding_difference`] at most 1e-5: the rounding of
+/// sums whose chunks the padded sizes move).
+///
+/// # Panics
+/// When it adds more.
+pub fn assert_padding_adds_nothing<M: Checked>(t: &mut ForceTrainer<CpuAutodiff, M>, set: &GraphSet)
+where
+    M::TrainModule: GraphRegressor<Outer>,
+{
+    let worst = padding_difference(t, set);
+    assert!(
+        worst <= 1e-5,
+        "padding changed a prediction or the loss by {worst}"
+    );
+}
+
+/// Asserts that each picked parameter's loss gradient is the loss's finite difference (3%).
+///
+/// # Panics
+/// When one is not.
+pub fn assert_second_order<M: Checked>(
+    t: &ForceTrainer<CpuAutodiff, M>,
+    b: &GraphBatch,
+    picks: &[(&str, Pick<M>)],
+) where
+    M::TrainModule: GraphRegressor<Outer>,
+{
+    for (name, pick) in picks {
+        let (g, fd) = second_order(t, b, *pick);
+        assert!(
+            (g - fd).abs() <= 0.03 * g.abs().max(1e-4),
+            "{name}: autodiff {g} vs finite difference {fd}"
+        );
+    }
+}
+
+/// Asserts that 60 steps halve the loss, every loss finite.
+///
+/// # Panics
+/// When they do not.
+pub fn assert_loss_falls<M: Checked>(t: &mut ForceTrainer<CpuAutodiff, M>, set: &GraphSet)
+where
+    M::TrainModule: GraphRegressor<Outer>,
+{
+    let losses = losses(t, set);
+    assert!(losses.iter().all(|l| l.is_finite()));
+    assert!(
+        losses[59] < 0.5 * losses[0],
+        "loss {} -> {}",
+        losses[0],
+        losses[59]
+    );
+}

@@ -7,19 +7,9 @@
 use geobatch_core::{Dataset, DatasetContext, DatasetSpec, SplitName};
 use geobatch_dataset_asedb::AsedbSpec;
 use geobatch_dataset_extxyz::{ExtxyzSpec, frames, sources};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn xyz_fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../dataset-extxyz/tests/fixtures")
-        .join(name)
-}
+use super::{fixture, xyz_fixture};
 
 fn ctx(dir: &Path) -> DatasetContext {
     DatasetContext {

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{ForceContext, GraphRule, GraphSet, LossWeights, Shape};
+use geobatch_core::{GraphRule, GraphSet, Shape};
 use geobatch_dataset_synthetic::pair::{Morse, labelled_set};
 use geobatch_model_schnet::{SchNet, SchNetSpec};
 use geobatch_nn::backend::CpuAutodiff;
@@ -22,75 +22,48 @@ fn set_of(structures: &[Structure]) -> GraphSet {
 }
 
 fn trainer(set: &GraphSet) -> ForceTrainer<CpuAutodiff, Model> {
-    let setup = ForceContext::fit(set, LossWeights::default(), Some(RADIUS)).unwrap();
     let spec = SchNetSpec {
         latent: 16,
         steps: 2,
         rbf: 40,
         rbf_spacing: 0.1,
     };
-    let optimizer = geobatch_core::OptimizerSpec {
-        learning_rate: 1e-3,
-        ..Default::default()
-    };
-    let model = SchNet::new(&spec, 2, 1, 7, &Default::default());
-    ForceTrainer::new(
-        model,
-        optimizer,
-        setup,
-        Default::default(),
-        Default::default(),
+    checks::trainer(
+        SchNet::new(&spec, 2, 1, 7, &Default::default()),
+        set,
+        RADIUS,
     )
 }
 
 #[test]
 fn forces_and_stress_are_the_derivatives_of_the_models_energy() {
     let base = checks::structures();
-    let mut t = trainer(&set_of(&base));
-    let (forces, stress) = checks::derivative_errors(&mut t, &base, &set_of);
-    assert!(forces < 0.02, "forces vs central differences: {forces}");
-    assert!(stress < 0.02, "stress vs a strained cell: {stress}");
+    checks::assert_derivatives(&mut trainer(&set_of(&base)), &base, &set_of);
 }
 
 #[test]
 fn padding_adds_exactly_zero_energy_and_force() {
     let set = set_of(&checks::structures());
-    // to the rounding of sums whose chunks the padded sizes move
-    let worst = checks::padding_difference(&mut trainer(&set), &set);
-    assert!(
-        worst <= 1e-5,
-        "padding changed a prediction or the loss by {worst}"
-    );
+    checks::assert_padding_adds_nothing(&mut trainer(&set), &set);
 }
 
 #[test]
 fn the_second_order_gradient_is_the_losss_finite_difference() {
     let set = set_of(&checks::structures());
-    let t = trainer(&set);
-    let b = checks::batch(&set, Shape::new(3, 7, 1));
     let picks: [(&str, Pick<Model>); 3] = [
         ("filter", |m| &m.interactions[0].filter.layers[0].weight),
         ("update", |m| &m.interactions[1].update.layers[1].weight),
         ("embedding", |m| &m.embed.weight),
     ];
-    for (name, pick) in picks {
-        let (g, fd) = checks::second_order(&t, &b, pick);
-        assert!(
-            (g - fd).abs() <= 0.03 * g.abs().max(1e-4),
-            "{name}: autodiff {g} vs finite difference {fd}"
-        );
-    }
+    checks::assert_second_order(
+        &trainer(&set),
+        &checks::batch(&set, Shape::new(3, 7, 1)),
+        &picks,
+    );
 }
 
 #[test]
 fn training_lowers_the_force_error() {
     let set = set_of(&checks::structures());
-    let losses = checks::losses(&mut trainer(&set), &set);
-    assert!(losses.iter().all(|l| l.is_finite()));
-    assert!(
-        losses[59] < 0.5 * losses[0],
-        "loss {} -> {}",
-        losses[0],
-        losses[59]
-    );
+    checks::assert_loss_falls(&mut trainer(&set), &set);
 }
