@@ -394,6 +394,12 @@ def pad_periodic(cell, cell_offsets, real) -> None:
     has both. Two strided fills of one value (a broadcast row would cost 10 us a batch)."""
     if cell is None or cell_offsets is None:
         return
+    if tuple(cell.shape[1:]) not in ((3, 3), (9,)) or tuple(cell_offsets.shape[1:]) != (3,):
+        raise ValueError(
+            f"a batch with 'cell' {tuple(cell.shape)} and 'cell_offsets' {tuple(cell_offsets.shape)}: "
+            "geobatch writes the padding rows of a per-graph 3 x 3 cell and per-edge integer shifts "
+            "(3 each) under these names; rename arrays that are something else"
+        )
     _, re, rg = real
     cell.reshape(len(cell), 9)[rg:, ::4] = PADDING_LENGTH
     cell_offsets[re:, 0] = 1

@@ -383,3 +383,12 @@ def test_a_store_of_fairchem_data_keeps_the_cell_a_matrix(mlearn):
     data[1].forces = data[1].forces[:, :2]
     with pytest.raises(ValueError, match="structure 1: forces"):
         geobatch.GraphStore.from_pyg(data)
+
+
+def test_arrays_named_cell_that_are_no_cell_are_named():
+    n = np.array([2, 2])
+    store = geobatch.GraphStore(n, nodes={"x": np.zeros((4, 1))}, edges={"cell_offsets": np.zeros((4, 2), np.int8)},
+                                graphs={"cell": np.zeros((2, 4))}, edge_index=np.array([[0, 1, 0, 1], [1, 0, 1, 0]]),
+                                n_edge=np.array([2, 2]))
+    with pytest.raises(ValueError, match="'cell' \\(3, 4\\) and 'cell_offsets' \\(6, 2\\)"):
+        store.collator((8, 6, 3)).collate([0, 1], (8, 6, 3))
