@@ -53,6 +53,26 @@ def _padded(batch, pad):
     )
 
 
+def _parameters(jax, key, n_features: int, n_classes: int, hidden: int, layers: int, norm: bool) -> dict:
+    """Glorot-uniform weights, zero biases; a layer norm's gain 1 and bias 0 per layer."""
+    import jax.numpy as jnp
+
+    def linear(key, d_in, d_out):
+        limit = np.sqrt(6.0 / (d_in + d_out))
+        w = jax.random.uniform(key, (d_in, d_out), jnp.float32, -limit, limit)
+        return {"w": w, "b": jnp.zeros(d_out, jnp.float32)}
+
+    keys = jax.random.split(key, layers + 1)
+    params = {"convs": [], "norms": []}
+    for i in range(layers):
+        d_in = n_features if i == 0 else hidden
+        params["convs"].append(linear(keys[i], d_in, hidden))
+        if norm:
+            params["norms"].append({"g": jnp.ones(hidden, jnp.float32), "b": jnp.zeros(hidden, jnp.float32)})
+    params["head"] = linear(keys[layers], hidden, n_classes)
+    return params
+
+
 class Gcn:
     """The model object geobatch's worker drives."""
 
@@ -75,24 +95,8 @@ class Gcn:
         log_path = opts.get("compile_log")
         self.seed = ctx.seed
 
-        key = jax.random.PRNGKey(ctx.seed)
-
-        def linear(key, d_in, d_out):
-            limit = np.sqrt(6.0 / (d_in + d_out))
-            w = jax.random.uniform(key, (d_in, d_out), jnp.float32, -limit, limit)
-            return {"w": w, "b": jnp.zeros(d_out, jnp.float32)}
-
-        keys = jax.random.split(key, layers + 1)
-        params = {"convs": [], "norms": []}
-        for i in range(layers):
-            d_in = ctx.n_features if i == 0 else hidden
-            params["convs"].append(linear(keys[i], d_in, hidden))
-            if norm:
-                params["norms"].append(
-                    {"g": jnp.ones(hidden, jnp.float32), "b": jnp.zeros(hidden, jnp.float32)}
-                )
-        params["head"] = linear(keys[layers], hidden, ctx.n_classes)
-        self.params = params
+        self.params = _parameters(jax, jax.random.PRNGKey(ctx.seed), ctx.n_features, ctx.n_classes,
+                                  hidden, layers, norm)
         self.tx = optax.chain(
             optax.add_decayed_weights(float(ctx.optimizer.get("weight_decay", 0.0))),
             optax.scale_by_adam(),

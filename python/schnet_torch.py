@@ -19,6 +19,57 @@ def build(ctx):
     return SchNetTorch(ctx)
 
 
+def _parameters(torch, n_species: int, n_targets: int, c: int, steps: int, k: int):
+    """The weights (no biases), each drawn from a normal truncated at two standard deviations,
+    std 1/sqrt(fan_in)."""
+
+    def dense(fan_in, fan_out):
+        w = torch.empty(fan_in, fan_out)
+        std = 1.0 / math.sqrt(fan_in)
+        torch.nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std)
+        return torch.nn.Parameter(w)
+
+    p = {"embed": dense(n_species, c)}
+    for t in range(steps):
+        for name, shape in [
+            ("filter1", (k, c)),
+            ("filter2", (c, c)),
+            ("node_in", (c, c)),
+            ("update1", (c, c)),
+            ("update2", (c, c)),
+        ]:
+            p[f"{t}_{name}"] = dense(*shape)
+    p["readout1"] = dense(c, c // 2)
+    p["readout2"] = dense(c // 2, n_targets)
+    return torch.nn.ParameterDict(p)
+
+
+def _forward(torch, params, n_steps: int, centres, delta: float):
+    """The forward pass over a batch's arrays: per-graph predictions (standardised)."""
+    log2 = math.log(2.0)
+
+    def ssp(x):
+        return torch.nn.functional.softplus(x) - log2
+
+    def forward(species, node_graph, senders, receivers, edge_vectors, n_node):
+        n_nodes, n_graphs = species.shape[0], n_node.shape[0]
+        h = params["embed"][species]
+        d = torch.sqrt((edge_vectors * edge_vectors).sum(-1))
+        rbf = torch.exp(-((d[:, None] - centres[None, :]) ** 2) / delta)
+        incoming = torch.zeros(n_nodes).index_add_(0, receivers, torch.ones_like(d))
+        incoming = incoming.clamp(min=1.0)[:, None]
+        for t in range(n_steps):
+            w = ssp(ssp(rbf @ params[f"{t}_filter1"]) @ params[f"{t}_filter2"])
+            m = w * (h @ params[f"{t}_node_in"])[senders]
+            agg = torch.zeros(n_nodes, m.shape[1]).index_add_(0, receivers, m) / incoming
+            h = h + ssp(agg @ params[f"{t}_update1"]) @ params[f"{t}_update2"]
+        per_node = ssp(h @ params["readout1"]) @ params["readout2"]
+        total = torch.zeros(n_graphs, per_node.shape[1]).index_add_(0, node_graph, per_node)
+        return total / n_node.clamp(min=1)[:, None].to(torch.float32)
+
+    return forward
+
+
 class SchNetTorch:
     def __init__(self, ctx):
         import torch
@@ -35,25 +86,7 @@ class SchNetTorch:
         k = int(opts.get("rbf", 150))
         delta = float(opts.get("rbf_spacing", 0.1))
 
-        def dense(fan_in, fan_out):
-            w = torch.empty(fan_in, fan_out)
-            std = 1.0 / math.sqrt(fan_in)
-            torch.nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std)
-            return torch.nn.Parameter(w)
-
-        p = {"embed": dense(ctx.n_species, c)}
-        for t in range(steps):
-            for name, shape in [
-                ("filter1", (k, c)),
-                ("filter2", (c, c)),
-                ("node_in", (c, c)),
-                ("update1", (c, c)),
-                ("update2", (c, c)),
-            ]:
-                p[f"{t}_{name}"] = dense(*shape)
-        p["readout1"] = dense(c, c // 2)
-        p["readout2"] = dense(c // 2, ctx.n_targets)
-        self.params = torch.nn.ParameterDict(p)
+        self.params = _parameters(torch, ctx.n_species, ctx.n_targets, c, steps, k)
         self.steps = steps
         o = ctx.optimizer
         self.opt = torch.optim.Adam(
@@ -66,28 +99,7 @@ class SchNetTorch:
         std = torch.tensor(ctx.target_std, dtype=torch.float32)
         self.mean, self.std = mean, std
         centres = torch.arange(k, dtype=torch.float32) * delta
-        log2 = math.log(2.0)
-
-        def ssp(x):
-            return torch.nn.functional.softplus(x) - log2
-
-        params, n_steps = self.params, steps
-
-        def forward(species, node_graph, senders, receivers, edge_vectors, n_node):
-            n_nodes, n_graphs = species.shape[0], n_node.shape[0]
-            h = params["embed"][species]
-            d = torch.sqrt((edge_vectors * edge_vectors).sum(-1))
-            rbf = torch.exp(-((d[:, None] - centres[None, :]) ** 2) / delta)
-            incoming = torch.zeros(n_nodes).index_add_(0, receivers, torch.ones_like(d))
-            incoming = incoming.clamp(min=1.0)[:, None]
-            for t in range(n_steps):
-                w = ssp(ssp(rbf @ params[f"{t}_filter1"]) @ params[f"{t}_filter2"])
-                m = w * (h @ params[f"{t}_node_in"])[senders]
-                agg = torch.zeros(n_nodes, m.shape[1]).index_add_(0, receivers, m) / incoming
-                h = h + ssp(agg @ params[f"{t}_update1"]) @ params[f"{t}_update2"]
-            per_node = ssp(h @ params["readout1"]) @ params["readout2"]
-            total = torch.zeros(n_graphs, per_node.shape[1]).index_add_(0, node_graph, per_node)
-            return total / n_node.clamp(min=1)[:, None].to(torch.float32)
+        forward = _forward(torch, self.params, steps, centres, delta)
 
         def loss_fn(species, node_graph, senders, receivers, edge_vectors, n_node, targets, mask):
             pred = forward(species, node_graph, senders, receivers, edge_vectors, n_node)

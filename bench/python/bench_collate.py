@@ -34,7 +34,6 @@ def main():
     train = data.splits["train"]
     sizes = train.sizes
     print(f"QM9 train split: {len(train)} molecules ({data.source.splitlines()[0][:80]})")
-    z, pos, no = train.nodes["atomic_numbers"], train.nodes["positions"], train.node_offsets
     for bs in (32, 128):
         planner = geobatch.Planner("dynamic", bs)
         plan = planner.plan_epoch(sizes, seed=0)
@@ -73,58 +72,67 @@ def main():
         print(f"  geobatch plan + collate     {t_ours:9.1f} us/batch (plan alone {t_plan:.2f})")
         print(f"  geobatch collate alone      {collate_only:9.1f} us/batch")
         print(f"  memcpy of the same bytes    {floor:9.1f} us  (collate / memcpy = {collate_only / floor:.2f})")
-        try:
-            import jax
-            import jraph
-        except ImportError as e:
-            print(f"  jraph: skipped ({e})")
-        else:
-            graphs = []
-            for g in range(len(train)):
-                n = int(sizes[g, 0])
-                r, s = np.divmod(np.arange(n * n), n)
-                keep = r != s
-                graphs.append(jraph.GraphsTuple(
-                    nodes={"z": z[no[g]:no[g + 1]], "pos": pos[no[g]:no[g + 1]]}, edges=None,
-                    senders=s[keep].astype(np.int32), receivers=r[keep].astype(np.int32),
-                    n_node=np.array([n]), n_edge=np.array([n * (n - 1)]),
-                    globals=train.graphs["targets"][g:g + 1]))
-            rng = np.random.default_rng(0)
+        _jraph(train, budget, b, t_ours)
+        _pyg(train, budget, t_ours)
 
-            def theirs():
-                order = rng.permutation(len(graphs))
-                for _ in jraph.dynamically_batch((graphs[i] for i in order), *budget):
-                    pass
 
-            with jax.default_device(jax.devices("cpu")[0]):
-                t_jraph = per_batch(theirs, b)
-            print(f"  jraph dynamically_batch     {t_jraph:9.1f} us/batch  (geobatch {t_jraph / t_ours:.0f}x faster)")
-        try:
-            import torch
-            from torch_geometric.data import Batch, Data
-            from torch_geometric.loader import DynamicBatchSampler
-        except ImportError as e:
-            print(f"  PyG: skipped ({e})")
-        else:
-            ds = []
-            for g in range(len(train)):
-                n = int(sizes[g, 0])
-                r, s = np.divmod(np.arange(n * n), n)
-                keep = r != s
-                ds.append(Data(z=torch.from_numpy(z[no[g]:no[g + 1]].astype(np.int64)),
-                               pos=torch.from_numpy(pos[no[g]:no[g + 1]]),
-                               edge_index=torch.from_numpy(np.stack([s[keep], r[keep]])),
-                               y=torch.from_numpy(train.graphs["targets"][g:g + 1])))
-            sampler = DynamicBatchSampler(ds, max_num=budget[0] - 1, mode="node", shuffle=True)
-            pyg_batches = sum(1 for _ in sampler)
+def _molecules(train):
+    """Each molecule of the split, fully connected: (atomic numbers, positions, senders,
+    receivers, targets row)."""
+    z, pos, no = train.nodes["atomic_numbers"], train.nodes["positions"], train.node_offsets
+    for g in range(len(train)):
+        n = int(train.sizes[g, 0])
+        r, s = np.divmod(np.arange(n * n), n)
+        keep = r != s
+        yield z[no[g]:no[g + 1]], pos[no[g]:no[g + 1]], s[keep], r[keep], train.graphs["targets"][g:g + 1]
 
-            def pyg():
-                for idx in sampler:
-                    Batch.from_data_list([ds[i] for i in idx])
 
-            t_pyg = per_batch(pyg, pyg_batches)
-            print(f"  PyG DynamicBatchSampler + Batch.from_data_list {t_pyg:9.1f} us/batch  "
-                  f"(geobatch {t_pyg / t_ours:.0f}x faster; unpadded, node budget only)")
+def _jraph(train, budget, b, t_ours):
+    """jraph's dynamically_batch over the same molecules as GraphsTuples, per batch."""
+    try:
+        import jax
+        import jraph
+    except ImportError as e:
+        print(f"  jraph: skipped ({e})")
+    else:
+        graphs = [jraph.GraphsTuple(nodes={"z": z, "pos": pos}, edges=None, senders=s.astype(np.int32),
+                                    receivers=r.astype(np.int32), n_node=np.array([len(z)]),
+                                    n_edge=np.array([len(s)]), globals=y)
+                  for z, pos, s, r, y in _molecules(train)]
+        rng = np.random.default_rng(0)
+
+        def theirs():
+            order = rng.permutation(len(graphs))
+            for _ in jraph.dynamically_batch((graphs[i] for i in order), *budget):
+                pass
+
+        with jax.default_device(jax.devices("cpu")[0]):
+            t_jraph = per_batch(theirs, b)
+        print(f"  jraph dynamically_batch     {t_jraph:9.1f} us/batch  (geobatch {t_jraph / t_ours:.0f}x faster)")
+
+
+def _pyg(train, budget, t_ours):
+    """PyG's DynamicBatchSampler and Batch.from_data_list over the same molecules, per batch."""
+    try:
+        import torch
+        from torch_geometric.data import Batch, Data
+        from torch_geometric.loader import DynamicBatchSampler
+    except ImportError as e:
+        print(f"  PyG: skipped ({e})")
+    else:
+        ds = [Data(z=torch.from_numpy(z.astype(np.int64)), pos=torch.from_numpy(pos),
+                   edge_index=torch.from_numpy(np.stack([s, r])), y=torch.from_numpy(y))
+              for z, pos, s, r, y in _molecules(train)]
+        sampler = DynamicBatchSampler(ds, max_num=budget[0] - 1, mode="node", shuffle=True)
+        pyg_batches = sum(1 for _ in sampler)
+
+        def pyg():
+            for idx in sampler:
+                Batch.from_data_list([ds[i] for i in idx])
+
+        t_pyg = per_batch(pyg, pyg_batches)
+        print(f"  PyG DynamicBatchSampler + Batch.from_data_list {t_pyg:9.1f} us/batch  "
+              f"(geobatch {t_pyg / t_ours:.0f}x faster; unpadded, node budget only)")
 
 
 if __name__ == "__main__":

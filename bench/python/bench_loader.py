@@ -287,7 +287,7 @@ def main():
     if limit:
         ds = ds[:limit]
     print(f"  {len(ds)} PyG Data made in {time.perf_counter() - t:.1f} s")
-    store = geobatch.torch._from_data_list(ds)
+    store, _ = geobatch._pyg_store._from_data_list(ds)  # as geobatch.torch.DataLoader reads it
     rows = []
     loaders(ds, store, rows)
     keeping(store, rows)

@@ -5,7 +5,8 @@
 * ``BatchSampler``: the same as a batch sampler for ``torch.utils.data.DataLoader``, with exact
   ``len()``, ``set_epoch`` and ``state_dict`` (``geobatch.sampler``; torch is not imported).
 * ``GraphStore`` / ``Collator``: concatenated per-graph arrays collated into reusable padded
-  arrays in jraph's layout (``geobatch.store``); ``load_dataset`` reads geobatch's own datasets.
+  arrays in jraph's layout (``geobatch.store``); ``load_dataset`` reads geobatch's own datasets
+  (``geobatch.datasets``).
 * ``geobatch.torch`` (padding collate for PyG ``Data``, tensors) and ``geobatch.jraph``
   (``GraphsTuple``) import their framework on use.
 * ``advise``: which batcher makes N steps of your own (compiled) training step the fastest,
@@ -20,12 +21,14 @@ from ._native import __version__
 from .advice import Advice, advise
 from .planner import Plan, Planner, batchers, check_sizes, checked_sizes
 from .sampler import BatchSampler, PlannedBatch
-from .store import Collator, GraphStore, PaddedBatch, dataset_kinds, load_dataset
+from .datasets import Dataset, dataset_kinds, load_dataset
+from .store import Collator, GraphStore, PaddedBatch
 
 __all__ = [
     "Advice",
     "BatchSampler",
     "Collator",
+    "Dataset",
     "GraphStore",
     "PaddedBatch",
     "Plan",

@@ -305,20 +305,39 @@ fn check_cargo(words: &[&str]) {
     let dir = dir.unwrap_or_else(|| panic!("cargo {sub} without -p"));
     for t in &tests {
         assert!(
-            dir.join("tests").join(format!("{t}.rs")).is_file(),
+            !test_sources(&dir, t).is_empty(),
             "{}: no test target {t}",
             dir.display()
         );
     }
     for f in filters {
         assert!(
-            tests
+            tests.iter().any(|t| test_sources(&dir, t)
                 .iter()
-                .any(|t| read(&dir.join("tests").join(format!("{t}.rs")))
-                    .contains(&format!("fn {f}("))),
+                .any(|p| read(p).contains(&format!("fn {f}(")))),
             "cargo {sub}: no test {f} in {tests:?}"
         );
     }
+}
+
+/// The source files of integration test target `t` of the package in `dir`: `tests/t.rs`, or
+/// the `.rs` files of `tests/t/` (a target of modules, its `main.rs` first); none when neither.
+fn test_sources(dir: &Path, t: &str) -> Vec<PathBuf> {
+    let file = dir.join("tests").join(format!("{t}.rs"));
+    if file.is_file() {
+        return vec![file];
+    }
+    let folder = dir.join("tests").join(t);
+    if !folder.join("main.rs").is_file() {
+        return Vec::new();
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    files
 }
 
 /// The words of a command line as the shell splits them (single quotes group, `>` is a word).
@@ -415,7 +434,7 @@ fn check_geobatch(args: &[String], line: &str, tested: &str) {
     }
     if args.join(" ") == "list --markdown > docs/plugins.md" {
         // the command the CLI's test asks for when docs/plugins.md is stale
-        let cli_test = read(&repo().join("crates/cli/tests/cli.rs"));
+        let cli_test = read(&repo().join("crates/cli/tests/cli/configs.rs"));
         assert!(
             cli_test.contains("`geobatch list --markdown > docs/plugins.md`"),
             "{line}"

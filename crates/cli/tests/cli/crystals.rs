@@ -1,0 +1,110 @@
+//! Crystal examples on imported and committed data, and PaiNN on periodic crystals.
+
+use super::*;
+
+#[test]
+fn crystal_examples_run_on_imported_and_committed_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = repo().join("data/fixtures/aflow-sample.jsonl");
+    let o = geobatch(
+        dir.path(),
+        &["data", "import", "aflow", fixture.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("imported 8 AFLOW records"),
+        "{}",
+        text(&o)
+    );
+    let cif = repo().join("data/fixtures/cif-sample.csv");
+    let cif_path = format!("dataset.path={:?}", cif.to_str().unwrap());
+    let shared = repo().join("../shared/data/crystals/perov5");
+    for batcher in ["dynamic", "static64", "static2n", "constant"] {
+        let aflow = repo().join(format!("configs/examples/aflow-{batcher}.toml"));
+        let o = geobatch(
+            dir.path(),
+            &[
+                "batches",
+                aflow.to_str().unwrap(),
+                "--steps",
+                "20",
+                "--set",
+                "batcher.batch_size=4",
+            ],
+        );
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        assert!(
+            out.contains("8 records read, 7 kept; skipped: 1 without Ef"),
+            "{out}"
+        );
+        let perov = repo().join(format!("configs/examples/perov5-{batcher}.toml"));
+        let o = geobatch(
+            dir.path(),
+            &[
+                "batches",
+                perov.to_str().unwrap(),
+                "--steps",
+                "20",
+                "--set",
+                &cif_path,
+                "--set",
+                "dataset.targets=[\"energy_per_atom\"]",
+                "--set",
+                "batcher.batch_size=3",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        if geobatch_testkit::shared_data(&shared).is_some() {
+            let path = format!("dataset.path={:?}", shared.to_str().unwrap());
+            let o = geobatch(
+                dir.path(),
+                &[
+                    "batches",
+                    perov.to_str().unwrap(),
+                    "--steps",
+                    "50",
+                    "--set",
+                    &path,
+                ],
+            );
+            let out = text(&o);
+            assert!(o.status.success(), "{out}");
+            assert!(out.contains("7572 rows read, 7572 kept"), "{out}");
+        }
+    }
+}
+
+#[test]
+fn painn_trains_on_periodic_crystals_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = repo().join("data/fixtures/aflow-sample.jsonl");
+    let o = geobatch(
+        dir.path(),
+        &["data", "import", "aflow", fixture.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let config = repo().join("configs/examples/aflow-painn-dynamic.toml");
+    let o = geobatch(
+        dir.path(),
+        &[
+            "run",
+            config.to_str().unwrap(),
+            "--steps",
+            "4",
+            "--set",
+            "model.hidden=8",
+            "--set",
+            "batcher.batch_size=3",
+            "--set",
+            "training.eval_every=4",
+            "--set",
+            "training.checkpoint_every=0",
+            "--set",
+            "training.eval_splits=[\"validation\"]",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("painn"), "{out}");
+}
