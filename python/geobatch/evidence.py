@@ -1,6 +1,6 @@
 """What an advice is sure of (``geobatch.advise``): the order a probe meets its shapes in (the
 classes of new shapes the plan meets most, first), which classes of a candidate's new shapes
-were measured and which priced from another class, candidates closer than the probes' own
+were measured and which priced from another class, candidates closer than their totals' own
 spread (a tie), and the framework's one-time start-up.
 
 A new padded shape costs what is new about it: under torch.compile (inductor keeps kernels by
@@ -69,12 +69,16 @@ def teaching_order(epoch: np.ndarray, planned: np.ndarray) -> List[int]:
 
 
 def spread(ms: Sequence[float], cold: Sequence[bool], warmup: Sequence[bool]) -> float:
-    """The probe's step-to-step spread: the coefficient of variation of its steady steps (not
-    the first, not a new shape's, not warm-up); 0 with fewer than two."""
-    steady = [m for i, (m, c, w) in enumerate(zip(ms, cold, warmup)) if i and not c and not w]
-    if len(steady) < 2:
+    """How much the probe's steady time moves from stretch to stretch: the coefficient of
+    variation of the means of its steady steps' (not the first, not a new shape's, not warm-up)
+    four consecutive quarters. A total over many steps averages the step-to-step noise out but
+    not a slower stretch of the machine, which this sees. With fewer than 8 steady steps, the
+    steps' own coefficient of variation; 0 with fewer than two."""
+    a = _steady(ms, cold, warmup)
+    if len(a) < 2:
         return 0.0
-    a = np.asarray(steady, dtype=np.float64)
+    if len(a) >= 8:
+        a = np.asarray([q.mean() for q in np.array_split(a, 4)])
     return float(a.std(ddof=1) / a.mean()) if a.mean() > 0 else 0.0
 
 
@@ -89,20 +93,82 @@ def uncertainty(planned: np.ndarray, by_new: Sequence[Sequence[float]]) -> Dict[
             "extrapolated": {int(c): int(n) for c, n in sorted(extrapolated.items())}}
 
 
-def tie(ranked: Sequence[dict], spreads: Dict[str, float]) -> Optional[dict]:
-    """The first two candidates when their predicted totals differ by less than either's
-    probe spread: which is faster is then the machine's noise, not the batcher."""
+def _steady(ms, cold, warmup) -> np.ndarray:
+    """A run's steady steps: not the first, not a new shape's, not warm-up."""
+    return np.asarray([m for i, (m, c, w) in enumerate(zip(ms, cold, warmup)) if i and not c and not w],
+                      dtype=np.float64)
+
+
+def drift(cands: Sequence[dict], warmup: int) -> Optional[Dict[str, object]]:
+    """The machine's drift: for each candidate run again after every probe (``recheck_ms``),
+    how far its recheck's steady time is from its probe's (%), and the spread that gives a
+    steady time measured in two stretches (``spread``: the two stretches' standard deviation
+    over their mean, the largest of the candidates'); ``None`` without a recheck."""
+    moved = {}
+    for c in cands:
+        again = c.get("recheck_ms")
+        if again is None:
+            continue
+        first = _steady(c["probe_ms"], c["probe_cold"], c["probe_warmup"])
+        shapes = [tuple(x) for x in np.asarray(c["recheck_shape"]).tolist()]
+        seen, cold = set(), []
+        for sh in shapes:
+            cold.append(sh not in seen)
+            seen.add(sh)
+        second = _steady(again, cold, [i < warmup for i in range(len(again))])
+        if len(first) and len(second) and first.mean() > 0:
+            moved[c["label"]] = float(100 * (second.mean() / first.mean() - 1))
+    if not moved:
+        return None
+    # two stretches a and b: their standard deviation over their mean is |a - b| / (a + b) x sqrt 2
+    spread = max(abs(m) / (200 + m) * np.sqrt(2) for m in moved.values())
+    return {"moved_pct": moved, "spread": float(spread)}
+
+
+def first_spread(first_ms: Sequence[float]) -> float:
+    """The spread of a compile: the coefficient of variation of the candidates' first probe
+    steps (each a first compile with empty caches); 0 with fewer than two."""
+    a = np.asarray(first_ms, dtype=np.float64)
+    if len(a) < 2 or a.mean() <= 0:
+        return 0.0
+    return float(a.std(ddof=1) / a.mean())
+
+
+def noise_s(row: dict, spread: float, once: float) -> float:
+    """How far a candidate's predicted total may move from run to run (s): its steady part by
+    its probe's ``spread``, and its one-time part (the first step, the new shapes:
+    mostly compiles) by the spread of a compile ``once``."""
+    once_s = float(row.get("new_shape_s") or 0.0) + float(row.get("first_step_s") or 0.0)
+    steady_s = max(float(row["predicted_s"]) - once_s, 0.0)
+    return float(np.hypot(spread * steady_s, once * once_s))
+
+
+def new_process_s(startup_s: Optional[float], ranked: Sequence[dict]) -> Optional[float]:
+    """What a new process adds to each total (s): its first step is the framework's start-up
+    (``startup_s``, measured as this process's first step) where a probe's first step had the
+    framework started; the candidates' first steps (excess and steady time) averaged."""
+    if startup_s is None or not ranked:
+        return None
+    firsts = [float(r.get("first_step_s") or 0.0) + float(r.get("steady_ms") or 0.0) / 1e3 for r in ranked]
+    return float(startup_s - np.mean(firsts))
+
+
+def tie(ranked: Sequence[dict], spreads: Dict[str, float], once: float = 0.0) -> Optional[dict]:
+    """The first two candidates when their predicted totals differ by less than the two totals'
+    own spread (``noise_s``): which is faster is then the machine's noise, not the batcher.
+    ``spreads``: each candidate's probe ``spread``; ``once``: a compile's."""
     if len(ranked) < 2:
         return None
     a, b = ranked[0], ranked[1]
     pa, pb = float(a["predicted_s"]), float(b["predicted_s"])
     if pa <= 0:
         return None
-    diff = (pb - pa) / pa
-    noise = max(spreads.get(a["label"], 0.0), spreads.get(b["label"], 0.0))
-    if diff >= noise:
+    noise = float(np.hypot(noise_s(a, spreads.get(a["label"], 0.0), once),
+                           noise_s(b, spreads.get(b["label"], 0.0), once)))
+    if pb - pa >= noise:
         return None
-    return {"labels": [a["label"], b["label"]], "difference_pct": 100 * diff, "spread_pct": 100 * noise}
+    return {"labels": [a["label"], b["label"]], "difference_pct": 100 * (pb - pa) / pa,
+            "spread_pct": 100 * noise / pa}
 
 
 def notes(result: dict) -> str:
@@ -111,15 +177,29 @@ def notes(result: dict) -> str:
     startup = result.get("startup_s")
     if startup is not None:
         lines.append(
-            f"Start-up, once whatever the batcher: {startup:.1f} s (the framework's first step: "
-            "its backend, thread pools and first trace), not in the totals above."
+            f"Start-up, once whatever the batcher: {startup:.1f} s (the framework's first step in "
+            "this process: its backend, thread pools, first trace and compile). The totals above "
+            "hold each candidate's first step with the framework started; a new process pays the "
+            "start-up in its place"
+            + (f": {result['new_process_s']:+.1f} s on each total." if result.get("new_process_s") is not None
+               else ".")
+        )
+    d = result.get("drift")
+    if d and d.get("moved_pct"):
+        moved = ", ".join(f"{label} {m:+.1f}%" for label, m in d["moved_pct"].items())
+        lines.append(
+            f"Drift: run again after every probe, the steady time moved by {moved}: the machine's "
+            f"speed from one stretch to another, {100 * d['spread']:.1f}% of a steady time, in each "
+            "total's spread."
         )
     t = result.get("tie")
     if t:
         lines.append(
             f"Tie: {t['labels'][0]} and {t['labels'][1]} are {t['difference_pct']:.1f}% apart, "
-            f"less than their probes' step-to-step spread ({t['spread_pct']:.1f}%): either is as "
-            "fast as this machine can tell (validate='all' measures both)."
+            f"less than their totals' own spread ({t['spread_pct']:.1f}%: the probes' spread from "
+            "stretch to stretch on the steady steps, a compile's on the first step and the new "
+            "shapes): "
+            "either is as fast as this machine can tell (validate='all' measures both)."
         )
     sure = result.get("uncertainty") or {}
     for label, u in sure.items():

@@ -98,8 +98,10 @@ def test_the_ranking_agrees_with_running_every_candidate(train):
 
 def test_validation_reports_predicted_against_measured_for_the_top_two(train):
     engine = Engine(compile_s=0.01)
+    # no recheck: the probe's own steps are the evidence counted below (test_evidence.py has it)
     advice = geobatch.advise(engine, train, steps=60, batch_size=16, probe_steps=20,
-                             probe_seconds=5, fresh=engine.reset, validate=True, progress=False)
+                             probe_seconds=5, fresh=engine.reset, validate=True, progress=False,
+                             recheck=False)
     validated = [r for r in advice.ranked if r["measured_steps"] is not None]
     assert [r["rank"] for r in validated] == [1, 2]
     assert all(r["measured_steps"] == 60 and r["measured_s"] > 0 for r in validated)
@@ -136,8 +138,9 @@ def test_a_functional_step_starts_every_run_from_init_which_stays_as_it_was(trai
                     init=init, probe_steps=5, warmup=0, validate=True, validate_steps=4,
                     progress=False)
     assert init["steps"] == 0 and np.array_equal(init["w"], np.zeros(3))
-    # the start-up step, two probes of 5 steps and two validation runs of 4, each from init
-    assert seen == [0] + [0, 1, 2, 3, 4] * 2 + [0, 1, 2, 3] * 2
+    # the start-up step, two probes of 5 steps, two rechecks of 20 (warmup + 20) and two
+    # validation runs of 4, each from init
+    assert seen == [0] + [0, 1, 2, 3, 4] * 2 + list(range(20)) * 2 + [0, 1, 2, 3] * 2
 
 
 def test_state_is_put_back_after_every_run_and_at_the_end_even_when_the_step_fails(train):
@@ -161,7 +164,8 @@ def test_state_is_put_back_after_every_run_and_at_the_end_even_when_the_step_fai
 
     geobatch.advise(step, train, steps=20, batch_size=16, candidates=["dynamic", "pack"],
                     state=counter, probe_steps=4, warmup=0, progress=False)
-    assert counter.value == 0 and len(starts) == 3  # the start-up step and two probes
+    # the start-up step, two probes and their two rechecks
+    assert counter.value == 0 and len(starts) == 5
 
     def failing(batch):
         counter.value += 1
@@ -239,7 +243,7 @@ def test_a_jitted_jax_step_on_jraph_tuples_is_ranked_as_running_every_candidate(
     steps = 300
     advice = geobatch.advise(step, graphs, steps=steps, batch_size=16, candidates=candidates,
                              init=w0, probe_steps=150, probe_seconds=20, validate="all",
-                             progress=False)
+                             progress=False, recheck=False)
     assert np.array_equal(np.asarray(w0), np.full((384, 384), 0.01, np.float32))
     by_label = {r["label"]: r for r in advice.ranked}
     # every candidate validated: the prediction of each within 60% of its measured total (a
@@ -305,9 +309,10 @@ def test_a_torch_models_parameters_optimizer_and_rng_are_as_before_asking(train)
     for k, v in opt.state_dict()["state"][0].items():
         assert torch.equal(torch.as_tensor(v), torch.as_tensor(before[1][k])), k
     assert torch.equal(torch.get_rng_state(), before[2])
-    # every run started from the parameters it was asked with: start-up, 2 probes, 2 validations
+    # every run started from the parameters it was asked with: start-up, 2 probes, 2 rechecks,
+    # 2 validations
     first = starts[0]
-    assert starts.count(first) == 5 and len(set(starts)) > 1
+    assert starts.count(first) == 7 and len(set(starts)) > 1
 
 
 def test_every_run_of_a_compiled_step_compiles_as_a_fresh_process_would(train):
@@ -334,8 +339,8 @@ def test_every_run_of_a_compiled_step_compiles_as_a_fresh_process_would(train):
                     probe_steps=5, warmup=0, validate=True, validate_steps=4,
                     progress=False)
     # dynamic and pack pad every batch to one shape each: one compile per run (the start-up
-    # step's, two probes' and two validation runs'), each in a process-fresh cache
-    assert len(compiles) == 5, compiles
+    # step's, two probes', two rechecks' and two validation runs'), each in a process-fresh cache
+    assert len(compiles) == 7, compiles
 
 
 def _quick_advice(train, **options):

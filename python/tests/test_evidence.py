@@ -32,12 +32,34 @@ def test_the_teaching_order_meets_the_most_frequent_classes_first():
     assert u == {"new_shapes": 5, "measured": {1: 3}, "extrapolated": {0: 1, 2: 1}}
 
 
-def test_a_tie_is_closer_than_the_probes_spread():
+def test_a_tie_is_closer_than_the_totals_own_spread():
     ranked = [{"label": "pack", "predicted_s": 100.0}, {"label": "dynamic", "predicted_s": 101.0}]
     t = evidence.tie(ranked, {"pack": 0.05, "dynamic": 0.02})
     assert t["labels"] == ["pack", "dynamic"] and abs(t["difference_pct"] - 1.0) < 1e-9
     assert evidence.tie(ranked, {"pack": 0.005, "dynamic": 0.002}) is None
     assert evidence.spread([50.0, 10.0, 10.0, 10.0], [True, False, False, False], [False] * 4) == 0.0
+    # the spread of a total: steps 50% apart that alternate average out over a stretch; a slower
+    # stretch of the machine does not
+    cold, warm = [True] + [False] * 60, [False] * 61
+    assert evidence.spread([99.0] + [10.0, 30.0] * 30, cold, warm) < 0.05
+    assert evidence.spread([99.0] + [20.0] * 30 + [30.0] * 30, cold, warm) > 0.2
+    # a run that is mostly its first compile (N = 300 under inductor): steady steps alike to
+    # 1%, compiles 10% apart from one another; 1.5 s apart on 27 s is a tie
+    short = [{"label": "dynamic", "predicted_s": 25.6, "first_step_s": 20.0, "new_shape_s": 0.0},
+             {"label": "pack", "predicted_s": 27.1, "first_step_s": 20.4, "new_shape_s": 0.0}]
+    spreads = {"dynamic": 0.01, "pack": 0.01}
+    assert evidence.tie(short, spreads) is None
+    once = evidence.first_spread([20000.0, 20400.0, 24000.0, 17000.0])
+    assert 0.1 < once < 0.2
+    t = evidence.tie(short, spreads, once)
+    assert t and t["spread_pct"] > t["difference_pct"] > 5
+    # a new process pays the start-up (its first step: framework and first compile) where a
+    # probe's first step had the framework started
+    assert abs(evidence.new_process_s(28.0, short) - (28.0 - 20.2)) < 1e-9
+    assert evidence.new_process_s(None, short) is None
+    # the same compile spread on candidates whose totals are steady steps tells them apart
+    steady = [dict(r, first_step_s=0.2) for r in short]
+    assert evidence.tie(steady, spreads, once) is None
 
 
 class ClassEngine:
@@ -92,3 +114,28 @@ def test_a_short_probe_prices_the_classes_its_plan_meets_most(train, capsys):
     assert "Start-up, once whatever the batcher" in text and advice.startup_s is not None
     # progress is shown off a terminal too (pytest's stderr is not one)
     assert "advise: static-64 probe" in capsys.readouterr().err
+
+
+def test_a_recheck_sees_the_machine_slow_down_and_calls_the_two_a_tie(train, tmp_path):
+    # a step whose machine halves its speed once both probes are done (start-up, 2 x 14 steps):
+    # probed alone, dynamic and pack differ by their padding; run again, both moved by about
+    # +100%, which the advice reports and counts in each total's spread
+    calls = []
+
+    def step(batch):
+        calls.append(1)
+        time.sleep((1e-3 if len(calls) <= 29 else 2e-3) * (1 + 0.1 * (batch.padded[0] > 400)))
+
+    advice = geobatch.advise(step, train, steps=100, batch_size=16, candidates=["dynamic", "pack"],
+                             probe_steps=14, probe_seconds=30, warmup=2, progress=False)
+    assert len(calls) == 1 + 14 + 14 + 2 * 22, len(calls)
+    moved = advice.drift["moved_pct"]
+    assert set(moved) == {"dynamic", "pack"} and all(60 < m < 140 for m in moved.values()), moved
+    assert advice.tie is not None and "Drift:" in repr(advice)
+    assert all(r["probe_spread_pct"] > 20 for r in advice.ranked)
+    advice.save(tmp_path / "a.npz")
+    again = geobatch.Advice.load(tmp_path / "a.npz")
+    assert again.drift == advice.drift and len(again.probes["pack"]["recheck_ms"]) == 22
+    quiet = geobatch.advise(step, train, steps=100, batch_size=16, candidates=["dynamic", "pack"],
+                            probe_steps=14, probe_seconds=30, warmup=2, progress=False, recheck=False)
+    assert quiet.drift is None and "recheck_ms" not in quiet.probes["pack"]
