@@ -11,10 +11,11 @@ import numpy as np
 
 from ._masked_norm import _masked_batch_norm_class
 from ._prefetch import _Prefetch
-from ._pyg_batch import _new_padded_batch, _padded_batch_class, _pyg_batch, _torch
+from ._pyg_batch import _padded_batch_class, _pyg_batch, _torch
 from ._pyg_batch import _rebuild_padded_batch  # noqa: F401  (pickles of older geobatch's batches name it here)
-from ._pyg_store import _as_store, check_potential_data
-from .store import pad_periodic
+from ._pyg_store import _as_store, _from_data_list
+from ._pyg_store import check_potential_data  # noqa: F401  (geobatch.torch.check_potential_data)
+from .store import _native_collator, pad_periodic
 
 #: geobatch's array names that PyG (and OCP/fairchem data) spell otherwise: a ``GraphStore``'s
 #: ``positions`` are a PyG batch's ``pos``
@@ -52,8 +53,10 @@ class PadCollate:
     tensor; see ``DataLoader``): the plan's padded shape plus one node, padding nodes and edges
     in the last padding graph, padding edges from the first padding node to the second (no
     self-loop), zero-padded attributes, ``ptr``, ``node_mask``, ``edge_mask``, ``graph_mask``,
-    ``num_real_graphs``; index tensors int64. It joins the graphs with
-    ``Batch.from_data_list`` (``DataLoader`` is the fast path)."""
+    ``num_real_graphs``; index tensors int64. It is ``DataLoader``'s own collation, over a store
+    of the batch's graphs made for the call (``DataLoader``, which makes its store once, is the
+    fast path): one writer of the layout. Attributes are joined as ``DataLoader`` joins them
+    (``edge_index`` offset per graph; a ``Data`` subclass's own ``__inc__`` is not consulted)."""
 
     def __init__(self, shape: Optional[Sequence[int]] = None):
         #: the padded shape for data that comes without one (a one-shape batcher's budget)
@@ -63,62 +66,22 @@ class PadCollate:
         return f"PadCollate(shape={self.shape})"
 
     def __call__(self, items):
-        import torch
-        from torch_geometric.data import Batch
-
         padded = getattr(items, "padded", None) or self.shape
         if padded is None:
             raise ValueError(
                 "PadCollate needs the plan's padded shape: wrap the dataset in "
                 "geobatch.torch.PlannedDataset, or give PadCollate(shape=...)"
             )
-        pn, pe, pg = padded
-        first = items[0]
-        for i, item in enumerate(items):
-            check_potential_data(item, i)
-        tensors = [k for k in first.keys() if torch.is_tensor(first[k]) and k != "edge_index"]
-        node_keys = tuple(k for k in tensors if first.is_node_attr(k))
-        edge_keys = tuple(k for k in tensors if first.is_edge_attr(k))
-        graph_keys = tuple(k for k in tensors if k not in node_keys and k not in edge_keys)
-        joined = Batch.from_data_list(list(items))
-        n, e, g = joined.num_nodes, joined.num_edges, joined.num_graphs
-        if not (pn > n and pe >= e and pg > g):
-            raise ValueError(f"padded shape {padded} cannot hold the batch's ({n}, {e}, {g})")
-        pn += 1  # the second padding node, which padding edges point at
-        last = pg - 1
-        mapping = {}
-        for key in node_keys:
-            mapping[key] = _pad(joined[key], pn)
-        for key in edge_keys:
-            mapping[key] = _pad(joined[key], pe)
-        for key in graph_keys:
-            value = joined[key]
-            mapping[key] = _pad(value if value.dim() else value.reshape(1), pg)
-        # what is not a tensor in a Data, as PyG's Batch holds it: numbers as a tensor (padded
-        # as graph attributes), anything else a list of the real graphs' values
-        extra = [k for k in first.keys() if k != "edge_index" and not torch.is_tensor(first[k])]
-        for key in extra:
-            value = joined[key]
-            if torch.is_tensor(value):
-                mapping[key] = _pad(value if value.dim() else value.reshape(1), pg)
-                graph_keys += (key,)
-            else:
-                mapping[key] = value
-        pad_edges = torch.stack([torch.full((pe - e,), n, dtype=torch.long),
-                                 torch.full((pe - e,), n + 1, dtype=torch.long)])
-        mapping["edge_index"] = torch.cat([joined.edge_index.long(), pad_edges], dim=1)
-        mapping["batch"] = torch.cat([joined.batch, torch.full((pn - n,), last, dtype=torch.long)])
-        counts = torch.zeros(pg, dtype=torch.long)
-        counts[:g] = joined.ptr[1:] - joined.ptr[:-1]
-        counts[last] += pn - n
-        mapping["ptr"] = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
-        mapping["graph_mask"] = torch.arange(pg) < g
-        mapping["node_mask"] = torch.arange(pn) < n
-        mapping["edge_mask"] = torch.arange(pe) < e
-        mapping["num_real_graphs"] = g
-        if "cell" in graph_keys and "cell_offsets" in edge_keys:
-            pad_periodic(mapping["cell"], mapping["cell_offsets"], (n, e, g))
-        return _new_padded_batch(mapping, pg, (node_keys, edge_keys, graph_keys))
+        # the loader's own collation over a store of these graphs: one layout, one writer
+        store, objects = _from_data_list(list(items))
+        (n, e), g = (int(x) for x in store.sizes.sum(axis=0)), len(store)
+        shape = tuple(int(x) for x in padded)
+        if not (shape[0] > n and shape[1] >= e and shape[2] > g):
+            raise ValueError(f"padded shape {shape} cannot hold the batch's ({n}, {e}, {g})")
+        native = _native_collator(store, shape, np.int64, pyg=True, max_free=1)
+        bound = native.bind(np.arange(g, dtype=np.int64), np.array([0, g], dtype=np.int64),
+                            np.array([shape], dtype=np.int64))
+        return _PygLayout(store, objects).batch(native, bound, 0, range(g))
 
 
 def data_list(store) -> list:
@@ -143,13 +106,6 @@ def data_list(store) -> list:
         edge_index = np.stack([store.senders[ea:eb], store.receivers[ea:eb]]).astype(np.int64)
         out.append(Data(edge_index=t(edge_index), **attrs))
     return out
-
-
-def _pad(value, rows: int):
-    import torch
-
-    pad = torch.zeros((rows - value.size(0),) + tuple(value.shape[1:]), dtype=value.dtype)
-    return torch.cat([value, pad])
 
 
 class _Items(list):
@@ -245,16 +201,7 @@ class DataLoader:
         self._native = None
         self._capacity = None
         self._bound = None
-        nodes, edges, graphs = (tuple(_pyg_name(k, d) for k in d)
-                                for d in (self.store.nodes, self.store.edges, self.store.graphs))
-        self._kinds = (nodes, edges, graphs)
-        # the names of the native arrays in the batch (None: not a PyG attribute)
-        self._keys = (*nodes, *edges, *graphs, "edge_index", "batch", None, None, "graph_mask",
-                      "ptr", "node_mask", "edge_mask")
-        # where a periodic batch's cell and cell_offsets are among the native arrays
-        self._periodic = ((len(nodes) + len(edges) + graphs.index("cell"),
-                           len(nodes) + edges.index("cell_offsets"))
-                          if "cell" in graphs and "cell_offsets" in edges else None)
+        self._layout = _PygLayout(self.store, self._objects)
         self._taken = 0
         self._running = None  # the pass in progress: (generation, prefetch thread or None)
         self._last = None  # the sampler's generation when the latest pass started
@@ -367,8 +314,6 @@ class DataLoader:
         per plan."""
         if self._bound is not None and self._bound[0] is plan:
             return self._bound[1], self._bound[2]
-        from .store import _native_collator
-
         capacity = tuple(int(x) for x in plan.padded.max(axis=0))
         if self._capacity is None or any(c > h for c, h in zip(capacity, self._capacity)):
             if self._capacity is not None:
@@ -388,19 +333,40 @@ class DataLoader:
         return 0 if n is None else n.leased + n.free
 
     def _make(self, native, bound, b: int, plan):
-        real, padded, arrays = native.collate_bound(bound, b)
-        if self._periodic is not None:
-            pad_periodic(arrays[self._periodic[0]], arrays[self._periodic[1]], real)
-        objects = None
-        if self._objects:  # PyG's way: a list of the real graphs' values
-            graphs = plan.indices[plan.offsets[b]:plan.offsets[b + 1]].tolist()
-            objects = {k: [v[g] for g in graphs] for k, v in self._objects.items()}
-        batch = _pyg_batch(self._keys, self._kinds, arrays, real, padded, objects)
+        # a Data's non-numeric attributes are looked up by its position in the dataset
+        graphs = plan.indices[plan.offsets[b]:plan.offsets[b + 1]].tolist() if self._objects else ()
+        batch = self._layout.batch(native, bound, b, graphs)
         if self.pin_memory:
             batch = batch.pin_memory()
         if self.device is not None:
             batch = batch.to(self.device, non_blocking=self.pin_memory)
         return batch
+
+
+class _PygLayout:
+    """How a store's batches, natively collated in PyG's layout, become PyG batches (for
+    ``DataLoader`` and ``PadCollate`` alike): the attributes' PyG names and kinds (node, edge,
+    graph), where a periodic batch's ``cell`` and ``cell_offsets`` are among the arrays, and the
+    non-numeric attributes (name -> one value per graph) carried as lists."""
+
+    def __init__(self, store, objects: dict):
+        nodes, edges, graphs = (tuple(_pyg_name(k, d) for k in d) for d in (store.nodes, store.edges, store.graphs))
+        self.kinds = (nodes, edges, graphs)
+        # the names of the native arrays in the batch (None: not a PyG attribute)
+        self.keys = (*nodes, *edges, *graphs, "edge_index", "batch", None, None, "graph_mask",
+                     "ptr", "node_mask", "edge_mask")
+        self.periodic = ((len(nodes) + len(edges) + graphs.index("cell"), len(nodes) + edges.index("cell_offsets"))
+                         if "cell" in graphs and "cell_offsets" in edges else None)
+        self.objects = objects
+
+    def batch(self, native, bound, b: int, graphs: Sequence[int]):
+        """Batch ``b`` of the plan ``bound`` to ``native``, ``graphs`` its graphs' positions
+        (for the non-numeric attributes)."""
+        real, padded, arrays = native.collate_bound(bound, b)
+        if self.periodic is not None:
+            pad_periodic(arrays[self.periodic[0]], arrays[self.periodic[1]], real)
+        objects = {k: [v[g] for g in graphs] for k, v in self.objects.items()} if self.objects else None
+        return _pyg_batch(self.keys, self.kinds, arrays, real, padded, objects)
 
 
 def _accelerator() -> bool:
