@@ -6,7 +6,7 @@ The study's question asked in the user's own loop: a compiled PyTorch step on pa
 shape once (a compile) and for its padding on every step. For each candidate batcher this plans
 the N steps exactly (the padded shape of every step, from sizes alone), probes the user's step on
 real batches of that batcher (stopped after ``probe_steps`` steps or ``probe_seconds``), and
-predicts the total with the cost model of ``geobatch advise`` (``geobatch_core::advice``: a shape's
+predicts the total with the cost model of ``geobatch advise`` (``geobatch_advice``: a shape's
 steady time, the cost of a new shape, the first step), ranked, with the evidence. docs/advise.md.
 """
 

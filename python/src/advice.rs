@@ -1,9 +1,9 @@
 //! `advise`: the prediction of `geobatch.advise` from what the Python side measured (each
 //! candidate's planned shapes and its probe's step times), made by the one cost model of
-//! `geobatch advise` ([`geobatch_core::advice`]), returned as plain Python values.
+//! `geobatch advise` ([`geobatch_advice`]), returned as plain Python values.
 
 use crate::value_error;
-use geobatch_core::advice::{Advice, Candidate, Probe, ShapeKey, advise as rank};
+use geobatch_advice::{Advice, Candidate, Probe, ShapeKey, advise as rank};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};

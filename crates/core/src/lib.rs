@@ -15,7 +15,6 @@
 //!
 //! No ML engine lives here.
 
-pub mod advice;
 pub mod atomic;
 pub mod batch;
 pub mod batcher;

@@ -129,8 +129,8 @@ impl Steps {
 
     /// The steps as the advice's cost model reads them: time, padded shape (graphs 0 in files
     /// written before the column existed), cold and warm-up flags.
-    pub fn probe(&self) -> geobatch_core::advice::Probe {
-        let mut p = geobatch_core::advice::Probe::default();
+    pub fn probe(&self) -> geobatch_advice::Probe {
+        let mut p = geobatch_advice::Probe::default();
         for (i, ms) in self.combined_ms().into_iter().enumerate() {
             let shape = [
                 self.padded_nodes[i],

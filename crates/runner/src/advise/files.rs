@@ -3,7 +3,7 @@
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::ArrowError;
-use geobatch_core::advice::{Advice, Measured};
+use geobatch_advice::{Advice, Measured};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -119,7 +119,7 @@ fn write_parquet(path: &Path, batch: &RecordBatch, table: &str) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use geobatch_core::advice::{Candidate, Probe, advise};
+    use geobatch_advice::{Candidate, Probe, advise};
 
     /// Both tables are written and read back with a row per candidate and per pair.
     #[test]

@@ -6,7 +6,7 @@
 use crate::batches::{PlannedBatch, planned_batches};
 use crate::jobs::{self, AnyConfig};
 use crate::{ExperimentConfig, LoadedConfig, RunError};
-use geobatch_core::advice::{Advice, Candidate, ShapeKey, advise};
+use geobatch_advice::{Advice, Candidate, ShapeKey, advise};
 use geobatch_results::read::Steps;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

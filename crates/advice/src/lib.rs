@@ -27,8 +27,8 @@ mod tests;
 
 pub use model::{CostModel, MIN_SAMPLES, Plane, Sampled, ShapeKey, new_dims, novelty};
 
-use crate::records::is_steady;
-use crate::stats::mean;
+use geobatch_core::records::is_steady;
+use geobatch_core::stats::mean;
 use std::collections::HashSet;
 
 /// A probe's steps as the cost model reads them, in the order they ran.
@@ -65,7 +65,7 @@ impl Probe {
     }
 
     /// Whether step `i` is a steady one (neither a warm-up step nor cold: the one definition,
-    /// [`crate::records::is_steady`]).
+    /// [`geobatch_core::records::is_steady`]).
     pub fn is_steady(&self, i: usize) -> bool {
         is_steady(self.warmup[i], self.cold[i])
     }

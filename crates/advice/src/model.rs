@@ -3,7 +3,7 @@
 //! and of a warm-up step.
 
 use super::Probe;
-use crate::stats::mean;
+use geobatch_core::stats::mean;
 use std::collections::{HashMap, HashSet};
 
 /// A padded shape: nodes, edges, graphs.
