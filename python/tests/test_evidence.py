@@ -130,9 +130,10 @@ def test_a_recheck_sees_the_machine_slow_down_and_calls_the_two_a_tie(train, tmp
                              probe_steps=14, probe_seconds=30, warmup=2, progress=False)
     assert len(calls) == 1 + 14 + 14 + 2 * 22, len(calls)
     moved = advice.drift["moved_pct"]
-    assert set(moved) == {"dynamic", "pack"} and all(60 < m < 140 for m in moved.values()), moved
+    # +100% in sleeps; the steps' own overhead and a loaded machine's late wake-ups take some off
+    assert set(moved) == {"dynamic", "pack"} and all(30 < m < 200 for m in moved.values()), moved
     assert advice.tie is not None and "Drift:" in repr(advice)
-    assert all(r["probe_spread_pct"] > 20 for r in advice.ranked)
+    assert all(r["probe_spread_pct"] > 10 for r in advice.ranked)
     advice.save(tmp_path / "a.npz")
     again = geobatch.Advice.load(tmp_path / "a.npz")
     assert again.drift == advice.drift and len(again.probes["pack"]["recheck_ms"]) == 22
