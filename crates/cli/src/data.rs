@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 use geobatch_core::registry::{self, DataProvider};
-use geobatch_core::store::Placed;
 use geobatch_core::{FetchArgs, ImportArgs};
+use geobatch_datafiles::store::Placed;
 use geobatch_runner::RunError;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -212,7 +212,7 @@ fn import_guarded(
             ""
         }
     );
-    match geobatch_core::store::put_in_place(&staging, out, force, &how) {
+    match geobatch_datafiles::store::put_in_place(&staging, out, force, &how) {
         Ok(Placed::Same) => Ok(format!(
             "{} already holds this import: left as it is",
             out.display()

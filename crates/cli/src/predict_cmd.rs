@@ -78,7 +78,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         )
         .map_err(io(&args.out))?;
     }
-    geobatch_core::atomic::write_atomic(&args.out, |f| {
+    geobatch_datafiles::atomic::write_atomic(&args.out, |f| {
         std::io::Write::write_all(f, &text)?;
         Ok(())
     })

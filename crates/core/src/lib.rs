@@ -15,11 +15,9 @@
 //!
 //! No ML engine lives here.
 
-pub mod atomic;
 pub mod batch;
 pub mod batcher;
 pub mod cell;
-pub mod compressed;
 pub mod console;
 pub mod crystal;
 pub mod dataset;
@@ -31,7 +29,6 @@ pub mod files;
 pub mod gather;
 pub mod graph;
 pub mod leftovers;
-pub mod lines;
 pub mod memory;
 pub mod model;
 pub mod neighbors;
@@ -49,7 +46,6 @@ pub mod sink;
 pub mod split;
 pub mod stats;
 pub mod stop;
-pub mod store;
 pub mod stream;
 pub mod targets;
 

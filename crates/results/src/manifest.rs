@@ -75,7 +75,7 @@ impl Manifest {
     pub fn write(&self, run_dir: &Path) -> Result<()> {
         let path = run_dir.join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(self).map_err(|e| Error::invalid(e.to_string()))?;
-        geobatch_core::atomic::write_atomic(&path, |f| f.write_all(text.as_bytes()))
+        geobatch_datafiles::atomic::write_atomic(&path, |f| f.write_all(text.as_bytes()))
             .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
     }
 

@@ -24,7 +24,7 @@ pub struct StatusRecord {
 pub fn record(run_dir: &Path, status: RunStatus, steps: u64) -> std::io::Result<()> {
     let text = serde_json::to_string(&StatusRecord { status, steps })
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    geobatch_core::atomic::write_atomic(&run_dir.join(STATUS_FILE), |f| {
+    geobatch_datafiles::atomic::write_atomic(&run_dir.join(STATUS_FILE), |f| {
         std::io::Write::write_all(f, text.as_bytes())
     })
 }

@@ -210,7 +210,7 @@ pub fn write_table(path: &Path, batch: &RecordBatch, table: &str) -> std::io::Re
         .build();
     // a half-written file (a full disk) is removed: it holds nothing and would take space that
     // the run's status still needs
-    geobatch_core::atomic::write_atomic(path, |file| {
+    geobatch_datafiles::atomic::write_atomic(path, |file| {
         let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props))?;
         writer.write(batch)?;
         writer.close()?;

@@ -11,12 +11,12 @@
 //! than the fetch under way (or with an unreadable state, or a part file shorter than its state
 //! records) stop with an error: never a loop, a silently discarded part file or an empty
 //! dataset. A store already at `aflow.jsonl` is replaced only with `--force`
-//! (`geobatch_core::store`, the rule of every import and fetch).
+//! (`geobatch_datafiles::store`, the rule of every import and fetch).
 
 use crate::reader::records_of;
 use geobatch_core::registry::FetchArgs;
-use geobatch_core::store::{self, Placed};
 use geobatch_core::{Error, Result};
+use geobatch_datafiles::store::{self, Placed};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs::File;
@@ -414,8 +414,10 @@ fn unreadable_state(state_file: &Path, part: &Path, why: &str) -> Error {
 
 fn save_state(path: &Path, state: &FetchState) -> Result<()> {
     let text = serde_json::to_string(state).map_err(|e| Error::invalid(e.to_string()))?;
-    geobatch_core::atomic::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes()))
-        .map_err(io(path))
+    geobatch_datafiles::atomic::write_atomic(path, |f| {
+        std::io::Write::write_all(f, text.as_bytes())
+    })
+    .map_err(io(path))
 }
 
 #[cfg(test)]

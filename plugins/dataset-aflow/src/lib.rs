@@ -351,7 +351,7 @@ pub fn write_jsonl(records: &[AflowRecord], out: &Path) -> Result<(usize, usize,
     }
     let (mut written, mut dups, mut bad) = (0, 0, 0);
     let mut seen = HashSet::new();
-    geobatch_core::atomic::write_atomic(out, |file| {
+    geobatch_datafiles::atomic::write_atomic(out, |file| {
         let mut w = std::io::BufWriter::new(file);
         for r in records {
             if let Some(k) = r.dedup_key()

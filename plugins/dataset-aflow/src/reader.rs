@@ -111,7 +111,7 @@ pub fn read(source: &Path) -> Result<Vec<AflowRecord>> {
     let mut out = Vec::new();
     for f in files(source)? {
         let name = f.display().to_string();
-        let bytes = geobatch_core::compressed::read(&f)?;
+        let bytes = geobatch_datafiles::compressed::read(&f)?;
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
         let text = std::str::from_utf8(bytes).map_err(|e| {
             Error::invalid(format!(

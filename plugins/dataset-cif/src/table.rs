@@ -2,8 +2,8 @@
 //! benchmarks ship them: a leading index column, an id column, a `cif` column and properties.
 
 use crate::cif::parse_p1;
-use geobatch_core::lines::LineIndex;
 use geobatch_core::{Crystal, Error, Result};
+use geobatch_datafiles::lines::LineIndex;
 use std::path::{Path, PathBuf};
 
 /// One row: the crystal (or why it could not be read) and the chosen target values.
@@ -95,7 +95,7 @@ fn targets_of(
 pub fn read(path: &Path, cols: &Columns) -> Result<Vec<Row>> {
     let name = path.display().to_string();
     // gzip, bzip2 or xz by the first bytes (a CSV named .gz that is not: read as it is)
-    let reader = geobatch_core::compressed::open(path)?;
+    let reader = geobatch_datafiles::compressed::open(path)?;
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(LineIndex::new(reader));

@@ -99,5 +99,5 @@ pub fn sources(path: &Path) -> Result<Vec<Source>> {
 /// The bytes of a file, decompressed when its first bytes say gzip, bzip2 or xz (an archive or
 /// another compression is refused, named: never read as frames of binary noise).
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    geobatch_core::compressed::read(path)
+    geobatch_datafiles::compressed::read(path)
 }

@@ -37,7 +37,7 @@ fn for_rows(
     mut row: impl FnMut(usize, &csv::StringRecord) -> Result<()>,
 ) -> Result<()> {
     // gzip (OGB's own), bzip2 or xz by the first bytes
-    let reader = geobatch_core::compressed::open(path)?;
+    let reader = geobatch_datafiles::compressed::open(path)?;
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

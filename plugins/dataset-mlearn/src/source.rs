@@ -138,7 +138,7 @@ fn from_folder(dir: &Path) -> Result<HashMap<&'static str, ElementFiles>> {
         ] {
             let path = dir.join(element).join(name);
             if path.is_file() {
-                let bytes = geobatch_core::compressed::read(&path)?;
+                let bytes = geobatch_datafiles::compressed::read(&path)?;
                 let text = String::from_utf8(bytes)
                     .map_err(|_| Error::invalid(format!("{}: not UTF-8 text", path.display())))?;
                 *slot = Some((path.display().to_string(), text));
@@ -158,7 +158,7 @@ fn from_tarball(path: &Path) -> Result<HashMap<&'static str, ElementFiles>> {
         ))
     };
     // gzip is undone by the reader of every compressed data file
-    let mut archive = tar::Archive::new(geobatch_core::compressed::open(path)?);
+    let mut archive = tar::Archive::new(geobatch_datafiles::compressed::open(path)?);
     let mut out: HashMap<&'static str, ElementFiles> = HashMap::new();
     for entry in archive.entries().map_err(fail)? {
         let mut entry = entry.map_err(fail)?;

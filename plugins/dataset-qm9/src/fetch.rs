@@ -2,8 +2,8 @@
 
 use crate::{import, store};
 use geobatch_core::registry::FetchArgs;
-use geobatch_core::store::{self as store_guard, Placed};
 use geobatch_core::{Error, Result};
+use geobatch_datafiles::store::{self as store_guard, Placed};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,8 +4,8 @@
 use crate::parse;
 use crate::properties::{POLARIZABILITY, PROPERTIES};
 use crate::records::{Molecule, Qm9Records};
-use geobatch_core::lines::LineIndex;
 use geobatch_core::{Error, Result};
+use geobatch_datafiles::lines::LineIndex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::Read;

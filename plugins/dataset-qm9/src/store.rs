@@ -110,7 +110,7 @@ pub fn write(records: &Qm9Records, out: &Path, source: &str) -> Result<()> {
             KeyValue::new("geobatch.source".into(), source.to_string()),
         ]))
         .build();
-    geobatch_core::atomic::write_atomic(out, |file| {
+    geobatch_datafiles::atomic::write_atomic(out, |file| {
         let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
         w.write(&batch)?;
         w.close()?;

@@ -4,7 +4,7 @@
 //! forced; [`refuse_unless_forced`] is the same refusal for a check made before the work (a
 //! fetch that would download for nothing).
 
-use crate::error::{Error, Result};
+use geobatch_core::error::{Error, Result};
 use std::io::Read;
 use std::path::Path;
 
