@@ -16,6 +16,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .probing import _cold
+
 
 def _new_dims(seen: List[set], shape) -> int:
     """How many of ``shape``'s dimensions ``seen`` lacks (``seen`` not changed)."""
@@ -110,11 +112,7 @@ def drift(cands: Sequence[dict], warmup: int) -> Optional[Dict[str, object]]:
         if again is None:
             continue
         first = _steady(c["probe_ms"], c["probe_cold"], c["probe_warmup"])
-        shapes = [tuple(x) for x in np.asarray(c["recheck_shape"]).tolist()]
-        seen, cold = set(), []
-        for sh in shapes:
-            cold.append(sh not in seen)
-            seen.add(sh)
+        cold = _cold([tuple(x) for x in np.asarray(c["recheck_shape"]).tolist()])
         second = _steady(again, cold, [i < warmup for i in range(len(again))])
         if len(first) and len(second) and first.mean() > 0:
             moved[c["label"]] = float(100 * (second.mean() / first.mean() - 1))

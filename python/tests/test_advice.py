@@ -187,6 +187,8 @@ def test_bad_arguments_are_named(train):
         geobatch.advise(noop, train, probe_steps=11, **ok)
     with pytest.raises(ValueError, match="probe_seconds"):
         geobatch.advise(noop, train, probe_seconds=float("nan"), **ok)
+    with pytest.raises(TypeError, match="recheck must be True or False, got 'no'"):
+        geobatch.advise(noop, train, recheck="no", **ok)
     with pytest.raises(ValueError, match="validate"):
         geobatch.advise(noop, train, validate="top", **ok)
     with pytest.raises(TypeError, match="callable"):

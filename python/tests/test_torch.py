@@ -44,6 +44,11 @@ def test_batches_are_padded_to_the_plan(qm9, kind, options, workers):
 def test_without_a_planned_shape_the_collate_says_what_to_do(qm9):
     with pytest.raises(ValueError, match="PlannedDataset"):
         PadCollate()(molecules(qm9, 3))
+    # a shape that cannot hold the graphs is named with theirs, before anything is collated
+    with pytest.raises(ValueError, match=r"padded shape \(4, 1000, 8\) cannot hold the batch's \(\d+, \d+, 3\)"):
+        PadCollate(shape=(4, 1000, 8))(molecules(qm9, 3))
+    with pytest.raises(ValueError, match=r"cannot hold the batch's \(\d+, \d+, 3\)"):
+        PadCollate(shape=(4096, 65536, 3))(molecules(qm9, 3))
 
 
 def _ddp_worker(rank, world, port, sizes, out):
