@@ -249,7 +249,11 @@ class DataLoader:
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
         where = state.pop("_where", None)
+        for old in ("_keys", "_kinds", "_periodic"):  # a loader pickled by geobatch before _PygLayout
+            state.pop(old, None)
         self.__dict__.update(state)
+        if "_layout" not in state:
+            self._layout = _PygLayout(self.store, self._objects)
         self._native = self._capacity = self._bound = self._running = self._last = None
         self._taken = 0
         if where is not None:
