@@ -4,7 +4,8 @@
 use crate::value_error;
 use crate::values::json_of;
 use geobatch_core::Cell;
-use geobatch_core::rules::{GraphRule, build_edges, check_full};
+use geobatch_core::GraphRule;
+use geobatch_geometry::edges::{build_edges, check_full};
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
 };

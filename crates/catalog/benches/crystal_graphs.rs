@@ -6,7 +6,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use geobatch_catalog::dataset_cif::table::{self, Columns};
-use geobatch_core::{GraphRule, GraphSetBuilder};
+use geobatch_core::GraphRule;
+use geobatch_geometry::GraphSetBuilder;
 use std::hint::black_box;
 use std::path::Path;
 

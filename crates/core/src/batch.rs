@@ -314,6 +314,3 @@ impl<'a> SetColumns<'a> {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -21,6 +21,18 @@ impl Cell {
         }
     }
 
+    /// The volume the three lattice vectors span, `|a . (b x c)|` (Angstrom^3; zero for a
+    /// molecule's empty cell).
+    pub fn volume(&self) -> f64 {
+        let [a, b, c] = self.lattice;
+        let bc = [
+            b[1] * c[2] - b[2] * c[1],
+            b[2] * c[0] - b[0] * c[2],
+            b[0] * c[1] - b[1] * c[0],
+        ];
+        (a[0] * bc[0] + a[1] * bc[1] + a[2] * bc[2]).abs()
+    }
+
     /// Whether any direction is periodic.
     pub fn is_periodic(&self) -> bool {
         self.pbc.iter().any(|&p| p)

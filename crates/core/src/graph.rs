@@ -1,10 +1,10 @@
-//! Column-wise storage of one dataset split: [`GraphSet`], its sizes and labels. Its builder
-//! ([`GraphSetBuilder`], `graph/builder.rs`) and the edges a rule stores (`graph/stored.rs`) are
-//! child modules: they share the set's private layout without making it public.
+//! Column-wise storage of one dataset split: [`GraphSet`], its sizes and labels. Sets are built
+//! from structures by `geobatch-geometry`'s `GraphSetBuilder`, which hands its columns over as
+//! [`GraphParts`].
 
 pub use crate::cell::Cell;
 use crate::error::{Error, Result};
-use crate::rules::{self, GraphRule};
+use crate::rules::GraphRule;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::Arc;
@@ -119,6 +119,110 @@ pub struct GraphSet {
     stress: Vec<[f32; 9]>,
     /// Whether each graph's stress is known (empty when no stress is carried).
     stress_known: Vec<bool>,
+}
+
+/// A set's columns handed over whole by the code that built them (`geobatch-geometry`'s
+/// `GraphSetBuilder`); [`GraphSet::from_parts`] checks that they agree.
+#[derive(Debug, Clone)]
+pub struct GraphParts {
+    /// Node offsets per graph (graphs + 1 entries, from 0).
+    pub node_offsets: Vec<u32>,
+    /// Atomic number of every node.
+    pub atomic_numbers: Vec<u8>,
+    /// Species class of every node (its atomic number's place in `species_classes`).
+    pub species: Vec<u32>,
+    /// Position of every node (Angstrom).
+    pub positions: Vec<[f32; 3]>,
+    /// Cell of every graph.
+    pub cells: Vec<Cell>,
+    /// Targets, `target_names.len()` per graph.
+    pub targets: Vec<f32>,
+    /// Names of the target columns.
+    pub target_names: Vec<String>,
+    /// Graph ids, concatenated.
+    pub ids: String,
+    /// Id offsets per graph (graphs + 1 entries, from 0).
+    pub id_offsets: Vec<u32>,
+    /// The edges.
+    pub edges: Edges,
+    /// Node and edge count of every graph.
+    pub sizes: Vec<GraphSize>,
+    /// Atomic number of each species class.
+    pub species_classes: Vec<u8>,
+    /// Which labels the set carries.
+    pub labels: LabelKinds,
+    /// The rule the edges were made by.
+    pub rule: GraphRule,
+    /// Per-atom forces when carried (empty otherwise).
+    pub forces: Vec<[f32; 3]>,
+    /// Per-graph stress, row-major 3x3, when carried (empty otherwise).
+    pub stress: Vec<[f32; 9]>,
+    /// Whether each graph's stress is known (empty when no stress is carried).
+    pub stress_known: Vec<bool>,
+}
+
+impl GraphSet {
+    /// The set of these columns, once their lengths agree (a builder's slip is an error here,
+    /// not a wrong batch later).
+    pub fn from_parts(p: GraphParts) -> Result<GraphSet> {
+        let graphs = p.cells.len();
+        let atoms = p.atomic_numbers.len();
+        let edges_agree = match &p.edges {
+            Edges::Full => true,
+            Edges::Stored {
+                offsets,
+                senders,
+                receivers,
+                vectors,
+                shifts,
+            } => {
+                let n = senders.len();
+                offsets.len() == graphs + 1
+                    && offsets.last().is_some_and(|&e| e as usize == n)
+                    && receivers.len() == n
+                    && vectors.len() == n
+                    && (shifts.is_empty() || shifts.len() == n)
+            }
+        };
+        let agree = p.node_offsets.len() == graphs + 1
+            && p.node_offsets.last().is_some_and(|&n| n as usize == atoms)
+            && p.species.len() == atoms
+            && p.positions.len() == atoms
+            && p.targets.len() == graphs * p.target_names.len()
+            && p.id_offsets.len() == graphs + 1
+            && p.id_offsets
+                .last()
+                .is_some_and(|&n| n as usize == p.ids.len())
+            && p.sizes.len() == graphs
+            && (!p.labels.forces || p.forces.len() == atoms)
+            && (!p.labels.stress || (p.stress.len() == graphs && p.stress_known.len() == graphs))
+            && edges_agree;
+        if !agree {
+            return Err(Error::invalid(format!(
+                "a graph set's columns do not agree ({graphs} graphs, {atoms} atoms): a bug in \
+                 the code that built it"
+            )));
+        }
+        Ok(GraphSet {
+            node_offsets: p.node_offsets,
+            atomic_numbers: p.atomic_numbers,
+            species: p.species,
+            positions: p.positions,
+            cells: p.cells,
+            targets: p.targets,
+            target_names: Arc::new(p.target_names),
+            ids: p.ids,
+            id_offsets: p.id_offsets,
+            edges: p.edges,
+            sizes: p.sizes,
+            species_classes: Arc::new(p.species_classes),
+            labels: p.labels,
+            rule: p.rule,
+            forces: p.forces,
+            stress: p.stress,
+            stress_known: p.stress_known,
+        })
+    }
 }
 
 impl GraphSet {
@@ -367,11 +471,3 @@ impl GraphSet {
         out
     }
 }
-
-mod builder;
-mod stored;
-
-pub use builder::GraphSetBuilder;
-
-#[cfg(test)]
-mod tests;

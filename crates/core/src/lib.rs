@@ -1,7 +1,8 @@
 //! geobatch-core: the data model and contracts every geobatch crate shares.
 //!
 //! * [`GraphSet`]: one dataset split, stored column-wise.
-//! * [`GraphRule`]: how edges are made from positions (`full`, `cutoff`, `knn`).
+//! * [`GraphRule`]: how edges are to be made from positions (`full`, `cutoff`, `knn`); the
+//!   edges themselves, and sets built from structures, are `geobatch-geometry`'s.
 //! * [`Shape`] / [`Budget`]: padded sizes and limits, with the study's rounding rules in [`rounding`].
 //! * [`Plan`] and [`GraphBatch`]: what a batcher chooses and the reused, padded host batch it is
 //!   collated into.
@@ -19,9 +20,7 @@ pub mod batch;
 pub mod batcher;
 pub mod cell;
 pub mod console;
-pub mod crystal;
 pub mod dataset;
-pub mod elements;
 pub mod engine;
 pub mod epoch;
 pub mod error;
@@ -31,7 +30,6 @@ pub mod graph;
 pub mod leftovers;
 pub mod memory;
 pub mod model;
-pub mod neighbors;
 pub mod node;
 pub mod plan;
 pub mod potential;
@@ -51,14 +49,13 @@ pub mod targets;
 
 pub use batch::GraphBatch;
 pub use batcher::{Batcher, BatcherContext, BatcherSpec};
-pub use crystal::Crystal;
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
 pub use engine::EngineOptions;
 pub use epoch::Plans;
 pub use error::{Error, Result};
 /// A plugin's options declared once, on its spec's fields (see `geobatch_macros`).
 pub use geobatch_macros::{plugin, plugin_options};
-pub use graph::{AtomLabels, Cell, GraphSet, GraphSetBuilder, GraphSize, LabelKinds, SizeStats};
+pub use graph::{AtomLabels, Cell, Edges, GraphParts, GraphSet, GraphSize, LabelKinds, SizeStats};
 pub use model::{
     Batch, ModelContext, ModelSpec, NamedTensor, OptimizerSpec, Staged, Stager, StepStats, Trainer,
 };

@@ -32,28 +32,3 @@ impl TargetStats {
             .collect()
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{GraphRule, GraphSetBuilder};
-
-    #[test]
-    fn population_std_as_numpy() {
-        let mut b = GraphSetBuilder::new(vec!["y".into(), "c".into()]);
-        for (i, y) in [1.0f32, 2.0, 3.0, 4.0].iter().enumerate() {
-            b.push(&i.to_string(), &[1], &[[0.0; 3]], None, &[*y, 5.0])
-                .unwrap();
-        }
-        let s = TargetStats::of(&b.build(&GraphRule::Full, None).unwrap());
-        assert_eq!(s[0].mean, 2.5);
-        assert!((s[0].std - 1.25f64.sqrt()).abs() < 1e-12); // numpy.std([1,2,3,4]) = 1.1180
-        assert_eq!(
-            s[1],
-            TargetStats {
-                mean: 5.0,
-                std: 1.0
-            }
-        );
-    }
-}

@@ -11,9 +11,10 @@ use crate::config::LoadedConfig;
 use crate::error::RunError;
 use geobatch_core::rounding::ceil_multiple_of_64;
 use geobatch_core::{
-    AtomLabels, Cell, Error, ForceContext, ForcePredictions, GraphBatch, GraphRule,
-    GraphSetBuilder, LabelKinds, ModelContext, Plan, Shape, Trainer,
+    AtomLabels, Cell, Error, ForceContext, ForcePredictions, GraphBatch, GraphRule, LabelKinds,
+    ModelContext, Plan, Shape, Trainer,
 };
+use geobatch_geometry::GraphSetBuilder;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,8 @@
 //! DESIGN.md §3, shared by the tests of every crate.
 
 use geobatch_core::graph::Edges;
-use geobatch_core::{GraphBatch, GraphRule, GraphSet, GraphSetBuilder, Plan, Shape};
+use geobatch_core::{GraphBatch, GraphRule, GraphSet, Plan, Shape};
+use geobatch_geometry::GraphSetBuilder;
 use proptest::prelude::*;
 
 /// A strategy for graph sets of 1..=`max_graphs` molecules with 1..=`max_nodes` atoms each,

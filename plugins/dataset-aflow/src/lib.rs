@@ -16,9 +16,10 @@ pub mod reader;
 pub mod record;
 
 use geobatch_core::{
-    DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSetBuilder,
-    ImportArgs, Result, SplitDataset, SplitSpec, plugin_options,
+    DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, ImportArgs, Result,
+    SplitDataset, SplitSpec, plugin_options,
 };
+use geobatch_geometry::GraphSetBuilder;
 use record::{AflowRecord, field_name, unit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -2,8 +2,8 @@
 //! its numeric properties. Values may be typed JSON or, in legacy AFLUX answers, strings
 //! (`"4.1084"`, `"8.2,8.2,4.7,90,90,120"`, `"0,0,0;0.5,0.5,0.5"`).
 
-use geobatch_core::Crystal;
-use geobatch_core::elements::atomic_number;
+use geobatch_geometry::Crystal;
+use geobatch_geometry::elements::atomic_number;
 use serde_json::{Map, Value};
 
 /// A record read from an AFLOW export.

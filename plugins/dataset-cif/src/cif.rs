@@ -2,7 +2,7 @@
 //! cell lengths and angles, the symmetry operations (only the identity is accepted) and the atom
 //! sites with fractional coordinates and occupancies (only full occupancy is accepted).
 
-use geobatch_core::elements::atomic_number;
+use geobatch_geometry::elements::atomic_number;
 use std::collections::HashMap;
 
 /// The structure a CIF describes.

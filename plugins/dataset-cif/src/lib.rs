@@ -13,9 +13,10 @@ pub mod cif;
 pub mod table;
 
 use geobatch_core::{
-    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, GraphSetBuilder, Result,
-    SplitDataset, SplitSpec, plugin_options,
+    Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, Result, SplitDataset,
+    SplitSpec, plugin_options,
 };
+use geobatch_geometry::GraphSetBuilder;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -2,8 +2,9 @@
 //! benchmarks ship them: a leading index column, an id column, a `cif` column and properties.
 
 use crate::cif::parse_p1;
-use geobatch_core::{Crystal, Error, Result};
+use geobatch_core::{Error, Result};
 use geobatch_datafiles::lines::LineIndex;
+use geobatch_geometry::Crystal;
 use std::path::{Path, PathBuf};
 
 /// One row: the crystal (or why it could not be read) and the chosen target values.

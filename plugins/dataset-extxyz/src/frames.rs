@@ -5,7 +5,7 @@
 
 use crate::comment::{self, Value};
 use crate::properties::{self, Kind, Property};
-use geobatch_core::elements::SYMBOLS;
+use geobatch_geometry::elements::SYMBOLS;
 use std::sync::OnceLock;
 
 /// Why a frame could not be read: the file, the frame (0-based, as ASE indexes them) and the

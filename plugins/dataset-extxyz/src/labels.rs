@@ -2,8 +2,8 @@
 //! they ask of the other targets, and stresses read from ASE's spellings (Voigt or 3x3, stress
 //! or virial).
 
-use geobatch_core::neighbors::{cross, dot};
 use geobatch_core::{Error, LabelKinds, Result};
+use geobatch_geometry::neighbors::{cross, dot};
 
 /// The names in `dataset.targets` that are labels of a potential rather than per-structure
 /// targets: per-atom `forces`, and a `stress` (or a `virial`, read as the stress it is).

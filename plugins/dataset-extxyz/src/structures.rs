@@ -4,13 +4,14 @@
 //! geobatch's graph rules and the splits from [`SplitSpec`], saved and reused by id.
 
 use crate::labels::{LABELS, check_potential};
-use geobatch_core::crystal::wrap;
-use geobatch_core::neighbors::{cross, dot};
 use geobatch_core::progress::Progress;
 use geobatch_core::{
-    AtomLabels, Cell, Dataset, DatasetContext, Error, GraphRule, GraphSetBuilder, LabelKinds,
-    Result, SplitDataset, SplitSpec,
+    AtomLabels, Cell, Dataset, DatasetContext, Error, GraphRule, LabelKinds, Result, SplitDataset,
+    SplitSpec,
 };
+use geobatch_geometry::GraphSetBuilder;
+use geobatch_geometry::crystal::wrap;
+use geobatch_geometry::neighbors::{cross, dot};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -101,7 +102,7 @@ impl Structure {
         }
         // the lattice's periodic vectors, and unit vectors across the open directions (which
         // may be zero in the file: ASE's nanotubes, graphene and slabs without vacuum)
-        let basis = geobatch_core::neighbors::periodic_basis(&lattice, self.pbc)
+        let basis = geobatch_geometry::neighbors::periodic_basis(&lattice, self.pbc)
             .map_err(|m| format!("{m} (lattice {lattice:?}, pbc {:?})", self.pbc))?;
         let volume = dot(basis[0], cross(basis[1], basis[2]));
         // fractional coordinate i of r is r . (b_j x b_k) / V

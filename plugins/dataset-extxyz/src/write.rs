@@ -39,7 +39,7 @@ pub fn predicted_frame(
     ));
     writeln!(out, "{line}")?;
     for ((z, p), f) in s.numbers.iter().zip(&s.positions).zip(forces) {
-        let symbol = geobatch_core::elements::symbol(*z).unwrap_or("X");
+        let symbol = geobatch_geometry::elements::symbol(*z).unwrap_or("X");
         writeln!(
             out,
             "{symbol} {} {} {} {} {} {}",

@@ -6,13 +6,14 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::rules::{GraphRule, build_edges};
+use geobatch_core::GraphRule;
 use geobatch_core::{DatasetContext, DatasetSpec};
 use geobatch_dataset_extxyz::ExtxyzSpec;
 use geobatch_dataset_extxyz::comment::Value;
 use geobatch_dataset_extxyz::frames::{self, Frame};
 use geobatch_dataset_extxyz::sources;
 use geobatch_dataset_extxyz::structures::Structure;
+use geobatch_geometry::edges::build_edges;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -19,8 +19,9 @@ pub mod store;
 
 use geobatch_core::{
     AtomLabels, Cell, DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule,
-    GraphSetBuilder, ImportArgs, LabelKinds, Result, SplitDataset, plugin_options,
+    ImportArgs, LabelKinds, Result, SplitDataset, plugin_options,
 };
+use geobatch_geometry::GraphSetBuilder;
 use records::{ELEMENTS, Records};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -314,7 +314,7 @@ fn push(
     }
     let l = e.atoms.lattice_mat;
     for (symbol, c) in e.atoms.elements.iter().zip(&e.atoms.coords) {
-        let z = geobatch_core::elements::atomic_number(symbol)
+        let z = geobatch_geometry::elements::atomic_number(symbol)
             .ok_or_else(|| format!("{symbol:?} is not an element"))?;
         r.numbers.push(z);
         let p = if e.atoms.cartesian {

@@ -17,9 +17,10 @@ pub mod records;
 pub mod store;
 
 use geobatch_core::{
-    DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet,
-    GraphSetBuilder, ImportArgs, Result, SplitName, SplitSpec, plugin_options,
+    DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, ImportArgs,
+    Result, SplitName, SplitSpec, plugin_options,
 };
+use geobatch_geometry::GraphSetBuilder;
 use properties::{HARTREE_EV, reference_energy_u0};
 use records::Qm9Records;
 use serde::{Deserialize, Serialize};

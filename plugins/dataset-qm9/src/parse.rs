@@ -2,7 +2,7 @@
 //! the original `dsgdb9nsd_*.xyz` files (with Fortran `*^` exponents).
 
 use crate::records::Molecule;
-use geobatch_core::elements::atomic_number;
+use geobatch_geometry::elements::atomic_number;
 
 /// Parses a number as written in QM9's files: `0.`, `1.`, `-7.E-6` and Fortran `1.2*^-6` included.
 pub fn number(text: &str) -> Result<f64, String> {

@@ -17,9 +17,10 @@ pub mod pair;
 
 use geobatch_core::progress::Progress;
 use geobatch_core::{
-    AtomLabels, Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet,
-    GraphSetBuilder, LabelKinds, Result, SplitName, SplitSpec, plugin_options,
+    AtomLabels, Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, LabelKinds,
+    Result, SplitName, SplitSpec, plugin_options,
 };
+use geobatch_geometry::GraphSetBuilder;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -397,7 +398,7 @@ fn periodic_distance(cell: &Cell, a: [f64; 3], b: [f64; 3]) -> f64 {
                     d[1] + f64::from(j),
                     d[2] + f64::from(k),
                 ];
-                best = best.min(geobatch_core::neighbors::norm(cell.to_cartesian(f)));
+                best = best.min(geobatch_geometry::neighbors::norm(cell.to_cartesian(f)));
             }
         }
     }

@@ -8,8 +8,10 @@
 //! eV/Angstrom^3. Pairs (periodic images included) come from geobatch's own neighbour search;
 //! every quantity is computed in double precision from the positions, image shifts and cell.
 
-use geobatch_core::rules::{GraphRule, build_edges_with_shifts};
-use geobatch_core::{Cell, neighbors};
+use geobatch_core::Cell;
+use geobatch_core::GraphRule;
+use geobatch_geometry::edges::build_edges_with_shifts;
+use geobatch_geometry::neighbors;
 
 /// The Morse parameters and the cutoff.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,7 +122,8 @@ pub fn labelled_set(
     rule: &GraphRule,
     classes: Option<&[u8]>,
 ) -> geobatch_core::Result<geobatch_core::GraphSet> {
-    use geobatch_core::{AtomLabels, GraphSetBuilder, LabelKinds};
+    use geobatch_core::{AtomLabels, LabelKinds};
+    use geobatch_geometry::GraphSetBuilder;
     let mut b = GraphSetBuilder::new(vec!["energy".into()]).carrying(LabelKinds {
         forces: true,
         stress: true,

@@ -5,8 +5,9 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use geobatch_core::{GraphRule, GraphSet, GraphSetBuilder, ModelSpec, Shape, TargetStats};
+use geobatch_core::{GraphRule, GraphSet, ModelSpec, Shape, TargetStats};
 use geobatch_dataset_synthetic::SyntheticSpec;
+use geobatch_geometry::GraphSetBuilder;
 use geobatch_model_painn::message::message;
 use geobatch_model_painn::{Painn, PainnSpec};
 use geobatch_nn::BatchInputs;

@@ -277,7 +277,7 @@ impl<B: FusedOps> crate::GraphRegressor<B> for Tiny<B> {
 /// Random fully connected molecules of 3 to 9 atoms (3 species), one target each.
 fn molecules(n: usize) -> geobatch_core::GraphSet {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
-    let mut b = geobatch_core::GraphSetBuilder::new(vec!["y".into()]);
+    let mut b = geobatch_geometry::GraphSetBuilder::new(vec!["y".into()]);
     for i in 0..n {
         let atoms = rng.random_range(3..10);
         let z: Vec<u8> = (0..atoms)

@@ -126,9 +126,7 @@ where
         }
     }
     let (z, pos, cell) = &base[0];
-    let l = cell.lattice;
-    let volume =
-        geobatch_core::neighbors::dot(l[0], geobatch_core::neighbors::cross(l[1], l[2])).abs();
+    let volume = cell.volume();
     let mut stress = 0.0f64;
     for (a, b) in [(0, 0), (1, 2), (2, 1), (0, 1)] {
         let mut strained = |h: f64| {

@@ -1,6 +1,8 @@
 //! Tests of `graph`.
 
-use super::*;
+use crate::GraphSetBuilder;
+use geobatch_core::graph::{Cell, Edges};
+use geobatch_core::{GraphRule, GraphSize};
 
 fn water_and_methane() -> GraphSetBuilder {
     let mut b = GraphSetBuilder::new(vec!["y".into()]);
@@ -141,7 +143,7 @@ fn bad_graphs_are_named() {
 fn edges_projected_over_every_graph_are_held_against_memory() {
     let rule = GraphRule::Cutoff { radius: 8.0 };
     // a million edges in the first graph of ten billion: about 1e16 edges, refused by name
-    let e = super::stored::project_edges(&rule, 1 << 20, 1, 10_000_000_000, 40.0)
+    let e = crate::stored::project_edges(&rule, 1 << 20, 1, 10_000_000_000, 40.0)
         .unwrap_err()
         .to_string();
     assert!(
@@ -149,7 +151,7 @@ fn edges_projected_over_every_graph_are_held_against_memory() {
             && e.contains("lower the radius"),
         "{e}"
     );
-    assert!(super::stored::project_edges(&rule, 1000, 10, 20, 40.0).is_ok());
+    assert!(crate::stored::project_edges(&rule, 1000, 10, 20, 40.0).is_ok());
 }
 
 #[test]

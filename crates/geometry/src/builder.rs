@@ -1,27 +1,29 @@
 //! [`GraphSetBuilder`]: a [`GraphSet`] built graph by graph, then given its edges by a
 //! [`GraphRule`] and its species classes.
 
-use super::*;
+use crate::edges as rules;
+use geobatch_core::graph::{AtomLabels, Cell, Edges, GraphParts, GraphSet, GraphSize, LabelKinds};
+use geobatch_core::{Error, GraphRule, Result};
 
 /// Builds a [`GraphSet`] graph by graph, then applies a [`GraphRule`] and assigns species classes.
 #[derive(Debug, Default, Clone)]
 pub struct GraphSetBuilder {
-    pub(super) node_offsets: Vec<u32>,
-    pub(super) atomic_numbers: Vec<u8>,
+    pub(crate) node_offsets: Vec<u32>,
+    pub(crate) atomic_numbers: Vec<u8>,
     /// Positions as the set keeps them.
-    pub(super) positions: Vec<[f32; 3]>,
+    pub(crate) positions: Vec<[f32; 3]>,
     /// Positions in double precision, for finding edges: kept only once a pushed position is not
     /// a float32 (data read as float32, QM9's, needs no copy).
-    pub(super) exact: Option<Vec<[f64; 3]>>,
-    pub(super) cells: Vec<Cell>,
-    pub(super) targets: Vec<f32>,
-    pub(super) target_names: Vec<String>,
-    pub(super) ids: String,
-    pub(super) id_offsets: Vec<u32>,
-    pub(super) labels: LabelKinds,
-    pub(super) forces: Vec<[f32; 3]>,
-    pub(super) stress: Vec<[f32; 9]>,
-    pub(super) stress_known: Vec<bool>,
+    pub(crate) exact: Option<Vec<[f64; 3]>>,
+    pub(crate) cells: Vec<Cell>,
+    pub(crate) targets: Vec<f32>,
+    pub(crate) target_names: Vec<String>,
+    pub(crate) ids: String,
+    pub(crate) id_offsets: Vec<u32>,
+    pub(crate) labels: LabelKinds,
+    pub(crate) forces: Vec<[f32; 3]>,
+    pub(crate) stress: Vec<[f32; 9]>,
+    pub(crate) stress_known: Vec<bool>,
 }
 
 impl GraphSetBuilder {
@@ -271,19 +273,19 @@ impl GraphSetBuilder {
                 "the set carries stress, but some structures were pushed without their labels",
             ));
         }
-        Ok(GraphSet {
+        GraphSet::from_parts(GraphParts {
             node_offsets: self.node_offsets,
             atomic_numbers: self.atomic_numbers,
             species,
             positions: self.positions,
             cells: self.cells,
             targets: self.targets,
-            target_names: Arc::new(self.target_names),
+            target_names: self.target_names,
             ids: self.ids,
             id_offsets: self.id_offsets,
             edges,
             sizes,
-            species_classes: Arc::new(classes),
+            species_classes: classes,
             labels: self.labels,
             rule: rule.clone(),
             forces: self.forces,
@@ -293,7 +295,7 @@ impl GraphSetBuilder {
     }
 
     /// The id of graph `g`.
-    pub(super) fn id_of(&self, g: usize) -> String {
+    pub(crate) fn id_of(&self, g: usize) -> String {
         self.ids[self.id_offsets[g] as usize..self.id_offsets[g + 1] as usize].to_string()
     }
 
@@ -348,7 +350,7 @@ impl GraphSetBuilder {
     }
 
     /// Graph `g`'s positions in double precision (as pushed).
-    pub(super) fn exact_positions(&self, g: usize) -> std::borrow::Cow<'_, [[f64; 3]]> {
+    pub(crate) fn exact_positions(&self, g: usize) -> std::borrow::Cow<'_, [[f64; 3]]> {
         let nodes = self.node_offsets[g] as usize..self.node_offsets[g + 1] as usize;
         match &self.exact {
             Some(exact) => std::borrow::Cow::Borrowed(&exact[nodes]),

@@ -1,9 +1,10 @@
 //! The edges a graph rule makes in every graph of a [`GraphSetBuilder`], stored: built in
 //! parallel, in waves held against memory.
 
-use super::{Edges, GraphSetBuilder, GraphSize};
-use crate::error::{Error, Result};
-use crate::rules::{self, GraphRule};
+use crate::GraphSetBuilder;
+use crate::edges as rules;
+use geobatch_core::graph::{Edges, GraphSize};
+use geobatch_core::{Error, GraphRule, Result};
 use rayon::prelude::*;
 
 impl GraphSetBuilder {
@@ -12,7 +13,7 @@ impl GraphSetBuilder {
     /// in memory (many graphs of a radius far beyond their cells would allocate until the
     /// process is killed; one graph alone is bounded by the rule). Errors name the first graph
     /// (in order) that fails.
-    pub(super) fn stored_edges(&self, rule: &GraphRule) -> Result<(Edges, Vec<GraphSize>)> {
+    pub(crate) fn stored_edges(&self, rule: &GraphRule) -> Result<(Edges, Vec<GraphSize>)> {
         // image shifts are kept only for a set with a potential's labels (12 more bytes an edge)
         let keep = self.labels.any();
         let bytes = if keep { 64.0 } else { 40.0 };
@@ -25,9 +26,10 @@ impl GraphSetBuilder {
         let mut wave = per_task * rayon::current_num_threads();
         let mut next_check = 1 << 20;
         let mut done = 0;
-        let mut progress = crate::progress::Progress::new("building graph edges", Some(n_graphs));
+        let mut progress =
+            geobatch_core::progress::Progress::new("building graph edges", Some(n_graphs));
         while done < n_graphs {
-            crate::stop::check("building the graphs' edges")?;
+            geobatch_core::stop::check("building the graphs' edges")?;
             progress.at(done);
             let end = (done + wave).min(n_graphs);
             let parts: Vec<Result<GraphEdges>> = (done..end)
@@ -148,7 +150,7 @@ impl GraphEdges {
 /// Refuses a graph rule whose edges, `made` in the first `done` of `graphs` graphs and projected
 /// over all of them, need more memory than this process can have (`bytes` an edge: endpoints and
 /// vector, 20 bytes, and a kept image shift, 12, about twice that while their arrays grow).
-pub(super) fn project_edges(
+pub(crate) fn project_edges(
     rule: &GraphRule,
     made: usize,
     done: usize,
@@ -161,7 +163,7 @@ pub(super) fn project_edges(
         GraphRule::Cutoff { radius } => format!("{{ kind = \"cutoff\", radius = {radius} }}"),
         GraphRule::Knn { k } => format!("{{ kind = \"knn\", k = {k} }}"),
     };
-    crate::memory::check_available(
+    geobatch_core::memory::check_available(
         &format!("dataset.graph = {rule}"),
         projected * bytes,
         &format!(

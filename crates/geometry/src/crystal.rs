@@ -1,8 +1,9 @@
 //! Periodic crystals given as lattice parameters and fractional coordinates (AFLOW records, CIF
 //! files), turned into graphs of a [`GraphSetBuilder`].
 
-use crate::graph::{Cell, GraphSetBuilder};
-use crate::{Error, Result};
+use crate::GraphSetBuilder;
+use geobatch_core::Cell;
+use geobatch_core::{Error, Result};
 
 /// One crystal as the formats give it.
 #[derive(Debug, Clone, PartialEq)]

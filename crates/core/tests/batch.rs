@@ -1,8 +1,10 @@
-//! Tests of the padded batch and its collation.
+//! Tests of the padded batch and its collation, and of target standardisation, on sets built
+//! from structures.
 
-use super::*;
-use crate::graph::{Cell, GraphSetBuilder, GraphSize};
-use crate::rules::GraphRule;
+use geobatch_core::graph::{Cell, GraphSize};
+use geobatch_core::{GraphBatch, GraphRule, GraphSet, Plan, Shape, TargetStats};
+use geobatch_geometry::GraphSetBuilder;
+use std::borrow::Cow;
 
 fn set() -> GraphSet {
     let mut b = GraphSetBuilder::new(vec!["y".into()]);
@@ -59,8 +61,8 @@ fn full_graphs_vectors_are_made_from_positions_stored_ones_are_copied() {
         .collate(&set, &plan(&set, &[1, 0], Shape::new(8, 10, 4)))
         .unwrap();
     assert!(
-        batch.stored_vectors.is_empty(),
-        "full graphs write no vectors"
+        matches!(batch.edge_vectors(), Cow::Owned(_)),
+        "full graphs store no vectors: they are made from positions"
     );
     let made = batch.edge_vectors();
     for e in 0..10 {
@@ -143,7 +145,7 @@ fn reuse_does_not_reallocate() {
 
 /// Two periodic cells with forces, the second with a stress, under a cutoff.
 fn labelled() -> GraphSet {
-    use crate::graph::{AtomLabels, LabelKinds};
+    use geobatch_core::graph::{AtomLabels, LabelKinds};
     let mut b = GraphSetBuilder::new(vec!["energy".into()]).carrying(LabelKinds {
         forces: true,
         stress: true,
@@ -241,7 +243,7 @@ fn forces_shifts_cells_and_stress_are_collated_and_padding_is_zero() {
 
 #[test]
 fn labels_are_checked_as_they_are_pushed() {
-    use crate::graph::{AtomLabels, LabelKinds};
+    use geobatch_core::graph::{AtomLabels, LabelKinds};
     let carrying = LabelKinds {
         forces: true,
         stress: true,
@@ -291,4 +293,23 @@ fn labels_are_checked_as_they_are_pushed() {
         },
     );
     assert!(e.contains("carries none"), "{e}");
+}
+
+#[test]
+fn target_standardisation_is_the_population_std_as_numpy() {
+    let mut b = GraphSetBuilder::new(vec!["y".into(), "c".into()]);
+    for (i, y) in [1.0f32, 2.0, 3.0, 4.0].iter().enumerate() {
+        b.push(&i.to_string(), &[1], &[[0.0; 3]], None, &[*y, 5.0])
+            .unwrap();
+    }
+    let s = TargetStats::of(&b.build(&GraphRule::Full, None).unwrap());
+    assert_eq!(s[0].mean, 2.5);
+    assert!((s[0].std - 1.25f64.sqrt()).abs() < 1e-12); // numpy.std([1,2,3,4]) = 1.1180
+    assert_eq!(
+        s[1],
+        TargetStats {
+            mean: 5.0,
+            std: 1.0
+        }
+    );
 }

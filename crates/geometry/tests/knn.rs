@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use geobatch_core::Cell;
-use geobatch_core::rules::{GraphRule, build_edges};
+use geobatch_core::GraphRule;
+use geobatch_geometry::edges::build_edges;
 use proptest::prelude::*;
 
 /// Edges of one graph as (receiver, sender, vector).
