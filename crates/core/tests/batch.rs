@@ -1,6 +1,8 @@
 //! Tests of the padded batch and its collation, and of target standardisation, on sets built
 //! from structures.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use geobatch_core::graph::{Cell, GraphSize};
 use geobatch_core::{GraphBatch, GraphRule, GraphSet, Plan, Shape, TargetStats};
 use geobatch_geometry::GraphSetBuilder;
