@@ -46,7 +46,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// be read.
 #[pyfunction]
 fn memory_limit() -> Option<(f64, &'static str)> {
-    geobatch_core::memory::memory_limit()
+    geobatch_process::memory::memory_limit()
 }
 
 /// A Python `ValueError` with a message.

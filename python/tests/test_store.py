@@ -382,7 +382,7 @@ def test_a_dataset_larger_than_memory_is_an_exception_not_an_abort():
 def test_sizes_are_held_against_the_processs_own_limit():
     """A size that fits the machine but not the process's address-space limit (``ulimit -v``, as
     a cluster job sets one) is an exception naming the limit, not an abort: the package reads
-    the limits with the runner's own code (geobatch_core::memory)."""
+    the limits with the runner's own code (geobatch_process::memory)."""
     import subprocess
     import sys
 

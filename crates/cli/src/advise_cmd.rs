@@ -51,7 +51,7 @@ pub fn command(args: AdviseArgs) -> anyhow::Result<ExitCode> {
     };
     let stop = crate::signals::stop_on_ctrl_c("stopping the advice (the signal again to kill)");
     let (text, out) = job::run(&request, &stop)?;
-    geobatch_core::out!("{text}");
-    geobatch_core::outln!("\nadvice written to {}", out.display());
+    geobatch_process::out!("{text}");
+    geobatch_process::outln!("\nadvice written to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -37,6 +37,6 @@ pub fn run(args: BatchesArgs) -> anyhow::Result<ExitCode> {
     };
     let loaded = AnyConfig::open(&config, &overrides, request)?;
     let stop = stop_on_ctrl_c(STOPPING);
-    geobatch_core::out!("{}", loaded.batches(steps, plans.as_deref(), &stop)?);
+    geobatch_process::out!("{}", loaded.batches(steps, plans.as_deref(), &stop)?);
     Ok(finished(stop.load(Ordering::SeqCst)))
 }

@@ -86,7 +86,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     if let Some(dir) = dump {
         let bs = batch_sizes.first().copied().unwrap_or(16);
         let what = geobatch_runner::dump::dump_potential(&loaded, &dir, bs, dump_batches)?;
-        geobatch_core::outln!("{what}");
+        geobatch_process::outln!("{what}");
         return Ok(ExitCode::SUCCESS);
     }
     let rows = geobatch_runner::bench::bench_step(&loaded, &batch_sizes, steps, warmup, &threads)?;
@@ -95,7 +95,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         .model
         .as_ref()
         .map_or("?", |m| m.typetag_name());
-    geobatch_core::out!("{}", geobatch_runner::bench::render(name, &rows));
+    geobatch_process::out!("{}", geobatch_runner::bench::render(name, &rows));
     if let Some(path) = csv {
         let training = &loaded.config.training;
         let lines = geobatch_runner::bench::csv_rows(

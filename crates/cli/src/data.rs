@@ -73,7 +73,7 @@ pub fn run(cmd: DataCommand) -> Result<(), RunError> {
     match cmd {
         DataCommand::List => {
             for p in registry::data_providers() {
-                geobatch_core::outln!(
+                geobatch_process::outln!(
                     "{:<10} {}{}",
                     p.name,
                     p.summary,
@@ -100,7 +100,7 @@ pub fn run(cmd: DataCommand) -> Result<(), RunError> {
                 ))
             })?;
             let _held = hold(&dir.join(p.default_out))?;
-            geobatch_core::outln!(
+            geobatch_process::outln!(
                 "{}",
                 fetch(&FetchArgs {
                     data_dir: dir,
@@ -123,7 +123,7 @@ pub fn run(cmd: DataCommand) -> Result<(), RunError> {
             let p = provider(&name)?;
             let out = out.unwrap_or_else(|| dir.join(p.default_out));
             let _held = hold(&out)?;
-            geobatch_core::outln!("{}", import_guarded(p, path, &out, limit, progress, force)?);
+            geobatch_process::outln!("{}", import_guarded(p, path, &out, limit, progress, force)?);
         }
     }
     Ok(())
@@ -151,7 +151,7 @@ fn hold(out: &Path) -> Result<Option<std::fs::File>, RunError> {
     match folder.try_lock() {
         Ok(()) => Ok(Some(folder)),
         Err(std::fs::TryLockError::WouldBlock) => {
-            geobatch_core::errln!(
+            geobatch_process::errln!(
                 "another `geobatch data` command is writing into {}: waiting for it to finish \
                  (Ctrl-C to stop waiting)",
                 dir.display()

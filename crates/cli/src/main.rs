@@ -93,12 +93,12 @@ fn main() -> ExitCode {
     keep_freed_memory();
     geobatch_catalog::link();
     // long loads (graphs of many structures) say how far they are, every few seconds
-    geobatch_core::progress::enable();
+    geobatch_process::progress::enable();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            geobatch_core::errln!("error: {}", message(&e));
+            geobatch_process::errln!("error: {}", message(&e));
             exit_of(&e).into()
         }
     }

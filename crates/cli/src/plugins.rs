@@ -17,7 +17,7 @@ pub struct ExampleArgs {
 /// Prints one plugin's example table.
 pub fn example_command(args: ExampleArgs) -> anyhow::Result<ExitCode> {
     let ExampleArgs { kind, name } = args;
-    geobatch_core::out!("{}", example(parse_kind(&kind)?, &name)?);
+    geobatch_process::out!("{}", example(parse_kind(&kind)?, &name)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -35,7 +35,7 @@ pub struct ListArgs {
 pub fn list_command(args: ListArgs) -> anyhow::Result<ExitCode> {
     let ListArgs { kind, markdown } = args;
     let kind = kind.as_deref().map(parse_kind).transpose()?;
-    geobatch_core::out!(
+    geobatch_process::out!(
         "{}",
         if markdown {
             self::markdown(kind)

@@ -92,7 +92,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         let ids: Vec<String> = structures.iter().map(|s| s.id.clone()).collect();
         predict::write_parquet(pq, &ids, &predictions)?;
     }
-    geobatch_core::outln!(
+    geobatch_process::outln!(
         "predicted {} structures with {} ({} rule): {}{}",
         structures.len(),
         args.run.display(),

@@ -20,16 +20,16 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let ReportArgs { results, out } = args;
     let out = out.unwrap_or_else(|| results.join("report"));
     let report = geobatch_report::report(&results, &out).map_err(RunError::from)?;
-    geobatch_core::out!("{}", report.markdown);
-    geobatch_core::outln!("report written to {}", out.display());
+    geobatch_process::out!("{}", report.markdown);
+    geobatch_process::outln!("report written to {}", out.display());
     for d in &report.damaged {
-        geobatch_core::errln!("left out, unreadable: {d}");
+        geobatch_process::errln!("left out, unreadable: {d}");
     }
     for d in &report.inconsistent {
-        geobatch_core::errln!("left out, not what it recorded: {d}");
+        geobatch_process::errln!("left out, not what it recorded: {d}");
     }
     for d in &report.incomplete {
-        geobatch_core::errln!("left out, not complete: {d}");
+        geobatch_process::errln!("left out, not complete: {d}");
     }
     // a report made without some runs says so in its exit code too
     if !report.damaged.is_empty()

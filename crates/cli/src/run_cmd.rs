@@ -55,7 +55,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                      left as it is: --restart runs it again and replaces it"
                 )))
             })?;
-            geobatch_core::outln!(
+            geobatch_process::outln!(
                 "already complete: {shown} (its results are left as they are; \
                  --restart runs it again and replaces them)"
             );
@@ -65,7 +65,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             state: RunState::Fresh,
             resume: true,
             ..
-        } => geobatch_core::errln!(
+        } => geobatch_process::errln!(
             "nothing to resume in {shown}: starting from the first step (a config changed \
              by --steps or --set is another run, in another folder)"
         ),
@@ -73,14 +73,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let stop = stop_on_ctrl_c(STOPPING);
     let run = loaded.train(&stop, resume)?;
-    geobatch_core::out!("{}", run.summary);
+    geobatch_process::out!("{}", run.summary);
     Ok(finished(run.status == RunStatus::Interrupted))
 }
 
 /// Says on stderr that a config without `[[sinks]]` records nothing of its run.
 fn warn_without_sinks(loaded: &AnyConfig) {
     if !loaded.has_sinks() {
-        geobatch_core::errln!(
+        geobatch_process::errln!(
             "warning: the config has no [[sinks]]: nothing of this run is recorded (add \
              [[sinks]] kind = \"parquet\" to keep its results)"
         );

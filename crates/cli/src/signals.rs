@@ -1,7 +1,7 @@
 //! Stop signals: the first Ctrl-C (SIGINT), SIGTERM or SIGUSR1 sets a flag a job checks after
 //! each step; a second one ends the process at once.
 
-use geobatch_core::stop::Signal;
+use geobatch_process::stop::Signal;
 use geobatch_runner::exit::Exit;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,13 +9,13 @@ use std::sync::{Arc, OnceLock};
 
 /// A stop flag set by the first Ctrl-C (which prints `message`), SIGTERM or SIGUSR1; a second
 /// Ctrl-C or SIGTERM ends the process at once (exit 130, 143), after removing what it must not
-/// leave behind ([`geobatch_core::leftovers`]: a Python worker's process group, its folder and
+/// leave behind ([`geobatch_process::leftovers`]: a Python worker's process group, its folder and
 /// batch segment). The signals are taken by a thread of their own, so that this is ordinary
 /// code and not a signal handler's; the first call installs it, later calls share its flag.
 pub fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
     // the process's one stop request: long library work (reading data, building graphs) checks
-    // it too and ends early (geobatch_core::stop)
-    let stop = geobatch_core::stop::flag();
+    // it too and ends early (geobatch_process::stop)
+    let stop = geobatch_process::stop::flag();
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
@@ -29,14 +29,14 @@ pub fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
             .spawn(move || {
                 for signal in signals.forever() {
                     // which signal it was is set before the stop, which a job may act on at once
-                    geobatch_core::stop::note(match signal {
+                    geobatch_process::stop::note(match signal {
                         SIGTERM => Signal::Terminate,
                         SIGUSR1 => Signal::User1,
                         _ => Signal::Interrupt,
                     });
                     let again = stop.swap(true, Ordering::SeqCst);
                     if again && signal != SIGUSR1 {
-                        geobatch_core::leftovers::clean_up();
+                        geobatch_process::leftovers::clean_up();
                         let code = if signal == SIGTERM {
                             Exit::Killed
                         } else {
@@ -45,7 +45,7 @@ pub fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
                         std::process::exit(code.code().into());
                     }
                     if signal == SIGINT {
-                        geobatch_core::errln!("{message}");
+                        geobatch_process::errln!("{message}");
                     }
                 }
             });

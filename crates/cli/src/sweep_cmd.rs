@@ -101,7 +101,7 @@ pub fn status(runs: &[SweepRun]) -> anyhow::Result<ExitCode> {
         // a complete run counts only when its files are what it recorded
         let (p, why) = RunState::verified(&r.run_dir);
         if let Some(why) = why {
-            geobatch_core::errln!("run {}: not what it recorded: {why}", i + 1);
+            geobatch_process::errln!("run {}: not what it recorded: {why}", i + 1);
             inconsistent = true;
         }
         match counts.iter_mut().find(|c| c.0 == p.status()) {
@@ -152,7 +152,7 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
         if matches!(outcome, Outcome::Ran | Outcome::Resumed) {
             ran += 1;
         }
-        geobatch_core::errln!(
+        geobatch_process::errln!(
             "[{}/{}] {} {} (sweep {} elapsed{eta})",
             first + i + 1,
             runs.len(),
@@ -171,7 +171,7 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
     let outcomes = &swept.outcomes;
     let count = |o| outcomes.iter().filter(|&&x| x == o).count();
     let busy = count(Outcome::Busy);
-    geobatch_core::outln!(
+    geobatch_process::outln!(
         "sweep: {} runs; {} run, {} resumed, {} already complete{}{}",
         share.len(),
         count(Outcome::Ran),
@@ -189,12 +189,12 @@ pub fn run(runs: &[SweepRun], range: Range<usize>, stop: &AtomicBool) -> anyhow:
         }
     );
     if !swept.failed.is_empty() {
-        geobatch_core::errln!(
+        geobatch_process::errln!(
             "{} run(s) failed (the others went on; run the sweep again to retry them):",
             swept.failed.len()
         );
         for (i, why) in &swept.failed {
-            geobatch_core::errln!(
+            geobatch_process::errln!(
                 "  [{}/{}] {}: {why}",
                 first + i + 1,
                 runs.len(),
@@ -234,7 +234,7 @@ pub fn submit(
         |n| n.to_string_lossy().into_owned(),
     );
     if tasks.is_empty() {
-        geobatch_core::outln!("all {} runs are complete: nothing to submit", runs.len());
+        geobatch_process::outln!("all {} runs are complete: nothing to submit", runs.len());
         return Ok(ExitCode::SUCCESS);
     }
     let log_dir = experiment_dir.join("slurm");
@@ -263,12 +263,12 @@ pub fn submit(
         runs.len()
     );
     if dry_run {
-        geobatch_core::out!("{script}");
-        geobatch_core::outln!("# written to {} ({what}); not submitted", path.display());
+        geobatch_process::out!("{script}");
+        geobatch_process::outln!("# written to {} ({what}); not submitted", path.display());
         return Ok(ExitCode::SUCCESS);
     }
     let job = geobatch_runner::slurm::submit(&path)?;
-    geobatch_core::outln!(
+    geobatch_process::outln!(
         "submitted job array {job}: {what}\n  script {}\n  logs   {}/{job}_<task>.out\n  status geobatch sweep {} --status",
         path.display(),
         log_dir.display(),

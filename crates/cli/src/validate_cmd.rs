@@ -26,9 +26,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     } = args;
     let loaded = AnyConfig::from_file_with(&config, &overrides)?;
     if resolved {
-        geobatch_core::out!("{}", loaded.resolved());
+        geobatch_process::out!("{}", loaded.resolved());
     } else {
-        geobatch_core::outln!("{}: ok ({})", config.display(), loaded.describe());
+        geobatch_process::outln!("{}: ok ({})", config.display(), loaded.describe());
     }
     Ok(ExitCode::SUCCESS)
 }

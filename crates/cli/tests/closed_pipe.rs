@@ -73,7 +73,7 @@ fn a_closed_pipe_ends_no_command_and_leaves_no_run_running() {
 }
 
 /// No source file prints with `print!`, `println!`, `eprint!` or `eprintln!` (which panic when
-/// their stream is closed) outside its tests: `geobatch_core::{out, outln, errln}` instead.
+/// their stream is closed) outside its tests: `geobatch_process::{out, outln, errln}` instead.
 #[test]
 fn nothing_prints_with_a_macro_that_panics_on_a_closed_pipe() {
     let root = repo();

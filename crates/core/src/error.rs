@@ -62,12 +62,12 @@ pub enum Error {
     /// change, exit code 2 (an import that fails while writing is not this).
     #[error("{0}")]
     Source(String),
-    /// A size this process cannot have, refused before it is allocated ([`crate::memory`]): the
+    /// A size this process cannot have, refused before it is allocated (`geobatch_process::memory`): the
     /// estimate, the limit that binds and the options to change. The user's input to change,
     /// exit code 2, wherever it is found (an allocation past the limit would abort the process).
     #[error("{0}")]
     Memory(String),
-    /// A stop signal came while the work was under way ([`crate::stop`]); nothing it made is kept.
+    /// A stop signal came while the work was under way (`geobatch_process::stop`); nothing it made is kept.
     #[error("stopped by a signal while {0}")]
     Stopped(String),
     /// A sink failed to record or write.
@@ -78,6 +78,15 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+}
+
+impl From<geobatch_process::Error> for Error {
+    fn from(e: geobatch_process::Error) -> Self {
+        match e {
+            geobatch_process::Error::Memory(m) => Error::Memory(m),
+            geobatch_process::Error::Stopped(what) => Error::Stopped(what),
+        }
+    }
 }
 
 impl Error {

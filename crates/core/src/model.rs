@@ -286,7 +286,7 @@ pub trait ModelSpec: Debug + Send + Sync {
     /// What one training step holds per padded batch, for models whose activations grow with
     /// the batch (checked by the runner against this process's memory before the step
     /// allocates it); `None` when the model does not say (a Python module's).
-    fn step_memory(&self) -> Option<crate::memory::StepMemory> {
+    fn step_memory(&self) -> Option<crate::step_memory::StepMemory> {
         None
     }
 

@@ -183,7 +183,7 @@ impl SplitSpec {
             .collect();
         let copies = pool.len() - kept.len();
         if copies > 0 {
-            crate::errln!(
+            geobatch_process::errln!(
                 "{source}: {copies} of {} structures are copies of earlier ones (same atoms, \
                  positions, cell and targets): each is kept once, in one split",
                 pool.len()

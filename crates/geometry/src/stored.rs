@@ -27,9 +27,9 @@ impl GraphSetBuilder {
         let mut next_check = 1 << 20;
         let mut done = 0;
         let mut progress =
-            geobatch_core::progress::Progress::new("building graph edges", Some(n_graphs));
+            geobatch_process::progress::Progress::new("building graph edges", Some(n_graphs));
         while done < n_graphs {
-            geobatch_core::stop::check("building the graphs' edges")?;
+            geobatch_process::stop::check("building the graphs' edges")?;
             progress.at(done);
             let end = (done + wave).min(n_graphs);
             let parts: Vec<Result<GraphEdges>> = (done..end)
@@ -163,7 +163,7 @@ pub(crate) fn project_edges(
         GraphRule::Cutoff { radius } => format!("{{ kind = \"cutoff\", radius = {radius} }}"),
         GraphRule::Knn { k } => format!("{{ kind = \"knn\", k = {k} }}"),
     };
-    geobatch_core::memory::check_available(
+    geobatch_process::memory::check_available(
         &format!("dataset.graph = {rule}"),
         projected * bytes,
         &format!(
@@ -171,5 +171,6 @@ pub(crate) fn project_edges(
              lower the radius (or k)",
             made as f64 / done as f64
         ),
-    )
+    )?;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! and their documented rows (each beside its default), so every model spells them the same way; and the memory check every
 //! model makes of its sizes before anything is allocated.
 
-use geobatch_core::memory::StepMemory;
+use geobatch_core::step_memory::StepMemory;
 use geobatch_core::{Error, OptionDoc, Result};
 
 /// Default latent size C (spec §3.1).
@@ -96,7 +96,7 @@ pub const RBF_SPACING: OptionDoc = OptionDoc {
 /// Edges of the batch a memory estimate assumes (a QM9 batch of 128 graphs has about 36,000).
 pub const NOMINAL_EDGES: f64 = 50_000.0;
 
-pub use geobatch_core::memory::{available_memory, memory_limit};
+pub use geobatch_process::memory::{available_memory, memory_limit};
 
 /// What a model's step holds per padded batch (core's `StepMemory`): `params` parameters (each
 /// with its gradient and two Adam moments: 16 bytes) and `per_edge` floats of activations per

@@ -258,7 +258,7 @@ pub fn planned_batches(loaded: &LoadedConfig, steps: u64) -> Result<Vec<PlannedB
     let set = dataset.split(split);
     let batcher = batcher_for(loaded, set, split)?;
     let mut source = GraphSource::new(set, batcher, split, loaded)?;
-    geobatch_core::memory::check_available(
+    geobatch_process::memory::check_available(
         &format!("{steps} planned steps"),
         steps as f64 * std::mem::size_of::<PlannedBatch>() as f64,
         "a planned shape per step",

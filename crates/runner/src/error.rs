@@ -158,3 +158,9 @@ impl From<geobatch_results::ReadError> for RunError {
         RunError::Results(e.into())
     }
 }
+
+impl From<geobatch_process::Error> for RunError {
+    fn from(e: geobatch_process::Error) -> Self {
+        RunError::Core(e.into())
+    }
+}

@@ -243,7 +243,8 @@ fn runs_of(
             ))
         })?;
     let mut runs = Vec::with_capacity(total);
-    let mut progress = geobatch_core::progress::Progress::new("expanding the sweep", Some(total));
+    let mut progress =
+        geobatch_process::progress::Progress::new("expanding the sweep", Some(total));
     for i in 0..total {
         progress.at(i);
         let mut t = table.clone();

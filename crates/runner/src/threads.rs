@@ -14,7 +14,7 @@ pub fn resolve(threads: Option<usize>) -> usize {
     let cores = available();
     if let Some(t) = threads.filter(|&t| t > cores) {
         // more kernel threads than cores only take turns: slower, never faster
-        geobatch_core::errln!(
+        geobatch_process::errln!(
             "warning: training.threads = {t} is more than the {cores} core(s) this process may \
              use; the kernels will take turns on them and run slower (leave the key out to use \
              every core)"

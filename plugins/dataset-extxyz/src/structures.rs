@@ -4,7 +4,6 @@
 //! geobatch's graph rules and the splits from [`SplitSpec`], saved and reused by id.
 
 use crate::labels::{LABELS, check_potential};
-use geobatch_core::progress::Progress;
 use geobatch_core::{
     AtomLabels, Cell, Dataset, DatasetContext, Error, GraphRule, LabelKinds, Result, SplitDataset,
     SplitSpec,
@@ -12,6 +11,7 @@ use geobatch_core::{
 use geobatch_geometry::GraphSetBuilder;
 use geobatch_geometry::crystal::wrap;
 use geobatch_geometry::neighbors::{cross, dot};
+use geobatch_process::progress::Progress;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -298,7 +298,7 @@ impl Collector {
     /// naming the structure's origin.
     pub fn push(&mut self, s: &Structure, values: &[Option<f64>]) -> Result<()> {
         if self.read.is_multiple_of(1024) {
-            geobatch_core::stop::check("reading the structures")?;
+            geobatch_process::stop::check("reading the structures")?;
             self.progress.at(self.read);
         }
         self.read += 1;
@@ -425,7 +425,7 @@ impl Collector {
         if used + copies < pool.len() {
             // counts are meant for large datasets: on a larger selection they leave out the
             // rest without a word
-            geobatch_core::errln!(
+            geobatch_process::errln!(
                 "warning: dataset.split uses {used} of the {} structures ({} train, {} \
                  validation, {} test); {} are left out: write fractions (split = {{ train = 0.8, \
                  validation = 0.1, test = 0.1 }}) to use them all",

@@ -118,7 +118,7 @@ fn download(downloads: &Path, sdist: &Path, index: Option<&str>) -> Result<()> {
              or download {SDIST} yourself and run `geobatch data import mlearn {SDIST}`"
         )));
     }
-    geobatch_core::errln!(
+    geobatch_process::errln!(
         "downloading {PACKAGE}'s source distribution (about 6.8 MB) with pip into {}",
         downloads.display()
     );

@@ -118,7 +118,7 @@ fn download_wheel(downloads: &Path, wheel: &Path, index: Option<&str>) -> Result
              qm9pack-1.0.3-py3-none-any.whl yourself and run `geobatch data import qm9 WHEEL`",
         ));
     }
-    geobatch_core::errln!(
+    geobatch_process::errln!(
         "downloading {PACKAGE} (about 104 MB) with pip into {}",
         downloads.display()
     );

@@ -15,12 +15,12 @@
 
 pub mod pair;
 
-use geobatch_core::progress::Progress;
 use geobatch_core::{
     AtomLabels, Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, LabelKinds,
     Result, SplitName, SplitSpec, plugin_options,
 };
 use geobatch_geometry::GraphSetBuilder;
+use geobatch_process::progress::Progress;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -208,7 +208,7 @@ impl SyntheticSpec {
         let mut progress = Progress::new("generating synthetic graphs", Some(self.graphs));
         for g in 0..self.graphs {
             if g.is_multiple_of(4096) {
-                geobatch_core::stop::check("generating the synthetic graphs")?;
+                geobatch_process::stop::check("generating the synthetic graphs")?;
                 progress.at(g);
             }
             let n = loop {
@@ -480,7 +480,7 @@ impl DatasetSpec for SyntheticSpec {
             _ => 0.0,
         };
         let edges = atoms * per_atom;
-        geobatch_core::memory::check_available(
+        geobatch_process::memory::check_available(
             &format!("dataset.graphs = {}", self.graphs),
             atoms * 16.0 + edges * 40.0,
             &format!(

@@ -186,7 +186,7 @@ impl ModelSpec for MpeuSpec {
         sizes::check_message_passing_memory(self.latent, self.steps, self.rbf, 6.0, 3.0)
     }
 
-    fn step_memory(&self) -> Option<geobatch_core::memory::StepMemory> {
+    fn step_memory(&self) -> Option<geobatch_core::step_memory::StepMemory> {
         Some(sizes::message_passing_step_memory(
             self.latent,
             self.steps,

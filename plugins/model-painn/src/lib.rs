@@ -386,7 +386,7 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> GraphRegressor<B> for Painn<B
 impl PainnSpec {
     /// What a step holds per batch: about `L (3 K F + 9 F^2)` parameters and `L (K + 6 F)`
     /// activations per edge.
-    fn memory(&self) -> geobatch_core::memory::StepMemory {
+    fn memory(&self) -> geobatch_core::step_memory::StepMemory {
         let (f, l, k) = (self.hidden as f64, self.layers as f64, self.rbf as f64);
         geobatch_nn::sizes::step_memory(
             &format!(
@@ -420,7 +420,7 @@ impl ModelSpec for PainnSpec {
         geobatch_nn::sizes::check_memory(&m.sizes, m.fixed / 16.0, m.per_edge / 4.0)
     }
 
-    fn step_memory(&self) -> Option<geobatch_core::memory::StepMemory> {
+    fn step_memory(&self) -> Option<geobatch_core::step_memory::StepMemory> {
         Some(self.memory())
     }
 

@@ -17,7 +17,7 @@ pub struct Segment {
     file: tempfile::NamedTempFile,
     size: u64,
     /// Removes the file if geobatch ends at once (a second Ctrl-C): `file` does when dropped.
-    _leftover: geobatch_core::leftovers::Registration,
+    _leftover: geobatch_process::leftovers::Registration,
 }
 
 impl Segment {
@@ -36,8 +36,8 @@ impl Segment {
         }
         .or_else(|_| builder().tempfile())
         .map_err(|e| Error::invalid(format!("python model: cannot make the batch segment: {e}")))?;
-        let _leftover = geobatch_core::leftovers::register(
-            geobatch_core::leftovers::Leftover::File(file.path().to_path_buf()),
+        let _leftover = geobatch_process::leftovers::register(
+            geobatch_process::leftovers::Leftover::File(file.path().to_path_buf()),
         );
         Ok(Segment {
             file,

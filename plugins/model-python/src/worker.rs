@@ -12,8 +12,8 @@
 //! closed) that group is killed before the worker is reaped: the children it left behind go
 //! with it, and the group's id cannot have been taken by another process meanwhile.
 
-use geobatch_core::leftovers::{self, Leftover};
 use geobatch_core::{Error, Result};
+use geobatch_process::leftovers::{self, Leftover};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -61,8 +61,8 @@ pub struct Worker {
     _dir: (tempfile::TempDir, Leftovers),
 }
 
-/// A registration of [`geobatch_core::leftovers`].
-type Leftovers = geobatch_core::leftovers::Registration;
+/// A registration of [`geobatch_process::leftovers`].
+type Leftovers = geobatch_process::leftovers::Registration;
 
 /// Reads the worker's reply lines in a thread, into a channel that closes at the end of the
 /// output (which a child holding the pipe can delay forever: see [`Worker::read`]).

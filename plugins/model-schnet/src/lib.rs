@@ -161,7 +161,7 @@ impl ModelSpec for SchNetSpec {
         sizes::check_message_passing_memory(self.latent, self.steps, self.rbf, 4.0, 2.0)
     }
 
-    fn step_memory(&self) -> Option<geobatch_core::memory::StepMemory> {
+    fn step_memory(&self) -> Option<geobatch_core::step_memory::StepMemory> {
         Some(sizes::message_passing_step_memory(
             self.latent,
             self.steps,

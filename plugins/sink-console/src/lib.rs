@@ -129,7 +129,7 @@ impl ConsoleSink {
     fn line(&self, text: &str) {
         match self.display {
             Display::Bar => self.bar.println(text),
-            Display::Lines(_) => geobatch_core::errln!("{text}"),
+            Display::Lines(_) => geobatch_process::errln!("{text}"),
             Display::Quiet => {}
         }
     }
@@ -173,7 +173,7 @@ impl Sink for ConsoleSink {
             }
             Display::Lines(every) if self.last_line.elapsed() >= every => {
                 self.last_line = Instant::now();
-                geobatch_core::errln!(
+                geobatch_process::errln!(
                     "{}: step {}/{} ({:.0}%), {}{}",
                     self.label,
                     self.position,
@@ -241,7 +241,7 @@ impl Sink for ConsoleSink {
             ),
             _ => String::new(),
         };
-        geobatch_core::errln!(
+        geobatch_process::errln!(
             "{}: {} after {} steps{here} in {:.2} s ({:.1} steps/s, {:.0} graphs/s{training}){}",
             self.label,
             end.status.as_str(),
@@ -255,7 +255,7 @@ impl Sink for ConsoleSink {
                 .unwrap_or_default()
         );
         if let Some(e) = &self.last_eval {
-            geobatch_core::errln!("  last evaluation: {e}");
+            geobatch_process::errln!("  last evaluation: {e}");
         }
         Ok(())
     }

@@ -155,7 +155,7 @@ fn measure(
     drop(claim);
     if stop.load(Ordering::SeqCst) {
         return Err(RunError::AdviceStopped {
-            by: geobatch_core::stop::stopped_by(),
+            by: geobatch_process::stop::stopped_by(),
         });
     }
     let run = geobatch_results::read::read_run(&summary.run_dir)?;
@@ -224,7 +224,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), RunErr
             let Some(i) = candidates.iter().position(|c| c.label == label) else {
                 continue;
             };
-            geobatch_core::errln!("advise: validating {label}: {} steps", req.steps);
+            geobatch_process::errln!("advise: validating {label}: {} steps", req.steps);
             let full = variant(&base_loaded, &tables[i], req.steps, &out.join("validation"))?;
             let steps =
                 measure(&full, None, stop).map_err(within(format!("validation run of {label}")))?;
@@ -241,7 +241,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), RunErr
 fn plans_fit(steps: u64, candidates: usize) -> Result<(), RunError> {
     let per_step =
         std::mem::size_of::<PlannedBatch>() + candidates * std::mem::size_of::<ShapeKey>();
-    geobatch_core::memory::check_available(
+    geobatch_process::memory::check_available(
         &format!("--steps {steps}"),
         steps as f64 * per_step as f64,
         &format!(
@@ -355,7 +355,7 @@ fn probe_all(
         let plan = planned_batches(&probe, req.steps)?;
         let plan_s = started.elapsed().as_secs_f64();
         let (padded, fill, graphs_per_step) = planned(&plan);
-        geobatch_core::errln!(
+        geobatch_process::errln!(
             "advise: {label}: planned {} steps in {plan_s:.1} s; probing {} steps (at most {:.0} s)",
             req.steps,
             req.probe_steps,

@@ -228,7 +228,7 @@ impl TaskHooks for NodeTask<'_> {
             &e,
         ))?;
         if self.judge(&e, at.rounds, trainer)? {
-            geobatch_core::errln!(
+            geobatch_process::errln!(
                 "early stopping after epoch {}: no better validation accuracy",
                 at.rounds
             );
@@ -251,7 +251,7 @@ impl TaskHooks for NodeTask<'_> {
         if let Some((epoch, acc)) = self.state.best_epoch
             && trainer.restore_best()?
         {
-            geobatch_core::errln!(
+            geobatch_process::errln!(
                 "evaluating the parameters of epoch {epoch} (best validation accuracy {acc:.4})"
             );
             self.kept = Some(epoch);
@@ -323,7 +323,7 @@ impl TaskKind for NodeConfig {
 
     fn load(loaded: &LoadedNodeConfig) -> Result<Box<dyn NodeDataset>, RunError> {
         let (dataset, load_ns) = load_graph(&loaded.config)?;
-        geobatch_core::errln!("{}", describe(&dataset.source(), dataset.graph(), load_ns));
+        geobatch_process::errln!("{}", describe(&dataset.source(), dataset.graph(), load_ns));
         Ok(dataset)
     }
 

@@ -189,7 +189,7 @@ fn train_on_threads<K: TaskKind>(
         parameters: prepared.trainer.parameter_count(),
         per_round: prepared.per_round,
     };
-    geobatch_core::errln!(
+    geobatch_process::errln!(
         "{model}: {} parameters; {}",
         trained.parameters,
         prepared.about

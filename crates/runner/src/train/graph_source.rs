@@ -5,7 +5,7 @@
 use super::feed::BatchSource;
 use crate::config::LoadedConfig;
 use crate::error::RunError;
-use geobatch_core::memory::StepMemory;
+use geobatch_core::step_memory::StepMemory;
 use geobatch_core::{
     Batcher, Error, GraphBatch, GraphSet, GraphStream, Plan, Shape, SplitName, StreamMode,
 };
@@ -154,7 +154,7 @@ pub(crate) fn load_dataset(
     // most atoms alone may be meant (a short cutoff on purpose), but is worth the figure
     let (alone, atoms) = (train.isolated_nodes(), train.total_nodes());
     if atoms > 0 && alone * 2 > atoms {
-        geobatch_core::errln!(
+        geobatch_process::errln!(
             "warning: dataset.graph leaves {alone} of the {atoms} atoms of the train split \
              ({:.0}%) without a neighbour: they take nothing from the graph; raise the cutoff \
              radius, or use knn",
@@ -178,7 +178,7 @@ pub(crate) fn batcher_for(
         .explicit_budget()
         .and_then(|b| geobatch_core::batcher::budget_warning(set.sizes(), b))
     {
-        geobatch_core::errln!(
+        geobatch_process::errln!(
             "warning: batcher.budget, on the {} split: {warning}",
             split.as_str()
         );

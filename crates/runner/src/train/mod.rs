@@ -213,7 +213,7 @@ where
     trainer.load(ckpt)?;
     source.restore(state.source)?;
     task.restore(state.task, trainer)?;
-    geobatch_core::errln!("resuming from the checkpoint at step {}", state.step);
+    geobatch_process::errln!("resuming from the checkpoint at step {}", state.step);
     Ok(Resumed {
         start: state.step,
         progress: state.progress,
@@ -515,7 +515,9 @@ impl<T: TaskHooks> RunLoop<'_, T> {
         }
         let position = source.position()?;
         self.write_checkpoint(next, position)?;
-        geobatch_core::errln!("checkpoint written at step {next}: --resume continues from there");
+        geobatch_process::errln!(
+            "checkpoint written at step {next}: --resume continues from there"
+        );
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! step (reading data, building graphs), which then ends with [`Error::Stopped`] instead of
 //! running to its end. Nothing in the library sets it.
 
-use crate::error::{Error, Result};
+use crate::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -23,7 +23,7 @@ pub fn requested() -> bool {
 ///
 /// # Errors
 /// [`Error::Stopped`] naming `what` was under way.
-pub fn check(what: &str) -> Result<()> {
+pub fn check(what: &str) -> Result<(), Error> {
     if requested() {
         Err(Error::Stopped(what.to_string()))
     } else {

@@ -5,7 +5,7 @@
 //! address-space limit (`ulimit -v`, less the address space it holds: what its writable private
 //! mappings really use, and the whole of every other mapping) and its cgroup's memory limit (the
 //! cgroup this process is in, v2 or v1, and each of its ancestors: a container's or a SLURM
-//! job's, less what it uses already). A refusal is [`crate::Error::Memory`] (exit 2 in the CLI),
+//! job's, less what it uses already). A refusal is [`crate::Error::Memory`] (`geobatch_core::Error::Memory`: exit 2 in the CLI),
 //! naming the estimate and the limit.
 
 /// Bytes this process can still allocate, and which limit says so (for messages); `None` where
@@ -177,7 +177,7 @@ pub fn gib(bytes: f64) -> f64 {
 /// Refuses `need` bytes (a lower bound of what `what` will allocate) when this process cannot
 /// have them ([`memory_limit`]) with [`crate::Error::Memory`]; `what` names the option and its
 /// value (`dataset.graphs = 1000000000`).
-pub fn check_available(what: &str, need: f64, detail: &str) -> crate::Result<()> {
+pub fn check_available(what: &str, need: f64, detail: &str) -> Result<(), crate::Error> {
     match memory_limit() {
         Some((have, which)) if need > have => Err(crate::Error::Memory(format!(
             "{what}: needs at least {:.1} GiB ({detail}), more than the {:.1} GiB {which}",
@@ -185,51 +185,6 @@ pub fn check_available(what: &str, need: f64, detail: &str) -> crate::Result<()>
             gib(have)
         ))),
         _ => Ok(()),
-    }
-}
-
-/// What a model's training step holds for one padded batch: its parameters' state and the
-/// activations kept for the backward pass, per edge and per node. The runner checks it against
-/// [`memory_limit`] for the largest batch its batcher can make (the budget) before the first
-/// step, and for every larger padded shape met before that batch is trained on.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepMemory {
-    /// The model's options and values the estimate depends on (`model.latent = 64, ...`).
-    pub sizes: String,
-    /// Bytes held whatever the batch: parameters, gradients, optimiser state.
-    pub fixed: f64,
-    /// Bytes of activations per padded edge.
-    pub per_edge: f64,
-    /// Bytes of activations per padded node.
-    pub per_node: f64,
-}
-
-impl StepMemory {
-    /// Bytes one step on a batch of `shape` needs.
-    pub fn bytes(&self, shape: crate::Shape) -> f64 {
-        self.fixed + self.per_edge * shape.edges as f64 + self.per_node * shape.nodes as f64
-    }
-
-    /// Refuses a batch of `shape` (`what`: where it comes from, for the message) whose step
-    /// this process cannot hold ([`crate::Error::Memory`]).
-    pub fn check(&self, shape: crate::Shape, what: &str) -> crate::Result<()> {
-        let need = self.bytes(shape);
-        match memory_limit() {
-            Some((have, which)) if need > have => Err(crate::Error::Memory(format!(
-                "{}: a training step on {what} ({} nodes, {} edges) needs about {:.1} GiB \
-                 (parameters and optimiser state {:.2} GiB, activations {:.1} GiB), more than \
-                 the {:.1} GiB {which}: choose smaller model sizes, a smaller batch_size, or \
-                 fewer edges (dataset.graph)",
-                self.sizes,
-                shape.nodes,
-                shape.edges,
-                gib(need),
-                gib(self.fixed),
-                gib(need - self.fixed),
-                gib(have)
-            ))),
-            _ => Ok(()),
-        }
     }
 }
 
