@@ -11,7 +11,7 @@ use geobatch_catalog::batcher_nodes::ppr::push_all;
 use geobatch_catalog::batcher_nodes::{IbmbNodeSpec, Order};
 use geobatch_catalog::dataset_graphs::SbmParams;
 use geobatch_core::SplitName;
-use geobatch_core::node::{
+use geobatch_node::{
     NodeBatch, NodeBatcherContext, NodeBatcherSpec, NodeCollator, NodeGraph, NodePlan,
 };
 use std::hint::black_box;

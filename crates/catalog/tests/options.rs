@@ -6,9 +6,9 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec};
 use geobatch_core::registry::{self, PluginDescriptor, PluginKind, Task};
 use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, OptionDefault, SinkSpec};
+use geobatch_node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec};
 use std::collections::BTreeSet;
 
 #[derive(serde::Deserialize)]

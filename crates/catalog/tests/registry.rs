@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec};
 use geobatch_core::registry::{self, PluginKind, Task};
 use geobatch_core::{BatcherSpec, DatasetSpec, SinkSpec};
+use geobatch_node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec};
 
 #[test]
 fn every_expected_plugin_is_registered() {

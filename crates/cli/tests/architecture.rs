@@ -101,7 +101,7 @@ fn defined_names() -> HashSet<String> {
     ];
     for f in files.iter().filter(|f| !f.contains("/target/")) {
         let path = root.join(f);
-        // module files and folders, and crate folders (`core::node`)
+        // module files and folders, and crate folders (`core::rules`)
         if let Some(stem) = path.file_stem() {
             names.insert(stem.to_string_lossy().into_owned());
         }

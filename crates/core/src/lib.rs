@@ -12,7 +12,8 @@
 //!   [`registry`] of plugin descriptors.
 //!
 //! * [`potential`]: what a potential (energy, forces, stress) is trained with and predicts.
-//! * [`node`]: node-level tasks on one large graph (IBMB and its baselines).
+//! * Node-level tasks on one large graph (IBMB and its baselines) are `geobatch-node`'s, on these
+//!   same contracts' shared parts ([`Trainer`], [`Batch`], the registry).
 //!
 //! No ML engine lives here.
 
@@ -27,7 +28,6 @@ pub mod files;
 pub mod gather;
 pub mod graph;
 pub mod model;
-pub mod node;
 pub mod plan;
 pub mod potential;
 pub mod prefetch;

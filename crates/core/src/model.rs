@@ -3,7 +3,7 @@
 //! model crates.
 //!
 //! One contract serves both kinds of task: [`Trainer`] is generic over the [`Batch`] it trains
-//! on, [`GraphBatch`] (many small graphs, the default) or [`crate::node::NodeBatch`] (a subgraph
+//! on, [`GraphBatch`] (many small graphs, the default) or `geobatch_node::NodeBatch` (a subgraph
 //! of one large graph).
 
 use crate::batch::GraphBatch;

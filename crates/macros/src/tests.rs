@@ -217,7 +217,7 @@ mod plugin {
                 example = "",
                 options = NodeNetSpec::OPTIONS
             ),
-            parse_quote! { impl geobatch_core::node::NodeModelSpec for GcnSpec {} },
+            parse_quote! { impl geobatch_node::NodeModelSpec for GcnSpec {} },
         )
         .expect("expanded");
         assert!(node.contains("PluginKind :: Model"), "{node}");

@@ -8,8 +8,8 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
-use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec, NodePredictions};
 use geobatch_core::{GraphBatch, ModelContext, ModelSpec, Result, StepStats, Trainer};
+use geobatch_node::{NodeBatch, NodeModelContext, NodeModelSpec, NodePredictions};
 use geobatch_runner::ExperimentConfig;
 use geobatch_runner::jobs::AnyConfig;
 use geobatch_runner::node::NodeConfig;

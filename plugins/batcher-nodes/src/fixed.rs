@@ -1,8 +1,8 @@
 //! [`FixedBatches`]: precomputed plans replayed every epoch in a scheduled order.
 
 use crate::order::{Order, Scheduler, histogram};
-use geobatch_core::node::{NodeBatcher, NodeBatcherContext, NodeGraph, NodePlan};
 use geobatch_core::{Error, Result};
+use geobatch_node::{NodeBatcher, NodeBatcherContext, NodeGraph, NodePlan};
 use std::time::Instant;
 
 /// Fixed, precomputed batches (IBMB, Cluster-GCN): built once, replayed every epoch.

@@ -9,8 +9,8 @@ use crate::grouping::{
 use crate::order::Order;
 use crate::partition::{Partitioner, check_parts, inference_parts, partition};
 use crate::ppr::{push_all, top_k, topic_ppr};
-use geobatch_core::node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodePlan};
 use geobatch_core::{Error, Result, plugin_options};
+use geobatch_node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodePlan};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 

@@ -3,8 +3,8 @@
 //! propagation that moves boundary nodes to the part holding most of their neighbours, repeated
 //! until fewer than 0.1% of the nodes move).
 
-use geobatch_core::node::NodeGraph;
 use geobatch_core::{Error, Result};
+use geobatch_node::NodeGraph;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;

@@ -3,7 +3,7 @@
 //!
 //! The random walk is `D⁻¹A` on the pre-processed graph (self-loops included); teleport `alpha`.
 
-use geobatch_core::node::NodeGraph;
+use geobatch_node::NodeGraph;
 use rayon::prelude::*;
 
 /// Reusable dense scratch of one push: estimate, residual, queue flag, touched list.

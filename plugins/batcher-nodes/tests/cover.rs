@@ -7,7 +7,7 @@ use geobatch_batcher_nodes::{
     ClusterSpec, FullSpec, IbmbBatchSpec, IbmbNodeSpec, NeighborSpec, Order, Partitioner,
 };
 use geobatch_core::SplitName;
-use geobatch_core::node::{NodeBatcherContext, NodeBatcherSpec, NodeGraph, NodePlan};
+use geobatch_node::{NodeBatcherContext, NodeBatcherSpec, NodeGraph, NodePlan};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -149,7 +149,7 @@ fn every_batcher_covers_its_outputs_exactly_once_per_epoch() {
 
 #[test]
 fn neighbor_batches_keep_exactly_the_sampled_fanout_of_each_output() {
-    use geobatch_core::node::{NodeBatch, NodeCollator};
+    use geobatch_node::{NodeBatch, NodeCollator};
     let g = graph(600, 3000);
     let spec = NeighborSpec {
         batch_size: 45,

@@ -11,8 +11,8 @@ pub mod ogb;
 pub mod sbm;
 pub mod split;
 
-use geobatch_core::node::{LoadedGraph, NodeDataset, NodeDatasetSpec, NodeGraph};
 use geobatch_core::{DatasetContext, Error, Result, plugin_options};
+use geobatch_node::{LoadedGraph, NodeDataset, NodeDatasetSpec, NodeGraph};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -10,10 +10,10 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use geobatch_core::node::NodeBatch;
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Linear, gather_rows, segment_sum};
+use geobatch_node::NodeBatch;
 
 /// The batch as tensors.
 #[derive(Debug, Clone)]

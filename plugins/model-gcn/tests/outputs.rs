@@ -6,14 +6,14 @@
 
 use burn::tensor::Tensor;
 use geobatch_core::SplitName;
-use geobatch_core::node::{
-    NodeBatch, NodeCollator, NodeGraph, NodeModelContext, NodeModelSpec, NodeOptimizerSpec,
-    NodePlan, NodePredictions,
-};
 use geobatch_dataset_graphs::SbmParams;
 use geobatch_model_gcn::GcnSpec;
 use geobatch_model_gcn::net::{NodeInputs, NodeNet};
 use geobatch_nn::backend::Cpu;
+use geobatch_node::{
+    NodeBatch, NodeCollator, NodeGraph, NodeModelContext, NodeModelSpec, NodeOptimizerSpec,
+    NodePlan, NodePredictions,
+};
 
 fn graph() -> NodeGraph {
     let p = SbmParams {

@@ -10,11 +10,11 @@ mod segment;
 mod wire;
 mod worker;
 
-use geobatch_core::node::{NodeBatch, NodeModelContext, NodeModelSpec};
 use geobatch_core::{
     Error, GraphBatch, ModelContext, ModelSpec, OptimizerSpec, Result, StepStats, Trainer,
     plugin_options,
 };
+use geobatch_node::{NodeBatch, NodeModelContext, NodeModelSpec};
 use segment::Segment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use bytemuck::cast_slice;
-use geobatch_core::node::{NodeBatch, NodePredictions};
 use geobatch_core::{Batch, Error, GraphBatch, Result};
+use geobatch_node::{NodeBatch, NodePredictions};
 use serde_json::{Value, json};
 
 /// A batch the worker can read: its task, arrays and scalars, and what `predict` answers.

@@ -2,8 +2,8 @@
 //! the `[training]` and `[batches]` tables of node-level runs.
 
 use crate::config::{ExperimentSection, Loaded, Mode, Validate};
-use geobatch_core::node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec, NodeOptimizerSpec};
 use geobatch_core::{SinkSpec, SplitName};
+use geobatch_node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec, NodeOptimizerSpec};
 use serde::{Deserialize, Serialize};
 
 /// A node-level experiment.

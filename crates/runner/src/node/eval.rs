@@ -7,12 +7,10 @@
 //! NaN scores.
 
 use crate::error::RunError;
-use geobatch_core::node::metrics::{accuracy, macro_f1};
-use geobatch_core::node::{
-    NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodePlan, NodePredictions,
-};
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{Error, SplitName, Trainer};
+use geobatch_node::metrics::{accuracy, macro_f1};
+use geobatch_node::{NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodePlan, NodePredictions};
 use std::time::Instant;
 
 /// Result of one evaluation pass.

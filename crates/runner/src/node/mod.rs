@@ -21,9 +21,7 @@ pub use train::{NodeTask, NodeTrainSummary};
 
 use crate::error::RunError;
 use geobatch_core::SplitName;
-use geobatch_core::node::{
-    NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeDataset, NodeGraph,
-};
+use geobatch_node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeDataset, NodeGraph};
 use std::time::Instant;
 
 pub(crate) fn load_graph(cfg: &NodeConfig) -> Result<(Box<dyn NodeDataset>, u64), RunError> {

@@ -4,7 +4,7 @@
 use crate::error::RunError;
 use crate::train::BatchSource;
 use geobatch_core::Error;
-use geobatch_core::node::{NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodePlan};
+use geobatch_node::{NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodePlan};
 use serde::{Deserialize, Serialize};
 
 /// Node batches epoch after epoch: the batcher's plans of each epoch, collated into induced

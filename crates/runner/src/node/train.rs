@@ -11,10 +11,10 @@ use crate::error::RunError;
 use crate::sinks::SinkSet;
 use crate::train::entry::{Prepared, Rounds, RunSummary, TaskKind, Trained};
 use crate::train::{Ended, Flow, Point, TaskHooks};
-use geobatch_core::node::{
+use geobatch_core::{Error, RunStatus, SplitName, Task, Trainer};
+use geobatch_node::{
     NodeBatch, NodeBatcher, NodeDataset, NodeGraph, NodeModelContext, NodeModelSpec,
 };
-use geobatch_core::{Error, RunStatus, SplitName, Task, Trainer};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

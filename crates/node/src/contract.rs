@@ -1,11 +1,11 @@
 //! Plugin contracts of node-level tasks: datasets that are one graph, batchers that plan
 //! subgraphs, and trainers that classify output nodes.
 
-use super::batch::{NodeBatch, NodePlan};
-use super::graph::NodeGraph;
-use crate::dataset::{DatasetContext, SplitName};
-use crate::error::Result;
-use crate::model::Trainer;
+use crate::batch::{NodeBatch, NodePlan};
+use crate::graph::NodeGraph;
+use geobatch_core::dataset::{DatasetContext, SplitName};
+use geobatch_core::error::Result;
+use geobatch_core::model::Trainer;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 

@@ -1,7 +1,7 @@
 //! [`NodeGraph`]: one large graph for node-level tasks, held as CSR.
 
-use crate::dataset::SplitName;
-use crate::error::{Error, Result};
+use geobatch_core::dataset::SplitName;
+use geobatch_core::error::{Error, Result};
 
 /// One graph with node features, labels and train/validation/test node sets.
 ///

@@ -1,8 +1,8 @@
 //! Node-level plans and batches: output nodes plus auxiliary nodes, collated into the induced
 //! subgraph (or a sampled part of it) with local indices and an output mask.
 
-use super::graph::NodeGraph;
-use crate::error::{Error, Result};
+use crate::graph::NodeGraph;
+use geobatch_core::error::{Error, Result};
 
 /// What a node-level batcher chooses: the output nodes whose loss and predictions count, and the
 /// auxiliary nodes kept as their receptive field. Both sorted by global id; `aux ⊇ outputs`.
@@ -141,19 +141,19 @@ impl NodeBatch {
     }
 }
 
-impl crate::model::Batch for NodeBatch {
+impl geobatch_core::model::Batch for NodeBatch {
     type Predictions = NodePredictions;
     /// Local nodes, kept entries, output nodes.
-    fn real(&self) -> crate::shape::Shape {
-        crate::shape::Shape {
+    fn real(&self) -> geobatch_core::shape::Shape {
+        geobatch_core::shape::Shape {
             nodes: self.n_nodes(),
             edges: self.n_entries(),
             graphs: self.n_outputs(),
         }
     }
     /// Node batches are not padded.
-    fn padded(&self) -> crate::shape::Shape {
-        crate::model::Batch::real(self)
+    fn padded(&self) -> geobatch_core::shape::Shape {
+        geobatch_core::model::Batch::real(self)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Node-level tasks on one large graph (DESIGN.md §11, spec `ibmb.md`): the graph, plans of
+//! geobatch-node: node-level tasks on one large graph (DESIGN.md §11, spec `ibmb.md`): the graph, plans of
 //! output and auxiliary nodes, their collation into induced subgraphs, the plugin contracts and
 //! the classification metrics.
 
