@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _native
 
-#: The most ranks an epoch is dealt to (geobatch_core::epoch::MAX_WORLD_SIZE).
+#: The most ranks an epoch is dealt to (geobatch_plans::MAX_WORLD_SIZE).
 MAX_WORLD_SIZE = 2**20
 
 #: PyG's names for a dynamic budget (PyG PR #10467) and the budget count each sets.
@@ -99,7 +99,7 @@ class Plan:
     (batches + 1; batch ``b`` is ``indices[offsets[b]:offsets[b + 1]]``), ``real`` and
     ``padded`` (batches x 3: nodes, edges, graphs), ``repeated`` (a batch that repeats one of the
     epoch to give every rank as many; see ``Planner.plan_epoch``). The same arrays as Rust's
-    ``geobatch_core::Plans`` (where ``Plan`` is one batch's plan)."""
+    ``geobatch_plans::Plans`` (where ``Plan`` is one batch's plan)."""
 
     __slots__ = ("indices", "offsets", "real", "padded", "repeated")
 

@@ -4,7 +4,8 @@
 use crate::value_error;
 use crate::values::{json_of, py_of};
 use geobatch_core::registry::{self, PluginKind};
-use geobatch_core::{BatcherSpec, GraphSize, Plans, Quirks, Task, epoch};
+use geobatch_core::{BatcherSpec, GraphSize, Quirks, Task};
+use geobatch_plans::{self as epoch, Plans};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -147,7 +148,7 @@ impl Planner {
         geobatch_core::batcher::budget_warning(&sizes.get().graphs, budget)
     }
 
-    /// One epoch's plan for one rank (see `geobatch_core::epoch`), the GIL released.
+    /// One epoch's plan for one rank (see `geobatch_plans`), the GIL released.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (sizes, *, seed, epoch, rank, world_size, drop_last, shuffle))]
     fn plan_epoch<'py>(

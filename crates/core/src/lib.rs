@@ -7,7 +7,8 @@
 //! * [`Plan`] and [`GraphBatch`]: what a batcher chooses and the reused, padded host batch it is
 //!   collated into.
 //! * [`GraphStream`]: the seeded stream of graph indices shared by every batcher.
-//! * [`epoch`]: plans from sizes alone (an epoch, N steps, a rank's share), for Python loops.
+//! * Plans from sizes alone (an epoch, N steps, a rank's share), for Python loops, are
+//!   `geobatch-plans`'s.
 //! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`]) with their config traits and the
 //!   [`registry`] of plugin descriptors.
 //!
@@ -22,7 +23,6 @@ pub mod batcher;
 pub mod cell;
 pub mod dataset;
 pub mod engine;
-pub mod epoch;
 pub mod error;
 pub mod files;
 pub mod gather;
@@ -47,7 +47,6 @@ pub use batch::GraphBatch;
 pub use batcher::{Batcher, BatcherContext, BatcherSpec};
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
 pub use engine::EngineOptions;
-pub use epoch::Plans;
 pub use error::{Error, Result};
 /// A plugin's options declared once, on its spec's fields (see `geobatch_macros`).
 pub use geobatch_macros::{plugin, plugin_options};

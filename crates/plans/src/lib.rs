@@ -1,15 +1,15 @@
-//! Plans from sizes alone: the batches of one pass over the graphs (an epoch), the first N batches
+//! geobatch-plans: plans from sizes alone: the batches of one pass over the graphs (an epoch), the first N batches
 //! of a training stream, and each rank's share of an epoch in a distributed run.
 //!
 //! This is what geobatch's Python package hands to a user's own training loop; the batchers are the
 //! registered ones, built from their config as the runner builds them.
 
-use crate::batcher::{BatcherContext, BatcherSpec, build_for_training};
-use crate::error::{Error, Result};
-use crate::graph::GraphSize;
-use crate::plan::Plan;
-use crate::shape::Shape;
-use crate::stream::{GraphStream, Quirks, StreamMode};
+use geobatch_core::batcher::{BatcherContext, BatcherSpec, build_for_training};
+use geobatch_core::error::{Error, Result};
+use geobatch_core::graph::GraphSize;
+use geobatch_core::plan::Plan;
+use geobatch_core::shape::Shape;
+use geobatch_core::stream::{GraphStream, Quirks, StreamMode};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -24,7 +24,7 @@ pub const MAX_WORLD_SIZE: usize = 1 << 20;
 
 /// Batches planned from sizes, held flat so that each field is one array: graph indices batch
 /// after batch, with every batch's real content and padded shape. Python's `geobatch.Plan` is
-/// this, field for field (the name differs: in Rust a [`crate::Plan`] is one batch's plan, what
+/// this, field for field (the name differs: in Rust a [`geobatch_core::Plan`] is one batch's plan, what
 /// every batcher plugin fills).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plans {
@@ -121,7 +121,7 @@ fn batcher(
     spec: &dyn BatcherSpec,
     sizes: &[GraphSize],
     quirks: Quirks,
-) -> Result<Box<dyn crate::Batcher>> {
+) -> Result<Box<dyn geobatch_core::Batcher>> {
     spec.validate()?;
     build_for_training(
         spec,
