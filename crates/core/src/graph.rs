@@ -336,7 +336,7 @@ impl GraphSet {
 
     /// A key of graph `g` (its atoms, positions bit for bit, cell, periodicity and targets;
     /// FNV-1a, 64 bit): equal for copies of one labelled structure, whatever their ids, so that
-    /// a split keeps each once ([`crate::split::SplitSpec::saved_once`]). One structure with
+    /// a split keeps each once (`geobatch_datafiles::splits::saved_once`). One structure with
     /// two different labels is two graphs.
     pub fn content_key(&self, g: usize) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;

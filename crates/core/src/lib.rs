@@ -24,7 +24,6 @@ pub mod cell;
 pub mod dataset;
 pub mod engine;
 pub mod error;
-pub mod files;
 pub mod gather;
 pub mod graph;
 pub mod model;
@@ -64,6 +63,6 @@ pub use registry::{
 pub use rules::GraphRule;
 pub use shape::{Budget, Shape};
 pub use sink::{Sink, SinkSpec};
-pub use split::{Amount, SavedSplit, SplitSpec};
+pub use split::{Amount, SplitSpec};
 pub use stream::{GraphStream, Quirks, StreamMode};
 pub use targets::TargetStats;

@@ -63,8 +63,8 @@ impl Format {
 /// `path` opened for reading, decompressed when its first bytes say gzip, bzip2 or xz; an
 /// archive or a compression this cannot read is [`Error::Source`], named.
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let file = geobatch_core::files::open(path)
-        .map_err(|e| Error::Source(format!("{}: {e}", path.display())))?;
+    let file =
+        crate::files::open(path).map_err(|e| Error::Source(format!("{}: {e}", path.display())))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let head = reader
         .fill_buf()
@@ -87,7 +87,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let format = {
         let mut head = [0u8; 8];
-        let n = geobatch_core::files::open(path)
+        let n = crate::files::open(path)
             .and_then(|mut f| f.read(&mut head))
             .unwrap_or(0);
         Format::sniff(&head[..n])

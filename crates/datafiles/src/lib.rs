@@ -5,9 +5,14 @@
 //! * [`compressed`]: data files read whatever they are compressed with (gzip, bzip2, xz).
 //! * [`lines`]: line numbers of byte offsets, for errors that name the line.
 //! * [`atomic`]: files written whole or not at all (`write_atomic`): the one atomic writer.
+//! * [`files`]: files a user names opened only when regular; text read whole up to 64 MiB; a
+//!   file's content fingerprint.
+//! * [`splits`]: splits saved next to the data and read back by graph id.
 //! * [`store`]: data stores are never replaced without `--force` (`put_in_place`).
 
 pub mod atomic;
 pub mod compressed;
+pub mod files;
 pub mod lines;
+pub mod splits;
 pub mod store;

@@ -48,7 +48,7 @@ impl Manifest {
     /// Reads the manifest of a run folder; `Ok(None)` when there is none.
     pub fn read(run_dir: &Path) -> Result<Option<Manifest>> {
         let path = run_dir.join(MANIFEST_FILE);
-        let text = match geobatch_core::files::read(&path) {
+        let text = match geobatch_datafiles::files::read(&path) {
             Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
                 Error::invalid(format!(
                     "{}: not a geobatch manifest: binary data, not JSON text",

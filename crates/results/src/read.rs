@@ -47,7 +47,7 @@ pub struct RunIdentity {
 /// The run's `config.toml` without the seed, the batcher and the sinks (see
 /// [`RunIdentity::config`]).
 fn comparable_config(dir: &Path) -> Option<toml::Table> {
-    let text = geobatch_core::files::read_text(&dir.join("config.toml")).ok()?;
+    let text = geobatch_datafiles::files::read_text(&dir.join("config.toml")).ok()?;
     let mut t: toml::Table = text.parse().ok()?;
     if let Some(toml::Value::Table(e)) = t.get_mut("experiment") {
         e.remove("seed");
@@ -188,7 +188,7 @@ fn batches_and_version(path: &Path) -> Result<(Vec<RecordBatch>, u32), ReadError
         path: path.to_path_buf(),
         message: m,
     };
-    let file = geobatch_core::files::open(path).map_err(|e| bad(e.to_string()))?;
+    let file = geobatch_datafiles::files::open(path).map_err(|e| bad(e.to_string()))?;
     // flipped bytes can make the Parquet decoder panic: a damaged file, not a crash of the report
     std::panic::catch_unwind(|| {
         let builder =

@@ -32,7 +32,7 @@ pub fn record(run_dir: &Path, status: RunStatus, steps: u64) -> std::io::Result<
 /// The status `run_dir` records: its `status.json`, or for folders written before that file
 /// existed the status of their manifest; `None` when neither can be read.
 pub fn stored_status(run_dir: &Path) -> Option<RunStatus> {
-    let recorded = geobatch_core::files::read(&run_dir.join(STATUS_FILE))
+    let recorded = geobatch_datafiles::files::read(&run_dir.join(STATUS_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice::<StatusRecord>(&b).ok());
     match recorded {

@@ -96,7 +96,7 @@ impl Potential {
     pub fn open(run_dir: &Path) -> Result<Potential, RunError> {
         let model = run_dir.join(MODEL_DIR);
         let file = model.join(POTENTIAL_FILE);
-        let text = geobatch_core::files::read_text(&file).map_err(|e| {
+        let text = geobatch_datafiles::files::read_text(&file).map_err(|e| {
             RunError::Data(Error::invalid(format!(
                 "{}: {e}: no trained potential in {} (a complete run of a dataset with forces \
                  keeps its model there)",

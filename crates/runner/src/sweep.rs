@@ -62,8 +62,8 @@ pub fn read_table(path: &Path) -> Result<toml::Table, RunError> {
         file: path.to_path_buf(),
         message,
     };
-    let text =
-        geobatch_core::files::read_text(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let text = geobatch_datafiles::files::read_text(path)
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
     toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))
 }
 

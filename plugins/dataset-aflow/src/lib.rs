@@ -283,7 +283,8 @@ impl DatasetSpec for AflowSpec {
         let pool = builder
             .build(&self.graph, None)
             .map_err(|e| e.within(path.display()))?;
-        let ([a, v, t], _) = self.split.saved_once(
+        let ([a, v, t], _) = geobatch_datafiles::splits::saved_once(
+            &self.split,
             self.split_file.as_deref(),
             &ctx.data_dir,
             "aflow",

@@ -88,7 +88,7 @@ pub struct AsedbSpec {
 
 /// Every row of the database at `path`, SQLite or JSON by its first bytes.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
-    let bytes = geobatch_core::files::read(path).map_err(|e| {
+    let bytes = geobatch_datafiles::files::read(path).map_err(|e| {
         Error::invalid(format!(
             "{}: {e} (set dataset.path to an ASE database, .db or .json)",
             path.display()

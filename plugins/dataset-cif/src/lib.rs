@@ -248,7 +248,8 @@ impl CifSpec {
             self.check_unused_split_options(&parts)?;
             Ok(parts)
         } else {
-            let (split, _) = self.split.saved_once(
+            let (split, _) = geobatch_datafiles::splits::saved_once(
+                &self.split,
                 self.split_file.as_deref(),
                 &ctx.data_dir,
                 "cif",

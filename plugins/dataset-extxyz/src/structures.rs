@@ -413,7 +413,8 @@ impl Collector {
             .builder
             .build(f.graph, None)
             .map_err(|e| e.within(f.path.display()))?;
-        let ([a, v, t], copies) = f.split.saved_once(
+        let ([a, v, t], copies) = geobatch_datafiles::splits::saved_once(
+            &f.split,
             f.split_file,
             &ctx.data_dir,
             f.dataset,
@@ -473,7 +474,7 @@ pub fn fingerprint(files: &[&Path]) -> Result<String> {
         parts.push(format!(
             "{} ({})",
             f.display(),
-            geobatch_core::dataset::file_fingerprint(f)?
+            geobatch_datafiles::files::file_fingerprint(f)?
         ));
     }
     Ok(parts.join("; "))

@@ -154,8 +154,8 @@ fn dense_len(path: &Path, n: usize, f: usize) -> Result<usize> {
 
 /// Reads an `.npz` graph.
 pub fn read(path: &Path) -> Result<RawGraph> {
-    let file =
-        geobatch_core::files::open(path).map_err(|e| fail(path, format!("cannot open: {e}")))?;
+    let file = geobatch_datafiles::files::open(path)
+        .map_err(|e| fail(path, format!("cannot open: {e}")))?;
     let mut npz = NpzReader::new(file).map_err(|e| fail(path, format!("not an .npz file: {e}")))?;
     let indptr = ints(&mut npz, path, "adj_indptr")?;
     let indices = ints(&mut npz, path, "adj_indices")?;

@@ -29,7 +29,7 @@ pub fn default_file(data_dir: &Path) -> PathBuf {
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = geobatch_core::files::read(path)
+    let bytes = geobatch_datafiles::files::read(path)
         .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
     Ok(Sha256::digest(&bytes)
         .iter()

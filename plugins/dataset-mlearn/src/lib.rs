@@ -118,7 +118,7 @@ impl MlearnSpec {
                 Ok((r, what))
             }
             Some(p) => {
-                let f = geobatch_core::files::open(&p).map_err(|e| {
+                let f = geobatch_datafiles::files::open(&p).map_err(|e| {
                     Error::invalid(format!(
                         "{}: {e} (run `geobatch data fetch mlearn`, or set dataset.source)",
                         p.display()
@@ -217,7 +217,7 @@ impl DatasetSpec for MlearnSpec {
     fn source_identity(&self, data_dir: &Path) -> Result<Option<String>> {
         match self.file(data_dir) {
             None => Ok(Some(FIXTURE_NAME.into())),
-            Some(p) if p.is_file() => geobatch_core::dataset::file_fingerprint(&p)
+            Some(p) if p.is_file() => geobatch_datafiles::files::file_fingerprint(&p)
                 .map(|f| Some(format!("{} ({f})", p.display()))),
             Some(_) => Ok(None),
         }

@@ -22,7 +22,7 @@ pub fn default_file(data_dir: &Path) -> PathBuf {
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = geobatch_core::files::open(path)
+    let mut f = geobatch_datafiles::files::open(path)
         .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

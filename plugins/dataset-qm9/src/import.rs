@@ -129,7 +129,7 @@ pub fn import(path: &Path, limit: Option<usize>, progress: bool) -> Result<Qm9Re
 /// Imports from the qm9pack wheel without unpacking it to disk.
 pub fn from_wheel(path: &Path, limit: Option<usize>, progress: bool) -> Result<Qm9Records> {
     let open = || {
-        let f = geobatch_core::files::open(path)
+        let f = geobatch_datafiles::files::open(path)
             .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
         zip::ZipArchive::new(f)
             .map_err(|e| Error::invalid(format!("{}: not a readable wheel: {e}", path.display())))

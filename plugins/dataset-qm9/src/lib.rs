@@ -110,7 +110,7 @@ impl Qm9Spec {
                 Ok((r, what))
             }
             Some(p) => {
-                let f = geobatch_core::files::open(&p).map_err(|e| {
+                let f = geobatch_datafiles::files::open(&p).map_err(|e| {
                     Error::invalid(format!(
                         "{}: {e} (run `geobatch data fetch qm9`, or set dataset.source)",
                         p.display()
@@ -191,7 +191,8 @@ impl Qm9Spec {
         seed: u64,
     ) -> Result<[Vec<u32>; 3]> {
         let ids: Vec<&str> = records.id.iter().map(String::as_str).collect();
-        self.split.saved(
+        geobatch_datafiles::splits::saved(
+            &self.split,
             self.split_file.as_deref(),
             data_dir,
             "qm9",
@@ -233,7 +234,7 @@ impl DatasetSpec for Qm9Spec {
             (_, Some(p)) if p.is_file() => Some(format!(
                 "{} ({})",
                 p.display(),
-                geobatch_core::dataset::file_fingerprint(&p)?
+                geobatch_datafiles::files::file_fingerprint(&p)?
             )),
             // a missing file: `load` says so
             (_, Some(_)) => None,

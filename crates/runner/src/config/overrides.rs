@@ -11,7 +11,7 @@ pub fn read_with_overrides(path: &Path, overrides: &[String]) -> Result<(String,
         file: path.to_path_buf(),
         message,
     };
-    let text = geobatch_core::files::read_text(path).map_err(|e| {
+    let text = geobatch_datafiles::files::read_text(path).map_err(|e| {
         fail(if e.kind() == std::io::ErrorKind::InvalidData {
             "a binary file, not TOML text (it is not UTF-8): a config is a TOML text file".into()
         } else {

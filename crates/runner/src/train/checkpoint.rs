@@ -65,7 +65,7 @@ pub fn recover(dir: &Path) -> Result<(), RunError> {
 /// Reads the checkpoint in `dir` (see [`folder`]).
 pub fn read(dir: &Path) -> Result<CheckpointState, RunError> {
     let path = dir.join(STATE_FILE);
-    let text = geobatch_core::files::read_text(&path).map_err(io(&path))?;
+    let text = geobatch_datafiles::files::read_text(&path).map_err(io(&path))?;
     serde_json::from_str(&text).map_err(|e| {
         RunError::Core(Error::invalid(format!(
             "{}: not a checkpoint of this geobatch: {e}",

@@ -76,6 +76,41 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path)
 }
 
+/// A fingerprint of a file's content: its size and the first 16 hex digits of its SHA-256,
+/// computed once per file, size and modification time in a process (a sweep asks for every run).
+pub fn file_fingerprint(path: &std::path::Path) -> geobatch_core::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Key = (std::path::PathBuf, u64, Option<std::time::SystemTime>);
+    static CACHE: Mutex<Option<HashMap<Key, String>>> = Mutex::new(None);
+    let fail =
+        |e: std::io::Error| geobatch_core::Error::invalid(format!("{}: {e}", path.display()));
+    let meta = regular(path).map_err(fail)?;
+    let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(f) = cache.get_or_insert_with(HashMap::new).get(&key) {
+        return Ok(f.clone());
+    }
+    let mut file = std::fs::File::open(path).map_err(fail)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let f = format!("{} bytes, sha256 {hex}", meta.len());
+    cache
+        .get_or_insert_with(HashMap::new)
+        .insert(key, f.clone());
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
