@@ -30,7 +30,7 @@
 //! and shape and runs with the GIL released. A collator may collate from several threads at once
 //! (each collation writes its own buffer).
 //!
-//! The collation itself is core's engine (`geobatch_core::gather`), the one the runner uses: this
+//! The collation itself is `geobatch_gather`'s engine, the one the runner uses: this
 //! module makes the NumPy arrays into the engine's slices and its buffers into NumPy arrays. It is
 //! the one module of the package with `unsafe` code: slices made from the arrays' addresses, which
 //! the collator keeps alive, buffers allocated and freed by hand, and NumPy arrays made over them
@@ -38,8 +38,10 @@
 #![allow(unsafe_code)]
 
 use crate::value_error;
-use geobatch_core::gather::{self, EdgeSource, FullPatterns, IndexOut, Outputs, RowsOut, Store};
-use geobatch_core::shape::Shape;
+use geobatch_core::Shape;
+use geobatch_gather::{
+    self as gather, EdgeSource, FullPatterns, IndexOut, Outputs, RowsOut, Store,
+};
 use numpy::npyffi::{self, NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_WRITEABLE};
 use numpy::{
     PyArray1, PyArray2, PyArrayDescr, PyArrayDescrMethods, PyArrayMethods, PyUntypedArrayMethods,

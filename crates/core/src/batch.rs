@@ -14,11 +14,13 @@
 
 use std::borrow::Cow;
 
+use crate::Shape;
 use crate::error::{Error, Result};
-use crate::gather::{self, EdgeSource, FullPatterns, IndexOut, Outputs, Rows, RowsOut, Store};
 use crate::graph::{Edges, GraphSet, LabelKinds};
 use crate::plan::Plan;
-use crate::shape::Shape;
+use geobatch_gather::{
+    self as gather, EdgeSource, FullPatterns, IndexOut, Outputs, Rows, RowsOut, Store,
+};
 
 /// A padded batch on the host. Buffers are reused: once they have grown to the largest shape seen,
 /// collation allocates nothing.

@@ -1,9 +1,9 @@
 //! The batcher plugin contract.
 
+use crate::Budget;
 use crate::error::{Error, Result};
 use crate::graph::GraphSize;
 use crate::plan::Plan;
-use crate::shape::Budget;
 use crate::stream::{GraphStream, Quirks};
 use std::fmt::Debug;
 
@@ -175,7 +175,7 @@ pub trait BatcherSpec: Debug + Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shape::Shape;
+    use crate::Shape;
 
     fn molecules(n: usize) -> Vec<GraphSize> {
         vec![

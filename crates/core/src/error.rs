@@ -1,6 +1,6 @@
 //! The error type of the core crate.
 
-use crate::shape::{Budget, Shape};
+use crate::{Budget, Shape};
 
 /// Result alias with the core [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -78,6 +78,17 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+}
+
+impl From<geobatch_gather::Error> for Error {
+    fn from(e: geobatch_gather::Error) -> Self {
+        match e {
+            geobatch_gather::Error::PaddingTooSmall { real, padded } => {
+                Error::PaddingTooSmall { real, padded }
+            }
+            geobatch_gather::Error::Invalid(m) => Error::Invalid(m),
+        }
+    }
 }
 
 impl From<geobatch_process::Error> for Error {

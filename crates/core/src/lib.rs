@@ -24,17 +24,14 @@ pub mod cell;
 pub mod dataset;
 pub mod engine;
 pub mod error;
-pub mod gather;
 pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod potential;
-pub mod prefetch;
 pub mod records;
 pub mod registry;
 pub mod rounding;
 pub mod rules;
-pub mod shape;
 pub mod sink;
 pub mod split;
 pub mod stats;
@@ -47,6 +44,9 @@ pub use batcher::{Batcher, BatcherContext, BatcherSpec};
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
 pub use engine::EngineOptions;
 pub use error::{Error, Result};
+/// Padded sizes, and batching budgets (a shape used as a limit): `geobatch-gather`'s, which
+/// collates into them.
+pub use geobatch_gather::{Budget, Shape};
 /// A plugin's options declared once, on its spec's fields (see `geobatch_macros`).
 pub use geobatch_macros::{plugin, plugin_options};
 pub use graph::{AtomLabels, Cell, Edges, GraphParts, GraphSet, GraphSize, LabelKinds, SizeStats};
@@ -61,7 +61,6 @@ pub use registry::{
     Task,
 };
 pub use rules::GraphRule;
-pub use shape::{Budget, Shape};
 pub use sink::{Sink, SinkSpec};
 pub use split::{Amount, SplitSpec};
 pub use stream::{GraphStream, Quirks, StreamMode};

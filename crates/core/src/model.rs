@@ -6,9 +6,9 @@
 //! on, [`GraphBatch`] (many small graphs, the default) or `geobatch_node::NodeBatch` (a subgraph
 //! of one large graph).
 
+use crate::Shape;
 use crate::batch::GraphBatch;
 use crate::error::{Error, Result};
-use crate::shape::Shape;
 use crate::targets::TargetStats;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;

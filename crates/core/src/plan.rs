@@ -1,7 +1,7 @@
 //! A batch plan: which graphs go into the next batch and the padded shape it gets.
 
+use crate::Shape;
 use crate::graph::GraphSize;
-use crate::shape::Shape;
 
 /// The output of a batcher: graph indices (into the split) of the next batch and its padded
 /// [`Shape`]. Reused between steps; batchers fill it with [`Plan::clear`] and [`Plan::push`].

@@ -3,7 +3,7 @@
 //! Units: times are integer nanoseconds from a monotonic clock; counts are plain integers.
 //! The Parquet columns are documented in `docs/results-schema.md`.
 
-use crate::shape::Shape;
+use crate::Shape;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -144,15 +144,15 @@ impl NodeBatch {
 impl geobatch_core::model::Batch for NodeBatch {
     type Predictions = NodePredictions;
     /// Local nodes, kept entries, output nodes.
-    fn real(&self) -> geobatch_core::shape::Shape {
-        geobatch_core::shape::Shape {
+    fn real(&self) -> geobatch_core::Shape {
+        geobatch_core::Shape {
             nodes: self.n_nodes(),
             edges: self.n_entries(),
             graphs: self.n_outputs(),
         }
     }
     /// Node batches are not padded.
-    fn padded(&self) -> geobatch_core::shape::Shape {
+    fn padded(&self) -> geobatch_core::Shape {
         geobatch_core::model::Batch::real(self)
     }
 }

@@ -4,11 +4,11 @@
 //! This is what geobatch's Python package hands to a user's own training loop; the batchers are the
 //! registered ones, built from their config as the runner builds them.
 
+use geobatch_core::Shape;
 use geobatch_core::batcher::{BatcherContext, BatcherSpec, build_for_training};
 use geobatch_core::error::{Error, Result};
 use geobatch_core::graph::GraphSize;
 use geobatch_core::plan::Plan;
-use geobatch_core::shape::Shape;
 use geobatch_core::stream::{GraphStream, Quirks, StreamMode};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;

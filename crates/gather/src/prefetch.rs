@@ -1,4 +1,4 @@
-//! A hint to the CPU to start loading memory that is read soon: the one `unsafe` line of core.
+//! A hint to the CPU to start loading memory that is read soon: the one `unsafe` line of geobatch-gather (and of the crates below the Python package).
 //!
 //! A plan's graphs lie at random places in a large store; without a hint the collation waits for
 //! each graph's first cache lines in turn (the hardware prefetcher neither starts on runs this

@@ -1,6 +1,6 @@
-//! The one collation engine: a plan's graphs gathered from a store of per-graph columns into
+//! geobatch-gather: padded shapes ([`Shape`], [`Budget`]) and the one collation engine: a plan's graphs gathered from a store of per-graph columns into
 //! padded outputs, in jraph's `pad_with_graphs` layout (spec §1.8). The runner's
-//! [`GraphBatch`](crate::batch::GraphBatch) and the Python package's `Collator` both collate
+//! `geobatch_core::GraphBatch` and the Python package's `Collator` both collate
 //! through [`collate`]; they differ only in where their columns live and in their integer types.
 //!
 //! Layout: real graphs first, concatenated; the first padding graph owns every padding node and
@@ -16,12 +16,42 @@
 //! a large store and their first cache lines are most of the time otherwise.
 
 mod columns;
+mod prefetch;
+pub mod shape;
 
 pub use columns::{Index, IndexOut, Rows, RowsOut};
+pub use shape::{Budget, Shape};
 
-use crate::error::{Error, Result};
-use crate::prefetch::prefetch;
-use crate::shape::Shape;
+use prefetch::prefetch;
+
+/// Why a plan cannot be collated: nothing is written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The padded shape cannot hold the real content plus one padding node and graph.
+    #[error(
+        "padded shape {padded} cannot hold real content {real}: needs more nodes than real \
+         (strictly), at least as many edges, and more graphs than real (strictly)"
+    )]
+    PaddingTooSmall {
+        /// Real content of the batch.
+        real: Shape,
+        /// Requested padded shape.
+        padded: Shape,
+    },
+    /// A plan, a store or its outputs are inconsistent (named).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// An [`Error::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid(message.into())
+    }
+}
+
+/// What collation returns.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Graphs ahead of the one being copied whose rows are asked for.
 const AHEAD: usize = 4;
