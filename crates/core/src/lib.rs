@@ -1,21 +1,19 @@
-//! geobatch-core: the data model and contracts every geobatch crate shares.
+//! geobatch-core: the data model and contracts every geobatch crate shares, and nothing else.
 //!
-//! * [`GraphSet`]: one dataset split, stored column-wise.
-//! * [`GraphRule`]: how edges are to be made from positions (`full`, `cutoff`, `knn`); the
-//!   edges themselves, and sets built from structures, are `geobatch-geometry`'s.
+//! * [`GraphSet`]: one dataset split, stored column-wise, with its [`Cell`]s and labels.
+//! * [`GraphRule`]: how edges are to be made from positions (`full`, `cutoff`, `knn`).
 //! * [`Shape`] / [`Budget`]: padded sizes and limits, with the study's rounding rules in [`rounding`].
 //! * [`Plan`] and [`GraphBatch`]: what a batcher chooses and the reused, padded host batch it is
 //!   collated into.
 //! * [`GraphStream`]: the seeded stream of graph indices shared by every batcher.
-//! * Plans from sizes alone (an epoch, N steps, a rank's share), for Python loops, are
-//!   `geobatch-plans`'s.
-//! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`]) with their config traits and the
-//!   [`registry`] of plugin descriptors.
+//! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`], [`ModelSpec`] and [`Trainer`]) with
+//!   their config traits and the [`registry`] of plugin descriptors; [`potential`]: what a
+//!   potential (energy, forces, stress) is trained with and predicts; [`records`]: what runs record.
 //!
-//! * [`potential`]: what a potential (energy, forces, stress) is trained with and predicts.
-//! * Node-level tasks on one large graph (IBMB and its baselines) are `geobatch-node`'s, on these
-//!   same contracts' shared parts ([`Trainer`], [`Batch`], the registry).
-//!
+//! What is built on them lives in crates named for it: `geobatch-geometry` (sets built from
+//! structures, the edges a rule makes), `geobatch-gather` (the collation engine), `geobatch-node`
+//! (node-level tasks), `geobatch-plans` (plans from sizes for Python loops), `geobatch-process`
+//! (memory, stop signals, progress, console), `geobatch-datafiles` (data files and saved splits).
 //! No ML engine lives here.
 
 pub mod batch;

@@ -2,7 +2,7 @@
 //! columns, and the integer types of offsets, endpoints and indices.
 
 /// An integer the engine reads: an offset, a local endpoint or a graph number. Signed ones are
-/// checked non-negative where they enter ([`Store::check`]; graph numbers by [`collate`]).
+/// checked non-negative where they enter ([`crate::Store::check`]; graph numbers by [`crate::collate`]).
 pub trait Index: bytemuck::Pod + Send + Sync {
     /// The value as an index (a negative one wraps to a huge index, which every check refuses).
     fn at(self) -> usize;

@@ -12,7 +12,7 @@
 //! endpoints) or, for fully connected graphs, from cached patterns ([`FullPatterns`]); a stored
 //! graph whose edges are exactly its full pattern ([`full_pattern_graphs`]) takes its endpoints
 //! from the pattern too, which is in cache, instead of from memory. While one graph is copied,
-//! the next graphs' rows are asked for ([`prefetch`]): a plan's graphs lie at random places in
+//! the next graphs' rows are asked for (`prefetch`): a plan's graphs lie at random places in
 //! a large store and their first cache lines are most of the time otherwise.
 
 mod columns;
