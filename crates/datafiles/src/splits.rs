@@ -278,7 +278,7 @@ mod checks {
         };
         let train = ["g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7"];
         let load = |file: &Path, spec: &SplitSpec| {
-            load_or_make(&spec, file, "toy", "here", &refs, 1).map_err(|e| e.to_string())
+            load_or_make(spec, file, "toy", "here", &refs, 1).map_err(|e| e.to_string())
         };
         let good = write(dir.path(), &train, &["g8"], &["g9"]);
         assert!(load(&good, &counts).is_ok());

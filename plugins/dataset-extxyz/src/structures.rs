@@ -414,7 +414,7 @@ impl Collector {
             .build(f.graph, None)
             .map_err(|e| e.within(f.path.display()))?;
         let ([a, v, t], copies) = geobatch_datafiles::splits::saved_once(
-            &f.split,
+            f.split,
             f.split_file,
             &ctx.data_dir,
             f.dataset,
