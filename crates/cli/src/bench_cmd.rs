@@ -67,15 +67,12 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         steps,
         warmup,
         threads,
-        mut overrides,
+        overrides,
         csv,
         dump,
         dump_batches,
     } = command;
-    if let Some(m) = &model {
-        overrides.push(format!("model={{ kind = {m:?} }}"));
-    }
-    let loaded = match &config {
+    let mut loaded = match &config {
         Some(c) => LoadedConfig::from_file_with(c, &overrides)?,
         None => LoadedConfig::from_str_with(
             DEFAULT_BENCH_CONFIG,
@@ -83,6 +80,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             &overrides,
         )?,
     };
+    if let Some(m) = &model {
+        let spec = geobatch_runner::bench::model_named(m)?;
+        loaded = loaded.edited(|c| c.model = Some(spec))?;
+    }
     if let Some(dir) = dump {
         let bs = batch_sizes.first().copied().unwrap_or(16);
         let what = geobatch_runner::dump::dump_potential(&loaded, &dir, bs, dump_batches)?;

@@ -127,10 +127,15 @@ fn bad_requests_are_refused_with_what_is_valid() {
         dir.path(),
         "[model]\nkind = \"schnet\"\nlatent = 8\nsteps = 1",
     );
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["--steps", "10", "--batchers", "greedy-nonexistent"],
             "registered:",
+        ),
+        // an option read from its table, as a value: named, with no line of a generated text
+        (
+            &["--steps", "10", "--batchers", "static:padd=64"],
+            "key `batcher.padd`: unknown field `padd`, expected `batch_size` or `pad`",
         ),
         (&["--steps", "0"], "--steps must be at least 1"),
         (&["--steps", "10", "--probe-steps", "1"], "--probe-steps"),

@@ -149,12 +149,16 @@ pub fn build_for_training(
 
 /// Config of a batcher, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
-pub trait BatcherSpec: Debug + Send + Sync {
+pub trait BatcherSpec: dyn_clone::DynClone + Debug + Send + Sync {
     /// The configured `batch_size`, whose meaning is the batcher's own (docs/batching.md, "What
     /// batch_size means"): graph slots per batch, one kept for padding (`static`, `dynamic`'s
     /// graph budget), or the mean graphs a budget is sized for (`pack`). It names runs
     /// (`bs32`) and scales estimated budgets; it is not a count of real graphs.
     fn batch_size(&self) -> usize;
+
+    /// Sets `batch_size` (`bench step --batch-sizes`: one config timed at several sizes; the spec
+    /// is cloned, then edited as a value).
+    fn set_batch_size(&mut self, batch_size: usize);
 
     /// A short label for tables and plots (e.g. `static-64`).
     fn label(&self) -> String;
@@ -171,6 +175,8 @@ pub trait BatcherSpec: Debug + Send + Sync {
         None
     }
 }
+
+dyn_clone::clone_trait_object!(BatcherSpec);
 
 #[cfg(test)]
 mod tests {

@@ -91,7 +91,7 @@ pub trait Dataset: Send + Sync {
 
 /// Config of a dataset, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
-pub trait DatasetSpec: Debug + Send + Sync {
+pub trait DatasetSpec: dyn_clone::DynClone + Debug + Send + Sync {
     /// Checks the options without loading anything (`geobatch validate`).
     fn validate(&self) -> Result<()>;
 
@@ -106,6 +106,8 @@ pub trait DatasetSpec: Debug + Send + Sync {
         Ok(None)
     }
 }
+
+dyn_clone::clone_trait_object!(DatasetSpec);
 
 /// A dataset held as three ready splits: what most dataset plugins load into.
 #[derive(Debug)]

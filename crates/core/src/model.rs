@@ -276,7 +276,7 @@ pub trait Trainer<B: Batch = GraphBatch>: Send {
 
 /// Config of a model, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
-pub trait ModelSpec: Debug + Send + Sync {
+pub trait ModelSpec: dyn_clone::DynClone + Debug + Send + Sync {
     /// Checks the options (`geobatch validate`).
     fn validate(&self) -> Result<()>;
 
@@ -304,6 +304,8 @@ pub trait ModelSpec: Debug + Send + Sync {
         Ok(())
     }
 }
+
+dyn_clone::clone_trait_object!(ModelSpec);
 
 #[cfg(test)]
 mod tests {

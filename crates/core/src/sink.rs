@@ -42,7 +42,7 @@ pub trait Sink: Send {
 
 /// Config of a sink, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
-pub trait SinkSpec: Debug + Send + Sync {
+pub trait SinkSpec: dyn_clone::DynClone + Debug + Send + Sync {
     /// Checks the options.
     fn validate(&self) -> Result<()> {
         Ok(())
@@ -58,6 +58,8 @@ pub trait SinkSpec: Debug + Send + Sync {
         &[]
     }
 }
+
+dyn_clone::clone_trait_object!(SinkSpec);
 
 /// The first file two sinks of one config would both write, as (first sink, second sink,
 /// file), with sinks numbered from 1 in config order (see [`SinkSpec::files`]).

@@ -44,12 +44,14 @@ impl NodeDataset for LoadedGraph {
 
 /// Config of a node-level dataset, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
-pub trait NodeDatasetSpec: Debug + Send + Sync {
+pub trait NodeDatasetSpec: dyn_clone::DynClone + Debug + Send + Sync {
     /// Checks the options without loading anything.
     fn validate(&self) -> Result<()>;
     /// Loads (or generates) the graph.
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn NodeDataset>>;
 }
+
+dyn_clone::clone_trait_object!(NodeDatasetSpec);
 
 /// What a node-level batcher is built for.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +88,7 @@ pub trait NodeBatcher: Send + Debug {
 
 /// Config of a node-level batcher, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
-pub trait NodeBatcherSpec: Debug + Send + Sync {
+pub trait NodeBatcherSpec: dyn_clone::DynClone + Debug + Send + Sync {
     /// The number that names the run (`bs70`): output nodes per batch for batchers that cap
     /// them (`ibmb-node`, `neighbor`), the number of parts for partition-based ones (`cluster`,
     /// `ibmb-batch`), 0 for `full` (docs/batching.md, "What batch_size means").
@@ -108,6 +110,8 @@ pub trait NodeBatcherSpec: Debug + Send + Sync {
         None
     }
 }
+
+dyn_clone::clone_trait_object!(NodeBatcherSpec);
 
 /// Adam with optional L2 weight decay, for node-level training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,7 +155,7 @@ pub struct NodeModelContext {
 
 /// Config of a node-level model, registered by name with `#[typetag::serde(name = "...")]`.
 #[typetag::serde(tag = "kind")]
-pub trait NodeModelSpec: Debug + Send + Sync {
+pub trait NodeModelSpec: dyn_clone::DynClone + Debug + Send + Sync {
     /// Checks the options.
     fn validate(&self) -> Result<()>;
     /// Builds the trainer.
@@ -162,3 +166,5 @@ pub trait NodeModelSpec: Debug + Send + Sync {
         None
     }
 }
+
+dyn_clone::clone_trait_object!(NodeModelSpec);

@@ -42,14 +42,37 @@ pub const STEADY_TRIES: usize = 4;
 /// Names of the phases in [`StepBench::phases_ms`].
 pub const PHASES: [&str; 5] = ["batching", "transfer", "forward", "backward", "optimizer"];
 
-/// The config's batcher with another batch size.
+/// The graph-level model `name` with its default options (`bench step --model`), refused with
+/// the registered names when there is none of that name.
+pub fn model_named(name: &str) -> Result<Box<dyn geobatch_core::ModelSpec>, RunError> {
+    use geobatch_core::{PluginKind, Task, registry};
+    let mut known: Vec<&str> = registry::descriptors()
+        .into_iter()
+        .filter(|d| d.kind == PluginKind::Model && d.task == Task::Graph)
+        .map(|d| d.name)
+        .collect();
+    known.dedup();
+    if !known.contains(&name) {
+        return Err(RunError::Usage(format!(
+            "--model {name:?}: no graph-level model of that name; registered: {}",
+            known.join(", ")
+        )));
+    }
+    let mut table = toml::Table::new();
+    table.insert("kind".into(), toml::Value::String(name.into()));
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| RunError::Usage(format!("--model {name:?}: {e}")))
+}
+
+/// The config's batcher with another batch size: a copy of its spec, edited.
 pub fn with_batch_size(
-    spec: &dyn BatcherSpec,
+    spec: &(dyn BatcherSpec + 'static),
     batch_size: usize,
-) -> Result<Box<dyn BatcherSpec>, String> {
-    let mut table = toml::Table::try_from(spec).map_err(|e| e.to_string())?;
-    table.insert("batch_size".into(), toml::Value::Integer(batch_size as i64));
-    table.try_into().map_err(|e: toml::de::Error| e.to_string())
+) -> Box<dyn BatcherSpec> {
+    let mut spec = dyn_clone::clone_box(spec);
+    spec.set_batch_size(batch_size);
+    spec
 }
 
 /// Times `steps` training steps (after `warmup` untimed ones) at every batch size, on each
@@ -119,7 +142,7 @@ fn bench_one(
         .as_ref()
         .ok_or_else(|| input("no [model] table to benchmark".into()))?;
     let train = dataset.split(SplitName::Train);
-    let spec = with_batch_size(cfg.batcher.as_ref(), bs).map_err(input)?;
+    let spec = with_batch_size(cfg.batcher.as_ref(), bs);
     let ctx = BatcherContext {
         sizes: train.sizes(),
         split: "train",

@@ -92,7 +92,7 @@ pub fn dump_potential(
             input("--dump writes a potential's batches: the dataset carries no forces".into())
         })?;
     let train = dataset.split(SplitName::Train);
-    let spec = crate::bench::with_batch_size(cfg.batcher.as_ref(), bs).map_err(input)?;
+    let spec = crate::bench::with_batch_size(cfg.batcher.as_ref(), bs);
     let ctx = BatcherContext {
         sizes: train.sizes(),
         split: "train",

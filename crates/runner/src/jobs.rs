@@ -51,15 +51,12 @@ pub enum Request {
 }
 
 impl Request {
-    /// The overrides the request adds to the config.
-    fn overrides(self) -> Vec<String> {
+    /// The rounds the request sets in the config (`--steps` or `--epochs`: the kind's
+    /// `training.steps` or `training.epochs`, set on its value), if it sets them.
+    fn rounds(self) -> Option<u64> {
         match self {
-            Request::Train { steps, epochs } => steps
-                .map(|n| format!("training.steps={n}"))
-                .into_iter()
-                .chain(epochs.map(|n| format!("training.epochs={n}")))
-                .collect(),
-            _ => Vec::new(),
+            Request::Train { steps, epochs } => steps.or(epochs),
+            _ => None,
         }
     }
 
@@ -159,9 +156,7 @@ impl AnyConfig {
     /// its kind and refuses a request the kind cannot do ([`RunError::Usage`]), then types and
     /// validates it as that kind.
     pub fn open(path: &Path, overrides: &[String], request: Request) -> Result<Self, RunError> {
-        let mut all = overrides.to_vec();
-        all.extend(request.overrides());
-        parse_file_with(path, &all, |text, path| {
+        parse_file_with(path, overrides, |text, path| {
             Self::parse(Document::parse(text, path)?, request)
         })
     }
@@ -178,9 +173,21 @@ impl AnyConfig {
             return Err(RunError::Usage(why.to_string()));
         }
         Ok(AnyConfig(match task {
-            Task::Graph => Box::new(doc.load::<ExperimentConfig>()?),
-            Task::Node => Box::new(doc.load::<NodeConfig>()?),
+            Task::Graph => Box::new(Self::typed::<ExperimentConfig>(doc, request)?),
+            Task::Node => Box::new(Self::typed::<NodeConfig>(doc, request)?),
         }))
+    }
+
+    /// `doc` typed as the kind `K`, with what `request` sets made to its value.
+    fn typed<K: TaskKind + serde::de::DeserializeOwned + serde::Serialize>(
+        doc: Document<'_>,
+        request: Request,
+    ) -> Result<Loaded<K>, RunError> {
+        doc.load_edited(|config: &mut K| {
+            if let Some(n) = request.rounds() {
+                config.set_rounds(n);
+            }
+        })
     }
 
     /// The config as the kind `K` loaded it, or `None` when it is of another kind

@@ -79,6 +79,10 @@ impl BatcherSpec for RoundSpec {
         self.batch_size
     }
 
+    fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size;
+    }
+
     fn label(&self) -> String {
         format!("round-{}", self.step)
     }

@@ -218,6 +218,10 @@ impl BatcherSpec for AtomsSpec {
         self.batch_size
     }
 
+    fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size;
+    }
+
     fn label(&self) -> String {
         "max-atoms".into()
     }

@@ -154,6 +154,10 @@ impl BatcherSpec for DynamicSpec {
         self.batch_size
     }
 
+    fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size;
+    }
+
     fn label(&self) -> String {
         "dynamic".into()
     }

@@ -278,6 +278,10 @@ impl BatcherSpec for PackSpec {
         self.batch_size
     }
 
+    fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size;
+    }
+
     fn label(&self) -> String {
         "pack".into()
     }

@@ -166,6 +166,10 @@ impl BatcherSpec for StaticSpec {
         self.batch_size
     }
 
+    fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size;
+    }
+
     fn label(&self) -> String {
         match self.pad {
             Pad::Multiple64 => "static-64",

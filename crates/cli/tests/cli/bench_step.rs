@@ -97,6 +97,17 @@ fn bench_step_set_edits_the_built_in_config_and_names_bad_values() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(out.contains("batch_size must be at least 2"), "{out}");
+    // --model sets the model as a value: an unknown one is named with the registered ones
+    let o = geobatch(
+        dir.path(),
+        &["bench", "step", "--model", "nope", "--steps", "1"],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("--model \"nope\": no graph-level model of that name; registered: mpeu, painn, python, schnet"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ use crate::batches::{PlannedBatch, planned_batches};
 use crate::jobs::{self, AnyConfig};
 use crate::{ExperimentConfig, LoadedConfig, RunError};
 use geobatch_advice::{Advice, Candidate, ShapeKey, advise};
+use geobatch_core::{BatcherSpec, SinkSpec, Task};
 use geobatch_results::read::Steps;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,37 +91,35 @@ pub fn candidate_table(spec: &str, batch_size: usize) -> Result<toml::Table, Run
 }
 
 /// The config `base` with `batcher` in place of its own, for a run of `steps` steps under
-/// `results`: no evaluation, no checkpoints, Parquet only (advise measures training time). The
-/// sections are set on the typed config; the batcher, written by the user as `--batchers`
-/// options, is read with the config so that its errors name the key (`batcher.pad`).
+/// `results`: no evaluation, no checkpoints, Parquet only (advise measures training time). A
+/// copy of the typed config is edited; the batcher, written by the user as `--batchers`
+/// options, is read from its table so that its errors name the key (`batcher.pad`).
 fn variant(
     base: &LoadedConfig,
     batcher: &toml::Table,
     steps: u64,
     results: &Path,
 ) -> Result<LoadedConfig, RunError> {
-    let failed = |e: &dyn std::fmt::Display| RunError::Failed(e.to_string());
-    // a plugin's spec is not Clone: the base is read again from its resolved text
-    let mut config: ExperimentConfig = toml::from_str(&base.resolved).map_err(|e| failed(&e))?;
-    let training = &mut config.training;
-    training.steps = steps;
-    (
-        training.eval_splits,
-        training.eval_every,
-        training.checkpoint_every,
-    ) = (Vec::new(), 0, 0);
-    config.experiment.results_dir = results.to_path_buf();
+    let batcher: Box<dyn BatcherSpec> =
+        crate::config::plugin_from_table("batcher", batcher, Task::Graph)
+            .map_err(RunError::Usage)?;
     let mut parquet = toml::Table::new();
     parquet.insert("kind".into(), toml::Value::String("parquet".into()));
-    config.sinks = vec![
-        toml::Value::Table(parquet)
-            .try_into()
-            .map_err(|e| failed(&e))?,
-    ];
-    let mut table = toml::Table::try_from(&config).map_err(|e| failed(&e))?;
-    table.insert("batcher".into(), toml::Value::Table(batcher.clone()));
-    let text = toml::to_string(&table).map_err(|e| failed(&e))?;
-    LoadedConfig::from_str(&text, &base.path)
+    let parquet: Box<dyn SinkSpec> = toml::Value::Table(parquet)
+        .try_into()
+        .map_err(|e: toml::de::Error| RunError::Failed(e.to_string()))?;
+    base.edited(|config| {
+        let training = &mut config.training;
+        training.steps = steps;
+        (
+            training.eval_splits,
+            training.eval_every,
+            training.checkpoint_every,
+        ) = (Vec::new(), 0, 0);
+        config.experiment.results_dir = results.to_path_buf();
+        config.sinks = vec![parquet];
+        config.batcher = batcher;
+    })
 }
 
 /// Trains `loaded` into a fresh run folder (an earlier one of the same config is replaced),

@@ -208,31 +208,23 @@ impl<'t> Document<'t> {
     pub fn load<T: serde::de::DeserializeOwned + Serialize + Validate>(
         self,
     ) -> Result<Loaded<T>, RunError> {
-        let path = self.path;
-        let (config, mut resolved, mut hash) = self.resolve::<T>()?;
-        let fail = |message| config_error(path, message);
-        config.validate().map_err(fail)?;
-        if let Some(source) = config.source_identity().map_err(fail)? {
-            // a comment: config.toml stays the config as written, and the hash (the run id)
-            // changes with the data it ran on
-            resolved.push_str(&format!(
-                "\n# dataset source, resolved (part of the run identity): {source}\n"
-            ));
-            hash = hex(&Sha256::digest(resolved.as_bytes()));
-        }
-        Ok(Loaded {
-            path: path.to_path_buf(),
-            config,
-            resolved,
-            hash,
-        })
+        self.load_edited(|_: &mut T| {})
     }
 
-    /// The typed value (errors name the key path), refusing a `[sweep]` table, with its resolved
-    /// TOML (every default filled in) and that text's SHA-256.
-    fn resolve<T: serde::de::DeserializeOwned + Serialize>(
+    /// [`Document::load`] with `edit` made to the typed value before it is validated (a job's
+    /// own settings: `--steps`, `--epochs`).
+    pub fn load_edited<T: serde::de::DeserializeOwned + Serialize + Validate>(
         self,
-    ) -> Result<(T, String, String), RunError> {
+        edit: impl FnOnce(&mut T),
+    ) -> Result<Loaded<T>, RunError> {
+        let path = self.path;
+        let mut config = self.typed::<T>()?;
+        edit(&mut config);
+        Loaded::from_value(config, path)
+    }
+
+    /// The typed value (errors name the key path), refusing a `[sweep]` table.
+    fn typed<T: serde::de::DeserializeOwned>(self) -> Result<T, RunError> {
         let (text, path) = (self.text, self.path);
         let fail = |message: String| config_error(path, message);
         if self.top("sweep").is_some() {
@@ -260,10 +252,45 @@ impl<'t> Document<'t> {
                 fail(format!("key `{path}`: {inner}"))
             }
         })?;
-        let resolved =
+        Ok(config)
+    }
+}
+
+impl<T: Serialize + Validate> Loaded<T> {
+    /// A typed config validated, resolved (every default filled in, as TOML) and hashed: what a
+    /// config file becomes once parsed, and what an edited config becomes again (`--steps`,
+    /// `bench --model`, advise's variants: edited as values, never as text). `path` names it in
+    /// errors.
+    pub fn from_value(config: T, path: &Path) -> Result<Self, RunError> {
+        let fail = |message| config_error(path, message);
+        let mut resolved =
             toml::to_string(&config).map_err(|e| fail(format!("cannot resolve config: {e}")))?;
+        config.validate().map_err(fail)?;
+        if let Some(source) = config.source_identity().map_err(fail)? {
+            // a comment: config.toml stays the config as written, and the hash (the run id)
+            // changes with the data it ran on
+            resolved.push_str(&format!(
+                "\n# dataset source, resolved (part of the run identity): {source}\n"
+            ));
+        }
         let hash = hex(&Sha256::digest(resolved.as_bytes()));
-        Ok((config, resolved, hash))
+        Ok(Loaded {
+            path: path.to_path_buf(),
+            config,
+            resolved,
+            hash,
+        })
+    }
+
+    /// This config with `edit` made to a copy of its value, loaded again (validated, resolved,
+    /// hashed): a job's own settings (`--steps`, advise's probes) change the run it names.
+    pub fn edited(&self, edit: impl FnOnce(&mut T)) -> Result<Self, RunError>
+    where
+        T: Clone,
+    {
+        let mut config = self.config.clone();
+        edit(&mut config);
+        Self::from_value(config, &self.path)
     }
 }
 
@@ -323,17 +350,74 @@ fn key_in_plugin(text: &str, at: &[Step], task: Task) -> Option<String> {
         Some(Step::Key(top)) => PluginKind::parse(top),
         _ => None,
     };
+    key_in_options(
+        name,
+        kind,
+        task,
+        |d| {
+            let de = toml::Deserializer::from(options.clone());
+            (d.first_error)(&mut <dyn erased_serde::Deserializer>::erase(de))
+        },
+        |key| options.get_ref().contains_key(key),
+    )
+}
+
+/// The key inside the options of the plugin `name` (of `kind`, for `task`) that its own spec
+/// fails at: each such descriptor reads the options again (`first_error_of`). The same entries
+/// read in the same order fail at the same key (the wording of the message may differ: typetag
+/// buffers the table); that key must be one of the options (`has_key`).
+fn key_in_options(
+    name: &str,
+    kind: Option<PluginKind>,
+    task: Task,
+    first_error_of: impl Fn(
+        &geobatch_core::PluginDescriptor,
+    ) -> Option<geobatch_core::registry::OptionError>,
+    has_key: impl Fn(&str) -> bool,
+) -> Option<String> {
     geobatch_core::registry::descriptors()
         .into_iter()
         .filter(|d| d.name == name && kind.is_none_or(|k| d.kind == k))
         .filter(|d| d.task == task || d.kind == PluginKind::Sink)
         .find_map(|d| {
-            let de = toml::Deserializer::from(options.clone());
-            let found = (d.first_error)(&mut <dyn erased_serde::Deserializer>::erase(de))?;
-            // the same entries read in the same order fail at the same key (the wording of the
-            // message may differ: typetag buffers the table); that key must be the table's
+            let found = first_error_of(d)?;
             let first = found.path.split(['.', '[']).next().unwrap_or_default();
-            options.get_ref().contains_key(first).then_some(found.path)
+            has_key(first).then_some(found.path)
+        })
+}
+
+/// A plugin spec read from its table as a value (`top`: where a config holds it, `batcher`),
+/// not from config text: advise's `--batchers`. Errors name the key inside the table as a
+/// config's do (`key `batcher.pad``).
+pub fn plugin_from_table<T: serde::de::DeserializeOwned>(
+    top: &str,
+    table: &toml::Table,
+    task: Task,
+) -> Result<T, String> {
+    toml::Value::Table(table.clone())
+        .try_into::<T>()
+        .map_err(|e| {
+            let message = with_range(e.to_string().trim_end());
+            let name = table
+                .get("kind")
+                .and_then(toml::Value::as_str)
+                .unwrap_or_default();
+            let mut options = table.clone();
+            options.remove("kind");
+            let key = key_in_options(
+                name,
+                PluginKind::parse(top),
+                task,
+                |d| {
+                    let de = toml::Value::Table(options.clone());
+                    (d.first_error)(&mut <dyn erased_serde::Deserializer>::erase(de))
+                },
+                |key| options.contains_key(key),
+            );
+            match key {
+                Some(key) => format!("key `{top}.{key}`: {message}"),
+                None => format!("key `{top}`: {message}"),
+            }
         })
 }
 

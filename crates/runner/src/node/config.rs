@@ -7,7 +7,7 @@ use geobatch_node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec, NodeOptimiz
 use serde::{Deserialize, Serialize};
 
 /// A node-level experiment.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// Name, seed and folders.

@@ -304,6 +304,10 @@ impl TaskKind for NodeConfig {
     type Hooks<'d> = NodeTask<'d>;
     type Summary = NodeTrainSummary;
 
+    fn set_rounds(&mut self, rounds: u64) {
+        self.training.epochs = rounds;
+    }
+
     fn rounds(&self) -> Rounds<'_> {
         let tr = &self.training;
         Rounds {

@@ -103,6 +103,9 @@ pub trait TaskKind: RunConfig + Sync + Sized + std::fmt::Debug + 'static {
     /// The config's `[training]` settings in rounds.
     fn rounds(&self) -> Rounds<'_>;
 
+    /// Sets the run's rounds (`training.steps` or `training.epochs`: `--steps`, `--epochs`).
+    fn set_rounds(&mut self, rounds: u64);
+
     /// The config's model, when it has one.
     fn model(&self) -> Option<&Self::Model>;
 

@@ -223,6 +223,10 @@ impl TaskKind for ExperimentConfig {
     type Hooks<'d> = GraphTask<'d>;
     type Summary = TrainSummary;
 
+    fn set_rounds(&mut self, rounds: u64) {
+        self.training.steps = rounds;
+    }
+
     fn rounds(&self) -> Rounds<'_> {
         let tr = &self.training;
         Rounds {
