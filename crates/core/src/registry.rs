@@ -128,6 +128,43 @@ macro_rules! value_default {
     };
 }
 
+/// What a plugin trait is: the kind of plugin its implementations are and the task they serve.
+/// Each spec trait implements it for its trait object (`dyn BatcherSpec`: a graph-level
+/// batcher), so `#[plugin]` reads both from the trait's type, never from its name, and the
+/// traits of another task say theirs where they are declared.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a plugin trait",
+    note = "#[plugin] goes on a spec's impl of a plugin trait: BatcherSpec, DatasetSpec, \
+            ModelSpec, SinkSpec, or a node-level one (geobatch_node)"
+)]
+pub trait PluginRole {
+    /// The kind of plugin.
+    const KIND: PluginKind;
+    /// The task it serves.
+    const TASK: Task;
+}
+
+impl PluginRole for dyn crate::BatcherSpec {
+    const KIND: PluginKind = PluginKind::Batcher;
+    const TASK: Task = Task::Graph;
+}
+
+impl PluginRole for dyn crate::DatasetSpec {
+    const KIND: PluginKind = PluginKind::Dataset;
+    const TASK: Task = Task::Graph;
+}
+
+impl PluginRole for dyn crate::ModelSpec {
+    const KIND: PluginKind = PluginKind::Model;
+    const TASK: Task = Task::Graph;
+}
+
+/// Sinks serve every task; they are listed with the graph-level plugins.
+impl PluginRole for dyn crate::SinkSpec {
+    const KIND: PluginKind = PluginKind::Sink;
+    const TASK: Task = Task::Graph;
+}
+
 /// Which task a plugin serves: many small graphs (molecules, crystals) or one large graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,12 +2,13 @@
 //! the impl's typetag registration (`#[typetag::serde(name = ...)]`, what `kind = "..."` in a
 //! config finds) and the plugin's `PluginDescriptor` (what `geobatch list`, `geobatch example` and
 //! docs/plugins.md show), so the plugin's name is written in one place. The kind of plugin and its
-//! task come from the trait (`BatcherSpec`, `NodeBatcherSpec`, `DatasetSpec`, ...); the options
+//! task are the trait's (`geobatch_core::registry::PluginRole`, implemented by each plugin
+//! trait's object type: `dyn BatcherSpec`, `dyn NodeBatcherSpec`, ...); the options
 //! are the spec's `OPTIONS` (from `#[plugin_options]`) unless `options = ...` says otherwise; the
 //! example is given without its `kind` line, which the macro writes.
 
 use proc_macro2::TokenStream as Tokens;
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ItemImpl, LitStr};
 
@@ -41,27 +42,8 @@ pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
             "#[plugin] goes on the spec's impl of its plugin trait (BatcherSpec, DatasetSpec, ...)",
         ));
     };
-    let trait_name = trait_path
-        .segments
-        .last()
-        .map(|s| s.ident.to_string())
-        .unwrap_or_default();
-    let (kind, task) = match trait_name.as_str() {
-        "BatcherSpec" => ("Batcher", "Graph"),
-        "NodeBatcherSpec" => ("Batcher", "Node"),
-        "DatasetSpec" => ("Dataset", "Graph"),
-        "NodeDatasetSpec" => ("Dataset", "Node"),
-        "ModelSpec" => ("Model", "Graph"),
-        "NodeModelSpec" => ("Model", "Node"),
-        "SinkSpec" => ("Sink", "Graph"),
-        other => {
-            return Err(syn::Error::new(
-                trait_path.span(),
-                format!("#[plugin] does not know the plugin trait {other}"),
-            ));
-        }
-    };
-    let (kind, task) = (format_ident!("{kind}"), format_ident!("{task}"));
+    // the kind and the task are the trait's own (`PluginRole`), read from its type
+    let role = quote!(<dyn #trait_path as ::geobatch_core::registry::PluginRole>);
     let self_ty = &item.self_ty;
     let options = options.map_or_else(|| quote!(<#self_ty>::OPTIONS), |o| quote!(#o));
     let full_example = LitStr::new(
@@ -74,8 +56,8 @@ pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
 
         ::inventory::submit! {
             ::geobatch_core::PluginDescriptor {
-                kind: ::geobatch_core::PluginKind::#kind,
-                task: ::geobatch_core::Task::#task,
+                kind: #role::KIND,
+                task: #role::TASK,
                 name: #name,
                 summary: #summary,
                 options: #options,

@@ -6,6 +6,7 @@ use crate::graph::NodeGraph;
 use geobatch_core::dataset::{DatasetContext, SplitName};
 use geobatch_core::error::Result;
 use geobatch_core::model::Trainer;
+use geobatch_core::registry::{PluginKind, PluginRole, Task};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
@@ -168,3 +169,18 @@ pub trait NodeModelSpec: dyn_clone::DynClone + Debug + Send + Sync {
 }
 
 dyn_clone::clone_trait_object!(NodeModelSpec);
+
+impl PluginRole for dyn NodeDatasetSpec {
+    const KIND: PluginKind = PluginKind::Dataset;
+    const TASK: Task = Task::Node;
+}
+
+impl PluginRole for dyn NodeBatcherSpec {
+    const KIND: PluginKind = PluginKind::Batcher;
+    const TASK: Task = Task::Node;
+}
+
+impl PluginRole for dyn NodeModelSpec {
+    const KIND: PluginKind = PluginKind::Model;
+    const TASK: Task = Task::Node;
+}
