@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 
 use crate::Shape;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::{Edges, GraphSet, LabelKinds};
 use crate::plan::Plan;
 use geobatch_gather::{
@@ -126,7 +126,7 @@ impl GraphBatch {
     pub fn collate(&mut self, set: &GraphSet, plan: &Plan) -> Result<()> {
         let (real, padded) = (plan.real, plan.padded);
         if !padded.can_pad(&real) {
-            return Err(Error::PaddingTooSmall { real, padded });
+            return Err(geobatch_gather::Error::PaddingTooSmall { real, padded }.into());
         }
         let t = set.n_targets();
         let labels = set.labels();

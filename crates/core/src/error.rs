@@ -1,6 +1,6 @@
 //! The error type of the core crate.
 
-use crate::{Budget, Shape};
+use crate::Budget;
 
 /// Result alias with the core [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -31,17 +31,10 @@ pub enum Error {
         /// The budget it exceeds.
         budget: Budget,
     },
-    /// A padded shape cannot hold the real content of a plan.
-    #[error(
-        "padded shape {padded} cannot hold real content {real}: needs more nodes than real \
-         (strictly), at least as many edges, and more graphs than real (strictly)"
-    )]
-    PaddingTooSmall {
-        /// Real content of the batch.
-        real: Shape,
-        /// Requested padded shape.
-        padded: Shape,
-    },
+    /// A plan that cannot be collated: a padded shape that cannot hold its real content
+    /// (`geobatch_gather::Error::PaddingTooSmall`, the one place that says so).
+    #[error(transparent)]
+    Collate(geobatch_gather::Error),
     /// A graph rule cannot be applied to a graph.
     #[error("graph {graph}: {message}")]
     GraphRule {
@@ -83,10 +76,8 @@ pub enum Error {
 impl From<geobatch_gather::Error> for Error {
     fn from(e: geobatch_gather::Error) -> Self {
         match e {
-            geobatch_gather::Error::PaddingTooSmall { real, padded } => {
-                Error::PaddingTooSmall { real, padded }
-            }
             geobatch_gather::Error::Invalid(m) => Error::Invalid(m),
+            e => Error::Collate(e),
         }
     }
 }

@@ -315,3 +315,24 @@ fn target_standardisation_is_the_population_std_as_numpy() {
         }
     );
 }
+
+#[test]
+fn a_padded_shape_too_small_is_named_once_by_the_engine() {
+    let set = set();
+    let mut batch = GraphBatch::new();
+    let e = batch
+        .collate(&set, &plan(&set, &[1, 0], Shape::new(5, 8, 3)))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            geobatch_core::Error::Collate(geobatch_gather::Error::PaddingTooSmall { .. })
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("padded shape (5 nodes, 8 edges, 3 graphs) cannot hold real content"),
+        "{e}"
+    );
+}
