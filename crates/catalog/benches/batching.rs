@@ -8,7 +8,7 @@ use geobatch_catalog::batcher_dynamic::DynamicSpec;
 use geobatch_catalog::batcher_static::{Pad, StaticSpec};
 use geobatch_catalog::dataset_synthetic::SyntheticSpec;
 use geobatch_core::{
-    BatcherContext, BatcherSpec, GraphBatch, GraphStream, Plan, Quirks, StreamMode,
+    BatcherContext, BatcherSpec, GraphBatch, GraphDraw, GraphStream, Plan, Quirks, StreamMode,
 };
 use std::hint::black_box;
 
@@ -52,7 +52,13 @@ fn bench(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(name, bs), &bs, |b, _| {
                 b.iter(|| {
                     batcher
-                        .next_plan(&mut stream, set.sizes(), &mut plan)
+                        .next_plan(
+                            GraphDraw {
+                                stream: &mut stream,
+                                sizes: set.sizes(),
+                            },
+                            &mut plan,
+                        )
                         .expect("plan");
                     batch.collate(&set, &plan).expect("collate");
                     black_box(batch.senders.len())

@@ -10,10 +10,8 @@ use geobatch_catalog::batcher_nodes::partition::{Partitioner, grow, partition};
 use geobatch_catalog::batcher_nodes::ppr::push_all;
 use geobatch_catalog::batcher_nodes::{IbmbNodeSpec, Order};
 use geobatch_catalog::dataset_graphs::SbmParams;
-use geobatch_core::SplitName;
-use geobatch_node::{
-    NodeBatch, NodeBatcherContext, NodeBatcherSpec, NodeCollator, NodeGraph, NodePlan,
-};
+use geobatch_core::{BatcherSpec, SplitName};
+use geobatch_node::{NodeBatch, NodeBatcherContext, NodeCollator, NodeGraph, NodePlan};
 use std::hint::black_box;
 
 fn graph() -> NodeGraph {

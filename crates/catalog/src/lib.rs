@@ -1,6 +1,6 @@
 //! geobatch-catalog: re-exports every plugin crate (one cargo feature each, all on by default).
 //!
-//! This is the single list of what a build contains. Plugins register themselves with typetag and
+//! This is the single list of what a build contains. Plugins register themselves (`#[plugin]`) with
 //! inventory at link time; a crate nobody references is not linked and its plugins would silently
 //! vanish, so binaries call [`link`], which references every enabled plugin crate.
 

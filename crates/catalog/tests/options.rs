@@ -8,7 +8,7 @@
 
 use geobatch_core::registry::{self, PluginDescriptor, PluginKind, Task};
 use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, OptionDefault, SinkSpec};
-use geobatch_node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec};
+use geobatch_node::NodeLevel;
 use std::collections::BTreeSet;
 
 #[derive(serde::Deserialize)]
@@ -26,9 +26,9 @@ fn round_trip(d: &PluginDescriptor, table: &str) -> Result<serde_json::Value, St
         serde_json::to_value(&one.plugin).map_err(|e| e.to_string())
     }
     match (d.task, d.kind) {
-        (Task::Node, PluginKind::Dataset) => via::<Box<dyn NodeDatasetSpec>>(table),
-        (Task::Node, PluginKind::Batcher) => via::<Box<dyn NodeBatcherSpec>>(table),
-        (Task::Node, PluginKind::Model) => via::<Box<dyn NodeModelSpec>>(table),
+        (Task::Node, PluginKind::Dataset) => via::<Box<dyn DatasetSpec<NodeLevel>>>(table),
+        (Task::Node, PluginKind::Batcher) => via::<Box<dyn BatcherSpec<NodeLevel>>>(table),
+        (Task::Node, PluginKind::Model) => via::<Box<dyn ModelSpec<NodeLevel>>>(table),
         (_, PluginKind::Dataset) => via::<Box<dyn DatasetSpec>>(table),
         (_, PluginKind::Batcher) => via::<Box<dyn BatcherSpec>>(table),
         (_, PluginKind::Model) => via::<Box<dyn ModelSpec>>(table),

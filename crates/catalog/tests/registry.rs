@@ -1,11 +1,11 @@
-//! Every plugin this build promises is registered, its descriptor agrees with its typetag
-//! registration, and unknown names are refused with the list of known ones.
+//! Every plugin this build promises is registered, its descriptor reads its example into
+//! the trait its role names, and unknown names are refused with the list of known ones.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use geobatch_core::registry::{self, PluginKind, Task};
-use geobatch_core::{BatcherSpec, DatasetSpec, SinkSpec};
-use geobatch_node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec};
+use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, SinkSpec};
+use geobatch_node::NodeLevel;
 
 #[test]
 fn every_expected_plugin_is_registered() {
@@ -73,23 +73,21 @@ fn every_descriptor_example_parses_into_its_registered_spec() {
     for d in registry::descriptors() {
         let name = match (d.task, d.kind) {
             (Task::Node, PluginKind::Dataset) => {
-                parse::<Box<dyn NodeDatasetSpec>>(d.example).map(|s| s.typetag_name())
+                parse::<Box<dyn DatasetSpec<NodeLevel>>>(d.example).map(|s| s.plugin_name())
             }
             (Task::Node, PluginKind::Batcher) => {
-                parse::<Box<dyn NodeBatcherSpec>>(d.example).map(|s| s.typetag_name())
+                parse::<Box<dyn BatcherSpec<NodeLevel>>>(d.example).map(|s| s.plugin_name())
             }
             (Task::Node, PluginKind::Model) => {
-                parse::<Box<dyn NodeModelSpec>>(d.example).map(|s| s.typetag_name())
+                parse::<Box<dyn ModelSpec<NodeLevel>>>(d.example).map(|s| s.plugin_name())
             }
             (_, PluginKind::Dataset) => {
-                parse::<Box<dyn DatasetSpec>>(d.example).map(|s| s.typetag_name())
+                parse::<Box<dyn DatasetSpec>>(d.example).map(|s| s.plugin_name())
             }
             (_, PluginKind::Batcher) => {
-                parse::<Box<dyn BatcherSpec>>(d.example).map(|s| s.typetag_name())
+                parse::<Box<dyn BatcherSpec>>(d.example).map(|s| s.plugin_name())
             }
-            (_, PluginKind::Sink) => {
-                parse::<Box<dyn SinkSpec>>(d.example).map(|s| s.typetag_name())
-            }
+            (_, PluginKind::Sink) => parse::<Box<dyn SinkSpec>>(d.example).map(|s| s.plugin_name()),
             (_, PluginKind::Model) => continue,
         };
         assert_eq!(
@@ -163,4 +161,80 @@ fn unknown_keys_and_wrong_types_are_refused() {
     )
     .unwrap_err();
     assert!(err.contains("unknown field `r`"), "{err}");
+}
+
+#[derive(serde::Serialize)]
+struct Written<'a, T: ?Sized> {
+    plugin: &'a T,
+}
+
+/// `spec` written back as a config writes it, and read again and written once more.
+fn written_twice<T>(spec: &T) -> (String, String)
+where
+    T: serde::Serialize + ?Sized,
+    Box<T>: serde::de::DeserializeOwned,
+{
+    let once = toml::to_string(&Written { plugin: spec }).unwrap();
+    let again: One<Box<T>> = toml::from_str(&once).unwrap_or_else(|e| panic!("{once}: {e}"));
+    let twice = toml::to_string(&Written {
+        plugin: again.plugin.as_ref(),
+    })
+    .unwrap();
+    (once, twice)
+}
+
+#[test]
+fn specs_are_read_by_their_task_and_written_back_kind_first() {
+    geobatch_catalog::link();
+    // a node-level batcher's name is not a graph-level batcher's: the role's task decides
+    let err = parse::<Box<dyn BatcherSpec>>("kind = \"cluster\"\nnum_parts = 4\n").unwrap_err();
+    assert!(
+        err.contains("unknown variant `cluster`") && err.contains("`static`"),
+        "{err}"
+    );
+    let node = parse::<Box<dyn BatcherSpec<NodeLevel>>>("kind = \"cluster\"\nnum_parts = 4\n");
+    assert_eq!(node.map(|s| s.batch_size()), Ok(4));
+    // one name serving two tasks is two registrations of one trait
+    let text = "kind = \"python\"\nmodule = \"m\"\n";
+    let graph = parse::<Box<dyn ModelSpec>>(text).map(|s| s.plugin_name());
+    let node = parse::<Box<dyn ModelSpec<NodeLevel>>>(text).map(|s| s.plugin_name());
+    assert_eq!(
+        (graph.as_deref(), node.as_deref()),
+        (Ok("python"), Ok("python"))
+    );
+    let err = parse::<Box<dyn BatcherSpec>>("batch_size = 4\n").unwrap_err();
+    assert!(err.contains("missing field `kind`"), "{err}");
+    // from JSON (the Python planner's options), a null is an option left out
+    let spec: Box<dyn BatcherSpec> = serde_json::from_value(serde_json::json!({
+        "kind": "dynamic", "batch_size": 4, "budget": null
+    }))
+    .unwrap();
+    assert_eq!((spec.batch_size(), spec.explicit_budget()), (4, None));
+    // written back: `kind` first, then the options, and the same text when read again
+    for d in registry::descriptors() {
+        let (once, twice) = match (d.task, d.kind) {
+            (Task::Graph, PluginKind::Batcher) => {
+                written_twice(parse::<Box<dyn BatcherSpec>>(d.example).unwrap().as_ref())
+            }
+            (Task::Graph, PluginKind::Dataset) => {
+                written_twice(parse::<Box<dyn DatasetSpec>>(d.example).unwrap().as_ref())
+            }
+            (_, PluginKind::Sink) => {
+                written_twice(parse::<Box<dyn SinkSpec>>(d.example).unwrap().as_ref())
+            }
+            (Task::Node, PluginKind::Batcher) => written_twice(
+                parse::<Box<dyn BatcherSpec<NodeLevel>>>(d.example)
+                    .unwrap()
+                    .as_ref(),
+            ),
+            _ => continue,
+        };
+        assert!(
+            once.starts_with(&format!("[plugin]\nkind = \"{}\"\n", d.name)),
+            "{} {}: {once}",
+            d.kind,
+            d.name
+        );
+        assert_eq!(once, twice, "{} {}", d.kind, d.name);
+    }
 }

@@ -95,7 +95,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         .config
         .model
         .as_ref()
-        .map_or("?", |m| m.typetag_name());
+        .map_or("?", |m| m.plugin_name());
     geobatch_process::out!("{}", geobatch_runner::bench::render(name, &rows));
     if let Some(path) = csv {
         let training = &loaded.config.training;

@@ -3,8 +3,8 @@
 use crate::Budget;
 use crate::error::{Error, Result};
 use crate::graph::GraphSize;
-use crate::plan::Plan;
 use crate::stream::{GraphStream, Quirks};
+use crate::task::{GraphLevel, TaskType};
 use std::fmt::Debug;
 
 /// What a batcher is built for: the split it serves and how the stream behaves.
@@ -81,26 +81,53 @@ pub fn budget_warning(sizes: &[GraphSize], budget: Budget) -> Option<String> {
     }
 }
 
-/// A runtime batcher: turns a stream of graph indices into plans.
+/// What a graph-level batcher draws a plan from: the split's stream of graph indices and the
+/// sizes of its graphs.
+#[derive(Debug)]
+pub struct GraphDraw<'a> {
+    /// The seeded stream of the split's graph indices.
+    pub stream: &'a mut GraphStream,
+    /// Sizes of the split's graphs in stored order.
+    pub sizes: &'a [GraphSize],
+}
+
+/// A runtime batcher of the task `T`: fills plans, one batch at a time, from what the task
+/// draws them from ([`TaskType::Draw`]).
 ///
-/// Contract: every plan respects the jraph padding rules (`padded` has strictly more nodes and
-/// graphs than `real`, and at least as many edges); a graph the batcher cannot place is an error,
-/// never silently dropped (except the documented reference quirks).
-pub trait Batcher: Send + Debug {
-    /// Fills `plan` with the next batch. Returns `Ok(false)` when an evaluation stream is
-    /// exhausted and nothing is left to emit.
-    fn next_plan(
-        &mut self,
-        stream: &mut GraphStream,
-        sizes: &[GraphSize],
-        plan: &mut Plan,
-    ) -> Result<bool>;
+/// Graph-level contract: every plan respects the jraph padding rules (`padded` has strictly more
+/// nodes and graphs than `real`, and at least as many edges); a graph the batcher cannot place
+/// is an error, never silently dropped (except the documented reference quirks). Node-level
+/// contract: one epoch's plans partition the batcher's output nodes (every output exactly once).
+pub trait Batcher<T: TaskType = GraphLevel>: Send + Debug {
+    /// Fills `plan` with the next batch. Returns `Ok(false)` when the epoch (or an evaluation
+    /// stream) is over and nothing is left to emit.
+    fn next_plan(&mut self, from: T::Draw<'_>, plan: &mut T::Plan) -> Result<bool>;
+
+    /// Starts epoch `epoch` (0-based) for batchers that fix their order (and samples) per
+    /// epoch; graph-level batchers follow their stream, which starts epochs itself.
+    fn start_epoch(&mut self, _epoch: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Batches per epoch, for batchers that know it before drawing (every node-level one).
+    fn batches_per_epoch(&self) -> Option<usize> {
+        None
+    }
 
     /// The fixed padded shape of every batch, for budgeted batchers (dynamic, static-constant).
-    fn budget(&self) -> Option<Budget>;
+    fn budget(&self) -> Option<Budget> {
+        None
+    }
 
-    /// The configured `batch_size` (see [`BatcherSpec::batch_size`]).
-    fn batch_size(&self) -> usize;
+    /// Time spent building the batcher (pre-computation: PPR, partitioning, grouping), ns.
+    fn precompute_ns(&self) -> u64 {
+        0
+    }
+
+    /// Threads the pre-computation ran on (1 unless it is parallel).
+    fn precompute_threads(&self) -> usize {
+        1
+    }
 
     /// What the batcher holds between plans (graphs drawn from the stream but not yet emitted),
     /// for checkpoints: saved with the stream's position so that `--resume` continues exactly.
@@ -147,9 +174,14 @@ pub fn build_for_training(
     spec.build(ctx)
 }
 
-/// Config of a batcher, registered by name with `#[typetag::serde(name = "...")]`.
-#[typetag::serde(tag = "kind")]
-pub trait BatcherSpec: dyn_clone::DynClone + Debug + Send + Sync {
+/// Config of a batcher of the task `T`, registered by name with `#[plugin(name = "...")]`.
+pub trait BatcherSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + Send + Sync {
+    /// The registered name (`kind = "..."`); written by `#[plugin]`.
+    fn plugin_name(&self) -> &'static str;
+
+    /// The spec's options, for writing it back as a table; written by `#[plugin]`.
+    fn as_serialize(&self) -> &dyn crate::tagged::ErasedSerialize;
+
     /// The configured `batch_size`, whose meaning is the batcher's own (docs/batching.md, "What
     /// batch_size means"): graph slots per batch, one kept for padding (`static`, `dynamic`'s
     /// graph budget), or the mean graphs a budget is sized for (`pack`). It names runs
@@ -166,17 +198,32 @@ pub trait BatcherSpec: dyn_clone::DynClone + Debug + Send + Sync {
     /// Checks the options without data (`geobatch validate`).
     fn validate(&self) -> Result<()>;
 
-    /// Builds the runtime batcher for one split.
-    fn build(&self, ctx: &BatcherContext<'_>) -> Result<Box<dyn Batcher>>;
+    /// Builds the runtime batcher (for one split; node-level pre-computation happens here and
+    /// is timed).
+    fn build(&self, ctx: &T::BatcherContext<'_>) -> Result<Box<dyn Batcher<T>>>;
 
     /// The budget given by hand in the options, if any (checked against the data's sizes by
     /// [`budget_warning`]); estimated budgets are not.
     fn explicit_budget(&self) -> Option<Budget> {
         None
     }
+
+    /// The variant used for inference where it differs (node-level batchers' larger inference
+    /// batches); `None`: the spec itself.
+    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<T>>> {
+        None
+    }
+
+    /// The hops a batch keeps around its output nodes, for batchers that sample them hop by
+    /// hop (`neighbor`: one fanout per hop), with the option that sets them; `None` for the
+    /// others. A model with more layers than hops is refused: its outer layers would see no
+    /// neighbour.
+    fn hops(&self) -> Option<(usize, &'static str)> {
+        None
+    }
 }
 
-dyn_clone::clone_trait_object!(BatcherSpec);
+crate::tagged::plugin_serde!(BatcherSpec<T>);
 
 #[cfg(test)]
 mod tests {

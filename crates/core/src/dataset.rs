@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::graph::GraphSet;
 use crate::targets::TargetStats;
+use crate::task::{GraphLevel, TaskType};
 use serde::{Deserialize, Serialize};
 use std::fmt::{self, Debug};
 use std::path::PathBuf;
@@ -89,14 +90,19 @@ pub trait Dataset: Send + Sync {
     }
 }
 
-/// Config of a dataset, registered by name with `#[typetag::serde(name = "...")]`.
-#[typetag::serde(tag = "kind")]
-pub trait DatasetSpec: dyn_clone::DynClone + Debug + Send + Sync {
+/// Config of a dataset of the task `T`, registered by name with `#[plugin(name = "...")]`.
+pub trait DatasetSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + Send + Sync {
+    /// The registered name (`kind = "..."`); written by `#[plugin]`.
+    fn plugin_name(&self) -> &'static str;
+
+    /// The spec's options, for writing it back as a table; written by `#[plugin]`.
+    fn as_serialize(&self) -> &dyn crate::tagged::ErasedSerialize;
+
     /// Checks the options without loading anything (`geobatch validate`).
     fn validate(&self) -> Result<()>;
 
     /// Loads (or generates) the dataset.
-    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>>;
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<T::Dataset>>;
 
     /// Where the data comes from, resolved, when the config alone does not say (a `source =
     /// "auto"` that depends on what was fetched into `data_dir`, a file whose content may
@@ -107,7 +113,7 @@ pub trait DatasetSpec: dyn_clone::DynClone + Debug + Send + Sync {
     }
 }
 
-dyn_clone::clone_trait_object!(DatasetSpec);
+crate::tagged::plugin_serde!(DatasetSpec<T>);
 
 /// A dataset held as three ready splits: what most dataset plugins load into.
 #[derive(Debug)]

@@ -7,7 +7,8 @@
 //!   collated into.
 //! * [`GraphStream`]: the seeded stream of graph indices shared by every batcher.
 //! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`], [`ModelSpec`] and [`Trainer`]) with
-//!   their config traits and the [`registry`] of plugin descriptors; [`potential`]: what a
+//!   their config traits, one per role for every task (the task is a type: [`task`]), and the
+//!   [`registry`] of plugin descriptors that configs read specs through ([`tagged`]); [`potential`]: what a
 //!   potential (energy, forces, stress) is trained with and predicts; [`records`]: what runs record.
 //!
 //! What is built on them lives in crates named for it: `geobatch-geometry` (sets built from
@@ -35,10 +36,12 @@ pub mod split;
 pub mod stats;
 pub mod step_memory;
 pub mod stream;
+pub mod tagged;
 pub mod targets;
+pub mod task;
 
 pub use batch::GraphBatch;
-pub use batcher::{Batcher, BatcherContext, BatcherSpec};
+pub use batcher::{Batcher, BatcherContext, BatcherSpec, GraphDraw};
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
 pub use engine::EngineOptions;
 pub use error::{Error, Result};
@@ -63,3 +66,4 @@ pub use sink::{Sink, SinkSpec};
 pub use split::{Amount, SplitSpec};
 pub use stream::{GraphStream, Quirks, StreamMode};
 pub use targets::TargetStats;
+pub use task::{GraphLevel, TaskType};

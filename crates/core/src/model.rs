@@ -10,6 +10,7 @@ use crate::Shape;
 use crate::batch::GraphBatch;
 use crate::error::{Error, Result};
 use crate::targets::TargetStats;
+use crate::task::{GraphLevel, TaskType};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
@@ -274,14 +275,19 @@ pub trait Trainer<B: Batch = GraphBatch>: Send {
     fn restore_best(&mut self) -> Result<bool>;
 }
 
-/// Config of a model, registered by name with `#[typetag::serde(name = "...")]`.
-#[typetag::serde(tag = "kind")]
-pub trait ModelSpec: dyn_clone::DynClone + Debug + Send + Sync {
+/// Config of a model for the task `T`, registered by name with `#[plugin(name = "...")]`.
+pub trait ModelSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + Send + Sync {
+    /// The registered name (`kind = "..."`); written by `#[plugin]`.
+    fn plugin_name(&self) -> &'static str;
+
+    /// The spec's options, for writing it back as a table; written by `#[plugin]`.
+    fn as_serialize(&self) -> &dyn crate::tagged::ErasedSerialize;
+
     /// Checks the options (`geobatch validate`).
     fn validate(&self) -> Result<()>;
 
     /// Builds the trainer.
-    fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>>;
+    fn build(&self, ctx: &T::ModelContext) -> Result<Box<dyn Trainer<T::Batch>>>;
 
     /// What one training step holds per padded batch, for models whose activations grow with
     /// the batch (checked by the runner against this process's memory before the step
@@ -303,9 +309,15 @@ pub trait ModelSpec: dyn_clone::DynClone + Debug + Send + Sync {
     fn check_potential(&self, _cutoff: Option<f64>) -> Result<()> {
         Ok(())
     }
+
+    /// The model's message-passing layers (hops it reads), where it says; `None` otherwise.
+    /// A node-level model with more layers than its batcher's hops is refused.
+    fn layers(&self) -> Option<usize> {
+        None
+    }
 }
 
-dyn_clone::clone_trait_object!(ModelSpec);
+crate::tagged::plugin_serde!(ModelSpec<T>);
 
 #[cfg(test)]
 mod tests {

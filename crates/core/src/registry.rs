@@ -1,8 +1,11 @@
 //! Plugin descriptors, collected at link time with `inventory`.
 //!
-//! Every plugin submits one [`PluginDescriptor`] beside its typetag registration, so
-//! `geobatch list`, `geobatch example` and `docs/plugins.md` come from one source.
+//! Every plugin submits one [`PluginDescriptor`] (with `#[plugin]`): configs read a spec through
+//! it (by the `kind` key, [`crate::tagged`]), and `geobatch list`, `geobatch example` and
+//! `docs/plugins.md` come from it, so they all have one source.
 
+use crate::tagged::{AnySpec, SpecError, SpecOptions};
+use crate::task::TaskType;
 use serde::Serialize;
 use std::fmt;
 
@@ -129,13 +132,13 @@ macro_rules! value_default {
 }
 
 /// What a plugin trait is: the kind of plugin its implementations are and the task they serve.
-/// Each spec trait implements it for its trait object (`dyn BatcherSpec`: a graph-level
-/// batcher), so `#[plugin]` reads both from the trait's type, never from its name, and the
-/// traits of another task say theirs where they are declared.
+/// Each spec trait implements it for its trait objects (`dyn BatcherSpec<T>`: a batcher of the
+/// task `T`), so `#[plugin]` reads both from the trait's type, never from its name, and configs
+/// find a spec among the registrations of its role ([`crate::tagged`]).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a plugin trait",
     note = "#[plugin] goes on a spec's impl of a plugin trait: BatcherSpec, DatasetSpec, \
-            ModelSpec, SinkSpec, or a node-level one (geobatch_node)"
+            ModelSpec or SinkSpec (of a task: BatcherSpec<NodeLevel>)"
 )]
 pub trait PluginRole {
     /// The kind of plugin.
@@ -144,19 +147,19 @@ pub trait PluginRole {
     const TASK: Task;
 }
 
-impl PluginRole for dyn crate::BatcherSpec {
+impl<T: TaskType> PluginRole for dyn crate::BatcherSpec<T> {
     const KIND: PluginKind = PluginKind::Batcher;
-    const TASK: Task = Task::Graph;
+    const TASK: Task = T::TASK;
 }
 
-impl PluginRole for dyn crate::DatasetSpec {
+impl<T: TaskType> PluginRole for dyn crate::DatasetSpec<T> {
     const KIND: PluginKind = PluginKind::Dataset;
-    const TASK: Task = Task::Graph;
+    const TASK: Task = T::TASK;
 }
 
-impl PluginRole for dyn crate::ModelSpec {
+impl<T: TaskType> PluginRole for dyn crate::ModelSpec<T> {
     const KIND: PluginKind = PluginKind::Model;
-    const TASK: Task = Task::Graph;
+    const TASK: Task = T::TASK;
 }
 
 /// Sinks serve every task; they are listed with the graph-level plugins.
@@ -190,9 +193,9 @@ impl Task {
 pub struct PluginDescriptor {
     /// Kind of plugin.
     pub kind: PluginKind,
-    /// The task it serves (sinks serve both and say `Graph`).
+    /// The task it serves (sinks serve every task and say `Graph`).
     pub task: Task,
-    /// Registered name (the `kind = "..."` value); equals the typetag name.
+    /// Registered name (the `kind = "..."` value).
     pub name: &'static str,
     /// One-line summary.
     pub summary: &'static str,
@@ -201,10 +204,14 @@ pub struct PluginDescriptor {
     /// An example TOML table body (without the table header), valid as written.
     pub example: &'static str,
     /// Where reading this plugin's options from a table (its `kind` key left out) first fails:
-    /// [`first_error`] of the spec's type. typetag reads a plugin's table through its
-    /// registered name, so a config's error path stops at the table; this names the key in it.
+    /// [`first_error`] of the spec's type. A plugin's table is read through its registered
+    /// name, so a config's error path stops at the table; this names the key in it.
     #[serde(skip)]
     pub first_error: fn(&mut dyn erased_serde::Deserializer<'_>) -> Option<OptionError>,
+    /// Reads the spec from its options (`kind` left out), boxed as its role's trait object:
+    /// what a config's `kind = "..."` finds ([`crate::tagged::spec_from`]).
+    #[serde(skip)]
+    pub deserialize: fn(SpecOptions) -> Result<AnySpec, SpecError>,
 }
 
 /// Where reading a plugin's options failed.
@@ -231,6 +238,11 @@ pub fn first_error<T: serde::de::DeserializeOwned>(
 }
 
 inventory::collect!(PluginDescriptor);
+
+/// The link-time collection `#[plugin]` submits descriptors through, so that a plugin crate
+/// needs no dependency of its own on it.
+#[doc(hidden)]
+pub use inventory;
 
 /// Every registered descriptor, sorted by kind, name, then task (graph first).
 pub fn descriptors() -> Vec<&'static PluginDescriptor> {

@@ -40,9 +40,14 @@ pub trait Sink: Send {
     }
 }
 
-/// Config of a sink, registered by name with `#[typetag::serde(name = "...")]`.
-#[typetag::serde(tag = "kind")]
+/// Config of a sink (sinks serve every task), registered by name with `#[plugin(name = "...")]`.
 pub trait SinkSpec: dyn_clone::DynClone + Debug + Send + Sync {
+    /// The registered name (`kind = "..."`); written by `#[plugin]`.
+    fn plugin_name(&self) -> &'static str;
+
+    /// The spec's options, for writing it back as a table; written by `#[plugin]`.
+    fn as_serialize(&self) -> &dyn crate::tagged::ErasedSerialize;
+
     /// Checks the options.
     fn validate(&self) -> Result<()> {
         Ok(())
@@ -59,7 +64,7 @@ pub trait SinkSpec: dyn_clone::DynClone + Debug + Send + Sync {
     }
 }
 
-dyn_clone::clone_trait_object!(SinkSpec);
+crate::tagged::plugin_serde!(SinkSpec);
 
 /// The first file two sinks of one config would both write, as (first sink, second sink,
 /// file), with sinks numbered from 1 in config order (see [`SinkSpec::files`]).

@@ -1,9 +1,10 @@
 //! `#[plugin(...)]`: a plugin registered once, on its spec's impl of the plugin trait. It writes
-//! the impl's typetag registration (`#[typetag::serde(name = ...)]`, what `kind = "..."` in a
-//! config finds) and the plugin's `PluginDescriptor` (what `geobatch list`, `geobatch example` and
-//! docs/plugins.md show), so the plugin's name is written in one place. The kind of plugin and its
-//! task are the trait's (`geobatch_core::registry::PluginRole`, implemented by each plugin
-//! trait's object type: `dyn BatcherSpec`, `dyn NodeBatcherSpec`, ...); the options
+//! the impl's `plugin_name` and `as_serialize` and the plugin's `PluginDescriptor`, with the
+//! reader a config's `kind = "..."` finds (`geobatch_core::tagged`) and what `geobatch list`,
+//! `geobatch example` and docs/plugins.md show, so the plugin's name is written in one place. The
+//! kind of plugin and its task are the trait's (`geobatch_core::registry::PluginRole`,
+//! implemented by each plugin trait's object type: `dyn BatcherSpec` for the graph level,
+//! `dyn BatcherSpec<NodeLevel>`, ...); the options
 //! are the spec's `OPTIONS` (from `#[plugin_options]`) unless `options = ...` says otherwise; the
 //! example is given without its `kind` line, which the macro writes.
 
@@ -36,7 +37,7 @@ pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
     let name = name.ok_or_else(|| missing("name"))?;
     let summary = summary.ok_or_else(|| missing("summary"))?;
     let example = example.ok_or_else(|| missing("example"))?;
-    let Some((_, trait_path, _)) = &item.trait_ else {
+    let Some((_, trait_path, _)) = item.trait_.clone() else {
         return Err(syn::Error::new(
             item.span(),
             "#[plugin] goes on the spec's impl of its plugin trait (BatcherSpec, DatasetSpec, ...)",
@@ -44,17 +45,27 @@ pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
     };
     // the kind and the task are the trait's own (`PluginRole`), read from its type
     let role = quote!(<dyn #trait_path as ::geobatch_core::registry::PluginRole>);
-    let self_ty = &item.self_ty;
+    let self_ty = item.self_ty.clone();
     let options = options.map_or_else(|| quote!(<#self_ty>::OPTIONS), |o| quote!(#o));
     let full_example = LitStr::new(
         &format!("kind = \"{}\"\n{}", name.value(), example.value()),
         example.span(),
     );
+    let mut item = item;
+    item.items.push(syn::parse_quote! {
+        fn plugin_name(&self) -> &'static str {
+            #name
+        }
+    });
+    item.items.push(syn::parse_quote! {
+        fn as_serialize(&self) -> &dyn ::geobatch_core::tagged::ErasedSerialize {
+            self
+        }
+    });
     Ok(quote! {
-        #[::typetag::serde(name = #name)]
         #item
 
-        ::inventory::submit! {
+        ::geobatch_core::registry::inventory::submit! {
             ::geobatch_core::PluginDescriptor {
                 kind: #role::KIND,
                 task: #role::TASK,
@@ -63,6 +74,19 @@ pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
                 options: #options,
                 example: #full_example,
                 first_error: ::geobatch_core::registry::first_error::<#self_ty>,
+                deserialize: {
+                    fn deserialize(
+                        options: ::geobatch_core::tagged::SpecOptions,
+                    ) -> ::std::result::Result<
+                        ::geobatch_core::tagged::AnySpec,
+                        ::geobatch_core::tagged::SpecError,
+                    > {
+                        let spec: #self_ty = ::serde::Deserialize::deserialize(options)?;
+                        let spec: ::std::boxed::Box<dyn #trait_path> = ::std::boxed::Box::new(spec);
+                        ::std::result::Result::Ok(::std::boxed::Box::new(spec))
+                    }
+                    deserialize
+                },
             }
         }
     })

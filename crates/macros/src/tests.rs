@@ -200,7 +200,11 @@ mod plugin {
         )
         .expect("expanded");
         assert!(
-            out.contains(":: typetag :: serde (name = \"round\")"),
+            out.contains("fn plugin_name (& self) -> & 'static str { \"round\" }"),
+            "{out}"
+        );
+        assert!(
+            out.contains("let spec : :: std :: boxed :: Box < dyn BatcherSpec > = :: std :: boxed :: Box :: new (spec)"),
             "{out}"
         );
         let role = "< dyn BatcherSpec as :: geobatch_core :: registry :: PluginRole >";
@@ -218,11 +222,11 @@ mod plugin {
                 example = "",
                 options = NodeNetSpec::OPTIONS
             ),
-            parse_quote! { impl geobatch_node::NodeModelSpec for GcnSpec {} },
+            parse_quote! { impl ModelSpec<NodeLevel> for GcnSpec {} },
         )
         .expect("expanded");
         assert!(
-            node.contains("< dyn geobatch_node :: NodeModelSpec as :: geobatch_core :: registry :: PluginRole > :: TASK"),
+            node.contains("< dyn ModelSpec < NodeLevel > as :: geobatch_core :: registry :: PluginRole > :: TASK"),
             "{node}"
         );
         assert!(node.contains("options : NodeNetSpec :: OPTIONS"), "{node}");

@@ -1,6 +1,6 @@
 //! geobatch-node: node-level tasks on one large graph (DESIGN.md §11, spec `ibmb.md`): the graph, plans of
-//! output and auxiliary nodes, their collation into induced subgraphs, the plugin contracts and
-//! the classification metrics.
+//! output and auxiliary nodes, their collation into induced subgraphs, the task as a type for
+//! the plugin traits ([`NodeLevel`]) and the classification metrics.
 
 pub mod batch;
 pub mod contract;
@@ -9,7 +9,6 @@ pub mod metrics;
 
 pub use batch::{NodeBatch, NodeCollator, NodePlan, NodePredictions};
 pub use contract::{
-    LoadedGraph, NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeDataset, NodeDatasetSpec,
-    NodeModelContext, NodeModelSpec, NodeOptimizerSpec,
+    LoadedGraph, NodeBatcherContext, NodeLevel, NodeModelContext, NodeOptimizerSpec,
 };
 pub use graph::NodeGraph;

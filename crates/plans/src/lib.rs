@@ -5,7 +5,7 @@
 //! registered ones, built from their config as the runner builds them.
 
 use geobatch_core::Shape;
-use geobatch_core::batcher::{BatcherContext, BatcherSpec, build_for_training};
+use geobatch_core::batcher::{BatcherContext, BatcherSpec, GraphDraw, build_for_training};
 use geobatch_core::error::{Error, Result};
 use geobatch_core::graph::GraphSize;
 use geobatch_core::plan::Plan;
@@ -149,7 +149,13 @@ pub fn plan_epoch(
     let mut stream = GraphStream::epoch(sizes.len(), seed, epoch, shuffle, "sizes")?;
     let mut plans = Plans::default();
     let mut plan = Plan::default();
-    while batcher.next_plan(&mut stream, sizes, &mut plan)? {
+    while batcher.next_plan(
+        GraphDraw {
+            stream: &mut stream,
+            sizes,
+        },
+        &mut plan,
+    )? {
         plans.push_plan(&plan);
     }
     Ok(plans)
@@ -169,7 +175,13 @@ pub fn plan_steps(
     let mut plans = Plans::default();
     let mut plan = Plan::default();
     for _ in 0..steps {
-        batcher.next_plan(&mut stream, sizes, &mut plan)?;
+        batcher.next_plan(
+            GraphDraw {
+                stream: &mut stream,
+                sizes,
+            },
+            &mut plan,
+        )?;
         plans.push_plan(&plan);
     }
     Ok(plans)

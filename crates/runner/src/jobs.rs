@@ -59,38 +59,13 @@ impl Request {
             _ => None,
         }
     }
-
-    /// Why a config of `task` cannot do what is asked, if it cannot.
-    fn refusal(self, task: Task) -> Option<&'static str> {
-        match (task, self) {
-            (Task::Node, Request::Train { steps: Some(_), .. }) => {
-                Some("a node-level run counts epochs: --epochs N")
-            }
-            (
-                Task::Graph,
-                Request::Train {
-                    epochs: Some(_), ..
-                },
-            ) => Some("a graph-level run counts steps: --steps N"),
-            (Task::Node, Request::Batches { plans: true, .. }) => {
-                Some("--plans writes graph-level plans; a node-level study has none")
-            }
-            (Task::Node, Request::Batches { steps: Some(_), .. }) => {
-                Some("a node-level batching study counts epochs: --set batches.epochs=N")
-            }
-            (Task::Node, Request::Advise) => Some(
-                "advise compares graph batchers over training steps; this config is \
-                 node-level (compare node batchers with a sweep and `geobatch report`)",
-            ),
-            _ => None,
-        }
-    }
 }
 
 /// A loaded config of some kind, as [`AnyConfig`] holds it (object-safe; one implementation,
 /// for every [`TaskKind`]).
 trait Jobs: std::fmt::Debug {
     fn task(&self) -> Task;
+    fn described_as(&self) -> &'static str;
     fn config(&self) -> &dyn RunConfig;
     fn resolved(&self) -> &str;
     fn run_dir(&self) -> PathBuf;
@@ -108,6 +83,9 @@ trait Jobs: std::fmt::Debug {
 impl<K: TaskKind> Jobs for Loaded<K> {
     fn task(&self) -> Task {
         K::TASK
+    }
+    fn described_as(&self) -> &'static str {
+        K::DESCRIBED_AS
     }
     fn config(&self) -> &dyn RunConfig {
         &self.config
@@ -168,11 +146,7 @@ impl AnyConfig {
 
     /// The config of `doc`, typed as its kind once `request` is found possible for that kind.
     fn parse(doc: Document<'_>, request: Request) -> Result<Self, RunError> {
-        let task = doc.task();
-        if let Some(why) = request.refusal(task) {
-            return Err(RunError::Usage(why.to_string()));
-        }
-        Ok(AnyConfig(match task {
+        Ok(AnyConfig(match doc.task() {
             Task::Graph => Box::new(Self::typed::<ExperimentConfig>(doc, request)?),
             Task::Node => Box::new(Self::typed::<NodeConfig>(doc, request)?),
         }))
@@ -183,6 +157,9 @@ impl AnyConfig {
         doc: Document<'_>,
         request: Request,
     ) -> Result<Loaded<K>, RunError> {
+        if let Some(why) = K::refusal(request) {
+            return Err(RunError::Usage(why.to_string()));
+        }
         doc.load_edited(|config: &mut K| {
             if let Some(n) = request.rounds() {
                 config.set_rounds(n);
@@ -240,10 +217,7 @@ impl AnyConfig {
     /// One line saying what the config holds (`geobatch validate`).
     pub fn describe(&self) -> String {
         let c = self.0.config();
-        let kind = match self.task() {
-            Task::Graph => "",
-            Task::Node => "node-level; ",
-        };
+        let kind = self.0.described_as();
         format!(
             "{kind}experiment {:?}, dataset {}, batcher {} with batch_size {}, model {}, {} sink(s)",
             c.experiment().name,

@@ -2,14 +2,14 @@
 //! whose predictions are not numbers never ends a run `complete`; the evaluation row is recorded
 //! as it is, the run fails naming the split and the metric, and the steps before stay. A model
 //! that gives more or fewer predictions (or classes) than the batch asks for is an error, not a
-//! panic or a silently shifted metric. The models are test-only plugins registered here.
+//! panic or a silently shifted metric. The models are test-only plugins registered here, as any plugin is (`#[plugin]`).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use geobatch_core::{GraphBatch, ModelContext, ModelSpec, Result, StepStats, Trainer};
-use geobatch_node::{NodeBatch, NodeModelContext, NodeModelSpec, NodePredictions};
+use geobatch_node::{NodeBatch, NodeLevel, NodeModelContext, NodePredictions};
 use geobatch_runner::ExperimentConfig;
 use geobatch_runner::jobs::AnyConfig;
 use geobatch_runner::node::NodeConfig;
@@ -39,7 +39,12 @@ impl BrokenTrainer {
     }
 }
 
-#[typetag::serde(name = "broken-test")]
+#[geobatch_core::plugin(
+    name = "broken-test",
+    summary = "a test model whose predictions are broken as `predict` says",
+    example = "predict = \"nan\"\n",
+    options = &[]
+)]
 impl ModelSpec for Broken {
     fn validate(&self) -> Result<()> {
         Ok(())
@@ -52,8 +57,13 @@ impl ModelSpec for Broken {
     }
 }
 
-#[typetag::serde(name = "broken-test")]
-impl NodeModelSpec for Broken {
+#[geobatch_core::plugin(
+    name = "broken-test",
+    summary = "a test model whose predictions are broken as `predict` says",
+    example = "predict = \"nan\"\n",
+    options = &[]
+)]
+impl ModelSpec<NodeLevel> for Broken {
     fn validate(&self) -> Result<()> {
         Ok(())
     }

@@ -321,8 +321,8 @@ pub mod fuzz;
 pub mod batcher {
     use super::{check_batch, minimal_padding, toy_readout};
     use geobatch_core::{
-        BatcherContext, BatcherSpec, GraphBatch, GraphSet, GraphStream, Plan, Quirks, Shape,
-        StreamMode,
+        BatcherContext, BatcherSpec, GraphBatch, GraphDraw, GraphSet, GraphStream, Plan, Quirks,
+        Shape, StreamMode,
     };
 
     /// Up to `limit` plans of `spec` over `set` (stream seed 3), each with the batcher's budget.
@@ -345,7 +345,13 @@ pub mod batcher {
         let mut plan = Plan::default();
         let mut out = Vec::new();
         while out.len() < limit {
-            match batcher.next_plan(&mut stream, set.sizes(), &mut plan) {
+            match batcher.next_plan(
+                GraphDraw {
+                    stream: &mut stream,
+                    sizes: set.sizes(),
+                },
+                &mut plan,
+            ) {
                 Ok(true) => out.push((plan.clone(), batcher.budget())),
                 Ok(false) => break,
                 Err(e) => return Err(format!("{label}: {e}")),

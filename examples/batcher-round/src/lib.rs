@@ -3,8 +3,8 @@
 //! gives fewer distinct shapes (fewer compilations on a JIT engine) for more padding.
 
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan, Result,
-    Shape, plugin_options,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, Plan, Result, Shape,
+    plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -42,8 +42,7 @@ impl RoundBatcher {
 impl Batcher for RoundBatcher {
     fn next_plan(
         &mut self,
-        stream: &mut GraphStream,
-        sizes: &[GraphSize],
+        GraphDraw { stream, sizes }: GraphDraw<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
         plan.clear();
@@ -62,10 +61,6 @@ impl Batcher for RoundBatcher {
 
     fn budget(&self) -> Option<Budget> {
         None // shapes vary from batch to batch
-    }
-
-    fn batch_size(&self) -> usize {
-        self.batch_size
     }
 }
 

@@ -6,7 +6,7 @@
 use geobatch_batcher_round::RoundSpec;
 use geobatch_core::registry::{self, PluginKind};
 use geobatch_core::{BatcherContext, BatcherSpec, GraphSize, GraphStream, Plan, Quirks, Shape};
-use geobatch_core::{StreamMode, Task};
+use geobatch_core::{GraphDraw, StreamMode, Task};
 use geobatch_testkit::arb_graph_set;
 use geobatch_testkit::batcher::check_batcher;
 use proptest::prelude::*;
@@ -33,7 +33,16 @@ fn nodes_and_edges_are_padded_to_a_multiple_of_step() {
     let mut stream = GraphStream::new(7, StreamMode::Eval, 0, Quirks::Clean, "test").unwrap();
     let mut plan = Plan::default();
     let mut padded = Vec::new();
-    while batcher.next_plan(&mut stream, &sizes, &mut plan).unwrap() {
+    while batcher
+        .next_plan(
+            GraphDraw {
+                stream: &mut stream,
+                sizes: &sizes,
+            },
+            &mut plan,
+        )
+        .unwrap()
+    {
         padded.push(plan.padded);
     }
     // 3 + 3 + 1 graphs: 15 nodes + 1 -> 16, 60 edges -> 64; 5 + 1 -> 16, 20 -> 32

@@ -19,8 +19,8 @@
 
 use geobatch_core::rounding::{ceil_multiple_of_64, next_multiple_of_64_strict};
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan, Result,
-    Shape, SizeStats, plugin_options,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, GraphStream, Plan,
+    Result, Shape, SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +72,6 @@ pub fn first_fit_decreasing(sizes: &[GraphSize], max_atoms: usize) -> Vec<Vec<u3
 pub struct AtomsBatcher {
     bins: Vec<Vec<u32>>,
     padded: Shape,
-    batch_size: usize,
     /// The bins in this epoch's order, and the next to emit.
     order: Vec<u32>,
     next: usize,
@@ -87,7 +86,7 @@ struct State {
 
 impl AtomsBatcher {
     /// Plans the batches of `sizes` under `max_atoms`.
-    pub fn new(sizes: &[GraphSize], max_atoms: usize, batch_size: usize) -> Result<Self> {
+    pub fn new(sizes: &[GraphSize], max_atoms: usize) -> Result<Self> {
         if let Some((g, s)) = sizes
             .iter()
             .enumerate()
@@ -113,7 +112,6 @@ impl AtomsBatcher {
                 graphs + 1,
             ),
             bins,
-            batch_size,
             order: Vec::new(),
             next: 0,
         })
@@ -157,8 +155,7 @@ impl AtomsBatcher {
 impl Batcher for AtomsBatcher {
     fn next_plan(
         &mut self,
-        stream: &mut GraphStream,
-        sizes: &[GraphSize],
+        GraphDraw { stream, sizes }: GraphDraw<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
         plan.clear();
@@ -176,10 +173,6 @@ impl Batcher for AtomsBatcher {
 
     fn budget(&self) -> Option<Budget> {
         Some(self.padded)
-    }
-
-    fn batch_size(&self) -> usize {
-        self.batch_size
     }
 
     fn state(&self) -> Result<serde_json::Value> {
@@ -244,11 +237,7 @@ impl BatcherSpec for AtomsSpec {
             ((stats.mean_nodes * self.batch_size as f64).round() as usize)
                 .max(stats.max_nodes as usize)
         });
-        Ok(Box::new(AtomsBatcher::new(
-            ctx.sizes,
-            max_atoms,
-            self.batch_size,
-        )?))
+        Ok(Box::new(AtomsBatcher::new(ctx.sizes, max_atoms)?))
     }
 }
 
@@ -272,7 +261,7 @@ mod tests {
     #[test]
     fn every_graph_once_a_pass_batches_fixed_their_order_reshuffled() {
         let s = sizes();
-        let mut b = AtomsBatcher::new(&s, 300, 4).unwrap();
+        let mut b = AtomsBatcher::new(&s, 300).unwrap();
         assert!(b.batches().iter().all(|bin| {
             bin.iter()
                 .map(|&g| s[g as usize].nodes as usize)
@@ -287,7 +276,16 @@ mod tests {
             let mut seen = vec![0; s.len()];
             let mut epoch = Vec::new();
             for _ in 0..b.batches().len() {
-                assert!(b.next_plan(&mut stream, &s, &mut plan).unwrap());
+                assert!(
+                    b.next_plan(
+                        GraphDraw {
+                            stream: &mut stream,
+                            sizes: &s
+                        },
+                        &mut plan
+                    )
+                    .unwrap()
+                );
                 assert!(plan.padded.can_pad(&plan.real));
                 assert_eq!(plan.padded, b.budget().unwrap(), "one shape for the run");
                 for &g in &plan.graphs {
@@ -306,26 +304,47 @@ mod tests {
         assert_eq!(sorted(&epochs[0]), sorted(&epochs[1]), "the same batches");
         assert_ne!(epochs[0], epochs[1], "in another order");
         // resumed mid-epoch from its state, it goes on as it would have
-        let mut a = AtomsBatcher::new(&s, 300, 4).unwrap();
+        let mut a = AtomsBatcher::new(&s, 300).unwrap();
         let mut sa = GraphStream::new(s.len(), StreamMode::Train, 3, Quirks::Clean, "t").unwrap();
         for _ in 0..5 {
-            a.next_plan(&mut sa, &s, &mut plan).unwrap();
+            a.next_plan(
+                GraphDraw {
+                    stream: &mut sa,
+                    sizes: &s,
+                },
+                &mut plan,
+            )
+            .unwrap();
         }
         let (state, stream_copy) = (a.state().unwrap(), sa.clone());
-        let mut c = AtomsBatcher::new(&s, 300, 4).unwrap();
+        let mut c = AtomsBatcher::new(&s, 300).unwrap();
         c.restore(state).unwrap();
         let mut sc = stream_copy;
         let mut pa = Plan::default();
         for _ in 0..40 {
-            a.next_plan(&mut sa, &s, &mut plan).unwrap();
-            c.next_plan(&mut sc, &s, &mut pa).unwrap();
+            a.next_plan(
+                GraphDraw {
+                    stream: &mut sa,
+                    sizes: &s,
+                },
+                &mut plan,
+            )
+            .unwrap();
+            c.next_plan(
+                GraphDraw {
+                    stream: &mut sc,
+                    sizes: &s,
+                },
+                &mut pa,
+            )
+            .unwrap();
             assert_eq!(plan.graphs, pa.graphs);
         }
     }
 
     #[test]
     fn a_graph_larger_than_the_budget_is_refused_by_name() {
-        let e = AtomsBatcher::new(&sizes(), 50, 4).unwrap_err().to_string();
+        let e = AtomsBatcher::new(&sizes(), 50).unwrap_err().to_string();
         assert!(e.contains("max_atoms = 50") && e.contains("atoms"), "{e}");
     }
 }

@@ -8,8 +8,8 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan, Result,
-    Shape, SizeStats, plugin_options,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan, Result, Shape,
+    SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +76,6 @@ pub fn estimate_budget(sizes: &[GraphSize], batch_size: usize) -> Result<Budget>
 #[derive(Debug, Clone)]
 pub struct DynamicBatcher {
     budget: Budget,
-    batch_size: usize,
 }
 
 impl DynamicBatcher {
@@ -88,18 +87,14 @@ impl DynamicBatcher {
         if budget.nodes < 2 {
             return Err(Error::invalid("a dynamic budget needs at least 2 nodes"));
         }
-        Ok(DynamicBatcher {
-            budget,
-            batch_size: budget.graphs,
-        })
+        Ok(DynamicBatcher { budget })
     }
 }
 
 impl Batcher for DynamicBatcher {
     fn next_plan(
         &mut self,
-        stream: &mut GraphStream,
-        sizes: &[GraphSize],
+        GraphDraw { stream, sizes }: GraphDraw<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
         plan.clear();
@@ -137,10 +132,6 @@ impl Batcher for DynamicBatcher {
 
     fn budget(&self) -> Option<Budget> {
         Some(self.budget)
-    }
-
-    fn batch_size(&self) -> usize {
-        self.batch_size
     }
 }
 
@@ -216,7 +207,7 @@ pub fn link() {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use geobatch_core::{Quirks, StreamMode};
+    use geobatch_core::{GraphStream, Quirks, StreamMode};
 
     fn sizes(v: &[(u32, u32)]) -> Vec<GraphSize> {
         v.iter()
@@ -288,7 +279,15 @@ mod tests {
         let mut stream = GraphStream::new(s.len(), mode, 0, Quirks::Reference, "train")?;
         let mut plan = Plan::default();
         let mut out = Vec::new();
-        while out.len() < 6 && b.next_plan(&mut stream, s, &mut plan)? {
+        while out.len() < 6
+            && b.next_plan(
+                GraphDraw {
+                    stream: &mut stream,
+                    sizes: s,
+                },
+                &mut plan,
+            )?
+        {
             assert_eq!(plan.padded, budget);
             out.push(plan.graphs.clone());
         }
@@ -327,10 +326,25 @@ mod tests {
         let mut b = DynamicBatcher::with_budget(Shape::new(10, 100, 4)).unwrap();
         let mut stream = GraphStream::new(3, StreamMode::Eval, 0, Quirks::Clean, "train").unwrap();
         let mut plan = Plan::default();
-        assert!(b.next_plan(&mut stream, &s, &mut plan).unwrap());
+        assert!(
+            b.next_plan(
+                GraphDraw {
+                    stream: &mut stream,
+                    sizes: &s
+                },
+                &mut plan
+            )
+            .unwrap()
+        );
         assert_eq!(plan.graphs, vec![0]);
         let err = b
-            .next_plan(&mut stream, &s, &mut plan)
+            .next_plan(
+                GraphDraw {
+                    stream: &mut stream,
+                    sizes: &s,
+                },
+                &mut plan,
+            )
             .unwrap_err()
             .to_string();
         assert!(

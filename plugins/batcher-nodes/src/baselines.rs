@@ -7,8 +7,8 @@ use crate::fixed::FixedBatches;
 use crate::ibmb::outputs_by_part;
 use crate::order::Order;
 use crate::partition::{Partitioner, check_parts, inference_parts, partition};
-use geobatch_core::{Error, Result, plugin_options};
-use geobatch_node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeGraph, NodePlan};
+use geobatch_core::{Batcher, BatcherSpec, Error, Result, plugin_options};
+use geobatch_node::{NodeBatcherContext, NodeGraph, NodeLevel, NodePlan};
 use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
@@ -42,9 +42,13 @@ pub struct ClusterSpec {
     summary = "Cluster-GCN baseline: partition the graph; a batch is one part's outputs with the part as context",
     example = "num_parts = 8\n"
 )]
-impl NodeBatcherSpec for ClusterSpec {
+impl BatcherSpec<NodeLevel> for ClusterSpec {
     fn batch_size(&self) -> usize {
         self.num_parts
+    }
+
+    fn set_batch_size(&mut self, batch_size: usize) {
+        self.num_parts = batch_size;
     }
 
     fn label(&self) -> String {
@@ -55,17 +59,17 @@ impl NodeBatcherSpec for ClusterSpec {
         check_parts(self.num_parts, self.inference_parts, self.partitioner)
     }
 
-    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
+    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<NodeLevel>>> {
         let parts = inference_parts(self.num_parts, self.inference_parts);
-        Box::new(ClusterSpec {
+        Some(Box::new(ClusterSpec {
             num_parts: parts,
             inference_parts: Some(parts),
             order: Order::Fixed,
             ..self.clone()
-        })
+        }))
     }
 
-    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn Batcher<NodeLevel>>> {
         self.validate()?;
         let start = Instant::now();
         let g = ctx.graph;
@@ -128,9 +132,13 @@ pub struct NeighborSpec {
     summary = "neighbour-sampling baseline: uniform fixed-fanout neighbourhoods of random output batches, resampled every epoch",
     example = "batch_size = 256\nfanouts = [10, 5]\n"
 )]
-impl NodeBatcherSpec for NeighborSpec {
+impl BatcherSpec<NodeLevel> for NeighborSpec {
     fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size;
     }
 
     fn label(&self) -> String {
@@ -161,15 +169,15 @@ impl NodeBatcherSpec for NeighborSpec {
         Ok(())
     }
 
-    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
-        Box::new(NeighborSpec {
+    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<NodeLevel>>> {
+        Some(Box::new(NeighborSpec {
             batch_size: self.batch_size * self.inference_scale,
             inference_scale: 1,
             ..self.clone()
-        })
+        }))
     }
 
-    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn Batcher<NodeLevel>>> {
         self.validate()?;
         if ctx.outputs.is_empty() {
             return Err(Error::EmptySplit(ctx.split.to_string()));
@@ -206,7 +214,7 @@ struct NeighborSampler {
     seen: Vec<bool>,
 }
 
-impl NodeBatcher for NeighborSampler {
+impl Batcher<NodeLevel> for NeighborSampler {
     fn start_epoch(&mut self, epoch: u64) -> Result<()> {
         self.order.clone_from(&self.outputs);
         let seed = if self.training {
@@ -260,8 +268,8 @@ impl NodeBatcher for NeighborSampler {
         Ok(true)
     }
 
-    fn batches_per_epoch(&self) -> usize {
-        self.outputs.len().div_ceil(self.batch)
+    fn batches_per_epoch(&self) -> Option<usize> {
+        Some(self.outputs.len().div_ceil(self.batch))
     }
 
     fn precompute_ns(&self) -> u64 {
@@ -280,10 +288,12 @@ pub struct FullSpec {}
     example = "",
     options = &[]
 )]
-impl NodeBatcherSpec for FullSpec {
+impl BatcherSpec<NodeLevel> for FullSpec {
     fn batch_size(&self) -> usize {
         0
     }
+
+    fn set_batch_size(&mut self, _batch_size: usize) {}
 
     fn label(&self) -> String {
         "full".into()
@@ -293,11 +303,7 @@ impl NodeBatcherSpec for FullSpec {
         Ok(())
     }
 
-    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
-        Box::new(self.clone())
-    }
-
-    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn Batcher<NodeLevel>>> {
         if ctx.outputs.is_empty() {
             return Err(Error::EmptySplit(ctx.split.to_string()));
         }

@@ -1,8 +1,8 @@
 //! [`FixedBatches`]: precomputed plans replayed every epoch in a scheduled order.
 
 use crate::order::{Order, Scheduler, histogram};
-use geobatch_core::{Error, Result};
-use geobatch_node::{NodeBatcher, NodeBatcherContext, NodeGraph, NodePlan};
+use geobatch_core::{Batcher, Error, Result};
+use geobatch_node::{NodeBatcherContext, NodeGraph, NodeLevel, NodePlan};
 use std::time::Instant;
 
 /// Fixed, precomputed batches (IBMB, Cluster-GCN): built once, replayed every epoch.
@@ -91,7 +91,7 @@ pub fn check_partition(outputs: &[u32], plans: &[NodePlan]) -> Result<()> {
     Ok(())
 }
 
-impl NodeBatcher for FixedBatches {
+impl Batcher<NodeLevel> for FixedBatches {
     fn start_epoch(&mut self, epoch: u64) -> Result<()> {
         self.current = self.scheduler.epoch(epoch);
         self.pos = 0;
@@ -107,8 +107,8 @@ impl NodeBatcher for FixedBatches {
         Ok(true)
     }
 
-    fn batches_per_epoch(&self) -> usize {
-        self.plans.len()
+    fn batches_per_epoch(&self) -> Option<usize> {
+        Some(self.plans.len())
     }
 
     fn precompute_ns(&self) -> u64 {

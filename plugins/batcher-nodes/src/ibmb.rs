@@ -9,8 +9,8 @@ use crate::grouping::{
 use crate::order::Order;
 use crate::partition::{Partitioner, check_parts, inference_parts, partition};
 use crate::ppr::{push_all, top_k, topic_ppr};
-use geobatch_core::{Error, Result, plugin_options};
-use geobatch_node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodePlan};
+use geobatch_core::{Batcher, BatcherSpec, Error, Result, plugin_options};
+use geobatch_node::{NodeBatcherContext, NodeLevel, NodePlan};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -85,9 +85,13 @@ pub const MAX_PUSHES: f64 = 1e8;
     summary = "node-wise IBMB: PPR push per output node, top-k auxiliary nodes, outputs grouped by PPR affinity (fixed batches)",
     example = "outputs_per_batch = 70\ntopk = 32\neps = 1e-4\n"
 )]
-impl NodeBatcherSpec for IbmbNodeSpec {
+impl BatcherSpec<NodeLevel> for IbmbNodeSpec {
     fn batch_size(&self) -> usize {
         self.outputs_per_batch
+    }
+
+    fn set_batch_size(&mut self, batch_size: usize) {
+        self.outputs_per_batch = batch_size;
     }
 
     fn label(&self) -> String {
@@ -130,17 +134,17 @@ impl NodeBatcherSpec for IbmbNodeSpec {
         Ok(())
     }
 
-    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
-        Box::new(IbmbNodeSpec {
+    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<NodeLevel>>> {
+        Some(Box::new(IbmbNodeSpec {
             outputs_per_batch: self.outputs_per_batch * self.inference_scale,
             max_aux: self.max_aux.map(|m| m * self.inference_scale),
             order: Order::Fixed,
             inference_scale: 1,
             ..self.clone()
-        })
+        }))
     }
 
-    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn Batcher<NodeLevel>>> {
         self.validate()?;
         let start = Instant::now();
         let g = ctx.graph;
@@ -258,9 +262,13 @@ fn chunk_columns(n: usize) -> usize {
     summary = "batch-wise IBMB: graph partition of the outputs, then topic-sensitive PPR auxiliary nodes per batch (fixed batches)",
     example = "num_parts = 8\n"
 )]
-impl NodeBatcherSpec for IbmbBatchSpec {
+impl BatcherSpec<NodeLevel> for IbmbBatchSpec {
     fn batch_size(&self) -> usize {
         self.num_parts
+    }
+
+    fn set_batch_size(&mut self, batch_size: usize) {
+        self.num_parts = batch_size;
     }
 
     fn label(&self) -> String {
@@ -283,17 +291,17 @@ impl NodeBatcherSpec for IbmbBatchSpec {
         Ok(())
     }
 
-    fn for_inference(&self) -> Box<dyn NodeBatcherSpec> {
+    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<NodeLevel>>> {
         let parts = inference_parts(self.num_parts, self.inference_parts);
-        Box::new(IbmbBatchSpec {
+        Some(Box::new(IbmbBatchSpec {
             num_parts: parts,
             inference_parts: Some(parts),
             order: Order::Fixed,
             ..self.clone()
-        })
+        }))
     }
 
-    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn NodeBatcher>> {
+    fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn Batcher<NodeLevel>>> {
         self.validate()?;
         let start = Instant::now();
         let g = ctx.graph;

@@ -19,8 +19,8 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan, Result,
-    Shape, SizeStats, plugin_options,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan, Result, Shape,
+    SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -105,7 +105,6 @@ pub struct Held {
 pub struct PackBatcher {
     budget: Budget,
     window: usize,
-    batch_size: usize,
     held: Vec<Held>,
     keep: Vec<Held>,
 }
@@ -146,7 +145,7 @@ impl Room {
 
 impl PackBatcher {
     /// A pack batcher with an explicit budget and window.
-    pub fn new(budget: Budget, window: usize, batch_size: usize) -> Result<Self> {
+    pub fn new(budget: Budget, window: usize) -> Result<Self> {
         if budget.graphs < 2 {
             return Err(Error::BatchSize(budget.graphs));
         }
@@ -162,7 +161,6 @@ impl PackBatcher {
         Ok(PackBatcher {
             budget,
             window,
-            batch_size,
             held: Vec::with_capacity(window),
             keep: Vec::with_capacity(window),
         })
@@ -177,8 +175,7 @@ impl PackBatcher {
 impl Batcher for PackBatcher {
     fn next_plan(
         &mut self,
-        stream: &mut GraphStream,
-        sizes: &[GraphSize],
+        GraphDraw { stream, sizes }: GraphDraw<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
         plan.clear();
@@ -243,10 +240,6 @@ impl Batcher for PackBatcher {
 
     fn budget(&self) -> Option<Budget> {
         Some(self.budget)
-    }
-
-    fn batch_size(&self) -> usize {
-        self.batch_size
     }
 
     fn state(&self) -> Result<serde_json::Value> {
@@ -339,11 +332,7 @@ impl BatcherSpec for PackSpec {
                 n + 1
             )));
         }
-        Ok(Box::new(PackBatcher::new(
-            budget,
-            self.window,
-            self.batch_size,
-        )?))
+        Ok(Box::new(PackBatcher::new(budget, self.window)?))
     }
 
     fn explicit_budget(&self) -> Option<Budget> {

@@ -1,5 +1,5 @@
 use super::*;
-use geobatch_core::{Quirks, StreamMode};
+use geobatch_core::{GraphDraw, GraphStream, Quirks, StreamMode};
 
 fn sizes(v: &[(u32, u32)]) -> Vec<GraphSize> {
     v.iter()
@@ -15,7 +15,7 @@ fn plans(
 ) -> Result<Vec<Vec<u32>>> {
     let mut plan = Plan::default();
     let mut out = Vec::new();
-    while out.len() < limit && b.next_plan(stream, s, &mut plan)? {
+    while out.len() < limit && b.next_plan(GraphDraw { stream, sizes: s }, &mut plan)? {
         assert_eq!(plan.padded, b.budget);
         assert!(b.budget.admits(&plan.real), "{} in {}", plan.real, b.budget);
         out.push(plan.graphs.clone());
@@ -24,7 +24,7 @@ fn plans(
 }
 
 fn eval(budget: Shape, window: usize, s: &[GraphSize]) -> Result<Vec<Vec<u32>>> {
-    let mut b = PackBatcher::new(budget, window, 4)?;
+    let mut b = PackBatcher::new(budget, window)?;
     let mut stream = GraphStream::new(s.len(), StreamMode::Eval, 0, Quirks::Clean, "test")?;
     plans(&mut b, &mut stream, s, usize::MAX)
 }
@@ -89,7 +89,7 @@ fn training_passes_are_emitted_whole_and_in_order() {
         })
         .collect();
     for window in [1, 3, 8, 40] {
-        let mut b = PackBatcher::new(Shape::new(16, 64, 6), window, 4).unwrap();
+        let mut b = PackBatcher::new(Shape::new(16, 64, 6), window).unwrap();
         let mut stream =
             GraphStream::new(s.len(), StreamMode::Train, 5, Quirks::Clean, "train").unwrap();
         let emitted: Vec<u32> = plans(&mut b, &mut stream, &s, 200).unwrap().concat();
@@ -114,7 +114,7 @@ fn a_restored_state_continues_exactly() {
             edges: (i * 17) % 40,
         })
         .collect();
-    let make = || PackBatcher::new(Shape::new(32, 128, 8), 6, 4).unwrap();
+    let make = || PackBatcher::new(Shape::new(32, 128, 8), 6).unwrap();
     let stream = || GraphStream::new(s.len(), StreamMode::Train, 9, Quirks::Clean, "t").unwrap();
     let (mut whole, mut ws) = (make(), stream());
     let want = plans(&mut whole, &mut ws, &s, 40).unwrap();
@@ -139,7 +139,7 @@ fn a_restored_state_continues_exactly() {
 
 #[test]
 fn a_state_that_does_not_fit_is_refused() {
-    let mut b = PackBatcher::new(Shape::new(32, 128, 8), 1, 4).unwrap();
+    let mut b = PackBatcher::new(Shape::new(32, 128, 8), 1).unwrap();
     let two = serde_json::json!([
         { "graph": 0, "nodes": 1, "edges": 0, "pass": 0 },
         { "graph": 1, "nodes": 1, "edges": 0, "pass": 0 }

@@ -15,7 +15,7 @@
 
 use geobatch_core::rounding::{ceil_multiple_of_64, ceil_power_of_two, next_multiple_of_64_strict};
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphSize, GraphStream, Plan, Quirks,
+    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan, Quirks,
     Result, Shape, plugin_options,
 };
 use serde::{Deserialize, Serialize};
@@ -105,8 +105,7 @@ impl StaticBatcher {
 impl Batcher for StaticBatcher {
     fn next_plan(
         &mut self,
-        stream: &mut GraphStream,
-        sizes: &[GraphSize],
+        GraphDraw { stream, sizes }: GraphDraw<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
         plan.clear();
@@ -149,10 +148,6 @@ impl Batcher for StaticBatcher {
 
     fn budget(&self) -> Option<Budget> {
         (self.pad == Pad::Constant).then_some(self.constant)
-    }
-
-    fn batch_size(&self) -> usize {
-        self.batch_size
     }
 }
 
@@ -206,7 +201,7 @@ pub fn link() {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use geobatch_core::StreamMode;
+    use geobatch_core::{GraphStream, StreamMode};
 
     fn sizes(v: &[(u32, u32)]) -> Vec<GraphSize> {
         v.iter()
@@ -276,7 +271,16 @@ mod tests {
         let mut stream = GraphStream::new(n, mode, 0, quirks, "train").unwrap();
         let mut plan = Plan::default();
         let mut out = Vec::new();
-        while out.len() < limit && b.next_plan(&mut stream, &s, &mut plan).unwrap() {
+        while out.len() < limit
+            && b.next_plan(
+                GraphDraw {
+                    stream: &mut stream,
+                    sizes: &s,
+                },
+                &mut plan,
+            )
+            .unwrap()
+        {
             assert_eq!(plan.padded.graphs, bs);
             out.push(plan.graphs.clone());
         }

@@ -11,8 +11,8 @@ pub mod ogb;
 pub mod sbm;
 pub mod split;
 
-use geobatch_core::{DatasetContext, Error, Result, plugin_options};
-use geobatch_node::{LoadedGraph, NodeDataset, NodeDatasetSpec, NodeGraph};
+use geobatch_core::{DatasetContext, DatasetSpec, Error, Result, plugin_options};
+use geobatch_node::{LoadedGraph, NodeGraph, NodeLevel};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -80,12 +80,12 @@ pub struct NpzSpec {
     summary = "one graph from a NumPy .npz CSR file (Cora, CiteSeer, ...) for node classification",
     example = "path = \"../shared/data/graphs/cora.npz\"\nsplit = { train_per_class = 20, validation = 500, test = 1000 }\n"
 )]
-impl NodeDatasetSpec for NpzSpec {
+impl DatasetSpec<NodeLevel> for NpzSpec {
     fn validate(&self) -> Result<()> {
         self.split.validate()
     }
 
-    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn NodeDataset>> {
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<LoadedGraph>> {
         let raw = npz::read(&self.path)?;
         let mut features = raw.features;
         if self.normalize_features {
@@ -140,12 +140,12 @@ pub struct OgbSpec {
     summary = "one graph from an OGB node-property folder (raw/*.csv.gz, split/<name>/*.csv.gz)",
     example = "path = \"data/ogbn_arxiv\"\n"
 )]
-impl NodeDatasetSpec for OgbSpec {
+impl DatasetSpec<NodeLevel> for OgbSpec {
     fn validate(&self) -> Result<()> {
         Ok(())
     }
 
-    fn load(&self, _ctx: &DatasetContext) -> Result<Box<dyn NodeDataset>> {
+    fn load(&self, _ctx: &DatasetContext) -> Result<Box<LoadedGraph>> {
         let raw = ogb::read(&self.path, self.split_name.as_deref())?;
         let mut features = raw.features;
         if self.normalize_features {
@@ -237,13 +237,13 @@ impl SbmSpec {
     summary = "seeded stochastic block model with class-correlated Gaussian features, any size (scaling studies)",
     example = "nodes = 100000\nclasses = 8\ncommunities = 64\navg_degree = 10\n"
 )]
-impl NodeDatasetSpec for SbmSpec {
+impl DatasetSpec<NodeLevel> for SbmSpec {
     fn validate(&self) -> Result<()> {
         self.params().validate()?;
         self.split.validate()
     }
 
-    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn NodeDataset>> {
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<LoadedGraph>> {
         let seed = self.seed.unwrap_or(ctx.seed);
         let p = self.params();
         let g = p.generate(seed)?;

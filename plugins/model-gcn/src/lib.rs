@@ -9,12 +9,12 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{Adam, AdamConfig};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
-use geobatch_core::{Error, Result, StepStats, Trainer, plugin_options};
+use geobatch_core::{Error, ModelSpec, Result, StepStats, Trainer, plugin_options};
 use geobatch_nn::backend::{DeviceKind, parse_device};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::state::TrainState;
 use geobatch_nn::trainer::timed_update;
-use geobatch_node::{NodeBatch, NodeModelContext, NodeModelSpec, NodePredictions};
+use geobatch_node::{NodeBatch, NodeLevel, NodeModelContext, NodePredictions};
 use net::{NodeInputs, NodeNet, nll};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -149,7 +149,7 @@ pub struct GcnSpec {
     example = "hidden = 64\nlayers = 2\ndropout = 0.5\nlayer_norm = false\n",
     options = NodeNetSpec::OPTIONS
 )]
-impl NodeModelSpec for GcnSpec {
+impl ModelSpec<NodeLevel> for GcnSpec {
     fn validate(&self) -> Result<()> {
         self.net.validate()
     }
@@ -175,7 +175,7 @@ pub struct SageSpec {
     example = "hidden = 64\nlayers = 2\n",
     options = NodeNetSpec::OPTIONS
 )]
-impl NodeModelSpec for SageSpec {
+impl ModelSpec<NodeLevel> for SageSpec {
     fn validate(&self) -> Result<()> {
         self.net.validate()
     }

@@ -5,14 +5,14 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use burn::tensor::Tensor;
-use geobatch_core::SplitName;
+use geobatch_core::{ModelSpec, SplitName};
 use geobatch_dataset_graphs::SbmParams;
 use geobatch_model_gcn::GcnSpec;
 use geobatch_model_gcn::net::{NodeInputs, NodeNet};
 use geobatch_nn::backend::Cpu;
 use geobatch_node::{
-    NodeBatch, NodeCollator, NodeGraph, NodeModelContext, NodeModelSpec, NodeOptimizerSpec,
-    NodePlan, NodePredictions,
+    NodeBatch, NodeCollator, NodeGraph, NodeLevel, NodeModelContext, NodeOptimizerSpec, NodePlan,
+    NodePredictions,
 };
 
 fn graph() -> NodeGraph {
@@ -81,7 +81,7 @@ fn predictions_of_an_output_do_not_depend_on_the_other_outputs() {
 #[test]
 fn training_on_batches_lowers_the_loss() {
     let g = graph();
-    let spec: Box<dyn NodeModelSpec> = Box::new(GcnSpec {
+    let spec: Box<dyn ModelSpec<NodeLevel>> = Box::new(GcnSpec {
         net: toml::from_str("hidden = 16\nlayers = 2\n").unwrap(),
     });
     let mut t = spec

@@ -14,7 +14,7 @@ use geobatch_core::{
     Error, GraphBatch, ModelContext, ModelSpec, OptimizerSpec, Result, StepStats, Trainer,
     plugin_options,
 };
-use geobatch_node::{NodeBatch, NodeModelContext, NodeModelSpec};
+use geobatch_node::{NodeBatch, NodeLevel, NodeModelContext};
 use segment::Segment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -120,7 +120,7 @@ impl ModelSpec for PythonSpec {
     summary = "a Python module as the node classifier of subgraph batches, run like the graph-level python model (docs/python.md)",
     example = "python = \"python3\"\nmodule = \"python/sgc_numpy.py\"\noptions = { hops = 2 }\n"
 )]
-impl NodeModelSpec for PythonSpec {
+impl ModelSpec<NodeLevel> for PythonSpec {
     fn validate(&self) -> Result<()> {
         self.check()
     }

@@ -200,7 +200,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), RunErr
             .join(&cfg.experiment.name)
             .join(format!(
                 "advise-{}-bs{batch_size}-steps{}",
-                model.typetag_name(),
+                model.plugin_name(),
                 req.steps
             ))
     });
@@ -209,7 +209,7 @@ pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), RunErr
     let (candidates, tables) = probe_all(req, &base_loaded, tables, &out, stop)?;
     let title = format!(
         "{} on {}, batch size {batch_size}, {}, {} kernel threads",
-        model.typetag_name(),
+        model.plugin_name(),
         base_loaded.names().dataset,
         cfg.training.device,
         crate::threads::resolve(cfg.training.threads)

@@ -14,8 +14,8 @@ pub fn check_sinks(sinks: &[Box<dyn SinkSpec>]) -> Result<(), String> {
         return Err(format!(
             "[[sinks]] #{a} ({}) and #{b} ({}) would both write {file} in the run folder: a run \
              folder has one writer per table; keep one of them",
-            sinks[a - 1].typetag_name(),
-            sinks[b - 1].typetag_name()
+            sinks[a - 1].plugin_name(),
+            sinks[b - 1].plugin_name()
         ));
     }
     Ok(())

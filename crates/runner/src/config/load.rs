@@ -53,8 +53,8 @@ pub trait RunConfig: Validate {
     /// Batcher options as JSON.
     fn batcher_options(&self) -> String;
     /// The batcher's `batch_size`, in its own meaning: graph slots or mean graphs per batch
-    /// (graph-level, `BatcherSpec::batch_size`), output nodes or parts per batch (node-level,
-    /// `NodeBatcherSpec::batch_size`); it names the run (`bs32`).
+    /// (graph-level), output nodes or parts per batch (node-level): `BatcherSpec::batch_size`; it
+    /// names the run (`bs32`).
     fn batch_size(&self) -> usize;
     /// Model plugin name, when the config has a model.
     fn model_name(&self) -> Option<&'static str>;
@@ -72,10 +72,10 @@ macro_rules! run_config {
                 &self.sinks
             }
             fn dataset_name(&self) -> &'static str {
-                self.dataset.typetag_name()
+                self.dataset.plugin_name()
             }
             fn batcher_name(&self) -> &'static str {
-                self.batcher.typetag_name()
+                self.batcher.plugin_name()
             }
             fn batcher_label(&self) -> String {
                 self.batcher.label()
@@ -87,7 +87,7 @@ macro_rules! run_config {
                 self.batcher.batch_size()
             }
             fn model_name(&self) -> Option<&'static str> {
-                self.model.as_ref().map(|m| m.typetag_name())
+                self.model.as_ref().map(|m| m.plugin_name())
             }
         }
     };
@@ -323,7 +323,7 @@ fn with_range(message: &str) -> String {
 }
 
 /// The key inside a plugin's table where reading it failed. serde's path stops at a plugin's
-/// table (typetag reads it through its registered name), so the table at `at` in the config
+/// table (the registry reads it through its registered name), so the table at `at` in the config
 /// `text` is read again, without its `kind` key, by the plugin it names
 /// ([`geobatch_core::PluginDescriptor::first_error`]) to find the key it fails at.
 fn key_in_plugin(text: &str, at: &[Step], task: Task) -> Option<String> {
@@ -364,8 +364,8 @@ fn key_in_plugin(text: &str, at: &[Step], task: Task) -> Option<String> {
 
 /// The key inside the options of the plugin `name` (of `kind`, for `task`) that its own spec
 /// fails at: each such descriptor reads the options again (`first_error_of`). The same entries
-/// read in the same order fail at the same key (the wording of the message may differ: typetag
-/// buffers the table); that key must be one of the options (`has_key`).
+/// read in the same order fail at the same key (the wording of the message may differ: a
+/// config buffers the table); that key must be one of the options (`has_key`).
 fn key_in_options(
     name: &str,
     kind: Option<PluginKind>,

@@ -2,8 +2,8 @@
 //! the `[training]` and `[batches]` tables of node-level runs.
 
 use crate::config::{ExperimentSection, Loaded, Mode, Validate};
-use geobatch_core::{SinkSpec, SplitName};
-use geobatch_node::{NodeBatcherSpec, NodeDatasetSpec, NodeModelSpec, NodeOptimizerSpec};
+use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, SinkSpec, SplitName};
+use geobatch_node::{NodeLevel, NodeOptimizerSpec};
 use serde::{Deserialize, Serialize};
 
 /// A node-level experiment.
@@ -13,15 +13,15 @@ pub struct NodeConfig {
     /// Name, seed and folders.
     pub experiment: ExperimentSection,
     /// The graph (`npz`, `ogb`, `sbm`, ...).
-    pub dataset: Box<dyn NodeDatasetSpec>,
+    pub dataset: Box<dyn DatasetSpec<NodeLevel>>,
     /// The classifier (`gcn`, `sage`), for `geobatch run`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<Box<dyn NodeModelSpec>>,
+    pub model: Option<Box<dyn ModelSpec<NodeLevel>>>,
     /// The training batcher.
-    pub batcher: Box<dyn NodeBatcherSpec>,
+    pub batcher: Box<dyn BatcherSpec<NodeLevel>>,
     /// The batcher of batched inference (default: the training batcher's inference variant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inference: Option<Box<dyn NodeBatcherSpec>>,
+    pub inference: Option<Box<dyn BatcherSpec<NodeLevel>>>,
     /// Training options.
     #[serde(default)]
     pub training: NodeTraining,
@@ -263,11 +263,12 @@ impl NodeConfig {
     /// `slot` keeps a derived variant alive.
     pub(crate) fn inference_spec<'a>(
         &'a self,
-        slot: &'a mut Option<Box<dyn NodeBatcherSpec>>,
-    ) -> &'a dyn NodeBatcherSpec {
-        match &self.inference {
-            Some(s) => s.as_ref(),
-            None => &**slot.insert(self.batcher.for_inference()),
+        slot: &'a mut Option<Box<dyn BatcherSpec<NodeLevel>>>,
+    ) -> &'a dyn BatcherSpec<NodeLevel> {
+        match (&self.inference, self.batcher.for_inference()) {
+            (Some(s), _) => s.as_ref(),
+            (None, Some(derived)) => &**slot.insert(derived),
+            (None, None) => self.batcher.as_ref(),
         }
     }
 }

@@ -8,9 +8,9 @@
 
 use crate::error::RunError;
 use geobatch_core::records::EvalRecord;
-use geobatch_core::{Error, SplitName, Trainer};
+use geobatch_core::{Batcher, Error, SplitName, Trainer};
 use geobatch_node::metrics::{accuracy, macro_f1};
-use geobatch_node::{NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodePlan, NodePredictions};
+use geobatch_node::{NodeBatch, NodeCollator, NodeGraph, NodeLevel, NodePlan, NodePredictions};
 use std::time::Instant;
 
 /// Result of one evaluation pass.
@@ -34,7 +34,7 @@ pub struct NodeEval {
 pub fn evaluate_batched(
     trainer: &mut dyn Trainer<NodeBatch>,
     graph: &NodeGraph,
-    batcher: &mut dyn NodeBatcher,
+    batcher: &mut dyn Batcher<NodeLevel>,
     split: SplitName,
 ) -> Result<NodeEval, RunError> {
     let t = Instant::now();

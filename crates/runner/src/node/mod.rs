@@ -20,11 +20,11 @@ pub use study::{NodeBatchSummary, peak_rss, run_node_batches};
 pub use train::{NodeTask, NodeTrainSummary};
 
 use crate::error::RunError;
-use geobatch_core::SplitName;
-use geobatch_node::{NodeBatcher, NodeBatcherContext, NodeBatcherSpec, NodeDataset, NodeGraph};
+use geobatch_core::{Batcher, BatcherSpec, SplitName};
+use geobatch_node::{LoadedGraph, NodeBatcherContext, NodeGraph, NodeLevel};
 use std::time::Instant;
 
-pub(crate) fn load_graph(cfg: &NodeConfig) -> Result<(Box<dyn NodeDataset>, u64), RunError> {
+pub(crate) fn load_graph(cfg: &NodeConfig) -> Result<(Box<LoadedGraph>, u64), RunError> {
     let t = Instant::now();
     let d = cfg
         .dataset
@@ -34,12 +34,12 @@ pub(crate) fn load_graph(cfg: &NodeConfig) -> Result<(Box<dyn NodeDataset>, u64)
 }
 
 pub(crate) fn build_batcher(
-    spec: &dyn NodeBatcherSpec,
+    spec: &dyn BatcherSpec<NodeLevel>,
     graph: &NodeGraph,
     split: SplitName,
     training: bool,
     seed: u64,
-) -> Result<Box<dyn NodeBatcher>, RunError> {
+) -> Result<Box<dyn Batcher<NodeLevel>>, RunError> {
     spec.build(&NodeBatcherContext {
         graph,
         outputs: graph.split(split),

@@ -3,15 +3,15 @@
 
 use crate::error::RunError;
 use crate::train::BatchSource;
-use geobatch_core::Error;
-use geobatch_node::{NodeBatch, NodeBatcher, NodeCollator, NodeGraph, NodePlan};
+use geobatch_core::{Batcher, Error};
+use geobatch_node::{NodeBatch, NodeCollator, NodeGraph, NodeLevel, NodePlan};
 use serde::{Deserialize, Serialize};
 
 /// Node batches epoch after epoch: the batcher's plans of each epoch, collated into induced
 /// subgraphs. An epoch must have exactly the batches the batcher announces.
 pub struct NodeSource<'a> {
     graph: &'a NodeGraph,
-    batcher: Box<dyn NodeBatcher>,
+    batcher: Box<dyn Batcher<NodeLevel>>,
     collator: NodeCollator,
     plan: NodePlan,
     per_epoch: u64,
@@ -29,10 +29,16 @@ struct NodePosition {
 
 impl<'a> NodeSource<'a> {
     /// Batches of `batcher` over `graph`, from epoch 0.
-    pub fn new(graph: &'a NodeGraph, batcher: Box<dyn NodeBatcher>) -> Result<Self, RunError> {
-        let per_epoch = batcher.batches_per_epoch() as u64;
+    pub fn new(
+        graph: &'a NodeGraph,
+        batcher: Box<dyn Batcher<NodeLevel>>,
+    ) -> Result<Self, RunError> {
+        let per_epoch = batcher.batches_per_epoch().unwrap_or(0) as u64;
         if per_epoch == 0 {
-            return Err(Error::invalid("the batcher makes no batches per epoch").into());
+            return Err(Error::invalid(
+                "the batcher makes no batches per epoch (or cannot say how many)",
+            )
+            .into());
         }
         Ok(NodeSource {
             graph,
@@ -52,7 +58,7 @@ impl<'a> NodeSource<'a> {
     }
 
     /// The batcher.
-    pub fn batcher(&self) -> &dyn NodeBatcher {
+    pub fn batcher(&self) -> &dyn Batcher<NodeLevel> {
         self.batcher.as_ref()
     }
 

@@ -8,13 +8,12 @@ use super::source::NodeSource;
 use super::study::run_node_batches;
 use super::{build_batcher, load_graph};
 use crate::error::RunError;
+use crate::jobs::Request;
 use crate::sinks::SinkSet;
 use crate::train::entry::{Prepared, Rounds, RunSummary, TaskKind, Trained};
 use crate::train::{Ended, Flow, Point, TaskHooks};
-use geobatch_core::{Error, RunStatus, SplitName, Task, Trainer};
-use geobatch_node::{
-    NodeBatch, NodeBatcher, NodeDataset, NodeGraph, NodeModelContext, NodeModelSpec,
-};
+use geobatch_core::{Batcher, Error, ModelSpec, RunStatus, SplitName, Trainer};
+use geobatch_node::{LoadedGraph, NodeBatch, NodeGraph, NodeLevel, NodeModelContext};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -164,7 +163,7 @@ impl Plateau {
 }
 
 /// The inference batcher of every evaluated split.
-type InferBatchers = Vec<(SplitName, Box<dyn NodeBatcher>)>;
+type InferBatchers = Vec<(SplitName, Box<dyn Batcher<NodeLevel>>)>;
 
 /// Node-level evaluation: batched validation after every `eval_every` epochs (plateau, early
 /// stopping, keep-best), and at the end batched and full-graph evaluation of the evaluated
@@ -296,10 +295,28 @@ impl TaskHooks for NodeTask<'_> {
 /// epochs of the training batcher's node batches, evaluated by [`NodeTask`]; its batching study
 /// is [`run_node_batches`] (epochs, no plans file).
 impl TaskKind for NodeConfig {
-    const TASK: Task = Task::Node;
+    type Level = NodeLevel;
     const ROUNDS: &'static str = "epochs";
-    type Model = dyn NodeModelSpec;
-    type Data = Box<dyn NodeDataset>;
+    const DESCRIBED_AS: &'static str = "node-level; ";
+
+    fn refusal(request: Request) -> Option<&'static str> {
+        match request {
+            Request::Train { steps: Some(_), .. } => {
+                Some("a node-level run counts epochs: --epochs N")
+            }
+            Request::Batches { plans: true, .. } => {
+                Some("--plans writes graph-level plans; a node-level study has none")
+            }
+            Request::Batches { steps: Some(_), .. } => {
+                Some("a node-level batching study counts epochs: --set batches.epochs=N")
+            }
+            Request::Advise => Some(
+                "advise compares graph batchers over training steps; this config is \
+                 node-level (compare node batchers with a sweep and `geobatch report`)",
+            ),
+            _ => None,
+        }
+    }
     type Source<'d> = NodeSource<'d>;
     type Hooks<'d> = NodeTask<'d>;
     type Summary = NodeTrainSummary;
@@ -321,11 +338,11 @@ impl TaskKind for NodeConfig {
         }
     }
 
-    fn model(&self) -> Option<&Self::Model> {
+    fn model(&self) -> Option<&dyn ModelSpec<Self::Level>> {
         self.model.as_deref()
     }
 
-    fn load(loaded: &LoadedNodeConfig) -> Result<Box<dyn NodeDataset>, RunError> {
+    fn load(loaded: &LoadedNodeConfig) -> Result<Box<LoadedGraph>, RunError> {
         let (dataset, load_ns) = load_graph(&loaded.config)?;
         geobatch_process::errln!("{}", describe(&dataset.source(), dataset.graph(), load_ns));
         Ok(dataset)
@@ -333,8 +350,8 @@ impl TaskKind for NodeConfig {
 
     fn prepare<'d>(
         loaded: &'d LoadedNodeConfig,
-        dataset: &'d Box<dyn NodeDataset>,
-        model: &'d Self::Model,
+        dataset: &'d LoadedGraph,
+        model: &'d dyn ModelSpec<Self::Level>,
     ) -> Result<Prepared<'d, Self>, RunError> {
         let cfg = &loaded.config;
         let tr = &cfg.training;

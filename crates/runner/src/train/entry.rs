@@ -10,7 +10,8 @@ use super::{BatchSource, Ended, Job, Schedule, TaskHooks, train};
 use crate::config::{Loaded, Mode, RunConfig};
 use crate::error::RunError;
 use crate::identity::{RunStart, new_run, threads_of};
-use geobatch_core::{RunStatus, Shape, Task, Trainer};
+use crate::jobs::Request;
+use geobatch_core::{ModelSpec, RunStatus, Shape, Task, TaskType, Trainer};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -36,6 +37,9 @@ pub struct Rounds<'a> {
 
 /// The batches a kind's source makes.
 type BatchOf<'d, K> = <<K as TaskKind>::Source<'d> as BatchSource>::Batch;
+
+/// What a kind's dataset loads into (`TaskType::Dataset` of its level).
+pub type DatasetOf<K> = <<K as TaskKind>::Level as TaskType>::Dataset;
 
 /// What a kind built on its data for one run.
 pub struct Prepared<'d, K: TaskKind + 'd> {
@@ -81,14 +85,15 @@ pub trait RunSummary {
 /// (`crate::jobs::AnyConfig`) are written once over it; its shared sections and run names are
 /// [`RunConfig`]'s.
 pub trait TaskKind: RunConfig + Sync + Sized + std::fmt::Debug + 'static {
+    /// The task as a type: what its plugins read and make (`geobatch_core::task`).
+    type Level: TaskType;
     /// The task: many small graphs or one large graph.
-    const TASK: Task;
+    const TASK: Task = <Self::Level as TaskType>::TASK;
     /// The `[training]` key that counts the run's rounds (`steps` or `epochs`).
     const ROUNDS: &'static str;
-    /// The model spec of the kind's configs.
-    type Model: ?Sized;
-    /// What the kind loads once and the rest of a run borrows.
-    type Data;
+    /// What `geobatch validate` says of the kind before the rest (`node-level; `; nothing for
+    /// the default kind).
+    const DESCRIBED_AS: &'static str;
     /// The source of its training batches.
     type Source<'d>: BatchSource
     where
@@ -100,6 +105,10 @@ pub trait TaskKind: RunConfig + Sync + Sized + std::fmt::Debug + 'static {
     /// What a finished run reports.
     type Summary: RunSummary + Send;
 
+    /// Why a config of this kind cannot do what `request` asks, if it cannot (`--plans` of a
+    /// node-level study; `--steps` of a run that counts epochs).
+    fn refusal(request: Request) -> Option<&'static str>;
+
     /// The config's `[training]` settings in rounds.
     fn rounds(&self) -> Rounds<'_>;
 
@@ -107,16 +116,16 @@ pub trait TaskKind: RunConfig + Sync + Sized + std::fmt::Debug + 'static {
     fn set_rounds(&mut self, rounds: u64);
 
     /// The config's model, when it has one.
-    fn model(&self) -> Option<&Self::Model>;
+    fn model(&self) -> Option<&dyn ModelSpec<Self::Level>>;
 
     /// Loads the data.
-    fn load(loaded: &Loaded<Self>) -> Result<Self::Data, RunError>;
+    fn load(loaded: &Loaded<Self>) -> Result<Box<DatasetOf<Self>>, RunError>;
 
     /// Builds the batch source, the trainer of `model` and the hooks on `data`.
     fn prepare<'d>(
         loaded: &'d Loaded<Self>,
-        data: &'d Self::Data,
-        model: &'d Self::Model,
+        data: &'d DatasetOf<Self>,
+        model: &'d dyn ModelSpec<Self::Level>,
     ) -> Result<Prepared<'d, Self>, RunError>;
 
     /// The summary of a run that ended.
@@ -185,7 +194,7 @@ fn train_on_threads<K: TaskKind>(
     }
     let data = K::load(loaded)?;
     RunError::unless_stopped(stop, "loading the dataset")?;
-    let prepared = K::prepare(loaded, &data, spec)?;
+    let prepared = K::prepare(loaded, &*data, spec)?;
     RunError::unless_stopped(stop, "building the model and its batches")?;
     let trained = Trained {
         model: model.to_string(),

@@ -9,12 +9,13 @@ use crate::batches::run_batches_with_plans;
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate, evaluate_forces};
+use crate::jobs::Request;
 use crate::predict::SavedPotential;
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
-    Dataset, Error, ForceContext, GraphBatch, GraphRule, ModelContext, ModelSpec, RunStatus,
-    SplitName, Task, Trainer,
+    Dataset, Error, ForceContext, GraphBatch, GraphLevel, GraphRule, ModelContext, ModelSpec,
+    RunStatus, SplitName, Trainer,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -215,13 +216,21 @@ impl TaskHooks for GraphTask<'_> {
 /// dataset's training split batched by the config's batcher, evaluated by [`GraphTask`]; its
 /// batching study is [`run_batches_with_plans`].
 impl TaskKind for ExperimentConfig {
-    const TASK: Task = Task::Graph;
+    type Level = GraphLevel;
     const ROUNDS: &'static str = "steps";
-    type Model = dyn ModelSpec;
-    type Data = Box<dyn Dataset>;
+    const DESCRIBED_AS: &'static str = "";
     type Source<'d> = GraphSource<'d>;
     type Hooks<'d> = GraphTask<'d>;
     type Summary = TrainSummary;
+
+    fn refusal(request: Request) -> Option<&'static str> {
+        match request {
+            Request::Train {
+                epochs: Some(_), ..
+            } => Some("a graph-level run counts steps: --steps N"),
+            _ => None,
+        }
+    }
 
     fn set_rounds(&mut self, rounds: u64) {
         self.training.steps = rounds;
@@ -240,7 +249,7 @@ impl TaskKind for ExperimentConfig {
         }
     }
 
-    fn model(&self) -> Option<&Self::Model> {
+    fn model(&self) -> Option<&dyn ModelSpec<Self::Level>> {
         self.model.as_deref()
     }
 
@@ -252,8 +261,8 @@ impl TaskKind for ExperimentConfig {
 
     fn prepare<'d>(
         loaded: &'d LoadedConfig,
-        dataset: &'d Box<dyn Dataset>,
-        model: &'d Self::Model,
+        dataset: &'d dyn Dataset,
+        model: &'d dyn ModelSpec<Self::Level>,
     ) -> Result<Prepared<'d, Self>, RunError> {
         let cfg = &loaded.config;
         let tr = &cfg.training;
@@ -267,7 +276,7 @@ impl TaskKind for ExperimentConfig {
         }
         let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?
             .with_memory_check(memory);
-        let forces = potential_setup(loaded, dataset.as_ref(), model)?;
+        let forces = potential_setup(loaded, dataset, model)?;
         let potential = forces.clone().map(|setup| {
             let saved = SavedPotential {
                 classes: dataset.species_classes().to_vec(),
@@ -276,12 +285,12 @@ impl TaskKind for ExperimentConfig {
             };
             (loaded.run_dir(), saved)
         });
-        let trainer = model.build(&model_context(loaded, dataset.as_ref(), forces))?;
+        let trainer = model.build(&model_context(loaded, dataset, forces))?;
         Ok(Prepared {
             source,
             trainer,
             hooks: GraphTask {
-                dataset: dataset.as_ref(),
+                dataset,
                 splits: &tr.eval_splits,
                 batch_size: cfg.batcher.batch_size(),
                 finals: Vec::new(),
@@ -359,7 +368,7 @@ pub fn potential_setup(
             "the dataset carries forces, so the model trains as a potential (energy from the \
              positions, forces as its negative gradient), which model.kind = {:?} does not: \
              use \"schnet\" or \"painn\"",
-            model.typetag_name()
+            model.plugin_name()
         )));
     }
     let cutoff = match train.rule() {

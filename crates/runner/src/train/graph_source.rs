@@ -7,7 +7,8 @@ use crate::config::LoadedConfig;
 use crate::error::RunError;
 use geobatch_core::step_memory::StepMemory;
 use geobatch_core::{
-    Batcher, Error, GraphBatch, GraphSet, GraphStream, Plan, Shape, SplitName, StreamMode,
+    Batcher, Error, GraphBatch, GraphDraw, GraphSet, GraphStream, Plan, Shape, SplitName,
+    StreamMode,
 };
 
 /// Batches of one split: its seeded stream, planned by a batcher and collated by the core.
@@ -80,7 +81,13 @@ impl GraphSource<'_> {
     pub fn plan_next(&mut self) -> Result<(), Error> {
         let planned = self
             .batcher
-            .next_plan(&mut self.stream, self.set.sizes(), &mut self.plan)
+            .next_plan(
+                GraphDraw {
+                    stream: &mut self.stream,
+                    sizes: self.set.sizes(),
+                },
+                &mut self.plan,
+            )
             .map_err(|e| e.naming_graph(self.split.as_str(), self.set))?;
         if !planned {
             return Err(Error::invalid(
