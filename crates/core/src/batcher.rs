@@ -3,6 +3,7 @@
 use crate::Budget;
 use crate::error::{Error, Result};
 use crate::graph::GraphSize;
+use crate::registry::{PluginKind, PluginRole, Task};
 use crate::stream::{GraphStream, Quirks};
 use crate::task::{GraphLevel, TaskType};
 use std::fmt::Debug;
@@ -221,6 +222,11 @@ pub trait BatcherSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + S
     fn hops(&self) -> Option<(usize, &'static str)> {
         None
     }
+}
+
+impl<T: TaskType> PluginRole for dyn BatcherSpec<T> {
+    const KIND: PluginKind = PluginKind::Batcher;
+    const TASK: Task = T::TASK;
 }
 
 crate::tagged::plugin_serde!(BatcherSpec<T>);

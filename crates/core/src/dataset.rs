@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::graph::GraphSet;
+use crate::registry::{PluginKind, PluginRole, Task};
 use crate::targets::TargetStats;
 use crate::task::{GraphLevel, TaskType};
 use serde::{Deserialize, Serialize};
@@ -111,6 +112,11 @@ pub trait DatasetSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + S
     fn source_identity(&self, _data_dir: &std::path::Path) -> Result<Option<String>> {
         Ok(None)
     }
+}
+
+impl<T: TaskType> PluginRole for dyn DatasetSpec<T> {
+    const KIND: PluginKind = PluginKind::Dataset;
+    const TASK: Task = T::TASK;
 }
 
 crate::tagged::plugin_serde!(DatasetSpec<T>);

@@ -67,3 +67,14 @@ pub use split::{Amount, SplitSpec};
 pub use stream::{GraphStream, Quirks, StreamMode};
 pub use targets::TargetStats;
 pub use task::{GraphLevel, TaskType};
+
+/// The graph-level task's types: what its plugins read and make.
+impl TaskType for GraphLevel {
+    const TASK: Task = Task::Graph;
+    type Dataset = dyn Dataset;
+    type BatcherContext<'a> = BatcherContext<'a>;
+    type Draw<'a> = GraphDraw<'a>;
+    type Plan = Plan;
+    type ModelContext = ModelContext;
+    type Batch = GraphBatch;
+}

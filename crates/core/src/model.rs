@@ -9,7 +9,9 @@
 use crate::Shape;
 use crate::batch::GraphBatch;
 use crate::error::{Error, Result};
+use crate::registry::{PluginKind, PluginRole, Task};
 use crate::targets::TargetStats;
+pub use crate::task::Batch;
 use crate::task::{GraphLevel, TaskType};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
@@ -167,17 +169,6 @@ pub struct NamedTensor {
     pub values: Vec<f32>,
 }
 
-/// What the runner knows of any batch a trainer takes.
-pub trait Batch: Default + Send + 'static {
-    /// What [`Trainer::predict`] writes for this kind of batch.
-    type Predictions: Default + Send;
-    /// Real content: nodes, edges, graphs (node batches: local nodes, kept adjacency entries,
-    /// output nodes).
-    fn real(&self) -> Shape;
-    /// Padded shape (equal to [`Batch::real`] for unpadded batches).
-    fn padded(&self) -> Shape;
-}
-
 impl Batch for GraphBatch {
     /// Per real graph and target, graph-major, in target units.
     type Predictions = Vec<f32>;
@@ -315,6 +306,11 @@ pub trait ModelSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + Sen
     fn layers(&self) -> Option<usize> {
         None
     }
+}
+
+impl<T: TaskType> PluginRole for dyn ModelSpec<T> {
+    const KIND: PluginKind = PluginKind::Model;
+    const TASK: Task = T::TASK;
 }
 
 crate::tagged::plugin_serde!(ModelSpec<T>);

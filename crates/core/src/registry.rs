@@ -4,8 +4,6 @@
 //! it (by the `kind` key, [`crate::tagged`]), and `geobatch list`, `geobatch example` and
 //! `docs/plugins.md` come from it, so they all have one source.
 
-use crate::tagged::{AnySpec, SpecError, SpecOptions};
-use crate::task::TaskType;
 use serde::Serialize;
 use std::fmt;
 
@@ -147,27 +145,6 @@ pub trait PluginRole {
     const TASK: Task;
 }
 
-impl<T: TaskType> PluginRole for dyn crate::BatcherSpec<T> {
-    const KIND: PluginKind = PluginKind::Batcher;
-    const TASK: Task = T::TASK;
-}
-
-impl<T: TaskType> PluginRole for dyn crate::DatasetSpec<T> {
-    const KIND: PluginKind = PluginKind::Dataset;
-    const TASK: Task = T::TASK;
-}
-
-impl<T: TaskType> PluginRole for dyn crate::ModelSpec<T> {
-    const KIND: PluginKind = PluginKind::Model;
-    const TASK: Task = T::TASK;
-}
-
-/// Sinks serve every task; they are listed with the graph-level plugins.
-impl PluginRole for dyn crate::SinkSpec {
-    const KIND: PluginKind = PluginKind::Sink;
-    const TASK: Task = Task::Graph;
-}
-
 /// Which task a plugin serves: many small graphs (molecules, crystals) or one large graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -213,6 +190,16 @@ pub struct PluginDescriptor {
     #[serde(skip)]
     pub deserialize: fn(SpecOptions) -> Result<AnySpec, SpecError>,
 }
+
+/// A plugin's options as read from its table, `kind` left out.
+pub type SpecOptions = toml::Value;
+
+/// Why a plugin's options did not read.
+pub type SpecError = toml::de::Error;
+
+/// A spec read by its registration, boxed as the trait object its role names
+/// (`Box<Box<dyn BatcherSpec<T>>>` as `Any`), for [`crate::tagged::spec_from`] to take back.
+pub type AnySpec = Box<dyn std::any::Any>;
 
 /// Where reading a plugin's options failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

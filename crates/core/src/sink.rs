@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::records::{EvalRecord, RunEnd, RunInfo, StepRecord};
+use crate::registry::{PluginKind, PluginRole, Task};
 use std::fmt::Debug;
 
 /// A runtime sink. Lifecycle: [`Sink::start`], any number of [`Sink::step`] and [`Sink::eval`],
@@ -62,6 +63,12 @@ pub trait SinkSpec: dyn_clone::DynClone + Debug + Send + Sync {
     fn files(&self) -> &'static [&'static str] {
         &[]
     }
+}
+
+/// Sinks serve every task; they are listed with the graph-level plugins.
+impl PluginRole for dyn SinkSpec {
+    const KIND: PluginKind = PluginKind::Sink;
+    const TASK: Task = Task::Graph;
 }
 
 crate::tagged::plugin_serde!(SinkSpec);

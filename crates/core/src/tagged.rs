@@ -7,19 +7,10 @@
 use crate::registry::{self, PluginDescriptor, PluginRole};
 use serde::de::{self, Deserialize, Deserializer};
 use serde::ser::{Serialize, Serializer};
-use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 
-/// A plugin's options as read from its table, `kind` left out.
-pub type SpecOptions = toml::Value;
-
-/// Why a plugin's options did not read.
-pub type SpecError = toml::de::Error;
-
-/// A spec read by its registration, boxed as the trait object its role names
-/// (`Box<Box<dyn BatcherSpec<T>>>` as `Any`), for [`spec_from`] to take back.
-pub type AnySpec = Box<dyn Any>;
+pub use crate::registry::{AnySpec, SpecError, SpecOptions};
 
 /// A spec, type-erased for writing (what `#[plugin]` returns from `as_serialize`).
 pub use erased_serde::Serialize as ErasedSerialize;

@@ -5,12 +5,8 @@
 //! implements the role for its task (`impl BatcherSpec<NodeLevel> for ...`), and another task
 //! adds its types, not its own traits.
 
-use crate::batch::GraphBatch;
-use crate::batcher::{BatcherContext, GraphDraw};
-use crate::dataset::Dataset;
-use crate::model::{Batch, ModelContext};
-use crate::plan::Plan;
 use crate::registry::Task;
+use geobatch_gather::Shape;
 
 /// The data of one task, read by the plugin traits. Implemented by uninhabited marker types:
 /// [`GraphLevel`] here, `geobatch_node::NodeLevel` for node classification.
@@ -32,16 +28,17 @@ pub trait TaskType: 'static + Send + Sync {
 }
 
 /// Graph-level regression over many small graphs (molecules, crystals): the default task of
-/// every plugin trait.
+/// every plugin trait (its types are given where the crate puts its parts together, `lib.rs`).
 #[derive(Debug, Clone, Copy)]
 pub enum GraphLevel {}
 
-impl TaskType for GraphLevel {
-    const TASK: Task = Task::Graph;
-    type Dataset = dyn Dataset;
-    type BatcherContext<'a> = BatcherContext<'a>;
-    type Draw<'a> = GraphDraw<'a>;
-    type Plan = Plan;
-    type ModelContext = ModelContext;
-    type Batch = GraphBatch;
+/// What the runner knows of any batch a trainer takes.
+pub trait Batch: Default + Send + 'static {
+    /// What [`crate::Trainer::predict`] writes for this kind of batch.
+    type Predictions: Default + Send;
+    /// Real content: nodes, edges, graphs (node batches: local nodes, kept adjacency entries,
+    /// output nodes).
+    fn real(&self) -> Shape;
+    /// Padded shape (equal to [`Batch::real`] for unpadded batches).
+    fn padded(&self) -> Shape;
 }

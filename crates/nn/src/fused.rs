@@ -8,6 +8,17 @@ use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorMetadata, TensorPrimitive};
 use burn_flex::Flex;
 
+/// Gaussian radial basis of the study: `e_k = exp(-(d - k delta)^2 / delta)` for k = 0..K-1
+/// (the exponent divided by delta, not by delta squared). `d` is `[E, 1]`, the result `[E, K]`.
+pub fn gaussian_rbf<B: Backend>(d: Tensor<B, 2>, k: usize, delta: f64) -> Tensor<B, 2> {
+    let device = d.device();
+    let centres: Vec<f32> = (0..k).map(|i| (i as f64 * delta) as f32).collect();
+    let centres =
+        Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(centres, [1, k]), &device);
+    let diff = d - centres;
+    (diff.clone() * diff).div_scalar(delta).neg().exp()
+}
+
 /// Backends with geobatch's fused kernels.
 pub trait FusedOps: Backend {
     /// Whether burn's index-add kernels on this backend loop over the indexed rows in one thread
@@ -133,12 +144,10 @@ pub trait FusedOps: Backend {
     }
 
     /// The study's Gaussian basis `[E, k]` of the distances `d` `[E, 1]`:
-    /// `exp(-(d - i delta)^2 / delta)` ([`crate::layers::gaussian_rbf`]).
+    /// `exp(-(d - i delta)^2 / delta)` ([`gaussian_rbf`]).
     fn gaussian_basis(d: FloatTensor<Self>, k: usize, delta: f64) -> FloatTensor<Self> {
         let d = Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(d));
-        crate::layers::gaussian_rbf(d, k, delta)
-            .into_primitive()
-            .tensor()
+        gaussian_rbf(d, k, delta).into_primitive().tensor()
     }
     /// The basis' backward pass `[E, 1]` for the output gradient `g` `[E, k]`:
     /// `sum_i g_i b_i c_i`, `c_i = -2 (d - i delta) / delta`.
@@ -243,7 +252,7 @@ fn basis_parts<B: Backend>(d: Tensor<B, 2>, k: usize, delta: f64) -> (Tensor<B, 
     let centres =
         Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(centres, [1, k]), &d.device());
     let x = d.clone() - centres;
-    let b = crate::layers::gaussian_rbf(d, k, delta);
+    let b = gaussian_rbf(d, k, delta);
     (b, x.mul_scalar(-2.0 / delta))
 }
 

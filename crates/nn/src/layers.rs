@@ -159,12 +159,5 @@ impl<B: FusedOps> Mlp<B> {
     }
 }
 
-/// Gaussian radial basis of the study: `e_k = exp(-(d - k delta)^2 / delta)` for k = 0..K-1
-/// (the exponent divided by delta, not by delta squared). `d` is `[E, 1]`, the result `[E, K]`.
-pub fn gaussian_rbf<B: Backend>(d: Tensor<B, 2>, k: usize, delta: f64) -> Tensor<B, 2> {
-    let device = d.device();
-    let centres: Vec<f32> = (0..k).map(|i| (i as f64 * delta) as f32).collect();
-    let centres = Tensor::<B, 2>::from_data(TensorData::new(centres, [1, k]), &device);
-    let diff = d - centres;
-    (diff.clone() * diff).div_scalar(delta).neg().exp()
-}
+/// The study's Gaussian radial basis (written beside the fused basis that it is the reference of).
+pub use crate::fused::gaussian_rbf;

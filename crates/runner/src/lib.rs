@@ -23,6 +23,7 @@ pub mod lock;
 pub mod node;
 pub mod policy;
 pub mod predict;
+pub mod request;
 pub mod sinks;
 pub mod slurm;
 pub mod study;

@@ -8,7 +8,7 @@ use super::source::NodeSource;
 use super::study::run_node_batches;
 use super::{build_batcher, load_graph};
 use crate::error::RunError;
-use crate::jobs::Request;
+use crate::request::Request;
 use crate::sinks::SinkSet;
 use crate::train::entry::{Prepared, Rounds, RunSummary, TaskKind, Trained};
 use crate::train::{Ended, Flow, Point, TaskHooks};

@@ -10,7 +10,7 @@ use super::{BatchSource, Ended, Job, Schedule, TaskHooks, train};
 use crate::config::{Loaded, Mode, RunConfig};
 use crate::error::RunError;
 use crate::identity::{RunStart, new_run, threads_of};
-use crate::jobs::Request;
+use crate::request::Request;
 use geobatch_core::{ModelSpec, RunStatus, Shape, Task, TaskType, Trainer};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;

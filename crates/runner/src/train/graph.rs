@@ -9,8 +9,8 @@ use crate::batches::run_batches_with_plans;
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::error::RunError;
 use crate::evaluate::{SplitErrors, evaluate, evaluate_forces};
-use crate::jobs::Request;
 use crate::predict::SavedPotential;
+use crate::request::Request;
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
