@@ -23,7 +23,8 @@ import numpy as np
 from . import _native, evidence
 from .advice_result import COLUMNS, Advice  # noqa: F401  (geobatch.advice.Advice, .COLUMNS)
 from .planner import Planner, _count, check_memory
-from .probing import _cold, _default_sync, _fresh, _framework, _Progress, _run, _Saved, _Source
+from .probing import (_cold, _default_sync, _fresh, _framework, _os_account, _os_share, _Progress, _run, _Saved,
+                      _Source)
 
 #: Bytes a planned step takes per candidate while ``advise`` plans: padded and real shapes (2 x 3
 #: int64), their concatenation and slice, and the native copy of the padded ones
@@ -95,7 +96,8 @@ def candidate_options(candidate: Any) -> dict:
 def _annotated(result: dict, cands: List[dict], startup_ms, warmup: int) -> dict:
     """The native advice with what it is sure of (``evidence``): the start-up, the machine's
     drift between a probe and its recheck, a tie within the totals' spread, and per candidate
-    which classes of new shapes were measured."""
+    which classes of new shapes were measured; the operating system's share of the probes
+    (``kernel``)."""
     by_new = result["model"]["new_shape_ms_by_new_dims"]
     result["drift"] = evidence.drift(cands, warmup)
     machine = (result["drift"] or {}).get("spread", 0.0)
@@ -107,6 +109,7 @@ def _annotated(result: dict, cands: List[dict], startup_ms, warmup: int) -> dict
     firsts += [c["recheck_ms"][0] for c in cands if len(c.get("recheck_ms", ()))]
     result["tie"] = evidence.tie(result["ranked"], spreads, evidence.first_spread(firsts))
     result["uncertainty"] = {c["label"]: evidence.uncertainty(c["padded"], by_new) for c in cands}
+    result["kernel"] = evidence.kernel(cands)
     for r in result["ranked"]:
         u = result["uncertainty"].get(r["label"], {})
         r["new_shapes_extrapolated"] = int(sum(u.get("extrapolated", {}).values()))
@@ -316,14 +319,19 @@ class _Runner:
     def __init__(self, step, init, state, sync, fresh, progress):
         self.step, self.init, self.sync, self.fresh, self.progress = step, init, sync, fresh, progress
         self.saved = _Saved(state)
+        #: what the operating system did during the last run of steps (``probing._os_share``)
+        self.os = None
 
     def __call__(self, source: _Source, n: int, limit: Optional[float], what: str, order=None):
         self.saved.restore()
         if callable(self.fresh):
             self.fresh()
         with _fresh() if self.fresh is True else contextlib.nullcontext():
-            return _run(self.step, source, n, limit, init=self.init, sync=self.sync,
-                        progress=self.progress, what=f"{source.label} {what}", order=order)
+            before = _os_account()
+            ms, shapes = _run(self.step, source, n, limit, init=self.init, sync=self.sync,
+                              progress=self.progress, what=f"{source.label} {what}", order=order)
+            self.os = _os_share(before, _os_account(), len(ms))
+            return ms, shapes
 
 
 def _probed(runner: _Runner, source: _Source, padded, real, table: dict, probe_steps: int,
@@ -345,4 +353,5 @@ def _probed(runner: _Runner, source: _Source, padded, real, table: dict, probe_s
         "probe_shape": np.asarray(shapes, dtype=np.int64).reshape(-1, 3),
         "probe_cold": _cold(shapes),
         "probe_warmup": [i < warmup for i in range(len(ms))],
+        "os": runner.os,
     }

@@ -57,6 +57,9 @@ class Advice:
         self.tie: Optional[dict] = result.get("tie")
         #: per candidate, its new shapes by class (new dimensions): measured or extrapolated
         self.uncertainty: dict = result.get("uncertainty") or {}
+        #: per candidate whose probe spent over a fifth of its time in the operating system's
+        #: kernel: that share (``kernel``) and its minor page faults a step; ``None`` when none
+        self.kernel: Optional[dict] = result.get("kernel")
         self.title = title
         self._options = options
 
@@ -84,7 +87,7 @@ class Advice:
             "result": {"steps": self.steps, "ranked": self.ranked, "crossovers": self.crossovers,
                        "model": self.model, "verdict": self.verdict, "markdown": self.markdown,
                        "startup_s": self.startup_s, "new_process_s": self.new_process_s, "drift": self.drift, "tie": self.tie,
-                       "uncertainty": self.uncertainty},
+                       "uncertainty": self.uncertainty, "kernel": self.kernel},
             "options": self._options,
             "title": self.title,
         }
@@ -164,7 +167,7 @@ class Advice:
 
     def __repr__(self) -> str:
         notes = evidence.notes({"startup_s": self.startup_s, "new_process_s": self.new_process_s, "drift": self.drift, "tie": self.tie,
-                                "uncertainty": self.uncertainty})
+                                "uncertainty": self.uncertainty, "kernel": self.kernel})
         return self.markdown.rstrip("\n") + notes + "\n" if notes else self.markdown
 
 

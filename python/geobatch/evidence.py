@@ -169,8 +169,25 @@ def tie(ranked: Sequence[dict], spreads: Dict[str, float], once: float = 0.0) ->
             "spread_pct": 100 * noise / pa}
 
 
+#: the kernel's share of a probe's time above which the advice says so (``kernel``): a step
+#: that computes spends a few percent there; a third is the allocator at work
+KERNEL_SHARE = 0.2
+
+
+def kernel(cands: Sequence[dict]) -> Optional[Dict[str, dict]]:
+    """Per candidate whose probe spent more than ``KERNEL_SHARE`` of its time in the operating
+    system's kernel: that share and the minor page faults a step (``None`` when none did, or
+    the system cannot tell). Memory that the C allocator gives back and takes again on every
+    step costs that time, and whether it does can change from one process to the next
+    (docs/advise.md, "The allocator")."""
+    found = {c["label"]: dict(c["os"]) for c in cands
+             if c.get("os") and c["os"]["kernel"] > KERNEL_SHARE}
+    return found or None
+
+
 def notes(result: dict) -> str:
-    """The lines the advice's text ends with: the start-up, a tie, what was extrapolated."""
+    """The lines the advice's text ends with: the start-up, a tie, the kernel's share, what was
+    extrapolated."""
     lines = []
     startup = result.get("startup_s")
     if startup is not None:
@@ -198,6 +215,17 @@ def notes(result: dict) -> str:
             "stretch to stretch on the steady steps, a compile's on the first step and the new "
             "shapes): "
             "either is as fast as this machine can tell (validate='all' measures both)."
+        )
+    k = result.get("kernel")
+    if k:
+        named = ", ".join(f"{label} {100 * v['kernel']:.0f}% ({v['faults_per_step']:,.0f} page faults a step)"
+                          for label, v in k.items())
+        lines.append(
+            f"Kernel: the probes spent {named} of their time in the operating system: the C "
+            "allocator giving memory back and taking it again every step, which can make one "
+            "process 1.6x slower than the next on the same step. Start Python with "
+            "MALLOC_TRIM_THRESHOLD_ and MALLOC_MMAP_THRESHOLD_ set (docs/advise.md, \"The "
+            "allocator\") and advise again."
         )
     sure = result.get("uncertainty") or {}
     for label, u in sure.items():

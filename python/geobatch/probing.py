@@ -269,3 +269,24 @@ def _cold(shapes: Sequence[tuple]) -> List[bool]:
         out.append(s not in seen)
         seen.add(s)
     return out
+
+
+def _os_account() -> Optional[Tuple[float, float, int]]:
+    """(wall s, kernel s, minor page faults) of this process so far, from the operating system
+    (``getrusage``: every thread); ``None`` where there is no ``resource`` module (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), float(u.ru_stime), int(u.ru_minflt)
+
+
+def _os_share(before, after, steps: int) -> Optional[dict]:
+    """What the operating system did between two ``_os_account`` readings of ``steps`` steps:
+    its kernel time as a share of the wall time (``kernel``), and minor page faults a step
+    (``faults_per_step``)."""
+    if before is None or after is None or steps <= 0 or after[0] <= before[0]:
+        return None
+    return {"kernel": (after[1] - before[1]) / (after[0] - before[0]),
+            "faults_per_step": (after[2] - before[2]) / steps}

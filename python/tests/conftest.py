@@ -11,6 +11,28 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
+def _steady_allocator():
+    """glibc's malloc made to keep what it frees (no trimming, a fixed mmap threshold), as
+    docs/advise.md ("The allocator") tells users who time steps: otherwise a JAX step's buffers
+    are given back and faulted in again every step in some processes and not in others, and the
+    tests that compare an advice's prediction with a run in the same process see the two speeds."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_trim_threshold, 2**31 - 1)
+    libc.mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest
+
+
+_steady_allocator()
+
+
 @pytest.fixture(scope="session")
 def repo():
     return REPO

@@ -140,3 +140,27 @@ def test_a_recheck_sees_the_machine_slow_down_and_calls_the_two_a_tie(train, tmp
     quiet = geobatch.advise(step, train, steps=100, batch_size=16, candidates=["dynamic", "pack"],
                             probe_steps=14, probe_seconds=30, warmup=2, progress=False, recheck=False)
     assert quiet.drift is None and "recheck_ms" not in quiet.probes["pack"]
+
+
+def test_a_step_that_spends_its_time_in_the_kernel_is_named_with_its_page_faults(train, tmp_path):
+    # a step that takes 64 MiB fresh from the system every step (above glibc's largest mmap
+    # threshold: mapped, faulted in page by page, unmapped) spends most of its time in the kernel,
+    # as a JAX step does when the allocator trims (docs/advise.md, "The allocator"); a step that
+    # sleeps spends none there
+    pytest.importorskip("resource")
+
+    def faulting(batch):
+        np.ones(8 << 20)
+
+    advice = geobatch.advise(faulting, train, steps=100, batch_size=16, candidates=["dynamic"],
+                             probe_steps=12, probe_seconds=30, warmup=2, progress=False)
+    k = advice.kernel["dynamic"]
+    # 64 MiB a step: 16,384 faults of 4 KiB pages, 32 of transparent huge pages
+    assert k["kernel"] > evidence.KERNEL_SHARE and k["faults_per_step"] >= 16, k
+    assert "Kernel: the probes spent dynamic" in repr(advice) and "MALLOC_TRIM_THRESHOLD_" in repr(advice)
+    advice.save(tmp_path / "k.npz")
+    assert geobatch.Advice.load(tmp_path / "k.npz").kernel == advice.kernel
+    quiet = geobatch.advise(lambda batch: time.sleep(2e-3), train, steps=100, batch_size=16,
+                            candidates=["dynamic"], probe_steps=12, probe_seconds=30, warmup=2,
+                            progress=False)
+    assert quiet.kernel is None and "Kernel:" not in repr(quiet)
