@@ -52,13 +52,7 @@ fn bench(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(name, bs), &bs, |b, _| {
                 b.iter(|| {
                     batcher
-                        .next_plan(
-                            GraphDraw {
-                                stream: &mut stream,
-                                sizes: set.sizes(),
-                            },
-                            &mut plan,
-                        )
+                        .next_plan(GraphDraw::new(&mut stream, set.sizes()), &mut plan)
                         .expect("plan");
                     batch.collate(&set, &plan).expect("collate");
                     black_box(batch.senders.len())

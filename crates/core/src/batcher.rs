@@ -92,6 +92,13 @@ pub struct GraphDraw<'a> {
     pub sizes: &'a [GraphSize],
 }
 
+impl<'a> GraphDraw<'a> {
+    /// What a batcher draws from: `stream` over a split whose graphs have `sizes`.
+    pub fn new(stream: &'a mut GraphStream, sizes: &'a [GraphSize]) -> Self {
+        GraphDraw { stream, sizes }
+    }
+}
+
 /// A runtime batcher of the task `T`: fills plans, one batch at a time, from what the task
 /// draws them from ([`TaskType::Draw`]).
 ///

@@ -149,13 +149,7 @@ pub fn plan_epoch(
     let mut stream = GraphStream::epoch(sizes.len(), seed, epoch, shuffle, "sizes")?;
     let mut plans = Plans::default();
     let mut plan = Plan::default();
-    while batcher.next_plan(
-        GraphDraw {
-            stream: &mut stream,
-            sizes,
-        },
-        &mut plan,
-    )? {
+    while batcher.next_plan(GraphDraw::new(&mut stream, sizes), &mut plan)? {
         plans.push_plan(&plan);
     }
     Ok(plans)
@@ -175,13 +169,7 @@ pub fn plan_steps(
     let mut plans = Plans::default();
     let mut plan = Plan::default();
     for _ in 0..steps {
-        batcher.next_plan(
-            GraphDraw {
-                stream: &mut stream,
-                sizes,
-            },
-            &mut plan,
-        )?;
+        batcher.next_plan(GraphDraw::new(&mut stream, sizes), &mut plan)?;
         plans.push_plan(&plan);
     }
     Ok(plans)

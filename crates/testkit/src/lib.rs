@@ -345,13 +345,7 @@ pub mod batcher {
         let mut plan = Plan::default();
         let mut out = Vec::new();
         while out.len() < limit {
-            match batcher.next_plan(
-                GraphDraw {
-                    stream: &mut stream,
-                    sizes: set.sizes(),
-                },
-                &mut plan,
-            ) {
+            match batcher.next_plan(GraphDraw::new(&mut stream, set.sizes()), &mut plan) {
                 Ok(true) => out.push((plan.clone(), batcher.budget())),
                 Ok(false) => break,
                 Err(e) => return Err(format!("{label}: {e}")),

@@ -34,13 +34,7 @@ fn nodes_and_edges_are_padded_to_a_multiple_of_step() {
     let mut plan = Plan::default();
     let mut padded = Vec::new();
     while batcher
-        .next_plan(
-            GraphDraw {
-                stream: &mut stream,
-                sizes: &sizes,
-            },
-            &mut plan,
-        )
+        .next_plan(GraphDraw::new(&mut stream, &sizes), &mut plan)
         .unwrap()
     {
         padded.push(plan.padded);

@@ -277,14 +277,8 @@ mod tests {
             let mut epoch = Vec::new();
             for _ in 0..b.batches().len() {
                 assert!(
-                    b.next_plan(
-                        GraphDraw {
-                            stream: &mut stream,
-                            sizes: &s
-                        },
-                        &mut plan
-                    )
-                    .unwrap()
+                    b.next_plan(GraphDraw::new(&mut stream, &s), &mut plan)
+                        .unwrap()
                 );
                 assert!(plan.padded.can_pad(&plan.real));
                 assert_eq!(plan.padded, b.budget().unwrap(), "one shape for the run");
@@ -307,14 +301,7 @@ mod tests {
         let mut a = AtomsBatcher::new(&s, 300).unwrap();
         let mut sa = GraphStream::new(s.len(), StreamMode::Train, 3, Quirks::Clean, "t").unwrap();
         for _ in 0..5 {
-            a.next_plan(
-                GraphDraw {
-                    stream: &mut sa,
-                    sizes: &s,
-                },
-                &mut plan,
-            )
-            .unwrap();
+            a.next_plan(GraphDraw::new(&mut sa, &s), &mut plan).unwrap();
         }
         let (state, stream_copy) = (a.state().unwrap(), sa.clone());
         let mut c = AtomsBatcher::new(&s, 300).unwrap();
@@ -322,22 +309,8 @@ mod tests {
         let mut sc = stream_copy;
         let mut pa = Plan::default();
         for _ in 0..40 {
-            a.next_plan(
-                GraphDraw {
-                    stream: &mut sa,
-                    sizes: &s,
-                },
-                &mut plan,
-            )
-            .unwrap();
-            c.next_plan(
-                GraphDraw {
-                    stream: &mut sc,
-                    sizes: &s,
-                },
-                &mut pa,
-            )
-            .unwrap();
+            a.next_plan(GraphDraw::new(&mut sa, &s), &mut plan).unwrap();
+            c.next_plan(GraphDraw::new(&mut sc, &s), &mut pa).unwrap();
             assert_eq!(plan.graphs, pa.graphs);
         }
     }

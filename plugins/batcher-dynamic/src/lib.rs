@@ -279,15 +279,7 @@ mod tests {
         let mut stream = GraphStream::new(s.len(), mode, 0, Quirks::Reference, "train")?;
         let mut plan = Plan::default();
         let mut out = Vec::new();
-        while out.len() < 6
-            && b.next_plan(
-                GraphDraw {
-                    stream: &mut stream,
-                    sizes: s,
-                },
-                &mut plan,
-            )?
-        {
+        while out.len() < 6 && b.next_plan(GraphDraw::new(&mut stream, s), &mut plan)? {
             assert_eq!(plan.padded, budget);
             out.push(plan.graphs.clone());
         }
@@ -327,24 +319,12 @@ mod tests {
         let mut stream = GraphStream::new(3, StreamMode::Eval, 0, Quirks::Clean, "train").unwrap();
         let mut plan = Plan::default();
         assert!(
-            b.next_plan(
-                GraphDraw {
-                    stream: &mut stream,
-                    sizes: &s
-                },
-                &mut plan
-            )
-            .unwrap()
+            b.next_plan(GraphDraw::new(&mut stream, &s), &mut plan)
+                .unwrap()
         );
         assert_eq!(plan.graphs, vec![0]);
         let err = b
-            .next_plan(
-                GraphDraw {
-                    stream: &mut stream,
-                    sizes: &s,
-                },
-                &mut plan,
-            )
+            .next_plan(GraphDraw::new(&mut stream, &s), &mut plan)
             .unwrap_err()
             .to_string();
         assert!(

@@ -15,7 +15,7 @@ fn plans(
 ) -> Result<Vec<Vec<u32>>> {
     let mut plan = Plan::default();
     let mut out = Vec::new();
-    while out.len() < limit && b.next_plan(GraphDraw { stream, sizes: s }, &mut plan)? {
+    while out.len() < limit && b.next_plan(GraphDraw::new(stream, s), &mut plan)? {
         assert_eq!(plan.padded, b.budget);
         assert!(b.budget.admits(&plan.real), "{} in {}", plan.real, b.budget);
         out.push(plan.graphs.clone());

@@ -272,14 +272,8 @@ mod tests {
         let mut plan = Plan::default();
         let mut out = Vec::new();
         while out.len() < limit
-            && b.next_plan(
-                GraphDraw {
-                    stream: &mut stream,
-                    sizes: &s,
-                },
-                &mut plan,
-            )
-            .unwrap()
+            && b.next_plan(GraphDraw::new(&mut stream, &s), &mut plan)
+                .unwrap()
         {
             assert_eq!(plan.padded.graphs, bs);
             out.push(plan.graphs.clone());

@@ -82,10 +82,7 @@ impl GraphSource<'_> {
         let planned = self
             .batcher
             .next_plan(
-                GraphDraw {
-                    stream: &mut self.stream,
-                    sizes: self.set.sizes(),
-                },
+                GraphDraw::new(&mut self.stream, self.set.sizes()),
                 &mut self.plan,
             )
             .map_err(|e| e.naming_graph(self.split.as_str(), self.set))?;
