@@ -31,6 +31,7 @@ use burn::optim::{Adam, AdamConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_autodiff::Autodiff;
+use geobatch_core::engine::SegmentKernel;
 use geobatch_core::{
     EngineOptions, Error, ForceContext, ForcePredictions, GraphBatch, OptimizerSpec, Result,
     StepStats, Trainer,
@@ -482,7 +483,10 @@ where
 }
 
 /// A boxed [`ForceTrainer`] for a model built by `make` on `device` of the autodiff backend
-/// `B`; the context must carry a potential's setup.
+/// `B`; the context must carry a potential's setup. Refused on a GPU backend under fusion with
+/// `segments = "csr"`: that combination's second-order gradients are wrong (the first loss is
+/// right, the update is not; `device_tests::a_potential_trains_like_the_cpu_on_every_gpu_backend`
+/// found it on wgpu), until its cause is found.
 pub fn boxed_potential<B, M>(
     ctx: &geobatch_core::ModelContext,
     device: B::Device,
@@ -499,6 +503,13 @@ where
         .forces
         .clone()
         .ok_or_else(|| Error::invalid("a potential needs a dataset that carries forces"))?;
+    if B::GROUPED_SUMS && ctx.engine.fusion && ctx.engine.segments == SegmentKernel::Csr {
+        return Err(Error::invalid(
+            "training.engine: segments = \"csr\" with fusion = true gives a potential wrong \
+             second-order gradients on the GPU backends (docs/potentials.md, \"On a GPU\"): set \
+             segments = \"chunked\" or fusion = false",
+        ));
+    }
     let model = make(&device);
     Ok(Box::new(ForceTrainer::new(
         model,

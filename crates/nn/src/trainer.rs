@@ -305,48 +305,44 @@ where
 /// ```
 #[macro_export]
 macro_rules! trainer {
-    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {{
-        match $crate::backend::parse_device(&$ctx.device).map_err(geobatch_core::Error::invalid)? {
-            $crate::backend::DeviceKind::Cpu => {
-                type $b = $crate::backend::CpuAutodiff;
-                $crate::trainer::boxed_trainer::<$b, _>($ctx, Default::default(), |$device| $make)
-            }
-            $crate::backend::DeviceKind::Cuda(index) => {
-                $crate::__cuda_trainer!($ctx, index, |$b, $device| $make)
-            }
-            $crate::backend::DeviceKind::Wgpu => {
-                $crate::__wgpu_trainer!($ctx, |$b, $device| $make)
-            }
-        }
-    }};
+    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {
+        $crate::__on_device!($ctx, [$crate::trainer::boxed_trainer], |$b, $device| $make)
+    };
 }
 
 /// [`trainer!`] for a model that also trains as a potential: with a potential's setup in the
 /// context (a dataset that carries forces) the model is trained on energies, forces and stresses
-/// by a [`crate::potential::ForceTrainer`], on the CPU engine (nested autodiff on the GPU
-/// backends is not built in); without one, as [`trainer!`].
+/// by a [`crate::potential::ForceTrainer`], on any device (nested autodiff over the CPU, CUDA or
+/// wgpu backend); without one, as [`trainer!`].
 #[macro_export]
 macro_rules! potential_trainer {
     ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {{
         if $ctx.forces.is_none() {
             $crate::trainer!($ctx, |$b, $device| $make)
         } else {
-            match $crate::backend::parse_device(&$ctx.device)
-                .map_err(geobatch_core::Error::invalid)?
-            {
-                $crate::backend::DeviceKind::Cpu => {
-                    type $b = $crate::backend::CpuAutodiff;
-                    $crate::potential::boxed_potential::<$b, _>(
-                        $ctx,
-                        Default::default(),
-                        |$device| $make,
-                    )
-                }
-                _ => Err(geobatch_core::Error::invalid(format!(
-                    "training.device = {:?}: energies with forces train on the CPU engine \
-                     (device = \"cpu\"); nested autodiff on the GPU backends is not built in yet",
-                    $ctx.device
-                ))),
+            $crate::__on_device!($ctx, [$crate::potential::boxed_potential], |$b, $device| {
+                $make
+            })
+        }
+    }};
+}
+
+/// The device dispatch of [`trainer!`] and [`potential_trainer!`]: `$boxed` (a path, in
+/// brackets) is called with the autodiff backend of the context's device.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __on_device {
+    ($ctx:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
+        match $crate::backend::parse_device(&$ctx.device).map_err(geobatch_core::Error::invalid)? {
+            $crate::backend::DeviceKind::Cpu => {
+                type $b = $crate::backend::CpuAutodiff;
+                $($boxed)+::<$b, _>($ctx, Default::default(), |$device| $make)
+            }
+            $crate::backend::DeviceKind::Cuda(index) => {
+                $crate::__cuda_trainer!($ctx, index, [$($boxed)+], |$b, $device| $make)
+            }
+            $crate::backend::DeviceKind::Wgpu => {
+                $crate::__wgpu_trainer!($ctx, [$($boxed)+], |$b, $device| $make)
             }
         }
     }};
@@ -357,14 +353,14 @@ macro_rules! potential_trainer {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __cuda_trainer {
-    ($ctx:expr, $index:expr, |$b:ident, $device:ident| $make:expr) => {{
+    ($ctx:expr, $index:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
         let device = $crate::backend::cuda_device($index).map_err(geobatch_core::Error::invalid)?;
         if $ctx.engine.fusion {
             type $b = $crate::backend::GpuFusedAutodiff;
-            $crate::trainer::boxed_trainer::<$b, _>($ctx, device, |$device| $make)
+            $($boxed)+::<$b, _>($ctx, device, |$device| $make)
         } else {
             type $b = $crate::backend::GpuAutodiff;
-            $crate::trainer::boxed_trainer::<$b, _>($ctx, device, |$device| $make)
+            $($boxed)+::<$b, _>($ctx, device, |$device| $make)
         }
     }};
 }
@@ -375,7 +371,7 @@ macro_rules! __cuda_trainer {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __cuda_trainer {
-    ($ctx:expr, $index:expr, |$b:ident, $device:ident| $make:expr) => {{
+    ($ctx:expr, $index:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
         let _ = $index;
         Err(geobatch_core::Error::invalid(
             "this geobatch was built without the `cuda` feature",
@@ -388,14 +384,14 @@ macro_rules! __cuda_trainer {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __wgpu_trainer {
-    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {{
+    ($ctx:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
         let device = $crate::backend::wgpu_device().map_err(geobatch_core::Error::invalid)?;
         if $ctx.engine.fusion {
             type $b = $crate::backend::WgpuFusedAutodiff;
-            $crate::trainer::boxed_trainer::<$b, _>($ctx, device, |$device| $make)
+            $($boxed)+::<$b, _>($ctx, device, |$device| $make)
         } else {
             type $b = $crate::backend::WgpuAutodiff;
-            $crate::trainer::boxed_trainer::<$b, _>($ctx, device, |$device| $make)
+            $($boxed)+::<$b, _>($ctx, device, |$device| $make)
         }
     }};
 }
@@ -406,7 +402,7 @@ macro_rules! __wgpu_trainer {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __wgpu_trainer {
-    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {{
+    ($ctx:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
         Err(geobatch_core::Error::invalid(
             "this geobatch was built without the `wgpu` feature",
         ))

@@ -274,26 +274,29 @@ impl<B: FusedOps> crate::GraphRegressor<B> for Tiny<B> {
     }
 }
 
-/// Random fully connected molecules of 3 to 9 atoms (3 species), one target each.
-fn molecules(n: usize) -> geobatch_core::GraphSet {
+/// Random molecules of 3 to 9 atoms (3 species) with one number each: (atomic numbers,
+/// positions, number).
+fn atoms(n: usize) -> Vec<(Vec<u8>, Vec<[f64; 3]>, f32)> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    (0..n)
+        .map(|_| {
+            let atoms = rng.random_range(3..10);
+            let z: Vec<u8> = (0..atoms)
+                .map(|_| [1u8, 6, 8][rng.random_range(0..3)])
+                .collect();
+            let pos: Vec<[f64; 3]> = (0..atoms)
+                .map(|_| std::array::from_fn(|_| rng.random_range(-2.0..2.0)))
+                .collect();
+            (z, pos, rng.random_range(-1.0..1.0))
+        })
+        .collect()
+}
+
+/// [`atoms`] fully connected, the number their target.
+fn molecules(n: usize) -> geobatch_core::GraphSet {
     let mut b = geobatch_geometry::GraphSetBuilder::new(vec!["y".into()]);
-    for i in 0..n {
-        let atoms = rng.random_range(3..10);
-        let z: Vec<u8> = (0..atoms)
-            .map(|_| [1u8, 6, 8][rng.random_range(0..3)])
-            .collect();
-        let pos: Vec<[f64; 3]> = (0..atoms)
-            .map(|_| std::array::from_fn(|_| rng.random_range(-2.0..2.0)))
-            .collect();
-        b.push(
-            &format!("m{i}"),
-            &z,
-            &pos,
-            None,
-            &[rng.random_range(-1.0..1.0)],
-        )
-        .unwrap();
+    for (i, (z, pos, y)) in atoms(n).iter().enumerate() {
+        b.push(&format!("m{i}"), z, pos, None, &[*y]).unwrap();
     }
     b.build(&geobatch_core::GraphRule::Full, None).unwrap()
 }
@@ -403,6 +406,126 @@ fn every_engine_variant_trains_like_the_cpu() {
                 v.label()
             );
             assert!(d < 1e-4, "{name} {}: {got:?} vs {want:?}", v.label());
+        }
+    });
+}
+
+/// [`atoms`] labelled as a potential's data: a total energy and a force on every atom (random
+/// numbers: both engines must fit the same ones, not physical ones), graphs within 4 Angstrom.
+fn labelled(n: usize) -> geobatch_core::GraphSet {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(23);
+    let kinds = geobatch_core::LabelKinds {
+        forces: true,
+        stress: false,
+    };
+    let mut b = geobatch_geometry::GraphSetBuilder::new(vec!["energy".into()]).carrying(kinds);
+    for (i, (z, pos, y)) in atoms(n).iter().enumerate() {
+        let forces: Vec<[f64; 3]> = (0..z.len())
+            .map(|_| std::array::from_fn(|_| rng.random_range(-1.0..1.0)))
+            .collect();
+        let labels = geobatch_core::AtomLabels {
+            forces: Some(&forces),
+            stress: None,
+        };
+        let energy = y - 3.0 * z.len() as f32;
+        b.push_labelled(&format!("m{i}"), z, pos, None, &[energy], labels)
+            .unwrap();
+    }
+    b.build(&geobatch_core::GraphRule::Cutoff { radius: 4.0 }, None)
+        .unwrap()
+}
+
+/// A model context for a potential of [`labelled`] molecules under `engine`.
+fn potential_context(engine: geobatch_core::EngineOptions) -> geobatch_core::ModelContext {
+    let set = labelled(16);
+    geobatch_core::ModelContext {
+        n_species: 3,
+        target_stats: vec![geobatch_core::TargetStats {
+            mean: 0.0,
+            std: 1.0,
+        }],
+        seed: 5,
+        device: "unused".into(),
+        optimizer: geobatch_core::OptimizerSpec::default(),
+        engine,
+        forces: geobatch_core::ForceContext::fit(&set, Default::default(), Some(4.0)).ok(),
+    }
+}
+
+/// The losses of four steps of [`Tiny`] trained as a potential (energy and forces, the forces'
+/// loss differentiated by the parameters through nested autodiff) on backend `B`.
+fn potential_losses<B>(device: B::Device, engine: geobatch_core::EngineOptions) -> Vec<f32>
+where
+    B: AutodiffBackend + FusedOps,
+    B::InnerBackend: FusedOps,
+    B::Device: Send,
+{
+    use geobatch_core::Trainer;
+    let set = labelled(16);
+    let setup = geobatch_core::ForceContext::fit(&set, Default::default(), Some(4.0)).unwrap();
+    let optimizer = geobatch_core::OptimizerSpec {
+        learning_rate: 1e-2,
+        ..Default::default()
+    };
+    let model = Tiny::new(&device);
+    let mut trainer =
+        crate::potential::ForceTrainer::<B, Tiny<B>>::new(model, optimizer, setup, device, engine);
+    batches(&set)
+        .iter()
+        .enumerate()
+        .map(|(step, batch)| trainer.train_step(batch, step as u64).unwrap().loss)
+        .collect()
+}
+
+/// A potential's steps (forces as the energy's gradient, their loss differentiated again) agree
+/// with the CPU's on every GPU backend and engine variant, but fusion with the CSR sums, whose
+/// second-order gradients are wrong and which is refused.
+#[test]
+fn a_potential_trains_like_the_cpu_on_every_gpu_backend() {
+    use geobatch_core::EngineOptions;
+    use geobatch_core::engine::{BasisPlace, SegmentKernel};
+    let want = potential_losses::<CpuAutodiff>(Default::default(), EngineOptions::default());
+    assert!(want.iter().all(|l| l.is_finite() && *l > 0.0), "{want:?}");
+    let variants = [
+        EngineOptions::default(),
+        EngineOptions {
+            basis: BasisPlace::Device,
+            ..Default::default()
+        },
+        EngineOptions {
+            segments: SegmentKernel::Csr,
+            ..Default::default()
+        },
+        EngineOptions {
+            basis: BasisPlace::Device,
+            segments: SegmentKernel::Csr,
+            ..Default::default()
+        },
+    ];
+    for_each_gpu!(|G, device, name| {
+        for v in variants {
+            if name.ends_with("fusion") && v.segments == SegmentKernel::Csr {
+                // wrong second-order gradients under fusion with the CSR sums (losses from the
+                // second step on, 45% off): refused until their cause is found
+                let engine = EngineOptions { fusion: true, ..v };
+                let refused = crate::potential::boxed_potential::<G, Tiny<G>>(
+                    &potential_context(engine),
+                    device.clone(),
+                    Tiny::new,
+                );
+                let e = refused
+                    .err()
+                    .expect("fusion with csr sums is refused for a potential");
+                assert!(e.to_string().contains("segments = \"csr\""), "{e}");
+                continue;
+            }
+            let got = potential_losses::<G>(device.clone(), v);
+            let d = worst(&got, &want);
+            eprintln!(
+                "{name} {} potential: losses {got:?}, worst relative difference {d:.1e}",
+                v.label()
+            );
+            assert!(d < 1e-3, "{name} {}: {got:?} vs {want:?}", v.label());
         }
     });
 }
