@@ -33,6 +33,5 @@ mod bad_input;
 mod bench_step;
 mod configs;
 mod crystals;
-mod gpu;
 mod kills;
 mod sweeps;

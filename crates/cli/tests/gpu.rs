@@ -1,13 +1,26 @@
 //! GPU and CPU losses agree for every model, batcher and engine variant (run where a GPU is).
+//!
+//! A test binary of its own, linking only the helpers it uses, so that the GPU pack
+//! (scripts/gpu-pack.sh) carries it small: the GPU machine runs it against a prebuilt `geobatch`.
 
-#[cfg(any(feature = "cuda", feature = "wgpu"))]
-use super::*;
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+#![cfg(any(feature = "cuda", feature = "wgpu"))]
+
+mod common;
+use common::{geobatch, steps_table, text};
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_string_lossy().into_owned()
+}
 
 /// CPU and GPU train the same first steps, for every model and batcher and every engine variant
 /// (builds with `--features cuda` or `wgpu`, when `GEOBATCH_GPU` names the device: `cuda:0`
 /// (or `1`) on a machine with a CUDA GPU, `wgpu` with a Vulkan driver, Mesa's lavapipe
-/// included; `scripts/gpu-smoke.sh` and `scripts/gpu-ab.sh` run it). One line per check.
-#[cfg(any(feature = "cuda", feature = "wgpu"))]
+/// included; `scripts/gpu-smoke.sh` and `scripts/gpu-ab.sh` run it). One line per check;
+/// `GEOBATCH_GPU_CASES` keeps the cases whose label contains it (`potential`, `painn`, ...).
 #[test]
 fn gpu_and_cpu_losses_agree_for_every_model_batcher_and_engine_variant() {
     let gpu = match std::env::var("GEOBATCH_GPU").as_deref() {
@@ -18,9 +31,13 @@ fn gpu_and_cpu_losses_agree_for_every_model_batcher_and_engine_variant() {
             return;
         }
     };
+    let only = std::env::var("GEOBATCH_GPU_CASES").unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
     let mut failures = 0;
     for (i, (label, config, steps)) in gpu_cases().iter().enumerate() {
+        if !label.contains(only.as_str()) {
+            continue;
+        }
         let mut losses = Vec::new();
         for device in ["cpu", gpu.as_str()] {
             let work = dir
@@ -53,7 +70,6 @@ fn gpu_and_cpu_losses_agree_for_every_model_batcher_and_engine_variant() {
 
 /// The cases of [`gpu_and_cpu_losses_agree_for_every_model_batcher_and_engine_variant`]: (label,
 /// config with DEVICE for the device, steps expected).
-#[cfg(any(feature = "cuda", feature = "wgpu"))]
 fn gpu_cases() -> Vec<(String, String, Option<usize>)> {
     let models = [
         "kind = \"schnet\"",
@@ -107,6 +123,28 @@ fn gpu_cases() -> Vec<(String, String, Option<usize>)> {
                 Some(20),
             ));
         }
+    }
+    // potentials: energy, forces and stress on the mlearn fixture (nested autodiff on the device)
+    for (model, engine) in [
+        ("kind = \"schnet\"", ""),
+        ("kind = \"schnet\"", "fusion = true"),
+        ("kind = \"painn\"\nhidden = 64\ncutoff = 5.0", ""),
+    ] {
+        cases.push((
+            format!(
+                "{} / dynamic / potential (energy, forces, stress) / engine {{{engine}}}",
+                model.lines().next().unwrap_or("")
+            ),
+            format!(
+                "[experiment]\nname = \"gpu\"\nseed = 7\n[dataset]\nkind = \"mlearn\"\nsource = \"fixture\"\n\
+                 elements = [\"Cu\", \"Ge\", \"Li\", \"Mo\", \"Ni\", \"Si\"]\n\
+                 targets = [\"energy\", \"forces\", \"stress\"]\ngraph = {{ kind = \"cutoff\", radius = 5.0 }}\n\
+                 [model]\n{model}\n[batcher]\nkind = \"dynamic\"\nbatch_size = 4\n[training]\nsteps = 10\n\
+                 eval_every = 10\neval_splits = [\"test\"]\ndevice = \"DEVICE\"\n[training.engine]\n{engine}\n\
+                 [training.loss]\nenergy = 1.0\nforces = 1.0\nstress = 1.0\n[[sinks]]\nkind = \"parquet\"\n"
+            ),
+            Some(10),
+        ));
     }
     // node-level: GCN on a generated graph (dropout off: the devices draw different masks)
     for batcher in [
