@@ -181,8 +181,21 @@ fn planned(batches: &[PlannedBatch]) -> (Vec<ShapeKey>, (f64, f64), f64) {
 }
 
 /// Runs `geobatch advise`: probes and plans every candidate, writes the advice (and with
-/// `validate` checks it); returns the advice as Markdown and the folder it was written to.
+/// `validate` checks it); returns the advice as Markdown and the folder it was written to. A
+/// stop signal ends it as [`RunError::AdviceStopped`] by that signal in whatever part it came
+/// (a probe's run that was still loading ends on it as its own error).
 pub fn run(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), RunError> {
+    advise_job(req, stop).map_err(|e| match e {
+        e @ RunError::AdviceStopped { .. } => e,
+        e if e.is_stopped() => RunError::AdviceStopped {
+            by: geobatch_process::stop::stopped_by(),
+        },
+        e => e,
+    })
+}
+
+/// [`run`] before its stop is named.
+fn advise_job(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), RunError> {
     let base_loaded = checked(req)?;
     let cfg = &base_loaded.config;
     let model = cfg.model.as_ref().ok_or_else(|| {
