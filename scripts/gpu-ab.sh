@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # BUDGET: at most 8 minutes on one H100/H200 (a lent GPU has about 15 minutes of device time in
 # all, start-up included). Every part has its own time limit and the script skips what would
-# pass the deadline (BUDGET seconds, default 450), saying so.
+# pass the deadline (BUDGET seconds, default 450), saying so; the parts run in the order of what
+# matters most, so what is skipped is the least needed.
 #
 # The A/B of geobatch's GPU engine variants (`[training.engine]`: fusion, basis, segments,
 # upload) against PyTorch on the same batches, from the pack scripts/gpu-pack.sh built (the GPU
 # machine has no Rust toolchain and no network):
 #
-#   1. the GPU op tests (nn-tests device_tests): stop if they fail;
-#   2. the CPU-vs-GPU loss smoke of every model, batcher and engine variant (cli-tests
-#      gpu_and_cpu_losses_agree...): stop if a case disagrees or a run fails (cut at its time
-#      limit, it goes on with the cases it checked);
+#   1. the GPU op tests (nn-tests device_tests, a potential's nested autodiff included): stop if
+#      they fail;
+#   2. the CPU-vs-GPU loss smoke of every model, batcher and engine variant and of the
+#      potentials (gpu-tests gpu_and_cpu_losses_agree...): stop if a case disagrees or a run
+#      fails (cut at its time limit, it goes on with the cases it checked);
 #   3. per model (SchNet, MPEU, PaiNN): PyTorch eager (bench/torch/M_step.py), then geobatch
 #      bench step with every variant, at bs 32 and 128, QM9 from the pack;
-#   4. torch.compile of SchNet, if time remains;
-#   5. OUT/step.csv (model, bs, variant, geobatch ms, PyTorch eager ms, ratio, and PyTorch's
-#      torch.compile ms where measured) and its table; the raw rows of both engines in
-#      OUT/raw.csv, each part's output in OUT/*.log.
+#   4. torch.compile of SchNet;
+#   5. the force step: SchNet energy + forces + stress on mlearn at bs 16 and 32, geobatch
+#      against PyTorch's double backward (bench/torch/schnet_forces.py) on the same batches;
+#   6. the study's grid reduced to fit (configs/sweeps/qm9-gpu-grid.toml), its report and runs;
+#   7. burn's autotuning (the pack's second build, geobatch-autotune): a tuning pass, then a
+#      pass on CubeCL's cache, tuning time apart from step time;
+#   8. scripts/gpu-tables.py: OUT/step.csv (model, bs, variant, geobatch ms, PyTorch eager ms,
+#      ratio, torch.compile ms) and its table, the autotuning's and the force step's tables
+#      (OUT/forces-table.csv); the raw rows in OUT/raw.csv, OUT/forces.csv and
+#      OUT/autotune-raw-*.csv, each part's output in OUT/*.log, the grid's in OUT/grid-*.
 #
 #   scripts/gpu-ab.sh --prebuilt .gpu                       # on the GPU machine: writes bench/gpu/
 #   scripts/gpu-ab.sh --prebuilt .gpu --device wgpu --torch-device cpu --quick --out /tmp/ab
@@ -25,7 +33,7 @@
 # Options: --device D (geobatch's device: cuda:0, or wgpu), --torch-device D (cuda or cpu),
 # --out DIR (default bench/gpu), --quick (few steps, bs 16 only, no smoke: tries the script),
 # --skip-tests. Environment: BUDGET (seconds), STEPS, WARMUP, SMOKE_LIMIT (seconds of the loss
-# smoke, default 150).
+# smoke, default 150), GRID_STEPS (steps of each grid run, default 300).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir="" device="cuda:0" tdev="cuda" out="bench/gpu" quick=0 tests=1
@@ -61,6 +69,10 @@ gb="$dir/geobatch"
 mkdir -p data/qm9
 [[ -f "$dir/qm9.parquet" && ! -f data/qm9/qm9.parquet ]] && cp "$dir/qm9.parquet" data/qm9/qm9.parquet
 data=data/qm9/qm9.parquet
+# the full mlearn, where the force step's `source = "auto"` finds it
+mkdir -p data/mlearn
+[[ -f "$dir/mlearn.parquet" && ! -f data/mlearn/mlearn.parquet ]] &&
+  cp "$dir/mlearn.parquet" data/mlearn/mlearn.parquet
 [[ -f "$data" ]] || { echo "no QM9 at $data (scripts/gpu-pack.sh packs a subset of a fetched QM9)" >&2; exit 2; }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 # where the CUDA driver and NVRTC (burn compiles its kernels at run time) are found
@@ -68,11 +80,13 @@ command -v ldconfig >/dev/null && ldconfig -p | grep -E "libcuda\.so|libnvrtc\.s
 raw="$out/raw.csv"
 rm -f "$raw"
 
-# run PART SECONDS CMD...: runs CMD with its time limit cut to the deadline, logging to
-# OUT/PART.log; skips it when less than a third of its limit is left
+# run PART SECONDS CMD...: runs CMD with its time limit (four times longer with --quick) cut to
+# the deadline, logging to OUT/PART.log; skips it when less than a third of its limit is left
 run() {
   local part="$1" limit="$2" left=$((deadline - SECONDS))
   shift 2
+  # the CPU try-out: lavapipe compiles every shader on the CPU
+  ((quick == 1)) && limit=$((limit * 4))
   if ((left < limit / 3 || left < 10)); then
     echo "== $part: skipped ($left s of the budget left, it needs up to $limit s)" | tee -a "$out/skipped.log"
     return 124
@@ -90,10 +104,10 @@ if [[ $tests == 1 ]]; then
     { tail -40 "$out/device-tests.log"; echo "GPU op tests failed: stopping"; exit 1; }
   grep -E "worst|agree|skipped" "$out/device-tests.log"
   if [[ $quick == 0 ]]; then
-    # 26 cases of two runs each; cut at its limit it has checked the cases it printed, and the
+    # 29 cases of two runs each; cut at its limit it has checked the cases it printed, and the
     # A/B goes on unless one of them disagreed (the op tests above already compared every
     # variant's losses with the CPU's)
-    GEOBATCH_BIN="$gb" GEOBATCH_GPU="$device" run loss-smoke "${SMOKE_LIMIT:-150}" "$dir/cli-tests" \
+    GEOBATCH_BIN="$gb" GEOBATCH_GPU="$device" run loss-smoke "${SMOKE_LIMIT:-150}" "$dir/gpu-tests" \
       gpu_and_cpu_losses_agree --nocapture --test-threads 1
     rc=$?
     grep -E "^(ok|FAIL)" "$out/loss-smoke.log"
@@ -132,33 +146,52 @@ done
 run torch-compile-schnet 120 python3 bench/torch/schnet_step.py --data "$data" --device "$tdev" \
   --batch-sizes "$sizes" --steps "$steps" --warmup "$warmup" --compile --csv "$raw"
 
-python3 - "$raw" "$out/step.csv" <<'PY'
-import csv, sys
-raw, path = sys.argv[1], sys.argv[2]
-try:
-    rows = list(csv.DictReader(open(raw)))
-except FileNotFoundError:
-    sys.exit("no rows were measured")
-def torch_ms(variant):
-    return {(r["model"], r["bs"]): float(r["median_ms"]) for r in rows
-            if r["engine"] == "torch" and r["variant"] == variant}
-eager, compiled = torch_ms("eager"), torch_ms("compile")
-out = []
-for r in rows:
-    if r["engine"] != "geobatch":
-        continue
-    key = (r["model"], r["bs"])
-    ms, ref = float(r["median_ms"]), eager.get(key)
-    out.append((r["model"], int(r["bs"]), r["variant"], ms, ref, ms / ref if ref else None,
-                compiled.get(key)))
-fmt = lambda x, spec: "" if x is None else format(x, spec)
-with open(path, "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(["model", "bs", "variant", "geobatch_ms", "pytorch_ms", "ratio", "pytorch_compile_ms"])
-    for m, bs, v, ms, ref, ratio, comp in out:
-        w.writerow([m, bs, v, f"{ms:.3f}", fmt(ref, ".3f"), fmt(ratio, ".3f"), fmt(comp, ".3f")])
-print(f"{'model':<7} {'bs':>4}  {'variant':<50} {'ms':>9} {'PyTorch':>8} {'ratio':>6} {'compiled':>9}")
-for m, bs, v, ms, ref, ratio, comp in out:
-    print(f"{m:<7} {bs:>4}  {v:<50} {ms:>9.2f} {fmt(ref, '.2f'):>8} {fmt(ratio, '.2f'):>6} {fmt(comp, '.2f'):>9}")
-PY
+# the force step (DESIGN.md §16): SchNet energy + forces + stress on mlearn's silicon (the full
+# mlearn the pack carries, else the embedded fixture), geobatch's nested autodiff on the device
+# against PyTorch's double backward on the same batches and initial weights (the dump's first
+# step checks PyTorch's loss and forces against geobatch's before timing)
+fcfg=configs/examples/mlearn-schnet-forces.toml
+fsizes=$([[ $quick == 1 ]] && echo 16 || echo 16,32)
+work=$(mktemp -d)
+for bs in ${fsizes//,/ }; do
+  run "forces-dump-$bs" 60 "$gb" bench step "$fcfg" --batch-sizes "$bs" --dump "$work/forces-$bs" \
+    --dump-batches 20 --set "training.device=\"$device\"" &&
+    run "torch-forces-$bs" 90 python3 bench/torch/schnet_forces.py --dump "$work/forces-$bs" \
+      --device "$tdev" --steps "$steps" --warmup "$warmup" --csv "$out/forces.csv"
+done
+run geobatch-forces 90 "$gb" bench step "$fcfg" --batch-sizes "$fsizes" --steps "$steps" \
+  --warmup "$warmup" --set "training.device=\"$device\"" --csv "$out/forces.csv"
+
+# the study's grid reduced to fit (configs/sweeps/qm9-gpu-grid.toml: SchNet and PaiNN x dynamic,
+# static-64, static-2^N, pack x bs 32 and 128), cut like Ctrl-C at its limit (its finished runs
+# stay; run again, the sweep resumes); its report for docs/reproduction-gpu.md
+grid_steps=$([[ $quick == 1 ]] && echo 20 || echo "${GRID_STEPS:-300}")
+run grid 150 "$gb" sweep configs/sweeps/qm9-gpu-grid.toml --set "training.device=\"$device\"" \
+  --set "training.steps=$grid_steps"
+[[ -d results/qm9-gpu-grid ]] && "$gb" report results/qm9-gpu-grid --out "$out/grid-report" \
+  >"$out/grid-report.log" 2>&1 && tar czf "$out/grid-results.tar.gz" results/qm9-gpu-grid
+
+# burn's autotuning of matrix products and reductions: burn 0.21 decides it when it is built (no
+# run-time switch exists), so the pack carries a second build with it (geobatch-autotune), run
+# at CUBECL_AUTOTUNE_LEVEL=minimal on SchNet's default engine. CubeCL keeps what it tuned under
+# target/ of the working folder: the first pass tunes and writes it, the second reads it, so
+# the tuning time is the first pass's wall time less the second's, and the step time the
+# second's (OUT/autotune.csv: pass, wall seconds, rows of the pass in OUT/autotune-raw.csv)
+if [[ -x "$dir/geobatch-autotune" ]]; then
+  find target -type d -name autotune -prune -exec rm -rf {} + 2>/dev/null
+  for pass in tune cached; do
+    start=$SECONDS
+    run "autotune-$pass" 150 env CUBECL_AUTOTUNE_LEVEL=minimal "$dir/geobatch-autotune" bench step \
+      --model schnet --batch-sizes "$sizes" --steps "$steps" --warmup "$warmup" \
+      --set "training.device=\"$device\"" --csv "$out/autotune-raw-$pass.csv"
+    rc=$?
+    echo "$pass,$((SECONDS - start)),$rc" >>"$out/autotune.csv"
+  done
+  echo "autotune cache: $(find target -path '*autotune*' -type f 2>/dev/null | wc -l) files"
+else
+  echo "== autotune: skipped (the pack has no geobatch-autotune)" | tee -a "$out/skipped.log"
+fi
+rm -rf "$work"
+
+python3 scripts/gpu-tables.py "$out"
 echo "tables: $out/step.csv (ratios), $raw (raw rows); logs: $out/*.log; $((SECONDS)) s in all"

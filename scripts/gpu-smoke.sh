@@ -15,7 +15,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version -
 if [[ "${1:-}" == "--prebuilt" ]]; then
   dir="${2:?--prebuilt needs the folder scripts/gpu-pack.sh wrote}"
   "$dir/nn-tests" device_tests --test-threads 1 --nocapture
-  GEOBATCH_BIN="$dir/geobatch" GEOBATCH_GPU=1 "$dir/cli-tests" \
+  GEOBATCH_BIN="$dir/geobatch" GEOBATCH_GPU=1 "$dir/gpu-tests" \
     gpu_and_cpu_losses_agree --nocapture --test-threads 1
   exit 0
 fi

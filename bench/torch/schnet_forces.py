@@ -12,7 +12,8 @@ loss w_E mse(E/N)/s_E + w_F mse(F)/s_F + w_S mse(stress)/s_S; Adam.
 1. Checks: the first batch's loss before any update and its predicted energies, forces and
    stresses against geobatch's (first.json).
 2. Times the whole step (forward, double backward, Adam) over the dumped batches in turn:
-   median and p90 after warm-up, at --threads threads.
+   median and p90 after warm-up, at --threads threads, on --device (cpu, or cuda: the GPU A/B of
+   scripts/gpu-ab.sh, which appends the row to its CSV with --csv).
 
     geobatch bench step configs/examples/mlearn-schnet-forces.toml --batch-sizes 16 --dump /tmp/d16
     target/torch-env/bin/python bench/torch/schnet_forces.py --dump /tmp/d16 --threads 2
@@ -27,6 +28,8 @@ import time
 
 import numpy as np
 import torch
+
+from schnet_step import append_csv
 
 LN2 = math.log(2.0)
 
@@ -60,7 +63,7 @@ class SchNetPotential(torch.nn.Module):
         offset[real_edges:, 0] = far
         v = vectors + offset
         d = torch.sqrt((v * v).sum(1, keepdim=True))
-        centres = torch.arange(self.rbf, dtype=v.dtype) * self.delta
+        centres = torch.arange(self.rbf, dtype=v.dtype, device=v.device) * self.delta
         basis = torch.exp(-((d - centres) ** 2) / self.delta)
         env = None
         if self.cutoff is not None:
@@ -73,12 +76,14 @@ class SchNetPotential(torch.nn.Module):
             if env is not None:
                 f = f * env
             xj = (h @ self.w(f"interactions.{t}.node_in.weight"))[b["senders"]]
-            agg = torch.zeros(n, h.shape[1], dtype=h.dtype).index_add_(0, b["receivers"], f * xj)
+            agg = torch.zeros(n, h.shape[1], dtype=h.dtype, device=h.device)
+            agg = agg.index_add_(0, b["receivers"], f * xj)
             u = ssp(agg @ self.w(f"interactions.{t}.update.layers.0.weight"))
             h = h + u @ self.w(f"interactions.{t}.update.layers.1.weight")
         per_atom = ssp(h @ self.w("readout.layers.0.weight")) @ self.w("readout.layers.1.weight")
         g = b["mask"].shape[0]
-        per_graph = torch.zeros(g, dtype=h.dtype).index_add_(0, b["node_graph"], per_atom[:, 0])
+        per_graph = torch.zeros(g, dtype=h.dtype, device=h.device)
+        per_graph = per_graph.index_add_(0, b["node_graph"], per_atom[:, 0])
         return per_graph * b["mask"]
 
 
@@ -132,11 +137,11 @@ def outputs(model, b, create_graph):
     e = model.energies(b, v)
     (dv,) = torch.autograd.grad(e.sum(), v, create_graph=create_graph)
     n = b["species"].shape[0]
-    forces = torch.zeros(n, 3, dtype=dv.dtype).index_add_(0, b["senders"], dv)
-    forces = forces - torch.zeros(n, 3, dtype=dv.dtype).index_add_(0, b["receivers"], dv)
+    forces = torch.zeros(n, 3, dtype=dv.dtype, device=dv.device).index_add_(0, b["senders"], dv)
+    forces = forces - torch.zeros(n, 3, dtype=dv.dtype, device=dv.device).index_add_(0, b["receivers"], dv)
     outer = (b["vectors"][:, :, None] * dv[:, None, :]).reshape(-1, 9)
     g = b["mask"].shape[0]
-    virial = torch.zeros(g, 9, dtype=dv.dtype).index_add_(0, b["edge_graph"], outer)
+    virial = torch.zeros(g, 9, dtype=dv.dtype, device=dv.device).index_add_(0, b["edge_graph"], outer)
     sym = 0.5 * (virial + virial.reshape(g, 3, 3).transpose(1, 2).reshape(g, 9))
     return e, forces, sym * b["inv_volume"][:, None]
 
@@ -162,17 +167,22 @@ def check(model, batches, setup, first):
     g, n = b["real_graphs"], b["real_nodes"]
     energy = e[:g].double() * scale + b["references"][:g]
     ours = np.array(first["energy"])
-    forces = (f[:n] * scale).detach().double().numpy()
+    forces = (f[:n] * scale).detach().double().cpu().numpy()
     theirs = np.array(first["forces"])
-    stress = (s[:g] * scale).detach().double().numpy()
+    stress = (s[:g] * scale).detach().double().cpu().numpy()
     theirs_s = np.array(first["stress"])
     rel = abs(float(loss) - first["loss"]) / abs(first["loss"])
     print(f"loss at step 1: pytorch {float(loss):.8g}, geobatch {first['loss']:.8g}, relative difference {rel:.2e}")
-    print(f"energies: largest difference {np.abs(energy.detach().numpy() - ours).max():.3e} eV")
+    print(f"energies: largest difference {np.abs(energy.detach().cpu().numpy() - ours).max():.3e} eV")
     fd = np.abs(forces - theirs).max()
     print(f"forces: largest difference {fd:.3e} eV/A (largest force {np.abs(theirs).max():.3f})")
     print(f"stress: largest difference {np.abs(stress - theirs_s).max():.3e} eV/A^3")
     return rel, fd
+
+
+def on_device(b, dev):
+    """The batch `b` with its tensors moved to `dev`."""
+    return {k: v.to(dev) if torch.is_tensor(v) else v for k, v in b.items()}
 
 
 def time_steps(model, batches, setup, steps, warmup, lr):
@@ -200,6 +210,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--check-only", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument("--csv", help="also append the timing row to this CSV file (scripts/gpu-ab.sh's columns)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
@@ -207,10 +219,11 @@ def main():
     setup, options = meta["setup"], meta["model"]
     first = json.load(open(os.path.join(args.dump, "first.json")))
     weights = np.load(os.path.join(args.dump, "weights.npz"))
-    model = SchNetPotential(weights, options, setup, dtype)
+    dev = torch.device(args.device)
+    model = SchNetPotential(weights, options, setup, dtype).to(dev)
     e0 = torch.tensor(setup["atom_energies"], dtype=torch.float64)
     files = sorted(glob.glob(os.path.join(args.dump, "batch-*.npz")))
-    batches = [prepare(f, setup, e0, dtype) for f in files]
+    batches = [on_device(prepare(f, setup, e0, dtype), dev) for f in files]
     rel, fd = check(model, batches, setup, first)
     if args.check_only:
         return
@@ -220,6 +233,10 @@ def main():
         f"pytorch {torch.__version__} schnet energy+forces step, bs {meta['batch_size']}, {args.threads} threads: "
         f"median {median:.2f} ms, p90 {p90:.2f} ms over {args.steps} steps ({len(batches)} batches, {edges} padded edges)"
     )
+    if args.csv:
+        graphs = float(np.mean([b["real_graphs"] for b in batches]))
+        append_csv(args.csv, f"torch,schnet,{args.device},eager,{args.threads},{meta['batch_size']},{args.steps},"
+                             f"{median:.4f},{p90:.4f},{graphs * 1e3 / median:.1f},{edges},,,,,")
     print(json.dumps({"engine": "pytorch", "bs": meta["batch_size"], "threads": args.threads, "median_ms": median,
                       "p90_ms": p90, "loss_rel_diff": rel, "force_max_diff": fd}))
 

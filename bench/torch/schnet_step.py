@@ -18,7 +18,6 @@ import math
 import time
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 REF = {1: -0.500273, 6: -37.846772, 7: -54.583861, 8: -75.064579, 9: -99.718730}
@@ -26,6 +25,9 @@ HARTREE_EV = 27.21138602
 
 
 def load(path):
+    # pyarrow only here: bench/torch/schnet_forces.py imports this module without it
+    import pyarrow.parquet as pq
+
     t = pq.read_table(path, columns=["atomic_numbers", "positions", "U0"])
     z = t.column("atomic_numbers").to_pylist()
     pos = t.column("positions").to_pylist()
