@@ -96,17 +96,20 @@ fn gpu_cases() -> Vec<(String, String, Option<usize>)> {
             ));
         }
     }
-    // the engine variants (`[training.engine]`), each model with dynamic batching; the last
-    // overlaps uploads with steps, in prefetch mode
+    // the engine variants (`[training.engine]`; the cases above run the GPU's default, fusion
+    // with the device basis and the CSR sums), each model with dynamic batching: the unfused
+    // engine with the host basis and the chunked sums, each default option turned back alone,
+    // and uploads overlapping steps, in prefetch mode
     for model in models {
         for (engine, mode) in [
-            ("fusion = true", "serial"),
-            ("basis = \"device\"", "serial"),
-            ("segments = \"csr\"", "serial"),
             (
-                "fusion = true\nbasis = \"device\"\nsegments = \"csr\"\nupload = \"worker\"",
-                "prefetch",
+                "fusion = false\nbasis = \"host\"\nsegments = \"chunked\"",
+                "serial",
             ),
+            ("fusion = false", "serial"),
+            ("basis = \"host\"", "serial"),
+            ("segments = \"chunked\"", "serial"),
+            ("upload = \"worker\"", "prefetch"),
         ] {
             cases.push((
                 format!(
@@ -125,9 +128,10 @@ fn gpu_cases() -> Vec<(String, String, Option<usize>)> {
         }
     }
     // potentials: energy, forces and stress on the mlearn fixture (nested autodiff on the device)
+    // (the default on a GPU: fusion with the chunked sums; unfused, the CSR sums)
     for (model, engine) in [
         ("kind = \"schnet\"", ""),
-        ("kind = \"schnet\"", "fusion = true"),
+        ("kind = \"schnet\"", "fusion = false"),
         ("kind = \"painn\"\nhidden = 64\ncutoff = 5.0", ""),
     ] {
         cases.push((

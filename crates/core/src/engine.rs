@@ -1,11 +1,88 @@
 //! How geobatch's engine runs a training step: the variants `scripts/gpu-ab.sh` measures
-//! against each other on a GPU (`[training.engine]`). The defaults are the engine as measured
-//! (docs/gpu.md); a variant becomes the default only after a device measurement says so.
+//! against each other on a GPU (`[training.engine]`). The defaults depend on the device and are
+//! the fastest measured there (docs/gpu.md §7): on a GPU, fusion with the basis on the device and
+//! the CSR sums; on the CPU, its own kernels with the basis on the host.
 
 use serde::{Deserialize, Serialize};
 
-/// The `[training.engine]` table. Every option but `upload` matters on GPU devices (`cuda`,
-/// `wgpu`) only; the CPU keeps its own kernels, which are faster there.
+/// The `[training.engine]` table as a config writes it: an option left out takes its device's
+/// default when the run starts ([`EngineTable::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineTable {
+    /// burn's kernel fusion (GPU devices; default there: on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<bool>,
+    /// Where the radial bases are computed (default: `device` on a GPU, `host` on the CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<BasisPlace>,
+    /// How a GPU sums rows into segments (default there: `csr`, or `chunked` for a potential
+    /// under fusion, whose second-order gradients are wrong with `csr`; the CPU has its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<SegmentKernel>,
+    /// Where a batch becomes device tensors in prefetch mode (default: `step`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Upload>,
+}
+
+impl EngineTable {
+    /// Whether no option is written (a resolved config then leaves the table out, so the run
+    /// identities of configs without it do not change).
+    pub fn is_empty(&self) -> bool {
+        *self == EngineTable::default()
+    }
+
+    /// The options a run on `device` uses: those written, the device's defaults for the rest.
+    /// `potential`: the model trains on forces (nested autodiff), whose second-order gradients
+    /// are wrong under fusion with the CSR sums on a GPU (docs/potentials.md), so a potential's
+    /// default there is the chunked sums; written explicitly, that pair is refused when the
+    /// potential is built.
+    pub fn resolve(&self, device: DeviceKind, potential: bool) -> EngineOptions {
+        let gpu = device != DeviceKind::Cpu;
+        let fusion = self.fusion.unwrap_or(gpu);
+        let segments = self.segments.unwrap_or(if gpu && !(potential && fusion) {
+            SegmentKernel::Csr
+        } else {
+            SegmentKernel::Chunked
+        });
+        EngineOptions {
+            fusion,
+            basis: self.basis.unwrap_or(if gpu {
+                BasisPlace::Device
+            } else {
+                BasisPlace::Host
+            }),
+            segments,
+            upload: self.upload.unwrap_or_default(),
+        }
+    }
+
+    /// A short label of the written options (`fusion=false+basis=host`), or `default`: the
+    /// variant column of `geobatch bench step --csv` and `scripts/gpu-ab.sh`'s table.
+    pub fn label(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(f) = self.fusion {
+            parts.push(format!("fusion={f}"));
+        }
+        if let Some(b) = self.basis {
+            parts.push(format!("basis={}", b.as_str()));
+        }
+        if let Some(s) = self.segments {
+            parts.push(format!("segments={}", s.as_str()));
+        }
+        if let Some(u) = self.upload {
+            parts.push(format!("upload={}", u.as_str()));
+        }
+        if parts.is_empty() {
+            "default".into()
+        } else {
+            parts.join("+")
+        }
+    }
+}
+
+/// The options a step runs with, resolved for its device ([`EngineTable::resolve`]). The CPU
+/// uses `basis` and `upload` and keeps its own kernels for the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineOptions {
@@ -166,6 +243,67 @@ mod tests {
             let e = DeviceKind::parse(bad).unwrap_err();
             assert!(e.contains(DeviceKind::EXPECTED), "{e}");
         }
+    }
+
+    #[test]
+    fn a_gpu_defaults_to_its_fastest_variant_and_the_cpu_to_its_kernels() {
+        let fast = EngineOptions {
+            fusion: true,
+            basis: BasisPlace::Device,
+            segments: SegmentKernel::Csr,
+            upload: Upload::Step,
+        };
+        let table = EngineTable::default();
+        assert_eq!(table.resolve(DeviceKind::Cuda(0), false), fast);
+        assert_eq!(table.resolve(DeviceKind::Wgpu, false), fast);
+        assert_eq!(
+            table.resolve(DeviceKind::Cpu, false),
+            EngineOptions::default()
+        );
+        assert_eq!(
+            table.resolve(DeviceKind::Cpu, true),
+            EngineOptions::default()
+        );
+        // a potential under fusion sums by chunks unless told otherwise; without fusion, by CSR
+        let potential = table.resolve(DeviceKind::Cuda(0), true);
+        assert_eq!(potential.segments, SegmentKernel::Chunked);
+        assert!(potential.fusion);
+        let unfused = EngineTable {
+            fusion: Some(false),
+            ..EngineTable::default()
+        };
+        assert_eq!(
+            unfused.resolve(DeviceKind::Cuda(0), true).segments,
+            SegmentKernel::Csr
+        );
+        // what is written wins on every device
+        let written = EngineTable {
+            fusion: Some(false),
+            basis: Some(BasisPlace::Host),
+            segments: Some(SegmentKernel::Chunked),
+            upload: Some(Upload::Worker),
+        };
+        for device in [DeviceKind::Cpu, DeviceKind::Wgpu, DeviceKind::Cuda(1)] {
+            let got = written.resolve(device, true);
+            assert_eq!(got.basis, BasisPlace::Host);
+            assert_eq!(got.segments, SegmentKernel::Chunked);
+            assert_eq!(got.upload, Upload::Worker);
+            assert!(!got.fusion);
+        }
+        assert_eq!(
+            written.label(),
+            "fusion=false+basis=host+segments=chunked+upload=worker"
+        );
+        assert_eq!(table.label(), "default");
+    }
+
+    #[test]
+    fn an_engine_table_reads_only_what_is_written() {
+        let t: EngineTable = toml::from_str("basis = \"host\"").unwrap();
+        assert_eq!(t.basis, Some(BasisPlace::Host));
+        assert_eq!(t.fusion, None);
+        assert!(toml::from_str::<EngineTable>("fuson = true").is_err());
+        assert_eq!(toml::to_string(&EngineTable::default()).unwrap(), "");
     }
 
     #[test]

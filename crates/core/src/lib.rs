@@ -43,7 +43,7 @@ pub mod task;
 pub use batch::GraphBatch;
 pub use batcher::{Batcher, BatcherContext, BatcherSpec, GraphDraw};
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
-pub use engine::EngineOptions;
+pub use engine::{EngineOptions, EngineTable};
 pub use error::{Error, Result};
 /// Padded sizes, and batching budgets (a shape used as a limit): `geobatch-gather`'s, which
 /// collates into them.

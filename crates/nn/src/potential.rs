@@ -505,9 +505,9 @@ where
         .ok_or_else(|| Error::invalid("a potential needs a dataset that carries forces"))?;
     if B::GROUPED_SUMS && ctx.engine.fusion && ctx.engine.segments == SegmentKernel::Csr {
         return Err(Error::invalid(
-            "training.engine: segments = \"csr\" with fusion = true gives a potential wrong \
-             second-order gradients on the GPU backends (docs/potentials.md, \"On a GPU\"): set \
-             segments = \"chunked\" or fusion = false",
+            "training.engine: segments = \"csr\" with fusion = true (a GPU's default) gives a \
+             potential wrong second-order gradients on the GPU backends (docs/potentials.md, \"On \
+             a GPU\"): set segments = \"chunked\" (or leave it out) or fusion = false",
         ));
     }
     let model = make(&device);

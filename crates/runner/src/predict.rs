@@ -127,7 +127,7 @@ impl Potential {
             seed: cfg.experiment.seed,
             device: cfg.training.device.clone(),
             optimizer: cfg.training.optimizer.clone(),
-            engine: cfg.training.engine,
+            engine: crate::train::graph::engine_for(cfg, true),
             forces: Some(saved.setup.clone()),
         })?;
         trainer.load(&model)?;

@@ -2,8 +2,8 @@
 
 use super::checks::{check_device, check_experiment_name, check_sinks, check_threads};
 use geobatch_core::{
-    BatcherSpec, DatasetSpec, EngineOptions, LossWeights, ModelSpec, OptimizerSpec, Quirks,
-    SinkSpec, SplitName,
+    BatcherSpec, DatasetSpec, EngineTable, LossWeights, ModelSpec, OptimizerSpec, Quirks, SinkSpec,
+    SplitName,
 };
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -121,10 +121,11 @@ pub struct TrainingSection {
     /// the same bits; only the speed changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
-    /// How the engine runs a step: the GPU variants (`[training.engine]`; left out of a resolved
-    /// config while every option has its default).
-    #[serde(default, skip_serializing_if = "EngineOptions::is_default")]
-    pub engine: EngineOptions,
+    /// How the engine runs a step: the GPU variants (`[training.engine]`; the options written,
+    /// each other one its device's default when the run starts; left out of a resolved config
+    /// while none is written).
+    #[serde(default, skip_serializing_if = "EngineTable::is_empty")]
+    pub engine: EngineTable,
     /// Weights of a potential's energy, force and stress terms (`[training.loss]`), for datasets
     /// that carry forces; the defaults (1, 1, 1) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,7 +148,7 @@ impl Default for TrainingSection {
             optimizer: OptimizerSpec::default(),
             checkpoint_every: default_checkpoint_every(),
             threads: None,
-            engine: EngineOptions::default(),
+            engine: EngineTable::default(),
             loss: None,
         }
     }
