@@ -517,12 +517,22 @@ fn a_potential_trains_like_the_cpu_on_every_gpu_backend() {
                 continue;
             }
             let got = potential_losses::<G>(device.clone(), v);
+            let first = worst(&got[..1], &want[..1]);
             let d = worst(&got, &want);
             eprintln!(
-                "{name} {} potential: losses {got:?}, worst relative difference {d:.1e}",
+                "{name} {} potential: losses {got:?}, worst relative difference {d:.1e} (first \
+                 step {first:.1e})",
                 v.label()
             );
-            assert!(d < 1e-3, "{name} {}: {got:?} vs {want:?}", v.label());
+            // CUDA multiplies f32 matrices in TF32 on tensor cores (cubek's default kernel, 10
+            // mantissa bits): on an H200 the first loss was 2.5e-4 off, the loss the CPU gives
+            // with TF32-rounded inputs to every forward product (4.913379, to 7 digits). The
+            // fourth was 1.4e-2 off, more than forward rounding alone moves it (4.9e-4): TF32 in
+            // the backward and second-order products too, by our reading, which the CPU cannot
+            // mimic (docs/gpu.md §7). The wrong gradients refused above were 45% off.
+            let later = if name.starts_with("cuda") { 5e-2 } else { 1e-3 };
+            assert!(first < 1e-3, "{name} {}: {got:?} vs {want:?}", v.label());
+            assert!(d < later, "{name} {}: {got:?} vs {want:?}", v.label());
         }
     });
 }
