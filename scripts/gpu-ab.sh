@@ -15,7 +15,8 @@
 #      fails (cut at its time limit, it goes on with the cases it checked);
 #   3. per model (SchNet, MPEU, PaiNN): PyTorch eager (bench/torch/M_step.py), then geobatch
 #      bench step with every variant, at bs 32 and 128, QM9 from the pack;
-#   4. torch.compile of SchNet;
+#   4. CubeCL's profile of SchNet's default engine (OUT/profile.log, summed by kernel in
+#      OUT/profile-table.csv), then torch.compile of SchNet;
 #   5. the force step: SchNet energy + forces + stress on mlearn at bs 16 and 32, geobatch
 #      against PyTorch's double backward (bench/torch/schnet_forces.py) on the same batches;
 #   6. the study's grid reduced to fit (configs/sweeps/qm9-gpu-grid.toml), its report and runs;
@@ -104,7 +105,7 @@ if [[ $tests == 1 ]]; then
     { tail -40 "$out/device-tests.log"; echo "GPU op tests failed: stopping"; exit 1; }
   grep -E "worst|agree|skipped" "$out/device-tests.log"
   if [[ $quick == 0 ]]; then
-    # 29 cases of two runs each; cut at its limit it has checked the cases it printed, and the
+    # 32 cases of two runs each; cut at its limit it has checked the cases it printed, and the
     # A/B goes on unless one of them disagreed (the op tests above already compared every
     # variant's losses with the CPU's)
     GEOBATCH_BIN="$gb" GEOBATCH_GPU="$device" run loss-smoke "${SMOKE_LIMIT:-150}" "$dir/gpu-tests" \
@@ -120,15 +121,18 @@ if [[ $tests == 1 ]]; then
   fi
 fi
 
-# the variants, by their training.engine table (the label bench step writes is the variant's
-# name in the table); the last one overlaps uploads with steps, so it runs in prefetch mode
+# the variants, by their training.engine table (the label bench step writes is the options the
+# table writes; `{}` is the GPU's default, fusion with the device basis and the CSR sums): the
+# unfused engine with the basis on the host and the chunked sums, each option alone on it, the
+# default, and the default overlapping uploads with steps (prefetch mode)
+old='fusion = false, basis = "host", segments = "chunked"'
 variants=(
+  "{ $old }"
+  "{ fusion = true, basis = \"host\", segments = \"chunked\" }"
+  "{ fusion = false, basis = \"device\", segments = \"chunked\" }"
+  "{ fusion = false, basis = \"host\", segments = \"csr\" }"
   "{}"
-  "{ fusion = true }"
-  "{ basis = \"device\" }"
-  "{ segments = \"csr\" }"
-  "{ fusion = true, basis = \"device\", segments = \"csr\" }"
-  "{ fusion = true, basis = \"device\", segments = \"csr\", upload = \"worker\" }"
+  "{ upload = \"worker\" }"
 )
 for m in schnet mpeu painn; do
   run "torch-$m" 90 python3 "bench/torch/${m}_step.py" --data "$data" --device "$tdev" \
@@ -143,6 +147,14 @@ for m in schnet mpeu painn; do
     i=$((i + 1))
   done
 done
+# where the default engine's device time goes: CubeCL's profiler (configured by a cubecl.toml in
+# the working folder, removed right after) times every kernel of a few SchNet steps at the
+# largest batch size, each kernel synchronised; gpu-tables.py sums OUT/profile.log by kernel
+printf '[profiling.logger]\nlevel = "basic"\nfile = "%s"\n' "$out/profile.log" >cubecl.toml
+run profile 60 "$gb" bench step --model schnet --batch-sizes "${sizes##*,}" --steps 5 --warmup 2 \
+  --set "training.device=\"$device\""
+rm -f cubecl.toml
+
 run torch-compile-schnet 120 python3 bench/torch/schnet_step.py --data "$data" --device "$tdev" \
   --batch-sizes "$sizes" --steps "$steps" --warmup "$warmup" --compile --csv "$raw"
 
@@ -173,7 +185,8 @@ run grid 150 "$gb" sweep configs/sweeps/qm9-gpu-grid.toml --set "training.device
 
 # burn's autotuning of matrix products and reductions: burn 0.21 decides it when it is built (no
 # run-time switch exists), so the pack carries a second build with it (geobatch-autotune), run
-# at CUBECL_AUTOTUNE_LEVEL=minimal on SchNet's default engine. CubeCL keeps what it tuned under
+# at CUBECL_AUTOTUNE_LEVEL=minimal on SchNet's default engine at the first batch size only (on an
+# H200, 2026-11-27, bs 32 and 128 had not finished tuning after 223 s). CubeCL keeps what it tuned under
 # target/ of the working folder: the first pass tunes and writes it, the second reads it, so
 # the tuning time is the first pass's wall time less the second's, and the step time the
 # second's (OUT/autotune.csv: pass, wall seconds, rows of the pass in OUT/autotune-raw.csv)
@@ -182,7 +195,7 @@ if [[ -x "$dir/geobatch-autotune" ]]; then
   for pass in tune cached; do
     start=$SECONDS
     run "autotune-$pass" 150 env CUBECL_AUTOTUNE_LEVEL=minimal "$dir/geobatch-autotune" bench step \
-      --model schnet --batch-sizes "$sizes" --steps "$steps" --warmup "$warmup" \
+      --model schnet --batch-sizes "${sizes%%,*}" --steps "$steps" --warmup "$warmup" \
       --set "training.device=\"$device\"" --csv "$out/autotune-raw-$pass.csv"
     rc=$?
     echo "$pass,$((SECONDS - start)),$rc" >>"$out/autotune.csv"

@@ -9,6 +9,8 @@
   passes' steps, from OUT/autotune.csv and OUT/autotune-raw-PASS.csv.
 * The force step: geobatch against PyTorch's double backward per batch size, from
   OUT/forces.csv (written to OUT/forces-table.csv).
+* The profile: CubeCL's per-kernel device times of OUT/profile.log summed by kernel (its first
+  name), largest first (OUT/profile-table.csv).
 """
 
 import csv
@@ -94,11 +96,58 @@ def forces_table(out):
             print(f"  bs {bs:>3}: {fmt(g, '.2f'):>8} {fmt(t, '.2f'):>8} {fmt(ratio, '.2f'):>6}")
 
 
+UNITS = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def duration_ms(text):
+    """A Rust `Duration` as Debug prints it (`858.791µs`, `1.12ms`, `2.5s`) in ms, or None."""
+    for unit in sorted(UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * UNITS[unit]
+            except ValueError:
+                return None
+    return None
+
+
+def profile_table(out):
+    path = os.path.join(out, "profile.log")
+    if not os.path.exists(path):
+        return
+    total, count = {}, {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            # one kernel: `| 858.791µs  | SelectKernel | WgpuRuntime`; the summaries' rows have
+            # the name first
+            parts = [p.strip() for p in line.strip().strip("|").split("|")]
+            if len(parts) < 2:
+                continue
+            ms = duration_ms(parts[0])
+            if ms is None:
+                continue
+            total[parts[1]] = total.get(parts[1], 0.0) + ms
+            count[parts[1]] = count.get(parts[1], 0) + 1
+    if not total:
+        print("\nprofile: no kernel timed")
+        return
+    whole = sum(total.values())
+    ranked = sorted(total.items(), key=lambda kv: -kv[1])
+    with open(os.path.join(out, "profile-table.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["kernel", "launches", "ms", "share"])
+        for name, ms in ranked:
+            w.writerow([name, count[name], f"{ms:.3f}", f"{ms / whole:.4f}"])
+    print(f"\nprofile (SchNet, default engine; every kernel synchronised, {whole:.1f} ms in all):")
+    for name, ms in ranked[:12]:
+        print(f"  {name:<28} {count[name]:>6} launches {ms:>10.2f} ms {100 * ms / whole:>5.1f}%")
+
+
 def main():
     out = sys.argv[1]
     step_table(out)
     autotune_table(out)
     forces_table(out)
+    profile_table(out)
 
 
 if __name__ == "__main__":
