@@ -127,7 +127,7 @@ impl Potential {
             seed: cfg.experiment.seed,
             device: cfg.training.device.clone(),
             optimizer: cfg.training.optimizer.clone(),
-            engine: crate::train::graph::engine_for(cfg, true),
+            engine: cfg.engine(true),
             forces: Some(saved.setup.clone()),
         })?;
         trainer.load(&model)?;

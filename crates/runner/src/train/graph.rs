@@ -338,17 +338,9 @@ pub fn model_context(
         seed: cfg.experiment.seed,
         device: cfg.training.device.clone(),
         optimizer: cfg.training.optimizer.clone(),
-        engine: engine_for(cfg, forces.is_some()),
+        engine: cfg.engine(forces.is_some()),
         forces,
     }
-}
-
-/// The engine options a run of `cfg` uses on its device ([`geobatch_core::EngineTable::resolve`];
-/// a device the build cannot parse is refused later, when the trainer is built).
-pub fn engine_for(cfg: &ExperimentConfig, potential: bool) -> geobatch_core::EngineOptions {
-    let device = geobatch_core::engine::DeviceKind::parse(&cfg.training.device)
-        .unwrap_or(geobatch_core::engine::DeviceKind::Cpu);
-    cfg.training.engine.resolve(device, potential)
 }
 
 /// A potential's setup when the dataset carries forces (DESIGN.md §16): the model must train as
