@@ -81,35 +81,30 @@ impl EngineTable {
     }
 }
 
-/// The options a step runs with, resolved for its device ([`EngineTable::resolve`]). The CPU
-/// uses `basis` and `upload` and keeps its own kernels for the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The options a step runs with, resolved for its device ([`EngineTable::resolve`]); its
+/// `Default` is the CPU's. The CPU uses `basis` and `upload` and keeps its own kernels for the
+/// rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EngineOptions {
     /// burn's kernel fusion: chains of element-wise operations (and reductions and matrix
     /// products with their element-wise neighbours) compiled into one kernel at run time.
-    #[serde(default)]
     pub fusion: bool,
     /// Where the models' radial bases are computed.
-    #[serde(default)]
     pub basis: BasisPlace,
     /// How rows of edges are summed into nodes and graphs (and so the gradient of every gather).
-    #[serde(default)]
     pub segments: SegmentKernel,
     /// Where a batch is turned into device tensors in prefetch mode.
-    #[serde(default)]
     pub upload: Upload,
 }
 
 impl EngineOptions {
-    /// Whether every option has its default (a resolved config then leaves the table out, so
-    /// the run identities of configs without it do not change).
+    /// Whether every option is the CPU's default.
     pub fn is_default(&self) -> bool {
         *self == EngineOptions::default()
     }
 
-    /// A short label of the non-default options (`fusion+basis=device`), or `default`: the
-    /// variant column of `scripts/gpu-ab.sh`'s table.
+    /// A short label of the options that differ from the CPU's (`fusion+basis=device`), or
+    /// `default`: how the engine's device tests name a variant.
     pub fn label(&self) -> String {
         let mut parts = Vec::new();
         if self.fusion {

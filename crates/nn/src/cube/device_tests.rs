@@ -326,21 +326,11 @@ where
     B::InnerBackend: FusedOps,
     B::Device: Send,
 {
-    let ctx = geobatch_core::ModelContext {
-        n_species: 3,
-        target_stats: vec![geobatch_core::TargetStats {
-            mean: 0.0,
-            std: 1.0,
-        }],
-        seed: 5,
-        device: "unused".into(),
-        optimizer: geobatch_core::OptimizerSpec {
-            learning_rate: 1e-2,
-            ..Default::default()
-        },
-        engine,
-        forces: None,
+    let optimizer = geobatch_core::OptimizerSpec {
+        learning_rate: 1e-2,
+        ..Default::default()
     };
+    let ctx = context(engine, optimizer, None);
     let mut trainer =
         crate::trainer::boxed_trainer::<B, Tiny<B>>(&ctx, device, |d| Tiny::new(d)).unwrap();
     let mut stager = trainer.stager();
@@ -441,9 +431,12 @@ fn labelled(n: usize) -> geobatch_core::GraphSet {
         .unwrap()
 }
 
-/// A model context for a potential of [`labelled`] molecules under `engine`.
-fn potential_context(engine: geobatch_core::EngineOptions) -> geobatch_core::ModelContext {
-    let set = labelled(16);
+/// The context [`Tiny`] is built with: 3 species, one standardised target, seed 5.
+fn context(
+    engine: geobatch_core::EngineOptions,
+    optimizer: geobatch_core::OptimizerSpec,
+    forces: Option<geobatch_core::ForceContext>,
+) -> geobatch_core::ModelContext {
     geobatch_core::ModelContext {
         n_species: 3,
         target_stats: vec![geobatch_core::TargetStats {
@@ -452,10 +445,16 @@ fn potential_context(engine: geobatch_core::EngineOptions) -> geobatch_core::Mod
         }],
         seed: 5,
         device: "unused".into(),
-        optimizer: geobatch_core::OptimizerSpec::default(),
+        optimizer,
         engine,
-        forces: geobatch_core::ForceContext::fit(&set, Default::default(), Some(4.0)).ok(),
+        forces,
     }
+}
+
+/// A model context for a potential of [`labelled`] molecules under `engine`.
+fn potential_context(engine: geobatch_core::EngineOptions) -> geobatch_core::ModelContext {
+    let forces = geobatch_core::ForceContext::fit(&labelled(16), Default::default(), Some(4.0));
+    context(engine, Default::default(), forces.ok())
 }
 
 /// The losses of four steps of [`Tiny`] trained as a potential (energy and forces, the forces'
