@@ -61,6 +61,20 @@ def check_full_graphs(
     node_offsets: npt.NDArray[np.int64],
 ) -> None: ...
 
+def edge_coverage(
+    rule: dict[str, Any],
+    node_offsets: npt.NDArray[np.int64],
+    edge_offsets: npt.NDArray[np.int64],
+    receivers: npt.NDArray[np.int32],
+    periodic: bool,
+) -> Optional[str]: ...
+
+def check_finite_rows(
+    what: str,
+    rows: npt.NDArray[np.float64],
+    node_offsets: npt.NDArray[np.int64],
+) -> None: ...
+
 class Sizes:
     def __init__(self, sizes: npt.NDArray[np.int64]) -> None: ...
     def __len__(self) -> int: ...

@@ -119,6 +119,23 @@ def _bytes(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint8).reshape(len(a), a.itemsize * int(np.prod(a.shape[1:], dtype=np.int64)))
 
 
+#: node arrays of a store that must be finite (what a model differentiates, what its loss fits),
+#: by name (PyG's and OCP/fairchem's), and what each row is
+_FINITE_ROWS = {"pos": "position", "positions": "position", "forces": "force"}
+
+
+def check_finite_atoms(store) -> None:
+    """Raises ``ValueError`` naming the structure and atom when a store's positions or forces
+    (``pos``, ``positions``, ``forces``) hold a value that is not finite: the rule every reader of
+    ``geobatch run`` applies (a NaN reaching a batch makes the whole loss NaN). Every
+    ``GraphStore`` is checked when made."""
+    for key, what in _FINITE_ROWS.items():
+        a = store.nodes.get(key)
+        if a is None or a.dtype.kind != "f" or a.ndim != 2 or a.shape[1] != 3 or np.isfinite(a).all():
+            continue
+        _native.check_finite_rows(what, np.ascontiguousarray(a, dtype=np.float64), store.node_offsets)
+
+
 class GraphStore:
     """Graphs as concatenated arrays: ``n_node`` nodes per graph; ``nodes``, ``edges``,
     ``graphs``: named arrays with one row per node, edge or graph (any dtype, any trailing
@@ -188,6 +205,9 @@ class GraphStore:
         self.nodes = {k: _array(v, f"nodes[{k!r}]", total, c) for k, v in (nodes or {}).items()}
         self.edges = {k: _array(v, f"edges[{k!r}]", total_edges, c) for k, v in (edges or {}).items()}
         self.graphs = {k: _array(v, f"graphs[{k!r}]", n, c) for k, v in (graphs or {}).items()}
+        # positions and forces a potential differentiates and fits are finite, as every reader of
+        # `geobatch run` checks them: whatever made the store (PyG, jraph, arrays)
+        check_finite_atoms(self)
 
     def __len__(self) -> int:
         return len(self.n_node)
@@ -219,7 +239,8 @@ class GraphStore:
 
         Refused with the value named: an atomic number outside 1..118 (or not a whole number),
         a ``radius`` that is not a positive finite number, a ``k`` that is not a positive
-        integer; a cutoff that gives no edge at all warns (``UserWarning``)."""
+        integer; a cutoff that gives no edge at all is refused and one that leaves most atoms
+        alone warns (``UserWarning``), as ``geobatch run`` does."""
         counts = _counts(n_node, "n_node")
         offsets = _offsets(counts)
         pos = np.ascontiguousarray(positions, dtype=np.float32)
@@ -245,16 +266,11 @@ class GraphStore:
             raise ValueError("give cells and pbc together")
         exact = np.ascontiguousarray(positions, dtype=np.float64).reshape(pos.shape)
         eo, s, r, v = _native.graph_edges(rule, exact, offsets, cells=c, pbc=p)
-        if rule.get("kind") == "cutoff" and len(s) == 0 and (
-            (counts > 1).any() or (p is not None and p.any())
-        ):
-            warnings.warn(
-                f"graph.radius = {float(rule['radius'])} Angstrom gives no edge at all in the {n} "
-                "graphs: no two atoms (or periodic images) are that close; positions are read in "
-                "Angstrom, and a cutoff is typically 4-6 Angstrom",
-                UserWarning,
-                stacklevel=2,
-            )
+        # the rule `geobatch run` and load_dataset apply: no edge at all is refused, most atoms
+        # alone said
+        alone = _native.edge_coverage(rule, offsets, eo, r, bool(p is not None and p.any()))
+        if alone is not None:
+            warnings.warn(alone, UserWarning, stacklevel=2)
         return cls(
             counts,
             nodes=node_arrays,

@@ -4,6 +4,7 @@ collate for ``torch.utils.data.DataLoader`` over PyG ``Data`` objects, so that
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any, Optional, Sequence
 
@@ -205,6 +206,9 @@ class DataLoader:
         self._taken = 0
         self._running = None  # the pass in progress: (generation, prefetch thread or None)
         self._last = None  # the sampler's generation when the latest pass started
+        # one thread at a time starts or ends a pass (re-entered when an earlier pass's iterator
+        # is finalised while this thread starts one)
+        self._guard = threading.RLock()
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -235,7 +239,7 @@ class DataLoader:
 
     #: what a loader holds only while it runs: the native collator (its buffers), the plan bound
     #: to it, the pass in progress (its prefetch thread, whose lock cannot be pickled)
-    _RUNNING = ("_native", "_capacity", "_bound", "_running", "_taken", "_last", "_owner")
+    _RUNNING = ("_native", "_capacity", "_bound", "_running", "_taken", "_last", "_owner", "_guard")
 
     def __getstate__(self) -> dict:
         # a loader pickles (pickle, copy.deepcopy, multiprocessing) as its dataset, options and
@@ -256,39 +260,41 @@ class DataLoader:
             self._layout = _PygLayout(self.store, self._objects)
         self._native = self._capacity = self._bound = self._running = self._last = None
         self._taken = 0
+        self._guard = threading.RLock()
         if where is not None:
             self.sampler.load_state_dict(where)
 
     def __iter__(self):
-        import threading
-
         # one pass at a time, as one sampler position: a pass another thread is iterating is
-        # not cut short (or mixed with this one) by a second loop
-        owner = getattr(self, "_owner", None)
-        if self._running is not None and owner is not None and owner != threading.get_ident():
-            raise RuntimeError(
-                "geobatch.torch.DataLoader: another thread is iterating a pass of this loader; "
-                "a loader is one loop's (one sampler position, as torch's with a stateful "
-                "sampler): make one loader per thread (copy.deepcopy(loader) gives one at this "
-                "position), or let the other pass end first"
-            )
-        self._owner = threading.get_ident()
-        # a pass broken out of whose iterator is still alive: its prefetch thread is stopped
-        # (and the sampler put back to what its loop took) before this pass starts
-        self._stop()
-        plan, steps = self.sampler._pass_steps()
-        native, bound = self._bind(plan)
-        generation = self.sampler._generation
-        self._taken = 0
-        self._last = generation
-        make = self._make
-        if self.prefetch:
-            ahead = _Prefetch((make(native, bound, b, plan) for b in steps), self.prefetch)
-            self._running = (generation, ahead)
-            batches = iter(ahead)
-        else:
-            self._running = (generation, None)
-            batches = (make(native, bound, b, plan) for b in steps)
+        # not cut short (or mixed with this one) by a second loop. The check and the claim are
+        # one step under the loader's lock: threads calling iter() at once get one pass and
+        # refusals, never two passes over one sampler position
+        with self._guard:
+            owner = getattr(self, "_owner", None)
+            if self._running is not None and owner is not None and owner != threading.get_ident():
+                raise RuntimeError(
+                    "geobatch.torch.DataLoader: another thread is iterating a pass of this "
+                    "loader; a loader is one loop's (one sampler position, as torch's with a "
+                    "stateful sampler): make one loader per thread (copy.deepcopy(loader) gives "
+                    "one at this position), or let the other pass end first"
+                )
+            self._owner = threading.get_ident()
+            # a pass broken out of whose iterator is still alive: its prefetch thread is stopped
+            # (and the sampler put back to what its loop took) before this pass starts
+            self._stop()
+            plan, steps = self.sampler._pass_steps()
+            native, bound = self._bind(plan)
+            generation = self.sampler._generation
+            self._taken = 0
+            self._last = generation
+            make = self._make
+            if self.prefetch:
+                ahead = _Prefetch((make(native, bound, b, plan) for b in steps), self.prefetch)
+                self._running = (generation, ahead)
+                batches = iter(ahead)
+            else:
+                self._running = (generation, None)
+                batches = (make(native, bound, b, plan) for b in steps)
         return self._pass(batches, generation)
 
     def _pass(self, batches, generation):
@@ -297,9 +303,10 @@ class DataLoader:
                 self._taken += 1
                 yield batch
         finally:
-            running = self._running
-            if running is not None and running[0] == generation:
-                self._stop()
+            with self._guard:
+                running = self._running
+                if running is not None and running[0] == generation:
+                    self._stop()
 
     def _stop(self) -> None:
         """Stops the pass in progress (its prefetch thread joined) and puts the sampler back to

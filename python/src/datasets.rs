@@ -6,6 +6,7 @@ use crate::value_error;
 use crate::values::json_of;
 use geobatch_core::graph::Edges;
 use geobatch_core::registry::{self, PluginKind};
+use geobatch_core::rules::EdgeCoverage;
 use geobatch_core::{DatasetContext, DatasetSpec, GraphSet, SplitName, Task};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
@@ -87,6 +88,23 @@ pub fn load_dataset<'py>(
     let dataset = py
         .detach(|| spec.load(&ctx).map_err(|e| e.to_string()))
         .map_err(value_error)?;
+    // the graph rule's edges, checked as `geobatch run` checks them (one rule, both doors)
+    match dataset.split(SplitName::Train).edge_coverage() {
+        EdgeCoverage::Fine => {}
+        EdgeCoverage::MostAlone(m) => {
+            let warning = py.get_type::<pyo3::exceptions::PyUserWarning>();
+            PyErr::warn(
+                py,
+                &warning,
+                &std::ffi::CString::new(format!("graph, on the train split: {m}"))
+                    .unwrap_or_default(),
+                2,
+            )?;
+        }
+        EdgeCoverage::NoEdge(m) => {
+            return Err(value_error(format!("graph, on the train split: {m}")));
+        }
+    }
     let out = PyDict::new(py);
     out.set_item("name", dataset.name())?;
     out.set_item("source", dataset.source())?;

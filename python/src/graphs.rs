@@ -5,6 +5,8 @@ use crate::value_error;
 use crate::values::json_of;
 use geobatch_core::Cell;
 use geobatch_core::GraphRule;
+use geobatch_core::potential::non_finite_row;
+use geobatch_core::rules::{EdgeCoverage, edge_coverage as edge_coverage_of};
 use geobatch_geometry::edges::{build_edges, check_full};
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
@@ -88,6 +90,77 @@ pub fn graph_edges<'py>(
         ints(&receivers),
         flat.reshape([e, 3])?,
     ))
+}
+
+/// The one check of a graph rule's edges (`geobatch_core::rules::edge_coverage`, which `run`
+/// and `load_dataset` apply too) for a store made from arrays: `None`, or the text of a warning
+/// (most atoms alone); `ValueError` when no graph has an edge though some could. `receivers`
+/// local to each graph, `edge_offsets` per graph; `periodic`: the graphs are periodic (a lone
+/// atom in a cell has its images).
+#[pyfunction]
+pub fn edge_coverage(
+    rule: Bound<'_, PyDict>,
+    node_offsets: PyReadonlyArray1<'_, i64>,
+    edge_offsets: PyReadonlyArray1<'_, i64>,
+    receivers: PyReadonlyArray1<'_, i32>,
+    periodic: bool,
+) -> PyResult<Option<String>> {
+    let rule: GraphRule = serde_json::from_value(json_of(rule.as_any(), "graph rule")?)
+        .map_err(|e| value_error(format!("graph: {e}")))?;
+    let nodes = node_offsets.as_slice().map_err(value_error)?;
+    let eo = edge_offsets.as_slice().map_err(value_error)?;
+    let r = receivers.as_slice().map_err(value_error)?;
+    let graphs = nodes.len().saturating_sub(1);
+    if eo.len() != nodes.len() || eo.last().is_some_and(|&e| e as usize != r.len()) {
+        return Err(value_error(
+            "edge_offsets must be (graphs + 1,) and end at the edges",
+        ));
+    }
+    let (mut alone, mut atoms, mut could) = (0usize, 0usize, periodic);
+    let mut seen = Vec::new();
+    for g in 0..graphs {
+        let n = (nodes[g + 1] - nodes[g]) as usize;
+        if n < 2 && !periodic {
+            continue; // a lone atom of a molecule is alone under any rule
+        }
+        could = true;
+        atoms += n;
+        seen.clear();
+        seen.resize(n, false);
+        for &x in &r[eo[g] as usize..eo[g + 1] as usize] {
+            if let Some(s) = seen.get_mut(x as usize) {
+                *s = true;
+            }
+        }
+        alone += seen.iter().filter(|s| !**s).count();
+    }
+    match edge_coverage_of(&rule, graphs, atoms, r.len(), alone, could) {
+        EdgeCoverage::Fine => Ok(None),
+        EdgeCoverage::MostAlone(m) => Ok(Some(m)),
+        EdgeCoverage::NoEdge(m) => Err(value_error(m)),
+    }
+}
+
+/// Raises `ValueError` naming the structure and atom when a per-atom array (`what`: position,
+/// force; x y z rows) holds a value that is not finite: the rule every reader of the CLI applies
+/// (`geobatch_core::potential::non_finite_row`), for the arrays a user's PyG data bring.
+#[pyfunction]
+pub fn check_finite_rows(
+    what: &str,
+    rows: PyReadonlyArray2<'_, f64>,
+    node_offsets: PyReadonlyArray1<'_, i64>,
+) -> PyResult<()> {
+    let v = rows.as_slice().map_err(value_error)?;
+    let offsets = node_offsets.as_slice().map_err(value_error)?;
+    let rows: &[[f64; 3]] = bytemuck::try_cast_slice(v)
+        .map_err(|_| value_error(format!("{what}s must be (atoms, 3)")))?;
+    for g in 0..offsets.len().saturating_sub(1) {
+        let (a, b) = (offsets[g] as usize, offsets[g + 1] as usize);
+        if let Some(m) = rows.get(a..b).and_then(|r| non_finite_row(r, what)) {
+            return Err(value_error(format!("structure {g}: {m}")));
+        }
+    }
+    Ok(())
 }
 
 /// Checks graphs whose `full` edges are made at collation as the CLI's `full` rule does: two

@@ -28,6 +28,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(datasets::dataset_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(graphs::graph_edges, m)?)?;
     m.add_function(wrap_pyfunction!(graphs::check_full_graphs, m)?)?;
+    m.add_function(wrap_pyfunction!(graphs::edge_coverage, m)?)?;
+    m.add_function(wrap_pyfunction!(graphs::check_finite_rows, m)?)?;
     m.add_function(wrap_pyfunction!(jraph::greedy_batches, m)?)?;
     m.add_function(wrap_pyfunction!(jraph::offset_edges, m)?)?;
     m.add_function(wrap_pyfunction!(memory_limit, m)?)?;

@@ -450,10 +450,13 @@ def test_geometry_refuses_atomic_numbers_radii_and_k_that_are_no_such_thing():
         with pytest.raises(error, match=rf"graph\.k = {k!r}: k \(neighbours per atom\) must be a positive integer"):
             geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "knn", "k": k})
     assert geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "knn", "k": np.int64(1)}).n_edge.tolist() == [3, 2]
-    # a cutoff so small that no atom has a neighbour: said, with the radius
-    with pytest.warns(UserWarning, match=r"graph\.radius = 1e-300 Angstrom gives no edge at all in the 2 graphs"):
-        empty = geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "cutoff", "radius": 1e-300})
-    assert empty.n_edge.tolist() == [0, 0]
+    # a cutoff so small that no atom has a neighbour: refused, with the radius, as `geobatch run`
+    # refuses it (one rule, both doors); one that leaves most atoms alone: said
+    with pytest.raises(ValueError, match=r"gives no edge at all in the 2 graphs.*graph\.radius = 1e-300 Angstrom"):
+        geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "cutoff", "radius": 1e-300})
+    with pytest.warns(UserWarning, match=r"leaves 3 of the 5 atoms \(60%\) without a neighbour"):
+        few = geobatch.GraphStore.from_geometry(z, pos, n_node, graph={"kind": "cutoff", "radius": 1.05})
+    assert few.n_edge.tolist() == [0, 2]
     # single atoms have no edge whatever the radius: nothing to say
     import warnings
 

@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::builder::RangedU64ValueParser;
+use geobatch_datafiles::output::{self, Accept, Inputs, Output};
 use geobatch_runner::LoadedConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         dump,
         dump_batches,
     } = command;
+    // the CSV is appended to (never the config it reads, nor a folder or device it would rename
+    // over), checked before the benchmark runs
+    let csv = match &csv {
+        Some(path) => {
+            let inputs = config
+                .as_deref()
+                .map_or_else(Inputs::new, |c| Inputs::new().file(c, "the config"));
+            let out = output::resolve(path, "--csv", &inputs, Accept::Streams, true)
+                .map_err(geobatch_runner::RunError::Core)?;
+            Some((path.clone(), out))
+        }
+        None => None,
+    };
     let mut loaded = match &config {
         Some(c) => LoadedConfig::from_file_with(c, &overrides)?,
         None => LoadedConfig::from_str_with(
@@ -97,7 +111,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map_or("?", |m| m.plugin_name());
     geobatch_process::out!("{}", geobatch_runner::bench::render(name, &rows));
-    if let Some(path) = csv {
+    if let Some((path, out)) = csv {
         let training = &loaded.config.training;
         let lines = geobatch_runner::bench::csv_rows(
             name,
@@ -105,21 +119,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             &training.engine.label(),
             &rows,
         );
-        append_csv(&path, &lines).with_context(|| format!("cannot write {}", path.display()))?;
+        append_csv(&out, &lines).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Appends `lines` to the CSV file at `path`, with the header first when the file is new or
-/// empty.
-fn append_csv(path: &std::path::Path, lines: &str) -> std::io::Result<()> {
+/// Appends `lines` to the CSV file `out`, with the header first when the file is new or empty
+/// (and into a stream, which starts empty).
+fn append_csv(out: &Output, lines: &str) -> std::io::Result<()> {
     use std::io::Write as _;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    if file.metadata()?.len() == 0 {
-        writeln!(file, "{}", geobatch_runner::bench::CSV_HEADER)?;
-    }
-    file.write_all(lines.as_bytes())
+    out.append(|file| {
+        if file.metadata()?.len() == 0 {
+            writeln!(file, "{}", geobatch_runner::bench::CSV_HEADER)?;
+        }
+        file.write_all(lines.as_bytes())
+    })
 }

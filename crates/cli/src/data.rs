@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use geobatch_core::registry::{self, DataProvider};
 use geobatch_core::{FetchArgs, ImportArgs};
+use geobatch_datafiles::output::{self, Accept, Inputs};
 use geobatch_datafiles::store::Placed;
 use geobatch_runner::RunError;
 use std::io::IsTerminal;
@@ -121,7 +122,13 @@ pub fn run(cmd: DataCommand) -> Result<(), RunError> {
             force,
         } => {
             let p = provider(&name)?;
+            let flag = if out.is_some() { "--out" } else { "the store" };
             let out = out.unwrap_or_else(|| dir.join(p.default_out));
+            // the store is never the source, nor a FIFO or device (a link: its target)
+            let inputs = Inputs::new().tree(&path, "the import's source");
+            let out = output::resolve(&out, flag, &inputs, Accept::Files, true)?
+                .path()
+                .to_path_buf();
             let _held = hold(&out)?;
             geobatch_process::outln!("{}", import_guarded(p, path, &out, limit, progress, force)?);
         }

@@ -4,6 +4,7 @@
 
 use geobatch_catalog::dataset_asedb;
 use geobatch_catalog::dataset_extxyz::{self, structures::Structure};
+use geobatch_datafiles::output::{self, Accept, Inputs, Output};
 use geobatch_runner::RunError;
 use geobatch_runner::predict::{self, Potential};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,9 @@ pub struct PredictArgs {
     /// Also write the predictions as a Parquet table (id, energy, forces, stress).
     #[arg(long)]
     pub parquet: Option<PathBuf>,
+    /// Replace files already at --out and --parquet (never an input of this command).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Whether `path` names an ASE database rather than extended XYZ.
@@ -35,8 +39,41 @@ fn is_database(path: &Path) -> bool {
     )
 }
 
+/// The files `predict` reads: the structures' files and every file of the run folder.
+fn inputs(args: &PredictArgs) -> Inputs {
+    let mut inputs = Inputs::new().tree(&args.run, "a file of --run");
+    if is_database(&args.data) || args.data.is_dir() {
+        inputs = inputs.tree(&args.data, "--data");
+    } else {
+        for s in dataset_extxyz::sources::sources(&args.data).unwrap_or_default() {
+            inputs = inputs.file(&s.path, "--data");
+        }
+    }
+    inputs
+}
+
+/// Where `--out` and `--parquet` go (docs/reliability.md, "Nothing overwritten"): checked
+/// before anything is read or predicted.
+fn outputs(args: &PredictArgs) -> Result<(Output, Option<Output>), RunError> {
+    let inputs = inputs(args);
+    let resolve = |path: &Path, flag: &str| {
+        output::resolve(path, flag, &inputs, Accept::Streams, args.force).map_err(RunError::Core)
+    };
+    let out = resolve(&args.out, "--out")?;
+    let parquet = match &args.parquet {
+        Some(p) => {
+            let pq = resolve(p, "--parquet")?;
+            output::distinct((&out, "--out"), (&pq, "--parquet")).map_err(RunError::Core)?;
+            Some(pq)
+        }
+        None => None,
+    };
+    Ok((out, parquet))
+}
+
 /// Predicts and writes; exit 0.
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
+    let (out, parquet) = outputs(&args)?;
     let mut potential = Potential::open(&args.run)?;
     let structures: Vec<Structure> = if is_database(&args.data) {
         dataset_asedb::read_structures(&args.data).map_err(RunError::Data)?
@@ -78,17 +115,9 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         )
         .map_err(io(&args.out))?;
     }
-    geobatch_datafiles::atomic::write_atomic(&args.out, |f| {
-        std::io::Write::write_all(f, &text)?;
-        Ok(())
-    })
-    .map_err(|e| {
-        RunError::Core(geobatch_core::Error::invalid(format!(
-            "{}: {e}",
-            args.out.display()
-        )))
-    })?;
-    if let Some(pq) = &args.parquet {
+    out.write(|f| std::io::Write::write_all(f, &text))
+        .map_err(io(&args.out))?;
+    if let Some(pq) = &parquet {
         let ids: Vec<String> = structures.iter().map(|s| s.id.clone()).collect();
         predict::write_parquet(pq, &ids, &predictions)?;
     }
@@ -100,11 +129,23 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             geobatch_core::GraphRule::Cutoff { radius } => format!("cutoff {radius} A"),
             other => format!("{other:?}"),
         },
-        args.out.display(),
-        args.parquet
+        written(&args.out, &out),
+        parquet
             .as_ref()
-            .map(|p| format!(", {}", p.display()))
+            .zip(args.parquet.as_ref())
+            .map(|(o, p)| format!(", {}", written(p, o)))
             .unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `path` as written: with what it replaced, or what it streamed into.
+fn written(path: &Path, out: &Output) -> String {
+    match out {
+        Output::New(_) => path.display().to_string(),
+        Output::Existing { bytes, .. } => {
+            format!("{} (replacing a file of {bytes} bytes)", path.display())
+        }
+        Output::Stream { what, .. } => format!("{} ({what})", path.display()),
+    }
 }

@@ -255,7 +255,9 @@ pub fn submit(
         geobatch: &geobatch,
     });
     let path = log_dir.join("sweep.sbatch");
-    std::fs::write(&path, &script)?;
+    geobatch_datafiles::atomic::write_atomic(&path, |f| {
+        std::io::Write::write_all(f, script.as_bytes())
+    })?;
     let what = format!(
         "{} array task(s) of {per} run(s) for the {} of {} runs not complete",
         tasks.len(),

@@ -83,7 +83,7 @@ fn reads_that_would_never_end_are_refused_by_name() {
     let started = Instant::now();
     assert_refused(
         &geobatch(d, &["validate", "/dev/zero"]),
-        &["/dev/zero", "a device"],
+        &["/dev/zero", "a character device"],
     );
     let fifo = d.join("config.toml");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();

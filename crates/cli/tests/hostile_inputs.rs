@@ -156,7 +156,8 @@ fn a_cutoff_that_leaves_most_atoms_alone_is_warned_about_with_the_figure() {
     let out = batches("1.0");
     assert!(
         out.contains(
-            "warning: dataset.graph leaves 9315 of the 9832 atoms of the train split (95%)"
+            "warning: dataset.graph, on the train split: the graph rule leaves 9315 of the 9832 \
+             atoms (95%) without a neighbour"
         ),
         "{out}"
     );

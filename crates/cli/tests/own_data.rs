@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod common;
+use common::potential::{aluminium, predict, train_on_aluminium};
 use common::{geobatch, repo, text};
 
 #[test]
@@ -112,38 +113,6 @@ fn schnet_trains_on_an_xyz_file_and_on_an_ase_database_with_one_line_changed() {
     );
 }
 
-/// An extended XYZ frame of aluminium: the 32 atoms of a 2x2x2 fcc cell (a = 4.05 A) moved by
-/// `jitter(atom, axis)`.
-fn aluminium(jitter: impl Fn(usize, usize) -> f64) -> String {
-    let mut out = String::from(
-        "32\nLattice=\"8.1 0 0 0 8.1 0 0 0 8.1\" Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n",
-    );
-    let basis = [
-        [0.0, 0.0, 0.0],
-        [0.5, 0.5, 0.0],
-        [0.5, 0.0, 0.5],
-        [0.0, 0.5, 0.5],
-    ];
-    let mut atom = 0;
-    for i in 0..2 {
-        for j in 0..2 {
-            for k in 0..2 {
-                for b in basis {
-                    let p: Vec<String> = (0..3)
-                        .map(|a| {
-                            let cell = [i, j, k][a] as f64;
-                            ((cell + b[a]) * 4.05 + jitter(atom, a)).to_string()
-                        })
-                        .collect();
-                    out.push_str(&format!("Al {}\n", p.join(" ")));
-                    atom += 1;
-                }
-            }
-        }
-    }
-    out
-}
-
 /// The energies and the first frame's forces of a predicted extended XYZ file.
 fn predicted(text: &str) -> (Vec<f64>, Vec<[f64; 3]>) {
     let mut energies = Vec::new();
@@ -173,45 +142,6 @@ fn predicted(text: &str) -> (Vec<f64>, Vec<[f64; 3]>) {
     (energies, forces)
 }
 
-/// A SchNet potential trained 6 steps on the aluminium frames of flashmd.xyz (energy, forces,
-/// stress): its run folder.
-fn train_on_aluminium(dir: &std::path::Path) -> std::path::PathBuf {
-    let config = repo().join("configs/examples/extxyz-schnet-dynamic.toml");
-    let xyz = repo().join("plugins/dataset-extxyz/tests/fixtures/flashmd.xyz");
-    let line = format!(
-        "dataset={{kind=\"extxyz\", path={:?}, targets=[\"energy\", \"forces\", \"stress\"], \
-         graph={{kind=\"cutoff\", radius=4.0}}, split={{train=8, validation=1, test=1}}}}",
-        xyz.to_str().unwrap()
-    );
-    let o = geobatch(
-        dir,
-        &[
-            "run",
-            config.to_str().unwrap(),
-            "--steps",
-            "6",
-            "--set",
-            &line,
-            "--set",
-            "model={kind=\"schnet\", latent=16, steps=2, rbf=40, rbf_spacing=0.1}",
-            "--set",
-            "batcher.batch_size=3",
-            "--set",
-            "training.eval_every=0",
-            "--set",
-            "training.checkpoint_every=0",
-            "--set",
-            "training.eval_splits=[\"test\"]",
-        ],
-    );
-    let out = text(&o);
-    assert!(o.status.success(), "{out}");
-    assert!(out.contains("forces_meV_per_A"), "{out}");
-    let run = common::run_dirs(&dir.join("results")).pop().unwrap();
-    assert!(run.join("model/potential.json").is_file());
-    run
-}
-
 #[test]
 fn a_trained_potentials_predicted_forces_are_the_gradient_of_its_energies() {
     let dir = tempfile::tempdir().unwrap();
@@ -236,19 +166,12 @@ fn a_trained_potentials_predicted_forces_are_the_gradient_of_its_energies() {
     let data = dir.path().join("new.xyz");
     std::fs::write(&data, frames).unwrap();
     let (out_xyz, out_pq) = (dir.path().join("pred.xyz"), dir.path().join("pred.parquet"));
-    let o = geobatch(
+    let o = predict(
         dir.path(),
-        &[
-            "predict",
-            "--run",
-            run.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            out_xyz.to_str().unwrap(),
-            "--parquet",
-            out_pq.to_str().unwrap(),
-        ],
+        &run,
+        &data,
+        &out_xyz,
+        &["--parquet", out_pq.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(out_pq.is_file());
@@ -269,12 +192,10 @@ fn a_trained_potentials_predicted_forces_are_the_gradient_of_its_energies() {
     );
     // bad input, each exit 2 naming it: a folder without a potential, a species it never saw,
     // a file that is not extended XYZ
-    let predict = |run: &std::path::Path, data: &std::path::Path| {
-        let args = ["predict", "--run", run.to_str().unwrap(), "--data"];
-        let rest = [data.to_str().unwrap(), "--out", "y.xyz"];
-        geobatch(dir.path(), &[&args[..], &rest[..]].concat())
-    };
-    common::assert_refused(&predict(dir.path(), &data), &["no trained potential"]);
+    let y = dir.path().join("y.xyz");
+    let predict_y =
+        |run: &std::path::Path, data: &std::path::Path| predict(dir.path(), run, data, &y, &[]);
+    common::assert_refused(&predict_y(dir.path(), &data), &["no trained potential"]);
     let fe = dir.path().join("fe.xyz");
     std::fs::write(
         &fe,
@@ -282,11 +203,11 @@ fn a_trained_potentials_predicted_forces_are_the_gradient_of_its_energies() {
     )
     .unwrap();
     common::assert_refused(
-        &predict(&run, &fe),
+        &predict_y(&run, &fe),
         &["atomic number 26", "not in the potential's"],
     );
     std::fs::write(&fe, "not a frame\n").unwrap();
-    common::assert_refused(&predict(&run, &fe), &["fe.xyz", "frame 0"]);
+    common::assert_refused(&predict_y(&run, &fe), &["fe.xyz", "frame 0"]);
     assert!(
         !dir.path().join("y.xyz").exists(),
         "nothing written for refused input"

@@ -161,6 +161,33 @@ pub struct GraphParts {
     pub stress_known: Vec<bool>,
 }
 
+/// The key of one labelled structure ([`GraphSet::content_key`]): its atomic numbers, float32
+/// positions bit for bit, cell, periodicity and targets (FNV-1a, 64 bit). One rule for every
+/// reader that keeps each structure once: a reader that has not built its set yet (an import)
+/// keys its structures by it too.
+pub fn content_key_of(numbers: &[u8], positions: &[[f32; 3]], cell: &Cell, targets: &[f32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(numbers);
+    for p in positions {
+        p.iter().for_each(|x| eat(&x.to_bits().to_le_bytes()));
+    }
+    cell.lattice
+        .iter()
+        .flatten()
+        .for_each(|x| eat(&x.to_bits().to_le_bytes()));
+    eat(&cell.pbc.map(u8::from));
+    for t in targets {
+        eat(&t.to_bits().to_le_bytes());
+    }
+    h
+}
+
 impl GraphSet {
     /// The set of these columns, once their lengths agree (a builder's slip is an error here,
     /// not a wrong batch later).
@@ -339,28 +366,13 @@ impl GraphSet {
     /// a split keeps each once (`geobatch_datafiles::splits::saved_once`). One structure with
     /// two different labels is two graphs.
     pub fn content_key(&self, g: usize) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
         let r = self.node_range(g);
-        eat(&self.atomic_numbers[r.clone()]);
-        for p in &self.positions[r] {
-            p.iter().for_each(|x| eat(&x.to_bits().to_le_bytes()));
-        }
-        let cell = self.cell(g);
-        cell.lattice
-            .iter()
-            .flatten()
-            .for_each(|x| eat(&x.to_bits().to_le_bytes()));
-        eat(&cell.pbc.map(u8::from));
-        for t in self.targets(g) {
-            eat(&t.to_bits().to_le_bytes());
-        }
-        h
+        content_key_of(
+            &self.atomic_numbers[r.clone()],
+            &self.positions[r],
+            self.cell(g),
+            self.targets(g),
+        )
     }
 
     /// The edge storage.
@@ -383,6 +395,38 @@ impl GraphSet {
                 })
                 .sum(),
         }
+    }
+
+    /// What the set's graph rule leaves a model ([`crate::rules::edge_coverage`]).
+    /// Atoms of graphs that could have an edge (two atoms or more, or a periodic cell) are
+    /// counted; a lone atom of a molecule is alone under any rule.
+    pub fn edge_coverage(&self) -> crate::rules::EdgeCoverage {
+        let edges: usize = self.sizes.iter().map(|s| s.edges as usize).sum();
+        let could: Vec<usize> = (0..self.len())
+            .filter(|&g| self.sizes[g].nodes > 1 || self.cell(g).is_periodic())
+            .collect();
+        let atoms: usize = could.iter().map(|&g| self.sizes[g].nodes as usize).sum();
+        let alone = match &self.edges {
+            Edges::Full => 0,
+            Edges::Stored {
+                offsets, receivers, ..
+            } => could
+                .iter()
+                .map(|&g| {
+                    let r = &receivers[offsets[g] as usize..offsets[g + 1] as usize];
+                    let distinct = r.len() - r.windows(2).filter(|w| w[0] == w[1]).count();
+                    self.node_range(g).len() - distinct
+                })
+                .sum(),
+        };
+        crate::rules::edge_coverage(
+            &self.rule,
+            self.len(),
+            atoms,
+            edges,
+            alone,
+            !could.is_empty(),
+        )
     }
 
     /// Total node count.

@@ -294,10 +294,12 @@ pub trait ModelSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + Sen
     }
 
     /// Whether the model can be a smooth potential on graphs of this `cutoff` radius (`None`:
-    /// fully connected molecules): a model with a cutoff of its own beyond the graph's radius
-    /// would change its energy by a jump as an atom crosses the radius. Checked before anything
-    /// is built; the message names the option.
-    fn check_potential(&self, _cutoff: Option<f64>) -> Result<()> {
+    /// fully connected molecules) trained on stresses (`stress`: the training split has them and
+    /// the loss weighs them): a model with a cutoff of its own beyond the graph's radius would
+    /// change its energy by a jump as an atom crosses the radius, and one that predicts no
+    /// stress would leave the stresses untrained without a word. Checked before anything is
+    /// built; the message names the option.
+    fn check_potential(&self, _cutoff: Option<f64>, _stress: bool) -> Result<()> {
         Ok(())
     }
 

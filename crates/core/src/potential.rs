@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::GraphSet;
+use crate::rules::GraphRule;
 use serde::{Deserialize, Serialize};
 
 /// Weights of a potential's loss terms (`[training.loss]`, DESIGN.md §16). Each term is a mean
@@ -18,13 +19,24 @@ pub struct LossWeights {
     /// Every real force component (atom-weighted, as MACE and NequIP).
     #[serde(default = "one")]
     pub forces: f64,
-    /// Every stress component of the structures that have a stress.
-    #[serde(default = "one")]
-    pub stress: f64,
+    /// Every stress component of the structures that have a stress: as written, or `None`
+    /// (1 wherever the training split has stresses; [`LossWeights::stress`]). Written for a
+    /// training split without stresses, or a model that predicts none, it is refused. Resolved
+    /// configs write the weight that applies, as before it was optional.
+    #[serde(default, rename = "stress", serialize_with = "weight_that_applies")]
+    pub stress_written: Option<f64>,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+/// A stress weight as a resolved config writes it: the one that applies (1 when not written).
+fn weight_that_applies<S: serde::Serializer>(
+    w: &Option<f64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(w.unwrap_or(1.0))
 }
 
 impl Default for LossWeights {
@@ -32,18 +44,36 @@ impl Default for LossWeights {
         LossWeights {
             energy: 1.0,
             forces: 1.0,
-            stress: 1.0,
+            stress_written: None,
         }
     }
 }
 
 impl LossWeights {
+    /// The stress term's weight (1 when not written).
+    pub fn stress(&self) -> f64 {
+        self.stress_written.unwrap_or(1.0)
+    }
+
+    /// Why these weights cannot train on a split with (`stresses`) or without stresses, if they
+    /// cannot: a stress weight written for a split without any (molecules, data without a stress
+    /// target) would be ignored without a word.
+    pub fn check_stress(&self, stresses: bool) -> Result<()> {
+        match self.stress_written {
+            Some(w) if w > 0.0 && !stresses => Err(Error::invalid(format!(
+                "training.loss.stress = {w:?}, but the training split has no stress (molecules, \
+                 or data without a stress target): the weight would weigh nothing; leave it out"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the weights (`geobatch validate`): finite, not negative, not all zero.
     pub fn validate(&self) -> Result<()> {
         for (name, w) in [
             ("energy", self.energy),
             ("forces", self.forces),
-            ("stress", self.stress),
+            ("stress", self.stress()),
         ] {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(Error::invalid(format!(
@@ -51,7 +81,7 @@ impl LossWeights {
                 )));
             }
         }
-        if self.energy + self.forces + self.stress == 0.0 {
+        if self.energy + self.forces + self.stress() == 0.0 {
             return Err(Error::invalid(
                 "training.loss: every weight is 0, so nothing would be trained",
             ));
@@ -162,7 +192,7 @@ impl ForceContext {
         };
         // a spread of 0 (every label alike) would divide by zero: floored far below any label's
         let floor = |x: f64| x.max(1e-12);
-        Ok(ForceContext {
+        let fitted = ForceContext {
             weights,
             atom_energies,
             scale,
@@ -173,7 +203,87 @@ impl ForceContext {
             ],
             cutoff,
             stress: set.stress_count() > 0,
-        })
+        };
+        fitted
+            .check(classes, cutoff)
+            .map_err(|e| Error::invalid(format!("the training split's labels: {e}")))?;
+        Ok(fitted)
+    }
+}
+
+/// The cutoff of a potential's graph rule (`None` for `full`: every pair is always an edge),
+/// or why the rule cannot make a potential. One rule for training, `predict`'s saved model,
+/// every reader of a set with forces and the Python door.
+pub fn smooth_cutoff(rule: &GraphRule) -> Result<Option<f64>> {
+    match rule {
+        GraphRule::Cutoff { radius } => Ok(Some(*radius)),
+        GraphRule::Full => Ok(None),
+        GraphRule::Knn { k } => Err(Error::invalid(format!(
+            "graph = {{ kind = \"knn\", k = {k} }} with forces: a potential's energy must be \
+             smooth in the positions, and the k nearest neighbours change by jumps as atoms \
+             move: use graph = {{ kind = \"cutoff\", radius = 5.0 }}"
+        ))),
+    }
+}
+
+/// Why the per-atom rows `rows` (positions, forces: x y z) of structure `what` cannot be used,
+/// if they cannot: the first atom with a value that is not finite, named. One rule for every
+/// reader and both doors (a NaN force reaching a batch makes the whole loss NaN).
+pub fn non_finite_row<T: Copy + Into<f64>>(rows: &[[T; 3]], what: &str) -> Option<String> {
+    let i = rows
+        .iter()
+        .position(|r| r.iter().any(|&x| !x.into().is_finite()))?;
+    let r: [f64; 3] = rows[i].map(Into::into);
+    Some(format!("the {what} of atom {i} is {r:?}, not finite"))
+}
+
+/// The largest magnitude a potential's scale and reference energies have when training made
+/// them (eV/Angstrom, eV): the RMS force component of real data is far below it, and one above
+/// it is a wrong unit or a hand-edited value.
+pub const MAX_SETUP_VALUE: f64 = 1e6;
+
+impl ForceContext {
+    /// Why this setup is not one training makes, if it is not: `classes` reference energies,
+    /// every value finite and within [`MAX_SETUP_VALUE`], a positive scale and spreads, the
+    /// `cutoff` of the rule, valid loss weights. Checked when training fits it and when
+    /// `predict` reads it back.
+    pub fn check(&self, classes: usize, cutoff: Option<f64>) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid(m));
+        if self.atom_energies.len() != classes {
+            return bad(format!(
+                "{} reference energies for {classes} species classes",
+                self.atom_energies.len()
+            ));
+        }
+        if let Some(e) = self
+            .atom_energies
+            .iter()
+            .find(|e| !(e.is_finite() && e.abs() <= MAX_SETUP_VALUE))
+        {
+            return bad(format!(
+                "a reference energy of {e:?} eV per atom, beyond the {MAX_SETUP_VALUE:e} eV that \
+                 training makes"
+            ));
+        }
+        if !(self.scale.is_finite() && self.scale > 0.0 && self.scale <= MAX_SETUP_VALUE) {
+            return bad(format!(
+                "scale = {:?}: training makes a positive scale of at most {MAX_SETUP_VALUE:e} \
+                 (the RMS force component, eV/Angstrom)",
+                self.scale
+            ));
+        }
+        if let Some(s) = self.spread.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return bad(format!(
+                "a label spread of {s}: training makes positive, finite ones"
+            ));
+        }
+        if self.cutoff != cutoff {
+            return bad(format!(
+                "cutoff = {:?}, but the graph rule's is {cutoff:?}",
+                self.cutoff
+            ));
+        }
+        self.weights.validate()
     }
 }
 
@@ -247,7 +357,7 @@ mod tests {
         let zero = LossWeights {
             energy: 0.0,
             forces: 0.0,
-            stress: 0.0,
+            stress_written: Some(0.0),
         };
         assert!(
             zero.validate()

@@ -88,5 +88,53 @@ impl GraphRule {
     }
 }
 
+/// What a graph rule's edges leave a model: the one check of `run`, `batches` and both Python
+/// doors (`load_dataset`, `GraphStore.from_geometry`), [`edge_coverage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgeCoverage {
+    /// Most atoms have a neighbour.
+    Fine,
+    /// Most atoms have none: said (a short cutoff may be meant), with this text.
+    MostAlone(String),
+    /// No graph has an edge though some could (two atoms or more, or a periodic cell): refused,
+    /// with this text; a model would pass nothing.
+    NoEdge(String),
+}
+
+/// The [`EdgeCoverage`] of `graphs` graphs under `rule`: `edges` edges in all, `alone` of the
+/// `atoms` atoms of graphs that could have an edge without a neighbour, `could` whether any
+/// graph could have one.
+pub fn edge_coverage(
+    rule: &GraphRule,
+    graphs: usize,
+    atoms: usize,
+    edges: usize,
+    alone: usize,
+    could: bool,
+) -> EdgeCoverage {
+    let change = match rule {
+        GraphRule::Cutoff { radius } => format!(
+            "no two atoms (or periodic images) are closer than graph.radius = {radius:?} \
+             Angstrom; positions are read in Angstrom, and a cutoff is typically 4-6 Angstrom: \
+             raise the radius, or use knn"
+        ),
+        _ => "use a cutoff radius, or knn".into(),
+    };
+    if graphs > 0 && edges == 0 && could {
+        return EdgeCoverage::NoEdge(format!(
+            "the graph rule gives no edge at all in the {graphs} graphs: every atom is alone, so \
+             a model has nothing to pass; {change}"
+        ));
+    }
+    if atoms > 0 && alone * 2 > atoms {
+        return EdgeCoverage::MostAlone(format!(
+            "the graph rule leaves {alone} of the {atoms} atoms ({:.0}%) without a neighbour: \
+             they take nothing from the graph; {change}",
+            100.0 * alone as f64 / atoms as f64
+        ));
+    }
+    EdgeCoverage::Fine
+}
+
 #[cfg(test)]
 mod tests;

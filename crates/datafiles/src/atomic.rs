@@ -2,7 +2,9 @@
 //! or a report may open while it is being replaced (Parquet parts and tables, manifests, stores,
 //! fetch states). The bytes go to `<name>.tmp` beside the file and are renamed over it, so a
 //! reader sees the old file or the new one, never a part; a failed write removes its temporary
-//! file (a full disk must not be filled further by it).
+//! file (a full disk must not be filled further by it). Nothing but a regular file is renamed
+//! over: a FIFO, a device or a directory where the file belongs is an error, and a symbolic
+//! link's target is written with the link left in place.
 
 use std::fs::File;
 use std::io;
@@ -15,17 +17,61 @@ pub fn temporary(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The file a write of `path` replaces: `path` itself, or the file a symbolic link at `path`
+/// leads to (the link stays a link); an error when what is there is not a regular file (a FIFO,
+/// a device, a directory, a socket, a link to nothing): nothing is ever renamed over it.
+fn replaceable(path: &Path) -> io::Result<PathBuf> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(path.to_path_buf()),
+        Err(e) => return Err(e),
+        Ok(m) => m,
+    };
+    let (target, meta) = if meta.file_type().is_symlink() {
+        let followed = std::fs::metadata(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("a symbolic link whose target cannot be written ({e})"),
+            )
+        })?;
+        (std::fs::canonicalize(path)?, followed)
+    } else {
+        (path.to_path_buf(), meta)
+    };
+    if meta.is_file() {
+        Ok(target)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{}, not a regular file: geobatch never renames a file over it",
+                crate::files::not_regular(&meta).unwrap_or("not a regular file")
+            ),
+        ))
+    }
+}
+
+/// Renames the finished file `tmp` over `path` (over the file a link there leads to), checked
+/// first as [`write_atomic`] checks it: never over what is not a regular file.
+pub fn rename_over(tmp: &Path, path: &Path) -> io::Result<()> {
+    let path = replaceable(path)?;
+    std::fs::rename(tmp, path)
+}
+
 /// Writes `path` with `write`, which gets the temporary file ([`temporary`]), then renames it
-/// over `path`. On any failure the temporary file is removed and the error returned; `path` is
-/// left as it was. Callers name `path` in their own error.
+/// over `path` (over the file a symbolic link there leads to; never over anything that is not a
+/// regular file, [`replaceable`]). On any failure the temporary file is removed and the error
+/// returned; `path` is left as it was. Callers name `path` in their own error.
 pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> io::Result<()> {
-    let tmp = temporary(path);
+    let path = replaceable(path)?;
+    let tmp = temporary(&path);
     let written = File::create(&tmp)
         .and_then(|mut file| write(&mut file))
-        .and_then(|()| std::fs::rename(&tmp, path));
+        // checked again: something else may have been put there while the file was written
+        .and_then(|()| replaceable(&path))
+        .and_then(|_| std::fs::rename(&tmp, &path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -11,7 +11,7 @@ use std::path::Path;
 pub const MAX_TEXT_BYTES: u64 = 64 << 20;
 
 /// What `meta` is, when it is not a regular file: `Some("a FIFO (named pipe)")`, a device...
-fn not_regular(meta: &Metadata) -> Option<&'static str> {
+pub(crate) fn not_regular(meta: &Metadata) -> Option<&'static str> {
     let t = meta.file_type();
     if t.is_file() {
         return None;
@@ -25,8 +25,11 @@ fn not_regular(meta: &Metadata) -> Option<&'static str> {
         if t.is_fifo() {
             return Some("a FIFO (named pipe)");
         }
-        if t.is_char_device() || t.is_block_device() {
-            return Some("a device");
+        if t.is_char_device() {
+            return Some("a character device");
+        }
+        if t.is_block_device() {
+            return Some("a block device");
         }
         if t.is_socket() {
             return Some("a socket");
@@ -76,10 +79,29 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path)
 }
 
+/// The SHA-256 of the regular file `path`'s content, as 64 hex digits (streamed, not cached).
+pub fn sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 /// A fingerprint of a file's content: its size and the first 16 hex digits of its SHA-256,
 /// computed once per file, size and modification time in a process (a sweep asks for every run).
 pub fn file_fingerprint(path: &std::path::Path) -> geobatch_core::Result<String> {
-    use sha2::{Digest, Sha256};
     use std::collections::HashMap;
     use std::sync::Mutex;
     type Key = (std::path::PathBuf, u64, Option<std::time::SystemTime>);
@@ -92,19 +114,8 @@ pub fn file_fingerprint(path: &std::path::Path) -> geobatch_core::Result<String>
     if let Some(f) = cache.get_or_insert_with(HashMap::new).get(&key) {
         return Ok(f.clone());
     }
-    let mut file = std::fs::File::open(path).map_err(fail)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf).map_err(fail)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let digest = hasher.finalize();
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let f = format!("{} bytes, sha256 {hex}", meta.len());
+    let hex = sha256(path).map_err(fail)?;
+    let f = format!("{} bytes, sha256 {}", meta.len(), &hex[..16]);
     cache
         .get_or_insert_with(HashMap::new)
         .insert(key, f.clone());
@@ -126,7 +137,7 @@ mod tests {
         #[cfg(unix)]
         {
             let e = read_text(Path::new("/dev/zero")).unwrap_err();
-            assert!(e.to_string().contains("a device"), "{e}");
+            assert!(e.to_string().contains("a character device"), "{e}");
             let fifo = dir.path().join("part-0001.parquet");
             let made = std::process::Command::new("mkfifo").arg(&fifo).status();
             if made.is_ok_and(|s| s.success()) {

@@ -7,6 +7,8 @@
 //! * [`atomic`]: files written whole or not at all (`write_atomic`): the one atomic writer.
 //! * [`files`]: files a user names opened only when regular; text read whole up to 64 MiB; a
 //!   file's content fingerprint.
+//! * [`output`]: where a file a user names as an output goes: never an input, never renamed
+//!   over what is not a regular file, replaced only when told.
 //! * [`splits`]: splits saved next to the data and read back by graph id.
 //! * [`store`]: data stores are never replaced without `--force` (`put_in_place`).
 
@@ -14,5 +16,6 @@ pub mod atomic;
 pub mod compressed;
 pub mod files;
 pub mod lines;
+pub mod output;
 pub mod splits;
 pub mod store;

@@ -4,6 +4,7 @@
 //! forced; [`refuse_unless_forced`] is the same refusal for a check made before the work (a
 //! fetch that would download for nothing).
 
+use crate::output::{self, Accept, Inputs};
 use geobatch_core::error::{Error, Result};
 use std::io::Read;
 use std::path::Path;
@@ -75,6 +76,10 @@ pub fn put_in_place(new: &Path, target: &Path, force: bool, how: &str) -> Result
         let p = p.display().to_string();
         move |e: std::io::Error| Error::invalid(format!("{p}: {e}"))
     };
+    // a store is a regular file (a link's target): a FIFO, a device or a folder there is never
+    // renamed over, nor called a store with other content
+    let resolved = output::resolve(target, "the store", &Inputs::new(), Accept::Files, true)?;
+    let target = resolved.path();
     let placed = match std::fs::symlink_metadata(target) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Placed::New,
         Err(e) => return Err(io(target)(e)),

@@ -3,6 +3,7 @@
 
 use crate::edges as rules;
 use geobatch_core::graph::{AtomLabels, Cell, Edges, GraphParts, GraphSet, GraphSize, LabelKinds};
+use geobatch_core::potential::{non_finite_row, smooth_cutoff};
 use geobatch_core::{Error, GraphRule, Result};
 
 /// Builds a [`GraphSet`] graph by graph, then applies a [`GraphRule`] and assigns species classes.
@@ -89,8 +90,8 @@ impl GraphSetBuilder {
                 return Err(format!("{} force rows for {atoms} atoms", f.len()));
             }
             (true, Some(f)) => {
-                if let Some(i) = f.iter().position(|r| r.iter().any(|x| !x.is_finite())) {
-                    return Err(format!("the force on atom {i} is {:?}, not finite", f[i]));
+                if let Some(m) = non_finite_row(f, "force") {
+                    return Err(m);
                 }
             }
             (false, None) => {}
@@ -198,8 +199,8 @@ impl GraphSetBuilder {
         if let Some(z) = atomic_numbers.iter().find(|&&z| z == 0 || z > 118) {
             return Err(format!("atomic number {z} is not an element"));
         }
-        if positions.iter().flatten().any(|x| !x.is_finite()) {
-            return Err("a position is not a finite number".into());
+        if let Some(m) = non_finite_row(positions, "position") {
+            return Err(m);
         }
         if let Some(x) = positions
             .iter()
@@ -252,6 +253,10 @@ impl GraphSetBuilder {
             }
         };
         let species = species_of(&self.atomic_numbers, &classes)?;
+        if self.labels.forces {
+            // a set with forces is a potential's: its rule must be smooth in the positions
+            smooth_cutoff(rule)?;
+        }
         let (edges, sizes) = match rule {
             GraphRule::Full => {
                 self.no_periodic_cell()?;

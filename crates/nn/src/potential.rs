@@ -197,7 +197,8 @@ fn potential_loss<B: FusedOps>(
     device: &B::Device,
 ) -> Tensor<B, 1> {
     let host = HostLabels::of(batch, setup);
-    let with_stress = setup.stress && setup.weights.stress > 0.0 && !batch.stress_weight.is_empty();
+    let with_stress =
+        setup.stress && setup.weights.stress() > 0.0 && !batch.stress_weight.is_empty();
     let (forces, stress) = forces_and_stress(batch, dv, &host, with_stress, device);
     loss_terms(batch, setup, &host, energy, forces, stress, device)
 }
@@ -240,7 +241,7 @@ fn loss_terms<B: FusedOps>(
             loss = loss
                 + (err.clone() * err)
                     .sum()
-                    .mul_scalar(w.stress / (9.0 * known * ss));
+                    .mul_scalar(w.stress() / (9.0 * known * ss));
         }
     }
     loss

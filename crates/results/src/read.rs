@@ -547,11 +547,22 @@ fn read_evals(eval_path: &Path) -> Result<Vec<Eval>, ReadError> {
     Ok(evals)
 }
 
-/// Every run folder below `root` (folders holding a `run.parquet`), sorted.
+/// Every run folder below `root` (folders holding a `run.parquet`), sorted. Links to folders
+/// are followed (results gathered from several disks), each folder once: a link back to a
+/// folder above it (a cycle) or to one already seen adds nothing (a link to its parent was
+/// walked 40 levels deep, its runs counted at every level).
 pub fn find_runs(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
+        // the folder itself, whatever links led here
+        let Ok(real) = std::fs::canonicalize(&d) else {
+            continue;
+        };
+        if !seen.insert(real) {
+            continue;
+        }
         if d.join("run.parquet").is_file() {
             out.push(d);
             continue;

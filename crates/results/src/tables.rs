@@ -201,6 +201,20 @@ pub fn run_batch(run: &RunInfo, end: Option<&RunEnd>) -> Result<RecordBatch, Arr
 /// the schema version and the table name in the key-value metadata: the one way geobatch writes
 /// a Parquet table (results and advice).
 pub fn write_table(path: &Path, batch: &RecordBatch, table: &str) -> std::io::Result<()> {
+    write_table_to(
+        &geobatch_datafiles::output::Output::New(path.to_path_buf()),
+        batch,
+        table,
+    )
+}
+
+/// [`write_table`] to an output a user named (`geobatch_datafiles::output`): a file whole or
+/// not at all, or a FIFO or device in place.
+pub fn write_table_to(
+    out: &geobatch_datafiles::output::Output,
+    batch: &RecordBatch,
+    table: &str,
+) -> std::io::Result<()> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_key_value_metadata(Some(vec![
@@ -210,7 +224,7 @@ pub fn write_table(path: &Path, batch: &RecordBatch, table: &str) -> std::io::Re
         .build();
     // a half-written file (a full disk) is removed: it holds nothing and would take space that
     // the run's status still needs
-    geobatch_datafiles::atomic::write_atomic(path, |file| {
+    out.write(|file| {
         let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props))?;
         writer.write(batch)?;
         writer.close()?;

@@ -9,6 +9,7 @@ use crate::train::Schedule;
 use crate::train::graph_source::{GraphSource, batcher_for, load_dataset};
 use geobatch_core::stats::{median, quantile};
 use geobatch_core::{GraphBatch, RunStatus, Shape, StepRecord};
+use geobatch_datafiles::output::{Output, Piecewise};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -111,7 +112,7 @@ pub fn run_batches(loaded: &LoadedConfig, steps: Option<u64>) -> Result<BatchSum
 pub fn run_batches_with_plans(
     loaded: &LoadedConfig,
     steps: Option<u64>,
-    plans: Option<&std::path::Path>,
+    plans: Option<&Output>,
     stop: &AtomicBool,
 ) -> Result<BatchSummary, RunError> {
     let cfg = &loaded.config;
@@ -179,19 +180,21 @@ pub fn run_batches_with_plans(
 }
 
 /// `--plans FILE`: every batch's plan as a CSV row (step, real and padded shape, graph indices
-/// in the split); the first write error is kept and returned by [`PlanCsv::finish`].
+/// in the split), written piece by piece (a file put in place when the study ends); the first
+/// write error is kept and returned by [`PlanCsv::finish`].
 struct PlanCsv<'p> {
-    out: std::io::BufWriter<std::fs::File>,
+    out: Piecewise,
     path: &'p std::path::Path,
     written: std::io::Result<()>,
 }
 
 impl<'p> PlanCsv<'p> {
-    /// Creates the file and writes its header.
-    fn create(path: &'p std::path::Path) -> Result<Self, RunError> {
-        let file = std::fs::File::create(path).map_err(|e| Self::error(path, e))?;
+    /// Opens the output and writes its header.
+    fn create(output: &'p Output) -> Result<Self, RunError> {
+        let path = output.path();
+        let out = output.piecewise().map_err(|e| Self::error(path, e))?;
         let mut csv = PlanCsv {
-            out: std::io::BufWriter::new(file),
+            out,
             path,
             written: Ok(()),
         };
@@ -223,12 +226,11 @@ impl<'p> PlanCsv<'p> {
         );
     }
 
-    /// Flushes the file; the first error of any write, named by the file.
-    fn finish(mut self) -> Result<(), RunError> {
+    /// Flushes the file and puts it in place; the first error of any write, named by the file.
+    fn finish(self) -> Result<(), RunError> {
         let path = self.path;
-        let written = std::mem::replace(&mut self.written, Ok(()));
-        written
-            .and_then(|()| self.out.flush())
+        self.written
+            .and_then(|()| self.out.finish())
             .map_err(|e| Self::error(path, e))
     }
 

@@ -8,7 +8,7 @@ mod load;
 mod overrides;
 mod schema;
 
-pub use checks::{MAX_THREADS, check_device, check_sinks, check_threads};
+pub use checks::{MAX_ROUNDS, MAX_THREADS, check_device, check_rounds, check_sinks, check_threads};
 pub(crate) use load::run_config;
 pub use load::{Document, Loaded, LoadedConfig, RunConfig, Validate, plugin_from_table};
 pub use overrides::{after_overrides, apply_override, parse_file_with, read_with_overrides};

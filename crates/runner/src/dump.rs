@@ -16,18 +16,30 @@ use crate::train::feed::BatchSource;
 use crate::train::graph_source::{GraphSource, load_dataset};
 use geobatch_core::{BatcherContext, Error, ForcePredictions, GraphBatch, SplitName};
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
-use ndarray_npy::NpzWriter;
+use ndarray_npy::{NpzWriter, WriteNpzError};
 use std::path::Path;
 
 fn fail(path: &Path) -> impl Fn(String) -> RunError + '_ {
     move |m| RunError::Core(Error::invalid(format!("{}: {m}", path.display())))
 }
 
+/// The NumPy archive `path` with the arrays `fill` adds, written whole or not at all (the
+/// atomic writer: never over a FIFO, a device or a folder).
+fn write_npz(
+    path: &Path,
+    fill: impl FnOnce(&mut NpzWriter<&mut std::fs::File>) -> Result<(), WriteNpzError>,
+) -> Result<(), RunError> {
+    geobatch_datafiles::atomic::write_atomic(path, |file| {
+        let mut npz = NpzWriter::new(file);
+        fill(&mut npz).map_err(std::io::Error::other)?;
+        npz.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    })
+    .map_err(|e| fail(path)(e.to_string()))
+}
+
 /// Writes one batch's arrays.
 fn write_batch(path: &Path, b: &GraphBatch) -> Result<(), RunError> {
-    let file = std::fs::File::create(path).map_err(|e| fail(path)(e.to_string()))?;
-    let mut npz = NpzWriter::new(file);
-    let e = |x: ndarray_npy::WriteNpzError| fail(path)(x.to_string());
     let ints = |v: &[u32]| Array1::from_iter(v.iter().map(|&x| i64::from(x)));
     let rows = |v: &[f32], cols: usize| {
         Array2::from_shape_vec((v.len() / cols.max(1), cols), v.to_vec()).unwrap_or_default()
@@ -37,37 +49,46 @@ fn write_batch(path: &Path, b: &GraphBatch) -> Result<(), RunError> {
     let energy: Vec<f64> = (0..b.n_node.len())
         .map(|g| f64::from(b.targets.get(g * t).copied().unwrap_or(0.0)))
         .collect();
-    npz.add_array("species", &ints(&b.species)).map_err(e)?;
-    npz.add_array("senders", &ints(&b.senders)).map_err(e)?;
-    npz.add_array("receivers", &ints(&b.receivers)).map_err(e)?;
-    npz.add_array("node_graph", &ints(&b.node_graph))
-        .map_err(e)?;
-    npz.add_array("n_node", &ints(&b.n_node)).map_err(e)?;
-    npz.add_array(
-        "graph_mask",
-        &Array1::from_iter(b.graph_mask.iter().map(|&m| u8::from(m))),
-    )
-    .map_err(e)?;
-    npz.add_array("vectors", &rows(&vectors, 3)).map_err(e)?;
-    npz.add_array("positions", &rows(b.positions.as_flattened(), 3))
-        .map_err(e)?;
-    npz.add_array("forces", &rows(b.forces.as_flattened(), 3))
-        .map_err(e)?;
-    npz.add_array("cells", &rows(b.cells.as_flattened(), 9))
-        .map_err(e)?;
-    npz.add_array("stress", &rows(b.stress.as_flattened(), 9))
-        .map_err(e)?;
-    npz.add_array("stress_weight", &Array1::from(b.stress_weight.clone()))
-        .map_err(e)?;
-    let shifts: Vec<i64> = b.shifts.iter().flatten().map(|&x| i64::from(x)).collect();
-    npz.add_array(
-        "shifts",
-        &Array2::from_shape_vec((shifts.len() / 3, 3), shifts).unwrap_or_default(),
-    )
-    .map_err(e)?;
-    npz.add_array("energy", &Array1::from(energy)).map_err(e)?;
-    npz.finish().map_err(e)?;
-    Ok(())
+    write_npz(path, |npz| {
+        npz.add_array("species", &ints(&b.species))?;
+        npz.add_array("senders", &ints(&b.senders))?;
+        npz.add_array("receivers", &ints(&b.receivers))?;
+        npz.add_array("node_graph", &ints(&b.node_graph))?;
+        npz.add_array("n_node", &ints(&b.n_node))?;
+        npz.add_array(
+            "graph_mask",
+            &Array1::from_iter(b.graph_mask.iter().map(|&m| u8::from(m))),
+        )?;
+        npz.add_array("vectors", &rows(&vectors, 3))?;
+        npz.add_array("positions", &rows(b.positions.as_flattened(), 3))?;
+        npz.add_array("forces", &rows(b.forces.as_flattened(), 3))?;
+        npz.add_array("cells", &rows(b.cells.as_flattened(), 9))?;
+        npz.add_array("stress", &rows(b.stress.as_flattened(), 9))?;
+        npz.add_array("stress_weight", &Array1::from(b.stress_weight.clone()))?;
+        let shifts: Vec<i64> = b.shifts.iter().flatten().map(|&x| i64::from(x)).collect();
+        npz.add_array(
+            "shifts",
+            &Array2::from_shape_vec((shifts.len() / 3, 3), shifts).unwrap_or_default(),
+        )?;
+        npz.add_array("energy", &Array1::from(energy))?;
+        Ok(())
+    })
+}
+
+/// Writes every parameter of `trainer` by its path in the model (before any step) to `path`.
+fn write_weights(path: &Path, trainer: &dyn geobatch_core::Trainer) -> Result<(), RunError> {
+    let mut arrays = Vec::new();
+    for p in trainer.parameters()? {
+        let a = ArrayD::from_shape_vec(IxDyn(&p.shape), p.values)
+            .map_err(|e| fail(path)(e.to_string()))?;
+        arrays.push((p.name, a));
+    }
+    write_npz(path, |npz| {
+        for (name, a) in &arrays {
+            npz.add_array(name.as_str(), a)?;
+        }
+        Ok(())
+    })
 }
 
 /// Dumps `batches` batches of batch size `bs` of the config's potential into `dir`.
@@ -103,17 +124,7 @@ pub fn dump_potential(
     let context = crate::train::graph::model_context(loaded, dataset.as_ref(), Some(setup.clone()));
     let mut trainer = model.build(&context)?;
     std::fs::create_dir_all(dir).map_err(|e| fail(dir)(e.to_string()))?;
-    // the weights before any step
-    let weights = dir.join("weights.npz");
-    let file = std::fs::File::create(&weights).map_err(|e| fail(&weights)(e.to_string()))?;
-    let mut npz = NpzWriter::new(file);
-    for p in trainer.parameters()? {
-        let a = ArrayD::from_shape_vec(IxDyn(&p.shape), p.values)
-            .map_err(|e| fail(&weights)(e.to_string()))?;
-        npz.add_array(p.name.as_str(), &a)
-            .map_err(|e| fail(&weights)(e.to_string()))?;
-    }
-    npz.finish().map_err(|e| fail(&weights)(e.to_string()))?;
+    write_weights(&dir.join("weights.npz"), trainer.as_ref())?;
     let mut batch = GraphBatch::new();
     let mut first = None;
     for k in 0..batches {
@@ -142,7 +153,10 @@ pub fn dump_potential(
     });
     for (name, value) in [("first.json", json), ("setup.json", setup_json)] {
         let path = dir.join(name);
-        std::fs::write(&path, value.to_string()).map_err(|e| fail(&path)(e.to_string()))?;
+        geobatch_datafiles::atomic::write_atomic(&path, |f| {
+            std::io::Write::write_all(f, value.to_string().as_bytes())
+        })
+        .map_err(|e| fail(&path)(e.to_string()))?;
     }
     Ok(format!(
         "wrote {batches} batches (batch size {bs}), the initial weights and the first step's loss \

@@ -91,7 +91,10 @@ pub fn create_run(names: &RunNames<'_>, start: RunStart<'_>) -> Result<RunInfo, 
         source,
     })?;
     let cfg_path = run_dir.join("config.toml");
-    std::fs::write(&cfg_path, names.resolved).map_err(|source| RunError::Io {
+    geobatch_datafiles::atomic::write_atomic(&cfg_path, |f| {
+        std::io::Write::write_all(f, names.resolved.as_bytes())
+    })
+    .map_err(|source| RunError::Io {
         path: cfg_path,
         source,
     })?;

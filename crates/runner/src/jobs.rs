@@ -11,6 +11,7 @@ pub use crate::request::Request;
 use crate::train::entry::no_model;
 use crate::train::{RunSummary, TaskKind, run_train_with};
 use geobatch_core::{RunStatus, Task};
+use geobatch_datafiles::output::Output;
 use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -38,7 +39,7 @@ trait Jobs: std::fmt::Debug {
     fn study(
         &self,
         steps: Option<u64>,
-        plans: Option<&Path>,
+        plans: Option<&Output>,
         stop: &AtomicBool,
     ) -> Result<String, RunError>;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
@@ -73,7 +74,7 @@ impl<K: TaskKind> Jobs for Loaded<K> {
     fn study(
         &self,
         steps: Option<u64>,
-        plans: Option<&Path>,
+        plans: Option<&Output>,
         stop: &AtomicBool,
     ) -> Result<String, RunError> {
         K::study(self, steps, plans, stop)
@@ -205,7 +206,7 @@ impl AnyConfig {
     pub fn batches(
         &self,
         steps: Option<u64>,
-        plans: Option<&Path>,
+        plans: Option<&Output>,
         stop: &AtomicBool,
     ) -> Result<String, RunError> {
         self.0.study(steps, plans, stop)

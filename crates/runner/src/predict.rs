@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The folder of a run's trained model.
-pub const MODEL_DIR: &str = "model";
+pub use geobatch_results::record::MODEL_DIR;
 /// What the potential was built with, beside its weights.
 pub const POTENTIAL_FILE: &str = "potential.json";
 /// Structures per predicted batch.
@@ -35,6 +35,48 @@ pub struct SavedPotential {
     pub rule: GraphRule,
     /// Reference energies, scale, cutoff.
     pub setup: ForceContext,
+}
+
+impl SavedPotential {
+    /// Why this saved potential is not one training makes with `model`, if it is not: the same
+    /// rules training enforces (a smooth graph rule, a model that trains forces and takes the
+    /// rule's cutoff, species classes that are elements, each once, a setup within what training
+    /// fits, `ForceContext::check`).
+    pub fn check(&self, model: &dyn geobatch_core::ModelSpec) -> geobatch_core::Result<()> {
+        if self.classes.is_empty() {
+            return Err(Error::invalid("no species classes"));
+        }
+        if let Some(z) = self.classes.iter().find(|&&z| z == 0 || z > 118) {
+            return Err(Error::invalid(format!(
+                "species class {z} is not an element"
+            )));
+        }
+        if let Some((i, z)) = self
+            .classes
+            .iter()
+            .enumerate()
+            .find(|(i, z)| self.classes[..*i].contains(z))
+        {
+            return Err(Error::invalid(format!(
+                "atomic number {z} is species class {i} and an earlier one"
+            )));
+        }
+        self.rule
+            .validate()
+            .map_err(|m| Error::invalid(format!("its {m}")))?;
+        let cutoff = geobatch_core::potential::smooth_cutoff(&self.rule)?;
+        if !model.trains_forces() {
+            return Err(Error::invalid(format!(
+                "model.kind = {:?} does not train as a potential",
+                model.plugin_name()
+            )));
+        }
+        model.check_potential(
+            cutoff,
+            self.setup.stress && self.setup.weights.stress() > 0.0,
+        )?;
+        self.setup.check(self.classes.len(), cutoff)
+    }
 }
 
 /// Saves a trained potential into `run_dir/model/` (through a temporary folder and a rename).
@@ -92,10 +134,16 @@ pub struct Potential {
 }
 
 impl Potential {
-    /// The potential of the complete run in `run_dir`.
+    /// The potential of the complete run in `run_dir`: its files checked against the digest
+    /// its `status.json` recorded when it completed, and what `potential.json` says against the
+    /// rules training enforces ([`SavedPotential::check`]).
     pub fn open(run_dir: &Path) -> Result<Potential, RunError> {
         let model = run_dir.join(MODEL_DIR);
         let file = model.join(POTENTIAL_FILE);
+        if model.is_dir() {
+            geobatch_results::record::verify_model(run_dir)
+                .map_err(|why| RunError::Data(Error::Refused(why)))?;
+        }
         let text = geobatch_datafiles::files::read_text(&file).map_err(|e| {
             RunError::Data(Error::invalid(format!(
                 "{}: {e}: no trained potential in {} (a complete run of a dataset with forces \
@@ -116,6 +164,12 @@ impl Potential {
             RunError::Data(Error::invalid(format!(
                 "{}: the run's config has no [model]",
                 run_dir.display()
+            )))
+        })?;
+        saved.check(spec).map_err(|e| {
+            RunError::Data(Error::Refused(format!(
+                "{}: {e}: not a potential training makes (edited by hand?); train the run again",
+                file.display()
             )))
         })?;
         let mut trainer = spec.build(&ModelContext {
@@ -211,7 +265,7 @@ impl Potential {
 /// `energy` (float64, eV), `forces` (list<float32>, x y z per atom, eV/Angstrom) and `stress`
 /// (list<float32>, row-major 3x3, eV/Angstrom^3; null where not periodic in three directions).
 pub fn write_parquet(
-    path: &Path,
+    out: &geobatch_datafiles::output::Output,
     ids: &[String],
     predictions: &[Prediction],
 ) -> Result<(), RunError> {
@@ -242,8 +296,13 @@ pub fn write_parquet(
         ("forces", Arc::new(forces.finish())),
         ("stress", Arc::new(stress.finish())),
     ];
+    let path = out.path();
     let batch = RecordBatch::try_from_iter(columns)
         .map_err(|e| RunError::Core(Error::invalid(format!("{}: {e}", path.display()))))?;
-    geobatch_results::tables::write_atomic(path, &batch, "predictions")
-        .map_err(|m| RunError::Core(Error::invalid(m)))
+    geobatch_results::tables::write_table_to(out, &batch, "predictions").map_err(|source| {
+        RunError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }

@@ -151,6 +151,7 @@ fn axes_of(
         ));
     }
     let mut axes: Vec<(String, Vec<toml::Value>)> = Vec::new();
+    let mut names = Vec::new();
     for (name, values) in sweep {
         let key = if name == "seeds" {
             "experiment.seed".to_string()
@@ -174,18 +175,21 @@ fn axes_of(
         if values.is_empty() {
             return Err(fail(format!("key `sweep.{key}`: the list is empty")));
         }
-        // a value listed twice is the same run twice (one folder, one result counted twice)
-        if let Some(twice) = values
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| values[..i].contains(v).then_some(v))
-        {
+        axes.push((key, values));
+        names.push(name);
+    }
+    // the bound first: every later check is a pass over the values
+    run_count(&axes).map_err(fail)?;
+    for ((_, values), name) in axes.iter().zip(&names) {
+        // a value listed twice is the same run twice (one folder, one result counted twice);
+        // found by its TOML text in one pass (a million seeds took a quadratic 16 s)
+        let mut seen = std::collections::HashSet::with_capacity(values.len());
+        if let Some(twice) = values.iter().find(|v| !seen.insert(v.to_string())) {
             return Err(fail(format!(
                 "key `sweep.{name}`: {twice} is listed twice (the same run twice): list each \
                  value once"
             )));
         }
-        axes.push((key, values));
     }
     axes.sort_by_key(|(k, _)| (k.split('.').count(), k.clone()));
     overlapping_axes(&axes).map_err(fail)?;
@@ -219,6 +223,25 @@ fn overlapping_axes(axes: &[(String, Vec<toml::Value>)]) -> Result<(), String> {
     Ok(())
 }
 
+/// The runs of a sweep of `axes`: the product of their lengths, refused past [`MAX_RUNS`]
+/// (naming each axis and its length).
+fn run_count(axes: &[(String, Vec<toml::Value>)]) -> Result<usize, String> {
+    axes.iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.1.len()))
+        .filter(|&n| n <= MAX_RUNS)
+        .ok_or_else(|| {
+            let sizes: Vec<String> = axes
+                .iter()
+                .map(|(k, v)| format!("{k} {}", v.len()))
+                .collect();
+            format!(
+                "the sweep has more than {MAX_RUNS} runs ({}): split it into sweeps of fewer \
+                 values (each run is a folder and a training run)",
+                sizes.join(" x ")
+            )
+        })
+}
+
 /// Every combination of the axes' values applied to the base `table`, loaded: the runs, the
 /// last axis varying fastest.
 fn runs_of(
@@ -227,21 +250,7 @@ fn runs_of(
     axes: &[(String, Vec<toml::Value>)],
 ) -> Result<Vec<SweepRun>, RunError> {
     let fail = |message: String| sweep_error(path, message);
-    let total = axes
-        .iter()
-        .try_fold(1usize, |n, a| n.checked_mul(a.1.len()))
-        .filter(|&n| n <= MAX_RUNS)
-        .ok_or_else(|| {
-            let sizes: Vec<String> = axes
-                .iter()
-                .map(|(k, v)| format!("{k} {}", v.len()))
-                .collect();
-            fail(format!(
-                "the sweep has more than {MAX_RUNS} runs ({}): split it into sweeps of fewer \
-                 values (each run is a folder and a training run)",
-                sizes.join(" x ")
-            ))
-        })?;
+    let total = run_count(axes).map_err(fail)?;
     let mut runs = Vec::with_capacity(total);
     let mut progress =
         geobatch_process::progress::Progress::new("expanding the sweep", Some(total));

@@ -185,6 +185,31 @@ pub fn build(
     Ok([a?, b?, c?])
 }
 
+/// `splits` with every validation and test structure that copies a training structure left
+/// out (the rule every reader keeps: [`geobatch_core::GraphSet::content_key`]; a store imported
+/// before the import left them out may hold some), and how many were.
+pub fn without_copies_of_training(
+    splits: [geobatch_core::GraphSet; 3],
+) -> ([geobatch_core::GraphSet; 3], usize) {
+    let [train, validation, test] = splits;
+    let seen: std::collections::HashSet<u64> =
+        (0..train.len()).map(|g| train.content_key(g)).collect();
+    let mut left_out = 0;
+    let mut keep = |set: geobatch_core::GraphSet| {
+        let kept: Vec<u32> = (0..set.len())
+            .filter(|&g| !seen.contains(&set.content_key(g)))
+            .map(|g| g as u32)
+            .collect();
+        if kept.len() == set.len() {
+            return set;
+        }
+        left_out += set.len() - kept.len();
+        set.subset(&kept)
+    };
+    let (validation, test) = (keep(validation), keep(test));
+    ([train, validation, test], left_out)
+}
+
 #[geobatch_core::plugin(
     name = "mlearn",
     summary = "the mlearn DFT set (Cu, Ge, Li, Mo, Ni, Si): energies, forces and stresses of 1,730 periodic structures, fetched from PyPI (alignn's source distribution)",
@@ -227,7 +252,17 @@ impl DatasetSpec for MlearnSpec {
         self.validate()?;
         let labels = self.labels()?;
         let (records, what) = self.read(&ctx.data_dir)?;
-        let splits = build(&records, &self.elements, labels, &self.graph)?;
+        let (splits, copies) =
+            without_copies_of_training(build(&records, &self.elements, labels, &self.graph)?);
+        let what = if copies > 0 {
+            geobatch_process::errln!(
+                "{what}: {copies} validation/test structures are copies of training structures \
+                 (same atoms, positions, cell and energy): left out of their split"
+            );
+            format!("{what}; {copies} validation/test copies of training structures left out")
+        } else {
+            what
+        };
         let dropped =
             splits[1].len() + splits[2].len() - splits[1].stress_count() - splits[2].stress_count();
         Ok(Box::new(SplitDataset {

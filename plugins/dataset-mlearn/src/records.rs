@@ -58,6 +58,63 @@ impl Records {
         self.atom_offsets[s] as usize..self.atom_offsets[s + 1] as usize
     }
 
+    /// The content key of structure `s` as its graph will have it
+    /// ([`geobatch_core::graph::content_key_of`]: atoms, float32 positions, cell, energy).
+    pub fn content_key(&self, s: usize) -> u64 {
+        let atoms = self.atoms(s);
+        let positions: Vec<[f32; 3]> = self.positions[atoms.clone()]
+            .iter()
+            .map(|p| p.map(|x| x as f32))
+            .collect();
+        let l = self.lattice[s];
+        let cell = geobatch_core::Cell {
+            lattice: [[l[0], l[1], l[2]], [l[3], l[4], l[5]], [l[6], l[7], l[8]]],
+            pbc: [true; 3],
+        };
+        geobatch_core::graph::content_key_of(
+            &self.numbers[atoms],
+            &positions,
+            &cell,
+            &[self.energy[s] as f32],
+        )
+    }
+
+    /// Which structures are validation or test structures that copy a training structure of
+    /// their element (a test structure trained on would leak into the test errors).
+    pub fn copies_of_training(&self) -> Vec<bool> {
+        let train: std::collections::HashSet<(&str, u64)> = (0..self.len())
+            .filter(|&s| self.split[s] == SplitName::Train)
+            .map(|s| (self.element[s].as_str(), self.content_key(s)))
+            .collect();
+        (0..self.len())
+            .map(|s| {
+                self.split[s] != SplitName::Train
+                    && train.contains(&(self.element[s].as_str(), self.content_key(s)))
+            })
+            .collect()
+    }
+
+    /// The records without the structures where `drop` is true.
+    pub fn without(&self, drop: &[bool]) -> Records {
+        let mut out = Records::new();
+        for s in (0..self.len()).filter(|&s| !drop[s]) {
+            let atoms = self.atoms(s);
+            out.numbers.extend_from_slice(&self.numbers[atoms.clone()]);
+            out.positions
+                .extend_from_slice(&self.positions[atoms.clone()]);
+            out.forces.extend_from_slice(&self.forces[atoms]);
+            out.atom_offsets.push(out.numbers.len() as u32);
+            out.element.push(self.element[s].clone());
+            out.index.push(self.index[s]);
+            out.id.push(self.id[s].clone());
+            out.split.push(self.split[s]);
+            out.lattice.push(self.lattice[s]);
+            out.energy.push(self.energy[s]);
+            out.stress.push(self.stress[s]);
+        }
+        out
+    }
+
     /// Structures whose stress was dropped.
     pub fn dropped_stresses(&self) -> usize {
         self.stress.iter().filter(|s| s.is_none()).count()

@@ -71,12 +71,15 @@ pub struct Findings {
     /// Per element: (structures, stresses dropped as copies, validation structures that are
     /// also test structures).
     pub per_element: Vec<(String, usize, usize, usize)>,
+    /// Validation and test structures left out as copies of training structures.
+    pub copies: usize,
 }
 
 impl Findings {
-    /// One line per element.
+    /// One line per element, and one for the copies left out.
     pub fn render(&self) -> String {
-        self.per_element
+        let mut lines: Vec<String> = self
+            .per_element
             .iter()
             .map(|(e, n, dropped, repeated)| {
                 format!(
@@ -85,8 +88,15 @@ impl Findings {
                      structures"
                 )
             })
-            .collect::<Vec<_>>()
-            .join("\n")
+            .collect();
+        if self.copies > 0 {
+            lines.push(format!(
+                "{} validation/test structures are copies of training structures (same atoms, \
+                 positions, cell and energy): left out, so that no test structure is trained on",
+                self.copies
+            ));
+        }
+        lines.join("\n")
     }
 }
 
@@ -104,7 +114,7 @@ pub fn read(source: &Path, limit: Option<usize>) -> Result<(Records, Findings)> 
     for element in ELEMENTS {
         let f = files.get(element);
         let missing = |what: &str| {
-            Error::invalid(format!(
+            Error::Source(format!(
                 "{}: no {element}/{what} (expected {DATA_PATH}/{element}/{what}, as the alignn \
                  source distribution has it)",
                 source.display()
@@ -125,6 +135,13 @@ pub fn read(source: &Path, limit: Option<usize>) -> Result<(Records, Findings)> 
         )?;
         findings.per_element.push(found);
     }
+    // each structure once, as every reader keeps it: a validation or test structure that copies
+    // a training one would be tested on what training saw
+    let copies = records.copies_of_training();
+    findings.copies = copies.iter().filter(|c| **c).count();
+    if findings.copies > 0 {
+        records = records.without(&copies);
+    }
     Ok((records, findings))
 }
 
@@ -140,7 +157,7 @@ fn from_folder(dir: &Path) -> Result<HashMap<&'static str, ElementFiles>> {
             if path.is_file() {
                 let bytes = geobatch_datafiles::compressed::read(&path)?;
                 let text = String::from_utf8(bytes)
-                    .map_err(|_| Error::invalid(format!("{}: not UTF-8 text", path.display())))?;
+                    .map_err(|_| Error::Source(format!("{}: not UTF-8 text", path.display())))?;
                 *slot = Some((path.display().to_string(), text));
             }
         }
@@ -151,7 +168,7 @@ fn from_folder(dir: &Path) -> Result<HashMap<&'static str, ElementFiles>> {
 
 fn from_tarball(path: &Path) -> Result<HashMap<&'static str, ElementFiles>> {
     let fail = |e: std::io::Error| {
-        Error::invalid(format!(
+        Error::Source(format!(
             "{}: not a readable .tar.gz ({e}); give the alignn source distribution \
              (alignn-*.tar.gz) or its unpacked {DATA_PATH} folder",
             path.display()
@@ -194,13 +211,13 @@ fn from_tarball(path: &Path) -> Result<HashMap<&'static str, ElementFiles>> {
 /// The split of each entry in data order.
 fn splits_of(cfg: &SplitConfig, entries: usize, name: &str) -> Result<Vec<SplitName>> {
     if !cfg.keep_data_order {
-        return Err(Error::invalid(format!(
+        return Err(Error::Source(format!(
             "{name}: keep_data_order is false, so the split is not the data's order (this \
              importer reads alignn's mlearn files, whose split is)"
         )));
     }
     if cfg.n_train + cfg.n_val + cfg.n_test != entries {
-        return Err(Error::invalid(format!(
+        return Err(Error::Source(format!(
             "{name}: n_train + n_val + n_test = {} + {} + {} but id_prop.json has {entries} \
              structures",
             cfg.n_train, cfg.n_val, cfg.n_test
@@ -210,6 +227,61 @@ fn splits_of(cfg: &SplitConfig, entries: usize, name: &str) -> Result<Vec<SplitN
     s.extend(std::iter::repeat_n(SplitName::Validation, cfg.n_val));
     s.extend(std::iter::repeat_n(SplitName::Test, cfg.n_test));
     Ok(s)
+}
+
+/// What a JSON syntax error `e` of `text` is when it stands at a number that is not finite
+/// (`NaN`, `Infinity`: Python's `json.dump` writes them, JSON has none): the structure (its place
+/// in the file's list) and the line and column.
+fn non_finite(text: &str, e: &serde_json::Error) -> Option<String> {
+    if !e.is_syntax() {
+        return None;
+    }
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let at = (line_start + e.column().saturating_sub(1)).min(text.len());
+    // the error stands at the token or just after its first character
+    let from = text[..at]
+        .char_indices()
+        .rev()
+        .take(2)
+        .last()
+        .map_or(at, |(i, _)| i);
+    let token = ["-Infinity", "Infinity", "-NaN", "NaN"]
+        .into_iter()
+        .find(|t| {
+            text[from..]
+                .trim_start_matches(['[', ',', ' '])
+                .starts_with(t)
+        })?;
+    // the structure: objects opened at depth 1 of the top-level list before the token
+    let (mut depth, mut structures, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for c in text[..from].chars() {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => in_string = false,
+            (true, ..) => {}
+            (false, _, '"') => in_string = true,
+            (false, _, '[' | '{') => {
+                depth += 1;
+                if depth == 2 && c == '{' {
+                    structures += 1;
+                }
+            }
+            (false, _, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Some(format!(
+        "structure {} (line {}, column {}): {token} where a number belongs: mlearn's energies, \
+         forces, stresses and coordinates are finite numbers",
+        structures.saturating_sub(1),
+        e.line(),
+        e.column()
+    ))
 }
 
 /// The six values' bits: a stress copied from another structure has exactly these.
@@ -231,10 +303,14 @@ fn add_element(
     (cfg_name, cfg_text): (&String, &String),
     limit: Option<usize>,
 ) -> Result<(String, usize, usize, usize)> {
-    let entries: Vec<Entry> = serde_json::from_str(id_text)
-        .map_err(|e| Error::invalid(format!("{id_name}: not mlearn's id_prop.json ({e})")))?;
+    let entries: Vec<Entry> = serde_json::from_str(id_text).map_err(|e| {
+        Error::Source(match non_finite(id_text, &e) {
+            Some(m) => format!("{id_name}: {m}"),
+            None => format!("{id_name}: not mlearn's id_prop.json ({e})"),
+        })
+    })?;
     let cfg: SplitConfig = serde_json::from_str(cfg_text)
-        .map_err(|e| Error::invalid(format!("{cfg_name}: not alignn's config.json ({e})")))?;
+        .map_err(|e| Error::Source(format!("{cfg_name}: not alignn's config.json ({e})")))?;
     let splits = splits_of(&cfg, entries.len(), cfg_name)?;
     let training: HashSet<Vec<u64>> = entries
         .iter()
@@ -272,7 +348,7 @@ fn add_element(
         }
         taken[split as usize] += 1;
         let at =
-            |m: String| Error::invalid(format!("{id_name}: structure {i} (jid {}): {m}", e.jid));
+            |m: String| Error::Source(format!("{id_name}: structure {i} (jid {}): {m}", e.jid));
         let copied = split != SplitName::Train && training.contains(&stress_key(&e.stresses));
         push(r, element, i, e, split, copied).map_err(at)?;
         kept += 1;

@@ -427,7 +427,7 @@ impl ModelSpec for PainnSpec {
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
         self.validate()?;
         if let Some(f) = &ctx.forces {
-            self.check_potential(f.cutoff)?;
+            self.check_potential(f.cutoff, f.stress && f.weights.stress() > 0.0)?;
         }
         let (species, targets) = (ctx.n_species, ctx.target_stats.len());
         geobatch_nn::potential_trainer!(ctx, |B, device| Painn::<B>::new(
@@ -439,7 +439,15 @@ impl ModelSpec for PainnSpec {
         true
     }
 
-    fn check_potential(&self, cutoff: Option<f64>) -> Result<()> {
+    fn check_potential(&self, cutoff: Option<f64>, stress: bool) -> Result<()> {
+        if stress && self.forces == ForceHead::Direct {
+            return Err(Error::invalid(
+                "model.forces = \"direct\" predicts no stress, but the training split has \
+                 stresses that training.loss.stress weighs: leave \"stress\" out of \
+                 dataset.targets (or set training.loss.stress = 0), or use forces = \
+                 \"conservative\"",
+            ));
+        }
         match cutoff {
             // edges between the graph's radius and the model's cutoff are missing: an atom
             // crossing the radius would change the energy by a jump

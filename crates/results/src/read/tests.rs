@@ -112,3 +112,29 @@ fn a_later_schema_version_is_refused_by_name() {
 fn schema_version_now() -> u32 {
     crate::tables::schema_version()
 }
+
+/// A link to a folder above it (a cycle) or to one already walked adds no run; a link to
+/// results elsewhere adds theirs, once.
+#[cfg(unix)]
+#[test]
+fn links_to_folders_are_walked_once_and_cycles_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for run in ["exp/a", "exp/b", "elsewhere/c"] {
+        std::fs::create_dir_all(d.join(run)).unwrap();
+        std::fs::write(d.join(run).join("run.parquet"), b"x").unwrap();
+    }
+    std::fs::create_dir_all(d.join("results")).unwrap();
+    std::os::unix::fs::symlink(d.join("exp"), d.join("results/exp")).unwrap();
+    std::os::unix::fs::symlink(d.join("exp"), d.join("results/exp-again")).unwrap();
+    std::os::unix::fs::symlink(d.join("elsewhere"), d.join("results/more")).unwrap();
+    // a link to its own parent: walked, it would be results/up/up/up/... 40 levels deep
+    std::os::unix::fs::symlink(d.join("results"), d.join("results/up")).unwrap();
+    let runs = find_runs(&d.join("results")).unwrap();
+    let mut names: Vec<String> = runs
+        .iter()
+        .map(|r| r.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c"], "{runs:?}");
+}

@@ -403,7 +403,8 @@ fn probe_all(
 fn write(advice: &Advice, title: &str, out: &Path) -> Result<(), RunError> {
     super::files::write(advice, out).map_err(RunError::Failed)?;
     let md = out.join("advice.md");
-    std::fs::write(&md, advice.render(title))
+    let text = advice.render(title);
+    geobatch_datafiles::atomic::write_atomic(&md, |f| std::io::Write::write_all(f, text.as_bytes()))
         .map_err(|e| RunError::Failed(format!("cannot write {}: {e}", md.display())))
 }
 

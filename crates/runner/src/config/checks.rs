@@ -33,6 +33,23 @@ pub fn check_experiment_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The most steps or epochs a run may have: the largest whole number a config (TOML) and the
+/// results' step column (int64, as polars and DuckDB read it) hold.
+pub const MAX_ROUNDS: u64 = i64::MAX as u64;
+
+/// `key = rounds` (steps, epochs) is at least 1 and at most [`MAX_ROUNDS`], however it was set
+/// (the config, `--set`, `run --steps`).
+pub fn check_rounds(key: &str, rounds: u64) -> Result<(), String> {
+    match rounds {
+        0 => Err(format!("{key} must be at least 1")),
+        r if r > MAX_ROUNDS => Err(format!(
+            "{key} = {r}: at most {MAX_ROUNDS}, the largest whole number a config (TOML) and the \
+             results' step column hold"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks `training.threads`: at least one, at most [`MAX_THREADS`].
 pub fn check_threads(threads: Option<usize>) -> Result<(), String> {
     match threads {

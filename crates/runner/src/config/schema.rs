@@ -1,6 +1,8 @@
 //! The graph-level config's schema: its tables, their defaults, and its checks.
 
-use super::checks::{check_device, check_experiment_name, check_sinks, check_threads};
+use super::checks::{
+    check_device, check_experiment_name, check_rounds, check_sinks, check_threads,
+};
 use geobatch_core::{
     BatcherSpec, DatasetSpec, EngineTable, LossWeights, ModelSpec, OptimizerSpec, Quirks, SinkSpec,
     SplitName,
@@ -236,12 +238,8 @@ impl ExperimentConfig {
     /// Checks every section and plugin's options without loading data. Messages name the key.
     pub fn validate(&self) -> Result<(), String> {
         self.experiment.check()?;
-        if self.batches.steps == 0 {
-            return Err("batches.steps must be at least 1".into());
-        }
-        if self.training.steps == 0 {
-            return Err("training.steps must be at least 1".into());
-        }
+        check_rounds("batches.steps", self.batches.steps)?;
+        check_rounds("training.steps", self.training.steps)?;
         check_device(&self.training.device)?;
         check_threads(self.training.threads)?;
         geobatch_core::dataset::check_unique("training.eval_splits", &self.training.eval_splits)

@@ -245,9 +245,8 @@ impl NodeConfig {
                 ));
             }
         }
-        if self.training.epochs == 0 || self.batches.epochs == 0 {
-            return Err("training.epochs and batches.epochs must be at least 1".into());
-        }
+        crate::config::check_rounds("training.epochs", self.training.epochs)?;
+        crate::config::check_rounds("batches.epochs", self.batches.epochs)?;
         let o = &self.training.optimizer;
         if o.learning_rate.is_nan() || o.learning_rate <= 0.0 || o.weight_decay < 0.0 {
             return Err(

@@ -13,10 +13,11 @@ use crate::sinks::SinkSet;
 use crate::train::entry::{Prepared, Rounds, RunSummary, TaskKind, Trained};
 use crate::train::{Ended, Flow, Point, TaskHooks};
 use geobatch_core::{Batcher, Error, ModelSpec, RunStatus, SplitName, Trainer};
+use geobatch_datafiles::output::Output;
 use geobatch_node::{LoadedGraph, NodeBatch, NodeGraph, NodeLevel, NodeModelContext};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 /// What a node-level training run did.
@@ -410,7 +411,7 @@ impl TaskKind for NodeConfig {
     fn study(
         loaded: &LoadedNodeConfig,
         _steps: Option<u64>,
-        _plans: Option<&Path>,
+        _plans: Option<&Output>,
         stop: &AtomicBool,
     ) -> Result<String, RunError> {
         Ok(run_node_batches(loaded, stop)?.render())

@@ -12,7 +12,7 @@ use crate::error::RunError;
 use crate::identity::{RunStart, new_run, threads_of};
 use crate::request::Request;
 use geobatch_core::{ModelSpec, RunStatus, Shape, Task, TaskType, Trainer};
-use std::path::Path;
+use geobatch_datafiles::output::Output;
 use std::sync::atomic::AtomicBool;
 
 /// The `[training]` settings every kind of task has, counted in rounds (a round is a step of
@@ -139,7 +139,7 @@ pub trait TaskKind: RunConfig + Sync + Sized + std::fmt::Debug + 'static {
     fn study(
         loaded: &Loaded<Self>,
         steps: Option<u64>,
-        plans: Option<&Path>,
+        plans: Option<&Output>,
         stop: &AtomicBool,
     ) -> Result<String, RunError>;
 }

@@ -14,11 +14,12 @@ use crate::request::Request;
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
-    Dataset, Error, ForceContext, GraphBatch, GraphLevel, GraphRule, ModelContext, ModelSpec,
-    RunStatus, SplitName, Trainer,
+    Dataset, Error, ForceContext, GraphBatch, GraphLevel, ModelContext, ModelSpec, RunStatus,
+    SplitName, Trainer,
 };
+use geobatch_datafiles::output::Output;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 /// Loss above which a run is stopped as diverged (the reference's abort rule).
@@ -317,7 +318,7 @@ impl TaskKind for ExperimentConfig {
     fn study(
         loaded: &LoadedConfig,
         steps: Option<u64>,
-        plans: Option<&Path>,
+        plans: Option<&Output>,
         stop: &AtomicBool,
     ) -> Result<String, RunError> {
         Ok(run_batches_with_plans(loaded, steps, plans, stop)?.render())
@@ -371,25 +372,15 @@ pub fn potential_setup(
             model.plugin_name()
         )));
     }
-    let cutoff = match train.rule() {
-        GraphRule::Cutoff { radius } => Some(*radius),
-        GraphRule::Full => None,
-        GraphRule::Knn { k } => {
-            return Err(loaded.input_error(&format!(
-                "dataset.graph = {{ kind = \"knn\", k = {k} }}: a potential's energy must be \
-                 smooth in the positions, and the k nearest neighbours change by jumps as atoms \
-                 move: use graph = {{ kind = \"cutoff\", radius = 5.0 }}"
-            )));
-        }
-    };
-    model
-        .check_potential(cutoff)
+    let cutoff = geobatch_core::potential::smooth_cutoff(train.rule())
+        .map_err(|e| loaded.input_error(&format!("dataset.{e}")))?;
+    let weights = loss.unwrap_or_default();
+    let stresses = train.stress_count() > 0;
+    weights
+        .check_stress(stresses)
+        .and_then(|()| model.check_potential(cutoff, stresses && weights.stress() > 0.0))
         .map_err(|e| loaded.input_error(&e.to_string()))?;
-    Ok(Some(ForceContext::fit(
-        train,
-        loss.unwrap_or_default(),
-        cutoff,
-    )?))
+    Ok(Some(ForceContext::fit(train, weights, cutoff)?))
 }
 
 /// An empty split would score RMSE 0 over 0 graphs: refused before anything runs.

@@ -5,6 +5,7 @@
 use super::feed::BatchSource;
 use crate::config::LoadedConfig;
 use crate::error::RunError;
+use geobatch_core::rules::EdgeCoverage;
 use geobatch_core::step_memory::StepMemory;
 use geobatch_core::{
     Batcher, Error, GraphBatch, GraphDraw, GraphSet, GraphStream, Plan, Shape, SplitName,
@@ -146,24 +147,19 @@ pub(crate) fn load_dataset(
         .dataset
         .load(&cfg.experiment.dataset_context())
         .map_err(RunError::loading)?;
-    // a graph rule that leaves every graph without edges gives a model nothing to pass
+    // a graph rule that leaves every graph without edges gives a model nothing to pass; most
+    // atoms alone may be meant (a short cutoff on purpose), but is worth the figure
     let train = dataset.split(geobatch_core::SplitName::Train);
-    if !train.is_empty() && train.sizes().iter().all(|s| s.edges == 0) {
-        return Err(RunError::Data(geobatch_core::Error::invalid(format!(
-            "the graph rule (dataset.graph) gives no edge at all in the {} graphs of the train \
-             split: every atom is alone; raise the cutoff radius, or use knn or full",
-            train.len()
-        ))));
-    }
-    // most atoms alone may be meant (a short cutoff on purpose), but is worth the figure
-    let (alone, atoms) = (train.isolated_nodes(), train.total_nodes());
-    if atoms > 0 && alone * 2 > atoms {
-        geobatch_process::errln!(
-            "warning: dataset.graph leaves {alone} of the {atoms} atoms of the train split \
-             ({:.0}%) without a neighbour: they take nothing from the graph; raise the cutoff \
-             radius, or use knn",
-            100.0 * alone as f64 / atoms as f64
-        );
+    match train.edge_coverage() {
+        EdgeCoverage::NoEdge(m) => {
+            return Err(RunError::Data(geobatch_core::Error::invalid(format!(
+                "dataset.graph, on the train split: {m}"
+            ))));
+        }
+        EdgeCoverage::MostAlone(m) => {
+            geobatch_process::errln!("warning: dataset.graph, on the train split: {m}");
+        }
+        EdgeCoverage::Fine => {}
     }
     Ok(dataset)
 }
