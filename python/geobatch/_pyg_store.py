@@ -1,35 +1,12 @@
 """PyG data as geobatch reads it (``geobatch.torch``): a loader's dataset (a list of
-``Data``, an ``InMemoryDataset``, a ``GraphStore``) as one store, and the check of a potential's
-attributes (forces, cell, stress, image shifts) in OCP/fairchem's layout."""
+``Data``, an ``InMemoryDataset``, a ``GraphStore``) as one store, each ``Data`` checked as
+``_pyg_arrays.check_potential_data`` says."""
 
 from __future__ import annotations
 
 import numpy as np
 
-#: A potential's attributes of a PyG ``Data`` (OCP/fairchem's names): rows of what, and the
-#: shape of a row
-_POTENTIAL_ATTRS = {"forces": ("nodes", (3,)), "cell": ("graph", (3, 3)),
-                    "stress": ("graph", (3, 3)), "cell_offsets": ("edges", (3,))}
-
-
-def check_potential_data(data, i: int) -> None:
-    """Raises ``ValueError`` naming structure ``i`` and the attribute when a PyG ``Data``'s
-    ``forces`` are not (atoms, 3), its ``cell`` or ``stress`` not (1, 3, 3) (OCP's layout: PyG
-    concatenates graph attributes along the first dimension) or its ``cell_offsets`` not
-    (edges, 3)."""
-    for key, (per, row) in _POTENTIAL_ATTRS.items():
-        value = getattr(data, key, None) if key in data.keys() else None
-        if value is None or not hasattr(value, "shape"):
-            continue
-        rows = {"nodes": data.num_nodes, "edges": data.num_edges, "graph": 1}[per]
-        want = (rows,) + row
-        if tuple(value.shape) != want:
-            what = {"nodes": "atoms", "edges": "edges", "graph": "1"}[per]
-            raise ValueError(
-                f"structure {i}: {key} has shape {tuple(value.shape)}, expected {want} "
-                f"({what} x {' x '.join(map(str, row))}{', as OCP/fairchem data hold it' if per == 'graph' else ''})"
-            )
-
+from ._pyg_arrays import check_potential_data
 
 def _as_store(dataset):
     """(store, rows, objects) of a loader's dataset: rows maps the dataset's positions to the

@@ -15,13 +15,14 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from . import _native
+from ._jraph_tuples import graphs_tuple, store_arrays
+from ._pyg_arrays import check_potential_data, tensors
 from .planner import Plan, _count
 
-# The one import circle of the package, on purpose: ``GraphStore.from_jraph``,
-# ``PaddedBatch.to_jraph`` and ``PaddedBatch.to_torch`` are the conveniences users reach for on
-# the store, while ``geobatch.jraph`` and ``geobatch.torch`` build on the store. Those three import
-# their framework module inside the call, so importing geobatch imports neither JAX nor torch,
-# and the store never depends on them at import time.
+# ``GraphStore.from_pyg``, ``from_jraph``, ``PaddedBatch.to_jraph`` and ``to_torch`` are the
+# conveniences users reach for on the store; what they need lives in leaves that import neither
+# the store nor ``geobatch.jraph``/``geobatch.torch`` (which build on the store), and that import
+# JAX or torch only inside the call.
 
 
 def _array(a: Any, name: str, rows: Optional[int] = None, copy: bool = True) -> np.ndarray:
@@ -295,8 +296,6 @@ class GraphStore:
         edge_keys = [k for k in keys if first.is_edge_attr(k)]
         graph_keys = [k for k in keys if k not in node_keys and k not in edge_keys]
 
-        from .torch import check_potential_data
-
         for i, d in enumerate(data_list):
             check_potential_data(d, i)
 
@@ -321,9 +320,10 @@ class GraphStore:
     def from_jraph(cls, graphs) -> "GraphStore":
         """A store of a ``jraph.GraphsTuple`` or a sequence of them (see
         ``geobatch.jraph.from_jraph``)."""
-        from .jraph import from_jraph
-
-        return from_jraph(graphs)
+        n_node, arrays, layout = store_arrays(graphs)
+        store = cls(n_node, copy=False, **arrays)
+        store.jraph_layout = layout
+        return store
 
     def __repr__(self) -> str:
         edges = "full" if self.full else f"{int(self.n_edge.sum())} edges"
@@ -354,14 +354,10 @@ class PaddedBatch:
 
     def to_jraph(self):
         """A ``jraph.GraphsTuple`` of these arrays (see ``geobatch.jraph``)."""
-        from .jraph import graphs_tuple
-
         return graphs_tuple(self)
 
     def to_torch(self, device=None) -> dict:
         """The arrays as torch tensors sharing their memory (see ``geobatch.torch``)."""
-        from .torch import tensors
-
         return tensors(self, device)
 
     def __repr__(self) -> str:

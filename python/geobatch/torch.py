@@ -12,10 +12,10 @@ import numpy as np
 
 from ._masked_norm import _masked_batch_norm_class
 from ._prefetch import _Prefetch
+from ._pyg_arrays import check_potential_data, tensors  # noqa: F401  (geobatch.torch's names)
 from ._pyg_batch import _padded_batch_class, _pyg_batch, _torch
 from ._pyg_batch import _rebuild_padded_batch  # noqa: F401  (pickles of older geobatch's batches name it here)
 from ._pyg_store import _as_store, _from_data_list
-from ._pyg_store import check_potential_data  # noqa: F401  (geobatch.torch.check_potential_data)
 from .store import _native_collator, pad_periodic
 
 #: geobatch's array names that PyG (and OCP/fairchem data) spell otherwise: a ``GraphStore``'s
@@ -28,23 +28,6 @@ def _pyg_name(key: str, group) -> str:
     a ``pos`` of its own)."""
     name = PYG_NAMES.get(key, key)
     return key if name in group else name
-
-
-def tensors(batch, device=None) -> dict:
-    """The batch's arrays as tensors (``torch.from_numpy``: no copy on the CPU; moved to
-    ``device`` if given). Keys: the store's node, edge and graph array names, ``senders``,
-    ``receivers``, ``node_graph``, ``n_node``, ``n_edge``, ``graph_mask``."""
-    import torch
-
-    out = {}
-    for group in (batch.nodes, batch.edges, batch.graphs):
-        for k, v in group.items():
-            out[k] = torch.from_numpy(v)
-    for k in ("senders", "receivers", "node_graph", "n_node", "n_edge", "graph_mask"):
-        out[k] = torch.from_numpy(getattr(batch, k))
-    if device is not None:
-        out = {k: v.to(device, non_blocking=True) for k, v in out.items()}
-    return out
 
 
 class PadCollate:

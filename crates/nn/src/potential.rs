@@ -521,6 +521,7 @@ where
     )))
 }
 
+#[cfg(any(test, feature = "checks"))]
 pub mod checks;
 
 /// The scalar value of a rank-1 tensor of one element.
