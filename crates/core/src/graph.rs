@@ -383,17 +383,20 @@ impl GraphSet {
     /// Nodes that receive no edge (an atom alone under a cutoff), over every graph; 0 for full
     /// graphs of two or more nodes. Receivers are sorted within a graph: one pass.
     pub fn isolated_nodes(&self) -> usize {
+        (0..self.len()).map(|g| self.isolated_in(g)).sum()
+    }
+
+    /// Nodes of graph `g` that receive no edge (receivers are sorted within a graph: one pass).
+    fn isolated_in(&self, g: usize) -> usize {
         match &self.edges {
-            Edges::Full => self.sizes.iter().filter(|s| s.nodes == 1).count(),
+            Edges::Full => usize::from(self.sizes[g].nodes == 1),
             Edges::Stored {
                 offsets, receivers, ..
-            } => (0..self.len())
-                .map(|g| {
-                    let r = &receivers[offsets[g] as usize..offsets[g + 1] as usize];
-                    let distinct = r.len() - r.windows(2).filter(|w| w[0] == w[1]).count();
-                    self.node_range(g).len() - distinct
-                })
-                .sum(),
+            } => {
+                let r = &receivers[offsets[g] as usize..offsets[g + 1] as usize];
+                let distinct = r.len() - r.windows(2).filter(|w| w[0] == w[1]).count();
+                self.node_range(g).len() - distinct
+            }
         }
     }
 
@@ -406,19 +409,7 @@ impl GraphSet {
             .filter(|&g| self.sizes[g].nodes > 1 || self.cell(g).is_periodic())
             .collect();
         let atoms: usize = could.iter().map(|&g| self.sizes[g].nodes as usize).sum();
-        let alone = match &self.edges {
-            Edges::Full => 0,
-            Edges::Stored {
-                offsets, receivers, ..
-            } => could
-                .iter()
-                .map(|&g| {
-                    let r = &receivers[offsets[g] as usize..offsets[g + 1] as usize];
-                    let distinct = r.len() - r.windows(2).filter(|w| w[0] == w[1]).count();
-                    self.node_range(g).len() - distinct
-                })
-                .sum(),
-        };
+        let alone = could.iter().map(|&g| self.isolated_in(g)).sum();
         crate::rules::edge_coverage(
             &self.rule,
             self.len(),

@@ -346,14 +346,9 @@ pub fn resolve(
 /// The files two outputs of one command write must differ (`--out` and `--parquet`): the
 /// refusal when `a` and `b` are one file, or one path.
 pub fn distinct(a: (&Output, &str), b: (&Output, &str)) -> Result<()> {
+    let identity = |p: &Path| std::fs::metadata(p).ok().and_then(|m| Identity::of(p, &m));
     let same_path = a.0.path() == b.0.path();
-    let same_file = match (std::fs::metadata(a.0.path()), std::fs::metadata(b.0.path())) {
-        (Ok(ma), Ok(mb)) => {
-            Identity::of(a.0.path(), &ma).is_some()
-                && Identity::of(a.0.path(), &ma) == Identity::of(b.0.path(), &mb)
-        }
-        _ => false,
-    };
+    let same_file = identity(a.0.path()).is_some_and(|i| Some(i) == identity(b.0.path()));
     if (same_path || same_file) && !matches!(a.0, Output::Stream { .. }) {
         return Err(Error::Refused(format!(
             "{} and {} name one file ({}): each output needs its own path",
