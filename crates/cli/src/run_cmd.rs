@@ -47,14 +47,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // the lock is held until the run ends: a second process on the folder is refused
     let claim = policy::claim(&dir, Ask::Run { resume, restart })?;
     match &claim {
+        Claim::Damaged(why) => {
+            return Err(geobatch_runner::RunError::Core(geobatch_core::Error::Refused(format!(
+                "{shown} says it is complete, but it is not what it recorded: {why}; it is left \
+                 as it is: --restart runs it again and replaces it"
+            )))
+            .into());
+        }
         Claim::Complete => {
-            // a folder that says complete is taken at its word only when its files agree
-            geobatch_results::verify::verify_folder(&dir).map_err(|why| {
-                geobatch_runner::RunError::Core(geobatch_core::Error::Refused(format!(
-                    "{shown} says it is complete, but it is not what it recorded: {why}; it is \
-                     left as it is: --restart runs it again and replaces it"
-                )))
-            })?;
             geobatch_process::outln!(
                 "already complete: {shown} (its results are left as they are; \
                  --restart runs it again and replaces them)"

@@ -68,9 +68,9 @@ impl RunState {
     /// why, when they are not.
     pub fn verified(run_dir: &Path) -> (Self, Option<String>) {
         match Self::of(run_dir) {
-            RunState::Complete => match geobatch_results::verify::verify_folder(run_dir) {
-                Ok(()) => (RunState::Complete, None),
-                Err(why) => (RunState::Inconsistent, Some(why)),
+            RunState::Complete => match complete(run_dir) {
+                Claim::Damaged(why) => (RunState::Inconsistent, Some(why)),
+                _ => (RunState::Complete, None),
             },
             state => (state, None),
         }
@@ -161,14 +161,26 @@ pub enum Claim {
         /// What the folder held.
         state: RunState,
     },
-    /// The run is complete: nothing to do.
+    /// The run is complete and its files are what it recorded: nothing to do.
     Complete,
+    /// The run records itself complete, but its files are not what it recorded (why): it is
+    /// left as it is, never counted and never run over without `--restart`.
+    Damaged(String),
     /// Another process runs it now (a sweep leaves it to that process).
     Busy,
 }
 
+/// The one verification of a run that records itself complete: taken at its word only when its
+/// files are what it recorded ([`geobatch_results::verify::verify_folder`]), else damaged.
+fn complete(run_dir: &Path) -> Claim {
+    match geobatch_results::verify::verify_folder(run_dir) {
+        Ok(()) => Claim::Complete,
+        Err(why) => Claim::Damaged(why),
+    }
+}
+
 /// Decides what `ask` may do with `run_dir` and, to run it, takes its lock (and clears what it
-/// discards). A refusal is bad input (exit 2): conflicting flags, or a stopped run that
+/// discards); a complete run's files are verified ([`Claim::Damaged`] when they disagree). A refusal is bad input (exit 2): conflicting flags, or a stopped run that
 /// `geobatch run` was not told to resume or restart. Another process on the folder is an error
 /// for `run` and `advise` ([`RunError::Busy`]) and [`Claim::Busy`] for a sweep.
 pub fn claim(run_dir: &Path, ask: Ask) -> Result<Claim, RunError> {
@@ -186,7 +198,7 @@ pub fn claim(run_dir: &Path, ask: Ask) -> Result<Claim, RunError> {
     }
     // complete runs are never locked for long: a sweep skips them without waiting on a lock
     if ask == Ask::Sweep && is_complete(run_dir) {
-        return Ok(Claim::Complete);
+        return Ok(complete(run_dir));
     }
     let Some(lock) = RunLock::try_acquire(run_dir)? else {
         return match ask {
@@ -200,11 +212,11 @@ pub fn claim(run_dir: &Path, ask: Ask) -> Result<Claim, RunError> {
     let state = RunState::recorded(run_dir);
     let (resume, discard) = match (ask, state) {
         (Ask::Fresh, _) => (false, true),
-        (Ask::Sweep, RunState::Complete) => return Ok(Claim::Complete),
+        (Ask::Sweep, RunState::Complete) => return Ok(complete(run_dir)),
         (Ask::Sweep, _) if state.is_resumable() => (true, false),
         (Ask::Sweep, _) => (false, true),
         (Ask::Run { restart: true, .. }, _) => (false, true),
-        (Ask::Run { .. }, RunState::Complete) => return Ok(Claim::Complete),
+        (Ask::Run { .. }, RunState::Complete) => return Ok(complete(run_dir)),
         (Ask::Run { resume: false, .. }, RunState::Stopped { .. }) => {
             let what = if state.is_resumable() {
                 "stopped with a checkpoint: --resume continues it"

@@ -313,7 +313,7 @@ pub fn task_range(
 /// A run whose folder another process has locked ([`crate::lock::RunLock`]) is left to it, so several
 /// sweeps on one results folder share the runs. A run that fails is recorded in
 /// [`Swept::failed`] and the sweep goes on with the next one. A complete run is skipped only
-/// when its folder is what it recorded ([`geobatch_results::verify::verify_folder`]); otherwise
+/// when its folder is what it recorded ([`Claim::Damaged`] otherwise); otherwise
 /// it is a failed run, named with why, and its folder is left as it is.
 pub fn run_sweep(
     runs: &[SweepRun],
@@ -344,16 +344,14 @@ fn run_one(
     on_start: impl FnOnce(Outcome),
 ) -> Result<Outcome, (Outcome, RunError)> {
     let claim = policy::claim(&run.run_dir, Ask::Sweep).map_err(|e| (Outcome::Ran, e))?;
-    if matches!(claim, Claim::Complete) {
-        geobatch_results::verify::verify_folder(&run.run_dir).map_err(|why| {
+    let outcome = match &claim {
+        Claim::Damaged(why) => {
             let e = geobatch_core::Error::Refused(format!(
                 "complete, but not what it recorded: {why}; it is left as it is: \
                  `geobatch run CONFIG --restart` (with the sweep's settings) runs it again"
             ));
-            (Outcome::Damaged, RunError::Core(e))
-        })?;
-    }
-    let outcome = match &claim {
+            return Err((Outcome::Damaged, RunError::Core(e)));
+        }
         Claim::Complete => Outcome::Skipped,
         Claim::Busy => Outcome::Busy,
         Claim::Run { resume: true, .. } => Outcome::Resumed,
