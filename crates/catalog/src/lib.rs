@@ -55,10 +55,12 @@ plugins! {
     "dataset-synthetic" => geobatch_dataset_synthetic as dataset_synthetic: [("dataset", "synthetic")];
     "model-gcn" => geobatch_model_gcn as model_gcn: [("model", "gcn"), ("model", "sage")];
     "model-mpeu" => geobatch_model_mpeu as model_mpeu: [("model", "mpeu")];
-    "model-painn" => geobatch_model_painn as model_painn: [("model", "painn")];
+    // registered twice: for the graph-level task and as a potential
+    "model-painn" => geobatch_model_painn as model_painn: [("model", "painn"), ("model", "painn")];
     // registered twice: for graph-level and for node-level tasks
     "model-python" => geobatch_model_python as model_python: [("model", "python"), ("model", "python")];
-    "model-schnet" => geobatch_model_schnet as model_schnet: [("model", "schnet")];
+    // registered twice: for the graph-level task and as a potential
+    "model-schnet" => geobatch_model_schnet as model_schnet: [("model", "schnet"), ("model", "schnet")];
     "sink-console" => geobatch_sink_console as sink_console: [("sink", "console")];
     "sink-parquet" => geobatch_sink_parquet as sink_parquet: [("sink", "parquet")];
 }

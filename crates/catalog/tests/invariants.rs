@@ -64,7 +64,7 @@ fn every_batcher_s_padding_adds_zero_energy_and_force_to_a_potential() {
     use geobatch_catalog::dataset_synthetic::{Family, PairLabels, SizeDist, SyntheticSpec};
     use geobatch_core::{
         ForceContext, ForcePredictions, GraphBatch, GraphRule, LossWeights, ModelContext,
-        ModelSpec, SplitSpec,
+        ModelSpec, Potential, PotentialContext, SplitSpec,
     };
     let spec = SyntheticSpec {
         family: Family::Crystals,
@@ -82,20 +82,22 @@ fn every_batcher_s_padding_adds_zero_energy_and_force_to_a_potential() {
     };
     let set = spec.generate(4).unwrap();
     let setup = ForceContext::fit(&set, LossWeights::default(), Some(4.0)).unwrap();
-    let model: Box<dyn ModelSpec> =
+    let model: Box<dyn ModelSpec<Potential>> =
         toml::from_str::<toml::Table>("kind = \"schnet\"\nlatent = 8\nsteps = 2\nrbf = 40\n")
             .unwrap()
             .try_into()
             .unwrap();
     let mut trainer = model
-        .build(&ModelContext {
-            n_species: set.species_classes().len(),
-            target_stats: geobatch_core::TargetStats::of(&set),
-            seed: 1,
-            device: "cpu".into(),
-            optimizer: Default::default(),
-            engine: Default::default(),
-            forces: Some(setup),
+        .build(&PotentialContext {
+            model: ModelContext {
+                n_species: set.species_classes().len(),
+                target_stats: geobatch_core::TargetStats::of(&set),
+                seed: 1,
+                device: "cpu".into(),
+                optimizer: Default::default(),
+                engine: Default::default(),
+            },
+            setup,
         })
         .unwrap();
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * a.abs().max(1e-3);
@@ -116,8 +118,8 @@ fn every_batcher_s_padding_adds_zero_energy_and_force_to_a_potential() {
             let mut tight = plan.clone();
             tight.padded = geobatch_testkit::minimal_padding(plan.real);
             tight_batch.collate(&set, &tight).unwrap();
-            trainer.predict_forces(&batch, &mut p).unwrap();
-            trainer.predict_forces(&tight_batch, &mut q).unwrap();
+            trainer.predict(&batch, &mut p).unwrap();
+            trainer.predict(&tight_batch, &mut q).unwrap();
             for (a, b) in p.energy.iter().zip(&q.energy) {
                 assert!(close(*a, *b), "{label}: energy {a} vs {b}");
             }

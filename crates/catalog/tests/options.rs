@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use geobatch_core::registry::{self, PluginDescriptor, PluginKind, Task};
-use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, OptionDefault, SinkSpec};
+use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, OptionDefault, Potential, SinkSpec};
 use geobatch_node::NodeLevel;
 use std::collections::BTreeSet;
 
@@ -29,6 +29,7 @@ fn round_trip(d: &PluginDescriptor, table: &str) -> Result<serde_json::Value, St
         (Task::Node, PluginKind::Dataset) => via::<Box<dyn DatasetSpec<NodeLevel>>>(table),
         (Task::Node, PluginKind::Batcher) => via::<Box<dyn BatcherSpec<NodeLevel>>>(table),
         (Task::Node, PluginKind::Model) => via::<Box<dyn ModelSpec<NodeLevel>>>(table),
+        (Task::Potential, PluginKind::Model) => via::<Box<dyn ModelSpec<Potential>>>(table),
         (_, PluginKind::Dataset) => via::<Box<dyn DatasetSpec>>(table),
         (_, PluginKind::Batcher) => via::<Box<dyn BatcherSpec>>(table),
         (_, PluginKind::Model) => via::<Box<dyn ModelSpec>>(table),

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use geobatch_core::registry::{self, PluginKind, Task};
-use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, SinkSpec};
+use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, Potential, SinkSpec};
 use geobatch_node::NodeLevel;
 
 #[test]
@@ -80,6 +80,9 @@ fn every_descriptor_example_parses_into_its_registered_spec() {
             }
             (Task::Node, PluginKind::Model) => {
                 parse::<Box<dyn ModelSpec<NodeLevel>>>(d.example).map(|s| s.plugin_name())
+            }
+            (Task::Potential, PluginKind::Model) => {
+                parse::<Box<dyn ModelSpec<Potential>>>(d.example).map(|s| s.plugin_name())
             }
             (_, PluginKind::Dataset) => {
                 parse::<Box<dyn DatasetSpec>>(d.example).map(|s| s.plugin_name())
@@ -237,4 +240,48 @@ fn specs_are_read_by_their_task_and_written_back_kind_first() {
         );
         assert_eq!(once, twice, "{} {}", d.kind, d.name);
     }
+}
+
+/// A potential's model is a graph-level model read again (a dataset that carries forces makes
+/// the config's model the potential of the same name and options): every potential registers a
+/// graph-level model of its name, reads its options back unchanged, and a model that is no
+/// potential is refused naming those that are.
+#[test]
+fn a_potential_is_the_graph_level_model_of_its_name_read_again() {
+    geobatch_catalog::link();
+    let all = registry::descriptors();
+    let models = |task: Task| -> Vec<&str> {
+        all.iter()
+            .filter(|d| d.kind == PluginKind::Model && d.task == task)
+            .map(|d| d.name)
+            .collect()
+    };
+    let potentials = models(Task::Potential);
+    assert_eq!(potentials, ["painn", "schnet"]);
+    for name in potentials {
+        assert!(models(Task::Graph).contains(&name), "{name}");
+        let example = all
+            .iter()
+            .find(|d| d.kind == PluginKind::Model && d.task == Task::Graph && d.name == name)
+            .map(|d| d.example)
+            .unwrap();
+        let spec = parse::<Box<dyn ModelSpec>>(example).unwrap();
+        let potential = geobatch_core::potential::potential_of(spec.as_ref()).unwrap();
+        assert_eq!(potential.plugin_name(), name);
+        assert_eq!(
+            toml::to_string(&*potential).unwrap(),
+            toml::to_string(&*spec).unwrap(),
+            "{name}: the same options"
+        );
+    }
+    let mpeu = parse::<Box<dyn ModelSpec>>("kind = \"mpeu\"\n").unwrap();
+    let err = geobatch_core::potential::potential_of(mpeu.as_ref())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("model.kind = \"mpeu\" does not train as a potential")
+            && err.contains("use \"painn\" or \"schnet\""),
+        "{err}"
+    );
 }

@@ -3,6 +3,7 @@
 //! the fastest measured there (docs/gpu.md §7): on a GPU, fusion with the basis on the device and
 //! the CSR sums; on the CPU, its own kernels with the basis on the host.
 
+use crate::registry::Task;
 use serde::{Deserialize, Serialize};
 
 /// The `[training.engine]` table as a config writes it: an option left out takes its device's
@@ -33,12 +34,13 @@ impl EngineTable {
     }
 
     /// The options a run on `device` uses: those written, the device's defaults for the rest.
-    /// `potential`: the model trains on forces (nested autodiff), whose second-order gradients
-    /// are wrong under fusion with the CSR sums on a GPU (docs/potentials.md), so a potential's
-    /// default there is the chunked sums; written explicitly, that pair is refused when the
-    /// potential is built.
-    pub fn resolve(&self, device: DeviceKind, potential: bool) -> EngineOptions {
+    /// A potential (`task`: [`Task::Potential`]) trains on forces (nested autodiff), whose
+    /// second-order gradients are wrong under fusion with the CSR sums on a GPU
+    /// (docs/potentials.md), so a potential's default there is the chunked sums; written
+    /// explicitly, that pair is refused when the potential is built.
+    pub fn resolve(&self, device: DeviceKind, task: Task) -> EngineOptions {
         let gpu = device != DeviceKind::Cpu;
+        let potential = task == Task::Potential;
         let fusion = self.fusion.unwrap_or(gpu);
         let segments = self.segments.unwrap_or(if gpu && !(potential && fusion) {
             SegmentKernel::Csr
@@ -249,18 +251,18 @@ mod tests {
             upload: Upload::Step,
         };
         let table = EngineTable::default();
-        assert_eq!(table.resolve(DeviceKind::Cuda(0), false), fast);
-        assert_eq!(table.resolve(DeviceKind::Wgpu, false), fast);
+        assert_eq!(table.resolve(DeviceKind::Cuda(0), Task::Graph), fast);
+        assert_eq!(table.resolve(DeviceKind::Wgpu, Task::Graph), fast);
         assert_eq!(
-            table.resolve(DeviceKind::Cpu, false),
+            table.resolve(DeviceKind::Cpu, Task::Graph),
             EngineOptions::default()
         );
         assert_eq!(
-            table.resolve(DeviceKind::Cpu, true),
+            table.resolve(DeviceKind::Cpu, Task::Potential),
             EngineOptions::default()
         );
         // a potential under fusion sums by chunks unless told otherwise; without fusion, by CSR
-        let potential = table.resolve(DeviceKind::Cuda(0), true);
+        let potential = table.resolve(DeviceKind::Cuda(0), Task::Potential);
         assert_eq!(potential.segments, SegmentKernel::Chunked);
         assert!(potential.fusion);
         let unfused = EngineTable {
@@ -268,7 +270,9 @@ mod tests {
             ..EngineTable::default()
         };
         assert_eq!(
-            unfused.resolve(DeviceKind::Cuda(0), true).segments,
+            unfused
+                .resolve(DeviceKind::Cuda(0), Task::Potential)
+                .segments,
             SegmentKernel::Csr
         );
         // what is written wins on every device
@@ -279,7 +283,7 @@ mod tests {
             upload: Some(Upload::Worker),
         };
         for device in [DeviceKind::Cpu, DeviceKind::Wgpu, DeviceKind::Cuda(1)] {
-            let got = written.resolve(device, true);
+            let got = written.resolve(device, Task::Potential);
             assert_eq!(got.basis, BasisPlace::Host);
             assert_eq!(got.segments, SegmentKernel::Chunked);
             assert_eq!(got.upload, Upload::Worker);

@@ -52,10 +52,11 @@ pub use geobatch_gather::{Budget, Shape};
 pub use geobatch_macros::{plugin, plugin_options};
 pub use graph::{AtomLabels, Cell, Edges, GraphParts, GraphSet, GraphSize, LabelKinds, SizeStats};
 pub use model::{
-    Batch, ModelContext, ModelSpec, NamedTensor, OptimizerSpec, Staged, Stager, StepStats, Trainer,
+    Batch, Learner, ModelContext, ModelSpec, NamedTensor, OptimizerSpec, Staged, Stager, StepStats,
+    Trainer,
 };
 pub use plan::Plan;
-pub use potential::{ForceContext, ForcePredictions, LossWeights};
+pub use potential::{ForceContext, ForcePredictions, LossWeights, Potential, PotentialContext};
 pub use records::{EvalRecord, Phases, RunEnd, RunInfo, RunStatus, StepRecord, StepTiming};
 pub use registry::{
     DataProvider, FetchArgs, ImportArgs, OptionDefault, OptionDoc, PluginDescriptor, PluginKind,
@@ -77,4 +78,6 @@ impl TaskType for GraphLevel {
     type Plan = Plan;
     type ModelContext = ModelContext;
     type Batch = GraphBatch;
+    /// Per real graph and target, graph-major, in target units.
+    type Predictions = Vec<f32>;
 }

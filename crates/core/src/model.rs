@@ -135,9 +135,6 @@ pub struct ModelContext {
     pub optimizer: OptimizerSpec,
     /// How the engine runs a step (GPU variants; [`crate::engine`]).
     pub engine: crate::EngineOptions,
-    /// A potential's setup when the dataset carries forces (energy + forces + stress training);
-    /// `None` for the study's per-graph targets.
-    pub forces: Option<crate::potential::ForceContext>,
 }
 
 /// Timing of one training step's phases (ns) and its loss.
@@ -170,8 +167,6 @@ pub struct NamedTensor {
 }
 
 impl Batch for GraphBatch {
-    /// Per real graph and target, graph-major, in target units.
-    type Predictions = Vec<f32>;
     fn real(&self) -> Shape {
         GraphBatch::real(self)
     }
@@ -192,12 +187,13 @@ impl std::fmt::Debug for Staged {
 /// Makes a trainer's device inputs from batches on another thread (the prefetch worker), so
 /// that the copy to the device overlaps the previous step (`training.engine.upload = "worker"`).
 pub trait Stager<B: Batch = GraphBatch>: Send {
-    /// The device inputs of `batch`, for [`Trainer::train_staged`].
+    /// The device inputs of `batch`, for [`Learner::train_staged`].
     fn stage(&mut self, batch: &B) -> Result<Staged>;
 }
 
-/// A model being trained on batches of kind `B`.
-pub trait Trainer<B: Batch = GraphBatch>: Send {
+/// A model being trained on batches of kind `B`: its steps and its state, what the training
+/// loop drives whatever the task ([`Trainer`] adds the task's predictions).
+pub trait Learner<B: Batch = GraphBatch>: Send {
     /// One gradient update on a batch; `step` drives the learning-rate schedule (and, for models
     /// with dropout, the step's random draws, so a resumed run draws the same).
     fn train_step(&mut self, batch: &B, step: u64) -> Result<StepStats>;
@@ -209,29 +205,11 @@ pub trait Trainer<B: Batch = GraphBatch>: Send {
         None
     }
 
-    /// [`Trainer::train_step`] on inputs its [`Trainer::stager`] made from `batch`; the step's
+    /// [`Learner::train_step`] on inputs its [`Learner::stager`] made from `batch`; the step's
     /// transfer phase is then only the hand-over. The default ignores them.
     fn train_staged(&mut self, batch: &B, staged: Staged, step: u64) -> Result<StepStats> {
         drop(staged);
         self.train_step(batch, step)
-    }
-
-    /// Predictions for the batch, written into `out`: for graph batches the real graphs'
-    /// targets in target units (de-standardised), graph-major (`real graphs x targets`); for
-    /// node batches the class of every output node and the summed negative log-likelihood of the
-    /// labelled ones.
-    fn predict(&mut self, batch: &B, out: &mut B::Predictions) -> Result<()>;
-
-    /// A potential's energies, forces and stresses of the batch's real graphs (DESIGN.md §16);
-    /// models that are no potential refuse.
-    fn predict_forces(
-        &mut self,
-        _batch: &B,
-        _out: &mut crate::potential::ForcePredictions,
-    ) -> Result<()> {
-        Err(Error::invalid(
-            "this model predicts per-graph targets, not energies with forces",
-        ))
     }
 
     /// Number of trainable scalars.
@@ -243,11 +221,11 @@ pub trait Trainer<B: Batch = GraphBatch>: Send {
         Err(Error::invalid("this model does not export its parameters"))
     }
 
-    /// Saves parameters, optimiser state and the parameters kept by [`Trainer::keep_best`] into
+    /// Saves parameters, optimiser state and the parameters kept by [`Learner::keep_best`] into
     /// the folder `dir` (which exists).
     fn save(&self, dir: &std::path::Path) -> Result<()>;
 
-    /// Restores what [`Trainer::save`] saved.
+    /// Restores what [`Learner::save`] saved.
     fn load(&mut self, dir: &std::path::Path) -> Result<()>;
 
     /// Sets the learning rate, for schedules driven by the runner (the node-level plateau).
@@ -261,9 +239,20 @@ pub trait Trainer<B: Batch = GraphBatch>: Send {
     /// Remembers the current parameters (in memory) as the best so far.
     fn keep_best(&mut self) -> Result<()>;
 
-    /// Goes back to the parameters last remembered by [`Trainer::keep_best`]; false when none
+    /// Goes back to the parameters last remembered by [`Learner::keep_best`]; false when none
     /// were.
     fn restore_best(&mut self) -> Result<bool>;
+}
+
+/// A model being trained for the task `T`: a [`Learner`] of its batches that predicts what the
+/// task predicts ([`TaskType::Predictions`]).
+pub trait Trainer<T: TaskType = GraphLevel>: Learner<T::Batch> {
+    /// Predictions for the batch, written into `out`: for graph batches the real graphs'
+    /// targets in target units (de-standardised), graph-major (`real graphs x targets`); for a
+    /// potential the real graphs' energies, forces and stresses in the dataset's units; for node
+    /// batches the class of every output node and the summed negative log-likelihood of the
+    /// labelled ones.
+    fn predict(&mut self, batch: &T::Batch, out: &mut T::Predictions) -> Result<()>;
 }
 
 /// Config of a model for the task `T`, registered by name with `#[plugin(name = "...")]`.
@@ -277,30 +266,15 @@ pub trait ModelSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + Sen
     /// Checks the options (`geobatch validate`).
     fn validate(&self) -> Result<()>;
 
-    /// Builds the trainer.
-    fn build(&self, ctx: &T::ModelContext) -> Result<Box<dyn Trainer<T::Batch>>>;
+    /// Builds the trainer (a potential's also checks that the model can be a smooth potential
+    /// on the context's graphs and stresses: `crate::potential::PotentialContext`).
+    fn build(&self, ctx: &T::ModelContext) -> Result<Box<dyn Trainer<T>>>;
 
     /// What one training step holds per padded batch, for models whose activations grow with
     /// the batch (checked by the runner against this process's memory before the step
     /// allocates it); `None` when the model does not say (a Python module's).
     fn step_memory(&self) -> Option<crate::step_memory::StepMemory> {
         None
-    }
-
-    /// Whether the model trains as a potential (energy from positions, forces and stress as its
-    /// derivatives) on a dataset that carries forces.
-    fn trains_forces(&self) -> bool {
-        false
-    }
-
-    /// Whether the model can be a smooth potential on graphs of this `cutoff` radius (`None`:
-    /// fully connected molecules) trained on stresses (`stress`: the training split has them and
-    /// the loss weighs them): a model with a cutoff of its own beyond the graph's radius would
-    /// change its energy by a jump as an atom crosses the radius, and one that predicts no
-    /// stress would leave the stresses untrained without a word. Checked before anything is
-    /// built; the message names the option.
-    fn check_potential(&self, _cutoff: Option<f64>, _stress: bool) -> Result<()> {
-        Ok(())
     }
 
     /// The model's message-passing layers (hops it reads), where it says; `None` otherwise.

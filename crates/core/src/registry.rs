@@ -153,6 +153,9 @@ pub enum Task {
     Graph,
     /// Node classification on one large graph; batches are subgraphs.
     Node,
+    /// An interatomic potential: the graph level's data and batches, a model trained on
+    /// energies, forces and stresses (models only: `crate::potential::Potential`).
+    Potential,
 }
 
 impl Task {
@@ -161,6 +164,7 @@ impl Task {
         match self {
             Task::Graph => "graph",
             Task::Node => "node",
+            Task::Potential => "potential",
         }
     }
 }

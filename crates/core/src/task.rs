@@ -9,7 +9,8 @@ use crate::registry::Task;
 use geobatch_gather::Shape;
 
 /// The data of one task, read by the plugin traits. Implemented by uninhabited marker types:
-/// [`GraphLevel`] here, `geobatch_node::NodeLevel` for node classification.
+/// [`GraphLevel`] here, [`crate::potential::Potential`] (graph-level data, a model trained on
+/// energies, forces and stresses), `geobatch_node::NodeLevel` for node classification.
 pub trait TaskType: 'static + Send + Sync {
     /// The task's name in listings and descriptors.
     const TASK: Task;
@@ -25,6 +26,8 @@ pub trait TaskType: 'static + Send + Sync {
     type ModelContext;
     /// The collated batch a model trains on.
     type Batch: Batch;
+    /// What a trainer predicts for one batch ([`crate::Trainer::predict`]).
+    type Predictions: Default + Send;
 }
 
 /// Graph-level regression over many small graphs (molecules, crystals): the default task of
@@ -34,8 +37,6 @@ pub enum GraphLevel {}
 
 /// What the runner knows of any batch a trainer takes.
 pub trait Batch: Default + Send + 'static {
-    /// What [`crate::Trainer::predict`] writes for this kind of batch.
-    type Predictions: Default + Send;
     /// Real content: nodes, edges, graphs (node batches: local nodes, kept adjacency entries,
     /// output nodes).
     fn real(&self) -> Shape;

@@ -13,6 +13,8 @@
 //! * [`backend`]: the backends a build offers (flex on the CPU; CUDA with the `cuda` feature).
 
 pub mod backend;
+#[cfg(any(test, feature = "checks"))]
+pub mod checks;
 #[cfg(feature = "cube")]
 pub mod cube;
 pub mod export;

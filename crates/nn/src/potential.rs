@@ -23,20 +23,16 @@
 use crate::fused::FusedOps;
 use crate::index::segment_sum;
 use crate::inputs::BatchInputs;
-use crate::state::TrainState;
-use crate::trainer::{GraphRegressor, timed_update};
+use crate::trainer::{GraphRegressor, ModelTrainer, Objective};
 use burn::module::{AutodiffModule, HasAutodiffModule, Module};
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use geobatch_core::engine::SegmentKernel;
 use geobatch_core::{
-    EngineOptions, Error, ForceContext, ForcePredictions, GraphBatch, OptimizerSpec, Result,
-    StepStats, Trainer,
+    EngineOptions, Error, ForceContext, ForcePredictions, GraphBatch, Potential, PotentialContext,
+    Result, Trainer,
 };
-use std::path::Path;
 
 /// A batch's labels and constants on the host, for one potential step.
 struct HostLabels {
@@ -266,53 +262,69 @@ where
     Some((energy * inputs.mask.clone(), forces))
 }
 
-/// Trains a model as a potential on the autodiff backend `B` (its parameters' backend), with
-/// its forces' and stresses' gradients taken on `Autodiff<B>`.
-pub struct ForceTrainer<B: AutodiffBackend, M: AutodiffModule<B>> {
-    state: TrainState<M, OptimizerAdaptor<Adam, M, B>>,
-    spec: OptimizerSpec,
+/// A potential's objective (see the module documentation): the weighted loss of energies,
+/// forces and stresses, with the forces' and stresses' gradients taken on `Autodiff<B>`.
+pub struct PotentialLoss {
     setup: ForceContext,
-    device: B::Device,
-    engine: EngineOptions,
-    params: usize,
+}
+
+impl PotentialLoss {
+    /// The objective of a potential built with `setup`.
+    pub fn new(setup: ForceContext) -> Self {
+        PotentialLoss { setup }
+    }
+}
+
+/// Trains a model as a potential on the autodiff backend `B` (its parameters' backend).
+pub type ForceTrainer<B, M> = ModelTrainer<B, M, PotentialLoss>;
+
+impl<B, M> Objective<B, M> for PotentialLoss
+where
+    B: AutodiffBackend + FusedOps,
+    M: AutodiffModule<B> + GraphRegressor<B> + HasAutodiffModule<Autodiff<B>>,
+    M::TrainModule: GraphRegressor<Autodiff<B>>,
+{
+    type Inputs = ();
+
+    fn inputs(&self, _: &GraphBatch, _: &B::Device, _: &EngineOptions) {}
+
+    fn loss(
+        &self,
+        model: &M,
+        batch: &GraphBatch,
+        _inputs: &(),
+        device: &B::Device,
+        engine: &EngineOptions,
+    ) -> Tensor<B, 1> {
+        step_loss(model, batch, &self.setup, device, engine)
+    }
+
+    fn check(&self, batch: &GraphBatch) -> Result<()> {
+        if batch.forces.is_empty() && self.setup.weights.forces > 0.0 {
+            return Err(Error::invalid(
+                "a potential's step needs a batch with forces (the dataset carries none)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl<B, M> ForceTrainer<B, M>
 where
     B: AutodiffBackend + FusedOps,
-    B::InnerBackend: FusedOps,
     M: AutodiffModule<B> + GraphRegressor<B> + HasAutodiffModule<Autodiff<B>>,
     M::TrainModule: GraphRegressor<Autodiff<B>>,
 {
-    /// A trainer for `model` with the optimiser `spec` and the potential's `setup`.
-    pub fn new(
-        model: M,
-        spec: OptimizerSpec,
-        setup: ForceContext,
-        device: B::Device,
-        engine: EngineOptions,
-    ) -> Self {
-        let params = model.num_params();
-        let optim = fresh_optimizer::<B, M>(&spec);
-        ForceTrainer {
-            state: TrainState::new(model, optim),
-            spec,
-            setup,
-            device,
-            engine,
-            params,
-        }
-    }
-
     /// The loss of `batch` for `model` (parameters tracked on `B`), without an update: what a
     /// step differentiates.
     pub fn loss(&self, model: &M, batch: &GraphBatch) -> Tensor<B, 1> {
-        step_loss(model, batch, &self.setup, &self.device, &self.engine)
-    }
-
-    /// The model being trained.
-    pub fn model(&self) -> Option<&M> {
-        self.state.model().ok()
+        step_loss(
+            model,
+            batch,
+            &self.objective.setup,
+            &self.device,
+            &self.engine,
+        )
     }
 }
 
@@ -342,16 +354,6 @@ where
     potential_loss(batch, setup, energy, dv, device)
 }
 
-fn fresh_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
-    spec: &OptimizerSpec,
-) -> OptimizerAdaptor<Adam, M, B> {
-    AdamConfig::new()
-        .with_beta_1(spec.beta1 as f32)
-        .with_beta_2(spec.beta2 as f32)
-        .with_epsilon(spec.epsilon as f32)
-        .init::<B, M>()
-}
-
 fn host_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
     t.into_data()
         .convert::<f32>()
@@ -359,7 +361,7 @@ fn host_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> 
         .map_err(|e| Error::invalid(format!("{e:?}")))
 }
 
-impl<B, M> Trainer for ForceTrainer<B, M>
+impl<B, M> Trainer<Potential> for ForceTrainer<B, M>
 where
     B: AutodiffBackend + FusedOps,
     B::InnerBackend: FusedOps,
@@ -367,66 +369,35 @@ where
     M: AutodiffModule<B> + GraphRegressor<B> + HasAutodiffModule<Autodiff<B>> + Send,
     M::TrainModule: GraphRegressor<Autodiff<B>>,
 {
-    fn train_step(&mut self, batch: &GraphBatch, step: u64) -> Result<StepStats> {
-        if batch.forces.is_empty() && self.setup.weights.forces > 0.0 {
-            return Err(Error::invalid(
-                "a potential's step needs a batch with forces (the dataset carries none)",
-            ));
-        }
-        let model = self.state.take()?;
-        let lr = self.spec.learning_rate_at(step);
-        let ForceTrainer {
-            state,
-            setup,
-            device,
-            engine,
-            ..
-        } = self;
-        let (model, stats) = timed_update(
-            model,
-            &mut state.optim,
-            lr,
-            device,
-            || (),
-            |model, ()| step_loss(model, batch, setup, device, engine),
-        );
-        state.put(model);
-        Ok(stats)
-    }
-
-    fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {
-        let mut p = ForcePredictions::default();
-        self.predict_forces(batch, &mut p)?;
-        out.clear();
-        out.extend(p.energy.iter().map(|&e| e as f32));
-        Ok(())
-    }
-
-    fn predict_forces(&mut self, batch: &GraphBatch, out: &mut ForcePredictions) -> Result<()> {
+    fn predict(&mut self, batch: &GraphBatch, out: &mut ForcePredictions) -> Result<()> {
         let model = self.state.model()?.clone().no_grad();
-        let host = HostLabels::of(batch, &self.setup);
+        let host = HostLabels::of(batch, &self.objective.setup);
         let mut direct_head = false;
-        let (energy, forces, stress) =
-            match direct::<B, _>(&model, batch, self.setup.cutoff, &self.device, &self.engine) {
-                Some((energy, forces)) => {
-                    direct_head = true;
-                    (energy.inner(), forces.inner(), None)
-                }
-                None => {
-                    let (energy, dv) = energy_and_gradient::<B, _>(
-                        &model,
-                        batch,
-                        self.setup.cutoff,
-                        &self.device,
-                        &self.engine,
-                    );
-                    let periodic = batch.cells.len() == batch.n_node.len();
-                    let (forces, stress) =
-                        forces_and_stress(batch, dv, &host, periodic, &self.device);
-                    (energy, forces, stress)
-                }
-            };
-        let scale = self.setup.scale;
+        let (energy, forces, stress) = match direct::<B, _>(
+            &model,
+            batch,
+            self.objective.setup.cutoff,
+            &self.device,
+            &self.engine,
+        ) {
+            Some((energy, forces)) => {
+                direct_head = true;
+                (energy.inner(), forces.inner(), None)
+            }
+            None => {
+                let (energy, dv) = energy_and_gradient::<B, _>(
+                    &model,
+                    batch,
+                    self.objective.setup.cutoff,
+                    &self.device,
+                    &self.engine,
+                );
+                let periodic = batch.cells.len() == batch.n_node.len();
+                let (forces, stress) = forces_and_stress(batch, dv, &host, periodic, &self.device);
+                (energy, forces, stress)
+            }
+        };
+        let scale = self.objective.setup.scale;
         let real = batch.real();
         let energy = host_values(energy)?;
         let forces = host_values(forces)?;
@@ -456,31 +427,6 @@ where
         }
         Ok(())
     }
-
-    fn parameter_count(&self) -> usize {
-        self.params
-    }
-
-    fn parameters(&self) -> Result<Vec<geobatch_core::NamedTensor>> {
-        Ok(crate::export::parameters(self.state.model()?))
-    }
-
-    fn save(&self, dir: &Path) -> Result<()> {
-        self.state.save::<B>(dir)
-    }
-
-    fn load(&mut self, dir: &Path) -> Result<()> {
-        let fresh = fresh_optimizer::<B, M>(&self.spec);
-        self.state.load::<B>(dir, fresh, &self.device)
-    }
-
-    fn keep_best(&mut self) -> Result<()> {
-        self.state.keep_best()
-    }
-
-    fn restore_best(&mut self) -> Result<bool> {
-        Ok(self.state.restore_best())
-    }
 }
 
 /// A boxed [`ForceTrainer`] for a model built by `make` on `device` of the autodiff backend
@@ -489,10 +435,10 @@ where
 /// right, the update is not; `device_tests::a_potential_trains_like_the_cpu_on_every_gpu_backend`
 /// found it on wgpu), until its cause is found.
 pub fn boxed_potential<B, M>(
-    ctx: &geobatch_core::ModelContext,
+    ctx: &PotentialContext,
     device: B::Device,
     make: impl FnOnce(&B::Device) -> M,
-) -> Result<Box<dyn Trainer>>
+) -> Result<Box<dyn Trainer<Potential>>>
 where
     B: AutodiffBackend + FusedOps,
     B::InnerBackend: FusedOps,
@@ -500,11 +446,8 @@ where
     M: AutodiffModule<B> + GraphRegressor<B> + HasAutodiffModule<Autodiff<B>> + Send + 'static,
     M::TrainModule: GraphRegressor<Autodiff<B>>,
 {
-    let setup = ctx
-        .forces
-        .clone()
-        .ok_or_else(|| Error::invalid("a potential needs a dataset that carries forces"))?;
-    if B::GROUPED_SUMS && ctx.engine.fusion && ctx.engine.segments == SegmentKernel::Csr {
+    let engine = ctx.model.engine;
+    if B::GROUPED_SUMS && engine.fusion && engine.segments == SegmentKernel::Csr {
         return Err(Error::invalid(
             "training.engine: segments = \"csr\" with fusion = true (a GPU's default) gives a \
              potential wrong second-order gradients on the GPU backends (docs/potentials.md, \"On \
@@ -514,10 +457,10 @@ where
     let model = make(&device);
     Ok(Box::new(ForceTrainer::new(
         model,
-        ctx.optimizer.clone(),
-        setup,
+        ctx.model.optimizer.clone(),
+        PotentialLoss::new(ctx.setup.clone()),
         device,
-        ctx.engine,
+        engine,
     )))
 }
 

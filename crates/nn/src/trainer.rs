@@ -1,5 +1,7 @@
-//! The generic trainer: Adam with the staircase learning rate, MSE of standardised targets over
-//! real graphs, predictions in target units.
+//! The one trainer of every graph-level task ([`ModelTrainer`]): Adam with the staircase learning
+//! rate, the timed update, checkpoints and the best parameters, with the task's [`Objective`]:
+//! [`Regression`] (MSE of standardised targets over real graphs, predictions in target units)
+//! here, the potential's in `crate::potential`.
 
 use crate::fused::FusedOps;
 use crate::inputs::BatchInputs;
@@ -11,7 +13,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use geobatch_core::engine::Upload;
 use geobatch_core::{
-    EngineOptions, Error, GraphBatch, OptimizerSpec, Result, Staged, Stager, StepStats,
+    EngineOptions, Error, GraphBatch, Learner, OptimizerSpec, Result, Staged, Stager, StepStats,
     TargetStats, Trainer,
 };
 use std::path::Path;
@@ -40,37 +42,125 @@ pub fn masked_mse<B: Backend>(pred: Tensor<B, 2>, inputs: &BatchInputs<B>) -> Te
         .div_scalar((inputs.n_real.max(1) * t) as f64)
 }
 
-/// Trains any [`GraphRegressor`] module on an autodiff backend.
-pub struct GnnTrainer<B: AutodiffBackend, M: AutodiffModule<B> + GraphRegressor<B>>
-where
-    M::InnerModule: GraphRegressor<B::InnerBackend>,
-{
-    state: TrainState<M, OptimizerAdaptor<Adam, M, B>>,
-    spec: OptimizerSpec,
+/// What a task adds to a [`ModelTrainer`]: the loss a step minimises, the device inputs it is
+/// computed from (made on the prefetch worker where the objective has a [`Stager`]) and the
+/// check a batch passes first. The task's predictions are its `Trainer<T>` impl.
+pub trait Objective<B: AutodiffBackend, M>: Send + 'static {
+    /// A step's device inputs.
+    type Inputs: Send + 'static;
+
+    /// The device inputs of `batch`.
+    fn inputs(
+        &self,
+        batch: &GraphBatch,
+        device: &B::Device,
+        engine: &EngineOptions,
+    ) -> Self::Inputs;
+
+    /// The loss of `batch` for `model` (parameters tracked on `B`): what a step differentiates.
+    fn loss(
+        &self,
+        model: &M,
+        batch: &GraphBatch,
+        inputs: &Self::Inputs,
+        device: &B::Device,
+        engine: &EngineOptions,
+    ) -> Tensor<B, 1>;
+
+    /// Why `batch` cannot be trained on, if it cannot.
+    fn check(&self, _batch: &GraphBatch) -> Result<()> {
+        Ok(())
+    }
+
+    /// A [`Stager`] making [`Objective::Inputs`] on another thread, where the objective has one.
+    fn stager(&self, _device: &B::Device, _engine: &EngineOptions) -> Option<Box<dyn Stager>> {
+        None
+    }
+}
+
+/// The study's objective: MSE of standardised targets over real graphs, predictions in target
+/// units.
+pub struct Regression {
     stats: Vec<TargetStats>,
-    device: B::Device,
-    engine: EngineOptions,
+}
+
+impl Regression {
+    /// The objective of targets standardised by `stats`.
+    pub fn new(stats: Vec<TargetStats>) -> Self {
+        Regression { stats }
+    }
+}
+
+impl<B, M> Objective<B, M> for Regression
+where
+    B: AutodiffBackend + FusedOps,
+    B::Device: Send,
+    M: GraphRegressor<B>,
+{
+    type Inputs = BatchInputs<B>;
+
+    fn inputs(
+        &self,
+        batch: &GraphBatch,
+        device: &B::Device,
+        engine: &EngineOptions,
+    ) -> Self::Inputs {
+        BatchInputs::<B>::new(batch, &self.stats, device, engine)
+    }
+
+    fn loss(
+        &self,
+        model: &M,
+        _batch: &GraphBatch,
+        inputs: &Self::Inputs,
+        _device: &B::Device,
+        _engine: &EngineOptions,
+    ) -> Tensor<B, 1> {
+        masked_mse(model.forward(inputs), inputs)
+    }
+
+    fn stager(&self, device: &B::Device, engine: &EngineOptions) -> Option<Box<dyn Stager>> {
+        (engine.upload == Upload::Worker).then(|| {
+            Box::new(InputStager::<B> {
+                stats: self.stats.clone(),
+                device: device.clone(),
+                engine: *engine,
+            }) as Box<dyn Stager>
+        })
+    }
+}
+
+/// Trains a module on an autodiff backend for a task: the parts every task shares (Adam with the
+/// staircase learning rate, the timed update, checkpoints, the best parameters) and the task's
+/// [`Objective`]: [`Regression`] for the study's targets ([`GnnTrainer`]),
+/// `crate::potential::PotentialLoss` for a potential.
+pub struct ModelTrainer<B: AutodiffBackend, M: AutodiffModule<B>, O> {
+    pub(crate) state: TrainState<M, OptimizerAdaptor<Adam, M, B>>,
+    spec: OptimizerSpec,
+    pub(crate) objective: O,
+    pub(crate) device: B::Device,
+    pub(crate) engine: EngineOptions,
     params: usize,
 }
 
-impl<B: AutodiffBackend, M: AutodiffModule<B> + GraphRegressor<B>> GnnTrainer<B, M>
-where
-    M::InnerModule: GraphRegressor<B::InnerBackend>,
-{
-    /// A trainer for `model` with the given optimiser, target statistics and engine variant.
+/// A trainer of the study's per-graph targets.
+pub type GnnTrainer<B, M> = ModelTrainer<B, M, Regression>;
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>, O> ModelTrainer<B, M, O> {
+    /// A trainer for `model` with the given optimiser, objective and engine variant.
     pub fn new(
         model: M,
         spec: OptimizerSpec,
-        stats: Vec<TargetStats>,
+        objective: O,
         device: B::Device,
         engine: EngineOptions,
     ) -> Self {
         let optim = fresh_optimizer::<B, M>(&spec);
         let params = model.num_params();
-        GnnTrainer {
+        ModelTrainer {
             state: TrainState::new(model, optim),
             spec,
-            stats,
+            objective,
             device,
             engine,
             params,
@@ -150,73 +240,32 @@ where
     )
 }
 
-impl<B: AutodiffBackend + FusedOps, M: AutodiffModule<B> + GraphRegressor<B> + Send> Trainer
-    for GnnTrainer<B, M>
+impl<B, M, O> Learner for ModelTrainer<B, M, O>
 where
-    M::InnerModule: GraphRegressor<B::InnerBackend>,
-    B::InnerBackend: FusedOps,
+    B: AutodiffBackend,
     B::Device: Send,
+    M: AutodiffModule<B> + Send,
+    O: Objective<B, M>,
 {
     fn train_step(&mut self, batch: &GraphBatch, step: u64) -> Result<StepStats> {
-        let model = self.state.take()?;
-        let (model, stats) = timed_update(
-            model,
-            &mut self.state.optim,
-            self.spec.learning_rate_at(step),
-            &self.device,
-            || BatchInputs::<B>::new(batch, &self.stats, &self.device, &self.engine),
-            |model, inputs| masked_mse(model.forward(inputs), inputs),
-        );
-        self.state.put(model);
-        Ok(stats)
+        self.objective.check(batch)?;
+        self.update(
+            batch,
+            |o, device, engine| o.inputs(batch, device, engine),
+            step,
+        )
     }
 
     fn stager(&self) -> Option<Box<dyn Stager>> {
-        (self.engine.upload == Upload::Worker).then(|| {
-            Box::new(InputStager::<B> {
-                stats: self.stats.clone(),
-                device: self.device.clone(),
-                engine: self.engine,
-            }) as Box<dyn Stager>
-        })
+        self.objective.stager(&self.device, &self.engine)
     }
 
     fn train_staged(&mut self, batch: &GraphBatch, staged: Staged, step: u64) -> Result<StepStats> {
-        let Ok(inputs) = staged.0.downcast::<BatchInputs<B>>() else {
+        let Ok(inputs) = staged.0.downcast::<O::Inputs>() else {
             return self.train_step(batch, step);
         };
-        let model = self.state.take()?;
-        let (model, stats) = timed_update(
-            model,
-            &mut self.state.optim,
-            self.spec.learning_rate_at(step),
-            &self.device,
-            || *inputs,
-            |model, inputs| masked_mse(model.forward(inputs), inputs),
-        );
-        self.state.put(model);
-        Ok(stats)
-    }
-
-    fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {
-        let model = self.state.model()?.valid();
-        let inputs =
-            BatchInputs::<B::InnerBackend>::new(batch, &self.stats, &self.device, &self.engine);
-        let pred = model.forward(&inputs);
-        let t = pred.dims()[1];
-        let values: Vec<f32> = pred
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
-            .map_err(|e| Error::invalid(format!("{e:?}")))?;
-        out.clear();
-        for g in 0..batch.real().graphs {
-            for k in 0..t {
-                let s = self.stats[k];
-                out.push((f64::from(values[g * t + k]) * s.std + s.mean) as f32);
-            }
-        }
-        Ok(())
+        self.objective.check(batch)?;
+        self.update(batch, |_, _, _| *inputs, step)
     }
 
     fn parameter_count(&self) -> usize {
@@ -245,7 +294,72 @@ where
     }
 }
 
-fn fresh_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+impl<B, M, O> ModelTrainer<B, M, O>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Objective<B, M>,
+{
+    /// One timed update on `batch` whose device inputs `inputs` makes (timed as the transfer).
+    fn update(
+        &mut self,
+        batch: &GraphBatch,
+        inputs: impl FnOnce(&O, &B::Device, &EngineOptions) -> O::Inputs,
+        step: u64,
+    ) -> Result<StepStats> {
+        let model = self.state.take()?;
+        let ModelTrainer {
+            state,
+            spec,
+            objective,
+            device,
+            engine,
+            ..
+        } = self;
+        let (model, stats) = timed_update(
+            model,
+            &mut state.optim,
+            spec.learning_rate_at(step),
+            device,
+            || inputs(objective, device, engine),
+            |model, inputs| objective.loss(model, batch, inputs, device, engine),
+        );
+        state.put(model);
+        Ok(stats)
+    }
+}
+
+impl<B, M> Trainer for GnnTrainer<B, M>
+where
+    B: AutodiffBackend + FusedOps,
+    B::InnerBackend: FusedOps,
+    B::Device: Send,
+    M: AutodiffModule<B> + GraphRegressor<B> + Send,
+    M::InnerModule: GraphRegressor<B::InnerBackend>,
+{
+    fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {
+        let model = self.state.model()?.valid();
+        let stats = &self.objective.stats;
+        let inputs = BatchInputs::<B::InnerBackend>::new(batch, stats, &self.device, &self.engine);
+        let pred = model.forward(&inputs);
+        let t = pred.dims()[1];
+        let values: Vec<f32> = pred
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .map_err(|e| Error::invalid(format!("{e:?}")))?;
+        out.clear();
+        for g in 0..batch.real().graphs {
+            for k in 0..t {
+                let s = stats[k];
+                out.push((f64::from(values[g * t + k]) * s.std + s.mean) as f32);
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn fresh_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
     spec: &OptimizerSpec,
 ) -> OptimizerAdaptor<Adam, M, B> {
     AdamConfig::new()
@@ -272,7 +386,7 @@ where
     Ok(Box::new(GnnTrainer::new(
         model,
         ctx.optimizer.clone(),
-        ctx.target_stats.clone(),
+        Regression::new(ctx.target_stats.clone()),
         device,
         ctx.engine,
     )))
@@ -306,43 +420,47 @@ where
 #[macro_export]
 macro_rules! trainer {
     ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {
-        $crate::__on_device!($ctx, [$crate::trainer::boxed_trainer], |$b, $device| $make)
+        $crate::__on_device!(
+            $ctx,
+            $ctx,
+            [$crate::trainer::boxed_trainer],
+            |$b, $device| $make
+        )
     };
 }
 
-/// [`trainer!`] for a model that also trains as a potential: with a potential's setup in the
-/// context (a dataset that carries forces) the model is trained on energies, forces and stresses
-/// by a [`crate::potential::ForceTrainer`], on any device (nested autodiff over the CPU, CUDA or
-/// wgpu backend); without one, as [`trainer!`].
+/// [`trainer!`] for a model trained as a potential (`impl ModelSpec<Potential>`): from a
+/// `PotentialContext`, a [`crate::potential::ForceTrainer`] trains it on energies, forces and
+/// stresses on any device (nested autodiff over the CPU, CUDA or wgpu backend).
 #[macro_export]
 macro_rules! potential_trainer {
-    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {{
-        if $ctx.forces.is_none() {
-            $crate::trainer!($ctx, |$b, $device| $make)
-        } else {
-            $crate::__on_device!($ctx, [$crate::potential::boxed_potential], |$b, $device| {
-                $make
-            })
-        }
-    }};
+    ($ctx:expr, |$b:ident, $device:ident| $make:expr) => {
+        $crate::__on_device!(
+            &$ctx.model,
+            $ctx,
+            [$crate::potential::boxed_potential],
+            |$b, $device| { $make }
+        )
+    };
 }
 
 /// The device dispatch of [`trainer!`] and [`potential_trainer!`]: `$boxed` (a path, in
-/// brackets) is called with the autodiff backend of the context's device.
+/// brackets) is called with `$ctx` and the autodiff backend of the device that the model
+/// context `$on` names.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __on_device {
-    ($ctx:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
-        match $crate::backend::parse_device(&$ctx.device).map_err(geobatch_core::Error::invalid)? {
+    ($on:expr, $ctx:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
+        match $crate::backend::parse_device(&$on.device).map_err(geobatch_core::Error::invalid)? {
             $crate::backend::DeviceKind::Cpu => {
                 type $b = $crate::backend::CpuAutodiff;
                 $($boxed)+::<$b, _>($ctx, Default::default(), |$device| $make)
             }
             $crate::backend::DeviceKind::Cuda(index) => {
-                $crate::__cuda_trainer!($ctx, index, [$($boxed)+], |$b, $device| $make)
+                $crate::__cuda_trainer!($on, $ctx, index, [$($boxed)+], |$b, $device| $make)
             }
             $crate::backend::DeviceKind::Wgpu => {
-                $crate::__wgpu_trainer!($ctx, [$($boxed)+], |$b, $device| $make)
+                $crate::__wgpu_trainer!($on, $ctx, [$($boxed)+], |$b, $device| $make)
             }
         }
     }};
@@ -353,9 +471,9 @@ macro_rules! __on_device {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __cuda_trainer {
-    ($ctx:expr, $index:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
+    ($on:expr, $ctx:expr, $index:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
         let device = $crate::backend::cuda_device($index).map_err(geobatch_core::Error::invalid)?;
-        if $ctx.engine.fusion {
+        if $on.engine.fusion {
             type $b = $crate::backend::GpuFusedAutodiff;
             $($boxed)+::<$b, _>($ctx, device, |$device| $make)
         } else {
@@ -371,7 +489,7 @@ macro_rules! __cuda_trainer {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __cuda_trainer {
-    ($ctx:expr, $index:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
+    ($on:expr, $ctx:expr, $index:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
         let _ = $index;
         Err(geobatch_core::Error::invalid(
             "this geobatch was built without the `cuda` feature",
@@ -384,9 +502,9 @@ macro_rules! __cuda_trainer {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __wgpu_trainer {
-    ($ctx:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
+    ($on:expr, $ctx:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
         let device = $crate::backend::wgpu_device().map_err(geobatch_core::Error::invalid)?;
-        if $ctx.engine.fusion {
+        if $on.engine.fusion {
             type $b = $crate::backend::WgpuFusedAutodiff;
             $($boxed)+::<$b, _>($ctx, device, |$device| $make)
         } else {
@@ -402,7 +520,7 @@ macro_rules! __wgpu_trainer {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __wgpu_trainer {
-    ($ctx:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
+    ($on:expr, $ctx:expr, [$($boxed:tt)+], |$b:ident, $device:ident| $make:expr) => {{
         Err(geobatch_core::Error::invalid(
             "this geobatch was built without the `wgpu` feature",
         ))

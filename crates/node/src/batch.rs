@@ -142,7 +142,6 @@ impl NodeBatch {
 }
 
 impl geobatch_core::model::Batch for NodeBatch {
-    type Predictions = NodePredictions;
     /// Local nodes, kept entries, output nodes.
     fn real(&self) -> geobatch_core::Shape {
         geobatch_core::Shape {

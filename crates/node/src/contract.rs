@@ -1,7 +1,7 @@
 //! The node-level task as a type ([`NodeLevel`]) and its data: datasets that are one graph,
 //! batchers that plan subgraphs of it, and trainers that classify output nodes.
 
-use crate::batch::{NodeBatch, NodePlan};
+use crate::batch::{NodeBatch, NodePlan, NodePredictions};
 use crate::graph::NodeGraph;
 use geobatch_core::dataset::SplitName;
 use geobatch_core::registry::Task;
@@ -103,4 +103,5 @@ impl TaskType for NodeLevel {
     type Plan = NodePlan;
     type ModelContext = NodeModelContext;
     type Batch = NodeBatch;
+    type Predictions = NodePredictions;
 }

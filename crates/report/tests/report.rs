@@ -13,21 +13,10 @@ use std::sync::atomic::AtomicBool;
 
 /// Every record batch of the files of `dir` whose names start with `prefix`, in name order.
 fn batches(dir: &Path, prefix: &str) -> Vec<arrow_array::RecordBatch> {
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .collect();
-    parts.sort();
+    let parts = geobatch_testkit::results::files_starting(dir, prefix);
     parts
-        .into_iter()
-        .flat_map(|p| {
-            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
-                .unwrap()
-                .build()
-                .unwrap()
-                .map(|b| b.unwrap())
-        })
+        .iter()
+        .flat_map(|p| geobatch_testkit::results::read(p))
         .collect()
 }
 

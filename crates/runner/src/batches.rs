@@ -124,7 +124,7 @@ pub fn run_batches_with_plans(
     let dataset = load_dataset(loaded)?;
     RunError::unless_stopped(stop, "loading the dataset")?;
     let set = dataset.split(split);
-    let batcher = batcher_for(loaded, set, split)?;
+    let batcher = batcher_for(loaded, loaded.config.batcher.as_ref(), set, split)?;
     let budget = batcher.budget();
     let mut source = GraphSource::new(set, batcher, split, loaded)?;
     let run = new_run(
@@ -258,7 +258,7 @@ pub fn planned_batches(loaded: &LoadedConfig, steps: u64) -> Result<Vec<PlannedB
     let dataset = load_dataset(loaded)?;
     let split = geobatch_core::SplitName::Train;
     let set = dataset.split(split);
-    let batcher = batcher_for(loaded, set, split)?;
+    let batcher = batcher_for(loaded, loaded.config.batcher.as_ref(), set, split)?;
     let mut source = GraphSource::new(set, batcher, split, loaded)?;
     geobatch_process::memory::check_available(
         &format!("{steps} planned steps"),

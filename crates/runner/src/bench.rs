@@ -5,10 +5,10 @@
 use crate::config::LoadedConfig;
 use crate::config::Mode;
 use crate::error::RunError;
-use crate::train::graph_source::GraphSource;
-use crate::train::{Flow, Progress, feed, timed_update};
+use crate::train::graph_source::{GraphSource, batcher_for};
+use crate::train::{Drive, Flow, Progress, feed, timed_update};
 use geobatch_core::stats::{median, quantile};
-use geobatch_core::{BatcherContext, BatcherSpec, SplitName, StepRecord};
+use geobatch_core::{BatcherSpec, SplitName, StepRecord};
 use std::fmt::Write as _;
 
 /// Timing of one batch size.
@@ -65,6 +65,30 @@ pub fn model_named(name: &str) -> Result<Box<dyn geobatch_core::ModelSpec>, RunE
         .map_err(|e: toml::de::Error| RunError::Usage(format!("--model {name:?}: {e}")))
 }
 
+/// The config's model, for `what` a job does with it (`to benchmark`, `to dump`); refused as
+/// the config's error when it has none.
+pub(crate) fn model_to<'a>(
+    loaded: &'a LoadedConfig,
+    what: &str,
+) -> Result<&'a (dyn geobatch_core::ModelSpec + 'static), RunError> {
+    loaded
+        .config
+        .model
+        .as_deref()
+        .ok_or_else(|| loaded.input_error(&format!("no [model] table {what}")))
+}
+
+/// The training split's batch source with the config's batcher at batch size `bs`.
+pub(crate) fn source_at<'d>(
+    loaded: &LoadedConfig,
+    train: &'d geobatch_core::GraphSet,
+    bs: usize,
+) -> Result<GraphSource<'d>, RunError> {
+    let spec = with_batch_size(loaded.config.batcher.as_ref(), bs);
+    let batcher = batcher_for(loaded, spec.as_ref(), train, SplitName::Train)?;
+    GraphSource::new(train, batcher, SplitName::Train, loaded)
+}
+
 /// The config's batcher with another batch size: a copy of its spec, edited.
 pub fn with_batch_size(
     spec: &(dyn BatcherSpec + 'static),
@@ -89,9 +113,7 @@ pub fn bench_step(
         file: loaded.path.clone(),
         message: m,
     };
-    if cfg.model.is_none() {
-        return Err(input("no [model] table to benchmark".into()));
-    }
+    model_to(loaded, "to benchmark")?;
     let dataset = crate::train::graph_source::load_dataset(loaded)?;
     let counts = if threads.is_empty() {
         vec![crate::threads::resolve(cfg.training.threads)]
@@ -133,26 +155,10 @@ fn bench_one(
     threads: usize,
 ) -> Result<StepBench, RunError> {
     let cfg = &loaded.config;
-    let input = |m: String| RunError::Config {
-        file: loaded.path.clone(),
-        message: m,
-    };
-    let model = cfg
-        .model
-        .as_ref()
-        .ok_or_else(|| input("no [model] table to benchmark".into()))?;
-    let train = dataset.split(SplitName::Train);
-    let spec = with_batch_size(cfg.batcher.as_ref(), bs);
-    let ctx = BatcherContext {
-        sizes: train.sizes(),
-        split: "train",
-        quirks: cfg.experiment.quirks,
-    };
-    let batcher = geobatch_core::batcher::build_for_training(spec.as_ref(), &ctx)?;
-    let mut source = GraphSource::new(train, batcher, SplitName::Train, loaded)?;
+    let model = model_to(loaded, "to benchmark")?;
+    let mut source = source_at(loaded, dataset.split(SplitName::Train), bs)?;
     // a dataset with forces benchmarks a potential's step (energy, forces, stress)
-    let forces = crate::train::graph::potential_setup(loaded, dataset, model.as_ref())?;
-    let mut trainer = model.build(&crate::train::graph::model_context(loaded, dataset, forces))?;
+    let mut trainer = crate::train::graph::GraphModel::build(loaded, dataset, model)?;
     // steps on a shape met for the first time are not steady: the run goes on until `steps`
     // steady ones are timed, or at most STEADY_TRIES times as many steps have run
     let most = (warmup + steps.saturating_mul(STEADY_TRIES)) as u64;
@@ -161,7 +167,7 @@ fn bench_one(
     let mut ran = 0;
     let mode = cfg.training.mode;
     let stager = match mode {
-        Mode::Prefetch => trainer.stager(),
+        Mode::Prefetch => trainer.learner().stager(),
         Mode::Serial => None,
     };
     feed(
@@ -172,7 +178,7 @@ fn bench_one(
         stager,
         &mut |step, built| {
             let warm = step < warmup as u64;
-            let (r, _) = timed_update(trainer.as_mut(), built, step, warm, &mut progress)?;
+            let (r, _) = timed_update(trainer.learner(), built, step, warm, &mut progress)?;
             records.extend(r.is_steady().then_some(r));
             ran += 1;
             Ok(if records.len() >= steps {

@@ -112,7 +112,10 @@ impl AnyConfig {
     /// The config of `doc`, typed as its kind once `request` is found possible for that kind.
     fn parse(doc: Document<'_>, request: Request) -> Result<Self, RunError> {
         Ok(AnyConfig(match doc.task() {
-            Task::Graph => Box::new(Self::typed::<ExperimentConfig>(doc, request)?),
+            // a potential is a graph-level config whose dataset carries forces
+            Task::Graph | Task::Potential => {
+                Box::new(Self::typed::<ExperimentConfig>(doc, request)?)
+            }
             Task::Node => Box::new(Self::typed::<NodeConfig>(doc, request)?),
         }))
     }

@@ -2,8 +2,9 @@
 //! study, sweeps) and fans their measurements out to the configured sinks.
 //!
 //! One training loop ([`train`]) and one batching-study loop ([`study`]) serve both kinds of
-//! task: graph batches of many small graphs ([`train::graph`], [`batches`]) and node batches of
-//! one large graph ([`node`]). [`jobs::AnyConfig`] picks the kind by the config's dataset plugin.
+//! task: graph batches of many small graphs ([`train::graph`], [`batches`]; a potential where
+//! the dataset carries forces, [`potential`]) and node batches of one large graph ([`node`]).
+//! [`jobs::AnyConfig`] picks the kind by the config's dataset plugin.
 //!
 //! The runner depends only on `geobatch-core`: plugins reach it through the registries, so any
 //! binary that links `geobatch-catalog` (or its own plugin crates) can run every config.
@@ -12,7 +13,7 @@ pub mod advise;
 pub mod batches;
 pub mod bench;
 pub mod config;
-pub mod dump;
+
 pub mod env;
 pub mod error;
 pub mod evaluate;
@@ -22,7 +23,8 @@ pub mod jobs;
 pub mod lock;
 pub mod node;
 pub mod policy;
-pub mod predict;
+pub mod potential;
+
 pub mod request;
 pub mod sinks;
 pub mod slurm;

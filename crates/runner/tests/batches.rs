@@ -7,8 +7,7 @@ use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt32Type, UInt64Type};
 use geobatch_runner::{LoadedConfig, RunError, run_batches};
-use geobatch_testkit::results::run_value;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use geobatch_testkit::results::{run_value, steps};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -20,31 +19,6 @@ fn config(dir: &Path, dataset: &str, batcher: &str, extra: &str) -> LoadedConfig
         dir.display().to_string()
     );
     LoadedConfig::from_str(&text, Path::new("test.toml")).unwrap()
-}
-
-fn steps(run_dir: &Path) -> Vec<RecordBatch> {
-    let mut parts: Vec<_> = std::fs::read_dir(run_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("steps-")
-        })
-        .collect();
-    parts.sort();
-    parts
-        .iter()
-        .flat_map(|p| {
-            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
-                .unwrap()
-                .build()
-                .unwrap()
-                .map(|b| b.unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 fn column(batches: &[RecordBatch], name: &str) -> Vec<u64> {

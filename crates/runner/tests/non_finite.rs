@@ -8,7 +8,9 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
-use geobatch_core::{GraphBatch, ModelContext, ModelSpec, Result, StepStats, Trainer};
+use geobatch_core::{
+    Batch, GraphBatch, Learner, ModelContext, ModelSpec, Result, StepStats, Trainer,
+};
 use geobatch_node::{NodeBatch, NodeLevel, NodeModelContext, NodePredictions};
 use geobatch_runner::ExperimentConfig;
 use geobatch_runner::jobs::AnyConfig;
@@ -68,27 +70,20 @@ impl ModelSpec<NodeLevel> for Broken {
         Ok(())
     }
 
-    fn build(&self, _ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
+    fn build(&self, _ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeLevel>>> {
         Ok(Box::new(BrokenTrainer {
             predict: self.predict.clone(),
         }))
     }
 }
 
-impl Trainer for BrokenTrainer {
-    fn train_step(&mut self, _batch: &GraphBatch, _step: u64) -> Result<StepStats> {
+/// Its steps, whatever the task: a finite loss, nothing saved.
+impl<B: Batch> Learner<B> for BrokenTrainer {
+    fn train_step(&mut self, _batch: &B, _step: u64) -> Result<StepStats> {
         Ok(Self::step())
     }
 
-    fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {
-        let n = batch.real().graphs * batch.n_targets();
-        out.clear();
-        match self.predict.as_str() {
-            "nan" => out.resize(n, f32::NAN),
-            "inf" => out.resize(n, f32::INFINITY),
-            "short" => out.resize(n - 1, 0.0),
-            _ => out.resize(n, 0.0),
-        }
+    fn set_learning_rate(&mut self, _lr: f64) -> Result<()> {
         Ok(())
     }
 
@@ -113,11 +108,21 @@ impl Trainer for BrokenTrainer {
     }
 }
 
-impl Trainer<NodeBatch> for BrokenTrainer {
-    fn train_step(&mut self, _batch: &NodeBatch, _step: u64) -> Result<StepStats> {
-        Ok(Self::step())
+impl Trainer for BrokenTrainer {
+    fn predict(&mut self, batch: &GraphBatch, out: &mut Vec<f32>) -> Result<()> {
+        let n = batch.real().graphs * batch.n_targets();
+        out.clear();
+        match self.predict.as_str() {
+            "nan" => out.resize(n, f32::NAN),
+            "inf" => out.resize(n, f32::INFINITY),
+            "short" => out.resize(n - 1, 0.0),
+            _ => out.resize(n, 0.0),
+        }
+        Ok(())
     }
+}
 
+impl Trainer<NodeLevel> for BrokenTrainer {
     fn predict(&mut self, batch: &NodeBatch, out: &mut NodePredictions) -> Result<()> {
         let n = batch.outputs.len();
         out.classes.clear();
@@ -132,30 +137,6 @@ impl Trainer<NodeBatch> for BrokenTrainer {
             _ => out.classes.resize(n, 0),
         }
         Ok(())
-    }
-
-    fn parameter_count(&self) -> usize {
-        1
-    }
-
-    fn save(&self, _dir: &Path) -> Result<()> {
-        Ok(())
-    }
-
-    fn load(&mut self, _dir: &Path) -> Result<()> {
-        Ok(())
-    }
-
-    fn set_learning_rate(&mut self, _lr: f64) -> Result<()> {
-        Ok(())
-    }
-
-    fn keep_best(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    fn restore_best(&mut self) -> Result<bool> {
-        Ok(false)
     }
 }
 
@@ -212,16 +193,8 @@ fn rmse(run: &Path) -> Vec<f64> {
 }
 
 fn steps(run: &Path) -> usize {
-    std::fs::read_dir(run)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("steps-")
-        })
-        .flat_map(|p| read(&p))
+    geobatch_testkit::results::steps(run)
+        .iter()
         .map(|b| b.num_rows())
         .sum()
 }

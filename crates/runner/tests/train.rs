@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, UInt64Type};
 use geobatch_runner::{LoadedConfig, run_train};
 use geobatch_testkit::results::{run_count, run_value};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -24,39 +24,22 @@ fn config(dir: &Path, model: &str, batcher: &str, training: &str) -> LoadedConfi
 }
 
 fn column(run_dir: &Path, name: &str) -> Vec<f64> {
-    let mut parts: Vec<_> = std::fs::read_dir(run_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("steps-")
-        })
-        .collect();
-    parts.sort();
     let mut out = Vec::new();
-    for p in parts {
-        for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
-            .unwrap()
-            .build()
-            .unwrap()
-        {
-            let c = b.unwrap().column_by_name(name).unwrap().clone();
-            if name == "loss" {
-                out.extend(
-                    c.as_primitive::<Float32Type>()
-                        .values()
-                        .iter()
-                        .map(|&v| f64::from(v)),
-                );
-            } else {
-                out.extend(
-                    c.as_primitive::<UInt64Type>()
-                        .iter()
-                        .map(|v| v.map_or(-1.0, |v| v as f64)),
-                );
-            }
+    for b in geobatch_testkit::results::steps(run_dir) {
+        let c = b.column_by_name(name).unwrap().clone();
+        if name == "loss" {
+            out.extend(
+                c.as_primitive::<Float32Type>()
+                    .values()
+                    .iter()
+                    .map(|&v| f64::from(v)),
+            );
+        } else {
+            out.extend(
+                c.as_primitive::<UInt64Type>()
+                    .iter()
+                    .map(|v| v.map_or(-1.0, |v| v as f64)),
+            );
         }
     }
     out

@@ -382,16 +382,8 @@ fn selections_ids_and_splits() {
     let a = load(&s, dir.path());
     assert_eq!(SplitName::ALL.map(|n| a.split(n).len()), [80, 10, 10]);
     assert_eq!(a.target_units(), ["Ha"]);
-    let saved: Vec<_> = std::fs::read_dir(dir.path().join("splits"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("extxyz-100-")
-        })
-        .collect();
+    let saved =
+        geobatch_testkit::results::files_starting(&dir.path().join("splits"), "extxyz-100-");
     assert_eq!(saved.len(), 1);
     // the split file named: reused under another seed
     let mut s = s;

@@ -9,7 +9,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{Adam, AdamConfig};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
-use geobatch_core::{Error, ModelSpec, Result, StepStats, Trainer, plugin_options};
+use geobatch_core::{Error, Learner, ModelSpec, Result, StepStats, Trainer, plugin_options};
 use geobatch_nn::backend::{DeviceKind, parse_device};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::state::TrainState;
@@ -74,7 +74,7 @@ impl NodeNetSpec {
         sage: bool,
         ctx: &NodeModelContext,
         device: B::Device,
-    ) -> Box<dyn Trainer<NodeBatch>>
+    ) -> Box<dyn Trainer<NodeLevel>>
     where
         B::InnerBackend: FusedOps,
         B::Device: Send,
@@ -94,7 +94,7 @@ impl NodeNetSpec {
         Box::new(GcnTrainer::<B>::new(net, ctx, device))
     }
 
-    fn build(&self, sage: bool, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
+    fn build(&self, sage: bool, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeLevel>>> {
         self.validate()?;
         if ctx.n_features == 0 {
             return Err(Error::invalid(
@@ -156,7 +156,7 @@ impl ModelSpec<NodeLevel> for GcnSpec {
     fn layers(&self) -> Option<usize> {
         Some(self.net.layers)
     }
-    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
+    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeLevel>>> {
         self.net.build(false, ctx)
     }
 }
@@ -182,7 +182,7 @@ impl ModelSpec<NodeLevel> for SageSpec {
     fn layers(&self) -> Option<usize> {
         Some(self.net.layers)
     }
-    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
+    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeLevel>>> {
         self.net.build(true, ctx)
     }
 }
@@ -230,7 +230,7 @@ fn step_seed(seed: u64, step: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-impl<B: AutodiffBackend + FusedOps> Trainer<NodeBatch> for GcnTrainer<B>
+impl<B: AutodiffBackend + FusedOps> Learner<NodeBatch> for GcnTrainer<B>
 where
     B::InnerBackend: FusedOps,
     B::Device: Send,
@@ -248,28 +248,6 @@ where
         );
         self.state.put(model);
         Ok(stats)
-    }
-
-    fn predict(&mut self, batch: &NodeBatch, out: &mut NodePredictions) -> Result<()> {
-        let model = self.state.model()?.valid();
-        let inputs = NodeInputs::<B::InnerBackend>::new(batch, &self.device);
-        let logp = model.forward(&inputs);
-        let loss: f32 = nll(logp.clone(), &inputs).into_scalar().elem();
-        let best: Vec<i64> = logp
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .into_vec()
-            .map_err(|e| Error::invalid(format!("{e:?}")))?;
-        out.classes.clear();
-        out.classes.extend(best.into_iter().map(|c| c as u32));
-        // a batch without labelled outputs adds nothing (its mean over none is not a number)
-        out.nll = if inputs.n_labelled == 0 {
-            0.0
-        } else {
-            f64::from(loss) * inputs.n_labelled as f64
-        };
-        Ok(())
     }
 
     fn parameter_count(&self) -> usize {
@@ -296,6 +274,34 @@ where
 
     fn restore_best(&mut self) -> Result<bool> {
         Ok(self.state.restore_best())
+    }
+}
+
+impl<B: AutodiffBackend + FusedOps> Trainer<NodeLevel> for GcnTrainer<B>
+where
+    B::InnerBackend: FusedOps,
+    B::Device: Send,
+{
+    fn predict(&mut self, batch: &NodeBatch, out: &mut NodePredictions) -> Result<()> {
+        let model = self.state.model()?.valid();
+        let inputs = NodeInputs::<B::InnerBackend>::new(batch, &self.device);
+        let logp = model.forward(&inputs);
+        let loss: f32 = nll(logp.clone(), &inputs).into_scalar().elem();
+        let best: Vec<i64> = logp
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .into_vec()
+            .map_err(|e| Error::invalid(format!("{e:?}")))?;
+        out.classes.clear();
+        out.classes.extend(best.into_iter().map(|c| c as u32));
+        // a batch without labelled outputs adds nothing (its mean over none is not a number)
+        out.nll = if inputs.n_labelled == 0 {
+            0.0
+        } else {
+            f64::from(loss) * inputs.n_labelled as f64
+        };
+        Ok(())
     }
 }
 

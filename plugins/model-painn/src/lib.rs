@@ -33,7 +33,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use gates::GateOps;
 use geobatch_core::engine::BasisPlace;
-use geobatch_core::{Error, ModelContext, ModelSpec, Result, Trainer, plugin_options};
+use geobatch_core::{
+    Error, ModelContext, ModelSpec, Potential, PotentialContext, Result, Trainer, plugin_options,
+};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Linear, add_bias, gather_rows, matmul, silu};
@@ -425,33 +427,59 @@ impl ModelSpec for PainnSpec {
     }
 
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
-        self.validate()?;
-        if let Some(f) = &ctx.forces {
-            self.check_potential(f.cutoff, f.stress && f.weights.stress() > 0.0)?;
-        }
+        <Self as ModelSpec>::validate(self)?;
         let (species, targets) = (ctx.n_species, ctx.target_stats.len());
-        geobatch_nn::potential_trainer!(ctx, |B, device| Painn::<B>::new(
+        geobatch_nn::trainer!(ctx, |B, device| Painn::<B>::new(
             self, species, targets, ctx.seed, device
         ))
     }
+}
 
-    fn trains_forces(&self) -> bool {
-        true
+#[geobatch_core::plugin(
+    name = "painn",
+    summary = "PaiNN as a potential: the energy of the positions, forces as its negative gradient (or a direct head, forces = \"direct\"), stress as its strain derivative",
+    example = "hidden = 128\nlayers = 3\ncutoff = 5.0\n"
+)]
+impl ModelSpec<Potential> for PainnSpec {
+    fn validate(&self) -> Result<()> {
+        <Self as ModelSpec>::validate(self)
     }
 
+    fn step_memory(&self) -> Option<geobatch_core::step_memory::StepMemory> {
+        Some(self.memory())
+    }
+
+    fn build(&self, ctx: &PotentialContext) -> Result<Box<dyn Trainer<Potential>>> {
+        <Self as ModelSpec>::validate(self)?;
+        self.check_potential(ctx.setup.cutoff, ctx.trains_stress())?;
+        let m = &ctx.model;
+        let (species, targets) = (m.n_species, m.target_stats.len());
+        geobatch_nn::potential_trainer!(ctx, |B, device| Painn::<B>::new(
+            self, species, targets, m.seed, device
+        ))
+    }
+}
+
+impl PainnSpec {
+    /// Whether PaiNN can be a smooth potential on graphs of this `cutoff` radius (`None`: fully
+    /// connected molecules) trained on stresses (`stress`): its cosine cutoff within the graph's
+    /// radius (beyond it an atom crossing the radius would change the energy by a jump), and a
+    /// conservative head where stresses train (a direct head predicts none). Refused as the
+    /// config's error (exit 2).
     fn check_potential(&self, cutoff: Option<f64>, stress: bool) -> Result<()> {
         if stress && self.forces == ForceHead::Direct {
-            return Err(Error::invalid(
+            return Err(Error::Refused(
                 "model.forces = \"direct\" predicts no stress, but the training split has \
                  stresses that training.loss.stress weighs: leave \"stress\" out of \
                  dataset.targets (or set training.loss.stress = 0), or use forces = \
-                 \"conservative\"",
+                 \"conservative\""
+                    .into(),
             ));
         }
         match cutoff {
             // edges between the graph's radius and the model's cutoff are missing: an atom
             // crossing the radius would change the energy by a jump
-            Some(rc) if self.cutoff > rc => Err(Error::invalid(format!(
+            Some(rc) if self.cutoff > rc => Err(Error::Refused(format!(
                 "model.cutoff = {} is beyond the graph's radius ({rc} A): a potential's energy \
                  must be smooth in the positions, so the model's cosine cutoff must be within \
                  the edges the graph holds: set model.cutoff <= {rc} (or a larger graph radius)",

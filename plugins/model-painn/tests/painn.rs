@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use geobatch_core::{GraphRule, GraphSet, ModelSpec, Shape, TargetStats};
+use geobatch_core::{GraphLevel, GraphRule, GraphSet, ModelSpec, Shape, TargetStats};
 use geobatch_dataset_synthetic::SyntheticSpec;
 use geobatch_geometry::GraphSetBuilder;
 use geobatch_model_painn::message::message;
@@ -28,7 +28,12 @@ fn parameter_count_matches_the_hand_count() {
     assert_eq!(by_hand, 2_284_545);
     let spec = PainnSpec::default();
     assert_eq!(spec.parameter_count(5, 1), by_hand);
-    assert_eq!(spec.build(&ctx(5)).unwrap().parameter_count(), by_hand);
+    assert_eq!(
+        ModelSpec::<GraphLevel>::build(&spec, &ctx(5))
+            .unwrap()
+            .parameter_count(),
+        by_hand
+    );
 }
 
 fn molecules(n: usize, seed: u64) -> GraphSet {

@@ -11,8 +11,8 @@ mod wire;
 mod worker;
 
 use geobatch_core::{
-    Error, GraphBatch, ModelContext, ModelSpec, OptimizerSpec, Result, StepStats, Trainer,
-    plugin_options,
+    Error, GraphBatch, Learner, ModelContext, ModelSpec, OptimizerSpec, Result, StepStats,
+    TaskType, Trainer, plugin_options,
 };
 use geobatch_node::{NodeBatch, NodeLevel, NodeModelContext};
 use segment::Segment;
@@ -125,7 +125,7 @@ impl ModelSpec<NodeLevel> for PythonSpec {
         self.check()
     }
 
-    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeBatch>>> {
+    fn build(&self, ctx: &NodeModelContext) -> Result<Box<dyn Trainer<NodeLevel>>> {
         self.check_module()?;
         Ok(Box::new(PythonTrainer::start_node(self, ctx)?))
     }
@@ -266,7 +266,7 @@ impl<B: Wire> PythonTrainer<B> {
     }
 }
 
-impl<B: Wire> Trainer<B> for PythonTrainer<B> {
+impl<B: Wire> Learner<B> for PythonTrainer<B> {
     fn train_step(&mut self, batch: &B, step: u64) -> Result<StepStats> {
         let what = format!("train_step at step {step}");
         let lr = match &self.rate {
@@ -295,11 +295,6 @@ impl<B: Wire> Trainer<B> for PythonTrainer<B> {
             backward_ns: None,
             optimizer_ns: None,
         })
-    }
-
-    fn predict(&mut self, batch: &B, out: &mut B::Predictions) -> Result<()> {
-        let (reply, _) = self.call_with_batch("predict", "predict", batch, json!({}))?;
-        B::read_predictions(&reply, out)
     }
 
     fn parameter_count(&self) -> usize {
@@ -333,6 +328,13 @@ impl<B: Wire> Trainer<B> for PythonTrainer<B> {
     fn restore_best(&mut self) -> Result<bool> {
         let reply = self.call("restore_best", "restore_best", json!({}))?;
         Ok(reply.get("restored").and_then(Value::as_bool) == Some(true))
+    }
+}
+
+impl<B: Wire> Trainer<B::Task> for PythonTrainer<B> {
+    fn predict(&mut self, batch: &B, out: &mut <B::Task as TaskType>::Predictions) -> Result<()> {
+        let (reply, _) = self.call_with_batch("predict", "predict", batch, json!({}))?;
+        B::read_predictions(&reply, out)
     }
 }
 

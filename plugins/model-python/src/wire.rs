@@ -5,12 +5,14 @@
 use std::borrow::Cow;
 
 use bytemuck::cast_slice;
-use geobatch_core::{Batch, Error, GraphBatch, Result};
-use geobatch_node::{NodeBatch, NodePredictions};
+use geobatch_core::{Batch, Error, GraphBatch, GraphLevel, Result, TaskType};
+use geobatch_node::{NodeBatch, NodeLevel, NodePredictions};
 use serde_json::{Value, json};
 
 /// A batch the worker can read: its task, arrays and scalars, and what `predict` answers.
 pub trait Wire: Batch {
+    /// The task whose batches these are.
+    type Task: TaskType<Batch = Self>;
     /// The task the worker builds the model for (`graph` or `node`).
     const TASK: &'static str;
     /// Every array as bytes with its leading dimension, in the bridge's order (borrowed, or made
@@ -19,7 +21,10 @@ pub trait Wire: Batch {
     /// The scalars the worker shapes the arrays with (real and padded shape, widths).
     fn scalars(&self) -> Value;
     /// Reads the worker's `predict` reply into `out`.
-    fn read_predictions(reply: &Value, out: &mut Self::Predictions) -> Result<()>;
+    fn read_predictions(
+        reply: &Value,
+        out: &mut <Self::Task as TaskType>::Predictions,
+    ) -> Result<()>;
 }
 
 /// A number the worker sent: a JSON number, or the name of a non-finite one (`"nan"`, `"inf"`),
@@ -41,6 +46,7 @@ fn vector_bytes(v: Cow<'_, [[f32; 3]]>) -> Cow<'_, [u8]> {
 }
 
 impl Wire for GraphBatch {
+    type Task = GraphLevel;
     const TASK: &'static str = "graph";
 
     fn parts(&self) -> Vec<(Cow<'_, [u8]>, usize)> {
@@ -95,6 +101,7 @@ impl Wire for GraphBatch {
 }
 
 impl Wire for NodeBatch {
+    type Task = NodeLevel;
     const TASK: &'static str = "node";
 
     fn parts(&self) -> Vec<(Cow<'_, [u8]>, usize)> {

@@ -15,7 +15,9 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use geobatch_core::{ModelContext, ModelSpec, Result, Trainer, plugin_options};
+use geobatch_core::{
+    ModelContext, ModelSpec, Potential, PotentialContext, Result, Trainer, plugin_options,
+};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, message_mean};
@@ -172,15 +174,35 @@ impl ModelSpec for SchNetSpec {
     }
 
     fn build(&self, ctx: &ModelContext) -> Result<Box<dyn Trainer>> {
-        self.validate()?;
+        <Self as ModelSpec>::validate(self)?;
         let (species, targets) = (ctx.n_species, ctx.target_stats.len());
-        geobatch_nn::potential_trainer!(ctx, |B, device| SchNet::<B>::new(
+        geobatch_nn::trainer!(ctx, |B, device| SchNet::<B>::new(
             self, species, targets, ctx.seed, device
         ))
     }
+}
 
-    fn trains_forces(&self) -> bool {
-        true
+#[geobatch_core::plugin(
+    name = "schnet",
+    summary = "SchNet as a potential: the energy of the positions (filters faded by a cosine envelope at the graph's radius), forces as its negative gradient, stress as its strain derivative",
+    example = "latent = 64\nsteps = 3\n"
+)]
+impl ModelSpec<Potential> for SchNetSpec {
+    fn validate(&self) -> Result<()> {
+        <Self as ModelSpec>::validate(self)
+    }
+
+    fn step_memory(&self) -> Option<geobatch_core::step_memory::StepMemory> {
+        <Self as ModelSpec>::step_memory(self)
+    }
+
+    fn build(&self, ctx: &PotentialContext) -> Result<Box<dyn Trainer<Potential>>> {
+        <Self as ModelSpec>::validate(self)?;
+        let m = &ctx.model;
+        let (species, targets) = (m.n_species, m.target_stats.len());
+        geobatch_nn::potential_trainer!(ctx, |B, device| SchNet::<B>::new(
+            self, species, targets, m.seed, device
+        ))
     }
 }
 

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{ModelSpec, Shape, TargetStats};
+use geobatch_core::{GraphLevel, ModelSpec, Shape, TargetStats};
 use geobatch_dataset_synthetic::SyntheticSpec;
 use geobatch_model_schnet::SchNetSpec;
 
@@ -17,7 +17,12 @@ fn parameter_count_matches_the_hand_count() {
     assert_eq!(by_hand, 80_352);
     let spec = SchNetSpec::default();
     assert_eq!(spec.parameter_count(5, 1), by_hand);
-    assert_eq!(spec.build(&ctx(5)).unwrap().parameter_count(), by_hand);
+    assert_eq!(
+        ModelSpec::<GraphLevel>::build(&spec, &ctx(5))
+            .unwrap()
+            .parameter_count(),
+        by_hand
+    );
 }
 
 #[test]
@@ -44,12 +49,8 @@ fn padded_batches_and_single_graphs_predict_the_same() {
 
 #[test]
 fn model_gradients_match_finite_differences_on_a_padded_batch() {
-    use burn::module::Param;
-    use burn::tensor::{Tensor, TensorData};
     use geobatch_model_schnet::SchNet;
-    use geobatch_nn::BatchInputs;
     use geobatch_nn::backend::CpuAutodiff as B;
-    use geobatch_nn::trainer::{GraphRegressor, masked_mse};
 
     let set = toml::from_str::<SyntheticSpec>("graphs = 8")
         .unwrap()
@@ -58,62 +59,19 @@ fn model_gradients_match_finite_differences_on_a_padded_batch() {
     let batch = geobatch_testkit::models::collate(&set, &[0, 1, 2], |r| {
         Shape::new(r.nodes + 20, r.edges + 30, r.graphs + 3)
     });
-    let stats = TargetStats::of(&set);
     let spec = SchNetSpec {
         latent: 8,
         rbf: 30,
         rbf_spacing: 0.5,
         ..Default::default()
     };
-    let device = Default::default();
-    let model = SchNet::<B>::new(&spec, set.species_classes().len(), 1, 1, &device);
-    let inputs = BatchInputs::<B>::new(&batch, &stats, &device, &Default::default());
-    let w0: Vec<f32> = model
-        .embed
-        .weight
-        .val()
-        .into_data()
-        .convert::<f32>()
-        .into_vec()
-        .unwrap();
-    let dims = model.embed.weight.val().dims();
-    let loss_with = |w: &[f32]| -> f64 {
-        let mut m = SchNet::<B>::new(&spec, set.species_classes().len(), 1, 1, &device);
-        m.embed.weight = Param::from_tensor(Tensor::from_data(
-            TensorData::new(w.to_vec(), dims),
-            &device,
-        ));
-        let l: f32 = masked_mse(m.forward(&inputs), &inputs).into_scalar();
-        f64::from(l)
-    };
-    let loss = masked_mse(model.forward(&inputs), &inputs);
-    let grads = loss.backward();
-    let g: Vec<f32> = model
-        .embed
-        .weight
-        .grad(&grads)
-        .unwrap()
-        .into_data()
-        .convert::<f32>()
-        .into_vec()
-        .unwrap();
-    let mut checked = 0;
-    for i in 0..w0.len() {
-        let h = 5e-3f32;
-        let (mut up, mut down) = (w0.clone(), w0.clone());
-        up[i] += h;
-        down[i] -= h;
-        let numeric = (loss_with(&up) - loss_with(&down)) / (f64::from(up[i]) - f64::from(down[i]));
-        let a = f64::from(g[i]);
-        // f32 loss noise is about 1e-5 here; relative 2% otherwise
-        let tol = 2e-2 * numeric.abs().max(a.abs()) + 3e-5;
-        assert!(
-            (a - numeric).abs() <= tol,
-            "embedding[{i}]: analytic {a} vs numeric {numeric}"
-        );
-        checked += 1;
-    }
-    assert_eq!(checked, w0.len());
+    let species = set.species_classes().len();
+    geobatch_nn::checks::assert_embedding_gradient(
+        &batch,
+        &TargetStats::of(&set),
+        || SchNet::<B>::new(&spec, species, 1, 1, &Default::default()),
+        |m| &mut m.embed,
+    );
 }
 
 /// A potential's checks (issue 65), in this binary: one test binary a crate links.

@@ -330,7 +330,7 @@ where
         learning_rate: 1e-2,
         ..Default::default()
     };
-    let ctx = context(engine, optimizer, None);
+    let ctx = context(engine, optimizer);
     let mut trainer =
         crate::trainer::boxed_trainer::<B, Tiny<B>>(&ctx, device, |d| Tiny::new(d)).unwrap();
     let mut stager = trainer.stager();
@@ -435,7 +435,6 @@ fn labelled(n: usize) -> geobatch_core::GraphSet {
 fn context(
     engine: geobatch_core::EngineOptions,
     optimizer: geobatch_core::OptimizerSpec,
-    forces: Option<geobatch_core::ForceContext>,
 ) -> geobatch_core::ModelContext {
     geobatch_core::ModelContext {
         n_species: 3,
@@ -447,14 +446,16 @@ fn context(
         device: "unused".into(),
         optimizer,
         engine,
-        forces,
     }
 }
 
 /// A model context for a potential of [`labelled`] molecules under `engine`.
-fn potential_context(engine: geobatch_core::EngineOptions) -> geobatch_core::ModelContext {
-    let forces = geobatch_core::ForceContext::fit(&labelled(16), Default::default(), Some(4.0));
-    context(engine, Default::default(), forces.ok())
+fn potential_context(engine: geobatch_core::EngineOptions) -> geobatch_core::PotentialContext {
+    let setup = geobatch_core::ForceContext::fit(&labelled(16), Default::default(), Some(4.0));
+    geobatch_core::PotentialContext {
+        model: context(engine, Default::default()),
+        setup: setup.unwrap(),
+    }
 }
 
 /// The losses of four steps of [`Tiny`] trained as a potential (energy and forces, the forces'
@@ -465,7 +466,7 @@ where
     B::InnerBackend: FusedOps,
     B::Device: Send,
 {
-    use geobatch_core::Trainer;
+    use geobatch_core::Learner;
     let set = labelled(16);
     let setup = geobatch_core::ForceContext::fit(&set, Default::default(), Some(4.0)).unwrap();
     let optimizer = geobatch_core::OptimizerSpec {
@@ -473,8 +474,13 @@ where
         ..Default::default()
     };
     let model = Tiny::new(&device);
-    let mut trainer =
-        crate::potential::ForceTrainer::<B, Tiny<B>>::new(model, optimizer, setup, device, engine);
+    let mut trainer = crate::potential::ForceTrainer::<B, Tiny<B>>::new(
+        model,
+        optimizer,
+        crate::potential::PotentialLoss::new(setup),
+        device,
+        engine,
+    );
     batches(&set)
         .iter()
         .enumerate()

@@ -11,7 +11,7 @@ use crate::trainer::GraphRegressor;
 use burn::module::{AutodiffModule, HasAutodiffModule, ModuleMapper, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 use burn_autodiff::Autodiff;
-use geobatch_core::{Cell, ForcePredictions, GraphBatch, GraphSet, Plan, Shape, Trainer};
+use geobatch_core::{Cell, ForcePredictions, GraphBatch, GraphSet, Learner, Plan, Shape, Trainer};
 
 /// One structure: atomic numbers, Cartesian positions, cell.
 pub type Structure = (Vec<u8>, Vec<[f64; 3]>, Cell);
@@ -83,7 +83,7 @@ where
     M::TrainModule: GraphRegressor<Outer>,
 {
     let mut p = ForcePredictions::default();
-    t.predict_forces(&batch(set, Shape::new(1, 0, 1)), &mut p)
+    t.predict(&batch(set, Shape::new(1, 0, 1)), &mut p)
         .expect("predictions");
     p
 }
@@ -161,8 +161,7 @@ where
 {
     let run = |t: &mut ForceTrainer<CpuAutodiff, M>, extra: Shape| {
         let mut p = ForcePredictions::default();
-        t.predict_forces(&batch(set, extra), &mut p)
-            .expect("predictions");
+        t.predict(&batch(set, extra), &mut p).expect("predictions");
         p
     };
     let (tight, padded) = (run(t, Shape::new(1, 0, 1)), run(t, Shape::new(37, 101, 4)));
@@ -281,7 +280,7 @@ where
     ForceTrainer::new(
         model,
         optimizer,
-        setup,
+        super::PotentialLoss::new(setup),
         Default::default(),
         Default::default(),
     )

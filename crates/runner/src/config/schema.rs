@@ -226,13 +226,13 @@ pub fn default_sinks() -> Vec<Box<dyn SinkSpec>> {
 }
 
 impl ExperimentConfig {
-    /// The engine options this run uses on its device ([`EngineTable::resolve`]; `potential`:
-    /// the model trains on forces). A device the build cannot parse is refused later, when the
+    /// The engine options this run uses on its device for `task` ([`EngineTable::resolve`]:
+    /// a potential defaults otherwise). A device the build cannot parse is refused later, when the
     /// trainer is built.
-    pub fn engine(&self, potential: bool) -> geobatch_core::EngineOptions {
+    pub fn engine(&self, task: geobatch_core::Task) -> geobatch_core::EngineOptions {
         let device = geobatch_core::engine::DeviceKind::parse(&self.training.device)
             .unwrap_or(geobatch_core::engine::DeviceKind::Cpu);
-        self.training.engine.resolve(device, potential)
+        self.training.engine.resolve(device, task)
     }
 
     /// Checks every section and plugin's options without loading data. Messages name the key.

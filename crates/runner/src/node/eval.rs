@@ -32,7 +32,7 @@ pub struct NodeEval {
 
 /// Predicts every output node of `split` exactly once with `batcher`'s plans (one epoch).
 pub fn evaluate_batched(
-    trainer: &mut dyn Trainer<NodeBatch>,
+    trainer: &mut dyn Trainer<NodeLevel>,
     graph: &NodeGraph,
     batcher: &mut dyn Batcher<NodeLevel>,
     split: SplitName,
@@ -66,7 +66,7 @@ pub fn evaluate_batched(
 
 /// Predicts the output nodes of `split` with the whole graph as one batch (exact).
 pub fn evaluate_full(
-    trainer: &mut dyn Trainer<NodeBatch>,
+    trainer: &mut dyn Trainer<NodeLevel>,
     graph: &NodeGraph,
     split: SplitName,
 ) -> Result<NodeEval, RunError> {

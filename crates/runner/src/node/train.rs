@@ -134,7 +134,7 @@ impl Plateau {
         &mut self,
         tr: &NodeTraining,
         e: &NodeEval,
-        trainer: &mut dyn Trainer<NodeBatch>,
+        trainer: &mut dyn Trainer<NodeLevel>,
     ) -> Result<bool, RunError> {
         if let Some(p) = &tr.plateau {
             if e.loss < self.best_loss {
@@ -184,7 +184,7 @@ pub struct NodeTask<'a> {
 
 impl NodeTask<'_> {
     /// Batched inference on the validation split.
-    fn validate(&mut self, trainer: &mut dyn Trainer<NodeBatch>) -> Result<NodeEval, RunError> {
+    fn validate(&mut self, trainer: &mut dyn Trainer<NodeLevel>) -> Result<NodeEval, RunError> {
         let (split, batcher) = self
             .infer
             .iter_mut()
@@ -199,7 +199,7 @@ impl NodeTask<'_> {
         &mut self,
         e: &NodeEval,
         epochs: u64,
-        trainer: &mut dyn Trainer<NodeBatch>,
+        trainer: &mut dyn Trainer<NodeLevel>,
     ) -> Result<bool, RunError> {
         let better = e.accuracy > self.state.best_acc;
         let stop = self.state.after_eval(self.tr, e, trainer)?;
@@ -213,10 +213,11 @@ impl NodeTask<'_> {
 
 impl TaskHooks for NodeTask<'_> {
     type Batch = NodeBatch;
+    type Model = dyn Trainer<NodeLevel>;
 
     fn evaluate(
         &mut self,
-        trainer: &mut dyn Trainer<NodeBatch>,
+        trainer: &mut Self::Model,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<Flow, RunError> {
@@ -239,7 +240,7 @@ impl TaskHooks for NodeTask<'_> {
 
     fn finish(
         &mut self,
-        trainer: &mut dyn Trainer<NodeBatch>,
+        trainer: &mut Self::Model,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
@@ -281,7 +282,7 @@ impl TaskHooks for NodeTask<'_> {
     fn restore(
         &mut self,
         state: serde_json::Value,
-        trainer: &mut dyn Trainer<NodeBatch>,
+        trainer: &mut Self::Model,
     ) -> Result<(), RunError> {
         self.state = serde_json::from_value(state)
             .map_err(|e| Error::invalid(format!("the checkpoint's training state: {e}")))?;

@@ -13,8 +13,8 @@
 use crate::config::LoadedConfig;
 use crate::error::RunError;
 use crate::train::feed::BatchSource;
-use crate::train::graph_source::{GraphSource, load_dataset};
-use geobatch_core::{BatcherContext, Error, ForcePredictions, GraphBatch, SplitName};
+use crate::train::graph_source::load_dataset;
+use geobatch_core::{Error, ForcePredictions, GraphBatch, PotentialContext, SplitName, Task};
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use ndarray_npy::{NpzWriter, WriteNpzError};
 use std::path::Path;
@@ -76,7 +76,7 @@ fn write_batch(path: &Path, b: &GraphBatch) -> Result<(), RunError> {
 }
 
 /// Writes every parameter of `trainer` by its path in the model (before any step) to `path`.
-fn write_weights(path: &Path, trainer: &dyn geobatch_core::Trainer) -> Result<(), RunError> {
+fn write_weights(path: &Path, trainer: &dyn geobatch_core::Learner) -> Result<(), RunError> {
     let mut arrays = Vec::new();
     for p in trainer.parameters()? {
         let a = ArrayD::from_shape_vec(IxDyn(&p.shape), p.values)
@@ -103,26 +103,20 @@ pub fn dump_potential(
         file: loaded.path.clone(),
         message: m,
     };
-    let model = cfg
-        .model
-        .as_ref()
-        .ok_or_else(|| input("no [model] table to dump".into()))?;
+    let model = crate::bench::model_to(loaded, "to dump")?;
     let dataset = load_dataset(loaded)?;
-    let setup = crate::train::graph::potential_setup(loaded, dataset.as_ref(), model.as_ref())?
-        .ok_or_else(|| {
-            input("--dump writes a potential's batches: the dataset carries no forces".into())
-        })?;
-    let train = dataset.split(SplitName::Train);
-    let spec = crate::bench::with_batch_size(cfg.batcher.as_ref(), bs);
-    let ctx = BatcherContext {
-        sizes: train.sizes(),
-        split: "train",
-        quirks: cfg.experiment.quirks,
+    let super::setup::PotentialSetup {
+        spec: potential,
+        setup,
+    } = crate::potential::setup::potential_setup(loaded, dataset.as_ref(), model)?.ok_or_else(
+        || input("--dump writes a potential's batches: the dataset carries no forces".into()),
+    )?;
+    let mut source = crate::bench::source_at(loaded, dataset.split(SplitName::Train), bs)?;
+    let context = PotentialContext {
+        model: crate::train::graph::model_context(loaded, dataset.as_ref(), Task::Potential),
+        setup: setup.clone(),
     };
-    let batcher = geobatch_core::batcher::build_for_training(spec.as_ref(), &ctx)?;
-    let mut source = GraphSource::new(train, batcher, SplitName::Train, loaded)?;
-    let context = crate::train::graph::model_context(loaded, dataset.as_ref(), Some(setup.clone()));
-    let mut trainer = model.build(&context)?;
+    let mut trainer = potential.build(&context)?;
     std::fs::create_dir_all(dir).map_err(|e| fail(dir)(e.to_string()))?;
     write_weights(&dir.join("weights.npz"), trainer.as_ref())?;
     let mut batch = GraphBatch::new();
@@ -132,7 +126,7 @@ pub fn dump_potential(
         write_batch(&dir.join(format!("batch-{k:03}.npz")), &batch)?;
         if k == 0 {
             let mut p = ForcePredictions::default();
-            trainer.predict_forces(&batch, &mut p)?;
+            trainer.predict(&batch, &mut p)?;
             let loss = trainer.train_step(&batch, 0)?.loss;
             first = Some((loss, p));
         }
@@ -147,7 +141,7 @@ pub fn dump_potential(
     let setup_json = serde_json::json!({
         "setup": setup,
         "classes": dataset.species_classes(),
-        "model": toml::Value::try_from(model.as_ref()).map_err(|e| input(e.to_string()))?,
+        "model": toml::Value::try_from(model).map_err(|e| input(e.to_string()))?,
         "optimizer": cfg.training.optimizer,
         "batch_size": bs,
     });

@@ -9,10 +9,9 @@
 
 use crate::config::LoadedConfig;
 use crate::error::RunError;
-use geobatch_core::rounding::ceil_multiple_of_64;
 use geobatch_core::{
-    AtomLabels, Cell, Error, ForceContext, ForcePredictions, GraphBatch, GraphRule, LabelKinds,
-    ModelContext, Plan, Shape, Trainer,
+    AtomLabels, Cell, Error, ForceContext, ForcePredictions, GraphRule, LabelKinds, Learner,
+    ModelContext, PotentialContext, Task, Trainer,
 };
 use geobatch_geometry::GraphSetBuilder;
 use serde::{Deserialize, Serialize};
@@ -38,11 +37,14 @@ pub struct SavedPotential {
 }
 
 impl SavedPotential {
-    /// Why this saved potential is not one training makes with `model`, if it is not: the same
-    /// rules training enforces (a smooth graph rule, a model that trains forces and takes the
-    /// rule's cutoff, species classes that are elements, each once, a setup within what training
-    /// fits, `ForceContext::check`).
-    pub fn check(&self, model: &dyn geobatch_core::ModelSpec) -> geobatch_core::Result<()> {
+    /// The potential of the config's `model`, or why this saved potential is not one training
+    /// makes with it: the same rules training enforces (a smooth graph rule, a model that is a
+    /// potential, species classes that are elements, each once, a setup within what training
+    /// fits, `ForceContext::check`; whether the model takes the rule's cutoff its build checks).
+    pub fn check(
+        &self,
+        model: &dyn geobatch_core::ModelSpec,
+    ) -> geobatch_core::Result<Box<dyn geobatch_core::ModelSpec<geobatch_core::Potential>>> {
         if self.classes.is_empty() {
             return Err(Error::invalid("no species classes"));
         }
@@ -65,22 +67,14 @@ impl SavedPotential {
             .validate()
             .map_err(|m| Error::invalid(format!("its {m}")))?;
         let cutoff = geobatch_core::potential::smooth_cutoff(&self.rule)?;
-        if !model.trains_forces() {
-            return Err(Error::invalid(format!(
-                "model.kind = {:?} does not train as a potential",
-                model.plugin_name()
-            )));
-        }
-        model.check_potential(
-            cutoff,
-            self.setup.stress && self.setup.weights.stress() > 0.0,
-        )?;
-        self.setup.check(self.classes.len(), cutoff)
+        let potential = geobatch_core::potential::potential_of(model)?;
+        self.setup.check(self.classes.len(), cutoff)?;
+        Ok(potential)
     }
 }
 
 /// Saves a trained potential into `run_dir/model/` (through a temporary folder and a rename).
-pub fn save(run_dir: &Path, trainer: &dyn Trainer, saved: &SavedPotential) -> Result<(), RunError> {
+pub fn save(run_dir: &Path, trainer: &dyn Learner, saved: &SavedPotential) -> Result<(), RunError> {
     let dir = run_dir.join(MODEL_DIR);
     let tmp = run_dir.join(format!("{MODEL_DIR}.tmp"));
     let io = |path: &Path| {
@@ -128,7 +122,7 @@ pub struct Prediction {
 
 /// A trained potential, ready to predict.
 pub struct Potential {
-    trainer: Box<dyn Trainer>,
+    trainer: Box<dyn Trainer<geobatch_core::Potential>>,
     saved: SavedPotential,
     model: PathBuf,
 }
@@ -166,23 +160,32 @@ impl Potential {
                 run_dir.display()
             )))
         })?;
-        saved.check(spec).map_err(|e| {
+        let not_made = |e: &dyn std::fmt::Display| {
             RunError::Data(Error::Refused(format!(
                 "{}: {e}: not a potential training makes (edited by hand?); train the run again",
                 file.display()
             )))
-        })?;
-        let mut trainer = spec.build(&ModelContext {
-            n_species: saved.classes.len(),
-            target_stats: vec![geobatch_core::TargetStats {
-                mean: 0.0,
-                std: 1.0,
-            }],
-            seed: cfg.experiment.seed,
-            device: cfg.training.device.clone(),
-            optimizer: cfg.training.optimizer.clone(),
-            engine: cfg.engine(true),
-            forces: Some(saved.setup.clone()),
+        };
+        let spec = saved.check(spec).map_err(|e| not_made(&e))?;
+        let context = PotentialContext {
+            model: ModelContext {
+                n_species: saved.classes.len(),
+                target_stats: vec![geobatch_core::TargetStats {
+                    mean: 0.0,
+                    std: 1.0,
+                }],
+                seed: cfg.experiment.seed,
+                device: cfg.training.device.clone(),
+                optimizer: cfg.training.optimizer.clone(),
+                engine: cfg.engine(Task::Potential),
+            },
+            setup: saved.setup.clone(),
+        };
+        // the model's own rules for a potential (PaiNN's cutoff within the graph's radius) are
+        // its build's refusals
+        let mut trainer = spec.build(&context).map_err(|e| match e {
+            Error::Refused(m) => not_made(&m),
+            e => e.into(),
         })?;
         trainer.load(&model)?;
         Ok(Potential {
@@ -229,21 +232,11 @@ impl Potential {
             .build(&self.saved.rule, Some(&self.saved.classes))
             .map_err(RunError::Data)?;
         let mut out = Vec::with_capacity(set.len());
-        let (mut plan, mut batch) = (Plan::default(), GraphBatch::new());
         let mut p = ForcePredictions::default();
-        let all: Vec<u32> = (0..set.len() as u32).collect();
-        for chunk in all.chunks(PER_BATCH) {
-            plan.clear();
-            for &g in chunk {
-                plan.push(g, set.sizes()[g as usize]);
-            }
-            plan.padded = Shape::new(
-                ceil_multiple_of_64(plan.real.nodes + 1),
-                ceil_multiple_of_64(plan.real.edges),
-                PER_BATCH + 1,
-            );
-            batch.collate(&set, &plan)?;
-            self.trainer.predict_forces(&batch, &mut p)?;
+        let trainer = &mut self.trainer;
+        // the exact evaluator's batches: PER_BATCH structures each, padded to multiples of 64
+        crate::evaluate::for_each_batch(&set, PER_BATCH + 1, |batch, chunk, _| {
+            trainer.predict(batch, &mut p)?;
             let mut atom = 0;
             for (i, &g) in chunk.iter().enumerate() {
                 let n = set.node_range(g as usize).len();
@@ -256,7 +249,8 @@ impl Potential {
                 });
                 atom += n;
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 }

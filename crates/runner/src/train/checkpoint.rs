@@ -7,7 +7,7 @@
 
 use super::progress::Progress;
 use crate::error::RunError;
-use geobatch_core::{Batch, Error, Trainer};
+use geobatch_core::{Batch, Error, Learner};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -91,7 +91,7 @@ fn remove(dir: &Path) -> Result<(), RunError> {
 pub fn write<B: Batch>(
     dir: &Path,
     state: &CheckpointState,
-    trainer: &dyn Trainer<B>,
+    trainer: &dyn Learner<B>,
 ) -> Result<(), RunError> {
     let (tmp, old) = (dir.with_extension("tmp"), previous(dir));
     remove(&tmp)?;
@@ -151,19 +151,12 @@ mod tests {
     /// A trainer whose saved state is one number.
     struct Counter(u64);
 
-    impl Trainer for Counter {
+    impl Learner for Counter {
         fn train_step(
             &mut self,
             _: &geobatch_core::GraphBatch,
             _: u64,
         ) -> geobatch_core::Result<geobatch_core::StepStats> {
-            unreachable!("checkpoints only save")
-        }
-        fn predict(
-            &mut self,
-            _: &geobatch_core::GraphBatch,
-            _: &mut Vec<f32>,
-        ) -> geobatch_core::Result<()> {
             unreachable!("checkpoints only save")
         }
         fn parameter_count(&self) -> usize {

@@ -6,12 +6,12 @@
 //! The entry does the rest, once: the kernel threads, the checks, the run's identity and the loop
 //! ([`super::train`]).
 
-use super::{BatchSource, Ended, Job, Schedule, TaskHooks, train};
+use super::{BatchSource, Drive, Ended, Job, Schedule, TaskHooks, train};
 use crate::config::{Loaded, Mode, RunConfig};
 use crate::error::RunError;
 use crate::identity::{RunStart, new_run, threads_of};
 use crate::request::Request;
-use geobatch_core::{ModelSpec, RunStatus, Shape, Task, TaskType, Trainer};
+use geobatch_core::{ModelSpec, RunStatus, Shape, Task, TaskType};
 use geobatch_datafiles::output::Output;
 use std::sync::atomic::AtomicBool;
 
@@ -38,6 +38,9 @@ pub struct Rounds<'a> {
 /// The batches a kind's source makes.
 type BatchOf<'d, K> = <<K as TaskKind>::Source<'d> as BatchSource>::Batch;
 
+/// The model a kind's hooks train and evaluate.
+pub type ModelOf<'d, K> = <<K as TaskKind>::Hooks<'d> as TaskHooks>::Model;
+
 /// What a kind's dataset loads into (`TaskType::Dataset` of its level).
 pub type DatasetOf<K> = <<K as TaskKind>::Level as TaskType>::Dataset;
 
@@ -46,7 +49,7 @@ pub struct Prepared<'d, K: TaskKind + 'd> {
     /// Where the training batches come from.
     pub source: K::Source<'d>,
     /// The model being trained.
-    pub trainer: Box<dyn Trainer<BatchOf<'d, K>>>,
+    pub trainer: Box<ModelOf<'d, K>>,
     /// The kind's evaluations and their state.
     pub hooks: K::Hooks<'d>,
     /// Steps per round: 1 for graph-level runs, the batches of an epoch for node-level ones.
@@ -198,7 +201,7 @@ fn train_on_threads<K: TaskKind>(
     RunError::unless_stopped(stop, "building the model and its batches")?;
     let trained = Trained {
         model: model.to_string(),
-        parameters: prepared.trainer.parameter_count(),
+        parameters: prepared.trainer.learner_ref().parameter_count(),
         per_round: prepared.per_round,
     };
     geobatch_process::errln!(

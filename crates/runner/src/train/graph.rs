@@ -4,18 +4,20 @@
 use super::entry::{Prepared, Rounds, RunSummary, TaskKind, Trained};
 use super::feed::Flow;
 use super::graph_source::{GraphSource, batcher_for, load_dataset};
-use super::{Ended, Point, TaskHooks};
+use super::{Drive, Ended, Point, TaskHooks};
 use crate::batches::run_batches_with_plans;
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::error::RunError;
-use crate::evaluate::{SplitErrors, evaluate, evaluate_forces};
-use crate::predict::SavedPotential;
+use crate::evaluate::{SplitErrors, evaluate};
+use crate::potential::evaluate::evaluate_forces;
+use crate::potential::predict::SavedPotential;
+use crate::potential::setup::{PotentialSetup, potential_setup};
 use crate::request::Request;
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{
-    Dataset, Error, ForceContext, GraphBatch, GraphLevel, ModelContext, ModelSpec, RunStatus,
-    SplitName, Trainer,
+    Dataset, Error, GraphBatch, GraphLevel, Learner, ModelContext, ModelSpec, Potential,
+    PotentialContext, RunStatus, SplitName, Task, Trainer,
 };
 use geobatch_datafiles::output::Output;
 use std::fmt::Write as _;
@@ -109,21 +111,79 @@ impl RunSummary for TrainSummary {
     }
 }
 
+/// The graph-level kind's model: the dataset decides its task ([`GraphModel::build`]).
+pub enum GraphModel {
+    /// Trained on the dataset's per-graph targets.
+    Targets(Box<dyn Trainer>),
+    /// Trained as a potential on energies, forces and stresses (a dataset that carries forces),
+    /// saved with what it was built with into its run folder once the run is complete.
+    Potential(Box<dyn Trainer<Potential>>, SavedPotential),
+}
+
+impl Drive<GraphBatch> for GraphModel {
+    fn learner(&mut self) -> &mut dyn Learner {
+        match self {
+            GraphModel::Targets(t) => t.as_mut(),
+            GraphModel::Potential(t, _) => t.as_mut(),
+        }
+    }
+    fn learner_ref(&self) -> &dyn Learner {
+        match self {
+            GraphModel::Targets(t) => t.as_ref(),
+            GraphModel::Potential(t, _) => t.as_ref(),
+        }
+    }
+}
+
+impl GraphModel {
+    /// The config's `model` built on `dataset`: a potential where the dataset carries forces
+    /// ([`potential_setup`]), a model of its per-graph targets otherwise.
+    pub fn build(
+        loaded: &LoadedConfig,
+        dataset: &dyn Dataset,
+        model: &dyn ModelSpec,
+    ) -> Result<GraphModel, RunError> {
+        Ok(match potential_setup(loaded, dataset, model)? {
+            None => {
+                GraphModel::Targets(model.build(&model_context(loaded, dataset, Task::Graph))?)
+            }
+            Some(PotentialSetup { spec, setup }) => {
+                let saved = SavedPotential {
+                    classes: dataset.species_classes().to_vec(),
+                    rule: dataset.split(SplitName::Train).rule().clone(),
+                    setup: setup.clone(),
+                };
+                let ctx = PotentialContext {
+                    model: model_context(loaded, dataset, Task::Potential),
+                    setup,
+                };
+                // the model's own refusals as a potential (PaiNN's cutoff beyond the graph's
+                // radius) are the config's errors
+                let trainer = spec.build(&ctx).map_err(|e| match e {
+                    Error::Refused(m) => loaded.input_error(&m),
+                    e => e.into(),
+                })?;
+                GraphModel::Potential(trainer, saved)
+            }
+        })
+    }
+}
+
 /// Graph-level evaluation: RMSE and MAE of every target on the evaluated splits, with the
-/// exact evaluator.
+/// exact evaluator (a potential's: energy per atom, forces and stress).
 pub struct GraphTask<'a> {
     dataset: &'a dyn Dataset,
     splits: &'a [SplitName],
     batch_size: usize,
     finals: Vec<EvalRecord>,
-    /// A potential's run folder and what it is saved with once the run is complete.
-    potential: Option<(PathBuf, SavedPotential)>,
+    /// The run folder a complete potential is saved into.
+    run_dir: PathBuf,
 }
 
 impl GraphTask<'_> {
     fn evaluate_all(
         &mut self,
-        trainer: &mut dyn Trainer,
+        model: &mut GraphModel,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
@@ -131,28 +191,31 @@ impl GraphTask<'_> {
             let set = self.dataset.split(split);
             let rows: Vec<(String, f64, f64)>;
             let graphs;
-            if set.labels().forces {
-                let errors = evaluate_forces(trainer, set, self.batch_size)?;
-                graphs = errors.graphs;
-                rows = errors
-                    .rows
-                    .into_iter()
-                    .map(|(name, r, m)| (name.to_string(), r, m))
-                    .collect();
-            } else {
-                let SplitErrors {
-                    rmse,
-                    mae,
-                    graphs: n,
-                } = evaluate(trainer, set, self.batch_size)?;
-                graphs = n;
-                rows = self
-                    .dataset
-                    .target_names()
-                    .iter()
-                    .enumerate()
-                    .map(|(k, name)| (name.clone(), rmse[k], mae[k]))
-                    .collect();
+            match model {
+                GraphModel::Potential(trainer, _) => {
+                    let errors = evaluate_forces(trainer.as_mut(), set, self.batch_size)?;
+                    graphs = errors.graphs;
+                    rows = errors
+                        .rows
+                        .into_iter()
+                        .map(|(name, r, m)| (name.to_string(), r, m))
+                        .collect();
+                }
+                GraphModel::Targets(trainer) => {
+                    let SplitErrors {
+                        rmse,
+                        mae,
+                        graphs: n,
+                    } = evaluate(trainer.as_mut(), set, self.batch_size)?;
+                    graphs = n;
+                    rows = self
+                        .dataset
+                        .target_names()
+                        .iter()
+                        .enumerate()
+                        .map(|(k, name)| (name.clone(), rmse[k], mae[k]))
+                        .collect();
+                }
             }
             for (target, rmse, mae) in rows {
                 let rec = EvalRecord {
@@ -188,26 +251,27 @@ impl GraphTask<'_> {
 
 impl TaskHooks for GraphTask<'_> {
     type Batch = GraphBatch;
+    type Model = GraphModel;
 
     fn evaluate(
         &mut self,
-        trainer: &mut dyn Trainer,
+        model: &mut GraphModel,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<Flow, RunError> {
-        self.evaluate_all(trainer, at, sinks)?;
+        self.evaluate_all(model, at, sinks)?;
         Ok(Flow::Continue)
     }
 
     fn finish(
         &mut self,
-        trainer: &mut dyn Trainer,
+        model: &mut GraphModel,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
-        self.evaluate_all(trainer, at, sinks)?;
-        if let Some((run_dir, saved)) = &self.potential {
-            crate::predict::save(run_dir, &*trainer, saved)?;
+        self.evaluate_all(model, at, sinks)?;
+        if let GraphModel::Potential(trainer, saved) = model {
+            crate::potential::predict::save(&self.run_dir, trainer.as_ref(), saved)?;
         }
         Ok(())
     }
@@ -268,7 +332,7 @@ impl TaskKind for ExperimentConfig {
         let cfg = &loaded.config;
         let tr = &cfg.training;
         let train_set = dataset.split(SplitName::Train);
-        let batcher = batcher_for(loaded, train_set, SplitName::Train)?;
+        let batcher = batcher_for(loaded, cfg.batcher.as_ref(), train_set, SplitName::Train)?;
         let budget = batcher.budget();
         let memory = model.step_memory();
         if let (Some(m), Some(b)) = (&memory, budget) {
@@ -277,16 +341,7 @@ impl TaskKind for ExperimentConfig {
         }
         let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?
             .with_memory_check(memory);
-        let forces = potential_setup(loaded, dataset, model)?;
-        let potential = forces.clone().map(|setup| {
-            let saved = SavedPotential {
-                classes: dataset.species_classes().to_vec(),
-                rule: train_set.rule().clone(),
-                setup,
-            };
-            (loaded.run_dir(), saved)
-        });
-        let trainer = model.build(&model_context(loaded, dataset, forces))?;
+        let trainer = Box::new(GraphModel::build(loaded, dataset, model)?);
         Ok(Prepared {
             source,
             trainer,
@@ -295,7 +350,7 @@ impl TaskKind for ExperimentConfig {
                 splits: &tr.eval_splits,
                 batch_size: cfg.batcher.batch_size(),
                 finals: Vec::new(),
-                potential,
+                run_dir: loaded.run_dir(),
             },
             per_round: 1,
             dataset_source: dataset.source(),
@@ -325,13 +380,9 @@ impl TaskKind for ExperimentConfig {
     }
 }
 
-/// What the config's model is built from on `dataset`: its species classes and target
-/// statistics, the run's seed, device, optimiser and engine, and a potential's setup (`forces`).
-pub fn model_context(
-    loaded: &LoadedConfig,
-    dataset: &dyn Dataset,
-    forces: Option<ForceContext>,
-) -> ModelContext {
+/// What the config's model is built from on `dataset` for `task`: its species classes and
+/// target statistics, the run's seed, device, optimiser and engine (resolved for the task).
+pub fn model_context(loaded: &LoadedConfig, dataset: &dyn Dataset, task: Task) -> ModelContext {
     let cfg = &loaded.config;
     ModelContext {
         n_species: dataset.species_classes().len(),
@@ -339,48 +390,8 @@ pub fn model_context(
         seed: cfg.experiment.seed,
         device: cfg.training.device.clone(),
         optimizer: cfg.training.optimizer.clone(),
-        engine: cfg.engine(forces.is_some()),
-        forces,
+        engine: cfg.engine(task),
     }
-}
-
-/// A potential's setup when the dataset carries forces (DESIGN.md §16): the model must train as
-/// one, the graph rule be smooth in the positions, and `[training.loss]` is refused without
-/// forces (it would weigh nothing).
-pub fn potential_setup(
-    loaded: &LoadedConfig,
-    dataset: &dyn Dataset,
-    model: &dyn ModelSpec,
-) -> Result<Option<ForceContext>, RunError> {
-    let train = dataset.split(SplitName::Train);
-    let loss = loaded.config.training.loss;
-    if !train.labels().forces {
-        return match loss {
-            Some(_) => Err(loaded.input_error(
-                "[training.loss] weighs a potential's energy, forces and stress, but the dataset \
-                 carries no forces: name them among the dataset's targets (targets = \
-                 [\"energy\", \"forces\"]) or leave [training.loss] out",
-            )),
-            None => Ok(None),
-        };
-    }
-    if !model.trains_forces() {
-        return Err(loaded.input_error(&format!(
-            "the dataset carries forces, so the model trains as a potential (energy from the \
-             positions, forces as its negative gradient), which model.kind = {:?} does not: \
-             use \"schnet\" or \"painn\"",
-            model.plugin_name()
-        )));
-    }
-    let cutoff = geobatch_core::potential::smooth_cutoff(train.rule())
-        .map_err(|e| loaded.input_error(&format!("dataset.{e}")))?;
-    let weights = loss.unwrap_or_default();
-    let stresses = train.stress_count() > 0;
-    weights
-        .check_stress(stresses)
-        .and_then(|()| model.check_potential(cutoff, stresses && weights.stress() > 0.0))
-        .map_err(|e| loaded.input_error(&e.to_string()))?;
-    Ok(Some(ForceContext::fit(train, weights, cutoff)?))
 }
 
 /// An empty split would score RMSE 0 over 0 graphs: refused before anything runs.

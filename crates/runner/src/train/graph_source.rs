@@ -164,17 +164,18 @@ pub(crate) fn load_dataset(
     Ok(dataset)
 }
 
-/// The config's batcher for the graphs of `split`; what it refuses of its options against the
-/// split (a budget or window larger than the split) is bad input ([`RunError::Data`]). A budget
-/// given by hand that is far from the split's sizes is warned about on stderr.
+/// The batcher `spec` (the config's, or it at another batch size: `bench step`, `--dump`) for
+/// the graphs of `split`; what it refuses of its options against the split (a budget or window
+/// larger than the split) is bad input ([`RunError::Data`]). A budget given by hand that is far
+/// from the split's sizes is warned about on stderr.
 pub(crate) fn batcher_for(
     loaded: &LoadedConfig,
+    spec: &dyn geobatch_core::BatcherSpec,
     set: &geobatch_core::GraphSet,
     split: geobatch_core::SplitName,
 ) -> Result<Box<dyn geobatch_core::Batcher>, RunError> {
     let cfg = &loaded.config;
-    if let Some(warning) = cfg
-        .batcher
+    if let Some(warning) = spec
         .explicit_budget()
         .and_then(|b| geobatch_core::batcher::budget_warning(set.sizes(), b))
     {
@@ -184,7 +185,7 @@ pub(crate) fn batcher_for(
         );
     }
     geobatch_core::batcher::build_for_training(
-        cfg.batcher.as_ref(),
+        spec,
         &geobatch_core::BatcherContext {
             sizes: set.sizes(),
             split: split.as_str(),

@@ -33,7 +33,8 @@ use crate::policy;
 use crate::sinks::SinkSet;
 use checkpoint::CheckpointState;
 use geobatch_core::{
-    Batch, Error, Phases, RunInfo, RunStatus, SinkSpec, StepRecord, StepStats, StepTiming, Trainer,
+    Batch, Error, Learner, Phases, RunInfo, RunStatus, SinkSpec, StepRecord, StepStats, StepTiming,
+    TaskType, Trainer,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,17 +110,39 @@ impl Schedule {
     }
 }
 
+/// What the loop drives of a task's model: its steps and state ([`Learner`]); the task's hooks
+/// read the rest (its predictions).
+pub trait Drive<B: Batch> {
+    /// The model's steps and state.
+    fn learner(&mut self) -> &mut dyn Learner<B>;
+    /// As [`Drive::learner`], to read (checkpoints, the parameter count).
+    fn learner_ref(&self) -> &dyn Learner<B>;
+}
+
+/// A task's trainer is driven as its learner.
+impl<T: TaskType> Drive<T::Batch> for dyn Trainer<T> {
+    fn learner(&mut self) -> &mut dyn Learner<T::Batch> {
+        self
+    }
+    fn learner_ref(&self) -> &dyn Learner<T::Batch> {
+        self
+    }
+}
+
 /// What a kind of task (core's [`geobatch_core::Task`]) adds to the loop: its evaluations and
 /// the state they keep.
 pub trait TaskHooks {
     /// The batches it trains on.
     type Batch: Batch;
+    /// The model it trains and evaluates: a task's trainer (`dyn Trainer<T>`), or one of the
+    /// tasks a kind's data decides between (`crate::train::graph::GraphModel`).
+    type Model: ?Sized + Drive<Self::Batch>;
 
     /// A periodic evaluation after round `at.rounds` (never after the last step: that one is
     /// [`TaskHooks::finish`]'s). [`Flow::Stop`] ends training early (early stopping).
     fn evaluate(
         &mut self,
-        trainer: &mut dyn Trainer<Self::Batch>,
+        trainer: &mut Self::Model,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<Flow, RunError>;
@@ -128,7 +151,7 @@ pub trait TaskHooks {
     /// early stop.
     fn finish(
         &mut self,
-        trainer: &mut dyn Trainer<Self::Batch>,
+        trainer: &mut Self::Model,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<(), RunError>;
@@ -142,14 +165,14 @@ pub trait TaskHooks {
     fn restore(
         &mut self,
         _state: serde_json::Value,
-        _trainer: &mut dyn Trainer<Self::Batch>,
+        _trainer: &mut Self::Model,
     ) -> Result<(), RunError> {
         Ok(())
     }
 }
 
 /// Everything a training run is made of, built by a task kind's entry point.
-pub struct Job<'a, S: BatchSource> {
+pub struct Job<'a, S: BatchSource, M: ?Sized> {
     /// The run's identity (its folder exists).
     pub run: RunInfo,
     /// The config's sinks.
@@ -157,7 +180,7 @@ pub struct Job<'a, S: BatchSource> {
     /// Where batches come from.
     pub source: S,
     /// The model being trained.
-    pub trainer: Box<dyn Trainer<S::Batch>>,
+    pub trainer: Box<M>,
     /// Steps, rounds, evaluation, checkpoints, warm-up.
     pub schedule: Schedule,
     /// Serial or prefetch.
@@ -201,7 +224,7 @@ impl Resumed {
 fn resume_from<S, T>(
     ckpt: &Path,
     source: &mut S,
-    trainer: &mut dyn Trainer<S::Batch>,
+    trainer: &mut T::Model,
     task: &mut T,
 ) -> Result<Resumed, RunError>
 where
@@ -210,7 +233,7 @@ where
 {
     checkpoint::recover(ckpt)?;
     let state = checkpoint::read(ckpt)?;
-    trainer.load(ckpt)?;
+    trainer.learner().load(ckpt)?;
     source.restore(state.source)?;
     task.restore(state.task, trainer)?;
     geobatch_process::errln!("resuming from the checkpoint at step {}", state.step);
@@ -254,7 +277,7 @@ fn starting_point<S, T>(
     resume: bool,
     run_dir: &Path,
     source: &mut S,
-    trainer: &mut dyn Trainer<S::Batch>,
+    trainer: &mut T::Model,
     task: &mut T,
     schedule: &Schedule,
 ) -> Result<Resumed, RunError>
@@ -291,9 +314,31 @@ fn close(
     Ok(status)
 }
 
+/// The run's sinks, started at step `start` with the run recorded running; a resumed run's
+/// (`states`: its checkpoint's) continue from their saved states over the steps it kept.
+fn open_sinks(
+    specs: &[Box<dyn SinkSpec>],
+    run: &RunInfo,
+    start: u64,
+    states: Option<&[serde_json::Value]>,
+) -> Result<SinkSet, RunError> {
+    let mut sinks = SinkSet::build(specs)?;
+    policy::record(&run.run_dir, RunStatus::Running, start)?;
+    sinks.start(run)?;
+    if let Some(states) = states {
+        sinks.resume(states)?;
+        steps_before(&run.run_dir, start)?;
+    }
+    Ok(sinks)
+}
+
 /// Runs a training job through its phases (see the module docs). `stop` ends it early (Ctrl-C)
 /// with status `interrupted`; the sinks are finished in every case.
-pub fn train<S, T>(job: Job<'_, S>, task: &mut T, stop: &AtomicBool) -> Result<Ended, RunError>
+pub fn train<S, T>(
+    job: Job<'_, S, T::Model>,
+    task: &mut T,
+    stop: &AtomicBool,
+) -> Result<Ended, RunError>
 where
     S: BatchSource,
     T: TaskHooks<Batch = S::Batch>,
@@ -327,13 +372,7 @@ where
     // where the source stands at the first step: a stop signal's checkpoint replays the plans
     // from here (or from the last checkpoint) to the step where the run stopped
     let anchor = (start, source.position()?);
-    let mut sinks = SinkSet::build(specs)?;
-    policy::record(&run.run_dir, RunStatus::Running, start)?;
-    sinks.start(&run)?;
-    if let Some(states) = &sink_states {
-        sinks.resume(states)?;
-        steps_before(&run.run_dir, start)?;
-    }
+    let mut sinks = open_sinks(specs, &run, start, sink_states.as_deref())?;
     let started = Instant::now();
     let mut steps = RunLoop {
         trainer: trainer.as_mut(),
@@ -349,7 +388,7 @@ where
         anchor,
     };
     let stager = match mode {
-        Mode::Prefetch => steps.trainer.stager(),
+        Mode::Prefetch => steps.trainer.learner().stager(),
         Mode::Serial => None,
     };
     let fed = feed(
@@ -374,7 +413,7 @@ where
 
 /// The state of the loop while it runs.
 struct RunLoop<'r, T: TaskHooks> {
-    trainer: &'r mut dyn Trainer<T::Batch>,
+    trainer: &'r mut T::Model,
     task: &'r mut T,
     sinks: &'r mut SinkSet,
     progress: Progress,
@@ -393,7 +432,7 @@ struct RunLoop<'r, T: TaskHooks> {
 /// One timed update on a built batch, the step of every training loop (`train`'s and `bench
 /// step`'s): the trainer's step and its record, the padded shape met in `progress`.
 pub(crate) fn timed_update<B: Batch>(
-    trainer: &mut dyn Trainer<B>,
+    trainer: &mut dyn Learner<B>,
     built: &mut Built<B>,
     step: u64,
     warmup: bool,
@@ -458,7 +497,13 @@ impl<T: TaskHooks> RunLoop<'_, T> {
     /// The timed update and its record; a diverged loss is an error after it is recorded.
     fn update(&mut self, step: u64, built: &mut Built<T::Batch>) -> Result<(), RunError> {
         let warmup = self.schedule.warmup(step);
-        let (record, stats) = timed_update(self.trainer, built, step, warmup, &mut self.progress)?;
+        let (record, stats) = timed_update(
+            self.trainer.learner(),
+            built,
+            step,
+            warmup,
+            &mut self.progress,
+        )?;
         self.sinks.step(&record)?;
         self.progress.add(&record, self.schedule.steps);
         let loss = stats.loss;
@@ -488,7 +533,7 @@ impl<T: TaskHooks> RunLoop<'_, T> {
             sinks: self.sinks.checkpoint()?,
             progress: self.progress.clone(),
         };
-        checkpoint::write(self.ckpt, &state, &*self.trainer)?;
+        checkpoint::write(self.ckpt, &state, self.trainer.learner_ref())?;
         self.anchor = (next, state.source);
         Ok(())
     }

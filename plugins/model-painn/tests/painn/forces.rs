@@ -76,7 +76,7 @@ fn a_direct_force_head_trains_and_predicts_forces_without_stress() {
     let mut t = trainer_with(&set, ForceHead::Direct);
     checks::assert_loss_falls(&mut t, &set);
     let mut p = ForcePredictions::default();
-    t.predict_forces(&checks::batch(&set, Shape::new(1, 0, 1)), &mut p)
+    t.predict(&checks::batch(&set, Shape::new(1, 0, 1)), &mut p)
         .unwrap();
     assert_eq!(p.forces.len(), set.total_nodes());
     assert!(p.forces.iter().flatten().any(|f| *f != 0.0));
