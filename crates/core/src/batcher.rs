@@ -193,11 +193,12 @@ pub trait BatcherSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + S
     /// The configured `batch_size`, whose meaning is the batcher's own (docs/batching.md, "What
     /// batch_size means"): graph slots per batch, one kept for padding (`static`, `dynamic`'s
     /// graph budget), or the mean graphs a budget is sized for (`pack`). It names runs
-    /// (`bs32`) and scales estimated budgets; it is not a count of real graphs.
+    /// (`bs32`) and scales estimated budgets; it is not a count of real graphs. Written by
+    /// `#[plugin]` from the field its `batch_size` key names.
     fn batch_size(&self) -> usize;
 
     /// Sets `batch_size` (`bench step --batch-sizes`: one config timed at several sizes; the spec
-    /// is cloned, then edited as a value).
+    /// is cloned, then edited as a value). Written by `#[plugin]` with [`BatcherSpec::batch_size`].
     fn set_batch_size(&mut self, batch_size: usize);
 
     /// A short label for tables and plots (e.g. `static-64`).

@@ -9,6 +9,7 @@
 //!   file's content fingerprint.
 //! * [`output`]: where a file a user names as an output goes: never an input, never renamed
 //!   over what is not a regular file, replaced only when told.
+//! * [`pip`]: pinned files downloaded with pip, kept only with their SHA-256.
 //! * [`splits`]: splits saved next to the data and read back by graph id.
 //! * [`store`]: data stores are never replaced without `--force` (`put_in_place`).
 
@@ -17,5 +18,6 @@ pub mod compressed;
 pub mod files;
 pub mod lines;
 pub mod output;
+pub mod pip;
 pub mod splits;
 pub mod store;

@@ -6,17 +6,30 @@
 //! implemented by each plugin trait's object type: `dyn BatcherSpec` for the graph level,
 //! `dyn BatcherSpec<NodeLevel>`, ...); the options
 //! are the spec's `OPTIONS` (from `#[plugin_options]`) unless `options = ...` says otherwise; the
-//! example is given without its `kind` line, which the macro writes.
+//! example is given without its `kind` line, which the macro writes. A batcher names the field
+//! that holds its batch size (`batch_size = num_parts`), and the macro writes the spec's
+//! `batch_size` and `set_batch_size` from it, so the size is read and edited in one place.
 
 use proc_macro2::TokenStream as Tokens;
 use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ItemImpl, LitStr};
 
-/// The registration of `item` with the arguments `attr`.
-pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
+/// What `#[plugin(...)]` says.
+struct Args {
+    name: LitStr,
+    summary: Expr,
+    example: LitStr,
+    options: Option<Expr>,
+    batch_size: Option<syn::Ident>,
+}
+
+/// Reads the arguments `attr` of `#[plugin]` on `item`: `name`, `summary` and `example` are
+/// required, `options` and `batch_size` optional, any other key refused.
+fn args(attr: Tokens, item: &ItemImpl) -> syn::Result<Args> {
     let (mut name, mut summary, mut example, mut options) =
         (None::<LitStr>, None::<Expr>, None::<LitStr>, None::<Expr>);
+    let mut batch_size = None::<syn::Ident>;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             name = Some(meta.value()?.parse()?);
@@ -26,17 +39,36 @@ pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
             example = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("options") {
             options = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("batch_size") {
+            batch_size = Some(meta.value()?.parse()?);
         } else {
-            return Err(meta.error("unknown key: expected name, summary, example or options"));
+            return Err(
+                meta.error("unknown key: expected name, summary, example, options or batch_size")
+            );
         }
         Ok(())
     });
     syn::parse::Parser::parse2(parser, attr)?;
     let missing =
         |what: &str| syn::Error::new(item.span(), format!("#[plugin] needs {what} = \"...\""));
-    let name = name.ok_or_else(|| missing("name"))?;
-    let summary = summary.ok_or_else(|| missing("summary"))?;
-    let example = example.ok_or_else(|| missing("example"))?;
+    Ok(Args {
+        name: name.ok_or_else(|| missing("name"))?,
+        summary: summary.ok_or_else(|| missing("summary"))?,
+        example: example.ok_or_else(|| missing("example"))?,
+        options,
+        batch_size,
+    })
+}
+
+/// The registration of `item` with the arguments `attr`.
+pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
+    let Args {
+        name,
+        summary,
+        example,
+        options,
+        batch_size,
+    } = args(attr, &item)?;
     let Some((_, trait_path, _)) = item.trait_.clone() else {
         return Err(syn::Error::new(
             item.span(),
@@ -62,6 +94,18 @@ pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
             self
         }
     });
+    if let Some(field) = batch_size {
+        item.items.push(syn::parse_quote! {
+            fn batch_size(&self) -> usize {
+                self.#field
+            }
+        });
+        item.items.push(syn::parse_quote! {
+            fn set_batch_size(&mut self, batch_size: usize) {
+                self.#field = batch_size;
+            }
+        });
+    }
     Ok(quote! {
         #item
 

@@ -233,6 +233,37 @@ mod plugin {
     }
 
     #[test]
+    fn a_batchers_size_is_read_and_set_through_the_field_it_names() {
+        let out = expanded(
+            quote!(
+                name = "cluster",
+                summary = "s",
+                example = "",
+                batch_size = num_parts
+            ),
+            parse_quote! { impl BatcherSpec<NodeLevel> for ClusterSpec {} },
+        )
+        .expect("expanded");
+        assert!(
+            out.contains("fn batch_size (& self) -> usize { self . num_parts }"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "fn set_batch_size (& mut self , batch_size : usize) { self . num_parts = batch_size ; }"
+            ),
+            "{out}"
+        );
+        // without the key, the impl writes its own (a batcher without a size)
+        let own = expanded(
+            quote!(name = "full", summary = "s", example = ""),
+            parse_quote! { impl BatcherSpec<NodeLevel> for FullSpec {} },
+        )
+        .expect("expanded");
+        assert!(!own.contains("fn batch_size"), "{own}");
+    }
+
+    #[test]
     fn a_missing_name_an_unknown_key_and_an_inherent_impl_are_refused() {
         let refused = |attr, item| expanded(attr, item).expect_err("refused").to_string();
         let m = refused(

@@ -67,17 +67,10 @@ impl Batcher for RoundBatcher {
 #[geobatch_core::plugin(
     name = "round",
     summary = "batch_size - 1 graphs per batch, nodes and edges padded to a multiple of step",
-    example = "batch_size = 32\nstep = 128\n"
+    example = "batch_size = 32\nstep = 128\n",
+    batch_size = batch_size
 )]
 impl BatcherSpec for RoundSpec {
-    fn batch_size(&self) -> usize {
-        self.batch_size
-    }
-
-    fn set_batch_size(&mut self, batch_size: usize) {
-        self.batch_size = batch_size;
-    }
-
     fn label(&self) -> String {
         format!("round-{}", self.step)
     }

@@ -204,17 +204,10 @@ impl Batcher for AtomsBatcher {
 #[geobatch_core::plugin(
     name = "atoms",
     summary = "batches of at most max_atoms atoms, planned once per run (first fit decreasing) and reshuffled as wholes every epoch (fairchem, metatrain)",
-    example = "batch_size = 16\n"
+    example = "batch_size = 16\n",
+    batch_size = batch_size
 )]
 impl BatcherSpec for AtomsSpec {
-    fn batch_size(&self) -> usize {
-        self.batch_size
-    }
-
-    fn set_batch_size(&mut self, batch_size: usize) {
-        self.batch_size = batch_size;
-    }
-
     fn label(&self) -> String {
         "max-atoms".into()
     }

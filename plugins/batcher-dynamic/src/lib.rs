@@ -138,17 +138,10 @@ impl Batcher for DynamicBatcher {
 #[geobatch_core::plugin(
     name = "dynamic",
     summary = "greedy fill under a node/edge/graph budget estimated from the data (jraph dynamically_batch)",
-    example = "batch_size = 32\n"
+    example = "batch_size = 32\n",
+    batch_size = batch_size
 )]
 impl BatcherSpec for DynamicSpec {
-    fn batch_size(&self) -> usize {
-        self.batch_size
-    }
-
-    fn set_batch_size(&mut self, batch_size: usize) {
-        self.batch_size = batch_size;
-    }
-
     fn label(&self) -> String {
         "dynamic".into()
     }

@@ -40,17 +40,10 @@ pub struct ClusterSpec {
 #[geobatch_core::plugin(
     name = "cluster",
     summary = "Cluster-GCN baseline: partition the graph; a batch is one part's outputs with the part as context",
-    example = "num_parts = 8\n"
+    example = "num_parts = 8\n",
+    batch_size = num_parts
 )]
 impl BatcherSpec<NodeLevel> for ClusterSpec {
-    fn batch_size(&self) -> usize {
-        self.num_parts
-    }
-
-    fn set_batch_size(&mut self, batch_size: usize) {
-        self.num_parts = batch_size;
-    }
-
     fn label(&self) -> String {
         format!("cluster-p{}", self.num_parts)
     }
@@ -130,17 +123,10 @@ pub struct NeighborSpec {
 #[geobatch_core::plugin(
     name = "neighbor",
     summary = "neighbour-sampling baseline: uniform fixed-fanout neighbourhoods of random output batches, resampled every epoch",
-    example = "batch_size = 256\nfanouts = [10, 5]\n"
+    example = "batch_size = 256\nfanouts = [10, 5]\n",
+    batch_size = batch_size
 )]
 impl BatcherSpec<NodeLevel> for NeighborSpec {
-    fn batch_size(&self) -> usize {
-        self.batch_size
-    }
-
-    fn set_batch_size(&mut self, batch_size: usize) {
-        self.batch_size = batch_size;
-    }
-
     fn label(&self) -> String {
         let f: Vec<String> = self.fanouts.iter().map(|f| f.to_string()).collect();
         format!("neighbor-{}", f.join("x"))

@@ -83,17 +83,10 @@ pub const MAX_PUSHES: f64 = 1e8;
 #[geobatch_core::plugin(
     name = "ibmb-node",
     summary = "node-wise IBMB: PPR push per output node, top-k auxiliary nodes, outputs grouped by PPR affinity (fixed batches)",
-    example = "outputs_per_batch = 70\ntopk = 32\neps = 1e-4\n"
+    example = "outputs_per_batch = 70\ntopk = 32\neps = 1e-4\n",
+    batch_size = outputs_per_batch
 )]
 impl BatcherSpec<NodeLevel> for IbmbNodeSpec {
-    fn batch_size(&self) -> usize {
-        self.outputs_per_batch
-    }
-
-    fn set_batch_size(&mut self, batch_size: usize) {
-        self.outputs_per_batch = batch_size;
-    }
-
     fn label(&self) -> String {
         format!("ibmb-node-k{}", self.topk)
     }
@@ -260,17 +253,10 @@ fn chunk_columns(n: usize) -> usize {
 #[geobatch_core::plugin(
     name = "ibmb-batch",
     summary = "batch-wise IBMB: graph partition of the outputs, then topic-sensitive PPR auxiliary nodes per batch (fixed batches)",
-    example = "num_parts = 8\n"
+    example = "num_parts = 8\n",
+    batch_size = num_parts
 )]
 impl BatcherSpec<NodeLevel> for IbmbBatchSpec {
-    fn batch_size(&self) -> usize {
-        self.num_parts
-    }
-
-    fn set_batch_size(&mut self, batch_size: usize) {
-        self.num_parts = batch_size;
-    }
-
     fn label(&self) -> String {
         format!("ibmb-batch-p{}", self.num_parts)
     }

@@ -264,17 +264,10 @@ impl Batcher for PackBatcher {
 #[geobatch_core::plugin(
     name = "pack",
     summary = "one padded shape filled nearly full: first fit over a look-ahead window of the stream",
-    example = "batch_size = 32\n"
+    example = "batch_size = 32\n",
+    batch_size = batch_size
 )]
 impl BatcherSpec for PackSpec {
-    fn batch_size(&self) -> usize {
-        self.batch_size
-    }
-
-    fn set_batch_size(&mut self, batch_size: usize) {
-        self.batch_size = batch_size;
-    }
-
     fn label(&self) -> String {
         "pack".into()
     }

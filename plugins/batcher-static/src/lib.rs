@@ -154,17 +154,10 @@ impl Batcher for StaticBatcher {
 #[geobatch_core::plugin(
     name = "static",
     summary = "batch_size - 1 graphs per batch, padded to a multiple of 64, a power of two or one constant shape",
-    example = "batch_size = 32\npad = \"multiple64\"\n"
+    example = "batch_size = 32\npad = \"multiple64\"\n",
+    batch_size = batch_size
 )]
 impl BatcherSpec for StaticSpec {
-    fn batch_size(&self) -> usize {
-        self.batch_size
-    }
-
-    fn set_batch_size(&mut self, batch_size: usize) {
-        self.batch_size = batch_size;
-    }
-
     fn label(&self) -> String {
         match self.pad {
             Pad::Multiple64 => "static-64",

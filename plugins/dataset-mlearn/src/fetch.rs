@@ -4,10 +4,9 @@
 use crate::{source, store};
 use geobatch_core::registry::FetchArgs;
 use geobatch_core::{Error, Result};
+use geobatch_datafiles::pip::Pinned;
 use geobatch_datafiles::store::{self as store_guard, Placed};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The pinned source package.
 pub const PACKAGE: &str = "alignn==2026.8.11";
@@ -15,6 +14,16 @@ pub const PACKAGE: &str = "alignn==2026.8.11";
 pub const SDIST: &str = "alignn-2026.8.11.tar.gz";
 /// SHA-256 of that file.
 pub const SDIST_SHA256: &str = "b5354495a782fa0e2589cb1d20f3eb1ad1d6694464278fcba49d9715a8d935da";
+
+/// The pinned source distribution, downloaded with pip.
+const SOURCE: Pinned = Pinned {
+    package: PACKAGE,
+    options: &["--no-binary", ":all:"],
+    size: "its source distribution, about 6.8 MB",
+    without_pip: "download alignn-2026.8.11.tar.gz yourself and run `geobatch data import mlearn \
+                  alignn-2026.8.11.tar.gz`",
+    sha256: SDIST_SHA256,
+};
 /// Structures of the store a fetch makes (every structure of the six elements' files).
 pub const STRUCTURES: usize = 1730;
 
@@ -25,16 +34,6 @@ const HOW: &str = "`geobatch data fetch mlearn --force` replaces it; import else
 /// Where the imported file lives below a data folder.
 pub fn default_file(data_dir: &Path) -> PathBuf {
     data_dir.join("mlearn").join("mlearn.parquet")
-}
-
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = geobatch_datafiles::files::read(path)
-        .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-    Ok(Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// Fetches and imports mlearn into the data folder unless it is already there; `args.url` is a
@@ -72,8 +71,8 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
     }
     let downloads = args.data_dir.join("downloads");
     let sdist = downloads.join(SDIST);
-    if !(sdist.is_file() && sha256_file(&sdist)? == SDIST_SHA256) {
-        download(&downloads, &sdist, args.url.as_deref())?;
+    if !SOURCE.is_there(&sdist) {
+        SOURCE.download(&downloads, &sdist, args.url.as_deref())?;
     }
     let (records, findings) = source::read(&sdist, None)?;
     if records.len() != STRUCTURES {
@@ -102,54 +101,4 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
         ),
     };
     Ok(format!("{what}\n{}", findings.render()))
-}
-
-/// Downloads the pinned source distribution with pip into `downloads` and checks its SHA-256.
-fn download(downloads: &Path, sdist: &Path, index: Option<&str>) -> Result<()> {
-    std::fs::create_dir_all(downloads)
-        .map_err(|e| Error::invalid(format!("{}: {e}", downloads.display())))?;
-    let pip_ok = Command::new("python3")
-        .args(["-m", "pip", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !pip_ok {
-        return Err(Error::invalid(format!(
-            "`python3 -m pip` is needed to download mlearn from PyPI: install Python 3 with pip, \
-             or download {SDIST} yourself and run `geobatch data import mlearn {SDIST}`"
-        )));
-    }
-    geobatch_process::errln!(
-        "downloading {PACKAGE}'s source distribution (about 6.8 MB) with pip into {}",
-        downloads.display()
-    );
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "--disable-pip-version-check",
-            PACKAGE,
-            "-d",
-        ])
-        .arg(downloads)
-        .args(index.into_iter().flat_map(|u| ["--index-url", u]))
-        .status()
-        .map_err(|e| Error::invalid(format!("cannot run pip: {e}")))?;
-    if !status.success() {
-        return Err(Error::invalid(format!(
-            "`pip download --no-binary :all: {PACKAGE}` failed ({status})"
-        )));
-    }
-    let sum = sha256_file(sdist)?;
-    if sum != SDIST_SHA256 {
-        return Err(Error::invalid(format!(
-            "{}: checksum {sum} does not match the expected {SDIST_SHA256}; delete it and fetch \
-             again",
-            sdist.display()
-        )));
-    }
-    Ok(())
 }

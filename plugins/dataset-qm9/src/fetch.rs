@@ -3,10 +3,9 @@
 use crate::{import, store};
 use geobatch_core::registry::FetchArgs;
 use geobatch_core::{Error, Result};
+use geobatch_datafiles::pip::Pinned;
 use geobatch_datafiles::store::{self as store_guard, Placed};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The pinned source package.
 pub const PACKAGE: &str = "qm9pack==1.0.3";
@@ -15,26 +14,19 @@ pub const WHEEL: &str = "qm9pack-1.0.3-py3-none-any.whl";
 /// SHA-256 of that wheel.
 pub const WHEEL_SHA256: &str = "1d88c2988007c6778e717ee3224cf511bd60e10732ebe3b7ed500ea5af05c9f0";
 
+/// The pinned wheel, downloaded with pip.
+const PINNED: Pinned = Pinned {
+    package: PACKAGE,
+    options: &[],
+    size: "about 104 MB",
+    without_pip: "download the wheel qm9pack-1.0.3-py3-none-any.whl yourself and run `geobatch \
+                  data import qm9 WHEEL`",
+    sha256: WHEEL_SHA256,
+};
+
 /// Where the imported file lives below a data folder.
 pub fn default_file(data_dir: &Path) -> PathBuf {
     data_dir.join("qm9").join("qm9.parquet")
-}
-
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = geobatch_datafiles::files::open(path)
-        .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut f, &mut buf)
-            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Molecules of the QM9 store that a fetch makes (qm9pack 1.0.3, every molecule imported).
@@ -55,9 +47,8 @@ pub fn fetch(args: &FetchArgs) -> Result<String> {
     }
     let downloads = data_dir.join("downloads");
     let wheel = downloads.join(WHEEL);
-    let have = wheel.is_file() && sha256_file(&wheel)? == WHEEL_SHA256;
-    if !have {
-        download_wheel(&downloads, &wheel, args.url.as_deref())?;
+    if !PINNED.is_there(&wheel) {
+        PINNED.download(&downloads, &wheel, args.url.as_deref())?;
     }
     import_wheel(&wheel, &out, progress, args.force)
 }
@@ -100,55 +91,6 @@ fn check_store(out: &Path, force: bool) -> Result<Option<String>> {
         )?,
     }
     Ok(None)
-}
-
-/// Downloads the pinned wheel with pip into `downloads` (from the package index `index`, or
-/// PyPI) and checks its SHA-256.
-fn download_wheel(downloads: &Path, wheel: &Path, index: Option<&str>) -> Result<()> {
-    std::fs::create_dir_all(downloads)
-        .map_err(|e| Error::invalid(format!("{}: {e}", downloads.display())))?;
-    let pip_ok = Command::new("python3")
-        .args(["-m", "pip", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !pip_ok {
-        return Err(Error::invalid(
-            "`python3 -m pip` is needed to download QM9 from PyPI: install Python 3 with pip \
-             (Debian/Ubuntu: `apt-get install python3-pip`), or download the wheel \
-             qm9pack-1.0.3-py3-none-any.whl yourself and run `geobatch data import qm9 WHEEL`",
-        ));
-    }
-    geobatch_process::errln!(
-        "downloading {PACKAGE} (about 104 MB) with pip into {}",
-        downloads.display()
-    );
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-            PACKAGE,
-            "-d",
-        ])
-        .arg(downloads)
-        .args(index.into_iter().flat_map(|u| ["--index-url", u]))
-        .status()
-        .map_err(|e| Error::invalid(format!("cannot run pip: {e}")))?;
-    if !status.success() {
-        return Err(Error::invalid(format!(
-            "`pip download {PACKAGE}` failed ({status})"
-        )));
-    }
-    let sum = sha256_file(wheel)?;
-    if sum != WHEEL_SHA256 {
-        return Err(Error::invalid(format!(
-            "{}: checksum {sum} does not match the expected {WHEEL_SHA256}; delete it and fetch again",
-            wheel.display()
-        )));
-    }
-    Ok(())
 }
 
 /// Imports the wheel's molecules into a staging file beside `out` and puts it in place.
