@@ -34,7 +34,8 @@
 # Options: --device D (geobatch's device: cuda:0, or wgpu), --torch-device D (cuda or cpu),
 # --out DIR (default bench/gpu), --quick (few steps, bs 16 only, no smoke: tries the script),
 # --skip-tests. Environment: BUDGET (seconds), STEPS, WARMUP, SMOKE_LIMIT (seconds of the loss
-# smoke, default 150), GRID_STEPS (steps of each grid run, default 300).
+# smoke, default 150), GRID_STEPS (steps of each grid run, default 300), VARIANTS and MODELS (the
+# A/B's engine tables and models), PROFILE_ENGINE (the engine table the profile runs, default {}).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir="" device="cuda:0" tdev="cuda" out="bench/gpu" quick=0 tests=1
@@ -124,7 +125,9 @@ fi
 # the variants, by their training.engine table (the label bench step writes is the options the
 # table writes; `{}` is the GPU's default, fusion with the device basis and the CSR sums): the
 # unfused engine with the basis on the host and the chunked sums, each option alone on it, the
-# default, and the default overlapping uploads with steps (prefetch mode)
+# default, the default overlapping uploads with steps (prefetch mode), and the default with the
+# message means as geobatch's fused kernels. VARIANTS (tables separated by `;`) and MODELS
+# (names separated by spaces) choose others.
 old='fusion = false, basis = "host", segments = "chunked"'
 variants=(
   "{ $old }"
@@ -133,8 +136,10 @@ variants=(
   "{ fusion = false, basis = \"host\", segments = \"csr\" }"
   "{}"
   "{ upload = \"worker\" }"
+  "{ messages = \"fused\" }"
 )
-for m in schnet mpeu painn; do
+[[ -n ${VARIANTS:-} ]] && IFS=';' read -r -a variants <<<"$VARIANTS"
+for m in ${MODELS:-schnet mpeu painn}; do
   run "torch-$m" 90 python3 "bench/torch/${m}_step.py" --data "$data" --device "$tdev" \
     --batch-sizes "$sizes" --steps "$steps" --warmup "$warmup" --csv "$raw"
   i=0
@@ -152,7 +157,7 @@ done
 # largest batch size, each kernel synchronised; gpu-tables.py sums OUT/profile.log by kernel
 printf '[profiling.logger]\nlevel = "basic"\nfile = "%s"\n' "$out/profile.log" >cubecl.toml
 run profile 60 "$gb" bench step --model schnet --batch-sizes "${sizes##*,}" --steps 5 --warmup 2 \
-  --set "training.device=\"$device\""
+  --set "training.device=\"$device\"" --set "training.engine=${PROFILE_ENGINE:-{\}}"
 rm -f cubecl.toml
 
 run torch-compile-schnet 120 python3 bench/torch/schnet_step.py --data "$data" --device "$tdev" \

@@ -24,6 +24,10 @@ pub struct EngineTable {
     /// Where a batch becomes device tensors in prefetch mode (default: `step`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<Upload>,
+    /// How a GPU computes a message mean (gather, product, sum): `fused` is one kernel over the
+    /// CSR grouping each way, and asks for the CSR sums (default: `composed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<MessageKernel>,
 }
 
 impl EngineTable {
@@ -31,6 +35,22 @@ impl EngineTable {
     /// identities of configs without it do not change).
     pub fn is_empty(&self) -> bool {
         *self == EngineTable::default()
+    }
+
+    /// Refuses options that contradict each other: fused messages read the CSR grouping, so
+    /// `messages = "fused"` with `segments = "chunked"` is an error naming both keys.
+    pub fn check(&self) -> Result<(), String> {
+        if self.messages == Some(MessageKernel::Fused)
+            && self.segments == Some(SegmentKernel::Chunked)
+        {
+            return Err(
+                "training.engine: messages = \"fused\" reads the CSR grouping of the \
+                        edges: set segments = \"csr\" (or leave it out) or messages = \
+                        \"composed\""
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     /// The options a run on `device` uses: those written, the device's defaults for the rest.
@@ -42,11 +62,14 @@ impl EngineTable {
         let gpu = device != DeviceKind::Cpu;
         let potential = task == Task::Potential;
         let fusion = self.fusion.unwrap_or(gpu);
-        let segments = self.segments.unwrap_or(if gpu && !(potential && fusion) {
-            SegmentKernel::Csr
-        } else {
-            SegmentKernel::Chunked
-        });
+        let messages = self.messages.unwrap_or_default();
+        let segments = self.segments.unwrap_or(
+            if messages == MessageKernel::Fused || gpu && !(potential && fusion) {
+                SegmentKernel::Csr
+            } else {
+                SegmentKernel::Chunked
+            },
+        );
         EngineOptions {
             fusion,
             basis: self.basis.unwrap_or(if gpu {
@@ -56,6 +79,7 @@ impl EngineTable {
             }),
             segments,
             upload: self.upload.unwrap_or_default(),
+            messages,
         }
     }
 
@@ -74,6 +98,9 @@ impl EngineTable {
         }
         if let Some(u) = self.upload {
             parts.push(format!("upload={}", u.as_str()));
+        }
+        if let Some(m) = self.messages {
+            parts.push(format!("messages={}", m.as_str()));
         }
         if parts.is_empty() {
             "default".into()
@@ -97,6 +124,8 @@ pub struct EngineOptions {
     pub segments: SegmentKernel,
     /// Where a batch is turned into device tensors in prefetch mode.
     pub upload: Upload,
+    /// How a message mean is computed on a GPU.
+    pub messages: MessageKernel,
 }
 
 impl EngineOptions {
@@ -120,6 +149,9 @@ impl EngineOptions {
         }
         if self.upload != Upload::default() {
             parts.push(format!("upload={}", self.upload.as_str()));
+        }
+        if self.messages != MessageKernel::default() {
+            parts.push(format!("messages={}", self.messages.as_str()));
         }
         if parts.is_empty() {
             "default".into()
@@ -204,6 +236,32 @@ impl SegmentKernel {
     }
 }
 
+/// How a GPU computes the mean over a node's incoming edges of `w[e] * x[sender[e]]` (SchNet's
+/// and MPEU's messages) and its backward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKernel {
+    /// burn's operations: a gather and a product (two `[E, C]` tensors written), then the sum;
+    /// the backward pass likewise.
+    #[default]
+    Composed,
+    /// geobatch's kernels over the CSR grouping: one thread per output element gathers, multiplies
+    /// and adds its node's edges in order (no `[E, C]` tensor written); the backward pass is two
+    /// kernels, the weight gradient element-wise and the input gradient summed over the senders'
+    /// grouping (no atomics).
+    Fused,
+}
+
+impl MessageKernel {
+    /// The spelling in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKernel::Composed => "composed",
+            MessageKernel::Fused => "fused",
+        }
+    }
+}
+
 /// Where a batch becomes device tensors when batches are prefetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,6 +307,7 @@ mod tests {
             basis: BasisPlace::Device,
             segments: SegmentKernel::Csr,
             upload: Upload::Step,
+            messages: MessageKernel::Composed,
         };
         let table = EngineTable::default();
         assert_eq!(table.resolve(DeviceKind::Cuda(0), Task::Graph), fast);
@@ -281,6 +340,7 @@ mod tests {
             basis: Some(BasisPlace::Host),
             segments: Some(SegmentKernel::Chunked),
             upload: Some(Upload::Worker),
+            messages: None,
         };
         for device in [DeviceKind::Cpu, DeviceKind::Wgpu, DeviceKind::Cuda(1)] {
             let got = written.resolve(device, Task::Potential);
@@ -294,6 +354,24 @@ mod tests {
             "fusion=false+basis=host+segments=chunked+upload=worker"
         );
         assert_eq!(table.label(), "default");
+        // fused messages read the CSR grouping, on the CPU too (which keeps its own kernels)
+        let fused = EngineTable {
+            messages: Some(MessageKernel::Fused),
+            ..EngineTable::default()
+        };
+        for device in [DeviceKind::Cpu, DeviceKind::Cuda(0)] {
+            let got = fused.resolve(device, Task::Graph);
+            assert_eq!(got.segments, SegmentKernel::Csr);
+            assert_eq!(got.messages, MessageKernel::Fused);
+        }
+        assert_eq!(fused.label(), "messages=fused");
+        assert_eq!(fused.check(), Ok(()));
+        let chunked = EngineTable {
+            segments: Some(SegmentKernel::Chunked),
+            ..fused
+        };
+        let e = chunked.check().unwrap_err();
+        assert!(e.contains("messages") && e.contains("segments"), "{e}");
     }
 
     #[test]
@@ -314,8 +392,12 @@ mod tests {
             basis: BasisPlace::Device,
             segments: SegmentKernel::Csr,
             upload: Upload::Worker,
+            messages: MessageKernel::Fused,
         };
-        assert_eq!(o.label(), "fusion+basis=device+segments=csr+upload=worker");
+        assert_eq!(
+            o.label(),
+            "fusion+basis=device+segments=csr+upload=worker+messages=fused"
+        );
         assert!(!o.is_default());
     }
 }

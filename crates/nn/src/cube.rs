@@ -4,14 +4,15 @@
 //!   [`Fused<R>`](crate::backend::Fused) (burn's fusion over it), for every CubeCL runtime `R`:
 //!   the activations as element-wise chains (which fusion compiles into one kernel), index-adds in
 //!   parallel chunks ([`crate::index`]), and sums over a grouping of rows by segment
-//!   ([`grouped_sum`]).
+//!   ([`grouped_sum`]), and message means as one kernel each way over the edges' groupings
+//!   (`messages`).
 //! * [`grouped_sum`]: one thread per output element adds the rows of its segment, in order (no
 //!   atomics, no partial buffers, the same bits every run). Under fusion it is a custom
 //!   operation of the fusion stream: the stream runs the kernel on the inner backend's tensors,
 //!   and fusion carries on around it.
 
 use crate::backend::{Cube, Fused};
-use crate::fused::FusedOps;
+use crate::fused::{EdgeIndex, FusedOps};
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{DType, Shape, Tensor, TensorMetadata, TensorPrimitive};
 use burn_cubecl::CubeRuntime;
@@ -215,9 +216,39 @@ mod chains {
     }
 }
 
+/// The message means of a CubeCL backend's [`FusedOps`]: geobatch's kernels (`messages`), the
+/// same for [`Cube`] and [`Fused`].
+macro_rules! message_ops {
+    () => {
+        fn message_mean(
+            w: FloatTensor<Self>,
+            x: FloatTensor<Self>,
+            senders: EdgeIndex<Self>,
+            receivers: EdgeIndex<Self>,
+            inv_count: FloatTensor<Self>,
+        ) -> FloatTensor<Self> {
+            messages::mean::<Self>(w, x, senders, receivers, inv_count)
+        }
+
+        fn message_mean_backward(
+            g: FloatTensor<Self>,
+            w: FloatTensor<Self>,
+            x: FloatTensor<Self>,
+            senders: EdgeIndex<Self>,
+            receivers: EdgeIndex<Self>,
+            inv_count: FloatTensor<Self>,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+            messages::mean_backward::<Self>(g, w, x, senders, receivers, inv_count)
+        }
+    };
+}
+
 impl<R: CubeRuntime> FusedOps for Cube<R> {
     const CHUNKED_INDEX_ADD: bool = true;
     const GROUPED_SUMS: bool = true;
+    const FUSED_MESSAGES: bool = true;
+
+    message_ops!();
 
     fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
         chains::ssp::<Self>(x)
@@ -249,6 +280,9 @@ impl<R: CubeRuntime> FusedOps for Cube<R> {
 impl<R: CubeRuntime> FusedOps for Fused<R> {
     const CHUNKED_INDEX_ADD: bool = true;
     const GROUPED_SUMS: bool = true;
+    const FUSED_MESSAGES: bool = true;
+
+    message_ops!();
 
     fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
         chains::ssp::<Self>(x)
@@ -279,3 +313,5 @@ impl<R: CubeRuntime> FusedOps for Fused<R> {
 
 #[cfg(test)]
 pub(crate) mod device_tests;
+mod messages;
+pub mod products;

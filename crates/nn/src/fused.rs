@@ -19,6 +19,79 @@ pub fn gaussian_rbf<B: Backend>(d: Tensor<B, 2>, k: usize, delta: f64) -> Tensor
     (diff.clone() * diff).div_scalar(delta).neg().exp()
 }
 
+/// An edge index (the sender or the receiver of every edge) as a backend's primitive, with the
+/// edges grouped by it where the batch carries the grouping: what [`FusedOps::message_mean`]
+/// reads.
+#[derive(Debug)]
+pub struct EdgeIndex<B: Backend> {
+    /// The node of every edge, `[E]`.
+    pub index: IntTensor<B>,
+    /// The edges grouped by node ([`crate::index::Grouping`]): the order (`None` when the
+    /// edges are sorted by this index) and the `n + 1` offsets.
+    pub grouping: Option<(Option<IntTensor<B>>, IntTensor<B>)>,
+}
+
+impl<B: Backend> Clone for EdgeIndex<B> {
+    fn clone(&self) -> Self {
+        EdgeIndex {
+            index: self.index.clone(),
+            grouping: self.grouping.clone(),
+        }
+    }
+}
+
+impl<B: Backend> EdgeIndex<B> {
+    /// An index without a grouping.
+    pub fn plain(index: IntTensor<B>) -> Self {
+        EdgeIndex {
+            index,
+            grouping: None,
+        }
+    }
+}
+
+/// Rows of `values` `[E, c]` summed into `n` segments by `index`, over its grouping where it has
+/// one and the backend a kernel for it.
+fn sum_by<B: FusedOps>(values: FloatTensor<B>, index: EdgeIndex<B>, n: usize) -> FloatTensor<B> {
+    match index.grouping {
+        Some((order, offsets)) if B::GROUPED_SUMS => {
+            B::segment_sum_grouped(values, index.index, order, offsets, n)
+        }
+        _ => B::segment_sum(values, index.index, n),
+    }
+}
+
+/// [`FusedOps::message_mean`] as burn's operations: a gather, a product, a segment sum and a
+/// scaling.
+pub fn message_mean_composed<B: FusedOps>(
+    w: FloatTensor<B>,
+    x: FloatTensor<B>,
+    senders: EdgeIndex<B>,
+    receivers: EdgeIndex<B>,
+    inv_count: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let n = x.shape()[0];
+    let xj = B::float_select(x, 0, senders.index);
+    let sum = sum_by::<B>(B::float_mul(w, xj), receivers, n);
+    B::float_mul(sum, inv_count)
+}
+
+/// [`FusedOps::message_mean_backward`] as burn's operations.
+pub fn message_mean_backward_composed<B: FusedOps>(
+    g: FloatTensor<B>,
+    w: FloatTensor<B>,
+    x: FloatTensor<B>,
+    senders: EdgeIndex<B>,
+    receivers: EdgeIndex<B>,
+    inv_count: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let n = x.shape()[0];
+    let ge = B::float_select(B::float_mul(g, inv_count), 0, receivers.index);
+    let dw = B::float_mul(ge.clone(), B::float_select(x, 0, senders.index.clone()));
+    let dx = sum_by::<B>(B::float_mul(ge, w), senders, n);
+    (dw, dx)
+}
+
 /// Backends with geobatch's fused kernels.
 pub trait FusedOps: Backend {
     /// Whether burn's index-add kernels on this backend loop over the indexed rows in one thread
@@ -101,46 +174,34 @@ pub trait FusedOps: Backend {
     /// so that a batch carries its groupings (`training.engine.segments = "csr"`).
     const GROUPED_SUMS: bool = false;
 
+    /// Whether [`FusedOps::message_mean`] has kernels over the edges' groupings (the CubeCL
+    /// backends), used when a batch carries them and asks for them
+    /// (`training.engine.messages = "fused"`).
+    const FUSED_MESSAGES: bool = false;
+
     /// The mean over incoming edges of `w[e] * x[senders[e]]` (`w` `[E, c]`, `x` `[n, c]`,
     /// `inv_count` `[n, 1]` = 1 / max(in-degree, 1)): a gather, a product, a segment sum and a
-    /// scaling in one pass ([`crate::parallel::message_mean`]).
+    /// scaling in one pass ([`crate::parallel::message_mean`] on the CPU, one kernel over the
+    /// receivers' grouping on the CubeCL backends).
     fn message_mean(
         w: FloatTensor<Self>,
         x: FloatTensor<Self>,
-        senders: IntTensor<Self>,
-        receivers: IntTensor<Self>,
+        senders: EdgeIndex<Self>,
+        receivers: EdgeIndex<Self>,
         inv_count: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let float = |t| Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(t));
-        let x = float(x);
-        let n = x.dims()[0];
-        let xj = x.select(0, Tensor::from_primitive(senders));
-        let m = float(w) * xj;
-        let sum = Self::segment_sum(m.into_primitive().tensor(), receivers, n);
-        (float(sum) * float(inv_count)).into_primitive().tensor()
+        message_mean_composed::<Self>(w, x, senders, receivers, inv_count)
     }
     /// Gradients `(dw, dx)` of [`FusedOps::message_mean`] for the output gradient `g`.
     fn message_mean_backward(
         g: FloatTensor<Self>,
         w: FloatTensor<Self>,
         x: FloatTensor<Self>,
-        senders: IntTensor<Self>,
-        receivers: IntTensor<Self>,
+        senders: EdgeIndex<Self>,
+        receivers: EdgeIndex<Self>,
         inv_count: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let float = |t| Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(t));
-        let (x, w) = (float(x), float(w));
-        let n = x.dims()[0];
-        let senders: Tensor<Self, 1, Int> = Tensor::from_primitive(senders);
-        let gs = float(g) * float(inv_count);
-        let ge = gs.select(0, Tensor::from_primitive(receivers));
-        let dw = ge.clone() * x.select(0, senders.clone());
-        let dx = Self::segment_sum(
-            (ge * w).into_primitive().tensor(),
-            senders.into_primitive(),
-            n,
-        );
-        (dw.into_primitive().tensor(), dx)
+        message_mean_backward_composed::<Self>(g, w, x, senders, receivers, inv_count)
     }
 
     /// The study's Gaussian basis `[E, k]` of the distances `d` `[E, 1]`:
@@ -340,22 +401,29 @@ impl FusedOps for Flex {
     fn message_mean(
         w: FloatTensor<Self>,
         x: FloatTensor<Self>,
-        senders: IntTensor<Self>,
-        receivers: IntTensor<Self>,
+        senders: EdgeIndex<Self>,
+        receivers: EdgeIndex<Self>,
         inv_count: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        crate::flex_kernels::message_mean(w, x, senders, receivers, inv_count)
+        crate::flex_kernels::message_mean(w, x, senders.index, receivers.index, inv_count)
     }
 
     fn message_mean_backward(
         g: FloatTensor<Self>,
         w: FloatTensor<Self>,
         x: FloatTensor<Self>,
-        senders: IntTensor<Self>,
-        receivers: IntTensor<Self>,
+        senders: EdgeIndex<Self>,
+        receivers: EdgeIndex<Self>,
         inv_count: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        crate::flex_kernels::message_mean_backward(g, w, x, senders, receivers, inv_count)
+        crate::flex_kernels::message_mean_backward(
+            g,
+            w,
+            x,
+            senders.index,
+            receivers.index,
+            inv_count,
+        )
     }
 
     fn pair_gather_add(

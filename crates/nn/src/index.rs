@@ -10,7 +10,7 @@
 //! gather is written so that its gradient is that same chunked sum. The CPU backend keeps burn's
 //! single-pass kernels.
 
-use crate::fused::FusedOps;
+use crate::fused::{EdgeIndex, FusedOps};
 use burn::tensor::backend::Backend;
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorPrimitive};
 
@@ -27,6 +27,10 @@ pub struct Segments<B: Backend> {
     pub n: usize,
     /// The rows grouped by segment, where the batch carries it.
     pub grouping: Option<Grouping<B>>,
+    /// Whether a message mean into these segments runs as one kernel over the groupings
+    /// (`training.engine.messages = "fused"`), on backends that have it
+    /// ([`FusedOps::FUSED_MESSAGES`]).
+    pub fused_messages: bool,
 }
 
 /// The rows of every segment, in compressed-row form: segment s holds rows
@@ -70,6 +74,7 @@ impl<B: Backend> Segments<B> {
             index,
             n,
             grouping: None,
+            fused_messages: false,
         }
     }
 
@@ -91,6 +96,29 @@ impl<B: Backend> Segments<B> {
             index: ints(index.iter().map(|&i| i as i32).collect()),
             n,
             grouping,
+            fused_messages: false,
+        }
+    }
+
+    /// These segments with message means into them fused where they can be
+    /// ([`Segments::fused_messages`]).
+    pub fn fusing_messages(self, fused: bool) -> Self {
+        Segments {
+            fused_messages: fused,
+            ..self
+        }
+    }
+
+    /// The index and its grouping as the backend's primitives.
+    pub fn edge_index(&self) -> EdgeIndex<B> {
+        EdgeIndex {
+            index: self.index.clone().into_primitive(),
+            grouping: self.grouping.as_ref().map(|g| {
+                (
+                    g.order.clone().map(Tensor::into_primitive),
+                    g.offsets.clone().into_primitive(),
+                )
+            }),
         }
     }
 }
@@ -208,7 +236,9 @@ pub fn segment_mean<B: FusedOps>(
 /// The mean over incoming edges of `w[e] * x[senders[e]]` (`w` `[E, C]`, `x` `[N, C]`,
 /// `inv_count` `[N, 1]`): `receivers.mean(w * senders.gather(x), inv_count)`, fused into one
 /// parallel pass (and its backward pass) where the backend has [`FusedOps::PARALLEL_KERNELS`],
-/// with the same bits.
+/// with the same bits, and into one kernel each way over the groupings where the receivers ask
+/// for it ([`Segments::fused_messages`]), both indices are grouped and the backend has
+/// [`FusedOps::FUSED_MESSAGES`].
 pub fn message_mean<B: FusedOps>(
     w: Tensor<B, 2>,
     x: Tensor<B, 2>,
@@ -216,12 +246,16 @@ pub fn message_mean<B: FusedOps>(
     receivers: &Segments<B>,
     inv_count: Tensor<B, 2>,
 ) -> Tensor<B, 2> {
-    if B::PARALLEL_KERNELS {
+    let fused = B::FUSED_MESSAGES
+        && receivers.fused_messages
+        && senders.grouping.is_some()
+        && receivers.grouping.is_some();
+    if B::PARALLEL_KERNELS || fused {
         let out = B::message_mean(
             w.into_primitive().tensor(),
             x.into_primitive().tensor(),
-            senders.index.clone().into_primitive(),
-            receivers.index.clone().into_primitive(),
+            senders.edge_index(),
+            receivers.edge_index(),
             inv_count.into_primitive().tensor(),
         );
         Tensor::from_primitive(TensorPrimitive::Float(out))

@@ -4,7 +4,7 @@ use crate::fused::FusedOps;
 use crate::index::Segments;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use geobatch_core::engine::{BasisPlace, SegmentKernel};
+use geobatch_core::engine::{BasisPlace, MessageKernel, SegmentKernel};
 use geobatch_core::{EngineOptions, GraphBatch, TargetStats};
 
 /// The tensors every model reads. Shapes: N padded nodes, E padded edges, G padded graphs,
@@ -111,7 +111,8 @@ impl<B: FusedOps> BatchInputs<B> {
             species: ints(&batch.species, device),
             distances: floats(distances.clone(), [e, 1], device),
             senders: Segments::from_host(&batch.senders, n, grouped, device),
-            receivers: Segments::from_host(&batch.receivers, n, grouped, device),
+            receivers: Segments::from_host(&batch.receivers, n, grouped, device)
+                .fusing_messages(engine.messages == MessageKernel::Fused),
             node_graph: Segments::from_host(&batch.node_graph, g, grouped, device),
             inv_in_degree: floats(inv_in_degree, [n, 1], device),
             inv_n_node: floats(inv_n_node, [g, 1], device),
@@ -168,7 +169,8 @@ impl<B: FusedOps> BatchInputs<B> {
             species: ints(&batch.species, device),
             distances,
             senders: Segments::from_host(&batch.senders, n, grouped, device),
-            receivers: Segments::from_host(&batch.receivers, n, grouped, device),
+            receivers: Segments::from_host(&batch.receivers, n, grouped, device)
+                .fusing_messages(engine.messages == MessageKernel::Fused),
             node_graph: Segments::from_host(&batch.node_graph, g, grouped, device),
             inv_in_degree: Tensor::ones([n, 1], device),
             inv_n_node: Tensor::ones([g, 1], device),

@@ -8,7 +8,7 @@
 //! * the same two over an index's grouping (CSR): `dtable = segment_sum_grouped(g, ...)`;
 //! * `y = x + b` (a bias row): `dx = g`, `db` = column sums of `g` ([`FusedOps::bias_grad`]).
 
-use crate::fused::FusedOps;
+use crate::fused::{EdgeIndex, FusedOps};
 use burn::tensor::Scalar;
 use burn::tensor::TensorMetadata;
 use burn::tensor::ops::{FloatTensor, IntTensor};
@@ -176,10 +176,18 @@ struct MessageMeanBackward;
 type MessageState<B> = (
     FloatTensor<B>,
     FloatTensor<B>,
-    IntTensor<B>,
-    IntTensor<B>,
+    EdgeIndex<B>,
+    EdgeIndex<B>,
     FloatTensor<B>,
 );
+
+/// An autodiff backend's edge index as its inner backend's (the integer tensors are the same).
+fn inner_index<B: FusedOps, C: CheckpointStrategy>(e: EdgeIndex<Autodiff<B, C>>) -> EdgeIndex<B> {
+    EdgeIndex {
+        index: e.index,
+        grouping: e.grouping,
+    }
+}
 
 impl<B: FusedOps> Backward<B, 2> for MessageMeanBackward {
     type State = MessageState<B>;
@@ -202,11 +210,12 @@ impl<B: FusedOps> Backward<B, 2> for MessageMeanBackward {
 pub fn message_mean<B: FusedOps, C: CheckpointStrategy>(
     w: FloatTensor<Autodiff<B, C>>,
     x: FloatTensor<Autodiff<B, C>>,
-    senders: IntTensor<Autodiff<B, C>>,
-    receivers: IntTensor<Autodiff<B, C>>,
+    senders: EdgeIndex<Autodiff<B, C>>,
+    receivers: EdgeIndex<Autodiff<B, C>>,
     inv_count: FloatTensor<Autodiff<B, C>>,
 ) -> FloatTensor<Autodiff<B, C>> {
     let inv = inv_count.primitive;
+    let (senders, receivers) = (inner_index(senders), inner_index(receivers));
     match MessageMeanBackward
         .prepare::<C>([w.node.clone(), x.node.clone()])
         .compute_bound()
@@ -424,6 +433,7 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     const CHUNKED_INDEX_ADD: bool = B::CHUNKED_INDEX_ADD;
     const PARALLEL_KERNELS: bool = B::PARALLEL_KERNELS;
     const GROUPED_SUMS: bool = B::GROUPED_SUMS;
+    const FUSED_MESSAGES: bool = B::FUSED_MESSAGES;
 
     fn segment_sum_grouped(
         values: FloatTensor<Self>,
@@ -488,8 +498,8 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     fn message_mean(
         w: FloatTensor<Self>,
         x: FloatTensor<Self>,
-        senders: IntTensor<Self>,
-        receivers: IntTensor<Self>,
+        senders: EdgeIndex<Self>,
+        receivers: EdgeIndex<Self>,
         inv_count: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         message_mean::<B, C>(w, x, senders, receivers, inv_count)

@@ -355,10 +355,11 @@ where
 }
 
 /// The engine variants the device tests train under: the default, the device basis, the CSR
-/// sums, and all of them at once (fusion and the prefetch worker's staging too).
-fn engine_variants() -> [geobatch_core::EngineOptions; 4] {
+/// sums, the fused messages, and all of them at once (fusion and the prefetch worker's staging
+/// too).
+fn engine_variants() -> [geobatch_core::EngineOptions; 5] {
     use geobatch_core::EngineOptions;
-    use geobatch_core::engine::{BasisPlace, SegmentKernel, Upload};
+    use geobatch_core::engine::{BasisPlace, MessageKernel, SegmentKernel, Upload};
     [
         EngineOptions::default(),
         EngineOptions {
@@ -370,10 +371,16 @@ fn engine_variants() -> [geobatch_core::EngineOptions; 4] {
             ..Default::default()
         },
         EngineOptions {
+            segments: SegmentKernel::Csr,
+            messages: MessageKernel::Fused,
+            ..Default::default()
+        },
+        EngineOptions {
             fusion: true,
             basis: BasisPlace::Device,
             segments: SegmentKernel::Csr,
             upload: Upload::Worker,
+            messages: MessageKernel::Fused,
         },
     ]
 }
@@ -541,3 +548,5 @@ fn a_potential_trains_like_the_cpu_on_every_gpu_backend() {
         }
     });
 }
+
+mod kernel_tests;

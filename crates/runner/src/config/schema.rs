@@ -242,6 +242,7 @@ impl ExperimentConfig {
         check_rounds("training.steps", self.training.steps)?;
         check_device(&self.training.device)?;
         check_threads(self.training.threads)?;
+        self.training.engine.check()?;
         geobatch_core::dataset::check_unique("training.eval_splits", &self.training.eval_splits)
             .map_err(|e| e.to_string())?;
         self.training
