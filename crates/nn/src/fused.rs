@@ -40,16 +40,6 @@ impl<B: Backend> Clone for EdgeIndex<B> {
     }
 }
 
-impl<B: Backend> EdgeIndex<B> {
-    /// An index without a grouping.
-    pub fn plain(index: IntTensor<B>) -> Self {
-        EdgeIndex {
-            index,
-            grouping: None,
-        }
-    }
-}
-
 /// Rows of `values` `[E, c]` summed into `n` segments by `index`, over its grouping where it has
 /// one and the backend a kernel for it.
 fn sum_by<B: FusedOps>(values: FloatTensor<B>, index: EdgeIndex<B>, n: usize) -> FloatTensor<B> {
