@@ -8,7 +8,8 @@ use geobatch_catalog::batcher_dynamic::DynamicSpec;
 use geobatch_catalog::batcher_static::{Pad, StaticSpec};
 use geobatch_catalog::dataset_synthetic::SyntheticSpec;
 use geobatch_core::{
-    BatcherContext, BatcherSpec, GraphBatch, GraphDraw, GraphStream, Plan, Quirks, StreamMode,
+    BatchSize, BatcherContext, BatcherSpec, GraphBatch, GraphDraw, GraphStream, Plan, Quirks,
+    StreamMode,
 };
 use std::hint::black_box;
 
@@ -23,7 +24,7 @@ fn bench(c: &mut Criterion) {
             (
                 "dynamic",
                 Box::new(DynamicSpec {
-                    batch_size: bs,
+                    batch_size: BatchSize::try_from(bs).expect("a batch size"),
                     num_estimation_graphs: None,
                     budget: None,
                 }),
@@ -31,7 +32,7 @@ fn bench(c: &mut Criterion) {
             (
                 "static-64",
                 Box::new(StaticSpec {
-                    batch_size: bs,
+                    batch_size: BatchSize::try_from(bs).expect("a batch size"),
                     pad: Pad::Multiple64,
                 }),
             ),

@@ -157,10 +157,6 @@ pub trait Batcher<T: TaskType = GraphLevel>: Send + Debug {
     }
 }
 
-/// The largest batch size any config may ask for (a million graphs; QM9's training split holds
-/// 104,665): checked by `geobatch validate`, before any data is loaded.
-pub const MAX_BATCH_SIZE: usize = 1 << 20;
-
 /// Builds `spec`'s batcher for a training split after checking that the batch size is one the
 /// split can fill: at most the split's graphs plus the padding graph (a larger batch would repeat
 /// graphs within one batch, and a huge one would exhaust memory before its first step).
@@ -198,14 +194,18 @@ pub trait BatcherSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + S
     fn batch_size(&self) -> usize;
 
     /// Sets `batch_size` (`bench step --batch-sizes`: one config timed at several sizes; the spec
-    /// is cloned, then edited as a value). Written by `#[plugin]` with [`BatcherSpec::batch_size`].
-    fn set_batch_size(&mut self, batch_size: usize);
+    /// is cloned, then edited as a value), refused where the field's type refuses it (a graph
+    /// batcher's [`crate::BatchSize`]). Written by `#[plugin]` with [`BatcherSpec::batch_size`].
+    fn set_batch_size(&mut self, batch_size: usize) -> Result<()>;
 
     /// A short label for tables and plots (e.g. `static-64`).
     fn label(&self) -> String;
 
-    /// Checks the options without data (`geobatch validate`).
-    fn validate(&self) -> Result<()>;
+    /// Checks the options without data (`geobatch validate`) beyond what their types check when
+    /// they are read (a graph batcher's [`crate::BatchSize`]); by default nothing more.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Builds the runtime batcher (for one split; node-level pre-computation happens here and
     /// is timed).

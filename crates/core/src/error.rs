@@ -91,6 +91,14 @@ impl From<geobatch_process::Error> for Error {
     }
 }
 
+/// A conversion that cannot fail (`usize` into a node-level batcher's `batch_size`), for code
+/// written once for checked and unchecked sizes (`#[plugin(batch_size = FIELD)]`).
+impl From<std::convert::Infallible> for Error {
+    fn from(e: std::convert::Infallible) -> Self {
+        match e {}
+    }
+}
+
 impl Error {
     /// Convenience constructor for [`Error::Invalid`].
     pub fn invalid(message: impl Into<String>) -> Self {

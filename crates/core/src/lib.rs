@@ -18,6 +18,7 @@
 //! No ML engine lives here.
 
 pub mod batch;
+pub mod batch_size;
 pub mod batcher;
 pub mod cell;
 pub mod dataset;
@@ -41,6 +42,7 @@ pub mod targets;
 pub mod task;
 
 pub use batch::GraphBatch;
+pub use batch_size::BatchSize;
 pub use batcher::{Batcher, BatcherContext, BatcherSpec, GraphDraw};
 pub use dataset::{Dataset, DatasetContext, DatasetSpec, SplitDataset, SplitName};
 pub use engine::{EngineOptions, EngineTable};

@@ -97,12 +97,13 @@ pub fn expand(attr: Tokens, item: ItemImpl) -> syn::Result<Tokens> {
     if let Some(field) = batch_size {
         item.items.push(syn::parse_quote! {
             fn batch_size(&self) -> usize {
-                self.#field
+                ::std::convert::Into::into(self.#field)
             }
         });
         item.items.push(syn::parse_quote! {
-            fn set_batch_size(&mut self, batch_size: usize) {
-                self.#field = batch_size;
+            fn set_batch_size(&mut self, batch_size: usize) -> ::geobatch_core::Result<()> {
+                self.#field = ::std::convert::TryFrom::try_from(batch_size)?;
+                Ok(())
             }
         });
     }

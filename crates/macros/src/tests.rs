@@ -244,13 +244,17 @@ mod plugin {
             parse_quote! { impl BatcherSpec<NodeLevel> for ClusterSpec {} },
         )
         .expect("expanded");
+        // read through `Into` and set through `TryFrom`: a checked size (`BatchSize`, refused
+        // out of range where it is set) and a plain `usize` alike
         assert!(
-            out.contains("fn batch_size (& self) -> usize { self . num_parts }"),
+            out.contains(
+                "fn batch_size (& self) -> usize { :: std :: convert :: Into :: into (self . num_parts) }"
+            ),
             "{out}"
         );
         assert!(
             out.contains(
-                "fn set_batch_size (& mut self , batch_size : usize) { self . num_parts = batch_size ; }"
+                "self . num_parts = :: std :: convert :: TryFrom :: try_from (batch_size) ? ;"
             ),
             "{out}"
         );

@@ -84,19 +84,20 @@ pub(crate) fn source_at<'d>(
     train: &'d geobatch_core::GraphSet,
     bs: usize,
 ) -> Result<GraphSource<'d>, RunError> {
-    let spec = with_batch_size(loaded.config.batcher.as_ref(), bs);
+    let spec = with_batch_size(loaded.config.batcher.as_ref(), bs).map_err(RunError::Data)?;
     let batcher = batcher_for(loaded, spec.as_ref(), train, SplitName::Train)?;
     GraphSource::new(train, batcher, SplitName::Train, loaded)
 }
 
-/// The config's batcher with another batch size: a copy of its spec, edited.
+/// The config's batcher with another batch size: a copy of its spec, edited; a size the
+/// batcher cannot take is refused here, as in a config.
 pub fn with_batch_size(
     spec: &(dyn BatcherSpec + 'static),
     batch_size: usize,
-) -> Box<dyn BatcherSpec> {
+) -> geobatch_core::Result<Box<dyn BatcherSpec>> {
     let mut spec = dyn_clone::clone_box(spec);
-    spec.set_batch_size(batch_size);
-    spec
+    spec.set_batch_size(batch_size)?;
+    Ok(spec)
 }
 
 /// Times `steps` training steps (after `warmup` untimed ones) at every batch size, on each

@@ -77,8 +77,17 @@ fn a_batch_size_edit_copies_the_spec_and_leaves_the_config_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "c.toml", GRAPH);
     let loaded = LoadedConfig::from_file(&path).unwrap();
-    let spec = geobatch_runner::bench::with_batch_size(loaded.config.batcher.as_ref(), 32);
+    let spec = geobatch_runner::bench::with_batch_size(loaded.config.batcher.as_ref(), 32).unwrap();
     assert_eq!(spec.batch_size(), 32);
+    // a size the batcher cannot take is refused by the edit, as in a config
+    let e = geobatch_runner::bench::with_batch_size(loaded.config.batcher.as_ref(), 1)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        e.as_deref()
+            .is_some_and(|e| e.contains("batch_size must be at least 2")),
+        "{e:?}"
+    );
     assert_eq!(
         spec.label(),
         loaded.config.batcher.label(),

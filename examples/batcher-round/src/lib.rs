@@ -3,7 +3,7 @@
 //! gives fewer distinct shapes (fewer compilations on a JIT engine) for more padding.
 
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, Plan, Result, Shape,
+    BatchSize, Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, Plan, Result, Shape,
     plugin_options,
 };
 use serde::{Deserialize, Serialize};
@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoundSpec {
-    /// Graph slots per batch: `batch_size - 1` real graphs and one for padding.
+    /// Graph slots per batch: `batch_size - 1` real graphs and one for padding (a `BatchSize`:
+    /// at least 2, refused where the config is read).
     #[option(ty = "integer >= 2", doc = "graph slots per batch (one pads)")]
-    pub batch_size: usize,
+    pub batch_size: BatchSize,
     /// Nodes and edges are padded up to a multiple of this.
     #[option(
         ty = "integer >= 1",
@@ -76,9 +77,6 @@ impl BatcherSpec for RoundSpec {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.batch_size < 2 {
-            return Err(Error::BatchSize(self.batch_size));
-        }
         if self.step == 0 {
             return Err(Error::invalid("batcher.step must be at least 1"));
         }
@@ -91,7 +89,7 @@ impl BatcherSpec for RoundSpec {
             return Err(Error::EmptySplit(ctx.split.to_string()));
         }
         Ok(Box::new(RoundBatcher {
-            batch_size: self.batch_size,
+            batch_size: self.batch_size.get(),
             step: self.step,
         }))
     }

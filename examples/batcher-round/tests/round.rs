@@ -5,7 +5,9 @@
 
 use geobatch_batcher_round::RoundSpec;
 use geobatch_core::registry::{self, PluginKind};
-use geobatch_core::{BatcherContext, BatcherSpec, GraphSize, GraphStream, Plan, Quirks, Shape};
+use geobatch_core::{
+    BatchSize, BatcherContext, BatcherSpec, GraphSize, GraphStream, Plan, Quirks, Shape,
+};
 use geobatch_core::{GraphDraw, StreamMode, Task};
 use geobatch_testkit::arb_graph_set;
 use geobatch_testkit::batcher::check_batcher;
@@ -21,7 +23,7 @@ fn nodes_and_edges_are_padded_to_a_multiple_of_step() {
         7
     ];
     let spec = RoundSpec {
-        batch_size: 4,
+        batch_size: BatchSize::try_from(4).unwrap(),
         step: 16,
     };
     let ctx = BatcherContext {
@@ -58,7 +60,7 @@ proptest! {
         batch_size in 2usize..10,
         step in 1usize..100,
     ) {
-        let spec = RoundSpec { batch_size, step };
+        let spec = RoundSpec { batch_size: BatchSize::try_from(batch_size).unwrap(), step };
         if let Err(e) = check_batcher(&spec, &set, batch_size) {
             panic!("{e}");
         }

@@ -19,8 +19,8 @@
 
 use geobatch_core::rounding::{ceil_multiple_of_64, next_multiple_of_64_strict};
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, GraphStream, Plan,
-    Result, Shape, SizeStats, plugin_options,
+    BatchSize, Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize,
+    GraphStream, Plan, Result, Shape, SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,7 @@ pub struct AtomsSpec {
         ty = "integer >= 2",
         doc = "mean number of graphs the atom budget is sized for: max_atoms = mean atoms x batch_size (at least the largest graph's)"
     )]
-    pub batch_size: usize,
+    pub batch_size: BatchSize,
     /// Atoms per batch at most; estimated from `batch_size` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[option(
@@ -213,9 +213,6 @@ impl BatcherSpec for AtomsSpec {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.batch_size < 2 {
-            return Err(Error::invalid("batcher.batch_size must be at least 2"));
-        }
         if self.max_atoms == Some(0) {
             return Err(Error::invalid("batcher.max_atoms must be at least 1"));
         }
@@ -227,7 +224,7 @@ impl BatcherSpec for AtomsSpec {
         let stats =
             SizeStats::of(ctx.sizes).ok_or_else(|| Error::EmptySplit(ctx.split.to_string()))?;
         let max_atoms = self.max_atoms.unwrap_or_else(|| {
-            ((stats.mean_nodes * self.batch_size as f64).round() as usize)
+            ((stats.mean_nodes * self.batch_size.get() as f64).round() as usize)
                 .max(stats.max_nodes as usize)
         });
         Ok(Box::new(AtomsBatcher::new(ctx.sizes, max_atoms)?))

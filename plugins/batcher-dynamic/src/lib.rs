@@ -8,8 +8,8 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan, Result, Shape,
-    SizeStats, plugin_options,
+    BatchSize, Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan,
+    Result, Shape, SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +26,7 @@ pub struct DynamicSpec {
         ty = "integer >= 2",
         doc = "graph budget; at most batch_size - 1 real graphs per batch"
     )]
-    pub batch_size: usize,
+    pub batch_size: BatchSize,
     /// Leading graphs (stored order) the budget is estimated from; `None`: every graph (clean),
     /// or the study's first 1,000 (reference quirks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,9 +147,6 @@ impl BatcherSpec for DynamicSpec {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.batch_size < 2 {
-            return Err(Error::BatchSize(self.batch_size));
-        }
         if self.num_estimation_graphs == Some(0) {
             return Err(Error::invalid(
                 "batcher.num_estimation_graphs must be at least 1",
@@ -183,7 +180,7 @@ impl BatcherSpec for DynamicSpec {
             Some(b) => b,
             None => estimate_budget(
                 ctx.estimation_sizes(self.num_estimation_graphs),
-                self.batch_size,
+                self.batch_size.get(),
             )?,
         };
         Ok(Box::new(DynamicBatcher::with_budget(budget)?))
@@ -340,14 +337,13 @@ mod tests {
 
     #[test]
     fn spec_checks_batch_size_and_empty_split() {
+        let e = serde_json::from_str::<DynamicSpec>(r#"{"batch_size": 1}"#).unwrap_err();
+        assert!(
+            e.to_string().contains("batch_size must be at least 2"),
+            "{e}"
+        );
         let spec = DynamicSpec {
-            batch_size: 1,
-            num_estimation_graphs: None,
-            budget: None,
-        };
-        assert!(matches!(spec.validate(), Err(Error::BatchSize(1))));
-        let spec = DynamicSpec {
-            batch_size: 8,
+            batch_size: BatchSize::try_from(8).unwrap(),
             num_estimation_graphs: None,
             budget: None,
         };

@@ -279,7 +279,9 @@ impl BatcherSpec<NodeLevel> for FullSpec {
         0
     }
 
-    fn set_batch_size(&mut self, _batch_size: usize) {}
+    fn set_batch_size(&mut self, _batch_size: usize) -> Result<()> {
+        Ok(())
+    }
 
     fn label(&self) -> String {
         "full".into()

@@ -19,8 +19,8 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan, Result, Shape,
-    SizeStats, plugin_options,
+    BatchSize, Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan,
+    Result, Shape, SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,7 @@ pub struct PackSpec {
         ty = "integer >= 2",
         doc = "mean number of graphs the node budget is sized for (small graphs make more)"
     )]
-    pub batch_size: usize,
+    pub batch_size: BatchSize,
     /// Graphs held back at most (the look-ahead window).
     #[option(
         ty = "integer 1..=65536",
@@ -273,9 +273,6 @@ impl BatcherSpec for PackSpec {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.batch_size < 2 {
-            return Err(Error::BatchSize(self.batch_size));
-        }
         if self.window == 0 {
             return Err(Error::invalid("batcher.window must be at least 1"));
         }
@@ -312,7 +309,7 @@ impl BatcherSpec for PackSpec {
         let stats = SizeStats::of(head).ok_or_else(|| Error::EmptySplit(ctx.split.to_string()))?;
         let budget = self
             .budget
-            .unwrap_or_else(|| estimate_budget(&stats, self.batch_size, self.graph_slack));
+            .unwrap_or_else(|| estimate_budget(&stats, self.batch_size.get(), self.graph_slack));
         // an explicit budget for more graphs than the split holds would put every graph into
         // each batch several times (an estimated one follows the split's sizes)
         let n = ctx.sizes.len();

@@ -15,8 +15,8 @@
 
 use geobatch_core::rounding::{ceil_multiple_of_64, ceil_power_of_two, next_multiple_of_64_strict};
 use geobatch_core::{
-    Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan, Quirks,
-    Result, Shape, plugin_options,
+    BatchSize, Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan,
+    Quirks, Result, Shape, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +43,7 @@ pub struct StaticSpec {
         ty = "integer >= 2",
         doc = "graphs per padded batch (batch_size - 1 real + 1 padding graph)"
     )]
-    pub batch_size: usize,
+    pub batch_size: BatchSize,
     /// Padding rule.
     #[option(ty = "\"multiple64\" | \"pow2\" | \"constant\"", default = Pad::Multiple64, doc = "padding rule of nodes and edges (spec §1.4-1.6)")]
     pub pad: Pad,
@@ -89,16 +89,14 @@ pub struct StaticBatcher {
 
 impl StaticBatcher {
     /// A static batcher; `sizes` (the whole split) fixes the constant shape.
-    pub fn new(pad: Pad, batch_size: usize, quirks: Quirks, sizes: &[GraphSize]) -> Result<Self> {
-        if batch_size < 2 {
-            return Err(Error::BatchSize(batch_size));
-        }
-        Ok(StaticBatcher {
+    pub fn new(pad: Pad, batch_size: BatchSize, quirks: Quirks, sizes: &[GraphSize]) -> Self {
+        let batch_size = batch_size.get();
+        StaticBatcher {
             pad,
             batch_size,
             quirks,
             constant: constant_shape(sizes, batch_size),
-        })
+        }
     }
 }
 
@@ -167,15 +165,7 @@ impl BatcherSpec for StaticSpec {
         .into()
     }
 
-    fn validate(&self) -> Result<()> {
-        if self.batch_size < 2 {
-            return Err(Error::BatchSize(self.batch_size));
-        }
-        Ok(())
-    }
-
     fn build(&self, ctx: &BatcherContext<'_>) -> Result<Box<dyn Batcher>> {
-        self.validate()?;
         if ctx.sizes.is_empty() {
             return Err(Error::EmptySplit(ctx.split.to_string()));
         }
@@ -184,7 +174,7 @@ impl BatcherSpec for StaticSpec {
             self.batch_size,
             ctx.quirks,
             ctx.sizes,
-        )?))
+        )))
     }
 }
 
@@ -260,7 +250,8 @@ mod tests {
         limit: usize,
     ) -> Vec<Vec<u32>> {
         let s = vec![GraphSize { nodes: 3, edges: 6 }; n];
-        let mut b = StaticBatcher::new(Pad::Multiple64, bs, quirks, &s).unwrap();
+        let size = BatchSize::try_from(bs).unwrap();
+        let mut b = StaticBatcher::new(Pad::Multiple64, size, quirks, &s);
         let mut stream = GraphStream::new(n, mode, 0, quirks, "train").unwrap();
         let mut plan = Plan::default();
         let mut out = Vec::new();
@@ -300,22 +291,12 @@ mod tests {
     }
 
     #[test]
-    fn batch_size_below_two_is_refused() {
-        assert!(matches!(
-            StaticSpec {
-                batch_size: 1,
-                pad: Pad::Pow2
-            }
-            .validate(),
-            Err(Error::BatchSize(1))
-        ));
-        assert!(matches!(
-            StaticSpec {
-                batch_size: 0,
-                pad: Pad::Pow2
-            }
-            .validate(),
-            Err(Error::BatchSize(0))
-        ));
+    fn batch_size_below_two_is_refused_where_the_spec_is_read() {
+        for bs in [0, 1] {
+            let e = serde_json::from_str::<StaticSpec>(&format!(r#"{{"batch_size": {bs}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("batch_size must be at least 2"), "{e}");
+        }
     }
 }

@@ -200,7 +200,8 @@ fn a_batch_size_the_data_cannot_fill_is_refused_before_any_allocation() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(
-        out.contains("batcher.batch_size = 1000000000: at most 1048576"),
+        out.contains("key `batcher.batch_size`")
+            && out.contains("batch_size = 1000000000: at most 1048576"),
         "{out}"
     );
     // run, batches and bench: more than the training split can fill (800 fixture molecules)

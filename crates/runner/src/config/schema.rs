@@ -261,13 +261,6 @@ impl ExperimentConfig {
         self.batcher
             .validate()
             .map_err(|e| format!("[batcher] {e}"))?;
-        let bs = self.batcher.batch_size();
-        if bs > geobatch_core::batcher::MAX_BATCH_SIZE {
-            return Err(format!(
-                "batcher.batch_size = {bs}: at most {} (and at most the training split's graphs + 1, checked when the data is loaded)",
-                geobatch_core::batcher::MAX_BATCH_SIZE
-            ));
-        }
         check_sinks(&self.sinks)
     }
 }
