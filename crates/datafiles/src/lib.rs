@@ -18,6 +18,7 @@ pub mod compressed;
 pub mod files;
 pub mod lines;
 pub mod output;
+pub mod parquet_store;
 pub mod pip;
 pub mod splits;
 pub mod store;

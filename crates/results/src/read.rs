@@ -219,13 +219,9 @@ fn batches_and_version(path: &Path) -> Result<(Vec<RecordBatch>, u32), ReadError
         Ok((batches, version))
     })
     .unwrap_or_else(|panic| {
-        let why = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("the decoder failed");
         Err(bad(format!(
-            "corrupt data, the Parquet decoder gave up ({why})"
+            "corrupt data, the Parquet decoder gave up ({})",
+            geobatch_datafiles::parquet_store::panic_reason(panic.as_ref())
         )))
     })
 }

@@ -14,12 +14,8 @@ use arrow_array::{
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, Field, Schema};
-use geobatch_core::{Error, Result, SplitName};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use geobatch_core::{Result, SplitName};
+use geobatch_datafiles::parquet_store::{self, Format, column};
 use parquet::file::reader::ChunkReader;
 use std::path::Path;
 use std::sync::Arc;
@@ -108,71 +104,32 @@ pub fn to_batch(r: &Records) -> std::result::Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }
 
+/// The format of mlearn's store file.
+pub const FORMAT: Format<'static> = Format {
+    schema: SCHEMA,
+    kind: "mlearn",
+    holds: "mlearn structures",
+    made_by: "`geobatch data fetch mlearn` or `geobatch data import mlearn FILE`",
+};
+
 /// Writes `records` to `out` (through a temporary file and a rename).
 pub fn write(records: &Records, out: &Path, source: &str) -> Result<()> {
-    let fail = |e: String| Error::invalid(format!("{}: {e}", out.display()));
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    }
-    let batch = to_batch(records).map_err(|e| fail(e.to_string()))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new("geobatch.schema".into(), SCHEMA.to_string()),
-            KeyValue::new("geobatch.units".into(), UNITS.to_string()),
-            KeyValue::new("geobatch.source".into(), source.to_string()),
-        ]))
-        .build();
-    geobatch_datafiles::atomic::write_atomic(out, |file| {
-        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
-        w.write(&batch)?;
-        w.close()?;
-        Ok(())
-    })
-    .map_err(|e| fail(e.to_string()))
-}
-
-/// Reads a file written by [`write`]; `name` names it in errors. A damaged file that makes the
-/// decoder panic is reported as corrupt, never a crash.
-pub fn read<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Records> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(input, name))).unwrap_or_else(
-        |_| {
-            Err(Error::invalid(format!(
-                "{name}: corrupt data, the Parquet decoder gave up; fetch or import it again"
-            )))
-        },
+    parquet_store::write(
+        out,
+        to_batch(records),
+        &FORMAT,
+        UNITS.to_string(),
+        source,
+        None,
     )
 }
 
-fn decode<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Records> {
-    let fail = |m: String| Error::invalid(format!("{name}: {m}"));
-    let builder = ParquetRecordBatchReaderBuilder::try_new(input)
-        .map_err(|e| fail(format!("not a readable Parquet file ({e})")))?;
-    let tag = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|k| k.key == "geobatch.schema"))
-        .and_then(|k| k.value.clone());
-    if tag.as_deref() != Some(SCHEMA) {
-        return Err(fail(format!(
-            "format {}, not the mlearn structures this geobatch reads ({SCHEMA}): make one with \
-             `geobatch data fetch mlearn` or `geobatch data import mlearn FILE`",
-            tag.as_deref().unwrap_or("unknown (no geobatch.schema tag)")
-        )));
-    }
-    let reader = builder.build().map_err(|e| fail(e.to_string()))?;
+/// Reads a file written by [`write`]; `name` names it in errors (a damaged file is reported as
+/// corrupt, never a crash: [`parquet_store::read`]).
+pub fn read<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Records> {
     let mut r = Records::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| fail(format!("corrupt data ({e})")))?;
-        append(&mut r, &batch).map_err(&fail)?;
-    }
+    parquet_store::read(input, name, &FORMAT, |batch| append(&mut r, batch))?;
     Ok(r)
-}
-
-fn column<'a>(b: &'a RecordBatch, name: &str) -> std::result::Result<&'a ArrayRef, String> {
-    b.column_by_name(name)
-        .ok_or_else(|| format!("missing column {name:?}"))
 }
 
 fn strings(b: &RecordBatch, name: &str) -> std::result::Result<Vec<String>, String> {

@@ -16,12 +16,8 @@ use arrow_array::{
 };
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema};
-use geobatch_core::{Error, Result};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use geobatch_core::Result;
+use geobatch_datafiles::parquet_store::{self, Format, column};
 use parquet::file::reader::ChunkReader;
 use std::path::Path;
 use std::sync::Arc;
@@ -94,93 +90,32 @@ pub fn units_json() -> String {
     serde_json::Value::Object(m).to_string()
 }
 
+/// The format of QM9's store file.
+pub const FORMAT: Format<'static> = Format {
+    schema: SCHEMA,
+    kind: "QM9",
+    holds: "QM9 molecules",
+    made_by: "`geobatch data fetch qm9` or `geobatch data import qm9 FILE`",
+};
+
 /// Writes records to `out` (through a temporary file and a rename).
 pub fn write(records: &Qm9Records, out: &Path, source: &str) -> Result<()> {
-    let fail = |e: String| Error::invalid(format!("{}: {e}", out.display()));
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    }
-    let batch = to_batch(records).map_err(|e| fail(e.to_string()))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(32_768))
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new("geobatch.schema".into(), SCHEMA.to_string()),
-            KeyValue::new("geobatch.units".into(), units_json()),
-            KeyValue::new("geobatch.source".into(), source.to_string()),
-        ]))
-        .build();
-    geobatch_datafiles::atomic::write_atomic(out, |file| {
-        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
-        w.write(&batch)?;
-        w.close()?;
-        Ok(())
-    })
-    .map_err(|e| fail(e.to_string()))
-}
-
-/// Reads a QM9 Parquet file written by [`write`]; `name` names it in errors.
-///
-/// A damaged file can make the Parquet decoder panic (e.g. "column start and length should not be
-/// negative" on flipped bytes): that is caught and reported as a corrupt file, never a crash.
-pub fn read<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Qm9Records> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(input, name))).unwrap_or_else(
-        |panic| {
-            let why = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("the decoder failed");
-            Err(Error::invalid(format!(
-                "{name}: corrupt data, the Parquet decoder gave up ({why}); fetch or import the \
-                 file again"
-            )))
-        },
+    parquet_store::write(
+        out,
+        to_batch(records),
+        &FORMAT,
+        units_json(),
+        source,
+        Some(32_768),
     )
 }
 
-fn decode<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Qm9Records> {
-    let fail = |m: String| Error::invalid(format!("{name}: {m}"));
-    let builder = ParquetRecordBatchReaderBuilder::try_new(input)
-        .map_err(|e| fail(format!("not a readable Parquet file ({e})")))?;
-    let schema_tag = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| {
-            kv.iter()
-                .find(|k| k.key == "geobatch.schema")
-                .and_then(|k| k.value.clone())
-        });
-    if schema_tag.as_deref() != Some(SCHEMA) {
-        let what = match schema_tag.as_deref() {
-            None => "a Parquet file that geobatch did not write (it has no geobatch.schema tag)"
-                .to_string(),
-            Some(t) if t.starts_with("qm9/") => {
-                format!("a QM9 file of another geobatch version (format {t})")
-            }
-            Some(t) => format!("a geobatch file of another kind (format {t})"),
-        };
-        return Err(fail(format!(
-            "{what}, not the QM9 molecules this geobatch reads (format {SCHEMA}); make one with \
-             `geobatch data fetch qm9` or `geobatch data import qm9 FILE`"
-        )));
-    }
-    let reader = builder
-        .with_batch_size(65_536)
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
+/// Reads a QM9 Parquet file written by [`write`]; `name` names it in errors (a damaged file is
+/// reported as corrupt, never a crash: [`parquet_store::read`]).
+pub fn read<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Qm9Records> {
     let mut r = Qm9Records::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| fail(format!("corrupt data ({e})")))?;
-        append(&mut r, &batch).map_err(&fail)?;
-    }
+    parquet_store::read(input, name, &FORMAT, |batch| append(&mut r, batch))?;
     Ok(r)
-}
-
-fn column<'a>(b: &'a RecordBatch, name: &str) -> std::result::Result<&'a ArrayRef, String> {
-    b.column_by_name(name)
-        .ok_or_else(|| format!("missing column {name:?}"))
 }
 
 /// The atoms of a batch's molecules (rows from `first_row` on): atomic numbers, positions and
