@@ -189,6 +189,17 @@ def test_geometry_edges_follow_geobatchs_rules():
     s, r = store.senders, store.receivers
     g0 = slice(0, int(store.n_edge[0]))
     assert np.allclose(e[g0], pos[r[g0]] - pos[s[g0]], atol=1e-5)
+    # the store of the native edges (taken unchecked and uncopied) is the store the checked
+    # constructor makes of the same arrays, and owns them as read-only as that one does
+    same = geobatch.GraphStore(n_node, nodes=store.nodes, edges=store.edges,
+                               edge_index=np.stack([s, r]), n_edge=store.n_edge)
+    for a, b in [(store.n_edge, same.n_edge), (store.edge_offsets, same.edge_offsets),
+                 (store.node_offsets, same.node_offsets), (s, same.senders), (r, same.receivers),
+                 (e, same.edges["edge_vectors"]), (store.sizes, same.sizes)]:
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert set(store.nodes) == {"atomic_numbers", "positions"} and not store.full
+    for a in [s, r, e, *store.nodes.values()]:
+        assert not a.flags.writeable
     full = geobatch.GraphStore.from_geometry(z, pos, n_node)
     assert full.full and list(full.n_edge) == [20, 42, 6]
     # periodic: every atom of a cubic cell gets k neighbours among the images
