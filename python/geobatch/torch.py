@@ -126,9 +126,10 @@ class DataLoader:
 
     ``dataset``: a list of PyG ``Data``, an ``InMemoryDataset`` (PyG's ``QM9``...; its stored
     arrays are read once, a subset or shuffled view included) or a ``GraphStore``. ``kind``,
-    ``batch_size`` and ``**options`` choose a registered batcher as in a config's ``[batcher]``
-    table; ``shuffle``, ``seed``, ``rank``/``world_size``, ``drop_last`` and ``quirks`` are the
-    ``BatchSampler``'s. ``prefetch=k`` collates k batches ahead on a background thread (the
+    ``batch_size`` and the batcher's options choose a registered batcher as in a config's
+    ``[batcher]`` table; they and ``shuffle``, ``seed``, ``rank``/``world_size``, ``drop_last``
+    and ``quirks`` go to the ``BatchSampler`` the loader plans with (``loader.sampler``), with
+    its defaults and its checks. ``prefetch=k`` collates k batches ahead on a background thread (the
     native part runs without the GIL); ``pin_memory`` and ``device`` copy each batch to pinned
     memory and to the device (``non_blocking`` when pinned).
 
@@ -152,26 +153,17 @@ class DataLoader:
         kind: str = "pack",
         batch_size: int = 32,
         *,
-        shuffle: bool = True,
-        seed: int = 0,
-        rank: Optional[int] = None,
-        world_size: Optional[int] = None,
-        drop_last: bool = False,
-        quirks: str = "clean",
         prefetch: int = 0,
         pin_memory: bool = False,
         device: Any = None,
-        **options,
+        **sampler_options,
     ):
         from .planner import _count
         from .sampler import BatchSampler
 
         self.store, self._rows, self._objects = _as_store(dataset)
         sizes = self.store.sizes if self._rows is None else self.store.sizes[self._rows]
-        self.sampler = BatchSampler(
-            sizes, kind, batch_size, shuffle=shuffle, seed=seed, rank=rank,
-            world_size=world_size, drop_last=drop_last, quirks=quirks, **options,
-        )
+        self.sampler = BatchSampler(sizes, kind, batch_size, **sampler_options)
         self.prefetch = _count(prefetch, "prefetch")
         self.pin_memory = bool(pin_memory)
         if self.pin_memory and not _accelerator():
