@@ -6,7 +6,7 @@
 
 mod common;
 use common::potential::{aluminium, predict, train_on_aluminium};
-use common::{geobatch, repo, text};
+use common::{QUICK_RUN, geobatch, repo, text, with_sets};
 
 #[test]
 fn list_shows_the_structure_datasets() {
@@ -40,71 +40,29 @@ fn schnet_trains_on_an_xyz_file_and_on_an_ase_database_with_one_line_changed() {
         ("asedb", &db, "structures.db"),
         ("asedb", &json, "structures.json"),
     ] {
-        let o = geobatch(
-            dir.path(),
-            &[
-                "run",
-                config.to_str().unwrap(),
-                "--steps",
-                "4",
-                "--set",
-                &line(kind, path),
-                "--set",
-                "model.latent=8",
-                "--set",
-                "batcher.batch_size=3",
-                "--set",
-                "training.eval_every=4",
-                "--set",
-                "training.checkpoint_every=0",
-                "--set",
-                "training.eval_splits=[\"validation\"]",
-            ],
-        );
+        let dataset = line(kind, path);
+        let sets = [[dataset.as_str(), "model.latent=8"].as_slice(), &QUICK_RUN].concat();
+        let o = with_sets(dir.path(), "run", &config, 4, &sets);
         let out = text(&o);
         assert!(o.status.success(), "{kind}: {out}");
         assert!(out.contains("schnet"), "{out}");
         assert!(out.contains(name), "{kind}: {out}");
     }
     // the example config itself, on its QM9 molecules
-    let o = geobatch(
-        dir.path(),
-        &[
-            "run",
-            config.to_str().unwrap(),
-            "--steps",
-            "2",
-            "--set",
-            &format!(
-                "dataset.path={:?}",
-                repo()
-                    .join("plugins/dataset-extxyz/tests/fixtures/qm9_reduced_100.xyz")
-                    .to_str()
-                    .unwrap()
-            ),
-            "--set",
-            "model.latent=8",
-            "--set",
-            "training.eval_every=2",
-            "--set",
-            "training.checkpoint_every=0",
-        ],
-    );
+    let molecules = repo().join("plugins/dataset-extxyz/tests/fixtures/qm9_reduced_100.xyz");
+    let dataset = format!("dataset.path={:?}", molecules.to_str().unwrap());
+    let sets = [
+        dataset.as_str(),
+        "model.latent=8",
+        "training.eval_every=2",
+        "training.checkpoint_every=0",
+    ];
+    let o = with_sets(dir.path(), "run", &config, 2, &sets);
     assert!(o.status.success(), "{}", text(&o));
     // a damaged file stops the run with the file, frame and line named
     let bad = dir.path().join("bad.xyz");
     std::fs::write(&bad, "2\nenergy=1\nH 0 0 0\nH 0 0\n").unwrap();
-    let o = geobatch(
-        dir.path(),
-        &[
-            "run",
-            config.to_str().unwrap(),
-            "--steps",
-            "2",
-            "--set",
-            &line("extxyz", &bad),
-        ],
-    );
+    let o = with_sets(dir.path(), "run", &config, 2, &[&line("extxyz", &bad)]);
     assert!(!o.status.success());
     assert!(
         text(&o).contains("bad.xyz: frame 0 (line 4): 3 fields where Properties asks for 4"),

@@ -21,17 +21,7 @@ fn crystal_examples_run_on_imported_and_committed_data() {
     let shared = repo().join("../shared/data/crystals/perov5");
     for batcher in ["dynamic", "static64", "static2n", "constant"] {
         let aflow = repo().join(format!("configs/examples/aflow-{batcher}.toml"));
-        let o = geobatch(
-            dir.path(),
-            &[
-                "batches",
-                aflow.to_str().unwrap(),
-                "--steps",
-                "20",
-                "--set",
-                "batcher.batch_size=4",
-            ],
-        );
+        let o = with_sets(dir.path(), "batches", &aflow, 20, &["batcher.batch_size=4"]);
         let out = text(&o);
         assert!(o.status.success(), "{out}");
         assert!(
@@ -39,35 +29,16 @@ fn crystal_examples_run_on_imported_and_committed_data() {
             "{out}"
         );
         let perov = repo().join(format!("configs/examples/perov5-{batcher}.toml"));
-        let o = geobatch(
-            dir.path(),
-            &[
-                "batches",
-                perov.to_str().unwrap(),
-                "--steps",
-                "20",
-                "--set",
-                &cif_path,
-                "--set",
-                "dataset.targets=[\"energy_per_atom\"]",
-                "--set",
-                "batcher.batch_size=3",
-            ],
-        );
+        let sets = [
+            cif_path.as_str(),
+            "dataset.targets=[\"energy_per_atom\"]",
+            "batcher.batch_size=3",
+        ];
+        let o = with_sets(dir.path(), "batches", &perov, 20, &sets);
         assert!(o.status.success(), "{}", text(&o));
         if geobatch_testkit::shared_data(&shared).is_some() {
             let path = format!("dataset.path={:?}", shared.to_str().unwrap());
-            let o = geobatch(
-                dir.path(),
-                &[
-                    "batches",
-                    perov.to_str().unwrap(),
-                    "--steps",
-                    "50",
-                    "--set",
-                    &path,
-                ],
-            );
+            let o = with_sets(dir.path(), "batches", &perov, 50, &[&path]);
             let out = text(&o);
             assert!(o.status.success(), "{out}");
             assert!(out.contains("7572 rows read, 7572 kept"), "{out}");
@@ -85,25 +56,8 @@ fn painn_trains_on_periodic_crystals_from_the_cli() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let config = repo().join("configs/examples/aflow-painn-dynamic.toml");
-    let o = geobatch(
-        dir.path(),
-        &[
-            "run",
-            config.to_str().unwrap(),
-            "--steps",
-            "4",
-            "--set",
-            "model.hidden=8",
-            "--set",
-            "batcher.batch_size=3",
-            "--set",
-            "training.eval_every=4",
-            "--set",
-            "training.checkpoint_every=0",
-            "--set",
-            "training.eval_splits=[\"validation\"]",
-        ],
-    );
+    let sets = [["model.hidden=8"].as_slice(), &QUICK_RUN].concat();
+    let o = with_sets(dir.path(), "run", &config, 4, &sets);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("painn"), "{out}");

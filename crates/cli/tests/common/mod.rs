@@ -27,6 +27,26 @@ pub fn geobatch(dir: &Path, args: &[&str]) -> Output {
     geobatch_with(dir, args, &[])
 }
 
+/// The `--set`s of a short test run: batches of 3, evaluated at step 4 on the validation split
+/// only, no checkpoint.
+pub const QUICK_RUN: [&str; 4] = [
+    "batcher.batch_size=3",
+    "training.eval_every=4",
+    "training.checkpoint_every=0",
+    "training.eval_splits=[\"validation\"]",
+];
+
+/// `geobatch COMMAND CONFIG --steps STEPS` in `dir` (`run`, `batches`), each of `sets` given as
+/// a `--set`.
+pub fn with_sets(dir: &Path, command: &str, config: &Path, steps: u32, sets: &[&str]) -> Output {
+    let (config, steps) = (config.to_str().expect("a UTF-8 path"), steps.to_string());
+    let mut args = vec![command, config, "--steps", &steps];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    geobatch(dir, &args)
+}
+
 /// Runs `geobatch ARGS` in `dir` with extra environment variables.
 pub fn geobatch_with(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(binary())

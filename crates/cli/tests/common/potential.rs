@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use super::{geobatch, repo, run_dirs, text};
+use super::{geobatch, repo, run_dirs, text, with_sets};
 use std::path::Path;
 
 /// An extended XYZ frame of aluminium: the 32 atoms of a 2x2x2 fcc cell (a = 4.05 A) moved by
@@ -48,27 +48,15 @@ pub fn train_on_aluminium(dir: &std::path::Path) -> std::path::PathBuf {
          graph={{kind=\"cutoff\", radius=4.0}}, split={{train=8, validation=1, test=1}}}}",
         xyz.to_str().unwrap()
     );
-    let o = geobatch(
-        dir,
-        &[
-            "run",
-            config.to_str().unwrap(),
-            "--steps",
-            "6",
-            "--set",
-            &line,
-            "--set",
-            "model={kind=\"schnet\", latent=16, steps=2, rbf=40, rbf_spacing=0.1}",
-            "--set",
-            "batcher.batch_size=3",
-            "--set",
-            "training.eval_every=0",
-            "--set",
-            "training.checkpoint_every=0",
-            "--set",
-            "training.eval_splits=[\"test\"]",
-        ],
-    );
+    let sets = [
+        line.as_str(),
+        "model={kind=\"schnet\", latent=16, steps=2, rbf=40, rbf_spacing=0.1}",
+        "batcher.batch_size=3",
+        "training.eval_every=0",
+        "training.checkpoint_every=0",
+        "training.eval_splits=[\"test\"]",
+    ];
+    let o = with_sets(dir, "run", &config, 6, &sets);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("forces_meV_per_A"), "{out}");
