@@ -158,8 +158,16 @@ def test_a_step_that_spends_its_time_in_the_kernel_is_named_with_its_page_faults
     def faulting(batch):
         np.ones(8 << 20)
 
-    advice = geobatch.advise(faulting, train, steps=100, batch_size=16, candidates=["dynamic"],
-                             probe_steps=12, probe_seconds=30, warmup=2, progress=False)
+    # the share is of the probe's wall time, which a stall of the shared machine stretches: the
+    # probe came out under the threshold in 2 of 4 whole-suite runs on 2026-11-28 and in none of
+    # 18 runs of this file alone (the faulting step alone spends 0.6-0.7 of its time in the
+    # kernel), so the claim is that one of three probes sees the kernel's share
+    for _ in range(3):
+        advice = geobatch.advise(faulting, train, steps=100, batch_size=16, candidates=["dynamic"],
+                                 probe_steps=12, probe_seconds=30, warmup=2, progress=False)
+        if advice.kernel is not None:
+            break
+    assert advice.kernel is not None, advice.probes["dynamic"]
     k = advice.kernel["dynamic"]
     # 64 MiB a step: 16,384 faults of 4 KiB pages, 32 of transparent huge pages
     assert k["kernel"] > evidence.KERNEL_SHARE and k["faults_per_step"] >= 16, k
