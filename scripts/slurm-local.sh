@@ -43,6 +43,9 @@ SlurmctldHost=${host}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# a requeued job waits cred_expire + 1 seconds before it may start again (slurm.conf(5)); the
+# default 120 s made the requeue test wait two minutes for nothing on a one-node cluster
+AuthInfo=cred_expire=10
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldPidFile=/run/slurmctld.pid

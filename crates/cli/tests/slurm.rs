@@ -81,8 +81,9 @@ fn status(dir: &Path) -> Vec<(usize, String, PathBuf)> {
 }
 
 /// Waits until no task of the sweep's jobs (`--job-name`) is queued. SLURM holds a requeued task
-/// for about two minutes (reason `BeginTime`); starting it earlier (`scontrol update
-/// StartTime=now`) can kill it at once ("Job credential revoked"), so the test waits.
+/// for its credentials' lifetime (reason `BeginTime`: two minutes by default, 11 s under
+/// scripts/slurm-local.sh's `cred_expire`); starting it earlier (`scontrol update StartTime=now`)
+/// can kill it at once ("Job credential revoked"), so the test waits.
 fn drain(limit: Duration, what: &str) {
     // a requeued task passes through states squeue may not list for a moment: the queue must
     // stay empty for a few polls
