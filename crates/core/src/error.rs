@@ -82,15 +82,6 @@ impl From<geobatch_gather::Error> for Error {
     }
 }
 
-impl From<geobatch_process::Error> for Error {
-    fn from(e: geobatch_process::Error) -> Self {
-        match e {
-            geobatch_process::Error::Memory(m) => Error::Memory(m),
-            geobatch_process::Error::Stopped(what) => Error::Stopped(what),
-        }
-    }
-}
-
 /// A conversion that cannot fail (`usize` into a node-level batcher's `batch_size`), for code
 /// written once for checked and unchecked sizes (`#[plugin(batch_size = FIELD)]`).
 impl From<std::convert::Infallible> for Error {

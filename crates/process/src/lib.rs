@@ -7,7 +7,7 @@
 //! * [`leftovers`]: what a process must not leave behind (a worker's process group, its folder).
 //! * [`console`]: what geobatch prints ([`outln!`], [`errln!`]): a closed pipe drops it.
 //!
-//! It knows no graph: `geobatch-core` turns its [`Error`] into its own.
+//! It knows no graph; its [`Error`] becomes `geobatch_core::Error` (`?` in a plugin's code).
 
 pub mod console;
 pub mod leftovers;
@@ -25,4 +25,13 @@ pub enum Error {
     /// A stop signal came while the work was under way ([`stop`]); nothing it made is kept.
     #[error("stopped by a signal while {0}")]
     Stopped(String),
+}
+
+impl From<Error> for geobatch_core::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Memory(m) => geobatch_core::Error::Memory(m),
+            Error::Stopped(what) => geobatch_core::Error::Stopped(what),
+        }
+    }
 }

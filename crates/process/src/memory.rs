@@ -8,6 +8,8 @@
 //! job's, less what it uses already). A refusal is [`crate::Error::Memory`] (`geobatch_core::Error::Memory`: exit 2 in the CLI),
 //! naming the estimate and the limit.
 
+use geobatch_core::{Shape, step_memory::StepMemory};
+
 /// Bytes this process can still allocate, and which limit says so (for messages); `None` where
 /// no limit can be read.
 pub fn memory_limit() -> Option<(f64, &'static str)> {
@@ -182,6 +184,28 @@ pub fn check_available(what: &str, need: f64, detail: &str) -> Result<(), crate:
         Some((have, which)) if need > have => Err(crate::Error::Memory(format!(
             "{what}: needs at least {:.1} GiB ({detail}), more than the {:.1} GiB {which}",
             gib(need),
+            gib(have)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a training step on a padded batch of `shape` (`what`: where it comes from, for the
+/// message) whose memory ([`StepMemory`]) this process cannot have, with [`crate::Error::Memory`].
+pub fn check_step(memory: &StepMemory, shape: Shape, what: &str) -> Result<(), crate::Error> {
+    let need = memory.bytes(shape);
+    match memory_limit() {
+        Some((have, which)) if need > have => Err(crate::Error::Memory(format!(
+            "{}: a training step on {what} ({} nodes, {} edges) needs about {:.1} GiB \
+             (parameters and optimiser state {:.2} GiB, activations {:.1} GiB), more than \
+             the {:.1} GiB {which}: choose smaller model sizes, a smaller batch_size, or \
+             fewer edges (dataset.graph)",
+            memory.sizes,
+            shape.nodes,
+            shape.edges,
+            gib(need),
+            gib(memory.fixed),
+            gib(need - memory.fixed),
             gib(have)
         ))),
         _ => Ok(()),

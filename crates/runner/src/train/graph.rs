@@ -337,7 +337,8 @@ impl TaskKind for ExperimentConfig {
         let memory = model.step_memory();
         if let (Some(m), Some(b)) = (&memory, budget) {
             // the largest batch the batcher can make, before anything is built
-            m.check(b, "the batcher's budget").map_err(RunError::Data)?;
+            geobatch_process::memory::check_step(m, b, "the batcher's budget")
+                .map_err(|e| RunError::Data(e.into()))?;
         }
         let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?
             .with_memory_check(memory);

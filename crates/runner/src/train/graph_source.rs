@@ -67,7 +67,11 @@ impl<'a> GraphSource<'a> {
         if padded.edges <= self.checked.edges && padded.nodes <= self.checked.nodes {
             return Ok(());
         }
-        m.check(padded, &format!("a padded {} batch", self.split.as_str()))?;
+        geobatch_process::memory::check_step(
+            m,
+            padded,
+            &format!("a padded {} batch", self.split.as_str()),
+        )?;
         self.checked = Shape {
             nodes: padded.nodes.max(self.checked.nodes),
             edges: padded.edges.max(self.checked.edges),
