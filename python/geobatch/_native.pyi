@@ -40,6 +40,16 @@ def offset_edges(
     edges: npt.NDArray[np.int64],
     nodes: npt.NDArray[np.int64],
 ) -> None: ...
+def pad_batch(
+    real: tuple[int, int, int],
+    padded: tuple[int, int, int],
+    node_rows: Sequence[npt.NDArray[np.uint8]],
+    edge_rows: Sequence[npt.NDArray[np.uint8]],
+    graph_rows: Sequence[npt.NDArray[np.uint8]],
+    edge_index: npt.NDArray[np.int64],
+    n_node: npt.NDArray[Any],
+    n_edge: npt.NDArray[Any],
+) -> None: ...
 def load_dataset(
     *,
     config: Optional[str] = None,

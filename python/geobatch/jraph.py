@@ -226,15 +226,25 @@ def _collate(make, shape, base, tuples, sizes, rows, budget):
         _native.offset_edges(edge_index, edges, nodes)
     except ValueError as e:
         raise ValueError(f"GraphsTuples {_positions(rows, base)}: {e}") from None
-    n_node = _counts([t.n_node for t in ts], rg, pg, pn - rn)
-    n_edge = _counts([t.n_edge for t in ts], rg, pg, pe - re)
+    n_node = _counts([t.n_node for t in ts], rg, pg)
+    n_edge = _counts([t.n_edge for t in ts], rg, pg)
+    # the padding, as the collator writes it (one implementation: geobatch_gather::pad)
+    columns = {f: [fields[f]] if kind == _ARRAY else list((fields[f] or {}).values())
+               for f, kind, _ in shape.fields}
+    _native.pad_batch((rn, re, rg), (pn, pe, pg), *(_as_bytes(columns[f]) for f in _FIELDS),
+                      edge_index, n_node, n_edge)
     return make(nodes=fields["nodes"], edges=fields["edges"], globals=fields["globals"],
                 senders=edge_index[0], receivers=edge_index[1], n_node=n_node, n_edge=n_edge)
 
 
+def _as_bytes(arrays):
+    """Each array (its own, C-contiguous) as its rows of bytes, for ``_native.pad_batch``."""
+    return [a.reshape(len(a), int(np.prod(a.shape[1:]))).view(np.uint8) for a in arrays]
+
+
 def _joined(parts, real: int, padded: int) -> np.ndarray:
-    """The parts one after the other, then zero rows up to ``padded`` (jraph's dtype: the parts'
-    common one)."""
+    """The parts one after the other in an array of ``padded`` rows (jraph's dtype: the parts'
+    common one); the rows after them are the padding's."""
     first = parts[0]
     out = np.empty((padded,) + np.shape(first)[1:], dtype=np.result_type(first))
     try:
@@ -243,20 +253,18 @@ def _joined(parts, real: int, padded: int) -> np.ndarray:
         joined = np.concatenate(parts)
         out = np.empty((padded,) + joined.shape[1:], dtype=joined.dtype)
         out[:real] = joined
-    out[real:] = 0
     return out
 
 
-def _counts(parts, real: int, padded: int, pad: int) -> np.ndarray:
-    """n_node or n_edge: the tuples' counts, the padding graph's, zeros (jraph's dtype)."""
+def _counts(parts, real: int, padded: int) -> np.ndarray:
+    """n_node or n_edge: the tuples' counts in a vector of ``padded`` (jraph's dtype); the
+    padding graphs' are the padding's."""
     first = parts[0]
     out = np.empty(padded, dtype=np.result_type(first, np.int32))
     try:
         np.concatenate(parts, out=out[:real], casting="same_kind")
     except ValueError:
         out[:real] = np.concatenate([np.reshape(p, -1) for p in parts])
-    out[real] = pad
-    out[real + 1:] = 0
     return out
 
 

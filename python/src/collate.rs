@@ -40,7 +40,7 @@
 use crate::value_error;
 use geobatch_core::Shape;
 use geobatch_gather::{
-    self as gather, EdgeSource, FullPatterns, IndexOut, Outputs, RowsOut, Store,
+    self as gather, EdgeSource, FullPatterns, IndexOut, Outputs, PaddedColumns, RowsOut, Store,
 };
 use numpy::npyffi::{self, NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_WRITEABLE};
 use numpy::{

@@ -32,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(graphs::check_finite_rows, m)?)?;
     m.add_function(wrap_pyfunction!(jraph::greedy_batches, m)?)?;
     m.add_function(wrap_pyfunction!(jraph::offset_edges, m)?)?;
+    m.add_function(wrap_pyfunction!(jraph::pad_batch, m)?)?;
     m.add_function(wrap_pyfunction!(memory_limit, m)?)?;
     m.add_function(wrap_pyfunction!(advice::advise, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -19,7 +19,8 @@ use crate::error::Result;
 use crate::graph::{Edges, GraphSet, LabelKinds};
 use crate::plan::Plan;
 use geobatch_gather::{
-    self as gather, EdgeSource, FullPatterns, IndexOut, Outputs, Rows, RowsOut, Store,
+    self as gather, EdgeSource, FullPatterns, IndexOut, Outputs, PaddedColumns, Rows, RowsOut,
+    Store,
 };
 
 /// A padded batch on the host. Buffers are reused: once they have grown to the largest shape seen,
@@ -172,14 +173,16 @@ impl GraphBatch {
             },
         ];
         let mut out = Outputs {
-            node_rows: &mut node_out[..cols.node_count],
-            edge_rows: &mut edge_out[..cols.edge_count],
-            graph_rows: if t == 0 { &mut [] } else { &mut graph_out },
-            senders: IndexOut::U32(&mut self.senders),
-            receivers: IndexOut::U32(&mut self.receivers),
+            columns: PaddedColumns {
+                node_rows: &mut node_out[..cols.node_count],
+                edge_rows: &mut edge_out[..cols.edge_count],
+                graph_rows: if t == 0 { &mut [] } else { &mut graph_out },
+                senders: IndexOut::U32(&mut self.senders),
+                receivers: IndexOut::U32(&mut self.receivers),
+                n_node: IndexOut::U32(&mut self.n_node),
+                n_edge: IndexOut::U32(&mut self.n_edge),
+            },
             node_graph: IndexOut::U32(&mut self.node_graph),
-            n_node: IndexOut::U32(&mut self.n_node),
-            n_edge: IndexOut::U32(&mut self.n_edge),
             graph_mask: &mut self.graph_mask,
         };
         let collated = gather::collate(&cols.store(t), &self.full, &plan.graphs, padded, &mut out)?;

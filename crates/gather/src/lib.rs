@@ -2,6 +2,8 @@
 //! padded outputs, in jraph's `pad_with_graphs` layout (spec §1.8). The runner's
 //! `geobatch_core::GraphBatch` and the Python package's `Collator` both collate
 //! through [`collate`]; they differ only in where their columns live and in their integer types.
+//! The Python package's jraph tuples, joined by NumPy, are padded through [`pad`]: one
+//! implementation of the layout.
 //!
 //! Layout: real graphs first, concatenated; the first padding graph owns every padding node and
 //! edge; padding edges point at the first padding node; padding rows are zero; further padding
@@ -90,9 +92,9 @@ pub struct Store<'a, N: Index, E: Index, L: Index> {
     pub graph_rows: &'a [Rows<'a>],
 }
 
-/// Where a collation writes; every column holds at least the padded shape's rows.
+/// The columns of every padded batch in jraph's layout: where [`collate`] and [`pad`] write.
 #[derive(Debug)]
-pub struct Outputs<'s, 'a> {
+pub struct PaddedColumns<'s, 'a> {
     /// One per store node column, in its order.
     pub node_rows: &'s mut [RowsOut<'a>],
     /// One per store edge column, in its order.
@@ -103,12 +105,19 @@ pub struct Outputs<'s, 'a> {
     pub senders: IndexOut<'a>,
     /// Absolute receiver of every edge.
     pub receivers: IndexOut<'a>,
-    /// Graph (within the batch) of every node.
-    pub node_graph: IndexOut<'a>,
     /// Nodes per graph.
     pub n_node: IndexOut<'a>,
     /// Edges per graph.
     pub n_edge: IndexOut<'a>,
+}
+
+/// Where a collation writes; every column holds at least the padded shape's rows.
+#[derive(Debug)]
+pub struct Outputs<'s, 'a> {
+    /// The batch's rows, endpoints and counts.
+    pub columns: PaddedColumns<'s, 'a>,
+    /// Graph (within the batch) of every node.
+    pub node_graph: IndexOut<'a>,
     /// True for real graphs.
     pub graph_mask: &'a mut [bool],
 }
@@ -318,18 +327,12 @@ fn check_endpoints<N: Index, E: Index, L: Index>(
 impl Outputs<'_, '_> {
     /// The padded shape the outputs can hold (nodes, edges, graphs).
     pub fn capacity(&self) -> Shape {
-        let least =
-            |cols: &[RowsOut<'_>], n: usize| cols.iter().map(RowsOut::rows).fold(n, usize::min);
-        let nodes = least(self.node_rows, self.node_graph.len());
-        let edges = least(self.edge_rows, self.senders.len().min(self.receivers.len()));
-        let graphs = least(
-            self.graph_rows,
-            self.n_node
-                .len()
-                .min(self.n_edge.len())
-                .min(self.graph_mask.len()),
-        );
-        Shape::new(nodes, edges, graphs)
+        let c = self.columns.capacity();
+        Shape::new(
+            c.nodes.min(self.node_graph.len()),
+            c.edges,
+            c.graphs.min(self.graph_mask.len()),
+        )
     }
 }
 
@@ -345,10 +348,17 @@ pub fn collate<G: Index, N: Index, E: Index, L: Index>(
     out: &mut Outputs<'_, '_>,
 ) -> Result<Shape> {
     let real = real_content(store, patterns, graphs)?;
+    fits(real, padded, out.capacity())?;
+    write_graphs(store, patterns, graphs, out);
+    write_padding(real, padded, out);
+    Ok(real)
+}
+
+/// Refuses a padded shape that cannot hold `real` or is larger than the outputs' `capacity`.
+fn fits(real: Shape, padded: Shape, capacity: Shape) -> Result<()> {
     if !padded.can_pad(&real) {
         return Err(Error::PaddingTooSmall { real, padded });
     }
-    let capacity = out.capacity();
     if padded.nodes > capacity.nodes
         || padded.edges > capacity.edges
         || padded.graphs > capacity.graphs
@@ -357,9 +367,7 @@ pub fn collate<G: Index, N: Index, E: Index, L: Index>(
             "padded shape {padded} is larger than the outputs' capacity {capacity}"
         )));
     }
-    write_graphs(store, patterns, graphs, out);
-    write_padding(real, padded, out);
-    Ok(real)
+    Ok(())
 }
 
 /// The real content of `graphs`, each checked to be in the store (and covered by `patterns`
@@ -408,11 +416,11 @@ fn write_graphs<G: Index, N: Index, E: Index, L: Index>(
         }
         let g = g.at();
         let (n0, n, e0, m, pattern) = store.counts(g);
-        for (c, o) in store.node_rows.iter().zip(out.node_rows.iter_mut()) {
+        for (c, o) in store.node_rows.iter().zip(out.columns.node_rows.iter_mut()) {
             o.copy(at_n, c.block(n0, n));
         }
         out.node_graph.fill(at_n..at_n + n, b);
-        for (c, o) in store.edge_rows.iter().zip(out.edge_rows.iter_mut()) {
+        for (c, o) in store.edge_rows.iter().zip(out.columns.edge_rows.iter_mut()) {
             o.copy(at_e, c.block(e0, m));
         }
         match (store.edges, pattern) {
@@ -422,21 +430,28 @@ fn write_graphs<G: Index, N: Index, E: Index, L: Index>(
                 },
                 false,
             ) => {
-                out.senders.offset_copy(at_e, &senders[e0..e0 + m], at_n);
-                out.receivers
+                out.columns
+                    .senders
+                    .offset_copy(at_e, &senders[e0..e0 + m], at_n);
+                out.columns
+                    .receivers
                     .offset_copy(at_e, &receivers[e0..e0 + m], at_n);
             }
             _ => {
                 let (s, r) = patterns.get(n);
-                out.senders.offset_copy(at_e, s, at_n);
-                out.receivers.offset_copy(at_e, r, at_n);
+                out.columns.senders.offset_copy(at_e, s, at_n);
+                out.columns.receivers.offset_copy(at_e, r, at_n);
             }
         }
-        for (c, o) in store.graph_rows.iter().zip(out.graph_rows.iter_mut()) {
+        for (c, o) in store
+            .graph_rows
+            .iter()
+            .zip(out.columns.graph_rows.iter_mut())
+        {
             o.copy(b, c.block(g, 1));
         }
-        out.n_node.set(b, n);
-        out.n_edge.set(b, m);
+        out.columns.n_node.set(b, n);
+        out.columns.n_edge.set(b, m);
         out.graph_mask[b] = true;
         at_n += n;
         at_e += m;
@@ -446,25 +461,55 @@ fn write_graphs<G: Index, N: Index, E: Index, L: Index>(
 /// The padding: the first padding graph owns every padding node and edge, which point at the
 /// first padding node; padding rows are zero; further padding graphs are empty.
 fn write_padding(real: Shape, padded: Shape, out: &mut Outputs<'_, '_>) {
-    let (rn, re, rg) = (real.nodes, real.edges, real.graphs);
-    let (pn, pe, pg) = (padded.nodes, padded.edges, padded.graphs);
-    for o in out.node_rows.iter_mut() {
-        o.zero(rn, pn);
+    out.columns.write_padding(real, padded);
+    out.node_graph.fill(real.nodes..padded.nodes, real.graphs);
+    out.graph_mask[real.graphs..padded.graphs].fill(false);
+}
+
+impl PaddedColumns<'_, '_> {
+    /// Rows every column holds, in (nodes, edges, graphs).
+    fn capacity(&self) -> Shape {
+        let least =
+            |cols: &[RowsOut<'_>], n: usize| cols.iter().map(RowsOut::rows).fold(n, usize::min);
+        Shape::new(
+            least(self.node_rows, usize::MAX),
+            least(self.edge_rows, self.senders.len().min(self.receivers.len())),
+            least(self.graph_rows, self.n_node.len().min(self.n_edge.len())),
+        )
     }
-    for o in out.edge_rows.iter_mut() {
-        o.zero(re, pe);
+
+    /// [`pad`], the shapes checked by the caller.
+    fn write_padding(&mut self, real: Shape, padded: Shape) {
+        let (rn, re, rg) = (real.nodes, real.edges, real.graphs);
+        let (pn, pe, pg) = (padded.nodes, padded.edges, padded.graphs);
+        for o in self.node_rows.iter_mut() {
+            o.zero(rn, pn);
+        }
+        for o in self.edge_rows.iter_mut() {
+            o.zero(re, pe);
+        }
+        for o in self.graph_rows.iter_mut() {
+            o.zero(rg, pg);
+        }
+        self.senders.fill(re..pe, rn);
+        self.receivers.fill(re..pe, rn);
+        self.n_node.set(rg, pn - rn);
+        self.n_edge.set(rg, pe - re);
+        self.n_node.fill(rg + 1..pg, 0);
+        self.n_edge.fill(rg + 1..pg, 0);
     }
-    for o in out.graph_rows.iter_mut() {
-        o.zero(rg, pg);
-    }
-    out.node_graph.fill(rn..pn, rg);
-    out.senders.fill(re..pe, rn);
-    out.receivers.fill(re..pe, rn);
-    out.n_node.set(rg, pn - rn);
-    out.n_edge.set(rg, pe - re);
-    out.n_node.fill(rg + 1..pg, 0);
-    out.n_edge.fill(rg + 1..pg, 0);
-    out.graph_mask[rg..pg].fill(false);
+}
+
+/// Pads a batch of `real` content, already written by other means than [`collate`] (the Python
+/// package's jraph tuples, joined by NumPy), to `padded` in jraph's layout, the one [`collate`]
+/// writes: zero rows after the real ones in every column, the padding edges from and to the
+/// first padding node, the first padding graph holding every padding node and edge, empty
+/// graphs after it. Errors (nothing written): a padded shape that cannot hold the real
+/// content, or columns shorter than it.
+pub fn pad(real: Shape, padded: Shape, out: &mut PaddedColumns<'_, '_>) -> Result<()> {
+    fits(real, padded, out.capacity())?;
+    out.write_padding(real, padded);
+    Ok(())
 }
 
 #[cfg(test)]

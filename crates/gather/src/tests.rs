@@ -62,23 +62,18 @@ fn run(
     let (mut z, mut y) = (vec![0xAAu8; 8], vec![0xAAu8; 8]);
     let (mut s, mut r, mut ng) = (vec![-1i64; 12], vec![-1i64; 12], vec![-1i32; 8]);
     let (mut nn, mut ne, mut mask) = (vec![u32::MAX; 4], vec![-1i64; 4], vec![true; 4]);
-    let mut node_out = [RowsOut {
-        bytes: &mut z,
-        row_bytes: 1,
-    }];
-    let mut graph_out = [RowsOut {
-        bytes: &mut y,
-        row_bytes: 2,
-    }];
+    let [mut node_out, mut graph_out] = row_columns(&mut z, &mut y);
     let mut out = Outputs {
-        node_rows: &mut node_out,
-        edge_rows: &mut [],
-        graph_rows: &mut graph_out,
-        senders: IndexOut::I64(&mut s),
-        receivers: IndexOut::I64(&mut r),
+        columns: PaddedColumns {
+            node_rows: &mut node_out,
+            edge_rows: &mut [],
+            graph_rows: &mut graph_out,
+            senders: IndexOut::I64(&mut s),
+            receivers: IndexOut::I64(&mut r),
+            n_node: IndexOut::U32(&mut nn),
+            n_edge: IndexOut::I64(&mut ne),
+        },
         node_graph: IndexOut::I32(&mut ng),
-        n_node: IndexOut::U32(&mut nn),
-        n_edge: IndexOut::I64(&mut ne),
         graph_mask: &mut mask,
     };
     collate(&store, &patterns, graphs, padded, &mut out)?;
@@ -93,6 +88,20 @@ fn run(
         n_edge: ne[..g].to_vec(),
         mask: mask[..g].to_vec(),
     })
+}
+
+/// The fixture's output columns over `z` (a byte per node) and `y` (2 bytes per graph).
+fn row_columns<'a>(z: &'a mut [u8], y: &'a mut [u8]) -> [[RowsOut<'a>; 1]; 2] {
+    [
+        [RowsOut {
+            bytes: z,
+            row_bytes: 1,
+        }],
+        [RowsOut {
+            bytes: y,
+            row_bytes: 2,
+        }],
+    ]
 }
 
 fn stored<'a>(f: &'a Fixture, full: &'a [bool]) -> EdgeSource<'a, i64, i32> {
@@ -194,14 +203,16 @@ fn bad_plans_are_errors_before_anything_is_written() {
     patterns.cover(2);
     let mut attempt = |patterns: &FullPatterns| {
         let mut out = Outputs {
-            node_rows: &mut [],
-            edge_rows: &mut [],
-            graph_rows: &mut [],
-            senders: IndexOut::I32(&mut s),
-            receivers: IndexOut::I32(&mut r),
+            columns: PaddedColumns {
+                node_rows: &mut [],
+                edge_rows: &mut [],
+                graph_rows: &mut [],
+                senders: IndexOut::I32(&mut s),
+                receivers: IndexOut::I32(&mut r),
+                n_node: IndexOut::I32(&mut nn),
+                n_edge: IndexOut::I32(&mut ne),
+            },
             node_graph: IndexOut::I32(&mut ng),
-            n_node: IndexOut::I32(&mut nn),
-            n_edge: IndexOut::I32(&mut ne),
             graph_mask: &mut m,
         };
         collate(&store, patterns, &[0i64], Shape::new(4, 6, 2), &mut out).map_err(|e| e.to_string())
@@ -271,4 +282,45 @@ fn stores_are_checked_where_they_enter() {
             .unwrap_err()
             .contains("8 stored edges")
     );
+}
+
+#[test]
+fn padding_alone_is_the_collations_padding_and_refuses_short_columns() {
+    // the batch of the first test with its real rows already in place (as NumPy joins jraph's
+    // tuples) and garbage after them: pad writes what collate wrote there
+    let (mut z, mut y) = (
+        vec![8u8, 8, 6, 1, 1, 0xAA, 0xAA],
+        vec![20u8, 21, 10, 11, 0xAA, 0xAA, 0xAA, 0xAA],
+    );
+    let mut s: Vec<i64> = vec![0, 1, 3, 4, 2, 4, 2, 3, -1, -1];
+    let mut r: Vec<i64> = vec![1, 0, 2, 2, 3, 3, 4, 4, -1, -1];
+    let (mut nn, mut ne) = (vec![2i32, 3, -1, -1], vec![2i64, 6, -1, -1]);
+    let (real, padded) = (Shape::new(5, 8, 2), Shape::new(7, 10, 4));
+    let [mut node_out, mut graph_out] = row_columns(&mut z, &mut y);
+    let mut p = PaddedColumns {
+        node_rows: &mut node_out,
+        edge_rows: &mut [],
+        graph_rows: &mut graph_out,
+        senders: IndexOut::I64(&mut s),
+        receivers: IndexOut::I64(&mut r),
+        n_node: IndexOut::I32(&mut nn),
+        n_edge: IndexOut::I64(&mut ne),
+    };
+    assert!(matches!(
+        pad(real, Shape::new(5, 10, 4), &mut p),
+        Err(Error::PaddingTooSmall { .. })
+    ));
+    let e = pad(real, Shape::new(7, 11, 4), &mut p).unwrap_err();
+    assert!(e.to_string().contains("capacity"), "{e}");
+    pad(real, padded, &mut p).unwrap();
+    let f = fixture();
+    let w = run(&f, stored(&f, &[]), &[1, 0], padded).unwrap();
+    assert_eq!(z, w.z);
+    assert_eq!(y, w.y);
+    assert_eq!((s, r), (w.senders, w.receivers));
+    assert_eq!(
+        nn.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(),
+        w.n_node
+    );
+    assert_eq!(ne, w.n_edge);
 }

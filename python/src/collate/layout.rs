@@ -117,14 +117,16 @@ impl Layout {
         let graph_mask =
             unsafe { std::slice::from_raw_parts_mut(mask.as_mut_ptr().cast::<bool>(), mask.len()) };
         let mut out = Outputs {
-            node_rows: &mut node_out,
-            edge_rows: &mut edge_out,
-            graph_rows: &mut graph_out,
-            senders: index_out(s, index_bytes),
-            receivers: index_out(r, index_bytes),
+            columns: PaddedColumns {
+                node_rows: &mut node_out,
+                edge_rows: &mut edge_out,
+                graph_rows: &mut graph_out,
+                senders: index_out(s, index_bytes),
+                receivers: index_out(r, index_bytes),
+                n_node: index_out(n_node, index_bytes),
+                n_edge: index_out(n_edge, index_bytes),
+            },
             node_graph: index_out(node_graph, index_bytes),
-            n_node: index_out(n_node, index_bytes),
-            n_edge: index_out(n_edge, index_bytes),
             graph_mask,
         };
         let padded = Shape::new(pn, pe, pg);
@@ -160,20 +162,20 @@ pub(super) fn pyg_layout(
     node_mask: &mut [u8],
     edge_mask: &mut [u8],
 ) {
-    fill(&mut out.receivers, re..pe, rn + 1);
+    fill(&mut out.columns.receivers, re..pe, rn + 1);
     let last = pg - 1;
     if last != rg {
         fill(&mut out.node_graph, rn..pn, last);
-        fill(&mut out.n_node, rg..rg + 1, 0);
-        fill(&mut out.n_edge, rg..rg + 1, 0);
-        fill(&mut out.n_node, last..pg, pn - rn);
-        fill(&mut out.n_edge, last..pg, pe - re);
+        fill(&mut out.columns.n_node, rg..rg + 1, 0);
+        fill(&mut out.columns.n_edge, rg..rg + 1, 0);
+        fill(&mut out.columns.n_node, last..pg, pn - rn);
+        fill(&mut out.columns.n_edge, last..pg, pe - re);
     }
     let ptr: &mut [i64] = bytemuck::cast_slice_mut(ptr);
     let mut at = 0usize;
     ptr[0] = 0;
     for (i, p) in ptr[1..].iter_mut().enumerate() {
-        at += get(&out.n_node, i);
+        at += get(&out.columns.n_node, i);
         *p = at as i64;
     }
     node_mask[..rn].fill(1);
