@@ -4,7 +4,7 @@
 
 use crate::value_error;
 use crate::values::json_of;
-use geobatch_core::graph::Edges;
+use geobatch_core::graph::{Edges, StoredEdges};
 use geobatch_core::registry::{self, PluginKind};
 use geobatch_core::rules::EdgeCoverage;
 use geobatch_core::{DatasetContext, DatasetSpec, GraphSet, SplitName, Task};
@@ -160,13 +160,14 @@ fn store<'py>(py: Python<'py>, set: &GraphSet) -> PyResult<Bound<'py, PyDict>> {
     labels(py, set, &d)?;
     match set.edges() {
         Edges::Full => d.set_item("full", true)?,
-        Edges::Stored {
-            offsets,
-            senders,
-            receivers,
-            vectors,
-            shifts,
-        } => {
+        Edges::Stored(e) => {
+            let StoredEdges {
+                offsets,
+                senders,
+                receivers,
+                vectors,
+                shifts,
+            } = e;
             d.set_item("full", false)?;
             let offsets: Vec<i64> = offsets.iter().map(|&o| o as i64).collect();
             d.set_item("edge_offsets", PyArray1::from_vec(py, offsets))?;

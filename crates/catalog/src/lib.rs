@@ -2,7 +2,9 @@
 //!
 //! This is the single list of what a build contains. Plugins register themselves (`#[plugin]`) with
 //! inventory at link time; a crate nobody references is not linked and its plugins would silently
-//! vanish, so binaries call [`link`], which references every enabled plugin crate.
+//! vanish, so binaries call [`link`], which references every enabled plugin crate. The tasks the
+//! runner does not know itself (the node-level task, `geobatch-node-run`) are linked the same way
+//! (feature `task-node`).
 
 /// Declares the catalog from one line per plugin crate: `"feature" => crate as alias: [(kind,
 /// name), ...];` gives the re-export `alias`, the crate's entry in [`CRATES`], its plugins in
@@ -27,8 +29,11 @@ macro_rules! plugins {
             ($kind, $name),
         )*)*];
 
-        /// References every enabled plugin crate so the linker keeps their registrations.
+        /// References every enabled plugin and task crate so the linker keeps their
+        /// registrations.
         pub fn link() {
+            #[cfg(feature = "task-node")]
+            geobatch_node_run::link();
             $(
                 #[cfg(feature = $feature)]
                 $alias::link();
@@ -64,3 +69,7 @@ plugins! {
     "sink-console" => geobatch_sink_console as sink_console: [("sink", "console")];
     "sink-parquet" => geobatch_sink_parquet as sink_parquet: [("sink", "parquet")];
 }
+
+/// The node-level task's runner part (its configs, training, evaluation and study).
+#[cfg(feature = "task-node")]
+pub use geobatch_node_run as task_node;

@@ -33,22 +33,13 @@ fn advise_ranks_the_candidates_writes_parquet_and_validates_the_top_two() {
         dir.path(),
         "[model]\nkind = \"schnet\"\nlatent = 8\nsteps = 1",
     );
-    let out = dir.path().join("advice");
-    let o = geobatch(
+    let (o, out) = common::advise(
         dir.path(),
-        &[
-            "advise",
-            &cfg,
-            "--steps",
-            "40",
-            "--batchers",
-            "dynamic,static:pad=multiple64,static:pad=pow2",
-            "--probe-steps",
-            "12",
-            "--validate",
-            "--out",
-            &out.display().to_string(),
-        ],
+        &cfg,
+        40,
+        "dynamic,static:pad=multiple64,static:pad=pow2",
+        12,
+        true,
     );
     let printed = text(&o);
     assert!(o.status.success(), "{printed}");
@@ -101,21 +92,7 @@ fn advise_ranks_the_candidates_writes_parquet_and_validates_the_top_two() {
     assert_eq!(run_dirs(&out.join("validation")).len(), 2);
     assert!(out.join("advice.md").is_file());
     // a second advice into the same folder replaces the runs, it does not trip on them
-    let again = geobatch(
-        dir.path(),
-        &[
-            "advise",
-            &cfg,
-            "--steps",
-            "20",
-            "--batchers",
-            "dynamic",
-            "--probe-steps",
-            "6",
-            "--out",
-            &out.display().to_string(),
-        ],
-    );
+    let (again, _) = common::advise(dir.path(), &cfg, 20, "dynamic", 6, false);
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(read(&out.join("advice.parquet"))[0].num_rows(), 1);
 }

@@ -143,19 +143,9 @@ fn a_limited_import_does_not_replace_a_full_store() {
     assert_eq!(names(&d.join("D/qm9")), vec!["qm9.parquet"]);
 }
 
-/// `data fetch qm9` where the store's place holds a file that is not a QM9 store (somebody's
-/// data): refused before any download, the file unchanged. (The package index is a closed
-/// loopback port, so nothing could be downloaded even if the fetch went on.)
-
-#[test]
-fn fetch_qm9_does_not_replace_a_file_it_cannot_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let store = d.join("data/qm9/qm9.parquet");
-    std::fs::create_dir_all(store.parent().unwrap()).unwrap();
-    let mine = b"PAR1 my own table, not a QM9 store\n".to_vec();
-    std::fs::write(&store, &mine).unwrap();
-    let o = geobatch(
+/// `geobatch data fetch qm9` in `d` from an index nothing answers at.
+fn fetch_offline(d: &Path) -> std::process::Output {
+    geobatch(
         d,
         &[
             "data",
@@ -164,7 +154,21 @@ fn fetch_qm9_does_not_replace_a_file_it_cannot_read() {
             "--url",
             "http://127.0.0.1:9/simple/",
         ],
-    );
+    )
+}
+
+/// `data fetch qm9` where the store's place holds a file that is not a QM9 store (somebody's
+/// data): refused before any download, the file unchanged. (The package index is a closed
+/// loopback port, so nothing could be downloaded even if the fetch went on.)
+#[test]
+fn fetch_qm9_does_not_replace_a_file_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = d.join("data/qm9/qm9.parquet");
+    std::fs::create_dir_all(store.parent().unwrap()).unwrap();
+    let mine = b"PAR1 my own table, not a QM9 store\n".to_vec();
+    std::fs::write(&store, &mine).unwrap();
+    let o = fetch_offline(d);
     assert_refused(
         &o,
         &[
@@ -182,16 +186,7 @@ fn fetch_qm9_does_not_replace_a_file_it_cannot_read() {
         &["data", "import", "qm9", source.to_str().unwrap(), "--force"],
     );
     assert!(o.status.success(), "{}", text(&o));
-    let o = geobatch(
-        d,
-        &[
-            "data",
-            "fetch",
-            "qm9",
-            "--url",
-            "http://127.0.0.1:9/simple/",
-        ],
-    );
+    let o = fetch_offline(d);
     assert_refused(&o, &["holds 2 molecules, not the 130831", "--force"]);
     assert_eq!(parquet_rows(&store), 2);
 }

@@ -19,6 +19,18 @@ fn example(name: &str) -> PathBuf {
     repo().join("configs/examples").join(name)
 }
 
+/// `geobatch batches` of two batches of the extended XYZ example on the file `data` (no sinks),
+/// with the `--set`s `sets`.
+fn extxyz_batches(d: &Path, data: &str, sets: &[&str]) -> std::process::Output {
+    let config = example("extxyz-schnet-dynamic.toml");
+    let data = format!("dataset.path={data:?}");
+    let mut args = vec!["batches", path(&config), "--steps", "2", "--set", &data];
+    for set in sets.iter().chain(&["sinks=[]"]) {
+        args.extend(["--set", set]);
+    }
+    geobatch(d, &args)
+}
+
 fn fixture(name: &str) -> PathBuf {
     repo()
         .join("plugins/dataset-extxyz/tests/fixtures")
@@ -103,23 +115,8 @@ fn an_extra_column_without_properties_is_refused_not_read_as_positions() {
     let xyz = d.join("extra.xyz");
     let frame = "2\nenergy=-1.0\nC 6 0.0 0.0 0.0\nO 8 0.0 0.0 1.2\n";
     std::fs::write(&xyz, frame.repeat(10)).unwrap();
-    let o = geobatch(
-        d,
-        &[
-            "batches",
-            path(&example("extxyz-schnet-dynamic.toml")),
-            "--steps",
-            "2",
-            "--set",
-            &format!("dataset.path={:?}", path(&xyz)),
-            "--set",
-            "dataset.targets=[\"energy\"]",
-            "--set",
-            "dataset.units=[]",
-            "--set",
-            "sinks=[]",
-        ],
-    );
+    let sets = ["dataset.targets=[\"energy\"]", "dataset.units=[]"];
+    let o = extxyz_batches(d, path(&xyz), &sets);
     assert_refused(
         &o,
         &[
@@ -253,19 +250,7 @@ fn compressed_files_are_read_or_named() {
     ];
     for (name, bytes) in &files {
         std::fs::write(d.join(name), bytes).unwrap();
-        let o = geobatch(
-            d,
-            &[
-                "batches",
-                path(&example("extxyz-schnet-dynamic.toml")),
-                "--steps",
-                "2",
-                "--set",
-                &format!("dataset.path={name:?}"),
-                "--set",
-                "sinks=[]",
-            ],
-        );
+        let o = extxyz_batches(d, name, &[]);
         if name.ends_with(".zst") {
             assert_refused(&o, &[name, "compressed with Zstandard (zstd)", "zstd -d"]);
         } else {

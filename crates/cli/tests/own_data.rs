@@ -6,7 +6,7 @@
 
 mod common;
 use common::potential::{aluminium, predict, train_on_aluminium};
-use common::{QUICK_RUN, geobatch, repo, text, with_sets};
+use common::{QUICK_RUN, bench_step, geobatch, repo, text, with_sets};
 
 #[test]
 fn list_shows_the_structure_datasets() {
@@ -183,11 +183,9 @@ fn pytorchs_double_backward_gives_the_same_loss_and_forces_from_the_same_weights
     let dir = tempfile::tempdir().unwrap();
     let config = repo().join("configs/examples/mlearn-schnet-forces.toml");
     let dump = dir.path().join("dump");
-    let o = geobatch(
+    let o = bench_step(
         dir.path(),
         &[
-            "bench",
-            "step",
             config.to_str().unwrap(),
             "--batch-sizes",
             "8",

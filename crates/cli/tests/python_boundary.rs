@@ -7,11 +7,11 @@
 
 use geobatch_testkit::results::run_value;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{binary, python, repo, run_dirs, steps_table, text};
+use common::{python, repo, run_dirs, steps_table, text};
 
 /// A 20-step run of the NumPy module with `options`, evaluated at the end.
 fn config(py: &Path, options: &str) -> String {
@@ -27,28 +27,7 @@ fn config(py: &Path, options: &str) -> String {
 
 /// Runs `geobatch run CONFIG` in `dir`, killing it and failing after `limit`.
 fn run_within(dir: &Path, cfg: &str, limit: Duration) -> Output {
-    std::fs::write(dir.join("c.toml"), cfg).unwrap();
-    let child = Command::new(binary())
-        .args(["run", "c.toml"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let start = Instant::now();
-    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
-    while !waiter.is_finished() {
-        if start.elapsed() > limit {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("geobatch did not end within {limit:?}: it hangs");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    waiter.join().unwrap()
+    common::run_within(dir, cfg, limit, || {}).0
 }
 
 /// What comes back from `train_step` and `predict` is checked: a wrong type, dtype or shape

@@ -9,11 +9,11 @@
 
 use geobatch_testkit::results::run_value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 mod common;
-use common::{binary, python, run_dirs, steps_table, text};
+use common::{python, run_dirs, steps_table, text};
 
 /// The hostile module. `options.mode` picks the misbehaviour, `options.at` the step of
 /// train_step it happens at (3 when absent); the worker writes its process id to `worker.pid`
@@ -134,35 +134,15 @@ fn node_config(dir: &Path, py: &Path, model: &str) -> String {
 /// Runs `geobatch run c.toml` in `dir`; past `limit` kills geobatch and the worker's process
 /// group (from `worker.pid`) and fails. Returns the output and how long it took.
 fn run_within(dir: &Path, cfg: &str, limit: Duration) -> (Output, Duration) {
-    std::fs::write(dir.join("c.toml"), cfg).unwrap();
-    let child = Command::new(binary())
-        .args(["run", "c.toml"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let start = Instant::now();
-    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
-    while !waiter.is_finished() {
-        if start.elapsed() > limit {
+    common::run_within(dir, cfg, limit, || {
+        if let Ok(worker) = std::fs::read_to_string(dir.join("worker.pid")) {
+            // the worker leads its own process group
             let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
+                .args(["-KILL", "--", &format!("-{}", worker.trim())])
                 .status();
-            if let Ok(worker) = std::fs::read_to_string(dir.join("worker.pid")) {
-                // the worker leads its own process group
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{}", worker.trim())])
-                    .status();
-            }
-            kill_child(dir);
-            panic!("geobatch did not end within {limit:?}: it hangs");
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (waiter.join().unwrap(), start.elapsed())
+        kill_child(dir);
+    })
 }
 
 /// Whether the process whose id the module wrote to `child.pid` still runs (a zombie waiting

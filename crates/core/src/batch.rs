@@ -270,22 +270,16 @@ impl<'a> SetColumns<'a> {
         let labels = set.labels();
         let (edges, edge_rows, edge_count) = match set.edges() {
             Edges::Full => (EdgeSource::Full, [rows(&[], 12), rows(&[], 12)], 0),
-            Edges::Stored {
-                offsets,
-                senders,
-                receivers,
-                vectors,
-                shifts,
-            } => {
+            Edges::Stored(e) => {
                 let stored = EdgeSource::Stored {
-                    offsets: offsets.as_slice(),
-                    senders: senders.as_slice(),
-                    receivers: receivers.as_slice(),
+                    offsets: &e.offsets,
+                    senders: &e.senders,
+                    receivers: &e.receivers,
                     full: &[],
                 };
                 let cols = [
-                    rows(bytemuck::cast_slice(vectors), 12),
-                    rows(bytemuck::cast_slice(shifts), 12),
+                    rows(bytemuck::cast_slice(&e.vectors), 12),
+                    rows(bytemuck::cast_slice(&e.shifts), 12),
                 ];
                 (stored, cols, if labels.any() { 2 } else { 1 })
             }

@@ -53,20 +53,66 @@ pub enum Edges {
     /// Every ordered pair of distinct nodes; generated at collation (fully connected molecules).
     Full,
     /// Edges computed once at load, contiguous per graph and sorted by receiver.
-    Stored {
-        /// Edge offsets per graph (graphs + 1 entries).
-        offsets: Vec<u64>,
-        /// Sender of each edge, as a node index local to its graph.
-        senders: Vec<u32>,
-        /// Receiver of each edge, local to its graph; non-decreasing within a graph.
-        receivers: Vec<u32>,
-        /// Receiver minus sender position, including the periodic image shift (Angstrom).
-        vectors: Vec<[f32; 3]>,
-        /// The sender's integer lattice translation `S` of every edge (zero in molecules):
-        /// `vector = x_receiver - (x_sender + S . lattice)`; kept only in a set with a
-        /// potential's labels (empty otherwise).
-        shifts: Vec<[i32; 3]>,
-    },
+    Stored(StoredEdges),
+}
+
+/// Edges computed once at load, contiguous per graph and sorted by receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEdges {
+    /// Edge offsets per graph (graphs + 1 entries).
+    pub offsets: Vec<u64>,
+    /// Sender of each edge, as a node index local to its graph.
+    pub senders: Vec<u32>,
+    /// Receiver of each edge, local to its graph; non-decreasing within a graph.
+    pub receivers: Vec<u32>,
+    /// Receiver minus sender position, including the periodic image shift (Angstrom).
+    pub vectors: Vec<[f32; 3]>,
+    /// The sender's integer lattice translation `S` of every edge (zero in molecules):
+    /// `vector = x_receiver - (x_sender + S . lattice)`; kept only in a set with a
+    /// potential's labels (empty otherwise).
+    pub shifts: Vec<[i32; 3]>,
+}
+
+impl Default for StoredEdges {
+    /// No graph's edges: one offset, 0.
+    fn default() -> Self {
+        StoredEdges {
+            offsets: vec![0],
+            senders: Vec::new(),
+            receivers: Vec::new(),
+            vectors: Vec::new(),
+            shifts: Vec::new(),
+        }
+    }
+}
+
+impl StoredEdges {
+    /// The edge range of graph `g`.
+    pub fn range(&self, g: usize) -> std::ops::Range<usize> {
+        self.offsets[g] as usize..self.offsets[g + 1] as usize
+    }
+
+    /// Whether the columns agree with each other and with `graphs` graphs.
+    fn agree(&self, graphs: usize) -> bool {
+        let n = self.senders.len();
+        self.offsets.len() == graphs + 1
+            && self.offsets.last().is_some_and(|&e| e as usize == n)
+            && self.receivers.len() == n
+            && self.vectors.len() == n
+            && (self.shifts.is_empty() || self.shifts.len() == n)
+    }
+
+    /// Graph `g`'s edges of `from` appended.
+    fn push_graph(&mut self, from: &StoredEdges, g: usize) {
+        let e = from.range(g);
+        self.senders.extend_from_slice(&from.senders[e.clone()]);
+        self.receivers.extend_from_slice(&from.receivers[e.clone()]);
+        self.vectors.extend_from_slice(&from.vectors[e.clone()]);
+        if !from.shifts.is_empty() {
+            self.shifts.extend_from_slice(&from.shifts[e]);
+        }
+        self.offsets.push(self.senders.len() as u64);
+    }
 }
 
 /// Which labels beyond the per-graph targets a set carries (DESIGN.md §16).
@@ -196,20 +242,7 @@ impl GraphSet {
         let atoms = p.atomic_numbers.len();
         let edges_agree = match &p.edges {
             Edges::Full => true,
-            Edges::Stored {
-                offsets,
-                senders,
-                receivers,
-                vectors,
-                shifts,
-            } => {
-                let n = senders.len();
-                offsets.len() == graphs + 1
-                    && offsets.last().is_some_and(|&e| e as usize == n)
-                    && receivers.len() == n
-                    && vectors.len() == n
-                    && (shifts.is_empty() || shifts.len() == n)
-            }
+            Edges::Stored(e) => e.agree(graphs),
         };
         let agree = p.node_offsets.len() == graphs + 1
             && p.node_offsets.last().is_some_and(|&n| n as usize == atoms)
@@ -390,10 +423,8 @@ impl GraphSet {
     fn isolated_in(&self, g: usize) -> usize {
         match &self.edges {
             Edges::Full => usize::from(self.sizes[g].nodes == 1),
-            Edges::Stored {
-                offsets, receivers, ..
-            } => {
-                let r = &receivers[offsets[g] as usize..offsets[g + 1] as usize];
+            Edges::Stored(e) => {
+                let r = &e.receivers[e.range(g)];
                 let distinct = r.len() - r.windows(2).filter(|w| w[0] == w[1]).count();
                 self.node_range(g).len() - distinct
             }
@@ -439,13 +470,7 @@ impl GraphSet {
             id_offsets: vec![0],
             edges: match self.edges {
                 Edges::Full => Edges::Full,
-                Edges::Stored { .. } => Edges::Stored {
-                    offsets: vec![0],
-                    senders: Vec::new(),
-                    receivers: Vec::new(),
-                    vectors: Vec::new(),
-                    shifts: Vec::new(),
-                },
+                Edges::Stored(_) => Edges::Stored(StoredEdges::default()),
             },
             sizes: Vec::with_capacity(indices.len()),
             species_classes: Arc::clone(&self.species_classes),
@@ -476,31 +501,8 @@ impl GraphSet {
             out.ids.push_str(self.id(g));
             out.id_offsets.push(out.ids.len() as u32);
             out.sizes.push(self.sizes[g]);
-            if let (
-                Edges::Stored {
-                    offsets,
-                    senders,
-                    receivers,
-                    vectors,
-                    shifts,
-                },
-                Edges::Stored {
-                    offsets: o2,
-                    senders: s2,
-                    receivers: r2,
-                    vectors: v2,
-                    shifts: i2,
-                },
-            ) = (&self.edges, &mut out.edges)
-            {
-                let e = offsets[g] as usize..offsets[g + 1] as usize;
-                s2.extend_from_slice(&senders[e.clone()]);
-                r2.extend_from_slice(&receivers[e.clone()]);
-                v2.extend_from_slice(&vectors[e.clone()]);
-                if !shifts.is_empty() {
-                    i2.extend_from_slice(&shifts[e]);
-                }
-                o2.push(s2.len() as u64);
+            if let (Edges::Stored(from), Edges::Stored(to)) = (&self.edges, &mut out.edges) {
+                to.push_graph(from, g);
             }
         }
         out

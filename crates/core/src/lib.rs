@@ -52,7 +52,9 @@ pub use error::{Error, Result};
 pub use geobatch_gather::{Budget, Shape};
 /// A plugin's options declared once, on its spec's fields (see `geobatch_macros`).
 pub use geobatch_macros::{plugin, plugin_options};
-pub use graph::{AtomLabels, Cell, Edges, GraphParts, GraphSet, GraphSize, LabelKinds, SizeStats};
+pub use graph::{
+    AtomLabels, Cell, Edges, GraphParts, GraphSet, GraphSize, LabelKinds, SizeStats, StoredEdges,
+};
 pub use model::{
     Batch, Learner, ModelContext, ModelSpec, NamedTensor, OptimizerSpec, Staged, Stager, StepStats,
     Trainer,

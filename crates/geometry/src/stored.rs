@@ -3,7 +3,7 @@
 
 use crate::GraphSetBuilder;
 use crate::edges as rules;
-use geobatch_core::graph::{Edges, GraphSize};
+use geobatch_core::graph::{Edges, GraphSize, StoredEdges};
 use geobatch_core::{Error, GraphRule, Result};
 use rayon::prelude::*;
 
@@ -58,13 +58,13 @@ impl GraphSetBuilder {
             wave = (wave * 2).min(4096);
         }
         progress.done(n_graphs);
-        let edges = Edges::Stored {
+        let edges = Edges::Stored(StoredEdges {
             offsets: all.offsets,
             senders: all.senders,
             receivers: all.receivers,
             vectors: all.vectors,
             shifts: all.shifts,
-        };
+        });
         Ok((edges, all.sizes))
     }
 

@@ -8,7 +8,7 @@ use crate::trainer::{GraphRegressor, masked_mse};
 use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use geobatch_core::{GraphBatch, TargetStats};
+use geobatch_core::{GraphBatch, GraphSet, Plan, Shape, TargetStats};
 
 fn values<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
     t.into_data()
@@ -17,21 +17,31 @@ fn values<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
         .expect("f32 values")
 }
 
-/// Asserts that the gradient of the masked MSE of `batch` (a padded batch whose targets `stats`
-/// standardise) by a model's species embedding matches central finite differences, every weight
-/// within 2% relative or 3e-5 absolute (the f32 loss's noise). `make` builds the model the same
-/// way every call (seeded); `embedding` reaches its embedding layer.
+/// Asserts that the gradient of the masked MSE by a model's species embedding matches central
+/// finite differences, every weight within 2% relative or 3e-5 absolute (the f32 loss's noise),
+/// on the first three graphs of `set` in a padded batch (20 nodes, 30 edges and 3 graphs of
+/// padding; targets standardised by the set's statistics). `make` builds the model for a number
+/// of species classes the same way every call (seeded); `embedding` reaches its embedding layer.
 ///
 /// # Panics
 /// When a weight's gradient is off.
 pub fn assert_embedding_gradient<M>(
-    batch: &GraphBatch,
-    stats: &[TargetStats],
-    make: impl Fn() -> M,
+    set: &GraphSet,
+    make: impl Fn(usize) -> M,
     embedding: impl Fn(&mut M) -> &mut Dense<CpuAutodiff>,
 ) where
     M: GraphRegressor<CpuAutodiff>,
 {
+    let mut plan = Plan::default();
+    for g in 0..3 {
+        plan.push(g, set.sizes()[g as usize]);
+    }
+    let r = plan.real;
+    plan.padded = Shape::new(r.nodes + 20, r.edges + 30, r.graphs + 3);
+    let mut batch = GraphBatch::new();
+    batch.collate(set, &plan).expect("a valid plan collates");
+    let (batch, stats) = (&batch, &TargetStats::of(set)[..]);
+    let make = || make(set.species_classes().len());
     let device = Default::default();
     let inputs = BatchInputs::<CpuAutodiff>::new(batch, stats, &device, &Default::default());
     let mut model = make();

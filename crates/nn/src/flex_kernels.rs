@@ -198,6 +198,42 @@ pub fn pair_index_add(
     flex_from(out, [n, 2 * d])
 }
 
+/// `t` changed by `f`: in place when `t` owns its f32 elements alone ([`unique_f32`]), else in
+/// a copy.
+pub(crate) fn changed(mut t: FlexTensor, f: impl FnOnce(&mut [f32])) -> FlexTensor {
+    if let Some(v) = unique_f32(&mut t) {
+        f(v);
+        return t;
+    }
+    let shape = t.shape();
+    let mut out = with_f32(&t, <[f32]>::to_vec);
+    f(&mut out);
+    flex_from(out, shape)
+}
+
+/// An activation and its slope: `f` maps chunks of the values (changed as [`changed`]) and of
+/// the slopes (zeros before), in parallel.
+pub(crate) fn with_slope(
+    x: FlexTensor,
+    f: impl Fn(&mut [f32], &mut [f32]) + Sync + Send,
+) -> (FlexTensor, FlexTensor) {
+    let shape = x.shape();
+    let mut slope = vec![0.0f32; shape.num_elements()];
+    let out = changed(x, |v| parallel::map2_in_place(v, &mut slope, f));
+    (out, flex_from(slope, shape))
+}
+
+/// `[E, cols]` from `f` over the f32 elements of `a` and of the `E` distances `d`.
+pub(crate) fn over_distances(
+    a: &FlexTensor,
+    d: &FlexTensor,
+    cols: usize,
+    f: impl FnOnce(&[f32], &[f32]) -> Vec<f32>,
+) -> FlexTensor {
+    let e = d.shape().num_elements();
+    flex_from(with_f32(a, |a| with_f32(d, |d| f(a, d))), [e, cols])
+}
+
 /// The f32 elements of `t` for writing in place, when `t` owns them alone and is contiguous
 /// (the usual case for an intermediate result no one else holds).
 pub(crate) fn unique_f32(t: &mut FlexTensor) -> Option<&mut [f32]> {

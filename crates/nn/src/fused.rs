@@ -307,8 +307,8 @@ fn basis_parts<B: Backend>(d: Tensor<B, 2>, k: usize, delta: f64) -> (Tensor<B, 
     (b, x.mul_scalar(-2.0 / delta))
 }
 
-use crate::flex_kernels::{flex_from, unique_f32, with_f32};
-use crate::parallel::{map_in_place, map2_in_place};
+use crate::flex_kernels::{changed, flex_from, over_distances, with_f32, with_slope};
+use crate::parallel::map_in_place;
 
 impl FusedOps for Flex {
     const PARALLEL_KERNELS: bool = true;
@@ -325,13 +325,9 @@ impl FusedOps for Flex {
         k: usize,
         delta: f64,
     ) -> FloatTensor<Self> {
-        let e = d.shape().num_elements();
-        let out = with_f32(&g, |g| {
-            with_f32(&d, |d| {
-                fastmath::gaussian_basis_backward(g, d, k, delta as f32)
-            })
-        });
-        flex_from(out, [e, 1])
+        over_distances(&g, &d, 1, |g, d| {
+            fastmath::gaussian_basis_backward(g, d, k, delta as f32)
+        })
     }
 
     fn gaussian_basis_curvature(
@@ -340,13 +336,9 @@ impl FusedOps for Flex {
         k: usize,
         delta: f64,
     ) -> FloatTensor<Self> {
-        let e = d.shape().num_elements();
-        let out = with_f32(&g, |g| {
-            with_f32(&d, |d| {
-                fastmath::gaussian_basis_curvature(g, d, k, delta as f32)
-            })
-        });
-        flex_from(out, [e, 1])
+        over_distances(&g, &d, 1, |g, d| {
+            fastmath::gaussian_basis_curvature(g, d, k, delta as f32)
+        })
     }
 
     fn gaussian_basis_slope(
@@ -355,13 +347,9 @@ impl FusedOps for Flex {
         k: usize,
         delta: f64,
     ) -> FloatTensor<Self> {
-        let e = d.shape().num_elements();
-        let out = with_f32(&u, |u| {
-            with_f32(&d, |d| {
-                fastmath::gaussian_basis_slope(u, d, k, delta as f32)
-            })
-        });
-        flex_from(out, [e, k])
+        over_distances(&u, &d, k, |u, d| {
+            fastmath::gaussian_basis_slope(u, d, k, delta as f32)
+        })
     }
 
     fn matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -425,20 +413,12 @@ impl FusedOps for Flex {
         crate::flex_kernels::pair_gather_add(p, senders, receivers, base)
     }
 
-    fn add_bias(mut x: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn add_bias(x: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         let (xs, bs) = (x.shape(), b.shape());
         if xs.num_dims() != 2 || bs.as_slice() != [1, xs[1]] {
             return <Self as burn::tensor::ops::FloatTensorOps<Self>>::float_add(x, b);
         }
-        with_f32(&b, |b| {
-            if let Some(v) = unique_f32(&mut x) {
-                crate::parallel::add_row(v, b);
-                return x;
-            }
-            let mut out = with_f32(&x, <[f32]>::to_vec);
-            crate::parallel::add_row(&mut out, b);
-            flex_from(out, xs)
-        })
+        with_f32(&b, |b| changed(x, |v| crate::parallel::add_row(v, b)))
     }
 
     fn bias_grad(g: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -450,19 +430,12 @@ impl FusedOps for Flex {
         flex_from(with_f32(&g, |g| crate::parallel::column_sums(g, n)), [1, n])
     }
 
-    fn mul_slope(mut grad: FloatTensor<Self>, slope: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn mul_slope(grad: FloatTensor<Self>, slope: FloatTensor<Self>) -> FloatTensor<Self> {
         if grad.shape() != slope.shape() {
             return <Self as burn::tensor::ops::FloatTensorOps<Self>>::float_mul(grad, slope);
         }
         with_f32(&slope, |k| {
-            if let Some(g) = unique_f32(&mut grad) {
-                crate::parallel::mul_in_place(g, k);
-                return grad;
-            }
-            let shape = grad.shape();
-            let mut out = with_f32(&grad, <[f32]>::to_vec);
-            crate::parallel::mul_in_place(&mut out, k);
-            flex_from(out, shape)
+            changed(grad, |g| crate::parallel::mul_in_place(g, k))
         })
     }
 
@@ -475,62 +448,20 @@ impl FusedOps for Flex {
         crate::flex_kernels::pair_index_add(g, senders, receivers, n)
     }
 
-    fn ssp(mut x: FloatTensor<Self>) -> FloatTensor<Self> {
-        if let Some(v) = unique_f32(&mut x) {
-            map_in_place(v, fastmath::ssp_in_place);
-            return x;
-        }
-        let shape = x.shape();
-        let out = with_f32(&x, |v| {
-            let mut out = v.to_vec();
-            map_in_place(&mut out, fastmath::ssp_in_place);
-            out
-        });
-        flex_from(out, shape)
+    fn ssp(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        changed(x, |v| map_in_place(v, fastmath::ssp_in_place))
     }
 
-    fn ssp_with_slope(mut x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let shape = x.shape();
-        let mut slope = vec![0.0f32; shape.num_elements()];
-        if let Some(v) = unique_f32(&mut x) {
-            map2_in_place(v, &mut slope, fastmath::ssp_with_slope_in_place);
-            return (x, flex_from(slope, shape));
-        }
-        let out = with_f32(&x, |v| {
-            let mut out = v.to_vec();
-            map2_in_place(&mut out, &mut slope, fastmath::ssp_with_slope_in_place);
-            out
-        });
-        (flex_from(out, shape.clone()), flex_from(slope, shape))
+    fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        with_slope(x, fastmath::ssp_with_slope_in_place)
     }
 
-    fn silu(mut x: FloatTensor<Self>) -> FloatTensor<Self> {
-        if let Some(v) = unique_f32(&mut x) {
-            map_in_place(v, fastmath::silu_in_place);
-            return x;
-        }
-        let shape = x.shape();
-        let out = with_f32(&x, |v| {
-            let mut out = v.to_vec();
-            map_in_place(&mut out, fastmath::silu_in_place);
-            out
-        });
-        flex_from(out, shape)
+    fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        changed(x, |v| map_in_place(v, fastmath::silu_in_place))
     }
 
-    fn silu_with_slope(mut x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let shape = x.shape();
-        let mut slope = vec![0.0f32; shape.num_elements()];
-        if let Some(v) = unique_f32(&mut x) {
-            map2_in_place(v, &mut slope, fastmath::silu_with_slope_in_place);
-            return (x, flex_from(slope, shape));
-        }
-        let out = with_f32(&x, |v| {
-            let mut out = v.to_vec();
-            map2_in_place(&mut out, &mut slope, fastmath::silu_with_slope_in_place);
-            out
-        });
-        (flex_from(out, shape.clone()), flex_from(slope, shape))
+    fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        with_slope(x, fastmath::silu_with_slope_in_place)
     }
 }
 

@@ -16,7 +16,25 @@ use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
+use burn_autodiff::ops::{Backward, Ops, OpsKind, OpsPrep, binary, unary};
+
+/// `out`, the inner backend's result of an op prepared on its inputs (`prep`), tracked with the
+/// state `state()` for its backward pass (made only when an input is tracked).
+fn record<B: FusedOps, C: CheckpointStrategy, O: Backward<B, N>, const N: usize>(
+    prep: OpsPrep<O, B, O::State, C, N>,
+    state: impl FnOnce() -> O::State,
+    out: FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match prep.compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state(), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+/// The number of rows of `t` (0 for a scalar).
+fn rows<B: FusedOps>(t: &FloatTensor<B>) -> usize {
+    t.shape().as_slice().first().copied().unwrap_or(0)
+}
 
 #[derive(Debug)]
 struct GatherBackward;
@@ -38,24 +56,13 @@ pub fn gather_rows<B: FusedOps, C: CheckpointStrategy>(
     table: FloatTensor<Autodiff<B, C>>,
     index: IntTensor<Autodiff<B, C>>,
 ) -> FloatTensor<Autodiff<B, C>> {
-    match GatherBackward
-        .prepare::<C>([table.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let n = table
-                .primitive
-                .shape()
-                .as_slice()
-                .first()
-                .copied()
-                .unwrap_or(0);
-            let state = (index.clone(), n);
-            prep.finish(state, B::gather_rows(table.primitive, index))
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::gather_rows(table.primitive, index)),
-    }
+    let n = rows::<B>(&table.primitive);
+    let out = B::gather_rows(table.primitive, index.clone());
+    record(
+        GatherBackward.prepare::<C>([table.node]),
+        || (index, n),
+        out,
+    )
 }
 
 #[derive(Debug)]
@@ -77,34 +84,17 @@ pub fn segment_sum<B: FusedOps, C: CheckpointStrategy>(
     index: IntTensor<Autodiff<B, C>>,
     n: usize,
 ) -> FloatTensor<Autodiff<B, C>> {
-    match SegmentSumBackward
-        .prepare::<C>([values.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            prep.finish(index.clone(), B::segment_sum(values.primitive, index, n))
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::segment_sum(values.primitive, index, n)),
-    }
+    let out = B::segment_sum(values.primitive, index.clone(), n);
+    record(
+        SegmentSumBackward.prepare::<C>([values.node]),
+        || index,
+        out,
+    )
 }
 
 /// A grouping of rows by segment (see [`FusedOps::segment_sum_grouped`]): the sorting order
 /// (none when the rows are sorted) and the `n + 1` offsets.
 type Grouping<B> = (Option<IntTensor<B>>, IntTensor<B>);
-
-#[derive(Debug)]
-struct GroupedSumBackward;
-
-impl<B: FusedOps> Backward<B, 1> for GroupedSumBackward {
-    /// The index.
-    type State = IntTensor<B>;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let index = ops.state;
-        unary::<B, _>(ops.parents, ops.node, grads, |g| B::gather_rows(g, index));
-    }
-}
 
 /// Rows of `values` summed into `n` segments over their grouping, with its backward pass (a
 /// gather by `index`).
@@ -115,15 +105,13 @@ pub fn segment_sum_grouped<B: FusedOps, C: CheckpointStrategy>(
     offsets: IntTensor<Autodiff<B, C>>,
     n: usize,
 ) -> FloatTensor<Autodiff<B, C>> {
-    let sum = |v| B::segment_sum_grouped(v, index.clone(), order.clone(), offsets.clone(), n);
-    match GroupedSumBackward
-        .prepare::<C>([values.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(index.clone(), sum(values.primitive)),
-        OpsKind::UnTracked(prep) => prep.finish(sum(values.primitive)),
-    }
+    let out = B::segment_sum_grouped(values.primitive, index.clone(), order, offsets, n);
+    // the backward pass is the ungrouped sum's: a gather by `index`
+    record(
+        SegmentSumBackward.prepare::<C>([values.node]),
+        || index,
+        out,
+    )
 }
 
 #[derive(Debug)]
@@ -148,25 +136,15 @@ pub fn gather_rows_grouped<B: FusedOps, C: CheckpointStrategy>(
     order: Option<IntTensor<Autodiff<B, C>>>,
     offsets: IntTensor<Autodiff<B, C>>,
 ) -> FloatTensor<Autodiff<B, C>> {
-    let n = table
-        .primitive
-        .shape()
-        .as_slice()
-        .first()
-        .copied()
-        .unwrap_or(0);
-    let gather = |t| B::gather_rows_grouped(t, index.clone(), order.clone(), offsets.clone());
-    match GroupedGatherBackward
-        .prepare::<C>([table.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let state = (index.clone(), (order.clone(), offsets.clone()), n);
-            prep.finish(state, gather(table.primitive))
-        }
-        OpsKind::UnTracked(prep) => prep.finish(gather(table.primitive)),
-    }
+    let n = rows::<B>(&table.primitive);
+    let out = B::gather_rows_grouped(
+        table.primitive,
+        index.clone(),
+        order.clone(),
+        offsets.clone(),
+    );
+    let state = || (index, (order, offsets), n);
+    record(GroupedGatherBackward.prepare::<C>([table.node]), state, out)
 }
 
 #[derive(Debug)]
@@ -271,26 +249,19 @@ pub fn pair_gather_add<B: FusedOps, C: CheckpointStrategy>(
     receivers: IntTensor<Autodiff<B, C>>,
     base: FloatTensor<Autodiff<B, C>>,
 ) -> FloatTensor<Autodiff<B, C>> {
-    match PairGatherAddBackward
-        .prepare::<C>([p.node.clone(), base.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let n = p.primitive.shape().as_slice().first().copied().unwrap_or(0);
-            let state = (senders.clone(), receivers.clone(), n);
-            prep.finish(
-                state,
-                B::pair_gather_add(p.primitive, senders, receivers, base.primitive),
-            )
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::pair_gather_add(
-            p.primitive,
-            senders,
-            receivers,
-            base.primitive,
-        )),
-    }
+    let n = rows::<B>(&p.primitive);
+    let state = || (senders.clone(), receivers.clone(), n);
+    let out = B::pair_gather_add(
+        p.primitive,
+        senders.clone(),
+        receivers.clone(),
+        base.primitive,
+    );
+    record(
+        PairGatherAddBackward.prepare::<C>([p.node, base.node]),
+        state,
+        out,
+    )
 }
 
 #[derive(Debug)]
@@ -310,14 +281,8 @@ pub fn add_bias<B: FusedOps, C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<B, C>>,
     b: FloatTensor<Autodiff<B, C>>,
 ) -> FloatTensor<Autodiff<B, C>> {
-    match AddBiasBackward
-        .prepare::<C>([x.node.clone(), b.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((), B::add_bias(x.primitive, b.primitive)),
-        OpsKind::UnTracked(prep) => prep.finish(B::add_bias(x.primitive, b.primitive)),
-    }
+    let out = B::add_bias(x.primitive, b.primitive);
+    record(AddBiasBackward.prepare::<C>([x.node, b.node]), || (), out)
 }
 
 /// Backward pass of an element-wise activation whose forward pass kept its slope.
@@ -347,14 +312,7 @@ fn with_slope<B: FusedOps, C: CheckpointStrategy>(
     out: FloatTensor<B>,
     slope: FloatTensor<B>,
 ) -> FloatTensor<Autodiff<B, C>> {
-    match SlopeBackward
-        .prepare::<C>([x.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(slope, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    }
+    record(SlopeBackward.prepare::<C>([x.node.clone()]), || slope, out)
 }
 
 /// Backward pass of the slope `s = sigmoid(x)` of the shifted softplus: `ds/dx = s (1 - s)`.
@@ -529,15 +487,15 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     fn silu_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (out, slope) = B::silu_with_slope(x.primitive.clone());
         let y = with_slope::<B, C>(&x, out, slope.clone());
-        let slope = match SiluSlopeBackward
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(x.primitive, slope),
-            OpsKind::UnTracked(prep) => prep.finish(slope),
-        };
-        (y, slope)
+        let node = x.node.clone();
+        (
+            y,
+            record(
+                SiluSlopeBackward.prepare::<C>([node]),
+                || x.primitive,
+                slope,
+            ),
+        )
     }
 
     /// Shifted softplus and its slope `s = sigmoid(x)` from one pass of the inner kernel, both
@@ -545,15 +503,11 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     fn ssp_with_slope(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (out, s) = B::ssp_with_slope(x.primitive.clone());
         let y = with_slope::<B, C>(&x, out, s.clone());
-        let slope = match SigmoidSlopeBackward
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(s.clone(), s),
-            OpsKind::UnTracked(prep) => prep.finish(s),
-        };
-        (y, slope)
+        let state = s.clone();
+        (
+            y,
+            record(SigmoidSlopeBackward.prepare::<C>([x.node]), || state, s),
+        )
     }
 }
 

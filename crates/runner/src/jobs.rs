@@ -3,10 +3,14 @@
 //! ([`crate::config::Document::task`]): the task of its `[dataset]` plugin, many small graphs or
 //! one large graph. What a command line asks ([`Request`]) is checked against it here too, so
 //! the CLI branches on no kind.
+//!
+//! The runner knows the graph-level kind (and the potential, a graph-level config whose dataset
+//! carries forces); other kinds register themselves with [`task_kind!`](crate::task_kind) from
+//! their own crate (the node-level task: `geobatch-node-run`), so a task lives in one place and
+//! the runner names none of them.
 
 use crate::config::{Document, ExperimentConfig, Loaded, RunConfig, parse_file_with};
 use crate::error::RunError;
-use crate::node::NodeConfig;
 pub use crate::request::Request;
 use crate::train::entry::no_model;
 use crate::train::{RunSummary, TaskKind, run_train_with};
@@ -111,28 +115,38 @@ impl AnyConfig {
 
     /// The config of `doc`, typed as its kind once `request` is found possible for that kind.
     fn parse(doc: Document<'_>, request: Request) -> Result<Self, RunError> {
-        Ok(AnyConfig(match doc.task() {
-            // a potential is a graph-level config whose dataset carries forces
-            Task::Graph | Task::Potential => {
-                Box::new(Self::typed::<ExperimentConfig>(doc, request)?)
-            }
-            Task::Node => Box::new(Self::typed::<NodeConfig>(doc, request)?),
-        }))
+        let task = doc.task();
+        let kind = inventory::iter::<KindEntry>
+            .into_iter()
+            .find(|k| k.tasks.contains(&task))
+            .ok_or_else(|| {
+                let crate_name = match task {
+                    Task::Node => "`geobatch-node-run`, the catalog's `task-node` feature",
+                    _ => "the crate of its task kind",
+                };
+                doc.error(format!(
+                    "the dataset's task ({}) has no runner in this build: link {crate_name}",
+                    task.as_str()
+                ))
+            })?;
+        (kind.open)(doc, request)
     }
 
-    /// `doc` typed as the kind `K`, with what `request` sets made to its value.
-    fn typed<K: TaskKind + serde::de::DeserializeOwned + serde::Serialize>(
+    /// `doc` typed as the kind `K`, with what `request` sets made to its value, once `request`
+    /// is found possible for `K` (what [`task_kind!`](crate::task_kind) registers).
+    pub fn typed<K: TaskKind + serde::de::DeserializeOwned + serde::Serialize>(
         doc: Document<'_>,
         request: Request,
-    ) -> Result<Loaded<K>, RunError> {
+    ) -> Result<Self, RunError> {
         if let Some(why) = K::refusal(request) {
             return Err(RunError::Usage(why.to_string()));
         }
-        doc.load_edited(|config: &mut K| {
+        let loaded = doc.load_edited(|config: &mut K| {
             if let Some(n) = request.rounds() {
                 config.set_rounds(n);
             }
-        })
+        })?;
+        Ok(AnyConfig(Box::new(loaded)))
     }
 
     /// The config as the kind `K` loaded it, or `None` when it is of another kind
@@ -213,5 +227,65 @@ impl AnyConfig {
         stop: &AtomicBool,
     ) -> Result<String, RunError> {
         self.0.study(steps, plans, stop)
+    }
+}
+
+/// A task kind in the runner's registry: the configs whose dataset serves one of `tasks` are
+/// opened by `open` ([`AnyConfig::typed`] of the kind). Registered with
+/// [`task_kind!`](crate::task_kind).
+pub struct KindEntry {
+    /// The tasks whose configs this kind reads.
+    pub tasks: &'static [Task],
+    /// Types and validates a config as the kind.
+    pub open: fn(Document<'_>, Request) -> Result<AnyConfig, RunError>,
+}
+
+inventory::collect!(KindEntry);
+
+/// Registers a config type (a [`TaskKind`]) as the kind of the configs whose dataset serves one
+/// of the given tasks: `task_kind!(NodeConfig, [Task::Node])`.
+#[macro_export]
+macro_rules! task_kind {
+    ($kind:ty, [$($task:expr),+ $(,)?]) => {
+        $crate::jobs::inventory::submit! {
+            $crate::jobs::KindEntry {
+                tasks: &[$($task),+],
+                open: $crate::jobs::AnyConfig::typed::<$kind>,
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+pub use geobatch_core::registry::inventory;
+
+// a potential is a graph-level config whose dataset carries forces
+crate::task_kind!(ExperimentConfig, [Task::Graph, Task::Potential]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This test build of the runner is not the one the catalog's task crates register with
+    /// (they link the runner's library): it is a build without the node-level kind, whose
+    /// configs are then refused by name, not read as graph-level ones.
+    #[test]
+    fn a_task_without_a_registered_kind_is_refused_by_name() {
+        geobatch_catalog::link();
+        let text = "[experiment]\nname = \"n\"\n[dataset]\nkind = \"sbm\"\nnodes = 300\n\
+                    [batcher]\nkind = \"cluster\"\nnum_parts = 4\n";
+        let e = AnyConfig::from_str(text, Path::new("n.toml")).expect_err("no node-level kind");
+        let msg = e.to_string();
+        assert!(
+            matches!(e, RunError::Config { .. })
+                && msg.starts_with("n.toml: ")
+                && msg.contains("task (node) has no runner in this build")
+                && msg.contains("geobatch-node-run"),
+            "{msg}"
+        );
+        let graph = "[experiment]\nname = \"g\"\n[dataset]\nkind = \"synthetic\"\ngraphs = 40\n\
+                     [batcher]\nkind = \"static\"\nbatch_size = 4\n";
+        let c = AnyConfig::from_str(graph, Path::new("g.toml")).expect("the runner's own kind");
+        assert_eq!(c.task(), Task::Graph);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! One training loop ([`train`]) and one batching-study loop ([`study`]) serve both kinds of
 //! task: graph batches of many small graphs ([`train::graph`], [`batches`]; a potential where
-//! the dataset carries forces, [`potential`]) and node batches of one large graph ([`node`]).
+//! the dataset carries forces, [`potential`]) and node batches of one large graph (the node
+//! task's own crate, `geobatch-node-run`, registered with [`task_kind!`]).
 //! [`jobs::AnyConfig`] picks the kind by the config's dataset plugin.
 //!
 //! The runner depends only on `geobatch-core`: plugins reach it through the registries, so any
@@ -21,7 +22,6 @@ pub mod exit;
 pub mod identity;
 pub mod jobs;
 pub mod lock;
-pub mod node;
 pub mod policy;
 pub mod potential;
 

@@ -8,13 +8,13 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
+use geobatch_catalog::task_node::NodeConfig;
 use geobatch_core::{
     Batch, GraphBatch, Learner, ModelContext, ModelSpec, Result, StepStats, Trainer,
 };
 use geobatch_node::{NodeBatch, NodeLevel, NodeModelContext, NodePredictions};
 use geobatch_runner::ExperimentConfig;
 use geobatch_runner::jobs::AnyConfig;
-use geobatch_runner::node::NodeConfig;
 use geobatch_runner::run_train;
 use geobatch_testkit::results::{read, run_value};
 use serde::{Deserialize, Serialize};

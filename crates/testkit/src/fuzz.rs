@@ -173,6 +173,36 @@ pub fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// Loads the dataset of the spec `S` whose options are `options` plus a `path` to `bytes`,
+/// written to `file` in a fresh folder, every structure in the training split: it loads, or
+/// fails with an error naming the file (never a panic).
+pub fn loads_or_names_the_file<S>(
+    bytes: &[u8],
+    file: &str,
+    options: &str,
+) -> Result<(), TestCaseError>
+where
+    S: geobatch_core::DatasetSpec + serde::de::DeserializeOwned,
+{
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join(file);
+    std::fs::write(&path, bytes).expect("the file written");
+    let spec: S = toml::from_str(&format!(
+        "path = {:?}\n{options}\nsplit = {{ train = 1.0, validation = 0.0, test = 0.0 }}",
+        path.display().to_string()
+    ))
+    .expect("the options read");
+    let ctx = geobatch_core::DatasetContext {
+        seed: 1,
+        data_dir: dir.path().to_path_buf(),
+    };
+    if let Err(e) = spec.load(&ctx) {
+        let e = e.to_string();
+        prop_assert!(e.contains(file), "{}", e);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

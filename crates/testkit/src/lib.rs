@@ -250,21 +250,15 @@ fn check_content(set: &GraphSet, plan: &Plan, batch: &GraphBatch) -> Result<(), 
             format!("targets of graph {g}"),
         )?;
         let m = set.sizes()[g].edges as usize;
-        if let Edges::Stored {
-            offsets,
-            senders,
-            receivers,
-            ..
-        } = set.edges()
-        {
-            let o = offsets[g] as usize;
+        if let Edges::Stored(e) = set.edges() {
+            let o = e.offsets[g] as usize;
             for k in 0..m {
                 ensure(
-                    batch.senders[edge + k] as usize == senders[o + k] as usize + node,
+                    batch.senders[edge + k] as usize == e.senders[o + k] as usize + node,
                     format!("sender of graph {g}"),
                 )?;
                 ensure(
-                    batch.receivers[edge + k] as usize == receivers[o + k] as usize + node,
+                    batch.receivers[edge + k] as usize == e.receivers[o + k] as usize + node,
                     format!("receiver of graph {g}"),
                 )?;
             }
@@ -321,9 +315,21 @@ pub mod fuzz;
 pub mod batcher {
     use super::{check_batch, minimal_padding, toy_readout};
     use geobatch_core::{
-        BatcherContext, BatcherSpec, GraphBatch, GraphDraw, GraphSet, GraphStream, Plan, Quirks,
-        Shape, StreamMode,
+        BatcherContext, BatcherSpec, GraphBatch, GraphDraw, GraphSet, GraphSize, GraphStream, Plan,
+        Quirks, Shape, StreamMode,
     };
+
+    /// `n` graph sizes growing with their index (3 nodes first, one more every 60 graphs;
+    /// fully connected edge counts): small graphs stored first, as in QM9, so that an estimate
+    /// read from the first graphs differs from one read from all.
+    pub fn growing_sizes(n: u32) -> Vec<GraphSize> {
+        (0..n)
+            .map(|i| GraphSize {
+                nodes: 3 + i / 60,
+                edges: (3 + i / 60) * (2 + i / 60),
+            })
+            .collect()
+    }
 
     /// Up to `limit` plans of `spec` over `set` (stream seed 3), each with the batcher's budget.
     pub fn plans(
@@ -431,21 +437,14 @@ pub mod edges {
 
     /// The edges of graph `g` as (receiver, sender, length in Angstrom), in stored order.
     pub fn of(set: &GraphSet, g: usize) -> Vec<(u32, u32, f64)> {
-        let Edges::Stored {
-            offsets,
-            senders,
-            receivers,
-            vectors,
-            ..
-        } = set.edges()
-        else {
+        let Edges::Stored(s) = set.edges() else {
             panic!("graph rule with stored edges expected");
         };
-        (offsets[g] as usize..offsets[g + 1] as usize)
+        s.range(g)
             .map(|e| {
-                let v = vectors[e];
+                let v = s.vectors[e];
                 let d = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-                (receivers[e], senders[e], d)
+                (s.receivers[e], s.senders[e], d)
             })
             .collect()
     }
@@ -464,7 +463,7 @@ pub mod edges {
 /// Checks shared by the model plugins' tests.
 pub mod models {
     use geobatch_core::{
-        GraphBatch, GraphSet, ModelContext, OptimizerSpec, Plan, Shape, TargetStats, Trainer,
+        GraphBatch, GraphSet, ModelContext, ModelSpec, OptimizerSpec, Plan, Shape, TargetStats,
     };
 
     /// A CPU model context for `species` species classes and one QM9-like target (mean -70,
@@ -483,6 +482,13 @@ pub mod models {
         }
     }
 
+    /// Asserts that the model `spec` builds for `species` species classes and one target
+    /// ([`context`]) has `expected` parameters.
+    pub fn assert_built_parameters(spec: &dyn ModelSpec, species: usize, expected: usize) {
+        let trainer = spec.build(&context(species)).expect("the model builds");
+        assert_eq!(trainer.parameter_count(), expected);
+    }
+
     /// Collates `graphs` of `set` into one batch padded to `pad(real shape)`.
     pub fn collate(set: &GraphSet, graphs: &[u32], pad: impl Fn(Shape) -> Shape) -> GraphBatch {
         let mut plan = Plan::default();
@@ -495,16 +501,23 @@ pub mod models {
         batch
     }
 
-    /// Asserts that `graphs` predicted together in a batch padded by `extra` (nodes, edges,
-    /// graphs) give the same values as each graph alone in a minimally padded batch, to 2e-6
-    /// relative (about 16 f32 ulps: only the summation order may differ; at targets around -70
-    /// that is 1.4e-4, where the former 1e-4 relative let 7e-3 of padding leakage pass).
+    /// Asserts that the first `n` graphs of `set` predicted together by the model `spec` builds
+    /// ([`context`] for the set's species), in a batch padded by `extra` (nodes, edges, graphs),
+    /// give the same values as each graph alone in a minimally padded batch, to 2e-6 relative
+    /// (about 16 f32 ulps: only the summation order may differ; at targets around -70 that is
+    /// 1.4e-4, where the former 1e-4 relative let 7e-3 of padding leakage pass).
     pub fn assert_padding_keeps_predictions(
-        trainer: &mut dyn Trainer,
+        spec: &dyn ModelSpec,
         set: &GraphSet,
-        graphs: &[u32],
+        n: u32,
         extra: Shape,
     ) {
+        let mut trainer = spec
+            .build(&context(set.species_classes().len()))
+            .expect("the model builds");
+        let trainer = trainer.as_mut();
+        let graphs: Vec<u32> = (0..n).collect();
+        let graphs = &graphs[..];
         let padded = collate(set, graphs, |r| {
             Shape::new(
                 r.nodes + extra.nodes,
@@ -528,6 +541,17 @@ pub mod models {
             );
         }
     }
+}
+
+/// The path of the calling crate's committed test fixture `name` (`tests/fixtures/<name>` below
+/// the crate's manifest folder).
+#[macro_export]
+macro_rules! fixture {
+    ($name:expr) => {
+        ::std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join($name)
+    };
 }
 
 /// `path` (a file or folder of `../shared/data`) when it exists. When it does not, a test skips

@@ -231,12 +231,7 @@ mod tests {
     fn the_estimate_does_not_depend_on_the_stored_order() {
         // 1,500 graphs stored small first (as QM9 is): the clean estimate reads every graph, so
         // a sorted and a reversed copy give one budget; the reference reads the first 1,000
-        let mut s: Vec<GraphSize> = (0..1500u32)
-            .map(|i| GraphSize {
-                nodes: 3 + i / 60,
-                edges: (3 + i / 60) * (2 + i / 60),
-            })
-            .collect();
+        let mut s = geobatch_testkit::batcher::growing_sizes(1500);
         let spec = r#"{"batch_size": 32}"#;
         let sorted = build(spec, &s, Quirks::Clean);
         s.reverse();

@@ -188,12 +188,7 @@ fn spec_checks_its_options() {
 #[test]
 fn the_estimate_does_not_depend_on_the_stored_order() {
     // small graphs stored first: every graph is read (clean), the first 1,000 (reference)
-    let mut s: Vec<GraphSize> = (0..1500u32)
-        .map(|i| GraphSize {
-            nodes: 3 + i / 60,
-            edges: (3 + i / 60) * (2 + i / 60),
-        })
-        .collect();
+    let mut s = geobatch_testkit::batcher::growing_sizes(1500);
     let budget = |s: &[GraphSize], quirks| {
         let spec: PackSpec = serde_json::from_str(r#"{"batch_size": 32}"#).unwrap();
         let ctx = BatcherContext {

@@ -12,9 +12,7 @@ use geobatch_dataset_extxyz::{ExtxyzSpec, frames, sources};
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    geobatch_testkit::fixture!(name)
 }
 
 fn xyz_fixture(name: &str) -> PathBuf {
@@ -126,11 +124,10 @@ fn the_database_gives_the_graphs_of_the_xyz_file() {
             b.positions()[b.node_range(h)]
         );
     }
-    let (Edges::Stored { vectors: va, .. }, Edges::Stored { vectors: vb, .. }) =
-        (a.edges(), b.edges())
-    else {
+    let (Edges::Stored(ea), Edges::Stored(eb)) = (a.edges(), b.edges()) else {
         panic!("stored edges expected")
     };
+    let (va, vb) = (&ea.vectors, &eb.vectors);
     assert_eq!(va.len(), 10 * 32 * 12);
     assert_eq!(va.len(), vb.len());
 }

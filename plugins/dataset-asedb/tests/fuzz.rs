@@ -5,19 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{DatasetContext, DatasetSpec};
 use geobatch_dataset_asedb::AsedbSpec;
 use geobatch_testkit::fuzz;
 use proptest::prelude::*;
-use std::path::Path;
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(geobatch_testkit::fixture!(name)).unwrap()
 }
 
 /// Rows 10 to 13 of the JSON fixture (an Al frame and three molecules), as ASE writes them.
@@ -33,23 +26,7 @@ fn json_rows() -> Vec<u8> {
 }
 
 fn load(bytes: &[u8], file: &str) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(file);
-    std::fs::write(&path, bytes).unwrap();
-    let spec: AsedbSpec = toml::from_str(&format!(
-        "path = {:?}\ntargets = [\"energy\"]\nsplit = {{ train = 1.0, validation = 0.0, test = 0.0 }}",
-        path.display().to_string()
-    ))
-    .unwrap();
-    let ctx = DatasetContext {
-        seed: 1,
-        data_dir: dir.path().to_path_buf(),
-    };
-    if let Err(e) = spec.load(&ctx) {
-        let e = e.to_string();
-        prop_assert!(e.contains(file), "{}", e);
-    }
-    Ok(())
+    fuzz::loads_or_names_the_file::<AsedbSpec>(bytes, file, "targets = [\"energy\"]")
 }
 
 #[test]

@@ -371,10 +371,7 @@ impl<'a> Frames<'a> {
             for (p, role) in props.iter().zip(roles) {
                 for c in 0..p.width {
                     let Some(f) = it.next() else {
-                        let have = l
-                            .split(|b| b.is_ascii_whitespace())
-                            .filter(|f| !f.is_empty())
-                            .count();
+                        let have = fields_of(l);
                         return Err(self.error(
                             no,
                             format!(
@@ -388,10 +385,7 @@ impl<'a> Frames<'a> {
                 }
             }
             if self.assumed && it.next().is_some() {
-                let have = l
-                    .split(|b| b.is_ascii_whitespace())
-                    .filter(|f| !f.is_empty())
-                    .count();
+                let have = fields_of(l);
                 return Err(self.error(
                     no,
                     format!(
@@ -551,6 +545,13 @@ impl Iterator for Frames<'_> {
         self.frame += 1;
         Some(r)
     }
+}
+
+/// The number of whitespace-separated fields of the line `l`.
+fn fields_of(l: &[u8]) -> usize {
+    l.split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .count()
 }
 
 #[cfg(test)]

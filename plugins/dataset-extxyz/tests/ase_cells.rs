@@ -15,12 +15,10 @@ use geobatch_dataset_extxyz::sources;
 use geobatch_dataset_extxyz::structures::Structure;
 use geobatch_geometry::edges::build_edges;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    geobatch_testkit::fixture!(name)
 }
 
 fn real(v: Option<&Value>) -> f64 {
@@ -162,17 +160,11 @@ fn cutoff_edges(text: &str) -> Vec<(u32, u32, [f32; 3])> {
         })
         .unwrap();
     let set = data.split(geobatch_core::SplitName::Train);
-    let geobatch_core::graph::Edges::Stored {
-        senders,
-        receivers,
-        vectors,
-        ..
-    } = set.edges()
-    else {
+    let geobatch_core::graph::Edges::Stored(s) = set.edges() else {
         panic!("cutoff graphs store their edges")
     };
-    (0..senders.len())
-        .map(|e| (receivers[e], senders[e], vectors[e]))
+    (0..s.senders.len())
+        .map(|e| (s.receivers[e], s.senders[e], s.vectors[e]))
         .collect()
 }
 

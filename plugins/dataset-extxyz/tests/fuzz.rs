@@ -5,19 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{DatasetContext, DatasetSpec};
 use geobatch_dataset_extxyz::{ExtxyzSpec, comment, frames};
 use geobatch_testkit::fuzz;
 use proptest::prelude::*;
-use std::path::Path;
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(geobatch_testkit::fixture!(name)).unwrap()
 }
 
 /// The first `n` frames of the periodic fixture (34 lines each).
@@ -66,23 +59,8 @@ fn check_frames(bytes: &[u8]) -> Result<(), TestCaseError> {
 }
 
 fn load(bytes: &[u8], target: &str, graph: &str) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("damaged.xyz");
-    std::fs::write(&path, bytes).unwrap();
-    let spec: ExtxyzSpec = toml::from_str(&format!(
-        "path = {:?}\ntargets = [{target:?}]\ngraph = {graph}\nsplit = {{ train = 1.0, validation = 0.0, test = 0.0 }}",
-        path.display().to_string()
-    ))
-    .unwrap();
-    let ctx = DatasetContext {
-        seed: 1,
-        data_dir: dir.path().to_path_buf(),
-    };
-    if let Err(e) = spec.load(&ctx) {
-        let e = e.to_string();
-        prop_assert!(e.contains("damaged.xyz"), "{}", e);
-    }
-    Ok(())
+    let options = format!("targets = [{target:?}]\ngraph = {graph}");
+    fuzz::loads_or_names_the_file::<ExtxyzSpec>(bytes, "damaged.xyz", &options)
 }
 
 proptest! {

@@ -15,9 +15,7 @@ use geobatch_dataset_qm9::properties::{HARTREE_EV, reference_energy_u0};
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    geobatch_testkit::fixture!(name)
 }
 
 fn spec(body: &str) -> ExtxyzSpec {
@@ -52,18 +50,11 @@ fn read_frames(path: &Path, keep: &[String]) -> Vec<Frame> {
 }
 
 fn stored(set: &GraphSet, g: usize) -> Vec<(u32, u32, [f32; 3])> {
-    let Edges::Stored {
-        offsets,
-        senders,
-        receivers,
-        vectors,
-        ..
-    } = set.edges()
-    else {
+    let Edges::Stored(s) = set.edges() else {
         panic!("stored edges expected");
     };
-    (offsets[g] as usize..offsets[g + 1] as usize)
-        .map(|e| (receivers[e], senders[e], vectors[e]))
+    s.range(g)
+        .map(|e| (s.receivers[e], s.senders[e], s.vectors[e]))
         .collect()
 }
 

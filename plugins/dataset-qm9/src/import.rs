@@ -144,7 +144,7 @@ pub fn from_wheel(path: &Path, limit: Option<usize>, progress: bool) -> Result<Q
             polar_map = Some(read_polarizability(&name, entry, len, progress)?);
         }
     }
-    let mut records = Qm9Records::new();
+    let mut parts = Parts::new(polar_map, limit, progress);
     for part in CSV_PARTS {
         let mut z = open()?;
         let entry = z.by_name(&format!("{WHEEL_DATA}{part}")).map_err(|e| {
@@ -154,21 +154,41 @@ pub fn from_wheel(path: &Path, limit: Option<usize>, progress: bool) -> Result<Q
             ))
         })?;
         let len = entry.size();
-        let name = format!("{}!{WHEEL_DATA}{part}", path.display());
-        read_csv_part(
-            &name,
+        if !parts.read(
+            &format!("{}!{WHEEL_DATA}{part}", path.display()),
             entry,
             len,
-            polar_map.as_ref(),
-            limit,
-            progress,
-            &mut records,
-        )?;
-        if limit.is_some_and(|n| records.len() >= n) {
+        )? {
             break;
         }
     }
-    Ok(records)
+    Ok(parts.records)
+}
+
+/// The CSV parts read one after another into one set of records, up to a limit.
+struct Parts {
+    polar: Option<Polar>,
+    limit: Option<usize>,
+    progress: bool,
+    records: Qm9Records,
+}
+
+impl Parts {
+    fn new(polar: Option<Polar>, limit: Option<usize>, progress: bool) -> Self {
+        Parts {
+            polar,
+            limit,
+            progress,
+            records: Qm9Records::new(),
+        }
+    }
+
+    /// Reads the part `r` (`len` bytes, `file` in messages); whether more parts are wanted.
+    fn read(&mut self, file: &str, r: impl Read, len: u64) -> Result<bool> {
+        let (polar, limit) = (self.polar.as_ref(), self.limit);
+        read_csv_part(file, r, len, polar, limit, self.progress, &mut self.records)?;
+        Ok(limit.is_none_or(|n| self.records.len() < n))
+    }
 }
 
 type Polar = HashMap<String, [f64; 6]>;
@@ -187,22 +207,13 @@ pub fn from_csv(
         Some((name, (r, len))) => Some(read_polarizability(&name, r, len, progress)?),
         None => None,
     };
-    let mut records = Qm9Records::new();
+    let mut read = Parts::new(polar_map, limit, progress);
     for (name, (r, len)) in parts {
-        read_csv_part(
-            &name,
-            r,
-            len,
-            polar_map.as_ref(),
-            limit,
-            progress,
-            &mut records,
-        )?;
-        if limit.is_some_and(|n| records.len() >= n) {
+        if !read.read(&name, r, len)? {
             break;
         }
     }
-    Ok(records)
+    Ok(read.records)
 }
 
 fn row_error(file: &str, line: u64, column: &str, message: impl std::fmt::Display) -> Error {

@@ -17,8 +17,8 @@ pub mod records;
 pub mod store;
 
 use geobatch_core::{
-    DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, ImportArgs,
-    Result, SplitName, SplitSpec, plugin_options,
+    DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, ImportArgs, Result,
+    SplitDataset, SplitSpec, plugin_options,
 };
 use geobatch_geometry::GraphSetBuilder;
 use properties::{HARTREE_EV, reference_energy_u0};
@@ -60,32 +60,6 @@ pub struct Qm9Spec {
         doc = "where the split is saved and reused"
     )]
     pub split_file: Option<PathBuf>,
-}
-
-/// The loaded QM9 dataset.
-#[derive(Debug)]
-pub struct Qm9Dataset {
-    splits: [GraphSet; 3],
-    units: Vec<String>,
-    source: String,
-}
-
-impl Dataset for Qm9Dataset {
-    fn name(&self) -> &str {
-        "qm9"
-    }
-
-    fn split(&self, split: SplitName) -> &GraphSet {
-        &self.splits[split as usize]
-    }
-
-    fn target_units(&self) -> Vec<String> {
-        self.units.clone()
-    }
-
-    fn source(&self) -> String {
-        self.source.clone()
-    }
 }
 
 impl Qm9Spec {
@@ -274,7 +248,8 @@ impl DatasetSpec for Qm9Spec {
         }
         let pool = b.build(&self.graph, None).map_err(|e| e.within(&source))?;
         let [a, v, t] = self.split_indices(&records, &ctx.data_dir, &source, ctx.seed)?;
-        Ok(Box::new(Qm9Dataset {
+        Ok(Box::new(SplitDataset {
+            name: "qm9".into(),
             splits: [pool.subset(&a), pool.subset(&v), pool.subset(&t)],
             units: self.targets.iter().map(|t| Self::unit(t)).collect(),
             source,

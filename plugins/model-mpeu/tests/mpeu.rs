@@ -1,12 +1,9 @@
-//! MPEU: parameter count against the hand count, and padding never changes a prediction.
+//! MPEU: parameter count against the hand count (the checks every model passes, padding and
+//! gradients, are the catalog's `tests/models.rs`).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{ModelSpec, Shape, TargetStats};
-use geobatch_dataset_synthetic::SyntheticSpec;
 use geobatch_model_mpeu::MpeuSpec;
-
-use geobatch_testkit::models::context as ctx;
 
 #[test]
 fn parameter_count_matches_the_hand_count() {
@@ -23,54 +20,5 @@ fn parameter_count_matches_the_hand_count() {
     assert_eq!(by_hand, 173_152);
     let spec = MpeuSpec::default();
     assert_eq!(spec.parameter_count(5, 1), by_hand);
-    assert_eq!(spec.build(&ctx(5)).unwrap().parameter_count(), by_hand);
-}
-
-#[test]
-fn padded_batches_and_single_graphs_predict_the_same() {
-    let set = toml::from_str::<SyntheticSpec>("graphs = 12")
-        .unwrap()
-        .generate(5)
-        .unwrap();
-    let mut trainer = MpeuSpec {
-        latent: 16,
-        ..Default::default()
-    }
-    .build(&ctx(set.species_classes().len()))
-    .unwrap();
-    let graphs: Vec<u32> = (0..6).collect();
-    // heavily padded: many extra nodes, edges and empty padding graphs
-    geobatch_testkit::models::assert_padding_keeps_predictions(
-        trainer.as_mut(),
-        &set,
-        &graphs,
-        Shape::new(100, 500, 5),
-    );
-}
-
-#[test]
-fn model_gradients_match_finite_differences_on_a_padded_batch() {
-    use geobatch_model_mpeu::Mpeu;
-    use geobatch_nn::backend::CpuAutodiff as B;
-
-    let set = toml::from_str::<SyntheticSpec>("graphs = 8")
-        .unwrap()
-        .generate(2)
-        .unwrap();
-    let batch = geobatch_testkit::models::collate(&set, &[0, 1, 2], |r| {
-        Shape::new(r.nodes + 20, r.edges + 30, r.graphs + 3)
-    });
-    let spec = MpeuSpec {
-        latent: 8,
-        rbf: 30,
-        rbf_spacing: 0.5,
-        ..Default::default()
-    };
-    let species = set.species_classes().len();
-    geobatch_nn::checks::assert_embedding_gradient(
-        &batch,
-        &TargetStats::of(&set),
-        || Mpeu::<B>::new(&spec, species, 1, 1, &Default::default()),
-        |m| &mut m.embed,
-    );
+    geobatch_testkit::models::assert_built_parameters(&spec, 5, by_hand);
 }

@@ -1,11 +1,11 @@
 //! PaiNN: parameter count by hand, invariance of the energy and equivariance of the vector
-//! features under rotations and translations, permutation equivariance, padding, and the fused
-//! message op against finite differences and a plain reference.
+//! features under rotations and translations, permutation equivariance, and the fused message op
+//! against finite differences and a plain reference (padding: the catalog's `tests/models.rs`).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use geobatch_core::{GraphLevel, GraphRule, GraphSet, ModelSpec, Shape, TargetStats};
+use geobatch_core::{GraphRule, GraphSet, Shape, TargetStats};
 use geobatch_dataset_synthetic::SyntheticSpec;
 use geobatch_geometry::GraphSetBuilder;
 use geobatch_model_painn::message::message;
@@ -14,8 +14,6 @@ use geobatch_nn::BatchInputs;
 use geobatch_nn::backend::{Cpu, CpuAutodiff};
 use geobatch_nn::index::Segments;
 use geobatch_nn::trainer::GraphRegressor;
-
-use geobatch_testkit::models::context as ctx;
 
 #[test]
 fn parameter_count_matches_the_hand_count() {
@@ -28,12 +26,7 @@ fn parameter_count_matches_the_hand_count() {
     assert_eq!(by_hand, 2_284_545);
     let spec = PainnSpec::default();
     assert_eq!(spec.parameter_count(5, 1), by_hand);
-    assert_eq!(
-        ModelSpec::<GraphLevel>::build(&spec, &ctx(5))
-            .unwrap()
-            .parameter_count(),
-        by_hand
-    );
+    geobatch_testkit::models::assert_built_parameters(&spec, 5, by_hand);
 }
 
 fn molecules(n: usize, seed: u64) -> GraphSet {
@@ -41,24 +34,6 @@ fn molecules(n: usize, seed: u64) -> GraphSet {
         .unwrap()
         .generate(seed)
         .unwrap()
-}
-
-#[test]
-fn padded_batches_and_single_graphs_predict_the_same() {
-    let set = molecules(10, 5);
-    let mut trainer = PainnSpec {
-        hidden: 16,
-        ..Default::default()
-    }
-    .build(&ctx(set.species_classes().len()))
-    .unwrap();
-    let graphs: Vec<u32> = (0..5).collect();
-    geobatch_testkit::models::assert_padding_keeps_predictions(
-        trainer.as_mut(),
-        &set,
-        &graphs,
-        Shape::new(50, 300, 4),
-    );
 }
 
 /// One molecule of `set` moved by `f` (positions) and with its atoms listed in `order`.

@@ -12,6 +12,13 @@ use geobatch_sink_parquet::{ParquetSink, SCHEMA_VERSION};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
 
+/// The status column of the run table in `dir`.
+fn run_status(dir: &Path) -> String {
+    let (r, _) = read(&dir.join("run.parquet"));
+    let status = r.column_by_name("status").unwrap().as_string::<i32>();
+    status.value(0).to_string()
+}
+
 fn read(path: &Path) -> (RecordBatch, Vec<(String, String)>) {
     let file = std::fs::File::open(path).unwrap();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
@@ -250,14 +257,8 @@ fn evals_parquet_holds_the_eval(dir: &Path) {
 
 /// `run.parquet`, rewritten at `finish`, holds the status, step count and budget; no model.
 fn run_parquet_holds_the_end_of_the_run(dir: &Path) {
+    assert_eq!(run_status(dir), "complete");
     let (r, _) = read(&dir.join("run.parquet"));
-    assert_eq!(
-        r.column_by_name("status")
-            .unwrap()
-            .as_string::<i32>()
-            .value(0),
-        "complete"
-    );
     assert_eq!(
         r.column_by_name("steps")
             .unwrap()
@@ -275,14 +276,20 @@ fn run_parquet_holds_the_end_of_the_run(dir: &Path) {
     assert!(r.column_by_name("model").unwrap().is_null(0));
 }
 
-#[test]
-fn a_sink_that_dies_leaves_its_closed_parts_readable() {
+/// A sink of `rows`-row step parts started in a fresh folder, with `steps` steps recorded.
+fn started_with_steps(rows: usize, steps: u64) -> (tempfile::TempDir, ParquetSink) {
     let dir = tempfile::tempdir().unwrap();
-    let mut sink = ParquetSink::new(3);
+    let mut sink = ParquetSink::new(rows);
     sink.start(&run_info(dir.path())).unwrap();
-    for s in 0..8 {
+    for s in 0..steps {
         sink.step(&record(s)).unwrap();
     }
+    (dir, sink)
+}
+
+#[test]
+fn a_sink_that_dies_leaves_its_closed_parts_readable() {
+    let (dir, sink) = started_with_steps(3, 8);
     drop(sink); // no finish: a crash
     let (a, _) = read(&dir.path().join("steps-00000.parquet"));
     let (b, _) = read(&dir.path().join("steps-00001.parquet"));
@@ -292,24 +299,12 @@ fn a_sink_that_dies_leaves_its_closed_parts_readable() {
         "the open part (2 rows) is lost, nothing else"
     );
     assert!(!dir.path().join("steps-00002.parquet").exists());
-    let (r, _) = read(&dir.path().join("run.parquet"));
-    assert_eq!(
-        r.column_by_name("status")
-            .unwrap()
-            .as_string::<i32>()
-            .value(0),
-        "running"
-    );
+    assert_eq!(run_status(dir.path()), "running");
 }
 
 #[test]
 fn a_failed_run_records_its_status_and_keeps_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut sink = ParquetSink::new(100);
-    sink.start(&run_info(dir.path())).unwrap();
-    for s in 0..5 {
-        sink.step(&record(s)).unwrap();
-    }
+    let (dir, mut sink) = started_with_steps(100, 5);
     let end = RunEnd {
         status: RunStatus::Failed,
         steps: 5,
@@ -319,14 +314,8 @@ fn a_failed_run_records_its_status_and_keeps_its_rows() {
     sink.finish(&end).unwrap();
     let (a, _) = read(&dir.path().join("steps-00000.parquet"));
     assert_eq!(a.num_rows(), 5);
+    assert_eq!(run_status(dir.path()), "failed");
     let (r, _) = read(&dir.path().join("run.parquet"));
-    assert_eq!(
-        r.column_by_name("status")
-            .unwrap()
-            .as_string::<i32>()
-            .value(0),
-        "failed"
-    );
     assert_eq!(
         r.column_by_name("message")
             .unwrap()

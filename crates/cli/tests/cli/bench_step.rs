@@ -6,11 +6,9 @@ use super::*;
 fn bench_step_times_every_batch_size_with_its_padded_work() {
     let dir = tempfile::tempdir().unwrap();
     let config = repo().join("configs/smoke/qm9-fixture-schnet.toml");
-    let o = geobatch(
+    let o = common::bench_step(
         dir.path(),
         &[
-            "bench",
-            "step",
             config.to_str().unwrap(),
             "--batch-sizes",
             "4,16",
@@ -61,17 +59,7 @@ fn bench_step_times_every_batch_size_with_its_padded_work() {
 fn bench_step_set_edits_the_built_in_config_and_names_bad_values() {
     // no config given: --set edits the built-in one, and a bad value is named as in a file's
     let dir = tempfile::tempdir().unwrap();
-    let o = geobatch(
-        dir.path(),
-        &[
-            "bench",
-            "step",
-            "--set",
-            "batcher.kind=nope",
-            "--steps",
-            "1",
-        ],
-    );
+    let o = common::bench_step(dir.path(), &["--set", "batcher.kind=nope", "--steps", "1"]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(
@@ -83,25 +71,15 @@ fn bench_step_set_edits_the_built_in_config_and_names_bad_values() {
         out.contains("line numbers refer to the config after --set"),
         "{out}"
     );
-    let o = geobatch(
+    let o = common::bench_step(
         dir.path(),
-        &[
-            "bench",
-            "step",
-            "--set",
-            "batcher.batch_size=0",
-            "--steps",
-            "1",
-        ],
+        &["--set", "batcher.batch_size=0", "--steps", "1"],
     );
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(out.contains("batch_size must be at least 2"), "{out}");
     // --model sets the model as a value: an unknown one is named with the registered ones
-    let o = geobatch(
-        dir.path(),
-        &["bench", "step", "--model", "nope", "--steps", "1"],
-    );
+    let o = common::bench_step(dir.path(), &["--model", "nope", "--steps", "1"]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(
@@ -122,11 +100,9 @@ fn bench_step_names_an_oversized_graph_by_its_id() {
          latent = 8\n[batcher]\nkind = \"dynamic\"\nbatch_size = 2\nnum_estimation_graphs = 1\n",
     )
     .unwrap();
-    let o = geobatch(
+    let o = common::bench_step(
         dir.path(),
         &[
-            "bench",
-            "step",
             config.to_str().unwrap(),
             "--batch-sizes",
             "2",

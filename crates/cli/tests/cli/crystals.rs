@@ -2,8 +2,8 @@
 
 use super::*;
 
-#[test]
-fn crystal_examples_run_on_imported_and_committed_data() {
+/// A folder with the committed AFLOW sample imported into its `data/`, and the import's output.
+fn aflow_imported() -> (tempfile::TempDir, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     let fixture = repo().join("data/fixtures/aflow-sample.jsonl");
     let o = geobatch(
@@ -11,6 +11,12 @@ fn crystal_examples_run_on_imported_and_committed_data() {
         &["data", "import", "aflow", fixture.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", text(&o));
+    (dir, o)
+}
+
+#[test]
+fn crystal_examples_run_on_imported_and_committed_data() {
+    let (dir, o) = aflow_imported();
     assert!(
         text(&o).contains("imported 8 AFLOW records"),
         "{}",
@@ -48,13 +54,7 @@ fn crystal_examples_run_on_imported_and_committed_data() {
 
 #[test]
 fn painn_trains_on_periodic_crystals_from_the_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let fixture = repo().join("data/fixtures/aflow-sample.jsonl");
-    let o = geobatch(
-        dir.path(),
-        &["data", "import", "aflow", fixture.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let (dir, _) = aflow_imported();
     let config = repo().join("configs/examples/aflow-painn-dynamic.toml");
     let sets = [["model.hidden=8"].as_slice(), &QUICK_RUN].concat();
     let o = with_sets(dir.path(), "run", &config, 4, &sets);

@@ -80,6 +80,69 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// Runs `geobatch run c.toml` in `dir` with `cfg` written there; past `limit` kills geobatch,
+/// calls `on_hang` (to kill what it started) and fails. Returns the output and how long it took.
+pub fn run_within(
+    dir: &Path,
+    cfg: &str,
+    limit: Duration,
+    on_hang: impl FnOnce(),
+) -> (Output, Duration) {
+    std::fs::write(dir.join("c.toml"), cfg).expect("config written");
+    let child = Command::new(binary())
+        .args(["run", "c.toml"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("geobatch starts");
+    let pid = child.id();
+    let start = Instant::now();
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("its output"));
+    while !waiter.is_finished() {
+        if start.elapsed() > limit {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            on_hang();
+            panic!("geobatch did not end within {limit:?}: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (waiter.join().expect("the waiter ends"), start.elapsed())
+}
+
+/// Runs `geobatch bench step ARGS` in `dir`.
+pub fn bench_step(dir: &Path, args: &[&str]) -> Output {
+    geobatch(dir, &[&["bench", "step"], args].concat())
+}
+
+/// Runs `geobatch advise CONFIG --steps STEPS --batchers BATCHERS --probe-steps PROBE` in `dir`
+/// (with `--validate` when asked), its advice written to `dir/advice`; returns the output and
+/// that folder.
+pub fn advise(
+    dir: &Path,
+    cfg: &str,
+    steps: u32,
+    batchers: &str,
+    probe: u32,
+    validate: bool,
+) -> (Output, PathBuf) {
+    let out = dir.join("advice");
+    let (steps, probe, out_arg) = (
+        steps.to_string(),
+        probe.to_string(),
+        out.display().to_string(),
+    );
+    let mut args = vec!["advise", cfg, "--steps", &steps, "--batchers", batchers];
+    args.extend(["--probe-steps", &probe, "--out", &out_arg]);
+    if validate {
+        args.push("--validate");
+    }
+    (geobatch(dir, &args), out)
+}
+
 /// Runs `geobatch ARGS` in `dir` without output, polls `ready` until it holds (failing with
 /// `what` after `limit`), then kills the process with SIGKILL and returns how it ended.
 pub fn kill_when(

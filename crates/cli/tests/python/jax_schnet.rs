@@ -3,14 +3,21 @@
 
 use super::*;
 
-#[test]
-fn the_jax_schnet_compiles_once_per_padded_shape_and_learns() {
-    let Some(py) = python("jax, optax") else {
-        return;
-    };
+/// A folder with the tiny static-64 JAX SchNet config (its `[training]` extra `training`), the
+/// compile log it writes and the config's path; `None` (the test skips) without JAX.
+fn tiny_jax_run(training: &str) -> Option<(tempfile::TempDir, PathBuf, String)> {
+    let py = python("jax, optax")?;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("compiles.log");
-    let cfg = tiny_jax_static64(dir.path(), &py, &log, "");
+    let cfg = tiny_jax_static64(dir.path(), &py, &log, training);
+    Some((dir, log, cfg))
+}
+
+#[test]
+fn the_jax_schnet_compiles_once_per_padded_shape_and_learns() {
+    let Some((dir, log, cfg)) = tiny_jax_run("") else {
+        return;
+    };
     let o = geobatch(dir.path(), &["run", &cfg]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
@@ -91,12 +98,9 @@ fn settle(path: &Path) {
 /// (one per compile of the resumed process), and the report prices them as compiles.
 #[test]
 fn a_resumed_jax_run_flags_every_recompile_as_a_cold_shape() {
-    let Some(py) = python("jax, optax") else {
+    let Some((dir, log, cfg)) = tiny_jax_run("checkpoint_every = 20") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("compiles.log");
-    let cfg = tiny_jax_static64(dir.path(), &py, &log, "checkpoint_every = 20");
     let results = dir.path().join("results");
     let killed = common::kill_after_second_checkpoint(dir.path(), &cfg);
     assert!(!killed.success());
@@ -193,21 +197,13 @@ fn advise_on_the_jax_engine_prices_every_new_shape_as_a_compile() {
             repo().join("python/schnet_jax.py").display(),
         ),
     );
-    let out = dir.path().join("advice");
-    let o = geobatch(
+    let (o, out) = common::advise(
         dir.path(),
-        &[
-            "advise",
-            &cfg,
-            "--steps",
-            "200",
-            "--batchers",
-            "dynamic,static:pad=multiple64",
-            "--probe-steps",
-            "20",
-            "--out",
-            &out.display().to_string(),
-        ],
+        &cfg,
+        200,
+        "dynamic,static:pad=multiple64",
+        20,
+        false,
     );
     let printed = text(&o);
     assert!(o.status.success(), "{printed}");
@@ -255,22 +251,13 @@ fn advise_keeps_its_prediction_when_a_validation_run_fails() {
             "fail_at = 25",
         ),
     );
-    let out = dir.path().join("advice");
-    let o = geobatch(
+    let (o, out) = common::advise(
         dir.path(),
-        &[
-            "advise",
-            &cfg,
-            "--steps",
-            "40",
-            "--batchers",
-            "dynamic,static:pad=multiple64",
-            "--probe-steps",
-            "12",
-            "--validate",
-            "--out",
-            &out.display().to_string(),
-        ],
+        &cfg,
+        40,
+        "dynamic,static:pad=multiple64",
+        12,
+        true,
     );
     let printed = text(&o);
     assert_eq!(o.status.code(), Some(1), "{printed}");

@@ -356,3 +356,28 @@ where
         losses[59]
     );
 }
+
+/// Every check of a conservative potential, each on a fresh trainer of the model `model` makes
+/// (seeded: the same model each call) with the cutoff `radius`, over the cells of [`structures`]
+/// as `set_of` labels them: [`assert_derivatives`], [`assert_padding_adds_nothing`],
+/// [`assert_second_order`] of the `picks` (on a batch padded by 3 nodes, 7 edges and a graph)
+/// and [`assert_loss_falls`].
+///
+/// # Panics
+/// When one of them fails.
+pub fn assert_a_potential<M: Checked>(
+    model: impl Fn() -> M,
+    radius: f64,
+    set_of: &dyn Fn(&[Structure]) -> GraphSet,
+    picks: &[(&str, Pick<M>)],
+) where
+    M::TrainModule: GraphRegressor<Outer>,
+{
+    let base = structures();
+    let set = set_of(&base);
+    let fresh = || trainer(model(), &set, radius);
+    assert_derivatives(&mut fresh(), &base, set_of);
+    assert_padding_adds_nothing(&mut fresh(), &set);
+    assert_second_order(&fresh(), &batch(&set, Shape::new(3, 7, 1)), picks);
+    assert_loss_falls(&mut fresh(), &set);
+}

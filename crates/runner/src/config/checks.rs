@@ -3,6 +3,11 @@
 use geobatch_core::SinkSpec;
 use geobatch_core::engine::DeviceKind;
 
+/// A plugin's check, its message prefixed by its config table (`[dataset] ...`).
+pub fn in_table<E: std::fmt::Display>(table: &str, check: Result<(), E>) -> Result<(), String> {
+    check.map_err(|e| format!("[{table}] {e}"))
+}
+
 /// Checks every sink's options, and that no two sinks write the same file of the run folder
 /// (one writer per table: two `parquet` sinks would write the same part files twice over).
 pub fn check_sinks(sinks: &[Box<dyn SinkSpec>]) -> Result<(), String> {

@@ -62,13 +62,14 @@ pub trait RunConfig: Validate {
 
 /// Implements [`RunConfig`] for a config type with the fields `experiment`, `sinks`, `dataset`,
 /// `batcher` and `model: Option<_>` (the graph-level and the node-level config).
+#[macro_export]
 macro_rules! run_config {
     ($config:ty) => {
         impl $crate::config::RunConfig for $config {
             fn experiment(&self) -> &$crate::config::ExperimentSection {
                 &self.experiment
             }
-            fn sinks(&self) -> &[Box<dyn geobatch_core::SinkSpec>] {
+            fn sinks(&self) -> &[Box<dyn $crate::config::SinkSpec>] {
                 &self.sinks
             }
             fn dataset_name(&self) -> &'static str {
@@ -81,7 +82,7 @@ macro_rules! run_config {
                 self.batcher.label()
             }
             fn batcher_options(&self) -> String {
-                serde_json::to_string(&self.batcher).unwrap_or_default()
+                $crate::config::options_json(&self.batcher)
             }
             fn batch_size(&self) -> usize {
                 self.batcher.batch_size()
@@ -92,7 +93,6 @@ macro_rules! run_config {
         }
     };
 }
-pub(crate) use run_config;
 
 run_config!(ExperimentConfig);
 
@@ -202,6 +202,11 @@ impl<'t> Document<'t> {
                 geobatch_core::registry::find(geobatch_core::PluginKind::Dataset, kind)
             })
             .map_or(geobatch_core::Task::Graph, |d| d.task)
+    }
+
+    /// An error about this config file (exit code 2).
+    pub fn error(&self, message: String) -> RunError {
+        config_error(self.path, message)
     }
 
     /// The typed config, validated, resolved (every default filled in) and hashed.

@@ -1,7 +1,7 @@
 //! The graph-level config's schema: its tables, their defaults, and its checks.
 
 use super::checks::{
-    check_device, check_experiment_name, check_rounds, check_sinks, check_threads,
+    check_device, check_experiment_name, check_rounds, check_sinks, check_threads, in_table,
 };
 use geobatch_core::{
     BatcherSpec, DatasetSpec, EngineTable, LossWeights, ModelSpec, OptimizerSpec, Quirks, SinkSpec,
@@ -253,14 +253,10 @@ impl ExperimentConfig {
             w.validate().map_err(|e| e.to_string())?;
         }
         if let Some(m) = &self.model {
-            m.validate().map_err(|e| format!("[model] {e}"))?;
+            in_table("model", m.validate())?;
         }
-        self.dataset
-            .validate()
-            .map_err(|e| format!("[dataset] {e}"))?;
-        self.batcher
-            .validate()
-            .map_err(|e| format!("[batcher] {e}"))?;
+        in_table("dataset", self.dataset.validate())?;
+        in_table("batcher", self.batcher.validate())?;
         check_sinks(&self.sinks)
     }
 }

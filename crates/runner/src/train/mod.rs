@@ -1,6 +1,6 @@
 //! Training, written once for every kind of task (DESIGN.md §7, §11): batches of many small
-//! graphs ([`graph`]) and node batches of one large graph (`crate::node`) start at the same entry
-//! point ([`entry::run_train`], each kind a [`TaskKind`]) and go through the same loop, whose
+//! graphs ([`graph`]) and node batches of one large graph (the node task's own crate,
+//! `geobatch-node-run`) start at the same entry point ([`entry::run_train`], each kind a [`TaskKind`]) and go through the same loop, whose
 //! phases are the functions of this module:
 //!
 //! 1. **resume** ([`train`]): a checkpoint, when asked for, restores the trainer, the batch

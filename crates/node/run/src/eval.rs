@@ -6,11 +6,11 @@
 //! evaluation with the split named, so a run never ends `complete` with an accuracy read from
 //! NaN scores.
 
-use crate::error::RunError;
 use geobatch_core::records::EvalRecord;
 use geobatch_core::{Batcher, Error, SplitName, Trainer};
 use geobatch_node::metrics::{accuracy, macro_f1};
 use geobatch_node::{NodeBatch, NodeCollator, NodeGraph, NodeLevel, NodePlan, NodePredictions};
+use geobatch_runner::error::RunError;
 use std::time::Instant;
 
 /// Result of one evaluation pass.

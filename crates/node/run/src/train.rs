@@ -7,14 +7,14 @@ use super::eval::{NodeEval, eval_record, evaluate_batched, evaluate_full};
 use super::source::NodeSource;
 use super::study::run_node_batches;
 use super::{build_batcher, load_graph};
-use crate::error::RunError;
-use crate::request::Request;
-use crate::sinks::SinkSet;
-use crate::train::entry::{Prepared, Rounds, RunSummary, TaskKind, Trained};
-use crate::train::{Ended, Flow, Point, TaskHooks};
 use geobatch_core::{Batcher, Error, ModelSpec, RunStatus, SplitName, Trainer};
 use geobatch_datafiles::output::Output;
 use geobatch_node::{LoadedGraph, NodeBatch, NodeGraph, NodeLevel, NodeModelContext};
+use geobatch_runner::error::RunError;
+use geobatch_runner::request::Request;
+use geobatch_runner::sinks::SinkSet;
+use geobatch_runner::train::entry::{Prepared, Rounds, RunSummary, TaskKind, Trained};
+use geobatch_runner::train::{Ended, Flow, Point, TaskHooks};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -293,7 +293,7 @@ impl TaskHooks for NodeTask<'_> {
     }
 }
 
-/// The node-level kind: training through the one entry point ([`crate::train::run_train`]) on
+/// The node-level kind: training through the one entry point ([`geobatch_runner::train::run_train`]) on
 /// epochs of the training batcher's node batches, evaluated by [`NodeTask`]; its batching study
 /// is [`run_node_batches`] (epochs, no plans file).
 impl TaskKind for NodeConfig {
@@ -437,7 +437,7 @@ fn describe(source: &str, graph: &NodeGraph, load_ns: u64) -> String {
 /// The inference batchers of the validation split (always: the plateau and early stopping
 /// read it) and of every other evaluated split, and their label.
 fn inference_batchers(
-    cfg: &crate::node::NodeConfig,
+    cfg: &crate::NodeConfig,
     graph: &NodeGraph,
 ) -> Result<(InferBatchers, String), RunError> {
     let mut slot = None;

@@ -1,9 +1,9 @@
 //! The node-level config: the graph, the classifier, the training and inference batchers, and
 //! the `[training]` and `[batches]` tables of node-level runs.
 
-use crate::config::{ExperimentSection, Loaded, Mode, Validate};
 use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, SinkSpec, SplitName};
 use geobatch_node::{NodeLevel, NodeOptimizerSpec};
+use geobatch_runner::config::{ExperimentSection, Loaded, Mode, Validate, in_table};
 use serde::{Deserialize, Serialize};
 
 /// A node-level experiment.
@@ -29,7 +29,7 @@ pub struct NodeConfig {
     #[serde(default)]
     pub batches: NodeBatches,
     /// Result sinks; `parquet` and `console` when absent.
-    #[serde(default = "crate::config::default_sinks")]
+    #[serde(default = "geobatch_runner::config::default_sinks")]
     pub sinks: Vec<Box<dyn SinkSpec>>,
 }
 
@@ -196,14 +196,14 @@ impl Validate for NodeConfig {
     }
 }
 
-crate::config::run_config!(NodeConfig);
+geobatch_runner::run_config!(NodeConfig);
 
 impl NodeConfig {
     /// Checks every section without loading data.
     pub fn validate(&self) -> Result<(), String> {
         self.experiment.check()?;
-        crate::config::check_device(&self.training.device)?;
-        crate::config::check_threads(self.training.threads)?;
+        geobatch_runner::config::check_device(&self.training.device)?;
+        geobatch_runner::config::check_threads(self.training.threads)?;
         if self.experiment.quirks != geobatch_core::stream::Quirks::Clean {
             return Err(
                 "experiment.quirks: the reference quirks belong to the graph-level study's \
@@ -223,17 +223,13 @@ impl NodeConfig {
                 ));
             }
         }
-        self.dataset
-            .validate()
-            .map_err(|e| format!("[dataset] {e}"))?;
-        self.batcher
-            .validate()
-            .map_err(|e| format!("[batcher] {e}"))?;
+        in_table("dataset", self.dataset.validate())?;
+        in_table("batcher", self.batcher.validate())?;
         if let Some(i) = &self.inference {
-            i.validate().map_err(|e| format!("[inference] {e}"))?;
+            in_table("inference", i.validate())?;
         }
         if let Some(m) = &self.model {
-            m.validate().map_err(|e| format!("[model] {e}"))?;
+            in_table("model", m.validate())?;
             if let (Some((hops, key)), Some(layers)) = (self.batcher.hops(), m.layers())
                 && hops < layers
             {
@@ -245,8 +241,8 @@ impl NodeConfig {
                 ));
             }
         }
-        crate::config::check_rounds("training.epochs", self.training.epochs)?;
-        crate::config::check_rounds("batches.epochs", self.batches.epochs)?;
+        geobatch_runner::config::check_rounds("training.epochs", self.training.epochs)?;
+        geobatch_runner::config::check_rounds("batches.epochs", self.batches.epochs)?;
         let o = &self.training.optimizer;
         if o.learning_rate.is_nan() || o.learning_rate <= 0.0 || o.weight_decay < 0.0 {
             return Err(
@@ -254,7 +250,7 @@ impl NodeConfig {
                     .into(),
             );
         }
-        crate::config::check_sinks(&self.sinks)
+        geobatch_runner::config::check_sinks(&self.sinks)
     }
 
     /// The batcher of batched inference: `[inference]` as written, or the training batcher's

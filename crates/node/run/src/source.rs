@@ -1,10 +1,10 @@
 //! [`NodeSource`]: node batches epoch after epoch, as the node-level training loop and batching
 //! study take them.
 
-use crate::error::RunError;
-use crate::train::BatchSource;
 use geobatch_core::{Batcher, Error};
 use geobatch_node::{NodeBatch, NodeCollator, NodeGraph, NodeLevel, NodePlan};
+use geobatch_runner::error::RunError;
+use geobatch_runner::train::BatchSource;
 use serde::{Deserialize, Serialize};
 
 /// Node batches epoch after epoch: the batcher's plans of each epoch, collated into induced
