@@ -144,7 +144,7 @@ impl Planner {
     /// A warning when the budget given in the options is far from the graphs of `sizes`
     /// (`geobatch_core::batcher::budget_warning`); `None` for an estimated budget or one that fits.
     fn budget_warning(&self, sizes: &Bound<'_, Sizes>) -> Option<String> {
-        let budget = self.spec.explicit_budget()?;
+        let budget = self.spec.facts().budget?;
         geobatch_core::batcher::budget_warning(&sizes.get().graphs, budget)
     }
 

@@ -212,7 +212,7 @@ fn specs_are_read_by_their_task_and_written_back_kind_first() {
         "kind": "dynamic", "batch_size": 4, "budget": null
     }))
     .unwrap();
-    assert_eq!((spec.batch_size(), spec.explicit_budget()), (4, None));
+    assert_eq!((spec.batch_size(), spec.facts().budget), (4, None));
     // written back: `kind` first, then the options, and the same text when read again
     for d in registry::descriptors() {
         let (once, twice) = match (d.task, d.kind) {

@@ -211,24 +211,11 @@ pub trait BatcherSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + S
     /// is timed).
     fn build(&self, ctx: &T::BatcherContext<'_>) -> Result<Box<dyn Batcher<T>>>;
 
-    /// The budget given by hand in the options, if any (checked against the data's sizes by
-    /// [`budget_warning`]); estimated budgets are not.
-    fn explicit_budget(&self) -> Option<Budget> {
-        None
-    }
-
-    /// The variant used for inference where it differs (node-level batchers' larger inference
-    /// batches); `None`: the spec itself.
-    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<T>>> {
-        None
-    }
-
-    /// The hops a batch keeps around its output nodes, for batchers that sample them hop by
-    /// hop (`neighbor`: one fanout per hop), with the option that sets them; `None` for the
-    /// others. A model with more layers than hops is refused: its outer layers would see no
-    /// neighbour.
-    fn hops(&self) -> Option<(usize, &'static str)> {
-        None
+    /// What the config tells its task beyond the batches it builds (the task's
+    /// [`TaskType::BatcherFacts`]: a graph batcher's budget given by hand; a node batcher's
+    /// inference variant and the hops it keeps); by default nothing.
+    fn facts(&self) -> T::BatcherFacts {
+        T::BatcherFacts::default()
     }
 }
 

@@ -71,7 +71,7 @@ pub use sink::{Sink, SinkSpec};
 pub use split::{Amount, SplitSpec};
 pub use stream::{GraphStream, Quirks, StreamMode};
 pub use targets::TargetStats;
-pub use task::{GraphLevel, TaskType};
+pub use task::{GraphBatcherFacts, GraphLevel, TaskType};
 
 /// The graph-level task's types: what its plugins read and make.
 impl TaskType for GraphLevel {
@@ -84,4 +84,5 @@ impl TaskType for GraphLevel {
     type Batch = GraphBatch;
     /// Per real graph and target, graph-major, in target units.
     type Predictions = Vec<f32>;
+    type BatcherFacts = task::GraphBatcherFacts;
 }

@@ -27,6 +27,7 @@ impl TaskType for Potential {
     type ModelContext = PotentialContext;
     type Batch = <GraphLevel as TaskType>::Batch;
     type Predictions = ForcePredictions;
+    type BatcherFacts = <GraphLevel as TaskType>::BatcherFacts;
 }
 
 /// What a potential's model is built from: what every model is ([`ModelContext`]: species,

@@ -28,6 +28,18 @@ pub trait TaskType: 'static + Send + Sync {
     type Batch: Batch;
     /// What a trainer predicts for one batch ([`crate::Trainer::predict`]).
     type Predictions: Default + Send;
+    /// What a batcher's config tells its task beyond the batches it builds
+    /// ([`crate::BatcherSpec::facts`]): a graph batcher's budget given by hand, a node batcher's
+    /// inference variant and the hops it keeps.
+    type BatcherFacts: Default;
+}
+
+/// What a graph-level batcher's config tells its task beyond its batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphBatcherFacts {
+    /// The budget given by hand in the options, if any (checked against the data's sizes by
+    /// [`crate::batcher::budget_warning`]); estimated budgets are not.
+    pub budget: Option<crate::Budget>,
 }
 
 /// Graph-level regression over many small graphs (molecules, crystals): the default task of

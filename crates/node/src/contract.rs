@@ -104,4 +104,27 @@ impl TaskType for NodeLevel {
     type ModelContext = NodeModelContext;
     type Batch = NodeBatch;
     type Predictions = NodePredictions;
+    type BatcherFacts = NodeBatcherFacts;
+}
+
+/// What a node-level batcher's config tells its task beyond its batches.
+#[derive(Debug, Default)]
+pub struct NodeBatcherFacts {
+    /// The variant used for inference where it differs (larger inference batches, fixed
+    /// order); `None`: the spec itself.
+    pub inference: Option<Box<dyn geobatch_core::BatcherSpec<NodeLevel>>>,
+    /// The hops a batch keeps around its output nodes, for batchers that sample them hop by
+    /// hop (`neighbor`: one fanout per hop), with the option that sets them. A model with more
+    /// layers than hops is refused: its outer layers would see no neighbour.
+    pub hops: Option<(usize, &'static str)>,
+}
+
+impl NodeBatcherFacts {
+    /// The facts of a batcher whose inference variant is `spec` (and that keeps no hop count).
+    pub fn inferring(spec: impl geobatch_core::BatcherSpec<NodeLevel> + 'static) -> Self {
+        NodeBatcherFacts {
+            inference: Some(Box::new(spec)),
+            hops: None,
+        }
+    }
 }

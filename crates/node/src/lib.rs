@@ -9,6 +9,7 @@ pub mod metrics;
 
 pub use batch::{NodeBatch, NodeCollator, NodePlan, NodePredictions};
 pub use contract::{
-    LoadedGraph, NodeBatcherContext, NodeLevel, NodeModelContext, NodeOptimizerSpec,
+    LoadedGraph, NodeBatcherContext, NodeBatcherFacts, NodeLevel, NodeModelContext,
+    NodeOptimizerSpec,
 };
 pub use graph::NodeGraph;

@@ -8,8 +8,8 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    BatchSize, Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan,
-    Result, Shape, SizeStats, plugin_options,
+    BatchSize, Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphBatcherFacts, GraphDraw,
+    GraphSize, Plan, Result, Shape, SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -186,8 +186,10 @@ impl BatcherSpec for DynamicSpec {
         Ok(Box::new(DynamicBatcher::with_budget(budget)?))
     }
 
-    fn explicit_budget(&self) -> Option<Budget> {
-        self.budget
+    fn facts(&self) -> GraphBatcherFacts {
+        GraphBatcherFacts {
+            budget: self.budget,
+        }
     }
 }
 

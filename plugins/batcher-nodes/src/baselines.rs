@@ -8,7 +8,7 @@ use crate::ibmb::outputs_by_part;
 use crate::order::Order;
 use crate::partition::{Partitioner, check_parts, inference_parts, partition};
 use geobatch_core::{Batcher, BatcherSpec, Error, Result, plugin_options};
-use geobatch_node::{NodeBatcherContext, NodeGraph, NodeLevel, NodePlan};
+use geobatch_node::{NodeBatcherContext, NodeBatcherFacts, NodeGraph, NodeLevel, NodePlan};
 use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
@@ -52,14 +52,14 @@ impl BatcherSpec<NodeLevel> for ClusterSpec {
         check_parts(self.num_parts, self.inference_parts, self.partitioner)
     }
 
-    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<NodeLevel>>> {
+    fn facts(&self) -> NodeBatcherFacts {
         let parts = inference_parts(self.num_parts, self.inference_parts);
-        Some(Box::new(ClusterSpec {
+        NodeBatcherFacts::inferring(ClusterSpec {
             num_parts: parts,
             inference_parts: Some(parts),
             order: Order::Fixed,
             ..self.clone()
-        }))
+        })
     }
 
     fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn Batcher<NodeLevel>>> {
@@ -155,12 +155,15 @@ impl BatcherSpec<NodeLevel> for NeighborSpec {
         Ok(())
     }
 
-    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<NodeLevel>>> {
-        Some(Box::new(NeighborSpec {
-            batch_size: self.batch_size * self.inference_scale,
-            inference_scale: 1,
-            ..self.clone()
-        }))
+    fn facts(&self) -> NodeBatcherFacts {
+        NodeBatcherFacts {
+            inference: Some(Box::new(NeighborSpec {
+                batch_size: self.batch_size * self.inference_scale,
+                inference_scale: 1,
+                ..self.clone()
+            })),
+            hops: Some((self.fanouts.len(), "batcher.fanouts")),
+        }
     }
 
     fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn Batcher<NodeLevel>>> {
@@ -179,10 +182,6 @@ impl BatcherSpec<NodeLevel> for NeighborSpec {
             rng: ChaCha8Rng::seed_from_u64(ctx.seed),
             seen: vec![false; ctx.graph.n_nodes()],
         }))
-    }
-
-    fn hops(&self) -> Option<(usize, &'static str)> {
-        Some((self.fanouts.len(), "batcher.fanouts"))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::order::Order;
 use crate::partition::{Partitioner, check_parts, inference_parts, partition};
 use crate::ppr::{push_all, top_k, topic_ppr};
 use geobatch_core::{Batcher, BatcherSpec, Error, Result, plugin_options};
-use geobatch_node::{NodeBatcherContext, NodeLevel, NodePlan};
+use geobatch_node::{NodeBatcherContext, NodeBatcherFacts, NodeLevel, NodePlan};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -127,14 +127,14 @@ impl BatcherSpec<NodeLevel> for IbmbNodeSpec {
         Ok(())
     }
 
-    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<NodeLevel>>> {
-        Some(Box::new(IbmbNodeSpec {
+    fn facts(&self) -> NodeBatcherFacts {
+        NodeBatcherFacts::inferring(IbmbNodeSpec {
             outputs_per_batch: self.outputs_per_batch * self.inference_scale,
             max_aux: self.max_aux.map(|m| m * self.inference_scale),
             order: Order::Fixed,
             inference_scale: 1,
             ..self.clone()
-        }))
+        })
     }
 
     fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn Batcher<NodeLevel>>> {
@@ -277,14 +277,14 @@ impl BatcherSpec<NodeLevel> for IbmbBatchSpec {
         Ok(())
     }
 
-    fn for_inference(&self) -> Option<Box<dyn BatcherSpec<NodeLevel>>> {
+    fn facts(&self) -> NodeBatcherFacts {
         let parts = inference_parts(self.num_parts, self.inference_parts);
-        Some(Box::new(IbmbBatchSpec {
+        NodeBatcherFacts::inferring(IbmbBatchSpec {
             num_parts: parts,
             inference_parts: Some(parts),
             order: Order::Fixed,
             ..self.clone()
-        }))
+        })
     }
 
     fn build(&self, ctx: &NodeBatcherContext<'_>) -> Result<Box<dyn Batcher<NodeLevel>>> {

@@ -116,7 +116,7 @@ fn every_batcher_covers_its_outputs_exactly_once_per_epoch() {
     ];
     for spec in &specs {
         for (split, training) in [(SplitName::Train, true), (SplitName::Test, false)] {
-            let infer = spec.for_inference();
+            let infer = spec.facts().inference;
             let spec: &dyn BatcherSpec<NodeLevel> = match (training, &infer) {
                 (false, Some(infer)) => infer.as_ref(),
                 _ => spec.as_ref(),

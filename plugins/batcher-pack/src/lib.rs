@@ -19,8 +19,8 @@
 
 use geobatch_core::rounding::next_multiple_of_64_strict;
 use geobatch_core::{
-    BatchSize, Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphDraw, GraphSize, Plan,
-    Result, Shape, SizeStats, plugin_options,
+    BatchSize, Batcher, BatcherContext, BatcherSpec, Budget, Error, GraphBatcherFacts, GraphDraw,
+    GraphSize, Plan, Result, Shape, SizeStats, plugin_options,
 };
 use serde::{Deserialize, Serialize};
 
@@ -325,8 +325,10 @@ impl BatcherSpec for PackSpec {
         Ok(Box::new(PackBatcher::new(budget, self.window)?))
     }
 
-    fn explicit_budget(&self) -> Option<Budget> {
-        self.budget
+    fn facts(&self) -> GraphBatcherFacts {
+        GraphBatcherFacts {
+            budget: self.budget,
+        }
     }
 }
 

@@ -230,7 +230,7 @@ impl NodeConfig {
         }
         if let Some(m) = &self.model {
             in_table("model", m.validate())?;
-            if let (Some((hops, key)), Some(layers)) = (self.batcher.hops(), m.layers())
+            if let (Some((hops, key)), Some(layers)) = (self.batcher.facts().hops, m.layers())
                 && hops < layers
             {
                 return Err(format!(
@@ -260,7 +260,7 @@ impl NodeConfig {
         &'a self,
         slot: &'a mut Option<Box<dyn BatcherSpec<NodeLevel>>>,
     ) -> &'a dyn BatcherSpec<NodeLevel> {
-        match (&self.inference, self.batcher.for_inference()) {
+        match (&self.inference, self.batcher.facts().inference) {
             (Some(s), _) => s.as_ref(),
             (None, Some(derived)) => &**slot.insert(derived),
             (None, None) => self.batcher.as_ref(),

@@ -180,7 +180,8 @@ pub(crate) fn batcher_for(
 ) -> Result<Box<dyn geobatch_core::Batcher>, RunError> {
     let cfg = &loaded.config;
     if let Some(warning) = spec
-        .explicit_budget()
+        .facts()
+        .budget
         .and_then(|b| geobatch_core::batcher::budget_warning(set.sizes(), b))
     {
         geobatch_process::errln!(
