@@ -1,7 +1,8 @@
-//! The checks every graph-level model of the catalog passes, in one place: padding never changes
-//! a prediction (SchNet, MPEU, PaiNN), and the gradient of the loss by the species embedding is
-//! its finite difference on a padded batch (SchNet, MPEU: the models whose embedding is a
-//! [`geobatch_nn::layers::Dense`]).
+//! The checks the catalog's graph-level models pass, in one test binary (one link of the whole
+//! catalog): SchNet's and MPEU's parameter counts against the hand count, padding never changes
+//! a prediction (SchNet, MPEU, PaiNN), the gradient of the loss by the species embedding is its
+//! finite difference on a padded batch (SchNet, MPEU: the models whose embedding is a
+//! [`geobatch_nn::layers::Dense`]), and every potential's checks ([`potentials`]).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -11,7 +12,40 @@ use geobatch_catalog::model_painn::PainnSpec;
 use geobatch_catalog::model_schnet::{SchNet, SchNetSpec};
 use geobatch_core::{GraphSet, Shape};
 use geobatch_nn::backend::CpuAutodiff as B;
-use geobatch_testkit::models::assert_padding_keeps_predictions;
+use geobatch_testkit::models::{assert_built_parameters, assert_padding_keeps_predictions};
+
+#[path = "models/potentials.rs"]
+mod potentials;
+
+#[test]
+fn schnet_parameter_count_matches_the_hand_count() {
+    // QM9: 5 species, C = 64, K = 150, 3 steps, 1 target:
+    // embedding 5*64 = 320; per step filter 150*64 + 64*64 = 13696, sender map 4096,
+    // update 2 * 4096 = 8192, so 25984 per step and 77952 for three; readout 64*32 + 32*1 = 2080.
+    let by_hand = 320 + 3 * (150 * 64 + 64 * 64 + 64 * 64 + 2 * 64 * 64) + 64 * 32 + 32;
+    assert_eq!(by_hand, 80_352);
+    let spec = SchNetSpec::default();
+    assert_eq!(spec.parameter_count(5, 1), by_hand);
+    assert_built_parameters(&spec, 5, by_hand);
+}
+
+#[test]
+fn mpeu_parameter_count_matches_the_hand_count() {
+    // QM9: 5 species, C = 64, K = 150, 3 steps, 1 target:
+    // embedding 5*64 = 320; edge networks (2*64 + 150)*128 + 128*64 = 43776 in step 1 and
+    // 192*128 + 128*64 = 32768 in steps 2 and 3; per step the message network 2 * 4096, the sender
+    // map 4096 and the update 2 * 4096 (20480 per step); readout 64*32 + 32*1 = 2080.
+    let by_hand = 320
+        + (278 * 128 + 128 * 64)
+        + 2 * (192 * 128 + 128 * 64)
+        + 3 * (2 * 4096 + 4096 + 2 * 4096)
+        + 64 * 32
+        + 32;
+    assert_eq!(by_hand, 173_152);
+    let spec = MpeuSpec::default();
+    assert_eq!(spec.parameter_count(5, 1), by_hand);
+    assert_built_parameters(&spec, 5, by_hand);
+}
 
 /// `graphs` molecules of the synthetic dataset, generated from `seed`.
 fn molecules(graphs: usize, seed: u64) -> GraphSet {

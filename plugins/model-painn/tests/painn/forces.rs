@@ -1,6 +1,6 @@
 //! PaiNN's direct force head (fairchem's option, DESIGN.md §16) on periodic cells labelled by the
 //! Morse pair potential: it trains, predicts forces and no stress, and padding adds nothing. The
-//! checks of PaiNN as a conservative potential are the catalog's `tests/potentials.rs`.
+//! checks of PaiNN as a conservative potential are the catalog's `tests/models/potentials.rs`.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 

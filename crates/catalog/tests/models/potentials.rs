@@ -5,8 +5,6 @@
 //! autodiff) is the loss's finite difference, and training lowers the force error. SchNet and
 //! PaiNN (conservative forces); PaiNN's direct force head is its own crate's test.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
 use geobatch_catalog::dataset_synthetic::pair::{Morse, labelled_set};
 use geobatch_catalog::model_painn::{ForceHead, Painn, PainnSpec};
 use geobatch_catalog::model_schnet::{SchNet, SchNetSpec};
