@@ -250,13 +250,13 @@ pub fn pair_gather_add<B: FusedOps, C: CheckpointStrategy>(
     base: FloatTensor<Autodiff<B, C>>,
 ) -> FloatTensor<Autodiff<B, C>> {
     let n = rows::<B>(&p.primitive);
-    let state = || (senders.clone(), receivers.clone(), n);
     let out = B::pair_gather_add(
         p.primitive,
         senders.clone(),
         receivers.clone(),
         base.primitive,
     );
+    let state = move || (senders, receivers, n);
     record(
         PairGatherAddBackward.prepare::<C>([p.node, base.node]),
         state,
