@@ -5,7 +5,7 @@ use crate::value_error;
 use crate::values::json_of;
 use geobatch_core::Cell;
 use geobatch_core::GraphRule;
-use geobatch_core::potential::non_finite_row;
+use geobatch_core::graph::non_finite_row;
 use geobatch_core::rules::{EdgeCoverage, edge_coverage as edge_coverage_of};
 use geobatch_geometry::edges::{build_edges, check_full};
 use numpy::{
@@ -143,7 +143,7 @@ pub fn edge_coverage(
 
 /// Raises `ValueError` naming the structure and atom when a per-atom array (`what`: position,
 /// force; x y z rows) holds a value that is not finite: the rule every reader of the CLI applies
-/// (`geobatch_core::potential::non_finite_row`), for the arrays a user's PyG data bring.
+/// (`geobatch_core::graph::non_finite_row`), for the arrays a user's PyG data bring.
 #[pyfunction]
 pub fn check_finite_rows(
     what: &str,

@@ -3,8 +3,8 @@
 //! This is the single list of what a build contains. Plugins register themselves (`#[plugin]`) with
 //! inventory at link time; a crate nobody references is not linked and its plugins would silently
 //! vanish, so binaries call [`link`], which references every enabled plugin crate. The tasks the
-//! runner does not know itself (the node-level task, `geobatch-node-run`) are linked the same way
-//! (feature `task-node`).
+//! runner does not know itself are linked the same way: the node-level task (`geobatch-node-run`,
+//! feature `task-node`) and the potential (`geobatch-potential-run`, feature `task-potential`).
 
 /// Declares the catalog from one line per plugin crate: `"feature" => crate as alias: [(kind,
 /// name), ...];` gives the re-export `alias`, the crate's entry in [`CRATES`], its plugins in
@@ -34,6 +34,8 @@ macro_rules! plugins {
         pub fn link() {
             #[cfg(feature = "task-node")]
             geobatch_node_run::link();
+            #[cfg(feature = "task-potential")]
+            geobatch_potential_run::link();
             $(
                 #[cfg(feature = $feature)]
                 $alias::link();
@@ -73,3 +75,8 @@ plugins! {
 /// The node-level task's runner part (its configs, training, evaluation and study).
 #[cfg(feature = "task-node")]
 pub use geobatch_node_run as task_node;
+
+/// The potential's runner part (its training on the graph level's data, metrics, saved model,
+/// `predict` and `--dump`).
+#[cfg(feature = "task-potential")]
+pub use geobatch_potential_run as task_potential;

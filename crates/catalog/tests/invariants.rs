@@ -62,9 +62,9 @@ proptest! {
 #[test]
 fn every_batcher_s_padding_adds_zero_energy_and_force_to_a_potential() {
     use geobatch_catalog::dataset_synthetic::{Family, PairLabels, SizeDist, SyntheticSpec};
-    use geobatch_core::{
-        ForceContext, ForcePredictions, GraphBatch, GraphRule, LossWeights, ModelContext,
-        ModelSpec, Potential, PotentialContext, SplitSpec,
+    use geobatch_core::{GraphBatch, GraphRule, ModelContext, ModelSpec, SplitSpec};
+    use geobatch_potential::{
+        ForceContext, ForcePredictions, LossWeights, Potential, PotentialContext,
     };
     let spec = SyntheticSpec {
         family: Family::Crystals,

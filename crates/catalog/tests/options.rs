@@ -7,8 +7,9 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use geobatch_core::registry::{self, PluginDescriptor, PluginKind, Task};
-use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, OptionDefault, Potential, SinkSpec};
+use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, OptionDefault, SinkSpec};
 use geobatch_node::NodeLevel;
+use geobatch_potential::Potential;
 use std::collections::BTreeSet;
 
 #[derive(serde::Deserialize)]

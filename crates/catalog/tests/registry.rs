@@ -4,8 +4,9 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use geobatch_core::registry::{self, PluginKind, Task};
-use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, Potential, SinkSpec};
+use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, SinkSpec};
 use geobatch_node::NodeLevel;
+use geobatch_potential::Potential;
 
 #[test]
 fn every_expected_plugin_is_registered() {
@@ -266,7 +267,7 @@ fn a_potential_is_the_graph_level_model_of_its_name_read_again() {
             .map(|d| d.example)
             .unwrap();
         let spec = parse::<Box<dyn ModelSpec>>(example).unwrap();
-        let potential = geobatch_core::potential::potential_of(spec.as_ref()).unwrap();
+        let potential = geobatch_potential::potential_of(spec.as_ref()).unwrap();
         assert_eq!(potential.plugin_name(), name);
         assert_eq!(
             toml::to_string(&*potential).unwrap(),
@@ -275,7 +276,7 @@ fn a_potential_is_the_graph_level_model_of_its_name_read_again() {
         );
     }
     let mpeu = parse::<Box<dyn ModelSpec>>("kind = \"mpeu\"\n").unwrap();
-    let err = geobatch_core::potential::potential_of(mpeu.as_ref())
+    let err = geobatch_potential::potential_of(mpeu.as_ref())
         .err()
         .unwrap()
         .to_string();

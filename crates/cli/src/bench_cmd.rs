@@ -100,8 +100,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = dump {
         let bs = batch_sizes.first().copied().unwrap_or(16);
-        let what =
-            geobatch_runner::potential::dump::dump_potential(&loaded, &dir, bs, dump_batches)?;
+        let what = geobatch_potential_run::dump::dump_potential(&loaded, &dir, bs, dump_batches)?;
         geobatch_process::outln!("{what}");
         return Ok(ExitCode::SUCCESS);
     }

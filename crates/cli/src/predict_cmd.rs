@@ -5,8 +5,8 @@
 use geobatch_catalog::dataset_asedb;
 use geobatch_catalog::dataset_extxyz::{self, structures::Structure};
 use geobatch_datafiles::output::{self, Accept, Inputs, Output};
+use geobatch_potential_run::predict::{self, Potential};
 use geobatch_runner::RunError;
-use geobatch_runner::potential::predict::{self, Potential};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

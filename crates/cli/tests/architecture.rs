@@ -130,6 +130,18 @@ fn defined_names() -> HashSet<String> {
             }
         }
     }
+    // the crates, by the name their code uses (`geobatch_potential::potential_of`)
+    for f in files.iter().filter(|f| f.ends_with("/src/lib.rs")) {
+        let manifest = root
+            .join(f.trim_end_matches("src/lib.rs"))
+            .join("Cargo.toml");
+        let text = std::fs::read_to_string(manifest).unwrap_or_default();
+        let package: Option<toml::Table> = text.parse().ok();
+        let name = package
+            .as_ref()
+            .and_then(|t| t.get("package")?.get("name")?.as_str());
+        names.extend(name.map(|n| n.replace('-', "_")));
+    }
     names
 }
 

@@ -131,6 +131,17 @@ impl LabelKinds {
     }
 }
 
+/// Why the per-atom rows `rows` (positions, forces: x y z) of structure `what` cannot be used,
+/// if they cannot: the first atom with a value that is not finite, named. One rule for every
+/// reader and both doors (a NaN force reaching a batch makes the whole loss NaN).
+pub fn non_finite_row<T: Copy + Into<f64>>(rows: &[[T; 3]], what: &str) -> Option<String> {
+    let i = rows
+        .iter()
+        .position(|r| r.iter().any(|&x| !x.into().is_finite()))?;
+    let r: [f64; 3] = rows[i].map(Into::into);
+    Some(format!("the {what} of atom {i} is {r:?}, not finite"))
+}
+
 /// One structure's force and stress labels as a reader gives them (ASE's units and signs: forces
 /// in eV/Angstrom, stress in eV/Angstrom^3 as `(1/V) dE/d(strain)`).
 #[derive(Debug, Clone, Copy, Default)]

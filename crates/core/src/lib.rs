@@ -8,12 +8,12 @@
 //! * [`GraphStream`]: the seeded stream of graph indices shared by every batcher.
 //! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`], [`ModelSpec`] and [`Trainer`]) with
 //!   their config traits, one per role for every task (the task is a type: [`task`]), and the
-//!   [`registry`] of plugin descriptors that configs read specs through ([`tagged`]); [`potential`]: what a
-//!   potential (energy, forces, stress) is trained with and predicts; [`records`]: what runs record.
+//!   [`registry`] of plugin descriptors that configs read specs through ([`tagged`]);
+//!   [`records`]: what runs record.
 //!
 //! What is built on them lives in crates named for it: `geobatch-geometry` (sets built from
 //! structures, the edges a rule makes), `geobatch-gather` (the collation engine), `geobatch-node`
-//! (node-level tasks), `geobatch-plans` (plans from sizes for Python loops), `geobatch-process`
+//! (node-level tasks), `geobatch-potential` (interatomic potentials), `geobatch-plans` (plans from sizes for Python loops), `geobatch-process`
 //! (memory, stop signals, progress, console), `geobatch-datafiles` (data files and saved splits).
 //! No ML engine lives here.
 
@@ -27,7 +27,6 @@ pub mod error;
 pub mod graph;
 pub mod model;
 pub mod plan;
-pub mod potential;
 pub mod records;
 pub mod registry;
 pub mod rounding;
@@ -60,7 +59,6 @@ pub use model::{
     Trainer,
 };
 pub use plan::Plan;
-pub use potential::{ForceContext, ForcePredictions, LossWeights, Potential, PotentialContext};
 pub use records::{EvalRecord, Phases, RunEnd, RunInfo, RunStatus, StepRecord, StepTiming};
 pub use registry::{
     DataProvider, FetchArgs, ImportArgs, OptionDefault, OptionDoc, PluginDescriptor, PluginKind,

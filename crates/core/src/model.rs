@@ -267,7 +267,7 @@ pub trait ModelSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + Sen
     fn validate(&self) -> Result<()>;
 
     /// Builds the trainer (a potential's also checks that the model can be a smooth potential
-    /// on the context's graphs and stresses: `crate::potential::PotentialContext`).
+    /// on the context's graphs and stresses: `geobatch_potential::PotentialContext`).
     fn build(&self, ctx: &T::ModelContext) -> Result<Box<dyn Trainer<T>>>;
 
     /// What one training step holds per padded batch, for models whose activations grow with

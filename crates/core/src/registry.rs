@@ -154,7 +154,7 @@ pub enum Task {
     /// Node classification on one large graph; batches are subgraphs.
     Node,
     /// An interatomic potential: the graph level's data and batches, a model trained on
-    /// energies, forces and stresses (models only: `crate::potential::Potential`).
+    /// energies, forces and stresses (models only: `geobatch_potential::Potential`).
     Potential,
 }
 

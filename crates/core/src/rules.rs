@@ -86,6 +86,22 @@ impl GraphRule {
             _ => Ok(()),
         }
     }
+
+    /// The cutoff of a rule whose edges a model's energy can be smooth over (`None` for `full`:
+    /// every pair is always an edge), or why this rule's cannot (`knn`'s neighbours change by
+    /// jumps as atoms move). One rule for training a potential, `predict`'s saved model, every
+    /// reader of a set with forces and the Python door.
+    pub fn smooth_cutoff(&self) -> crate::error::Result<Option<f64>> {
+        match self {
+            GraphRule::Cutoff { radius } => Ok(Some(*radius)),
+            GraphRule::Full => Ok(None),
+            GraphRule::Knn { k } => Err(crate::error::Error::invalid(format!(
+                "graph = {{ kind = \"knn\", k = {k} }} with forces: a potential's energy must be \
+                 smooth in the positions, and the k nearest neighbours change by jumps as atoms \
+                 move: use graph = {{ kind = \"cutoff\", radius = 5.0 }}"
+            ))),
+        }
+    }
 }
 
 /// What a graph rule's edges leave a model: the one check of `run`, `batches` and both Python

@@ -9,7 +9,7 @@ use crate::registry::Task;
 use geobatch_gather::Shape;
 
 /// The data of one task, read by the plugin traits. Implemented by uninhabited marker types:
-/// [`GraphLevel`] here, [`crate::potential::Potential`] (graph-level data, a model trained on
+/// [`GraphLevel`] here, `geobatch_potential::Potential` (graph-level data, a model trained on
 /// energies, forces and stresses), `geobatch_node::NodeLevel` for node classification.
 pub trait TaskType: 'static + Send + Sync {
     /// The task's name in listings and descriptors.

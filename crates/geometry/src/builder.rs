@@ -2,8 +2,8 @@
 //! [`GraphRule`] and its species classes.
 
 use crate::edges as rules;
+use geobatch_core::graph::non_finite_row;
 use geobatch_core::graph::{AtomLabels, Cell, Edges, GraphParts, GraphSet, GraphSize, LabelKinds};
-use geobatch_core::potential::{non_finite_row, smooth_cutoff};
 use geobatch_core::{Error, GraphRule, Result};
 
 /// Builds a [`GraphSet`] graph by graph, then applies a [`GraphRule`] and assigns species classes.
@@ -255,7 +255,7 @@ impl GraphSetBuilder {
         let species = species_of(&self.atomic_numbers, &classes)?;
         if self.labels.forces {
             // a set with forces is a potential's: its rule must be smooth in the positions
-            smooth_cutoff(rule)?;
+            rule.smooth_cutoff()?;
         }
         let (edges, sizes) = match rule {
             GraphRule::Full => {

@@ -29,10 +29,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use geobatch_core::engine::SegmentKernel;
-use geobatch_core::{
-    EngineOptions, Error, ForceContext, ForcePredictions, GraphBatch, Potential, PotentialContext,
-    Result, Trainer,
-};
+use geobatch_core::{EngineOptions, Error, GraphBatch, Result, Trainer};
+use geobatch_potential::{ForceContext, ForcePredictions, Potential, PotentialContext};
 
 /// A batch's labels and constants on the host, for one potential step.
 struct HostLabels {

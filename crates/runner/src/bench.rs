@@ -6,7 +6,7 @@ use crate::config::LoadedConfig;
 use crate::config::Mode;
 use crate::error::RunError;
 use crate::train::graph_source::{GraphSource, batcher_for};
-use crate::train::{Drive, Flow, Progress, feed, timed_update};
+use crate::train::{Flow, Progress, feed, timed_update};
 use geobatch_core::stats::{median, quantile};
 use geobatch_core::{BatcherSpec, SplitName, StepRecord};
 use std::fmt::Write as _;
@@ -67,7 +67,7 @@ pub fn model_named(name: &str) -> Result<Box<dyn geobatch_core::ModelSpec>, RunE
 
 /// The config's model, for `what` a job does with it (`to benchmark`, `to dump`); refused as
 /// the config's error when it has none.
-pub(crate) fn model_to<'a>(
+pub fn model_to<'a>(
     loaded: &'a LoadedConfig,
     what: &str,
 ) -> Result<&'a (dyn geobatch_core::ModelSpec + 'static), RunError> {
@@ -79,7 +79,7 @@ pub(crate) fn model_to<'a>(
 }
 
 /// The training split's batch source with the config's batcher at batch size `bs`.
-pub(crate) fn source_at<'d>(
+pub fn source_at<'d>(
     loaded: &LoadedConfig,
     train: &'d geobatch_core::GraphSet,
     bs: usize,
@@ -159,7 +159,7 @@ fn bench_one(
     let model = model_to(loaded, "to benchmark")?;
     let mut source = source_at(loaded, dataset.split(SplitName::Train), bs)?;
     // a dataset with forces benchmarks a potential's step (energy, forces, stress)
-    let mut trainer = crate::train::graph::GraphModel::build(loaded, dataset, model)?;
+    let mut trainer = crate::train::graph_model::graph_model(loaded, dataset, model)?;
     // steps on a shape met for the first time are not steady: the run goes on until `steps`
     // steady ones are timed, or at most STEADY_TRIES times as many steps have run
     let most = (warmup + steps.saturating_mul(STEADY_TRIES)) as u64;

@@ -25,7 +25,7 @@ pub struct SplitErrors {
 /// Collates every graph of `set` once, in stored order, `batch_size - 1` at a time padded to
 /// multiples of 64 (the exact evaluator's batches), and hands each batch with its graphs to
 /// `each`.
-pub(crate) fn for_each_batch(
+pub fn for_each_batch(
     set: &GraphSet,
     batch_size: usize,
     mut each: impl FnMut(&GraphBatch, &[u32], &Plan) -> Result<()>,

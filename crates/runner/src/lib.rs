@@ -3,12 +3,14 @@
 //!
 //! One training loop ([`train`]) and one batching-study loop ([`study`]) serve both kinds of
 //! task: graph batches of many small graphs ([`train::graph`], [`batches`]; a potential where
-//! the dataset carries forces, [`potential`]) and node batches of one large graph (the node
-//! task's own crate, `geobatch-node-run`, registered with [`task_kind!`]).
+//! the dataset carries forces, trained by its own crate, `geobatch-potential-run`, registered
+//! with [`graph_task!`]) and node batches of one large graph (the node task's own crate,
+//! `geobatch-node-run`, registered with [`task_kind!`]).
 //! [`jobs::AnyConfig`] picks the kind by the config's dataset plugin.
 //!
-//! The runner depends only on `geobatch-core`: plugins reach it through the registries, so any
-//! binary that links `geobatch-catalog` (or its own plugin crates) can run every config.
+//! The runner knows the plugin contracts of `geobatch-core` (and the potential's loss weights,
+//! which its config reads), no plugin: plugins and task crates reach it through the registries,
+//! so any binary that links `geobatch-catalog` (or its own plugin crates) can run every config.
 
 pub mod advise;
 pub mod batches;
@@ -23,7 +25,6 @@ pub mod identity;
 pub mod jobs;
 pub mod lock;
 pub mod policy;
-pub mod potential;
 
 pub mod request;
 pub mod sinks;

@@ -33,13 +33,12 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use gates::GateOps;
 use geobatch_core::engine::BasisPlace;
-use geobatch_core::{
-    Error, ModelContext, ModelSpec, Potential, PotentialContext, Result, Trainer, plugin_options,
-};
+use geobatch_core::{Error, ModelContext, ModelSpec, Result, Trainer, plugin_options};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Linear, add_bias, gather_rows, matmul, silu};
 use geobatch_nn::{BatchInputs, GraphRegressor};
+use geobatch_potential::{Potential, PotentialContext};
 use message::MessageOps;
 use norms::NormOps;
 use serde::{Deserialize, Serialize};

@@ -15,14 +15,13 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use geobatch_core::{
-    ModelContext, ModelSpec, Potential, PotentialContext, Result, Trainer, plugin_options,
-};
+use geobatch_core::{ModelContext, ModelSpec, Result, Trainer, plugin_options};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::init::ParamInit;
 use geobatch_nn::layers::{Dense, Mlp, message_mean};
 use geobatch_nn::sizes;
 use geobatch_nn::{BatchInputs, GraphRegressor};
+use geobatch_potential::{Potential, PotentialContext};
 use serde::{Deserialize, Serialize};
 
 /// Config of SchNet.

@@ -457,9 +457,9 @@ fn context(
 }
 
 /// A model context for a potential of [`labelled`] molecules under `engine`.
-fn potential_context(engine: geobatch_core::EngineOptions) -> geobatch_core::PotentialContext {
-    let setup = geobatch_core::ForceContext::fit(&labelled(16), Default::default(), Some(4.0));
-    geobatch_core::PotentialContext {
+fn potential_context(engine: geobatch_core::EngineOptions) -> geobatch_potential::PotentialContext {
+    let setup = geobatch_potential::ForceContext::fit(&labelled(16), Default::default(), Some(4.0));
+    geobatch_potential::PotentialContext {
         model: context(engine, Default::default()),
         setup: setup.unwrap(),
     }
@@ -475,7 +475,7 @@ where
 {
     use geobatch_core::Learner;
     let set = labelled(16);
-    let setup = geobatch_core::ForceContext::fit(&set, Default::default(), Some(4.0)).unwrap();
+    let setup = geobatch_potential::ForceContext::fit(&set, Default::default(), Some(4.0)).unwrap();
     let optimizer = geobatch_core::OptimizerSpec {
         learning_rate: 1e-2,
         ..Default::default()

@@ -11,7 +11,8 @@ use crate::trainer::GraphRegressor;
 use burn::module::{AutodiffModule, HasAutodiffModule, ModuleMapper, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 use burn_autodiff::Autodiff;
-use geobatch_core::{Cell, ForcePredictions, GraphBatch, GraphSet, Learner, Plan, Shape, Trainer};
+use geobatch_core::{Cell, GraphBatch, GraphSet, Learner, Plan, Shape, Trainer};
+use geobatch_potential::ForcePredictions;
 
 /// One structure: atomic numbers, Cartesian positions, cell.
 pub type Structure = (Vec<u8>, Vec<[f64; 3]>, Cell);
@@ -270,9 +271,12 @@ pub fn trainer<M: Checked>(model: M, set: &GraphSet, radius: f64) -> ForceTraine
 where
     M::TrainModule: GraphRegressor<Outer>,
 {
-    let setup =
-        geobatch_core::ForceContext::fit(set, geobatch_core::LossWeights::default(), Some(radius))
-            .expect("a set with forces");
+    let setup = geobatch_potential::ForceContext::fit(
+        set,
+        geobatch_potential::LossWeights::default(),
+        Some(radius),
+    )
+    .expect("a set with forces");
     let optimizer = geobatch_core::OptimizerSpec {
         learning_rate: 1e-3,
         ..Default::default()

@@ -4,9 +4,9 @@ use super::checks::{
     check_device, check_experiment_name, check_rounds, check_sinks, check_threads, in_table,
 };
 use geobatch_core::{
-    BatcherSpec, DatasetSpec, EngineTable, LossWeights, ModelSpec, OptimizerSpec, Quirks, SinkSpec,
-    SplitName,
+    BatcherSpec, DatasetSpec, EngineTable, ModelSpec, OptimizerSpec, Quirks, SinkSpec, SplitName,
 };
+use geobatch_potential::LossWeights;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -3,22 +3,16 @@
 
 use super::entry::{Prepared, Rounds, RunSummary, TaskKind, Trained};
 use super::feed::Flow;
+use super::graph_model::{GraphModel, SplitRows, graph_model};
 use super::graph_source::{GraphSource, batcher_for, load_dataset};
-use super::{Drive, Ended, Point, TaskHooks};
+use super::{Ended, Point, TaskHooks};
 use crate::batches::run_batches_with_plans;
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::error::RunError;
-use crate::evaluate::{SplitErrors, evaluate};
-use crate::potential::evaluate::evaluate_forces;
-use crate::potential::predict::SavedPotential;
-use crate::potential::setup::{PotentialSetup, potential_setup};
 use crate::request::Request;
 use crate::sinks::SinkSet;
 use geobatch_core::records::EvalRecord;
-use geobatch_core::{
-    Dataset, Error, GraphBatch, GraphLevel, Learner, ModelContext, ModelSpec, Potential,
-    PotentialContext, RunStatus, SplitName, Task, Trainer,
-};
+use geobatch_core::{Dataset, Error, GraphBatch, GraphLevel, ModelSpec, RunStatus, SplitName};
 use geobatch_datafiles::output::Output;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -111,112 +105,28 @@ impl RunSummary for TrainSummary {
     }
 }
 
-/// The graph-level kind's model: the dataset decides its task ([`GraphModel::build`]).
-pub enum GraphModel {
-    /// Trained on the dataset's per-graph targets.
-    Targets(Box<dyn Trainer>),
-    /// Trained as a potential on energies, forces and stresses (a dataset that carries forces),
-    /// saved with what it was built with into its run folder once the run is complete.
-    Potential(Box<dyn Trainer<Potential>>, SavedPotential),
-}
-
-impl Drive<GraphBatch> for GraphModel {
-    fn learner(&mut self) -> &mut dyn Learner {
-        match self {
-            GraphModel::Targets(t) => t.as_mut(),
-            GraphModel::Potential(t, _) => t.as_mut(),
-        }
-    }
-    fn learner_ref(&self) -> &dyn Learner {
-        match self {
-            GraphModel::Targets(t) => t.as_ref(),
-            GraphModel::Potential(t, _) => t.as_ref(),
-        }
-    }
-}
-
-impl GraphModel {
-    /// The config's `model` built on `dataset`: a potential where the dataset carries forces
-    /// ([`potential_setup`]), a model of its per-graph targets otherwise.
-    pub fn build(
-        loaded: &LoadedConfig,
-        dataset: &dyn Dataset,
-        model: &dyn ModelSpec,
-    ) -> Result<GraphModel, RunError> {
-        Ok(match potential_setup(loaded, dataset, model)? {
-            None => {
-                GraphModel::Targets(model.build(&model_context(loaded, dataset, Task::Graph))?)
-            }
-            Some(PotentialSetup { spec, setup }) => {
-                let saved = SavedPotential {
-                    classes: dataset.species_classes().to_vec(),
-                    rule: dataset.split(SplitName::Train).rule().clone(),
-                    setup: setup.clone(),
-                };
-                let ctx = PotentialContext {
-                    model: model_context(loaded, dataset, Task::Potential),
-                    setup,
-                };
-                // the model's own refusals as a potential (PaiNN's cutoff beyond the graph's
-                // radius) are the config's errors
-                let trainer = spec.build(&ctx).map_err(|e| match e {
-                    Error::Refused(m) => loaded.input_error(&m),
-                    e => e.into(),
-                })?;
-                GraphModel::Potential(trainer, saved)
-            }
-        })
-    }
-}
-
 /// Graph-level evaluation: RMSE and MAE of every target on the evaluated splits, with the
-/// exact evaluator (a potential's: energy per atom, forces and stress).
+/// exact evaluator (a task's own labels where a registered task trains the model: a
+/// potential's energy per atom, forces and stress).
 pub struct GraphTask<'a> {
     dataset: &'a dyn Dataset,
     splits: &'a [SplitName],
     batch_size: usize,
     finals: Vec<EvalRecord>,
-    /// The run folder a complete potential is saved into.
+    /// The run folder a complete run's model keeps what its task saves in.
     run_dir: PathBuf,
 }
 
 impl GraphTask<'_> {
     fn evaluate_all(
         &mut self,
-        model: &mut GraphModel,
+        model: &mut dyn GraphModel,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
         for &split in self.splits {
             let set = self.dataset.split(split);
-            let rows: Vec<(String, f64, f64)>;
-            let graphs;
-            match model {
-                GraphModel::Potential(trainer, _) => {
-                    let errors = evaluate_forces(trainer.as_mut(), set, self.batch_size)?;
-                    graphs = errors.graphs;
-                    rows = errors
-                        .rows
-                        .into_iter()
-                        .map(|(name, r, m)| (name.to_string(), r, m))
-                        .collect();
-                }
-                GraphModel::Targets(trainer) => {
-                    let SplitErrors {
-                        rmse,
-                        mae,
-                        graphs: n,
-                    } = evaluate(trainer.as_mut(), set, self.batch_size)?;
-                    graphs = n;
-                    rows = self
-                        .dataset
-                        .target_names()
-                        .iter()
-                        .enumerate()
-                        .map(|(k, name)| (name.clone(), rmse[k], mae[k]))
-                        .collect();
-                }
-            }
+            let SplitRows { rows, graphs } = model.evaluate(set, self.batch_size)?;
             for (target, rmse, mae) in rows {
                 let rec = EvalRecord {
                     step: at.steps,
@@ -251,11 +161,11 @@ impl GraphTask<'_> {
 
 impl TaskHooks for GraphTask<'_> {
     type Batch = GraphBatch;
-    type Model = GraphModel;
+    type Model = dyn GraphModel;
 
     fn evaluate(
         &mut self,
-        model: &mut GraphModel,
+        model: &mut Self::Model,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<Flow, RunError> {
@@ -265,15 +175,12 @@ impl TaskHooks for GraphTask<'_> {
 
     fn finish(
         &mut self,
-        model: &mut GraphModel,
+        model: &mut Self::Model,
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
         self.evaluate_all(model, at, sinks)?;
-        if let GraphModel::Potential(trainer, saved) = model {
-            crate::potential::predict::save(&self.run_dir, trainer.as_ref(), saved)?;
-        }
-        Ok(())
+        model.complete(&self.run_dir)
     }
 }
 
@@ -342,7 +249,7 @@ impl TaskKind for ExperimentConfig {
         }
         let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?
             .with_memory_check(memory);
-        let trainer = Box::new(GraphModel::build(loaded, dataset, model)?);
+        let trainer = graph_model(loaded, dataset, model)?;
         Ok(Prepared {
             source,
             trainer,
@@ -378,20 +285,6 @@ impl TaskKind for ExperimentConfig {
         stop: &AtomicBool,
     ) -> Result<String, RunError> {
         Ok(run_batches_with_plans(loaded, steps, plans, stop)?.render())
-    }
-}
-
-/// What the config's model is built from on `dataset` for `task`: its species classes and
-/// target statistics, the run's seed, device, optimiser and engine (resolved for the task).
-pub fn model_context(loaded: &LoadedConfig, dataset: &dyn Dataset, task: Task) -> ModelContext {
-    let cfg = &loaded.config;
-    ModelContext {
-        n_species: dataset.species_classes().len(),
-        target_stats: dataset.target_stats(),
-        seed: cfg.experiment.seed,
-        device: cfg.training.device.clone(),
-        optimizer: cfg.training.optimizer.clone(),
-        engine: cfg.engine(task),
     }
 }
 

@@ -143,9 +143,7 @@ impl BatchSource for GraphSource<'_> {
 
 /// The config's dataset, loaded with its seed and data folder; what the plugin refuses is bad
 /// input ([`RunError::Data`]).
-pub(crate) fn load_dataset(
-    loaded: &LoadedConfig,
-) -> Result<Box<dyn geobatch_core::Dataset>, RunError> {
+pub fn load_dataset(loaded: &LoadedConfig) -> Result<Box<dyn geobatch_core::Dataset>, RunError> {
     let cfg = &loaded.config;
     let dataset = cfg
         .dataset

@@ -18,6 +18,7 @@ pub mod checkpoint;
 pub mod entry;
 pub mod feed;
 pub mod graph;
+pub mod graph_model;
 pub mod graph_source;
 pub mod progress;
 
@@ -135,7 +136,7 @@ pub trait TaskHooks {
     /// The batches it trains on.
     type Batch: Batch;
     /// The model it trains and evaluates: a task's trainer (`dyn Trainer<T>`), or one of the
-    /// tasks a kind's data decides between (`crate::train::graph::GraphModel`).
+    /// tasks a kind's data decides between (`dyn crate::train::graph_model::GraphModel`).
     type Model: ?Sized + Drive<Self::Batch>;
 
     /// A periodic evaluation after round `at.rounds` (never after the last step: that one is

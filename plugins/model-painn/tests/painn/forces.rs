@@ -4,10 +4,11 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use geobatch_core::{ForcePredictions, GraphRule, Shape, Trainer};
+use geobatch_core::{GraphRule, Shape, Trainer};
 use geobatch_dataset_synthetic::pair::{Morse, labelled_set};
 use geobatch_model_painn::{ForceHead, Painn, PainnSpec};
 use geobatch_nn::potential::checks;
+use geobatch_potential::ForcePredictions;
 
 #[test]
 fn a_direct_force_head_trains_and_predicts_forces_without_stress() {

@@ -1,8 +1,9 @@
 //! A potential's metrics: its errors over a split by the exact evaluator's batches
-//! ([`crate::evaluate`]), per label: energy per atom, force components, stress components.
+//! (`geobatch_runner::evaluate`), per label: energy per atom, force components, stress components.
 
-use crate::evaluate::for_each_batch;
-use geobatch_core::{Error, GraphSet, Potential, Result, Trainer};
+use geobatch_core::{Error, GraphSet, Result, Trainer};
+use geobatch_potential::{ForcePredictions, Potential};
+use geobatch_runner::evaluate::for_each_batch;
 
 /// Errors of a potential over a split, per label: energy per atom (meV/atom), every force
 /// component (meV/Angstrom) and every stress component of the structures with a stress
@@ -38,13 +39,13 @@ impl Moments {
 }
 
 /// Evaluates a potential on every structure of `set` once (the batches of
-/// [`crate::evaluate::evaluate`]).
+/// `geobatch_runner::evaluate::evaluate`).
 pub fn evaluate_forces(
     trainer: &mut dyn Trainer<Potential>,
     set: &GraphSet,
     batch_size: usize,
 ) -> Result<ForceErrors> {
-    let mut out = geobatch_core::ForcePredictions::default();
+    let mut out = ForcePredictions::default();
     let (mut energy, mut forces, mut stress) =
         (Moments::default(), Moments::default(), Moments::default());
     let graphs = for_each_batch(set, batch_size, |batch, chunk, plan| {

@@ -1,9 +1,9 @@
 //! What a potential is built from in a run: the config's model as a potential and its setup
 //! fitted on the training split, when the dataset carries forces.
 
-use crate::config::LoadedConfig;
-use crate::error::RunError;
-use geobatch_core::{Dataset, ForceContext, ModelSpec, Potential, SplitName};
+use geobatch_core::{Dataset, ModelSpec, SplitName};
+use geobatch_potential::{ForceContext, Potential, potential_of};
+use geobatch_runner::{LoadedConfig, RunError};
 
 /// The config's model as a potential and what it is built with.
 pub struct PotentialSetup {
@@ -25,21 +25,17 @@ pub fn potential_setup(
     let train = dataset.split(SplitName::Train);
     let loss = loaded.config.training.loss;
     if !train.labels().forces {
-        return match loss {
-            Some(_) => Err(loaded.input_error(
-                "[training.loss] weighs a potential's energy, forces and stress, but the dataset \
-                 carries no forces: name them among the dataset's targets (targets = \
-                 [\"energy\", \"forces\"]) or leave [training.loss] out",
-            )),
-            None => Ok(None),
-        };
+        loss_without_forces(loaded)?;
+        return Ok(None);
     }
-    let spec = geobatch_core::potential::potential_of(model).map_err(|e| {
+    let spec = potential_of(model).map_err(|e| {
         loaded.input_error(&format!(
             "the dataset carries forces, so the model trains as a potential: {e}"
         ))
     })?;
-    let cutoff = geobatch_core::potential::smooth_cutoff(train.rule())
+    let cutoff = train
+        .rule()
+        .smooth_cutoff()
         .map_err(|e| loaded.input_error(&format!("dataset.{e}")))?;
     let weights = loss.unwrap_or_default();
     let stresses = train.stress_count() > 0;
@@ -50,4 +46,17 @@ pub fn potential_setup(
         spec,
         setup: ForceContext::fit(train, weights, cutoff)?,
     }))
+}
+
+/// `[training.loss]` weighs a potential's terms: refused for a run whose dataset carries no
+/// forces (it would weigh nothing).
+pub fn loss_without_forces(loaded: &LoadedConfig) -> Result<(), RunError> {
+    match loaded.config.training.loss {
+        Some(_) => Err(loaded.input_error(
+            "[training.loss] weighs a potential's energy, forces and stress, but the dataset \
+             carries no forces: name them among the dataset's targets (targets = \
+             [\"energy\", \"forces\"]) or leave [training.loss] out",
+        )),
+        None => Ok(()),
+    }
 }

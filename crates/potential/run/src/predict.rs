@@ -7,13 +7,12 @@
 //! builds the model of the run's `config.toml` with them and loads the weights; the structures
 //! become graphs under the run's rule, batched as the exact evaluator batches.
 
-use crate::config::LoadedConfig;
-use crate::error::RunError;
 use geobatch_core::{
-    AtomLabels, Cell, Error, ForceContext, ForcePredictions, GraphRule, LabelKinds, Learner,
-    ModelContext, PotentialContext, Task, Trainer,
+    AtomLabels, Cell, Error, GraphRule, LabelKinds, Learner, ModelContext, ModelSpec, Task, Trainer,
 };
 use geobatch_geometry::GraphSetBuilder;
+use geobatch_potential::{ForceContext, ForcePredictions, PotentialContext, potential_of};
+use geobatch_runner::{LoadedConfig, RunError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -43,8 +42,8 @@ impl SavedPotential {
     /// fits, `ForceContext::check`; whether the model takes the rule's cutoff its build checks).
     pub fn check(
         &self,
-        model: &dyn geobatch_core::ModelSpec,
-    ) -> geobatch_core::Result<Box<dyn geobatch_core::ModelSpec<geobatch_core::Potential>>> {
+        model: &dyn ModelSpec,
+    ) -> geobatch_core::Result<Box<dyn ModelSpec<geobatch_potential::Potential>>> {
         if self.classes.is_empty() {
             return Err(Error::invalid("no species classes"));
         }
@@ -66,8 +65,8 @@ impl SavedPotential {
         self.rule
             .validate()
             .map_err(|m| Error::invalid(format!("its {m}")))?;
-        let cutoff = geobatch_core::potential::smooth_cutoff(&self.rule)?;
-        let potential = geobatch_core::potential::potential_of(model)?;
+        let cutoff = self.rule.smooth_cutoff()?;
+        let potential = potential_of(model)?;
         self.setup.check(self.classes.len(), cutoff)?;
         Ok(potential)
     }
@@ -122,7 +121,7 @@ pub struct Prediction {
 
 /// A trained potential, ready to predict.
 pub struct Potential {
-    trainer: Box<dyn Trainer<geobatch_core::Potential>>,
+    trainer: Box<dyn Trainer<geobatch_potential::Potential>>,
     saved: SavedPotential,
     model: PathBuf,
 }
@@ -235,7 +234,7 @@ impl Potential {
         let mut p = ForcePredictions::default();
         let trainer = &mut self.trainer;
         // the exact evaluator's batches: PER_BATCH structures each, padded to multiples of 64
-        crate::evaluate::for_each_batch(&set, PER_BATCH + 1, |batch, chunk, _| {
+        geobatch_runner::evaluate::for_each_batch(&set, PER_BATCH + 1, |batch, chunk, _| {
             trainer.predict(batch, &mut p)?;
             let mut atom = 0;
             for (i, &g) in chunk.iter().enumerate() {

@@ -10,11 +10,14 @@
 //! weights, model options) and `first.json` (the loss of the first batch before any update, and
 //! the predicted energies, forces and stresses of its real graphs).
 
-use crate::config::LoadedConfig;
-use crate::error::RunError;
-use crate::train::feed::BatchSource;
-use crate::train::graph_source::load_dataset;
-use geobatch_core::{Error, ForcePredictions, GraphBatch, PotentialContext, SplitName, Task};
+use geobatch_core::{Error, GraphBatch, SplitName, Task};
+use geobatch_potential::{ForcePredictions, PotentialContext};
+use geobatch_runner::LoadedConfig;
+use geobatch_runner::RunError;
+use geobatch_runner::bench::{model_to, source_at};
+use geobatch_runner::train::feed::BatchSource;
+use geobatch_runner::train::graph_model::model_context;
+use geobatch_runner::train::graph_source::load_dataset;
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use ndarray_npy::{NpzWriter, WriteNpzError};
 use std::path::Path;
@@ -103,17 +106,17 @@ pub fn dump_potential(
         file: loaded.path.clone(),
         message: m,
     };
-    let model = crate::bench::model_to(loaded, "to dump")?;
+    let model = model_to(loaded, "to dump")?;
     let dataset = load_dataset(loaded)?;
-    let super::setup::PotentialSetup {
+    let crate::setup::PotentialSetup {
         spec: potential,
         setup,
-    } = crate::potential::setup::potential_setup(loaded, dataset.as_ref(), model)?.ok_or_else(
-        || input("--dump writes a potential's batches: the dataset carries no forces".into()),
-    )?;
-    let mut source = crate::bench::source_at(loaded, dataset.split(SplitName::Train), bs)?;
+    } = crate::setup::potential_setup(loaded, dataset.as_ref(), model)?.ok_or_else(|| {
+        input("--dump writes a potential's batches: the dataset carries no forces".into())
+    })?;
+    let mut source = source_at(loaded, dataset.split(SplitName::Train), bs)?;
     let context = PotentialContext {
-        model: crate::train::graph::model_context(loaded, dataset.as_ref(), Task::Potential),
+        model: model_context(loaded, dataset.as_ref(), Task::Potential),
         setup: setup.clone(),
     };
     let mut trainer = potential.build(&context)?;

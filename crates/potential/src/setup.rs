@@ -1,82 +1,9 @@
-//! What a potential is (DESIGN.md §16): a task of its own ([`Potential`]: the graph level's data
-//! and batches, a model trained on energies, forces and stresses), the loss weights of those
-//! terms, what a model trained as a potential is built with (reference energies, scale, the
-//! labels' spreads, fitted on the training split) and what it predicts.
+//! What a potential is trained with: the loss weights of its terms (`[training.loss]`) and its
+//! setup fitted on the training split (reference energies, scale, the labels' spreads), checked
+//! when training fits it and when `predict` reads it back.
 
-use crate::error::{Error, Result};
-use crate::graph::GraphSet;
-use crate::model::{ModelContext, ModelSpec};
-use crate::registry::{PluginKind, Task};
-use crate::rules::GraphRule;
-use crate::task::{GraphLevel, TaskType};
+use geobatch_core::{Error, GraphSet, Result};
 use serde::{Deserialize, Serialize};
-
-/// An interatomic potential as a task: it reads the graph level's datasets, batchers and batches
-/// (a dataset that carries forces), and its models (`impl ModelSpec<Potential>`, registered by
-/// name beside their graph-level registration) are built from a [`PotentialContext`] and predict
-/// [`ForcePredictions`].
-#[derive(Debug, Clone, Copy)]
-pub enum Potential {}
-
-impl TaskType for Potential {
-    const TASK: Task = Task::Potential;
-    type Dataset = <GraphLevel as TaskType>::Dataset;
-    type BatcherContext<'a> = <GraphLevel as TaskType>::BatcherContext<'a>;
-    type Draw<'a> = <GraphLevel as TaskType>::Draw<'a>;
-    type Plan = <GraphLevel as TaskType>::Plan;
-    type ModelContext = PotentialContext;
-    type Batch = <GraphLevel as TaskType>::Batch;
-    type Predictions = ForcePredictions;
-    type BatcherFacts = <GraphLevel as TaskType>::BatcherFacts;
-}
-
-/// What a potential's model is built from: what every model is ([`ModelContext`]: species,
-/// seed, device, optimiser, engine) and the potential's setup fitted on the training split.
-#[derive(Debug, Clone)]
-pub struct PotentialContext {
-    /// The model's context (its target statistics are the total energy's).
-    pub model: ModelContext,
-    /// Reference energies, scale, spreads, cutoff, loss weights and whether stresses train.
-    pub setup: ForceContext,
-}
-
-impl PotentialContext {
-    /// Whether the loss trains stresses: the training split has them and their weight is not 0.
-    pub fn trains_stress(&self) -> bool {
-        self.setup.stress && self.setup.weights.stress() > 0.0
-    }
-}
-
-/// The config's model `spec` as the potential's model of the same name and options (a dataset
-/// that carries forces trains a potential; `predict` rebuilds one); refused, naming the models
-/// that are potentials, when its plugin registers none.
-pub fn potential_of(spec: &dyn ModelSpec) -> Result<Box<dyn ModelSpec<Potential>>> {
-    let name = spec.plugin_name();
-    let potentials: Vec<_> = crate::registry::descriptors()
-        .into_iter()
-        .filter(|d| d.kind == PluginKind::Model && d.task == Task::Potential)
-        .collect();
-    let Some(found) = potentials.iter().find(|d| d.name == name) else {
-        return Err(Error::Refused(format!(
-            "model.kind = {name:?} does not train as a potential (energy from the positions, \
-             forces as its negative gradient): use {}",
-            potentials
-                .iter()
-                .map(|d| format!("{:?}", d.name))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        )));
-    };
-    let unread = |e: &dyn std::fmt::Display| {
-        Error::invalid(format!("model.kind = {name:?} read as a potential: {e}"))
-    };
-    let options = toml::Value::try_from(spec.as_serialize()).map_err(|e| unread(&e))?;
-    (found.deserialize)(options)
-        .map_err(|e| unread(&e))?
-        .downcast::<Box<dyn ModelSpec<Potential>>>()
-        .map(|spec| *spec)
-        .map_err(|_| unread(&"its registration reads another type"))
-}
 
 /// Weights of a potential's loss terms (`[training.loss]`, DESIGN.md §16). Each term is a mean
 /// squared error divided by its labels' spread in the training split, so that a weight of 1
@@ -184,18 +111,6 @@ pub struct ForceContext {
     pub stress: bool,
 }
 
-/// What a potential predicts for a batch's real graphs, in the dataset's units.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ForcePredictions {
-    /// Total energy of every real graph (eV).
-    pub energy: Vec<f64>,
-    /// Force on every real atom (eV/Angstrom), in batch order.
-    pub forces: Vec<[f32; 3]>,
-    /// Stress of every real graph (eV/Angstrom^3, row-major 3x3; zeros where not periodic in
-    /// three directions); empty when the model predicts no stress (a direct force head).
-    pub stress: Vec<[f32; 9]>,
-}
-
 impl ForceContext {
     /// The setup of a potential trained on `set` (which must carry forces and one target, the
     /// total energy in eV): reference energies per species class by least squares over the
@@ -280,32 +195,6 @@ impl ForceContext {
             .map_err(|e| Error::invalid(format!("the training split's labels: {e}")))?;
         Ok(fitted)
     }
-}
-
-/// The cutoff of a potential's graph rule (`None` for `full`: every pair is always an edge),
-/// or why the rule cannot make a potential. One rule for training, `predict`'s saved model,
-/// every reader of a set with forces and the Python door.
-pub fn smooth_cutoff(rule: &GraphRule) -> Result<Option<f64>> {
-    match rule {
-        GraphRule::Cutoff { radius } => Ok(Some(*radius)),
-        GraphRule::Full => Ok(None),
-        GraphRule::Knn { k } => Err(Error::invalid(format!(
-            "graph = {{ kind = \"knn\", k = {k} }} with forces: a potential's energy must be \
-             smooth in the positions, and the k nearest neighbours change by jumps as atoms \
-             move: use graph = {{ kind = \"cutoff\", radius = 5.0 }}"
-        ))),
-    }
-}
-
-/// Why the per-atom rows `rows` (positions, forces: x y z) of structure `what` cannot be used,
-/// if they cannot: the first atom with a value that is not finite, named. One rule for every
-/// reader and both doors (a NaN force reaching a batch makes the whole loss NaN).
-pub fn non_finite_row<T: Copy + Into<f64>>(rows: &[[T; 3]], what: &str) -> Option<String> {
-    let i = rows
-        .iter()
-        .position(|r| r.iter().any(|&x| !x.into().is_finite()))?;
-    let r: [f64; 3] = rows[i].map(Into::into);
-    Some(format!("the {what} of atom {i} is {r:?}, not finite"))
 }
 
 /// The largest magnitude a potential's scale and reference energies have when training made
