@@ -1,6 +1,6 @@
 //! PaiNN: parameter count by hand, invariance of the energy and equivariance of the vector
 //! features under rotations and translations, permutation equivariance, and the fused message op
-//! against finite differences and a plain reference (padding: the catalog's `tests/models.rs`).
+//! against finite differences and a plain reference (padding: the catalog's `tests/catalog/models.rs`).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 

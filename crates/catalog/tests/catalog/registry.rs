@@ -1,8 +1,6 @@
 //! Every plugin this build promises is registered, its descriptor reads its example into
 //! the trait its role names, and unknown names are refused with the list of known ones.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
 use geobatch_core::registry::{self, PluginKind, Task};
 use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, SinkSpec};
 use geobatch_node::NodeLevel;

@@ -1,8 +1,6 @@
 //! Property tests of the DESIGN.md §3 batch invariants, run against every registered batcher
 //! (each static padding rule included) in clean and reference mode.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
 use geobatch_core::BatcherSpec;
 use geobatch_core::registry::{self, PluginKind, Task};
 use geobatch_testkit::arb_graph_set;

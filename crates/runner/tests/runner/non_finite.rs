@@ -4,8 +4,6 @@
 //! that gives more or fewer predictions (or classes) than the batch asks for is an error, not a
 //! panic or a silently shifted metric. The models are test-only plugins registered here, as any plugin is (`#[plugin]`).
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use geobatch_catalog::task_node::NodeConfig;

@@ -1,8 +1,6 @@
 //! The batching study end to end, in process: dataset -> batcher -> collation -> sinks; the
 //! Parquet rows it leaves are read back and agree with its summary.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt32Type, UInt64Type};

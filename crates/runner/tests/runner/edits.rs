@@ -3,8 +3,6 @@
 //! the same setting written in the file makes, byte for byte, and its errors name the key
 //! without line numbers of a text the user never wrote.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
 use geobatch_core::BatcherSpec;
 use geobatch_runner::jobs::{AnyConfig, Request};
 use geobatch_runner::{LoadedConfig, RunError};

@@ -1,10 +1,7 @@
-//! The checks the catalog's graph-level models pass, in one test binary (one link of the whole
-//! catalog): SchNet's and MPEU's parameter counts against the hand count, padding never changes
+//! The checks the catalog's graph-level models pass: SchNet's and MPEU's parameter counts against the hand count, padding never changes
 //! a prediction (SchNet, MPEU, PaiNN), the gradient of the loss by the species embedding is its
 //! finite difference on a padded batch (SchNet, MPEU: the models whose embedding is a
 //! [`geobatch_nn::layers::Dense`]), and every potential's checks ([`potentials`]).
-
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use geobatch_catalog::dataset_synthetic::SyntheticSpec;
 use geobatch_catalog::model_mpeu::{Mpeu, MpeuSpec};

@@ -4,8 +4,6 @@
 //! that the rows name exactly the keys serde reads (shared rows, hand-written descriptors), and
 //! that every default documented as a TOML value is the default the spec takes.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
 use geobatch_core::registry::{self, PluginDescriptor, PluginKind, Task};
 use geobatch_core::{BatcherSpec, DatasetSpec, ModelSpec, OptionDefault, SinkSpec};
 use geobatch_node::NodeLevel;

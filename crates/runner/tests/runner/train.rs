@@ -1,8 +1,6 @@
 //! Training end to end on the QM9 fixture: the loss falls for every model and batcher, runs are
 //! bitwise reproducible, prefetch trains exactly as serial, and divergence stops a run cleanly.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, UInt64Type};
 use geobatch_runner::{LoadedConfig, run_train};
