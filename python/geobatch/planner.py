@@ -198,6 +198,8 @@ class Planner:
         as many batches on every rank (``ceil(B / R)``, the missing ones repeating the epoch's
         smallest batches and flagged in ``repeated``; ``floor(B / R)`` with ``drop_last``), the
         batches of a step of similar real work, and one padded shape per step on every rank.
+        Without ``drop_last``, a last batch the end of the pass cut short is completed with the
+        pass's first graphs (up to the graph count of the epoch's smallest full batch).
         """
         sizes = checked_sizes(sizes)
         seed = _count(seed, "seed")

@@ -167,7 +167,13 @@ impl Planner {
             .detach(|| {
                 let global = epoch::plan_epoch(spec, sizes, seed, epoch, shuffle, quirks)
                     .map_err(plan_error)?;
-                epoch::deal(&global, rank, world_size, drop_last, seed, epoch).map_err(plan_error)
+                let how = epoch::Dealing {
+                    world_size,
+                    drop_last,
+                    seed,
+                    epoch,
+                };
+                epoch::deal(&global, sizes, rank, how).map_err(plan_error)
             })
             .map_err(value_error)?;
         arrays(py, plans)

@@ -76,7 +76,9 @@ def test_ranks_yield_as_many_batches_with_one_shape_per_step(qm9_sizes):
     for step in zip(*per):
         assert len({b.padded for b in step}) == 1
     seen = sorted(i for rank in per for b in rank if not b.repeated for i in b)
-    assert seen == list(range(len(qm9_sizes)))
+    # every graph, and a last batch the pass cut short completed with the pass's first graphs
+    assert sorted(set(seen)) == list(range(len(qm9_sizes)))
+    assert len(seen) - len(qm9_sizes) < 32
     with pytest.raises(ValueError, match="together"):
         geobatch.BatchSampler(qm9_sizes, rank=1)
 

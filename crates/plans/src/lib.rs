@@ -2,7 +2,12 @@
 //! of a training stream, and each rank's share of an epoch in a distributed run.
 //!
 //! This is what geobatch's Python package hands to a user's own training loop; the batchers are the
-//! registered ones, built from their config as the runner builds them.
+//! registered ones, built from their config as the runner builds them. [`balance`] measures how
+//! evenly a distributed epoch's steps share out the work, and [`anchors`] plans the samplers it
+//! is measured against (`geobatch batches --world-size`).
+
+pub mod anchors;
+pub mod balance;
 
 use geobatch_core::Shape;
 use geobatch_core::batcher::{BatcherContext, BatcherSpec, GraphDraw, build_for_training};
@@ -93,6 +98,17 @@ impl Plans {
         self.real.extend(triple(real));
         self.padded.extend(triple(padded));
         self.repeated.push(repeated);
+    }
+
+    /// Keeps the first `b` batches.
+    fn truncate(&mut self, b: usize) {
+        if b < self.len() {
+            self.indices.truncate(self.offsets[b] as usize);
+            self.offsets.truncate(b + 1);
+            self.real.truncate(3 * b);
+            self.padded.truncate(3 * b);
+            self.repeated.truncate(b);
+        }
     }
 
     fn push_plan(&mut self, plan: &Plan) {
@@ -188,25 +204,53 @@ pub fn plan_steps(
 ///   count (for one-shape batchers that is their one shape; for `static` it is still a shape of
 ///   its rule).
 ///
-/// With `drop_last`, the epoch's last batch is first left out when the end of the pass cut it
-/// short: when it holds fewer real graphs than every other batch (torch's `drop_last`). With one
-/// rank the plan is then returned as it is.
-pub fn deal(
-    global: &Plans,
-    rank: usize,
-    world_size: usize,
-    drop_last: bool,
-    seed: u64,
-    epoch: u64,
-) -> Result<Plans> {
-    if world_size == 0 {
-        return Err(Error::invalid("world_size must be at least 1"));
-    }
+/// The epoch's last batch, when the end of the pass cut it short (it holds fewer real graphs than
+/// every other batch), is first left out with `drop_last` (torch's `drop_last`); without it, and
+/// with more than one rank, it is completed with the pass's first graphs (`sizes` are the
+/// graphs' sizes the plan was made from), as torch's `DistributedSampler` completes its ranks'
+/// lists: up to the graph count of the epoch's smallest full batch, as long as the largest
+/// padded shape of the epoch holds it, so that no step waits on a rank with the pass's
+/// leftovers. Its graphs added are counted as repeated samples; the batch is not flagged
+/// `repeated` (it is no copy). With one rank the plan is then returned as it is.
+pub fn deal(global: &Plans, sizes: &[GraphSize], rank: usize, how: Dealing) -> Result<Plans> {
+    let world_size = how.world_size;
+    check_world(world_size)?;
     if rank >= world_size {
         return Err(Error::invalid(format!(
             "rank {rank} is not below world_size {world_size}: ranks are 0..{}",
             world_size - 1
         )));
+    }
+    let dealt = Dealt::new(global, sizes, how)?;
+    Ok(dealt.share(rank))
+}
+
+/// Every rank's share of `global` ([`deal`] of each rank, the epoch sorted and ordered once):
+/// `how.world_size` plans of as many batches each.
+pub fn deal_all(global: &Plans, sizes: &[GraphSize], how: Dealing) -> Result<Vec<Plans>> {
+    check_world(how.world_size)?;
+    let dealt = Dealt::new(global, sizes, how)?;
+    Ok((0..how.world_size).map(|rank| dealt.share(rank)).collect())
+}
+
+/// How an epoch is dealt to ranks: by [`deal`] and [`deal_all`], and by the samplers of
+/// [`anchors`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dealing {
+    /// Ranks.
+    pub world_size: usize,
+    /// Leave out what does not divide among the ranks instead of repeating it.
+    pub drop_last: bool,
+    /// The run's seed.
+    pub seed: u64,
+    /// The epoch.
+    pub epoch: u64,
+}
+
+/// Refuses no ranks, or more than [`MAX_WORLD_SIZE`], before anything is allocated.
+pub(crate) fn check_world(world_size: usize) -> Result<()> {
+    if world_size == 0 {
+        return Err(Error::invalid("world_size must be at least 1"));
     }
     if world_size > MAX_WORLD_SIZE {
         return Err(Error::invalid(format!(
@@ -214,78 +258,155 @@ pub fn deal(
              one epoch's batches, planned in this process's memory)"
         )));
     }
-    let trimmed;
-    let global = if drop_last {
-        trimmed = without_incomplete_last(global);
-        &trimmed
-    } else {
-        global
-    };
-    if world_size == 1 {
-        return Ok(global.clone());
-    }
-    let b = global.len();
-    if b == 0 || (drop_last && b < world_size) {
-        return Err(Error::invalid(format!(
-            "the epoch has {b} batches, fewer than the {world_size} ranks: with drop_last no rank \
-             would get one (lower world_size or the batch size)"
-        )));
-    }
-    let cost = |i: usize| {
-        let r = global.real_shape(i);
-        r.edges + r.nodes
-    };
-    let mut order: Vec<usize> = (0..b).collect();
-    order.sort_by(|&x, &y| cost(y).cmp(&cost(x)).then(x.cmp(&y)));
-    // (batch, repeated): the smallest batches are repeated or dropped
-    let mut slots: Vec<(usize, bool)> = order.iter().map(|&i| (i, false)).collect();
-    if drop_last {
-        slots.truncate(b - b % world_size);
-    } else {
-        let extra = (world_size - b % world_size) % world_size;
-        slots.extend((0..extra).map(|k| (order[b - 1 - k % b], true)));
-    }
-    let mut steps: Vec<&[(usize, bool)]> = slots.chunks(world_size).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(STEP_ORDER_SEED));
-    rng.set_stream(epoch);
-    steps.shuffle(&mut rng);
-    let mut out = Plans::default();
-    for (s, step) in steps.iter().enumerate() {
-        let mut padded = Shape::default();
-        for &(i, _) in *step {
-            let p = global.padded_shape(i);
-            padded = Shape::new(
-                padded.nodes.max(p.nodes),
-                padded.edges.max(p.edges),
-                padded.graphs.max(p.graphs),
-            );
-        }
-        let (i, repeated) = step[(rank + s) % world_size];
-        out.push(global.batch(i), global.real_shape(i), padded, repeated);
-    }
-    Ok(out)
+    Ok(())
 }
 
-/// `global` without its last batch when that one holds fewer real graphs than every other
-/// batch (the pass ended it); as it is otherwise, or when it is the only batch.
-fn without_incomplete_last(global: &Plans) -> Plans {
+/// An epoch dealt to its ranks: the steps in their order, each the `(batch, repeated)` of every
+/// rank in turn and the shape they are padded to.
+struct Dealt {
+    global: Plans,
+    steps: Vec<(Vec<(usize, bool)>, Shape)>,
+}
+
+impl Dealt {
+    fn new(global: &Plans, sizes: &[GraphSize], how: Dealing) -> Result<Dealt> {
+        let Dealing {
+            world_size,
+            drop_last,
+            seed,
+            epoch,
+        } = how;
+        let global = if drop_last {
+            without_incomplete_last(global)
+        } else if world_size > 1 {
+            with_last_completed(global, sizes)
+        } else {
+            global.clone()
+        };
+        let b = global.len();
+        if world_size == 1 {
+            let steps = (0..b)
+                .map(|i| (vec![(i, false)], global.padded_shape(i)))
+                .collect();
+            return Ok(Dealt { global, steps });
+        }
+        if b == 0 || (drop_last && b < world_size) {
+            return Err(Error::invalid(format!(
+                "the epoch has {b} batches, fewer than the {world_size} ranks: with drop_last no \
+                 rank would get one (lower world_size or the batch size)"
+            )));
+        }
+        let cost = |i: usize| {
+            let r = global.real_shape(i);
+            r.edges + r.nodes
+        };
+        let mut order: Vec<usize> = (0..b).collect();
+        order.sort_by(|&x, &y| cost(y).cmp(&cost(x)).then(x.cmp(&y)));
+        // (batch, repeated): the smallest batches are repeated or dropped
+        let mut slots: Vec<(usize, bool)> = order.iter().map(|&i| (i, false)).collect();
+        if drop_last {
+            slots.truncate(b - b % world_size);
+        } else {
+            let extra = (world_size - b % world_size) % world_size;
+            slots.extend((0..extra).map(|k| (order[b - 1 - k % b], true)));
+        }
+        let mut steps: Vec<(Vec<(usize, bool)>, Shape)> = slots
+            .chunks(world_size)
+            .map(|step| {
+                let padded = step.iter().fold(Shape::default(), |acc, &(i, _)| {
+                    let p = global.padded_shape(i);
+                    Shape::new(
+                        acc.nodes.max(p.nodes),
+                        acc.edges.max(p.edges),
+                        acc.graphs.max(p.graphs),
+                    )
+                });
+                (step.to_vec(), padded)
+            })
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(STEP_ORDER_SEED));
+        rng.set_stream(epoch);
+        steps.shuffle(&mut rng);
+        Ok(Dealt { global, steps })
+    }
+
+    /// Rank `rank`'s batches, step after step (the step's batches dealt to the ranks in turn).
+    fn share(&self, rank: usize) -> Plans {
+        let world_size = self.steps.first().map_or(1, |(step, _)| step.len());
+        let mut out = Plans::default();
+        for (s, (step, padded)) in self.steps.iter().enumerate() {
+            let (i, repeated) = step[(rank + s) % world_size];
+            let g = &self.global;
+            out.push(g.batch(i), g.real_shape(i), *padded, repeated);
+        }
+        out
+    }
+}
+
+/// The graph count of `global`'s smallest batch but the last, when the last holds fewer (the
+/// end of the pass cut it short); `None` otherwise, or when there is one batch.
+fn cut_short(global: &Plans) -> Option<usize> {
     let b = global.len();
     if b < 2 {
-        return global.clone();
+        return None;
     }
     let graphs = |i: usize| global.real_shape(i).graphs;
     let fewest = (0..b - 1).map(graphs).min().unwrap_or(0);
-    if graphs(b - 1) >= fewest {
+    (graphs(b - 1) < fewest).then_some(fewest)
+}
+
+/// `global` with its last batch, when the end of the pass cut it short, completed with the
+/// pass's first graphs (see [`deal`]).
+fn with_last_completed(global: &Plans, sizes: &[GraphSize]) -> Plans {
+    let Some(fewest) = cut_short(global) else {
         return global.clone();
-    }
-    let mut out = Plans::default();
-    for i in 0..b - 1 {
-        out.push(
-            global.batch(i),
-            global.real_shape(i),
-            global.padded_shape(i),
-            global.repeated[i],
+    };
+    let b = global.len();
+    let largest = (0..b).fold(Shape::default(), |acc, i| {
+        let p = global.padded_shape(i);
+        Shape::new(
+            acc.nodes.max(p.nodes),
+            acc.edges.max(p.edges),
+            acc.graphs.max(p.graphs),
+        )
+    });
+    let mut graphs = global.batch(b - 1).to_vec();
+    let mut real = global.real_shape(b - 1);
+    for &g in &global.indices {
+        if graphs.len() >= fewest {
+            break;
+        }
+        if graphs.contains(&g) {
+            continue;
+        }
+        let Some(s) = usize::try_from(g).ok().and_then(|g| sizes.get(g)) else {
+            break;
+        };
+        let more = Shape::new(
+            real.nodes + s.nodes as usize,
+            real.edges + s.edges as usize,
+            real.graphs + 1,
         );
+        if !largest.can_pad(&more) {
+            break;
+        }
+        graphs.push(g);
+        real = more;
+    }
+    let own = global.padded_shape(b - 1);
+    let padded = if own.can_pad(&real) { own } else { largest };
+    let mut out = global.clone();
+    out.truncate(b - 1);
+    out.push(&graphs, real, padded, false);
+    out
+}
+
+/// `global` without its last batch when the end of the pass cut it short (it holds fewer real
+/// graphs than every other batch); as it is otherwise, or when it is the only batch.
+fn without_incomplete_last(global: &Plans) -> Plans {
+    let mut out = global.clone();
+    if cut_short(global).is_some() {
+        out.truncate(global.len() - 1);
     }
     out
 }
