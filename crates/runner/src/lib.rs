@@ -15,6 +15,7 @@
 pub mod advise;
 pub mod batches;
 pub mod bench;
+pub mod candidates;
 pub mod config;
 
 pub mod env;
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod request;
 pub mod sinks;
 pub mod slurm;
+pub mod straggler;
 pub mod study;
 pub mod sweep;
 pub mod threads;

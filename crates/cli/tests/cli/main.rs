@@ -17,8 +17,8 @@ use std::time::Duration;
 mod common;
 
 use common::{
-    QUICK_RUN, binary, geobatch, geobatch_with, kill_when, repo, run_dirs, signal_when,
-    steps_column, steps_table, text, walk, with_sets,
+    QUICK_RUN, assert_refused, binary, geobatch, geobatch_with, kill_when, repo, run_dirs,
+    signal_when, steps_column, steps_table, text, walk, with_sets,
 };
 
 fn write(dir: &Path, name: &str, body: &str) -> String {
@@ -34,4 +34,5 @@ mod bench_step;
 mod configs;
 mod crystals;
 mod kills;
+mod ranks;
 mod sweeps;

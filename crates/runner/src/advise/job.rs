@@ -4,10 +4,11 @@
 //! files. The CLI parses the arguments into a [`Request`] and prints what [`run`] returns.
 
 use crate::batches::{PlannedBatch, planned_batches};
+use crate::candidates;
 use crate::jobs::{self, AnyConfig};
 use crate::{ExperimentConfig, LoadedConfig, RunError};
 use geobatch_advice::{Advice, Candidate, ShapeKey, advise};
-use geobatch_core::{BatcherSpec, SinkSpec, Task};
+use geobatch_core::SinkSpec;
 use geobatch_results::read::Steps;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +24,7 @@ pub struct Request {
     pub overrides: Vec<String>,
     /// Training steps the advice is for.
     pub steps: u64,
-    /// Candidate batchers, each `KIND[:KEY=VALUE...]`; empty: [`DEFAULT_BATCHERS`] and the
+    /// Candidate batchers, each `KIND[:KEY=VALUE...]`; empty: [`candidates::DEFAULT_BATCHERS`] and the
     /// config's own.
     pub batchers: Vec<String>,
     /// Steps of each candidate's probe.
@@ -51,45 +52,6 @@ fn within(what: String) -> impl FnOnce(RunError) -> RunError {
     }
 }
 
-/// The candidates when `--batchers` is not given: the study's dynamic, static-64 and static-2^N,
-/// and `pack` (those registered in this build), plus the config's own batcher.
-pub const DEFAULT_BATCHERS: &[&str] = &[
-    "dynamic",
-    "static:pad=multiple64",
-    "static:pad=pow2",
-    "pack",
-];
-
-/// A candidate's batcher table from `KIND[:KEY=VALUE...]` (values TOML, else strings); the
-/// config's batch size unless the spec sets one.
-pub fn candidate_table(spec: &str, batch_size: usize) -> Result<toml::Table, RunError> {
-    let mut parts = spec.split(':');
-    let kind = parts.next().unwrap_or_default().trim();
-    if kind.is_empty() {
-        return Err(RunError::Usage(format!(
-            "--batchers {spec:?}: expected KIND[:KEY=VALUE...], e.g. static:pad=pow2"
-        )));
-    }
-    let names = geobatch_core::registry::names(geobatch_core::PluginKind::Batcher);
-    if !names.contains(&kind) {
-        return Err(RunError::Usage(format!(
-            "--batchers {spec:?}: unknown batcher {kind:?}; registered: {}",
-            names.join(", ")
-        )));
-    }
-    let mut t = toml::Table::new();
-    t.insert("kind".into(), toml::Value::String(kind.into()));
-    t.insert(
-        "batch_size".into(),
-        toml::Value::Integer(i64::try_from(batch_size).unwrap_or(i64::MAX)),
-    );
-    for kv in parts {
-        crate::config::apply_override(&mut t, kv)
-            .map_err(|m| RunError::Usage(format!("--batchers {spec:?}: {kv:?}: {m}")))?;
-    }
-    Ok(t)
-}
-
 /// The config `base` with `batcher` in place of its own, for a run of `steps` steps under
 /// `results`: no evaluation, no checkpoints, Parquet only (advise measures training time). A
 /// copy of the typed config is edited; the batcher, written by the user as `--batchers`
@@ -100,9 +62,7 @@ fn variant(
     steps: u64,
     results: &Path,
 ) -> Result<LoadedConfig, RunError> {
-    let batcher: Box<dyn BatcherSpec> =
-        crate::config::plugin_from_table("batcher", batcher, Task::Graph)
-            .map_err(RunError::Usage)?;
+    let batcher = candidates::spec(batcher)?;
     let mut parquet = toml::Table::new();
     parquet.insert("kind".into(), toml::Value::String("parquet".into()));
     let parquet: Box<dyn SinkSpec> = toml::Value::Table(parquet)
@@ -205,7 +165,12 @@ fn advise_job(req: &Request, stop: &AtomicBool) -> Result<(String, PathBuf), Run
         ))
     })?;
     let batch_size = cfg.batcher.batch_size();
-    let tables = candidate_tables(req, &base_loaded, batch_size)?;
+    let tables = candidates::tables(
+        &req.batchers,
+        candidates::DEFAULT_BATCHERS,
+        &base_loaded.config,
+        batch_size,
+    )?;
     plans_fit(req.steps, tables.len())?;
     let out = req.out.clone().unwrap_or_else(|| {
         cfg.experiment
@@ -307,37 +272,6 @@ fn checked(req: &Request) -> Result<LoadedConfig, RunError> {
     Ok(loaded)
 }
 
-/// The candidates' batcher tables: `--batchers`, or the default candidates registered in this
-/// build followed by the config's own batcher.
-fn candidate_tables(
-    req: &Request,
-    base: &LoadedConfig,
-    batch_size: usize,
-) -> Result<Vec<toml::Table>, RunError> {
-    let specs: Vec<String> = if req.batchers.is_empty() {
-        let names = geobatch_core::registry::names(geobatch_core::PluginKind::Batcher);
-        DEFAULT_BATCHERS
-            .iter()
-            .filter(|s| names.contains(&s.split(':').next().unwrap_or_default()))
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        req.batchers.clone()
-    };
-    let mut tables = specs
-        .iter()
-        .map(|s| candidate_table(s, batch_size))
-        .collect::<Result<Vec<_>, _>>()?;
-    // the config's own batcher joins the default candidates unless it is one of them (dropped
-    // by its label in probe_all)
-    if req.batchers.is_empty() {
-        let own = toml::Table::try_from(&base.config.batcher)
-            .map_err(|e| RunError::Failed(e.to_string()))?;
-        tables.push(own);
-    }
-    Ok(tables)
-}
-
 /// Plans and probes every candidate; returns them with the tables they came from (the config's
 /// own batcher left out when a default candidate has its label).
 fn probe_all(
@@ -406,33 +340,4 @@ fn write(advice: &Advice, title: &str, out: &Path) -> Result<(), RunError> {
     let text = advice.render(title);
     geobatch_datafiles::atomic::write_atomic(&md, |f| std::io::Write::write_all(f, text.as_bytes()))
         .map_err(|e| RunError::Failed(format!("cannot write {}: {e}", md.display())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn candidates_take_the_config_batch_size_and_typed_options() {
-        geobatch_catalog::link();
-        let t = candidate_table("static:pad=pow2", 32).expect("parsed");
-        assert_eq!(t["kind"].as_str(), Some("static"));
-        assert_eq!(t["pad"].as_str(), Some("pow2"));
-        assert_eq!(t["batch_size"].as_integer(), Some(32));
-        let t = candidate_table("pack:batch_size=64:window=128", 32).expect("parsed");
-        assert_eq!(t["batch_size"].as_integer(), Some(64));
-        assert_eq!(t["window"].as_integer(), Some(128));
-        let e = candidate_table("greedy-nonexistent", 32).expect_err("unknown");
-        assert!(
-            e.to_string().contains("unknown batcher") && e.to_string().contains("registered:"),
-            "{e}"
-        );
-        assert!(candidate_table("", 32).is_err());
-        assert!(
-            candidate_table("static:pad", 32)
-                .expect_err("no value")
-                .to_string()
-                .contains("KEY=VALUE")
-        );
-    }
 }
