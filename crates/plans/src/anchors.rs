@@ -41,6 +41,16 @@ fn even_out<T: Copy>(items: &mut Vec<T>, world_size: usize, drop_last: bool) {
     }
 }
 
+/// `how`'s ranks and `drop_last`, once its world size and the sampler's `limit` (named `what`)
+/// are found possible.
+fn checked(how: Dealing, limit: usize, what: &str) -> Result<(usize, bool)> {
+    check_world(how.world_size)?;
+    if limit == 0 {
+        return Err(Error::invalid(format!("{what} must be at least 1")));
+    }
+    Ok((how.world_size, how.drop_last))
+}
+
 /// A batch of `graphs` as a plan: its real shape is its padded one.
 fn push(plans: &mut Plans, graphs: &[usize], sizes: &[GraphSize], repeated: bool) {
     let real = graphs.iter().fold(Shape::new(0, 0, 0), |acc, &g| {
@@ -63,18 +73,9 @@ pub fn distributed_sampler(
     batch_size: usize,
     how: Dealing,
 ) -> Result<Vec<Plans>> {
-    let Dealing {
-        world_size,
-        drop_last,
-        seed,
-        epoch,
-    } = how;
-    check_world(world_size)?;
-    if batch_size == 0 {
-        return Err(Error::invalid("batch_size must be at least 1"));
-    }
+    let (world_size, drop_last) = checked(how, batch_size, "batch_size")?;
     let n = sizes.len();
-    let mut order = permutation(n, seed, epoch);
+    let mut order = permutation(n, how.seed, how.epoch);
     even_out(&mut order, world_size, drop_last);
     let mut ranks = Vec::with_capacity(world_size);
     for r in 0..world_size {
@@ -101,21 +102,12 @@ pub fn max_atoms_sampler(
     max_atoms: usize,
     how: Dealing,
 ) -> Result<Vec<Plans>> {
-    let Dealing {
-        world_size,
-        drop_last,
-        seed,
-        epoch,
-    } = how;
-    check_world(world_size)?;
-    if max_atoms == 0 {
-        return Err(Error::invalid("max_atoms must be at least 1"));
-    }
+    let (world_size, drop_last) = checked(how, max_atoms, "max_atoms")?;
     // packed once (epoch 0's shuffle), the batches' order shuffled every epoch
     let mut batches: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
     let mut atoms = 0;
-    for g in permutation(sizes.len(), seed, 0) {
+    for g in permutation(sizes.len(), how.seed, 0) {
         let n = sizes[g].nodes as usize;
         if n > max_atoms {
             continue;
@@ -136,7 +128,7 @@ pub fn max_atoms_sampler(
             batches.len()
         )));
     }
-    let mut order = permutation(batches.len(), seed.wrapping_add(1), epoch);
+    let mut order = permutation(batches.len(), how.seed.wrapping_add(1), how.epoch);
     let b = order.len();
     even_out(&mut order, world_size, drop_last);
     Ok((0..world_size)
@@ -153,15 +145,7 @@ pub fn max_atoms_sampler(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn how(world_size: usize, drop_last: bool, seed: u64, epoch: u64) -> Dealing {
-        Dealing {
-            world_size,
-            drop_last,
-            seed,
-            epoch,
-        }
-    }
+    use crate::tests::how;
 
     fn sizes(n: usize) -> Vec<GraphSize> {
         (0..n)

@@ -270,12 +270,7 @@ struct Dealt {
 
 impl Dealt {
     fn new(global: &Plans, sizes: &[GraphSize], how: Dealing) -> Result<Dealt> {
-        let Dealing {
-            world_size,
-            drop_last,
-            seed,
-            epoch,
-        } = how;
+        let (world_size, drop_last) = (how.world_size, how.drop_last);
         let global = if drop_last {
             without_incomplete_last(global)
         } else if world_size > 1 {
@@ -324,8 +319,8 @@ impl Dealt {
                 (step.to_vec(), padded)
             })
             .collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(STEP_ORDER_SEED));
-        rng.set_stream(epoch);
+        let mut rng = ChaCha8Rng::seed_from_u64(how.seed.wrapping_add(STEP_ORDER_SEED));
+        rng.set_stream(how.epoch);
         steps.shuffle(&mut rng);
         Ok(Dealt { global, steps })
     }

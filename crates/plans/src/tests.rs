@@ -20,7 +20,8 @@ fn sizes() -> Vec<GraphSize> {
     (0..64).map(|i| GraphSize { nodes: 1, edges: i }).collect()
 }
 
-fn how(world_size: usize, drop_last: bool, seed: u64, epoch: u64) -> Dealing {
+/// A [`Dealing`] of its four values, in their order.
+pub(crate) fn how(world_size: usize, drop_last: bool, seed: u64, epoch: u64) -> Dealing {
     Dealing {
         world_size,
         drop_last,
