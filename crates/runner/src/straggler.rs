@@ -19,8 +19,11 @@ use std::sync::atomic::AtomicBool;
 /// [`MAX_EPOCHS`]) until every rank has taken this many.
 pub const MIN_STEPS: usize = 256;
 
-/// The most epochs a row pools.
+/// The most epochs a row pools by itself.
 pub const MAX_EPOCHS: u64 = 100;
+
+/// The most epochs `--epochs` may ask for (each is planned whole, for every plan and world size).
+pub const MAX_EPOCHS_ASKED: u64 = 1_000;
 
 /// What the straggler study is asked.
 #[derive(Debug, Clone)]
@@ -152,8 +155,11 @@ fn open(req: &Request) -> Result<LoadedConfig, RunError> {
             req.world_sizes
         )));
     }
-    if req.epochs == Some(0) {
-        return Err(RunError::Usage("--epochs must be at least 1".into()));
+    if let Some(n) = req.epochs.filter(|&n| n == 0 || n > MAX_EPOCHS_ASKED) {
+        return Err(RunError::Usage(format!(
+            "--epochs {n}: give 1 to {MAX_EPOCHS_ASKED} epochs (each is planned whole, for every \
+             plan and world size)"
+        )));
     }
     Ok(loaded)
 }

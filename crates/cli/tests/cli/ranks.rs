@@ -84,6 +84,11 @@ fn the_straggler_study_refuses_what_it_cannot_deal_by_name() {
         &["batches", c, "--world-size", "8", "--steps", "3"],
     );
     assert_refused(&o, &["--world-size", "--steps"]);
+    let o = geobatch(
+        dir.path(),
+        &["batches", c, "--world-size", "8", "--epochs", "1000000000"],
+    );
+    assert_refused(&o, &["--epochs 1000000000", "1 to 1000 epochs"]);
     let o = geobatch(dir.path(), &["batches", c, "--epochs", "2"]);
     assert_refused(&o, &["--world-size"]);
     // more ranks than batches: repeated without drop_last, a row saying why with it
