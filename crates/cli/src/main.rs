@@ -95,8 +95,25 @@ fn main() -> ExitCode {
     // long loads (graphs of many structures) say how far they are, every few seconds
     geobatch_process::progress::enable();
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => code,
+    let outcome = run(cli);
+    let world = geobatch_runner::world::current();
+    match outcome {
+        Ok(code) => {
+            geobatch_runner::world::leave();
+            code
+        }
+        Err(e) if world.size() > 1 => {
+            // the other ranks may wait in a sum for this one: the whole world ends
+            let exit = exit_of(&e);
+            geobatch_process::errln!(
+                "error: rank {} of {}: {}",
+                world.rank(),
+                world.size(),
+                message(&e)
+            );
+            world.abort(exit.code().into());
+            exit.into()
+        }
         Err(e) => {
             geobatch_process::errln!("error: {}", message(&e));
             exit_of(&e).into()

@@ -4,6 +4,7 @@ use crate::signals::{STOPPING, finished, stop_on_ctrl_c};
 use geobatch_core::RunStatus;
 use geobatch_runner::jobs::{AnyConfig, Request};
 use geobatch_runner::policy::{self, Ask, Claim, RunState};
+use geobatch_runner::world;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,13 +40,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         resume,
         restart,
     } = args;
+    // a launcher's ranks join their world first: the run's folder is named by its size
+    if let Some(world) = world::from_launcher()? {
+        world::join(world)?;
+    }
     let loaded = AnyConfig::open(&config, &overrides, Request::Train { steps, epochs })?;
     loaded.require_model()?;
-    warn_without_sinks(&loaded);
+    if world::current().rank() == 0 {
+        warn_without_sinks(&loaded);
+    }
     let dir = loaded.run_dir();
     let shown = dir.display();
-    // the lock is held until the run ends: a second process on the folder is refused
-    let claim = policy::claim(&dir, Ask::Run { resume, restart })?;
+    // the lock is held until the run ends: a second process on the folder is refused; in a
+    // world of ranks rank 0 holds it and the others follow what it found
+    let claim = match world::current().rank() {
+        0 => Some(policy::claim(&dir, Ask::Run { resume, restart })?),
+        _ => None,
+    };
+    if !follow_the_claim(claim.as_ref())? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(claim) = claim else {
+        return train(&loaded, resume);
+    };
     match &claim {
         Claim::Damaged(why) => {
             return Err(geobatch_runner::RunError::Core(geobatch_core::Error::Refused(format!(
@@ -71,10 +88,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         Claim::Run { .. } | Claim::Busy => {}
     }
+    train(&loaded, resume)
+}
+
+/// Trains the claimed run; exit 0, or 130 when a signal stopped it.
+fn train(loaded: &AnyConfig, resume: bool) -> anyhow::Result<ExitCode> {
     let stop = stop_on_ctrl_c(STOPPING);
     let run = loaded.train(&stop, resume)?;
-    geobatch_process::out!("{}", run.summary);
+    if world::current().rank() == 0 {
+        geobatch_process::out!("{}", run.summary);
+    }
     Ok(finished(run.status == RunStatus::Interrupted))
+}
+
+/// Whether the ranks of a world go on to train after rank 0's `claim` of the run's folder (it
+/// alone holds one): a complete run ends every rank, successfully; a damaged one every rank
+/// with rank 0's error (the others end when it aborts the world). One process: what it claimed.
+fn follow_the_claim(claim: Option<&Claim>) -> anyhow::Result<bool> {
+    let w = world::current();
+    let mine = match claim {
+        Some(Claim::Complete) => 1.0,
+        Some(Claim::Damaged(_)) => 2.0,
+        _ => 0.0,
+    };
+    if w.size() == 1 {
+        return Ok(true);
+    }
+    let mut decided = [mine];
+    w.sum(&mut decided)?;
+    Ok(decided[0] == 0.0 || claim.is_some())
 }
 
 /// Says on stderr that a config without `[[sinks]]` records nothing of its run.

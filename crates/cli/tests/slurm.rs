@@ -2,8 +2,10 @@
 //! (`.ci/run` starts it where it may: as root). A sweep of 6 runs in 3 array tasks; one task gets
 //! the time-limit warning (SIGUSR1 to its batch shell) mid-run and requeues itself, another is
 //! cancelled with `scancel` mid-run and resubmitted; then every run is complete with every step
-//! exactly once, and `--status` says so at each stage. Skipped (with the reason) where no SLURM
-//! answers; failed under CI (`CI` set) when `GEOBATCH_SLURM` says the cluster was started.
+//! exactly once, and `--status` says so at each stage. With the `mpi` feature, `srun -n 2
+//! geobatch run` trains one data-parallel run (docs/distributed.md). Skipped (with the reason)
+//! where no SLURM answers; failed under CI (`CI` set) when `GEOBATCH_SLURM` says the cluster was
+//! started.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -130,16 +132,72 @@ fn logs(dir: &Path) -> String {
 
 const STEPS: u64 = 4000;
 
-#[test]
-fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes() {
+/// The one-node cluster, one test at a time: each fills its CPUs.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Whether SLURM answers here; skips with the reason where it does not, fails under CI when it
+/// was started.
+fn cluster() -> Option<std::sync::MutexGuard<'static, ()>> {
     if let Err(why) = slurm_up() {
         assert!(
             std::env::var_os("GEOBATCH_SLURM").is_none(),
             "GEOBATCH_SLURM is set but SLURM does not answer: {why}"
         );
         eprintln!("skipped: no SLURM here ({why}); scripts/slurm-local.sh starts one");
-        return;
+        return None;
     }
+    Some(CLUSTER.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// `srun -n 2 geobatch run` (feature `mpi`): a world of two ranks through SLURM's PMIx plugin,
+/// equal to one process taking the same batches per step; without an MPI plugin every task
+/// refuses by name instead of failing inside MPI.
+#[cfg(feature = "mpi")]
+#[test]
+fn srun_trains_one_data_parallel_run_equal_to_one_process() {
+    let Some(_cluster) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = common::world_config(dir, 1000, "");
+    let srun = |mpi: &str| {
+        Command::new("srun")
+            .args([mpi, "-n", "2", "--time=5"])
+            .arg(common::binary())
+            .args(["run", &cfg, "--steps", "8"])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let unwired = srun("--mpi=none");
+    assert!(!unwired.status.success());
+    assert!(
+        text(&unwired).contains("srun --mpi=pmix"),
+        "{}",
+        text(&unwired)
+    );
+    let two = srun("--mpi=pmix");
+    assert!(two.status.success(), "{}", text(&two));
+    let one = geobatch(
+        dir,
+        &[
+            "run",
+            &cfg,
+            "--steps",
+            "8",
+            "--set",
+            "training.accumulate=2",
+        ],
+    );
+    assert!(one.status.success(), "{}", text(&one));
+    common::assert_same_losses(
+        &steps_table(&common::world_run_dir(dir, Some("-w2"))),
+        &steps_table(&common::world_run_dir(dir, None)),
+    );
+}
+
+#[test]
+fn a_sweep_runs_as_a_job_array_survives_a_time_limit_and_a_scancel_and_completes() {
+    let Some(_cluster) = cluster() else { return };
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

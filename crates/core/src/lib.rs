@@ -9,7 +9,7 @@
 //! * The plugin traits ([`Dataset`], [`Batcher`], [`Sink`], [`ModelSpec`] and [`Trainer`]) with
 //!   their config traits, one per role for every task (the task is a type: [`task`]), and the
 //!   [`registry`] of plugin descriptors that configs read specs through ([`tagged`]);
-//!   [`records`]: what runs record.
+//!   [`records`]: what runs record; [`World`]: the ranks of a data-parallel run.
 //!
 //! What is built on them lives in crates named for it: `geobatch-geometry` (sets built from
 //! structures, the edges a rule makes), `geobatch-gather` (the collation engine), `geobatch-node`
@@ -39,6 +39,7 @@ pub mod stream;
 pub mod tagged;
 pub mod targets;
 pub mod task;
+pub mod world;
 
 pub use batch::GraphBatch;
 pub use batch_size::BatchSize;
@@ -70,6 +71,7 @@ pub use split::{Amount, SplitSpec};
 pub use stream::{GraphStream, Quirks, StreamMode};
 pub use targets::TargetStats;
 pub use task::{GraphBatcherFacts, GraphLevel, TaskType};
+pub use world::{Alone, World};
 
 /// The graph-level task's types: what its plugins read and make.
 impl TaskType for GraphLevel {

@@ -212,6 +212,25 @@ pub trait Learner<B: Batch = GraphBatch>: Send {
         self.train_step(batch, step)
     }
 
+    /// One update of a data-parallel step or an accumulating one (`training.accumulate`): this
+    /// rank's share of the step's batches (`batches`, at least one), each batch's loss gradient
+    /// summed here and over every rank of `world`, divided by the step's batch count over all
+    /// ranks, then one optimiser step, so every rank keeps the same parameters. The stats' loss
+    /// is the mean of every batch's loss over all ranks; the phases are this rank's, summed over
+    /// its batches, the sum over ranks in the optimiser's. Models that cannot say refuse.
+    fn train_shared(
+        &mut self,
+        batches: &[&B],
+        step: u64,
+        world: &dyn crate::world::World,
+    ) -> Result<StepStats> {
+        let _ = (batches, step, world);
+        Err(Error::invalid(
+            "this model cannot share a step between batches or ranks (training.accumulate above \
+             1, or several ranks)",
+        ))
+    }
+
     /// Number of trainable scalars.
     fn parameter_count(&self) -> usize;
 

@@ -28,6 +28,7 @@ pub mod inputs;
 pub mod layers;
 pub mod parallel;
 pub mod potential;
+pub mod shared;
 pub mod sizes;
 pub mod state;
 mod tracked;

@@ -14,7 +14,7 @@ use burn::tensor::{ElementConversion, Tensor};
 use geobatch_core::engine::Upload;
 use geobatch_core::{
     EngineOptions, Error, GraphBatch, Learner, OptimizerSpec, Result, Staged, Stager, StepStats,
-    TargetStats, Trainer,
+    TargetStats, Trainer, World,
 };
 use std::path::Path;
 use std::time::Instant;
@@ -266,6 +266,28 @@ where
         };
         self.objective.check(batch)?;
         self.update(batch, |_, _, _| *inputs, step)
+    }
+
+    fn train_shared(
+        &mut self,
+        batches: &[&GraphBatch],
+        step: u64,
+        world: &dyn World,
+    ) -> Result<StepStats> {
+        for batch in batches {
+            self.objective.check(batch)?;
+        }
+        let model = self.state.take()?;
+        let lr = self.spec.learning_rate_at(step);
+        let parts = crate::shared::StepParts {
+            objective: &self.objective,
+            device: &self.device,
+            engine: &self.engine,
+        };
+        let (model, stats) =
+            crate::shared::shared_update(model, &mut self.state.optim, lr, &parts, batches, world);
+        self.state.put(model);
+        stats
     }
 
     fn parameter_count(&self) -> usize {

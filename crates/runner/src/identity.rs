@@ -62,11 +62,16 @@ pub struct RunNames<'a> {
 
 impl RunNames<'_> {
     /// The run id:
-    /// `<job>[-<model>]-<batcher label>-bs<B>-seed<S>-<first 10 hex of the config hash>`.
+    /// `<job>[-<model>]-<batcher label>-bs<B>-seed<S>-<first 10 hex of the config hash>`, and
+    /// `-w<W>` for a world of W ranks (a run of its own: its steps take W times the batches).
     pub fn run_id(&self, job: &str, model: Option<&str>) -> String {
         let model_part = model.map(|m| format!("{m}-")).unwrap_or_default();
+        let world = match crate::world::current().size() {
+            1 => String::new(),
+            w => format!("-w{w}"),
+        };
         format!(
-            "{job}-{model_part}{}-bs{}-seed{}-{}",
+            "{job}-{model_part}{}-bs{}-seed{}-{}{world}",
             self.batcher_label,
             self.batch_size,
             self.experiment.seed,
@@ -81,23 +86,25 @@ pub fn new_run<T: RunConfig>(loaded: &Loaded<T>, start: RunStart<'_>) -> Result<
     create_run(&loaded.names(), start)
 }
 
-/// [`new_run`] for any config, named by `names`.
+/// [`new_run`] for any config, named by `names`; in a world of ranks, rank 0 writes the folder.
 pub fn create_run(names: &RunNames<'_>, start: RunStart<'_>) -> Result<RunInfo, RunError> {
     let exp = names.experiment;
     let run_id = names.run_id(start.job, start.model);
     let run_dir = exp.results_dir.join(&exp.name).join(&run_id);
-    std::fs::create_dir_all(&run_dir).map_err(|source| RunError::Io {
-        path: run_dir.clone(),
-        source,
-    })?;
-    let cfg_path = run_dir.join("config.toml");
-    geobatch_datafiles::atomic::write_atomic(&cfg_path, |f| {
-        std::io::Write::write_all(f, names.resolved.as_bytes())
-    })
-    .map_err(|source| RunError::Io {
-        path: cfg_path,
-        source,
-    })?;
+    if crate::world::current().rank() == 0 {
+        std::fs::create_dir_all(&run_dir).map_err(|source| RunError::Io {
+            path: run_dir.clone(),
+            source,
+        })?;
+        let cfg_path = run_dir.join("config.toml");
+        geobatch_datafiles::atomic::write_atomic(&cfg_path, |f| {
+            std::io::Write::write_all(f, names.resolved.as_bytes())
+        })
+        .map_err(|source| RunError::Io {
+            path: cfg_path,
+            source,
+        })?;
+    }
     Ok(RunInfo {
         experiment: exp.name.clone(),
         run_id,

@@ -35,6 +35,7 @@ pub mod study;
 pub mod sweep;
 pub mod threads;
 pub mod train;
+pub mod world;
 
 pub use batches::{BatchSummary, run_batches, run_batches_with_plans};
 pub use config::{ExperimentConfig, LoadedConfig};

@@ -34,5 +34,7 @@ mod bench_step;
 mod configs;
 mod crystals;
 mod kills;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod ranks;
 mod sweeps;

@@ -472,3 +472,54 @@ pub fn summary_value(report: &Path, column: &str) -> String {
         .unwrap_or_else(|| panic!("no column {column}: {summary}"));
     row.get(i).map(|v| v.to_string()).unwrap_or_default()
 }
+
+/// A config of a short data-parallel test run in `dir` (`mpi.toml`): QM9's embedded molecules, a
+/// small SchNet, one kernel thread a rank, steps recorded in parts of `rows` rows; `training`
+/// adds to its `[training]` table.
+pub fn world_config(dir: &Path, rows: usize, training: &str) -> String {
+    let p = dir.join("mpi.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[experiment]\nname = \"mpi\"\nseed = 7\n\
+             [dataset]\nkind = \"qm9\"\nsource = \"fixture\"\ntargets = [\"U0\"]\n\
+             [model]\nkind = \"schnet\"\nlatent = 16\nsteps = 2\n\
+             [batcher]\nkind = \"dynamic\"\nbatch_size = 4\n\
+             [training]\nthreads = 1\neval_splits = [\"validation\"]\n{training}\n\
+             [[sinks]]\nkind = \"parquet\"\nrows_per_part = {rows}\n"
+        ),
+    )
+    .expect("the config is written");
+    p.to_string_lossy().into_owned()
+}
+
+/// The one run folder below `dir/results` whose name ends with `suffix` (`-w2`), or that has no
+/// world suffix.
+pub fn world_run_dir(dir: &Path, world: Option<&str>) -> PathBuf {
+    let dirs: Vec<PathBuf> = run_dirs(&dir.join("results"))
+        .into_iter()
+        .filter(|d| {
+            let name = d
+                .file_name()
+                .expect("a run folder name")
+                .to_string_lossy()
+                .into_owned();
+            match world {
+                Some(w) => name.ends_with(w),
+                None => !name.contains("-w"),
+            }
+        })
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// Losses step by step equal to 1e-5 (relative to the loss).
+pub fn assert_same_losses(a: &[(u64, f32)], b: &[(u64, f32)]) {
+    assert_eq!(a.len(), b.len(), "{a:?}\n{b:?}");
+    for ((s, x), (t, y)) in a.iter().zip(b) {
+        assert_eq!(s, t);
+        let tol = 1e-5 * x.abs().max(1.0);
+        assert!((x - y).abs() <= tol, "step {s}: {x} against {y}");
+    }
+}

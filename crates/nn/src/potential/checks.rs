@@ -364,8 +364,8 @@ where
 /// Every check of a conservative potential, each on a fresh trainer of the model `model` makes
 /// (seeded: the same model each call) with the cutoff `radius`, over the cells of [`structures`]
 /// as `set_of` labels them: [`assert_derivatives`], [`assert_padding_adds_nothing`],
-/// [`assert_second_order`] of the `picks` (on a batch padded by 3 nodes, 7 edges and a graph)
-/// and [`assert_loss_falls`].
+/// [`assert_second_order`] of the `picks` (on a batch padded by 3 nodes, 7 edges and a graph),
+/// [`assert_loss_falls`] and [`assert_shared_steps`] (a batch of each structure).
 ///
 /// # Panics
 /// When one of them fails.
@@ -384,4 +384,42 @@ pub fn assert_a_potential<M: Checked>(
     assert_padding_adds_nothing(&mut fresh(), &set);
     assert_second_order(&fresh(), &batch(&set, Shape::new(3, 7, 1)), picks);
     assert_loss_falls(&mut fresh(), &set);
+    let one = |s: &[Structure]| batch(&set_of(s), Shape::new(1, 0, 1));
+    assert_shared_steps(fresh, &one(&base[..1]), &one(&base[1..]));
+}
+
+/// A shared step (`Learner::train_shared`, as data-parallel ranks and `training.accumulate`
+/// take it) of one batch in a world of one is the plain step, to the bit, for three steps; and a
+/// step shared by batches `a` and `b` has the mean of their losses as its loss (1e-6).
+///
+/// # Panics
+/// When a step fails or differs.
+pub fn assert_shared_steps<M: Checked>(
+    fresh: impl Fn() -> ForceTrainer<CpuAutodiff, M>,
+    a: &GraphBatch,
+    b: &GraphBatch,
+) where
+    M::TrainModule: GraphRegressor<Outer>,
+{
+    let alone = geobatch_core::Alone;
+    let (mut plain, mut shared) = (fresh(), fresh());
+    for step in 0..3 {
+        let p = plain.train_step(a, step).expect("a step").loss;
+        let s = shared
+            .train_shared(&[a], step, &alone)
+            .expect("a step")
+            .loss;
+        assert_eq!(p.to_bits(), s.to_bits(), "step {step}: {p} against {s}");
+    }
+    let la = fresh().train_step(a, 0).expect("a step").loss;
+    let lb = fresh().train_step(b, 0).expect("a step").loss;
+    let both = fresh()
+        .train_shared(&[a, b], 0, &alone)
+        .expect("a step")
+        .loss;
+    let mean = (la + lb) / 2.0;
+    assert!(
+        (both - mean).abs() <= 1e-6 * mean.abs().max(1e-6),
+        "a step shared by two batches: loss {both}, their mean {mean}"
+    );
 }

@@ -337,6 +337,7 @@ impl TaskKind for NodeConfig {
             mode: tr.mode,
             device: &tr.device,
             threads: tr.threads,
+            accumulate: 1,
         }
     }
 

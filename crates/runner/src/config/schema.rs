@@ -132,6 +132,11 @@ pub struct TrainingSection {
     /// that carry forces; the defaults (1, 1, 1) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<LossWeights>,
+    /// Batches each process trains on per step, their gradients averaged before one update
+    /// (default 1). A world of W ranks takes W x this many batches a step; one process with
+    /// `accumulate = W` takes the same batches per step as W ranks with 1 (docs/distributed.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accumulate: Option<usize>,
 }
 
 fn default_checkpoint_every() -> u64 {
@@ -152,6 +157,7 @@ impl Default for TrainingSection {
             threads: None,
             engine: EngineTable::default(),
             loss: None,
+            accumulate: None,
         }
     }
 }

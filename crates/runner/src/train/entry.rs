@@ -11,6 +11,7 @@ use crate::config::{Loaded, Mode, RunConfig};
 use crate::error::RunError;
 use crate::identity::{RunStart, new_run, threads_of};
 use crate::request::Request;
+use crate::world::Share;
 use geobatch_core::{ModelSpec, RunStatus, Shape, Task, TaskType};
 use geobatch_datafiles::output::Output;
 use std::sync::atomic::AtomicBool;
@@ -33,6 +34,9 @@ pub struct Rounds<'a> {
     pub device: &'a str,
     /// Kernel threads (`None`: every core).
     pub threads: Option<usize>,
+    /// Batches each process trains on per step, their gradients averaged (`training.accumulate`;
+    /// 1 for kinds that do not share steps).
+    pub accumulate: usize,
 }
 
 /// The batches a kind's source makes.
@@ -195,6 +199,7 @@ fn train_on_threads<K: TaskKind>(
     if rounds == 0 {
         return Err(loaded.input_error(&format!("training.{} must be at least 1", K::ROUNDS)));
     }
+    let share = share_of::<K>(loaded, settings.accumulate)?;
     let data = K::load(loaded)?;
     RunError::unless_stopped(stop, "loading the dataset")?;
     let prepared = K::prepare(loaded, &*data, spec)?;
@@ -204,11 +209,13 @@ fn train_on_threads<K: TaskKind>(
         parameters: prepared.trainer.learner_ref().parameter_count(),
         per_round: prepared.per_round,
     };
-    geobatch_process::errln!(
-        "{model}: {} parameters; {}",
-        trained.parameters,
-        prepared.about
-    );
+    if crate::world::current().rank() == 0 {
+        geobatch_process::errln!(
+            "{model}: {} parameters; {}",
+            trained.parameters,
+            prepared.about
+        );
+    }
     let steps = rounds * prepared.per_round;
     let run = new_run(
         loaded,
@@ -237,8 +244,39 @@ fn train_on_threads<K: TaskKind>(
         },
         mode: settings.mode,
         resume,
+        share,
     };
     let mut hooks = prepared.hooks;
     let ended = train(job, &mut hooks, stop)?;
     Ok(K::summarise(trained, ended, hooks))
+}
+
+/// This process's share of each step: a world of ranks trains graph-level runs only, every rank
+/// on the same config (checked by a sum of its hash, so no rank goes on alone).
+fn share_of<K: TaskKind>(loaded: &Loaded<K>, accumulate: usize) -> Result<Share, RunError> {
+    let world = crate::world::current();
+    if accumulate == 0 {
+        return Err(loaded.input_error("training.accumulate must be at least 1"));
+    }
+    let share = Share::here(accumulate);
+    if share.shared() && matches!(K::TASK, Task::Node) {
+        return Err(loaded.input_error(&format!(
+            "a {} run trains in one process on one batch a step (training.accumulate = \
+             {accumulate}, {})",
+            K::TASK.as_str(),
+            world.describe()
+        )));
+    }
+    if world.size() > 1 {
+        let hash = loaded.names().hash.get(..16).unwrap_or("0");
+        let hash = u64::from_str_radix(hash, 16).unwrap_or(0);
+        if !geobatch_core::world::same_everywhere(world, hash)? {
+            return Err(loaded.input_error(&format!(
+                "the {} ranks were given different configs (or --set values): every rank \
+                 must train the same run",
+                world.size()
+            )));
+        }
+    }
+    Ok(share)
 }

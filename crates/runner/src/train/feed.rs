@@ -5,6 +5,7 @@
 
 use crate::config::Mode;
 use crate::error::RunError;
+use crate::world::Share;
 use geobatch_core::{Batch, Error, Staged, Stager};
 use std::ops::Range;
 use std::sync::mpsc;
@@ -40,8 +41,10 @@ pub trait BatchSource: Send {
 /// One batch and what making it cost.
 #[derive(Debug)]
 pub struct Built<B> {
-    /// The batch.
+    /// The batch (this rank's first of the step, in a shared step).
     pub batch: B,
+    /// This rank's other batches of the step, in a shared step ([`Share::own`] above 1).
+    pub more: Vec<B>,
     /// Planning time (ns).
     pub plan_ns: u64,
     /// Collation time (ns).
@@ -67,15 +70,46 @@ pub enum Flow {
 /// What [`feed`] hands each batch to: the step and its batch; says whether to go on.
 pub type OnBatch<'f, B> = dyn FnMut(u64, &mut Built<B>) -> Result<Flow, RunError> + 'f;
 
-/// Makes the batch of `step` into `batch`, with the source's position after it when
-/// `mark(step)` (a checkpoint follows that step).
+/// Plans, without collating, the plans of a whole step (every rank's share of it): what a stop
+/// signal's checkpoint replays step by step.
+pub fn skip_step<S: BatchSource>(source: &mut S, share: Share) -> Result<(), Error> {
+    for _ in 0..share.total() {
+        source.skip()?;
+    }
+    Ok(())
+}
+
+/// Plans `n` plans of other ranks; returns the time taken (ns).
+fn skip_others<S: BatchSource>(source: &mut S, n: usize) -> Result<u64, Error> {
+    let t = Instant::now();
+    for _ in 0..n {
+        source.skip()?;
+    }
+    Ok(t.elapsed().as_nanos() as u64)
+}
+
+/// Makes this rank's batches of `step` (`share`; the first into `batch`), with the source's
+/// position after the whole step when `mark(step)` (a checkpoint follows that step). The plans
+/// of other ranks are planned, not collated; their time counts as this rank's planning.
 fn make<S: BatchSource>(
     source: &mut S,
     mut batch: S::Batch,
     step: u64,
     mark: &dyn Fn(u64) -> bool,
+    share: Share,
 ) -> Result<Built<S::Batch>, Error> {
-    let (plan_ns, collate_ns) = source.next(&mut batch)?;
+    let mut plan_ns = skip_others(source, share.before)?;
+    let (p, mut collate_ns) = source.next(&mut batch)?;
+    plan_ns += p;
+    let mut more = Vec::with_capacity(share.own.saturating_sub(1));
+    for _ in 1..share.own {
+        let mut b = S::Batch::default();
+        let (p, c) = source.next(&mut b)?;
+        plan_ns += p;
+        collate_ns += c;
+        more.push(b);
+    }
+    plan_ns += skip_others(source, share.after)?;
     let position = if mark(step) {
         Some(source.position()?)
     } else {
@@ -83,6 +117,7 @@ fn make<S: BatchSource>(
     };
     Ok(Built {
         batch,
+        more,
         plan_ns,
         collate_ns,
         wait_ns: None,
@@ -108,11 +143,28 @@ pub fn feed<S: BatchSource>(
     stager: Option<Box<dyn Stager<S::Batch>>>,
     f: &mut OnBatch<'_, S::Batch>,
 ) -> Result<(), RunError> {
+    feed_shared(mode, source, steps, mark, stager, Share::of(0, 1, 1), f)
+}
+
+/// [`feed`] of this rank's `share` of every step: a step's plans of other ranks are planned and
+/// not collated, and a share of several batches is handed over as one [`Built`] (its
+/// [`Built::more`]). The stager, when given, is used only where steps are not shared.
+pub fn feed_shared<S: BatchSource>(
+    mode: Mode,
+    source: &mut S,
+    steps: Range<u64>,
+    mark: &(dyn Fn(u64) -> bool + Sync),
+    stager: Option<Box<dyn Stager<S::Batch>>>,
+    share: Share,
+    f: &mut OnBatch<'_, S::Batch>,
+) -> Result<(), RunError> {
+    // a shared step makes its device inputs in the step (Learner::train_shared)
+    let stager = stager.filter(|_| !share.shared());
     match mode {
         Mode::Serial => {
             let mut spare = S::Batch::default();
             for step in steps {
-                let mut built = make(source, spare, step, mark)?;
+                let mut built = make(source, spare, step, mark, share)?;
                 if f(step, &mut built)? == Flow::Stop {
                     break;
                 }
@@ -130,7 +182,7 @@ pub fn feed<S: BatchSource>(
             scope.spawn(move || {
                 for step in worker_steps {
                     let spare = back_rx.try_recv().unwrap_or_default();
-                    let item = make(source, spare, step, mark).and_then(|mut built| {
+                    let item = make(source, spare, step, mark, share).and_then(|mut built| {
                         if let Some(stager) = stager.as_mut() {
                             built.staged = Some(stager.stage(&built.batch)?);
                         }

@@ -218,6 +218,7 @@ impl TaskKind for ExperimentConfig {
             mode: tr.mode,
             device: &tr.device,
             threads: tr.threads,
+            accumulate: tr.accumulate.unwrap_or(1),
         }
     }
 

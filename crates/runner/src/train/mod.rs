@@ -21,95 +21,27 @@ pub mod graph;
 pub mod graph_model;
 pub mod graph_source;
 pub mod progress;
+pub mod schedule;
+mod update;
 
 pub use checkpoint::STATE_FILE;
 pub use entry::{RunSummary, TaskKind, run_train, run_train_with};
-pub use feed::{BatchSource, Built, Flow, feed};
+pub use feed::{BatchSource, Built, Flow, feed, feed_shared};
 pub use graph::{LOSS_LIMIT, TrainSummary};
 pub use progress::{Medians, Progress};
+pub use schedule::{Point, Schedule};
+pub(crate) use update::timed_update;
 
 use crate::config::Mode;
 use crate::error::RunError;
 use crate::policy;
 use crate::sinks::SinkSet;
+use crate::world::Share;
 use checkpoint::CheckpointState;
-use geobatch_core::{
-    Batch, Error, Learner, Phases, RunInfo, RunStatus, SinkSpec, StepRecord, StepStats, StepTiming,
-    TaskType, Trainer,
-};
+use geobatch_core::{Batch, Error, Learner, RunInfo, RunStatus, SinkSpec, TaskType, Trainer};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// When things happen in a run. Evaluation, checkpoints and warm-up count **rounds**: one step
-/// for graph-level tasks, one epoch of node batches for node-level ones.
-#[derive(Debug, Clone, Copy)]
-pub struct Schedule {
-    /// Steps of the whole run.
-    pub steps: u64,
-    /// Steps per round (at least 1).
-    pub per_round: u64,
-    /// Evaluate every this many rounds (0: only at the end).
-    pub eval_every: u64,
-    /// Checkpoint every this many rounds (0: never).
-    pub checkpoint_every: u64,
-    /// Leading rounds whose steps are flagged as warm-up.
-    pub warmup: u64,
-}
-
-/// A point of a run's schedule: right after a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Point {
-    /// Steps done.
-    pub steps: u64,
-    /// Rounds done.
-    pub rounds: u64,
-    /// Whether this is the end of the run's last step.
-    pub last: bool,
-}
-
-impl Schedule {
-    fn rounds_after(&self, step: u64) -> u64 {
-        (step + 1) / self.per_round.max(1)
-    }
-
-    /// Whether step `step` belongs to the warm-up.
-    pub fn warmup(&self, step: u64) -> bool {
-        step / self.per_round.max(1) < self.warmup
-    }
-
-    /// Whether step `step` ends a round.
-    pub fn ends_round(&self, step: u64) -> bool {
-        (step + 1).is_multiple_of(self.per_round.max(1))
-    }
-
-    /// The point right after step `step`.
-    pub fn after(&self, step: u64) -> Point {
-        Point {
-            steps: step + 1,
-            rounds: self.rounds_after(step),
-            last: step + 1 == self.steps,
-        }
-    }
-
-    /// Whether a periodic evaluation follows step `step` (the last step's is the task's finish).
-    pub fn evaluates_after(&self, step: u64) -> bool {
-        self.ends_round(step)
-            && self.eval_every > 0
-            && self.rounds_after(step).is_multiple_of(self.eval_every)
-            && step + 1 < self.steps
-    }
-
-    /// Whether a checkpoint follows step `step` (never after the last).
-    pub fn checkpoints_after(&self, step: u64) -> bool {
-        self.ends_round(step)
-            && self.checkpoint_every > 0
-            && self
-                .rounds_after(step)
-                .is_multiple_of(self.checkpoint_every)
-            && step + 1 < self.steps
-    }
-}
 
 /// What the loop drives of a task's model: its steps and state ([`Learner`]); the task's hooks
 /// read the rest (its predictions).
@@ -188,6 +120,8 @@ pub struct Job<'a, S: BatchSource, M: ?Sized> {
     pub mode: Mode,
     /// Continue from the run's checkpoint when it has one.
     pub resume: bool,
+    /// This rank's share of each step's batches (one batch of one process: not shared).
+    pub share: Share,
 }
 
 /// How a training run ended.
@@ -290,7 +224,9 @@ where
     if resume && checkpoint::exists(run_dir) {
         resume_from(&ckpt, source, trainer, task)
     } else {
-        checkpoint::discard(&ckpt)?;
+        if leads() {
+            checkpoint::discard(&ckpt)?;
+        }
         Ok(Resumed::fresh(schedule.steps))
     }
 }
@@ -305,6 +241,9 @@ fn close(
     run_dir: &Path,
 ) -> Result<RunStatus, RunError> {
     let closed = sinks.close(outcome, steps, started);
+    if !leads() {
+        return closed;
+    }
     let ended = closed.as_ref().map_or(RunStatus::Failed, |s| *s);
     let recorded = policy::record(run_dir, ended, steps);
     let status = closed?;
@@ -315,14 +254,24 @@ fn close(
     Ok(status)
 }
 
+/// Whether this process writes the run's records (results, checkpoints, its status): the one
+/// process of a run, or rank 0 of a data-parallel world.
+fn leads() -> bool {
+    crate::world::current().rank() == 0
+}
+
 /// The run's sinks, started at step `start` with the run recorded running; a resumed run's
-/// (`states`: its checkpoint's) continue from their saved states over the steps it kept.
+/// (`states`: its checkpoint's) continue from their saved states over the steps it kept. Ranks
+/// other than the leader record nothing: their sinks are none.
 fn open_sinks(
     specs: &[Box<dyn SinkSpec>],
     run: &RunInfo,
     start: u64,
     states: Option<&[serde_json::Value]>,
 ) -> Result<SinkSet, RunError> {
+    if !leads() {
+        return Ok(SinkSet::build(&[])?);
+    }
     let mut sinks = SinkSet::build(specs)?;
     policy::record(&run.run_dir, RunStatus::Running, start)?;
     sinks.start(run)?;
@@ -352,6 +301,7 @@ where
         schedule,
         mode,
         resume,
+        share,
     } = job;
     let ckpt = checkpoint::folder(&run.run_dir);
     let Resumed {
@@ -387,17 +337,19 @@ where
         stopped_at: None,
         round_start: Instant::now(),
         anchor,
+        share,
     };
     let stager = match mode {
         Mode::Prefetch => steps.trainer.learner().stager(),
         Mode::Serial => None,
     };
-    let fed = feed(
+    let fed = feed_shared(
         mode,
         &mut source,
         start..schedule.steps,
         &|s| schedule.checkpoints_after(s),
         stager,
+        share,
         &mut |step, built| steps.step(step, built),
     );
     let outcome = fed
@@ -428,44 +380,14 @@ struct RunLoop<'r, T: TaskHooks> {
     /// The next step and the batch source's position at the run's start or its last
     /// checkpoint, whichever came last.
     anchor: (u64, serde_json::Value),
-}
-
-/// One timed update on a built batch, the step of every training loop (`train`'s and `bench
-/// step`'s): the trainer's step and its record, the padded shape met in `progress`.
-pub(crate) fn timed_update<B: Batch>(
-    trainer: &mut dyn Learner<B>,
-    built: &mut Built<B>,
-    step: u64,
-    warmup: bool,
-    progress: &mut Progress,
-) -> Result<(StepRecord, StepStats), RunError> {
-    let t = Instant::now();
-    let stats = match built.staged.take() {
-        Some(staged) => trainer.train_staged(&built.batch, staged, step)?,
-        None => trainer.train_step(&built.batch, step)?,
-    };
-    let timing = StepTiming {
-        plan_ns: built.plan_ns,
-        collate_ns: built.collate_ns,
-        wait_ns: built.wait_ns,
-        update_ns: Some(t.elapsed().as_nanos() as u64),
-    };
-    let (new_shape, cold_shape) = progress.meet(built.batch.padded());
-    let record = StepRecord {
-        new_shape,
-        cold_shape,
-        warmup,
-        loss: Some(stats.loss),
-        phases: Phases::of(&stats),
-        ..StepRecord::timed(step, &built.batch, timing)
-    };
-    Ok((record, stats))
+    /// This rank's share of each step.
+    share: Share,
 }
 
 impl<T: TaskHooks> RunLoop<'_, T> {
     /// One step: update on the batch and record it, then evaluate and checkpoint when due.
     fn step(&mut self, step: u64, built: &mut Built<T::Batch>) -> Result<Flow, RunError> {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stopping()? {
             self.interrupted = Some(step);
             return Ok(Flow::Stop);
         }
@@ -489,8 +411,26 @@ impl<T: TaskHooks> RunLoop<'_, T> {
         Ok(Flow::Continue)
     }
 
-    /// The periodic evaluation after `step`, announced to the sinks as its own phase.
+    /// Whether a stop signal ends the run before this step: on every rank of a world at the same
+    /// step (a rank that stopped alone would leave the others waiting in the step's sum), so
+    /// the flags are summed first.
+    fn stopping(&self) -> Result<bool, RunError> {
+        let mine = self.stop.load(Ordering::Relaxed);
+        let world = crate::world::current();
+        if world.size() == 1 {
+            return Ok(mine);
+        }
+        let mut flags = [f64::from(u8::from(mine))];
+        world.sum(&mut flags)?;
+        Ok(flags[0] > 0.0)
+    }
+
+    /// The periodic evaluation after `step`, announced to the sinks as its own phase (by the
+    /// leader alone in a world of ranks: the others go on to the next step's sum and wait).
     fn evaluate_after(&mut self, step: u64, at: Point) -> Result<Flow, RunError> {
+        if !leads() {
+            return Ok(Flow::Continue);
+        }
         self.sinks.evaluating(step)?;
         self.task.evaluate(self.trainer, at, self.sinks)
     }
@@ -527,6 +467,9 @@ impl<T: TaskHooks> RunLoop<'_, T> {
     /// Writes a checkpoint before step `next` with the batch source at `source`, and makes it
     /// the anchor of a later stop's checkpoint.
     fn write_checkpoint(&mut self, next: u64, source: serde_json::Value) -> Result<(), RunError> {
+        if !leads() {
+            return Ok(());
+        }
         let state = CheckpointState {
             step: next,
             source,
@@ -555,9 +498,12 @@ impl<T: TaskHooks> RunLoop<'_, T> {
         if next <= from {
             return Ok(());
         }
+        if !leads() {
+            return Ok(());
+        }
         source.restore(position)?;
         for _ in from..next {
-            source.skip()?;
+            feed::skip_step(source, self.share)?;
         }
         let position = source.position()?;
         self.write_checkpoint(next, position)?;
@@ -571,6 +517,9 @@ impl<T: TaskHooks> RunLoop<'_, T> {
     fn finish(&mut self) -> Result<RunStatus, RunError> {
         if self.interrupted.is_some() {
             return Ok(RunStatus::Interrupted);
+        }
+        if !leads() {
+            return Ok(RunStatus::Complete);
         }
         let at = self
             .stopped_at
