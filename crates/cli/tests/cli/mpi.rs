@@ -92,6 +92,31 @@ fn two_ranks_train_the_run_one_process_trains_on_the_same_batches() {
     assert_eq!(run_dirs(&dir.path().join("results")).len(), 2);
 }
 
+/// Two ranks of `geobatch ARGS` started in `dir`, once the files below `dir/results` are
+/// `ready` (`what` names it when they never are).
+fn started(
+    mpirun: &Path,
+    dir: &Path,
+    args: &[&str],
+    what: &str,
+    ready: impl Fn(&[PathBuf]) -> bool,
+) -> std::process::Child {
+    let child = ranks(mpirun, dir, 2, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !ready(&walk(&dir.join("results"))) {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 /// Steps of the stopped run: a few seconds, so that the stop comes mid-run.
 const STOPPED: &str = "2000";
 
@@ -101,21 +126,10 @@ fn a_stopped_world_checkpoints_once_and_resumes_on_every_rank() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), 1000, "checkpoint_every = 5");
     let args = ["run", cfg.as_str(), "--steps", STOPPED];
-    let child = ranks(&mpirun, dir.path(), 2, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // a stop signal to the launcher, which passes it to every rank, once a checkpoint is there
-    let results = dir.path().join("results");
-    let start = std::time::Instant::now();
-    while !walk(&results)
-        .iter()
-        .any(|p| p.ends_with("checkpoint/state.json"))
-    {
-        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = started(&mpirun, dir.path(), &args, "a checkpoint", |files| {
+        files.iter().any(|p| p.ends_with("checkpoint/state.json"))
+    });
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -160,25 +174,12 @@ fn a_rank_that_dies_ends_the_world_and_the_written_steps_stay_readable() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), 5, "");
     let args = ["run", cfg.as_str(), "--steps", "100000"];
-    let child = ranks(&mpirun, dir.path(), 2, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let results = dir.path().join("results");
-    let start = std::time::Instant::now();
-    while common::walk(&results)
-        .iter()
-        .filter(|p| p.to_string_lossy().contains("steps-"))
-        .count()
-        < 2
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no steps written"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = started(&mpirun, dir.path(), &args, "two parts of steps", |files| {
+        let parts = files
+            .iter()
+            .filter(|p| p.to_string_lossy().contains("steps-"));
+        parts.count() >= 2
+    });
     // rank 1 dies: the geobatch process that is mpirun's child with OMPI_COMM_WORLD_RANK=1
     let pids = String::from_utf8(
         Command::new("pgrep")
