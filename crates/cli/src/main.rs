@@ -124,6 +124,20 @@ fn main() -> ExitCode {
 /// Runs one command; the exit code on success is 0, or [`Exit::Interrupted`] for a job that a
 /// signal stopped early, or [`Exit::LeftOut`] for a report without some runs.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some((launcher, n)) = geobatch_runner::world::launched() {
+        let alone = !matches!(
+            cli.command,
+            Command::Run(_) | Command::List(_) | Command::Example(_) | Command::Validate(_)
+        );
+        if alone {
+            return Err(RunError::Core(geobatch_core::Error::Refused(format!(
+                "this process is one of {n} started by {launcher}: only `geobatch run` trains \
+                 across processes (docs/distributed.md); each of the {n} would do this whole \
+                 job, into the same folders"
+            )))
+            .into());
+        }
+    }
     match cli.command {
         Command::List(a) => plugins::list_command(a),
         Command::Example(a) => plugins::example_command(a),

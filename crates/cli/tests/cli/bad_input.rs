@@ -287,3 +287,30 @@ fn a_dataset_larger_than_memory_is_refused_before_generation() {
         "{out}"
     );
 }
+
+#[test]
+fn a_launcher_s_processes_train_with_run_only() {
+    // what `mpirun -n 2 geobatch sweep` would start: two sweeps racing for the same folders
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::world_config(dir.path(), 1000, "");
+    for args in [
+        vec!["sweep", cfg.as_str()],
+        vec!["batches", cfg.as_str(), "--steps", "3"],
+        vec!["advise", cfg.as_str(), "--steps", "100"],
+    ] {
+        let o = geobatch_with(dir.path(), &args, &[("OMPI_COMM_WORLD_SIZE", "2")]);
+        assert_refused(&o, &["one of 2 started by mpirun", "only `geobatch run`"]);
+    }
+    assert!(
+        walk(dir.path())
+            .iter()
+            .all(|p| !p.starts_with(dir.path().join("results")))
+    );
+    // a launcher of one process is no launcher
+    let o = geobatch_with(
+        dir.path(),
+        &["batches", &cfg, "--steps", "3"],
+        &[("OMPI_COMM_WORLD_SIZE", "1")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
