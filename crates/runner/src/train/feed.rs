@@ -73,10 +73,7 @@ pub type OnBatch<'f, B> = dyn FnMut(u64, &mut Built<B>) -> Result<Flow, RunError
 /// Plans, without collating, the plans of a whole step (every rank's share of it): what a stop
 /// signal's checkpoint replays step by step.
 pub fn skip_step<S: BatchSource>(source: &mut S, share: Share) -> Result<(), Error> {
-    for _ in 0..share.total() {
-        source.skip()?;
-    }
-    Ok(())
+    skip_others(source, share.total()).map(|_| ())
 }
 
 /// Plans `n` plans of other ranks; returns the time taken (ns).
