@@ -314,3 +314,21 @@ fn a_launcher_s_processes_train_with_run_only() {
     );
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn an_accumulation_of_no_batch_or_of_millions_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::world_config(dir.path(), 1000, "");
+    for (value, says) in [
+        ("0", "at least 1"),
+        ("1000000", "at most 4096"),
+        ("-2", "accumulate"),
+    ] {
+        let set = format!("training.accumulate={value}");
+        for command in ["validate", "run"] {
+            let o = geobatch(dir.path(), &[command, &cfg, "--set", &set]);
+            assert_refused(&o, &["training.accumulate", says]);
+        }
+    }
+    assert!(!dir.path().join("results").exists());
+}

@@ -71,6 +71,21 @@ pub fn check_threads(threads: Option<usize>) -> Result<(), String> {
 /// Most kernel threads a run may ask for.
 pub const MAX_THREADS: usize = 1024;
 
+/// Checks `training.accumulate`: at least one batch a step, at most [`MAX_ACCUMULATE`] (each is
+/// a padded batch held in memory for the step).
+pub fn check_accumulate(accumulate: Option<usize>) -> Result<(), String> {
+    match accumulate {
+        Some(0) => Err("training.accumulate = 0: at least 1 batch a step (the default)".into()),
+        Some(a) if a > MAX_ACCUMULATE => Err(format!(
+            "training.accumulate = {a}: at most {MAX_ACCUMULATE} batches a step"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Most batches a process may accumulate in one step.
+pub const MAX_ACCUMULATE: usize = 4096;
+
 /// Checks a `training.device` value's spelling ([`DeviceKind::parse`]); whether this build
 /// can use it is the engine's check, when the model trains.
 pub fn check_device(device: &str) -> Result<(), String> {

@@ -1,7 +1,8 @@
 //! The graph-level config's schema: its tables, their defaults, and its checks.
 
 use super::checks::{
-    check_device, check_experiment_name, check_rounds, check_sinks, check_threads, in_table,
+    check_accumulate, check_device, check_experiment_name, check_rounds, check_sinks,
+    check_threads, in_table,
 };
 use geobatch_core::{
     BatcherSpec, DatasetSpec, EngineTable, ModelSpec, OptimizerSpec, Quirks, SinkSpec, SplitName,
@@ -248,6 +249,7 @@ impl ExperimentConfig {
         check_rounds("training.steps", self.training.steps)?;
         check_device(&self.training.device)?;
         check_threads(self.training.threads)?;
+        check_accumulate(self.training.accumulate)?;
         self.training.engine.check()?;
         geobatch_core::dataset::check_unique("training.eval_splits", &self.training.eval_splits)
             .map_err(|e| e.to_string())?;

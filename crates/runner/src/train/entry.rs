@@ -255,9 +255,6 @@ fn train_on_threads<K: TaskKind>(
 /// on the same config (checked by a sum of its hash, so no rank goes on alone).
 fn share_of<K: TaskKind>(loaded: &Loaded<K>, accumulate: usize) -> Result<Share, RunError> {
     let world = crate::world::current();
-    if accumulate == 0 {
-        return Err(loaded.input_error("training.accumulate must be at least 1"));
-    }
     let share = Share::here(accumulate);
     if share.shared() && matches!(K::TASK, Task::Node) {
         return Err(loaded.input_error(&format!(
