@@ -51,6 +51,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let dir = loaded.run_dir();
     let shown = dir.display();
+    if resume {
+        refuse_another_world(&dir)?;
+    }
     // the lock is held until the run ends: a second process on the folder is refused; in a
     // world of ranks rank 0 holds it and the others follow what it found
     let claim = match world::current().rank() {
@@ -89,6 +92,39 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Claim::Run { .. } | Claim::Busy => {}
     }
     train(&loaded, resume)
+}
+
+/// `--resume` of a run that this world has not started, where the same run was trained by
+/// another number of ranks: refused, naming its folder (a world of W ranks takes W batches a
+/// step: another run, which `--resume` would otherwise start from its first step).
+fn refuse_another_world(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let Some((w, other)) = world::other_worlds(dir).into_iter().next() else {
+        return Ok(());
+    };
+    let here = world::current().size();
+    let ranks = |n: usize| match n {
+        1 => "one process".to_string(),
+        n => format!("{n} ranks"),
+    };
+    let how = match w {
+        1 => "in one process, started without mpirun or srun".to_string(),
+        w => format!("with {w} ranks (mpirun -n {w} or srun -n {w})"),
+    };
+    Err(
+        geobatch_runner::RunError::Core(geobatch_core::Error::Refused(format!(
+            "--resume: this run was trained by {} in {}; {} would be another run (its steps take \
+         {here} batch(es) each, not {w}): resume it {how}, or leave out --resume to start a run \
+         of its own with {}",
+            ranks(w),
+            other.display(),
+            ranks(here),
+            ranks(here),
+        )))
+        .into(),
+    )
 }
 
 /// Trains the claimed run; exit 0, or 130 when a signal stopped it.

@@ -143,6 +143,17 @@ fn a_stopped_world_checkpoints_once_and_resumes_on_every_rank() {
     let state = std::fs::read_to_string(ranked.join("checkpoint/state.json")).unwrap();
     let at: serde_json::Value = serde_json::from_str(&state).unwrap();
     assert_eq!(at["step"].as_u64(), Some(kept as u64), "{said}");
+    // resumed at another world size (one process): refused, naming the ranks' folder, and the
+    // folder left as it was
+    let alone = geobatch(dir.path(), &[&args[..], &["--resume"]].concat());
+    let why = text(&alone);
+    assert!(!alone.status.success(), "{why}");
+    assert!(
+        why.contains("trained by 2 ranks") && why.contains("-w2") && why.contains("mpirun -n 2"),
+        "{why}"
+    );
+    assert_eq!(steps_table(&ranked).len(), kept);
+    assert!(run_dirs(&dir.path().join("results")).len() == 1, "{why}");
     let resumed = output(ranks(
         &mpirun,
         dir.path(),
