@@ -297,31 +297,58 @@ def module_traceback(e):
 SEGMENTS = set()
 
 
+def _parent():
+    """geobatch's pid as it gave it (``GEOBATCH_PARENT``), or None."""
+    parent = os.environ.get("GEOBATCH_PARENT")
+    return int(parent) if parent and parent.isdigit() else None
+
+
+def _after_parent():
+    """What geobatch would have done at its end, done by the worker once it is gone: the
+    segments it was given and its folder (``GEOBATCH_WORKER_DIR``) removed, then its process
+    group killed, children included."""
+    folder = os.environ.get("GEOBATCH_WORKER_DIR")
+    for path in list(SEGMENTS):
+        if os.path.basename(path).startswith("geobatch-batch-"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    if folder and os.path.basename(folder).startswith("geobatch-python-"):
+        shutil.rmtree(folder, ignore_errors=True)
+    os.killpg(0, signal.SIGKILL)
+
+
 def watch_parent():
     """Ends this worker when geobatch is gone. geobatch ends the worker's process group and
     removes its folder and segment however it ends itself, except when it is killed outright
-    (SIGKILL, the OOM killer): then this thread, which sees the parent change, removes the
-    worker's folder (``GEOBATCH_WORKER_DIR``) and the segments it was given, and kills the
-    worker's process group, children included. A module busy in a step still yields to it
-    (Python switches threads every few milliseconds)."""
-    parent = os.environ.get("GEOBATCH_PARENT")
-    folder = os.environ.get("GEOBATCH_WORKER_DIR")
-    if not parent or not parent.isdigit():
+    (SIGKILL, the OOM killer): then this thread, which sees the parent change, does it
+    (:func:`_after_parent`). A module busy in a step still yields to it (Python switches threads
+    every few milliseconds); a worker waiting for a request sees its requests end instead, and
+    :func:`main` does it."""
+    parent = _parent()
+    if parent is None:
         return
-    parent = int(parent)
 
     def watch():
         while os.getppid() == parent:
             time.sleep(0.1)
-        for path in list(SEGMENTS):
-            if os.path.basename(path).startswith("geobatch-batch-"):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-        if folder and os.path.basename(folder).startswith("geobatch-python-"):
-            shutil.rmtree(folder, ignore_errors=True)
-        os.killpg(0, signal.SIGKILL)
+        _after_parent()
 
     threading.Thread(target=watch, name="geobatch-parent", daemon=True).start()
+
+
+def _requests_ended():
+    """The requests ended without a ``close``: geobatch is gone or going (a killed process's
+    pipes close before its children are handed to another parent). Waits up to 2 s for the
+    parent to change, then does what geobatch would have done (the watching thread, a daemon,
+    would not outlive this return)."""
+    parent = _parent()
+    if parent is None:
+        return
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        if os.getppid() != parent:
+            _after_parent()
+        time.sleep(0.02)
 
 
 def main():
@@ -348,7 +375,7 @@ def main():
         req = json.loads(line)
         op = req.get("op")
         if op == "close":
-            break
+            return
         handler = getattr(worker, "op_" + str(op), None)
         try:
             if handler is None:
@@ -360,7 +387,8 @@ def main():
             missing = e.name if isinstance(e, ImportError) else None
             reply(out, {"error": module_traceback(e), "missing": missing})
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                break
+                return
+    _requests_ended()
 
 
 if __name__ == "__main__":

@@ -228,6 +228,25 @@ fn a_killed_node_level_python_run_resumes_exactly() {
         },
     );
     assert!(!killed.success());
+    // the killed run's worker, idle between steps, removed its folder (it was left once)
+    let worker_folders = || {
+        std::fs::read_dir(&work)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("geobatch-python-")
+            })
+            .count()
+    };
+    let t = std::time::Instant::now();
+    while worker_folders() > 0 && t.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        worker_folders(),
+        0,
+        "the killed run's worker folder is left"
+    );
     let o = geobatch(&work, &["run", &cfg, "--resume"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(

@@ -181,9 +181,11 @@ pub fn signal_when_output(
     mut ready: impl FnMut() -> bool,
     name: &str,
 ) -> std::process::Output {
+    // its temporary files (a Python worker's folder) in `dir`, where a test can see them
     let mut child = Command::new(binary())
         .args(args)
         .current_dir(dir)
+        .env("TMPDIR", dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
