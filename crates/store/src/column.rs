@@ -90,7 +90,8 @@ impl MappedColumn {
             path: path.to_path_buf(),
             message,
         };
-        let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+        // a FIFO or a device where a column belongs is refused, not waited on
+        let file = geobatch_datafiles::files::open(path).map_err(|e| StoreError::io(path, e))?;
         let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
         let mut head = [0u8; HEADER];
         file.read_exact_at(&mut head[..HEADER.min(len as usize)], 0)

@@ -89,7 +89,8 @@ impl Manifest {
     /// Reads and checks the manifest of the store in `dir`.
     pub fn read(dir: &Path) -> Result<Manifest, StoreError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))?;
+        let text =
+            geobatch_datafiles::files::read_text(&path).map_err(|e| StoreError::io(&path, e))?;
         let m: Manifest = serde_json::from_str(&text).map_err(|e| StoreError::Format {
             path: path.clone(),
             message: e.to_string(),
@@ -106,22 +107,18 @@ impl Manifest {
         Ok(m)
     }
 
-    /// Writes the manifest into `dir` whole: a reader sees the old one or this one.
+    /// Writes the manifest into `dir` whole, on the disk when this returns: a reader sees the
+    /// old one or this one.
     pub fn write(&self, dir: &Path) -> Result<(), StoreError> {
         let path = dir.join(MANIFEST);
-        let tmp = dir.join(format!("{MANIFEST}.tmp"));
         let text = serde_json::to_string_pretty(self).map_err(|e| StoreError::Format {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        let io = |e| StoreError::io(&path, e);
-        let file = std::fs::File::create(&tmp).map_err(io)?;
-        std::io::Write::write_all(&mut &file, text.as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        // the rename itself made durable
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)
+        geobatch_datafiles::atomic::write_atomic(&path, |file| {
+            std::io::Write::write_all(file, text.as_bytes())?;
+            file.sync_all()
+        })
+        .map_err(|e| StoreError::io(&path, e))
     }
 }

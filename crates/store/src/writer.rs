@@ -66,10 +66,10 @@ impl StoreWriter {
             put.rows(names::NODE_START, &[atoms])?;
             put.rows(names::EDGE_START, &[edges])?;
             put.rows(names::ID_START, &[ids])?;
-            put.rows(
-                names::ID_LEN,
-                &[u32::try_from(id.len()).unwrap_or(u32::MAX)],
-            )?;
+            let id_len = u32::try_from(id.len()).map_err(|_| {
+                StoreError::Refused(format!("structure {g}: an id of {} bytes", id.len()))
+            })?;
+            put.rows(names::ID_LEN, &[id_len])?;
             put.rows(names::CELL, cell.lattice.as_flattened())?;
             put.rows(names::PBC, &cell.pbc.map(u8::from))?;
             put.rows(names::TARGETS, set.targets(g))?;

@@ -213,6 +213,20 @@ fn damaged_files_are_named_with_the_structure_s_row() {
         err.contains("node_start.npy") && err.contains("structure 7"),
         "{err}"
     );
+    // a FIFO where a column belongs: refused by name, not waited on
+    std::fs::remove_file(&positions).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&positions)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = DiskStore::open(tmp.path()).err().unwrap().to_string();
+    assert!(
+        err.contains("positions.npy") && err.contains("FIFO"),
+        "{err}"
+    );
+    std::fs::remove_file(&positions).unwrap();
+    std::fs::write(&positions, &bytes).unwrap();
     // a manifest of another format
     std::fs::write(tmp.path().join("store.json"), "{\"format\": 3}").unwrap();
     let err = DiskStore::open(tmp.path()).err().unwrap().to_string();
