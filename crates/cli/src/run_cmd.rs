@@ -101,7 +101,10 @@ fn refuse_another_world(dir: &std::path::Path) -> anyhow::Result<()> {
     if dir.exists() {
         return Ok(());
     }
-    let Some((w, other)) = world::other_worlds(dir).into_iter().next() else {
+    let Some((w, other)) = geobatch_runner::identity::other_worlds(dir)
+        .into_iter()
+        .next()
+    else {
         return Ok(());
     };
     let here = world::current().size();

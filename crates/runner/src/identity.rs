@@ -66,10 +66,7 @@ impl RunNames<'_> {
     /// `-w<W>` for a world of W ranks (a run of its own: its steps take W times the batches).
     pub fn run_id(&self, job: &str, model: Option<&str>) -> String {
         let model_part = model.map(|m| format!("{m}-")).unwrap_or_default();
-        let world = match crate::world::current().size() {
-            1 => String::new(),
-            w => format!("-w{w}"),
-        };
+        let world = world_suffix(crate::world::current().size());
         format!(
             "{job}-{model_part}{}-bs{}-seed{}-{}{world}",
             self.batcher_label,
@@ -78,6 +75,44 @@ impl RunNames<'_> {
             &self.hash[..10]
         )
     }
+}
+
+/// The end of a run id for a world of `w` ranks: `-w<W>`, nothing for one process.
+fn world_suffix(w: usize) -> String {
+    match w {
+        1 => String::new(),
+        w => format!("-w{w}"),
+    }
+}
+
+/// The folders of the same run trained by another number of ranks, beside `run_dir` (a run's
+/// id ends in `-wW` for a world of W ranks, nothing for one process), with their rank counts:
+/// what `--resume` finds when it is asked to resume at another world size.
+pub fn other_worlds(run_dir: &std::path::Path) -> Vec<(usize, std::path::PathBuf)> {
+    let (Some(parent), Some(name)) = (run_dir.parent(), run_dir.file_name()) else {
+        return Vec::new();
+    };
+    let name = name.to_string_lossy();
+    // a name's (run id without its world, ranks): the inverse of world_suffix
+    let size = |n: &str| -> Option<(String, usize)> {
+        let (base, w) = n.rsplit_once("-w")?;
+        let w: usize = w.parse().ok().filter(|&w| w > 1)?;
+        (format!("{base}{}", world_suffix(w)) == n).then(|| (base.to_string(), w))
+    };
+    let (base, mine) = size(&name).unwrap_or((name.to_string(), 1));
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(usize, std::path::PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let (b, w) = size(&n).unwrap_or((n.clone(), 1));
+            (b == base && w != mine && e.path().is_dir()).then(|| (w, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// Creates the run folder `results_dir/experiment/run_id` (see [`RunNames::run_id`]), writes

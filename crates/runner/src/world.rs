@@ -45,35 +45,6 @@ const LAUNCHERS: [(&str, &str); 3] = [
 /// find each other (MPI's initialisation fails in every one of them).
 const WIRED: [&str; 3] = ["PMIX_RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK"];
 
-/// The folders of the same run trained by another number of ranks, beside `run_dir` (a run's
-/// id ends in `-wW` for a world of W ranks, nothing for one process), with their rank counts:
-/// what `--resume` finds when it is asked to resume at another world size.
-pub fn other_worlds(run_dir: &std::path::Path) -> Vec<(usize, std::path::PathBuf)> {
-    let (Some(parent), Some(name)) = (run_dir.parent(), run_dir.file_name()) else {
-        return Vec::new();
-    };
-    let name = name.to_string_lossy();
-    let size = |n: &str| -> Option<(String, usize)> {
-        let (base, w) = n.rsplit_once("-w")?;
-        let w: usize = w.parse().ok().filter(|&w| w > 1)?;
-        Some((base.to_string(), w))
-    };
-    let (base, mine) = size(&name).unwrap_or((name.to_string(), 1));
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(usize, std::path::PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            let (b, w) = size(&n).unwrap_or((n.clone(), 1));
-            (b == base && w != mine && e.path().is_dir()).then(|| (w, e.path()))
-        })
-        .collect();
-    found.sort();
-    found
-}
-
 /// The launcher that started this process as one of several, and how many: `None` when it runs
 /// alone (no launcher, or a launcher of one process).
 pub fn launched() -> Option<(&'static str, usize)> {
