@@ -371,11 +371,26 @@ def main():
         reply(out, {"error": f"{sys.executable} cannot import {e.name}: {e}", "missing": e.name})
         return
     reply(out, {"ready": PROTOCOL, "python": sys.version.split()[0], "executable": sys.executable})
+    try:
+        closed = serve(worker, requests, out)
+    except BrokenPipeError:
+        # a reply to a geobatch that is gone: a killed process's pipes close before its
+        # children are handed to another parent, so a step that ends then meets a closed pipe
+        closed = False
+    if not closed:
+        _requests_ended()
+
+
+def serve(worker, requests, out):
+    """Answers geobatch's requests: True once it asked to close (or the module was
+    interrupted), False when its requests ended without a close."""
     for line in requests:
+        if not line.endswith(b"\n"):
+            return False  # cut short: geobatch ended while writing it
         req = json.loads(line)
         op = req.get("op")
         if op == "close":
-            return
+            return True
         handler = getattr(worker, "op_" + str(op), None)
         try:
             if handler is None:
@@ -387,8 +402,8 @@ def main():
             missing = e.name if isinstance(e, ImportError) else None
             reply(out, {"error": module_traceback(e), "missing": missing})
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                return
-    _requests_ended()
+                return True
+    return False
 
 
 if __name__ == "__main__":
