@@ -3,6 +3,7 @@
 //! [`GraphParts`].
 
 pub use crate::cell::Cell;
+use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::rules::GraphRule;
 use serde::{Deserialize, Serialize};
@@ -62,15 +63,15 @@ pub struct StoredEdges {
     /// Edge offsets per graph (graphs + 1 entries).
     pub offsets: Vec<u64>,
     /// Sender of each edge, as a node index local to its graph.
-    pub senders: Vec<u32>,
+    pub senders: Column<u32>,
     /// Receiver of each edge, local to its graph; non-decreasing within a graph.
-    pub receivers: Vec<u32>,
+    pub receivers: Column<u32>,
     /// Receiver minus sender position, including the periodic image shift (Angstrom).
-    pub vectors: Vec<[f32; 3]>,
+    pub vectors: Column<[f32; 3]>,
     /// The sender's integer lattice translation `S` of every edge (zero in molecules):
     /// `vector = x_receiver - (x_sender + S . lattice)`; kept only in a set with a
     /// potential's labels (empty otherwise).
-    pub shifts: Vec<[i32; 3]>,
+    pub shifts: Column<[i32; 3]>,
 }
 
 impl Default for StoredEdges {
@@ -78,10 +79,10 @@ impl Default for StoredEdges {
     fn default() -> Self {
         StoredEdges {
             offsets: vec![0],
-            senders: Vec::new(),
-            receivers: Vec::new(),
-            vectors: Vec::new(),
-            shifts: Vec::new(),
+            senders: Column::default(),
+            receivers: Column::default(),
+            vectors: Column::default(),
+            shifts: Column::default(),
         }
     }
 }
@@ -105,11 +106,17 @@ impl StoredEdges {
     /// Graph `g`'s edges of `from` appended.
     fn push_graph(&mut self, from: &StoredEdges, g: usize) {
         let e = from.range(g);
-        self.senders.extend_from_slice(&from.senders[e.clone()]);
-        self.receivers.extend_from_slice(&from.receivers[e.clone()]);
-        self.vectors.extend_from_slice(&from.vectors[e.clone()]);
+        self.senders
+            .to_mut()
+            .extend_from_slice(&from.senders[e.clone()]);
+        self.receivers
+            .to_mut()
+            .extend_from_slice(&from.receivers[e.clone()]);
+        self.vectors
+            .to_mut()
+            .extend_from_slice(&from.vectors[e.clone()]);
         if !from.shifts.is_empty() {
-            self.shifts.extend_from_slice(&from.shifts[e]);
+            self.shifts.to_mut().extend_from_slice(&from.shifts[e]);
         }
         self.offsets.push(self.senders.len() as u64);
     }
@@ -156,9 +163,9 @@ pub struct AtomLabels<'a> {
 #[derive(Debug, Clone)]
 pub struct GraphSet {
     node_offsets: Vec<u32>,
-    atomic_numbers: Vec<u8>,
-    species: Vec<u32>,
-    positions: Vec<[f32; 3]>,
+    atomic_numbers: Column<u8>,
+    species: Column<u32>,
+    positions: Column<[f32; 3]>,
     cells: Vec<Cell>,
     targets: Vec<f32>,
     target_names: Arc<Vec<String>>,
@@ -171,7 +178,7 @@ pub struct GraphSet {
     /// The rule the edges were made by.
     rule: GraphRule,
     /// Per-atom forces when carried (empty otherwise).
-    forces: Vec<[f32; 3]>,
+    forces: Column<[f32; 3]>,
     /// Per-graph stress, row-major 3x3, when carried (zeros where unknown; empty otherwise).
     stress: Vec<[f32; 9]>,
     /// Whether each graph's stress is known (empty when no stress is carried).
@@ -185,11 +192,11 @@ pub struct GraphParts {
     /// Node offsets per graph (graphs + 1 entries, from 0).
     pub node_offsets: Vec<u32>,
     /// Atomic number of every node.
-    pub atomic_numbers: Vec<u8>,
+    pub atomic_numbers: Column<u8>,
     /// Species class of every node (its atomic number's place in `species_classes`).
-    pub species: Vec<u32>,
+    pub species: Column<u32>,
     /// Position of every node (Angstrom).
-    pub positions: Vec<[f32; 3]>,
+    pub positions: Column<[f32; 3]>,
     /// Cell of every graph.
     pub cells: Vec<Cell>,
     /// Targets, `target_names.len()` per graph.
@@ -211,7 +218,7 @@ pub struct GraphParts {
     /// The rule the edges were made by.
     pub rule: GraphRule,
     /// Per-atom forces when carried (empty otherwise).
-    pub forces: Vec<[f32; 3]>,
+    pub forces: Column<[f32; 3]>,
     /// Per-graph stress, row-major 3x3, when carried (empty otherwise).
     pub stress: Vec<[f32; 9]>,
     /// Whether each graph's stress is known (empty when no stress is carried).
@@ -309,7 +316,7 @@ impl GraphSet {
 
     /// The force on every atom (eV/Angstrom), when the set carries forces.
     pub fn forces(&self) -> Option<&[[f32; 3]]> {
-        self.labels.forces.then_some(self.forces.as_slice())
+        self.labels.forces.then_some(&*self.forces)
     }
 
     /// Graph `g`'s stress (eV/Angstrom^3, row-major 3x3), when the set carries stress and `g`
@@ -471,9 +478,9 @@ impl GraphSet {
     pub fn subset(&self, indices: &[u32]) -> GraphSet {
         let mut out = GraphSet {
             node_offsets: vec![0],
-            atomic_numbers: Vec::new(),
-            species: Vec::new(),
-            positions: Vec::new(),
+            atomic_numbers: Column::default(),
+            species: Column::default(),
+            positions: Column::default(),
             cells: Vec::with_capacity(indices.len()),
             targets: Vec::with_capacity(indices.len() * self.n_targets()),
             target_names: Arc::clone(&self.target_names),
@@ -487,7 +494,7 @@ impl GraphSet {
             species_classes: Arc::clone(&self.species_classes),
             labels: self.labels,
             rule: self.rule.clone(),
-            forces: Vec::new(),
+            forces: Column::default(),
             stress: Vec::new(),
             stress_known: Vec::new(),
         };
@@ -495,12 +502,16 @@ impl GraphSet {
             let g = g as usize;
             let nodes = self.node_range(g);
             out.atomic_numbers
+                .to_mut()
                 .extend_from_slice(&self.atomic_numbers[nodes.clone()]);
-            out.species.extend_from_slice(&self.species[nodes.clone()]);
+            out.species
+                .to_mut()
+                .extend_from_slice(&self.species[nodes.clone()]);
             out.positions
+                .to_mut()
                 .extend_from_slice(&self.positions[nodes.clone()]);
             if self.labels.forces {
-                out.forces.extend_from_slice(&self.forces[nodes]);
+                out.forces.to_mut().extend_from_slice(&self.forces[nodes]);
             }
             if self.labels.stress {
                 out.stress.push(self.stress[g]);

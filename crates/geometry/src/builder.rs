@@ -280,9 +280,9 @@ impl GraphSetBuilder {
         }
         GraphSet::from_parts(GraphParts {
             node_offsets: self.node_offsets,
-            atomic_numbers: self.atomic_numbers,
-            species,
-            positions: self.positions,
+            atomic_numbers: self.atomic_numbers.into(),
+            species: species.into(),
+            positions: self.positions.into(),
             cells: self.cells,
             targets: self.targets,
             target_names: self.target_names,
@@ -293,7 +293,7 @@ impl GraphSetBuilder {
             species_classes: classes,
             labels: self.labels,
             rule: rule.clone(),
-            forces: self.forces,
+            forces: self.forces.into(),
             stress: self.stress,
             stress_known: self.stress_known,
         })

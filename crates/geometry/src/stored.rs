@@ -60,10 +60,10 @@ impl GraphSetBuilder {
         progress.done(n_graphs);
         let edges = Edges::Stored(StoredEdges {
             offsets: all.offsets,
-            senders: all.senders,
-            receivers: all.receivers,
-            vectors: all.vectors,
-            shifts: all.shifts,
+            senders: all.senders.into(),
+            receivers: all.receivers.into(),
+            vectors: all.vectors.into(),
+            shifts: all.shifts.into(),
         });
         Ok((edges, all.sizes))
     }

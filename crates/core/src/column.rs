@@ -1,0 +1,157 @@
+//! [`Column`]: one of a graph set's per-atom or per-edge columns, held in memory or read in
+//! place from bytes another crate keeps alive (a memory-mapped store file, `geobatch-store`).
+//! Either way it reads as a slice, so collation, batchers and models never tell them apart;
+//! a mapped column's pages are read only when a batch touches its rows.
+
+use crate::error::{Error, Result};
+use bytemuck::Pod;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Bytes kept alive, unchanged, for as long as a [`Column`] reads them: a memory-mapped file.
+pub trait MappedBytes: Send + Sync {
+    /// The bytes.
+    fn bytes(&self) -> &[u8];
+}
+
+/// Values of type `T`: a vector, or `len` values read in place from a [`MappedBytes`].
+pub struct Column<T>(Repr<T>);
+
+enum Repr<T> {
+    Owned(Vec<T>),
+    Mapped {
+        owner: Arc<dyn MappedBytes>,
+        start: usize,
+        len: usize,
+    },
+}
+
+impl<T: Pod> Column<T> {
+    /// The `len` values at byte `start` of `owner`; refused when they do not fit in its bytes
+    /// or are not aligned for `T`.
+    pub fn mapped(owner: Arc<dyn MappedBytes>, start: usize, len: usize) -> Result<Column<T>> {
+        let bytes = owner.bytes();
+        let end = len
+            .checked_mul(size_of::<T>())
+            .and_then(|n| n.checked_add(start))
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "a mapped column of {len} values at byte {start} does not fit in {} bytes",
+                    bytes.len()
+                ))
+            })?;
+        bytemuck::try_cast_slice::<u8, T>(&bytes[start..end]).map_err(|e| {
+            Error::invalid(format!(
+                "a mapped column at byte {start} cannot be read: {e}"
+            ))
+        })?;
+        Ok(Column(Repr::Mapped { owner, start, len }))
+    }
+
+    /// The values as a vector to change, copied out of the mapping first when mapped.
+    pub fn to_mut(&mut self) -> &mut Vec<T> {
+        if let Repr::Mapped { .. } = self.0 {
+            self.0 = Repr::Owned(self.deref().to_vec());
+        }
+        match &mut self.0 {
+            Repr::Owned(v) => v,
+            Repr::Mapped { .. } => unreachable!("made owned above"),
+        }
+    }
+
+    /// Whether the values are read in place from mapped bytes.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.0, Repr::Mapped { .. })
+    }
+}
+
+impl<T: Pod> Deref for Column<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match &self.0 {
+            Repr::Owned(v) => v,
+            // checked to fit and to be aligned when made; the owner never changes its bytes
+            Repr::Mapped { owner, start, len } => {
+                bytemuck::cast_slice(&owner.bytes()[*start..*start + len * size_of::<T>()])
+            }
+        }
+    }
+}
+
+impl<T> From<Vec<T>> for Column<T> {
+    fn from(v: Vec<T>) -> Self {
+        Column(Repr::Owned(v))
+    }
+}
+
+impl<T> Default for Column<T> {
+    fn default() -> Self {
+        Column(Repr::Owned(Vec::new()))
+    }
+}
+
+impl<T: Clone> Clone for Column<T> {
+    fn clone(&self) -> Self {
+        Column(match &self.0 {
+            Repr::Owned(v) => Repr::Owned(v.clone()),
+            Repr::Mapped { owner, start, len } => Repr::Mapped {
+                owner: Arc::clone(owner),
+                start: *start,
+                len: *len,
+            },
+        })
+    }
+}
+
+impl<T: Pod + PartialEq> PartialEq for Column<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.deref() == other.deref()
+    }
+}
+
+impl<T: Pod> fmt::Debug for Column<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = if self.is_mapped() { "mapped" } else { "owned" };
+        write!(f, "Column({} values, {how})", self.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Bytes(Vec<u8>);
+
+    impl MappedBytes for Bytes {
+        fn bytes(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    fn owner() -> Arc<dyn MappedBytes> {
+        let values: Vec<u32> = (0..8).collect();
+        Arc::new(Bytes(bytemuck::cast_slice(&values).to_vec()))
+    }
+
+    #[test]
+    fn a_mapped_column_reads_as_its_values_and_copies_out_to_change() {
+        let mut c = Column::<u32>::mapped(owner(), 8, 4).unwrap();
+        assert!(c.is_mapped());
+        assert_eq!(&*c, &[2, 3, 4, 5]);
+        assert_eq!(c, Column::from(vec![2, 3, 4, 5]));
+        c.to_mut().push(9);
+        assert!(!c.is_mapped());
+        assert_eq!(&*c, &[2, 3, 4, 5, 9]);
+    }
+
+    #[test]
+    fn a_mapped_column_out_of_its_bytes_or_misaligned_is_refused() {
+        assert!(Column::<u32>::mapped(owner(), 8, 7).is_err());
+        assert!(Column::<u32>::mapped(owner(), usize::MAX, 1).is_err());
+        assert!(Column::<u32>::mapped(owner(), 2, 1).is_err());
+        assert!(Column::<u32>::mapped(owner(), 32, 0).unwrap().is_empty());
+    }
+}
