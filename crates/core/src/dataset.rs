@@ -112,6 +112,18 @@ pub trait DatasetSpec<T: TaskType = GraphLevel>: dyn_clone::DynClone + Debug + S
     fn source_identity(&self, _data_dir: &std::path::Path) -> Result<Option<String>> {
         Ok(None)
     }
+
+    /// Makes the dataset a part at a time, handing each split's structures to `each` in sets
+    /// of about `part` as they are made: what writes a store larger than memory (`geobatch
+    /// data store`). `None` where the plugin cannot (its dataset is then loaded whole).
+    fn for_each_part(
+        &self,
+        _ctx: &DatasetContext,
+        _part: usize,
+        _each: &mut dyn FnMut(SplitName, &GraphSet) -> Result<()>,
+    ) -> Option<Result<()>> {
+        None
+    }
 }
 
 impl<T: TaskType> PluginRole for dyn DatasetSpec<T> {

@@ -4,11 +4,13 @@
 use crate::StoreError;
 use crate::layout::Spec;
 use crate::npy::{self, Element, HEADER};
+use geobatch_core::{Column, MappedBytes};
 use memmap2::Mmap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A column being written.
 pub(crate) struct ColumnWriter {
@@ -75,11 +77,21 @@ fn map(file: &File) -> std::io::Result<Mmap> {
     unsafe { Mmap::map(file) }
 }
 
+/// A column file's map, shared by the sets that read it in place.
+struct Map(Mmap);
+
+impl MappedBytes for Map {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// A committed column, memory-mapped.
 pub(crate) struct MappedColumn {
-    map: Option<Mmap>,
+    map: Option<Arc<Map>>,
     rows: usize,
     per_row: usize,
+    size: usize,
 }
 
 impl MappedColumn {
@@ -115,9 +127,16 @@ impl MappedColumn {
         let map = if rows == 0 {
             None
         } else {
-            Some(map(&file).map_err(|e| StoreError::io(path, e))?)
+            Some(Arc::new(Map(
+                map(&file).map_err(|e| StoreError::io(path, e))?
+            )))
         };
-        Ok(MappedColumn { map, rows, per_row })
+        Ok(MappedColumn {
+            map,
+            rows,
+            per_row,
+            size: spec.size,
+        })
     }
 
     /// The committed rows as elements.
@@ -127,8 +146,18 @@ impl MappedColumn {
             Some(m) => {
                 let end = HEADER + self.rows * self.per_row * size_of::<T>();
                 // aligned: the map starts on a page and the header is a multiple of 64 bytes
-                bytemuck::cast_slice(&m[HEADER..end])
+                bytemuck::cast_slice(&m.0[HEADER..end])
             }
         }
+    }
+
+    /// The committed rows as a set's column of `T` (a whole row, or one element of it), read
+    /// in place: the map stays alive as long as the column.
+    pub(crate) fn column<T: bytemuck::Pod>(&self) -> geobatch_core::Result<Column<T>> {
+        let Some(m) = &self.map else {
+            return Ok(Column::default());
+        };
+        let len = self.rows * self.per_row * self.size / size_of::<T>();
+        Column::mapped(Arc::clone(m) as Arc<dyn MappedBytes>, HEADER, len)
     }
 }

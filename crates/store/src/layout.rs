@@ -64,6 +64,7 @@ pub(crate) fn columns(meta: &StoreMeta) -> Vec<Spec> {
         spec::<u8>(names::PBC, &[3], Graphs),
         spec::<f32>(names::TARGETS, &[meta.target_names.len()], Graphs),
         spec::<u8>(names::NUMBERS, &[], Atoms),
+        spec::<u32>(names::SPECIES, &[], Atoms),
         spec::<f32>(names::POSITIONS, &[3], Atoms),
         spec::<u8>(names::IDS, &[], IdBytes),
     ];

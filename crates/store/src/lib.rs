@@ -6,8 +6,8 @@
 //!   part in memory whatever the store's size, and a run that fails midway leaves every
 //!   committed part readable.
 //! - **Read a batch at a time**: [`DiskStore`] maps the columns; planning reads the size columns
-//!   alone ([`DiskStore::sizes`]), and [`DiskStore::read`] gives a batch's (or a split's)
-//!   structures as an in-memory `GraphSet`, reading only their rows.
+//!   alone ([`DiskStore::sizes`]), and [`DiskStore::set`] is a `GraphSet` whose atom and edge
+//!   columns are read in place, so that collating a batch reads only its rows from the disk.
 //! - **Open to the user's tools**: every column is a `.npy` file NumPy maps as it is
 //!   (`np.load("store/positions.npy", mmap_mode="r")`), the manifest is JSON.
 //!
@@ -19,11 +19,13 @@ mod layout;
 mod manifest;
 pub mod npy;
 mod reader;
+mod splits;
 mod writer;
 
 pub use manifest::{FORMAT, MANIFEST, Manifest, StoreMeta, VERSION};
 pub use reader::DiskStore;
-pub use writer::StoreWriter;
+pub use splits::{SplitWriter, Written, open_splits, split_dir, write_dataset};
+pub use writer::{Classes, StoreWriter};
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +55,8 @@ pub mod names {
     pub const STRESS_KNOWN: &str = "stress_known";
     /// Every atom's atomic number (u8).
     pub const NUMBERS: &str = "numbers";
+    /// Every atom's species class: its element's place in the manifest's `elements` (u32).
+    pub const SPECIES: &str = "species";
     /// Every atom's position (f32, 3; Angstrom).
     pub const POSITIONS: &str = "positions";
     /// Every atom's force (f32, 3; eV/Angstrom), where the store carries forces.

@@ -12,7 +12,7 @@ pub const MANIFEST: &str = "store.json";
 /// The `format` every manifest names.
 pub const FORMAT: &str = "geobatch-store";
 /// The layout version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// What a store holds: its committed counts and the sets' common description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,10 +32,15 @@ pub struct Manifest {
     pub id_bytes: u64,
     /// Commits so far (one per appended part).
     pub commits: u64,
+    /// Whether the writer finished: every structure it was to write is committed (a store
+    /// whose import stopped midway holds the parts committed before, readable, and says so).
+    #[serde(default)]
+    pub finished: bool,
     /// The sets' common description.
     #[serde(flatten)]
     pub meta: StoreMeta,
-    /// The atomic numbers met, ascending: the store's species classes.
+    /// The atomic numbers met, in the order first met: the store's species classes (a class
+    /// keeps its number as structures with new elements are appended).
     pub elements: Vec<u8>,
 }
 
@@ -81,6 +86,7 @@ impl Manifest {
             edges: 0,
             id_bytes: 0,
             commits: 0,
+            finished: false,
             meta,
             elements: Vec::new(),
         }

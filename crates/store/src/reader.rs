@@ -1,9 +1,10 @@
-//! [`DiskStore`]: a committed store, memory-mapped; a batch's structures read as a `GraphSet`.
+//! [`DiskStore`]: a committed store, memory-mapped, and the `GraphSet` that reads it in place.
 
 use crate::column::MappedColumn;
 use crate::manifest::Manifest;
 use crate::npy::Element;
 use crate::{StoreError, layout, names};
+use geobatch_core::Column;
 use geobatch_core::graph::{Cell, Edges, GraphParts, GraphSet, GraphSize, StoredEdges};
 use std::path::{Path, PathBuf};
 
@@ -63,51 +64,89 @@ impl DiskStore {
         self.columns.get(name).map_or(&[], |c| c.values::<T>())
     }
 
-    /// The `rows`th structures (in that order) as an in-memory set, with `classes` as its
-    /// species classes (default: the store's elements). Only their rows are read; a row whose
-    /// data contradicts the store (out of its columns, an id that is not text, a position that
-    /// is not finite) is an error naming the file and the structure's row.
-    pub fn read(&self, rows: &[u32], classes: Option<&[u8]>) -> Result<GraphSet, StoreError> {
-        let classes = classes.unwrap_or(&self.manifest.elements).to_vec();
-        let mut class_of = [u32::MAX; 256];
-        for (i, &z) in classes.iter().enumerate() {
-            class_of[usize::from(z)] = i as u32;
+    /// The column `name` as a set's column read in place (empty where the store keeps none).
+    fn mapped<T: bytemuck::Pod>(&self, name: &str) -> Result<Column<T>, StoreError> {
+        match self.columns.get(name) {
+            None => Ok(Column::default()),
+            Some(c) => c.column::<T>().map_err(|e| StoreError::Format {
+                path: self.file(name),
+                message: e.to_string(),
+            }),
         }
-        let mut parts = self.empty_parts(classes);
-        for &row in rows {
-            self.push_row(&mut parts, row as usize, &class_of)?;
-        }
-        GraphSet::from_parts(parts).map_err(|e| StoreError::Format {
-            path: self.dir.clone(),
-            message: e.to_string(),
-        })
     }
 
-    fn empty_parts(&self, classes: Vec<u8>) -> GraphParts {
-        let meta = &self.manifest.meta;
-        GraphParts {
-            node_offsets: vec![0],
-            atomic_numbers: Vec::new(),
-            species: Vec::new(),
-            positions: Vec::new(),
-            cells: Vec::new(),
-            targets: Vec::new(),
-            target_names: meta.target_names.clone(),
-            ids: String::new(),
-            id_offsets: vec![0],
-            edges: if meta.stored_edges {
-                Edges::Stored(StoredEdges::default())
-            } else {
-                Edges::Full
-            },
-            sizes: Vec::new(),
-            species_classes: classes,
-            labels: meta.labels,
-            rule: meta.rule.clone(),
-            forces: Vec::new(),
-            stress: Vec::new(),
-            stress_known: Vec::new(),
+    /// The whole store as a set: its atom and edge columns (numbers, species, positions, forces,
+    /// edges) read in place, so that a batch reads only its own rows from the disk; the
+    /// structures' own columns (sizes, cells, targets, ids, stress) held in memory, checked to
+    /// agree with each other (a row that does not is named with its file). The species classes
+    /// are the store's elements.
+    pub fn set(&self) -> Result<GraphSet, StoreError> {
+        self.set_classed(&self.manifest.elements)
+    }
+
+    /// As [`DiskStore::set`], with the species classes `classes`, which go on from the store's
+    /// (the classes of a data set's other splits, written with this one).
+    pub fn set_classed(&self, classes: &[u8]) -> Result<GraphSet, StoreError> {
+        let m = &self.manifest;
+        if !classes.starts_with(&m.elements) {
+            return Err(StoreError::Refused(format!(
+                "{}: species classes {classes:?} asked of a store that numbers them {:?}",
+                self.dir.display(),
+                m.elements
+            )));
         }
+        let (node_offsets, sizes) = self.offsets()?;
+        let edges = if m.meta.stored_edges {
+            Edges::Stored(StoredEdges {
+                offsets: self.edge_offsets()?,
+                senders: self.mapped(names::SENDERS)?,
+                receivers: self.mapped(names::RECEIVERS)?,
+                vectors: self.mapped(names::VECTORS)?,
+                shifts: self.mapped(names::SHIFTS)?,
+            })
+        } else {
+            Edges::Full
+        };
+        let (ids, id_offsets) = self.ids()?;
+        let (stress, stress_known) = if m.meta.labels.stress {
+            let stress: &[[f32; 9]] = bytemuck::cast_slice(self.col::<f32>(names::STRESS));
+            let known = self.col::<u8>(names::STRESS_KNOWN);
+            (stress.to_vec(), known.iter().map(|&k| k != 0).collect())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let cells: &[[[f64; 3]; 3]] = bytemuck::cast_slice(self.col::<f64>(names::CELL));
+        let pbc: &[[u8; 3]] = bytemuck::cast_slice(self.col::<u8>(names::PBC));
+        GraphSet::from_parts(GraphParts {
+            node_offsets,
+            atomic_numbers: self.mapped(names::NUMBERS)?,
+            species: self.mapped(names::SPECIES)?,
+            positions: self.mapped(names::POSITIONS)?,
+            cells: cells
+                .iter()
+                .zip(pbc)
+                .map(|(&lattice, p)| Cell {
+                    lattice,
+                    pbc: p.map(|b| b != 0),
+                })
+                .collect(),
+            targets: self.col::<f32>(names::TARGETS).to_vec(),
+            target_names: m.meta.target_names.clone(),
+            ids,
+            id_offsets,
+            edges,
+            sizes,
+            species_classes: classes.to_vec(),
+            labels: m.meta.labels,
+            rule: m.meta.rule.clone(),
+            forces: self.mapped(names::FORCES)?,
+            stress,
+            stress_known,
+        })
+        .map_err(|e| StoreError::Format {
+            path: self.dir.join(crate::MANIFEST),
+            message: e.to_string(),
+        })
     }
 
     /// The file of column `name`, for errors.
@@ -122,153 +161,167 @@ impl DiskStore {
         }
     }
 
-    /// Row `g`'s range in a per-atom (or per-edge, per-byte) column of `total` rows.
-    fn range(
+    /// Offsets from a structure's count column, its start column checked against them: each
+    /// structure starts where the one before ended, and the last ends at `total`.
+    fn cumulative(
         &self,
-        start: &str,
-        g: usize,
-        n: u64,
+        count: &[u32],
+        start: &'static str,
         total: u64,
-    ) -> Result<std::ops::Range<usize>, StoreError> {
-        let s = self.col::<u64>(start)[g];
-        match s.checked_add(n) {
-            Some(end) if end <= total => Ok(s as usize..end as usize),
-            _ => Err(self.bad(
-                start,
-                g,
-                format!("rows {s}..{s}+{n} lie outside the {total} the store holds"),
-            )),
-        }
-    }
-
-    fn push_row(
-        &self,
-        p: &mut GraphParts,
-        g: usize,
-        class_of: &[u32; 256],
-    ) -> Result<(), StoreError> {
-        if g >= self.len() {
-            return Err(StoreError::Refused(format!(
-                "{}: structure {g} asked of a store of {}",
-                self.dir.display(),
-                self.len()
-            )));
-        }
-        let n_node = self.col::<u32>(names::N_NODE)[g];
-        let n_edge = self.col::<u32>(names::N_EDGE)[g];
-        self.push_atoms(p, g, n_node, class_of)?;
-        self.push_structure(p, g)?;
-        if let Edges::Stored(e) = &mut p.edges {
-            self.push_edges(e, g, n_node, n_edge)?;
-        }
-        p.sizes.push(GraphSize {
-            nodes: n_node,
-            edges: n_edge,
-        });
-        Ok(())
-    }
-
-    /// Structure `g`'s atoms: numbers, species classes, positions, forces.
-    fn push_atoms(
-        &self,
-        p: &mut GraphParts,
-        g: usize,
-        n_node: u32,
-        class_of: &[u32; 256],
-    ) -> Result<(), StoreError> {
-        let m = &self.manifest;
-        let atoms = self.range(names::NODE_START, g, u64::from(n_node), m.atoms)?;
-        let numbers = &self.col::<u8>(names::NUMBERS)[atoms.clone()];
-        for &z in numbers {
-            let class = class_of[usize::from(z)];
-            if class == u32::MAX {
+    ) -> Result<Vec<u64>, StoreError> {
+        let starts = self.col::<u64>(start);
+        let mut offsets = Vec::with_capacity(count.len() + 1);
+        let mut end = 0u64;
+        offsets.push(0);
+        for (g, (&n, &s)) in count.iter().zip(starts).enumerate() {
+            if s != end {
                 return Err(self.bad(
-                    names::NUMBERS,
+                    start,
                     g,
-                    format!("element {z} is not a species class"),
+                    format!("starts at row {s}, where the structure before ends at {end}"),
                 ));
             }
-            p.species.push(class);
-        }
-        p.atomic_numbers.extend_from_slice(numbers);
-        let positions: &[[f32; 3]] = bytemuck::cast_slice(self.col::<f32>(names::POSITIONS));
-        let positions = &positions[atoms.clone()];
-        if let Some(i) = positions
-            .iter()
-            .position(|r| r.iter().any(|x| !x.is_finite()))
-        {
-            return Err(self.bad(
-                names::POSITIONS,
-                g,
-                format!("atom {i}'s position is not finite"),
-            ));
-        }
-        p.positions.extend_from_slice(positions);
-        if m.meta.labels.forces {
-            let forces: &[[f32; 3]] = bytemuck::cast_slice(self.col::<f32>(names::FORCES));
-            p.forces.extend_from_slice(&forces[atoms]);
-        }
-        p.node_offsets.push(p.atomic_numbers.len() as u32);
-        Ok(())
-    }
-
-    /// Structure `g`'s own fields: cell, targets, stress, id.
-    fn push_structure(&self, p: &mut GraphParts, g: usize) -> Result<(), StoreError> {
-        let m = &self.manifest;
-        let cells: &[[[f64; 3]; 3]] = bytemuck::cast_slice(self.col::<f64>(names::CELL));
-        let pbc: &[[u8; 3]] = bytemuck::cast_slice(self.col::<u8>(names::PBC));
-        p.cells.push(Cell {
-            lattice: cells[g],
-            pbc: pbc[g].map(|b| b != 0),
-        });
-        let t = m.meta.target_names.len();
-        p.targets
-            .extend_from_slice(&self.col::<f32>(names::TARGETS)[g * t..(g + 1) * t]);
-        if m.meta.labels.stress {
-            let stress: &[[f32; 9]] = bytemuck::cast_slice(self.col::<f32>(names::STRESS));
-            p.stress.push(stress[g]);
-            p.stress_known
-                .push(self.col::<u8>(names::STRESS_KNOWN)[g] != 0);
-        }
-        let id_len = u64::from(self.col::<u32>(names::ID_LEN)[g]);
-        let bytes = self.range(names::ID_START, g, id_len, m.id_bytes)?;
-        let id = std::str::from_utf8(&self.col::<u8>(names::IDS)[bytes])
-            .map_err(|_| self.bad(names::IDS, g, "its id is not UTF-8 text".into()))?;
-        p.ids.push_str(id);
-        p.id_offsets.push(p.ids.len() as u32);
-        Ok(())
-    }
-
-    /// Structure `g`'s stored edges, their atoms checked to lie in the structure.
-    fn push_edges(
-        &self,
-        e: &mut StoredEdges,
-        g: usize,
-        n_node: u32,
-        n_edge: u32,
-    ) -> Result<(), StoreError> {
-        let m = &self.manifest;
-        let r = self.range(names::EDGE_START, g, u64::from(n_edge), m.edges)?;
-        let local = |name: &str| -> Result<&[u32], StoreError> {
-            let v = &self.col::<u32>(name)[r.clone()];
-            match v.iter().find(|&&i| i >= n_node) {
-                Some(i) => Err(self.bad(
-                    name,
+            end += u64::from(n);
+            if end > total {
+                return Err(self.bad(
+                    start,
                     g,
-                    format!("an edge's atom {i} in a structure of {n_node}"),
-                )),
-                None => Ok(v),
+                    format!("rows {s}..{end} lie outside the {total} the store holds"),
+                ));
             }
-        };
-        e.senders.extend_from_slice(local(names::SENDERS)?);
-        e.receivers.extend_from_slice(local(names::RECEIVERS)?);
-        let vectors: &[[f32; 3]] = bytemuck::cast_slice(self.col::<f32>(names::VECTORS));
-        e.vectors.extend_from_slice(&vectors[r.clone()]);
-        if m.meta.shifts {
-            let shifts: &[[i32; 3]] = bytemuck::cast_slice(self.col::<i32>(names::SHIFTS));
-            e.shifts.extend_from_slice(&shifts[r]);
+            offsets.push(end);
         }
-        e.offsets.push(e.senders.len() as u64);
+        if end != total {
+            return Err(StoreError::Format {
+                path: self.file(start),
+                message: format!("the structures hold {end} rows of the {total} committed"),
+            });
+        }
+        Ok(offsets)
+    }
+
+    /// Node offsets (a set's are 32-bit) and sizes; a full graph's edge count is its pairs.
+    fn offsets(&self) -> Result<(Vec<u32>, Vec<GraphSize>), StoreError> {
+        let n_node = self.col::<u32>(names::N_NODE);
+        let offsets = self.cumulative(n_node, names::NODE_START, self.manifest.atoms)?;
+        let offsets = offsets
+            .into_iter()
+            .map(u32::try_from)
+            .collect::<Result<Vec<u32>, _>>()
+            .map_err(|_| {
+                StoreError::Refused(format!(
+                    "{}: {} atoms, more than a set holds ({}); split the data into stores of \
+                     fewer atoms",
+                    self.dir.display(),
+                    self.manifest.atoms,
+                    u32::MAX
+                ))
+            })?;
+        let sizes = self.sizes();
+        if !self.manifest.meta.stored_edges {
+            let pairs = |n: u32| u64::from(n) * u64::from(n.saturating_sub(1));
+            if let Some(g) = sizes
+                .iter()
+                .position(|s| u64::from(s.edges) != pairs(s.nodes))
+            {
+                return Err(self.bad(
+                    names::N_EDGE,
+                    g,
+                    format!(
+                        "{} edges for all pairs of {} atoms",
+                        sizes[g].edges, sizes[g].nodes
+                    ),
+                ));
+            }
+        }
+        Ok((offsets, sizes))
+    }
+
+    /// Edge offsets of stored edges.
+    fn edge_offsets(&self) -> Result<Vec<u64>, StoreError> {
+        let n_edge = self.col::<u32>(names::N_EDGE);
+        self.cumulative(n_edge, names::EDGE_START, self.manifest.edges)
+    }
+
+    /// The ids, concatenated, and their offsets; an id that is not UTF-8 text is named.
+    fn ids(&self) -> Result<(String, Vec<u32>), StoreError> {
+        let offsets = self.cumulative(
+            self.col::<u32>(names::ID_LEN),
+            names::ID_START,
+            self.manifest.id_bytes,
+        )?;
+        let offsets: Vec<u32> = offsets
+            .into_iter()
+            .map(u32::try_from)
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                StoreError::Refused(format!(
+                    "{}: ids of {} bytes, more than a set holds",
+                    self.dir.display(),
+                    self.manifest.id_bytes
+                ))
+            })?;
+        let ids = String::from_utf8(self.col::<u8>(names::IDS).to_vec()).map_err(|e| {
+            let at = e.utf8_error().valid_up_to() as u32;
+            let g = offsets.partition_point(|&o| o <= at).saturating_sub(1);
+            self.bad(names::IDS, g, "its id is not UTF-8 text".into())
+        })?;
+        Ok((ids, offsets))
+    }
+
+    /// Reads every atom and edge row once and checks what a batch relies on: each species
+    /// class names the atom's element, positions (and forces) are finite, and every stored
+    /// edge joins two atoms of its own structure. The first row that does not is named with
+    /// its file. Sets appended by a writer were checked when they were built; this finds a
+    /// file damaged since.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let set = self.set()?;
+        let classes = &self.manifest.elements;
+        let (numbers, species) = (set.atomic_numbers(), set.species());
+        let positions = set.positions();
+        for g in 0..set.len() {
+            let atoms = set.node_range(g);
+            for i in atoms.clone() {
+                let class = species[i] as usize;
+                if classes.get(class) != Some(&numbers[i]) {
+                    return Err(self.bad(
+                        names::SPECIES,
+                        g,
+                        format!(
+                            "atom {}: class {class} where its element is {}",
+                            i - atoms.start,
+                            numbers[i]
+                        ),
+                    ));
+                }
+            }
+            let non_finite = geobatch_core::graph::non_finite_row;
+            if let Some(m) = non_finite(&positions[atoms.clone()], "position") {
+                return Err(self.bad(names::POSITIONS, g, m));
+            }
+            if let Some(m) = set
+                .forces()
+                .and_then(|f| non_finite(&f[atoms.clone()], "force"))
+            {
+                return Err(self.bad(names::FORCES, g, m));
+            }
+            if let Edges::Stored(e) = set.edges() {
+                let n = atoms.len() as u32;
+                let r = e.range(g);
+                for (name, column) in [
+                    (names::SENDERS, &e.senders),
+                    (names::RECEIVERS, &e.receivers),
+                ] {
+                    if let Some(i) = column[r.clone()].iter().find(|&&i| i >= n) {
+                        return Err(self.bad(
+                            name,
+                            g,
+                            format!("an edge's atom {i} in a structure of {n} atoms"),
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }

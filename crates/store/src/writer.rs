@@ -15,7 +15,42 @@ pub struct StoreWriter {
     dir: PathBuf,
     columns: HashMap<&'static str, ColumnWriter>,
     manifest: Manifest,
-    elements: [bool; 256],
+    /// The species classes met so far.
+    classes: Classes,
+}
+
+/// Species classes numbered in the order their elements are first met, so that appending
+/// never renumbers one; shared by the stores of one data set's splits ([`crate::SplitWriter`]).
+#[derive(Debug, Clone)]
+pub struct Classes {
+    class_of: [u32; 256],
+    elements: Vec<u8>,
+}
+
+impl Default for Classes {
+    fn default() -> Self {
+        Classes {
+            class_of: [u32::MAX; 256],
+            elements: Vec::new(),
+        }
+    }
+}
+
+impl Classes {
+    /// Element `z`'s class, the next one where it is met first.
+    fn class(&mut self, z: u8) -> u32 {
+        let c = &mut self.class_of[usize::from(z)];
+        if *c == u32::MAX {
+            *c = self.elements.len() as u32;
+            self.elements.push(z);
+        }
+        *c
+    }
+
+    /// The elements met, class by class.
+    pub fn elements(&self) -> &[u8] {
+        &self.elements
+    }
 }
 
 impl StoreWriter {
@@ -40,8 +75,17 @@ impl StoreWriter {
             dir: dir.to_path_buf(),
             columns,
             manifest,
-            elements: [false; 256],
+            classes: Classes::default(),
         })
+    }
+
+    /// Appends every structure of `set`, which must be described as the store is, numbering
+    /// species with `classes` (shared with other stores) instead of the store's own.
+    pub fn append_with(&mut self, set: &GraphSet, classes: &mut Classes) -> Result<(), StoreError> {
+        std::mem::swap(&mut self.classes, classes);
+        let done = self.append(set);
+        std::mem::swap(&mut self.classes, classes);
+        done
     }
 
     /// Appends every structure of `set`, which must be described as the store is.
@@ -81,6 +125,8 @@ impl StoreWriter {
             }
             let numbers = &set.atomic_numbers()[nodes.clone()];
             put.rows(names::NUMBERS, numbers)?;
+            let species: Vec<u32> = numbers.iter().map(|&z| self.classes.class(z)).collect();
+            put.rows(names::SPECIES, &species)?;
             put.rows(
                 names::POSITIONS,
                 set.positions()[nodes.clone()].as_flattened(),
@@ -88,9 +134,6 @@ impl StoreWriter {
             if let Some(f) = set.forces() {
                 put.rows(names::FORCES, f[nodes.clone()].as_flattened())?;
             }
-            numbers
-                .iter()
-                .for_each(|&z| self.elements[usize::from(z)] = true);
             if let Edges::Stored(e) = set.edges() {
                 let r = e.range(g);
                 put.rows(names::SENDERS, &e.senders[r.clone()])?;
@@ -105,6 +148,7 @@ impl StoreWriter {
             ids += id.len() as u64;
         }
         m.graphs += set.len() as u64;
+        m.elements = self.classes.elements.clone();
         (m.atoms, m.edges, m.id_bytes) = (atoms, edges, ids);
         Ok(())
     }
@@ -117,15 +161,13 @@ impl StoreWriter {
         }
         let m = &mut self.manifest;
         m.commits += 1;
-        m.elements = (0..=255u8)
-            .filter(|&z| self.elements[usize::from(z)])
-            .collect();
         m.write(&self.dir)?;
         Ok(&self.manifest)
     }
 
     /// Commits what is left and returns the store's manifest.
     pub fn finish(mut self) -> Result<Manifest, StoreError> {
+        self.manifest.finished = true;
         self.commit()?;
         Ok(self.manifest)
     }

@@ -74,7 +74,13 @@ fn assert_same_structure(a: &GraphSet, i: usize, b: &GraphSet, j: usize) {
         a.atomic_numbers()[na.clone()],
         b.atomic_numbers()[nb.clone()]
     );
-    assert_eq!(a.species()[na.clone()], b.species()[nb.clone()]);
+    let elements = |s: &GraphSet, r: std::ops::Range<usize>| -> Vec<u8> {
+        s.species()[r]
+            .iter()
+            .map(|&c| s.species_classes()[c as usize])
+            .collect()
+    };
+    assert_eq!(elements(a, na.clone()), elements(b, nb.clone()));
     assert_eq!(a.positions()[na.clone()], b.positions()[nb.clone()]);
     assert_eq!(
         a.forces().map(|f| &f[na.clone()]),
@@ -113,12 +119,17 @@ fn molecules_written_in_parts_read_back_row_for_row_in_any_order() {
     write_parts(tmp.path(), &parts.iter().collect::<Vec<_>>());
     let store = DiskStore::open(tmp.path()).unwrap();
     assert_eq!(store.len(), 66);
-    assert_eq!(store.manifest().elements, [1, 6, 7, 8]);
+    // classes in the order the elements were first met: appending never renumbers one
+    let mut elements = store.manifest().elements.clone();
+    let first = parts[0].atomic_numbers()[0];
+    assert_eq!(elements[0], first);
+    elements.sort_unstable();
+    assert_eq!(elements, [1, 6, 7, 8]);
     let sizes: Vec<_> = parts.iter().flat_map(|p| p.sizes().to_vec()).collect();
     assert_eq!(store.sizes(), sizes);
-    let all = store
-        .read(&(0..66).collect::<Vec<u32>>(), Some(&[1, 6, 7, 8]))
-        .unwrap();
+    let all = store.set().unwrap();
+    assert_eq!(all.species_classes(), store.manifest().elements);
+    store.check().unwrap();
     let whole = |g: usize| match g {
         0..40 => (&parts[0], g),
         40 => (&parts[1], 0),
@@ -130,7 +141,7 @@ fn molecules_written_in_parts_read_back_row_for_row_in_any_order() {
     }
     // a batch's rows, out of order and repeated
     let rows = [65u32, 3, 40, 3, 17];
-    let batch = store.read(&rows, Some(&[1, 6, 7, 8])).unwrap();
+    let batch = all.subset(&rows);
     for (j, &g) in rows.iter().enumerate() {
         let (set, i) = whole(g as usize);
         assert_same_structure(set, i, &batch, j);
@@ -144,7 +155,8 @@ fn periodic_cells_keep_forces_stress_and_their_edges_shifts() {
     write_parts(tmp.path(), &[&set]);
     let store = DiskStore::open(tmp.path()).unwrap();
     assert!(store.manifest().meta.shifts && store.manifest().meta.stored_edges);
-    let back = store.read(&(0..9).collect::<Vec<u32>>(), None).unwrap();
+    let back = store.set().unwrap();
+    store.check().unwrap();
     assert_eq!(back.labels(), set.labels());
     for g in 0..9 {
         assert_same_structure(&set, g, &back, g);
@@ -207,12 +219,50 @@ fn damaged_files_are_named_with_the_structure_s_row() {
     s[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
     std::fs::write(&starts, &s).unwrap();
     let store = DiskStore::open(tmp.path()).unwrap();
-    assert!(store.read(&[0, 6], None).is_ok());
-    let err = store.read(&[7], None).err().unwrap().to_string();
+    let err = store.set().err().unwrap().to_string();
     assert!(
         err.contains("node_start.npy") && err.contains("structure 7"),
         "{err}"
     );
+    let fixed = u64::from(set.node_offsets()[7]).to_le_bytes();
+    s[at..at + 8].copy_from_slice(&fixed);
+    std::fs::write(&starts, &s).unwrap();
+    DiskStore::open(tmp.path()).unwrap().check().unwrap();
+    // an atom's species class that is not its element, a position that is not a number:
+    // the store opens, and a check names the file and the structure
+    let species = tmp.path().join(format!("{}.npy", names::SPECIES));
+    let good = std::fs::read(&species).unwrap();
+    let mut bad = good.clone();
+    let atom = set.node_offsets()[5] as usize + 1;
+    let at = geobatch_store::npy::HEADER + 4 * atom;
+    bad[at..at + 4].copy_from_slice(&77u32.to_le_bytes());
+    std::fs::write(&species, &bad).unwrap();
+    let err = DiskStore::open(tmp.path())
+        .unwrap()
+        .check()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("species.npy") && err.contains("structure 5") && err.contains("class 77"),
+        "{err}"
+    );
+    std::fs::write(&species, &good).unwrap();
+    let mut bad = bytes.clone();
+    let at = geobatch_store::npy::HEADER + 12 * set.node_offsets()[9] as usize;
+    bad[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&positions, &bad).unwrap();
+    let err = DiskStore::open(tmp.path())
+        .unwrap()
+        .check()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("positions.npy") && err.contains("structure 9") && err.contains("not finite"),
+        "{err}"
+    );
+    std::fs::write(&positions, &bytes).unwrap();
     // a FIFO where a column belongs: refused by name, not waited on
     std::fs::remove_file(&positions).unwrap();
     let made = std::process::Command::new("mkfifo")
