@@ -14,14 +14,16 @@
 //!   1.2 Angstrom apart, where they can be).
 
 pub mod pair;
+mod parts;
+mod structures;
 
 use geobatch_core::{
-    AtomLabels, Cell, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, LabelKinds,
+    AtomLabels, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, GraphSet, LabelKinds,
     Result, SplitName, SplitSpec, plugin_options,
 };
 use geobatch_geometry::GraphSetBuilder;
 use geobatch_process::progress::Progress;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
@@ -190,229 +192,106 @@ impl SyntheticSpec {
     /// Generates the whole pool (before splitting), in generation order.
     pub fn generate(&self, seed: u64) -> Result<GraphSet> {
         self.validate()?;
-        let dist = self.sizes();
-        let normal = Normal::new(dist.mean, dist.sd.max(1e-9))
-            .map_err(|e| Error::invalid(format!("dataset.nodes: {e}")))?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let target = match self.labels {
-            Some(PairLabels::Morse) => "energy",
-            None => self.family.target(),
-        };
-        let morse = pair::Morse::default();
-        let mut b = GraphSetBuilder::new(vec![target.to_string()]).carrying(LabelKinds {
-            forces: self.labels.is_some(),
-            stress: self.labels.is_some() && self.family == Family::Crystals,
-        });
-        let mut z = Vec::new();
-        let mut pos = Vec::new();
+        let mut maker = Maker::new(self, seed)?;
+        let mut b = maker.builder();
         let mut progress = Progress::new("generating synthetic graphs", Some(self.graphs));
         for g in 0..self.graphs {
             if g.is_multiple_of(4096) {
                 geobatch_process::stop::check("generating the synthetic graphs")?;
                 progress.at(g);
             }
-            let n = loop {
-                let x = normal.sample(&mut rng).round();
-                if x >= f64::from(dist.min) && x <= f64::from(dist.max) {
-                    break x as usize;
-                }
-            };
-            let (cell, y) = match self.family {
-                Family::Molecules => {
-                    molecule(&mut rng, n, &mut z, &mut pos);
-                    (None, molecule_energy(&z, &pos))
-                }
-                Family::Crystals => {
-                    let apart = if self.labels.is_some() { 1.2 } else { 0.0 };
-                    let cell = crystal(&mut rng, n, apart, &mut z, &mut pos);
-                    (Some(cell), crystal_energy(&z))
-                }
-            };
-            let exact: Vec<[f64; 3]> = pos.iter().map(|p| p.map(f64::from)).collect();
-            let id = format!("synthetic-{g}");
-            match self.labels {
-                None => b.push(&id, &z, &exact, cell, &[y])?,
-                Some(PairLabels::Morse) => {
-                    let l = morse
-                        .label(&exact, cell.as_ref())
-                        .map_err(|m| Error::GraphRule {
-                            graph: id.clone(),
-                            message: m,
-                        })?;
-                    let labels = AtomLabels {
-                        forces: Some(&l.forces),
-                        stress: l.stress,
-                    };
-                    b.push_labelled(&id, &z, &exact, cell, &[l.energy as f32], labels)?;
-                }
-            }
+            maker.push(g, &mut b)?;
         }
         progress.done(self.graphs);
         b.build(&self.rule(), None)
     }
 }
 
+/// Makes the structures of one spec and seed one after another, each the same whether the
+/// pool is made whole or a part at a time.
+pub(crate) struct Maker<'a> {
+    spec: &'a SyntheticSpec,
+    dist: SizeDist,
+    normal: Normal<f64>,
+    rng: ChaCha8Rng,
+    morse: pair::Morse,
+    z: Vec<u8>,
+    pos: Vec<[f32; 3]>,
+}
+
+impl<'a> Maker<'a> {
+    pub(crate) fn new(spec: &'a SyntheticSpec, seed: u64) -> Result<Self> {
+        let dist = spec.sizes();
+        let normal = Normal::new(dist.mean, dist.sd.max(1e-9))
+            .map_err(|e| Error::invalid(format!("dataset.nodes: {e}")))?;
+        Ok(Maker {
+            spec,
+            dist,
+            normal,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            morse: pair::Morse::default(),
+            z: Vec::new(),
+            pos: Vec::new(),
+        })
+    }
+
+    /// An empty builder of the spec's targets and labels.
+    pub(crate) fn builder(&self) -> GraphSetBuilder {
+        let target = match self.spec.labels {
+            Some(PairLabels::Morse) => "energy",
+            None => self.spec.family.target(),
+        };
+        GraphSetBuilder::new(vec![target.to_string()]).carrying(LabelKinds {
+            forces: self.spec.labels.is_some(),
+            stress: self.spec.labels.is_some() && self.spec.family == Family::Crystals,
+        })
+    }
+
+    /// Makes structure `g` (the next one) into `b`.
+    pub(crate) fn push(&mut self, g: usize, b: &mut GraphSetBuilder) -> Result<()> {
+        let (dist, rng) = (self.dist, &mut self.rng);
+        let n = loop {
+            let x = self.normal.sample(rng).round();
+            if x >= f64::from(dist.min) && x <= f64::from(dist.max) {
+                break x as usize;
+            }
+        };
+        let (z, pos) = (&mut self.z, &mut self.pos);
+        let (cell, y) = match self.spec.family {
+            Family::Molecules => {
+                structures::molecule(rng, n, z, pos);
+                (None, structures::molecule_energy(z, pos))
+            }
+            Family::Crystals => {
+                let apart = if self.spec.labels.is_some() { 1.2 } else { 0.0 };
+                let cell = structures::crystal(rng, n, apart, z, pos);
+                (Some(cell), structures::crystal_energy(z))
+            }
+        };
+        let exact: Vec<[f64; 3]> = pos.iter().map(|p| p.map(f64::from)).collect();
+        let id = format!("synthetic-{g}");
+        match self.spec.labels {
+            None => b.push(&id, z, &exact, cell, &[y]),
+            Some(PairLabels::Morse) => {
+                let l = self
+                    .morse
+                    .label(&exact, cell.as_ref())
+                    .map_err(|m| Error::GraphRule {
+                        graph: id.clone(),
+                        message: m,
+                    })?;
+                let labels = AtomLabels {
+                    forces: Some(&l.forces),
+                    stress: l.stress,
+                };
+                b.push_labelled(&id, z, &exact, cell, &[l.energy as f32], labels)
+            }
+        }
+    }
+}
+
 /// The most atoms of one synthetic molecule (its generation is quadratic in them).
 pub const MAX_MOLECULE_ATOMS: u32 = 10_000;
-
-/// QM9's elements with roughly QM9's atom proportions.
-const MOLECULE_ELEMENTS: [(u8, f64); 5] =
-    [(1, 0.51), (6, 0.35), (7, 0.056), (8, 0.078), (9, 0.006)];
-/// Elements crystals are drawn from.
-const CRYSTAL_ELEMENTS: [u8; 20] = [
-    3, 8, 9, 11, 12, 13, 14, 15, 16, 17, 19, 20, 22, 26, 29, 30, 31, 34, 38, 56,
-];
-
-fn molecule(rng: &mut ChaCha8Rng, n: usize, z: &mut Vec<u8>, pos: &mut Vec<[f32; 3]>) {
-    z.clear();
-    pos.clear();
-    let total: f64 = MOLECULE_ELEMENTS.iter().map(|e| e.1).sum();
-    // Start with a heavy atom, as every QM9 molecule has one.
-    for i in 0..n {
-        let elem = if i == 0 {
-            6
-        } else {
-            let mut u = rng.random::<f64>() * total;
-            MOLECULE_ELEMENTS
-                .iter()
-                .find(|(_, p)| {
-                    u -= p;
-                    u <= 0.0
-                })
-                .map_or(1, |e| e.0)
-        };
-        z.push(elem);
-        if i == 0 {
-            pos.push([0.0; 3]);
-            continue;
-        }
-        let mut placed = None;
-        for _ in 0..100 {
-            let anchor = pos[rng.random_range(0..pos.len())];
-            let dir = loop {
-                let v: [f64; 3] = [
-                    rng.random_range(-1.0..1.0),
-                    rng.random_range(-1.0..1.0),
-                    rng.random_range(-1.0..1.0),
-                ];
-                let l = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-                if l > 0.1 && l <= 1.0 {
-                    break v.map(|x| x / l);
-                }
-            };
-            let r = rng.random_range(1.0..1.6);
-            let p = [0, 1, 2].map(|k| anchor[k] + (dir[k] * r) as f32);
-            if pos.iter().all(|q| dist2(*q, p) >= 0.81) {
-                placed = Some(p);
-                break;
-            }
-        }
-        // A crowded walk falls back to a point far out on a line; still a valid geometry.
-        pos.push(placed.unwrap_or([1.5 * i as f32, 0.0, 0.0]));
-    }
-}
-
-fn dist2(a: [f32; 3], b: [f32; 3]) -> f32 {
-    (0..3).map(|k| (a[k] - b[k]).powi(2)).sum()
-}
-
-fn molecule_energy(z: &[u8], pos: &[[f32; 3]]) -> f32 {
-    let atom = |z: u8| match z {
-        1 => -13.6,
-        6 => -1029.8,
-        7 => -1485.3,
-        8 => -2042.6,
-        9 => -2713.4,
-        _ => 0.0,
-    };
-    let mut e: f64 = z.iter().map(|&z| atom(z)).sum();
-    for i in 0..pos.len() {
-        for j in 0..i {
-            e -= 2.0 / f64::from(dist2(pos[i], pos[j]).sqrt()).max(0.5);
-        }
-    }
-    e as f32
-}
-
-/// A random cell with `n` atoms at random places, each kept at least `apart` Angstrom from the
-/// atoms before it (and their images) where 50 draws find such a place.
-fn crystal(
-    rng: &mut ChaCha8Rng,
-    n: usize,
-    apart: f64,
-    z: &mut Vec<u8>,
-    pos: &mut Vec<[f32; 3]>,
-) -> Cell {
-    z.clear();
-    pos.clear();
-    let cell = loop {
-        let l = [
-            rng.random_range(3.0..9.0),
-            rng.random_range(3.0..9.0),
-            rng.random_range(3.0..9.0),
-        ];
-        let a = [
-            rng.random_range(75.0..105.0),
-            rng.random_range(75.0..105.0),
-            rng.random_range(75.0..105.0),
-        ];
-        if let Some(c) = Cell::from_parameters(l[0], l[1], l[2], a[0], a[1], a[2]) {
-            break c;
-        }
-    };
-    let kinds = rng.random_range(1..=4usize).min(n);
-    let elems: Vec<u8> = (0..kinds)
-        .map(|_| CRYSTAL_ELEMENTS[rng.random_range(0..CRYSTAL_ELEMENTS.len())])
-        .collect();
-    let mut frac: Vec<[f64; 3]> = Vec::with_capacity(n);
-    for i in 0..n {
-        z.push(elems[i % kinds]);
-        let mut f = [rng.random(), rng.random(), rng.random()];
-        for _ in 0..50 {
-            if apart == 0.0
-                || frac
-                    .iter()
-                    .all(|q| periodic_distance(&cell, f, *q) >= apart)
-            {
-                break;
-            }
-            f = [rng.random(), rng.random(), rng.random()];
-        }
-        frac.push(f);
-        let p = cell.to_cartesian(f);
-        pos.push(p.map(|x| x as f32));
-    }
-    cell
-}
-
-/// The shortest distance between fractional points `a` and `b` over the 27 nearest images of
-/// their difference (wrapped into [-1/2, 1/2) first).
-fn periodic_distance(cell: &Cell, a: [f64; 3], b: [f64; 3]) -> f64 {
-    let d = [0, 1, 2].map(|m| (a[m] - b[m]) - (a[m] - b[m]).round());
-    let mut best = f64::INFINITY;
-    for i in -1..=1 {
-        for j in -1..=1 {
-            for k in -1..=1 {
-                let f = [
-                    d[0] + f64::from(i),
-                    d[1] + f64::from(j),
-                    d[2] + f64::from(k),
-                ];
-                best = best.min(geobatch_geometry::neighbors::norm(cell.to_cartesian(f)));
-            }
-        }
-    }
-    best
-}
-
-fn crystal_energy(z: &[u8]) -> f32 {
-    let mean = z
-        .iter()
-        .map(|&z| -0.05 * f64::from(z % 17) + 0.02 * f64::from(z % 5))
-        .sum::<f64>()
-        / z.len() as f64;
-    mean as f32
-}
 
 /// A generated dataset.
 #[derive(Debug)]
@@ -437,6 +316,33 @@ impl Dataset for SyntheticDataset {
 )]
 impl DatasetSpec for SyntheticSpec {
     fn validate(&self) -> Result<()> {
+        self.check_options()
+    }
+
+    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
+        // a pool larger than memory may still be written to a store (`geobatch data store`)
+        self.check_memory()?;
+        let seed = self.seed.unwrap_or(ctx.seed);
+        let pool = self.generate(seed)?;
+        let [a, b, c] = self.split.indices(pool.len(), seed)?;
+        Ok(Box::new(SyntheticDataset {
+            splits: [pool.subset(&a), pool.subset(&b), pool.subset(&c)],
+        }))
+    }
+
+    fn for_each_part(
+        &self,
+        ctx: &DatasetContext,
+        part: usize,
+        each: &mut dyn FnMut(SplitName, &GraphSet) -> Result<()>,
+    ) -> Option<Result<()>> {
+        Some(parts::for_each_part(self, ctx, part, each))
+    }
+}
+
+impl SyntheticSpec {
+    /// Checks the options.
+    fn check_options(&self) -> Result<()> {
         let d = self.sizes();
         if d.min == 0 || d.min > d.max {
             return Err(Error::invalid(format!(
@@ -467,6 +373,14 @@ impl DatasetSpec for SyntheticSpec {
         if self.graphs == 0 {
             return Err(Error::invalid("dataset.graphs must be at least 1"));
         }
+        self.rule()
+            .validate()
+            .map_err(|m| Error::invalid(format!("dataset.{m}")))
+    }
+
+    /// Refuses a pool this machine's memory cannot hold, before it is generated.
+    fn check_memory(&self) -> Result<()> {
+        let d = self.sizes();
         // refused before generation allocates it: the atoms (positions and species, 16 bytes
         // each, at the mean size) and the edges the rule stores (endpoints and vector, twice
         // while their arrays grow: 40 bytes; `full` stores none) are a lower bound of what the
@@ -487,19 +401,8 @@ impl DatasetSpec for SyntheticSpec {
                 "{atoms:.3e} atoms at 16 bytes and {edges:.3e} stored edges at 40 bytes, \
                  {per_atom:.0} an atom"
             ),
-        )?;
-        self.rule()
-            .validate()
-            .map_err(|m| Error::invalid(format!("dataset.{m}")))
-    }
-
-    fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
-        let seed = self.seed.unwrap_or(ctx.seed);
-        let pool = self.generate(seed)?;
-        let [a, b, c] = self.split.indices(pool.len(), seed)?;
-        Ok(Box::new(SyntheticDataset {
-            splits: [pool.subset(&a), pool.subset(&b), pool.subset(&c)],
-        }))
+        )
+        .map_err(Into::into)
     }
 }
 
@@ -548,7 +451,7 @@ mod tests {
             let p = &set.positions()[set.node_range(g)];
             for i in 0..p.len() {
                 for j in 0..i {
-                    assert!(dist2(p[i], p[j]) >= 0.80, "graph {g}");
+                    assert!(structures::dist2(p[i], p[j]) >= 0.80, "graph {g}");
                 }
             }
         }
