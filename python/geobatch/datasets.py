@@ -98,7 +98,11 @@ def load_dataset(config=None, *, seed: Optional[int] = None, data_dir=None, **ta
     there (QM9 not fetched into ``data_dir``, by default ``data`` under the current folder) is an
     error that says where it looked; ``source="fixture"`` asks for the fixture. A config that
     says ``source = "auto"`` gets its documented fallback, with a warning. ``Dataset.source``
-    (and its ``repr``) says what was loaded."""
+    (and its ``repr``) says what was loaded.
+
+    A disk-backed store (``kind="store"``, written by ``geobatch data store``) is read in
+    place with ``memory="disk"`` (the default; ``geobatch.disk``): its atom and edge arrays
+    are mapped from the files, a batch's rows read when it is collated."""
     if config is not None and table:
         raise ValueError("give a config file or the dataset's options, not both")
     if config is None and "kind" not in table:
@@ -109,6 +113,10 @@ def load_dataset(config=None, *, seed: Optional[int] = None, data_dir=None, **ta
         raw = _native.load_dataset(config=str(config), seed=seed, data_dir=dd)
     else:
         raw = _native.load_dataset(table=table, seed=seed, data_dir=dd)
+    if "store" in raw:
+        from .disk import open_store
+
+        return open_store(raw["store"], partial=raw["partial"])
     if str(raw["source"]).startswith("fixture") and "source" not in table:
         where = os.path.abspath(dd if dd is not None else _native.DEFAULT_DATA_DIR)
         if config is None:

@@ -220,6 +220,23 @@ class GraphStore:
         store.edges = {"edge_vectors": vectors}
         return store
 
+    @classmethod
+    def _of_mapped(cls, n_node, offsets, *, nodes, graphs, edges=None, n_edge=None, senders=None, receivers=None):
+        """A store of arrays mapped from a disk-backed store's files (``geobatch.disk``), taken
+        as they are: read-only and checked when the store was written (a check here would read
+        every row from the disk); ``n_edge`` None: full graphs."""
+        store = cls.__new__(cls)
+        store.n_node, store.node_offsets = n_node, offsets
+        store.full = n_edge is None
+        if store.full:
+            store.n_edge = n_node * np.maximum(n_node - 1, 0)
+            store.edge_offsets = store.senders = store.receivers = None
+        else:
+            store.n_edge, store.edge_offsets = n_edge, _offsets(n_edge)
+            store.senders, store.receivers = senders, receivers
+        store.nodes, store.edges, store.graphs = dict(nodes), dict(edges or {}), dict(graphs)
+        return store
+
     def _take_arrays(self, nodes, edges, graphs, copy: bool) -> None:
         """The node, edge and graph arrays, each checked for its row count (and copied, read-only,
         where ``copy``); then the atoms' positions and forces checked finite."""

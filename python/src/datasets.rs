@@ -76,9 +76,12 @@ pub fn load_dataset<'py>(
             known.join(", ")
         )));
     }
-    let spec: Box<dyn DatasetSpec> =
-        serde_json::from_value(value).map_err(|e| value_error(format!("dataset {kind:?}: {e}")))?;
+    let spec: Box<dyn DatasetSpec> = serde_json::from_value(value.clone())
+        .map_err(|e| value_error(format!("dataset {kind:?}: {e}")))?;
     spec.validate().map_err(value_error)?;
+    if let Some(marker) = read_in_place(py, &kind, &value)? {
+        return Ok(marker);
+    }
     let ctx = DatasetContext {
         seed: seed.or(cfg_seed).unwrap_or(DatasetContext::DEFAULT_SEED),
         data_dir: data_dir
@@ -120,6 +123,27 @@ pub fn load_dataset<'py>(
     }
     out.set_item("splits", splits)?;
     Ok(out)
+}
+
+/// For a disk-backed store read in place (`kind = "store"`, `memory = "disk"`), what the
+/// package maps itself (`geobatch.disk`): the store's path and whether a partial one is read.
+fn read_in_place<'py>(
+    py: Python<'py>,
+    kind: &str,
+    value: &serde_json::Value,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let memory = value
+        .get("memory")
+        .and_then(|m| m.as_str())
+        .unwrap_or("disk");
+    if kind != "store" || memory != "disk" {
+        return Ok(None);
+    }
+    let out = PyDict::new(py);
+    out.set_item("store", value.get("path").and_then(|p| p.as_str()))?;
+    let partial = value.get("partial").and_then(|p| p.as_bool());
+    out.set_item("partial", partial.unwrap_or(false))?;
+    Ok(Some(out))
 }
 
 /// One split's arrays.

@@ -58,6 +58,7 @@ plugins! {
     "dataset-extxyz" => geobatch_dataset_extxyz as dataset_extxyz: [("dataset", "extxyz")];
     "dataset-graphs" => geobatch_dataset_graphs as dataset_graphs: [("dataset", "npz"), ("dataset", "ogb"), ("dataset", "sbm")];
     "dataset-mlearn" => geobatch_dataset_mlearn as dataset_mlearn: [("dataset", "mlearn")];
+    "dataset-store" => geobatch_dataset_store as dataset_store: [("dataset", "store")];
     "dataset-qm9" => geobatch_dataset_qm9 as dataset_qm9: [("dataset", "qm9")];
     "dataset-synthetic" => geobatch_dataset_synthetic as dataset_synthetic: [("dataset", "synthetic")];
     "model-gcn" => geobatch_model_gcn as model_gcn: [("model", "gcn"), ("model", "sage")];

@@ -53,6 +53,9 @@ pub enum DataCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Write a config's dataset into a disk-backed store, for data larger than memory
+    /// (`[dataset] kind = "store"` reads it).
+    Store(crate::store_cmd::StoreArgs),
 }
 
 fn provider(name: &str) -> Result<&'static DataProvider, RunError> {
@@ -131,6 +134,10 @@ pub fn run(cmd: DataCommand) -> Result<(), RunError> {
                 .to_path_buf();
             let _held = hold(&out)?;
             geobatch_process::outln!("{}", import_guarded(p, path, &out, limit, progress, force)?);
+        }
+        DataCommand::Store(args) => {
+            let _held = hold(&args.out.join(geobatch_store::MANIFEST))?;
+            geobatch_process::outln!("{}", crate::store_cmd::run(args)?);
         }
     }
     Ok(())

@@ -19,6 +19,7 @@ mod predict_cmd;
 mod report_cmd;
 mod run_cmd;
 mod signals;
+mod store_cmd;
 mod sweep_cmd;
 mod validate_cmd;
 

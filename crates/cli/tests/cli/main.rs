@@ -37,4 +37,5 @@ mod kills;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod ranks;
+mod stores;
 mod sweeps;
