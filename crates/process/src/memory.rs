@@ -5,7 +5,7 @@
 //! address-space limit (`ulimit -v`, less the address space it holds: what its writable private
 //! mappings really use, and the whole of every other mapping) and its cgroup's memory limit (the
 //! cgroup this process is in, v2 or v1, and each of its ancestors: a container's or a SLURM
-//! job's, less what it uses already). A refusal is [`crate::Error::Memory`] (`geobatch_core::Error::Memory`: exit 2 in the CLI),
+//! job's, less what it uses already, its inactive page cache not counted). A refusal is [`crate::Error::Memory`] (`geobatch_core::Error::Memory`: exit 2 in the CLI),
 //! naming the estimate and the limit.
 
 use geobatch_core::{Shape, step_memory::StepMemory};
@@ -138,18 +138,26 @@ fn cgroup_room(read: impl Fn(&str) -> Option<String>) -> Option<f64> {
             wanted.then(|| path.to_string())
         })
     };
-    // (root of the hierarchy, limit file, usage file, this process's path in it)
+    // (root of the hierarchy, limit file, usage file, the key of memory.stat that counts the
+    // inactive file pages, this process's path in it)
     let hierarchies = [
-        ("/sys/fs/cgroup", "memory.max", "memory.current", own(false)),
+        (
+            "/sys/fs/cgroup",
+            "memory.max",
+            "memory.current",
+            "inactive_file",
+            own(false),
+        ),
         (
             "/sys/fs/cgroup/memory",
             "memory.limit_in_bytes",
             "memory.usage_in_bytes",
+            "total_inactive_file",
             own(true),
         ),
     ];
     let mut room: Option<f64> = None;
-    for (root, limit_file, usage_file, path) in hierarchies {
+    for (root, limit_file, usage_file, inactive_key, path) in hierarchies {
         let path = path.unwrap_or_default();
         let mut dir = path.trim_end_matches('/').to_string();
         loop {
@@ -158,7 +166,12 @@ fn cgroup_room(read: impl Fn(&str) -> Option<String>) -> Option<f64> {
                 // cgroup v1 writes "no limit" as a page-rounded i64::MAX
                 if limit < 1e18 {
                     let used = number(&format!("{at}/{usage_file}")).unwrap_or(0.0);
-                    let here = (limit - used).max(0.0);
+                    // the usage counts the page cache: its inactive file pages (a store just
+                    // written, files read once) are given back under pressure, not in use
+                    let inactive = read(&format!("{at}/memory.stat"))
+                        .and_then(|t| stat_value(&t, inactive_key))
+                        .unwrap_or(0.0);
+                    let here = (limit - (used - inactive).max(0.0)).max(0.0);
                     room = Some(room.map_or(here, |r| r.min(here)));
                 }
             }
@@ -169,6 +182,14 @@ fn cgroup_room(read: impl Fn(&str) -> Option<String>) -> Option<f64> {
         }
     }
     room
+}
+
+/// The value of `key` in a cgroup's `memory.stat` text (`key value` lines).
+fn stat_value(text: &str, key: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
 }
 
 /// `bytes` as GiB, for messages.
@@ -282,6 +303,16 @@ mod tests {
             _ => None,
         };
         assert_eq!(cgroup_room(v1), Some(4000.0));
+        // the page cache's inactive file pages (a store just written) are room
+        let cached = |p: &str| match p {
+            "/sys/fs/cgroup/memory.max" => Some("5000\n".into()),
+            "/sys/fs/cgroup/memory.current" => Some("4500\n".into()),
+            "/sys/fs/cgroup/memory.stat" => {
+                Some("anon 1000\ninactive_file 3000\nfile 3500\n".into())
+            }
+            _ => None,
+        };
+        assert_eq!(cgroup_room(cached), Some(3500.0));
     }
 
     #[test]

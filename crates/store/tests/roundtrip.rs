@@ -196,6 +196,21 @@ fn structures_appended_after_the_last_commit_are_not_seen() {
     assert_eq!(store.sizes(), first.sizes());
 }
 
+/// Writes `value` at byte `at` of column `name`'s rows: the store still opens, and its check
+/// says every one of `parts`; then the column is put back.
+fn damaged_check_names(dir: &Path, name: &str, at: usize, value: &[u8], parts: &[&str]) {
+    let path = dir.join(format!("{name}.npy"));
+    let good = std::fs::read(&path).unwrap();
+    let mut bad = good.clone();
+    let at = geobatch_store::npy::HEADER + at;
+    bad[at..at + value.len()].copy_from_slice(value);
+    std::fs::write(&path, &bad).unwrap();
+    let store = DiskStore::open(dir).unwrap();
+    let err = store.check().err().unwrap().to_string();
+    assert!(parts.iter().all(|p| err.contains(p)), "{err}");
+    std::fs::write(&path, &good).unwrap();
+}
+
 #[test]
 fn damaged_files_are_named_with_the_structure_s_row() {
     let tmp = tempfile::tempdir().unwrap();
@@ -230,39 +245,21 @@ fn damaged_files_are_named_with_the_structure_s_row() {
     DiskStore::open(tmp.path()).unwrap().check().unwrap();
     // an atom's species class that is not its element, a position that is not a number:
     // the store opens, and a check names the file and the structure
-    let species = tmp.path().join(format!("{}.npy", names::SPECIES));
-    let good = std::fs::read(&species).unwrap();
-    let mut bad = good.clone();
     let atom = set.node_offsets()[5] as usize + 1;
-    let at = geobatch_store::npy::HEADER + 4 * atom;
-    bad[at..at + 4].copy_from_slice(&77u32.to_le_bytes());
-    std::fs::write(&species, &bad).unwrap();
-    let err = DiskStore::open(tmp.path())
-        .unwrap()
-        .check()
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.contains("species.npy") && err.contains("structure 5") && err.contains("class 77"),
-        "{err}"
+    damaged_check_names(
+        tmp.path(),
+        names::SPECIES,
+        4 * atom,
+        &77u32.to_le_bytes(),
+        &["species.npy", "structure 5", "class 77"],
     );
-    std::fs::write(&species, &good).unwrap();
-    let mut bad = bytes.clone();
-    let at = geobatch_store::npy::HEADER + 12 * set.node_offsets()[9] as usize;
-    bad[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-    std::fs::write(&positions, &bad).unwrap();
-    let err = DiskStore::open(tmp.path())
-        .unwrap()
-        .check()
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.contains("positions.npy") && err.contains("structure 9") && err.contains("not finite"),
-        "{err}"
+    damaged_check_names(
+        tmp.path(),
+        names::POSITIONS,
+        12 * set.node_offsets()[9] as usize,
+        &f32::NAN.to_le_bytes(),
+        &["positions.npy", "structure 9", "not finite"],
     );
-    std::fs::write(&positions, &bytes).unwrap();
     // a FIFO where a column belongs: refused by name, not waited on
     std::fs::remove_file(&positions).unwrap();
     let made = std::process::Command::new("mkfifo")
