@@ -13,7 +13,8 @@
 #      before each run.
 #
 # Needs root (a cgroup v1 or v2 memory controller, /proc/sys/vm/drop_caches) and a release build.
-# Writes under WORK (about GRAPHS x 2.5 KB); removes the stores at the end unless KEEP=1.
+# Writes under WORK (about GRAPHS x 2.5 KB); removes the stores at the end unless KEEP=1
+# (SKIP_WRITE=1 measures a kept store again).
 #
 #   GRAPHS=3400000 LIMIT=2G scripts/store-scale.sh            # about 8 GiB of store
 set -euo pipefail
@@ -96,7 +97,9 @@ EOF
 }
 
 echo "== 1. writing the stores (limit $LIMIT)"
-for n in "$SMALL" "$GRAPHS"; do
+# SKIP_WRITE=1: the store of an earlier run (KEEP=1) measured again
+[ "${SKIP_WRITE:-0}" = 1 ] && SIZES="" || SIZES="$SMALL $GRAPHS"
+for n in $SIZES; do
     rm -rf "$WORK/store"
     source_config "$n"
     limited "write-$n" "$BIN" data store "$WORK/source.toml" --out "$WORK/store"

@@ -13,6 +13,10 @@ use std::sync::Arc;
 pub trait MappedBytes: Send + Sync {
     /// The bytes.
     fn bytes(&self) -> &[u8];
+
+    /// Asks for the bytes `range` to be read ahead of their use, without waiting (a mapped
+    /// file's pages brought in while other work goes on); by default nothing.
+    fn will_need(&self, _range: std::ops::Range<usize>) {}
 }
 
 /// Values of type `T`: a vector, or `len` values read in place from a [`MappedBytes`].
@@ -58,6 +62,17 @@ impl<T: Pod> Column<T> {
         match &mut self.0 {
             Repr::Owned(v) => v,
             Repr::Mapped { .. } => unreachable!("made owned above"),
+        }
+    }
+
+    /// Asks for the values `rows` to be read ahead of their use where they are read in place
+    /// (nothing for values in memory).
+    pub fn will_need(&self, rows: std::ops::Range<usize>) {
+        if let Repr::Mapped { owner, start, .. } = &self.0
+            && rows.start < rows.end
+        {
+            let size = size_of::<T>();
+            owner.will_need(start + rows.start * size..start + rows.end * size);
         }
     }
 
@@ -145,6 +160,30 @@ mod tests {
         c.to_mut().push(9);
         assert!(!c.is_mapped());
         assert_eq!(&*c, &[2, 3, 4, 5, 9]);
+    }
+
+    /// Bytes that record the ranges asked to be read ahead.
+    struct Asked(Vec<u8>, std::sync::Mutex<Vec<std::ops::Range<usize>>>);
+
+    impl MappedBytes for Asked {
+        fn bytes(&self) -> &[u8] {
+            &self.0
+        }
+
+        fn will_need(&self, range: std::ops::Range<usize>) {
+            self.1.lock().unwrap().push(range);
+        }
+    }
+
+    #[test]
+    fn read_ahead_asks_for_the_rows_bytes_of_a_mapped_column_only() {
+        let asked = Arc::new(Asked(vec![0; 64], Default::default()));
+        let c = Column::<u32>::mapped(asked.clone(), 8, 10).unwrap();
+        c.will_need(2..5);
+        c.will_need(3..3);
+        assert_eq!(*asked.1.lock().unwrap(), vec![16..28]);
+        // values in memory: nothing to read ahead, and nothing fails
+        Column::from(vec![1u32, 2]).will_need(0..2);
     }
 
     #[test]

@@ -474,6 +474,29 @@ impl GraphSet {
         self.species.len()
     }
 
+    /// Asks for the rows of `graphs` in the columns read in place (a disk-backed store's) to be
+    /// read ahead, all at once and without waiting, so that collating them meets pages already
+    /// read rather than one disk read after another; nothing for a set held in memory.
+    pub fn will_need(&self, graphs: &[u32]) {
+        if !self.positions.is_mapped() {
+            return;
+        }
+        for &g in graphs {
+            let nodes = self.node_range(g as usize);
+            self.atomic_numbers.will_need(nodes.clone());
+            self.species.will_need(nodes.clone());
+            self.positions.will_need(nodes.clone());
+            self.forces.will_need(nodes);
+            if let Edges::Stored(e) = &self.edges {
+                let r = e.range(g as usize);
+                e.senders.will_need(r.clone());
+                e.receivers.will_need(r.clone());
+                e.vectors.will_need(r.clone());
+                e.shifts.will_need(r);
+            }
+        }
+    }
+
     /// A new set with the graphs at `indices`, in that order (used to cut splits from a pool).
     pub fn subset(&self, indices: &[u32]) -> GraphSet {
         let mut out = GraphSet {

@@ -84,6 +84,13 @@ impl MappedBytes for Map {
     fn bytes(&self) -> &[u8] {
         &self.0
     }
+
+    fn will_need(&self, range: std::ops::Range<usize>) {
+        // a hint: where the system refuses it, the pages are read when touched
+        let _ = self
+            .0
+            .advise_range(memmap2::Advice::WillNeed, range.start, range.len());
+    }
 }
 
 /// A committed column, memory-mapped.

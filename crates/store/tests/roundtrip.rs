@@ -157,6 +157,8 @@ fn periodic_cells_keep_forces_stress_and_their_edges_shifts() {
     assert!(store.manifest().meta.shifts && store.manifest().meta.stored_edges);
     let back = store.set().unwrap();
     store.check().unwrap();
+    // every structure's rows asked ahead (the mapped files' pages advised), then read
+    back.will_need(&(0..9).collect::<Vec<_>>());
     assert_eq!(back.labels(), set.labels());
     for g in 0..9 {
         assert_same_structure(&set, g, &back, g);

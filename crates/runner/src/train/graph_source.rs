@@ -115,6 +115,9 @@ impl BatchSource for GraphSource<'_> {
 
     fn collate(&mut self, batch: &mut GraphBatch) -> Result<(), Error> {
         self.check_memory(self.plan.padded)?;
+        // a disk-backed set's rows asked for all at once (a read per page, one after another,
+        // was most of a batch's time)
+        self.set.will_need(&self.plan.graphs);
         batch.collate(self.set, &self.plan)
     }
 
