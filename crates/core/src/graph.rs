@@ -497,6 +497,21 @@ impl GraphSet {
         }
     }
 
+    /// Every column read in place copied into memory, one column at a time (each mapping let go
+    /// once copied): the same set, held as the other datasets hold theirs.
+    pub fn copy_in(&mut self) {
+        self.atomic_numbers.to_mut();
+        self.species.to_mut();
+        self.positions.to_mut();
+        self.forces.to_mut();
+        if let Edges::Stored(e) = &mut self.edges {
+            e.senders.to_mut();
+            e.receivers.to_mut();
+            e.vectors.to_mut();
+            e.shifts.to_mut();
+        }
+    }
+
     /// A new set with the graphs at `indices`, in that order (used to cut splits from a pool).
     pub fn subset(&self, indices: &[u32]) -> GraphSet {
         let mut out = GraphSet {

@@ -5,7 +5,7 @@
 //! address-space limit (`ulimit -v`, less the address space it holds: what its writable private
 //! mappings really use, and the whole of every other mapping) and its cgroup's memory limit (the
 //! cgroup this process is in, v2 or v1, and each of its ancestors: a container's or a SLURM
-//! job's, less what it uses already, its inactive page cache not counted). A refusal is [`crate::Error::Memory`] (`geobatch_core::Error::Memory`: exit 2 in the CLI),
+//! job's, less what it uses already, its page cache of files not counted). A refusal is [`crate::Error::Memory`] (`geobatch_core::Error::Memory`: exit 2 in the CLI),
 //! naming the estimate and the limit.
 
 use geobatch_core::{Shape, step_memory::StepMemory};
@@ -138,26 +138,26 @@ fn cgroup_room(read: impl Fn(&str) -> Option<String>) -> Option<f64> {
             wanted.then(|| path.to_string())
         })
     };
-    // (root of the hierarchy, limit file, usage file, the key of memory.stat that counts the
-    // inactive file pages, this process's path in it)
+    // (root of the hierarchy, limit file, usage file, the keys of memory.stat that count the
+    // file pages, inactive and active, this process's path in it)
     let hierarchies = [
         (
             "/sys/fs/cgroup",
             "memory.max",
             "memory.current",
-            "inactive_file",
+            ["inactive_file", "active_file"],
             own(false),
         ),
         (
             "/sys/fs/cgroup/memory",
             "memory.limit_in_bytes",
             "memory.usage_in_bytes",
-            "total_inactive_file",
+            ["total_inactive_file", "total_active_file"],
             own(true),
         ),
     ];
     let mut room: Option<f64> = None;
-    for (root, limit_file, usage_file, inactive_key, path) in hierarchies {
+    for (root, limit_file, usage_file, file_keys, path) in hierarchies {
         let path = path.unwrap_or_default();
         let mut dir = path.trim_end_matches('/').to_string();
         loop {
@@ -166,12 +166,13 @@ fn cgroup_room(read: impl Fn(&str) -> Option<String>) -> Option<f64> {
                 // cgroup v1 writes "no limit" as a page-rounded i64::MAX
                 if limit < 1e18 {
                     let used = number(&format!("{at}/{usage_file}")).unwrap_or(0.0);
-                    // the usage counts the page cache: its inactive file pages (a store just
-                    // written, files read once) are given back under pressure, not in use
-                    let inactive = read(&format!("{at}/memory.stat"))
-                        .and_then(|t| stat_value(&t, inactive_key))
+                    // the usage counts the page cache: its file pages (a store just written, a
+                    // mapped store's pages read by an earlier job, inactive or active) are given
+                    // back under pressure; shared memory and tmpfs are not among them
+                    let file: f64 = read(&format!("{at}/memory.stat"))
+                        .map(|t| file_keys.iter().filter_map(|k| stat_value(&t, k)).sum())
                         .unwrap_or(0.0);
-                    let here = (limit - (used - inactive).max(0.0)).max(0.0);
+                    let here = (limit - (used - file).max(0.0)).max(0.0);
                     room = Some(room.map_or(here, |r| r.min(here)));
                 }
             }
@@ -303,16 +304,17 @@ mod tests {
             _ => None,
         };
         assert_eq!(cgroup_room(v1), Some(4000.0));
-        // the page cache's inactive file pages (a store just written) are room
+        // the page cache's file pages, inactive and active (a store just written, a mapped
+        // store read by an earlier job) are room; shared memory is not
         let cached = |p: &str| match p {
             "/sys/fs/cgroup/memory.max" => Some("5000\n".into()),
             "/sys/fs/cgroup/memory.current" => Some("4500\n".into()),
-            "/sys/fs/cgroup/memory.stat" => {
-                Some("anon 1000\ninactive_file 3000\nfile 3500\n".into())
-            }
+            "/sys/fs/cgroup/memory.stat" => Some(
+                "anon 1000\nfile 3500\nshmem 200\nactive_file 1300\ninactive_file 2000\n".into(),
+            ),
             _ => None,
         };
-        assert_eq!(cgroup_room(cached), Some(3500.0));
+        assert_eq!(cgroup_room(cached), Some(3800.0));
     }
 
     #[test]

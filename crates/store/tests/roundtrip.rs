@@ -160,6 +160,17 @@ fn periodic_cells_keep_forces_stress_and_their_edges_shifts() {
     // every structure's rows asked ahead (the mapped files' pages advised), then read
     back.will_need(&(0..9).collect::<Vec<_>>());
     assert_eq!(back.labels(), set.labels());
+    // copied into memory (`memory = "ram"`): every column owned, the same set
+    let mut copied = back.clone();
+    copied.copy_in();
+    let (before, after) = (format!("{back:?}"), format!("{copied:?}"));
+    assert!(
+        before.contains("mapped") && !after.contains("mapped"),
+        "{after}"
+    );
+    for g in 0..9 {
+        assert_same_structure(&back, g, &copied, g);
+    }
     for g in 0..9 {
         assert_same_structure(&set, g, &back, g);
     }

@@ -149,11 +149,11 @@ impl DatasetSpec for StoreSpec {
         let (stores, classes) = opened(&self.path, self.partial)?;
         let mut sets = Vec::with_capacity(3);
         for store in &stores {
-            let set = store.set_classed(&classes).map_err(failed)?;
-            sets.push(match self.memory {
-                Memory::Disk => set,
-                Memory::Ram => set.subset(&(0..set.len() as u32).collect::<Vec<_>>()),
-            });
+            let mut set = store.set_classed(&classes).map_err(failed)?;
+            if self.memory == Memory::Ram {
+                set.copy_in();
+            }
+            sets.push(set);
         }
         let [train, validation, test]: [GraphSet; 3] = sets
             .try_into()
