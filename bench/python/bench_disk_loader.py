@@ -1,4 +1,5 @@
-"""``geobatch.torch.DataLoader`` over a disk-backed store read in place (``memory="disk"``)
+"""Planning a whole epoch of a disk-backed store's training split (time, and the plan's bytes),
+then ``geobatch.torch.DataLoader`` over a disk-backed store read in place (``memory="disk"``)
 against the same store read into memory (``memory="ram"``), issue 82: microseconds per batch
 of the training split's first BATCHES batches (dynamic, bs 32), PAIRS paired passes (disk, ram,
 disk, ...) with a warm page cache, then PAIRS with the page cache dropped before each pass
@@ -19,6 +20,7 @@ import geobatch.torch
 
 BATCHES = int(os.environ.get("BATCHES", "300"))
 PAIRS = int(os.environ.get("PAIRS", "3"))
+PREFETCH = int(os.environ.get("PREFETCH", "0"))
 
 
 def drop_caches():
@@ -28,18 +30,47 @@ def drop_caches():
 
 
 def per_batch_us(store):
-    loader = geobatch.torch.DataLoader(store, "dynamic", 32, seed=0)
+    loader = geobatch.torch.DataLoader(store, "dynamic", 32, seed=0, prefetch=PREFETCH)
+    batches = iter(loader)  # the epoch planned here, not timed
     t, n = time.perf_counter(), 0
-    for _ in loader:
+    for _ in batches:
         n += 1
         if n == BATCHES:
             break
     return (time.perf_counter() - t) / n * 1e6
 
 
+def rss_anon_mb():
+    """This process's anonymous resident memory (not counting the mapped files' pages)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def planning(store):
+    """Seconds to plan one epoch of every structure of ``store`` (dynamic, bs 32), and the plan's
+    bytes."""
+    planner = geobatch.Planner("dynamic", 32)
+    t = time.perf_counter()
+    plan = planner.plan_epoch(store.sizes, seed=0)
+    seconds = time.perf_counter() - t
+    nbytes = sum(a.nbytes for a in (plan.indices, plan.offsets, plan.real, plan.padded))
+    return seconds, nbytes, len(plan)
+
+
 def main(path):
-    stores = {m: geobatch.load_dataset(kind="store", path=path, memory=m).splits["train"] for m in ("disk", "ram")}
-    print(f"{path}: train {len(stores['disk'])} structures; {BATCHES} batches a pass; load {os.getloadavg()[0]:.2f}")
+    t = time.perf_counter()
+    disk = geobatch.load_dataset(kind="store", path=path, memory="disk").splits["train"]
+    print(f"opened in place: {time.perf_counter() - t:.2f} s, anonymous memory {rss_anon_mb():.0f} MB")
+    seconds, nbytes, batches = planning(disk)
+    n = len(disk)
+    print(f"planning an epoch of {n} structures: {seconds:.2f} s ({seconds / n * 1e6:.2f} s per million), "
+          f"{batches} batches, the plan {nbytes / 1e6:.1f} MB ({nbytes / n:.1f} bytes a structure); "
+          f"anonymous memory {rss_anon_mb():.0f} MB")
+    stores = {"disk": disk, "ram": geobatch.load_dataset(kind="store", path=path, memory="ram").splits["train"]}
+    print(f"{path}: train {len(stores['disk'])} structures; {BATCHES} batches a pass, prefetch {PREFETCH}; load {os.getloadavg()[0]:.2f}")
     for m in stores:
         per_batch_us(stores[m])  # warm-up
     for cold in (False, True):

@@ -152,6 +152,10 @@ class GraphStore:
     ``GraphsTuple``; ``load_dataset`` gives geobatch's own datasets as stores.
     """
 
+    #: Whether the arrays are mapped from a disk-backed store's files (``geobatch.disk``): its
+    #: collators then read each batch's rows ahead of the copy.
+    _mapped = False
+
     def __init__(
         self,
         n_node,
@@ -226,6 +230,7 @@ class GraphStore:
         as they are: read-only and checked when the store was written (a check here would read
         every row from the disk); ``n_edge`` None: full graphs."""
         store = cls.__new__(cls)
+        store._mapped = True
         store.n_node, store.node_offsets = n_node, offsets
         store.full = n_edge is None
         if store.full:
@@ -250,6 +255,12 @@ class GraphStore:
 
     def __len__(self) -> int:
         return len(self.n_node)
+
+    def __getstate__(self) -> dict:
+        # a pickled copy's arrays are their values in memory (a mapped array pickles so)
+        state = dict(self.__dict__)
+        state.pop("_mapped", None)
+        return state
 
     @property
     def sizes(self) -> np.ndarray:
@@ -418,6 +429,8 @@ def _native_collator(store: "GraphStore", capacity, index_dtype, *, pyg: bool, m
         index_dtype=np.dtype(index_dtype),
         pyg=pyg,
         max_free=max_free,
+        # a store mapped from files (geobatch.disk): each batch's rows asked for at once
+        read_ahead=store._mapped,
     )
 
 

@@ -150,6 +150,7 @@ mod arrays;
 mod hand_out;
 mod layout;
 mod memory;
+mod read_ahead;
 
 use self::{arrays::*, hand_out::*, memory::*};
 pub use memory::Lease;
@@ -206,6 +207,8 @@ struct Engine {
     /// The largest padded shape (of the plan, before PyG's extra node).
     capacity: [usize; 3],
     pool: Arc<Pool>,
+    /// Whether a batch's rows are read ahead before its collation (a store mapped from files).
+    read_ahead: bool,
 }
 
 /// A batch written into its buffer: the buffer, the real and the written (nodes, edges,
@@ -248,6 +251,10 @@ impl Engine {
         let extra = usize::from(self.columns.kind == Kind::Pyg);
         let shape = (padded[0] + extra, padded[1], padded[2]);
         let places = places(&self.columns, shape);
+        if self.read_ahead {
+            // SAFETY: the collator keeps the store's arrays alive and unchanged
+            unsafe { self.layout.read_ahead(idx) };
+        }
         let mut buffer = self.pool.take().ok_or(Failure::Memory(self.pool.bytes))?;
         // SAFETY: the buffer was just taken: nothing else reads or writes it; the store's
         // arrays are kept alive by the collator (which outlives every collation) and never
@@ -295,11 +302,12 @@ impl Collator {
     /// node, edge and graph arrays with their `(dtype, trailing shape)`) writing batches of
     /// padded shapes up to `capacity = (nodes, edges, graphs)` with `index_dtype` (int32 or
     /// int64) indices, in jraph's layout or PyG's (`pyg`; int64 indices). At most `max_free`
-    /// buffers are kept for later batches. The Python package checks the user's arrays; what is
+    /// buffers are kept for later batches; `read_ahead` asks the system to read each batch's rows
+    /// ahead of its collation (arrays mapped from files). The Python package checks the user's arrays; what is
     /// checked here is what memory safety needs.
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (*, node_offsets, edge_offsets, senders_local, receivers_local, node_src, edge_src, graph_src, node_dtypes, edge_dtypes, graph_dtypes, capacity, index_dtype, pyg, max_free))]
+    #[pyo3(signature = (*, node_offsets, edge_offsets, senders_local, receivers_local, node_src, edge_src, graph_src, node_dtypes, edge_dtypes, graph_dtypes, capacity, index_dtype, pyg, max_free, read_ahead = false))]
     fn new(
         py: Python<'_>,
         node_offsets: Bound<'_, PyAny>,
@@ -316,6 +324,7 @@ impl Collator {
         index_dtype: Bound<'_, PyArrayDescr>,
         pyg: bool,
         max_free: usize,
+        read_ahead: bool,
     ) -> PyResult<Self> {
         let arrays = Arrays {
             node_offsets,
@@ -376,6 +385,7 @@ impl Collator {
                     leased: AtomicUsize::new(0),
                     bytes,
                 }),
+                read_ahead,
             },
             _keep: arrays.keep(),
         })
@@ -484,6 +494,12 @@ impl Collator {
     #[getter]
     fn buffer_bytes(&self) -> usize {
         self.engine.pool.bytes
+    }
+
+    /// Whether each batch's rows are read ahead of its collation.
+    #[getter]
+    fn get_read_ahead(&self) -> bool {
+        self.engine.read_ahead
     }
 
     /// The most free buffers kept (beyond them a buffer given back is freed).

@@ -3,6 +3,7 @@
 files, and it gives the same arrays, the same plans and the same batches through
 ``geobatch.torch.DataLoader`` as the same store read into memory (``memory="ram"``)."""
 
+import pickle
 import subprocess
 
 import numpy as np
@@ -46,7 +47,8 @@ def mapped(a):
     """Whether `a` is a view of a memory-mapped file."""
     while isinstance(a, np.ndarray) and not isinstance(a, np.memmap):
         a = a.base
-    return isinstance(a, np.memmap)
+    # an unpickled memmap keeps its class, without a mapping
+    return isinstance(a, np.memmap) and a._mmap is not None
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -75,6 +77,11 @@ def test_a_store_read_in_place_is_the_store_read_into_memory(tmp_path, family):
     plan = geobatch.Planner("dynamic", 8).plan_epoch(train[0].sizes, seed=1)
     assert len(plan) > 10
     collators = [t.collator(plan.padded.max(axis=0)) for t in train]
+    # the mapped store's collator reads each batch's rows ahead (madvise), the other does not
+    assert [c._native.read_ahead for c in collators] == [True, False]
+    # a pickled copy holds its arrays in memory, and reads nothing ahead
+    copy = pickle.loads(pickle.dumps(train[0]))
+    assert not mapped(copy.nodes["positions"]) and not copy.collator((64, 512, 9))._native.read_ahead
     for b in range(len(plan)):
         x, y = (c.collate_plan(plan, b) for c in collators)
         for name in ("senders", "receivers", "n_node", "n_edge"):

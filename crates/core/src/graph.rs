@@ -183,6 +183,8 @@ pub struct GraphSet {
     stress: Vec<[f32; 9]>,
     /// Whether each graph's stress is known (empty when no stress is carried).
     stress_known: Vec<bool>,
+    /// [`GraphSet::alone_atoms`] where known without reading the edges (a store's manifest).
+    alone: Option<usize>,
 }
 
 /// A set's columns handed over whole by the code that built them (`geobatch-geometry`'s
@@ -223,6 +225,9 @@ pub struct GraphParts {
     pub stress: Vec<[f32; 9]>,
     /// Whether each graph's stress is known (empty when no stress is carried).
     pub stress_known: Vec<bool>,
+    /// [`GraphSet::alone_atoms`] where the builder knows it (a store counted it when it was
+    /// written): a set read in place is then not read through to count it.
+    pub alone: Option<usize>,
 }
 
 /// The key of one labelled structure ([`GraphSet::content_key`]): its atomic numbers, float32
@@ -299,6 +304,7 @@ impl GraphSet {
             forces: p.forces,
             stress: p.stress,
             stress_known: p.stress_known,
+            alone: p.alone,
         })
     }
 }
@@ -449,22 +455,37 @@ impl GraphSet {
         }
     }
 
+    /// Whether graph `g` could have an edge (two atoms or more, or a periodic cell); a lone
+    /// atom of a molecule is alone under any rule.
+    fn could_have_edges(&self, g: usize) -> bool {
+        self.sizes[g].nodes > 1 || self.cell(g).is_periodic()
+    }
+
+    /// Atoms of graphs that could have an edge which receive none (the graph rule leaves them
+    /// alone): counted from the edges, or as the builder knew it.
+    pub fn alone_atoms(&self) -> usize {
+        self.alone.unwrap_or_else(|| {
+            (0..self.len())
+                .filter(|&g| self.could_have_edges(g))
+                .map(|g| self.isolated_in(g))
+                .sum()
+        })
+    }
+
     /// What the set's graph rule leaves a model ([`crate::rules::edge_coverage`]).
-    /// Atoms of graphs that could have an edge (two atoms or more, or a periodic cell) are
-    /// counted; a lone atom of a molecule is alone under any rule.
+    /// Atoms of graphs that could have an edge are counted ([`GraphSet::alone_atoms`]).
     pub fn edge_coverage(&self) -> crate::rules::EdgeCoverage {
         let edges: usize = self.sizes.iter().map(|s| s.edges as usize).sum();
         let could: Vec<usize> = (0..self.len())
-            .filter(|&g| self.sizes[g].nodes > 1 || self.cell(g).is_periodic())
+            .filter(|&g| self.could_have_edges(g))
             .collect();
         let atoms: usize = could.iter().map(|&g| self.sizes[g].nodes as usize).sum();
-        let alone = could.iter().map(|&g| self.isolated_in(g)).sum();
         crate::rules::edge_coverage(
             &self.rule,
             self.len(),
             atoms,
             edges,
-            alone,
+            self.alone_atoms(),
             !could.is_empty(),
         )
     }
@@ -535,6 +556,7 @@ impl GraphSet {
             forces: Column::default(),
             stress: Vec::new(),
             stress_known: Vec::new(),
+            alone: None,
         };
         for &g in indices {
             let g = g as usize;

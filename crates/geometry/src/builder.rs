@@ -296,6 +296,7 @@ impl GraphSetBuilder {
             forces: self.forces.into(),
             stress: self.stress,
             stress_known: self.stress_known,
+            alone: None,
         })
     }
 

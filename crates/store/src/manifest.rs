@@ -36,6 +36,11 @@ pub struct Manifest {
     /// whose import stopped midway holds the parts committed before, readable, and says so).
     #[serde(default)]
     pub finished: bool,
+    /// Atoms of the committed structures that could have an edge and receive none (what the
+    /// graph rule leaves alone), counted as they were written; absent: count them from the
+    /// edges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alone: Option<u64>,
     /// The sets' common description.
     #[serde(flatten)]
     pub meta: StoreMeta,
@@ -87,6 +92,7 @@ impl Manifest {
             id_bytes: 0,
             commits: 0,
             finished: false,
+            alone: Some(0),
             meta,
             elements: Vec::new(),
         }

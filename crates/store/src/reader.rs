@@ -142,6 +142,8 @@ impl DiskStore {
             forces: self.mapped(names::FORCES)?,
             stress,
             stress_known,
+            // counted as the structures were written: the edges are not read through for it
+            alone: m.alone.and_then(|a| usize::try_from(a).ok()),
         })
         .map_err(|e| StoreError::Format {
             path: self.dir.join(crate::MANIFEST),

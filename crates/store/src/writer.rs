@@ -148,6 +148,7 @@ impl StoreWriter {
             ids += id.len() as u64;
         }
         m.graphs += set.len() as u64;
+        m.alone = m.alone.map(|a| a + set.alone_atoms() as u64);
         m.elements = self.classes.elements.clone();
         (m.atoms, m.edges, m.id_bytes) = (atoms, edges, ids);
         Ok(())

@@ -11,6 +11,11 @@ use std::path::Path;
 
 /// `n` small molecules of H, C, N, O with two targets, positions from a fixed sequence.
 fn molecules(n: usize, seed: u64) -> GraphSet {
+    molecules_by(n, seed, &GraphRule::Full)
+}
+
+/// [`molecules`] with their edges made by `rule`.
+fn molecules_by(n: usize, seed: u64, rule: &GraphRule) -> GraphSet {
     let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     let mut next = move || {
         x = x
@@ -31,7 +36,7 @@ fn molecules(n: usize, seed: u64) -> GraphSet {
         b.push(&format!("mol-{seed}-{i}"), &z, &p, None, &t)
             .unwrap();
     }
-    b.build(&GraphRule::Full, Some(&[1, 6, 7, 8])).unwrap()
+    b.build(rule, Some(&[1, 6, 7, 8])).unwrap()
 }
 
 /// Periodic copper cells with forces, every other one with a stress, edges under a cutoff.
@@ -174,6 +179,24 @@ fn periodic_cells_keep_forces_stress_and_their_edges_shifts() {
     for g in 0..9 {
         assert_same_structure(&set, g, &back, g);
     }
+}
+
+#[test]
+fn the_atoms_a_rule_leaves_alone_are_counted_as_written_not_read_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    // a short cutoff leaves some atoms without a neighbour
+    let rule = GraphRule::Cutoff { radius: 1.2 };
+    let parts = [molecules_by(30, 5, &rule), molecules_by(20, 6, &rule)];
+    let alone: usize = parts.iter().map(GraphSet::alone_atoms).sum();
+    assert!(alone > 0);
+    write_parts(tmp.path(), &parts.iter().collect::<Vec<_>>());
+    let store = DiskStore::open(tmp.path()).unwrap();
+    assert_eq!(store.manifest().alone, Some(alone as u64));
+    let back = store.set().unwrap();
+    assert_eq!(back.alone_atoms(), alone);
+    // the same count as the copy's, read from its edges
+    let copy = back.subset(&(0..50).collect::<Vec<_>>());
+    assert_eq!(copy.alone_atoms(), alone);
 }
 
 #[test]
