@@ -1,7 +1,9 @@
 //! Read-ahead for a store read in place (`geobatch.disk`, arrays mapped from the store's
 //! files): before a batch is collated, the pages of its rows in every array are asked for at
 //! once (`madvise(MADV_WILLNEED)`), so the system reads them together instead of one page
-//! fault after another as the copy meets them.
+//! fault after another as the copy meets them. A batch whose sampled pages are all resident
+//! already (a store the page cache holds) is not advised: the few hundred calls would cost more
+//! than the copy.
 
 use super::*;
 use std::sync::OnceLock;
@@ -36,6 +38,28 @@ fn advise(ptr: *const u8, range: std::ops::Range<usize>) {
 #[cfg(not(unix))]
 fn advise(_ptr: *const u8, _range: std::ops::Range<usize>) {}
 
+/// Whether the page holding the byte `at` after `ptr` is in memory (`mincore`); true where
+/// the system cannot tell (then nothing is read ahead on its account).
+#[cfg(unix)]
+fn resident(ptr: *const u8, at: usize) -> bool {
+    let page = page_size();
+    let aligned = (ptr as usize).wrapping_add(at) & !(page - 1);
+    let mut state = 0u8;
+    // SAFETY: mincore writes one byte per page of the range into `state` (one page here) and
+    // reads no memory through the address; an unmapped address is an error it returns
+    let failed = unsafe { libc::mincore(aligned as *mut libc::c_void, page, &mut state) } != 0;
+    failed || state & 1 == 1
+}
+
+/// Elsewhere every page counts as resident.
+#[cfg(not(unix))]
+fn resident(_ptr: *const u8, _at: usize) -> bool {
+    true
+}
+
+/// Graphs of a batch whose first row is looked up before reading the batch ahead.
+const PROBES: usize = 4;
+
 /// `rows` of a store array, read ahead.
 fn advise_rows(src: &Rows, rows: std::ops::Range<usize>) {
     let end = rows.end.min(src.rows);
@@ -45,6 +69,35 @@ fn advise_rows(src: &Rows, rows: std::ops::Range<usize>) {
 }
 
 impl Layout {
+    /// Whether the first row of [`PROBES`] graphs spread over `idx`, in the largest column
+    /// (the first edge array, or the first node array), is resident: the batch then most
+    /// likely is.
+    fn all_resident(
+        &self,
+        idx: &[i64],
+        nodes: &[i64],
+        edges: Option<&[i64]>,
+        graphs: usize,
+    ) -> bool {
+        let (src, offsets) = match (self.edge_src.first(), edges) {
+            (Some(src), Some(offsets)) => (src, offsets),
+            _ => match self.node_src.first() {
+                Some(src) => (src, nodes),
+                None => return true,
+            },
+        };
+        (0..PROBES.min(idx.len())).all(|k| {
+            let g = idx[k * idx.len() / PROBES.min(idx.len())];
+            match usize::try_from(g) {
+                Ok(g) if g < graphs && g < offsets.len() => {
+                    let row = offsets[g].max(0) as usize;
+                    row >= src.rows || resident(src.ptr, row * src.row_bytes)
+                }
+                _ => true,
+            }
+        })
+    }
+
     /// Reads ahead the rows of the graphs `idx` in every array (nodes, edges with their
     /// endpoints, the graphs' own rows). Indices out of the store are skipped: the collation
     /// that follows refuses them.
@@ -61,6 +114,9 @@ impl Layout {
             })
         });
         let graphs = self.node_offsets_len.saturating_sub(1);
+        if self.all_resident(idx, nodes, edges.map(|(_, o)| o), graphs) {
+            return;
+        }
         for &g in idx {
             let Ok(g) = usize::try_from(g) else { continue };
             if g >= graphs {
