@@ -17,6 +17,12 @@ pub trait MappedBytes: Send + Sync {
     /// Asks for the bytes `range` to be read ahead of their use, without waiting (a mapped
     /// file's pages brought in while other work goes on); by default nothing.
     fn will_need(&self, _range: std::ops::Range<usize>) {}
+
+    /// Whether the page holding byte `at` is in memory; true where it cannot be told (then
+    /// nothing is read ahead on its account).
+    fn resident(&self, _at: usize) -> bool {
+        true
+    }
 }
 
 /// Values of type `T`: a vector, or `len` values read in place from a [`MappedBytes`].
@@ -73,6 +79,17 @@ impl<T: Pod> Column<T> {
         {
             let size = size_of::<T>();
             owner.will_need(start + rows.start * size..start + rows.end * size);
+        }
+    }
+
+    /// Whether value `row` is in memory: always for values held in memory, the page's state for
+    /// values read in place (a row past the end counts as held).
+    pub fn resident(&self, row: usize) -> bool {
+        match &self.0 {
+            Repr::Mapped { owner, start, len } if row < *len => {
+                owner.resident(start + row * size_of::<T>())
+            }
+            _ => true,
         }
     }
 
@@ -173,6 +190,10 @@ mod tests {
         fn will_need(&self, range: std::ops::Range<usize>) {
             self.1.lock().unwrap().push(range);
         }
+
+        fn resident(&self, at: usize) -> bool {
+            at < 24 // the first page of these bytes, say, is in memory
+        }
     }
 
     #[test]
@@ -184,6 +205,9 @@ mod tests {
         assert_eq!(*asked.1.lock().unwrap(), vec![16..28]);
         // values in memory: nothing to read ahead, and nothing fails
         Column::from(vec![1u32, 2]).will_need(0..2);
+        // a row's residency is its bytes' (value 3 starts at byte 8 + 12 = 20, value 4 at 24)
+        assert!(c.resident(3) && !c.resident(4) && c.resident(10));
+        assert!(Column::from(vec![1u32]).resident(0));
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! [`GraphParts`].
 
 pub use crate::cell::Cell;
+
+mod in_place;
+
 use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::rules::GraphRule;
@@ -493,44 +496,6 @@ impl GraphSet {
     /// Total node count.
     pub fn total_nodes(&self) -> usize {
         self.species.len()
-    }
-
-    /// Asks for the rows of `graphs` in the columns read in place (a disk-backed store's) to be
-    /// read ahead, all at once and without waiting, so that collating them meets pages already
-    /// read rather than one disk read after another; nothing for a set held in memory.
-    pub fn will_need(&self, graphs: &[u32]) {
-        if !self.positions.is_mapped() {
-            return;
-        }
-        for &g in graphs {
-            let nodes = self.node_range(g as usize);
-            self.atomic_numbers.will_need(nodes.clone());
-            self.species.will_need(nodes.clone());
-            self.positions.will_need(nodes.clone());
-            self.forces.will_need(nodes);
-            if let Edges::Stored(e) = &self.edges {
-                let r = e.range(g as usize);
-                e.senders.will_need(r.clone());
-                e.receivers.will_need(r.clone());
-                e.vectors.will_need(r.clone());
-                e.shifts.will_need(r);
-            }
-        }
-    }
-
-    /// Every column read in place copied into memory, one column at a time (each mapping let go
-    /// once copied): the same set, held as the other datasets hold theirs.
-    pub fn copy_in(&mut self) {
-        self.atomic_numbers.to_mut();
-        self.species.to_mut();
-        self.positions.to_mut();
-        self.forces.to_mut();
-        if let Edges::Stored(e) = &mut self.edges {
-            e.senders.to_mut();
-            e.receivers.to_mut();
-            e.vectors.to_mut();
-            e.shifts.to_mut();
-        }
     }
 
     /// A new set with the graphs at `indices`, in that order (used to cut splits from a pool).
