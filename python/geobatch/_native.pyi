@@ -134,6 +134,7 @@ class Collator:
         index_dtype: np.dtype,
         pyg: bool,
         max_free: int,
+        read_ahead: bool = ...,
     ) -> None: ...
     def collate(
         self, indices: npt.NDArray[np.int64], padded: Counts
@@ -153,6 +154,8 @@ class Collator:
     def free(self) -> int: ...
     @property
     def buffer_bytes(self) -> int: ...
+    @property
+    def read_ahead(self) -> bool: ...
     @property
     def max_free(self) -> int: ...
     @max_free.setter

@@ -191,6 +191,23 @@ impl BoundPlan {
     }
 }
 
+/// Bytes of an index entry of `index_dtype`: int64, or int32 outside PyG's layout.
+fn index_bytes(
+    py: Python<'_>,
+    index_dtype: &Bound<'_, PyArrayDescr>,
+    pyg: bool,
+) -> PyResult<usize> {
+    if index_dtype.is_equiv_to(&dtype::<i64>(py)) {
+        Ok(8)
+    } else if index_dtype.is_equiv_to(&dtype::<i32>(py)) && !pyg {
+        Ok(4)
+    } else if pyg {
+        Err(value_error("index_dtype must be int64 for PyG batches"))
+    } else {
+        Err(value_error("index_dtype must be int32 or int64"))
+    }
+}
+
 /// Gathers plans from a store into padded batches, each in a buffer of its own (see the
 /// module's text).
 #[pyclass(module = "geobatch._native", frozen)]
@@ -347,17 +364,7 @@ impl Collator {
                     .map(|(k, (s, spec))| column(s, spec, what, k))
                     .collect()
             };
-        let index_bytes = if index_dtype.is_equiv_to(&dtype::<i64>(py)) {
-            8
-        } else if index_dtype.is_equiv_to(&dtype::<i32>(py)) && !pyg {
-            4
-        } else {
-            return Err(value_error(if pyg {
-                "index_dtype must be int64 for PyG batches".to_string()
-            } else {
-                "index_dtype must be int32 or int64".to_string()
-            }));
-        };
+        let index_bytes = index_bytes(py, &index_dtype, pyg)?;
         let columns = Columns {
             node: group(&layout.node_src, &node_dtypes, "node arrays")?,
             edge: group(&layout.edge_src, &edge_dtypes, "edge arrays")?,
