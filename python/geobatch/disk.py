@@ -4,7 +4,9 @@ that a collation reads only its batch's rows from the disk; the structures' own 
 cells, targets, ids) are read into memory. ``load_dataset`` gives it for
 ``kind = "store"`` with ``memory = "disk"`` (the default); ``memory = "ram"`` loads it whole
 through the plugin instead. The arrays are those of ``Dataset`` (its docstring), with the image
-shifts ``cell_offsets`` as stored (int32) rather than narrowed."""
+shifts ``cell_offsets`` as stored (int32) rather than narrowed. A split pickles as its folder and
+is mapped again where it is unpickled (a worker process maps the files rather than receiving a
+copy of them)."""
 
 from __future__ import annotations
 
@@ -136,4 +138,6 @@ def open_store(path, *, partial: bool = False):
     ds.splits, ds.ids, ds.cells = {}, {}, {}
     for s in SPLITS:
         ds.splits[s], ds.ids[s], ds.cells[s] = _split(os.path.join(path, s), manifests[s])
+        # pickled, a split is where it is read from, mapped again when unpickled
+        ds.splits[s]._reopen = (os.path.abspath(path), s, partial)
     return ds

@@ -257,10 +257,21 @@ class GraphStore:
         return len(self.n_node)
 
     def __getstate__(self) -> dict:
-        # a pickled copy's arrays are their values in memory (a mapped array pickles so)
-        state = dict(self.__dict__)
-        state.pop("_mapped", None)
-        return state
+        # a store mapped from a disk-backed store's files pickles as where it is read from, and
+        # is mapped again where it is unpickled (a worker process maps the files, it does not
+        # receive a copy); any other store pickles its arrays
+        reopen = self.__dict__.get("_reopen")
+        if self._mapped and reopen is not None:
+            return {"_reopen": reopen}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_mapped", "_reopen")}
+
+    def __setstate__(self, state: dict) -> None:
+        if "_reopen" in state:
+            from .disk import open_store
+
+            path, split, partial = state["_reopen"]
+            state = open_store(path, partial=partial).splits[split].__dict__
+        self.__dict__.update(state)
 
     @property
     def sizes(self) -> np.ndarray:
