@@ -67,7 +67,7 @@ impl ColumnWriter {
     }
 }
 
-/// `file` mapped read-only: with [`Map`]'s residency probe, the store's only unsafe code.
+/// `file` mapped read-only: with [`crate::pages`], the store's only unsafe code.
 #[allow(unsafe_code)]
 fn map(file: &File) -> std::io::Result<Mmap> {
     // SAFETY: a mapped file must not change under the map. A store's files are only appended
@@ -86,25 +86,11 @@ impl MappedBytes for Map {
     }
 
     fn will_need(&self, range: std::ops::Range<usize>) {
-        // a hint: where the system refuses it, the pages are read when touched
-        let _ = self
-            .0
-            .advise_range(memmap2::Advice::WillNeed, range.start, range.len());
+        crate::pages::will_need(self.0.as_ptr() as usize + range.start, range.len());
     }
 
-    #[allow(unsafe_code)]
     fn resident(&self, at: usize) -> bool {
-        // SAFETY: sysconf reads a constant of the system
-        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-            p if p > 0 && (p as usize).is_power_of_two() => p as usize,
-            _ => return true,
-        };
-        let aligned = (self.0.as_ptr() as usize).wrapping_add(at) & !(page - 1);
-        let mut state = 0u8;
-        // SAFETY: mincore writes one byte per page of the range (one page here) into `state`
-        // and reads nothing through the address; one outside the map is an error it returns
-        let failed = unsafe { libc::mincore(aligned as *mut libc::c_void, page, &mut state) } != 0;
-        failed || state & 1 == 1
+        crate::pages::resident(self.0.as_ptr() as usize + at)
     }
 }
 

@@ -18,6 +18,7 @@ mod column;
 mod layout;
 mod manifest;
 pub mod npy;
+pub mod pages;
 mod reader;
 mod splits;
 mod writer;

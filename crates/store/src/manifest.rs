@@ -116,6 +116,16 @@ impl Manifest {
                 ),
             });
         }
+        if m.alone.is_some_and(|a| a > m.atoms) {
+            return Err(StoreError::Format {
+                path,
+                message: format!(
+                    "alone: {} atoms without an edge, of {} atoms in all",
+                    m.alone.unwrap_or(0),
+                    m.atoms
+                ),
+            });
+        }
         Ok(m)
     }
 

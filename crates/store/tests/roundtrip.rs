@@ -197,6 +197,14 @@ fn the_atoms_a_rule_leaves_alone_are_counted_as_written_not_read_through() {
     // the same count as the copy's, read from its edges
     let copy = back.subset(&(0..50).collect::<Vec<_>>());
     assert_eq!(copy.alone_atoms(), alone);
+    // a manifest counting more atoms alone than it holds is refused by name
+    let path = tmp.path().join("store.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let damaged = text.replace(&format!("\"alone\": {alone}"), "\"alone\": 99999999");
+    assert_ne!(damaged, text);
+    std::fs::write(&path, damaged).unwrap();
+    let err = DiskStore::open(tmp.path()).err().unwrap().to_string();
+    assert!(err.contains("store.json") && err.contains("alone"), "{err}");
 }
 
 #[test]

@@ -6,56 +6,7 @@
 //! than the copy.
 
 use super::*;
-use std::sync::OnceLock;
-
-/// The system's page size (a power of two).
-#[cfg(unix)]
-fn page_size() -> usize {
-    static PAGE: OnceLock<usize> = OnceLock::new();
-    // SAFETY: sysconf reads a constant of the system
-    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        p if p > 0 && (p as usize).is_power_of_two() => p as usize,
-        _ => 4096,
-    })
-}
-
-/// Asks for the bytes `range` after `ptr` to be read ahead: a hint, whose failure (memory not
-/// mapped from a file, or not at all) changes nothing.
-#[cfg(unix)]
-fn advise(ptr: *const u8, range: std::ops::Range<usize>) {
-    if range.start >= range.end {
-        return;
-    }
-    let start = (ptr as usize).wrapping_add(range.start);
-    let aligned = start & !(page_size() - 1);
-    let len = range.end - range.start + (start - aligned);
-    // SAFETY: madvise with MADV_WILLNEED reads nothing through the pointer and changes no
-    // memory's contents; an address range that is not mapped is an error it returns
-    unsafe { libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_WILLNEED) };
-}
-
-/// Elsewhere the pages are read as the collation meets them.
-#[cfg(not(unix))]
-fn advise(_ptr: *const u8, _range: std::ops::Range<usize>) {}
-
-/// Whether the page holding the byte `at` after `ptr` is in memory (`mincore`); true where
-/// the system cannot tell (then nothing is read ahead on its account).
-#[cfg(unix)]
-fn resident(ptr: *const u8, at: usize) -> bool {
-    let page = page_size();
-    let aligned = (ptr as usize).wrapping_add(at) & !(page - 1);
-    let mut state = 0u8;
-    // SAFETY: mincore writes one byte per page of the range into `state` (one page here) and
-    // reads no memory through the address; an unmapped address is an error it returns
-    let failed = unsafe { libc::mincore(aligned as *mut libc::c_void, page, &mut state) } != 0;
-    failed || state & 1 == 1
-}
-
-/// Elsewhere every page counts as resident.
-#[cfg(not(unix))]
-fn resident(_ptr: *const u8, _at: usize) -> bool {
-    true
-}
+use geobatch_store::pages::{resident, will_need};
 
 /// Graphs of a batch whose first row is looked up before reading the batch ahead.
 const PROBES: usize = 4;
@@ -64,7 +15,10 @@ const PROBES: usize = 4;
 fn advise_rows(src: &Rows, rows: std::ops::Range<usize>) {
     let end = rows.end.min(src.rows);
     if rows.start < end {
-        advise(src.ptr, rows.start * src.row_bytes..end * src.row_bytes);
+        will_need(
+            src.ptr as usize + rows.start * src.row_bytes,
+            (end - rows.start) * src.row_bytes,
+        );
     }
 }
 
@@ -91,7 +45,7 @@ impl Layout {
             match usize::try_from(g) {
                 Ok(g) if g < graphs && g < offsets.len() => {
                     let row = offsets[g].max(0) as usize;
-                    row >= src.rows || resident(src.ptr, row * src.row_bytes)
+                    row >= src.rows || resident(src.ptr as usize + row * src.row_bytes)
                 }
                 _ => true,
             }
