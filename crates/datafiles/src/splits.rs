@@ -88,19 +88,24 @@ pub fn saved_once(
         .map(|g| g as u32)
         .collect();
     let copies = pool.len() - kept.len();
-    if copies > 0 {
-        geobatch_process::errln!(
-            "{source}: {copies} of {} structures are copies of earlier ones (same atoms, \
-             positions, cell and targets): each is kept once, in one split",
-            pool.len()
-        );
-    }
+    say_copies(source, copies, pool.len());
     let ids: Vec<&str> = kept.iter().map(|&g| pool.id(g as usize)).collect();
     let split = saved(spec, file, data_dir, dataset, source, &ids, seed)?;
     Ok((
         split.map(|r| r.iter().map(|&i| kept[i as usize]).collect()),
         copies,
     ))
+}
+
+/// Says on stderr that `copies` of the `total` structures read from `source` are copies of
+/// earlier ones, each kept once (nothing when there are none).
+pub fn say_copies(source: &str, copies: usize, total: usize) {
+    if copies > 0 {
+        geobatch_process::errln!(
+            "{source}: {copies} of {total} structures are copies of earlier ones (same atoms, \
+             positions, cell and targets): each is kept once, in one split"
+        );
+    }
 }
 
 /// The split of the graphs named `ids` as index lists: read from `file` when it exists (every

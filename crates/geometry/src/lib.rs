@@ -15,10 +15,12 @@ pub mod crystal;
 pub mod edges;
 pub mod elements;
 pub mod neighbors;
+pub mod split_parts;
 mod stored;
 
 pub use builder::GraphSetBuilder;
 pub use crystal::Crystal;
+pub use split_parts::SplitParts;
 
 #[cfg(test)]
 mod tests;

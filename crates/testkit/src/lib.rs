@@ -423,6 +423,7 @@ pub mod batcher {
 }
 
 /// Reading results files back in tests.
+pub mod parts;
 pub mod results;
 
 /// Reading the stored edges of one graph, for tests of graph rules on real datasets.

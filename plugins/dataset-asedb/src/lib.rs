@@ -16,7 +16,9 @@ pub mod sqlite;
 use geobatch_core::{
     Dataset, DatasetContext, DatasetSpec, Error, GraphRule, Result, SplitSpec, plugin_options,
 };
+use geobatch_dataset_extxyz::parts;
 use geobatch_dataset_extxyz::rows;
+use geobatch_dataset_extxyz::screen::Take;
 use geobatch_dataset_extxyz::structures::{
     self, Collector, Finish, Scalar, Selection, Structure, Targets,
 };
@@ -88,18 +90,40 @@ pub struct AsedbSpec {
 
 /// Every row of the database at `path`, SQLite or JSON by its first bytes.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
-    let bytes = geobatch_datafiles::files::read(path).map_err(|e| {
+    let mut out = Vec::new();
+    for_each_row(path, &mut |r| {
+        out.push(r);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hands every row of the database at `path` to `each`, by id: an SQLite database a row at a
+/// time (a database of any size in bounded memory), a JSON database read whole.
+pub fn for_each_row(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+    let not_db = |e: &dyn std::fmt::Display| {
         Error::invalid(format!(
             "{}: {e} (set dataset.path to an ASE database, .db or .json)",
             path.display()
         ))
-    })?;
-    if bytes.starts_with(sqlite::MAGIC) {
-        drop(bytes);
-        return sqlite::read(path);
+    };
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(4096);
+    std::io::Read::take(
+        geobatch_datafiles::files::open(path).map_err(|e| not_db(&e))?,
+        4096,
+    )
+    .read_to_end(&mut head)
+    .map_err(|e| not_db(&e))?;
+    if head.starts_with(sqlite::MAGIC) {
+        return sqlite::for_each_row(path, each);
     }
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-        return json::read(path, &bytes);
+    let text_start = head.iter().find(|b| !b.is_ascii_whitespace());
+    if text_start == Some(&b'{') || (text_start.is_none() && head.len() == 4096) {
+        let bytes = geobatch_datafiles::files::read(path).map_err(|e| not_db(&e))?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            return json::read(path, &bytes)?.into_iter().try_for_each(each);
+        }
     }
     Err(Error::invalid(format!(
         "{}: neither an ASE SQLite database nor an ASE JSON database",
@@ -200,16 +224,56 @@ impl DatasetSpec for AsedbSpec {
 
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
         self.validate()?;
-        let mut out = Collector::new(self.targets()?).skip_non_finite(self.skip_non_finite);
+        let mut out = Collector::new(self.targets()?, self.skip_non_finite);
+        self.collect(&mut out)?;
+        out.finish(&self.finish(), ctx)
+    }
+
+    fn for_each_part(
+        &self,
+        ctx: &DatasetContext,
+        part: usize,
+        each: &mut dyn FnMut(geobatch_core::SplitName, &geobatch_core::GraphSet) -> Result<()>,
+    ) -> Option<Result<()>> {
+        let made = self.validate().and_then(|()| {
+            parts::for_each_part(
+                self.targets()?,
+                self.skip_non_finite,
+                &self.finish(),
+                ctx,
+                part,
+                &mut |out| self.collect(out),
+                each,
+            )
+        });
+        Some(made)
+    }
+}
+
+impl AsedbSpec {
+    /// How the rows read become the dataset.
+    fn finish(&self) -> Finish<'_> {
+        Finish {
+            dataset: "asedb",
+            path: &self.path,
+            graph: &self.graph,
+            split: &self.split,
+            split_file: self.split_file.as_deref(),
+            units: &self.units,
+        }
+    }
+
+    /// Hands every row of the database to `out`, one row in memory at a time.
+    fn collect(&self, out: &mut dyn Take) -> Result<()> {
         let name = self.path.display().to_string();
-        let names = out.names().to_vec();
-        let labels = out.labels();
+        let names = out.targets().names.clone();
+        let labels = out.targets().labels;
         let mut values = vec![None; names.len()];
-        for r in read(&self.path)? {
+        for_each_row(&self.path, &mut |r| {
             let origin = format!("{name}: row id {}", r.id);
             if !structures::selected(&self.select, |k| r.key_value_pairs.get(k).and_then(scalar)) {
                 out.skip_unselected();
-                continue;
+                return Ok(());
             }
             for (slot, t) in values.iter_mut().zip(&names) {
                 *slot = match r.get(t) {
@@ -239,19 +303,8 @@ impl DatasetSpec for AsedbSpec {
                 forces: r.forces.filter(|_| labels.forces),
                 stress,
             };
-            out.push(&s, &values)?;
-        }
-        out.finish(
-            &Finish {
-                dataset: "asedb",
-                path: &self.path,
-                graph: &self.graph,
-                split: &self.split,
-                split_file: self.split_file.as_deref(),
-                units: &self.units,
-            },
-            ctx,
-        )
+            out.push(&s, &values)
+        })
     }
 }
 

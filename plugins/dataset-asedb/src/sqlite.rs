@@ -70,6 +70,16 @@ fn text(v: ValueRef<'_>) -> Option<String> {
 
 /// Every row of an ASE SQLite database, by id.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    for_each_row(path, &mut |r| {
+        out.push(r);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hands every row of an ASE SQLite database to `each`, by id, one row in memory at a time.
+pub fn for_each_row(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
     let name = path.display().to_string();
     let sql = sql_error(&name);
     let con = Connection::open_with_flags(
@@ -101,11 +111,10 @@ pub fn read(path: &Path) -> Result<Vec<Row>> {
         ))
         .map_err(sql)?;
     let mut rows = stmt.query([]).map_err(sql)?;
-    let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(sql)? {
-        out.push(row_of(r, &name)?);
+        each(row_of(r, &name)?)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// An SQLite error of the file `name`, as the error of a read.

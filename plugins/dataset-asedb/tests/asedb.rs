@@ -345,3 +345,25 @@ fn ase_json_non_finite_values_and_charge_read_as_ase_reads_them() {
 /// A potential's checks (issue 65), in this binary: one test binary a crate links.
 #[path = "asedb/forces.rs"]
 mod forces;
+
+/// Issue 82: a database written a part at a time (what `geobatch data store` writes a store
+/// with) holds the splits of a whole load, SQLite read a row at a time, JSON read whole.
+#[test]
+fn databases_written_in_parts_hold_the_splits_of_a_whole_load() {
+    for name in ["structures.db", "structures.json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let spec: AsedbSpec = toml::from_str(&format!(
+            "path = {:?}\ntargets = [\"energy\"]\nper_atom = [\"energy\"]\n\
+             graph = {{ kind = \"cutoff\", radius = 4.0 }}\n\
+             split = {{ train = 0.6, validation = 0.2, test = 0.2 }}",
+            fixture(name).display().to_string()
+        ))
+        .unwrap();
+        let ctx = DatasetContext {
+            seed: 9,
+            data_dir: dir.path().to_path_buf(),
+        };
+        let parts = geobatch_testkit::parts::parts_match_load(&spec, &ctx, 3);
+        assert!(parts >= 3, "{name}: {parts} parts");
+    }
+}

@@ -161,11 +161,23 @@ pub struct Frames<'a> {
 /// The frames of `text` (an extended XYZ file's bytes) named `file` in errors, keeping the
 /// per-atom columns named in `keep` (those a frame has) besides the species and positions.
 pub fn frames<'a>(text: &'a [u8], file: &'a str, keep: &'a [String]) -> Frames<'a> {
+    frames_from(text, file, keep, 0, 0)
+}
+
+/// [`frames`] of a piece of a file that starts after `frame` frames and `line` lines (a
+/// [`crate::chunks::Chunk`]): frames and lines are numbered as in the whole file.
+pub fn frames_from<'a>(
+    text: &'a [u8],
+    file: &'a str,
+    keep: &'a [String],
+    frame: usize,
+    line: usize,
+) -> Frames<'a> {
     Frames {
         text,
         at: 0,
-        line: 0,
-        frame: 0,
+        line,
+        frame,
         file,
         keep,
         done: false,

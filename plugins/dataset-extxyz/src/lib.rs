@@ -15,11 +15,14 @@
 //!   positions wrapped into the cell); the split is seeded, saved and reused by frame id.
 //! * Bad input is an error naming the file, the frame and the line, never a panic.
 
+pub mod chunks;
 pub mod comment;
 pub mod frames;
 pub mod labels;
+pub mod parts;
 pub mod properties;
 pub mod rows;
+pub mod screen;
 pub mod sources;
 pub mod structures;
 pub mod write;
@@ -28,6 +31,7 @@ use comment::Value;
 use geobatch_core::{
     Dataset, DatasetContext, DatasetSpec, Error, GraphRule, Result, SplitSpec, plugin_options,
 };
+use screen::Take;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use structures::{Collector, Finish, Scalar, Selection, Structure, Targets};
@@ -115,48 +119,39 @@ impl ExtxyzSpec {
     fn targets(&self) -> Result<Targets> {
         Targets::new(&self.targets, &self.per_atom)
     }
+
+    /// How the structures read become the dataset.
+    fn finish(&self) -> Finish<'_> {
+        Finish {
+            dataset: "extxyz",
+            path: &self.path,
+            graph: &self.graph,
+            split: &self.split,
+            split_file: self.split_file.as_deref(),
+            units: &self.units,
+        }
+    }
 }
 
-/// Reads every frame of the spec's files into `out`.
-fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
-    let names = out.names().to_vec();
-    let labels = out.labels();
-    let stress_key = out.stress_key();
+/// Reads every frame of the spec's files into `out`, a piece of each file at a time.
+fn collect(spec: &ExtxyzSpec, out: &mut dyn Take) -> Result<()> {
+    let names = out.targets().names.clone();
     // the per-atom columns kept: the targets' (to say so when a target is one) and the forces
     let mut keep = names.clone();
-    if labels.forces {
+    if out.targets().labels.forces {
         keep.push("forces".into());
     }
     let mut values = vec![None; names.len()];
     for src in sources::sources(&spec.path)? {
-        let text = sources::read(&src.path)?;
         let file = src.path.display().to_string();
-        // target names are kept as per-atom columns too, to say so when a target is one
-        for frame in frames::frames(&text, &file, &keep) {
-            let f = frame.map_err(|e| Error::invalid(e.to_string()))?;
+        chunks::for_each_frame(&src.path, &file, &keep, &mut |f| {
             let origin = format!("{file}: frame {} (line {})", f.index, f.line);
             if !structures::selected(&spec.select, |k| f.info(k).and_then(scalar)) {
                 out.skip_unselected();
-                continue;
+                return Ok(());
             }
             for (slot, name) in values.iter_mut().zip(&names) {
-                *slot = match f.info(name) {
-                    None if f.column(name).is_some() => {
-                        return Err(Error::invalid(format!(
-                            "{origin}: target {name} is a per-atom column of the frame \
-                             (Properties=...:{name}:...), not one number per structure: \
-                             geobatch's targets are comment-line values such as energy"
-                        )));
-                    }
-                    None => None,
-                    Some(v) => Some(v.as_f64().ok_or_else(|| {
-                        Error::invalid(format!(
-                            "{origin}: target {name} is {} {:?}, not a number",
-                            v.kind(),
-                            v.text()
-                        ))
-                    })?),
-                };
+                *slot = target_of(&f, name, &origin)?;
             }
             let id = match &spec.id_key {
                 None => format!("{}:{}", src.name, f.index),
@@ -166,7 +161,8 @@ fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
                     ))
                 })?,
             };
-            let (forces, stress) = potential_labels(&f, labels, stress_key)
+            let t = out.targets();
+            let (forces, stress) = potential_labels(&f, t.labels, t.stress_key)
                 .map_err(|m| Error::invalid(format!("{origin}: {m}")))?;
             let s = Structure {
                 id,
@@ -178,10 +174,30 @@ fn collect(spec: &ExtxyzSpec, out: &mut Collector) -> Result<()> {
                 forces,
                 stress,
             };
-            out.push(&s, &values)?;
-        }
+            out.push(&s, &values)
+        })?;
     }
     Ok(())
+}
+
+/// The target `name` of frame `f` (read at `origin`): its comment-line number, `None` when
+/// absent; a per-atom column or a value that is no number is an error.
+fn target_of(f: &frames::Frame, name: &str, origin: &str) -> Result<Option<f64>> {
+    match f.info(name) {
+        None if f.column(name).is_some() => Err(Error::invalid(format!(
+            "{origin}: target {name} is a per-atom column of the frame \
+             (Properties=...:{name}:...), not one number per structure: geobatch's targets \
+             are comment-line values such as energy"
+        ))),
+        None => Ok(None),
+        Some(v) => v.as_f64().map(Some).ok_or_else(|| {
+            Error::invalid(format!(
+                "{origin}: target {name} is {} {:?}, not a number",
+                v.kind(),
+                v.text()
+            ))
+        }),
+    }
 }
 
 /// Every frame of the files at `path` (a file, folder or glob, as `path` of the dataset) as a
@@ -278,19 +294,29 @@ impl DatasetSpec for ExtxyzSpec {
 
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
         self.validate()?;
-        let mut out = Collector::new(self.targets()?).skip_non_finite(self.skip_non_finite);
+        let mut out = Collector::new(self.targets()?, self.skip_non_finite);
         collect(self, &mut out)?;
-        out.finish(
-            &Finish {
-                dataset: "extxyz",
-                path: &self.path,
-                graph: &self.graph,
-                split: &self.split,
-                split_file: self.split_file.as_deref(),
-                units: &self.units,
-            },
-            ctx,
-        )
+        out.finish(&self.finish(), ctx)
+    }
+
+    fn for_each_part(
+        &self,
+        ctx: &DatasetContext,
+        part: usize,
+        each: &mut dyn FnMut(geobatch_core::SplitName, &geobatch_core::GraphSet) -> Result<()>,
+    ) -> Option<Result<()>> {
+        let made = self.validate().and_then(|()| {
+            parts::for_each_part(
+                self.targets()?,
+                self.skip_non_finite,
+                &self.finish(),
+                ctx,
+                part,
+                &mut |out| collect(self, out),
+                each,
+            )
+        });
+        Some(made)
     }
 }
 

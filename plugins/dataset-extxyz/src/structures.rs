@@ -4,14 +4,13 @@
 //! geobatch's graph rules and the splits from [`SplitSpec`], saved and reused by id.
 
 use crate::labels::{LABELS, check_potential};
+use crate::screen::{Screen, Take};
 use geobatch_core::{
-    AtomLabels, Cell, Dataset, DatasetContext, Error, GraphRule, LabelKinds, Result, SplitDataset,
-    SplitSpec,
+    Cell, Dataset, DatasetContext, Error, GraphRule, LabelKinds, Result, SplitDataset, SplitSpec,
 };
 use geobatch_geometry::GraphSetBuilder;
 use geobatch_geometry::crystal::wrap;
 use geobatch_geometry::neighbors::{cross, dot};
-use geobatch_process::progress::Progress;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -212,20 +211,9 @@ impl Targets {
 /// Gathers structures into graphs, refusing repeated ids and counting what is skipped.
 #[derive(Debug)]
 pub struct Collector {
-    targets: Targets,
+    screen: Screen,
     builder: GraphSetBuilder,
     ids: HashMap<String, String>,
-    read: usize,
-    unselected: usize,
-    missing: Vec<usize>,
-    y: Vec<f32>,
-    skip_non_finite: bool,
-    non_finite: usize,
-    /// Structures skipped for having no forces (a potential's data).
-    no_forces: usize,
-    /// Structures kept without a stress (a potential's data with stresses).
-    no_stress: usize,
-    progress: Progress,
 }
 
 /// How the collected structures become a dataset.
@@ -246,169 +234,29 @@ pub struct Finish<'a> {
 }
 
 impl Collector {
-    /// An empty collection of these targets.
-    pub fn new(targets: Targets) -> Collector {
-        let n = targets.names.len();
+    /// An empty collection of these targets; structures with a non-finite target or position
+    /// are left out and counted (`skip_non_finite`) instead of refused, naming them.
+    pub fn new(targets: Targets, skip_non_finite: bool) -> Collector {
         Collector {
             builder: GraphSetBuilder::new(targets.columns()).carrying(targets.labels),
-            no_forces: 0,
-            no_stress: 0,
-            targets,
+            screen: Screen::new(targets, skip_non_finite, "reading structures"),
             ids: HashMap::new(),
-            read: 0,
-            unselected: 0,
-            missing: vec![0; n],
-            y: vec![0.0; n],
-            skip_non_finite: false,
-            non_finite: 0,
-            progress: Progress::new("reading structures", None),
         }
-    }
-
-    /// Structures with a non-finite target or position are left out and counted (`true`)
-    /// instead of refused, naming them (`false`, the default).
-    pub fn skip_non_finite(mut self, skip: bool) -> Collector {
-        self.skip_non_finite = skip;
-        self
-    }
-
-    /// The target names to look up.
-    pub fn names(&self) -> &[String] {
-        &self.targets.names
-    }
-
-    /// The potential's labels asked for.
-    pub fn labels(&self) -> LabelKinds {
-        self.targets.labels
-    }
-
-    /// Where a stress is read (`stress` or `virial`).
-    pub fn stress_key(&self) -> &'static str {
-        self.targets.stress_key
-    }
-
-    /// Counts a structure the selection left out.
-    pub fn skip_unselected(&mut self) {
-        self.read += 1;
-        self.unselected += 1;
-    }
-
-    /// Adds a structure with its target values (`None`: absent, the structure is skipped and
-    /// counted). Repeated ids, non-finite values and structures that make no graph are errors
-    /// naming the structure's origin.
-    pub fn push(&mut self, s: &Structure, values: &[Option<f64>]) -> Result<()> {
-        if self.read.is_multiple_of(1024) {
-            geobatch_process::stop::check("reading the structures")?;
-            self.progress.at(self.read);
-        }
-        self.read += 1;
-        let labels = self.targets.labels;
-        if labels.forces && s.forces.is_none() {
-            self.no_forces += 1;
-            return Ok(());
-        }
-        let finite = values.iter().flatten().all(|v| v.is_finite())
-            && s.positions.iter().flatten().all(|x| x.is_finite())
-            && s.forces.iter().flatten().flatten().all(|x| x.is_finite())
-            && s.stress.iter().flatten().flatten().all(|x| x.is_finite());
-        if !finite && self.skip_non_finite {
-            self.non_finite += 1;
-            return Ok(());
-        }
-        for (k, v) in values.iter().enumerate() {
-            let name = &self.targets.names[k];
-            let Some(v) = v else {
-                self.missing[k] += 1;
-                return Ok(());
-            };
-            if !v.is_finite() {
-                return Err(Error::invalid(format!(
-                    "{}: target {name} is {v}, not a finite number (dataset.skip_non_finite = \
-                     true leaves such structures out and counts them)",
-                    s.origin
-                )));
-            }
-            let v = if self.targets.per_atom[k] {
-                if s.numbers.is_empty() {
-                    return Err(Error::invalid(format!("{}: no atoms", s.origin)));
-                }
-                v / s.numbers.len() as f64
-            } else {
-                *v
-            };
-            self.y[k] = v as f32;
-            if !self.y[k].is_finite() {
-                return Err(Error::invalid(format!(
-                    "{}: target {name} = {v} is beyond the range of 32-bit floats",
-                    s.origin
-                )));
-            }
-        }
-        if let Some(first) = self.ids.get(&s.id) {
-            return Err(Error::invalid(format!(
-                "{}: id {:?} appears twice (first at {first}); ids must be unique (choose another \
-                 dataset.id_key)",
-                s.origin, s.id
-            )));
-        }
-        let (cell, pos) = s
-            .geometry()
-            .map_err(|m| Error::invalid(format!("{}: {m}", s.origin)))?;
-        let stress = s.stress.filter(|_| labels.stress);
-        let atom_labels = AtomLabels {
-            forces: s.forces.as_deref().filter(|_| labels.forces),
-            stress,
-        };
-        self.builder
-            .push_labelled(&s.id, &s.numbers, &pos, cell, &self.y, atom_labels)
-            .map_err(|e| Error::invalid(format!("{}: {e}", s.origin)))?;
-        if labels.stress && stress.is_none() {
-            self.no_stress += 1;
-        }
-        self.ids.insert(s.id.clone(), s.origin.clone());
-        Ok(())
     }
 
     /// What was read and kept, and why the rest was skipped.
     pub fn report(&self) -> String {
-        let mut report = format!("{} structures read, {} kept", self.read, self.builder.len());
-        let mut skipped: Vec<String> = self
-            .targets
-            .names
-            .iter()
-            .zip(&self.missing)
-            .filter(|m| *m.1 > 0)
-            .map(|(t, n)| format!("{n} without {t}"))
-            .collect();
-        if self.unselected > 0 {
-            skipped.push(format!("{} not selected", self.unselected));
-        }
-        if self.non_finite > 0 {
-            skipped.push(format!("{} with non-finite values", self.non_finite));
-        }
-        if self.no_forces > 0 {
-            skipped.push(format!("{} without forces", self.no_forces));
-        }
-        if !skipped.is_empty() {
-            report.push_str(&format!("; skipped: {}", skipped.join(", ")));
-        }
-        if self.no_stress > 0 {
-            report.push_str(&format!(
-                "; {} kept without a {} (trained on energy and forces only)",
-                self.no_stress, self.targets.stress_key
-            ));
-        }
-        report
+        self.screen.report()
     }
 
     /// Applies the graph rule, cuts the splits (saved and reused by id) and returns the dataset.
     pub fn finish(self, f: &Finish, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
-        self.progress.done(self.read);
+        self.screen.done();
         let source = format!("{} ({})", f.path.display(), self.report());
         if self.builder.is_empty() {
             return Err(Error::invalid(format!("no usable structures in {source}")));
         }
-        let n_targets = self.targets.names.len();
+        let n_targets = self.screen.targets().names.len();
         let pool = self
             .builder
             .build(f.graph, None)
@@ -422,21 +270,7 @@ impl Collector {
             &pool,
             ctx.seed,
         )?;
-        let used = a.len() + v.len() + t.len();
-        if used + copies < pool.len() {
-            // counts are meant for large datasets: on a larger selection they leave out the
-            // rest without a word
-            geobatch_process::errln!(
-                "warning: dataset.split uses {used} of the {} structures ({} train, {} \
-                 validation, {} test); {} are left out: write fractions (split = {{ train = 0.8, \
-                 validation = 0.1, test = 0.1 }}) to use them all",
-                pool.len() - copies,
-                a.len(),
-                v.len(),
-                t.len(),
-                pool.len() - copies - used
-            );
-        }
+        warn_left_out(&[&a, &v, &t], pool.len() - copies);
         let units = if f.units.is_empty() {
             vec![String::new(); n_targets]
         } else {
@@ -449,6 +283,68 @@ impl Collector {
             source,
         }))
     }
+}
+
+impl Take for Collector {
+    fn targets(&self) -> &Targets {
+        self.screen.targets()
+    }
+
+    fn skip_unselected(&mut self) {
+        self.screen.skip_unselected();
+    }
+
+    /// Repeated ids, non-finite values and structures that make no graph are errors naming the
+    /// structure's origin.
+    fn push(&mut self, s: &Structure, values: &[Option<f64>]) -> Result<()> {
+        if !self.screen.admit(s, values)? {
+            return Ok(());
+        }
+        if let Some(first) = self.ids.get(&s.id) {
+            return Err(twice(s, first));
+        }
+        let (cell, pos) = s
+            .geometry()
+            .map_err(|m| Error::invalid(format!("{}: {m}", s.origin)))?;
+        self.builder
+            .push_labelled(
+                &s.id,
+                &s.numbers,
+                &pos,
+                cell,
+                self.screen.row(),
+                self.screen.labels_of(s),
+            )
+            .map_err(|e| Error::invalid(format!("{}: {e}", s.origin)))?;
+        self.screen.kept(s);
+        self.ids.insert(s.id.clone(), s.origin.clone());
+        Ok(())
+    }
+}
+
+/// Warns that the split (its three index lists) leaves out some of the `distinct` structures:
+/// counts are meant for large datasets, and on a larger selection they would leave out the
+/// rest without a word.
+pub fn warn_left_out(split: &[&[u32]; 3], distinct: usize) {
+    let [a, v, t] = split.map(<[u32]>::len);
+    let used = a + v + t;
+    if used < distinct {
+        geobatch_process::errln!(
+            "warning: dataset.split uses {used} of the {distinct} structures ({a} train, {v} \
+             validation, {t} test); {} are left out: write fractions (split = {{ train = 0.8, \
+             validation = 0.1, test = 0.1 }}) to use them all",
+            distinct - used
+        );
+    }
+}
+
+/// The error of a structure whose id an earlier one (`first`) has.
+pub fn twice(s: &Structure, first: &str) -> Error {
+    Error::invalid(format!(
+        "{}: id {:?} appears twice (first at {first}); ids must be unique (choose another \
+         dataset.id_key)",
+        s.origin, s.id
+    ))
 }
 
 /// Checks `units` (none, or one per per-structure target: `targets` without [`LABELS`]).

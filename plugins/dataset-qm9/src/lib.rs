@@ -18,9 +18,9 @@ pub mod store;
 
 use geobatch_core::{
     DataProvider, Dataset, DatasetContext, DatasetSpec, Error, GraphRule, ImportArgs, Result,
-    SplitDataset, SplitSpec, plugin_options,
+    SplitDataset, SplitName, SplitSpec, plugin_options,
 };
-use geobatch_geometry::GraphSetBuilder;
+use geobatch_geometry::{GraphSetBuilder, SplitParts};
 use properties::{HARTREE_EV, reference_energy_u0};
 use records::Qm9Records;
 use serde::{Deserialize, Serialize};
@@ -74,14 +74,36 @@ impl Qm9Spec {
 
     /// Reads the molecules the spec points at; returns them with a description of the source.
     pub fn read(&self, data_dir: &Path) -> Result<(Qm9Records, String)> {
+        let mut all = Qm9Records::new();
+        let mut more = |r: &Qm9Records| {
+            all.extend(r);
+            Ok(())
+        };
+        let source = self.for_each_batch(data_dir, &mut more)?;
+        Ok((all, source))
+    }
+
+    /// Reads the molecules the spec points at a record batch at a time (at most 32,768
+    /// molecules), handing each to `each`; returns a description of the source.
+    pub fn for_each_batch(
+        &self,
+        data_dir: &Path,
+        each: &mut dyn FnMut(&Qm9Records) -> Result<()>,
+    ) -> Result<String> {
         match self.file(data_dir) {
             None => {
-                let r = store::read(bytes::Bytes::from_static(FIXTURE), "embedded QM9 fixture")?;
-                let what = format!(
-                    "{FIXTURE_NAME} (first {} molecules of qm9pack 1.0.3)",
-                    r.len()
-                );
-                Ok((r, what))
+                let mut n = 0;
+                store::for_each_batch(
+                    bytes::Bytes::from_static(FIXTURE),
+                    "embedded QM9 fixture",
+                    &mut |r| {
+                        n += r.len();
+                        each(r)
+                    },
+                )?;
+                Ok(format!(
+                    "{FIXTURE_NAME} (first {n} molecules of qm9pack 1.0.3)"
+                ))
             }
             Some(p) => {
                 let f = geobatch_datafiles::files::open(&p).map_err(|e| {
@@ -90,10 +112,103 @@ impl Qm9Spec {
                         p.display()
                     ))
                 })?;
-                let r = store::read(f, &p.display().to_string())?;
-                Ok((r, p.display().to_string()))
+                store::for_each_batch(f, &p.display().to_string(), each)?;
+                Ok(p.display().to_string())
             }
         }
+    }
+
+    /// Pushes molecule `m` of `records`, with its row of `targets` (one column per target), to
+    /// `b`; `source` names the data in errors.
+    fn push_molecule(
+        b: &mut GraphSetBuilder,
+        records: &Qm9Records,
+        m: usize,
+        targets: &[Vec<f32>],
+        source: &str,
+    ) -> Result<()> {
+        let atoms = records.atoms(m);
+        let pos: Vec<[f64; 3]> = records.positions[3 * atoms.start..3 * atoms.end]
+            .chunks_exact(3)
+            .map(|c| [c[0], c[1], c[2]].map(f64::from))
+            .collect();
+        let y: Vec<f32> = targets.iter().map(|t| t[m]).collect();
+        b.push(
+            &records.id[m],
+            &records.atomic_numbers[atoms],
+            &pos,
+            None,
+            &y,
+        )
+        .map_err(|e| Error::invalid(format!("{source}: {e}")))
+    }
+
+    /// Every target's values for the molecules of `records`.
+    fn target_columns(&self, records: &Qm9Records) -> Result<Vec<Vec<f32>>> {
+        self.targets
+            .iter()
+            .map(|t| Self::target_values(records, t))
+            .collect()
+    }
+
+    /// The molecules written a part at a time (the file read twice, a record batch at a time:
+    /// first the ids, for the split, then the molecules).
+    fn write_parts(
+        &self,
+        ctx: &DatasetContext,
+        part: usize,
+        each: &mut dyn FnMut(SplitName, &geobatch_core::GraphSet) -> Result<()>,
+    ) -> Result<()> {
+        let mut ids: Vec<String> = Vec::new();
+        let mut read_ids = |r: &Qm9Records| {
+            ids.extend_from_slice(&r.id);
+            Ok(())
+        };
+        let source = self.for_each_batch(&ctx.data_dir, &mut read_ids)?;
+        let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut split_of = vec![u8::MAX; ids.len()];
+        for (s, rows) in self
+            .split_indices(&names, &ctx.data_dir, &source, ctx.seed)?
+            .iter()
+            .enumerate()
+        {
+            rows.iter().for_each(|&m| split_of[m as usize] = s as u8);
+        }
+        let mut parts = SplitParts::new(
+            GraphSetBuilder::new(self.targets.clone()),
+            part,
+            &self.graph,
+            source.clone(),
+            each,
+        );
+        let mut before = 0;
+        let mut write = |r: &Qm9Records| {
+            let targets = self.target_columns(r)?;
+            for m in 0..r.len() {
+                if ids.get(before + m) != Some(&r.id[m]) {
+                    return Err(Error::invalid(format!(
+                        "{source}: molecule {} is not the one read first: the file changed \
+                         while it was read",
+                        before + m
+                    )));
+                }
+                let Some(&s) = SplitName::ALL.get(usize::from(split_of[before + m])) else {
+                    continue;
+                };
+                Self::push_molecule(parts.builder(s), r, m, &targets, &source)?;
+                parts.pushed(s)?;
+            }
+            before += r.len();
+            Ok(())
+        };
+        self.for_each_batch(&ctx.data_dir, &mut write)?;
+        if before != ids.len() {
+            return Err(Error::invalid(format!(
+                "{source}: fewer molecules on the second reading: the file changed while it \
+                 was read"
+            )));
+        }
+        parts.end()
     }
 
     /// Per-molecule values of one target.
@@ -159,19 +274,18 @@ impl Qm9Spec {
     /// (`<data_dir>/splits/qm9-<n>-<fingerprint>.json` unless `split_file` names one).
     pub fn split_indices(
         &self,
-        records: &Qm9Records,
+        ids: &[&str],
         data_dir: &Path,
         source: &str,
         seed: u64,
     ) -> Result<[Vec<u32>; 3]> {
-        let ids: Vec<&str> = records.id.iter().map(String::as_str).collect();
         geobatch_datafiles::splits::saved(
             &self.split,
             self.split_file.as_deref(),
             data_dir,
             "qm9",
             source,
-            &ids,
+            ids,
             seed,
         )
     }
@@ -218,42 +332,32 @@ impl DatasetSpec for Qm9Spec {
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
         self.validate()?;
         let (records, source) = self.read(&ctx.data_dir)?;
-        let targets: Vec<Vec<f32>> = self
-            .targets
-            .iter()
-            .map(|t| Self::target_values(&records, t))
-            .collect::<Result<_>>()?;
+        let targets = self.target_columns(&records)?;
         let mut b = GraphSetBuilder::new(self.targets.clone());
-        let mut pos = Vec::new();
-        let mut y = vec![0.0f32; targets.len()];
         for m in 0..records.len() {
-            let atoms = records.atoms(m);
-            pos.clear();
-            pos.extend(
-                records.positions[3 * atoms.start..3 * atoms.end]
-                    .chunks_exact(3)
-                    .map(|c| [c[0], c[1], c[2]].map(f64::from)),
-            );
-            for (k, t) in targets.iter().enumerate() {
-                y[k] = t[m];
-            }
-            b.push(
-                &records.id[m],
-                &records.atomic_numbers[atoms],
-                &pos,
-                None,
-                &y,
-            )
-            .map_err(|e| Error::invalid(format!("{source}: {e}")))?;
+            Self::push_molecule(&mut b, &records, m, &targets, &source)?;
         }
         let pool = b.build(&self.graph, None).map_err(|e| e.within(&source))?;
-        let [a, v, t] = self.split_indices(&records, &ctx.data_dir, &source, ctx.seed)?;
+        let ids: Vec<&str> = records.id.iter().map(String::as_str).collect();
+        let [a, v, t] = self.split_indices(&ids, &ctx.data_dir, &source, ctx.seed)?;
         Ok(Box::new(SplitDataset {
             name: "qm9".into(),
             splits: [pool.subset(&a), pool.subset(&v), pool.subset(&t)],
             units: self.targets.iter().map(|t| Self::unit(t)).collect(),
             source,
         }))
+    }
+
+    fn for_each_part(
+        &self,
+        ctx: &DatasetContext,
+        part: usize,
+        each: &mut dyn FnMut(SplitName, &geobatch_core::GraphSet) -> Result<()>,
+    ) -> Option<Result<()>> {
+        Some(
+            self.validate()
+                .and_then(|()| self.write_parts(ctx, part, each)),
+        )
     }
 }
 

@@ -79,6 +79,24 @@ impl Qm9Records {
         }
     }
 
+    /// Appends the molecules of `other`.
+    pub fn extend(&mut self, other: &Qm9Records) {
+        let base = self.atomic_numbers.len() as u32;
+        self.index.extend_from_slice(&other.index);
+        self.id.extend_from_slice(&other.id);
+        self.smiles.extend_from_slice(&other.smiles);
+        self.atomic_numbers.extend_from_slice(&other.atomic_numbers);
+        self.positions.extend_from_slice(&other.positions);
+        self.atom_offsets
+            .extend(other.atom_offsets.iter().skip(1).map(|&o| base + o));
+        for (col, more) in self.properties.iter_mut().zip(&other.properties) {
+            col.extend_from_slice(more);
+        }
+        for (col, more) in self.polarizability.iter_mut().zip(&other.polarizability) {
+            col.extend_from_slice(more);
+        }
+    }
+
     /// The first `n` molecules.
     pub fn truncate(&mut self, n: usize) {
         if n >= self.len() {

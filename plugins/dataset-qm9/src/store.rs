@@ -114,8 +114,34 @@ pub fn write(records: &Qm9Records, out: &Path, source: &str) -> Result<()> {
 /// reported as corrupt, never a crash: [`parquet_store::read`]).
 pub fn read<R: ChunkReader + 'static>(input: R, name: &str) -> Result<Qm9Records> {
     let mut r = Qm9Records::new();
-    parquet_store::read(input, name, &FORMAT, |batch| append(&mut r, batch))?;
+    parquet_store::read(input, name, &FORMAT, |batch| append(&mut r, batch, 0))?;
     Ok(r)
+}
+
+/// Reads a QM9 Parquet file written by [`write`] a record batch at a time (at most a row
+/// group, 32,768 molecules), handing each batch's molecules to `each`: memory holds one batch.
+/// An error of `each` ends the read and is returned as it is.
+pub fn for_each_batch<R: ChunkReader + 'static>(
+    input: R,
+    name: &str,
+    each: &mut dyn FnMut(&Qm9Records) -> Result<()>,
+) -> Result<()> {
+    let mut failed = None;
+    let mut before = 0;
+    let read = parquet_store::read(input, name, &FORMAT, |batch| {
+        let mut r = Qm9Records::new();
+        append(&mut r, batch, before)?;
+        before += r.len();
+        each(&r).map_err(|e| {
+            let message = e.to_string();
+            failed = Some(e);
+            message
+        })
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => read,
+    }
 }
 
 /// The atoms of a batch's molecules (rows from `first_row` on): atomic numbers, positions and
@@ -158,8 +184,10 @@ fn append_atoms(
     Ok(())
 }
 
-fn append(r: &mut Qm9Records, b: &RecordBatch) -> std::result::Result<(), String> {
-    let first_row = r.len();
+/// Appends the molecules of `b` to `r`; `before` rows of the file came before `r`'s (named in
+/// errors).
+fn append(r: &mut Qm9Records, b: &RecordBatch, before: usize) -> std::result::Result<(), String> {
+    let first_row = before + r.len();
     let typed = |name: &str, t: DataType| -> std::result::Result<&ArrayRef, String> {
         let c = column(b, name)?;
         if *c.data_type() != t {

@@ -426,3 +426,21 @@ fn wheel_import_matches_the_fixture_when_the_wheel_is_around() {
     .unwrap();
     assert_eq!(r, fixture);
 }
+
+/// Issue 82: QM9 written a part at a time (read a record batch at a time, twice: the ids for
+/// the split, then the molecules) holds the splits of a whole load.
+#[test]
+fn qm9_written_in_parts_holds_the_splits_of_a_whole_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec: Qm9Spec = toml::from_str(
+        "source = \"fixture\"\ntargets = [\"U0\", \"gap\"]\ngraph = { kind = \"knn\", k = 6 }",
+    )
+    .unwrap();
+    let ctx = DatasetContext {
+        seed: 2,
+        data_dir: dir.path().to_path_buf(),
+    };
+    let parts = geobatch_testkit::parts::parts_match_load(&spec, &ctx, 128);
+    // 800 / 100 / 100 molecules in parts of at most 128
+    assert_eq!(parts, 7 + 1 + 1);
+}
