@@ -170,10 +170,11 @@ pub fn load_or_make(
         return Ok(split);
     }
     let split = spec.indices(ids.len(), seed)?;
-    let names = |r: &[u32]| r.iter().map(|&i| ids[i as usize].to_string()).collect();
-    let saved = SavedSplit {
-        dataset: dataset.into(),
-        source: source.into(),
+    let names = |r: &[u32]| r.iter().map(|&i| ids[i as usize]).collect();
+    // the ids borrowed and the text streamed: a split of millions costs no copy of its ids
+    let saved = SavedSplitOf {
+        dataset,
+        source,
         train: names(&split[0]),
         validation: names(&split[1]),
         test: names(&split[2]),
@@ -182,10 +183,23 @@ pub fn load_or_make(
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::invalid(format!("{}: {e}", dir.display())))?;
     }
-    let text = serde_json::to_string(&saved).map_err(|e| Error::invalid(e.to_string()))?;
-    std::fs::write(file, text)
-        .map_err(|e| Error::invalid(format!("cannot save the split to {}: {e}", file.display())))?;
+    let cannot = |e: &dyn std::fmt::Display| {
+        Error::invalid(format!("cannot save the split to {}: {e}", file.display()))
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file).map_err(|e| cannot(&e))?);
+    serde_json::to_writer(&mut out, &saved).map_err(|e| cannot(&e))?;
+    std::io::Write::flush(&mut out).map_err(|e| cannot(&e))?;
     Ok(split)
+}
+
+/// A [`SavedSplit`] as it is written: the ids borrowed.
+#[derive(Serialize)]
+struct SavedSplitOf<'a> {
+    dataset: &'a str,
+    source: &'a str,
+    train: Vec<&'a str>,
+    validation: Vec<&'a str>,
+    test: Vec<&'a str>,
 }
 
 /// Refuses a split file whose sizes are not the ones this spec asks for: the config's

@@ -72,7 +72,9 @@ impl Take for Census {
 impl Census {
     /// Each kept structure's split (an index into [`SplitName::ALL`], or [`NONE`]), in kept
     /// order: the split saved for these ids, or made and saved as a whole load makes it.
-    fn split(&self, f: &Finish, ctx: &DatasetContext) -> Result<Vec<u8>> {
+    fn split(&mut self, f: &Finish, ctx: &DatasetContext) -> Result<Vec<u8>> {
+        // the content keys are for the first pass only
+        self.keys = HashSet::new();
         let source = f.path.display().to_string();
         let kept = self.ids.len();
         if kept == 0 {

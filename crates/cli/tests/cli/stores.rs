@@ -146,3 +146,69 @@ fn a_missing_or_damaged_store_is_named() {
     );
     assert_refused(&o, &["big/validation/positions.npy", "truncated"]);
 }
+
+/// The 100 QM9 molecules of the extended XYZ fixture, as three shards in `dir/shards` (frames
+/// 0-39, 40-69, 70-99).
+fn xyz_shards(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../plugins/dataset-extxyz/tests/fixtures/qm9_reduced_100.xyz"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at < lines.len() {
+        let n: usize = lines[at].trim().parse().unwrap();
+        frames.push(lines[at..at + n + 2].join("\n") + "\n");
+        at += n + 2;
+    }
+    assert_eq!(frames.len(), 100);
+    let folder = dir.join("shards");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, range) in [("a.xyz", 0..40), ("b.xyz", 40..70), ("c.extxyz", 70..100)] {
+        std::fs::write(folder.join(name), frames[range].concat()).unwrap();
+    }
+    folder
+}
+
+#[test]
+fn extxyz_shards_are_written_into_a_store_and_a_damaged_shard_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = xyz_shards(dir.path());
+    let source = write(
+        dir.path(),
+        "shards.toml",
+        "[experiment]\nname = \"shards\"\nseed = 3\n[dataset]\nkind = \"extxyz\"\n\
+         path = \"shards\"\ntargets = [\"U0\"]\ngraph = { kind = \"full\" }\n\
+         [batcher]\nkind = \"dynamic\"\nbatch_size = 8\n",
+    );
+    let o = geobatch(
+        dir.path(),
+        &["data", "store", &source, "--out", "st", "--part", "16"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // read in two passes: the first's count, then the parts (80 in 5, 10, 10)
+    assert!(text(&o).contains("100 structures read, 100 kept"), "{}", text(&o));
+    assert!(
+        text(&o).contains("80 train, 10 validation, 10 test structures in 7 parts"),
+        "{}",
+        text(&o)
+    );
+    let cfg = on_store(dir.path(), "xyz", "st", "disk", "");
+    let o = geobatch(
+        dir.path(),
+        &["batches", &cfg, "--steps", "10", "--set", "sinks=[]"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // a shard whose frame lost its last atom line: named with the frame and line, no store
+    let b = shards.join("b.xyz");
+    let t = std::fs::read_to_string(&b).unwrap();
+    std::fs::write(&b, &t[..t.trim_end().rfind('\n').unwrap() + 1]).unwrap();
+    let o = geobatch(
+        dir.path(),
+        &["data", "store", &source, "--out", "st2"],
+    );
+    assert_refused(&o, &["b.xyz: frame 29 (line", "ends"]);
+    assert!(!dir.path().join("st2/train/store.json").exists());
+}
