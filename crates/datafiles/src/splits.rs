@@ -170,8 +170,20 @@ pub fn load_or_make(
         return Ok(split);
     }
     let split = spec.indices(ids.len(), seed)?;
+    save(file, dataset, source, ids, &split)?;
+    Ok(split)
+}
+
+/// Saves `split` (indices into `ids`) to `file`, the ids borrowed and the text streamed: a
+/// split of millions costs no copy of its ids.
+fn save(
+    file: &Path,
+    dataset: &str,
+    source: &str,
+    ids: &[&str],
+    split: &[Vec<u32>; 3],
+) -> Result<()> {
     let names = |r: &[u32]| r.iter().map(|&i| ids[i as usize]).collect();
-    // the ids borrowed and the text streamed: a split of millions costs no copy of its ids
     let saved = SavedSplitOf {
         dataset,
         source,
@@ -188,8 +200,7 @@ pub fn load_or_make(
     };
     let mut out = std::io::BufWriter::new(std::fs::File::create(file).map_err(|e| cannot(&e))?);
     serde_json::to_writer(&mut out, &saved).map_err(|e| cannot(&e))?;
-    std::io::Write::flush(&mut out).map_err(|e| cannot(&e))?;
-    Ok(split)
+    std::io::Write::flush(&mut out).map_err(|e| cannot(&e))
 }
 
 /// A [`SavedSplit`] as it is written: the ids borrowed.

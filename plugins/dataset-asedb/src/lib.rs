@@ -19,9 +19,7 @@ use geobatch_core::{
 use geobatch_dataset_extxyz::parts;
 use geobatch_dataset_extxyz::rows;
 use geobatch_dataset_extxyz::screen::Take;
-use geobatch_dataset_extxyz::structures::{
-    self, Collector, Finish, Scalar, Selection, Structure, Targets,
-};
+use geobatch_dataset_extxyz::structures::{self, Finish, Scalar, Selection, Structure, Targets};
 use row::{Lookup, Row};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -157,7 +155,8 @@ const ARRAYS: [&str; 8] = [
 ];
 
 impl AsedbSpec {
-    fn targets(&self) -> Result<Targets> {
+    /// The targets asked for, checked against what ASE databases hold.
+    fn checked_targets(&self) -> Result<Targets> {
         // ASE's arrays (per atom, or a vector per structure) are no target: rows that carry
         // them would all be skipped as "without" them; forces and stress are a potential's
         // labels
@@ -208,7 +207,7 @@ impl AsedbSpec {
 )]
 impl DatasetSpec for AsedbSpec {
     fn validate(&self) -> Result<()> {
-        self.targets()?;
+        self.checked_targets()?;
         structures::check_units(&self.units, &self.targets)?;
         self.graph
             .validate()
@@ -223,10 +222,7 @@ impl DatasetSpec for AsedbSpec {
     }
 
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
-        self.validate()?;
-        let mut out = Collector::new(self.targets()?, self.skip_non_finite);
-        self.collect(&mut out)?;
-        out.finish(&self.finish(), ctx)
+        parts::load(self, ctx)
     }
 
     fn for_each_part(
@@ -235,22 +231,23 @@ impl DatasetSpec for AsedbSpec {
         part: usize,
         each: &mut dyn FnMut(geobatch_core::SplitName, &geobatch_core::GraphSet) -> Result<()>,
     ) -> Option<Result<()>> {
-        let made = self.validate().and_then(|()| {
-            parts::for_each_part(
-                self.targets()?,
-                self.skip_non_finite,
-                &self.finish(),
-                ctx,
-                part,
-                &mut |out| self.collect(out),
-                each,
-            )
-        });
-        Some(made)
+        parts::parts(self, ctx, part, each)
     }
 }
 
-impl AsedbSpec {
+impl parts::StructureFiles for AsedbSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+
+    fn targets(&self) -> Result<Targets> {
+        self.checked_targets()
+    }
+
+    fn skip_non_finite(&self) -> bool {
+        self.skip_non_finite
+    }
+
     /// How the rows read become the dataset.
     fn finish(&self) -> Finish<'_> {
         Finish {
@@ -263,7 +260,7 @@ impl AsedbSpec {
         }
     }
 
-    /// Hands every row of the database to `out`, one row in memory at a time.
+    /// Every row of the database, one row in memory at a time.
     fn collect(&self, out: &mut dyn Take) -> Result<()> {
         let name = self.path.display().to_string();
         let names = out.targets().names.clone();

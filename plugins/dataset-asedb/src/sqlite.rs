@@ -68,16 +68,6 @@ fn text(v: ValueRef<'_>) -> Option<String> {
     }
 }
 
-/// Every row of an ASE SQLite database, by id.
-pub fn read(path: &Path) -> Result<Vec<Row>> {
-    let mut out = Vec::new();
-    for_each_row(path, &mut |r| {
-        out.push(r);
-        Ok(())
-    })?;
-    Ok(out)
-}
-
 /// Hands every row of an ASE SQLite database to `each`, by id, one row in memory at a time.
 pub fn for_each_row(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
     let name = path.display().to_string();

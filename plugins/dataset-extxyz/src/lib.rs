@@ -31,10 +31,11 @@ use comment::Value;
 use geobatch_core::{
     Dataset, DatasetContext, DatasetSpec, Error, GraphRule, Result, SplitSpec, plugin_options,
 };
+use parts::StructureFiles;
 use screen::Take;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use structures::{Collector, Finish, Scalar, Selection, Structure, Targets};
+use structures::{Finish, Scalar, Selection, Structure, Targets};
 
 /// Config of an extended XYZ dataset.
 #[plugin_options]
@@ -115,12 +116,23 @@ pub fn scalar(v: &Value) -> Option<Scalar> {
     }
 }
 
-impl ExtxyzSpec {
+impl parts::StructureFiles for ExtxyzSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+
     fn targets(&self) -> Result<Targets> {
         Targets::new(&self.targets, &self.per_atom)
     }
 
-    /// How the structures read become the dataset.
+    fn skip_non_finite(&self) -> bool {
+        self.skip_non_finite
+    }
+
+    fn collect(&self, out: &mut dyn Take) -> Result<()> {
+        collect(self, out)
+    }
+
     fn finish(&self) -> Finish<'_> {
         Finish {
             dataset: "extxyz",
@@ -293,10 +305,7 @@ impl DatasetSpec for ExtxyzSpec {
     }
 
     fn load(&self, ctx: &DatasetContext) -> Result<Box<dyn Dataset>> {
-        self.validate()?;
-        let mut out = Collector::new(self.targets()?, self.skip_non_finite);
-        collect(self, &mut out)?;
-        out.finish(&self.finish(), ctx)
+        parts::load(self, ctx)
     }
 
     fn for_each_part(
@@ -305,18 +314,7 @@ impl DatasetSpec for ExtxyzSpec {
         part: usize,
         each: &mut dyn FnMut(geobatch_core::SplitName, &geobatch_core::GraphSet) -> Result<()>,
     ) -> Option<Result<()>> {
-        let made = self.validate().and_then(|()| {
-            parts::for_each_part(
-                self.targets()?,
-                self.skip_non_finite,
-                &self.finish(),
-                ctx,
-                part,
-                &mut |out| collect(self, out),
-                each,
-            )
-        });
-        Some(made)
+        parts::parts(self, ctx, part, each)
     }
 }
 

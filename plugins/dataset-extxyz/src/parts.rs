@@ -30,12 +30,12 @@ struct Census {
 }
 
 impl Take for Census {
-    fn targets(&self) -> &Targets {
-        self.screen.targets()
+    fn screen(&self) -> &Screen {
+        &self.screen
     }
 
-    fn skip_unselected(&mut self) {
-        self.screen.skip_unselected();
+    fn screen_mut(&mut self) -> &mut Screen {
+        &mut self.screen
     }
 
     fn push(&mut self, s: &Structure, values: &[Option<f64>]) -> Result<()> {
@@ -49,17 +49,15 @@ impl Take for Census {
                 &format!("structure {} of those kept", u64::from(*k) + 1),
             ));
         }
-        let (cell, pos) = s
-            .geometry()
-            .map_err(|m| Error::invalid(format!("{}: {m}", s.origin)))?;
-        let row = self.screen.row();
         // the set's own checks, on a set of this one structure
-        self.empty
-            .clone()
-            .push_labelled(&s.id, &s.numbers, &pos, cell, row, self.screen.labels_of(s))
-            .map_err(|e| Error::invalid(format!("{}: {e}", s.origin)))?;
+        let (cell, pos) = self.screen.push_to(&mut self.empty.clone(), s)?;
         let narrow: Vec<[f32; 3]> = pos.iter().map(|p| p.map(|x| x as f32)).collect();
-        let key = content_key_of(&s.numbers, &narrow, &cell.unwrap_or_default(), row);
+        let key = content_key_of(
+            &s.numbers,
+            &narrow,
+            &cell.unwrap_or_default(),
+            self.screen.row(),
+        );
         if !self.keys.insert(key) {
             self.copies.insert(order);
         }
@@ -144,12 +142,12 @@ impl Parts<'_> {
 }
 
 impl Take for Parts<'_> {
-    fn targets(&self) -> &Targets {
-        self.screen.targets()
+    fn screen(&self) -> &Screen {
+        &self.screen
     }
 
-    fn skip_unselected(&mut self) {
-        self.screen.skip_unselected();
+    fn screen_mut(&mut self) -> &mut Screen {
+        &mut self.screen
     }
 
     fn push(&mut self, s: &Structure, values: &[Option<f64>]) -> Result<()> {
@@ -164,20 +162,7 @@ impl Take for Parts<'_> {
         let Some(&split) = SplitName::ALL.get(usize::from(self.split_of[k])) else {
             return Ok(());
         };
-        let (cell, pos) = s
-            .geometry()
-            .map_err(|m| Error::invalid(format!("{}: {m}", s.origin)))?;
-        self.parts
-            .builder(split)
-            .push_labelled(
-                &s.id,
-                &s.numbers,
-                &pos,
-                cell,
-                self.screen.row(),
-                self.screen.labels_of(s),
-            )
-            .map_err(|e| Error::invalid(format!("{}: {e}", s.origin)))?;
+        self.screen.push_to(self.parts.builder(split), s)?;
         self.screen.kept(s);
         self.parts.pushed(split)
     }
@@ -233,4 +218,56 @@ pub fn for_each_part(
     };
     read(&mut parts)?;
     parts.end()
+}
+
+/// A dataset whose structures are read from files, what [`load`] and [`parts`] read: the
+/// `extxyz` and `asedb` datasets.
+pub trait StructureFiles {
+    /// Checks the options (the dataset's `validate`).
+    fn check(&self) -> Result<()>;
+
+    /// The targets asked for.
+    fn targets(&self) -> Result<Targets>;
+
+    /// Whether structures with a non-finite value are left out and counted.
+    fn skip_non_finite(&self) -> bool;
+
+    /// How the structures read become the dataset.
+    fn finish(&self) -> Finish<'_>;
+
+    /// Hands every structure of the files to `out`, in the same order each time.
+    fn collect(&self, out: &mut dyn Take) -> Result<()>;
+}
+
+/// The dataset of `files`, loaded whole.
+pub fn load(
+    files: &dyn StructureFiles,
+    ctx: &DatasetContext,
+) -> Result<Box<dyn geobatch_core::Dataset>> {
+    files.check()?;
+    let mut out = crate::structures::Collector::new(files.targets()?, files.skip_non_finite());
+    files.collect(&mut out)?;
+    out.finish(&files.finish(), ctx)
+}
+
+/// The dataset of `files` a part at a time ([`for_each_part`]), as a dataset's
+/// `for_each_part` gives it.
+pub fn parts(
+    files: &dyn StructureFiles,
+    ctx: &DatasetContext,
+    part: usize,
+    each: &mut dyn FnMut(SplitName, &GraphSet) -> Result<()>,
+) -> Option<Result<()>> {
+    let made = files.check().and_then(|()| {
+        for_each_part(
+            files.targets()?,
+            files.skip_non_finite(),
+            &files.finish(),
+            ctx,
+            part,
+            &mut |out| files.collect(out),
+            each,
+        )
+    });
+    Some(made)
 }

@@ -3,17 +3,31 @@
 //! where a potential asks for them, and the counts the dataset's source line reports.
 
 use crate::structures::{Structure, Targets};
-use geobatch_core::{AtomLabels, Error, Result};
+use geobatch_core::{AtomLabels, Cell, Error, Result};
+use geobatch_geometry::GraphSetBuilder;
 use geobatch_process::progress::Progress;
+
+/// A structure's cell and positions as its graph takes them.
+pub type Geometry = (Option<Cell>, Vec<[f64; 3]>);
 
 /// What a reader hands every structure to: gathered whole ([`crate::structures::Collector`]),
 /// or counted, split and written a part at a time ([`crate::parts`]).
 pub trait Take {
+    /// The rules the taker applies, with their counts.
+    fn screen(&self) -> &Screen;
+
+    /// The same, to count with.
+    fn screen_mut(&mut self) -> &mut Screen;
+
     /// The targets to look up.
-    fn targets(&self) -> &Targets;
+    fn targets(&self) -> &Targets {
+        self.screen().targets()
+    }
 
     /// Counts a structure the selection left out.
-    fn skip_unselected(&mut self);
+    fn skip_unselected(&mut self) {
+        self.screen_mut().skip_unselected();
+    }
 
     /// A structure with its target values (`None`: absent, the structure is skipped and
     /// counted); bad values are errors naming the structure's origin.
@@ -126,13 +140,20 @@ impl Screen {
         &self.y
     }
 
-    /// The labels of `s` a set carrying the asked-for labels takes.
-    pub fn labels_of<'s>(&self, s: &'s Structure) -> AtomLabels<'s> {
+    /// Pushes `s`, admitted, to `b`: its geometry ([`Structure::geometry`]), the target row and
+    /// the labels asked for; returns the cell and the positions pushed. An error names `s`.
+    pub fn push_to(&self, b: &mut GraphSetBuilder, s: &Structure) -> Result<Geometry> {
+        let (cell, pos) = s
+            .geometry()
+            .map_err(|m| Error::invalid(format!("{}: {m}", s.origin)))?;
         let labels = self.targets.labels;
-        AtomLabels {
+        let atom_labels = AtomLabels {
             forces: s.forces.as_deref().filter(|_| labels.forces),
             stress: s.stress.filter(|_| labels.stress),
-        }
+        };
+        b.push_labelled(&s.id, &s.numbers, &pos, cell, &self.y, atom_labels)
+            .map_err(|e| Error::invalid(format!("{}: {e}", s.origin)))?;
+        Ok((cell, pos))
     }
 
     /// Counts `s`, admitted, as kept.

@@ -286,12 +286,12 @@ impl Collector {
 }
 
 impl Take for Collector {
-    fn targets(&self) -> &Targets {
-        self.screen.targets()
+    fn screen(&self) -> &Screen {
+        &self.screen
     }
 
-    fn skip_unselected(&mut self) {
-        self.screen.skip_unselected();
+    fn screen_mut(&mut self) -> &mut Screen {
+        &mut self.screen
     }
 
     /// Repeated ids, non-finite values and structures that make no graph are errors naming the
@@ -303,19 +303,7 @@ impl Take for Collector {
         if let Some(first) = self.ids.get(&s.id) {
             return Err(twice(s, first));
         }
-        let (cell, pos) = s
-            .geometry()
-            .map_err(|m| Error::invalid(format!("{}: {m}", s.origin)))?;
-        self.builder
-            .push_labelled(
-                &s.id,
-                &s.numbers,
-                &pos,
-                cell,
-                self.screen.row(),
-                self.screen.labels_of(s),
-            )
-            .map_err(|e| Error::invalid(format!("{}: {e}", s.origin)))?;
+        self.screen.push_to(&mut self.builder, s)?;
         self.screen.kept(s);
         self.ids.insert(s.id.clone(), s.origin.clone());
         Ok(())

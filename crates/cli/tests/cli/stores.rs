@@ -189,7 +189,11 @@ fn extxyz_shards_are_written_into_a_store_and_a_damaged_shard_is_named() {
     );
     assert!(o.status.success(), "{}", text(&o));
     // read in two passes: the first's count, then the parts (80 in 5, 10, 10)
-    assert!(text(&o).contains("100 structures read, 100 kept"), "{}", text(&o));
+    assert!(
+        text(&o).contains("100 structures read, 100 kept"),
+        "{}",
+        text(&o)
+    );
     assert!(
         text(&o).contains("80 train, 10 validation, 10 test structures in 7 parts"),
         "{}",
@@ -205,10 +209,7 @@ fn extxyz_shards_are_written_into_a_store_and_a_damaged_shard_is_named() {
     let b = shards.join("b.xyz");
     let t = std::fs::read_to_string(&b).unwrap();
     std::fs::write(&b, &t[..t.trim_end().rfind('\n').unwrap() + 1]).unwrap();
-    let o = geobatch(
-        dir.path(),
-        &["data", "store", &source, "--out", "st2"],
-    );
+    let o = geobatch(dir.path(), &["data", "store", &source, "--out", "st2"]);
     assert_refused(&o, &["b.xyz: frame 29 (line", "ends"]);
     assert!(!dir.path().join("st2/train/store.json").exists());
 }
