@@ -18,6 +18,7 @@ mod plugins;
 mod predict_cmd;
 mod report_cmd;
 mod run_cmd;
+mod serve_cmd;
 mod signals;
 mod store_cmd;
 mod sweep_cmd;

@@ -18,11 +18,15 @@ pub struct PredictArgs {
     pub run: PathBuf,
     /// The structures: an extended XYZ file (`.xyz`, `.extxyz`, gzip allowed), a folder or glob
     /// of them, or an ASE database (`.db`, `.json`).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "serve")]
+    pub data: Option<PathBuf>,
     /// The extended XYZ file written (energy and stress on the comment line, forces per atom).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "serve")]
+    pub out: Option<PathBuf>,
+    /// Keep the potential open and answer JSON requests on standard input, a line each (what
+    /// `geobatch.ase.Calculator` talks to), until the input ends.
+    #[arg(long, conflicts_with_all = ["data", "out", "parquet"])]
+    pub serve: bool,
     /// Also write the predictions as a Parquet table (id, energy, forces, stress).
     #[arg(long)]
     pub parquet: Option<PathBuf>,
@@ -39,27 +43,31 @@ fn is_database(path: &Path) -> bool {
     )
 }
 
-/// The files `predict` reads: the structures' files and every file of the run folder.
-fn inputs(args: &PredictArgs) -> Inputs {
+/// The files `predict` reads: the structures' files (`data`) and every file of the run folder.
+fn inputs(args: &PredictArgs, data: &Path) -> Inputs {
     let mut inputs = Inputs::new().tree(&args.run, "a file of --run");
-    if is_database(&args.data) || args.data.is_dir() {
-        inputs = inputs.tree(&args.data, "--data");
+    if is_database(data) || data.is_dir() {
+        inputs = inputs.tree(data, "--data");
     } else {
-        for s in dataset_extxyz::sources::sources(&args.data).unwrap_or_default() {
+        for s in dataset_extxyz::sources::sources(data).unwrap_or_default() {
             inputs = inputs.file(&s.path, "--data");
         }
     }
     inputs
 }
 
-/// Where `--out` and `--parquet` go (docs/reliability.md, "Nothing overwritten"): checked
-/// before anything is read or predicted.
-fn outputs(args: &PredictArgs) -> Result<(Output, Option<Output>), RunError> {
-    let inputs = inputs(args);
+/// Where `out` (`--out`) and `--parquet` go (docs/reliability.md, "Nothing overwritten"):
+/// checked before anything is read or predicted.
+fn outputs(
+    args: &PredictArgs,
+    data: &Path,
+    out: &Path,
+) -> Result<(Output, Option<Output>), RunError> {
+    let inputs = inputs(args, data);
     let resolve = |path: &Path, flag: &str| {
         output::resolve(path, flag, &inputs, Accept::Streams, args.force).map_err(RunError::Core)
     };
-    let out = resolve(&args.out, "--out")?;
+    let out = resolve(out, "--out")?;
     let parquet = match &args.parquet {
         Some(p) => {
             let pq = resolve(p, "--parquet")?;
@@ -73,12 +81,19 @@ fn outputs(args: &PredictArgs) -> Result<(Output, Option<Output>), RunError> {
 
 /// Predicts and writes; exit 0.
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
-    let (out, parquet) = outputs(&args)?;
+    if args.serve {
+        crate::serve_cmd::serve(&args.run)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(data), Some(out_path)) = (args.data.clone(), args.out.clone()) else {
+        return Err(RunError::Usage("predict needs --data and --out (or --serve)".into()).into());
+    };
+    let (out, parquet) = outputs(&args, &data, &out_path)?;
     let mut potential = Potential::open(&args.run)?;
-    let structures: Vec<Structure> = if is_database(&args.data) {
-        dataset_asedb::read_structures(&args.data).map_err(RunError::Data)?
+    let structures: Vec<Structure> = if is_database(&data) {
+        dataset_asedb::read_structures(&data).map_err(RunError::Data)?
     } else {
-        dataset_extxyz::read_structures(&args.data).map_err(RunError::Data)?
+        dataset_extxyz::read_structures(&data).map_err(RunError::Data)?
     };
     // graphs from the positions wrapped into the cell (as the datasets make them); the output
     // keeps the positions as written
@@ -113,10 +128,10 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             &p.forces,
             p.stress.as_ref(),
         )
-        .map_err(io(&args.out))?;
+        .map_err(io(&out_path))?;
     }
     out.write(|f| std::io::Write::write_all(f, &text))
-        .map_err(io(&args.out))?;
+        .map_err(io(&out_path))?;
     if let Some(pq) = &parquet {
         let ids: Vec<String> = structures.iter().map(|s| s.id.clone()).collect();
         predict::write_parquet(pq, &ids, &predictions)?;
@@ -129,7 +144,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             geobatch_core::GraphRule::Cutoff { radius } => format!("cutoff {radius} A"),
             other => format!("{other:?}"),
         },
-        written(&args.out, &out),
+        written(&out_path, &out),
         parquet
             .as_ref()
             .zip(args.parquet.as_ref())
