@@ -128,6 +128,6 @@ def test_the_md_example_runs_as_a_user_runs_it(run_dir):
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    drifts = re.findall(r"^(.*): (\d+) atoms, .* drift ([-+.\d]+) meV/atom/ps", done.stdout, re.M)
+    drifts = re.findall(r"^(.*): (\d+) atoms, .* drift ([-+.\de]+) meV/atom/ps", done.stdout, re.M)
     assert [(name, int(n)) for name, n, _ in drifts] == [("geobatch Si", 8), ("EMT Cu (reference)", 32)], done.stdout
     assert "BFGS from a 0.1 A rattle: converged" in done.stdout, done.stdout
