@@ -32,6 +32,9 @@ _BYTES_PER_STEP = 5 * 3 * 8
 
 #: The candidates when none are given: the study's three and ``pack``, as ``geobatch advise``.
 DEFAULT_CANDIDATES = ("dynamic", "static:pad=multiple64", "static:pad=pow2", "pack")
+#: Steady steps a probe measures on shapes it has compiled, even when its time went on new shapes:
+#: as many as the cost model takes a shape's own mean from (``MIN_SAMPLES`` of crates/advice)
+MIN_STEADY = 3
 
 
 def _scalar(text: str):
@@ -322,14 +325,16 @@ class _Runner:
         #: what the operating system did during the last run of steps (``probing._os_share``)
         self.os = None
 
-    def __call__(self, source: _Source, n: int, limit: Optional[float], what: str, order=None):
+    def __call__(self, source: _Source, n: int, limit: Optional[float], what: str, order=None,
+                 steady: int = 0, warmup: int = 0):
         self.saved.restore()
         if callable(self.fresh):
             self.fresh()
         with _fresh() if self.fresh is True else contextlib.nullcontext():
             before = _os_account()
             ms, shapes = _run(self.step, source, n, limit, init=self.init, sync=self.sync,
-                              progress=self.progress, what=f"{source.label} {what}", order=order)
+                              progress=self.progress, what=f"{source.label} {what}", order=order,
+                              steady=steady, warmup=warmup)
             self.os = _os_share(before, _os_account(), len(ms))
             return ms, shapes
 
@@ -340,7 +345,9 @@ def _probed(runner: _Runner, source: _Source, padded, real, table: dict, probe_s
     time, shape, and whether it was a new shape or warm-up."""
     # the classes of new shapes its plan meets most are probed first (evidence.py)
     order = evidence.teaching_order(source.first_epoch(), padded)
-    ms, shapes = runner(source, probe_steps, probe_seconds, "probe", order)
+    # a probe whose time went on compiles measures its own steady steps all the same
+    ms, shapes = runner(source, probe_steps, probe_seconds, "probe", order, steady=MIN_STEADY,
+                        warmup=warmup)
     totals = real.sum(axis=0).astype(np.float64), padded.sum(axis=0).astype(np.float64)
     fill = tuple(float(r / p) if p else 0.0 for r, p in zip(totals[0][:2], totals[1][:2]))
     return {

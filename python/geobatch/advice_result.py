@@ -14,7 +14,7 @@ from . import evidence
 
 #: The columns of ``Advice.rows()`` and its tables, in order.
 COLUMNS = (
-    "rank", "batcher", "options", "predicted_s", "steady_ms", "shapes", "new_shape_s",
+    "rank", "batcher", "options", "predicted_s", "steady_ms", "steady_steps", "shapes", "new_shape_s",
     "first_step_s", "fill_nodes", "fill_edges", "graphs_per_step", "probe_steps", "probe_shapes",
     "measured_steps", "measured_s", "predicted_same_steps_s", "error_pct",
     "new_shapes_extrapolated", "probe_spread_pct",

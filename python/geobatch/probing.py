@@ -228,37 +228,79 @@ class _Progress:
 
 
 def _run(step, source: _Source, n: int, limit_s: Optional[float], *, init, sync, progress, what,
-         order=None):
+         order=None, steady: int = 0, warmup: int = 0):
     """Runs ``step`` on the first ``n`` batches of ``source`` (fewer when ``limit_s`` passes,
     at least two; epoch 0's in ``order`` when given); returns each step's time (ms: the batch
-    made, the step, its device work) and padded shape."""
+    made, the step, its device work) and padded shape.
+
+    With ``steady``, a run that ends with fewer than ``steady`` steady steps (after the
+    ``warmup`` first, on a shape met before) goes on with epoch 0's batches of shapes it has met
+    (those its plan meets most first), for at most ``limit_s`` more, until it has them: a probe
+    whose time went on new shapes (compiles) still measures its own steady time."""
     ms, shapes, seen = [], [], set()
-    carry = init
+    state = {"carry": init}
     started = time.perf_counter()
+
+    def take(batches, i, total):
+        t0 = time.perf_counter_ns()
+        shape, batch = next(batches)
+        if init is not None:
+            state["carry"] = step(state["carry"], batch)
+            out = state["carry"]
+        else:
+            out = step(batch)
+        sync(out)
+        ms.append((time.perf_counter_ns() - t0) / 1e6)
+        shapes.append(shape)
+        seen.add(shape)
+        elapsed = time.perf_counter() - started
+        progress.update(what, i + 1, total, len(seen), elapsed)
+        return elapsed
+
     batches = source.batches(order)
     try:
         for i in range(n):
-            t0 = time.perf_counter_ns()
-            shape, batch = next(batches)
-            if init is not None:
-                carry = step(carry, batch)
-                out = carry
-            else:
-                out = step(batch)
-            sync(out)
-            ms.append((time.perf_counter_ns() - t0) / 1e6)
-            shapes.append(shape)
-            seen.add(shape)
-            elapsed = time.perf_counter() - started
-            progress.update(what, i + 1, n, len(seen), elapsed)
+            elapsed = take(batches, i, n)
             if limit_s is not None and elapsed >= limit_s and i >= 1:
                 break
     finally:
         batches.close()
+    need = steady - _steady_count(shapes, warmup)
+    if need > 0 and limit_s is not None:
+        _steady_steps(source, take, seen, warmup, need, len(ms), time.perf_counter() + limit_s)
     if what.endswith("start-up"):
         return np.asarray(ms, dtype=np.float64), shapes
-    progress.update(what, len(ms), n, len(seen), time.perf_counter() - started, end=True)
+    progress.update(what, len(ms), max(n, len(ms)), len(seen), time.perf_counter() - started, end=True)
     return np.asarray(ms, dtype=np.float64), shapes
+
+
+def _steady_count(shapes: Sequence[tuple], warmup: int) -> int:
+    """Steady steps of a run: after the ``warmup`` first, on a shape met before."""
+    return sum(1 for i, cold in enumerate(_cold(shapes)) if i >= warmup and not cold)
+
+
+def _steady_steps(source: _Source, take, seen: set, warmup: int, need: int, done: int,
+                  deadline: float) -> None:
+    """Steps on shapes the run has met (epoch 0's batches of those shapes, the ones its plan
+    meets most first, over and over) until ``need`` of them are steady or ``deadline``."""
+    epoch = [tuple(int(x) for x in s) for s in np.asarray(source.first_epoch()).tolist()]
+    count: dict = {}
+    for s in epoch:
+        count[s] = count.get(s, 0) + 1
+    known = sorted((k for k, s in enumerate(epoch) if s in seen), key=lambda k: (-count[epoch[k]], k))
+    if not known:
+        return
+    # steps before the warm-up's end are not steady: as many more as reach past it
+    extra = max(0, warmup - done) + need
+    replay = [known[j % len(known)] for j in range(extra)]
+    batches = source.batches(replay)
+    try:
+        for j in range(extra):
+            take(batches, done + j, done + extra)
+            if time.perf_counter() >= deadline:
+                break
+    finally:
+        batches.close()
 
 
 def _cold(shapes: Sequence[tuple]) -> List[bool]:

@@ -87,6 +87,7 @@ fn as_python<'py>(py: Python<'py>, a: &Advice, title: &str) -> PyResult<Bound<'p
         d.set_item("spec", &r.spec)?;
         d.set_item("predicted_s", r.predicted_ms / 1e3)?;
         d.set_item("steady_ms", r.steady_ms)?;
+        d.set_item("steady_steps", r.steady_steps)?;
         d.set_item("shapes", r.shapes)?;
         d.set_item("new_shape_s", r.compile_ms / 1e3)?;
         d.set_item("first_step_s", r.first_ms / 1e3)?;

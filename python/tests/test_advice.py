@@ -123,7 +123,29 @@ def test_a_probe_stops_at_its_time_limit_with_at_least_two_steps(train):
 
     advice = geobatch.advise(slow, train, steps=100, batch_size=16, candidates=["dynamic"],
                              probe_steps=50, probe_seconds=0.05, progress=False)
-    assert advice.ranked[0]["probe_steps"] == 2
+    # two steps, then as long again for steady ones: one more step, past that time
+    assert advice.ranked[0]["probe_steps"] == 3
+
+
+def test_a_probe_whose_time_went_on_compiles_measures_its_own_steady_steps(train):
+    # issue 84: static-2n's probe met a new shape at every step until its time ran out, so its
+    # steady time was never measured (under inductor it was predicted at 4.21 ms a step and
+    # measured at 36.05). Each probe now ends with steady steps on shapes it compiled.
+    from geobatch.advice import MIN_STEADY
+
+    engine = Engine(compile_s=0.12, base_s=5e-4)
+    advice = geobatch.advise(engine, train, steps=150, batch_size=16,
+                             candidates=["static:pad=pow2", "static:pad=multiple64", "pack"],
+                             probe_steps=40, probe_seconds=0.3, fresh=engine.reset, recheck=False,
+                             progress=False)
+    for label, p in advice.probes.items():
+        n = len(p["ms"])
+        steady = [i for i in range(n) if i >= 10 and not p["cold"][i]]
+        assert len(steady) >= MIN_STEADY, (label, n, list(p["cold"]))
+        # the probe's time went on new shapes: at most a few of them before its limit
+        assert sum(p["cold"]) <= 4, (label, list(p["cold"]))
+        # and the steady steps are no compile: each took the engine's steady time
+        assert max(p["ms"][i] for i in steady) < 1e3 * engine.compile_s / 2, (label, p["ms"])
 
 
 def test_a_functional_step_starts_every_run_from_init_which_stays_as_it_was(train):

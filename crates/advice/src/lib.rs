@@ -127,6 +127,9 @@ pub struct Ranked {
     pub predicted_ms: f64,
     /// Mean steady time of the N steps' shapes (ms).
     pub steady_ms: f64,
+    /// Steady steps of the candidate's own probe; 0: its steady time is the plane fitted to the
+    /// other candidates' steady steps, said so wherever it is shown, never as a measurement.
+    pub steady_steps: usize,
     /// Distinct padded shapes of the N steps.
     pub shapes: usize,
     /// Predicted new-shape overhead of the N steps, first step apart (ms).
@@ -199,6 +202,7 @@ pub fn advise(candidates: &[Candidate], steps: u64, warmup: u64) -> Advice {
                 } else {
                     mean(&steady)
                 },
+                steady_steps: (0..c.probe.len()).filter(|&i| c.probe.is_steady(i)).count(),
                 shapes: shapes.len(),
                 compile_ms: model.compile_total(&c.padded),
                 first_ms: first,

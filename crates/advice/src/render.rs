@@ -24,9 +24,11 @@ impl Advice {
             "| rank | batcher | predicted total s | steady ms/step | shapes | new-shape s | first step s | fill nodes / edges | graphs/step | probe steps (shapes) |\n|---|---|---|---|---|---|---|---|---|---|"
         );
         for r in &self.ranked {
+            // a steady time no step of the candidate's own probe measured is marked
+            let borrowed = if r.steady_steps == 0 { "*" } else { "" };
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.1} | {:.2} | {} | {:.1} | {:.2} | {:.3} / {:.3} | {:.2} | {} ({}) |",
+                "| {} | {} | {:.1} | {:.2}{borrowed} | {} | {:.1} | {:.2} | {:.3} / {:.3} | {:.2} | {} ({}) |",
                 r.rank,
                 r.label,
                 r.predicted_ms / 1e3,
@@ -39,6 +41,12 @@ impl Advice {
                 r.graphs_per_step,
                 r.probe.0,
                 r.probe.1
+            );
+        }
+        if self.ranked.iter().any(|r| r.steady_steps == 0) {
+            let _ = writeln!(
+                s,
+                "\n\\* no steady step in its own probe (every step it took met a new shape or was warm-up): its steady time is the plane fitted to the other candidates' steady steps, an estimate, not a measurement (probe longer)."
             );
         }
     }

@@ -113,6 +113,7 @@ fn crossovers_name_the_step_from_which_the_faster_stays_ahead() {
         spec: String::new(),
         predicted_ms: steps.iter().sum(),
         steady_ms: 0.0,
+        steady_steps: 0,
         shapes: 1,
         compile_ms: 0.0,
         first_ms: 0.0,
@@ -216,4 +217,30 @@ fn a_new_shape_costs_what_its_new_dimensions_cost() {
         adv.render("t")
             .contains("by dimensions new to the run: 2 new: 30.0 ms (1), 1 new: 10.0 ms (2)")
     );
+}
+
+#[test]
+fn a_steady_time_no_step_of_its_own_measured_is_marked_an_estimate() {
+    let a: ShapeKey = [64, 640, 8];
+    let planned = vec![a; 20];
+    let steady = cand("pack", &[a, a, a, a, a], &planned, 30.0);
+    // every probe step a new shape: no steady step of its own
+    let shapes: Vec<ShapeKey> = (1..=3).map(|k| [64 * k, 640 * k, 8]).collect();
+    let new_only = cand("static-2n", &shapes, &shapes.repeat(5), 30.0);
+    let advice = advise(&[steady, new_only], 20, 0);
+    let by = |l: &str| advice.ranked.iter().find(|r| r.label == l).unwrap();
+    assert_eq!(by("pack").steady_steps, 4);
+    assert_eq!(by("static-2n").steady_steps, 0);
+    let text = advice.render("t");
+    let row = |l: &str| {
+        text.lines()
+            .find(|line| line.contains(&format!("| {l} |")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        row("static-2n").contains('*') && !row("pack").contains('*'),
+        "{text}"
+    );
+    assert!(text.contains("an estimate, not a measurement"), "{text}");
 }
