@@ -110,7 +110,8 @@ def _annotated(result: dict, cands: List[dict], startup_ms, warmup: int) -> dict
     result["new_process_s"] = evidence.new_process_s(result["startup_s"], result["ranked"])
     firsts = [c["probe_ms"][0] for c in cands if len(c["probe_ms"])]
     firsts += [c["recheck_ms"][0] for c in cands if len(c.get("recheck_ms", ()))]
-    result["tie"] = evidence.tie(result["ranked"], spreads, evidence.first_spread(firsts))
+    result["tie"] = evidence.tie(result["ranked"], spreads, evidence.first_spread(firsts),
+                                 result["new_process_s"])
     result["uncertainty"] = {c["label"]: evidence.uncertainty(c["padded"], by_new) for c in cands}
     result["kernel"] = evidence.kernel(cands)
     for r in result["ranked"]:

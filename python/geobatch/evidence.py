@@ -132,13 +132,15 @@ def first_spread(first_ms: Sequence[float]) -> float:
     return float(a.std(ddof=1) / a.mean())
 
 
-def noise_s(row: dict, spread: float, once: float) -> float:
+def noise_s(row: dict, spread: float, once: float, new_process: float = 0.0) -> float:
     """How far a candidate's predicted total may move from run to run (s): its steady part by
     its probe's ``spread``, and its one-time part (the first step, the new shapes:
-    mostly compiles) by the spread of a compile ``once``."""
+    mostly compiles) by the spread of a compile ``once``. A run in a process of its own also
+    pays the framework's start-up (``new_process``, s: its first compile), which moves from
+    process to process as a compile does."""
     once_s = float(row.get("new_shape_s") or 0.0) + float(row.get("first_step_s") or 0.0)
     steady_s = max(float(row["predicted_s"]) - once_s, 0.0)
-    return float(np.hypot(spread * steady_s, once * once_s))
+    return float(np.hypot(spread * steady_s, once * (once_s + max(new_process, 0.0))))
 
 
 def new_process_s(startup_s: Optional[float], ranked: Sequence[dict]) -> Optional[float]:
@@ -151,18 +153,22 @@ def new_process_s(startup_s: Optional[float], ranked: Sequence[dict]) -> Optiona
     return float(startup_s - np.mean(firsts))
 
 
-def tie(ranked: Sequence[dict], spreads: Dict[str, float], once: float = 0.0) -> Optional[dict]:
+def tie(ranked: Sequence[dict], spreads: Dict[str, float], once: float = 0.0,
+        new_process: Optional[float] = None) -> Optional[dict]:
     """The first two candidates when their predicted totals differ by less than the two totals'
     own spread (``noise_s``): which is faster is then the machine's noise, not the batcher.
-    ``spreads``: each candidate's probe ``spread``; ``once``: a compile's."""
+    ``spreads``: each candidate's probe ``spread``; ``once``: a compile's; ``new_process``: the
+    start-up each run in a process of its own pays (``new_process_s``), whose spread between
+    processes counts too (each candidate validated in a cold process pays its own)."""
+    new_process = float(new_process or 0.0)
     if len(ranked) < 2:
         return None
     a, b = ranked[0], ranked[1]
     pa, pb = float(a["predicted_s"]), float(b["predicted_s"])
     if pa <= 0:
         return None
-    noise = float(np.hypot(noise_s(a, spreads.get(a["label"], 0.0), once),
-                           noise_s(b, spreads.get(b["label"], 0.0), once)))
+    noise = float(np.hypot(noise_s(a, spreads.get(a["label"], 0.0), once, new_process),
+                           noise_s(b, spreads.get(b["label"], 0.0), once, new_process)))
     if pb - pa >= noise:
         return None
     return {"labels": [a["label"], b["label"]], "difference_pct": 100 * (pb - pa) / pa,

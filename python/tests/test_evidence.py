@@ -60,6 +60,12 @@ def test_a_tie_is_closer_than_the_totals_own_spread():
     # the same compile spread on candidates whose totals are steady steps tells them apart
     steady = [dict(r, first_step_s=0.2) for r in short]
     assert evidence.tie(steady, spreads, once) is None
+    # ... unless each is run in a process of its own, which pays a 25 s start-up (inductor's
+    # first compile) that moves between processes as a compile does (issue 84: dynamic and pack
+    # differed mostly there, 25-27 s, and were ranked)
+    t = evidence.tie(steady, spreads, once, new_process=25.0)
+    assert t and t["spread_pct"] > t["difference_pct"]
+    assert evidence.tie(steady, spreads, once, new_process=None) is None
 
 
 class ClassEngine:
