@@ -33,6 +33,15 @@ def _steady_allocator():
 _steady_allocator()
 
 
+def binary() -> str:
+    """The geobatch binary the tests run: ``$GEOBATCH_BIN``, else the release build (the test
+    skips, saying how to make one, without either)."""
+    path = os.environ.get("GEOBATCH_BIN") or str(REPO / "target/release/geobatch")
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"no geobatch binary at {path} (cargo build --release, or set GEOBATCH_BIN)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def repo():
     return REPO

@@ -2,7 +2,6 @@
 batched with ``calculate_many``, conserving energy in NVE and relaxing with BFGS; bad input named.
 A small SchNet potential is trained on mlearn's silicon (the embedded fixture) once per module."""
 
-import os
 import pathlib
 import subprocess
 
@@ -13,16 +12,10 @@ ase = pytest.importorskip("ase")
 from ase.build import bulk  # noqa: E402
 from ase.io import read, write  # noqa: E402
 
+from conftest import binary  # noqa: E402
 from geobatch.ase import Calculator  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def binary():
-    path = os.environ.get("GEOBATCH_BIN") or str(REPO / "target/release/geobatch")
-    if not os.access(path, os.X_OK):
-        pytest.skip(f"no geobatch binary at {path} (cargo build --release, or set GEOBATCH_BIN)")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,9 @@ import numpy as np
 import pytest
 
 import geobatch
-from conftest import BATCHERS
+from conftest import BATCHERS, binary
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def binary():
-    path = os.environ.get("GEOBATCH_BIN") or str(REPO / "target/release/geobatch")
-    if not os.access(path, os.X_OK):
-        pytest.skip(f"no geobatch binary at {path} (cargo build --release, or set GEOBATCH_BIN)")
-    return path
 
 
 def batcher_toml(kind, batch_size, options):

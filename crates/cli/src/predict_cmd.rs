@@ -79,6 +79,32 @@ fn outputs(
     Ok((out, parquet))
 }
 
+/// The potential's predictions for `structures`: their graphs made from the positions wrapped
+/// into the cell (as the datasets make them; what is written keeps the positions as given).
+pub(crate) fn predict_structures(
+    potential: &mut Potential,
+    structures: &[Structure],
+) -> Result<Vec<predict::Prediction>, RunError> {
+    let mut geometry = Vec::with_capacity(structures.len());
+    for s in structures {
+        let g = s.geometry().map_err(|m| {
+            RunError::Data(geobatch_core::Error::invalid(format!("{}: {m}", s.origin)))
+        })?;
+        geometry.push(g);
+    }
+    let inputs: Vec<predict::Structure<'_>> = structures
+        .iter()
+        .zip(&geometry)
+        .map(|(s, (cell, pos))| predict::Structure {
+            id: &s.origin,
+            numbers: &s.numbers,
+            positions: pos,
+            cell: *cell,
+        })
+        .collect();
+    potential.predict(&inputs)
+}
+
 /// Predicts and writes; exit 0.
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     if args.serve {
@@ -95,26 +121,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     } else {
         dataset_extxyz::read_structures(&data).map_err(RunError::Data)?
     };
-    // graphs from the positions wrapped into the cell (as the datasets make them); the output
-    // keeps the positions as written
-    let mut geometry = Vec::with_capacity(structures.len());
-    for s in &structures {
-        let g = s.geometry().map_err(|m| {
-            RunError::Data(geobatch_core::Error::invalid(format!("{}: {m}", s.origin)))
-        })?;
-        geometry.push(g);
-    }
-    let inputs: Vec<predict::Structure<'_>> = structures
-        .iter()
-        .zip(&geometry)
-        .map(|(s, (cell, pos))| predict::Structure {
-            id: &s.origin,
-            numbers: &s.numbers,
-            positions: pos,
-            cell: *cell,
-        })
-        .collect();
-    let predictions = potential.predict(&inputs)?;
+    let predictions = predict_structures(&mut potential, &structures)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RunError::Io { path, source }

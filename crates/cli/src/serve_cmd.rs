@@ -10,7 +10,7 @@
 //! ends the server.
 
 use geobatch_catalog::dataset_extxyz::structures::Structure;
-use geobatch_potential_run::predict::{self, Potential, Prediction};
+use geobatch_potential_run::predict::{Potential, Prediction};
 use geobatch_runner::RunError;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
@@ -61,21 +61,8 @@ fn answer(potential: &mut Potential, line: &str) -> Result<Vec<Answer>, String> 
             stress: None,
         })
         .collect();
-    let mut geometry = Vec::with_capacity(structures.len());
-    for s in &structures {
-        geometry.push(s.geometry().map_err(|m| format!("{}: {m}", s.origin))?);
-    }
-    let inputs: Vec<predict::Structure<'_>> = structures
-        .iter()
-        .zip(&geometry)
-        .map(|(s, (cell, pos))| predict::Structure {
-            id: &s.origin,
-            numbers: &s.numbers,
-            positions: pos,
-            cell: *cell,
-        })
-        .collect();
-    let predictions = potential.predict(&inputs).map_err(|e| e.to_string())?;
+    let predictions = crate::predict_cmd::predict_structures(potential, &structures)
+        .map_err(|e| e.to_string())?;
     Ok(predictions
         .into_iter()
         .map(|p: Prediction| Answer {
