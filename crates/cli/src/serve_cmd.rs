@@ -73,15 +73,12 @@ fn answer(potential: &mut Potential, line: &str) -> Result<Vec<Answer>, String> 
         .collect())
 }
 
-/// Serves the potential of `run` until the input ends.
+/// Serves the potential of `run` until the input ends, or until nobody reads the answers (a
+/// closed standard output ends the serving quietly, as a Unix tool's closed pipe does).
 pub fn serve(run: &Path) -> Result<(), RunError> {
     let mut potential = Potential::open(run)?;
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
-    let io = |source| RunError::Io {
-        path: "standard output".into(),
-        source,
-    };
     for line in stdin.lock().lines() {
         let line = line.map_err(|source| RunError::Io {
             path: "standard input".into(),
@@ -94,10 +91,18 @@ pub fn serve(run: &Path) -> Result<(), RunError> {
             Ok(predictions) => serde_json::json!({ "predictions": predictions }),
             Err(error) => serde_json::json!({ "error": error }),
         };
-        serde_json::to_writer(&mut out, &reply)
-            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-        out.write_all(b"\n").map_err(io)?;
-        out.flush().map_err(io)?;
+        let mut text = reply.to_string();
+        text.push('\n');
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(source) => {
+                return Err(RunError::Io {
+                    path: "standard output".into(),
+                    source,
+                });
+            }
+        }
     }
     Ok(())
 }

@@ -278,3 +278,101 @@ fn a_potentials_bad_input_is_refused_by_name() {
     let o = fixture(&["--set", &line]);
     common::assert_refused(&o, &["no usable structures", "100 without forces"]);
 }
+
+/// Issue 83: `predict --serve` (what `geobatch.ase.Calculator` talks to) answers each JSON line
+/// with `predict`'s values, a bad request with an error line it goes on after, and ends quietly,
+/// exit 0, when its input ends or when nobody reads its answers.
+#[test]
+fn predict_serve_answers_refuses_bad_requests_and_ends_quietly() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let run = train_on_aluminium(dir.path());
+    let serve = || {
+        Command::new(common::binary())
+            .args(["predict", "--run", run.to_str().unwrap(), "--serve"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // the frame predict reads, as a request
+    let frame = aluminium(|a, k| 0.01 * ((a * 3 + k) % 7) as f64);
+    let lines: Vec<&str> = frame.lines().collect();
+    let positions: Vec<String> = lines[2..]
+        .iter()
+        .map(|l| {
+            format!(
+                "[{}]",
+                l.split_whitespace().skip(1).collect::<Vec<_>>().join(",")
+            )
+        })
+        .collect();
+    let request = format!(
+        "{{\"structures\": [{{\"numbers\": [{}], \"positions\": [{}], \"cell\": \
+         [[8.1,0,0],[0,8.1,0],[0,0,8.1]], \"pbc\": [true,true,true]}}]}}\n",
+        vec!["13"; positions.len()].join(","),
+        positions.join(",")
+    );
+    let mut child = serve();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut answers = BufReader::new(child.stdout.take().unwrap()).lines();
+    for asked in [
+        "not json\n",
+        "{\"structures\": [{\"numbers\": [29], \"positions\": [[0,0,0]]}]}\n",
+        &request,
+    ] {
+        stdin.write_all(asked.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let replies: Vec<String> = answers.by_ref().map(Result::unwrap).collect();
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert!(
+        replies[0].starts_with("{\"error\":\"not a request"),
+        "{replies:?}"
+    );
+    assert!(replies[1].contains("atomic number 29"), "{replies:?}");
+    assert!(child.wait().unwrap().success());
+    // the same structure through `predict`: the same energy, to the bit
+    let data = dir.path().join("one.xyz");
+    std::fs::write(&data, &frame).unwrap();
+    let out = dir.path().join("out.xyz");
+    let o = predict(dir.path(), &run, &data, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let written = std::fs::read_to_string(&out).unwrap();
+    let energy: f64 = written
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("energy="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let served: f64 = replies[2]
+        .split("\"energy\":")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        served.to_bits(),
+        energy.to_bits(),
+        "{energy} {}",
+        replies[2]
+    );
+    // nobody reads the answers: it ends, exit 0, whatever is still asked
+    let mut child = serve();
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    for _ in 0..20 {
+        if stdin.write_all(request.as_bytes()).is_err() {
+            break;
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(status.success(), "{status:?} {said}");
+    assert!(!said.contains("Broken pipe"), "{said}");
+}
