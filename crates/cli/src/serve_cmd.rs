@@ -12,7 +12,7 @@
 use geobatch_catalog::dataset_extxyz::structures::Structure;
 use geobatch_potential_run::predict::{Potential, Prediction};
 use geobatch_runner::RunError;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -35,16 +35,8 @@ struct Request {
     structures: Vec<Asked>,
 }
 
-/// One structure's answer.
-#[derive(Debug, Serialize)]
-struct Answer {
-    energy: f64,
-    forces: Vec<[f32; 3]>,
-    stress: Option<[f32; 9]>,
-}
-
 /// The answer to one request line: the predictions, or why there are none.
-fn answer(potential: &mut Potential, line: &str) -> Result<Vec<Answer>, String> {
+fn answer(potential: &mut Potential, line: &str) -> Result<Vec<Prediction>, String> {
     let request: Request = serde_json::from_str(line).map_err(|e| format!("not a request: {e}"))?;
     let structures: Vec<Structure> = request
         .structures
@@ -61,16 +53,7 @@ fn answer(potential: &mut Potential, line: &str) -> Result<Vec<Answer>, String> 
             stress: None,
         })
         .collect();
-    let predictions = crate::predict_cmd::predict_structures(potential, &structures)
-        .map_err(|e| e.to_string())?;
-    Ok(predictions
-        .into_iter()
-        .map(|p: Prediction| Answer {
-            energy: p.energy,
-            forces: p.forces,
-            stress: p.stress,
-        })
-        .collect())
+    crate::predict_cmd::predict_structures(potential, &structures).map_err(|e| e.to_string())
 }
 
 /// Serves the potential of `run` until the input ends, or until nobody reads the answers (a

@@ -107,8 +107,8 @@ pub struct Structure<'a> {
     pub cell: Option<Cell>,
 }
 
-/// What the potential predicts for one structure.
-#[derive(Debug, Clone, PartialEq)]
+/// What the potential predicts for one structure (serialised as `predict --serve` answers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
     /// Total energy (eV).
     pub energy: f64,
