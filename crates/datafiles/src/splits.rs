@@ -198,9 +198,21 @@ fn save(
     let cannot = |e: &dyn std::fmt::Display| {
         Error::invalid(format!("cannot save the split to {}: {e}", file.display()))
     };
-    let mut out = std::io::BufWriter::new(std::fs::File::create(file).map_err(|e| cannot(&e))?);
-    serde_json::to_writer(&mut out, &saved).map_err(|e| cannot(&e))?;
-    std::io::Write::flush(&mut out).map_err(|e| cannot(&e))
+    // written whole under a name of this process's own, then renamed: a reader (another rank
+    // loading the same data at the same time) sees no file or a whole one, never a part
+    let mut tmp = file.as_os_str().to_os_string();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::File::create(&tmp).and_then(|f| {
+        let mut out = std::io::BufWriter::new(f);
+        serde_json::to_writer(&mut out, &saved).map_err(std::io::Error::other)?;
+        std::io::Write::flush(&mut out)?;
+        std::fs::rename(&tmp, file)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(|e| cannot(&e))
 }
 
 /// A [`SavedSplit`] as it is written: the ids borrowed.
