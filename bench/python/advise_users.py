@@ -3,7 +3,8 @@ measurements of docs/advise.md: a hand-written SchNet-like network (three contin
 blocks, 64 channels, 50 Gaussians) under torch.compile (inductor) on padded PyG batches, and the
 same network written in JAX, a functional step under jax.jit on geobatch's padded arrays.
 
-`user(framework)` gives what `geobatch.advise` takes (`step`, `data`, and `state` or `init`) and
+`user(framework)` gives what `geobatch.advise` takes (`step`, `data`, and `state` or `init`),
+`make_torch` and `make_jax` the same for its validation runs in new processes, and
 `batches(user, options, seed)` the batches a user's own loop meets for a batcher, epoch after
 epoch, as `advise` plans them. QM9 from GEOBATCH_DATA (default: data, after
 `geobatch data fetch qm9`; `fixture`: the embedded fixture, to try the scripts)."""
@@ -136,6 +137,16 @@ def jax_user():
 def user(framework: str) -> dict:
     """The step, data and state of the `torch` or `jax` user."""
     return {"torch": torch_user, "jax": jax_user}[framework]()
+
+
+def make_torch() -> dict:
+    """The PyG user's step and data made anew: `advise(new_process=make_torch)`."""
+    return torch_user()
+
+
+def make_jax() -> dict:
+    """The JAX user's step and data made anew: `advise(new_process=make_jax)`."""
+    return jax_user()
 
 
 def batches(u: dict, options: dict, seed: int = 0):

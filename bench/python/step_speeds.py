@@ -4,6 +4,7 @@ compile caches between two. docs/advise.md ("In cold processes") quotes it:
 
     GEOBATCH_DATA=DIR target/python-env/bin/python bench/python/step_speeds.py pack,dynamic
     GEOBATCH_DATA=DIR target/python-env/bin/python bench/python/step_speeds.py dynamic,pack,clear,dynamic
+    GEOBATCH_DATA=DIR target/python-env/bin/python bench/python/step_speeds.py dynamic,pack,static:pad=multiple64,clear,dynamic,pack
 """
 import os
 import sys
@@ -14,12 +15,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import advise_users  # noqa: E402
 
-from geobatch.advice import _default_sync  # noqa: E402
+from geobatch.advice import _default_sync, candidate_options  # noqa: E402
 
 
 def median_step_ms(u: dict, kind: str, n: int = 200) -> float:
     """The median time (ms) of steps 20 to ``n`` of ``kind``'s batches at batch size 32."""
-    batches = advise_users.batches(u, {"kind": kind, "batch_size": 32})
+    batches = advise_users.batches(u, {"batch_size": 32, **candidate_options(kind)})
     state, ms = u["init"], []
     for _ in range(n):
         t = time.perf_counter_ns()

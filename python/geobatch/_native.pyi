@@ -28,6 +28,8 @@ def advise(
     warmup: int,
     measured: dict[str, npt.NDArray[np.float64]],
     title: str,
+    measured_new_process: dict[str, npt.NDArray[np.float64]] = ...,
+    new_process_ms: float = ...,
 ) -> dict[str, Any]: ...
 def greedy_batches(
     nodes: npt.NDArray[np.int64],

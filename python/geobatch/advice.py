@@ -20,8 +20,9 @@ from typing import Any, Callable, Iterable, List, Optional
 
 import numpy as np
 
-from . import _native, evidence
+from . import _native, evidence, new_process as _new_process
 from .advice_result import COLUMNS, Advice  # noqa: F401  (geobatch.advice.Advice, .COLUMNS)
+from .new_process import NewProcessError  # noqa: F401  (geobatch.advice.NewProcessError)
 from .planner import Planner, _count, check_memory
 from .probing import (_cold, _default_sync, _fresh, _framework, _os_account, _os_share, _Progress, _run, _Saved,
                       _Source)
@@ -35,6 +36,9 @@ DEFAULT_CANDIDATES = ("dynamic", "static:pad=multiple64", "static:pad=pow2", "pa
 #: Steady steps a probe measures on shapes it has compiled, even when its time went on new shapes:
 #: as many as the cost model takes a shape's own mean from (``MIN_SAMPLES`` of crates/advice)
 MIN_STEADY = 3
+#: Candidates planning more shapes than this are probed after the others and after the recheck
+#: (``_probed_all``); torch.compile's default recompile limit
+MANY_SHAPES = 8
 
 
 def _scalar(text: str):
@@ -158,6 +162,7 @@ def advise(
     warmup: int = 10,
     validate: Any = False,
     validate_steps: Optional[int] = None,
+    new_process: Optional[Callable[[], Any]] = None,
     recheck: bool = True,
     framework: Optional[str] = None,
     progress: Optional[bool] = None,
@@ -184,10 +189,19 @@ def advise(
     its shapes as a first run on a fresh machine does); ``sync(out)`` waits for a step's device
     work (default: JAX's ``block_until_ready``, torch's CUDA synchronize). ``validate=True`` runs
     the recommended batcher and the runner-up for ``validate_steps`` (default ``steps``) and
-    reports predicted against measured (``validate="all"``: every candidate). ``recheck``: the
-    two first candidates are run again, briefly, after every probe, so that each steady time is
+    reports predicted against measured (``validate="all"``: every candidate), in this process
+    with the compile caches emptied; with ``new_process=make``, each validation run is made in a
+    new process of its own, as a training run started on its own (``make``: a function of no
+    arguments defined at the top level of a module, or of your script, which then calls
+    ``advise`` under ``if __name__ == "__main__":``, returning a dict with ``step`` and
+    ``data``, and ``init``, ``state``, ``sync`` where you give them, made as for this call),
+    with empty compile caches on disk too, and compared with the prediction plus what a new
+    process adds (``Advice.new_process_s``: the framework's start-up). ``recheck``: the
+    two first candidates are run again, briefly, after the probes, so that each steady time is
     measured in two stretches of the machine's time and the change between them (the machine's
-    drift) joins each total's spread (``Advice.drift``). ``warmup``: the
+    drift) joins each total's spread (``Advice.drift``). Candidates are probed fewest planned
+    shapes first, and those planning more than ``MANY_SHAPES`` after the recheck: many compiles
+    slow a process's later steps. ``warmup``: the
     first steps of a run (10, as ``geobatch advise``'s ``training.warmup``) whose excess over the
     steady time the cost model sets apart (caches, buffers and thread pools still warming up).
     ``loader_options`` go to ``geobatch.torch.DataLoader`` (``device``, ``pin_memory``,
@@ -196,6 +210,11 @@ def advise(
     """
     steps, probe_steps, warmup, validate_steps = _checked(
         step, steps, probe_steps, probe_seconds, warmup, validate, validate_steps, recheck)
+    if new_process is not None:
+        if not validate:
+            raise ValueError("new_process=make makes the validation runs in new processes: give "
+                             "validate=True or validate='all' with it")
+        _new_process.check_make(new_process)
     tables = [candidate_options(c) for c in _candidates(candidates)]
     if not tables:
         raise ValueError("no candidate batcher given")
@@ -215,44 +234,88 @@ def advise(
     )
     title = title or f"your step, {framework} batches, batch size {batch_size}"
     runner = _Runner(step, init, state, sync or _default_sync, fresh, _Progress(progress))
-    measured = {}
+    measured, cold, start_up = {}, {}, [0.0]
+    result = None
     try:
         # one step thrown away first: the framework's one-time start-up (its backend, thread
         # pools, the first trace) is no candidate's, and would be charged to the first probe
         startup_ms, _ = runner(sources[0], 1, None, "start-up")
-        cands = [_probed(runner, source, padded, real, options[source.label], probe_steps,
-                         float(probe_seconds), warmup)
-                 for source, (padded, real) in zip(sources, planned)]
+        cands: List[dict] = []
 
-        def fitted():
-            model = [_model_input(c, warmup) for c in cands]
+        def fitted(subset=None):
+            use = cands if subset is None else subset
+            model = [_model_input(c, warmup) for c in use]
             return _annotated(_native.advise(candidates=model, steps=steps, warmup=warmup,
-                                             measured=measured, title=title), cands, startup_ms, warmup)
+                                             measured=measured, title=title, measured_new_process=cold,
+                                             new_process_ms=start_up[0]), use, startup_ms, warmup)
 
+        cands[:] = _probed_all(runner, sources, planned, options, probe_steps, float(probe_seconds), warmup,
+                               recheck, fitted)
         result = fitted()
-        if recheck and len(cands) > 1:
-            _rechecked(runner, sources, cands, result["ranked"][:2], max(warmup + 20, probe_steps // 4),
-                       probe_seconds / 2)
-            result = fitted()
         if validate:
+            start_up[0] = 1e3 * float(result["new_process_s"] or 0.0)
+            labels = [s.label for s in sources]
             for r in result["ranked"] if validate == "all" else result["ranked"][:2]:
-                source = sources[[s.label for s in sources].index(r["label"])]
-                measured[r["label"]], _ = runner(source, validate_steps, None, "validation")
+                source = sources[labels.index(r["label"])]
+                if new_process is None:
+                    measured[r["label"]], _ = runner(source, validate_steps, None, "validation")
+                    continue
+                try:
+                    cold[r["label"]], _ = _new_process.run(
+                        new_process, framework, options[r["label"]], seed, loader_options, validate_steps,
+                        progress, r["label"])
+                except _new_process.NewProcessError as e:
+                    e.advice = _advice(fitted(), options, title, cands, {**measured, **cold})
+                    raise
             result = fitted()
     finally:
         runner.saved.restore()
+    return _advice(result, options, title, cands, {**measured, **cold})
+
+
+def _advice(result: dict, options: dict, title: str, cands: List[dict], measured: dict) -> Advice:
+    """The ``Advice`` of a fitted result: its probes' evidence and the validation runs."""
     probes = {
         c["label"]: {"ms": c["probe_ms"], "shape": c["probe_shape"], "cold": np.asarray(c["probe_cold"]),
                      "planned": c["padded"],
                      **({"recheck_ms": c["recheck_ms"]} if "recheck_ms" in c else {})}
         for c in cands
     }
-    return Advice(result, options, title, probes, measured)
+    return Advice(result, options, title, probes, dict(measured))
+
+
+def _probed_all(runner: _Runner, sources: List[_Source], planned: list, options: dict, probe_steps: int,
+                probe_seconds: float, warmup: int, recheck: bool, fitted) -> List[dict]:
+    """Every candidate probed, in the order of their planned shapes, fewest first, and the first
+    two rechecked (``_rechecked``) before the first probe of a candidate planning more than
+    ``MANY_SHAPES`` shapes: compiling many shapes changes the process for the steps that follow
+    (under ``jax.jit`` the steady step of a candidate probed after static-64's 52 compiles was
+    15-25% slower than in a new process), and a candidate of one shape never meets that in its
+    own run. The candidates come back in their given order."""
+    shapes = [len({tuple(r) for r in p[0].tolist()}) for p in planned]
+    done: dict = {}
+    pending = [recheck and len(sources) > 1]
+
+    def again():
+        pending[0] = False
+        probed = [done[i] for i in sorted(done)]
+        first = fitted(probed)["ranked"][:2]
+        _rechecked(runner, [sources[i] for i in sorted(done)], probed, first,
+                   max(warmup + 20, probe_steps // 4), probe_seconds / 2)
+
+    for i in sorted(range(len(sources)), key=lambda i: (shapes[i], i)):
+        if pending[0] and shapes[i] > MANY_SHAPES and len(done) >= 2:
+            again()
+        done[i] = _probed(runner, sources[i], *planned[i], options[sources[i].label], probe_steps, probe_seconds,
+                          warmup)
+    if pending[0]:
+        again()
+    return [done[i] for i in range(len(sources))]
 
 
 def _rechecked(runner: _Runner, sources: List[_Source], cands: List[dict], first: List[dict], steps: int,
                seconds: float) -> None:
-    """The ``first`` candidates run again after every probe (``steps`` steps or ``seconds``):
+    """The ``first`` candidates run again after the probes (``steps`` steps or ``seconds``):
     their steady time measured in a second stretch of the machine's time, kept in their
     ``recheck_ms`` and ``recheck_shape``."""
     labels = [s.label for s in sources]

@@ -16,7 +16,7 @@ from . import evidence
 COLUMNS = (
     "rank", "batcher", "options", "predicted_s", "steady_ms", "steady_steps", "shapes", "new_shape_s",
     "first_step_s", "fill_nodes", "fill_edges", "graphs_per_step", "probe_steps", "probe_shapes",
-    "measured_steps", "measured_s", "predicted_same_steps_s", "error_pct",
+    "measured_steps", "measured_s", "measured_in", "predicted_same_steps_s", "error_pct",
     "new_shapes_extrapolated", "probe_spread_pct",
 )
 
@@ -38,7 +38,8 @@ class Advice:
         #: per candidate, its probe's steps: ``ms`` (each step's time), ``shape`` (padded, steps
         #: x 3), ``cold`` (the first step on its shape in the run), and its ``planned`` shapes
         self.probes = probes
-        #: per validated candidate, each step's time (ms) of its validation run
+        #: per validated candidate, each step's time (ms) of its validation run (made in this
+        #: process or a new one: its row's ``measured_in``)
         self.measured = measured
         self.ranked: List[dict] = result["ranked"]
         self.crossovers: List[dict] = result["crossovers"]
@@ -50,7 +51,7 @@ class Advice:
         #: what a new process adds to each total (s): the start-up in place of a first step with
         #: the framework started (``None`` without a start-up step)
         self.new_process_s: Optional[float] = result.get("new_process_s")
-        #: the machine's drift: per candidate run again after every probe, how far its steady
+        #: the machine's drift: per candidate run again after the probes, how far its steady
         #: time moved (``moved_pct``), and the spread of a steady time that gives (``spread``)
         self.drift: Optional[dict] = result.get("drift")
         #: the first two candidates when they are closer than their totals' spread, else None

@@ -102,7 +102,7 @@ def _steady(ms, cold, warmup) -> np.ndarray:
 
 
 def drift(cands: Sequence[dict], warmup: int) -> Optional[Dict[str, object]]:
-    """The machine's drift: for each candidate run again after every probe (``recheck_ms``),
+    """The machine's drift: for each candidate run again after the probes (``recheck_ms``),
     how far its recheck's steady time is from its probe's (%), and the spread that gives a
     steady time measured in two stretches (``spread``: the two stretches' standard deviation
     over their mean, the largest of the candidates'); ``None`` without a recheck."""
@@ -209,7 +209,7 @@ def notes(result: dict) -> str:
     if d and d.get("moved_pct"):
         moved = ", ".join(f"{label} {m:+.1f}%" for label, m in d["moved_pct"].items())
         lines.append(
-            f"Drift: run again after every probe, the steady time moved by {moved}: the machine's "
+            f"Drift: run again after the probes, the steady time moved by {moved}: the machine's "
             f"speed from one stretch to another, {100 * d['spread']:.1f}% of a steady time, in each "
             "total's spread."
         )

@@ -105,6 +105,13 @@ fn as_python<'py>(py: Python<'py>, a: &Advice, title: &str) -> PyResult<Bound<'p
         d.set_item("measured_s", m.map(|m| m.total_ms / 1e3))?;
         d.set_item("predicted_same_steps_s", m.map(|m| m.predicted_ms / 1e3))?;
         d.set_item("error_pct", m.map(|m| m.error_pct()))?;
+        d.set_item(
+            "measured_in",
+            m.map(|m| match m.new_process_ms {
+                Some(_) => "a new process",
+                None => "this process",
+            }),
+        )?;
         ranked.append(d)?;
     }
     let crossovers = PyList::empty(py);
@@ -143,9 +150,11 @@ fn as_python<'py>(py: Python<'py>, a: &Advice, title: &str) -> PyResult<Bound<'p
 
 /// Ranks `candidates` by the predicted total of `steps` steps (`warmup` of them warm-up steps)
 /// and checks the prediction against the validation runs in `measured` (label: each step's
-/// combined time in ms, in order).
+/// combined time in ms, in order) and in `measured_new_process` (runs made each in a new
+/// process of its own, compared with the prediction plus `new_process_ms`).
 #[pyfunction]
-#[pyo3(signature = (*, candidates, steps, warmup, measured, title))]
+#[pyo3(signature = (*, candidates, steps, warmup, measured, title, measured_new_process = HashMap::new(), new_process_ms = 0.0))]
+#[allow(clippy::too_many_arguments)]
 pub fn advise<'py>(
     py: Python<'py>,
     candidates: Vec<Bound<'py, PyDict>>,
@@ -153,6 +162,8 @@ pub fn advise<'py>(
     warmup: u64,
     measured: HashMap<String, PyReadonlyArray1<'py, f64>>,
     title: &str,
+    measured_new_process: HashMap<String, PyReadonlyArray1<'py, f64>>,
+    new_process_ms: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let candidates = candidates
         .iter()
@@ -164,6 +175,9 @@ pub fn advise<'py>(
     let mut a = rank(&candidates, steps, warmup);
     for (label, ms) in measured {
         a.check(&label, ms.as_slice()?);
+    }
+    for (label, ms) in measured_new_process {
+        a.check_new_process(&label, ms.as_slice()?, new_process_ms);
     }
     as_python(py, &a, title)
 }

@@ -439,3 +439,83 @@ def test_one_candidate_alone_is_one_candidate_not_letters(train):
         _quick_advice(train, candidates=3)
     with pytest.raises(TypeError, match=r"candidates = b'pack': give text"):
         _quick_advice(train, candidates=b"pack")
+
+
+def test_validation_in_new_processes_counts_their_start_up(train):
+    import timed_engine
+
+    # this process pays the start-up on advise's first (thrown away) step, as a framework would
+    timed_engine.started = False
+    engine = timed_engine.Engine()
+    advice = geobatch.advise(engine, train, steps=60, batch_size=16, probe_steps=20, probe_seconds=5,
+                             candidates=["dynamic", "static:pad=pow2"], fresh=engine.reset,
+                             validate="all", new_process=timed_engine.make, progress=False)
+    # the start-up is what a new process adds to every total
+    assert abs(advice.new_process_s - timed_engine.STARTUP_S) < 0.1, advice.new_process_s
+    for r in advice.ranked:
+        assert r["measured_in"] == "a new process" and r["measured_steps"] == 60, r
+        # each run's first step paid the new process's start-up and a cold compile
+        first = advice.measured[r["label"]][0] / 1e3
+        assert first >= timed_engine.STARTUP_S + 0.02, (r["label"], first)
+        assert r["predicted_same_steps_s"] == pytest.approx(r["predicted_s"] + advice.new_process_s)
+        # compared with the prediction in a new process, the error is small; without the
+        # start-up counted it would be the start-up's share of the total
+        assert abs(r["error_pct"]) < 15, r
+    assert "| new (+0.4 s start-up predicted) |" in repr(advice)
+    assert advice.rows()[0]["measured_in"] == "a new process"
+
+
+def test_a_validation_in_a_new_process_that_fails_is_named_and_keeps_the_advice(train):
+    import timed_engine
+
+    engine = timed_engine.Engine()
+    kw = dict(steps=30, batch_size=16, probe_steps=12, probe_seconds=5, candidates=["dynamic", "pack"],
+              fresh=engine.reset, validate="all", progress=False, recheck=False)
+    with pytest.raises(geobatch.advice.NewProcessError, match="third step") as failed:
+        geobatch.advise(engine, train, new_process=timed_engine.make_failing, **kw)
+    # the advice made before it, with its probes, is on the error
+    kept = failed.value.advice
+    assert {r["label"] for r in kept.ranked} == {"dynamic", "pack"} and kept.probes
+    assert all(r["measured_steps"] is None for r in kept.ranked)
+    with pytest.raises(geobatch.advice.NewProcessError, match=r"unknown keys \['model'\]"):
+        geobatch.advise(engine, train, new_process=timed_engine.make_wrong, **kw)
+    # what a new process could not import is refused before anything runs
+    with pytest.raises(ValueError, match="cannot be sent to a new process"):
+        geobatch.advise(engine, train, new_process=lambda: None, **kw)
+    with pytest.raises(ValueError, match="validate=True or validate='all'"):
+        geobatch.advise(engine, train, new_process=timed_engine.make, **dict(kw, validate=False))
+
+
+def test_candidates_planning_many_shapes_are_probed_last_and_after_the_recheck(train, monkeypatch):
+    import geobatch.advice as advice_module
+
+    calls = []
+    probed, rechecked = advice_module._probed, advice_module._rechecked
+
+    def probe(runner, source, *rest):
+        calls.append(("probe", source.label))
+        return probed(runner, source, *rest)
+
+    def recheck(runner, sources, cands, first, *rest):
+        calls.append(("recheck", {r["label"] for r in first}))
+        return rechecked(runner, sources, cands, first, *rest)
+
+    monkeypatch.setattr(advice_module, "_probed", probe)
+    monkeypatch.setattr(advice_module, "_rechecked", recheck)
+    engine = Engine(compile_s=0.005)
+    given = ["static:pad=multiple64", "dynamic", "static:pad=pow2", "pack"]
+    advice = geobatch.advise(engine, train, steps=150, batch_size=16, candidates=given, probe_steps=24,
+                             probe_seconds=5, fresh=engine.reset, progress=False)
+    shapes = {r["label"]: r["shapes"] for r in advice.ranked}
+    assert shapes["static-64"] > advice_module.MANY_SHAPES >= max(shapes["dynamic"], shapes["pack"], shapes["static-2n"])
+    # fewest planned shapes first (the given order among equals), the recheck of the two best so
+    # far before the candidate of many shapes changes the process
+    assert calls[:3] == [("probe", "dynamic"), ("probe", "pack"), ("probe", "static-2n")]
+    assert calls[3][0] == "recheck" and calls[3][1] <= {"dynamic", "pack", "static-2n"} and len(calls[3][1]) == 2
+    assert calls[4:] == [("probe", "static-64")]
+    assert set(advice.probes) == {"dynamic", "pack", "static-2n", "static-64"}
+    # no recheck asked: none made, the same order
+    calls.clear()
+    geobatch.advise(engine, train, steps=150, batch_size=16, candidates=given, probe_steps=24, probe_seconds=5,
+                    fresh=engine.reset, progress=False, recheck=False)
+    assert [c[0] for c in calls] == ["probe"] * 4 and calls[-1] == ("probe", "static-64")

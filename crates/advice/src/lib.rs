@@ -95,8 +95,13 @@ pub struct Measured {
     pub steps: usize,
     /// Sum of their combined times (ms).
     pub total_ms: f64,
-    /// The prediction for the same number of steps (ms).
+    /// The prediction for the same number of steps (ms), the start-up of a new process
+    /// included where the run had one.
     pub predicted_ms: f64,
+    /// The start-up added to the prediction (ms) where the run was made in a new process of its
+    /// own (its first step the framework's start-up and a cold compile); `None`: in the process
+    /// that probed.
+    pub new_process_ms: Option<f64>,
 }
 
 impl Measured {
@@ -250,13 +255,25 @@ impl Advice {
     /// Records a validation run of `label`: the combined time of each of its steps (ms), in
     /// order (all N, or fewer when it was stopped).
     pub fn check(&mut self, label: &str, measured_ms: &[f64]) {
+        self.checked(label, measured_ms, None);
+    }
+
+    /// Records a validation run of `label` made in a new process of its own: compared with the
+    /// prediction plus `start_up_ms`, what a new process adds to a total (its first step pays
+    /// the framework's start-up where a probe's had the framework started).
+    pub fn check_new_process(&mut self, label: &str, measured_ms: &[f64], start_up_ms: f64) {
+        self.checked(label, measured_ms, Some(start_up_ms));
+    }
+
+    fn checked(&mut self, label: &str, measured_ms: &[f64], new_process_ms: Option<f64>) {
         if let Some(r) = self.ranked.iter_mut().find(|r| r.label == label) {
             let n = measured_ms.len().min(r.cumulative.len());
             if n > 0 {
                 r.measured = Some(Measured {
                     steps: n,
                     total_ms: measured_ms[..n].iter().sum(),
-                    predicted_ms: r.cumulative[n - 1],
+                    predicted_ms: r.cumulative[n - 1] + new_process_ms.unwrap_or(0.0),
+                    new_process_ms,
                 });
             }
         }

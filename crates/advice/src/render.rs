@@ -126,15 +126,20 @@ impl Advice {
         }
         let _ = writeln!(
             s,
-            "\nValidation (real runs):\n\n| batcher | steps | predicted s | measured s | error % |\n|---|---|---|---|---|"
+            "\nValidation (real runs):\n\n| batcher | steps | process | predicted s | measured s | error % |\n|---|---|---|---|---|---|"
         );
         for r in checked {
             if let Some(m) = r.measured {
+                let process = match m.new_process_ms {
+                    Some(up) => format!("new ({:+.1} s start-up predicted)", up / 1e3),
+                    None => "this one".to_string(),
+                };
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.1} | {:.1} | {:+.1} |",
+                    "| {} | {} | {} | {:.1} | {:.1} | {:+.1} |",
                     r.label,
                     m.steps,
+                    process,
                     m.predicted_ms / 1e3,
                     m.total_ms / 1e3,
                     m.error_pct()

@@ -150,7 +150,31 @@ fn validation_compares_like_with_like() {
     assert_eq!(m.steps, 8);
     assert!(m.error_pct().abs() < 1e-6, "{}", m.error_pct());
     assert_eq!(adv.verdict().map(|v| v.0.to_string()), Some("x".into()));
-    assert!(adv.render("t").contains("| x | 8 |"));
+    assert!(adv.render("t").contains("| x | 8 | this one |"));
+    assert_eq!(m.new_process_ms, None);
+}
+
+#[test]
+fn a_run_in_a_new_process_is_compared_with_the_prediction_plus_its_start_up() {
+    let s: ShapeKey = [64, 512, 9];
+    let mut adv = advise(&[cand("x", &[s; 6], &[s; 20], 0.0)], 20, 0);
+    let step = 1.0 + 0.64 + 0.512;
+    // the new process's first step took 500 ms more: its start-up, as predicted
+    let mut ms = [step; 8];
+    ms[0] += 500.0;
+    adv.check_new_process("x", &ms, 500.0);
+    let m = adv.ranked[0].measured.expect("checked");
+    assert_eq!(m.new_process_ms, Some(500.0));
+    assert!(m.error_pct().abs() < 1e-6, "{}", m.error_pct());
+    assert!(
+        adv.render("t")
+            .contains("| x | 8 | new (+0.5 s start-up predicted) |"),
+        "{}",
+        adv.render("t")
+    );
+    // the same run compared as if in this process misses by the start-up
+    adv.check("x", &ms);
+    assert!(adv.ranked[0].measured.expect("checked").error_pct() < -20.0);
 }
 
 #[test]
