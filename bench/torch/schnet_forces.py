@@ -87,6 +87,10 @@ class SchNetPotential(torch.nn.Module):
         return per_graph * b["mask"]
 
 
+#: the potentials by their model kind (painn_forces.py adds PaiNN)
+MODELS = {"schnet": SchNetPotential}
+
+
 def prepare(path, setup, classes_energy, dtype):
     z = np.load(path)
     b = {k: torch.tensor(z[k]) for k in z.files}
@@ -212,6 +216,8 @@ def main():
     ap.add_argument("--check-only", action="store_true")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--csv", help="also append the timing row to this CSV file (scripts/gpu-ab.sh's columns)")
+    ap.add_argument("--model", choices=sorted(MODELS), default="schnet",
+                    help="the dumped model (painn: bench/torch/painn_forces.py)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
@@ -220,7 +226,7 @@ def main():
     first = json.load(open(os.path.join(args.dump, "first.json")))
     weights = np.load(os.path.join(args.dump, "weights.npz"))
     dev = torch.device(args.device)
-    model = SchNetPotential(weights, options, setup, dtype).to(dev)
+    model = MODELS[args.model](weights, options, setup, dtype).to(dev)
     e0 = torch.tensor(setup["atom_energies"], dtype=torch.float64)
     files = sorted(glob.glob(os.path.join(args.dump, "batch-*.npz")))
     batches = [on_device(prepare(f, setup, e0, dtype), dev) for f in files]
@@ -230,12 +236,12 @@ def main():
     median, p90 = time_steps(model, batches, setup, args.steps, args.warmup, meta["optimizer"]["learning_rate"])
     edges = int(np.median([b["senders"].shape[0] for b in batches]))
     print(
-        f"pytorch {torch.__version__} schnet energy+forces step, bs {meta['batch_size']}, {args.threads} threads: "
+        f"pytorch {torch.__version__} {args.model} energy+forces step, bs {meta['batch_size']}, {args.threads} threads: "
         f"median {median:.2f} ms, p90 {p90:.2f} ms over {args.steps} steps ({len(batches)} batches, {edges} padded edges)"
     )
     if args.csv:
         graphs = float(np.mean([b["real_graphs"] for b in batches]))
-        append_csv(args.csv, f"torch,schnet,{args.device},eager,{args.threads},{meta['batch_size']},{args.steps},"
+        append_csv(args.csv, f"torch,{args.model},{args.device},eager,{args.threads},{meta['batch_size']},{args.steps},"
                              f"{median:.4f},{p90:.4f},{graphs * 1e3 / median:.1f},{edges},,,,,")
     print(json.dumps({"engine": "pytorch", "bs": meta["batch_size"], "threads": args.threads, "median_ms": median,
                       "p90_ms": p90, "loss_rel_diff": rel, "force_max_diff": fd}))

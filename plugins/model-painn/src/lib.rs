@@ -324,6 +324,12 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
             let (basis, dir) = edge_geometry(&x.vectors_host, self.rbf, self.cutoff);
             (x.tensor(basis, [e, self.rbf + 1]), x.tensor(dir, [e, 3]))
         };
+        // a potential differentiates its energy by the edge vectors, the directions included
+        // (the fused block treats them as data)
+        let smooth = x
+            .vectors
+            .as_ref()
+            .is_some_and(|v| B::painn_tracked(&v.clone().into_primitive().tensor()));
         let mut s = gather_rows(self.embed.val(), x.species.clone());
         // vector features component-outer: [3N, F] = the x rows of every node, then y, then z
         let mut v = Tensor::<B, 2>::zeros([3 * n, f], &s.device());
@@ -334,8 +340,7 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
             let bias = self.filter.bias.val().slice([0..1, cols]);
             let w = matmul(basis.clone(), Tensor::cat(vec![weight, bias], 0));
             let xs = layer.message.forward(s.clone());
-            let sums = if x.vectors.as_ref().is_some_and(|v| v.is_require_grad()) {
-                // differentiated by the directions too (the fused block treats them as data)
+            let sums = if smooth {
                 message::composite(w, xs, v.clone(), dir.clone(), &x.senders, &x.receivers, n)
             } else {
                 message::message(w, xs, v.clone(), dir.clone(), &x.senders, &x.receivers, n)

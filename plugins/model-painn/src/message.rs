@@ -25,6 +25,13 @@ use rayon::prelude::*;
 /// Backends with PaiNN's message block as one operation: fused CPU kernels, or (the default)
 /// burn's tensor operations with chunked index-adds.
 pub trait MessageOps: Backend {
+    /// Whether `t` is recorded for a backward pass (a tracked tensor of an autodiff backend, a
+    /// leaf or computed from one). A potential's edge vectors are: its message block must then
+    /// differentiate the directions too.
+    fn painn_tracked(_t: &FloatTensor<Self>) -> bool {
+        false
+    }
+
     /// The summed messages `[4N, F]` (see the module documentation).
     fn painn_message(
         w: FloatTensor<Self>,
@@ -380,6 +387,12 @@ impl<B: MessageOps> Backward<B, 3> for MessageBackward {
 }
 
 impl<B: MessageOps, C: CheckpointStrategy> MessageOps for Autodiff<B, C> {
+    fn painn_tracked(t: &FloatTensor<Self>) -> bool {
+        // `is_require_grad` is true for leaves only: a tensor computed from a tracked leaf (the
+        // edge vectors plus the padding's offset) is tracked as well
+        !t.node.requirement.is_none()
+    }
+
     fn painn_message(
         w: FloatTensor<Self>,
         xs: FloatTensor<Self>,

@@ -89,9 +89,11 @@ where
     p
 }
 
-/// The largest relative error (floored at 1e-2 eV/A) of the forces against central differences
-/// (h = 5e-3 A) of the trainer's energies, and of the stress (floored at 1e-3) against the energy
-/// of the first structure's cell strained by +-1e-3, after three training steps.
+/// The largest error of the forces against central differences (h = 5e-3 A) of the trainer's
+/// energies, relative to the force (floored at a tenth of the largest force component, so that a
+/// term missing from every force is seen however small the forces are), and of the stress
+/// (floored at 1e-3) against the energy of the first structure's cell strained by +-1e-3, after
+/// three training steps.
 ///
 /// # Panics
 /// When a step or a prediction fails.
@@ -110,6 +112,12 @@ where
     }
     let p = predict(t, &set);
     let h = 5e-3;
+    let floor = p
+        .forces
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, f| m.max(f64::from(f.abs())))
+        / 10.0;
     let (mut forces, mut atom) = (0.0f64, 0);
     for (g, (_, pos, _)) in base.iter().enumerate() {
         for i in 0..pos.len() {
@@ -121,7 +129,7 @@ where
                 };
                 let fd = -(moved(h) - moved(-h)) / (2.0 * h);
                 let f = f64::from(p.forces[atom][k]);
-                forces = forces.max((fd - f).abs() / f.abs().max(1e-2));
+                forces = forces.max((fd - f).abs() / f.abs().max(floor).max(1e-6));
             }
             atom += 1;
         }
