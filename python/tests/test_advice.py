@@ -8,6 +8,7 @@ import pytest
 
 import geobatch
 from geobatch.advice import _Source, candidate_options
+from timed_engine import Engine
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +46,6 @@ def test_the_planned_shapes_are_the_shapes_the_loop_meets(train, candidate):
     planner = geobatch.Planner(options.pop("kind"), **options)
     epochs = [planner.plan_epoch(train.sizes, seed=7, epoch=e).padded for e in range(3)]
     assert np.array_equal(np.concatenate(epochs)[:120], padded)
-
-
-class Engine:
-    """A step with a compile per new padded shape and a steady cost growing with the padding,
-    like a jitted step: the cost model's world, timed for real."""
-
-    def __init__(self, compile_s=0.03, base_s=5e-4, per_node_s=4e-6):
-        self.compiled = set()
-        self.compile_s, self.base_s, self.per_node_s = compile_s, base_s, per_node_s
-
-    def reset(self):
-        self.compiled.clear()
-
-    def __call__(self, batch):
-        shape = batch.padded
-        if shape not in self.compiled:
-            self.compiled.add(shape)
-            time.sleep(self.compile_s)
-        time.sleep(self.base_s + self.per_node_s * shape[0])
 
 
 def brute_force(engine, train, candidates, steps, batch_size):
@@ -446,7 +428,7 @@ def test_validation_in_new_processes_counts_their_start_up(train):
 
     # this process pays the start-up on advise's first (thrown away) step, as a framework would
     timed_engine.started = False
-    engine = timed_engine.Engine()
+    engine = timed_engine.Engine(compile_s=0.02, startup=True)
     advice = geobatch.advise(engine, train, steps=60, batch_size=16, probe_steps=20, probe_seconds=5,
                              candidates=["dynamic", "static:pad=pow2"], fresh=engine.reset,
                              validate="all", new_process=timed_engine.make, progress=False)
@@ -468,7 +450,7 @@ def test_validation_in_new_processes_counts_their_start_up(train):
 def test_a_validation_in_a_new_process_that_fails_is_named_and_keeps_the_advice(train):
     import timed_engine
 
-    engine = timed_engine.Engine()
+    engine = timed_engine.Engine(compile_s=0.02)
     kw = dict(steps=30, batch_size=16, probe_steps=12, probe_seconds=5, candidates=["dynamic", "pack"],
               fresh=engine.reset, validate="all", progress=False, recheck=False)
     with pytest.raises(geobatch.advice.NewProcessError, match="third step") as failed:
