@@ -209,12 +209,7 @@ def advise(
     terminal, a line every 10 s elsewhere, a notebook or a log; ``progress=False`` silences it).
     """
     steps, probe_steps, warmup, validate_steps = _checked(
-        step, steps, probe_steps, probe_seconds, warmup, validate, validate_steps, recheck)
-    if new_process is not None:
-        if not validate:
-            raise ValueError("new_process=make makes the validation runs in new processes: give "
-                             "validate=True or validate='all' with it")
-        _new_process.check_make(new_process)
+        step, steps, probe_steps, probe_seconds, warmup, validate, validate_steps, recheck, new_process)
     tables = [candidate_options(c) for c in _candidates(candidates)]
     if not tables:
         raise ValueError("no candidate batcher given")
@@ -235,7 +230,6 @@ def advise(
     title = title or f"your step, {framework} batches, batch size {batch_size}"
     runner = _Runner(step, init, state, sync or _default_sync, fresh, _Progress(progress))
     measured, cold, start_up = {}, {}, [0.0]
-    result = None
     try:
         # one step thrown away first: the framework's one-time start-up (its backend, thread
         # pools, the first trace) is no candidate's, and would be charged to the first probe
@@ -254,16 +248,12 @@ def advise(
         result = fitted()
         if validate:
             start_up[0] = 1e3 * float(result["new_process_s"] or 0.0)
-            labels = [s.label for s in sources]
             for r in result["ranked"] if validate == "all" else result["ranked"][:2]:
-                source = sources[labels.index(r["label"])]
-                if new_process is None:
-                    measured[r["label"]], _ = runner(source, validate_steps, None, "validation")
-                    continue
+                label = r["label"]
                 try:
-                    cold[r["label"]], _ = _new_process.run(
-                        new_process, framework, options[r["label"]], seed, loader_options, validate_steps,
-                        progress, r["label"])
+                    (measured if new_process is None else cold)[label] = _validation(
+                        runner, sources[[s.label for s in sources].index(label)], new_process, framework,
+                        options[label], seed, loader_options, validate_steps, progress)
                 except _new_process.NewProcessError as e:
                     e.advice = _advice(fitted(), options, title, cands, {**measured, **cold})
                     raise
@@ -271,6 +261,15 @@ def advise(
     finally:
         runner.saved.restore()
     return _advice(result, options, title, cands, {**measured, **cold})
+
+
+def _validation(runner: _Runner, source: _Source, new_process, framework: str, table: dict, seed: int,
+                loader_options: dict, n: int, progress) -> np.ndarray:
+    """One validation run of ``n`` steps, each step's time (ms): in this process with fresh
+    caches, or with ``new_process`` in a new process of its own (``new_process.run``)."""
+    if new_process is None:
+        return runner(source, n, None, "validation")[0]
+    return _new_process.run(new_process, framework, table, seed, loader_options, n, progress, source.label)[0]
 
 
 def _advice(result: dict, options: dict, title: str, cands: List[dict], measured: dict) -> Advice:
@@ -342,8 +341,15 @@ def _model_input(cand: dict, warmup: int) -> dict:
     return out
 
 
-def _checked(step, steps, probe_steps, probe_seconds, warmup, validate, validate_steps, recheck) -> tuple:
-    """``advise``'s counts checked: (steps, probe_steps, warmup, validate_steps)."""
+def _checked(step, steps, probe_steps, probe_seconds, warmup, validate, validate_steps, recheck,
+             new_process=None) -> tuple:
+    """``advise``'s counts checked: (steps, probe_steps, warmup, validate_steps); a
+    ``new_process`` asked only with a validation, and importable by a new process."""
+    if new_process is not None:
+        if not validate:
+            raise ValueError("new_process=make makes the validation runs in new processes: give "
+                             "validate=True or validate='all' with it")
+        _new_process.check_make(new_process)
     steps = _count(steps, "steps", 1)
     probe_steps = _count(probe_steps, "probe_steps", 2)
     warmup = _count(warmup, "warmup")
