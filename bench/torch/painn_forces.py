@@ -26,20 +26,15 @@ CLIP = 100.0
 EPS = 1e-8
 
 
-class PainnPotential(torch.nn.Module):
+class PainnPotential(schnet_forces.Weighted):
     """geobatch's PaiNN as a potential, its weights taken from weights.npz by path."""
 
     def __init__(self, weights, options, setup, dtype):
-        super().__init__()
-        p = {k: torch.nn.Parameter(torch.tensor(weights[k], dtype=dtype)) for k in weights.files}
-        self.params = torch.nn.ParameterDict({k.replace(".", "_"): v for k, v in p.items()})
+        super().__init__(weights, dtype)
         self.f, self.layers, self.k = options["hidden"], options["layers"], options["rbf"]
         self.cutoff = options["cutoff"]
         self.graph_cutoff = setup["cutoff"]
         self.scale = setup["scale"]
-
-    def w(self, name):
-        return self.params[name.replace(".", "_")]
 
     def mlp(self, name, x):
         h = torch.nn.functional.silu(x @ self.w(f"{name}.first.weight") + self.w(f"{name}.first.bias"))

@@ -38,21 +38,28 @@ def ssp(x):
     return torch.nn.functional.softplus(x) - LN2
 
 
-class SchNetPotential(torch.nn.Module):
-    """geobatch's SchNet as a potential, its weights taken from weights.npz by path."""
+class Weighted(torch.nn.Module):
+    """A potential whose weights are weights.npz's arrays, each a parameter read by its path."""
 
-    def __init__(self, weights, options, setup, dtype):
+    def __init__(self, weights, dtype):
         super().__init__()
         p = {k: torch.nn.Parameter(torch.tensor(weights[k], dtype=dtype)) for k in weights.files}
         self.params = torch.nn.ParameterDict({k.replace(".", "_"): v for k, v in p.items()})
+
+    def w(self, name):
+        return self.params[name.replace(".", "_")]
+
+
+class SchNetPotential(Weighted):
+    """geobatch's SchNet as a potential, its weights taken from weights.npz by path."""
+
+    def __init__(self, weights, options, setup, dtype):
+        super().__init__(weights, dtype)
         self.steps = options["steps"]
         self.rbf = options["rbf"]
         self.delta = options["rbf_spacing"]
         self.cutoff = setup["cutoff"]
         self.scale = setup["scale"]
-
-    def w(self, name):
-        return self.params[name.replace(".", "_")]
 
     def energies(self, b, vectors):
         """Per-graph energies in units of scale `[G]` (padding graphs 0)."""

@@ -223,31 +223,27 @@ def advise(
     check_memory(steps * len(sources) * _BYTES_PER_STEP,
                  f"advise(steps={steps}) with {len(sources)} candidates")
     planned = [s.planned(steps) for s in sources]
-    _warn_recompile_limit(
-        [(s.label, len({tuple(r) for r in p[0].tolist()})) for s, p in zip(sources, planned)],
-        framework,
-    )
+    shapes = [len({tuple(r) for r in p[0].tolist()}) for p in planned]
+    _warn_recompile_limit([(s.label, n) for s, n in zip(sources, shapes)], framework)
     title = title or f"your step, {framework} batches, batch size {batch_size}"
     runner = _Runner(step, init, state, sync or _default_sync, fresh, _Progress(progress))
-    measured, cold, start_up = {}, {}, [0.0]
+    measured, cold, start_up = {}, {}, 0.0
     try:
         # one step thrown away first: the framework's one-time start-up (its backend, thread
         # pools, the first trace) is no candidate's, and would be charged to the first probe
         startup_ms, _ = runner(sources[0], 1, None, "start-up")
-        cands: List[dict] = []
 
-        def fitted(subset=None):
-            use = cands if subset is None else subset
-            model = [_model_input(c, warmup) for c in use]
+        def fitted(cands):
+            model = [_model_input(c, warmup) for c in cands]
             return _annotated(_native.advise(candidates=model, steps=steps, warmup=warmup,
                                              measured=measured, title=title, measured_new_process=cold,
-                                             new_process_ms=start_up[0]), use, startup_ms, warmup)
+                                             new_process_ms=start_up), cands, startup_ms, warmup)
 
-        cands[:] = _probed_all(runner, sources, planned, options, probe_steps, float(probe_seconds), warmup,
-                               recheck, fitted)
-        result = fitted()
+        cands = _probed_all(runner, sources, planned, shapes, options, probe_steps, float(probe_seconds),
+                            warmup, recheck, fitted)
+        result = fitted(cands)
         if validate:
-            start_up[0] = 1e3 * float(result["new_process_s"] or 0.0)
+            start_up = 1e3 * float(result["new_process_s"] or 0.0)
             for r in result["ranked"] if validate == "all" else result["ranked"][:2]:
                 label = r["label"]
                 try:
@@ -255,9 +251,9 @@ def advise(
                         runner, sources[[s.label for s in sources].index(label)], new_process, framework,
                         options[label], seed, loader_options, validate_steps, progress)
                 except _new_process.NewProcessError as e:
-                    e.advice = _advice(fitted(), options, title, cands, {**measured, **cold})
+                    e.advice = _advice(fitted(cands), options, title, cands, {**measured, **cold})
                     raise
-            result = fitted()
+            result = fitted(cands)
     finally:
         runner.saved.restore()
     return _advice(result, options, title, cands, {**measured, **cold})
@@ -283,31 +279,31 @@ def _advice(result: dict, options: dict, title: str, cands: List[dict], measured
     return Advice(result, options, title, probes, dict(measured))
 
 
-def _probed_all(runner: _Runner, sources: List[_Source], planned: list, options: dict, probe_steps: int,
-                probe_seconds: float, warmup: int, recheck: bool, fitted) -> List[dict]:
-    """Every candidate probed, in the order of their planned shapes, fewest first, and the first
-    two rechecked (``_rechecked``) before the first probe of a candidate planning more than
-    ``MANY_SHAPES`` shapes: compiling many shapes changes the process for the steps that follow
-    (under ``jax.jit`` the steady step of a candidate probed after static-64's 52 compiles was
-    15-25% slower than in a new process), and a candidate of one shape never meets that in its
-    own run. The candidates come back in their given order."""
-    shapes = [len({tuple(r) for r in p[0].tolist()}) for p in planned]
+def _probed_all(runner: _Runner, sources: List[_Source], planned: list, shapes: List[int], options: dict,
+                probe_steps: int, probe_seconds: float, warmup: int, recheck: bool, fitted) -> List[dict]:
+    """Every candidate probed, in the order of their planned ``shapes``, fewest first, and the
+    first two rechecked (``_rechecked``) before the first probe of a candidate planning more than
+    ``MANY_SHAPES`` shapes (after all, when fewer than two plan fewer): compiling many shapes
+    changes the process for the steps that follow (under ``jax.jit`` the steady step of a
+    candidate probed after static-64's 52 compiles was 15-25% slower than in a new process), and
+    a candidate of one shape never meets that in its own run. ``fitted(cands)`` ranks the probed
+    ones. The candidates come back in their given order."""
+    order = sorted(range(len(sources)), key=lambda i: (shapes[i], i))
+    few = sum(1 for i in order if shapes[i] <= MANY_SHAPES)
+    cut = few if few >= 2 else len(order)
     done: dict = {}
-    pending = [recheck and len(sources) > 1]
 
     def again():
-        pending[0] = False
         probed = [done[i] for i in sorted(done)]
-        first = fitted(probed)["ranked"][:2]
-        _rechecked(runner, [sources[i] for i in sorted(done)], probed, first,
+        _rechecked(runner, [sources[i] for i in sorted(done)], probed, fitted(probed)["ranked"][:2],
                    max(warmup + 20, probe_steps // 4), probe_seconds / 2)
 
-    for i in sorted(range(len(sources)), key=lambda i: (shapes[i], i)):
-        if pending[0] and shapes[i] > MANY_SHAPES and len(done) >= 2:
+    for k, i in enumerate(order):
+        if recheck and len(order) > 1 and k == cut:
             again()
         done[i] = _probed(runner, sources[i], *planned[i], options[sources[i].label], probe_steps, probe_seconds,
                           warmup)
-    if pending[0]:
+    if recheck and len(order) > 1 and cut == len(order):
         again()
     return [done[i] for i in range(len(sources))]
 
