@@ -17,9 +17,9 @@
 //! Readout: per node Linear(F) -> SiLU -> Linear(targets) on s, mean over the graph's nodes.
 //!
 //! As a potential (a dataset with forces, DESIGN.md §16) the same network reads its inputs
-//! smooth: the geometry from the differentiated edge vectors, the message block composed of
-//! gathers and sums (so that the directions are differentiated too), per-atom outputs summed into
-//! the energy; the model's cutoff must lie within the graph's radius.
+//! smooth: the geometry from the differentiated edge vectors, the message block differentiated by
+//! the directions too (fused kernels to second order on the CPU, gathers and sums elsewhere),
+//! per-atom outputs summed into the energy; the model's cutoff must lie within the graph's radius.
 //! Embedding and every Linear: Xavier-uniform weights, zero biases.
 
 pub mod gates;
@@ -324,8 +324,8 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
             let (basis, dir) = edge_geometry(&x.vectors_host, self.rbf, self.cutoff);
             (x.tensor(basis, [e, self.rbf + 1]), x.tensor(dir, [e, 3]))
         };
-        // a potential differentiates its energy by the edge vectors, the directions included
-        // (the fused block treats them as data)
+        // a potential differentiates its energy by the edge vectors, the directions included:
+        // fused kernels to second order where the backend has them, else gathers and sums
         let smooth = x
             .vectors
             .as_ref()
@@ -340,7 +340,7 @@ impl<B: FusedOps + MessageOps + NormOps + GateOps> Painn<B> {
             let bias = self.filter.bias.val().slice([0..1, cols]);
             let w = matmul(basis.clone(), Tensor::cat(vec![weight, bias], 0));
             let xs = layer.message.forward(s.clone());
-            let sums = if smooth {
+            let sums = if smooth && !B::FUSED_SMOOTH {
                 message::composite(w, xs, v.clone(), dir.clone(), &x.senders, &x.receivers, n)
             } else {
                 message::message(w, xs, v.clone(), dir.clone(), &x.senders, &x.receivers, n)

@@ -12,19 +12,54 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
-use burn_autodiff::Autodiff;
-use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::index::Segments;
 use rayon::prelude::*;
 
+/// One gradient of the message block's backward pass: by the filters, the node messages, the
+/// vector features or the directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// By the filters `w` `[E, 3F]`.
+    W,
+    /// By the node messages `xs` `[N, 3F]`.
+    X,
+    /// By the vector features `v` `[3N, F]`.
+    V,
+    /// By the directions `[E, 3]`.
+    Dir,
+}
+
+/// The gradients of the backward pass: by the filters, node messages, vector features and (when
+/// asked for) the directions.
+pub type MessageGrads<B> = (
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    Option<FloatTensor<B>>,
+);
+
+/// The inputs of the block's backward pass, in [`MessageOps::painn_message_second`]'s order:
+/// the output gradient, `w`, `xs`, `v`, the directions, senders and receivers.
+pub type BackwardInputs<B> = (
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    IntTensor<B>,
+    IntTensor<B>,
+);
+
 /// Backends with PaiNN's message block as one operation: fused CPU kernels, or (the default)
 /// burn's tensor operations with chunked index-adds.
 pub trait MessageOps: Backend {
+    /// Whether the fused block is differentiated twice by its own kernels (a potential's path:
+    /// the directions differentiated too). Elsewhere a potential composes the block of gathers
+    /// and sums ([`composite`]).
+    const FUSED_SMOOTH: bool = false;
+
     /// Whether `t` is recorded for a backward pass (a tracked tensor of an autodiff backend, a
     /// leaf or computed from one). A potential's edge vectors are: its message block must then
     /// differentiate the directions too.
@@ -45,8 +80,8 @@ pub trait MessageOps: Backend {
         chains::message::<Self>(w, xs, v, dir, senders, receivers, n)
     }
 
-    /// Gradients of the summed messages with respect to `w`, `xs` and `v`, given the gradient of
-    /// the output.
+    /// Gradients of the summed messages with respect to `w`, `xs`, `v` and (with `dir_grad`)
+    /// the directions, given the gradient of the output.
     #[allow(clippy::too_many_arguments)]
     fn painn_message_backward(
         grad: FloatTensor<Self>,
@@ -56,8 +91,22 @@ pub trait MessageOps: Backend {
         dir: FloatTensor<Self>,
         senders: IntTensor<Self>,
         receivers: IntTensor<Self>,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        chains::message_backward::<Self>(grad, w, xs, v, dir, senders, receivers)
+        dir_grad: bool,
+    ) -> MessageGrads<Self> {
+        chains::message_backward::<Self>(grad, w, xs, v, dir, senders, receivers, dir_grad)
+    }
+
+    /// The backward pass of one gradient of [`MessageOps::painn_message_backward`] (`part`),
+    /// given that gradient's own gradient `a`: the gradients by the backward pass' inputs (output
+    /// gradient, `w`, `xs`, `v`, directions), each where `need` asks for it and the part depends
+    /// on it.
+    fn painn_message_second(
+        part: Part,
+        a: FloatTensor<Self>,
+        inputs: BackwardInputs<Self>,
+        need: [bool; 5],
+    ) -> [Option<FloatTensor<Self>>; 5] {
+        chains::second::<Self>(part, a, inputs, need)
     }
 }
 
@@ -208,17 +257,72 @@ fn message_grads(
     (g[i * f + k], gm1, gm2)
 }
 
-/// The backward kernel on host slices: writes (dw, dxs, dv) into zeroed buffers. The filter
-/// gradient is per edge (chunks of edges in parallel); the node gradients are sums over each
-/// receiver's edges, which every kernel thread adds in edge order for its own range of
-/// receivers: the same bits on any number of threads.
-pub fn message_backward(
+/// The gradients a backward kernel writes, each into a zeroed buffer where asked for.
+#[derive(Debug, Default)]
+pub struct BackwardOut<'a> {
+    /// By the filters `[E, 3F]`.
+    pub gw: Option<&'a mut [f32]>,
+    /// By the node messages `[N, 3F]`.
+    pub gx: Option<&'a mut [f32]>,
+    /// By the vector features `[3N, F]`.
+    pub gv: Option<&'a mut [f32]>,
+    /// By the directions `[E, 3]`.
+    pub gd: Option<&'a mut [f32]>,
+}
+
+/// `s` cut into `count` chunks of `size` elements (`count` absent chunks when there is no `s`).
+pub(crate) fn chunks(s: Option<&mut [f32]>, size: usize, count: usize) -> Vec<Option<&mut [f32]>> {
+    match s {
+        Some(s) => s.chunks_mut(size.max(1)).map(Some).take(count).collect(),
+        None => (0..count).map(|_| None).collect(),
+    }
+}
+
+/// [`split_blocks`] of `data` where there is one (absent parts where there is none).
+pub(crate) fn split_some<'a>(
+    data: Option<&'a mut [f32]>,
+    n: usize,
+    width: usize,
+    parts: &[(usize, usize)],
+) -> Vec<Option<Vec<&'a mut [f32]>>> {
+    match data {
+        Some(d) => split_blocks(d, n, width, parts)
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => parts.iter().map(|_| None).collect(),
+    }
+}
+
+/// The backward kernel on host slices: writes the gradients `out` asks for into zeroed buffers.
+/// The filter and direction gradients are per edge (chunks of edges in parallel); the node
+/// gradients are sums over each receiver's edges, which every kernel thread adds in edge order
+/// for its own range of receivers: the same bits on any number of threads.
+pub fn message_backward(g: &[f32], x: MessageInputs, f: usize, out: BackwardOut) {
+    let n = x.xs.len() / (3 * f).max(1);
+    if n == 0 || f == 0 {
+        return;
+    }
+    if out.gw.is_some() || out.gd.is_some() {
+        backward_edges(g, x, (n, f), out.gw, out.gd);
+    }
+    if out.gx.is_some() || out.gv.is_some() {
+        backward_receivers(g, x, (n, f), out.gx, out.gv);
+    }
+}
+
+/// The direction of edge `e`.
+fn direction(dir: &[f32], e: usize) -> [f32; 3] {
+    [dir[e * 3], dir[e * 3 + 1], dir[e * 3 + 2]]
+}
+
+/// [`message_backward`]'s per-edge gradients (filters, directions), by chunks of edges.
+fn backward_edges(
     g: &[f32],
     x: MessageInputs,
-    f: usize,
-    gw: &mut [f32],
-    gx: &mut [f32],
-    gv: &mut [f32],
+    (n, f): (usize, usize),
+    gw: Option<&mut [f32]>,
+    gd: Option<&mut [f32]>,
 ) {
     let MessageInputs {
         w,
@@ -228,32 +332,66 @@ pub fn message_backward(
         senders,
         receivers,
     } = x;
-    let n = xs.len() / (3 * f).max(1);
-    if n == 0 || f == 0 {
-        return;
-    }
-    let d_of = |e: usize| [dir[e * 3], dir[e * 3 + 1], dir[e * 3 + 2]];
-    gw.par_chunks_mut(EDGE_CHUNK * 3 * f)
+    let edges = senders.len();
+    let tasks = edges.div_ceil(EDGE_CHUNK);
+    let gw = chunks(gw, EDGE_CHUNK * 3 * f, tasks);
+    let gd = chunks(gd, EDGE_CHUNK * 3, tasks);
+    gw.into_par_iter()
+        .zip(gd)
         .enumerate()
-        .for_each(|(chunk, gwc)| {
+        .for_each(|(chunk, (mut gwc, mut gdc))| {
             pulp::Arch::new().dispatch(|| {
-                for (k_e, gwe) in gwc.chunks_exact_mut(3 * f).enumerate() {
+                for k_e in 0..EDGE_CHUNK.min(edges - chunk * EDGE_CHUNK) {
                     let e = chunk * EDGE_CHUNK + k_e;
                     let (i, j) = (senders[e] as usize, receivers[e] as usize);
                     let xj = &xs[j * 3 * f..(j + 1) * 3 * f];
-                    let d = d_of(e);
-                    for k in 0..f {
-                        let (gm0, gm1, gm2) = message_grads(g, v, d, (i, j, n, f, k));
-                        gwe[k] = gm0 * xj[k];
-                        gwe[f + k] = gm1 * xj[f + k];
-                        gwe[2 * f + k] = gm2 * xj[2 * f + k];
+                    let d = direction(dir, e);
+                    if let Some(gwc) = gwc.as_deref_mut() {
+                        let gwe = &mut gwc[k_e * 3 * f..(k_e + 1) * 3 * f];
+                        for k in 0..f {
+                            let (gm0, gm1, gm2) = message_grads(g, v, d, (i, j, n, f, k));
+                            gwe[k] = gm0 * xj[k];
+                            gwe[f + k] = gm1 * xj[f + k];
+                            gwe[2 * f + k] = gm2 * xj[2 * f + k];
+                        }
+                    }
+                    if let Some(gdc) = gdc.as_deref_mut() {
+                        // d/d dir_c = sum_k G_c[i] m1, m1 = w1 x1_j
+                        let (w1, x1) = (&w[e * 3 * f + f..e * 3 * f + 2 * f], &xj[f..2 * f]);
+                        for c in 0..3 {
+                            let gc = &g[((1 + c) * n + i) * f..((1 + c) * n + i + 1) * f];
+                            gdc[k_e * 3 + c] = gc
+                                .iter()
+                                .zip(w1.iter().zip(x1))
+                                .map(|(a, (b, c))| a * b * c)
+                                .sum();
+                        }
                     }
                 }
             });
         });
+}
+
+/// [`message_backward`]'s sums into the receivers (node messages, vector features), each kernel
+/// thread over its own range of receivers.
+fn backward_receivers(
+    g: &[f32],
+    x: MessageInputs,
+    (n, f): (usize, usize),
+    gx: Option<&mut [f32]>,
+    gv: Option<&mut [f32]>,
+) {
+    let MessageInputs {
+        w,
+        xs,
+        v,
+        dir,
+        senders,
+        receivers,
+    } = x;
     let parts = ranges(n);
-    let gx_parts = split_blocks(gx, n, 3 * f, &parts);
-    let gv_parts = split_blocks(gv, n, f, &parts);
+    let gx_parts = split_some(gx, n, 3 * f, &parts);
+    let gv_parts = split_some(gv, n, f, &parts);
     gx_parts
         .into_par_iter()
         .zip(gv_parts.into_par_iter())
@@ -268,20 +406,25 @@ pub fn message_backward(
                     let jl = j - lo;
                     let we = &w[e * 3 * f..(e + 1) * 3 * f];
                     let xj = &xs[j * 3 * f..(j + 1) * 3 * f];
-                    let d = d_of(e);
-                    let gxj = &mut gxp[0][jl * 3 * f..(jl + 1) * 3 * f];
-                    for k in 0..f {
-                        let (gm0, gm1, gm2) = message_grads(g, v, d, (i, j, n, f, k));
-                        gxj[k] += gm0 * we[k];
-                        gxj[f + k] += gm1 * we[f + k];
-                        gxj[2 * f + k] += gm2 * we[2 * f + k];
+                    if let Some(gxp) = gxp.as_mut() {
+                        let d = direction(dir, e);
+                        let gxj = &mut gxp[0][jl * 3 * f..(jl + 1) * 3 * f];
+                        for k in 0..f {
+                            let (gm0, gm1, gm2) = message_grads(g, v, d, (i, j, n, f, k));
+                            gxj[k] += gm0 * we[k];
+                            gxj[f + k] += gm1 * we[f + k];
+                            gxj[2 * f + k] += gm2 * we[2 * f + k];
+                        }
                     }
-                    let (w2, x2) = (&we[2 * f..3 * f], &xj[2 * f..3 * f]);
-                    for c in 0..3 {
-                        let gc = &g[((1 + c) * n + i) * f..((1 + c) * n + i + 1) * f];
-                        let gvj = &mut gvp[c][jl * f..(jl + 1) * f];
-                        for ((o, (&a, &b)), &g) in gvj.iter_mut().zip(w2.iter().zip(x2)).zip(gc) {
-                            *o += a * b * g;
+                    if let Some(gvp) = gvp.as_mut() {
+                        let (w2, x2) = (&we[2 * f..3 * f], &xj[2 * f..3 * f]);
+                        for (c, gvc) in gvp.iter_mut().enumerate() {
+                            let gc = &g[((1 + c) * n + i) * f..((1 + c) * n + i + 1) * f];
+                            let gvj = &mut gvc[jl * f..(jl + 1) * f];
+                            for ((o, (&a, &b)), &g) in gvj.iter_mut().zip(w2.iter().zip(x2)).zip(gc)
+                            {
+                                *o += a * b * g;
+                            }
                         }
                     }
                 }
@@ -290,6 +433,8 @@ pub fn message_backward(
 }
 
 impl MessageOps for Flex {
+    const FUSED_SMOOTH: bool = true;
+
     fn painn_message(
         w: FloatTensor<Self>,
         xs: FloatTensor<Self>,
@@ -324,7 +469,8 @@ impl MessageOps for Flex {
         dir: FloatTensor<Self>,
         senders: IntTensor<Self>,
         receivers: IntTensor<Self>,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        dir_grad: bool,
+    ) -> MessageGrads<Self> {
         let (ws, xshape, vshape) = (
             w.shape().dims::<2>(),
             xs.shape().dims::<2>(),
@@ -334,6 +480,7 @@ impl MessageOps for Flex {
         let (grad, w, xs, v, dir) = (dense(&grad), dense(&w), dense(&xs), dense(&v), dense(&dir));
         let (snd, rcv) = (dense_int(&senders), dense_int(&receivers));
         let (mut gw, mut gx, mut gv) = (zeros(ws), zeros(xshape), zeros(vshape));
+        let mut gd = dir_grad.then(|| zeros([ws[0], 3]));
         message_backward(
             grad.storage(),
             MessageInputs {
@@ -345,126 +492,23 @@ impl MessageOps for Flex {
                 receivers: rcv.storage(),
             },
             f,
-            gw.storage_mut(),
-            gx.storage_mut(),
-            gv.storage_mut(),
+            BackwardOut {
+                gw: Some(gw.storage_mut()),
+                gx: Some(gx.storage_mut()),
+                gv: Some(gv.storage_mut()),
+                gd: gd.as_mut().map(|t| t.storage_mut()),
+            },
         );
-        (gw, gx, gv)
-    }
-}
-
-/// What the backward pass keeps: the three differentiated inputs, the directions and the edges.
-type MessageState<B> = (
-    FloatTensor<B>,
-    FloatTensor<B>,
-    FloatTensor<B>,
-    FloatTensor<B>,
-    IntTensor<B>,
-    IntTensor<B>,
-);
-
-#[derive(Debug)]
-struct MessageBackward;
-
-impl<B: MessageOps> Backward<B, 3> for MessageBackward {
-    type State = MessageState<B>;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _c: &mut Checkpointer) {
-        let [node_w, node_x, node_v] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (w, xs, v, dir, senders, receivers) = ops.state;
-        let (gw, gx, gv) = B::painn_message_backward(grad, w, xs, v, dir, senders, receivers);
-        if let Some(node) = node_w {
-            grads.register::<B>(node.id, gw);
-        }
-        if let Some(node) = node_x {
-            grads.register::<B>(node.id, gx);
-        }
-        if let Some(node) = node_v {
-            grads.register::<B>(node.id, gv);
-        }
-    }
-}
-
-impl<B: MessageOps, C: CheckpointStrategy> MessageOps for Autodiff<B, C> {
-    fn painn_tracked(t: &FloatTensor<Self>) -> bool {
-        // `is_require_grad` is true for leaves only: a tensor computed from a tracked leaf (the
-        // edge vectors plus the padding's offset) is tracked as well
-        !t.node.requirement.is_none()
+        (gw, gx, gv, gd)
     }
 
-    fn painn_message(
-        w: FloatTensor<Self>,
-        xs: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        dir: FloatTensor<Self>,
-        senders: IntTensor<Self>,
-        receivers: IntTensor<Self>,
-        n: usize,
-    ) -> FloatTensor<Self> {
-        let nodes = [w.node.clone(), xs.node.clone(), v.node.clone()];
-        match MessageBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let out = B::painn_message(
-                    w.primitive.clone(),
-                    xs.primitive.clone(),
-                    v.primitive.clone(),
-                    dir.primitive.clone(),
-                    senders.clone(),
-                    receivers.clone(),
-                    n,
-                );
-                let state = (
-                    w.primitive,
-                    xs.primitive,
-                    v.primitive,
-                    dir.primitive,
-                    senders,
-                    receivers,
-                );
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::painn_message(
-                w.primitive,
-                xs.primitive,
-                v.primitive,
-                dir.primitive,
-                senders,
-                receivers,
-                n,
-            )),
-        }
-    }
-
-    fn painn_message_backward(
-        grad: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        xs: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        dir: FloatTensor<Self>,
-        senders: IntTensor<Self>,
-        receivers: IntTensor<Self>,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        // Not differentiated further: the results enter the graph as constants.
-        use burn::tensor::backend::AutodiffBackend;
-        let (a, b, c) = B::painn_message_backward(
-            grad.primitive,
-            w.primitive,
-            xs.primitive,
-            v.primitive,
-            dir.primitive,
-            senders,
-            receivers,
-        );
-        (
-            Self::from_inner(a),
-            Self::from_inner(b),
-            Self::from_inner(c),
-        )
+    fn painn_message_second(
+        part: Part,
+        a: FloatTensor<Self>,
+        inputs: BackwardInputs<Self>,
+        need: [bool; 5],
+    ) -> [Option<FloatTensor<Self>>; 5] {
+        second::flex(part, a, inputs, need)
     }
 }
 
@@ -532,6 +576,10 @@ fn grouped<B: FusedOps>(
 }
 
 mod chains;
+mod second;
+#[cfg(test)]
+mod tests;
+mod tracked;
 
 #[cfg(feature = "cube")]
 impl<R: geobatch_nn::backend::CubeRuntime> MessageOps for geobatch_nn::backend::Cube<R> {}
