@@ -60,6 +60,40 @@ pub struct MlearnSpec {
     /// Graph rule.
     #[option(ty = "{ kind = \"cutoff\", radius = ... }", default = default_rule(), doc = "graph rule (a potential needs cutoff: smooth in the positions)")]
     pub graph: GraphRule,
+    /// A fraction of each element's training structures held out as the validation split, in
+    /// place of the files' validation split (the test structures again); none: the files'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[option(
+        ty = "float",
+        toml = "none (the files' validation split: the test structures again)",
+        doc = "hold out this fraction (0 < f <= 0.5) of each element's training structures as the validation split (every k-th in stored order, k = round(1/f)), in place of alignn's, which repeats the test structures"
+    )]
+    pub held_out: Option<f64>,
+}
+
+/// Which split each of `records`' structures `keep` goes to: the files' split, or with
+/// `held_out` every k-th training structure of each element (k = round(1 / held_out)) to
+/// validation and the files' validation structures to none.
+fn assign(records: &Records, keep: &[usize], held_out: Option<f64>) -> Vec<Option<usize>> {
+    let Some(f) = held_out else {
+        return keep
+            .iter()
+            .map(|&s| Some(records.split[s] as usize))
+            .collect();
+    };
+    let every = (1.0 / f).round().max(2.0) as usize;
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    keep.iter()
+        .map(|&s| match records.split[s] as usize {
+            0 => {
+                let k = seen.entry(records.element[s].as_str()).or_insert(0);
+                *k += 1;
+                Some(usize::from(k.is_multiple_of(every)))
+            }
+            1 => None,
+            other => Some(other),
+        })
+        .collect()
 }
 
 impl MlearnSpec {
@@ -139,10 +173,12 @@ pub fn build(
     elements: &[String],
     labels: LabelKinds,
     rule: &GraphRule,
+    held_out: Option<f64>,
 ) -> Result<[geobatch_core::GraphSet; 3]> {
     let keep: Vec<usize> = (0..records.len())
         .filter(|&s| elements.contains(&records.element[s]))
         .collect();
+    let splits = assign(records, &keep, held_out);
     let mut classes: Vec<u8> = Vec::new();
     for &s in &keep {
         for &z in &records.numbers[records.atoms(s)] {
@@ -154,7 +190,8 @@ pub fn build(
     let mut builders: Vec<GraphSetBuilder> = (0..3)
         .map(|_| GraphSetBuilder::new(vec!["energy".into()]).carrying(labels))
         .collect();
-    for &s in &keep {
+    for (&s, split) in keep.iter().zip(splits) {
+        let Some(split) = split else { continue };
         let atoms = records.atoms(s);
         let l = records.lattice[s];
         let cell = Cell {
@@ -169,7 +206,7 @@ pub fn build(
             forces: labels.forces.then_some(forces),
             stress,
         };
-        builders[records.split[s] as usize].push_labelled(
+        builders[split].push_labelled(
             &records.id[s],
             &records.numbers[atoms.clone()],
             &records.positions[atoms],
@@ -234,6 +271,14 @@ impl DatasetSpec for MlearnSpec {
                 ELEMENTS.join(", ")
             )));
         }
+        if let Some(f) = self
+            .held_out
+            .filter(|f| !(f.is_finite() && *f > 0.0 && *f <= 0.5))
+        {
+            return Err(Error::invalid(format!(
+                "dataset.held_out = {f}: a fraction of the training structures, 0 < f <= 0.5"
+            )));
+        }
         self.graph
             .validate()
             .map_err(|m| Error::invalid(format!("dataset.{m}")))
@@ -252,8 +297,13 @@ impl DatasetSpec for MlearnSpec {
         self.validate()?;
         let labels = self.labels()?;
         let (records, what) = self.read(&ctx.data_dir)?;
-        let (splits, copies) =
-            without_copies_of_training(build(&records, &self.elements, labels, &self.graph)?);
+        let (splits, copies) = without_copies_of_training(build(
+            &records,
+            &self.elements,
+            labels,
+            &self.graph,
+            self.held_out,
+        )?);
         let what = if copies > 0 {
             geobatch_process::errln!(
                 "{what}: {copies} validation/test structures are copies of training structures \
@@ -277,7 +327,10 @@ impl DatasetSpec for MlearnSpec {
                 )
             } else {
                 format!("{what}; elements {}", self.elements.join(", "))
-            },
+            } + &self
+                .held_out
+                .map(|f| format!("; validation: {f} of the training structures held out"))
+                .unwrap_or_default(),
         }))
     }
 }
@@ -329,6 +382,7 @@ mod tests {
             elements: default_elements(),
             targets: targets.iter().map(|t| (*t).to_string()).collect(),
             graph: default_rule(),
+            held_out: None,
         }
     }
 
@@ -349,6 +403,51 @@ mod tests {
         assert!(d.source().contains("without a stress"));
         let e = d.split(SplitName::Train).targets(0)[0];
         assert!(e < -10.0, "total energies, not per atom: {e}");
+    }
+
+    #[test]
+    fn a_held_out_validation_split_comes_from_training_and_replaces_the_files() {
+        let ctx = DatasetContext {
+            seed: 0,
+            data_dir: "no-such-folder".into(),
+        };
+        let mut s = spec(&["energy", "forces"]);
+        s.held_out = Some(0.25);
+        let d = s.load(&ctx).unwrap();
+        // the fixture: 4 training structures per element, every 4th held out
+        let lens: Vec<usize> = SplitName::ALL.iter().map(|&s| d.split(s).len()).collect();
+        assert_eq!(lens, vec![18, 6, 24]);
+        let files = spec(&["energy", "forces"]).load(&ctx).unwrap();
+        let (train, held) = (
+            files.split(SplitName::Train),
+            d.split(SplitName::Validation),
+        );
+        let keys: Vec<u64> = (0..train.len()).map(|g| train.content_key(g)).collect();
+        for g in 0..held.len() {
+            assert!(
+                keys.contains(&held.content_key(g)),
+                "validation from training"
+            );
+        }
+        let test = d.split(SplitName::Test);
+        let kept = d.split(SplitName::Train);
+        for g in 0..kept.len() {
+            let k = kept.content_key(g);
+            assert!(
+                (0..held.len()).all(|h| held.content_key(h) != k),
+                "held out of training"
+            );
+            assert!((0..test.len()).all(|t| test.content_key(t) != k));
+        }
+        assert!(
+            d.source()
+                .contains("0.25 of the training structures held out")
+        );
+        for bad in [0.0, 0.6, f64::NAN] {
+            s.held_out = Some(bad);
+            let e = s.validate().unwrap_err().to_string();
+            assert!(e.contains("dataset.held_out"), "{e}");
+        }
     }
 
     #[test]
