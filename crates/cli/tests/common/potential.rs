@@ -39,7 +39,7 @@ pub fn aluminium(jitter: impl Fn(usize, usize) -> f64) -> String {
 }
 
 /// A SchNet potential trained 6 steps on the aluminium frames of flashmd.xyz (energy, forces,
-/// stress): its run folder.
+/// stress), the parameters of its better validation evaluation kept: its run folder.
 pub fn train_on_aluminium(dir: &std::path::Path) -> std::path::PathBuf {
     let config = repo().join("configs/examples/extxyz-schnet-dynamic.toml");
     let xyz = repo().join("plugins/dataset-extxyz/tests/fixtures/flashmd.xyz");
@@ -52,14 +52,20 @@ pub fn train_on_aluminium(dir: &std::path::Path) -> std::path::PathBuf {
         line.as_str(),
         "model={kind=\"schnet\", latent=16, steps=2, rbf=40, rbf_spacing=0.1}",
         "batcher.batch_size=3",
-        "training.eval_every=0",
+        // the saved potential is the one selected on validation (`keep_best`)
+        "training.eval_every=3",
         "training.checkpoint_every=0",
-        "training.eval_splits=[\"test\"]",
+        "training.eval_splits=[\"validation\", \"test\"]",
+        "training.keep_best=\"forces_meV_per_A\"",
     ];
     let o = with_sets(dir, "run", &config, 6, &sets);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("forces_meV_per_A"), "{out}");
+    assert!(
+        out.contains("evaluating the parameters of step 3") || !out.contains("evaluating the"),
+        "a kept step is a periodic evaluation's: {out}"
+    );
     let run = run_dirs(&dir.join("results")).pop().unwrap();
     assert!(run.join("model/potential.json").is_file());
     run

@@ -17,6 +17,13 @@ pub struct ForceErrors {
     pub graphs: u64,
 }
 
+/// Every label a potential's evaluation may give a row of.
+pub const LABELS: [&str; 3] = [
+    "energy_per_atom_meV",
+    "forces_meV_per_A",
+    "stress_meV_per_A3",
+];
+
 /// Root mean square and mean absolute value of errors, accumulated.
 #[derive(Debug, Default, Clone, Copy)]
 struct Moments {
@@ -84,13 +91,10 @@ pub fn evaluate_forces(
     let milli = 1e3;
     let (er, ea) = energy.rmse_mae(milli);
     let (fr, fa) = forces.rmse_mae(milli);
-    let mut rows = vec![
-        ("energy_per_atom_meV", er, ea),
-        ("forces_meV_per_A", fr, fa),
-    ];
+    let mut rows = vec![(LABELS[0], er, ea), (LABELS[1], fr, fa)];
     if stress.n > 0 {
         let (sr, sa) = stress.rmse_mae(milli);
-        rows.push(("stress_meV_per_A3", sr, sa));
+        rows.push((LABELS[2], sr, sa));
     }
     Ok(ForceErrors { rows, graphs })
 }

@@ -72,6 +72,10 @@ impl GraphModel for PotentialModel {
         })
     }
 
+    fn labels(&self) -> Vec<String> {
+        crate::evaluate::LABELS.map(String::from).to_vec()
+    }
+
     fn complete(&mut self, run_dir: &Path) -> Result<(), RunError> {
         save(run_dir, self.trainer.as_ref(), &self.saved)
     }

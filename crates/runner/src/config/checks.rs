@@ -83,6 +83,34 @@ pub fn check_accumulate(accumulate: Option<usize>) -> Result<(), String> {
     }
 }
 
+/// Checks `training.keep_best`: a selection needs periodic evaluations of the validation split
+/// (the label itself is checked against the model's once it is built).
+pub fn check_keep_best(tr: &super::schema::TrainingSection) -> Result<(), String> {
+    let Some(label) = &tr.keep_best else {
+        return Ok(());
+    };
+    if tr.eval_every == 0 {
+        return Err(format!(
+            "training.keep_best = {label:?} selects among periodic evaluations: set \
+             training.eval_every to a step count (now 0: only the end is evaluated)"
+        ));
+    }
+    if !tr
+        .eval_splits
+        .contains(&geobatch_core::SplitName::Validation)
+    {
+        return Err(format!(
+            "training.keep_best = {label:?} selects on the validation split: add \"validation\" \
+             to training.eval_splits (now {:?})",
+            tr.eval_splits
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+        ));
+    }
+    Ok(())
+}
+
 /// Most batches a process may accumulate in one step.
 pub const MAX_ACCUMULATE: usize = 4096;
 

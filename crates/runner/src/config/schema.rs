@@ -1,8 +1,8 @@
 //! The graph-level config's schema: its tables, their defaults, and its checks.
 
 use super::checks::{
-    check_accumulate, check_device, check_experiment_name, check_rounds, check_sinks,
-    check_threads, in_table,
+    check_accumulate, check_device, check_experiment_name, check_keep_best, check_rounds,
+    check_sinks, check_threads, in_table,
 };
 use geobatch_core::{
     BatcherSpec, DatasetSpec, EngineTable, ModelSpec, OptimizerSpec, Quirks, SinkSpec, SplitName,
@@ -138,6 +138,12 @@ pub struct TrainingSection {
     /// `accumulate = W` takes the same batches per step as W ranks with 1 (docs/distributed.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accumulate: Option<usize>,
+    /// Keep the parameters of the periodic evaluation with the lowest validation MAE of this
+    /// label (a dataset target, or a potential's `energy_per_atom_meV`, `forces_meV_per_A`,
+    /// `stress_meV_per_A3`) and give the final evaluation those (model selection on the
+    /// validation split); none: the last step's parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_best: Option<String>,
 }
 
 fn default_checkpoint_every() -> u64 {
@@ -159,6 +165,7 @@ impl Default for TrainingSection {
             engine: EngineTable::default(),
             loss: None,
             accumulate: None,
+            keep_best: None,
         }
     }
 }
@@ -250,6 +257,7 @@ impl ExperimentConfig {
         check_device(&self.training.device)?;
         check_threads(self.training.threads)?;
         check_accumulate(self.training.accumulate)?;
+        check_keep_best(&self.training)?;
         self.training.engine.check()?;
         geobatch_core::dataset::check_unique("training.eval_splits", &self.training.eval_splits)
             .map_err(|e| e.to_string())?;

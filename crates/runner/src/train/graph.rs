@@ -115,9 +115,86 @@ pub struct GraphTask<'a> {
     finals: Vec<EvalRecord>,
     /// The run folder a complete run's model keeps what its task saves in.
     run_dir: PathBuf,
+    /// `training.keep_best`: the label whose validation MAE selects the parameters.
+    keep_best: Option<&'a str>,
+    /// The step and validation records of the best parameters kept so far.
+    best: Option<(u64, Vec<EvalRecord>)>,
 }
 
 impl GraphTask<'_> {
+    /// Evaluates `split` with the model's parameters of step `step`, records every label's row.
+    fn evaluate_split(
+        &self,
+        model: &mut dyn GraphModel,
+        split: SplitName,
+        step: u64,
+        sinks: &mut SinkSet,
+    ) -> Result<Vec<EvalRecord>, RunError> {
+        let set = self.dataset.split(split);
+        let SplitRows { rows, graphs } = model.evaluate(set, self.batch_size)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (target, rmse, mae) in rows {
+            let rec = EvalRecord {
+                step,
+                split: split.as_str().into(),
+                target,
+                rmse,
+                mae,
+                graphs,
+                accuracy: None,
+                macro_f1: None,
+                inference: None,
+                eval_ns: None,
+            };
+            sinks.eval(&rec)?;
+            if !(rec.rmse.is_finite() && rec.mae.is_finite()) {
+                // recorded as it is, and never a silent `complete`
+                return Err(Error::invalid(format!(
+                    "the evaluation after step {}: {} {} RMSE {}, MAE {} (the model \
+                     predicted non-finite values); the run is failed, not complete",
+                    step, rec.split, rec.target, rec.rmse, rec.mae
+                ))
+                .into());
+            }
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    /// With `training.keep_best`: keeps the parameters of a validation evaluation whose MAE of
+    /// the label is the lowest so far.
+    fn judge(
+        &mut self,
+        model: &mut dyn GraphModel,
+        step: u64,
+        rows: &[EvalRecord],
+    ) -> Result<(), RunError> {
+        let Some(label) = self.keep_best else {
+            return Ok(());
+        };
+        let Some(row) = rows.iter().find(|r| r.target == label) else {
+            return Err(Error::invalid(format!(
+                "training.keep_best = {label:?}: the validation split has no {label} rows \
+                 (its evaluation gives {})",
+                rows.iter()
+                    .map(|r| r.target.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        };
+        let best_mae = self
+            .best
+            .as_ref()
+            .and_then(|(_, b)| b.iter().find(|r| r.target == label))
+            .map_or(f64::INFINITY, |r| r.mae);
+        if row.mae < best_mae {
+            model.learner().keep_best()?;
+            self.best = Some((step, rows.to_vec()));
+        }
+        Ok(())
+    }
+
     fn evaluate_all(
         &mut self,
         model: &mut dyn GraphModel,
@@ -125,34 +202,47 @@ impl GraphTask<'_> {
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
         for &split in self.splits {
-            let set = self.dataset.split(split);
-            let SplitRows { rows, graphs } = model.evaluate(set, self.batch_size)?;
-            for (target, rmse, mae) in rows {
-                let rec = EvalRecord {
-                    step: at.steps,
-                    split: split.as_str().into(),
-                    target,
-                    rmse,
-                    mae,
-                    graphs,
-                    accuracy: None,
-                    macro_f1: None,
-                    inference: None,
-                    eval_ns: None,
-                };
-                sinks.eval(&rec)?;
-                if !(rec.rmse.is_finite() && rec.mae.is_finite()) {
-                    // recorded as it is, and never a silent `complete`
-                    return Err(Error::invalid(format!(
-                        "the evaluation after step {}: {} {} RMSE {}, MAE {} (the model \
-                         predicted non-finite values); the run is failed, not complete",
-                        at.steps, rec.split, rec.target, rec.rmse, rec.mae
-                    ))
-                    .into());
-                }
-                if at.last {
-                    self.finals.push(rec);
-                }
+            let rows = self.evaluate_split(model, split, at.steps, sinks)?;
+            if split == SplitName::Validation {
+                self.judge(model, at.steps, &rows)?;
+            }
+            if at.last {
+                self.finals.extend(rows);
+            }
+        }
+        Ok(())
+    }
+
+    /// The final evaluation with `training.keep_best`: the last step's validation judged, then
+    /// every other split evaluated with the best parameters (recorded at their step).
+    fn finish_best(
+        &mut self,
+        model: &mut dyn GraphModel,
+        at: Point,
+        sinks: &mut SinkSet,
+        label: &str,
+    ) -> Result<(), RunError> {
+        let last = self.evaluate_split(model, SplitName::Validation, at.steps, sinks)?;
+        self.judge(model, at.steps, &last)?;
+        let (step, rows) = match self.best.take() {
+            Some((step, rows)) if step != at.steps && model.learner().restore_best()? => {
+                let mae = rows
+                    .iter()
+                    .find(|r| r.target == label)
+                    .map_or(f64::NAN, |r| r.mae);
+                geobatch_process::errln!(
+                    "evaluating the parameters of step {step} (the lowest validation {label} \
+                     MAE, {mae:.4})"
+                );
+                (step, rows)
+            }
+            _ => (at.steps, last),
+        };
+        self.finals.extend(rows);
+        for &split in self.splits {
+            if split != SplitName::Validation {
+                let rows = self.evaluate_split(model, split, step, sinks)?;
+                self.finals.extend(rows);
             }
         }
         Ok(())
@@ -179,8 +269,30 @@ impl TaskHooks for GraphTask<'_> {
         at: Point,
         sinks: &mut SinkSet,
     ) -> Result<(), RunError> {
-        self.evaluate_all(model, at, sinks)?;
+        match self.keep_best {
+            Some(label) => self.finish_best(model, at, sinks, label)?,
+            None => self.evaluate_all(model, at, sinks)?,
+        }
         model.complete(&self.run_dir)
+    }
+
+    /// The best evaluation's step and validation rows (the checkpoint keeps its parameters).
+    fn state(&self) -> Result<serde_json::Value, RunError> {
+        serde_json::to_value(&self.best).map_err(|e| Error::invalid(e.to_string()).into())
+    }
+
+    fn restore(
+        &mut self,
+        state: serde_json::Value,
+        _model: &mut Self::Model,
+    ) -> Result<(), RunError> {
+        // a checkpoint of a version without it holds null: nothing kept
+        self.best = serde_json::from_value(state).map_err(|e| {
+            Error::invalid(format!(
+                "the checkpoint's best evaluation (state.json): {e}"
+            ))
+        })?;
+        Ok(())
     }
 }
 
@@ -251,6 +363,16 @@ impl TaskKind for ExperimentConfig {
         let source = GraphSource::new(train_set, batcher, SplitName::Train, loaded)?
             .with_memory_check(memory);
         let trainer = graph_model(loaded, dataset, model)?;
+        if let Some(label) = &tr.keep_best {
+            let labels = trainer.labels();
+            if !labels.contains(label) {
+                return Err(loaded.input_error(&format!(
+                    "training.keep_best = {label:?}: the model's evaluation has no such label \
+                     (valid: {})",
+                    labels.join(", ")
+                )));
+            }
+        }
         Ok(Prepared {
             source,
             trainer,
@@ -260,6 +382,8 @@ impl TaskKind for ExperimentConfig {
                 batch_size: cfg.batcher.batch_size(),
                 finals: Vec::new(),
                 run_dir: loaded.run_dir(),
+                keep_best: tr.keep_best.as_deref(),
+                best: None,
             },
             per_round: 1,
             dataset_source: dataset.source(),

@@ -28,6 +28,8 @@ pub struct SplitRows {
 pub trait GraphModel: Drive<GraphBatch> + Send {
     /// The errors of every graph of `set` once (the exact evaluator's batches of `batch_size`).
     fn evaluate(&mut self, set: &GraphSet, batch_size: usize) -> Result<SplitRows, RunError>;
+    /// The labels [`GraphModel::evaluate`] gives rows of (what `training.keep_best` may name).
+    fn labels(&self) -> Vec<String>;
     /// What the task keeps in `run_dir` once the run is complete (a potential: its model, for
     /// `predict`); nothing for the per-graph targets.
     fn complete(&mut self, run_dir: &Path) -> Result<(), RunError>;
@@ -58,6 +60,10 @@ impl GraphModel for TargetModel {
             .map(|(k, name)| (name.clone(), rmse[k], mae[k]))
             .collect();
         Ok(SplitRows { rows, graphs })
+    }
+
+    fn labels(&self) -> Vec<String> {
+        self.targets.clone()
     }
 
     fn complete(&mut self, _run_dir: &Path) -> Result<(), RunError> {
