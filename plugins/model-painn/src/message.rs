@@ -133,12 +133,11 @@ fn dense_int(t: &FlexTensor) -> FlexTensor {
     }
 }
 
-/// A zero f32 tensor of `shape`, to be written through [`FlexTensor::storage_mut`].
+/// A zero f32 tensor of `shape`, to be written through [`FlexTensor::storage_mut`]: an f32
+/// vector handed over as it is (burn's `FlexTensor::zeros` zeroes a byte vector and copies it
+/// into aligned memory, a second pass over every byte).
 fn zeros(shape: [usize; 2]) -> FlexTensor {
-    FlexTensor::zeros(
-        burn::tensor::Shape::from(shape.to_vec()),
-        burn::tensor::DType::F32,
-    )
+    flex(vec![0.0; shape[0] * shape[1]], shape[0], shape[1])
 }
 
 /// Row ranges of `n` rows, one per kernel thread: `(first row, past the last)`.
