@@ -315,7 +315,35 @@ fn direction(dir: &[f32], e: usize) -> [f32; 3] {
     [dir[e * 3], dir[e * 3 + 1], dir[e * 3 + 2]]
 }
 
-/// [`message_backward`]'s per-edge gradients (filters, directions), by chunks of edges.
+/// Calls `body(e, row3f, row3)` for every edge `e`, by chunks of edges in parallel, with the
+/// edge's `3F` values of `wide` and its 3 of `narrow` (each absent where not asked for).
+pub(crate) fn per_edge(
+    edges: usize,
+    f: usize,
+    wide: Option<&mut [f32]>,
+    narrow: Option<&mut [f32]>,
+    body: impl Fn(usize, Option<&mut [f32]>, Option<&mut [f32]>) + Sync,
+) {
+    let tasks = edges.div_ceil(EDGE_CHUNK);
+    let wide = chunks(wide, EDGE_CHUNK * 3 * f, tasks);
+    let narrow = chunks(narrow, EDGE_CHUNK * 3, tasks);
+    wide.into_par_iter()
+        .zip(narrow)
+        .enumerate()
+        .for_each(|(chunk, (mut wc, mut nc))| {
+            pulp::Arch::new().dispatch(|| {
+                for k_e in 0..EDGE_CHUNK.min(edges - chunk * EDGE_CHUNK) {
+                    let w = wc
+                        .as_deref_mut()
+                        .map(|c| &mut c[k_e * 3 * f..(k_e + 1) * 3 * f]);
+                    let n = nc.as_deref_mut().map(|c| &mut c[k_e * 3..k_e * 3 + 3]);
+                    body(chunk * EDGE_CHUNK + k_e, w, n);
+                }
+            });
+        });
+}
+
+/// [`message_backward`]'s per-edge gradients (filters, directions).
 fn backward_edges(
     g: &[f32],
     x: MessageInputs,
@@ -331,44 +359,31 @@ fn backward_edges(
         senders,
         receivers,
     } = x;
-    let edges = senders.len();
-    let tasks = edges.div_ceil(EDGE_CHUNK);
-    let gw = chunks(gw, EDGE_CHUNK * 3 * f, tasks);
-    let gd = chunks(gd, EDGE_CHUNK * 3, tasks);
-    gw.into_par_iter()
-        .zip(gd)
-        .enumerate()
-        .for_each(|(chunk, (mut gwc, mut gdc))| {
-            pulp::Arch::new().dispatch(|| {
-                for k_e in 0..EDGE_CHUNK.min(edges - chunk * EDGE_CHUNK) {
-                    let e = chunk * EDGE_CHUNK + k_e;
-                    let (i, j) = (senders[e] as usize, receivers[e] as usize);
-                    let xj = &xs[j * 3 * f..(j + 1) * 3 * f];
-                    let d = direction(dir, e);
-                    if let Some(gwc) = gwc.as_deref_mut() {
-                        let gwe = &mut gwc[k_e * 3 * f..(k_e + 1) * 3 * f];
-                        for k in 0..f {
-                            let (gm0, gm1, gm2) = message_grads(g, v, d, (i, j, n, f, k));
-                            gwe[k] = gm0 * xj[k];
-                            gwe[f + k] = gm1 * xj[f + k];
-                            gwe[2 * f + k] = gm2 * xj[2 * f + k];
-                        }
-                    }
-                    if let Some(gdc) = gdc.as_deref_mut() {
-                        // d/d dir_c = sum_k G_c[i] m1, m1 = w1 x1_j
-                        let (w1, x1) = (&w[e * 3 * f + f..e * 3 * f + 2 * f], &xj[f..2 * f]);
-                        for c in 0..3 {
-                            let gc = &g[((1 + c) * n + i) * f..((1 + c) * n + i + 1) * f];
-                            gdc[k_e * 3 + c] = gc
-                                .iter()
-                                .zip(w1.iter().zip(x1))
-                                .map(|(a, (b, c))| a * b * c)
-                                .sum();
-                        }
-                    }
-                }
-            });
-        });
+    per_edge(senders.len(), f, gw, gd, |e, gwe, gde| {
+        let (i, j) = (senders[e] as usize, receivers[e] as usize);
+        let xj = &xs[j * 3 * f..(j + 1) * 3 * f];
+        if let Some(gwe) = gwe {
+            let d = direction(dir, e);
+            for k in 0..f {
+                let (gm0, gm1, gm2) = message_grads(g, v, d, (i, j, n, f, k));
+                gwe[k] = gm0 * xj[k];
+                gwe[f + k] = gm1 * xj[f + k];
+                gwe[2 * f + k] = gm2 * xj[2 * f + k];
+            }
+        }
+        if let Some(gde) = gde {
+            // d/d dir_c = sum_k G_c[i] m1, m1 = w1 x1_j
+            let (w1, x1) = (&w[e * 3 * f + f..e * 3 * f + 2 * f], &xj[f..2 * f]);
+            for (c, o) in gde.iter_mut().enumerate() {
+                let gc = &g[((1 + c) * n + i) * f..((1 + c) * n + i + 1) * f];
+                *o = gc
+                    .iter()
+                    .zip(w1.iter().zip(x1))
+                    .map(|(a, (b, c))| a * b * c)
+                    .sum();
+            }
+        }
+    });
 }
 
 /// [`message_backward`]'s sums into the receivers (node messages, vector features), each kernel

@@ -17,8 +17,7 @@
 //! number of threads.
 
 use super::{
-    BackwardInputs, EDGE_CHUNK, MessageInputs, Part, chunks, dense, dense_int, ranges, split_some,
-    zeros,
+    BackwardInputs, MessageInputs, Part, dense, dense_int, per_edge, ranges, split_some, zeros,
 };
 use burn::tensor::TensorMetadata;
 use burn_flex::FlexTensor;
@@ -138,50 +137,38 @@ fn block(part: Part) -> usize {
 /// Per-edge results: `dw` rows and `dd` rows.
 fn edge_pass(h: &Host, dw: Option<&mut [f32]>, dd: Option<&mut [f32]>) {
     let (f, part) = (h.f, h.part);
-    let edges = h.x.senders.len();
-    let tasks = edges.div_ceil(EDGE_CHUNK);
-    let dw = chunks(dw, EDGE_CHUNK * 3 * f, tasks);
-    let dd = chunks(dd, EDGE_CHUNK * 3, tasks);
-    dw.into_par_iter()
-        .zip(dd)
-        .enumerate()
-        .for_each(|(chunk, (mut dwc, mut ddc))| {
-            pulp::Arch::new().dispatch(|| {
-                for k_e in 0..EDGE_CHUNK.min(edges - chunk * EDGE_CHUNK) {
-                    let (_, _, ed) = h.edge(chunk * EDGE_CHUNK + k_e);
-                    if let Some(dwc) = dwc.as_deref_mut() {
-                        let dwe = &mut dwc[k_e * 3 * f..(k_e + 1) * 3 * f];
-                        match part {
-                            Part::W => {}
-                            Part::X => {
-                                for k in 0..f {
-                                    let (gm1, gm2) = ed.gm(k);
-                                    dwe[k] = ed.a[k] * ed.g[0][k];
-                                    dwe[f + k] = ed.a[f + k] * gm1;
-                                    dwe[2 * f + k] = ed.a[2 * f + k] * gm2;
-                                }
-                            }
-                            Part::V | Part::Dir => {
-                                let b = block(part);
-                                for k in 0..f {
-                                    dwe[b * f + k] = ed.x[b * f + k] * ed.r(part, k);
-                                }
-                            }
-                        }
-                    }
-                    if let (Some(ddc), Part::W | Part::X) = (ddc.as_deref_mut(), part) {
-                        for c in 0..3 {
-                            ddc[k_e * 3 + c] = (0..f)
-                                .map(|k| {
-                                    let (p, q) = ed.pq(part, 1, f, k);
-                                    p * q * ed.g[1 + c][k]
-                                })
-                                .sum();
-                        }
+    per_edge(h.x.senders.len(), f, dw, dd, |e, dwe, dde| {
+        let (_, _, ed) = h.edge(e);
+        if let Some(dwe) = dwe {
+            match part {
+                Part::W => {}
+                Part::X => {
+                    for k in 0..f {
+                        let (gm1, gm2) = ed.gm(k);
+                        dwe[k] = ed.a[k] * ed.g[0][k];
+                        dwe[f + k] = ed.a[f + k] * gm1;
+                        dwe[2 * f + k] = ed.a[2 * f + k] * gm2;
                     }
                 }
-            });
-        });
+                Part::V | Part::Dir => {
+                    let b = block(part);
+                    for k in 0..f {
+                        dwe[b * f + k] = ed.x[b * f + k] * ed.r(part, k);
+                    }
+                }
+            }
+        }
+        if let (Some(dde), Part::W | Part::X) = (dde, part) {
+            for (c, o) in dde.iter_mut().enumerate() {
+                *o = (0..f)
+                    .map(|k| {
+                        let (p, q) = ed.pq(part, 1, f, k);
+                        p * q * ed.g[1 + c][k]
+                    })
+                    .sum();
+            }
+        }
+    });
 }
 
 /// Sums into the senders: `dg`.
