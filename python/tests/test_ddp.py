@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -89,13 +90,21 @@ def test_torchrun_ranks_train_as_one_process_fed_their_batches(python, world):
     _assert_one_run(out, world, _reference(python, world))
 
 
-def _slurm():
-    up = shutil.which("sinfo") and subprocess.run(
-        ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.split()
-    if up and any(s in ("idle", "mixed") for s in up):
-        return
+def _slurm(wait_s=60.0):
+    # a node that ran the previous job may be "completing" for a while on a loaded machine:
+    # wait for it to take jobs again before calling SLURM absent
+    states, deadline = [], time.monotonic() + wait_s
+    while shutil.which("sinfo"):
+        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True,
+                                text=True).stdout.split()
+        if any(s in ("idle", "mixed") for s in states):
+            return
+        if not states or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
     if os.environ.get("GEOBATCH_SLURM"):
-        pytest.fail("GEOBATCH_SLURM is set but SLURM does not answer")
+        pytest.fail(f"GEOBATCH_SLURM is set but SLURM takes no job (node states: {states}, "
+                    f"waited up to {wait_s:.0f} s)")
     pytest.skip("no SLURM here (scripts/slurm-local.sh starts one)")
 
 
