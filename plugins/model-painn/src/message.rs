@@ -16,6 +16,7 @@ use burn_flex::{Flex, FlexTensor};
 use geobatch_nn::fused::FusedOps;
 use geobatch_nn::index::Segments;
 use rayon::prelude::*;
+use split::{per_edge, ranges, split_blocks, split_some};
 
 /// One gradient of the message block's backward pass: by the filters, the node messages, the
 /// vector features or the directions.
@@ -140,38 +141,6 @@ fn zeros(shape: [usize; 2]) -> FlexTensor {
     flex(vec![0.0; shape[0] * shape[1]], shape[0], shape[1])
 }
 
-/// Row ranges of `n` rows, one per kernel thread: `(first row, past the last)`.
-fn ranges(n: usize) -> Vec<(usize, usize)> {
-    let parts = rayon::current_num_threads().clamp(1, n.max(1));
-    let rows = n.div_ceil(parts).max(1);
-    (0..n.div_ceil(rows))
-        .map(|t| (t * rows, ((t + 1) * rows).min(n)))
-        .collect()
-}
-
-/// Every `block` of `data` (consecutive blocks of `n * width` elements) split at the row ranges
-/// of [`ranges`]: for each range, its rows of every block.
-fn split_blocks<'a>(
-    data: &'a mut [f32],
-    n: usize,
-    width: usize,
-    parts: &[(usize, usize)],
-) -> Vec<Vec<&'a mut [f32]>> {
-    let mut out: Vec<Vec<&mut [f32]>> = parts.iter().map(|_| Vec::new()).collect();
-    let rows = parts.first().map_or(1, |p| (p.1 - p.0).max(1));
-    for block in data.chunks_mut((n * width).max(1)) {
-        for (t, part) in block.chunks_mut(rows * width).enumerate() {
-            if let Some(o) = out.get_mut(t) {
-                o.push(part);
-            }
-        }
-    }
-    out
-}
-
-/// Edges of a backward chunk (a task of the filter gradient).
-const EDGE_CHUNK: usize = 256;
-
 /// The forward kernel on host slices. Each kernel thread owns a range of senders and adds their
 /// edges' messages in edge order, the order of a serial loop: the same bits on any number of
 /// threads.
@@ -269,30 +238,6 @@ pub struct BackwardOut<'a> {
     pub gd: Option<&'a mut [f32]>,
 }
 
-/// `s` cut into `count` chunks of `size` elements (`count` absent chunks when there is no `s`).
-pub(crate) fn chunks(s: Option<&mut [f32]>, size: usize, count: usize) -> Vec<Option<&mut [f32]>> {
-    match s {
-        Some(s) => s.chunks_mut(size.max(1)).map(Some).take(count).collect(),
-        None => (0..count).map(|_| None).collect(),
-    }
-}
-
-/// [`split_blocks`] of `data` where there is one (absent parts where there is none).
-pub(crate) fn split_some<'a>(
-    data: Option<&'a mut [f32]>,
-    n: usize,
-    width: usize,
-    parts: &[(usize, usize)],
-) -> Vec<Option<Vec<&'a mut [f32]>>> {
-    match data {
-        Some(d) => split_blocks(d, n, width, parts)
-            .into_iter()
-            .map(Some)
-            .collect(),
-        None => parts.iter().map(|_| None).collect(),
-    }
-}
-
 /// The backward kernel on host slices: writes the gradients `out` asks for into zeroed buffers.
 /// The filter and direction gradients are per edge (chunks of edges in parallel); the node
 /// gradients are sums over each receiver's edges, which every kernel thread adds in edge order
@@ -313,34 +258,6 @@ pub fn message_backward(g: &[f32], x: MessageInputs, f: usize, out: BackwardOut)
 /// The direction of edge `e`.
 fn direction(dir: &[f32], e: usize) -> [f32; 3] {
     [dir[e * 3], dir[e * 3 + 1], dir[e * 3 + 2]]
-}
-
-/// Calls `body(e, row3f, row3)` for every edge `e`, by chunks of edges in parallel, with the
-/// edge's `3F` values of `wide` and its 3 of `narrow` (each absent where not asked for).
-pub(crate) fn per_edge(
-    edges: usize,
-    f: usize,
-    wide: Option<&mut [f32]>,
-    narrow: Option<&mut [f32]>,
-    body: impl Fn(usize, Option<&mut [f32]>, Option<&mut [f32]>) + Sync,
-) {
-    let tasks = edges.div_ceil(EDGE_CHUNK);
-    let wide = chunks(wide, EDGE_CHUNK * 3 * f, tasks);
-    let narrow = chunks(narrow, EDGE_CHUNK * 3, tasks);
-    wide.into_par_iter()
-        .zip(narrow)
-        .enumerate()
-        .for_each(|(chunk, (mut wc, mut nc))| {
-            pulp::Arch::new().dispatch(|| {
-                for k_e in 0..EDGE_CHUNK.min(edges - chunk * EDGE_CHUNK) {
-                    let w = wc
-                        .as_deref_mut()
-                        .map(|c| &mut c[k_e * 3 * f..(k_e + 1) * 3 * f]);
-                    let n = nc.as_deref_mut().map(|c| &mut c[k_e * 3..k_e * 3 + 3]);
-                    body(chunk * EDGE_CHUNK + k_e, w, n);
-                }
-            });
-        });
 }
 
 /// [`message_backward`]'s per-edge gradients (filters, directions).
@@ -591,6 +508,7 @@ fn grouped<B: FusedOps>(
 
 mod chains;
 mod second;
+mod split;
 #[cfg(test)]
 mod tests;
 mod tracked;
